@@ -1,0 +1,182 @@
+// Package checks owns what one run of a check does: one file per kind (postgres.go, redis.go, http.go,
+// tcp.go), the one registry of kinds, the reason classes of DESIGN.md §4 and secret redaction. A check
+// builds its client once, never dials while building, and bounds every run by its timeout.
+package checks
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/healthgate/healthgate/config"
+)
+
+// UserAgent is sent by http checks; main sets the version.
+var UserAgent = "healthgate"
+
+// Check is one configured dependency check, built once and run many times.
+type Check struct {
+	Name     string
+	Type     string
+	Target   string // where it points, redacted: safe to show anyone
+	Critical bool
+
+	Interval         time.Duration
+	Timeout          time.Duration
+	FailureThreshold int
+	SuccessThreshold int
+
+	src    config.Source
+	prober prober
+}
+
+// prober is what each kind implements: one bounded run against the dependency, and the release of
+// its client.
+type prober interface {
+	probe(ctx context.Context) error
+	close()
+}
+
+// kind is one registry entry: the fields a check of this type may set (beyond the common ones), how to
+// validate them and how to build the prober.
+type kind struct {
+	fields []string
+	build  func(c config.Check) (p prober, target string, errs config.Errors)
+}
+
+// kinds is the one registry of check types (STYLE.md rule 2): config knows no type names.
+var kinds = map[string]kind{
+	"postgres": {fields: []string{"url", "query", "writable", "max_replication_lag"}, build: buildPostgres},
+	"redis":    {fields: []string{"url", "role"}, build: buildRedis},
+	"http":     {fields: []string{"url", "method", "headers", "expect_status", "body_contains", "follow_redirects", "tls"}, build: buildHTTP},
+	"tcp":      {fields: []string{"address"}, build: buildTCP},
+}
+
+var commonFields = []string{"name", "type", "critical", "interval", "timeout", "failure_threshold", "success_threshold"}
+
+// Types lists the known check types, sorted.
+func Types() []string { return slices.Sorted(maps.Keys(kinds)) }
+
+// New builds a check from its configuration. It does not dial: building never depends on the
+// dependency being up. The error is a config.Errors positioned in the configuration file.
+func New(c config.Check) (*Check, error) {
+	k, ok := kinds[c.Type]
+	if !ok {
+		if c.Type == "" {
+			return nil, config.Errors{c.Src.Errorf("type", "required (one of %s)", strings.Join(Types(), ", "))}
+		}
+		return nil, config.Errors{c.Src.Errorf("type", "unknown type %q (known: %s)", c.Type, strings.Join(Types(), ", "))}
+	}
+	var errs config.Errors
+	for key := range c.Src.Lines {
+		if !slices.Contains(commonFields, key) && !slices.Contains(k.fields, key) {
+			errs = append(errs, c.Src.Errorf(key, "does not apply to a %s check%s", c.Type, appliesTo(key)))
+		}
+	}
+	if len(c.Src.Failed) > 0 {
+		// Some field did not decode and was reported already by config; building would only echo it.
+		return nil, append(errs, c.Src.Errorf("", "not built: fix the errors above"))
+	}
+	p, target, buildErrs := k.build(c)
+	if errs = append(errs, buildErrs...); len(errs) > 0 {
+		if p != nil {
+			p.close()
+		}
+		return nil, errs.Err()
+	}
+	return &Check{
+		Name: c.Name, Type: c.Type, Target: target, Critical: c.Critical,
+		Interval: c.Interval, Timeout: c.Timeout,
+		FailureThreshold: c.FailureThreshold, SuccessThreshold: c.SuccessThreshold,
+		src: c.Src, prober: p,
+	}, nil
+}
+
+// NewAll builds every check of a configuration, reporting every error at once. On error it closes
+// what it built.
+func NewAll(cs []config.Check) ([]*Check, error) {
+	var errs config.Errors
+	built := make([]*Check, 0, len(cs))
+	for _, c := range cs {
+		ch, err := New(c)
+		if err != nil {
+			errs = append(errs, err.(config.Errors)...)
+			continue
+		}
+		built = append(built, ch)
+	}
+	if err := errs.Err(); err != nil {
+		CloseAll(built)
+		return nil, err
+	}
+	return built, nil
+}
+
+// Validate reports what building these checks would reject, without keeping anything built.
+// Checks whose fields failed to decode were reported by config and are skipped.
+func Validate(cs []config.Check) config.Errors {
+	decoded := make([]config.Check, 0, len(cs))
+	for _, c := range cs {
+		if len(c.Src.Failed) == 0 {
+			decoded = append(decoded, c)
+		}
+	}
+	built, err := NewAll(decoded)
+	CloseAll(built)
+	if err != nil {
+		return err.(config.Errors)
+	}
+	return nil
+}
+
+// CloseAll releases every check's client.
+func CloseAll(cs []*Check) {
+	for _, c := range cs {
+		c.Close()
+	}
+}
+
+func appliesTo(key string) string {
+	var owners []string
+	for _, name := range Types() {
+		if slices.Contains(kinds[name].fields, key) {
+			owners = append(owners, name)
+		}
+	}
+	if len(owners) == 0 {
+		return ""
+	}
+	return " (it applies to " + strings.Join(owners, ", ") + ")"
+}
+
+// Run runs the check once, bounded by its timeout. It returns nil when the dependency is healthy and
+// otherwise an *Error carrying the reason class and a redacted cause.
+func (c *Check) Run(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	defer cancel()
+	err := c.prober.probe(ctx)
+	if err == nil {
+		return nil
+	}
+	// A driver that returns its own error after our deadline passed still timed out.
+	if ctx.Err() == context.DeadlineExceeded && ClassOf(err) != Timeout {
+		return &Error{Class: Timeout, Err: fmt.Errorf("no answer within %s: %w", c.Timeout, err)}
+	}
+	return classified(err)
+}
+
+// Close releases the check's client (pool, connections). Runs must have returned.
+func (c *Check) Close() { c.prober.close() }
+
+// Hint returns the one-line advice for a failed run of this check, naming where its target came from
+// (e.g. "check the user, password and database in DATABASE_URL").
+func (c *Check) Hint(err error) string {
+	field := "url"
+	if c.Type == "tcp" {
+		field = "address"
+	}
+	return Hint(err, c.src.Origin(field))
+}

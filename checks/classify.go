@@ -1,0 +1,165 @@
+package checks
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+)
+
+// Class says why a run failed, in the words an operator acts on (DESIGN.md §4). It is what logs,
+// `healthgate check`, health+json and the failures metric report.
+type Class string
+
+// The reason classes. Every failure carries exactly one.
+const (
+	DNS         Class = "dns"          // the host name does not resolve
+	Refused     Class = "refused"      // nothing listens there (or the host is unreachable)
+	Reset       Class = "reset"        // the connection was reset or closed mid-run
+	Timeout     Class = "timeout"      // no answer within the check's timeout
+	TLS         Class = "tls"          // the TLS handshake or certificate failed
+	Auth        Class = "auth"         // credentials, role or database rejected
+	NotReady    Class = "not_ready"    // the dependency says it is starting, stopping or loading
+	ReadOnly    Class = "read_only"    // writable required, but it is a replica
+	Lag         Class = "lag"          // a replica too far behind
+	BadResponse Class = "bad_response" // it answered, but not as expected
+	Query       Class = "query"        // the SQL failed
+	Stale       Class = "stale"        // no completed run for too long: the runner is wedged
+	Panic       Class = "panic"        // the check panicked
+	Unknown     Class = "unknown"      // none of the above
+)
+
+// Classes lists every class, in the order documentation shows them.
+var Classes = []Class{DNS, Refused, Reset, Timeout, TLS, Auth, NotReady, ReadOnly, Lag, BadResponse, Query, Stale, Panic, Unknown}
+
+// Error is a failed run: its class, the cause (already redacted: safe to log, never containing a
+// password, token or secret query parameter) and, optionally, a hint more precise than the class's.
+type Error struct {
+	Class Class
+	Err   error
+	Hint  string
+}
+
+func (e *Error) Error() string {
+	if e.Err == nil {
+		return string(e.Class)
+	}
+	return string(e.Class) + ": " + e.Err.Error()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Failf returns a classified error with a formatted cause.
+func Failf(class Class, format string, args ...any) *Error {
+	return &Error{Class: class, Err: errorf(format, args...)}
+}
+
+// ClassOf returns the class of a run's error: the one it carries, or the one inferred from its chain.
+func ClassOf(err error) Class {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Class
+	}
+	return classifyNet(err)
+}
+
+// classified wraps err in an *Error, inferring its class from the chain unless it carries one.
+func classified(err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return err
+	}
+	return &Error{Class: classifyNet(err), Err: err}
+}
+
+// classifyNet infers the class of a transport-level error (dialling, reading, TLS). Order matters: a
+// TLS handshake that timed out is a timeout, and a TLS record error is TLS even though the peer then
+// closed the connection.
+func classifyNet(err error) Class {
+	var dnsErr *net.DNSError
+	var recordErr tls.RecordHeaderError
+	var alertErr tls.AlertError
+	var certErr *tls.CertificateVerificationError
+	var unknownAuth x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	var invalidErr x509.CertificateInvalidError
+	var netErr net.Error
+	msg := err.Error()
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
+		return Timeout
+	case errors.As(err, &dnsErr):
+		if dnsErr.IsTimeout {
+			return Timeout
+		}
+		return DNS
+	case errors.As(err, &recordErr), errors.As(err, &alertErr), errors.As(err, &certErr),
+		errors.As(err, &unknownAuth), errors.As(err, &hostErr), errors.As(err, &invalidErr),
+		strings.Contains(msg, "server gave HTTP response to HTTPS client"),
+		strings.Contains(msg, "tls: "):
+		return TLS
+	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EHOSTUNREACH),
+		errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.EADDRNOTAVAIL):
+		return Refused
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNABORTED), errors.Is(err, syscall.EPIPE),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+		return Reset
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return Timeout
+	case strings.Contains(msg, "connection reset"), strings.Contains(msg, "unexpected EOF"),
+		strings.Contains(msg, "broken pipe"):
+		// Some drivers flatten the cause into text.
+		return Reset
+	}
+	return Unknown
+}
+
+// hints are the generic one-line advice per class; %s is where the failing value came from (an
+// environment variable such as DATABASE_URL, a secret file, or the config field).
+var hints = map[Class]string{
+	DNS:         "the host name does not resolve: check the host in %s and the resolver (cluster DNS, /etc/resolv.conf)",
+	Refused:     "nothing listens there yet: is the dependency running, and are host and port in %s right? (or a firewall rejects it)",
+	Reset:       "the connection was reset or closed mid-run: the dependency restarted, or a proxy or firewall dropped it",
+	Timeout:     "no answer within the timeout: the dependency is overloaded or hung, or a firewall drops the packets",
+	TLS:         "the TLS handshake failed: check the scheme and TLS settings in %s (https/rediss/sslmode), the CA and the server name",
+	Auth:        "the credentials were rejected: check the user, password and database in %s",
+	NotReady:    "the dependency is up but not serving yet (starting, shutting down, loading data): it should clear by itself",
+	ReadOnly:    "this is a read-only replica: point %s at the primary",
+	Lag:         "the replica is further behind than max_replication_lag: check replication",
+	BadResponse: "the dependency answered, but not as expected: check its status, body or protocol",
+	Query:       "the query failed: check the SQL and the role's permissions",
+	Stale:       "the check has not completed a run for too long: the runner is wedged (please report this)",
+	Panic:       "the check panicked (please report this)",
+	Unknown:     "unclassified failure: see the error",
+}
+
+// Hint returns a one-line, secret-free hint for a failed run; origin names where the target came from.
+func Hint(err error, origin string) string {
+	var e *Error
+	if errors.As(err, &e) && e.Hint != "" {
+		return fillOrigin(e.Hint, origin)
+	}
+	h, ok := hints[ClassOf(err)]
+	if !ok {
+		h = hints[Unknown]
+	}
+	return fillOrigin(h, origin)
+}
+
+func fillOrigin(h, origin string) string {
+	if origin == "" {
+		origin = "the check's target"
+	}
+	return strings.ReplaceAll(h, "%s", origin)
+}

@@ -1,0 +1,185 @@
+package checks
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/healthgate/healthgate/config"
+)
+
+// maxBody is how much of a response an http check reads: enough for any health body, bounded so a
+// dependency that streams cannot hold a run or the memory.
+const maxBody = 64 << 10
+
+const maxRedirects = 5
+
+type httpCheck struct {
+	client    *http.Client
+	transport *http.Transport
+	method    string
+	url       string // the real URL, secrets included: never shown
+	shown     string // redacted
+	header    http.Header
+	host      string
+	expect    []int
+	contains  []byte
+}
+
+func buildHTTP(c config.Check) (prober, string, config.Errors) {
+	var errs config.Errors
+	if c.URL == "" {
+		return nil, "", config.Errors{c.Src.Errorf("url", "required: an http:// or https:// URL")}
+	}
+	u, err := url.Parse(c.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, c.Src.Errorf("url", "must be an absolute http:// or https:// URL (got %s)", RedactURL(c.URL)))
+	}
+	method := strings.ToUpper(c.Method)
+	if method == "" {
+		method = http.MethodGet
+	}
+	if !validToken(method) {
+		errs = append(errs, c.Src.Errorf("method", "%q is not an HTTP method", c.Method))
+	}
+	for _, code := range c.ExpectStatus {
+		if code < 100 || code > 599 {
+			errs = append(errs, c.Src.Errorf("expect_status", "%d is not an HTTP status code", code))
+		}
+	}
+	header := http.Header{}
+	host := ""
+	for k, v := range c.Headers {
+		if !validToken(k) {
+			errs = append(errs, c.Src.Errorf("headers", "%q is not a valid header name", k))
+			continue
+		}
+		if strings.EqualFold(k, "Host") {
+			host = v
+			continue
+		}
+		header.Set(k, v)
+	}
+	if header.Get("User-Agent") == "" {
+		header.Set("User-Agent", UserAgent)
+	}
+	tlsConfig, tlsErrs := clientTLS(c)
+	errs = append(errs, tlsErrs...)
+	if len(errs) > 0 {
+		return nil, "", errs
+	}
+
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tlsConfig
+	tr.MaxIdleConns = 2
+	tr.MaxIdleConnsPerHost = 1
+	tr.DisableCompression = true
+	client := &http.Client{
+		Transport: tr,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if !c.FollowRedirects {
+				return http.ErrUseLastResponse
+			}
+			if len(via) >= maxRedirects {
+				return fmt.Errorf("stopped after %d redirects", maxRedirects)
+			}
+			return nil
+		},
+	}
+	h := &httpCheck{
+		client: client, transport: tr, method: method, url: c.URL, shown: RedactURL(c.URL),
+		header: header, host: host, expect: c.ExpectStatus, contains: []byte(c.BodyContains),
+	}
+	return h, h.shown, nil
+}
+
+func clientTLS(c config.Check) (*tls.Config, config.Errors) {
+	t := c.TLS
+	cfg := &tls.Config{ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify, MinVersion: tls.VersionTLS12} //nolint:gosec // opt-in, documented
+	var errs config.Errors
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			errs = append(errs, t.Src.Errorf("ca_file", "cannot read %s: %v", t.CAFile, errors.Unwrap(err)))
+		} else {
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				errs = append(errs, t.Src.Errorf("ca_file", "%s holds no PEM certificate", t.CAFile))
+			}
+			cfg.RootCAs = pool
+		}
+	}
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		errs = append(errs, t.Src.Errorf("cert_file", "cert_file and key_file go together"))
+	} else if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			errs = append(errs, t.Src.Errorf("cert_file", "cannot load the client certificate: %v", err))
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, errs
+}
+
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r <= ' ' || r >= 0x7f || strings.ContainsRune(`()<>@,;:\"/[]?={}`, r) {
+			return false
+		}
+	}
+	return true
+}
+
+func (h *httpCheck) probe(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, h.method, h.url, nil)
+	if err != nil {
+		return &Error{Class: Unknown, Err: redactURLError(err)}
+	}
+	req.Header = h.header.Clone()
+	if h.host != "" {
+		req.Host = h.host
+	}
+	resp, err := h.client.Do(req)
+	if err != nil {
+		return classified(redactURLError(err))
+	}
+	defer resp.Body.Close()
+	body, readErr := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if !h.statusOK(resp.StatusCode) {
+		msg := fmt.Sprintf("status %d from %s", resp.StatusCode, h.shown)
+		if loc := resp.Header.Get("Location"); loc != "" && resp.StatusCode >= 300 && resp.StatusCode < 400 {
+			msg += fmt.Sprintf(" (redirect to %s; set follow_redirects: true to follow)", RedactURL(loc))
+		}
+		return &Error{Class: BadResponse, Err: errors.New(msg)}
+	}
+	if len(h.contains) > 0 {
+		if readErr != nil {
+			return classified(fmt.Errorf("reading the body: %w", readErr))
+		}
+		if !bytes.Contains(body, h.contains) {
+			return &Error{Class: BadResponse, Err: fmt.Errorf("body (first %d KiB) does not contain %q", maxBody>>10, h.contains)}
+		}
+	}
+	return nil
+}
+
+func (h *httpCheck) statusOK(code int) bool {
+	if len(h.expect) == 0 {
+		return code >= 200 && code < 300
+	}
+	return slices.Contains(h.expect, code)
+}
+
+func (h *httpCheck) close() { h.transport.CloseIdleConnections() }

@@ -1,0 +1,179 @@
+package checks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/healthgate/healthgate/config"
+)
+
+// statusQuery is the default run: one round trip through the executor that also says whether the
+// server is a standby and how far behind it is. Replay lag is 0 when everything received has been
+// replayed, so an idle primary does not make its replicas look late.
+const statusQuery = `SELECT pg_is_in_recovery(),
+  CASE WHEN NOT pg_is_in_recovery() THEN 0
+       WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+       ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0)
+  END::float8`
+
+type postgres struct {
+	pool     *pgxpool.Pool
+	query    string
+	writable bool
+	maxLag   time.Duration
+}
+
+func buildPostgres(c config.Check) (prober, string, config.Errors) {
+	if c.URL == "" {
+		return nil, "", config.Errors{c.Src.Errorf("url", "required: a postgres:// URL or a key=value DSN")}
+	}
+	pc, err := pgxpool.ParseConfig(c.URL)
+	if err != nil {
+		return nil, "", config.Errors{c.Src.Errorf("url", "not a valid postgres URL or key=value DSN: %s", parseConfigCause(err))}
+	}
+	// At most 2 connections, none kept open on purpose, no dial at build time (DESIGN.md §8, STYLE rule 4).
+	pc.MaxConns = 2
+	pc.MinConns = 0
+	pc.MinIdleConns = 0
+	// Our query is the liveness test of the connection; pgxpool's ping-on-acquire would double every
+	// run's round trips. A connection that died while idle is retried once in probe.
+	pc.ShouldPing = func(context.Context, pgxpool.ShouldPingParams) bool { return false }
+	if pc.ConnConfig.ConnectTimeout == 0 || pc.ConnConfig.ConnectTimeout > c.Timeout {
+		pc.ConnConfig.ConnectTimeout = c.Timeout
+	}
+	// The simple protocol works through PgBouncer in transaction mode and needs no prepare round trip.
+	pc.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
+	if _, ok := pc.ConnConfig.RuntimeParams["application_name"]; !ok {
+		pc.ConnConfig.RuntimeParams["application_name"] = "healthgate"
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), pc)
+	if err != nil {
+		return nil, "", config.Errors{c.Src.Errorf("url", "cannot build a connection pool: %v", err)}
+	}
+	p := &postgres{pool: pool, query: strings.TrimSpace(c.Query), writable: c.Writable, maxLag: c.MaxReplicationLag}
+	return p, postgresTarget(pc.ConnConfig), nil
+}
+
+// parseConfigCause keeps pgx's reason but drops the connection string it quotes.
+func parseConfigCause(err error) string {
+	var pe *pgconn.ParseConfigError
+	if errors.As(err, &pe) {
+		if inner := errors.Unwrap(pe); inner != nil {
+			var ue *url.Error
+			if errors.As(inner, &ue) {
+				return ue.Err.Error()
+			}
+			return inner.Error()
+		}
+	}
+	msg := err.Error()
+	if i := strings.LastIndex(msg, ": "); i >= 0 {
+		return msg[i+2:]
+	}
+	return "unparsable"
+}
+
+// postgresTarget shows host:port/database, the part an operator needs and no credentials.
+func postgresTarget(cc *pgx.ConnConfig) string {
+	hosts := []string{hostPort(cc.Host, cc.Port)}
+	for _, fb := range cc.Fallbacks {
+		if hp := hostPort(fb.Host, fb.Port); !slices.Contains(hosts, hp) {
+			hosts = append(hosts, hp)
+		}
+	}
+	return strings.Join(hosts, ",") + "/" + cc.Database
+}
+
+func hostPort(host string, port uint16) string {
+	if strings.HasPrefix(host, "/") {
+		return host // a Unix socket directory
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	return host + ":" + strconv.Itoa(int(port))
+}
+
+func (p *postgres) probe(ctx context.Context) error {
+	err := p.once(ctx)
+	// A pooled connection can have died while idle (server restart, idle timeout in a proxy); the pool
+	// drops it on the error, so one retry on a fresh connection tells that apart from an outage.
+	if err != nil && ClassOf(err) == Reset && ctx.Err() == nil {
+		err = p.once(ctx)
+	}
+	return err
+}
+
+func (p *postgres) once(ctx context.Context) error {
+	conn, err := p.pool.Acquire(ctx)
+	if err != nil {
+		return classifyPostgres(err)
+	}
+	defer conn.Release()
+
+	if p.query != "" {
+		rows, err := conn.Query(ctx, p.query)
+		if err != nil {
+			return classifyPostgres(err)
+		}
+		for rows.Next() {
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return classifyPostgres(err)
+		}
+		if !p.writable && p.maxLag == 0 {
+			return nil
+		}
+	}
+	var inRecovery bool
+	var lagSeconds float64
+	if err := conn.QueryRow(ctx, statusQuery).Scan(&inRecovery, &lagSeconds); err != nil {
+		return classifyPostgres(err)
+	}
+	if p.writable && inRecovery {
+		return &Error{Class: ReadOnly, Err: errors.New("server is in recovery (a standby); writable: true needs the primary")}
+	}
+	if lag := time.Duration(lagSeconds * float64(time.Second)); p.maxLag > 0 && lag > p.maxLag {
+		return &Error{Class: Lag, Err: fmt.Errorf("replica is %s behind (max_replication_lag %s)", lag.Round(time.Millisecond), p.maxLag)}
+	}
+	return nil
+}
+
+func (p *postgres) close() { p.pool.Close() }
+
+// classifyPostgres maps SQLSTATEs to classes; anything else is classified by its transport cause.
+// pgx's messages name user, host and database but never the password.
+func classifyPostgres(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch {
+		case pgErr.Code == "57P03" || pgErr.Code == "53300" || pgErr.Code == "57P01" || pgErr.Code == "57P02":
+			// cannot_connect_now (starting, stopping, recovering), too_many_connections, admin/crash shutdown
+			return &Error{Class: NotReady, Err: err}
+		case pgErr.Code == "28P01" || pgErr.Code == "28000":
+			return &Error{Class: Auth, Err: err}
+		case pgErr.Code == "3D000":
+			return &Error{Class: Auth, Err: err, Hint: "database does not exist: check the database name in %s (or create it)"}
+		case pgErr.Code == "25006":
+			return &Error{Class: ReadOnly, Err: err}
+		case strings.HasPrefix(pgErr.Code, "08"):
+			return &Error{Class: Reset, Err: err}
+		}
+		return &Error{Class: Query, Err: err}
+	}
+	if strings.Contains(err.Error(), "refused TLS") {
+		return &Error{Class: TLS, Err: err}
+	}
+	return classified(err)
+}

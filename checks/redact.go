@@ -1,0 +1,134 @@
+package checks
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// Redaction works on structure, never by searching for the secret's text (DESIGN.md §8): a password
+// such as "postgres" is also an ordinary word, and replacing it everywhere would both mangle messages
+// and give the secret away by its absence.
+
+const redacted = "xxxxx"
+
+// secretWords mark a query parameter or DSN key whose value is a secret.
+var secretWords = []string{"pass", "pwd", "secret", "token", "key", "auth", "sig", "credential", "session", "jwt", "cookie"}
+
+func isSecretName(name string) bool {
+	n := strings.ToLower(name)
+	for _, w := range secretWords {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// RedactURL returns raw with its password and secret-looking query parameters replaced. A postgres
+// key=value DSN is handled too. A string that cannot be parsed is replaced whole: better an unhelpful
+// message than a leaked secret.
+func RedactURL(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	if !strings.Contains(raw, "://") {
+		if strings.Contains(raw, "=") {
+			return redactDSN(raw)
+		}
+		if strings.ContainsAny(raw, "@?") {
+			return redacted
+		}
+		return raw // host:port or a socket path
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return redacted
+	}
+	return redactParsed(u).String()
+}
+
+func redactParsed(u *url.URL) *url.URL {
+	c := *u
+	if c.User != nil {
+		if _, has := c.User.Password(); has {
+			c.User = url.UserPassword(c.User.Username(), redacted)
+		}
+	}
+	if c.RawQuery != "" {
+		q, err := url.ParseQuery(c.RawQuery)
+		if err != nil {
+			c.RawQuery = redacted
+		} else {
+			for k := range q {
+				if isSecretName(k) {
+					q[k] = []string{redacted}
+				}
+			}
+			c.RawQuery = q.Encode()
+		}
+	}
+	c.Fragment, c.RawFragment = "", ""
+	return &c
+}
+
+// redactDSN redacts a libpq key=value connection string: `host=db password='a b' user=app`.
+func redactDSN(dsn string) string {
+	var b strings.Builder
+	s := dsn
+	for {
+		s = strings.TrimLeft(s, " \t\n")
+		if s == "" {
+			break
+		}
+		eq := strings.IndexByte(s, '=')
+		if eq < 0 {
+			return redacted // not a DSN after all
+		}
+		key := strings.TrimSpace(s[:eq])
+		s = strings.TrimLeft(s[eq+1:], " \t")
+		var val string
+		if strings.HasPrefix(s, "'") {
+			end := 1
+			for end < len(s) && s[end] != '\'' {
+				if s[end] == '\\' {
+					end++
+				}
+				end++
+			}
+			if end >= len(s) {
+				return redacted
+			}
+			val, s = s[:end+1], s[end+1:]
+		} else {
+			end := strings.IndexAny(s, " \t\n")
+			if end < 0 {
+				end = len(s)
+			}
+			val, s = s[:end], s[end:]
+		}
+		if isSecretName(key) {
+			val = redacted
+		}
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(key + "=" + val)
+	}
+	return b.String()
+}
+
+// redactURLError rewrites the URL that net/http quotes in every *url.Error (query string included) to
+// its redacted form, keeping the cause.
+func redactURLError(err error) error {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return err
+	}
+	return &url.Error{Op: ue.Op, URL: RedactURL(ue.URL), Err: ue.Err}
+}
+
+func errorf(format string, args ...any) error {
+	return fmt.Errorf(format, args...)
+}

@@ -1,0 +1,173 @@
+package checks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"github.com/healthgate/healthgate/config"
+)
+
+// go-redis logs through a process-wide logger that writes to stderr, around our slog and its
+// redaction (DESIGN.md §8). Our checks report every failure themselves, so its lines are dropped.
+var silenceRedis sync.Once
+
+type quietRedisLogger struct{}
+
+func (quietRedisLogger) Printf(context.Context, string, ...any) {}
+
+type redisCheck struct {
+	opts *redis.Options
+	role string // "", "master" or "replica"
+
+	mu     sync.Mutex
+	client *redis.Client
+}
+
+func buildRedis(c config.Check) (prober, string, config.Errors) {
+	if c.URL == "" {
+		return nil, "", config.Errors{c.Src.Errorf("url", "required: a redis:// or rediss:// URL")}
+	}
+	opts, err := redis.ParseURL(c.URL)
+	if err != nil {
+		// go-redis messages quote parts of the URL; say what is wrong without them.
+		return nil, "", config.Errors{c.Src.Errorf("url", "not a valid redis URL (redis://[user:password@]host:port/db or rediss://...)")}
+	}
+	var errs config.Errors
+	role := c.Role
+	switch role {
+	case "", "master", "replica":
+	case "primary":
+		role = "master"
+	case "slave":
+		role = "replica"
+	default:
+		errs = append(errs, c.Src.Errorf("role", "must be master or replica (got %q)", c.Role))
+	}
+	// Bounded by the check's timeout; no retries hidden inside one run: a refused dial must report
+	// refused at once, not timeout after five 100 ms retries (DESIGN.md §8).
+	opts.DialTimeout = c.Timeout
+	opts.ReadTimeout = c.Timeout
+	opts.WriteTimeout = c.Timeout
+	opts.ContextTimeoutEnabled = true
+	opts.MaxRetries = -1
+	opts.DialerRetries = 1
+	opts.PoolSize = 2
+	opts.MinIdleConns = 0
+	opts.DisableIdentity = true // no CLIENT SETINFO on every new connection
+	opts.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	silenceRedis.Do(func() { redis.SetLogger(quietRedisLogger{}) })
+	target := opts.Addr + "/" + fmt.Sprint(opts.DB)
+	if opts.Network == "unix" {
+		target = opts.Addr
+	}
+	if len(errs) > 0 {
+		return nil, "", errs
+	}
+	return &redisCheck{opts: opts, role: role}, target, nil
+}
+
+// clientFor returns the shared client, creating it lazily. go-redis opens a dial circuit breaker after
+// PoolSize failed dials and then re-dials only once a second from a background goroutine; a check
+// that found the network failing drops its client instead, so the next run dials afresh and `wait`
+// sees the dependency the moment it listens.
+func (r *redisCheck) clientFor() *redis.Client {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.client == nil {
+		r.client = redis.NewClient(r.opts)
+	}
+	return r.client
+}
+
+func (r *redisCheck) drop(c *redis.Client) {
+	r.mu.Lock()
+	if r.client == c {
+		r.client = nil
+	}
+	r.mu.Unlock()
+	_ = c.Close()
+}
+
+func (r *redisCheck) probe(ctx context.Context) error {
+	c := r.clientFor()
+	err := r.once(ctx, c)
+	switch ClassOf(err) {
+	case Refused, DNS, Timeout, Reset, TLS:
+		r.drop(c)
+	}
+	return err
+}
+
+func (r *redisCheck) once(ctx context.Context, c *redis.Client) error {
+	pong, err := c.Ping(ctx).Result()
+	if err != nil {
+		return classifyRedis(err)
+	}
+	if pong != "PONG" {
+		return &Error{Class: BadResponse, Err: fmt.Errorf("PING answered %q, not PONG", truncate(pong, 64))}
+	}
+	if r.role == "" {
+		return nil
+	}
+	res, err := c.Do(ctx, "ROLE").Slice()
+	if err != nil {
+		return classifyRedis(err)
+	}
+	if len(res) == 0 {
+		return &Error{Class: BadResponse, Err: errors.New("ROLE answered an empty reply")}
+	}
+	got, _ := res[0].(string)
+	switch {
+	case r.role == "master" && got != "master":
+		return &Error{Class: ReadOnly, Err: fmt.Errorf("server role is %q; role: master needs the primary", got)}
+	case r.role == "replica" && got != "slave":
+		return &Error{Class: BadResponse, Err: fmt.Errorf("server role is %q; role: replica expects a replica", got)}
+	case r.role == "replica" && len(res) >= 4 && res[3] != "connected":
+		return &Error{Class: NotReady, Err: fmt.Errorf("replica link to its primary is %v", res[3])}
+	}
+	return nil
+}
+
+func (r *redisCheck) close() {
+	r.mu.Lock()
+	c := r.client
+	r.client = nil
+	r.mu.Unlock()
+	if c != nil {
+		_ = c.Close()
+	}
+}
+
+// classifyRedis maps Redis error replies to classes by their code (the first word).
+func classifyRedis(err error) error {
+	var re redis.Error
+	if errors.As(err, &re) {
+		code, _, _ := strings.Cut(re.Error(), " ")
+		switch code {
+		case "LOADING", "MASTERDOWN", "BUSY", "TRYAGAIN", "CLUSTERDOWN":
+			return &Error{Class: NotReady, Err: err}
+		case "NOAUTH", "WRONGPASS", "NOPERM":
+			return &Error{Class: Auth, Err: err}
+		case "READONLY":
+			return &Error{Class: ReadOnly, Err: err}
+		}
+		if strings.Contains(re.Error(), "invalid password") || strings.Contains(re.Error(), "AUTH") {
+			return &Error{Class: Auth, Err: err}
+		}
+		return &Error{Class: BadResponse, Err: err}
+	}
+	return classified(err)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}

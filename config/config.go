@@ -1,0 +1,154 @@
+// Package config owns healthgate's user input: the shape of healthgate.yaml, its defaults, ${VAR}
+// expansion, secrets read from files, a strict decode that names the line of every problem, and the
+// cross-field validation. It knows nothing about check kinds: the checks package validates what is
+// specific to a type, using the positions recorded here.
+package config
+
+import (
+	"time"
+)
+
+// Defaults that DESIGN.md §2 and §3 promise.
+const (
+	DefaultListen           = ":8080"
+	DefaultShutdownDelay    = 5 * time.Second
+	DefaultShutdownTimeout  = 10 * time.Second
+	DefaultInterval         = 5 * time.Second
+	DefaultTimeout          = 2 * time.Second
+	DefaultFailureThreshold = 2
+	DefaultSuccessThreshold = 1
+)
+
+// Details says when failure reasons are shown in probe responses.
+const (
+	DetailsNever  = "never"
+	DetailsToken  = "token"
+	DetailsAlways = "always"
+)
+
+// ShutdownCheck is the built-in readiness check that fails once shutdown starts; no user check may take
+// its name.
+const ShutdownCheck = "shutdown"
+
+// Config is a whole healthgate.yaml.
+type Config struct {
+	Server   Server   `yaml:"server"`
+	Defaults Defaults `yaml:"defaults"`
+	Checks   []Check  `yaml:"checks"`
+
+	// File is where the configuration came from, for messages ("healthgate.yaml", or "environment").
+	File string `yaml:"-"`
+	Src  Source `yaml:"-"`
+}
+
+// Server configures `healthgate serve`.
+type Server struct {
+	Listen          string        `yaml:"listen"`
+	GRPCListen      string        `yaml:"grpc_listen"`
+	ShutdownDelay   time.Duration `yaml:"shutdown_delay"`
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	Details         string        `yaml:"details"`
+	DetailsToken    string        `yaml:"details_token" secret:"true"`
+
+	Src Source `yaml:"-"`
+}
+
+// Defaults hold the timing every check inherits unless it sets its own.
+type Defaults struct {
+	Interval         time.Duration `yaml:"interval"`
+	Timeout          time.Duration `yaml:"timeout"`
+	FailureThreshold int           `yaml:"failure_threshold"`
+	SuccessThreshold int           `yaml:"success_threshold"`
+
+	Src Source `yaml:"-"`
+}
+
+// Check is one dependency to check. Which target fields apply depends on Type; the checks package
+// rejects the ones that do not.
+type Check struct {
+	Name     string `yaml:"name"`
+	Type     string `yaml:"type"`
+	Critical bool   `yaml:"critical"`
+
+	Interval         time.Duration `yaml:"interval"`
+	Timeout          time.Duration `yaml:"timeout"`
+	FailureThreshold int           `yaml:"failure_threshold"`
+	SuccessThreshold int           `yaml:"success_threshold"`
+
+	// postgres, redis, http
+	URL string `yaml:"url" secret:"true"`
+	// postgres
+	Query             string        `yaml:"query"`
+	Writable          bool          `yaml:"writable"`
+	MaxReplicationLag time.Duration `yaml:"max_replication_lag"`
+	// redis
+	Role string `yaml:"role"`
+	// http
+	Method          string            `yaml:"method"`
+	Headers         map[string]string `yaml:"headers" secret:"true"`
+	ExpectStatus    []int             `yaml:"expect_status"`
+	BodyContains    string            `yaml:"body_contains"`
+	FollowRedirects bool              `yaml:"follow_redirects"`
+	TLS             TLS               `yaml:"tls"`
+	// tcp
+	Address string `yaml:"address"`
+
+	Src Source `yaml:"-"`
+}
+
+// TLS configures the client side of TLS for http checks.
+type TLS struct {
+	CAFile             string `yaml:"ca_file"`
+	CertFile           string `yaml:"cert_file"`
+	KeyFile            string `yaml:"key_file"`
+	ServerName         string `yaml:"server_name"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+
+	Src Source `yaml:"-"`
+}
+
+// Source records where a decoded mapping and each of its fields came from, so that errors found after
+// decoding (by Validate, or by the checks package) still name a line.
+type Source struct {
+	File   string
+	Path   string // e.g. `checks[1] "cache"`
+	Line   int
+	Column int
+	// Lines maps a field's YAML key to the line it was set on; a key absent here was not set.
+	Lines map[string]int
+	// Vars maps a field's YAML key to the environment variables its value was expanded from, so a
+	// hint can say "check the credentials in DATABASE_URL".
+	Vars map[string][]string
+	// Files maps a field's YAML key to the file its value was read from (`url_file:`).
+	Files map[string]string
+	// Failed holds the keys whose values could not be decoded (already reported).
+	Failed map[string]bool
+}
+
+// IsSet reports whether the field with this YAML key was written in the file.
+func (s Source) IsSet(key string) bool {
+	_, ok := s.Lines[key]
+	return ok
+}
+
+// Errorf returns an error positioned at the field with this YAML key (or at the mapping itself when the
+// field was not written).
+func (s Source) Errorf(key, format string, args ...any) *Error {
+	line, col := s.Line, s.Column
+	if l, ok := s.Lines[key]; ok {
+		line, col = l, 0
+	}
+	return &Error{File: s.File, Line: line, Column: col, Path: s.Path, Field: key, Msg: sprintf(format, args...)}
+}
+
+// Origin names where a field's value came from, for hints: the environment variable, the file, or the
+// field itself ("url").
+func (s Source) Origin(key string) string {
+	if vars := s.Vars[key]; len(vars) > 0 {
+		return vars[0]
+	}
+	if f, ok := s.Files[key]; ok {
+		return f
+	}
+	return key
+}

@@ -1,0 +1,500 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// fileSuffix lets any string field take its value from a file: `url_file: /run/secrets/db-url` reads
+// the file into `url`. It is how Kubernetes Secrets mounted as volumes (and Docker secrets) reach a
+// check without the secret ever being written into the ConfigMap.
+const fileSuffix = "_file"
+
+// Load reads, decodes and validates a configuration file. The error, if any, is an Errors listing every
+// problem found, each with its file, line and field. Even with an error, the configuration is returned
+// when the file could be parsed, so callers can validate further (the checks package's kinds) and
+// report everything at once; fields that failed are listed in each Source's Failed.
+func Load(path string, env LookupEnv) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, Errors{{File: path, Msg: fileErrorMessage(err)}}
+	}
+	return Parse(path, data, env)
+}
+
+// Parse decodes and validates a configuration held in memory; name is used in messages.
+func Parse(name string, data []byte, env LookupEnv) (*Config, error) {
+	d := &decoder{file: name, env: env}
+	cfg := &Config{File: name}
+	d.document(data, cfg)
+	cfg.applyDefaults()
+	// Validate even when decoding found problems, so the user sees everything at once; fields that
+	// failed to decode are zero and are skipped by Validate where that would only add noise.
+	errs := append(d.errs, cfg.validate(d.failed)...)
+	return cfg, errs.Err()
+}
+
+type decoder struct {
+	file string
+	env  LookupEnv
+	errs Errors
+	// failed holds the paths (mapping path + "." + key) whose values could not be decoded, so that
+	// validation does not report them a second time.
+	failed map[string]bool
+}
+
+func (d *decoder) errorf(n *yaml.Node, path, field, format string, args ...any) {
+	d.errs = append(d.errs, &Error{File: d.file, Line: n.Line, Column: n.Column, Path: path, Field: field, Msg: sprintf(format, args...)})
+}
+
+func (d *decoder) fail(path, field string) {
+	if d.failed == nil {
+		d.failed = map[string]bool{}
+	}
+	d.failed[path+"."+field] = true
+}
+
+func (d *decoder) document(data []byte, cfg *Config) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			cfg.Src = Source{File: d.file}
+			return // an empty file is an empty configuration
+		}
+		d.errs = append(d.errs, yamlSyntaxError(d.file, err))
+		return
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		d.errorf(&extra, "", "", "a configuration file holds one YAML document; found a second one")
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) > 0 {
+		root = root.Content[0]
+	}
+	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
+		cfg.Src = Source{File: d.file}
+		return
+	}
+	d.value(root, reflect.ValueOf(cfg).Elem(), "", "")
+}
+
+// value decodes node n into v. path is the enclosing mapping's path and key the field's YAML key; both
+// only serve messages.
+func (d *decoder) value(n *yaml.Node, v reflect.Value, path, key string) {
+	for n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	switch {
+	case v.Kind() == reflect.Struct:
+		d.mapping(n, v, path, key)
+	case v.Kind() == reflect.Map:
+		d.stringMap(n, v, path, key)
+	case v.Kind() == reflect.Slice:
+		d.sequence(n, v, path, key)
+	default:
+		d.scalar(n, v, path, key)
+	}
+}
+
+func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path, key string) {
+	where := join(path, key)
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, path, key, "must be a mapping, not %s", describe(n))
+		d.fail(path, key)
+		return
+	}
+	t := v.Type()
+	fields := map[string]int{}
+	srcIndex := -1
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Type == reflect.TypeFor[Source]() {
+			srcIndex = i
+			continue
+		}
+		if tag := f.Tag.Get("yaml"); tag != "" && tag != "-" {
+			fields[tag] = i
+		}
+	}
+	src := Source{File: d.file, Path: where, Line: n.Line, Column: n.Column, Lines: map[string]int{}}
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		name := k.Value
+		if name == "<<" { // merge key: fields from an anchored mapping, explicit keys win
+			d.merge(val, v, fields, &src, where)
+			continue
+		}
+		if line, dup := seen[name]; dup {
+			d.errorf(k, where, name, "set twice (first on line %d)", line)
+			continue
+		}
+		seen[name] = k.Line
+		if idx, ok := fields[name]; ok {
+			src.Lines[name] = k.Line
+			d.field(val, v.Field(idx), t.Field(idx), &src, where, name)
+			continue
+		}
+		base, isFile := strings.CutSuffix(name, fileSuffix)
+		if idx, ok := fields[base]; ok && isFile && t.Field(idx).Type.Kind() == reflect.String {
+			if _, both := seen[base]; both || src.IsSet(base) {
+				d.errorf(k, where, name, "set together with %s; use one of them", base)
+				continue
+			}
+			seen[base] = k.Line
+			src.Lines[base] = k.Line
+			d.fromFile(val, v.Field(idx), &src, where, name, base)
+			continue
+		}
+		d.errorf(k, where, name, "unknown field%s", suggest(name, fields))
+	}
+	if srcIndex >= 0 {
+		v.Field(srcIndex).Set(reflect.ValueOf(src))
+	}
+}
+
+func (d *decoder) merge(val *yaml.Node, v reflect.Value, fields map[string]int, src *Source, where string) {
+	for val.Kind == yaml.AliasNode {
+		val = val.Alias
+	}
+	sources := []*yaml.Node{val}
+	if val.Kind == yaml.SequenceNode {
+		sources = val.Content
+	}
+	for _, m := range sources {
+		for m.Kind == yaml.AliasNode {
+			m = m.Alias
+		}
+		if m.Kind != yaml.MappingNode {
+			d.errorf(m, where, "<<", "merge needs a mapping, not %s", describe(m))
+			continue
+		}
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			k, fv := m.Content[i], m.Content[i+1]
+			idx, ok := fields[k.Value]
+			if !ok {
+				d.errorf(k, where, k.Value, "unknown field%s", suggest(k.Value, fields))
+				continue
+			}
+			if src.IsSet(k.Value) {
+				continue
+			}
+			src.Lines[k.Value] = k.Line
+			d.field(fv, v.Field(idx), v.Type().Field(idx), src, where, k.Value)
+		}
+	}
+}
+
+func (d *decoder) field(val *yaml.Node, fv reflect.Value, f reflect.StructField, src *Source, where, key string) {
+	before := len(d.errs)
+	if f.Type.Kind() == reflect.String || f.Type == reflect.TypeFor[time.Duration]() ||
+		f.Type.Kind() == reflect.Int || f.Type.Kind() == reflect.Bool {
+		d.expandedScalar(val, fv, src, where, key, f.Tag.Get("secret") == "true")
+	} else {
+		d.value(val, fv, where, key)
+	}
+	if len(d.errs) > before {
+		d.fail(where, key)
+		if src.Failed == nil {
+			src.Failed = map[string]bool{}
+		}
+		src.Failed[key] = true
+	}
+}
+
+// expandedScalar expands ${VAR} in a scalar before converting it, so that `interval: ${PROBE_INTERVAL:-5s}`
+// works too. A secret field never has its value echoed in a message.
+func (d *decoder) expandedScalar(n *yaml.Node, v reflect.Value, src *Source, where, key string, secret bool) {
+	for n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n.Kind != yaml.ScalarNode {
+		d.errorf(n, where, key, "must be a single value, not %s", describe(n))
+		return
+	}
+	if n.Tag == "!!null" {
+		return
+	}
+	s, vars, err := expand(n.Value, d.env)
+	if len(vars) > 0 {
+		if src.Vars == nil {
+			src.Vars = map[string][]string{}
+		}
+		src.Vars[key] = vars
+	}
+	if err != nil {
+		d.errorf(n, where, key, "%v", err)
+		return
+	}
+	d.convert(n, s, v, where, key, secret)
+}
+
+func (d *decoder) fromFile(n *yaml.Node, v reflect.Value, src *Source, where, key, base string) {
+	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+		d.errorf(n, where, key, "must be a file path")
+		return
+	}
+	path, _, err := expand(n.Value, d.env)
+	if err != nil {
+		d.errorf(n, where, key, "%v", err)
+		return
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		d.errorf(n, where, key, "%s", fileErrorMessage(err))
+		d.fail(where, base)
+		if src.Failed == nil {
+			src.Failed = map[string]bool{}
+		}
+		src.Failed[base] = true
+		return
+	}
+	if src.Files == nil {
+		src.Files = map[string]string{}
+	}
+	src.Files[base] = path
+	// Secret files written by `kubectl create secret --from-file` or `echo` end with a newline that is not
+	// part of the secret.
+	v.SetString(strings.TrimRight(string(data), "\r\n"))
+}
+
+func (d *decoder) scalar(n *yaml.Node, v reflect.Value, path, key string) {
+	if n.Kind != yaml.ScalarNode {
+		d.errorf(n, path, key, "must be a single value, not %s", describe(n))
+		d.fail(path, key)
+		return
+	}
+	if n.Tag == "!!null" {
+		return
+	}
+	s, _, err := expand(n.Value, d.env)
+	if err != nil {
+		d.errorf(n, path, key, "%v", err)
+		d.fail(path, key)
+		return
+	}
+	d.convert(n, s, v, path, key, false)
+}
+
+func (d *decoder) convert(n *yaml.Node, s string, v reflect.Value, path, key string, secret bool) {
+	shown := strconv.Quote(s)
+	if secret {
+		shown = "(value hidden)"
+	}
+	switch {
+	case v.Type() == reflect.TypeFor[time.Duration]():
+		dur, err := parseDuration(s)
+		if err != nil {
+			d.errorf(n, path, key, "invalid duration %s: use a number with a unit, such as 500ms, 5s or 1m30s", shown)
+			return
+		}
+		v.SetInt(int64(dur))
+	case v.Kind() == reflect.String:
+		v.SetString(s)
+	case v.Kind() == reflect.Int:
+		i, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil {
+			d.errorf(n, path, key, "invalid integer %s", shown)
+			return
+		}
+		v.SetInt(int64(i))
+	case v.Kind() == reflect.Bool:
+		switch strings.ToLower(strings.TrimSpace(s)) {
+		case "true":
+			v.SetBool(true)
+		case "false":
+			v.SetBool(false)
+		default:
+			d.errorf(n, path, key, "invalid boolean %s: write true or false", shown)
+		}
+	default:
+		d.errorf(n, path, key, "unsupported field type %s", v.Type())
+	}
+}
+
+func parseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "0" {
+		return 0, nil
+	}
+	dur, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, err
+	}
+	if dur < 0 {
+		return 0, fmt.Errorf("negative")
+	}
+	return dur, nil
+}
+
+func (d *decoder) stringMap(n *yaml.Node, v reflect.Value, path, key string) {
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, path, key, "must be a mapping, not %s", describe(n))
+		return
+	}
+	m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		for val.Kind == yaml.AliasNode {
+			val = val.Alias
+		}
+		if val.Kind != yaml.ScalarNode {
+			d.errorf(val, path, key+"."+k.Value, "must be a single value, not %s", describe(val))
+			continue
+		}
+		if m.MapIndex(reflect.ValueOf(k.Value)).IsValid() {
+			d.errorf(k, path, key+"."+k.Value, "set twice")
+			continue
+		}
+		s, _, err := expand(val.Value, d.env)
+		if err != nil {
+			d.errorf(val, path, key+"."+k.Value, "%v", err)
+			continue
+		}
+		m.SetMapIndex(reflect.ValueOf(k.Value), reflect.ValueOf(s))
+	}
+	v.Set(m)
+}
+
+func (d *decoder) sequence(n *yaml.Node, v reflect.Value, path, key string) {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return
+	}
+	if n.Kind != yaml.SequenceNode {
+		// `expect_status: 200` is a natural shorthand for `[200]`.
+		if n.Kind == yaml.ScalarNode && v.Type().Elem().Kind() == reflect.Int {
+			one := reflect.New(v.Type().Elem()).Elem()
+			d.scalar(n, one, path, key)
+			v.Set(reflect.Append(reflect.MakeSlice(v.Type(), 0, 1), one))
+			return
+		}
+		d.errorf(n, path, key, "must be a list, not %s", describe(n))
+		return
+	}
+	s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+	for i, item := range n.Content {
+		itemPath := fmt.Sprintf("%s[%d]", join(path, key), i)
+		if s.Index(i).Kind() == reflect.Struct {
+			itemPath = fmt.Sprintf("%s[%d]%s", join(path, key), i, itemName(item))
+			d.mapping(item, s.Index(i), itemPath, "")
+			continue
+		}
+		d.value(item, s.Index(i), path, fmt.Sprintf("%s[%d]", key, i))
+	}
+	v.Set(s)
+}
+
+// itemName finds the `name:` of a sequence item before decoding it, so every message about the item
+// can say which check it is about.
+func itemName(n *yaml.Node) string {
+	for n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n.Kind != yaml.MappingNode {
+		return ""
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == "name" && n.Content[i+1].Kind == yaml.ScalarNode && n.Content[i+1].Value != "" {
+			return fmt.Sprintf(" %q", n.Content[i+1].Value)
+		}
+	}
+	return ""
+}
+
+func join(path, key string) string {
+	switch {
+	case key == "":
+		return path
+	case path == "":
+		return key
+	}
+	return path + "." + key
+}
+
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		if n.Tag == "!!null" {
+			return "empty"
+		}
+		return "a single value"
+	}
+	return "this"
+}
+
+func suggest(name string, fields map[string]int) string {
+	best, bestDist := "", 3
+	for f := range fields {
+		if dist := editDistance(name, f); dist < bestDist {
+			best, bestDist = f, dist
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
+
+func yamlSyntaxError(file string, err error) *Error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	e := &Error{File: file, Msg: "invalid YAML: " + msg}
+	// yaml.v3 writes "line N: ..." into its messages; lift it into the position.
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		if num, tail, ok := strings.Cut(rest, ": "); ok {
+			if line, err := strconv.Atoi(num); err == nil {
+				e.Line, e.Msg = line, "invalid YAML: "+tail
+			}
+		}
+	}
+	return e
+}
+
+func fileErrorMessage(err error) string {
+	var pe *fs.PathError
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if errors.As(err, &pe) {
+			return fmt.Sprintf("cannot read %s: no such file", pe.Path)
+		}
+		return "no such file"
+	case errors.As(err, &pe):
+		return fmt.Sprintf("cannot read %s: %v", pe.Path, pe.Err)
+	}
+	return err.Error()
+}

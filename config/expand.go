@@ -1,0 +1,72 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+)
+
+// LookupEnv reads one environment variable; it is os.LookupEnv in main and a map in tests. Unset and
+// empty differ: an unset ${VAR} without a default is an error, an empty one is an empty value.
+type LookupEnv func(name string) (string, bool)
+
+// expand replaces ${VAR} and ${VAR:-default} in s; `$$` is a literal `$`, and a `$` not followed by `{`
+// stays as it is (so passwords containing `$` need no escaping unless they contain `${`). It returns the
+// names of the variables it used, so that hints can name them.
+func expand(s string, env LookupEnv) (out string, vars []string, err error) {
+	if !strings.Contains(s, "$") {
+		return s, nil, nil
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '$' || i+1 == len(s) {
+			b.WriteByte(c)
+			continue
+		}
+		switch s[i+1] {
+		case '$':
+			b.WriteByte('$')
+			i++
+			continue
+		case '{':
+		default:
+			b.WriteByte(c)
+			continue
+		}
+		end := strings.IndexByte(s[i+2:], '}')
+		if end < 0 {
+			return "", vars, fmt.Errorf("unterminated ${ at offset %d (write $$ for a literal $)", i)
+		}
+		expr := s[i+2 : i+2+end]
+		name, def, hasDef := strings.Cut(expr, ":-")
+		if !validVarName(name) {
+			return "", vars, fmt.Errorf("invalid variable name %q in ${%s}", name, name)
+		}
+		vars = append(vars, name)
+		val, ok := env(name)
+		switch {
+		case hasDef && val == "":
+			val = def
+		case !ok:
+			return "", vars, fmt.Errorf("environment variable %s is not set (write ${%s:-default} to give a default)", name, name)
+		}
+		b.WriteString(val)
+		i += 2 + end
+	}
+	return b.String(), vars, nil
+}
+
+func validVarName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i, r := range name {
+		switch {
+		case r == '_', r >= 'A' && r <= 'Z', r >= 'a' && r <= 'z':
+		case r >= '0' && r <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}

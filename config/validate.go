@@ -1,0 +1,217 @@
+package config
+
+import (
+	"net"
+	"regexp"
+	"strconv"
+	"time"
+)
+
+// namePattern is DESIGN.md §2's check name: it appears in URLs (/readyz/{name}), metric labels and log
+// fields, so it stays a conservative DNS-label-like token.
+var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+
+const maxNameLen = 63
+
+func (c *Config) applyDefaults() {
+	s := &c.Server
+	if !s.Src.IsSet("listen") {
+		s.Listen = DefaultListen
+	}
+	if !s.Src.IsSet("shutdown_delay") {
+		s.ShutdownDelay = DefaultShutdownDelay
+	}
+	if !s.Src.IsSet("shutdown_timeout") {
+		s.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if !s.Src.IsSet("details") {
+		s.Details = DetailsNever
+	}
+	d := &c.Defaults
+	if !d.Src.IsSet("interval") {
+		d.Interval = DefaultInterval
+	}
+	if !d.Src.IsSet("timeout") {
+		d.Timeout = DefaultTimeout
+	}
+	if !d.Src.IsSet("failure_threshold") {
+		d.FailureThreshold = DefaultFailureThreshold
+	}
+	if !d.Src.IsSet("success_threshold") {
+		d.SuccessThreshold = DefaultSuccessThreshold
+	}
+	for i := range c.Checks {
+		c.Checks[i].inherit(*d)
+	}
+}
+
+// inherit fills the timing the check did not set from the defaults, and makes it critical unless it
+// says otherwise.
+func (ch *Check) inherit(d Defaults) {
+	if !ch.Src.IsSet("critical") {
+		ch.Critical = true
+	}
+	if !ch.Src.IsSet("interval") {
+		ch.Interval = d.Interval
+	}
+	if !ch.Src.IsSet("timeout") {
+		ch.Timeout = d.Timeout
+	}
+	if !ch.Src.IsSet("failure_threshold") {
+		ch.FailureThreshold = d.FailureThreshold
+	}
+	if !ch.Src.IsSet("success_threshold") {
+		ch.SuccessThreshold = d.SuccessThreshold
+	}
+}
+
+// NewCheck returns a check with the default timing, for checks that do not come from a file (the
+// environment, or `wait --postgres URL`).
+func NewCheck(name, typ, origin string, d Defaults) Check {
+	ch := Check{Name: name, Type: typ, Src: Source{File: origin, Path: strconv.Quote(name), Lines: map[string]int{}}}
+	ch.inherit(d)
+	return ch
+}
+
+// NewDefaults returns the defaults of DESIGN.md §2.
+func NewDefaults() Defaults {
+	return Defaults{Interval: DefaultInterval, Timeout: DefaultTimeout, FailureThreshold: DefaultFailureThreshold, SuccessThreshold: DefaultSuccessThreshold}
+}
+
+// validate checks what the decoder cannot: values in range and fields that must agree. failed lists
+// the fields that did not decode; they are not reported twice.
+func (c *Config) validate(failed map[string]bool) Errors {
+	var errs Errors
+	add := func(e *Error) { errs = append(errs, e) }
+	ok := func(src Source, key string) bool { return src.IsSet(key) && !failed[src.Path+"."+key] }
+
+	s := c.Server
+	s.Src.Path = "server"
+	if ok(s.Src, "listen") {
+		if err := checkListen(s.Listen); err != "" {
+			add(s.Src.Errorf("listen", "%s", err))
+		}
+	}
+	if ok(s.Src, "grpc_listen") && s.GRPCListen != "" {
+		if err := checkListen(s.GRPCListen); err != "" {
+			add(s.Src.Errorf("grpc_listen", "%s", err))
+		} else if s.GRPCListen == s.Listen {
+			add(s.Src.Errorf("grpc_listen", "must differ from listen (%s)", s.Listen))
+		}
+	}
+	if ok(s.Src, "details") {
+		switch s.Details {
+		case DetailsNever, DetailsToken, DetailsAlways:
+		default:
+			add(s.Src.Errorf("details", "must be one of never, token, always (got %q)", s.Details))
+		}
+	}
+	if s.Details == DetailsToken && s.DetailsToken == "" && !failed["server.details_token"] {
+		add(s.Src.Errorf("details_token", "required when details is token (for example ${HEALTHGATE_DETAILS_TOKEN})"))
+	}
+
+	d := c.Defaults
+	d.Src.Path = "defaults"
+	defaultsOK := !failed["defaults.interval"] && !failed["defaults.timeout"] &&
+		!failed["defaults.failure_threshold"] && !failed["defaults.success_threshold"]
+	for _, e := range timingErrors(d.Interval, d.Timeout, d.FailureThreshold, d.SuccessThreshold, d.Src, func(key string) bool {
+		return !failed[d.Src.Path+"."+key]
+	}) {
+		add(e)
+		defaultsOK = false
+	}
+
+	names := map[string]*Check{}
+	for i := range c.Checks {
+		ch := &c.Checks[i]
+		if !ch.Src.IsSet("name") || ch.Name == "" {
+			add(ch.Src.Errorf("name", "required"))
+		} else if !failed[ch.Src.Path+".name"] {
+			switch {
+			case len(ch.Name) > maxNameLen:
+				add(ch.Src.Errorf("name", "longer than %d characters", maxNameLen))
+			case !namePattern.MatchString(ch.Name):
+				add(ch.Src.Errorf("name", "%q is not a valid name: use lowercase letters, digits, '-' and '_', starting with a letter or digit", ch.Name))
+			case ch.Name == ShutdownCheck:
+				add(ch.Src.Errorf("name", "%q is reserved for the built-in check that fails during shutdown", ch.Name))
+			case names[ch.Name] != nil:
+				add(ch.Src.Errorf("name", "duplicate name %q (first used on line %d)", ch.Name, names[ch.Name].Src.Lines["name"]))
+			default:
+				names[ch.Name] = ch
+			}
+		}
+		if !ch.Src.IsSet("type") || ch.Type == "" {
+			add(ch.Src.Errorf("type", "required"))
+		}
+		// A check that inherits everything from invalid defaults has already been reported there.
+		ownTiming := ch.Src.IsSet("interval") || ch.Src.IsSet("timeout") ||
+			ch.Src.IsSet("failure_threshold") || ch.Src.IsSet("success_threshold")
+		if ownTiming || defaultsOK {
+			errs = append(errs, timingErrors(ch.Interval, ch.Timeout, ch.FailureThreshold, ch.SuccessThreshold, ch.Src, func(key string) bool {
+				return !failed[ch.Src.Path+"."+key] && (ch.Src.IsSet(key) || defaultsOK)
+			})...)
+		}
+	}
+	return errs
+}
+
+// timingErrors applies DESIGN.md §2's rules to one set of timing; check says whether a field decoded
+// (and so is worth reporting on).
+func timingErrors(interval, timeout time.Duration, fails, succs int, src Source, check func(key string) bool) Errors {
+	var errs Errors
+	if check("interval") && interval <= 0 {
+		errs = append(errs, src.Errorf("interval", "must be greater than 0"))
+	}
+	if check("timeout") && timeout <= 0 {
+		errs = append(errs, src.Errorf("timeout", "must be greater than 0"))
+	}
+	if check("interval") && check("timeout") && interval > 0 && timeout > 0 && timeout >= interval {
+		// Point at whichever of the two this mapping set; the timeout when both or neither.
+		key := "timeout"
+		if !src.IsSet("timeout") && src.IsSet("interval") {
+			key = "interval"
+		}
+		errs = append(errs, src.Errorf(key, "timeout (%s) must be shorter than interval (%s), so one run ends before the next starts", timeout, interval))
+	}
+	if check("failure_threshold") && fails < 1 {
+		errs = append(errs, src.Errorf("failure_threshold", "must be at least 1 (got %d)", fails))
+	}
+	if check("success_threshold") && succs < 1 {
+		errs = append(errs, src.Errorf("success_threshold", "must be at least 1 (got %d)", succs))
+	}
+	return errs
+}
+
+func checkListen(addr string) string {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "must be host:port or :port (got " + strconv.Quote(addr) + ")"
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return "port must be a number from 0 to 65535 (got " + strconv.Quote(port) + ")"
+	}
+	return ""
+}
+
+// FromEnvironment builds the configuration used when there is no file: the conventional DATABASE_URL
+// becomes a postgres check named "postgres" and REDIS_URL a redis check named "redis". With neither it
+// has no checks, and the caller warns.
+func FromEnvironment(env LookupEnv) *Config {
+	c := &Config{File: "environment"}
+	c.applyDefaults()
+	for _, conv := range []struct{ variable, name, typ string }{
+		{"DATABASE_URL", "postgres", "postgres"},
+		{"REDIS_URL", "redis", "redis"},
+	} {
+		url, ok := env(conv.variable)
+		if !ok || url == "" {
+			continue
+		}
+		ch := NewCheck(conv.name, conv.typ, "environment", c.Defaults)
+		ch.URL = url
+		ch.Src.Lines["url"] = 0
+		ch.Src.Vars = map[string][]string{"url": {conv.variable}}
+		c.Checks = append(c.Checks, ch)
+	}
+	return c
+}

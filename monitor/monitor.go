@@ -1,0 +1,289 @@
+// Package monitor runs checks in the background, applies thresholds and staleness, and publishes an
+// immutable Snapshot through an atomic pointer, so that a probe is a pointer load (DESIGN.md §2, §6).
+// It knows nothing about HTTP.
+//
+// The engine. alexliesenfeld/health (the card's engine) executes each run: one Checker per check,
+// holding that check as a synchronous check, called only by that check's runner goroutine. That gives
+// us its bounded execution (the run's goroutine reports on a buffered channel, so a check that
+// overstays its deadline cannot block or leak the runner) and its panic recovery as a backstop. We do
+// not use its periodic checks, its aggregation or its HTTP handler, because of what they do to the
+// promises of DESIGN.md §1 (read in v0.8.0's check.go):
+//   - periodic checks sleep `interval` after each run ends (startPeriodicChecks → waitForStopSignal),
+//     so a blackholed dependency fails after failure_threshold × (interval + timeout); our runner
+//     ticks at a fixed rate, so it fails within failure_threshold × interval + timeout, the bound the
+//     README promises (measured: with interval 1s, timeout 500ms, threshold 2, 2.4 s vs 3.0 s);
+//   - Checker.Check holds one mutex while checks and listeners run, so serving probes through it
+//     makes a slow check block every probe; probes here never touch a Checker;
+//   - its status has no success threshold, no critical/non-critical split and no staleness, and the
+//     first failure of a fresh check reads "up" when MaxContiguousFails > 1.
+package monitor
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/alexliesenfeld/health"
+
+	"github.com/healthgate/healthgate/checks"
+)
+
+// backstop is how long past a check's own timeout the engine waits before giving up on a run whose
+// driver ignores its context. Our kinds all honour the context; this only bounds a bug.
+const backstop = 250 * time.Millisecond
+
+// Run describes one completed run, for observers such as metrics.
+type Run struct {
+	Check    *checks.Check
+	Err      error
+	Duration time.Duration
+	End      time.Time
+}
+
+// Options tune a Monitor; the zero value is usable.
+type Options struct {
+	Logger *slog.Logger
+	// OnRun is called after every completed run, from the check's runner goroutine, after the
+	// snapshot is published. It must not block.
+	OnRun func(Run)
+	// Heartbeat is how often the engine proves it is alive and looks for stale checks (default 1s).
+	Heartbeat time.Duration
+}
+
+// Monitor owns the background runs of a set of checks and the published state.
+type Monitor struct {
+	log       *slog.Logger
+	onRun     func(Run)
+	heartbeat time.Duration
+	entries   []*entry
+
+	mu           sync.Mutex // guards trackers and shuttingDown; held only to update and publish
+	shuttingDown bool
+
+	snap   atomic.Pointer[Snapshot]
+	beat   atomic.Int64 // unix nanos of the last heartbeat
+	runMu  sync.Mutex
+	runWG  sync.WaitGroup
+	active bool
+}
+
+type entry struct {
+	check    *checks.Check
+	tracker  *tracker
+	checker  health.Checker
+	inFlight atomic.Bool
+	// panicStack holds the stack of the last panic, logged once by the runner (the error itself stays
+	// one line).
+	panicStack atomic.Value
+}
+
+// New prepares a monitor; nothing runs until Run.
+func New(cs []*checks.Check, opts Options) *Monitor {
+	m := &Monitor{log: opts.Logger, onRun: opts.OnRun, heartbeat: opts.Heartbeat}
+	if m.log == nil {
+		m.log = slog.New(slog.DiscardHandler)
+	}
+	if m.heartbeat <= 0 {
+		m.heartbeat = time.Second
+	}
+	now := time.Now()
+	for _, c := range cs {
+		e := &entry{check: c, tracker: newTracker(c, now)}
+		e.checker = health.NewChecker(
+			health.WithDisabledAutostart(),
+			health.WithDisabledCache(),
+			health.WithTimeout(c.Timeout+backstop),
+			health.WithCheck(health.Check{Name: c.Name, Timeout: c.Timeout + backstop, Check: e.runGuarded}),
+		)
+		m.entries = append(m.entries, e)
+	}
+	m.beat.Store(now.UnixNano())
+	m.publishLocked(now)
+	return m
+}
+
+// Snapshot returns the current published state. It never blocks.
+func (m *Monitor) Snapshot() *Snapshot { return m.snap.Load() }
+
+// Alive reports whether the engine's heartbeat is recent: the scheduler goroutine is running and
+// the state lock is not wedged. It is /livez's signal and never looks at a dependency.
+func (m *Monitor) Alive(now time.Time) bool {
+	return now.UnixNano()-m.beat.Load() < int64(livenessWindow(m.heartbeat))
+}
+
+// livenessWindow is how stale the heartbeat may be before /livez fails: long enough that a starved
+// CPU does not restart a healthy pod, short enough that a wedged engine does.
+func livenessWindow(heartbeat time.Duration) time.Duration { return max(10*heartbeat, 10*time.Second) }
+
+// Shutdown makes /readyz fail from now on (the built-in shutdown check); checks keep running until
+// Run's context ends.
+func (m *Monitor) Shutdown() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.shuttingDown {
+		m.shuttingDown = true
+		m.publishLocked(time.Now())
+	}
+}
+
+// Run starts one runner per check and the heartbeat, and blocks until ctx ends and every goroutine it
+// started has returned.
+func (m *Monitor) Run(ctx context.Context) {
+	m.runMu.Lock()
+	if m.active {
+		m.runMu.Unlock()
+		panic("monitor: Run called twice")
+	}
+	m.active = true
+	m.runMu.Unlock()
+
+	for _, e := range m.entries {
+		m.runWG.Go(func() { m.runner(ctx, e) })
+	}
+	m.runWG.Go(func() { m.heartbeatLoop(ctx) })
+	m.runWG.Wait()
+}
+
+func (m *Monitor) runner(ctx context.Context, e *entry) {
+	// A fixed-rate ticker: runs start every interval whatever they last, which is what makes the
+	// detection bound failure_threshold × interval + timeout hold (see the package comment).
+	ticker := time.NewTicker(e.check.Interval)
+	defer ticker.Stop()
+	for {
+		m.runOnce(ctx, e)
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
+}
+
+func (m *Monitor) runOnce(ctx context.Context, e *entry) {
+	start := time.Now()
+	res := e.checker.Check(ctx)
+	end := time.Now()
+	if ctx.Err() != nil {
+		return // stopping: a run cut short by our own shutdown says nothing about the dependency
+	}
+	err := res.Details[e.check.Name].Error
+	if err == health.CheckTimeoutErr {
+		err = &checks.Error{Class: checks.Timeout, Err: fmt.Errorf("no result within %s (the check did not honour its deadline)", e.check.Timeout)}
+	}
+	if stack, ok := e.panicStack.Swap("").(string); ok && stack != "" {
+		m.log.Error("check panicked", "check", e.check.Name, "type", e.check.Type, "stack", stack)
+	}
+	run := Run{Check: e.check, Err: err, Duration: end.Sub(start), End: end}
+	m.record(e, run)
+	if m.onRun != nil {
+		m.onRun(run)
+	}
+}
+
+// runGuarded is the function the engine executes: at most one run of a check in flight, and a panic
+// becomes a failure with reason panic.
+func (e *entry) runGuarded(ctx context.Context) (err error) {
+	if !e.inFlight.CompareAndSwap(false, true) {
+		return &checks.Error{Class: checks.Timeout, Err: fmt.Errorf("the previous run has not returned")}
+	}
+	defer e.inFlight.Store(false)
+	defer func() {
+		if r := recover(); r != nil {
+			e.panicStack.Store(string(debug.Stack()))
+			err = &checks.Error{Class: checks.Panic, Err: fmt.Errorf("panic: %v", r)}
+		}
+	}()
+	return e.check.Run(ctx)
+}
+
+func (m *Monitor) record(e *entry, run Run) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	before := m.snap.Load()
+	stateChanged, reasonChanged := e.tracker.observe(run.Err, run.Duration, run.End)
+	m.logChange(e, stateChanged, reasonChanged, run.Duration)
+	after := m.publishLocked(run.End)
+	m.logReadiness(before, after)
+}
+
+func (m *Monitor) heartbeatLoop(ctx context.Context) {
+	ticker := time.NewTicker(m.heartbeat)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-ticker.C:
+			m.mu.Lock()
+			before := m.snap.Load()
+			changed := false
+			for _, e := range m.entries {
+				if e.tracker.checkStale(now) {
+					changed = true
+					m.logChange(e, true, true, 0)
+				}
+			}
+			if changed {
+				m.logReadiness(before, m.publishLocked(now))
+			}
+			m.mu.Unlock()
+			m.beat.Store(now.UnixNano())
+		}
+	}
+}
+
+// logChange writes the one line per state change (or reason change while not passing) that
+// STYLE.md rule 11 asks for; the error is already redacted by the check.
+func (m *Monitor) logChange(e *entry, stateChanged, reasonChanged bool, dur time.Duration) {
+	if !stateChanged && !reasonChanged {
+		return
+	}
+	s := e.tracker.status
+	attrs := []any{"check", s.Name, "type", s.Type, "target", s.Target, "critical", s.Critical, "duration", dur.Round(time.Microsecond)}
+	switch {
+	case s.State == Passing:
+		m.log.Info("check passing", attrs...)
+	case s.Class == checks.Stale || s.Class == checks.Panic:
+		m.log.Error("check failing", append(attrs, "reason", s.Class, "error", s.Err, "hint", s.Hint)...)
+	case stateChanged:
+		m.log.Warn("check failing", append(attrs, "reason", s.Class, "error", s.Err, "hint", s.Hint)...)
+	default:
+		m.log.Warn("check still failing, for another reason", append(attrs, "reason", s.Class, "error", s.Err)...)
+	}
+}
+
+func (m *Monitor) logReadiness(before, after *Snapshot) {
+	if before.Ready == after.Ready && before.Started == after.Started {
+		return
+	}
+	if after.Started && !before.Started {
+		m.log.Info("start-up complete: every critical check has passed once")
+	}
+	if before.Ready != after.Ready {
+		if after.Ready {
+			m.log.Info("ready", "status", after.Status)
+		} else {
+			m.log.Warn("not ready", "failing", after.failingNames())
+		}
+	}
+}
+
+// publishLocked builds and publishes a new snapshot from the trackers; m.mu must be held (or the
+// monitor not yet shared).
+func (m *Monitor) publishLocked(now time.Time) *Snapshot {
+	s := &Snapshot{At: now, ShuttingDown: m.shuttingDown, Checks: make([]CheckStatus, len(m.entries)), next: make(chan struct{})}
+	for i, e := range m.entries {
+		s.Checks[i] = e.tracker.status
+	}
+	s.summarize()
+	if old := m.snap.Swap(s); old != nil {
+		close(old.next)
+	}
+	return s
+}
+
+func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

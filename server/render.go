@@ -1,0 +1,295 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/healthgate/healthgate/config"
+	"github.com/healthgate/healthgate/monitor"
+)
+
+// maxBody keeps every probe body under what kubelet reads (10 KiB); a body that would be larger is
+// rendered again with less detail (see render).
+const maxBody = 10 << 10
+
+// maxReason bounds one check's reason in a body.
+const maxReason = 256
+
+const withheld = "reason withheld"
+
+const shutdownReason = "process is shutting down"
+
+// line is one row of a verbose body or one entry of health+json, independent of the format.
+type line struct {
+	name     string
+	typ      string
+	ok       bool
+	excluded bool
+	reason   string // shown only when details are allowed
+	duration time.Duration
+	at       time.Time
+	critical bool
+	hasRun   bool
+}
+
+// view is what one response shows: the endpoint's verdict and its lines.
+type view struct {
+	endpoint string // "livez", "readyz", "startupz"
+	ok       bool
+	status   monitor.Status
+	lines    []line
+	missing  []string // excluded names that match nothing
+}
+
+// readyView computes /readyz, or /readyz/{name} when only is set, honouring ?exclude.
+func readyView(s *monitor.Snapshot, only string, exclude []string) view {
+	v := view{endpoint: "readyz", ok: true, status: monitor.Pass}
+	excluded := func(name string) bool {
+		for _, e := range exclude {
+			if e == name {
+				return true
+			}
+		}
+		return false
+	}
+	if only == "" || only == config.ShutdownCheck {
+		l := line{name: config.ShutdownCheck, typ: "system", ok: !s.ShuttingDown, critical: true}
+		if s.ShuttingDown {
+			l.reason = shutdownReason
+		}
+		l.excluded = excluded(l.name)
+		v.add(l)
+	}
+	for i := range s.Checks {
+		c := &s.Checks[i]
+		if only != "" && c.Name != only {
+			continue
+		}
+		l := line{name: c.Name, typ: c.Type, ok: c.Passing(), reason: c.Err, duration: c.Duration, at: c.LastRun, critical: c.Critical || only != "", hasRun: !c.LastRun.IsZero()}
+		l.excluded = excluded(c.Name)
+		v.add(l)
+	}
+	for _, e := range exclude {
+		found := e == config.ShutdownCheck
+		for i := range s.Checks {
+			found = found || s.Checks[i].Name == e
+		}
+		if !found {
+			v.missing = append(v.missing, e)
+		}
+	}
+	return v
+}
+
+func (v *view) add(l line) {
+	v.lines = append(v.lines, l)
+	if l.excluded || l.ok {
+		return
+	}
+	if l.critical {
+		v.ok, v.status = false, monitor.Fail
+	} else if v.status == monitor.Pass {
+		v.status = monitor.Warn
+	}
+}
+
+// startupView computes /startupz: every critical check has passed once.
+func startupView(s *monitor.Snapshot) view {
+	v := view{endpoint: "startupz", ok: true, status: monitor.Pass}
+	for i := range s.Checks {
+		c := &s.Checks[i]
+		if !c.Critical {
+			continue
+		}
+		l := line{name: c.Name, typ: c.Type, ok: c.EverPassed, critical: true, duration: c.Duration, at: c.LastRun, hasRun: !c.LastRun.IsZero()}
+		if !c.EverPassed {
+			l.reason = "has not passed yet"
+			if c.Err != "" {
+				l.reason += ": " + c.Err
+			}
+		}
+		v.add(l)
+	}
+	return v
+}
+
+// liveView computes /livez: the process serves (ping) and the engine's heartbeat is fresh.
+func liveView(alive bool) view {
+	v := view{endpoint: "livez", ok: true, status: monitor.Pass}
+	v.add(line{name: "ping", typ: "system", ok: true, critical: true})
+	l := line{name: "monitor", typ: "system", ok: alive, critical: true}
+	if !alive {
+		l.reason = "the check engine's heartbeat stopped"
+	}
+	v.add(l)
+	return v
+}
+
+// format of a response body.
+type format int
+
+const (
+	plain   format = iota // "ok", or verbose when failing
+	verbose               // always the [+]/[-] lines
+	hjson                 // application/health+json
+	numFormats
+)
+
+// render writes a view. A body over maxBody is rendered again with shorter reasons, then without the
+// passing lines, then cut: the verdict line always survives.
+func render(v view, f format, details bool) []byte {
+	for level := 0; ; level++ {
+		var b []byte
+		if f == hjson {
+			b = renderJSON(v, details, level)
+		} else {
+			b = renderText(v, f == verbose, details, level)
+		}
+		if len(b) <= maxBody || level == 3 {
+			return b
+		}
+	}
+}
+
+func renderText(v view, verboseAsked, details bool, level int) []byte {
+	// kube-apiserver's convention: a passing probe says "ok"; a failure (or a warn: the lines are
+	// about each check) is always verbose.
+	if !verboseAsked && v.status == monitor.Pass && len(v.missing) == 0 {
+		return []byte("ok")
+	}
+	var b bytes.Buffer
+	omitted := 0
+lines:
+	for _, l := range v.lines {
+		switch {
+		case l.excluded:
+			if level >= 2 {
+				omitted++
+				continue
+			}
+			fmt.Fprintf(&b, "[+]%s excluded: ok\n", l.name)
+		case l.ok:
+			if level >= 2 {
+				omitted++
+				continue
+			}
+			fmt.Fprintf(&b, "[+]%s ok\n", l.name)
+		default:
+			fmt.Fprintf(&b, "[-]%s failed: %s\n", l.name, reasonText(l.reason, details, level))
+		}
+		if level >= 3 && b.Len() > maxBody-200 {
+			b.WriteString("[-]... more lines cut to stay under 10 KiB\n")
+			break lines
+		}
+	}
+	if omitted > 0 {
+		fmt.Fprintf(&b, "[+]%d passing or excluded checks not listed\n", omitted)
+	}
+	for _, m := range v.missing {
+		fmt.Fprintf(&b, "warn: some health checks cannot be excluded: no matches for %s\n", strconv.Quote(m))
+	}
+	verdict := "passed"
+	if !v.ok {
+		verdict = "failed"
+	}
+	fmt.Fprintf(&b, "%s check %s\n", v.endpoint, verdict)
+	return b.Bytes()
+}
+
+func reasonText(reason string, details bool, level int) string {
+	if !details {
+		return withheld
+	}
+	limit := maxReason
+	if level >= 1 {
+		limit = 48
+	}
+	return clip(reason, limit)
+}
+
+// clip shortens s to n bytes on a rune boundary, on one line.
+func clip(s string, n int) string {
+	s = oneLine(s)
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n] + "..."
+}
+
+func oneLine(s string) string {
+	if !bytes.ContainsAny([]byte(s), "\r\n") {
+		return s
+	}
+	return string(bytes.Map(func(r rune) rune {
+		if r == '\n' || r == '\r' {
+			return ' '
+		}
+		return r
+	}, []byte(s)))
+}
+
+// health+json, draft-inadarei-api-health-check: checks keyed "name:responseTime".
+type hjsonBody struct {
+	Status      monitor.Status           `json:"status"`
+	Description string                   `json:"description,omitempty"`
+	Output      string                   `json:"output,omitempty"`
+	Checks      map[string][]hjsonDetail `json:"checks,omitempty"`
+	Notes       []string                 `json:"notes,omitempty"`
+}
+
+type hjsonDetail struct {
+	ComponentID   string         `json:"componentId"`
+	ComponentType string         `json:"componentType"`
+	ObservedValue *float64       `json:"observedValue,omitempty"`
+	ObservedUnit  string         `json:"observedUnit,omitempty"`
+	Status        monitor.Status `json:"status"`
+	Time          string         `json:"time,omitempty"`
+	Output        string         `json:"output,omitempty"`
+	Critical      bool           `json:"critical"`
+}
+
+func renderJSON(v view, details bool, level int) []byte {
+	body := hjsonBody{Status: v.status, Description: v.endpoint, Checks: map[string][]hjsonDetail{}}
+	if !v.ok {
+		body.Output = v.endpoint + " check failed"
+	}
+	omitted := 0
+	for _, l := range v.lines {
+		if l.excluded || (level >= 2 && l.ok) {
+			omitted++
+			continue
+		}
+		if level >= 3 && len(body.Checks) >= 20 {
+			omitted++
+			continue
+		}
+		d := hjsonDetail{ComponentID: l.name, ComponentType: l.typ, Status: monitor.Pass, Critical: l.critical}
+		if l.hasRun {
+			ms := float64(l.duration.Microseconds()) / 1000
+			d.ObservedValue, d.ObservedUnit = &ms, "ms"
+			d.Time = l.at.UTC().Format(time.RFC3339Nano)
+		}
+		if !l.ok {
+			d.Status = monitor.Fail
+			d.Output = reasonText(l.reason, details, level)
+		}
+		body.Checks[l.name+":responseTime"] = append(body.Checks[l.name+":responseTime"], d)
+	}
+	if omitted > 0 {
+		body.Notes = append(body.Notes, strconv.Itoa(omitted)+" excluded or passing checks not listed")
+	}
+	for _, m := range v.missing {
+		body.Notes = append(body.Notes, "cannot exclude "+strconv.Quote(m)+": no such check")
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		return []byte(`{"status":"fail","output":"cannot render"}`)
+	}
+	return append(b, '\n')
+}

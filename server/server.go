@@ -1,0 +1,276 @@
+// Package server serves the published health state over HTTP (/livez, /readyz, /readyz/{name},
+// /startupz, /metrics) and drains on shutdown (DESIGN.md §3, §5). A probe is a pointer load and a
+// write of bytes rendered once per state change: no I/O, no lock shared with a check.
+package server
+
+import (
+	"crypto/subtle"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/healthgate/healthgate/config"
+	"github.com/healthgate/healthgate/monitor"
+)
+
+// Source is what the server reads: the monitor.
+type Source interface {
+	Snapshot() *monitor.Snapshot
+	Alive(now time.Time) bool
+}
+
+// Options configure the handler.
+type Options struct {
+	Details      string // config.DetailsNever, DetailsToken or DetailsAlways
+	DetailsToken string
+	Metrics      http.Handler // served at /metrics when set
+}
+
+// Shared header values: assigning these slices to a header map costs no allocation per request.
+var (
+	textType    = []string{"text/plain; charset=utf-8"}
+	jsonType    = []string{"application/health+json"}
+	noStore     = []string{"no-store"}
+	nosniff     = []string{"nosniff"}
+	degradedVal = []string{"true"}
+	allowVal    = []string{"GET, HEAD, OPTIONS"}
+)
+
+// Handler serves the probe endpoints.
+type Handler struct {
+	src     Source
+	details string
+	token   []byte
+	names   map[string]int // check name → index in the snapshot
+	cache   atomic.Pointer[bodies]
+	live    [2][numFormats][2]*body // [alive][format][details]
+	router  chi.Router
+}
+
+// body is a rendered response: bytes plus what the headers need.
+type body struct {
+	data     []byte
+	length   []string // Content-Length, pre-formatted
+	ok       bool
+	degraded bool
+	json     bool
+}
+
+func newBody(v view, f format, details bool) *body {
+	data := render(v, f, details)
+	return &body{data: data, length: []string{strconv.Itoa(len(data))}, ok: v.ok, degraded: v.status == monitor.Warn, json: f == hjson}
+}
+
+// bodies caches the renderings of one snapshot, filled on first use: slot (target, format, details),
+// with targets 0 = /readyz, 1 = /startupz, 2 = /readyz/shutdown, 3+i = /readyz/{check i}.
+type bodies struct {
+	snap  *monitor.Snapshot
+	slots []atomic.Pointer[body]
+}
+
+const (
+	targetReady = iota
+	targetStartup
+	targetShutdown
+	targetChecks
+)
+
+// New returns the probe handler.
+func New(src Source, opts Options) *Handler {
+	h := &Handler{src: src, details: opts.Details, token: []byte(opts.DetailsToken), names: map[string]int{}}
+	for i, c := range src.Snapshot().Checks {
+		h.names[c.Name] = i
+	}
+	for alive := range 2 {
+		for f := range numFormats {
+			for d := range 2 {
+				h.live[alive][f][d] = newBody(liveView(alive == 1), f, d == 1)
+			}
+		}
+	}
+	r := chi.NewRouter()
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodOptions} {
+		r.MethodFunc(m, "/livez", h.livez)
+		r.MethodFunc(m, "/readyz", h.readyz)
+		r.MethodFunc(m, "/readyz/{name}", h.readyzOne)
+		r.MethodFunc(m, "/startupz", h.startupz)
+		if opts.Metrics != nil {
+			r.Method(m, "/metrics", opts.Metrics)
+		}
+	}
+	r.MethodNotAllowed(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header()["Allow"] = allowVal
+		http.Error(w, "method not allowed: use GET, HEAD or OPTIONS", http.StatusMethodNotAllowed)
+	})
+	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "not found: healthgate serves /livez, /readyz, /readyz/{check}, /startupz and /metrics", http.StatusNotFound)
+	})
+	h.router = r
+	return h
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.router.ServeHTTP(w, r) }
+
+func (h *Handler) livez(w http.ResponseWriter, r *http.Request) {
+	q := parseQuery(r.URL.RawQuery)
+	alive := 0
+	if h.src.Alive(time.Now()) {
+		alive = 1
+	}
+	write(w, h.live[alive][h.format(r, q)][h.detailsIndex(r)])
+}
+
+func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
+	q := parseQuery(r.URL.RawQuery)
+	f, details := h.format(r, q), h.detailsAllowed(r)
+	snap := h.src.Snapshot()
+	if q.exclude {
+		write(w, newBody(readyView(snap, "", excludes(r.URL.RawQuery)), f, details))
+		return
+	}
+	write(w, h.cached(snap, targetReady, f, details))
+}
+
+func (h *Handler) readyzOne(w http.ResponseWriter, r *http.Request) {
+	name := chi.URLParam(r, "name")
+	target := targetShutdown
+	if name != config.ShutdownCheck {
+		i, ok := h.names[name]
+		if !ok {
+			http.Error(w, "not found: no check named "+strconv.Quote(name), http.StatusNotFound)
+			return
+		}
+		target = targetChecks + i
+	}
+	q := parseQuery(r.URL.RawQuery)
+	write(w, h.cached(h.src.Snapshot(), target, h.format(r, q), h.detailsAllowed(r)))
+}
+
+func (h *Handler) startupz(w http.ResponseWriter, r *http.Request) {
+	q := parseQuery(r.URL.RawQuery)
+	write(w, h.cached(h.src.Snapshot(), targetStartup, h.format(r, q), h.detailsAllowed(r)))
+}
+
+// cached returns the rendering of (target, format, details) for this snapshot, rendering it on first
+// use. Two concurrent first uses may both render; both results are equal.
+func (h *Handler) cached(snap *monitor.Snapshot, target int, f format, details bool) *body {
+	bs := h.cache.Load()
+	if bs == nil || bs.snap != snap {
+		nb := &bodies{snap: snap, slots: make([]atomic.Pointer[body], (targetChecks+len(snap.Checks))*int(numFormats)*2)}
+		if h.cache.CompareAndSwap(bs, nb) {
+			bs = nb
+		} else if bs = h.cache.Load(); bs.snap != snap {
+			bs = nb // a newer (or older) snapshot won the race: render privately
+		}
+	}
+	d := 0
+	if details {
+		d = 1
+	}
+	slot := &bs.slots[(target*int(numFormats)+int(f))*2+d]
+	if b := slot.Load(); b != nil {
+		return b
+	}
+	var v view
+	switch {
+	case target == targetReady:
+		v = readyView(snap, "", nil)
+	case target == targetStartup:
+		v = startupView(snap)
+	case target == targetShutdown:
+		v = readyView(snap, config.ShutdownCheck, nil)
+	default:
+		v = readyView(snap, snap.Checks[target-targetChecks].Name, nil)
+	}
+	b := newBody(v, f, details)
+	slot.Store(b)
+	return b
+}
+
+func write(w http.ResponseWriter, b *body) {
+	hdr := w.Header()
+	if b.json {
+		hdr["Content-Type"] = jsonType
+	} else {
+		hdr["Content-Type"] = textType
+	}
+	hdr["Cache-Control"] = noStore
+	hdr["X-Content-Type-Options"] = nosniff
+	hdr["Content-Length"] = b.length
+	if b.degraded {
+		hdr["X-Envoy-Degraded"] = degradedVal
+	}
+	code := http.StatusOK
+	if !b.ok {
+		code = http.StatusServiceUnavailable
+	}
+	w.WriteHeader(code)
+	_, _ = w.Write(b.data)
+}
+
+func (h *Handler) format(r *http.Request, q query) format {
+	if q.json {
+		return hjson
+	}
+	if accept := r.Header.Get("Accept"); accept != "" &&
+		(strings.Contains(accept, "application/health+json") || strings.Contains(accept, "application/json")) {
+		return hjson
+	}
+	if q.verbose {
+		return verbose
+	}
+	return plain
+}
+
+// detailsAllowed: reasons are shown with details: always, or with details: token and the right
+// bearer token (compared in constant time).
+func (h *Handler) detailsAllowed(r *http.Request) bool {
+	switch h.details {
+	case config.DetailsAlways:
+		return true
+	case config.DetailsToken:
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		return ok && len(h.token) > 0 && subtle.ConstantTimeCompare([]byte(got), h.token) == 1
+	}
+	return false
+}
+
+func (h *Handler) detailsIndex(r *http.Request) int {
+	if h.detailsAllowed(r) {
+		return 1
+	}
+	return 0
+}
+
+// query is what a probe's query string asks for, parsed without allocating.
+type query struct {
+	verbose, json, exclude bool
+}
+
+func parseQuery(raw string) query {
+	var q query
+	for raw != "" {
+		var part string
+		part, raw, _ = strings.Cut(raw, "&")
+		key, val, _ := strings.Cut(part, "=")
+		switch key {
+		case "verbose":
+			q.verbose = true // present means on, as in kube-apiserver
+		case "format":
+			q.json = val == "json"
+		case "exclude":
+			q.exclude = true
+		}
+	}
+	return q
+}
+
+func excludes(raw string) []string {
+	vals, _ := url.ParseQuery(raw)
+	return vals["exclude"]
+}
