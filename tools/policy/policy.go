@@ -1,0 +1,888 @@
+package policy
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"path"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/yaml"
+)
+
+// Finding is one broken rule on one object.
+type Finding struct {
+	Object string // Kind/name
+	Source string // file#document
+	Rule   string
+	Msg    string
+}
+
+func (f Finding) String() string {
+	return fmt.Sprintf("%s (%s): [%s] %s", f.Object, f.Source, f.Rule, f.Msg)
+}
+
+// Rule names, so tests can say which rule they break.
+const (
+	RuleLabels      = "labels"
+	RuleSelector    = "selector"
+	RulePodSecurity = "pod-security"
+	RuleResources   = "resources"
+	RuleImage       = "image"
+	RulePorts       = "ports"
+	RuleProbes      = "probes"
+	RuleGrace       = "grace-period"
+	RuleConfig      = "config"
+	RuleSecrets     = "secrets"
+	RuleChecksum    = "checksum"
+	RuleTestHook    = "test-hook"
+	RuleService     = "service"
+	RulePDB         = "pdb"
+	RuleMonitor     = "servicemonitor"
+)
+
+const (
+	labelName      = "app.kubernetes.io/name"
+	labelInstance  = "app.kubernetes.io/instance"
+	labelManagedBy = "app.kubernetes.io/managed-by"
+	labelVersion   = "app.kubernetes.io/version"
+	labelChart     = "helm.sh/chart"
+	nonrootID      = 65532
+	// Defaults of healthgate's server section (DESIGN.md §3).
+	defaultListen          = ":8080"
+	defaultShutdownDelay   = 5 * time.Second
+	defaultShutdownTimeout = 10 * time.Second
+)
+
+// workload is anything with a pod template (or a bare Pod).
+type workload struct {
+	obj         Object
+	meta        metav1.ObjectMeta // of the workload itself
+	selector    *metav1.LabelSelector
+	replicas    *int32
+	podLabels   map[string]string
+	podAnnots   map[string]string
+	spec        *corev1.PodSpec
+	isBarePod   bool
+	helmManaged bool
+}
+
+type checker struct {
+	objs       []Object
+	findings   []Finding
+	configMaps map[string]*corev1.ConfigMap
+	services   []*corev1.Service
+	workloads  []workload
+}
+
+// Check asserts the rules on a set of objects deployed together (one rendered chart, or one example).
+func Check(objs []Object) []Finding {
+	c := &checker{objs: objs, configMaps: map[string]*corev1.ConfigMap{}}
+	for _, o := range objs {
+		switch v := o.Obj.(type) {
+		case *corev1.ConfigMap:
+			c.configMaps[v.Name] = v
+		case *corev1.Service:
+			c.services = append(c.services, v)
+		case *appsv1.Deployment:
+			c.workloads = append(c.workloads, workload{obj: o, meta: v.ObjectMeta, selector: v.Spec.Selector,
+				replicas: v.Spec.Replicas, podLabels: v.Spec.Template.Labels, podAnnots: v.Spec.Template.Annotations,
+				spec: &v.Spec.Template.Spec})
+		case *appsv1.StatefulSet:
+			c.workloads = append(c.workloads, workload{obj: o, meta: v.ObjectMeta, selector: v.Spec.Selector,
+				replicas: v.Spec.Replicas, podLabels: v.Spec.Template.Labels, podAnnots: v.Spec.Template.Annotations,
+				spec: &v.Spec.Template.Spec})
+		case *appsv1.DaemonSet:
+			c.workloads = append(c.workloads, workload{obj: o, meta: v.ObjectMeta, selector: v.Spec.Selector,
+				podLabels: v.Spec.Template.Labels, podAnnots: v.Spec.Template.Annotations, spec: &v.Spec.Template.Spec})
+		case *corev1.Pod:
+			c.workloads = append(c.workloads, workload{obj: o, meta: v.ObjectMeta, podLabels: v.Labels,
+				podAnnots: v.Annotations, spec: &v.Spec, isBarePod: true})
+		}
+	}
+	for i := range c.workloads {
+		c.workloads[i].helmManaged = c.workloads[i].meta.Labels[labelManagedBy] == "Helm"
+	}
+
+	for _, o := range objs {
+		c.labels(o)
+		switch v := o.Obj.(type) {
+		case *corev1.ConfigMap:
+			c.configMapSecrets(o, v)
+		case *corev1.Service:
+			c.service(o, v)
+		case *policyv1.PodDisruptionBudget:
+			c.pdb(o, v)
+		case *monitoringv1.ServiceMonitor:
+			c.serviceMonitor(o, v)
+		}
+	}
+	for _, w := range c.workloads {
+		c.workload(w)
+	}
+	return c.findings
+}
+
+func (c *checker) add(o Object, rule, format string, args ...any) {
+	c.findings = append(c.findings, Finding{Object: o.String(), Source: o.Source, Rule: rule, Msg: fmt.Sprintf(format, args...)})
+}
+
+func metaOf(o Object) metav1.Object {
+	m, _ := o.Obj.(metav1.Object)
+	return m
+}
+
+// labels: the recommended app.kubernetes.io labels; the Helm ones on Helm-managed objects.
+func (c *checker) labels(o Object) {
+	m := metaOf(o)
+	if m == nil {
+		c.add(o, RuleLabels, "object has no metadata")
+		return
+	}
+	l := m.GetLabels()
+	if l[labelName] == "" {
+		c.add(o, RuleLabels, "missing label %s", labelName)
+	}
+	if l[labelManagedBy] == "Helm" {
+		for _, k := range []string{labelInstance, labelVersion, labelChart} {
+			if l[k] == "" {
+				c.add(o, RuleLabels, "Helm-managed object misses label %s", k)
+			}
+		}
+	}
+}
+
+// subset reports whether every key=value of sel is in labels (and sel is not empty).
+func subset(sel, labels map[string]string) bool {
+	if len(sel) == 0 {
+		return false
+	}
+	for k, v := range sel {
+		if got, ok := labels[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
+
+func isTestHook(w workload) bool {
+	return strings.Contains(w.meta.Annotations["helm.sh/hook"], "test")
+}
+
+// servedPods: workloads that serve traffic (not test hooks).
+func (c *checker) servedPods() []workload {
+	var ws []workload
+	for _, w := range c.workloads {
+		if !isTestHook(w) {
+			ws = append(ws, w)
+		}
+	}
+	return ws
+}
+
+func (c *checker) service(o Object, s *corev1.Service) {
+	if len(s.Spec.Selector) == 0 {
+		c.add(o, RuleService, "service has no selector")
+		return
+	}
+	var matched []workload
+	for _, w := range c.workloads {
+		if subset(s.Spec.Selector, w.podLabels) {
+			if isTestHook(w) {
+				c.add(o, RuleService, "selector %v also selects the test pod %s", s.Spec.Selector, w.obj)
+				continue
+			}
+			matched = append(matched, w)
+		}
+	}
+	if len(matched) == 0 {
+		c.add(o, RuleService, "selector %v matches no pod template in this set", s.Spec.Selector)
+		return
+	}
+	for _, p := range s.Spec.Ports {
+		for _, w := range matched {
+			if !podHasPort(w.spec, p.TargetPort, p.Protocol) {
+				c.add(o, RuleService, "port %q: targetPort %s is not a container port of %s", p.Name, p.TargetPort.String(), w.obj)
+			}
+		}
+	}
+}
+
+func allContainers(spec *corev1.PodSpec) []corev1.Container {
+	return append(slices.Clone(spec.InitContainers), spec.Containers...)
+}
+
+// servingContainers: containers that run alongside the pod (app containers and native sidecars).
+func servingContainers(spec *corev1.PodSpec) []corev1.Container {
+	var cs []corev1.Container
+	for _, ic := range spec.InitContainers {
+		if isSidecar(ic) {
+			cs = append(cs, ic)
+		}
+	}
+	return append(cs, spec.Containers...)
+}
+
+func isSidecar(c corev1.Container) bool {
+	return c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
+}
+
+func podHasPort(spec *corev1.PodSpec, p intstr.IntOrString, proto corev1.Protocol) bool {
+	if proto == "" {
+		proto = corev1.ProtocolTCP
+	}
+	for _, ct := range servingContainers(spec) {
+		if containerHasPort(ct, p, proto) {
+			return true
+		}
+	}
+	return false
+}
+
+func containerHasPort(ct corev1.Container, p intstr.IntOrString, proto corev1.Protocol) bool {
+	for _, cp := range ct.Ports {
+		pp := cp.Protocol
+		if pp == "" {
+			pp = corev1.ProtocolTCP
+		}
+		if pp != proto {
+			continue
+		}
+		if p.Type == intstr.String && cp.Name == p.StrVal {
+			return true
+		}
+		if p.Type == intstr.Int && cp.ContainerPort == p.IntVal {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *checker) pdb(o Object, p *policyv1.PodDisruptionBudget) {
+	if p.Spec.Selector == nil || len(p.Spec.Selector.MatchLabels) == 0 {
+		c.add(o, RulePDB, "no selector.matchLabels")
+		return
+	}
+	if (p.Spec.MinAvailable == nil) == (p.Spec.MaxUnavailable == nil) {
+		c.add(o, RulePDB, "set exactly one of minAvailable and maxUnavailable")
+	}
+	found := false
+	for _, w := range c.workloads {
+		if !subset(p.Spec.Selector.MatchLabels, w.podLabels) {
+			continue
+		}
+		if isTestHook(w) {
+			c.add(o, RulePDB, "selector also selects the test pod %s", w.obj)
+			continue
+		}
+		found = true
+		replicas := int32(1)
+		if w.replicas != nil {
+			replicas = *w.replicas
+		}
+		if m := p.Spec.MinAvailable; m != nil && m.Type == intstr.Int && m.IntVal >= replicas {
+			c.add(o, RulePDB, "minAvailable %d >= replicas %d of %s: no pod could ever be evicted (node drains block)", m.IntVal, replicas, w.obj)
+		}
+	}
+	if !found {
+		c.add(o, RulePDB, "selector %v matches no pod template in this set", p.Spec.Selector.MatchLabels)
+	}
+}
+
+func (c *checker) serviceMonitor(o Object, sm *monitoringv1.ServiceMonitor) {
+	var matched []*corev1.Service
+	for _, s := range c.services {
+		if subset(sm.Spec.Selector.MatchLabels, s.Labels) {
+			matched = append(matched, s)
+		}
+	}
+	if len(matched) == 0 {
+		c.add(o, RuleMonitor, "selector %v matches no Service in this set", sm.Spec.Selector.MatchLabels)
+		return
+	}
+	if len(sm.Spec.Endpoints) == 0 {
+		c.add(o, RuleMonitor, "no endpoints")
+	}
+	for _, e := range sm.Spec.Endpoints {
+		if e.Path != "/metrics" {
+			c.add(o, RuleMonitor, "endpoint path %q, want /metrics", e.Path)
+		}
+		if e.Port == "" {
+			c.add(o, RuleMonitor, "endpoint has no named port")
+			continue
+		}
+		for _, s := range matched {
+			if !slices.ContainsFunc(s.Spec.Ports, func(p corev1.ServicePort) bool { return p.Name == e.Port }) {
+				c.add(o, RuleMonitor, "endpoint port %q is not a port of Service/%s", e.Port, s.Name)
+			}
+		}
+	}
+}
+
+var allowedSelectorKeys = []string{labelName, labelInstance}
+
+func (c *checker) workload(w workload) {
+	o := w.obj
+	if !w.isBarePod {
+		switch {
+		case w.selector == nil || len(w.selector.MatchLabels) == 0:
+			c.add(o, RuleSelector, "no selector.matchLabels")
+		case len(w.selector.MatchExpressions) > 0:
+			c.add(o, RuleSelector, "selector.matchExpressions: keep selectors to matchLabels name+instance")
+		case !subset(w.selector.MatchLabels, w.podLabels):
+			c.add(o, RuleSelector, "selector %v is not a subset of the pod template labels %v", w.selector.MatchLabels, w.podLabels)
+		}
+		if w.selector != nil {
+			for k := range w.selector.MatchLabels {
+				if !slices.Contains(allowedSelectorKeys, k) {
+					c.add(o, RuleSelector, "selector key %q: selectors are immutable, use only %v", k, allowedSelectorKeys)
+				}
+			}
+		}
+	}
+	c.podSecurity(o, w.spec)
+	c.containers(o, w)
+	if isTestHook(w) {
+		c.testHook(o, w)
+	}
+	if w.helmManaged && !isTestHook(w) {
+		for _, v := range w.spec.Volumes {
+			if v.ConfigMap != nil && c.configMaps[v.ConfigMap.Name] != nil && w.podAnnots["checksum/config"] == "" {
+				c.add(o, RuleChecksum, "mounts ConfigMap/%s but the pod template has no checksum/config annotation: pods would not roll on a config change", v.ConfigMap.Name)
+			}
+		}
+	}
+}
+
+// podSecurity: Pod Security Standard "restricted", plus no service account token.
+func (c *checker) podSecurity(o Object, spec *corev1.PodSpec) {
+	if spec.AutomountServiceAccountToken == nil || *spec.AutomountServiceAccountToken {
+		c.add(o, RulePodSecurity, "automountServiceAccountToken must be false")
+	}
+	if spec.HostNetwork || spec.HostPID || spec.HostIPC {
+		c.add(o, RulePodSecurity, "host namespaces are not allowed")
+	}
+	for _, v := range spec.Volumes {
+		if v.HostPath != nil {
+			c.add(o, RulePodSecurity, "volume %q: hostPath is not allowed", v.Name)
+		}
+	}
+	psc := spec.SecurityContext
+	if psc == nil {
+		psc = &corev1.PodSecurityContext{}
+	}
+	ports := map[string]string{}
+	for _, ct := range allContainers(spec) {
+		sc := ct.SecurityContext
+		if sc == nil {
+			sc = &corev1.SecurityContext{}
+		}
+		who := fmt.Sprintf("container %q", ct.Name)
+		nonRoot := sc.RunAsNonRoot
+		if nonRoot == nil {
+			nonRoot = psc.RunAsNonRoot
+		}
+		if nonRoot == nil || !*nonRoot {
+			c.add(o, RulePodSecurity, "%s: runAsNonRoot must be true", who)
+		}
+		uid, gid := sc.RunAsUser, sc.RunAsGroup
+		if uid == nil {
+			uid = psc.RunAsUser
+		}
+		if gid == nil {
+			gid = psc.RunAsGroup
+		}
+		if uid != nil && *uid == 0 {
+			c.add(o, RulePodSecurity, "%s: runAsUser 0", who)
+		}
+		if isHealthgate(ct) {
+			if uid == nil || *uid != nonrootID || gid == nil || *gid != nonrootID {
+				c.add(o, RulePodSecurity, "%s: healthgate runs as %d:%d (the image's nonroot user); set runAsUser and runAsGroup", who, nonrootID, nonrootID)
+			}
+		}
+		sp := sc.SeccompProfile
+		if sp == nil {
+			sp = psc.SeccompProfile
+		}
+		if sp == nil || (sp.Type != corev1.SeccompProfileTypeRuntimeDefault && sp.Type != corev1.SeccompProfileTypeLocalhost) {
+			c.add(o, RulePodSecurity, "%s: seccompProfile must be RuntimeDefault", who)
+		}
+		if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+			c.add(o, RulePodSecurity, "%s: allowPrivilegeEscalation must be false", who)
+		}
+		if sc.Privileged != nil && *sc.Privileged {
+			c.add(o, RulePodSecurity, "%s: privileged", who)
+		}
+		if sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
+			c.add(o, RulePodSecurity, "%s: readOnlyRootFilesystem must be true", who)
+		}
+		if sc.Capabilities == nil || !slices.Contains(sc.Capabilities.Drop, "ALL") {
+			c.add(o, RulePodSecurity, "%s: capabilities.drop must contain ALL", who)
+		}
+		if sc.Capabilities != nil {
+			for _, a := range sc.Capabilities.Add {
+				if a != "NET_BIND_SERVICE" {
+					c.add(o, RulePodSecurity, "%s: capability %s added", who, a)
+				}
+			}
+		}
+		// Resources: requests for the scheduler, a memory limit so a leak cannot take the node.
+		r := ct.Resources
+		for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+			if _, ok := r.Requests[name]; !ok {
+				c.add(o, RuleResources, "%s: no %s request", who, name)
+			}
+		}
+		if _, ok := r.Limits[corev1.ResourceMemory]; !ok {
+			c.add(o, RuleResources, "%s: no memory limit", who)
+		}
+		if msg := imageProblem(ct.Image); msg != "" {
+			c.add(o, RuleImage, "%s: %s", who, msg)
+		}
+		// Containers of a pod share one network namespace: two of them on one port cannot both listen.
+		if isSidecar(ct) || slices.ContainsFunc(spec.Containers, func(x corev1.Container) bool { return x.Name == ct.Name }) {
+			for _, p := range ct.Ports {
+				key := fmt.Sprintf("%d/%s", p.ContainerPort, p.Protocol)
+				if other, dup := ports[key]; dup {
+					c.add(o, RulePorts, "%s: port %s is also declared by container %q (one network namespace per pod)", who, key, other)
+				}
+				ports[key] = ct.Name
+			}
+		}
+	}
+}
+
+// imageProblem: images need a tag or digest, not latest.
+func imageProblem(img string) string {
+	if img == "" {
+		return "no image"
+	}
+	if strings.Contains(img, "@sha256:") {
+		return ""
+	}
+	last := img[strings.LastIndex(img, "/")+1:]
+	i := strings.LastIndex(last, ":")
+	if i < 0 {
+		return fmt.Sprintf("image %q has no tag", img)
+	}
+	if last[i+1:] == "latest" {
+		return fmt.Sprintf("image %q uses :latest", img)
+	}
+	return ""
+}
+
+// isHealthgate: the container runs healthgate's image (repository name "healthgate").
+func isHealthgate(ct corev1.Container) bool {
+	img := ct.Image
+	if i := strings.Index(img, "@"); i >= 0 {
+		img = img[:i]
+	}
+	last := img[strings.LastIndex(img, "/")+1:]
+	if i := strings.Index(last, ":"); i >= 0 {
+		last = last[:i]
+	}
+	return last == "healthgate"
+}
+
+// subcommand of a healthgate container ("" if it sets its own command, which a distroless image cannot run).
+func subcommand(ct corev1.Container) string {
+	if len(ct.Command) > 0 || len(ct.Args) == 0 {
+		return ""
+	}
+	return ct.Args[0]
+}
+
+func flagValue(args []string, name string) (string, bool) {
+	for i, a := range args {
+		if a == name && i+1 < len(args) {
+			return args[i+1], true
+		}
+		if v, ok := strings.CutPrefix(a, name+"="); ok {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+func (c *checker) containers(o Object, w workload) {
+	spec := w.spec
+	grace := int64(corev1.DefaultTerminationGracePeriodSeconds)
+	if spec.TerminationGracePeriodSeconds != nil {
+		grace = *spec.TerminationGracePeriodSeconds
+	}
+	for _, ct := range allContainers(spec) {
+		who := fmt.Sprintf("container %q", ct.Name)
+		serving := isSidecar(ct) || slices.ContainsFunc(spec.Containers, func(x corev1.Container) bool { return x.Name == ct.Name })
+		for _, pr := range []struct {
+			kind  string
+			probe *corev1.Probe
+		}{{"livenessProbe", ct.LivenessProbe}, {"readinessProbe", ct.ReadinessProbe}, {"startupProbe", ct.StartupProbe}} {
+			if pr.probe == nil {
+				continue
+			}
+			if !serving {
+				c.add(o, RuleProbes, "%s: %s on a plain init container (only sidecars and app containers are probed)", who, pr.kind)
+				continue
+			}
+			c.probePort(o, who, pr.kind, ct, spec, pr.probe)
+			// Liveness must never follow a dependency: a restart cannot fix a database (DESIGN.md §1, §3).
+			if pr.kind == "livenessProbe" && pr.probe.HTTPGet != nil {
+				if p := pr.probe.HTTPGet.Path; p == "/readyz" || strings.HasPrefix(p, "/readyz/") || p == "/startupz" {
+					c.add(o, RuleProbes, "%s: livenessProbe on %s follows dependencies: a database outage would restart the pod; use /livez", who, p)
+				}
+			}
+		}
+		if !isHealthgate(ct) {
+			continue
+		}
+		if len(ct.Command) > 0 {
+			c.add(o, RuleImage, "%s: sets command %v; healthgate's image is distroless (no shell): use args only", who, ct.Command)
+		}
+		switch sub := subcommand(ct); sub {
+		case "serve":
+			if !serving {
+				c.add(o, RuleProbes, "%s: serve in a plain init container never finishes; make it a native sidecar (restartPolicy: Always)", who)
+			}
+			cfg := c.containerConfig(o, who, ct, spec)
+			c.serveContainer(o, who, ct, cfg)
+			drain := cfg.shutdownDelay + cfg.shutdownTimeout
+			if time.Duration(grace)*time.Second <= drain {
+				c.add(o, RuleGrace, "terminationGracePeriodSeconds %d must be longer than shutdown_delay + shutdown_timeout (%s): kubelet would kill healthgate mid-drain", grace, drain)
+			}
+			c.envProvided(o, who, ct, cfg)
+		case "wait", "check":
+			if isSidecar(ct) {
+				c.add(o, RuleConfig, "%s: %s exits when done; a native sidecar (restartPolicy: Always) would be restarted for ever", who, sub)
+			}
+			if _, ok := flagValue(ct.Args, "--config"); ok {
+				cfg := c.containerConfig(o, who, ct, spec)
+				c.envProvided(o, who, ct, cfg)
+			}
+		case "version":
+		default:
+			c.add(o, RuleConfig, "%s: args %v do not start with a healthgate subcommand (serve, wait, check, version)", who, ct.Args)
+		}
+	}
+}
+
+// probePort: a named port resolves in the probed container only (kubelet's rule); a number must be a port
+// some container of the pod listens on (a sidecar's, for instance: containers share the network namespace).
+func (c *checker) probePort(o Object, who, kind string, ct corev1.Container, spec *corev1.PodSpec, pr *corev1.Probe) {
+	var port intstr.IntOrString
+	switch {
+	case pr.HTTPGet != nil:
+		port = pr.HTTPGet.Port
+	case pr.TCPSocket != nil:
+		port = pr.TCPSocket.Port
+	case pr.GRPC != nil:
+		port = intstr.FromInt32(pr.GRPC.Port)
+	default:
+		return
+	}
+	if port.Type == intstr.String {
+		if !containerHasPort(ct, port, corev1.ProtocolTCP) {
+			c.add(o, RuleProbes, "%s: %s port %q is not a named port of this container (named ports resolve per container)", who, kind, port.StrVal)
+		}
+		return
+	}
+	if !podHasPort(spec, port, corev1.ProtocolTCP) {
+		c.add(o, RuleProbes, "%s: %s port %d is not a container port in this pod", who, kind, port.IntVal)
+	}
+}
+
+type hgConfig struct {
+	found           bool
+	name            string // ConfigMap/key
+	listenPort      int32
+	grpcPort        int32 // 0: off
+	shutdownDelay   time.Duration
+	shutdownTimeout time.Duration
+	vars            []string // ${VAR} references without a default
+}
+
+var varRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-[^}]*)?\}`)
+
+// containerConfig finds the healthgate.yaml a container reads (--config through a ConfigMap volume).
+func (c *checker) containerConfig(o Object, who string, ct corev1.Container, spec *corev1.PodSpec) hgConfig {
+	cfg := hgConfig{shutdownDelay: defaultShutdownDelay, shutdownTimeout: defaultShutdownTimeout}
+	cfg.listenPort, _ = listenPort(defaultListen)
+	file, ok := flagValue(ct.Args, "--config")
+	if !ok {
+		return cfg
+	}
+	var cm *corev1.ConfigMap
+	key := ""
+	for _, m := range ct.VolumeMounts {
+		rel, ok := strings.CutPrefix(file, strings.TrimSuffix(m.MountPath, "/")+"/")
+		if !ok {
+			continue
+		}
+		for _, v := range spec.Volumes {
+			if v.Name != m.Name || v.ConfigMap == nil {
+				continue
+			}
+			cm = c.configMaps[v.ConfigMap.Name]
+			key = path.Join(m.SubPath, rel)
+			for _, it := range v.ConfigMap.Items {
+				if it.Path == key {
+					key = it.Key
+				}
+			}
+		}
+	}
+	if cm == nil {
+		c.add(o, RuleConfig, "%s: --config %s is not a file of a ConfigMap in this set", who, file)
+		return cfg
+	}
+	data, ok := cm.Data[key]
+	if !ok {
+		c.add(o, RuleConfig, "%s: --config %s: ConfigMap/%s has no key %q", who, file, cm.Name, key)
+		return cfg
+	}
+	cfg.found, cfg.name = true, "ConfigMap/"+cm.Name+"/"+key
+	var doc struct {
+		Server map[string]any `json:"server"`
+		Checks []any          `json:"checks"`
+	}
+	if err := yaml.Unmarshal([]byte(data), &doc); err != nil {
+		c.add(o, RuleConfig, "%s: %s is not YAML: %v", who, cfg.name, err)
+		return cfg
+	}
+	str := func(k string) string {
+		s, _ := doc.Server[k].(string)
+		return expandDefault(s)
+	}
+	if l := str("listen"); l != "" {
+		p, err := listenPort(l)
+		if err != nil {
+			c.add(o, RuleConfig, "%s: %s server.listen %q: %v", who, cfg.name, l, err)
+		}
+		cfg.listenPort = p
+	}
+	if l := str("grpc_listen"); l != "" {
+		p, err := listenPort(l)
+		if err != nil {
+			c.add(o, RuleConfig, "%s: %s server.grpc_listen %q: %v", who, cfg.name, l, err)
+		}
+		cfg.grpcPort = p
+	}
+	for k, dst := range map[string]*time.Duration{"shutdown_delay": &cfg.shutdownDelay, "shutdown_timeout": &cfg.shutdownTimeout} {
+		if s := str(k); s != "" {
+			d, err := time.ParseDuration(s)
+			if err != nil {
+				c.add(o, RuleConfig, "%s: %s server.%s %q: %v", who, cfg.name, k, s, err)
+				continue
+			}
+			*dst = d
+		}
+	}
+	for _, m := range varRef.FindAllStringSubmatch(data, -1) {
+		if m[2] == "" && !slices.Contains(cfg.vars, m[1]) {
+			cfg.vars = append(cfg.vars, m[1])
+		}
+	}
+	sort.Strings(cfg.vars)
+	return cfg
+}
+
+// expandDefault turns "${X:-v}" into "v" and "${X}" into "": what the value is with the variable unset.
+func expandDefault(s string) string {
+	return varRef.ReplaceAllStringFunc(s, func(m string) string {
+		sm := varRef.FindStringSubmatch(m)
+		return strings.TrimPrefix(sm[2], ":-")
+	})
+}
+
+func listenPort(addr string) (int32, error) {
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.ParseInt(p, 10, 32)
+	if err != nil || n <= 0 || n > 65535 {
+		return 0, fmt.Errorf("bad port %q", p)
+	}
+	return int32(n), nil
+}
+
+// serveContainer: the named ports match what healthgate listens on, and the probes hit the right endpoints.
+func (c *checker) serveContainer(o Object, who string, ct corev1.Container, cfg hgConfig) {
+	listen := cfg.listenPort
+	if l, ok := flagValue(ct.Args, "--listen"); ok {
+		p, err := listenPort(l)
+		if err != nil {
+			c.add(o, RuleConfig, "%s: --listen %q: %v", who, l, err)
+		}
+		listen = p
+	}
+	var httpPort, grpcPort int32
+	for _, p := range ct.Ports {
+		switch p.Name {
+		case "http":
+			httpPort = p.ContainerPort
+		case "grpc":
+			grpcPort = p.ContainerPort
+		}
+	}
+	if httpPort == 0 {
+		c.add(o, RulePorts, "%s: no container port named http", who)
+	} else if httpPort != listen {
+		c.add(o, RulePorts, "%s: port http is %d but healthgate listens on %d", who, httpPort, listen)
+	}
+	if cfg.grpcPort != 0 && grpcPort != cfg.grpcPort {
+		c.add(o, RulePorts, "%s: grpc_listen is %d but the container port named grpc is %d", who, cfg.grpcPort, grpcPort)
+	}
+	if cfg.grpcPort == 0 && grpcPort != 0 {
+		c.add(o, RulePorts, "%s: a port named grpc (%d) but no server.grpc_listen in the config", who, grpcPort)
+	}
+	wantHTTP := func(kind string, pr *corev1.Probe, path string) {
+		switch {
+		case pr == nil:
+			c.add(o, RuleProbes, "%s: no %s (want GET %s on port http)", who, kind, path)
+		case pr.HTTPGet == nil:
+			c.add(o, RuleProbes, "%s: %s must be an httpGet on %s", who, kind, path)
+		case pr.HTTPGet.Path != path:
+			c.add(o, RuleProbes, "%s: %s path %q, want %q", who, kind, pr.HTTPGet.Path, path)
+		case pr.HTTPGet.Port.String() != "http" && pr.HTTPGet.Port.IntValue() != int(listen):
+			c.add(o, RuleProbes, "%s: %s port %s, want http", who, kind, pr.HTTPGet.Port.String())
+		}
+	}
+	wantHTTP("livenessProbe", ct.LivenessProbe, "/livez")
+	wantHTTP("startupProbe", ct.StartupProbe, "/startupz")
+	if pr := ct.ReadinessProbe; pr != nil && pr.GRPC != nil {
+		if cfg.grpcPort == 0 || pr.GRPC.Port != cfg.grpcPort {
+			c.add(o, RuleProbes, "%s: readinessProbe grpc port %d is not healthgate's grpc_listen port", who, pr.GRPC.Port)
+		}
+	} else {
+		wantHTTP("readinessProbe", pr, "/readyz")
+	}
+}
+
+// envProvided: every ${VAR} (without :-default) of the config is set on the container.
+func (c *checker) envProvided(o Object, who string, ct corev1.Container, cfg hgConfig) {
+	if len(ct.EnvFrom) > 0 {
+		return // names come from a Secret/ConfigMap we cannot see
+	}
+	for _, v := range cfg.vars {
+		if !slices.ContainsFunc(ct.Env, func(e corev1.EnvVar) bool { return e.Name == v }) {
+			c.add(o, RuleConfig, "%s: %s uses ${%s} but the container has no env %s and no envFrom", who, cfg.name, v, v)
+		}
+	}
+}
+
+// testHook: `helm test` pods run healthgate wait against the Service's /readyz, once.
+func (c *checker) testHook(o Object, w workload) {
+	if w.spec.RestartPolicy != corev1.RestartPolicyNever {
+		c.add(o, RuleTestHook, "restartPolicy %q, want Never", w.spec.RestartPolicy)
+	}
+	ok := false
+	for _, ct := range w.spec.Containers {
+		if !isHealthgate(ct) || subcommand(ct) != "wait" {
+			continue
+		}
+		raw, has := flagValue(ct.Args, "--http")
+		if !has {
+			continue
+		}
+		u, err := url.Parse(raw)
+		if err != nil {
+			c.add(o, RuleTestHook, "--http %q: %v", raw, err)
+			continue
+		}
+		if u.Path != "/readyz" {
+			c.add(o, RuleTestHook, "--http %q: want path /readyz", raw)
+		}
+		host := strings.SplitN(u.Hostname(), ".", 2)[0]
+		port, _ := strconv.Atoi(u.Port())
+		svcOK := slices.ContainsFunc(c.services, func(s *corev1.Service) bool {
+			return s.Name == host && slices.ContainsFunc(s.Spec.Ports, func(p corev1.ServicePort) bool { return int(p.Port) == port })
+		})
+		if !svcOK {
+			c.add(o, RuleTestHook, "--http %q: no Service %q with port %d in this set", raw, host, port)
+		}
+		if _, has := flagValue(ct.Args, "--timeout"); !has {
+			c.add(o, RuleTestHook, "wait without --timeout")
+		}
+		ok = true
+	}
+	if !ok {
+		c.add(o, RuleTestHook, "no healthgate container running `wait --http <service>/readyz`")
+	}
+}
+
+var dsnPassword = regexp.MustCompile(`(^|\s)password=[^$\s]`)
+
+var secretKey = regexp.MustCompile(`(?i)(password|passwd|secret|token|api_?key|credential)`)
+
+// configMapSecrets: no secret values inline in any ConfigMap: secret-looking keys must be ${VAR}
+// references or empty, URLs carry no password, DSNs no password=.
+func (c *checker) configMapSecrets(o Object, cm *corev1.ConfigMap) {
+	for key, data := range cm.Data {
+		var doc any
+		if err := yaml.Unmarshal([]byte(data), &doc); err != nil {
+			continue // not YAML: nothing structured to look at
+		}
+		walk(doc, "", func(path, k, v string) {
+			where := fmt.Sprintf("data[%s] %s", key, path)
+			if strings.HasSuffix(k, "_file") {
+				return
+			}
+			if secretKey.MatchString(k) && v != "" && !isOnlyRefs(v) {
+				c.add(o, RuleSecrets, "%s: secret-looking key holds a literal value; use ${VAR} from a Secret or %s_file", where, k)
+			}
+			if u, err := url.Parse(v); err == nil && u.User != nil {
+				if pw, set := u.User.Password(); set && pw != "" && !isOnlyRefs(pw) {
+					c.add(o, RuleSecrets, "%s: URL with an inline password; use ${VAR} from a Secret", where)
+				}
+			}
+			if dsnPassword.MatchString(v) {
+				c.add(o, RuleSecrets, "%s: DSN with an inline password=; use ${VAR} from a Secret", where)
+			}
+			if u, err := url.Parse(v); err == nil && u.RawQuery != "" {
+				for qk, qv := range u.Query() {
+					if secretKey.MatchString(qk) && len(qv) > 0 && qv[0] != "" && !isOnlyRefs(qv[0]) {
+						c.add(o, RuleSecrets, "%s: URL query parameter %q holds a literal secret", where, qk)
+					}
+				}
+			}
+		})
+	}
+}
+
+func isOnlyRefs(v string) bool {
+	return strings.TrimSpace(varRef.ReplaceAllString(v, "")) == "" && varRef.MatchString(v)
+}
+
+func walk(v any, at string, f func(path, key, val string)) {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, x := range t {
+			p := at + "." + k
+			if s, ok := x.(string); ok {
+				f(p, k, s)
+				continue
+			}
+			walk(x, p, f)
+		}
+	case []any:
+		for i, x := range t {
+			p := fmt.Sprintf("%s[%d]", at, i)
+			if s, ok := x.(string); ok {
+				f(p, "", s)
+				continue
+			}
+			walk(x, p, f)
+		}
+	}
+}

@@ -1,0 +1,278 @@
+package policy
+
+import (
+	"strings"
+	"testing"
+)
+
+// good is a minimal set that passes every rule: a ConfigMap, a Deployment serving healthgate with a native
+// sidecar-free layout, its Service, a PDB, and a helm test pod.
+const good = `
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: hg
+  labels: {app.kubernetes.io/name: hg}
+data:
+  healthgate.yaml: |
+    server: {listen: ":8080", shutdown_delay: 5s, shutdown_timeout: 10s}
+    checks:
+      - {name: db, type: postgres, url: "${DATABASE_URL}"}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: hg
+  labels: {app.kubernetes.io/name: hg}
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app.kubernetes.io/name: hg, app.kubernetes.io/instance: x}
+  template:
+    metadata:
+      labels: {app.kubernetes.io/name: hg, app.kubernetes.io/instance: x}
+    spec:
+      automountServiceAccountToken: false
+      terminationGracePeriodSeconds: 20
+      securityContext:
+        runAsNonRoot: true
+        runAsUser: 65532
+        runAsGroup: 65532
+        seccompProfile: {type: RuntimeDefault}
+      containers:
+        - name: healthgate
+          image: ghcr.io/healthgate/healthgate:1.0.0
+          args: [serve, --config, /etc/healthgate/healthgate.yaml]
+          ports: [{name: http, containerPort: 8080}]
+          env:
+            - name: DATABASE_URL
+              valueFrom: {secretKeyRef: {name: db, key: url}}
+          livenessProbe: {httpGet: {path: /livez, port: http}}
+          readinessProbe: {httpGet: {path: /readyz, port: http}}
+          startupProbe: {httpGet: {path: /startupz, port: http}}
+          resources:
+            requests: {cpu: 10m, memory: 32Mi}
+            limits: {memory: 64Mi}
+          securityContext:
+            allowPrivilegeEscalation: false
+            readOnlyRootFilesystem: true
+            capabilities: {drop: [ALL]}
+          volumeMounts: [{name: config, mountPath: /etc/healthgate}]
+      volumes:
+        - name: config
+          configMap: {name: hg}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: hg
+  labels: {app.kubernetes.io/name: hg}
+spec:
+  selector: {app.kubernetes.io/name: hg, app.kubernetes.io/instance: x}
+  ports: [{name: http, port: 8080, targetPort: http}]
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: hg
+  labels: {app.kubernetes.io/name: hg}
+spec:
+  maxUnavailable: 1
+  selector:
+    matchLabels: {app.kubernetes.io/name: hg, app.kubernetes.io/instance: x}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: hg-test
+  labels: {app.kubernetes.io/name: hg-test}
+  annotations: {helm.sh/hook: test}
+spec:
+  restartPolicy: Never
+  automountServiceAccountToken: false
+  securityContext:
+    runAsNonRoot: true
+    runAsUser: 65532
+    runAsGroup: 65532
+    seccompProfile: {type: RuntimeDefault}
+  containers:
+    - name: wait
+      image: ghcr.io/healthgate/healthgate:1.0.0
+      args: [wait, --http, "http://hg:8080/readyz", --timeout, 60s]
+      resources:
+        requests: {cpu: 10m, memory: 16Mi}
+        limits: {memory: 64Mi}
+      securityContext:
+        allowPrivilegeEscalation: false
+        readOnlyRootFilesystem: true
+        capabilities: {drop: [ALL]}
+`
+
+func check(t *testing.T, manifest string) ([]Finding, error) {
+	t.Helper()
+	objs, err := Decode("test.yaml", []byte(manifest))
+	if err != nil {
+		return nil, err
+	}
+	return Check(objs), nil
+}
+
+func TestGoodIsClean(t *testing.T) {
+	findings, err := check(t, good)
+	if err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	for _, f := range findings {
+		t.Errorf("unexpected finding: %s", f)
+	}
+}
+
+// Each case breaks one thing in the good set; the checker must name it.
+func TestFindings(t *testing.T) {
+	tests := []struct {
+		name      string
+		old, new  string
+		wantRule  string // "" means a strict decode error is expected
+		wantInMsg string
+	}{
+		{name: "unknown field", old: "      terminationGracePeriodSeconds: 20", new: "      terminationGracePeriodSecond: 20", wantInMsg: "unknown field"},
+		{name: "wrong case field", old: "containerPort: 8080", new: "ContainerPort: 8080", wantInMsg: "unknown field"},
+		{name: "duplicate field", old: "      terminationGracePeriodSeconds: 20", new: "      terminationGracePeriodSeconds: 20\n      terminationGracePeriodSeconds: 25", wantInMsg: "already set"},
+		{name: "unknown kind", old: "kind: PodDisruptionBudget", new: "kind: PodDisruptionBudgett", wantInMsg: "no kind"},
+		{name: "selector not in template", old: "    matchLabels: {app.kubernetes.io/name: hg, app.kubernetes.io/instance: x}\n  template", new: "    matchLabels: {app.kubernetes.io/name: hg, app.kubernetes.io/instance: other}\n  template", wantRule: RuleSelector, wantInMsg: "not a subset"},
+		{name: "selector extra key", old: "    matchLabels: {app.kubernetes.io/name: hg, app.kubernetes.io/instance: x}\n  template:\n    metadata:\n      labels: {app.kubernetes.io/name: hg, app.kubernetes.io/instance: x}", new: "    matchLabels: {app.kubernetes.io/name: hg, app.kubernetes.io/instance: x, app.kubernetes.io/version: v1}\n  template:\n    metadata:\n      labels: {app.kubernetes.io/name: hg, app.kubernetes.io/instance: x, app.kubernetes.io/version: v1}", wantRule: RuleSelector, wantInMsg: "immutable"},
+		{name: "token mounted", old: "    spec:\n      automountServiceAccountToken: false", new: "    spec:\n      automountServiceAccountToken: true", wantRule: RulePodSecurity, wantInMsg: "automountServiceAccountToken"},
+		{name: "root allowed", old: "      securityContext:\n        runAsNonRoot: true", new: "      securityContext:\n        runAsNonRoot: false", wantRule: RulePodSecurity, wantInMsg: "runAsNonRoot"},
+		{name: "wrong uid", old: "        runAsUser: 65532\n        runAsGroup: 65532\n        seccompProfile: {type: RuntimeDefault}\n      containers", new: "        runAsUser: 1000\n        runAsGroup: 65532\n        seccompProfile: {type: RuntimeDefault}\n      containers", wantRule: RulePodSecurity, wantInMsg: "65532"},
+		{name: "no seccomp", old: "        seccompProfile: {type: RuntimeDefault}\n      containers", new: "        seccompProfile: {type: Unconfined}\n      containers", wantRule: RulePodSecurity, wantInMsg: "seccomp"},
+		{name: "privilege escalation", old: "          securityContext:\n            allowPrivilegeEscalation: false", new: "          securityContext:\n            allowPrivilegeEscalation: true", wantRule: RulePodSecurity, wantInMsg: "allowPrivilegeEscalation"},
+		{name: "writable root", old: "            readOnlyRootFilesystem: true", new: "            readOnlyRootFilesystem: false", wantRule: RulePodSecurity, wantInMsg: "readOnlyRootFilesystem"},
+		{name: "caps kept", old: "            capabilities: {drop: [ALL]}", new: "            capabilities: {drop: [NET_RAW]}", wantRule: RulePodSecurity, wantInMsg: "drop must contain ALL"},
+		{name: "no memory limit", old: "            limits: {memory: 64Mi}\n          securityContext", new: "            limits: {cpu: 100m}\n          securityContext", wantRule: RuleResources, wantInMsg: "memory limit"},
+		{name: "no cpu request", old: "            requests: {cpu: 10m, memory: 32Mi}", new: "            requests: {memory: 32Mi}", wantRule: RuleResources, wantInMsg: "cpu request"},
+		{name: "latest image", old: "          image: ghcr.io/healthgate/healthgate:1.0.0\n          args: [serve", new: "          image: ghcr.io/healthgate/healthgate:latest\n          args: [serve", wantRule: RuleImage, wantInMsg: "latest"},
+		{name: "shell command", old: "          args: [serve, --config", new: "          command: [/bin/sh, -c]\n          args: [serve, --config", wantRule: RuleImage, wantInMsg: "no shell"},
+		{name: "liveness on readyz", old: "livenessProbe: {httpGet: {path: /livez", new: "livenessProbe: {httpGet: {path: /readyz", wantRule: RuleProbes, wantInMsg: "database outage"},
+		{name: "readiness wrong path", old: "readinessProbe: {httpGet: {path: /readyz", new: "readinessProbe: {httpGet: {path: /healthz", wantRule: RuleProbes, wantInMsg: `want "/readyz"`},
+		{name: "no startup probe", old: "          startupProbe: {httpGet: {path: /startupz, port: http}}\n", new: "", wantRule: RuleProbes, wantInMsg: "no startupProbe"},
+		{name: "probe named port missing", old: "readinessProbe: {httpGet: {path: /readyz, port: http}}", new: "readinessProbe: {httpGet: {path: /readyz, port: web}}", wantRule: RuleProbes, wantInMsg: `"web" is not a named port`},
+		{name: "listen differs from port", old: `listen: ":8080"`, new: `listen: ":9000"`, wantRule: RulePorts, wantInMsg: "listens on 9000"},
+		{name: "grace too short", old: "      terminationGracePeriodSeconds: 20", new: "      terminationGracePeriodSeconds: 15", wantRule: RuleGrace, wantInMsg: "mid-drain"},
+		{name: "grace default too short", old: "shutdown_delay: 5s, shutdown_timeout: 10s}", new: "shutdown_delay: 20s, shutdown_timeout: 10s}", wantRule: RuleGrace, wantInMsg: "30s"},
+		{name: "var not provided", old: "            - name: DATABASE_URL\n", new: "            - name: DB_URL\n", wantRule: RuleConfig, wantInMsg: "${DATABASE_URL}"},
+		{name: "config not in set", old: "          configMap: {name: hg}", new: "          configMap: {name: other}", wantRule: RuleConfig, wantInMsg: "not a file of a ConfigMap"},
+		{name: "inline url password", old: `url: "${DATABASE_URL}"`, new: `url: "postgres://app:hunter2@db/app"`, wantRule: RuleSecrets, wantInMsg: "inline password"},
+		{name: "inline dsn password", old: `url: "${DATABASE_URL}"`, new: `url: "host=db password=hunter2"`, wantRule: RuleSecrets, wantInMsg: "password="},
+		{name: "inline token", old: `server: {listen: ":8080",`, new: `server: {details_token: s3cr3t, listen: ":8080",`, wantRule: RuleSecrets, wantInMsg: "details_token"},
+		{name: "secret query param", old: `url: "${DATABASE_URL}"`, new: `url: "https://x/healthz?api_key=abc"`, wantRule: RuleSecrets, wantInMsg: "api_key"},
+		{name: "service selects nothing", old: "  selector: {app.kubernetes.io/name: hg, app.kubernetes.io/instance: x}\n  ports", new: "  selector: {app.kubernetes.io/name: hg, app.kubernetes.io/instance: z}\n  ports", wantRule: RuleService, wantInMsg: "matches no pod"},
+		{name: "service target port", old: "targetPort: http}", new: "targetPort: metrics}", wantRule: RuleService, wantInMsg: "targetPort metrics"},
+		{name: "pdb blocks drains", old: "  maxUnavailable: 1", new: "  minAvailable: 2", wantRule: RulePDB, wantInMsg: "node drains block"},
+		{name: "pdb selects nothing", old: "  selector:\n    matchLabels: {app.kubernetes.io/name: hg, app.kubernetes.io/instance: x}\n---\napiVersion: v1\nkind: Pod", new: "  selector:\n    matchLabels: {app.kubernetes.io/name: hgx}\n---\napiVersion: v1\nkind: Pod", wantRule: RulePDB, wantInMsg: "matches no pod"},
+		{name: "test pod selected by service", old: "  labels: {app.kubernetes.io/name: hg-test}", new: "  labels: {app.kubernetes.io/name: hg, app.kubernetes.io/instance: x}", wantRule: RuleService, wantInMsg: "test pod"},
+		{name: "test pod restarts", old: "  restartPolicy: Never", new: "  restartPolicy: OnFailure", wantRule: RuleTestHook, wantInMsg: "Never"},
+		{name: "test pod wrong service", old: `"http://hg:8080/readyz"`, new: `"http://nope:8080/readyz"`, wantRule: RuleTestHook, wantInMsg: `no Service "nope"`},
+		{name: "test pod no timeout", old: `"http://hg:8080/readyz", --timeout, 60s]`, new: `"http://hg:8080/readyz"]`, wantRule: RuleTestHook, wantInMsg: "--timeout"},
+		{name: "missing name label", old: "  name: hg\n  labels: {app.kubernetes.io/name: hg}\nspec:\n  selector", new: "  name: hg\n  labels: {app: hg}\nspec:\n  selector", wantRule: RuleLabels, wantInMsg: "app.kubernetes.io/name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if !strings.Contains(good, tt.old) {
+				t.Fatalf("test setup: %q not in the good manifest", tt.old)
+			}
+			findings, err := check(t, strings.Replace(good, tt.old, tt.new, 1))
+			if tt.wantRule == "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantInMsg) {
+					t.Fatalf("decode error = %v, want one containing %q", err, tt.wantInMsg)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			for _, f := range findings {
+				if f.Rule == tt.wantRule && strings.Contains(f.Msg, tt.wantInMsg) {
+					return
+				}
+			}
+			t.Errorf("got findings %v, want rule %q with %q", findings, tt.wantRule, tt.wantInMsg)
+		})
+	}
+}
+
+func TestNativeSidecar(t *testing.T) {
+	const pod = `
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: cfg, labels: {app.kubernetes.io/name: app}}
+data:
+  healthgate.yaml: |
+    server: {listen: ":8081"}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: app, labels: {app.kubernetes.io/name: app}}
+spec:
+  automountServiceAccountToken: false
+  securityContext: {runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, seccompProfile: {type: RuntimeDefault}}
+  initContainers:
+    - name: healthgate
+      image: ghcr.io/healthgate/healthgate:1.0.0
+      restartPolicy: Always
+      args: [serve, --config, /etc/healthgate/healthgate.yaml]
+      ports: [{name: http, containerPort: 8081}]
+      livenessProbe: {httpGet: {path: /livez, port: http}}
+      readinessProbe: {httpGet: {path: /readyz, port: http}}
+      startupProbe: {httpGet: {path: /startupz, port: http}}
+      resources: {requests: {cpu: 10m, memory: 32Mi}, limits: {memory: 64Mi}}
+      securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}
+      volumeMounts: [{name: config, mountPath: /etc/healthgate}]
+  containers:
+    - name: app
+      image: example.com/app:1
+      ports: [{name: http, containerPort: APPPORT}]
+      readinessProbe: {httpGet: {path: /readyz, port: PROBEPORT}}
+      resources: {requests: {cpu: 10m, memory: 32Mi}, limits: {memory: 64Mi}}
+      securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}
+  volumes: [{name: config, configMap: {name: cfg}}]
+`
+	tests := []struct {
+		name, appPort, probePort, want string
+	}{
+		{name: "app probes the sidecar by number", appPort: "8080", probePort: "8081"},
+		{name: "named port of another container", appPort: "8080", probePort: "healthgate", want: "named ports resolve per container"},
+		{name: "same port twice", appPort: "8081", probePort: "8081", want: "one network namespace"},
+		{name: "port nobody listens on", appPort: "8080", probePort: "9999", want: "not a container port"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := strings.NewReplacer("APPPORT", tt.appPort, "PROBEPORT", tt.probePort).Replace(pod)
+			findings, err := check(t, m)
+			if err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			if tt.want == "" {
+				for _, f := range findings {
+					t.Errorf("unexpected finding: %s", f)
+				}
+				return
+			}
+			for _, f := range findings {
+				if strings.Contains(f.Msg, tt.want) {
+					return
+				}
+			}
+			t.Errorf("got %v, want a finding with %q", findings, tt.want)
+		})
+	}
+}
+
+func TestExpandDefault(t *testing.T) {
+	for in, want := range map[string]string{
+		"${A:-:9090}": ":9090", "${A}": "", "x${A:-1}y": "x1y", "plain": "plain",
+	} {
+		if got := expandDefault(in); got != want {
+			t.Errorf("expandDefault(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
