@@ -2,10 +2,14 @@ package checks
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
@@ -27,6 +31,9 @@ type redisCheck struct {
 
 	mu     sync.Mutex
 	client *redis.Client
+
+	handshakeErr atomic.Pointer[Error] // the last TLS handshake failure of the current run
+	handshaking  atomic.Int32          // TLS handshakes under way
 }
 
 func buildRedis(c config.Check) (prober, string, config.Errors) {
@@ -61,6 +68,10 @@ func buildRedis(c config.Check) (prober, string, config.Errors) {
 	opts.MinIdleConns = 0
 	opts.DisableIdentity = true // no CLIENT SETINFO on every new connection
 	opts.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	r := &redisCheck{opts: opts, role: role}
+	if opts.TLSConfig != nil {
+		opts.Dialer = r.tlsDialer(opts.TLSConfig, c.Timeout)
+	}
 	silenceRedis.Do(func() { redis.SetLogger(quietRedisLogger{}) })
 	target := opts.Addr + "/" + fmt.Sprint(opts.DB)
 	if opts.Network == "unix" {
@@ -69,7 +80,38 @@ func buildRedis(c config.Check) (prober, string, config.Errors) {
 	if len(errs) > 0 {
 		return nil, "", errs
 	}
-	return &redisCheck{opts: opts, role: role}, target, nil
+	return r, target, nil
+}
+
+// tlsDialer dials and then shakes hands under the run's context, so a handshake failure is reported
+// as such. A plain Redis reading a ClientHello waits for a newline that never comes, exactly like a
+// hung server: that case stays a timeout, with a hint that names TLS.
+const tlsSilentHint = "no answer to the TLS handshake: the server may not speak TLS (use redis:// in %s), or it is hung"
+
+// go-redis may report only its context's error when a dial overruns, so the classified handshake
+// error is also kept for probe.
+func (r *redisCheck) tlsDialer(cfg *tls.Config, timeout time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		d := net.Dialer{Timeout: timeout}
+		raw, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		conn := tls.Client(raw, cfg)
+		r.handshaking.Add(1)
+		err = conn.HandshakeContext(ctx)
+		r.handshaking.Add(-1)
+		if err != nil {
+			_ = raw.Close()
+			herr := &Error{Class: TLS, Err: fmt.Errorf("TLS handshake: %w", err)}
+			if ctx.Err() != nil || ClassOf(err) == Timeout {
+				herr = &Error{Class: Timeout, Err: herr.Err, Hint: tlsSilentHint}
+			}
+			r.handshakeErr.Store(herr)
+			return nil, herr
+		}
+		return conn, nil
+	}
 }
 
 // clientFor returns the shared client, creating it lazily. go-redis opens a dial circuit breaker after
@@ -96,7 +138,13 @@ func (r *redisCheck) drop(c *redis.Client) {
 
 func (r *redisCheck) probe(ctx context.Context) error {
 	c := r.clientFor()
+	r.handshakeErr.Store(nil)
 	err := r.once(ctx, c)
+	if herr := r.handshakeErr.Load(); herr != nil && err != nil {
+		err = herr
+	} else if err != nil && ClassOf(err) == Timeout && r.handshaking.Load() > 0 {
+		err = &Error{Class: Timeout, Err: fmt.Errorf("TLS handshake: %w", err), Hint: tlsSilentHint}
+	}
 	switch ClassOf(err) {
 	case Refused, DNS, Timeout, Reset, TLS:
 		r.drop(c)

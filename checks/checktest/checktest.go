@@ -1,0 +1,98 @@
+// Package checktest holds what the integration tests of every package share: where the real Postgres
+// and Redis are (and the rule that in CI their absence fails a test instead of skipping it), and a
+// TCP proxy that injects faults on the wire.
+package checktest
+
+import (
+	"net"
+	"net/url"
+	"os"
+	"testing"
+	"time"
+)
+
+// PostgresURL returns the URL of the real Postgres the tests use (HEALTHGATE_TEST_POSTGRES_URL, by
+// default the local trust-auth server's `test` database). It fails the test in CI (CI=true) and skips
+// it elsewhere when nothing answers there.
+func PostgresURL(t testing.TB) string {
+	t.Helper()
+	u := envOr("HEALTHGATE_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
+	require(t, "Postgres", hostOf(t, u, "5432"))
+	return u
+}
+
+// RedisURL is PostgresURL for Redis (HEALTHGATE_TEST_REDIS_URL, default redis://127.0.0.1:6379/0).
+func RedisURL(t testing.TB) string {
+	t.Helper()
+	u := envOr("HEALTHGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+	require(t, "Redis", hostOf(t, u, "6379"))
+	return u
+}
+
+// WithHost returns rawURL pointing at addr (host:port) instead, e.g. at a Proxy.
+func WithHost(t testing.TB, rawURL, addr string) string {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatalf("parse %q: %v", rawURL, err)
+	}
+	u.Host = addr
+	return u.String()
+}
+
+// HostPort returns the host:port a URL points at.
+func HostPort(t testing.TB, rawURL string) string {
+	t.Helper()
+	return hostOf(t, rawURL, "")
+}
+
+func hostOf(t testing.TB, rawURL, defPort string) string {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatalf("parse %q: %v", rawURL, err)
+	}
+	if u.Port() == "" && defPort != "" {
+		return net.JoinHostPort(u.Hostname(), defPort)
+	}
+	return u.Host
+}
+
+// InCI reports whether the tests run in CI, where a missing service is a failure.
+func InCI() bool { return os.Getenv("CI") == "true" }
+
+func require(t testing.TB, what, addr string) {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err == nil {
+		_ = conn.Close()
+		return
+	}
+	if InCI() {
+		t.Fatalf("%s is not reachable at %s (CI=true: integration tests must not skip): %v", what, addr, err)
+	}
+	t.Skipf("%s not reachable at %s: %v", what, addr, err)
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// Eventually polls cond every 10ms until it is true or timeout passes, and returns how long it took.
+// Tests wait on conditions, never on fixed sleeps.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		if cond() {
+			return time.Since(start)
+		}
+		if time.Since(start) > timeout {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

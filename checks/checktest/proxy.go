@@ -1,0 +1,240 @@
+package checktest
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Mode is how a Proxy treats connections.
+type Mode int
+
+// The faults a Proxy injects.
+const (
+	Forward   Mode = iota // pass bytes both ways
+	Refuse                // nothing listens: the port is closed, so dials get ECONNREFUSED
+	Blackhole             // accept, then never answer (a hung server, or a firewall that drops)
+	Reset                 // accept, then reset the connection (RST)
+	Slow                  // forward, after a delay on every chunk from the server
+	Garbage               // accept and answer the first bytes with nonsense, then close
+)
+
+func (m Mode) String() string {
+	return [...]string{"forward", "refuse", "blackhole", "reset", "slow", "garbage"}[m]
+}
+
+// Proxy is a TCP proxy on 127.0.0.1 whose behaviour a test switches at run time. Switching closes the
+// connections it holds, as a real outage would.
+type Proxy struct {
+	t      testing.TB
+	target string
+	addr   string
+
+	mu       sync.Mutex
+	mode     Mode
+	delay    time.Duration
+	ln       net.Listener
+	conns    map[net.Conn]struct{}
+	closed   bool
+	wg       sync.WaitGroup
+	accepted atomic.Int64
+}
+
+// NewProxy starts a proxy to target in Forward mode; it is closed when the test ends.
+func NewProxy(t testing.TB, target string) *Proxy {
+	t.Helper()
+	p := &Proxy{t: t, target: target, conns: map[net.Conn]struct{}{}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("proxy listen: %v", err)
+	}
+	p.addr = ln.Addr().String()
+	p.startListener(ln)
+	t.Cleanup(p.Close)
+	return p
+}
+
+// Addr is the proxy's host:port.
+func (p *Proxy) Addr() string { return p.addr }
+
+// Accepted counts the connections accepted so far (attempts that reached "the dependency").
+func (p *Proxy) Accepted() int64 { return p.accepted.Load() }
+
+// SetDelay sets the per-chunk delay of Slow mode.
+func (p *Proxy) SetDelay(d time.Duration) {
+	p.mu.Lock()
+	p.delay = d
+	p.mu.Unlock()
+}
+
+// Set switches the mode, dropping every connection held.
+func (p *Proxy) Set(m Mode) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || p.mode == m {
+		p.mode = m
+		return
+	}
+	p.mode = m
+	for c := range p.conns {
+		_ = c.Close()
+	}
+	switch {
+	case m == Refuse && p.ln != nil:
+		_ = p.ln.Close()
+		p.ln = nil
+	case m != Refuse && p.ln == nil:
+		ln, err := net.Listen("tcp", p.addr) // the same port again: clients keep their address
+		if err != nil {
+			p.t.Errorf("proxy re-listen on %s: %v", p.addr, err)
+			return
+		}
+		p.startListenerLocked(ln)
+	}
+}
+
+// Close stops the proxy and waits for its goroutines.
+func (p *Proxy) Close() {
+	p.mu.Lock()
+	p.closed = true
+	if p.ln != nil {
+		_ = p.ln.Close()
+		p.ln = nil
+	}
+	for c := range p.conns {
+		_ = c.Close()
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+}
+
+func (p *Proxy) startListener(ln net.Listener) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.startListenerLocked(ln)
+}
+
+func (p *Proxy) startListenerLocked(ln net.Listener) {
+	p.ln = ln
+	p.wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.accepted.Add(1)
+			if !p.track(c) {
+				_ = c.Close()
+				return
+			}
+			p.wg.Go(func() { p.handle(c) })
+		}
+	})
+}
+
+func (p *Proxy) track(c net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return false
+	}
+	p.conns[c] = struct{}{}
+	return true
+}
+
+func (p *Proxy) untrack(c net.Conn) {
+	p.mu.Lock()
+	delete(p.conns, c)
+	p.mu.Unlock()
+	_ = c.Close()
+}
+
+func (p *Proxy) handle(c net.Conn) {
+	defer p.untrack(c)
+	p.mu.Lock()
+	mode, delay := p.mode, p.delay
+	p.mu.Unlock()
+	switch mode {
+	case Blackhole:
+		_, _ = io.Copy(io.Discard, c) // read and drop until the client or the test closes it
+	case Reset:
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0) // close sends RST
+		}
+	case Garbage:
+		buf := make([]byte, 512)
+		_ = c.SetReadDeadline(time.Now().Add(time.Second))
+		_, _ = c.Read(buf)
+		_, _ = c.Write([]byte("\x00\x01garbage\r\n"))
+	case Forward, Slow:
+		p.forward(c, delay*time.Duration(boolInt(mode == Slow)))
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (p *Proxy) forward(c net.Conn, delay time.Duration) {
+	up, err := net.DialTimeout("tcp", p.target, 5*time.Second)
+	if err != nil {
+		return
+	}
+	if !p.track(up) {
+		_ = up.Close()
+		return
+	}
+	defer p.untrack(up)
+	done := make(chan struct{}, 2)
+	go func() {
+		_, _ = io.Copy(up, c)
+		if tc, ok := up.(*net.TCPConn); ok {
+			_ = tc.CloseWrite()
+		}
+		done <- struct{}{}
+	}()
+	go func() {
+		_, _ = copyDelayed(c, up, delay)
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.CloseWrite()
+		}
+		done <- struct{}{}
+	}()
+	<-done
+	// One direction ended: end both, as a real connection would.
+	_ = c.Close()
+	_ = up.Close()
+	<-done
+}
+
+func copyDelayed(dst io.Writer, src io.Reader, delay time.Duration) (int64, error) {
+	if delay == 0 {
+		return io.Copy(dst, src)
+	}
+	buf := make([]byte, 32<<10)
+	var n int64
+	for {
+		k, err := src.Read(buf)
+		if k > 0 {
+			time.Sleep(delay)
+			w, werr := dst.Write(buf[:k])
+			n += int64(w)
+			if werr != nil {
+				return n, werr
+			}
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return n, nil
+			}
+			return n, err
+		}
+	}
+}

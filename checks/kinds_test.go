@@ -1,0 +1,506 @@
+package checks_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/healthgate/healthgate/checks"
+	"github.com/healthgate/healthgate/checks/checktest"
+	"github.com/healthgate/healthgate/config"
+)
+
+// timeout is every test check's timeout: short, so blackholed runs end quickly, and long enough for a
+// loaded CI machine to connect to a local service.
+const timeout = 700 * time.Millisecond
+
+func newCheck(t *testing.T, c config.Check) *checks.Check {
+	t.Helper()
+	if c.Name == "" {
+		c.Name = "dep"
+	}
+	base := config.NewCheck(c.Name, c.Type, "test", config.NewDefaults())
+	base.Interval, base.Timeout = 2*time.Second, timeout
+	c.Src, c.Interval, c.Timeout, c.Critical = base.Src, base.Interval, base.Timeout, true
+	c.FailureThreshold, c.SuccessThreshold = 1, 1
+	ch, err := checks.New(c)
+	if err != nil {
+		t.Fatalf("checks.New: %v", err)
+	}
+	t.Cleanup(ch.Close)
+	return ch
+}
+
+// runCheck runs once and returns the error and how long the run took.
+func runCheck(t *testing.T, ch *checks.Check) (error, time.Duration) {
+	t.Helper()
+	start := time.Now()
+	err := ch.Run(t.Context())
+	return err, time.Since(start)
+}
+
+// assertClass checks a run's class and that a class error names it first; a nil want means pass.
+func assertClass(t *testing.T, err error, want checks.Class) {
+	t.Helper()
+	if want == "" {
+		if err != nil {
+			t.Fatalf("run failed: %v; want pass", err)
+		}
+		return
+	}
+	if err == nil {
+		t.Fatalf("run passed; want %s", want)
+	}
+	var ce *checks.Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("error %T %v is not a *checks.Error", err, err)
+	}
+	if got := checks.ClassOf(err); got != want {
+		t.Fatalf("class = %s (%v); want %s", got, err, want)
+	}
+	if !strings.HasPrefix(err.Error(), string(want)+": ") {
+		t.Errorf("error %q does not start with its class", err)
+	}
+}
+
+// assertBounded checks that a run that timed out ended at its timeout, not later.
+func assertBounded(t *testing.T, took time.Duration) {
+	t.Helper()
+	if took < timeout-50*time.Millisecond || took > timeout+500*time.Millisecond {
+		t.Errorf("run took %s; want it to end at its timeout (%s)", took, timeout)
+	}
+}
+
+type faultCase struct {
+	mode  checktest.Mode
+	want  checks.Class
+	bound bool // the run must end at its timeout
+}
+
+// wireFaults are the faults every network check must classify.
+var wireFaults = []faultCase{
+	{mode: checktest.Forward},
+	{mode: checktest.Refuse, want: checks.Refused},
+	{mode: checktest.Blackhole, want: checks.Timeout, bound: true},
+	{mode: checktest.Reset, want: checks.Reset},
+	{mode: checktest.Slow, want: checks.Timeout, bound: true},
+}
+
+func runFaults(t *testing.T, target string, build func(addr string) config.Check) {
+	for _, tc := range wireFaults {
+		t.Run(tc.mode.String(), func(t *testing.T) {
+			p := checktest.NewProxy(t, target)
+			p.SetDelay(2 * timeout)
+			p.Set(tc.mode)
+			ch := newCheck(t, build(p.Addr()))
+			err, took := runCheck(t, ch)
+			assertClass(t, err, tc.want)
+			if tc.bound {
+				assertBounded(t, took)
+			}
+			if tc.want == "" {
+				// and again, on the pooled connection
+				err, _ := runCheck(t, ch)
+				assertClass(t, err, "")
+			}
+		})
+	}
+}
+
+func TestPostgresWireFaults(t *testing.T) {
+	pg := checktest.PostgresURL(t)
+	runFaults(t, checktest.HostPort(t, pg), func(addr string) config.Check {
+		return config.Check{Type: "postgres", URL: checktest.WithHost(t, pg, addr)}
+	})
+}
+
+func TestPostgresServerAnswers(t *testing.T) {
+	pg := checktest.PostgresURL(t)
+	tests := []struct {
+		name     string
+		url      string
+		query    string
+		writable bool
+		want     checks.Class
+		hint     string
+	}{
+		{name: "default round trip", url: pg},
+		{name: "writable primary", url: pg, writable: true},
+		{name: "custom query", url: pg, query: "SELECT count(*) FROM pg_stat_activity"},
+		{name: "key=value DSN", url: "host=" + hostOnly(t, pg) + " port=" + portOnly(t, pg) + " user=postgres dbname=test sslmode=disable"},
+		{name: "role does not exist", url: withUser(t, pg, "healthgate_no_such_role", "s3cr3t-pw"), want: checks.Auth, hint: "credentials"},
+		{name: "database does not exist", url: withDB(t, pg, "healthgate_no_such_db"), want: checks.Auth, hint: "database does not exist"},
+		{name: "failing query", url: pg, query: "SELECT 1/0", want: checks.Query},
+		{name: "dns", url: checktest.WithHost(t, pg, "healthgate-test.invalid:5432"), want: checks.DNS, hint: "does not resolve"},
+		{name: "untrusted certificate", url: withParams(t, pg, "sslmode=verify-full&sslrootcert="+writeCA(t)), want: checks.TLS},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ch := newCheck(t, config.Check{Type: "postgres", URL: tc.url, Query: tc.query, Writable: tc.writable})
+			err, _ := runCheck(t, ch)
+			assertClass(t, err, tc.want)
+			if tc.hint != "" && !strings.Contains(ch.Hint(err), tc.hint) {
+				t.Errorf("hint %q does not mention %q", ch.Hint(err), tc.hint)
+			}
+			if strings.Contains(err2s(err), "s3cr3t-pw") {
+				t.Errorf("error leaks the password: %v", err)
+			}
+		})
+	}
+}
+
+// TestPostgresNotReady answers the startup packet the way a starting Postgres does (SQLSTATE 57P03).
+func TestPostgresNotReady(t *testing.T) {
+	addr := fakeServer(t, func(c net.Conn) {
+		buf := make([]byte, 1024)
+		_, _ = c.Read(buf)
+		_, _ = c.Write(pgError("FATAL", "57P03", "the database system is starting up"))
+	})
+	ch := newCheck(t, config.Check{Type: "postgres", URL: "postgres://app@" + addr + "/app?sslmode=disable"})
+	err, _ := runCheck(t, ch)
+	assertClass(t, err, checks.NotReady)
+}
+
+func TestRedisWireFaults(t *testing.T) {
+	rd := checktest.RedisURL(t)
+	runFaults(t, checktest.HostPort(t, rd), func(addr string) config.Check {
+		return config.Check{Type: "redis", URL: checktest.WithHost(t, rd, addr)}
+	})
+}
+
+func TestRedisServerAnswers(t *testing.T) {
+	rd := checktest.RedisURL(t)
+	replica := startRedisReplica(t, checktest.HostPort(t, rd))
+	loading := fakeServer(t, func(c net.Conn) {
+		buf := make([]byte, 1024)
+		for {
+			if _, err := c.Read(buf); err != nil {
+				return
+			}
+			_, _ = c.Write([]byte("-LOADING Redis is loading the dataset in memory\r\n"))
+		}
+	})
+	tests := []struct {
+		name string
+		url  string
+		role string
+		want checks.Class
+		hint string
+	}{
+		{name: "ping", url: rd},
+		{name: "role master on the primary", url: rd, role: "master"},
+		{name: "role master on a replica", url: "redis://" + replica + "/0", role: "master", want: checks.ReadOnly},
+		{name: "wrong password", url: withUser(t, rd, "healthgate-nobody", "s3cr3t-pw"), want: checks.Auth},
+		{name: "loading", url: "redis://" + loading + "/0", want: checks.NotReady},
+		// A plain Redis waits for a newline after a ClientHello: a timeout, with a hint naming TLS.
+		{name: "tls to a plain port", url: strings.Replace(rd, "redis://", "rediss://", 1), want: checks.Timeout, hint: "TLS"},
+		{name: "tls to a non-TLS answer", url: "rediss://" + loading + "/0", want: checks.TLS},
+		{name: "dns", url: checktest.WithHost(t, rd, "healthgate-test.invalid:6379"), want: checks.DNS},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ch := newCheck(t, config.Check{Type: "redis", URL: tc.url, Role: tc.role})
+			err, _ := runCheck(t, ch)
+			assertClass(t, err, tc.want)
+			if tc.hint != "" && !strings.Contains(ch.Hint(err), tc.hint) {
+				t.Errorf("hint %q does not mention %q", ch.Hint(err), tc.hint)
+			}
+			if strings.Contains(err2s(err), "s3cr3t-pw") {
+				t.Errorf("error leaks the password: %v", err)
+			}
+		})
+	}
+}
+
+// TestRedisRecoversAtOnce guards against go-redis's dial circuit breaker (DESIGN.md §8): after
+// failed dials, the next run must dial again instead of failing fast for a second.
+func TestRedisRecoversAtOnce(t *testing.T) {
+	rd := checktest.RedisURL(t)
+	p := checktest.NewProxy(t, checktest.HostPort(t, rd))
+	p.Set(checktest.Refuse)
+	ch := newCheck(t, config.Check{Type: "redis", URL: checktest.WithHost(t, rd, p.Addr())})
+	for range 5 {
+		err, _ := runCheck(t, ch)
+		assertClass(t, err, checks.Refused)
+	}
+	p.Set(checktest.Forward)
+	err, _ := runCheck(t, ch)
+	assertClass(t, err, "")
+}
+
+func TestHTTP(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ok", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "status: ok") })
+	mux.HandleFunc("/fail", func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "down", http.StatusInternalServerError) })
+	mux.HandleFunc("/moved", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/ok?token=s3cr3t-redirect", http.StatusFound)
+	})
+	mux.HandleFunc("/auth", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer s3cr3t-token" {
+			http.Error(w, "no", http.StatusUnauthorized)
+		}
+	})
+	mux.HandleFunc("/huge", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write(make([]byte, 1<<20))
+		_, _ = io.WriteString(w, "needle")
+	})
+	plain := httptest.NewServer(mux)
+	t.Cleanup(plain.Close)
+	secure := httptest.NewTLSServer(mux)
+	t.Cleanup(secure.Close)
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: secure.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := checktest.NewProxy(t, plain.Listener.Addr().String())
+	p.Set(checktest.Blackhole)
+	refused := checktest.NewProxy(t, plain.Listener.Addr().String())
+	refused.Set(checktest.Refuse)
+
+	tests := []struct {
+		name  string
+		check config.Check
+		want  checks.Class
+		bound bool
+	}{
+		{name: "2xx", check: config.Check{URL: plain.URL + "/ok"}},
+		{name: "body contains", check: config.Check{URL: plain.URL + "/ok", BodyContains: "ok"}},
+		{name: "body lacks", check: config.Check{URL: plain.URL + "/ok", BodyContains: "healthy"}, want: checks.BadResponse},
+		{name: "body beyond 64 KiB is not read", check: config.Check{URL: plain.URL + "/huge", BodyContains: "needle"}, want: checks.BadResponse},
+		{name: "500", check: config.Check{URL: plain.URL + "/fail?api_key=s3cr3t-key"}, want: checks.BadResponse},
+		{name: "500 expected", check: config.Check{URL: plain.URL + "/fail", ExpectStatus: []int{500}}},
+		{name: "redirect not followed", check: config.Check{URL: plain.URL + "/moved"}, want: checks.BadResponse},
+		{name: "redirect followed", check: config.Check{URL: plain.URL + "/moved", FollowRedirects: true}},
+		{name: "header sent", check: config.Check{URL: plain.URL + "/auth", Headers: map[string]string{"Authorization": "Bearer s3cr3t-token"}}},
+		{name: "header missing", check: config.Check{URL: plain.URL + "/auth"}, want: checks.BadResponse},
+		{name: "https to a plain port", check: config.Check{URL: strings.Replace(plain.URL, "http://", "https://", 1) + "/ok"}, want: checks.TLS},
+		{name: "untrusted certificate", check: config.Check{URL: secure.URL + "/ok"}, want: checks.TLS},
+		{name: "trusted with ca_file", check: config.Check{URL: secure.URL + "/ok", TLS: config.TLS{CAFile: caFile}}},
+		{name: "refused", check: config.Check{URL: "http://" + refused.Addr() + "/ok?token=s3cr3t-q"}, want: checks.Refused},
+		{name: "blackhole", check: config.Check{URL: "http://" + p.Addr() + "/ok?token=s3cr3t-q"}, want: checks.Timeout, bound: true},
+		{name: "dns", check: config.Check{URL: "http://healthgate-test.invalid/ok"}, want: checks.DNS},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.check.Type = "http"
+			ch := newCheck(t, tc.check)
+			err, took := runCheck(t, ch)
+			assertClass(t, err, tc.want)
+			if tc.bound {
+				assertBounded(t, took)
+			}
+			if s := err2s(err) + ch.Target; strings.Contains(s, "s3cr3t") {
+				t.Errorf("error or target leaks a secret: %s", s)
+			}
+		})
+	}
+}
+
+func TestTCP(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.Close()
+		}
+	}()
+	closed, _ := net.Listen("tcp", "127.0.0.1:0")
+	closedAddr := closed.Addr().String()
+	_ = closed.Close()
+
+	for _, tc := range []struct {
+		name, addr string
+		want       checks.Class
+	}{
+		{"listening", addr, ""},
+		{"refused", closedAddr, checks.Refused},
+		{"dns", "healthgate-test.invalid:80", checks.DNS},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err, _ := runCheck(t, newCheck(t, config.Check{Type: "tcp", Address: tc.addr}))
+			assertClass(t, err, tc.want)
+		})
+	}
+}
+
+// TestConcurrentClose: closing a check while nothing runs must release everything (goleak checks
+// the rest in TestMain).
+func TestBuildNeverDials(t *testing.T) {
+	p := checktest.NewProxy(t, "127.0.0.1:1")
+	for _, c := range []config.Check{
+		{Type: "postgres", URL: "postgres://u:pw@" + p.Addr() + "/db"},
+		{Type: "redis", URL: "redis://" + p.Addr() + "/0"},
+		{Type: "http", URL: "http://" + p.Addr() + "/"},
+		{Type: "tcp", Address: p.Addr()},
+	} {
+		newCheck(t, c).Close()
+	}
+	if n := p.Accepted(); n != 0 {
+		t.Errorf("building and closing checks made %d connections; want 0", n)
+	}
+}
+
+func err2s(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func withUser(t *testing.T, raw, user, pass string) string {
+	t.Helper()
+	i := strings.Index(raw, "://")
+	rest := raw[i+3:]
+	if at := strings.Index(rest, "@"); at >= 0 {
+		rest = rest[at+1:]
+	}
+	return raw[:i+3] + user + ":" + pass + "@" + rest
+}
+
+func withDB(t *testing.T, raw, db string) string {
+	t.Helper()
+	base, query, _ := strings.Cut(raw, "?")
+	base = base[:strings.LastIndex(base, "/")+1] + db
+	if query != "" {
+		return base + "?" + query
+	}
+	return base
+}
+
+func withParams(t *testing.T, raw, params string) string {
+	t.Helper()
+	base, _, _ := strings.Cut(raw, "?")
+	return base + "?" + params
+}
+
+func hostOnly(t *testing.T, raw string) string {
+	h, _, _ := net.SplitHostPort(checktest.HostPort(t, raw))
+	return h
+}
+
+func portOnly(t *testing.T, raw string) string {
+	_, p, _ := net.SplitHostPort(checktest.HostPort(t, raw))
+	return p
+}
+
+// writeCA writes a freshly generated CA that signed nothing: verifying any server against it fails.
+func writeCA(t *testing.T) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "healthgate test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// fakeServer accepts connections on 127.0.0.1 and hands each to serve.
+func fakeServer(t *testing.T, serve func(net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { _ = ln.Close(); <-done })
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			serve(c)
+			_ = c.Close()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// pgError is a Postgres ErrorResponse message.
+func pgError(severity, code, msg string) []byte {
+	var body []byte
+	for _, f := range []struct {
+		k byte
+		v string
+	}{{'S', severity}, {'V', severity}, {'C', code}, {'M', msg}} {
+		body = append(body, f.k)
+		body = append(body, f.v...)
+		body = append(body, 0)
+	}
+	body = append(body, 0)
+	n := len(body) + 4
+	return append([]byte{'E', byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}, body...)
+}
+
+// startRedisReplica runs a private redis-server on a free port as a replica of primary, for the
+// read_only case; the shared Redis is never reconfigured.
+func startRedisReplica(t *testing.T, primary string) string {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if checktest.InCI() {
+			t.Fatalf("redis-server not installed: %v", err)
+		}
+		t.Skip("redis-server not installed")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	_ = ln.Close()
+	host, pport, _ := net.SplitHostPort(primary)
+	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--dir", t.TempDir(), "--replicaof", host, pport, "--replica-read-only", "yes")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	checktest.Eventually(t, 10*time.Second, "the private redis replica to listen", func() bool {
+		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+		if err == nil {
+			_ = c.Close()
+		}
+		return err == nil
+	})
+	return addr
+}
