@@ -180,3 +180,24 @@ func (c *Check) Hint(err error) string {
 	}
 	return Hint(err, c.src.Origin(field))
 }
+
+// funcProber runs a Go function: for checks computed in-process, and for tests of what runs checks.
+type funcProber func(ctx context.Context) error
+
+func (f funcProber) probe(ctx context.Context) error { return f(ctx) }
+func (f funcProber) close()                          {}
+
+// Func returns a check of the timing, name and criticality in c that runs fn. Its Type is c.Type,
+// or "func" when empty.
+func Func(c config.Check, fn func(ctx context.Context) error) *Check {
+	typ := c.Type
+	if typ == "" {
+		typ = "func"
+	}
+	return &Check{
+		Name: c.Name, Type: typ, Target: "in-process", Critical: c.Critical,
+		Interval: c.Interval, Timeout: c.Timeout,
+		FailureThreshold: c.FailureThreshold, SuccessThreshold: c.SuccessThreshold,
+		src: c.Src, prober: funcProber(fn),
+	}
+}

@@ -133,6 +133,9 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path, key string) {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
 		name := k.Value
+		if strings.HasPrefix(name, "x-") {
+			continue // an extension field, as in Compose files: a place to hold anchors (&name) for merges
+		}
 		if name == "<<" { // merge key: fields from an anchored mapping, explicit keys win
 			d.merge(val, v, fields, &src, where)
 			continue

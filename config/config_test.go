@@ -1,0 +1,290 @@
+package config_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/healthgate/healthgate/checks"
+	"github.com/healthgate/healthgate/config"
+)
+
+// env is the environment the testdata files see.
+func env(vars map[string]string) config.LookupEnv {
+	return func(name string) (string, bool) {
+		v, ok := vars[name]
+		return v, ok
+	}
+}
+
+var testEnv = env(map[string]string{
+	"DATABASE_URL":             "postgres://app:s3cr3t-db@db:5432/app",
+	"PAYMENTS_TOKEN":           "s3cr3t-token",
+	"HEALTHGATE_DETAILS_TOKEN": "s3cr3t-details",
+})
+
+// load is what `healthgate serve` does: decode and validate, then let the check kinds validate theirs.
+func load(t *testing.T, path string, e config.LookupEnv) (*config.Config, error) {
+	t.Helper()
+	cfg, err := config.Load(path, e)
+	var errs config.Errors
+	if err != nil && !errors.As(err, &errs) {
+		t.Fatalf("Load returned %T, not config.Errors: %v", err, err)
+	}
+	if cfg != nil {
+		errs = append(errs, checks.Validate(cfg.Checks)...)
+	}
+	if err := errs.Err(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func TestValid(t *testing.T) {
+	cfg, err := load(t, "testdata/valid-full.yaml", testEnv)
+	if err != nil {
+		t.Fatalf("valid-full.yaml: %v", err)
+	}
+	if got, want := cfg.Server.Listen, "127.0.0.1:8080"; got != want {
+		t.Errorf("listen = %q; want %q", got, want)
+	}
+	if got, want := cfg.Server.DetailsToken, "s3cr3t-details"; got != want {
+		t.Errorf("details_token = %q; want the expanded variable", got)
+	}
+	if len(cfg.Checks) != 4 {
+		t.Fatalf("got %d checks; want 4", len(cfg.Checks))
+	}
+	db, cache, pay, broker := cfg.Checks[0], cfg.Checks[1], cfg.Checks[2], cfg.Checks[3]
+	if db.URL != "postgres://app:s3cr3t-db@db:5432/app" || !db.Writable || db.MaxReplicationLag != 30*time.Second {
+		t.Errorf("db = %+v", db)
+	}
+	if got := db.Src.Origin("url"); got != "DATABASE_URL" {
+		t.Errorf("db url origin = %q; want DATABASE_URL", got)
+	}
+	if cache.Interval != 10*time.Second || cache.Timeout != 2*time.Second || cache.FailureThreshold != 2 {
+		t.Errorf("cache timing = %s/%s/%d; want its own interval and inherited defaults", cache.Interval, cache.Timeout, cache.FailureThreshold)
+	}
+	if !db.Critical || pay.Critical {
+		t.Errorf("critical: db %v payments %v; want true (default) and false", db.Critical, pay.Critical)
+	}
+	if got := pay.Headers["Authorization"]; got != "Bearer s3cr3t-token" {
+		t.Errorf("header = %q", got)
+	}
+	if len(pay.ExpectStatus) != 2 || pay.TLS.ServerName != "payments.internal" {
+		t.Errorf("payments = %+v", pay)
+	}
+	if broker.Address != "127.0.0.1:5672" {
+		t.Errorf("broker address = %q; want the ${VAR:-default}", broker.Address)
+	}
+}
+
+func TestValidFiles(t *testing.T) {
+	for _, name := range []string{"valid-minimal.yaml", "valid-empty.yaml", "valid-anchors.yaml"} {
+		t.Run(name, func(t *testing.T) {
+			cfg, err := load(t, filepath.Join("testdata", name), testEnv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Server.Listen != ":8080" || cfg.Server.ShutdownDelay != 5*time.Second || cfg.Server.Details != "never" {
+				t.Errorf("server defaults = %+v", cfg.Server)
+			}
+		})
+	}
+	cfg, _ := load(t, "testdata/valid-anchors.yaml", testEnv)
+	if a, b := cfg.Checks[0], cfg.Checks[1]; a.Timeout != 300*time.Millisecond || b.Timeout != 500*time.Millisecond || b.Interval != time.Second {
+		t.Errorf("merge keys: a %s/%s b %s/%s", a.Interval, a.Timeout, b.Interval, b.Timeout)
+	}
+}
+
+// TestInvalid has one testdata file per rejected case; each error must name the file, the line and
+// the field.
+func TestInvalid(t *testing.T) {
+	tests := []struct {
+		file  string
+		line  int
+		field string
+		msg   string
+	}{
+		{"invalid-unknown-key.yaml", 5, "intervall", `unknown field (did you mean "interval"?)`},
+		{"invalid-unknown-top-key.yaml", 1, "sever", `did you mean "server"?`},
+		{"invalid-bad-duration.yaml", 2, "interval", `invalid duration "5 seconds"`},
+		{"invalid-timeout-not-shorter.yaml", 6, "timeout", "timeout (5s) must be shorter than interval (2s)"},
+		{"invalid-defaults-timeout.yaml", 3, "timeout", "must be shorter than interval"},
+		{"invalid-duplicate-name.yaml", 3, "name", `duplicate name "db" (first used on line 2)`},
+		{"invalid-malformed-name.yaml", 2, "name", `"My DB" is not a valid name`},
+		{"invalid-reserved-name.yaml", 2, "name", "reserved"},
+		{"invalid-missing-name.yaml", 2, "name", "required"},
+		{"invalid-unknown-type.yaml", 2, "type", `unknown type "mysql" (known: http, postgres, redis, tcp)`},
+		{"invalid-threshold.yaml", 2, "failure_threshold", "must be at least 1 (got 0)"},
+		{"invalid-success-threshold.yaml", 2, "success_threshold", "must be at least 1 (got -1)"},
+		{"invalid-unset-variable.yaml", 2, "url", "environment variable HEALTHGATE_TEST_UNSET_VARIABLE is not set"},
+		{"invalid-details.yaml", 2, "details", "must be one of never, token, always"},
+		{"invalid-details-token-missing.yaml", 2, "details_token", "required when details is token"},
+		{"invalid-listen.yaml", 2, "listen", "must be host:port"},
+		{"invalid-field-for-type.yaml", 2, "writable", "does not apply to a redis check (it applies to postgres)"},
+		{"invalid-missing-url.yaml", 2, "url", "required"},
+		{"invalid-bad-url.yaml", 2, "url", "must be an absolute http:// or https:// URL"},
+		{"invalid-redis-role.yaml", 2, "role", `must be master or replica (got "leader")`},
+		{"invalid-bool.yaml", 2, "critical", `invalid boolean "yes"`},
+		// yaml.v3 positions a block-structure error at the start of the enclosing block.
+		{"invalid-syntax.yaml", 1, "", "invalid YAML: did not find expected '-' indicator"},
+		{"invalid-file-secret-missing.yaml", 2, "url_file", "cannot read /nonexistent/healthgate/secret: no such file"},
+		{"invalid-url-and-url-file.yaml", 2, "url_file", "set together with url"},
+		{"invalid-duplicate-key.yaml", 5, "address", "set twice (first on line 4)"},
+		{"invalid-checks-not-list.yaml", 2, "checks", "must be a list"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.file, func(t *testing.T) {
+			path := filepath.Join("testdata", tc.file)
+			cfg, err := load(t, path, testEnv)
+			if err == nil {
+				t.Fatalf("loaded %+v; want an error", cfg)
+			}
+			var errs config.Errors
+			if !errors.As(err, &errs) || len(errs) == 0 {
+				t.Fatalf("error %T is not config.Errors: %v", err, err)
+			}
+			e := errs[0]
+			if e.File != path || e.Line != tc.line || e.Field != tc.field || !strings.Contains(e.Msg, tc.msg) {
+				t.Errorf("got  %s (file %q, line %d, field %q)\nwant line %d, field %q, message containing %q", e, e.File, e.Line, e.Field, tc.line, tc.field, tc.msg)
+			}
+			if !strings.HasPrefix(e.Error(), path+":") {
+				t.Errorf("message %q does not start with the file name", e.Error())
+			}
+		})
+	}
+}
+
+// TestInvalidAllAtOnce: every problem in a file is reported in one go, top to bottom.
+func TestInvalidAllAtOnce(t *testing.T) {
+	_, err := load(t, "testdata/invalid-many.yaml", testEnv)
+	var errs config.Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("got %v; want config.Errors", err)
+	}
+	want := []string{
+		`:2: server: details: must be one of`,
+		`:4:13: defaults: interval: invalid duration "5x"`,
+		`checks[0] "db": timeout: invalid duration "nope"`,
+		`checks[1] "db": name: duplicate name "db"`,
+		`checks[2] "web": url: required`,
+	}
+	if len(errs) != len(want) {
+		t.Fatalf("got %d errors; want %d:\n%v", len(errs), len(want), err)
+	}
+	for i, w := range want {
+		if !strings.Contains(errs[i].Error(), w) {
+			t.Errorf("error %d = %q; want it to contain %q", i, errs[i], w)
+		}
+	}
+}
+
+// TestSecretsNeverEchoed: a bad value in a secret field is reported without the value.
+func TestSecretsNeverEchoed(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "healthgate.yaml")
+	data := `server:
+  details_token: [s3cr3t-in-a-list]
+checks:
+  - {name: api, type: http, url: "ftp://user:s3cr3t-pw@host/x?api_key=s3cr3t-key"}
+  - {name: db, type: postgres, url: "postgres://u:s3cr3t-pw@host:notaport/db"}
+  - {name: cache, type: redis, url: "redi://:s3cr3t-pw@host"}
+  - {name: web, type: http, url: "https://h/x", headers: {"Bad Header": "s3cr3t-hdr"}}
+`
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := load(t, path, testEnv)
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	if strings.Contains(err.Error(), "s3cr3t") {
+		t.Errorf("a secret appears in the errors:\n%v", err)
+	}
+	if n := len(err.(config.Errors)); n != 5 {
+		t.Errorf("got %d errors; want 5:\n%v", n, err)
+	}
+}
+
+func TestSecretFromFile(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "db-url")
+	if err := os.WriteFile(secret, []byte("postgres://app:s3cr3t@db/app\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "healthgate.yaml")
+	data := "checks:\n  - {name: db, type: postgres, url_file: \"${SECRETS_DIR}/db-url\"}\n"
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := load(t, path, env(map[string]string{"SECRETS_DIR": dir}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Checks[0].URL; got != "postgres://app:s3cr3t@db/app" {
+		t.Errorf("url = %q; want the file's content without its newline", got)
+	}
+	if got := cfg.Checks[0].Src.Origin("url"); got != secret {
+		t.Errorf("origin = %q; want the file", got)
+	}
+}
+
+func TestExpand(t *testing.T) {
+	e := env(map[string]string{"A": "alpha", "EMPTY": ""})
+	tests := []struct {
+		in, want, err string
+	}{
+		{in: "plain", want: "plain"},
+		{in: "${A}", want: "alpha"},
+		{in: "x-${A}-y", want: "x-alpha-y"},
+		{in: "${EMPTY}", want: ""},
+		{in: "${EMPTY:-d}", want: "d"},
+		{in: "${UNSET:-d}", want: "d"},
+		{in: "${UNSET:-}", want: ""},
+		{in: "pa$$word", want: "pa$word"},
+		{in: "pa$word", want: "pa$word"},
+		{in: "${UNSET}", err: "environment variable UNSET is not set"},
+		{in: "${A", err: "unterminated"},
+		{in: "${1A}", err: "invalid variable name"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			data := "server:\n  listen: \"127.0.0.1:1\"\nchecks:\n  - {name: x, type: tcp, address: \"" + tc.in + "\"}\n"
+			cfg, err := config.Parse("t.yaml", []byte(data), e)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v; want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cfg.Checks[0].Address; got != tc.want {
+				t.Errorf("got %q; want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestFromEnvironment(t *testing.T) {
+	cfg := config.FromEnvironment(env(map[string]string{"DATABASE_URL": "postgres://a@b/c", "REDIS_URL": "redis://r:6379/0"}))
+	if len(cfg.Checks) != 2 || cfg.Checks[0].Name != "postgres" || cfg.Checks[1].Name != "redis" {
+		t.Fatalf("checks = %+v", cfg.Checks)
+	}
+	if !cfg.Checks[0].Critical || cfg.Checks[0].Interval != config.DefaultInterval {
+		t.Errorf("defaults not applied: %+v", cfg.Checks[0])
+	}
+	if got := cfg.Checks[0].Src.Origin("url"); got != "DATABASE_URL" {
+		t.Errorf("origin = %q", got)
+	}
+	if errs := checks.Validate(cfg.Checks); len(errs) > 0 {
+		t.Errorf("environment checks do not build: %v", errs)
+	}
+	if cfg := config.FromEnvironment(env(nil)); len(cfg.Checks) != 0 {
+		t.Errorf("no variables: %d checks; want 0", len(cfg.Checks))
+	}
+}

@@ -1,0 +1,308 @@
+package monitor
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/healthgate/healthgate/checks"
+	"github.com/healthgate/healthgate/config"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var errRefused = &checks.Error{Class: checks.Refused, Err: errors.New("connect: connection refused")}
+
+func spec(name string, interval, timeout time.Duration, fails, succs int) config.Check {
+	c := config.NewCheck(name, "func", "test", config.NewDefaults())
+	c.Interval, c.Timeout, c.FailureThreshold, c.SuccessThreshold = interval, timeout, fails, succs
+	return c
+}
+
+// TestThresholds drives the tracker with a clock of our own: no sleeping.
+func TestThresholds(t *testing.T) {
+	type step struct {
+		fail bool
+		want State
+	}
+	tests := []struct {
+		name         string
+		fails, succs int
+		steps        []step
+	}{
+		{"first result decides: pass", 3, 2, []step{{false, Passing}}},
+		{"first result decides: fail", 3, 2, []step{{true, Failing}}},
+		{"one blip does not flap", 2, 1, []step{{false, Passing}, {true, Passing}, {false, Passing}, {true, Passing}, {true, Failing}}},
+		{"recovers after success threshold", 1, 3, []step{{true, Failing}, {false, Failing}, {false, Failing}, {false, Passing}}},
+		{"a failure resets the success streak", 1, 2, []step{{true, Failing}, {false, Failing}, {true, Failing}, {false, Failing}, {false, Passing}}},
+		{"threshold 1 fails at once", 1, 1, []step{{false, Passing}, {true, Failing}, {false, Passing}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			now := time.Unix(1000, 0)
+			tr := newTracker(checks.Func(spec("c", time.Second, 100*time.Millisecond, tc.fails, tc.succs), nil), now)
+			if tr.status.State != Unknown {
+				t.Fatalf("initial state %s; want unknown", tr.status.State)
+			}
+			for i, s := range tc.steps {
+				now = now.Add(time.Second)
+				var err error
+				if s.fail {
+					err = errRefused
+				}
+				tr.observe(err, time.Millisecond, now)
+				if got := tr.status.State; got != s.want {
+					t.Fatalf("after step %d (fail=%v): state %s; want %s", i, s.fail, got, s.want)
+				}
+				if got := tr.status.State == Failing; got != (tr.status.Class != "") {
+					t.Fatalf("step %d: class %q with state %s", i, tr.status.Class, tr.status.State)
+				}
+			}
+		})
+	}
+}
+
+func TestStale(t *testing.T) {
+	start := time.Unix(1000, 0)
+	tr := newTracker(checks.Func(spec("c", time.Second, 200*time.Millisecond, 2, 1), nil), start)
+	limit := 2*time.Second + 200*time.Millisecond
+	if tr.checkStale(start.Add(limit)) {
+		t.Fatal("stale at exactly 2 × interval + timeout; want only after")
+	}
+	if !tr.checkStale(start.Add(limit + time.Millisecond)) {
+		t.Fatal("never ran for longer than the limit: want stale")
+	}
+	if tr.status.State != Failing || tr.status.Class != checks.Stale {
+		t.Fatalf("state %s class %s; want failing/stale", tr.status.State, tr.status.Class)
+	}
+	// A run completes again: it counts towards recovery like any success.
+	now := start.Add(5 * time.Second)
+	tr.observe(nil, time.Millisecond, now)
+	if tr.status.State != Passing {
+		t.Fatalf("after a success: %s; want passing (success threshold 1)", tr.status.State)
+	}
+	if tr.checkStale(now.Add(time.Second)) {
+		t.Fatal("stale one second after a run")
+	}
+}
+
+// start runs a monitor until the test ends.
+func start(t *testing.T, cs ...*checks.Check) *Monitor {
+	t.Helper()
+	m := New(cs, Options{Heartbeat: 20 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { m.Run(ctx); close(done) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Error("Run did not return after its context ended")
+		}
+	})
+	return m
+}
+
+// waitFor polls the snapshot until cond holds.
+func waitFor(t *testing.T, m *Monitor, what string, cond func(*Snapshot) bool) *Snapshot {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s := m.Snapshot()
+		if cond(s) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s; last snapshot: %+v", what, s)
+		}
+		select {
+		case <-s.Changed():
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func TestAggregate(t *testing.T) {
+	var dbUp, cacheUp atomic.Bool
+	dbUp.Store(true)
+	probe := func(up *atomic.Bool) func(context.Context) error {
+		return func(context.Context) error {
+			if up.Load() {
+				return nil
+			}
+			return errRefused
+		}
+	}
+	db := checks.Func(spec("db", 20*time.Millisecond, 10*time.Millisecond, 1, 1), probe(&dbUp))
+	cacheSpec := spec("cache", 20*time.Millisecond, 10*time.Millisecond, 1, 1)
+	cacheSpec.Critical = false
+	cache := checks.Func(cacheSpec, probe(&cacheUp))
+	m := start(t, db, cache)
+
+	s := waitFor(t, m, "first results", func(s *Snapshot) bool { return s.Checks[1].State != Unknown && s.Checks[0].State != Unknown })
+	if !s.Ready || s.Status != Warn || !s.Degraded || !s.Started {
+		t.Fatalf("db up, non-critical cache down: ready %v status %s degraded %v started %v; want true warn true true", s.Ready, s.Status, s.Degraded, s.Started)
+	}
+	dbUp.Store(false)
+	s = waitFor(t, m, "db failing", func(s *Snapshot) bool { return !s.Ready })
+	if s.Status != Fail || !s.Started {
+		t.Errorf("critical down: status %s started %v; want fail, still started", s.Status, s.Started)
+	}
+	dbUp.Store(true)
+	cacheUp.Store(true)
+	s = waitFor(t, m, "all passing", func(s *Snapshot) bool { return s.Status == Pass })
+	if !s.Ready || s.Degraded {
+		t.Errorf("all up: %+v", s)
+	}
+	m.Shutdown()
+	s = m.Snapshot()
+	if s.Ready || !s.ShuttingDown || s.Status != Fail {
+		t.Errorf("after Shutdown: ready %v shutting down %v status %s; want false true fail", s.Ready, s.ShuttingDown, s.Status)
+	}
+}
+
+func TestUnknownUntilFirstResult(t *testing.T) {
+	release := make(chan struct{})
+	c := checks.Func(spec("slow", time.Second, 500*time.Millisecond, 1, 1), func(ctx context.Context) error {
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	m := start(t, c)
+	s := m.Snapshot()
+	if s.Ready || s.Started || s.Checks[0].State != Unknown {
+		t.Fatalf("before any result: ready %v started %v state %s; want false false unknown", s.Ready, s.Started, s.Checks[0].State)
+	}
+	close(release)
+	waitFor(t, m, "ready", func(s *Snapshot) bool { return s.Ready && s.Started })
+}
+
+func TestPanicIsAFailure(t *testing.T) {
+	var n atomic.Int32
+	c := checks.Func(spec("boom", 20*time.Millisecond, 10*time.Millisecond, 1, 1), func(context.Context) error {
+		if n.Add(1) == 1 {
+			panic("boom")
+		}
+		return nil
+	})
+	m := start(t, c)
+	s := waitFor(t, m, "first result", func(s *Snapshot) bool { return s.Checks[0].State != Unknown })
+	if got := s.Checks[0]; got.State != Failing || got.Class != checks.Panic || !strings.Contains(got.Err, "panic: boom") {
+		t.Fatalf("after a panic: %+v; want failing with reason panic", got)
+	}
+	waitFor(t, m, "recovery after the panic", func(s *Snapshot) bool { return s.Checks[0].State == Passing })
+}
+
+// TestDeadlineIgnored: a check that ignores its context still yields a timeout, no second run starts
+// while it hangs, and nothing leaks once it returns.
+func TestDeadlineIgnored(t *testing.T) {
+	release := make(chan struct{})
+	var running, maxRunning, calls atomic.Int32
+	c := checks.Func(spec("stuck", 50*time.Millisecond, 20*time.Millisecond, 1, 1), func(context.Context) error {
+		calls.Add(1)
+		r := running.Add(1)
+		defer running.Add(-1)
+		for {
+			old := maxRunning.Load()
+			if r <= old || maxRunning.CompareAndSwap(old, r) {
+				break
+			}
+		}
+		<-release // ignores ctx on purpose
+		return nil
+	})
+	m := start(t, c)
+	s := waitFor(t, m, "a timeout", func(s *Snapshot) bool { return s.Checks[0].State == Failing })
+	if s.Checks[0].Class != checks.Timeout {
+		t.Errorf("class %s; want timeout", s.Checks[0].Class)
+	}
+	waitFor(t, m, "the in-flight guard to answer", func(s *Snapshot) bool {
+		return strings.Contains(s.Checks[0].Err, "previous run has not returned")
+	})
+	close(release)
+	waitFor(t, m, "recovery", func(s *Snapshot) bool { return s.Checks[0].State == Passing })
+	if got := maxRunning.Load(); got != 1 {
+		t.Errorf("%d runs of one check were in flight at once; want at most 1", got)
+	}
+}
+
+// TestFixedRate: runs start every interval whatever they last (the detection bound depends on it).
+func TestFixedRate(t *testing.T) {
+	var mu sync.Mutex
+	var starts []time.Time
+	interval := 100 * time.Millisecond
+	c := checks.Func(spec("steady", interval, 60*time.Millisecond, 1, 1), func(ctx context.Context) error {
+		mu.Lock()
+		starts = append(starts, time.Now())
+		mu.Unlock()
+		<-ctx.Done() // every run lasts its whole timeout
+		return ctx.Err()
+	})
+	start(t, c)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		n := len(starts)
+		mu.Unlock()
+		if n >= 6 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(starts) < 6 {
+		t.Fatalf("only %d runs in 5s", len(starts))
+	}
+	// Fixed delay would space starts by interval + timeout (160ms); fixed rate by interval (100ms).
+	span := starts[5].Sub(starts[0])
+	if span > 5*interval+150*time.Millisecond {
+		t.Errorf("5 intervals took %s; want about %s (fixed rate, not interval + run time)", span, 5*interval)
+	}
+}
+
+func TestChangedClosesOnPublish(t *testing.T) {
+	m := New(nil, Options{})
+	s := m.Snapshot()
+	select {
+	case <-s.Changed():
+		t.Fatal("closed before any change")
+	default:
+	}
+	m.Shutdown()
+	select {
+	case <-s.Changed():
+	default:
+		t.Fatal("not closed after a new snapshot")
+	}
+	if !m.Snapshot().ShuttingDown {
+		t.Fatal("new snapshot does not say shutting down")
+	}
+}
+
+func TestAlive(t *testing.T) {
+	m := start(t)
+	if !m.Alive(time.Now()) {
+		t.Fatal("not alive while running")
+	}
+	if m.Alive(time.Now().Add(time.Minute)) {
+		t.Fatal("alive with a heartbeat a minute old")
+	}
+}
+
+func TestNoChecksIsReady(t *testing.T) {
+	s := New(nil, Options{}).Snapshot()
+	if !s.Ready || !s.Started || s.Status != Pass {
+		t.Fatalf("no checks: %+v; want ready, started, pass", s)
+	}
+}
