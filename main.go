@@ -51,7 +51,7 @@ const defaultConfigFile = "healthgate.yaml"
 func main() {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	checks.UserAgent = "healthgate/" + strings.Fields(versionInfo())[1]
+	checks.UserAgent = "healthgate/" + versionField(1)
 	os.Exit(run(os.Args[1:], os.LookupEnv, sigs, os.Stdout, os.Stderr))
 }
 
@@ -244,13 +244,25 @@ func cmdServe(ctx context.Context, args []string, lookup env, again <-chan struc
 		log.Warn("no checks configured: /readyz always passes; add checks in " + defaultConfigFile + " (see README) or set DATABASE_URL / REDIS_URL")
 	}
 
-	mon := monitor.New(cs, monitor.Options{Logger: log})
-	h := server.New(mon, server.Options{Details: cfg.Server.Details, DetailsToken: cfg.Server.DetailsToken})
+	metrics := server.NewMetrics(server.BuildInfo{Version: versionField(1), Revision: versionField(3)})
+	mon := monitor.New(cs, monitor.Options{Logger: log, OnRun: metrics.Observe})
+	h := server.New(mon, server.Options{Details: cfg.Server.Details, DetailsToken: cfg.Server.DetailsToken, Metrics: metrics})
 
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
 		log.Error("cannot listen", "listen", cfg.Server.Listen, "error", err)
 		return exitFailed
+	}
+	endpoints := server.Endpoints{HTTP: ln, Handler: h}
+	if cfg.Server.GRPCListen != "" {
+		gln, err := net.Listen("tcp", cfg.Server.GRPCListen)
+		if err != nil {
+			_ = ln.Close()
+			log.Error("cannot listen", "grpc_listen", cfg.Server.GRPCListen, "error", err)
+			return exitFailed
+		}
+		endpoints.GRPC, endpoints.Health = gln, server.NewHealth(mon)
+		log.Info("serving gRPC health", "addr", gln.Addr().String())
 	}
 	names := make([]string, len(cs))
 	for i, c := range cs {
@@ -261,7 +273,7 @@ func cmdServe(ctx context.Context, args []string, lookup env, again <-chan struc
 	monCtx, stopMonitor := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { mon.Run(monCtx) })
-	err = server.Serve(ctx, ln, h, server.Drain{
+	err = server.Serve(ctx, endpoints, server.Drain{
 		Delay: cfg.Server.ShutdownDelay, Timeout: cfg.Server.ShutdownTimeout, Skip: again, Shutdown: mon.Shutdown,
 	}, log)
 	stopMonitor()
@@ -271,6 +283,11 @@ func cmdServe(ctx context.Context, args []string, lookup env, again <-chan struc
 		return exitFailed
 	}
 	return exitOK
+}
+
+// versionField returns one word of versionInfo: 1 the version, 3 the revision.
+func versionField(i int) string {
+	return strings.Trim(strings.Fields(versionInfo())[i], "(),")
 }
 
 // versionInfo is "healthgate VERSION (revision REV, goVERSION)", from -ldflags or, failing that,

@@ -6,7 +6,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
+
+	"google.golang.org/grpc"
 )
 
 // Drain is DESIGN.md §5: after the first signal, keep serving for Delay while /readyz fails (so load
@@ -21,11 +24,19 @@ type Drain struct {
 	Shutdown func()
 }
 
-// Serve serves h on ln until ctx ends, then drains. It returns nil after a clean drain and an error
-// if the listener failed or the drain ran out of time.
-func Serve(ctx context.Context, ln net.Listener, h http.Handler, d Drain, log *slog.Logger) error {
+// Endpoints are what Serve serves: the HTTP probes, and optionally the gRPC health service.
+type Endpoints struct {
+	HTTP    net.Listener
+	Handler http.Handler
+	GRPC    net.Listener // nil: no gRPC
+	Health  *Health
+}
+
+// Serve serves the endpoints until ctx ends, then drains. It returns nil after a clean drain and an
+// error if a listener failed or the drain ran out of time.
+func Serve(ctx context.Context, ep Endpoints, d Drain, log *slog.Logger) error {
 	srv := &http.Server{
-		Handler: h,
+		Handler: ep.Handler,
 		// Probes are tiny: a slow client must not hold a connection for long.
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
@@ -34,11 +45,25 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, d Drain, log *s
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	errc := make(chan error, 2)
+	go func() { errc <- srv.Serve(ep.HTTP) }()
+	var gs *grpc.Server
+	if ep.GRPC != nil {
+		gs = grpc.NewServer()
+		ep.Health.Register(gs)
+		go func() {
+			if err := gs.Serve(ep.GRPC); err != nil {
+				errc <- err
+				return
+			}
+			errc <- http.ErrServerClosed // the same "stopped as asked" as the HTTP server's
+		}()
+	}
+	servers := 1 + boolInt(gs != nil)
 
 	select {
 	case err := <-errc:
+		stopAll(srv, gs)
 		return err
 	case <-ctx.Done():
 	}
@@ -58,21 +83,54 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, d Drain, log *s
 		log.Info("second signal: ending shutdown_delay early")
 	case err := <-errc:
 		timer.Stop()
+		stopAll(srv, gs)
 		return err
 	}
 
 	sctx, cancel := context.WithTimeout(context.Background(), d.Timeout)
 	defer cancel()
+	var wg sync.WaitGroup
+	if gs != nil {
+		ep.Health.stop() // Watch streams would hold GracefulStop for ever
+		wg.Go(func() {
+			done := make(chan struct{})
+			go func() { gs.GracefulStop(); close(done) }()
+			select {
+			case <-done:
+			case <-sctx.Done():
+				gs.Stop()
+				<-done
+			}
+		})
+	}
 	err := srv.Shutdown(sctx)
 	if errors.Is(err, context.DeadlineExceeded) {
 		_ = srv.Close()
 		err = errors.New("in-flight requests did not finish within shutdown_timeout")
 	}
-	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
-		err = serr
+	wg.Wait()
+	for range servers {
+		if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+			err = serr
+		}
 	}
 	if err == nil {
 		log.Info("drained: stopped serving")
 	}
 	return err
+}
+
+// stopAll stops whatever still serves after one server failed.
+func stopAll(srv *http.Server, gs *grpc.Server) {
+	_ = srv.Close()
+	if gs != nil {
+		gs.Stop()
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -28,7 +28,7 @@ type Source interface {
 type Options struct {
 	Details      string // config.DetailsNever, DetailsToken or DetailsAlways
 	DetailsToken string
-	Metrics      http.Handler // served at /metrics when set
+	Metrics      *Metrics // served at /metrics when set
 }
 
 // Shared header values: assigning these slices to a header map costs no allocation per request.
@@ -93,14 +93,18 @@ func New(src Source, opts Options) *Handler {
 			}
 		}
 	}
+	var metrics http.Handler
+	if opts.Metrics != nil {
+		metrics = opts.Metrics.handler(src)
+	}
 	r := chi.NewRouter()
 	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodOptions} {
 		r.MethodFunc(m, "/livez", h.livez)
 		r.MethodFunc(m, "/readyz", h.readyz)
 		r.MethodFunc(m, "/readyz/{name}", h.readyzOne)
 		r.MethodFunc(m, "/startupz", h.startupz)
-		if opts.Metrics != nil {
-			r.Method(m, "/metrics", opts.Metrics)
+		if metrics != nil {
+			r.Method(m, "/metrics", metrics)
 		}
 	}
 	r.MethodNotAllowed(func(w http.ResponseWriter, _ *http.Request) {

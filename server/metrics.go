@@ -1,0 +1,123 @@
+package server
+
+import (
+	"net/http"
+	"runtime"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/healthgate/healthgate/checks"
+	"github.com/healthgate/healthgate/monitor"
+)
+
+// Metrics exposes the health state to Prometheus, following the Kubernetes component-SLI convention
+// (1 = pass). A scrape reads the published snapshot and counters updated by the runners; it never
+// runs a check. Labels are check names, types and reason classes only: never a target or an error.
+type Metrics struct {
+	reg      *prometheus.Registry
+	runs     *prometheus.CounterVec
+	failures *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// BuildInfo labels healthgate_build_info.
+type BuildInfo struct {
+	Version, Revision string
+}
+
+// NewMetrics builds the registry: healthgate's own metrics, build info, and the Go and process
+// collectors.
+func NewMetrics(build BuildInfo) *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "healthgate_check_runs_total",
+			Help: "Completed runs of each check, by result.",
+		}, []string{"check", "type", "result"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "healthgate_check_failures_total",
+			Help: "Failed runs of each check, by reason class.",
+		}, []string{"check", "type", "reason"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "healthgate_check_duration_seconds",
+			Help:    "Duration of each check run.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"check", "type"}),
+	}
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "healthgate_build_info",
+		Help: "Build information; the value is always 1.",
+	}, []string{"version", "revision", "goversion"})
+	buildInfo.WithLabelValues(build.Version, build.Revision, runtime.Version()).Set(1)
+	m.reg.MustRegister(m.runs, m.failures, m.duration, buildInfo,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Observe records one completed run: the monitor's OnRun hook.
+func (m *Metrics) Observe(r monitor.Run) {
+	name, typ := r.Check.Name, r.Check.Type
+	m.duration.WithLabelValues(name, typ).Observe(r.Duration.Seconds())
+	if r.Err == nil {
+		m.runs.WithLabelValues(name, typ, "success").Inc()
+		return
+	}
+	m.runs.WithLabelValues(name, typ, "failure").Inc()
+	m.failures.WithLabelValues(name, typ, string(checks.ClassOf(r.Err))).Inc()
+}
+
+// handler serves the registry, adding the collector that reads src's snapshot at scrape time.
+func (m *Metrics) handler(src Source) http.Handler {
+	for _, c := range src.Snapshot().Checks {
+		// Series exist from the start, so rate() and absent() behave before the first run ends.
+		m.runs.WithLabelValues(c.Name, c.Type, "success")
+		m.runs.WithLabelValues(c.Name, c.Type, "failure")
+	}
+	m.reg.MustRegister(stateCollector{src: src})
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+}
+
+var (
+	upDesc = prometheus.NewDesc("healthgate_check_up",
+		"Whether the check passes after thresholds (1) or not (0; unknown counts as 0).",
+		[]string{"check", "type", "critical"}, nil)
+	lastSuccessDesc = prometheus.NewDesc("healthgate_check_last_success_timestamp_seconds",
+		"Unix time of the check's last successful run (0 if none yet).",
+		[]string{"check", "type"}, nil)
+	readyDesc = prometheus.NewDesc("healthgate_ready",
+		"Whether /readyz passes (1) or not (0).", nil, nil)
+)
+
+// stateCollector turns the published snapshot into gauges at scrape time.
+type stateCollector struct{ src Source }
+
+func (c stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- upDesc
+	ch <- lastSuccessDesc
+	ch <- readyDesc
+}
+
+func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.src.Snapshot()
+	for i := range s.Checks {
+		cs := &s.Checks[i]
+		ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, boolFloat(cs.Passing()), cs.Name, cs.Type, strconv.FormatBool(cs.Critical))
+		last := 0.0
+		if !cs.LastSuccess.IsZero() {
+			last = float64(cs.LastSuccess.UnixNano()) / 1e9
+		}
+		ch <- prometheus.MustNewConstMetric(lastSuccessDesc, prometheus.GaugeValue, last, cs.Name, cs.Type)
+	}
+	ch <- prometheus.MustNewConstMetric(readyDesc, prometheus.GaugeValue, boolFloat(s.Ready))
+}
+
+func boolFloat(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
