@@ -1,0 +1,210 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+
+	"github.com/healthgate/healthgate/checks/checktest"
+	"github.com/healthgate/healthgate/monitor"
+)
+
+// grpcFixture serves HTTP and gRPC through Serve, as `healthgate serve` does, until the test ends or
+// stop is called.
+type grpcFixture struct {
+	*fixture
+	grpcAddr string
+	stop     context.CancelFunc
+	served   chan error
+}
+
+func newGRPCFixture(t *testing.T, d *dep, delay time.Duration) *grpcFixture {
+	t.Helper()
+	f := newFixture(t, Options{}, d.check("db", true))
+	f.settle(t, allRan)
+	hl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	skip := make(chan struct{}) // closed at cleanup: a second signal
+	g := &grpcFixture{fixture: f, grpcAddr: gl.Addr().String(), stop: cancel, served: make(chan error, 1)}
+	go func() {
+		g.served <- Serve(ctx, Endpoints{HTTP: hl, Handler: f.h, GRPC: gl, Health: NewHealth(f.mon)},
+			Drain{Delay: delay, Timeout: 2 * time.Second, Skip: skip, Shutdown: f.mon.Shutdown}, slog.New(slog.DiscardHandler))
+	}()
+	t.Cleanup(func() {
+		cancel()
+		close(skip)
+		select {
+		case err := <-g.served:
+			if err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("Serve did not return")
+		}
+	})
+	return g
+}
+
+func (g *grpcFixture) client(t *testing.T) healthpb.HealthClient {
+	t.Helper()
+	conn, err := grpc.NewClient(g.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return healthpb.NewHealthClient(conn)
+}
+
+func TestGRPCHealth(t *testing.T) {
+	var db dep
+	g := newGRPCFixture(t, &db, time.Hour)
+	c := g.client(t)
+	ctx := t.Context()
+
+	for _, svc := range []string{"", "readiness", "liveness", "db"} {
+		resp, err := c.Check(ctx, &healthpb.HealthCheckRequest{Service: svc})
+		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+			t.Errorf("Check(%q) = %v, %v; want SERVING", svc, resp.GetStatus(), err)
+		}
+	}
+	if _, err := c.Check(ctx, &healthpb.HealthCheckRequest{Service: "nope"}); status.Code(err) != codes.NotFound {
+		t.Errorf("Check(unknown) error %v; want NOT_FOUND", err)
+	}
+	list, err := c.List(ctx, &healthpb.HealthListRequest{})
+	if err != nil || len(list.GetStatuses()) != 4 {
+		t.Errorf("List = %v, %v; want 4 services", list, err)
+	}
+
+	ready, err := c.Watch(ctx, &healthpb.HealthCheckRequest{Service: "readiness"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unknown, err := c.Watch(ctx, &healthpb.HealthCheckRequest{Service: "nope"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect := func(s healthpb.Health_WatchClient, want healthpb.HealthCheckResponse_ServingStatus) {
+		t.Helper()
+		resp, err := s.Recv()
+		if err != nil || resp.GetStatus() != want {
+			t.Fatalf("Watch got %v, %v; want %v", resp.GetStatus(), err, want)
+		}
+	}
+	expect(ready, healthpb.HealthCheckResponse_SERVING)
+	expect(unknown, healthpb.HealthCheckResponse_SERVICE_UNKNOWN)
+	db.fail(errSecret)
+	expect(ready, healthpb.HealthCheckResponse_NOT_SERVING) // pushed on the change
+	db.heal()
+	expect(ready, healthpb.HealthCheckResponse_SERVING)
+
+	// Shutdown: every service NOT_SERVING at once, liveness included, and Watch says so.
+	g.stop()
+	expect(ready, healthpb.HealthCheckResponse_NOT_SERVING)
+	for _, svc := range []string{"", "liveness", "db"} {
+		resp, err := c.Check(ctx, &healthpb.HealthCheckRequest{Service: svc})
+		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {
+			t.Errorf("during shutdown Check(%q) = %v, %v; want NOT_SERVING", svc, resp.GetStatus(), err)
+		}
+	}
+}
+
+// TestGRPCDrainEndsWatches: open Watch streams must not hold the drain.
+func TestGRPCDrainEndsWatches(t *testing.T) {
+	var db dep
+	g := newGRPCFixture(t, &db, 0)
+	w, err := g.client(t).Watch(t.Context(), &healthpb.HealthCheckRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	g.stop()
+	select {
+	case err := <-g.served:
+		g.served <- err // for the cleanup
+	case <-time.After(5 * time.Second):
+		t.Fatal("drain blocked by an open Watch stream")
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("drain took %s with a Watch open", took)
+	}
+}
+
+// healthProbe finds the grpc-health-probe binary that .ci/run installs (what a Kubernetes grpc:
+// probe amounts to). In CI its absence fails the test.
+func healthProbe(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("HEALTHGATE_GRPC_HEALTH_PROBE"); p != "" {
+		return p
+	}
+	for _, name := range []string{"grpc_health_probe", "grpc-health-probe"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
+		p := filepath.Join(string(out[:len(out)-1]), "bin", "grpc-health-probe")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if checktest.InCI() {
+		t.Fatal("grpc-health-probe not found (CI=true: .ci/run installs it)")
+	}
+	t.Skip("grpc-health-probe not installed: go install github.com/grpc-ecosystem/grpc-health-probe@v0.4.62")
+	return ""
+}
+
+func TestGRPCHealthProbeBinary(t *testing.T) {
+	probe := healthProbe(t)
+	var db dep
+	g := newGRPCFixture(t, &db, time.Hour)
+	run := func(args ...string) int {
+		t.Helper()
+		cmd := exec.CommandContext(t.Context(), probe, append([]string{"-addr=" + g.grpcAddr, "-connect-timeout=2s", "-rpc-timeout=2s"}, args...)...)
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode()
+		}
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", cmd, err, out)
+		}
+		return 0
+	}
+	if code := run(); code != 0 {
+		t.Errorf("ready: exit %d; want 0", code)
+	}
+	if code := run("-service=db"); code != 0 {
+		t.Errorf("db ready: exit %d; want 0", code)
+	}
+	db.fail(errSecret)
+	g.settle(t, func(s *monitor.Snapshot) bool { return !s.Ready })
+	if code := run(); code != 4 {
+		t.Errorf("not ready: exit %d; want 4 (NOT_SERVING)", code)
+	}
+	if code := run("-service=liveness"); code != 0 {
+		t.Errorf("liveness with a failing dependency: exit %d; want 0", code)
+	}
+}

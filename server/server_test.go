@@ -1,0 +1,435 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/healthgate/healthgate/checks"
+	"github.com/healthgate/healthgate/config"
+	"github.com/healthgate/healthgate/monitor"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// dep is a controllable dependency: its check fails with err while err is set.
+type dep struct {
+	err  atomic.Pointer[error]
+	runs atomic.Int64
+}
+
+func (d *dep) fail(err error) { d.err.Store(&err) }
+func (d *dep) heal()          { d.err.Store(nil) }
+
+func (d *dep) check(name string, critical bool) *checks.Check {
+	return d.checkEvery(name, critical, 20*time.Millisecond)
+}
+
+func (d *dep) checkEvery(name string, critical bool, interval time.Duration) *checks.Check {
+	c := config.NewCheck(name, "postgres", "test", config.NewDefaults())
+	c.Interval, c.Timeout, c.FailureThreshold, c.SuccessThreshold, c.Critical = interval, 10*time.Millisecond, 1, 1, critical
+	return checks.Func(c, func(context.Context) error {
+		d.runs.Add(1)
+		if p := d.err.Load(); p != nil {
+			return *p
+		}
+		return nil
+	})
+}
+
+var errSecret = &checks.Error{Class: checks.Refused, Err: errors.New("dial tcp 10.0.0.5:5432: connect: connection refused")}
+
+// fixture is a running monitor and the handler in front of it.
+type fixture struct {
+	mon *monitor.Monitor
+	h   *Handler
+	srv *httptest.Server
+}
+
+func newFixture(t *testing.T, opts Options, cs ...*checks.Check) *fixture {
+	t.Helper()
+	return newFixtureWith(t, opts, monitor.Options{}, cs...)
+}
+
+func newFixtureWith(t *testing.T, opts Options, mopts monitor.Options, cs ...*checks.Check) *fixture {
+	t.Helper()
+	mopts.Heartbeat = 10 * time.Millisecond
+	mon := monitor.New(cs, mopts)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { mon.Run(ctx); close(done) }()
+	h := New(mon, opts)
+	srv := httptest.NewServer(h)
+	t.Cleanup(func() { srv.Close(); cancel(); <-done })
+	return &fixture{mon: mon, h: h, srv: srv}
+}
+
+// settle waits until every check has a result that matches cond.
+func (f *fixture) settle(t *testing.T, cond func(*monitor.Snapshot) bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond(f.mon.Snapshot()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("state did not settle: %+v", f.mon.Snapshot())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func allRan(s *monitor.Snapshot) bool {
+	for _, c := range s.Checks {
+		if c.State == monitor.Unknown {
+			return false
+		}
+	}
+	return true
+}
+
+type response struct {
+	code   int
+	body   string
+	header http.Header
+}
+
+func (f *fixture) get(t *testing.T, path string, hdr ...string) response {
+	t.Helper()
+	return f.do(t, http.MethodGet, path, hdr...)
+}
+
+func (f *fixture) do(t *testing.T, method, path string, hdr ...string) response {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, f.srv.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := f.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return response{code: resp.StatusCode, body: string(b), header: resp.Header}
+}
+
+func TestReadyzBodies(t *testing.T) {
+	var db, cache dep
+	f := newFixture(t, Options{}, db.check("db", true), cache.check("cache", true))
+	f.settle(t, allRan)
+
+	tests := []struct {
+		path string
+		code int
+		body string
+	}{
+		{"/readyz", 200, "ok"},
+		{"/readyz?verbose", 200, "[+]shutdown ok\n[+]db ok\n[+]cache ok\nreadyz check passed\n"},
+		{"/readyz?verbose=1&exclude=cache", 200, "[+]shutdown ok\n[+]db ok\n[+]cache excluded: ok\nreadyz check passed\n"},
+		{"/readyz/db", 200, "ok"},
+		{"/readyz/shutdown", 200, "ok"},
+		{"/livez", 200, "ok"},
+		{"/livez?verbose", 200, "[+]ping ok\n[+]monitor ok\nlivez check passed\n"},
+		{"/startupz", 200, "ok"},
+	}
+	for _, tc := range tests {
+		r := f.get(t, tc.path)
+		if r.code != tc.code || r.body != tc.body {
+			t.Errorf("GET %s = %d %q; want %d %q", tc.path, r.code, r.body, tc.code, tc.body)
+		}
+	}
+
+	db.fail(errSecret)
+	f.settle(t, func(s *monitor.Snapshot) bool { return !s.Ready })
+	tests = []struct {
+		path string
+		code int
+		body string
+	}{
+		// A failure is always verbose; the reason is withheld by default.
+		{"/readyz", 503, "[+]shutdown ok\n[-]db failed: reason withheld\n[+]cache ok\nreadyz check failed\n"},
+		{"/readyz?exclude=db", 200, "ok"},
+		{"/readyz?exclude=db&verbose", 200, "[+]shutdown ok\n[+]db excluded: ok\n[+]cache ok\nreadyz check passed\n"},
+		{"/readyz?exclude=db&exclude=nope", 200, "[+]shutdown ok\n[+]db excluded: ok\n[+]cache ok\nwarn: some health checks cannot be excluded: no matches for \"nope\"\nreadyz check passed\n"},
+		{"/readyz/db", 503, "[-]db failed: reason withheld\nreadyz check failed\n"},
+		{"/readyz/cache", 200, "ok"},
+		{"/livez", 200, "ok"},
+		{"/startupz", 200, "ok"}, // it passed once: start-up stays finished
+	}
+	for _, tc := range tests {
+		r := f.get(t, tc.path)
+		if r.code != tc.code || r.body != tc.body {
+			t.Errorf("GET %s = %d %q; want %d %q", tc.path, r.code, r.body, tc.code, tc.body)
+		}
+	}
+	if r := f.get(t, "/readyz/nope"); r.code != 404 {
+		t.Errorf("unknown check: %d; want 404", r.code)
+	}
+}
+
+func TestHeaders(t *testing.T) {
+	var db dep
+	f := newFixture(t, Options{}, db.check("db", true))
+	f.settle(t, allRan)
+	for _, path := range []string{"/livez", "/readyz", "/readyz/db", "/startupz", "/readyz?format=json"} {
+		r := f.get(t, path)
+		if got := r.header.Get("Cache-Control"); got != "no-store" {
+			t.Errorf("%s: Cache-Control %q; want no-store", path, got)
+		}
+		want := "text/plain; charset=utf-8"
+		if strings.Contains(path, "json") {
+			want = "application/health+json"
+		}
+		if got := r.header.Get("Content-Type"); got != want {
+			t.Errorf("%s: Content-Type %q; want %q", path, got, want)
+		}
+	}
+}
+
+func TestMethods(t *testing.T) {
+	var db dep
+	db.fail(errSecret)
+	f := newFixture(t, Options{}, db.check("db", true))
+	f.settle(t, allRan)
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodOptions} {
+		if r := f.do(t, m, "/readyz"); r.code != 503 {
+			t.Errorf("%s /readyz = %d; want 503 like GET", m, r.code)
+		}
+		if r := f.do(t, m, "/livez"); r.code != 200 {
+			t.Errorf("%s /livez = %d; want 200", m, r.code)
+		}
+	}
+	if r := f.do(t, http.MethodPost, "/readyz"); r.code != http.StatusMethodNotAllowed || r.header.Get("Allow") == "" {
+		t.Errorf("POST /readyz = %d (Allow %q); want 405 with Allow", r.code, r.header.Get("Allow"))
+	}
+}
+
+// TestHTTP10 sends what the simplest load-balancer checks send: HTTP/1.0, no Host header.
+func TestHTTP10(t *testing.T) {
+	var db dep
+	f := newFixture(t, Options{}, db.check("db", true))
+	f.settle(t, allRan)
+	conn, err := net.Dial("tcp", f.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_, _ = io.WriteString(conn, "GET /readyz HTTP/1.0\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || string(body) != "ok" {
+		t.Errorf("HTTP/1.0 /readyz = %d %q; want 200 ok", resp.StatusCode, body)
+	}
+}
+
+func TestJSON(t *testing.T) {
+	var db, cache dep
+	f := newFixture(t, Options{}, db.check("db", true), cache.check("cache", false))
+	cache.fail(errSecret)
+	f.settle(t, func(s *monitor.Snapshot) bool { return allRan(s) && s.Status == monitor.Warn })
+	for _, hdr := range [][]string{{"Accept", "application/health+json"}, {"Accept", "application/json"}, nil} {
+		path := "/readyz"
+		if hdr == nil {
+			path = "/readyz?format=json"
+		}
+		r := f.get(t, path, hdr...)
+		var body struct {
+			Status string `json:"status"`
+			Checks map[string][]struct {
+				ComponentID   string   `json:"componentId"`
+				ComponentType string   `json:"componentType"`
+				ObservedValue *float64 `json:"observedValue"`
+				ObservedUnit  string   `json:"observedUnit"`
+				Status        string   `json:"status"`
+				Time          string   `json:"time"`
+				Output        string   `json:"output"`
+			} `json:"checks"`
+		}
+		if err := json.Unmarshal([]byte(r.body), &body); err != nil {
+			t.Fatalf("%s %v: body does not decode: %v\n%s", path, hdr, err, r.body)
+		}
+		if r.code != 200 || body.Status != "warn" || r.header.Get("X-Envoy-Degraded") != "true" {
+			t.Errorf("non-critical failure: %d status %q degraded %q; want 200 warn true", r.code, body.Status, r.header.Get("X-Envoy-Degraded"))
+		}
+		db := body.Checks["db:responseTime"]
+		if len(db) != 1 || db[0].ComponentType != "postgres" || db[0].ObservedUnit != "ms" || db[0].ObservedValue == nil || db[0].Status != "pass" {
+			t.Errorf("db entry = %+v", db)
+		}
+		if _, err := time.Parse(time.RFC3339Nano, db[0].Time); err != nil {
+			t.Errorf("time %q: %v", db[0].Time, err)
+		}
+		cache := body.Checks["cache:responseTime"]
+		if len(cache) != 1 || cache[0].Status != "fail" || cache[0].Output != "reason withheld" {
+			t.Errorf("cache entry = %+v; want fail, reason withheld", cache)
+		}
+	}
+}
+
+func TestDetails(t *testing.T) {
+	const token = "s3cr3t-details-token"
+	tests := []struct {
+		name    string
+		opts    Options
+		hdr     []string
+		reasons bool
+	}{
+		{"never", Options{Details: config.DetailsNever}, nil, false},
+		{"never ignores a token", Options{Details: config.DetailsNever, DetailsToken: token}, []string{"Authorization", "Bearer " + token}, false},
+		{"token, none sent", Options{Details: config.DetailsToken, DetailsToken: token}, nil, false},
+		{"token, wrong one", Options{Details: config.DetailsToken, DetailsToken: token}, []string{"Authorization", "Bearer nope"}, false},
+		{"token, right one", Options{Details: config.DetailsToken, DetailsToken: token}, []string{"Authorization", "Bearer " + token}, true},
+		{"always", Options{Details: config.DetailsAlways}, nil, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var db dep
+			db.fail(errSecret)
+			f := newFixture(t, tc.opts, db.check("db", true))
+			f.settle(t, allRan)
+			for _, path := range []string{"/readyz", "/readyz/db", "/readyz?format=json", "/startupz?verbose"} {
+				r := f.get(t, path, tc.hdr...)
+				shown := strings.Contains(r.body, "refused: dial tcp 10.0.0.5:5432")
+				if shown != tc.reasons {
+					t.Errorf("%s: reason shown = %v; want %v\n%s", path, shown, tc.reasons, r.body)
+				}
+				if !tc.reasons && !strings.Contains(r.body, "reason withheld") && !strings.HasPrefix(path, "/startupz") {
+					t.Errorf("%s: withheld reason not marked:\n%s", path, r.body)
+				}
+				if strings.Contains(r.body, token) {
+					t.Errorf("%s: the details token appears in the body", path)
+				}
+			}
+			if tc.reasons {
+				if r := f.get(t, "/readyz", tc.hdr...); !strings.Contains(r.body, "[-]db failed: refused: dial tcp") {
+					t.Errorf("verbose line with details: %q; want class first", r.body)
+				}
+			}
+		})
+	}
+}
+
+func TestStartupz(t *testing.T) {
+	var db dep
+	db.fail(errSecret)
+	f := newFixture(t, Options{}, db.check("db", true))
+	f.settle(t, allRan)
+	if r := f.get(t, "/startupz"); r.code != 503 || !strings.Contains(r.body, "[-]db failed") {
+		t.Errorf("before the first pass: %d %q; want 503", r.code, r.body)
+	}
+	db.heal()
+	f.settle(t, func(s *monitor.Snapshot) bool { return s.Started })
+	db.fail(errSecret)
+	f.settle(t, func(s *monitor.Snapshot) bool { return !s.Ready })
+	if r := f.get(t, "/startupz"); r.code != 200 {
+		t.Errorf("after a pass then a failure: %d; want 200 (start-up finished)", r.code)
+	}
+}
+
+func TestShutdownFailsReadyOnly(t *testing.T) {
+	var db dep
+	f := newFixture(t, Options{}, db.check("db", true))
+	f.settle(t, allRan)
+	f.mon.Shutdown()
+	if r := f.get(t, "/readyz"); r.code != 503 || !strings.Contains(r.body, "[-]shutdown failed: reason withheld") {
+		t.Errorf("/readyz while shutting down: %d %q", r.code, r.body)
+	}
+	if r := f.get(t, "/readyz/shutdown"); r.code != 503 {
+		t.Errorf("/readyz/shutdown: %d; want 503", r.code)
+	}
+	if r := f.get(t, "/livez"); r.code != 200 {
+		t.Errorf("/livez while shutting down: %d; want 200", r.code)
+	}
+}
+
+// deadEngine is a Source whose heartbeat stopped.
+type deadEngine struct{ *monitor.Monitor }
+
+func (deadEngine) Alive(time.Time) bool { return false }
+
+func TestLivezFollowsTheEngineOnly(t *testing.T) {
+	var db dep
+	db.fail(errSecret)
+	f := newFixture(t, Options{}, db.check("db", true))
+	f.settle(t, allRan)
+	if r := f.get(t, "/livez"); r.code != 200 {
+		t.Errorf("/livez with a failing dependency: %d; want 200 (a restart cannot fix a database)", r.code)
+	}
+	h := New(deadEngine{f.mon}, Options{})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/livez", nil))
+	if rec.Code != 503 || !strings.Contains(rec.Body.String(), "[-]monitor failed") {
+		t.Errorf("/livez with a dead engine: %d %q; want 503", rec.Code, rec.Body)
+	}
+}
+
+// TestBodySize: kubelet reads 10 KiB; a body never grows past that, and keeps its verdict.
+func TestBodySize(t *testing.T) {
+	var cs []*checks.Check
+	var deps []*dep
+	for i := range 120 {
+		d := &dep{}
+		d.fail(&checks.Error{Class: checks.Timeout, Err: errors.New(strings.Repeat("a long reason ", 40))})
+		deps = append(deps, d)
+		cs = append(cs, d.check(fmt.Sprintf("check-with-a-rather-long-name-%03d", i), i%2 == 0))
+	}
+	f := newFixture(t, Options{Details: config.DetailsAlways}, cs...)
+	f.settle(t, allRan)
+	for _, path := range []string{"/readyz", "/readyz?verbose", "/readyz?format=json", "/startupz"} {
+		r := f.get(t, path)
+		if len(r.body) > maxBody {
+			t.Errorf("%s: %d bytes; want at most %d", path, len(r.body), maxBody)
+		}
+		if r.code != 503 {
+			t.Errorf("%s: %d; want 503", path, r.code)
+		}
+		if !strings.Contains(path, "json") && !strings.HasSuffix(r.body, "check failed\n") {
+			t.Errorf("%s: the verdict line was cut:\n...%s", path, r.body[max(0, len(r.body)-200):])
+		}
+		if strings.Contains(path, "json") && !json.Valid([]byte(r.body)) {
+			t.Errorf("%s: invalid JSON after trimming", path)
+		}
+	}
+	_ = deps
+}
+
+// TestProbeDoesNoWork: a probe neither runs a check nor allocates much: it is a pointer load and a
+// write of bytes rendered once per state change.
+func TestProbeDoesNoWork(t *testing.T) {
+	var db dep
+	f := newFixture(t, Options{}, db.check("db", true))
+	f.settle(t, allRan)
+	w := &discardWriter{h: http.Header{}}
+	req := httptest.NewRequest(http.MethodGet, "/readyz", nil)
+	f.h.ServeHTTP(w, req) // render once
+	allocs := testing.AllocsPerRun(1000, func() {
+		clear(w.h)
+		f.h.ServeHTTP(w, req)
+	})
+	// chi's router context is pooled; what is left is at most a render after a state change (the
+	// runner publishes every 20 ms here).
+	if allocs > 2 {
+		t.Errorf("a /readyz probe allocates %.1f times; want at most 2", allocs)
+	}
+}
+
+type discardWriter struct{ h http.Header }
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *discardWriter) WriteHeader(int)             {}
