@@ -7,6 +7,7 @@ module github.com/healthgate/healthgate/tools
 go 1.26.0
 
 tool (
+	github.com/healthgate/healthgate/tools/cmd/manifestcheck
 	helm.sh/helm/v4/cmd/helm
 	sigs.k8s.io/controller-tools/cmd/controller-gen
 )

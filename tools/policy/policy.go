@@ -383,6 +383,7 @@ func (c *checker) podSecurity(o Object, spec *corev1.PodSpec) {
 		psc = &corev1.PodSecurityContext{}
 	}
 	ports := map[string]string{}
+	portNames := map[string]string{}
 	for _, ct := range allContainers(spec) {
 		sc := ct.SecurityContext
 		if sc == nil {
@@ -458,6 +459,13 @@ func (c *checker) podSecurity(o Object, spec *corev1.PodSpec) {
 					c.add(o, RulePorts, "%s: port %s is also declared by container %q (one network namespace per pod)", who, key, other)
 				}
 				ports[key] = ct.Name
+				if p.Name == "" {
+					continue
+				}
+				if other, dup := portNames[p.Name]; dup {
+					c.add(o, RulePorts, "%s: port name %q is also used by container %q: Services and probes that name it would pick one of them", who, p.Name, other)
+				}
+				portNames[p.Name] = ct.Name
 			}
 		}
 	}
@@ -726,25 +734,30 @@ func (c *checker) serveContainer(o Object, who string, ct corev1.Container, cfg 
 		}
 		listen = p
 	}
-	var httpPort, grpcPort int32
+	// The ports healthgate listens on must be declared, and named, so probes and Services can use them.
+	var httpName string
+	var httpFound, grpcFound bool
 	for _, p := range ct.Ports {
-		switch p.Name {
-		case "http":
-			httpPort = p.ContainerPort
-		case "grpc":
-			grpcPort = p.ContainerPort
+		switch p.ContainerPort {
+		case listen:
+			httpFound, httpName = true, p.Name
+		case cfg.grpcPort:
+			grpcFound = true
 		}
 	}
-	if httpPort == 0 {
-		c.add(o, RulePorts, "%s: no container port named http", who)
-	} else if httpPort != listen {
-		c.add(o, RulePorts, "%s: port http is %d but healthgate listens on %d", who, httpPort, listen)
+	switch {
+	case !httpFound:
+		c.add(o, RulePorts, "%s: healthgate listens on %d but no container port declares it", who, listen)
+	case httpName == "":
+		c.add(o, RulePorts, "%s: container port %d (healthgate's listen port) has no name", who, listen)
 	}
-	if cfg.grpcPort != 0 && grpcPort != cfg.grpcPort {
-		c.add(o, RulePorts, "%s: grpc_listen is %d but the container port named grpc is %d", who, cfg.grpcPort, grpcPort)
+	if cfg.grpcPort != 0 && !grpcFound {
+		c.add(o, RulePorts, "%s: grpc_listen is %d but no container port declares it", who, cfg.grpcPort)
 	}
-	if cfg.grpcPort == 0 && grpcPort != 0 {
-		c.add(o, RulePorts, "%s: a port named grpc (%d) but no server.grpc_listen in the config", who, grpcPort)
+	for _, p := range ct.Ports {
+		if p.Name == "grpc" && p.ContainerPort != cfg.grpcPort {
+			c.add(o, RulePorts, "%s: port grpc (%d) is not healthgate's grpc_listen port", who, p.ContainerPort)
+		}
 	}
 	wantHTTP := func(kind string, pr *corev1.Probe, path string) {
 		switch {
@@ -754,8 +767,8 @@ func (c *checker) serveContainer(o Object, who string, ct corev1.Container, cfg 
 			c.add(o, RuleProbes, "%s: %s must be an httpGet on %s", who, kind, path)
 		case pr.HTTPGet.Path != path:
 			c.add(o, RuleProbes, "%s: %s path %q, want %q", who, kind, pr.HTTPGet.Path, path)
-		case pr.HTTPGet.Port.String() != "http" && pr.HTTPGet.Port.IntValue() != int(listen):
-			c.add(o, RuleProbes, "%s: %s port %s, want http", who, kind, pr.HTTPGet.Port.String())
+		case (httpName == "" || pr.HTTPGet.Port.String() != httpName) && pr.HTTPGet.Port.IntValue() != int(listen):
+			c.add(o, RuleProbes, "%s: %s port %s is not healthgate's listen port %d", who, kind, pr.HTTPGet.Port.String(), listen)
 		}
 	}
 	wantHTTP("livenessProbe", ct.LivenessProbe, "/livez")
@@ -823,7 +836,7 @@ func (c *checker) testHook(o Object, w workload) {
 
 var dsnPassword = regexp.MustCompile(`(^|\s)password=[^$\s]`)
 
-var secretKey = regexp.MustCompile(`(?i)(password|passwd|secret|token|api_?key|credential)`)
+var secretKey = regexp.MustCompile(`(?i)(password|passwd|secret|token|api_?key|credential|authorization|cookie)`)
 
 // configMapSecrets: no secret values inline in any ConfigMap: secret-looking keys must be ${VAR}
 // references or empty, URLs carry no password, DSNs no password=.
@@ -860,8 +873,11 @@ func (c *checker) configMapSecrets(o Object, cm *corev1.ConfigMap) {
 	}
 }
 
+var authScheme = regexp.MustCompile(`(?i)^(bearer|basic|token)?$`)
+
+// isOnlyRefs: the value is ${VAR} references only, optionally after an auth scheme ("Bearer ${TOKEN}").
 func isOnlyRefs(v string) bool {
-	return strings.TrimSpace(varRef.ReplaceAllString(v, "")) == "" && varRef.MatchString(v)
+	return varRef.MatchString(v) && authScheme.MatchString(strings.TrimSpace(varRef.ReplaceAllString(v, "")))
 }
 
 func walk(v any, at string, f func(path, key, val string)) {

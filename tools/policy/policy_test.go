@@ -157,6 +157,8 @@ func TestFindings(t *testing.T) {
 		{name: "no startup probe", old: "          startupProbe: {httpGet: {path: /startupz, port: http}}\n", new: "", wantRule: RuleProbes, wantInMsg: "no startupProbe"},
 		{name: "probe named port missing", old: "readinessProbe: {httpGet: {path: /readyz, port: http}}", new: "readinessProbe: {httpGet: {path: /readyz, port: web}}", wantRule: RuleProbes, wantInMsg: `"web" is not a named port`},
 		{name: "listen differs from port", old: `listen: ":8080"`, new: `listen: ":9000"`, wantRule: RulePorts, wantInMsg: "listens on 9000"},
+		{name: "listen port unnamed", old: "ports: [{name: http, containerPort: 8080}]", new: "ports: [{containerPort: 8080}]", wantRule: RulePorts, wantInMsg: "has no name"},
+		{name: "probe on another port", old: "livenessProbe: {httpGet: {path: /livez, port: http}}", new: "livenessProbe: {httpGet: {path: /livez, port: 9000}}", wantRule: RuleProbes, wantInMsg: "not healthgate's listen port 8080"},
 		{name: "grace too short", old: "      terminationGracePeriodSeconds: 20", new: "      terminationGracePeriodSeconds: 15", wantRule: RuleGrace, wantInMsg: "mid-drain"},
 		{name: "grace default too short", old: "shutdown_delay: 5s, shutdown_timeout: 10s}", new: "shutdown_delay: 20s, shutdown_timeout: 10s}", wantRule: RuleGrace, wantInMsg: "30s"},
 		{name: "var not provided", old: "            - name: DATABASE_URL\n", new: "            - name: DB_URL\n", wantRule: RuleConfig, wantInMsg: "${DATABASE_URL}"},
@@ -164,6 +166,7 @@ func TestFindings(t *testing.T) {
 		{name: "inline url password", old: `url: "${DATABASE_URL}"`, new: `url: "postgres://app:hunter2@db/app"`, wantRule: RuleSecrets, wantInMsg: "inline password"},
 		{name: "inline dsn password", old: `url: "${DATABASE_URL}"`, new: `url: "host=db password=hunter2"`, wantRule: RuleSecrets, wantInMsg: "password="},
 		{name: "inline token", old: `server: {listen: ":8080",`, new: `server: {details_token: s3cr3t, listen: ":8080",`, wantRule: RuleSecrets, wantInMsg: "details_token"},
+		{name: "inline auth header", old: `url: "${DATABASE_URL}"}`, new: `url: "${DATABASE_URL}", headers: {Authorization: "Bearer abc"}}`, wantRule: RuleSecrets, wantInMsg: "Authorization"},
 		{name: "secret query param", old: `url: "${DATABASE_URL}"`, new: `url: "https://x/healthz?api_key=abc"`, wantRule: RuleSecrets, wantInMsg: "api_key"},
 		{name: "service selects nothing", old: "  selector: {app.kubernetes.io/name: hg, app.kubernetes.io/instance: x}\n  ports", new: "  selector: {app.kubernetes.io/name: hg, app.kubernetes.io/instance: z}\n  ports", wantRule: RuleService, wantInMsg: "matches no pod"},
 		{name: "service target port", old: "targetPort: http}", new: "targetPort: metrics}", wantRule: RuleService, wantInMsg: "targetPort metrics"},
@@ -230,23 +233,28 @@ spec:
   containers:
     - name: app
       image: example.com/app:1
-      ports: [{name: http, containerPort: APPPORT}]
+      ports: [{name: APPNAME, containerPort: APPPORT}]
       readinessProbe: {httpGet: {path: /readyz, port: PROBEPORT}}
       resources: {requests: {cpu: 10m, memory: 32Mi}, limits: {memory: 64Mi}}
       securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}
   volumes: [{name: config, configMap: {name: cfg}}]
 `
 	tests := []struct {
-		name, appPort, probePort, want string
+		name, appPort, probePort, appPortName, want string
 	}{
 		{name: "app probes the sidecar by number", appPort: "8080", probePort: "8081"},
 		{name: "named port of another container", appPort: "8080", probePort: "healthgate", want: "named ports resolve per container"},
 		{name: "same port twice", appPort: "8081", probePort: "8081", want: "one network namespace"},
+		{name: "same port name twice", appPort: "8080", probePort: "8081", appPortName: "http", want: `port name "http" is also used`},
 		{name: "port nobody listens on", appPort: "8080", probePort: "9999", want: "not a container port"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m := strings.NewReplacer("APPPORT", tt.appPort, "PROBEPORT", tt.probePort).Replace(pod)
+			name := tt.appPortName
+			if name == "" {
+				name = "web"
+			}
+			m := strings.NewReplacer("APPPORT", tt.appPort, "PROBEPORT", tt.probePort, "APPNAME", name).Replace(pod)
 			findings, err := check(t, m)
 			if err != nil {
 				t.Fatalf("decode: %v", err)
@@ -264,6 +272,17 @@ spec:
 			}
 			t.Errorf("got %v, want a finding with %q", findings, tt.want)
 		})
+	}
+}
+
+func TestIsOnlyRefs(t *testing.T) {
+	for in, want := range map[string]bool{
+		"${TOKEN}": true, "Bearer ${TOKEN}": true, "${A:-}": true, "${A}${B}": true,
+		"abc": false, "Bearer abc": false, "x${A}": false, "": false,
+	} {
+		if got := isOnlyRefs(in); got != want {
+			t.Errorf("isOnlyRefs(%q) = %v, want %v", in, got, want)
+		}
 	}
 }
 
