@@ -771,12 +771,28 @@ func (c *checker) serveContainer(o Object, who string, ct corev1.Container, cfg 
 			c.add(o, RuleProbes, "%s: %s port %s is not healthgate's listen port %d", who, kind, pr.HTTPGet.Port.String(), listen)
 		}
 	}
-	wantHTTP("livenessProbe", ct.LivenessProbe, "/livez")
+	// gRPC probes ask healthgate's grpc.health.v1 service: "liveness" mirrors /livez, "" and "readiness"
+	// mirror /readyz (server/grpc.go).
+	wantGRPC := func(kind string, pr *corev1.Probe, services ...string) {
+		if cfg.grpcPort == 0 || pr.GRPC.Port != cfg.grpcPort {
+			c.add(o, RuleProbes, "%s: %s grpc port %d is not healthgate's grpc_listen port", who, kind, pr.GRPC.Port)
+		}
+		svc := ""
+		if pr.GRPC.Service != nil {
+			svc = *pr.GRPC.Service
+		}
+		if !slices.Contains(services, svc) {
+			c.add(o, RuleProbes, "%s: %s asks gRPC service %q, want one of %q", who, kind, svc, services)
+		}
+	}
+	if pr := ct.LivenessProbe; pr != nil && pr.GRPC != nil {
+		wantGRPC("livenessProbe", pr, "liveness")
+	} else {
+		wantHTTP("livenessProbe", pr, "/livez")
+	}
 	wantHTTP("startupProbe", ct.StartupProbe, "/startupz")
 	if pr := ct.ReadinessProbe; pr != nil && pr.GRPC != nil {
-		if cfg.grpcPort == 0 || pr.GRPC.Port != cfg.grpcPort {
-			c.add(o, RuleProbes, "%s: readinessProbe grpc port %d is not healthgate's grpc_listen port", who, pr.GRPC.Port)
-		}
+		wantGRPC("readinessProbe", pr, "readiness", "")
 	} else {
 		wantHTTP("readinessProbe", pr, "/readyz")
 	}

@@ -163,6 +163,7 @@ func TestFindings(t *testing.T) {
 		{name: "grace default too short", old: "shutdown_delay: 5s, shutdown_timeout: 10s}", new: "shutdown_delay: 20s, shutdown_timeout: 10s}", wantRule: RuleGrace, wantInMsg: "30s"},
 		{name: "var not provided", old: "            - name: DATABASE_URL\n", new: "            - name: DB_URL\n", wantRule: RuleConfig, wantInMsg: "${DATABASE_URL}"},
 		{name: "config not in set", old: "          configMap: {name: hg}", new: "          configMap: {name: other}", wantRule: RuleConfig, wantInMsg: "not a file of a ConfigMap"},
+		{name: "grpc port not declared", old: `server: {listen: ":8080",`, new: `server: {grpc_listen: ":9090", listen: ":8080",`, wantRule: RulePorts, wantInMsg: "grpc_listen is 9090"},
 		{name: "inline url password", old: `url: "${DATABASE_URL}"`, new: `url: "postgres://app:hunter2@db/app"`, wantRule: RuleSecrets, wantInMsg: "inline password"},
 		{name: "inline dsn password", old: `url: "${DATABASE_URL}"`, new: `url: "host=db password=hunter2"`, wantRule: RuleSecrets, wantInMsg: "password="},
 		{name: "inline token", old: `server: {listen: ":8080",`, new: `server: {details_token: s3cr3t, listen: ":8080",`, wantRule: RuleSecrets, wantInMsg: "details_token"},
@@ -199,6 +200,45 @@ func TestFindings(t *testing.T) {
 				}
 			}
 			t.Errorf("got findings %v, want rule %q with %q", findings, tt.wantRule, tt.wantInMsg)
+		})
+	}
+}
+
+func TestGRPCProbes(t *testing.T) {
+	base := strings.NewReplacer(
+		`server: {listen: ":8080",`, `server: {grpc_listen: ":9090", listen: ":8080",`,
+		"ports: [{name: http, containerPort: 8080}]", "ports: [{name: http, containerPort: 8080}, {name: grpc, containerPort: 9090}]",
+	).Replace(good)
+	tests := []struct {
+		name, liveness, readiness, want string
+	}{
+		{name: "liveness and readiness services", liveness: "liveness", readiness: "readiness"},
+		{name: "readiness as the whole server", liveness: "liveness", readiness: `""`},
+		{name: "liveness on readiness", liveness: "readiness", readiness: "readiness", want: `asks gRPC service "readiness"`},
+		{name: "liveness on a check", liveness: "db", readiness: "readiness", want: `asks gRPC service "db"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := strings.NewReplacer(
+				"livenessProbe: {httpGet: {path: /livez, port: http}}", "livenessProbe: {grpc: {port: 9090, service: "+tt.liveness+"}}",
+				"readinessProbe: {httpGet: {path: /readyz, port: http}}", "readinessProbe: {grpc: {port: 9090, service: "+tt.readiness+"}}",
+			).Replace(base)
+			findings, err := check(t, m)
+			if err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			if tt.want == "" {
+				for _, f := range findings {
+					t.Errorf("unexpected finding: %s", f)
+				}
+				return
+			}
+			for _, f := range findings {
+				if strings.Contains(f.Msg, tt.want) {
+					return
+				}
+			}
+			t.Errorf("got %v, want a finding with %q", findings, tt.want)
 		})
 	}
 }

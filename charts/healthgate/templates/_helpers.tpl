@@ -117,7 +117,7 @@ provides, since either would only show at run time.
 {{- fail (printf "checks[%d] %q: header %s holds a literal value; write ${VAR} (or Bearer ${VAR}) and set VAR from a Secret (env valueFrom.secretKeyRef)" $i $c.name $h) -}}
 {{- end -}}
 {{- end -}}
-{{- if not $.Values.envFrom -}}
+{{- if and $.Values.deployment.enabled (not $.Values.envFrom) -}}
 {{- range $ref := regexFindAll "\\$\\{[A-Za-z_][A-Za-z0-9_]*\\}" (toYaml $c) -1 -}}
 {{- $var := trimSuffix "}" (trimPrefix "${" $ref) -}}
 {{- if not (has $var $envNames) -}}
