@@ -1,0 +1,337 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/healthgate/healthgate/checks/checktest"
+)
+
+// serveLog is a goroutine-safe stderr for run() that tests can search.
+type serveLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *serveLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *serveLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// servedAddr waits for the JSON "serving" line and returns its address.
+func (l *serveLog) servedAddr(t *testing.T) string {
+	t.Helper()
+	var addr string
+	checktest.Eventually(t, 10*time.Second, "the serving log line", func() bool {
+		sc := bufio.NewScanner(strings.NewReader(l.String()))
+		for sc.Scan() {
+			var rec struct{ Msg, Addr string }
+			if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == "serving" {
+				addr = rec.Addr
+				return true
+			}
+		}
+		return false
+	})
+	return addr
+}
+
+// serveProcess is `healthgate serve` running in-process through run().
+type serveProcess struct {
+	addr   string
+	log    *serveLog
+	sigs   chan os.Signal
+	exited chan int // receives the exit code once; see wait
+}
+
+// wait returns the exit code, or fails the test if serve has not exited within d.
+func (p *serveProcess) wait(t *testing.T, d time.Duration) int {
+	t.Helper()
+	select {
+	case code := <-p.exited:
+		p.exited <- code // keep it for later callers
+		return code
+	case <-time.After(d):
+		t.Fatalf("serve did not exit within %s", d)
+		return -1
+	}
+}
+
+// stop sends two SIGTERMs (the second skips the drain delay) and waits for the exit code.
+func (p *serveProcess) stop(t *testing.T) int {
+	t.Helper()
+	select {
+	case code := <-p.exited:
+		p.exited <- code
+		return code
+	default:
+	}
+	p.sigs <- syscall.SIGTERM
+	p.sigs <- syscall.SIGTERM
+	return p.wait(t, 15*time.Second)
+}
+
+func startServe(t *testing.T, yaml string, env map[string]string) *serveProcess {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "healthgate.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := &serveProcess{log: &serveLog{}, sigs: make(chan os.Signal, 2), exited: make(chan int, 1)}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	go func() {
+		p.exited <- run([]string{"serve", "--config", path, "--log-format", "json"}, lookup, p.sigs, io.Discard, p.log)
+	}()
+	p.addr = p.log.servedAddr(t)
+	t.Cleanup(func() { p.stop(t) })
+	return p
+}
+
+type probeResult struct {
+	code   int
+	body   string
+	header http.Header
+	took   time.Duration
+}
+
+func (p *serveProcess) probe(t *testing.T, path string, hdr ...string) probeResult {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+p.addr+path, nil)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	start := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return probeResult{code: resp.StatusCode, body: string(b), header: resp.Header, took: time.Since(start)}
+}
+
+// waitCode polls path until it answers code, asserting /livez stays 200 all along, and returns how
+// long it took.
+func (p *serveProcess) waitCode(t *testing.T, path string, code int, within time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		if r := p.probe(t, "/livez"); r.code != 200 {
+			t.Fatalf("/livez = %d while waiting for %s; it must never depend on a dependency", r.code, path)
+		}
+		if r := p.probe(t, path); r.code == code {
+			return time.Since(start)
+		}
+		if time.Since(start) > within {
+			t.Fatalf("%s did not answer %d within %s; last: %q", path, code, within, p.probe(t, path+"?verbose").body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+const (
+	e2eInterval = 400 * time.Millisecond
+	e2eTimeout  = 250 * time.Millisecond
+	e2eSlack    = 1500 * time.Millisecond // a loaded 2-core CI machine
+)
+
+// TestServeEndToEnd runs the real program against the real Postgres and Redis, cutting them on the
+// wire with proxies.
+func TestServeEndToEnd(t *testing.T) {
+	pgURL, redisURL := checktest.PostgresURL(t), checktest.RedisURL(t)
+	pg := checktest.NewProxy(t, checktest.HostPort(t, pgURL))
+	rd := checktest.NewProxy(t, checktest.HostPort(t, redisURL))
+	optional := checktest.NewProxy(t, checktest.HostPort(t, redisURL))
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }))
+	t.Cleanup(api.Close)
+
+	// Trust auth accepts any password, so the URL can carry one that must never be shown.
+	dbURL := checktest.WithHost(t, strings.Replace(pgURL, "postgres@", "postgres:s3cr3t-pg-pw@", 1), pg.Addr())
+	yaml := fmt.Sprintf(`server:
+  listen: 127.0.0.1:0
+  shutdown_delay: 1s
+  shutdown_timeout: 2s
+  details: token
+  details_token: ${TOKEN}
+defaults: {interval: %s, timeout: %s, failure_threshold: 2, success_threshold: 1}
+checks:
+  - {name: db, type: postgres, url: "${DATABASE_URL}"}
+  - {name: cache, type: redis, url: "%s"}
+  - {name: sessions, type: redis, url: "%s", critical: false}
+  - {name: api, type: http, url: "%s/health?api_key=s3cr3t-api-key"}
+`, e2eInterval, e2eTimeout, checktest.WithHost(t, redisURL, rd.Addr()), checktest.WithHost(t, redisURL, optional.Addr()), api.URL)
+	p := startServe(t, yaml, map[string]string{"DATABASE_URL": dbURL, "TOKEN": "s3cr3t-token"})
+
+	p.waitCode(t, "/readyz", 200, 5*time.Second)
+	if r := p.probe(t, "/startupz"); r.code != 200 {
+		t.Errorf("/startupz = %d once ready; want 200", r.code)
+	}
+
+	// A critical dependency blackholed: 503 within failure_threshold × interval + timeout.
+	pg.Set(checktest.Blackhole)
+	bound := 2*e2eInterval + e2eTimeout
+	if took := p.waitCode(t, "/readyz", 503, bound+e2eSlack); took > bound+e2eSlack {
+		t.Errorf("503 after %s; bound %s", took, bound)
+	}
+	// Probes stay fast while the dependency hangs: they are served from the snapshot.
+	var slowest time.Duration
+	for range 50 {
+		slowest = max(slowest, p.probe(t, "/readyz").took)
+	}
+	if slowest > 100*time.Millisecond {
+		t.Errorf("slowest of 50 probes took %s while Postgres is blackholed; want well under 100 ms", slowest)
+	}
+	r := p.probe(t, "/readyz")
+	if !strings.Contains(r.body, "[-]db failed: reason withheld") {
+		t.Errorf("without the token: %q", r.body)
+	}
+	r = p.probe(t, "/readyz", "Authorization", "Bearer s3cr3t-token")
+	if !strings.Contains(r.body, "[-]db failed: timeout: ") {
+		t.Errorf("with the token: %q; want the reason, class first", r.body)
+	}
+	if r := p.probe(t, "/readyz/db"); r.code != 503 {
+		t.Errorf("/readyz/db = %d; want 503", r.code)
+	}
+	if r := p.probe(t, "/readyz/cache"); r.code != 200 {
+		t.Errorf("/readyz/cache = %d; want 200", r.code)
+	}
+
+	// Restored: 200 within success_threshold × interval (+ the run's own time).
+	pg.Set(checktest.Forward)
+	bound = e2eInterval + e2eTimeout
+	if took := p.waitCode(t, "/readyz", 200, bound+e2eSlack); took > bound+e2eSlack {
+		t.Errorf("200 after %s; bound %s", took, bound)
+	}
+
+	// A non-critical dependency refused: still 200, status warn, Envoy's degraded header.
+	optional.Set(checktest.Refuse)
+	checktest.Eventually(t, 2*e2eInterval+e2eTimeout+e2eSlack, "the degraded header", func() bool {
+		return p.probe(t, "/readyz").header.Get("X-Envoy-Degraded") == "true"
+	})
+	r = p.probe(t, "/readyz?format=json")
+	if r.code != 200 || !strings.Contains(r.body, `"status":"warn"`) {
+		t.Errorf("non-critical failure: %d %s; want 200 warn", r.code, r.body)
+	}
+	if r := p.probe(t, "/metrics"); !strings.Contains(r.body, `healthgate_check_up{check="sessions",critical="false",type="redis"} 0`) {
+		t.Errorf("/metrics does not show sessions down")
+	}
+
+	// Secrets never appear: not in responses (even with details), not in the log.
+	for _, path := range []string{"/readyz?verbose", "/readyz?format=json", "/metrics", "/startupz?verbose"} {
+		if b := p.probe(t, path, "Authorization", "Bearer s3cr3t-token").body; strings.Contains(b, "s3cr3t") {
+			t.Errorf("%s leaks a secret", path)
+		}
+	}
+
+	// SIGTERM: /readyz fails at once, /livez stays 200, exit 0 after shutdown_delay.
+	sent := time.Now()
+	p.sigs <- syscall.SIGTERM
+	checktest.Eventually(t, 500*time.Millisecond, "/readyz 503 after SIGTERM", func() bool {
+		return p.probe(t, "/readyz").code == 503
+	})
+	if r := p.probe(t, "/readyz?verbose"); !strings.Contains(r.body, "[-]shutdown failed") {
+		t.Errorf("after SIGTERM: %q; want the shutdown check failing", r.body)
+	}
+	if r := p.probe(t, "/livez"); r.code != 200 {
+		t.Errorf("/livez after SIGTERM = %d; want 200", r.code)
+	}
+	if code := p.wait(t, 10*time.Second); code != 0 {
+		t.Errorf("exit code %d; want 0", code)
+	}
+	if took := time.Since(sent); took < time.Second {
+		t.Errorf("exited %s after SIGTERM; want after shutdown_delay (1s)", took)
+	}
+	if log := p.log.String(); strings.Contains(log, "s3cr3t") {
+		t.Errorf("the log leaks a secret:\n%s", log)
+	}
+	for _, want := range []string{`"msg":"check failing","check":"db","type":"postgres"`, `"reason":"timeout"`, `"msg":"check passing","check":"db"`, `"msg":"drained: stopped serving"`} {
+		if !strings.Contains(p.log.String(), want) {
+			t.Errorf("log lacks %s", want)
+		}
+	}
+}
+
+func TestServeConfigErrors(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "healthgate.yaml")
+	yaml := "server: {listen: \"127.0.0.1:0\", details: sometimes}\nchecks:\n  - {name: db, type: postgres, url: \"postgres://u:s3cr3t@h/db\", interval: 1s, timeout: 2s}\n  - {name: x, type: nosuch}\n"
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	code := run([]string{"serve", "--config", path}, func(string) (string, bool) { return "", false }, nil, io.Discard, &stderr)
+	if code != exitUsage {
+		t.Errorf("exit %d; want %d", code, exitUsage)
+	}
+	out := stderr.String()
+	for _, want := range []string{"invalid configuration (3 errors)", path + ":1", "details", path + ":3", "timeout (2s) must be shorter than interval (1s)", path + ":4", `unknown type "nosuch"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "s3cr3t") || strings.Contains(out, "serving") {
+		t.Errorf("stderr leaks a secret or served anyway:\n%s", out)
+	}
+}
+
+func TestServeWithoutChecks(t *testing.T) {
+	t.Chdir(t.TempDir()) // no healthgate.yaml here
+	p := &serveProcess{log: &serveLog{}, sigs: make(chan os.Signal, 2), exited: make(chan int, 1)}
+	go func() {
+		p.exited <- run([]string{"serve", "--listen", "127.0.0.1:0", "--log-format", "json"}, func(string) (string, bool) { return "", false }, p.sigs, io.Discard, p.log)
+	}()
+	p.addr = p.log.servedAddr(t)
+	if r := p.probe(t, "/readyz"); r.code != 200 {
+		t.Errorf("/readyz with no checks = %d; want 200", r.code)
+	}
+	if !strings.Contains(p.log.String(), "no checks configured") {
+		t.Errorf("no warning about missing checks:\n%s", p.log)
+	}
+	start := time.Now()
+	if code := p.stop(t); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("two signals: exit took %s; the second must skip shutdown_delay", took)
+	}
+}
+
+func TestServeFromEnvironment(t *testing.T) {
+	pgURL, redisURL := checktest.PostgresURL(t), checktest.RedisURL(t)
+	t.Chdir(t.TempDir())
+	p := &serveProcess{log: &serveLog{}, sigs: make(chan os.Signal, 2), exited: make(chan int, 1)}
+	env := map[string]string{"DATABASE_URL": pgURL, "REDIS_URL": redisURL}
+	go func() {
+		p.exited <- run([]string{"serve", "--listen", "127.0.0.1:0", "--log-format", "json"}, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, p.sigs, io.Discard, p.log)
+	}()
+	p.addr = p.log.servedAddr(t)
+	p.waitCode(t, "/readyz", 200, 10*time.Second)
+	if r := p.probe(t, "/readyz?verbose"); !strings.Contains(r.body, "[+]postgres ok\n[+]redis ok\n") {
+		t.Errorf("checks from DATABASE_URL and REDIS_URL: %q", r.body)
+	}
+	start := time.Now()
+	if code := p.stop(t); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("two signals: exit took %s; the second must skip shutdown_delay", took)
+	}
+}
