@@ -1,0 +1,215 @@
+package startup_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/healthgate/healthgate/checks"
+	"github.com/healthgate/healthgate/startup"
+)
+
+func sleeper(d time.Duration, err error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		select {
+		case <-time.After(d):
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Check runs every check once, in parallel: three 200ms checks take about 200ms, not 600.
+func TestCheckRunsInParallel(t *testing.T) {
+	optional := spec("metrics", time.Second)
+	optional.Critical = false
+	cs := []*checks.Check{
+		checks.Func(spec("db", time.Second), sleeper(200*time.Millisecond, nil)),
+		checks.Func(spec("cache", time.Second), sleeper(200*time.Millisecond, errNotReady)),
+		checks.Func(optional, sleeper(200*time.Millisecond, errRefused)),
+	}
+	start := time.Now()
+	rs := startup.Check(t.Context(), cs)
+	if took := time.Since(start); took > 450*time.Millisecond {
+		t.Errorf("three 200ms checks took %v; want them in parallel", took)
+	}
+	want := []struct {
+		name  string
+		ok    bool
+		class checks.Class
+	}{{"db", true, ""}, {"cache", false, checks.NotReady}, {"metrics", false, checks.Refused}}
+	for i, w := range want {
+		r := rs[i]
+		if r.Name != w.name || r.OK != w.ok || r.Class != w.class || r.Attempts != 1 {
+			t.Errorf("result %d = %s ok %v class %q attempts %d; want %s ok %v class %q attempts 1", i, r.Name, r.OK, r.Class, r.Attempts, w.name, w.ok, w.class)
+		}
+		if r.Latency < 200*time.Millisecond {
+			t.Errorf("%s latency %v; want ≥ 200ms", r.Name, r.Latency)
+		}
+		if !w.ok && r.Hint == "" {
+			t.Errorf("%s failed without a hint", r.Name)
+		}
+	}
+}
+
+func TestCheckHonoursTimeout(t *testing.T) {
+	c := checks.Func(spec("db", 100*time.Millisecond), sleeper(time.Hour, nil))
+	start := time.Now()
+	rs := startup.Check(t.Context(), []*checks.Check{c})
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("took %v; want the check's 100ms timeout", took)
+	}
+	if rs[0].OK || rs[0].Class != checks.Timeout {
+		t.Errorf("ok %v class %q; want a timeout", rs[0].OK, rs[0].Class)
+	}
+}
+
+func results(critical, optional bool) []startup.Result {
+	fail := func(name string, critical bool, err error) startup.Result {
+		return startup.Result{Name: name, Type: "postgres", Target: "10.0.0.5:5432/app", Critical: critical,
+			Err: err, Class: checks.ClassOf(err), Hint: checks.Hint(err, "DATABASE_URL"), Latency: 2100 * time.Microsecond}
+	}
+	rs := []startup.Result{{Name: "cache", Type: "redis", Target: "10.0.0.6:6379/0", Critical: true, OK: true, Latency: time.Millisecond}}
+	if critical {
+		rs = append(rs, fail("db", true, checks.Failf(checks.Auth, `password authentication failed for user "app"`)))
+	}
+	if optional {
+		rs = append(rs, fail("replica", false, checks.Failf(checks.Refused, "connection refused")))
+	}
+	return rs
+}
+
+func TestVerdict(t *testing.T) {
+	tests := []struct {
+		name               string
+		critical, optional bool
+		want               startup.Status
+	}{
+		{"all pass", false, false, startup.Pass},
+		{"only a non-critical fails", false, true, startup.Warn},
+		{"a critical fails", true, false, startup.Fail},
+		{"both fail", true, true, startup.Fail},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := startup.Verdict(results(tc.critical, tc.optional)); got != tc.want {
+				t.Errorf("Verdict = %s; want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestWriteText(t *testing.T) {
+	var b bytes.Buffer
+	if err := startup.WriteText(&b, results(true, true)); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	ls := strings.Split(strings.TrimSpace(out), "\n")
+	if len(ls) != 6 { // header, 3 rows, blank, verdict
+		t.Fatalf("%d lines; want 6:\n%s", len(ls), out)
+	}
+	header := strings.Fields(ls[0])
+	if got, want := strings.Join(header, " "), "NAME TYPE TARGET CRITICAL STATUS LATENCY REASON HINT"; got != want {
+		t.Errorf("header = %q; want %q", got, want)
+	}
+	// Aligned: every row's TARGET starts where the header's does.
+	col := strings.Index(ls[0], "TARGET")
+	for _, l := range ls[1:4] {
+		if !strings.HasPrefix(l[col:], "10.0.0.") {
+			t.Errorf("row not aligned under TARGET:\n%s", out)
+		}
+	}
+	for _, w := range []string{
+		"cache    redis     10.0.0.6:6379/0    yes       pass    1ms      -        -",
+		`db       postgres  10.0.0.5:5432/app  yes       FAIL    2.1ms    auth     password authentication failed for user "app" — the credentials were rejected: check the user, password and database in DATABASE_URL`,
+		"replica", "no ", "refused",
+		"fail: 1 critical check failed, and 1 non-critical",
+	} {
+		if !strings.Contains(out, w) {
+			t.Errorf("output lacks %q:\n%s", w, out)
+		}
+	}
+}
+
+func TestWriteJSON(t *testing.T) {
+	var b bytes.Buffer
+	if err := startup.WriteJSON(&b, results(false, true)); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Status string
+		Checks []struct {
+			Name, Type, Target, Status, Reason, Error, Hint string
+			Critical                                        bool
+			LatencyMS                                       float64 `json:"latency_ms"`
+		}
+	}
+	dec := json.NewDecoder(&b)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != "warn" || len(got.Checks) != 2 {
+		t.Fatalf("status %q, %d checks; want warn, 2", got.Status, len(got.Checks))
+	}
+	c, r := got.Checks[0], got.Checks[1]
+	if c.Name != "cache" || c.Status != "pass" || !c.Critical || c.LatencyMS != 1 || c.Reason != "" || c.Error != "" {
+		t.Errorf("cache = %+v", c)
+	}
+	if r.Name != "replica" || r.Status != "fail" || r.Critical || r.Reason != "refused" ||
+		r.Error != "refused: connection refused" || !strings.HasPrefix(r.Hint, "nothing listens there yet") || r.LatencyMS != 2.1 {
+		t.Errorf("replica = %+v", r)
+	}
+}
+
+func TestLookCommand(t *testing.T) {
+	dir := t.TempDir()
+	notExec := filepath.Join(dir, "script")
+	if err := os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		argv     []string
+		wantPath string
+		wantErr  error
+	}{
+		{name: "in PATH", argv: []string{"sh", "-c", "true"}, wantPath: sh},
+		{name: "absolute path", argv: []string{sh}, wantPath: sh},
+		{name: "missing in PATH", argv: []string{"healthgate-no-such-command"}, wantErr: startup.ErrNotFound},
+		{name: "missing path", argv: []string{filepath.Join(dir, "nope")}, wantErr: startup.ErrNotFound},
+		{name: "not executable", argv: []string{notExec}, wantErr: startup.ErrNotExecutable},
+		{name: "empty", argv: nil, wantErr: startup.ErrNotFound},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd, err := startup.LookCommand(tc.argv)
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("err = %v; want %v", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cmd.Path != tc.wantPath || len(cmd.Args) != len(tc.argv) {
+				t.Errorf("cmd = %+v; want path %s, args %q", cmd, tc.wantPath, tc.argv)
+			}
+		})
+	}
+}
+

@@ -1,0 +1,54 @@
+package startup
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os/exec"
+	"syscall"
+)
+
+// Command is the program `wait -- cmd args...` runs in its own place once every target is ready.
+type Command struct {
+	Path string   // resolved, as execve needs it
+	Args []string // argv, Args[0] as the user wrote it
+}
+
+// The causes of LookCommand's errors: no such command, or a file that cannot be executed.
+var (
+	ErrNotFound      = errors.New("command not found")
+	ErrNotExecutable = errors.New("command not executable")
+)
+
+// LookCommand resolves argv[0] as a shell would (a name with a slash is a path, otherwise it is
+// searched in PATH). `wait` calls it before the first attempt, so a typo in the command fails at
+// once instead of after the dependencies came up. The error wraps ErrNotFound or ErrNotExecutable.
+func LookCommand(argv []string) (Command, error) {
+	if len(argv) == 0 || argv[0] == "" {
+		return Command{}, fmt.Errorf("no command after --: %w", ErrNotFound)
+	}
+	name := argv[0]
+	path, err := exec.LookPath(name)
+	switch {
+	case err == nil:
+		return Command{Path: path, Args: argv}, nil
+	case errors.Is(err, fs.ErrPermission):
+		return Command{}, fmt.Errorf("%w: %s: permission denied", ErrNotExecutable, name)
+	case errors.Is(err, exec.ErrDot):
+		return Command{}, fmt.Errorf("%w: %s is only in the current directory (PATH lists it relatively): write ./%s", ErrNotFound, name, name)
+	case errors.Is(err, exec.ErrNotFound):
+		return Command{}, fmt.Errorf("%w: %s is not in PATH", ErrNotFound, name)
+	case errors.Is(err, fs.ErrNotExist):
+		return Command{}, fmt.Errorf("%w: %s: no such file", ErrNotFound, name)
+	}
+	return Command{}, fmt.Errorf("%w: %s: %v", ErrNotFound, name, err)
+}
+
+// Exec replaces the process with the command (execve): the PID stays the same, signals go to the
+// command, and its exit status becomes the process's — what an entrypoint wrapper must do. It
+// returns only when execve fails. Descriptors healthgate opened are close-on-exec, so the command
+// inherits only stdin, stdout and stderr.
+func (c Command) Exec(env []string) error {
+	err := syscall.Exec(c.Path, c.Args, env)
+	return fmt.Errorf("exec %s: %w", c.Path, err)
+}

@@ -1,0 +1,219 @@
+// Package startup owns what runs checks directly, with no server and no background engine
+// (DESIGN.md §7): the `wait` loop that gates start-up (retry policy, progress for a human reading
+// `kubectl logs`, the final table, exec of the command after `--`) and the one-shot `check`.
+package startup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/healthgate/healthgate/checks"
+)
+
+// ErrTimeout is the cause of a wait that ran out of time.
+var ErrTimeout = errors.New("wait timed out")
+
+// DefaultSummaryEvery is how often a wait prints a summary while it waits.
+const DefaultSummaryEvery = 10 * time.Second
+
+// cutAfter is how long an attempt must have been in flight, when the wait ends, to be reported as
+// a timeout: an attempt that started just before the end says nothing about the dependency.
+const cutAfter = 250 * time.Millisecond
+
+// Options tune a Wait. The zero value waits for ever and reports nothing.
+type Options struct {
+	// Timeout bounds the whole wait; 0 waits for ever. Each attempt is bounded by its check's
+	// timeout.
+	Timeout time.Duration
+	// Progress receives the progress lines and, when the wait times out, the table of the targets
+	// that were not ready. Nil reports nothing.
+	Progress io.Writer
+	// JSON writes progress as one JSON object per line instead of text.
+	JSON bool
+	// Quiet hides progress; the final table of what was not ready is still written.
+	Quiet bool
+	// SummaryEvery is how often a summary line is written while waiting (default 10s).
+	SummaryEvery time.Duration
+}
+
+// Result is one check's outcome: of its single run (Check), or of waiting for it (Wait).
+type Result struct {
+	Name     string
+	Type     string
+	Target   string // redacted
+	Critical bool
+
+	// OK says the check passed (in a wait: at least once).
+	OK bool
+	// Err is the last failure (nil when OK, and in a wait before any attempt completed): a
+	// *checks.Error whose text is redacted. Class and Hint describe it.
+	Err   error
+	Class checks.Class
+	Hint  string
+	// Latency is how long the last run took.
+	Latency time.Duration
+
+	// Attempts counts the runs a wait made, Elapsed is the time from the wait's start to the pass
+	// (or to the end of the wait), Since is when the current reason was first seen.
+	Attempts int
+	Elapsed  time.Duration
+	Since    time.Time
+}
+
+// attempt is what a target's goroutine reports after each run.
+type attempt struct {
+	i     int
+	err   error
+	start time.Time
+	dur   time.Duration
+	cut   bool // the wait ended during the run
+}
+
+// Wait runs every check until each has passed once, in parallel, retrying with Backoff. It returns
+// the results in the order of cs and nil when all passed; ErrTimeout when opts.Timeout ran out; or
+// the cause of ctx's cancellation (a signal), at once. Every goroutine it starts has ended when it
+// returns.
+func Wait(ctx context.Context, cs []*checks.Check, opts Options) ([]Result, error) {
+	start := time.Now()
+	if opts.SummaryEvery <= 0 {
+		opts.SummaryEvery = DefaultSummaryEvery
+	}
+	p := newProgress(opts)
+	p.start(cs, opts.Timeout)
+
+	if opts.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, opts.Timeout, ErrTimeout)
+		defer cancel()
+	}
+	results := make([]Result, len(cs))
+	for i, c := range cs {
+		results[i] = Result{Name: c.Name, Type: c.Type, Target: c.Target, Critical: c.Critical}
+	}
+
+	// Every target's goroutine sends each attempt and ends on a pass or when ctx is done; the loop
+	// below receives until all have ended, so no send blocks for ever.
+	out := make(chan attempt)
+	var wg sync.WaitGroup
+	for i, c := range cs {
+		wg.Go(func() { retry(ctx, i, c, out) })
+	}
+	go func() {
+		wg.Wait()
+		close(out)
+	}()
+
+	ticker := time.NewTicker(opts.SummaryEvery)
+	defer ticker.Stop()
+	done := ctx.Done()
+	for out != nil {
+		select {
+		case a, ok := <-out:
+			if !ok {
+				out = nil
+				continue
+			}
+			r := &results[a.i]
+			if a.cut {
+				cutShort(r, a, context.Cause(ctx))
+				continue
+			}
+			r.Attempts++
+			r.Latency = a.dur
+			r.Elapsed = a.start.Add(a.dur).Sub(start)
+			if a.err == nil {
+				r.OK, r.Err, r.Class, r.Hint = true, nil, "", ""
+				p.ready(r)
+				continue
+			}
+			class := checks.ClassOf(a.err)
+			r.Err, r.Hint = a.err, cs[a.i].Hint(a.err)
+			if class != r.Class || r.Since.IsZero() {
+				r.Class, r.Since = class, a.start
+				p.waiting(r)
+			}
+		case <-ticker.C:
+			p.summary(results, time.Since(start))
+		case <-done:
+			done = nil // keep receiving until every target's goroutine has ended
+		}
+	}
+
+	elapsed := time.Since(start)
+	for i := range results {
+		if !results[i].OK {
+			results[i].Elapsed = elapsed
+		}
+	}
+	if allOK(results) {
+		p.allReady(results, elapsed)
+		return results, nil
+	}
+	cause := context.Cause(ctx)
+	if errors.Is(cause, ErrTimeout) {
+		p.timedOut(results, elapsed)
+		return results, ErrTimeout
+	}
+	p.stopped(results, elapsed, cause)
+	return results, cause
+}
+
+// retry runs one check until it passes or ctx ends.
+func retry(ctx context.Context, i int, c *checks.Check, out chan<- attempt) {
+	failures := 0 // consecutive failed attempts that reached the dependency
+	for {
+		start := time.Now()
+		err := c.Run(ctx)
+		a := attempt{i: i, err: err, start: start, dur: time.Since(start)}
+		if err != nil && ctx.Err() != nil {
+			a.cut = true
+			out <- a
+			return
+		}
+		out <- a
+		if err == nil {
+			return
+		}
+		class := checks.ClassOf(err)
+		if reachesDependency(class) {
+			failures++
+		}
+		t := time.NewTimer(Backoff(class, failures, rand.Float64()))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
+	}
+}
+
+// cutShort records an attempt that the end of the wait interrupted. When the wait timed out while
+// the attempt had long been waiting for an answer (or nothing else is known), that is the reason
+// the target was not ready: a timeout.
+func cutShort(r *Result, a attempt, cause error) {
+	r.Attempts++
+	if !errors.Is(cause, ErrTimeout) || (a.dur < cutAfter && r.Err != nil) {
+		return
+	}
+	err := &checks.Error{Class: checks.Timeout, Err: fmt.Errorf("no answer after %s, when the wait timed out", round(a.dur))}
+	if r.Class != checks.Timeout {
+		r.Since = a.start
+	}
+	r.Err, r.Class, r.Latency = err, checks.Timeout, a.dur
+	r.Hint = checks.Hint(err, "")
+}
+
+func allOK(rs []Result) bool {
+	for _, r := range rs {
+		if !r.OK {
+			return false
+		}
+	}
+	return true
+}

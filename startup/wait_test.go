@@ -1,0 +1,334 @@
+package startup_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/healthgate/healthgate/checks"
+	"github.com/healthgate/healthgate/checks/checktest"
+	"github.com/healthgate/healthgate/config"
+	"github.com/healthgate/healthgate/startup"
+)
+
+// syncBuffer is a bytes.Buffer safe to read while Wait writes to it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func spec(name string, timeout time.Duration) config.Check {
+	c := config.NewCheck(name, "", "test", config.NewDefaults())
+	c.Timeout = timeout
+	return c
+}
+
+// scripted returns a probe that fails with errs in turn, then passes, and counts its runs.
+func scripted(runs *atomic.Int32, errs ...error) func(context.Context) error {
+	return func(context.Context) error {
+		n := int(runs.Add(1))
+		if n <= len(errs) {
+			return errs[n-1]
+		}
+		return nil
+	}
+}
+
+var (
+	errRefused  = checks.Failf(checks.Refused, "dial tcp 10.0.0.5:5432: connect: connection refused")
+	errNotReady = checks.Failf(checks.NotReady, "FATAL: the database system is starting up (SQLSTATE 57P03)")
+)
+
+func lines(s string) []string { return strings.Split(strings.TrimSpace(s), "\n") }
+
+func countPrefix(ls []string, prefix string) int {
+	n := 0
+	for _, l := range ls {
+		if strings.HasPrefix(l, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+func TestWaitUntilEveryTargetPassedOnce(t *testing.T) {
+	var dbRuns, cacheRuns atomic.Int32
+	db := checks.Func(spec("db", time.Second), scripted(&dbRuns, errRefused, errRefused, errRefused, errNotReady))
+	cache := checks.Func(spec("cache", time.Second), scripted(&cacheRuns))
+	var out syncBuffer
+	results, err := startup.Wait(t.Context(), []*checks.Check{db, cache}, startup.Options{Timeout: 10 * time.Second, Progress: &out})
+	if err != nil {
+		t.Fatalf("Wait: %v\n%s", err, out.String())
+	}
+	if got := dbRuns.Load(); got != 5 {
+		t.Errorf("db ran %d times; want 5 (3 refused, 1 not_ready, 1 pass)", got)
+	}
+	if got := cacheRuns.Load(); got != 1 {
+		t.Errorf("cache ran %d times; want 1: a passing target is not run again", got)
+	}
+	for _, r := range results {
+		if !r.OK || r.Err != nil {
+			t.Errorf("%s: OK %v, Err %v; want OK", r.Name, r.OK, r.Err)
+		}
+	}
+	if results[0].Attempts != 5 || results[1].Attempts != 1 {
+		t.Errorf("attempts = %d, %d; want 5, 1", results[0].Attempts, results[1].Attempts)
+	}
+
+	ls := lines(out.String())
+	// One line per change of reason, not per attempt: refused (×3) then not_ready.
+	want := []string{
+		"waiting for db (func in-process): refused — nothing listens there yet",
+		"waiting for db (func in-process): not_ready — the dependency is up but not serving yet",
+		"ready: db (func in-process) after ",
+		"ready: cache (func in-process) after ",
+		"healthgate wait: all 2 ready after ",
+	}
+	for _, w := range want {
+		if n := countPrefix(ls, w); n != 1 {
+			t.Errorf("%d lines start with %q; want 1. Output:\n%s", n, w, out.String())
+		}
+	}
+	if !strings.Contains(out.String(), "; error: dial tcp 10.0.0.5:5432: connect: connection refused") {
+		t.Errorf("the refused line does not carry its cause:\n%s", out.String())
+	}
+	if n := countPrefix(ls, "waiting for"); n != 2 {
+		t.Errorf("%d waiting lines; want 2 (one per reason):\n%s", n, out.String())
+	}
+}
+
+// Refused polls fast: ten refused attempts take a fraction of a second, not ten.
+func TestWaitFastWhileRefused(t *testing.T) {
+	var runs atomic.Int32
+	errs := make([]error, 10)
+	for i := range errs {
+		errs[i] = errRefused
+	}
+	c := checks.Func(spec("db", time.Second), scripted(&runs, errs...))
+	start := time.Now()
+	if _, err := startup.Wait(t.Context(), []*checks.Check{c}, startup.Options{Timeout: 5 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 700*time.Millisecond {
+		t.Errorf("10 refused attempts then a pass took %v; want about 10 × 25–50 ms", took)
+	}
+}
+
+func TestWaitTimeoutWritesTableEvenWhenQuiet(t *testing.T) {
+	refused := checks.Func(spec("db", time.Second), func(context.Context) error { return errRefused })
+	var okRuns atomic.Int32
+	fine := checks.Func(spec("cache", time.Second), scripted(&okRuns))
+	var out syncBuffer
+	start := time.Now()
+	results, err := startup.Wait(t.Context(), []*checks.Check{refused, fine}, startup.Options{
+		Timeout: 400 * time.Millisecond, Progress: &out, Quiet: true,
+	})
+	took := time.Since(start)
+	if !errors.Is(err, startup.ErrTimeout) {
+		t.Fatalf("Wait = %v; want ErrTimeout", err)
+	}
+	if took < 400*time.Millisecond || took > 900*time.Millisecond {
+		t.Errorf("timed out after %v; want 400ms (+ a small margin)", took)
+	}
+	if results[0].OK || results[0].Class != checks.Refused || results[0].Attempts < 3 {
+		t.Errorf("db = OK %v, class %q, %d attempts; want not ok, refused, several attempts", results[0].OK, results[0].Class, results[0].Attempts)
+	}
+	if !results[1].OK {
+		t.Errorf("cache not OK: %v", results[1].Err)
+	}
+	s := out.String()
+	for _, unwanted := range []string{"waiting for", "ready: ", "healthgate wait: waiting"} {
+		if strings.Contains(s, unwanted) {
+			t.Errorf("quiet output contains progress %q:\n%s", unwanted, s)
+		}
+	}
+	for _, w := range []string{
+		"healthgate wait: timed out after ", "1 of 2 targets not ready",
+		"NAME", "REASON", "HINT",
+		"db", "NOT READY", "refused", "connection refused — nothing listens there yet",
+		"cache", "ready after",
+	} {
+		if !strings.Contains(s, w) {
+			t.Errorf("final table lacks %q:\n%s", w, s)
+		}
+	}
+}
+
+// An attempt still without an answer when the wait times out is reported as a timeout, even when no
+// attempt ever completed.
+func TestWaitHungAttemptIsTimeout(t *testing.T) {
+	hung := checks.Func(spec("db", 10*time.Second), func(ctx context.Context) error {
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	var out syncBuffer
+	results, err := startup.Wait(t.Context(), []*checks.Check{hung}, startup.Options{Timeout: 300 * time.Millisecond, Progress: &out})
+	if !errors.Is(err, startup.ErrTimeout) {
+		t.Fatalf("Wait = %v; want ErrTimeout", err)
+	}
+	r := results[0]
+	if r.Class != checks.Timeout || !strings.Contains(r.Err.Error(), "when the wait timed out") {
+		t.Errorf("class %q, err %v; want timeout, no answer when the wait timed out", r.Class, r.Err)
+	}
+	if !strings.Contains(out.String(), "no answer within the timeout") {
+		t.Errorf("table lacks the timeout hint:\n%s", out.String())
+	}
+}
+
+// A signal (ctx cancelled with a cause) stops the wait at once, with that cause, in-flight attempts
+// included; goleak checks that nothing is left running.
+func TestWaitStopsAtOnceOnCancel(t *testing.T) {
+	hung := checks.Func(spec("db", 10*time.Second), func(ctx context.Context) error {
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	refused := checks.Func(spec("cache", time.Second), func(context.Context) error { return errRefused })
+	ctx, cancel := context.WithCancelCause(t.Context())
+	sigterm := errors.New("received terminated")
+	time.AfterFunc(100*time.Millisecond, func() { cancel(sigterm) })
+	var out syncBuffer
+	start := time.Now()
+	_, err := startup.Wait(ctx, []*checks.Check{hung, refused}, startup.Options{Progress: &out})
+	if !errors.Is(err, sigterm) {
+		t.Fatalf("Wait = %v; want the cancellation cause", err)
+	}
+	if took := time.Since(start); took > 400*time.Millisecond {
+		t.Errorf("stopped %v after start (cancelled at 100ms); want at once", took)
+	}
+	if !strings.Contains(out.String(), "healthgate wait: stopped after") || !strings.Contains(out.String(), "received terminated") {
+		t.Errorf("no stop line:\n%s", out.String())
+	}
+}
+
+func TestWaitSummaryWhileWaiting(t *testing.T) {
+	refused := checks.Func(spec("db", time.Second), func(context.Context) error { return errRefused })
+	var out syncBuffer
+	_, err := startup.Wait(t.Context(), []*checks.Check{refused}, startup.Options{
+		Timeout: 500 * time.Millisecond, Progress: &out, SummaryEvery: 100 * time.Millisecond,
+	})
+	if !errors.Is(err, startup.ErrTimeout) {
+		t.Fatalf("Wait = %v; want ErrTimeout", err)
+	}
+	ls := lines(out.String())
+	n := countPrefix(ls, "still waiting after ")
+	if n < 3 || n > 5 {
+		t.Errorf("%d summary lines in 500ms at one per 100ms; want about 4:\n%s", n, out.String())
+	}
+	if !strings.Contains(out.String(), "0 of 1 ready; waiting for db (refused for ") {
+		t.Errorf("summary does not name the target and its reason:\n%s", out.String())
+	}
+	if n := countPrefix(ls, "waiting for db"); n != 1 {
+		t.Errorf("%d change lines for an unchanging reason; want 1", n)
+	}
+}
+
+func TestWaitJSONProgress(t *testing.T) {
+	var runs atomic.Int32
+	c := checks.Func(spec("db", time.Second), scripted(&runs, errRefused, errRefused))
+	never := checks.Func(spec("cache", time.Second), func(context.Context) error { return errNotReady })
+	var out syncBuffer
+	_, err := startup.Wait(t.Context(), []*checks.Check{c, never}, startup.Options{Timeout: 300 * time.Millisecond, Progress: &out, JSON: true})
+	if !errors.Is(err, startup.ErrTimeout) {
+		t.Fatalf("Wait = %v; want ErrTimeout", err)
+	}
+	msgs := map[string]int{}
+	for _, l := range lines(out.String()) {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Fatalf("line %q is not JSON: %v", l, err)
+		}
+		msg, _ := rec["msg"].(string)
+		msgs[msg]++
+		if msg == "not ready" {
+			for _, k := range []string{"check", "type", "target", "reason", "error", "hint", "attempts"} {
+				if _, ok := rec[k]; !ok {
+					t.Errorf("not-ready record lacks %q: %s", k, l)
+				}
+			}
+		}
+	}
+	// waiting, not ready ×2 (db refused, cache not_ready), ready (db), not ready (cache, final), timed out
+	if msgs["ready"] != 1 || msgs["timed out"] != 1 || msgs["not ready"] != 3 || msgs["waiting"] != 1 {
+		t.Errorf("messages = %v; want waiting 1, not ready 3, ready 1, timed out 1:\n%s", msgs, out.String())
+	}
+}
+
+// The real thing: targets behind proxies that refuse, then forward to the real Postgres and Redis.
+func TestWaitRealDependenciesComeUp(t *testing.T) {
+	pgURL, redisURL := checktest.PostgresURL(t), checktest.RedisURL(t)
+	pgProxy := checktest.NewProxy(t, checktest.HostPort(t, pgURL))
+	rdProxy := checktest.NewProxy(t, checktest.HostPort(t, redisURL))
+	pgProxy.Set(checktest.Refuse)
+	rdProxy.Set(checktest.Refuse)
+
+	build := func(name, typ, url string) *checks.Check {
+		c := config.NewCheck(name, typ, "test", config.NewDefaults())
+		c.URL = url
+		ch, err := checks.New(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(ch.Close)
+		return ch
+	}
+	cs := []*checks.Check{
+		build("db", "postgres", checktest.WithHost(t, pgURL, pgProxy.Addr())),
+		build("cache", "redis", checktest.WithHost(t, redisURL, rdProxy.Addr())),
+	}
+	var out syncBuffer
+	type ret struct {
+		rs  []startup.Result
+		err error
+		at  time.Time
+	}
+	done := make(chan ret, 1)
+	go func() {
+		rs, err := startup.Wait(t.Context(), cs, startup.Options{Timeout: 30 * time.Second, Progress: &out})
+		done <- ret{rs, err, time.Now()}
+	}()
+	checktest.Eventually(t, 5*time.Second, "both refused lines", func() bool {
+		s := out.String()
+		return strings.Contains(s, "waiting for db (postgres "+pgProxy.Addr()+"/") &&
+			strings.Contains(s, "waiting for cache (redis "+rdProxy.Addr()+"/")
+	})
+	up := time.Now()
+	pgProxy.Set(checktest.Forward)
+	rdProxy.Set(checktest.Forward)
+	var r ret
+	select {
+	case r = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("still waiting 10 s after both came up:\n%s", out.String())
+	}
+	if r.err != nil {
+		t.Fatalf("Wait: %v\n%s", r.err, out.String())
+	}
+	// A generous bound for a loaded CI machine; the benchmark measures the real figure.
+	if took := r.at.Sub(up); took > time.Second {
+		t.Errorf("Wait returned %v after the dependencies came up; want well under a second", took)
+	}
+	for _, res := range r.rs {
+		if !res.OK {
+			t.Errorf("%s not OK: %v", res.Name, res.Err)
+		}
+	}
+	t.Logf("up → return: %v\n%s", r.at.Sub(up), out.String())
+}
