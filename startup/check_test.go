@@ -212,4 +212,3 @@ func TestLookCommand(t *testing.T) {
 		})
 	}
 }
-
