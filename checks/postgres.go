@@ -19,11 +19,13 @@ import (
 
 // statusQuery is the default run: one round trip through the executor that also says whether the
 // server is a standby and how far behind it is. Replay lag is 0 when everything received has been
-// replayed, so an idle primary does not make its replicas look late.
+// replayed, so an idle primary does not make its replicas look late; otherwise it is the age of the
+// last replayed transaction, or, when none was replayed since the standby started, its uptime (a
+// lower bound: it is at least that far behind).
 const statusQuery = `SELECT pg_is_in_recovery(),
   CASE WHEN NOT pg_is_in_recovery() THEN 0
        WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
-       ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0)
+       ELSE EXTRACT(EPOCH FROM now() - COALESCE(pg_last_xact_replay_timestamp(), pg_postmaster_start_time()))
   END::float8`
 
 type postgres struct {
