@@ -21,11 +21,13 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/healthgate/healthgate/checks"
 	"github.com/healthgate/healthgate/config"
 	"github.com/healthgate/healthgate/monitor"
 	"github.com/healthgate/healthgate/server"
+	"github.com/healthgate/healthgate/startup"
 )
 
 // Exit codes (DESIGN.md §7).
@@ -62,6 +64,9 @@ const usage = `healthgate tells probes and init containers whether a service's d
 
 Usage:
   healthgate serve [--config FILE] [--listen ADDR] [--log-format text|json] [--log-level LEVEL]
+  healthgate wait [--config FILE] [--postgres URL] [--redis URL] [--http URL] [--tcp HOST:PORT] [--only NAME]
+                  [--timeout 5m] [--attempt-timeout D] [--quiet] [--log-format text|json] [-- COMMAND ARGS...]
+  healthgate check [--config FILE] [--output text|json]
   healthgate version
 
 Run "healthgate COMMAND --help" for a command's flags.
@@ -97,6 +102,10 @@ func run(args []string, lookup env, sigs <-chan os.Signal, stdout, stderr io.Wri
 	switch cmd {
 	case "serve":
 		return cmdServe(ctx, rest, lookup, again, stderr)
+	case "wait":
+		return cmdWait(ctx, rest, lookup, stderr)
+	case "check":
+		return cmdCheck(ctx, rest, lookup, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, versionInfo())
 		return exitOK
@@ -311,4 +320,347 @@ func versionInfo() string {
 		rev = "unknown"
 	}
 	return fmt.Sprintf("healthgate %s (revision %s, %s)", v, rev, runtime.Version())
+}
+
+// ---- wait and check (DESIGN.md §7) ----
+
+// execCommand replaces the process with the command after `--`; a variable so that in-process tests
+// never replace the test binary.
+var execCommand = startup.Command.Exec
+
+// flagTarget is one --postgres/--redis/--http/--tcp flag, in command-line order.
+type flagTarget struct{ typ, value string }
+
+// targetFlag appends every use of one target flag to a shared list.
+type targetFlag struct {
+	typ  string
+	list *[]flagTarget
+}
+
+func (f targetFlag) String() string { return "" }
+
+func (f targetFlag) Set(v string) error {
+	if v == "" {
+		return errors.New("empty")
+	}
+	*f.list = append(*f.list, flagTarget{f.typ, v})
+	return nil
+}
+
+// namesFlag is a repeatable flag whose values may also be comma-separated.
+type namesFlag []string
+
+func (n *namesFlag) String() string { return strings.Join(*n, ",") }
+
+func (n *namesFlag) Set(v string) error {
+	for name := range strings.SplitSeq(v, ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			*n = append(*n, name)
+		}
+	}
+	return nil
+}
+
+// splitCommand separates `wait`'s own arguments from the command after the first `--`.
+func splitCommand(args []string) (own, command []string, hasCommand bool) {
+	for i, a := range args {
+		if a == "--" {
+			return args[:i], args[i+1:], true
+		}
+	}
+	return args, nil, false
+}
+
+// cmdWait is `healthgate wait`: it blocks until every target answered once, then exits 0 or execs
+// the command after `--` (README "wait"). Every usage and configuration error is reported before
+// the first attempt.
+func cmdWait(ctx context.Context, args []string, lookup env, stderr io.Writer) int {
+	fs := flag.NewFlagSet("healthgate wait", flag.ContinueOnError)
+	configPath := fs.String("config", "", "configuration file whose critical checks to wait for (default: ./"+defaultConfigFile+
+		" if present, else DATABASE_URL/REDIS_URL; not read when target flags are given without --config or --only)")
+	var targets []flagTarget
+	fs.Var(targetFlag{"postgres", &targets}, "postgres", "wait for a Postgres `URL` to answer a query (repeatable)")
+	fs.Var(targetFlag{"redis", &targets}, "redis", "wait for a Redis `URL` to answer PING (repeatable)")
+	fs.Var(targetFlag{"http", &targets}, "http", "wait for an HTTP `URL` to answer 2xx (repeatable)")
+	fs.Var(targetFlag{"tcp", &targets}, "tcp", "wait for `HOST:PORT` to accept connections (repeatable)")
+	var only namesFlag
+	fs.Var(&only, "only", "wait only for the configuration's check of this `NAME` (repeatable; critical or not)")
+	timeout := fs.Duration("timeout", 5*time.Minute, "give up after this long, with exit code 124 (0 waits for ever)")
+	attemptTimeout := fs.Duration("attempt-timeout", 0, "bound of each attempt of a flag target (default: defaults.timeout, 2s)")
+	quiet := fs.Bool("quiet", false, "no progress lines (the table of what was not ready on timeout is still written)")
+	logFormat := fs.String("log-format", "text", "progress format: text or json")
+	own, command, hasCommand := splitCommand(args)
+	if code, ok := parseFlags(fs, own, stderr); !ok {
+		return code
+	}
+
+	var problems []string
+	if fs.NArg() > 0 {
+		problems = append(problems, fmt.Sprintf("unexpected argument %q: put the command to run after --, as in: healthgate wait --postgres URL -- ./app", fs.Arg(0)))
+	}
+	if hasCommand && len(command) == 0 {
+		problems = append(problems, "--: no command after it")
+	}
+	if *logFormat != "text" && *logFormat != "json" {
+		problems = append(problems, fmt.Sprintf("--log-format: %q is not text or json", *logFormat))
+	}
+	if *timeout < 0 {
+		problems = append(problems, fmt.Sprintf("--timeout: must not be negative (got %s); 0 waits for ever", *timeout))
+	}
+	attemptSet := false
+	fs.Visit(func(f *flag.Flag) { attemptSet = attemptSet || f.Name == "attempt-timeout" })
+	if attemptSet && *attemptTimeout <= 0 {
+		problems = append(problems, fmt.Sprintf("--attempt-timeout: must be greater than 0 (got %s)", *attemptTimeout))
+	}
+
+	// Explicit beats implicit: `wait --postgres "$DATABASE_URL"` must not also wait for the
+	// DATABASE_URL check the environment would add, nor for a stray ./healthgate.yaml.
+	cfg := &config.Config{File: "flags", Defaults: config.NewDefaults()}
+	if *configPath != "" || len(only) > 0 || len(targets) == 0 {
+		loaded, err := loadConfig(*configPath, lookup)
+		var errs config.Errors
+		switch {
+		case errors.As(err, &errs):
+			for _, e := range errs {
+				problems = append(problems, e.Error())
+			}
+		case err != nil:
+			problems = append(problems, err.Error())
+		default:
+			cfg = loaded
+		}
+	}
+
+	selected, selectProblems := selectChecks(cfg, only)
+	problems = append(problems, selectProblems...)
+	flagChecks, flagProblems := flagTargetChecks(cfg, targets, *attemptTimeout)
+	problems = append(problems, flagProblems...)
+	if len(problems) == 0 && len(selected)+len(flagChecks) == 0 {
+		problems = append(problems, "nothing to wait for: give --postgres, --redis, --http or --tcp, a --config with critical checks, or set DATABASE_URL / REDIS_URL")
+	}
+	if len(problems) > 0 {
+		return reportUsage(stderr, "wait", problems)
+	}
+
+	var cmd startup.Command
+	if hasCommand {
+		var err error
+		if cmd, err = startup.LookCommand(command); err != nil {
+			fmt.Fprintf(stderr, "healthgate wait: %v\n", err)
+			return commandExit(err)
+		}
+	}
+
+	cs, err := checks.NewAll(selected)
+	if err != nil {
+		return reportConfigError(stderr, err)
+	}
+	for _, c := range flagChecks {
+		ch, err := checks.New(c)
+		if err != nil {
+			// Flag targets were built once already by flagTargetChecks; this cannot fail.
+			checks.CloseAll(cs)
+			fmt.Fprintf(stderr, "healthgate wait: %v\n", err)
+			return exitUsage
+		}
+		cs = append(cs, ch)
+	}
+	defer func() { checks.CloseAll(cs) }() // cs is nil once closed before an exec
+
+	_, err = startup.Wait(ctx, cs, startup.Options{
+		Timeout: *timeout, Progress: stderr, JSON: *logFormat == "json", Quiet: *quiet,
+	})
+	switch {
+	case errors.Is(err, startup.ErrTimeout):
+		return exitTimeout
+	case err != nil:
+		if code, ok := signalExit(ctx); ok {
+			return code
+		}
+		fmt.Fprintf(stderr, "healthgate wait: %v\n", err)
+		return exitFailed
+	}
+	if !hasCommand {
+		return exitOK
+	}
+	checks.CloseAll(cs) // the deferred close never runs after exec
+	cs = nil
+	if code, ok := signalExit(ctx); ok {
+		return code // a signal arrived just as the last target became ready
+	}
+	err = execCommand(cmd, os.Environ())
+	fmt.Fprintf(stderr, "healthgate wait: %v\n", err)
+	return commandExit(err)
+}
+
+// commandExit is the shell's status for a command that cannot run: 126 when it exists but is not
+// executable, 127 when it is not found.
+func commandExit(err error) int {
+	if errors.Is(err, startup.ErrNotExecutable) || errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.ENOEXEC) {
+		return exitNotExecutable
+	}
+	return exitNotFound
+}
+
+// exitNotExecutable is the shell's status for a command found but not executable.
+const exitNotExecutable = 126
+
+// selectChecks picks what `wait` waits for from the configuration: the critical checks, or exactly
+// the ones --only names (critical or not).
+func selectChecks(cfg *config.Config, only []string) ([]config.Check, []string) {
+	if len(only) == 0 {
+		var cs []config.Check
+		for _, c := range cfg.Checks {
+			if c.Critical {
+				cs = append(cs, c)
+			}
+		}
+		return cs, nil
+	}
+	names := make([]string, len(cfg.Checks))
+	byName := map[string]config.Check{}
+	for i, c := range cfg.Checks {
+		names[i] = c.Name
+		byName[c.Name] = c
+	}
+	var cs []config.Check
+	var problems []string
+	seen := map[string]bool{}
+	for _, name := range only {
+		c, ok := byName[name]
+		switch {
+		case seen[name]:
+			continue
+		case !ok && len(names) == 0:
+			problems = append(problems, fmt.Sprintf("--only: no check named %q: the configuration (%s) has no checks", name, cfg.File))
+		case !ok:
+			problems = append(problems, fmt.Sprintf("--only: no check named %q in %s (checks: %s)", name, cfg.File, strings.Join(names, ", ")))
+		default:
+			cs = append(cs, c)
+		}
+		seen[name] = true
+	}
+	return cs, problems
+}
+
+// flagTargetChecks turns the target flags into critical checks named after their type and index
+// (postgres, postgres-2, ...), skipping names the configuration uses. Each is built once here so
+// that a bad value is reported, naming the flag, before any attempt.
+func flagTargetChecks(cfg *config.Config, targets []flagTarget, attemptTimeout time.Duration) ([]config.Check, []string) {
+	taken := map[string]bool{}
+	for _, c := range cfg.Checks {
+		taken[c.Name] = true
+	}
+	count := map[string]int{}
+	var cs []config.Check
+	var problems []string
+	for _, t := range targets {
+		count[t.typ]++
+		name := t.typ
+		for n := count[t.typ]; ; n++ {
+			if n > 1 {
+				name = fmt.Sprintf("%s-%d", t.typ, n)
+			}
+			if !taken[name] {
+				break
+			}
+		}
+		taken[name] = true
+		flagName := "--" + t.typ
+		c := config.NewCheck(name, t.typ, "flag "+flagName, cfg.Defaults)
+		c.Critical = true
+		field := "url"
+		if t.typ == "tcp" {
+			c.Address, field = t.value, "address"
+		} else {
+			c.URL = t.value
+		}
+		// Hints name where the value came from ("check the credentials in --postgres"): Origin looks
+		// for a file before falling back to the field's name, and the flag is where it was read.
+		c.Src.Files = map[string]string{field: flagName}
+		if attemptTimeout > 0 {
+			c.Timeout = attemptTimeout
+			c.Interval = max(c.Interval, 2*attemptTimeout) // keep timeout < interval, as everywhere
+		}
+		ch, err := checks.New(c)
+		if err != nil {
+			var errs config.Errors
+			if errors.As(err, &errs) {
+				for _, e := range errs {
+					problems = append(problems, fmt.Sprintf("%s (target %q): %s", flagName, name, e.Msg))
+				}
+			} else {
+				problems = append(problems, fmt.Sprintf("%s (target %q): %v", flagName, name, err))
+			}
+			continue
+		}
+		ch.Close()
+		cs = append(cs, c)
+	}
+	return cs, problems
+}
+
+// reportUsage prints every usage and configuration problem at once and returns exitUsage.
+func reportUsage(stderr io.Writer, cmd string, problems []string) int {
+	if len(problems) == 1 {
+		fmt.Fprintf(stderr, "healthgate %s: %s\n", cmd, problems[0])
+		return exitUsage
+	}
+	fmt.Fprintf(stderr, "healthgate %s: %d problems:\n", cmd, len(problems))
+	for _, p := range problems {
+		fmt.Fprintf(stderr, "  %s\n", p)
+	}
+	return exitUsage
+}
+
+// cmdCheck is `healthgate check`: every configured check once, now, in parallel; a table or JSON on
+// stdout; exit 0 when every critical check passes, 1 otherwise.
+func cmdCheck(ctx context.Context, args []string, lookup env, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("healthgate check", flag.ContinueOnError)
+	configPath := fs.String("config", "", "configuration file (default: ./"+defaultConfigFile+" if present, else DATABASE_URL/REDIS_URL)")
+	output := fs.String("output", "text", "output format: text or json")
+	if code, ok := parseFlags(fs, args, stderr); !ok {
+		return code
+	}
+	var problems []string
+	if fs.NArg() > 0 {
+		problems = append(problems, fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
+	}
+	if *output != "text" && *output != "json" {
+		problems = append(problems, fmt.Sprintf("--output: %q is not text or json", *output))
+	}
+	if len(problems) > 0 {
+		return reportUsage(stderr, "check", problems)
+	}
+	cfg, err := loadConfig(*configPath, lookup)
+	if err != nil {
+		return reportConfigError(stderr, err)
+	}
+	if len(cfg.Checks) == 0 {
+		fmt.Fprintln(stderr, "healthgate check: nothing to check: give --config, put checks in ./"+defaultConfigFile+", or set DATABASE_URL / REDIS_URL")
+		return exitUsage
+	}
+	cs, err := checks.NewAll(cfg.Checks)
+	if err != nil {
+		return reportConfigError(stderr, err)
+	}
+	defer checks.CloseAll(cs)
+
+	results := startup.Check(ctx, cs)
+	if code, ok := signalExit(ctx); ok {
+		return code
+	}
+	if *output == "json" {
+		err = startup.WriteJSON(stdout, results)
+	} else {
+		err = startup.WriteText(stdout, results)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "healthgate check: writing the report: %v\n", err)
+		return exitFailed
+	}
+	if startup.Verdict(results) == startup.Fail {
+		return exitFailed
+	}
+	return exitOK
 }

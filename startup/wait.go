@@ -120,7 +120,7 @@ func Wait(ctx context.Context, cs []*checks.Check, opts Options) ([]Result, erro
 			}
 			r := &results[a.i]
 			if a.cut {
-				cutShort(r, a, context.Cause(ctx))
+				cutShort(r, a, ended(ctx))
 				continue
 			}
 			r.Attempts++
@@ -154,7 +154,7 @@ func Wait(ctx context.Context, cs []*checks.Check, opts Options) ([]Result, erro
 		p.allReady(results, elapsed)
 		return results, nil
 	}
-	cause := context.Cause(ctx)
+	cause := ended(ctx) // not nil: a target's goroutine ends early only when ctx has ended
 	if errors.Is(cause, ErrTimeout) {
 		p.timedOut(results, elapsed)
 		return results, ErrTimeout
@@ -170,7 +170,7 @@ func retry(ctx context.Context, i int, c *checks.Check, out chan<- attempt) {
 		start := time.Now()
 		err := c.Run(ctx)
 		a := attempt{i: i, err: err, start: start, dur: time.Since(start)}
-		if err != nil && ctx.Err() != nil {
+		if err != nil && ended(ctx) != nil {
 			a.cut = true
 			out <- a
 			return
@@ -191,6 +191,19 @@ func retry(ctx context.Context, i int, c *checks.Check, out chan<- attempt) {
 			return
 		}
 	}
+}
+
+// ended returns why ctx ended, or nil. A deadline that has passed counts as ErrTimeout even before
+// the context's timer marks it done: a dial started in that gap fails at once with "i/o timeout",
+// and that failure says nothing about the dependency.
+func ended(ctx context.Context) error {
+	if cause := context.Cause(ctx); cause != nil {
+		return cause
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return ErrTimeout
+	}
+	return nil
 }
 
 // cutShort records an attempt that the end of the wait interrupted. When the wait timed out while

@@ -1,0 +1,294 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/healthgate/healthgate/checks/checktest"
+)
+
+// The secrets the check tests put in URLs; none may appear in any output.
+var secrets = []string{"hunter2-check-secret", "topsecret-api-key", "hunter2-redis-secret"}
+
+func assertNoSecret(t *testing.T, outputs ...string) {
+	t.Helper()
+	for _, out := range outputs {
+		for _, s := range secrets {
+			if strings.Contains(out, s) {
+				t.Errorf("secret %q in output:\n%s", s, out)
+			}
+		}
+	}
+}
+
+// reasonConfig is one healthy and one failing dependency per reason class this machine can produce.
+// It returns the configuration and, per check name, the reason class it must report ("" = pass).
+func reasonConfig(t *testing.T) (string, map[string]string) {
+	t.Helper()
+	pg, rd := checktest.PostgresURL(t), checktest.RedisURL(t)
+	refused := checktest.NewProxy(t, checktest.HostPort(t, pg))
+	refused.Set(checktest.Refuse)
+	blackhole := checktest.NewProxy(t, checktest.HostPort(t, rd))
+	blackhole.Set(checktest.Blackhole)
+	ok := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/fail" {
+			http.Error(w, "boom", http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	}))
+	t.Cleanup(ok.Close)
+
+	withDB := func(raw, db string) string { return strings.Replace(raw, "/test", "/"+db, 1) }
+	yaml := fmt.Sprintf(`defaults:
+  timeout: 1s
+checks:
+  - name: postgres-ok
+    type: postgres
+    url: %[1]s
+  - name: redis-ok
+    type: redis
+    url: %[2]s
+  - name: http-ok
+    type: http
+    url: %[3]s/health?api_key=topsecret-api-key
+  - name: tcp-ok
+    type: tcp
+    address: %[4]s
+  - name: refused
+    type: postgres
+    url: %[5]s
+  - name: blackhole
+    type: redis
+    url: %[6]s
+    timeout: 300ms
+  - name: dns
+    type: http
+    url: http://healthgate-test.invalid/health
+  - name: wrong-database
+    type: postgres
+    url: %[7]s
+  - name: unknown-role
+    type: postgres
+    url: %[8]s
+  - name: redis-password
+    type: redis
+    url: %[9]s
+  - name: http-500
+    type: http
+    url: %[3]s/fail?api_key=topsecret-api-key
+  - name: tls-to-plain
+    type: http
+    url: %[10]s/health
+`,
+		withPassword(t, pg, "hunter2-check-secret"),
+		rd,
+		ok.URL,
+		checktest.HostPort(t, ok.URL),
+		checktest.WithHost(t, pg, refused.Addr()),
+		checktest.WithHost(t, rd, blackhole.Addr()),
+		withPassword(t, withDB(pg, "healthgate_no_such_db"), "hunter2-check-secret"),
+		strings.Replace(pg, "://postgres@", "://healthgate_no_such_role@", 1),
+		strings.Replace(rd, "redis://", "redis://healthgate-no-such-user:hunter2-redis-secret@", 1),
+		strings.Replace(ok.URL, "http://", "https://", 1),
+	)
+	want := map[string]string{
+		"postgres-ok": "", "redis-ok": "", "http-ok": "", "tcp-ok": "",
+		"refused": "refused", "blackhole": "timeout", "dns": "dns",
+		"wrong-database": "auth", "unknown-role": "auth", "redis-password": "auth",
+		"http-500": "bad_response", "tls-to-plain": "tls",
+	}
+	return writeConfig(t, yaml), want
+}
+
+type checkReport struct {
+	Status string `json:"status"`
+	Checks []struct {
+		Name      string  `json:"name"`
+		Type      string  `json:"type"`
+		Target    string  `json:"target"`
+		Critical  bool    `json:"critical"`
+		Status    string  `json:"status"`
+		LatencyMS float64 `json:"latency_ms"`
+		Reason    string  `json:"reason"`
+		Error     string  `json:"error"`
+		Hint      string  `json:"hint"`
+	} `json:"checks"`
+}
+
+// The issue's check test: one healthy and one failing dependency per reason class, the JSON output
+// decodes, exit 1, no secret anywhere.
+func TestCheckReasonClassesJSON(t *testing.T) {
+	cfg, want := reasonConfig(t)
+	start := time.Now()
+	code, stdout, stderr := runMain(t, noEnv, "check", "--config", cfg, "--output", "json")
+	took := time.Since(start)
+	if code != exitFailed {
+		t.Fatalf("exit %d; want 1:\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+	// In parallel: the whole run is bounded by the slowest check (1s), not their sum.
+	if took > 2500*time.Millisecond {
+		t.Errorf("check took %v; want the checks run in parallel", took)
+	}
+	var rep checkReport
+	dec := json.NewDecoder(strings.NewReader(stdout))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&rep); err != nil {
+		t.Fatalf("output does not decode: %v\n%s", err, stdout)
+	}
+	if rep.Status != "fail" {
+		t.Errorf("status %q; want fail", rep.Status)
+	}
+	if len(rep.Checks) != len(want) {
+		t.Errorf("%d checks; want %d", len(rep.Checks), len(want))
+	}
+	for _, c := range rep.Checks {
+		w, ok := want[c.Name]
+		if !ok {
+			t.Errorf("unexpected check %q", c.Name)
+			continue
+		}
+		wantStatus := "pass"
+		if w != "" {
+			wantStatus = "fail"
+		}
+		if c.Status != wantStatus || c.Reason != w {
+			t.Errorf("%s: status %q reason %q (%s); want %q %q", c.Name, c.Status, c.Reason, c.Error, wantStatus, w)
+		}
+		if c.Type == "" || c.Target == "" || !c.Critical || c.LatencyMS <= 0 {
+			t.Errorf("%s: incomplete row %+v", c.Name, c)
+		}
+		if w != "" && (c.Hint == "" || !strings.HasPrefix(c.Error, w+": ")) {
+			t.Errorf("%s: error %q, hint %q; want the class first and a hint", c.Name, c.Error, c.Hint)
+		}
+		if w == "" && (c.Error != "" || c.Hint != "") {
+			t.Errorf("%s passed with error %q hint %q", c.Name, c.Error, c.Hint)
+		}
+	}
+	assertNoSecret(t, stdout, stderr)
+}
+
+// The hints point at the layer an operator acts on.
+func TestCheckReasonClassesText(t *testing.T) {
+	cfg, _ := reasonConfig(t)
+	code, stdout, stderr := runMain(t, noEnv, "check", "--config", cfg)
+	if code != exitFailed {
+		t.Fatalf("exit %d; want 1:\n%s%s", code, stdout, stderr)
+	}
+	rows := map[string]string{} // by name, runs of spaces collapsed
+	for _, l := range strings.Split(stdout, "\n") {
+		if f := strings.Fields(l); len(f) > 0 {
+			rows[f[0]] = strings.Join(f, " ")
+		}
+	}
+	if h := rows["NAME"]; h != "NAME TYPE TARGET CRITICAL STATUS LATENCY REASON HINT" {
+		t.Errorf("header %q", h)
+	}
+	tests := []struct{ name, want string }{
+		{"postgres-ok", " pass "},
+		{"http-ok", "/health?api_key=xxxxx"}, // target redacted
+		{"refused", "yes FAIL"},
+		{"refused", "refused failed to connect"},
+		{"refused", "— nothing listens there yet"},
+		{"blackhole", "timeout"},
+		{"dns", "no such host — the host name does not resolve: check the host in url and the resolver"},
+		{"wrong-database", `database "healthgate_no_such_db" does not exist (SQLSTATE 3D000) — database does not exist: check the database name`},
+		{"unknown-role", `role "healthgate_no_such_role" does not exist (SQLSTATE 28000) — the credentials were rejected: check the user, password and database`},
+		{"redis-password", "auth WRONGPASS"},
+		{"http-500", "status 500 from http://127.0.0.1:"},
+		{"http-500", "api_key=xxxxx — the dependency answered, but not as expected"},
+		{"tls-to-plain", "— the TLS handshake failed"},
+	}
+	for _, tc := range tests {
+		if !strings.Contains(rows[tc.name], tc.want) {
+			t.Errorf("row %s lacks %q:\n%s", tc.name, tc.want, rows[tc.name])
+		}
+	}
+	if !strings.Contains(stdout, "fail: 8 critical checks failed") {
+		t.Errorf("no verdict line:\n%s", stdout)
+	}
+	assertNoSecret(t, stdout, stderr)
+}
+
+func TestCheckExitCodes(t *testing.T) {
+	pg := checktest.PostgresURL(t)
+	down := closedAddr(t)
+	cfg := func(optionalDown, criticalDown bool) string {
+		y := fmt.Sprintf("checks:\n  - name: db\n    type: postgres\n    url: %s\n", pg)
+		if optionalDown {
+			y += fmt.Sprintf("  - name: optional\n    type: tcp\n    address: %s\n    critical: false\n", down)
+		}
+		if criticalDown {
+			y += fmt.Sprintf("  - name: critical\n    type: tcp\n    address: %s\n", down)
+		}
+		return writeConfig(t, y)
+	}
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		stdout   string
+		stderr   string
+	}{
+		{name: "all pass", args: []string{"--config", cfg(false, false)}, wantCode: exitOK, stdout: "pass: all 1 check passed"},
+		{name: "only a non-critical fails", args: []string{"--config", cfg(true, false)}, wantCode: exitOK, stdout: "warn: every critical check passed; 1 non-critical check failed"},
+		{name: "non-critical, JSON", args: []string{"--config", cfg(true, false), "--output", "json"}, wantCode: exitOK, stdout: `"status": "warn"`},
+		{name: "a critical fails", args: []string{"--config", cfg(true, true)}, wantCode: exitFailed, stdout: "fail: 1 critical check failed, and 1 non-critical"},
+		{name: "bad --output", args: []string{"--config", cfg(false, false), "--output", "xml"}, wantCode: exitUsage, stderr: `--output: "xml" is not text or json`},
+		{name: "unknown flag", args: []string{"--postgres", pg}, wantCode: exitUsage, stderr: "flag provided but not defined: -postgres"},
+		{name: "argument", args: []string{"db"}, wantCode: exitUsage, stderr: `unexpected argument "db"`},
+		{name: "bad field", args: []string{"--config", writeConfig(t, "checks:\n  - name: db\n    type: postgres\n    urll: x\n")}, wantCode: exitUsage, stderr: "healthgate.yaml:4"},
+		{name: "unknown type", args: []string{"--config", writeConfig(t, "checks:\n  - name: db\n    type: mysql\n")}, wantCode: exitUsage, stderr: `type: unknown type "mysql"`},
+		{name: "missing file", args: []string{"--config", "/nonexistent/healthgate.yaml"}, wantCode: exitUsage, stderr: "/nonexistent/healthgate.yaml"},
+		{name: "no checks", args: []string{"--config", writeConfig(t, "checks: []\n")}, wantCode: exitUsage, stderr: "nothing to check"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := runMain(t, noEnv, append([]string{"check"}, tc.args...)...)
+			if code != tc.wantCode {
+				t.Fatalf("exit %d; want %d:\nstdout: %s\nstderr: %s", code, tc.wantCode, stdout, stderr)
+			}
+			if !strings.Contains(stdout, tc.stdout) || !strings.Contains(stderr, tc.stderr) {
+				t.Errorf("stdout lacks %q or stderr lacks %q:\nstdout: %s\nstderr: %s", tc.stdout, tc.stderr, stdout, stderr)
+			}
+		})
+	}
+}
+
+// Without a file, check reads DATABASE_URL and REDIS_URL, and names them in its hints.
+func TestCheckEnvironment(t *testing.T) {
+	checktest.PostgresURL(t)
+	t.Chdir(t.TempDir()) // no ./healthgate.yaml
+	env := map[string]string{
+		"DATABASE_URL": "postgres://postgres:hunter2-check-secret@" + closedAddr(t) + "/app?sslmode=disable",
+		"REDIS_URL":    checktest.RedisURL(t),
+	}
+	code, stdout, stderr := runMain(t, env, "check")
+	if code != exitFailed {
+		t.Fatalf("exit %d; want 1:\n%s%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "are host and port in DATABASE_URL right?") {
+		t.Errorf("the hint does not name DATABASE_URL:\n%s", stdout)
+	}
+	assertNoSecret(t, stdout, stderr)
+}
+
+// A signal stops a check that waits on a hung dependency at once.
+func TestCheckSignal(t *testing.T) {
+	pg := checktest.PostgresURL(t)
+	px := checktest.NewProxy(t, checktest.HostPort(t, pg))
+	px.Set(checktest.Blackhole)
+	cfg := writeConfig(t, fmt.Sprintf("defaults:\n  interval: 30s\n  timeout: 20s\nchecks:\n  - name: hung\n    type: postgres\n    url: %s\n", checktest.WithHost(t, pg, px.Addr())))
+	inv := start(t, noEnv, "check", "--config", cfg)
+	checktest.Eventually(t, 5*time.Second, "the check to reach the proxy", func() bool { return px.Accepted() > 0 })
+	inv.sigs <- syscall.SIGINT
+	if code := inv.end(t, 2*time.Second); code != exitSIGINT {
+		t.Fatalf("exit %d; want 130", code)
+	}
+}

@@ -1,0 +1,607 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/healthgate/healthgate/checks/checktest"
+	"github.com/healthgate/healthgate/startup"
+)
+
+// binDir holds the healthgate binary the process-level tests run (exec, signals), built once.
+var (
+	binDir   string
+	binOnce  sync.Once
+	binPath  string
+	binError error
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "healthgate-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	// In-process runs must never replace the test binary; the exec tests run the real binary.
+	execCommand = func(c startup.Command, _ []string) error {
+		return fmt.Errorf("exec %s: %w (disabled in in-process tests)", c.Path, startup.ErrNotFound)
+	}
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) { _ = os.RemoveAll(dir) }))
+}
+
+// healthgateBinary builds the command once for the tests that need a real process.
+func healthgateBinary(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		binPath = filepath.Join(binDir, "healthgate")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			binError = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binError != nil {
+		t.Fatal(binError)
+	}
+	return binPath
+}
+
+// syncBuffer is a bytes.Buffer safe to read while a command writes to it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// invocation is run() in-process: its exit code and output, and a way to send it signals.
+type invocation struct {
+	code           int
+	stdout, stderr *syncBuffer
+	sigs           chan os.Signal
+	done           chan struct{}
+	took           time.Duration
+}
+
+// start runs healthgate's run() in-process with a fixed environment; end waits for it.
+func start(t *testing.T, env map[string]string, args ...string) *invocation {
+	t.Helper()
+	inv := &invocation{stdout: &syncBuffer{}, stderr: &syncBuffer{}, sigs: make(chan os.Signal, 2), done: make(chan struct{})}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	begin := time.Now()
+	go func() {
+		defer close(inv.done)
+		inv.code = run(args, lookup, inv.sigs, inv.stdout, inv.stderr)
+		inv.took = time.Since(begin)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-inv.done:
+		default:
+			inv.sigs <- syscall.SIGTERM
+			<-inv.done
+		}
+	})
+	return inv
+}
+
+func (inv *invocation) end(t *testing.T, within time.Duration) int {
+	t.Helper()
+	select {
+	case <-inv.done:
+		return inv.code
+	case <-time.After(within):
+		t.Fatalf("still running after %v; stderr:\n%s", within, inv.stderr.String())
+		return -1
+	}
+}
+
+// runMain runs healthgate in-process to its end.
+func runMain(t *testing.T, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	inv := start(t, env, args...)
+	code := inv.end(t, 30*time.Second)
+	return code, inv.stdout.String(), inv.stderr.String()
+}
+
+// withPassword returns raw with a password in its userinfo (the test servers ignore it: trust auth).
+func withPassword(t *testing.T, raw, password string) string {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	user := "postgres"
+	if u.User != nil && u.User.Username() != "" {
+		user = u.User.Username()
+	}
+	u.User = url.UserPassword(user, password)
+	return u.String()
+}
+
+// closedAddr returns a 127.0.0.1 address where nothing listens.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return addr
+}
+
+// listening returns the address of a listener that accepts (and closes) connections until the test ends.
+func listening(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.Close()
+		}
+	})
+	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
+	return ln.Addr().String()
+}
+
+func writeConfig(t *testing.T, yaml string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "healthgate.yaml")
+	if err := os.WriteFile(p, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// noEnv is an empty environment: no DATABASE_URL, no REDIS_URL.
+var noEnv = map[string]string{}
+
+// The issue's first test: wait against a proxy that refuses, then forwards to the real Postgres and
+// Redis: exit 0 soon after, with the progress lines as documented.
+func TestWaitDependencyComesUp(t *testing.T) {
+	tests := []struct {
+		kind string
+		url  func(testing.TB) string
+	}{
+		{"postgres", checktest.PostgresURL},
+		{"redis", checktest.RedisURL},
+	}
+	for _, tc := range tests {
+		t.Run(tc.kind, func(t *testing.T) {
+			raw := tc.url(t)
+			px := checktest.NewProxy(t, checktest.HostPort(t, raw))
+			px.Set(checktest.Refuse)
+			inv := start(t, noEnv, "wait", "--"+tc.kind, checktest.WithHost(t, raw, px.Addr()), "--timeout", "30s")
+			refused := fmt.Sprintf("waiting for %s (%s %s/", tc.kind, tc.kind, px.Addr())
+			checktest.Eventually(t, 5*time.Second, "the refused line", func() bool {
+				return strings.Contains(inv.stderr.String(), refused)
+			})
+			up := time.Now()
+			px.Set(checktest.Forward)
+			if code := inv.end(t, 10*time.Second); code != exitOK {
+				t.Fatalf("exit %d; want 0:\n%s", code, inv.stderr.String())
+			}
+			// Generous for a loaded CI machine: the benchmark measures the real figure (tens of ms).
+			if took := time.Since(up); took > 2*time.Second {
+				t.Errorf("exited %v after the dependency came up; want well under a second", took)
+			}
+			out := inv.stderr.String()
+			for _, want := range []string{
+				fmt.Sprintf("healthgate wait: waiting up to 30s for %s (%s %s/", tc.kind, tc.kind, px.Addr()),
+				refused,
+				"): refused — nothing listens there yet: is the dependency running, and are host and port in --" + tc.kind + " right?",
+				fmt.Sprintf("ready: %s (%s %s/", tc.kind, tc.kind, px.Addr()),
+				"healthgate wait: all 1 ready after ",
+			} {
+				if !strings.Contains(out, want) {
+					t.Errorf("stderr lacks %q:\n%s", want, out)
+				}
+			}
+			if n := strings.Count(out, "waiting for "+tc.kind); n != 1 {
+				t.Errorf("%d waiting lines; want 1 (one per change of reason):\n%s", n, out)
+			}
+		})
+	}
+}
+
+// Both at once, from flags, with a password in the URL that must never be printed.
+func TestWaitParallelTargetsNoSecret(t *testing.T) {
+	pg, rd := checktest.PostgresURL(t), checktest.RedisURL(t)
+	pgProxy := checktest.NewProxy(t, checktest.HostPort(t, pg))
+	pgProxy.Set(checktest.Refuse)
+	secretPG := withPassword(t, checktest.WithHost(t, pg, pgProxy.Addr()), "hunter2-pg-secret")
+	inv := start(t, noEnv, "wait", "--postgres", secretPG, "--redis", rd, "--log-format", "json", "--timeout", "30s")
+	checktest.Eventually(t, 5*time.Second, "redis ready and postgres refused", func() bool {
+		s := inv.stderr.String()
+		return strings.Contains(s, `"msg":"ready","check":"redis"`) && strings.Contains(s, `"reason":"refused"`)
+	})
+	pgProxy.Set(checktest.Forward)
+	if code := inv.end(t, 10*time.Second); code != exitOK {
+		t.Fatalf("exit %d; want 0:\n%s", code, inv.stderr.String())
+	}
+	out := inv.stderr.String()
+	if strings.Contains(out, "hunter2") {
+		t.Errorf("the password leaked:\n%s", out)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Errorf("--log-format json line %q: %v", l, err)
+		}
+	}
+	if !strings.Contains(out, `"msg":"all ready"`) {
+		t.Errorf("no all-ready record:\n%s", out)
+	}
+}
+
+// The issue's second test: a dependency that never comes: 124 at the timeout, with the table.
+func TestWaitTimeout(t *testing.T) {
+	pg := checktest.PostgresURL(t)
+	blackhole := checktest.NewProxy(t, checktest.HostPort(t, pg))
+	blackhole.Set(checktest.Blackhole)
+	tests := []struct {
+		name  string
+		args  []string
+		quiet bool
+		want  []string
+	}{
+		{
+			name: "refused",
+			args: []string{"--tcp", closedAddr(t)},
+			want: []string{"tcp", "NOT READY", "refused", "connection refused — nothing listens there yet"},
+		},
+		{
+			name:  "refused, quiet: the table still",
+			args:  []string{"--tcp", closedAddr(t), "--quiet"},
+			quiet: true,
+			want:  []string{"tcp", "NOT READY", "refused"},
+		},
+		{
+			name: "blackhole: the attempt in flight is a timeout",
+			args: []string{"--postgres", checktest.WithHost(t, pg, blackhole.Addr()), "--attempt-timeout", "10s"},
+			want: []string{"postgres", "NOT READY", "timeout", "no answer after", "when the wait timed out — no answer within the timeout"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := runMain(t, noEnv, append([]string{"wait", "--timeout", "1.5s"}, tc.args...)...)
+			if code != exitTimeout {
+				t.Fatalf("exit %d; want 124:\n%s", code, stderr)
+			}
+			want := append([]string{"healthgate wait: timed out after 1.5", "1 of 1 target not ready", "NAME", "STATUS", "REASON", "HINT"}, tc.want...)
+			for _, w := range want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, stderr)
+				}
+			}
+			if got := strings.Contains(stderr, "healthgate wait: waiting up to"); got == tc.quiet {
+				t.Errorf("progress lines present: %v; want %v:\n%s", got, !tc.quiet, stderr)
+			}
+		})
+	}
+}
+
+func TestWaitTimeoutIsOnTime(t *testing.T) {
+	inv := start(t, noEnv, "wait", "--tcp", closedAddr(t), "--timeout", "1.5s", "--quiet")
+	if code := inv.end(t, 10*time.Second); code != exitTimeout {
+		t.Fatalf("exit %d; want 124", code)
+	}
+	if inv.took < 1500*time.Millisecond-500*time.Millisecond || inv.took > 1500*time.Millisecond+500*time.Millisecond {
+		t.Errorf("exited after %v; want 1.5s ± 500ms", inv.took)
+	}
+}
+
+// The issue's fourth test: flag and config errors exit 2, naming the flag or field, before any attempt.
+func TestWaitUsageErrors(t *testing.T) {
+	badConfig := writeConfig(t, "checks:\n  - name: db\n    type: postgres\n    url: postgres://127.0.0.1/x\n    timeout: 10s\n")
+	twoChecks := writeConfig(t, "checks:\n  - name: db\n    type: tcp\n    address: 127.0.0.1:1\n  - name: cache\n    type: tcp\n    address: 127.0.0.1:2\n")
+	noCritical := writeConfig(t, "checks:\n  - name: db\n    type: tcp\n    address: 127.0.0.1:1\n    critical: false\n")
+	tcp := closedAddr(t)
+	tests := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"unknown flag", []string{"--bogus"}, []string{"flag provided but not defined: -bogus"}},
+		{"bad --timeout", []string{"--tcp", tcp, "--timeout", "soon"}, []string{`invalid value "soon" for flag -timeout`}},
+		{"negative --timeout", []string{"--tcp", tcp, "--timeout", "-1s"}, []string{"--timeout: must not be negative"}},
+		{"zero --attempt-timeout", []string{"--tcp", tcp, "--attempt-timeout", "0"}, []string{"--attempt-timeout: must be greater than 0"}},
+		{"bad --log-format", []string{"--tcp", tcp, "--log-format", "xml"}, []string{`--log-format: "xml" is not text or json`}},
+		{"bad --postgres", []string{"--postgres", "postgres://app:hunter2@db:notaport/app"}, []string{`--postgres (target "postgres"): not a valid postgres URL`}},
+		{"bad --redis", []string{"--redis", "http://cache:6379"}, []string{`--redis (target "redis"): not a valid redis URL`}},
+		{"bad --http", []string{"--http", "ftp://example.com/x"}, []string{`--http (target "http"): must be an absolute http:// or https:// URL`}},
+		{"bad --tcp", []string{"--tcp", "nohostport"}, []string{`--tcp (target "tcp"): must be host:port`}},
+		{"empty --tcp", []string{"--tcp", ""}, []string{`invalid value "" for flag -tcp: empty`}},
+		{"second bad --tcp", []string{"--tcp", tcp, "--tcp", "x"}, []string{`--tcp (target "tcp-2"): must be host:port`}},
+		{"every problem at once", []string{"--tcp", "x", "--timeout", "-1s", "--redis", "nope"}, []string{"3 problems:", "--timeout", "--tcp", "--redis"}},
+		{"config field", []string{"--config", badConfig}, []string{"healthgate.yaml:5", `checks[0] "db"`, "timeout (10s) must be shorter than interval (5s)"}},
+		{"missing config file", []string{"--config", "/nonexistent/healthgate.yaml"}, []string{"/nonexistent/healthgate.yaml"}},
+		{"--only unknown", []string{"--config", twoChecks, "--only", "db,nope"}, []string{`--only: no check named "nope"`, "(checks: db, cache)"}},
+		{"nothing to wait for", nil, []string{"nothing to wait for"}},
+		{"no critical check", []string{"--config", noCritical}, []string{"nothing to wait for"}},
+		{"command without --", []string{"--tcp", tcp, "./app", "--port", "8080"}, []string{`unexpected argument "./app": put the command to run after --`}},
+		{"-- without a command", []string{"--tcp", tcp, "--"}, []string{"--: no command after it"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := runMain(t, noEnv, append([]string{"wait"}, tc.args...)...)
+			if code != exitUsage {
+				t.Fatalf("exit %d; want 2:\n%s", code, stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, stderr)
+				}
+			}
+			if strings.Contains(stderr, "waiting for") || stdout != "" {
+				t.Errorf("an attempt was made or stdout written:\nstdout: %s\nstderr: %s", stdout, stderr)
+			}
+			if strings.Contains(stderr, "hunter2") {
+				t.Errorf("a secret in the message:\n%s", stderr)
+			}
+		})
+	}
+}
+
+func TestWaitHelp(t *testing.T) {
+	code, _, stderr := runMain(t, noEnv, "wait", "--help")
+	if code != exitOK {
+		t.Fatalf("exit %d; want 0", code)
+	}
+	for _, w := range []string{"-postgres URL", "-redis URL", "-http URL", "-tcp HOST:PORT", "-only NAME", "-timeout", "-attempt-timeout", "-quiet", "-log-format"} {
+		if !strings.Contains(stderr, w) {
+			t.Errorf("--help lacks %q:\n%s", w, stderr)
+		}
+	}
+}
+
+// Config checks and flags together: --only narrows the config, a flag target whose name clashes
+// with a config check gets the next free suffix, defaults come from the config.
+func TestWaitConfigAndFlags(t *testing.T) {
+	pg := checktest.PostgresURL(t)
+	cfg := writeConfig(t, fmt.Sprintf(`defaults:
+  timeout: 1s
+checks:
+  - name: postgres
+    type: postgres
+    url: %s
+  - name: down
+    type: tcp
+    address: %s
+  - name: optional
+    type: tcp
+    address: %s
+    critical: false
+`, pg, closedAddr(t), listening(t)))
+	tests := []struct {
+		name     string
+		args     []string
+		want     []string
+		wantCode int
+	}{
+		{
+			name:     "critical checks only: down is waited for, optional is not",
+			args:     []string{"--config", cfg, "--timeout", "300ms"},
+			want:     []string{"waiting up to 300ms for postgres (postgres ", ", down (tcp ", "NOT READY"},
+			wantCode: exitTimeout,
+		},
+		{
+			name:     "--only narrows, and may name a non-critical check",
+			args:     []string{"--config", cfg, "--only", "postgres", "--only", "optional"},
+			want:     []string{"ready: postgres (postgres ", "ready: optional (tcp "},
+			wantCode: exitOK,
+		},
+		{
+			name:     "flag target named after the next free suffix",
+			args:     []string{"--config", cfg, "--only", "postgres", "--postgres", pg, "--postgres", pg, "--tcp", listening(t)},
+			want:     []string{"ready: postgres (postgres ", "ready: postgres-2 (postgres ", "ready: postgres-3 (postgres ", "ready: tcp (tcp "},
+			wantCode: exitOK,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := runMain(t, noEnv, append([]string{"wait"}, tc.args...)...)
+			if code != tc.wantCode {
+				t.Fatalf("exit %d; want %d:\n%s", code, tc.wantCode, stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, stderr)
+				}
+			}
+			if strings.Contains(stderr, "optional") && !strings.Contains(strings.Join(tc.args, " "), "optional") {
+				t.Errorf("waited for a non-critical check:\n%s", stderr)
+			}
+		})
+	}
+}
+
+// Without a file, the environment's DATABASE_URL is the target; with target flags (and no --config),
+// it is not waited for a second time.
+func TestWaitEnvironment(t *testing.T) {
+	pg := checktest.PostgresURL(t)
+	t.Chdir(t.TempDir()) // no ./healthgate.yaml
+	code, _, stderr := runMain(t, map[string]string{"DATABASE_URL": pg}, "wait")
+	if code != exitOK || !strings.Contains(stderr, "ready: postgres (postgres ") {
+		t.Fatalf("exit %d; want 0 with the DATABASE_URL check ready:\n%s", code, stderr)
+	}
+	code, _, stderr = runMain(t, map[string]string{"DATABASE_URL": "postgres://127.0.0.1:1/x"}, "wait", "--tcp", listening(t))
+	if code != exitOK || strings.Contains(stderr, "postgres") {
+		t.Fatalf("exit %d; want 0 and no postgres target (flags replace the implicit configuration):\n%s", code, stderr)
+	}
+}
+
+// SIGINT/SIGTERM stop the wait at once with 130/143 (in-process: the signal channel run() watches).
+func TestWaitSignalInProcess(t *testing.T) {
+	for _, tc := range []struct {
+		sig  os.Signal
+		want int
+	}{{syscall.SIGTERM, exitSIGTERM}, {syscall.SIGINT, exitSIGINT}} {
+		t.Run(tc.sig.String(), func(t *testing.T) {
+			inv := start(t, noEnv, "wait", "--tcp", closedAddr(t), "--timeout", "0")
+			checktest.Eventually(t, 5*time.Second, "waiting", func() bool { return strings.Contains(inv.stderr.String(), "waiting for tcp") })
+			sent := time.Now()
+			inv.sigs <- tc.sig
+			if code := inv.end(t, 5*time.Second); code != tc.want {
+				t.Fatalf("exit %d; want %d", code, tc.want)
+			}
+			if took := time.Since(sent); took > 500*time.Millisecond {
+				t.Errorf("stopped %v after the signal; want at once", took)
+			}
+			if !strings.Contains(inv.stderr.String(), "with no time limit") {
+				t.Errorf("--timeout 0 does not say it waits for ever:\n%s", inv.stderr.String())
+			}
+		})
+	}
+}
+
+// The same with a real process and real signals.
+func TestWaitSignalProcess(t *testing.T) {
+	bin := healthgateBinary(t)
+	for _, tc := range []struct {
+		sig  syscall.Signal
+		want int
+	}{{syscall.SIGTERM, exitSIGTERM}, {syscall.SIGINT, exitSIGINT}} {
+		t.Run(tc.sig.String(), func(t *testing.T) {
+			var stderr syncBuffer
+			cmd := exec.CommandContext(t.Context(), bin, "wait", "--tcp", closedAddr(t), "--timeout", "0")
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			checktest.Eventually(t, 5*time.Second, "waiting", func() bool { return strings.Contains(stderr.String(), "waiting for tcp") })
+			sent := time.Now()
+			if err := cmd.Process.Signal(tc.sig); err != nil {
+				t.Fatal(err)
+			}
+			_ = cmd.Wait()
+			if got := cmd.ProcessState.ExitCode(); got != tc.want {
+				t.Fatalf("exit %d; want %d:\n%s", got, tc.want, stderr.String())
+			}
+			if took := time.Since(sent); took > time.Second {
+				t.Errorf("exited %v after the signal; want at once", took)
+			}
+		})
+	}
+}
+
+// The issue's third test: `wait -- cmd` runs the command in place of itself: same PID, its args and
+// environment, its exit code.
+func TestWaitExec(t *testing.T) {
+	bin := healthgateBinary(t)
+	var stdout, stderr syncBuffer
+	script := `echo "pid=$$ name=$0 args=$1|$2 env=$HEALTHGATE_TEST_VAR"; exit 7`
+	cmd := exec.CommandContext(t.Context(), bin, "wait", "--tcp", listening(t), "--", "/bin/sh", "-c", script, "app-name", "one", "two words")
+	cmd.Env = append(os.Environ(), "HEALTHGATE_TEST_VAR=from-the-environment")
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	_ = cmd.Wait()
+	if got := cmd.ProcessState.ExitCode(); got != 7 {
+		t.Fatalf("exit %d; want the command's 7:\nstdout: %s\nstderr: %s", got, stdout.String(), stderr.String())
+	}
+	want := "pid=" + strconv.Itoa(pid) + " name=app-name args=one|two words env=from-the-environment\n"
+	if got := stdout.String(); got != want {
+		t.Errorf("the command printed %q; want %q (same PID, args and environment)", got, want)
+	}
+	if !strings.Contains(stderr.String(), "ready: tcp (tcp ") {
+		t.Errorf("no ready line before the exec:\n%s", stderr.String())
+	}
+}
+
+// After the exec, signals go to the command, and its exit code is the container's.
+func TestWaitExecSignalsGoToCommand(t *testing.T) {
+	bin := healthgateBinary(t)
+	var stdout syncBuffer
+	script := `trap 'echo got TERM; exit 42' TERM; echo started; while :; do sleep 0.05; done`
+	cmd := exec.CommandContext(t.Context(), bin, "wait", "--quiet", "--tcp", listening(t), "--", "/bin/sh", "-c", script)
+	cmd.Stdout = &stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	checktest.Eventually(t, 5*time.Second, "the command started", func() bool { return strings.Contains(stdout.String(), "started") })
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	if got := cmd.ProcessState.ExitCode(); got != 42 {
+		t.Fatalf("exit %d; want the trap's 42 (output %q)", got, stdout.String())
+	}
+	if !strings.Contains(stdout.String(), "got TERM") {
+		t.Errorf("the command did not get the signal: %q", stdout.String())
+	}
+}
+
+// A missing command is a clear error, 127, before any attempt (a command that exists but cannot be
+// executed: 126, as in a shell).
+func TestWaitMissingCommand(t *testing.T) {
+	notExec := filepath.Join(t.TempDir(), "app")
+	if err := os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		command  string
+		wantCode int
+		want     string
+	}{
+		{"not in PATH", "healthgate-no-such-app", exitNotFound, "healthgate wait: command not found: healthgate-no-such-app is not in PATH"},
+		{"no such file", "/nonexistent/app", exitNotFound, "healthgate wait: command not found: /nonexistent/app: no such file"},
+		{"not executable", notExec, 126, "healthgate wait: command not executable: " + notExec + ": permission denied"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			// The target is down: a lookup after the wait would time out instead.
+			code, _, stderr := runMain(t, noEnv, "wait", "--tcp", closedAddr(t), "--timeout", "0", "--", tc.command, "--port", "8080")
+			if code != tc.wantCode {
+				t.Fatalf("exit %d; want %d:\n%s", code, tc.wantCode, stderr)
+			}
+			if !strings.Contains(stderr, tc.want) {
+				t.Errorf("stderr lacks %q:\n%s", tc.want, stderr)
+			}
+			if strings.Contains(stderr, "waiting for") {
+				t.Errorf("an attempt was made before the command was looked up:\n%s", stderr)
+			}
+		})
+	}
+	// And with the real process.
+	cmd := exec.CommandContext(t.Context(), healthgateBinary(t), "wait", "--tcp", listening(t), "--", "healthgate-no-such-app")
+	out, _ := cmd.CombinedOutput()
+	if got := cmd.ProcessState.ExitCode(); got != exitNotFound || !strings.Contains(string(out), "command not found") {
+		t.Errorf("binary: exit %d; want 127 with a clear message: %s", got, out)
+	}
+}
