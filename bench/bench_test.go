@@ -1,0 +1,211 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func pgMessage(typ byte, body string) []byte {
+	m := []byte{typ, 0, 0, 0, 0}
+	binary.BigEndian.PutUint32(m[1:], uint32(4+len(body)))
+	return append(m, body...)
+}
+
+func TestPGCounter(t *testing.T) {
+	var stream []byte
+	ssl := []byte{0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f}
+	startup := []byte{0, 0, 0, 13, 0, 3, 0, 0, 'u', 0, 'x', 0, 0}
+	stream = append(stream, ssl...)
+	stream = append(stream, startup...)
+	stream = append(stream, pgMessage('p', "password\x00")...)
+	stream = append(stream, pgMessage('Q', "SELECT 1\x00")...)
+	stream = append(stream, pgMessage('P', "\x00SELECT 1\x00\x00\x00")...)
+	stream = append(stream, pgMessage('B', strings.Repeat("x", 300))...)
+	stream = append(stream, pgMessage('E', "\x00\x00\x00\x00\x00")...)
+	stream = append(stream, pgMessage('S', "")...)
+	stream = append(stream, pgMessage('Q', "SELECT 'Q'\x00")...)
+	stream = append(stream, pgMessage('X', "")...)
+	const want = 3 // Q, S, Q
+	for _, chunk := range []int{1, 2, 3, 7, 64, len(stream)} {
+		c := &pgCounter{}
+		got := 0
+		for b := stream; len(b) > 0; {
+			k := min(chunk, len(b))
+			got += c.count(b[:k])
+			b = b[k:]
+		}
+		if got != want {
+			t.Errorf("chunks of %d: counted %d, want %d", chunk, got, want)
+		}
+	}
+}
+
+func TestRESPCounter(t *testing.T) {
+	stream := "*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n" + "*1\r\n$4\r\nPING\r\n" + "*2\r\n$4\r\nECHO\r\n$6\r\n*1\r\n$x\r\n" + "PING\r\n"
+	const want = 4
+	for _, chunk := range []int{1, 2, 5, len(stream)} {
+		c := &respCounter{}
+		got := 0
+		for b := []byte(stream); len(b) > 0; {
+			k := min(chunk, len(b))
+			got += c.count(b[:k])
+			b = b[k:]
+		}
+		if got != want {
+			t.Errorf("chunks of %d: counted %d, want %d", chunk, got, want)
+		}
+	}
+}
+
+// echo is an upstream that answers every line with the same line.
+func echo(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); io.Copy(c, c) }()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func roundTrip(addr string, d time.Duration) error {
+	c, err := net.DialTimeout("tcp", addr, d)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(d))
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		return err
+	}
+	_, err = bufio.NewReader(c).ReadString('\n')
+	return err
+}
+
+func TestProxyModes(t *testing.T) {
+	px, err := newProxy(dependency{kind: "redis", upstream: echo(t), fail: failRedis,
+		counter: func() requestCounter { return &respCounter{} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer px.close()
+	if err := roundTrip(px.addr, time.Second); err != nil {
+		t.Fatalf("forward: %v", err)
+	}
+	if got := px.requests.Load(); got != 1 {
+		t.Errorf("forward: counted %d requests, want 1", got)
+	}
+
+	px.set(refuse)
+	if _, err := net.DialTimeout("tcp", px.addr, time.Second); err == nil {
+		t.Errorf("refuse: dial succeeded")
+	}
+
+	px.set(blackhole)
+	if err := roundTrip(px.addr, 200*time.Millisecond); err == nil {
+		t.Errorf("blackhole: got an answer")
+	} else if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+		t.Errorf("blackhole: %v, want a timeout", err)
+	}
+
+	px.set(failing)
+	c, err := net.Dial("tcp", px.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte("*1\r\n$4\r\nPING\r\n"))
+	line, _ := bufio.NewReader(c).ReadString('\n')
+	c.Close()
+	if !strings.HasPrefix(line, "-LOADING") {
+		t.Errorf("failing: answer %q, want -LOADING", line)
+	}
+
+	px.set(forward)
+	if err := roundTrip(px.addr, time.Second); err != nil {
+		t.Fatalf("forward again: %v", err)
+	}
+	if got := px.accepted.Load(); got != 4 {
+		t.Errorf("accepted %d connections, want 4", got)
+	}
+}
+
+// A connection stalled by a blackhole goes on when the partition heals.
+func TestProxyBlackholeStallsThenHeals(t *testing.T) {
+	px, err := newProxy(dependency{upstream: echo(t), counter: func() requestCounter { return &respCounter{} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer px.close()
+	c, err := net.Dial("tcp", px.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	c.Write([]byte("PING\r\n")) // a round trip first: the proxy has accepted the connection
+	if _, err := br.ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	px.set(blackhole)
+	c.Write([]byte("PING\r\n"))
+	c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	if _, err := br.ReadString('\n'); err == nil {
+		t.Fatal("answer through a blackhole")
+	}
+	px.set(forward)
+	c.SetReadDeadline(time.Now().Add(time.Second))
+	if line, err := br.ReadString('\n'); err != nil || line != "PING\r\n" {
+		t.Errorf("after healing: %q, %v", line, err)
+	}
+}
+
+func TestLoadAndPace(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/chunked" {
+			w.Write([]byte("o"))
+			w.(http.Flusher).Flush()
+		}
+		w.Write([]byte("ok"))
+	}))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	for _, path := range []string{"/readyz", "/chunked"} {
+		res := load(context.Background(), addr, path, 2, 100*time.Millisecond, time.Second)
+		if res.ok() == 0 || res.errors > 0 {
+			t.Errorf("load %s: %d ok, %d errors (%v)", path, res.ok(), res.errors, res.firstErr)
+		}
+	}
+	res := pace(context.Background(), addr, "/readyz", 100, 200*time.Millisecond, 2, time.Second)
+	if res.ok() != 20 || len(res.latencies) != 20 {
+		t.Errorf("pace: %d ok, %d latencies, want 20", res.ok(), len(res.latencies))
+	}
+}
+
+func TestFailPostgres(t *testing.T) {
+	a, b := net.Pipe()
+	go func() { failPostgres(b, new(atomic.Int64)); b.Close() }()
+	startup := []byte{0, 0, 0, 13, 0, 3, 0, 0, 'u', 0, 'x', 0, 0}
+	a.Write(startup)
+	msg, _ := io.ReadAll(a)
+	if len(msg) == 0 || msg[0] != 'E' || !strings.Contains(string(msg), "57P03") {
+		t.Errorf("answer %q, want an ErrorResponse with 57P03", msg)
+	}
+}

@@ -1,0 +1,249 @@
+// Command bench compares healthgate with other health-check servers and wait tools on this machine, against
+// the local Postgres and Redis, and prints one markdown table. See README.md.
+//
+//	go -C bench run .           # full run, under 10 minutes
+//	go -C bench run . --quick   # about 2 minutes; fails if any figure is missing (CI runs this)
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// params are the sizes of one run.
+type params struct {
+	conns      int           // concurrent keep-alive connections of the load generator, for every program
+	rounds     int           // interleaved throughput rounds; the best one counts
+	run        time.Duration // one throughput run
+	background time.Duration // window measuring the dependencies' idle rate
+	depWindow  time.Duration // window measuring the load caused by probes
+	blackhole  time.Duration // latency run while Postgres is blackholed
+	cutReps    int           // cut/restore repetitions
+	rssRun     time.Duration // probe load for the 10-check RSS figure
+	startReps  int           // start-up repetitions
+	waitReps   int           // wait repetitions per dependency
+	failWindow time.Duration // attempts are counted over this window, after 5 s
+}
+
+var (
+	full  = params{conns: 16, rounds: 3, run: 3 * time.Second, background: 6 * time.Second, depWindow: 5 * time.Second, blackhole: 6 * time.Second, cutReps: 5, rssRun: 5 * time.Second, startReps: 7, waitReps: 9, failWindow: 10 * time.Second}
+	quick = params{conns: 16, rounds: 1, run: time.Second, background: 3 * time.Second, depWindow: 3 * time.Second, blackhole: 2 * time.Second, cutReps: 1, rssRun: 2 * time.Second, startReps: 3, waitReps: 3, failWindow: 3 * time.Second}
+)
+
+// The check timing given to healthgate and to every peer.
+const (
+	interval         = time.Second
+	timeout          = 500 * time.Millisecond
+	failureThreshold = 2
+	successThreshold = 1
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	quickMode := fs.Bool("quick", false, "short run that checks every figure is produced (for CI)")
+	pgURL := fs.String("postgres", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "Postgres to check (its database's xact_commit is counted)")
+	redisURL := fs.String("redis", "redis://127.0.0.1:6379/0", "Redis to check")
+	repo := fs.String("repo", "", "healthgate repository root (default: found from the working directory)")
+	conns := fs.Int("c", 0, "concurrent connections of the load generator (default 16)")
+	out := fs.String("o", "", "also write the table to this file")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	p := full
+	if *quickMode {
+		p = quick
+	}
+	if *conns > 0 {
+		p.conns = *conns
+	}
+
+	// Every process started is stopped on the way out: a normal end, an error, Ctrl-C (ctx) or a panic in this
+	// goroutine (deferred calls run while it unwinds). If the harness dies otherwise, Pdeathsig kills them.
+	defer stopAll()
+
+	b, err := setup(ctx, p, *repo, *pgURL, *redisURL, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return 1
+	}
+	defer b.close()
+
+	began := time.Now()
+	b.measure(ctx)
+	if ctx.Err() != nil {
+		fmt.Fprintln(stderr, "bench: interrupted")
+		return 130
+	}
+	took := time.Since(began)
+
+	var sb strings.Builder
+	b.report(&sb, append([]string{"go -C bench run ."}, args...), took, *quickMode)
+	fmt.Fprint(stdout, sb.String())
+	if *out != "" {
+		if err := os.WriteFile(*out, []byte(sb.String()), 0o644); err != nil {
+			fmt.Fprintln(stderr, "bench:", err)
+			return 1
+		}
+	}
+	if miss := b.tab.missing(); len(miss) > 0 {
+		fmt.Fprintf(stderr, "bench: %d figure(s) missing:\n  %s\n", len(miss), strings.Join(miss, "\n  "))
+		return 1
+	}
+	return 0
+}
+
+// bench holds what every measurement needs.
+type bench struct {
+	p          params
+	repo       string // healthgate repository root
+	benchDir   string // the bench module
+	tmp        string // built binaries and config files; removed at the end
+	healthgate string // healthgate binary, "" when not available
+	pg, rd     dependency
+	cnt        *counters
+	tab        *table
+	log        io.Writer
+	hgCommit   string
+	bgNote     string // the background rates behind figure 2
+}
+
+func setup(ctx context.Context, p params, repo, pgURL, redisURL string, log io.Writer) (*bench, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return nil, err
+	}
+	if repo == "" {
+		if repo, err = findRepo(wd); err != nil {
+			return nil, err
+		}
+	}
+	b := &bench{p: p, repo: repo, benchDir: filepath.Join(repo, "bench"), log: log}
+	if b.tmp, err = os.MkdirTemp("", "healthgate-bench-"); err != nil {
+		return nil, err
+	}
+	cols := []string{}
+	for _, s := range servers {
+		cols = append(cols, s.name)
+	}
+	for _, w := range waiters {
+		if w.peer != "" {
+			cols = append(cols, w.name)
+		}
+	}
+	b.tab = newTable(cols)
+	b.layout()
+
+	b.logf("building peers and healthgate")
+	if err := goBuild(ctx, b.benchDir, filepath.Join(b.tmp, "bin")+"/", "./peers/..."); err != nil {
+		b.close()
+		return nil, err
+	}
+	b.buildHealthgate(ctx)
+
+	if b.cnt, err = newCounters(ctx, pgURL, redisURL); err != nil {
+		b.close()
+		return nil, err
+	}
+	b.pg = dependency{kind: "postgres", url: pgURL, upstream: b.cnt.pgHost, fail: failPostgres,
+		counter: func() requestCounter { return &pgCounter{} }}
+	b.rd = dependency{kind: "redis", url: redisURL, upstream: b.cnt.rdHost, fail: failRedis,
+		counter: func() requestCounter { return &respCounter{} }}
+	return b, nil
+}
+
+// buildHealthgate builds the program under test, or records why it cannot be measured.
+func (b *bench) buildHealthgate(ctx context.Context) {
+	b.hgCommit = gitCommit(b.repo)
+	if _, err := os.Stat(filepath.Join(b.repo, "main.go")); err != nil {
+		b.logf("healthgate: not built yet (no main.go in %s)", b.repo)
+		b.tab.skip("healthgate", "healthgate: not built yet")
+		return
+	}
+	bin := filepath.Join(b.tmp, "healthgate")
+	if err := goBuild(ctx, b.repo, bin, "."); err != nil {
+		b.logf("healthgate: %v", err)
+		for _, r := range b.tab.rows {
+			b.tab.fail(r.key, "healthgate", err)
+		}
+		return
+	}
+	b.healthgate = bin
+}
+
+func (b *bench) close() {
+	if b.cnt != nil {
+		b.cnt.close()
+	}
+	os.RemoveAll(b.tmp)
+}
+
+func (b *bench) logf(format string, args ...any) {
+	fmt.Fprintf(b.log, "bench: "+format+"\n", args...)
+}
+
+// bin is the path of a built peer.
+func (b *bench) bin(peer string) string { return filepath.Join(b.tmp, "bin", peer) }
+
+// findRepo walks up from dir to the root of the healthgate module.
+func findRepo(dir string) (string, error) {
+	for d := dir; ; d = filepath.Dir(d) {
+		if f, err := os.Open(filepath.Join(d, "go.mod")); err == nil {
+			sc := bufio.NewScanner(f)
+			sc.Scan()
+			f.Close()
+			if strings.TrimSpace(sc.Text()) == "module github.com/healthgate/healthgate" {
+				return d, nil
+			}
+		}
+		if d == filepath.Dir(d) {
+			return "", errors.New("cannot find the healthgate repository above the working directory; pass -repo")
+		}
+	}
+}
+
+func gitCommit(repo string) string {
+	out, err := exec.Command("git", "-C", repo, "log", "-1", "--format=%h %cs").Output()
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// cpuModel names the processor, from /proc/cpuinfo.
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "model name"); ok {
+			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(rest), ":"))
+		}
+	}
+	return "unknown CPU"
+}
+
+// machine is one line about where the figures were taken.
+func machine() string {
+	return fmt.Sprintf("%d cores (%s), %s, %s/%s", runtime.NumCPU(), cpuModel(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}

@@ -1,0 +1,61 @@
+// Command alexliesenfeld-sync is github.com/alexliesenfeld/health used as its README's "Getting Started" shows:
+// synchronous checks (run by the probe itself, results cached for the default 1 s), a global timeout and a
+// timeout per check. The check timeout is set to healthgate's so that the peers wait alike.
+package main
+
+import (
+	"context"
+	"flag"
+	"log"
+	"net/http"
+	"time"
+
+	"github.com/alexliesenfeld/health"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+)
+
+func main() {
+	listen := flag.String("listen", "127.0.0.1:8080", "address to serve on")
+	pgURL := flag.String("postgres", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "Postgres URL")
+	redisURL := flag.String("redis", "redis://127.0.0.1:6379/0", "Redis URL")
+	timeout := flag.Duration("timeout", 500*time.Millisecond, "timeout of one check")
+	flag.Duration("interval", time.Second, "unused: synchronous checks run on probes")
+	flag.Parse()
+
+	db, err := pgxpool.New(context.Background(), *pgURL)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	opts, err := redis.ParseURL(*redisURL)
+	if err != nil {
+		log.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+
+	checker := health.NewChecker(
+		health.WithCacheDuration(1*time.Second),
+		health.WithTimeout(10*time.Second),
+		health.WithCheck(health.Check{
+			Name:    "postgres",
+			Timeout: *timeout,
+			Check: func(ctx context.Context) error {
+				_, err := db.Exec(ctx, "SELECT 1")
+				return err
+			},
+		}),
+		health.WithCheck(health.Check{
+			Name:    "redis",
+			Timeout: *timeout,
+			Check: func(ctx context.Context) error {
+				return rdb.Ping(ctx).Err()
+			},
+		}),
+	)
+
+	http.Handle("/readyz", health.NewHandler(checker))
+	http.Handle("/livez", health.NewHandler(health.NewChecker()))
+	log.Fatalln(http.ListenAndServe(*listen, nil))
+}

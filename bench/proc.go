@@ -1,0 +1,240 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// procs keeps every process the harness started, so that each one is stopped and waited for on every way out:
+// normal end, Ctrl-C (the context), an error, or a panic in main (deferred stopAll). Pdeathsig covers the rest:
+// if the harness itself dies, the kernel kills its children.
+var procs = struct {
+	sync.Mutex
+	live map[*proc]struct{}
+}{live: map[*proc]struct{}{}}
+
+// proc is one started program.
+type proc struct {
+	name    string
+	cmd     *exec.Cmd
+	started time.Time
+	stderr  *tailBuffer
+	done    chan struct{} // closed when the process has exited and been waited for
+	exited  time.Time
+	err     error // from Wait
+}
+
+// start runs bin with args; its output is kept (the last few KiB) for error messages.
+func start(name, bin string, args ...string) (*proc, error) {
+	cmd := exec.Command(bin, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	tail := &tailBuffer{max: 4096}
+	cmd.Stdout = tail
+	cmd.Stderr = tail
+	p := &proc{name: name, cmd: cmd, stderr: tail, done: make(chan struct{})}
+	p.started = time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	procs.Lock()
+	procs.live[p] = struct{}{}
+	procs.Unlock()
+	go func() {
+		p.err = cmd.Wait()
+		p.exited = time.Now()
+		procs.Lock()
+		delete(procs.live, p)
+		procs.Unlock()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// stop asks the process to end (SIGTERM), kills it after grace, and waits for it.
+func (p *proc) stop(grace time.Duration) {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(grace):
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+	}
+}
+
+// exitCode is the exit status once the process has ended, -1 if a signal ended it.
+func (p *proc) exitCode() int {
+	var ee *exec.ExitError
+	if errors.As(p.err, &ee) {
+		return ee.ExitCode()
+	}
+	if p.err != nil {
+		return -1
+	}
+	return 0
+}
+
+// running reports whether the process has not exited yet.
+func (p *proc) running() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// output is the tail of what the process printed, on one line.
+func (p *proc) output() string {
+	s := strings.TrimSpace(p.stderr.String())
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 300 {
+		s = "…" + s[len(s)-300:]
+	}
+	return s
+}
+
+// stopAll stops every process still running, in parallel.
+func stopAll() {
+	procs.Lock()
+	list := make([]*proc, 0, len(procs.live))
+	for p := range procs.live {
+		list = append(list, p)
+	}
+	procs.Unlock()
+	var wg sync.WaitGroup
+	for _, p := range list {
+		wg.Go(func() { p.stop(2 * time.Second) })
+	}
+	wg.Wait()
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	buf []byte
+}
+
+func (t *tailBuffer) Write(b []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, b...)
+	if len(t.buf) > t.max {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.max:]...)
+	}
+	return len(b), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.buf)
+}
+
+// goBuild builds the main packages pkgs of the module in dir into out (a directory when several).
+func goBuild(ctx context.Context, dir, out string, pkgs ...string) error {
+	args := append([]string{"build", "-o", out}, pkgs...)
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	var buf bytes.Buffer
+	cmd.Stdout = &buf
+	cmd.Stderr = &buf
+	if err := cmd.Run(); err != nil {
+		msg := strings.Join(strings.Fields(buf.String()), " ")
+		if len(msg) > 300 {
+			msg = msg[:300] + "…"
+		}
+		return fmt.Errorf("go build %s: %w: %s", strings.Join(pkgs, " "), err, msg)
+	}
+	return nil
+}
+
+// freeAddr returns a 127.0.0.1 address with a port that was free a moment ago.
+func freeAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// probeClient is used for single probes (status polling); the load generator has its own client.
+var probeClient = &http.Client{
+	Timeout:   5 * time.Second,
+	Transport: &http.Transport{MaxIdleConnsPerHost: 4, DisableCompression: true},
+}
+
+// status returns the HTTP status of GET url, or 0 when there was no answer.
+func status(ctx context.Context, url string) int {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0
+	}
+	resp, err := probeClient.Do(req)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	var b [512]byte
+	for {
+		if _, err := resp.Body.Read(b[:]); err != nil {
+			break
+		}
+	}
+	return resp.StatusCode
+}
+
+// waitStatus polls url every step until it answers want, and returns when it first did.
+func waitStatus(ctx context.Context, url string, want int, step, limit time.Duration) (time.Time, error) {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	last := 0
+	for {
+		if last = status(ctx, url); last == want {
+			return time.Now(), nil
+		}
+		select {
+		case <-ctx.Done():
+			if last == 0 {
+				return time.Time{}, fmt.Errorf("%s: no answer within %v", url, limit)
+			}
+			return time.Time{}, fmt.Errorf("%s: still %d after %v, want %d", url, last, limit, want)
+		case <-time.After(step):
+		}
+	}
+}
+
+// peakRSS reads VmHWM (the peak resident set size) of pid, in bytes.
+func peakRSS(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb int64
+			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb); err != nil {
+				return 0, fmt.Errorf("VmHWM %q: %w", rest, err)
+			}
+			return kb * 1024, nil
+		}
+	}
+	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
+}
