@@ -341,7 +341,7 @@ func (f targetFlag) String() string { return "" }
 
 func (f targetFlag) Set(v string) error {
 	if v == "" {
-		return errors.New("empty")
+		return errors.New("empty (an unset variable?)")
 	}
 	*f.list = append(*f.list, flagTarget{f.typ, v})
 	return nil

@@ -343,7 +343,7 @@ func TestWaitUsageErrors(t *testing.T) {
 		{"bad --redis", []string{"--redis", "http://cache:6379"}, []string{`--redis (target "redis"): not a valid redis URL`}},
 		{"bad --http", []string{"--http", "ftp://example.com/x"}, []string{`--http (target "http"): must be an absolute http:// or https:// URL`}},
 		{"bad --tcp", []string{"--tcp", "nohostport"}, []string{`--tcp (target "tcp"): must be host:port`}},
-		{"empty --tcp", []string{"--tcp", ""}, []string{`invalid value "" for flag -tcp: empty`}},
+		{"empty --tcp", []string{"--tcp", ""}, []string{`invalid value "" for flag -tcp: empty (an unset variable?)`}},
 		{"second bad --tcp", []string{"--tcp", tcp, "--tcp", "x"}, []string{`--tcp (target "tcp-2"): must be host:port`}},
 		{"every problem at once", []string{"--tcp", "x", "--timeout", "-1s", "--redis", "nope"}, []string{"3 problems:", "--timeout", "--tcp", "--redis"}},
 		{"config field", []string{"--config", badConfig}, []string{"healthgate.yaml:5", `checks[0] "db"`, "timeout (10s) must be shorter than interval (5s)"}},
