@@ -81,20 +81,23 @@ func run(args []string, lookup env, sigs <-chan os.Signal, stdout, stderr io.Wri
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	again := make(chan struct{})
+	finished := make(chan struct{}) // closed when the command returns, to end the watcher
 	var watch sync.WaitGroup
 	defer watch.Wait()
-	defer cancel(nil) // runs before watch.Wait (defers are LIFO), so the watcher can end
+	defer close(finished) // runs before watch.Wait (defers are LIFO), so the watcher can end
+	defer cancel(nil)
 	watch.Go(func() {
 		select {
 		case s := <-sigs:
 			cancel(signalError{s})
-		case <-ctx.Done():
+		case <-finished:
 			return
 		}
+		// ctx is done now: wait for a second signal (or the end), not for ctx.
 		select {
 		case <-sigs:
 			close(again)
-		case <-ctx.Done():
+		case <-finished:
 		}
 	})
 

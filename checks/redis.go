@@ -139,7 +139,11 @@ func (r *redisCheck) drop(c *redis.Client) {
 func (r *redisCheck) probe(ctx context.Context) error {
 	c := r.clientFor()
 	r.handshakeErr.Store(nil)
+	// go-redis bounds a read by the context's deadline but does not watch its cancellation: closing
+	// the client is what makes a SIGTERM during a run against a hung Redis take effect at once.
+	stop := context.AfterFunc(ctx, func() { r.drop(c) })
 	err := r.once(ctx, c)
+	stop()
 	if herr := r.handshakeErr.Load(); herr != nil && err != nil {
 		err = herr
 	} else if err != nil && ClassOf(err) == Timeout && r.handshaking.Load() > 0 {
