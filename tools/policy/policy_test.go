@@ -335,3 +335,54 @@ func TestExpandDefault(t *testing.T) {
 		}
 	}
 }
+
+func TestConfigs(t *testing.T) {
+	const cm = `
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: cfg, labels: {app.kubernetes.io/name: x}}
+data:
+  other.txt: "not yaml: ["
+  healthgate.yaml: |
+    server: {details: token, details_token: "${TOKEN:-}"}
+    checks:
+      - {name: db, type: postgres, url: "${DATABASE_URL}"}
+      - {name: cache, type: redis, url: "redis://:${REDIS_PASSWORD}@redis:6379/0"}
+      - {name: api, type: http, url_file: /etc/healthgate/secrets/api-url, headers: {Authorization: "Bearer ${API_TOKEN}"}}
+      - {name: mq, type: tcp, address: "${MQ_ADDRESS:-rabbitmq:5672}"}
+      - {name: legacy, type: tcp, address: "${LEGACY}"}
+`
+	objs, err := Decode("cm.yaml", []byte(cm))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgs, err := Configs(objs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfgs) != 1 {
+		t.Fatalf("got %d configs, want 1", len(cfgs))
+	}
+	c := cfgs[0]
+	if c.Checks != 5 {
+		t.Errorf("Checks = %d, want 5", c.Checks)
+	}
+	wantEnv := map[string]string{
+		"TOKEN":          "placeholder",
+		"DATABASE_URL":   "postgres://healthgate@127.0.0.1:9/healthgate?sslmode=disable",
+		"REDIS_PASSWORD": "placeholder",
+		"API_TOKEN":      "placeholder",
+		"LEGACY":         "127.0.0.1:9",
+	}
+	if len(c.Env) != len(wantEnv) {
+		t.Errorf("got env %v, want %v", c.Env, wantEnv)
+	}
+	for k, want := range wantEnv {
+		if got := c.Env[k]; got != want {
+			t.Errorf("env %s = %q, want %q", k, got, want)
+		}
+	}
+	if got, want := c.Files["/etc/healthgate/secrets/api-url"], "http://127.0.0.1:9/healthz"; got != want {
+		t.Errorf("file placeholder = %q, want %q", got, want)
+	}
+}
