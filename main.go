@@ -578,9 +578,8 @@ func flagTargetChecks(cfg *config.Config, targets []flagTarget, attemptTimeout t
 		} else {
 			c.URL = t.value
 		}
-		// Hints name where the value came from ("check the credentials in --postgres"): Origin looks
-		// for a file before falling back to the field's name, and the flag is where it was read.
-		c.Src.Files = map[string]string{field: flagName}
+		// Hints name where the value came from: "check the credentials in --postgres".
+		c.Src.SetOrigin(field, flagName)
 		if attemptTimeout > 0 {
 			c.Timeout = attemptTimeout
 			c.Interval = max(c.Interval, 2*attemptTimeout) // keep timeout < interval, as everywhere

@@ -197,7 +197,7 @@ func TestCheckReasonClassesText(t *testing.T) {
 		{"refused", "refused failed to connect"},
 		{"refused", "— nothing listens there yet"},
 		{"blackhole", "timeout"},
-		{"dns", "no such host — the host name does not resolve: check the host in url and the resolver"},
+		{"dns", "no such host — the host name does not resolve: check the host in url ("},
 		{"wrong-database", `database "healthgate_no_such_db" does not exist (SQLSTATE 3D000) — database does not exist: check the database name`},
 		{"unknown-role", `role "healthgate_no_such_role" does not exist (SQLSTATE 28000) — the credentials were rejected: check the user, password and database`},
 		{"redis-password", "auth WRONGPASS"},

@@ -127,7 +127,9 @@ func startReplicatedPair(t *testing.T) (primaryURL, standbyURL string) {
 	runAs("pg_ctl", "-D", standbyDir, "-l", filepath.Join(dir, "standby.log"), "-w", "start")
 	started = append(started, standbyDir)
 
-	url := func(port int) string { return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port) }
+	url := func(port int) string {
+		return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
+	}
 	return url(pPort), url(sPort)
 }
 

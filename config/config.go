@@ -5,6 +5,8 @@
 package config
 
 import (
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -119,8 +121,9 @@ type Source struct {
 	// Vars maps a field's YAML key to the environment variables its value was expanded from, so a
 	// hint can say "check the credentials in DATABASE_URL".
 	Vars map[string][]string
-	// Files maps a field's YAML key to the file its value was read from (`url_file:`).
-	Files map[string]string
+	// Origins maps a field's YAML key to where its whole value came from when that is not the file
+	// itself: an environment variable (`url: ${DATABASE_URL}`), a secret file (`url_file:`), a flag.
+	Origins map[string]string
 	// Failed holds the keys whose values could not be decoded (already reported).
 	Failed map[string]bool
 }
@@ -141,14 +144,28 @@ func (s Source) Errorf(key, format string, args ...any) *Error {
 	return &Error{File: s.File, Line: line, Column: col, Path: s.Path, Field: key, Msg: sprintf(format, args...)}
 }
 
-// Origin names where a field's value came from, for hints: the environment variable, the file, or the
-// field itself ("url").
+// Origin names where a field's value came from, for hints ("check the credentials in DATABASE_URL"):
+// the variable, file or flag that gave the whole value; else the field and its position, with the
+// variables it uses (`url (healthgate.yaml:12, uses API_KEY)`).
 func (s Source) Origin(key string) string {
-	if vars := s.Vars[key]; len(vars) > 0 {
-		return vars[0]
+	if o, ok := s.Origins[key]; ok {
+		return o
 	}
-	if f, ok := s.Files[key]; ok {
-		return f
+	where := key
+	if line := s.Lines[key]; line > 0 {
+		where = fmt.Sprintf("%s (%s:%d", key, s.File, line)
+		if vars := s.Vars[key]; len(vars) > 0 {
+			where += ", uses " + strings.Join(vars, ", ")
+		}
+		where += ")"
 	}
-	return key
+	return where
+}
+
+// SetOrigin records that a field's whole value came from origin (a flag, say).
+func (s *Source) SetOrigin(key, origin string) {
+	if s.Origins == nil {
+		s.Origins = map[string]string{}
+	}
+	s.Origins[key] = origin
 }

@@ -288,3 +288,23 @@ func TestFromEnvironment(t *testing.T) {
 		t.Errorf("no variables: %d checks; want 0", len(cfg.Checks))
 	}
 }
+
+func TestOrigin(t *testing.T) {
+	data := "checks:\n" +
+		"  - {name: a, type: postgres, url: \"${DATABASE_URL}\"}\n" +
+		"  - {name: b, type: http, url: \"http://h/?api_key=${KEY}\"}\n" +
+		"  - {name: c, type: tcp, address: \"h:1\"}\n"
+	cfg, err := config.Parse("hg.yaml", []byte(data), env(map[string]string{"DATABASE_URL": "postgres://a/b", "KEY": "k"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"DATABASE_URL", "url (hg.yaml:3, uses KEY)", "address (hg.yaml:4)"} {
+		field := "url"
+		if i == 2 {
+			field = "address"
+		}
+		if got := cfg.Checks[i].Src.Origin(field); got != want {
+			t.Errorf("check %d: origin %q; want %q", i, got, want)
+		}
+	}
+}

@@ -236,6 +236,9 @@ func (d *decoder) expandedScalar(n *yaml.Node, v reflect.Value, src *Source, whe
 			src.Vars = map[string][]string{}
 		}
 		src.Vars[key] = vars
+		if whole := wholeVariable(n.Value); whole != "" {
+			src.SetOrigin(key, whole)
+		}
 	}
 	if err != nil {
 		d.errorf(n, where, key, "%v", err)
@@ -264,10 +267,7 @@ func (d *decoder) fromFile(n *yaml.Node, v reflect.Value, src *Source, where, ke
 		src.Failed[base] = true
 		return
 	}
-	if src.Files == nil {
-		src.Files = map[string]string{}
-	}
-	src.Files[base] = path
+	src.SetOrigin(base, path)
 	// Secret files written by `kubectl create secret --from-file` or `echo` end with a newline that is not
 	// part of the secret.
 	v.SetString(strings.TrimRight(string(data), "\r\n"))

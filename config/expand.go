@@ -70,3 +70,16 @@ func validVarName(name string) bool {
 	}
 	return true
 }
+
+// wholeVariable returns VAR when s is exactly ${VAR} or ${VAR:-default}: the whole value comes from it.
+func wholeVariable(s string) string {
+	inner, ok := strings.CutPrefix(s, "${")
+	if !ok || !strings.HasSuffix(inner, "}") || strings.Count(s, "${") != 1 {
+		return ""
+	}
+	name, _, _ := strings.Cut(strings.TrimSuffix(inner, "}"), ":-")
+	if !validVarName(name) {
+		return ""
+	}
+	return name
+}

@@ -211,6 +211,7 @@ func FromEnvironment(env LookupEnv) *Config {
 		ch.URL = url
 		ch.Src.Lines["url"] = 0
 		ch.Src.Vars = map[string][]string{"url": {conv.variable}}
+		ch.Src.SetOrigin("url", conv.variable)
 		c.Checks = append(c.Checks, ch)
 	}
 	return c
