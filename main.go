@@ -32,13 +32,14 @@ import (
 
 // Exit codes (DESIGN.md §7).
 const (
-	exitOK       = 0
-	exitFailed   = 1   // check: a critical check fails; serve: could not listen or drain
-	exitUsage    = 2   // bad flags or configuration
-	exitTimeout  = 124 // wait timed out (timeout(1)'s convention)
-	exitNotFound = 127 // the command after -- was not found
-	exitSIGINT   = 130
-	exitSIGTERM  = 143
+	exitOK            = 0
+	exitFailed        = 1   // check: a critical check fails; serve: could not listen or drain
+	exitUsage         = 2   // bad flags or configuration
+	exitTimeout       = 124 // wait timed out (timeout(1)'s convention)
+	exitNotExecutable = 126 // the command after -- exists but cannot be executed (the shell's status)
+	exitNotFound      = 127 // the command after -- was not found
+	exitSIGINT        = 130
+	exitSIGTERM       = 143
 )
 
 // Set with -ldflags "-X main.version=v1.2.3 -X main.revision=abc123"; see versionInfo for the fallback.
@@ -504,9 +505,6 @@ func commandExit(err error) int {
 	}
 	return exitNotFound
 }
-
-// exitNotExecutable is the shell's status for a command found but not executable.
-const exitNotExecutable = 126
 
 // selectChecks picks what `wait` waits for from the configuration: the critical checks, or exactly
 // the ones --only names (critical or not).
