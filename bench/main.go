@@ -38,7 +38,7 @@ type params struct {
 }
 
 var (
-	full  = params{conns: 16, rounds: 3, run: 3 * time.Second, background: 6 * time.Second, depWindow: 5 * time.Second, blackhole: 6 * time.Second, cutReps: 5, rssRun: 5 * time.Second, startReps: 7, waitReps: 9, failWindow: 10 * time.Second}
+	full  = params{conns: 16, rounds: 3, run: 3 * time.Second, background: 6 * time.Second, depWindow: 5 * time.Second, blackhole: 6 * time.Second, cutReps: 5, rssRun: 5 * time.Second, startReps: 7, waitReps: 15, failWindow: 10 * time.Second}
 	quick = params{conns: 16, rounds: 1, run: time.Second, background: 3 * time.Second, depWindow: 3 * time.Second, blackhole: 2 * time.Second, cutReps: 1, rssRun: 2 * time.Second, startReps: 3, waitReps: 3, failWindow: 3 * time.Second}
 )
 
@@ -66,6 +66,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 	repo := fs.String("repo", "", "healthgate repository root (default: found from the working directory)")
 	conns := fs.Int("c", 0, "concurrent connections of the load generator (default 16)")
 	out := fs.String("o", "", "also write the table to this file")
+	only := fs.String("only", "", "run only these steps, comma-separated: probes, rss10, startup, wait")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -89,7 +90,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 	defer b.close()
 
 	began := time.Now()
-	b.measure(ctx)
+	var steps []string
+	if *only != "" {
+		steps = strings.Split(*only, ",")
+	}
+	b.measure(ctx, steps)
 	if ctx.Err() != nil {
 		fmt.Fprintln(stderr, "bench: interrupted")
 		return 130

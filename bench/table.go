@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 )
 
@@ -51,6 +52,11 @@ func (t *table) row(key string) *row {
 		}
 	}
 	panic("no row " + key)
+}
+
+// drop removes rows.
+func (t *table) drop(keys ...string) {
+	t.rows = slices.DeleteFunc(t.rows, func(r *row) bool { return slices.Contains(keys, r.key) })
 }
 
 // set records a figure.
