@@ -750,7 +750,7 @@ func (b *bench) report(w *strings.Builder, cmd []string, took time.Duration, qui
 	if quickMode {
 		kind = "quick (figures only checked for presence; too short to compare)"
 	}
-	fmt.Fprintf(w, "\n## healthgate benchmark\n\n")
+	fmt.Fprintf(w, "\n### healthgate benchmark\n\n")
 	fmt.Fprintf(w, "- date: %s; machine: %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), machine())
 	fmt.Fprintf(w, "- command: `%s` (%s run, took %v); healthgate commit %s\n", strings.Join(cmd, " "), kind, took.Round(time.Second), b.hgCommit)
 	fmt.Fprintf(w, "- load: %d keep-alive connections, closed loop, `GET /readyz`, generator on the same cores; best of %d interleaved runs of %v\n",
