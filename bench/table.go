@@ -92,8 +92,13 @@ func (t *table) skip(col, why string) {
 
 // value returns a figure and whether it was produced.
 func (t *table) value(key, col string) (float64, bool) {
-	c := t.row(key).cells[col]
-	return c.val, c.has
+	for _, r := range t.rows {
+		if r.key == key {
+			c := r.cells[col]
+			return c.val, c != nil && c.has
+		}
+	}
+	return 0, false // a row dropped by -only
 }
 
 // missing lists the figures that apply but were not produced.

