@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,26 +18,8 @@ import (
 	"github.com/healthgate/healthgate/checks/checktest"
 )
 
-// serveLog is a goroutine-safe stderr for run() that tests can search.
-type serveLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *serveLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *serveLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-// servedAddr waits for the JSON "serving" line and returns its address.
-func (l *serveLog) servedAddr(t *testing.T) string {
+// servedAddr waits for the JSON "serving" line in a serve's log and returns its address.
+func servedAddr(t *testing.T, l *syncBuffer) string {
 	t.Helper()
 	var addr string
 	checktest.Eventually(t, 10*time.Second, "the serving log line", func() bool {
@@ -58,7 +39,7 @@ func (l *serveLog) servedAddr(t *testing.T) string {
 // serveProcess is `healthgate serve` running in-process through run().
 type serveProcess struct {
 	addr   string
-	log    *serveLog
+	log    *syncBuffer
 	sigs   chan os.Signal
 	exited chan int // receives the exit code once; see wait
 }
@@ -96,12 +77,12 @@ func startServe(t *testing.T, yaml string, env map[string]string) *serveProcess 
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := &serveProcess{log: &serveLog{}, sigs: make(chan os.Signal, 2), exited: make(chan int, 1)}
+	p := &serveProcess{log: &syncBuffer{}, sigs: make(chan os.Signal, 2), exited: make(chan int, 1)}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	go func() {
 		p.exited <- run([]string{"serve", "--config", path, "--log-format", "json"}, lookup, p.sigs, io.Discard, p.log)
 	}()
-	p.addr = p.log.servedAddr(t)
+	p.addr = servedAddr(t, p.log)
 	t.Cleanup(func() { p.stop(t) })
 	return p
 }
@@ -294,11 +275,11 @@ func TestServeConfigErrors(t *testing.T) {
 
 func TestServeWithoutChecks(t *testing.T) {
 	t.Chdir(t.TempDir()) // no healthgate.yaml here
-	p := &serveProcess{log: &serveLog{}, sigs: make(chan os.Signal, 2), exited: make(chan int, 1)}
+	p := &serveProcess{log: &syncBuffer{}, sigs: make(chan os.Signal, 2), exited: make(chan int, 1)}
 	go func() {
 		p.exited <- run([]string{"serve", "--listen", "127.0.0.1:0", "--log-format", "json"}, func(string) (string, bool) { return "", false }, p.sigs, io.Discard, p.log)
 	}()
-	p.addr = p.log.servedAddr(t)
+	p.addr = servedAddr(t, p.log)
 	if r := p.probe(t, "/readyz"); r.code != 200 {
 		t.Errorf("/readyz with no checks = %d; want 200", r.code)
 	}
@@ -317,12 +298,12 @@ func TestServeWithoutChecks(t *testing.T) {
 func TestServeFromEnvironment(t *testing.T) {
 	pgURL, redisURL := checktest.PostgresURL(t), checktest.RedisURL(t)
 	t.Chdir(t.TempDir())
-	p := &serveProcess{log: &serveLog{}, sigs: make(chan os.Signal, 2), exited: make(chan int, 1)}
+	p := &serveProcess{log: &syncBuffer{}, sigs: make(chan os.Signal, 2), exited: make(chan int, 1)}
 	env := map[string]string{"DATABASE_URL": pgURL, "REDIS_URL": redisURL}
 	go func() {
 		p.exited <- run([]string{"serve", "--listen", "127.0.0.1:0", "--log-format", "json"}, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, p.sigs, io.Discard, p.log)
 	}()
-	p.addr = p.log.servedAddr(t)
+	p.addr = servedAddr(t, p.log)
 	p.waitCode(t, "/readyz", 200, 10*time.Second)
 	if r := p.probe(t, "/readyz?verbose"); !strings.Contains(r.body, "[+]postgres ok\n[+]redis ok\n") {
 		t.Errorf("checks from DATABASE_URL and REDIS_URL: %q", r.body)
