@@ -1,17 +1,28 @@
 package server
 
 import (
-	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"log"
+	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/status"
-
 	"github.com/healthgate/healthgate/monitor"
 )
+
+// The gRPC health service (grpc.health.v1.Health: Check, Watch, List), served by net/http's own
+// HTTP/2 without TLS (h2c with prior knowledge, which is what gRPC clients and a Kubernetes grpc:
+// probe speak).
+//
+// Why not grpc-go: the service is three methods whose messages are one string and one enum, and
+// grpc-go (with the protobuf runtime) costs every healthgate process about 4.5 MB of resident memory
+// and 8 MB of binary even with gRPC off (measured: an idle binary importing grpc and its health
+// package uses 10.5 MB RSS against 6 MB for pgx + go-redis + net/http), which is what separates a
+// 30 MB budget from a miss (bench figure 5). The tests talk to this server with grpc-go's own client
+// and with grpc-health-probe, so it is held to the real protocol.
 
 // gRPC service names beside each check's own name: "" and "readiness" mean /readyz, "liveness"
 // means /livez (what a Kubernetes `grpc:` probe asks with its `service` field).
@@ -24,14 +35,40 @@ const (
 // with snapshots.
 const livenessPoll = time.Second
 
-// Health implements grpc.health.v1.Health (Check, Watch, List) on the published snapshot. Like the
-// HTTP probes it never runs a check.
+// maxGRPCMessage bounds a request message: a service name.
+const maxGRPCMessage = 4 << 10
+
+// Serving status values of grpc.health.v1.HealthCheckResponse.ServingStatus.
+type servingStatus uint64
+
+const (
+	statusUnknown        servingStatus = 0
+	statusServing        servingStatus = 1
+	statusNotServing     servingStatus = 2
+	statusServiceUnknown servingStatus = 3
+)
+
+// gRPC status codes used here.
+const (
+	codeOK               = 0
+	codeInvalidArgument  = 3
+	codeNotFound         = 5
+	codeUnimplemented    = 12
+	codeUnavailable      = 14
+	methodCheck          = "/grpc.health.v1.Health/Check"
+	methodWatch          = "/grpc.health.v1.Health/Watch"
+	methodList           = "/grpc.health.v1.Health/List"
+	grpcContentType      = "application/grpc"
+	grpcContentTypeProto = "application/grpc+proto"
+)
+
+// Health serves grpc.health.v1.Health on the published snapshot. Like the HTTP probes it never runs
+// a check.
 type Health struct {
-	healthpb.UnimplementedHealthServer
 	src Source
 
 	stopOnce sync.Once
-	stopped  chan struct{} // closed to end Watch streams, so GracefulStop can finish
+	stopped  chan struct{} // closed to end Watch streams, so the drain can finish
 }
 
 // NewHealth returns the gRPC health service reading src.
@@ -39,20 +76,24 @@ func NewHealth(src Source) *Health {
 	return &Health{src: src, stopped: make(chan struct{})}
 }
 
-// Register adds the service to a gRPC server.
-func (h *Health) Register(s *grpc.Server) { healthpb.RegisterHealthServer(s, h) }
-
 // stop ends every Watch stream.
 func (h *Health) stop() { h.stopOnce.Do(func() { close(h.stopped) }) }
 
+// newGRPCServer returns the HTTP/2-only server that carries the service.
+func (h *Health) newGRPCServer(errorLog *log.Logger) *http.Server {
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	return &http.Server{Handler: h, Protocols: &p, ReadHeaderTimeout: 5 * time.Second, ErrorLog: errorLog}
+}
+
 // statusOf answers for one service; known is false for an unknown name. Everything is NOT_SERVING
 // once shutdown starts.
-func (h *Health) statusOf(s *monitor.Snapshot, service string) (st healthpb.HealthCheckResponse_ServingStatus, known bool) {
-	serving := func(ok bool) healthpb.HealthCheckResponse_ServingStatus {
+func (h *Health) statusOf(s *monitor.Snapshot, service string) (st servingStatus, known bool) {
+	serving := func(ok bool) servingStatus {
 		if ok && !s.ShuttingDown {
-			return healthpb.HealthCheckResponse_SERVING
+			return statusServing
 		}
-		return healthpb.HealthCheckResponse_NOT_SERVING
+		return statusNotServing
 	}
 	switch service {
 	case "", serviceReadiness:
@@ -63,38 +104,50 @@ func (h *Health) statusOf(s *monitor.Snapshot, service string) (st healthpb.Heal
 	if c, ok := s.Check(service); ok {
 		return serving(c.Passing()), true
 	}
-	return healthpb.HealthCheckResponse_SERVICE_UNKNOWN, false
+	return statusServiceUnknown, false
 }
 
-// Check answers one probe.
-func (h *Health) Check(_ context.Context, req *healthpb.HealthCheckRequest) (*healthpb.HealthCheckResponse, error) {
-	st, known := h.statusOf(h.src.Snapshot(), req.GetService())
-	if !known {
-		return nil, status.Errorf(codes.NotFound, "unknown service %q", req.GetService())
+func (h *Health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ct := r.Header.Get("Content-Type")
+	if r.Method != http.MethodPost || (ct != grpcContentType && ct != grpcContentTypeProto) {
+		http.Error(w, "this port serves gRPC (grpc.health.v1.Health)", http.StatusUnsupportedMediaType)
+		return
 	}
-	return &healthpb.HealthCheckResponse{Status: st}, nil
+	w.Header().Set("Content-Type", grpcContentType)
+	g := &grpcWriter{w: w}
+	req, err := readGRPCMessage(r.Body)
+	if err != nil {
+		g.finish(codeInvalidArgument, err.Error())
+		return
+	}
+	service, err := decodeService(req)
+	if err != nil {
+		g.finish(codeInvalidArgument, err.Error())
+		return
+	}
+	switch r.URL.Path {
+	case methodCheck:
+		st, known := h.statusOf(h.src.Snapshot(), service)
+		if !known {
+			g.finish(codeNotFound, "unknown service "+strconv.Quote(service))
+			return
+		}
+		g.send(encodeStatus(st))
+		g.finish(codeOK, "")
+	case methodList:
+		g.send(h.encodeList(h.src.Snapshot()))
+		g.finish(codeOK, "")
+	case methodWatch:
+		h.watch(g, r, service)
+	default:
+		g.finish(codeUnimplemented, "unknown method "+r.URL.Path)
+	}
 }
 
-// List answers every service at once.
-func (h *Health) List(_ context.Context, _ *healthpb.HealthListRequest) (*healthpb.HealthListResponse, error) {
-	s := h.src.Snapshot()
-	out := &healthpb.HealthListResponse{Statuses: map[string]*healthpb.HealthCheckResponse{}}
-	names := []string{"", serviceReadiness, serviceLiveness}
-	for _, c := range s.Checks {
-		names = append(names, c.Name)
-	}
-	for _, n := range names {
-		st, _ := h.statusOf(s, n)
-		out.Statuses[n] = &healthpb.HealthCheckResponse{Status: st}
-	}
-	return out, nil
-}
-
-// Watch sends the service's status now and at every change. An unknown service gets SERVICE_UNKNOWN
+// watch sends the service's status now and at every change. An unknown service gets SERVICE_UNKNOWN
 // and the stream stays open, as the protocol asks.
-func (h *Health) Watch(req *healthpb.HealthCheckRequest, stream healthpb.Health_WatchServer) error {
-	service := req.GetService()
-	last := healthpb.HealthCheckResponse_ServingStatus(-1)
+func (h *Health) watch(g *grpcWriter, r *http.Request, service string) {
+	last := servingStatus(1 << 10) // no status sent yet
 	var poll <-chan time.Time
 	if service == serviceLiveness {
 		t := time.NewTicker(livenessPoll)
@@ -103,20 +156,162 @@ func (h *Health) Watch(req *healthpb.HealthCheckRequest, stream healthpb.Health_
 	}
 	for {
 		s := h.src.Snapshot()
-		st, _ := h.statusOf(s, service)
-		if st != last {
-			if err := stream.Send(&healthpb.HealthCheckResponse{Status: st}); err != nil {
-				return err
-			}
+		if st, _ := h.statusOf(s, service); st != last {
+			g.send(encodeStatus(st))
 			last = st
 		}
 		select {
 		case <-s.Changed():
 		case <-poll:
-		case <-stream.Context().Done():
-			return stream.Context().Err()
+		case <-r.Context().Done():
+			return
 		case <-h.stopped:
-			return status.Error(codes.Unavailable, "server is shutting down")
+			g.finish(codeUnavailable, "server is shutting down")
+			return
 		}
 	}
+}
+
+// grpcWriter writes one call's messages and its final status.
+type grpcWriter struct {
+	w    http.ResponseWriter
+	sent bool // a message went out, so the status goes in the trailers
+}
+
+// send writes one length-prefixed message.
+func (g *grpcWriter) send(msg []byte) {
+	g.sent = true
+	frame := make([]byte, 5, 5+len(msg))
+	binary.BigEndian.PutUint32(frame[1:], uint32(len(msg)))
+	_, _ = g.w.Write(append(frame, msg...))
+	if f, ok := g.w.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// finish ends the call with its status: in the trailers after a message, or in the headers alone
+// ("Trailers-Only") when nothing was sent.
+func (g *grpcWriter) finish(code int, msg string) {
+	prefix := http.TrailerPrefix
+	if !g.sent {
+		prefix = ""
+	}
+	g.w.Header().Set(prefix+"Grpc-Status", strconv.Itoa(code))
+	if msg != "" {
+		g.w.Header().Set(prefix+"Grpc-Message", percentEncode(msg))
+	}
+	if !g.sent {
+		g.w.WriteHeader(http.StatusOK)
+	}
+}
+
+// readGRPCMessage reads one length-prefixed, uncompressed message.
+func readGRPCMessage(r io.Reader) ([]byte, error) {
+	var prefix [5]byte
+	if _, err := io.ReadFull(r, prefix[:]); err != nil {
+		return nil, errors.New("missing request message")
+	}
+	if prefix[0] != 0 {
+		return nil, errors.New("compressed messages are not supported")
+	}
+	n := binary.BigEndian.Uint32(prefix[1:])
+	if n > maxGRPCMessage {
+		return nil, errors.New("request message too large")
+	}
+	msg := make([]byte, n)
+	if _, err := io.ReadFull(r, msg); err != nil {
+		return nil, errors.New("truncated request message")
+	}
+	return msg, nil
+}
+
+// decodeService reads field 1 (service, a string) of a HealthCheckRequest, skipping anything else.
+func decodeService(b []byte) (string, error) {
+	service := ""
+	for len(b) > 0 {
+		tag, n := binary.Uvarint(b)
+		if n <= 0 {
+			return "", errors.New("malformed request message")
+		}
+		b = b[n:]
+		field, wire := tag>>3, tag&7
+		switch wire {
+		case 0: // varint
+			_, n = binary.Uvarint(b)
+			if n <= 0 {
+				return "", errors.New("malformed request message")
+			}
+			b = b[n:]
+		case 1: // 64-bit
+			if len(b) < 8 {
+				return "", errors.New("malformed request message")
+			}
+			b = b[8:]
+		case 5: // 32-bit
+			if len(b) < 4 {
+				return "", errors.New("malformed request message")
+			}
+			b = b[4:]
+		case 2: // length-delimited
+			l, n := binary.Uvarint(b)
+			if n <= 0 || uint64(len(b)-n) < l {
+				return "", errors.New("malformed request message")
+			}
+			if field == 1 {
+				service = string(b[n : n+int(l)])
+			}
+			b = b[n+int(l):]
+		default:
+			return "", errors.New("malformed request message")
+		}
+	}
+	return service, nil
+}
+
+// encodeStatus is a HealthCheckResponse: field 1, the status enum.
+func encodeStatus(st servingStatus) []byte {
+	if st == statusUnknown {
+		return nil // a zero enum is the empty message
+	}
+	return binary.AppendUvarint([]byte{0x08}, uint64(st))
+}
+
+// encodeList is a HealthListResponse: field 1, map<string, HealthCheckResponse> statuses, that is
+// one entry message per service with the key as field 1 and the response as field 2.
+func (h *Health) encodeList(s *monitor.Snapshot) []byte {
+	names := []string{"", serviceReadiness, serviceLiveness}
+	for _, c := range s.Checks {
+		names = append(names, c.Name)
+	}
+	var out []byte
+	for _, name := range names {
+		st, _ := h.statusOf(s, name)
+		value := encodeStatus(st)
+		var entry []byte
+		entry = append(entry, 0x0a)
+		entry = binary.AppendUvarint(entry, uint64(len(name)))
+		entry = append(entry, name...)
+		entry = append(entry, 0x12)
+		entry = binary.AppendUvarint(entry, uint64(len(value)))
+		entry = append(entry, value...)
+		out = append(out, 0x0a)
+		out = binary.AppendUvarint(out, uint64(len(entry)))
+		out = append(out, entry...)
+	}
+	return out
+}
+
+// percentEncode is grpc-message's encoding: printable ASCII but '%' as is, everything else %XX.
+func percentEncode(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b []byte
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c <= 0x7e && c != '%' {
+			b = append(b, c)
+			continue
+		}
+		b = append(b, '%', hex[c>>4], hex[c&15])
+	}
+	return string(b)
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -206,5 +208,38 @@ func TestGRPCHealthProbeBinary(t *testing.T) {
 	}
 	if code := run("-service=liveness"); code != 0 {
 		t.Errorf("liveness with a failing dependency: exit %d; want 0", code)
+	}
+}
+
+func TestDecodeService(t *testing.T) {
+	tests := []struct {
+		name string
+		msg  []byte
+		want string
+		err  bool
+	}{
+		{"empty message", nil, "", false},
+		{"service", []byte{0x0a, 2, 'd', 'b'}, "db", false},
+		{"unknown fields skipped", []byte{0x10, 0x96, 0x01, 0x1a, 1, 'x', 0x0a, 2, 'd', 'b', 0x25, 1, 2, 3, 4}, "db", false},
+		{"truncated string", []byte{0x0a, 5, 'd'}, "", true},
+		{"bad wire type", []byte{0x0f}, "", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := decodeService(tc.msg)
+			if (err != nil) != tc.err || got != tc.want {
+				t.Errorf("decodeService(% x) = %q, %v; want %q, error %v", tc.msg, got, err, tc.want, tc.err)
+			}
+		})
+	}
+}
+
+func TestGRPCPortRefusesPlainHTTP(t *testing.T) {
+	var db dep
+	f := newFixture(t, Options{}, db.check("db", true))
+	rec := httptest.NewRecorder()
+	NewHealth(f.mon).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	if rec.Code != http.StatusUnsupportedMediaType {
+		t.Errorf("GET on the gRPC port: %d; want 415", rec.Code)
 	}
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -8,8 +9,6 @@ import (
 	"net/http"
 	"sync"
 	"time"
-
-	"google.golang.org/grpc"
 )
 
 // Drain is DESIGN.md §5: after the first signal, keep serving for Delay while /readyz fails (so load
@@ -47,17 +46,10 @@ func Serve(ctx context.Context, ep Endpoints, d Drain, log *slog.Logger) error {
 	}
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ep.HTTP) }()
-	var gs *grpc.Server
+	var gs *http.Server
 	if ep.GRPC != nil {
-		gs = grpc.NewServer()
-		ep.Health.Register(gs)
-		go func() {
-			if err := gs.Serve(ep.GRPC); err != nil {
-				errc <- err
-				return
-			}
-			errc <- http.ErrServerClosed // the same "stopped as asked" as the HTTP server's
-		}()
+		gs = ep.Health.newGRPCServer(srv.ErrorLog)
+		go func() { errc <- gs.Serve(ep.GRPC) }()
 	}
 	servers := 1 + boolInt(gs != nil)
 
@@ -90,25 +82,14 @@ func Serve(ctx context.Context, ep Endpoints, d Drain, log *slog.Logger) error {
 	sctx, cancel := context.WithTimeout(context.Background(), d.Timeout)
 	defer cancel()
 	var wg sync.WaitGroup
+	var gerr error
 	if gs != nil {
-		ep.Health.stop() // Watch streams would hold GracefulStop for ever
-		wg.Go(func() {
-			done := make(chan struct{})
-			go func() { gs.GracefulStop(); close(done) }()
-			select {
-			case <-done:
-			case <-sctx.Done():
-				gs.Stop()
-				<-done
-			}
-		})
+		ep.Health.stop() // Watch streams would hold the shutdown for ever
+		wg.Go(func() { gerr = shutdown(sctx, gs) })
 	}
-	err := srv.Shutdown(sctx)
-	if errors.Is(err, context.DeadlineExceeded) {
-		_ = srv.Close()
-		err = errors.New("in-flight requests did not finish within shutdown_timeout")
-	}
+	err := shutdown(sctx, srv)
 	wg.Wait()
+	err = cmp.Or(err, gerr)
 	for range servers {
 		if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
 			err = serr
@@ -120,11 +101,21 @@ func Serve(ctx context.Context, ep Endpoints, d Drain, log *slog.Logger) error {
 	return err
 }
 
+// shutdown stops accepting and waits for in-flight requests until ctx ends, then closes what is left.
+func shutdown(ctx context.Context, srv *http.Server) error {
+	err := srv.Shutdown(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		_ = srv.Close()
+		return errors.New("in-flight requests did not finish within shutdown_timeout")
+	}
+	return err
+}
+
 // stopAll stops whatever still serves after one server failed.
-func stopAll(srv *http.Server, gs *grpc.Server) {
+func stopAll(srv, gs *http.Server) {
 	_ = srv.Close()
 	if gs != nil {
-		gs.Stop()
+		_ = gs.Close()
 	}
 }
 
