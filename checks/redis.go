@@ -99,9 +99,10 @@ func (r *redisCheck) tlsDialer(cfg *tls.Config, timeout time.Duration) func(ctx 
 		}
 		conn := tls.Client(raw, cfg)
 		r.handshaking.Add(1)
-		err = conn.HandshakeContext(ctx)
-		r.handshaking.Add(-1)
-		if err != nil {
+		// Decremented only after the outcome is stored: probe reads handshakeErr, then handshaking,
+		// so it sees one or the other whatever the interleaving.
+		defer r.handshaking.Add(-1)
+		if err := conn.HandshakeContext(ctx); err != nil {
 			_ = raw.Close()
 			herr := &Error{Class: TLS, Err: fmt.Errorf("TLS handshake: %w", err)}
 			if ctx.Err() != nil || ClassOf(err) == Timeout {
@@ -146,7 +147,7 @@ func (r *redisCheck) probe(ctx context.Context) error {
 	stop()
 	if herr := r.handshakeErr.Load(); herr != nil && err != nil {
 		err = herr
-	} else if err != nil && ClassOf(err) == Timeout && r.handshaking.Load() > 0 {
+	} else if err != nil && (ClassOf(err) == Timeout || ctx.Err() != nil) && r.handshaking.Load() > 0 {
 		err = &Error{Class: Timeout, Err: fmt.Errorf("TLS handshake: %w", err), Hint: tlsSilentHint}
 	}
 	switch ClassOf(err) {
