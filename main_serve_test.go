@@ -273,13 +273,21 @@ func TestServeConfigErrors(t *testing.T) {
 	}
 }
 
-func TestServeWithoutChecks(t *testing.T) {
-	t.Chdir(t.TempDir()) // no healthgate.yaml here
+// startServeWithoutFile runs serve in a directory without healthgate.yaml, with this environment.
+func startServeWithoutFile(t *testing.T, env map[string]string) *serveProcess {
+	t.Helper()
+	t.Chdir(t.TempDir())
 	p := &serveProcess{log: &syncBuffer{}, sigs: make(chan os.Signal, 2), exited: make(chan int, 1)}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	go func() {
-		p.exited <- run([]string{"serve", "--listen", "127.0.0.1:0", "--log-format", "json"}, func(string) (string, bool) { return "", false }, p.sigs, io.Discard, p.log)
+		p.exited <- run([]string{"serve", "--listen", "127.0.0.1:0", "--log-format", "json"}, lookup, p.sigs, io.Discard, p.log)
 	}()
 	p.addr = servedAddr(t, p.log)
+	return p
+}
+
+func TestServeWithoutChecks(t *testing.T) {
+	p := startServeWithoutFile(t, nil)
 	if r := p.probe(t, "/readyz"); r.code != 200 {
 		t.Errorf("/readyz with no checks = %d; want 200", r.code)
 	}
@@ -297,13 +305,7 @@ func TestServeWithoutChecks(t *testing.T) {
 
 func TestServeFromEnvironment(t *testing.T) {
 	pgURL, redisURL := checktest.PostgresURL(t), checktest.RedisURL(t)
-	t.Chdir(t.TempDir())
-	p := &serveProcess{log: &syncBuffer{}, sigs: make(chan os.Signal, 2), exited: make(chan int, 1)}
-	env := map[string]string{"DATABASE_URL": pgURL, "REDIS_URL": redisURL}
-	go func() {
-		p.exited <- run([]string{"serve", "--listen", "127.0.0.1:0", "--log-format", "json"}, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, p.sigs, io.Discard, p.log)
-	}()
-	p.addr = servedAddr(t, p.log)
+	p := startServeWithoutFile(t, map[string]string{"DATABASE_URL": pgURL, "REDIS_URL": redisURL})
 	p.waitCode(t, "/readyz", 200, 10*time.Second)
 	if r := p.probe(t, "/readyz?verbose"); !strings.Contains(r.body, "[+]postgres ok\n[+]redis ok\n") {
 		t.Errorf("checks from DATABASE_URL and REDIS_URL: %q", r.body)

@@ -1,12 +1,10 @@
 package startup_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,23 +15,8 @@ import (
 	"github.com/healthgate/healthgate/startup"
 )
 
-// syncBuffer is a bytes.Buffer safe to read while Wait writes to it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer is a buffer safe to read while it is written to.
+type syncBuffer = checktest.Buffer
 
 func spec(name string, timeout time.Duration) config.Check {
 	c := config.NewCheck(name, "", "test", config.NewDefaults())
