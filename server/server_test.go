@@ -126,16 +126,29 @@ func (f *fixture) do(t *testing.T, method, path string, hdr ...string) response 
 	return response{code: resp.StatusCode, body: string(b), header: resp.Header}
 }
 
+// expectedBody is one probe and its exact answer.
+type expectedBody struct {
+	path string
+	code int
+	body string
+}
+
+func (f *fixture) expectBodies(t *testing.T, tests []expectedBody) {
+	t.Helper()
+	for _, tc := range tests {
+		r := f.get(t, tc.path)
+		if r.code != tc.code || r.body != tc.body {
+			t.Errorf("GET %s = %d %q; want %d %q", tc.path, r.code, r.body, tc.code, tc.body)
+		}
+	}
+}
+
 func TestReadyzBodies(t *testing.T) {
 	var db, cache dep
 	f := newFixture(t, Options{}, db.check("db", true), cache.check("cache", true))
 	f.settle(t, allRan)
 
-	tests := []struct {
-		path string
-		code int
-		body string
-	}{
+	tests := []expectedBody{
 		{"/readyz", 200, "ok"},
 		{"/readyz?verbose", 200, "[+]shutdown ok\n[+]db ok\n[+]cache ok\nreadyz check passed\n"},
 		{"/readyz?verbose=1&exclude=cache", 200, "[+]shutdown ok\n[+]db ok\n[+]cache excluded: ok\nreadyz check passed\n"},
@@ -145,20 +158,11 @@ func TestReadyzBodies(t *testing.T) {
 		{"/livez?verbose", 200, "[+]ping ok\n[+]monitor ok\nlivez check passed\n"},
 		{"/startupz", 200, "ok"},
 	}
-	for _, tc := range tests {
-		r := f.get(t, tc.path)
-		if r.code != tc.code || r.body != tc.body {
-			t.Errorf("GET %s = %d %q; want %d %q", tc.path, r.code, r.body, tc.code, tc.body)
-		}
-	}
+	f.expectBodies(t, tests)
 
 	db.fail(errSecret)
 	f.settle(t, func(s *monitor.Snapshot) bool { return !s.Ready })
-	tests = []struct {
-		path string
-		code int
-		body string
-	}{
+	tests = []expectedBody{
 		// A failure is always verbose; the reason is withheld by default.
 		{"/readyz", 503, "[+]shutdown ok\n[-]db failed: reason withheld\n[+]cache ok\nreadyz check failed\n"},
 		{"/readyz?exclude=db", 200, "ok"},
@@ -169,12 +173,7 @@ func TestReadyzBodies(t *testing.T) {
 		{"/livez", 200, "ok"},
 		{"/startupz", 200, "ok"}, // it passed once: start-up stays finished
 	}
-	for _, tc := range tests {
-		r := f.get(t, tc.path)
-		if r.code != tc.code || r.body != tc.body {
-			t.Errorf("GET %s = %d %q; want %d %q", tc.path, r.code, r.body, tc.code, tc.body)
-		}
-	}
+	f.expectBodies(t, tests)
 	if r := f.get(t, "/readyz/nope"); r.code != 404 {
 		t.Errorf("unknown check: %d; want 404", r.code)
 	}
