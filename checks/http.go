@@ -159,8 +159,9 @@ func (h *httpCheck) probe(ctx context.Context) error {
 	body, readErr := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if !h.statusOK(resp.StatusCode) {
 		msg := fmt.Sprintf("status %d from %s", resp.StatusCode, h.shown)
-		if loc := resp.Header.Get("Location"); loc != "" && resp.StatusCode >= 300 && resp.StatusCode < 400 {
-			msg += fmt.Sprintf(" (redirect to %s; set follow_redirects: true to follow)", RedactURL(loc))
+		if loc, err := resp.Location(); err == nil && resp.StatusCode >= 300 && resp.StatusCode < 400 {
+			// Location() resolves a relative reference against the request, so it is redacted as a URL.
+			msg += fmt.Sprintf(" (redirect to %s, not followed: check that URL instead, or set follow_redirects: true in the config)", RedactURL(loc.String()))
 		}
 		return &Error{Class: BadResponse, Err: errors.New(msg)}
 	}

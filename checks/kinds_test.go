@@ -252,6 +252,11 @@ func TestHTTP(t *testing.T) {
 	mux.HandleFunc("/moved", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/ok?token=s3cr3t-redirect", http.StatusFound)
 	})
+	mux.HandleFunc("/login-first", func(w http.ResponseWriter, _ *http.Request) {
+		// a relative Location whose first parameter is harmless and a later one is not
+		w.Header().Set("Location", "/login?next=/health&session=s3cr3t-session")
+		w.WriteHeader(http.StatusFound)
+	})
 	mux.HandleFunc("/auth", func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer s3cr3t-token" {
 			http.Error(w, "no", http.StatusUnauthorized)
@@ -287,6 +292,7 @@ func TestHTTP(t *testing.T) {
 		{name: "500", check: config.Check{URL: plain.URL + "/fail?api_key=s3cr3t-key"}, want: checks.BadResponse},
 		{name: "500 expected", check: config.Check{URL: plain.URL + "/fail", ExpectStatus: []int{500}}},
 		{name: "redirect not followed", check: config.Check{URL: plain.URL + "/moved"}, want: checks.BadResponse},
+		{name: "relative redirect with a secret parameter", check: config.Check{URL: plain.URL + "/login-first"}, want: checks.BadResponse},
 		{name: "redirect followed", check: config.Check{URL: plain.URL + "/moved", FollowRedirects: true}},
 		{name: "header sent", check: config.Check{URL: plain.URL + "/auth", Headers: map[string]string{"Authorization": "Bearer s3cr3t-token"}}},
 		{name: "header missing", check: config.Check{URL: plain.URL + "/auth"}, want: checks.BadResponse},

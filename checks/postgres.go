@@ -41,7 +41,16 @@ func buildPostgres(c config.Check) (prober, string, config.Errors) {
 	}
 	pc, err := pgxpool.ParseConfig(c.URL)
 	if err != nil {
-		return nil, "", config.Errors{c.Src.Errorf("url", "not a valid postgres URL or key=value DSN: %s", parseConfigCause(err))}
+		cause := parseConfigCause(err)
+		if strings.Contains(c.URL, "://") {
+			cause += " (characters @ : / ? # in the user or password must be percent-encoded)"
+		}
+		return nil, "", config.Errors{c.Src.Errorf("url", "not a valid postgres URL or key=value DSN: %s", cause)}
+	}
+	// pgx, like libpq, ends the user information at the first '@', so an unescaped '@' in a password
+	// leaves the rest of the password in the host, which every target and error would then show.
+	if hostHasAt(pc.ConnConfig) {
+		return nil, "", config.Errors{c.Src.Errorf("url", "the host contains '@': percent-encode the characters @ : / ? # in the user and password (@ is %s)", "%40")}
 	}
 	// At most 2 connections, none kept open on purpose, no dial at build time (DESIGN.md §8, STYLE rule 4).
 	pc.MaxConns = 2
@@ -83,6 +92,18 @@ func parseConfigCause(err error) string {
 		return msg[i+2:]
 	}
 	return "unparsable"
+}
+
+func hostHasAt(cc *pgx.ConnConfig) bool {
+	if strings.Contains(cc.Host, "@") {
+		return true
+	}
+	for _, fb := range cc.Fallbacks {
+		if strings.Contains(fb.Host, "@") {
+			return true
+		}
+	}
+	return false
 }
 
 // postgresTarget shows host:port/database, the part an operator needs and no credentials.

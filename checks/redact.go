@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 )
 
@@ -12,6 +13,9 @@ import (
 // and give the secret away by its absence.
 
 const redacted = "xxxxx"
+
+// dsnStart recognises a libpq key=value string by its first key.
+var dsnStart = regexp.MustCompile(`^\s*[A-Za-z_]+\s*=`)
 
 // secretWords mark a query parameter or DSN key whose value is a secret.
 var secretWords = []string{"pass", "pwd", "secret", "token", "key", "auth", "sig", "credential", "session", "jwt", "cookie"}
@@ -34,13 +38,16 @@ func RedactURL(raw string) string {
 		return ""
 	}
 	if !strings.Contains(raw, "://") {
-		if strings.Contains(raw, "=") {
+		switch {
+		case dsnStart.MatchString(raw):
 			return redactDSN(raw)
-		}
-		if strings.ContainsAny(raw, "@?") {
+		case strings.HasPrefix(raw, "/") && strings.ContainsAny(raw, "?#"):
+			// a relative reference, as a Location header may give: /login?next=/&session=...
+		case strings.ContainsAny(raw, "@?="):
 			return redacted
+		default:
+			return raw // host:port or a socket path
 		}
-		return raw // host:port or a socket path
 	}
 	u, err := url.Parse(raw)
 	if err != nil {

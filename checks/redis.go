@@ -43,7 +43,7 @@ func buildRedis(c config.Check) (prober, string, config.Errors) {
 	opts, err := redis.ParseURL(c.URL)
 	if err != nil {
 		// go-redis messages quote parts of the URL; say what is wrong without them.
-		return nil, "", config.Errors{c.Src.Errorf("url", "not a valid redis URL (redis://[user:password@]host:port/db or rediss://...)")}
+		return nil, "", config.Errors{c.Src.Errorf("url", "not a valid redis URL (redis://[user:password@]host:port/db or rediss://...; characters @ : / ? # in the password must be percent-encoded)")}
 	}
 	var errs config.Errors
 	role := c.Role

@@ -1,0 +1,59 @@
+package checks_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/healthgate/healthgate/checks"
+	"github.com/healthgate/healthgate/config"
+)
+
+func TestRedactURL(t *testing.T) {
+	tests := []struct {
+		name, raw, want string
+	}{
+		{name: "empty", raw: "", want: ""},
+		{name: "host and port", raw: "db.internal:5432", want: "db.internal:5432"},
+		{name: "socket path", raw: "/var/run/postgresql", want: "/var/run/postgresql"},
+		{name: "no password", raw: "postgres://app@db/app", want: "postgres://app@db/app"},
+		{name: "password", raw: "postgres://app:s3cr3t@db/app", want: "postgres://app:xxxxx@db/app"},
+		{name: "unescaped @ in the password", raw: "redis://app:p@s3cr3t@db:6379/0", want: "redis://app:xxxxx@db:6379/0"},
+		{name: "secret parameters", raw: "https://api/h?api_key=s3cr3t&region=eu&X-Amz-Signature=s3cr3t", want: "https://api/h?X-Amz-Signature=xxxxx&api_key=xxxxx&region=eu"},
+		{name: "fragment dropped", raw: "https://api/h#access_token=s3cr3t", want: "https://api/h"},
+		{name: "dsn", raw: "host=db user=app password=s3cr3t dbname=app", want: "host=db user=app password=xxxxx dbname=app"},
+		{name: "dsn quoted", raw: "host=db password='s3 cr3t' sslmode=disable", want: "host=db password=xxxxx sslmode=disable"},
+		{name: "dsn unterminated quote", raw: "host=db password='s3cr3t", want: "xxxxx"},
+		{name: "relative reference", raw: "/login?next=/health&session=s3cr3t", want: "/login?next=%2Fhealth&session=xxxxx"},
+		{name: "unparsable URL", raw: "http://app:s3cr3t@db:port/", want: "xxxxx"},
+		{name: "not a URL but has credentials", raw: "app:s3cr3t@db", want: "xxxxx"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := checks.RedactURL(tc.raw); got != tc.want {
+				t.Errorf("RedactURL(%q) = %q; want %q", tc.raw, got, tc.want)
+			}
+		})
+	}
+}
+
+// A password with an unescaped '@' must not spill into the target or the error as part of the host.
+func TestPostgresPasswordWithAt(t *testing.T) {
+	for _, raw := range []string{
+		"postgres://app:p@s3cr3t@127.0.0.1:5432/app",
+		"postgres://app:pa/s3cr3t@127.0.0.1:5432/app",
+	} {
+		c := config.NewCheck("db", "postgres", "test", config.NewDefaults())
+		c.URL = raw
+		ch, err := checks.New(c)
+		if err == nil {
+			ch.Close()
+			t.Fatalf("checks.New(%q) succeeded with target %q; want an error", raw, ch.Target)
+		}
+		if !strings.Contains(err.Error(), "percent-encode") {
+			t.Errorf("error for %q does not say how to fix it: %v", raw, err)
+		}
+		if strings.Contains(err.Error(), "s3cr3t") {
+			t.Errorf("error for %q leaks the password: %v", raw, err)
+		}
+	}
+}
