@@ -18,6 +18,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -178,6 +179,23 @@ func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) (code int, ok
 	return 0, true
 }
 
+// durationFlag is fs.Duration with an error that says what to write: `--timeout 30` is a common slip.
+func durationFlag(fs *flag.FlagSet, name string, value time.Duration, usage string) *time.Duration {
+	d := value
+	fs.Func(name, usage, func(s string) error {
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			if _, numErr := strconv.ParseFloat(s, 64); numErr == nil {
+				return errors.New("needs a unit: write 30s, 5m or 1h30m")
+			}
+			return errors.New("not a duration: write 30s, 5m or 1h30m")
+		}
+		d = v
+		return nil
+	})
+	return &d
+}
+
 // loadConfig finds and loads the configuration (DESIGN.md and README "Configuration"): the --config
 // file, else ./healthgate.yaml, else the conventional DATABASE_URL and REDIS_URL. Every error, from
 // the file and from the check kinds, is reported at once.
@@ -204,16 +222,16 @@ func loadConfig(path string, lookup env) (*config.Config, error) {
 	return cfg, nil
 }
 
-func reportConfigError(stderr io.Writer, err error) int {
+func reportConfigError(stderr io.Writer, command string, err error) int {
 	var errs config.Errors
 	if errors.As(err, &errs) {
-		fmt.Fprintf(stderr, "healthgate: invalid configuration (%d %s):\n", len(errs), plural(len(errs), "error", "errors"))
+		fmt.Fprintf(stderr, "healthgate %s: invalid configuration (%d %s):\n", command, len(errs), plural(len(errs), "error", "errors"))
 		for _, e := range errs {
 			fmt.Fprintf(stderr, "  %s\n", e)
 		}
 		return exitUsage
 	}
-	fmt.Fprintf(stderr, "healthgate: %v\n", err)
+	fmt.Fprintf(stderr, "healthgate %s: %v\n", command, err)
 	return exitUsage
 }
 
@@ -243,14 +261,14 @@ func cmdServe(ctx context.Context, args []string, lookup env, again <-chan struc
 	}
 	cfg, err := loadConfig(common.config, lookup)
 	if err != nil {
-		return reportConfigError(stderr, err)
+		return reportConfigError(stderr, "serve", err)
 	}
 	if *listen != "" {
 		cfg.Server.Listen = *listen
 	}
 	cs, err := checks.NewAll(cfg.Checks)
 	if err != nil {
-		return reportConfigError(stderr, err)
+		return reportConfigError(stderr, "serve", err)
 	}
 	defer checks.CloseAll(cs)
 	if len(cs) == 0 {
@@ -389,8 +407,8 @@ func cmdWait(ctx context.Context, args []string, lookup env, stderr io.Writer) i
 	fs.Var(targetFlag{"tcp", &targets}, "tcp", "wait for `HOST:PORT` to accept connections (repeatable)")
 	var only namesFlag
 	fs.Var(&only, "only", "wait only for the configuration's check of this `NAME` (repeatable; critical or not)")
-	timeout := fs.Duration("timeout", 5*time.Minute, "give up after this long, with exit code 124 (0 waits for ever)")
-	attemptTimeout := fs.Duration("attempt-timeout", 0, "bound of each attempt of a flag target (default: defaults.timeout, 2s)")
+	timeout := durationFlag(fs, "timeout", 5*time.Minute, "give up after this `DURATION`, with exit code 124 (0 waits for ever; default 5m)")
+	attemptTimeout := durationFlag(fs, "attempt-timeout", 0, "`DURATION` bound of each attempt of a flag target (default: defaults.timeout, 2s)")
 	quiet := fs.Bool("quiet", false, "no progress lines (the table of what was not ready on timeout is still written)")
 	logFormat := fs.String("log-format", "text", "progress format: text or json")
 	own, command, hasCommand := splitCommand(args)
@@ -457,7 +475,7 @@ func cmdWait(ctx context.Context, args []string, lookup env, stderr io.Writer) i
 
 	cs, err := checks.NewAll(selected)
 	if err != nil {
-		return reportConfigError(stderr, err)
+		return reportConfigError(stderr, "wait", err)
 	}
 	for _, c := range flagChecks {
 		ch, err := checks.New(c)
@@ -634,7 +652,7 @@ func cmdCheck(ctx context.Context, args []string, lookup env, stdout, stderr io.
 	}
 	cfg, err := loadConfig(*configPath, lookup)
 	if err != nil {
-		return reportConfigError(stderr, err)
+		return reportConfigError(stderr, "check", err)
 	}
 	if len(cfg.Checks) == 0 {
 		fmt.Fprintln(stderr, "healthgate check: nothing to check: give --config, put checks in ./"+defaultConfigFile+", or set DATABASE_URL / REDIS_URL")
@@ -642,7 +660,7 @@ func cmdCheck(ctx context.Context, args []string, lookup env, stdout, stderr io.
 	}
 	cs, err := checks.NewAll(cfg.Checks)
 	if err != nil {
-		return reportConfigError(stderr, err)
+		return reportConfigError(stderr, "check", err)
 	}
 	defer checks.CloseAll(cs)
 

@@ -307,6 +307,31 @@ func TestWaitTimeoutIsOnTime(t *testing.T) {
 	}
 }
 
+// A bad URL from the environment names the variable to fix, for every command that reads it.
+func TestEnvironmentURLErrorNamesTheVariable(t *testing.T) {
+	for _, tc := range []struct{ variable, url string }{
+		{"DATABASE_URL", "postgres://app:hunter2@db:notaport/app"},
+		{"REDIS_URL", "redis://:hunter2@cache:notaport/0"},
+	} {
+		for _, cmd := range []string{"wait", "check", "serve"} {
+			t.Run(tc.variable+"/"+cmd, func(t *testing.T) {
+				code, _, stderr := runMain(t, map[string]string{tc.variable: tc.url}, cmd)
+				if code != exitUsage {
+					t.Fatalf("exit %d; want 2:\n%s", code, stderr)
+				}
+				for _, w := range []string{"healthgate " + cmd + ": invalid configuration", tc.variable + ": "} {
+					if !strings.Contains(stderr, w) {
+						t.Errorf("stderr lacks %q:\n%s", w, stderr)
+					}
+				}
+				if strings.Contains(stderr, "hunter2") {
+					t.Errorf("a secret in the message:\n%s", stderr)
+				}
+			})
+		}
+	}
+}
+
 // The issue's fourth test: flag and config errors exit 2, naming the flag or field, before any attempt.
 func TestWaitUsageErrors(t *testing.T) {
 	badConfig := writeConfig(t, "checks:\n  - name: db\n    type: postgres\n    url: postgres://127.0.0.1/x\n    timeout: 10s\n")
@@ -320,6 +345,7 @@ func TestWaitUsageErrors(t *testing.T) {
 	}{
 		{"unknown flag", []string{"--bogus"}, []string{"flag provided but not defined: -bogus"}},
 		{"bad --timeout", []string{"--tcp", tcp, "--timeout", "soon"}, []string{`invalid value "soon" for flag -timeout`}},
+		{"--timeout without a unit", []string{"--tcp", tcp, "--timeout", "5"}, []string{`invalid value "5" for flag -timeout: needs a unit: write 30s, 5m or 1h30m`}},
 		{"negative --timeout", []string{"--tcp", tcp, "--timeout", "-1s"}, []string{"--timeout: must not be negative"}},
 		{"zero --attempt-timeout", []string{"--tcp", tcp, "--attempt-timeout", "0"}, []string{"--attempt-timeout: must be greater than 0"}},
 		{"bad --log-format", []string{"--tcp", tcp, "--log-format", "xml"}, []string{`--log-format: "xml" is not text or json`}},

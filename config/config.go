@@ -28,9 +28,14 @@ const (
 	DetailsAlways = "always"
 )
 
-// ShutdownCheck is the built-in readiness check that fails once shutdown starts; no user check may take
-// its name.
-const ShutdownCheck = "shutdown"
+// Names no user check may take: ShutdownCheck is the built-in readiness check that fails once shutdown
+// starts; ReadinessService and LivenessService are the gRPC health service names that stand for the whole
+// of /readyz and /livez, so a check with one of those names could not be asked for on its own.
+const (
+	ShutdownCheck    = "shutdown"
+	ReadinessService = "readiness"
+	LivenessService  = "liveness"
+)
 
 // Config is a whole healthgate.yaml.
 type Config struct {

@@ -116,6 +116,7 @@ func TestInvalid(t *testing.T) {
 		{"invalid-duplicate-name.yaml", 3, "name", `duplicate name "db" (first used on line 2)`},
 		{"invalid-malformed-name.yaml", 2, "name", `"My DB" is not a valid name`},
 		{"invalid-reserved-name.yaml", 2, "name", "reserved"},
+		{"invalid-reserved-grpc-name.yaml", 2, "name", `"readiness" is reserved`},
 		{"invalid-missing-name.yaml", 2, "name", "required"},
 		{"invalid-unknown-type.yaml", 2, "type", `unknown type "mysql" (known: http, postgres, redis, tcp)`},
 		{"invalid-threshold.yaml", 2, "failure_threshold", "must be at least 1 (got 0)"},

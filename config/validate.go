@@ -134,6 +134,8 @@ func (c *Config) validate(failed map[string]bool) Errors {
 				add(ch.Src.Errorf("name", "%q is not a valid name: use lowercase letters, digits, '-' and '_', starting with a letter or digit", ch.Name))
 			case ch.Name == ShutdownCheck:
 				add(ch.Src.Errorf("name", "%q is reserved for the built-in check that fails during shutdown", ch.Name))
+			case ch.Name == ReadinessService || ch.Name == LivenessService:
+				add(ch.Src.Errorf("name", "%q is reserved: gRPC health clients ask for it to mean the whole of %s", ch.Name, map[string]string{ReadinessService: "/readyz", LivenessService: "/livez"}[ch.Name]))
 			case names[ch.Name] != nil:
 				add(ch.Src.Errorf("name", "duplicate name %q (first used on line %d)", ch.Name, names[ch.Name].Src.Lines["name"]))
 			default:
@@ -207,7 +209,8 @@ func FromEnvironment(env LookupEnv) *Config {
 		if !ok || url == "" {
 			continue
 		}
-		ch := NewCheck(conv.name, conv.typ, "environment", c.Defaults)
+		// Errors about this check name the variable the user has to fix: `DATABASE_URL: "postgres": url: ...`.
+		ch := NewCheck(conv.name, conv.typ, conv.variable, c.Defaults)
 		ch.URL = url
 		ch.Src.Lines["url"] = 0
 		ch.Src.Vars = map[string][]string{"url": {conv.variable}}

@@ -192,6 +192,7 @@ func TestLookCommand(t *testing.T) {
 		{name: "missing in PATH", argv: []string{"healthgate-no-such-command"}, wantErr: startup.ErrNotFound},
 		{name: "missing path", argv: []string{filepath.Join(dir, "nope")}, wantErr: startup.ErrNotFound},
 		{name: "not executable", argv: []string{notExec}, wantErr: startup.ErrNotExecutable},
+		{name: "a directory", argv: []string{dir}, wantErr: startup.ErrNotExecutable},
 		{name: "empty", argv: nil, wantErr: startup.ErrNotFound},
 	}
 	for _, tc := range tests {

@@ -32,6 +32,8 @@ func LookCommand(argv []string) (Command, error) {
 	switch {
 	case err == nil:
 		return Command{Path: path, Args: argv}, nil
+	case errors.Is(err, syscall.EISDIR):
+		return Command{}, fmt.Errorf("%w: %s is a directory", ErrNotExecutable, name)
 	case errors.Is(err, fs.ErrPermission):
 		return Command{}, fmt.Errorf("%w: %s: permission denied", ErrNotExecutable, name)
 	case errors.Is(err, exec.ErrDot):
