@@ -5,8 +5,10 @@ package checks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"slices"
 	"strings"
 	"time"
@@ -157,15 +159,27 @@ func appliesTo(key string) string {
 func (c *Check) Run(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
+	ctx, tr := withTrace(ctx)
 	err := c.prober.probe(ctx)
 	if err == nil {
 		return nil
 	}
 	// A driver that returns its own error after our deadline passed still timed out.
 	if ctx.Err() == context.DeadlineExceeded && ClassOf(err) != Timeout {
-		return &Error{Class: Timeout, Err: fmt.Errorf("no answer within %s: %w", c.Timeout, err)}
+		// Keep the driver's cause, without its class (it was not a reset, say, but our deadline),
+		// and drop a "use of closed network connection" that our own close at the deadline caused.
+		cause := err
+		var e *Error
+		if errors.As(err, &e) {
+			cause = e.Err
+		}
+		if errors.Is(cause, net.ErrClosed) {
+			err = &Error{Class: Timeout, Err: fmt.Errorf("no answer within %s", c.Timeout)}
+		} else {
+			err = &Error{Class: Timeout, Err: fmt.Errorf("no answer within %s: %w", c.Timeout, cause)}
+		}
 	}
-	return classified(err)
+	return tr.locate(classified(err))
 }
 
 // Close releases the check's client (pool, connections). Runs must have returned.

@@ -8,11 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/healthgate/healthgate/config"
 )
@@ -83,6 +85,10 @@ func buildHTTP(c config.Check) (prober, string, config.Errors) {
 	tr.MaxIdleConns = 2
 	tr.MaxIdleConnsPerHost = 1
 	tr.DisableCompression = true
+	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second} // as http.DefaultTransport
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return dialContext(ctx, dialer, network, addr)
+	}
 	client := &http.Client{
 		Transport: tr,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {

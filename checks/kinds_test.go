@@ -103,7 +103,18 @@ var wireFaults = []faultCase{
 	{mode: checktest.Slow, want: checks.Timeout, bound: true},
 }
 
+// runFaults runs build's check through each wire fault, and against an address where the connect itself
+// never completes; a timeout's hint must tell the two apart (connected or not).
 func runFaults(t *testing.T, target string, build func(addr string) config.Check) {
+	t.Run("connect never completes", func(t *testing.T) {
+		ch := newCheck(t, build(checktest.Unreachable(t)))
+		err, took := runCheck(t, ch)
+		assertClass(t, err, checks.Timeout)
+		assertBounded(t, took)
+		if h := ch.Hint(err); !strings.Contains(h, "could not connect") {
+			t.Errorf("hint %q does not say the connection never completed", h)
+		}
+	})
 	for _, tc := range wireFaults {
 		t.Run(tc.mode.String(), func(t *testing.T) {
 			p := checktest.NewProxy(t, target)
@@ -114,6 +125,9 @@ func runFaults(t *testing.T, target string, build func(addr string) config.Check
 			assertClass(t, err, tc.want)
 			if tc.bound {
 				assertBounded(t, took)
+			}
+			if h := ch.Hint(err); tc.want == checks.Timeout && !strings.Contains(h, "connected, but no answer") && !strings.Contains(h, "TLS") {
+				t.Errorf("hint %q does not say the dependency accepted and did not answer", h)
 			}
 			if tc.want == "" {
 				// and again, on the pooled connection
@@ -319,6 +333,14 @@ func TestHTTP(t *testing.T) {
 	}
 }
 
+func TestHTTPWireFaults(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }))
+	t.Cleanup(srv.Close)
+	runFaults(t, srv.Listener.Addr().String(), func(addr string) config.Check {
+		return config.Check{Type: "http", URL: "http://" + addr + "/healthz", BodyContains: "ok"}
+	})
+}
+
 func TestTCP(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -346,10 +368,14 @@ func TestTCP(t *testing.T) {
 		{"listening", addr, ""},
 		{"refused", closedAddr, checks.Refused},
 		{"dns", "healthgate-test.invalid:80", checks.DNS},
+		{"connect never completes", checktest.Unreachable(t), checks.Timeout},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err, _ := runCheck(t, newCheck(t, config.Check{Type: "tcp", Address: tc.addr}))
+			err, took := runCheck(t, newCheck(t, config.Check{Type: "tcp", Address: tc.addr}))
 			assertClass(t, err, tc.want)
+			if tc.want == checks.Timeout {
+				assertBounded(t, took)
+			}
 		})
 	}
 }

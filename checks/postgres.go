@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"slices"
 	"strconv"
@@ -61,6 +62,10 @@ func buildPostgres(c config.Check) (prober, string, config.Errors) {
 	pc.ShouldPing = func(context.Context, pgxpool.ShouldPingParams) bool { return false }
 	if pc.ConnConfig.ConnectTimeout == 0 || pc.ConnConfig.ConnectTimeout > c.Timeout {
 		pc.ConnConfig.ConnectTimeout = c.Timeout
+	}
+	dialer := &net.Dialer{KeepAlive: 5 * time.Minute} // as pgconn's default
+	pc.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return dialContext(ctx, dialer, network, addr)
 	}
 	// The simple protocol works through PgBouncer in transaction mode and needs no prepare round trip.
 	pc.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol

@@ -34,6 +34,7 @@ type redisCheck struct {
 
 	handshakeErr atomic.Pointer[Error] // the last TLS handshake failure of the current run
 	handshaking  atomic.Int32          // TLS handshakes under way
+	trace        atomic.Pointer[trace] // the current run's, for the dialer
 }
 
 func buildRedis(c config.Check) (prober, string, config.Errors) {
@@ -71,6 +72,12 @@ func buildRedis(c config.Check) (prober, string, config.Errors) {
 	r := &redisCheck{opts: opts, role: role}
 	if opts.TLSConfig != nil {
 		opts.Dialer = r.tlsDialer(opts.TLSConfig, c.Timeout)
+	} else {
+		// go-redis's own dialer, traced (keep-alive as go-redis sets it).
+		d := &net.Dialer{Timeout: c.Timeout, KeepAlive: 5 * time.Minute}
+		opts.Dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return r.trace.Load().dial(ctx, d, network, addr)
+		}
 	}
 	silenceRedis.Do(func() { redis.SetLogger(quietRedisLogger{}) })
 	target := opts.Addr + "/" + fmt.Sprint(opts.DB)
@@ -93,7 +100,7 @@ const tlsSilentHint = "no answer to the TLS handshake: the server may not speak 
 func (r *redisCheck) tlsDialer(cfg *tls.Config, timeout time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		d := net.Dialer{Timeout: timeout}
-		raw, err := d.DialContext(ctx, network, addr)
+		raw, err := r.trace.Load().dial(ctx, &d, network, addr)
 		if err != nil {
 			return nil, err
 		}
@@ -140,6 +147,9 @@ func (r *redisCheck) drop(c *redis.Client) {
 func (r *redisCheck) probe(ctx context.Context) error {
 	c := r.clientFor()
 	r.handshakeErr.Store(nil)
+	// go-redis dials with a context of its own (no values), so the dialer finds the run's trace here;
+	// runs of one check never overlap.
+	r.trace.Store(traceOf(ctx))
 	// go-redis bounds a read by the context's deadline but does not watch its cancellation: closing
 	// the client is what makes a SIGTERM during a run against a hung Redis take effect at once.
 	stop := context.AfterFunc(ctx, func() { r.drop(c) })

@@ -32,7 +32,7 @@ func buildTCP(c config.Check) (prober, string, config.Errors) {
 // probe proves that something accepts connections there, nothing more: prefer a protocol check where
 // one exists, since an open port is not a working service.
 func (t *tcpCheck) probe(ctx context.Context) error {
-	conn, err := t.dialer.DialContext(ctx, "tcp", t.address)
+	conn, err := dialContext(ctx, &t.dialer, "tcp", t.address)
 	if err != nil {
 		return classified(err)
 	}

@@ -1,0 +1,79 @@
+package checks
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync/atomic"
+)
+
+// A run's trace records how far its connection got, so that a timeout or a reset can point at the layer
+// (issue 3: "the hint must point at the layer"). A connection that never completed is the network: the
+// host is down or unreachable, or a firewall drops the packets. One that was accepted and then left
+// unanswered, or closed at once, is whatever listens on that port: overloaded, hung, starting, or not
+// the protocol the check speaks. Every kind dials through dialContext (or, where the driver dials with
+// a context of its own, through the trace it kept for the run) so the trace sees its dials; a run that
+// reused a pooled connection dials nothing, which reads as "connected".
+type trace struct {
+	dialing    atomic.Int32 // dials under way: drivers dial in goroutines of their own, which can outlast the run
+	dialFailed atomic.Bool  // a dial of this run ended without a connection
+	connected  atomic.Bool  // a dial of this run completed
+}
+
+type traceKey struct{}
+
+func withTrace(ctx context.Context) (context.Context, *trace) {
+	t := &trace{}
+	return context.WithValue(ctx, traceKey{}, t), t
+}
+
+// traceOf returns the run's trace, or nil outside a run.
+func traceOf(ctx context.Context) *trace {
+	t, _ := ctx.Value(traceKey{}).(*trace)
+	return t
+}
+
+// dialContext dials with d and records the outcome in the run's trace, if ctx carries one.
+func dialContext(ctx context.Context, d *net.Dialer, network, addr string) (net.Conn, error) {
+	return traceOf(ctx).dial(ctx, d, network, addr)
+}
+
+// dial dials with d and records the outcome in t; a nil t records nothing.
+func (t *trace) dial(ctx context.Context, d *net.Dialer, network, addr string) (net.Conn, error) {
+	if t != nil {
+		t.dialing.Add(1)
+		defer t.dialing.Add(-1)
+	}
+	conn, err := d.DialContext(ctx, network, addr)
+	if t != nil {
+		if err != nil {
+			t.dialFailed.Store(true)
+		} else {
+			t.connected.Store(true)
+		}
+	}
+	return conn, err
+}
+
+const (
+	connectTimeoutHint = "could not connect within the timeout: the host is down or unreachable, or a firewall drops the packets; check host and port in %s"
+	answerTimeoutHint  = "connected, but no answer within the timeout: the dependency is overloaded, hung or still starting, or the port speaks another protocol"
+	earlyCloseHint     = "the connection was closed right after it opened: the dependency is restarting, or the port in %s speaks another protocol (or wants TLS)"
+)
+
+// locate gives a timeout or a reset the hint of the layer the trace saw, unless the kind set its own.
+func (t *trace) locate(err error) error {
+	var e *Error
+	if !errors.As(err, &e) || e.Hint != "" {
+		return err
+	}
+	switch {
+	case e.Class == Timeout && (t.dialing.Load() > 0 || t.dialFailed.Load()) && !t.connected.Load():
+		return &Error{Class: Timeout, Err: e.Err, Hint: connectTimeoutHint}
+	case e.Class == Timeout:
+		return &Error{Class: Timeout, Err: e.Err, Hint: answerTimeoutHint}
+	case e.Class == Reset && t.connected.Load():
+		return &Error{Class: Reset, Err: e.Err, Hint: earlyCloseHint}
+	}
+	return err
+}
