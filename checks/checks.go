@@ -78,12 +78,19 @@ func New(c config.Check) (*Check, error) {
 			errs = append(errs, c.Src.Errorf(key, "does not apply to a %s check%s", c.Type, appliesTo(key)))
 		}
 	}
-	if len(c.Src.Failed) > 0 {
-		// Some field did not decode and was reported already by config; building would only echo it.
-		return nil, append(errs, c.Src.Errorf("", "not built: fix the errors above"))
-	}
 	p, target, buildErrs := k.build(c)
-	if errs = append(errs, buildErrs...); len(errs) > 0 {
+	for _, e := range buildErrs {
+		// A field that did not decode was reported by config already; what building says of its
+		// (empty or default) value would only echo that. Every other field is still checked, so one
+		// mistake does not hide the next (all errors at once).
+		if !c.Src.Failed[e.Field] {
+			errs = append(errs, e)
+		}
+	}
+	if len(errs) == 0 && len(c.Src.Failed) > 0 {
+		errs = append(errs, c.Src.Errorf("", "not built: fix the errors above"))
+	}
+	if len(errs) > 0 {
 		if p != nil {
 			p.close()
 		}
@@ -117,21 +124,26 @@ func NewAll(cs []config.Check) ([]*Check, error) {
 	return built, nil
 }
 
-// Validate reports what building these checks would reject, without keeping anything built.
-// Checks whose fields failed to decode were reported by config and are skipped.
+// Validate reports what building these checks would reject, without keeping anything built. The fields
+// that failed to decode were reported by config, and are not reported again.
 func Validate(cs []config.Check) config.Errors {
-	decoded := make([]config.Check, 0, len(cs))
+	var errs config.Errors
 	for _, c := range cs {
-		if len(c.Src.Failed) == 0 {
-			decoded = append(decoded, c)
+		if c.Type == "" || c.Src.Failed[""] {
+			continue // config reported it: no type, or not a mapping at all
 		}
+		ch, err := New(c)
+		if err != nil {
+			for _, e := range err.(config.Errors) {
+				if e.Field != "" || len(c.Src.Failed) == 0 {
+					errs = append(errs, e) // not the "not built" note: config said why
+				}
+			}
+			continue
+		}
+		ch.Close()
 	}
-	built, err := NewAll(decoded)
-	CloseAll(built)
-	if err != nil {
-		return err.(config.Errors)
-	}
-	return nil
+	return errs
 }
 
 // CloseAll releases every check's client.

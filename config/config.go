@@ -129,7 +129,8 @@ type Source struct {
 	// Origins maps a field's YAML key to where its whole value came from when that is not the file
 	// itself: an environment variable (`url: ${DATABASE_URL}`), a secret file (`url_file:`), a flag.
 	Origins map[string]string
-	// Failed holds the keys whose values could not be decoded (already reported).
+	// Failed holds the keys whose values could not be decoded (already reported); the key "" means the
+	// whole mapping did not decode (it was not a mapping at all).
 	Failed map[string]bool
 }
 

@@ -136,6 +136,7 @@ func TestInvalid(t *testing.T) {
 		{"invalid-url-and-url-file.yaml", 2, "url_file", "set together with url"},
 		{"invalid-duplicate-key.yaml", 5, "address", "set twice (first on line 4)"},
 		{"invalid-checks-not-list.yaml", 2, "checks", "must be a list"},
+		{"invalid-check-not-a-mapping.yaml", 3, "", "must be a mapping, not empty"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
@@ -152,8 +153,10 @@ func TestInvalid(t *testing.T) {
 			if e.File != path || e.Line != tc.line || e.Field != tc.field || !strings.Contains(e.Msg, tc.msg) {
 				t.Errorf("got  %s (file %q, line %d, field %q)\nwant line %d, field %q, message containing %q", e, e.File, e.Line, e.Field, tc.line, tc.field, tc.msg)
 			}
-			if !strings.HasPrefix(e.Error(), path+":") {
-				t.Errorf("message %q does not start with the file name", e.Error())
+			for _, e := range errs {
+				if !strings.HasPrefix(e.Error(), path+":") {
+					t.Errorf("message %q does not start with the file name", e.Error())
+				}
 			}
 		})
 	}
@@ -172,6 +175,29 @@ func TestInvalidAllAtOnce(t *testing.T) {
 		`checks[0] "db": timeout: invalid duration "nope"`,
 		`checks[1] "db": name: duplicate name "db"`,
 		`checks[2] "web": url: required`,
+	}
+	if len(errs) != len(want) {
+		t.Fatalf("got %d errors; want %d:\n%v", len(errs), len(want), err)
+	}
+	for i, w := range want {
+		if !strings.Contains(errs[i].Error(), w) {
+			t.Errorf("error %d = %q; want it to contain %q", i, errs[i], w)
+		}
+	}
+}
+
+// One field that does not decode must not hide the other mistakes of the same check.
+func TestInvalidEveryFieldOfOneCheck(t *testing.T) {
+	_, err := load(t, "testdata/invalid-many-in-one-check.yaml", testEnv)
+	var errs config.Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("got %v; want config.Errors", err)
+	}
+	want := []string{
+		`:5: checks[0] "web": method: "GE T" is not an HTTP method`,
+		`:6:14: checks[0] "web": timeout: invalid duration "1x"`,
+		`:7: checks[0] "web".tls: ca_file: cannot read /nonexistent/ca.pem`,
+		`:8: checks[0] "web": headers: "Bad Header" is not a valid header name`,
 	}
 	if len(errs) != len(want) {
 		t.Fatalf("got %d errors; want %d:\n%v", len(errs), len(want), err)

@@ -110,11 +110,6 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path, key string) {
 
 func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path, key string) {
 	where := join(path, key)
-	if n.Kind != yaml.MappingNode {
-		d.errorf(n, path, key, "must be a mapping, not %s", describe(n))
-		d.fail(path, key)
-		return
-	}
 	t := v.Type()
 	fields := map[string]int{}
 	srcIndex := -1
@@ -127,6 +122,16 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path, key string) {
 		if tag := f.Tag.Get("yaml"); tag != "" && tag != "-" {
 			fields[tag] = i
 		}
+	}
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, path, key, "must be a mapping, not %s", describe(n))
+		d.fail(path, key)
+		if srcIndex >= 0 {
+			// Failed[""]: nothing of it decoded; validation says nothing more about it.
+			v.Field(srcIndex).Set(reflect.ValueOf(Source{File: d.file, Path: where, Line: n.Line, Column: n.Column,
+				Lines: map[string]int{}, Failed: map[string]bool{"": true}}))
+		}
+		return
 	}
 	src := Source{File: d.file, Path: where, Line: n.Line, Column: n.Column, Lines: map[string]int{}}
 	seen := map[string]int{}

@@ -124,6 +124,9 @@ func (c *Config) validate(failed map[string]bool) Errors {
 	names := map[string]*Check{}
 	for i := range c.Checks {
 		ch := &c.Checks[i]
+		if ch.Src.Failed[""] {
+			continue // not a mapping: reported as such
+		}
 		if !ch.Src.IsSet("name") || ch.Name == "" {
 			add(ch.Src.Errorf("name", "required"))
 		} else if !failed[ch.Src.Path+".name"] {
