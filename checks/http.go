@@ -171,10 +171,11 @@ func (h *httpCheck) probe(ctx context.Context) error {
 		}
 		return &Error{Class: BadResponse, Err: errors.New(msg)}
 	}
+	if readErr != nil {
+		// A status line followed by a body that stalls or is cut off is not a healthy answer.
+		return classified(redactURLError(fmt.Errorf("reading the body: %w", readErr)))
+	}
 	if len(h.contains) > 0 {
-		if readErr != nil {
-			return classified(fmt.Errorf("reading the body: %w", readErr))
-		}
 		if !bytes.Contains(body, h.contains) {
 			return &Error{Class: BadResponse, Err: fmt.Errorf("body (first %d KiB) does not contain %q", maxBody>>10, h.contains)}
 		}

@@ -276,6 +276,21 @@ func TestHTTP(t *testing.T) {
 			http.Error(w, "no", http.StatusUnauthorized)
 		}
 	})
+	mux.HandleFunc("/stall", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "100")
+		_, _ = io.WriteString(w, "ok")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	})
+	mux.HandleFunc("/cut", func(w http.ResponseWriter, _ *http.Request) {
+		c, buf, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			return
+		}
+		_, _ = buf.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nok")
+		_ = buf.Flush()
+		_ = c.Close()
+	})
 	mux.HandleFunc("/huge", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write(make([]byte, 1<<20))
 		_, _ = io.WriteString(w, "needle")
@@ -303,6 +318,8 @@ func TestHTTP(t *testing.T) {
 		{name: "body contains", check: config.Check{URL: plain.URL + "/ok", BodyContains: "ok"}},
 		{name: "body lacks", check: config.Check{URL: plain.URL + "/ok", BodyContains: "healthy"}, want: checks.BadResponse},
 		{name: "body beyond 64 KiB is not read", check: config.Check{URL: plain.URL + "/huge", BodyContains: "needle"}, want: checks.BadResponse},
+		{name: "body stalls after the status", check: config.Check{URL: plain.URL + "/stall?token=s3cr3t-q"}, want: checks.Timeout, bound: true},
+		{name: "body cut short", check: config.Check{URL: plain.URL + "/cut?token=s3cr3t-q"}, want: checks.Reset},
 		{name: "500", check: config.Check{URL: plain.URL + "/fail?api_key=s3cr3t-key"}, want: checks.BadResponse},
 		{name: "500 expected", check: config.Check{URL: plain.URL + "/fail", ExpectStatus: []int{500}}},
 		{name: "redirect not followed", check: config.Check{URL: plain.URL + "/moved"}, want: checks.BadResponse},
