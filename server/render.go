@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -41,8 +42,15 @@ type view struct {
 	ok       bool
 	status   monitor.Status
 	lines    []line
-	missing  []string // excluded names that match nothing
+	missing  []string // excluded names that match nothing, at most maxMissing, each cut to maxNameShown
+	more     int      // further names that match nothing, counted, not listed
 }
+
+// A probe URL can carry any number of ?exclude= names of any length; the body stays small anyway.
+const (
+	maxMissing   = 5
+	maxNameShown = 64
+)
 
 // readyView computes /readyz, or /readyz/{name} when only is set, honouring ?exclude.
 func readyView(s *monitor.Snapshot, only string, exclude []string) view {
@@ -78,6 +86,16 @@ func readyView(s *monitor.Snapshot, only string, exclude []string) view {
 			found = found || s.Checks[i].Name == e
 		}
 		if !found {
+			if len(e) > maxNameShown {
+				e = e[:maxNameShown] + "..."
+			}
+			if slices.Contains(v.missing, e) {
+				continue
+			}
+			if len(v.missing) == maxMissing {
+				v.more++
+				continue
+			}
 			v.missing = append(v.missing, e)
 		}
 	}
@@ -180,7 +198,7 @@ lines:
 		default:
 			fmt.Fprintf(&b, "[-]%s failed: %s\n", l.name, reasonText(l.reason, details, level))
 		}
-		if level >= 3 && b.Len() > maxBody-200 {
+		if level >= 3 && b.Len() > maxBody-200-len(v.missing)*(maxNameShown+80) {
 			b.WriteString("[-]... more lines cut to stay under 10 KiB\n")
 			break lines
 		}
@@ -190,6 +208,9 @@ lines:
 	}
 	for _, m := range v.missing {
 		fmt.Fprintf(&b, "warn: some health checks cannot be excluded: no matches for %s\n", strconv.Quote(m))
+	}
+	if v.more > 0 {
+		fmt.Fprintf(&b, "warn: and %d more excluded names that match no check\n", v.more)
 	}
 	verdict := "passed"
 	if !v.ok {
@@ -259,14 +280,14 @@ func renderJSON(v view, details bool, level int) []byte {
 	if !v.ok {
 		body.Output = v.endpoint + " check failed"
 	}
-	omitted := 0
+	omitted, cut := 0, 0
 	for _, l := range v.lines {
 		if l.excluded || (level >= 2 && l.ok) {
 			omitted++
 			continue
 		}
 		if level >= 3 && len(body.Checks) >= 20 {
-			omitted++
+			cut++
 			continue
 		}
 		d := hjsonDetail{ComponentID: l.name, ComponentType: l.typ, Status: monitor.Pass, Critical: l.critical}
@@ -284,8 +305,14 @@ func renderJSON(v view, details bool, level int) []byte {
 	if omitted > 0 {
 		body.Notes = append(body.Notes, strconv.Itoa(omitted)+" excluded or passing checks not listed")
 	}
+	if cut > 0 {
+		body.Notes = append(body.Notes, strconv.Itoa(cut)+" more checks not listed to stay under 10 KiB (ask /readyz/{name})")
+	}
 	for _, m := range v.missing {
 		body.Notes = append(body.Notes, "cannot exclude "+strconv.Quote(m)+": no such check")
+	}
+	if v.more > 0 {
+		body.Notes = append(body.Notes, "and "+strconv.Itoa(v.more)+" more excluded names that match no check")
 	}
 	b, err := json.Marshal(body)
 	if err != nil {

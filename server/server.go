@@ -112,10 +112,10 @@ func New(src Source, opts Options) *Handler {
 	}
 	r.MethodNotAllowed(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header()["Allow"] = allowVal
-		http.Error(w, "method not allowed: use GET, HEAD or OPTIONS", http.StatusMethodNotAllowed)
+		httpError(w, "method not allowed: use GET, HEAD or OPTIONS", http.StatusMethodNotAllowed)
 	})
 	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
-		http.Error(w, "not found: healthgate serves /livez, /readyz, /readyz/{check}, /startupz and /metrics", http.StatusNotFound)
+		httpError(w, "not found: healthgate serves /livez, /readyz, /readyz/{check}, /startupz and /metrics", http.StatusNotFound)
 	})
 	h.router = r
 	return h
@@ -158,7 +158,7 @@ func (h *Handler) readyzOne(w http.ResponseWriter, r *http.Request) {
 	if name != config.ShutdownCheck {
 		i, ok := h.names[name]
 		if !ok {
-			http.Error(w, "not found: no check named "+strconv.Quote(name), http.StatusNotFound)
+			httpError(w, "not found: no check named "+strconv.Quote(name), http.StatusNotFound)
 			return
 		}
 		target = targetChecks + i
@@ -208,6 +208,12 @@ func (h *Handler) cached(snap *monitor.Snapshot, target int, f format, details b
 	return b
 }
 
+// httpError is http.Error for answers that are not probe bodies; like those, nothing may cache them.
+func httpError(w http.ResponseWriter, msg string, code int) {
+	w.Header()["Cache-Control"] = noStore
+	http.Error(w, msg, code)
+}
+
 func write(w http.ResponseWriter, b *body) {
 	hdr := w.Header()
 	if b.json {
@@ -232,9 +238,13 @@ func (h *Handler) format(r *http.Request, q query) format {
 	if q.json {
 		return hjson
 	}
-	if accept := r.Header.Get("Accept"); accept != "" &&
-		(strings.Contains(accept, "application/health+json") || strings.Contains(accept, "application/json")) {
-		return hjson
+	if accept := r.Header.Get("Accept"); accept != "" {
+		// Media types are case-insensitive; ToLower returns the same string (no allocation) when
+		// it is already lower case, as clients send it.
+		accept = strings.ToLower(accept)
+		if strings.Contains(accept, "application/health+json") || strings.Contains(accept, "application/json") {
+			return hjson
+		}
 	}
 	if q.verbose {
 		return verbose
@@ -249,8 +259,12 @@ func (h *Handler) detailsAllowed(r *http.Request) bool {
 	case config.DetailsAlways:
 		return true
 	case config.DetailsToken:
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		return ok && len(h.token) > 0 && subtle.ConstantTimeCompare([]byte(got), h.token) == 1
+		// The scheme is case-insensitive (RFC 9110 §11.1): "bearer x" is as good as "Bearer x".
+		auth := r.Header.Get("Authorization")
+		if len(auth) < 7 || !strings.EqualFold(auth[:7], "Bearer ") {
+			return false
+		}
+		return len(h.token) > 0 && subtle.ConstantTimeCompare([]byte(auth[7:]), h.token) == 1
 	}
 	return false
 }
@@ -277,7 +291,7 @@ func parseQuery(raw string) query {
 		case "verbose":
 			q.verbose = true // present means on, as in kube-apiserver
 		case "format":
-			q.json = val == "json"
+			q.json = strings.EqualFold(val, "json")
 		case "exclude":
 			q.exclude = true
 		}

@@ -183,13 +183,18 @@ func TestHeaders(t *testing.T) {
 	var db dep
 	f := newFixture(t, Options{}, db.check("db", true))
 	f.settle(t, allRan)
-	for _, path := range []string{"/livez", "/readyz", "/readyz/db", "/startupz", "/readyz?format=json"} {
+	for _, path := range []string{"/readyz/nope", "/readyz/", "/nope"} {
+		if r := f.get(t, path); r.code != 404 || r.header.Get("Cache-Control") != "no-store" {
+			t.Errorf("%s: %d, Cache-Control %q; want 404, no-store", path, r.code, r.header.Get("Cache-Control"))
+		}
+	}
+	for _, path := range []string{"/livez", "/readyz", "/readyz/db", "/startupz", "/readyz?format=json", "/readyz?format=JSON"} {
 		r := f.get(t, path)
 		if got := r.header.Get("Cache-Control"); got != "no-store" {
 			t.Errorf("%s: Cache-Control %q; want no-store", path, got)
 		}
 		want := "text/plain; charset=utf-8"
-		if strings.Contains(path, "json") {
+		if strings.Contains(strings.ToLower(path), "json") {
 			want = "application/health+json"
 		}
 		if got := r.header.Get("Content-Type"); got != want {
@@ -293,6 +298,9 @@ func TestDetails(t *testing.T) {
 		{"token, none sent", Options{Details: config.DetailsToken, DetailsToken: token}, nil, false},
 		{"token, wrong one", Options{Details: config.DetailsToken, DetailsToken: token}, []string{"Authorization", "Bearer nope"}, false},
 		{"token, right one", Options{Details: config.DetailsToken, DetailsToken: token}, []string{"Authorization", "Bearer " + token}, true},
+		{"token, scheme in lower case", Options{Details: config.DetailsToken, DetailsToken: token}, []string{"Authorization", "bearer " + token}, true},
+		{"token, a prefix of it", Options{Details: config.DetailsToken, DetailsToken: token}, []string{"Authorization", "Bearer " + token[:5]}, false},
+		{"token, no scheme", Options{Details: config.DetailsToken, DetailsToken: token}, []string{"Authorization", token}, false},
 		{"always", Options{Details: config.DetailsAlways}, nil, true},
 	}
 	for _, tc := range tests {
@@ -389,8 +397,16 @@ func TestBodySize(t *testing.T) {
 	}
 	f := newFixture(t, Options{Details: config.DetailsAlways}, cs...)
 	f.settle(t, allRan)
-	for _, path := range []string{"/readyz", "/readyz?verbose", "/readyz?format=json", "/startupz"} {
+	manyExcludes := strings.Repeat("&exclude="+strings.Repeat("x", 200), 100)
+	for i := range 400 {
+		manyExcludes += fmt.Sprintf("&exclude=no-such-check-%03d", i)
+	}
+	for _, path := range []string{"/readyz", "/readyz?verbose", "/readyz?format=json", "/startupz",
+		"/readyz?verbose" + manyExcludes, "/readyz?format=json" + manyExcludes} {
 		r := f.get(t, path)
+		if len(path) > 60 {
+			path = path[:60] + "...(500 unknown excludes)"
+		}
 		if len(r.body) > maxBody {
 			t.Errorf("%s: %d bytes; want at most %d", path, len(r.body), maxBody)
 		}
