@@ -254,6 +254,12 @@ func cmdServe(ctx context.Context, args []string, lookup env, again <-chan struc
 		fmt.Fprintf(stderr, "healthgate serve: unexpected argument %q\n", fs.Arg(0))
 		return exitUsage
 	}
+	if *listen != "" {
+		if msg := config.CheckListen(*listen); msg != "" {
+			fmt.Fprintf(stderr, "healthgate serve: --listen: %s\n", msg)
+			return exitUsage
+		}
+	}
 	log, err := common.logger(stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "healthgate serve: %v\n", err)
@@ -264,6 +270,10 @@ func cmdServe(ctx context.Context, args []string, lookup env, again <-chan struc
 		return reportConfigError(stderr, "serve", err)
 	}
 	if *listen != "" {
+		if *listen == cfg.Server.GRPCListen {
+			fmt.Fprintf(stderr, "healthgate serve: --listen: must differ from server.grpc_listen (%s)\n", cfg.Server.GRPCListen)
+			return exitUsage
+		}
 		cfg.Server.Listen = *listen
 	}
 	cs, err := checks.NewAll(cfg.Checks)

@@ -273,6 +273,25 @@ func TestServeConfigErrors(t *testing.T) {
 	}
 }
 
+// --listen is checked like server.listen: a usage error (exit 2), before anything is served.
+func TestServeListenFlagErrors(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "healthgate.yaml")
+	if err := os.WriteFile(path, []byte("server: {grpc_listen: \"127.0.0.1:19090\"}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ listen, want string }{
+		{"foo", `--listen: must be host:port or :port (got "foo")`},
+		{":99999", `--listen: port must be a number from 0 to 65535 (got "99999")`},
+		{"127.0.0.1:19090", "--listen: must differ from server.grpc_listen (127.0.0.1:19090)"},
+	} {
+		var stderr bytes.Buffer
+		code := run([]string{"serve", "--config", path, "--listen", tc.listen}, func(string) (string, bool) { return "", false }, nil, io.Discard, &stderr)
+		if code != exitUsage || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("--listen %s: exit %d, stderr %q; want exit 2 and %q", tc.listen, code, stderr.String(), tc.want)
+		}
+	}
+}
+
 // startServeWithoutFile runs serve in a directory without healthgate.yaml, with this environment.
 func startServeWithoutFile(t *testing.T, env map[string]string) *serveProcess {
 	t.Helper()

@@ -88,12 +88,12 @@ func (c *Config) validate(failed map[string]bool) Errors {
 	s := c.Server
 	s.Src.Path = "server"
 	if ok(s.Src, "listen") {
-		if err := checkListen(s.Listen); err != "" {
+		if err := CheckListen(s.Listen); err != "" {
 			add(s.Src.Errorf("listen", "%s", err))
 		}
 	}
 	if ok(s.Src, "grpc_listen") && s.GRPCListen != "" {
-		if err := checkListen(s.GRPCListen); err != "" {
+		if err := CheckListen(s.GRPCListen); err != "" {
 			add(s.Src.Errorf("grpc_listen", "%s", err))
 		} else if s.GRPCListen == s.Listen {
 			add(s.Src.Errorf("grpc_listen", "must differ from listen (%s)", s.Listen))
@@ -187,7 +187,9 @@ func timingErrors(interval, timeout time.Duration, fails, succs int, src Source,
 	return errs
 }
 
-func checkListen(addr string) string {
+// CheckListen says what is wrong with a listen address (host:port or :port), or "" when nothing is;
+// for flags that override server.listen.
+func CheckListen(addr string) string {
 	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return "must be host:port or :port (got " + strconv.Quote(addr) + ")"
