@@ -16,8 +16,11 @@ RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
 ARG VERSION=dev
 ARG REVISION=unknown
-ARG TARGETOS=linux
-ARG TARGETARCH=amd64
+# BuildKit's platform args, without defaults: in some setups a default wins over the builder's value and an
+# amd64 binary ships in an arm64 image. Left empty by a builder, GOOS/GOARCH are empty and go builds for the
+# build host, which is right for a plain `docker build`. (scripts/image-check refuses a default here.)
+ARG TARGETOS
+ARG TARGETARCH
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
     go build -trimpath -ldflags "-s -w -X main.version=${VERSION} -X main.revision=${REVISION}" \
