@@ -1,7 +1,7 @@
 // Package policy decodes Kubernetes manifests strictly into their k8s.io/api types and asserts healthgate's
-// deployment rules on them: restricted Pod Security, resources, probes on the right endpoints and ports,
-// selectors that match, a termination grace period longer than healthgate's drain, and no secrets in
-// ConfigMaps.
+// deployment rules on them: restricted Pod Security, resources, probes on the right endpoints and ports with
+// capped periods, selectors that match, a termination grace period longer than healthgate's drain, and no
+// secrets in ConfigMaps or literal env values.
 package policy
 
 import (

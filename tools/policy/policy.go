@@ -63,6 +63,10 @@ const (
 	defaultListen          = ":8080"
 	defaultShutdownDelay   = 5 * time.Second
 	defaultShutdownTimeout = 10 * time.Second
+	defaultCheckTimeout    = 2 * time.Second // DESIGN.md §2
+	// maxProbePeriod caps readiness and startup probe periods: probes are served from healthgate's cache,
+	// so probing often is free, while a long period keeps a ready pod out of the Service that long.
+	maxProbePeriod = 10
 )
 
 // workload is anything with a pod template (or a bare Pod).
@@ -215,8 +219,36 @@ func (c *checker) service(o Object, s *corev1.Service) {
 			if !podHasPort(w.spec, p.TargetPort, p.Protocol) {
 				c.add(o, RuleService, "port %q: targetPort %s is not a container port of %s", p.Name, p.TargetPort.String(), w.obj)
 			}
+			// healthgate's gRPC health is plaintext HTTP/2: kubernetes.io/h2c is the standard appProtocol
+			// for it ("grpc" is no standard value, and meshes would assume TLS or HTTP/1 without one).
+			if targetsGRPC(w.spec, p) && (p.AppProtocol == nil || *p.AppProtocol != appProtocolH2C) {
+				got := "<none>"
+				if p.AppProtocol != nil {
+					got = *p.AppProtocol
+				}
+				c.add(o, RuleService, "port %q targets healthgate's gRPC port: appProtocol %s, want %s", p.Name, got, appProtocolH2C)
+			}
 		}
 	}
+}
+
+const appProtocolH2C = "kubernetes.io/h2c"
+
+// targetsGRPC: the Service port leads to a healthgate container's port named grpc (which the ports rule
+// ties to its grpc_listen).
+func targetsGRPC(spec *corev1.PodSpec, p corev1.ServicePort) bool {
+	for _, ct := range servingContainers(spec) {
+		if !isHealthgate(ct) {
+			continue
+		}
+		for _, cp := range ct.Ports {
+			if cp.Name == "grpc" && ((p.TargetPort.Type == intstr.String && p.TargetPort.StrVal == "grpc") ||
+				(p.TargetPort.Type == intstr.Int && p.TargetPort.IntVal == cp.ContainerPort)) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func allContainers(spec *corev1.PodSpec) []corev1.Container {
@@ -531,6 +563,7 @@ func (c *checker) containers(o Object, w workload) {
 	}
 	for _, ct := range allContainers(spec) {
 		who := fmt.Sprintf("container %q", ct.Name)
+		c.envSecrets(o, ct)
 		serving := isSidecar(ct) || slices.ContainsFunc(spec.Containers, func(x corev1.Container) bool { return x.Name == ct.Name })
 		for _, pr := range []struct {
 			kind  string
@@ -616,7 +649,8 @@ type hgConfig struct {
 	grpcPort        int32 // 0: off
 	shutdownDelay   time.Duration
 	shutdownTimeout time.Duration
-	vars            []string // ${VAR} references without a default
+	maxTimeout      time.Duration // the longest check timeout (0 without checks)
+	vars            []string      // ${VAR} references without a default
 }
 
 var varRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-[^}]*)?\}`)
@@ -660,8 +694,9 @@ func (c *checker) containerConfig(o Object, who string, ct corev1.Container, spe
 	}
 	cfg.found, cfg.name = true, "ConfigMap/"+cm.Name+"/"+key
 	var doc struct {
-		Server map[string]any `json:"server"`
-		Checks []any          `json:"checks"`
+		Server   map[string]any   `json:"server"`
+		Defaults map[string]any   `json:"defaults"`
+		Checks   []map[string]any `json:"checks"`
 	}
 	if err := yaml.Unmarshal([]byte(data), &doc); err != nil {
 		c.add(o, RuleConfig, "%s: %s is not YAML: %v", who, cfg.name, err)
@@ -694,6 +729,17 @@ func (c *checker) containerConfig(o Object, who string, ct corev1.Container, spe
 			}
 			*dst = d
 		}
+	}
+	timeout := defaultCheckTimeout
+	if d, err := time.ParseDuration(fmt.Sprint(doc.Defaults["timeout"])); err == nil {
+		timeout = d
+	}
+	for _, ch := range doc.Checks {
+		t := timeout
+		if d, err := time.ParseDuration(fmt.Sprint(ch["timeout"])); err == nil {
+			t = d
+		}
+		cfg.maxTimeout = max(cfg.maxTimeout, t)
 	}
 	for _, m := range varRef.FindAllStringSubmatch(data, -1) {
 		if m[2] == "" && !slices.Contains(cfg.vars, m[1]) {
@@ -785,6 +831,27 @@ func (c *checker) serveContainer(o Object, who string, ct corev1.Container, cfg 
 			c.add(o, RuleProbes, "%s: %s asks gRPC service %q, want one of %q", who, kind, svc, services)
 		}
 	}
+	// Timing: the kubelet's defaults apply to fields left at zero (period 10 s, failureThreshold 3).
+	orDefault := func(v, d int32) int32 {
+		if v == 0 {
+			return d
+		}
+		return v
+	}
+	for _, pr := range []struct {
+		kind  string
+		probe *corev1.Probe
+	}{{"readinessProbe", ct.ReadinessProbe}, {"startupProbe", ct.StartupProbe}} {
+		if p := pr.probe; p != nil && orDefault(p.PeriodSeconds, 10) > maxProbePeriod {
+			c.add(o, RuleProbes, "%s: %s periodSeconds %d: over %d s keeps a ready pod out of the Service that long; probes are served from cache, so probe more often", who, pr.kind, p.PeriodSeconds, maxProbePeriod)
+		}
+	}
+	if p := ct.StartupProbe; p != nil && cfg.maxTimeout > 0 {
+		budget := time.Duration(orDefault(p.PeriodSeconds, 10)*orDefault(p.FailureThreshold, 3)) * time.Second
+		if budget <= cfg.maxTimeout {
+			c.add(o, RuleProbes, "%s: startupProbe allows %s (periodSeconds × failureThreshold), not more than the longest check timeout %s: the first check run may not finish before the kubelet restarts healthgate", who, budget, cfg.maxTimeout)
+		}
+	}
 	if pr := ct.LivenessProbe; pr != nil && pr.GRPC != nil {
 		wantGRPC("livenessProbe", pr, "liveness")
 	} else {
@@ -850,12 +917,72 @@ func (c *checker) testHook(o Object, w workload) {
 	}
 }
 
-var dsnPassword = regexp.MustCompile(`(^|\s)password=[^$\s]`)
+// secretName: a query parameter, DSN field, key or variable whose name contains one of checks/redact.go's
+// words (any case) holds a secret. charts/healthgate/templates/_helpers.tpl applies the same rules at
+// `helm template` time; keep the two in step.
+var secretName = regexp.MustCompile(`(?i)(pass|pwd|secret|token|key|auth|sig|credential|session|jwt|cookie)`)
 
-var secretKey = regexp.MustCompile(`(?i)(password|passwd|secret|token|api_?key|credential|authorization|cookie)`)
+// notSecret: libpq parameters whose names contain such a word but whose values are no secret (sslkey and
+// passfile are file paths, target_session_attrs and require_auth keywords).
+var notSecret = []string{"sslkey", "passfile", "target_session_attrs", "require_auth"}
 
-// configMapSecrets: no secret values inline in any ConfigMap: secret-looking keys must be ${VAR}
-// references or empty, URLs carry no password, DSNs no password=.
+func isSecretName(name string) bool {
+	return secretName.MatchString(name) && !slices.Contains(notSecret, strings.ToLower(name))
+}
+
+// plainHeaders: standard request headers whose values are never credentials. Every other header value must
+// be a ${VAR} reference: header values are secrets by default (DESIGN.md §8 redacts them all), and a custom
+// header (X-Auth, X-Internal, ...) is where an API key hides under a name no pattern guesses.
+var plainHeaders = []string{"accept", "accept-charset", "accept-encoding", "accept-language", "cache-control",
+	"connection", "content-type", "host", "origin", "pragma", "referer", "user-agent", "x-forwarded-for",
+	"x-forwarded-host", "x-forwarded-proto", "x-request-id", "x-requested-with"}
+
+var (
+	// secretRef: a value that is only a reference; a non-empty default (${X:-hunter2}) would put the
+	// literal back into the manifest.
+	secretRef   = regexp.MustCompile(`^\$\{[A-Za-z_][A-Za-z0-9_]*(:-)?\}$`)
+	urlUserinfo = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)@[^@/?#]*(?:[/?#].*)?$`)
+	dsnStart    = regexp.MustCompile(`^\s*[A-Za-z_][A-Za-z0-9_]*\s*=`)
+	dsnField    = regexp.MustCompile(`(?:^|\s)([A-Za-z_][A-Za-z0-9_]*)\s*=\s*('[^']*'|[^\s']*)`)
+)
+
+// secretProblem says which literal secret v holds ("" if none): a password in a URL's userinfo, a field of
+// a libpq key=value DSN or a URL query parameter with a secret-looking name, whose value is not a reference.
+// Parsed by pattern, not net/url, since ${VAR}s in a host or userinfo make net/url give up.
+func secretProblem(v string) string {
+	if m := urlUserinfo.FindStringSubmatch(v); m != nil {
+		if _, pw, ok := strings.Cut(m[1], ":"); ok && pw != "" && !secretRef.MatchString(pw) {
+			return "an inline password"
+		}
+	}
+	if dsnStart.MatchString(v) {
+		for _, m := range dsnField.FindAllStringSubmatch(v, -1) {
+			val := strings.TrimSuffix(strings.TrimPrefix(m[2], "'"), "'")
+			if isSecretName(m[1]) && val != "" && !secretRef.MatchString(val) {
+				return "an inline " + m[1] + "="
+			}
+		}
+	}
+	rest, _, _ := strings.Cut(v, "#")
+	if _, query, ok := strings.Cut(rest, "?"); ok {
+		for _, p := range strings.Split(query, "&") {
+			name, val, _ := strings.Cut(p, "=")
+			if n, err := url.QueryUnescape(name); err == nil {
+				name = n
+			}
+			if x, err := url.QueryUnescape(val); err == nil {
+				val = x
+			}
+			if isSecretName(name) && val != "" && !secretRef.MatchString(val) {
+				return fmt.Sprintf("a literal secret in query parameter %q", name)
+			}
+		}
+	}
+	return ""
+}
+
+// configMapSecrets: no secret values inline in any ConfigMap: secret-looking keys and header values must be
+// ${VAR} references or empty, URLs and DSNs carry no literal password or secret-looking parameter.
 func (c *checker) configMapSecrets(o Object, cm *corev1.ConfigMap) {
 	for key, data := range cm.Data {
 		var doc any
@@ -867,32 +994,46 @@ func (c *checker) configMapSecrets(o Object, cm *corev1.ConfigMap) {
 			if strings.HasSuffix(k, "_file") {
 				return
 			}
-			if secretKey.MatchString(k) && v != "" && !isOnlyRefs(v) {
+			switch {
+			case strings.HasSuffix(strings.TrimSuffix(path, "."+k), ".headers"):
+				if !slices.Contains(plainHeaders, strings.ToLower(k)) && !isOnlyRefs(v) {
+					c.add(o, RuleSecrets, "%s: header %s holds a literal value (only standard headers such as Accept may); use ${VAR} (or Bearer ${VAR}) from a Secret", where, k)
+				}
+			case k != "" && isSecretName(k) && v != "" && !isOnlyRefs(v):
 				c.add(o, RuleSecrets, "%s: secret-looking key holds a literal value; use ${VAR} from a Secret or %s_file", where, k)
 			}
-			if u, err := url.Parse(v); err == nil && u.User != nil {
-				if pw, set := u.User.Password(); set && pw != "" && !isOnlyRefs(pw) {
-					c.add(o, RuleSecrets, "%s: URL with an inline password; use ${VAR} from a Secret", where)
-				}
-			}
-			if dsnPassword.MatchString(v) {
-				c.add(o, RuleSecrets, "%s: DSN with an inline password=; use ${VAR} from a Secret", where)
-			}
-			if u, err := url.Parse(v); err == nil && u.RawQuery != "" {
-				for qk, qv := range u.Query() {
-					if secretKey.MatchString(qk) && len(qv) > 0 && qv[0] != "" && !isOnlyRefs(qv[0]) {
-						c.add(o, RuleSecrets, "%s: URL query parameter %q holds a literal secret", where, qk)
-					}
-				}
+			if p := secretProblem(v); p != "" {
+				c.add(o, RuleSecrets, "%s: value has %s; use ${VAR} from a Secret", where, p)
 			}
 		})
 	}
 }
 
+// envSecrets: a literal env value lands in the workload, readable by whoever can read that: it must not
+// hold a secret (take it from a Secret with valueFrom.secretKeyRef or envFrom).
+func (c *checker) envSecrets(o Object, ct corev1.Container) {
+	for i, e := range ct.Env {
+		if e.Value == "" {
+			continue
+		}
+		if p := secretProblem(e.Value); p != "" {
+			c.add(o, RuleSecrets, "container %q env[%d] %s: value has %s; use valueFrom.secretKeyRef", ct.Name, i, e.Name, p)
+		} else if isSecretName(e.Name) {
+			c.add(o, RuleSecrets, "container %q env[%d] %s: a secret-looking name with a literal value; use valueFrom.secretKeyRef", ct.Name, i, e.Name)
+		}
+	}
+}
+
 var authScheme = regexp.MustCompile(`(?i)^(bearer|basic|token)?$`)
 
-// isOnlyRefs: the value is ${VAR} references only, optionally after an auth scheme ("Bearer ${TOKEN}").
+// isOnlyRefs: the value is ${VAR} references only (no non-empty default), optionally after an auth scheme
+// ("Bearer ${TOKEN}").
 func isOnlyRefs(v string) bool {
+	for _, m := range varRef.FindAllStringSubmatch(v, -1) {
+		if m[2] != "" && m[2] != ":-" {
+			return false
+		}
+	}
 	return varRef.MatchString(v) && authScheme.MatchString(strings.TrimSpace(varRef.ReplaceAllString(v, "")))
 }
 

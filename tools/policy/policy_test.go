@@ -169,6 +169,18 @@ func TestFindings(t *testing.T) {
 		{name: "inline token", old: `server: {listen: ":8080",`, new: `server: {details_token: s3cr3t, listen: ":8080",`, wantRule: RuleSecrets, wantInMsg: "details_token"},
 		{name: "inline auth header", old: `url: "${DATABASE_URL}"}`, new: `url: "${DATABASE_URL}", headers: {Authorization: "Bearer abc"}}`, wantRule: RuleSecrets, wantInMsg: "Authorization"},
 		{name: "secret query param", old: `url: "${DATABASE_URL}"`, new: `url: "https://x/healthz?api_key=abc"`, wantRule: RuleSecrets, wantInMsg: "api_key"},
+		{name: "secret query password", old: `url: "${DATABASE_URL}"`, new: `url: "postgres://app@db:5432/app?password=hunter2"`, wantRule: RuleSecrets, wantInMsg: `query parameter "password"`},
+		{name: "secret query token", old: `url: "${DATABASE_URL}"`, new: `url: "https://x/healthz?a=1&token=abc"`, wantRule: RuleSecrets, wantInMsg: `query parameter "token"`},
+		{name: "password with a host variable", old: `url: "${DATABASE_URL}"`, new: `url: "postgres://app:hunter2@${DB_HOST}/app"`, wantRule: RuleSecrets, wantInMsg: "inline password"},
+		{name: "password as a variable default", old: `url: "${DATABASE_URL}"`, new: `url: "postgres://app:${PW:-hunter2}@db/app"`, wantRule: RuleSecrets, wantInMsg: "inline password"},
+		{name: "inline dsn sslpassword", old: `url: "${DATABASE_URL}"`, new: `url: "host=db sslpassword=hunter2"`, wantRule: RuleSecrets, wantInMsg: "sslpassword="},
+		{name: "literal custom header", old: `url: "${DATABASE_URL}"}`, new: `url: "${DATABASE_URL}", headers: {X-Auth: hunter2}}`, wantRule: RuleSecrets, wantInMsg: "header X-Auth"},
+		{name: "env literal url password", old: "            - name: DATABASE_URL\n              valueFrom: {secretKeyRef: {name: db, key: url}}", new: "            - name: DATABASE_URL\n              value: postgres://app:hunter2@db/app", wantRule: RuleSecrets, wantInMsg: "env[0] DATABASE_URL: value has an inline password"},
+		{name: "env literal secret query", old: "            - name: DATABASE_URL\n              valueFrom: {secretKeyRef: {name: db, key: url}}", new: "            - name: DATABASE_URL\n              value: https://x/h?api_key=abc", wantRule: RuleSecrets, wantInMsg: `query parameter "api_key"`},
+		{name: "env secret name literal", old: "            - name: DATABASE_URL\n", new: "            - {name: API_TOKEN, value: abc}\n            - name: DATABASE_URL\n", wantRule: RuleSecrets, wantInMsg: "API_TOKEN: a secret-looking name"},
+		{name: "readiness period too long", old: "readinessProbe: {httpGet: {path: /readyz, port: http}}", new: "readinessProbe: {httpGet: {path: /readyz, port: http}, periodSeconds: 15}", wantRule: RuleProbes, wantInMsg: "readinessProbe periodSeconds 15"},
+		{name: "startup period too long", old: "startupProbe: {httpGet: {path: /startupz, port: http}}", new: "startupProbe: {httpGet: {path: /startupz, port: http}, periodSeconds: 30, failureThreshold: 20}", wantRule: RuleProbes, wantInMsg: "startupProbe periodSeconds 30"},
+		{name: "startup budget under the first run", old: "startupProbe: {httpGet: {path: /startupz, port: http}}", new: "startupProbe: {httpGet: {path: /startupz, port: http}, periodSeconds: 1, failureThreshold: 2}", wantRule: RuleProbes, wantInMsg: "longest check timeout 2s"},
 		{name: "service selects nothing", old: "  selector: {app.kubernetes.io/name: hg, app.kubernetes.io/instance: x}\n  ports", new: "  selector: {app.kubernetes.io/name: hg, app.kubernetes.io/instance: z}\n  ports", wantRule: RuleService, wantInMsg: "matches no pod"},
 		{name: "service target port", old: "targetPort: http}", new: "targetPort: metrics}", wantRule: RuleService, wantInMsg: "targetPort metrics"},
 		{name: "pdb blocks drains", old: "  maxUnavailable: 1", new: "  minAvailable: 2", wantRule: RulePDB, wantInMsg: "node drains block"},
@@ -240,6 +252,74 @@ func TestGRPCProbes(t *testing.T) {
 			}
 			t.Errorf("got %v, want a finding with %q", findings, tt.want)
 		})
+	}
+}
+
+func TestGRPCServiceAppProtocol(t *testing.T) {
+	base := strings.NewReplacer(
+		`server: {listen: ":8080",`, `server: {grpc_listen: ":9090", listen: ":8080",`,
+		"ports: [{name: http, containerPort: 8080}]", "ports: [{name: http, containerPort: 8080}, {name: grpc, containerPort: 9090}]",
+	).Replace(good)
+	tests := []struct {
+		name, port, want string
+	}{
+		{name: "h2c", port: "{name: grpc, port: 9090, targetPort: grpc, appProtocol: kubernetes.io/h2c}"},
+		{name: "by number", port: "{name: grpc, port: 9090, targetPort: 9090, appProtocol: kubernetes.io/h2c}"},
+		{name: "grpc is not standard", port: "{name: grpc, port: 9090, targetPort: grpc, appProtocol: grpc}", want: "appProtocol grpc, want kubernetes.io/h2c"},
+		{name: "none", port: "{name: health, port: 9090, targetPort: 9090}", want: "appProtocol <none>"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := strings.Replace(base, "ports: [{name: http, port: 8080, targetPort: http}]", "ports: [{name: http, port: 8080, targetPort: http}, "+tt.port+"]", 1)
+			findings, err := check(t, m)
+			if err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			if tt.want == "" {
+				for _, f := range findings {
+					t.Errorf("unexpected finding: %s", f)
+				}
+				return
+			}
+			for _, f := range findings {
+				if f.Rule == RuleService && strings.Contains(f.Msg, tt.want) {
+					return
+				}
+			}
+			t.Errorf("got %v, want a finding with %q", findings, tt.want)
+		})
+	}
+}
+
+// TestSecretProblem: the rule shared with the chart's healthgate.secretProblem (_helpers.tpl).
+func TestSecretProblem(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"${DATABASE_URL}", ""},
+		{"postgres://app@db:5432/app?sslmode=disable", ""},
+		{"postgres://app:${PW}@db/app", ""},
+		{"redis://:${REDIS_PASSWORD:-}@redis:6379/0", ""},
+		{"postgres://app:hunter2@db/app", "an inline password"},
+		{"postgres://app:${PW:-hunter2}@db/app", "an inline password"},
+		{"postgres://app@db/app?password=hunter2", `a literal secret in query parameter "password"`},
+		{"postgres://app@db/app?password=${PW}", ""},
+		{"postgres://app@db/app?sslmode=verify-full&sslkey=/etc/tls/key.pem&target_session_attrs=read-write", ""},
+		{"https://x/healthz?api_key=abc", `a literal secret in query parameter "api_key"`},
+		{"https://x/healthz?SIG=abc#frag", `a literal secret in query parameter "SIG"`},
+		{"https://x/healthz?token=", ""},
+		{"https://x/healthz?verbose#token=abc", ""},
+		{"http://h:8080?email=a@b", ""},
+		{"${BASE_URL}?session=abc", `a literal secret in query parameter "session"`},
+		{"host=db user=app password=hunter2", "an inline password="},
+		{"host=db user=app password='a b'", "an inline password="},
+		{"host=db user=app password=${PW}", ""},
+		{"host=db passfile=/etc/pgpass sslkey=/etc/key.pem", ""},
+		{"SELECT 1 WHERE key=1", ""},
+		{"acme", ""},
+	}
+	for _, tt := range tests {
+		if got := secretProblem(tt.in); got != tt.want {
+			t.Errorf("secretProblem(%q) = %q, want %q", tt.in, got, tt.want)
+		}
 	}
 }
 
@@ -319,6 +399,7 @@ func TestIsOnlyRefs(t *testing.T) {
 	for in, want := range map[string]bool{
 		"${TOKEN}": true, "Bearer ${TOKEN}": true, "${A:-}": true, "${A}${B}": true,
 		"abc": false, "Bearer abc": false, "x${A}": false, "": false,
+		"${A:-hunter2}": false, "Bearer ${A:-abc}": false,
 	} {
 		if got := isOnlyRefs(in); got != want {
 			t.Errorf("isOnlyRefs(%q) = %v, want %v", in, got, want)

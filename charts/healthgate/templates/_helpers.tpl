@@ -56,20 +56,23 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 
 {{/*
-healthgate.seconds: a duration as the schema allows it (500ms, 2s, 1m30s, 1h) to whole seconds, rounded up.
+healthgate.milliseconds: a duration as the schema allows it (500ms, 2s, 1m30s, 1h) in milliseconds.
+healthgate.seconds: the same in whole seconds, rounded up.
 */}}
-{{- define "healthgate.seconds" -}}
+{{- define "healthgate.milliseconds" -}}
 {{- $d := toString . -}}
-{{- $ms := 0 -}}
 {{- if regexMatch "^[0-9]+ms$" $d -}}
-{{- $ms = trimSuffix "ms" $d | atoi -}}
+{{- trimSuffix "ms" $d | atoi -}}
 {{- else -}}
 {{- $h := regexFind "[0-9]+h" $d | trimSuffix "h" | default "0" | atoi -}}
 {{- $m := regexFind "[0-9]+m" $d | trimSuffix "m" | default "0" | atoi -}}
 {{- $s := regexFind "[0-9]+s" $d | trimSuffix "s" | default "0" | atoi -}}
-{{- $ms = add (mul $h 3600000) (mul $m 60000) (mul $s 1000) -}}
+{{- add (mul $h 3600000) (mul $m 60000) (mul $s 1000) -}}
 {{- end -}}
-{{- div (add $ms 999) 1000 -}}
+{{- end -}}
+
+{{- define "healthgate.seconds" -}}
+{{- div (add (include "healthgate.milliseconds" . | atoi) 999) 1000 -}}
 {{- end -}}
 
 {{/* The server section with healthgate's defaults filled in (DESIGN.md §3). */}}
@@ -92,36 +95,155 @@ healthgate.seconds: a duration as the schema allows it (500ms, 2s, 1m30s, 1h) to
 {{- end -}}
 
 {{/*
-healthgate.configYAML: the healthgate.yaml the pods read. Refuses inline passwords and ${VAR}s that nothing
-provides, since either would only show at run time.
+Secrets. The same rules as tools/policy (configMapSecrets, envSecrets), so the chart refuses at `helm template`
+what CI would refuse in the rendered manifest. A secret-looking name is one that contains, in any case, a word
+of checks/redact.go's list: pass, pwd, secret, token, key, auth, sig, credential, session, jwt, cookie. A few
+libpq parameters contain such a word but hold no secret (sslkey and passfile are file paths,
+target_session_attrs and require_auth keywords). A value is a reference when it is ${VAR} or ${VAR:-}: a
+non-empty default would put the literal back into the ConfigMap.
+*/}}
+{{- define "healthgate.secretNameRE" -}}(?i)(pass|pwd|secret|token|key|auth|sig|credential|session|jwt|cookie){{- end -}}
+{{- define "healthgate.refRE" -}}^\$\{[A-Za-z_][A-Za-z0-9_]*(:-)?\}${{- end -}}
+
+{{/* healthgate.isSecretName: "true" when a query, DSN or env name looks secret (see above). */}}
+{{- define "healthgate.isSecretName" -}}
+{{- if and (regexMatch (include "healthgate.secretNameRE" .) .) (not (has (lower .) (list "sslkey" "passfile" "target_session_attrs" "require_auth"))) -}}
+true
+{{- end -}}
+{{- end -}}
+
+{{/*
+healthgate.secretProblem: what literal secret a URL, DSN or other string holds ("" when none): a password in
+the URL's userinfo, a secret-looking query parameter, or a secret-looking field of a libpq key=value DSN, with
+a value that is not a ${VAR} reference.
+*/}}
+{{- define "healthgate.secretProblem" -}}
+{{- $v := toString . -}}
+{{- $ref := include "healthgate.refRE" . -}}
+{{- $problem := "" -}}
+{{- if regexMatch "^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*@" $v -}}
+{{- $userinfo := regexReplaceAll "^[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)@[^@/?#]*([/?#].*)?$" $v "${1}" -}}
+{{- if contains ":" $userinfo -}}
+{{- $pw := regexReplaceAll "^[^:]*:" $userinfo "" -}}
+{{- if and $pw (not (regexMatch $ref $pw)) -}}
+{{- $problem = "an inline password" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if and (not $problem) (regexMatch "^\\s*[A-Za-z_][A-Za-z0-9_]*\\s*=" $v) -}}
+{{- range $f := regexFindAll "(^|\\s)[A-Za-z_][A-Za-z0-9_]*\\s*=\\s*('[^']*'|[^\\s']*)" $v -1 -}}
+{{- $f = trim $f -}}
+{{- $name := regexReplaceAll "\\s*=.*$" $f "" -}}
+{{- $val := regexReplaceAll "^[^=]*=\\s*" $f "" | trimPrefix "'" | trimSuffix "'" -}}
+{{- if and (not $problem) (include "healthgate.isSecretName" $name) $val (not (regexMatch $ref $val)) -}}
+{{- $problem = printf "an inline %s=" $name -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if and (not $problem) (regexMatch "^[^#]*\\?" $v) -}}
+{{- $query := regexReplaceAll "^[^?]*\\?" (regexReplaceAll "#.*$" $v "") "" -}}
+{{- range $p := splitList "&" $query -}}
+{{- $name := regexReplaceAll "=.*$" $p "" -}}
+{{- $val := "" -}}
+{{- if contains "=" $p }}{{ $val = regexReplaceAll "^[^=]*=" $p "" }}{{ end -}}
+{{- if and (not $problem) (include "healthgate.isSecretName" $name) $val (not (regexMatch $ref $val)) -}}
+{{- $problem = printf "a literal secret in query parameter %q" $name -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- $problem -}}
+{{- end -}}
+
+{{/*
+healthgate.headerIsPlain: "true" for the few standard request headers whose value is never a credential; any
+other header's value must be a ${VAR} reference (or "Bearer ${VAR}"). Header values are secrets by default
+(DESIGN.md §8 redacts them all), and a custom header (X-Auth, X-Internal, ...) is exactly where an API key
+hides under a name no pattern guesses.
+*/}}
+{{- define "healthgate.headerIsPlain" -}}
+{{- if has (lower .) (list "accept" "accept-charset" "accept-encoding" "accept-language" "cache-control" "connection" "content-type" "host" "origin" "pragma" "referer" "user-agent" "x-forwarded-for" "x-forwarded-host" "x-forwarded-proto" "x-request-id" "x-requested-with") -}}
+true
+{{- end -}}
+{{- end -}}
+
+{{/*
+healthgate.envSecrets: a literal env[].value lands in the Deployment, readable by anyone who can read it:
+refuse one that holds a URL password, a secret query parameter or DSN field, or whose name looks secret.
+*/}}
+{{- define "healthgate.envSecrets" -}}
+{{- range $i, $e := .Values.env -}}
+{{- if and (hasKey $e "value") $e.value -}}
+{{- $problem := include "healthgate.secretProblem" $e.value -}}
+{{- if $problem -}}
+{{- $problem = printf "value has %s" $problem -}}
+{{- else if include "healthgate.isSecretName" $e.name -}}
+{{- $problem = "a secret-looking name with a literal value" -}}
+{{- end -}}
+{{- if $problem -}}
+{{- fail (printf "env[%d] %s: %s; a literal value lands in the Deployment: put it in a Secret and use valueFrom.secretKeyRef (or envFrom)" $i $e.name $problem) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+healthgate.timing: refuses what healthgate's own Validate refuses in the timing (DESIGN.md §2), since a config
+healthgate rejects renders fine but leaves the pods crash-looping (exit 2). $what names the mapping; $i and
+$t are the effective interval and timeout (a check's own, else the defaults').
+*/}}
+{{- define "healthgate.timing" -}}
+{{- $what := index . 0 -}}{{- $i := index . 1 | toString -}}{{- $t := index . 2 | toString -}}
+{{- $ims := include "healthgate.milliseconds" $i | atoi -}}
+{{- $tms := include "healthgate.milliseconds" $t | atoi -}}
+{{- if le $ims 0 -}}
+{{- fail (printf "%s: interval (%s) must be greater than 0" $what $i) -}}
+{{- end -}}
+{{- if le $tms 0 -}}
+{{- fail (printf "%s: timeout (%s) must be greater than 0" $what $t) -}}
+{{- end -}}
+{{- if ge $tms $ims -}}
+{{- fail (printf "%s: timeout (%s) must be shorter than interval (%s), so one run ends before the next starts (healthgate refuses this config and its pods would crash-loop)" $what $t $i) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+healthgate.configYAML: the healthgate.yaml the pods read. Refuses inline secrets, ${VAR}s that nothing
+provides, timing healthgate refuses and clashing ports, since each would only show at run time.
 */}}
 {{- define "healthgate.configYAML" -}}
+{{- $secretHint := "put the secret in a Secret and write ${VAR} here, with VAR set from it by env (valueFrom.secretKeyRef) or envFrom" -}}
+{{- $ref := include "healthgate.refRE" . -}}
+{{- if and .Values.grpc.probes (not .Values.grpc.enabled) -}}
+{{- fail "grpc.probes is true but grpc.enabled is false: the probes would ask a gRPC port nothing listens on; set grpc.enabled: true or grpc.probes: false" -}}
+{{- end -}}
+{{- if and .Values.grpc.enabled (eq (int .Values.grpc.port) (int .Values.containerPorts.http)) -}}
+{{- fail (printf "grpc.port (%d) must differ from containerPorts.http (%d): healthgate serves HTTP and gRPC on separate listeners" (int .Values.grpc.port) (int .Values.containerPorts.http)) -}}
+{{- end -}}
 {{- $envNames := list -}}
 {{- range .Values.env }}{{ $envNames = append $envNames .name }}{{ end -}}
 {{- if eq (include "healthgate.server" . | fromYaml).details "token" }}{{ $envNames = append $envNames "HEALTHGATE_DETAILS_TOKEN" }}{{ end -}}
+{{- $d := include "healthgate.defaults" . | fromYaml -}}
+{{- include "healthgate.timing" (list "config.defaults" $d.interval $d.timeout) -}}
 {{- $names := dict -}}
 {{- range $i, $c := .Values.checks -}}
 {{- if hasKey $names $c.name -}}
 {{- fail (printf "checks[%d]: duplicate check name %q" $i $c.name) -}}
 {{- end -}}
 {{- $_ := set $names $c.name true -}}
-{{- $url := $c.url | default "" | toString -}}
-{{- if and (regexMatch "://[^/@:]*:[^/@]+@" $url) (not (regexMatch "://[^/@:]*:\\$\\{[^}]+\\}@" $url)) -}}
-{{- fail (printf "checks[%d] %q: url has an inline password; put the URL (or the password) in a Secret and write ${VAR} (env valueFrom.secretKeyRef) or url_file" $i $c.name) -}}
-{{- end -}}
-{{- if regexMatch "(^|\\s)password=[^$\\s]" $url -}}
-{{- fail (printf "checks[%d] %q: url has an inline password=; use ${VAR} from a Secret or url_file" $i $c.name) -}}
+{{- include "healthgate.timing" (list (printf "checks[%d] %q" $i $c.name) ($c.interval | default $d.interval) ($c.timeout | default $d.timeout)) -}}
+{{- with include "healthgate.secretProblem" ($c.url | default "") -}}
+{{- fail (printf "checks[%d] %q: url has %s; %s (or use url_file)" $i $c.name . $secretHint) -}}
 {{- end -}}
 {{- range $h, $v := ($c.headers | default dict) -}}
-{{- if and (regexMatch "(?i)(authorization|token|key|secret|cookie|password)" $h) (not (regexMatch "^((?i:bearer|basic|token) )?\\$\\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\\}$" (toString $v))) -}}
-{{- fail (printf "checks[%d] %q: header %s holds a literal value; write ${VAR} (or Bearer ${VAR}) and set VAR from a Secret (env valueFrom.secretKeyRef)" $i $c.name $h) -}}
+{{- if and (not (include "healthgate.headerIsPlain" $h)) (not (regexMatch (printf "^((?i:bearer|basic|token) )?%s" (trimPrefix "^" $ref)) (toString $v))) -}}
+{{- fail (printf "checks[%d] %q: header %s holds a literal value (only standard headers such as Accept or User-Agent may); %s (Bearer ${VAR} works too)" $i $c.name $h $secretHint) -}}
 {{- end -}}
 {{- end -}}
 {{- if and $.Values.deployment.enabled (not $.Values.envFrom) -}}
-{{- range $ref := regexFindAll "\\$\\{[A-Za-z_][A-Za-z0-9_]*\\}" (toYaml $c) -1 -}}
-{{- $var := trimSuffix "}" (trimPrefix "${" $ref) -}}
+{{- range $r := regexFindAll "\\$\\{[A-Za-z_][A-Za-z0-9_]*\\}" (toYaml $c) -1 -}}
+{{- $var := trimSuffix "}" (trimPrefix "${" $r) -}}
 {{- if not (has $var $envNames) -}}
-{{- fail (printf "checks[%d] %q uses %s but no env entry %s (e.g. valueFrom.secretKeyRef) nor envFrom provides it" $i $c.name $ref $var) -}}
+{{- fail (printf "checks[%d] %q uses %s but no env entry %s (e.g. valueFrom.secretKeyRef) nor envFrom provides it" $i $c.name $r $var) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
@@ -139,9 +261,14 @@ checks: []
 {{- end -}}
 
 {{/*
-Probe period, in whole seconds: half the shortest check interval (at least 1). healthgate's state can change
-once per interval at most; probing twice per interval bounds the kubelet's extra delay to about half an
-interval while probes stay free (they read a cached snapshot). See README.md "Probe timing".
+Probe timing (README.md "Probe timing"). Probes read healthgate's cached snapshot, so probing often costs the
+dependencies nothing; what a long period costs is delay. healthgate's state changes at most once per check
+interval, so readiness probes every half of the shortest interval, but never less often than every 10 s: with
+`interval: 2m` an uncapped period of 60 s would keep a new pod out of the Service for up to a minute after
+healthgate is ready, and the same after a dependency recovers. The startupProbe runs only until it first
+passes (then the kubelet stops it), so it probes every second: the pod turns Ready about a second after the
+first passing run whatever the interval, and its failureThreshold stretches the budget to
+probes.startup.window, at least the longest check timeout (the first run must be able to finish).
 */}}
 {{- define "healthgate.minInterval" -}}
 {{- $d := include "healthgate.defaults" . | fromYaml -}}
@@ -156,9 +283,22 @@ interval while probes stay free (they read a cached snapshot). See README.md "Pr
 {{- $min -}}
 {{- end -}}
 
-{{- define "healthgate.probePeriod" -}}
+{{- define "healthgate.readinessPeriod" -}}
 {{- $i := include "healthgate.minInterval" . | atoi -}}
-{{- max 1 (div (add $i 1) 2) -}}
+{{- min 10 (max 1 (div (add $i 1) 2)) -}}
+{{- end -}}
+
+{{- define "healthgate.startupPeriod" -}}1{{- end -}}
+
+{{- define "healthgate.startupFailureThreshold" -}}
+{{- $d := include "healthgate.defaults" . | fromYaml -}}
+{{- $budget := include "healthgate.seconds" .Values.probes.startup.window | atoi -}}
+{{- $period := include "healthgate.startupPeriod" . | atoi -}}
+{{- range .Values.checks -}}
+{{- $t := add (include "healthgate.seconds" (.timeout | default $d.timeout) | atoi) $period -}}
+{{- if gt $t $budget }}{{ $budget = $t }}{{ end -}}
+{{- end -}}
+{{- max 1 (div (add $budget $period -1) $period) -}}
 {{- end -}}
 
 {{- define "healthgate.terminationGracePeriodSeconds" -}}
