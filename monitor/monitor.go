@@ -67,6 +67,12 @@ type Monitor struct {
 	mu           sync.Mutex // guards trackers and shuttingDown; held only to update and publish
 	shuttingDown bool
 
+	// logs carries the lines decided under mu, in order, to one writer goroutine: a log writer that
+	// blocks (a stalled stderr pipe) must not hold mu and so stall every check and the heartbeat.
+	// When it is full, lines are dropped and counted rather than waited for.
+	logs    chan logLines
+	dropped atomic.Int64
+
 	snap   atomic.Pointer[Snapshot]
 	beat   atomic.Int64 // unix nanos of the last heartbeat
 	runMu  sync.Mutex
@@ -86,7 +92,7 @@ type entry struct {
 
 // New prepares a monitor; nothing runs until Run.
 func New(cs []*checks.Check, opts Options) *Monitor {
-	m := &Monitor{log: opts.Logger, onRun: opts.OnRun, heartbeat: opts.Heartbeat}
+	m := &Monitor{log: opts.Logger, onRun: opts.OnRun, heartbeat: opts.Heartbeat, logs: make(chan logLines, 256)}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
 	}
@@ -149,7 +155,32 @@ func (m *Monitor) Run(ctx context.Context) {
 		m.runWG.Go(func() { m.runner(ctx, e) })
 	}
 	m.runWG.Go(func() { m.heartbeatLoop(ctx) })
+	var writer sync.WaitGroup
+	writer.Go(m.logWriter)
 	m.runWG.Wait()
+	close(m.logs) // nothing records any more: the writer writes what is left and returns
+	writer.Wait()
+}
+
+// queue hands lines to the writer; m.mu is held, which keeps them in the order they were decided.
+func (m *Monitor) queue(ls logLines) {
+	if len(ls) == 0 {
+		return
+	}
+	select {
+	case m.logs <- ls:
+	default:
+		m.dropped.Add(int64(len(ls)))
+	}
+}
+
+func (m *Monitor) logWriter() {
+	for ls := range m.logs {
+		if n := m.dropped.Swap(0); n > 0 {
+			m.log.Warn("log lines dropped: the log output was not keeping up", "dropped", n)
+		}
+		ls.emit(m.log)
+	}
 }
 
 func (m *Monitor) runner(ctx context.Context, e *entry) {
@@ -205,13 +236,15 @@ func (e *entry) runGuarded(ctx context.Context) (err error) {
 }
 
 func (m *Monitor) record(e *entry, run Run) {
+	var lines logLines
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	before := m.snap.Load()
 	stateChanged, reasonChanged := e.tracker.observe(run.Err, run.Duration, run.End)
-	m.logChange(e, stateChanged, reasonChanged, run.Duration)
+	lines.change(e, stateChanged, reasonChanged, run.Duration)
 	after := m.publishLocked(run.End)
-	m.logReadiness(before, after)
+	lines.readiness(before, after)
+	m.queue(lines)
+	m.mu.Unlock()
 }
 
 func (m *Monitor) heartbeatLoop(ctx context.Context) {
@@ -222,27 +255,48 @@ func (m *Monitor) heartbeatLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-ticker.C:
+			var lines logLines
 			m.mu.Lock()
 			before := m.snap.Load()
 			changed := false
 			for _, e := range m.entries {
 				if e.tracker.checkStale(now) {
 					changed = true
-					m.logChange(e, true, true, 0)
+					lines.change(e, true, true, 0)
 				}
 			}
 			if changed {
-				m.logReadiness(before, m.publishLocked(now))
+				lines.readiness(before, m.publishLocked(now))
 			}
+			m.queue(lines)
 			m.mu.Unlock()
 			m.beat.Store(now.UnixNano())
 		}
 	}
 }
 
-// logChange writes the one line per state change (or reason change while not passing) that
-// STYLE.md rule 11 asks for; the error is already redacted by the check.
-func (m *Monitor) logChange(e *entry, stateChanged, reasonChanged bool, dur time.Duration) {
+// logLines are the lines decided under m.mu and written after it is released.
+type logLines []logLine
+
+type logLine struct {
+	level slog.Level
+	msg   string
+	attrs []any
+}
+
+func (ls *logLines) add(level slog.Level, msg string, attrs ...any) {
+	*ls = append(*ls, logLine{level, msg, attrs})
+}
+
+func (ls logLines) emit(log *slog.Logger) {
+	for _, l := range ls {
+		log.Log(context.Background(), l.level, l.msg, l.attrs...)
+	}
+}
+
+// change adds the one line per state change (or reason change while not passing) that STYLE.md
+// rule 11 asks for; the error is already redacted by the check.
+func (ls *logLines) change(e *entry, stateChanged, reasonChanged bool, dur time.Duration) {
 	if !stateChanged && !reasonChanged {
 		return
 	}
@@ -250,28 +304,28 @@ func (m *Monitor) logChange(e *entry, stateChanged, reasonChanged bool, dur time
 	attrs := []any{"check", s.Name, "type", s.Type, "target", s.Target, "critical", s.Critical, "duration", dur.Round(time.Microsecond)}
 	switch {
 	case s.State == Passing:
-		m.log.Info("check passing", attrs...)
+		ls.add(slog.LevelInfo, "check passing", attrs...)
 	case s.Class == checks.Stale || s.Class == checks.Panic:
-		m.log.Error("check failing", append(attrs, "reason", s.Class, "error", s.Err, "hint", s.Hint)...)
+		ls.add(slog.LevelError, "check failing", append(attrs, "reason", s.Class, "error", s.Err, "hint", s.Hint)...)
 	case stateChanged:
-		m.log.Warn("check failing", append(attrs, "reason", s.Class, "error", s.Err, "hint", s.Hint)...)
+		ls.add(slog.LevelWarn, "check failing", append(attrs, "reason", s.Class, "error", s.Err, "hint", s.Hint)...)
 	default:
-		m.log.Warn("check still failing, for another reason", append(attrs, "reason", s.Class, "error", s.Err)...)
+		ls.add(slog.LevelWarn, "check still failing, for another reason", append(attrs, "reason", s.Class, "error", s.Err)...)
 	}
 }
 
-func (m *Monitor) logReadiness(before, after *Snapshot) {
+func (ls *logLines) readiness(before, after *Snapshot) {
 	if before.Ready == after.Ready && before.Started == after.Started {
 		return
 	}
 	if after.Started && !before.Started {
-		m.log.Info("start-up complete: every critical check has passed once")
+		ls.add(slog.LevelInfo, "start-up complete: every critical check has passed once")
 	}
 	if before.Ready != after.Ready {
 		if after.Ready {
-			m.log.Info("ready", "status", after.Status)
+			ls.add(slog.LevelInfo, "ready", "status", after.Status)
 		} else {
-			m.log.Warn("not ready", "failing", after.failingNames())
+			ls.add(slog.LevelWarn, "not ready", "failing", after.failingNames())
 		}
 	}
 }

@@ -3,6 +3,7 @@ package monitor
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -304,5 +305,46 @@ func TestNoChecksIsReady(t *testing.T) {
 	s := New(nil, Options{}).Snapshot()
 	if !s.Ready || !s.Started || s.Status != Pass {
 		t.Fatalf("no checks: %+v; want ready, started, pass", s)
+	}
+}
+
+// blockedWriter is a log output that never takes a line until released: a stalled stderr pipe.
+type blockedWriter struct{ release chan struct{} }
+
+func (w blockedWriter) Write(p []byte) (int, error) {
+	<-w.release
+	return len(p), nil
+}
+
+// TestBlockedLogDoesNotStall: while the log output is stalled, checks keep changing state and the
+// heartbeat keeps beating (/livez and /readyz stay true); the lines are written once it drains.
+func TestBlockedLogDoesNotStall(t *testing.T) {
+	var n atomic.Int32
+	c := checks.Func(spec("flappy", 10*time.Millisecond, 5*time.Millisecond, 1, 1), func(context.Context) error {
+		if n.Add(1)%2 == 0 {
+			return errRefused
+		}
+		return nil
+	})
+	w := blockedWriter{release: make(chan struct{})}
+	m := New([]*checks.Check{c}, Options{Heartbeat: 10 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(w, nil))})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { m.Run(ctx); close(done) }()
+	defer func() {
+		close(w.release)
+		cancel()
+		<-done
+	}()
+
+	first := m.Snapshot()
+	waitFor(t, m, "20 runs with the log stalled", func(*Snapshot) bool { return n.Load() >= 20 })
+	if m.Snapshot() == first || !m.Alive(time.Now()) {
+		t.Fatal("the snapshot or the heartbeat stopped while the log output was stalled")
+	}
+	beat := m.beat.Load()
+	time.Sleep(50 * time.Millisecond)
+	if m.beat.Load() == beat {
+		t.Fatal("the heartbeat stopped while the log output was stalled")
 	}
 }
