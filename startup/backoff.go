@@ -12,9 +12,15 @@ const (
 	// wait exits within a few tens of milliseconds of the port opening.
 	pollMin = 25 * time.Millisecond
 	pollMax = 50 * time.Millisecond
-	// A failed lookup costs the cluster's resolver a query per search domain: a little slower.
-	dnsMin = 50 * time.Millisecond
-	dnsMax = 100 * time.Millisecond
+	// A failed lookup costs the cluster's resolver a query per search domain and address family (with
+	// Kubernetes' ndots:5, up to ten): a little slower at first, and after dnsFast misses (about 1.5 s,
+	// long enough for a Service created with the pod) slow, since a name that still does not resolve is
+	// usually a typo, and CoreDNS caches the negative answer for seconds anyway.
+	dnsMin     = 50 * time.Millisecond
+	dnsMax     = 100 * time.Millisecond
+	dnsFast    = 20
+	dnsSlowMin = 500 * time.Millisecond
+	dnsSlowMax = time.Second
 
 	// floor is the shortest delay after an attempt that reached the dependency: full jitter can
 	// draw a delay near zero, and a burst of back-to-back attempts is what the backoff avoids.
@@ -38,7 +44,8 @@ var (
 
 // Backoff returns how long to wait before the next attempt after a failure of class c. failures
 // counts the consecutive failed attempts that reached the dependency (refused and dns do not: they
-// never got that far), including this one; u is a uniform random number in [0, 1).
+// never got that far), including this one; for dns it counts the consecutive failed lookups instead.
+// u is a uniform random number in [0, 1).
 //
 // It is a pure function so that the policy is tested without clocks; Wait draws u.
 func Backoff(c checks.Class, failures int, u float64) time.Duration {
@@ -46,6 +53,9 @@ func Backoff(c checks.Class, failures int, u float64) time.Duration {
 	case checks.Refused:
 		return between(pollMin, pollMax, u)
 	case checks.DNS:
+		if failures > dnsFast {
+			return between(dnsSlowMin, dnsSlowMax, u)
+		}
 		return between(dnsMin, dnsMax, u)
 	}
 	k := persistent

@@ -21,6 +21,8 @@ func TestBackoff(t *testing.T) {
 		{name: "refused polls fast, high end", class: checks.Refused, failures: 0, u: 0.999, want: 49975 * time.Microsecond},
 		{name: "refused never slows down", class: checks.Refused, failures: 50, u: 0.5, want: 37500 * time.Microsecond},
 		{name: "dns a little slower", class: checks.DNS, failures: 0, u: 0.5, want: 75 * ms},
+		{name: "dns still fast after 20 misses", class: checks.DNS, failures: 20, u: 0.5, want: 75 * ms},
+		{name: "dns slow after that", class: checks.DNS, failures: 21, u: 0.5, want: 750 * ms},
 		{name: "not_ready first failure", class: checks.NotReady, failures: 1, u: 0.5, want: 50 * ms},
 		{name: "not_ready doubles", class: checks.NotReady, failures: 3, u: 0.5, want: 200 * ms},
 		{name: "not_ready capped at 3s", class: checks.NotReady, failures: 30, u: 0.5, want: 1500 * ms},

@@ -166,6 +166,7 @@ func Wait(ctx context.Context, cs []*checks.Check, opts Options) ([]Result, erro
 // retry runs one check until it passes or ctx ends.
 func retry(ctx context.Context, i int, c *checks.Check, out chan<- attempt) {
 	failures := 0 // consecutive failed attempts that reached the dependency
+	misses := 0   // consecutive failed lookups
 	for {
 		start := time.Now()
 		err := c.Run(ctx)
@@ -183,7 +184,14 @@ func retry(ctx context.Context, i int, c *checks.Check, out chan<- attempt) {
 		if reachesDependency(class) {
 			failures++
 		}
-		t := time.NewTimer(Backoff(class, failures, rand.Float64()))
+		n := failures
+		if class == checks.DNS {
+			misses++
+			n = misses
+		} else {
+			misses = 0
+		}
+		t := time.NewTimer(Backoff(class, n, rand.Float64()))
 		select {
 		case <-t.C:
 		case <-ctx.Done():
