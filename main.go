@@ -162,9 +162,21 @@ func (c *commonFlags) logger(w io.Writer) (*slog.Logger, error) {
 	case "text":
 		return slog.New(slog.NewTextHandler(w, opts)), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		return jsonLogger(w, opts), nil
 	}
 	return nil, fmt.Errorf("--log-format: %q is not text or json", c.logFormat)
+}
+
+// jsonLogger writes one JSON object per line, with durations as "1.5ms", as in the text format,
+// rather than slog's integer nanoseconds.
+func jsonLogger(w io.Writer, opts *slog.HandlerOptions) *slog.Logger {
+	opts.ReplaceAttr = func(_ []string, a slog.Attr) slog.Attr {
+		if a.Value.Kind() == slog.KindDuration {
+			a.Value = slog.StringValue(a.Value.Duration().String())
+		}
+		return a
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
 // parseFlags parses a command's flags; ok false means the caller returns code.
@@ -499,9 +511,11 @@ func cmdWait(ctx context.Context, args []string, lookup env, stderr io.Writer) i
 	}
 	defer func() { checks.CloseAll(cs) }() // cs is nil once closed before an exec
 
-	_, err = startup.Wait(ctx, cs, startup.Options{
-		Timeout: *timeout, Progress: stderr, JSON: *logFormat == "json", Quiet: *quiet,
-	})
+	opts := startup.Options{Timeout: *timeout, Progress: stderr, Quiet: *quiet}
+	if *logFormat == "json" {
+		opts.Log = jsonLogger(stderr, &slog.HandlerOptions{})
+	}
+	_, err = startup.Wait(ctx, cs, opts)
 	switch {
 	case errors.Is(err, startup.ErrTimeout):
 		return exitTimeout

@@ -244,6 +244,11 @@ func TestWaitParallelTargetsNoSecret(t *testing.T) {
 		if err := json.Unmarshal([]byte(l), &rec); err != nil {
 			t.Errorf("--log-format json line %q: %v", l, err)
 		}
+		if d, ok := rec["duration"]; ok {
+			if _, err := time.ParseDuration(fmt.Sprint(d)); err != nil {
+				t.Errorf("duration %v is not a duration string such as 1.5ms", d)
+			}
+		}
 	}
 	if !strings.Contains(out, `"msg":"all ready"`) {
 		t.Errorf("no all-ready record:\n%s", out)

@@ -19,7 +19,11 @@ func TestMetrics(t *testing.T) {
 	f := newFixtureWith(t, Options{Metrics: m}, monitor.Options{OnRun: m.Observe}, checksList...)
 	f.settle(t, func(s *monitor.Snapshot) bool { return allRan(s) && s.Checks[0].LastSuccess.Unix() > 0 })
 
-	body := f.get(t, "/metrics").body
+	r := f.get(t, "/metrics")
+	if got := r.header.Get("Cache-Control"); got != "no-store" {
+		t.Errorf("/metrics: Cache-Control %q; want no-store", got)
+	}
+	body := r.body
 	for _, want := range []string{
 		`healthgate_check_up{check="db",critical="true",type="postgres"} 1`,
 		`healthgate_check_up{check="cache",critical="false",type="postgres"} 0`,

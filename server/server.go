@@ -107,7 +107,7 @@ func New(src Source, opts Options) *Handler {
 		r.MethodFunc(m, "/readyz/{name}", h.readyzOne)
 		r.MethodFunc(m, "/startupz", h.startupz)
 		if metrics != nil {
-			r.Method(m, "/metrics", metrics)
+			r.Method(m, "/metrics", noStoreHandler(metrics))
 		}
 	}
 	r.MethodNotAllowed(func(w http.ResponseWriter, _ *http.Request) {
@@ -206,6 +206,14 @@ func (h *Handler) cached(snap *monitor.Snapshot, target int, f format, details b
 	b := newBody(v, f, details)
 	slot.Store(b)
 	return b
+}
+
+// noStoreHandler marks h's answers uncacheable, as every answer of this server is.
+func noStoreHandler(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Cache-Control"] = noStore
+		h.ServeHTTP(w, r)
+	})
 }
 
 // httpError is http.Error for answers that are not probe bodies; like those, nothing may cache them.

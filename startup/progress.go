@@ -17,7 +17,7 @@ import (
 // (JSON, one object per line). Every line is built from redacted targets and errors.
 type progress struct {
 	w     io.Writer
-	log   *slog.Logger // JSON only
+	log   *slog.Logger // structured progress, instead of text lines
 	quiet bool
 }
 
@@ -26,11 +26,7 @@ func newProgress(o Options) *progress {
 	if w == nil {
 		w = io.Discard
 	}
-	p := &progress{w: w, quiet: o.Quiet}
-	if o.JSON {
-		p.log = slog.New(slog.NewJSONHandler(w, nil))
-	}
-	return p
+	return &progress{w: w, quiet: o.Quiet, log: o.Log}
 }
 
 // describe is how a line names a target: `db (postgres 10.0.0.5:5432/app)`.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -33,8 +34,9 @@ type Options struct {
 	// Progress receives the progress lines and, when the wait times out, the table of the targets
 	// that were not ready. Nil reports nothing.
 	Progress io.Writer
-	// JSON writes progress as one JSON object per line instead of text.
-	JSON bool
+	// Log, when set, receives progress as structured records (e.g. one JSON object per line) instead
+	// of text lines on Progress.
+	Log *slog.Logger
 	// Quiet hides progress; the final table of what was not ready is still written.
 	Quiet bool
 	// SummaryEvery is how often a summary line is written while waiting (default 10s).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -228,7 +229,7 @@ func TestWaitJSONProgress(t *testing.T) {
 	c := checks.Func(spec("db", time.Second), scripted(&runs, errRefused, errRefused))
 	never := checks.Func(spec("cache", time.Second), func(context.Context) error { return errNotReady })
 	var out syncBuffer
-	_, err := startup.Wait(t.Context(), []*checks.Check{c, never}, startup.Options{Timeout: 300 * time.Millisecond, Progress: &out, JSON: true})
+	_, err := startup.Wait(t.Context(), []*checks.Check{c, never}, startup.Options{Timeout: 300 * time.Millisecond, Log: slog.New(slog.NewJSONHandler(&out, nil))})
 	if !errors.Is(err, startup.ErrTimeout) {
 		t.Fatalf("Wait = %v; want ErrTimeout", err)
 	}
