@@ -209,3 +209,95 @@ func TestFailPostgres(t *testing.T) {
 		t.Errorf("answer %q, want an ErrorResponse with 57P03", msg)
 	}
 }
+
+func TestQuantile(t *testing.T) {
+	s := []float64{5, 1, 4, 2, 3}
+	for _, tc := range []struct {
+		q    float64
+		want float64
+	}{{0, 1}, {0.2, 1}, {0.5, 3}, {0.99, 5}, {1, 5}} {
+		if got := quantile(s, tc.q); got != tc.want {
+			t.Errorf("quantile(%v, %v) = %v, want %v", s, tc.q, got, tc.want)
+		}
+	}
+	if got := quantile([]time.Duration(nil), 0.5); got != 0 {
+		t.Errorf("quantile of none = %v, want 0", got)
+	}
+	if s[0] != 5 {
+		t.Errorf("quantile sorted its argument: %v", s)
+	}
+}
+
+func TestCommandCalls(t *testing.T) {
+	info := "# Commandstats\r\n" +
+		"cmdstat_ping:calls=7,usec=10,usec_per_call=1.43,rejected_calls=0,failed_calls=0\r\n" +
+		"cmdstat_info:calls=100,usec=900,usec_per_call=9.00,rejected_calls=0,failed_calls=0\r\n" +
+		"cmdstat_hello:calls=3,usec=30,usec_per_call=10.00,rejected_calls=0,failed_calls=0\r\n" +
+		"cmdstat_client|setinfo:calls=6,usec=6,usec_per_call=1.00,rejected_calls=0,failed_calls=0\r\n"
+	got, err := commandCalls(info)
+	if err != nil || got != 16 {
+		t.Errorf("commandCalls = %d, %v, want 16 (all but INFO)", got, err)
+	}
+}
+
+func TestByRound(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		ratios []float64
+		want   string
+	}{
+		{"every round", []float64{0.91, 0.95, 0.93}, "met: "},
+		{"median only", []float64{0.88, 0.92, 0.93}, "within noise: "},
+		{"median below", []float64{0.85, 0.89, 0.95}, "**missed** by 1%: "},
+		{"one round", []float64{0.9}, "met: "},
+	} {
+		if got := byRound(tc.ratios, 0.9, "%.2f"); !strings.HasPrefix(got, tc.want) {
+			t.Errorf("%s: byRound(%v) = %q, want it to start with %q", tc.name, tc.ratios, got, tc.want)
+		}
+	}
+}
+
+func TestPerRound(t *testing.T) {
+	got := perRound([]float64{90, 80, 70}, []float64{100, 0})
+	if len(got) != 1 || got[0] != 0.9 {
+		t.Errorf("perRound = %v, want [0.9] (round 2 has no ceiling, round 3 no pair)", got)
+	}
+}
+
+func TestScheduleNoise(t *testing.T) {
+	bg := idleRates{window: 8 * time.Second}
+	if got := bg.scheduleNoise(1, 8*time.Second); got != 2 { // one run per second, one check: ±1 run per window
+		t.Errorf("scheduleNoise(1/s, 8 s) = %v, want 2", got)
+	}
+	if got := bg.scheduleNoise(0, 8*time.Second); got != 1 {
+		t.Errorf("scheduleNoise(idle 0) = %v, want 1 (a count is whole)", got)
+	}
+}
+
+// A panic in a guarded goroutine is recorded and cancels the run; repanic raises it.
+func TestGuard(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	onPanic(cancel)
+	t.Cleanup(func() {
+		panicked.Lock()
+		panicked.value, panicked.stack, panicked.cancel = nil, nil, nil
+		panicked.Unlock()
+	})
+	done := make(chan struct{})
+	go guard(func() {
+		defer close(done)
+		panic("boom")
+	})()
+	<-done
+	<-ctx.Done()
+	if !crashed() {
+		t.Fatal("crashed() = false after a panic")
+	}
+	defer func() {
+		if v := recover(); v != "boom" {
+			t.Errorf("repanic raised %v, want boom", v)
+		}
+	}()
+	repanic()
+	t.Error("repanic did not panic")
+}

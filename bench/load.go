@@ -29,15 +29,17 @@ func (r loadResult) ok() int { return r.status[200] }
 // rate is 200 responses per second.
 func (r loadResult) rate() float64 { return float64(r.ok()) / r.elapsed.Seconds() }
 
-// quantile of the recorded latencies (q in [0, 1]).
-func (r loadResult) quantile(q float64) time.Duration {
-	if len(r.latencies) == 0 {
-		return 0
+// answered is the number of HTTP responses, whatever their status.
+func (r loadResult) answered() int {
+	n := 0
+	for _, v := range r.status {
+		n += v
 	}
-	s := slices.Clone(r.latencies)
-	slices.Sort(s)
-	return s[min(len(s)-1, int(q*float64(len(s))))]
+	return n
 }
+
+// quantile of the recorded latencies (q in [0, 1]).
+func (r loadResult) quantile(q float64) time.Duration { return quantile(r.latencies, q) }
 
 // codes is a short summary of the status codes seen, such as "200" or "503, 3 errors".
 func (r loadResult) codes() string {
@@ -84,7 +86,7 @@ func pace(ctx context.Context, addr, path string, rate float64, d time.Duration,
 	n := int(rate * d.Seconds())
 	due := make(chan time.Time, n)
 	begin := time.Now()
-	go func() {
+	go guard(func() {
 		defer close(due)
 		for i := range n {
 			t := begin.Add(time.Duration(float64(i) / rate * float64(time.Second)))
@@ -95,7 +97,7 @@ func pace(ctx context.Context, addr, path string, rate float64, d time.Duration,
 				due <- time.Now() // not t: the pacer's own lateness is the harness's, not the server's
 			}
 		}
-	}()
+	})()
 	return fanOut(conns, func(res *loadResult) {
 		cl := newClient(addr, path)
 		defer cl.close()
@@ -117,7 +119,7 @@ func fanOut(n int, work func(*loadResult)) loadResult {
 	var wg sync.WaitGroup
 	for i := range n {
 		results[i].status = map[int]int{}
-		wg.Go(func() { work(&results[i]) })
+		wg.Go(guard(func() { work(&results[i]) }))
 	}
 	wg.Wait()
 	total := loadResult{elapsed: time.Since(begin), status: map[int]int{}}

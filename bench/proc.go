@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -121,6 +122,65 @@ func stopAll() {
 		wg.Go(func() { p.stop(2 * time.Second) })
 	}
 	wg.Wait()
+}
+
+// A panic in a goroutine ends the process at once, without the deferred calls of the others: the programs
+// started would run on (until Pdeathsig) and the temporary directory would stay. So the harness starts its
+// goroutines through guard, which recovers a panic, records the first, and cancels the run; run then stops
+// everything, cleans up, and raises it again (repanic).
+var panicked struct {
+	sync.Mutex
+	value  any
+	stack  []byte
+	cancel context.CancelFunc
+}
+
+// onPanic sets what a recovered panic cancels.
+func onPanic(cancel context.CancelFunc) {
+	panicked.Lock()
+	panicked.cancel = cancel
+	panicked.Unlock()
+}
+
+// guard wraps f so that a panic in it is recovered, recorded and cancels the run.
+func guard(f func()) func() {
+	return func() {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			panicked.Lock()
+			if panicked.value == nil {
+				panicked.value, panicked.stack = v, debug.Stack()
+			}
+			cancel := panicked.cancel
+			panicked.Unlock()
+			if cancel != nil {
+				cancel()
+			}
+		}()
+		f()
+	}
+}
+
+// crashed reports whether a guarded goroutine panicked.
+func crashed() bool {
+	panicked.Lock()
+	defer panicked.Unlock()
+	return panicked.value != nil
+}
+
+// repanic raises the recorded panic, if any, with the stack of the goroutine where it happened. It is deferred
+// by run before the cleanup, so that it runs after it.
+func repanic() {
+	panicked.Lock()
+	v, stack := panicked.value, panicked.stack
+	panicked.Unlock()
+	if v != nil {
+		fmt.Fprintf(os.Stderr, "bench: a goroutine panicked; every process is stopped, the temporary files are removed; its stack:\n%s\n", stack)
+		panic(v)
+	}
 }
 
 // tailBuffer keeps the last max bytes written to it.

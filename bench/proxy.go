@@ -63,7 +63,7 @@ func newProxy(d dependency) (*proxy, error) {
 	p := &proxy{dependency: d, addr: ln.Addr().String(), ln: ln,
 		changed: make(chan struct{}), conns: map[net.Conn]bool{}}
 	p.wg.Add(1)
-	go p.serve(ln)
+	go guard(func() { p.serve(ln) })()
 	return p, nil
 }
 
@@ -97,7 +97,7 @@ func (p *proxy) set(m mode) error {
 		}
 		p.ln = ln
 		p.wg.Add(1)
-		go p.serve(ln)
+		go guard(func() { p.serve(ln) })()
 	case m == failing:
 		// A dependency that starts failing is a new process: old connections are gone.
 		p.resetAll()
@@ -159,7 +159,7 @@ func (p *proxy) serve(ln net.Listener) {
 		p.accepted.Add(1)
 		p.wg.Add(1)
 		p.mu.Unlock()
-		go func() {
+		go guard(func() {
 			defer p.wg.Done()
 			defer p.forget(c)
 			switch m {
@@ -170,7 +170,7 @@ func (p *proxy) serve(ln net.Listener) {
 			default: // blackhole: read and drop until the client gives up or the mode changes
 				io.Copy(io.Discard, c)
 			}
-		}()
+		})()
 	}
 }
 
@@ -188,8 +188,14 @@ func (p *proxy) forwardConn(c net.Conn) {
 	}
 	defer up.Close()
 	done := make(chan struct{}, 2)
-	go func() { p.pipe(up, c, p.counter()); done <- struct{}{} }()
-	go func() { p.pipe(c, up, nil); done <- struct{}{} }()
+	pipe := func(dst, src net.Conn, rc requestCounter) func() {
+		return guard(func() {
+			defer func() { done <- struct{}{} }() // even after a panic, so that forwardConn ends
+			p.pipe(dst, src, rc)
+		})
+	}
+	go pipe(up, c, p.counter())()
+	go pipe(c, up, nil)()
 	<-done
 	c.Close()
 	up.Close()

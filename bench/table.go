@@ -22,11 +22,13 @@ type row struct {
 }
 
 type cell struct {
-	text    string
-	val     float64
-	has     bool // a figure was produced
-	na      bool // the figure does not apply to this program
-	skipped bool // healthgate is not built yet: no figure, and none expected
+	text string
+	val  float64
+	has  bool // a figure was produced
+	na   bool // the figure does not apply to this program
+	// noise is how far from 0 the figure can be by chance, in its unit, where that is known (figure 2's
+	// counts); 0 otherwise.
+	noise float64
 }
 
 // newTable lays out the rows; each row applies to the columns listed (all others show "—").
@@ -62,16 +64,18 @@ func (t *table) drop(keys ...string) {
 // set records a figure.
 func (t *table) set(key, col string, val float64, format string, args ...any) {
 	c := t.row(key).cells[col]
-	if c.skipped {
-		return
-	}
 	*c = cell{text: fmt.Sprintf(format, args...), val: val, has: true}
+}
+
+// setNoise records the noise of a figure already set.
+func (t *table) setNoise(key, col string, noise float64) {
+	t.row(key).cells[col].noise = noise
 }
 
 // fail records why a figure is missing (the first reason wins).
 func (t *table) fail(key, col string, err error) {
 	c := t.row(key).cells[col]
-	if c.na || c.has || c.skipped || c.text != "" {
+	if c.na || c.has || c.text != "" {
 		return
 	}
 	msg := err.Error()
@@ -81,12 +85,10 @@ func (t *table) fail(key, col string, err error) {
 	c.text = "error: " + msg
 }
 
-// skip marks every figure of a column as not expected, with a reason.
-func (t *table) skip(col, why string) {
+// failAll records err for every figure of a column.
+func (t *table) failAll(col string, err error) {
 	for _, r := range t.rows {
-		if c := r.cells[col]; !c.na {
-			*c = cell{text: why, skipped: true}
-		}
+		t.fail(r.key, col, err)
 	}
 }
 
@@ -107,7 +109,7 @@ func (t *table) missing() []string {
 	for _, r := range t.rows {
 		for _, col := range t.cols {
 			c := r.cells[col]
-			if !c.na && !c.has && !c.skipped {
+			if !c.na && !c.has {
 				why := c.text
 				if why == "" {
 					why = "not measured"
