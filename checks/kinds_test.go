@@ -162,6 +162,8 @@ func TestPostgresServerAnswers(t *testing.T) {
 		{name: "role does not exist", url: withUser(t, pg, "healthgate_no_such_role", "s3cr3t-pw"), want: checks.Auth, hint: "credentials"},
 		{name: "database does not exist", url: withDB(t, pg, "healthgate_no_such_db"), want: checks.Auth, hint: "database does not exist"},
 		{name: "failing query", url: pg, query: "SELECT 1/0", want: checks.Query},
+		{name: "read-only session", url: pg, query: "SET TRANSACTION READ ONLY; CREATE TEMP TABLE healthgate_t (a int)", want: checks.ReadOnly, hint: "read-only"},
+		{name: "unknown URL parameter", url: withParams(t, pg, "api_key=s3cr3t-pw"), want: checks.Query, hint: "URL parameter"},
 		{name: "dns", url: checktest.WithHost(t, pg, "healthgate-test.invalid:5432"), want: checks.DNS, hint: "does not resolve"},
 		{name: "untrusted certificate", url: withParams(t, pg, "sslmode=verify-full&sslrootcert="+writeCA(t)), want: checks.TLS},
 	}
@@ -180,16 +182,31 @@ func TestPostgresServerAnswers(t *testing.T) {
 	}
 }
 
-// TestPostgresNotReady answers the startup packet the way a starting Postgres does (SQLSTATE 57P03).
-func TestPostgresNotReady(t *testing.T) {
-	addr := fakeServer(t, func(c net.Conn) {
-		buf := make([]byte, 1024)
-		_, _ = c.Read(buf)
-		_, _ = c.Write(pgError("FATAL", "57P03", "the database system is starting up"))
-	})
-	ch := newCheck(t, config.Check{Type: "postgres", URL: "postgres://app@" + addr + "/app?sslmode=disable"})
-	err, _ := runCheck(t, ch)
-	assertClass(t, err, checks.NotReady)
+// TestPostgresStartupErrors answers the startup packet the way a Postgres in each state does: starting
+// (57P03), full (53300), or refusing the password (28P01, which trust auth here never sends).
+func TestPostgresStartupErrors(t *testing.T) {
+	for _, tc := range []struct {
+		code, msg string
+		want      checks.Class
+	}{
+		{"57P03", "the database system is starting up", checks.NotReady},
+		{"53300", "sorry, too many clients already", checks.NotReady},
+		{"28P01", `password authentication failed for user "app"`, checks.Auth},
+	} {
+		t.Run(tc.code, func(t *testing.T) {
+			addr := fakeServer(t, func(c net.Conn) {
+				buf := make([]byte, 1024)
+				_, _ = c.Read(buf)
+				_, _ = c.Write(pgError("FATAL", tc.code, tc.msg))
+			})
+			ch := newCheck(t, config.Check{Type: "postgres", URL: "postgres://app:s3cr3t-pw@" + addr + "/app?sslmode=disable"})
+			err, _ := runCheck(t, ch)
+			assertClass(t, err, tc.want)
+			if strings.Contains(err2s(err), "s3cr3t-pw") {
+				t.Errorf("error leaks the password: %v", err)
+			}
+		})
+	}
 }
 
 func TestRedisWireFaults(t *testing.T) {
@@ -202,15 +219,20 @@ func TestRedisWireFaults(t *testing.T) {
 func TestRedisServerAnswers(t *testing.T) {
 	rd := checktest.RedisURL(t)
 	replica := startRedisReplica(t, checktest.HostPort(t, rd))
-	loading := fakeServer(t, func(c net.Conn) {
-		buf := make([]byte, 1024)
-		for {
-			if _, err := c.Read(buf); err != nil {
-				return
+	answering := func(reply string) string {
+		return fakeServer(t, func(c net.Conn) {
+			buf := make([]byte, 1024)
+			for {
+				if _, err := c.Read(buf); err != nil {
+					return
+				}
+				_, _ = c.Write([]byte(reply))
 			}
-			_, _ = c.Write([]byte("-LOADING Redis is loading the dataset in memory\r\n"))
-		}
-	})
+		})
+	}
+	loading := answering("-LOADING Redis is loading the dataset in memory\r\n")
+	noauth := answering("-NOAUTH Authentication required.\r\n")
+	masterdown := answering("-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.\r\n")
 	tests := []struct {
 		name string
 		url  string
@@ -223,6 +245,8 @@ func TestRedisServerAnswers(t *testing.T) {
 		{name: "role master on a replica", url: "redis://" + replica + "/0", role: "master", want: checks.ReadOnly},
 		{name: "wrong password", url: withUser(t, rd, "healthgate-nobody", "s3cr3t-pw"), want: checks.Auth},
 		{name: "loading", url: "redis://" + loading + "/0", want: checks.NotReady},
+		{name: "no password given", url: "redis://" + noauth + "/0", want: checks.Auth},
+		{name: "replica cut off from its primary", url: "redis://" + masterdown + "/0", want: checks.NotReady},
 		// A plain Redis waits for a newline after a ClientHello: a timeout, with a hint naming TLS.
 		{name: "tls to a plain port", url: strings.Replace(rd, "redis://", "rediss://", 1), want: checks.Timeout, hint: "TLS"},
 		{name: "tls to a non-TLS answer", url: "rediss://" + loading + "/0", want: checks.TLS},

@@ -194,7 +194,11 @@ func classifyPostgres(err error) error {
 		case pgErr.Code == "3D000":
 			return &Error{Class: Auth, Err: err, Hint: "database does not exist: check the database name in %s (or create it)"}
 		case pgErr.Code == "25006":
-			return &Error{Class: ReadOnly, Err: err}
+			return &Error{Class: ReadOnly, Err: err, Hint: "the server or the role is read-only (a standby, or default_transaction_read_only): point %s at the primary, or check the role's settings"}
+		case (pgErr.Code == "42704" || pgErr.Code == "22023") && strings.Contains(pgErr.Message, "parameter"):
+			// pgx sends unknown URL parameters (?api_key=...) as session settings, and the server
+			// refuses them when connecting: not the query's fault.
+			return &Error{Class: Query, Err: err, Hint: "the server refused a setting given as a URL parameter: remove or fix it in %s"}
 		case strings.HasPrefix(pgErr.Code, "08"):
 			return &Error{Class: Reset, Err: err}
 		}

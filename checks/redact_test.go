@@ -16,6 +16,7 @@ func TestRedactURL(t *testing.T) {
 		{name: "host and port", raw: "db.internal:5432", want: "db.internal:5432"},
 		{name: "socket path", raw: "/var/run/postgresql", want: "/var/run/postgresql"},
 		{name: "no password", raw: "postgres://app@db/app", want: "postgres://app@db/app"},
+		{name: "token as the HTTP user", raw: "https://s3cr3t@api/h", want: "https://xxxxx@api/h"},
 		{name: "password", raw: "postgres://app:s3cr3t@db/app", want: "postgres://app:xxxxx@db/app"},
 		{name: "unescaped @ in the password", raw: "redis://app:p@s3cr3t@db:6379/0", want: "redis://app:xxxxx@db:6379/0"},
 		{name: "secret parameters", raw: "https://api/h?api_key=s3cr3t&region=eu&X-Amz-Signature=s3cr3t", want: "https://api/h?X-Amz-Signature=xxxxx&api_key=xxxxx&region=eu"},
