@@ -690,6 +690,7 @@ func cmdCheck(ctx context.Context, args []string, lookup env, stdout, stderr io.
 
 	results := startup.Check(ctx, cs)
 	if code, ok := signalExit(ctx); ok {
+		fmt.Fprintln(stderr, "healthgate check: interrupted before every check had answered; nothing to report")
 		return code
 	}
 	if *output == "json" {

@@ -82,7 +82,7 @@ func TestValid(t *testing.T) {
 }
 
 func TestValidFiles(t *testing.T) {
-	for _, name := range []string{"valid-minimal.yaml", "valid-empty.yaml", "valid-anchors.yaml"} {
+	for _, name := range []string{"valid-minimal.yaml", "valid-empty.yaml", "valid-anchors.yaml", "valid-empty-sections.yaml"} {
 		t.Run(name, func(t *testing.T) {
 			cfg, err := load(t, filepath.Join("testdata", name), testEnv)
 			if err != nil {

@@ -123,6 +123,9 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path, key string) {
 			fields[tag] = i
 		}
 	}
+	if key != "" && n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return // `server:` with every key commented out: nothing set, defaults apply (a list item must not be empty)
+	}
 	if n.Kind != yaml.MappingNode {
 		d.errorf(n, path, key, "must be a mapping, not %s", describe(n))
 		d.fail(path, key)
