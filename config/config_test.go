@@ -259,6 +259,56 @@ func TestSecretFromFile(t *testing.T) {
 	}
 }
 
+// headers_file: each header value from its own file (a mounted Secret), beside literal headers.
+func TestHeadersFromFiles(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "auth"), []byte("Bearer s3cr3t-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, data string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	secrets := env(map[string]string{"SECRETS_DIR": dir})
+	_, err := load(t, write("bad.yaml", `checks:
+  - name: both
+    type: http
+    url: https://api.internal/healthz
+    headers: {Authorization: "Bearer x"}
+    headers_file: {Authorization: "${SECRETS_DIR}/auth", X-Missing: /nonexistent/healthgate/token}
+`), secrets)
+	var errs config.Errors
+	if !errors.As(err, &errs) || len(errs) != 2 {
+		t.Fatalf("got %v; want 2 errors (both ways, missing file)", err)
+	}
+	for i, want := range []string{`:6:20: checks[0] "both": headers_file.Authorization: set in headers too`, `:6:69: checks[0] "both": headers_file.X-Missing: cannot read /nonexistent/healthgate/token`} {
+		if !strings.Contains(errs[i].Error(), want) {
+			t.Errorf("error %d = %q; want it to contain %q", i, errs[i], want)
+		}
+	}
+	if strings.Contains(err.Error(), "s3cr3t") {
+		t.Errorf("an error shows the secret: %v", err)
+	}
+
+	cfg, err := load(t, write("good.yaml", `checks:
+  - name: api
+    type: http
+    url: https://api.internal/healthz
+    headers: {Accept: application/json}
+    headers_file: {Authorization: "${SECRETS_DIR}/auth"}
+`), secrets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := cfg.Checks[0].Headers
+	if h["Authorization"] != "Bearer s3cr3t-file" || h["Accept"] != "application/json" {
+		t.Errorf("headers = %q; want the literal one and the file's, without its newline", h)
+	}
+}
+
 func TestExpand(t *testing.T) {
 	e := env(map[string]string{"A": "alpha", "EMPTY": ""})
 	tests := []struct {

@@ -138,6 +138,7 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path, key string) {
 	}
 	src := Source{File: d.file, Path: where, Line: n.Line, Column: n.Column, Lines: map[string]int{}}
 	seen := map[string]int{}
+	var fileMaps []fileMap
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
 		name := k.Value
@@ -169,10 +170,61 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path, key string) {
 			d.fromFile(val, v.Field(idx), &src, where, name, base)
 			continue
 		}
+		if idx, ok := fields[base]; ok && isFile && t.Field(idx).Type.Kind() == reflect.Map {
+			// headers_file: {Authorization: /run/secrets/auth}: each value read from its file,
+			// merged with the literal headers once the whole mapping is decoded.
+			if _, set := src.Lines[base]; !set {
+				src.Lines[base] = k.Line
+			}
+			fileMaps = append(fileMaps, fileMap{idx: idx, node: val, key: name, base: base})
+			continue
+		}
 		d.errorf(k, where, name, "unknown field%s", suggest(name, fields))
+	}
+	for _, fm := range fileMaps {
+		d.fromFileMap(fm, v.Field(fm.idx), &src, where)
 	}
 	if srcIndex >= 0 {
 		v.Field(srcIndex).Set(reflect.ValueOf(src))
+	}
+}
+
+// fileMap is a `<map>_file:` mapping waiting to be merged into its map.
+type fileMap struct {
+	idx       int
+	node      *yaml.Node
+	key, base string
+}
+
+// fromFileMap reads each value of a `<map>_file:` mapping from its file into the map; a key given both
+// ways is an error.
+func (d *decoder) fromFileMap(fm fileMap, v reflect.Value, src *Source, where string) {
+	n := fm.node
+	for n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, where, fm.key, "must be a mapping of names to file paths, not %s", describe(n))
+		return
+	}
+	if v.IsNil() {
+		v.Set(reflect.MakeMap(v.Type()))
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		if v.MapIndex(reflect.ValueOf(k.Value)).IsValid() {
+			d.errorf(k, where, fm.key+"."+k.Value, "set in %s too; use one of them", fm.base)
+			continue
+		}
+		data, _, ok := d.readSecretFile(val, where, fm.key+"."+k.Value)
+		if !ok {
+			if src.Failed == nil {
+				src.Failed = map[string]bool{}
+			}
+			src.Failed[fm.base] = true
+			continue
+		}
+		v.SetMapIndex(reflect.ValueOf(k.Value), reflect.ValueOf(data))
 	}
 }
 
@@ -256,18 +308,8 @@ func (d *decoder) expandedScalar(n *yaml.Node, v reflect.Value, src *Source, whe
 }
 
 func (d *decoder) fromFile(n *yaml.Node, v reflect.Value, src *Source, where, key, base string) {
-	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
-		d.errorf(n, where, key, "must be a file path")
-		return
-	}
-	path, _, err := expand(n.Value, d.env)
-	if err != nil {
-		d.errorf(n, where, key, "%v", err)
-		return
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		d.errorf(n, where, key, "%s", fileErrorMessage(err))
+	data, path, ok := d.readSecretFile(n, where, key)
+	if !ok {
 		d.fail(where, base)
 		if src.Failed == nil {
 			src.Failed = map[string]bool{}
@@ -276,9 +318,29 @@ func (d *decoder) fromFile(n *yaml.Node, v reflect.Value, src *Source, where, ke
 		return
 	}
 	src.SetOrigin(base, path)
+	v.SetString(data)
+}
+
+// readSecretFile reads the file n names (after ${VAR} expansion), reporting any problem at n; it
+// returns the contents and the path read.
+func (d *decoder) readSecretFile(n *yaml.Node, where, key string) (data, path string, ok bool) {
+	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+		d.errorf(n, where, key, "must be a file path")
+		return "", "", false
+	}
+	path, _, err := expand(n.Value, d.env)
+	if err != nil {
+		d.errorf(n, where, key, "%v", err)
+		return "", "", false
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		d.errorf(n, where, key, "%s", fileErrorMessage(err))
+		return "", "", false
+	}
 	// Secret files written by `kubectl create secret --from-file` or `echo` end with a newline that is not
 	// part of the secret.
-	v.SetString(strings.TrimRight(string(data), "\r\n"))
+	return strings.TrimRight(string(raw), "\r\n"), path, true
 }
 
 func (d *decoder) scalar(n *yaml.Node, v reflect.Value, path, key string) {

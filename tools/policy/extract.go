@@ -67,10 +67,15 @@ func (c *Config) collect(typ string, m map[string]any) {
 	for k, v := range m {
 		s, ok := v.(string)
 		if !ok {
-			if h, ok := v.(map[string]any); ok && k == "headers" {
+			if h, ok := v.(map[string]any); ok {
 				for _, hv := range h {
-					if hs, ok := hv.(string); ok {
+					hs, ok := hv.(string)
+					switch {
+					case !ok:
+					case k == "headers":
 						c.vars(hs, "", "")
+					case strings.HasSuffix(k, "_file") && strings.HasPrefix(hs, "/"): // headers_file: one file per value
+						c.Files[hs] = "placeholder"
 					}
 				}
 			}

@@ -991,8 +991,8 @@ func (c *checker) configMapSecrets(o Object, cm *corev1.ConfigMap) {
 		}
 		walk(doc, "", func(path, k, v string) {
 			where := fmt.Sprintf("data[%s] %s", key, path)
-			if strings.HasSuffix(k, "_file") {
-				return
+			if strings.HasSuffix(k, "_file") || strings.HasSuffix(strings.TrimSuffix(path, "."+k), "_file") {
+				return // a path to a file (url_file, or a value of headers_file), not a secret
 			}
 			switch {
 			case strings.HasSuffix(strings.TrimSuffix(path, "."+k), ".headers"):

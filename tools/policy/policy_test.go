@@ -429,7 +429,7 @@ data:
     checks:
       - {name: db, type: postgres, url: "${DATABASE_URL}"}
       - {name: cache, type: redis, url: "redis://:${REDIS_PASSWORD}@redis:6379/0"}
-      - {name: api, type: http, url_file: /etc/healthgate/secrets/api-url, headers: {Authorization: "Bearer ${API_TOKEN}"}}
+      - {name: api, type: http, url_file: /etc/healthgate/secrets/api-url, headers: {Authorization: "Bearer ${API_TOKEN}"}, headers_file: {X-Api-Key: /etc/healthgate/secrets/api-key}}
       - {name: mq, type: tcp, address: "${MQ_ADDRESS:-rabbitmq:5672}"}
       - {name: legacy, type: tcp, address: "${LEGACY}"}
 `
@@ -465,5 +465,8 @@ data:
 	}
 	if got, want := c.Files["/etc/healthgate/secrets/api-url"], "http://127.0.0.1:9/healthz"; got != want {
 		t.Errorf("file placeholder = %q, want %q", got, want)
+	}
+	if _, ok := c.Files["/etc/healthgate/secrets/api-key"]; !ok {
+		t.Errorf("no placeholder for the headers_file value; files: %v", c.Files)
 	}
 }
