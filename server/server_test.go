@@ -58,12 +58,12 @@ type fixture struct {
 	srv *httptest.Server
 }
 
-func newFixture(t *testing.T, opts Options, cs ...*checks.Check) *fixture {
+func newFixture(t testing.TB, opts Options, cs ...*checks.Check) *fixture {
 	t.Helper()
 	return newFixtureWith(t, opts, monitor.Options{}, cs...)
 }
 
-func newFixtureWith(t *testing.T, opts Options, mopts monitor.Options, cs ...*checks.Check) *fixture {
+func newFixtureWith(t testing.TB, opts Options, mopts monitor.Options, cs ...*checks.Check) *fixture {
 	t.Helper()
 	mopts.Heartbeat = 10 * time.Millisecond
 	mon := monitor.New(cs, mopts)
@@ -77,7 +77,7 @@ func newFixtureWith(t *testing.T, opts Options, mopts monitor.Options, cs ...*ch
 }
 
 // settle waits until every check has a result that matches cond.
-func (f *fixture) settle(t *testing.T, cond func(*monitor.Snapshot) bool) {
+func (f *fixture) settle(t testing.TB, cond func(*monitor.Snapshot) bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for !cond(f.mon.Snapshot()) {
@@ -440,6 +440,29 @@ func TestProbeDoesNoWork(t *testing.T) {
 	// state change is amortised over the probes between changes.
 	if allocs > 2 {
 		t.Errorf("a /readyz probe allocates %.1f times; want at most 2", allocs)
+	}
+}
+
+// BenchmarkProbe measures the probe path without the network: a snapshot pointer load and a write of
+// bytes rendered once per state change (issue 5: profile before tuning). The README quotes it:
+//
+//	go test -run '^$' -bench Probe -benchmem -cpuprofile /tmp/cpu.out ./server && go tool pprof -top /tmp/cpu.out
+func BenchmarkProbe(b *testing.B) {
+	var db, cache dep
+	cache.fail(errSecret)
+	// One run each, then none for an hour: every iteration serves the same snapshot.
+	f := newFixture(b, Options{}, db.checkEvery("db", true, time.Hour), cache.checkEvery("cache", false, time.Hour))
+	f.settle(b, allRan)
+	for _, path := range []string{"/readyz", "/readyz?verbose", "/readyz?format=json", "/readyz/db", "/livez"} {
+		b.Run(strings.TrimPrefix(path, "/"), func(b *testing.B) {
+			w := &discardWriter{h: http.Header{}}
+			req := httptest.NewRequest(http.MethodGet, path, nil)
+			b.ReportAllocs()
+			for b.Loop() {
+				clear(w.h)
+				f.h.ServeHTTP(w, req)
+			}
+		})
 	}
 }
 
