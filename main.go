@@ -68,7 +68,8 @@ Usage:
   healthgate serve [--config FILE] [--listen ADDR] [--log-format text|json] [--log-level LEVEL]
   healthgate wait [--config FILE] [--postgres URL] [--redis URL] [--http URL] [--tcp HOST:PORT] [--only NAME]
                   [--timeout 5m] [--attempt-timeout D] [--quiet] [--log-format text|json] [-- COMMAND ARGS...]
-  healthgate check [--config FILE] [--output text|json]
+  healthgate check [--config FILE] [--postgres URL] [--redis URL] [--http URL] [--tcp HOST:PORT] [--only NAME]
+                   [--output text|json]
   healthgate version
 
 Run "healthgate COMMAND --help" for a command's flags.
@@ -420,15 +421,8 @@ func splitCommand(args []string) (own, command []string, hasCommand bool) {
 // the first attempt.
 func cmdWait(ctx context.Context, args []string, lookup env, stderr io.Writer) int {
 	fs := flag.NewFlagSet("healthgate wait", flag.ContinueOnError)
-	configPath := fs.String("config", "", "configuration file whose critical checks to wait for (default: ./"+defaultConfigFile+
-		" if present, else DATABASE_URL/REDIS_URL; not read when target flags are given without --config or --only)")
-	var targets []flagTarget
-	fs.Var(targetFlag{"postgres", &targets}, "postgres", "wait for a Postgres `URL` to answer a query (repeatable)")
-	fs.Var(targetFlag{"redis", &targets}, "redis", "wait for a Redis `URL` to answer PING (repeatable)")
-	fs.Var(targetFlag{"http", &targets}, "http", "wait for an HTTP `URL` to answer 2xx (repeatable)")
-	fs.Var(targetFlag{"tcp", &targets}, "tcp", "wait for `HOST:PORT` to accept connections (repeatable)")
-	var only namesFlag
-	fs.Var(&only, "only", "wait only for the configuration's check of this `NAME` (repeatable; critical or not)")
+	var what targetFlags
+	what.register(fs, "wait for", "whose critical checks to wait for")
 	timeout := durationFlag(fs, "timeout", 5*time.Minute, "give up after this `DURATION`, with exit code 124 (0 waits for ever; default 5m)")
 	attemptTimeout := durationFlag(fs, "attempt-timeout", 0, "`DURATION` bound of each attempt of a flag target (default: defaults.timeout, 2s)")
 	quiet := fs.Bool("quiet", false, "no progress lines (the table of what was not ready on timeout is still written)")
@@ -457,28 +451,8 @@ func cmdWait(ctx context.Context, args []string, lookup env, stderr io.Writer) i
 		problems = append(problems, fmt.Sprintf("--attempt-timeout: must be greater than 0 (got %s)", *attemptTimeout))
 	}
 
-	// Explicit beats implicit: `wait --postgres "$DATABASE_URL"` must not also wait for the
-	// DATABASE_URL check the environment would add, nor for a stray ./healthgate.yaml.
-	cfg := &config.Config{File: "flags", Defaults: config.NewDefaults()}
-	if *configPath != "" || len(only) > 0 || len(targets) == 0 {
-		loaded, err := loadConfig(*configPath, lookup)
-		var errs config.Errors
-		switch {
-		case errors.As(err, &errs):
-			for _, e := range errs {
-				problems = append(problems, e.Error())
-			}
-		case err != nil:
-			problems = append(problems, err.Error())
-		default:
-			cfg = loaded
-		}
-	}
-
-	selected, selectProblems := selectChecks(cfg, only)
-	problems = append(problems, selectProblems...)
-	flagChecks, flagProblems := flagTargetChecks(cfg, targets, *attemptTimeout)
-	problems = append(problems, flagProblems...)
+	selected, flagChecks, more := what.resolve(lookup, true, *attemptTimeout)
+	problems = append(problems, more...)
 	if len(problems) == 0 && len(selected)+len(flagChecks) == 0 {
 		problems = append(problems, "nothing to wait for: give --postgres, --redis, --http or --tcp, a --config with critical checks, or set DATABASE_URL / REDIS_URL")
 	}
@@ -495,19 +469,9 @@ func cmdWait(ctx context.Context, args []string, lookup env, stderr io.Writer) i
 		}
 	}
 
-	cs, err := checks.NewAll(selected)
-	if err != nil {
-		return reportConfigError(stderr, "wait", err)
-	}
-	for _, c := range flagChecks {
-		ch, err := checks.New(c)
-		if err != nil {
-			// Flag targets were built once already by flagTargetChecks; this cannot fail.
-			checks.CloseAll(cs)
-			fmt.Fprintf(stderr, "healthgate wait: %v\n", err)
-			return exitUsage
-		}
-		cs = append(cs, ch)
+	cs, code := buildTargets(selected, flagChecks, "wait", stderr)
+	if cs == nil {
+		return code
 	}
 	defer func() { checks.CloseAll(cs) }() // cs is nil once closed before an exec
 
@@ -515,7 +479,7 @@ func cmdWait(ctx context.Context, args []string, lookup env, stderr io.Writer) i
 	if *logFormat == "json" {
 		opts.Log = jsonLogger(stderr, &slog.HandlerOptions{})
 	}
-	_, err = startup.Wait(ctx, cs, opts)
+	_, err := startup.Wait(ctx, cs, opts)
 	switch {
 	case errors.Is(err, startup.ErrTimeout):
 		return exitTimeout
@@ -548,13 +512,78 @@ func commandExit(err error) int {
 	return exitNotFound
 }
 
-// selectChecks picks what `wait` waits for from the configuration: the critical checks, or exactly
-// the ones --only names (critical or not).
-func selectChecks(cfg *config.Config, only []string) ([]config.Check, []string) {
+// targetFlags are the flags `wait` and `check` share to say what to test: a configuration file, narrowed
+// with --only, and/or targets given on the command line.
+type targetFlags struct {
+	config  string
+	targets []flagTarget
+	only    namesFlag
+}
+
+// register adds the flags; verb ("wait for", "check") and configUse word their help.
+func (t *targetFlags) register(fs *flag.FlagSet, verb, configUse string) {
+	fs.StringVar(&t.config, "config", "", "configuration `FILE` "+configUse+" (default: ./"+defaultConfigFile+
+		" if present, else DATABASE_URL/REDIS_URL; not read when target flags are given without --config or --only)")
+	fs.Var(targetFlag{"postgres", &t.targets}, "postgres", verb+" a Postgres `URL` (a query must answer; repeatable)")
+	fs.Var(targetFlag{"redis", &t.targets}, "redis", verb+" a Redis `URL` (PING must answer PONG; repeatable)")
+	fs.Var(targetFlag{"http", &t.targets}, "http", verb+" an HTTP `URL` (2xx; repeatable)")
+	fs.Var(targetFlag{"tcp", &t.targets}, "tcp", verb+" `HOST:PORT` (a connection must open; repeatable)")
+	fs.Var(&t.only, "only", "only the configuration's check of this `NAME` (repeatable; critical or not)")
+}
+
+// resolve returns what to run: the configuration's checks (the critical ones when criticalOnly, or
+// exactly those --only names) and the flag targets, or the problems to report before any attempt.
+// Explicit beats implicit: `--postgres "$DATABASE_URL"` alone must not also run the DATABASE_URL check
+// the environment would add, nor a stray ./healthgate.yaml, so the configuration is read only with
+// --config or --only, or when no target flag is given.
+func (t *targetFlags) resolve(lookup env, criticalOnly bool, attemptTimeout time.Duration) (fromConfig, fromFlags []config.Check, problems []string) {
+	cfg := &config.Config{File: "flags", Defaults: config.NewDefaults()}
+	if t.config != "" || len(t.only) > 0 || len(t.targets) == 0 {
+		loaded, err := loadConfig(t.config, lookup)
+		var errs config.Errors
+		switch {
+		case errors.As(err, &errs):
+			for _, e := range errs {
+				problems = append(problems, e.Error())
+			}
+		case err != nil:
+			problems = append(problems, err.Error())
+		default:
+			cfg = loaded
+		}
+	}
+	fromConfig, more := selectChecks(cfg, t.only, criticalOnly)
+	problems = append(problems, more...)
+	fromFlags, more = flagTargetChecks(cfg, t.targets, attemptTimeout)
+	return fromConfig, fromFlags, append(problems, more...)
+}
+
+// buildTargets builds the resolved checks; on a failure it reports and returns nil and the exit code.
+func buildTargets(fromConfig, fromFlags []config.Check, command string, stderr io.Writer) ([]*checks.Check, int) {
+	cs, err := checks.NewAll(fromConfig)
+	if err != nil {
+		return nil, reportConfigError(stderr, command, err)
+	}
+	for _, c := range fromFlags {
+		ch, err := checks.New(c)
+		if err != nil {
+			// Flag targets were built once already by flagTargetChecks; this cannot fail.
+			checks.CloseAll(cs)
+			fmt.Fprintf(stderr, "healthgate %s: %v\n", command, err)
+			return nil, exitUsage
+		}
+		cs = append(cs, ch)
+	}
+	return cs, exitOK
+}
+
+// selectChecks picks from the configuration: every check (or, when criticalOnly, the critical ones),
+// or exactly the ones --only names (critical or not).
+func selectChecks(cfg *config.Config, only []string, criticalOnly bool) ([]config.Check, []string) {
 	if len(only) == 0 {
 		var cs []config.Check
 		for _, c := range cfg.Checks {
-			if c.Critical {
+			if c.Critical || !criticalOnly {
 				cs = append(cs, c)
 			}
 		}
@@ -659,7 +688,8 @@ func reportUsage(stderr io.Writer, cmd string, problems []string) int {
 // stdout; exit 0 when every critical check passes, 1 otherwise.
 func cmdCheck(ctx context.Context, args []string, lookup env, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("healthgate check", flag.ContinueOnError)
-	configPath := fs.String("config", "", "configuration file (default: ./"+defaultConfigFile+" if present, else DATABASE_URL/REDIS_URL)")
+	var what targetFlags
+	what.register(fs, "check", "whose checks to run")
 	output := fs.String("output", "text", "output format: text or json")
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
@@ -671,20 +701,17 @@ func cmdCheck(ctx context.Context, args []string, lookup env, stdout, stderr io.
 	if *output != "text" && *output != "json" {
 		problems = append(problems, fmt.Sprintf("--output: %q is not text or json", *output))
 	}
+	fromConfig, fromFlags, more := what.resolve(lookup, false, 0)
+	problems = append(problems, more...)
+	if len(problems) == 0 && len(fromConfig)+len(fromFlags) == 0 {
+		problems = append(problems, "nothing to check: give --postgres, --redis, --http or --tcp, --config, put checks in ./"+defaultConfigFile+", or set DATABASE_URL / REDIS_URL")
+	}
 	if len(problems) > 0 {
 		return reportUsage(stderr, "check", problems)
 	}
-	cfg, err := loadConfig(*configPath, lookup)
-	if err != nil {
-		return reportConfigError(stderr, "check", err)
-	}
-	if len(cfg.Checks) == 0 {
-		fmt.Fprintln(stderr, "healthgate check: nothing to check: give --config, put checks in ./"+defaultConfigFile+", or set DATABASE_URL / REDIS_URL")
-		return exitUsage
-	}
-	cs, err := checks.NewAll(cfg.Checks)
-	if err != nil {
-		return reportConfigError(stderr, "check", err)
+	cs, code := buildTargets(fromConfig, fromFlags, "check", stderr)
+	if cs == nil {
+		return code
 	}
 	defer checks.CloseAll(cs)
 
@@ -693,6 +720,7 @@ func cmdCheck(ctx context.Context, args []string, lookup env, stdout, stderr io.
 		fmt.Fprintln(stderr, "healthgate check: interrupted before every check had answered; nothing to report")
 		return code
 	}
+	var err error
 	if *output == "json" {
 		err = startup.WriteJSON(stdout, results)
 	} else {
