@@ -165,39 +165,32 @@ func TestInvalid(t *testing.T) {
 // TestInvalidAllAtOnce: every problem in a file is reported in one go, top to bottom.
 func TestInvalidAllAtOnce(t *testing.T) {
 	_, err := load(t, "testdata/invalid-many.yaml", testEnv)
-	var errs config.Errors
-	if !errors.As(err, &errs) {
-		t.Fatalf("got %v; want config.Errors", err)
-	}
-	want := []string{
+	expectErrors(t, err,
 		`:2: server: details: must be one of`,
 		`:4:13: defaults: interval: invalid duration "5x"`,
 		`checks[0] "db": timeout: invalid duration "nope"`,
 		`checks[1] "db": name: duplicate name "db"`,
 		`checks[2] "web": url: required`,
-	}
-	if len(errs) != len(want) {
-		t.Fatalf("got %d errors; want %d:\n%v", len(errs), len(want), err)
-	}
-	for i, w := range want {
-		if !strings.Contains(errs[i].Error(), w) {
-			t.Errorf("error %d = %q; want it to contain %q", i, errs[i], w)
-		}
-	}
+	)
 }
 
 // One field that does not decode must not hide the other mistakes of the same check.
 func TestInvalidEveryFieldOfOneCheck(t *testing.T) {
 	_, err := load(t, "testdata/invalid-many-in-one-check.yaml", testEnv)
-	var errs config.Errors
-	if !errors.As(err, &errs) {
-		t.Fatalf("got %v; want config.Errors", err)
-	}
-	want := []string{
+	expectErrors(t, err,
 		`:5: checks[0] "web": method: "GE T" is not an HTTP method`,
 		`:6:14: checks[0] "web": timeout: invalid duration "1x"`,
 		`:7: checks[0] "web".tls: ca_file: cannot read /nonexistent/ca.pem`,
 		`:8: checks[0] "web": headers: "Bad Header" is not a valid header name`,
+	)
+}
+
+// expectErrors checks that err is exactly these errors, in order, each containing its text.
+func expectErrors(t *testing.T, err error, want ...string) {
+	t.Helper()
+	var errs config.Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("got %v; want config.Errors", err)
 	}
 	if len(errs) != len(want) {
 		t.Fatalf("got %d errors; want %d:\n%v", len(errs), len(want), err)
@@ -280,15 +273,10 @@ func TestHeadersFromFiles(t *testing.T) {
     headers: {Authorization: "Bearer x"}
     headers_file: {Authorization: "${SECRETS_DIR}/auth", X-Missing: /nonexistent/healthgate/token}
 `), secrets)
-	var errs config.Errors
-	if !errors.As(err, &errs) || len(errs) != 2 {
-		t.Fatalf("got %v; want 2 errors (both ways, missing file)", err)
-	}
-	for i, want := range []string{`:6:20: checks[0] "both": headers_file.Authorization: set in headers too`, `:6:69: checks[0] "both": headers_file.X-Missing: cannot read /nonexistent/healthgate/token`} {
-		if !strings.Contains(errs[i].Error(), want) {
-			t.Errorf("error %d = %q; want it to contain %q", i, errs[i], want)
-		}
-	}
+	expectErrors(t, err,
+		`:6:20: checks[0] "both": headers_file.Authorization: set in headers too`,
+		`:6:69: checks[0] "both": headers_file.X-Missing: cannot read /nonexistent/healthgate/token`,
+	)
 	if strings.Contains(err.Error(), "s3cr3t") {
 		t.Errorf("an error shows the secret: %v", err)
 	}

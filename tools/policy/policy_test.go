@@ -108,6 +108,28 @@ spec:
         capabilities: {drop: [ALL]}
 `
 
+// expectFinding checks manifest: no finding at all when want is empty, else one (of rule, unless rule
+// is empty) whose message contains want.
+func expectFinding(t *testing.T, manifest, rule, want string) {
+	t.Helper()
+	findings, err := check(t, manifest)
+	if err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	if want == "" {
+		for _, f := range findings {
+			t.Errorf("unexpected finding: %s", f)
+		}
+		return
+	}
+	for _, f := range findings {
+		if (rule == "" || f.Rule == rule) && strings.Contains(f.Msg, want) {
+			return
+		}
+	}
+	t.Errorf("got %v, want a finding with %q", findings, want)
+}
+
 func check(t *testing.T, manifest string) ([]Finding, error) {
 	t.Helper()
 	objs, err := Decode("test.yaml", []byte(manifest))
@@ -235,22 +257,7 @@ func TestGRPCProbes(t *testing.T) {
 				"livenessProbe: {httpGet: {path: /livez, port: http}}", "livenessProbe: {grpc: {port: 9090, service: "+tt.liveness+"}}",
 				"readinessProbe: {httpGet: {path: /readyz, port: http}}", "readinessProbe: {grpc: {port: 9090, service: "+tt.readiness+"}}",
 			).Replace(base)
-			findings, err := check(t, m)
-			if err != nil {
-				t.Fatalf("decode: %v", err)
-			}
-			if tt.want == "" {
-				for _, f := range findings {
-					t.Errorf("unexpected finding: %s", f)
-				}
-				return
-			}
-			for _, f := range findings {
-				if strings.Contains(f.Msg, tt.want) {
-					return
-				}
-			}
-			t.Errorf("got %v, want a finding with %q", findings, tt.want)
+			expectFinding(t, m, "", tt.want)
 		})
 	}
 }
@@ -271,22 +278,7 @@ func TestGRPCServiceAppProtocol(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := strings.Replace(base, "ports: [{name: http, port: 8080, targetPort: http}]", "ports: [{name: http, port: 8080, targetPort: http}, "+tt.port+"]", 1)
-			findings, err := check(t, m)
-			if err != nil {
-				t.Fatalf("decode: %v", err)
-			}
-			if tt.want == "" {
-				for _, f := range findings {
-					t.Errorf("unexpected finding: %s", f)
-				}
-				return
-			}
-			for _, f := range findings {
-				if f.Rule == RuleService && strings.Contains(f.Msg, tt.want) {
-					return
-				}
-			}
-			t.Errorf("got %v, want a finding with %q", findings, tt.want)
+			expectFinding(t, m, RuleService, tt.want)
 		})
 	}
 }
@@ -375,22 +367,7 @@ spec:
 				name = "web"
 			}
 			m := strings.NewReplacer("APPPORT", tt.appPort, "PROBEPORT", tt.probePort, "APPNAME", name).Replace(pod)
-			findings, err := check(t, m)
-			if err != nil {
-				t.Fatalf("decode: %v", err)
-			}
-			if tt.want == "" {
-				for _, f := range findings {
-					t.Errorf("unexpected finding: %s", f)
-				}
-				return
-			}
-			for _, f := range findings {
-				if strings.Contains(f.Msg, tt.want) {
-					return
-				}
-			}
-			t.Errorf("got %v, want a finding with %q", findings, tt.want)
+			expectFinding(t, m, "", tt.want)
 		})
 	}
 }
