@@ -170,8 +170,13 @@ checks:
 	// A critical dependency blackholed: 503 within failure_threshold × interval + timeout.
 	pg.Set(checktest.Blackhole)
 	bound := 2*e2eInterval + e2eTimeout
-	if took := p.waitCode(t, "/readyz", 503, bound+e2eSlack); took > bound+e2eSlack {
+	took := p.waitCode(t, "/readyz", 503, bound+e2eSlack)
+	if took > bound+e2eSlack {
 		t.Errorf("503 after %s; bound %s", took, bound)
+	}
+	// And not before the second failed run could end: one failure must not flip it (threshold 2).
+	if floor := e2eInterval + e2eTimeout - 50*time.Millisecond; took < floor {
+		t.Errorf("503 after %s, before a second failed run could end (%s): failure_threshold 2 not honoured", took, floor)
 	}
 	// Probes stay fast while the dependency hangs: they are served from the snapshot.
 	var slowest time.Duration
