@@ -43,7 +43,7 @@ func (p *progress) start(cs []*checks.Check, timeout time.Duration) {
 		names[i] = describe(c.Name, c.Type, c.Target)
 	}
 	if p.log != nil {
-		p.log.Info("waiting", "targets", len(cs), "timeout", timeout)
+		p.log.Info("waiting", "targets", len(cs), "timeout", timeout, "names", names)
 		return
 	}
 	limit := "with no time limit"
@@ -98,7 +98,7 @@ func (p *progress) summary(rs []Result, elapsed time.Duration) {
 	}
 	ready := len(rs) - len(waiting)
 	if p.log != nil {
-		p.log.Info("still waiting", "duration", elapsed, "ready", ready, "targets", len(rs))
+		p.log.Info("still waiting", "duration", elapsed, "ready", ready, "targets", len(rs), "waiting", waiting)
 		return
 	}
 	fmt.Fprintf(p.w, "still waiting after %s: %d of %d ready; waiting for %s\n", round(elapsed), ready, len(rs), strings.Join(waiting, ", "))

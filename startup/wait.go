@@ -133,9 +133,12 @@ func Wait(ctx context.Context, cs []*checks.Check, opts Options) ([]Result, erro
 				p.ready(r)
 				continue
 			}
-			class := checks.ClassOf(a.err)
-			r.Err, r.Hint = a.err, cs[a.i].Hint(a.err)
-			if class != r.Class || r.Since.IsZero() {
+			class, hint := checks.ClassOf(a.err), cs[a.i].Hint(a.err)
+			// A new line when the reason changes: its class, or its hint within a class (a role
+			// that does not exist, then a database that does not exist: both auth).
+			changed := class != r.Class || hint != r.Hint || r.Since.IsZero()
+			r.Err, r.Hint = a.err, hint
+			if changed {
 				r.Class, r.Since = class, a.start
 				p.waiting(r)
 			}

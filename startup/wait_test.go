@@ -224,6 +224,21 @@ func TestWaitSummaryWhileWaiting(t *testing.T) {
 	}
 }
 
+// A new line when the reason changes within a class: the hint is what the operator acts on.
+func TestWaitLineWhenHintChanges(t *testing.T) {
+	var runs atomic.Int32
+	noRole := checks.Failf(checks.Auth, `FATAL: role "app" does not exist (SQLSTATE 28000)`)
+	noDB := &checks.Error{Class: checks.Auth, Err: errors.New(`FATAL: database "app" does not exist (SQLSTATE 3D000)`), Hint: "database does not exist: check the database name in %s"}
+	c := checks.Func(spec("db", time.Second), scripted(&runs, noRole, noRole, noDB, noDB))
+	var out syncBuffer
+	if _, err := startup.Wait(t.Context(), []*checks.Check{c}, startup.Options{Timeout: 10 * time.Second, Progress: &out}); err != nil {
+		t.Fatalf("Wait = %v", err)
+	}
+	if n := strings.Count(out.String(), "waiting for db"); n != 2 {
+		t.Errorf("%d waiting lines; want 2 (one per hint):\n%s", n, out.String())
+	}
+}
+
 func TestWaitJSONProgress(t *testing.T) {
 	var runs atomic.Int32
 	c := checks.Func(spec("db", time.Second), scripted(&runs, errRefused, errRefused))
@@ -241,6 +256,9 @@ func TestWaitJSONProgress(t *testing.T) {
 		}
 		msg, _ := rec["msg"].(string)
 		msgs[msg]++
+		if names, _ := rec["names"].([]any); msg == "waiting" && len(names) != 2 {
+			t.Errorf("waiting record does not list both targets: %s", l)
+		}
 		if msg == "not ready" {
 			for _, k := range []string{"check", "type", "target", "reason", "error", "hint", "attempts"} {
 				if _, ok := rec[k]; !ok {
