@@ -31,7 +31,7 @@ import (
 	"github.com/healthgate/healthgate/startup"
 )
 
-// Exit codes (DESIGN.md §7).
+// Exit codes (docs/design.md §7).
 const (
 	exitOK            = 0
 	exitFailed        = 1   // check: a critical check fails; serve: could not listen or drain
@@ -209,7 +209,7 @@ func durationFlag(fs *flag.FlagSet, name string, value time.Duration, usage stri
 	return &d
 }
 
-// loadConfig finds and loads the configuration (DESIGN.md and README "Configuration"): the --config
+// loadConfig finds and loads the configuration (docs/design.md §2 and README "Configuration"): the --config
 // file, else ./healthgate.yaml, else the conventional DATABASE_URL and REDIS_URL. Every error, from
 // the file and from the check kinds, is reported at once.
 func loadConfig(path string, lookup env) (*config.Config, error) {
@@ -367,7 +367,7 @@ func versionInfo() string {
 	return fmt.Sprintf("healthgate %s (revision %s, %s)", v, rev, runtime.Version())
 }
 
-// ---- wait and check (DESIGN.md §7) ----
+// ---- wait and check (docs/design.md §7) ----
 
 // execCommand replaces the process with the command after `--`; a variable so that in-process tests
 // never replace the test binary.

@@ -1,5 +1,5 @@
 // Package checks owns what one run of a check does: one file per kind (postgres.go, redis.go, http.go,
-// tcp.go), the one registry of kinds, the reason classes of DESIGN.md §4 and secret redaction. A check
+// tcp.go), the one registry of kinds, the reason classes of docs/design.md §4 and secret redaction. A check
 // builds its client once, never dials while building, and bounds every run by its timeout.
 package checks
 
@@ -49,7 +49,8 @@ type kind struct {
 	build  func(c config.Check) (p prober, target string, errs config.Errors)
 }
 
-// kinds is the one registry of check types (STYLE.md rule 2): config knows no type names.
+// kinds is the one registry of check types (adding a kind touches only this package): config knows no
+// type names.
 var kinds = map[string]kind{
 	"postgres": {fields: []string{"url", "query", "writable", "max_replication_lag"}, build: buildPostgres},
 	"redis":    {fields: []string{"url", "role"}, build: buildRedis},

@@ -12,7 +12,7 @@ import (
 	"syscall"
 )
 
-// Class says why a run failed, in the words an operator acts on (DESIGN.md §4). It is what logs,
+// Class says why a run failed, in the words an operator acts on (docs/design.md §4). It is what logs,
 // `healthgate check`, health+json and the failures metric report.
 type Class string
 

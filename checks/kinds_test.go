@@ -267,7 +267,7 @@ func TestRedisServerAnswers(t *testing.T) {
 	}
 }
 
-// TestRedisRecoversAtOnce guards against go-redis's dial circuit breaker (DESIGN.md §8): after
+// TestRedisRecoversAtOnce guards against go-redis's dial circuit breaker (docs/design.md §8): after
 // failed dials, the next run must dial again instead of failing fast for a second.
 func TestRedisRecoversAtOnce(t *testing.T) {
 	rd := checktest.RedisURL(t)

@@ -53,7 +53,7 @@ func buildPostgres(c config.Check) (prober, string, config.Errors) {
 	if hostHasAt(pc.ConnConfig) {
 		return nil, "", config.Errors{c.Src.Errorf("url", "the host contains '@': percent-encode the characters @ : / ? # in the user and password (@ is %s)", "%40")}
 	}
-	// At most 2 connections, none kept open on purpose, no dial at build time (DESIGN.md §8, STYLE rule 4).
+	// At most 2 connections, none kept open on purpose, no dial at build time (docs/design.md §8).
 	pc.MaxConns = 2
 	pc.MinConns = 0
 	pc.MinIdleConns = 0

@@ -8,7 +8,7 @@ import (
 	"strings"
 )
 
-// Redaction works on structure, never by searching for the secret's text (DESIGN.md §8): a password
+// Redaction works on structure, never by searching for the secret's text (docs/design.md §8): a password
 // such as "postgres" is also an ordinary word, and replacing it everywhere would both mangle messages
 // and give the secret away by its absence.
 

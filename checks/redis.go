@@ -18,7 +18,7 @@ import (
 )
 
 // go-redis logs through a process-wide logger that writes to stderr, around our slog and its
-// redaction (DESIGN.md §8). Our checks report every failure themselves, so its lines are dropped.
+// redaction (docs/design.md §8). Our checks report every failure themselves, so its lines are dropped.
 var silenceRedis sync.Once
 
 type quietRedisLogger struct{}
@@ -58,7 +58,7 @@ func buildRedis(c config.Check) (prober, string, config.Errors) {
 		errs = append(errs, c.Src.Errorf("role", "must be master or replica (got %q)", c.Role))
 	}
 	// Bounded by the check's timeout; no retries hidden inside one run: a refused dial must report
-	// refused at once, not timeout after five 100 ms retries (DESIGN.md §8).
+	// refused at once, not timeout after five 100 ms retries (docs/design.md §8).
 	opts.DialTimeout = c.Timeout
 	opts.ReadTimeout = c.Timeout
 	opts.WriteTimeout = c.Timeout

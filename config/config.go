@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// Defaults that DESIGN.md §2 and §3 promise.
+// Defaults that docs/design.md §2 and §3 promise.
 const (
 	DefaultListen           = ":8080"
 	DefaultShutdownDelay    = 5 * time.Second

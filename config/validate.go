@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// namePattern is DESIGN.md §2's check name: it appears in URLs (/readyz/{name}), metric labels and log
+// namePattern is docs/design.md §2's check name: it appears in URLs (/readyz/{name}), metric labels and log
 // fields, so it stays a conservative DNS-label-like token.
 var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 
@@ -73,7 +73,7 @@ func NewCheck(name, typ, origin string, d Defaults) Check {
 	return ch
 }
 
-// NewDefaults returns the defaults of DESIGN.md §2.
+// NewDefaults returns the defaults of docs/design.md §2.
 func NewDefaults() Defaults {
 	return Defaults{Interval: DefaultInterval, Timeout: DefaultTimeout, FailureThreshold: DefaultFailureThreshold, SuccessThreshold: DefaultSuccessThreshold}
 }
@@ -160,7 +160,7 @@ func (c *Config) validate(failed map[string]bool) Errors {
 	return errs
 }
 
-// timingErrors applies DESIGN.md §2's rules to one set of timing; check says whether a field decoded
+// timingErrors applies docs/design.md §2's rules to one set of timing; check says whether a field decoded
 // (and so is worth reporting on).
 func timingErrors(interval, timeout time.Duration, fails, succs int, src Source, check func(key string) bool) Errors {
 	var errs Errors

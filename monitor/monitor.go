@@ -1,13 +1,13 @@
 // Package monitor runs checks in the background, applies thresholds and staleness, and publishes an
-// immutable Snapshot through an atomic pointer, so that a probe is a pointer load (DESIGN.md §2, §6).
+// immutable Snapshot through an atomic pointer, so that a probe is a pointer load (docs/design.md §2, §6).
 // It knows nothing about HTTP.
 //
-// The engine. alexliesenfeld/health (the card's engine) executes each run: one Checker per check,
+// The engine. alexliesenfeld/health (docs/design.md §6) executes each run: one Checker per check,
 // holding that check as a synchronous check, called only by that check's runner goroutine. That gives
 // us its bounded execution (the run's goroutine reports on a buffered channel, so a check that
 // overstays its deadline cannot block or leak the runner) and its panic recovery as a backstop. We do
 // not use its periodic checks, its aggregation or its HTTP handler, because of what they do to the
-// promises of DESIGN.md §1 (read in v0.8.0's check.go):
+// promises of docs/design.md §1 (read in v0.8.0's check.go):
 //   - periodic checks sleep `interval` after each run ends (startPeriodicChecks → waitForStopSignal),
 //     so a blackholed dependency fails after failure_threshold × (interval + timeout); our runner
 //     ticks at a fixed rate, so it fails within failure_threshold × interval + timeout, the bound the
@@ -294,8 +294,8 @@ func (ls logLines) emit(log *slog.Logger) {
 	}
 }
 
-// change adds the one line per state change (or reason change while not passing) that STYLE.md
-// rule 11 asks for; the error is already redacted by the check.
+// change adds the one line per state change (or reason change while not passing) that
+// docs/design.md §2 describes; the error is already redacted by the check.
 func (ls *logLines) change(e *entry, stateChanged, reasonChanged bool, dur time.Duration) {
 	if !stateChanged && !reasonChanged {
 		return

@@ -6,7 +6,7 @@ import (
 	"github.com/healthgate/healthgate/checks"
 )
 
-// State is a check's state after thresholds (DESIGN.md §2).
+// State is a check's state after thresholds (docs/design.md §2).
 type State string
 
 // The three states. Unknown counts as not passing.

@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// Drain is DESIGN.md §5: after the first signal, keep serving for Delay while /readyz fails (so load
+// Drain is docs/design.md §5: after the first signal, keep serving for Delay while /readyz fails (so load
 // balancers and kube-proxy take the pod out), then stop accepting and finish in-flight requests
 // within Timeout.
 type Drain struct {

@@ -1,5 +1,5 @@
 // Package server serves the published health state over HTTP (/livez, /readyz, /readyz/{name},
-// /startupz, /metrics) and drains on shutdown (DESIGN.md §3, §5). A probe is a pointer load and a
+// /startupz, /metrics) and drains on shutdown (docs/design.md §3, §5). A probe is a pointer load and a
 // write of bytes rendered once per state change: no I/O, no lock shared with a check.
 package server
 

@@ -6,7 +6,7 @@ import (
 	"github.com/healthgate/healthgate/checks"
 )
 
-// The retry policy of DESIGN.md §7: fast while nothing listens, gentle once the dependency accepts.
+// The retry policy of docs/design.md §7: fast while nothing listens, gentle once the dependency accepts.
 const (
 	// A refused dial costs the dependency nothing (the kernel answers it): poll every 25–50 ms, so
 	// wait exits within a few tens of milliseconds of the port opening.

@@ -1,5 +1,5 @@
 // Package startup owns what runs checks directly, with no server and no background engine
-// (DESIGN.md §7): the `wait` loop that gates start-up (retry policy, progress for a human reading
+// (docs/design.md §7): the `wait` loop that gates start-up (retry policy, progress for a human reading
 // `kubectl logs`, the final table, exec of the command after `--`) and the one-shot `check`.
 package startup
 

@@ -59,11 +59,11 @@ const (
 	labelVersion   = "app.kubernetes.io/version"
 	labelChart     = "helm.sh/chart"
 	nonrootID      = 65532
-	// Defaults of healthgate's server section (DESIGN.md §3).
+	// Defaults of healthgate's server section (docs/design.md §3).
 	defaultListen          = ":8080"
 	defaultShutdownDelay   = 5 * time.Second
 	defaultShutdownTimeout = 10 * time.Second
-	defaultCheckTimeout    = 2 * time.Second // DESIGN.md §2
+	defaultCheckTimeout    = 2 * time.Second // docs/design.md §2
 	// maxProbePeriod caps readiness and startup probe periods: probes are served from healthgate's cache,
 	// so probing often is free, while a long period keeps a ready pod out of the Service that long.
 	maxProbePeriod = 10
@@ -577,7 +577,7 @@ func (c *checker) containers(o Object, w workload) {
 				continue
 			}
 			c.probePort(o, who, pr.kind, ct, spec, pr.probe)
-			// Liveness must never follow a dependency: a restart cannot fix a database (DESIGN.md §1, §3).
+			// Liveness must never follow a dependency: a restart cannot fix a database (docs/design.md §1, §3).
 			if pr.kind == "livenessProbe" && pr.probe.HTTPGet != nil {
 				if p := pr.probe.HTTPGet.Path; p == "/readyz" || strings.HasPrefix(p, "/readyz/") || p == "/startupz" {
 					c.add(o, RuleProbes, "%s: livenessProbe on %s follows dependencies: a database outage would restart the pod; use /livez", who, p)
@@ -931,7 +931,7 @@ func isSecretName(name string) bool {
 }
 
 // plainHeaders: standard request headers whose values are never credentials. Every other header value must
-// be a ${VAR} reference: header values are secrets by default (DESIGN.md §8 redacts them all), and a custom
+// be a ${VAR} reference: header values are secrets by default (docs/design.md §8 redacts them all), and a custom
 // header (X-Auth, X-Internal, ...) is where an API key hides under a name no pattern guesses.
 var plainHeaders = []string{"accept", "accept-charset", "accept-encoding", "accept-language", "cache-control",
 	"connection", "content-type", "host", "origin", "pragma", "referer", "user-agent", "x-forwarded-for",

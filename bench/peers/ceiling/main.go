@@ -1,6 +1,6 @@
 // Command ceiling is the trivial net/http health handler: every path answers 200 "ok" with the headers every
 // healthgate probe response carries. Nothing answers faster on this machine, so it is the ceiling the others are
-// measured against (DESIGN.md §9: a ceiling without these headers is not a ceiling).
+// measured against (docs/design.md §9: a ceiling without these headers is not a ceiling).
 package main
 
 import (

@@ -75,7 +75,7 @@ healthgate.seconds: the same in whole seconds, rounded up.
 {{- div (add (include "healthgate.milliseconds" . | atoi) 999) 1000 -}}
 {{- end -}}
 
-{{/* The server section with healthgate's defaults filled in (DESIGN.md §3). */}}
+{{/* The server section with healthgate's defaults filled in (docs/design.md §3). */}}
 {{- define "healthgate.server" -}}
 {{- $s := dict "shutdown_delay" "5s" "shutdown_timeout" "10s" "details" "never" -}}
 {{- $s = merge (deepCopy (.Values.config.server | default dict)) $s -}}
@@ -157,7 +157,7 @@ a value that is not a ${VAR} reference.
 {{/*
 healthgate.headerIsPlain: "true" for the few standard request headers whose value is never a credential; any
 other header's value must be a ${VAR} reference (or "Bearer ${VAR}"). Header values are secrets by default
-(DESIGN.md §8 redacts them all), and a custom header (X-Auth, X-Internal, ...) is exactly where an API key
+(docs/design.md §8 redacts them all), and a custom header (X-Auth, X-Internal, ...) is exactly where an API key
 hides under a name no pattern guesses.
 */}}
 {{- define "healthgate.headerIsPlain" -}}
@@ -187,7 +187,7 @@ refuse one that holds a URL password, a secret query parameter or DSN field, or 
 {{- end -}}
 
 {{/*
-healthgate.timing: refuses what healthgate's own Validate refuses in the timing (DESIGN.md §2), since a config
+healthgate.timing: refuses what healthgate's own Validate refuses in the timing (docs/design.md §2), since a config
 healthgate rejects renders fine but leaves the pods crash-looping (exit 2). $what names the mapping; $i and
 $t are the effective interval and timeout (a check's own, else the defaults').
 */}}
