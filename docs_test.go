@@ -1,0 +1,91 @@
+package main
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestCitationsStayInTheRepository: the README, docs and comments cite files the repository holds. A
+// reference to planning notes that users never get, or to a section of docs/design.md that does not exist,
+// fails here.
+func TestCitationsStayInTheRepository(t *testing.T) {
+	design, err := os.ReadFile("docs/design.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sections, anchors := map[string]bool{}, map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^(#+) ((\d+)\..*)$`).FindAllStringSubmatch(string(design), -1) {
+		if m[1] == "##" {
+			sections[m[3]] = true
+		}
+		anchors[githubAnchor(m[2])] = true
+	}
+	for _, m := range regexp.MustCompile(`(?m)^#+ (.*)$`).FindAllStringSubmatch(string(design), -1) {
+		anchors[githubAnchor(m[1])] = true
+	}
+	// Spelled in pieces so that this file does not match itself.
+	forbidden := []string{"DESIGN" + ".md", "../" + "shared/", "STYLE" + ".md"}
+	link := regexp.MustCompile(`design\.md#([A-Za-z0-9_-]+)`)
+	cite := regexp.MustCompile(`docs/design\.md(?:\)|\]|#[a-z0-9-]*\))?\s*§\s*(\d+)`)
+
+	err = filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			switch d.Name() {
+			case ".git", "node_modules":
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		switch filepath.Ext(path) {
+		case ".go", ".md", ".yaml", ".yml", ".tpl", ".txt", ".json", ".sh", "":
+		default:
+			return nil
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		text := string(data)
+		for _, f := range forbidden {
+			if i := strings.Index(text, f); i >= 0 {
+				t.Errorf("%s:%d cites %q, which is not in the repository: cite docs/design.md", path, 1+strings.Count(text[:i], "\n"), f)
+			}
+		}
+		for _, m := range cite.FindAllStringSubmatchIndex(text, -1) {
+			if n := text[m[2]:m[3]]; !sections[n] {
+				t.Errorf("%s:%d cites docs/design.md §%s, which has no such section", path, 1+strings.Count(text[:m[0]], "\n"), n)
+			}
+		}
+		for _, m := range link.FindAllStringSubmatchIndex(text, -1) {
+			if a := text[m[2]:m[3]]; !anchors[a] {
+				t.Errorf("%s:%d links to docs/design.md#%s, which has no such heading", path, 1+strings.Count(text[:m[0]], "\n"), a)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// githubAnchor is the fragment GitHub gives a Markdown heading: lower case, punctuation dropped, spaces as
+// hyphens.
+func githubAnchor(heading string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(heading) {
+		switch {
+		case r == ' ':
+			b.WriteByte('-')
+		case r == '-' || r == '_' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9':
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
