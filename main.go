@@ -299,8 +299,14 @@ func cmdServe(ctx context.Context, args []string, lookup env, again <-chan struc
 	}
 
 	metrics := server.NewMetrics(server.BuildInfo{Version: versionField(1), Revision: versionField(3)})
-	mon := monitor.New(cs, monitor.Options{Logger: log, OnRun: metrics.Observe})
-	h := server.New(mon, server.Options{Details: cfg.Server.Details, DetailsToken: cfg.Server.DetailsToken, Metrics: metrics})
+	monOpts := monitor.Options{Logger: log, OnRun: metrics.Observe}
+	srvOpts := server.Options{Details: cfg.Server.Details, DetailsToken: cfg.Server.DetailsToken, Metrics: metrics}
+	if cfg.Fleet.Enabled() {
+		peers := newFleet(cfg, cs, metrics, log, &monOpts, &srvOpts)
+		defer peers.Close()
+	}
+	mon := monitor.New(cs, monOpts)
+	h := server.New(mon, srvOpts)
 
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
@@ -337,6 +343,41 @@ func cmdServe(ctx context.Context, args []string, lookup env, again <-chan struc
 		return exitFailed
 	}
 	return exitOK
+}
+
+// newFleet wires fleet-aware readiness (docs/design.md §10): /fleetz for the peers, and the peer client
+// the monitor asks while a shared check fails.
+func newFleet(cfg *config.Config, cs []*checks.Check, metrics *server.Metrics, log *slog.Logger, mon *monitor.Options, srv *server.Options) *server.Peers {
+	f := cfg.Fleet
+	instance := server.NewInstanceID()
+	peers := make([]config.Peer, 0, len(f.Peers))
+	for _, s := range f.Peers {
+		p, _ := config.ParsePeer(s) // validated by config.Load
+		peers = append(peers, p)
+	}
+	cacheFor := time.Duration(0)
+	var shared []string
+	for _, c := range cs {
+		if c.Shared && c.Critical {
+			shared = append(shared, c.Name)
+			if cacheFor == 0 || c.Interval < cacheFor {
+				cacheFor = c.Interval
+			}
+		}
+	}
+	client := server.NewPeers(server.PeersOptions{
+		Peers: peers, Token: f.Token, Sample: f.Sample, Instance: instance, CacheFor: cacheFor,
+		OnResult: metrics.FleetRequest, Logger: log,
+	})
+	mon.Fleet = &monitor.Fleet{Peers: client, Ratio: f.FailOpenRatio, MinPods: f.MinPods, Timeout: f.Timeout}
+	srv.Fleet = &server.FleetOptions{Instance: instance, Token: f.Token}
+	if len(shared) == 0 {
+		log.Warn("fleet configured but no critical check has scope: shared; nothing can fail open")
+	} else {
+		log.Info("fleet-aware readiness", "shared", strings.Join(shared, ","), "peers", strings.Join(f.Peers, ","),
+			"fail_open_ratio", f.FailOpenRatio, "min_pods", f.MinPods, "sample", f.Sample, "instance", instance)
+	}
+	return client
 }
 
 // versionField returns one word of versionInfo: 1 the version, 3 the revision.

@@ -25,6 +25,8 @@ type Check struct {
 	Type     string
 	Target   string // where it points, redacted: safe to show anyone
 	Critical bool
+	// Shared: scope shared, a dependency every pod uses; it may fail open (docs/design.md §10).
+	Shared bool
 
 	Interval         time.Duration
 	Timeout          time.Duration
@@ -58,7 +60,7 @@ var kinds = map[string]kind{
 	"tcp":      {fields: []string{"address"}, build: buildTCP},
 }
 
-var commonFields = []string{"name", "type", "critical", "interval", "timeout", "failure_threshold", "success_threshold"}
+var commonFields = []string{"name", "type", "critical", "interval", "timeout", "failure_threshold", "success_threshold", "scope"}
 
 // Types lists the known check types, sorted.
 func Types() []string { return slices.Sorted(maps.Keys(kinds)) }
@@ -98,7 +100,7 @@ func New(c config.Check) (*Check, error) {
 		return nil, errs.Err()
 	}
 	return &Check{
-		Name: c.Name, Type: c.Type, Target: target, Critical: c.Critical,
+		Name: c.Name, Type: c.Type, Target: target, Critical: c.Critical, Shared: c.Scope == config.ScopeShared,
 		Interval: c.Interval, Timeout: c.Timeout,
 		FailureThreshold: c.FailureThreshold, SuccessThreshold: c.SuccessThreshold,
 		src: c.Src, prober: p,

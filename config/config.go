@@ -42,6 +42,8 @@ type Config struct {
 	Server   Server   `yaml:"server"`
 	Defaults Defaults `yaml:"defaults"`
 	Checks   []Check  `yaml:"checks"`
+	// Fleet, when its section is present, lets shared checks fail open (docs/design.md §10).
+	Fleet Fleet `yaml:"fleet"`
 
 	// File is where the configuration came from, for messages ("healthgate.yaml", or "environment").
 	File string `yaml:"-"`
@@ -81,6 +83,9 @@ type Check struct {
 	Timeout          time.Duration `yaml:"timeout"`
 	FailureThreshold int           `yaml:"failure_threshold"`
 	SuccessThreshold int           `yaml:"success_threshold"`
+	// Scope is ScopeLocal (the default) or ScopeShared: a dependency every pod of the fleet uses, which
+	// may fail open when most of the fleet sees it failing (docs/design.md §10).
+	Scope string `yaml:"scope"`
 
 	// postgres, redis, http
 	URL string `yaml:"url" secret:"true"`

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"reflect"
 	"strconv"
@@ -383,6 +384,13 @@ func (d *decoder) convert(n *yaml.Node, s string, v reflect.Value, path, key str
 			return
 		}
 		v.SetInt(int64(i))
+	case v.Kind() == reflect.Float64:
+		f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			d.errorf(n, path, key, "invalid number %s", shown)
+			return
+		}
+		v.SetFloat(f)
 	case v.Kind() == reflect.Bool:
 		switch strings.ToLower(strings.TrimSpace(s)) {
 		case "true":
@@ -446,8 +454,9 @@ func (d *decoder) sequence(n *yaml.Node, v reflect.Value, path, key string) {
 		return
 	}
 	if n.Kind != yaml.SequenceNode {
-		// `expect_status: 200` is a natural shorthand for `[200]`.
-		if n.Kind == yaml.ScalarNode && v.Type().Elem().Kind() == reflect.Int {
+		// `expect_status: 200` is a natural shorthand for `[200]`, and `peers: dns:///name:8080` for
+		// a list of one.
+		if n.Kind == yaml.ScalarNode && (v.Type().Elem().Kind() == reflect.Int || v.Type().Elem().Kind() == reflect.String) {
 			one := reflect.New(v.Type().Elem()).Elem()
 			d.scalar(n, one, path, key)
 			v.Set(reflect.Append(reflect.MakeSlice(v.Type(), 0, 1), one))

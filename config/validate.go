@@ -43,6 +43,7 @@ func (c *Config) applyDefaults() {
 	for i := range c.Checks {
 		c.Checks[i].inherit(*d)
 	}
+	c.Fleet.applyDefaults()
 }
 
 // inherit fills the timing the check did not set from the defaults, and makes it critical unless it
@@ -50,6 +51,9 @@ func (c *Config) applyDefaults() {
 func (ch *Check) inherit(d Defaults) {
 	if !ch.Src.IsSet("critical") {
 		ch.Critical = true
+	}
+	if !ch.Src.IsSet("scope") {
+		ch.Scope = ScopeLocal
 	}
 	if !ch.Src.IsSet("interval") {
 		ch.Interval = d.Interval
@@ -148,6 +152,7 @@ func (c *Config) validate(failed map[string]bool) Errors {
 		if !ch.Src.IsSet("type") || ch.Type == "" {
 			add(ch.Src.Errorf("type", "required"))
 		}
+		errs = append(errs, c.scopeErrors(ch, failed)...)
 		// A check that inherits everything from invalid defaults has already been reported there.
 		ownTiming := ch.Src.IsSet("interval") || ch.Src.IsSet("timeout") ||
 			ch.Src.IsSet("failure_threshold") || ch.Src.IsSet("success_threshold")
@@ -157,6 +162,7 @@ func (c *Config) validate(failed map[string]bool) Errors {
 			})...)
 		}
 	}
+	errs = append(errs, c.Fleet.validate(c, failed)...)
 	return errs
 }
 

@@ -55,6 +55,8 @@ type Options struct {
 	OnRun func(Run)
 	// Heartbeat is how often the engine proves it is alive and looks for stale checks (default 1s).
 	Heartbeat time.Duration
+	// Fleet, when set, lets shared critical checks fail open (fleet.go).
+	Fleet *Fleet
 }
 
 // Monitor owns the background runs of a set of checks and the published state.
@@ -62,6 +64,7 @@ type Monitor struct {
 	log       *slog.Logger
 	onRun     func(Run)
 	heartbeat time.Duration
+	fleet     *Fleet
 	entries   []*entry
 
 	mu           sync.Mutex // guards trackers and shuttingDown; held only to update and publish
@@ -88,11 +91,14 @@ type entry struct {
 	// panicStack holds the stack of the last panic, logged once by the runner (the error itself stays
 	// one line).
 	panicStack atomic.Value
+	// wake starts a fleet round (shared critical checks with a fleet only; nil otherwise).
+	wake  chan struct{}
+	fleet fleetState
 }
 
 // New prepares a monitor; nothing runs until Run.
 func New(cs []*checks.Check, opts Options) *Monitor {
-	m := &Monitor{log: opts.Logger, onRun: opts.OnRun, heartbeat: opts.Heartbeat, logs: make(chan logLines, 256)}
+	m := &Monitor{log: opts.Logger, onRun: opts.OnRun, heartbeat: opts.Heartbeat, fleet: opts.Fleet, logs: make(chan logLines, 256)}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
 	}
@@ -102,6 +108,9 @@ func New(cs []*checks.Check, opts Options) *Monitor {
 	now := time.Now()
 	for _, c := range cs {
 		e := &entry{check: c, tracker: newTracker(c, now)}
+		if m.fleet != nil && c.Shared && c.Critical {
+			e.wake = make(chan struct{}, 1)
+		}
 		limit := c.Timeout + backstop(c)
 		e.checker = health.NewChecker(
 			health.WithDisabledAutostart(),
@@ -153,6 +162,9 @@ func (m *Monitor) Run(ctx context.Context) {
 
 	for _, e := range m.entries {
 		m.runWG.Go(func() { m.runner(ctx, e) })
+		if e.wake != nil {
+			m.runWG.Go(func() { m.fleetLoop(ctx, e) })
+		}
 	}
 	m.runWG.Go(func() { m.heartbeatLoop(ctx) })
 	var writer sync.WaitGroup
@@ -241,6 +253,7 @@ func (m *Monitor) record(e *entry, run Run) {
 	before := m.snap.Load()
 	stateChanged, reasonChanged := e.tracker.observe(run.Err, run.Duration, run.End)
 	lines.change(e, stateChanged, reasonChanged, run.Duration)
+	m.fleetAfterRecord(e, &lines)
 	after := m.publishLocked(run.End)
 	lines.readiness(before, after)
 	m.queue(lines)
@@ -263,6 +276,7 @@ func (m *Monitor) heartbeatLoop(ctx context.Context) {
 				if e.tracker.checkStale(now) {
 					changed = true
 					lines.change(e, true, true, 0)
+					m.fleetAfterRecord(e, &lines)
 				}
 			}
 			if changed {

@@ -12,7 +12,8 @@ type Snapshot struct {
 	Ready bool
 	// Status: pass, warn (only non-critical checks not passing) or fail.
 	Status Status
-	// Degraded: a non-critical check is not passing (the X-Envoy-Degraded signal).
+	// Degraded: a non-critical check is not passing, or a critical one fails open (the
+	// X-Envoy-Degraded signal).
 	Degraded bool
 	// Started: every critical check has passed at least once (/startupz); it never goes back.
 	Started bool
@@ -39,10 +40,10 @@ func (s *Snapshot) summarize() {
 	for i := range s.Checks {
 		c := &s.Checks[i]
 		switch {
-		case c.Critical && !c.Passing():
+		case c.Critical && !c.Passing() && !c.FailOpen:
 			s.Ready = false
-		case !c.Critical && !c.Passing():
-			s.Degraded = true
+		case !c.Passing():
+			s.Degraded = true // non-critical, or failing open
 		}
 		if c.Critical && !c.EverPassed {
 			s.Started = false
@@ -64,7 +65,7 @@ func (s *Snapshot) failingNames() []string {
 		names = append(names, "shutdown")
 	}
 	for _, c := range s.Checks {
-		if c.Critical && !c.Passing() {
+		if c.Critical && !c.Passing() && !c.FailOpen {
 			names = append(names, c.Name)
 		}
 	}

@@ -33,6 +33,7 @@ type CheckStatus struct {
 	Type     string
 	Target   string
 	Critical bool
+	Shared   bool // scope shared (docs/design.md §10)
 
 	State State
 	// Class and Err describe why the check is not passing (Err is the redacted "class: cause" text);
@@ -46,6 +47,13 @@ type CheckStatus struct {
 	Duration    time.Duration // of the last completed run
 	Since       time.Time     // when State last changed
 	EverPassed  bool
+
+	// FailOpen: the check is failing locally but most of the fleet heard from sees it failing too, so
+	// it does not fail /readyz (docs/design.md §10). FleetHeard and FleetFailing are that round's pods
+	// heard from and pods failing, self included. All three stay zero unless State is Failing.
+	FailOpen     bool
+	FleetHeard   int
+	FleetFailing int
 
 	// LastErr is the last run's error, passing or not (a passing check may be one failure into its
 	// threshold); nil when the last run succeeded.
@@ -72,7 +80,7 @@ type tracker struct {
 func newTracker(c *checks.Check, start time.Time) *tracker {
 	return &tracker{
 		status: CheckStatus{
-			Name: c.Name, Type: c.Type, Target: c.Target, Critical: c.Critical,
+			Name: c.Name, Type: c.Type, Target: c.Target, Critical: c.Critical, Shared: c.Shared,
 			State: Unknown, Err: "no result yet", Since: start,
 		},
 		failThresh: c.FailureThreshold,

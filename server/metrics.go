@@ -21,6 +21,7 @@ type Metrics struct {
 	runs     *prometheus.CounterVec
 	failures *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	fleet    *prometheus.CounterVec
 }
 
 // BuildInfo labels healthgate_build_info.
@@ -46,13 +47,20 @@ func NewMetrics(build BuildInfo) *Metrics {
 			Help:    "Duration of each check run.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"check", "type"}),
+		fleet: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "healthgate_fleet_requests_total",
+			Help: "Requests to peers' /fleetz (and failed peer resolutions), by result; none while every shared check passes.",
+		}, []string{"result"}),
+	}
+	for _, r := range []string{PeerAnswered, PeerNoCheck, PeerSelf, PeerUnreachable, PeerRefused, PeerBadAnswer, ResolveError} {
+		m.fleet.WithLabelValues(r)
 	}
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "healthgate_build_info",
 		Help: "Build information; the value is always 1.",
 	}, []string{"version", "revision", "goversion"})
 	buildInfo.WithLabelValues(build.Version, build.Revision, runtime.Version()).Set(1)
-	m.reg.MustRegister(m.runs, m.failures, m.duration, buildInfo,
+	m.reg.MustRegister(m.runs, m.failures, m.duration, m.fleet, buildInfo,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -69,6 +77,9 @@ func (m *Metrics) Observe(r monitor.Run) {
 	m.runs.WithLabelValues(name, typ, "failure").Inc()
 	m.failures.WithLabelValues(name, typ, string(checks.ClassOf(r.Err))).Inc()
 }
+
+// FleetRequest counts one request to a peer: PeersOptions.OnResult.
+func (m *Metrics) FleetRequest(result string) { m.fleet.WithLabelValues(result).Inc() }
 
 // handler serves the registry, adding the collector that reads src's snapshot at scrape time.
 func (m *Metrics) handler(src Source) http.Handler {
@@ -88,6 +99,9 @@ var (
 	lastSuccessDesc = prometheus.NewDesc("healthgate_check_last_success_timestamp_seconds",
 		"Unix time of the check's last successful run (0 if none yet).",
 		[]string{"check", "type"}, nil)
+	failOpenDesc = prometheus.NewDesc("healthgate_check_fail_open",
+		"Whether the check fails here but counts as passing in /readyz because most of the fleet sees it failing too (1) or not (0).",
+		[]string{"check"}, nil)
 	readyDesc = prometheus.NewDesc("healthgate_ready",
 		"Whether /readyz passes (1) or not (0).", nil, nil)
 )
@@ -99,6 +113,7 @@ func (c stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- upDesc
 	ch <- lastSuccessDesc
 	ch <- readyDesc
+	ch <- failOpenDesc
 }
 
 func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
@@ -111,6 +126,9 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 			last = float64(cs.LastSuccess.UnixNano()) / 1e9
 		}
 		ch <- prometheus.MustNewConstMetric(lastSuccessDesc, prometheus.GaugeValue, last, cs.Name, cs.Type)
+		if cs.Shared {
+			ch <- prometheus.MustNewConstMetric(failOpenDesc, prometheus.GaugeValue, boolFloat(cs.FailOpen), cs.Name)
+		}
 	}
 	ch <- prometheus.MustNewConstMetric(readyDesc, prometheus.GaugeValue, boolFloat(s.Ready))
 }

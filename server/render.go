@@ -34,6 +34,10 @@ type line struct {
 	at       time.Time
 	critical bool
 	hasRun   bool
+	// failOpen: failing locally, counted as passing because most of the fleet sees it failing too;
+	// fleet says on how many pods (docs/design.md §10). Only /readyz as a whole fails open.
+	failOpen bool
+	fleet    string
 }
 
 // view is what one response shows: the endpoint's verdict and its lines.
@@ -77,6 +81,11 @@ func readyView(s *monitor.Snapshot, only string, exclude []string) view {
 			continue
 		}
 		l := line{name: c.Name, typ: c.Type, ok: c.Passing(), reason: c.Err, duration: c.Duration, at: c.LastRun, critical: c.Critical || only != "", hasRun: !c.LastRun.IsZero()}
+		if c.FailOpen && only == "" {
+			// /readyz/{name} keeps the local truth: the dependency is failing.
+			l.ok, l.failOpen = true, true
+			l.fleet = fmt.Sprintf("failing open: failing on %d of %d pods heard from", c.FleetFailing, c.FleetHeard)
+		}
 		l.excluded = excluded(c.Name)
 		v.add(l)
 	}
@@ -104,6 +113,9 @@ func readyView(s *monitor.Snapshot, only string, exclude []string) view {
 
 func (v *view) add(l line) {
 	v.lines = append(v.lines, l)
+	if l.failOpen && !l.excluded && v.status == monitor.Pass {
+		v.status = monitor.Warn
+	}
 	if l.excluded || l.ok {
 		return
 	}
@@ -189,6 +201,12 @@ lines:
 				continue
 			}
 			fmt.Fprintf(&b, "[+]%s excluded: ok\n", l.name)
+		case l.failOpen:
+			fmt.Fprintf(&b, "[+]%s %s", l.name, l.fleet)
+			if details {
+				fmt.Fprintf(&b, " (here: %s)", reasonText(l.reason, details, level))
+			}
+			b.WriteByte('\n')
 		case l.ok:
 			if level >= 2 {
 				omitted++
@@ -282,7 +300,7 @@ func renderJSON(v view, details bool, level int) []byte {
 	}
 	omitted, cut := 0, 0
 	for _, l := range v.lines {
-		if l.excluded || (level >= 2 && l.ok) {
+		if l.excluded || (level >= 2 && l.ok && !l.failOpen) {
 			omitted++
 			continue
 		}
@@ -296,7 +314,13 @@ func renderJSON(v view, details bool, level int) []byte {
 			d.ObservedValue, d.ObservedUnit = &ms, "ms"
 			d.Time = l.at.UTC().Format(time.RFC3339Nano)
 		}
-		if !l.ok {
+		switch {
+		case l.failOpen:
+			d.Status, d.Output = monitor.Warn, l.fleet
+			if details {
+				d.Output += " (here: " + reasonText(l.reason, details, level) + ")"
+			}
+		case !l.ok:
 			d.Status = monitor.Fail
 			d.Output = reasonText(l.reason, details, level)
 		}

@@ -4,7 +4,6 @@
 package server
 
 import (
-	"crypto/subtle"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -28,7 +27,8 @@ type Source interface {
 type Options struct {
 	Details      string // config.DetailsNever, DetailsToken or DetailsAlways
 	DetailsToken string
-	Metrics      *Metrics // served at /metrics when set
+	Metrics      *Metrics      // served at /metrics when set
+	Fleet        *FleetOptions // /fleetz served when set
 }
 
 // bodyDeadline bounds reading a request body nobody asked for.
@@ -53,6 +53,10 @@ type Handler struct {
 	cache   atomic.Pointer[bodies]
 	live    [2][numFormats][2]*body // [alive][format][details]
 	router  chi.Router
+
+	instance   string
+	fleetToken []byte
+	fleet      atomic.Pointer[fleetCache]
 }
 
 // body is a rendered response: bytes plus what the headers need.
@@ -109,13 +113,19 @@ func New(src Source, opts Options) *Handler {
 		if metrics != nil {
 			r.Method(m, "/metrics", noStoreHandler(metrics))
 		}
+		if opts.Fleet != nil {
+			r.MethodFunc(m, "/fleetz", h.fleetz)
+		}
+	}
+	if opts.Fleet != nil {
+		h.instance, h.fleetToken = opts.Fleet.Instance, []byte(opts.Fleet.Token)
 	}
 	r.MethodNotAllowed(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header()["Allow"] = allowVal
 		httpError(w, "method not allowed: use GET, HEAD or OPTIONS", http.StatusMethodNotAllowed)
 	})
 	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
-		httpError(w, "not found: healthgate serves /livez, /readyz, /readyz/{check}, /startupz and /metrics", http.StatusNotFound)
+		httpError(w, "not found: healthgate serves /livez, /readyz, /readyz/{check}, /startupz, /metrics (and /fleetz with a fleet)", http.StatusNotFound)
 	})
 	h.router = r
 	return h
@@ -267,12 +277,7 @@ func (h *Handler) detailsAllowed(r *http.Request) bool {
 	case config.DetailsAlways:
 		return true
 	case config.DetailsToken:
-		// The scheme is case-insensitive (RFC 9110 §11.1): "bearer x" is as good as "Bearer x".
-		auth := r.Header.Get("Authorization")
-		if len(auth) < 7 || !strings.EqualFold(auth[:7], "Bearer ") {
-			return false
-		}
-		return len(h.token) > 0 && subtle.ConstantTimeCompare([]byte(auth[7:]), h.token) == 1
+		return bearerMatches(r.Header.Get("Authorization"), h.token)
 	}
 	return false
 }

@@ -1,0 +1,167 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Scopes of a check (docs/design.md §10).
+const (
+	ScopeLocal  = "local"  // the default: a failure takes this pod out, whatever the others see
+	ScopeShared = "shared" // every pod uses it: fails open when most of the fleet sees it failing
+)
+
+// Fleet defaults (docs/design.md §10).
+const (
+	DefaultFailOpenRatio = 0.5
+	DefaultMinPods       = 3
+	DefaultSample        = 10
+	DefaultFleetTimeout  = time.Second
+)
+
+// Fleet configures fleet-aware readiness: the peers a pod asks, while a shared critical check fails
+// locally, whether they see it failing too.
+type Fleet struct {
+	// Peers are host:port addresses of the other pods' health ports, and/or dns:///name:port targets
+	// whose A/AAAA records are the pods (resolved each round). A single string is a list of one.
+	Peers []string `yaml:"peers"`
+	// FailOpenRatio: a shared check fails open when at least this share of the pods heard from (self
+	// included) see it failing.
+	FailOpenRatio float64 `yaml:"fail_open_ratio"`
+	// MinPods: with fewer pods heard from (self included), never fail open.
+	MinPods int `yaml:"min_pods"`
+	// Sample: ask at most this many peers per round, chosen at random.
+	Sample int `yaml:"sample"`
+	// Token, when set, is required (Bearer) by /fleetz and sent to peers.
+	Token string `yaml:"token" secret:"true"`
+	// Timeout bounds one request to a peer; it must stay under every shared check's interval.
+	Timeout time.Duration `yaml:"timeout"`
+
+	Src Source `yaml:"-"`
+}
+
+// Enabled reports whether the configuration has a fleet section.
+func (f *Fleet) Enabled() bool { return f.Src.Lines != nil }
+
+func (f *Fleet) applyDefaults() {
+	if !f.Src.IsSet("fail_open_ratio") {
+		f.FailOpenRatio = DefaultFailOpenRatio
+	}
+	if !f.Src.IsSet("min_pods") {
+		f.MinPods = DefaultMinPods
+	}
+	if !f.Src.IsSet("sample") {
+		f.Sample = DefaultSample
+	}
+	if !f.Src.IsSet("timeout") {
+		f.Timeout = DefaultFleetTimeout
+	}
+}
+
+func (f *Fleet) validate(c *Config, failed map[string]bool) Errors {
+	if !f.Enabled() {
+		return nil
+	}
+	var errs Errors
+	src := f.Src
+	src.Path = "fleet"
+	ok := func(key string) bool { return src.IsSet(key) && !failed["fleet."+key] }
+	switch {
+	case failed["fleet.peers"]:
+	case len(f.Peers) == 0:
+		errs = append(errs, src.Errorf("peers", "required: a dns:///name:port target (a headless Service with publishNotReadyAddresses: true) or a list of host:port"))
+	default:
+		for i, p := range f.Peers {
+			if _, err := ParsePeer(p); err != nil {
+				errs = append(errs, src.Errorf("peers", "[%d] %v", i, err))
+			}
+		}
+	}
+	if ok("fail_open_ratio") && (f.FailOpenRatio <= 0 || f.FailOpenRatio > 1) {
+		errs = append(errs, src.Errorf("fail_open_ratio", "must be greater than 0 and at most 1 (got %g)", f.FailOpenRatio))
+	}
+	if ok("min_pods") && f.MinPods < 2 {
+		errs = append(errs, src.Errorf("min_pods", "must be at least 2: one pod alone cannot tell an outage from its own fault (got %d)", f.MinPods))
+	}
+	if ok("sample") && f.Sample < 1 {
+		errs = append(errs, src.Errorf("sample", "must be at least 1 (got %d)", f.Sample))
+	}
+	if ok("timeout") {
+		if f.Timeout <= 0 {
+			errs = append(errs, src.Errorf("timeout", "must be greater than 0"))
+		} else {
+			for _, ch := range c.Checks {
+				if ch.Scope == ScopeShared && ch.Interval > 0 && f.Timeout >= ch.Interval {
+					errs = append(errs, src.Errorf("timeout", "(%s) must be shorter than the interval of shared check %q (%s): a round of peer requests ends before the next", f.Timeout, ch.Name, ch.Interval))
+					break
+				}
+			}
+		}
+	}
+	return errs
+}
+
+// scopeErrors checks a check's scope against the fleet section.
+func (c *Config) scopeErrors(ch *Check, failed map[string]bool) Errors {
+	if !ch.Src.IsSet("scope") || failed[ch.Src.Path+".scope"] {
+		return nil
+	}
+	switch ch.Scope {
+	case ScopeLocal:
+	case ScopeShared:
+		// Refused rather than warned: a user who marks a check shared believes an outage of it will
+		// not empty the Service; without peers to ask it would, silently.
+		if !c.Fleet.Enabled() {
+			return Errors{ch.Src.Errorf("scope", "shared needs a fleet section (fleet: {peers: ...}): without peers to ask, the check cannot fail open")}
+		}
+	default:
+		return Errors{ch.Src.Errorf("scope", "must be local or shared (got %q)", ch.Scope)}
+	}
+	return nil
+}
+
+// Peer is one parsed entry of fleet.peers.
+type Peer struct {
+	// Addr is host:port: the peer itself, or (DNS) the name to resolve and the port to ask on.
+	Addr string
+	// DNS: Addr's host is a name whose A/AAAA records are the peers.
+	DNS bool
+	// Server is the DNS server (host:port) to ask, from dns://server/name:port; empty for the system's.
+	Server string
+}
+
+// ParsePeer parses one fleet.peers entry: host:port, dns:///name:port, or dns://server:53/name:port
+// (gRPC's naming syntax, whose authority is the DNS server to ask).
+func ParsePeer(s string) (Peer, error) {
+	rest, isDNS := strings.CutPrefix(s, "dns://")
+	var p Peer
+	if isDNS {
+		server, name, found := strings.Cut(rest, "/")
+		if !found {
+			return p, fmt.Errorf("%q: write dns:///name:port (three slashes) or dns://server:port/name:port", s)
+		}
+		if server != "" {
+			if _, _, err := net.SplitHostPort(server); err != nil {
+				server = net.JoinHostPort(server, "53")
+			}
+		}
+		p.DNS, p.Server, rest = true, server, name
+	} else if strings.Contains(s, "://") {
+		return p, fmt.Errorf("%q: only dns:/// targets and host:port addresses are supported", s)
+	}
+	host, port, err := net.SplitHostPort(rest)
+	if err != nil || host == "" {
+		if isDNS {
+			return p, fmt.Errorf("%q: the name needs a port, the peers' health port (dns:///name:8080)", s)
+		}
+		return p, fmt.Errorf("%q: must be host:port", s)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return p, fmt.Errorf("%q: port must be a number from 1 to 65535", s)
+	}
+	p.Addr = rest
+	return p, nil
+}

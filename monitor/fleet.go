@@ -1,0 +1,162 @@
+package monitor
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// Fleet-aware readiness (docs/design.md §10). A shared critical check that fails locally asks a
+// sample of the other pods, once per interval, whether they see it failing too; when most of the pods
+// heard from do, the check fails open: /readyz stays 200 with status warn, so an outage every pod sees
+// does not empty the Service, while a pod that fails alone is still taken out. The check's own state
+// (/readyz/{name}, metrics, logs) keeps telling the local truth. The monitor knows nothing about how
+// peers are asked: Peers is the server's HTTP client in production and a fake in unit tests.
+
+// Peers asks the other pods of the fleet for their local state of one check.
+type Peers interface {
+	// Ask asks a sample of peers, in parallel and within ctx, about the named check. answered counts
+	// the peers (never this process) that reported the check passing or failing; failing counts those
+	// that reported it failing. A peer that did not answer in time, was refused, or does not have the
+	// check is not counted.
+	Ask(ctx context.Context, check string) (answered, failing int)
+}
+
+// Fleet configures fail-open; nil in Options turns it off.
+type Fleet struct {
+	Peers Peers
+	// Ratio: fail open when failing/heard ≥ Ratio (self included in both).
+	Ratio float64
+	// MinPods: never fail open with fewer pods heard from (self included).
+	MinPods int
+	// Timeout bounds one round of requests.
+	Timeout time.Duration
+}
+
+// The hysteresis (docs/design.md §10), so a share that hovers at the threshold does not flip a pod
+// every round:
+//   - a check enters fail-open when heard ≥ MinPods and failing/heard ≥ Ratio, and leaves it only when
+//     the share falls below leaveFactor × Ratio (0.4 for the default 0.5): at 5 pods, 3 failing opens
+//     and 2 failing keeps it open; 1 failing (the fleet recovered, this pod did not) closes it at once;
+//   - a check failing open that hears fewer than MinPods pods in one round (a peer restarting, a
+//     dropped packet) stays open for that round; a second such round in a row closes it. So a fleet
+//     that lost its peers falls back to the local truth within two rounds, and one lost round never
+//     empties the Service.
+const leaveFactor = 0.8
+
+// lostRoundsTolerated is how many rounds in a row without quorum a fail-open check survives.
+const lostRoundsTolerated = 1
+
+// fleetState is one check's fail-open bookkeeping; guarded by Monitor.mu.
+type fleetState struct {
+	lostRounds int
+}
+
+// decide applies the thresholds and the hysteresis to one round.
+func decide(wasOpen bool, lostRounds, heard, failing, minPods int, ratio float64) (open bool, lost int) {
+	const epsilon = 1e-9 // 2/5 against 0.8 × 0.5: equal, whatever the floating point says
+	if heard < minPods {
+		if wasOpen && lostRounds < lostRoundsTolerated {
+			return true, lostRounds + 1
+		}
+		return false, 0
+	}
+	share := float64(failing) / float64(heard)
+	if wasOpen {
+		return share >= leaveFactor*ratio-epsilon, 0
+	}
+	return share >= ratio-epsilon, 0
+}
+
+// fleetLoop runs the rounds of one shared critical check: after it turns failing (woken by record or
+// the heartbeat) and then once per interval while it stays failing. A passing check sends nothing.
+func (m *Monitor) fleetLoop(ctx context.Context, e *entry) {
+	ticker := time.NewTicker(e.check.Interval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		case <-e.wake:
+		}
+		if m.fleetRound(ctx, e) {
+			ticker.Reset(e.check.Interval) // a woken round restarts the period: rounds stay an interval apart
+		}
+	}
+}
+
+// fleetRound asks the peers if the check fails locally and applies the verdict; it reports whether
+// it asked.
+func (m *Monitor) fleetRound(ctx context.Context, e *entry) bool {
+	m.mu.Lock()
+	failing := e.tracker.status.State == Failing
+	m.mu.Unlock()
+	if !failing {
+		return false
+	}
+	rctx, cancel := context.WithTimeout(ctx, m.fleet.Timeout)
+	answered, peersFailing := m.fleet.Peers.Ask(rctx, e.check.Name)
+	cancel()
+	if ctx.Err() != nil {
+		return true
+	}
+	heard, nFailing := 1+answered, 1+peersFailing
+
+	var lines logLines
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := &e.tracker.status
+	if s.State != Failing {
+		return true // recovered while we asked: record has already closed any fail-open
+	}
+	open, lost := decide(s.FailOpen, e.fleet.lostRounds, heard, nFailing, m.fleet.MinPods, m.fleet.Ratio)
+	e.fleet.lostRounds = lost
+	attrs := []any{"check", s.Name, "failing", nFailing, "heard", heard, "min_pods", m.fleet.MinPods, "fail_open_ratio", m.fleet.Ratio}
+	switch {
+	case open && !s.FailOpen:
+		lines.add(slog.LevelWarn, "check failing open: most of the fleet sees it failing; /readyz stays 200 (warn)", attrs...)
+	case !open && s.FailOpen:
+		lines.add(slog.LevelWarn, "check stopped failing open: "+closeReason(heard, m.fleet.MinPods), attrs...)
+	case !open || (s.FleetHeard == heard && s.FleetFailing == nFailing) || lost > 0:
+		return true // nothing a probe would see changes (a lost round keeps the last counts)
+	}
+	s.FailOpen = open
+	s.FleetHeard, s.FleetFailing = 0, 0
+	if open {
+		s.FleetHeard, s.FleetFailing = heard, nFailing
+	}
+	before := m.snap.Load()
+	lines.readiness(before, m.publishLocked(time.Now()))
+	m.queue(lines)
+	return true
+}
+
+func closeReason(heard, minPods int) string {
+	if heard < minPods {
+		return "too few pods heard from to tell an outage from this pod's own fault; the local truth holds"
+	}
+	return "most of the fleet no longer sees it failing; the local truth holds"
+}
+
+// fleetAfterRecord is called under mu after a run or a staleness change of e: a check that stops
+// failing leaves fail-open at once (it passes, or it is unknown), and one that starts failing wakes
+// its fleet loop for a round now rather than at the next tick.
+func (m *Monitor) fleetAfterRecord(e *entry, lines *logLines) {
+	if e.wake == nil {
+		return
+	}
+	s := &e.tracker.status
+	if s.State != Failing {
+		if s.FailOpen {
+			s.FailOpen, s.FleetHeard, s.FleetFailing = false, 0, 0
+			e.fleet.lostRounds = 0
+			lines.add(slog.LevelInfo, "check stopped failing open: it passes again", "check", s.Name)
+		}
+		return
+	}
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}

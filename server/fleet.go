@@ -1,0 +1,325 @@
+package server
+
+import (
+	"context"
+	crand "crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/healthgate/healthgate/config"
+	"github.com/healthgate/healthgate/monitor"
+)
+
+// Fleet-aware readiness, HTTP side (docs/design.md §10): /fleetz tells peers this process's local
+// state of each check, and Peers asks the other pods' /fleetz while a shared check fails here.
+
+// FleetOptions turn on /fleetz.
+type FleetOptions struct {
+	Instance string // this process's id: a pod that reaches itself through the peers name skips itself
+	Token    string // when set, /fleetz requires it as a Bearer token
+}
+
+// NewInstanceID returns a random id for this process.
+func NewInstanceID() string {
+	b := make([]byte, 12)
+	_, _ = crand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b)
+}
+
+// fleetBody is /fleetz: the instance and each check's local state after thresholds, nothing else (no
+// reason, no target: a peer needs only the state, and /fleetz may be open to the whole namespace).
+type fleetBody struct {
+	Instance string                   `json:"instance"`
+	Checks   map[string]monitor.State `json:"checks"`
+}
+
+// fleetCache holds /fleetz rendered for one snapshot.
+type fleetCache struct {
+	snap *monitor.Snapshot
+	body *body
+}
+
+func renderFleet(instance string, s *monitor.Snapshot) *body {
+	fb := fleetBody{Instance: instance, Checks: make(map[string]monitor.State, len(s.Checks))}
+	for _, c := range s.Checks {
+		fb.Checks[c.Name] = c.State
+	}
+	data, _ := json.Marshal(fb) // a struct of strings: cannot fail
+	data = append(data, '\n')
+	return &body{data: data, length: []string{strconv.Itoa(len(data))}, ok: true, json: true}
+}
+
+var bearerChallenge = []string{`Bearer realm="healthgate-fleet"`}
+
+func (h *Handler) fleetz(w http.ResponseWriter, r *http.Request) {
+	if len(h.fleetToken) > 0 && !bearerMatches(r.Header.Get("Authorization"), h.fleetToken) {
+		w.Header()["WWW-Authenticate"] = bearerChallenge
+		httpError(w, "unauthorized: /fleetz needs the fleet token", http.StatusUnauthorized)
+		return
+	}
+	snap := h.src.Snapshot()
+	fc := h.fleet.Load()
+	if fc == nil || fc.snap != snap {
+		fc = &fleetCache{snap: snap, body: renderFleet(h.instance, snap)}
+		h.fleet.Store(fc)
+	}
+	b := fc.body
+	hdr := w.Header()
+	hdr["Content-Type"] = jsonMediaType
+	hdr["Cache-Control"] = noStore
+	hdr["Content-Length"] = b.length
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b.data)
+}
+
+var jsonMediaType = []string{"application/json"}
+
+// bearerMatches compares an Authorization header with a token in constant time; the scheme is
+// case-insensitive (RFC 9110 §11.1).
+func bearerMatches(auth string, token []byte) bool {
+	if len(auth) < 7 || !strings.EqualFold(auth[:7], "Bearer ") {
+		return false
+	}
+	return len(token) > 0 && subtle.ConstantTimeCompare([]byte(auth[7:]), token) == 1
+}
+
+// Results of one request to a peer, the result label of healthgate_fleet_requests_total.
+const (
+	PeerAnswered    = "answered"     // answered with a state for the check
+	PeerNoCheck     = "no_check"     // answered, without that check (or with unknown): not heard
+	PeerSelf        = "self"         // it was this process (reached through the peers name)
+	PeerUnreachable = "unreachable"  // refused, reset, timed out
+	PeerRefused     = "unauthorized" // 401/403: the fleet tokens differ
+	PeerBadAnswer   = "bad_response" // another status, or a body that is not /fleetz
+	ResolveError    = "resolve_error"
+)
+
+// maxFleetBody bounds what is read from a peer.
+const maxFleetBody = 64 << 10
+
+// PeersOptions configure Peers.
+type PeersOptions struct {
+	Peers    []config.Peer
+	Token    string
+	Sample   int
+	Instance string
+	// CacheFor: DNS answers are reused for at most this long (the shortest shared interval).
+	CacheFor time.Duration
+	// OnResult is called once per request (and per failed resolution) with its result; it must not
+	// block. Metrics count them.
+	OnResult func(result string)
+	Logger   *slog.Logger
+}
+
+// Peers asks other healthgate processes' /fleetz. It implements monitor.Peers.
+type Peers struct {
+	opts      PeersOptions
+	client    *http.Client
+	transport *http.Transport
+	log       *slog.Logger
+
+	mu        sync.Mutex
+	resolved  []string // DNS peers, as host:port
+	expires   time.Time
+	self      map[string]bool // addresses that turned out to be this process
+	lastError string          // last resolution problem logged, so it is logged once
+}
+
+// NewPeers returns the peer client.
+func NewPeers(opts PeersOptions) *Peers {
+	if opts.OnResult == nil {
+		opts.OnResult = func(string) {}
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	t := &http.Transport{
+		Proxy:               nil, // peer traffic stays inside the cluster: never through HTTP_PROXY
+		DialContext:         (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: 1,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+		ForceAttemptHTTP2:   false,
+	}
+	return &Peers{opts: opts, transport: t, client: &http.Client{Transport: t}, log: log, self: map[string]bool{}}
+}
+
+// Close releases idle connections.
+func (p *Peers) Close() { p.transport.CloseIdleConnections() }
+
+// Ask implements monitor.Peers: a random sample of at most Sample peers, asked in parallel within ctx.
+func (p *Peers) Ask(ctx context.Context, check string) (answered, failing int) {
+	addrs := p.addresses(ctx)
+	rand.Shuffle(len(addrs), func(i, j int) { addrs[i], addrs[j] = addrs[j], addrs[i] })
+	if len(addrs) > p.opts.Sample {
+		addrs = addrs[:p.opts.Sample]
+	}
+	states := make([]monitor.State, len(addrs))
+	var wg sync.WaitGroup
+	for i, addr := range addrs {
+		wg.Go(func() { states[i] = p.askOne(ctx, addr, check) })
+	}
+	wg.Wait()
+	for _, st := range states {
+		switch st {
+		case monitor.Passing:
+			answered++
+		case monitor.Failing:
+			answered++
+			failing++
+		}
+	}
+	return answered, failing
+}
+
+// askOne returns the peer's state of the check, or "" when the peer is not heard.
+func (p *Peers) askOne(ctx context.Context, addr, check string) monitor.State {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/fleetz", nil)
+	if err != nil {
+		p.opts.OnResult(PeerBadAnswer)
+		return ""
+	}
+	req.Header.Set("User-Agent", "healthgate-fleet")
+	if p.opts.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+p.opts.Token)
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		p.opts.OnResult(PeerUnreachable)
+		return ""
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxFleetBody))
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		p.opts.OnResult(PeerRefused)
+		return ""
+	case err != nil:
+		p.opts.OnResult(PeerUnreachable)
+		return ""
+	case resp.StatusCode != http.StatusOK:
+		p.opts.OnResult(PeerBadAnswer)
+		return ""
+	}
+	var fb fleetBody
+	if json.Unmarshal(data, &fb) != nil || fb.Instance == "" {
+		p.opts.OnResult(PeerBadAnswer)
+		return ""
+	}
+	if fb.Instance == p.opts.Instance {
+		p.mu.Lock()
+		p.self[addr] = true
+		p.mu.Unlock()
+		p.opts.OnResult(PeerSelf)
+		return ""
+	}
+	st := fb.Checks[check]
+	if st != monitor.Passing && st != monitor.Failing {
+		p.opts.OnResult(PeerNoCheck)
+		return ""
+	}
+	p.opts.OnResult(PeerAnswered)
+	return st
+}
+
+// addresses returns the peers to choose from this round: the static ones and the DNS ones (resolved
+// at most once per CacheFor), without this process's own addresses. The slice is the caller's.
+func (p *Peers) addresses(ctx context.Context) []string {
+	p.mu.Lock()
+	stale := time.Now().After(p.expires)
+	p.mu.Unlock()
+	if stale {
+		p.resolve(ctx)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []string
+	seen := map[string]bool{}
+	add := func(a string) {
+		if !seen[a] && !p.self[a] {
+			seen[a] = true
+			out = append(out, a)
+		}
+	}
+	for _, peer := range p.opts.Peers {
+		if !peer.DNS {
+			add(peer.Addr)
+		}
+	}
+	for _, a := range p.resolved {
+		add(a)
+	}
+	return out
+}
+
+// resolve looks up every dns:/// peer; a failed lookup keeps no addresses for it (its pods are not
+// heard) and is logged once until it changes.
+func (p *Peers) resolve(ctx context.Context) {
+	var addrs []string
+	var problems []string
+	for _, peer := range p.opts.Peers {
+		if !peer.DNS {
+			continue
+		}
+		host, port, _ := net.SplitHostPort(peer.Addr) // validated by config
+		ips, err := resolver(peer.Server).LookupIPAddr(ctx, host)
+		if err != nil {
+			p.opts.OnResult(ResolveError)
+			problems = append(problems, "dns:///"+peer.Addr+": "+lookupProblem(err))
+			continue
+		}
+		for _, ip := range ips {
+			addrs = append(addrs, net.JoinHostPort(ip.IP.String(), port))
+		}
+	}
+	problem := strings.Join(problems, "; ")
+	p.mu.Lock()
+	p.resolved = addrs
+	p.expires = time.Now().Add(p.opts.CacheFor)
+	logIt := problem != p.lastError
+	p.lastError = problem
+	p.mu.Unlock()
+	if logIt {
+		if problem != "" {
+			p.log.Warn("fleet: cannot resolve peers; their pods are not heard", "error", problem)
+		} else {
+			p.log.Info("fleet: peers resolve again", "peers", len(addrs))
+		}
+	}
+}
+
+func lookupProblem(err error) string {
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		switch {
+		case dnsErr.IsNotFound:
+			return "no such name"
+		case dnsErr.IsTimeout:
+			return "DNS timeout"
+		}
+	}
+	return err.Error()
+}
+
+// resolver returns the system resolver, or one that asks server (host:port) only.
+func resolver(server string) *net.Resolver {
+	if server == "" {
+		return net.DefaultResolver
+	}
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, server)
+	}}
+}
