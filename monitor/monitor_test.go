@@ -191,7 +191,9 @@ func TestUnknownUntilFirstResult(t *testing.T) {
 
 func TestPanicIsAFailure(t *testing.T) {
 	var n atomic.Int32
-	c := checks.Func(spec("boom", 20*time.Millisecond, 10*time.Millisecond, 1, 1), func(context.Context) error {
+	// Deadlines generous enough that recovering the panic and taking its stack (slow under -race on a
+	// loaded machine) never reads as the run overstaying them.
+	c := checks.Func(spec("boom", 400*time.Millisecond, 200*time.Millisecond, 1, 1), func(context.Context) error {
 		if n.Add(1) == 1 {
 			panic("boom")
 		}
