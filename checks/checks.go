@@ -57,15 +57,18 @@ type kind struct {
 	// component is the health+json draft's componentType for checks of this kind: "datastore" for
 	// databases and caches, "component" for services.
 	component string
+	// elsewhere says where a kind takes a setting that other kinds have as a field.
+	elsewhere map[string]string
 }
 
 // kinds is the one registry of check types (adding a kind touches only this package): config knows no
 // type names.
 var kinds = map[string]kind{
-	"postgres": {fields: []string{"url", "query", "writable", "max_replication_lag"}, build: buildPostgres, component: ComponentDatastore},
-	"redis":    {fields: []string{"url", "role"}, build: buildRedis, component: ComponentDatastore},
-	"http":     {fields: []string{"url", "method", "headers", "expect_status", "body_contains", "follow_redirects", "tls"}, build: buildHTTP, component: ComponentService},
-	"tcp":      {fields: []string{"address"}, build: buildTCP, component: ComponentService},
+	"postgres": {fields: []string{"url", "query", "writable", "max_replication_lag"}, build: buildPostgres, component: ComponentDatastore,
+		elsewhere: map[string]string{"tls": "a postgres check takes its TLS settings in the URL, as libpq does: sslmode=verify-full, sslrootcert, sslcert, sslkey"}},
+	"redis": {fields: []string{"url", "role", "tls"}, build: buildRedis, component: ComponentDatastore},
+	"http":  {fields: []string{"url", "method", "headers", "expect_status", "body_contains", "follow_redirects", "tls"}, build: buildHTTP, component: ComponentService},
+	"tcp":   {fields: []string{"address"}, build: buildTCP, component: ComponentService},
 }
 
 // The health+json draft's pre-defined componentType values (draft-inadarei-api-health-check):
@@ -104,6 +107,10 @@ func New(c config.Check) (*Check, error) {
 	var errs config.Errors
 	for key := range c.Src.Lines {
 		if !slices.Contains(commonFields, key) && !slices.Contains(k.fields, key) {
+			if note, ok := k.elsewhere[key]; ok {
+				errs = append(errs, c.Src.Errorf(key, "does not apply: %s", note))
+				continue
+			}
 			errs = append(errs, c.Src.Errorf(key, "does not apply to a %s check%s", c.Type, appliesTo(key)))
 		}
 	}
