@@ -418,14 +418,18 @@ func (b *bench) balancer(ctx context.Context) {
 			extra = fmt.Sprintf("; %d other errors", other)
 		}
 		b.fleetTab.set(rowLBAll, s.col, share, "%.1f%% (%s of %s)%s", 100*share, thousands(float64(ok)), thousands(float64(during)), extra)
-		left := r.leftDuringCut()
-		backText := fmt.Sprintf("%d of %d backends left HAProxy during the cut", left, len(s.apps))
+		left, longest, outAtRestore := r.outages()
+		backText := fmt.Sprintf("%d of %d backends left HAProxy", left, len(s.apps))
 		if left > 0 {
-			if back := r.backAfter(); back >= 0 {
-				backText += ", all back " + fmtDur(back) + " after the restore"
-			} else {
-				backText += ", not all back before the run ended"
+			backText += fmt.Sprintf(" (longest out during the cut: %s", fmtDur(longest))
+			if outAtRestore > 0 {
+				if back := r.backAfter(); back >= 0 {
+					backText += fmt.Sprintf("; %d still out at the restore, all back %s after it", outAtRestore, fmtDur(back))
+				} else {
+					backText += fmt.Sprintf("; %d still out at the restore, not all back before the run ended", outAtRestore)
+				}
 			}
+			backText += ")"
 		}
 		if lb503 == 0 {
 			b.fleetTab.set(rowLB503, s.col, 0, "none in %s requests; %s", thousands(float64(len(r.sent))), backText)
@@ -491,24 +495,28 @@ type cutResult struct {
 	apps []*app
 }
 
-// leftDuringCut counts the apps that HAProxy stopped sending to at some point of the cut: a gap of more than
-// lbGap between two of its requests (or at either end of the cut), where it gets one every 30 ms or so.
-func (r cutResult) leftDuringCut() int {
-	n := 0
+// outages finds, for each app, its longest stretch without a request during the cut (from the cut, between
+// two requests, or until the restore); it gets one every 30 ms or so while HAProxy sends to it, so a stretch
+// longer than lbGap means HAProxy had taken it out. It returns how many apps were out at some point, the
+// longest stretch, and how many were still out at the restore.
+func (r cutResult) outages() (left int, longest time.Duration, outAtRestore int) {
+	end := r.t0.Add(r.cut)
 	for _, a := range r.apps {
 		prev := r.t0
-		gap := false
-		for _, t := range append(a.between(r.t0, r.t0.Add(r.cut)), r.t0.Add(r.cut)) {
-			if t.Sub(prev) > lbGap {
-				gap = true
+		var worst time.Duration
+		for _, t := range append(a.between(r.t0, end), end) {
+			worst = max(worst, t.Sub(prev))
+			if t.Equal(end) && t.Sub(prev) > lbGap {
+				outAtRestore++
 			}
 			prev = t
 		}
-		if gap {
-			n++
+		if worst > lbGap {
+			left++
+			longest = max(longest, worst)
 		}
 	}
-	return n
+	return left, longest, outAtRestore
 }
 
 // backAfter is when, after the restore, every app had received a request again; -1 if not all did.
