@@ -68,8 +68,8 @@ func decide(wasOpen bool, lostRounds, heard, failing, minPods int, ratio float64
 	return share >= ratio-epsilon, 0
 }
 
-// fleetLoop runs the rounds of one shared critical check: after it turns failing (woken by record or
-// the heartbeat) and then once per interval while it stays failing. A passing check sends nothing.
+// fleetLoop runs the rounds of one shared critical check: after each failing run (woken by record or
+// the heartbeat), else once per interval while it stays failing. A passing check sends nothing.
 func (m *Monitor) fleetLoop(ctx context.Context, e *entry) {
 	ticker := time.NewTicker(e.check.Interval)
 	defer ticker.Stop()
@@ -140,8 +140,9 @@ func closeReason(heard, minPods int) string {
 }
 
 // fleetAfterRecord is called under mu after a run or a staleness change of e: a check that stops
-// failing leaves fail-open at once (it passes, or it is unknown), and one that starts failing wakes
-// its fleet loop for a round now rather than at the next tick.
+// failing leaves fail-open at once (it passes, or it is unknown), and a failing one wakes its fleet
+// loop, so each round follows a fresh local result (and the first follows the run that turned it
+// failing) rather than waiting for the loop's next tick.
 func (m *Monitor) fleetAfterRecord(e *entry, lines *logLines) {
 	if e.wake == nil {
 		return
