@@ -98,11 +98,12 @@ func (m *Monitor) fleetRound(ctx context.Context, e *entry) bool {
 	m.mu.Lock()
 	failing := e.tracker.status.State == Failing
 	m.mu.Unlock()
-	if !failing {
+	f := m.fleet.Load() // the settings of this round: a reload may replace them
+	if !failing || f == nil {
 		return false
 	}
-	rctx, cancel := context.WithTimeout(ctx, m.fleet.Timeout)
-	answered, peersFailing := m.fleet.Peers.Ask(rctx, e.check.Name)
+	rctx, cancel := context.WithTimeout(ctx, f.Timeout)
+	answered, peersFailing := f.Peers.Ask(rctx, e.check.Name)
 	cancel()
 	if ctx.Err() != nil {
 		return true
@@ -116,14 +117,14 @@ func (m *Monitor) fleetRound(ctx context.Context, e *entry) bool {
 	if s.State != Failing {
 		return true // recovered while we asked: record has already closed any fail-open
 	}
-	open, lost := decide(s.FailOpen, e.fleet.lostRounds, heard, nFailing, m.fleet.MinPods, m.fleet.Ratio)
+	open, lost := decide(s.FailOpen, e.fleet.lostRounds, heard, nFailing, f.MinPods, f.Ratio)
 	e.fleet.lostRounds = lost
-	attrs := []any{"check", s.Name, "failing", nFailing, "heard", heard, "min_pods", m.fleet.MinPods, "fail_open_ratio", m.fleet.Ratio}
+	attrs := []any{"check", s.Name, "failing", nFailing, "heard", heard, "min_pods", f.MinPods, "fail_open_ratio", f.Ratio}
 	switch {
 	case open && !s.FailOpen:
 		lines.add(slog.LevelWarn, "check failing open: most of the fleet sees it failing; /readyz stays 200 (warn)", attrs...)
 	case !open && s.FailOpen:
-		lines.add(slog.LevelWarn, "check stopped failing open: "+closeReason(heard, m.fleet.MinPods), attrs...)
+		lines.add(slog.LevelWarn, "check stopped failing open: "+closeReason(heard, f.MinPods), attrs...)
 	case !open || (s.FleetHeard == heard && s.FleetFailing == nFailing) || lost > 0:
 		return true // nothing a probe would see changes (a lost round keeps the last counts)
 	}
