@@ -43,7 +43,7 @@ func (c *Config) applyDefaults() {
 	for i := range c.Checks {
 		c.Checks[i].inherit(*d)
 	}
-	c.Fleet.applyDefaults()
+	c.Fleet.applyDefaults(c.Checks)
 }
 
 // inherit fills the timing the check did not set from the defaults, and makes it critical unless it
