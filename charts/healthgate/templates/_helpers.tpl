@@ -100,7 +100,7 @@ healthgate.seconds: the same in whole seconds, rounded up.
 {{- end -}}
 
 {{/*
-healthgate.yaml `fleet:` (docs/design.md §10): peers is the headless Service by its full DNS name (namespace
+healthgate.yaml `fleet:` (README.md "Fleet"): peers is the headless Service by its full DNS name (namespace
 and cluster domain, so a pod's search path and ndots never matter) on the pods' own health port; the other
 fields only when set in values, else healthgate's defaults hold. The token is only ever a ${VAR} reference.
 */}}
