@@ -1,0 +1,225 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/healthgate/healthgate/checks"
+	"github.com/healthgate/healthgate/config"
+	"github.com/healthgate/healthgate/monitor"
+)
+
+// peerServer answers /fleetz like a healthgate would, with the given instance and body.
+type peerServer struct {
+	*httptest.Server
+	hits  atomic.Int64
+	auths sync.Map // Authorization headers seen
+}
+
+func newPeer(t *testing.T, handler func(w http.ResponseWriter, r *http.Request)) *peerServer {
+	p := &peerServer{}
+	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.hits.Add(1)
+		p.auths.Store(r.Header.Get("Authorization"), true)
+		handler(w, r)
+	}))
+	t.Cleanup(p.Close)
+	return p
+}
+
+func fleetJSON(instance string, checks map[string]monitor.State) func(http.ResponseWriter, *http.Request) {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		_ = json.NewEncoder(w).Encode(fleetBody{Instance: instance, Checks: checks})
+	}
+}
+
+func addrOf(s *httptest.Server) string { return strings.TrimPrefix(s.URL, "http://") }
+
+func TestPeersAsk(t *testing.T) {
+	failing := newPeer(t, fleetJSON("a", map[string]monitor.State{"db": monitor.Failing}))
+	passing := newPeer(t, fleetJSON("b", map[string]monitor.State{"db": monitor.Passing}))
+	unknown := newPeer(t, fleetJSON("c", map[string]monitor.State{"db": monitor.Unknown}))
+	other := newPeer(t, fleetJSON("d", map[string]monitor.State{"cache": monitor.Failing}))
+	self := newPeer(t, fleetJSON("me", map[string]monitor.State{"db": monitor.Failing}))
+	refused := newPeer(t, func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "no", http.StatusUnauthorized) })
+	garbage := newPeer(t, func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("<html>")) })
+	hung := newPeer(t, func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	closed := ln.Addr().String()
+	_ = ln.Close()
+
+	var peers []config.Peer
+	for _, s := range []*peerServer{failing, passing, unknown, other, self, refused, garbage, hung} {
+		peers = append(peers, config.Peer{Addr: addrOf(s.Server)})
+	}
+	peers = append(peers, config.Peer{Addr: closed})
+	var mu sync.Mutex
+	results := map[string]int{}
+	p := NewPeers(PeersOptions{Peers: peers, Token: "s3cr3t-fleet", Sample: 100, Instance: "me", CacheFor: time.Second,
+		OnResult: func(r string) { mu.Lock(); results[r]++; mu.Unlock() }})
+	defer p.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	start := time.Now()
+	answered, nFailing := p.Ask(ctx, "db")
+	cancel()
+	if answered != 2 || nFailing != 1 {
+		t.Fatalf("Ask = %d answered, %d failing; want 2, 1 (only the peers that report db passing or failing)", answered, nFailing)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("Ask took %s: a hung peer must not hold the round past its deadline", took)
+	}
+	want := map[string]int{PeerAnswered: 2, PeerNoCheck: 2, PeerSelf: 1, PeerRefused: 1, PeerBadAnswer: 1, PeerUnreachable: 2}
+	mu.Lock()
+	for k, v := range want {
+		if results[k] != v {
+			t.Errorf("result %s counted %d; want %d (all: %v)", k, results[k], v, results)
+		}
+	}
+	mu.Unlock()
+	if _, ok := failing.auths.Load("Bearer s3cr3t-fleet"); !ok {
+		t.Error("the token was not sent")
+	}
+	// The pod that turned out to be itself is not asked again.
+	before := self.hits.Load()
+	ctx, cancel = context.WithTimeout(context.Background(), 200*time.Millisecond)
+	p.Ask(ctx, "db")
+	cancel()
+	if self.hits.Load() != before {
+		t.Error("asked itself again")
+	}
+}
+
+// TestPeersSample: at most sample peers per round, chosen at random, so a pod's cost stays flat as
+// the fleet grows.
+func TestPeersSample(t *testing.T) {
+	var peers []config.Peer
+	var servers []*peerServer
+	for i := range 50 {
+		s := newPeer(t, fleetJSON(fmt.Sprint(i), map[string]monitor.State{"db": monitor.Failing}))
+		servers = append(servers, s)
+		peers = append(peers, config.Peer{Addr: addrOf(s.Server)})
+	}
+	p := NewPeers(PeersOptions{Peers: peers, Sample: 10, Instance: "me", CacheFor: time.Second})
+	defer p.Close()
+	for range 20 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		answered, _ := p.Ask(ctx, "db")
+		cancel()
+		if answered != 10 {
+			t.Fatalf("answered %d; want the sample of 10", answered)
+		}
+	}
+	var total, asked int64
+	for _, s := range servers {
+		total += s.hits.Load()
+		if s.hits.Load() > 0 {
+			asked++
+		}
+	}
+	if total != 200 {
+		t.Fatalf("%d requests in 20 rounds; want 200", total)
+	}
+	// 20 random samples of 10 out of 50 leave a given peer out with probability 0.8^20 ≈ 1%: nearly
+	// all are asked at least once. A fixed choice would ask 10.
+	if asked < 35 {
+		t.Errorf("only %d distinct peers asked over 20 rounds: the sample is not random", asked)
+	}
+}
+
+func TestPeersDNSError(t *testing.T) {
+	// A DNS "server" that is a closed UDP port: resolution fails, counted, and nobody is asked.
+	pc, _ := net.ListenPacket("udp", "127.0.0.1:0")
+	server := pc.LocalAddr().String()
+	_ = pc.Close()
+	var resolveErrors atomic.Int64
+	p := NewPeers(PeersOptions{Peers: []config.Peer{{Addr: "peers.invalid:8080", DNS: true, Server: server}}, Sample: 10, Instance: "me", CacheFor: time.Second,
+		OnResult: func(r string) {
+			if r == ResolveError {
+				resolveErrors.Add(1)
+			}
+		}})
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if a, f := p.Ask(ctx, "db"); a != 0 || f != 0 {
+		t.Fatalf("Ask = %d, %d with no resolvable peers", a, f)
+	}
+	if resolveErrors.Load() != 1 {
+		t.Fatalf("resolve errors counted %d; want 1", resolveErrors.Load())
+	}
+}
+
+// allPeersFailing is a fleet of 4 other pods that all see every check failing.
+type allPeersFailing struct{}
+
+func (allPeersFailing) Ask(context.Context, string) (int, int) { return 4, 4 }
+
+// TestFailOpenAnswers: what each endpoint says while a shared check fails open; exact bodies.
+func TestFailOpenAnswers(t *testing.T) {
+	var db dep
+	c := config.NewCheck("db", "postgres", "test", config.NewDefaults())
+	c.Interval, c.Timeout, c.FailureThreshold, c.SuccessThreshold, c.Scope = 20*time.Millisecond, 10*time.Millisecond, 1, 1, config.ScopeShared
+	shared := checks.Func(c, func(context.Context) error {
+		if p := db.err.Load(); p != nil {
+			return *p
+		}
+		return nil
+	})
+	metrics := NewMetrics(BuildInfo{})
+	f := newFixtureWith(t, Options{Metrics: metrics, Fleet: &FleetOptions{Instance: "i-1", Token: "s3cr3t-fleet"}},
+		monitor.Options{Fleet: &monitor.Fleet{Peers: allPeersFailing{}, Ratio: 0.5, MinPods: 3, Timeout: 10 * time.Millisecond}}, shared)
+	f.settle(t, allRan)
+	db.fail(errSecret)
+	f.settle(t, func(s *monitor.Snapshot) bool { return s.Checks[0].FailOpen })
+
+	f.expectBodies(t, []expectedBody{
+		{"/readyz", 200, "[+]shutdown ok\n[+]db failing open: failing on 5 of 5 pods heard from\nreadyz check passed\n"},
+		{"/readyz/db", 503, "[-]db failed: reason withheld\nreadyz check failed\n"},
+	})
+	r := f.get(t, "/readyz")
+	if r.header.Get("X-Envoy-Degraded") != "true" {
+		t.Error("no X-Envoy-Degraded while failing open")
+	}
+	j := f.get(t, "/readyz", "Accept", "application/health+json")
+	if !strings.Contains(j.body, `"status":"warn"`) || !strings.Contains(j.body, `"output":"failing open: failing on 5 of 5 pods heard from"`) {
+		t.Errorf("health+json: %s", j.body)
+	}
+	h := NewHealth(f.mon)
+	for svc, want := range map[string]servingStatus{"": statusServing, "readiness": statusServing, "db": statusNotServing} {
+		if got, _ := h.statusOf(f.mon.Snapshot(), svc); got != want {
+			t.Errorf("gRPC %q = %d; want %d (readiness follows /readyz, a check its local truth)", svc, got, want)
+		}
+	}
+	m := f.get(t, "/metrics").body
+	for _, want := range []string{`healthgate_check_fail_open{check="db"} 1`, "healthgate_ready 1", `healthgate_check_up{check="db",critical="true",type="postgres"} 0`} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if r := f.get(t, "/fleetz"); r.code != 401 || r.header.Get("WWW-Authenticate") == "" {
+		t.Errorf("/fleetz without token: %d", r.code)
+	}
+	if r := f.get(t, "/fleetz", "Authorization", "bearer s3cr3t-fleet"); r.code != 200 || r.body != `{"instance":"i-1","checks":{"db":"failing"}}`+"\n" {
+		t.Errorf("/fleetz: %d %q", r.code, r.body)
+	}
+
+	db.heal()
+	f.settle(t, func(s *monitor.Snapshot) bool { return s.Status == monitor.Pass })
+	f.expectBodies(t, []expectedBody{{"/readyz", 200, "ok"}})
+	if !strings.Contains(f.get(t, "/metrics").body, `healthgate_check_fail_open{check="db"} 0`) {
+		t.Error("fail_open still 1 after recovery")
+	}
+	if r := f.get(t, "/fleetz", "Authorization", "Bearer s3cr3t-fleet"); r.body != `{"instance":"i-1","checks":{"db":"passing"}}`+"\n" {
+		t.Errorf("/fleetz after recovery: %q", r.body)
+	}
+}
