@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"math"
-	"os"
 	"reflect"
 	"strconv"
 	"strings"
@@ -26,9 +25,9 @@ const fileSuffix = "_file"
 // when the file could be parsed, so callers can validate further (the checks package's kinds) and
 // report everything at once; fields that failed are listed in each Source's Failed.
 func Load(path string, env LookupEnv) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path, ConfigFileLimit)
 	if err != nil {
-		return nil, Errors{{File: path, Msg: fileErrorMessage(err)}}
+		return nil, Errors{{File: path, Msg: err.Error()}}
 	}
 	return Parse(path, data, env)
 }
@@ -334,9 +333,9 @@ func (d *decoder) readSecretFile(n *yaml.Node, where, key string) (data, path st
 		d.errorf(n, where, key, "%v", err)
 		return "", "", false
 	}
-	raw, err := os.ReadFile(path)
+	raw, err := ReadFile(path, SecretFileLimit)
 	if err != nil {
-		d.errorf(n, where, key, "%s", fileErrorMessage(err))
+		d.errorf(n, where, key, "%v", err)
 		return "", "", false
 	}
 	// Secret files written by `kubectl create secret --from-file` or `echo` end with a newline that is not
