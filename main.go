@@ -488,8 +488,8 @@ func cmdWait(ctx context.Context, args []string, lookup env, stderr io.Writer) i
 	}
 	attemptSet := false
 	fs.Visit(func(f *flag.Flag) { attemptSet = attemptSet || f.Name == "attempt-timeout" })
-	if attemptSet && *attemptTimeout <= 0 {
-		problems = append(problems, fmt.Sprintf("--attempt-timeout: must be greater than 0 (got %s)", *attemptTimeout))
+	if attemptSet && *attemptTimeout < config.MinTimeout {
+		problems = append(problems, fmt.Sprintf("--attempt-timeout: must be at least %s (got %s)", config.MinTimeout, *attemptTimeout))
 	}
 
 	selected, flagChecks, more := what.resolve(lookup, true, *attemptTimeout)

@@ -113,6 +113,8 @@ func TestInvalid(t *testing.T) {
 		{"invalid-bad-duration.yaml", 2, "interval", `invalid duration "5 seconds"`},
 		{"invalid-timeout-not-shorter.yaml", 6, "timeout", "timeout (5s) must be shorter than interval (2s)"},
 		{"invalid-defaults-timeout.yaml", 3, "timeout", "must be shorter than interval"},
+		{"invalid-interval-too-short.yaml", 5, "interval", "must be at least 100ms (got 2ns)"},
+		{"invalid-timeout-too-short.yaml", 3, "timeout", "must be at least 10ms (got 5ms)"},
 		{"invalid-duplicate-name.yaml", 3, "name", `duplicate name "db" (first used on line 2)`},
 		{"invalid-malformed-name.yaml", 2, "name", `"My DB" is not a valid name`},
 		{"invalid-reserved-name.yaml", 2, "name", "reserved"},

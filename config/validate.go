@@ -13,6 +13,13 @@ var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 
 const maxNameLen = 63
 
+// The shortest interval and timeout a configuration may set: below them a check would load the
+// dependency it watches (`interval: 2ns` ran 13,500 checks a second) or always time out.
+const (
+	MinInterval = 100 * time.Millisecond
+	MinTimeout  = 10 * time.Millisecond
+)
+
 func (c *Config) applyDefaults() {
 	s := &c.Server
 	if !s.Src.IsSet("listen") {
@@ -170,11 +177,11 @@ func (c *Config) validate(failed map[string]bool) Errors {
 // (and so is worth reporting on).
 func timingErrors(interval, timeout time.Duration, fails, succs int, src Source, check func(key string) bool) Errors {
 	var errs Errors
-	if check("interval") && interval <= 0 {
-		errs = append(errs, src.Errorf("interval", "must be greater than 0"))
+	if check("interval") && interval < MinInterval {
+		errs = append(errs, src.Errorf("interval", "must be at least %s (got %s): a check runs once per interval, and a shorter one would hammer the dependency", MinInterval, interval))
 	}
-	if check("timeout") && timeout <= 0 {
-		errs = append(errs, src.Errorf("timeout", "must be greater than 0"))
+	if check("timeout") && timeout < MinTimeout {
+		errs = append(errs, src.Errorf("timeout", "must be at least %s (got %s): no real dependency answers faster", MinTimeout, timeout))
 	}
 	if check("interval") && check("timeout") && interval > 0 && timeout > 0 && timeout >= interval {
 		// Point at whichever of the two this mapping set; the timeout when both or neither.
