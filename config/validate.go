@@ -11,7 +11,8 @@ import (
 // fields, so it stays a conservative DNS-label-like token.
 var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 
-const maxNameLen = 63
+// MaxNameLen is the longest check name.
+const MaxNameLen = 63
 
 // The shortest interval and timeout a configuration may set: below them a check would load the
 // dependency it watches (`interval: 2ns` ran 13,500 checks a second) or always time out.
@@ -142,8 +143,8 @@ func (c *Config) validate(failed map[string]bool) Errors {
 			add(ch.Src.Errorf("name", "required"))
 		} else if !failed[ch.Src.Path+".name"] {
 			switch {
-			case len(ch.Name) > maxNameLen:
-				add(ch.Src.Errorf("name", "longer than %d characters", maxNameLen))
+			case len(ch.Name) > MaxNameLen:
+				add(ch.Src.Errorf("name", "longer than %d characters", MaxNameLen))
 			case !namePattern.MatchString(ch.Name):
 				add(ch.Src.Errorf("name", "%q is not a valid name: use lowercase letters, digits, '-' and '_', starting with a letter or digit", ch.Name))
 			case ch.Name == ShutdownCheck:
