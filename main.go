@@ -289,13 +289,19 @@ func cmdServe(ctx context.Context, args []string, lookup env, again <-chan struc
 		}
 		cfg.Server.Listen = *listen
 	}
+	if len(cfg.Checks) == 0 && cfg.File == config.EnvironmentName {
+		// No file and neither variable: most likely a misspelled variable or a missing mount, and an
+		// always-ready probe would hide it. A file that says `checks: []` is taken at its word.
+		return reportUsage(stderr, "serve", []string{nothingToCheck("give --config, put checks in ./" + defaultConfigFile +
+			", or set DATABASE_URL / REDIS_URL (to serve with no checks on purpose, write `checks: []` in the file)")})
+	}
 	cs, err := checks.NewAll(cfg.Checks)
 	if err != nil {
 		return reportConfigError(stderr, "serve", err)
 	}
 	defer checks.CloseAll(cs)
 	if len(cs) == 0 {
-		log.Warn("no checks configured: /readyz always passes; add checks in " + defaultConfigFile + " (see README) or set DATABASE_URL / REDIS_URL")
+		log.Warn("no checks configured in " + cfg.File + ": /readyz always passes; add checks under checks: (see README)")
 	}
 
 	metrics := server.NewMetrics(server.BuildInfo{Version: versionField(1), Revision: versionField(3)})
@@ -712,6 +718,9 @@ func flagTargetChecks(cfg *config.Config, targets []flagTarget, attemptTimeout t
 	return cs, problems
 }
 
+// nothingToCheck is the usage error of a command started with no check at all; how says how to give some.
+func nothingToCheck(how string) string { return "nothing to check: " + how }
+
 // reportUsage prints every usage and configuration problem at once and returns exitUsage.
 func reportUsage(stderr io.Writer, cmd string, problems []string) int {
 	if len(problems) == 1 {
@@ -745,7 +754,7 @@ func cmdCheck(ctx context.Context, args []string, lookup env, stdout, stderr io.
 	fromConfig, fromFlags, more := what.resolve(lookup, false, 0)
 	problems = append(problems, more...)
 	if len(problems) == 0 && len(fromConfig)+len(fromFlags) == 0 {
-		problems = append(problems, "nothing to check: give --postgres, --redis, --http or --tcp, --config, put checks in ./"+defaultConfigFile+", or set DATABASE_URL / REDIS_URL")
+		problems = append(problems, nothingToCheck("give --postgres, --redis, --http or --tcp, --config, put checks in ./"+defaultConfigFile+", or set DATABASE_URL / REDIS_URL"))
 	}
 	if len(problems) > 0 {
 		return reportUsage(stderr, "check", problems)

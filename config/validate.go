@@ -214,11 +214,14 @@ func CheckListen(addr string) string {
 	return ""
 }
 
+// EnvironmentName is the File of a configuration built by FromEnvironment.
+const EnvironmentName = "environment"
+
 // FromEnvironment builds the configuration used when there is no file: the conventional DATABASE_URL
 // becomes a postgres check named "postgres" and REDIS_URL a redis check named "redis". With neither it
-// has no checks, and the caller warns.
+// has no checks, and the caller decides.
 func FromEnvironment(env LookupEnv) *Config {
-	c := &Config{File: "environment"}
+	c := &Config{File: EnvironmentName}
 	c.applyDefaults()
 	for _, conv := range []struct{ variable, name, typ string }{
 		{"DATABASE_URL", "postgres", "postgres"},
