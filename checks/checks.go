@@ -224,7 +224,7 @@ func Func(c config.Check, fn func(ctx context.Context) error) *Check {
 		typ = "func"
 	}
 	return &Check{
-		Name: c.Name, Type: typ, Target: "in-process", Critical: c.Critical,
+		Name: c.Name, Type: typ, Target: "in-process", Critical: c.Critical, Shared: c.Scope == config.ScopeShared,
 		Interval: c.Interval, Timeout: c.Timeout,
 		FailureThreshold: c.FailureThreshold, SuccessThreshold: c.SuccessThreshold,
 		src: c.Src, prober: funcProber(fn),

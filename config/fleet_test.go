@@ -1,0 +1,115 @@
+package config_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/healthgate/healthgate/config"
+)
+
+func TestFleetValid(t *testing.T) {
+	yaml := `fleet:
+  peers: dns:///healthgate-peers.shop.svc.cluster.local:8080
+  fail_open_ratio: 0.6
+  min_pods: 4
+  sample: 7
+  token: ${HEALTHGATE_FLEET_TOKEN:-}
+checks:
+  - {name: db, type: postgres, url: "postgres://db/app", scope: shared}
+  - {name: cache, type: redis, url: "redis://cache"}
+`
+	cfg, err := config.Parse("f.yaml", []byte(yaml), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := cfg.Fleet
+	if !f.Enabled() || len(f.Peers) != 1 || f.FailOpenRatio != 0.6 || f.MinPods != 4 || f.Sample != 7 || f.Token != "" || f.Timeout != config.DefaultFleetTimeout {
+		t.Fatalf("fleet = %+v", f)
+	}
+	if cfg.Checks[0].Scope != config.ScopeShared || cfg.Checks[1].Scope != config.ScopeLocal {
+		t.Fatalf("scopes %q, %q; want shared, local (the default)", cfg.Checks[0].Scope, cfg.Checks[1].Scope)
+	}
+
+	cfg, err = config.Parse("f.yaml", []byte(`fleet: {peers: ["10.0.0.11:8080", "[fd00::1]:8080"]}`), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := cfg.Fleet; len(f.Peers) != 2 || f.FailOpenRatio != config.DefaultFailOpenRatio || f.MinPods != config.DefaultMinPods || f.Sample != config.DefaultSample {
+		t.Fatalf("defaults: %+v", f)
+	}
+	cfg, _ = config.Parse("f.yaml", []byte(`checks: []`), env(nil))
+	if cfg.Fleet.Enabled() {
+		t.Fatal("no fleet section, yet fleet enabled")
+	}
+}
+
+// TestFleetInvalid: every mistake of the contract, all at once, each at its line.
+func TestFleetInvalid(t *testing.T) {
+	yaml := `fleet:
+  peers: ["dns:///peers.shop.svc", "10.0.0.1", "http://10.0.0.2:8080", "dns://peers:8080"]
+  fail_open_ratio: 1.5
+  min_pods: 1
+  sample: 0
+  timeout: 2s
+  token: s3cr3t-fleet
+defaults: {interval: 1s, timeout: 500ms}
+checks:
+  - {name: db, type: postgres, url: "postgres://db/app", scope: shared}
+  - {name: cache, type: redis, url: "redis://cache", scope: global}
+`
+	_, err := config.Parse("f.yaml", []byte(yaml), env(nil))
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	msg := err.Error()
+	for _, want := range []string{
+		`f.yaml:2: fleet: peers: [0] "dns:///peers.shop.svc": the name needs a port`,
+		`f.yaml:2: fleet: peers: [1] "10.0.0.1": must be host:port`,
+		`f.yaml:2: fleet: peers: [2] "http://10.0.0.2:8080": only dns:/// targets and host:port`,
+		`f.yaml:2: fleet: peers: [3] "dns://peers:8080": write dns:///name:port (three slashes)`,
+		`f.yaml:3: fleet: fail_open_ratio: must be greater than 0 and at most 1 (got 1.5)`,
+		`f.yaml:4: fleet: min_pods: must be at least 2`,
+		`f.yaml:5: fleet: sample: must be at least 1 (got 0)`,
+		`f.yaml:6: fleet: timeout: (2s) must be shorter than the interval of shared check "db" (1s)`,
+		`f.yaml:11: checks[1] "cache": scope: must be local or shared (got "global")`,
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("missing %q in:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "s3cr3t") {
+		t.Errorf("the token leaked into an error:\n%s", msg)
+	}
+
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"shared without fleet", "checks:\n  - {name: db, type: postgres, url: \"postgres://db\", scope: shared}\n", `f.yaml:2: checks[0] "db": scope: shared needs a fleet section`},
+		{"fleet without peers", "fleet:\n  min_pods: 3\n", "f.yaml:2:3: fleet: peers: required"},
+		{"ratio zero", "fleet: {peers: \"a:1\", fail_open_ratio: 0}\n", "fail_open_ratio: must be greater than 0"},
+		{"ratio not a number", "fleet: {peers: \"a:1\", fail_open_ratio: half}\n", `f.yaml:1:40: fleet: fail_open_ratio: invalid number "half"`},
+		{"bad dns server", "fleet: {peers: \"dns://1.2.3.4:53/peers\"}\n", "the name needs a port"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := config.Parse("f.yaml", []byte(tc.yaml), env(nil))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v; want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestParsePeer(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want config.Peer
+	}{
+		{"10.0.0.1:8080", config.Peer{Addr: "10.0.0.1:8080"}},
+		{"dns:///peers.shop.svc.cluster.local:8080", config.Peer{Addr: "peers.shop.svc.cluster.local:8080", DNS: true}},
+		{"dns://10.96.0.10/peers:8080", config.Peer{Addr: "peers:8080", DNS: true, Server: "10.96.0.10:53"}},
+		{"dns://127.0.0.1:5353/peers:8080", config.Peer{Addr: "peers:8080", DNS: true, Server: "127.0.0.1:5353"}},
+	} {
+		got, err := config.ParsePeer(tc.in)
+		if err != nil || got != tc.want {
+			t.Errorf("ParsePeer(%q) = %+v, %v; want %+v", tc.in, got, err, tc.want)
+		}
+	}
+}

@@ -1,0 +1,459 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/healthgate/healthgate/checks/checktest"
+)
+
+// Fleet-aware readiness (docs/design.md §10), end to end: real serve processes (in-process through
+// run()), each reaching the real Postgres through its own fault proxy, asking each other's /fleetz.
+
+const (
+	fleetInterval = 400 * time.Millisecond
+	fleetTimeout  = 250 * time.Millisecond
+	fleetPeerWait = 150 * time.Millisecond
+	// A round: the bound of docs/design.md §10 is one interval plus the peer timeout once the last
+	// pod's check has turned failing; the slack absorbs a loaded 2-core machine running -race.
+	fleetRound = fleetInterval + fleetPeerWait
+	fleetSlack = 3 * time.Second
+	// detection: failure_threshold × interval + timeout.
+	fleetDetect = 2*fleetInterval + fleetTimeout
+)
+
+type fleetPod struct {
+	*serveProcess
+	pg    *checktest.Proxy
+	cache *checktest.Proxy
+}
+
+// freeAddr returns host:port with a port free on ip at the time of the call.
+func freeAddr(t *testing.T, ip string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return addr
+}
+
+type fleetSpec struct {
+	listen string
+	peers  string // the YAML value of fleet.peers
+	token  string
+	extra  string // more fleet settings, YAML flow entries
+}
+
+// startFleetPod starts one pod: a shared critical Postgres check and a local critical Redis check,
+// each through a proxy of its own.
+func startFleetPod(t *testing.T, s fleetSpec) *fleetPod {
+	t.Helper()
+	pgURL, redisURL := checktest.PostgresURL(t), checktest.RedisURL(t)
+	pod := &fleetPod{pg: checktest.NewProxy(t, checktest.HostPort(t, pgURL)), cache: checktest.NewProxy(t, checktest.HostPort(t, redisURL))}
+	yaml := fmt.Sprintf(`server:
+  listen: %s
+  shutdown_delay: 0s
+  shutdown_timeout: 2s
+  details: always
+fleet:
+  peers: %s
+  token: ${FLEET_TOKEN:-}
+  timeout: %s
+  %s
+defaults: {interval: %s, timeout: %s, failure_threshold: 2, success_threshold: 1}
+checks:
+  - {name: db, type: postgres, url: "${DATABASE_URL}", scope: shared}
+  - {name: cache, type: redis, url: "%s"}
+`, s.listen, s.peers, fleetPeerWait, s.extra, fleetInterval, fleetTimeout, checktest.WithHost(t, redisURL, pod.cache.Addr()))
+	env := map[string]string{"DATABASE_URL": checktest.WithHost(t, pgURL, pod.pg.Addr())}
+	if s.token != "" {
+		env["FLEET_TOKEN"] = s.token
+	}
+	pod.serveProcess = startServe(t, yaml, env)
+	return pod
+}
+
+// staticFleet starts n pods on loopback, each listing every pod (itself included: it must skip itself).
+func staticFleet(t *testing.T, n int, token func(i int) string) []*fleetPod {
+	t.Helper()
+	addrs := make([]string, n)
+	for i := range addrs {
+		addrs[i] = freeAddr(t, "127.0.0.1")
+	}
+	peers := `["` + strings.Join(addrs, `", "`) + `"]`
+	pods := make([]*fleetPod, n)
+	for i := range pods {
+		tok := ""
+		if token != nil {
+			tok = token(i)
+		}
+		pods[i] = startFleetPod(t, fleetSpec{listen: addrs[i], peers: peers, token: tok})
+	}
+	for _, p := range pods {
+		p.waitCode(t, "/readyz", 200, 10*time.Second)
+	}
+	return pods
+}
+
+// readyState is what a load balancer sees of one pod.
+type readyState struct {
+	code     int
+	degraded bool
+	body     string
+}
+
+func (p *fleetPod) ready(t *testing.T) readyState {
+	t.Helper()
+	r := p.probe(t, "/readyz")
+	return readyState{code: r.code, degraded: r.header.Get("X-Envoy-Degraded") == "true", body: r.body}
+}
+
+// until polls every pod until cond holds for all of them, asserting hold on the others (and /livez
+// on every pod) at each poll; it returns how long it took.
+func until(t *testing.T, pods []*fleetPod, within time.Duration, what string, cond func(i int, s readyState) bool, hold func(i int, s readyState) string) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		all := true
+		var last []string
+		for i, p := range pods {
+			if r := p.probe(t, "/livez"); r.code != 200 {
+				t.Fatalf("pod %d: /livez = %d; it must never depend on a dependency", i, r.code)
+			}
+			s := p.ready(t)
+			if hold != nil {
+				if msg := hold(i, s); msg != "" {
+					t.Fatalf("pod %d while waiting for %s: %s (body %q)", i, what, msg, s.body)
+				}
+			}
+			if !cond(i, s) {
+				all = false
+				last = append(last, fmt.Sprintf("pod %d: %d %q", i, s.code, s.body))
+			}
+		}
+		if all {
+			return time.Since(start)
+		}
+		if time.Since(start) > within {
+			t.Fatalf("%s: not within %s; %s", what, within, strings.Join(last, "; "))
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+func failingOpen(s readyState) bool {
+	return s.code == 200 && s.degraded && strings.Contains(s.body, "[+]db failing open: failing on ")
+}
+
+func passing(s readyState) bool { return s.code == 200 && !s.degraded && s.body == "ok" }
+
+func TestFleetFailOpen(t *testing.T) {
+	pods := staticFleet(t, 5, nil)
+	modes := []checktest.Mode{checktest.Refuse, checktest.Blackhole, checktest.Reset, checktest.Refuse, checktest.Blackhole}
+
+	// 1. One pod cut: it leaves; the four others stay 200 throughout.
+	pods[0].pg.Set(checktest.Refuse)
+	until(t, pods, fleetDetect+fleetSlack, "pod 0 alone → 503",
+		func(i int, s readyState) bool { return (i == 0) == (s.code == 503) },
+		func(i int, s readyState) string {
+			if i > 0 && !passing(s) {
+				return "a pod whose dependency answers is not passing"
+			}
+			return ""
+		})
+	// It stays out: the others see the dependency passing.
+	time.Sleep(3 * fleetRound)
+	if s := pods[0].ready(t); s.code != 503 || s.degraded {
+		t.Fatalf("pod 0 alone: %d degraded=%v %q; want 503 (local truth)", s.code, s.degraded, s.body)
+	}
+
+	// 4a. Two of five cut: 2/5 is below fail_open_ratio 0.5; those two 503, the others 200.
+	pods[1].pg.Set(checktest.Blackhole)
+	cut := func(n int) func(i int, s readyState) bool {
+		return func(i int, s readyState) bool { return (i < n) == (s.code == 503) }
+	}
+	until(t, pods, fleetDetect+fleetSlack, "2 of 5 → those two 503", cut(2), nil)
+	time.Sleep(3 * fleetRound)
+	until(t, pods, 0, "2 of 5 still → those two 503", cut(2), nil)
+
+	// 4b. Three of five: 3/5 ≥ 0.5, the three cut ones fail open (200, degraded); the two others pass.
+	pods[2].pg.Set(checktest.Reset)
+	until(t, pods, fleetDetect+fleetRound+fleetSlack, "3 of 5 → all five 200", func(i int, s readyState) bool {
+		if i < 3 {
+			return failingOpen(s)
+		}
+		return passing(s)
+	}, nil)
+
+	// 2. All cut: every pod 200 + warn + degraded within a round of the last one turning failing;
+	// /readyz/db tells the local truth.
+	for i := 3; i < 5; i++ {
+		pods[i].pg.Set(modes[i])
+	}
+	start := time.Now()
+	for _, p := range pods[3:] {
+		p.waitCode(t, "/readyz/db", 503, fleetDetect+fleetSlack)
+	}
+	lastFailing := time.Since(start)
+	took := until(t, pods, fleetRound+fleetSlack, "all cut → all fail open", func(_ int, s readyState) bool { return failingOpen(s) }, nil)
+	t.Logf("all cut: last pod's check failing after %s, every pod failing open %s later (bound %s + slack)", lastFailing, took, fleetRound)
+	for i, p := range pods {
+		if r := p.probe(t, "/readyz/db"); r.code != 503 {
+			t.Errorf("pod %d: /readyz/db = %d while failing open; want 503 (the local truth)", i, r.code)
+		}
+		j := p.probe(t, "/readyz", "Accept", "application/health+json")
+		if j.code != 200 || !strings.Contains(j.body, `"status":"warn"`) || !strings.Contains(j.body, "failing open: failing on ") {
+			t.Errorf("pod %d: health+json %d %s; want 200, warn, the fail-open text", i, j.code, j.body)
+		}
+		v := p.probe(t, "/readyz?verbose")
+		if !strings.Contains(v.body, "of 5 pods heard from") {
+			t.Errorf("pod %d: verbose %q; want how many of how many pods", i, v.body)
+		}
+		m := p.probe(t, "/metrics").body
+		for _, want := range []string{`healthgate_check_fail_open{check="db"} 1`, `healthgate_check_up{check="db",critical="true",type="postgres"} 0`, "healthgate_ready 1"} {
+			if !strings.Contains(m, want) {
+				t.Errorf("pod %d: /metrics lacks %s", i, want)
+			}
+		}
+		if !strings.Contains(m, `healthgate_fleet_requests_total{result="self"}`) || strings.Contains(m, `healthgate_fleet_requests_total{result="self"} 0`) {
+			t.Errorf("pod %d: never skipped itself (it is in its own peers list)", i)
+		}
+		if r := p.probe(t, "/startupz"); r.code != 200 {
+			t.Errorf("pod %d: /startupz = %d; want 200 (it started before the outage)", i, r.code)
+		}
+	}
+	// A local check never fails open, even when every pod sees it failing.
+	for _, p := range pods {
+		p.cache.Set(checktest.Refuse)
+	}
+	until(t, pods, fleetDetect+fleetSlack, "local cache cut everywhere → 503", func(_ int, s readyState) bool {
+		return s.code == 503 && strings.Contains(s.body, "[-]cache failed")
+	}, nil)
+	for _, p := range pods {
+		p.cache.Set(checktest.Forward)
+	}
+
+	// 3. Restore: all 200 without the degraded header.
+	for _, p := range pods {
+		p.pg.Set(checktest.Forward)
+	}
+	until(t, pods, 2*fleetInterval+fleetSlack, "restored → all pass", func(_ int, s readyState) bool { return passing(s) }, nil)
+
+	// The fleet recovers but one pod does not: the odd one out turns 503 within a round.
+	for _, p := range pods {
+		p.pg.Set(checktest.Refuse)
+	}
+	until(t, pods, fleetDetect+fleetRound+fleetSlack, "all cut again → all fail open", func(_ int, s readyState) bool { return failingOpen(s) }, nil)
+	for _, p := range pods[1:] {
+		p.pg.Set(checktest.Forward)
+	}
+	until(t, pods, 2*fleetInterval+fleetRound+fleetSlack, "fleet recovered, pod 0 not → pod 0 503", func(i int, s readyState) bool {
+		if i == 0 {
+			return s.code == 503 && !s.degraded
+		}
+		return passing(s)
+	}, nil)
+
+	// 5. Cut for everyone, then the peers' HTTP stops: no one to confirm, the local truth holds.
+	for _, p := range pods[1:] {
+		p.pg.Set(checktest.Refuse)
+	}
+	until(t, pods, fleetDetect+fleetRound+fleetSlack, "all cut a third time → all fail open", func(_ int, s readyState) bool { return failingOpen(s) }, nil)
+	for _, p := range pods[1:] {
+		if code := p.stop(t); code != 0 {
+			t.Fatalf("serve exited %d", code)
+		}
+	}
+	// Two rounds: one round without quorum is tolerated (docs/design.md §10).
+	until(t, pods[:1], 2*fleetRound+fleetSlack, "peers gone → pod 0 503", func(_ int, s readyState) bool { return s.code == 503 && !s.degraded }, nil)
+}
+
+// TestFleetWrongToken: a peer that answers with another token is not heard, so nothing fails open.
+func TestFleetWrongToken(t *testing.T) {
+	pods := staticFleet(t, 3, func(i int) string {
+		if i == 0 {
+			return "s3cr3t-fleet-right"
+		}
+		return "s3cr3t-fleet-other"
+	})
+	for _, p := range pods {
+		p.pg.Set(checktest.Refuse)
+	}
+	until(t, pods, fleetDetect+fleetSlack, "all cut → 503", func(_ int, s readyState) bool { return s.code == 503 }, nil)
+	time.Sleep(3 * fleetRound)
+	until(t, pods, 0, "still 503: pod 0 hears no one, pods 1 and 2 hear 2 < min_pods", func(_ int, s readyState) bool { return s.code == 503 && !s.degraded }, nil)
+	m := pods[0].probe(t, "/metrics").body
+	if !strings.Contains(m, `healthgate_fleet_requests_total{result="unauthorized"}`) || strings.Contains(m, `healthgate_fleet_requests_total{result="unauthorized"} 0`) {
+		t.Errorf("pod 0 counted no refused request:\n%s", grepLines(m, "healthgate_fleet"))
+	}
+	// /fleetz itself: the token is required, and the body says nothing but states.
+	if r := pods[0].probe(t, "/fleetz"); r.code != 401 {
+		t.Errorf("/fleetz without the token = %d; want 401", r.code)
+	}
+	r := pods[0].probe(t, "/fleetz", "Authorization", "Bearer s3cr3t-fleet-right")
+	if r.code != 200 || !strings.Contains(r.body, `"db":"failing"`) || !strings.Contains(r.body, `"cache":"passing"`) {
+		t.Errorf("/fleetz = %d %q", r.code, r.body)
+	}
+	for _, secret := range []string{"s3cr3t", "127.0.0.1", "refused"} {
+		if strings.Contains(r.body, secret) {
+			t.Errorf("/fleetz shows %q: %s", secret, r.body)
+		}
+	}
+	for i, p := range pods {
+		if strings.Contains(p.log.String(), "s3cr3t-fleet") {
+			t.Errorf("pod %d logged the fleet token", i)
+		}
+	}
+}
+
+// TestFleetDNS: peers discovered through dns:/// against a real DNS server (dnsmasq) whose records
+// include the pod itself.
+func TestFleetDNS(t *testing.T) {
+	dnsmasq, err := exec.LookPath("dnsmasq")
+	if err != nil {
+		if checktest.InCI() {
+			t.Fatal("dnsmasq is not installed (.ci/run installs dnsmasq-base)")
+		}
+		t.Skip("dnsmasq not installed (apt-get install dnsmasq-base)")
+	}
+	// Three pods on three loopback addresses, one port: what a headless Service's A records look like.
+	ips := []string{"127.0.0.41", "127.0.0.42", "127.0.0.43"}
+	port := freePort(t, ips)
+	dir := t.TempDir()
+	var hosts strings.Builder
+	for _, ip := range ips {
+		fmt.Fprintf(&hosts, "%s peers.fleet.test\n", ip)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "hosts"), []byte(hosts.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dnsAddr := startDNS(t, dnsmasq, filepath.Join(dir, "hosts"))
+	peers := fmt.Sprintf("dns://%s/peers.fleet.test:%d", dnsAddr, port)
+	pods := make([]*fleetPod, len(ips))
+	for i, ip := range ips {
+		pods[i] = startFleetPod(t, fleetSpec{listen: net.JoinHostPort(ip, strconv.Itoa(port)), peers: peers})
+	}
+	for _, p := range pods {
+		p.waitCode(t, "/readyz", 200, 10*time.Second)
+	}
+	for _, p := range pods {
+		p.pg.Set(checktest.Blackhole)
+	}
+	until(t, pods, fleetDetect+fleetRound+fleetSlack, "all cut → all fail open (3 of 3 heard through DNS)", func(_ int, s readyState) bool {
+		return failingOpen(s) && strings.Contains(s.body, "failing on 3 of 3 pods")
+	}, nil)
+	for i, p := range pods {
+		m := p.probe(t, "/metrics").body
+		if strings.Contains(m, `healthgate_fleet_requests_total{result="self"} 0`) {
+			t.Errorf("pod %d never reached itself through the name, or did not skip itself:\n%s", i, grepLines(m, "healthgate_fleet"))
+		}
+		if !strings.Contains(m, `healthgate_fleet_requests_total{result="resolve_error"} 0`) {
+			t.Errorf("pod %d: resolution failed:\n%s", i, grepLines(m, "healthgate_fleet"))
+		}
+	}
+	for _, p := range pods {
+		p.pg.Set(checktest.Forward)
+	}
+	until(t, pods, 2*fleetInterval+fleetSlack, "restored", func(_ int, s readyState) bool { return passing(s) }, nil)
+}
+
+// freePort finds a port free on every one of ips.
+func freePort(t *testing.T, ips []string) int {
+	t.Helper()
+	for range 50 {
+		_, p, _ := net.SplitHostPort(freeAddr(t, ips[0]))
+		free := true
+		for _, ip := range ips[1:] {
+			ln, err := net.Listen("tcp", net.JoinHostPort(ip, p))
+			if err != nil {
+				free = false
+				break
+			}
+			_ = ln.Close()
+		}
+		if free {
+			n, _ := strconv.Atoi(p)
+			return n
+		}
+	}
+	t.Fatal("no port free on every address")
+	return 0
+}
+
+// startDNS runs dnsmasq on a free UDP port of 127.0.0.1, answering only from hostsFile, until the
+// test ends; it returns host:port.
+func startDNS(t *testing.T, dnsmasq, hostsFile string) string {
+	t.Helper()
+	for range 10 {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := pc.LocalAddr().String()
+		_ = pc.Close()
+		_, port, _ := net.SplitHostPort(addr)
+		cmd := exec.Command(dnsmasq, "--no-daemon", "--port="+port, "--listen-address=127.0.0.1", "--bind-interfaces",
+			"--no-resolv", "--no-hosts", "--addn-hosts="+hostsFile, "--user=root", "--pid-file=", "--log-facility=-")
+		var out checktest.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(exited) }()
+		// Ready once it answers: resolve the name through it.
+		ok := false
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			select {
+			case <-exited:
+			default:
+				r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+					var d net.Dialer
+					return d.DialContext(ctx, network, addr)
+				}}
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				ips, err := r.LookupHost(ctx, "peers.fleet.test")
+				cancel()
+				if err == nil && len(ips) > 0 {
+					ok = true
+				}
+			}
+			if ok {
+				break
+			}
+		}
+		if ok {
+			t.Cleanup(func() {
+				_ = cmd.Process.Kill()
+				<-exited
+			})
+			return addr
+		}
+		_ = cmd.Process.Kill()
+		<-exited
+		t.Logf("dnsmasq on %s did not answer (retrying on another port): %s", addr, out.String())
+	}
+	t.Fatal("dnsmasq did not start")
+	return ""
+}
+
+func grepLines(s, substr string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, substr) && !strings.HasPrefix(l, "#") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

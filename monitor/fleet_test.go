@@ -1,0 +1,193 @@
+package monitor
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/healthgate/healthgate/checks"
+	"github.com/healthgate/healthgate/config"
+)
+
+func TestDecide(t *testing.T) {
+	const ratio, minPods = 0.5, 3
+	tests := []struct {
+		name           string
+		wasOpen        bool
+		lost           int
+		heard, failing int
+		wantOpen       bool
+		wantLost       int
+	}{
+		{"alone: local truth", false, 0, 1, 1, false, 0},
+		{"two pods cannot tell", false, 0, 2, 2, false, 0},
+		{"min_pods reached, all failing", false, 0, 3, 3, true, 0},
+		{"at the ratio opens", false, 0, 4, 2, true, 0},
+		{"below the ratio stays closed", false, 0, 5, 2, false, 0},
+		{"3 of 5 opens", false, 0, 5, 3, true, 0},
+		{"open: 2 of 5 (0.4 = 0.8 × ratio) stays open", true, 0, 5, 2, true, 0},
+		{"open: 1 of 5 closes (the odd one out)", true, 0, 5, 1, false, 0},
+		{"open: a round without quorum is tolerated once", true, 0, 1, 1, true, 1},
+		{"open: a second round without quorum closes", true, 1, 2, 2, false, 0},
+		{"open: quorum back resets the count", true, 1, 5, 5, true, 0},
+		{"closed: no quorum stays closed", false, 0, 2, 2, false, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			open, lost := decide(tc.wasOpen, tc.lost, tc.heard, tc.failing, minPods, ratio)
+			if open != tc.wantOpen || lost != tc.wantLost {
+				t.Fatalf("decide(open=%v, lost=%d, heard=%d, failing=%d) = %v, %d; want %v, %d",
+					tc.wasOpen, tc.lost, tc.heard, tc.failing, open, lost, tc.wantOpen, tc.wantLost)
+			}
+		})
+	}
+}
+
+// TestHysteresis: a share that hovers at the threshold round after round does not flip the verdict.
+func TestHysteresis(t *testing.T) {
+	open, lost, flips := false, 0, 0
+	// 10 pods heard, failing alternating 5, 4, 5, 4, ...: 0.5 then 0.4 against ratio 0.5.
+	for i := range 20 {
+		failing := 5 - i%2
+		next, l := decide(open, lost, 10, failing, 3, 0.5)
+		if next != open {
+			flips++
+		}
+		open, lost = next, l
+	}
+	if flips != 1 || !open {
+		t.Fatalf("verdict flipped %d times (open=%v); want it to open once and stay open", flips, open)
+	}
+}
+
+// fakePeers answers every round with the counts it holds, and counts the rounds.
+type fakePeers struct {
+	mu                sync.Mutex
+	answered, failing int
+	rounds            atomic.Int64
+	checks            []string
+}
+
+func (f *fakePeers) set(answered, failing int) {
+	f.mu.Lock()
+	f.answered, f.failing = answered, failing
+	f.mu.Unlock()
+}
+
+func (f *fakePeers) Ask(ctx context.Context, check string) (int, int) {
+	f.rounds.Add(1)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.checks = append(f.checks, check)
+	return f.answered, f.failing
+}
+
+func sharedSpec(name string) config.Check {
+	c := spec(name, 50*time.Millisecond, 20*time.Millisecond, 1, 1)
+	c.Scope = config.ScopeShared
+	return c
+}
+
+func startFleet(t *testing.T, peers Peers, cs ...*checks.Check) *Monitor {
+	t.Helper()
+	m := New(cs, Options{Heartbeat: 20 * time.Millisecond, Fleet: &Fleet{Peers: peers, Ratio: 0.5, MinPods: 3, Timeout: 20 * time.Millisecond}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { m.Run(ctx); close(done) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return m
+}
+
+func TestFailOpen(t *testing.T) {
+	var up atomic.Bool
+	up.Store(true)
+	peers := &fakePeers{}
+	db := checks.Func(sharedSpec("db"), func(context.Context) error {
+		if up.Load() {
+			return nil
+		}
+		return errRefused
+	})
+	m := startFleet(t, peers, db)
+	waitFor(t, m, "ready", func(s *Snapshot) bool { return s.Ready && s.Status == Pass })
+	time.Sleep(200 * time.Millisecond) // four intervals, all passing
+	if n := peers.rounds.Load(); n != 0 {
+		t.Fatalf("%d fleet rounds while the check passes; want none (a healthy fleet sends no fleet traffic)", n)
+	}
+
+	// Alone: the peers see it passing. Local truth: not ready.
+	peers.set(4, 0)
+	up.Store(false)
+	s := waitFor(t, m, "not ready", func(s *Snapshot) bool { return !s.Ready })
+	if c, _ := s.Check("db"); c.FailOpen {
+		t.Fatal("fails open while every peer sees the check passing")
+	}
+	// The fleet sees it too: fail open, degraded, the local state still failing.
+	peers.set(4, 4)
+	s = waitFor(t, m, "fail open", func(s *Snapshot) bool { return s.Ready })
+	c, _ := s.Check("db")
+	if !c.FailOpen || c.State != Failing || c.FleetHeard != 5 || c.FleetFailing != 5 || s.Status != Warn || !s.Degraded {
+		t.Fatalf("fail open: ready=%v status=%s degraded=%v check=%+v; want ready, warn, degraded, failing on 5 of 5", s.Ready, s.Status, s.Degraded, *c)
+	}
+	if !s.Started {
+		t.Fatal("started went back")
+	}
+	// The fleet recovers, this pod does not: the odd one out leaves.
+	peers.set(4, 0)
+	s = waitFor(t, m, "local truth again", func(s *Snapshot) bool { return !s.Ready })
+	if c, _ := s.Check("db"); c.FailOpen || c.FleetHeard != 0 {
+		t.Fatalf("check still marked failing open: %+v", *c)
+	}
+	// Everyone fails again, then this pod recovers: passing at once, fail-open cleared.
+	peers.set(4, 4)
+	waitFor(t, m, "fail open again", func(s *Snapshot) bool { return s.Ready && s.Status == Warn })
+	up.Store(true)
+	s = waitFor(t, m, "passing", func(s *Snapshot) bool { return s.Status == Pass })
+	if c, _ := s.Check("db"); c.FailOpen || !s.Ready || s.Degraded {
+		t.Fatalf("after recovery: %+v ready=%v degraded=%v", *c, s.Ready, s.Degraded)
+	}
+	for _, name := range peers.checks {
+		if name != "db" {
+			t.Fatalf("peers asked about %q", name)
+		}
+	}
+}
+
+// TestLocalNeverFailsOpen: only a shared critical check asks peers or fails open.
+func TestLocalNeverFailsOpen(t *testing.T) {
+	peers := &fakePeers{}
+	peers.set(9, 9)
+	local := checks.Func(spec("cache", 50*time.Millisecond, 20*time.Millisecond, 1, 1), func(context.Context) error { return errRefused })
+	optional := sharedSpec("search")
+	optional.Critical = false
+	nonCritical := checks.Func(optional, func(context.Context) error { return errRefused })
+	m := startFleet(t, peers, local, nonCritical)
+	s := waitFor(t, m, "both failing", func(s *Snapshot) bool {
+		return s.Checks[0].State == Failing && s.Checks[1].State == Failing
+	})
+	time.Sleep(300 * time.Millisecond)
+	s = m.Snapshot()
+	if s.Ready || s.Checks[0].FailOpen || s.Checks[1].FailOpen {
+		t.Fatalf("a local (or non-critical) check failed open: ready=%v %+v", s.Ready, s.Checks)
+	}
+	if n := peers.rounds.Load(); n != 0 {
+		t.Fatalf("%d fleet rounds for checks that are not shared and critical; want none", n)
+	}
+}
+
+// TestLostQuorum: a fail-open check whose peers stop answering falls back to the local truth within
+// two rounds.
+func TestLostQuorum(t *testing.T) {
+	peers := &fakePeers{}
+	peers.set(4, 4)
+	db := checks.Func(sharedSpec("db"), func(context.Context) error { return errRefused })
+	m := startFleet(t, peers, db)
+	waitFor(t, m, "fail open", func(s *Snapshot) bool { return s.Ready && s.Checks[0].FailOpen })
+	peers.set(0, 0)
+	waitFor(t, m, "local truth", func(s *Snapshot) bool { return !s.Ready && !s.Checks[0].FailOpen })
+}
