@@ -212,7 +212,10 @@ func durationFlag(fs *flag.FlagSet, name string, value time.Duration, usage stri
 // loadConfig finds and loads the configuration (docs/design.md §2 and README "Configuration"): the --config
 // file, else ./healthgate.yaml, else the conventional DATABASE_URL and REDIS_URL. Every error, from
 // the file and from the check kinds, is reported at once.
-func loadConfig(path string, lookup env) (*config.Config, error) {
+//
+// serve also validates the server section; `check` and `wait` ignore it, so a setting only serve uses
+// (details_token, say) cannot stop them.
+func loadConfig(path string, lookup env, serve bool) (*config.Config, error) {
 	if path == "" {
 		if _, err := os.Stat(defaultConfigFile); err == nil {
 			path = defaultConfigFile
@@ -228,6 +231,9 @@ func loadConfig(path string, lookup env) (*config.Config, error) {
 	}
 	if cfg != nil {
 		errs = append(errs, checks.Validate(cfg.Checks)...)
+		if serve {
+			errs = append(errs, cfg.ValidateServer()...)
+		}
 	}
 	if err := errs.Err(); err != nil {
 		return nil, err
@@ -278,7 +284,7 @@ func cmdServe(ctx context.Context, args []string, lookup env, again <-chan struc
 		fmt.Fprintf(stderr, "healthgate serve: %v\n", err)
 		return exitUsage
 	}
-	cfg, err := loadConfig(common.config, lookup)
+	cfg, err := loadConfig(common.config, lookup, true)
 	if err != nil {
 		return reportConfigError(stderr, "serve", err)
 	}
@@ -586,7 +592,7 @@ func (t *targetFlags) register(fs *flag.FlagSet, verb, configUse string) {
 func (t *targetFlags) resolve(lookup env, criticalOnly bool, attemptTimeout time.Duration) (fromConfig, fromFlags []config.Check, problems []string) {
 	cfg := &config.Config{File: "flags", Defaults: config.NewDefaults()}
 	if t.config != "" || len(t.only) > 0 || len(t.targets) == 0 {
-		loaded, err := loadConfig(t.config, lookup)
+		loaded, err := loadConfig(t.config, lookup, false)
 		var errs config.Errors
 		switch {
 		case errors.As(err, &errs):

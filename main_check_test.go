@@ -296,3 +296,24 @@ func TestCheckSignal(t *testing.T) {
 		t.Fatalf("exit %d; want 130", code)
 	}
 }
+
+// Settings only serve uses (server:) never stop check or wait: a missing details_token is serve's
+// problem. serve still reports them, each at its line.
+func TestServerSettingsAreServeOnly(t *testing.T) {
+	cfg := writeConfig(t, fmt.Sprintf("server:\n  details: token\n  listen: nonsense\nchecks:\n  - {name: up, type: tcp, address: %q}\n", listening(t)))
+	for _, cmd := range [][]string{{"check", "--config", cfg}, {"wait", "--config", cfg, "--timeout", "30s"}} {
+		code, stdout, stderr := runMain(t, noEnv, cmd...)
+		if code != exitOK {
+			t.Errorf("%s: exit %d; want 0:\nstdout: %s\nstderr: %s", cmd[0], code, stdout, stderr)
+		}
+	}
+	code, _, stderr := runMain(t, noEnv, "serve", "--config", cfg)
+	for _, want := range []string{"invalid configuration (2 errors)", cfg + ":2:3: server: details_token: required when details is token", cfg + ":3: server: listen: must be host:port"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("serve: stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	if code != exitUsage {
+		t.Errorf("serve: exit %d; want %d", code, exitUsage)
+	}
+}

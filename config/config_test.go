@@ -36,6 +36,7 @@ func load(t *testing.T, path string, e config.LookupEnv) (*config.Config, error)
 	}
 	if cfg != nil {
 		errs = append(errs, checks.Validate(cfg.Checks)...)
+		errs = append(errs, cfg.ValidateServer()...)
 	}
 	if err := errs.Err(); err != nil {
 		return nil, err

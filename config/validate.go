@@ -91,36 +91,11 @@ func NewDefaults() Defaults {
 }
 
 // validate checks what the decoder cannot: values in range and fields that must agree. failed lists
-// the fields that did not decode; they are not reported twice.
+// the fields that did not decode; they are not reported twice. The server section is left to
+// ValidateServer: `check` and `wait` must not refuse a file for a setting only `serve` uses.
 func (c *Config) validate(failed map[string]bool) Errors {
 	var errs Errors
 	add := func(e *Error) { errs = append(errs, e) }
-	ok := func(src Source, key string) bool { return src.IsSet(key) && !failed[src.Path+"."+key] }
-
-	s := c.Server
-	s.Src.Path = "server"
-	if ok(s.Src, "listen") {
-		if err := CheckListen(s.Listen); err != "" {
-			add(s.Src.Errorf("listen", "%s", err))
-		}
-	}
-	if ok(s.Src, "grpc_listen") && s.GRPCListen != "" {
-		if err := CheckListen(s.GRPCListen); err != "" {
-			add(s.Src.Errorf("grpc_listen", "%s", err))
-		} else if s.GRPCListen == s.Listen {
-			add(s.Src.Errorf("grpc_listen", "must differ from listen (%s)", s.Listen))
-		}
-	}
-	if ok(s.Src, "details") {
-		switch s.Details {
-		case DetailsNever, DetailsToken, DetailsAlways:
-		default:
-			add(s.Src.Errorf("details", "must be one of never, token, always (got %q)", s.Details))
-		}
-	}
-	if s.Details == DetailsToken && s.DetailsToken == "" && !failed["server.details_token"] {
-		add(s.Src.Errorf("details_token", "required when details is token (for example ${HEALTHGATE_DETAILS_TOKEN})"))
-	}
 
 	d := c.Defaults
 	d.Src.Path = "defaults"
@@ -171,6 +146,47 @@ func (c *Config) validate(failed map[string]bool) Errors {
 		}
 	}
 	errs = append(errs, c.Fleet.validate(c, failed)...)
+	return errs
+}
+
+// ValidateServer checks the server section, which only `serve` uses (`check` and `wait` read the same
+// file and ignore it): listen addresses, details and the details token. Like every configuration
+// error, each names its file, line and field. Fields that did not decode were reported by Load.
+func (c *Config) ValidateServer() Errors {
+	var errs Errors
+	add := func(e *Error) { errs = append(errs, e) }
+	s := c.Server
+	if s.Src.Failed[""] {
+		return nil // not a mapping: reported as such
+	}
+	s.Src.Path = "server"
+	if s.Src.File == "" {
+		s.Src.File = c.File
+	}
+	ok := func(src Source, key string) bool { return src.IsSet(key) && !src.Failed[key] }
+	if ok(s.Src, "listen") {
+		if err := CheckListen(s.Listen); err != "" {
+			add(s.Src.Errorf("listen", "%s", err))
+		}
+	}
+	if ok(s.Src, "grpc_listen") && s.GRPCListen != "" {
+		if err := CheckListen(s.GRPCListen); err != "" {
+			add(s.Src.Errorf("grpc_listen", "%s", err))
+		} else if s.GRPCListen == s.Listen {
+			add(s.Src.Errorf("grpc_listen", "must differ from listen (%s)", s.Listen))
+		}
+	}
+	if ok(s.Src, "details") {
+		switch s.Details {
+		case DetailsNever, DetailsToken, DetailsAlways:
+		default:
+			add(s.Src.Errorf("details", "must be one of never, token, always (got %q)", s.Details))
+		}
+	}
+	if s.Details == DetailsToken && s.DetailsToken == "" && !s.Src.Failed["details_token"] {
+		add(s.Src.Errorf("details_token", "required when details is token (for example ${HEALTHGATE_DETAILS_TOKEN})"))
+	}
+
 	return errs
 }
 
