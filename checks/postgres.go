@@ -43,8 +43,8 @@ func buildPostgres(c config.Check) (prober, string, config.Errors) {
 	pc, err := pgxpool.ParseConfig(c.URL)
 	if err != nil {
 		cause := parseConfigCause(err)
-		if strings.Contains(c.URL, "://") {
-			cause += " (characters @ : / ? # in the user or password must be percent-encoded)"
+		if pgURLSyntaxError(err) && hasUserinfo(c.URL) {
+			cause += " (" + percentHint + ")"
 		}
 		return nil, "", config.Errors{c.Src.Errorf("url", "not a valid postgres URL or key=value DSN: %s", cause)}
 	}
@@ -97,6 +97,34 @@ func parseConfigCause(err error) string {
 		return msg[i+2:]
 	}
 	return "unparsable"
+}
+
+// percentHint is the fix when the user information may have broken a URL's syntax.
+const percentHint = "characters @ : / ? # in the user or password must be percent-encoded"
+
+// urlSyntaxError: err is the URL parser's (a bad port, a bad escape), the only kind of error an
+// unescaped character in a user or password can cause; a missing CA file or a bad sslmode is not.
+func urlSyntaxError(err error) bool {
+	var ue *url.Error
+	var ee url.EscapeError
+	return errors.As(err, &ue) || errors.As(err, &ee)
+}
+
+// pgURLSyntaxError: pgx could not split the URL into its parts (its own parser, not net/url's), or
+// found a port that is not a number: what an unescaped '/', ':' or '%' in a password leads to.
+func pgURLSyntaxError(err error) bool {
+	var pe *pgconn.ParseConfigError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	msg := pe.Error()
+	return strings.Contains(msg, ": failed to parse as URL (") || strings.HasSuffix(msg, ": invalid port")
+}
+
+// hasUserinfo: the URL has an '@' after its scheme, so a user or password may be what broke it.
+func hasUserinfo(raw string) bool {
+	_, rest, ok := strings.Cut(raw, "://")
+	return ok && strings.Contains(rest, "@")
 }
 
 func hostHasAt(cc *pgx.ConnConfig) bool {
