@@ -208,9 +208,49 @@ func (p *postgres) once(ctx context.Context) error {
 
 func (p *postgres) close() { p.pool.Close() }
 
+// flatError is an error with a message of its own and the original chain underneath.
+type flatError struct {
+	msg string
+	err error
+}
+
+func (e *flatError) Error() string { return e.msg }
+func (e *flatError) Unwrap() error { return e.err }
+
+// flattenPgx makes pgx's connect errors one line, each cause once. pgx lists one "\n\t" line per
+// attempt (sslmode=prefer tries TLS, then plain, and both fail the same way) and repeats a wrapped
+// cause beside its wrapper: "hostname resolving error: lookup h: no such host\n\tlookup h: no such host".
+func flattenPgx(err error) error {
+	msg := err.Error()
+	if !strings.ContainsAny(msg, "\n\t") {
+		return err
+	}
+	var kept []string
+	for part := range strings.SplitSeq(msg, "\n") {
+		part = strings.Join(strings.Fields(part), " ")
+		if part == "" || slices.ContainsFunc(kept, func(k string) bool { return strings.Contains(k, part) }) {
+			continue
+		}
+		kept = append(kept, part)
+	}
+	var b strings.Builder
+	for i, part := range kept {
+		if i > 0 {
+			if strings.HasSuffix(kept[i-1], ":") {
+				b.WriteByte(' ')
+			} else {
+				b.WriteString("; ")
+			}
+		}
+		b.WriteString(part)
+	}
+	return &flatError{msg: b.String(), err: err}
+}
+
 // classifyPostgres maps SQLSTATEs to classes; anything else is classified by its transport cause.
 // pgx's messages name user, host and database but never the password.
 func classifyPostgres(err error) error {
+	err = flattenPgx(err)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch {

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/healthgate/healthgate/checks"
+	"github.com/healthgate/healthgate/checks/checktest"
 	"github.com/healthgate/healthgate/config"
 )
 
@@ -50,5 +51,37 @@ func TestURLErrors(t *testing.T) {
 				t.Errorf("error %q shows the password", msg)
 			}
 		})
+	}
+}
+
+// TestPostgresConnectErrorOneLine: pgx lists one "\n\t" line per attempt and repeats a wrapped cause
+// beside its wrapper; a run's error says each cause once, on one line, and keeps its class.
+func TestPostgresConnectErrorOneLine(t *testing.T) {
+	a, b := checktest.NewProxy(t, "127.0.0.1:1"), checktest.NewProxy(t, "127.0.0.1:1")
+	a.Set(checktest.Refuse)
+	b.Set(checktest.Refuse)
+	for _, tc := range []struct {
+		url   string
+		once  []string
+		class checks.Class
+	}{
+		// sslmode=prefer (the default) tries TLS, then plain: two identical lines from pgx.
+		{"postgres://u@" + a.Addr() + "/db", []string{a.Addr() + " (127.0.0.1): dial error", "connection refused"}, checks.Refused},
+		{"postgres://u@" + a.Addr() + "," + b.Addr() + "/db?sslmode=disable", []string{a.Addr() + " (127.0.0.1)", b.Addr() + " (127.0.0.1)"}, checks.Refused},
+	} {
+		ch := newCheck(t, config.Check{Type: "postgres", URL: tc.url})
+		err := ch.Run(t.Context())
+		if checks.ClassOf(err) != tc.class {
+			t.Errorf("%s: class %q (%v); want %q", tc.url, checks.ClassOf(err), err, tc.class)
+		}
+		msg := err2s(err)
+		if strings.ContainsAny(msg, "\n\t") {
+			t.Errorf("%s: %q is not one line", tc.url, msg)
+		}
+		for _, s := range tc.once {
+			if n := strings.Count(msg, s); n != 1 {
+				t.Errorf("%s: %q says %q %d times; want once", tc.url, msg, s, n)
+			}
+		}
 	}
 }

@@ -218,6 +218,21 @@ func TestUnknownCheck(t *testing.T) {
 	}
 }
 
+// TestReasonsOneLine: a driver's multi-line error ("\n\t" per attempt) is one line in every body.
+func TestReasonsOneLine(t *testing.T) {
+	var db dep
+	f := newFixture(t, Options{Details: config.DetailsAlways}, db.check("db", true))
+	db.fail(&checks.Error{Class: checks.Refused, Err: errors.New("failed to connect to `user=u`:\n\t127.0.0.1:1: refused\n\t127.0.0.1:2: refused")})
+	f.settle(t, func(s *monitor.Snapshot) bool { return !s.Ready })
+	for _, path := range []string{"/readyz", "/readyz/db", "/readyz?format=json"} {
+		r := f.get(t, path)
+		if strings.Contains(r.body, "\t") || strings.Contains(r.body, `\t`) || strings.Contains(r.body, `\n`) ||
+			!strings.Contains(r.body, "failed to connect to `user=u`: 127.0.0.1:1: refused 127.0.0.1:2: refused") {
+			t.Errorf("GET %s: %q; want the reason on one line, without tabs", path, r.body)
+		}
+	}
+}
+
 func TestHeaders(t *testing.T) {
 	var db dep
 	f := newFixture(t, Options{}, db.check("db", true))
