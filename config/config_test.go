@@ -133,8 +133,10 @@ func TestInvalid(t *testing.T) {
 		{"invalid-bad-url.yaml", 2, "url", "must be an absolute http:// or https:// URL"},
 		{"invalid-redis-role.yaml", 2, "role", `must be master or replica (got "leader")`},
 		{"invalid-bool.yaml", 2, "critical", `invalid boolean "yes"`},
-		// yaml.v3 positions a block-structure error at the start of the enclosing block.
-		{"invalid-syntax.yaml", 1, "", "invalid YAML: did not find expected '-' indicator"},
+		// yaml.v3 says the start of the enclosing block (line 1); the problem is on line 3.
+		{"invalid-syntax.yaml", 3, "", "invalid YAML: did not find expected '-' indicator"},
+		{"invalid-syntax-indent.yaml", 4, "", "invalid YAML: did not find expected '-' indicator"},
+		{"invalid-syntax-tab.yaml", 5, "", "invalid YAML: found a tab character that violates indentation"},
 		{"invalid-file-secret-missing.yaml", 2, "url_file", "cannot read /nonexistent/healthgate/secret: no such file"},
 		{"invalid-url-and-url-file.yaml", 2, "url_file", "set together with url"},
 		{"invalid-duplicate-key.yaml", 5, "address", "set twice (first on line 4)"},
