@@ -275,5 +275,10 @@ func classifyPostgres(err error) error {
 	if strings.Contains(err.Error(), "refused TLS") {
 		return &Error{Class: TLS, Err: err}
 	}
+	if errors.Is(err, pgconn.ErrConnClosed) {
+		// pgx noticed the peer closed a pooled connection (a server restart) before using it: the
+		// connection was reset, and probe retries on a fresh one.
+		return &Error{Class: Reset, Err: err}
+	}
 	return classified(err)
 }
