@@ -180,16 +180,61 @@ func jsonLogger(w io.Writer, opts *slog.HandlerOptions) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
-// parseFlags parses a command's flags; ok false means the caller returns code.
+// parseFlags parses a command's flags; ok false means the caller returns code. Errors and --help are
+// written in the GNU `--flag` style the README and the usage use, not the flag package's `-flag`.
 func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) (code int, ok bool) {
-	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK, false
-		}
-		return exitUsage, false
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	switch {
+	case err == nil:
+		return 0, true
+	case errors.Is(err, flag.ErrHelp):
+		printFlags(fs, stderr)
+		return exitOK, false
 	}
-	return 0, true
+	fmt.Fprintf(stderr, "%s: %s\nRun \"%s --help\" for its flags.\n", fs.Name(), gnuFlagError(err), fs.Name())
+	return exitUsage, false
+}
+
+// gnuFlagError rewords the flag package's errors with --name.
+func gnuFlagError(err error) string {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		return "unknown flag --" + name
+	}
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
+		return "--" + name + ": needs a value"
+	}
+	// invalid value "x" for flag -name: cause; invalid boolean value "x" for -name: cause
+	for _, sep := range []string{" for flag -", " for -"} {
+		if what, rest, ok := strings.Cut(msg, sep); ok && strings.HasPrefix(what, "invalid ") {
+			name, cause, _ := strings.Cut(rest, ": ")
+			out := "--" + name + ": " + what
+			if cause != "" {
+				out += ": " + cause
+			}
+			return out
+		}
+	}
+	return msg
+}
+
+// printFlags is flag.PrintDefaults with --name.
+func printFlags(fs *flag.FlagSet, w io.Writer) {
+	fmt.Fprintf(w, "Usage: %s [flags]\n\nFlags:\n", fs.Name())
+	fs.VisitAll(func(f *flag.Flag) {
+		arg, usage := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if arg != "" {
+			line += " " + arg
+		}
+		fmt.Fprintf(w, "%s\n    \t%s", line, strings.ReplaceAll(usage, "\n", "\n    \t"))
+		if f.DefValue != "" && f.DefValue != "false" && !strings.Contains(usage, "default") {
+			fmt.Fprintf(w, " (default %s)", f.DefValue)
+		}
+		fmt.Fprintln(w)
+	})
 }
 
 // durationFlag is fs.Duration with an error that says what to write: `--timeout 30` is a common slip.
@@ -733,7 +778,7 @@ func reportUsage(stderr io.Writer, cmd string, problems []string) int {
 		fmt.Fprintf(stderr, "healthgate %s: %s\n", cmd, problems[0])
 		return exitUsage
 	}
-	fmt.Fprintf(stderr, "healthgate %s: %d problems:\n", cmd, len(problems))
+	fmt.Fprintf(stderr, "healthgate %s: %d errors:\n", cmd, len(problems))
 	for _, p := range problems {
 		fmt.Fprintf(stderr, "  %s\n", p)
 	}

@@ -241,7 +241,7 @@ func TestCheckExitCodes(t *testing.T) {
 		{name: "non-critical, JSON", args: []string{"--config", cfg(true, false), "--output", "json"}, wantCode: exitOK, stdout: `"status": "warn"`},
 		{name: "a critical fails", args: []string{"--config", cfg(true, true)}, wantCode: exitFailed, stdout: "fail: 1 critical check failed, and 1 non-critical"},
 		{name: "bad --output", args: []string{"--config", cfg(false, false), "--output", "xml"}, wantCode: exitUsage, stderr: `--output: "xml" is not text or json`},
-		{name: "unknown flag", args: []string{"--bogus"}, wantCode: exitUsage, stderr: "flag provided but not defined: -bogus"},
+		{name: "unknown flag", args: []string{"--bogus"}, wantCode: exitUsage, stderr: "healthgate check: unknown flag --bogus"},
 		{name: "target flags, no file", args: []string{"--postgres", pg, "--tcp", down}, wantCode: exitFailed, stdout: "fail: 1 critical check failed"},
 		{name: "target flags beside a file", args: []string{"--config", cfg(false, false), "--tcp", down, "--output", "json"}, wantCode: exitFailed, stdout: `"name": "tcp"`},
 		{name: "--only narrows the file", args: []string{"--config", cfg(true, true), "--only", "db"}, wantCode: exitOK, stdout: "pass: all 1 check passed"},
