@@ -39,6 +39,7 @@ const (
 	exitTimeout       = 124 // wait timed out (timeout(1)'s convention)
 	exitNotExecutable = 126 // the command after -- exists but cannot be executed (the shell's status)
 	exitNotFound      = 127 // the command after -- was not found
+	exitSIGHUP        = 129
 	exitSIGINT        = 130
 	exitSIGTERM       = 143
 )
@@ -54,7 +55,7 @@ const defaultConfigFile = "healthgate.yaml"
 
 func main() {
 	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	checks.UserAgent = "healthgate/" + versionField(1)
 	os.Exit(run(os.Args[1:], os.LookupEnv, sigs, os.Stdout, os.Stderr))
 }
@@ -77,37 +78,56 @@ Run "healthgate COMMAND --help" for a command's flags.
 
 // run is main without the process: it returns the exit code. Signals arrive on sigs: the first one
 // cancels the command's context (with the signal as cause), a second one skips the serve drain delay.
+// SIGHUP is the exception for serve: it asks for a configuration reload, and never stops it.
 func run(args []string, lookup env, sigs <-chan os.Signal, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return exitUsage
 	}
+	cmd, rest := args[0], args[1:]
 	ctx, cancel := context.WithCancelCause(context.Background())
 	again := make(chan struct{})
+	hup := make(chan struct{}, 1)   // serve: reload requests; one pending is enough
 	finished := make(chan struct{}) // closed when the command returns, to end the watcher
 	var watch sync.WaitGroup
 	defer watch.Wait()
 	defer close(finished) // runs before watch.Wait (defers are LIFO), so the watcher can end
 	defer cancel(nil)
+	// next returns the next signal that stops, handing serve's SIGHUPs to the reloader (dropped once
+	// serve is stopping); ok false when the command returned first.
+	next := func(stopping bool) (os.Signal, bool) {
+		for {
+			select {
+			case s := <-sigs:
+				if s != syscall.SIGHUP || cmd != "serve" {
+					return s, true
+				}
+				if !stopping {
+					select {
+					case hup <- struct{}{}:
+					default:
+					}
+				}
+			case <-finished:
+				return nil, false
+			}
+		}
+	}
 	watch.Go(func() {
-		select {
-		case s := <-sigs:
-			cancel(signalError{s})
-		case <-finished:
+		s, ok := next(false)
+		if !ok {
 			return
 		}
+		cancel(signalError{s})
 		// ctx is done now: wait for a second signal (or the end), not for ctx.
-		select {
-		case <-sigs:
+		if _, ok := next(true); ok {
 			close(again)
-		case <-finished:
 		}
 	})
 
-	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "serve":
-		return cmdServe(ctx, rest, lookup, again, stderr)
+		return cmdServe(ctx, rest, lookup, again, hup, stderr)
 	case "wait":
 		return cmdWait(ctx, rest, lookup, stderr)
 	case "check":
@@ -128,14 +148,18 @@ type signalError struct{ sig os.Signal }
 
 func (e signalError) Error() string { return "received " + e.sig.String() }
 
-// signalExit returns 130/143 when ctx was cancelled by SIGINT/SIGTERM.
+// signalExit returns 129/130/143 when ctx was cancelled by SIGHUP/SIGINT/SIGTERM (128 + the signal,
+// the shell's convention).
 func signalExit(ctx context.Context) (int, bool) {
 	var se signalError
 	if !errors.As(context.Cause(ctx), &se) {
 		return 0, false
 	}
-	if se.sig == syscall.SIGINT {
+	switch se.sig {
+	case syscall.SIGINT:
 		return exitSIGINT, true
+	case syscall.SIGHUP:
+		return exitSIGHUP, true
 	}
 	return exitSIGTERM, true
 }
@@ -254,6 +278,17 @@ func durationFlag(fs *flag.FlagSet, name string, value time.Duration, usage stri
 	return &d
 }
 
+// configPath is the configuration file to read: the --config file, else ./healthgate.yaml if it
+// exists, else "" (the environment).
+func configPath(flag string) string {
+	if flag == "" {
+		if _, err := os.Stat(defaultConfigFile); err == nil {
+			return defaultConfigFile
+		}
+	}
+	return flag
+}
+
 // loadConfig finds and loads the configuration (docs/design.md §2 and README "Configuration"): the --config
 // file, else ./healthgate.yaml, else the conventional DATABASE_URL and REDIS_URL. Every error, from
 // the file and from the check kinds, is reported at once.
@@ -261,11 +296,7 @@ func durationFlag(fs *flag.FlagSet, name string, value time.Duration, usage stri
 // serve also validates the server section; `check` and `wait` ignore it, so a setting only serve uses
 // (details_token, say) cannot stop them.
 func loadConfig(path string, lookup env, serve bool) (*config.Config, error) {
-	if path == "" {
-		if _, err := os.Stat(defaultConfigFile); err == nil {
-			path = defaultConfigFile
-		}
-	}
+	path = configPath(path)
 	if path == "" {
 		return config.FromEnvironment(lookup), nil
 	}
@@ -306,7 +337,7 @@ func plural(n int, one, many string) string {
 	return many
 }
 
-func cmdServe(ctx context.Context, args []string, lookup env, again <-chan struct{}, stderr io.Writer) int {
+func cmdServe(ctx context.Context, args []string, lookup env, again, hup <-chan struct{}, stderr io.Writer) int {
 	fs := flag.NewFlagSet("healthgate serve", flag.ContinueOnError)
 	var common commonFlags
 	common.register(fs)
@@ -329,7 +360,8 @@ func cmdServe(ctx context.Context, args []string, lookup env, again <-chan struc
 		fmt.Fprintf(stderr, "healthgate serve: %v\n", err)
 		return exitUsage
 	}
-	cfg, err := loadConfig(common.config, lookup, true)
+	path := configPath(common.config)
+	cfg, err := loadConfig(path, lookup, true)
 	if err != nil {
 		return reportConfigError(stderr, "serve", err)
 	}
@@ -350,20 +382,20 @@ func cmdServe(ctx context.Context, args []string, lookup env, again <-chan struc
 	if err != nil {
 		return reportConfigError(stderr, "serve", err)
 	}
-	defer checks.CloseAll(cs)
 	if len(cs) == 0 {
-		log.Warn("no checks configured in " + cfg.File + ": /readyz always passes; add checks under checks: (see README)")
+		log.Warn(noChecksWarning(cfg.File))
 	}
 
 	metrics := server.NewMetrics(server.BuildInfo{Version: versionField(1), Revision: versionField(3)})
+	rl := &reloader{path: path, lookup: lookup, listen: *listen, log: log, metrics: metrics, instance: server.NewInstanceID(), cfg: cfg, cs: cs}
+	defer rl.close() // the checks and peer client in use when serve ends
 	monOpts := monitor.Options{Logger: log, OnRun: metrics.Observe}
-	srvOpts := server.Options{Details: cfg.Server.Details, DetailsToken: cfg.Server.DetailsToken, Metrics: metrics}
-	if cfg.Fleet.Enabled() {
-		peers := newFleet(cfg, cs, metrics, log, &monOpts, &srvOpts)
-		defer peers.Close()
-	}
+	srvOpts := server.Options{Metrics: metrics}
+	rl.applyFleet(cfg, cs, &monOpts, &srvOpts)
+	rl.applyServer(cfg, &srvOpts)
 	mon := monitor.New(cs, monOpts)
 	h := server.New(mon, srvOpts)
+	rl.mon, rl.handler = mon, h
 
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
@@ -390,8 +422,9 @@ func cmdServe(ctx context.Context, args []string, lookup env, again <-chan struc
 	monCtx, stopMonitor := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { mon.Run(monCtx) })
+	wg.Go(func() { rl.run(ctx, hup) }) // reloads until the drain starts
 	err = server.Serve(ctx, endpoints, server.Drain{
-		Delay: cfg.Server.ShutdownDelay, Timeout: cfg.Server.ShutdownTimeout, Skip: again, Shutdown: mon.Shutdown,
+		Skip: again, Shutdown: mon.Shutdown, Timing: rl.drainTiming,
 	}, log)
 	stopMonitor()
 	wg.Wait()
@@ -403,10 +436,9 @@ func cmdServe(ctx context.Context, args []string, lookup env, again <-chan struc
 }
 
 // newFleet wires fleet-aware readiness (docs/design.md §10): /fleetz for the peers, and the peer client
-// the monitor asks while a shared check fails.
-func newFleet(cfg *config.Config, cs []*checks.Check, metrics *server.Metrics, log *slog.Logger, mon *monitor.Options, srv *server.Options) *server.Peers {
+// the monitor asks while a shared check fails. instance is this process's id, kept across reloads.
+func newFleet(cfg *config.Config, cs []*checks.Check, instance string, metrics *server.Metrics, log *slog.Logger, mon *monitor.Options, srv *server.Options) *server.Peers {
 	f := cfg.Fleet
-	instance := server.NewInstanceID()
 	peers := make([]config.Peer, 0, len(f.Peers))
 	for _, s := range f.Peers {
 		p, _ := config.ParsePeer(s) // validated by config.Load
@@ -818,7 +850,7 @@ func cmdCheck(ctx context.Context, args []string, lookup env, stdout, stderr io.
 
 	results := startup.Check(ctx, cs)
 	if code, ok := signalExit(ctx); ok {
-		fmt.Fprintln(stderr, "healthgate check: interrupted before every check had answered; nothing to report")
+		fmt.Fprintf(stderr, "healthgate check: stopped (%v) before every check had answered; nothing to report\n", context.Cause(ctx))
 		return code
 	}
 	var err error

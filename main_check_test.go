@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -289,11 +290,22 @@ func TestCheckSignal(t *testing.T) {
 	px := checktest.NewProxy(t, checktest.HostPort(t, pg))
 	px.Set(checktest.Blackhole)
 	cfg := writeConfig(t, fmt.Sprintf("defaults:\n  interval: 30s\n  timeout: 20s\nchecks:\n  - name: hung\n    type: postgres\n    url: %s\n", checktest.WithHost(t, pg, px.Addr())))
-	inv := start(t, noEnv, "check", "--config", cfg)
-	checktest.Eventually(t, 5*time.Second, "the check to reach the proxy", func() bool { return px.Accepted() > 0 })
-	inv.sigs <- syscall.SIGINT
-	if code := inv.end(t, 2*time.Second); code != exitSIGINT {
-		t.Fatalf("exit %d; want 130", code)
+	for _, tc := range []struct {
+		sig  os.Signal
+		want int
+	}{{syscall.SIGINT, exitSIGINT}, {syscall.SIGHUP, exitSIGHUP}} {
+		t.Run(tc.sig.String(), func(t *testing.T) {
+			accepted := px.Accepted()
+			inv := start(t, noEnv, "check", "--config", cfg)
+			checktest.Eventually(t, 5*time.Second, "the check to reach the proxy", func() bool { return px.Accepted() > accepted })
+			inv.sigs <- tc.sig
+			if code := inv.end(t, 2*time.Second); code != tc.want {
+				t.Fatalf("exit %d; want %d", code, tc.want)
+			}
+			if line := "healthgate check: stopped (received " + tc.sig.String() + ")"; !strings.Contains(inv.stderr.String(), line) {
+				t.Errorf("no %q line:\n%s", line, inv.stderr.String())
+			}
+		})
 	}
 }
 

@@ -77,6 +77,12 @@ func startServe(t *testing.T, yaml string, env map[string]string) *serveProcess 
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return startServeFile(t, path, env)
+}
+
+// startServeFile runs serve on the configuration file at path.
+func startServeFile(t *testing.T, path string, env map[string]string) *serveProcess {
+	t.Helper()
 	p := &serveProcess{log: &syncBuffer{}, sigs: make(chan os.Signal, 2), exited: make(chan int, 1)}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	go func() {

@@ -484,7 +484,7 @@ func TestWaitSignalInProcess(t *testing.T) {
 	for _, tc := range []struct {
 		sig  os.Signal
 		want int
-	}{{syscall.SIGTERM, exitSIGTERM}, {syscall.SIGINT, exitSIGINT}} {
+	}{{syscall.SIGTERM, exitSIGTERM}, {syscall.SIGINT, exitSIGINT}, {syscall.SIGHUP, exitSIGHUP}} {
 		t.Run(tc.sig.String(), func(t *testing.T) {
 			inv := start(t, noEnv, "wait", "--tcp", closedAddr(t), "--timeout", "0")
 			checktest.Eventually(t, 5*time.Second, "waiting", func() bool { return strings.Contains(inv.stderr.String(), "waiting for tcp") })
@@ -495,6 +495,9 @@ func TestWaitSignalInProcess(t *testing.T) {
 			}
 			if took := time.Since(sent); took > 500*time.Millisecond {
 				t.Errorf("stopped %v after the signal; want at once", took)
+			}
+			if line := "(received " + tc.sig.String() + "); not ready: tcp"; !strings.Contains(inv.stderr.String(), line) {
+				t.Errorf("no stopped line with %q:\n%s", line, inv.stderr.String())
 			}
 			if !strings.Contains(inv.stderr.String(), "with no time limit") {
 				t.Errorf("--timeout 0 does not say it waits for ever:\n%s", inv.stderr.String())
@@ -509,7 +512,7 @@ func TestWaitSignalProcess(t *testing.T) {
 	for _, tc := range []struct {
 		sig  syscall.Signal
 		want int
-	}{{syscall.SIGTERM, exitSIGTERM}, {syscall.SIGINT, exitSIGINT}} {
+	}{{syscall.SIGTERM, exitSIGTERM}, {syscall.SIGINT, exitSIGINT}, {syscall.SIGHUP, exitSIGHUP}} {
 		t.Run(tc.sig.String(), func(t *testing.T) {
 			var stderr syncBuffer
 			cmd := exec.CommandContext(t.Context(), bin, "wait", "--tcp", closedAddr(t), "--timeout", "0")
@@ -528,6 +531,9 @@ func TestWaitSignalProcess(t *testing.T) {
 			}
 			if took := time.Since(sent); took > time.Second {
 				t.Errorf("exited %v after the signal; want at once", took)
+			}
+			if line := "(received " + tc.sig.String() + ")"; !strings.Contains(stderr.String(), "healthgate wait: stopped after ") || !strings.Contains(stderr.String(), line) {
+				t.Errorf("no stopped line with %q:\n%s", line, stderr.String())
 			}
 		})
 	}

@@ -378,3 +378,35 @@ func TestOrigin(t *testing.T) {
 		}
 	}
 }
+
+// TestSame: what a reload compares. Position in the file does not count; every value, and where a value
+// came from, does.
+func TestSame(t *testing.T) {
+	env := func(k string) (string, bool) {
+		return map[string]string{"A": "postgres://h/db", "B": "postgres://h/db"}[k], true
+	}
+	load := func(yaml string) config.Check {
+		t.Helper()
+		cfg, err := config.Parse("healthgate.yaml", []byte(yaml), env)
+		if err != nil {
+			t.Fatalf("%v", err)
+		}
+		return cfg.Checks[len(cfg.Checks)-1]
+	}
+	base := load("checks:\n  - {name: db, type: postgres, url: \"${A}\", timeout: 1s}\n")
+	for _, tc := range []struct {
+		name, yaml string
+		same       bool
+	}{
+		{"moved, reformatted, commented", "# c\nchecks:\n  - {name: x, type: tcp, address: \"h:1\"}\n  - name: db # here\n    type: postgres\n    timeout: 1s\n    url: \"${A}\"\n", true},
+		{"a default written out", "checks:\n  - {name: db, type: postgres, url: \"${A}\", timeout: 1s, interval: 5s}\n", true},
+		{"a default changed", "defaults: {interval: 6s}\nchecks:\n  - {name: db, type: postgres, url: \"${A}\", timeout: 1s}\n", false},
+		{"a value changed", "checks:\n  - {name: db, type: postgres, url: \"${A}\", timeout: 2s}\n", false},
+		{"the same value from another variable", "checks:\n  - {name: db, type: postgres, url: \"${B}\", timeout: 1s}\n", false},
+		{"critical", "checks:\n  - {name: db, type: postgres, url: \"${A}\", timeout: 1s, critical: false}\n", false},
+	} {
+		if got := base.Same(load(tc.yaml)); got != tc.same {
+			t.Errorf("%s: Same = %v; want %v", tc.name, got, tc.same)
+		}
+	}
+}

@@ -68,8 +68,8 @@ func decide(wasOpen bool, lostRounds, heard, failing, minPods int, ratio float64
 	return share >= ratio-epsilon, 0
 }
 
-// fleetLoop runs the rounds of one shared critical check: after it turns failing (woken by record or
-// the heartbeat) and then once per interval while it stays failing. A passing check sends nothing.
+// fleetLoop runs the rounds of one shared critical check: after each failing run (woken by record or
+// the heartbeat), else once per interval while it stays failing. A passing check sends nothing.
 func (m *Monitor) fleetLoop(ctx context.Context, e *entry) {
 	ticker := time.NewTicker(e.check.Interval)
 	defer ticker.Stop()
@@ -92,11 +92,12 @@ func (m *Monitor) fleetRound(ctx context.Context, e *entry) bool {
 	m.mu.Lock()
 	failing := e.tracker.status.State == Failing
 	m.mu.Unlock()
-	if !failing {
+	f := m.fleet.Load() // the settings of this round: a reload may replace them
+	if !failing || f == nil {
 		return false
 	}
-	rctx, cancel := context.WithTimeout(ctx, m.fleet.Timeout)
-	answered, peersFailing := m.fleet.Peers.Ask(rctx, e.check.Name)
+	rctx, cancel := context.WithTimeout(ctx, f.Timeout)
+	answered, peersFailing := f.Peers.Ask(rctx, e.check.Name)
 	cancel()
 	if ctx.Err() != nil {
 		return true
@@ -110,14 +111,14 @@ func (m *Monitor) fleetRound(ctx context.Context, e *entry) bool {
 	if s.State != Failing {
 		return true // recovered while we asked: record has already closed any fail-open
 	}
-	open, lost := decide(s.FailOpen, e.fleet.lostRounds, heard, nFailing, m.fleet.MinPods, m.fleet.Ratio)
+	open, lost := decide(s.FailOpen, e.fleet.lostRounds, heard, nFailing, f.MinPods, f.Ratio)
 	e.fleet.lostRounds = lost
-	attrs := []any{"check", s.Name, "failing", nFailing, "heard", heard, "min_pods", m.fleet.MinPods, "fail_open_ratio", m.fleet.Ratio}
+	attrs := []any{"check", s.Name, "failing", nFailing, "heard", heard, "min_pods", f.MinPods, "fail_open_ratio", f.Ratio}
 	switch {
 	case open && !s.FailOpen:
 		lines.add(slog.LevelWarn, "check failing open: most of the fleet sees it failing; /readyz stays 200 (warn)", attrs...)
 	case !open && s.FailOpen:
-		lines.add(slog.LevelWarn, "check stopped failing open: "+closeReason(heard, m.fleet.MinPods), attrs...)
+		lines.add(slog.LevelWarn, "check stopped failing open: "+closeReason(heard, f.MinPods), attrs...)
 	case !open || (s.FleetHeard == heard && s.FleetFailing == nFailing) || lost > 0:
 		return true // nothing a probe would see changes (a lost round keeps the last counts)
 	}
@@ -140,8 +141,9 @@ func closeReason(heard, minPods int) string {
 }
 
 // fleetAfterRecord is called under mu after a run or a staleness change of e: a check that stops
-// failing leaves fail-open at once (it passes, or it is unknown), and one that starts failing wakes
-// its fleet loop for a round now rather than at the next tick.
+// failing leaves fail-open at once (it passes, or it is unknown), and a failing one wakes its fleet
+// loop, so each round follows a fresh local result (and the first follows the run that turned it
+// failing) rather than waiting for the loop's next tick.
 func (m *Monitor) fleetAfterRecord(e *entry, lines *logLines) {
 	if e.wake == nil {
 		return

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/healthgate/healthgate/checks"
 	"github.com/healthgate/healthgate/config"
 	"github.com/healthgate/healthgate/monitor"
 )
@@ -155,5 +156,70 @@ func TestPeersDNSError(t *testing.T) {
 	}
 	if resolveErrors.Load() != 1 {
 		t.Fatalf("resolve errors counted %d; want 1", resolveErrors.Load())
+	}
+}
+
+// allPeersFailing is a fleet of 4 other pods that all see every check failing.
+type allPeersFailing struct{}
+
+func (allPeersFailing) Ask(context.Context, string) (int, int) { return 4, 4 }
+
+// TestFailOpenAnswers: what each endpoint says while a shared check fails open; exact bodies.
+func TestFailOpenAnswers(t *testing.T) {
+	var db dep
+	c := config.NewCheck("db", "postgres", "test", config.NewDefaults())
+	c.Interval, c.Timeout, c.FailureThreshold, c.SuccessThreshold, c.Scope = 20*time.Millisecond, 10*time.Millisecond, 1, 1, config.ScopeShared
+	shared := checks.Func(c, func(context.Context) error {
+		if p := db.err.Load(); p != nil {
+			return *p
+		}
+		return nil
+	})
+	metrics := NewMetrics(BuildInfo{})
+	f := newFixtureWith(t, Options{Metrics: metrics, Fleet: &FleetOptions{Instance: "i-1", Token: "s3cr3t-fleet"}},
+		monitor.Options{Fleet: &monitor.Fleet{Peers: allPeersFailing{}, Ratio: 0.5, MinPods: 3, Timeout: 10 * time.Millisecond}}, shared)
+	f.settle(t, allRan)
+	db.fail(errSecret)
+	f.settle(t, func(s *monitor.Snapshot) bool { return s.Checks[0].FailOpen })
+
+	f.expectBodies(t, []expectedBody{
+		{"/readyz", 200, "[+]shutdown ok\n[+]db failing open: failing on 5 of 5 pods heard from\nreadyz check passed\n"},
+		{"/readyz/db", 503, "[-]db failed: reason withheld\nreadyz check failed\n"},
+	})
+	r := f.get(t, "/readyz")
+	if r.header.Get("X-Envoy-Degraded") != "true" {
+		t.Error("no X-Envoy-Degraded while failing open")
+	}
+	j := f.get(t, "/readyz", "Accept", "application/health+json")
+	if !strings.Contains(j.body, `"status":"warn"`) || !strings.Contains(j.body, `"output":"failing open: failing on 5 of 5 pods heard from"`) {
+		t.Errorf("health+json: %s", j.body)
+	}
+	h := NewHealth(f.mon)
+	for svc, want := range map[string]servingStatus{"": statusServing, "readiness": statusServing, "db": statusNotServing} {
+		if got, _ := h.statusOf(f.mon.Snapshot(), svc); got != want {
+			t.Errorf("gRPC %q = %d; want %d (readiness follows /readyz, a check its local truth)", svc, got, want)
+		}
+	}
+	m := f.get(t, "/metrics").body
+	for _, want := range []string{`healthgate_check_fail_open{check="db"} 1`, "healthgate_ready 1", `healthgate_check_up{check="db",critical="true",type="postgres"} 0`} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if r := f.get(t, "/fleetz"); r.code != 401 || r.header.Get("WWW-Authenticate") == "" {
+		t.Errorf("/fleetz without token: %d", r.code)
+	}
+	if r := f.get(t, "/fleetz", "Authorization", "bearer s3cr3t-fleet"); r.code != 200 || r.body != `{"instance":"i-1","checks":{"db":"failing"}}`+"\n" {
+		t.Errorf("/fleetz: %d %q", r.code, r.body)
+	}
+
+	db.heal()
+	f.settle(t, func(s *monitor.Snapshot) bool { return s.Status == monitor.Pass })
+	f.expectBodies(t, []expectedBody{{"/readyz", 200, "ok"}})
+	if !strings.Contains(f.get(t, "/metrics").body, `healthgate_check_fail_open{check="db"} 0`) {
+		t.Error("fail_open still 1 after recovery")
+	}
+	if r := f.get(t, "/fleetz", "Authorization", "Bearer s3cr3t-fleet"); r.body != `{"instance":"i-1","checks":{"db":"passing"}}`+"\n" {
+		t.Errorf("/fleetz after recovery: %q", r.body)
 	}
 }

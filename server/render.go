@@ -138,6 +138,11 @@ func startupView(s *monitor.Snapshot) view {
 		l := line{name: c.Name, typ: c.Type, ok: c.EverPassed, critical: true, duration: c.Duration, at: c.LastRun, hasRun: !c.LastRun.IsZero()}
 		if !c.EverPassed {
 			l.reason = "has not passed yet"
+			if s.Started {
+				// Added by a reload after start-up: start-up does not come back (/readyz tells the
+				// truth about it), so it only warns here.
+				l.critical, l.reason = false, "added by a reload, has not passed yet"
+			}
 			if c.Err != "" {
 				l.reason += ": " + c.Err
 			}

@@ -557,3 +557,42 @@ func TestBodyClosesConnection(t *testing.T) {
 		t.Errorf("the connection closed %s after the answer; want within the body deadline (%s)", took, bodyDeadline)
 	}
 }
+
+// TestReload: the handler follows a monitor's Replace (names, order, the render cache, /startupz) and
+// Reconfigure (details, /fleetz).
+func TestReload(t *testing.T) {
+	var db, cache, extra dep
+	db.fail(errSecret)
+	dbCheck := db.check("db", false)
+	f := newFixture(t, Options{Details: config.DetailsNever}, dbCheck, cache.check("cache", true))
+	f.settle(t, allRan)
+	if r := f.get(t, "/readyz/cache"); r.code != 200 {
+		t.Fatalf("/readyz/cache = %d", r.code)
+	}
+	if r := f.get(t, "/readyz?verbose"); !strings.Contains(r.body, "[-]db failed: reason withheld") {
+		t.Fatalf("before: %q", r.body)
+	}
+
+	extra.fail(errSecret)
+	dropped := f.mon.Replace([]*checks.Check{extra.check("extra", true), dbCheck}, nil)
+	f.h.Reconfigure(Options{Details: config.DetailsAlways, Fleet: &FleetOptions{Instance: "me"}})
+	if len(dropped) != 1 || dropped[0].Name != "cache" {
+		t.Fatalf("dropped %v", dropped)
+	}
+	if r := f.get(t, "/readyz/cache"); r.code != 404 {
+		t.Errorf("/readyz/cache = %d after its removal; want 404", r.code)
+	}
+	f.settle(t, allRan)
+	if r := f.get(t, "/readyz/db"); r.code != 503 || !strings.Contains(r.body, "[-]db failed: refused: ") {
+		t.Errorf("/readyz/db = %d %q; want 503 with the reason (details: always, db now second)", r.code, r.body)
+	}
+	if r := f.get(t, "/readyz/extra"); r.code != 503 || !strings.Contains(r.body, "[-]extra failed") {
+		t.Errorf("/readyz/extra = %d %q; want its own 503", r.code, r.body)
+	}
+	if r := f.get(t, "/startupz?verbose"); r.code != 200 || !strings.Contains(r.body, "added by a reload, has not passed yet") {
+		t.Errorf("/startupz = %d %q; want 200 (start-up does not go back) naming the added check", r.code, r.body)
+	}
+	if r := f.get(t, "/fleetz"); r.code != 200 || !strings.Contains(r.body, `"instance":"me"`) {
+		t.Errorf("/fleetz = %d %q after a reload added a fleet", r.code, r.body)
+	}
+}
