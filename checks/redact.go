@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+
+	"github.com/healthgate/healthgate/config"
 )
 
 // Redaction works on structure, never by searching for the secret's text (docs/design.md §8): a password
@@ -17,18 +19,8 @@ const redacted = "xxxxx"
 // dsnStart recognises a libpq key=value string by its first key.
 var dsnStart = regexp.MustCompile(`^\s*[A-Za-z_]+\s*=`)
 
-// secretWords mark a query parameter or DSN key whose value is a secret.
-var secretWords = []string{"pass", "pwd", "secret", "token", "key", "auth", "sig", "credential", "session", "jwt", "cookie"}
-
-func isSecretName(name string) bool {
-	n := strings.ToLower(name)
-	for _, w := range secretWords {
-		if strings.Contains(n, w) {
-			return true
-		}
-	}
-	return false
-}
+// isSecretName: a query parameter or DSN key whose value is a secret (the one list is config.SecretWords).
+func isSecretName(name string) bool { return config.IsSecretName(name) }
 
 // RedactURL returns raw with its password and secret-looking query parameters replaced. A postgres
 // key=value DSN is handled too. A string that cannot be parsed is replaced whole: better an unhelpful

@@ -34,8 +34,11 @@ func Load(path string, env LookupEnv) (*Config, error) {
 
 // Parse decodes and validates a configuration held in memory; name is used in messages.
 func Parse(name string, data []byte, env LookupEnv) (*Config, error) {
-	d := &decoder{file: name, env: env}
-	cfg := &Config{File: name}
+	return parse(&decoder{file: name, env: env}, data)
+}
+
+func parse(d *decoder, data []byte) (*Config, error) {
+	cfg := &Config{File: d.file}
 	d.document(data, cfg)
 	cfg.applyDefaults()
 	// Validate even when decoding found problems, so the user sees everything at once; fields that
@@ -44,10 +47,20 @@ func Parse(name string, data []byte, env LookupEnv) (*Config, error) {
 	return cfg, errs.Err()
 }
 
+// Inspect decodes a configuration as a manifest checker can know it before deployment: every ${VAR}
+// unset (${VAR:-default} takes its default, ${VAR} is empty) and no *_file read (the field stays empty).
+// The configuration is returned with every error, as Parse does; errors that only say a value is empty
+// are to be expected of such a reading.
+func Inspect(name string, data []byte) (*Config, error) {
+	return parse(&decoder{file: name, env: func(string) (string, bool) { return "", true }, noFiles: true}, data)
+}
+
 type decoder struct {
 	file string
 	env  LookupEnv
-	errs Errors
+	// noFiles: *_file fields are not read (Inspect).
+	noFiles bool
+	errs    Errors
 	// failed holds the paths (mapping path + "." + key) whose values could not be decoded, so that
 	// validation does not report them a second time.
 	failed map[string]bool
@@ -332,6 +345,9 @@ func (d *decoder) readSecretFile(n *yaml.Node, where, key string) (data, path st
 	if err != nil {
 		d.errorf(n, where, key, "%v", err)
 		return "", "", false
+	}
+	if d.noFiles {
+		return "", path, true
 	}
 	raw, err := ReadFile(path, SecretFileLimit)
 	if err != nil {

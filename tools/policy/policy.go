@@ -4,10 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"path"
-	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -18,7 +15,6 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"sigs.k8s.io/yaml"
 )
 
 // Finding is one broken rule on one object.
@@ -60,11 +56,6 @@ const (
 	labelVersion   = "app.kubernetes.io/version"
 	labelChart     = "helm.sh/chart"
 	nonrootID      = 65532
-	// Defaults of healthgate's server section (docs/design.md §3).
-	defaultListen          = ":8080"
-	defaultShutdownDelay   = 5 * time.Second
-	defaultShutdownTimeout = 10 * time.Second
-	defaultCheckTimeout    = 2 * time.Second // docs/design.md §2
 	// maxProbePeriod caps readiness and startup probe periods: probes are served from healthgate's cache,
 	// so probing often is free, while a long period keeps a ready pod out of the Service that long.
 	maxProbePeriod = 10
@@ -655,144 +646,6 @@ func (c *checker) probePort(o Object, who, kind string, ct corev1.Container, spe
 	}
 }
 
-type hgConfig struct {
-	found           bool
-	name            string // ConfigMap/key
-	listenPort      int32
-	grpcPort        int32 // 0: off
-	shutdownDelay   time.Duration
-	shutdownTimeout time.Duration
-	maxTimeout      time.Duration // the longest check timeout (0 without checks)
-	peers           []string      // fleet.peers (a string is a list of one)
-	vars            []string      // ${VAR} references without a default
-}
-
-var varRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-[^}]*)?\}`)
-
-// containerConfig finds the healthgate.yaml a container reads (--config through a ConfigMap volume).
-func (c *checker) containerConfig(o Object, who string, ct corev1.Container, spec *corev1.PodSpec) hgConfig {
-	cfg := hgConfig{shutdownDelay: defaultShutdownDelay, shutdownTimeout: defaultShutdownTimeout}
-	cfg.listenPort, _ = listenPort(defaultListen)
-	file, ok := flagValue(ct.Args, "--config")
-	if !ok {
-		return cfg
-	}
-	var cm *corev1.ConfigMap
-	key := ""
-	for _, m := range ct.VolumeMounts {
-		rel, ok := strings.CutPrefix(file, strings.TrimSuffix(m.MountPath, "/")+"/")
-		if !ok {
-			continue
-		}
-		for _, v := range spec.Volumes {
-			if v.Name != m.Name || v.ConfigMap == nil {
-				continue
-			}
-			cm = c.configMaps[v.ConfigMap.Name]
-			key = path.Join(m.SubPath, rel)
-			for _, it := range v.ConfigMap.Items {
-				if it.Path == key {
-					key = it.Key
-				}
-			}
-		}
-	}
-	if cm == nil {
-		c.add(o, RuleConfig, "%s: --config %s is not a file of a ConfigMap in this set", who, file)
-		return cfg
-	}
-	data, ok := cm.Data[key]
-	if !ok {
-		c.add(o, RuleConfig, "%s: --config %s: ConfigMap/%s has no key %q", who, file, cm.Name, key)
-		return cfg
-	}
-	cfg.found, cfg.name = true, "ConfigMap/"+cm.Name+"/"+key
-	var doc struct {
-		Server   map[string]any   `json:"server"`
-		Defaults map[string]any   `json:"defaults"`
-		Checks   []map[string]any `json:"checks"`
-		Fleet    map[string]any   `json:"fleet"`
-	}
-	if err := yaml.Unmarshal([]byte(data), &doc); err != nil {
-		c.add(o, RuleConfig, "%s: %s is not YAML: %v", who, cfg.name, err)
-		return cfg
-	}
-	str := func(k string) string {
-		s, _ := doc.Server[k].(string)
-		return expandDefault(s)
-	}
-	if l := str("listen"); l != "" {
-		p, err := listenPort(l)
-		if err != nil {
-			c.add(o, RuleConfig, "%s: %s server.listen %q: %v", who, cfg.name, l, err)
-		}
-		cfg.listenPort = p
-	}
-	if l := str("grpc_listen"); l != "" {
-		p, err := listenPort(l)
-		if err != nil {
-			c.add(o, RuleConfig, "%s: %s server.grpc_listen %q: %v", who, cfg.name, l, err)
-		}
-		cfg.grpcPort = p
-	}
-	for k, dst := range map[string]*time.Duration{"shutdown_delay": &cfg.shutdownDelay, "shutdown_timeout": &cfg.shutdownTimeout} {
-		if s := str(k); s != "" {
-			d, err := time.ParseDuration(s)
-			if err != nil {
-				c.add(o, RuleConfig, "%s: %s server.%s %q: %v", who, cfg.name, k, s, err)
-				continue
-			}
-			*dst = d
-		}
-	}
-	timeout := defaultCheckTimeout
-	if d, err := time.ParseDuration(fmt.Sprint(doc.Defaults["timeout"])); err == nil {
-		timeout = d
-	}
-	for _, ch := range doc.Checks {
-		t := timeout
-		if d, err := time.ParseDuration(fmt.Sprint(ch["timeout"])); err == nil {
-			t = d
-		}
-		cfg.maxTimeout = max(cfg.maxTimeout, t)
-	}
-	switch p := doc.Fleet["peers"].(type) {
-	case string:
-		cfg.peers = []string{p}
-	case []any:
-		for _, x := range p {
-			cfg.peers = append(cfg.peers, fmt.Sprint(x))
-		}
-	}
-	for _, m := range varRef.FindAllStringSubmatch(data, -1) {
-		if m[2] == "" && !slices.Contains(cfg.vars, m[1]) {
-			cfg.vars = append(cfg.vars, m[1])
-		}
-	}
-	sort.Strings(cfg.vars)
-	return cfg
-}
-
-// expandDefault turns "${X:-v}" into "v" and "${X}" into "": what the value is with the variable unset.
-func expandDefault(s string) string {
-	return varRef.ReplaceAllStringFunc(s, func(m string) string {
-		sm := varRef.FindStringSubmatch(m)
-		return strings.TrimPrefix(sm[2], ":-")
-	})
-}
-
-func listenPort(addr string) (int32, error) {
-	_, p, err := net.SplitHostPort(addr)
-	if err != nil {
-		return 0, err
-	}
-	n, err := strconv.ParseInt(p, 10, 32)
-	if err != nil || n <= 0 || n > 65535 {
-		return 0, fmt.Errorf("bad port %q", p)
-	}
-	return int32(n), nil
-}
-
 // serveContainer: the named ports match what healthgate listens on, and the probes hit the right endpoints.
 func (c *checker) serveContainer(o Object, who string, ct corev1.Container, cfg hgConfig) {
 	listen := cfg.listenPort
@@ -983,148 +836,5 @@ func (c *checker) testHook(o Object, w workload) {
 	}
 	if !ok {
 		c.add(o, RuleTestHook, "no healthgate container running `wait --http <service>/readyz`")
-	}
-}
-
-// secretName: a query parameter, DSN field, key or variable whose name contains one of checks/redact.go's
-// words (any case) holds a secret. charts/healthgate/templates/_helpers.tpl applies the same rules at
-// `helm template` time; keep the two in step.
-var secretName = regexp.MustCompile(`(?i)(pass|pwd|secret|token|key|auth|sig|credential|session|jwt|cookie)`)
-
-// notSecret: libpq parameters whose names contain such a word but whose values are no secret (sslkey and
-// passfile are file paths, target_session_attrs and require_auth keywords).
-var notSecret = []string{"sslkey", "passfile", "target_session_attrs", "require_auth"}
-
-func isSecretName(name string) bool {
-	return secretName.MatchString(name) && !slices.Contains(notSecret, strings.ToLower(name))
-}
-
-// plainHeaders: standard request headers whose values are never credentials. Every other header value must
-// be a ${VAR} reference: header values are secrets by default (docs/design.md §8 redacts them all), and a custom
-// header (X-Auth, X-Internal, ...) is where an API key hides under a name no pattern guesses.
-var plainHeaders = []string{"accept", "accept-charset", "accept-encoding", "accept-language", "cache-control",
-	"connection", "content-type", "host", "origin", "pragma", "referer", "user-agent", "x-forwarded-for",
-	"x-forwarded-host", "x-forwarded-proto", "x-request-id", "x-requested-with"}
-
-var (
-	// secretRef: a value that is only a reference; a non-empty default (${X:-hunter2}) would put the
-	// literal back into the manifest.
-	secretRef   = regexp.MustCompile(`^\$\{[A-Za-z_][A-Za-z0-9_]*(:-)?\}$`)
-	urlUserinfo = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)@[^@/?#]*(?:[/?#].*)?$`)
-	dsnStart    = regexp.MustCompile(`^\s*[A-Za-z_][A-Za-z0-9_]*\s*=`)
-	dsnField    = regexp.MustCompile(`(?:^|\s)([A-Za-z_][A-Za-z0-9_]*)\s*=\s*('[^']*'|[^\s']*)`)
-)
-
-// secretProblem says which literal secret v holds ("" if none): a password in a URL's userinfo, a field of
-// a libpq key=value DSN or a URL query parameter with a secret-looking name, whose value is not a reference.
-// Parsed by pattern, not net/url, since ${VAR}s in a host or userinfo make net/url give up.
-func secretProblem(v string) string {
-	if m := urlUserinfo.FindStringSubmatch(v); m != nil {
-		if _, pw, ok := strings.Cut(m[1], ":"); ok && pw != "" && !secretRef.MatchString(pw) {
-			return "an inline password"
-		}
-	}
-	if dsnStart.MatchString(v) {
-		for _, m := range dsnField.FindAllStringSubmatch(v, -1) {
-			val := strings.TrimSuffix(strings.TrimPrefix(m[2], "'"), "'")
-			if isSecretName(m[1]) && val != "" && !secretRef.MatchString(val) {
-				return "an inline " + m[1] + "="
-			}
-		}
-	}
-	rest, _, _ := strings.Cut(v, "#")
-	if _, query, ok := strings.Cut(rest, "?"); ok {
-		for _, p := range strings.Split(query, "&") {
-			name, val, _ := strings.Cut(p, "=")
-			if n, err := url.QueryUnescape(name); err == nil {
-				name = n
-			}
-			if x, err := url.QueryUnescape(val); err == nil {
-				val = x
-			}
-			if isSecretName(name) && val != "" && !secretRef.MatchString(val) {
-				return fmt.Sprintf("a literal secret in query parameter %q", name)
-			}
-		}
-	}
-	return ""
-}
-
-// configMapSecrets: no secret values inline in any ConfigMap: secret-looking keys and header values must be
-// ${VAR} references or empty, URLs and DSNs carry no literal password or secret-looking parameter.
-func (c *checker) configMapSecrets(o Object, cm *corev1.ConfigMap) {
-	for key, data := range cm.Data {
-		var doc any
-		if err := yaml.Unmarshal([]byte(data), &doc); err != nil {
-			continue // not YAML: nothing structured to look at
-		}
-		walk(doc, "", func(path, k, v string) {
-			where := fmt.Sprintf("data[%s] %s", key, path)
-			if strings.HasSuffix(k, "_file") || strings.HasSuffix(strings.TrimSuffix(path, "."+k), "_file") {
-				return // a path to a file (url_file, or a value of headers_file), not a secret
-			}
-			switch {
-			case strings.HasSuffix(strings.TrimSuffix(path, "."+k), ".headers"):
-				if !slices.Contains(plainHeaders, strings.ToLower(k)) && !isOnlyRefs(v) {
-					c.add(o, RuleSecrets, "%s: header %s holds a literal value (only standard headers such as Accept may); use ${VAR} (or Bearer ${VAR}) from a Secret", where, k)
-				}
-			case k != "" && isSecretName(k) && v != "" && !isOnlyRefs(v):
-				c.add(o, RuleSecrets, "%s: secret-looking key holds a literal value; use ${VAR} from a Secret or %s_file", where, k)
-			}
-			if p := secretProblem(v); p != "" {
-				c.add(o, RuleSecrets, "%s: value has %s; use ${VAR} from a Secret", where, p)
-			}
-		})
-	}
-}
-
-// envSecrets: a literal env value lands in the workload, readable by whoever can read that: it must not
-// hold a secret (take it from a Secret with valueFrom.secretKeyRef or envFrom).
-func (c *checker) envSecrets(o Object, ct corev1.Container) {
-	for i, e := range ct.Env {
-		if e.Value == "" {
-			continue
-		}
-		if p := secretProblem(e.Value); p != "" {
-			c.add(o, RuleSecrets, "container %q env[%d] %s: value has %s; use valueFrom.secretKeyRef", ct.Name, i, e.Name, p)
-		} else if isSecretName(e.Name) {
-			c.add(o, RuleSecrets, "container %q env[%d] %s: a secret-looking name with a literal value; use valueFrom.secretKeyRef", ct.Name, i, e.Name)
-		}
-	}
-}
-
-var authScheme = regexp.MustCompile(`(?i)^(bearer|basic|token)?$`)
-
-// isOnlyRefs: the value is ${VAR} references only (no non-empty default), optionally after an auth scheme
-// ("Bearer ${TOKEN}").
-func isOnlyRefs(v string) bool {
-	for _, m := range varRef.FindAllStringSubmatch(v, -1) {
-		if m[2] != "" && m[2] != ":-" {
-			return false
-		}
-	}
-	return varRef.MatchString(v) && authScheme.MatchString(strings.TrimSpace(varRef.ReplaceAllString(v, "")))
-}
-
-func walk(v any, at string, f func(path, key, val string)) {
-	switch t := v.(type) {
-	case map[string]any:
-		for k, x := range t {
-			p := at + "." + k
-			if s, ok := x.(string); ok {
-				f(p, k, s)
-				continue
-			}
-			walk(x, p, f)
-		}
-	case []any:
-		for i, x := range t {
-			p := fmt.Sprintf("%s[%d]", at, i)
-			if s, ok := x.(string); ok {
-				f(p, "", s)
-				continue
-			}
-			walk(x, p, f)
-		}
 	}
 }

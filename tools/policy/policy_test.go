@@ -384,16 +384,6 @@ func TestIsOnlyRefs(t *testing.T) {
 	}
 }
 
-func TestExpandDefault(t *testing.T) {
-	for in, want := range map[string]string{
-		"${A:-:9090}": ":9090", "${A}": "", "x${A:-1}y": "x1y", "plain": "plain",
-	} {
-		if got := expandDefault(in); got != want {
-			t.Errorf("expandDefault(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestConfigs(t *testing.T) {
 	const cm = `
 apiVersion: v1

@@ -125,9 +125,10 @@ fields only when set in values, else healthgate's defaults hold. The token is on
 {{/*
 Secrets. The same rules as tools/policy (configMapSecrets, envSecrets), so the chart refuses at `helm template`
 what CI would refuse in the rendered manifest. A secret-looking name is one that contains, in any case, a word
-of checks/redact.go's list: pass, pwd, secret, token, key, auth, sig, credential, session, jwt, cookie. A few
-libpq parameters contain such a word but hold no secret (sslkey and passfile are file paths,
-target_session_attrs and require_auth keywords). A value is a reference when it is ${VAR} or ${VAR:-}: a
+of config/secrets.go's list (config's TestChartSecretWords keeps this copy equal to it): pass, pwd, secret,
+token, key, auth, sig, credential, session, jwt, cookie. A few libpq parameters contain such a word but hold
+no secret (config.NotSecretNames: sslkey and passfile are file paths, target_session_attrs and require_auth
+keywords). A value is a reference when it is ${VAR} or ${VAR:-}: a
 non-empty default would put the literal back into the ConfigMap.
 */}}
 {{- define "healthgate.secretNameRE" -}}(?i)(pass|pwd|secret|token|key|auth|sig|credential|session|jwt|cookie){{- end -}}

@@ -1,0 +1,32 @@
+package config
+
+import (
+	"slices"
+	"strings"
+)
+
+// SecretWords is the one list of words that mark a name whose value is a secret (docs/design.md §8): a
+// URL query parameter, a libpq key=value field, an environment variable or a configuration key whose name
+// contains one of them, in any case. checks/redact.go redacts such values in everything healthgate shows,
+// tools/policy refuses them as literals in manifests, and charts/healthgate/templates/_helpers.tpl refuses
+// them at `helm template` time; a test keeps the chart's copy equal to this one.
+var SecretWords = []string{"pass", "pwd", "secret", "token", "key", "auth", "sig", "credential", "session", "jwt", "cookie"}
+
+// NotSecretNames are libpq parameters whose names contain a secret word but whose values are no secret:
+// sslkey and passfile are file paths, target_session_attrs and require_auth keywords.
+var NotSecretNames = []string{"sslkey", "passfile", "target_session_attrs", "require_auth"}
+
+// IsSecretName reports whether a value named name is a secret: the name contains one of SecretWords
+// (in any case) and is not one of NotSecretNames.
+func IsSecretName(name string) bool {
+	n := strings.ToLower(name)
+	if slices.Contains(NotSecretNames, n) {
+		return false
+	}
+	for _, w := range SecretWords {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,57 @@
+package config
+
+import (
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestChartSecretWords fails when the chart's copy of the secret words (or of the names exempt from them)
+// differs from SecretWords and NotSecretNames: the chart refuses at `helm template` what the policy and the
+// redaction treat as secret, and must say the same.
+func TestChartSecretWords(t *testing.T) {
+	data, err := os.ReadFile("../charts/healthgate/templates/_helpers.tpl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl := string(data)
+	re := regexp.MustCompile(`define "healthgate.secretNameRE" -}}\(\?i\)\(([^)]*)\)`).FindStringSubmatch(tpl)
+	if re == nil {
+		t.Fatal(`_helpers.tpl: no define "healthgate.secretNameRE" of the form (?i)(word|word...)`)
+	}
+	if got := strings.Split(re[1], "|"); !slices.Equal(got, SecretWords) {
+		t.Errorf("_helpers.tpl healthgate.secretNameRE words = %q, want config.SecretWords %q", got, SecretWords)
+	}
+	prose := regexp.MustCompile(`of config/secrets.go's list [^:]*: ([a-z,\s]+)\.`).FindStringSubmatch(tpl)
+	if prose == nil {
+		t.Fatal("_helpers.tpl: the comment no longer lists config/secrets.go's words (\"a word of config/secrets.go's list: ...\")")
+	}
+	if got := strings.Fields(strings.ReplaceAll(prose[1], ",", " ")); !slices.Equal(got, SecretWords) {
+		t.Errorf("_helpers.tpl comment lists %q, want config.SecretWords %q", got, SecretWords)
+	}
+	not := regexp.MustCompile(`has \(lower \.\) \(list ([^)]*)\)`).FindStringSubmatch(tpl)
+	if not == nil {
+		t.Fatal(`_helpers.tpl: healthgate.isSecretName no longer has (has (lower .) (list "..."))`)
+	}
+	var got []string
+	for _, f := range strings.Fields(not[1]) {
+		got = append(got, strings.Trim(f, `"`))
+	}
+	if !slices.Equal(got, NotSecretNames) {
+		t.Errorf("_helpers.tpl healthgate.isSecretName exempts %q, want config.NotSecretNames %q", got, NotSecretNames)
+	}
+}
+
+func TestIsSecretName(t *testing.T) {
+	for name, want := range map[string]bool{
+		"password": true, "PGPASSWORD": true, "api_key": true, "X-Auth": true, "sslpassword": true,
+		"sslkey": false, "PassFile": false, "target_session_attrs": false, "require_auth": false,
+		"sslmode": false, "host": false, "dbname": false,
+	} {
+		if got := IsSecretName(name); got != want {
+			t.Errorf("IsSecretName(%q) = %v, want %v", name, got, want)
+		}
+	}
+}

@@ -1,0 +1,148 @@
+package policy
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/healthgate/healthgate/config"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
+)
+
+// isSecretName: a query parameter, DSN field, key or variable whose name holds a secret, by healthgate's one
+// list (config.SecretWords, less config.NotSecretNames). charts/healthgate/templates/_helpers.tpl applies the
+// same rules at `helm template` time; config's TestChartSecretWords keeps its copy equal.
+func isSecretName(name string) bool { return config.IsSecretName(name) }
+
+// plainHeaders: standard request headers whose values are never credentials. Every other header value must
+// be a ${VAR} reference: header values are secrets by default (docs/design.md §8 redacts them all), and a custom
+// header (X-Auth, X-Internal, ...) is where an API key hides under a name no pattern guesses.
+var plainHeaders = []string{"accept", "accept-charset", "accept-encoding", "accept-language", "cache-control",
+	"connection", "content-type", "host", "origin", "pragma", "referer", "user-agent", "x-forwarded-for",
+	"x-forwarded-host", "x-forwarded-proto", "x-request-id", "x-requested-with"}
+
+var (
+	// secretRef: a value that is only a reference; a non-empty default (${X:-hunter2}) would put the
+	// literal back into the manifest.
+	secretRef   = regexp.MustCompile(`^\$\{[A-Za-z_][A-Za-z0-9_]*(:-)?\}$`)
+	urlUserinfo = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)@[^@/?#]*(?:[/?#].*)?$`)
+	dsnStart    = regexp.MustCompile(`^\s*[A-Za-z_][A-Za-z0-9_]*\s*=`)
+	dsnField    = regexp.MustCompile(`(?:^|\s)([A-Za-z_][A-Za-z0-9_]*)\s*=\s*('[^']*'|[^\s']*)`)
+)
+
+// secretProblem says which literal secret v holds ("" if none): a password in a URL's userinfo, a field of
+// a libpq key=value DSN or a URL query parameter with a secret-looking name, whose value is not a reference.
+// Parsed by pattern, not net/url, since ${VAR}s in a host or userinfo make net/url give up.
+func secretProblem(v string) string {
+	if m := urlUserinfo.FindStringSubmatch(v); m != nil {
+		if _, pw, ok := strings.Cut(m[1], ":"); ok && pw != "" && !secretRef.MatchString(pw) {
+			return "an inline password"
+		}
+	}
+	if dsnStart.MatchString(v) {
+		for _, m := range dsnField.FindAllStringSubmatch(v, -1) {
+			val := strings.TrimSuffix(strings.TrimPrefix(m[2], "'"), "'")
+			if isSecretName(m[1]) && val != "" && !secretRef.MatchString(val) {
+				return "an inline " + m[1] + "="
+			}
+		}
+	}
+	rest, _, _ := strings.Cut(v, "#")
+	if _, query, ok := strings.Cut(rest, "?"); ok {
+		for _, p := range strings.Split(query, "&") {
+			name, val, _ := strings.Cut(p, "=")
+			if n, err := url.QueryUnescape(name); err == nil {
+				name = n
+			}
+			if x, err := url.QueryUnescape(val); err == nil {
+				val = x
+			}
+			if isSecretName(name) && val != "" && !secretRef.MatchString(val) {
+				return fmt.Sprintf("a literal secret in query parameter %q", name)
+			}
+		}
+	}
+	return ""
+}
+
+// configMapSecrets: no secret values inline in any ConfigMap: secret-looking keys and header values must be
+// ${VAR} references or empty, URLs and DSNs carry no literal password or secret-looking parameter.
+func (c *checker) configMapSecrets(o Object, cm *corev1.ConfigMap) {
+	for key, data := range cm.Data {
+		var doc any
+		if err := yaml.Unmarshal([]byte(data), &doc); err != nil {
+			continue // not YAML: nothing structured to look at
+		}
+		walk(doc, "", func(path, k, v string) {
+			where := fmt.Sprintf("data[%s] %s", key, path)
+			if strings.HasSuffix(k, "_file") || strings.HasSuffix(strings.TrimSuffix(path, "."+k), "_file") {
+				return // a path to a file (url_file, or a value of headers_file), not a secret
+			}
+			switch {
+			case strings.HasSuffix(strings.TrimSuffix(path, "."+k), ".headers"):
+				if !slices.Contains(plainHeaders, strings.ToLower(k)) && !isOnlyRefs(v) {
+					c.add(o, RuleSecrets, "%s: header %s holds a literal value (only standard headers such as Accept may); use ${VAR} (or Bearer ${VAR}) from a Secret", where, k)
+				}
+			case k != "" && isSecretName(k) && v != "" && !isOnlyRefs(v):
+				c.add(o, RuleSecrets, "%s: secret-looking key holds a literal value; use ${VAR} from a Secret or %s_file", where, k)
+			}
+			if p := secretProblem(v); p != "" {
+				c.add(o, RuleSecrets, "%s: value has %s; use ${VAR} from a Secret", where, p)
+			}
+		})
+	}
+}
+
+// envSecrets: a literal env value lands in the workload, readable by whoever can read that: it must not
+// hold a secret (take it from a Secret with valueFrom.secretKeyRef or envFrom).
+func (c *checker) envSecrets(o Object, ct corev1.Container) {
+	for i, e := range ct.Env {
+		if e.Value == "" {
+			continue
+		}
+		if p := secretProblem(e.Value); p != "" {
+			c.add(o, RuleSecrets, "container %q env[%d] %s: value has %s; use valueFrom.secretKeyRef", ct.Name, i, e.Name, p)
+		} else if isSecretName(e.Name) {
+			c.add(o, RuleSecrets, "container %q env[%d] %s: a secret-looking name with a literal value; use valueFrom.secretKeyRef", ct.Name, i, e.Name)
+		}
+	}
+}
+
+var authScheme = regexp.MustCompile(`(?i)^(bearer|basic|token)?$`)
+
+// isOnlyRefs: the value is ${VAR} references only (no non-empty default), optionally after an auth scheme
+// ("Bearer ${TOKEN}").
+func isOnlyRefs(v string) bool {
+	for _, m := range varRef.FindAllStringSubmatch(v, -1) {
+		if m[2] != "" && m[2] != ":-" {
+			return false
+		}
+	}
+	return varRef.MatchString(v) && authScheme.MatchString(strings.TrimSpace(varRef.ReplaceAllString(v, "")))
+}
+
+func walk(v any, at string, f func(path, key, val string)) {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, x := range t {
+			p := at + "." + k
+			if s, ok := x.(string); ok {
+				f(p, k, s)
+				continue
+			}
+			walk(x, p, f)
+		}
+	case []any:
+		for i, x := range t {
+			p := fmt.Sprintf("%s[%d]", at, i)
+			if s, ok := x.(string); ok {
+				f(p, "", s)
+				continue
+			}
+			walk(x, p, f)
+		}
+	}
+}
