@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/healthgate/healthgate/checks/checktest"
+	"github.com/healthgate/healthgate/config"
 )
 
 // servedAddr waits for the JSON "serving" line in a serve's log and returns its address.
@@ -309,7 +310,7 @@ func startServeInDir(t *testing.T, yaml string, env map[string]string) *servePro
 	t.Helper()
 	t.Chdir(t.TempDir())
 	if yaml != "" {
-		if err := os.WriteFile(defaultConfigFile, []byte(yaml), 0o600); err != nil {
+		if err := os.WriteFile(config.DefaultFile, []byte(yaml), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}

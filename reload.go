@@ -105,7 +105,7 @@ func (rl *reloader) reload(trigger string) {
 		return
 	}
 	rl.seen = rl.fingerprint()
-	cfg, err := loadConfig(rl.path, rl.lookup, true)
+	cfg, err := loadServeConfig(rl.path, rl.lookup)
 	if err != nil {
 		rl.refuse(trigger, err)
 		return
@@ -128,7 +128,7 @@ func (rl *reloader) reload(trigger string) {
 			continue
 		}
 		c, err := checks.New(cc)
-		if err != nil { // validated by loadConfig; a file it reads may have changed since
+		if err != nil { // validated by loadServeConfig; a file it reads may have changed since
 			checks.CloseAll(built)
 			rl.refuse(trigger, err)
 			return

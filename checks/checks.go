@@ -59,16 +59,71 @@ type kind struct {
 	component string
 	// elsewhere says where a kind takes a setting that other kinds have as a field.
 	elsewhere map[string]string
+	// target is the field that says where a check points, as `wait` and `check` take it from a flag
+	// named after the kind (--postgres URL).
+	target target
+}
+
+// target describes a kind's target field for the command line.
+type target struct {
+	field string // its YAML key: url, address
+	arg   string // the flag's argument in usage text: URL, HOST:PORT
+	help  string // what the flag gives, and what must answer: "a Postgres `URL` (a query must answer)"
 }
 
 // kinds is the one registry of check types (adding a kind touches only this package): config knows no
 // type names.
 var kinds = map[string]kind{
 	"postgres": {fields: []string{"url", "query", "writable", "max_replication_lag"}, build: buildPostgres, component: ComponentDatastore,
-		elsewhere: map[string]string{"tls": "a postgres check takes its TLS settings in the URL, as libpq does: sslmode=verify-full, sslrootcert, sslcert, sslkey"}},
-	"redis": {fields: []string{"url", "role", "tls"}, build: buildRedis, component: ComponentDatastore},
-	"http":  {fields: []string{"url", "method", "headers", "expect_status", "body_contains", "follow_redirects", "tls"}, build: buildHTTP, component: ComponentService},
-	"tcp":   {fields: []string{"address"}, build: buildTCP, component: ComponentService},
+		elsewhere: map[string]string{"tls": "a postgres check takes its TLS settings in the URL, as libpq does: sslmode=verify-full, sslrootcert, sslcert, sslkey"},
+		target:    target{"url", "URL", "a Postgres `URL` (a query must answer"}},
+	"redis": {fields: []string{"url", "role", "tls"}, build: buildRedis, component: ComponentDatastore,
+		target: target{"url", "URL", "a Redis `URL` (PING must answer PONG"}},
+	"http": {fields: []string{"url", "method", "headers", "expect_status", "body_contains", "follow_redirects", "tls"}, build: buildHTTP, component: ComponentService,
+		target: target{"url", "URL", "an HTTP `URL` (2xx"}},
+	"tcp": {fields: []string{"address"}, build: buildTCP, component: ComponentService,
+		target: target{"address", "HOST:PORT", "`HOST:PORT` (a connection must open"}},
+}
+
+// Kind is what the command line knows of a registered kind: `wait` and `check` take a flag per kind
+// (--NAME TARGETARG), and their usage lists them, so a new kind gets its flag by being registered.
+type Kind struct {
+	Name string
+	// TargetField is the YAML key of the field a flag sets (url, address).
+	TargetField string
+	// TargetArg names the flag's argument in usage text (URL, HOST:PORT).
+	TargetArg string
+	// TargetHelp says what the flag gives and what must answer, for flag.Var: "a Postgres `URL` (a
+	// query must answer" (the caller closes the parenthesis, adding what it needs, "; repeatable)").
+	TargetHelp string
+}
+
+// Kinds lists the registered kinds, sorted by name.
+func Kinds() []Kind {
+	var ks []Kind
+	for _, name := range Types() {
+		t := kinds[name].target
+		ks = append(ks, Kind{Name: name, TargetField: t.field, TargetArg: t.arg, TargetHelp: t.help})
+	}
+	return ks
+}
+
+// SetTarget sets the target field of c's kind (url, address) to value, as the flag --KIND value
+// does. It reports false for a kind the registry does not know.
+func SetTarget(c *config.Check, value string) bool {
+	k, ok := kinds[c.Type]
+	if !ok {
+		return false
+	}
+	switch k.target.field {
+	case "url":
+		c.URL = value
+	case "address":
+		c.Address = value
+	default:
+		return false
+	}
+	return true
 }
 
 // The health+json draft's pre-defined componentType values (draft-inadarei-api-health-check):
@@ -237,8 +292,8 @@ func (c *Check) Close() { c.prober.close() }
 // (e.g. "check the user, password and database in DATABASE_URL").
 func (c *Check) Hint(err error) string {
 	field := "url"
-	if c.Type == "tcp" {
-		field = "address"
+	if k, ok := kinds[c.Type]; ok {
+		field = k.target.field
 	}
 	return Hint(err, c.src.Origin(field))
 }

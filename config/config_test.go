@@ -29,19 +29,12 @@ var testEnv = env(map[string]string{
 // load is what `healthgate serve` does: decode and validate, then let the check kinds validate theirs.
 func load(t *testing.T, path string, e config.LookupEnv) (*config.Config, error) {
 	t.Helper()
-	cfg, err := config.Load(path, e)
+	cfg, err := config.Find(path, e, config.FindOptions{Kinds: checks.Validate, Server: true})
 	var errs config.Errors
 	if err != nil && !errors.As(err, &errs) {
-		t.Fatalf("Load returned %T, not config.Errors: %v", err, err)
+		t.Fatalf("Find returned %T, not config.Errors: %v", err, err)
 	}
-	if cfg != nil {
-		errs = append(errs, checks.Validate(cfg.Checks)...)
-		errs = append(errs, cfg.ValidateServer()...)
-	}
-	if err := errs.Err(); err != nil {
-		return nil, err
-	}
-	return cfg, nil
+	return cfg, err
 }
 
 func TestValid(t *testing.T) {
@@ -121,7 +114,7 @@ func TestInvalid(t *testing.T) {
 		{"invalid-reserved-name.yaml", 2, "name", "reserved"},
 		{"invalid-reserved-grpc-name.yaml", 2, "name", `"readiness" is reserved`},
 		{"invalid-missing-name.yaml", 2, "name", "required"},
-		{"invalid-unknown-type.yaml", 2, "type", `unknown type "mysql" (known: http, postgres, redis, tcp)`},
+		{"invalid-unknown-type.yaml", 2, "type", `unknown type "no-such-kind" (known: ` + strings.Join(checks.Types(), ", ") + ")"},
 		{"invalid-threshold.yaml", 2, "failure_threshold", "must be at least 1 (got 0)"},
 		{"invalid-success-threshold.yaml", 2, "success_threshold", "must be at least 1 (got -1)"},
 		{"invalid-unset-variable.yaml", 2, "url", "environment variable HEALTHGATE_TEST_UNSET_VARIABLE is not set"},

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/healthgate/healthgate/checks"
+	"github.com/healthgate/healthgate/config"
+	"github.com/healthgate/healthgate/startup"
+)
+
+// cmdCheck is `healthgate check`: every configured check once, now, in parallel; a table or JSON on
+// stdout; exit 0 when every critical check passes, 1 otherwise.
+func cmdCheck(ctx context.Context, args []string, lookup env, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("healthgate check", flag.ContinueOnError)
+	var what startup.Targets
+	what.Register(fs, "check", "whose checks to run")
+	output := fs.String("output", "text", "output format: text or json")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	var problems []string
+	if fs.NArg() > 0 {
+		problems = append(problems, fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
+	}
+	if *output != "text" && *output != "json" {
+		problems = append(problems, fmt.Sprintf("--output: %q is not text or json", *output))
+	}
+	fromConfig, fromFlags, more := what.Resolve(lookup, false, 0)
+	problems = append(problems, more...)
+	if len(problems) == 0 && len(fromConfig)+len(fromFlags) == 0 {
+		problems = append(problems, nothingToCheck("give "+startup.FlagNames()+", --config, put checks in ./"+config.DefaultFile+", or set DATABASE_URL / REDIS_URL"))
+	}
+	if len(problems) > 0 {
+		return usageError(problems)
+	}
+	cs, err := startup.Build(fromConfig, fromFlags)
+	if err != nil {
+		return configError(err)
+	}
+	defer checks.CloseAll(cs)
+
+	results := startup.Check(ctx, cs)
+	if code, ok := signalExit(ctx); ok {
+		return exitf(code, "stopped (%v) before every check had answered; nothing to report", context.Cause(ctx))
+	}
+	if *output == "json" {
+		err = startup.WriteJSON(stdout, results)
+	} else {
+		err = startup.WriteText(stdout, results)
+	}
+	if err != nil {
+		return exitf(exitFailed, "writing the report: %v", err)
+	}
+	if startup.Verdict(results) == startup.Fail {
+		return exitf(exitFailed, "") // the report says which
+	}
+	return nil
+}

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/healthgate/healthgate/config"
+	"github.com/healthgate/healthgate/startup"
+)
+
+// usage is the text of `healthgate help`; the target flags of wait and check are the registry's kinds.
+func usage() string {
+	targets := startup.FlagUsage()
+	return `healthgate tells probes and init containers whether a service's dependencies can serve.
+
+Usage:
+  healthgate serve [--config FILE] [--listen ADDR] [--log-format text|json] [--log-level LEVEL]
+  healthgate wait [--config FILE] ` + targets + ` [--only NAME]
+                  [--timeout 5m] [--attempt-timeout D] [--quiet] [--log-format text|json] [-- COMMAND ARGS...]
+  healthgate check [--config FILE] ` + targets + ` [--only NAME]
+                   [--output text|json]
+  healthgate version
+
+Run "healthgate COMMAND --help" for a command's flags.
+`
+}
+
+// commonFlags are the flags every command shares.
+type commonFlags struct {
+	config    string
+	logFormat string
+	logLevel  string
+}
+
+func (c *commonFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.config, "config", "", "configuration file (default: ./"+config.DefaultFile+" if present, else DATABASE_URL/REDIS_URL)")
+	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+}
+
+func (c *commonFlags) logger(w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level: %q is not one of debug, info, warn, error", c.logLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch c.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return jsonLogger(w, opts), nil
+	}
+	return nil, fmt.Errorf("--log-format: %q is not text or json", c.logFormat)
+}
+
+// jsonLogger writes one JSON object per line, with durations as "1.5ms", as in the text format,
+// rather than slog's integer nanoseconds.
+func jsonLogger(w io.Writer, opts *slog.HandlerOptions) *slog.Logger {
+	opts.ReplaceAttr = func(_ []string, a slog.Attr) slog.Attr {
+		if a.Value.Kind() == slog.KindDuration {
+			a.Value = slog.StringValue(a.Value.Duration().String())
+		}
+		return a
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// parseFlags parses a command's flags; a non-nil error ends the command (exit 0 after --help). Errors
+// and --help are written in the GNU `--flag` style the README and the usage use, not the flag
+// package's `-flag`.
+func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, flag.ErrHelp):
+		printFlags(fs, stderr)
+		return exitf(exitOK, "")
+	}
+	return exitf(exitUsage, "%s\nRun \"%s --help\" for its flags.", gnuFlagError(err), fs.Name())
+}
+
+// gnuFlagError rewords the flag package's errors with --name.
+func gnuFlagError(err error) string {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		return "unknown flag --" + name
+	}
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
+		return "--" + name + ": needs a value"
+	}
+	// invalid value "x" for flag -name: cause; invalid boolean value "x" for -name: cause
+	for _, sep := range []string{" for flag -", " for -"} {
+		if what, rest, ok := strings.Cut(msg, sep); ok && strings.HasPrefix(what, "invalid ") {
+			name, cause, _ := strings.Cut(rest, ": ")
+			out := "--" + name + ": " + what
+			if cause != "" {
+				out += ": " + cause
+			}
+			return out
+		}
+	}
+	return msg
+}
+
+// printFlags is flag.PrintDefaults with --name.
+func printFlags(fs *flag.FlagSet, w io.Writer) {
+	fmt.Fprintf(w, "Usage: %s [flags]\n\nFlags:\n", fs.Name())
+	fs.VisitAll(func(f *flag.Flag) {
+		arg, usage := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if arg != "" {
+			line += " " + arg
+		}
+		fmt.Fprintf(w, "%s\n    \t%s", line, strings.ReplaceAll(usage, "\n", "\n    \t"))
+		if f.DefValue != "" && f.DefValue != "false" && !strings.Contains(usage, "default") {
+			fmt.Fprintf(w, " (default %s)", f.DefValue)
+		}
+		fmt.Fprintln(w)
+	})
+}
+
+// durationFlag is fs.Duration with an error that says what to write: `--timeout 30` is a common slip.
+func durationFlag(fs *flag.FlagSet, name string, value time.Duration, usage string) *time.Duration {
+	d := value
+	fs.Func(name, usage, func(s string) error {
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			if _, numErr := strconv.ParseFloat(s, 64); numErr == nil {
+				return errors.New("needs a unit: write 30s, 5m or 1h30m")
+			}
+			return errors.New("not a duration: write 30s, 5m or 1h30m")
+		}
+		d = v
+		return nil
+	})
+	return &d
+}
+
+// configError is the usage error of a configuration that does not load: every problem, one per line.
+func configError(err error) error {
+	var errs config.Errors
+	if !errors.As(err, &errs) {
+		return exitf(exitUsage, "%v", err)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "invalid configuration (%d %s):", len(errs), plural(len(errs), "error", "errors"))
+	for _, e := range errs {
+		b.WriteString("\n  " + e.Error())
+	}
+	return exitf(exitUsage, "%s", b.String())
+}
+
+// usageError is every usage and configuration problem at once.
+func usageError(problems []string) error {
+	if len(problems) == 1 {
+		return exitf(exitUsage, "%s", problems[0])
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d errors:", len(problems))
+	for _, p := range problems {
+		b.WriteString("\n  " + p)
+	}
+	return exitf(exitUsage, "%s", b.String())
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// nothingToCheck is the usage error of a command started with no check at all; how says how to give some.
+func nothingToCheck(how string) string { return "nothing to check: " + how }

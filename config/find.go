@@ -1,0 +1,56 @@
+package config
+
+import (
+	"errors"
+	"os"
+)
+
+// DefaultFile is read when no file is given and it exists in the working directory.
+const DefaultFile = "healthgate.yaml"
+
+// Path is the configuration file to read: file, else ./healthgate.yaml if it exists, else "" (the
+// environment).
+func Path(file string) string {
+	if file == "" {
+		if _, err := os.Stat(DefaultFile); err == nil {
+			return DefaultFile
+		}
+	}
+	return file
+}
+
+// FindOptions say what Find validates beyond the file itself.
+type FindOptions struct {
+	// Kinds validates what is specific to each check's type (checks.Validate): config knows no kinds.
+	Kinds func([]Check) Errors
+	// Server also validates the server section, which only serve uses: `check` and `wait` ignore it,
+	// so a setting only serve uses (details_token, say) cannot stop them.
+	Server bool
+}
+
+// Find finds and loads the configuration (docs/design.md §2 and README "Configuration"): file, else
+// ./healthgate.yaml, else the conventional DATABASE_URL and REDIS_URL. Every error, from the file and
+// from the check kinds, is reported at once, as an Errors.
+func Find(file string, env LookupEnv, opts FindOptions) (*Config, error) {
+	file = Path(file)
+	if file == "" {
+		return FromEnvironment(env), nil
+	}
+	cfg, err := Load(file, env)
+	var errs Errors
+	if err != nil && !errors.As(err, &errs) {
+		return nil, err
+	}
+	if cfg != nil {
+		if opts.Kinds != nil {
+			errs = append(errs, opts.Kinds(cfg.Checks)...)
+		}
+		if opts.Server {
+			errs = append(errs, cfg.ValidateServer()...)
+		}
+	}
+	if err := errs.Err(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}

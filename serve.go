@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/healthgate/healthgate/checks"
+	"github.com/healthgate/healthgate/config"
+	"github.com/healthgate/healthgate/monitor"
+	"github.com/healthgate/healthgate/server"
+)
+
+// cmdServe is `healthgate serve`: the probe endpoints (docs/design.md §3), answered from the checks run in
+// the background, until a signal starts the drain (§5); SIGHUP and changes of the file reload (§11).
+func cmdServe(ctx context.Context, args []string, lookup env, again, hup <-chan struct{}, stderr io.Writer) error {
+	fs := flag.NewFlagSet("healthgate serve", flag.ContinueOnError)
+	var common commonFlags
+	common.register(fs)
+	listen := fs.String("listen", "", "address to serve on (overrides server.listen; default :8080)")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return exitf(exitUsage, "unexpected argument %q", fs.Arg(0))
+	}
+	if *listen != "" {
+		if msg := config.CheckListen(*listen); msg != "" {
+			return exitf(exitUsage, "--listen: %s", msg)
+		}
+	}
+	log, err := common.logger(stderr)
+	if err != nil {
+		return exitf(exitUsage, "%v", err)
+	}
+	path := config.Path(common.config)
+	cfg, err := loadServeConfig(path, lookup)
+	if err != nil {
+		return configError(err)
+	}
+	if *listen != "" {
+		if *listen == cfg.Server.GRPCListen {
+			return exitf(exitUsage, "--listen: must differ from server.grpc_listen (%s)", cfg.Server.GRPCListen)
+		}
+		cfg.Server.Listen = *listen
+	}
+	if len(cfg.Checks) == 0 && cfg.File == config.EnvironmentName {
+		// No file and neither variable: most likely a misspelled variable or a missing mount, and an
+		// always-ready probe would hide it. A file that says `checks: []` is taken at its word.
+		return usageError([]string{nothingToCheck("give --config, put checks in ./" + config.DefaultFile +
+			", or set DATABASE_URL / REDIS_URL (to serve with no checks on purpose, write `checks: []` in the file)")})
+	}
+	cs, err := checks.NewAll(cfg.Checks)
+	if err != nil {
+		return configError(err)
+	}
+	if len(cs) == 0 {
+		log.Warn(noChecksWarning(cfg.File))
+	}
+
+	v := readVersion()
+	metrics := server.NewMetrics(server.BuildInfo{Version: v.Version, Revision: v.Revision})
+	rl := &reloader{path: path, lookup: lookup, listen: *listen, log: log, metrics: metrics, instance: server.NewInstanceID(), cfg: cfg, cs: cs}
+	defer rl.close() // the checks and peer client in use when serve ends
+	monOpts := monitor.Options{Logger: log, OnRun: metrics.Observe}
+	srvOpts := server.Options{Metrics: metrics}
+	rl.applyFleet(cfg, cs, &monOpts, &srvOpts)
+	rl.applyServer(cfg, &srvOpts)
+	mon := monitor.New(cs, monOpts)
+	h := server.New(mon, srvOpts)
+	rl.mon, rl.handler = mon, h
+
+	ln, err := net.Listen("tcp", cfg.Server.Listen)
+	if err != nil {
+		log.Error("cannot listen", "listen", cfg.Server.Listen, "error", err)
+		return exitf(exitFailed, "")
+	}
+	endpoints := server.Endpoints{HTTP: ln, Handler: h}
+	if cfg.Server.GRPCListen != "" {
+		gln, err := net.Listen("tcp", cfg.Server.GRPCListen)
+		if err != nil {
+			_ = ln.Close()
+			log.Error("cannot listen", "grpc_listen", cfg.Server.GRPCListen, "error", err)
+			return exitf(exitFailed, "")
+		}
+		endpoints.GRPC, endpoints.Health = gln, server.NewHealth(mon)
+		log.Info("serving gRPC health", "addr", gln.Addr().String())
+	}
+	names := make([]string, len(cs))
+	for i, c := range cs {
+		names[i] = c.Name
+	}
+	log.Info("serving", "addr", ln.Addr().String(), "version", v.String(), "config", cfg.File, "checks", strings.Join(names, ","))
+
+	monCtx, stopMonitor := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { mon.Run(monCtx) })
+	wg.Go(func() { rl.run(ctx, hup) }) // reloads until the drain starts
+	err = server.Serve(ctx, endpoints, server.Drain{
+		Skip: again, Shutdown: mon.Shutdown, Timing: rl.drainTiming,
+	}, log)
+	stopMonitor()
+	wg.Wait()
+	if err != nil {
+		log.Error("serve failed", "error", err)
+		return exitf(exitFailed, "")
+	}
+	return nil
+}
+
+// loadServeConfig loads serve's configuration, the server section validated too (serve and reload).
+func loadServeConfig(path string, lookup env) (*config.Config, error) {
+	return config.Find(path, lookup, config.FindOptions{Kinds: checks.Validate, Server: true})
+}
+
+// newFleet wires fleet-aware readiness (docs/design.md §10): /fleetz for the peers, and the peer client
+// the monitor asks while a shared check fails. instance is this process's id, kept across reloads.
+func newFleet(cfg *config.Config, cs []*checks.Check, instance string, metrics *server.Metrics, log *slog.Logger, mon *monitor.Options, srv *server.Options) *server.Peers {
+	f := cfg.Fleet
+	peers := make([]config.Peer, 0, len(f.Peers))
+	for _, s := range f.Peers {
+		p, _ := config.ParsePeer(s) // validated by config.Load
+		peers = append(peers, p)
+	}
+	cacheFor := time.Duration(0)
+	var shared []string
+	for _, c := range cs {
+		if c.Shared && c.Critical {
+			shared = append(shared, c.Name)
+			if cacheFor == 0 || c.Interval < cacheFor {
+				cacheFor = c.Interval
+			}
+		}
+	}
+	client := server.NewPeers(server.PeersOptions{
+		Peers: peers, Token: f.Token, Sample: f.Sample, Instance: instance, CacheFor: cacheFor,
+		OnResult: metrics.FleetRequest, Logger: log,
+	})
+	mon.Fleet = &monitor.Fleet{Peers: client, Ratio: f.FailOpenRatio, MinPods: f.MinPods, Timeout: f.Timeout}
+	srv.Fleet = &server.FleetOptions{Instance: instance, Token: f.Token}
+	if len(shared) == 0 {
+		log.Warn("fleet configured but no critical check has scope: shared; nothing can fail open")
+	} else {
+		log.Info("fleet-aware readiness", "shared", strings.Join(shared, ","), "peers", strings.Join(f.Peers, ","),
+			"fail_open_ratio", f.FailOpenRatio, "min_pods", f.MinPods, "sample", f.Sample, "instance", instance)
+	}
+	return client
+}

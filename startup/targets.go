@@ -1,0 +1,224 @@
+package startup
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/healthgate/healthgate/checks"
+	"github.com/healthgate/healthgate/config"
+)
+
+// Targets are the flags `wait` and `check` share to say what to test (docs/design.md §7): a configuration
+// file, narrowed with --only, and/or targets given on the command line, one flag per registered kind
+// (--postgres URL, --tcp HOST:PORT, ...).
+type Targets struct {
+	config  string
+	targets []flagTarget
+	only    namesFlag
+}
+
+// flagTarget is one use of a kind's flag, in command-line order.
+type flagTarget struct{ kind, value string }
+
+// targetFlag appends every use of one kind's flag to a shared list.
+type targetFlag struct {
+	kind string
+	list *[]flagTarget
+}
+
+func (f targetFlag) String() string { return "" }
+
+func (f targetFlag) Set(v string) error {
+	if v == "" {
+		return errors.New("empty (an unset variable?)")
+	}
+	*f.list = append(*f.list, flagTarget{f.kind, v})
+	return nil
+}
+
+// namesFlag is a repeatable flag whose values may also be comma-separated.
+type namesFlag []string
+
+func (n *namesFlag) String() string { return strings.Join(*n, ",") }
+
+func (n *namesFlag) Set(v string) error {
+	for name := range strings.SplitSeq(v, ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			*n = append(*n, name)
+		}
+	}
+	return nil
+}
+
+// Register adds the flags: --config, --only and one per registered kind; verb ("wait for", "check")
+// and configUse word their help.
+func (t *Targets) Register(fs *flag.FlagSet, verb, configUse string) {
+	fs.StringVar(&t.config, "config", "", "configuration `FILE` "+configUse+" (default: ./"+config.DefaultFile+
+		" if present, else DATABASE_URL/REDIS_URL; not read when target flags are given without --config or --only)")
+	for _, k := range checks.Kinds() {
+		fs.Var(targetFlag{k.Name, &t.targets}, k.Name, verb+" "+k.TargetHelp+"; repeatable)")
+	}
+	fs.Var(&t.only, "only", "only the configuration's check of this `NAME` (repeatable; critical or not)")
+}
+
+// FlagUsage is the target flags in usage form: "[--http URL] [--postgres URL] ... [--tcp HOST:PORT]".
+func FlagUsage() string {
+	var parts []string
+	for _, k := range checks.Kinds() {
+		parts = append(parts, fmt.Sprintf("[--%s %s]", k.Name, k.TargetArg))
+	}
+	return strings.Join(parts, " ")
+}
+
+// FlagNames is the target flags as a phrase: "--http, --postgres, --redis or --tcp".
+func FlagNames() string {
+	var names []string
+	for _, k := range checks.Kinds() {
+		names = append(names, "--"+k.Name)
+	}
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
+// Resolve returns what to run: the configuration's checks (the critical ones when criticalOnly, or
+// exactly those --only names) and the flag targets, or the problems to report before any attempt.
+// Explicit beats implicit: `--postgres "$DATABASE_URL"` alone must not also run the DATABASE_URL check
+// the environment would add, nor a stray ./healthgate.yaml, so the configuration is read only with
+// --config or --only, or when no target flag is given.
+func (t *Targets) Resolve(lookup config.LookupEnv, criticalOnly bool, attemptTimeout time.Duration) (fromConfig, fromFlags []config.Check, problems []string) {
+	cfg := &config.Config{File: "flags", Defaults: config.NewDefaults()}
+	if t.config != "" || len(t.only) > 0 || len(t.targets) == 0 {
+		loaded, err := config.Find(t.config, lookup, config.FindOptions{Kinds: checks.Validate})
+		var errs config.Errors
+		switch {
+		case errors.As(err, &errs):
+			for _, e := range errs {
+				problems = append(problems, e.Error())
+			}
+		case err != nil:
+			problems = append(problems, err.Error())
+		default:
+			cfg = loaded
+		}
+	}
+	fromConfig, more := selectChecks(cfg, t.only, criticalOnly)
+	problems = append(problems, more...)
+	fromFlags, more = flagTargetChecks(cfg, t.targets, attemptTimeout)
+	return fromConfig, fromFlags, append(problems, more...)
+}
+
+// Build builds the resolved checks. The error is a config.Errors for the configuration's checks.
+func Build(fromConfig, fromFlags []config.Check) ([]*checks.Check, error) {
+	cs, err := checks.NewAll(fromConfig)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range fromFlags {
+		ch, err := checks.New(c)
+		if err != nil {
+			// Flag targets were built once already by flagTargetChecks; this cannot fail.
+			checks.CloseAll(cs)
+			return nil, err
+		}
+		cs = append(cs, ch)
+	}
+	return cs, nil
+}
+
+// selectChecks picks from the configuration: every check (or, when criticalOnly, the critical ones),
+// or exactly the ones --only names (critical or not).
+func selectChecks(cfg *config.Config, only []string, criticalOnly bool) ([]config.Check, []string) {
+	if len(only) == 0 {
+		var cs []config.Check
+		for _, c := range cfg.Checks {
+			if c.Critical || !criticalOnly {
+				cs = append(cs, c)
+			}
+		}
+		return cs, nil
+	}
+	names := make([]string, len(cfg.Checks))
+	byName := map[string]config.Check{}
+	for i, c := range cfg.Checks {
+		names[i] = c.Name
+		byName[c.Name] = c
+	}
+	var cs []config.Check
+	var problems []string
+	seen := map[string]bool{}
+	for _, name := range only {
+		c, ok := byName[name]
+		switch {
+		case seen[name]:
+			continue
+		case !ok && len(names) == 0:
+			problems = append(problems, fmt.Sprintf("--only: no check named %q: the configuration (%s) has no checks", name, cfg.File))
+		case !ok:
+			problems = append(problems, fmt.Sprintf("--only: no check named %q in %s (checks: %s)", name, cfg.File, strings.Join(names, ", ")))
+		default:
+			cs = append(cs, c)
+		}
+		seen[name] = true
+	}
+	return cs, problems
+}
+
+// flagTargetChecks turns the target flags into critical checks named after their kind and index
+// (postgres, postgres-2, ...), skipping names the configuration uses. Each is built once here so
+// that a bad value is reported, naming the flag, before any attempt.
+func flagTargetChecks(cfg *config.Config, targets []flagTarget, attemptTimeout time.Duration) ([]config.Check, []string) {
+	taken := map[string]bool{}
+	for _, c := range cfg.Checks {
+		taken[c.Name] = true
+	}
+	fields := map[string]string{}
+	for _, k := range checks.Kinds() {
+		fields[k.Name] = k.TargetField
+	}
+	count := map[string]int{}
+	var cs []config.Check
+	var problems []string
+	for _, t := range targets {
+		count[t.kind]++
+		name := t.kind
+		for n := count[t.kind]; ; n++ {
+			if n > 1 {
+				name = fmt.Sprintf("%s-%d", t.kind, n)
+			}
+			if !taken[name] {
+				break
+			}
+		}
+		taken[name] = true
+		flagName := "--" + t.kind
+		c := config.NewCheck(name, t.kind, "flag "+flagName, cfg.Defaults)
+		c.Critical = true
+		checks.SetTarget(&c, t.value)
+		// Hints name where the value came from: "check the credentials in --postgres".
+		c.Src.SetOrigin(fields[t.kind], flagName)
+		if attemptTimeout > 0 {
+			c.Timeout = attemptTimeout
+			c.Interval = max(c.Interval, 2*attemptTimeout) // keep timeout < interval, as everywhere
+		}
+		ch, err := checks.New(c)
+		if err != nil {
+			var errs config.Errors
+			if errors.As(err, &errs) {
+				for _, e := range errs {
+					problems = append(problems, fmt.Sprintf("%s (target %q): %s", flagName, name, e.Msg))
+				}
+			} else {
+				problems = append(problems, fmt.Sprintf("%s (target %q): %v", flagName, name, err))
+			}
+			continue
+		}
+		ch.Close()
+		cs = append(cs, c)
+	}
+	return cs, problems
+}

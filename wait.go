@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/healthgate/healthgate/checks"
+	"github.com/healthgate/healthgate/config"
+	"github.com/healthgate/healthgate/startup"
+)
+
+// ---- wait and check (docs/design.md §7); the target flags, their resolution and the selection are in startup/targets.go ----
+
+// execCommand replaces the process with the command after `--`; a variable so that in-process tests
+// never replace the test binary.
+var execCommand = startup.Command.Exec
+
+// splitCommand separates `wait`'s own arguments from the command after the first `--`.
+func splitCommand(args []string) (own, command []string, hasCommand bool) {
+	for i, a := range args {
+		if a == "--" {
+			return args[:i], args[i+1:], true
+		}
+	}
+	return args, nil, false
+}
+
+// cmdWait is `healthgate wait`: it blocks until every target answered once, then exits 0 or execs
+// the command after `--` (README "wait"). Every usage and configuration error is reported before
+// the first attempt.
+func cmdWait(ctx context.Context, args []string, lookup env, stderr io.Writer) error {
+	fs := flag.NewFlagSet("healthgate wait", flag.ContinueOnError)
+	var what startup.Targets
+	what.Register(fs, "wait for", "whose critical checks to wait for")
+	timeout := durationFlag(fs, "timeout", 5*time.Minute, "give up after this `DURATION`, with exit code 124 (0 waits for ever; default 5m)")
+	attemptTimeout := durationFlag(fs, "attempt-timeout", 0, "`DURATION` bound of each attempt of a flag target (default: defaults.timeout, 2s)")
+	quiet := fs.Bool("quiet", false, "no progress lines (the table of what was not ready on timeout is still written)")
+	logFormat := fs.String("log-format", "text", "progress format: text or json")
+	own, command, hasCommand := splitCommand(args)
+	if err := parseFlags(fs, own, stderr); err != nil {
+		return err
+	}
+
+	var problems []string
+	if fs.NArg() > 0 {
+		problems = append(problems, fmt.Sprintf("unexpected argument %q: put the command to run after --, as in: healthgate wait --postgres URL -- ./app", fs.Arg(0)))
+	}
+	if hasCommand && len(command) == 0 {
+		problems = append(problems, "--: no command after it")
+	}
+	if *logFormat != "text" && *logFormat != "json" {
+		problems = append(problems, fmt.Sprintf("--log-format: %q is not text or json", *logFormat))
+	}
+	if *timeout < 0 {
+		problems = append(problems, fmt.Sprintf("--timeout: must not be negative (got %s); 0 waits for ever", *timeout))
+	}
+	attemptSet := false
+	fs.Visit(func(f *flag.Flag) { attemptSet = attemptSet || f.Name == "attempt-timeout" })
+	if attemptSet && *attemptTimeout < config.MinTimeout {
+		problems = append(problems, fmt.Sprintf("--attempt-timeout: must be at least %s (got %s)", config.MinTimeout, *attemptTimeout))
+	}
+
+	selected, flagChecks, more := what.Resolve(lookup, true, *attemptTimeout)
+	problems = append(problems, more...)
+	if len(problems) == 0 && len(selected)+len(flagChecks) == 0 {
+		problems = append(problems, "nothing to wait for: give "+startup.FlagNames()+", a --config with critical checks, or set DATABASE_URL / REDIS_URL")
+	}
+	if len(problems) > 0 {
+		return usageError(problems)
+	}
+
+	var cmd startup.Command
+	if hasCommand {
+		var err error
+		if cmd, err = startup.LookCommand(command); err != nil {
+			return commandExit(err)
+		}
+	}
+
+	cs, err := startup.Build(selected, flagChecks)
+	if err != nil {
+		return configError(err)
+	}
+	defer func() { checks.CloseAll(cs) }() // cs is nil once closed before an exec
+
+	opts := startup.Options{Timeout: *timeout, Progress: stderr, Quiet: *quiet}
+	if *logFormat == "json" {
+		opts.Log = jsonLogger(stderr, &slog.HandlerOptions{})
+	}
+	_, err = startup.Wait(ctx, cs, opts)
+	switch {
+	case errors.Is(err, startup.ErrTimeout):
+		return exitf(exitTimeout, "") // startup.Wait wrote what was not ready
+	case err != nil:
+		if code, ok := signalExit(ctx); ok {
+			return exitf(code, "")
+		}
+		return exitf(exitFailed, "%v", err)
+	}
+	if !hasCommand {
+		return nil
+	}
+	checks.CloseAll(cs) // the deferred close never runs after exec
+	cs = nil
+	if code, ok := signalExit(ctx); ok {
+		return exitf(code, "") // a signal arrived just as the last target became ready
+	}
+	return commandExit(execCommand(cmd, os.Environ()))
+}
+
+// commandExit ends wait with the shell's status for a command that cannot run: 126 when it exists but
+// is not executable, 127 when it is not found.
+func commandExit(err error) error {
+	if errors.Is(err, startup.ErrNotExecutable) || errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.ENOEXEC) {
+		return exitf(exitNotExecutable, "%v", err)
+	}
+	return exitf(exitNotFound, "%v", err)
+}
