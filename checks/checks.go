@@ -54,10 +54,15 @@ type kind struct {
 // kinds is the one registry of check types (adding a kind touches only this package): config knows no
 // type names.
 var kinds = map[string]kind{
-	"postgres": {fields: []string{"url", "query", "writable", "max_replication_lag"}, build: buildPostgres},
+	"postgres": {fields: []string{"url", "query", "writable", "max_replication_lag", "migrations"}, build: buildPostgres},
 	"redis":    {fields: []string{"url", "role"}, build: buildRedis},
 	"http":     {fields: []string{"url", "method", "headers", "expect_status", "body_contains", "follow_redirects", "tls"}, build: buildHTTP},
 	"tcp":      {fields: []string{"address"}, build: buildTCP},
+}
+
+// fieldNotes say why a field applies only to some kinds, for the "does not apply" message.
+var fieldNotes = map[string]string{
+	"migrations": ": only a SQL database has a schema whose migrations can be checked",
 }
 
 var commonFields = []string{"name", "type", "critical", "interval", "timeout", "failure_threshold", "success_threshold", "scope"}
@@ -78,7 +83,7 @@ func New(c config.Check) (*Check, error) {
 	var errs config.Errors
 	for key := range c.Src.Lines {
 		if !slices.Contains(commonFields, key) && !slices.Contains(k.fields, key) {
-			errs = append(errs, c.Src.Errorf(key, "does not apply to a %s check%s", c.Type, appliesTo(key)))
+			errs = append(errs, c.Src.Errorf(key, "does not apply to a %s check%s%s", c.Type, fieldNotes[key], appliesTo(key)))
 		}
 	}
 	p, target, buildErrs := k.build(c)
