@@ -351,7 +351,7 @@ func (s *schemaCheck) run(ctx context.Context, r rowsReader) error {
 		return s.tool.decide(s, rows)
 	case s.dialect.missingTable(err):
 		return &Error{Class: Schema,
-			Err: fmt.Errorf("table %s does not exist: %s has never run against this database (this release needs version %s)", s.table, s.tool.name, s.want),
+			Err:  fmt.Errorf("table %s does not exist: %s has never run against this database (this release needs version %s)", s.table, s.tool.name, s.want),
 			Hint: fmt.Sprintf("no migration has run yet (no %s table): it should clear once the migration job has run; if it has, check migrations.table, the schema and search_path", s.table)}
 	case s.dialect.missingColumn(err):
 		return &Error{Class: Schema, Err: fmt.Errorf("table %s has no %s column as %s writes it: %w", s.table, strings.Join(s.tool.columns, "/"), s.tool.name, err),
