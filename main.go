@@ -40,6 +40,7 @@ const (
 	exitTimeout       = 124 // wait timed out (timeout(1)'s convention)
 	exitNotExecutable = 126 // the command after -- exists but cannot be executed (the shell's status)
 	exitNotFound      = 127 // the command after -- was not found
+	exitSIGHUP        = 129
 	exitSIGINT        = 130
 	exitSIGTERM       = 143
 )
@@ -55,7 +56,7 @@ const defaultConfigFile = "healthgate.yaml"
 
 func main() {
 	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	checks.UserAgent = "healthgate/" + versionField(1)
 	os.Exit(run(os.Args[1:], os.LookupEnv, sigs, os.Stdout, os.Stderr))
 }
@@ -78,37 +79,56 @@ Run "healthgate COMMAND --help" for a command's flags.
 
 // run is main without the process: it returns the exit code. Signals arrive on sigs: the first one
 // cancels the command's context (with the signal as cause), a second one skips the serve drain delay.
+// SIGHUP is the exception for serve: it asks for a configuration reload, and never stops it.
 func run(args []string, lookup env, sigs <-chan os.Signal, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return exitUsage
 	}
+	cmd, rest := args[0], args[1:]
 	ctx, cancel := context.WithCancelCause(context.Background())
 	again := make(chan struct{})
+	hup := make(chan struct{}, 1)   // serve: reload requests; one pending is enough
 	finished := make(chan struct{}) // closed when the command returns, to end the watcher
 	var watch sync.WaitGroup
 	defer watch.Wait()
 	defer close(finished) // runs before watch.Wait (defers are LIFO), so the watcher can end
 	defer cancel(nil)
+	// next returns the next signal that stops, handing serve's SIGHUPs to the reloader (dropped once
+	// serve is stopping); ok false when the command returned first.
+	next := func(stopping bool) (os.Signal, bool) {
+		for {
+			select {
+			case s := <-sigs:
+				if s != syscall.SIGHUP || cmd != "serve" {
+					return s, true
+				}
+				if !stopping {
+					select {
+					case hup <- struct{}{}:
+					default:
+					}
+				}
+			case <-finished:
+				return nil, false
+			}
+		}
+	}
 	watch.Go(func() {
-		select {
-		case s := <-sigs:
-			cancel(signalError{s})
-		case <-finished:
+		s, ok := next(false)
+		if !ok {
 			return
 		}
+		cancel(signalError{s})
 		// ctx is done now: wait for a second signal (or the end), not for ctx.
-		select {
-		case <-sigs:
+		if _, ok := next(true); ok {
 			close(again)
-		case <-finished:
 		}
 	})
 
-	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "serve":
-		return cmdServe(ctx, rest, lookup, again, stderr)
+		return cmdServe(ctx, rest, lookup, again, hup, stderr)
 	case "wait":
 		return cmdWait(ctx, rest, lookup, stderr)
 	case "check":
@@ -129,14 +149,18 @@ type signalError struct{ sig os.Signal }
 
 func (e signalError) Error() string { return "received " + e.sig.String() }
 
-// signalExit returns 130/143 when ctx was cancelled by SIGINT/SIGTERM.
+// signalExit returns 129/130/143 when ctx was cancelled by SIGHUP/SIGINT/SIGTERM (128 + the signal,
+// the shell's convention).
 func signalExit(ctx context.Context) (int, bool) {
 	var se signalError
 	if !errors.As(context.Cause(ctx), &se) {
 		return 0, false
 	}
-	if se.sig == syscall.SIGINT {
+	switch se.sig {
+	case syscall.SIGINT:
 		return exitSIGINT, true
+	case syscall.SIGHUP:
+		return exitSIGHUP, true
 	}
 	return exitSIGTERM, true
 }
@@ -181,16 +205,61 @@ func jsonLogger(w io.Writer, opts *slog.HandlerOptions) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
-// parseFlags parses a command's flags; ok false means the caller returns code.
+// parseFlags parses a command's flags; ok false means the caller returns code. Errors and --help are
+// written in the GNU `--flag` style the README and the usage use, not the flag package's `-flag`.
 func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) (code int, ok bool) {
-	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK, false
-		}
-		return exitUsage, false
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	switch {
+	case err == nil:
+		return 0, true
+	case errors.Is(err, flag.ErrHelp):
+		printFlags(fs, stderr)
+		return exitOK, false
 	}
-	return 0, true
+	fmt.Fprintf(stderr, "%s: %s\nRun \"%s --help\" for its flags.\n", fs.Name(), gnuFlagError(err), fs.Name())
+	return exitUsage, false
+}
+
+// gnuFlagError rewords the flag package's errors with --name.
+func gnuFlagError(err error) string {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		return "unknown flag --" + name
+	}
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
+		return "--" + name + ": needs a value"
+	}
+	// invalid value "x" for flag -name: cause; invalid boolean value "x" for -name: cause
+	for _, sep := range []string{" for flag -", " for -"} {
+		if what, rest, ok := strings.Cut(msg, sep); ok && strings.HasPrefix(what, "invalid ") {
+			name, cause, _ := strings.Cut(rest, ": ")
+			out := "--" + name + ": " + what
+			if cause != "" {
+				out += ": " + cause
+			}
+			return out
+		}
+	}
+	return msg
+}
+
+// printFlags is flag.PrintDefaults with --name.
+func printFlags(fs *flag.FlagSet, w io.Writer) {
+	fmt.Fprintf(w, "Usage: %s [flags]\n\nFlags:\n", fs.Name())
+	fs.VisitAll(func(f *flag.Flag) {
+		arg, usage := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if arg != "" {
+			line += " " + arg
+		}
+		fmt.Fprintf(w, "%s\n    \t%s", line, strings.ReplaceAll(usage, "\n", "\n    \t"))
+		if f.DefValue != "" && f.DefValue != "false" && !strings.Contains(usage, "default") {
+			fmt.Fprintf(w, " (default %s)", f.DefValue)
+		}
+		fmt.Fprintln(w)
+	})
 }
 
 // durationFlag is fs.Duration with an error that says what to write: `--timeout 30` is a common slip.
@@ -210,15 +279,25 @@ func durationFlag(fs *flag.FlagSet, name string, value time.Duration, usage stri
 	return &d
 }
 
+// configPath is the configuration file to read: the --config file, else ./healthgate.yaml if it
+// exists, else "" (the environment).
+func configPath(flag string) string {
+	if flag == "" {
+		if _, err := os.Stat(defaultConfigFile); err == nil {
+			return defaultConfigFile
+		}
+	}
+	return flag
+}
+
 // loadConfig finds and loads the configuration (docs/design.md §2 and README "Configuration"): the --config
 // file, else ./healthgate.yaml, else the conventional DATABASE_URL and REDIS_URL. Every error, from
 // the file and from the check kinds, is reported at once.
-func loadConfig(path string, lookup env) (*config.Config, error) {
-	if path == "" {
-		if _, err := os.Stat(defaultConfigFile); err == nil {
-			path = defaultConfigFile
-		}
-	}
+//
+// serve also validates the server section; `check` and `wait` ignore it, so a setting only serve uses
+// (details_token, say) cannot stop them.
+func loadConfig(path string, lookup env, serve bool) (*config.Config, error) {
+	path = configPath(path)
 	if path == "" {
 		return config.FromEnvironment(lookup), nil
 	}
@@ -229,6 +308,9 @@ func loadConfig(path string, lookup env) (*config.Config, error) {
 	}
 	if cfg != nil {
 		errs = append(errs, checks.Validate(cfg.Checks)...)
+		if serve {
+			errs = append(errs, cfg.ValidateServer()...)
+		}
 	}
 	if err := errs.Err(); err != nil {
 		return nil, err
@@ -256,7 +338,7 @@ func plural(n int, one, many string) string {
 	return many
 }
 
-func cmdServe(ctx context.Context, args []string, lookup env, again <-chan struct{}, stderr io.Writer) int {
+func cmdServe(ctx context.Context, args []string, lookup env, again, hup <-chan struct{}, stderr io.Writer) int {
 	fs := flag.NewFlagSet("healthgate serve", flag.ContinueOnError)
 	var common commonFlags
 	common.register(fs)
@@ -279,7 +361,8 @@ func cmdServe(ctx context.Context, args []string, lookup env, again <-chan struc
 		fmt.Fprintf(stderr, "healthgate serve: %v\n", err)
 		return exitUsage
 	}
-	cfg, err := loadConfig(common.config, lookup)
+	path := configPath(common.config)
+	cfg, err := loadConfig(path, lookup, true)
 	if err != nil {
 		return reportConfigError(stderr, "serve", err)
 	}
@@ -290,24 +373,30 @@ func cmdServe(ctx context.Context, args []string, lookup env, again <-chan struc
 		}
 		cfg.Server.Listen = *listen
 	}
+	if len(cfg.Checks) == 0 && cfg.File == config.EnvironmentName {
+		// No file and neither variable: most likely a misspelled variable or a missing mount, and an
+		// always-ready probe would hide it. A file that says `checks: []` is taken at its word.
+		return reportUsage(stderr, "serve", []string{nothingToCheck("give --config, put checks in ./" + defaultConfigFile +
+			", or set DATABASE_URL / REDIS_URL (to serve with no checks on purpose, write `checks: []` in the file)")})
+	}
 	cs, err := checks.NewAll(cfg.Checks)
 	if err != nil {
 		return reportConfigError(stderr, "serve", err)
 	}
-	defer checks.CloseAll(cs)
 	if len(cs) == 0 {
-		log.Warn("no checks configured: /readyz always passes; add checks in " + defaultConfigFile + " (see README) or set DATABASE_URL / REDIS_URL")
+		log.Warn(noChecksWarning(cfg.File))
 	}
 
 	metrics := server.NewMetrics(server.BuildInfo{Version: versionField(1), Revision: versionField(3)})
+	rl := &reloader{path: path, lookup: lookup, listen: *listen, log: log, metrics: metrics, instance: server.NewInstanceID(), cfg: cfg, cs: cs}
+	defer rl.close() // the checks and peer client in use when serve ends
 	monOpts := monitor.Options{Logger: log, OnRun: metrics.Observe}
-	srvOpts := server.Options{Details: cfg.Server.Details, DetailsToken: cfg.Server.DetailsToken, Metrics: metrics}
-	if cfg.Fleet.Enabled() {
-		peers := newFleet(cfg, cs, metrics, log, &monOpts, &srvOpts)
-		defer peers.Close()
-	}
+	srvOpts := server.Options{Metrics: metrics}
+	rl.applyFleet(cfg, cs, &monOpts, &srvOpts)
+	rl.applyServer(cfg, &srvOpts)
 	mon := monitor.New(cs, monOpts)
 	h := server.New(mon, srvOpts)
+	rl.mon, rl.handler = mon, h
 
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
@@ -334,8 +423,9 @@ func cmdServe(ctx context.Context, args []string, lookup env, again <-chan struc
 	monCtx, stopMonitor := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { mon.Run(monCtx) })
+	wg.Go(func() { rl.run(ctx, hup) }) // reloads until the drain starts
 	err = server.Serve(ctx, endpoints, server.Drain{
-		Delay: cfg.Server.ShutdownDelay, Timeout: cfg.Server.ShutdownTimeout, Skip: again, Shutdown: mon.Shutdown,
+		Skip: again, Shutdown: mon.Shutdown, Timing: rl.drainTiming,
 	}, log)
 	stopMonitor()
 	wg.Wait()
@@ -347,10 +437,9 @@ func cmdServe(ctx context.Context, args []string, lookup env, again <-chan struc
 }
 
 // newFleet wires fleet-aware readiness (docs/design.md §10): /fleetz for the peers, and the peer client
-// the monitor asks while a shared check fails.
-func newFleet(cfg *config.Config, cs []*checks.Check, metrics *server.Metrics, log *slog.Logger, mon *monitor.Options, srv *server.Options) *server.Peers {
+// the monitor asks while a shared check fails. instance is this process's id, kept across reloads.
+func newFleet(cfg *config.Config, cs []*checks.Check, instance string, metrics *server.Metrics, log *slog.Logger, mon *monitor.Options, srv *server.Options) *server.Peers {
 	f := cfg.Fleet
-	instance := server.NewInstanceID()
 	peers := make([]config.Peer, 0, len(f.Peers))
 	for _, s := range f.Peers {
 		p, _ := config.ParsePeer(s) // validated by config.Load
@@ -489,8 +578,8 @@ func cmdWait(ctx context.Context, args []string, lookup env, stderr io.Writer) i
 	}
 	attemptSet := false
 	fs.Visit(func(f *flag.Flag) { attemptSet = attemptSet || f.Name == "attempt-timeout" })
-	if attemptSet && *attemptTimeout <= 0 {
-		problems = append(problems, fmt.Sprintf("--attempt-timeout: must be greater than 0 (got %s)", *attemptTimeout))
+	if attemptSet && *attemptTimeout < config.MinTimeout {
+		problems = append(problems, fmt.Sprintf("--attempt-timeout: must be at least %s (got %s)", config.MinTimeout, *attemptTimeout))
 	}
 
 	selected, flagChecks, more := what.resolve(lookup, true, *attemptTimeout)
@@ -602,7 +691,7 @@ func migrationsFlag(v string) (config.Migrations, string) {
 func (t *targetFlags) resolve(lookup env, criticalOnly bool, attemptTimeout time.Duration) (fromConfig, fromFlags []config.Check, problems []string) {
 	cfg := &config.Config{File: "flags", Defaults: config.NewDefaults()}
 	if t.config != "" || len(t.only) > 0 || len(t.targets) == 0 {
-		loaded, err := loadConfig(t.config, lookup)
+		loaded, err := loadConfig(t.config, lookup, false)
 		var errs config.Errors
 		switch {
 		case errors.As(err, &errs):
@@ -753,13 +842,16 @@ func flagTargetChecks(cfg *config.Config, targets []flagTarget, attemptTimeout t
 	return cs, problems
 }
 
+// nothingToCheck is the usage error of a command started with no check at all; how says how to give some.
+func nothingToCheck(how string) string { return "nothing to check: " + how }
+
 // reportUsage prints every usage and configuration problem at once and returns exitUsage.
 func reportUsage(stderr io.Writer, cmd string, problems []string) int {
 	if len(problems) == 1 {
 		fmt.Fprintf(stderr, "healthgate %s: %s\n", cmd, problems[0])
 		return exitUsage
 	}
-	fmt.Fprintf(stderr, "healthgate %s: %d problems:\n", cmd, len(problems))
+	fmt.Fprintf(stderr, "healthgate %s: %d errors:\n", cmd, len(problems))
 	for _, p := range problems {
 		fmt.Fprintf(stderr, "  %s\n", p)
 	}
@@ -786,7 +878,7 @@ func cmdCheck(ctx context.Context, args []string, lookup env, stdout, stderr io.
 	fromConfig, fromFlags, more := what.resolve(lookup, false, 0)
 	problems = append(problems, more...)
 	if len(problems) == 0 && len(fromConfig)+len(fromFlags) == 0 {
-		problems = append(problems, "nothing to check: give --postgres, --redis, --http or --tcp, --config, put checks in ./"+defaultConfigFile+", or set DATABASE_URL / REDIS_URL")
+		problems = append(problems, nothingToCheck("give --postgres, --redis, --http or --tcp, --config, put checks in ./"+defaultConfigFile+", or set DATABASE_URL / REDIS_URL"))
 	}
 	if len(problems) > 0 {
 		return reportUsage(stderr, "check", problems)
@@ -799,7 +891,7 @@ func cmdCheck(ctx context.Context, args []string, lookup env, stdout, stderr io.
 
 	results := startup.Check(ctx, cs)
 	if code, ok := signalExit(ctx); ok {
-		fmt.Fprintln(stderr, "healthgate check: interrupted before every check had answered; nothing to report")
+		fmt.Fprintf(stderr, "healthgate check: stopped (%v) before every check had answered; nothing to report\n", context.Cause(ctx))
 		return code
 	}
 	var err error

@@ -34,8 +34,13 @@ type Check struct {
 	SuccessThreshold int
 
 	src    config.Source
+	cfg    config.Check // what it was built from (the zero Check for Func)
 	prober prober
 }
+
+// Configured reports whether this check was built from a configuration the Same as c: a reload
+// keeps it, with its state and its client, instead of building c.
+func (c *Check) Configured(cfg config.Check) bool { return c.cfg.Name != "" && c.cfg.Same(cfg) }
 
 // prober is what each kind implements: one bounded run against the dependency, and the release of
 // its client.
@@ -108,7 +113,7 @@ func New(c config.Check) (*Check, error) {
 		Name: c.Name, Type: c.Type, Target: target, Critical: c.Critical, Shared: c.Scope == config.ScopeShared,
 		Interval: c.Interval, Timeout: c.Timeout,
 		FailureThreshold: c.FailureThreshold, SuccessThreshold: c.SuccessThreshold,
-		src: c.Src, prober: p,
+		src: c.Src, cfg: c, prober: p,
 	}, nil
 }
 

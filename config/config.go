@@ -6,6 +6,7 @@ package config
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 )
@@ -196,4 +197,25 @@ func (s *Source) SetOrigin(key, origin string) {
 		s.Origins = map[string]string{}
 	}
 	s.Origins[key] = origin
+}
+
+// Same reports whether two checks are configured alike: every decoded value equal, and each value
+// from the same variables, files and flags (hints name them), wherever in the file they were written.
+// A reload keeps a check whose configuration is the Same (docs/design.md §11).
+func (c Check) Same(o Check) bool {
+	c.Src, o.Src = c.Src.origins(), o.Src.origins()
+	c.TLS.Src, o.TLS.Src = Source{}, Source{}
+	return reflect.DeepEqual(c, o)
+}
+
+// origins keeps what a Source says of where values came from, without positions.
+func (s Source) origins() Source {
+	o := Source{Vars: s.Vars, Origins: s.Origins}
+	if len(o.Vars) == 0 {
+		o.Vars = nil
+	}
+	if len(o.Origins) == 0 {
+		o.Origins = nil
+	}
+	return o
 }

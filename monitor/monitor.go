@@ -64,11 +64,16 @@ type Monitor struct {
 	log       *slog.Logger
 	onRun     func(Run)
 	heartbeat time.Duration
-	fleet     *Fleet
-	entries   []*entry
+	// fleet is replaced by a reload; nil turns fail-open off.
+	fleet atomic.Pointer[Fleet]
 
-	mu           sync.Mutex // guards trackers and shuttingDown; held only to update and publish
+	mu           sync.Mutex // guards entries, trackers, shuttingDown and started; held only to update and publish
+	entries      []*entry   // replaced (under runMu and mu) by Replace
+	index        map[string]int
 	shuttingDown bool
+	// started: /startupz passed once; it never goes back, even when a reload adds a check that has
+	// not passed yet.
+	started bool
 
 	// logs carries the lines decided under mu, in order, to one writer goroutine: a log writer that
 	// blocks (a stalled stderr pipe) must not hold mu and so stall every check and the heartbeat.
@@ -76,11 +81,16 @@ type Monitor struct {
 	logs    chan logLines
 	dropped atomic.Int64
 
-	snap   atomic.Pointer[Snapshot]
-	beat   atomic.Int64 // unix nanos of the last heartbeat
-	runMu  sync.Mutex
-	runWG  sync.WaitGroup
-	active bool
+	snap atomic.Pointer[Snapshot]
+	beat atomic.Int64 // unix nanos of the last heartbeat
+
+	// runMu serializes Run's start and end with Replace: goroutines are only added to runWG while
+	// Run is between the two (active and not stopping), so never concurrently with runWG.Wait.
+	runMu    sync.Mutex
+	runWG    sync.WaitGroup
+	runCtx   context.Context
+	active   bool
+	stopping bool
 }
 
 type entry struct {
@@ -94,35 +104,55 @@ type entry struct {
 	// wake starts a fleet round (shared critical checks with a fleet only; nil otherwise).
 	wake  chan struct{}
 	fleet fleetState
+
+	// stop ends this entry's goroutines (set when they start); done is closed once they all returned.
+	stop context.CancelFunc
+	done chan struct{}
 }
 
 // New prepares a monitor; nothing runs until Run.
 func New(cs []*checks.Check, opts Options) *Monitor {
-	m := &Monitor{log: opts.Logger, onRun: opts.OnRun, heartbeat: opts.Heartbeat, fleet: opts.Fleet, logs: make(chan logLines, 256)}
+	m := &Monitor{log: opts.Logger, onRun: opts.OnRun, heartbeat: opts.Heartbeat, logs: make(chan logLines, 256)}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
 	}
 	if m.heartbeat <= 0 {
 		m.heartbeat = time.Second
 	}
+	m.fleet.Store(opts.Fleet)
 	now := time.Now()
 	for _, c := range cs {
-		e := &entry{check: c, tracker: newTracker(c, now)}
-		if m.fleet != nil && c.Shared && c.Critical {
-			e.wake = make(chan struct{}, 1)
-		}
-		limit := c.Timeout + backstop(c)
-		e.checker = health.NewChecker(
-			health.WithDisabledAutostart(),
-			health.WithDisabledCache(),
-			health.WithTimeout(limit),
-			health.WithCheck(health.Check{Name: c.Name, Timeout: limit, Check: e.runGuarded}),
-		)
-		m.entries = append(m.entries, e)
+		m.entries = append(m.entries, newEntry(c, opts.Fleet != nil, now))
 	}
+	m.index = indexOf(m.entries)
 	m.beat.Store(now.UnixNano())
 	m.publishLocked(now)
 	return m
+}
+
+// newEntry prepares one check's entry, state unknown; withFleet gives a shared critical check its
+// fleet loop.
+func newEntry(c *checks.Check, withFleet bool, now time.Time) *entry {
+	e := &entry{check: c, tracker: newTracker(c, now), done: make(chan struct{})}
+	if withFleet && c.Shared && c.Critical {
+		e.wake = make(chan struct{}, 1)
+	}
+	limit := c.Timeout + backstop(c)
+	e.checker = health.NewChecker(
+		health.WithDisabledAutostart(),
+		health.WithDisabledCache(),
+		health.WithTimeout(limit),
+		health.WithCheck(health.Check{Name: c.Name, Timeout: limit, Check: e.runGuarded}),
+	)
+	return e
+}
+
+func indexOf(es []*entry) map[string]int {
+	idx := make(map[string]int, len(es))
+	for i, e := range es {
+		idx[e.check.Name] = i
+	}
+	return idx
 }
 
 // Snapshot returns the current published state. It never blocks.
@@ -157,18 +187,19 @@ func (m *Monitor) Run(ctx context.Context) {
 		m.runMu.Unlock()
 		panic("monitor: Run called twice")
 	}
-	m.active = true
-	m.runMu.Unlock()
-
+	m.active, m.runCtx = true, ctx
 	for _, e := range m.entries {
-		m.runWG.Go(func() { m.runner(ctx, e) })
-		if e.wake != nil {
-			m.runWG.Go(func() { m.fleetLoop(ctx, e) })
-		}
+		m.startLocked(e)
 	}
 	m.runWG.Go(func() { m.heartbeatLoop(ctx) })
+	m.runMu.Unlock()
+
 	var writer sync.WaitGroup
 	writer.Go(m.logWriter)
+	<-ctx.Done()
+	m.runMu.Lock()
+	m.stopping = true // from now on Replace starts nothing
+	m.runMu.Unlock()
 	m.runWG.Wait()
 	close(m.logs) // nothing records any more: the writer writes what is left and returns
 	writer.Wait()
@@ -193,6 +224,83 @@ func (m *Monitor) logWriter() {
 		}
 		ls.emit(m.log)
 	}
+}
+
+// startLocked starts e's runner (and fleet loop) under a context of its own, so that Replace can stop
+// this one entry; m.runMu must be held, with Run active and not stopping.
+func (m *Monitor) startLocked(e *entry) {
+	ctx, stop := context.WithCancel(m.runCtx)
+	e.stop = stop
+	var g sync.WaitGroup
+	g.Go(func() { m.runner(ctx, e) })
+	if e.wake != nil {
+		g.Go(func() { m.fleetLoop(ctx, e) })
+	}
+	m.runWG.Go(func() {
+		g.Wait()
+		stop()
+		close(e.done)
+	})
+}
+
+// Replace makes cs the monitored checks, in this order, for a configuration reload
+// (docs/design.md §11). A check of cs that is already monitored (the same *checks.Check) keeps its
+// entry: state, counters, thresholds and runner go on untouched, so it neither flaps nor reconnects.
+// Every other check of cs starts unknown, as at start-up. The checks no longer in cs are stopped
+// (their runs ended, their goroutines returned) and returned, for the caller to close. fleet replaces
+// the fleet settings (nil: no fail-open). One new snapshot is published. Replace may be called before,
+// during or after Run; it must not be called concurrently with itself.
+func (m *Monitor) Replace(cs []*checks.Check, fleet *Fleet) (dropped []*checks.Check) {
+	m.runMu.Lock()
+	defer m.runMu.Unlock()
+	old := make(map[*checks.Check]*entry, len(m.entries))
+	for _, e := range m.entries { // m.entries changes only under runMu: no need for m.mu to read it
+		old[e.check] = e
+	}
+	now := time.Now()
+	next := make([]*entry, 0, len(cs))
+	var added []*entry
+	for _, c := range cs {
+		if e, ok := old[c]; ok && (e.wake != nil) == (fleet != nil && c.Shared && c.Critical) {
+			delete(old, c)
+			next = append(next, e)
+			continue
+		}
+		e := newEntry(c, fleet != nil, now)
+		next = append(next, e)
+		added = append(added, e)
+	}
+	keep := make(map[*checks.Check]bool, len(cs))
+	for _, c := range cs {
+		keep[c] = true
+	}
+	// Stop what goes before publishing, outside m.mu (a run that ends now records under it): once
+	// Replace returns, nothing reports a dropped check any more (OnRun included).
+	for _, e := range old {
+		if e.stop != nil {
+			e.stop()
+			<-e.done
+		}
+		if !keep[e.check] {
+			dropped = append(dropped, e.check)
+		}
+	}
+
+	var lines logLines
+	m.mu.Lock()
+	before := m.snap.Load()
+	m.entries, m.index = next, indexOf(next)
+	m.fleet.Store(fleet)
+	lines.readiness(before, m.publishLocked(now))
+	m.queue(lines)
+	m.mu.Unlock()
+
+	if m.active && !m.stopping {
+		for _, e := range added {
+			m.startLocked(e)
+		}
+	}
+	return dropped
 }
 
 func (m *Monitor) runner(ctx context.Context, e *entry) {
@@ -347,11 +455,13 @@ func (ls *logLines) readiness(before, after *Snapshot) {
 // publishLocked builds and publishes a new snapshot from the trackers; m.mu must be held (or the
 // monitor not yet shared).
 func (m *Monitor) publishLocked(now time.Time) *Snapshot {
-	s := &Snapshot{At: now, ShuttingDown: m.shuttingDown, Checks: make([]CheckStatus, len(m.entries)), next: make(chan struct{})}
+	s := &Snapshot{At: now, ShuttingDown: m.shuttingDown, Checks: make([]CheckStatus, len(m.entries)), index: m.index, next: make(chan struct{})}
 	for i, e := range m.entries {
 		s.Checks[i] = e.tracker.status
 	}
 	s.summarize()
+	s.Started = s.Started || m.started
+	m.started = s.Started
 	if old := m.snap.Swap(s); old != nil {
 		close(old.next)
 	}

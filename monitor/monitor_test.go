@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/healthgate/healthgate/checks"
+	"github.com/healthgate/healthgate/checks/checktest"
 	"github.com/healthgate/healthgate/config"
 )
 
@@ -349,4 +350,118 @@ func TestBlockedLogDoesNotStall(t *testing.T) {
 	if m.beat.Load() == beat {
 		t.Fatal("the heartbeat stopped while the log output was stalled")
 	}
+}
+
+// TestReplace: a reload keeps the entries of the checks it is given again (state, since, runner), starts
+// the others unknown, stops the dropped ones before returning them, and never takes start-up back.
+func TestReplace(t *testing.T) {
+	var keptRuns, goneRuns, oldRuns atomic.Int64
+	counting := func(n *atomic.Int64, err error) func(context.Context) error {
+		return func(context.Context) error { n.Add(1); return err }
+	}
+	crit := func(name string) config.Check {
+		c := spec(name, 20*time.Millisecond, 10*time.Millisecond, 1, 1)
+		c.Critical = true
+		return c
+	}
+	kept := checks.Func(crit("kept"), counting(&keptRuns, nil))
+	gone := checks.Func(crit("gone"), counting(&goneRuns, nil))
+	changedOld := checks.Func(crit("changed"), counting(&oldRuns, nil))
+	m := start(t, kept, gone, changedOld)
+	before := waitFor(t, m, "every check passing", func(s *Snapshot) bool { return s.Ready && s.Started })
+	keptSince := before.Checks[0].Since
+
+	var newRuns atomic.Int64
+	release := make(chan struct{})
+	changedNew := checks.Func(crit("changed"), func(ctx context.Context) error {
+		newRuns.Add(1)
+		select { // the new check's first run blocks: its unknown state is observable
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	added := checks.Func(crit("added"), func(context.Context) error { return errRefused })
+	dropped := m.Replace([]*checks.Check{changedNew, kept, added}, nil)
+
+	if len(dropped) != 2 || !containsCheck(dropped, gone) || !containsCheck(dropped, changedOld) {
+		t.Fatalf("dropped %v; want gone and the old changed", names(dropped))
+	}
+	goneAfter, oldAfter := goneRuns.Load(), oldRuns.Load()
+	s := m.Snapshot()
+	if got := names2(s); got != "changed,kept,added" {
+		t.Fatalf("snapshot checks %s; want changed,kept,added (the new order)", got)
+	}
+	k, _ := s.Check("kept")
+	if k.State != Passing || !k.Since.Equal(keptSince) {
+		t.Errorf("kept check: %s since %v; want passing since %v (state kept)", k.State, k.Since, keptSince)
+	}
+	for _, name := range []string{"changed", "added"} {
+		if c, _ := s.Check(name); c.State != Unknown {
+			t.Errorf("%s: %s right after the reload; want unknown", name, c.State)
+		}
+	}
+	if _, ok := s.Check("gone"); ok {
+		t.Error("gone is still in the snapshot")
+	}
+	if s.Ready || !s.Started {
+		t.Errorf("ready=%v started=%v; want not ready (new critical checks unknown) but still started", s.Ready, s.Started)
+	}
+	if i, ok := s.Index("added"); !ok || s.Checks[i].Name != "added" {
+		t.Errorf("Index(added) = %d, %v", i, ok)
+	}
+
+	runs := keptRuns.Load()
+	waitFor(t, m, "the added check failing", func(s *Snapshot) bool { c, _ := s.Check("added"); return c.State == Failing })
+	checktest.Eventually(t, 5*time.Second, "the kept check to keep running", func() bool { return keptRuns.Load() > runs+2 })
+	if s := m.Snapshot(); !s.Started {
+		t.Error("start-up went back after a reload added a failing critical check")
+	}
+	close(release)
+	waitFor(t, m, "the changed check passing", func(s *Snapshot) bool { c, _ := s.Check("changed"); return c.State == Passing })
+	if goneRuns.Load() != goneAfter || oldRuns.Load() != oldAfter {
+		t.Errorf("dropped checks ran after Replace returned: gone %d→%d, old changed %d→%d", goneAfter, goneRuns.Load(), oldAfter, oldRuns.Load())
+	}
+
+	// Replace before Run: the checks given run once Run starts.
+	var lateRuns atomic.Int64
+	m2 := New([]*checks.Check{gone}, Options{})
+	if d := m2.Replace([]*checks.Check{checks.Func(crit("late"), counting(&lateRuns, nil))}, nil); len(d) != 1 || d[0] != gone {
+		t.Fatalf("dropped %v before Run; want gone", names(d))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { m2.Run(ctx); close(done) }()
+	checktest.Eventually(t, 5*time.Second, "the late check to run", func() bool { return lateRuns.Load() > 0 })
+	cancel()
+	<-done
+	if d := m2.Replace(nil, nil); len(d) != 1 {
+		t.Fatalf("dropped %v after Run; want late", names(d))
+	}
+}
+
+func containsCheck(cs []*checks.Check, c *checks.Check) bool {
+	for _, x := range cs {
+		if x == c {
+			return true
+		}
+	}
+	return false
+}
+
+func names(cs []*checks.Check) []string {
+	var out []string
+	for _, c := range cs {
+		out = append(out, c.Name)
+	}
+	return out
+}
+
+func names2(s *Snapshot) string {
+	var out []string
+	for _, c := range s.Checks {
+		out = append(out, c.Name)
+	}
+	return strings.Join(out, ",")
 }

@@ -15,10 +15,12 @@ type Snapshot struct {
 	// Degraded: a non-critical check is not passing, or a critical one fails open (the
 	// X-Envoy-Degraded signal).
 	Degraded bool
-	// Started: every critical check has passed at least once (/startupz); it never goes back.
+	// Started: every critical check has passed at least once (/startupz); it never goes back, not even
+	// when a reload adds a critical check that has not passed yet.
 	Started bool
 
-	next chan struct{}
+	index map[string]int // name → index in Checks; shared by the snapshots of one configuration
+	next  chan struct{}
 }
 
 // Changed returns a channel closed when a newer snapshot is published: watchers (gRPC Watch) wait on
@@ -27,12 +29,18 @@ func (s *Snapshot) Changed() <-chan struct{} { return s.next }
 
 // Check returns the named check's status.
 func (s *Snapshot) Check(name string) (*CheckStatus, bool) {
-	for i := range s.Checks {
-		if s.Checks[i].Name == name {
-			return &s.Checks[i], true
-		}
+	i, ok := s.Index(name)
+	if !ok {
+		return nil, false
 	}
-	return nil, false
+	return &s.Checks[i], true
+}
+
+// Index returns the position of the named check in Checks. A reload may change it: use it only with
+// this snapshot's Checks.
+func (s *Snapshot) Index(name string) (int, bool) {
+	i, ok := s.index[name]
+	return i, ok
 }
 
 func (s *Snapshot) summarize() {

@@ -63,7 +63,12 @@ func renderFleet(instance string, s *monitor.Snapshot) *body {
 var bearerChallenge = []string{`Bearer realm="healthgate-fleet"`}
 
 func (h *Handler) fleetz(w http.ResponseWriter, r *http.Request) {
-	if len(h.fleetToken) > 0 && !bearerMatches(r.Header.Get("Authorization"), h.fleetToken) {
+	set := h.settings.Load()
+	if !set.fleet {
+		h.notFound(w, r)
+		return
+	}
+	if len(set.fleetToken) > 0 && !bearerMatches(r.Header.Get("Authorization"), set.fleetToken) {
 		w.Header()["WWW-Authenticate"] = bearerChallenge
 		httpError(w, "unauthorized: /fleetz needs the fleet token", http.StatusUnauthorized)
 		return
@@ -71,7 +76,7 @@ func (h *Handler) fleetz(w http.ResponseWriter, r *http.Request) {
 	snap := h.src.Snapshot()
 	fc := h.fleet.Load()
 	if fc == nil || fc.snap != snap {
-		fc = &fleetCache{snap: snap, body: renderFleet(h.instance, snap)}
+		fc = &fleetCache{snap: snap, body: renderFleet(set.instance, snap)}
 		h.fleet.Store(fc)
 	}
 	b := fc.body

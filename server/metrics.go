@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
+	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -22,7 +24,15 @@ type Metrics struct {
 	failures *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	fleet    *prometheus.CounterVec
+
+	reloadOK   prometheus.Gauge
+	reloadTime prometheus.Gauge
+
+	mu    sync.Mutex
+	known map[checkKey]bool // the checks whose series exist
 }
+
+type checkKey struct{ name, typ string }
 
 // BuildInfo labels healthgate_build_info.
 type BuildInfo struct {
@@ -60,7 +70,17 @@ func NewMetrics(build BuildInfo) *Metrics {
 		Help: "Build information; the value is always 1.",
 	}, []string{"version", "revision", "goversion"})
 	buildInfo.WithLabelValues(build.Version, build.Revision, runtime.Version()).Set(1)
-	m.reg.MustRegister(m.runs, m.failures, m.duration, m.fleet, buildInfo,
+	// Prometheus' own names for the same thing, so the same alert rules fit.
+	m.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "healthgate_config_last_reload_successful",
+		Help: "Whether the last configuration reload succeeded (1) or was refused, the previous configuration kept (0).",
+	})
+	m.reloadTime = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "healthgate_config_last_reload_success_timestamp_seconds",
+		Help: "Unix time of the last successful configuration load (start-up or reload).",
+	})
+	m.ConfigLoaded(true, time.Now())
+	m.reg.MustRegister(m.runs, m.failures, m.duration, m.fleet, buildInfo, m.reloadOK, m.reloadTime,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -78,16 +98,59 @@ func (m *Metrics) Observe(r monitor.Run) {
 	m.failures.WithLabelValues(name, typ, string(checks.ClassOf(r.Err))).Inc()
 }
 
+// ConfigLoaded records a configuration load: at start-up, and each reload, refused (ok false) or not.
+func (m *Metrics) ConfigLoaded(ok bool, at time.Time) {
+	if !ok {
+		m.reloadOK.Set(0)
+		return
+	}
+	m.reloadOK.Set(1)
+	m.reloadTime.Set(float64(at.UnixNano()) / 1e9)
+}
+
+// SetChecks makes the per-check series follow the monitored checks: those of a check (name and type)
+// that is gone are deleted, so a removed check disappears from /metrics; a new check's run counters
+// exist from the start, so rate() and absent() behave before its first run ends. A check kept by a
+// reload keeps its series and their values. Call it once the dropped checks' runs have stopped (after
+// monitor.Replace), or a last run could bring a deleted series back.
+func (m *Metrics) SetChecks(cs []*checks.Check) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	next := make(map[checkKey]bool, len(cs))
+	for _, c := range cs {
+		next[checkKey{c.Name, c.Type}] = true
+	}
+	for k := range m.known {
+		if !next[k] {
+			l := prometheus.Labels{"check": k.name, "type": k.typ}
+			m.runs.DeletePartialMatch(l)
+			m.failures.DeletePartialMatch(l)
+			m.duration.DeletePartialMatch(l)
+		}
+	}
+	for k := range next {
+		m.runs.WithLabelValues(k.name, k.typ, "success")
+		m.runs.WithLabelValues(k.name, k.typ, "failure")
+	}
+	m.known = next
+}
+
 // FleetRequest counts one request to a peer: PeersOptions.OnResult.
 func (m *Metrics) FleetRequest(result string) { m.fleet.WithLabelValues(result).Inc() }
 
 // handler serves the registry, adding the collector that reads src's snapshot at scrape time.
 func (m *Metrics) handler(src Source) http.Handler {
-	for _, c := range src.Snapshot().Checks {
+	m.mu.Lock()
+	if m.known == nil {
 		// Series exist from the start, so rate() and absent() behave before the first run ends.
-		m.runs.WithLabelValues(c.Name, c.Type, "success")
-		m.runs.WithLabelValues(c.Name, c.Type, "failure")
+		m.known = map[checkKey]bool{}
+		for _, c := range src.Snapshot().Checks {
+			m.known[checkKey{c.Name, c.Type}] = true
+			m.runs.WithLabelValues(c.Name, c.Type, "success")
+			m.runs.WithLabelValues(c.Name, c.Type, "failure")
+		}
 	}
+	m.mu.Unlock()
 	m.reg.MustRegister(stateCollector{src: src})
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/healthgate/healthgate/config"
@@ -137,6 +138,11 @@ func startupView(s *monitor.Snapshot) view {
 		l := line{name: c.Name, typ: c.Type, ok: c.EverPassed, critical: true, duration: c.Duration, at: c.LastRun, hasRun: !c.LastRun.IsZero()}
 		if !c.EverPassed {
 			l.reason = "has not passed yet"
+			if s.Started {
+				// Added by a reload after start-up: start-up does not come back (/readyz tells the
+				// truth about it), so it only warns here.
+				l.critical, l.reason = false, "added by a reload, has not passed yet"
+			}
 			if c.Err != "" {
 				l.reason += ": " + c.Err
 			}
@@ -261,16 +267,21 @@ func clip(s string, n int) string {
 	return s[:n] + "..."
 }
 
+// oneLine makes a reason one line: every run of whitespace that holds a line break or a tab (drivers
+// indent their multi-line errors with "\n\t") becomes one space.
 func oneLine(s string) string {
-	if !bytes.ContainsAny([]byte(s), "\r\n") {
+	if !strings.ContainsAny(s, "\r\n\t") {
 		return s
 	}
-	return string(bytes.Map(func(r rune) rune {
-		if r == '\n' || r == '\r' {
-			return ' '
+	var b strings.Builder
+	b.Grow(len(s))
+	for f := range strings.FieldsSeq(s) {
+		if b.Len() > 0 {
+			b.WriteByte(' ')
 		}
-		return r
-	}, []byte(s)))
+		b.WriteString(f)
+	}
+	return b.String()
 }
 
 // health+json, draft-inadarei-api-health-check: checks keyed "name:responseTime".

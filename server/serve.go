@@ -21,6 +21,9 @@ type Drain struct {
 	Skip <-chan struct{}
 	// Shutdown is called when the drain starts; the monitor's Shutdown makes /readyz fail.
 	Shutdown func()
+	// Timing, when set, is asked for Delay and Timeout when the drain starts, so that a
+	// configuration reloaded since the start applies.
+	Timing func() (delay, timeout time.Duration)
 }
 
 // Endpoints are what Serve serves: the HTTP probes, and optionally the gRPC health service.
@@ -62,6 +65,9 @@ func Serve(ctx context.Context, ep Endpoints, d Drain, log *slog.Logger) error {
 
 	if d.Shutdown != nil {
 		d.Shutdown()
+	}
+	if d.Timing != nil {
+		d.Delay, d.Timeout = d.Timing()
 	}
 	// Answers now say "Connection: close", so load balancers holding keep-alive connections reconnect
 	// (to another pod) instead of reusing this one.

@@ -4,6 +4,8 @@
 package server
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -46,18 +48,36 @@ var (
 
 // Handler serves the probe endpoints.
 type Handler struct {
-	src     Source
-	details string
-	token   []byte
-	names   map[string]int // check name → index in the snapshot
-	cache   atomic.Pointer[bodies]
-	live    [2][numFormats][2]*body // [alive][format][details]
-	router  chi.Router
+	src      Source
+	settings atomic.Pointer[settings] // replaced by a reload (Reconfigure)
+	cache    atomic.Pointer[bodies]
+	live     [2][numFormats][2]*body // [alive][format][details]
+	router   chi.Router
+	notFound http.HandlerFunc
 
+	fleet atomic.Pointer[fleetCache]
+}
+
+// settings are what a configuration reload may change in the handler.
+type settings struct {
+	details    string
+	token      []byte
+	fleet      bool // /fleetz is served
 	instance   string
 	fleetToken []byte
-	fleet      atomic.Pointer[fleetCache]
 }
+
+func newSettings(opts Options) *settings {
+	s := &settings{details: opts.Details, token: []byte(opts.DetailsToken)}
+	if opts.Fleet != nil {
+		s.fleet, s.instance, s.fleetToken = true, opts.Fleet.Instance, []byte(opts.Fleet.Token)
+	}
+	return s
+}
+
+// Reconfigure applies a reloaded configuration's details, details_token and fleet settings (Metrics
+// is ignored: the registry stays). Probes in flight finish with the settings they started with.
+func (h *Handler) Reconfigure(opts Options) { h.settings.Store(newSettings(opts)) }
 
 // body is a rendered response: bytes plus what the headers need.
 type body struct {
@@ -89,10 +109,8 @@ const (
 
 // New returns the probe handler.
 func New(src Source, opts Options) *Handler {
-	h := &Handler{src: src, details: opts.Details, token: []byte(opts.DetailsToken), names: map[string]int{}}
-	for i, c := range src.Snapshot().Checks {
-		h.names[c.Name] = i
-	}
+	h := &Handler{src: src}
+	h.settings.Store(newSettings(opts))
 	for alive := range 2 {
 		for f := range numFormats {
 			for d := range 2 {
@@ -113,20 +131,16 @@ func New(src Source, opts Options) *Handler {
 		if metrics != nil {
 			r.Method(m, "/metrics", noStoreHandler(metrics))
 		}
-		if opts.Fleet != nil {
-			r.MethodFunc(m, "/fleetz", h.fleetz)
-		}
-	}
-	if opts.Fleet != nil {
-		h.instance, h.fleetToken = opts.Fleet.Instance, []byte(opts.Fleet.Token)
+		r.MethodFunc(m, "/fleetz", h.fleetz) // not found without a fleet section: a reload may add one
 	}
 	r.MethodNotAllowed(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header()["Allow"] = allowVal
 		httpError(w, "method not allowed: use GET, HEAD or OPTIONS", http.StatusMethodNotAllowed)
 	})
-	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
+	h.notFound = func(w http.ResponseWriter, _ *http.Request) {
 		httpError(w, "not found: healthgate serves /livez, /readyz, /readyz/{check}, /startupz, /metrics (and /fleetz with a fleet)", http.StatusNotFound)
-	})
+	}
+	r.NotFound(h.notFound)
 	h.router = r
 	return h
 }
@@ -165,16 +179,43 @@ func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) readyzOne(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "name")
 	target := targetShutdown
+	snap := h.src.Snapshot() // the index is this snapshot's: a reload may reorder the checks
 	if name != config.ShutdownCheck {
-		i, ok := h.names[name]
+		i, ok := snap.Index(name)
 		if !ok {
-			httpError(w, "not found: no check named "+strconv.Quote(name), http.StatusNotFound)
+			h.unknownCheck(w, r, name)
 			return
 		}
 		target = targetChecks + i
 	}
 	q := parseQuery(r.URL.RawQuery)
-	write(w, h.cached(h.src.Snapshot(), target, h.format(r, q), h.detailsAllowed(r)))
+	write(w, h.cached(snap, target, h.format(r, q), h.detailsAllowed(r)))
+}
+
+// unknownCheck answers /readyz/{name} for a name no check has: 404, in the format asked for, echoing
+// at most the first maxNameShown bytes of the name, as for unknown excludes (a request can carry
+// kilobytes of it).
+func (h *Handler) unknownCheck(w http.ResponseWriter, r *http.Request, name string) {
+	msg := "not found: no check named " + strconv.Quote(name)
+	if len(name) > maxNameShown {
+		msg = fmt.Sprintf("not found: no check named %s... (%d bytes; a check name has at most %d)",
+			strconv.Quote(strings.ToValidUTF8(name[:maxNameShown], "")), len(name), config.MaxNameLen)
+	}
+	if h.format(r, parseQuery(r.URL.RawQuery)) != hjson {
+		httpError(w, msg, http.StatusNotFound)
+		return
+	}
+	b, err := json.Marshal(hjsonBody{Status: monitor.Fail, Output: msg})
+	if err != nil {
+		httpError(w, msg, http.StatusNotFound)
+		return
+	}
+	hdr := w.Header()
+	hdr["Content-Type"] = jsonType
+	hdr["Cache-Control"] = noStore
+	hdr["X-Content-Type-Options"] = []string{"nosniff"}
+	w.WriteHeader(http.StatusNotFound)
+	_, _ = w.Write(append(b, '\n'))
 }
 
 func (h *Handler) startupz(w http.ResponseWriter, r *http.Request) {
@@ -273,11 +314,12 @@ func (h *Handler) format(r *http.Request, q query) format {
 // detailsAllowed: reasons are shown with details: always, or with details: token and the right
 // bearer token (compared in constant time).
 func (h *Handler) detailsAllowed(r *http.Request) bool {
-	switch h.details {
+	s := h.settings.Load()
+	switch s.details {
 	case config.DetailsAlways:
 		return true
 	case config.DetailsToken:
-		return bearerMatches(r.Header.Get("Authorization"), h.token)
+		return bearerMatches(r.Header.Get("Authorization"), s.token)
 	}
 	return false
 }

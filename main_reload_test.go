@@ -1,0 +1,273 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/healthgate/healthgate/checks/checktest"
+)
+
+// configMapDir lays a configuration out as the kubelet mounts a ConfigMap: name -> ..data/name, and
+// ..data -> a timestamped directory; update swaps ..data atomically to a new directory.
+type configMapDir struct {
+	dir string
+	gen int
+}
+
+func newConfigMapDir(t *testing.T, yaml string) (*configMapDir, string) {
+	t.Helper()
+	d := &configMapDir{dir: t.TempDir()}
+	d.update(t, yaml)
+	path := filepath.Join(d.dir, "healthgate.yaml")
+	if err := os.Symlink(filepath.Join("..data", "healthgate.yaml"), path); err != nil {
+		t.Fatal(err)
+	}
+	return d, path
+}
+
+func (d *configMapDir) update(t *testing.T, yaml string) {
+	t.Helper()
+	d.gen++
+	gen := fmt.Sprintf("..2026_01_01_00_00_%02d.%d", d.gen, d.gen)
+	if err := os.Mkdir(filepath.Join(d.dir, gen), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(d.dir, gen, "healthgate.yaml"), []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(d.dir, "..data_tmp")
+	if err := os.Symlink(gen, tmp); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(d.dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// hammer probes paths as fast as it can until stopped, and remembers every answer that was not 200.
+type hammer struct {
+	stop  chan struct{}
+	wg    sync.WaitGroup
+	n     atomic.Int64
+	mu    sync.Mutex
+	fails []string
+}
+
+func startHammer(t *testing.T, addr string, paths ...string) *hammer {
+	h := &hammer{stop: make(chan struct{})}
+	client := &http.Client{Timeout: 5 * time.Second}
+	for _, path := range paths {
+		h.wg.Go(func() {
+			for {
+				select {
+				case <-h.stop:
+					return
+				default:
+				}
+				resp, err := client.Get("http://" + addr + path)
+				code := 0
+				if err == nil {
+					code = resp.StatusCode
+					_ = resp.Body.Close()
+				}
+				h.n.Add(1)
+				time.Sleep(time.Millisecond) // hard, but leaving the checks some of the 2 cores
+				if code != 200 {
+					h.mu.Lock()
+					h.fails = append(h.fails, fmt.Sprintf("%s %s: %d %v", time.Now().Format("15:04:05.000"), path, code, err))
+					h.mu.Unlock()
+				}
+			}
+		})
+	}
+	t.Cleanup(h.end)
+	return h
+}
+
+func (h *hammer) end() {
+	select {
+	case <-h.stop:
+	default:
+		close(h.stop)
+	}
+	h.wg.Wait()
+}
+
+// metricValue reads one sample of /metrics (0 and false when absent).
+func metricValue(body, series string) (float64, bool) {
+	for line := range strings.SplitSeq(body, "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			return f, err == nil
+		}
+	}
+	return 0, false
+}
+
+// logCount counts the JSON log lines with this message.
+func logCount(l *syncBuffer, msg string) int {
+	return strings.Count(l.String(), `"msg":"`+msg+`"`)
+}
+
+// TestServeReload is the issue's reload test, against the real Postgres and Redis: the mounted
+// ConfigMap is updated the way the kubelet does it, while probes hammer serve; an unchanged check
+// keeps its state, counters and connections (no 503, no reconnect), an added one starts unknown,
+// a changed one starts again, a removed one is gone from every output and metric. Then an invalid
+// configuration, sent with SIGHUP, is refused whole.
+func TestServeReload(t *testing.T) {
+	pgURL, redisURL := checktest.PostgresURL(t), checktest.RedisURL(t)
+	pg := checktest.NewProxy(t, checktest.HostPort(t, pgURL))
+	rd := checktest.NewProxy(t, checktest.HostPort(t, redisURL))
+	dbURL := checktest.WithHost(t, pgURL, pg.Addr())
+	cacheURL := checktest.WithHost(t, redisURL, rd.Addr())
+	redisAddr := checktest.HostPort(t, redisURL)
+
+	v1 := fmt.Sprintf(`server:
+  listen: 127.0.0.1:0
+  shutdown_delay: 0s
+defaults: {interval: 300ms, timeout: 200ms}
+checks:
+  - {name: db, type: postgres, url: "${DATABASE_URL}", interval: 1s, timeout: 900ms}
+  - {name: cache, type: redis, url: "%s", interval: 1s, timeout: 900ms}
+  - {name: gone, type: tcp, address: "%s"}
+  - {name: tweak, type: tcp, address: "%s", critical: false}
+`, cacheURL, redisAddr, redisAddr)
+	cm, path := newConfigMapDir(t, v1)
+	p := startServeFile(t, path, map[string]string{"DATABASE_URL": dbURL})
+	p.waitCode(t, "/readyz", 200, 10*time.Second)
+
+	h := startHammer(t, p.addr, "/readyz", "/readyz/db", "/readyz/cache", "/startupz")
+	m := p.probe(t, "/metrics").body
+	dbRuns, _ := metricValue(m, `healthgate_check_runs_total{check="db",result="success",type="postgres"}`)
+	pgConns, rdConns := pg.Accepted(), rd.Accepted()
+	if pgConns == 0 || rdConns == 0 {
+		t.Fatalf("proxies accepted %d/%d connections; the checks do not go through them", pgConns, rdConns)
+	}
+
+	// v2 (a new timestamped directory, ..data swapped): gone removed, tweak changed, fresh added; db,
+	// cache and every server setting as before, in a new order and with other line numbers.
+	v2 := fmt.Sprintf(`# reloaded
+server:
+  listen: 127.0.0.1:0
+  shutdown_delay: 0s
+defaults: {interval: 300ms, timeout: 200ms}
+checks:
+  - {name: fresh, type: redis, url: "%s", critical: false}
+  - {name: cache, type: redis, url: "%s", interval: 1s, timeout: 900ms}
+  - {name: tweak, type: tcp, address: "%s", critical: false, interval: 500ms}
+  - {name: db, type: postgres, url: "${DATABASE_URL}", interval: 1s, timeout: 900ms}
+`, checktest.WithHost(t, redisURL, redisAddr), cacheURL, redisAddr)
+	cm.update(t, v2)
+	checktest.Eventually(t, 15*time.Second, "the file change to be reloaded", func() bool {
+		return logCount(p.log, "configuration reloaded") == 1
+	})
+	if !regexp.MustCompile(`"msg":"configuration reloaded","trigger":"file changed",.*"added":"fresh","removed":"gone","changed":"tweak","unchanged":2`).MatchString(p.log.String()) {
+		t.Errorf("reload line does not say what changed:\n%s", p.log.String())
+	}
+	checktest.Eventually(t, 10*time.Second, "fresh to pass", func() bool { return p.probe(t, "/readyz/fresh").code == 200 })
+	n := h.n.Load()
+	checktest.Eventually(t, 10*time.Second, "more probes after the reload", func() bool { return h.n.Load() > n+200 })
+	h.end()
+	if len(h.fails) > 0 {
+		t.Errorf("%d of %d probes were not 200 across the reload (unchanged checks must not flap); first: %s", len(h.fails), h.n.Load(), h.fails[0])
+	}
+	if f, _ := metricValue(p.probe(t, "/metrics").body, `healthgate_check_runs_total{check="db",result="failure",type="postgres"}`); f > 0 {
+		t.Logf("db had %v failed runs (a loaded machine): a reconnect after one is not the reload's", f)
+	} else if got := pg.Accepted(); got != pgConns {
+		t.Errorf("Postgres proxy accepted %d connections, %d before the reload: the unchanged check reconnected", got, pgConns)
+	}
+	if f, _ := metricValue(p.probe(t, "/metrics").body, `healthgate_check_runs_total{check="cache",result="failure",type="redis"}`); f > 0 {
+		t.Logf("cache had %v failed runs (a loaded machine): a reconnect after one is not the reload's", f)
+	} else if got := rd.Accepted(); got != rdConns {
+		t.Errorf("Redis proxy accepted %d connections, %d before the reload: the unchanged check reconnected", got, rdConns)
+	}
+
+	r := p.probe(t, "/readyz?verbose")
+	for _, want := range []string{"[+]db ok", "[+]cache ok", "[+]fresh ok", "[+]tweak ok"} {
+		if !strings.Contains(r.body, want) {
+			t.Errorf("/readyz?verbose lacks %q:\n%s", want, r.body)
+		}
+	}
+	if strings.Contains(r.body, "gone") {
+		t.Errorf("/readyz?verbose still lists the removed check:\n%s", r.body)
+	}
+	if r := p.probe(t, "/readyz/gone"); r.code != 404 {
+		t.Errorf("/readyz/gone = %d after its removal; want 404", r.code)
+	}
+	m = p.probe(t, "/metrics").body
+	if strings.Contains(m, `check="gone"`) {
+		t.Errorf("/metrics still has series of the removed check")
+	}
+	if _, ok := metricValue(m, `healthgate_check_runs_total{check="fresh",result="failure",type="redis"}`); !ok {
+		t.Errorf("/metrics lacks the added check's run counters")
+	}
+	if after, _ := metricValue(m, `healthgate_check_runs_total{check="db",result="success",type="postgres"}`); after <= dbRuns {
+		t.Errorf("db runs %v after the reload, %v before: its counters were reset", after, dbRuns)
+	}
+	if v, _ := metricValue(m, "healthgate_config_last_reload_successful"); v != 1 {
+		t.Errorf("healthgate_config_last_reload_successful = %v; want 1", v)
+	}
+	okAt, _ := metricValue(m, "healthgate_config_last_reload_success_timestamp_seconds")
+
+	// An invalid configuration, sent with SIGHUP: refused whole, every error logged with its line, the
+	// old configuration still served, the metric at 0.
+	bad := strings.Replace(v2, "interval: 500ms}", "interval: soon}", 1)
+	bad = strings.Replace(bad, "type: postgres", "type: postgress", 1)
+	bad = strings.Replace(bad, "name: fresh", "name: fresher", 1)
+	cm.update(t, bad)
+	p.sigs <- syscall.SIGHUP
+	checktest.Eventually(t, 10*time.Second, "the refusal", func() bool {
+		return logCount(p.log, "configuration reload refused: still serving the previous configuration") == 1
+	})
+	for _, want := range []string{`healthgate.yaml:9:84: checks[2] \"tweak\": interval: invalid duration`, `healthgate.yaml:10: checks[3] \"db\": type: unknown type \"postgress\"`} {
+		if !strings.Contains(p.log.String(), want) {
+			t.Errorf("the log lacks %q:\n%s", want, p.log.String())
+		}
+	}
+	m = p.probe(t, "/metrics").body
+	if v, ok := metricValue(m, "healthgate_config_last_reload_successful"); !ok || v != 0 {
+		t.Errorf("healthgate_config_last_reload_successful = %v (present %v) after a refused reload; want 0", v, ok)
+	}
+	if v, _ := metricValue(m, "healthgate_config_last_reload_success_timestamp_seconds"); v != okAt {
+		t.Errorf("the success timestamp moved (%v → %v) on a refused reload", okAt, v)
+	}
+	for _, path := range []string{"/readyz", "/readyz/db", "/readyz/fresh"} {
+		if r := p.probe(t, path); r.code != 200 {
+			t.Errorf("%s = %d after a refused reload; want 200 (the old configuration kept)", path, r.code)
+		}
+	}
+	if r := p.probe(t, "/readyz/fresher"); r.code != 404 {
+		t.Errorf("/readyz/fresher = %d: part of a refused configuration was applied", r.code)
+	}
+	// The poller saw the same content: it does not try (and log) it again.
+	time.Sleep(pollInterval + time.Second)
+	if n := logCount(p.log, "configuration reload refused: still serving the previous configuration"); n != 1 {
+		t.Errorf("the refused configuration was tried %d times; want once per change", n)
+	}
+
+	// Fixed (and a restart-only setting changed): applied, the metric back to 1.
+	cm.update(t, strings.Replace(v2, "listen: 127.0.0.1:0", "listen: 127.0.0.1:1", 1))
+	checktest.Eventually(t, 15*time.Second, "the fixed configuration to load", func() bool {
+		v, _ := metricValue(p.probe(t, "/metrics").body, "healthgate_config_last_reload_successful")
+		return v == 1
+	})
+	if !strings.Contains(p.log.String(), "server.listen changed: it needs a restart") {
+		t.Errorf("a changed server.listen is not logged as needing a restart:\n%s", p.log.String())
+	}
+	if v, _ := metricValue(p.probe(t, "/metrics").body, "healthgate_config_last_reload_success_timestamp_seconds"); v <= okAt {
+		t.Errorf("the success timestamp %v did not move past %v", v, okAt)
+	}
+	if code := p.stop(t); code != exitOK {
+		t.Errorf("serve exited %d; want 0", code)
+	}
+}

@@ -1,0 +1,260 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/healthgate/healthgate/checks"
+	"github.com/healthgate/healthgate/config"
+	"github.com/healthgate/healthgate/monitor"
+	"github.com/healthgate/healthgate/server"
+)
+
+// Reload, not restart (docs/design.md §11): serve re-reads its configuration on SIGHUP and when the
+// file changes. Kubernetes updates a mounted ConfigMap (or Secret) by swapping a symlink, which a
+// watch on the file itself misses; polling the decoded configuration every pollInterval sees it, and
+// needs no dependency. A configuration that does not validate is refused whole.
+
+// pollInterval is how often serve looks at its configuration file (and the files it reads).
+const pollInterval = 2 * time.Second
+
+// noChecksWarning is logged when a file says `checks: []` (serve refuses to start with no file and no
+// checks from the environment).
+func noChecksWarning(file string) string {
+	return "no checks configured in " + file + ": /readyz always passes; add checks under checks: (see README)"
+}
+
+// reloader owns serve's running configuration: the checks in use (it closes the ones a reload drops)
+// and the peer client.
+type reloader struct {
+	path     string // the configuration file; "" when it came from the environment
+	lookup   env
+	listen   string // --listen, which wins over server.listen
+	log      *slog.Logger
+	metrics  *server.Metrics
+	instance string
+	mon      *monitor.Monitor
+	handler  *server.Handler
+
+	// Owned by the goroutine that runs run (before it starts: by cmdServe).
+	cfg      *config.Config
+	cs       []*checks.Check
+	peers    *server.Peers
+	fleet    *monitor.Fleet
+	fleetKey string
+	seen     [sha256.Size]byte // fingerprint of the configuration last loaded or refused
+
+	mu    sync.Mutex // guards drain
+	drain [2]time.Duration
+}
+
+// run reloads on each SIGHUP and each change seen by polling, until ctx ends (the drain starts).
+func (rl *reloader) run(ctx context.Context, hup <-chan struct{}) {
+	if rl.path != "" {
+		rl.seen = rl.fingerprint()
+	}
+	ticker := time.NewTicker(pollInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			rl.reload("SIGHUP")
+		case <-ticker.C:
+			if rl.path != "" && rl.fingerprint() != rl.seen {
+				rl.reload("file changed")
+			}
+		}
+	}
+}
+
+// fingerprint hashes the configuration as decoded, with the secret and header files it reads, so a
+// rotated Secret counts as a change, and a comment does not fail to; when it does not decode, the
+// file's bytes and the errors stand in. Nothing of it is ever shown.
+func (rl *reloader) fingerprint() [sha256.Size]byte {
+	h := sha256.New()
+	cfg, err := config.Load(rl.path, rl.lookup)
+	if err != nil {
+		if f, ferr := os.Open(rl.path); ferr == nil {
+			_, _ = io.Copy(h, f)
+			_ = f.Close()
+		}
+		_, _ = io.WriteString(h, err.Error())
+	} else {
+		_ = json.NewEncoder(h).Encode(cfg)
+	}
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return sum
+}
+
+// reload loads the configuration again and applies it, or refuses it whole.
+func (rl *reloader) reload(trigger string) {
+	if rl.path == "" {
+		rl.log.Warn("reload: nothing to reload: the configuration comes from the environment (DATABASE_URL / REDIS_URL), which a running process cannot re-read; restart to change it",
+			"trigger", trigger)
+		return
+	}
+	rl.seen = rl.fingerprint()
+	cfg, err := loadConfig(rl.path, rl.lookup, true)
+	if err != nil {
+		rl.refuse(trigger, err)
+		return
+	}
+	rl.restartOnly(cfg)
+
+	// Keep every check configured the same: same *checks.Check, so the monitor keeps its state and
+	// runner and the check its pool. Build the others.
+	current := make(map[string]*checks.Check, len(rl.cs))
+	for _, c := range rl.cs {
+		current[c.Name] = c
+	}
+	next := make([]*checks.Check, 0, len(cfg.Checks))
+	var built []*checks.Check
+	var added, changed []string
+	for _, cc := range cfg.Checks {
+		if c, ok := current[cc.Name]; ok && c.Configured(cc) {
+			next = append(next, c)
+			delete(current, cc.Name)
+			continue
+		}
+		c, err := checks.New(cc)
+		if err != nil { // validated by loadConfig; a file it reads may have changed since
+			checks.CloseAll(built)
+			rl.refuse(trigger, err)
+			return
+		}
+		built = append(built, c)
+		next = append(next, c)
+		if _, ok := current[cc.Name]; ok {
+			changed = append(changed, cc.Name)
+			delete(current, cc.Name)
+		} else {
+			added = append(added, cc.Name)
+		}
+	}
+	var removed []string
+	for _, c := range rl.cs {
+		if _, ok := current[c.Name]; ok {
+			removed = append(removed, c.Name)
+		}
+	}
+
+	var monOpts monitor.Options
+	var srvOpts server.Options
+	oldPeers := rl.peers
+	rl.applyFleet(cfg, next, &monOpts, &srvOpts)
+	rl.applyServer(cfg, &srvOpts)
+	// Replace stops the runs of dropped checks before it returns: only then are their series deleted
+	// (a last run would bring them back) and their clients closed.
+	dropped := rl.mon.Replace(next, monOpts.Fleet)
+	rl.metrics.SetChecks(next)
+	rl.handler.Reconfigure(srvOpts)
+	checks.CloseAll(dropped)
+	if oldPeers != nil && oldPeers != rl.peers {
+		oldPeers.Close()
+	}
+	rl.cfg, rl.cs = cfg, next
+	rl.metrics.ConfigLoaded(true, time.Now())
+	rl.log.Info("configuration reloaded", "trigger", trigger, "config", rl.path,
+		"added", strings.Join(added, ","), "removed", strings.Join(removed, ","), "changed", strings.Join(changed, ","),
+		"unchanged", len(next)-len(added)-len(changed))
+	if len(next) == 0 {
+		rl.log.Warn(noChecksWarning(rl.path))
+	}
+}
+
+// refuse logs every error of a configuration that does not validate, each with its file:line, and
+// keeps the running one.
+func (rl *reloader) refuse(trigger string, err error) {
+	rl.metrics.ConfigLoaded(false, time.Now())
+	var errs config.Errors
+	if !errors.As(err, &errs) {
+		rl.log.Error("configuration reload refused: still serving the previous configuration", "trigger", trigger, "config", rl.path, "error", err)
+		return
+	}
+	rl.log.Error("configuration reload refused: still serving the previous configuration", "trigger", trigger, "config", rl.path, "errors", len(errs))
+	for _, e := range errs {
+		rl.log.Error("invalid configuration", "error", e.Error())
+	}
+}
+
+// restartOnly says which changed settings need a restart, and keeps the running values in cfg.
+func (rl *reloader) restartOnly(cfg *config.Config) {
+	if rl.listen != "" {
+		cfg.Server.Listen = rl.listen // --listen wins, as at start-up
+	}
+	old := rl.cfg.Server
+	if cfg.Server.Listen != old.Listen {
+		rl.log.Warn("server.listen changed: it needs a restart; still listening on the old address", "listen", old.Listen, "new", cfg.Server.Listen)
+		cfg.Server.Listen = old.Listen
+	}
+	if cfg.Server.GRPCListen != old.GRPCListen {
+		rl.log.Warn("server.grpc_listen changed: it needs a restart; the gRPC health port stays as it was", "grpc_listen", old.GRPCListen, "new", cfg.Server.GRPCListen)
+		cfg.Server.GRPCListen = old.GRPCListen
+	}
+}
+
+// applyServer applies the server settings a reload may change: details, details_token (srv), and the
+// drain timing.
+func (rl *reloader) applyServer(cfg *config.Config, srv *server.Options) {
+	srv.Details, srv.DetailsToken = cfg.Server.Details, cfg.Server.DetailsToken
+	rl.mu.Lock()
+	rl.drain = [2]time.Duration{cfg.Server.ShutdownDelay, cfg.Server.ShutdownTimeout}
+	rl.mu.Unlock()
+}
+
+// drainTiming is server.Drain.Timing: shutdown_delay and shutdown_timeout as last loaded.
+func (rl *reloader) drainTiming() (delay, timeout time.Duration) {
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	return rl.drain[0], rl.drain[1]
+}
+
+// applyFleet sets the fleet of mon and srv for cfg: the running peer client when the fleet section
+// and the shared checks' shortest interval are unchanged, a new one otherwise, none without a fleet
+// section. The previous client is the caller's to close.
+func (rl *reloader) applyFleet(cfg *config.Config, cs []*checks.Check, mon *monitor.Options, srv *server.Options) {
+	if !cfg.Fleet.Enabled() {
+		rl.peers, rl.fleet, rl.fleetKey = nil, nil, ""
+		return
+	}
+	key := fleetKey(cfg.Fleet, cs)
+	if rl.peers != nil && key == rl.fleetKey {
+		mon.Fleet = rl.fleet
+		srv.Fleet = &server.FleetOptions{Instance: rl.instance, Token: cfg.Fleet.Token}
+		return
+	}
+	rl.peers = newFleet(cfg, cs, rl.instance, rl.metrics, rl.log, mon, srv)
+	rl.fleet, rl.fleetKey = mon.Fleet, key
+}
+
+// fleetKey identifies what the peer client is built from. It holds the fleet token: compared, never shown.
+func fleetKey(f config.Fleet, cs []*checks.Check) string {
+	f.Src = config.Source{}
+	var b strings.Builder
+	_ = json.NewEncoder(&b).Encode(f)
+	for _, c := range cs {
+		if c.Shared && c.Critical {
+			b.WriteString(c.Name + "=" + c.Interval.String() + ";")
+		}
+	}
+	return b.String()
+}
+
+// close releases the checks and the peer client in use.
+func (rl *reloader) close() {
+	checks.CloseAll(rl.cs)
+	if rl.peers != nil {
+		rl.peers.Close()
+	}
+}
