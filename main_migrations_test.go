@@ -186,3 +186,43 @@ func TestMigrationsFlagErrors(t *testing.T) {
 		}
 	}
 }
+
+// From a configuration file: an unquoted dotted version stays as written (1.10, not the float 1.1), the
+// table may be schema-qualified, and an empty migrations section is an error of its own.
+func TestCheckMigrationsFromConfig(t *testing.T) {
+	conn, _ := migrationsSchema(t, "20241120093000")
+	var schema string
+	if err := conn.QueryRow(context.Background(), "SELECT current_schema()").Scan(&schema); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, `checks:
+  - name: db
+    type: postgres
+    url: ${DATABASE_URL}
+    migrations:
+      tool: rails
+      table: `+schema+`.schema_migrations
+      version: 20241120093000
+  - name: flyway
+    type: postgres
+    url: ${DATABASE_URL}
+    critical: false
+    migrations: {tool: flyway, version: 1.10}
+`)
+	env := map[string]string{"DATABASE_URL": checktest.PostgresURL(t)}
+	code, stdout, stderr := runMain(t, env, "check", "--config", cfg)
+	if code != exitOK {
+		t.Fatalf("exit %d; want 0 (the critical check passes):\n%s%s", code, stdout, stderr)
+	}
+	for _, want := range []string{"flyway_schema_history does not exist", "schema"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output does not contain %q:\n%s", want, stdout)
+		}
+	}
+
+	cfg = writeConfig(t, "checks:\n  - name: db\n    type: postgres\n    url: postgres://u@127.0.0.1:1/db\n    migrations:\n")
+	code, _, stderr = runMain(t, noEnv, "check", "--config", cfg)
+	if code != exitUsage || !strings.Contains(stderr, `healthgate.yaml:5: checks[0] "db": migrations: empty: write the tool and the version`) {
+		t.Fatalf("exit %d; want 2 naming the empty migrations:\n%s", code, stderr)
+	}
+}

@@ -192,10 +192,12 @@ func newSchemaCheck(c config.Check, d sqlDialect) (*schemaCheck, config.Errors) 
 	if m.Src.Failed[""] {
 		return nil, nil // not a mapping: config said so
 	}
+	if !m.Set() {
+		return nil, config.Errors{c.Src.Errorf("migrations", "empty: write the tool and the version this release needs, as in migrations: {tool: golang-migrate, version: \"20241120093000\"}")}
+	}
 	src := m.Src
 	if src.File == "" {
-		src = c.Src // `migrations:` with nothing under it
-		src.Lines = map[string]int{"tool": c.Src.Lines["migrations"], "version": c.Src.Lines["migrations"]}
+		src = c.Src // built in code, not decoded: errors are about the check
 	}
 	var errs config.Errors
 	add := func(field, format string, args ...any) {
