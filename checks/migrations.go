@@ -59,7 +59,7 @@ type migrationTool struct {
 	maxLen   int    // the longest version the tool's column holds
 	versions string // how to write a version, for messages
 	repair   string // how the tool gets out of a failed state, for hints
-	query    func(d sqlDialect, table string) (string, []any)
+	query    func(d sqlDialect, table, want string) (string, []any)
 	columns  []string // the columns the read uses, for the layout hint
 	decide   func(s *schemaCheck, rows [][]*string) error
 }
@@ -70,7 +70,7 @@ var migrationTools = []migrationTool{
 		versions: "the number at the start of a migration's file name (1_init.up.sql is 1, 20241120093000_users.up.sql is 20241120093000)",
 		repair:   "fix the schema by hand, then record the right version with `migrate force VERSION`",
 		columns:  []string{"version", "dirty"},
-		query: func(d sqlDialect, t string) (string, []any) {
+		query: func(d sqlDialect, t, _ string) (string, []any) {
 			// golang-migrate keeps a single row: the current version and whether it failed part-way.
 			return "SELECT " + d.text("version") + ", " + d.text("dirty") + " FROM " + t + " LIMIT 2", nil
 		},
@@ -80,7 +80,7 @@ var migrationTools = []migrationTool{
 		name: "goose", table: "goose_db_version", kind: wholeNumber,
 		versions: "the number at the start of a migration's file name (00001_init.sql is 1, 20241120093000_users.sql is 20241120093000)",
 		columns:  []string{"id", "version_id", "is_applied"},
-		query: func(d sqlDialect, t string) (string, []any) {
+		query: func(d sqlDialect, t, _ string) (string, []any) {
 			// goose appends a row per up (and, before v3.x providers, per down with is_applied false):
 			// the latest row of each version says whether it is applied. Version 0 is the row goose
 			// writes when it creates the table.
@@ -109,7 +109,7 @@ var migrationTools = []migrationTool{
 		versions: "a version as flyway stores it: digits separated by dots (V1_2__users.sql is 1.2)",
 		repair:   "fix the schema by hand (or the migration), then run `flyway repair` and migrate again",
 		columns:  []string{"installed_rank", "version", "type", "success"},
-		query: func(d sqlDialect, t string) (string, []any) {
+		query: func(d sqlDialect, t, _ string) (string, []any) {
 			// Every versioned row, in the order flyway applied them (repeatable migrations have no
 			// version): dotted versions compare segment by segment, which SQL cannot do portably.
 			return "SELECT version, type, " + d.text("success") + " FROM " + t +
@@ -122,12 +122,12 @@ var migrationTools = []migrationTool{
 		versions: "the id of a changeset, or a tag (liquibase tag NAME, or a tagDatabase changeset), that must be applied",
 		repair:   "fix the changeset or the schema, then run liquibase update again",
 		columns:  []string{"id", "tag", "exectype", "orderexecuted"},
-		query: func(d sqlDialect, t string) (string, []any) {
+		query: func(d sqlDialect, t, want string) (string, []any) {
 			// The changelog's size, and the rows of the changeset or tag asked for: a count row always
 			// comes back, so an empty changelog is told apart from a pending changeset.
 			return "SELECT " + d.text("c.n") + ", r.id, r.tag, r.exectype FROM (SELECT COUNT(*) AS n FROM " + t + ") c" +
 				" LEFT JOIN (SELECT id, tag, exectype, orderexecuted FROM " + t + " WHERE id = " + d.param(1) + " OR tag = " + d.param(2) + ") r" +
-				" ON 1 = 1 ORDER BY r.orderexecuted", nil
+				" ON 1 = 1 ORDER BY r.orderexecuted", []any{want, want}
 		},
 		decide: decideLiquibase,
 	},
@@ -135,7 +135,7 @@ var migrationTools = []migrationTool{
 		name: "alembic", table: "alembic_version", kind: identifier, maxLen: 32,
 		versions: "the revision id of this release's head (alembic heads), such as 1975ea83b712",
 		columns:  []string{"version_num"},
-		query: func(d sqlDialect, t string) (string, []any) {
+		query: func(d sqlDialect, t, _ string) (string, []any) {
 			// One row per head (more than one with branches); an empty table is the base.
 			return "SELECT version_num FROM " + t, nil
 		},
@@ -169,7 +169,7 @@ func findTool(name string) (migrationTool, bool) {
 // highestDigits reads the numerically highest version of a table of applied versions as text (dbmate,
 // rails): longer digit strings are larger once leading zeros are dropped, so the order is by length,
 // then by text, and 10 sorts above 9.
-func highestDigits(d sqlDialect, t string) (string, []any) {
+func highestDigits(_ sqlDialect, t, _ string) (string, []any) {
 	trimmed := "TRIM(LEADING '0' FROM version)"
 	return "SELECT version FROM " + t + " ORDER BY CHAR_LENGTH(" + trimmed + ") DESC, " + trimmed + " DESC LIMIT 1", nil
 }
@@ -343,10 +343,7 @@ func quoteTable(name string, d sqlDialect) (string, string) {
 
 // run reads the tool's table once and says whether the schema is at the version this release needs.
 func (s *schemaCheck) run(ctx context.Context, r rowsReader) error {
-	query, args := s.tool.query(s.dialect, s.quoted)
-	if s.tool.name == "liquibase" {
-		args = []any{s.want, s.want}
-	}
+	query, args := s.tool.query(s.dialect, s.quoted, s.want)
 	rows, err := r.readRows(ctx, query, args...)
 	switch {
 	case err == nil:
