@@ -111,7 +111,8 @@ type Check struct {
 	Src Source `yaml:"-"`
 }
 
-// TLS configures the client side of TLS for http checks.
+// TLS configures the client side of TLS for the kinds that speak it (http with https://, redis with
+// rediss://).
 type TLS struct {
 	CAFile             string `yaml:"ca_file"`
 	CertFile           string `yaml:"cert_file"`

@@ -326,7 +326,7 @@ func TestJSON(t *testing.T) {
 			t.Errorf("non-critical failure: %d status %q degraded %q; want 200 warn true", r.code, body.Status, r.header.Get("X-Envoy-Degraded"))
 		}
 		db := body.Checks["db:responseTime"]
-		if len(db) != 1 || db[0].ComponentType != "postgres" || db[0].ObservedUnit != "ms" || db[0].ObservedValue == nil || db[0].Status != "pass" {
+		if len(db) != 1 || db[0].ComponentType != "datastore" || db[0].ObservedUnit != "ms" || db[0].ObservedValue == nil || db[0].Status != "pass" {
 			t.Errorf("db entry = %+v", db)
 		}
 		if _, err := time.Parse(time.RFC3339Nano, db[0].Time); err != nil {
