@@ -22,9 +22,9 @@ func usage() string {
 Usage:
   healthgate serve [--config FILE] [--listen ADDR] [--log-format text|json] [--log-level LEVEL]
   healthgate wait [--config FILE] ` + targets + ` [--only NAME]
-                  [--timeout 5m] [--attempt-timeout D] [--quiet] [--log-format text|json] [-- COMMAND ARGS...]
+                  [--migrations TOOL:VERSION] [--timeout 5m] [--attempt-timeout D] [--quiet] [--log-format text|json] [-- COMMAND ARGS...]
   healthgate check [--config FILE] ` + targets + ` [--only NAME]
-                   [--output text|json]
+                   [--migrations TOOL:VERSION] [--output text|json]
   healthgate version
 
 Run "healthgate COMMAND --help" for a command's flags.

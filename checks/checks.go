@@ -74,7 +74,7 @@ type target struct {
 // kinds is the one registry of check types (adding a kind touches only this package): config knows no
 // type names.
 var kinds = map[string]kind{
-	"postgres": {fields: []string{"url", "query", "writable", "max_replication_lag"}, build: buildPostgres, component: ComponentDatastore,
+	"postgres": {fields: []string{"url", "query", "writable", "max_replication_lag", "migrations"}, build: buildPostgres, component: ComponentDatastore,
 		elsewhere: map[string]string{"tls": "a postgres check takes its TLS settings in the URL, as libpq does: sslmode=verify-full, sslrootcert, sslcert, sslkey"},
 		target:    target{"url", "URL", "a Postgres `URL` (a query must answer"}},
 	"redis": {fields: []string{"url", "role", "tls"}, build: buildRedis, component: ComponentDatastore,
@@ -96,6 +96,9 @@ type Kind struct {
 	// TargetHelp says what the flag gives and what must answer, for flag.Var: "a Postgres `URL` (a
 	// query must answer" (the caller closes the parenthesis, adding what it needs, "; repeatable)").
 	TargetHelp string
+	// Migrations: checks of this kind take a migrations: block (a SQL database has a schema), and flag
+	// targets of this kind take --migrations.
+	Migrations bool
 }
 
 // Kinds lists the registered kinds, sorted by name.
@@ -103,7 +106,8 @@ func Kinds() []Kind {
 	var ks []Kind
 	for _, name := range Types() {
 		t := kinds[name].target
-		ks = append(ks, Kind{Name: name, TargetField: t.field, TargetArg: t.arg, TargetHelp: t.help})
+		ks = append(ks, Kind{Name: name, TargetField: t.field, TargetArg: t.arg, TargetHelp: t.help,
+			Migrations: slices.Contains(kinds[name].fields, "migrations")})
 	}
 	return ks
 }
@@ -144,6 +148,11 @@ func ComponentType(kind string) string {
 	return ComponentService
 }
 
+// fieldNotes say why a field applies only to some kinds, for the "does not apply" message.
+var fieldNotes = map[string]string{
+	"migrations": ": only a SQL database has a schema whose migrations can be checked",
+}
+
 var commonFields = []string{"name", "type", "critical", "interval", "timeout", "failure_threshold", "success_threshold", "scope"}
 
 // Types lists the known check types, sorted.
@@ -166,7 +175,7 @@ func New(c config.Check) (*Check, error) {
 				errs = append(errs, c.Src.Errorf(key, "does not apply: %s", note))
 				continue
 			}
-			errs = append(errs, c.Src.Errorf(key, "does not apply to a %s check%s", c.Type, appliesTo(key)))
+			errs = append(errs, c.Src.Errorf(key, "does not apply to a %s check%s%s", c.Type, fieldNotes[key], appliesTo(key)))
 		}
 	}
 	p, target, buildErrs := k.build(c)

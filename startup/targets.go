@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,9 +16,10 @@ import (
 // file, narrowed with --only, and/or targets given on the command line, one flag per registered kind
 // (--postgres URL, --tcp HOST:PORT, ...).
 type Targets struct {
-	config  string
-	targets []flagTarget
-	only    namesFlag
+	config     string
+	targets    []flagTarget
+	only       namesFlag
+	migrations string
 }
 
 // flagTarget is one use of a kind's flag, in command-line order.
@@ -62,6 +64,43 @@ func (t *Targets) Register(fs *flag.FlagSet, verb, configUse string) {
 		fs.Var(targetFlag{k.Name, &t.targets}, k.Name, verb+" "+k.TargetHelp+"; repeatable)")
 	}
 	fs.Var(&t.only, "only", "only the configuration's check of this `NAME` (repeatable; critical or not)")
+	fs.StringVar(&t.migrations, "migrations", "", "the schema of every "+strings.Join(migrationFlags(), ", ")+" target must be at this version: `TOOL:VERSION` or TOOL:TABLE:VERSION "+
+		"(tools: golang-migrate, goose, dbmate, rails, flyway, liquibase, alembic)")
+}
+
+// migrationKinds are the kinds that have a schema, to which --migrations applies (checks.Kind.Migrations).
+func migrationKinds() []string {
+	var names []string
+	for _, k := range checks.Kinds() {
+		if k.Migrations {
+			names = append(names, k.Name)
+		}
+	}
+	return names
+}
+
+// migrationFlags are their flags: --postgres.
+func migrationFlags() []string {
+	var flags []string
+	for _, k := range migrationKinds() {
+		flags = append(flags, "--"+k)
+	}
+	return flags
+}
+
+// migrationsFlag parses --migrations TOOL:VERSION or TOOL:TABLE:VERSION; the checks package validates
+// the tool, table and version as it does the configuration's.
+func migrationsFlag(v string) (config.Migrations, string) {
+	tool, rest, ok := strings.Cut(v, ":")
+	if !ok || tool == "" {
+		return config.Migrations{}, fmt.Sprintf("--migrations: write TOOL:VERSION or TOOL:TABLE:VERSION, as in golang-migrate:20241120093000 (got %q)", v)
+	}
+	m := config.Migrations{Tool: tool, Version: rest,
+		Src: config.Source{File: "flag --migrations", Path: "--migrations", Lines: map[string]int{}}}
+	if table, version, ok := strings.Cut(rest, ":"); ok {
+		m.Table, m.Version = table, version
+	}
+	return m, ""
 }
 
 // FlagUsage is the target flags in usage form: "[--http URL] [--postgres URL] ... [--tcp HOST:PORT]".
@@ -108,7 +147,17 @@ func (t *Targets) Resolve(lookup config.LookupEnv, criticalOnly bool, attemptTim
 	}
 	fromConfig, more := selectChecks(cfg, t.only, criticalOnly)
 	problems = append(problems, more...)
-	fromFlags, more = flagTargetChecks(cfg, t.targets, attemptTimeout)
+	var migrations config.Migrations
+	if t.migrations != "" {
+		var problem string
+		if migrations, problem = migrationsFlag(t.migrations); problem != "" {
+			problems = append(problems, problem)
+		}
+		if !slices.ContainsFunc(t.targets, func(f flagTarget) bool { return slices.Contains(migrationKinds(), f.kind) }) {
+			problems = append(problems, "--migrations: applies to the SQL targets given by flag ("+strings.Join(migrationFlags(), ", ")+" URL), and there is none; in a configuration file, write migrations: under the check")
+		}
+	}
+	fromFlags, more = flagTargetChecks(cfg, t.targets, attemptTimeout, migrations)
 	return fromConfig, fromFlags, append(problems, more...)
 }
 
@@ -171,7 +220,7 @@ func selectChecks(cfg *config.Config, only []string, criticalOnly bool) ([]confi
 // flagTargetChecks turns the target flags into critical checks named after their kind and index
 // (postgres, postgres-2, ...), skipping names the configuration uses. Each is built once here so
 // that a bad value is reported, naming the flag, before any attempt.
-func flagTargetChecks(cfg *config.Config, targets []flagTarget, attemptTimeout time.Duration) ([]config.Check, []string) {
+func flagTargetChecks(cfg *config.Config, targets []flagTarget, attemptTimeout time.Duration, migrations config.Migrations) ([]config.Check, []string) {
 	taken := map[string]bool{}
 	for _, c := range cfg.Checks {
 		taken[c.Name] = true
@@ -201,6 +250,9 @@ func flagTargetChecks(cfg *config.Config, targets []flagTarget, attemptTimeout t
 		checks.SetTarget(&c, t.value)
 		// Hints name where the value came from: "check the credentials in --postgres".
 		c.Src.SetOrigin(fields[t.kind], flagName)
+		if slices.Contains(migrationKinds(), t.kind) && migrations.Tool != "" {
+			c.Migrations = migrations
+		}
 		if attemptTimeout > 0 {
 			c.Timeout = attemptTimeout
 			c.Interval = max(c.Interval, 2*attemptTimeout) // keep timeout < interval, as everywhere
@@ -210,7 +262,13 @@ func flagTargetChecks(cfg *config.Config, targets []flagTarget, attemptTimeout t
 			var errs config.Errors
 			if errors.As(err, &errs) {
 				for _, e := range errs {
-					problems = append(problems, fmt.Sprintf("%s (target %q): %s", flagName, name, e.Msg))
+					p := fmt.Sprintf("%s (target %q): %s", flagName, name, e.Msg)
+					if e.Path == "--migrations" {
+						p = fmt.Sprintf("--migrations: %s: %s", e.Field, e.Msg) // the same for every target
+					}
+					if !slices.Contains(problems, p) {
+						problems = append(problems, p)
+					}
 				}
 			} else {
 				problems = append(problems, fmt.Sprintf("%s (target %q): %v", flagName, name, err))
