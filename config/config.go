@@ -82,31 +82,31 @@ type Check struct {
 
 	Interval         time.Duration `yaml:"interval"`
 	Timeout          time.Duration `yaml:"timeout"`
-	FailureThreshold int           `yaml:"failure_threshold"`
-	SuccessThreshold int           `yaml:"success_threshold"`
+	FailureThreshold int           `yaml:"failure_threshold" schema:"minimum=1"`
+	SuccessThreshold int           `yaml:"success_threshold" schema:"minimum=1"`
 	// Scope is ScopeLocal (the default) or ScopeShared: a dependency every pod of the fleet uses, which
 	// may fail open when most of the fleet sees it failing (docs/design.md §10).
-	Scope string `yaml:"scope"`
+	Scope string `yaml:"scope" schema:"enum=local|shared" desc:"local (default): a failure takes this pod out. shared: a dependency every pod uses; fails open when most of the fleet sees it failing (needs fleet.enabled)."`
 
 	// postgres, redis, http
-	URL string `yaml:"url" secret:"true"`
+	URL string `yaml:"url" secret:"true" schema:"minLength=1"`
 	// postgres
-	Query             string        `yaml:"query"`
+	Query             string        `yaml:"query" schema:"minLength=1"`
 	Writable          bool          `yaml:"writable"`
 	MaxReplicationLag time.Duration `yaml:"max_replication_lag"`
 	// postgres (and, later, other SQL kinds): the schema version this release needs.
-	Migrations Migrations `yaml:"migrations"`
+	Migrations Migrations `yaml:"migrations" schema:"required=tool|version" desc:"Fail with reason schema until the migration tool's table records this version (README \"Migrations\"); healthgate validates the version against the tool."`
 	// redis
-	Role string `yaml:"role"`
+	Role string `yaml:"role" schema:"enum=master|primary|replica"`
 	// http
-	Method          string            `yaml:"method"`
-	Headers         map[string]string `yaml:"headers" secret:"true"`
-	ExpectStatus    []int             `yaml:"expect_status"`
-	BodyContains    string            `yaml:"body_contains"`
+	Method          string            `yaml:"method" schema:"minLength=1"`
+	Headers         map[string]string `yaml:"headers" secret:"true" desc:"Header values that are secrets must be ${VAR} references (env from a Secret)." filedesc:"Header name to the path of a file holding its value (a Secret mounted with extraVolumes)."`
+	ExpectStatus    []int             `yaml:"expect_status" schema:"itemMinimum=100,itemMaximum=599,minItems=1"`
+	BodyContains    string            `yaml:"body_contains" schema:"minLength=1"`
 	FollowRedirects bool              `yaml:"follow_redirects"`
 	TLS             TLS               `yaml:"tls"`
 	// tcp
-	Address string `yaml:"address"`
+	Address string `yaml:"address" schema:"minLength=1"`
 
 	Src Source `yaml:"-"`
 }
@@ -126,9 +126,9 @@ type TLS struct {
 // Migrations says which migration tool keeps the schema's version, in which table, and the version this
 // release needs (README "Migrations"). The checks package knows the tools; config only holds the fields.
 type Migrations struct {
-	Tool    string `yaml:"tool"`
-	Table   string `yaml:"table"`
-	Version string `yaml:"version"`
+	Tool    string `yaml:"tool" schema:"enum=tools"`
+	Table   string `yaml:"table" schema:"minLength=1" desc:"The tool's table, optionally schema.table; default: the tool's own."`
+	Version string `yaml:"version" schema:"minLength=1" desc:"At least this version (liquibase: a changeset id or tag that must have run; alembic: the exact head). Quote it: a YAML number would lose leading zeros or dots."`
 
 	Src Source `yaml:"-"`
 }

@@ -7,9 +7,9 @@ import (
 	"time"
 )
 
-// namePattern is docs/design.md §2's check name: it appears in URLs (/readyz/{name}), metric labels and log
+// NamePattern is docs/design.md §2's check name: it appears in URLs (/readyz/{name}), metric labels and log
 // fields, so it stays a conservative DNS-label-like token.
-var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+var NamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 
 // MaxNameLen is the longest check name.
 const MaxNameLen = 63
@@ -120,7 +120,7 @@ func (c *Config) validate(failed map[string]bool) Errors {
 			switch {
 			case len(ch.Name) > MaxNameLen:
 				add(ch.Src.Errorf("name", "longer than %d characters", MaxNameLen))
-			case !namePattern.MatchString(ch.Name):
+			case !NamePattern.MatchString(ch.Name):
 				add(ch.Src.Errorf("name", "%q is not a valid name: use lowercase letters, digits, '-' and '_', starting with a letter or digit", ch.Name))
 			case ch.Name == ShutdownCheck:
 				add(ch.Src.Errorf("name", "%q is reserved for the built-in check that fails during shutdown", ch.Name))

@@ -1,0 +1,294 @@
+package checks
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/healthgate/healthgate/config"
+)
+
+// The chart's check schema (charts/healthgate/values.schema.json, properties.checks) is rendered from the
+// registry and the configuration structs: a kind's fields, their types and their `schema`/`desc` tags. The
+// test fails when the file differs; `go test ./checks -run TestChartSchema -update` rewrites that block.
+
+var update = flag.Bool("update", false, "rewrite the chart's check schema from the registry")
+
+const schemaFile = "../charts/healthgate/values.schema.json"
+
+// TestChartSchema: hand-editing the check schema, or adding a kind or a field without rendering it again,
+// fails here.
+func TestChartSchema(t *testing.T) {
+	data, err := os.ReadFile(schemaFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start, end, indent, err := checksBlock(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := renderChecksSchema(t, indent)
+	got := string(data[start:end])
+	if got == want {
+		return
+	}
+	if *update {
+		out := append(append(append([]byte{}, data[:start]...), want...), data[end:]...)
+		if err := os.WriteFile(schemaFile, out, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("rewrote the checks block of %s", schemaFile)
+		return
+	}
+	gl, wl := strings.Split(got, "\n"), strings.Split(want, "\n")
+	for i := range max(len(gl), len(wl)) {
+		var g, w string
+		if i < len(gl) {
+			g = gl[i]
+		}
+		if i < len(wl) {
+			w = wl[i]
+		}
+		if g != w {
+			t.Fatalf("%s: the checks block differs from what the registry renders (run `go test ./checks -run TestChartSchema -update`); first difference at its line %d:\n  file:     %s\n  rendered: %s",
+				schemaFile, i+1, strings.TrimSpace(g), strings.TrimSpace(w))
+		}
+	}
+}
+
+// checksBlock finds the value of the top-level "checks" property: its byte range and its key's indent.
+func checksBlock(data []byte) (start, end int, indent string, err error) {
+	key := []byte("\n    \"checks\": ")
+	i := bytes.Index(data, key)
+	if i < 0 {
+		return 0, 0, "", fmt.Errorf("%s: no top-level \"checks\" property at four spaces", schemaFile)
+	}
+	start = i + len(key)
+	depth, inString := 0, false
+	for j := start; j < len(data); j++ {
+		switch c := data[j]; {
+		case inString && c == '\\':
+			j++
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '{' || c == '[':
+			depth++
+		case c == '}' || c == ']':
+			depth--
+			if depth == 0 {
+				return start, j + 1, "    ", nil
+			}
+		}
+	}
+	return 0, 0, "", fmt.Errorf("%s: the checks block does not end", schemaFile)
+}
+
+// obj is a JSON object that keeps its keys in order.
+type obj []kv
+
+type kv struct {
+	k string
+	v any
+}
+
+func (o obj) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, f := range o {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		k, _ := json.Marshal(f.k)
+		b.Write(k)
+		b.WriteByte(':')
+		v, err := marshal(f.v)
+		if err != nil {
+			return nil, err
+		}
+		b.Write(v)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+func marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(b.Bytes(), "\n"), nil
+}
+
+func renderChecksSchema(t *testing.T, indent string) string {
+	t.Helper()
+	var blocks []any
+	for _, name := range Types() {
+		blocks = append(blocks, obj{
+			{"if", obj{{"properties", obj{{"type", obj{{"const", name}}}}}, {"required", []string{"type"}}}},
+			{"then", kindSchema(t, name)},
+		})
+	}
+	items := obj{
+		{"type", "object"},
+		{"description", "One check, in healthgate.yaml's own field names (healthgate validates it strictly again at start)."},
+		{"required", []string{"name", "type"}},
+		{"properties", obj{{"type", obj{{"type", "string"}, {"enum", Types()}}}}},
+		{"allOf", blocks},
+	}
+	raw, err := marshal(obj{{"type", "array"}, {"items", items}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, raw, indent, "  "); err != nil {
+		t.Fatal(err)
+	}
+	return out.String()
+}
+
+// kindSchema is one kind's block: the common fields, then the kind's own in the registry's order, each
+// string or map field followed by its *_file form (the decoder reads any of them from a file).
+func kindSchema(t *testing.T, name string) obj {
+	k := kinds[name]
+	fields := fieldsByKey(reflect.TypeFor[config.Check]())
+	var props obj
+	for _, key := range append(append([]string{}, commonFields...), k.fields...) {
+		f, ok := fields[key]
+		if !ok {
+			t.Fatalf("kind %s: field %q is not in config.Check", name, key)
+		}
+		switch key {
+		case "name":
+			props = append(props, kv{key, obj{{"type", "string"}, {"pattern", config.NamePattern.String()}, {"maxLength", config.MaxNameLen}}})
+			continue
+		case "type":
+			props = append(props, kv{key, obj{{"const", name}}})
+			continue
+		}
+		props = append(props, kv{key, fieldSchema(t, f)})
+		if key == "critical" || key == "scope" || key == "interval" || key == "timeout" || key == "failure_threshold" || key == "success_threshold" {
+			continue
+		}
+		switch f.Type.Kind() {
+		case reflect.String:
+			props = append(props, kv{key + "_file", obj{{"type", "string"}, {"minLength", 1}}})
+		case reflect.Map:
+			file := obj{{"type", "object"}, {"additionalProperties", obj{{"type", "string"}, {"minLength", 1}}}}
+			if d := f.Tag.Get("filedesc"); d != "" {
+				file = append(file, kv{"description", d})
+			}
+			props = append(props, kv{key + "_file", file})
+		}
+	}
+	target := k.target.field
+	return obj{
+		{"type", "object"},
+		{"additionalProperties", false},
+		{"properties", props},
+		{"required", []string{"name", "type"}},
+		{"description", fmt.Sprintf("A %s check: the fields healthgate's checks registry accepts for this type.", name)},
+		{"oneOf", []any{obj{{"required", []string{target}}}, obj{{"required", []string{target + "_file"}}}}},
+	}
+}
+
+func fieldsByKey(t reflect.Type) map[string]reflect.StructField {
+	m := map[string]reflect.StructField{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if key := f.Tag.Get("yaml"); key != "" && key != "-" {
+			m[key] = f
+		}
+	}
+	return m
+}
+
+// fieldSchema renders one field from its type and its tags: schema:"minLength=1,enum=a|b,minimum=1,
+// itemMinimum=100,itemMaximum=599,minItems=1,required=a|b" (enum=tools: the migration tools) and desc:"...".
+func fieldSchema(t *testing.T, f reflect.StructField) obj {
+	tags := map[string]string{}
+	if s := f.Tag.Get("schema"); s != "" {
+		for part := range strings.SplitSeq(s, ",") {
+			k, v, _ := strings.Cut(part, "=")
+			tags[k] = v
+		}
+	}
+	num := func(k string) int {
+		n, err := strconv.Atoi(tags[k])
+		if err != nil {
+			t.Fatalf("%s: schema %s=%q is not a number", f.Name, k, tags[k])
+		}
+		return n
+	}
+	var o obj
+	switch {
+	case f.Type == reflect.TypeFor[time.Duration]():
+		o = obj{{"type", "string"}, {"pattern", `^(?:[0-9]+ms|[0-9]+h(?:[0-9]+m)?(?:[0-9]+s)?|[0-9]+m(?:[0-9]+s)?|[0-9]+s)$`}}
+		if _, ok := f.Tag.Lookup("desc"); !ok {
+			o = append(o, kv{"description", "A Go duration in whole units: 500ms, 2s, 1m30s, 1h."})
+		}
+	case f.Type.Kind() == reflect.String:
+		o = obj{{"type", "string"}}
+	case f.Type.Kind() == reflect.Bool:
+		o = obj{{"type", "boolean"}}
+	case f.Type.Kind() == reflect.Int:
+		o = obj{{"type", "integer"}}
+	case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Int:
+		item := obj{{"type", "integer"}}
+		if _, ok := tags["itemMinimum"]; ok {
+			item = append(item, kv{"minimum", num("itemMinimum")})
+		}
+		if _, ok := tags["itemMaximum"]; ok {
+			item = append(item, kv{"maximum", num("itemMaximum")})
+		}
+		o = obj{{"type", "array"}, {"items", item}}
+	case f.Type.Kind() == reflect.Map:
+		o = obj{{"type", "object"}, {"additionalProperties", obj{{"type", "string"}}}}
+	case f.Type.Kind() == reflect.Struct:
+		o = obj{{"type", "object"}, {"additionalProperties", false}}
+	default:
+		t.Fatalf("%s: no schema for type %s", f.Name, f.Type)
+	}
+	if _, ok := tags["minLength"]; ok {
+		o = append(o, kv{"minLength", num("minLength")})
+	}
+	if e, ok := tags["enum"]; ok {
+		values := strings.Split(e, "|")
+		if e == "tools" {
+			values = toolNames()
+		}
+		o = append(o, kv{"enum", values})
+	}
+	if _, ok := tags["minimum"]; ok {
+		o = append(o, kv{"minimum", num("minimum")})
+	}
+	if _, ok := tags["minItems"]; ok {
+		o = append(o, kv{"minItems", num("minItems")})
+	}
+	if d := f.Tag.Get("desc"); d != "" {
+		o = append(o, kv{"description", d})
+	}
+	if f.Type.Kind() == reflect.Struct {
+		var props obj
+		for i := range f.Type.NumField() {
+			sf := f.Type.Field(i)
+			if key := sf.Tag.Get("yaml"); key != "" && key != "-" {
+				props = append(props, kv{key, fieldSchema(t, sf)})
+			}
+		}
+		o = append(o, kv{"properties", props})
+		if r, ok := tags["required"]; ok {
+			o = append(o, kv{"required", strings.Split(r, "|")})
+		}
+	}
+	return o
+}
