@@ -1,6 +1,14 @@
 // Package checks owns what one run of a check does: one file per kind (postgres.go, redis.go, http.go,
 // tcp.go), the one registry of kinds, the reason classes of docs/design.md §4 and secret redaction. A check
 // builds its client once, never dials while building, and bounds every run by its timeout.
+//
+// A kind is its file: its configuration struct (the fields beyond the common ones, decoded strictly from
+// config.Check.Spec; secret:"true" marks the fields never shown; schema and desc tags describe them for the
+// chart), its build function and its prober, and one line in the registry (kinds). Everything else follows
+// from the registry: the type names config accepts, the `wait`/`check` flag --KIND and the usage, the
+// "does not apply" and "known types" messages, the chart's check schema (TestChartSchema renders it;
+// `go test ./checks -run TestChartSchema -update` writes it). A new kind touches its file, its test and
+// testdata, a README row, and the rendered schema.
 package checks
 
 import (
@@ -9,6 +17,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -49,11 +58,15 @@ type prober interface {
 	close()
 }
 
-// kind is one registry entry: the fields a check of this type may set (beyond the common ones), how to
-// validate them and how to build the prober.
+// kind is one registry entry: the struct of a check's own fields (its configuration, beyond the common
+// ones), how to build the prober from it, and what the command line and the health+json output need.
 type kind struct {
-	fields []string
-	build  func(c config.Check) (p prober, target string, errs config.Errors)
+	// config returns a new pointer to the kind's configuration struct; its yaml tags are the fields a
+	// check of this kind may set, secret:"true" marks the fields whose values are never shown, and
+	// schema/desc tags render the chart's schema (schema_test.go).
+	config func() any
+	build  func(c config.Check, cfg any) (p prober, target string, errs config.Errors)
+	fields []string // the yaml keys of config's struct
 	// component is the health+json draft's componentType for checks of this kind: "datastore" for
 	// databases and caches, "component" for services.
 	component string
@@ -64,6 +77,19 @@ type kind struct {
 	target target
 }
 
+// register makes a registry entry of a kind's build function, typed by its configuration struct C.
+func register[C any](k kind, build func(c config.Check, cfg *C) (prober, string, config.Errors)) kind {
+	k.config = func() any { return new(C) }
+	k.build = func(c config.Check, cfg any) (prober, string, config.Errors) { return build(c, cfg.(*C)) }
+	t := reflect.TypeFor[C]()
+	for i := range t.NumField() {
+		if key := t.Field(i).Tag.Get("yaml"); key != "" && key != "-" {
+			k.fields = append(k.fields, key)
+		}
+	}
+	return k
+}
+
 // target describes a kind's target field for the command line.
 type target struct {
 	field string // its YAML key: url, address
@@ -71,18 +97,18 @@ type target struct {
 	help  string // what the flag gives, and what must answer: "a Postgres `URL` (a query must answer)"
 }
 
-// kinds is the one registry of check types (adding a kind touches only this package): config knows no
-// type names.
+// kinds is the one registry of check types (adding a kind touches only this package, and the files
+// rendered from it): config knows no type names.
 var kinds = map[string]kind{
-	"postgres": {fields: []string{"url", "query", "writable", "max_replication_lag", "migrations"}, build: buildPostgres, component: ComponentDatastore,
+	"postgres": register(kind{component: ComponentDatastore,
 		elsewhere: map[string]string{"tls": "a postgres check takes its TLS settings in the URL, as libpq does: sslmode=verify-full, sslrootcert, sslcert, sslkey"},
-		target:    target{"url", "URL", "a Postgres `URL` (a query must answer"}},
-	"redis": {fields: []string{"url", "role", "tls"}, build: buildRedis, component: ComponentDatastore,
-		target: target{"url", "URL", "a Redis `URL` (PING must answer PONG"}},
-	"http": {fields: []string{"url", "method", "headers", "expect_status", "body_contains", "follow_redirects", "tls"}, build: buildHTTP, component: ComponentService,
-		target: target{"url", "URL", "an HTTP `URL` (2xx"}},
-	"tcp": {fields: []string{"address"}, build: buildTCP, component: ComponentService,
-		target: target{"address", "HOST:PORT", "`HOST:PORT` (a connection must open"}},
+		target:    target{"url", "URL", "a Postgres `URL` (a query must answer"}}, buildPostgres),
+	"redis": register(kind{component: ComponentDatastore,
+		target: target{"url", "URL", "a Redis `URL` (PING must answer PONG"}}, buildRedis),
+	"http": register(kind{component: ComponentService,
+		target: target{"url", "URL", "an HTTP `URL` (2xx"}}, buildHTTP),
+	"tcp": register(kind{component: ComponentService,
+		target: target{"address", "HOST:PORT", "`HOST:PORT` (a connection must open"}}, buildTCP),
 }
 
 // Kind is what the command line knows of a registered kind: `wait` and `check` take a flag per kind
@@ -119,14 +145,7 @@ func SetTarget(c *config.Check, value string) bool {
 	if !ok {
 		return false
 	}
-	switch k.target.field {
-	case "url":
-		c.URL = value
-	case "address":
-		c.Address = value
-	default:
-		return false
-	}
+	c.Spec.Set(k.target.field, value)
 	return true
 }
 
@@ -169,21 +188,40 @@ func New(c config.Check) (*Check, error) {
 		return nil, config.Errors{c.Src.Errorf("type", "unknown type %q (known: %s)", c.Type, strings.Join(Types(), ", "))}
 	}
 	var errs config.Errors
-	for key := range c.Src.Lines {
-		if !slices.Contains(commonFields, key) && !slices.Contains(k.fields, key) {
-			if note, ok := k.elsewhere[key]; ok {
-				errs = append(errs, c.Src.Errorf(key, "does not apply: %s", note))
-				continue
-			}
-			errs = append(errs, c.Src.Errorf(key, "does not apply to a %s check%s%s", c.Type, fieldNotes[key], appliesTo(key)))
+	var others []string // fields of other kinds: reported here, left out of the decode
+	for _, key := range c.Spec.Keys() {
+		if slices.Contains(k.fields, key) {
+			continue
+		}
+		if note, ok := k.elsewhere[key]; ok {
+			errs = append(errs, c.Src.Errorf(key, "does not apply: %s", note))
+			others = append(others, key)
+		} else if owners := appliesTo(key); owners != "" {
+			errs = append(errs, c.Src.Errorf(key, "does not apply to a %s check%s%s", c.Type, fieldNotes[key], owners))
+			others = append(others, key)
 		}
 	}
-	p, target, buildErrs := k.build(c)
+	c.Spec = c.Spec.Without(others...)
+	cfg := k.config()
+	decodeErrs := c.DecodeSpec(cfg, commonFields...)
+	errs = append(errs, decodeErrs...)
+	failed := func(field string) bool {
+		if c.Src.Failed[field] {
+			return true
+		}
+		for _, e := range decodeErrs {
+			if e.Field == field || strings.HasPrefix(e.Field, field+".") || strings.HasPrefix(e.Field, field+"[") {
+				return true
+			}
+		}
+		return false
+	}
+	p, target, buildErrs := k.build(c, cfg)
 	for _, e := range buildErrs {
-		// A field that did not decode was reported by config already; what building says of its
-		// (empty or default) value would only echo that. Every other field is still checked, so one
-		// mistake does not hide the next (all errors at once).
-		if !c.Src.Failed[e.Field] {
+		// A field that did not decode was reported already; what building says of its (empty or
+		// default) value would only echo that. Every other field is still checked, so one mistake does
+		// not hide the next (all errors at once).
+		if !failed(e.Field) {
 			errs = append(errs, e)
 		}
 	}

@@ -36,30 +36,41 @@ type httpCheck struct {
 	contains  []byte
 }
 
-func buildHTTP(c config.Check) (prober, string, config.Errors) {
+// httpConfig is an http check's own configuration.
+type httpConfig struct {
+	URL             string            `yaml:"url" secret:"true" schema:"minLength=1"`
+	Method          string            `yaml:"method" schema:"minLength=1"`
+	Headers         map[string]string `yaml:"headers" secret:"true" desc:"Header values that are secrets must be ${VAR} references (env from a Secret)." filedesc:"Header name to the path of a file holding its value (a Secret mounted with extraVolumes)."`
+	ExpectStatus    []int             `yaml:"expect_status" schema:"itemMinimum=100,itemMaximum=599,minItems=1"`
+	BodyContains    string            `yaml:"body_contains" schema:"minLength=1"`
+	FollowRedirects bool              `yaml:"follow_redirects"`
+	TLS             config.TLS        `yaml:"tls"`
+}
+
+func buildHTTP(c config.Check, cfg *httpConfig) (prober, string, config.Errors) {
 	var errs config.Errors
-	if c.URL == "" {
+	if cfg.URL == "" {
 		return nil, "", config.Errors{c.Src.Errorf("url", "required: an http:// or https:// URL")}
 	}
-	u, err := url.Parse(c.URL)
+	u, err := url.Parse(cfg.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		errs = append(errs, c.Src.Errorf("url", "must be an absolute http:// or https:// URL (got %s)", RedactURL(c.URL)))
+		errs = append(errs, c.Src.Errorf("url", "must be an absolute http:// or https:// URL (got %s)", RedactURL(cfg.URL)))
 	}
-	method := strings.ToUpper(c.Method)
+	method := strings.ToUpper(cfg.Method)
 	if method == "" {
 		method = http.MethodGet
 	}
 	if !validToken(method) {
-		errs = append(errs, c.Src.Errorf("method", "%q is not an HTTP method", c.Method))
+		errs = append(errs, c.Src.Errorf("method", "%q is not an HTTP method", cfg.Method))
 	}
-	for _, code := range c.ExpectStatus {
+	for _, code := range cfg.ExpectStatus {
 		if code < 100 || code > 599 {
 			errs = append(errs, c.Src.Errorf("expect_status", "%d is not an HTTP status code", code))
 		}
 	}
 	header := http.Header{}
 	host := ""
-	for k, v := range c.Headers {
+	for k, v := range cfg.Headers {
 		if !validToken(k) {
 			errs = append(errs, c.Src.Errorf("headers", "%q is not a valid header name", k))
 			continue
@@ -73,7 +84,7 @@ func buildHTTP(c config.Check) (prober, string, config.Errors) {
 	if header.Get("User-Agent") == "" {
 		header.Set("User-Agent", UserAgent)
 	}
-	tlsConfig, tlsErrs := clientTLS(c)
+	tlsConfig, tlsErrs := clientTLS(cfg.TLS)
 	errs = append(errs, tlsErrs...)
 	if len(errs) > 0 {
 		return nil, "", errs
@@ -91,7 +102,7 @@ func buildHTTP(c config.Check) (prober, string, config.Errors) {
 	client := &http.Client{
 		Transport: tr,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if !c.FollowRedirects {
+			if !cfg.FollowRedirects {
 				return http.ErrUseLastResponse
 			}
 			if len(via) >= maxRedirects {
@@ -101,16 +112,15 @@ func buildHTTP(c config.Check) (prober, string, config.Errors) {
 		},
 	}
 	h := &httpCheck{
-		client: client, transport: tr, method: method, url: c.URL, shown: RedactURL(c.URL),
-		header: header, host: host, expect: c.ExpectStatus, contains: []byte(c.BodyContains),
+		client: client, transport: tr, method: method, url: cfg.URL, shown: RedactURL(cfg.URL),
+		header: header, host: host, expect: cfg.ExpectStatus, contains: []byte(cfg.BodyContains),
 	}
 	return h, h.shown, nil
 }
 
 // clientTLS builds the client side of TLS from a check's tls block, for every kind that speaks TLS
 // (checks/tls.go).
-func clientTLS(c config.Check) (*tls.Config, config.Errors) {
-	t := c.TLS
+func clientTLS(t config.TLS) (*tls.Config, config.Errors) {
 	cfg := &tls.Config{ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify, MinVersion: tls.VersionTLS12} //nolint:gosec // opt-in, documented
 	var errs config.Errors
 	if t.CAFile != "" {

@@ -151,7 +151,7 @@ func runFaults(t *testing.T, target string, build func(addr string) config.Check
 func TestPostgresWireFaults(t *testing.T) {
 	pg := checktest.PostgresURL(t)
 	runFaults(t, checktest.HostPort(t, pg), func(addr string) config.Check {
-		return config.Check{Type: "postgres", URL: checktest.WithHost(t, pg, addr)}
+		return config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": checktest.WithHost(t, pg, addr)})}
 	})
 }
 
@@ -179,7 +179,7 @@ func TestPostgresServerAnswers(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ch := newCheck(t, config.Check{Type: "postgres", URL: tc.url, Query: tc.query, Writable: tc.writable})
+			ch := newCheck(t, config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": tc.url, "query": tc.query, "writable": tc.writable})})
 			err, _ := runCheck(t, ch)
 			assertClass(t, err, tc.want)
 			if tc.hint != "" && !strings.Contains(ch.Hint(err), tc.hint) {
@@ -209,7 +209,7 @@ func TestPostgresStartupErrors(t *testing.T) {
 				_, _ = c.Read(buf)
 				_, _ = c.Write(pgError("FATAL", tc.code, tc.msg))
 			})
-			ch := newCheck(t, config.Check{Type: "postgres", URL: "postgres://app:s3cr3t-pw@" + addr + "/app?sslmode=disable"})
+			ch := newCheck(t, config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": "postgres://app:s3cr3t-pw@" + addr + "/app?sslmode=disable"})})
 			err, _ := runCheck(t, ch)
 			assertClass(t, err, tc.want)
 			if strings.Contains(err2s(err), "s3cr3t-pw") {
@@ -222,7 +222,7 @@ func TestPostgresStartupErrors(t *testing.T) {
 func TestRedisWireFaults(t *testing.T) {
 	rd := checktest.RedisURL(t)
 	runFaults(t, checktest.HostPort(t, rd), func(addr string) config.Check {
-		return config.Check{Type: "redis", URL: checktest.WithHost(t, rd, addr)}
+		return config.Check{Type: "redis", Spec: config.SpecOf(map[string]any{"url": checktest.WithHost(t, rd, addr)})}
 	})
 }
 
@@ -264,7 +264,7 @@ func TestRedisServerAnswers(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ch := newCheck(t, config.Check{Type: "redis", URL: tc.url, Role: tc.role})
+			ch := newCheck(t, config.Check{Type: "redis", Spec: config.SpecOf(map[string]any{"url": tc.url, "role": tc.role})})
 			err, _ := runCheck(t, ch)
 			assertClass(t, err, tc.want)
 			if tc.hint != "" && !strings.Contains(ch.Hint(err), tc.hint) {
@@ -283,7 +283,7 @@ func TestRedisRecoversAtOnce(t *testing.T) {
 	rd := checktest.RedisURL(t)
 	p := checktest.NewProxy(t, checktest.HostPort(t, rd))
 	p.Set(checktest.Refuse)
-	ch := newCheck(t, config.Check{Type: "redis", URL: checktest.WithHost(t, rd, p.Addr())})
+	ch := newCheck(t, config.Check{Type: "redis", Spec: config.SpecOf(map[string]any{"url": checktest.WithHost(t, rd, p.Addr())})})
 	for range 5 {
 		err, _ := runCheck(t, ch)
 		assertClass(t, err, checks.Refused)
@@ -348,25 +348,25 @@ func TestHTTP(t *testing.T) {
 		want  checks.Class
 		bound bool
 	}{
-		{name: "2xx", check: config.Check{URL: plain.URL + "/ok"}},
-		{name: "body contains", check: config.Check{URL: plain.URL + "/ok", BodyContains: "ok"}},
-		{name: "body lacks", check: config.Check{URL: plain.URL + "/ok", BodyContains: "healthy"}, want: checks.BadResponse},
-		{name: "body beyond 64 KiB is not read", check: config.Check{URL: plain.URL + "/huge", BodyContains: "needle"}, want: checks.BadResponse},
-		{name: "body stalls after the status", check: config.Check{URL: plain.URL + "/stall?token=s3cr3t-q"}, want: checks.Timeout, bound: true},
-		{name: "body cut short", check: config.Check{URL: plain.URL + "/cut?token=s3cr3t-q"}, want: checks.Reset},
-		{name: "500", check: config.Check{URL: plain.URL + "/fail?api_key=s3cr3t-key"}, want: checks.BadResponse},
-		{name: "500 expected", check: config.Check{URL: plain.URL + "/fail", ExpectStatus: []int{500}}},
-		{name: "redirect not followed", check: config.Check{URL: plain.URL + "/moved"}, want: checks.BadResponse},
-		{name: "relative redirect with a secret parameter", check: config.Check{URL: plain.URL + "/login-first"}, want: checks.BadResponse},
-		{name: "redirect followed", check: config.Check{URL: plain.URL + "/moved", FollowRedirects: true}},
-		{name: "header sent", check: config.Check{URL: plain.URL + "/auth", Headers: map[string]string{"Authorization": "Bearer s3cr3t-token"}}},
-		{name: "header missing", check: config.Check{URL: plain.URL + "/auth"}, want: checks.BadResponse},
-		{name: "https to a plain port", check: config.Check{URL: strings.Replace(plain.URL, "http://", "https://", 1) + "/ok"}, want: checks.TLS},
-		{name: "untrusted certificate", check: config.Check{URL: secure.URL + "/ok"}, want: checks.TLS},
-		{name: "trusted with ca_file", check: config.Check{URL: secure.URL + "/ok", TLS: config.TLS{CAFile: caFile}}},
-		{name: "refused", check: config.Check{URL: "http://" + refused.Addr() + "/ok?token=s3cr3t-q"}, want: checks.Refused},
-		{name: "blackhole", check: config.Check{URL: "http://" + p.Addr() + "/ok?token=s3cr3t-q"}, want: checks.Timeout, bound: true},
-		{name: "dns", check: config.Check{URL: "http://healthgate-test.invalid/ok"}, want: checks.DNS},
+		{name: "2xx", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/ok"})}},
+		{name: "body contains", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/ok", "body_contains": "ok"})}},
+		{name: "body lacks", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/ok", "body_contains": "healthy"})}, want: checks.BadResponse},
+		{name: "body beyond 64 KiB is not read", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/huge", "body_contains": "needle"})}, want: checks.BadResponse},
+		{name: "body stalls after the status", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/stall?token=s3cr3t-q"})}, want: checks.Timeout, bound: true},
+		{name: "body cut short", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/cut?token=s3cr3t-q"})}, want: checks.Reset},
+		{name: "500", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/fail?api_key=s3cr3t-key"})}, want: checks.BadResponse},
+		{name: "500 expected", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/fail", "expect_status": []int{500}})}},
+		{name: "redirect not followed", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/moved"})}, want: checks.BadResponse},
+		{name: "relative redirect with a secret parameter", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/login-first"})}, want: checks.BadResponse},
+		{name: "redirect followed", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/moved", "follow_redirects": true})}},
+		{name: "header sent", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/auth", "headers": map[string]string{"Authorization": "Bearer s3cr3t-token"}})}},
+		{name: "header missing", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/auth"})}, want: checks.BadResponse},
+		{name: "https to a plain port", check: config.Check{Spec: config.SpecOf(map[string]any{"url": strings.Replace(plain.URL, "http://", "https://", 1) + "/ok"})}, want: checks.TLS},
+		{name: "untrusted certificate", check: config.Check{Spec: config.SpecOf(map[string]any{"url": secure.URL + "/ok"})}, want: checks.TLS},
+		{name: "trusted with ca_file", check: config.Check{Spec: config.SpecOf(map[string]any{"url": secure.URL + "/ok", "tls": config.TLS{CAFile: caFile}})}},
+		{name: "refused", check: config.Check{Spec: config.SpecOf(map[string]any{"url": "http://" + refused.Addr() + "/ok?token=s3cr3t-q"})}, want: checks.Refused},
+		{name: "blackhole", check: config.Check{Spec: config.SpecOf(map[string]any{"url": "http://" + p.Addr() + "/ok?token=s3cr3t-q"})}, want: checks.Timeout, bound: true},
+		{name: "dns", check: config.Check{Spec: config.SpecOf(map[string]any{"url": "http://healthgate-test.invalid/ok"})}, want: checks.DNS},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -394,7 +394,7 @@ func TestHTTPWireFaults(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }))
 	t.Cleanup(srv.Close)
 	runFaults(t, srv.Listener.Addr().String(), func(addr string) config.Check {
-		return config.Check{Type: "http", URL: "http://" + addr + "/healthz", BodyContains: "ok"}
+		return config.Check{Type: "http", Spec: config.SpecOf(map[string]any{"url": "http://" + addr + "/healthz", "body_contains": "ok"})}
 	})
 }
 
@@ -428,7 +428,7 @@ func TestTCP(t *testing.T) {
 		{"connect never completes", checktest.Unreachable(t), checks.Timeout},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err, took := runCheck(t, newCheck(t, config.Check{Type: "tcp", Address: tc.addr}))
+			err, took := runCheck(t, newCheck(t, config.Check{Type: "tcp", Spec: config.SpecOf(map[string]any{"address": tc.addr})}))
 			assertClass(t, err, tc.want)
 			if tc.want == checks.Timeout {
 				assertBounded(t, took)
@@ -442,10 +442,10 @@ func TestTCP(t *testing.T) {
 func TestBuildNeverDials(t *testing.T) {
 	p := checktest.NewProxy(t, "127.0.0.1:1")
 	for _, c := range []config.Check{
-		{Type: "postgres", URL: "postgres://u:pw@" + p.Addr() + "/db"},
-		{Type: "redis", URL: "redis://" + p.Addr() + "/0"},
-		{Type: "http", URL: "http://" + p.Addr() + "/"},
-		{Type: "tcp", Address: p.Addr()},
+		{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": "postgres://u:pw@" + p.Addr() + "/db"})},
+		{Type: "redis", Spec: config.SpecOf(map[string]any{"url": "redis://" + p.Addr() + "/0"})},
+		{Type: "http", Spec: config.SpecOf(map[string]any{"url": "http://" + p.Addr() + "/"})},
+		{Type: "tcp", Spec: config.SpecOf(map[string]any{"address": p.Addr()})},
 	} {
 		newCheck(t, c).Close()
 	}

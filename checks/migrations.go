@@ -184,8 +184,7 @@ type schemaCheck struct {
 }
 
 // newSchemaCheck validates a check's migrations section for a SQL kind; nil, nil when none was given.
-func newSchemaCheck(c config.Check, d sqlDialect) (*schemaCheck, config.Errors) {
-	m := c.Migrations
+func newSchemaCheck(c config.Check, m config.Migrations, d sqlDialect) (*schemaCheck, config.Errors) {
 	if !m.Set() && !c.Src.IsSet("migrations") {
 		return nil, nil
 	}

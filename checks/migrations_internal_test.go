@@ -64,8 +64,8 @@ func TestMigrationsDialectIsPluggable(t *testing.T) {
 	str := func(s string) *string { return &s }
 	build := func(tool, table, version string) *schemaCheck {
 		t.Helper()
-		c := config.Check{Name: "db", Type: "mysql", Migrations: config.Migrations{Tool: tool, Table: table, Version: version}}
-		s, errs := newSchemaCheck(c, mysqlish)
+		c := config.Check{Name: "db", Type: "a-sql-kind"}
+		s, errs := newSchemaCheck(c, config.Migrations{Tool: tool, Table: table, Version: version}, mysqlish)
 		if len(errs) > 0 {
 			t.Fatal(errs)
 		}

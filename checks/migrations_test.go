@@ -96,7 +96,7 @@ func (s *pgSchema) exec(t *testing.T, sqls ...string) {
 // with class schema and its error and hint must contain every one of the texts.
 func expectSchema(t *testing.T, checkURL string, m config.Migrations, pass bool, texts ...string) {
 	t.Helper()
-	ch := newCheck(t, config.Check{Type: "postgres", URL: checkURL, Migrations: m})
+	ch := newCheck(t, config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": checkURL, "migrations": m})})
 	err, _ := runCheck(t, ch)
 	if pass {
 		assertClass(t, err, "")
@@ -412,13 +412,13 @@ func TestMigrationsAlembic(t *testing.T) {
 // always, and a missing table or an old version never hides the server's own state.
 func TestMigrationsOtherFailuresKeepTheirClass(t *testing.T) {
 	s := newPGSchema(t)
-	ch := newCheck(t, config.Check{Type: "postgres", URL: checktest.WithHost(t, s.url, checktest.Unreachable(t)), Migrations: mig("goose", "1")})
+	ch := newCheck(t, config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": checktest.WithHost(t, s.url, checktest.Unreachable(t)), "migrations": mig("goose", "1")})})
 	err, _ := runCheck(t, ch)
 	if c := checks.ClassOf(err); c == checks.Schema || c == "" {
 		t.Fatalf("unreachable server: class %s (%v)", c, err)
 	}
 	// writable still reads the recovery state: the primary passes, then the schema decides.
-	ch = newCheck(t, config.Check{Type: "postgres", URL: s.url, Writable: true, Migrations: mig("goose", "1")})
+	ch = newCheck(t, config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": s.url, "writable": true, "migrations": mig("goose", "1")})})
 	err, _ = runCheck(t, ch)
 	assertClass(t, err, checks.Schema)
 }
@@ -450,12 +450,19 @@ func TestMigrationsConfigErrors(t *testing.T) {
 		{config.Migrations{Tool: "goose", Version: "1", Table: strings.Repeat("t", 64)}, "table", "longer than the 63"},
 	}
 	for _, tc := range tests {
-		c := config.NewCheck("db", "postgres", "test.yaml", config.NewDefaults())
-		c.URL = pg
-		c.Migrations = tc.m
-		c.Migrations.Src = config.Source{File: "test.yaml", Path: `checks[0] "db".migrations`, Line: 7,
-			Lines: map[string]int{"tool": 8, "table": 9, "version": 10}}
-		_, err := checks.New(c)
+		// From a file, so that every error has its line.
+		var fields []string
+		for _, f := range []struct{ k, v string }{{"tool", tc.m.Tool}, {"table", tc.m.Table}, {"version", tc.m.Version}} {
+			if f.v != "" {
+				fields = append(fields, f.k+": "+strconv.Quote(f.v))
+			}
+		}
+		cfg, err := config.Parse("test.yaml", []byte("checks:\n  - name: db\n    type: postgres\n    url: "+pg+"\n    migrations: {"+strings.Join(fields, ", ")+"}\n"), func(string) (string, bool) { return "", false })
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := cfg.Checks[0]
+		_, err = checks.New(c)
 		var errs config.Errors
 		if !errors.As(err, &errs) || len(errs) != 1 {
 			t.Errorf("%+v: want one config error, got %v", tc.m, err)
@@ -467,8 +474,7 @@ func TestMigrationsConfigErrors(t *testing.T) {
 	}
 	// A URL error and a migrations error are reported together.
 	c := config.NewCheck("db", "postgres", "test.yaml", config.NewDefaults())
-	c.URL = "postgres://u@h:notaport/db"
-	c.Migrations = config.Migrations{Tool: "nope", Version: "1"}
+	c.Spec = config.SpecOf(map[string]any{"url": "postgres://u@h:notaport/db", "migrations": config.Migrations{Tool: "nope", Version: "1"}})
 	if _, err := checks.New(c); err == nil || !strings.Contains(err.Error(), "url") || !strings.Contains(err.Error(), "nope") {
 		t.Errorf("want the url and the tool errors at once, got %v", err)
 	}

@@ -38,9 +38,19 @@ type postgres struct {
 }
 
 // buildPostgres builds the pool and, with migrations, the schema read; every error of both at once.
-func buildPostgres(c config.Check) (prober, string, config.Errors) {
-	schema, schemaErrs := newSchemaCheck(c, postgresDialect)
-	p, target, errs := buildPostgresPool(c)
+// postgresConfig is a postgres check's own configuration.
+type postgresConfig struct {
+	URL               string        `yaml:"url" secret:"true" schema:"minLength=1"`
+	Query             string        `yaml:"query" schema:"minLength=1"`
+	Writable          bool          `yaml:"writable"`
+	MaxReplicationLag time.Duration `yaml:"max_replication_lag"`
+	// Migrations: the schema version this release needs.
+	Migrations config.Migrations `yaml:"migrations" schema:"required=tool|version" desc:"Fail with reason schema until the migration tool's table records this version (README \"Migrations\"); healthgate validates the version against the tool."`
+}
+
+func buildPostgres(c config.Check, cfg *postgresConfig) (prober, string, config.Errors) {
+	schema, schemaErrs := newSchemaCheck(c, cfg.Migrations, postgresDialect)
+	p, target, errs := buildPostgresPool(c, cfg)
 	if errs = append(errs, schemaErrs...); len(errs) > 0 {
 		if p != nil {
 			p.close()
@@ -51,14 +61,14 @@ func buildPostgres(c config.Check) (prober, string, config.Errors) {
 	return p, target, nil
 }
 
-func buildPostgresPool(c config.Check) (*postgres, string, config.Errors) {
-	if c.URL == "" {
+func buildPostgresPool(c config.Check, cfg *postgresConfig) (*postgres, string, config.Errors) {
+	if cfg.URL == "" {
 		return nil, "", config.Errors{c.Src.Errorf("url", "required: a postgres:// URL or a key=value DSN")}
 	}
-	pc, err := pgxpool.ParseConfig(c.URL)
+	pc, err := pgxpool.ParseConfig(cfg.URL)
 	if err != nil {
 		cause := parseConfigCause(err)
-		if pgURLSyntaxError(err) && hasUserinfo(c.URL) {
+		if pgURLSyntaxError(err) && hasUserinfo(cfg.URL) {
 			cause += " (" + percentHint + ")"
 		}
 		return nil, "", config.Errors{c.Src.Errorf("url", "not a valid postgres URL or key=value DSN: %s", cause)}
@@ -91,7 +101,7 @@ func buildPostgresPool(c config.Check) (*postgres, string, config.Errors) {
 	if err != nil {
 		return nil, "", config.Errors{c.Src.Errorf("url", "cannot build a connection pool: %v", err)}
 	}
-	p := &postgres{pool: pool, query: strings.TrimSpace(c.Query), writable: c.Writable, maxLag: c.MaxReplicationLag}
+	p := &postgres{pool: pool, query: strings.TrimSpace(cfg.Query), writable: cfg.Writable, maxLag: cfg.MaxReplicationLag}
 	return p, postgresTarget(pc.ConnConfig), nil
 }
 

@@ -44,7 +44,7 @@ func TestPostgresPasswordWithAt(t *testing.T) {
 		"postgres://app:pa/s3cr3t@127.0.0.1:5432/app",
 	} {
 		c := config.NewCheck("db", "postgres", "test", config.NewDefaults())
-		c.URL = raw
+		c.Spec.Set("url", raw)
 		ch, err := checks.New(c)
 		if err == nil {
 			ch.Close()

@@ -39,19 +39,26 @@ type redisCheck struct {
 	trace        atomic.Pointer[trace] // the current run's, for the dialer
 }
 
-func buildRedis(c config.Check) (prober, string, config.Errors) {
-	if c.URL == "" {
+// redisConfig is a redis check's own configuration.
+type redisConfig struct {
+	URL  string     `yaml:"url" secret:"true" schema:"minLength=1"`
+	Role string     `yaml:"role" schema:"enum=master|primary|replica"`
+	TLS  config.TLS `yaml:"tls"`
+}
+
+func buildRedis(c config.Check, cfg *redisConfig) (prober, string, config.Errors) {
+	if cfg.URL == "" {
 		return nil, "", config.Errors{c.Src.Errorf("url", "required: a redis:// or rediss:// URL")}
 	}
-	opts, err := redis.ParseURL(c.URL)
+	opts, err := redis.ParseURL(cfg.URL)
 	if err != nil {
-		return nil, "", config.Errors{c.Src.Errorf("url", "%s", redisURLProblem(c.URL, err))}
+		return nil, "", config.Errors{c.Src.Errorf("url", "%s", redisURLProblem(cfg.URL, err))}
 	}
 	var errs config.Errors
 	if opts.DB < 0 {
 		errs = append(errs, c.Src.Errorf("url", "the database number must be 0 or more (got %d)", opts.DB))
 	}
-	role := c.Role
+	role := cfg.Role
 	switch role {
 	case "", "master", "replica":
 	case "primary":
@@ -59,7 +66,7 @@ func buildRedis(c config.Check) (prober, string, config.Errors) {
 	case "slave":
 		role = "replica"
 	default:
-		errs = append(errs, c.Src.Errorf("role", "must be master or replica (got %q)", c.Role))
+		errs = append(errs, c.Src.Errorf("role", "must be master or replica (got %q)", cfg.Role))
 	}
 	// Bounded by the check's timeout; no retries hidden inside one run: a refused dial must report
 	// refused at once, not timeout after five 100 ms retries (docs/design.md §8).
@@ -73,11 +80,11 @@ func buildRedis(c config.Check) (prober, string, config.Errors) {
 	opts.MinIdleConns = 0
 	opts.DisableIdentity = true // no CLIENT SETINFO on every new connection
 	opts.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
-	if tlsGiven(c.TLS) {
+	if tlsGiven(cfg.TLS) {
 		if opts.TLSConfig == nil {
 			errs = append(errs, c.Src.Errorf("tls", "applies to rediss:// URLs; this one is redis:// (no TLS)"))
 		} else {
-			cfg, tlsErrs := clientTLS(c)
+			cfg, tlsErrs := clientTLS(cfg.TLS)
 			errs = append(errs, tlsErrs...)
 			if cfg.ServerName == "" {
 				cfg.ServerName = opts.TLSConfig.ServerName // the URL's host, as go-redis sets it

@@ -30,11 +30,11 @@ func TestPostgresStandby(t *testing.T) {
 	primary, standby := startReplicatedPair(t)
 
 	t.Run("writable on the primary", func(t *testing.T) {
-		err, _ := runCheck(t, newCheck(t, config.Check{Type: "postgres", URL: primary, Writable: true}))
+		err, _ := runCheck(t, newCheck(t, config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": primary, "writable": true})}))
 		assertClass(t, err, "")
 	})
 	t.Run("writable on the standby", func(t *testing.T) {
-		ch := newCheck(t, config.Check{Type: "postgres", URL: standby, Writable: true})
+		ch := newCheck(t, config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": standby, "writable": true})})
 		err, _ := runCheck(t, ch)
 		assertClass(t, err, checks.ReadOnly)
 		if !strings.Contains(ch.Hint(err), "primary") {
@@ -42,7 +42,7 @@ func TestPostgresStandby(t *testing.T) {
 		}
 	})
 	t.Run("standby in sync", func(t *testing.T) {
-		err, _ := runCheck(t, newCheck(t, config.Check{Type: "postgres", URL: standby, MaxReplicationLag: 500 * time.Millisecond}))
+		err, _ := runCheck(t, newCheck(t, config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": standby, "max_replication_lag": 500 * time.Millisecond})}))
 		assertClass(t, err, "")
 	})
 	t.Run("standby behind", func(t *testing.T) {
@@ -69,7 +69,7 @@ func TestPostgresStandby(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer func() { _, _ = sc.Exec(context.Background(), "SELECT pg_wal_replay_resume()") }()
-		ch := newCheck(t, config.Check{Type: "postgres", URL: standby, MaxReplicationLag: 300 * time.Millisecond})
+		ch := newCheck(t, config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": standby, "max_replication_lag": 300 * time.Millisecond})})
 		checktest.Eventually(t, 10*time.Second, "the standby to report lag", func() bool {
 			if _, err := pc.Exec(ctx, "INSERT INTO hg_lag VALUES (now())"); err != nil {
 				t.Fatal(err)

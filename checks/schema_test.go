@@ -16,7 +16,8 @@ import (
 )
 
 // The chart's check schema (charts/healthgate/values.schema.json, properties.checks) is rendered from the
-// registry and the configuration structs: a kind's fields, their types and their `schema`/`desc` tags. The
+// registry and the configuration structs: config.Check's common fields and each kind's own struct, their
+// types and their `schema`/`desc` tags. The
 // test fails when the file differs; `go test ./checks -run TestChartSchema -update` rewrites that block.
 
 var update = flag.Bool("update", false, "rewrite the chart's check schema from the registry")
@@ -161,11 +162,14 @@ func renderChecksSchema(t *testing.T, indent string) string {
 func kindSchema(t *testing.T, name string) obj {
 	k := kinds[name]
 	fields := fieldsByKey(reflect.TypeFor[config.Check]())
+	for key, f := range fieldsByKey(reflect.TypeOf(k.config()).Elem()) {
+		fields[key] = f
+	}
 	var props obj
 	for _, key := range append(append([]string{}, commonFields...), k.fields...) {
 		f, ok := fields[key]
 		if !ok {
-			t.Fatalf("kind %s: field %q is not in config.Check", name, key)
+			t.Fatalf("kind %s: field %q is neither common (config.Check) nor the kind's", name, key)
 		}
 		switch key {
 		case "name":

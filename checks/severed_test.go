@@ -32,7 +32,7 @@ func TestPooledConnectionSevered(t *testing.T) {
 			t.Run(kind.typ+"/"+tc.mode.String(), func(t *testing.T) {
 				for try := range 3 { // the issue saw it 3 times out of 3
 					p := checktest.NewProxy(t, checktest.HostPort(t, kind.url))
-					ch := newCheckTimeout(t, config.Check{Type: kind.typ, URL: checktest.WithHost(t, kind.url, p.Addr())}, generousTimeout)
+					ch := newCheckTimeout(t, config.Check{Type: kind.typ, Spec: config.SpecOf(map[string]any{"url": checktest.WithHost(t, kind.url, p.Addr())})}, generousTimeout)
 					err, _ := runCheck(t, ch)
 					assertClass(t, err, "")
 					if p.Accepted() != 1 {

@@ -13,20 +13,25 @@ type tcpCheck struct {
 	dialer  net.Dialer
 }
 
-func buildTCP(c config.Check) (prober, string, config.Errors) {
-	if c.Address == "" {
+// tcpConfig is a tcp check's own configuration.
+type tcpConfig struct {
+	Address string `yaml:"address" schema:"minLength=1"`
+}
+
+func buildTCP(c config.Check, cfg *tcpConfig) (prober, string, config.Errors) {
+	if cfg.Address == "" {
 		return nil, "", config.Errors{c.Src.Errorf("address", "required: host:port")}
 	}
-	host, port, err := net.SplitHostPort(c.Address)
+	host, port, err := net.SplitHostPort(cfg.Address)
 	if err != nil || host == "" {
-		return nil, "", config.Errors{c.Src.Errorf("address", "must be host:port (got %q)", c.Address)}
+		return nil, "", config.Errors{c.Src.Errorf("address", "must be host:port (got %q)", cfg.Address)}
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 		if _, err := net.LookupPort("tcp", port); err != nil {
 			return nil, "", config.Errors{c.Src.Errorf("address", "port must be a number from 1 to 65535 (got %q)", port)}
 		}
 	}
-	return &tcpCheck{address: c.Address}, c.Address, nil
+	return &tcpCheck{address: cfg.Address}, cfg.Address, nil
 }
 
 // probe proves that something accepts connections there, nothing more: prefer a protocol check where

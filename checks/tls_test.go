@@ -199,7 +199,7 @@ func TestRedisTLS(t *testing.T) {
 	required := startRedisTLS(t, p, "yes")
 	run := func(addr string, tb config.TLS) error {
 		t.Helper()
-		err, _ := runCheck(t, newCheck(t, config.Check{Type: "redis", URL: "rediss://" + addr + "/0", TLS: tb}))
+		err, _ := runCheck(t, newCheck(t, config.Check{Type: "redis", Spec: config.SpecOf(map[string]any{"url": "rediss://" + addr + "/0", "tls": tb})}))
 		return err
 	}
 	port := func(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }
@@ -230,7 +230,7 @@ func TestRedisTLS(t *testing.T) {
 		assertClass(t, run(optional, config.TLS{CAFile: p.ca, ServerName: "localhost"}), "")
 	})
 	t.Run("URL host the certificate holds", func(t *testing.T) {
-		err, _ := runCheck(t, newCheck(t, config.Check{Type: "redis", URL: "rediss://localhost:" + port(optional) + "/0", TLS: config.TLS{CAFile: p.ca}}))
+		err, _ := runCheck(t, newCheck(t, config.Check{Type: "redis", Spec: config.SpecOf(map[string]any{"url": "rediss://localhost:" + port(optional) + "/0", "tls": config.TLS{CAFile: p.ca}})}))
 		assertClass(t, err, "")
 	})
 	t.Run("client certificate required and given", func(t *testing.T) {
@@ -262,12 +262,12 @@ func TestTLSBlockConfig(t *testing.T) {
 		c    config.Check
 		want string // "" means builds
 	}{
-		{"redis:// with tls", config.Check{Type: "redis", URL: "redis://127.0.0.1:6379/0", TLS: config.TLS{CAFile: p.ca}}, "applies to rediss:// URLs"},
-		{"rediss:// with tls", config.Check{Type: "redis", URL: "rediss://127.0.0.1:6379/0", TLS: config.TLS{CAFile: p.ca, CertFile: p.clientCert, KeyFile: p.clientKey}}, ""},
-		{"cert without key", config.Check{Type: "redis", URL: "rediss://127.0.0.1:6379/0", TLS: config.TLS{CertFile: p.clientCert}}, "cert_file and key_file go together"},
-		{"CA file that holds no certificate", config.Check{Type: "redis", URL: "rediss://127.0.0.1:6379/0", TLS: config.TLS{CAFile: p.clientKey}}, "no PEM certificate"},
-		{"postgres with tls", config.Check{Type: "postgres", URL: "postgres://u@127.0.0.1:5432/test", TLS: config.TLS{CAFile: p.ca}}, "sslrootcert"},
-		{"tcp with tls", config.Check{Type: "tcp", Address: "127.0.0.1:6379", TLS: config.TLS{CAFile: p.ca}}, "does not apply to a tcp check"},
+		{"redis:// with tls", config.Check{Type: "redis", Spec: config.SpecOf(map[string]any{"url": "redis://127.0.0.1:6379/0", "tls": config.TLS{CAFile: p.ca}})}, "applies to rediss:// URLs"},
+		{"rediss:// with tls", config.Check{Type: "redis", Spec: config.SpecOf(map[string]any{"url": "rediss://127.0.0.1:6379/0", "tls": config.TLS{CAFile: p.ca, CertFile: p.clientCert, KeyFile: p.clientKey}})}, ""},
+		{"cert without key", config.Check{Type: "redis", Spec: config.SpecOf(map[string]any{"url": "rediss://127.0.0.1:6379/0", "tls": config.TLS{CertFile: p.clientCert}})}, "cert_file and key_file go together"},
+		{"CA file that holds no certificate", config.Check{Type: "redis", Spec: config.SpecOf(map[string]any{"url": "rediss://127.0.0.1:6379/0", "tls": config.TLS{CAFile: p.clientKey}})}, "no PEM certificate"},
+		{"postgres with tls", config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": "postgres://u@127.0.0.1:5432/test", "tls": config.TLS{CAFile: p.ca}})}, "sslrootcert"},
+		{"tcp with tls", config.Check{Type: "tcp", Spec: config.SpecOf(map[string]any{"address": "127.0.0.1:6379", "tls": config.TLS{CAFile: p.ca}})}, "does not apply to a tcp check"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := build(tc.c)
@@ -296,7 +296,7 @@ func TestHTTPClientCertificate(t *testing.T) {
 	t.Cleanup(srv.Close)
 	run := func(tb config.TLS) error {
 		t.Helper()
-		err, _ := runCheck(t, newCheck(t, config.Check{Type: "http", URL: srv.URL + "/healthz", TLS: tb}))
+		err, _ := runCheck(t, newCheck(t, config.Check{Type: "http", Spec: config.SpecOf(map[string]any{"url": srv.URL + "/healthz", "tls": tb})}))
 		return err
 	}
 	t.Run("given", func(t *testing.T) {

@@ -34,7 +34,7 @@ func TestURLErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.url, func(t *testing.T) {
 			c := config.NewCheck("x", tc.typ, "test", config.NewDefaults())
-			c.URL = tc.url
+			c.Spec.Set("url", tc.url)
 			ch, err := checks.New(c)
 			if err == nil {
 				ch.Close()
@@ -69,7 +69,7 @@ func TestPostgresConnectErrorOneLine(t *testing.T) {
 		{"postgres://u@" + a.Addr() + "/db", []string{a.Addr() + " (127.0.0.1): dial error", "connection refused"}, checks.Refused},
 		{"postgres://u@" + a.Addr() + "," + b.Addr() + "/db?sslmode=disable", []string{a.Addr() + " (127.0.0.1)", b.Addr() + " (127.0.0.1)"}, checks.Refused},
 	} {
-		ch := newCheck(t, config.Check{Type: "postgres", URL: tc.url})
+		ch := newCheck(t, config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": tc.url})})
 		err := ch.Run(t.Context())
 		if checks.ClassOf(err) != tc.class {
 			t.Errorf("%s: class %q (%v); want %q", tc.url, checks.ClassOf(err), err, tc.class)

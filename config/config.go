@@ -73,8 +73,8 @@ type Defaults struct {
 	Src Source `yaml:"-"`
 }
 
-// Check is one dependency to check. Which target fields apply depends on Type; the checks package
-// rejects the ones that do not.
+// Check is one dependency to check: the fields every kind has, and the kind's own part (Spec), which
+// the checks package decodes for its Type.
 type Check struct {
 	Name     string `yaml:"name"`
 	Type     string `yaml:"type"`
@@ -88,25 +88,9 @@ type Check struct {
 	// may fail open when most of the fleet sees it failing (docs/design.md §10).
 	Scope string `yaml:"scope" schema:"enum=local|shared" desc:"local (default): a failure takes this pod out. shared: a dependency every pod uses; fails open when most of the fleet sees it failing (needs fleet.enabled)."`
 
-	// postgres, redis, http
-	URL string `yaml:"url" secret:"true" schema:"minLength=1"`
-	// postgres
-	Query             string        `yaml:"query" schema:"minLength=1"`
-	Writable          bool          `yaml:"writable"`
-	MaxReplicationLag time.Duration `yaml:"max_replication_lag"`
-	// postgres (and, later, other SQL kinds): the schema version this release needs.
-	Migrations Migrations `yaml:"migrations" schema:"required=tool|version" desc:"Fail with reason schema until the migration tool's table records this version (README \"Migrations\"); healthgate validates the version against the tool."`
-	// redis
-	Role string `yaml:"role" schema:"enum=master|primary|replica"`
-	// http
-	Method          string            `yaml:"method" schema:"minLength=1"`
-	Headers         map[string]string `yaml:"headers" secret:"true" desc:"Header values that are secrets must be ${VAR} references (env from a Secret)." filedesc:"Header name to the path of a file holding its value (a Secret mounted with extraVolumes)."`
-	ExpectStatus    []int             `yaml:"expect_status" schema:"itemMinimum=100,itemMaximum=599,minItems=1"`
-	BodyContains    string            `yaml:"body_contains" schema:"minLength=1"`
-	FollowRedirects bool              `yaml:"follow_redirects"`
-	TLS             TLS               `yaml:"tls"`
-	// tcp
-	Address string `yaml:"address" schema:"minLength=1"`
+	// Spec is the kind's part: every other key, resolved but undecoded; the kind decodes it into its own
+	// struct (checks/<kind>.go) with Spec.Decode.
+	Spec Spec `yaml:"-"`
 
 	Src Source `yaml:"-"`
 }
@@ -204,9 +188,20 @@ func (s *Source) SetOrigin(key, origin string) {
 // from the same variables, files and flags (hints name them), wherever in the file they were written.
 // A reload keeps a check whose configuration is the Same (docs/design.md §11).
 func (c Check) Same(o Check) bool {
+	cs, os := c.Spec, o.Spec
 	c.Src, o.Src = c.Src.origins(), o.Src.origins()
-	c.TLS.Src, o.TLS.Src = Source{}, Source{}
-	return reflect.DeepEqual(c, o)
+	c.Spec, o.Spec = Spec{}, Spec{}
+	return reflect.DeepEqual(c, o) && cs.same(os)
+}
+
+// DecodeSpec decodes the check's kind-specific part into into (a pointer to the kind's struct), strictly:
+// see Spec.Decode. An unknown field is suggested among into's fields and known.
+func (c Check) DecodeSpec(into any, known ...string) Errors {
+	s := c.Spec
+	if s.file == "" && s.path == "" {
+		s.file, s.path = c.Src.File, c.Src.Path // built in Go: errors are about the check
+	}
+	return s.Decode(into, known...)
 }
 
 // origins keeps what a Source says of where values came from, without positions.

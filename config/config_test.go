@@ -52,7 +52,7 @@ func TestValid(t *testing.T) {
 		t.Fatalf("got %d checks; want 4", len(cfg.Checks))
 	}
 	db, cache, pay, broker := cfg.Checks[0], cfg.Checks[1], cfg.Checks[2], cfg.Checks[3]
-	if db.URL != "postgres://app:s3cr3t-db@db:5432/app" || !db.Writable || db.MaxReplicationLag != 30*time.Second {
+	if field[string](t, db, "url") != "postgres://app:s3cr3t-db@db:5432/app" || !field[bool](t, db, "writable") || field[time.Duration](t, db, "max_replication_lag") != 30*time.Second {
 		t.Errorf("db = %+v", db)
 	}
 	if got := db.Src.Origin("url"); got != "DATABASE_URL" {
@@ -64,14 +64,14 @@ func TestValid(t *testing.T) {
 	if !db.Critical || pay.Critical {
 		t.Errorf("critical: db %v payments %v; want true (default) and false", db.Critical, pay.Critical)
 	}
-	if got := pay.Headers["Authorization"]; got != "Bearer s3cr3t-token" {
+	if got := field[map[string]string](t, pay, "headers")["Authorization"]; got != "Bearer s3cr3t-token" {
 		t.Errorf("header = %q", got)
 	}
-	if len(pay.ExpectStatus) != 2 || pay.TLS.ServerName != "payments.internal" {
+	if len(field[[]int](t, pay, "expect_status")) != 2 || field[config.TLS](t, pay, "tls").ServerName != "payments.internal" {
 		t.Errorf("payments = %+v", pay)
 	}
-	if broker.Address != "127.0.0.1:5672" {
-		t.Errorf("broker address = %q; want the ${VAR:-default}", broker.Address)
+	if field[string](t, broker, "address") != "127.0.0.1:5672" {
+		t.Errorf("broker address = %q; want the ${VAR:-default}", field[string](t, broker, "address"))
 	}
 }
 
@@ -242,7 +242,7 @@ func TestSecretFromFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := cfg.Checks[0].URL; got != "postgres://app:s3cr3t@db/app" {
+	if got := field[string](t, cfg.Checks[0], "url"); got != "postgres://app:s3cr3t@db/app" {
 		t.Errorf("url = %q; want the file's content without its newline", got)
 	}
 	if got := cfg.Checks[0].Src.Origin("url"); got != secret {
@@ -289,7 +289,7 @@ func TestHeadersFromFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := cfg.Checks[0].Headers
+	h := field[map[string]string](t, cfg.Checks[0], "headers")
 	if h["Authorization"] != "Bearer s3cr3t-file" || h["Accept"] != "application/json" {
 		t.Errorf("headers = %q; want the literal one and the file's, without its newline", h)
 	}
@@ -326,7 +326,7 @@ func TestExpand(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := cfg.Checks[0].Address; got != tc.want {
+			if got := field[string](t, cfg.Checks[0], "address"); got != tc.want {
 				t.Errorf("got %q; want %q", got, tc.want)
 			}
 		})
@@ -397,9 +397,32 @@ func TestSame(t *testing.T) {
 		{"a value changed", "checks:\n  - {name: db, type: postgres, url: \"${A}\", timeout: 2s}\n", false},
 		{"the same value from another variable", "checks:\n  - {name: db, type: postgres, url: \"${B}\", timeout: 1s}\n", false},
 		{"critical", "checks:\n  - {name: db, type: postgres, url: \"${A}\", timeout: 1s, critical: false}\n", false},
+		{"a kind's field added", "checks:\n  - {name: db, type: postgres, url: \"${A}\", timeout: 1s, query: SELECT 2}\n", false},
+		{"the kind's value changed", "checks:\n  - {name: db, type: postgres, url: \"postgres://h/other\", timeout: 1s}\n", false},
+		{"the kind's value written out, not from the variable", "checks:\n  - {name: db, type: postgres, url: \"postgres://h/db\", timeout: 1s}\n", false},
 	} {
 		if got := base.Same(load(tc.yaml)); got != tc.same {
 			t.Errorf("%s: Same = %v; want %v", tc.name, got, tc.same)
 		}
+	}
+}
+
+// TestSameSpecOrder: a kind's fields in another order, or merged in from an anchor, are the same.
+func TestSameSpecOrder(t *testing.T) {
+	load := func(yaml string) config.Check {
+		t.Helper()
+		cfg, err := config.Parse("healthgate.yaml", []byte(yaml), env(nil))
+		if err != nil {
+			t.Fatalf("%v", err)
+		}
+		return cfg.Checks[len(cfg.Checks)-1]
+	}
+	a := load("checks:\n  - {name: api, type: http, url: \"http://a/\", headers: {X: \"1\", Y: \"2\"}, expect_status: [200, 204]}\n")
+	b := load("x-h: &h {headers: {Y: \"2\", X: \"1\"}}\nchecks:\n  - {<<: *h, expect_status: [200, 204], name: api, url: \"http://a/\", type: http}\n")
+	if !a.Same(b) {
+		t.Error("the same kind fields in another order, one merged in: not Same")
+	}
+	if c := load("checks:\n  - {name: api, type: http, url: \"http://a/\", headers: {X: \"1\", Y: \"3\"}, expect_status: [200, 204]}\n"); a.Same(c) {
+		t.Error("a header value changed: still Same")
 	}
 }

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"math"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -60,7 +62,11 @@ type decoder struct {
 	env  LookupEnv
 	// noFiles: *_file fields are not read (Inspect).
 	noFiles bool
-	errs    Errors
+	// literal: values were expanded already (Spec.Decode): no ${VAR} and no *_file.
+	literal bool
+	// known are more field names for suggestions: the common fields, when a kind decodes its Spec.
+	known []string
+	errs  Errors
 	// failed holds the paths (mapping path + "." + key) whose values could not be decoded, so that
 	// validation does not report them a second time.
 	failed map[string]bool
@@ -125,11 +131,15 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path, key string) {
 	where := join(path, key)
 	t := v.Type()
 	fields := map[string]int{}
-	srcIndex := -1
+	srcIndex, specIndex := -1, -1
 	for i := range t.NumField() {
 		f := t.Field(i)
 		if f.Type == reflect.TypeFor[Source]() {
 			srcIndex = i
+			continue
+		}
+		if f.Type == reflect.TypeFor[Spec]() {
+			specIndex = i
 			continue
 		}
 		if tag := f.Tag.Get("yaml"); tag != "" && tag != "-" {
@@ -152,6 +162,10 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path, key string) {
 	src := Source{File: d.file, Path: where, Line: n.Line, Column: n.Column, Lines: map[string]int{}}
 	seen := map[string]int{}
 	var fileMaps []fileMap
+	var spec *specBuilder // the kind's keys of a check
+	if specIndex >= 0 {
+		spec = &specBuilder{}
+	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
 		name := k.Value
@@ -159,7 +173,7 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path, key string) {
 			continue // an extension field, as in Compose files: a place to hold anchors (&name) for merges
 		}
 		if name == "<<" { // merge key: fields from an anchored mapping, explicit keys win
-			d.merge(val, v, fields, &src, where)
+			d.merge(val, v, fields, &src, where, spec)
 			continue
 		}
 		if line, dup := seen[name]; dup {
@@ -173,6 +187,7 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path, key string) {
 			continue
 		}
 		base, isFile := strings.CutSuffix(name, fileSuffix)
+		isFile = isFile && !d.literal
 		if idx, ok := fields[base]; ok && isFile && t.Field(idx).Type.Kind() == reflect.String {
 			if _, both := seen[base]; both || src.IsSet(base) {
 				d.errorf(k, where, name, "set together with %s; use one of them", base)
@@ -192,10 +207,18 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path, key string) {
 			fileMaps = append(fileMaps, fileMap{idx: idx, node: val, key: name, base: base})
 			continue
 		}
-		d.errorf(k, where, name, "unknown field%s", suggest(name, fields))
+		if spec != nil {
+			d.specField(k, val, &src, where, spec, seen)
+			continue
+		}
+		d.errorf(k, where, name, "unknown field%s", d.suggest(name, fields))
 	}
 	for _, fm := range fileMaps {
 		d.fromFileMap(fm, v.Field(fm.idx), &src, where)
+	}
+	if spec != nil {
+		d.specFileMaps(spec, &src, where)
+		v.Field(specIndex).Set(reflect.ValueOf(spec.build(d.file, where)))
 	}
 	if srcIndex >= 0 {
 		v.Field(srcIndex).Set(reflect.ValueOf(src))
@@ -241,7 +264,7 @@ func (d *decoder) fromFileMap(fm fileMap, v reflect.Value, src *Source, where st
 	}
 }
 
-func (d *decoder) merge(val *yaml.Node, v reflect.Value, fields map[string]int, src *Source, where string) {
+func (d *decoder) merge(val *yaml.Node, v reflect.Value, fields map[string]int, src *Source, where string, spec *specBuilder) {
 	for val.Kind == yaml.AliasNode {
 		val = val.Alias
 	}
@@ -260,8 +283,14 @@ func (d *decoder) merge(val *yaml.Node, v reflect.Value, fields map[string]int, 
 		for i := 0; i+1 < len(m.Content); i += 2 {
 			k, fv := m.Content[i], m.Content[i+1]
 			idx, ok := fields[k.Value]
+			if !ok && spec != nil {
+				if !src.IsSet(k.Value) && !spec.has(strings.TrimSuffix(k.Value, fileSuffix)) {
+					d.specField(k, fv, src, where, spec, nil)
+				}
+				continue
+			}
 			if !ok {
-				d.errorf(k, where, k.Value, "unknown field%s", suggest(k.Value, fields))
+				d.errorf(k, where, k.Value, "unknown field%s", d.suggest(k.Value, fields))
 				continue
 			}
 			if src.IsSet(k.Value) {
@@ -301,6 +330,10 @@ func (d *decoder) expandedScalar(n *yaml.Node, v reflect.Value, src *Source, whe
 		return
 	}
 	if n.Tag == "!!null" {
+		return
+	}
+	if d.literal {
+		d.convert(n, n.Value, v, where, key, secret)
 		return
 	}
 	s, vars, err := expand(n.Value, d.env)
@@ -368,7 +401,7 @@ func (d *decoder) scalar(n *yaml.Node, v reflect.Value, path, key string) {
 	if n.Tag == "!!null" {
 		return
 	}
-	s, _, err := expand(n.Value, d.env)
+	s, err := d.expand(n.Value)
 	if err != nil {
 		d.errorf(n, path, key, "%v", err)
 		d.fail(path, key)
@@ -454,7 +487,7 @@ func (d *decoder) stringMap(n *yaml.Node, v reflect.Value, path, key string) {
 			d.errorf(k, path, key+"."+k.Value, "set twice")
 			continue
 		}
-		s, _, err := expand(val.Value, d.env)
+		s, err := d.expand(val.Value)
 		if err != nil {
 			d.errorf(val, path, key+"."+k.Value, "%v", err)
 			continue
@@ -535,9 +568,28 @@ func describe(n *yaml.Node) string {
 	return "this"
 }
 
+// expand is expand with the decoder's environment; a literal decoder takes s as it is.
+func (d *decoder) expand(s string) (string, error) {
+	if d.literal {
+		return s, nil
+	}
+	out, _, err := expand(s, d.env)
+	return out, err
+}
+
+// suggest is the " (did you mean ...)" of an unknown field: the closest of the struct's fields and the
+// decoder's known names.
+func (d *decoder) suggest(name string, fields map[string]int) string {
+	all := maps.Clone(fields)
+	for _, k := range d.known {
+		all[k] = 0
+	}
+	return suggest(name, all)
+}
+
 func suggest(name string, fields map[string]int) string {
 	best, bestDist := "", 3
-	for f := range fields {
+	for _, f := range slices.Sorted(maps.Keys(fields)) {
 		if dist := editDistance(name, f); dist < bestDist {
 			best, bestDist = f, dist
 		}

@@ -26,8 +26,8 @@ fleet: {peers: "dns:///${SVC:-hg}:9090"}
 	if got := []time.Duration{cfg.Checks[0].Timeout, cfg.Checks[1].Timeout}; got[0] != 3*time.Second || got[1] != 4*time.Second {
 		t.Errorf("check timeouts = %v, want [3s 4s] (the defaults' and the check's own)", got)
 	}
-	if cfg.Checks[0].URL != "" || cfg.Checks[0].Src.Origin("url") != "/nonexistent/secret/url" {
-		t.Errorf("url_file: url %q from %q, want it empty and unread, from /nonexistent/secret/url", cfg.Checks[0].URL, cfg.Checks[0].Src.Origin("url"))
+	if url, _ := cfg.Checks[0].Spec.String("url"); url != "" || cfg.Checks[0].Src.Origin("url") != "/nonexistent/secret/url" {
+		t.Errorf("url_file: url %q from %q, want it empty and unread, from /nonexistent/secret/url", url, cfg.Checks[0].Src.Origin("url"))
 	}
 	if len(cfg.Fleet.Peers) != 1 || cfg.Fleet.Peers[0] != "dns:///hg:9090" {
 		t.Errorf("fleet.peers = %q, want [dns:///hg:9090]", cfg.Fleet.Peers)

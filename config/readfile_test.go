@@ -106,8 +106,8 @@ func TestFilesAreBounded(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(cfg.Checks[0].Address) != config.SecretFileLimit {
-			t.Errorf("address is %d bytes; want the whole file", len(cfg.Checks[0].Address))
+		if len(field[string](t, cfg.Checks[0], "address")) != config.SecretFileLimit {
+			t.Errorf("address is %d bytes; want the whole file", len(field[string](t, cfg.Checks[0], "address")))
 		}
 	})
 

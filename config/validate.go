@@ -80,7 +80,8 @@ func (ch *Check) inherit(d Defaults) {
 // NewCheck returns a check with the default timing, for checks that do not come from a file (the
 // environment, or `wait --postgres URL`).
 func NewCheck(name, typ, origin string, d Defaults) Check {
-	ch := Check{Name: name, Type: typ, Src: Source{File: origin, Path: strconv.Quote(name), Lines: map[string]int{}}}
+	ch := Check{Name: name, Type: typ, Src: Source{File: origin, Path: strconv.Quote(name), Lines: map[string]int{}},
+		Spec: Spec{file: origin, path: strconv.Quote(name)}}
 	ch.inherit(d)
 	return ch
 }
@@ -249,7 +250,7 @@ func FromEnvironment(env LookupEnv) *Config {
 		}
 		// Errors about this check name the variable the user has to fix: `DATABASE_URL: "postgres": url: ...`.
 		ch := NewCheck(conv.name, conv.typ, conv.variable, c.Defaults)
-		ch.URL = url
+		ch.Spec.Set("url", url)
 		ch.Src.Lines["url"] = 0
 		ch.Src.Vars = map[string][]string{"url": {conv.variable}}
 		ch.Src.SetOrigin("url", conv.variable)

@@ -251,7 +251,7 @@ func flagTargetChecks(cfg *config.Config, targets []flagTarget, attemptTimeout t
 		// Hints name where the value came from: "check the credentials in --postgres".
 		c.Src.SetOrigin(fields[t.kind], flagName)
 		if slices.Contains(migrationKinds(), t.kind) && migrations.Tool != "" {
-			c.Migrations = migrations
+			c.Spec.Set("migrations", migrations)
 		}
 		if attemptTimeout > 0 {
 			c.Timeout = attemptTimeout
@@ -263,7 +263,7 @@ func flagTargetChecks(cfg *config.Config, targets []flagTarget, attemptTimeout t
 			if errors.As(err, &errs) {
 				for _, e := range errs {
 					p := fmt.Sprintf("%s (target %q): %s", flagName, name, e.Msg)
-					if e.Path == "--migrations" {
+					if strings.HasSuffix(e.Path, ".migrations") {
 						p = fmt.Sprintf("--migrations: %s: %s", e.Field, e.Msg) // the same for every target
 					}
 					if !slices.Contains(problems, p) {

@@ -283,7 +283,7 @@ func TestWaitRealDependenciesComeUp(t *testing.T) {
 
 	build := func(name, typ, url string) *checks.Check {
 		c := config.NewCheck(name, typ, "test", config.NewDefaults())
-		c.URL = url
+		c.Spec.Set("url", url)
 		ch, err := checks.New(c)
 		if err != nil {
 			t.Fatal(err)

@@ -1,0 +1,201 @@
+package config
+
+import (
+	"fmt"
+	"maps"
+	"reflect"
+	"slices"
+	"strconv"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Spec is a check's kind-specific part, undecoded: the keys beyond the common fields, as the file wrote
+// them (with their positions) but resolved: ${VAR}s expanded and *_file values read, with their origins
+// recorded in the check's Source. The kind decodes it into its own struct with Decode, strictly, so config
+// knows no kind and no kind's field (docs/design.md §2).
+type Spec struct {
+	node *yaml.Node // a mapping; nil when empty
+	file string
+	path string
+}
+
+// SpecOf returns a Spec holding Go values (a flag target, the environment, tests), taken literally: no
+// ${VAR} is expanded in them. Values are strings, bools, ints, durations, []int, map[string]string or
+// structs with yaml tags (config.TLS, config.Migrations); zero struct fields are left out.
+func SpecOf(fields map[string]any) Spec {
+	var s Spec
+	for _, k := range slices.Sorted(maps.Keys(fields)) {
+		s.Set(k, fields[k])
+	}
+	return s
+}
+
+// Set sets the field key to the Go value v (as SpecOf takes them). The Spec's node is copied, never
+// changed in place: copies of a Check share it.
+func (s *Spec) Set(key string, v any) {
+	n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+	if s.node != nil {
+		for i := 0; i+1 < len(s.node.Content); i += 2 {
+			if s.node.Content[i].Value != key {
+				n.Content = append(n.Content, s.node.Content[i], s.node.Content[i+1])
+			}
+		}
+	}
+	n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: key}, goNode(reflect.ValueOf(v)))
+	s.node = n
+}
+
+// goNode renders a Go value as a node, as the decoder reads it back.
+func goNode(v reflect.Value) *yaml.Node {
+	scalar := func(tag, s string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: s} }
+	switch {
+	case v.Type() == reflect.TypeFor[time.Duration]():
+		return scalar("!!str", time.Duration(v.Int()).String())
+	case v.Kind() == reflect.String:
+		return scalar("!!str", v.String())
+	case v.Kind() == reflect.Bool:
+		return scalar("!!bool", strconv.FormatBool(v.Bool()))
+	case v.Kind() == reflect.Int:
+		return scalar("!!int", strconv.FormatInt(v.Int(), 10))
+	case v.Kind() == reflect.Float64:
+		return scalar("!!float", strconv.FormatFloat(v.Float(), 'g', -1, 64))
+	case v.Kind() == reflect.Slice:
+		n := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+		for i := range v.Len() {
+			n.Content = append(n.Content, goNode(v.Index(i)))
+		}
+		return n
+	case v.Kind() == reflect.Map:
+		n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+		keys := v.MapKeys()
+		slices.SortFunc(keys, func(a, b reflect.Value) int { return cmpString(a.String(), b.String()) })
+		for _, k := range keys {
+			n.Content = append(n.Content, scalar("!!str", k.String()), goNode(v.MapIndex(k)))
+		}
+		return n
+	case v.Kind() == reflect.Struct:
+		n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+		for i := range v.NumField() {
+			f := v.Type().Field(i)
+			key := f.Tag.Get("yaml")
+			if key == "" || key == "-" || v.Field(i).IsZero() {
+				continue
+			}
+			n.Content = append(n.Content, scalar("!!str", key), goNode(v.Field(i)))
+		}
+		return n
+	}
+	panic(fmt.Sprintf("config.SpecOf: unsupported value of type %s", v.Type()))
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// Keys lists the fields set, in the order written.
+func (s Spec) Keys() []string {
+	var keys []string
+	if s.node != nil {
+		for i := 0; i+1 < len(s.node.Content); i += 2 {
+			keys = append(keys, s.node.Content[i].Value)
+		}
+	}
+	return keys
+}
+
+// Without returns the Spec less these fields (a kind leaves out, once reported, the fields of other kinds).
+func (s Spec) Without(keys ...string) Spec {
+	if s.node == nil || len(keys) == 0 {
+		return s
+	}
+	n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: s.node.Line, Column: s.node.Column}
+	for i := 0; i+1 < len(s.node.Content); i += 2 {
+		if !slices.Contains(keys, s.node.Content[i].Value) {
+			n.Content = append(n.Content, s.node.Content[i], s.node.Content[i+1])
+		}
+	}
+	s.node = n
+	return s
+}
+
+// String returns the scalar value of a field ("" and false when it is not set or not a single value).
+func (s Spec) String(key string) (string, bool) {
+	if s.node != nil {
+		for i := 0; i+1 < len(s.node.Content); i += 2 {
+			if v := s.node.Content[i+1]; s.node.Content[i].Value == key && v.Kind == yaml.ScalarNode {
+				return v.Value, true
+			}
+		}
+	}
+	return "", false
+}
+
+// Decode decodes the Spec into the kind's struct (a pointer), strictly, with the decoder of the whole
+// file: every error at once, each with its file, line and field; an unknown field with a suggestion
+// among the struct's fields and known (the common fields); values of fields tagged secret:"true" never
+// shown. Values were expanded when the file was read, and are taken literally here.
+func (s Spec) Decode(into any, known ...string) Errors {
+	d := &decoder{file: s.file, literal: true, known: known}
+	node := s.node
+	if node == nil {
+		node = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+	}
+	d.mapping(node, reflect.ValueOf(into).Elem(), s.path, "")
+	return d.errs
+}
+
+// same reports whether two Specs hold the same values, wherever they were written.
+func (s Spec) same(o Spec) bool {
+	a, b := s.node, o.node
+	if a == nil {
+		a = &yaml.Node{Kind: yaml.MappingNode}
+	}
+	if b == nil {
+		b = &yaml.Node{Kind: yaml.MappingNode}
+	}
+	return sameNode(a, b)
+}
+
+func sameNode(a, b *yaml.Node) bool {
+	for a.Kind == yaml.AliasNode {
+		a = a.Alias
+	}
+	for b.Kind == yaml.AliasNode {
+		b = b.Alias
+	}
+	if a.Kind != b.Kind || a.Value != b.Value || (a.Tag == "!!null") != (b.Tag == "!!null") || len(a.Content) != len(b.Content) {
+		return false
+	}
+	if a.Kind == yaml.MappingNode {
+		// Keys in any order: compare as maps.
+		find := func(n *yaml.Node, key string) *yaml.Node {
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == key {
+					return n.Content[i+1]
+				}
+			}
+			return nil
+		}
+		for i := 0; i+1 < len(a.Content); i += 2 {
+			bv := find(b, a.Content[i].Value)
+			if bv == nil || !sameNode(a.Content[i+1], bv) {
+				return false
+			}
+		}
+		return true
+	}
+	for i := range a.Content {
+		if !sameNode(a.Content[i], b.Content[i]) {
+			return false
+		}
+	}
+	return true
+}

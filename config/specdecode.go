@@ -1,0 +1,212 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// specBuilder collects a check's kind-specific keys while the check is decoded, resolved: ${VAR}s
+// expanded and *_file values read. The kind decodes the result strictly (Spec.Decode).
+type specBuilder struct {
+	keys, vals []*yaml.Node
+	fileMaps   []specFileMap
+}
+
+// specFileMap is a `<map>_file:` mapping of a kind's field, merged once every key is read.
+type specFileMap struct {
+	key  *yaml.Node
+	node *yaml.Node
+	base string
+}
+
+func (b *specBuilder) has(key string) bool { return b.index(key) >= 0 }
+
+func (b *specBuilder) index(key string) int {
+	for i, k := range b.keys {
+		if k.Value == key {
+			return i
+		}
+	}
+	return -1
+}
+
+// set adds a field, or replaces it (an explicit key wins over a merged one).
+func (b *specBuilder) set(k, v *yaml.Node) {
+	if i := b.index(k.Value); i >= 0 {
+		b.keys[i], b.vals[i] = k, v
+		return
+	}
+	b.keys = append(b.keys, k)
+	b.vals = append(b.vals, v)
+}
+
+func (b *specBuilder) build(file, path string) Spec {
+	s := Spec{file: file, path: path}
+	if len(b.keys) > 0 {
+		s.node = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+		for i := range b.keys {
+			s.node.Content = append(s.node.Content, b.keys[i], b.vals[i])
+		}
+	}
+	return s
+}
+
+// specField takes one key of a check that is not a common field: the kind's. NAME_file reads NAME's value
+// from a file (a mapping of them for a map field, as headers_file); every other value is kept with its
+// ${VAR}s expanded. seen is nil for a key merged in with <<.
+func (d *decoder) specField(k, val *yaml.Node, src *Source, where string, b *specBuilder, seen map[string]int) {
+	for val.Kind == yaml.AliasNode {
+		val = val.Alias
+	}
+	name := k.Value
+	fail := func(key string) {
+		d.fail(where, key)
+		if src.Failed == nil {
+			src.Failed = map[string]bool{}
+		}
+		src.Failed[key] = true
+	}
+	if base, isFile := strings.CutSuffix(name, fileSuffix); isFile && base != "" && !d.literal {
+		if val.Kind == yaml.MappingNode {
+			if !src.IsSet(base) {
+				src.Lines[base] = k.Line
+			}
+			b.fileMaps = append(b.fileMaps, specFileMap{key: k, node: val, base: base})
+			return
+		}
+		if _, both := seen[base]; both || b.has(base) {
+			d.errorf(k, where, name, "set together with %s; use one of them", base)
+			return
+		}
+		if seen != nil {
+			seen[base] = k.Line
+		}
+		src.Lines[base] = k.Line
+		data, path, ok := d.readSecretFile(val, where, name)
+		if !ok {
+			fail(base)
+			return
+		}
+		src.SetOrigin(base, path)
+		b.set(&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: base, Line: k.Line, Column: k.Column},
+			&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: data, Line: val.Line, Column: val.Column})
+		return
+	}
+	src.Lines[name] = k.Line
+	if val.Kind == yaml.ScalarNode && val.Tag != "!!null" {
+		// Where a single value came from, for hints: "check the credentials in DATABASE_URL".
+		s, vars, err := expand(val.Value, d.env)
+		if len(vars) > 0 {
+			if src.Vars == nil {
+				src.Vars = map[string][]string{}
+			}
+			src.Vars[name] = vars
+			if whole := wholeVariable(val.Value); whole != "" {
+				src.SetOrigin(name, whole)
+			}
+		}
+		if err != nil {
+			d.errorf(val, where, name, "%v", err)
+			fail(name)
+			return
+		}
+		r := *val
+		r.Value = s
+		b.set(k, &r)
+		return
+	}
+	r, ok := d.resolve(val, where, name)
+	if !ok {
+		fail(name)
+		return
+	}
+	b.set(k, r)
+}
+
+// resolve copies n with every scalar's ${VAR}s expanded, reporting each problem at its node.
+func (d *decoder) resolve(n *yaml.Node, path, key string) (*yaml.Node, bool) {
+	for n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	r := *n
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if n.Tag == "!!null" {
+			return &r, true
+		}
+		s, _, err := expand(n.Value, d.env)
+		if err != nil {
+			d.errorf(n, path, key, "%v", err)
+			return nil, false
+		}
+		r.Value = s
+		return &r, true
+	case yaml.MappingNode:
+		r.Content = nil
+		ok := true
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			v, vok := d.resolve(n.Content[i+1], path, key+"."+n.Content[i].Value)
+			if !vok {
+				ok = false
+				continue
+			}
+			r.Content = append(r.Content, n.Content[i], v)
+		}
+		return &r, ok
+	case yaml.SequenceNode:
+		r.Content = nil
+		ok := true
+		for i, item := range n.Content {
+			v, vok := d.resolve(item, path, fmt.Sprintf("%s[%d]", key, i))
+			if !vok {
+				ok = false
+				continue
+			}
+			r.Content = append(r.Content, v)
+		}
+		return &r, ok
+	}
+	return &r, true
+}
+
+// specFileMaps merges each `<map>_file:` mapping into its map: each value read from its file, a key
+// given both ways an error.
+func (d *decoder) specFileMaps(b *specBuilder, src *Source, where string) {
+	for _, fm := range b.fileMaps {
+		n := fm.node
+		key := fm.key.Value
+		m := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: fm.key.Line, Column: fm.key.Column}
+		keyNode := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: fm.base, Line: fm.key.Line, Column: fm.key.Column}
+		if i := b.index(fm.base); i >= 0 {
+			if b.vals[i].Kind != yaml.MappingNode {
+				continue // not a mapping: the kind says so when it decodes it
+			}
+			c := *b.vals[i]
+			c.Content = append([]*yaml.Node{}, c.Content...)
+			m, keyNode = &c, b.keys[i]
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, val := n.Content[i], n.Content[i+1]
+			exists := false
+			for j := 0; j+1 < len(m.Content); j += 2 {
+				exists = exists || m.Content[j].Value == k.Value
+			}
+			if exists {
+				d.errorf(k, where, key+"."+k.Value, "set in %s too; use one of them", fm.base)
+				continue
+			}
+			data, _, ok := d.readSecretFile(val, where, key+"."+k.Value)
+			if !ok {
+				if src.Failed == nil {
+					src.Failed = map[string]bool{}
+				}
+				src.Failed[fm.base] = true
+				continue
+			}
+			m.Content = append(m.Content, k, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: data, Line: val.Line, Column: val.Column})
+		}
+		b.set(keyNode, m)
+	}
+}
