@@ -83,6 +83,8 @@ type Monitor struct {
 	// When it is full, lines are dropped and counted rather than waited for.
 	logs    chan logLines
 	dropped atomic.Int64
+	// logsClosed: Run has returned and closed logs (guarded by mu).
+	logsClosed bool
 
 	snap atomic.Pointer[Snapshot]
 	beat atomic.Int64 // unix nanos of the last heartbeat
@@ -204,13 +206,21 @@ func (m *Monitor) Run(ctx context.Context) {
 	m.stopping = true // from now on Replace starts nothing
 	m.runMu.Unlock()
 	m.runWG.Wait()
-	close(m.logs) // nothing records any more: the writer writes what is left and returns
+	m.mu.Lock()
+	m.logsClosed = true // a Replace after Run writes its lines itself (queue)
+	close(m.logs)       // nothing records any more: the writer writes what is left and returns
+	m.mu.Unlock()
 	writer.Wait()
 }
 
 // queue hands lines to the writer; m.mu is held, which keeps them in the order they were decided.
 func (m *Monitor) queue(ls logLines) {
 	if len(ls) == 0 {
+		return
+	}
+	if m.logsClosed {
+		// Run has returned (a Replace after it): no writer, and no runner left for a slow log to stall.
+		ls.emit(m.log)
 		return
 	}
 	select {

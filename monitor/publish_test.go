@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -105,4 +108,42 @@ func TestLatestBeforeAnyRun(t *testing.T) {
 	if !lastRun.IsZero() || !lastSuccess.IsZero() || dur != 0 {
 		t.Errorf("Latest before any run: %v %v %v; want zeros", lastRun, lastSuccess, dur)
 	}
+}
+
+// TestReplaceAfterRunLogs: a Replace after Run returned that changes readiness writes its line itself
+// (the writer is gone) instead of sending on the closed queue (it panicked).
+func TestReplaceAfterRunLogs(t *testing.T) {
+	var buf syncBuffer
+	c := checks.Func(spec("never", time.Hour, 100*time.Millisecond, 1, 1), func(context.Context) error { return nil })
+	m := New([]*checks.Check{c}, Options{Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	m.Run(ctx) // returns at once: the check's only run is cut short, so it stays unknown (not ready)
+	if m.Snapshot().Ready {
+		t.Fatal("ready with an unknown critical check")
+	}
+	m.Replace(nil, nil)
+	if !m.Snapshot().Ready {
+		t.Fatal("not ready without checks")
+	}
+	if !strings.Contains(buf.String(), `msg=ready`) {
+		t.Errorf("no ready line after the Replace; log:\n%s", buf.String())
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
