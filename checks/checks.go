@@ -64,7 +64,7 @@ type kind struct {
 // kinds is the one registry of check types (adding a kind touches only this package): config knows no
 // type names.
 var kinds = map[string]kind{
-	"postgres": {fields: []string{"url", "query", "writable", "max_replication_lag"}, build: buildPostgres, component: ComponentDatastore,
+	"postgres": {fields: []string{"url", "query", "writable", "max_replication_lag", "migrations"}, build: buildPostgres, component: ComponentDatastore,
 		elsewhere: map[string]string{"tls": "a postgres check takes its TLS settings in the URL, as libpq does: sslmode=verify-full, sslrootcert, sslcert, sslkey"}},
 	"redis": {fields: []string{"url", "role", "tls"}, build: buildRedis, component: ComponentDatastore},
 	"http":  {fields: []string{"url", "method", "headers", "expect_status", "body_contains", "follow_redirects", "tls"}, build: buildHTTP, component: ComponentService},
@@ -89,6 +89,11 @@ func ComponentType(kind string) string {
 	return ComponentService
 }
 
+// fieldNotes say why a field applies only to some kinds, for the "does not apply" message.
+var fieldNotes = map[string]string{
+	"migrations": ": only a SQL database has a schema whose migrations can be checked",
+}
+
 var commonFields = []string{"name", "type", "critical", "interval", "timeout", "failure_threshold", "success_threshold", "scope"}
 
 // Types lists the known check types, sorted.
@@ -111,7 +116,7 @@ func New(c config.Check) (*Check, error) {
 				errs = append(errs, c.Src.Errorf(key, "does not apply: %s", note))
 				continue
 			}
-			errs = append(errs, c.Src.Errorf(key, "does not apply to a %s check%s", c.Type, appliesTo(key)))
+			errs = append(errs, c.Src.Errorf(key, "does not apply to a %s check%s%s", c.Type, fieldNotes[key], appliesTo(key)))
 		}
 	}
 	p, target, buildErrs := k.build(c)
