@@ -29,7 +29,7 @@ const statusQuery = `SELECT pg_is_in_recovery(),
        ELSE EXTRACT(EPOCH FROM now() - COALESCE(pg_last_xact_replay_timestamp(), pg_postmaster_start_time()))
   END::float8`
 
-type postgres struct {
+type postgresCheck struct {
 	pool     *pgxpool.Pool
 	query    string
 	writable bool
@@ -61,7 +61,7 @@ func buildPostgres(c config.Check, cfg *postgresConfig) (prober, string, config.
 	return p, target, nil
 }
 
-func buildPostgresPool(c config.Check, cfg *postgresConfig) (*postgres, string, config.Errors) {
+func buildPostgresPool(c config.Check, cfg *postgresConfig) (*postgresCheck, string, config.Errors) {
 	if cfg.URL == "" {
 		return nil, "", config.Errors{c.Src.Errorf("url", "required: a postgres:// URL or a key=value DSN")}
 	}
@@ -101,7 +101,7 @@ func buildPostgresPool(c config.Check, cfg *postgresConfig) (*postgres, string, 
 	if err != nil {
 		return nil, "", config.Errors{c.Src.Errorf("url", "cannot build a connection pool: %v", err)}
 	}
-	p := &postgres{pool: pool, query: strings.TrimSpace(cfg.Query), writable: cfg.Writable, maxLag: cfg.MaxReplicationLag}
+	p := &postgresCheck{pool: pool, query: strings.TrimSpace(cfg.Query), writable: cfg.Writable, maxLag: cfg.MaxReplicationLag}
 	return p, postgresTarget(pc.ConnConfig), nil
 }
 
@@ -185,7 +185,7 @@ func hostPort(host string, port uint16) string {
 	return host + ":" + strconv.Itoa(int(port))
 }
 
-func (p *postgres) probe(ctx context.Context) error {
+func (p *postgresCheck) probe(ctx context.Context) error {
 	err := p.once(ctx)
 	// A pooled connection can have died while idle (server restart, idle timeout in a proxy); the pool
 	// drops it on the error, so one retry on a fresh connection tells that apart from an outage.
@@ -195,7 +195,7 @@ func (p *postgres) probe(ctx context.Context) error {
 	return err
 }
 
-func (p *postgres) once(ctx context.Context) error {
+func (p *postgresCheck) once(ctx context.Context) error {
 	conn, err := p.pool.Acquire(ctx)
 	if err != nil {
 		return classifyPostgres(err)
@@ -227,7 +227,7 @@ func (p *postgres) once(ctx context.Context) error {
 	return nil
 }
 
-func (p *postgres) status(ctx context.Context, conn *pgxpool.Conn) error {
+func (p *postgresCheck) status(ctx context.Context, conn *pgxpool.Conn) error {
 	var inRecovery bool
 	var lagSeconds float64
 	if err := conn.QueryRow(ctx, statusQuery).Scan(&inRecovery, &lagSeconds); err != nil {
@@ -242,7 +242,7 @@ func (p *postgres) status(ctx context.Context, conn *pgxpool.Conn) error {
 	return nil
 }
 
-func (p *postgres) close() { p.pool.Close() }
+func (p *postgresCheck) close() { p.pool.Close() }
 
 // flatError is an error with a message of its own and the original chain underneath.
 type flatError struct {
