@@ -44,6 +44,32 @@ func TestChartSecretWords(t *testing.T) {
 	}
 }
 
+// TestChartReadmeSecretWords: the chart README's list of the words, and of the exempt names, is the same.
+func TestChartReadmeSecretWords(t *testing.T) {
+	data, err := os.ReadFile("../charts/healthgate/README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)containing, in any case, (.*?) \\(the words\\s+healthgate redacts by\\); libpq's (.*?) are exempt").FindStringSubmatch(string(data))
+	if m == nil {
+		t.Fatal("charts/healthgate/README.md: no \"containing, in any case, `word`, ... (the words healthgate redacts by); libpq's ... are exempt\"")
+	}
+	ticked := regexp.MustCompile("`([a-z_]+)`")
+	words := func(s string) []string {
+		var out []string
+		for _, w := range ticked.FindAllStringSubmatch(s, -1) {
+			out = append(out, w[1])
+		}
+		return out
+	}
+	if got := words(m[1]); !slices.Equal(got, SecretWords) {
+		t.Errorf("chart README lists %q, want config.SecretWords %q", got, SecretWords)
+	}
+	if got := words(m[2]); !slices.Equal(got, NotSecretNames) {
+		t.Errorf("chart README exempts %q, want config.NotSecretNames %q", got, NotSecretNames)
+	}
+}
+
 func TestIsSecretName(t *testing.T) {
 	for name, want := range map[string]bool{
 		"password": true, "PGPASSWORD": true, "api_key": true, "X-Auth": true, "sslpassword": true,
