@@ -95,6 +95,9 @@ type target struct {
 	field string // its YAML key: url, address
 	arg   string // the flag's argument in usage text: URL, HOST:PORT
 	help  string // what the flag gives, and what must answer: "a Postgres `URL` (a query must answer)"
+	// example is a target aimed at 127.0.0.1:9 (discard) that builds: what tools/policy gives a
+	// rendered configuration's ${VAR} so that healthgate's own loader can run on it without a secret.
+	example string
 }
 
 // kinds is the one registry of check types (adding a kind touches only this package, and the files
@@ -102,13 +105,13 @@ type target struct {
 var kinds = map[string]kind{
 	"postgres": register(kind{component: ComponentDatastore,
 		elsewhere: map[string]string{"tls": "a postgres check takes its TLS settings in the URL, as libpq does: sslmode=verify-full, sslrootcert, sslcert, sslkey"},
-		target:    target{"url", "URL", "a Postgres `URL` (a query must answer"}}, buildPostgres),
+		target:    target{"url", "URL", "a Postgres `URL` (a query must answer", "postgres://healthgate@127.0.0.1:9/healthgate?sslmode=disable"}}, buildPostgres),
 	"redis": register(kind{component: ComponentDatastore,
-		target: target{"url", "URL", "a Redis `URL` (PING must answer PONG"}}, buildRedis),
+		target: target{"url", "URL", "a Redis `URL` (PING must answer PONG", "redis://127.0.0.1:9/0"}}, buildRedis),
 	"http": register(kind{component: ComponentService,
-		target: target{"url", "URL", "an HTTP `URL` (2xx"}}, buildHTTP),
+		target: target{"url", "URL", "an HTTP `URL` (2xx", "http://127.0.0.1:9/healthz"}}, buildHTTP),
 	"tcp": register(kind{component: ComponentService,
-		target: target{"address", "HOST:PORT", "`HOST:PORT` (a connection must open"}}, buildTCP),
+		target: target{"address", "HOST:PORT", "`HOST:PORT` (a connection must open", "127.0.0.1:9"}}, buildTCP),
 }
 
 // Kind is what the command line knows of a registered kind: `wait` and `check` take a flag per kind
@@ -122,6 +125,8 @@ type Kind struct {
 	// TargetHelp says what the flag gives and what must answer, for flag.Var: "a Postgres `URL` (a
 	// query must answer" (the caller closes the parenthesis, adding what it needs, "; repeatable)").
 	TargetHelp string
+	// TargetExample is a target that builds, aimed at 127.0.0.1:9 (discard): a placeholder for tools.
+	TargetExample string
 	// Migrations: checks of this kind take a migrations: block (a SQL database has a schema), and flag
 	// targets of this kind take --migrations.
 	Migrations bool
@@ -132,7 +137,7 @@ func Kinds() []Kind {
 	var ks []Kind
 	for _, name := range Types() {
 		t := kinds[name].target
-		ks = append(ks, Kind{Name: name, TargetField: t.field, TargetArg: t.arg, TargetHelp: t.help,
+		ks = append(ks, Kind{Name: name, TargetField: t.field, TargetArg: t.arg, TargetHelp: t.help, TargetExample: t.example,
 			Migrations: slices.Contains(kinds[name].fields, "migrations")})
 	}
 	return ks

@@ -30,9 +30,15 @@ func TestTargetFlagsFromRegistry(t *testing.T) {
 		if !strings.Contains(FlagUsage(), "[--"+k.Name+" "+k.TargetArg+"]") || !strings.Contains(FlagNames(), "--"+k.Name) {
 			t.Errorf("usage %q / %q does not list --%s", FlagUsage(), FlagNames(), k.Name)
 		}
+		// The example target (tools/policy's placeholder) builds, as a flag target.
 		c := config.NewCheck(k.Name, k.Name, "test", config.NewDefaults())
-		if !checks.SetTarget(&c, "x") {
+		if !checks.SetTarget(&c, k.TargetExample) {
 			t.Errorf("SetTarget refuses kind %s", k.Name)
+		}
+		if ch, err := checks.New(c); err != nil {
+			t.Errorf("kind %s: example target %q does not build: %v", k.Name, k.TargetExample, err)
+		} else {
+			ch.Close()
 		}
 	}
 }

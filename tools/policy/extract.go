@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/healthgate/healthgate/checks"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 )
@@ -111,19 +112,13 @@ func (c *Config) vars(s, typ, field string) {
 	}
 }
 
+// placeholder is a value for a check's field: the registry's example target for the kind's target field
+// (so a new kind needs nothing here), else a plain word.
 func placeholder(typ, field string) string {
-	switch field {
-	case "url":
-		switch typ {
-		case "postgres":
-			return "postgres://healthgate@127.0.0.1:9/healthgate?sslmode=disable"
-		case "redis":
-			return "redis://127.0.0.1:9/0"
-		case "http":
-			return "http://127.0.0.1:9/healthz"
+	for _, k := range checks.Kinds() {
+		if k.Name == typ && k.TargetField == field {
+			return k.TargetExample
 		}
-	case "address":
-		return "127.0.0.1:9"
 	}
 	return "placeholder"
 }
