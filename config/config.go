@@ -1,7 +1,8 @@
 // Package config owns healthgate's user input: the shape of healthgate.yaml, its defaults, ${VAR}
 // expansion, secrets read from files, a strict decode that names the line of every problem, and the
-// cross-field validation. It knows nothing about check kinds: the checks package validates what is
-// specific to a type, using the positions recorded here.
+// cross-field validation. It knows nothing about check kinds: a check's kind-specific part is kept
+// resolved but undecoded (Check.Spec), and the checks package decodes it into the kind's own struct with
+// the same strict decoder (Check.DecodeSpec), using the positions recorded here.
 package config
 
 import (
