@@ -59,6 +59,8 @@ type kind struct {
 	component string
 	// elsewhere says where a kind takes a setting that other kinds have as a field.
 	elsewhere map[string]string
+	// targetField is the field that says where the dependency is, which hints name ("url" when empty).
+	targetField string
 }
 
 // kinds is the one registry of check types (adding a kind touches only this package): config knows no
@@ -66,9 +68,10 @@ type kind struct {
 var kinds = map[string]kind{
 	"postgres": {fields: []string{"url", "query", "writable", "max_replication_lag", "migrations"}, build: buildPostgres, component: ComponentDatastore,
 		elsewhere: map[string]string{"tls": "a postgres check takes its TLS settings in the URL, as libpq does: sslmode=verify-full, sslrootcert, sslcert, sslkey"}},
-	"redis": {fields: []string{"url", "role", "tls"}, build: buildRedis, component: ComponentDatastore},
-	"http":  {fields: []string{"url", "method", "headers", "expect_status", "body_contains", "follow_redirects", "tls"}, build: buildHTTP, component: ComponentService},
-	"tcp":   {fields: []string{"address"}, build: buildTCP, component: ComponentService},
+	"redis":     {fields: []string{"url", "role", "tls"}, build: buildRedis, component: ComponentDatastore},
+	"http":      {fields: []string{"url", "method", "headers", "expect_status", "body_contains", "follow_redirects", "tls"}, build: buildHTTP, component: ComponentService},
+	"tcp":       {fields: []string{"address"}, build: buildTCP, component: ComponentService, targetField: "address"},
+	"memcached": {fields: []string{"address"}, build: buildMemcached, component: ComponentDatastore, targetField: "address"},
 }
 
 // The health+json draft's pre-defined componentType values (draft-inadarei-api-health-check):
@@ -242,8 +245,8 @@ func (c *Check) Close() { c.prober.close() }
 // (e.g. "check the user, password and database in DATABASE_URL").
 func (c *Check) Hint(err error) string {
 	field := "url"
-	if c.Type == "tcp" {
-		field = "address"
+	if k, ok := kinds[c.Type]; ok && k.targetField != "" {
+		field = k.targetField
 	}
 	return Hint(err, c.src.Origin(field))
 }
