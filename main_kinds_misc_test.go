@@ -26,6 +26,13 @@ var miscKindTargets = []miscKindTarget{
 		},
 		downClass: "refused",
 	},
+	{
+		// The system resolver: /etc/hosts answers localhost everywhere; .invalid never resolves.
+		flag:      "dns",
+		up:        func(*testing.T) string { return "localhost" },
+		down:      func(*testing.T) string { return "healthgate-test.invalid" },
+		downClass: "dns",
+	},
 }
 
 // TestWaitAndCheckMiscKinds: `wait --<kind>` exits 0 against the real server and 124 when it never
