@@ -1,11 +1,31 @@
 package main
 
 import (
+	"net"
 	"strings"
 	"testing"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
 	"github.com/healthgate/healthgate/checks/checktest"
 )
+
+// startGRPCHealth runs a grpc-go server with grpc-go's own health service, SERVING.
+func startGRPCHealth(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	healthpb.RegisterHealthServer(srv, health.NewServer())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Stop(); <-done })
+	return ln.Addr().String()
+}
 
 // miscKindTarget is one --memcached/--grpc/--dns flag target: an address that answers, and one that
 // never will (refused, or a name that does not resolve).
@@ -21,6 +41,16 @@ var miscKindTargets = []miscKindTarget{
 		up:   func(t *testing.T) string { return checktest.MemcachedAddr(t) },
 		down: func(t *testing.T) string {
 			p := checktest.NewProxy(t, checktest.MemcachedAddr(t))
+			p.Set(checktest.Refuse)
+			return p.Addr()
+		},
+		downClass: "refused",
+	},
+	{
+		flag: "grpc",
+		up:   startGRPCHealth,
+		down: func(t *testing.T) string {
+			p := checktest.NewProxy(t, startGRPCHealth(t))
 			p.Set(checktest.Refuse)
 			return p.Addr()
 		},

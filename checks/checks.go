@@ -72,6 +72,7 @@ var kinds = map[string]kind{
 	"http":      {fields: []string{"url", "method", "headers", "expect_status", "body_contains", "follow_redirects", "tls"}, build: buildHTTP, component: ComponentService},
 	"tcp":       {fields: []string{"address"}, build: buildTCP, component: ComponentService, targetField: "address"},
 	"memcached": {fields: []string{"address"}, build: buildMemcached, component: ComponentDatastore, targetField: "address"},
+	"grpc":      {fields: []string{"address", "service", "tls"}, build: buildGRPC, component: ComponentService, targetField: "address"},
 	"dns":       {fields: []string{"host", "record", "expect", "server"}, build: buildDNS, component: ComponentService, targetField: "host"},
 }
 
