@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/healthgate/healthgate/config"
-	"github.com/healthgate/healthgate/internal/grpcwire"
+	"github.com/healthgate/healthgate/checks/grpcwire"
 	"github.com/healthgate/healthgate/monitor"
 )
 

@@ -3,6 +3,10 @@
 // enum) and grpc-message's percent-encoding. Both the gRPC health server (server/grpc.go) and the
 // grpc check (checks/grpc.go) use it instead of grpc-go, whose client or server costs every healthgate
 // process about 15 MB of binary and 3.5 MB of resident memory (docs/design.md, server/grpc.go).
+//
+// It lives under checks/ rather than in a top-level internal/ (the layout keeps the top level to its
+// named packages): a leaf package with no dependency beyond the standard library, so the server
+// importing it brings nothing of checks/ with it.
 package grpcwire
 
 import (
