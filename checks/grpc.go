@@ -16,8 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/healthgate/healthgate/config"
 	"github.com/healthgate/healthgate/checks/grpcwire"
+	"github.com/healthgate/healthgate/config"
 )
 
 // A grpc check calls grpc.health.v1.Health/Check for one service over one long-lived HTTP/2

@@ -9,8 +9,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/healthgate/healthgate/config"
 	"github.com/healthgate/healthgate/checks/grpcwire"
+	"github.com/healthgate/healthgate/config"
 	"github.com/healthgate/healthgate/monitor"
 )
 
