@@ -204,16 +204,61 @@ func jsonLogger(w io.Writer, opts *slog.HandlerOptions) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
-// parseFlags parses a command's flags; ok false means the caller returns code.
+// parseFlags parses a command's flags; ok false means the caller returns code. Errors and --help are
+// written in the GNU `--flag` style the README and the usage use, not the flag package's `-flag`.
 func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) (code int, ok bool) {
-	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK, false
-		}
-		return exitUsage, false
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	switch {
+	case err == nil:
+		return 0, true
+	case errors.Is(err, flag.ErrHelp):
+		printFlags(fs, stderr)
+		return exitOK, false
 	}
-	return 0, true
+	fmt.Fprintf(stderr, "%s: %s\nRun \"%s --help\" for its flags.\n", fs.Name(), gnuFlagError(err), fs.Name())
+	return exitUsage, false
+}
+
+// gnuFlagError rewords the flag package's errors with --name.
+func gnuFlagError(err error) string {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		return "unknown flag --" + name
+	}
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
+		return "--" + name + ": needs a value"
+	}
+	// invalid value "x" for flag -name: cause; invalid boolean value "x" for -name: cause
+	for _, sep := range []string{" for flag -", " for -"} {
+		if what, rest, ok := strings.Cut(msg, sep); ok && strings.HasPrefix(what, "invalid ") {
+			name, cause, _ := strings.Cut(rest, ": ")
+			out := "--" + name + ": " + what
+			if cause != "" {
+				out += ": " + cause
+			}
+			return out
+		}
+	}
+	return msg
+}
+
+// printFlags is flag.PrintDefaults with --name.
+func printFlags(fs *flag.FlagSet, w io.Writer) {
+	fmt.Fprintf(w, "Usage: %s [flags]\n\nFlags:\n", fs.Name())
+	fs.VisitAll(func(f *flag.Flag) {
+		arg, usage := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if arg != "" {
+			line += " " + arg
+		}
+		fmt.Fprintf(w, "%s\n    \t%s", line, strings.ReplaceAll(usage, "\n", "\n    \t"))
+		if f.DefValue != "" && f.DefValue != "false" && !strings.Contains(usage, "default") {
+			fmt.Fprintf(w, " (default %s)", f.DefValue)
+		}
+		fmt.Fprintln(w)
+	})
 }
 
 // durationFlag is fs.Duration with an error that says what to write: `--timeout 30` is a common slip.
@@ -247,7 +292,10 @@ func configPath(flag string) string {
 // loadConfig finds and loads the configuration (docs/design.md §2 and README "Configuration"): the --config
 // file, else ./healthgate.yaml, else the conventional DATABASE_URL and REDIS_URL. Every error, from
 // the file and from the check kinds, is reported at once.
-func loadConfig(path string, lookup env) (*config.Config, error) {
+//
+// serve also validates the server section; `check` and `wait` ignore it, so a setting only serve uses
+// (details_token, say) cannot stop them.
+func loadConfig(path string, lookup env, serve bool) (*config.Config, error) {
 	path = configPath(path)
 	if path == "" {
 		return config.FromEnvironment(lookup), nil
@@ -259,6 +307,9 @@ func loadConfig(path string, lookup env) (*config.Config, error) {
 	}
 	if cfg != nil {
 		errs = append(errs, checks.Validate(cfg.Checks)...)
+		if serve {
+			errs = append(errs, cfg.ValidateServer()...)
+		}
 	}
 	if err := errs.Err(); err != nil {
 		return nil, err
@@ -310,7 +361,7 @@ func cmdServe(ctx context.Context, args []string, lookup env, again, hup <-chan 
 		return exitUsage
 	}
 	path := configPath(common.config)
-	cfg, err := loadConfig(path, lookup)
+	cfg, err := loadConfig(path, lookup, true)
 	if err != nil {
 		return reportConfigError(stderr, "serve", err)
 	}
@@ -321,12 +372,18 @@ func cmdServe(ctx context.Context, args []string, lookup env, again, hup <-chan 
 		}
 		cfg.Server.Listen = *listen
 	}
+	if len(cfg.Checks) == 0 && cfg.File == config.EnvironmentName {
+		// No file and neither variable: most likely a misspelled variable or a missing mount, and an
+		// always-ready probe would hide it. A file that says `checks: []` is taken at its word.
+		return reportUsage(stderr, "serve", []string{nothingToCheck("give --config, put checks in ./" + defaultConfigFile +
+			", or set DATABASE_URL / REDIS_URL (to serve with no checks on purpose, write `checks: []` in the file)")})
+	}
 	cs, err := checks.NewAll(cfg.Checks)
 	if err != nil {
 		return reportConfigError(stderr, "serve", err)
 	}
 	if len(cs) == 0 {
-		log.Warn(noChecksWarning)
+		log.Warn(noChecksWarning(cfg.File))
 	}
 
 	metrics := server.NewMetrics(server.BuildInfo{Version: versionField(1), Revision: versionField(3)})
@@ -520,8 +577,8 @@ func cmdWait(ctx context.Context, args []string, lookup env, stderr io.Writer) i
 	}
 	attemptSet := false
 	fs.Visit(func(f *flag.Flag) { attemptSet = attemptSet || f.Name == "attempt-timeout" })
-	if attemptSet && *attemptTimeout <= 0 {
-		problems = append(problems, fmt.Sprintf("--attempt-timeout: must be greater than 0 (got %s)", *attemptTimeout))
+	if attemptSet && *attemptTimeout < config.MinTimeout {
+		problems = append(problems, fmt.Sprintf("--attempt-timeout: must be at least %s (got %s)", config.MinTimeout, *attemptTimeout))
 	}
 
 	selected, flagChecks, more := what.resolve(lookup, true, *attemptTimeout)
@@ -612,7 +669,7 @@ func (t *targetFlags) register(fs *flag.FlagSet, verb, configUse string) {
 func (t *targetFlags) resolve(lookup env, criticalOnly bool, attemptTimeout time.Duration) (fromConfig, fromFlags []config.Check, problems []string) {
 	cfg := &config.Config{File: "flags", Defaults: config.NewDefaults()}
 	if t.config != "" || len(t.only) > 0 || len(t.targets) == 0 {
-		loaded, err := loadConfig(t.config, lookup)
+		loaded, err := loadConfig(t.config, lookup, false)
 		var errs config.Errors
 		switch {
 		case errors.As(err, &errs):
@@ -744,13 +801,16 @@ func flagTargetChecks(cfg *config.Config, targets []flagTarget, attemptTimeout t
 	return cs, problems
 }
 
+// nothingToCheck is the usage error of a command started with no check at all; how says how to give some.
+func nothingToCheck(how string) string { return "nothing to check: " + how }
+
 // reportUsage prints every usage and configuration problem at once and returns exitUsage.
 func reportUsage(stderr io.Writer, cmd string, problems []string) int {
 	if len(problems) == 1 {
 		fmt.Fprintf(stderr, "healthgate %s: %s\n", cmd, problems[0])
 		return exitUsage
 	}
-	fmt.Fprintf(stderr, "healthgate %s: %d problems:\n", cmd, len(problems))
+	fmt.Fprintf(stderr, "healthgate %s: %d errors:\n", cmd, len(problems))
 	for _, p := range problems {
 		fmt.Fprintf(stderr, "  %s\n", p)
 	}
@@ -777,7 +837,7 @@ func cmdCheck(ctx context.Context, args []string, lookup env, stdout, stderr io.
 	fromConfig, fromFlags, more := what.resolve(lookup, false, 0)
 	problems = append(problems, more...)
 	if len(problems) == 0 && len(fromConfig)+len(fromFlags) == 0 {
-		problems = append(problems, "nothing to check: give --postgres, --redis, --http or --tcp, --config, put checks in ./"+defaultConfigFile+", or set DATABASE_URL / REDIS_URL")
+		problems = append(problems, nothingToCheck("give --postgres, --redis, --http or --tcp, --config, put checks in ./"+defaultConfigFile+", or set DATABASE_URL / REDIS_URL"))
 	}
 	if len(problems) > 0 {
 		return reportUsage(stderr, "check", problems)

@@ -242,7 +242,7 @@ func TestCheckExitCodes(t *testing.T) {
 		{name: "non-critical, JSON", args: []string{"--config", cfg(true, false), "--output", "json"}, wantCode: exitOK, stdout: `"status": "warn"`},
 		{name: "a critical fails", args: []string{"--config", cfg(true, true)}, wantCode: exitFailed, stdout: "fail: 1 critical check failed, and 1 non-critical"},
 		{name: "bad --output", args: []string{"--config", cfg(false, false), "--output", "xml"}, wantCode: exitUsage, stderr: `--output: "xml" is not text or json`},
-		{name: "unknown flag", args: []string{"--bogus"}, wantCode: exitUsage, stderr: "flag provided but not defined: -bogus"},
+		{name: "unknown flag", args: []string{"--bogus"}, wantCode: exitUsage, stderr: "healthgate check: unknown flag --bogus"},
 		{name: "target flags, no file", args: []string{"--postgres", pg, "--tcp", down}, wantCode: exitFailed, stdout: "fail: 1 critical check failed"},
 		{name: "target flags beside a file", args: []string{"--config", cfg(false, false), "--tcp", down, "--output", "json"}, wantCode: exitFailed, stdout: `"name": "tcp"`},
 		{name: "--only narrows the file", args: []string{"--config", cfg(true, true), "--only", "db"}, wantCode: exitOK, stdout: "pass: all 1 check passed"},
@@ -306,5 +306,26 @@ func TestCheckSignal(t *testing.T) {
 				t.Errorf("no %q line:\n%s", line, inv.stderr.String())
 			}
 		})
+	}
+}
+
+// Settings only serve uses (server:) never stop check or wait: a missing details_token is serve's
+// problem. serve still reports them, each at its line.
+func TestServerSettingsAreServeOnly(t *testing.T) {
+	cfg := writeConfig(t, fmt.Sprintf("server:\n  details: token\n  listen: nonsense\nchecks:\n  - {name: up, type: tcp, address: %q}\n", listening(t)))
+	for _, cmd := range [][]string{{"check", "--config", cfg}, {"wait", "--config", cfg, "--timeout", "30s"}} {
+		code, stdout, stderr := runMain(t, noEnv, cmd...)
+		if code != exitOK {
+			t.Errorf("%s: exit %d; want 0:\nstdout: %s\nstderr: %s", cmd[0], code, stdout, stderr)
+		}
+	}
+	code, _, stderr := runMain(t, noEnv, "serve", "--config", cfg)
+	for _, want := range []string{"invalid configuration (2 errors)", cfg + ":2:3: server: details_token: required when details is token", cfg + ":3: server: listen: must be host:port"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("serve: stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	if code != exitUsage {
+		t.Errorf("serve: exit %d; want %d", code, exitUsage)
 	}
 }

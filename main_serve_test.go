@@ -303,10 +303,16 @@ func TestServeListenFlagErrors(t *testing.T) {
 	}
 }
 
-// startServeWithoutFile runs serve in a directory without healthgate.yaml, with this environment.
-func startServeWithoutFile(t *testing.T, env map[string]string) *serveProcess {
+// startServeInDir runs serve in an empty directory, with ./healthgate.yaml holding yaml unless it
+// is empty, and this environment.
+func startServeInDir(t *testing.T, yaml string, env map[string]string) *serveProcess {
 	t.Helper()
 	t.Chdir(t.TempDir())
+	if yaml != "" {
+		if err := os.WriteFile(defaultConfigFile, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	p := &serveProcess{log: &syncBuffer{}, sigs: make(chan os.Signal, 2), exited: make(chan int, 1)}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	go func() {
@@ -316,12 +322,13 @@ func startServeWithoutFile(t *testing.T, env map[string]string) *serveProcess {
 	return p
 }
 
+// An explicit `checks: []` serves, always ready, with a warning.
 func TestServeWithoutChecks(t *testing.T) {
-	p := startServeWithoutFile(t, nil)
+	p := startServeInDir(t, "checks: []\n", nil)
 	if r := p.probe(t, "/readyz"); r.code != 200 {
 		t.Errorf("/readyz with no checks = %d; want 200", r.code)
 	}
-	if !strings.Contains(p.log.String(), "no checks configured") {
+	if !strings.Contains(p.log.String(), "no checks configured in healthgate.yaml") {
 		t.Errorf("no warning about missing checks:\n%s", p.log)
 	}
 	start := time.Now()
@@ -333,9 +340,31 @@ func TestServeWithoutChecks(t *testing.T) {
 	}
 }
 
+// No file and neither DATABASE_URL nor REDIS_URL (a misspelled variable, a missing mount): not an
+// always-ready probe but exit 2, as wait and check do.
+func TestServeNothingToCheck(t *testing.T) {
+	t.Chdir(t.TempDir())
+	for _, env := range []map[string]string{nil, {"DATABSE_URL": "postgres://u:s3cr3t@h/db", "DATABASE_URL": ""}} {
+		var stderr bytes.Buffer
+		lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+		done := make(chan int, 1)
+		go func() { done <- run([]string{"serve", "--listen", "127.0.0.1:0"}, lookup, nil, io.Discard, &stderr) }()
+		select {
+		case code := <-done:
+			out := stderr.String()
+			if code != exitUsage || !strings.HasPrefix(out, "healthgate serve: nothing to check: give --config") ||
+				!strings.Contains(out, "DATABASE_URL / REDIS_URL") || strings.Contains(out, "serving") || strings.Contains(out, "s3cr3t") {
+				t.Errorf("env %v: exit %d, stderr %q; want exit 2 and the nothing-to-check help", env, code, out)
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatalf("env %v: serve did not exit; want exit 2 at once", env)
+		}
+	}
+}
+
 func TestServeFromEnvironment(t *testing.T) {
 	pgURL, redisURL := checktest.PostgresURL(t), checktest.RedisURL(t)
-	p := startServeWithoutFile(t, map[string]string{"DATABASE_URL": pgURL, "REDIS_URL": redisURL})
+	p := startServeInDir(t, "", map[string]string{"DATABASE_URL": pgURL, "REDIS_URL": redisURL})
 	p.waitCode(t, "/readyz", 200, 10*time.Second)
 	if r := p.probe(t, "/readyz?verbose"); !strings.Contains(r.body, "[+]postgres ok\n[+]redis ok\n") {
 		t.Errorf("checks from DATABASE_URL and REDIS_URL: %q", r.body)

@@ -348,19 +348,20 @@ func TestWaitUsageErrors(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{"unknown flag", []string{"--bogus"}, []string{"flag provided but not defined: -bogus"}},
-		{"bad --timeout", []string{"--tcp", tcp, "--timeout", "soon"}, []string{`invalid value "soon" for flag -timeout`}},
-		{"--timeout without a unit", []string{"--tcp", tcp, "--timeout", "5"}, []string{`invalid value "5" for flag -timeout: needs a unit: write 30s, 5m or 1h30m`}},
+		{"unknown flag", []string{"--bogus"}, []string{"healthgate wait: unknown flag --bogus\nRun \"healthgate wait --help\" for its flags."}},
+		{"bad --timeout", []string{"--tcp", tcp, "--timeout", "soon"}, []string{`--timeout: invalid value "soon": not a duration`}},
+		{"--timeout without a unit", []string{"--tcp", tcp, "--timeout", "5"}, []string{`--timeout: invalid value "5": needs a unit: write 30s, 5m or 1h30m`}},
 		{"negative --timeout", []string{"--tcp", tcp, "--timeout", "-1s"}, []string{"--timeout: must not be negative"}},
-		{"zero --attempt-timeout", []string{"--tcp", tcp, "--attempt-timeout", "0"}, []string{"--attempt-timeout: must be greater than 0"}},
+		{"zero --attempt-timeout", []string{"--tcp", tcp, "--attempt-timeout", "0"}, []string{"--attempt-timeout: must be at least 10ms (got 0s)"}},
+		{"tiny --attempt-timeout", []string{"--tcp", tcp, "--attempt-timeout", "2ns"}, []string{"--attempt-timeout: must be at least 10ms (got 2ns)"}},
 		{"bad --log-format", []string{"--tcp", tcp, "--log-format", "xml"}, []string{`--log-format: "xml" is not text or json`}},
 		{"bad --postgres", []string{"--postgres", "postgres://app:hunter2@db:notaport/app"}, []string{`--postgres (target "postgres"): not a valid postgres URL`}},
 		{"bad --redis", []string{"--redis", "http://cache:6379"}, []string{`--redis (target "redis"): not a valid redis URL`}},
 		{"bad --http", []string{"--http", "ftp://example.com/x"}, []string{`--http (target "http"): must be an absolute http:// or https:// URL`}},
 		{"bad --tcp", []string{"--tcp", "nohostport"}, []string{`--tcp (target "tcp"): must be host:port`}},
-		{"empty --tcp", []string{"--tcp", ""}, []string{`invalid value "" for flag -tcp: empty (an unset variable?)`}},
+		{"empty --tcp", []string{"--tcp", ""}, []string{`--tcp: invalid value "": empty (an unset variable?)`}},
 		{"second bad --tcp", []string{"--tcp", tcp, "--tcp", "x"}, []string{`--tcp (target "tcp-2"): must be host:port`}},
-		{"every problem at once", []string{"--tcp", "x", "--timeout", "-1s", "--redis", "nope"}, []string{"3 problems:", "--timeout", "--tcp", "--redis"}},
+		{"every problem at once", []string{"--tcp", "x", "--timeout", "-1s", "--redis", "nope"}, []string{"3 errors:", "--timeout", "--tcp", "--redis"}},
 		{"config field", []string{"--config", badConfig}, []string{"healthgate.yaml:5", `checks[0] "db"`, "timeout (10s) must be shorter than interval (5s)"}},
 		{"missing config file", []string{"--config", "/nonexistent/healthgate.yaml"}, []string{"/nonexistent/healthgate.yaml"}},
 		{"--only unknown", []string{"--config", twoChecks, "--only", "db,nope"}, []string{`--only: no check named "nope"`, "(checks: db, cache)"}},
@@ -395,7 +396,7 @@ func TestWaitHelp(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d; want 0", code)
 	}
-	for _, w := range []string{"-postgres URL", "-redis URL", "-http URL", "-tcp HOST:PORT", "-only NAME", "-timeout", "-attempt-timeout", "-quiet", "-log-format"} {
+	for _, w := range []string{"  --postgres URL", "  --redis URL", "  --http URL", "  --tcp HOST:PORT", "  --only NAME", "  --timeout DURATION", "  --attempt-timeout DURATION", "  --quiet", "  --log-format"} {
 		if !strings.Contains(stderr, w) {
 			t.Errorf("--help lacks %q:\n%s", w, stderr)
 		}

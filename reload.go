@@ -26,7 +26,11 @@ import (
 // pollInterval is how often serve looks at its configuration file (and the files it reads).
 const pollInterval = 2 * time.Second
 
-const noChecksWarning = "no checks configured: /readyz always passes; add checks in " + defaultConfigFile + " (see README) or set DATABASE_URL / REDIS_URL"
+// noChecksWarning is logged when a file says `checks: []` (serve refuses to start with no file and no
+// checks from the environment).
+func noChecksWarning(file string) string {
+	return "no checks configured in " + file + ": /readyz always passes; add checks under checks: (see README)"
+}
 
 // reloader owns serve's running configuration: the checks in use (it closes the ones a reload drops)
 // and the peer client.
@@ -101,7 +105,7 @@ func (rl *reloader) reload(trigger string) {
 		return
 	}
 	rl.seen = rl.fingerprint()
-	cfg, err := loadConfig(rl.path, rl.lookup)
+	cfg, err := loadConfig(rl.path, rl.lookup, true)
 	if err != nil {
 		rl.refuse(trigger, err)
 		return
@@ -165,7 +169,7 @@ func (rl *reloader) reload(trigger string) {
 		"added", strings.Join(added, ","), "removed", strings.Join(removed, ","), "changed", strings.Join(changed, ","),
 		"unchanged", len(next)-len(added)-len(changed))
 	if len(next) == 0 {
-		rl.log.Warn(noChecksWarning)
+		rl.log.Warn(noChecksWarning(rl.path))
 	}
 }
 

@@ -110,6 +110,11 @@ func TestProxyModes(t *testing.T) {
 	if err := roundTrip(px.addr, time.Second); err != nil {
 		t.Fatalf("forward: %v", err)
 	}
+	// The proxy counts a request once it has passed it on, so the echo can come back before the count:
+	// wait for it (a loaded machine showed the gap).
+	for deadline := time.Now().Add(2 * time.Second); px.requests.Load() < 1 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
 	if got := px.requests.Load(); got != 1 {
 		t.Errorf("forward: counted %d requests, want 1", got)
 	}

@@ -95,6 +95,7 @@ func (b *bench) measure(ctx context.Context, only []string) {
 		{"rss10", "figure 5: RSS with 10 checks", b.rss10, []string{rowRSS10}},
 		{"startup", "figure 7: start-up", b.startup, []string{rowStart}},
 		{"wait", "figure 6: wait", b.wait, []string{rowWaitPG, rowWaitRd, rowTryPG, rowTryRd}},
+		{"fleet", "fleet figure: HAProxy in front of 3 backends, fleet off and on; cost with 50 peers", b.fleet, nil},
 	}
 	for _, s := range steps {
 		if ctx.Err() != nil {

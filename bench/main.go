@@ -1,8 +1,9 @@
 // Command bench compares healthgate with other health-check servers and wait tools on this machine, against
 // the local Postgres and Redis, and prints one markdown table. See README.md.
 //
-//	go -C bench run .           # full run, about 4.5 minutes (stopped at 9)
-//	go -C bench run . --quick   # about 90 s; fails if any figure is missing (CI runs this)
+//	go -C bench run .           # full run, about 6 minutes (stopped at 9)
+//	go -C bench run . --quick   # about 2 minutes; fails if any figure is missing (CI runs this)
+//	go -C bench run . -only fleet   # the fleet figure alone (HAProxy), about 1.5 minutes
 package main
 
 import (
@@ -17,6 +18,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -37,15 +39,22 @@ type params struct {
 	startReps  int           // start-up repetitions
 	waitReps   int           // wait repetitions per dependency
 	failWindow time.Duration // attempts are counted over this window, after 5 s
+	// the fleet figure (fleet.go)
+	fleetCut    time.Duration // Postgres cut for every backend behind HAProxy
+	fleetOneCut time.Duration // Postgres cut for one backend
+	fleetTail   time.Duration // client requests go on this long after the restore
+	fleetWindow time.Duration // fleet requests are counted over this window, passing and failing
 }
 
 var (
 	full = params{conns: 16, rounds: 5, run: 3 * time.Second, background: 8 * time.Second, depWindow: 5 * time.Second,
 		paced: 6 * time.Second, single: 10 * time.Second, blackhole: 6 * time.Second, cutReps: 5, rssRun: 5 * time.Second,
-		startReps: 7, waitReps: 15, failWindow: 10 * time.Second}
+		startReps: 7, waitReps: 15, failWindow: 10 * time.Second,
+		fleetCut: 20 * time.Second, fleetOneCut: 10 * time.Second, fleetTail: 4 * time.Second, fleetWindow: 10 * time.Second}
 	quick = params{conns: 16, rounds: 1, run: time.Second, background: 3 * time.Second, depWindow: 3 * time.Second,
 		paced: 5 * time.Second, single: 3 * time.Second, blackhole: 2 * time.Second, cutReps: 1, rssRun: 2 * time.Second,
-		startReps: 3, waitReps: 3, failWindow: 3 * time.Second}
+		startReps: 3, waitReps: 3, failWindow: 3 * time.Second,
+		fleetCut: 8 * time.Second, fleetOneCut: 6 * time.Second, fleetTail: 3 * time.Second, fleetWindow: 3 * time.Second}
 )
 
 // runLimit bounds the whole run: the issue allows 10 minutes, and every step stops within seconds of its
@@ -79,7 +88,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 	repo := fs.String("repo", "", "healthgate repository root (default: found from the working directory)")
 	conns := fs.Int("c", 0, "concurrent connections of the load generator (default 16)")
 	out := fs.String("o", "", "also write the table to this file")
-	only := fs.String("only", "", "run only these steps, comma-separated: probes, rss10, startup, wait")
+	only := fs.String("only", "", "run only these steps, comma-separated: probes, rss10, startup, wait, fleet")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -139,7 +148,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 	took := time.Since(began)
 
 	var sb strings.Builder
-	b.report(&sb, append([]string{"go -C bench run ."}, args...), took, *quickMode)
+	cmd := append([]string{"go -C bench run ."}, args...)
+	mainTable := len(b.tab.rows) > 0
+	if mainTable {
+		b.report(&sb, cmd, took, *quickMode)
+	}
+	fleetWanted := len(steps) == 0 || slices.Contains(steps, "fleet")
+	if fleetWanted {
+		b.fleetReport(&sb, !mainTable, cmd, took, *quickMode)
+	}
 	fmt.Fprint(stdout, sb.String())
 	if *out != "" {
 		if err := os.WriteFile(*out, []byte(sb.String()), 0o644); err != nil {
@@ -151,7 +168,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 		fmt.Fprintf(stderr, "bench: stopped at the %v limit of the whole run; the figures not taken are missing\n", runLimit)
 		return 1
 	}
-	if miss := b.tab.missing(); len(miss) > 0 {
+	miss := b.tab.missing()
+	if fleetWanted {
+		miss = append(miss, b.fleetTab.missing()...)
+	}
+	if len(miss) > 0 {
 		fmt.Fprintf(stderr, "bench: %d figure(s) missing:\n  %s\n", len(miss), strings.Join(miss, "\n  "))
 		return 1
 	}
@@ -160,19 +181,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 
 // bench holds what every measurement needs.
 type bench struct {
-	p          params
-	repo       string // healthgate repository root
-	benchDir   string // the bench module
-	tmp        string // built binaries and config files; removed at the end
-	healthgate string // healthgate binary, "" when not available
-	pg, rd     dependency
-	cnt        *counters
-	tab        *table
-	log        io.Writer
-	hgCommit   string
-	rates      map[string][]float64 // figure 1: each server's probes per second, round by round
-	bgNote     string               // the background rates behind figure 2
-	hopNote    string               // what the counting proxy adds to a round trip (proxyHop)
+	p              params
+	repo           string // healthgate repository root
+	benchDir       string // the bench module
+	tmp            string // built binaries and config files; removed at the end
+	healthgate     string // healthgate binary, "" when not available
+	pg, rd         dependency
+	cnt            *counters
+	tab            *table
+	log            io.Writer
+	hgCommit       string
+	rates          map[string][]float64 // figure 1: each server's probes per second, round by round
+	bgNote         string               // the background rates behind figure 2
+	hopNote        string               // what the counting proxy adds to a round trip (proxyHop)
+	fleetTab       *table               // the fleet figure's own table (fleet.go)
+	haproxyVersion string
 }
 
 func setup(ctx context.Context, p params, repo, pgURL, redisURL string, log io.Writer) (*bench, error) {
@@ -200,6 +223,7 @@ func setup(ctx context.Context, p params, repo, pgURL, redisURL string, log io.W
 	}
 	b.tab = newTable(cols)
 	b.layout()
+	b.fleetLayout()
 
 	b.logf("building peers and healthgate")
 	if err := goBuild(ctx, b.benchDir, filepath.Join(b.tmp, "bin")+"/", "./peers/..."); err != nil {

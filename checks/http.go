@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -113,9 +112,9 @@ func clientTLS(c config.Check) (*tls.Config, config.Errors) {
 	cfg := &tls.Config{ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify, MinVersion: tls.VersionTLS12} //nolint:gosec // opt-in, documented
 	var errs config.Errors
 	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
+		pem, err := config.ReadFile(t.CAFile, config.BundleFileLimit)
 		if err != nil {
-			errs = append(errs, t.Src.Errorf("ca_file", "cannot read %s: %v", t.CAFile, errors.Unwrap(err)))
+			errs = append(errs, t.Src.Errorf("ca_file", "%v", err))
 		} else {
 			pool := x509.NewCertPool()
 			if !pool.AppendCertsFromPEM(pem) {
@@ -127,11 +126,21 @@ func clientTLS(c config.Check) (*tls.Config, config.Errors) {
 	if (t.CertFile == "") != (t.KeyFile == "") {
 		errs = append(errs, t.Src.Errorf("cert_file", "cert_file and key_file go together"))
 	} else if t.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			errs = append(errs, t.Src.Errorf("cert_file", "cannot load the client certificate: %v", err))
+		certPEM, certErr := config.ReadFile(t.CertFile, config.BundleFileLimit)
+		if certErr != nil {
+			errs = append(errs, t.Src.Errorf("cert_file", "%v", certErr))
 		}
-		cfg.Certificates = []tls.Certificate{cert}
+		keyPEM, keyErr := config.ReadFile(t.KeyFile, config.BundleFileLimit)
+		if keyErr != nil {
+			errs = append(errs, t.Src.Errorf("key_file", "%v", keyErr))
+		}
+		if certErr == nil && keyErr == nil {
+			cert, err := tls.X509KeyPair(certPEM, keyPEM)
+			if err != nil {
+				errs = append(errs, t.Src.Errorf("cert_file", "cannot load the client certificate: %v", err))
+			}
+			cfg.Certificates = []tls.Certificate{cert}
+		}
 	}
 	return cfg, errs
 }

@@ -31,13 +31,23 @@ import (
 // loaded CI machine to connect to a local service.
 const timeout = 700 * time.Millisecond
 
+// generousTimeout is the timeout of test checks whose outcome is not a timeout: a TLS handshake or a
+// connect on a loaded 2-core machine can take longer than timeout, and must not turn into one.
+const generousTimeout = 15 * time.Second
+
 func newCheck(t *testing.T, c config.Check) *checks.Check {
+	t.Helper()
+	return newCheckTimeout(t, c, timeout)
+}
+
+// newCheckTimeout is newCheck with the run's timeout given.
+func newCheckTimeout(t *testing.T, c config.Check, d time.Duration) *checks.Check {
 	t.Helper()
 	if c.Name == "" {
 		c.Name = "dep"
 	}
 	base := config.NewCheck(c.Name, c.Type, "test", config.NewDefaults())
-	base.Interval, base.Timeout = 2*time.Second, timeout
+	base.Interval, base.Timeout = max(2*time.Second, 2*d), d
 	c.Src, c.Interval, c.Timeout, c.Critical = base.Src, base.Interval, base.Timeout, true
 	c.FailureThreshold, c.SuccessThreshold = 1, 1
 	ch, err := checks.New(c)
@@ -361,7 +371,13 @@ func TestHTTP(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.check.Type = "http"
-			ch := newCheck(t, tc.check)
+			// Only the cases that must time out use the short timeout; the others (a TLS handshake
+			// above all) get a generous one, so a loaded machine cannot turn them into timeouts.
+			d := generousTimeout
+			if tc.want == checks.Timeout {
+				d = timeout
+			}
+			ch := newCheckTimeout(t, tc.check, d)
 			err, took := runCheck(t, ch)
 			assertClass(t, err, tc.want)
 			if tc.bound {

@@ -43,8 +43,8 @@ func buildPostgres(c config.Check) (prober, string, config.Errors) {
 	pc, err := pgxpool.ParseConfig(c.URL)
 	if err != nil {
 		cause := parseConfigCause(err)
-		if strings.Contains(c.URL, "://") {
-			cause += " (characters @ : / ? # in the user or password must be percent-encoded)"
+		if pgURLSyntaxError(err) && hasUserinfo(c.URL) {
+			cause += " (" + percentHint + ")"
 		}
 		return nil, "", config.Errors{c.Src.Errorf("url", "not a valid postgres URL or key=value DSN: %s", cause)}
 	}
@@ -97,6 +97,34 @@ func parseConfigCause(err error) string {
 		return msg[i+2:]
 	}
 	return "unparsable"
+}
+
+// percentHint is the fix when the user information may have broken a URL's syntax.
+const percentHint = "characters @ : / ? # in the user or password must be percent-encoded"
+
+// urlSyntaxError: err is the URL parser's (a bad port, a bad escape), the only kind of error an
+// unescaped character in a user or password can cause; a missing CA file or a bad sslmode is not.
+func urlSyntaxError(err error) bool {
+	var ue *url.Error
+	var ee url.EscapeError
+	return errors.As(err, &ue) || errors.As(err, &ee)
+}
+
+// pgURLSyntaxError: pgx could not split the URL into its parts (its own parser, not net/url's), or
+// found a port that is not a number: what an unescaped '/', ':' or '%' in a password leads to.
+func pgURLSyntaxError(err error) bool {
+	var pe *pgconn.ParseConfigError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	msg := pe.Error()
+	return strings.Contains(msg, ": failed to parse as URL (") || strings.HasSuffix(msg, ": invalid port")
+}
+
+// hasUserinfo: the URL has an '@' after its scheme, so a user or password may be what broke it.
+func hasUserinfo(raw string) bool {
+	_, rest, ok := strings.Cut(raw, "://")
+	return ok && strings.Contains(rest, "@")
 }
 
 func hostHasAt(cc *pgx.ConnConfig) bool {
@@ -180,9 +208,49 @@ func (p *postgres) once(ctx context.Context) error {
 
 func (p *postgres) close() { p.pool.Close() }
 
+// flatError is an error with a message of its own and the original chain underneath.
+type flatError struct {
+	msg string
+	err error
+}
+
+func (e *flatError) Error() string { return e.msg }
+func (e *flatError) Unwrap() error { return e.err }
+
+// flattenPgx makes pgx's connect errors one line, each cause once. pgx lists one "\n\t" line per
+// attempt (sslmode=prefer tries TLS, then plain, and both fail the same way) and repeats a wrapped
+// cause beside its wrapper: "hostname resolving error: lookup h: no such host\n\tlookup h: no such host".
+func flattenPgx(err error) error {
+	msg := err.Error()
+	if !strings.ContainsAny(msg, "\n\t") {
+		return err
+	}
+	var kept []string
+	for part := range strings.SplitSeq(msg, "\n") {
+		part = strings.Join(strings.Fields(part), " ")
+		if part == "" || slices.ContainsFunc(kept, func(k string) bool { return strings.Contains(k, part) }) {
+			continue
+		}
+		kept = append(kept, part)
+	}
+	var b strings.Builder
+	for i, part := range kept {
+		if i > 0 {
+			if strings.HasSuffix(kept[i-1], ":") {
+				b.WriteByte(' ')
+			} else {
+				b.WriteString("; ")
+			}
+		}
+		b.WriteString(part)
+	}
+	return &flatError{msg: b.String(), err: err}
+}
+
 // classifyPostgres maps SQLSTATEs to classes; anything else is classified by its transport cause.
 // pgx's messages name user, host and database but never the password.
 func classifyPostgres(err error) error {
+	err = flattenPgx(err)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch {
@@ -206,6 +274,11 @@ func classifyPostgres(err error) error {
 	}
 	if strings.Contains(err.Error(), "refused TLS") {
 		return &Error{Class: TLS, Err: err}
+	}
+	if errors.Is(err, pgconn.ErrConnClosed) {
+		// pgx noticed the peer closed a pooled connection (a server restart) before using it: the
+		// connection was reset, and probe retries on a fresh one.
+		return &Error{Class: Reset, Err: err}
 	}
 	return classified(err)
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -43,10 +45,12 @@ func buildRedis(c config.Check) (prober, string, config.Errors) {
 	}
 	opts, err := redis.ParseURL(c.URL)
 	if err != nil {
-		// go-redis messages quote parts of the URL; say what is wrong without them.
-		return nil, "", config.Errors{c.Src.Errorf("url", "not a valid redis URL (redis://[user:password@]host:port/db or rediss://...; characters @ : / ? # in the password must be percent-encoded)")}
+		return nil, "", config.Errors{c.Src.Errorf("url", "%s", redisURLProblem(c.URL, err))}
 	}
 	var errs config.Errors
+	if opts.DB < 0 {
+		errs = append(errs, c.Src.Errorf("url", "the database number must be 0 or more (got %d)", opts.DB))
+	}
 	role := c.Role
 	switch role {
 	case "", "master", "replica":
@@ -88,6 +92,47 @@ func buildRedis(c config.Check) (prober, string, config.Errors) {
 		return nil, "", errs
 	}
 	return r, target, nil
+}
+
+// redisURLProblem says what is wrong with a URL go-redis refused. go-redis messages quote parts of the
+// URL, which can hold the password when its syntax is broken, so they are not passed on as they are.
+func redisURLProblem(raw string, err error) string {
+	const form = "redis://[user:password@]host:port/db, rediss://... or unix:///path"
+	if urlSyntaxError(err) {
+		msg := "not a valid redis URL (" + form + ")"
+		if hasUserinfo(raw) {
+			msg += ": " + percentHint
+		}
+		return msg
+	}
+	u, perr := url.Parse(raw) // it parsed: the problem is in what go-redis reads from it
+	if perr != nil {
+		return "not a valid redis URL (" + form + ")"
+	}
+	shown := func(s string) string {
+		if pw, ok := u.User.Password(); (ok && pw != "" && strings.Contains(s, pw)) || strings.ContainsAny(s, "@") || len(s) > 64 {
+			return "(not shown)"
+		}
+		return strconv.Quote(s)
+	}
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "invalid database number"):
+		db := strings.Trim(u.Path, "/")
+		if v := u.Query().Get("db"); v != "" {
+			db = v
+		}
+		return "the database number (the path after host:port, as in redis://host:6379/0) must be a whole number, got " + shown(db)
+	case strings.Contains(msg, "invalid URL path"):
+		return "the path must be one database number, as in redis://host:6379/0; got " + shown(u.Path)
+	case strings.Contains(msg, "invalid URL scheme"):
+		return "not a valid redis URL: the scheme must be redis, rediss or unix, not " + shown(u.Scheme)
+	}
+	msg = strings.TrimPrefix(msg, "redis: ")
+	if pw, ok := u.User.Password(); ok && pw != "" {
+		msg = strings.ReplaceAll(msg, pw, "xxxxx")
+	}
+	return "not a valid redis URL: " + msg
 }
 
 // tlsDialer dials and then shakes hands under the run's context, so a handshake failure is reported

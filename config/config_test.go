@@ -36,6 +36,7 @@ func load(t *testing.T, path string, e config.LookupEnv) (*config.Config, error)
 	}
 	if cfg != nil {
 		errs = append(errs, checks.Validate(cfg.Checks)...)
+		errs = append(errs, cfg.ValidateServer()...)
 	}
 	if err := errs.Err(); err != nil {
 		return nil, err
@@ -113,6 +114,8 @@ func TestInvalid(t *testing.T) {
 		{"invalid-bad-duration.yaml", 2, "interval", `invalid duration "5 seconds"`},
 		{"invalid-timeout-not-shorter.yaml", 6, "timeout", "timeout (5s) must be shorter than interval (2s)"},
 		{"invalid-defaults-timeout.yaml", 3, "timeout", "must be shorter than interval"},
+		{"invalid-interval-too-short.yaml", 5, "interval", "must be at least 100ms (got 2ns)"},
+		{"invalid-timeout-too-short.yaml", 3, "timeout", "must be at least 10ms (got 5ms)"},
 		{"invalid-duplicate-name.yaml", 3, "name", `duplicate name "db" (first used on line 2)`},
 		{"invalid-malformed-name.yaml", 2, "name", `"My DB" is not a valid name`},
 		{"invalid-reserved-name.yaml", 2, "name", "reserved"},
@@ -130,8 +133,10 @@ func TestInvalid(t *testing.T) {
 		{"invalid-bad-url.yaml", 2, "url", "must be an absolute http:// or https:// URL"},
 		{"invalid-redis-role.yaml", 2, "role", `must be master or replica (got "leader")`},
 		{"invalid-bool.yaml", 2, "critical", `invalid boolean "yes"`},
-		// yaml.v3 positions a block-structure error at the start of the enclosing block.
-		{"invalid-syntax.yaml", 1, "", "invalid YAML: did not find expected '-' indicator"},
+		// yaml.v3 says the start of the enclosing block (line 1); the problem is on line 3.
+		{"invalid-syntax.yaml", 3, "", "invalid YAML: did not find expected '-' indicator"},
+		{"invalid-syntax-indent.yaml", 4, "", "invalid YAML: did not find expected '-' indicator"},
+		{"invalid-syntax-tab.yaml", 5, "", "invalid YAML: found a tab character that violates indentation"},
 		{"invalid-file-secret-missing.yaml", 2, "url_file", "cannot read /nonexistent/healthgate/secret: no such file"},
 		{"invalid-url-and-url-file.yaml", 2, "url_file", "set together with url"},
 		{"invalid-duplicate-key.yaml", 5, "address", "set twice (first on line 4)"},

@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"math"
-	"os"
 	"reflect"
 	"strconv"
 	"strings"
@@ -26,9 +25,9 @@ const fileSuffix = "_file"
 // when the file could be parsed, so callers can validate further (the checks package's kinds) and
 // report everything at once; fields that failed are listed in each Source's Failed.
 func Load(path string, env LookupEnv) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path, ConfigFileLimit)
 	if err != nil {
-		return nil, Errors{{File: path, Msg: fileErrorMessage(err)}}
+		return nil, Errors{{File: path, Msg: err.Error()}}
 	}
 	return Parse(path, data, env)
 }
@@ -73,7 +72,7 @@ func (d *decoder) document(data []byte, cfg *Config) {
 			cfg.Src = Source{File: d.file}
 			return // an empty file is an empty configuration
 		}
-		d.errs = append(d.errs, yamlSyntaxError(d.file, err))
+		d.errs = append(d.errs, yamlSyntaxError(d.file, data, err))
 		return
 	}
 	var extra yaml.Node
@@ -334,9 +333,9 @@ func (d *decoder) readSecretFile(n *yaml.Node, where, key string) (data, path st
 		d.errorf(n, where, key, "%v", err)
 		return "", "", false
 	}
-	raw, err := os.ReadFile(path)
+	raw, err := ReadFile(path, SecretFileLimit)
 	if err != nil {
-		d.errorf(n, where, key, "%s", fileErrorMessage(err))
+		d.errorf(n, where, key, "%v", err)
 		return "", "", false
 	}
 	// Secret files written by `kubectl create secret --from-file` or `echo` end with a newline that is not
@@ -553,18 +552,74 @@ func editDistance(a, b string) int {
 	return prev[len(b)]
 }
 
-func yamlSyntaxError(file string, err error) *Error {
+func yamlSyntaxError(file string, data []byte, err error) *Error {
+	line, msg := splitYAMLError(err)
+	e := &Error{File: file, Line: line, Msg: "invalid YAML: " + msg}
+	if problem := problemLine(data, line, msg); problem > 0 {
+		e.Line = problem
+	}
+	return e
+}
+
+// splitYAMLError separates yaml.v3's "yaml: line N: message" into N (0 when absent) and the message.
+func splitYAMLError(err error) (int, string) {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	e := &Error{File: file, Msg: "invalid YAML: " + msg}
-	// yaml.v3 writes "line N: ..." into its messages; lift it into the position.
 	if rest, ok := strings.CutPrefix(msg, "line "); ok {
 		if num, tail, ok := strings.Cut(rest, ": "); ok {
 			if line, err := strconv.Atoi(num); err == nil {
-				e.Line, e.Msg = line, "invalid YAML: "+tail
+				return line, tail
 			}
 		}
 	}
-	return e
+	return 0, msg
+}
+
+// problemLine finds the line a YAML syntax error is really about. yaml.v3 reports the line where the
+// enclosing block starts (a mis-indented key on line 4 of a list that starts on line 2 is "line 1"),
+// not the line of the problem; the problem's line is the first one whose addition makes the document
+// fail the same way. Found by bisection over prefixes from the reported line on (a prefix that ends
+// inside a quoted or flow value fails differently and is not taken): about log2(lines) parses. 0 when
+// it cannot say, or when the file is over maxBisect (yaml.v3's line is kept then).
+func problemLine(data []byte, from int, msg string) int {
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	if len(lines) > 0 && len(lines[len(lines)-1]) == 0 {
+		lines = lines[:len(lines)-1] // after the final newline: not a line
+	}
+	failsAt := func(k int) bool {
+		prefix := data[:prefixLen(lines, k)]
+		var doc yaml.Node
+		err := yaml.NewDecoder(bytes.NewReader(prefix)).Decode(&doc)
+		if err == nil || errors.Is(err, io.EOF) {
+			return false
+		}
+		_, m := splitYAMLError(err)
+		return m == msg
+	}
+	lo, hi := max(from, 1), len(lines) // the whole document fails that way: it is where msg came from
+	if lo > hi || len(data) > maxBisect {
+		return 0
+	}
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if failsAt(mid) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo
+}
+
+// maxBisect bounds the files whose syntax errors are placed by bisection: 128 KiB is thousands of
+// checks, and costs well under a second.
+const maxBisect = 128 << 10
+
+func prefixLen(lines [][]byte, k int) int {
+	n := 0
+	for _, l := range lines[:k] {
+		n += len(l)
+	}
+	return n
 }
 
 func fileErrorMessage(err error) string {

@@ -37,7 +37,8 @@ type Fleet struct {
 	Sample int `yaml:"sample"`
 	// Token, when set, is required (Bearer) by /fleetz and sent to peers.
 	Token string `yaml:"token" secret:"true"`
-	// Timeout bounds one request to a peer; it must stay under every shared check's interval.
+	// Timeout bounds one request to a peer; it must stay under every shared check's interval (the
+	// default, 1 s, is lowered to half the shortest shared interval).
 	Timeout time.Duration `yaml:"timeout"`
 
 	Src Source `yaml:"-"`
@@ -46,7 +47,7 @@ type Fleet struct {
 // Enabled reports whether the configuration has a fleet section.
 func (f *Fleet) Enabled() bool { return f.Src.Lines != nil }
 
-func (f *Fleet) applyDefaults() {
+func (f *Fleet) applyDefaults(checks []Check) {
 	if !f.Src.IsSet("fail_open_ratio") {
 		f.FailOpenRatio = DefaultFailOpenRatio
 	}
@@ -57,7 +58,14 @@ func (f *Fleet) applyDefaults() {
 		f.Sample = DefaultSample
 	}
 	if !f.Src.IsSet("timeout") {
+		// The default stays under every shared check's interval: 1 s, or half the shortest shared
+		// interval when that is shorter, so a round ends before the next run.
 		f.Timeout = DefaultFleetTimeout
+		for _, ch := range checks {
+			if ch.Scope == ScopeShared && ch.Interval > 0 {
+				f.Timeout = min(f.Timeout, ch.Interval/2)
+			}
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package config_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/healthgate/healthgate/config"
 )
@@ -36,6 +37,11 @@ checks:
 	}
 	if f := cfg.Fleet; len(f.Peers) != 2 || f.FailOpenRatio != config.DefaultFailOpenRatio || f.MinPods != config.DefaultMinPods || f.Sample != config.DefaultSample {
 		t.Fatalf("defaults: %+v", f)
+	}
+	// The default timeout stays under a short shared interval.
+	cfg, err = config.Parse("f.yaml", []byte("fleet: {peers: \"a:1\"}\ndefaults: {interval: 1s, timeout: 500ms}\nchecks:\n  - {name: db, type: postgres, url: \"postgres://db\", scope: shared}\n"), env(nil))
+	if err != nil || cfg.Fleet.Timeout != 500*time.Millisecond {
+		t.Fatalf("fleet timeout %v, %v; want half the 1s shared interval", cfg.Fleet.Timeout, err)
 	}
 	cfg, _ = config.Parse("f.yaml", []byte(`checks: []`), env(nil))
 	if cfg.Fleet.Enabled() {

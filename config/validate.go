@@ -11,7 +11,15 @@ import (
 // fields, so it stays a conservative DNS-label-like token.
 var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 
-const maxNameLen = 63
+// MaxNameLen is the longest check name.
+const MaxNameLen = 63
+
+// The shortest interval and timeout a configuration may set: below them a check would load the
+// dependency it watches (`interval: 2ns` ran 13,500 checks a second) or always time out.
+const (
+	MinInterval = 100 * time.Millisecond
+	MinTimeout  = 10 * time.Millisecond
+)
 
 func (c *Config) applyDefaults() {
 	s := &c.Server
@@ -43,7 +51,7 @@ func (c *Config) applyDefaults() {
 	for i := range c.Checks {
 		c.Checks[i].inherit(*d)
 	}
-	c.Fleet.applyDefaults()
+	c.Fleet.applyDefaults(c.Checks)
 }
 
 // inherit fills the timing the check did not set from the defaults, and makes it critical unless it
@@ -83,36 +91,11 @@ func NewDefaults() Defaults {
 }
 
 // validate checks what the decoder cannot: values in range and fields that must agree. failed lists
-// the fields that did not decode; they are not reported twice.
+// the fields that did not decode; they are not reported twice. The server section is left to
+// ValidateServer: `check` and `wait` must not refuse a file for a setting only `serve` uses.
 func (c *Config) validate(failed map[string]bool) Errors {
 	var errs Errors
 	add := func(e *Error) { errs = append(errs, e) }
-	ok := func(src Source, key string) bool { return src.IsSet(key) && !failed[src.Path+"."+key] }
-
-	s := c.Server
-	s.Src.Path = "server"
-	if ok(s.Src, "listen") {
-		if err := CheckListen(s.Listen); err != "" {
-			add(s.Src.Errorf("listen", "%s", err))
-		}
-	}
-	if ok(s.Src, "grpc_listen") && s.GRPCListen != "" {
-		if err := CheckListen(s.GRPCListen); err != "" {
-			add(s.Src.Errorf("grpc_listen", "%s", err))
-		} else if s.GRPCListen == s.Listen {
-			add(s.Src.Errorf("grpc_listen", "must differ from listen (%s)", s.Listen))
-		}
-	}
-	if ok(s.Src, "details") {
-		switch s.Details {
-		case DetailsNever, DetailsToken, DetailsAlways:
-		default:
-			add(s.Src.Errorf("details", "must be one of never, token, always (got %q)", s.Details))
-		}
-	}
-	if s.Details == DetailsToken && s.DetailsToken == "" && !failed["server.details_token"] {
-		add(s.Src.Errorf("details_token", "required when details is token (for example ${HEALTHGATE_DETAILS_TOKEN})"))
-	}
 
 	d := c.Defaults
 	d.Src.Path = "defaults"
@@ -135,8 +118,8 @@ func (c *Config) validate(failed map[string]bool) Errors {
 			add(ch.Src.Errorf("name", "required"))
 		} else if !failed[ch.Src.Path+".name"] {
 			switch {
-			case len(ch.Name) > maxNameLen:
-				add(ch.Src.Errorf("name", "longer than %d characters", maxNameLen))
+			case len(ch.Name) > MaxNameLen:
+				add(ch.Src.Errorf("name", "longer than %d characters", MaxNameLen))
 			case !namePattern.MatchString(ch.Name):
 				add(ch.Src.Errorf("name", "%q is not a valid name: use lowercase letters, digits, '-' and '_', starting with a letter or digit", ch.Name))
 			case ch.Name == ShutdownCheck:
@@ -166,15 +149,56 @@ func (c *Config) validate(failed map[string]bool) Errors {
 	return errs
 }
 
+// ValidateServer checks the server section, which only `serve` uses (`check` and `wait` read the same
+// file and ignore it): listen addresses, details and the details token. Like every configuration
+// error, each names its file, line and field. Fields that did not decode were reported by Load.
+func (c *Config) ValidateServer() Errors {
+	var errs Errors
+	add := func(e *Error) { errs = append(errs, e) }
+	s := c.Server
+	if s.Src.Failed[""] {
+		return nil // not a mapping: reported as such
+	}
+	s.Src.Path = "server"
+	if s.Src.File == "" {
+		s.Src.File = c.File
+	}
+	ok := func(src Source, key string) bool { return src.IsSet(key) && !src.Failed[key] }
+	if ok(s.Src, "listen") {
+		if err := CheckListen(s.Listen); err != "" {
+			add(s.Src.Errorf("listen", "%s", err))
+		}
+	}
+	if ok(s.Src, "grpc_listen") && s.GRPCListen != "" {
+		if err := CheckListen(s.GRPCListen); err != "" {
+			add(s.Src.Errorf("grpc_listen", "%s", err))
+		} else if s.GRPCListen == s.Listen {
+			add(s.Src.Errorf("grpc_listen", "must differ from listen (%s)", s.Listen))
+		}
+	}
+	if ok(s.Src, "details") {
+		switch s.Details {
+		case DetailsNever, DetailsToken, DetailsAlways:
+		default:
+			add(s.Src.Errorf("details", "must be one of never, token, always (got %q)", s.Details))
+		}
+	}
+	if s.Details == DetailsToken && s.DetailsToken == "" && !s.Src.Failed["details_token"] {
+		add(s.Src.Errorf("details_token", "required when details is token (for example ${HEALTHGATE_DETAILS_TOKEN})"))
+	}
+
+	return errs
+}
+
 // timingErrors applies docs/design.md §2's rules to one set of timing; check says whether a field decoded
 // (and so is worth reporting on).
 func timingErrors(interval, timeout time.Duration, fails, succs int, src Source, check func(key string) bool) Errors {
 	var errs Errors
-	if check("interval") && interval <= 0 {
-		errs = append(errs, src.Errorf("interval", "must be greater than 0"))
+	if check("interval") && interval < MinInterval {
+		errs = append(errs, src.Errorf("interval", "must be at least %s (got %s): a check runs once per interval, and a shorter one would hammer the dependency", MinInterval, interval))
 	}
-	if check("timeout") && timeout <= 0 {
-		errs = append(errs, src.Errorf("timeout", "must be greater than 0"))
+	if check("timeout") && timeout < MinTimeout {
+		errs = append(errs, src.Errorf("timeout", "must be at least %s (got %s): no real dependency answers faster", MinTimeout, timeout))
 	}
 	if check("interval") && check("timeout") && interval > 0 && timeout > 0 && timeout >= interval {
 		// Point at whichever of the two this mapping set; the timeout when both or neither.
@@ -206,11 +230,14 @@ func CheckListen(addr string) string {
 	return ""
 }
 
+// EnvironmentName is the File of a configuration built by FromEnvironment.
+const EnvironmentName = "environment"
+
 // FromEnvironment builds the configuration used when there is no file: the conventional DATABASE_URL
 // becomes a postgres check named "postgres" and REDIS_URL a redis check named "redis". With neither it
-// has no checks, and the caller warns.
+// has no checks, and the caller decides.
 func FromEnvironment(env LookupEnv) *Config {
-	c := &Config{File: "environment"}
+	c := &Config{File: EnvironmentName}
 	c.applyDefaults()
 	for _, conv := range []struct{ variable, name, typ string }{
 		{"DATABASE_URL", "postgres", "postgres"},

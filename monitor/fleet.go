@@ -69,9 +69,15 @@ func decide(wasOpen bool, lostRounds, heard, failing, minPods int, ratio float64
 }
 
 // fleetLoop runs the rounds of one shared critical check: after each failing run (woken by record or
-// the heartbeat), else once per interval while it stays failing. A passing check sends nothing.
+// the heartbeat), so at most once per interval. A passing check sends nothing.
+//
+// The ticker is only a fallback, should a failing check go a while without a run: it fires after two
+// intervals without a round. At one interval it would race the runs' wakes (both once per interval;
+// a run a little later than the last one fires the ticker first, and its wake then makes a second
+// round right after): measured, 12 rounds in 10 s instead of 10 (bench, fleet figure F3).
 func (m *Monitor) fleetLoop(ctx context.Context, e *entry) {
-	ticker := time.NewTicker(e.check.Interval)
+	fallback := 2 * e.check.Interval
+	ticker := time.NewTicker(fallback)
 	defer ticker.Stop()
 	for {
 		select {
@@ -81,7 +87,7 @@ func (m *Monitor) fleetLoop(ctx context.Context, e *entry) {
 		case <-e.wake:
 		}
 		if m.fleetRound(ctx, e) {
-			ticker.Reset(e.check.Interval) // a woken round restarts the period: rounds stay an interval apart
+			ticker.Reset(fallback) // the fallback counts from the last round
 		}
 	}
 }

@@ -191,3 +191,37 @@ func TestLostQuorum(t *testing.T) {
 	peers.set(0, 0)
 	waitFor(t, m, "local truth", func(s *Snapshot) bool { return !s.Ready && !s.Checks[0].FailOpen })
 }
+
+// TestRoundsFollowRuns: while a shared check fails, the peers are asked once per run (once per interval),
+// not more, even when the runs' durations vary: the fallback ticker must not race the runs' wakes (it did
+// at one interval: a slow run let the ticker fire first, and its wake made a second round right after).
+func TestRoundsFollowRuns(t *testing.T) {
+	peers := &fakePeers{}
+	peers.set(4, 4)
+	var runs atomic.Int64
+	c := spec("db", 100*time.Millisecond, 60*time.Millisecond, 1, 1)
+	c.Scope = config.ScopeShared
+	db := checks.Func(c, func(ctx context.Context) error {
+		if runs.Add(1)%2 == 0 { // every other run takes 40 ms: the run ends jitter by that much
+			select {
+			case <-ctx.Done():
+			case <-time.After(40 * time.Millisecond):
+			}
+		}
+		return errRefused
+	})
+	m := startFleet(t, peers, db)
+	waitFor(t, m, "fail open", func(s *Snapshot) bool { return s.Checks[0].FailOpen })
+	runs0, rounds0 := runs.Load(), peers.rounds.Load()
+	time.Sleep(1500 * time.Millisecond)
+	dRuns, dRounds := runs.Load()-runs0, peers.rounds.Load()-rounds0
+	if dRuns < 5 {
+		t.Fatalf("only %d runs in 1.5 s at a 100 ms interval", dRuns)
+	}
+	if dRounds > dRuns+2 {
+		t.Fatalf("%d fleet rounds for %d failing runs; want at most one per run", dRounds, dRuns)
+	}
+	if dRounds < dRuns/2 {
+		t.Fatalf("%d fleet rounds for %d failing runs; want about one per run", dRounds, dRuns)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/healthgate/healthgate/config"
@@ -266,16 +267,21 @@ func clip(s string, n int) string {
 	return s[:n] + "..."
 }
 
+// oneLine makes a reason one line: every run of whitespace that holds a line break or a tab (drivers
+// indent their multi-line errors with "\n\t") becomes one space.
 func oneLine(s string) string {
-	if !bytes.ContainsAny([]byte(s), "\r\n") {
+	if !strings.ContainsAny(s, "\r\n\t") {
 		return s
 	}
-	return string(bytes.Map(func(r rune) rune {
-		if r == '\n' || r == '\r' {
-			return ' '
+	var b strings.Builder
+	b.Grow(len(s))
+	for f := range strings.FieldsSeq(s) {
+		if b.Len() > 0 {
+			b.WriteByte(' ')
 		}
-		return r
-	}, []byte(s)))
+		b.WriteString(f)
+	}
+	return b.String()
 }
 
 // health+json, draft-inadarei-api-health-check: checks keyed "name:responseTime".

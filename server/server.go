@@ -4,6 +4,8 @@
 package server
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -181,13 +183,39 @@ func (h *Handler) readyzOne(w http.ResponseWriter, r *http.Request) {
 	if name != config.ShutdownCheck {
 		i, ok := snap.Index(name)
 		if !ok {
-			httpError(w, "not found: no check named "+strconv.Quote(name), http.StatusNotFound)
+			h.unknownCheck(w, r, name)
 			return
 		}
 		target = targetChecks + i
 	}
 	q := parseQuery(r.URL.RawQuery)
 	write(w, h.cached(snap, target, h.format(r, q), h.detailsAllowed(r)))
+}
+
+// unknownCheck answers /readyz/{name} for a name no check has: 404, in the format asked for, echoing
+// at most the first maxNameShown bytes of the name, as for unknown excludes (a request can carry
+// kilobytes of it).
+func (h *Handler) unknownCheck(w http.ResponseWriter, r *http.Request, name string) {
+	msg := "not found: no check named " + strconv.Quote(name)
+	if len(name) > maxNameShown {
+		msg = fmt.Sprintf("not found: no check named %s... (%d bytes; a check name has at most %d)",
+			strconv.Quote(strings.ToValidUTF8(name[:maxNameShown], "")), len(name), config.MaxNameLen)
+	}
+	if h.format(r, parseQuery(r.URL.RawQuery)) != hjson {
+		httpError(w, msg, http.StatusNotFound)
+		return
+	}
+	b, err := json.Marshal(hjsonBody{Status: monitor.Fail, Output: msg})
+	if err != nil {
+		httpError(w, msg, http.StatusNotFound)
+		return
+	}
+	hdr := w.Header()
+	hdr["Content-Type"] = jsonType
+	hdr["Cache-Control"] = noStore
+	hdr["X-Content-Type-Options"] = []string{"nosniff"}
+	w.WriteHeader(http.StatusNotFound)
+	_, _ = w.Write(append(b, '\n'))
 }
 
 func (h *Handler) startupz(w http.ResponseWriter, r *http.Request) {

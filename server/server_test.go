@@ -179,6 +179,60 @@ func TestReadyzBodies(t *testing.T) {
 	}
 }
 
+// TestUnknownCheck: /readyz/{unknown} is a 404 that echoes at most a bounded part of the name, in JSON
+// when JSON was asked for.
+func TestUnknownCheck(t *testing.T) {
+	var db dep
+	f := newFixture(t, Options{}, db.check("db", true))
+	f.settle(t, allRan)
+	long := strings.Repeat("n", 16<<10)
+	for _, tc := range []struct {
+		path string
+		hdr  []string
+		json bool
+		want string
+	}{
+		{"/readyz/nope", nil, false, `not found: no check named "nope"`},
+		{"/readyz/" + long, nil, false, `not found: no check named "` + long[:64] + `"... (16384 bytes; a check name has at most 63)`},
+		{"/readyz/nope?format=json", nil, true, `not found: no check named "nope"`},
+		{"/readyz/" + long, []string{"Accept", "application/json"}, true, `not found: no check named "` + long[:64] + `"... (16384 bytes`},
+	} {
+		r := f.get(t, tc.path, tc.hdr...)
+		shown := tc.path[:min(len(tc.path), 40)]
+		if r.code != 404 || len(r.body) > 512 || (!tc.json && !strings.Contains(r.body, tc.want)) {
+			t.Errorf("GET %s: %d, %d bytes %.300q; want 404, under 512 bytes, containing %q", shown, r.code, len(r.body), r.body, tc.want)
+		}
+		if r.header.Get("Cache-Control") != "no-store" {
+			t.Errorf("GET %s: Cache-Control %q; want no-store", shown, r.header.Get("Cache-Control"))
+		}
+		if !tc.json {
+			continue
+		}
+		var body struct{ Status, Output string }
+		if ct := r.header.Get("Content-Type"); ct != "application/health+json" {
+			t.Errorf("GET %s: Content-Type %q; want application/health+json", shown, ct)
+		}
+		if err := json.Unmarshal([]byte(r.body), &body); err != nil || body.Status != "fail" || !strings.Contains(body.Output, tc.want) {
+			t.Errorf("GET %s: %q (%v); want JSON with status fail and the message in output", shown, r.body, err)
+		}
+	}
+}
+
+// TestReasonsOneLine: a driver's multi-line error ("\n\t" per attempt) is one line in every body.
+func TestReasonsOneLine(t *testing.T) {
+	var db dep
+	f := newFixture(t, Options{Details: config.DetailsAlways}, db.check("db", true))
+	db.fail(&checks.Error{Class: checks.Refused, Err: errors.New("failed to connect to `user=u`:\n\t127.0.0.1:1: refused\n\t127.0.0.1:2: refused")})
+	f.settle(t, func(s *monitor.Snapshot) bool { return !s.Ready })
+	for _, path := range []string{"/readyz", "/readyz/db", "/readyz?format=json"} {
+		r := f.get(t, path)
+		if strings.Contains(r.body, "\t") || strings.Contains(r.body, `\t`) || strings.Contains(r.body, `\n`) ||
+			!strings.Contains(r.body, "failed to connect to `user=u`: 127.0.0.1:1: refused 127.0.0.1:2: refused") {
+			t.Errorf("GET %s: %q; want the reason on one line, without tabs", path, r.body)
+		}
+	}
+}
+
 func TestHeaders(t *testing.T) {
 	var db dep
 	f := newFixture(t, Options{}, db.check("db", true))

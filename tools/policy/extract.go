@@ -45,6 +45,9 @@ func Configs(objs []Object) ([]Config, error) {
 			if server, ok := doc["server"].(map[string]any); ok {
 				c.collect("", server)
 			}
+			if fleet, ok := doc["fleet"].(map[string]any); ok {
+				c.collect("", fleet) // token / token_file
+			}
 			checks, _ := doc["checks"].([]any)
 			c.Checks = len(checks)
 			for i, x := range checks {

@@ -50,6 +50,7 @@ const (
 	RuleService     = "service"
 	RulePDB         = "pdb"
 	RuleMonitor     = "servicemonitor"
+	RuleFleet       = "fleet"
 )
 
 const (
@@ -346,6 +347,17 @@ func (c *checker) serviceMonitor(o Object, sm *monitoringv1.ServiceMonitor) {
 	if len(sm.Spec.Endpoints) == 0 {
 		c.add(o, RuleMonitor, "no endpoints")
 	}
+	// Two matched Services selecting the same pods (the main Service and the fleet peers Service): every
+	// pod is scraped once per Service, and its series are doubled under two `service` labels.
+	for i, a := range matched {
+		for _, b := range matched[i+1:] {
+			for _, w := range c.servedPods() {
+				if subset(a.Spec.Selector, w.podLabels) && subset(b.Spec.Selector, w.podLabels) {
+					c.add(o, RuleMonitor, "selects Service/%s and Service/%s, which both select %s: its pods would be scraped twice", a.Name, b.Name, w.obj)
+				}
+			}
+		}
+	}
 	for _, e := range sm.Spec.Endpoints {
 		if e.Path != "/metrics" {
 			c.add(o, RuleMonitor, "endpoint path %q, want /metrics", e.Path)
@@ -602,6 +614,7 @@ func (c *checker) containers(o Object, w workload) {
 				c.add(o, RuleGrace, "terminationGracePeriodSeconds %d must be longer than shutdown_delay + shutdown_timeout (%s): kubelet would kill healthgate mid-drain", grace, drain)
 			}
 			c.envProvided(o, who, ct, cfg)
+			c.fleet(o, who, w, cfg)
 		case "wait", "check":
 			if isSidecar(ct) {
 				c.add(o, RuleConfig, "%s: %s exits when done; a native sidecar (restartPolicy: Always) would be restarted for ever", who, sub)
@@ -650,6 +663,7 @@ type hgConfig struct {
 	shutdownDelay   time.Duration
 	shutdownTimeout time.Duration
 	maxTimeout      time.Duration // the longest check timeout (0 without checks)
+	peers           []string      // fleet.peers (a string is a list of one)
 	vars            []string      // ${VAR} references without a default
 }
 
@@ -697,6 +711,7 @@ func (c *checker) containerConfig(o Object, who string, ct corev1.Container, spe
 		Server   map[string]any   `json:"server"`
 		Defaults map[string]any   `json:"defaults"`
 		Checks   []map[string]any `json:"checks"`
+		Fleet    map[string]any   `json:"fleet"`
 	}
 	if err := yaml.Unmarshal([]byte(data), &doc); err != nil {
 		c.add(o, RuleConfig, "%s: %s is not YAML: %v", who, cfg.name, err)
@@ -740,6 +755,14 @@ func (c *checker) containerConfig(o Object, who string, ct corev1.Container, spe
 			t = d
 		}
 		cfg.maxTimeout = max(cfg.maxTimeout, t)
+	}
+	switch p := doc.Fleet["peers"].(type) {
+	case string:
+		cfg.peers = []string{p}
+	case []any:
+		for _, x := range p {
+			cfg.peers = append(cfg.peers, fmt.Sprint(x))
+		}
 	}
 	for _, m := range varRef.FindAllStringSubmatch(data, -1) {
 		if m[2] == "" && !slices.Contains(cfg.vars, m[1]) {
@@ -862,6 +885,52 @@ func (c *checker) serveContainer(o Object, who string, ct corev1.Container, cfg 
 		wantGRPC("readinessProbe", pr, "readiness", "")
 	} else {
 		wantHTTP("readinessProbe", pr, "/readyz")
+	}
+}
+
+// fleet: a dns:/// peers target that names a Service of this set (<svc>, <svc>.<ns>, <svc>.<ns>.svc...)
+// must resolve to the pods themselves, every one of them: a headless Service (clusterIP: None: a ClusterIP
+// name resolves to one virtual IP, one "peer" that is a random pod each time), with publishNotReadyAddresses
+// (a pod whose shared check fails is unready, and so are the peers it must ask in an outage), selecting this
+// workload. The target's port is dialled on the pod IPs directly, so it must be healthgate's listen port.
+func (c *checker) fleet(o Object, who string, w workload, cfg hgConfig) {
+	for _, p := range cfg.peers {
+		rest, ok := strings.CutPrefix(p, "dns://")
+		if !ok {
+			continue // a static host:port list: nothing in the set to compare with
+		}
+		_, target, _ := strings.Cut(rest, "/")
+		host, port, err := net.SplitHostPort(target)
+		if err != nil {
+			c.add(o, RuleFleet, "%s: %s fleet.peers %q: %v", who, cfg.name, p, err)
+			continue
+		}
+		svcName, domain, _ := strings.Cut(host, ".")
+		inCluster := domain == "" || !strings.Contains(domain, ".") || strings.Contains(domain, ".svc")
+		var svc *corev1.Service
+		for _, s := range c.services {
+			if s.Name == svcName {
+				svc = s
+			}
+		}
+		if svc == nil {
+			if inCluster {
+				c.add(o, RuleFleet, "%s: %s fleet.peers %q: no Service %q in this set", who, cfg.name, p, svcName)
+			}
+			continue
+		}
+		if svc.Spec.ClusterIP != corev1.ClusterIPNone {
+			c.add(o, RuleFleet, "%s: fleet.peers %q: Service/%s must be headless (clusterIP: None): a ClusterIP name resolves to one virtual IP, not the pods", who, p, svc.Name)
+		}
+		if !svc.Spec.PublishNotReadyAddresses {
+			c.add(o, RuleFleet, "%s: fleet.peers %q: Service/%s needs publishNotReadyAddresses: true: in an outage the peers are unready, and DNS would list none of them", who, p, svc.Name)
+		}
+		if !subset(svc.Spec.Selector, w.podLabels) {
+			c.add(o, RuleFleet, "%s: fleet.peers %q: Service/%s selector %v does not select this workload's pods", who, p, svc.Name, svc.Spec.Selector)
+		}
+		if n, err := strconv.Atoi(port); err != nil || int32(n) != cfg.listenPort {
+			c.add(o, RuleFleet, "%s: fleet.peers %q: port %s is dialled on the pod IPs directly, but healthgate listens on %d", who, p, port, cfg.listenPort)
+		}
 	}
 }
 

@@ -447,3 +447,114 @@ data:
 		t.Errorf("no placeholder for the headers_file value; files: %v", c.Files)
 	}
 }
+
+// fleetGood is the good set with fleet-aware readiness: a shared check, fleet.peers naming a headless
+// peers Service that keeps unready pods (publishNotReadyAddresses) on the listen port.
+var fleetGood = strings.NewReplacer(
+	"    checks:\n      - {name: db, type: postgres, url: \"${DATABASE_URL}\"}",
+	"    fleet: {peers: \"dns:///hg-peers.shop.svc.cluster.local:8080\", token: \"${FLEET_TOKEN:-}\"}\n    checks:\n      - {name: db, type: postgres, url: \"${DATABASE_URL}\", scope: shared}",
+	"---\napiVersion: policy/v1",
+	`---
+apiVersion: v1
+kind: Service
+metadata:
+  name: hg-peers
+  labels: {app.kubernetes.io/name: hg, app.kubernetes.io/component: fleet-peers}
+spec:
+  clusterIP: None
+  publishNotReadyAddresses: true
+  selector: {app.kubernetes.io/name: hg, app.kubernetes.io/instance: x}
+  ports: [{name: http, port: 8080, targetPort: http}]
+---
+apiVersion: policy/v1`,
+).Replace(good)
+
+// TestFleet: each case breaks the peers Service or target; the rule must name what breaks discovery.
+func TestFleet(t *testing.T) {
+	if !strings.Contains(fleetGood, "hg-peers") || !strings.Contains(fleetGood, "fleet: {peers") {
+		t.Fatal("test setup: fleetGood did not get the peers Service and fleet section")
+	}
+	tests := []struct {
+		name, old, new, want string
+	}{
+		{name: "clean"},
+		{name: "short name", old: "hg-peers.shop.svc.cluster.local:8080", new: "hg-peers:8080"},
+		{name: "static list", old: `peers: "dns:///hg-peers.shop.svc.cluster.local:8080"`, new: `peers: ["10.0.0.1:8080", "10.0.0.2:8080"]`},
+		{name: "outside the cluster", old: "dns:///hg-peers.shop.svc.cluster.local:8080", new: "dns:///peers.example.com:8080"},
+		{name: "not headless", old: "  clusterIP: None\n", new: "", want: "must be headless"},
+		{name: "unready pods left out", old: "  publishNotReadyAddresses: true\n", new: "", want: "publishNotReadyAddresses: true"},
+		{name: "selects other pods", old: "  selector: {app.kubernetes.io/name: hg, app.kubernetes.io/instance: x}\n  ports: [{name: http, port: 8080, targetPort: http}]\n---\napiVersion: policy/v1", new: "  selector: {app.kubernetes.io/name: other}\n  ports: [{name: http, port: 8080, targetPort: http}]\n---\napiVersion: policy/v1", want: "does not select this workload"},
+		{name: "service port instead of pod port", old: "hg-peers.shop.svc.cluster.local:8080", new: "hg-peers.shop.svc.cluster.local:80", want: "port 80 is dialled on the pod IPs"},
+		{name: "unknown service", old: "dns:///hg-peers.shop", new: "dns:///hg-peerz.shop", want: `no Service "hg-peerz"`},
+		{name: "literal token", old: `token: "${FLEET_TOKEN:-}"`, new: `token: s3cr3t`, want: "secret-looking key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if !strings.Contains(fleetGood, tt.old) {
+				t.Fatalf("test setup: %q not in fleetGood", tt.old)
+			}
+			expectFinding(t, strings.Replace(fleetGood, tt.old, tt.new, 1), "", tt.want)
+		})
+	}
+}
+
+// TestServiceMonitorScrapesOnce: a ServiceMonitor matching both the main and the peers Service (same pods)
+// would scrape every pod twice.
+func TestServiceMonitorScrapesOnce(t *testing.T) {
+	sm := func(sel string) string {
+		return fleetGood + `---
+apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata:
+  name: hg
+  labels: {app.kubernetes.io/name: hg}
+spec:
+  selector:
+    matchLabels: ` + sel + `
+  endpoints: [{port: http, path: /metrics}]
+`
+	}
+	withComponent := strings.Replace(sm("{app.kubernetes.io/name: hg, app.kubernetes.io/component: health-server}"),
+		"  name: hg\n  labels: {app.kubernetes.io/name: hg}\nspec:\n  selector: {app.kubernetes.io/name: hg, app.kubernetes.io/instance: x}\n  ports: [{name: http, port: 8080, targetPort: http}]",
+		"  name: hg\n  labels: {app.kubernetes.io/name: hg, app.kubernetes.io/component: health-server}\nspec:\n  selector: {app.kubernetes.io/name: hg, app.kubernetes.io/instance: x}\n  ports: [{name: http, port: 8080, targetPort: http}]", 1)
+	if !strings.Contains(withComponent, "component: health-server}\nspec") {
+		t.Fatal("test setup: main Service not relabelled")
+	}
+	expectFinding(t, withComponent, RuleMonitor, "")
+	expectFinding(t, sm("{app.kubernetes.io/name: hg}"), RuleMonitor, "scraped twice")
+}
+
+// TestConfigsFleet: the fleet section's token (a ${VAR} or token_file) gets a placeholder too, so the
+// rendered config loads with it set.
+func TestConfigsFleet(t *testing.T) {
+	for _, tt := range []struct{ token, env, file string }{
+		{token: `token: "${HEALTHGATE_FLEET_TOKEN:-}"`, env: "HEALTHGATE_FLEET_TOKEN"},
+		{token: `token_file: /etc/healthgate/fleet/token`, file: "/etc/healthgate/fleet/token"},
+	} {
+		cm := `
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: cfg, labels: {app.kubernetes.io/name: x}}
+data:
+  healthgate.yaml: |
+    fleet: {peers: "dns:///p.ns.svc.cluster.local:8080", ` + tt.token + `}
+    checks:
+      - {name: db, type: postgres, url: "${DATABASE_URL}", scope: shared}
+`
+		objs, err := Decode("cm.yaml", []byte(cm))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfgs, err := Configs(objs)
+		if err != nil || len(cfgs) != 1 {
+			t.Fatalf("Configs = %v, %v; want one", cfgs, err)
+		}
+		c := cfgs[0]
+		if tt.env != "" && c.Env[tt.env] != "placeholder" {
+			t.Errorf("%s: env %v, want a placeholder for %s", tt.token, c.Env, tt.env)
+		}
+		if tt.file != "" && c.Files[tt.file] != "placeholder" {
+			t.Errorf("%s: files %v, want a placeholder at %s", tt.token, c.Files, tt.file)
+		}
+	}
+}

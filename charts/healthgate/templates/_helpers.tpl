@@ -89,6 +89,34 @@ healthgate.seconds: the same in whole seconds, rounded up.
 {{- toYaml $s -}}
 {{- end -}}
 
+{{/* The headless Service whose A records are the pods (fleet-aware readiness), within 63 characters. */}}
+{{- define "healthgate.peersName" -}}
+{{- printf "%s-peers" (include "healthgate.fullname" . | trunc 57 | trimSuffix "-") -}}
+{{- end -}}
+
+{{/* "true" when the fleet token comes from a Secret (HEALTHGATE_FLEET_TOKEN). */}}
+{{- define "healthgate.fleetToken" -}}
+{{- if and .Values.fleet.enabled .Values.fleet.token.secretName -}}true{{- end -}}
+{{- end -}}
+
+{{/*
+healthgate.yaml `fleet:` (README.md "Fleet"): peers is the headless Service by its full DNS name (namespace
+and cluster domain, so a pod's search path and ndots never matter) on the pods' own health port; the other
+fields only when set in values, else healthgate's defaults hold. The token is only ever a ${VAR} reference.
+*/}}
+{{- define "healthgate.fleet" -}}
+{{- $f := dict "peers" (printf "dns:///%s.%s.svc.%s:%d" (include "healthgate.peersName" .) .Release.Namespace .Values.fleet.clusterDomain (int .Values.containerPorts.http)) -}}
+{{- range $k := list "fail_open_ratio" "min_pods" "sample" "timeout" -}}
+{{- if not (kindIs "invalid" (index $.Values.fleet $k)) -}}
+{{- $_ := set $f $k (index $.Values.fleet $k) -}}
+{{- end -}}
+{{- end -}}
+{{- if include "healthgate.fleetToken" . -}}
+{{- $_ := set $f "token" "${HEALTHGATE_FLEET_TOKEN:-}" -}}
+{{- end -}}
+{{- toYaml $f -}}
+{{- end -}}
+
 {{- define "healthgate.defaults" -}}
 {{- $d := dict "interval" "5s" "timeout" "2s" "failure_threshold" 2 "success_threshold" 1 -}}
 {{- toYaml (merge (deepCopy (.Values.config.defaults | default dict)) $d) -}}
@@ -222,14 +250,27 @@ provides, timing healthgate refuses and clashing ports, since each would only sh
 {{- $envNames := list -}}
 {{- range .Values.env }}{{ $envNames = append $envNames .name }}{{ end -}}
 {{- if eq (include "healthgate.server" . | fromYaml).details "token" }}{{ $envNames = append $envNames "HEALTHGATE_DETAILS_TOKEN" }}{{ end -}}
+{{- if include "healthgate.fleetToken" . }}{{ $envNames = append $envNames "HEALTHGATE_FLEET_TOKEN" }}{{ end -}}
 {{- $d := include "healthgate.defaults" . | fromYaml -}}
 {{- include "healthgate.timing" (list "config.defaults" $d.interval $d.timeout) -}}
+{{- if and .Values.fleet.enabled (not .Values.deployment.enabled) -}}
+{{- fail "fleet.enabled needs deployment.enabled: the peers Service selects this chart's pods. In shape B, give your own pods a headless Service (publishNotReadyAddresses: true) and write healthgate.yaml's fleet section yourself (README.md \"Fleet\")" -}}
+{{- end -}}
 {{- $names := dict -}}
 {{- range $i, $c := .Values.checks -}}
 {{- if hasKey $names $c.name -}}
 {{- fail (printf "checks[%d]: duplicate check name %q" $i $c.name) -}}
 {{- end -}}
 {{- $_ := set $names $c.name true -}}
+{{- if and (eq (toString $c.scope) "shared") (not $.Values.fleet.enabled) -}}
+{{- fail (printf "checks[%d] %q: scope shared needs fleet.enabled: true (the peers to ask); without it healthgate refuses the config and the pods crash-loop" $i $c.name) -}}
+{{- end -}}
+{{- if and (eq (toString $c.scope) "shared") $.Values.fleet.enabled $.Values.fleet.timeout -}}
+{{- $ci := $c.interval | default $d.interval -}}
+{{- if ge (include "healthgate.milliseconds" $.Values.fleet.timeout | atoi) (include "healthgate.milliseconds" $ci | atoi) -}}
+{{- fail (printf "fleet.timeout (%s) must be shorter than the interval (%s) of shared check checks[%d] %q: a round of peer requests must end before the next" $.Values.fleet.timeout $ci $i $c.name) -}}
+{{- end -}}
+{{- end -}}
 {{- include "healthgate.timing" (list (printf "checks[%d] %q" $i $c.name) ($c.interval | default $d.interval) ($c.timeout | default $d.timeout)) -}}
 {{- with include "healthgate.secretProblem" ($c.url | default "") -}}
 {{- fail (printf "checks[%d] %q: url has %s; %s (or use url_file)" $i $c.name . $secretHint) -}}
@@ -252,6 +293,10 @@ server:
 {{ include "healthgate.server" . | indent 2 }}
 defaults:
 {{ include "healthgate.defaults" . | indent 2 }}
+{{- if .Values.fleet.enabled }}
+fleet:
+{{ include "healthgate.fleet" . | indent 2 }}
+{{- end }}
 {{- if .Values.checks }}
 checks:
 {{ toYaml .Values.checks | indent 2 }}

@@ -1,0 +1,87 @@
+package checks_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/healthgate/healthgate/checks"
+	"github.com/healthgate/healthgate/checks/checktest"
+	"github.com/healthgate/healthgate/config"
+)
+
+// TestURLErrors: a URL that cannot be used says why; the percent-encoding hint only when the user or
+// password can be the cause; never the password.
+func TestURLErrors(t *testing.T) {
+	const hint = "percent-encoded"
+	tests := []struct {
+		typ, url string
+		want     string
+		hint     bool
+	}{
+		{"postgres", "postgres://app:pa/s3cr3t@127.0.0.1:5432/app", "invalid port", true},
+		{"postgres", "postgres://app:pa%zzs3cr3t@127.0.0.1:5432/app", "invalid percent-encoded token in password", true},
+		{"postgres", "postgres://app:s3cr3t@127.0.0.1:5432/app?sslmode=bogus", "sslmode is invalid", false},
+		{"postgres", "postgres://app:s3cr3t@127.0.0.1:5432/app?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem", "/nonexistent/ca.pem", false},
+		{"postgres", "postgres://127.0.0.1:notaport/app", "invalid port", false},
+		{"redis", "redis://:pa/s3cr3t@127.0.0.1:6379/0", "not a valid redis URL", true},
+		{"redis", "redis://127.0.0.1:6379/abc", `the database number (the path after host:port, as in redis://host:6379/0) must be a whole number, got "abc"`, false},
+		{"redis", "redis://:s3cr3t@127.0.0.1:6379/?db=x1", `must be a whole number, got "x1"`, false},
+		{"redis", "redis://127.0.0.1:6379/-1", "the database number must be 0 or more (got -1)", false},
+		{"redis", "redis://127.0.0.1:6379/0/1", `the path must be one database number, as in redis://host:6379/0; got "/0/1"`, false},
+		{"redis", "redos://:s3cr3t@127.0.0.1:6379/0", `the scheme must be redis, rediss or unix, not "redos"`, false},
+		{"redis", "redis://:s3cr3t@127.0.0.1:6379/0?dial_timeout=s3cr3t", "not a valid redis URL: invalid dial_timeout duration", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.url, func(t *testing.T) {
+			c := config.NewCheck("x", tc.typ, "test", config.NewDefaults())
+			c.URL = tc.url
+			ch, err := checks.New(c)
+			if err == nil {
+				ch.Close()
+				t.Fatalf("built; want an error")
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, tc.want) {
+				t.Errorf("error %q; want it to contain %q", msg, tc.want)
+			}
+			if got := strings.Contains(msg, hint); got != tc.hint {
+				t.Errorf("error %q: percent-encoding hint %v; want %v", msg, got, tc.hint)
+			}
+			if strings.Contains(msg, "s3cr3t") {
+				t.Errorf("error %q shows the password", msg)
+			}
+		})
+	}
+}
+
+// TestPostgresConnectErrorOneLine: pgx lists one "\n\t" line per attempt and repeats a wrapped cause
+// beside its wrapper; a run's error says each cause once, on one line, and keeps its class.
+func TestPostgresConnectErrorOneLine(t *testing.T) {
+	a, b := checktest.NewProxy(t, "127.0.0.1:1"), checktest.NewProxy(t, "127.0.0.1:1")
+	a.Set(checktest.Refuse)
+	b.Set(checktest.Refuse)
+	for _, tc := range []struct {
+		url   string
+		once  []string
+		class checks.Class
+	}{
+		// sslmode=prefer (the default) tries TLS, then plain: two identical lines from pgx.
+		{"postgres://u@" + a.Addr() + "/db", []string{a.Addr() + " (127.0.0.1): dial error", "connection refused"}, checks.Refused},
+		{"postgres://u@" + a.Addr() + "," + b.Addr() + "/db?sslmode=disable", []string{a.Addr() + " (127.0.0.1)", b.Addr() + " (127.0.0.1)"}, checks.Refused},
+	} {
+		ch := newCheck(t, config.Check{Type: "postgres", URL: tc.url})
+		err := ch.Run(t.Context())
+		if checks.ClassOf(err) != tc.class {
+			t.Errorf("%s: class %q (%v); want %q", tc.url, checks.ClassOf(err), err, tc.class)
+		}
+		msg := err2s(err)
+		if strings.ContainsAny(msg, "\n\t") {
+			t.Errorf("%s: %q is not one line", tc.url, msg)
+		}
+		for _, s := range tc.once {
+			if n := strings.Count(msg, s); n != 1 {
+				t.Errorf("%s: %q says %q %d times; want once", tc.url, msg, s, n)
+			}
+		}
+	}
+}

@@ -1,0 +1,75 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+)
+
+// Caps on what healthgate reads from a path the user gives: a secret is one value, a CA bundle or a
+// configuration a few hundred lines. Without them `url_file: /dev/zero` grows until the process is
+// killed, and a huge file costs memory and seconds before anything is said.
+const (
+	SecretFileLimit = 64 << 10 // *_file, headers_file
+	BundleFileLimit = 1 << 20  // tls.ca_file, tls.cert_file, tls.key_file
+	ConfigFileLimit = 1 << 20  // --config
+)
+
+// ReadFile reads a regular file of at most limit bytes. Anything else (a device such as /dev/zero, a
+// named pipe that would block for ever, a directory) is refused at once, without reading from it; the
+// error's text is a complete sentence naming the path, ready to follow "field: ".
+func ReadFile(path string, limit int64) ([]byte, error) {
+	// Opening a named pipe for reading blocks until a writer appears; nonBlocking makes the open return
+	// at once so that Stat can say what the path is.
+	f, err := os.OpenFile(path, os.O_RDONLY|nonBlocking, 0)
+	if err != nil {
+		return nil, errors.New(fileErrorMessage(err))
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, errors.New(fileErrorMessage(err))
+	}
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("cannot read %s: not a regular file (%s)", path, fileKind(info.Mode()))
+	}
+	if info.Size() > limit {
+		return nil, fmt.Errorf("cannot read %s: larger than %s (%d bytes)", path, byteSize(limit), info.Size())
+	}
+	// The size can change between Stat and the read (or lie, in /proc): read one byte more than allowed
+	// to know.
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, errors.New(fileErrorMessage(err))
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("cannot read %s: larger than %s", path, byteSize(limit))
+	}
+	return data, nil
+}
+
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "mode " + m.String()
+}
+
+func byteSize(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
