@@ -37,8 +37,8 @@ tests:
 }
 
 // TestFleetSharedCut: the chart with fleet.enabled, 3 pods that find each other through the peers Service's
-// DNS name. The shared Postgres cut for all 3 → every endpoint stays ready (fail open) and the ClusterIP keeps
-// answering; cut for one pod only (a REJECT rule for its address in the node's own namespace) → only its
+// DNS name. The shared Postgres cut for all 3 → the Service never empties and, after the first round, every
+// endpoint is ready (fail open) with the ClusterIP answering; cut for one pod only (a REJECT rule for its address in the node's own namespace) → only its
 // endpoint leaves, and comes back when the path does.
 func TestFleetSharedCut(t *testing.T) {
 	n := needNode(t)
@@ -59,29 +59,51 @@ func TestFleetSharedCut(t *testing.T) {
 	down := time.Duration(failureThreshold*checkInterval+checkTimeout+probeFailures*readinessPeriod) * time.Second
 	pg.Set(checktest.Refuse)
 	cut := time.Now()
-	// Watch every endpoint and the ClusterIP for the detection bound plus two rounds and the slack: no
-	// endpoint may turn ready=false, and /readyz through the ClusterIP answers 200 (degraded) once failing open.
-	var openSeen bool
-	for time.Since(cut) < down+2*time.Duration(checkInterval+1)*time.Second+slack {
+	// docs/design.md §10 "Bounds": the first pod to see the outage reports the local truth (503) until a round
+	// tells it the others see it too, so that pod may leave for up to a round; the second one to see it
+	// already hears one failing peer and fails open at once. So: at every poll at least 2 of 3 endpoints are
+	// ready and the ClusterIP answers; once the detection bound and a round have passed, all 3 are ready and
+	// stay ready, answering /readyz 200 degraded through the ClusterIP.
+	round := time.Duration(checkInterval+1) * time.Second // interval + fleet.timeout (default 1s)
+	settled := down + round + slack
+	hold := 15 * time.Second
+	var minReady = 3
+	var outFor time.Duration
+	last := time.Now()
+	allSince := time.Time{}
+	for time.Since(cut) < settled+hold {
 		eps := n.endpoints(ns, svc)
-		if r, s := readyCount(eps); r != 3 {
-			t.Fatalf("%v after the shared cut: %s; want all 3 ready (failing open)", time.Since(cut).Round(100*time.Millisecond), s)
+		r, s := readyCount(eps)
+		now := time.Now()
+		if r < 3 {
+			outFor += now.Sub(last)
+		}
+		last = now
+		minReady = min(minReady, r)
+		if r < 2 {
+			t.Fatalf("%v after the shared cut: %s; the Service must keep at least 2 of 3", time.Since(cut).Round(100*time.Millisecond), s)
 		}
 		resp, err := client.Get("http://" + cip + ":8080/readyz")
 		if err != nil {
-			t.Fatalf("ClusterIP /readyz during the shared cut: %v", err)
+			t.Fatalf("ClusterIP /readyz during the shared cut: %v (the Service must never empty)", err)
 		}
 		degraded := resp.Header.Get("X-Envoy-Degraded") == "true"
 		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Fatalf("ClusterIP /readyz during the shared cut: %d, want 200", resp.StatusCode)
+		switch {
+		case r == 3 && resp.StatusCode == 200 && degraded:
+			if allSince.IsZero() {
+				allSince = now
+			}
+		case time.Since(cut) > settled:
+			t.Fatalf("%v after the shared cut (bound %v): %s, ClusterIP /readyz %d degraded=%v; want all 3 ready, 200 degraded",
+				time.Since(cut).Round(100*time.Millisecond), settled, s, resp.StatusCode, degraded)
+		default:
+			allSince = time.Time{}
 		}
-		openSeen = openSeen || degraded
 		time.Sleep(300 * time.Millisecond)
 	}
-	if !openSeen {
-		t.Fatalf("no pod reported failing open (X-Envoy-Degraded) in %v: was Postgres really cut?", time.Since(cut).Round(time.Second))
-	}
+	t.Logf("shared cut: at least %d of 3 endpoints ready throughout; fewer than 3 for about %v; all 3 ready and failing open (ClusterIP /readyz 200 degraded) from %v after the cut on, held %v",
+		minReady, outFor.Round(100*time.Millisecond), allSince.Sub(cut).Round(100*time.Millisecond), time.Since(allSince).Round(time.Second))
 	// Locally the check is failing on every pod: healthgate_check_fail_open says they fail open.
 	for _, p := range n.pods(ns, "app.kubernetes.io/instance=hg") {
 		code, body := get("http://" + p.Status.PodIP + ":8080/metrics")
@@ -89,7 +111,6 @@ func TestFleetSharedCut(t *testing.T) {
 			t.Errorf("pod %s: not failing open per its metrics (%d):\n%s", p.Metadata.Name, code, grep(body, "fail_open"))
 		}
 	}
-	t.Logf("shared cut: 3 of 3 endpoints stayed ready for %v, ClusterIP /readyz 200 (degraded)", time.Since(cut).Round(time.Second))
 	pg.Set(checktest.Forward)
 	n.eventually(30*time.Second, "no pod failing open after the restore", func() (bool, string) {
 		resp, err := client.Get("http://" + cip + ":8080/readyz")
