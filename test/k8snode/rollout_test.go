@@ -96,9 +96,10 @@ func rollouts(t *testing.T) int {
 }
 
 // TestRollingDeploy: 3 replicas of the demo app, a client at a steady rate against the ClusterIP, rolling
-// updates (v1 → v2 → v1 ...), failed requests counted per rollout: the app's own shallow probe without a
-// preStop, against healthgate (wait init container, sidecar /readyz, preStop sleep = shutdown_delay).
-// healthgate must show no failed request; the shallow setup's count is reported, not asserted.
+// updates (v1 → v2 → v1 ...), failed requests counted per rollout: (a) no readiness probe, (b) the app's own
+// shallow /healthz, both without a preStop, against (c) healthgate (wait init container, sidecar /readyz,
+// preStop sleep = shutdown_delay). healthgate must show no failed request; (a) and (b) are reported, not
+// asserted.
 func TestRollingDeploy(t *testing.T) {
 	n := needNode(t)
 	k := rollouts(t)
@@ -110,7 +111,7 @@ func TestRollingDeploy(t *testing.T) {
 		durations []time.Duration
 	}
 	var rows []row
-	for _, setup := range []probeSetup{setupShallow, setupHealthgate} {
+	for _, setup := range []probeSetup{setupNone, setupShallow, setupHealthgate} {
 		ns := n.namespace(fmt.Sprintf("hg-roll-%d", setup))
 		pg := pgProxy(t)
 		cip := n.deployDemo(t, ns, appOpts{name: "demo", replicas: 3, setup: setup}, pg.Addr())
