@@ -42,6 +42,7 @@ tests:
 // endpoint leaves, and comes back when the path does.
 func TestFleetSharedCut(t *testing.T) {
 	n := needNode(t)
+	t.Parallel()
 	startClusterDNS(t, n)
 	ns := n.namespace("hg-fleet")
 	pg := pgProxy(t)

@@ -44,6 +44,7 @@ func (n *node) noRestarts(ns, selector string) {
 // these settings; restored → ready=true again; no container restarts.
 func TestDependencyCut(t *testing.T) {
 	n := needNode(t)
+	t.Parallel()
 	ns := n.namespace("hg-cut")
 	pg := pgProxy(t)
 	cip := n.deployDemo(t, ns, appOpts{name: "demo", replicas: 2, setup: setupHealthgate}, pg.Addr())
@@ -84,6 +85,7 @@ func TestDependencyCut(t *testing.T) {
 // starts and the pod is never Ready; once Postgres answers, the app starts and the pod turns Ready.
 func TestWaitHoldsApp(t *testing.T) {
 	n := needNode(t)
+	t.Parallel()
 	ns := n.namespace("hg-wait")
 	pg := pgProxy(t)
 	pg.Set(checktest.Refuse)
@@ -139,6 +141,7 @@ func TestWaitHoldsApp(t *testing.T) {
 // app stops serving: the preStop sleep (= shutdown_delay) keeps the app up while kube-proxy catches up.
 func TestDeletionDrains(t *testing.T) {
 	n := needNode(t)
+	t.Parallel()
 	ns := n.namespace("hg-drain")
 	pg := pgProxy(t)
 	n.deployDemo(t, ns, appOpts{name: "demo", replicas: 2, setup: setupHealthgate}, pg.Addr())
