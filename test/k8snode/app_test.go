@@ -83,8 +83,8 @@ const restrictedContainer = `
 
 // demoApp renders the Deployment and Service. With setupHealthgate the pod has, as charts/healthgate's
 // README shape B and examples/kubernetes/deployment-sidecar.yaml show: a `wait` init container, healthgate as
-// a native sidecar (startup /startupz, liveness /livez, readiness /readyz on 8081), the app's readiness on the
-// sidecar's /readyz, and a preStop sleep of shutdown_delay on the app.
+// a native sidecar (startup /startupz, liveness /livez, readiness /readyz on 8081: a sidecar's readiness is
+// part of the pod's), the app's readiness on its own endpoint, and a preStop sleep of shutdown_delay.
 func demoApp(o appOpts) string {
 	if o.version == "" {
 		o.version = "v1"
@@ -148,7 +148,11 @@ spec:
 		b.WriteString(`          readinessProbe: {httpGet: {path: /healthz, port: http}, periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 1}
 `)
 	case setupHealthgate:
-		fmt.Fprintf(&b, `          readinessProbe: {httpGet: {path: /readyz, port: 8081}, periodSeconds: %d, timeoutSeconds: 1, failureThreshold: %d}
+		// The app's own readiness says it listens; the sidecar's readiness (/readyz) says its dependencies
+		// answer; the pod is Ready when both are. Pointing the app's probe at the sidecar's /readyz instead
+		// made the pod Ready before the app had bound its port (refused requests in rolling updates: the
+		// sidecar's /readyz already passed when the app container started).
+		fmt.Fprintf(&b, `          readinessProbe: {httpGet: {path: /healthz, port: http}, periodSeconds: %d, timeoutSeconds: 1, failureThreshold: %d}
           lifecycle:
             preStop: {sleep: {seconds: %d}}
       volumes:
