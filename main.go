@@ -18,6 +18,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -68,9 +69,9 @@ const usage = `healthgate tells probes and init containers whether a service's d
 Usage:
   healthgate serve [--config FILE] [--listen ADDR] [--log-format text|json] [--log-level LEVEL]
   healthgate wait [--config FILE] [--postgres URL] [--redis URL] [--http URL] [--tcp HOST:PORT] [--only NAME]
-                  [--timeout 5m] [--attempt-timeout D] [--quiet] [--log-format text|json] [-- COMMAND ARGS...]
+                  [--migrations TOOL:VERSION] [--timeout 5m] [--attempt-timeout D] [--quiet] [--log-format text|json] [-- COMMAND ARGS...]
   healthgate check [--config FILE] [--postgres URL] [--redis URL] [--http URL] [--tcp HOST:PORT] [--only NAME]
-                   [--output text|json]
+                   [--migrations TOOL:VERSION] [--output text|json]
   healthgate version
 
 Run "healthgate COMMAND --help" for a command's flags.
@@ -645,9 +646,10 @@ func commandExit(err error) int {
 // targetFlags are the flags `wait` and `check` share to say what to test: a configuration file, narrowed
 // with --only, and/or targets given on the command line.
 type targetFlags struct {
-	config  string
-	targets []flagTarget
-	only    namesFlag
+	config     string
+	targets    []flagTarget
+	only       namesFlag
+	migrations string
 }
 
 // register adds the flags; verb ("wait for", "check") and configUse word their help.
@@ -659,6 +661,26 @@ func (t *targetFlags) register(fs *flag.FlagSet, verb, configUse string) {
 	fs.Var(targetFlag{"http", &t.targets}, "http", verb+" an HTTP `URL` (2xx; repeatable)")
 	fs.Var(targetFlag{"tcp", &t.targets}, "tcp", verb+" `HOST:PORT` (a connection must open; repeatable)")
 	fs.Var(&t.only, "only", "only the configuration's check of this `NAME` (repeatable; critical or not)")
+	fs.StringVar(&t.migrations, "migrations", "", "the schema of every --postgres target must be at this version: `TOOL:VERSION` or TOOL:TABLE:VERSION "+
+		"(tools: golang-migrate, goose, dbmate, rails, flyway, liquibase, alembic)")
+}
+
+// sqlKinds are the target types that have a schema, to which --migrations applies.
+var sqlKinds = []string{"postgres"}
+
+// migrationsFlag parses --migrations TOOL:VERSION or TOOL:TABLE:VERSION; the checks package validates
+// the tool, table and version as it does the configuration's.
+func migrationsFlag(v string) (config.Migrations, string) {
+	tool, rest, ok := strings.Cut(v, ":")
+	if !ok || tool == "" {
+		return config.Migrations{}, fmt.Sprintf("--migrations: write TOOL:VERSION or TOOL:TABLE:VERSION, as in golang-migrate:20241120093000 (got %q)", v)
+	}
+	m := config.Migrations{Tool: tool, Version: rest,
+		Src: config.Source{File: "flag --migrations", Path: "--migrations", Lines: map[string]int{}}}
+	if table, version, ok := strings.Cut(rest, ":"); ok {
+		m.Table, m.Version = table, version
+	}
+	return m, ""
 }
 
 // resolve returns what to run: the configuration's checks (the critical ones when criticalOnly, or
@@ -684,7 +706,17 @@ func (t *targetFlags) resolve(lookup env, criticalOnly bool, attemptTimeout time
 	}
 	fromConfig, more := selectChecks(cfg, t.only, criticalOnly)
 	problems = append(problems, more...)
-	fromFlags, more = flagTargetChecks(cfg, t.targets, attemptTimeout)
+	var migrations config.Migrations
+	if t.migrations != "" {
+		var problem string
+		if migrations, problem = migrationsFlag(t.migrations); problem != "" {
+			problems = append(problems, problem)
+		}
+		if !slices.ContainsFunc(t.targets, func(f flagTarget) bool { return slices.Contains(sqlKinds, f.typ) }) {
+			problems = append(problems, "--migrations: applies to the SQL targets given by flag (--postgres URL), and there is none; in a configuration file, write migrations: under the check")
+		}
+	}
+	fromFlags, more = flagTargetChecks(cfg, t.targets, attemptTimeout, migrations)
 	return fromConfig, fromFlags, append(problems, more...)
 }
 
@@ -748,7 +780,7 @@ func selectChecks(cfg *config.Config, only []string, criticalOnly bool) ([]confi
 // flagTargetChecks turns the target flags into critical checks named after their type and index
 // (postgres, postgres-2, ...), skipping names the configuration uses. Each is built once here so
 // that a bad value is reported, naming the flag, before any attempt.
-func flagTargetChecks(cfg *config.Config, targets []flagTarget, attemptTimeout time.Duration) ([]config.Check, []string) {
+func flagTargetChecks(cfg *config.Config, targets []flagTarget, attemptTimeout time.Duration, migrations config.Migrations) ([]config.Check, []string) {
 	taken := map[string]bool{}
 	for _, c := range cfg.Checks {
 		taken[c.Name] = true
@@ -779,6 +811,9 @@ func flagTargetChecks(cfg *config.Config, targets []flagTarget, attemptTimeout t
 		}
 		// Hints name where the value came from: "check the credentials in --postgres".
 		c.Src.SetOrigin(field, flagName)
+		if slices.Contains(sqlKinds, t.typ) && migrations.Tool != "" {
+			c.Migrations = migrations
+		}
 		if attemptTimeout > 0 {
 			c.Timeout = attemptTimeout
 			c.Interval = max(c.Interval, 2*attemptTimeout) // keep timeout < interval, as everywhere
@@ -788,7 +823,13 @@ func flagTargetChecks(cfg *config.Config, targets []flagTarget, attemptTimeout t
 			var errs config.Errors
 			if errors.As(err, &errs) {
 				for _, e := range errs {
-					problems = append(problems, fmt.Sprintf("%s (target %q): %s", flagName, name, e.Msg))
+					p := fmt.Sprintf("%s (target %q): %s", flagName, name, e.Msg)
+					if e.Path == "--migrations" {
+						p = fmt.Sprintf("--migrations: %s: %s", e.Field, e.Msg) // the same for every target
+					}
+					if !slices.Contains(problems, p) {
+						problems = append(problems, p)
+					}
 				}
 			} else {
 				problems = append(problems, fmt.Sprintf("%s (target %q): %v", flagName, name, err))

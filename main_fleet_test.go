@@ -18,10 +18,12 @@ import (
 // Fleet-aware readiness (docs/design.md §10), end to end: real serve processes (in-process through
 // run()), each reaching the real Postgres through its own fault proxy, asking each other's /fleetz.
 
+// Timing generous enough that a pod whose Postgres answers never fails a run on a loaded 2-core
+// machine running -race with five serve processes (a 250 ms timeout did, once, at load 12).
 const (
-	fleetInterval = 400 * time.Millisecond
-	fleetTimeout  = 250 * time.Millisecond
-	fleetPeerWait = 150 * time.Millisecond
+	fleetInterval = time.Second
+	fleetTimeout  = 800 * time.Millisecond
+	fleetPeerWait = 300 * time.Millisecond
 	// A round: the bound of docs/design.md §10 is one interval plus the peer timeout once the last
 	// pod's check has turned failing; the slack absorbs a loaded 2-core machine running -race.
 	fleetRound = fleetInterval + fleetPeerWait

@@ -211,6 +211,9 @@ checks:
 	if _, ok := metricValue(m, `healthgate_check_runs_total{check="fresh",result="failure",type="redis"}`); !ok {
 		t.Errorf("/metrics lacks the added check's run counters")
 	}
+	if v, ok := metricValue(m, `healthgate_check_failures_total{check="fresh",reason="refused",type="redis"}`); !ok || v != 0 {
+		t.Errorf("the added check's refused failures = %v (present %v); want a series at 0 from the start", v, ok)
+	}
 	if after, _ := metricValue(m, `healthgate_check_runs_total{check="db",result="success",type="postgres"}`); after <= dbRuns {
 		t.Errorf("db runs %v after the reload, %v before: its counters were reset", after, dbRuns)
 	}

@@ -54,15 +54,44 @@ type prober interface {
 type kind struct {
 	fields []string
 	build  func(c config.Check) (p prober, target string, errs config.Errors)
+	// component is the health+json draft's componentType for checks of this kind: "datastore" for
+	// databases and caches, "component" for services.
+	component string
+	// elsewhere says where a kind takes a setting that other kinds have as a field.
+	elsewhere map[string]string
 }
 
 // kinds is the one registry of check types (adding a kind touches only this package): config knows no
 // type names.
 var kinds = map[string]kind{
-	"postgres": {fields: []string{"url", "query", "writable", "max_replication_lag"}, build: buildPostgres},
-	"redis":    {fields: []string{"url", "role"}, build: buildRedis},
-	"http":     {fields: []string{"url", "method", "headers", "expect_status", "body_contains", "follow_redirects", "tls"}, build: buildHTTP},
-	"tcp":      {fields: []string{"address"}, build: buildTCP},
+	"postgres": {fields: []string{"url", "query", "writable", "max_replication_lag", "migrations"}, build: buildPostgres, component: ComponentDatastore,
+		elsewhere: map[string]string{"tls": "a postgres check takes its TLS settings in the URL, as libpq does: sslmode=verify-full, sslrootcert, sslcert, sslkey"}},
+	"redis": {fields: []string{"url", "role", "tls"}, build: buildRedis, component: ComponentDatastore},
+	"http":  {fields: []string{"url", "method", "headers", "expect_status", "body_contains", "follow_redirects", "tls"}, build: buildHTTP, component: ComponentService},
+	"tcp":   {fields: []string{"address"}, build: buildTCP, component: ComponentService},
+}
+
+// The health+json draft's pre-defined componentType values (draft-inadarei-api-health-check):
+// a datastore (database, cache), any other component (a service reached over HTTP, TCP, gRPC), or
+// the system itself (healthgate's built-in lines: shutdown, ping, monitor).
+const (
+	ComponentDatastore = "datastore"
+	ComponentService   = "component"
+	ComponentSystem    = "system"
+)
+
+// ComponentType is the health+json componentType of a check of this kind: "component" for a kind
+// the registry does not know (a Func check).
+func ComponentType(kind string) string {
+	if k, ok := kinds[kind]; ok && k.component != "" {
+		return k.component
+	}
+	return ComponentService
+}
+
+// fieldNotes say why a field applies only to some kinds, for the "does not apply" message.
+var fieldNotes = map[string]string{
+	"migrations": ": only a SQL database has a schema whose migrations can be checked",
 }
 
 var commonFields = []string{"name", "type", "critical", "interval", "timeout", "failure_threshold", "success_threshold", "scope"}
@@ -83,7 +112,11 @@ func New(c config.Check) (*Check, error) {
 	var errs config.Errors
 	for key := range c.Src.Lines {
 		if !slices.Contains(commonFields, key) && !slices.Contains(k.fields, key) {
-			errs = append(errs, c.Src.Errorf(key, "does not apply to a %s check%s", c.Type, appliesTo(key)))
+			if note, ok := k.elsewhere[key]; ok {
+				errs = append(errs, c.Src.Errorf(key, "does not apply: %s", note))
+				continue
+			}
+			errs = append(errs, c.Src.Errorf(key, "does not apply to a %s check%s%s", c.Type, fieldNotes[key], appliesTo(key)))
 		}
 	}
 	p, target, buildErrs := k.build(c)

@@ -29,13 +29,14 @@ const (
 	Lag         Class = "lag"          // a replica too far behind
 	BadResponse Class = "bad_response" // it answered, but not as expected
 	Query       Class = "query"        // the SQL failed
+	Schema      Class = "schema"       // the schema is not at the version this release needs (migrations)
 	Stale       Class = "stale"        // no completed run for too long: the runner is wedged
 	Panic       Class = "panic"        // the check panicked
 	Unknown     Class = "unknown"      // none of the above
 )
 
 // Classes lists every class, in the order documentation shows them.
-var Classes = []Class{DNS, Refused, Reset, Timeout, TLS, Auth, NotReady, ReadOnly, Lag, BadResponse, Query, Stale, Panic, Unknown}
+var Classes = []Class{DNS, Refused, Reset, Timeout, TLS, Auth, NotReady, ReadOnly, Lag, BadResponse, Query, Schema, Stale, Panic, Unknown}
 
 // Error is a failed run: its class, the cause (already redacted: safe to log, never containing a
 // password, token or secret query parameter) and, optionally, a hint more precise than the class's.
@@ -139,6 +140,7 @@ var hints = map[Class]string{
 	Lag:         "the replica is further behind than max_replication_lag: check replication",
 	BadResponse: "the dependency answered, but not as expected: check its status, body or protocol",
 	Query:       "the query failed: check the SQL and the role's permissions",
+	Schema:      "the schema is not at the version this release needs: pending migrations clear when the migration job finishes; a failed one does not",
 	Stale:       "the check has not completed a run for too long: the runner is wedged (please report this)",
 	Panic:       "the check panicked (please report this)",
 	Unknown:     "unclassified failure: see the error",

@@ -107,6 +107,8 @@ func buildHTTP(c config.Check) (prober, string, config.Errors) {
 	return h, h.shown, nil
 }
 
+// clientTLS builds the client side of TLS from a check's tls block, for every kind that speaks TLS
+// (checks/tls.go).
 func clientTLS(c config.Check) (*tls.Config, config.Errors) {
 	t := c.TLS
 	cfg := &tls.Config{ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify, MinVersion: tls.VersionTLS12} //nolint:gosec // opt-in, documented
@@ -168,7 +170,7 @@ func (h *httpCheck) probe(ctx context.Context) error {
 	}
 	resp, err := h.client.Do(req)
 	if err != nil {
-		return classified(redactURLError(err))
+		return withTLSHint(classified(redactURLError(err)))
 	}
 	defer resp.Body.Close()
 	body, readErr := io.ReadAll(io.LimitReader(resp.Body, maxBody))

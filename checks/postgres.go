@@ -34,9 +34,24 @@ type postgres struct {
 	query    string
 	writable bool
 	maxLag   time.Duration
+	schema   *schemaCheck // migrations: nil unless configured
 }
 
+// buildPostgres builds the pool and, with migrations, the schema read; every error of both at once.
 func buildPostgres(c config.Check) (prober, string, config.Errors) {
+	schema, schemaErrs := newSchemaCheck(c, postgresDialect)
+	p, target, errs := buildPostgresPool(c)
+	if errs = append(errs, schemaErrs...); len(errs) > 0 {
+		if p != nil {
+			p.close()
+		}
+		return nil, "", errs
+	}
+	p.schema = schema
+	return p, target, nil
+}
+
+func buildPostgresPool(c config.Check) (*postgres, string, config.Errors) {
 	if c.URL == "" {
 		return nil, "", config.Errors{c.Src.Errorf("url", "required: a postgres:// URL or a key=value DSN")}
 	}
@@ -188,10 +203,21 @@ func (p *postgres) once(ctx context.Context) error {
 		if err := rows.Err(); err != nil {
 			return classifyPostgres(err)
 		}
-		if !p.writable && p.maxLag == 0 {
-			return nil
+	}
+	// The default round trip is the liveness test unless a query or the migrations read already is;
+	// writable and max_replication_lag always need it.
+	if (p.query == "" && p.schema == nil) || p.writable || p.maxLag > 0 {
+		if err := p.status(ctx, conn); err != nil {
+			return err
 		}
 	}
+	if p.schema != nil {
+		return p.schema.run(ctx, pgxReader{conn})
+	}
+	return nil
+}
+
+func (p *postgres) status(ctx context.Context, conn *pgxpool.Conn) error {
 	var inRecovery bool
 	var lagSeconds float64
 	if err := conn.QueryRow(ctx, statusQuery).Scan(&inRecovery, &lagSeconds); err != nil {
@@ -281,4 +307,49 @@ func classifyPostgres(err error) error {
 		return &Error{Class: Reset, Err: err}
 	}
 	return classified(err)
+}
+
+// postgresDialect is Postgres for the migrations read (migrations.go).
+var postgresDialect = sqlDialect{
+	quote:    '"',
+	maxIdent: 63,
+	param:    func(n int) string { return "$" + strconv.Itoa(n) },
+	text:     func(expr string) string { return "CAST(" + expr + " AS text)" },
+	// 42P01 undefined_table; 3F000 invalid_schema_name (schema.table whose schema does not exist).
+	missingTable:  func(err error) bool { return pgCode(err) == "42P01" || pgCode(err) == "3F000" },
+	missingColumn: func(err error) bool { return pgCode(err) == "42703" },
+	classify:      classifyPostgres,
+}
+
+func pgCode(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code
+	}
+	return ""
+}
+
+// pgxReader reads rows of text from a pooled connection (the simple protocol interpolates arguments
+// client-side, quoted as literals).
+type pgxReader struct{ conn *pgxpool.Conn }
+
+func (r pgxReader) readRows(ctx context.Context, query string, args ...any) ([][]*string, error) {
+	rows, err := r.conn.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out [][]*string
+	for rows.Next() {
+		vals := make([]*string, len(rows.FieldDescriptions()))
+		dst := make([]any, len(vals))
+		for i := range vals {
+			dst[i] = &vals[i]
+		}
+		if err := rows.Scan(dst...); err != nil {
+			return nil, err
+		}
+		out = append(out, vals)
+	}
+	return out, rows.Err()
 }

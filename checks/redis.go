@@ -73,6 +73,19 @@ func buildRedis(c config.Check) (prober, string, config.Errors) {
 	opts.MinIdleConns = 0
 	opts.DisableIdentity = true // no CLIENT SETINFO on every new connection
 	opts.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	if tlsGiven(c.TLS) {
+		if opts.TLSConfig == nil {
+			errs = append(errs, c.Src.Errorf("tls", "applies to rediss:// URLs; this one is redis:// (no TLS)"))
+		} else {
+			cfg, tlsErrs := clientTLS(c)
+			errs = append(errs, tlsErrs...)
+			if cfg.ServerName == "" {
+				cfg.ServerName = opts.TLSConfig.ServerName // the URL's host, as go-redis sets it
+			}
+			cfg.InsecureSkipVerify = cfg.InsecureSkipVerify || opts.TLSConfig.InsecureSkipVerify // ?skip_verify=true
+			opts.TLSConfig = cfg
+		}
+	}
 	r := &redisCheck{opts: opts, role: role}
 	if opts.TLSConfig != nil {
 		opts.Dialer = r.tlsDialer(opts.TLSConfig, c.Timeout)
@@ -209,7 +222,7 @@ func (r *redisCheck) probe(ctx context.Context) error {
 	case Refused, DNS, Timeout, Reset, TLS:
 		r.drop(c)
 	}
-	return err
+	return withTLSHint(err)
 }
 
 func (r *redisCheck) once(ctx context.Context, c *redis.Client) error {

@@ -94,6 +94,8 @@ type Check struct {
 	Query             string        `yaml:"query"`
 	Writable          bool          `yaml:"writable"`
 	MaxReplicationLag time.Duration `yaml:"max_replication_lag"`
+	// postgres (and, later, other SQL kinds): the schema version this release needs.
+	Migrations Migrations `yaml:"migrations"`
 	// redis
 	Role string `yaml:"role"`
 	// http
@@ -109,7 +111,8 @@ type Check struct {
 	Src Source `yaml:"-"`
 }
 
-// TLS configures the client side of TLS for http checks.
+// TLS configures the client side of TLS for the kinds that speak it (http with https://, redis with
+// rediss://).
 type TLS struct {
 	CAFile             string `yaml:"ca_file"`
 	CertFile           string `yaml:"cert_file"`
@@ -118,6 +121,21 @@ type TLS struct {
 	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
 
 	Src Source `yaml:"-"`
+}
+
+// Migrations says which migration tool keeps the schema's version, in which table, and the version this
+// release needs (README "Migrations"). The checks package knows the tools; config only holds the fields.
+type Migrations struct {
+	Tool    string `yaml:"tool"`
+	Table   string `yaml:"table"`
+	Version string `yaml:"version"`
+
+	Src Source `yaml:"-"`
+}
+
+// Set reports whether a migrations requirement was given (in a file or by a flag).
+func (m Migrations) Set() bool {
+	return m.Tool != "" || m.Table != "" || m.Version != "" || len(m.Src.Lines) > 0 || m.Src.File != ""
 }
 
 // Source records where a decoded mapping and each of its fields came from, so that errors found after

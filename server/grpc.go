@@ -89,8 +89,9 @@ func (h *Health) newGRPCServer(errorLog *log.Logger) *http.Server {
 	return &http.Server{Handler: h, Protocols: &p, ReadHeaderTimeout: 5 * time.Second, ErrorLog: errorLog}
 }
 
-// statusOf answers for one service; known is false for an unknown name. Everything is NOT_SERVING
-// once shutdown starts.
+// statusOf answers for one service; known is false for an unknown name. Once shutdown starts,
+// readiness and every check are NOT_SERVING; liveness is not, as /livez stays 200 during the drain
+// (docs/design.md §5): a `grpc:` liveness probe must not restart a pod that is draining.
 func (h *Health) statusOf(s *monitor.Snapshot, service string) (st servingStatus, known bool) {
 	serving := func(ok bool) servingStatus {
 		if ok && !s.ShuttingDown {
@@ -102,7 +103,10 @@ func (h *Health) statusOf(s *monitor.Snapshot, service string) (st servingStatus
 	case "", serviceReadiness:
 		return serving(s.Ready), true
 	case serviceLiveness:
-		return serving(h.src.Alive(time.Now())), true
+		if h.src.Alive(time.Now()) {
+			return statusServing, true
+		}
+		return statusNotServing, true
 	}
 	if c, ok := s.Check(service); ok {
 		return serving(c.Passing()), true

@@ -28,6 +28,7 @@ import (
 type grpcFixture struct {
 	*fixture
 	grpcAddr string
+	httpURL  string
 	stop     context.CancelFunc
 	served   chan error
 }
@@ -46,7 +47,7 @@ func newGRPCFixture(t *testing.T, d *dep, delay time.Duration) *grpcFixture {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	skip := make(chan struct{}) // closed at cleanup: a second signal
-	g := &grpcFixture{fixture: f, grpcAddr: gl.Addr().String(), stop: cancel, served: make(chan error, 1)}
+	g := &grpcFixture{fixture: f, grpcAddr: gl.Addr().String(), httpURL: "http://" + hl.Addr().String(), stop: cancel, served: make(chan error, 1)}
 	go func() {
 		g.served <- Serve(ctx, Endpoints{HTTP: hl, Handler: f.h, GRPC: gl, Health: NewHealth(f.mon)},
 			Drain{Delay: delay, Timeout: 2 * time.Second, Skip: skip, Shutdown: f.mon.Shutdown}, slog.New(slog.DiscardHandler))
@@ -118,14 +119,56 @@ func TestGRPCHealth(t *testing.T) {
 	db.heal()
 	expect(ready, healthpb.HealthCheckResponse_SERVING)
 
-	// Shutdown: every service NOT_SERVING at once, liveness included, and Watch says so.
+	live, err := c.Watch(ctx, &healthpb.HealthCheckRequest{Service: "liveness"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect(live, healthpb.HealthCheckResponse_SERVING)
+
+	// Shutdown: readiness and every check NOT_SERVING at once, and Watch says so; liveness stays
+	// SERVING through the drain, as /livez stays 200, so a grpc: liveness probe does not restart a
+	// draining pod.
 	g.stop()
 	expect(ready, healthpb.HealthCheckResponse_NOT_SERVING)
-	for _, svc := range []string{"", "liveness", "db"} {
+	for _, svc := range []string{"", "readiness", "db"} {
 		resp, err := c.Check(ctx, &healthpb.HealthCheckRequest{Service: svc})
 		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {
 			t.Errorf("during shutdown Check(%q) = %v, %v; want NOT_SERVING", svc, resp.GetStatus(), err)
 		}
+	}
+	resp, err := c.Check(ctx, &healthpb.HealthCheckRequest{Service: "liveness"})
+	if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Errorf("during shutdown Check(liveness) = %v, %v; want SERVING (as /livez stays 200)", resp.GetStatus(), err)
+	}
+	list, err = c.List(ctx, &healthpb.HealthListRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for svc, st := range list.GetStatuses() {
+		want := healthpb.HealthCheckResponse_NOT_SERVING
+		if svc == "liveness" {
+			want = healthpb.HealthCheckResponse_SERVING
+		}
+		if st.GetStatus() != want {
+			t.Errorf("during shutdown List[%q] = %v; want %v", svc, st.GetStatus(), want)
+		}
+	}
+	if r, err := http.Get(g.httpURL + "/livez"); err != nil || r.StatusCode != http.StatusOK {
+		t.Errorf("during shutdown /livez = %v, %v; want 200", r, err)
+	} else {
+		_ = r.Body.Close()
+	}
+	// The liveness Watch saw no change: it polls every second, so give it two polls.
+	got := make(chan healthpb.HealthCheckResponse_ServingStatus, 1)
+	go func() {
+		if resp, err := live.Recv(); err == nil {
+			got <- resp.GetStatus()
+		}
+	}()
+	select {
+	case st := <-got:
+		t.Errorf("liveness Watch during shutdown sent %v; want no change from SERVING", st)
+	case <-time.After(2500 * time.Millisecond):
 	}
 }
 

@@ -110,7 +110,7 @@ func (m *Metrics) ConfigLoaded(ok bool, at time.Time) {
 
 // SetChecks makes the per-check series follow the monitored checks: those of a check (name and type)
 // that is gone are deleted, so a removed check disappears from /metrics; a new check's run counters
-// exist from the start, so rate() and absent() behave before its first run ends. A check kept by a
+// exist from the start (see createSeries), so rate() and absent() behave before its first run ends. A check kept by a
 // reload keeps its series and their values. Call it once the dropped checks' runs have stopped (after
 // monitor.Replace), or a last run could bring a deleted series back.
 func (m *Metrics) SetChecks(cs []*checks.Check) {
@@ -129,10 +129,23 @@ func (m *Metrics) SetChecks(cs []*checks.Check) {
 		}
 	}
 	for k := range next {
-		m.runs.WithLabelValues(k.name, k.typ, "success")
-		m.runs.WithLabelValues(k.name, k.typ, "failure")
+		m.createSeries(k)
 	}
 	m.known = next
+}
+
+// createSeries makes a check's counters exist at 0 before its first run: both run results, and a
+// failure series per reason class, so the first failure of each class is an increase that rate() and
+// increase() see (a series born at 1 shows none). Every class of checks.Classes but stale: a stale
+// check is one whose run never returned, so it adds no failed run (healthgate_check_stale shows it).
+func (m *Metrics) createSeries(k checkKey) {
+	m.runs.WithLabelValues(k.name, k.typ, "success")
+	m.runs.WithLabelValues(k.name, k.typ, "failure")
+	for _, c := range checks.Classes {
+		if c != checks.Stale {
+			m.failures.WithLabelValues(k.name, k.typ, string(c))
+		}
+	}
 }
 
 // FleetRequest counts one request to a peer: PeersOptions.OnResult.
@@ -145,9 +158,9 @@ func (m *Metrics) handler(src Source) http.Handler {
 		// Series exist from the start, so rate() and absent() behave before the first run ends.
 		m.known = map[checkKey]bool{}
 		for _, c := range src.Snapshot().Checks {
-			m.known[checkKey{c.Name, c.Type}] = true
-			m.runs.WithLabelValues(c.Name, c.Type, "success")
-			m.runs.WithLabelValues(c.Name, c.Type, "failure")
+			k := checkKey{c.Name, c.Type}
+			m.known[k] = true
+			m.createSeries(k)
 		}
 	}
 	m.mu.Unlock()
@@ -162,6 +175,9 @@ var (
 	lastSuccessDesc = prometheus.NewDesc("healthgate_check_last_success_timestamp_seconds",
 		"Unix time of the check's last successful run (0 if none yet).",
 		[]string{"check", "type"}, nil)
+	staleDesc = prometheus.NewDesc("healthgate_check_stale",
+		"Whether the check is failing because no run has completed for 2 × interval + timeout, its runner wedged (1), or not (0).",
+		[]string{"check", "type"}, nil)
 	failOpenDesc = prometheus.NewDesc("healthgate_check_fail_open",
 		"Whether the check fails here but counts as passing in /readyz because most of the fleet sees it failing too (1) or not (0).",
 		[]string{"check"}, nil)
@@ -175,6 +191,7 @@ type stateCollector struct{ src Source }
 func (c stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- upDesc
 	ch <- lastSuccessDesc
+	ch <- staleDesc
 	ch <- readyDesc
 	ch <- failOpenDesc
 }
@@ -184,11 +201,14 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 	for i := range s.Checks {
 		cs := &s.Checks[i]
 		ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, boolFloat(cs.Passing()), cs.Name, cs.Type, strconv.FormatBool(cs.Critical))
+		// The snapshot's own figure can be a heartbeat old (a run that changes nothing a probe sees
+		// publishes none): read the runner's.
 		last := 0.0
-		if !cs.LastSuccess.IsZero() {
-			last = float64(cs.LastSuccess.UnixNano()) / 1e9
+		if _, success, _ := cs.Latest(); !success.IsZero() {
+			last = float64(success.UnixNano()) / 1e9
 		}
 		ch <- prometheus.MustNewConstMetric(lastSuccessDesc, prometheus.GaugeValue, last, cs.Name, cs.Type)
+		ch <- prometheus.MustNewConstMetric(staleDesc, prometheus.GaugeValue, boolFloat(cs.Class == checks.Stale), cs.Name, cs.Type)
 		if cs.Shared {
 			ch <- prometheus.MustNewConstMetric(failOpenDesc, prometheus.GaugeValue, boolFloat(cs.FailOpen), cs.Name)
 		}

@@ -1,11 +1,15 @@
 package server
 
 import (
+	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/healthgate/healthgate/checks"
+	"github.com/healthgate/healthgate/config"
 	"github.com/healthgate/healthgate/monitor"
 )
 
@@ -54,4 +58,84 @@ func TestMetrics(t *testing.T) {
 	if ran := db.runs.Load() + cache.runs.Load() - before; ran != 0 {
 		t.Errorf("100 scrapes and probes ran checks %d times; want 0", ran)
 	}
+}
+
+// TestMetricsFailureSeriesFromStart: every check has a failure counter at 0 for every reason class a
+// run can fail with before its first failure, so the first failure is an increase Prometheus sees; a
+// check removed by SetChecks loses them all, an added one gets them.
+func TestMetricsFailureSeriesFromStart(t *testing.T) {
+	var db dep
+	m := NewMetrics(BuildInfo{})
+	c := db.checkEvery("db", true, 50*time.Millisecond)
+	f := newFixtureWith(t, Options{Metrics: m}, monitor.Options{OnRun: m.Observe}, c)
+	f.settle(t, allRan)
+
+	body := f.get(t, "/metrics").body
+	for _, class := range checks.Classes {
+		series := `healthgate_check_failures_total{check="db",reason="` + string(class) + `",type="postgres"}`
+		v, ok := sample(body, series)
+		switch {
+		case class == checks.Stale && ok:
+			t.Errorf("%s exists: a stale check adds no failed run, so it could only ever be 0", series)
+		case class != checks.Stale && (!ok || v != 0):
+			t.Errorf("%s = %v (present %v) before any failure; want 0", series, v, ok)
+		}
+	}
+
+	db.fail(&checks.Error{Class: checks.Refused, Err: checks.Failf(checks.Refused, "connection refused")})
+	refused := `healthgate_check_failures_total{check="db",reason="refused",type="postgres"}`
+	f.settle(t, func(*monitor.Snapshot) bool { v, _ := sample(f.get(t, "/metrics").body, refused); return v >= 1 })
+	if v, _ := sample(f.get(t, "/metrics").body, `healthgate_check_failures_total{check="db",reason="timeout",type="postgres"}`); v != 0 {
+		t.Errorf("timeout failures = %v; only refused ones happened", v)
+	}
+
+	// A reload: db removed, cache added (the monitor's runs are not involved here, only the series).
+	m.SetChecks([]*checks.Check{checks.Func(config.NewCheck("cache", "redis", "test", config.NewDefaults()), nil)})
+	body = f.get(t, "/metrics").body
+	if strings.Contains(body, `healthgate_check_failures_total{check="db"`) {
+		t.Error("the removed check's failure series are still exposed")
+	}
+	if v, ok := sample(body, `healthgate_check_failures_total{check="cache",reason="dns",type="redis"}`); !ok || v != 0 {
+		t.Errorf("the added check's dns failures = %v (present %v); want 0", v, ok)
+	}
+}
+
+// TestMetricsStale: a check the monitor has declared stale (its runner wedged: the monitor's own test,
+// TestStale, makes one) shows healthgate_check_stale 1; every other check shows 0, failing or not.
+func TestMetricsStale(t *testing.T) {
+	now := time.Now()
+	src := staticSource{&monitor.Snapshot{At: now, Checks: []monitor.CheckStatus{
+		{Name: "db", Type: "postgres", Critical: true, State: monitor.Passing, LastSuccess: now},
+		{Name: "wedged", Type: "redis", Critical: true, State: monitor.Failing, Class: checks.Stale},
+		{Name: "down", Type: "tcp", State: monitor.Failing, Class: checks.Refused},
+	}}}
+	h := NewMetrics(BuildInfo{}).handler(src)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	body := rec.Body.String()
+	for series, want := range map[string]float64{
+		`healthgate_check_stale{check="wedged",type="redis"}`: 1,
+		`healthgate_check_stale{check="db",type="postgres"}`:  0,
+		`healthgate_check_stale{check="down",type="tcp"}`:     0,
+	} {
+		if v, ok := sample(body, series); !ok || v != want {
+			t.Errorf("%s = %v (present %v); want %v", series, v, ok, want)
+		}
+	}
+}
+
+type staticSource struct{ s *monitor.Snapshot }
+
+func (s staticSource) Snapshot() *monitor.Snapshot { return s.s }
+func (staticSource) Alive(time.Time) bool          { return true }
+
+// sample reads one sample of an exposition body (0 and false when absent).
+func sample(body, series string) (float64, bool) {
+	for line := range strings.Lines(body) {
+		if rest, ok := strings.CutPrefix(line, series+" "); ok {
+			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			return v, err == nil
+		}
+	}
+	return 0, false
 }

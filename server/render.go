@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/healthgate/healthgate/checks"
 	"github.com/healthgate/healthgate/config"
 	"github.com/healthgate/healthgate/monitor"
 )
@@ -27,7 +28,7 @@ const shutdownReason = "process is shutting down"
 // line is one row of a verbose body or one entry of health+json, independent of the format.
 type line struct {
 	name     string
-	typ      string
+	typ      string // the check's kind; empty for the built-in lines (shutdown, ping, monitor)
 	ok       bool
 	excluded bool
 	reason   string // shown only when details are allowed
@@ -69,18 +70,24 @@ func readyView(s *monitor.Snapshot, only string, exclude []string) view {
 		return false
 	}
 	if only == "" || only == config.ShutdownCheck {
-		l := line{name: config.ShutdownCheck, typ: "system", ok: !s.ShuttingDown, critical: true}
+		l := line{name: config.ShutdownCheck, ok: !s.ShuttingDown, critical: true}
 		if s.ShuttingDown {
 			l.reason = shutdownReason
 		}
 		l.excluded = excluded(l.name)
 		v.add(l)
 	}
-	for i := range s.Checks {
-		c := &s.Checks[i]
-		if only != "" && c.Name != only {
-			continue
+	cs := s.Checks
+	if only != "" {
+		// One check: found through the index, so that rendering /readyz/{name} for every check of a
+		// snapshot costs O(checks), not O(checks²).
+		cs = nil
+		if i, ok := s.Index(only); ok {
+			cs = s.Checks[i : i+1]
 		}
+	}
+	for i := range cs {
+		c := &cs[i]
 		l := line{name: c.Name, typ: c.Type, ok: c.Passing(), reason: c.Err, duration: c.Duration, at: c.LastRun, critical: c.Critical || only != "", hasRun: !c.LastRun.IsZero()}
 		if c.FailOpen && only == "" {
 			// /readyz/{name} keeps the local truth: the dependency is failing.
@@ -155,8 +162,8 @@ func startupView(s *monitor.Snapshot) view {
 // liveView computes /livez: the process serves (ping) and the engine's heartbeat is fresh.
 func liveView(alive bool) view {
 	v := view{endpoint: "livez", ok: true, status: monitor.Pass}
-	v.add(line{name: "ping", typ: "system", ok: true, critical: true})
-	l := line{name: "monitor", typ: "system", ok: alive, critical: true}
+	v.add(line{name: "ping", ok: true, critical: true})
+	l := line{name: "monitor", ok: alive, critical: true}
 	if !alive {
 		l.reason = "the check engine's heartbeat stopped"
 	}
@@ -284,7 +291,12 @@ func oneLine(s string) string {
 	return b.String()
 }
 
-// health+json, draft-inadarei-api-health-check: checks keyed "name:responseTime".
+// health+json, draft-inadarei-api-health-check. A check that has run is keyed "name:responseTime" (the
+// draft's componentName:measurementName), with the last run's duration as observedValue; one that has
+// not, and the built-in lines, which measure nothing, are keyed by the name alone, which the draft
+// allows, so that no responseTime entry lacks its observedValue. componentType is one of the draft's
+// own values (datastore, component, system); the check's kind (postgres, redis, http, tcp) is in
+// componentKind.
 type hjsonBody struct {
 	Status      monitor.Status           `json:"status"`
 	Description string                   `json:"description,omitempty"`
@@ -296,6 +308,7 @@ type hjsonBody struct {
 type hjsonDetail struct {
 	ComponentID   string         `json:"componentId"`
 	ComponentType string         `json:"componentType"`
+	ComponentKind string         `json:"componentKind,omitempty"`
 	ObservedValue *float64       `json:"observedValue,omitempty"`
 	ObservedUnit  string         `json:"observedUnit,omitempty"`
 	Status        monitor.Status `json:"status"`
@@ -319,11 +332,16 @@ func renderJSON(v view, details bool, level int) []byte {
 			cut++
 			continue
 		}
-		d := hjsonDetail{ComponentID: l.name, ComponentType: l.typ, Status: monitor.Pass, Critical: l.critical}
+		d := hjsonDetail{ComponentID: l.name, ComponentType: checks.ComponentSystem, ComponentKind: l.typ, Status: monitor.Pass, Critical: l.critical}
+		if l.typ != "" {
+			d.ComponentType = checks.ComponentType(l.typ)
+		}
+		key := l.name
 		if l.hasRun {
 			ms := float64(l.duration.Microseconds()) / 1000
 			d.ObservedValue, d.ObservedUnit = &ms, "ms"
 			d.Time = l.at.UTC().Format(time.RFC3339Nano)
+			key += ":responseTime"
 		}
 		switch {
 		case l.failOpen:
@@ -335,7 +353,7 @@ func renderJSON(v view, details bool, level int) []byte {
 			d.Status = monitor.Fail
 			d.Output = reasonText(l.reason, details, level)
 		}
-		body.Checks[l.name+":responseTime"] = append(body.Checks[l.name+":responseTime"], d)
+		body.Checks[key] = append(body.Checks[key], d)
 	}
 	if omitted > 0 {
 		body.Notes = append(body.Notes, strconv.Itoa(omitted)+" excluded or passing checks not listed")

@@ -37,8 +37,15 @@ type Endpoints struct {
 // Serve serves the endpoints until ctx ends, then drains. It returns nil after a clean drain and an
 // error if a listener failed or the drain ran out of time.
 func Serve(ctx context.Context, ep Endpoints, d Drain, log *slog.Logger) error {
+	// HTTP/1.1, and HTTP/2 without TLS with prior knowledge (h2c): the kubelet's `protocol: HTTP2`
+	// HTTP probe speaks the latter, HAProxy and the kubelet's default probe the former. net/http tells
+	// them apart by the connection preface.
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
 	srv := &http.Server{
-		Handler: ep.Handler,
+		Handler:   ep.Handler,
+		Protocols: &protocols,
 		// A slow client must not hold a connection for long. Probes have no body and their answers
 		// are a few hundred bytes written at once, so the header deadline is the one that matters;
 		// read and write deadlines would cost two more syscalls per probe (measured in bench/).

@@ -60,7 +60,7 @@ func Backoff(c checks.Class, failures int, u float64) time.Duration {
 	}
 	k := persistent
 	switch c {
-	case checks.NotReady, checks.Timeout, checks.Reset, checks.ReadOnly, checks.Lag, checks.BadResponse:
+	case checks.NotReady, checks.Schema, checks.Timeout, checks.Reset, checks.ReadOnly, checks.Lag, checks.BadResponse:
 		k = transient
 	}
 	ceiling := k.base

@@ -30,6 +30,7 @@ func TestBackoff(t *testing.T) {
 		{name: "huge failure count does not overflow", class: checks.Timeout, failures: 1 << 40, u: 0.999, want: 2997 * ms},
 		{name: "auth first failure", class: checks.Auth, failures: 1, u: 0.5, want: 125 * ms},
 		{name: "auth capped at 6s", class: checks.Auth, failures: 30, u: 0.5, want: 3 * time.Second},
+		{name: "schema is transient (a migration job running)", class: checks.Schema, failures: 30, u: 0.5, want: 1500 * ms},
 		{name: "bad_response is transient (HTTP 503 while starting)", class: checks.BadResponse, failures: 30, u: 0.5, want: 1500 * ms},
 		{name: "tls is persistent", class: checks.TLS, failures: 30, u: 0.5, want: 3 * time.Second},
 		{name: "unknown is persistent", class: checks.Unknown, failures: 2, u: 0.5, want: 250 * ms},

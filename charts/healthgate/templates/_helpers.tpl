@@ -379,3 +379,16 @@ capabilities:
 seccompProfile:
   type: RuntimeDefault
 {{- end -}}
+
+{{/* The effective ServiceMonitor settings: metrics.serviceMonitor, overridden by the deprecated top-level
+serviceMonitor keys a values file still sets. Returned as YAML (include can only return a string). */}}
+{{- define "healthgate.serviceMonitor" -}}
+{{- $sm := deepCopy .Values.metrics.serviceMonitor -}}
+{{- with .Values.serviceMonitor }}{{- $sm = mergeOverwrite $sm (deepCopy .) -}}{{- end -}}
+{{- toYaml $sm -}}
+{{- end -}}
+
+{{/* The PromQL label matchers of this release's healthgate series (see metrics.prometheusRule.selector). */}}
+{{- define "healthgate.metricsSelector" -}}
+{{- .Values.metrics.prometheusRule.selector | default (printf "job=%q,namespace=%q" (include "healthgate.fullname" .) .Release.Namespace) -}}
+{{- end -}}

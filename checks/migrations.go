@@ -1,0 +1,560 @@
+package checks
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/healthgate/healthgate/config"
+)
+
+// Migration-aware SQL checks (README "Migrations"): the schema must be at the version this release needs.
+// Each tool's table is read with one SELECT on the check's own connection: no DDL, no lock taken beyond the
+// read's own, nothing written. The logic here knows tools and tables but no driver: a SQL kind gives it a
+// dialect (quoting, placeholders, text casts, which errors mean "no such table") and a rowsReader, so a
+// MySQL kind reuses it as it is.
+
+// sqlDialect is what the migrations read needs to know about one SQL server.
+type sqlDialect struct {
+	// quote is the identifier quote character: '"' (standard, Postgres) or '`' (MySQL).
+	quote byte
+	// maxIdent is the longest identifier the server keeps (Postgres 63 bytes, MySQL 64 characters).
+	maxIdent int
+	// param is the placeholder of the n-th argument (1-based): $1 or ?.
+	param func(n int) string
+	// text casts a SQL expression to text, so every column reads as a string (or NULL).
+	text func(expr string) string
+	// missingTable and missingColumn recognise the server's "no such table (or schema)" and "no such
+	// column" errors; classify classifies every other error of the read.
+	missingTable  func(error) bool
+	missingColumn func(error) bool
+	classify      func(error) error
+}
+
+// rowsReader runs one read-only statement and returns its rows, each column as text (nil for NULL).
+type rowsReader interface {
+	readRows(ctx context.Context, query string, args ...any) ([][]*string, error)
+}
+
+// versionKind is what a tool can store as a version, which decides how versions are validated and
+// compared.
+type versionKind int
+
+const (
+	wholeNumber versionKind = iota // a bigint: golang-migrate, goose
+	digits                         // a string of digits (a timestamp, usually): dbmate, rails
+	dotted                         // digits separated by dots, compared segment by segment: flyway
+	identifier                     // an opaque id, matched exactly: liquibase (changeset id or tag), alembic
+)
+
+// migrationTool is one supported tool: its default table, what a version looks like, the read and how its
+// rows decide.
+type migrationTool struct {
+	name     string
+	table    string
+	kind     versionKind
+	maxLen   int    // the longest version the tool's column holds
+	versions string // how to write a version, for messages
+	repair   string // how the tool gets out of a failed state, for hints
+	query    func(d sqlDialect, table, want string) (string, []any)
+	columns  []string // the columns the read uses, for the layout hint
+	decide   func(s *schemaCheck, rows [][]*string) error
+}
+
+var migrationTools = []migrationTool{
+	{
+		name: "golang-migrate", table: "schema_migrations", kind: wholeNumber,
+		versions: "the number at the start of a migration's file name (1_init.up.sql is 1, 20241120093000_users.up.sql is 20241120093000)",
+		repair:   "fix the schema by hand, then record the right version with `migrate force VERSION`",
+		columns:  []string{"version", "dirty"},
+		query: func(d sqlDialect, t, _ string) (string, []any) {
+			// golang-migrate keeps a single row: the current version and whether it failed part-way.
+			return "SELECT " + d.text("version") + ", " + d.text("dirty") + " FROM " + t + " LIMIT 2", nil
+		},
+		decide: decideGolangMigrate,
+	},
+	{
+		name: "goose", table: "goose_db_version", kind: wholeNumber,
+		versions: "the number at the start of a migration's file name (00001_init.sql is 1, 20241120093000_users.sql is 20241120093000)",
+		columns:  []string{"id", "version_id", "is_applied"},
+		query: func(d sqlDialect, t, _ string) (string, []any) {
+			// goose appends a row per up (and, before v3.x providers, per down with is_applied false):
+			// the latest row of each version says whether it is applied. Version 0 is the row goose
+			// writes when it creates the table.
+			return "SELECT (SELECT " + d.text("MAX(a.version_id)") + " FROM " + t + " a WHERE a.is_applied AND a.version_id > 0" +
+				" AND NOT EXISTS (SELECT 1 FROM " + t + " b WHERE b.version_id = a.version_id AND b.id > a.id))," +
+				" (SELECT " + d.text("COUNT(*)") + " FROM " + t + ")", nil
+		},
+		decide: decideHighest,
+	},
+	{
+		name: "dbmate", table: "schema_migrations", kind: digits, maxLen: 128,
+		versions: "the digits before the first _ of a migration's file name (20241120093000_users.sql is 20241120093000)",
+		columns:  []string{"version"},
+		query:    highestDigits,
+		decide:   decideHighest,
+	},
+	{
+		name: "rails", table: "schema_migrations", kind: digits, maxLen: 255,
+		versions: "the digits before the first _ of a migration's file name (20241120093000_add_users.rb is 20241120093000)",
+		columns:  []string{"version"},
+		query:    highestDigits,
+		decide:   decideHighest,
+	},
+	{
+		name: "flyway", table: "flyway_schema_history", kind: dotted, maxLen: 50,
+		versions: "a version as flyway stores it: digits separated by dots (V1_2__users.sql is 1.2)",
+		repair:   "fix the schema by hand (or the migration), then run `flyway repair` and migrate again",
+		columns:  []string{"installed_rank", "version", "type", "success"},
+		query: func(d sqlDialect, t, _ string) (string, []any) {
+			// Every versioned row, in the order flyway applied them (repeatable migrations have no
+			// version): dotted versions compare segment by segment, which SQL cannot do portably.
+			return "SELECT version, type, " + d.text("success") + " FROM " + t +
+				" WHERE version IS NOT NULL ORDER BY installed_rank", nil
+		},
+		decide: decideFlyway,
+	},
+	{
+		name: "liquibase", table: "databasechangelog", kind: identifier, maxLen: 255,
+		versions: "the id of a changeset, or a tag (liquibase tag NAME, or a tagDatabase changeset), that must be applied",
+		repair:   "fix the changeset or the schema, then run liquibase update again",
+		columns:  []string{"id", "tag", "exectype", "orderexecuted"},
+		query: func(d sqlDialect, t, want string) (string, []any) {
+			// The changelog's size, and the rows of the changeset or tag asked for: a count row always
+			// comes back, so an empty changelog is told apart from a pending changeset.
+			return "SELECT " + d.text("c.n") + ", r.id, r.tag, r.exectype FROM (SELECT COUNT(*) AS n FROM " + t + ") c" +
+				" LEFT JOIN (SELECT id, tag, exectype, orderexecuted FROM " + t + " WHERE id = " + d.param(1) + " OR tag = " + d.param(2) + ") r" +
+				" ON 1 = 1 ORDER BY r.orderexecuted", []any{want, want}
+		},
+		decide: decideLiquibase,
+	},
+	{
+		name: "alembic", table: "alembic_version", kind: identifier, maxLen: 32,
+		versions: "the revision id of this release's head (alembic heads), such as 1975ea83b712",
+		columns:  []string{"version_num"},
+		query: func(d sqlDialect, t, _ string) (string, []any) {
+			// One row per head (more than one with branches); an empty table is the base.
+			return "SELECT version_num FROM " + t, nil
+		},
+		decide: decideAlembic,
+	},
+}
+
+// toolAliases are names users write for a tool.
+var toolAliases = map[string]string{
+	"migrate": "golang-migrate", "golang_migrate": "golang-migrate", "golangmigrate": "golang-migrate",
+	"activerecord": "rails", "active_record": "rails", "sqlalchemy": "alembic",
+}
+
+func toolNames() []string {
+	names := make([]string, len(migrationTools))
+	for i, t := range migrationTools {
+		names[i] = t.name
+	}
+	return names
+}
+
+func findTool(name string) (migrationTool, bool) {
+	for _, t := range migrationTools {
+		if t.name == name {
+			return t, true
+		}
+	}
+	return migrationTool{}, false
+}
+
+// highestDigits reads the numerically highest version of a table of applied versions as text (dbmate,
+// rails): longer digit strings are larger once leading zeros are dropped, so the order is by length,
+// then by text, and 10 sorts above 9.
+func highestDigits(_ sqlDialect, t, _ string) (string, []any) {
+	trimmed := "TRIM(LEADING '0' FROM version)"
+	return "SELECT version FROM " + t + " ORDER BY CHAR_LENGTH(" + trimmed + ") DESC, " + trimmed + " DESC LIMIT 1", nil
+}
+
+// schemaCheck is a built migrations requirement of one check.
+type schemaCheck struct {
+	tool    migrationTool
+	table   string // as written (or the default), for messages
+	quoted  string // quoted for the dialect
+	want    string
+	dialect sqlDialect
+}
+
+// newSchemaCheck validates a check's migrations section for a SQL kind; nil, nil when none was given.
+func newSchemaCheck(c config.Check, d sqlDialect) (*schemaCheck, config.Errors) {
+	m := c.Migrations
+	if !m.Set() && !c.Src.IsSet("migrations") {
+		return nil, nil
+	}
+	if m.Src.Failed[""] {
+		return nil, nil // not a mapping: config said so
+	}
+	if !m.Set() {
+		return nil, config.Errors{c.Src.Errorf("migrations", "empty: write the tool and the version this release needs, as in migrations: {tool: golang-migrate, version: \"20241120093000\"}")}
+	}
+	src := m.Src
+	if src.File == "" {
+		src = c.Src // built in code, not decoded: errors are about the check
+	}
+	var errs config.Errors
+	add := func(field, format string, args ...any) {
+		if !m.Src.Failed[field] {
+			errs = append(errs, src.Errorf(field, format, args...))
+		}
+	}
+	tool, ok := findTool(m.Tool)
+	switch {
+	case ok:
+	case m.Tool == "":
+		add("tool", "required: the migration tool that keeps the schema's version (one of %s)", strings.Join(toolNames(), ", "))
+	default:
+		add("tool", "unknown migration tool %q%s (known: %s)", m.Tool, suggestTool(m.Tool), strings.Join(toolNames(), ", "))
+	}
+	table := m.Table
+	if table == "" && ok {
+		table = tool.table
+	}
+	quoted, msg := quoteTable(table, d)
+	if msg != "" {
+		add("table", "%s", msg)
+	}
+	if ok {
+		if msg := tool.validVersion(m.Version); msg != "" {
+			add("version", "%s", msg)
+		}
+	} else if m.Version == "" {
+		add("version", "required: the version this release needs")
+	}
+	if len(errs) > 0 || !ok {
+		return nil, errs
+	}
+	return &schemaCheck{tool: tool, table: table, quoted: quoted, want: m.Version, dialect: d}, nil
+}
+
+var (
+	digitsPattern = regexp.MustCompile(`^[0-9]+$`)
+	dottedPattern = regexp.MustCompile(`^[0-9]+(\.[0-9]+)*$`)
+)
+
+// validVersion says why v is not a version the tool could ever store, or "".
+func (t migrationTool) validVersion(v string) string {
+	if v == "" {
+		return fmt.Sprintf("required: the %s version this release needs: %s", t.name, t.versions)
+	}
+	if strings.TrimSpace(v) != v || strings.ContainsAny(v, "\x00\n\r\t") {
+		return fmt.Sprintf("%q has spaces or control characters around or in it; %s never stores such a version", v, t.name)
+	}
+	switch t.kind {
+	case wholeNumber:
+		if !digitsPattern.MatchString(v) {
+			return fmt.Sprintf("%s stores versions as a whole number (bigint): %q is not one; write %s", t.name, v, t.versions)
+		}
+		if _, err := strconv.ParseInt(v, 10, 64); err != nil {
+			return fmt.Sprintf("%q is larger than the biggest version %s can store (a bigint, %d)", v, t.name, int64(1<<63-1))
+		}
+	case digits:
+		if !digitsPattern.MatchString(v) {
+			return fmt.Sprintf("%s versions are digits only: %q is not; write %s", t.name, v, t.versions)
+		}
+	case dotted:
+		if !dottedPattern.MatchString(v) {
+			hint := ""
+			if dottedPattern.MatchString(strings.ReplaceAll(v, "_", ".")) {
+				hint = fmt.Sprintf(" (flyway stores V%s__name.sql as %s)", v, strings.ReplaceAll(v, "_", "."))
+			}
+			return fmt.Sprintf("%q is not a flyway version%s; write %s", v, hint, t.versions)
+		}
+	case identifier:
+		if t.name == "alembic" && (v == "head" || v == "heads" || v == "base" || strings.ContainsAny(v, " @+")) {
+			return fmt.Sprintf("%q is not a revision id: write the head's revision id itself (alembic heads), such as 1975ea83b712", v)
+		}
+	}
+	if t.maxLen > 0 && len(v) > t.maxLen {
+		return fmt.Sprintf("%q is longer than %s's version column holds (%d characters)", v, t.name, t.maxLen)
+	}
+	return ""
+}
+
+func suggestTool(name string) string {
+	lower := strings.ToLower(strings.TrimSpace(name))
+	if alias, ok := toolAliases[lower]; ok {
+		return fmt.Sprintf(" (did you mean %q?)", alias)
+	}
+	best, bestDist := "", 4
+	for _, t := range toolNames() {
+		if d := levenshtein(lower, t); d < bestDist {
+			best, bestDist = t, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+func levenshtein(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
+
+// quoteTable quotes a table name, optionally schema-qualified (schema.table), for the dialect; the
+// message says why it cannot be a table name.
+func quoteTable(name string, d sqlDialect) (string, string) {
+	if name == "" {
+		return "", "" // reported with the tool
+	}
+	parts := strings.Split(name, ".")
+	if len(parts) > 2 {
+		return "", fmt.Sprintf("%q: write a table name, or schema.table", name)
+	}
+	q := string(d.quote)
+	quoted := make([]string, len(parts))
+	for i, p := range parts {
+		switch {
+		case p == "":
+			return "", fmt.Sprintf("%q: an empty name on one side of the dot; write a table name, or schema.table", name)
+		case strings.ContainsRune(p, 0):
+			return "", fmt.Sprintf("%q: a NUL character cannot be part of a name", name)
+		case len(p) > d.maxIdent:
+			return "", fmt.Sprintf("%q: longer than the %d characters the server keeps of a name", p, d.maxIdent)
+		}
+		quoted[i] = q + strings.ReplaceAll(p, q, q+q) + q
+	}
+	return strings.Join(quoted, "."), ""
+}
+
+// run reads the tool's table once and says whether the schema is at the version this release needs.
+func (s *schemaCheck) run(ctx context.Context, r rowsReader) error {
+	query, args := s.tool.query(s.dialect, s.quoted, s.want)
+	rows, err := r.readRows(ctx, query, args...)
+	switch {
+	case err == nil:
+		return s.tool.decide(s, rows)
+	case s.dialect.missingTable(err):
+		return &Error{Class: Schema,
+			Err:  fmt.Errorf("table %s does not exist: %s has never run against this database (this release needs version %s)", s.table, s.tool.name, s.want),
+			Hint: fmt.Sprintf("no migration has run yet (no %s table): it should clear once the migration job has run; if it has, check migrations.table, the schema and search_path", s.table)}
+	case s.dialect.missingColumn(err):
+		return &Error{Class: Schema, Err: fmt.Errorf("table %s has no %s column as %s writes it: %w", s.table, strings.Join(s.tool.columns, "/"), s.tool.name, err),
+			Hint: fmt.Sprintf("table %s is not %s's: check migrations.tool and migrations.table", s.table, s.tool.name)}
+	}
+	return s.dialect.classify(err)
+}
+
+// Schema failures, worded by what will happen next.
+
+func (s *schemaCheck) empty() error {
+	return &Error{Class: Schema, Err: fmt.Errorf("%s holds no applied migration; this release needs version %s", s.table, s.want),
+		Hint: fmt.Sprintf("no migration is applied yet (need %s): it should clear when the migration job finishes", s.want)}
+}
+
+func (s *schemaCheck) behind(current string) error {
+	return &Error{Class: Schema, Err: fmt.Errorf("schema at version %s, this release needs %s (%s, table %s)", current, s.want, s.tool.name, s.table),
+		Hint: fmt.Sprintf("migrations are pending (at %s, need %s): it should clear when the migration job finishes; if none runs, run it", current, s.want)}
+}
+
+func (s *schemaCheck) failed(version, how string) error {
+	return &Error{Class: Schema, Err: fmt.Errorf("migration %s %s (%s, table %s); this release needs %s", version, how, s.tool.name, s.table, s.want),
+		Hint: fmt.Sprintf("migration %s failed: this will not clear by itself; %s", version, s.tool.repair)}
+}
+
+func (s *schemaCheck) layout(detail string) error {
+	return &Error{Class: Schema, Err: fmt.Errorf("table %s does not read as %s's: %s", s.table, s.tool.name, detail),
+		Hint: fmt.Sprintf("table %s is not %s's: check migrations.tool and migrations.table", s.table, s.tool.name)}
+}
+
+// atLeast compares the stored version with the one asked for, as numbers.
+func (s *schemaCheck) atLeast(current string) (bool, error) {
+	c, ok := compareVersions(current, s.want)
+	if !ok {
+		return false, s.layout(fmt.Sprintf("version %q is not a %s version", current, s.tool.name))
+	}
+	return c >= 0, nil
+}
+
+func decideGolangMigrate(s *schemaCheck, rows [][]*string) error {
+	if len(rows) == 0 || rows[0][0] == nil {
+		return s.empty()
+	}
+	if len(rows) > 1 {
+		return s.layout(fmt.Sprintf("%d rows: golang-migrate keeps exactly one", len(rows)))
+	}
+	version := *rows[0][0]
+	if rows[0][1] != nil && sqlTrue(*rows[0][1]) {
+		return s.failed(version, "is dirty: it failed part-way")
+	}
+	ok, err := s.atLeast(version)
+	if err != nil || ok {
+		return err
+	}
+	return s.behind(version)
+}
+
+// decideHighest decides from one row whose first column is the highest applied version (NULL or no row:
+// none applied).
+func decideHighest(s *schemaCheck, rows [][]*string) error {
+	if len(rows) == 0 || rows[0][0] == nil {
+		return s.empty()
+	}
+	version := *rows[0][0]
+	ok, err := s.atLeast(version)
+	if err != nil || ok {
+		return err
+	}
+	return s.behind(version)
+}
+
+// decideFlyway replays the versioned rows in installed_rank order: a successful migration (or baseline)
+// applies its version, an undo or a deleted row takes it back, and a failed row with no later success is
+// a failed migration.
+func decideFlyway(s *schemaCheck, rows [][]*string) error {
+	applied := map[string]bool{}
+	failed := map[string]bool{}
+	var failedOrder []string
+	for _, row := range rows {
+		if row[0] == nil {
+			continue
+		}
+		version, typ := *row[0], strings.ToUpper(deref(row[1]))
+		success := row[2] != nil && sqlTrue(*row[2])
+		switch {
+		case typ == "DELETE" || strings.HasPrefix(typ, "UNDO"):
+			if success {
+				delete(applied, version)
+			}
+		case success:
+			applied[version] = true
+			delete(failed, version)
+		default:
+			failed[version] = true
+			failedOrder = append(failedOrder, version)
+		}
+	}
+	for _, v := range failedOrder {
+		if failed[v] {
+			return s.failed(v, "failed (success = false, no later success)")
+		}
+	}
+	if len(applied) == 0 {
+		return s.empty()
+	}
+	highest := ""
+	for v := range applied {
+		if c, ok := compareVersions(v, highest); highest == "" || (ok && c > 0) {
+			highest = v
+		}
+	}
+	ok, err := s.atLeast(highest)
+	if err != nil || ok {
+		return err
+	}
+	return s.behind(highest)
+}
+
+// decideLiquibase: the changeset (by id) or tag must have a row that ran (EXECUTED, RERAN or MARK_RAN).
+func decideLiquibase(s *schemaCheck, rows [][]*string) error {
+	if len(rows) == 0 || deref(rows[0][0]) == "0" {
+		return s.empty()
+	}
+	failed := false
+	for _, row := range rows {
+		if row[1] == nil && row[2] == nil {
+			continue // the count row when nothing matched
+		}
+		switch strings.ToUpper(deref(row[3])) {
+		case "EXECUTED", "RERAN", "MARK_RAN":
+			return nil
+		case "FAILED":
+			failed = true
+		}
+	}
+	if failed {
+		return s.failed(s.want, "is recorded with exectype FAILED and never ran since")
+	}
+	return &Error{Class: Schema,
+		Err:  fmt.Errorf("changeset or tag %q is not in %s (%s rows): this release needs it applied", s.want, s.table, deref(rows[0][0])),
+		Hint: fmt.Sprintf("changeset %s is pending: it should clear when the migration job finishes (liquibase update); if none runs, run it", s.want)}
+}
+
+// decideAlembic: the head asked for must be one of the table's rows (revision ids have no order).
+func decideAlembic(s *schemaCheck, rows [][]*string) error {
+	var heads []string
+	for _, row := range rows {
+		if row[0] != nil {
+			heads = append(heads, *row[0])
+		}
+	}
+	if slices.Contains(heads, s.want) {
+		return nil
+	}
+	if len(heads) == 0 {
+		return s.empty()
+	}
+	return &Error{Class: Schema,
+		Err: fmt.Errorf("schema at revision %s, this release needs head %s (alembic, table %s)", strings.Join(heads, ","), s.want, s.table),
+		Hint: fmt.Sprintf("the schema is at another revision (%s, need %s): an upgrade is pending, and it should clear when the migration job finishes; if it stays, the database is at a newer or other branch's head",
+			strings.Join(heads, ","), s.want)}
+}
+
+// compareVersions compares two versions made of dot-separated digit runs as numbers, segment by segment
+// (9 < 10, 1.9 < 1.10, 1.2 = 1.2.0); ok is false when either is not such a version.
+func compareVersions(a, b string) (int, bool) {
+	as, bs := strings.Split(a, "."), strings.Split(b, ".")
+	for i := range max(len(as), len(bs)) {
+		x, y := "0", "0"
+		if i < len(as) {
+			x = as[i]
+		}
+		if i < len(bs) {
+			y = bs[i]
+		}
+		if !digitsPattern.MatchString(x) || !digitsPattern.MatchString(y) {
+			return 0, false
+		}
+		x, y = strings.TrimLeft(x, "0"), strings.TrimLeft(y, "0")
+		if len(x) != len(y) {
+			if len(x) < len(y) {
+				return -1, true
+			}
+			return 1, true
+		}
+		if c := strings.Compare(x, y); c != 0 {
+			return c, true
+		}
+	}
+	return 0, true
+}
+
+// sqlTrue reads a boolean cast to text: Postgres writes true/false, MySQL 1/0.
+func sqlTrue(s string) bool {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "t", "true", "1", "y", "yes", "on":
+		return true
+	}
+	return false
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}

@@ -1,0 +1,104 @@
+package checks
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/healthgate/healthgate/config"
+)
+
+func TestCompareVersions(t *testing.T) {
+	tests := []struct {
+		a, b string
+		want int
+		ok   bool
+	}{
+		{"9", "10", -1, true}, // as text, "9" > "10"
+		{"10", "9", 1, true},
+		{"010", "10", 0, true},
+		{"20241120093000", "20241120093000", 0, true},
+		{"1.9", "1.10", -1, true}, // as text, "1.9" > "1.10"
+		{"1.2", "1.2.0", 0, true},
+		{"1.2.1", "1.2", 1, true},
+		{"2", "1.99", 1, true},
+		{"99999999999999999999999", "9", 1, true}, // beyond int64: still compared
+		{"1.x", "1", 0, false},
+		{"", "1", 0, false},
+	}
+	for _, tc := range tests {
+		got, ok := compareVersions(tc.a, tc.b)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("compareVersions(%q, %q) = %d, %v; want %d, %v", tc.a, tc.b, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+// fakeReader records the statement and answers with fixed rows, or an error.
+type fakeReader struct {
+	query string
+	args  []any
+	rows  [][]*string
+	err   error
+}
+
+func (f *fakeReader) readRows(_ context.Context, q string, args ...any) ([][]*string, error) {
+	f.query, f.args = q, args
+	return f.rows, f.err
+}
+
+var errNoSuchTable = errors.New("Error 1146: Table 'app.schema_migrations' doesn't exist")
+
+// The tool logic takes a dialect and a reader, not a driver: a MySQL-style dialect (backquotes, ?
+// placeholders, CAST AS CHAR, 1/0 booleans, error 1146) gets its own statements and the same decisions.
+func TestMigrationsDialectIsPluggable(t *testing.T) {
+	mysqlish := sqlDialect{
+		quote: '`', maxIdent: 64,
+		param:         func(int) string { return "?" },
+		text:          func(e string) string { return "CAST(" + e + " AS CHAR)" },
+		missingTable:  func(err error) bool { return errors.Is(err, errNoSuchTable) },
+		missingColumn: func(error) bool { return false },
+		classify:      func(err error) error { return &Error{Class: Query, Err: err} },
+	}
+	str := func(s string) *string { return &s }
+	build := func(tool, table, version string) *schemaCheck {
+		t.Helper()
+		c := config.Check{Name: "db", Type: "mysql", Migrations: config.Migrations{Tool: tool, Table: table, Version: version}}
+		s, errs := newSchemaCheck(c, mysqlish)
+		if len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		return s
+	}
+
+	s := build("golang-migrate", "app.schema_migrations", "10")
+	r := &fakeReader{rows: [][]*string{{str("11"), str("1")}}}
+	err := s.run(context.Background(), r)
+	if ClassOf(err) != Schema || !strings.Contains(err.Error(), "migration 11 is dirty") {
+		t.Errorf("dirty as MySQL's 1: %v", err)
+	}
+	if want := "SELECT CAST(version AS CHAR), CAST(dirty AS CHAR) FROM `app`.`schema_migrations` LIMIT 2"; r.query != want {
+		t.Errorf("query %q; want %q", r.query, want)
+	}
+	r.rows = [][]*string{{str("11"), str("0")}}
+	if err := s.run(context.Background(), r); err != nil {
+		t.Errorf("11 >= 10, clean: %v", err)
+	}
+	r.err = errNoSuchTable
+	if err := s.run(context.Background(), r); ClassOf(err) != Schema || !strings.Contains(err.Error(), "does not exist") {
+		t.Errorf("missing table: %v", err)
+	}
+
+	s = build("liquibase", "", "v1.0")
+	r = &fakeReader{rows: [][]*string{{str("3"), nil, nil, nil}}}
+	if err := s.run(context.Background(), r); ClassOf(err) != Schema || !strings.Contains(err.Error(), "not in databasechangelog") {
+		t.Errorf("pending tag: %v", err)
+	}
+	if !strings.Contains(r.query, "WHERE id = ? OR tag = ?") || len(r.args) != 2 || r.args[0] != "v1.0" {
+		t.Errorf("liquibase statement %q with %v: want ? placeholders and the tag twice", r.query, r.args)
+	}
+	if strings.Count(build("flyway", "we`ird", "1").quoted, "``") != 1 {
+		t.Errorf("a backquote in a name is doubled")
+	}
+}

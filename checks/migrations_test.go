@@ -1,0 +1,475 @@
+package checks_test
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/golang-migrate/migrate/v4"
+	_ "github.com/golang-migrate/migrate/v4/database/pgx/v5" // the pgx5:// driver
+	"github.com/golang-migrate/migrate/v4/source/iofs"
+	"github.com/jackc/pgx/v5"
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", for goose
+	"github.com/pressly/goose/v3"
+
+	"github.com/healthgate/healthgate/checks"
+	"github.com/healthgate/healthgate/checks/checktest"
+	"github.com/healthgate/healthgate/config"
+)
+
+// These tests run every supported tool's table against the real Postgres, each in a schema of its own
+// (created here, dropped after). golang-migrate and goose write their tables themselves; dbmate is not on
+// the module proxy this project can reach, and flyway, liquibase, rails and alembic are not Go, so their
+// tables are created as those tools' documentation (and their Postgres drivers' DDL) lays them out, and
+// filled with the rows the tools write.
+
+// pgSchema is a fresh schema on the test Postgres: admin is a connection whose search_path is the schema,
+// url reaches it too, read-only (default_transaction_read_only=on), so a check that wrote anything,
+// or ran DDL, would fail.
+type pgSchema struct {
+	name   string
+	admin  *pgx.Conn
+	url    string // search_path=name, read-only
+	rwURL  string // search_path=name, read-write: for the tools
+	rawURL string // no search_path
+}
+
+func newPGSchema(t *testing.T) *pgSchema {
+	t.Helper()
+	base := checktest.PostgresURL(t)
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	name := "hg_mig_" + hex.EncodeToString(b[:])
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+name); err != nil {
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		if _, err := admin.Exec(context.Background(), "DROP SCHEMA "+name+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", name, err)
+		}
+		_ = admin.Close(context.Background())
+	})
+	if _, err := admin.Exec(ctx, "SET search_path TO "+name); err != nil {
+		t.Fatal(err)
+	}
+	return &pgSchema{name: name, admin: admin, rawURL: base,
+		url:   addParams(t, base, "search_path", name, "default_transaction_read_only", "on"),
+		rwURL: addParams(t, base, "search_path", name)}
+}
+
+func addParams(t *testing.T, raw string, kv ...string) string {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	for i := 0; i+1 < len(kv); i += 2 {
+		q.Set(kv[i], kv[i+1])
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func (s *pgSchema) exec(t *testing.T, sqls ...string) {
+	t.Helper()
+	for _, q := range sqls {
+		if _, err := s.admin.Exec(context.Background(), q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+}
+
+// expectSchema runs a postgres check with migrations once; want "" means pass, else the run must fail
+// with class schema and its error and hint must contain every one of the texts.
+func expectSchema(t *testing.T, checkURL string, m config.Migrations, pass bool, texts ...string) {
+	t.Helper()
+	ch := newCheck(t, config.Check{Type: "postgres", URL: checkURL, Migrations: m})
+	err, _ := runCheck(t, ch)
+	if pass {
+		assertClass(t, err, "")
+		return
+	}
+	assertClass(t, err, checks.Schema)
+	got := err.Error() + " — " + ch.Hint(err)
+	for _, s := range texts {
+		if !strings.Contains(got, s) {
+			t.Errorf("%s %s: %q does not contain %q", m.Tool, m.Version, got, s)
+		}
+	}
+}
+
+func mig(tool, version string) config.Migrations {
+	return config.Migrations{Tool: tool, Version: version}
+}
+
+// The hints of docs/design.md §4 tell the three schema failures apart.
+const (
+	absentHint  = "no migration has run yet"
+	pendingHint = "should clear when the migration job finishes"
+	failedHint  = "will not clear by itself"
+)
+
+func TestMigrationsGolangMigrate(t *testing.T) {
+	s := newPGSchema(t)
+	files := fstest.MapFS{
+		"m/9_a.up.sql":    {Data: []byte("CREATE TABLE a (x int);")},
+		"m/9_a.down.sql":  {Data: []byte("DROP TABLE a;")},
+		"m/10_b.up.sql":   {Data: []byte("CREATE TABLE b (x int);")},
+		"m/10_b.down.sql": {Data: []byte("DROP TABLE b;")},
+		"m/11_c.up.sql":   {Data: []byte("CREATE TABLE c (x int); SELECT 1/0;")},
+		"m/11_c.down.sql": {Data: []byte("DROP TABLE IF EXISTS c;")},
+	}
+	// Absent: before golang-migrate ever ran (opening its driver creates the table), there is none.
+	expectSchema(t, s.url, mig("golang-migrate", "9"), false, "schema_migrations does not exist", absentHint)
+
+	src, err := iofs.New(files, "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := migrate.NewWithSourceInstance("iofs", src, strings.Replace(s.rwURL, "postgres://", "pgx5://", 1))
+	if err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	defer m.Close()
+	expectSchema(t, s.url, mig("golang-migrate", "9"), false, "holds no applied migration", pendingHint)
+
+	if err := m.Migrate(9); err != nil {
+		t.Fatalf("migrate to 9: %v", err)
+	}
+	expectSchema(t, s.url, mig("golang-migrate", "9"), true)                                           // equal
+	expectSchema(t, s.url, mig("golang-migrate", "8"), true)                                           // higher
+	expectSchema(t, s.url, mig("golang-migrate", "10"), false, "at version 9", "need 10", pendingHint) // lower: "9" > "10" as text
+	expectSchema(t, s.url, mig("golang-migrate", "0010"), false, "at version 9")
+
+	if err := m.Migrate(10); err != nil {
+		t.Fatalf("migrate to 10: %v", err)
+	}
+	expectSchema(t, s.url, mig("golang-migrate", "9"), true) // "10" < "9" as text, 10 > 9 as numbers
+	expectSchema(t, s.url, mig("golang-migrate", "10"), true)
+
+	// Dirty: 11 fails part-way, golang-migrate leaves version 11 dirty.
+	if err := m.Up(); err == nil {
+		t.Fatal("migration 11 should have failed")
+	}
+	var dirty bool
+	if err := s.admin.QueryRow(context.Background(), "SELECT dirty FROM schema_migrations").Scan(&dirty); err != nil || !dirty {
+		t.Fatalf("golang-migrate did not leave a dirty version (dirty %v, %v)", dirty, err)
+	}
+	expectSchema(t, s.url, mig("golang-migrate", "10"), false, "migration 11 is dirty", "migration 11 failed", failedHint, "migrate force")
+
+	// Empty: everything migrated down (after forcing the dirty version) leaves the table without a row.
+	if err := m.Force(10); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Down(); err != nil {
+		t.Fatalf("down: %v", err)
+	}
+	expectSchema(t, s.url, mig("golang-migrate", "9"), false, "holds no applied migration", pendingHint)
+
+	// Schema-qualified, from a connection whose search_path does not reach the schema.
+	if err := m.Migrate(10); err != nil {
+		t.Fatal(err)
+	}
+	expectSchema(t, s.rawURL, config.Migrations{Tool: "golang-migrate", Table: s.name + ".schema_migrations", Version: "10"}, true)
+	expectSchema(t, s.rawURL, config.Migrations{Tool: "golang-migrate", Table: s.name + ".nope", Version: "10"}, false, "does not exist", absentHint)
+	expectSchema(t, s.rawURL, config.Migrations{Tool: "golang-migrate", Table: s.name + "_gone.schema_migrations", Version: "10"}, false, "does not exist")
+}
+
+func TestMigrationsGoose(t *testing.T) {
+	s := newPGSchema(t)
+	files := fstest.MapFS{
+		"9_a.sql":  {Data: []byte("-- +goose Up\nCREATE TABLE a (x int);\n-- +goose Down\nDROP TABLE a;\n")},
+		"10_b.sql": {Data: []byte("-- +goose Up\nCREATE TABLE b (x int);\n-- +goose Down\nDROP TABLE b;\n")},
+		"11_c.sql": {Data: []byte("-- +goose Up\nCREATE TABLE c (x int);\nSELECT 1/0;\n-- +goose Down\nDROP TABLE c;\n")},
+	}
+	db, err := sql.Open("pgx", s.rwURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	p, err := goose.NewProvider(goose.DialectPostgres, db, files)
+	if err != nil {
+		t.Fatalf("goose: %v", err)
+	}
+	ctx := context.Background()
+
+	expectSchema(t, s.url, mig("goose", "9"), false, "goose_db_version does not exist", absentHint)
+
+	// goose creates its table with the version 0 row: nothing applied yet.
+	if _, err := p.GetDBVersion(ctx); err != nil {
+		t.Fatal(err)
+	}
+	expectSchema(t, s.url, mig("goose", "9"), false, "holds no applied migration", pendingHint)
+
+	if _, err := p.UpTo(ctx, 9); err != nil {
+		t.Fatalf("up to 9: %v", err)
+	}
+	expectSchema(t, s.url, mig("goose", "9"), true)
+	expectSchema(t, s.url, mig("goose", "1"), true)
+	expectSchema(t, s.url, mig("goose", "10"), false, "at version 9", "need 10", pendingHint) // "9" > "10" as text
+
+	if _, err := p.UpTo(ctx, 10); err != nil {
+		t.Fatalf("up to 10: %v", err)
+	}
+	expectSchema(t, s.url, mig("goose", "9"), true) // "10" < "9" as text
+	expectSchema(t, s.url, mig("goose", "10"), true)
+
+	// A failing migration: goose runs it in a transaction on Postgres, so nothing of it is recorded and
+	// the schema stays at 10: pending, as goose keeps no failed state.
+	if _, err := p.UpTo(ctx, 11); err == nil {
+		t.Fatal("migration 11 should have failed")
+	}
+	expectSchema(t, s.url, mig("goose", "11"), false, "at version 10", "need 11")
+
+	// goose's history: the latest row of a version decides. goose before its v3 provider wrote a down as
+	// a row with is_applied false (replicated here: the v3.30 provider deletes the row instead).
+	s.exec(t, "INSERT INTO goose_db_version (version_id, is_applied) VALUES (10, false)")
+	expectSchema(t, s.url, mig("goose", "10"), false, "at version 9", "need 10")
+	s.exec(t, "INSERT INTO goose_db_version (version_id, is_applied) VALUES (10, true)")
+	expectSchema(t, s.url, mig("goose", "10"), true)
+	if _, err := p.Down(ctx); err != nil { // the v3 provider: the row of 10 is deleted
+		t.Fatal(err)
+	}
+	expectSchema(t, s.url, mig("goose", "10"), false, "at version 9")
+}
+
+// dbmate's Postgres driver: create table if not exists schema_migrations (version varchar(128) primary
+// key); a row per applied migration, deleted on rollback; no failed state (each migration runs in a
+// transaction). Replicated: github.com/amacneil/dbmate/v2 is not available from the module proxy here.
+// Rails (ActiveRecord::SchemaMigration): schema_migrations (version character varying primary key), the
+// same rule.
+func TestMigrationsVersionRows(t *testing.T) {
+	for _, tool := range []string{"dbmate", "rails"} {
+		t.Run(tool, func(t *testing.T) {
+			s := newPGSchema(t)
+			expectSchema(t, s.url, mig(tool, "9"), false, "schema_migrations does not exist", absentHint)
+			if tool == "dbmate" {
+				s.exec(t, "CREATE TABLE schema_migrations (version varchar(128) PRIMARY KEY)")
+			} else {
+				s.exec(t, "CREATE TABLE schema_migrations (version character varying NOT NULL PRIMARY KEY)",
+					"CREATE TABLE ar_internal_metadata (key character varying PRIMARY KEY, value character varying)")
+			}
+			expectSchema(t, s.url, mig(tool, "9"), false, "holds no applied migration", pendingHint)
+			s.exec(t, "INSERT INTO schema_migrations VALUES ('8'), ('9')")
+			expectSchema(t, s.url, mig(tool, "9"), true)
+			expectSchema(t, s.url, mig(tool, "8"), true)
+			expectSchema(t, s.url, mig(tool, "10"), false, "at version 9", "need 10", pendingHint) // max() as text says 9 >= 10
+			s.exec(t, "INSERT INTO schema_migrations VALUES ('10')")
+			expectSchema(t, s.url, mig(tool, "10"), true)                              // max() as text says 9
+			expectSchema(t, s.url, mig(tool, "11"), false, "at version 10", "need 11") // not "at version 9"
+			s.exec(t, "INSERT INTO schema_migrations VALUES ('20241120093000'), ('20241119000000')")
+			expectSchema(t, s.url, mig(tool, "20241120093000"), true)
+			expectSchema(t, s.url, mig(tool, "20241120093001"), false, "at version 20241120093000")
+		})
+	}
+}
+
+// A table name is quoted, not pasted: mixed case and a double quote in the name reach the right table.
+func TestMigrationsTableQuoting(t *testing.T) {
+	s := newPGSchema(t)
+	s.exec(t, `CREATE TABLE "Odd""Name" (version varchar(128) PRIMARY KEY)`, `INSERT INTO "Odd""Name" VALUES ('7')`)
+	expectSchema(t, s.url, config.Migrations{Tool: "dbmate", Table: `Odd"Name`, Version: "7"}, true)
+	expectSchema(t, s.rawURL, config.Migrations{Tool: "dbmate", Table: s.name + `.Odd"Name`, Version: "8"}, false, "at version 7")
+	// The lower-case name is another table (Postgres folds only unquoted names).
+	expectSchema(t, s.url, config.Migrations{Tool: "dbmate", Table: `odd"name`, Version: "7"}, false, "does not exist")
+}
+
+// Another tool's table under the same name (rails' schema_migrations read as golang-migrate's) is named
+// as a layout mismatch, not as pending migrations.
+func TestMigrationsWrongLayout(t *testing.T) {
+	s := newPGSchema(t)
+	s.exec(t, "CREATE TABLE schema_migrations (version character varying NOT NULL PRIMARY KEY)", "INSERT INTO schema_migrations VALUES ('20241120093000')")
+	expectSchema(t, s.url, mig("golang-migrate", "20241120093000"), false, "is not golang-migrate's", "migrations.tool")
+}
+
+// flyway_schema_history as Flyway 9/10 creates it on Postgres (its createMetaDataTable.sql): one row per
+// applied script, in installed_rank order; repeatable migrations (R__) have a NULL version; a baseline is a
+// row of type BASELINE; a failure is a row with success false (Postgres rolls back a failed
+// transactional migration, so flyway records it only for non-transactional ones, or on MySQL).
+func TestMigrationsFlyway(t *testing.T) {
+	s := newPGSchema(t)
+	expectSchema(t, s.url, mig("flyway", "1"), false, "flyway_schema_history does not exist", absentHint)
+	s.exec(t, `CREATE TABLE flyway_schema_history (
+		installed_rank integer NOT NULL, version varchar(50), description varchar(200) NOT NULL, type varchar(20) NOT NULL,
+		script varchar(1000) NOT NULL, checksum integer, installed_by varchar(100) NOT NULL,
+		installed_on timestamp NOT NULL DEFAULT now(), execution_time integer NOT NULL, success boolean NOT NULL,
+		CONSTRAINT flyway_schema_history_pk PRIMARY KEY (installed_rank))`,
+		"CREATE INDEX flyway_schema_history_s_idx ON flyway_schema_history (success)")
+	row := func(rank int, version, typ, script string, success bool) string {
+		v := "NULL"
+		if version != "" {
+			v = "'" + version + "'"
+		}
+		ok := "false"
+		if success {
+			ok = "true"
+		}
+		return "INSERT INTO flyway_schema_history (installed_rank, version, description, type, script, checksum, installed_by, execution_time, success) VALUES (" +
+			strconv.Itoa(rank) + ", " + v + ", 'd', '" + typ + "', '" + script + "', 1, 'flyway', 3, " + ok + ")"
+	}
+	expectSchema(t, s.url, mig("flyway", "1"), false, "holds no applied migration", pendingHint)
+	s.exec(t, row(1, "1", "SQL", "V1__init.sql", true), row(2, "", "SQL", "R__views.sql", true), row(3, "1.9", "SQL", "V1_9__a.sql", true))
+	expectSchema(t, s.url, mig("flyway", "1.9"), true)
+	expectSchema(t, s.url, mig("flyway", "1"), true)
+	expectSchema(t, s.url, mig("flyway", "1.10"), false, "at version 1.9", "need 1.10", pendingHint) // "1.9" > "1.10" as text
+	s.exec(t, row(4, "1.10", "SQL", "V1_10__b.sql", true), row(5, "", "SQL", "R__views.sql", true))
+	expectSchema(t, s.url, mig("flyway", "1.10"), true) // "1.10" < "1.9" as text
+	expectSchema(t, s.url, mig("flyway", "1.9.5"), true)
+	expectSchema(t, s.url, mig("flyway", "1.10.0"), true)
+	expectSchema(t, s.url, mig("flyway", "2"), false, "at version 1.10")
+
+	// A failed migration with no later success: failed, naming it, whatever version was asked for.
+	s.exec(t, row(6, "1.11", "SQL", "V1_11__c.sql", false))
+	expectSchema(t, s.url, mig("flyway", "1.10"), false, "migration 1.11 failed", failedHint, "flyway repair")
+	// After `flyway repair` (which deletes the failed row) and a successful migrate, it passes.
+	s.exec(t, "DELETE FROM flyway_schema_history WHERE installed_rank = 6", row(7, "1.11", "SQL", "V1_11__c.sql", true))
+	expectSchema(t, s.url, mig("flyway", "1.11"), true)
+	// A failed row followed by a success of the same version is not failed either.
+	s.exec(t, row(8, "1.12", "SQL", "V1_12__d.sql", false), row(9, "1.12", "SQL", "V1_12__d.sql", true))
+	expectSchema(t, s.url, mig("flyway", "1.12"), true)
+	// An undone version (Flyway Teams undo) is no longer applied.
+	s.exec(t, row(10, "1.12", "UNDO_SQL", "U1_12__d.sql", true))
+	expectSchema(t, s.url, mig("flyway", "1.12"), false, "at version 1.11")
+}
+
+func TestMigrationsFlywayBaseline(t *testing.T) {
+	s := newPGSchema(t)
+	s.exec(t, `CREATE TABLE flyway_schema_history (installed_rank integer PRIMARY KEY, version varchar(50), description varchar(200) NOT NULL,
+		type varchar(20) NOT NULL, script varchar(1000) NOT NULL, checksum integer, installed_by varchar(100) NOT NULL,
+		installed_on timestamp NOT NULL DEFAULT now(), execution_time integer NOT NULL, success boolean NOT NULL)`,
+		`INSERT INTO flyway_schema_history VALUES (1, '5', '<< Flyway Baseline >>', 'BASELINE', '<< Flyway Baseline >>', NULL, 'flyway', now(), 0, true)`)
+	expectSchema(t, s.url, mig("flyway", "5"), true)
+	expectSchema(t, s.url, mig("flyway", "10"), false, "at version 5")
+}
+
+// databasechangelog as Liquibase 4 creates it: one row per changeset run, with exectype EXECUTED,
+// FAILED, SKIPPED, RERAN or MARK_RAN, and the tag of `liquibase tag` (or a tagDatabase changeset) on the
+// last row. `version` is a changeset id or a tag that must have run; ids have no order, so they match
+// exactly.
+func TestMigrationsLiquibase(t *testing.T) {
+	s := newPGSchema(t)
+	expectSchema(t, s.url, mig("liquibase", "1"), false, "databasechangelog does not exist", absentHint)
+	s.exec(t, `CREATE TABLE databasechangelog (id varchar(255) NOT NULL, author varchar(255) NOT NULL, filename varchar(255) NOT NULL,
+		dateexecuted timestamp NOT NULL, orderexecuted integer NOT NULL, exectype varchar(10) NOT NULL, md5sum varchar(35),
+		description varchar(255), comments varchar(255), tag varchar(255), liquibase varchar(20), contexts varchar(255),
+		labels varchar(255), deployment_id varchar(10))`)
+	row := func(order int, id, exectype, tag string) string {
+		t := "NULL"
+		if tag != "" {
+			t = "'" + tag + "'"
+		}
+		return "INSERT INTO databasechangelog (id, author, filename, dateexecuted, orderexecuted, exectype, md5sum, tag, liquibase, deployment_id) VALUES ('" +
+			id + "', 'dev', 'db/changelog.xml', now(), " + strconv.Itoa(order) + ", '" + exectype + "', '9:abc', " + t + ", '4.29.2', '1234567890')"
+	}
+	expectSchema(t, s.url, mig("liquibase", "1"), false, "holds no applied migration", pendingHint)
+	s.exec(t, row(1, "1", "EXECUTED", ""), row(2, "9", "EXECUTED", "v1.0"))
+	expectSchema(t, s.url, mig("liquibase", "9"), true)
+	expectSchema(t, s.url, mig("liquibase", "1"), true)
+	expectSchema(t, s.url, mig("liquibase", "v1.0"), true)                                                 // a tag
+	expectSchema(t, s.url, mig("liquibase", "10"), false, `"10" is not in databasechangelog`, pendingHint) // "9" > "10" as text: no order for ids
+	expectSchema(t, s.url, mig("liquibase", "v2.0"), false, "changeset v2.0 is pending")
+	s.exec(t, row(3, "10", "MARK_RAN", ""), row(4, "add-users", "FAILED", ""))
+	expectSchema(t, s.url, mig("liquibase", "10"), true)
+	expectSchema(t, s.url, mig("liquibase", "add-users"), false, "migration add-users", "FAILED", failedHint)
+	s.exec(t, row(5, "add-users", "RERAN", "v2.0"))
+	expectSchema(t, s.url, mig("liquibase", "add-users"), true)
+	expectSchema(t, s.url, mig("liquibase", "v2.0"), true)
+}
+
+// alembic_version as Alembic creates it: version_num varchar(32), primary key alembic_version_pkc; one
+// row per head (more than one with branches), none at base. The version is this release's exact head.
+func TestMigrationsAlembic(t *testing.T) {
+	s := newPGSchema(t)
+	expectSchema(t, s.url, mig("alembic", "1975ea83b712"), false, "alembic_version does not exist", absentHint)
+	s.exec(t, "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))")
+	expectSchema(t, s.url, mig("alembic", "1975ea83b712"), false, "holds no applied migration", pendingHint)
+	s.exec(t, "INSERT INTO alembic_version VALUES ('ae1027a6acf')")
+	expectSchema(t, s.url, mig("alembic", "1975ea83b712"), false, "at revision ae1027a6acf", "need 1975ea83b712", pendingHint)
+	s.exec(t, "UPDATE alembic_version SET version_num = '1975ea83b712'")
+	expectSchema(t, s.url, mig("alembic", "1975ea83b712"), true)
+	// Revision ids have no order: "9" is not "at least" "10", nor the reverse.
+	s.exec(t, "UPDATE alembic_version SET version_num = '9'")
+	expectSchema(t, s.url, mig("alembic", "10"), false, "at revision 9")
+	// Two branches: either head is this release's.
+	s.exec(t, "INSERT INTO alembic_version VALUES ('27c6a30d7c24')")
+	expectSchema(t, s.url, mig("alembic", "27c6a30d7c24"), true)
+}
+
+// Migrations are read on the check's connection: a server that refuses the connection is classified as
+// always, and a missing table or an old version never hides the server's own state.
+func TestMigrationsOtherFailuresKeepTheirClass(t *testing.T) {
+	s := newPGSchema(t)
+	ch := newCheck(t, config.Check{Type: "postgres", URL: checktest.WithHost(t, s.url, checktest.Unreachable(t)), Migrations: mig("goose", "1")})
+	err, _ := runCheck(t, ch)
+	if c := checks.ClassOf(err); c == checks.Schema || c == "" {
+		t.Fatalf("unreachable server: class %s (%v)", c, err)
+	}
+	// writable still reads the recovery state: the primary passes, then the schema decides.
+	ch = newCheck(t, config.Check{Type: "postgres", URL: s.url, Writable: true, Migrations: mig("goose", "1")})
+	err, _ = runCheck(t, ch)
+	assertClass(t, err, checks.Schema)
+}
+
+func TestMigrationsConfigErrors(t *testing.T) {
+	pg := "postgres://u@127.0.0.1:1/db"
+	tests := []struct {
+		m     config.Migrations
+		field string
+		want  string
+	}{
+		{config.Migrations{Tool: "flywya", Version: "1"}, "tool", `unknown migration tool "flywya" (did you mean "flyway"?)`},
+		{config.Migrations{Tool: "migrate", Version: "1"}, "tool", `did you mean "golang-migrate"?`},
+		{config.Migrations{Tool: "sqitch", Version: "1"}, "tool", "known: golang-migrate, goose, dbmate, rails, flyway, liquibase, alembic"},
+		{config.Migrations{Version: "1"}, "tool", "required"},
+		{config.Migrations{Tool: "golang-migrate"}, "version", "required"},
+		{config.Migrations{Tool: "golang-migrate", Version: "v1.2"}, "version", "whole number"},
+		{config.Migrations{Tool: "goose", Version: "-3"}, "version", "whole number"},
+		{config.Migrations{Tool: "goose", Version: "99999999999999999999"}, "version", "larger than"},
+		{config.Migrations{Tool: "dbmate", Version: "2024-11-20"}, "version", "digits only"},
+		{config.Migrations{Tool: "rails", Version: " 1"}, "version", "spaces"},
+		{config.Migrations{Tool: "flyway", Version: "1_2"}, "version", "stores V1_2__name.sql as 1.2"},
+		{config.Migrations{Tool: "flyway", Version: "1.x"}, "version", "not a flyway version"},
+		{config.Migrations{Tool: "alembic", Version: "head"}, "version", "not a revision id"},
+		{config.Migrations{Tool: "alembic", Version: strings.Repeat("a", 33)}, "version", "32 characters"},
+		{config.Migrations{Tool: "liquibase", Version: ""}, "version", "changeset"},
+		{config.Migrations{Tool: "goose", Version: "1", Table: "a.b.c"}, "table", "schema.table"},
+		{config.Migrations{Tool: "goose", Version: "1", Table: ".b"}, "table", "empty name"},
+		{config.Migrations{Tool: "goose", Version: "1", Table: strings.Repeat("t", 64)}, "table", "longer than the 63"},
+	}
+	for _, tc := range tests {
+		c := config.NewCheck("db", "postgres", "test.yaml", config.NewDefaults())
+		c.URL = pg
+		c.Migrations = tc.m
+		c.Migrations.Src = config.Source{File: "test.yaml", Path: `checks[0] "db".migrations`, Line: 7,
+			Lines: map[string]int{"tool": 8, "table": 9, "version": 10}}
+		_, err := checks.New(c)
+		var errs config.Errors
+		if !errors.As(err, &errs) || len(errs) != 1 {
+			t.Errorf("%+v: want one config error, got %v", tc.m, err)
+			continue
+		}
+		if errs[0].Field != tc.field || !strings.Contains(errs[0].Msg, tc.want) || errs[0].Line == 0 {
+			t.Errorf("%+v: got %q (field %s, line %d); want field %s containing %q", tc.m, errs[0], errs[0].Field, errs[0].Line, tc.field, tc.want)
+		}
+	}
+	// A URL error and a migrations error are reported together.
+	c := config.NewCheck("db", "postgres", "test.yaml", config.NewDefaults())
+	c.URL = "postgres://u@h:notaport/db"
+	c.Migrations = config.Migrations{Tool: "nope", Version: "1"}
+	if _, err := checks.New(c); err == nil || !strings.Contains(err.Error(), "url") || !strings.Contains(err.Error(), "nope") {
+		t.Errorf("want the url and the tool errors at once, got %v", err)
+	}
+}

@@ -1,0 +1,47 @@
+package checks
+
+import (
+	"crypto/x509"
+	"errors"
+	"strings"
+
+	"github.com/healthgate/healthgate/config"
+)
+
+// The `tls:` block (ca_file, cert_file, key_file, server_name, insecure_skip_verify) is one block for
+// every kind that speaks TLS (http with https://, redis with rediss://), built by clientTLS.
+
+// tlsGiven reports whether a check's configuration sets anything in its tls block.
+func tlsGiven(t config.TLS) bool {
+	return t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" || t.ServerName != "" || t.InsecureSkipVerify
+}
+
+// Hints for the certificate failures a tls block can fix; %s is where the target came from.
+const (
+	unknownCAHint  = "the server's certificate is signed by an authority this check does not trust: give that CA in tls.ca_file (or fix the chain the server sends)"
+	hostnameHint   = "the server's certificate does not name the host in %s: connect by a name it holds, or set tls.server_name to one"
+	clientCertHint = "the server rejected this check's client certificate, or wants one: set tls.cert_file and tls.key_file to a certificate signed by a CA the server trusts"
+)
+
+// withTLSHint gives a tls-class error the hint that names the tls setting to look at, when the cause is
+// one a tls block can fix; anything else is returned as it is.
+func withTLSHint(err error) error {
+	var e *Error
+	if !errors.As(err, &e) || e.Class != TLS || e.Hint != "" {
+		return err
+	}
+	var unknownCA x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	switch msg := err.Error(); {
+	case errors.As(err, &unknownCA):
+		e.Hint = unknownCAHint
+	case errors.As(err, &hostname):
+		e.Hint = hostnameHint
+	case strings.Contains(msg, "tls: certificate required"), strings.Contains(msg, "tls: bad certificate"),
+		strings.Contains(msg, "tls: unknown certificate authority"):
+		// The server's alerts about the client's certificate (TLS 1.3 sends them after the
+		// handshake, so they surface on the first read).
+		e.Hint = clientCertHint
+	}
+	return err
+}

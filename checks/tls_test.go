@@ -1,0 +1,315 @@
+package checks_test
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"log"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/healthgate/healthgate/checks"
+	"github.com/healthgate/healthgate/checks/checktest"
+	"github.com/healthgate/healthgate/config"
+)
+
+// testPKI is a CA that signed a server certificate (localhost, 127.0.0.1) and a client certificate,
+// and another CA that signed nothing, all written as PEM files.
+type testPKI struct {
+	ca, otherCA           string
+	serverCert, serverKey string
+	clientCert, clientKey string
+	caPool                *x509.CertPool
+	server                tls.Certificate
+}
+
+func newPKI(t *testing.T) *testPKI {
+	t.Helper()
+	dir := t.TempDir()
+	write := func(name, typ string, der []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	newKey := func() *ecdsa.PrivateKey {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	serial := int64(1)
+	issue := func(tmpl *x509.Certificate, parent *x509.Certificate, key *ecdsa.PrivateKey, signer *ecdsa.PrivateKey) (*x509.Certificate, []byte) {
+		serial++
+		tmpl.SerialNumber = big.NewInt(serial)
+		tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour)
+		if parent == nil {
+			parent = tmpl
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, der
+	}
+	keyDER := func(k *ecdsa.PrivateKey) []byte {
+		der, err := x509.MarshalPKCS8PrivateKey(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return der
+	}
+	caTmpl := func(cn string) *x509.Certificate {
+		return &x509.Certificate{Subject: pkix.Name{CommonName: cn}, IsCA: true, BasicConstraintsValid: true,
+			KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
+	}
+	p := &testPKI{caPool: x509.NewCertPool()}
+	caKey := newKey()
+	ca, caDER := issue(caTmpl("healthgate test CA"), nil, caKey, caKey)
+	p.ca = write("ca.pem", "CERTIFICATE", caDER)
+	p.caPool.AddCert(ca)
+	otherKey := newKey()
+	_, otherDER := issue(caTmpl("some other CA"), nil, otherKey, otherKey)
+	p.otherCA = write("other-ca.pem", "CERTIFICATE", otherDER)
+
+	serverKey := newKey()
+	_, serverDER := issue(&x509.Certificate{Subject: pkix.Name{CommonName: "localhost"}, DNSNames: []string{"localhost"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}, ca, serverKey, caKey)
+	p.serverCert = write("server.pem", "CERTIFICATE", serverDER)
+	p.serverKey = write("server-key.pem", "PRIVATE KEY", keyDER(serverKey))
+	p.server = tls.Certificate{Certificate: [][]byte{serverDER}, PrivateKey: serverKey}
+
+	clientKey := newKey()
+	_, clientDER := issue(&x509.Certificate{Subject: pkix.Name{CommonName: "healthgate"}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, ca, clientKey, caKey)
+	p.clientCert = write("client.pem", "CERTIFICATE", clientDER)
+	p.clientKey = write("client-key.pem", "PRIVATE KEY", keyDER(clientKey))
+	return p
+}
+
+// syncBuffer collects a child process's output.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startRedisTLS runs a private redis-server that speaks only TLS, with the PKI's server certificate,
+// trusting the PKI's CA for client certificates; authClients is its tls-auth-clients (yes, no,
+// optional). The shared Redis has no TLS and is never reconfigured. Without a redis-server that can
+// serve TLS the test fails in CI and skips elsewhere.
+func startRedisTLS(t *testing.T, p *testPKI, authClients string) string {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if checktest.InCI() {
+			t.Fatalf("redis-server not installed: %v", err)
+		}
+		t.Skip("redis-server not installed")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	_ = ln.Close()
+	var out syncBuffer
+	cmd := exec.Command(bin, "--port", "0", "--tls-port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", t.TempDir(),
+		"--tls-cert-file", p.serverCert, "--tls-key-file", p.serverKey, "--tls-ca-cert-file", p.ca,
+		"--tls-auth-clients", authClients)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		select {
+		case <-exited:
+			msg := fmt.Sprintf("the private TLS redis-server exited at start (is it built with TLS?):\n%s", out.String())
+			if checktest.InCI() {
+				t.Fatal(msg)
+			}
+			t.Skip(strings.SplitN(msg, "\n", 2)[0])
+		default:
+		}
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			_ = c.Close()
+			return addr
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the private TLS redis-server did not listen on %s within 15 s:\n%s", addr, out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// assertHint checks that a failed run's hint says what.
+func assertHint(t *testing.T, err error, what string) {
+	t.Helper()
+	if h := checks.Hint(err, "url"); !strings.Contains(h, what) {
+		t.Errorf("hint %q does not contain %q (error: %v)", h, what, err)
+	}
+}
+
+// TestRedisTLS runs a redis check with a tls block against a real Redis that speaks TLS.
+func TestRedisTLS(t *testing.T) {
+	p := newPKI(t)
+	optional := startRedisTLS(t, p, "optional")
+	required := startRedisTLS(t, p, "yes")
+	run := func(addr string, tb config.TLS) error {
+		t.Helper()
+		err, _ := runCheck(t, newCheck(t, config.Check{Type: "redis", URL: "rediss://" + addr + "/0", TLS: tb}))
+		return err
+	}
+	port := func(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }
+
+	t.Run("trusted CA", func(t *testing.T) {
+		assertClass(t, run(optional, config.TLS{CAFile: p.ca}), "")
+	})
+	t.Run("unknown CA", func(t *testing.T) {
+		err := run(optional, config.TLS{CAFile: p.otherCA})
+		assertClass(t, err, checks.TLS)
+		assertHint(t, err, "tls.ca_file")
+	})
+	t.Run("no tls block: system roots do not know the CA", func(t *testing.T) {
+		err := run(optional, config.TLS{})
+		assertClass(t, err, checks.TLS)
+		assertHint(t, err, "tls.ca_file")
+	})
+	t.Run("insecure_skip_verify", func(t *testing.T) {
+		assertClass(t, run(optional, config.TLS{CAFile: p.otherCA, InsecureSkipVerify: true}), "")
+	})
+	t.Run("server_name mismatch", func(t *testing.T) {
+		err := run(optional, config.TLS{CAFile: p.ca, ServerName: "cache.example.com"})
+		assertClass(t, err, checks.TLS)
+		assertHint(t, err, "tls.server_name")
+	})
+	t.Run("server_name the certificate holds", func(t *testing.T) {
+		// Dialled by IP, verified as localhost.
+		assertClass(t, run(optional, config.TLS{CAFile: p.ca, ServerName: "localhost"}), "")
+	})
+	t.Run("URL host the certificate holds", func(t *testing.T) {
+		err, _ := runCheck(t, newCheck(t, config.Check{Type: "redis", URL: "rediss://localhost:" + port(optional) + "/0", TLS: config.TLS{CAFile: p.ca}}))
+		assertClass(t, err, "")
+	})
+	t.Run("client certificate required and given", func(t *testing.T) {
+		assertClass(t, run(required, config.TLS{CAFile: p.ca, CertFile: p.clientCert, KeyFile: p.clientKey}), "")
+	})
+	t.Run("client certificate required and missing", func(t *testing.T) {
+		err := run(required, config.TLS{CAFile: p.ca})
+		assertClass(t, err, checks.TLS)
+		assertHint(t, err, "tls.cert_file")
+	})
+}
+
+// TestTLSBlockConfig: the tls block is refused where no TLS is spoken, and its files are checked
+// when the check is built.
+func TestTLSBlockConfig(t *testing.T) {
+	p := newPKI(t)
+	build := func(c config.Check) error {
+		base := config.NewCheck("dep", c.Type, "test", config.NewDefaults())
+		c.Name, c.Src, c.Interval, c.Timeout, c.FailureThreshold, c.SuccessThreshold = "dep", base.Src, base.Interval, base.Timeout, 1, 1
+		c.Src.Lines = map[string]int{"tls": 3}
+		ch, err := checks.New(c)
+		if err == nil {
+			ch.Close()
+		}
+		return err
+	}
+	for _, tc := range []struct {
+		name string
+		c    config.Check
+		want string // "" means builds
+	}{
+		{"redis:// with tls", config.Check{Type: "redis", URL: "redis://127.0.0.1:6379/0", TLS: config.TLS{CAFile: p.ca}}, "applies to rediss:// URLs"},
+		{"rediss:// with tls", config.Check{Type: "redis", URL: "rediss://127.0.0.1:6379/0", TLS: config.TLS{CAFile: p.ca, CertFile: p.clientCert, KeyFile: p.clientKey}}, ""},
+		{"cert without key", config.Check{Type: "redis", URL: "rediss://127.0.0.1:6379/0", TLS: config.TLS{CertFile: p.clientCert}}, "cert_file and key_file go together"},
+		{"CA file that holds no certificate", config.Check{Type: "redis", URL: "rediss://127.0.0.1:6379/0", TLS: config.TLS{CAFile: p.clientKey}}, "no PEM certificate"},
+		{"postgres with tls", config.Check{Type: "postgres", URL: "postgres://u@127.0.0.1:5432/test", TLS: config.TLS{CAFile: p.ca}}, "sslrootcert"},
+		{"tcp with tls", config.Check{Type: "tcp", Address: "127.0.0.1:6379", TLS: config.TLS{CAFile: p.ca}}, "does not apply to a tcp check"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := build(tc.c)
+			if tc.want == "" && err != nil {
+				t.Fatalf("build: %v; want no error", err)
+			}
+			if tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("build error %v; want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestHTTPClientCertificate: an http check presents tls.cert_file/key_file to a server that requires a
+// client certificate.
+func TestHTTPClientCertificate(t *testing.T) {
+	p := newPKI(t)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(r.TLS.PeerCertificates) == 0 || r.TLS.PeerCertificates[0].Subject.CommonName != "healthgate" {
+			w.WriteHeader(http.StatusForbidden)
+		}
+	}))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{p.server}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: p.caPool, MinVersion: tls.VersionTLS12}
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes are the point
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	run := func(tb config.TLS) error {
+		t.Helper()
+		err, _ := runCheck(t, newCheck(t, config.Check{Type: "http", URL: srv.URL + "/healthz", TLS: tb}))
+		return err
+	}
+	t.Run("given", func(t *testing.T) {
+		assertClass(t, run(config.TLS{CAFile: p.ca, CertFile: p.clientCert, KeyFile: p.clientKey}), "")
+	})
+	t.Run("missing", func(t *testing.T) {
+		err := run(config.TLS{CAFile: p.ca})
+		assertClass(t, err, checks.TLS)
+		assertHint(t, err, "tls.cert_file")
+	})
+	t.Run("unknown CA", func(t *testing.T) {
+		err := run(config.TLS{CAFile: p.otherCA, CertFile: p.clientCert, KeyFile: p.clientKey})
+		assertClass(t, err, checks.TLS)
+		assertHint(t, err, "tls.ca_file")
+	})
+}

@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/healthgate/healthgate/checks/checktest"
+)
+
+// migrationsSchema creates a schema with a rails-style schema_migrations table (version varchar, a row
+// per applied migration) on the real Postgres, dropped when the test ends. It returns a connection that
+// writes there and a URL whose search_path reaches it.
+func migrationsSchema(t *testing.T, applied ...string) (*pgx.Conn, string) {
+	t.Helper()
+	base := checktest.PostgresURL(t)
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	name := "hg_wait_" + hex.EncodeToString(b[:])
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := conn.Exec(context.Background(), "DROP SCHEMA "+name+" CASCADE"); err != nil {
+			t.Errorf("drop schema: %v", err)
+		}
+		_ = conn.Close(context.Background())
+	})
+	for _, q := range []string{"CREATE SCHEMA " + name, "SET search_path TO " + name,
+		"CREATE TABLE schema_migrations (version character varying NOT NULL PRIMARY KEY)"} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	for _, v := range applied {
+		if _, err := conn.Exec(ctx, "INSERT INTO schema_migrations VALUES ($1)", v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", name)
+	u.RawQuery = q.Encode()
+	return conn, u.String()
+}
+
+// The issue's test: wait with --migrations exits 0 within one backoff step after another connection
+// inserts the version the release needs.
+func TestWaitMigrationsVersionAppears(t *testing.T) {
+	conn, pg := migrationsSchema(t, "20241119000000", "9")
+	inv := start(t, noEnv, "wait", "--postgres", pg, "--migrations", "rails:20241120093000", "--timeout", "60s")
+	checktest.Eventually(t, 10*time.Second, "the schema line", func() bool {
+		s := inv.stderr.String()
+		return strings.Contains(s, "schema") && strings.Contains(s, "at 20241119000000, need 20241120093000")
+	})
+	// Let the backoff grow to its cap (3 s for schema, as for not_ready) before the version appears.
+	time.Sleep(4 * time.Second)
+	if _, err := conn.Exec(context.Background(), "INSERT INTO schema_migrations VALUES ('20241120093000')"); err != nil {
+		t.Fatal(err)
+	}
+	inserted := time.Now()
+	if code := inv.end(t, 20*time.Second); code != exitOK {
+		t.Fatalf("exit %d; want 0:\n%s", code, inv.stderr.String())
+	}
+	// One backoff step is at most 3 s, plus the run itself; generous for a loaded machine.
+	if took := time.Since(inserted); took > 8*time.Second {
+		t.Errorf("wait exited %v after the version appeared; want within one backoff step (≤ 3 s + a run)", took)
+	}
+	if !strings.Contains(inv.stderr.String(), "ready: postgres") {
+		t.Errorf("no ready line:\n%s", inv.stderr.String())
+	}
+}
+
+// ... and 124 with a final table naming the schema reason when it never does.
+func TestWaitMigrationsNeverAppears(t *testing.T) {
+	_, pg := migrationsSchema(t, "9")
+	code, _, stderr := runMain(t, noEnv, "wait", "--postgres", pg, "--migrations", "rails:10", "--timeout", "3s", "--quiet")
+	if code != exitTimeout {
+		t.Fatalf("exit %d; want %d:\n%s", code, exitTimeout, stderr)
+	}
+	var row string
+	for line := range strings.SplitSeq(stderr, "\n") {
+		if strings.HasPrefix(line, "postgres ") {
+			row = line
+		}
+	}
+	for _, want := range []string{"NOT READY", " schema ", "at 9, need 10", "should clear when the migration job finishes"} {
+		if !strings.Contains(row, want) {
+			t.Errorf("final table row %q does not contain %q; stderr:\n%s", row, want, stderr)
+		}
+	}
+	if !strings.Contains(stderr, "REASON") {
+		t.Errorf("no final table:\n%s", stderr)
+	}
+}
+
+// An absent table never clears within the wait either, and says that no migration ever ran.
+func TestWaitMigrationsAbsentTable(t *testing.T) {
+	_, pg := migrationsSchema(t)
+	code, _, stderr := runMain(t, noEnv, "wait", "--postgres", pg, "--migrations", "goose:3", "--timeout", "2s", "--quiet")
+	if code != exitTimeout || !strings.Contains(stderr, "goose_db_version does not exist") || !strings.Contains(stderr, "no migration has run yet") {
+		t.Fatalf("exit %d; want 124 naming the missing table:\n%s", code, stderr)
+	}
+}
+
+// check shows the schema class and exits 1; a passing version exits 0. The table name goes through the
+// flag too (TOOL:TABLE:VERSION).
+func TestCheckMigrations(t *testing.T) {
+	_, pg := migrationsSchema(t, "10")
+	code, stdout, stderr := runMain(t, noEnv, "check", "--postgres", pg, "--migrations", "dbmate:schema_migrations:11", "--output", "json")
+	if code != exitFailed || !strings.Contains(stdout, `"reason": "schema"`) && !strings.Contains(stdout, `"reason":"schema"`) {
+		t.Fatalf("exit %d; want 1 with reason schema:\n%s%s", code, stdout, stderr)
+	}
+	code, stdout, stderr = runMain(t, noEnv, "check", "--postgres", pg, "--migrations", "dbmate:9")
+	if code != exitOK {
+		t.Fatalf("exit %d; want 0 (10 ≥ 9):\n%s%s", code, stdout, stderr)
+	}
+}
+
+// Configuration errors: exit 2, every one at once, each at its file and line.
+func TestMigrationsConfigErrors(t *testing.T) {
+	cfg := writeConfig(t, `checks:
+  - name: db
+    type: postgres
+    url: postgres://u@127.0.0.1:1/db
+    migrations:
+      tool: flywya
+      version: "1"
+  - name: db2
+    type: postgres
+    url: postgres://u@127.0.0.1:1/db
+    migrations:
+      tool: golang-migrate
+      version: v1.2.0
+  - name: cache
+    type: redis
+    url: redis://127.0.0.1:1/0
+    migrations: {tool: goose, version: "1"}
+`)
+	code, _, stderr := runMain(t, noEnv, "check", "--config", cfg)
+	if code != exitUsage {
+		t.Fatalf("exit %d; want 2:\n%s", code, stderr)
+	}
+	for _, want := range []string{
+		`healthgate.yaml:6: checks[0] "db".migrations: tool: unknown migration tool "flywya" (did you mean "flyway"?)`,
+		`healthgate.yaml:13: checks[1] "db2".migrations: version: golang-migrate stores versions as a whole number (bigint): "v1.2.0" is not one`,
+		`healthgate.yaml:17: checks[2] "cache": migrations: does not apply to a redis check: only a SQL database has a schema`,
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr does not contain %q:\n%s", want, stderr)
+		}
+	}
+	if n := strings.Count(stderr, "healthgate.yaml:"); n != 3 {
+		t.Errorf("%d errors reported; want the 3 at once:\n%s", n, stderr)
+	}
+}
+
+func TestMigrationsFlagErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--postgres", "postgres://u@127.0.0.1:1/db", "--migrations", "golang-migrate"}, "write TOOL:VERSION or TOOL:TABLE:VERSION"},
+		{[]string{"--postgres", "postgres://u@127.0.0.1:1/db", "--postgres", "postgres://u@127.0.0.1:2/db", "--migrations", "flyway:1_2"}, "--migrations: version:"},
+		{[]string{"--postgres", "postgres://u@127.0.0.1:1/db", "--migrations", "migrate:1"}, `--migrations: tool: unknown migration tool "migrate" (did you mean "golang-migrate"?)`},
+		{[]string{"--redis", "redis://127.0.0.1:1/0", "--migrations", "goose:1"}, "--migrations: applies to the SQL targets"},
+	}
+	for _, tc := range tests {
+		code, _, stderr := runMain(t, noEnv, append([]string{"wait"}, tc.args...)...)
+		if code != exitUsage || !strings.Contains(stderr, tc.want) {
+			t.Errorf("wait %v: exit %d, stderr %q; want 2 and %q", tc.args, code, stderr, tc.want)
+		}
+		if strings.Count(stderr, "--migrations: version:") > 1 {
+			t.Errorf("wait %v: the same --migrations problem reported per target:\n%s", tc.args, stderr)
+		}
+	}
+}
+
+// From a configuration file: an unquoted dotted version stays as written (1.10, not the float 1.1), the
+// table may be schema-qualified, and an empty migrations section is an error of its own.
+func TestCheckMigrationsFromConfig(t *testing.T) {
+	conn, _ := migrationsSchema(t, "20241120093000")
+	var schema string
+	if err := conn.QueryRow(context.Background(), "SELECT current_schema()").Scan(&schema); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, `checks:
+  - name: db
+    type: postgres
+    url: ${DATABASE_URL}
+    migrations:
+      tool: rails
+      table: `+schema+`.schema_migrations
+      version: 20241120093000
+  - name: flyway
+    type: postgres
+    url: ${DATABASE_URL}
+    critical: false
+    migrations: {tool: flyway, version: 1.10}
+`)
+	env := map[string]string{"DATABASE_URL": checktest.PostgresURL(t)}
+	code, stdout, stderr := runMain(t, env, "check", "--config", cfg)
+	if code != exitOK {
+		t.Fatalf("exit %d; want 0 (the critical check passes):\n%s%s", code, stdout, stderr)
+	}
+	for _, want := range []string{"flyway_schema_history does not exist", "schema"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output does not contain %q:\n%s", want, stdout)
+		}
+	}
+
+	cfg = writeConfig(t, "checks:\n  - name: db\n    type: postgres\n    url: postgres://u@127.0.0.1:1/db\n    migrations:\n")
+	code, _, stderr = runMain(t, noEnv, "check", "--config", cfg)
+	if code != exitUsage || !strings.Contains(stderr, `healthgate.yaml:5: checks[0] "db": migrations: empty: write the tool and the version`) {
+		t.Fatalf("exit %d; want 2 naming the empty migrations:\n%s", code, stderr)
+	}
+}
