@@ -143,7 +143,9 @@ func (n *node) namespace(name string) string {
 			ev, _ := n.kcErr("-n", name, "get", "events", "--sort-by=.lastTimestamp")
 			n.t.Logf("events:\n%s", tail(ev, 30))
 		}
-		if out, err := n.kcErr("delete", "namespace", name, "--wait=true", "--timeout=90s"); err != nil {
+		// Not waited for: its pods drain (preStop, shutdown_delay) while the next test runs, and
+		// scripts/k8s-node down removes whatever is left.
+		if out, err := n.kcErr("delete", "namespace", name, "--wait=false"); err != nil {
 			n.t.Logf("delete namespace %s: %v %s", name, err, out)
 		}
 	})
