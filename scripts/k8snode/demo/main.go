@@ -1,4 +1,4 @@
-// Command demo is the application the Kubernetes acceptance tests (test/k8snode) deploy next to healthgate:
+// Command demo is the application the Kubernetes acceptance tests (scripts/k8snode) deploy next to healthgate:
 // a typical small HTTP service that needs Postgres for every request, with a shallow /healthz of its own.
 //
 //	GET /         SELECT 1 on Postgres (DATABASE_URL), then 200 "host=<pod> version=<VERSION>"; 503 if it failed
