@@ -112,6 +112,12 @@ var kinds = map[string]kind{
 		target: target{"url", "URL", "an HTTP `URL` (2xx", "http://127.0.0.1:9/healthz"}}, buildHTTP),
 	"tcp": register(kind{component: ComponentService,
 		target: target{"address", "HOST:PORT", "`HOST:PORT` (a connection must open", "127.0.0.1:9"}}, buildTCP),
+	"memcached": register(kind{component: ComponentDatastore,
+		target: target{"address", "HOST:PORT", "a memcached at `HOST:PORT` (version must answer", "127.0.0.1:9"}}, buildMemcached),
+	"grpc": register(kind{component: ComponentService,
+		target: target{"address", "HOST:PORT", "a gRPC server at `HOST:PORT` (grpc.health.v1.Health/Check must answer SERVING, plaintext", "127.0.0.1:9"}}, buildGRPC),
+	"dns": register(kind{component: ComponentService,
+		target: target{"host", "HOST", "a DNS name `HOST` to resolve (A/AAAA, system resolver", "localhost"}}, buildDNS),
 }
 
 // Kind is what the command line knows of a registered kind: `wait` and `check` take a flag per kind

@@ -36,8 +36,8 @@ type httpCheck struct {
 	contains  []byte
 }
 
-// httpConfig is an http check's own configuration.
-type httpConfig struct {
+// httpSpec is an http check's own configuration.
+type httpSpec struct {
 	URL             string            `yaml:"url" secret:"true" schema:"minLength=1"`
 	Method          string            `yaml:"method" schema:"minLength=1"`
 	Headers         map[string]string `yaml:"headers" secret:"true" desc:"Header values that are secrets must be ${VAR} references (env from a Secret)." filedesc:"Header name to the path of a file holding its value (a Secret mounted with extraVolumes)."`
@@ -47,7 +47,7 @@ type httpConfig struct {
 	TLS             config.TLS        `yaml:"tls"`
 }
 
-func buildHTTP(c config.Check, cfg *httpConfig) (prober, string, config.Errors) {
+func buildHTTP(c config.Check, cfg *httpSpec) (prober, string, config.Errors) {
 	var errs config.Errors
 	if cfg.URL == "" {
 		return nil, "", config.Errors{c.Src.Errorf("url", "required: an http:// or https:// URL")}

@@ -38,8 +38,8 @@ type postgresCheck struct {
 }
 
 // buildPostgres builds the pool and, with migrations, the schema read; every error of both at once.
-// postgresConfig is a postgres check's own configuration.
-type postgresConfig struct {
+// postgresSpec is a postgres check's own configuration (config.Check.Spec, decoded).
+type postgresSpec struct {
 	URL               string        `yaml:"url" secret:"true" schema:"minLength=1"`
 	Query             string        `yaml:"query" schema:"minLength=1"`
 	Writable          bool          `yaml:"writable"`
@@ -48,7 +48,7 @@ type postgresConfig struct {
 	Migrations config.Migrations `yaml:"migrations" schema:"required=tool|version" desc:"Fail with reason schema until the migration tool's table records this version (README \"Migrations\"); healthgate validates the version against the tool."`
 }
 
-func buildPostgres(c config.Check, cfg *postgresConfig) (prober, string, config.Errors) {
+func buildPostgres(c config.Check, cfg *postgresSpec) (prober, string, config.Errors) {
 	schema, schemaErrs := newSchemaCheck(c, cfg.Migrations, postgresDialect)
 	p, target, errs := buildPostgresPool(c, cfg)
 	if errs = append(errs, schemaErrs...); len(errs) > 0 {
@@ -61,7 +61,7 @@ func buildPostgres(c config.Check, cfg *postgresConfig) (prober, string, config.
 	return p, target, nil
 }
 
-func buildPostgresPool(c config.Check, cfg *postgresConfig) (*postgresCheck, string, config.Errors) {
+func buildPostgresPool(c config.Check, cfg *postgresSpec) (*postgresCheck, string, config.Errors) {
 	if cfg.URL == "" {
 		return nil, "", config.Errors{c.Src.Errorf("url", "required: a postgres:// URL or a key=value DSN")}
 	}

@@ -39,14 +39,14 @@ type redisCheck struct {
 	trace        atomic.Pointer[trace] // the current run's, for the dialer
 }
 
-// redisConfig is a redis check's own configuration.
-type redisConfig struct {
+// redisSpec is a redis check's own configuration.
+type redisSpec struct {
 	URL  string     `yaml:"url" secret:"true" schema:"minLength=1"`
 	Role string     `yaml:"role" schema:"enum=master|primary|replica"`
 	TLS  config.TLS `yaml:"tls"`
 }
 
-func buildRedis(c config.Check, cfg *redisConfig) (prober, string, config.Errors) {
+func buildRedis(c config.Check, cfg *redisSpec) (prober, string, config.Errors) {
 	if cfg.URL == "" {
 		return nil, "", config.Errors{c.Src.Errorf("url", "required: a redis:// or rediss:// URL")}
 	}

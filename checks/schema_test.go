@@ -217,7 +217,8 @@ func fieldsByKey(t reflect.Type) map[string]reflect.StructField {
 }
 
 // fieldSchema renders one field from its type and its tags: schema:"minLength=1,enum=a|b,minimum=1,
-// itemMinimum=100,itemMaximum=599,minItems=1,required=a|b" (enum=tools: the migration tools) and desc:"...".
+// itemMinimum=100,itemMaximum=599,itemMinLength=1,minItems=1,required=a|b" (enum=tools: the migration
+// tools) and desc:"...".
 func fieldSchema(t *testing.T, f reflect.StructField) obj {
 	tags := map[string]string{}
 	if s := f.Tag.Get("schema"); s != "" {
@@ -253,6 +254,12 @@ func fieldSchema(t *testing.T, f reflect.StructField) obj {
 		}
 		if _, ok := tags["itemMaximum"]; ok {
 			item = append(item, kv{"maximum", num("itemMaximum")})
+		}
+		o = obj{{"type", "array"}, {"items", item}}
+	case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.String:
+		item := obj{{"type", "string"}}
+		if _, ok := tags["itemMinLength"]; ok {
+			item = append(item, kv{"minLength", num("itemMinLength")})
 		}
 		o = obj{{"type", "array"}, {"items", item}}
 	case f.Type.Kind() == reflect.Map:

@@ -13,12 +13,12 @@ type tcpCheck struct {
 	dialer  net.Dialer
 }
 
-// tcpConfig is a tcp check's own configuration.
-type tcpConfig struct {
+// tcpSpec is a tcp check's own configuration.
+type tcpSpec struct {
 	Address string `yaml:"address" schema:"minLength=1"`
 }
 
-func buildTCP(c config.Check, cfg *tcpConfig) (prober, string, config.Errors) {
+func buildTCP(c config.Check, cfg *tcpSpec) (prober, string, config.Errors) {
 	if cfg.Address == "" {
 		return nil, "", config.Errors{c.Src.Errorf("address", "required: host:port")}
 	}
