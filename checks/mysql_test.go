@@ -195,6 +195,43 @@ func TestMySQLReadOnly(t *testing.T) {
 	}
 }
 
+// TestMySQLTooManyConnections fills a private MariaDB started with --max-connections=1 (plus the
+// connection it keeps for administrators, which everyone is under --skip-grant-tables) until the server
+// refuses one with 1040; the check's own connection is then refused the same way.
+func TestMySQLTooManyConnections(t *testing.T) {
+	addr := startMariaDB(t, false, "--max-connections=1")
+	db := openMySQL(t, addr)
+	ctx := context.Background()
+	var held []*sql.Conn
+	for full := false; !full; {
+		if len(held) > 10 {
+			t.Fatalf("the server took %d connections with --max-connections=1", len(held))
+		}
+		c, err := db.Conn(ctx)
+		if err == nil {
+			err = c.PingContext(ctx)
+			held = append(held, c)
+		}
+		switch {
+		case err == nil:
+		case strings.Contains(err.Error(), "1040"):
+			full = true
+		default:
+			t.Fatal(err)
+		}
+	}
+	ch := newCheckTimeout(t, config.Check{Type: "mysql", URL: "mysql://root@" + addr + "/"}, generousTimeout)
+	err, _ := runCheck(t, ch)
+	assertClass(t, err, checks.NotReady)
+	if !strings.Contains(err.Error(), "1040") || !strings.Contains(ch.Hint(err), "no connection left") {
+		t.Errorf("error %q / hint %q: want 1040 and the hint about connections", err, ch.Hint(err))
+	}
+	for _, c := range held {
+		_ = c.Close()
+	}
+	checktest.Eventually(t, 30*time.Second, "a pass once connections are released", func() bool { return runOK(t, ch) })
+}
+
 // TestMySQLReplicaLag starts a private primary and a replica of it (MariaDB: SHOW ALL SLAVES STATUS,
 // Seconds_Behind_Master). A replica applying with MASTER_DELAY falls behind for real; one whose primary
 // cannot be reached has no lag to report (NULL), which is lag too.
