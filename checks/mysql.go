@@ -161,20 +161,17 @@ func parseMySQL(raw string) (*mysql.Config, error) {
 	return cfg, nil
 }
 
-// dsnCause is the driver's reason without the parts of the string it may quote.
+// dsnCause is the driver's reason without the value it quotes ("invalid bool value: VALUE"): a value in
+// the wrong place can be a secret.
 func dsnCause(err error) string {
 	msg := err.Error()
-	if i := strings.Index(msg, " \""); i > 0 && strings.HasPrefix(msg, "invalid dbname") {
-		return "invalid database name (a bad % escape)"
+	if strings.HasPrefix(msg, "invalid DSN: ") {
+		return msg // the driver's fixed messages, which quote nothing
 	}
-	if strings.Contains(msg, "\"") || strings.Contains(msg, "'") {
-		// e.g. invalid value for bool "x": the value can be a secret given in the wrong place
-		if i := strings.IndexAny(msg, "\"'"); i > 0 {
-			return strings.TrimSpace(msg[:i])
-		}
-		return "unparsable"
+	if i := strings.IndexAny(msg, ":'\"%"); i > 0 {
+		return strings.TrimSpace(msg[:i])
 	}
-	return msg
+	return "unparsable"
 }
 
 // mysqlTarget shows host:port/database, the part an operator needs and no credentials.
@@ -399,6 +396,9 @@ func classifyMySQL(err error) error {
 			return &Error{Class: Auth, Err: err, Hint: "database does not exist: check the database name in %s (or create it)"}
 		case 1290, 1792, 1836: // --read-only (or super_read_only), a read-only transaction, a read-only server
 			return &Error{Class: ReadOnly, Err: err, Hint: "the server or the session is read-only (read_only / super_read_only, a replica): point %s at the primary"}
+		case 1193, 1231, 1232: // unknown system variable; a wrong value or type for one
+			// The driver sends every URL parameter it does not know as a session setting (SET name=value).
+			return &Error{Class: Query, Err: err, Hint: "the server refused a setting: a URL parameter the driver does not know is sent as a session variable; remove or fix it in %s (or fix the query)"}
 		case 1927, 1317: // connection killed (MariaDB), query interrupted
 			return &Error{Class: Reset, Err: err}
 		}

@@ -65,6 +65,7 @@ func TestMySQLServerAnswers(t *testing.T) {
 		{name: "user does not exist, DSN (1045)", url: "healthgate_no_such_user:s3cr3t-pw@tcp(" + hp + ")/test", want: checks.Auth, hint: "credentials"},
 		{name: "database does not exist (1049)", url: withDB(t, my, "healthgate_no_such_db"), want: checks.Auth, hint: "database does not exist"},
 		{name: "failing query", url: my, query: "SELECT * FROM healthgate_no_such_table", want: checks.Query},
+		{name: "unknown URL parameter", url: withParams(t, my, "api_key=s3cr3t-pw"), want: checks.Query, hint: "URL parameter"},
 		{name: "TLS required, server has none", url: withParams(t, my, "tls=true"), want: checks.TLS},
 		{name: "dns", url: checktest.WithHost(t, my, "healthgate-test.invalid:3306"), want: checks.DNS, hint: "does not resolve"},
 	}
@@ -93,7 +94,9 @@ func TestMySQLConfig(t *testing.T) {
 		{url: "mysql://app:s3cr3t-pw@db/orders?tls=skip-verify", target: "db:3306/orders"},
 		{url: "app:s3cr3t-pw@tcp(db:3306)/orders", target: "db:3306/orders"},
 		{url: "app:s3:cr/e@t-pw@tcp(db:3307)/orders", target: "db:3307/orders"},
-		{url: "mysql://app:s3cr3t-pw@db:3306/orders?tls=nonsense", err: "not a valid mysql URL"},
+		{url: "mysql://app:s3cr3t-pw@db:3306/orders?tls=s3cr3t-pw", err: "invalid value / unknown config name"},
+		{url: "app:pw@tcp(db:3306)/orders?parseTime=s3cr3t-pw", err: "not a valid mysql DSN (user:password@tcp(host:3306)/database?param=value): invalid bool value"},
+		{url: "app:pw@tcp(db:3306)/ord%zzers", err: "invalid dbname"},
 		{url: "mysql://app:s3cr3t@pw@db:3306/orders", target: "db:3306/orders"}, // Go's URL parser takes the last '@'
 		{url: "mysql://app:pa/s3cr3t@db:3306/orders", err: "percent-encoded"},
 		{url: "mysql://app:s3cr3t-pw@db:33o6/orders", err: "percent-encoded"},
