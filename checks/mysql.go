@@ -270,6 +270,13 @@ func (p *mysqlCheck) replicaLag(ctx context.Context, conn *sql.Conn, mariadb boo
 		return classifyMySQL(err)
 	}
 	p.replicaStmt.Store(int32(stmt))
+	return judgeReplicaStatus(replicaStatements[stmt], cols, rows, p.maxLag)
+}
+
+// judgeReplicaStatus decides from the replica status rows (one per replication connection; none when the
+// server is not a replica), whichever spelling the server uses (MySQL 8.0.22+: Seconds_Behind_Source,
+// Replica_IO_Running, Channel_Name; MariaDB and older MySQL: ..._Master, Slave_..., Connection_name).
+func judgeReplicaStatus(stmt string, cols []string, rows [][]*string, maxLag time.Duration) error {
 	col := func(names ...string) int {
 		for _, n := range names {
 			for i, c := range cols {
@@ -285,7 +292,7 @@ func (p *mysqlCheck) replicaLag(ctx context.Context, conn *sql.Conn, mariadb boo
 		if len(rows) == 0 {
 			return nil
 		}
-		return &Error{Class: BadResponse, Err: fmt.Errorf("%s has no Seconds_Behind_Source or Seconds_Behind_Master column", replicaStatements[stmt])}
+		return &Error{Class: BadResponse, Err: fmt.Errorf("%s has no Seconds_Behind_Source or Seconds_Behind_Master column", stmt)}
 	}
 	name := col("Connection_name", "Channel_Name")
 	io, sqlThread := col("Replica_IO_Running", "Slave_IO_Running"), col("Replica_SQL_Running", "Slave_SQL_Running")
@@ -306,8 +313,8 @@ func (p *mysqlCheck) replicaLag(ctx context.Context, conn *sql.Conn, mariadb boo
 		if err != nil {
 			return &Error{Class: BadResponse, Err: fmt.Errorf("replica lag %q is not a number of seconds", *row[behind])}
 		}
-		if lag := time.Duration(secs) * time.Second; lag > p.maxLag {
-			return &Error{Class: Lag, Err: fmt.Errorf("replica is %s behind%s (max_replication_lag %s)", lag, conn, p.maxLag)}
+		if lag := time.Duration(secs) * time.Second; lag > maxLag {
+			return &Error{Class: Lag, Err: fmt.Errorf("replica is %s behind%s (max_replication_lag %s)", lag, conn, maxLag)}
 		}
 	}
 	return nil
