@@ -83,12 +83,18 @@ func buildMySQL(c config.Check) (prober, string, config.Errors) {
 	cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		return dialContext(ctx, dialer, network, addr)
 	}
-	if _, ok := cfg.Params["program_name"]; !ok && cfg.ConnectionAttributes == "" {
+	if cfg.ConnectionAttributes == "" {
 		cfg.ConnectionAttributes = "program_name:healthgate"
 	}
 	conn, err := mysql.NewConnector(cfg)
+	if err != nil && cfg.InterpolateParams {
+		// The driver refuses to interpolate for a multi-byte collation whose bytes can hide a quote
+		// (big5, gbk, sjis...): prepared statements then.
+		cfg.InterpolateParams = false
+		conn, err = mysql.NewConnector(cfg)
+	}
 	if err != nil {
-		return nil, "", config.Errors{c.Src.Errorf("url", "cannot build a connection pool: %s", err)}
+		return nil, "", config.Errors{c.Src.Errorf("url", "cannot build a connection pool: %s", dsnCause(err))}
 	}
 	db := sql.OpenDB(conn)
 	// At most 2 connections, kept between runs (never a connection per run when healthy), none opened
@@ -176,6 +182,9 @@ func dsnCause(err error) string {
 
 // mysqlTarget shows host:port/database, the part an operator needs and no credentials.
 func mysqlTarget(cfg *mysql.Config) string {
+	if cfg.Net == "unix" {
+		return "unix(" + cfg.Addr + ")/" + cfg.DBName
+	}
 	return cfg.Addr + "/" + cfg.DBName
 }
 

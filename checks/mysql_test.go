@@ -94,6 +94,8 @@ func TestMySQLConfig(t *testing.T) {
 		{url: "mysql://app:s3cr3t-pw@db/orders?tls=skip-verify", target: "db:3306/orders"},
 		{url: "app:s3cr3t-pw@tcp(db:3306)/orders", target: "db:3306/orders"},
 		{url: "app:s3:cr/e@t-pw@tcp(db:3307)/orders", target: "db:3307/orders"},
+		{url: "app:pw@tcp(db:3307)/orders?collation=sjis_japanese_ci", target: "db:3307/orders"}, // no client-side interpolation there
+		{url: "app:pw@unix(/run/mysqld/mysqld.sock)/orders", target: "unix(/run/mysqld/mysqld.sock)/orders"},
 		{url: "mysql://app:s3cr3t-pw@db:3306/orders?tls=s3cr3t-pw", err: "invalid value / unknown config name"},
 		{url: "app:pw@tcp(db:3306)/orders?parseTime=s3cr3t-pw", err: "not a valid mysql DSN (user:password@tcp(host:3306)/database?param=value): invalid bool value"},
 		{url: "app:pw@tcp(db:3306)/ord%zzers", err: "invalid dbname"},
