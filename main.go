@@ -68,10 +68,10 @@ const usage = `healthgate tells probes and init containers whether a service's d
 
 Usage:
   healthgate serve [--config FILE] [--listen ADDR] [--log-format text|json] [--log-level LEVEL]
-  healthgate wait [--config FILE] [--postgres URL] [--mysql URL] [--redis URL] [--http URL] [--tcp HOST:PORT] [--only NAME]
-                  [--migrations TOOL:VERSION] [--timeout 5m] [--attempt-timeout D] [--quiet] [--log-format text|json] [-- COMMAND ARGS...]
-  healthgate check [--config FILE] [--postgres URL] [--mysql URL] [--redis URL] [--http URL] [--tcp HOST:PORT] [--only NAME]
-                   [--migrations TOOL:VERSION] [--output text|json]
+  healthgate wait [--config FILE] [--postgres URL] [--mysql URL] [--redis URL] [--http URL] [--tcp HOST:PORT] [--memcached HOST:PORT] [--grpc HOST:PORT] [--dns HOST]
+                  [--only NAME] [--migrations TOOL:VERSION] [--timeout 5m] [--attempt-timeout D] [--quiet] [--log-format text|json] [-- COMMAND ARGS...]
+  healthgate check [--config FILE] [--postgres URL] [--mysql URL] [--redis URL] [--http URL] [--tcp HOST:PORT] [--memcached HOST:PORT] [--grpc HOST:PORT] [--dns HOST]
+                   [--only NAME] [--migrations TOOL:VERSION] [--output text|json]
   healthgate version
 
 Run "healthgate COMMAND --help" for a command's flags.
@@ -661,6 +661,9 @@ func (t *targetFlags) register(fs *flag.FlagSet, verb, configUse string) {
 	fs.Var(targetFlag{"redis", &t.targets}, "redis", verb+" a Redis `URL` (PING must answer PONG; repeatable)")
 	fs.Var(targetFlag{"http", &t.targets}, "http", verb+" an HTTP `URL` (2xx; repeatable)")
 	fs.Var(targetFlag{"tcp", &t.targets}, "tcp", verb+" `HOST:PORT` (a connection must open; repeatable)")
+	fs.Var(targetFlag{"memcached", &t.targets}, "memcached", verb+" a memcached at `HOST:PORT` (version must answer; repeatable)")
+	fs.Var(targetFlag{"grpc", &t.targets}, "grpc", verb+" a gRPC server at `HOST:PORT` (grpc.health.v1.Health/Check must answer SERVING, plaintext; repeatable)")
+	fs.Var(targetFlag{"dns", &t.targets}, "dns", verb+" a DNS name `HOST` to resolve (A/AAAA, system resolver; repeatable)")
 	fs.Var(&t.only, "only", "only the configuration's check of this `NAME` (repeatable; critical or not)")
 	fs.StringVar(&t.migrations, "migrations", "", "the schema of every --postgres and --mysql target must be at this version: `TOOL:VERSION` or TOOL:TABLE:VERSION "+
 		"(tools: golang-migrate, goose, dbmate, rails, flyway, liquibase, alembic)")
@@ -805,9 +808,12 @@ func flagTargetChecks(cfg *config.Config, targets []flagTarget, attemptTimeout t
 		c := config.NewCheck(name, t.typ, "flag "+flagName, cfg.Defaults)
 		c.Critical = true
 		field := "url"
-		if t.typ == "tcp" {
+		switch t.typ {
+		case "tcp", "memcached", "grpc":
 			c.Address, field = t.value, "address"
-		} else {
+		case "dns":
+			c.Host, field = t.value, "host"
+		default:
 			c.URL = t.value
 		}
 		// Hints name where the value came from: "check the credentials in --postgres".

@@ -59,6 +59,8 @@ type kind struct {
 	component string
 	// elsewhere says where a kind takes a setting that other kinds have as a field.
 	elsewhere map[string]string
+	// targetField is the field that says where the dependency is, which hints name ("url" when empty).
+	targetField string
 }
 
 // kinds is the one registry of check types (adding a kind touches only this package): config knows no
@@ -68,9 +70,12 @@ var kinds = map[string]kind{
 		elsewhere: map[string]string{"tls": "a postgres check takes its TLS settings in the URL, as libpq does: sslmode=verify-full, sslrootcert, sslcert, sslkey"}},
 	"mysql": {fields: []string{"url", "query", "writable", "max_replication_lag", "migrations"}, build: buildMySQL, component: ComponentDatastore,
 		elsewhere: map[string]string{"tls": "a mysql check takes its TLS setting in the URL or DSN, as the driver does: ?tls=true (verified), ?tls=skip-verify or ?tls=preferred"}},
-	"redis": {fields: []string{"url", "role", "tls"}, build: buildRedis, component: ComponentDatastore},
-	"http":  {fields: []string{"url", "method", "headers", "expect_status", "body_contains", "follow_redirects", "tls"}, build: buildHTTP, component: ComponentService},
-	"tcp":   {fields: []string{"address"}, build: buildTCP, component: ComponentService},
+	"redis":     {fields: []string{"url", "role", "tls"}, build: buildRedis, component: ComponentDatastore},
+	"http":      {fields: []string{"url", "method", "headers", "expect_status", "body_contains", "follow_redirects", "tls"}, build: buildHTTP, component: ComponentService},
+	"tcp":       {fields: []string{"address"}, build: buildTCP, component: ComponentService, targetField: "address"},
+	"memcached": {fields: []string{"address"}, build: buildMemcached, component: ComponentDatastore, targetField: "address"},
+	"grpc":      {fields: []string{"address", "service", "tls"}, build: buildGRPC, component: ComponentService, targetField: "address"},
+	"dns":       {fields: []string{"host", "record", "expect", "server"}, build: buildDNS, component: ComponentService, targetField: "host"},
 }
 
 // The health+json draft's pre-defined componentType values (draft-inadarei-api-health-check):
@@ -244,8 +249,8 @@ func (c *Check) Close() { c.prober.close() }
 // (e.g. "check the user, password and database in DATABASE_URL").
 func (c *Check) Hint(err error) string {
 	field := "url"
-	if c.Type == "tcp" {
-		field = "address"
+	if k, ok := kinds[c.Type]; ok && k.targetField != "" {
+		field = k.targetField
 	}
 	return Hint(err, c.src.Origin(field))
 }

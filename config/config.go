@@ -105,8 +105,17 @@ type Check struct {
 	BodyContains    string            `yaml:"body_contains"`
 	FollowRedirects bool              `yaml:"follow_redirects"`
 	TLS             TLS               `yaml:"tls"`
-	// tcp
+	// tcp, memcached, grpc
 	Address string `yaml:"address"`
+	// grpc: the service name asked of grpc.health.v1.Health/Check ("" is the server as a whole); tls
+	// above applies too.
+	Service string `yaml:"service"`
+	// dns: the name to resolve, the record type, the values the answer must hold, and the server to ask
+	// (host[:port]; the system resolver when empty).
+	Host   string   `yaml:"host"`
+	Record string   `yaml:"record"`
+	Expect []string `yaml:"expect"`
+	Server string   `yaml:"server"`
 
 	Src Source `yaml:"-"`
 }
