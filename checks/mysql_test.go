@@ -237,6 +237,45 @@ func TestMySQLTooManyConnections(t *testing.T) {
 	checktest.Eventually(t, 30*time.Second, "a pass once connections are released", func() bool { return runOK(t, ch) })
 }
 
+// TestMySQLPrivileges runs against a private MariaDB whose grant tables are in force: a wrong password and
+// a database the user may not use are auth (1045, 1044), and max_replication_lag without the privilege to
+// read the replica status is a query failure naming the grant (1227), until it is granted. The check
+// also reaches root through the server's unix socket, as the driver's DSN allows.
+func TestMySQLPrivileges(t *testing.T) {
+	addr, sock := startMariaDBWith(t, true, true)
+	root := openMySQLNet(t, "unix", sock)
+	mustExec(t, root, "CREATE DATABASE app", "CREATE DATABASE other", "CREATE USER 'mon'@'%' IDENTIFIED BY 's3cr3t-pw'", "GRANT SELECT ON app.* TO 'mon'@'%'")
+
+	for _, tc := range []struct {
+		name, url string
+		maxLag    time.Duration
+		want      checks.Class
+		hint      string
+	}{
+		{name: "unix socket", url: "root@unix(" + sock + ")/app"},
+		{name: "user with SELECT", url: "mysql://mon:s3cr3t-pw@" + addr + "/app"},
+		{name: "wrong password (1045)", url: "mysql://mon:not-the-s3cr3t-pw@" + addr + "/app", want: checks.Auth, hint: "credentials"},
+		{name: "database not granted (1044)", url: "mysql://mon:s3cr3t-pw@" + addr + "/other", want: checks.Auth},
+		{name: "no privilege for the replica status (1227)", url: "mysql://mon:s3cr3t-pw@" + addr + "/app", maxLag: time.Minute, want: checks.Query, hint: "REPLICA MONITOR"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ch := newCheckTimeout(t, config.Check{Type: "mysql", URL: tc.url, MaxReplicationLag: tc.maxLag}, generousTimeout)
+			err, _ := runCheck(t, ch)
+			assertClass(t, err, tc.want)
+			if tc.hint != "" && !strings.Contains(ch.Hint(err), tc.hint) {
+				t.Errorf("hint %q does not mention %q", ch.Hint(err), tc.hint)
+			}
+			if strings.Contains(err2s(err)+ch.Hint(err)+ch.Target, "s3cr3t") {
+				t.Errorf("output leaks the password: %v", err)
+			}
+		})
+	}
+	mustExec(t, root, "GRANT REPLICA MONITOR ON *.* TO 'mon'@'%'")
+	ch := newCheckTimeout(t, config.Check{Type: "mysql", URL: "mysql://mon:s3cr3t-pw@" + addr + "/app", MaxReplicationLag: time.Minute}, generousTimeout)
+	err, _ := runCheck(t, ch)
+	assertClass(t, err, "")
+}
+
 // TestMySQLReplicaLag starts a private primary and a replica of it (MariaDB: SHOW ALL SLAVES STATUS,
 // Seconds_Behind_Master). A replica applying with MASTER_DELAY falls behind for real; one whose primary
 // cannot be reached has no lag to report (NULL), which is lag too.
@@ -278,8 +317,14 @@ func runOK(t *testing.T, ch *checks.Check) bool {
 
 func openMySQL(t *testing.T, addr string) *sql.DB {
 	t.Helper()
+	return openMySQLNet(t, "tcp", addr)
+}
+
+// openMySQLNet connects as root over tcp, or unix (a socket path).
+func openMySQLNet(t *testing.T, network, addr string) *sql.DB {
+	t.Helper()
 	cfg := mysql.NewConfig()
-	cfg.User, cfg.Net, cfg.Addr = "root", "tcp", addr
+	cfg.User, cfg.Net, cfg.Addr = "root", network, addr
 	cfg.Logger = mysql.Logger(log.New(io.Discard, "", 0)) // a server still starting is retried, not logged
 	conn, err := mysql.NewConnector(cfg)
 	if err != nil {
@@ -310,6 +355,15 @@ var (
 // needs them), copied from one mariadb-install-db per test binary; else an empty data directory.
 func startMariaDB(t *testing.T, system bool, args ...string) string {
 	t.Helper()
+	addr, _ := startMariaDBWith(t, system, false, args...)
+	return addr
+}
+
+// startMariaDBWith is startMariaDB; with grants, the grant tables are in force (system tables implied):
+// root connects through the returned unix socket only, as mariadb-install-db creates root@localhost.
+func startMariaDBWith(t *testing.T, system, grants bool, args ...string) (addr, sock string) {
+	t.Helper()
+	system = system || grants
 	bin, err := exec.LookPath("mariadbd")
 	if err != nil {
 		if bin, err = exec.LookPath("/usr/sbin/mariadbd"); err != nil {
@@ -340,8 +394,12 @@ func startMariaDB(t *testing.T, system bool, args ...string) string {
 		t.Fatal(err)
 	}
 	port := freePort(t)
-	cmdArgs := append(asUser("--no-defaults", "--datadir="+data), "--skip-grant-tables",
-		"--bind-address=127.0.0.1", "--port="+strconv.Itoa(port), "--socket="+filepath.Join(dir, "sock"),
+	sock = filepath.Join(dir, "sock")
+	cmdArgs := asUser("--no-defaults", "--datadir="+data)
+	if !grants {
+		cmdArgs = append(cmdArgs, "--skip-grant-tables")
+	}
+	cmdArgs = append(cmdArgs, "--bind-address=127.0.0.1", "--port="+strconv.Itoa(port), "--socket="+sock,
 		"--pid-file="+filepath.Join(dir, "pid"), "--innodb-buffer-pool-size=16M", "--skip-name-resolve")
 	cmdArgs = append(cmdArgs, args...)
 	cmd := exec.Command(bin, cmdArgs...)
@@ -360,15 +418,18 @@ func startMariaDB(t *testing.T, system bool, args ...string) string {
 		<-exited
 		_ = logFile.Close()
 	})
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	db := openMySQL(t, addr)
+	if grants {
+		db = openMySQLNet(t, "unix", sock)
+	}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		err := db.PingContext(ctx)
 		cancel()
 		if err == nil {
-			return addr
+			return addr, sock
 		}
 		select {
 		case <-exited:
