@@ -1,5 +1,5 @@
-// Package checks owns what one run of a check does: one file per kind (postgres.go, redis.go, http.go,
-// tcp.go), the one registry of kinds, the reason classes of docs/design.md §4 and secret redaction. A check
+// Package checks owns what one run of a check does: one file per kind (postgres.go, mysql.go, redis.go,
+// http.go, tcp.go), the one registry of kinds, the reason classes of docs/design.md §4 and secret redaction. A check
 // builds its client once, never dials while building, and bounds every run by its timeout.
 //
 // A kind is its file: its configuration struct (the fields beyond the common ones, decoded strictly from
@@ -75,6 +75,8 @@ type kind struct {
 	// target is the field that says where a check points, as `wait` and `check` take it from a flag
 	// named after the kind (--postgres URL).
 	target target
+	// schemaDesc, when set, is the description of the kind's block in the chart's schema.
+	schemaDesc string
 }
 
 // register makes a registry entry of a kind's build function, typed by its configuration struct C.
@@ -106,6 +108,12 @@ var kinds = map[string]kind{
 	"postgres": register(kind{component: ComponentDatastore,
 		elsewhere: map[string]string{"tls": "a postgres check takes its TLS settings in the URL, as libpq does: sslmode=verify-full, sslrootcert, sslcert, sslkey"},
 		target:    target{"url", "URL", "a Postgres `URL` (a query must answer", "postgres://healthgate@127.0.0.1:9/healthgate?sslmode=disable"}}, buildPostgres),
+	"mysql": register(kind{component: ComponentDatastore,
+		elsewhere: map[string]string{"tls": "a mysql check takes its TLS setting in the URL or DSN, as the driver does: ?tls=true (verified), ?tls=skip-verify or ?tls=preferred"},
+		target: target{"url", "URL", "a MySQL or MariaDB `URL` (mysql://user:pw@host:3306/db or user:pw@tcp(host:3306)/db; a query must answer",
+			"mysql://healthgate@127.0.0.1:9/healthgate"},
+		schemaDesc: "A mysql (MySQL or MariaDB) check: the fields healthgate's checks registry accepts for this type. url: mysql://user:pw@host:3306/db or the driver's DSN user:pw@tcp(host:3306)/db."},
+		buildMySQL),
 	"redis": register(kind{component: ComponentDatastore,
 		target: target{"url", "URL", "a Redis `URL` (PING must answer PONG", "redis://127.0.0.1:9/0"}}, buildRedis),
 	"http": register(kind{component: ComponentService,

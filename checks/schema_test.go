@@ -195,12 +195,16 @@ func kindSchema(t *testing.T, name string) obj {
 		}
 	}
 	target := k.target.field
+	desc := fmt.Sprintf("A %s check: the fields healthgate's checks registry accepts for this type.", name)
+	if k.schemaDesc != "" {
+		desc = k.schemaDesc
+	}
 	return obj{
 		{"type", "object"},
 		{"additionalProperties", false},
 		{"properties", props},
 		{"required", []string{"name", "type"}},
-		{"description", fmt.Sprintf("A %s check: the fields healthgate's checks registry accepts for this type.", name)},
+		{"description", desc},
 		{"oneOf", []any{obj{{"required", []string{target}}}, obj{{"required", []string{target + "_file"}}}}},
 	}
 }
@@ -293,6 +297,10 @@ func fieldSchema(t *testing.T, f reflect.StructField) obj {
 		for i := range f.Type.NumField() {
 			sf := f.Type.Field(i)
 			if key := sf.Tag.Get("yaml"); key != "" && key != "-" {
+				if d, ok := f.Tag.Lookup("desc." + key); ok {
+					// The containing field says what this field means for its kind.
+					sf.Tag = reflect.StructTag(strings.Replace(string(sf.Tag), `desc:"`+sf.Tag.Get("desc")+`"`, `desc:"`+d+`"`, 1))
+				}
 				props = append(props, kv{key, fieldSchema(t, sf)})
 			}
 		}
