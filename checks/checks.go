@@ -1,5 +1,5 @@
-// Package checks owns what one run of a check does: one file per kind (postgres.go, redis.go, http.go,
-// tcp.go), the one registry of kinds, the reason classes of docs/design.md §4 and secret redaction. A check
+// Package checks owns what one run of a check does: one file per kind (postgres.go, mysql.go, redis.go,
+// http.go, tcp.go), the one registry of kinds, the reason classes of docs/design.md §4 and secret redaction. A check
 // builds its client once, never dials while building, and bounds every run by its timeout.
 package checks
 
@@ -68,6 +68,8 @@ type kind struct {
 var kinds = map[string]kind{
 	"postgres": {fields: []string{"url", "query", "writable", "max_replication_lag", "migrations"}, build: buildPostgres, component: ComponentDatastore,
 		elsewhere: map[string]string{"tls": "a postgres check takes its TLS settings in the URL, as libpq does: sslmode=verify-full, sslrootcert, sslcert, sslkey"}},
+	"mysql": {fields: []string{"url", "query", "writable", "max_replication_lag", "migrations"}, build: buildMySQL, component: ComponentDatastore,
+		elsewhere: map[string]string{"tls": "a mysql check takes its TLS setting in the URL or DSN, as the driver does: ?tls=true (verified), ?tls=skip-verify or ?tls=preferred"}},
 	"redis":     {fields: []string{"url", "role", "tls"}, build: buildRedis, component: ComponentDatastore},
 	"http":      {fields: []string{"url", "method", "headers", "expect_status", "body_contains", "follow_redirects", "tls"}, build: buildHTTP, component: ComponentService},
 	"tcp":       {fields: []string{"address"}, build: buildTCP, component: ComponentService, targetField: "address"},

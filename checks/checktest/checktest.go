@@ -31,6 +31,15 @@ func RedisURL(t testing.TB) string {
 	return u
 }
 
+// MySQLURL is PostgresURL for MySQL/MariaDB (HEALTHGATE_TEST_MYSQL_URL, default the local MariaDB's
+// root user, no password, database test).
+func MySQLURL(t testing.TB) string {
+	t.Helper()
+	u := envOr("HEALTHGATE_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
+	require(t, "MySQL/MariaDB", hostOf(t, u, "3306"))
+	return u
+}
+
 // WithHost returns rawURL pointing at addr (host:port) instead, e.g. at a Proxy.
 func WithHost(t testing.TB, rawURL, addr string) string {
 	t.Helper()
