@@ -69,6 +69,7 @@ var kinds = map[string]kind{
 	"redis": {fields: []string{"url", "role", "tls"}, build: buildRedis, component: ComponentDatastore},
 	"http":  {fields: []string{"url", "method", "headers", "expect_status", "body_contains", "follow_redirects", "tls"}, build: buildHTTP, component: ComponentService},
 	"tcp":   {fields: []string{"address"}, build: buildTCP, component: ComponentService},
+	"amqp":  {fields: []string{"url", "queue", "tls"}, build: buildAMQP, component: ComponentService},
 }
 
 // The health+json draft's pre-defined componentType values (draft-inadarei-api-health-check):
@@ -218,7 +219,8 @@ func (c *Check) Run(ctx context.Context) error {
 		return nil
 	}
 	// A driver that returns its own error after our deadline passed still timed out.
-	if ctx.Err() == context.DeadlineExceeded && ClassOf(err) != Timeout {
+	var verdict *Error
+	if ctx.Err() == context.DeadlineExceeded && ClassOf(err) != Timeout && !(errors.As(err, &verdict) && verdict.past) {
 		// Keep the driver's cause, without its class (it was not a reset, say, but our deadline),
 		// and drop a "use of closed network connection" that our own close at the deadline caused.
 		cause := err

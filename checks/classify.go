@@ -44,6 +44,9 @@ type Error struct {
 	Class Class
 	Err   error
 	Hint  string
+	// past says the class holds even when the run's deadline passed first: the dependency said why
+	// it did not answer (an AMQP broker's connection.blocked), so Run keeps it instead of "timeout".
+	past bool
 }
 
 func (e *Error) Error() string {
