@@ -95,8 +95,7 @@ type amqpCheck struct {
 	raw  net.Conn // conn's transport: closing it ends whatever waits on the connection
 	// blocked holds the reason of a connection.blocked the broker sent on the current connection
 	// (a resource alarm: memory or disk), nil when it is not blocked.
-	blocked  atomic.Pointer[string]
-	watchers sync.WaitGroup
+	blocked atomic.Pointer[string]
 }
 
 func buildAMQP(c config.Check) (prober, string, config.Errors) {
@@ -114,7 +113,7 @@ func buildAMQP(c config.Check) (prober, string, config.Errors) {
 
 // Hints of the amqp failures whose class alone would mislead.
 const (
-	amqpVhostHint   = "the virtual host does not exist, or this user has no permission on it: check the vhost (the URL's path; %%2F is \"/\") in %s and the user's permissions (rabbitmqctl list_permissions -p VHOST)"
+	amqpVhostHint   = "the virtual host does not exist, or this user has no permission on it: check the vhost (the URL's path; %2F is \"/\") in %s and the user's permissions (rabbitmqctl list_permissions -p VHOST)"
 	amqpLoginHint   = "the broker refused the login: check the user and password in %s (RabbitMQ's guest user may only log in from localhost)"
 	amqpQueueHint   = "the queue does not exist in this vhost: check the queue name and vhost, or whether the application that declares it has started"
 	amqpBlockedHint = "the broker is blocking connections under a resource alarm (memory or disk): it clears when the alarm does (rabbitmq-diagnostics alarms)"
@@ -188,6 +187,7 @@ func (a *amqpCheck) connection(ctx context.Context) (conn *amqp.Connection, fres
 	if conn != nil {
 		a.drop(conn)
 	}
+	a.blocked.Store(nil)
 	cfg := amqp.Config{
 		Heartbeat: 10 * time.Second,
 		Properties: amqp.Table{
@@ -220,7 +220,7 @@ func (a *amqpCheck) connection(ctx context.Context) (conn *amqp.Connection, fres
 				}
 				conn = tc
 			}
-			return &amqpLoginConn{Conn: conn}, nil
+			return &amqpConn{Conn: conn, blocked: &a.blocked}, nil
 		},
 	}
 	conn, err = amqp.DialConfig(a.cfg.url, cfg)
@@ -228,19 +228,6 @@ func (a *amqpCheck) connection(ctx context.Context) (conn *amqp.Connection, fres
 		a.closeRaw()
 		return nil, true, err
 	}
-	a.blocked.Store(nil)
-	blocks := conn.NotifyBlocked(make(chan amqp.Blocking, 4))
-	a.watchers.Go(func() {
-		// Ends when the connection shuts down (amqp091 closes the channel).
-		for b := range blocks {
-			if b.Active {
-				reason := b.Reason
-				a.blocked.Store(&reason)
-			} else {
-				a.blocked.Store(nil)
-			}
-		}
-	})
 	a.mu.Lock()
 	a.conn = conn
 	a.mu.Unlock()
@@ -338,7 +325,6 @@ func (a *amqpCheck) drop(conn *amqp.Connection) {
 		_ = raw.Close()
 	}
 	_ = conn.Close()
-	a.watchers.Wait()
 }
 
 // close says goodbye (connection.close, bounded) and waits for the client's goroutines.
@@ -353,18 +339,24 @@ func (a *amqpCheck) close() {
 	if raw != nil {
 		_ = raw.Close()
 	}
-	a.watchers.Wait()
 }
 
-// amqpLoginConn adds authentication_failure_close to the capabilities of the connection.start-ok
-// frame (the login) that amqp091 writes, with a fixed capabilities table of its own. With it RabbitMQ
-// refuses a wrong user or password at once, with a connection.close saying ACCESS_REFUSED; without it,
-// it closes the socket silently after 3 s (https://www.rabbitmq.com/docs/auth-notification), which a
-// check whose timeout is 2 s would report as a timeout. A frame that is not exactly the expected
-// start-ok is written unchanged.
-type amqpLoginConn struct {
+// amqpConn is the transport under amqp091, watching the frames both ways.
+//
+// Writing, it adds authentication_failure_close to the capabilities of the connection.start-ok frame
+// (the login), which amqp091 fixes itself. With it RabbitMQ refuses a wrong user or password at once,
+// with a connection.close saying ACCESS_REFUSED; without it, it closes the socket silently after 3 s
+// (https://www.rabbitmq.com/docs/auth-notification), which a check whose timeout is 2 s would report
+// as a timeout. A frame that is not exactly the expected start-ok is written unchanged.
+//
+// Reading, it notes connection.blocked and connection.unblocked. amqp091's NotifyBlocked can only be
+// registered once DialConfig returned, and a broker under an alarm may say so right after open-ok,
+// before that: reading the frames misses none.
+type amqpConn struct {
 	net.Conn
-	done bool
+	loggedIn bool
+	blocked  *atomic.Pointer[string]
+	frames   amqpFrames
 }
 
 var (
@@ -372,19 +364,75 @@ var (
 	amqpFailureClose    = append(append([]byte{28}, "authentication_failure_close"...), 't', 1)
 )
 
-func (c *amqpLoginConn) Write(p []byte) (int, error) {
-	if c.done {
+func (c *amqpConn) Write(p []byte) (int, error) {
+	if c.loggedIn {
 		return c.Conn.Write(p)
 	}
 	out, ok := withFailureClose(p)
 	if !ok {
 		return c.Conn.Write(p)
 	}
-	c.done = true
+	c.loggedIn = true
 	if _, err := c.Conn.Write(out); err != nil {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+func (c *amqpConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.frames.feed(p[:n], c.connectionMethod)
+	return n, err
+}
+
+// connectionMethod sees each method frame on channel 0.
+func (c *amqpConn) connectionMethod(payload []byte) {
+	switch {
+	case len(payload) >= 5 && bytes.Equal(payload[:4], []byte{0, 10, 0, 60}): // connection.blocked
+		reason := string(payload[5:min(len(payload), 5+int(payload[4]))])
+		if reason == "" {
+			reason = "no reason given"
+		}
+		c.blocked.Store(&reason)
+	case len(payload) >= 4 && bytes.Equal(payload[:4], []byte{0, 10, 0, 61}): // connection.unblocked
+		c.blocked.Store(nil)
+	}
+}
+
+// amqpFrames splits the bytes read into AMQP frames (type, channel, size, payload, 0xCE), keeping the
+// small method frames of channel 0 whole and skipping the rest.
+type amqpFrames struct {
+	buf  []byte
+	skip int
+}
+
+func (f *amqpFrames) feed(p []byte, method func(payload []byte)) {
+	const header = 7
+	for len(p) > 0 {
+		if f.skip > 0 {
+			n := min(f.skip, len(p))
+			f.skip -= n
+			p = p[n:]
+			continue
+		}
+		need := header
+		if len(f.buf) >= header {
+			need = header + int(be32(f.buf[3:])) + 1
+		}
+		take := min(need-len(f.buf), len(p))
+		f.buf = append(f.buf, p[:take]...)
+		p = p[take:]
+		switch {
+		case len(f.buf) == header:
+			if size := be32(f.buf[3:]); f.buf[0] != 1 || f.buf[1] != 0 || f.buf[2] != 0 || size > 4096 {
+				f.skip = int(size) + 1
+				f.buf = f.buf[:0]
+			}
+		case len(f.buf) == need && need > header:
+			method(f.buf[header : need-1])
+			f.buf = f.buf[:0]
+		}
+	}
 }
 
 // withFailureClose rewrites one whole start-ok frame; ok is false for anything else.

@@ -80,6 +80,9 @@ func TestAMQPServerAnswers(t *testing.T) {
 			// check must get the broker's answer well before.
 			ch := newCheckTimeout(t, config.Check{Type: "amqp", URL: tc.url, Queue: tc.queue}, config.DefaultTimeout)
 			err, _ := runCheck(t, ch)
+			if err != nil {
+				t.Logf("%v (hint: %s)", err, ch.Hint(err))
+			}
 			assertClass(t, err, tc.want)
 			if tc.hint != "" && !strings.Contains(ch.Hint(err), tc.hint) {
 				t.Errorf("hint %q does not mention %q", ch.Hint(err), tc.hint)
