@@ -11,6 +11,7 @@ import (
 func brokerTargets(t *testing.T) []struct{ flag, url string } {
 	return []struct{ flag, url string }{
 		{"--amqp", checktest.AMQPURL(t)},
+		{"--nats", checktest.NATSURL(t)},
 	}
 }
 

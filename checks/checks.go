@@ -70,6 +70,7 @@ var kinds = map[string]kind{
 	"http":  {fields: []string{"url", "method", "headers", "expect_status", "body_contains", "follow_redirects", "tls"}, build: buildHTTP, component: ComponentService},
 	"tcp":   {fields: []string{"address"}, build: buildTCP, component: ComponentService},
 	"amqp":  {fields: []string{"url", "queue", "tls"}, build: buildAMQP, component: ComponentService},
+	"nats":  {fields: []string{"url", "jetstream", "tls"}, build: buildNATS, component: ComponentService},
 }
 
 // The health+json draft's pre-defined componentType values (draft-inadarei-api-health-check):
