@@ -68,9 +68,9 @@ const usage = `healthgate tells probes and init containers whether a service's d
 
 Usage:
   healthgate serve [--config FILE] [--listen ADDR] [--log-format text|json] [--log-level LEVEL]
-  healthgate wait [--config FILE] [--postgres URL] [--redis URL] [--http URL] [--tcp HOST:PORT] [--amqp URL] [--nats URL] [--only NAME]
+  healthgate wait [--config FILE] [--postgres URL] [--redis URL] [--http URL] [--tcp HOST:PORT] [--amqp URL] [--nats URL] [--mqtt URL] [--only NAME]
                   [--migrations TOOL:VERSION] [--timeout 5m] [--attempt-timeout D] [--quiet] [--log-format text|json] [-- COMMAND ARGS...]
-  healthgate check [--config FILE] [--postgres URL] [--redis URL] [--http URL] [--tcp HOST:PORT] [--amqp URL] [--nats URL] [--only NAME]
+  healthgate check [--config FILE] [--postgres URL] [--redis URL] [--http URL] [--tcp HOST:PORT] [--amqp URL] [--nats URL] [--mqtt URL] [--only NAME]
                    [--migrations TOOL:VERSION] [--output text|json]
   healthgate version
 
@@ -585,7 +585,7 @@ func cmdWait(ctx context.Context, args []string, lookup env, stderr io.Writer) i
 	selected, flagChecks, more := what.resolve(lookup, true, *attemptTimeout)
 	problems = append(problems, more...)
 	if len(problems) == 0 && len(selected)+len(flagChecks) == 0 {
-		problems = append(problems, "nothing to wait for: give --postgres, --redis, --http, --tcp, --amqp or --nats, a --config with critical checks, or set DATABASE_URL / REDIS_URL")
+		problems = append(problems, "nothing to wait for: give --postgres, --redis, --http, --tcp, --amqp, --nats or --mqtt, a --config with critical checks, or set DATABASE_URL / REDIS_URL")
 	}
 	if len(problems) > 0 {
 		return reportUsage(stderr, "wait", problems)
@@ -662,6 +662,7 @@ func (t *targetFlags) register(fs *flag.FlagSet, verb, configUse string) {
 	fs.Var(targetFlag{"tcp", &t.targets}, "tcp", verb+" `HOST:PORT` (a connection must open; repeatable)")
 	fs.Var(targetFlag{"amqp", &t.targets}, "amqp", verb+" an AMQP 0-9-1 broker (RabbitMQ) `URL` (login and a channel; repeatable)")
 	fs.Var(targetFlag{"nats", &t.targets}, "nats", verb+" a NATS server `URL` (PING must answer PONG; repeatable)")
+	fs.Var(targetFlag{"mqtt", &t.targets}, "mqtt", verb+" an MQTT broker `URL` (CONNECT must be accepted; repeatable)")
 	fs.Var(&t.only, "only", "only the configuration's check of this `NAME` (repeatable; critical or not)")
 	fs.StringVar(&t.migrations, "migrations", "", "the schema of every --postgres target must be at this version: `TOOL:VERSION` or TOOL:TABLE:VERSION "+
 		"(tools: golang-migrate, goose, dbmate, rails, flyway, liquibase, alembic)")
@@ -880,7 +881,7 @@ func cmdCheck(ctx context.Context, args []string, lookup env, stdout, stderr io.
 	fromConfig, fromFlags, more := what.resolve(lookup, false, 0)
 	problems = append(problems, more...)
 	if len(problems) == 0 && len(fromConfig)+len(fromFlags) == 0 {
-		problems = append(problems, nothingToCheck("give --postgres, --redis, --http, --tcp, --amqp or --nats, --config, put checks in ./"+defaultConfigFile+", or set DATABASE_URL / REDIS_URL"))
+		problems = append(problems, nothingToCheck("give --postgres, --redis, --http, --tcp, --amqp, --nats or --mqtt, --config, put checks in ./"+defaultConfigFile+", or set DATABASE_URL / REDIS_URL"))
 	}
 	if len(problems) > 0 {
 		return reportUsage(stderr, "check", problems)

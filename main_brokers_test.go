@@ -12,6 +12,7 @@ func brokerTargets(t *testing.T) []struct{ flag, url string } {
 	return []struct{ flag, url string }{
 		{"--amqp", checktest.AMQPURL(t)},
 		{"--nats", checktest.NATSURL(t)},
+		{"--mqtt", checktest.MQTTURL(t)},
 	}
 }
 

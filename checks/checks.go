@@ -71,6 +71,7 @@ var kinds = map[string]kind{
 	"tcp":   {fields: []string{"address"}, build: buildTCP, component: ComponentService},
 	"amqp":  {fields: []string{"url", "queue", "tls"}, build: buildAMQP, component: ComponentService},
 	"nats":  {fields: []string{"url", "jetstream", "tls"}, build: buildNATS, component: ComponentService},
+	"mqtt":  {fields: []string{"url", "tls"}, build: buildMQTT, component: ComponentService},
 }
 
 // The health+json draft's pre-defined componentType values (draft-inadarei-api-health-check):
