@@ -69,11 +69,13 @@ func TestNATSServerAnswers(t *testing.T) {
 	js := startNATS(t, "jetstream { store_dir: \"STORE\" }")
 	secured := startNATS(t, "authorization { user: app, password: \"s3cr3t-pw\" }")
 	tokened := startNATS(t, "authorization { token: \"s3cr3t-token\" }")
-	// The JetStream-less case: the shared server when it runs without JetStream, else a private one.
-	noJS := shared
-	if sharedHasJetStream(t, shared) {
-		noJS = "nats://" + startNATS(t, "")
+	// The shared server's JetStream: asked of it either way; where it has none, the check must say so.
+	var sharedJS checks.Class
+	sharedJSHint := ""
+	if !sharedHasJetStream(t, shared) {
+		sharedJS, sharedJSHint = checks.BadResponse, "without JetStream"
 	}
+	noJS := startNATS(t, "")
 	tests := []struct {
 		name      string
 		url       string
@@ -83,7 +85,9 @@ func TestNATSServerAnswers(t *testing.T) {
 	}{
 		{name: "ping", url: shared},
 		{name: "jetstream", url: "nats://" + js, jetstream: true},
-		{name: "jetstream not enabled", url: noJS, jetstream: true, want: checks.BadResponse, hint: "without JetStream"},
+		{name: "jetstream on the shared server", url: shared, jetstream: true, want: sharedJS, hint: sharedJSHint},
+		{name: "jetstream not enabled", url: "nats://" + noJS, jetstream: true, want: checks.BadResponse, hint: "without JetStream"},
+		{name: "no jetstream asked of a server without it", url: "nats://" + noJS},
 		{name: "user and password", url: "nats://app:s3cr3t-pw@" + secured},
 		{name: "wrong password", url: "nats://app:wrong-s3cr3t-pw@" + secured, want: checks.Auth, hint: "authorization violation"},
 		{name: "no credentials", url: "nats://" + secured, want: checks.Auth, hint: "authorization violation"},
