@@ -96,6 +96,7 @@ func (b *bench) measure(ctx context.Context, only []string) {
 		{"startup", "figure 7: start-up", b.startup, []string{rowStart}},
 		{"wait", "figure 6: wait", b.wait, []string{rowWaitPG, rowWaitRd, rowTryPG, rowTryRd}},
 		{"fleet", "fleet figure: HAProxy in front of 3 backends, fleet off and on; cost with 50 peers", b.fleet, nil},
+		{"scale", "scale figure: CPU per check run and RSS at 10, 100, 1,000 checks", b.scale, nil},
 	}
 	for _, s := range steps {
 		if ctx.Err() != nil {

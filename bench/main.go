@@ -44,17 +44,21 @@ type params struct {
 	fleetOneCut time.Duration // Postgres cut for one backend
 	fleetTail   time.Duration // client requests go on this long after the restore
 	fleetWindow time.Duration // fleet requests are counted over this window, passing and failing
+	// the scale figure (scale.go)
+	scaleWarm, scaleWindow time.Duration // per size: warm-up, then the window CPU and runs are counted over
 }
 
 var (
 	full = params{conns: 16, rounds: 5, run: 3 * time.Second, background: 8 * time.Second, depWindow: 5 * time.Second,
 		paced: 6 * time.Second, single: 10 * time.Second, blackhole: 6 * time.Second, cutReps: 5, rssRun: 5 * time.Second,
 		startReps: 7, waitReps: 15, failWindow: 10 * time.Second,
-		fleetCut: 20 * time.Second, fleetOneCut: 10 * time.Second, fleetTail: 4 * time.Second, fleetWindow: 10 * time.Second}
+		fleetCut: 20 * time.Second, fleetOneCut: 10 * time.Second, fleetTail: 4 * time.Second, fleetWindow: 10 * time.Second,
+		scaleWarm: 3 * time.Second, scaleWindow: 10 * time.Second}
 	quick = params{conns: 16, rounds: 1, run: time.Second, background: 3 * time.Second, depWindow: 3 * time.Second,
 		paced: 5 * time.Second, single: 3 * time.Second, blackhole: 2 * time.Second, cutReps: 1, rssRun: 2 * time.Second,
 		startReps: 3, waitReps: 3, failWindow: 3 * time.Second,
-		fleetCut: 8 * time.Second, fleetOneCut: 6 * time.Second, fleetTail: 3 * time.Second, fleetWindow: 3 * time.Second}
+		fleetCut: 8 * time.Second, fleetOneCut: 6 * time.Second, fleetTail: 3 * time.Second, fleetWindow: 3 * time.Second,
+		scaleWarm: time.Second, scaleWindow: 3 * time.Second}
 )
 
 // runLimit bounds the whole run: the issue allows 10 minutes, and every step stops within seconds of its
@@ -88,7 +92,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 	repo := fs.String("repo", "", "healthgate repository root (default: found from the working directory)")
 	conns := fs.Int("c", 0, "concurrent connections of the load generator (default 16)")
 	out := fs.String("o", "", "also write the table to this file")
-	only := fs.String("only", "", "run only these steps, comma-separated: probes, rss10, startup, wait, fleet")
+	only := fs.String("only", "", "run only these steps, comma-separated: probes, rss10, startup, wait, fleet, scale")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -157,6 +161,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 	if fleetWanted {
 		b.fleetReport(&sb, !mainTable, cmd, took, *quickMode)
 	}
+	scaleWanted := len(steps) == 0 || slices.Contains(steps, "scale")
+	if scaleWanted {
+		b.scaleReport(&sb, !mainTable && !fleetWanted, cmd, took, *quickMode)
+	}
 	fmt.Fprint(stdout, sb.String())
 	if *out != "" {
 		if err := os.WriteFile(*out, []byte(sb.String()), 0o644); err != nil {
@@ -171,6 +179,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 	miss := b.tab.missing()
 	if fleetWanted {
 		miss = append(miss, b.fleetTab.missing()...)
+	}
+	if scaleWanted {
+		miss = append(miss, b.scaleTab.missing()...)
 	}
 	if len(miss) > 0 {
 		fmt.Fprintf(stderr, "bench: %d figure(s) missing:\n  %s\n", len(miss), strings.Join(miss, "\n  "))
@@ -196,6 +207,8 @@ type bench struct {
 	hopNote        string               // what the counting proxy adds to a round trip (proxyHop)
 	fleetTab       *table               // the fleet figure's own table (fleet.go)
 	haproxyVersion string
+	scaleTab       *table // the scale figure's own table (scale.go)
+	scaleIdle      string // the idle cost behind it
 }
 
 func setup(ctx context.Context, p params, repo, pgURL, redisURL string, log io.Writer) (*bench, error) {
@@ -224,6 +237,7 @@ func setup(ctx context.Context, p params, repo, pgURL, redisURL string, log io.W
 	b.tab = newTable(cols)
 	b.layout()
 	b.fleetLayout()
+	b.scaleLayout()
 
 	b.logf("building peers and healthgate")
 	if err := goBuild(ctx, b.benchDir, filepath.Join(b.tmp, "bin")+"/", "./peers/..."); err != nil {

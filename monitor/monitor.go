@@ -50,8 +50,8 @@ type Run struct {
 // Options tune a Monitor; the zero value is usable.
 type Options struct {
 	Logger *slog.Logger
-	// OnRun is called after every completed run, from the check's runner goroutine, after the
-	// snapshot is published. It must not block.
+	// OnRun is called after every completed run, from the check's runner goroutine, once the run is
+	// recorded (and a snapshot published, if it changed what a probe sees). It must not block.
 	OnRun func(Run)
 	// Heartbeat is how often the engine proves it is alive and looks for stale checks (default 1s).
 	Heartbeat time.Duration
@@ -67,19 +67,24 @@ type Monitor struct {
 	// fleet is replaced by a reload; nil turns fail-open off.
 	fleet atomic.Pointer[Fleet]
 
-	mu           sync.Mutex // guards entries, trackers, shuttingDown and started; held only to update and publish
+	mu           sync.Mutex // guards entries, trackers, shuttingDown, started and figuresBehind; held only to update and publish
 	entries      []*entry   // replaced (under runMu and mu) by Replace
 	index        map[string]int
 	shuttingDown bool
 	// started: /startupz passed once; it never goes back, even when a reload adds a check that has
 	// not passed yet.
 	started bool
+	// figuresBehind: a run completed since the last publish without publishing (it changed only its
+	// per-run figures); the next heartbeat publishes.
+	figuresBehind bool
 
 	// logs carries the lines decided under mu, in order, to one writer goroutine: a log writer that
 	// blocks (a stalled stderr pipe) must not hold mu and so stall every check and the heartbeat.
 	// When it is full, lines are dropped and counted rather than waited for.
 	logs    chan logLines
 	dropped atomic.Int64
+	// logsClosed: Run has returned and closed logs (guarded by mu).
+	logsClosed bool
 
 	snap atomic.Pointer[Snapshot]
 	beat atomic.Int64 // unix nanos of the last heartbeat
@@ -201,13 +206,21 @@ func (m *Monitor) Run(ctx context.Context) {
 	m.stopping = true // from now on Replace starts nothing
 	m.runMu.Unlock()
 	m.runWG.Wait()
-	close(m.logs) // nothing records any more: the writer writes what is left and returns
+	m.mu.Lock()
+	m.logsClosed = true // a Replace after Run writes its lines itself (queue)
+	close(m.logs)       // nothing records any more: the writer writes what is left and returns
+	m.mu.Unlock()
 	writer.Wait()
 }
 
 // queue hands lines to the writer; m.mu is held, which keeps them in the order they were decided.
 func (m *Monitor) queue(ls logLines) {
 	if len(ls) == 0 {
+		return
+	}
+	if m.logsClosed {
+		// Run has returned (a Replace after it): no writer, and no runner left for a slow log to stall.
+		ls.emit(m.log)
 		return
 	}
 	select {
@@ -355,15 +368,25 @@ func (e *entry) runGuarded(ctx context.Context) (err error) {
 	return e.check.Run(ctx)
 }
 
+// record applies one run to e's tracker, and publishes a snapshot only if the run changed something a
+// probe sees (e.tracker.status.seen): most runs of a healthy service change nothing but the per-run
+// figures, which e's tracker stores where Latest reads them and the heartbeat publishes. So a run costs
+// the same whatever the number of checks: publishing copies every check's status and makes the next
+// probe render again, and doing that on every run made the whole cost grow with the square of the
+// checks (docs/design.md §6).
 func (m *Monitor) record(e *entry, run Run) {
 	var lines logLines
 	m.mu.Lock()
-	before := m.snap.Load()
+	was := e.tracker.status.seen()
 	stateChanged, reasonChanged := e.tracker.observe(run.Err, run.Duration, run.End)
 	lines.change(e, stateChanged, reasonChanged, run.Duration)
 	m.fleetAfterRecord(e, &lines)
-	after := m.publishLocked(run.End)
-	lines.readiness(before, after)
+	if e.tracker.status.seen() != was {
+		before := m.snap.Load()
+		lines.readiness(before, m.publishLocked(run.End))
+	} else {
+		m.figuresBehind = true
+	}
 	m.queue(lines)
 	m.mu.Unlock()
 }
@@ -387,7 +410,11 @@ func (m *Monitor) heartbeatLoop(ctx context.Context) {
 					m.fleetAfterRecord(e, &lines)
 				}
 			}
-			if changed {
+			if changed || m.figuresBehind {
+				// A state change, or runs whose figures (last run, duration) are not published yet:
+				// those are published at most once per heartbeat, however many checks ran since, so
+				// a snapshot's figures are at most a heartbeat old and publishing them costs O(checks)
+				// per heartbeat, not per run.
 				lines.readiness(before, m.publishLocked(now))
 			}
 			m.queue(lines)
@@ -462,6 +489,7 @@ func (m *Monitor) publishLocked(now time.Time) *Snapshot {
 	s.summarize()
 	s.Started = s.Started || m.started
 	m.started = s.Started
+	m.figuresBehind = false
 	if old := m.snap.Swap(s); old != nil {
 		close(old.next)
 	}

@@ -244,8 +244,10 @@ func TestDeadlineIgnored(t *testing.T) {
 func TestFixedRate(t *testing.T) {
 	var mu sync.Mutex
 	var starts []time.Time
-	interval := 100 * time.Millisecond
-	c := checks.Func(spec("steady", interval, 60*time.Millisecond, 1, 1), func(ctx context.Context) error {
+	// Runs last 3/4 of the interval, so fixed delay and fixed rate are far apart (1.75 s against 1 s for
+	// five intervals) and a loaded machine's scheduling delays cannot blur them.
+	interval := 200 * time.Millisecond
+	c := checks.Func(spec("steady", interval, 150*time.Millisecond, 1, 1), func(ctx context.Context) error {
 		mu.Lock()
 		starts = append(starts, time.Now())
 		mu.Unlock()
@@ -268,9 +270,9 @@ func TestFixedRate(t *testing.T) {
 	if len(starts) < 6 {
 		t.Fatalf("only %d runs in 5s", len(starts))
 	}
-	// Fixed delay would space starts by interval + timeout (160ms); fixed rate by interval (100ms).
+	// Fixed delay would space starts by interval + timeout (350ms); fixed rate by interval (200ms).
 	span := starts[5].Sub(starts[0])
-	if span > 5*interval+150*time.Millisecond {
+	if span > 5*interval+400*time.Millisecond {
 		t.Errorf("5 intervals took %s; want about %s (fixed rate, not interval + run time)", span, 5*interval)
 	}
 }

@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/healthgate/healthgate/checks"
@@ -58,6 +59,65 @@ type CheckStatus struct {
 	// LastErr is the last run's error, passing or not (a passing check may be one failure into its
 	// threshold); nil when the last run succeeded.
 	LastErr error
+
+	// live holds the per-run figures as the runner stores them after every run, for Latest. LastRun,
+	// LastSuccess, Duration and LastErr above are as of this snapshot's publish, which a run that
+	// changes nothing a probe sees does not cause (docs/design.md §6).
+	live *figures
+}
+
+// figures are one check's per-run figures, stored by its runner after every run and loaded without a
+// lock: unix nanoseconds (0: never) and nanoseconds.
+type figures struct {
+	lastRun, lastSuccess, duration atomic.Int64
+}
+
+func (f *figures) store(s *CheckStatus) {
+	f.lastRun.Store(unixNano(s.LastRun))
+	f.lastSuccess.Store(unixNano(s.LastSuccess))
+	f.duration.Store(int64(s.Duration))
+}
+
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromUnixNano(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+// Latest returns the check's per-run figures as of now (the end of the last run and of the last
+// successful one, and the last run's duration), read from the check's runner without a copy of the
+// snapshot: a snapshot is published when something a probe sees changes and, for these figures, at
+// most once per heartbeat, so its own LastRun, LastSuccess and Duration may be up to a heartbeat
+// behind (docs/design.md §6). Metrics read these.
+func (c *CheckStatus) Latest() (lastRun, lastSuccess time.Time, dur time.Duration) {
+	if c.live == nil {
+		return c.LastRun, c.LastSuccess, c.Duration
+	}
+	return fromUnixNano(c.live.lastRun.Load()), fromUnixNano(c.live.lastSuccess.Load()), time.Duration(c.live.duration.Load())
+}
+
+// seen is what a probe, a watcher, a peer or a metric can see of one check, the per-run figures
+// aside: a run that changes none of it publishes no snapshot.
+type seen struct {
+	state                    State
+	class                    checks.Class
+	err, hint                string
+	everPassed, ran          bool
+	failOpen                 bool
+	fleetHeard, fleetFailing int
+}
+
+func (s *CheckStatus) seen() seen {
+	return seen{state: s.State, class: s.Class, err: s.Err, hint: s.Hint, everPassed: s.EverPassed, ran: !s.LastRun.IsZero(),
+		failOpen: s.FailOpen, fleetHeard: s.FleetHeard, fleetFailing: s.FleetFailing}
 }
 
 // Passing reports whether the check counts as passing.
@@ -81,7 +141,7 @@ func newTracker(c *checks.Check, start time.Time) *tracker {
 	return &tracker{
 		status: CheckStatus{
 			Name: c.Name, Type: c.Type, Target: c.Target, Critical: c.Critical, Shared: c.Shared,
-			State: Unknown, Err: "no result yet", Since: start,
+			State: Unknown, Err: "no result yet", Since: start, live: &figures{},
 		},
 		failThresh: c.FailureThreshold,
 		succThresh: c.SuccessThreshold,
@@ -96,6 +156,7 @@ func newTracker(c *checks.Check, start time.Time) *tracker {
 func (t *tracker) observe(err error, dur time.Duration, now time.Time) (stateChanged, reasonChanged bool) {
 	s := &t.status
 	s.LastRun, s.Duration, s.LastErr = now, dur, err
+	defer s.live.store(s)
 	first := !t.hasFinished
 	t.hasFinished = true
 	prev, prevClass := s.State, s.Class

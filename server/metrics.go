@@ -201,9 +201,11 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 	for i := range s.Checks {
 		cs := &s.Checks[i]
 		ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, boolFloat(cs.Passing()), cs.Name, cs.Type, strconv.FormatBool(cs.Critical))
+		// The snapshot's own figure can be a heartbeat old (a run that changes nothing a probe sees
+		// publishes none): read the runner's.
 		last := 0.0
-		if !cs.LastSuccess.IsZero() {
-			last = float64(cs.LastSuccess.UnixNano()) / 1e9
+		if _, success, _ := cs.Latest(); !success.IsZero() {
+			last = float64(success.UnixNano()) / 1e9
 		}
 		ch <- prometheus.MustNewConstMetric(lastSuccessDesc, prometheus.GaugeValue, last, cs.Name, cs.Type)
 		ch <- prometheus.MustNewConstMetric(staleDesc, prometheus.GaugeValue, boolFloat(cs.Class == checks.Stale), cs.Name, cs.Type)

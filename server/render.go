@@ -77,11 +77,17 @@ func readyView(s *monitor.Snapshot, only string, exclude []string) view {
 		l.excluded = excluded(l.name)
 		v.add(l)
 	}
-	for i := range s.Checks {
-		c := &s.Checks[i]
-		if only != "" && c.Name != only {
-			continue
+	cs := s.Checks
+	if only != "" {
+		// One check: found through the index, so that rendering /readyz/{name} for every check of a
+		// snapshot costs O(checks), not O(checks²).
+		cs = nil
+		if i, ok := s.Index(only); ok {
+			cs = s.Checks[i : i+1]
 		}
+	}
+	for i := range cs {
+		c := &cs[i]
 		l := line{name: c.Name, typ: c.Type, ok: c.Passing(), reason: c.Err, duration: c.Duration, at: c.LastRun, critical: c.Critical || only != "", hasRun: !c.LastRun.IsZero()}
 		if c.FailOpen && only == "" {
 			// /readyz/{name} keeps the local truth: the dependency is failing.

@@ -223,7 +223,8 @@ func TestReasonsOneLine(t *testing.T) {
 	var db dep
 	f := newFixture(t, Options{Details: config.DetailsAlways}, db.check("db", true))
 	db.fail(&checks.Error{Class: checks.Refused, Err: errors.New("failed to connect to `user=u`:\n\t127.0.0.1:1: refused\n\t127.0.0.1:2: refused")})
-	f.settle(t, func(s *monitor.Snapshot) bool { return !s.Ready })
+	// Failing, not merely not ready: before its first run the check is unknown ("no result yet").
+	f.settle(t, func(s *monitor.Snapshot) bool { return s.Checks[0].State == monitor.Failing })
 	for _, path := range []string{"/readyz", "/readyz/db", "/readyz?format=json"} {
 		r := f.get(t, path)
 		if strings.Contains(r.body, "\t") || strings.Contains(r.body, `\t`) || strings.Contains(r.body, `\n`) ||

@@ -1,0 +1,149 @@
+package monitor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/healthgate/healthgate/checks"
+)
+
+// runWith runs a monitor with opts until the test ends.
+func runWith(t *testing.T, opts Options, cs ...*checks.Check) *Monitor {
+	t.Helper()
+	m := New(cs, opts)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { m.Run(ctx); close(done) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Error("Run did not return after its context ended")
+		}
+	})
+	return m
+}
+
+// waitRuns waits until runs has grown by n.
+func waitRuns(t *testing.T, runs *atomic.Int64, n int64) {
+	t.Helper()
+	want := runs.Load() + n
+	deadline := time.Now().Add(10 * time.Second)
+	for runs.Load() < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d runs in 10s", runs.Load()-(want-n), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestRunsThatChangeNothingPublishNothing: a run that changes nothing a probe sees publishes no
+// snapshot (with the heartbeat out of the way, the snapshot stays the same object), while its per-run
+// figures are still read fresh through Latest. Publishing on every run made the cost per run grow with
+// the number of checks (docs/design.md §6).
+func TestRunsThatChangeNothingPublishNothing(t *testing.T) {
+	var runs atomic.Int64
+	c := checks.Func(spec("steady", 20*time.Millisecond, 10*time.Millisecond, 1, 1), func(context.Context) error { return nil })
+	m := runWith(t, Options{Heartbeat: time.Hour, OnRun: func(Run) { runs.Add(1) }}, c)
+	first := waitFor(t, m, "passing", func(s *Snapshot) bool { return s.Checks[0].Passing() })
+	firstRun := first.Checks[0].LastRun
+	waitRuns(t, &runs, 10)
+	if got := m.Snapshot(); got != first {
+		t.Fatalf("a new snapshot after runs that changed nothing a probe sees (last run %v, was %v)", got.Checks[0].LastRun, firstRun)
+	}
+	select {
+	case <-first.Changed():
+		t.Fatal("Changed closed without a change")
+	default:
+	}
+	lastRun, lastSuccess, dur := first.Checks[0].Latest()
+	if !lastRun.After(firstRun) || !lastSuccess.Equal(lastRun) || dur <= 0 {
+		t.Errorf("Latest: last run %v, last success %v, duration %v; want a run after %v that succeeded", lastRun, lastSuccess, dur, firstRun)
+	}
+}
+
+// TestVisibleChangesPublish: what a probe sees is published at the run that changes it: a new state,
+// and while failing a new reason text in the same class (the body shows it).
+func TestVisibleChangesPublish(t *testing.T) {
+	var n atomic.Int64
+	c := checks.Func(spec("flaky", 20*time.Millisecond, 10*time.Millisecond, 1, 1), func(context.Context) error {
+		i := n.Add(1)
+		if i < 4 {
+			return nil
+		}
+		return &checks.Error{Class: checks.Refused, Err: fmt.Errorf("refused by the attempt numbered %d", i)}
+	})
+	m := runWith(t, Options{Heartbeat: time.Hour}, c)
+	s := waitFor(t, m, "failing", func(s *Snapshot) bool { return s.Checks[0].State == Failing })
+	if s.Ready {
+		t.Fatal("ready with the only critical check failing")
+	}
+	text := s.Checks[0].Err
+	waitFor(t, m, "a new reason text", func(s *Snapshot) bool { return s.Checks[0].Err != text })
+}
+
+// TestHeartbeatPublishesFigures: the per-run figures reach a snapshot within a heartbeat, without a
+// change of state.
+func TestHeartbeatPublishesFigures(t *testing.T) {
+	c := checks.Func(spec("steady", 20*time.Millisecond, 10*time.Millisecond, 1, 1), func(context.Context) error { return nil })
+	m := runWith(t, Options{Heartbeat: 50 * time.Millisecond}, c)
+	first := waitFor(t, m, "passing", func(s *Snapshot) bool { return s.Checks[0].Passing() })
+	waitFor(t, m, "a later last run in the snapshot", func(s *Snapshot) bool {
+		return s.Checks[0].Passing() && s.Checks[0].LastRun.After(first.Checks[0].LastRun) && s.Checks[0].Since.Equal(first.Checks[0].Since)
+	})
+}
+
+// TestLatestBeforeAnyRun: no run yet, no figures.
+func TestLatestBeforeAnyRun(t *testing.T) {
+	m := New([]*checks.Check{checks.Func(spec("idle", time.Second, 100*time.Millisecond, 1, 1), func(context.Context) error { return errors.New("never run") })}, Options{})
+	lastRun, lastSuccess, dur := m.Snapshot().Checks[0].Latest()
+	if !lastRun.IsZero() || !lastSuccess.IsZero() || dur != 0 {
+		t.Errorf("Latest before any run: %v %v %v; want zeros", lastRun, lastSuccess, dur)
+	}
+}
+
+// TestReplaceAfterRunLogs: a Replace after Run returned that changes readiness writes its line itself
+// (the writer is gone) instead of sending on the closed queue (it panicked).
+func TestReplaceAfterRunLogs(t *testing.T) {
+	var buf syncBuffer
+	c := checks.Func(spec("never", time.Hour, 100*time.Millisecond, 1, 1), func(context.Context) error { return nil })
+	m := New([]*checks.Check{c}, Options{Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	m.Run(ctx) // returns at once: the check's only run is cut short, so it stays unknown (not ready)
+	if m.Snapshot().Ready {
+		t.Fatal("ready with an unknown critical check")
+	}
+	m.Replace(nil, nil)
+	if !m.Snapshot().Ready {
+		t.Fatal("not ready without checks")
+	}
+	if !strings.Contains(buf.String(), `msg=ready`) {
+		t.Errorf("no ready line after the Replace; log:\n%s", buf.String())
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
