@@ -5,14 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/healthgate/healthgate/checks"
 	"github.com/healthgate/healthgate/checks/checktest"
@@ -112,37 +107,6 @@ func TestNATSTLS(t *testing.T) {
 
 func TestMQTTTLS(t *testing.T) {
 	p := newPKI(t)
-	bin := checktest.Binary(t, "mosquitto")
-	port := checktest.FreePort(t)
-	conf := filepath.Join(t.TempDir(), "mosquitto.conf")
-	body := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\ncertfile %s\nkeyfile %s\npersistence false\n", port, p.serverCert, p.serverKey)
-	if os.Geteuid() == 0 {
-		body += "user root\n"
-	}
-	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-c", conf)
-	out := &checktest.Buffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	checktest.Eventually(t, 15*time.Second, "the private TLS mosquitto to listen", func() bool {
-		select {
-		case <-exited:
-			t.Fatalf("the private mosquitto exited:\n%s", out.String())
-		default:
-		}
-		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
-		if err == nil {
-			_ = c.Close()
-		}
-		return err == nil
-	})
+	addr, _ := runMosquitto(t, fmt.Sprintf("allow_anonymous true\ncertfile %s\nkeyfile %s\n", p.serverCert, p.serverKey))
 	tlsCases(t, p, func(tb config.TLS) config.Check { return config.Check{Type: "mqtt", URL: "mqtts://" + addr, TLS: tb} })
 }

@@ -22,7 +22,6 @@ import (
 // user from a password file made with mosquitto_passwd (the shared broker is never reconfigured).
 func startMosquitto(t *testing.T, user, password string) (string, *checktest.Buffer) {
 	t.Helper()
-	bin := checktest.Binary(t, "mosquitto")
 	passwd := checktest.Binary(t, "mosquitto_passwd")
 	dir := t.TempDir()
 	pwFile := filepath.Join(dir, "passwd")
@@ -30,17 +29,25 @@ func startMosquitto(t *testing.T, user, password string) (string, *checktest.Buf
 		t.Fatalf("mosquitto_passwd: %v\n%s", err, out)
 	}
 	_ = os.Chmod(pwFile, 0o600)
+	return runMosquitto(t, fmt.Sprintf("allow_anonymous false\npassword_file %s\n", pwFile))
+}
+
+// runMosquitto runs a private mosquitto on a free port of 127.0.0.1 with these configuration lines, and
+// returns its address and its log.
+func runMosquitto(t *testing.T, conf string) (string, *checktest.Buffer) {
+	t.Helper()
+	bin := checktest.Binary(t, "mosquitto")
 	port := checktest.FreePort(t)
-	conf := filepath.Join(dir, "mosquitto.conf")
-	body := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous false\npassword_file %s\npersistence false\n", port, pwFile)
+	path := filepath.Join(t.TempDir(), "mosquitto.conf")
+	body := fmt.Sprintf("listener %d 127.0.0.1\npersistence false\n%s", port, conf)
 	if os.Geteuid() == 0 {
 		// Run as root, mosquitto drops to the mosquitto user, which cannot read the test's 0700 directory.
 		body += "user root\n"
 	}
-	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "-c", conf)
+	cmd := exec.Command(bin, "-c", path)
 	out := &checktest.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -96,6 +103,13 @@ func connackServer(t *testing.T, code byte) string {
 func TestMQTTServerAnswers(t *testing.T) {
 	shared := checktest.MQTTURL(t)
 	private, _ := startMosquitto(t, "app", "s3cr3t-pw")
+	// An empty ACL file denies every topic: the UNSUBSCRIBE round trip is still answered (MQTT 3.1.1
+	// UNSUBACK has no failure code).
+	aclFile := filepath.Join(t.TempDir(), "acl")
+	if err := os.WriteFile(aclFile, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	denyAll, _ := runMosquitto(t, "allow_anonymous true\nacl_file "+aclFile+"\n")
 	tests := []struct {
 		name string
 		url  string
@@ -104,6 +118,7 @@ func TestMQTTServerAnswers(t *testing.T) {
 	}{
 		{name: "connect and unsubscribe round trip", url: shared},
 		{name: "user and password", url: "mqtt://app:s3cr3t-pw@" + private},
+		{name: "an ACL that denies every topic", url: "mqtt://" + denyAll},
 		{name: "wrong password", url: "mqtt://app:wrong-s3cr3t-pw@" + private, want: checks.Auth, hint: "refused the CONNECT"},
 		{name: "anonymous refused", url: "mqtt://" + private, want: checks.Auth, hint: "refused the CONNECT"},
 		{name: "server unavailable", url: "mqtt://" + connackServer(t, 3), want: checks.NotReady, hint: "server unavailable"},
