@@ -354,7 +354,8 @@ func (a *amqpCheck) close() {
 // before that: reading the frames misses none.
 type amqpConn struct {
 	net.Conn
-	loggedIn bool
+	loggedIn bool // the login went out: writes pass through untouched
+	writes   int
 	blocked  *atomic.Pointer[string]
 	frames   amqpFrames
 }
@@ -368,8 +369,11 @@ func (c *amqpConn) Write(p []byte) (int, error) {
 	if c.loggedIn {
 		return c.Conn.Write(p)
 	}
+	c.writes++
 	out, ok := withFailureClose(p)
 	if !ok {
+		// The login is the second write (after the protocol header): past it, nothing to rewrite.
+		c.loggedIn = c.writes >= 3
 		return c.Conn.Write(p)
 	}
 	c.loggedIn = true
