@@ -1,6 +1,6 @@
 // Command healthgate tells Kubernetes, load balancers and init containers the truth about whether a
 // service can serve: `serve` answers /livez, /readyz and /startupz from background checks that really
-// exercise Postgres, Redis, HTTP and TCP dependencies; `wait` blocks start-up until they answer;
+// exercise Postgres, MySQL, Redis, HTTP and TCP dependencies; `wait` blocks start-up until they answer;
 // `check` diagnoses them once.
 //
 // This file is the only place that reads os.Args, the environment and signals, and calls os.Exit.
@@ -68,10 +68,10 @@ const usage = `healthgate tells probes and init containers whether a service's d
 
 Usage:
   healthgate serve [--config FILE] [--listen ADDR] [--log-format text|json] [--log-level LEVEL]
-  healthgate wait [--config FILE] [--postgres URL] [--redis URL] [--http URL] [--tcp HOST:PORT] [--amqp URL] [--nats URL] [--mqtt URL] [--only NAME]
-                  [--migrations TOOL:VERSION] [--timeout 5m] [--attempt-timeout D] [--quiet] [--log-format text|json] [-- COMMAND ARGS...]
-  healthgate check [--config FILE] [--postgres URL] [--redis URL] [--http URL] [--tcp HOST:PORT] [--amqp URL] [--nats URL] [--mqtt URL] [--only NAME]
-                   [--migrations TOOL:VERSION] [--output text|json]
+  healthgate wait [--config FILE] [--postgres URL] [--mysql URL] [--redis URL] [--http URL] [--tcp HOST:PORT] [--memcached HOST:PORT] [--grpc HOST:PORT] [--dns HOST]
+                  [--amqp URL] [--nats URL] [--mqtt URL] [--only NAME] [--migrations TOOL:VERSION] [--timeout 5m] [--attempt-timeout D] [--quiet] [--log-format text|json] [-- COMMAND ARGS...]
+  healthgate check [--config FILE] [--postgres URL] [--mysql URL] [--redis URL] [--http URL] [--tcp HOST:PORT] [--memcached HOST:PORT] [--grpc HOST:PORT] [--dns HOST]
+                   [--amqp URL] [--nats URL] [--mqtt URL] [--only NAME] [--migrations TOOL:VERSION] [--output text|json]
   healthgate version
 
 Run "healthgate COMMAND --help" for a command's flags.
@@ -504,7 +504,7 @@ func versionInfo() string {
 // never replace the test binary.
 var execCommand = startup.Command.Exec
 
-// flagTarget is one --postgres/--redis/--http/--tcp flag, in command-line order.
+// flagTarget is one --postgres/--mysql/--redis/--http/--tcp flag, in command-line order.
 type flagTarget struct{ typ, value string }
 
 // targetFlag appends every use of one target flag to a shared list.
@@ -585,7 +585,7 @@ func cmdWait(ctx context.Context, args []string, lookup env, stderr io.Writer) i
 	selected, flagChecks, more := what.resolve(lookup, true, *attemptTimeout)
 	problems = append(problems, more...)
 	if len(problems) == 0 && len(selected)+len(flagChecks) == 0 {
-		problems = append(problems, "nothing to wait for: give --postgres, --redis, --http, --tcp, --amqp, --nats or --mqtt, a --config with critical checks, or set DATABASE_URL / REDIS_URL")
+		problems = append(problems, "nothing to wait for: give --postgres, --mysql, --redis, --http or --tcp, a --config with critical checks, or set DATABASE_URL / REDIS_URL")
 	}
 	if len(problems) > 0 {
 		return reportUsage(stderr, "wait", problems)
@@ -657,19 +657,23 @@ func (t *targetFlags) register(fs *flag.FlagSet, verb, configUse string) {
 	fs.StringVar(&t.config, "config", "", "configuration `FILE` "+configUse+" (default: ./"+defaultConfigFile+
 		" if present, else DATABASE_URL/REDIS_URL; not read when target flags are given without --config or --only)")
 	fs.Var(targetFlag{"postgres", &t.targets}, "postgres", verb+" a Postgres `URL` (a query must answer; repeatable)")
+	fs.Var(targetFlag{"mysql", &t.targets}, "mysql", verb+" a MySQL or MariaDB `URL` (mysql://user:pw@host:3306/db or user:pw@tcp(host:3306)/db; a query must answer; repeatable)")
 	fs.Var(targetFlag{"redis", &t.targets}, "redis", verb+" a Redis `URL` (PING must answer PONG; repeatable)")
 	fs.Var(targetFlag{"http", &t.targets}, "http", verb+" an HTTP `URL` (2xx; repeatable)")
 	fs.Var(targetFlag{"tcp", &t.targets}, "tcp", verb+" `HOST:PORT` (a connection must open; repeatable)")
+	fs.Var(targetFlag{"memcached", &t.targets}, "memcached", verb+" a memcached at `HOST:PORT` (version must answer; repeatable)")
+	fs.Var(targetFlag{"grpc", &t.targets}, "grpc", verb+" a gRPC server at `HOST:PORT` (grpc.health.v1.Health/Check must answer SERVING, plaintext; repeatable)")
+	fs.Var(targetFlag{"dns", &t.targets}, "dns", verb+" a DNS name `HOST` to resolve (A/AAAA, system resolver; repeatable)")
 	fs.Var(targetFlag{"amqp", &t.targets}, "amqp", verb+" an AMQP 0-9-1 broker (RabbitMQ) `URL` (login and a channel; repeatable)")
 	fs.Var(targetFlag{"nats", &t.targets}, "nats", verb+" a NATS server `URL` (PING must answer PONG; repeatable)")
 	fs.Var(targetFlag{"mqtt", &t.targets}, "mqtt", verb+" an MQTT broker `URL` (CONNECT must be accepted; repeatable)")
 	fs.Var(&t.only, "only", "only the configuration's check of this `NAME` (repeatable; critical or not)")
-	fs.StringVar(&t.migrations, "migrations", "", "the schema of every --postgres target must be at this version: `TOOL:VERSION` or TOOL:TABLE:VERSION "+
+	fs.StringVar(&t.migrations, "migrations", "", "the schema of every --postgres and --mysql target must be at this version: `TOOL:VERSION` or TOOL:TABLE:VERSION "+
 		"(tools: golang-migrate, goose, dbmate, rails, flyway, liquibase, alembic)")
 }
 
 // sqlKinds are the target types that have a schema, to which --migrations applies.
-var sqlKinds = []string{"postgres"}
+var sqlKinds = []string{"postgres", "mysql"}
 
 // migrationsFlag parses --migrations TOOL:VERSION or TOOL:TABLE:VERSION; the checks package validates
 // the tool, table and version as it does the configuration's.
@@ -716,7 +720,7 @@ func (t *targetFlags) resolve(lookup env, criticalOnly bool, attemptTimeout time
 			problems = append(problems, problem)
 		}
 		if !slices.ContainsFunc(t.targets, func(f flagTarget) bool { return slices.Contains(sqlKinds, f.typ) }) {
-			problems = append(problems, "--migrations: applies to the SQL targets given by flag (--postgres URL), and there is none; in a configuration file, write migrations: under the check")
+			problems = append(problems, "--migrations: applies to the SQL targets given by flag (--postgres URL, --mysql URL), and there is none; in a configuration file, write migrations: under the check")
 		}
 	}
 	fromFlags, more = flagTargetChecks(cfg, t.targets, attemptTimeout, migrations)
@@ -807,9 +811,12 @@ func flagTargetChecks(cfg *config.Config, targets []flagTarget, attemptTimeout t
 		c := config.NewCheck(name, t.typ, "flag "+flagName, cfg.Defaults)
 		c.Critical = true
 		field := "url"
-		if t.typ == "tcp" {
+		switch t.typ {
+		case "tcp", "memcached", "grpc":
 			c.Address, field = t.value, "address"
-		} else {
+		case "dns":
+			c.Host, field = t.value, "host"
+		default:
 			c.URL = t.value
 		}
 		// Hints name where the value came from: "check the credentials in --postgres".
@@ -881,7 +888,7 @@ func cmdCheck(ctx context.Context, args []string, lookup env, stdout, stderr io.
 	fromConfig, fromFlags, more := what.resolve(lookup, false, 0)
 	problems = append(problems, more...)
 	if len(problems) == 0 && len(fromConfig)+len(fromFlags) == 0 {
-		problems = append(problems, nothingToCheck("give --postgres, --redis, --http, --tcp, --amqp, --nats or --mqtt, --config, put checks in ./"+defaultConfigFile+", or set DATABASE_URL / REDIS_URL"))
+		problems = append(problems, nothingToCheck("give --postgres, --mysql, --redis, --http or --tcp, --config, put checks in ./"+defaultConfigFile+", or set DATABASE_URL / REDIS_URL"))
 	}
 	if len(problems) > 0 {
 		return reportUsage(stderr, "check", problems)

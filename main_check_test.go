@@ -249,7 +249,7 @@ func TestCheckExitCodes(t *testing.T) {
 		{name: "bad target flag", args: []string{"--tcp", "nohostport"}, wantCode: exitUsage, stderr: `--tcp (target "tcp"): must be host:port`},
 		{name: "argument", args: []string{"db"}, wantCode: exitUsage, stderr: `unexpected argument "db"`},
 		{name: "bad field", args: []string{"--config", writeConfig(t, "checks:\n  - name: db\n    type: postgres\n    urll: x\n")}, wantCode: exitUsage, stderr: "healthgate.yaml:4"},
-		{name: "unknown type", args: []string{"--config", writeConfig(t, "checks:\n  - name: db\n    type: mysql\n")}, wantCode: exitUsage, stderr: `type: unknown type "mysql"`},
+		{name: "unknown type", args: []string{"--config", writeConfig(t, "checks:\n  - name: db\n    type: mongodb\n")}, wantCode: exitUsage, stderr: `type: unknown type "mongodb"`},
 		{name: "missing file", args: []string{"--config", "/nonexistent/healthgate.yaml"}, wantCode: exitUsage, stderr: "/nonexistent/healthgate.yaml"},
 		{name: "no checks", args: []string{"--config", writeConfig(t, "checks: []\n")}, wantCode: exitUsage, stderr: "nothing to check"},
 	}

@@ -1,5 +1,5 @@
-// Package checks owns what one run of a check does: one file per kind (postgres.go, redis.go, http.go,
-// tcp.go), the one registry of kinds, the reason classes of docs/design.md §4 and secret redaction. A check
+// Package checks owns what one run of a check does: one file per kind (postgres.go, mysql.go, redis.go,
+// http.go, tcp.go), the one registry of kinds, the reason classes of docs/design.md §4 and secret redaction. A check
 // builds its client once, never dials while building, and bounds every run by its timeout.
 package checks
 
@@ -59,6 +59,8 @@ type kind struct {
 	component string
 	// elsewhere says where a kind takes a setting that other kinds have as a field.
 	elsewhere map[string]string
+	// targetField is the field that says where the dependency is, which hints name ("url" when empty).
+	targetField string
 }
 
 // kinds is the one registry of check types (adding a kind touches only this package): config knows no
@@ -66,12 +68,17 @@ type kind struct {
 var kinds = map[string]kind{
 	"postgres": {fields: []string{"url", "query", "writable", "max_replication_lag", "migrations"}, build: buildPostgres, component: ComponentDatastore,
 		elsewhere: map[string]string{"tls": "a postgres check takes its TLS settings in the URL, as libpq does: sslmode=verify-full, sslrootcert, sslcert, sslkey"}},
-	"redis": {fields: []string{"url", "role", "tls"}, build: buildRedis, component: ComponentDatastore},
-	"http":  {fields: []string{"url", "method", "headers", "expect_status", "body_contains", "follow_redirects", "tls"}, build: buildHTTP, component: ComponentService},
-	"tcp":   {fields: []string{"address"}, build: buildTCP, component: ComponentService},
-	"amqp":  {fields: []string{"url", "queue", "tls"}, build: buildAMQP, component: ComponentService},
-	"nats":  {fields: []string{"url", "jetstream", "tls"}, build: buildNATS, component: ComponentService},
-	"mqtt":  {fields: []string{"url", "tls"}, build: buildMQTT, component: ComponentService},
+	"mysql": {fields: []string{"url", "query", "writable", "max_replication_lag", "migrations"}, build: buildMySQL, component: ComponentDatastore,
+		elsewhere: map[string]string{"tls": "a mysql check takes its TLS setting in the URL or DSN, as the driver does: ?tls=true (verified), ?tls=skip-verify or ?tls=preferred"}},
+	"redis":     {fields: []string{"url", "role", "tls"}, build: buildRedis, component: ComponentDatastore},
+	"http":      {fields: []string{"url", "method", "headers", "expect_status", "body_contains", "follow_redirects", "tls"}, build: buildHTTP, component: ComponentService},
+	"tcp":       {fields: []string{"address"}, build: buildTCP, component: ComponentService, targetField: "address"},
+	"memcached": {fields: []string{"address"}, build: buildMemcached, component: ComponentDatastore, targetField: "address"},
+	"grpc":      {fields: []string{"address", "service", "tls"}, build: buildGRPC, component: ComponentService, targetField: "address"},
+	"dns":       {fields: []string{"host", "record", "expect", "server"}, build: buildDNS, component: ComponentService, targetField: "host"},
+	"amqp":      {fields: []string{"url", "queue", "tls"}, build: buildAMQP, component: ComponentService},
+	"nats":      {fields: []string{"url", "jetstream", "tls"}, build: buildNATS, component: ComponentService},
+	"mqtt":      {fields: []string{"url", "tls"}, build: buildMQTT, component: ComponentService},
 }
 
 // The health+json draft's pre-defined componentType values (draft-inadarei-api-health-check):
@@ -246,8 +253,8 @@ func (c *Check) Close() { c.prober.close() }
 // (e.g. "check the user, password and database in DATABASE_URL").
 func (c *Check) Hint(err error) string {
 	field := "url"
-	if c.Type == "tcp" {
-		field = "address"
+	if k, ok := kinds[c.Type]; ok && k.targetField != "" {
+		field = k.targetField
 	}
 	return Hint(err, c.src.Origin(field))
 }

@@ -32,6 +32,9 @@ type sqlDialect struct {
 	missingTable  func(error) bool
 	missingColumn func(error) bool
 	classify      func(error) error
+	// tables are the tools whose default table is spelled otherwise on this server: liquibase creates
+	// DATABASECHANGELOG in upper case on MySQL, where table names are case-sensitive (on Linux).
+	tables map[string]string
 }
 
 // rowsReader runs one read-only statement and returns its rows, each column as text (nil for NULL).
@@ -216,6 +219,9 @@ func newSchemaCheck(c config.Check, d sqlDialect) (*schemaCheck, config.Errors) 
 	table := m.Table
 	if table == "" && ok {
 		table = tool.table
+		if t, found := d.tables[tool.name]; found {
+			table = t
+		}
 	}
 	quoted, msg := quoteTable(table, d)
 	if msg != "" {

@@ -92,11 +92,15 @@ func (s *pgSchema) exec(t *testing.T, sqls ...string) {
 	}
 }
 
-// expectSchema runs a postgres check with migrations once; want "" means pass, else the run must fail
-// with class schema and its error and hint must contain every one of the texts.
+// expectSchema runs a postgres (or, for a mysql:// URL, mysql) check with migrations once; want "" means
+// pass, else the run must fail with class schema and its error and hint must contain every one of the texts.
 func expectSchema(t *testing.T, checkURL string, m config.Migrations, pass bool, texts ...string) {
 	t.Helper()
-	ch := newCheck(t, config.Check{Type: "postgres", URL: checkURL, Migrations: m})
+	typ := "postgres"
+	if strings.HasPrefix(checkURL, "mysql://") {
+		typ = "mysql"
+	}
+	ch := newCheck(t, config.Check{Type: typ, URL: checkURL, Migrations: m})
 	err, _ := runCheck(t, ch)
 	if pass {
 		assertClass(t, err, "")

@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+
+	"github.com/go-sql-driver/mysql"
 )
 
 // Redaction works on structure, never by searching for the secret's text (docs/design.md §8): a password
@@ -43,6 +45,8 @@ func RedactURL(raw string) string {
 			return redactDSN(raw)
 		case strings.HasPrefix(raw, "/") && strings.ContainsAny(raw, "?#"):
 			// a relative reference, as a Location header may give: /login?next=/&session=...
+		case strings.Contains(raw, "/") && strings.ContainsAny(raw, "@("):
+			return redactMySQLDSN(raw)
 		case strings.ContainsAny(raw, "@?="):
 			return redacted
 		default:
@@ -126,6 +130,38 @@ func redactDSN(dsn string) string {
 			b.WriteByte(' ')
 		}
 		b.WriteString(key + "=" + val)
+	}
+	return b.String()
+}
+
+// redactMySQLDSN redacts go-sql-driver/mysql's DSN, user:password@tcp(host:3306)/db?param=value, read as
+// the driver reads it (the password runs from the first ':' to the last '@' before the last '/').
+func redactMySQLDSN(dsn string) string {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return redacted
+	}
+	var b strings.Builder
+	if cfg.User != "" || cfg.Passwd != "" {
+		b.WriteString(cfg.User)
+		if cfg.Passwd != "" {
+			b.WriteString(":" + redacted)
+		}
+		b.WriteByte('@')
+	}
+	b.WriteString(cfg.Net + "(" + cfg.Addr + ")/" + url.PathEscape(cfg.DBName))
+	slash := strings.LastIndexByte(dsn, '/')
+	if _, params, ok := strings.Cut(dsn[slash+1:], "?"); ok && params != "" {
+		q, err := url.ParseQuery(params)
+		if err != nil {
+			return b.String() + "?" + redacted
+		}
+		for k := range q {
+			if isSecretName(k) {
+				q[k] = []string{redacted}
+			}
+		}
+		b.WriteString("?" + q.Encode())
 	}
 	return b.String()
 }

@@ -31,6 +31,13 @@ func TestRedactURL(t *testing.T) {
 		{name: "relative reference", raw: "/login?next=/health&session=s3cr3t", want: "/login?next=%2Fhealth&session=xxxxx"},
 		{name: "unparsable URL", raw: "http://app:s3cr3t@db:port/", want: "xxxxx"},
 		{name: "not a URL but has credentials", raw: "app:s3cr3t@db", want: "xxxxx"},
+		{name: "mysql URL", raw: "mysql://app:s3cr3t@db:3306/orders?tls=true", want: "mysql://app:xxxxx@db:3306/orders?tls=true"},
+		{name: "mysql DSN", raw: "app:s3cr3t@tcp(db:3306)/orders", want: "app:xxxxx@tcp(db:3306)/orders"},
+		{name: "mysql DSN, @ : / in the password", raw: "app:s3:cr/3@t@tcp(db:3306)/orders?parseTime=true", want: "app:xxxxx@tcp(db:3306)/orders?parseTime=true"},
+		{name: "mysql DSN, no password", raw: "app@unix(/run/mysqld/mysqld.sock)/orders", want: "app@unix(/run/mysqld/mysqld.sock)/orders"},
+		{name: "mysql DSN, no user", raw: "tcp(db)/orders", want: "tcp(db:3306)/orders"},
+		{name: "mysql DSN, secret parameter", raw: "app:s3cr3t@tcp(db)/orders?app_token=s3cr3t&charset=utf8mb4", want: "app:xxxxx@tcp(db:3306)/orders?app_token=xxxxx&charset=utf8mb4"},
+		{name: "mysql DSN, bad address", raw: "app:s3cr3t@tcp(db/orders", want: "xxxxx"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -16,12 +16,12 @@ import (
 // on a fresh connection then says what the dependency is doing now (nothing listens: refused; it
 // accepts and resets: reset).
 func TestPooledConnectionSevered(t *testing.T) {
-	pg, rd := checktest.PostgresURL(t), checktest.RedisURL(t)
+	pg, rd, my := checktest.PostgresURL(t), checktest.RedisURL(t), checktest.MySQLURL(t)
 	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }))
 	t.Cleanup(web.Close)
 	for _, kind := range []struct {
 		typ, url string
-	}{{"postgres", pg}, {"redis", rd}, {"http", web.URL + "/healthz"},
+	}{{"postgres", pg}, {"mysql", my}, {"redis", rd}, {"http", web.URL + "/healthz"},
 		{"amqp", checktest.AMQPURL(t)}, {"nats", checktest.NATSURL(t)}, {"mqtt", checktest.MQTTURL(t)}} {
 		for _, tc := range []struct {
 			mode checktest.Mode

@@ -88,7 +88,7 @@ type Check struct {
 	// may fail open when most of the fleet sees it failing (docs/design.md §10).
 	Scope string `yaml:"scope"`
 
-	// postgres, redis, http, amqp, nats, mqtt
+	// postgres, mysql, redis, http, amqp, nats, mqtt
 	URL string `yaml:"url" secret:"true"`
 	// postgres
 	Query             string        `yaml:"query"`
@@ -105,12 +105,21 @@ type Check struct {
 	BodyContains    string            `yaml:"body_contains"`
 	FollowRedirects bool              `yaml:"follow_redirects"`
 	TLS             TLS               `yaml:"tls"`
-	// tcp
+	// tcp, memcached, grpc
 	Address string `yaml:"address"`
 	// amqp: a queue that must exist (a passive declare: never created)
 	Queue string `yaml:"queue"`
 	// nats: the JetStream account information must answer too
 	JetStream bool `yaml:"jetstream"`
+	// grpc: the service name asked of grpc.health.v1.Health/Check ("" is the server as a whole); tls
+	// above applies too.
+	Service string `yaml:"service"`
+	// dns: the name to resolve, the record type, the values the answer must hold, and the server to ask
+	// (host[:port]; the system resolver when empty).
+	Host   string   `yaml:"host"`
+	Record string   `yaml:"record"`
+	Expect []string `yaml:"expect"`
+	Server string   `yaml:"server"`
 
 	Src Source `yaml:"-"`
 }

@@ -128,7 +128,7 @@ func TestInvalid(t *testing.T) {
 		{"invalid-details.yaml", 2, "details", "must be one of never, token, always"},
 		{"invalid-details-token-missing.yaml", 2, "details_token", "required when details is token"},
 		{"invalid-listen.yaml", 2, "listen", "must be host:port"},
-		{"invalid-field-for-type.yaml", 2, "writable", "does not apply to a redis check (it applies to postgres)"},
+		{"invalid-field-for-type.yaml", 2, "writable", "does not apply to a redis check (it applies to mysql, postgres)"},
 		{"invalid-missing-url.yaml", 2, "url", "required"},
 		{"invalid-bad-url.yaml", 2, "url", "must be an absolute http:// or https:// URL"},
 		{"invalid-redis-role.yaml", 2, "role", `must be master or replica (got "leader")`},

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"encoding/binary"
 	"errors"
 	"io"
 	"log"
@@ -10,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/healthgate/healthgate/checks/grpcwire"
 	"github.com/healthgate/healthgate/config"
 	"github.com/healthgate/healthgate/monitor"
 )
@@ -188,9 +188,7 @@ type grpcWriter struct {
 // send writes one length-prefixed message.
 func (g *grpcWriter) send(msg []byte) {
 	g.sent = true
-	frame := make([]byte, 5, 5+len(msg))
-	binary.BigEndian.PutUint32(frame[1:], uint32(len(msg)))
-	_, _ = g.w.Write(append(frame, msg...))
+	_, _ = g.w.Write(grpcwire.Frame(msg))
 	if f, ok := g.w.(http.Flusher); ok {
 		f.Flush()
 	}
@@ -214,73 +212,30 @@ func (g *grpcWriter) finish(code int, msg string) {
 
 // readGRPCMessage reads one length-prefixed, uncompressed message.
 func readGRPCMessage(r io.Reader) ([]byte, error) {
-	var prefix [5]byte
-	if _, err := io.ReadFull(r, prefix[:]); err != nil {
+	msg, err := grpcwire.ReadMessage(r, maxGRPCMessage)
+	switch {
+	case errors.Is(err, grpcwire.ErrMissing):
 		return nil, errors.New("missing request message")
-	}
-	if prefix[0] != 0 {
-		return nil, errors.New("compressed messages are not supported")
-	}
-	n := binary.BigEndian.Uint32(prefix[1:])
-	if n > maxGRPCMessage {
+	case errors.Is(err, grpcwire.ErrTooLarge):
 		return nil, errors.New("request message too large")
-	}
-	msg := make([]byte, n)
-	if _, err := io.ReadFull(r, msg); err != nil {
+	case errors.Is(err, grpcwire.ErrTruncated):
 		return nil, errors.New("truncated request message")
 	}
-	return msg, nil
+	return msg, err
 }
 
 // decodeService reads field 1 (service, a string) of a HealthCheckRequest, skipping anything else.
 func decodeService(b []byte) (string, error) {
-	service := ""
-	for len(b) > 0 {
-		tag, n := binary.Uvarint(b)
-		if n <= 0 {
-			return "", errors.New("malformed request message")
-		}
-		b = b[n:]
-		field, wire := tag>>3, tag&7
-		switch wire {
-		case 0: // varint
-			_, n = binary.Uvarint(b)
-			if n <= 0 {
-				return "", errors.New("malformed request message")
-			}
-			b = b[n:]
-		case 1: // 64-bit
-			if len(b) < 8 {
-				return "", errors.New("malformed request message")
-			}
-			b = b[8:]
-		case 5: // 32-bit
-			if len(b) < 4 {
-				return "", errors.New("malformed request message")
-			}
-			b = b[4:]
-		case 2: // length-delimited
-			l, n := binary.Uvarint(b)
-			if n <= 0 || uint64(len(b)-n) < l {
-				return "", errors.New("malformed request message")
-			}
-			if field == 1 {
-				service = string(b[n : n+int(l)])
-			}
-			b = b[n+int(l):]
-		default:
-			return "", errors.New("malformed request message")
-		}
+	service, err := grpcwire.String(b, 1)
+	if err != nil {
+		return "", errors.New("malformed request message")
 	}
 	return service, nil
 }
 
-// encodeStatus is a HealthCheckResponse: field 1, the status enum.
+// encodeStatus is a HealthCheckResponse: field 1, the status enum (a zero enum is the empty message).
 func encodeStatus(st servingStatus) []byte {
-	if st == statusUnknown {
-		return nil // a zero enum is the empty message
-	}
-	return binary.AppendUvarint([]byte{0x08}, uint64(st))
+	return grpcwire.AppendVarint(nil, 1, uint64(st))
 }
 
 // encodeList is a HealthListResponse: field 1, map<string, HealthCheckResponse> statuses, that is
@@ -294,31 +249,12 @@ func (h *Health) encodeList(s *monitor.Snapshot) []byte {
 	for _, name := range names {
 		st, _ := h.statusOf(s, name)
 		value := encodeStatus(st)
-		var entry []byte
-		entry = append(entry, 0x0a)
-		entry = binary.AppendUvarint(entry, uint64(len(name)))
-		entry = append(entry, name...)
-		entry = append(entry, 0x12)
-		entry = binary.AppendUvarint(entry, uint64(len(value)))
-		entry = append(entry, value...)
-		out = append(out, 0x0a)
-		out = binary.AppendUvarint(out, uint64(len(entry)))
-		out = append(out, entry...)
+		entry := grpcwire.AppendBytes(nil, 1, []byte(name))
+		entry = grpcwire.AppendBytes(entry, 2, value)
+		out = grpcwire.AppendBytes(out, 1, entry)
 	}
 	return out
 }
 
-// percentEncode is grpc-message's encoding: printable ASCII but '%' as is, everything else %XX.
-func percentEncode(s string) string {
-	const hex = "0123456789ABCDEF"
-	var b []byte
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x20 && c <= 0x7e && c != '%' {
-			b = append(b, c)
-			continue
-		}
-		b = append(b, '%', hex[c>>4], hex[c&15])
-	}
-	return string(b)
-}
+// percentEncode is grpc-message's encoding.
+func percentEncode(s string) string { return grpcwire.PercentEncode(s) }

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"os/exec"
 	"sync"
 	"testing"
 	"time"
@@ -69,24 +68,13 @@ func FreePort(t testing.TB) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// Binary returns the path of a server binary a test starts privately; in CI its absence fails the
-// test, elsewhere it skips.
-func Binary(t testing.TB, name string) string {
+// MySQLURL is PostgresURL for MySQL/MariaDB (HEALTHGATE_TEST_MYSQL_URL, default the local MariaDB's
+// root user, no password, database test).
+func MySQLURL(t testing.TB) string {
 	t.Helper()
-	path, err := exec.LookPath(name)
-	if err == nil {
-		return path
-	}
-	for _, dir := range []string{"/usr/sbin", "/usr/local/sbin", "/sbin"} {
-		if p, err := exec.LookPath(dir + "/" + name); err == nil {
-			return p
-		}
-	}
-	if InCI() {
-		t.Fatalf("%s is not installed (CI=true: integration tests must not skip)", name)
-	}
-	t.Skipf("%s not installed", name)
-	return ""
+	u := envOr("HEALTHGATE_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
+	require(t, "MySQL/MariaDB", hostOf(t, u, "3306"))
+	return u
 }
 
 // WithHost returns rawURL pointing at addr (host:port) instead, e.g. at a Proxy.

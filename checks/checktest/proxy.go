@@ -27,7 +27,7 @@ func (m Mode) String() string {
 	return [...]string{"forward", "refuse", "blackhole", "reset", "slow", "garbage"}[m]
 }
 
-// Proxy is a TCP proxy on 127.0.0.1 whose behaviour a test switches at run time. Switching closes the
+// Proxy is a TCP proxy (on 127.0.0.1 unless NewProxyAt says otherwise) whose behaviour a test switches at run time. Switching closes the
 // connections it holds, as a real outage would.
 type Proxy struct {
 	t      testing.TB
@@ -47,8 +47,15 @@ type Proxy struct {
 // NewProxy starts a proxy to target in Forward mode; it is closed when the test ends.
 func NewProxy(t testing.TB, target string) *Proxy {
 	t.Helper()
+	return NewProxyAt(t, "127.0.0.1:0", target)
+}
+
+// NewProxyAt is NewProxy listening on listen (host:port, port 0 for a free one), e.g. the host side of a
+// network namespace's veth, for clients that cannot reach the host's loopback.
+func NewProxyAt(t testing.TB, listen, target string) *Proxy {
+	t.Helper()
 	p := &Proxy{t: t, target: target, conns: map[net.Conn]struct{}{}}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		t.Fatalf("proxy listen: %v", err)
 	}

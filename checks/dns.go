@@ -1,0 +1,271 @@
+package checks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/healthgate/healthgate/config"
+)
+
+// A dns check resolves a name, as the application will, and checks the answer: record A, AAAA (both
+// by default), CNAME, SRV or TXT, through the system resolver or a given server, bounded by the run's
+// deadline. The Go resolver reads /etc/resolv.conf and /etc/nsswitch.conf as healthgate's static binary
+// (CGO_ENABLED=0) always does. net.Resolver does all of it (LookupNetIP, LookupCNAME, LookupSRV, LookupTXT), so no DNS
+// library: miekg/dns would only add the exact response code (net.Resolver reports SERVFAIL and REFUSED
+// alike as "server misbehaving", which is enough to classify) and raw queries we do not need. With
+// `server:` the Go resolver sends every query there (over UDP, and TCP for truncated answers); it
+// still applies /etc/resolv.conf's search list and ndots, as the application's lookups do (write the
+// name with a trailing dot to ask for it alone), and reads /etc/hosts for A/AAAA first.
+
+const dnsDefaultPort = "53"
+
+// DNS record types a dns check resolves; "" is A and AAAA together.
+var dnsRecords = []string{"A", "AAAA", "CNAME", "SRV", "TXT"}
+
+const (
+	dnsNotFoundHint   = "the name does not exist, or has no record of that type (NXDOMAIN or an empty answer): check host and record in %s, and that the record was published in that zone"
+	dnsServerHint     = "the DNS server failed or refused the query (SERVFAIL or REFUSED): check the server's own health and that it serves this zone"
+	dnsRefusedHint    = "nothing answers DNS at the server: check server in the check's configuration (host:port), or the resolver in /etc/resolv.conf"
+	dnsTimeoutHint    = "the DNS server did not answer within the timeout: it is down, overloaded, or a firewall drops UDP/53"
+	dnsExpectHint     = "the name resolves, but not to every value in expect: the record changed, or the check's expect is out of date"
+	dnsNoCNAMEHint    = "the name exists but is not an alias (no CNAME record): check record: CNAME in %s, or use A/AAAA"
+	dnsSystemResolver = "the system resolver"
+)
+
+// dnsConfig is what a dns check reads from its configuration.
+type dnsConfig struct {
+	host   string
+	record string
+	expect []string
+	server string // host:port, or "" for the system resolver
+}
+
+func dnsConfigOf(c config.Check) (dnsConfig, config.Errors) {
+	var errs config.Errors
+	d := dnsConfig{host: strings.TrimSpace(c.Host), record: strings.ToUpper(c.Record), expect: c.Expect}
+	switch {
+	case d.host == "":
+		errs = append(errs, c.Src.Errorf("host", "required: the name to resolve"))
+	case strings.Contains(d.host, "://") || strings.ContainsAny(d.host, " /@"):
+		errs = append(errs, c.Src.Errorf("host", "must be a DNS name such as payments.internal (got %q)", c.Host))
+	case len(strings.TrimSuffix(d.host, ".")) > 253:
+		errs = append(errs, c.Src.Errorf("host", "a DNS name is at most 253 characters"))
+	}
+	if d.record != "" && !slices.Contains(dnsRecords, d.record) {
+		errs = append(errs, c.Src.Errorf("record", "must be one of %s (got %q; default: A and AAAA)", strings.Join(dnsRecords, ", "), c.Record))
+	}
+	for i, v := range d.expect {
+		if strings.TrimSpace(v) == "" {
+			errs = append(errs, c.Src.Errorf("expect", "value %d is empty", i+1))
+			continue
+		}
+		switch d.record {
+		case "", "A", "AAAA":
+			ip, err := netip.ParseAddr(v)
+			switch {
+			case err != nil:
+				errs = append(errs, c.Src.Errorf("expect", "%q is not an IP address (record %s)", v, recordName(d.record)))
+			case d.record == "A" && !ip.Is4():
+				errs = append(errs, c.Src.Errorf("expect", "%q is not an IPv4 address (record A; AAAA holds IPv6)", v))
+			case d.record == "AAAA" && ip.Is4():
+				errs = append(errs, c.Src.Errorf("expect", "%q is not an IPv6 address (record AAAA; A holds IPv4)", v))
+			}
+		case "SRV":
+			if _, port, err := net.SplitHostPort(v); err == nil {
+				if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+					errs = append(errs, c.Src.Errorf("expect", "%q: an SRV value is target or target:port", v))
+				}
+			}
+		}
+	}
+	if c.Server != "" {
+		server := c.Server
+		if _, _, err := net.SplitHostPort(server); err != nil {
+			server = net.JoinHostPort(strings.Trim(server, "[]"), dnsDefaultPort)
+		}
+		host, port, err := net.SplitHostPort(server)
+		if n, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || n < 1 || n > 65535 {
+			errs = append(errs, c.Src.Errorf("server", "must be host or host:port of a DNS server (got %q)", c.Server))
+		}
+		d.server = server
+	}
+	return d, errs
+}
+
+func recordName(r string) string {
+	if r == "" {
+		return "A/AAAA"
+	}
+	return r
+}
+
+type dnsCheck struct {
+	cfg      dnsConfig
+	resolver *net.Resolver
+	shown    string // the server, for messages
+}
+
+func buildDNS(c config.Check) (prober, string, config.Errors) {
+	d, errs := dnsConfigOf(c)
+	if len(errs) > 0 {
+		return nil, "", errs
+	}
+	check := &dnsCheck{cfg: d, shown: dnsSystemResolver}
+	target := recordName(d.record) + " " + d.host
+	if d.server != "" {
+		check.shown = d.server
+		target += " @" + d.server
+	}
+	// The Go resolver, as in healthgate's static binary, with a dialer of our own: to the server
+	// given, or to resolv.conf's. The resolver bounds each query by resolv.conf's timeout (5 s by
+	// default), not by the caller's context; closing the connection when the lookup's context ends
+	// makes an abandoned query end with the run instead of outliving it.
+	var dialer net.Dialer
+	server := d.server
+	check.resolver = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if server != "" {
+			addr = server
+		}
+		conn, err := dialContext(ctx, &dialer, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		context.AfterFunc(ctx, func() { _ = conn.Close() })
+		return conn, nil
+	}}
+	return check, target, nil
+}
+
+func (d *dnsCheck) probe(ctx context.Context) error {
+	got, err := d.lookup(ctx)
+	if err != nil {
+		return d.classify(ctx, err)
+	}
+	if len(got) == 0 {
+		return &Error{Class: DNS, Err: fmt.Errorf("%s %s: no records at %s", recordName(d.cfg.record), d.cfg.host, d.shown), Hint: dnsNotFoundHint}
+	}
+	var missing []string
+	for _, want := range d.cfg.expect {
+		if !slices.ContainsFunc(got, func(v string) bool { return d.matches(want, v) }) {
+			missing = append(missing, want)
+		}
+	}
+	if len(missing) > 0 {
+		shown := got
+		if len(shown) > 8 {
+			shown = append(slices.Clone(shown[:8]), fmt.Sprintf("and %d more", len(got)-8))
+		}
+		return &Error{Class: BadResponse, Hint: dnsExpectHint,
+			Err: fmt.Errorf("%s %s at %s answered %s, without %s", recordName(d.cfg.record), d.cfg.host, d.shown, quoteAll(shown), quoteAll(missing))}
+	}
+	return nil
+}
+
+// lookup returns the answer's values in the form expect is written in: addresses, the canonical name,
+// SRV targets as target:port, TXT records (a record of several strings is one value, the strings
+// joined, as net.Resolver returns it).
+func (d *dnsCheck) lookup(ctx context.Context) ([]string, error) {
+	r := d.resolver
+	switch d.cfg.record {
+	case "CNAME":
+		// LookupCNAME follows the chain and returns its end; a name that is not an alias returns
+		// itself (if it has A/AAAA records), which for record: CNAME is "no CNAME record".
+		cname, err := r.LookupCNAME(ctx, d.cfg.host)
+		if err != nil {
+			return nil, err
+		}
+		if dnsName(cname) == dnsName(d.cfg.host) {
+			return nil, &Error{Class: DNS, Hint: dnsNoCNAMEHint, Err: fmt.Errorf("CNAME %s: %s has no CNAME record at %s", d.cfg.host, d.cfg.host, d.shown)}
+		}
+		return []string{dnsName(cname)}, nil
+	case "SRV":
+		_, srvs, err := r.LookupSRV(ctx, "", "", d.cfg.host)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]string, len(srvs))
+		for i, s := range srvs {
+			out[i] = net.JoinHostPort(dnsName(s.Target), strconv.Itoa(int(s.Port)))
+		}
+		return out, nil
+	case "TXT":
+		return r.LookupTXT(ctx, d.cfg.host)
+	}
+	network := map[string]string{"": "ip", "A": "ip4", "AAAA": "ip6"}[d.cfg.record]
+	ips, err := r.LookupNetIP(ctx, network, d.cfg.host)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(ips))
+	for i, ip := range ips {
+		out[i] = ip.Unmap().String()
+	}
+	return out, nil
+}
+
+// matches compares an expected value with one of the answer's, in the record's terms: addresses as
+// addresses, names without case or trailing dot, an SRV target with or without its port.
+func (d *dnsCheck) matches(want, got string) bool {
+	switch d.cfg.record {
+	case "", "A", "AAAA":
+		w, err1 := netip.ParseAddr(want)
+		g, err2 := netip.ParseAddr(got)
+		return err1 == nil && err2 == nil && w.Unmap() == g.Unmap()
+	case "CNAME":
+		return dnsName(want) == got
+	case "SRV":
+		gh, gp, _ := net.SplitHostPort(got)
+		if wh, wp, err := net.SplitHostPort(want); err == nil {
+			return dnsName(wh) == gh && wp == gp
+		}
+		return dnsName(want) == gh
+	}
+	return want == got
+}
+
+// classify sorts a resolver error: a name that does not exist (or has no such record) is dns; a server
+// that fails the query too; nothing listening at the server is refused; no answer in time is timeout.
+// net.Resolver's message names the system's server even when `server:` is set, so the message is
+// rebuilt from its parts.
+func (d *dnsCheck) classify(ctx context.Context, err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return err
+	}
+	what := fmt.Sprintf("%s %s at %s", recordName(d.cfg.record), d.cfg.host, d.shown)
+	var de *net.DNSError
+	if !errors.As(err, &de) {
+		return classified(fmt.Errorf("%s: %w", what, err))
+	}
+	cause := errors.New(de.Err)
+	switch {
+	case de.IsTimeout || ctx.Err() != nil:
+		return &Error{Class: Timeout, Err: fmt.Errorf("%s: %w", what, cause), Hint: dnsTimeoutHint}
+	case de.IsNotFound:
+		return &Error{Class: DNS, Err: fmt.Errorf("%s: %w (NXDOMAIN or no %s records)", what, cause, recordName(d.cfg.record)), Hint: dnsNotFoundHint}
+	case strings.Contains(de.Err, "connection refused"):
+		return &Error{Class: Refused, Err: fmt.Errorf("%s: %w", what, cause), Hint: dnsRefusedHint}
+	case strings.Contains(de.Err, "server misbehaving"):
+		return &Error{Class: DNS, Err: fmt.Errorf("%s: %w", what, cause), Hint: dnsServerHint}
+	}
+	return &Error{Class: DNS, Err: fmt.Errorf("%s: %w", what, cause)}
+}
+
+func (d *dnsCheck) close() {}
+
+// dnsName is a name in the form answers are compared in: lower case, no trailing dot.
+func dnsName(s string) string { return strings.ToLower(strings.TrimSuffix(s, ".")) }
+
+func quoteAll(vs []string) string {
+	q := make([]string, len(vs))
+	for i, v := range vs {
+		q[i] = strconv.Quote(v)
+	}
+	return "[" + strings.Join(q, " ") + "]"
+}

@@ -1,0 +1,252 @@
+package checks_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/healthgate/healthgate/checks"
+	"github.com/healthgate/healthgate/checks/checktest"
+	"github.com/healthgate/healthgate/config"
+)
+
+const grpcService = "inventory.v1.Stock"
+
+// startGRPC runs a grpc-go server on a free loopback port, with grpc-go's own health service unless
+// withHealth is false (then every call is UNIMPLEMENTED); creds nil is plaintext.
+func startGRPC(t *testing.T, withHealth bool, creds credentials.TransportCredentials) (string, *health.Server) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var opts []grpc.ServerOption
+	if creds != nil {
+		opts = append(opts, grpc.Creds(creds))
+	}
+	srv := grpc.NewServer(opts...)
+	var hs *health.Server
+	if withHealth {
+		hs = health.NewServer()
+		hs.SetServingStatus(grpcService, healthpb.HealthCheckResponse_SERVING)
+		healthpb.RegisterHealthServer(srv, hs)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Stop(); <-done })
+	return ln.Addr().String(), hs
+}
+
+func TestGRPCHealth(t *testing.T) {
+	addr, hs := startGRPC(t, true, nil)
+	bare, _ := startGRPC(t, false, nil)
+	p := checktest.NewProxy(t, addr)
+	ch := newCheckTimeout(t, config.Check{Type: "grpc", Address: p.Addr(), Service: grpcService}, generousTimeout)
+	whole := newCheckTimeout(t, config.Check{Type: "grpc", Address: p.Addr()}, generousTimeout)
+
+	assertClass(t, runErr(t, ch), "")
+	assertClass(t, runErr(t, whole), "")
+
+	hs.SetServingStatus(grpcService, healthpb.HealthCheckResponse_NOT_SERVING)
+	err := runErr(t, ch)
+	assertClass(t, err, checks.NotReady)
+	if !strings.Contains(err.Error(), "NOT_SERVING") || !strings.Contains(ch.Hint(err), "not serving") {
+		t.Errorf("NOT_SERVING: %v / hint %q", err, ch.Hint(err))
+	}
+	hs.SetServingStatus(grpcService, healthpb.HealthCheckResponse_SERVING)
+	assertClass(t, runErr(t, ch), "")
+
+	// Shutdown sets every service NOT_SERVING (grpc-go's own drain), the server as a whole included.
+	hs.Shutdown()
+	assertClass(t, runErr(t, whole), checks.NotReady)
+	hs.Resume()
+	assertClass(t, runErr(t, whole), "")
+
+	if n := p.Accepted(); n != 2 {
+		t.Errorf("%d connections for two checks' runs; want 2: each check keeps its one", n)
+	}
+
+	unknown := newCheckTimeout(t, config.Check{Type: "grpc", Address: addr, Service: "orders.v1.Nope"}, generousTimeout)
+	err = runErr(t, unknown)
+	assertClass(t, err, checks.BadResponse)
+	if !strings.Contains(err.Error(), `"orders.v1.Nope"`) || !strings.Contains(unknown.Hint(err), "does not know this service") {
+		t.Errorf("unknown service: %v / hint %q; want it named", err, unknown.Hint(err))
+	}
+
+	none := newCheckTimeout(t, config.Check{Type: "grpc", Address: bare, Service: grpcService}, generousTimeout)
+	err = runErr(t, none)
+	assertClass(t, err, checks.BadResponse)
+	if !strings.Contains(err.Error(), "no health service") || !strings.Contains(none.Hint(err), "grpc.health.v1.Health") {
+		t.Errorf("no health service: %v / hint %q", err, none.Hint(err))
+	}
+}
+
+func runErr(t *testing.T, ch *checks.Check) error {
+	t.Helper()
+	err, _ := runCheck(t, ch)
+	return err
+}
+
+// TestGRPCReusesOneConnection: healthy runs share one HTTP/2 connection; after the server restarts
+// (the proxy drops it) the next runs say so, then pass on one new connection.
+func TestGRPCReusesOneConnection(t *testing.T) {
+	addr, _ := startGRPC(t, true, nil)
+	p := checktest.NewProxy(t, addr)
+	ch := newCheckTimeout(t, config.Check{Type: "grpc", Address: p.Addr(), Service: grpcService}, generousTimeout)
+	for i := range 5 {
+		assertClass(t, runErr(t, ch), "")
+		if n := p.Accepted(); n != 1 {
+			t.Fatalf("after run %d: %d connections; want 1, reused", i+1, n)
+		}
+	}
+	for _, tc := range []struct {
+		mode checktest.Mode
+		want checks.Class
+	}{{checktest.Refuse, checks.Refused}, {checktest.Reset, checks.Reset}} {
+		p.Set(tc.mode)
+		assertClass(t, runErr(t, ch), tc.want)
+		p.Set(checktest.Forward)
+		before := p.Accepted()
+		for range 3 {
+			assertClass(t, runErr(t, ch), "")
+		}
+		if n := p.Accepted() - before; n != 1 {
+			t.Errorf("after %s: %d new connections over 3 healthy runs; want 1", tc.mode, n)
+		}
+	}
+}
+
+func TestGRPCWireFaults(t *testing.T) {
+	addr, _ := startGRPC(t, true, nil)
+	build := func(a string) config.Check { return config.Check{Type: "grpc", Address: a, Service: grpcService} }
+	runFaults(t, addr, build)
+	t.Run("garbage", func(t *testing.T) {
+		p := checktest.NewProxy(t, addr)
+		p.Set(checktest.Garbage)
+		ch := newCheckTimeout(t, build(p.Addr()), generousTimeout)
+		err := runErr(t, ch)
+		assertClass(t, err, checks.BadResponse)
+		if h := ch.Hint(err); !strings.Contains(h, "not as a gRPC server") {
+			t.Errorf("hint %q does not say it is not gRPC", h)
+		}
+	})
+	t.Run("an HTTP/1 server", func(t *testing.T) {
+		web := fakeServer(t, func(c net.Conn) {
+			buf := make([]byte, 1024)
+			_, _ = c.Read(buf)
+			_, _ = c.Write([]byte("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
+		})
+		ch := newCheckTimeout(t, build(web), generousTimeout)
+		err := runErr(t, ch)
+		assertClass(t, err, checks.BadResponse)
+	})
+}
+
+func TestGRPCTLS(t *testing.T) {
+	caFile, serverCert := testCA(t, "127.0.0.1")
+	addr, _ := startGRPC(t, true, credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{serverCert}}))
+	plain, _ := startGRPC(t, true, nil)
+	for _, tc := range []struct {
+		name  string
+		check config.Check
+		want  checks.Class
+		hint  string
+	}{
+		{name: "trusted", check: config.Check{Address: addr, TLS: config.TLS{CAFile: caFile}}},
+		{name: "trusted, by server name", check: config.Check{Address: addr, TLS: config.TLS{CAFile: caFile, ServerName: "127.0.0.1"}}},
+		{name: "untrusted", check: config.Check{Address: addr, TLS: config.TLS{ServerName: "127.0.0.1"}}, want: checks.TLS, hint: "tls.ca_file"},
+		{name: "wrong name", check: config.Check{Address: addr, TLS: config.TLS{CAFile: caFile, ServerName: "inventory.internal"}}, want: checks.TLS, hint: "tls.server_name"},
+		{name: "tls to a plaintext server", check: config.Check{Address: plain, TLS: config.TLS{CAFile: caFile}}, want: checks.TLS},
+		{name: "plaintext to a TLS server", check: config.Check{Address: addr}, want: checks.Reset, hint: "wants TLS"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.check.Type, tc.check.Service = "grpc", grpcService
+			ch := newCheckTimeout(t, tc.check, generousTimeout)
+			err := runErr(t, ch)
+			assertClass(t, err, tc.want)
+			if tc.hint != "" && !strings.Contains(ch.Hint(err), tc.hint) {
+				t.Errorf("hint %q does not mention %q", ch.Hint(err), tc.hint)
+			}
+		})
+	}
+}
+
+func TestGRPCConfig(t *testing.T) {
+	for _, tc := range []struct {
+		c    config.Check
+		want string
+	}{
+		{config.Check{}, "address: required"},
+		{config.Check{Address: "inventory"}, "must be host:port"},
+		{config.Check{Address: "inventory:50051", TLS: config.TLS{CAFile: "/nonexistent/ca.pem"}}, "ca_file"},
+		{config.Check{Address: "inventory:50051", URL: "http://x"}, "does not apply"},
+	} {
+		c := config.NewCheck("g", "grpc", "test", config.NewDefaults())
+		c.Address, c.TLS = tc.c.Address, tc.c.TLS
+		if tc.c.URL != "" {
+			c.URL = tc.c.URL
+			c.Src.Lines["url"] = 3
+		}
+		if _, err := checks.New(c); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v; want %q", tc.c, err, tc.want)
+		}
+	}
+}
+
+// testCA writes a fresh CA and returns its file and a server certificate it signed for host.
+func testCA(t *testing.T, host string) (string, tls.Certificate) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "healthgate grpc test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: host},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		tmpl.IPAddresses = []net.IP{ip}
+	} else {
+		tmpl.DNSNames = []string{host}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}

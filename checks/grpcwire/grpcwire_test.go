@@ -1,0 +1,58 @@
+package grpcwire
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+)
+
+func TestMessageRoundTrip(t *testing.T) {
+	msg := AppendString(nil, 1, "inventory.v1.Stock")
+	got, err := ReadMessage(bytes.NewReader(Frame(msg)), 64)
+	if err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("ReadMessage(Frame(m)) = % x, %v; want % x", got, err, msg)
+	}
+	if s, err := String(got, 1); err != nil || s != "inventory.v1.Stock" {
+		t.Errorf("String = %q, %v", s, err)
+	}
+	if v, err := Varint(AppendVarint([]byte{0x12, 0x01, 'x'}, 1, 2), 1); err != nil || v != 2 {
+		t.Errorf("Varint = %d, %v; want 2 (other fields skipped)", v, err)
+	}
+	if len(AppendString(nil, 1, "")) != 0 || len(AppendVarint(nil, 1, 0)) != 0 {
+		t.Error("proto3 default values must not be sent")
+	}
+	for _, tc := range []struct {
+		in   []byte
+		want error
+	}{
+		{nil, ErrMissing},
+		{[]byte{1, 0, 0, 0, 0}, ErrCompressed},
+		{[]byte{0, 0, 0, 1, 0}, ErrTooLarge},
+		{[]byte{0, 0, 0, 0, 4, 1}, ErrTruncated},
+		{[]byte{0, 0}, ErrTruncated},
+	} {
+		if _, err := ReadMessage(bytes.NewReader(tc.in), 64); !errors.Is(err, tc.want) {
+			t.Errorf("ReadMessage(% x) = %v; want %v", tc.in, err, tc.want)
+		}
+	}
+	if _, err := Varint([]byte{0x08}, 1); err == nil {
+		t.Error("a varint field without its value decoded")
+	}
+	if _, err := String([]byte{0x0a, 0x05, 'a'}, 1); err == nil {
+		t.Error("a string longer than the message decoded")
+	}
+}
+
+func TestPercent(t *testing.T) {
+	for _, s := range []string{"", "plain", "100% sure", "naïve\n"} {
+		if got := PercentDecode(PercentEncode(s)); got != s {
+			t.Errorf("round trip of %q = %q", s, got)
+		}
+	}
+	if got := PercentDecode("bad %zz and %4"); got != "bad %zz and %4" {
+		t.Errorf("malformed escapes: %q", got)
+	}
+	if CodeName(12) != "UNIMPLEMENTED" || CodeName(99) != "code 99" {
+		t.Errorf("CodeName: %s %s", CodeName(12), CodeName(99))
+	}
+}

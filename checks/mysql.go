@@ -1,0 +1,449 @@
+package checks
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/healthgate/healthgate/config"
+)
+
+// A mysql check speaks to MySQL and MariaDB through go-sql-driver/mysql, the driver nearly every Go
+// program that uses MySQL links (docs/design.md §8: the dependency's field-standard client), behind
+// database/sql's pool. The default run is one SHOW GLOBAL VARIABLES round trip, which reads read_only
+// (and super_read_only and innodb_read_only where the server has them: MariaDB has no super_read_only)
+// without failing on a variable the server lacks; with max_replication_lag, one more statement reads
+// the replica status, spelled as the server spells it.
+
+// mysqlStatusQuery reads the read-only switches and the server's version (which says MariaDB or MySQL,
+// and so how to ask for the replica status).
+const mysqlStatusQuery = "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('read_only', 'super_read_only', 'innodb_read_only', 'version')"
+
+type mysqlCheck struct {
+	db       *sql.DB
+	query    string
+	writable bool
+	maxLag   time.Duration
+	schema   *schemaCheck
+	// replicaStmt is the replica status statement that last worked on this server (0: not known yet,
+	// then one of the replicaStatements); a server that refuses SHOW REPLICA STATUS (MySQL before
+	// 8.0.22) is asked SHOW SLAVE STATUS from then on.
+	replicaStmt atomic.Int32
+}
+
+// replicaStatements, by preference: MariaDB's lists every replication connection (multi-source);
+// MySQL 8.0.22+ renamed SHOW SLAVE STATUS (Seconds_Behind_Master) to SHOW REPLICA STATUS
+// (Seconds_Behind_Source), and 8.4 dropped the old name.
+var replicaStatements = []string{"", "SHOW ALL SLAVES STATUS", "SHOW REPLICA STATUS", "SHOW SLAVE STATUS"}
+
+const (
+	stmtMariaDB = 1
+	stmtReplica = 2
+	stmtSlave   = 3
+)
+
+// buildMySQL builds the pool and, with migrations, the schema read; every error of both at once.
+func buildMySQL(c config.Check) (prober, string, config.Errors) {
+	schema, errs := newSchemaCheck(c, mysqlDialect)
+	cfg, err := parseMySQL(c.URL)
+	if err != nil {
+		errs = append(errs, c.Src.Errorf("url", "%s", err))
+	}
+	if len(errs) > 0 {
+		return nil, "", errs
+	}
+	// The driver's own timeouts are the check's: a dial, and each read or write of a packet, can never
+	// outlast a run (the run's context bounds the whole of it as well).
+	if cfg.Timeout == 0 || cfg.Timeout > c.Timeout {
+		cfg.Timeout = c.Timeout
+	}
+	if cfg.ReadTimeout == 0 || cfg.ReadTimeout > c.Timeout {
+		cfg.ReadTimeout = c.Timeout
+	}
+	if cfg.WriteTimeout == 0 || cfg.WriteTimeout > c.Timeout {
+		cfg.WriteTimeout = c.Timeout
+	}
+	// The driver logs connection troubles to stderr on its own; every one of them is also returned,
+	// and classified, by the run.
+	cfg.Logger = mysql.Logger(nopLogger{})
+	// The migrations read of liquibase takes arguments: interpolated client-side (the driver escapes
+	// them for the connection's character set) instead of a prepare round trip per run.
+	cfg.InterpolateParams = true
+	dialer := &net.Dialer{KeepAlive: 5 * time.Minute}
+	cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return dialContext(ctx, dialer, network, addr)
+	}
+	if cfg.ConnectionAttributes == "" {
+		cfg.ConnectionAttributes = "program_name:healthgate"
+	}
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil && cfg.InterpolateParams {
+		// The driver refuses to interpolate for a multi-byte collation whose bytes can hide a quote
+		// (big5, gbk, sjis...): prepared statements then.
+		cfg.InterpolateParams = false
+		conn, err = mysql.NewConnector(cfg)
+	}
+	if err != nil {
+		return nil, "", config.Errors{c.Src.Errorf("url", "cannot build a connection pool: %s", dsnCause(err))}
+	}
+	db := sql.OpenDB(conn)
+	// At most 2 connections, kept between runs (never a connection per run when healthy), none opened
+	// while building (docs/design.md §8).
+	db.SetMaxOpenConns(2)
+	db.SetMaxIdleConns(2)
+	p := &mysqlCheck{db: db, query: strings.TrimSpace(c.Query), writable: c.Writable, maxLag: c.MaxReplicationLag, schema: schema}
+	return p, mysqlTarget(cfg), nil
+}
+
+type nopLogger struct{}
+
+func (nopLogger) Print(...any) {}
+
+// parseMySQL reads a mysql:// URL (mysql://user:pw@host:3306/db?param=value; mariadb:// too) or the
+// driver's own DSN (user:pw@tcp(host:3306)/db?param=value). Its errors never quote the string.
+func parseMySQL(raw string) (*mysql.Config, error) {
+	if raw == "" {
+		return nil, errors.New("required: a mysql:// URL or the driver's DSN (user:password@tcp(host:3306)/database)")
+	}
+	scheme, _, isURL := strings.Cut(raw, "://")
+	if !isURL {
+		cfg, err := mysql.ParseDSN(raw)
+		if err != nil {
+			return nil, fmt.Errorf("not a valid mysql DSN (user:password@tcp(host:3306)/database?param=value): %s", dsnCause(err))
+		}
+		return cfg, nil
+	}
+	if scheme != "mysql" && scheme != "mariadb" {
+		return nil, fmt.Errorf("scheme %q: write mysql://user:password@host:3306/database, or the driver's DSN user:password@tcp(host:3306)/database", scheme)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		var ue *url.Error
+		cause := err.Error()
+		if errors.As(err, &ue) {
+			cause = ue.Err.Error()
+		}
+		if hasUserinfo(raw) {
+			cause += " (" + percentHint + ")"
+		}
+		return nil, fmt.Errorf("not a valid mysql URL: %s", cause)
+	}
+	if strings.Contains(u.Host, "@") {
+		return nil, fmt.Errorf("the host contains '@': percent-encode the characters @ : / ? # in the user and password (@ is %s)", "%40")
+	}
+	host, port := u.Hostname(), u.Port()
+	if host == "" {
+		return nil, errors.New("no host: write mysql://user:password@host:3306/database")
+	}
+	if port == "" {
+		port = "3306"
+	}
+	db := strings.TrimPrefix(u.Path, "/")
+	if strings.Contains(db, "/") {
+		return nil, fmt.Errorf("the path is one database name, and %q has a '/'", db)
+	}
+	// The query string is the driver's parameters (tls=true, charset=..., timeout=...): the DSN parser
+	// reads them, so a URL accepts exactly what a DSN does.
+	dsn := "tcp(" + net.JoinHostPort(host, port) + ")/" + url.PathEscape(db)
+	if u.RawQuery != "" {
+		dsn += "?" + u.RawQuery
+	}
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("not a valid mysql URL: %s", dsnCause(err))
+	}
+	cfg.User = u.User.Username()
+	cfg.Passwd, _ = u.User.Password()
+	return cfg, nil
+}
+
+// dsnCause is the driver's reason without the value it quotes ("invalid bool value: VALUE"): a value in
+// the wrong place can be a secret.
+func dsnCause(err error) string {
+	msg := err.Error()
+	if strings.HasPrefix(msg, "invalid DSN: ") {
+		return msg // the driver's fixed messages, which quote nothing
+	}
+	if i := strings.IndexAny(msg, ":'\"%"); i > 0 {
+		return strings.TrimSpace(msg[:i])
+	}
+	return "unparsable"
+}
+
+// mysqlTarget shows host:port/database, the part an operator needs and no credentials.
+func mysqlTarget(cfg *mysql.Config) string {
+	if cfg.Net == "unix" {
+		return "unix(" + cfg.Addr + ")/" + cfg.DBName
+	}
+	return cfg.Addr + "/" + cfg.DBName
+}
+
+func (p *mysqlCheck) probe(ctx context.Context) error {
+	err := p.once(ctx)
+	// A pooled connection can have died while idle (a server restart, wait_timeout): the pool drops it
+	// on the error, so one retry on a fresh connection tells that apart from an outage.
+	if err != nil && ClassOf(err) == Reset && ctx.Err() == nil {
+		err = p.once(ctx)
+	}
+	return err
+}
+
+func (p *mysqlCheck) once(ctx context.Context) error {
+	conn, err := p.db.Conn(ctx)
+	if err != nil {
+		return classifyMySQL(err)
+	}
+	defer conn.Close()
+	if p.query != "" {
+		rows, err := conn.QueryContext(ctx, p.query)
+		if err != nil {
+			return classifyMySQL(err)
+		}
+		for rows.Next() {
+		}
+		_ = rows.Close()
+		if err := rows.Err(); err != nil {
+			return classifyMySQL(err)
+		}
+	}
+	if (p.query == "" && p.schema == nil) || p.writable || p.maxLag > 0 {
+		if err := p.status(ctx, conn); err != nil {
+			return err
+		}
+	}
+	if p.schema != nil {
+		return p.schema.run(ctx, sqlReader{conn})
+	}
+	return nil
+}
+
+// status reads the read-only switches and, with max_replication_lag, the replica status.
+func (p *mysqlCheck) status(ctx context.Context, conn *sql.Conn) error {
+	rows, err := sqlReader{conn}.readRows(ctx, mysqlStatusQuery)
+	if err != nil {
+		return classifyMySQL(err)
+	}
+	vars := map[string]string{}
+	for _, row := range rows {
+		if len(row) >= 2 {
+			vars[strings.ToLower(deref(row[0]))] = deref(row[1])
+		}
+	}
+	if _, ok := vars["read_only"]; !ok {
+		return &Error{Class: BadResponse, Err: errors.New("the server has no read_only variable: not MySQL or MariaDB?")}
+	}
+	if p.writable {
+		for _, v := range []string{"super_read_only", "read_only", "innodb_read_only"} {
+			if sqlTrue(vars[v]) {
+				return &Error{Class: ReadOnly, Err: fmt.Errorf("server has %s = ON; writable: true needs a writable primary", v)}
+			}
+		}
+	}
+	if p.maxLag > 0 {
+		return p.replicaLag(ctx, conn, strings.Contains(strings.ToLower(vars["version"]), "mariadb"))
+	}
+	return nil
+}
+
+// replicaLag reads the replica status: no row is not a replica (no lag); a replication connection
+// whose lag is unknown (NULL: a thread stopped or reconnecting) or beyond max_replication_lag is lag.
+func (p *mysqlCheck) replicaLag(ctx context.Context, conn *sql.Conn, mariadb bool) error {
+	stmt := int(p.replicaStmt.Load())
+	if stmt == 0 {
+		stmt = stmtReplica
+		if mariadb {
+			stmt = stmtMariaDB
+		}
+	}
+	rows, cols, err := readNamed(ctx, conn, replicaStatements[stmt])
+	if err != nil && stmt == stmtReplica && mysqlCode(err) == 1064 {
+		// MySQL before 8.0.22 does not know SHOW REPLICA STATUS.
+		stmt = stmtSlave
+		rows, cols, err = readNamed(ctx, conn, replicaStatements[stmt])
+	}
+	if err != nil {
+		if mysqlCode(err) == 1227 {
+			return &Error{Class: Query, Err: err,
+				Hint: "max_replication_lag reads the replica status, which needs a privilege: GRANT REPLICATION CLIENT (MySQL; MariaDB: REPLICA MONITOR or BINLOG MONITOR) to the user in %s"}
+		}
+		return classifyMySQL(err)
+	}
+	p.replicaStmt.Store(int32(stmt))
+	return judgeReplicaStatus(replicaStatements[stmt], cols, rows, p.maxLag)
+}
+
+// judgeReplicaStatus decides from the replica status rows (one per replication connection; none when the
+// server is not a replica), whichever spelling the server uses (MySQL 8.0.22+: Seconds_Behind_Source,
+// Replica_IO_Running, Channel_Name; MariaDB and older MySQL: ..._Master, Slave_..., Connection_name).
+func judgeReplicaStatus(stmt string, cols []string, rows [][]*string, maxLag time.Duration) error {
+	col := func(names ...string) int {
+		for _, n := range names {
+			for i, c := range cols {
+				if strings.EqualFold(c, n) {
+					return i
+				}
+			}
+		}
+		return -1
+	}
+	behind := col("Seconds_Behind_Source", "Seconds_Behind_Master")
+	if behind < 0 {
+		if len(rows) == 0 {
+			return nil
+		}
+		return &Error{Class: BadResponse, Err: fmt.Errorf("%s has no Seconds_Behind_Source or Seconds_Behind_Master column", stmt)}
+	}
+	name := col("Connection_name", "Channel_Name")
+	io, sqlThread := col("Replica_IO_Running", "Slave_IO_Running"), col("Replica_SQL_Running", "Slave_SQL_Running")
+	for _, row := range rows {
+		conn := ""
+		if name >= 0 && deref(row[name]) != "" {
+			conn = fmt.Sprintf(" (replication connection %q)", deref(row[name]))
+		}
+		if row[behind] == nil {
+			state := ""
+			if io >= 0 && sqlThread >= 0 {
+				state = fmt.Sprintf(": IO thread %s, SQL thread %s", strings.ToLower(deref(row[io])), strings.ToLower(deref(row[sqlThread])))
+			}
+			return &Error{Class: Lag, Err: fmt.Errorf("replication is not running%s, so its lag is unknown%s", conn, state),
+				Hint: "the replica is not replicating (a stopped thread, or it cannot reach its primary): check SHOW REPLICA STATUS (MariaDB: SHOW ALL SLAVES STATUS) on it"}
+		}
+		secs, err := strconv.ParseInt(*row[behind], 10, 64)
+		if err != nil {
+			return &Error{Class: BadResponse, Err: fmt.Errorf("replica lag %q is not a number of seconds", *row[behind])}
+		}
+		if lag := time.Duration(secs) * time.Second; lag > maxLag {
+			return &Error{Class: Lag, Err: fmt.Errorf("replica is %s behind%s (max_replication_lag %s)", lag, conn, maxLag)}
+		}
+	}
+	return nil
+}
+
+func (p *mysqlCheck) close() { _ = p.db.Close() }
+
+// readNamed runs a statement and returns its rows as text and its column names.
+func readNamed(ctx context.Context, conn *sql.Conn, query string) ([][]*string, []string, error) {
+	rows, err := conn.QueryContext(ctx, query)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, nil, err
+	}
+	out, err := scanText(rows, len(cols))
+	return out, cols, err
+}
+
+func scanText(rows *sql.Rows, n int) ([][]*string, error) {
+	var out [][]*string
+	for rows.Next() {
+		raw := make([]sql.RawBytes, n)
+		dst := make([]any, n)
+		for i := range raw {
+			dst[i] = &raw[i]
+		}
+		if err := rows.Scan(dst...); err != nil {
+			return nil, err
+		}
+		vals := make([]*string, n)
+		for i, b := range raw {
+			if b != nil {
+				s := string(b)
+				vals[i] = &s
+			}
+		}
+		out = append(out, vals)
+	}
+	return out, rows.Err()
+}
+
+// sqlReader reads rows of text through a database/sql connection.
+type sqlReader struct{ conn *sql.Conn }
+
+func (r sqlReader) readRows(ctx context.Context, query string, args ...any) ([][]*string, error) {
+	rows, err := r.conn.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, err
+	}
+	return scanText(rows, len(cols))
+}
+
+func mysqlCode(err error) uint16 {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		return me.Number
+	}
+	return 0
+}
+
+// classifyMySQL maps server error numbers to classes; anything else is classified by its transport
+// cause. The server's messages name the user and host ("Access denied for user 'app'@'10.0.0.3'
+// (using password: YES)") but never the password.
+func classifyMySQL(err error) error {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		switch me.Number {
+		case 1040, 1203: // too many connections; the user's max_user_connections
+			return &Error{Class: NotReady, Err: err, Hint: "the server has no connection left (max_connections or max_user_connections): it should clear when connections are released"}
+		case 1053, 1077, 1078, 1079, 1080: // shutdown in progress, normal shutdown, ..., forcing close
+			return &Error{Class: NotReady, Err: err, Hint: "the server is shutting down: it should clear when it is back"}
+		case 1045, 1044, 1130, 1251, 1698: // access denied (password; to the database), host not allowed, auth protocol, no password for a socket-only user
+			return &Error{Class: Auth, Err: err}
+		case 1129: // host blocked after many connection errors
+			return &Error{Class: Auth, Err: err, Hint: "the server blocks this host after too many connection errors: run FLUSH HOSTS (mysqladmin flush-hosts) and check what fails to connect"}
+		case 1049:
+			return &Error{Class: Auth, Err: err, Hint: "database does not exist: check the database name in %s (or create it)"}
+		case 1290, 1792, 1836: // --read-only (or super_read_only), a read-only transaction, a read-only server
+			return &Error{Class: ReadOnly, Err: err, Hint: "the server or the session is read-only (read_only / super_read_only, a replica): point %s at the primary"}
+		case 1193, 1231, 1232: // unknown system variable; a wrong value or type for one
+			// The driver sends every URL parameter it does not know as a session setting (SET name=value).
+			return &Error{Class: Query, Err: err, Hint: "the server refused a setting: a URL parameter the driver does not know is sent as a session variable; remove or fix it in %s (or fix the query)"}
+		case 1927, 1317: // connection killed (MariaDB), query interrupted
+			return &Error{Class: Reset, Err: err}
+		}
+		return &Error{Class: Query, Err: err}
+	}
+	switch {
+	case errors.Is(err, mysql.ErrNoTLS):
+		return &Error{Class: TLS, Err: err}
+	case errors.Is(err, mysql.ErrMalformPkt), errors.Is(err, mysql.ErrOldProtocol), errors.Is(err, mysql.ErrPktSync):
+		return &Error{Class: BadResponse, Err: err, Hint: "the server's answer is not the MySQL protocol: is this a MySQL or MariaDB port (and not, say, its X protocol port 33060)?"}
+	case errors.Is(err, mysql.ErrCleartextPassword), errors.Is(err, mysql.ErrNativePassword),
+		errors.Is(err, mysql.ErrOldPassword), errors.Is(err, mysql.ErrUnknownPlugin):
+		return &Error{Class: Auth, Err: err, Hint: "the user's authentication method is not one the client may use: check the user's plugin, or the DSN's allowCleartextPasswords / allowNativePasswords in %s"}
+	case errors.Is(err, mysql.ErrInvalidConn), errors.Is(err, driver.ErrBadConn), errors.Is(err, sql.ErrConnDone):
+		// The driver's word for a connection that broke under it (closed, reset, cut mid-packet).
+		return &Error{Class: Reset, Err: err}
+	}
+	return classified(err)
+}
+
+// mysqlDialect is MySQL and MariaDB for the migrations read (migrations.go).
+var mysqlDialect = sqlDialect{
+	quote:    '`',
+	maxIdent: 64,
+	param:    func(int) string { return "?" },
+	text:     func(expr string) string { return "CAST(" + expr + " AS CHAR)" },
+	// 1146 no such table; 1049 unknown database (database.table whose database does not exist).
+	missingTable:  func(err error) bool { c := mysqlCode(err); return c == 1146 || c == 1049 },
+	missingColumn: func(err error) bool { return mysqlCode(err) == 1054 },
+	classify:      classifyMySQL,
+	tables:        map[string]string{"liquibase": "DATABASECHANGELOG"},
+}

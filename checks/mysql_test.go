@@ -1,0 +1,462 @@
+package checks_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/healthgate/healthgate/checks"
+	"github.com/healthgate/healthgate/checks/checktest"
+	"github.com/healthgate/healthgate/config"
+)
+
+func TestMySQLWireFaults(t *testing.T) {
+	my := checktest.MySQLURL(t)
+	runFaults(t, checktest.HostPort(t, my), func(addr string) config.Check {
+		return config.Check{Type: "mysql", URL: checktest.WithHost(t, my, addr)}
+	})
+	// Nonsense where the server's handshake should be: not the MySQL protocol. The proxy answers only
+	// after the client spoke or a second passed, so this run gets a generous timeout.
+	t.Run("garbage", func(t *testing.T) {
+		p := checktest.NewProxy(t, checktest.HostPort(t, my))
+		p.Set(checktest.Garbage)
+		ch := newCheckTimeout(t, config.Check{Type: "mysql", URL: checktest.WithHost(t, my, p.Addr())}, generousTimeout)
+		err, _ := runCheck(t, ch)
+		t.Logf("garbage: %v", err)
+		if c := checks.ClassOf(err); c != checks.BadResponse && c != checks.Reset {
+			t.Fatalf("class %s (%v); want bad_response or reset", c, err)
+		}
+	})
+}
+
+func TestMySQLServerAnswers(t *testing.T) {
+	my := checktest.MySQLURL(t)
+	hp := checktest.HostPort(t, my)
+	tests := []struct {
+		name     string
+		url      string
+		query    string
+		writable bool
+		maxLag   time.Duration
+		want     checks.Class
+		hint     string
+	}{
+		{name: "default round trip", url: my},
+		{name: "writable primary", url: my, writable: true},
+		{name: "not a replica: no lag", url: my, maxLag: time.Second},
+		{name: "custom query", url: my, query: "SELECT COUNT(*) FROM information_schema.PROCESSLIST"},
+		{name: "driver DSN", url: "root@tcp(" + hp + ")/test"},
+		{name: "mariadb scheme", url: strings.Replace(my, "mysql://", "mariadb://", 1)},
+		{name: "user does not exist (1045)", url: withUser(t, my, "healthgate_no_such_user", "s3cr3t-pw"), want: checks.Auth, hint: "credentials"},
+		{name: "user does not exist, DSN (1045)", url: "healthgate_no_such_user:s3cr3t-pw@tcp(" + hp + ")/test", want: checks.Auth, hint: "credentials"},
+		{name: "database does not exist (1049)", url: withDB(t, my, "healthgate_no_such_db"), want: checks.Auth, hint: "database does not exist"},
+		{name: "failing query", url: my, query: "SELECT * FROM healthgate_no_such_table", want: checks.Query},
+		{name: "unknown URL parameter", url: withParams(t, my, "api_key=s3cr3t-pw"), want: checks.Query, hint: "URL parameter"},
+		{name: "TLS required, server has none", url: withParams(t, my, "tls=true"), want: checks.TLS},
+		{name: "dns", url: checktest.WithHost(t, my, "healthgate-test.invalid:3306"), want: checks.DNS, hint: "does not resolve"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ch := newCheckTimeout(t, config.Check{Type: "mysql", URL: tc.url, Query: tc.query, Writable: tc.writable, MaxReplicationLag: tc.maxLag}, generousTimeout)
+			err, _ := runCheck(t, ch)
+			assertClass(t, err, tc.want)
+			if tc.hint != "" && !strings.Contains(ch.Hint(err), tc.hint) {
+				t.Errorf("hint %q does not mention %q", ch.Hint(err), tc.hint)
+			}
+			for _, s := range []string{err2s(err), ch.Hint(err), ch.Target} {
+				if strings.Contains(s, "s3cr3t-pw") {
+					t.Errorf("output leaks the password: %q", s)
+				}
+			}
+		})
+	}
+}
+
+// TestMySQLConfig: both URL forms build, show host:port/database, and malformed ones are refused
+// without quoting the password.
+func TestMySQLConfig(t *testing.T) {
+	for _, tc := range []struct{ url, target, err string }{
+		{url: "mysql://app:s3cr3t-pw@db:3306/orders", target: "db:3306/orders"},
+		{url: "mysql://app:s3cr3t-pw@db/orders?tls=skip-verify", target: "db:3306/orders"},
+		{url: "app:s3cr3t-pw@tcp(db:3306)/orders", target: "db:3306/orders"},
+		{url: "app:s3:cr/e@t-pw@tcp(db:3307)/orders", target: "db:3307/orders"},
+		{url: "app:pw@tcp(db:3307)/orders?collation=sjis_japanese_ci", target: "db:3307/orders"}, // no client-side interpolation there
+		{url: "app:pw@unix(/run/mysqld/mysqld.sock)/orders", target: "unix(/run/mysqld/mysqld.sock)/orders"},
+		{url: "mysql://app:s3cr3t-pw@db:3306/orders?tls=s3cr3t-pw", err: "invalid value / unknown config name"},
+		{url: "app:pw@tcp(db:3306)/orders?parseTime=s3cr3t-pw", err: "not a valid mysql DSN (user:password@tcp(host:3306)/database?param=value): invalid bool value"},
+		{url: "app:pw@tcp(db:3306)/ord%zzers", err: "invalid dbname"},
+		{url: "mysql://app:s3cr3t@pw@db:3306/orders", target: "db:3306/orders"}, // Go's URL parser takes the last '@'
+		{url: "mysql://app:pa/s3cr3t@db:3306/orders", err: "percent-encoded"},
+		{url: "mysql://app:s3cr3t-pw@db:33o6/orders", err: "percent-encoded"},
+		{url: "app:s3cr3t-pw@tcp(db:3306/orders", err: "not a valid mysql DSN"},
+		{url: "postgres://app:s3cr3t-pw@db/orders", err: "scheme \"postgres\""},
+		{url: "", err: "required"},
+	} {
+		c := config.NewCheck("db", "mysql", "test", config.NewDefaults())
+		c.URL = tc.url
+		ch, err := checks.New(c)
+		if tc.err != "" {
+			if err == nil {
+				ch.Close()
+				t.Errorf("%q built; want an error containing %q", tc.url, tc.err)
+			} else if !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%q: %v; want it to contain %q", tc.url, err, tc.err)
+			}
+			if err != nil && (strings.Contains(err.Error(), "s3cr3t") || strings.Contains(err.Error(), "cr/e")) {
+				t.Errorf("%q: the error leaks the password: %v", tc.url, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", tc.url, err)
+			continue
+		}
+		if ch.Target != tc.target {
+			t.Errorf("%q: target %q; want %q", tc.url, ch.Target, tc.target)
+		}
+		ch.Close()
+	}
+}
+
+// TestMySQLHandshakeErrors answers the connection the way a MySQL server does when it will not take
+// it: an ERR packet in place of the handshake (too many connections, shutting down, host blocked).
+func TestMySQLHandshakeErrors(t *testing.T) {
+	for _, tc := range []struct {
+		code  uint16
+		state string
+		msg   string
+		want  checks.Class
+	}{
+		{1040, "08004", "Too many connections", checks.NotReady},
+		{1053, "08S01", "Server shutdown in progress", checks.NotReady},
+		{1129, "HY000", "Host '127.0.0.1' is blocked because of many connection errors", checks.Auth},
+	} {
+		t.Run(strconv.Itoa(int(tc.code)), func(t *testing.T) {
+			addr := fakeServer(t, func(c net.Conn) {
+				_, _ = c.Write(mysqlErrPacket(tc.code, tc.state, tc.msg))
+			})
+			ch := newCheck(t, config.Check{Type: "mysql", URL: "mysql://app:s3cr3t-pw@" + addr + "/orders"})
+			err, _ := runCheck(t, ch)
+			assertClass(t, err, tc.want)
+			if strings.Contains(err2s(err)+ch.Hint(err), "s3cr3t-pw") {
+				t.Errorf("output leaks the password: %v", err)
+			}
+		})
+	}
+}
+
+// mysqlErrPacket is an ERR packet (sequence 0), as a server sends in place of its handshake.
+func mysqlErrPacket(code uint16, state, msg string) []byte {
+	body := []byte{0xff, 0, 0}
+	binary.LittleEndian.PutUint16(body[1:], code)
+	body = append(body, '#')
+	body = append(body, state...)
+	body = append(body, msg...)
+	n := len(body)
+	return append([]byte{byte(n), byte(n >> 8), byte(n >> 16), 0}, body...)
+}
+
+// TestMySQLConnectionReused: healthy runs share one connection (never a connection per run).
+func TestMySQLConnectionReused(t *testing.T) {
+	my := checktest.MySQLURL(t)
+	p := checktest.NewProxy(t, checktest.HostPort(t, my))
+	ch := newCheckTimeout(t, config.Check{Type: "mysql", URL: checktest.WithHost(t, my, p.Addr()), Writable: true, MaxReplicationLag: time.Minute}, generousTimeout)
+	for range 5 {
+		err, _ := runCheck(t, ch)
+		assertClass(t, err, "")
+	}
+	if n := p.Accepted(); n != 1 {
+		t.Fatalf("%d connections for 5 healthy runs; want 1", n)
+	}
+}
+
+// TestMySQLReadOnly starts a private MariaDB with --read-only (the shared one is never reconfigured).
+func TestMySQLReadOnly(t *testing.T) {
+	addr := startMariaDB(t, false, "--read-only")
+	url := "mysql://root@" + addr + "/"
+	ch := newCheckTimeout(t, config.Check{Type: "mysql", URL: url}, generousTimeout)
+	err, _ := runCheck(t, ch)
+	assertClass(t, err, "")
+
+	ch = newCheckTimeout(t, config.Check{Type: "mysql", URL: url, Writable: true}, generousTimeout)
+	err, _ = runCheck(t, ch)
+	assertClass(t, err, checks.ReadOnly)
+	if !strings.Contains(err.Error(), "read_only = ON") || !strings.Contains(ch.Hint(err), "primary") {
+		t.Errorf("error %q / hint %q: want read_only named and the primary suggested", err, ch.Hint(err))
+	}
+}
+
+// TestMySQLTooManyConnections fills a private MariaDB started with --max-connections=1 (plus the
+// connection it keeps for administrators, which everyone is under --skip-grant-tables) until the server
+// refuses one with 1040; the check's own connection is then refused the same way.
+func TestMySQLTooManyConnections(t *testing.T) {
+	addr := startMariaDB(t, false, "--max-connections=1")
+	db := openMySQL(t, addr)
+	ctx := context.Background()
+	var held []*sql.Conn
+	for full := false; !full; {
+		if len(held) > 10 {
+			t.Fatalf("the server took %d connections with --max-connections=1", len(held))
+		}
+		c, err := db.Conn(ctx)
+		if err == nil {
+			err = c.PingContext(ctx)
+			held = append(held, c)
+		}
+		switch {
+		case err == nil:
+		case strings.Contains(err.Error(), "1040"):
+			full = true
+		default:
+			t.Fatal(err)
+		}
+	}
+	ch := newCheckTimeout(t, config.Check{Type: "mysql", URL: "mysql://root@" + addr + "/"}, generousTimeout)
+	err, _ := runCheck(t, ch)
+	assertClass(t, err, checks.NotReady)
+	if !strings.Contains(err.Error(), "1040") || !strings.Contains(ch.Hint(err), "no connection left") {
+		t.Errorf("error %q / hint %q: want 1040 and the hint about connections", err, ch.Hint(err))
+	}
+	for _, c := range held {
+		_ = c.Close()
+	}
+	checktest.Eventually(t, 30*time.Second, "a pass once connections are released", func() bool { return runOK(t, ch) })
+}
+
+// TestMySQLPrivileges runs against a private MariaDB whose grant tables are in force: a wrong password and
+// a database the user may not use are auth (1045, 1044), and max_replication_lag without the privilege to
+// read the replica status is a query failure naming the grant (1227), until it is granted. The check
+// also reaches root through the server's unix socket, as the driver's DSN allows.
+func TestMySQLPrivileges(t *testing.T) {
+	addr, sock := startMariaDBWith(t, true, true)
+	root := openMySQLNet(t, "unix", sock)
+	mustExec(t, root, "CREATE DATABASE app", "CREATE DATABASE other", "CREATE USER 'mon'@'%' IDENTIFIED BY 's3cr3t-pw'", "GRANT SELECT ON app.* TO 'mon'@'%'")
+
+	for _, tc := range []struct {
+		name, url string
+		maxLag    time.Duration
+		want      checks.Class
+		hint      string
+	}{
+		{name: "unix socket", url: "root@unix(" + sock + ")/app"},
+		{name: "user with SELECT", url: "mysql://mon:s3cr3t-pw@" + addr + "/app"},
+		{name: "wrong password (1045)", url: "mysql://mon:not-the-s3cr3t-pw@" + addr + "/app", want: checks.Auth, hint: "credentials"},
+		{name: "database not granted (1044)", url: "mysql://mon:s3cr3t-pw@" + addr + "/other", want: checks.Auth},
+		{name: "no privilege for the replica status (1227)", url: "mysql://mon:s3cr3t-pw@" + addr + "/app", maxLag: time.Minute, want: checks.Query, hint: "REPLICA MONITOR"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ch := newCheckTimeout(t, config.Check{Type: "mysql", URL: tc.url, MaxReplicationLag: tc.maxLag}, generousTimeout)
+			err, _ := runCheck(t, ch)
+			assertClass(t, err, tc.want)
+			if tc.hint != "" && !strings.Contains(ch.Hint(err), tc.hint) {
+				t.Errorf("hint %q does not mention %q", ch.Hint(err), tc.hint)
+			}
+			if strings.Contains(err2s(err)+ch.Hint(err)+ch.Target, "s3cr3t") {
+				t.Errorf("output leaks the password: %v", err)
+			}
+		})
+	}
+	mustExec(t, root, "GRANT REPLICA MONITOR ON *.* TO 'mon'@'%'")
+	ch := newCheckTimeout(t, config.Check{Type: "mysql", URL: "mysql://mon:s3cr3t-pw@" + addr + "/app", MaxReplicationLag: time.Minute}, generousTimeout)
+	err, _ := runCheck(t, ch)
+	assertClass(t, err, "")
+}
+
+// TestMySQLReplicaLag starts a private primary and a replica of it (MariaDB: SHOW ALL SLAVES STATUS,
+// Seconds_Behind_Master). A replica applying with MASTER_DELAY falls behind for real; one whose primary
+// cannot be reached has no lag to report (NULL), which is lag too.
+func TestMySQLReplicaLag(t *testing.T) {
+	primary := startMariaDB(t, true, "--log-bin=primary-bin", "--server-id=1")
+	replica := startMariaDB(t, true, "--server-id=2", "--read-only")
+	rdb := openMySQL(t, replica)
+	host, port, _ := net.SplitHostPort(primary)
+	mustExec(t, rdb, fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='%s', MASTER_PORT=%s, MASTER_USER='root', MASTER_CONNECT_RETRY=1, MASTER_DELAY=3600", host, port), "START SLAVE")
+	url := "mysql://root@" + replica + "/mysql"
+	within := newCheckTimeout(t, config.Check{Type: "mysql", URL: url, MaxReplicationLag: 2 * time.Hour}, generousTimeout)
+	late := newCheckTimeout(t, config.Check{Type: "mysql", URL: url, MaxReplicationLag: time.Second}, generousTimeout)
+
+	// Replicating and caught up (nothing to apply yet): both pass.
+	checktest.Eventually(t, 30*time.Second, "the replica to connect to its primary", func() bool {
+		return runOK(t, late) && runOK(t, within)
+	})
+	// A write on the primary waits an hour on the replica: it falls behind second by second.
+	mustExec(t, openMySQL(t, primary), "CREATE DATABASE healthgate_lag")
+	checktest.Eventually(t, 30*time.Second, "the replica to be more than 1s behind", func() bool {
+		err, _ := runCheck(t, late)
+		return checks.ClassOf(err) == checks.Lag && strings.Contains(err.Error(), "behind")
+	})
+	assertClass(t, func() error { err, _ := runCheck(t, within); return err }(), "")
+
+	// The primary goes away: the lag is unknown (NULL), which fails even a generous bound.
+	mustExec(t, rdb, "STOP SLAVE", fmt.Sprintf("CHANGE MASTER TO MASTER_PORT=%d, MASTER_DELAY=0", freePort(t)), "START SLAVE")
+	checktest.Eventually(t, 30*time.Second, "lag unknown once replication cannot run", func() bool {
+		err, _ := runCheck(t, within)
+		return checks.ClassOf(err) == checks.Lag && strings.Contains(err.Error(), "not running")
+	})
+	mustExec(t, rdb, "STOP SLAVE")
+}
+
+func runOK(t *testing.T, ch *checks.Check) bool {
+	err, _ := runCheck(t, ch)
+	return err == nil
+}
+
+func openMySQL(t *testing.T, addr string) *sql.DB {
+	t.Helper()
+	return openMySQLNet(t, "tcp", addr)
+}
+
+// openMySQLNet connects as root over tcp, or unix (a socket path).
+func openMySQLNet(t *testing.T, network, addr string) *sql.DB {
+	t.Helper()
+	cfg := mysql.NewConfig()
+	cfg.User, cfg.Net, cfg.Addr = "root", network, addr
+	cfg.Logger = mysql.Logger(log.New(io.Discard, "", 0)) // a server still starting is retried, not logged
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(conn)
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+func mustExec(t *testing.T, db *sql.DB, stmts ...string) {
+	t.Helper()
+	for _, s := range stmts {
+		if _, err := db.ExecContext(context.Background(), s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+}
+
+var (
+	mariaTemplateOnce sync.Once
+	mariaTemplate     string
+	mariaTemplateErr  error
+)
+
+// startMariaDB starts a private MariaDB on a free port, whoever connects being root without a password
+// (--skip-grant-tables), and stops it when the test ends. system: with the system tables (replication
+// needs them), copied from one mariadb-install-db per test binary; else an empty data directory.
+func startMariaDB(t *testing.T, system bool, args ...string) string {
+	t.Helper()
+	addr, _ := startMariaDBWith(t, system, false, args...)
+	return addr
+}
+
+// startMariaDBWith is startMariaDB; with grants, the grant tables are in force (system tables implied):
+// root connects through the returned unix socket only, as mariadb-install-db creates root@localhost.
+func startMariaDBWith(t *testing.T, system, grants bool, args ...string) (addr, sock string) {
+	t.Helper()
+	system = system || grants
+	bin, err := exec.LookPath("mariadbd")
+	if err != nil {
+		if bin, err = exec.LookPath("/usr/sbin/mariadbd"); err != nil {
+			unavailable(t, "no mariadbd to start a private MariaDB: %v", err)
+		}
+	}
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	if system {
+		mariaTemplateOnce.Do(func() {
+			mariaTemplate, mariaTemplateErr = os.MkdirTemp("", "healthgate-mariadb-template-")
+			if mariaTemplateErr != nil {
+				return
+			}
+			out, err := exec.Command("mariadb-install-db", append(asUser("--no-defaults", "--datadir="+mariaTemplate),
+				"--auth-root-authentication-method=normal", "--skip-test-db")...).CombinedOutput()
+			if err != nil {
+				mariaTemplateErr = fmt.Errorf("mariadb-install-db: %v\n%s", err, out)
+			}
+		})
+		if mariaTemplateErr != nil {
+			unavailable(t, "%v", mariaTemplateErr)
+		}
+		if out, err := exec.Command("cp", "-a", mariaTemplate, data).CombinedOutput(); err != nil {
+			t.Fatalf("copy the data directory: %v\n%s", err, out)
+		}
+	} else if err := os.Mkdir(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	sock = filepath.Join(dir, "sock")
+	cmdArgs := asUser("--no-defaults", "--datadir="+data)
+	if !grants {
+		cmdArgs = append(cmdArgs, "--skip-grant-tables")
+	}
+	cmdArgs = append(cmdArgs, "--bind-address=127.0.0.1", "--port="+strconv.Itoa(port), "--socket="+sock,
+		"--pid-file="+filepath.Join(dir, "pid"), "--innodb-buffer-pool-size=16M", "--skip-name-resolve")
+	cmdArgs = append(cmdArgs, args...)
+	cmd := exec.Command(bin, cmdArgs...)
+	logFile, err := os.Create(filepath.Join(dir, "log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		unavailable(t, "start mariadbd: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+		_ = logFile.Close()
+	})
+	addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	db := openMySQL(t, addr)
+	if grants {
+		db = openMySQLNet(t, "unix", sock)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		err := db.PingContext(ctx)
+		cancel()
+		if err == nil {
+			return addr, sock
+		}
+		select {
+		case <-exited:
+			out, _ := os.ReadFile(filepath.Join(dir, "log"))
+			t.Fatalf("mariadbd exited: %s", out)
+		default:
+		}
+		if time.Now().After(deadline) {
+			out, _ := os.ReadFile(filepath.Join(dir, "log"))
+			t.Fatalf("mariadbd did not answer within 60s: %v\n%s", err, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// asUser adds --user=root when running as root, which mariadbd refuses to do unless told so explicitly
+// (--no-defaults must stay first).
+func asUser(args ...string) []string {
+	if os.Geteuid() == 0 {
+		return append(args, "--user=root")
+	}
+	return args
+}
+
+// removeMariaDBTemplate removes the data directory template, after every test of the binary.
+func removeMariaDBTemplate() {
+	if mariaTemplate != "" {
+		_ = os.RemoveAll(mariaTemplate)
+	}
+}

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"net"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/healthgate/healthgate/checks/checktest"
+)
+
+// startGRPCHealth runs a grpc-go server with grpc-go's own health service, SERVING.
+func startGRPCHealth(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	healthpb.RegisterHealthServer(srv, health.NewServer())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Stop(); <-done })
+	return ln.Addr().String()
+}
+
+// miscKindTarget is one --memcached/--grpc/--dns flag target: an address that answers, and one that
+// never will (refused, or a name that does not resolve).
+type miscKindTarget struct {
+	flag      string
+	up, down  func(t *testing.T) string
+	downClass string
+}
+
+var miscKindTargets = []miscKindTarget{
+	{
+		flag: "memcached",
+		up:   func(t *testing.T) string { return checktest.MemcachedAddr(t) },
+		down: func(t *testing.T) string {
+			p := checktest.NewProxy(t, checktest.MemcachedAddr(t))
+			p.Set(checktest.Refuse)
+			return p.Addr()
+		},
+		downClass: "refused",
+	},
+	{
+		flag: "grpc",
+		up:   startGRPCHealth,
+		down: func(t *testing.T) string {
+			p := checktest.NewProxy(t, startGRPCHealth(t))
+			p.Set(checktest.Refuse)
+			return p.Addr()
+		},
+		downClass: "refused",
+	},
+	{
+		// The system resolver: /etc/hosts answers localhost everywhere; .invalid never resolves.
+		flag:      "dns",
+		up:        func(*testing.T) string { return "localhost" },
+		down:      func(*testing.T) string { return "healthgate-test.invalid" },
+		downClass: "dns",
+	},
+}
+
+// TestWaitAndCheckMiscKinds: `wait --<kind>` exits 0 against the real server and 124 when it never
+// answers; `check --<kind>` runs once, 0 or 1.
+func TestWaitAndCheckMiscKinds(t *testing.T) {
+	for _, k := range miscKindTargets {
+		t.Run(k.flag, func(t *testing.T) {
+			up, down := k.up(t), k.down(t)
+			if code, _, stderr := runMain(t, noEnv, "wait", "--"+k.flag, up, "--timeout", "30s"); code != exitOK {
+				t.Fatalf("wait --%s %s: exit %d; want 0:\n%s", k.flag, up, code, stderr)
+			}
+			code, _, stderr := runMain(t, noEnv, "wait", "--"+k.flag, down, "--timeout", "1.5s")
+			if code != exitTimeout {
+				t.Fatalf("wait --%s %s: exit %d; want 124:\n%s", k.flag, down, code, stderr)
+			}
+			for _, want := range []string{k.flag, "NOT READY", k.downClass} {
+				if !strings.Contains(stderr, want) {
+					t.Errorf("wait's table lacks %q:\n%s", want, stderr)
+				}
+			}
+			if code, _, stderr := runMain(t, noEnv, "check", "--"+k.flag, up); code != exitOK {
+				t.Errorf("check --%s %s: exit %d; want 0:\n%s", k.flag, up, code, stderr)
+			}
+			if code, _, _ := runMain(t, noEnv, "check", "--"+k.flag, down); code != exitFailed {
+				t.Errorf("check --%s %s: exit %d; want 1", k.flag, down, code)
+			}
+		})
+	}
+}
