@@ -69,9 +69,9 @@ const usage = `healthgate tells probes and init containers whether a service's d
 Usage:
   healthgate serve [--config FILE] [--listen ADDR] [--log-format text|json] [--log-level LEVEL]
   healthgate wait [--config FILE] [--postgres URL] [--mysql URL] [--redis URL] [--http URL] [--tcp HOST:PORT] [--memcached HOST:PORT] [--grpc HOST:PORT] [--dns HOST]
-                  [--only NAME] [--migrations TOOL:VERSION] [--timeout 5m] [--attempt-timeout D] [--quiet] [--log-format text|json] [-- COMMAND ARGS...]
+                  [--amqp URL] [--nats URL] [--mqtt URL] [--only NAME] [--migrations TOOL:VERSION] [--timeout 5m] [--attempt-timeout D] [--quiet] [--log-format text|json] [-- COMMAND ARGS...]
   healthgate check [--config FILE] [--postgres URL] [--mysql URL] [--redis URL] [--http URL] [--tcp HOST:PORT] [--memcached HOST:PORT] [--grpc HOST:PORT] [--dns HOST]
-                   [--only NAME] [--migrations TOOL:VERSION] [--output text|json]
+                   [--amqp URL] [--nats URL] [--mqtt URL] [--only NAME] [--migrations TOOL:VERSION] [--output text|json]
   healthgate version
 
 Run "healthgate COMMAND --help" for a command's flags.
@@ -664,6 +664,9 @@ func (t *targetFlags) register(fs *flag.FlagSet, verb, configUse string) {
 	fs.Var(targetFlag{"memcached", &t.targets}, "memcached", verb+" a memcached at `HOST:PORT` (version must answer; repeatable)")
 	fs.Var(targetFlag{"grpc", &t.targets}, "grpc", verb+" a gRPC server at `HOST:PORT` (grpc.health.v1.Health/Check must answer SERVING, plaintext; repeatable)")
 	fs.Var(targetFlag{"dns", &t.targets}, "dns", verb+" a DNS name `HOST` to resolve (A/AAAA, system resolver; repeatable)")
+	fs.Var(targetFlag{"amqp", &t.targets}, "amqp", verb+" an AMQP 0-9-1 broker (RabbitMQ) `URL` (login and a channel; repeatable)")
+	fs.Var(targetFlag{"nats", &t.targets}, "nats", verb+" a NATS server `URL` (PING must answer PONG; repeatable)")
+	fs.Var(targetFlag{"mqtt", &t.targets}, "mqtt", verb+" an MQTT broker `URL` (CONNECT must be accepted; repeatable)")
 	fs.Var(&t.only, "only", "only the configuration's check of this `NAME` (repeatable; critical or not)")
 	fs.StringVar(&t.migrations, "migrations", "", "the schema of every --postgres and --mysql target must be at this version: `TOOL:VERSION` or TOOL:TABLE:VERSION "+
 		"(tools: golang-migrate, goose, dbmate, rails, flyway, liquibase, alembic)")

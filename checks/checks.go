@@ -76,6 +76,9 @@ var kinds = map[string]kind{
 	"memcached": {fields: []string{"address"}, build: buildMemcached, component: ComponentDatastore, targetField: "address"},
 	"grpc":      {fields: []string{"address", "service", "tls"}, build: buildGRPC, component: ComponentService, targetField: "address"},
 	"dns":       {fields: []string{"host", "record", "expect", "server"}, build: buildDNS, component: ComponentService, targetField: "host"},
+	"amqp":      {fields: []string{"url", "queue", "tls"}, build: buildAMQP, component: ComponentService},
+	"nats":      {fields: []string{"url", "jetstream", "tls"}, build: buildNATS, component: ComponentService},
+	"mqtt":      {fields: []string{"url", "tls"}, build: buildMQTT, component: ComponentService},
 }
 
 // The health+json draft's pre-defined componentType values (draft-inadarei-api-health-check):
@@ -225,7 +228,8 @@ func (c *Check) Run(ctx context.Context) error {
 		return nil
 	}
 	// A driver that returns its own error after our deadline passed still timed out.
-	if ctx.Err() == context.DeadlineExceeded && ClassOf(err) != Timeout {
+	var verdict *Error
+	if ctx.Err() == context.DeadlineExceeded && ClassOf(err) != Timeout && !(errors.As(err, &verdict) && verdict.past) {
 		// Keep the driver's cause, without its class (it was not a reset, say, but our deadline),
 		// and drop a "use of closed network connection" that our own close at the deadline caused.
 		cause := err

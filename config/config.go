@@ -88,7 +88,7 @@ type Check struct {
 	// may fail open when most of the fleet sees it failing (docs/design.md §10).
 	Scope string `yaml:"scope"`
 
-	// postgres, redis, http
+	// postgres, mysql, redis, http, amqp, nats, mqtt
 	URL string `yaml:"url" secret:"true"`
 	// postgres
 	Query             string        `yaml:"query"`
@@ -107,6 +107,10 @@ type Check struct {
 	TLS             TLS               `yaml:"tls"`
 	// tcp, memcached, grpc
 	Address string `yaml:"address"`
+	// amqp: a queue that must exist (a passive declare: never created)
+	Queue string `yaml:"queue"`
+	// nats: the JetStream account information must answer too
+	JetStream bool `yaml:"jetstream"`
 	// grpc: the service name asked of grpc.health.v1.Health/Check ("" is the server as a whole); tls
 	// above applies too.
 	Service string `yaml:"service"`
@@ -121,7 +125,7 @@ type Check struct {
 }
 
 // TLS configures the client side of TLS for the kinds that speak it (http with https://, redis with
-// rediss://).
+// rediss://, amqp with amqps://, nats with tls:// or a server that requires TLS, mqtt with mqtts://).
 type TLS struct {
 	CAFile             string `yaml:"ca_file"`
 	CertFile           string `yaml:"cert_file"`

@@ -121,7 +121,7 @@ func TestInvalid(t *testing.T) {
 		{"invalid-reserved-name.yaml", 2, "name", "reserved"},
 		{"invalid-reserved-grpc-name.yaml", 2, "name", `"readiness" is reserved`},
 		{"invalid-missing-name.yaml", 2, "name", "required"},
-		{"invalid-unknown-type.yaml", 2, "type", `unknown type "mongodb" (known: dns, grpc, http, memcached, mysql, postgres, redis, tcp)`},
+		{"invalid-unknown-type.yaml", 2, "type", `unknown type "no-such-kind" (known: ` + strings.Join(checks.Types(), ", ") + ")"},
 		{"invalid-threshold.yaml", 2, "failure_threshold", "must be at least 1 (got 0)"},
 		{"invalid-success-threshold.yaml", 2, "success_threshold", "must be at least 1 (got -1)"},
 		{"invalid-unset-variable.yaml", 2, "url", "environment variable HEALTHGATE_TEST_UNSET_VARIABLE is not set"},

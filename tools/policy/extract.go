@@ -121,6 +121,12 @@ func placeholder(typ, field string) string {
 			return "redis://127.0.0.1:9/0"
 		case "http":
 			return "http://127.0.0.1:9/healthz"
+		case "amqp":
+			return "amqp://healthgate@127.0.0.1:9/"
+		case "nats":
+			return "nats://127.0.0.1:9"
+		case "mqtt":
+			return "mqtt://127.0.0.1:9"
 		}
 	case "address":
 		return "127.0.0.1:9"
