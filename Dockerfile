@@ -1,10 +1,20 @@
 # syntax=docker/dockerfile:1
-# healthgate: a static Go binary on distroless/static (no shell, no libc, CA certificates and tzdata
-# included), running as the image's nonroot user 65532. scripts/image-check proves offline that the binary
-# built below is static and runs from an empty root filesystem as 65532.
+# healthgate: a static Go binary in a FROM-scratch image holding only /healthgate, a CA bundle
+# (/etc/ssl/certs/ca-certificates.crt) and a passwd/group entry for nonroot 65532; no shell, no libc.
+# Images are named ghcr.io/healthgate/healthgate:<version>, <version> being the chart's appVersion
+# (charts/healthgate/Chart.yaml) without a "v", and the same <version> is baked into the binary:
 #
-#   docker build --build-arg VERSION=$(git describe --tags --always) --build-arg REVISION=$(git rev-parse HEAD) \
-#     -t healthgate .
+#   docker build --build-arg VERSION=0.1.0 --build-arg REVISION=$(git rev-parse HEAD) \
+#     -t ghcr.io/healthgate/healthgate:0.1.0 .
+#
+# Two targets make the same image:
+#   (default, the last stage)  the binary is built in golang:${GO_VERSION}-bookworm, which also gives the CA
+#                              bundle (Debian's ca-certificates). What users and releases build.
+#   --target prebuilt          no registry pull at all: every file comes from a build context named "host",
+#                              prepared by scripts/image-build (the static binary built on the host with the
+#                              same go build line as the build stage, the host's CA bundle, the same
+#                              passwd/group lines). What CI and scripts/k8s-node build offline, with buildah.
+# scripts/image-check reads this file as instructions and holds both stages to the same rules.
 
 ARG GO_VERSION=1.26.8
 
@@ -25,8 +35,25 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
     CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
     go build -trimpath -ldflags "-s -w -X main.version=${VERSION} -X main.revision=${REVISION}" \
       -o /out/healthgate .
+# The rest of the root filesystem (scripts/image-build writes the same files on the host).
+RUN mkdir -p /out/rootfs/etc/ssl/certs && \
+    cp /etc/ssl/certs/ca-certificates.crt /out/rootfs/etc/ssl/certs/ca-certificates.crt && \
+    echo 'nonroot:x:65532:65532:nonroot:/nonexistent:/sbin/nologin' >/out/rootfs/etc/passwd && \
+    echo 'nonroot:x:65532:' >/out/rootfs/etc/group && \
+    chmod 0644 /out/rootfs/etc/passwd /out/rootfs/etc/group /out/rootfs/etc/ssl/certs/ca-certificates.crt
 
-FROM gcr.io/distroless/static-debian12:nonroot
+# The offline target: `buildah bud --target prebuilt --build-context host=DIR` (scripts/image-build makes
+# DIR). Never built by a plain `docker build` (BuildKit and buildah skip stages the target does not need).
+FROM scratch AS prebuilt
+COPY --from=host etc/ /etc/
+COPY --from=host healthgate /healthgate
+USER 65532:65532
+EXPOSE 8080
+ENTRYPOINT ["/healthgate"]
+CMD ["serve"]
+
+FROM scratch
+COPY --from=build /out/rootfs/ /
 COPY --from=build /out/healthgate /healthgate
 USER 65532:65532
 EXPOSE 8080

@@ -89,3 +89,61 @@ func githubAnchor(heading string) string {
 	}
 	return b.String()
 }
+
+// TestOneImageName: every healthgate image the README, docs, chart, examples and Dockerfile show is
+// ghcr.io/healthgate/healthgate tagged with the chart's appVersion (the tag the chart defaults to and the
+// version scripts/image-build bakes in), or that same tag under registry.internal/, the README's example of
+// one's own mirror. A :latest, another registry's name or a stale version fails here.
+func TestOneImageName(t *testing.T) {
+	chart, err := os.ReadFile("charts/healthgate/Chart.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^appVersion: *"?([^"\s]+)"?\s*$`).FindSubmatch(chart)
+	if m == nil {
+		t.Fatal("no appVersion in charts/healthgate/Chart.yaml")
+	}
+	appVersion := string(m[1])
+	if !regexp.MustCompile(`^\d+\.\d+\.\d+$`).MatchString(appVersion) {
+		t.Errorf("appVersion %q: want X.Y.Z (no v), the image tag scheme", appVersion)
+	}
+	values, err := os.ReadFile("charts/healthgate/values.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^image:\n  repository: ghcr\.io/healthgate/healthgate\n(?:  #.*\n)*  tag: ""\n`).Match(values) {
+		t.Error(`charts/healthgate/values.yaml: want image.repository ghcr.io/healthgate/healthgate and tag "" (the appVersion)`)
+	}
+
+	ref := regexp.MustCompile(`((?:[a-z0-9.-]+(?::[0-9]+)?/)+)healthgate:([A-Za-z0-9_][A-Za-z0-9._-]*)`)
+	seen := 0
+	for _, root := range []string{"README.md", "Dockerfile", "docs", "charts", "examples"} {
+		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			text := string(data)
+			for _, m := range ref.FindAllStringSubmatchIndex(text, -1) {
+				seen++
+				repo, tag := text[m[2]:m[3]]+"healthgate", text[m[4]:m[5]]
+				line := 1 + strings.Count(text[:m[0]], "\n")
+				if repo != "ghcr.io/healthgate/healthgate" && repo != "registry.internal/healthgate" {
+					t.Errorf("%s:%d: image %s:%s; want ghcr.io/healthgate/healthgate:%s", path, line, repo, tag, appVersion)
+				} else if tag != appVersion {
+					t.Errorf("%s:%d: image %s:%s; want the tag %s (the chart's appVersion)", path, line, repo, tag, appVersion)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if seen < 5 {
+		t.Errorf("found only %d healthgate image references: is the pattern still right?", seen)
+	}
+}

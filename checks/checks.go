@@ -114,6 +114,14 @@ var kinds = map[string]kind{
 			"mysql://healthgate@127.0.0.1:9/healthgate"},
 		schemaDesc: "A mysql (MySQL or MariaDB) check: the fields healthgate's checks registry accepts for this type. url: mysql://user:pw@host:3306/db or the driver's DSN user:pw@tcp(host:3306)/db."},
 		buildMySQL),
+	"amqp": register(kind{component: ComponentService,
+		target:     target{"url", "URL", "an AMQP 0-9-1 broker (RabbitMQ) `URL` (login and a channel", "amqp://healthgate@127.0.0.1:9/"},
+		schemaDesc: "An amqp check: the fields healthgate's checks registry accepts for this type."}, buildAMQP),
+	"nats": register(kind{component: ComponentService,
+		target: target{"url", "URL", "a NATS server `URL` (PING must answer PONG", "nats://127.0.0.1:9"}}, buildNATS),
+	"mqtt": register(kind{component: ComponentService,
+		target:     target{"url", "URL", "an MQTT broker `URL` (CONNECT must be accepted", "mqtt://127.0.0.1:9"},
+		schemaDesc: "An mqtt check: the fields healthgate's checks registry accepts for this type."}, buildMQTT),
 	"redis": register(kind{component: ComponentDatastore,
 		target: target{"url", "URL", "a Redis `URL` (PING must answer PONG", "redis://127.0.0.1:9/0"}}, buildRedis),
 	"http": register(kind{component: ComponentService,
@@ -334,7 +342,8 @@ func (c *Check) Run(ctx context.Context) error {
 		return nil
 	}
 	// A driver that returns its own error after our deadline passed still timed out.
-	if ctx.Err() == context.DeadlineExceeded && ClassOf(err) != Timeout {
+	var verdict *Error
+	if ctx.Err() == context.DeadlineExceeded && ClassOf(err) != Timeout && !(errors.As(err, &verdict) && verdict.past) {
 		// Keep the driver's cause, without its class (it was not a reset, say, but our deadline),
 		// and drop a "use of closed network connection" that our own close at the deadline caused.
 		cause := err

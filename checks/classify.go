@@ -44,6 +44,9 @@ type Error struct {
 	Class Class
 	Err   error
 	Hint  string
+	// past says the class holds even when the run's deadline passed first: the dependency said why
+	// it did not answer (an AMQP broker's connection.blocked), so Run keeps it instead of "timeout".
+	past bool
 }
 
 func (e *Error) Error() string {
@@ -133,7 +136,7 @@ var hints = map[Class]string{
 	Refused:     "nothing listens there yet: is the dependency running, and are host and port in %s right? (or a firewall rejects it)",
 	Reset:       "the connection was reset or closed mid-run: the dependency restarted, or a proxy or firewall dropped it",
 	Timeout:     "no answer within the timeout: the dependency is overloaded or hung, or a firewall drops the packets",
-	TLS:         "the TLS handshake failed: check the scheme and TLS settings in %s (https/rediss/sslmode), the CA and the server name",
+	TLS:         "the TLS handshake failed: check the scheme and TLS settings in %s (https, rediss, amqps, mqtts, tls://, sslmode), the CA and the server name",
 	Auth:        "the credentials were rejected: check the user, password and database in %s",
 	NotReady:    "the dependency is up but not serving yet (starting, shutting down, loading data): it should clear by itself",
 	ReadOnly:    "this is a read-only replica: point %s at the primary",

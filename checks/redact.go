@@ -56,9 +56,9 @@ func redactParsed(u *url.URL) *url.URL {
 	if c.User != nil {
 		if _, has := c.User.Password(); has {
 			c.User = url.UserPassword(c.User.Username(), redacted)
-		} else if c.Scheme == "http" || c.Scheme == "https" {
-			// https://TOKEN@host: over HTTP a lone user name is usually a token. A database
-			// user name (postgres://app@db) helps an operator and is kept.
+		} else if c.Scheme == "http" || c.Scheme == "https" || c.Scheme == "nats" || c.Scheme == "tls" {
+			// https://TOKEN@host, nats://TOKEN@host: over HTTP and NATS a lone user name is a
+			// token. A database user name (postgres://app@db) helps an operator and is kept.
 			c.User = url.User(redacted)
 		}
 	}

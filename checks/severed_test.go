@@ -21,7 +21,8 @@ func TestPooledConnectionSevered(t *testing.T) {
 	t.Cleanup(web.Close)
 	for _, kind := range []struct {
 		typ, url string
-	}{{"postgres", pg}, {"mysql", my}, {"redis", rd}, {"http", web.URL + "/healthz"}} {
+	}{{"postgres", pg}, {"mysql", my}, {"redis", rd}, {"http", web.URL + "/healthz"},
+		{"amqp", checktest.AMQPURL(t)}, {"nats", checktest.NATSURL(t)}, {"mqtt", checktest.MQTTURL(t)}} {
 		for _, tc := range []struct {
 			mode checktest.Mode
 			want checks.Class

@@ -97,7 +97,7 @@ type Check struct {
 }
 
 // TLS configures the client side of TLS for the kinds that speak it (http with https://, redis with
-// rediss://).
+// rediss://, amqp with amqps://, nats with tls:// or a server that requires TLS, mqtt with mqtts://).
 type TLS struct {
 	CAFile             string `yaml:"ca_file"`
 	CertFile           string `yaml:"cert_file"`

@@ -31,6 +31,43 @@ func RedisURL(t testing.TB) string {
 	return u
 }
 
+// AMQPURL is PostgresURL for RabbitMQ (HEALTHGATE_TEST_AMQP_URL, default amqp://guest:guest@127.0.0.1:5672/,
+// the broker's default vhost; RabbitMQ lets guest log in from localhost only).
+func AMQPURL(t testing.TB) string {
+	t.Helper()
+	u := envOr("HEALTHGATE_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+	require(t, "RabbitMQ", hostOf(t, u, "5672"))
+	return u
+}
+
+// NATSURL is PostgresURL for NATS (HEALTHGATE_TEST_NATS_URL, default nats://127.0.0.1:4222).
+func NATSURL(t testing.TB) string {
+	t.Helper()
+	u := envOr("HEALTHGATE_TEST_NATS_URL", "nats://127.0.0.1:4222")
+	require(t, "NATS", hostOf(t, u, "4222"))
+	return u
+}
+
+// MQTTURL is PostgresURL for an MQTT broker (HEALTHGATE_TEST_MQTT_URL, default mqtt://127.0.0.1:1883,
+// Mosquitto).
+func MQTTURL(t testing.TB) string {
+	t.Helper()
+	u := envOr("HEALTHGATE_TEST_MQTT_URL", "mqtt://127.0.0.1:1883")
+	require(t, "MQTT broker", hostOf(t, u, "1883"))
+	return u
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago, for a private server.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
 // MySQLURL is PostgresURL for MySQL/MariaDB (HEALTHGATE_TEST_MYSQL_URL, default the local MariaDB's
 // root user, no password, database test).
 func MySQLURL(t testing.TB) string {

@@ -538,7 +538,7 @@ func isHealthgate(ct corev1.Container) bool {
 	return last == "healthgate"
 }
 
-// subcommand of a healthgate container ("" if it sets its own command, which a distroless image cannot run).
+// subcommand of a healthgate container ("" if it sets its own command, which an image without a shell cannot run).
 func subcommand(ct corev1.Container) string {
 	if len(ct.Command) > 0 || len(ct.Args) == 0 {
 		return ""
@@ -591,7 +591,7 @@ func (c *checker) containers(o Object, w workload) {
 			continue
 		}
 		if len(ct.Command) > 0 {
-			c.add(o, RuleImage, "%s: sets command %v; healthgate's image is distroless (no shell): use args only", who, ct.Command)
+			c.add(o, RuleImage, "%s: sets command %v; healthgate's image is FROM scratch (no shell): use args only", who, ct.Command)
 		}
 		switch sub := subcommand(ct); sub {
 		case "serve":

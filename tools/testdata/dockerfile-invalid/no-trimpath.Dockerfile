@@ -13,7 +13,7 @@ RUN CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
     go build -ldflags "-s -w -X main.version=${VERSION} -X main.revision=${REVISION}" \
       -o /out/healthgate .
 
-FROM gcr.io/distroless/static-debian12:nonroot
+FROM scratch
 COPY --from=build /out/healthgate /healthgate
 USER 65532:65532
 ENTRYPOINT ["/healthgate"]

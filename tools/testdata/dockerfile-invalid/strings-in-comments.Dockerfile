@@ -1,6 +1,6 @@
 # expect: the final stage is FROM debian:bookworm-slim
 # The promises are all here, in comments:
-# FROM gcr.io/distroless/static-debian12:nonroot
+# FROM scratch
 # USER 65532:65532
 # ENTRYPOINT ["/healthgate"]
 ARG GO_VERSION=1.26.8

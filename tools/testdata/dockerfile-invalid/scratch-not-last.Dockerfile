@@ -12,8 +12,8 @@ RUN CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
     go build -trimpath -ldflags "-s -w -X main.version=${VERSION} -X main.revision=${REVISION}" \
       -o /out/healthgate .
 
-# A distroless stage that is not the last one: not what ships.
-FROM gcr.io/distroless/static-debian12:nonroot AS runtime
+# A scratch stage that is not the last one: not what ships.
+FROM scratch AS runtime
 COPY --from=build /out/healthgate /healthgate
 USER 65532:65532
 ENTRYPOINT ["/healthgate"]

@@ -1,0 +1,486 @@
+package checks
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/healthgate/healthgate/config"
+)
+
+// An amqp check logs in to a RabbitMQ (or any AMQP 0-9-1 broker) with rabbitmq/amqp091-go, the
+// client RabbitMQ maintains for Go. The connection is kept between runs (reopened when it fails);
+// each run opens a channel on it (channel.open / open-ok, a round trip the broker's channel process
+// answers), passively declares the queue when one is configured (queue.declare passive: it reports
+// whether the queue exists and never creates it), and closes the channel. A channel per run keeps a
+// failed passive declare, which closes its channel, from leaking into the next run; it is one cheap
+// round trip on the kept connection, never a new TCP or AMQP login.
+
+// amqpConfig is what an amqp check reads from its configuration.
+type amqpConfig struct {
+	url     string // secrets included: never shown; always amqp:// (this check does TLS itself)
+	addr    string // host:port
+	queue   string
+	tls     *tls.Config // nil for amqp://
+	timeout time.Duration
+}
+
+// amqpSpec is an amqp check's own configuration (config.Check.Spec, decoded).
+type amqpSpec struct {
+	URL   string     `yaml:"url" secret:"true" schema:"minLength=1"`
+	Queue string     `yaml:"queue" schema:"minLength=1" desc:"A queue that must exist in the URL's vhost (a passive declare: never created)."`
+	TLS   config.TLS `yaml:"tls"`
+}
+
+func amqpConfigOf(c config.Check, s *amqpSpec) (amqpConfig, config.Errors) {
+	a := amqpConfig{url: s.URL, queue: s.Queue, timeout: c.Timeout}
+	if s.URL == "" {
+		return a, config.Errors{c.Src.Errorf("url", "required: an amqp:// or amqps:// URL")}
+	}
+	var errs config.Errors
+	uri, err := amqp.ParseURI(s.URL)
+	if err != nil {
+		// amqp091's messages can quote the URL: they are not passed on.
+		msg := "not a valid AMQP URL (amqp://user:password@host:5672/vhost or amqps://...)"
+		if u, perr := url.Parse(s.URL); perr == nil && u.Scheme != "amqp" && u.Scheme != "amqps" {
+			msg = "not a valid AMQP URL: the scheme must be amqp or amqps, not " + strconv.Quote(u.Scheme)
+		} else if hasUserinfo(s.URL) {
+			msg += ": " + percentHint
+		}
+		return a, config.Errors{c.Src.Errorf("url", "%s", msg)}
+	}
+	if strings.TrimSpace(s.Queue) != s.Queue {
+		errs = append(errs, c.Src.Errorf("queue", "has leading or trailing spaces: %q", s.Queue))
+	}
+	if uri.Scheme == "amqps" {
+		// amqp091's own URL parameters for TLS files count where the tls block is silent.
+		tc := s.TLS
+		if !tlsGiven(tc) {
+			tc.CAFile, tc.CertFile, tc.KeyFile = uri.CACertFile, uri.CertFile, uri.KeyFile
+		}
+		cfg, tlsErrs := clientTLS(tc)
+		errs = append(errs, tlsErrs...)
+		if cfg.ServerName == "" {
+			cfg.ServerName = uri.Host
+			if uri.ServerName != "" {
+				cfg.ServerName = uri.ServerName
+			}
+		}
+		a.tls = cfg
+	} else if tlsGiven(s.TLS) {
+		errs = append(errs, c.Src.Errorf("tls", "applies to amqps:// URLs; this one is amqp:// (no TLS)"))
+	}
+	// The check dials and shakes hands itself (bounded by the run, and below the login rewrite), so
+	// amqp091 gets the same URL as plain amqp:// with the port made explicit.
+	a.addr = net.JoinHostPort(uri.Host, strconv.Itoa(uri.Port))
+	u, err := url.Parse(s.URL)
+	if err != nil {
+		return a, append(errs, c.Src.Errorf("url", "not a valid AMQP URL"))
+	}
+	u.Scheme, u.Host = "amqp", a.addr
+	a.url = u.String()
+	return a, errs
+}
+
+type amqpCheck struct {
+	cfg   amqpConfig
+	vhost string
+
+	mu   sync.Mutex
+	conn *amqp.Connection
+	raw  net.Conn // conn's transport: closing it ends whatever waits on the connection
+	// blocked holds the reason of a connection.blocked the broker sent on the current connection
+	// (a resource alarm: memory or disk), nil when it is not blocked.
+	blocked atomic.Pointer[string]
+}
+
+func buildAMQP(c config.Check, s *amqpSpec) (prober, string, config.Errors) {
+	a, errs := amqpConfigOf(c, s)
+	if len(errs) > 0 {
+		return nil, "", errs
+	}
+	uri, _ := amqp.ParseURI(a.url)
+	target := RedactURL(s.URL)
+	if a.queue != "" {
+		target += " queue " + strconv.Quote(a.queue)
+	}
+	return &amqpCheck{cfg: a, vhost: uri.Vhost}, target, nil
+}
+
+// Hints of the amqp failures whose class alone would mislead.
+const (
+	amqpVhostHint   = "the virtual host does not exist, or this user has no permission on it: check the vhost (the URL's path; %2F is \"/\") in %s and the user's permissions (rabbitmqctl list_permissions -p VHOST)"
+	amqpLoginHint   = "the broker refused the login: check the user and password in %s (RabbitMQ's guest user may only log in from localhost)"
+	amqpQueueHint   = "the queue does not exist in this vhost: check the queue name and vhost, or whether the application that declares it has started"
+	amqpBlockedHint = "the broker is blocking connections under a resource alarm (memory or disk): it clears when the alarm does (rabbitmq-diagnostics alarms)"
+	amqpLimitHint   = "the broker refused the connection at a limit (connections per vhost or user): it clears when other connections close"
+)
+
+func (a *amqpCheck) probe(ctx context.Context) error {
+	// A run that overruns its deadline (or is cancelled at shutdown) closes the transport: every call
+	// waiting on the connection then returns, and the next run dials afresh.
+	stop := context.AfterFunc(ctx, a.abort)
+	defer stop()
+	conn, fresh, err := a.connection(ctx)
+	if err != nil {
+		return a.failed(ctx, err)
+	}
+	err = a.roundTrip(conn)
+	if err != nil && !fresh && ctx.Err() == nil && ClassOf(classifyAMQP(err)) == Reset {
+		// The kept connection died since the last run (a broker restart): that is not what the
+		// broker is doing now; a fresh connection tells.
+		a.drop(conn)
+		if conn, _, err = a.connection(ctx); err != nil {
+			return a.failed(ctx, err)
+		}
+		err = a.roundTrip(conn)
+	}
+	if err != nil {
+		return a.failed(ctx, err)
+	}
+	if reason := a.blocked.Load(); reason != nil {
+		return &Error{Class: NotReady, Err: fmt.Errorf("connection.blocked: %s", *reason), Hint: amqpBlockedHint}
+	}
+	return nil
+}
+
+// roundTrip opens a channel, passively declares the queue when one is configured, and closes the
+// channel: nothing is created, published or consumed.
+func (a *amqpCheck) roundTrip(conn *amqp.Connection) error {
+	ch, err := conn.Channel()
+	if err != nil {
+		return fmt.Errorf("opening a channel: %w", err)
+	}
+	if a.cfg.queue != "" {
+		if _, err := ch.QueueDeclarePassive(a.cfg.queue, false, false, false, false, nil); err != nil {
+			var ae *amqp.Error
+			switch {
+			case errors.As(err, &ae) && ae.Code == amqp.NotFound:
+				// The broker closed the channel with its 404.
+				return &Error{Class: BadResponse, Err: fmt.Errorf("queue %q not found in vhost %q", a.cfg.queue, a.vhost), Hint: amqpQueueHint}
+			case errors.As(err, &ae) && ae.Code == amqp.ResourceLocked:
+				// An exclusive queue of another connection: it exists. The broker closed the channel.
+				return nil
+			}
+			_ = ch.Close()
+			return fmt.Errorf("queue %q: %w", a.cfg.queue, err)
+		}
+	}
+	if err := ch.Close(); err != nil {
+		return fmt.Errorf("closing the channel: %w", err)
+	}
+	return nil
+}
+
+// connection returns the kept connection, dialling one (fresh) when there is none or it closed.
+func (a *amqpCheck) connection(ctx context.Context) (conn *amqp.Connection, fresh bool, err error) {
+	a.mu.Lock()
+	conn = a.conn
+	a.mu.Unlock()
+	if conn != nil && !conn.IsClosed() {
+		return conn, false, nil
+	}
+	if conn != nil {
+		a.drop(conn)
+	}
+	a.blocked.Store(nil)
+	cfg := amqp.Config{
+		Heartbeat: 10 * time.Second,
+		Properties: amqp.Table{
+			"product":         "healthgate",
+			"connection_name": "healthgate",
+		},
+		Dial: func(network, addr string) (net.Conn, error) {
+			d := net.Dialer{KeepAlive: 30 * time.Second}
+			raw, err := dialContext(ctx, &d, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			// The TLS and AMQP handshakes are bounded by the run (amqp091 clears the deadline once
+			// the connection is open).
+			if dl, ok := ctx.Deadline(); ok {
+				_ = raw.SetDeadline(dl)
+			}
+			a.mu.Lock()
+			a.raw = raw
+			a.mu.Unlock()
+			if ctx.Err() != nil { // the run ended while dialling: abort found nothing to close
+				_ = raw.Close()
+			}
+			var conn net.Conn = raw
+			if a.cfg.tls != nil {
+				tc := tls.Client(raw, a.cfg.tls.Clone())
+				if err := tc.HandshakeContext(ctx); err != nil {
+					_ = raw.Close()
+					return nil, fmt.Errorf("TLS handshake: %w", err)
+				}
+				conn = tc
+			}
+			return &amqpConn{Conn: conn, blocked: &a.blocked}, nil
+		},
+	}
+	conn, err = amqp.DialConfig(a.cfg.url, cfg)
+	if err != nil {
+		a.closeRaw()
+		return nil, true, err
+	}
+	a.mu.Lock()
+	a.conn = conn
+	a.mu.Unlock()
+	return conn, true, nil
+}
+
+// failed classifies a run's error and drops the connection unless the failure was the broker's
+// answer on a connection that stays open (a missing queue closes only its channel).
+func (a *amqpCheck) failed(ctx context.Context, err error) error {
+	reason := a.blocked.Load()
+	e := classifyAMQP(err)
+	a.mu.Lock()
+	conn := a.conn
+	a.mu.Unlock()
+	if conn != nil && (ClassOf(e) != BadResponse || ctx.Err() != nil || conn.IsClosed()) {
+		a.drop(conn)
+	}
+	if reason != nil && (ClassOf(e) == Timeout || ctx.Err() != nil) {
+		// A blocked broker stops reading from the connection: the run waits, and that is the alarm.
+		return &Error{Class: NotReady, Err: fmt.Errorf("connection.blocked (%s): no answer within the timeout", *reason), Hint: amqpBlockedHint, past: true}
+	}
+	return withTLSHint(e)
+}
+
+// classifyAMQP sorts amqp091's errors. It reports transport failures as an *amqp.Error whose reason
+// is the read error's text (code 501), so those are recognised by their words.
+func classifyAMQP(err error) error {
+	var ae *amqp.Error
+	if !errors.As(err, &ae) {
+		return classified(err)
+	}
+	switch ae.Code {
+	case amqp.AccessRefused:
+		if ae == amqp.ErrVhost {
+			// The broker closed the socket on connection.open without a word.
+			return &Error{Class: Auth, Err: err, Hint: amqpVhostHint}
+		}
+		return &Error{Class: Auth, Err: err, Hint: amqpLoginHint}
+	case amqp.NotAllowed:
+		// connection.open refused: a vhost that does not exist or that the user may not use, or a
+		// connection limit.
+		if strings.Contains(ae.Reason, "limit") {
+			return &Error{Class: NotReady, Err: err, Hint: amqpLimitHint}
+		}
+		return &Error{Class: Auth, Err: err, Hint: amqpVhostHint}
+	case amqp.ConnectionForced:
+		return &Error{Class: NotReady, Err: err} // the broker is shutting down, or an operator closed it
+	case amqp.ResourceError:
+		return &Error{Class: NotReady, Err: err}
+	case amqp.NotFound:
+		return &Error{Class: BadResponse, Err: err}
+	case amqp.ChannelError:
+		if ae == amqp.ErrClosed || strings.Contains(ae.Reason, "not open") {
+			return &Error{Class: Reset, Err: fmt.Errorf("the connection closed: %w", err)}
+		}
+	case amqp.FrameError:
+		switch r := ae.Reason; {
+		case strings.Contains(r, "i/o timeout"), strings.Contains(r, "deadline exceeded"):
+			return &Error{Class: Timeout, Err: err}
+		case r == "EOF", strings.Contains(r, "unexpected EOF"), strings.Contains(r, "connection reset"),
+			strings.Contains(r, "broken pipe"), strings.Contains(r, "use of closed network connection"):
+			return &Error{Class: Reset, Err: err}
+		case strings.Contains(r, "tls: "):
+			return &Error{Class: TLS, Err: err}
+		}
+		return &Error{Class: BadResponse, Err: fmt.Errorf("not an AMQP 0-9-1 answer: %w", err)}
+	case amqp.SyntaxError, amqp.CommandInvalid, amqp.UnexpectedFrame:
+		return &Error{Class: BadResponse, Err: fmt.Errorf("not an AMQP 0-9-1 answer: %w", err)}
+	}
+	return &Error{Class: BadResponse, Err: err}
+}
+
+// abort closes the transport of the connection being dialled or used.
+func (a *amqpCheck) abort() { a.closeRaw() }
+
+func (a *amqpCheck) closeRaw() {
+	a.mu.Lock()
+	raw := a.raw
+	a.mu.Unlock()
+	if raw != nil {
+		_ = raw.Close()
+	}
+}
+
+// drop forgets conn and closes it without waiting for the broker (its transport first, so Close
+// cannot wait on a broker that does not answer).
+func (a *amqpCheck) drop(conn *amqp.Connection) {
+	a.mu.Lock()
+	raw := a.raw
+	if a.conn == conn {
+		a.conn, a.raw = nil, nil
+	}
+	a.mu.Unlock()
+	if raw != nil {
+		_ = raw.Close()
+	}
+	_ = conn.Close()
+}
+
+// close says goodbye (connection.close, bounded) and waits for the client's goroutines.
+func (a *amqpCheck) close() {
+	a.mu.Lock()
+	conn, raw := a.conn, a.raw
+	a.conn, a.raw = nil, nil
+	a.mu.Unlock()
+	if conn != nil {
+		_ = conn.CloseDeadline(time.Now().Add(min(a.cfg.timeout, 2*time.Second)))
+	}
+	if raw != nil {
+		_ = raw.Close()
+	}
+}
+
+// amqpConn is the transport under amqp091, watching the frames both ways.
+//
+// Writing, it adds authentication_failure_close to the capabilities of the connection.start-ok frame
+// (the login), which amqp091 fixes itself. With it RabbitMQ refuses a wrong user or password at once,
+// with a connection.close saying ACCESS_REFUSED; without it, it closes the socket silently after 3 s
+// (https://www.rabbitmq.com/docs/auth-notification), which a check whose timeout is 2 s would report
+// as a timeout. A frame that is not exactly the expected start-ok is written unchanged.
+//
+// Reading, it notes connection.blocked and connection.unblocked. amqp091's NotifyBlocked can only be
+// registered once DialConfig returned, and a broker under an alarm may say so right after open-ok,
+// before that: reading the frames misses none.
+type amqpConn struct {
+	net.Conn
+	loggedIn bool // the login went out: writes pass through untouched
+	writes   int
+	blocked  *atomic.Pointer[string]
+	frames   amqpFrames
+}
+
+var (
+	amqpCapabilitiesKey = []byte("\x0ccapabilitiesF")
+	amqpFailureClose    = append(append([]byte{28}, "authentication_failure_close"...), 't', 1)
+)
+
+func (c *amqpConn) Write(p []byte) (int, error) {
+	if c.loggedIn {
+		return c.Conn.Write(p)
+	}
+	c.writes++
+	out, ok := withFailureClose(p)
+	if !ok {
+		// The login is the second write (after the protocol header): past it, nothing to rewrite.
+		c.loggedIn = c.writes >= 3
+		return c.Conn.Write(p)
+	}
+	c.loggedIn = true
+	if _, err := c.Conn.Write(out); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func (c *amqpConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.frames.feed(p[:n], c.connectionMethod)
+	return n, err
+}
+
+// connectionMethod sees each method frame on channel 0.
+func (c *amqpConn) connectionMethod(payload []byte) {
+	switch {
+	case len(payload) >= 5 && bytes.Equal(payload[:4], []byte{0, 10, 0, 60}): // connection.blocked
+		reason := string(payload[5:min(len(payload), 5+int(payload[4]))])
+		if reason == "" {
+			reason = "no reason given"
+		}
+		c.blocked.Store(&reason)
+	case len(payload) >= 4 && bytes.Equal(payload[:4], []byte{0, 10, 0, 61}): // connection.unblocked
+		c.blocked.Store(nil)
+	}
+}
+
+// amqpFrames splits the bytes read into AMQP frames (type, channel, size, payload, 0xCE), keeping the
+// small method frames of channel 0 whole and skipping the rest.
+type amqpFrames struct {
+	buf  []byte
+	skip int
+}
+
+func (f *amqpFrames) feed(p []byte, method func(payload []byte)) {
+	const header = 7
+	for len(p) > 0 {
+		if f.skip > 0 {
+			n := min(f.skip, len(p))
+			f.skip -= n
+			p = p[n:]
+			continue
+		}
+		need := header
+		if len(f.buf) >= header {
+			need = header + int(be32(f.buf[3:])) + 1
+		}
+		take := min(need-len(f.buf), len(p))
+		f.buf = append(f.buf, p[:take]...)
+		p = p[take:]
+		switch {
+		case len(f.buf) == header:
+			if size := be32(f.buf[3:]); f.buf[0] != 1 || f.buf[1] != 0 || f.buf[2] != 0 || size > 4096 {
+				f.skip = int(size) + 1
+				f.buf = f.buf[:0]
+			}
+		case len(f.buf) == need && need > header:
+			method(f.buf[header : need-1])
+			f.buf = f.buf[:0]
+		}
+	}
+}
+
+// withFailureClose rewrites one whole start-ok frame; ok is false for anything else.
+func withFailureClose(p []byte) ([]byte, bool) {
+	const header = 7 // type, channel, size
+	if len(p) < header+4+4 || p[0] != 1 || p[1] != 0 || p[2] != 0 {
+		return nil, false
+	}
+	size := int(be32(p[3:]))
+	if len(p) != header+size+1 || p[len(p)-1] != 0xCE || !bytes.Equal(p[header:header+4], []byte{0, 10, 0, 11}) {
+		return nil, false
+	}
+	propsLen := header + 4 // the client-properties table's length
+	props := p[propsLen+4 : min(len(p), propsLen+4+int(be32(p[propsLen:])))]
+	i := bytes.Index(props, amqpCapabilitiesKey)
+	if i < 0 {
+		return nil, false
+	}
+	capsLen := propsLen + 4 + i + len(amqpCapabilitiesKey) // the capabilities table's length
+	if capsLen+4 > len(p) {
+		return nil, false
+	}
+	n := uint32(len(amqpFailureClose))
+	out := make([]byte, 0, len(p)+len(amqpFailureClose))
+	out = append(out, p[:capsLen+4]...)
+	out = append(out, amqpFailureClose...)
+	out = append(out, p[capsLen+4:]...)
+	putBE32(out[3:], uint32(size)+n)
+	putBE32(out[propsLen:], be32(p[propsLen:])+n)
+	putBE32(out[capsLen:], be32(p[capsLen:])+n)
+	return out, true
+}
+
+func be32(b []byte) uint32 {
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
+
+func putBE32(b []byte, v uint32) {
+	b[0], b[1], b[2], b[3] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v)
+}

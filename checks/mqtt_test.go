@@ -1,0 +1,242 @@
+package checks_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/healthgate/healthgate/checks"
+	"github.com/healthgate/healthgate/checks/checktest"
+	"github.com/healthgate/healthgate/config"
+)
+
+// startMosquitto runs a private Mosquitto on a free port that refuses anonymous clients and knows one
+// user from a password file made with mosquitto_passwd (the shared broker is never reconfigured).
+func startMosquitto(t *testing.T, user, password string) (string, *checktest.Buffer) {
+	t.Helper()
+	passwd := checktest.Binary(t, "mosquitto_passwd")
+	dir := t.TempDir()
+	pwFile := filepath.Join(dir, "passwd")
+	if out, err := exec.Command(passwd, "-b", "-c", pwFile, user, password).CombinedOutput(); err != nil {
+		t.Fatalf("mosquitto_passwd: %v\n%s", err, out)
+	}
+	_ = os.Chmod(pwFile, 0o600)
+	return runMosquitto(t, fmt.Sprintf("allow_anonymous false\npassword_file %s\n", pwFile))
+}
+
+// runMosquitto runs a private mosquitto on a free port of 127.0.0.1 with these configuration lines, and
+// returns its address and its log.
+func runMosquitto(t *testing.T, conf string) (string, *checktest.Buffer) {
+	t.Helper()
+	bin := checktest.Binary(t, "mosquitto")
+	port := checktest.FreePort(t)
+	path := filepath.Join(t.TempDir(), "mosquitto.conf")
+	body := fmt.Sprintf("listener %d 127.0.0.1\npersistence false\n%s", port, conf)
+	if os.Geteuid() == 0 {
+		// Run as root, mosquitto drops to the mosquitto user, which cannot read the test's 0700 directory.
+		body += "user root\n"
+	}
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-c", path)
+	out := &checktest.Buffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	checktest.Eventually(t, 15*time.Second, "the private mosquitto to listen", func() bool {
+		select {
+		case <-exited:
+			t.Fatalf("the private mosquitto exited:\n%s", out.String())
+		default:
+		}
+		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+		if err == nil {
+			_ = c.Close()
+		}
+		return err == nil
+	})
+	return addr, out
+}
+
+// connackServer answers every CONNECT with a CONNACK carrying code.
+func connackServer(t *testing.T, code byte) string {
+	return fakeServer(t, func(c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+		r := bufio.NewReader(c)
+		if _, err := r.ReadByte(); err != nil { // CONNECT's fixed header
+			return
+		}
+		n, mul := 0, 1
+		for { // remaining length, variable-length encoded
+			b, err := r.ReadByte()
+			if err != nil {
+				return
+			}
+			n += int(b&0x7f) * mul
+			mul *= 128
+			if b&0x80 == 0 {
+				break
+			}
+		}
+		if _, err := io.ReadFull(r, make([]byte, n)); err != nil {
+			return
+		}
+		_, _ = c.Write([]byte{0x20, 0x02, 0x00, code})
+		_, _ = io.Copy(io.Discard, r) // until the client closes
+	})
+}
+
+func TestMQTTServerAnswers(t *testing.T) {
+	shared := checktest.MQTTURL(t)
+	private, _ := startMosquitto(t, "app", "s3cr3t-pw")
+	// An empty ACL file denies every topic: the UNSUBSCRIBE round trip is still answered (MQTT 3.1.1
+	// UNSUBACK has no failure code).
+	aclFile := filepath.Join(t.TempDir(), "acl")
+	if err := os.WriteFile(aclFile, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	denyAll, _ := runMosquitto(t, "allow_anonymous true\nacl_file "+aclFile+"\n")
+	tests := []struct {
+		name string
+		url  string
+		want checks.Class
+		hint string
+	}{
+		{name: "connect and unsubscribe round trip", url: shared},
+		{name: "user and password", url: "mqtt://app:s3cr3t-pw@" + private},
+		{name: "an ACL that denies every topic", url: "mqtt://" + denyAll},
+		{name: "wrong password", url: "mqtt://app:wrong-s3cr3t-pw@" + private, want: checks.Auth, hint: "refused the CONNECT"},
+		{name: "anonymous refused", url: "mqtt://" + private, want: checks.Auth, hint: "refused the CONNECT"},
+		{name: "server unavailable", url: "mqtt://" + connackServer(t, 3), want: checks.NotReady, hint: "server unavailable"},
+		{name: "bad user name or password (CONNACK 4)", url: "mqtt://app:s3cr3t-pw@" + connackServer(t, 4), want: checks.Auth},
+		{name: "not authorised (CONNACK 5)", url: "mqtt://app:s3cr3t-pw@" + connackServer(t, 5), want: checks.Auth},
+		{name: "protocol version refused (CONNACK 1)", url: "mqtt://" + connackServer(t, 1), want: checks.BadResponse, hint: "3.1.1"},
+		{name: "mqtts to a plain port", url: strings.Replace(shared, "mqtt://", "mqtts://", 1), want: checks.TLS},
+		{name: "dns", url: checktest.WithHost(t, shared, "healthgate-test.invalid:1883"), want: checks.DNS},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ch := newCheckTimeout(t, config.Check{Type: "mqtt", Spec: config.SpecOf(map[string]any{"url": tc.url})}, config.DefaultTimeout)
+			err, _ := runCheck(t, ch)
+			if err != nil {
+				t.Logf("%v (hint: %s)", err, ch.Hint(err))
+			}
+			assertClass(t, err, tc.want)
+			if tc.hint != "" && !strings.Contains(ch.Hint(err), tc.hint) {
+				t.Errorf("hint %q does not mention %q", ch.Hint(err), tc.hint)
+			}
+			for _, s := range []string{err2s(err), ch.Hint(err), ch.Target} {
+				if strings.Contains(s, "s3cr3t") {
+					t.Errorf("output leaks the password: %q", s)
+				}
+			}
+		})
+	}
+}
+
+// TestMQTTDisconnects: closing the check ends the session with DISCONNECT (Mosquitto logs "disconnected"
+// for it, and "closed its connection" for a client that just drops the socket).
+func TestMQTTDisconnects(t *testing.T) {
+	addr, log := startMosquitto(t, "app", "s3cr3t-pw")
+	ch := newCheckTimeout(t, config.Check{Type: "mqtt", Spec: config.SpecOf(map[string]any{"url": "mqtt://app:s3cr3t-pw@" + addr})}, generousTimeout)
+	err, _ := runCheck(t, ch)
+	assertClass(t, err, "")
+	ch.Close()
+	checktest.Eventually(t, 10*time.Second, "mosquitto to log the client's end", func() bool {
+		return strings.Contains(log.String(), " disconnected.") || strings.Contains(log.String(), "healthgate-") &&
+			strings.Count(log.String(), "closed its connection") > 1 // one is the readiness dial's
+	})
+	for _, l := range strings.Split(log.String(), "\n") {
+		if strings.Contains(l, "Client healthgate-") && !strings.Contains(l, " disconnected.") && !strings.Contains(l, "New client") {
+			t.Errorf("the session did not end with DISCONNECT: %s", l)
+		}
+	}
+	if !strings.Contains(log.String(), " disconnected.") {
+		t.Errorf("no DISCONNECT logged:\n%s", log.String())
+	}
+}
+
+func TestMQTTWireFaults(t *testing.T) {
+	mu := checktest.MQTTURL(t)
+	runFaults(t, checktest.HostPort(t, mu), func(addr string) config.Check {
+		return config.Check{Type: "mqtt", Spec: config.SpecOf(map[string]any{"url": checktest.WithHost(t, mu, addr)})}
+	})
+	t.Run("garbage", func(t *testing.T) {
+		p := checktest.NewProxy(t, checktest.HostPort(t, mu))
+		p.Set(checktest.Garbage)
+		ch := newCheckTimeout(t, config.Check{Type: "mqtt", Spec: config.SpecOf(map[string]any{"url": checktest.WithHost(t, mu, p.Addr())})}, generousTimeout)
+		err, _ := runCheck(t, ch)
+		assertClass(t, err, checks.BadResponse)
+	})
+}
+
+// TestMQTTKeepsItsSession: healthy runs share one connection (one CONNECT); a severed one is replaced by
+// the next run, which reports what the broker does now.
+func TestMQTTKeepsItsSession(t *testing.T) {
+	mu := checktest.MQTTURL(t)
+	p := checktest.NewProxy(t, checktest.HostPort(t, mu))
+	ch := newCheckTimeout(t, config.Check{Type: "mqtt", Spec: config.SpecOf(map[string]any{"url": checktest.WithHost(t, mu, p.Addr())})}, generousTimeout)
+	for range 5 {
+		err, _ := runCheck(t, ch)
+		assertClass(t, err, "")
+	}
+	if n := p.Accepted(); n != 1 {
+		t.Fatalf("%d connections for 5 healthy runs; want 1", n)
+	}
+	for _, tc := range []struct {
+		mode checktest.Mode
+		want checks.Class
+	}{{checktest.Refuse, checks.Refused}, {checktest.Reset, checks.Reset}} {
+		p.Set(tc.mode)
+		err, _ := runCheck(t, ch)
+		assertClass(t, err, tc.want)
+		p.Set(checktest.Forward)
+		err, _ = runCheck(t, ch)
+		assertClass(t, err, "")
+	}
+}
+
+func TestMQTTConfiguration(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		check config.Check
+		want  string
+	}{
+		{"no url", config.Check{}, "required"},
+		{"other scheme", config.Check{Spec: config.SpecOf(map[string]any{"url": "http://app:s3cr3t-pw@mosquitto:1883"})}, "scheme must be mqtt or mqtts"},
+		{"a path", config.Check{Spec: config.SpecOf(map[string]any{"url": "mqtt://mosquitto:1883/topic"})}, "no path"},
+		{"bad escape in the password", config.Check{Spec: config.SpecOf(map[string]any{"url": "mqtt://app:s3cr3t%zz@mosquitto:1883"})}, "percent-encoded"},
+		{"tls on mqtt://", config.Check{Spec: config.SpecOf(map[string]any{"url": "mqtt://mosquitto:1883", "tls": config.TLS{ServerName: "m"}})}, "applies to mqtts://"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.check.Name, tc.check.Type = "telemetry", "mqtt"
+			base := config.NewCheck("telemetry", "mqtt", "test", config.NewDefaults())
+			tc.check.Src, tc.check.Timeout = base.Src, base.Timeout
+			_, err := checks.New(tc.check)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v; want one saying %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "s3cr3t") {
+				t.Errorf("error leaks the password: %v", err)
+			}
+		})
+	}
+	ch := newCheck(t, config.Check{Type: "mqtt", Spec: config.SpecOf(map[string]any{"url": "mqtts://user:s3cr3t-pw@mosquitto:8883"})})
+	if want := "mqtts://user:xxxxx@mosquitto:8883"; ch.Target != want {
+		t.Errorf("target %q; want %q", ch.Target, want)
+	}
+}

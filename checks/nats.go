@@ -1,0 +1,298 @@
+package checks
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/healthgate/healthgate/config"
+)
+
+// A nats check keeps one connection to a NATS server, made with nats-io/nats.go (the NATS maintainers'
+// client: INFO/CONNECT, auth, TLS upgrade and PING/PONG are its protocol). nats.go's own reconnect
+// loop is off: a lost connection is redialled by the next run, inside its deadline, so a failing
+// server sees one connect per run and never a background retry storm. Each run is a PING/PONG round
+// trip (FlushWithContext), and with jetstream: true the JetStream account information ($JS.API.INFO)
+// must answer.
+
+// natsConfig is what a nats check reads from its configuration.
+type natsConfig struct {
+	url       string // secrets included: never shown
+	jetstream bool
+	tls       *tls.Config // nil unless a tls block is given or the URL is tls://
+}
+
+// natsSpec is a nats check's own configuration (config.Check.Spec, decoded).
+type natsSpec struct {
+	URL       string     `yaml:"url" secret:"true" schema:"minLength=1"`
+	JetStream bool       `yaml:"jetstream" desc:"JetStream's account info must answer too."`
+	TLS       config.TLS `yaml:"tls"`
+}
+
+func natsConfigOf(c config.Check, s *natsSpec) (natsConfig, config.Errors) {
+	n := natsConfig{url: s.URL, jetstream: s.JetStream}
+	if s.URL == "" {
+		return n, config.Errors{c.Src.Errorf("url", "required: a nats:// or tls:// URL")}
+	}
+	if strings.Contains(s.URL, ",") {
+		return n, config.Errors{c.Src.Errorf("url", "one server URL: a check asks one server (write one check per server of a cluster)")}
+	}
+	u, err := url.Parse(s.URL)
+	if err != nil {
+		msg := "not a valid NATS URL (nats://[user:password@]host:4222, nats://token@host:4222 or tls://...)"
+		if hasUserinfo(s.URL) {
+			msg += ": " + percentHint
+		}
+		return n, config.Errors{c.Src.Errorf("url", "%s", msg)}
+	}
+	var errs config.Errors
+	switch u.Scheme {
+	case "nats", "tls":
+	default:
+		errs = append(errs, c.Src.Errorf("url", "not a valid NATS URL: the scheme must be nats or tls, not %q", u.Scheme))
+	}
+	if u.Hostname() == "" {
+		errs = append(errs, c.Src.Errorf("url", "not a valid NATS URL: no host (nats://host:4222)"))
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			errs = append(errs, c.Src.Errorf("url", "the port must be a number from 1 to 65535"))
+		}
+	}
+	if u.Scheme == "tls" || tlsGiven(s.TLS) {
+		cfg, tlsErrs := clientTLS(s.TLS)
+		errs = append(errs, tlsErrs...)
+		n.tls = cfg
+	}
+	return n, errs
+}
+
+type natsCheck struct {
+	cfg natsConfig
+
+	mu   sync.Mutex
+	conn *nats.Conn
+	raw  net.Conn // the transport being dialled or used, closed when a run is cut short
+}
+
+func buildNATS(c config.Check, s *natsSpec) (prober, string, config.Errors) {
+	n, errs := natsConfigOf(c, s)
+	if len(errs) > 0 {
+		return nil, "", errs
+	}
+	target := RedactURL(s.URL)
+	if n.jetstream {
+		target += " (jetstream)"
+	}
+	return &natsCheck{cfg: n}, target, nil
+}
+
+// Hints of the nats failures whose class alone would mislead.
+const (
+	natsAuthHint         = "the server refused this client (authorization violation): check the user and password or token in %s, and the server's authorization block"
+	natsNoJetStreamHint  = "the server runs without JetStream: start it with -js (or jetstream {} in its config), or drop jetstream: true if the application does not use it"
+	natsJSAccountHint    = "JetStream is enabled on the server but not for this account: give the account jetstream limits in the server's config"
+	natsTLSRequiredHint  = "the server requires TLS: use a tls:// URL in %s (or give a tls block)"
+	natsTLSNotOfferedHnt = "this check wants TLS but the server does not offer it: use nats:// in %s, or enable TLS on the server"
+	natsMaxConnHint      = "the server is at its connection limit (max_connections): it clears when other clients disconnect"
+)
+
+// natsDialer dials for nats.go inside a run: traced, bounded by the run, and remembered so that the
+// run can close it when cut short.
+type natsDialer struct {
+	ctx  context.Context
+	n    *natsCheck
+	last error // the last dial error: nats.go reports a refused dial as "no servers available"
+}
+
+func (d *natsDialer) Dial(network, address string) (net.Conn, error) {
+	var nd net.Dialer
+	raw, err := dialContext(d.ctx, &nd, network, address)
+	if err != nil {
+		d.last = err
+		return nil, err
+	}
+	d.n.mu.Lock()
+	d.n.raw = raw
+	d.n.mu.Unlock()
+	if d.ctx.Err() != nil {
+		_ = raw.Close()
+	}
+	return raw, nil
+}
+
+func (n *natsCheck) probe(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, n.abort)
+	defer stop()
+	conn, fresh, err := n.connection(ctx)
+	if err != nil {
+		return n.failed(ctx, err)
+	}
+	err = n.roundTrip(ctx, conn)
+	if err != nil && !fresh && ctx.Err() == nil && ClassOf(classifyNATS(err)) == Reset {
+		// The kept connection died since the last run: a fresh one says what the server does now.
+		n.drop(conn)
+		if conn, _, err = n.connection(ctx); err != nil {
+			return n.failed(ctx, err)
+		}
+		err = n.roundTrip(ctx, conn)
+	}
+	if err != nil {
+		return n.failed(ctx, err)
+	}
+	return nil
+}
+
+func (n *natsCheck) roundTrip(ctx context.Context, conn *nats.Conn) error {
+	if err := conn.FlushWithContext(ctx); err != nil {
+		return err
+	}
+	if !n.cfg.jetstream {
+		return nil
+	}
+	js, err := conn.JetStream(nats.Context(ctx))
+	if err != nil {
+		return err
+	}
+	if _, err := js.AccountInfo(nats.Context(ctx)); err != nil {
+		return fmt.Errorf("jetstream account info: %w", err)
+	}
+	return nil
+}
+
+func (n *natsCheck) connection(ctx context.Context) (*nats.Conn, bool, error) {
+	n.mu.Lock()
+	conn := n.conn
+	n.mu.Unlock()
+	if conn != nil && conn.IsConnected() {
+		return conn, false, nil
+	}
+	if conn != nil {
+		n.drop(conn)
+	}
+	timeout := 30 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = max(time.Until(dl), time.Millisecond)
+	}
+	d := &natsDialer{ctx: ctx, n: n}
+	opts := []nats.Option{
+		nats.Name("healthgate"),
+		nats.NoReconnect(),
+		nats.Timeout(timeout), // the connect handshake (INFO, CONNECT, PING/PONG), within the run
+		nats.SetCustomDialer(d),
+		nats.NoCallbacksAfterClientClose(),
+		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}), // not nats.go's stderr lines
+		nats.NoEcho(),
+	}
+	if n.cfg.tls != nil {
+		opts = append(opts, nats.Secure(n.cfg.tls.Clone()))
+	}
+	conn, err := nats.Connect(n.cfg.url, opts...)
+	if err != nil {
+		n.closeRaw()
+		if errors.Is(err, nats.ErrNoServers) && d.last != nil {
+			err = d.last
+		}
+		return nil, true, err
+	}
+	n.mu.Lock()
+	n.conn = conn
+	n.mu.Unlock()
+	return conn, true, nil
+}
+
+// failed classifies a run's error and drops the connection unless the server answered on a connection
+// that stays usable (JetStream missing is an answer).
+func (n *natsCheck) failed(ctx context.Context, err error) error {
+	e := classifyNATS(err)
+	n.mu.Lock()
+	conn := n.conn
+	n.mu.Unlock()
+	if conn != nil && (ClassOf(e) != BadResponse || ctx.Err() != nil || !conn.IsConnected()) {
+		n.drop(conn)
+	}
+	return withTLSHint(e)
+}
+
+func classifyNATS(err error) error {
+	var api *nats.APIError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, nats.ErrAuthorization), errors.Is(err, nats.ErrAuthExpired),
+		errors.Is(err, nats.ErrAuthRevoked), errors.Is(err, nats.ErrAccountAuthExpired):
+		return &Error{Class: Auth, Err: err, Hint: natsAuthHint}
+	case errors.Is(err, nats.ErrJetStreamNotEnabledForAccount):
+		return &Error{Class: BadResponse, Err: err, Hint: natsJSAccountHint}
+	case errors.Is(err, nats.ErrJetStreamNotEnabled):
+		return &Error{Class: BadResponse, Err: err, Hint: natsNoJetStreamHint}
+	case errors.As(err, &api) && api.Code == 503:
+		return &Error{Class: NotReady, Err: err} // JetStream temporarily unavailable (no meta leader yet)
+	case errors.Is(err, nats.ErrMaxConnectionsExceeded), errors.Is(err, nats.ErrMaxAccountConnectionsExceeded):
+		return &Error{Class: NotReady, Err: err, Hint: natsMaxConnHint}
+	case errors.Is(err, nats.ErrSecureConnRequired):
+		return &Error{Class: TLS, Err: err, Hint: natsTLSRequiredHint}
+	case errors.Is(err, nats.ErrSecureConnWanted):
+		return &Error{Class: TLS, Err: err, Hint: natsTLSNotOfferedHnt}
+	case errors.Is(err, nats.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return &Error{Class: Timeout, Err: err}
+	case errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, nats.ErrStaleConnection),
+		errors.Is(err, nats.ErrConnectionReconnecting), errors.Is(err, nats.ErrConnectionDraining):
+		return &Error{Class: Reset, Err: err}
+	case errors.Is(err, nats.ErrNoInfoReceived), errors.Is(err, nats.ErrJsonParse):
+		return &Error{Class: BadResponse, Err: fmt.Errorf("not a NATS server: %w", err)}
+	}
+	e := classified(err)
+	if ClassOf(e) == Unknown {
+		if strings.HasPrefix(err.Error(), "nats: ") {
+			return &Error{Class: BadResponse, Err: err} // the server's -ERR, or a protocol line nats.go refused
+		}
+	}
+	return e
+}
+
+func (n *natsCheck) abort() { n.closeRaw() }
+
+func (n *natsCheck) closeRaw() {
+	n.mu.Lock()
+	raw := n.raw
+	n.mu.Unlock()
+	if raw != nil {
+		_ = raw.Close()
+	}
+}
+
+func (n *natsCheck) drop(conn *nats.Conn) {
+	n.mu.Lock()
+	raw := n.raw
+	if n.conn == conn {
+		n.conn, n.raw = nil, nil
+	}
+	n.mu.Unlock()
+	if raw != nil {
+		_ = raw.Close()
+	}
+	conn.Close()
+}
+
+func (n *natsCheck) close() {
+	n.mu.Lock()
+	conn, raw := n.conn, n.raw
+	n.conn, n.raw = nil, nil
+	n.mu.Unlock()
+	if conn != nil {
+		conn.Close()
+	}
+	if raw != nil {
+		_ = raw.Close()
+	}
+}

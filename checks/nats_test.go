@@ -1,0 +1,192 @@
+package checks_test
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/healthgate/healthgate/checks"
+	"github.com/healthgate/healthgate/checks/checktest"
+	"github.com/healthgate/healthgate/config"
+)
+
+// startNATS runs a private nats-server on a free port with a configuration file (the shared one is
+// never reconfigured) and returns its address.
+func startNATS(t *testing.T, conf string) string {
+	t.Helper()
+	bin := checktest.Binary(t, "nats-server")
+	port := checktest.FreePort(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "nats.conf")
+	conf = fmt.Sprintf("listen: 127.0.0.1:%d\n%s\n", port, strings.ReplaceAll(conf, "STORE", filepath.Join(dir, "js")))
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-c", path)
+	var out checktest.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	checktest.Eventually(t, 15*time.Second, "the private nats-server to listen", func() bool {
+		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+		if err == nil {
+			_ = c.Close()
+		}
+		return err == nil
+	})
+	return addr
+}
+
+// sharedHasJetStream asks the shared server, with a client of the test's own.
+func sharedHasJetStream(t *testing.T, rawURL string) bool {
+	t.Helper()
+	nc, err := nats.Connect(rawURL)
+	if err != nil {
+		t.Fatalf("fixture connection: %v", err)
+	}
+	defer nc.Close()
+	js, err := nc.JetStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = js.AccountInfo(nats.MaxWait(5 * time.Second))
+	return err == nil
+}
+
+func TestNATSServerAnswers(t *testing.T) {
+	shared := checktest.NATSURL(t)
+	js := startNATS(t, "jetstream { store_dir: \"STORE\" }")
+	secured := startNATS(t, "authorization { user: app, password: \"s3cr3t-pw\" }")
+	tokened := startNATS(t, "authorization { token: \"s3cr3t-token\" }")
+	// The shared server's JetStream: asked of it either way; where it has none, the check must say so.
+	var sharedJS checks.Class
+	sharedJSHint := ""
+	if !sharedHasJetStream(t, shared) {
+		sharedJS, sharedJSHint = checks.BadResponse, "without JetStream"
+	}
+	noJS := startNATS(t, "")
+	tests := []struct {
+		name      string
+		url       string
+		jetstream bool
+		want      checks.Class
+		hint      string
+	}{
+		{name: "ping", url: shared},
+		{name: "jetstream", url: "nats://" + js, jetstream: true},
+		{name: "jetstream on the shared server", url: shared, jetstream: true, want: sharedJS, hint: sharedJSHint},
+		{name: "jetstream not enabled", url: "nats://" + noJS, jetstream: true, want: checks.BadResponse, hint: "without JetStream"},
+		{name: "no jetstream asked of a server without it", url: "nats://" + noJS},
+		{name: "user and password", url: "nats://app:s3cr3t-pw@" + secured},
+		{name: "wrong password", url: "nats://app:wrong-s3cr3t-pw@" + secured, want: checks.Auth, hint: "authorization violation"},
+		{name: "no credentials", url: "nats://" + secured, want: checks.Auth, hint: "authorization violation"},
+		{name: "token", url: "nats://s3cr3t-token@" + tokened},
+		{name: "wrong token", url: "nats://wrong-s3cr3t-token@" + tokened, want: checks.Auth},
+		{name: "tls to a plain server", url: strings.Replace(shared, "nats://", "tls://", 1), want: checks.TLS, hint: "wants TLS"},
+		{name: "dns", url: checktest.WithHost(t, shared, "healthgate-test.invalid:4222"), want: checks.DNS},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ch := newCheckTimeout(t, config.Check{Type: "nats", Spec: config.SpecOf(map[string]any{"url": tc.url, "jetstream": tc.jetstream})}, config.DefaultTimeout)
+			err, _ := runCheck(t, ch)
+			if err != nil {
+				t.Logf("%v (hint: %s)", err, ch.Hint(err))
+			}
+			assertClass(t, err, tc.want)
+			if tc.hint != "" && !strings.Contains(ch.Hint(err), tc.hint) {
+				t.Errorf("hint %q does not mention %q", ch.Hint(err), tc.hint)
+			}
+			for _, s := range []string{err2s(err), ch.Hint(err), ch.Target} {
+				if strings.Contains(s, "s3cr3t") {
+					t.Errorf("output leaks a secret: %q", s)
+				}
+			}
+		})
+	}
+}
+
+func TestNATSWireFaults(t *testing.T) {
+	nu := checktest.NATSURL(t)
+	runFaults(t, checktest.HostPort(t, nu), func(addr string) config.Check {
+		return config.Check{Type: "nats", Spec: config.SpecOf(map[string]any{"url": checktest.WithHost(t, nu, addr)})}
+	})
+	t.Run("garbage", func(t *testing.T) {
+		p := checktest.NewProxy(t, checktest.HostPort(t, nu))
+		p.Set(checktest.Garbage)
+		ch := newCheckTimeout(t, config.Check{Type: "nats", Spec: config.SpecOf(map[string]any{"url": checktest.WithHost(t, nu, p.Addr())})}, generousTimeout)
+		err, _ := runCheck(t, ch)
+		assertClass(t, err, checks.BadResponse)
+	})
+}
+
+// TestNATSKeepsItsConnection: healthy runs share one connection; a severed one is redialled by the next
+// run, which reports what the server does now.
+func TestNATSKeepsItsConnection(t *testing.T) {
+	nu := checktest.NATSURL(t)
+	p := checktest.NewProxy(t, checktest.HostPort(t, nu))
+	ch := newCheckTimeout(t, config.Check{Type: "nats", Spec: config.SpecOf(map[string]any{"url": checktest.WithHost(t, nu, p.Addr())})}, generousTimeout)
+	for range 5 {
+		err, _ := runCheck(t, ch)
+		assertClass(t, err, "")
+	}
+	if n := p.Accepted(); n != 1 {
+		t.Fatalf("%d connections for 5 healthy runs; want 1", n)
+	}
+	for _, tc := range []struct {
+		mode checktest.Mode
+		want checks.Class
+	}{{checktest.Refuse, checks.Refused}, {checktest.Reset, checks.Reset}} {
+		p.Set(tc.mode)
+		err, _ := runCheck(t, ch)
+		assertClass(t, err, tc.want)
+		p.Set(checktest.Forward)
+		err, _ = runCheck(t, ch)
+		assertClass(t, err, "")
+	}
+}
+
+func TestNATSConfiguration(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		check config.Check
+		want  string
+	}{
+		{"no url", config.Check{}, "required"},
+		{"other scheme", config.Check{Spec: config.SpecOf(map[string]any{"url": "http://app:s3cr3t-pw@nats:4222"})}, "scheme must be nats or tls"},
+		{"a server list", config.Check{Spec: config.SpecOf(map[string]any{"url": "nats://a:4222,nats://b:4222"})}, "one server URL"},
+		{"bad escape in the password", config.Check{Spec: config.SpecOf(map[string]any{"url": "nats://app:s3cr3t%zz@nats:4222"})}, "percent-encoded"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.check.Name, tc.check.Type = "events", "nats"
+			base := config.NewCheck("events", "nats", "test", config.NewDefaults())
+			tc.check.Src, tc.check.Timeout = base.Src, base.Timeout
+			_, err := checks.New(tc.check)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v; want one saying %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "s3cr3t") {
+				t.Errorf("error leaks the password: %v", err)
+			}
+		})
+	}
+	for raw, want := range map[string]string{
+		"nats://s3cr3t-token@nats:4222": "nats://xxxxx@nats:4222 (jetstream)",
+		"tls://app:s3cr3t-pw@nats:4222": "tls://app:xxxxx@nats:4222 (jetstream)",
+	} {
+		ch := newCheck(t, config.Check{Type: "nats", Spec: config.SpecOf(map[string]any{"url": raw, "jetstream": true})})
+		if ch.Target != want {
+			t.Errorf("target %q; want %q", ch.Target, want)
+		}
+	}
+}
