@@ -311,3 +311,63 @@ func fieldSchema(t *testing.T, f reflect.StructField) obj {
 	}
 	return o
 }
+
+const chartReadme = "../charts/healthgate/README.md"
+
+// TestChartReadmeFields: the chart README's `checks` row lists each kind's fields as the registry has them
+// (`go test ./checks -run TestChartReadmeFields -update` rewrites the row).
+func TestChartReadmeFields(t *testing.T) {
+	data, err := os.ReadFile(chartReadme)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const start = "| `checks` | `[]` | "
+	i := bytes.Index(data, []byte("\n"+start))
+	if i < 0 {
+		t.Fatalf("%s: no row starting %q", chartReadme, start)
+	}
+	i++
+	j := i + bytes.IndexByte(data[i:], '\n')
+	var kindsText []string
+	nested := map[string]string{}
+	var nestedOrder []string
+	for _, name := range Types() {
+		k := kinds[name]
+		kindsText = append(kindsText, name+" `"+strings.Join(k.fields, " ")+"`")
+		typ := reflect.TypeOf(k.config()).Elem()
+		for i := range typ.NumField() {
+			f := typ.Field(i)
+			if f.Type.Kind() != reflect.Struct {
+				continue
+			}
+			key := f.Tag.Get("yaml")
+			if _, seen := nested[key]; !seen {
+				nestedOrder = append(nestedOrder, key)
+				var keys []string // in the struct's order, as written in a file
+				for i := range f.Type.NumField() {
+					if k := f.Type.Field(i).Tag.Get("yaml"); k != "" && k != "-" {
+						keys = append(keys, k)
+					}
+				}
+				nested[key] = strings.Join(keys, ", ")
+			}
+		}
+	}
+	var nestedText []string
+	for _, key := range nestedOrder {
+		nestedText = append(nestedText, "`"+key+": {"+nested[key]+"}`")
+	}
+	want := start + "healthgate.yaml `checks:`, in its own field names (per type, rendered from the registry: " +
+		strings.Join(kindsText, ", ") + "; nested: " + strings.Join(nestedText, ", ") +
+		` (README "Migrations"); string fields also as ` + "`<field>_file`) |"
+	if got := string(data[i:j]); got != want {
+		if *update {
+			out := append(append(append([]byte{}, data[:i]...), want...), data[j:]...)
+			if err := os.WriteFile(chartReadme, out, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+		t.Errorf("%s: the checks row differs from the registry (run `go test ./checks -run TestChartReadmeFields -update`):\n  file:     %s\n  rendered: %s", chartReadme, got, want)
+	}
+}
