@@ -16,19 +16,34 @@ import (
 
 // usage is the text of `healthgate help`; the target flags of wait and check are the registry's kinds.
 func usage() string {
-	targets := startup.FlagUsage()
 	return `healthgate tells probes and init containers whether a service's dependencies can serve.
 
 Usage:
   healthgate serve [--config FILE] [--listen ADDR] [--log-format text|json] [--log-level LEVEL]
-  healthgate wait [--config FILE] ` + targets + ` [--only NAME]
-                  [--migrations TOOL:VERSION] [--timeout 5m] [--attempt-timeout D] [--quiet] [--log-format text|json] [-- COMMAND ARGS...]
-  healthgate check [--config FILE] ` + targets + ` [--only NAME]
-                   [--migrations TOOL:VERSION] [--output text|json]
-  healthgate version
+` + wrapUsage("  healthgate wait ", "[--config FILE] "+startup.FlagUsage()+" [--only NAME] [--migrations TOOL:VERSION]"+
+		" [--timeout 5m] [--attempt-timeout D] [--quiet] [--log-format text|json] [-- COMMAND ARGS...]") +
+		wrapUsage("  healthgate check ", "[--config FILE] "+startup.FlagUsage()+" [--only NAME] [--migrations TOOL:VERSION] [--output text|json]") +
+		`  healthgate version
 
 Run "healthgate COMMAND --help" for a command's flags.
 `
+}
+
+// wrapUsage writes a usage line of [--flag ARG] groups wrapped at 110 columns, the continuation lines
+// indented under the first group.
+func wrapUsage(prefix, groups string) string {
+	var b strings.Builder
+	line := prefix
+	indent := strings.Repeat(" ", len(prefix))
+	for g := range strings.SplitSeq(strings.ReplaceAll(groups, "] [", "]\x00["), "\x00") {
+		if len(line) > len(indent) && len(line)+1+len(g) > 110 {
+			b.WriteString(strings.TrimRight(line, " ") + "\n")
+			line = indent
+		}
+		line += g + " "
+	}
+	b.WriteString(strings.TrimRight(line, " ") + "\n")
+	return b.String()
 }
 
 // commonFlags are the flags every command shares.

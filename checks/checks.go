@@ -7,8 +7,9 @@
 // chart), its build function and its prober, and one line in the registry (kinds). Everything else follows
 // from the registry: the type names config accepts, the `wait`/`check` flag --KIND and the usage, the
 // "does not apply" and "known types" messages, the chart's check schema (TestChartSchema renders it;
-// `go test ./checks -run TestChartSchema -update` writes it). A new kind touches its file, its test and
-// testdata, a README row, and the rendered schema.
+// `go test ./checks -run TestChartSchema -update` writes it) and the chart README's field list
+// (TestChartReadmeFields). A new kind touches its file, its line in the registry, its test and testdata,
+// a README row, and the two rendered files.
 package checks
 
 import (
