@@ -4,6 +4,7 @@
 //	go -C bench run .           # full run, about 6 minutes (stopped at 9)
 //	go -C bench run . --quick   # about 2 minutes; fails if any figure is missing (CI runs this)
 //	go -C bench run . -only fleet   # the fleet figure alone (HAProxy), about 1.5 minutes
+//	go -C bench run . -only kinds   # the kinds figure alone (every check kind), about 1.5 minutes
 package main
 
 import (
