@@ -4,6 +4,7 @@
 //	go -C bench run .           # full run, about 6 minutes (stopped at 9)
 //	go -C bench run . --quick   # about 2 minutes; fails if any figure is missing (CI runs this)
 //	go -C bench run . -only fleet   # the fleet figure alone (HAProxy), about 1.5 minutes
+//	go -C bench run . -only kinds   # the kinds figure alone (every check kind), about 1.5 minutes
 package main
 
 import (
@@ -46,6 +47,8 @@ type params struct {
 	fleetWindow time.Duration // fleet requests are counted over this window, passing and failing
 	// the scale figure (scale.go)
 	scaleWarm, scaleWindow time.Duration // per size: warm-up, then the window CPU and runs are counted over
+	// the kinds figure (kinds.go)
+	kindsWindow time.Duration // connections are counted over this window
 }
 
 var (
@@ -53,12 +56,12 @@ var (
 		paced: 6 * time.Second, single: 10 * time.Second, blackhole: 6 * time.Second, cutReps: 5, rssRun: 5 * time.Second,
 		startReps: 7, waitReps: 15, failWindow: 10 * time.Second,
 		fleetCut: 20 * time.Second, fleetOneCut: 10 * time.Second, fleetTail: 4 * time.Second, fleetWindow: 10 * time.Second,
-		scaleWarm: 3 * time.Second, scaleWindow: 10 * time.Second}
+		scaleWarm: 3 * time.Second, scaleWindow: 10 * time.Second, kindsWindow: 60 * time.Second}
 	quick = params{conns: 16, rounds: 1, run: time.Second, background: 3 * time.Second, depWindow: 3 * time.Second,
 		paced: 5 * time.Second, single: 3 * time.Second, blackhole: 2 * time.Second, cutReps: 1, rssRun: 2 * time.Second,
 		startReps: 3, waitReps: 3, failWindow: 3 * time.Second,
 		fleetCut: 8 * time.Second, fleetOneCut: 6 * time.Second, fleetTail: 3 * time.Second, fleetWindow: 3 * time.Second,
-		scaleWarm: time.Second, scaleWindow: 3 * time.Second}
+		scaleWarm: time.Second, scaleWindow: 3 * time.Second, kindsWindow: 10 * time.Second}
 )
 
 // runLimit bounds the whole run: the issue allows 10 minutes, and every step stops within seconds of its
@@ -92,7 +95,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 	repo := fs.String("repo", "", "healthgate repository root (default: found from the working directory)")
 	conns := fs.Int("c", 0, "concurrent connections of the load generator (default 16)")
 	out := fs.String("o", "", "also write the table to this file")
-	only := fs.String("only", "", "run only these steps, comma-separated: probes, rss10, startup, wait, fleet, scale")
+	only := fs.String("only", "", "run only these steps, comma-separated: probes, rss10, startup, wait, fleet, scale, kinds")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -165,6 +168,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 	if scaleWanted {
 		b.scaleReport(&sb, !mainTable && !fleetWanted, cmd, took, *quickMode)
 	}
+	kindsWanted := len(steps) == 0 || slices.Contains(steps, "kinds")
+	if kindsWanted {
+		b.kindsReport(&sb, !mainTable && !fleetWanted && !scaleWanted, cmd, took, *quickMode)
+	}
 	fmt.Fprint(stdout, sb.String())
 	if *out != "" {
 		if err := os.WriteFile(*out, []byte(sb.String()), 0o644); err != nil {
@@ -182,6 +189,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 	}
 	if scaleWanted {
 		miss = append(miss, b.scaleTab.missing()...)
+	}
+	if kindsWanted {
+		miss = append(miss, b.kindsTab.missing()...)
 	}
 	if len(miss) > 0 {
 		fmt.Fprintf(stderr, "bench: %d figure(s) missing:\n  %s\n", len(miss), strings.Join(miss, "\n  "))
@@ -209,6 +219,9 @@ type bench struct {
 	haproxyVersion string
 	scaleTab       *table // the scale figure's own table (scale.go)
 	scaleIdle      string // the idle cost behind it
+	kindsTab       *table // the kinds figure's own table (kinds.go)
+	kindsNote      string // the checks it ran
+	kindsDNS       string // what the dns checks asked
 }
 
 func setup(ctx context.Context, p params, repo, pgURL, redisURL string, log io.Writer) (*bench, error) {
@@ -238,6 +251,7 @@ func setup(ctx context.Context, p params, repo, pgURL, redisURL string, log io.W
 	b.layout()
 	b.fleetLayout()
 	b.scaleLayout()
+	b.kindsLayout()
 
 	b.logf("building peers and healthgate")
 	if err := goBuild(ctx, b.benchDir, filepath.Join(b.tmp, "bin")+"/", "./peers/..."); err != nil {
