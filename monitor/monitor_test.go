@@ -384,7 +384,16 @@ func TestReplace(t *testing.T) {
 			return ctx.Err()
 		}
 	})
-	added := checks.Func(crit("added"), func(context.Context) error { return errRefused })
+	// The added check's first run waits too, so "unknown right after the reload" is not a race with a
+	// run that ends at once (it flaked under load: the run finished before the snapshot was read).
+	addedGo := make(chan struct{})
+	added := checks.Func(crit("added"), func(ctx context.Context) error {
+		select {
+		case <-addedGo:
+		case <-ctx.Done():
+		}
+		return errRefused
+	})
 	dropped := m.Replace([]*checks.Check{changedNew, kept, added}, nil)
 
 	if len(dropped) != 2 || !containsCheck(dropped, gone) || !containsCheck(dropped, changedOld) {
@@ -415,6 +424,7 @@ func TestReplace(t *testing.T) {
 	}
 
 	runs := keptRuns.Load()
+	close(addedGo)
 	waitFor(t, m, "the added check failing", func(s *Snapshot) bool { c, _ := s.Check("added"); return c.State == Failing })
 	checktest.Eventually(t, 5*time.Second, "the kept check to keep running", func() bool { return keptRuns.Load() > runs+2 })
 	if s := m.Snapshot(); !s.Started {
