@@ -8,7 +8,7 @@ import (
 )
 
 // A run's trace records how far its connection got, so that a timeout or a reset can point at the layer
-// (issue 3: "the hint must point at the layer"). A connection that never completed is the network: the
+// (a hint must point at the layer that failed). A connection that never completed is the network: the
 // host is down or unreachable, or a firewall drops the packets. One that was accepted and then left
 // unanswered, or closed at once, is whatever listens on that port: overloaded, hung, starting, or not
 // the protocol the check speaks. Every kind dials through dialContext (or, where the driver dials with

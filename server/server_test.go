@@ -499,7 +499,7 @@ func TestProbeDoesNoWork(t *testing.T) {
 }
 
 // BenchmarkProbe measures the probe path without the network: a snapshot pointer load and a write of
-// bytes rendered once per state change (issue 5: profile before tuning). The README quotes it:
+// bytes rendered once per state change (profiled before it was tuned). The README quotes it:
 //
 //	go test -run '^$' -bench Probe -benchmem -cpuprofile /tmp/cpu.out ./server && go tool pprof -top /tmp/cpu.out
 func BenchmarkProbe(b *testing.B) {
