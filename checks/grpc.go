@@ -156,11 +156,34 @@ type h2Sniffer struct {
 
 func (s *h2Sniffer) Read(p []byte) (int, error) {
 	n, err := s.Conn.Read(p)
-	if s.n < len(s.head) && n > 0 {
-		s.n += copy(s.head[s.n:], p[:n])
-		if s.n == len(s.head) && (s.head[3] != 0x4 || s.head[5]&0x7f != 0 || s.head[6] != 0 || s.head[7] != 0 || s.head[8] != 0) {
-			s.notH2.Store(true)
-		}
+	s.saw(p[:n])
+	return n, err
+}
+
+func (s *h2Sniffer) saw(b []byte) {
+	if s.n >= len(s.head) || len(b) == 0 {
+		return
+	}
+	s.n += copy(s.head[s.n:], b)
+	// A frame header is 9 bytes; fewer bytes that already cannot start SETTINGS on stream 0 (a
+	// server that wrote a short banner or garbage and closed) say as much as nine.
+	h := s.head[:s.n]
+	if (len(h) > 3 && h[3] != 0x4) || (len(h) > 5 && h[5]&0x7f != 0) || (len(h) > 6 && h[6] != 0) ||
+		(len(h) > 7 && h[7] != 0) || (len(h) > 8 && h[8] != 0) {
+		s.notH2.Store(true)
+	}
+}
+
+// Write notices a server that wrote something and closed at once (a banner, garbage): our first
+// write then fails (broken pipe, reset) before net/http has read a byte, so read what the socket
+// already holds, briefly, to tell "not gRPC" from a reset.
+func (s *h2Sniffer) Write(p []byte) (int, error) {
+	n, err := s.Conn.Write(p)
+	if err != nil && s.n == 0 {
+		_ = s.Conn.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		var buf [9]byte
+		m, _ := io.ReadAtLeast(s.Conn, buf[:], len(buf))
+		s.saw(buf[:m])
 	}
 	return n, err
 }
