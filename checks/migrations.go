@@ -288,36 +288,11 @@ func suggestTool(name string) string {
 	if alias, ok := toolAliases[lower]; ok {
 		return fmt.Sprintf(" (did you mean %q?)", alias)
 	}
-	best, bestDist := "", 4
-	for _, t := range toolNames() {
-		if d := levenshtein(lower, t); d < bestDist {
-			best, bestDist = t, d
-		}
-	}
+	best := config.Closest(lower, toolNames(), 4)
 	if best == "" {
 		return ""
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
 }
 
 // quoteTable quotes a table name, optionally schema-qualified (schema.table), for the dialect; the

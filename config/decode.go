@@ -588,16 +588,23 @@ func (d *decoder) suggest(name string, fields map[string]int) string {
 }
 
 func suggest(name string, fields map[string]int) string {
-	best, bestDist := "", 3
-	for _, f := range slices.Sorted(maps.Keys(fields)) {
-		if dist := editDistance(name, f); dist < bestDist {
-			best, bestDist = f, dist
-		}
-	}
+	best := Closest(name, slices.Sorted(maps.Keys(fields)), 3)
 	if best == "" {
 		return ""
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// Closest returns the first of candidates nearest to name by edit distance, if that distance is below
+// within; else "". It is the did-you-mean of every configuration message.
+func Closest(name string, candidates []string, within int) string {
+	best, bestDist := "", within
+	for _, c := range candidates {
+		if dist := editDistance(name, c); dist < bestDist {
+			best, bestDist = c, dist
+		}
+	}
+	return best
 }
 
 func editDistance(a, b string) int {
