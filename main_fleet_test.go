@@ -1,12 +1,8 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -322,25 +318,14 @@ func TestFleetWrongToken(t *testing.T) {
 // TestFleetDNS: peers discovered through dns:/// against a real DNS server (dnsmasq) whose records
 // include the pod itself.
 func TestFleetDNS(t *testing.T) {
-	dnsmasq, err := exec.LookPath("dnsmasq")
-	if err != nil {
-		if checktest.InCI() {
-			t.Fatal("dnsmasq is not installed (.ci/run installs dnsmasq-base)")
-		}
-		t.Skip("dnsmasq not installed (apt-get install dnsmasq-base)")
-	}
 	// Three pods on three loopback addresses, one port: what a headless Service's A records look like.
 	ips := []string{"127.0.0.41", "127.0.0.42", "127.0.0.43"}
 	port := freePort(t, ips)
-	dir := t.TempDir()
-	var hosts strings.Builder
+	records := make([]string, 0, len(ips))
 	for _, ip := range ips {
-		fmt.Fprintf(&hosts, "%s peers.fleet.test\n", ip)
+		records = append(records, "--host-record=peers.fleet.test,"+ip)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "hosts"), []byte(hosts.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	dnsAddr := startDNS(t, dnsmasq, filepath.Join(dir, "hosts"))
+	dnsAddr := checktest.Dnsmasq(t, "fleet.test", "peers.fleet.test", records...) // fails in CI without dnsmasq
 	peers := fmt.Sprintf("dns://%s/peers.fleet.test:%d", dnsAddr, port)
 	pods := make([]*fleetPod, len(ips))
 	for i, ip := range ips {
@@ -391,63 +376,6 @@ func freePort(t *testing.T, ips []string) int {
 	}
 	t.Fatal("no port free on every address")
 	return 0
-}
-
-// startDNS runs dnsmasq on a free UDP port of 127.0.0.1, answering only from hostsFile, until the
-// test ends; it returns host:port.
-func startDNS(t *testing.T, dnsmasq, hostsFile string) string {
-	t.Helper()
-	for range 10 {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := pc.LocalAddr().String()
-		_ = pc.Close()
-		_, port, _ := net.SplitHostPort(addr)
-		cmd := exec.Command(dnsmasq, "--no-daemon", "--port="+port, "--listen-address=127.0.0.1", "--bind-interfaces",
-			"--no-resolv", "--no-hosts", "--addn-hosts="+hostsFile, "--user=root", "--pid-file=", "--log-facility=-")
-		var out checktest.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(exited) }()
-		// Ready once it answers: resolve the name through it.
-		ok := false
-		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-			select {
-			case <-exited:
-			default:
-				r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
-					var d net.Dialer
-					return d.DialContext(ctx, network, addr)
-				}}
-				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-				ips, err := r.LookupHost(ctx, "peers.fleet.test")
-				cancel()
-				if err == nil && len(ips) > 0 {
-					ok = true
-				}
-			}
-			if ok {
-				break
-			}
-		}
-		if ok {
-			t.Cleanup(func() {
-				_ = cmd.Process.Kill()
-				<-exited
-			})
-			return addr
-		}
-		_ = cmd.Process.Kill()
-		<-exited
-		t.Logf("dnsmasq on %s did not answer (retrying on another port): %s", addr, out.String())
-	}
-	t.Fatal("dnsmasq did not start")
-	return ""
 }
 
 func grepLines(s, substr string) string {
