@@ -101,12 +101,20 @@ func rollouts(t *testing.T) int {
 	return 1
 }
 
+// warmUp is how long Postgres refuses a new pod in TestRollingDeploy (warmProxy): long enough that a pod
+// Ready on its own /healthz gets traffic it cannot serve, short enough for CI's quick mode (healthgate's
+// rollout waits about this much more per new pod).
+const warmUp = 6 * time.Second
+
 // TestRollingDeploy: 3 replicas of the demo app, a client at a steady rate against the ClusterIP, rolling
-// updates (v1 → v2 → v1 ...), failed requests counted per rollout: (a) no readiness probe, (b) the app's own
-// shallow /healthz, both without a preStop, against (c) healthgate (wait init container, sidecar /readyz,
-// preStop sleep = shutdown_delay). healthgate must show no failed request; (a) and (b) are reported, not
-// asserted. It is not parallel: Go runs it before the parallel scenarios, alone on the node, so the counts
-// are not disturbed by other tests' pods.
+// updates (v1 → v2 → v1 ...) to a version whose dependency is slow to accept at first: the pods reach
+// Postgres through a warmProxy, which resets every new pod's connections for its first warmUp. Failed
+// requests are counted per rollout: (a) no readiness probe, (b) the app's own shallow /healthz, both
+// without a preStop, against (c) healthgate (wait init container, sidecar /readyz, preStop sleep =
+// shutdown_delay). healthgate must show no failed request; (a) and (b) are reported, not asserted. Every
+// setup must have had each new pod refused at first (else the rollout did not test the slow dependency).
+// It is not parallel: Go runs it before the parallel scenarios, alone on the node, so the counts are not
+// disturbed by other tests' pods.
 func TestRollingDeploy(t *testing.T) {
 	n := needNode(t)
 	k := rollouts(t)
@@ -127,7 +135,7 @@ func TestRollingDeploy(t *testing.T) {
 	}
 	for _, setup := range setups {
 		ns := n.namespace(fmt.Sprintf("hg-roll-%d", setup))
-		pg := pgProxy(t)
+		pg := newWarmProxy(t, warmUp)
 		cip := n.deployDemo(t, ns, appOpts{name: "demo", replicas: 3, setup: setup}, pg.Addr())
 		l := startLoad("http://"+cip+"/", rate)
 		r := row{setup: setup}
@@ -136,6 +144,9 @@ func TestRollingDeploy(t *testing.T) {
 			l.close()
 			t.Fatalf("%v: %d of %d requests failed before any rollout (%s)", setup, failed, total, why)
 		}
+		// Every v1 pod has connected by now (the app on its first request, healthgate at start): from
+		// here on, an address Postgres has not seen is a new pod, refused for its first warmUp.
+		pg.arm()
 		for i := 0; i < k; i++ {
 			version := []string{"v2", "v1"}[i%2]
 			start := time.Now()
@@ -155,18 +166,30 @@ func TestRollingDeploy(t *testing.T) {
 			time.Sleep(2 * time.Second)
 			total, failed, why, fails := l.reset()
 			events := tl.stop()
+			clients := pg.newClients()
+			refused := 0
+			for _, c := range clients {
+				if c > 0 {
+					refused++
+				}
+			}
+			if refused < 3 {
+				t.Errorf("%v, rollout %d: %d new pods were refused by Postgres at first (%s), want 3: the rollout did not meet a slow dependency",
+					setup, i+1, refused, describeClients(clients))
+			}
 			if failed > 0 && setup == setupHealthgate { // where a failure needs explaining
 				t.Logf("%v, rollout %d: pod timeline and failed requests (s after the rollout began):\n%s", setup, i+1, timeline(start, events, fails))
 			}
-			t.Logf("%v, rollout %d to %s: %d of %d requests failed (%s), rollout took %v",
-				setup, i+1, version, failed, total, why, took.Round(100*time.Millisecond))
+			t.Logf("%v, rollout %d to %s: %d of %d requests failed (%s), rollout took %v; Postgres reset the new pods' first connections (%s)",
+				setup, i+1, version, failed, total, why, took.Round(100*time.Millisecond), describeClients(clients))
 			r.failed, r.total, r.durations = append(r.failed, failed), append(r.total, total), append(r.durations, took)
 		}
 		l.close()
 		n.noRestarts(ns, "app=demo")
 		rows = append(rows, r)
 	}
-	t.Logf("rolling deploy, 3 replicas, maxSurge 1, maxUnavailable 0, %d req/s to the ClusterIP, %d rollout(s) each:", rate, k)
+	t.Logf("rolling deploy, 3 replicas, maxSurge 1, maxUnavailable 0, %d req/s to the ClusterIP, Postgres refusing each new pod for %v, %d rollout(s) each:",
+		rate, warmUp, k)
 	t.Logf("| setup | failed requests per rollout | requests per rollout | rollout duration |")
 	for _, r := range rows {
 		t.Logf("| %v | %v | %v | %v |", r.setup, r.failed, r.total, r.durations)
