@@ -27,16 +27,40 @@ type quietRedisLogger struct{}
 
 func (quietRedisLogger) Printf(context.Context, string, ...any) {}
 
+// redisCheck is one check; its client is shared by the checks of its target (shared.go).
 type redisCheck struct {
+	role    string // "", "master" or "replica"
+	shared  *redisShared
+	release func()
+}
+
+// redisShared is the client of one target, shared by its checks. go-redis's client is replaced when a
+// run finds the network failing (drop): each replaced client closes once no run still uses it, so one
+// check's failure never closes a connection under another check's run.
+type redisShared struct {
 	opts *redis.Options
-	role string // "", "master" or "replica"
 
-	mu     sync.Mutex
-	client *redis.Client
+	mu   sync.Mutex
+	cur  *redisGen
+	runs map[*redisRun]struct{} // the runs under way, which the dialer reports to
+}
 
-	handshakeErr atomic.Pointer[Error] // the last TLS handshake failure of the current run
+// redisGen is one go-redis client of a shared target and the runs using it.
+type redisGen struct {
+	client  *redis.Client
+	users   int  // runs using it
+	ended   int  // of which, runs whose context ended (deadline or cancellation)
+	retired bool // runs no longer start on it
+	closed  bool
+}
+
+// redisRun is what a run learns from the dials made while it is under way: go-redis dials from a
+// goroutine of its own, with a context of its own, for whichever run needs a connection.
+type redisRun struct {
+	trace        *trace
+	handshakeErr atomic.Pointer[Error] // the last TLS handshake failure during the run
 	handshaking  atomic.Int32          // TLS handshakes under way
-	trace        atomic.Pointer[trace] // the current run's, for the dialer
+	ended        bool                  // its context ended while it used its client (guarded by redisShared.mu)
 }
 
 // redisSpec is a redis check's own configuration.
@@ -93,16 +117,6 @@ func buildRedis(c config.Check, cfg *redisSpec) (prober, string, config.Errors) 
 			opts.TLSConfig = cfg
 		}
 	}
-	r := &redisCheck{opts: opts, role: role}
-	if opts.TLSConfig != nil {
-		opts.Dialer = r.tlsDialer(opts.TLSConfig, c.Timeout)
-	} else {
-		// go-redis's own dialer, traced (keep-alive as go-redis sets it).
-		d := &net.Dialer{Timeout: c.Timeout, KeepAlive: 5 * time.Minute}
-		opts.Dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
-			return r.trace.Load().dial(ctx, d, network, addr)
-		}
-	}
 	silenceRedis.Do(func() { redis.SetLogger(quietRedisLogger{}) })
 	target := opts.Addr + "/" + fmt.Sprint(opts.DB)
 	if opts.Network == "unix" {
@@ -111,7 +125,23 @@ func buildRedis(c config.Check, cfg *redisSpec) (prober, string, config.Errors) 
 	if len(errs) > 0 {
 		return nil, "", errs
 	}
-	return r, target, nil
+	// Shared by every check of this URL, TLS settings and timeout (go-redis's dial, read and write
+	// timeouts are the client's); the role each asks for is its own.
+	key := keyOf("redis", cfg.URL, c.Timeout.String(), tlsKey(cfg.TLS))
+	sh, release, _ := share(key, func() (*redisShared, func(), error) {
+		sh := &redisShared{opts: opts, runs: map[*redisRun]struct{}{}}
+		if opts.TLSConfig != nil {
+			opts.Dialer = sh.tlsDialer(opts.TLSConfig, c.Timeout)
+		} else {
+			// go-redis's own dialer, traced (keep-alive as go-redis sets it).
+			d := &net.Dialer{Timeout: c.Timeout, KeepAlive: 5 * time.Minute}
+			opts.Dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
+				return dialTraced(ctx, d, network, addr, sh.traces())
+			}
+		}
+		return sh, sh.close, nil
+	})
+	return &redisCheck{role: role, shared: sh, release: release}, target, nil
 }
 
 // redisURLProblem says what is wrong with a URL go-redis refused. go-redis messages quote parts of the
@@ -162,72 +192,157 @@ const tlsSilentHint = "no answer to the TLS handshake: the server may not speak 
 
 // go-redis may report only its context's error when a dial overruns, so the classified handshake
 // error is also kept for probe.
-func (r *redisCheck) tlsDialer(cfg *tls.Config, timeout time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
+func (s *redisShared) tlsDialer(cfg *tls.Config, timeout time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		d := net.Dialer{Timeout: timeout}
-		raw, err := r.trace.Load().dial(ctx, &d, network, addr)
+		runs := s.underWay()
+		traces := make([]*trace, len(runs))
+		for i, r := range runs {
+			traces[i] = r.trace
+		}
+		raw, err := dialTraced(ctx, &d, network, addr, traces)
 		if err != nil {
 			return nil, err
 		}
 		conn := tls.Client(raw, cfg)
-		r.handshaking.Add(1)
-		// Decremented only after the outcome is stored: probe reads handshakeErr, then handshaking,
-		// so it sees one or the other whatever the interleaving.
-		defer r.handshaking.Add(-1)
+		for _, r := range runs {
+			r.handshaking.Add(1)
+			// Decremented only after the outcome is stored: probe reads handshakeErr, then
+			// handshaking, so it sees one or the other whatever the interleaving.
+			defer r.handshaking.Add(-1)
+		}
 		if err := conn.HandshakeContext(ctx); err != nil {
 			_ = raw.Close()
 			herr := &Error{Class: TLS, Err: fmt.Errorf("TLS handshake: %w", err)}
 			if ctx.Err() != nil || ClassOf(err) == Timeout {
 				herr = &Error{Class: Timeout, Err: herr.Err, Hint: tlsSilentHint}
 			}
-			r.handshakeErr.Store(herr)
+			for _, r := range runs {
+				r.handshakeErr.Store(herr)
+			}
 			return nil, herr
 		}
 		return conn, nil
 	}
 }
 
-// clientFor returns the shared client, creating it lazily. go-redis opens a dial circuit breaker after
-// PoolSize failed dials and then re-dials only once a second from a background goroutine; a check
-// that found the network failing drops its client instead, so the next run dials afresh and `wait`
-// sees the dependency the moment it listens.
-func (r *redisCheck) clientFor() *redis.Client {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.client == nil {
-		r.client = redis.NewClient(r.opts)
+// underWay lists the runs under way: a dial may serve any of them.
+func (s *redisShared) underWay() []*redisRun {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	runs := make([]*redisRun, 0, len(s.runs))
+	for r := range s.runs {
+		runs = append(runs, r)
 	}
-	return r.client
+	return runs
 }
 
-func (r *redisCheck) drop(c *redis.Client) {
-	r.mu.Lock()
-	if r.client == c {
-		r.client = nil
+func (s *redisShared) traces() []*trace {
+	var ts []*trace
+	for _, r := range s.underWay() {
+		if r.trace != nil {
+			ts = append(ts, r.trace)
+		}
 	}
-	r.mu.Unlock()
-	_ = c.Close()
+	return ts
+}
+
+// use returns the current client, creating it lazily, and counts run as using it. go-redis opens a
+// dial circuit breaker after PoolSize failed dials and then re-dials only once a second from a
+// background goroutine; a run that found the network failing replaces the client instead (drop), so
+// the next run dials afresh and `wait` sees the dependency the moment it listens.
+func (s *redisShared) use(run *redisRun) *redisGen {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur == nil {
+		s.cur = &redisGen{client: redis.NewClient(s.opts)}
+	}
+	s.cur.users++
+	s.runs[run] = struct{}{}
+	return s.cur
+}
+
+// done ends a run's use of g.
+func (s *redisShared) done(run *redisRun, g *redisGen) {
+	s.mu.Lock()
+	delete(s.runs, run)
+	g.users--
+	if run.ended {
+		g.ended--
+	}
+	closing := s.closableLocked(g)
+	s.mu.Unlock()
+	if closing {
+		_ = g.client.Close()
+	}
+}
+
+// ctxEnded: a run's context ended (deadline, or cancellation at shutdown or reload) while it used g.
+// go-redis bounds a read by the context's deadline but does not watch its cancellation: closing the
+// client is what makes a SIGTERM during a run against a hung Redis take effect at once. So g is
+// dropped, and closed at once if every run on it has ended too; a run of another check still under
+// way on it keeps it until it returns, bounded by its own deadline.
+func (s *redisShared) ctxEnded(run *redisRun, g *redisGen) {
+	s.mu.Lock()
+	_, using := s.runs[run]
+	if using && !run.ended {
+		run.ended = true
+		g.ended++
+	}
+	s.mu.Unlock()
+	if using {
+		s.drop(g)
+	}
+}
+
+// drop makes new runs use a fresh client; g closes once no run needs it.
+func (s *redisShared) drop(g *redisGen) {
+	s.mu.Lock()
+	if s.cur == g {
+		s.cur = nil
+	}
+	g.retired = true
+	closing := s.closableLocked(g)
+	s.mu.Unlock()
+	if closing {
+		_ = g.client.Close()
+	}
+}
+
+func (s *redisShared) closableLocked(g *redisGen) bool {
+	if g.retired && !g.closed && (g.users == 0 || g.ended == g.users) {
+		g.closed = true
+		return true
+	}
+	return false
+}
+
+// close closes the client when the last check of the target is closed (its runs have returned).
+func (s *redisShared) close() {
+	s.mu.Lock()
+	g := s.cur
+	s.mu.Unlock()
+	if g != nil {
+		s.drop(g)
+	}
 }
 
 func (r *redisCheck) probe(ctx context.Context) error {
-	c := r.clientFor()
-	r.handshakeErr.Store(nil)
-	// go-redis dials with a context of its own (no values), so the dialer finds the run's trace here;
-	// runs of one check never overlap.
-	r.trace.Store(traceOf(ctx))
-	// go-redis bounds a read by the context's deadline but does not watch its cancellation: closing
-	// the client is what makes a SIGTERM during a run against a hung Redis take effect at once.
-	stop := context.AfterFunc(ctx, func() { r.drop(c) })
-	err := r.once(ctx, c)
+	run := &redisRun{trace: traceOf(ctx)}
+	s := r.shared
+	g := s.use(run)
+	stop := context.AfterFunc(ctx, func() { s.ctxEnded(run, g) })
+	err := r.once(ctx, g.client)
 	stop()
-	if herr := r.handshakeErr.Load(); herr != nil && err != nil {
+	s.done(run, g)
+	if herr := run.handshakeErr.Load(); herr != nil && err != nil {
 		err = herr
-	} else if err != nil && (ClassOf(err) == Timeout || ctx.Err() != nil) && r.handshaking.Load() > 0 {
+	} else if err != nil && (ClassOf(err) == Timeout || ctx.Err() != nil) && run.handshaking.Load() > 0 {
 		err = &Error{Class: Timeout, Err: fmt.Errorf("TLS handshake: %w", err), Hint: tlsSilentHint}
 	}
 	switch ClassOf(err) {
 	case Refused, DNS, Timeout, Reset, TLS:
-		r.drop(c)
+		s.drop(g)
 	}
 	return withTLSHint(err)
 }
@@ -262,15 +377,8 @@ func (r *redisCheck) once(ctx context.Context, c *redis.Client) error {
 	return nil
 }
 
-func (r *redisCheck) close() {
-	r.mu.Lock()
-	c := r.client
-	r.client = nil
-	r.mu.Unlock()
-	if c != nil {
-		_ = c.Close()
-	}
-}
+// close releases this check's reference to the shared client: the last one closes it.
+func (r *redisCheck) close() { r.release() }
 
 // classifyRedis maps Redis error replies to classes by their code (the first word).
 func classifyRedis(err error) error {

@@ -1,0 +1,201 @@
+package checks
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"net"
+	"slices"
+	"sync"
+)
+
+// Checks of one target share one client (docs/design.md §8). Ten checks of one database (a liveness
+// query, a writable check, a migrations read...) are one pool of at most the kind's connections, not
+// ten: 333 postgres checks of one database once opened 666 connections and exhausted max_connections.
+//
+// A shared client is keyed by its kind and everything that shapes it: the whole URL or DSN
+// (credentials included), the TLS settings and the contents of the files they name, and the check's
+// timeout where the driver bakes it into the client (a connect or read timeout). Two checks that
+// differ in anything else (name, interval, thresholds, query, writable, role...) share; anything that
+// changes the connection does not. The key is a SHA-256 of those parts: the registry keeps no secret,
+// and nothing shows a key.
+//
+// A check holds one reference, taken when it is built and released when it is closed; the last release
+// closes the client. A reload builds the checks it adds before it closes the ones it drops
+// (reload.go), so a target that stays configured keeps its client, and its connections, throughout:
+// a check added for it joins the pool, and a check removed beside another of its target closes nothing.
+//
+// The kinds that keep one connection of their own (amqp, nats, mqtt, memcached, grpc) and http's
+// transport are not shared: see sharedNot below for why.
+
+// sharedKey identifies a shared client: a hash of its kind and the parts that shape it.
+type sharedKey [sha256.Size]byte
+
+// keyOf hashes a kind and the parts of its client's configuration, each length-prefixed so that no
+// two lists of parts hash alike by shifting a boundary.
+func keyOf(kind string, parts ...string) sharedKey {
+	h := sha256.New()
+	var n [8]byte
+	for _, p := range append([]string{kind}, parts...) {
+		binary.BigEndian.PutUint64(n[:], uint64(len(p)))
+		h.Write(n[:])
+		h.Write([]byte(p))
+	}
+	var k sharedKey
+	h.Sum(k[:0])
+	return k
+}
+
+type sharedEntry struct {
+	refs  int
+	value any
+	close func()
+}
+
+// sharedClients is the process's set of shared clients.
+var sharedClients = struct {
+	mu sync.Mutex
+	m  map[sharedKey]*sharedEntry
+}{m: map[sharedKey]*sharedEntry{}}
+
+// share returns the client for key, opening it with open when no check holds one, and the function
+// that releases this reference (safe to call more than once: only the first counts). open runs under
+// the registry's lock, so two checks built at once never open two clients for one key; it must not
+// dial (building never does). The last release closes the client, outside the lock.
+func share[T any](key sharedKey, open func() (T, func(), error)) (T, func(), error) {
+	sharedClients.mu.Lock()
+	e, ok := sharedClients.m[key]
+	if !ok {
+		v, closeFn, err := open()
+		if err != nil {
+			sharedClients.mu.Unlock()
+			var zero T
+			return zero, nil, err
+		}
+		e = &sharedEntry{value: v, close: closeFn}
+		sharedClients.m[key] = e
+	}
+	e.refs++
+	sharedClients.mu.Unlock()
+	var once sync.Once
+	release := func() {
+		once.Do(func() {
+			sharedClients.mu.Lock()
+			e.refs--
+			last := e.refs == 0
+			if last && sharedClients.m[key] == e {
+				delete(sharedClients.m, key)
+			}
+			sharedClients.mu.Unlock()
+			if last {
+				e.close()
+			}
+		})
+	}
+	return e.value.(T), release, nil
+}
+
+// sharedRefs reports how many checks hold the client of key (0: none open), for tests.
+func sharedRefs(key sharedKey) int {
+	sharedClients.mu.Lock()
+	defer sharedClients.mu.Unlock()
+	if e, ok := sharedClients.m[key]; ok {
+		return e.refs
+	}
+	return 0
+}
+
+// dialWatch lets the runs waiting for one of a shared client's connections see the dials the client
+// makes for them. A pool dials for whichever run asked first, often in a goroutine of the driver's
+// with a context of its own, and hands the connection to any waiter; a run that times out waiting
+// while the pool's dial hangs must still read as "could not connect" (trace.go), as it did when each
+// check dialed its own connection.
+type dialWatch struct {
+	mu      sync.Mutex
+	waiting map[*trace]int
+	dials   map[*pendingDial]struct{}
+}
+
+// pendingDial is a dial under way and the traces of the runs that wait on it.
+type pendingDial struct{ traces []*trace }
+
+// wait registers the run of ctx as waiting for a connection; done(got) ends the wait. With got (the run
+// has its connection) the client's dials stop counting in its trace; without (the wait failed), a dial
+// still under way stays visible to it, as the run's own dial would be.
+func (w *dialWatch) wait(ctx context.Context) (done func(got bool)) {
+	t := traceOf(ctx)
+	if t == nil {
+		return func(bool) {}
+	}
+	w.mu.Lock()
+	if w.waiting == nil {
+		w.waiting = map[*trace]int{}
+	}
+	w.waiting[t]++
+	for d := range w.dials {
+		if !slices.Contains(d.traces, t) {
+			d.traces = append(d.traces, t)
+			t.dialing.Add(1)
+		}
+	}
+	w.mu.Unlock()
+	var once sync.Once
+	return func(got bool) {
+		once.Do(func() {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			if w.waiting[t]--; w.waiting[t] <= 0 {
+				delete(w.waiting, t)
+			}
+			if !got || w.waiting[t] > 0 {
+				return
+			}
+			for d := range w.dials {
+				if i := slices.Index(d.traces, t); i >= 0 {
+					d.traces = slices.Delete(d.traces, i, i+1)
+					t.dialing.Add(-1)
+				}
+			}
+		})
+	}
+}
+
+// dial dials for the client, recording it in the trace of ctx (when the driver passes the run's
+// values) and in those of every run waiting for a connection.
+func (w *dialWatch) dial(ctx context.Context, d *net.Dialer, network, addr string) (net.Conn, error) {
+	pd := &pendingDial{}
+	w.mu.Lock()
+	if t := traceOf(ctx); t != nil {
+		pd.traces = append(pd.traces, t)
+	}
+	for t := range w.waiting {
+		if !slices.Contains(pd.traces, t) {
+			pd.traces = append(pd.traces, t)
+		}
+	}
+	for _, t := range pd.traces {
+		t.dialing.Add(1)
+	}
+	if w.dials == nil {
+		w.dials = map[*pendingDial]struct{}{}
+	}
+	w.dials[pd] = struct{}{}
+	w.mu.Unlock()
+
+	conn, err := d.DialContext(ctx, network, addr)
+
+	w.mu.Lock()
+	delete(w.dials, pd)
+	traces := pd.traces
+	pd.traces = nil
+	w.mu.Unlock()
+	for _, t := range traces {
+		if err != nil {
+			t.dialFailed.Store(true)
+		} else {
+			t.connected.Store(true)
+		}
+		t.dialing.Add(-1)
+	}
+	return conn, err
+}
