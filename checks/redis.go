@@ -38,11 +38,15 @@ type redisCheck struct {
 // run finds the network failing (drop): each replaced client closes once no run still uses it, so one
 // check's failure never closes a connection under another check's run.
 type redisShared struct {
-	opts *redis.Options
+	opts  *redis.Options
+	watch dialWatch // go-redis dials from a goroutine of its own, for whichever run needs a connection
+	// handshaking counts the TLS handshakes under way: a run that times out while one is, timed out
+	// on it.
+	handshaking atomic.Int32
 
 	mu   sync.Mutex
 	cur  *redisGen
-	runs map[*redisRun]struct{} // the runs under way, which the dialer reports to
+	runs map[*redisRun]struct{} // the runs under way: a handshake that fails fails each of them
 }
 
 // redisGen is one go-redis client of a shared target and the runs using it.
@@ -54,12 +58,9 @@ type redisGen struct {
 	closed  bool
 }
 
-// redisRun is what a run learns from the dials made while it is under way: go-redis dials from a
-// goroutine of its own, with a context of its own, for whichever run needs a connection.
+// redisRun is one run under way on a shared client.
 type redisRun struct {
-	trace        *trace
-	handshakeErr atomic.Pointer[Error] // the last TLS handshake failure during the run
-	handshaking  atomic.Int32          // TLS handshakes under way
+	handshakeErr atomic.Pointer[Error] // the last TLS handshake failure while it was under way
 	ended        bool                  // its context ended while it used its client (guarded by redisShared.mu)
 }
 
@@ -136,7 +137,7 @@ func buildRedis(c config.Check, cfg *redisSpec) (prober, string, config.Errors) 
 			// go-redis's own dialer, traced (keep-alive as go-redis sets it).
 			d := &net.Dialer{Timeout: c.Timeout, KeepAlive: 5 * time.Minute}
 			opts.Dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
-				return dialTraced(ctx, d, network, addr, sh.traces())
+				return sh.watch.dial(ctx, d, network, addr)
 			}
 		}
 		return sh, sh.close, nil
@@ -195,56 +196,30 @@ const tlsSilentHint = "no answer to the TLS handshake: the server may not speak 
 func (s *redisShared) tlsDialer(cfg *tls.Config, timeout time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		d := net.Dialer{Timeout: timeout}
-		runs := s.underWay()
-		traces := make([]*trace, len(runs))
-		for i, r := range runs {
-			traces[i] = r.trace
-		}
-		raw, err := dialTraced(ctx, &d, network, addr, traces)
+		raw, err := s.watch.dial(ctx, &d, network, addr)
 		if err != nil {
 			return nil, err
 		}
 		conn := tls.Client(raw, cfg)
-		for _, r := range runs {
-			r.handshaking.Add(1)
-			// Decremented only after the outcome is stored: probe reads handshakeErr, then
-			// handshaking, so it sees one or the other whatever the interleaving.
-			defer r.handshaking.Add(-1)
-		}
+		s.handshaking.Add(1)
+		// Decremented only after the outcome is stored: probe reads handshakeErr, then handshaking,
+		// so it sees one or the other whatever the interleaving.
+		defer s.handshaking.Add(-1)
 		if err := conn.HandshakeContext(ctx); err != nil {
 			_ = raw.Close()
 			herr := &Error{Class: TLS, Err: fmt.Errorf("TLS handshake: %w", err)}
 			if ctx.Err() != nil || ClassOf(err) == Timeout {
 				herr = &Error{Class: Timeout, Err: herr.Err, Hint: tlsSilentHint}
 			}
-			for _, r := range runs {
+			s.mu.Lock()
+			for r := range s.runs {
 				r.handshakeErr.Store(herr)
 			}
+			s.mu.Unlock()
 			return nil, herr
 		}
 		return conn, nil
 	}
-}
-
-// underWay lists the runs under way: a dial may serve any of them.
-func (s *redisShared) underWay() []*redisRun {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	runs := make([]*redisRun, 0, len(s.runs))
-	for r := range s.runs {
-		runs = append(runs, r)
-	}
-	return runs
-}
-
-func (s *redisShared) traces() []*trace {
-	var ts []*trace
-	for _, r := range s.underWay() {
-		if r.trace != nil {
-			ts = append(ts, r.trace)
-		}
-	}
-	return ts
 }
 
 // use returns the current client, creating it lazily, and counts run as using it. go-redis opens a
@@ -328,16 +303,20 @@ func (s *redisShared) close() {
 }
 
 func (r *redisCheck) probe(ctx context.Context) error {
-	run := &redisRun{trace: traceOf(ctx)}
+	run := &redisRun{}
 	s := r.shared
+	waited := s.watch.wait(ctx)
 	g := s.use(run)
 	stop := context.AfterFunc(ctx, func() { s.ctxEnded(run, g) })
 	err := r.once(ctx, g.client)
 	stop()
 	s.done(run, g)
+	// go-redis does not say whether a run got a connection: a run that timed out learns how the
+	// client's dials went (shared.go).
+	waited(ClassOf(err) != Timeout && ctx.Err() == nil)
 	if herr := run.handshakeErr.Load(); herr != nil && err != nil {
 		err = herr
-	} else if err != nil && (ClassOf(err) == Timeout || ctx.Err() != nil) && run.handshaking.Load() > 0 {
+	} else if err != nil && (ClassOf(err) == Timeout || ctx.Err() != nil) && s.handshaking.Load() > 0 {
 		err = &Error{Class: Timeout, Err: fmt.Errorf("TLS handshake: %w", err), Hint: tlsSilentHint}
 	}
 	switch ClassOf(err) {

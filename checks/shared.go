@@ -7,6 +7,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"time"
 )
 
 // Checks of one target share one client (docs/design.md §8). Ten checks of one database (a liveness
@@ -114,14 +115,23 @@ type dialWatch struct {
 	mu      sync.Mutex
 	waiting map[*trace]int
 	dials   map[*pendingDial]struct{}
+	// last is how the client's last dial ended: 1 connected, -1 failed, 0 none yet.
+	last int8
 }
 
 // pendingDial is a dial under way and the traces of the runs that wait on it.
-type pendingDial struct{ traces []*trace }
+type pendingDial struct {
+	start  time.Time
+	traces []*trace
+}
 
 // wait registers the run of ctx as waiting for a connection; done(got) ends the wait. With got (the run
-// has its connection) the client's dials stop counting in its trace; without (the wait failed), a dial
-// still under way stays visible to it, as the run's own dial would be.
+// has its connection) the client's dials stop counting in its trace. Without (the wait failed), a dial
+// still under way stays visible to it, as the run's own dial would be, if it has been under way for
+// at least half the wait: a dial the pool started just before the run gave up (a slot another run's
+// connection freed) says nothing of the network. A run that saw no dial at all then learns how the
+// client's last dial ended: a run that timed out behind connections that reached a hung server reads
+// as "connected, but no answer", not as a network that drops the packets.
 func (w *dialWatch) wait(ctx context.Context) (done func(got bool)) {
 	t := traceOf(ctx)
 	if t == nil {
@@ -132,6 +142,7 @@ func (w *dialWatch) wait(ctx context.Context) (done func(got bool)) {
 		w.waiting = map[*trace]int{}
 	}
 	w.waiting[t]++
+	start := time.Now()
 	for d := range w.dials {
 		if !slices.Contains(d.traces, t) {
 			d.traces = append(d.traces, t)
@@ -147,7 +158,25 @@ func (w *dialWatch) wait(ctx context.Context) (done func(got bool)) {
 			if w.waiting[t]--; w.waiting[t] <= 0 {
 				delete(w.waiting, t)
 			}
-			if !got || w.waiting[t] > 0 {
+			if !got {
+				now := time.Now()
+				for d := range w.dials {
+					if i := slices.Index(d.traces, t); i >= 0 && now.Sub(d.start) < now.Sub(start)/2 {
+						d.traces = slices.Delete(d.traces, i, i+1)
+						t.dialing.Add(-1)
+					}
+				}
+				if !t.connected.Load() && !t.dialFailed.Load() && t.dialing.Load() == 0 {
+					switch w.last {
+					case 1:
+						t.connected.Store(true)
+					case -1:
+						t.dialFailed.Store(true)
+					}
+				}
+				return
+			}
+			if w.waiting[t] > 0 {
 				return
 			}
 			for d := range w.dials {
@@ -163,7 +192,7 @@ func (w *dialWatch) wait(ctx context.Context) (done func(got bool)) {
 // dial dials for the client, recording it in the trace of ctx (when the driver passes the run's
 // values) and in those of every run waiting for a connection.
 func (w *dialWatch) dial(ctx context.Context, d *net.Dialer, network, addr string) (net.Conn, error) {
-	pd := &pendingDial{}
+	pd := &pendingDial{start: time.Now()}
 	w.mu.Lock()
 	if t := traceOf(ctx); t != nil {
 		pd.traces = append(pd.traces, t)
@@ -188,6 +217,10 @@ func (w *dialWatch) dial(ctx context.Context, d *net.Dialer, network, addr strin
 	delete(w.dials, pd)
 	traces := pd.traces
 	pd.traces = nil
+	w.last = 1
+	if err != nil {
+		w.last = -1
+	}
 	w.mu.Unlock()
 	for _, t := range traces {
 		if err != nil {

@@ -38,24 +38,6 @@ func dialContext(ctx context.Context, d *net.Dialer, network, addr string) (net.
 	return traceOf(ctx).dial(ctx, d, network, addr)
 }
 
-// dialTraced dials with d and records the outcome in each of ts: a shared client's dial may serve any
-// of the runs under way on it (shared.go).
-func dialTraced(ctx context.Context, d *net.Dialer, network, addr string, ts []*trace) (net.Conn, error) {
-	for _, t := range ts {
-		t.dialing.Add(1)
-	}
-	conn, err := d.DialContext(ctx, network, addr)
-	for _, t := range ts {
-		if err != nil {
-			t.dialFailed.Store(true)
-		} else {
-			t.connected.Store(true)
-		}
-		t.dialing.Add(-1)
-	}
-	return conn, err
-}
-
 // dial dials with d and records the outcome in t; a nil t records nothing.
 func (t *trace) dial(ctx context.Context, d *net.Dialer, network, addr string) (net.Conn, error) {
 	if t != nil {

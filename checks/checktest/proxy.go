@@ -42,6 +42,7 @@ type Proxy struct {
 	closed   bool
 	wg       sync.WaitGroup
 	accepted atomic.Int64
+	open     atomic.Int64
 }
 
 // NewProxy starts a proxy to target in Forward mode; it is closed when the test ends.
@@ -70,6 +71,10 @@ func (p *Proxy) Addr() string { return p.addr }
 
 // Accepted counts the connections accepted so far (attempts that reached "the dependency").
 func (p *Proxy) Accepted() int64 { return p.accepted.Load() }
+
+// Open counts the client connections open now: accepted and not yet closed by either side. A client
+// that closes a connection brings it down at once (the proxy notices the close); so does a mode switch.
+func (p *Proxy) Open() int64 { return p.open.Load() }
 
 // SetDelay sets the per-chunk delay of Slow mode.
 func (p *Proxy) SetDelay(d time.Duration) {
@@ -134,7 +139,9 @@ func (p *Proxy) startListenerLocked(ln net.Listener) {
 				return
 			}
 			p.accepted.Add(1)
+			p.open.Add(1)
 			if !p.track(c) {
+				p.open.Add(-1)
 				_ = c.Close()
 				return
 			}
@@ -161,6 +168,7 @@ func (p *Proxy) untrack(c net.Conn) {
 }
 
 func (p *Proxy) handle(c net.Conn) {
+	defer p.open.Add(-1)
 	defer p.untrack(c)
 	p.mu.Lock()
 	mode, delay := p.mode, p.delay
