@@ -32,6 +32,7 @@ const mysqlStatusQuery = "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('read_on
 type mysqlCheck struct {
 	db       *sql.DB // shared by the checks of one target (shared.go)
 	watch    *dialWatch
+	life     *clientLife
 	release  func()
 	query    string
 	writable bool
@@ -78,18 +79,19 @@ func buildMySQL(c config.Check, s *mysqlSpec) (prober, string, config.Errors) {
 	// pool's): their own settings (query, writable, max_replication_lag, migrations) are per run.
 	key := keyOf("mysql", s.URL, c.Timeout.String())
 	sp, release, err := share(key, func() (*mysqlPool, func(), error) {
-		sp := &mysqlPool{}
+		sp := &mysqlPool{life: newClientLife()}
 		db, err := openMySQL(cfg, c.Timeout, &sp.watch)
 		if err != nil {
+			sp.life.end()
 			return nil, nil, err
 		}
 		sp.db = db
-		return sp, func() { _ = db.Close() }, nil
+		return sp, func() { sp.life.end(); _ = db.Close() }, nil
 	})
 	if err != nil {
 		return nil, "", config.Errors{c.Src.Errorf("url", "cannot build a connection pool: %s", dsnCause(err))}
 	}
-	p := &mysqlCheck{db: sp.db, watch: &sp.watch, release: release, query: strings.TrimSpace(s.Query), writable: s.Writable, maxLag: s.MaxReplicationLag, schema: schema}
+	p := &mysqlCheck{db: sp.db, watch: &sp.watch, life: sp.life, release: release, query: strings.TrimSpace(s.Query), writable: s.Writable, maxLag: s.MaxReplicationLag, schema: schema}
 	return p, mysqlTarget(cfg), nil
 }
 
@@ -97,6 +99,7 @@ func buildMySQL(c config.Check, s *mysqlSpec) (prober, string, config.Errors) {
 type mysqlPool struct {
 	db    *sql.DB
 	watch dialWatch
+	life  *clientLife
 }
 
 // openMySQL makes the pool of a parsed URL; it does not dial.
@@ -226,7 +229,11 @@ func mysqlTarget(cfg *mysql.Config) string {
 	return cfg.Addr + "/" + cfg.DBName
 }
 
-func (p *mysqlCheck) probe(ctx context.Context) error {
+// probe runs on the shared pool, not cut short by the run's cancellation (the driver closes a
+// connection whose query is cancelled: see clientLife).
+func (p *mysqlCheck) probe(ctx context.Context) error { return p.life.detached(ctx, p.run) }
+
+func (p *mysqlCheck) run(ctx context.Context) error {
 	err := p.once(ctx)
 	// A pooled connection can have died while idle (a server restart, wait_timeout): the pool drops it
 	// on the error, so one retry on a fresh connection tells that apart from an outage.

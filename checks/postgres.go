@@ -33,6 +33,7 @@ const statusQuery = `SELECT pg_is_in_recovery(),
 type postgresCheck struct {
 	pool     *pgxpool.Pool // shared by the checks of one target (shared.go)
 	watch    *dialWatch
+	life     *clientLife
 	release  func()
 	query    string
 	writable bool
@@ -85,18 +86,19 @@ func buildPostgresPool(c config.Check, cfg *postgresSpec) (*postgresCheck, strin
 	// their own settings (query, writable, max_replication_lag, migrations) are per run.
 	key := keyOf("postgres", cfg.URL, c.Timeout.String(), pgFilesKey(cfg.URL))
 	sp, release, err := share(key, func() (*postgresPool, func(), error) {
-		sp := &postgresPool{}
+		sp := &postgresPool{life: newClientLife()}
 		pool, err := pgxpool.NewWithConfig(context.Background(), postgresPoolConfig(pc, c.Timeout, &sp.watch))
 		if err != nil {
+			sp.life.end()
 			return nil, nil, err
 		}
 		sp.pool = pool
-		return sp, pool.Close, nil
+		return sp, func() { sp.life.end(); pool.Close() }, nil
 	})
 	if err != nil {
 		return nil, "", config.Errors{c.Src.Errorf("url", "cannot build a connection pool: %v", err)}
 	}
-	p := &postgresCheck{pool: sp.pool, watch: &sp.watch, release: release, query: strings.TrimSpace(cfg.Query), writable: cfg.Writable, maxLag: cfg.MaxReplicationLag}
+	p := &postgresCheck{pool: sp.pool, watch: &sp.watch, life: sp.life, release: release, query: strings.TrimSpace(cfg.Query), writable: cfg.Writable, maxLag: cfg.MaxReplicationLag}
 	return p, postgresTarget(pc.ConnConfig), nil
 }
 
@@ -105,6 +107,7 @@ func buildPostgresPool(c config.Check, cfg *postgresSpec) (*postgresCheck, strin
 type postgresPool struct {
 	pool  *pgxpool.Pool
 	watch dialWatch
+	life  *clientLife
 }
 
 // postgresPoolConfig sets what healthgate wants of a pool on the parsed URL: at most 2 connections,
@@ -244,7 +247,11 @@ func hostPort(host string, port uint16) string {
 	return host + ":" + strconv.Itoa(int(port))
 }
 
-func (p *postgresCheck) probe(ctx context.Context) error {
+// probe runs on the shared pool, not cut short by the run's cancellation (pgx closes a connection
+// whose query is cancelled: see clientLife).
+func (p *postgresCheck) probe(ctx context.Context) error { return p.life.detached(ctx, p.run) }
+
+func (p *postgresCheck) run(ctx context.Context) error {
 	err := p.once(ctx)
 	// A pooled connection can have died while idle (server restart, idle timeout in a proxy); the pool
 	// drops it on the error, so one retry on a fresh connection tells that apart from an outage.

@@ -39,6 +39,7 @@ type redisCheck struct {
 // check's failure never closes a connection under another check's run.
 type redisShared struct {
 	opts  *redis.Options
+	life  *clientLife
 	watch dialWatch // go-redis dials from a goroutine of its own, for whichever run needs a connection
 	// handshaking counts the TLS handshakes under way: a run that times out while one is, timed out
 	// on it.
@@ -130,7 +131,7 @@ func buildRedis(c config.Check, cfg *redisSpec) (prober, string, config.Errors) 
 	// timeouts are the client's); the role each asks for is its own.
 	key := keyOf("redis", cfg.URL, c.Timeout.String(), tlsKey(cfg.TLS))
 	sh, release, _ := share(key, func() (*redisShared, func(), error) {
-		sh := &redisShared{opts: opts, runs: map[*redisRun]struct{}{}}
+		sh := &redisShared{opts: opts, life: newClientLife(), runs: map[*redisRun]struct{}{}}
 		if opts.TLSConfig != nil {
 			opts.Dialer = sh.tlsDialer(opts.TLSConfig, c.Timeout)
 		} else {
@@ -252,9 +253,9 @@ func (s *redisShared) done(run *redisRun, g *redisGen) {
 	}
 }
 
-// ctxEnded: a run's context ended (deadline, or cancellation at shutdown or reload) while it used g.
-// go-redis bounds a read by the context's deadline but does not watch its cancellation: closing the
-// client is what makes a SIGTERM during a run against a hung Redis take effect at once. So g is
+// ctxEnded: a run's work ended by its deadline, or by the end of the client's life (the last check
+// closed: shutdown), while it used g. go-redis bounds a read by the context's deadline but does not
+// watch its cancellation: closing the client is what ends a read from a hung Redis at once. So g is
 // dropped, and closed at once if every run on it has ended too; a run of another check still under
 // way on it keeps it until it returns, bounded by its own deadline.
 func (s *redisShared) ctxEnded(run *redisRun, g *redisGen) {
@@ -292,8 +293,10 @@ func (s *redisShared) closableLocked(g *redisGen) bool {
 	return false
 }
 
-// close closes the client when the last check of the target is closed (its runs have returned).
+// close closes the client when the last check of the target is closed: the work of runs still under
+// way (cancelled runs') is cancelled first.
 func (s *redisShared) close() {
+	s.life.end()
 	s.mu.Lock()
 	g := s.cur
 	s.mu.Unlock()
@@ -302,7 +305,11 @@ func (s *redisShared) close() {
 	}
 }
 
-func (r *redisCheck) probe(ctx context.Context) error {
+// probe runs on the shared client, not cut short by the run's cancellation (see clientLife): a
+// cancelled run returns at once, and its round trip ends by itself or at the run's deadline.
+func (r *redisCheck) probe(ctx context.Context) error { return r.shared.life.detached(ctx, r.run) }
+
+func (r *redisCheck) run(ctx context.Context) error {
 	run := &redisRun{}
 	s := r.shared
 	waited := s.watch.wait(ctx)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"net"
 	"slices"
 	"sync"
@@ -231,4 +232,57 @@ func (w *dialWatch) dial(ctx context.Context, d *net.Dialer, network, addr strin
 		t.dialing.Add(-1)
 	}
 	return conn, err
+}
+
+// clientLife is the life of a shared client: the runs' work on it, which a run's cancellation does not
+// cut short. Cancelling a query makes pgx and the MySQL driver close its connection, and go-redis's
+// client had to be closed to end a read: a check dropped by a reload (its run cancelled) or a `wait`
+// that stops would then close a connection of the pool its target's other checks use, and they would
+// reconnect. So the work runs in a goroutine of its own, bounded by the run's deadline and by the
+// client's life, and a cancelled run returns at once while its work finishes on the connection (a
+// round trip; at most the run's timeout). The last check's close ends the client's life: the work still
+// under way is cancelled, and waited for, before the client closes.
+type clientLife struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func newClientLife() *clientLife {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &clientLife{ctx: ctx, cancel: cancel}
+}
+
+// detached runs op as the run of ctx: with its values and deadline, not its cancellation. On a deadline
+// it returns op's own error (op has the same deadline, so it ends then too, and says what timed out).
+func (l *clientLife) detached(ctx context.Context, op func(context.Context) error) error {
+	var opCtx context.Context
+	var cancel context.CancelFunc
+	if dl, ok := ctx.Deadline(); ok {
+		opCtx, cancel = context.WithDeadline(context.WithoutCancel(ctx), dl)
+	} else {
+		opCtx, cancel = context.WithCancel(context.WithoutCancel(ctx))
+	}
+	stop := context.AfterFunc(l.ctx, cancel)
+	done := make(chan error, 1)
+	l.wg.Go(func() {
+		defer cancel()
+		defer stop()
+		done <- op(opCtx)
+	})
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return <-done
+		}
+		return ctx.Err()
+	}
+}
+
+// end cancels the work under way and waits for it.
+func (l *clientLife) end() {
+	l.cancel()
+	l.wg.Wait()
 }
