@@ -113,7 +113,10 @@ func (rl *reloader) reload(trigger string) {
 	rl.restartOnly(cfg)
 
 	// Keep every check configured the same: same *checks.Check, so the monitor keeps its state and
-	// runner and the check its pool. Build the others.
+	// runner and the check its pool. Build the others, before closing the dropped ones: checks of one
+	// target share a pool (checks/shared.go), so a new check of a kept target joins its pool, and the
+	// close of a dropped one only releases a reference while another check holds it. Closing first
+	// would close a shared pool and reopen it (a reconnect on reload).
 	current := make(map[string]*checks.Check, len(rl.cs))
 	for _, c := range rl.cs {
 		current[c.Name] = c

@@ -27,8 +27,19 @@ import (
 // (reload.go), so a target that stays configured keeps its client, and its connections, throughout:
 // a check added for it joins the pool, and a check removed beside another of its target closes nothing.
 //
-// The kinds that keep one connection of their own (amqp, nats, mqtt, memcached, grpc) and http's
-// transport are not shared: see sharedNot below for why.
+// What is not shared, and why:
+//   - amqp, nats, mqtt keep one connection (one session) per check, dialled inside a run and bounded by
+//     its deadline; a run that overruns closes the transport so that every call waiting on it returns,
+//     and any failure drops the connection. On a connection shared by several checks, one check's
+//     overrun or failure would cut the others' runs short with a reset that is not theirs. AMQP
+//     (a channel per run) and NATS (concurrent PINGs) would allow sharing with the machinery redis has
+//     below (a client replaced, and closed once no run uses it; work detached from cancellation), which
+//     is not built for them yet; each holds one connection, not a pool of two.
+//   - memcached's text protocol carries one exchange at a time on a connection (no request ids): a
+//     shared connection would queue one check's run behind another's, eating its timeout.
+//   - grpc and http keep their connections in a net/http transport of their own (one HTTP/2
+//     connection; one idle keep-alive connection). Not shared yet: a failed run drops the idle
+//     connections, and grpc's not-HTTP/2 verdict is read off the connection a run dialled.
 
 // sharedKey identifies a shared client: a hash of its kind and the parts that shape it.
 type sharedKey [sha256.Size]byte
