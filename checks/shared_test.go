@@ -1,6 +1,7 @@
 package checks_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync"
@@ -234,6 +235,93 @@ func TestSharedPoolFailing(t *testing.T) {
 					}
 				})
 			}
+		})
+	}
+}
+
+// TestSharedPoolCancelledRun: a run cancelled mid-query (a reload dropping its check, a signal) returns at
+// once, and its connection stays in the pool (the drivers close a cancelled query's connection, which would
+// close it under the other checks of the target); the last close ends the work still under way.
+func TestSharedPoolCancelledRun(t *testing.T) {
+	slow := map[string]string{"postgres": "SELECT pg_sleep(1)", "mysql": "SELECT SLEEP(1)"}
+	for _, k := range sharedKinds {
+		t.Run(k.kind, func(t *testing.T) {
+			real := k.url(t)
+			p := checktest.NewProxy(t, checktest.HostPort(t, real))
+			url := checktest.WithHost(t, real, p.Addr())
+			spec := map[string]any{"url": url}
+			if q, ok := slow[k.kind]; ok {
+				spec["query"] = q
+			}
+			busy := newCheckTimeout(t, config.Check{Name: "busy", Type: k.kind, Spec: config.SpecOf(spec)}, generousTimeout)
+			other := sharedCheck(t, k, 1, url, generousTimeout)
+			assertClass(t, runErr(t, other), "")
+			if k.kind == "redis" {
+				// PING answers at once: a slow wire holds the round trip instead.
+				p.SetDelay(time.Second)
+				p.Set(checktest.Slow)
+				assertClass(t, runErr(t, other), "") // dials again: the mode switch dropped the connection
+			}
+			opened, openBefore := p.Accepted(), p.Open()
+			// The fewest connections open from the cancelled run until the others have run again.
+			fewest := openBefore
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			wg.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					case <-time.After(time.Millisecond):
+						fewest = min(fewest, p.Open())
+					}
+				}
+			})
+
+			ctx, cancel := context.WithCancel(t.Context())
+			time.AfterFunc(200*time.Millisecond, cancel)
+			start := time.Now()
+			err := busy.Run(ctx)
+			if took := time.Since(start); took > 700*time.Millisecond {
+				t.Errorf("the cancelled run returned after %s; want at once (cancelled at 200ms, its query takes 1s)", took)
+			}
+			if err == nil {
+				t.Error("the cancelled run passed")
+			}
+			// Its round trip is still under way: its connection must stay open meanwhile (a close would
+			// come at the cancellation), and go back to the pool when it ends.
+			time.Sleep(300 * time.Millisecond)
+			if got := p.Open(); got < openBefore {
+				t.Errorf("%d connections open 300ms after the cancelled run, %d before: its connection was closed under the pool", got, openBefore)
+			}
+			for range 3 {
+				assertClass(t, runErr(t, other), "")
+			}
+			close(stop)
+			wg.Wait()
+			if fewest < openBefore {
+				t.Errorf("%d connections open at the fewest after the cancelled run, %d before: its connection was closed under the pool", fewest, openBefore)
+			}
+			if got := p.Accepted(); got > opened+1 {
+				t.Errorf("%d new connections after a cancelled run; want at most the pool's second one (the cancelled query's was closed?)", got-opened)
+			}
+			open := p.Open()
+			if open == 0 {
+				t.Fatal("no connection open")
+			}
+
+			// Cancelled again, then every check closed at once: the last close ends the work still under
+			// way and closes the pool (goleak, in TestMain, sees nothing left).
+			ctx, cancel = context.WithCancel(t.Context())
+			time.AfterFunc(100*time.Millisecond, cancel)
+			_ = busy.Run(ctx)
+			start = time.Now()
+			busy.Close()
+			other.Close()
+			if took := time.Since(start); took > 2*time.Second {
+				t.Errorf("closing took %s with a cancelled run's work under way; want it cut short", took)
+			}
+			checktest.Eventually(t, 10*time.Second, "the pool's connections to close", func() bool { return p.Open() == 0 })
 		})
 	}
 }

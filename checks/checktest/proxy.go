@@ -168,7 +168,10 @@ func (p *Proxy) untrack(c net.Conn) {
 }
 
 func (p *Proxy) handle(c net.Conn) {
-	defer p.open.Add(-1)
+	// A connection stops counting as open when it is closed, which forward does as soon as either side
+	// ends it (before its delayed copy in the other direction returns).
+	gone := sync.OnceFunc(func() { p.open.Add(-1) })
+	defer gone()
 	defer p.untrack(c)
 	p.mu.Lock()
 	mode, delay := p.mode, p.delay
@@ -186,7 +189,7 @@ func (p *Proxy) handle(c net.Conn) {
 		_, _ = c.Read(buf)
 		_, _ = c.Write([]byte("\x00\x01garbage\r\n"))
 	case Forward, Slow:
-		p.forward(c, delay*time.Duration(boolInt(mode == Slow)))
+		p.forward(c, delay*time.Duration(boolInt(mode == Slow)), gone)
 	}
 }
 
@@ -197,7 +200,7 @@ func boolInt(b bool) int {
 	return 0
 }
 
-func (p *Proxy) forward(c net.Conn, delay time.Duration) {
+func (p *Proxy) forward(c net.Conn, delay time.Duration, gone func()) {
 	up, err := net.DialTimeout("tcp", p.target, 5*time.Second)
 	if err != nil {
 		return
@@ -226,6 +229,7 @@ func (p *Proxy) forward(c net.Conn, delay time.Duration) {
 	// One direction ended: end both, as a real connection would.
 	_ = c.Close()
 	_ = up.Close()
+	gone()
 	<-done
 }
 
