@@ -141,6 +141,13 @@ func TestSharedPool(t *testing.T) {
 			if p.Accepted() == before {
 				t.Fatal("a check with other credentials used the shared pool; want a pool of its own")
 			}
+			// The timeout is the pool's (a connect timeout, the driver's read timeout): another is another pool.
+			before = p.Accepted()
+			patient := newCheckTimeout(t, config.Check{Name: "patient", Type: k.kind, Spec: config.SpecOf(map[string]any{"url": url})}, generousTimeout+time.Second)
+			assertClass(t, runErr(t, patient), "")
+			if p.Accepted() == before {
+				t.Fatal("a check with another timeout used the shared pool; want a pool of its own")
+			}
 			if errs, _ := runAll(t, cs[:5]); errs[0] != nil {
 				t.Fatalf("the shared pool fails after another pool's auth failure: %v", errs[0])
 			}
