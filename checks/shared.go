@@ -37,9 +37,14 @@ import (
 //     is not built for them yet; each holds one connection, not a pool of two.
 //   - memcached's text protocol carries one exchange at a time on a connection (no request ids): a
 //     shared connection would queue one check's run behind another's, eating its timeout.
-//   - grpc and http keep their connections in a net/http transport of their own (one HTTP/2
-//     connection; one idle keep-alive connection). Not shared yet: a failed run drops the idle
-//     connections, and grpc's not-HTTP/2 verdict is read off the connection a run dialled.
+//   - http keeps one idle keep-alive connection per check in a transport of its own. A transport shared
+//     by the checks of one host would keep one idle connection for all of them, so checks whose runs
+//     overlap would open and close connections every round (today a healthy check opens none after its
+//     first run); capping connections per host instead would queue one check's request behind
+//     another's slow one, eating its timeout.
+//   - grpc multiplexes every run on one HTTP/2 connection and could share it per address and TLS
+//     settings, but its not-HTTP/2 verdict is read off the connection a run dialled and reset per run,
+//     and a failed run drops the idle connection: not shared yet.
 
 // sharedKey identifies a shared client: a hash of its kind and the parts that shape it.
 type sharedKey [sha256.Size]byte
