@@ -177,13 +177,12 @@ func SetTarget(c *config.Check, value string) bool {
 	return true
 }
 
-// The health+json draft's pre-defined componentType values (draft-inadarei-api-health-check):
-// a datastore (database, cache), any other component (a service reached over HTTP, TCP, gRPC), or
-// the system itself (healthgate's built-in lines: shutdown, ping, monitor).
+// The health+json draft's pre-defined componentType values (draft-inadarei-api-health-check) for a
+// check: a datastore (database, cache) or any other component (a service reached over HTTP, TCP,
+// gRPC). The draft's third, system, is the server's, for its built-in lines (shutdown, ping, monitor).
 const (
 	ComponentDatastore = "datastore"
 	ComponentService   = "component"
-	ComponentSystem    = "system"
 )
 
 // ComponentType is the health+json componentType of a check of this kind: "component" for a kind

@@ -16,8 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/healthgate/healthgate/checks/grpcwire"
 	"github.com/healthgate/healthgate/config"
+	"github.com/healthgate/healthgate/internal/grpcwire"
 )
 
 // A grpc check calls grpc.health.v1.Health/Check for one service over one long-lived HTTP/2
@@ -26,7 +26,7 @@ import (
 //
 // Why not grpc-go: the call is one unary request whose message is one string field and whose
 // answer is one enum, and net/http's HTTP/2 (already in the binary for the http check and the
-// server) carries it; checks/grpcwire, shared with our gRPC health server, frames and decodes
+// server) carries it; internal/grpcwire, shared with our gRPC health server, frames and decodes
 // it. grpc-go's client with its health package costs 15.1 MB of binary (healthgate 23.8 MB → 38.9
 // MB) and 3.4 MB more resident memory in an idle `serve` (15.2 → 18.7 MB), and a standalone
 // client making the same calls peaks at 12.9 MB against 9.1 MB for net/http (measured on the

@@ -2,6 +2,10 @@ package monitor
 
 import "time"
 
+// ShutdownCheck is the name of /readyz's built-in line that fails once shutdown starts (the config
+// refuses it as a check name, as config.ShutdownCheck).
+const ShutdownCheck = "shutdown"
+
 // Snapshot is the published state: immutable, shared by every reader without locks.
 type Snapshot struct {
 	At           time.Time
@@ -70,7 +74,7 @@ func (s *Snapshot) summarize() {
 func (s *Snapshot) failingNames() []string {
 	var names []string
 	if s.ShuttingDown {
-		names = append(names, "shutdown")
+		names = append(names, ShutdownCheck)
 	}
 	for _, c := range s.Checks {
 		if c.Critical && !c.Passing() && !c.FailOpen {

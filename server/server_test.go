@@ -221,7 +221,7 @@ func TestUnknownCheck(t *testing.T) {
 // TestReasonsOneLine: a driver's multi-line error ("\n\t" per attempt) is one line in every body.
 func TestReasonsOneLine(t *testing.T) {
 	var db dep
-	f := newFixture(t, Options{Details: config.DetailsAlways}, db.check("db", true))
+	f := newFixture(t, Options{Details: DetailsAlways}, db.check("db", true))
 	db.fail(&checks.Error{Class: checks.Refused, Err: errors.New("failed to connect to `user=u`:\n\t127.0.0.1:1: refused\n\t127.0.0.1:2: refused")})
 	// Failing, not merely not ready: before its first run the check is unknown ("no result yet").
 	f.settle(t, func(s *monitor.Snapshot) bool { return s.Checks[0].State == monitor.Failing })
@@ -348,15 +348,15 @@ func TestDetails(t *testing.T) {
 		hdr     []string
 		reasons bool
 	}{
-		{"never", Options{Details: config.DetailsNever}, nil, false},
-		{"never ignores a token", Options{Details: config.DetailsNever, DetailsToken: token}, []string{"Authorization", "Bearer " + token}, false},
-		{"token, none sent", Options{Details: config.DetailsToken, DetailsToken: token}, nil, false},
-		{"token, wrong one", Options{Details: config.DetailsToken, DetailsToken: token}, []string{"Authorization", "Bearer nope"}, false},
-		{"token, right one", Options{Details: config.DetailsToken, DetailsToken: token}, []string{"Authorization", "Bearer " + token}, true},
-		{"token, scheme in lower case", Options{Details: config.DetailsToken, DetailsToken: token}, []string{"Authorization", "bearer " + token}, true},
-		{"token, a prefix of it", Options{Details: config.DetailsToken, DetailsToken: token}, []string{"Authorization", "Bearer " + token[:5]}, false},
-		{"token, no scheme", Options{Details: config.DetailsToken, DetailsToken: token}, []string{"Authorization", token}, false},
-		{"always", Options{Details: config.DetailsAlways}, nil, true},
+		{"never", Options{Details: DetailsNever}, nil, false},
+		{"never ignores a token", Options{Details: DetailsNever, DetailsToken: token}, []string{"Authorization", "Bearer " + token}, false},
+		{"token, none sent", Options{Details: DetailsToken, DetailsToken: token}, nil, false},
+		{"token, wrong one", Options{Details: DetailsToken, DetailsToken: token}, []string{"Authorization", "Bearer nope"}, false},
+		{"token, right one", Options{Details: DetailsToken, DetailsToken: token}, []string{"Authorization", "Bearer " + token}, true},
+		{"token, scheme in lower case", Options{Details: DetailsToken, DetailsToken: token}, []string{"Authorization", "bearer " + token}, true},
+		{"token, a prefix of it", Options{Details: DetailsToken, DetailsToken: token}, []string{"Authorization", "Bearer " + token[:5]}, false},
+		{"token, no scheme", Options{Details: DetailsToken, DetailsToken: token}, []string{"Authorization", token}, false},
+		{"always", Options{Details: DetailsAlways}, nil, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -450,7 +450,7 @@ func TestBodySize(t *testing.T) {
 		deps = append(deps, d)
 		cs = append(cs, d.check(fmt.Sprintf("check-with-a-rather-long-name-%03d", i), i%2 == 0))
 	}
-	f := newFixture(t, Options{Details: config.DetailsAlways}, cs...)
+	f := newFixture(t, Options{Details: DetailsAlways}, cs...)
 	f.settle(t, allRan)
 	manyExcludes := strings.Repeat("&exclude="+strings.Repeat("x", 200), 100)
 	for i := range 400 {
@@ -565,7 +565,7 @@ func TestReload(t *testing.T) {
 	var db, cache, extra dep
 	db.fail(errSecret)
 	dbCheck := db.check("db", false)
-	f := newFixture(t, Options{Details: config.DetailsNever}, dbCheck, cache.check("cache", true))
+	f := newFixture(t, Options{Details: DetailsNever}, dbCheck, cache.check("cache", true))
 	f.settle(t, allRan)
 	if r := f.get(t, "/readyz/cache"); r.code != 200 {
 		t.Fatalf("/readyz/cache = %d", r.code)
@@ -576,7 +576,7 @@ func TestReload(t *testing.T) {
 
 	extra.fail(errSecret)
 	dropped := f.mon.Replace([]*checks.Check{extra.check("extra", true), dbCheck}, nil)
-	f.h.Reconfigure(Options{Details: config.DetailsAlways, Fleet: &FleetOptions{Instance: "me"}})
+	f.h.Reconfigure(Options{Details: DetailsAlways, Fleet: &FleetOptions{Instance: "me"}})
 	if len(dropped) != 1 || dropped[0].Name != "cache" {
 		t.Fatalf("dropped %v", dropped)
 	}
