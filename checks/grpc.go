@@ -56,8 +56,8 @@ const (
 	grpcServiceWholeLabel = `"" (the server as a whole)`
 )
 
-// grpcConfig is what a grpc check reads from its configuration.
-type grpcConfig struct {
+// grpcSettings is grpcSpec checked and resolved: what the runs of a grpc check read.
+type grpcSettings struct {
 	address string
 	service string
 	tls     *tls.Config // nil: plaintext (h2c)
@@ -70,13 +70,13 @@ type grpcSpec struct {
 	TLS     config.TLS `yaml:"tls"`
 }
 
-func grpcConfigOf(c config.Check, s *grpcSpec) (grpcConfig, config.Errors) {
+func grpcSettingsOf(c config.Check, s *grpcSpec) (grpcSettings, config.Errors) {
 	var errs config.Errors
 	addr, err := checkAddress(c, s.Address, "address", "")
 	if err != nil {
 		errs = append(errs, err)
 	}
-	g := grpcConfig{address: addr, service: s.Service}
+	g := grpcSettings{address: addr, service: s.Service}
 	// A written tls: block, even an empty one (tls: {}: the system's CAs), turns TLS on.
 	if c.Src.IsSet("tls") || s.TLS.Src.File != "" || tlsGiven(s.TLS) {
 		cfg, tlsErrs := clientTLS(s.TLS)
@@ -91,7 +91,7 @@ type grpcCheck struct {
 	// SETTINGS frame: whatever answered then, it is not a gRPC server.
 	notH2 atomic.Bool
 
-	cfg       grpcConfig
+	cfg       grpcSettings
 	url       string
 	request   []byte // the framed HealthCheckRequest
 	transport *http.Transport
@@ -99,7 +99,7 @@ type grpcCheck struct {
 }
 
 func buildGRPC(c config.Check, s *grpcSpec) (prober, string, config.Errors) {
-	g, errs := grpcConfigOf(c, s)
+	g, errs := grpcSettingsOf(c, s)
 	if len(errs) > 0 {
 		return nil, "", errs
 	}

@@ -31,8 +31,8 @@ type Snapshot struct {
 // it instead of registering callbacks.
 func (s *Snapshot) Changed() <-chan struct{} { return s.next }
 
-// Check returns the named check's status.
-func (s *Snapshot) Check(name string) (*CheckStatus, bool) {
+// Lookup returns the named check's status.
+func (s *Snapshot) Lookup(name string) (*CheckStatus, bool) {
 	i, ok := s.Index(name)
 	if !ok {
 		return nil, false

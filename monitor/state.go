@@ -17,15 +17,15 @@ const (
 	Failing State = "failing"
 )
 
-// Status is the aggregate of /readyz in health+json terms.
-type Status string
+// Status is checks.Status, the health+json verdict, named here for the server, which sees only the
+// monitor: the aggregate of /readyz and each line of a probe body.
+type Status = checks.Status
 
-// pass: every check passes; warn: only non-critical checks do not; fail: a critical one does not, or
-// the process is shutting down.
+// The verdicts, as checks defines them.
 const (
-	Pass Status = "pass"
-	Warn Status = "warn"
-	Fail Status = "fail"
+	Pass = checks.Pass
+	Warn = checks.Warn
+	Fail = checks.Fail
 )
 
 // CheckStatus is one check as a probe sees it: immutable once published.

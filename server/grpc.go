@@ -108,7 +108,7 @@ func (h *Health) statusOf(s *monitor.Snapshot, service string) (st servingStatus
 		}
 		return statusNotServing, true
 	}
-	if c, ok := s.Check(service); ok {
+	if c, ok := s.Lookup(service); ok {
 		return serving(c.Passing()), true
 	}
 	return statusServiceUnknown, false
