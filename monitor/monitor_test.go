@@ -255,16 +255,11 @@ func TestFixedRate(t *testing.T) {
 		return ctx.Err()
 	})
 	start(t, c)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	checktest.Poll(5*time.Second, 20*time.Millisecond, func() bool {
 		mu.Lock()
-		n := len(starts)
-		mu.Unlock()
-		if n >= 6 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		defer mu.Unlock()
+		return len(starts) >= 6
+	})
 	mu.Lock()
 	defer mu.Unlock()
 	if len(starts) < 6 {

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/healthgate/healthgate/checks"
+	"github.com/healthgate/healthgate/checks/checktest"
 	"github.com/healthgate/healthgate/config"
 	"github.com/healthgate/healthgate/monitor"
 )
@@ -79,13 +80,31 @@ func newFixtureWith(t testing.TB, opts Options, mopts monitor.Options, cs ...*ch
 // settle waits until every check has a result that matches cond.
 func (f *fixture) settle(t testing.TB, cond func(*monitor.Snapshot) bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond(f.mon.Snapshot()) {
-		if time.Now().After(deadline) {
-			t.Fatalf("state did not settle: %+v", f.mon.Snapshot())
-		}
-		time.Sleep(5 * time.Millisecond)
+	if _, ok := checktest.Poll(5*time.Second, 5*time.Millisecond, func() bool { return cond(f.mon.Snapshot()) }); !ok {
+		t.Fatalf("state did not settle: %+v", f.mon.Snapshot())
 	}
+}
+
+// raw writes request, as is, on a new connection to the fixture's server and reads the response; the
+// reader goes on with what follows it on the connection (closed when the test ends). Reads give up
+// after 5 s.
+func (f *fixture) raw(t *testing.T, request string) (*http.Response, *bufio.Reader) {
+	t.Helper()
+	conn, err := net.Dial("tcp", f.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	if _, err := io.WriteString(conn, request); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, br
 }
 
 func allRan(s *monitor.Snapshot) bool {
@@ -281,16 +300,7 @@ func TestHTTP10(t *testing.T) {
 	var db dep
 	f := newFixture(t, Options{}, db.check("db", true))
 	f.settle(t, allRan)
-	conn, err := net.Dial("tcp", f.srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_, _ = io.WriteString(conn, "GET /readyz HTTP/1.0\r\n\r\n")
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, _ := f.raw(t, "GET /readyz HTTP/1.0\r\n\r\n")
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 || string(body) != "ok" {
 		t.Errorf("HTTP/1.0 /readyz = %d %q; want 200 ok", resp.StatusCode, body)
@@ -533,19 +543,8 @@ func TestBodyClosesConnection(t *testing.T) {
 	var db dep
 	f := newFixture(t, Options{}, db.check("db", true))
 	f.settle(t, allRan)
-	conn, err := net.Dial("tcp", f.srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
 	// Promise a large body and send only a little of it.
-	_, _ = io.WriteString(conn, "GET /readyz HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\npartial")
-	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, br := f.raw(t, "GET /readyz HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\npartial")
 	_, _ = io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 || !resp.Close {
 		t.Errorf("status %d, close %v; want 200 and Connection: close", resp.StatusCode, resp.Close)
