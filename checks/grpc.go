@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -150,6 +151,7 @@ func buildGRPC(c config.Check, s *grpcSpec) (prober, string, config.Errors) {
 type h2Sniffer struct {
 	net.Conn
 	notH2 *atomic.Bool
+	mu    sync.Mutex // net/http reads on one goroutine and writes on another: both may look at head
 	head  [9]byte
 	n     int
 }
@@ -161,6 +163,8 @@ func (s *h2Sniffer) Read(p []byte) (int, error) {
 }
 
 func (s *h2Sniffer) saw(b []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.n >= len(s.head) || len(b) == 0 {
 		return
 	}
@@ -179,13 +183,20 @@ func (s *h2Sniffer) saw(b []byte) {
 // already holds, briefly, to tell "not gRPC" from a reset.
 func (s *h2Sniffer) Write(p []byte) (int, error) {
 	n, err := s.Conn.Write(p)
-	if err != nil && s.n == 0 {
+	if err != nil && !s.seen() {
 		_ = s.Conn.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
 		var buf [9]byte
 		m, _ := io.ReadAtLeast(s.Conn, buf[:], len(buf))
 		s.saw(buf[:m])
 	}
 	return n, err
+}
+
+// seen reports whether the server has sent a byte yet.
+func (s *h2Sniffer) seen() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n > 0
 }
 
 func (g *grpcCheck) probe(ctx context.Context) error {
