@@ -17,8 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/healthgate/healthgate/checks/grpcwire"
 	"github.com/healthgate/healthgate/config"
+	"github.com/healthgate/healthgate/internal/grpcwire"
 )
 
 // A grpc check calls grpc.health.v1.Health/Check for one service over one long-lived HTTP/2
@@ -27,7 +27,7 @@ import (
 //
 // Why not grpc-go: the call is one unary request whose message is one string field and whose
 // answer is one enum, and net/http's HTTP/2 (already in the binary for the http check and the
-// server) carries it; checks/grpcwire, shared with our gRPC health server, frames and decodes
+// server) carries it; internal/grpcwire, shared with our gRPC health server, frames and decodes
 // it. grpc-go's client with its health package costs 15.1 MB of binary (healthgate 23.8 MB → 38.9
 // MB) and 3.4 MB more resident memory in an idle `serve` (15.2 → 18.7 MB), and a standalone
 // client making the same calls peaks at 12.9 MB against 9.1 MB for net/http (measured on the
@@ -57,8 +57,8 @@ const (
 	grpcServiceWholeLabel = `"" (the server as a whole)`
 )
 
-// grpcConfig is what a grpc check reads from its configuration.
-type grpcConfig struct {
+// grpcSettings is grpcSpec checked and resolved: what the runs of a grpc check read.
+type grpcSettings struct {
 	address string
 	service string
 	tls     *tls.Config // nil: plaintext (h2c)
@@ -71,13 +71,13 @@ type grpcSpec struct {
 	TLS     config.TLS `yaml:"tls"`
 }
 
-func grpcConfigOf(c config.Check, s *grpcSpec) (grpcConfig, config.Errors) {
+func grpcSettingsOf(c config.Check, s *grpcSpec) (grpcSettings, config.Errors) {
 	var errs config.Errors
 	addr, err := checkAddress(c, s.Address, "address", "")
 	if err != nil {
 		errs = append(errs, err)
 	}
-	g := grpcConfig{address: addr, service: s.Service}
+	g := grpcSettings{address: addr, service: s.Service}
 	// A written tls: block, even an empty one (tls: {}: the system's CAs), turns TLS on.
 	if c.Src.IsSet("tls") || s.TLS.Src.File != "" || tlsGiven(s.TLS) {
 		cfg, tlsErrs := clientTLS(s.TLS)
@@ -92,7 +92,7 @@ type grpcCheck struct {
 	// SETTINGS frame: whatever answered then, it is not a gRPC server.
 	notH2 atomic.Bool
 
-	cfg       grpcConfig
+	cfg       grpcSettings
 	url       string
 	request   []byte // the framed HealthCheckRequest
 	transport *http.Transport
@@ -100,7 +100,7 @@ type grpcCheck struct {
 }
 
 func buildGRPC(c config.Check, s *grpcSpec) (prober, string, config.Errors) {
-	g, errs := grpcConfigOf(c, s)
+	g, errs := grpcSettingsOf(c, s)
 	if len(errs) > 0 {
 		return nil, "", errs
 	}

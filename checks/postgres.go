@@ -41,7 +41,6 @@ type postgresCheck struct {
 	schema   *schemaCheck // migrations: nil unless configured
 }
 
-// buildPostgres builds the pool and, with migrations, the schema read; every error of both at once.
 // postgresSpec is a postgres check's own configuration (config.Check.Spec, decoded).
 type postgresSpec struct {
 	URL               string        `yaml:"url" secret:"true" schema:"minLength=1"`
@@ -52,9 +51,10 @@ type postgresSpec struct {
 	Migrations config.Migrations `yaml:"migrations" schema:"required=tool|version" desc:"Fail with reason schema until the migration tool's table records this version (README \"Migrations\"); healthgate validates the version against the tool."`
 }
 
-func buildPostgres(c config.Check, cfg *postgresSpec) (prober, string, config.Errors) {
-	schema, schemaErrs := newSchemaCheck(c, cfg.Migrations, postgresDialect)
-	p, target, errs := buildPostgresPool(c, cfg)
+// buildPostgres builds the pool and, with migrations, the schema read; every error of both at once.
+func buildPostgres(c config.Check, s *postgresSpec) (prober, string, config.Errors) {
+	schema, schemaErrs := newSchemaCheck(c, s.Migrations, postgresDialect)
+	p, target, errs := buildPostgresPool(c, s)
 	if errs = append(errs, schemaErrs...); len(errs) > 0 {
 		if p != nil {
 			p.close()
@@ -65,14 +65,14 @@ func buildPostgres(c config.Check, cfg *postgresSpec) (prober, string, config.Er
 	return p, target, nil
 }
 
-func buildPostgresPool(c config.Check, cfg *postgresSpec) (*postgresCheck, string, config.Errors) {
-	if cfg.URL == "" {
+func buildPostgresPool(c config.Check, s *postgresSpec) (*postgresCheck, string, config.Errors) {
+	if s.URL == "" {
 		return nil, "", config.Errors{c.Src.Errorf("url", "required: a postgres:// URL or a key=value DSN")}
 	}
-	pc, err := pgxpool.ParseConfig(cfg.URL)
+	pc, err := pgxpool.ParseConfig(s.URL)
 	if err != nil {
 		cause := parseConfigCause(err)
-		if pgURLSyntaxError(err) && hasUserinfo(cfg.URL) {
+		if pgURLSyntaxError(err) && hasUserinfo(s.URL) {
 			cause += " (" + percentHint + ")"
 		}
 		return nil, "", config.Errors{c.Src.Errorf("url", "not a valid postgres URL or key=value DSN: %s", cause)}
@@ -84,7 +84,7 @@ func buildPostgresPool(c config.Check, cfg *postgresSpec) (*postgresCheck, strin
 	}
 	// The pool is shared by every check of this URL and timeout (the connect timeout is the pool's):
 	// their own settings (query, writable, max_replication_lag, migrations) are per run.
-	key := keyOf("postgres", cfg.URL, c.Timeout.String(), pgFilesKey(cfg.URL))
+	key := keyOf("postgres", s.URL, c.Timeout.String(), pgFilesKey(s.URL))
 	sp, release, err := share(key, func() (*postgresPool, func(), error) {
 		sp := &postgresPool{life: newClientLife()}
 		pool, err := pgxpool.NewWithConfig(context.Background(), postgresPoolConfig(pc, c.Timeout, &sp.watch))
@@ -98,7 +98,7 @@ func buildPostgresPool(c config.Check, cfg *postgresSpec) (*postgresCheck, strin
 	if err != nil {
 		return nil, "", config.Errors{c.Src.Errorf("url", "cannot build a connection pool: %v", err)}
 	}
-	p := &postgresCheck{pool: sp.pool, watch: &sp.watch, life: sp.life, release: release, query: strings.TrimSpace(cfg.Query), writable: cfg.Writable, maxLag: cfg.MaxReplicationLag}
+	p := &postgresCheck{pool: sp.pool, watch: &sp.watch, life: sp.life, release: release, query: strings.TrimSpace(s.Query), writable: s.Writable, maxLag: s.MaxReplicationLag}
 	return p, postgresTarget(pc.ConnConfig), nil
 }
 

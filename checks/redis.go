@@ -65,26 +65,26 @@ type redisRun struct {
 	ended        bool                  // its context ended while it used its client (guarded by redisShared.mu)
 }
 
-// redisSpec is a redis check's own configuration.
+// redisSpec is a redis check's own configuration (config.Check.Spec, decoded).
 type redisSpec struct {
 	URL  string     `yaml:"url" secret:"true" schema:"minLength=1"`
 	Role string     `yaml:"role" schema:"enum=master|primary|replica"`
 	TLS  config.TLS `yaml:"tls"`
 }
 
-func buildRedis(c config.Check, cfg *redisSpec) (prober, string, config.Errors) {
-	if cfg.URL == "" {
+func buildRedis(c config.Check, s *redisSpec) (prober, string, config.Errors) {
+	if s.URL == "" {
 		return nil, "", config.Errors{c.Src.Errorf("url", "required: a redis:// or rediss:// URL")}
 	}
-	opts, err := redis.ParseURL(cfg.URL)
+	opts, err := redis.ParseURL(s.URL)
 	if err != nil {
-		return nil, "", config.Errors{c.Src.Errorf("url", "%s", redisURLProblem(cfg.URL, err))}
+		return nil, "", config.Errors{c.Src.Errorf("url", "%s", redisURLProblem(s.URL, err))}
 	}
 	var errs config.Errors
 	if opts.DB < 0 {
 		errs = append(errs, c.Src.Errorf("url", "the database number must be 0 or more (got %d)", opts.DB))
 	}
-	role := cfg.Role
+	role := s.Role
 	switch role {
 	case "", "master", "replica":
 	case "primary":
@@ -92,7 +92,7 @@ func buildRedis(c config.Check, cfg *redisSpec) (prober, string, config.Errors) 
 	case "slave":
 		role = "replica"
 	default:
-		errs = append(errs, c.Src.Errorf("role", "must be master or replica (got %q)", cfg.Role))
+		errs = append(errs, c.Src.Errorf("role", "must be master or replica (got %q)", s.Role))
 	}
 	// Bounded by the check's timeout; no retries hidden inside one run: a refused dial must report
 	// refused at once, not timeout after five 100 ms retries (docs/design.md §8).
@@ -106,11 +106,11 @@ func buildRedis(c config.Check, cfg *redisSpec) (prober, string, config.Errors) 
 	opts.MinIdleConns = 0
 	opts.DisableIdentity = true // no CLIENT SETINFO on every new connection
 	opts.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
-	if tlsGiven(cfg.TLS) {
+	if tlsGiven(s.TLS) {
 		if opts.TLSConfig == nil {
 			errs = append(errs, c.Src.Errorf("tls", "applies to rediss:// URLs; this one is redis:// (no TLS)"))
 		} else {
-			cfg, tlsErrs := clientTLS(cfg.TLS)
+			cfg, tlsErrs := clientTLS(s.TLS)
 			errs = append(errs, tlsErrs...)
 			if cfg.ServerName == "" {
 				cfg.ServerName = opts.TLSConfig.ServerName // the URL's host, as go-redis sets it
@@ -129,7 +129,7 @@ func buildRedis(c config.Check, cfg *redisSpec) (prober, string, config.Errors) 
 	}
 	// Shared by every check of this URL, TLS settings and timeout (go-redis's dial, read and write
 	// timeouts are the client's); the role each asks for is its own.
-	key := keyOf("redis", cfg.URL, c.Timeout.String(), tlsKey(cfg.TLS))
+	key := keyOf("redis", s.URL, c.Timeout.String(), tlsKey(s.TLS))
 	sh, release, _ := share(key, func() (*redisShared, func(), error) {
 		sh := &redisShared{opts: opts, life: newClientLife(), runs: map[*redisRun]struct{}{}}
 		if opts.TLSConfig != nil {
