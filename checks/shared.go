@@ -11,9 +11,10 @@ import (
 	"time"
 )
 
-// Checks of one target share one client (docs/design.md §8). Ten checks of one database (a liveness
-// query, a writable check, a migrations read...) are one pool of at most the kind's connections, not
-// ten: 333 postgres checks of one database once opened 666 connections and exhausted max_connections.
+// Checks of one target share one client (docs/design.md §2). Ten checks of one database (a liveness
+// query, a writable check, a migrations read...) use one pool of at most the kind's connections, not
+// ten pools: 333 postgres checks of one database once opened 666 connections and exhausted
+// max_connections.
 //
 // A shared client is keyed by its kind and everything that shapes it: the whole URL or DSN
 // (credentials included), the TLS settings and the contents of the files they name, and the check's
@@ -111,16 +112,6 @@ func share[T any](key sharedKey, open func() (T, func(), error)) (T, func(), err
 		})
 	}
 	return e.value.(T), release, nil
-}
-
-// sharedRefs reports how many checks hold the client of key (0: none open), for tests.
-func sharedRefs(key sharedKey) int {
-	sharedClients.mu.Lock()
-	defer sharedClients.mu.Unlock()
-	if e, ok := sharedClients.m[key]; ok {
-		return e.refs
-	}
-	return 0
 }
 
 // dialWatch lets the runs waiting for one of a shared client's connections see the dials the client
