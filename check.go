@@ -42,7 +42,7 @@ func cmdCheck(ctx context.Context, args []string, lookup env, stdout, stderr io.
 	}
 	defer checks.CloseAll(cs)
 
-	results := startup.Check(ctx, cs)
+	results := startup.RunOnce(ctx, cs)
 	if code, ok := signalExit(ctx); ok {
 		return exitf(code, "stopped (%v) before every check had answered; nothing to report", context.Cause(ctx))
 	}
@@ -54,7 +54,7 @@ func cmdCheck(ctx context.Context, args []string, lookup env, stdout, stderr io.
 	if err != nil {
 		return exitf(exitFailed, "writing the report: %v", err)
 	}
-	if startup.Verdict(results) == startup.Fail {
+	if startup.Verdict(results) == checks.Fail {
 		return exitf(exitFailed, "") // the report says which
 	}
 	return nil

@@ -2,11 +2,15 @@ package main
 
 import (
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/healthgate/healthgate/checks"
 )
 
 // TestCitationsStayInTheRepository: the README, docs and comments cite files the repository holds. A
@@ -145,5 +149,72 @@ func TestOneImageName(t *testing.T) {
 	}
 	if seen < 5 {
 		t.Errorf("found only %d healthgate image references: is the pattern still right?", seen)
+	}
+}
+
+// TestReadmeKinds: the README's two lists of kinds follow the registry (checks.Kinds): the table "What
+// each check executes" has one row per kind, and the `wait` targets table one `--KIND ARG` row per kind,
+// with the registry's argument. The rows' prose is the README's own; which kinds have a row is not.
+func TestReadmeKinds(t *testing.T) {
+	data, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(data)
+	// section returns the lines of the README's section under heading, up to the next heading.
+	section := func(heading string) []string {
+		_, rest, found := strings.Cut(readme, "\n"+heading+"\n")
+		if !found {
+			t.Fatalf("README.md has no heading %q", heading)
+		}
+		if i := strings.Index(rest, "\n#"); i >= 0 {
+			rest = rest[:i]
+		}
+		return strings.Split(rest, "\n")
+	}
+	want := map[string]string{} // kind → its flag row's start
+	for _, k := range checks.Kinds() {
+		want[k.Name] = "| `--" + k.Name + " " + k.TargetArg + "` |"
+	}
+
+	rows := map[string]int{}
+	typeCell := regexp.MustCompile("^\\| `([a-z0-9]+)` \\|")
+	for _, l := range section("## What each check executes") {
+		if m := typeCell.FindStringSubmatch(l); m != nil {
+			rows[m[1]]++
+		}
+	}
+	for _, name := range checks.Types() {
+		if rows[name] != 1 {
+			t.Errorf("README.md, What each check executes: %d rows for the kind %s; want 1", rows[name], name)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(rows)) {
+		if _, ok := want[name]; !ok {
+			t.Errorf("README.md, What each check executes: a row for %s, which the registry does not have", name)
+		}
+	}
+
+	flagRow := regexp.MustCompile("^\\| `--([a-z0-9-]+)[ `]")
+	others := []string{"config", "only", "migrations"} // the flags that are not a kind's target
+	seen := map[string]bool{}
+	for _, l := range section("### Targets") {
+		m := flagRow.FindStringSubmatch(l)
+		if m == nil || slices.Contains(others, m[1]) {
+			continue
+		}
+		name := m[1]
+		switch start, ok := want[name]; {
+		case !ok:
+			t.Errorf("README.md, Targets: a row for --%s, which is neither a kind nor one of %v", name, others)
+		case !strings.HasPrefix(l, start):
+			t.Errorf("README.md, Targets: the row for --%s starts %.40q; want %q (the registry's argument)", name, l, start)
+		}
+		seen[name] = true
+	}
+	for _, name := range checks.Types() {
+		if start := want[name]; !seen[name] {
+			t.Errorf("README.md, Targets: no row for the kind %s (want one starting %s)", name, start)
+		}
 	}
 }

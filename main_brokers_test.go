@@ -7,9 +7,12 @@ import (
 	"github.com/healthgate/healthgate/checks/checktest"
 )
 
-// brokerTargets are the message-broker kinds with a target flag, each with the URL of its real server.
-func brokerTargets(t *testing.T) []struct{ flag, url string } {
-	return []struct{ flag, url string }{
+// brokerTarget is a message-broker kind with a target flag, with the URL of its real server.
+type brokerTarget struct{ flag, url string }
+
+// brokerTargets are the message-broker kinds with a target flag.
+func brokerTargets(t *testing.T) []brokerTarget {
+	return []brokerTarget{
 		{"--amqp", checktest.AMQPURL(t)},
 		{"--nats", checktest.NATSURL(t)},
 		{"--mqtt", checktest.MQTTURL(t)},
@@ -19,28 +22,27 @@ func brokerTargets(t *testing.T) []struct{ flag, url string } {
 // TestWaitBrokers: `wait --KIND URL` exits 0 against the real broker, and 124 with the target's class
 // in the table against a port where nothing listens (the password never shown).
 func TestWaitBrokers(t *testing.T) {
-	for _, b := range brokerTargets(t) {
-		t.Run(strings.TrimPrefix(b.flag, "--"), func(t *testing.T) {
-			code, _, stderr := runMain(t, noEnv, "wait", "--timeout", "30s", b.flag, b.url)
-			if code != exitOK {
-				t.Fatalf("wait %s against the real server: exit %d; want 0:\n%s", b.flag, code, stderr)
+	t.Parallel()
+	checktest.EachParallel(t, brokerTargets(t), func(b brokerTarget) string { return strings.TrimPrefix(b.flag, "--") }, func(t *testing.T, b brokerTarget) {
+		code, _, stderr := runMain(t, noEnv, "wait", "--timeout", "30s", b.flag, b.url)
+		if code != exitOK {
+			t.Fatalf("wait %s against the real server: exit %d; want 0:\n%s", b.flag, code, stderr)
+		}
+		p := checktest.NewProxy(t, checktest.HostPort(t, b.url))
+		p.Set(checktest.Refuse)
+		refused := withPassword(t, checktest.WithHost(t, b.url, p.Addr()), "hunter2-broker-secret")
+		code, _, stderr = runMain(t, noEnv, "wait", "--timeout", "1.5s", b.flag, refused)
+		if code != exitTimeout {
+			t.Fatalf("wait %s against a refusing port: exit %d; want 124:\n%s", b.flag, code, stderr)
+		}
+		kind := strings.TrimPrefix(b.flag, "--")
+		for _, w := range []string{kind, "NOT READY", "refused"} {
+			if !strings.Contains(stderr, w) {
+				t.Errorf("stderr lacks %q:\n%s", w, stderr)
 			}
-			p := checktest.NewProxy(t, checktest.HostPort(t, b.url))
-			p.Set(checktest.Refuse)
-			refused := withPassword(t, checktest.WithHost(t, b.url, p.Addr()), "hunter2-broker-secret")
-			code, _, stderr = runMain(t, noEnv, "wait", "--timeout", "1.5s", b.flag, refused)
-			if code != exitTimeout {
-				t.Fatalf("wait %s against a refusing port: exit %d; want 124:\n%s", b.flag, code, stderr)
-			}
-			kind := strings.TrimPrefix(b.flag, "--")
-			for _, w := range []string{kind, "NOT READY", "refused"} {
-				if !strings.Contains(stderr, w) {
-					t.Errorf("stderr lacks %q:\n%s", w, stderr)
-				}
-			}
-			if strings.Contains(stderr, "hunter2") {
-				t.Errorf("the password leaked:\n%s", stderr)
-			}
-		})
-	}
+		}
+		if strings.Contains(stderr, "hunter2") {
+			t.Errorf("the password leaked:\n%s", stderr)
+		}
+	})
 }

@@ -121,10 +121,10 @@ func (p *fleetPod) ready(t *testing.T) readyState {
 // on every pod) at each poll; it returns how long it took.
 func until(t *testing.T, pods []*fleetPod, within time.Duration, what string, cond func(i int, s readyState) bool, hold func(i int, s readyState) string) time.Duration {
 	t.Helper()
-	start := time.Now()
-	for {
+	var last []string
+	took, ok := checktest.Poll(within, 25*time.Millisecond, func() bool {
 		all := true
-		var last []string
+		last = last[:0]
 		for i, p := range pods {
 			if r := p.probe(t, "/livez"); r.code != 200 {
 				t.Fatalf("pod %d: /livez = %d; it must never depend on a dependency", i, r.code)
@@ -140,14 +140,12 @@ func until(t *testing.T, pods []*fleetPod, within time.Duration, what string, co
 				last = append(last, fmt.Sprintf("pod %d: %d %q", i, s.code, s.body))
 			}
 		}
-		if all {
-			return time.Since(start)
-		}
-		if time.Since(start) > within {
-			t.Fatalf("%s: not within %s; %s", what, within, strings.Join(last, "; "))
-		}
-		time.Sleep(25 * time.Millisecond)
+		return all
+	})
+	if !ok {
+		t.Fatalf("%s: not within %s; %s", what, within, strings.Join(last, "; "))
 	}
+	return took
 }
 
 func failingOpen(s readyState) bool {
@@ -157,6 +155,7 @@ func failingOpen(s readyState) bool {
 func passing(s readyState) bool { return s.code == 200 && !s.degraded && s.body == "ok" }
 
 func TestFleetFailOpen(t *testing.T) {
+	t.Parallel() // its own pods, proxies and ports; waits on rounds
 	pods := staticFleet(t, 5, nil)
 	modes := []checktest.Mode{checktest.Refuse, checktest.Blackhole, checktest.Reset, checktest.Refuse, checktest.Blackhole}
 
@@ -279,6 +278,7 @@ func TestFleetFailOpen(t *testing.T) {
 
 // TestFleetWrongToken: a peer that answers with another token is not heard, so nothing fails open.
 func TestFleetWrongToken(t *testing.T) {
+	t.Parallel()
 	pods := staticFleet(t, 3, func(i int) string {
 		if i == 0 {
 			return "s3cr3t-fleet-right"
@@ -318,6 +318,7 @@ func TestFleetWrongToken(t *testing.T) {
 // TestFleetDNS: peers discovered through dns:/// against a real DNS server (dnsmasq) whose records
 // include the pod itself.
 func TestFleetDNS(t *testing.T) {
+	t.Parallel() // its own dnsmasq, and loopback addresses no other test uses
 	// Three pods on three loopback addresses, one port: what a headless Service's A records look like.
 	ips := []string{"127.0.0.41", "127.0.0.42", "127.0.0.43"}
 	port := freePort(t, ips)

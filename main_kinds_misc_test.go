@@ -68,27 +68,26 @@ var miscKindTargets = []miscKindTarget{
 // TestWaitAndCheckMiscKinds: `wait --<kind>` exits 0 against the real server and 124 when it never
 // answers; `check --<kind>` runs once, 0 or 1.
 func TestWaitAndCheckMiscKinds(t *testing.T) {
-	for _, k := range miscKindTargets {
-		t.Run(k.flag, func(t *testing.T) {
-			up, down := k.up(t), k.down(t)
-			if code, _, stderr := runMain(t, noEnv, "wait", "--"+k.flag, up, "--timeout", "30s"); code != exitOK {
-				t.Fatalf("wait --%s %s: exit %d; want 0:\n%s", k.flag, up, code, stderr)
+	t.Parallel()
+	checktest.EachParallel(t, miscKindTargets, func(k miscKindTarget) string { return k.flag }, func(t *testing.T, k miscKindTarget) {
+		up, down := k.up(t), k.down(t)
+		if code, _, stderr := runMain(t, noEnv, "wait", "--"+k.flag, up, "--timeout", "30s"); code != exitOK {
+			t.Fatalf("wait --%s %s: exit %d; want 0:\n%s", k.flag, up, code, stderr)
+		}
+		code, _, stderr := runMain(t, noEnv, "wait", "--"+k.flag, down, "--timeout", "1.5s")
+		if code != exitTimeout {
+			t.Fatalf("wait --%s %s: exit %d; want 124:\n%s", k.flag, down, code, stderr)
+		}
+		for _, want := range []string{k.flag, "NOT READY", k.downClass} {
+			if !strings.Contains(stderr, want) {
+				t.Errorf("wait's table lacks %q:\n%s", want, stderr)
 			}
-			code, _, stderr := runMain(t, noEnv, "wait", "--"+k.flag, down, "--timeout", "1.5s")
-			if code != exitTimeout {
-				t.Fatalf("wait --%s %s: exit %d; want 124:\n%s", k.flag, down, code, stderr)
-			}
-			for _, want := range []string{k.flag, "NOT READY", k.downClass} {
-				if !strings.Contains(stderr, want) {
-					t.Errorf("wait's table lacks %q:\n%s", want, stderr)
-				}
-			}
-			if code, _, stderr := runMain(t, noEnv, "check", "--"+k.flag, up); code != exitOK {
-				t.Errorf("check --%s %s: exit %d; want 0:\n%s", k.flag, up, code, stderr)
-			}
-			if code, _, _ := runMain(t, noEnv, "check", "--"+k.flag, down); code != exitFailed {
-				t.Errorf("check --%s %s: exit %d; want 1", k.flag, down, code)
-			}
-		})
-	}
+		}
+		if code, _, stderr := runMain(t, noEnv, "check", "--"+k.flag, up); code != exitOK {
+			t.Errorf("check --%s %s: exit %d; want 0:\n%s", k.flag, up, code, stderr)
+		}
+		if code, _, _ := runMain(t, noEnv, "check", "--"+k.flag, down); code != exitFailed {
+			t.Errorf("check --%s %s: exit %d; want 1", k.flag, down, code)
+		}
+	})
 }

@@ -58,6 +58,7 @@ func migrationsSchema(t *testing.T, applied ...string) (*pgx.Conn, string) {
 // The test: wait with --migrations exits 0 within one backoff step after another connection
 // inserts the version the release needs.
 func TestWaitMigrationsVersionAppears(t *testing.T) {
+	t.Parallel() // a schema of its own; waits on the backoff
 	conn, pg := migrationsSchema(t, "20241119000000", "9")
 	inv := start(t, noEnv, "wait", "--postgres", pg, "--migrations", "rails:20241120093000", "--timeout", "60s")
 	checktest.Eventually(t, 10*time.Second, "the schema line", func() bool {
@@ -84,6 +85,7 @@ func TestWaitMigrationsVersionAppears(t *testing.T) {
 
 // ... and 124 with a final table naming the schema reason when it never does.
 func TestWaitMigrationsNeverAppears(t *testing.T) {
+	t.Parallel()
 	_, pg := migrationsSchema(t, "9")
 	code, _, stderr := runMain(t, noEnv, "wait", "--postgres", pg, "--migrations", "rails:10", "--timeout", "3s", "--quiet")
 	if code != exitTimeout {
@@ -107,6 +109,7 @@ func TestWaitMigrationsNeverAppears(t *testing.T) {
 
 // An absent table never clears within the wait either, and says that no migration ever ran.
 func TestWaitMigrationsAbsentTable(t *testing.T) {
+	t.Parallel()
 	_, pg := migrationsSchema(t)
 	code, _, stderr := runMain(t, noEnv, "wait", "--postgres", pg, "--migrations", "goose:3", "--timeout", "2s", "--quiet")
 	if code != exitTimeout || !strings.Contains(stderr, "goose_db_version does not exist") || !strings.Contains(stderr, "no migration has run yet") {

@@ -16,6 +16,7 @@ import (
 
 // --mysql has --postgres's semantics: critical, waited for, backed off by class; the password never shows.
 func TestWaitMySQLFlag(t *testing.T) {
+	t.Parallel()
 	my := checktest.MySQLURL(t)
 	code, stdout, stderr := runMain(t, noEnv, "wait", "--mysql", my, "--timeout", "30s")
 	if code != exitOK {
@@ -85,6 +86,7 @@ func mysqlMigrationsDB(t *testing.T, applied ...string) (*sql.DB, string) {
 // wait --mysql with --migrations: exits 0 within one backoff step after another connection inserts the
 // version, and 124 with a final table naming the schema reason when it never does.
 func TestWaitMySQLMigrations(t *testing.T) {
+	t.Parallel() // a database of its own; waits on the backoff
 	db, my := mysqlMigrationsDB(t, "20241119000000", "9")
 	inv := start(t, noEnv, "wait", "--mysql", my, "--migrations", "rails:20241120093000", "--timeout", "60s")
 	checktest.Eventually(t, 10*time.Second, "the schema line", func() bool {

@@ -298,6 +298,7 @@ func runPromtoolTests(t *testing.T, promtool string, rules, tests []byte) (strin
 // it must (after its `for`) and stays silent where it must not, with the configured severity and extra
 // labels and its runbook annotations; with longer `for` values the same series no longer fire.
 func TestPrometheusRuleAlerts(t *testing.T) {
+	t.Parallel() // helm and promtool processes of its own
 	promtool := needTool(t, "promtool")
 	severity := map[string]string{"HealthgateNotReady": "warning", "HealthgateCriticalCheckFailing": "critical",
 		"HealthgateCheckStale": "warning", "HealthgateCheckFailingOpen": "warning", "HealthgateConfigReloadFailed": "page"}
@@ -378,6 +379,7 @@ func stopProcess(t *testing.T, cmd *exec.Cmd, name string) {
 // TestPrometheusScrape: a real healthgate's /metrics passes `promtool check metrics`, and a real
 // Prometheus scraping it answers every query of the chart's dashboard (panels and variables) with series.
 func TestPrometheusScrape(t *testing.T) {
+	t.Parallel() // its own healthgate and Prometheus processes, on ports of their own; waits on scrapes
 	promtool := needTool(t, "promtool")
 	prometheus := needTool(t, "prometheus")
 	k := renderKit(t)

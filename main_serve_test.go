@@ -121,19 +121,16 @@ func (p *serveProcess) probe(t *testing.T, path string, hdr ...string) probeResu
 // long it took.
 func (p *serveProcess) waitCode(t *testing.T, path string, code int, within time.Duration) time.Duration {
 	t.Helper()
-	start := time.Now()
-	for {
+	took, ok := checktest.Poll(within, 20*time.Millisecond, func() bool {
 		if r := p.probe(t, "/livez"); r.code != 200 {
 			t.Fatalf("/livez = %d while waiting for %s; it must never depend on a dependency", r.code, path)
 		}
-		if r := p.probe(t, path); r.code == code {
-			return time.Since(start)
-		}
-		if time.Since(start) > within {
-			t.Fatalf("%s did not answer %d within %s; last: %q", path, code, within, p.probe(t, path+"?verbose").body)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return p.probe(t, path).code == code
+	})
+	if !ok {
+		t.Fatalf("%s did not answer %d within %s; last: %q", path, code, within, p.probe(t, path+"?verbose").body)
 	}
+	return took
 }
 
 const (

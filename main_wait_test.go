@@ -21,12 +21,12 @@ import (
 	"github.com/healthgate/healthgate/startup"
 )
 
-// binDir holds the healthgate binary the process-level tests run (exec, signals), built once.
+// The healthgate binary the process-level tests run (exec, signals): TestMain starts building it once,
+// in the background, while the in-process tests run; healthgateBinary waits for it.
 var (
-	binDir   string
-	binOnce  sync.Once
 	binPath  string
 	binError error
+	binBuilt = make(chan struct{})
 )
 
 func TestMain(m *testing.M) {
@@ -35,24 +35,40 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	binDir = dir
+	binPath = filepath.Join(dir, "healthgate")
+	build := exec.Command("go", "build", "-o", binPath, ".")
+	build.Dir, err = os.Getwd() // the package's directory: tests may t.Chdir while it builds
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	go func() {
+		defer close(binBuilt)
+		if out, err := build.CombinedOutput(); err != nil {
+			binError = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	}()
 	// In-process runs must never replace the test binary; the exec tests run the real binary.
 	execCommand = func(c startup.Command, _ []string) error {
 		return fmt.Errorf("exec %s: %w (disabled in in-process tests)", c.Path, startup.ErrNotFound)
 	}
-	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) { _ = os.RemoveAll(dir) }))
+	// The build ends before goleak looks and before its directory goes, even when no test used it.
+	goleak.VerifyTestMain(awaitBuild{m}, goleak.Cleanup(func(int) { _ = os.RemoveAll(dir) }))
 }
 
-// healthgateBinary builds the command once for the tests that need a real process.
+// awaitBuild runs the tests, then waits for the binary's build.
+type awaitBuild struct{ m *testing.M }
+
+func (a awaitBuild) Run() int {
+	code := a.m.Run()
+	<-binBuilt
+	return code
+}
+
+// healthgateBinary returns the binary TestMain built, waiting for the build.
 func healthgateBinary(t *testing.T) string {
 	t.Helper()
-	binOnce.Do(func() {
-		binPath = filepath.Join(binDir, "healthgate")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			binError = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
+	<-binBuilt
 	if binError != nil {
 		t.Fatal(binError)
 	}
@@ -175,49 +191,49 @@ var noEnv = map[string]string{}
 // The first test: wait against a proxy that refuses, then forwards to the real Postgres and
 // Redis: exit 0 soon after, with the progress lines as documented.
 func TestWaitDependencyComesUp(t *testing.T) {
-	tests := []struct {
+	t.Parallel() // its own proxy per kind; waits on the backoff
+	type dependency struct {
 		kind string
 		url  func(testing.TB) string
-	}{
+	}
+	tests := []dependency{
 		{"postgres", checktest.PostgresURL},
 		{"redis", checktest.RedisURL},
 	}
-	for _, tc := range tests {
-		t.Run(tc.kind, func(t *testing.T) {
-			raw := tc.url(t)
-			px := checktest.NewProxy(t, checktest.HostPort(t, raw))
-			px.Set(checktest.Refuse)
-			inv := start(t, noEnv, "wait", "--"+tc.kind, checktest.WithHost(t, raw, px.Addr()), "--timeout", "30s")
-			refused := fmt.Sprintf("waiting for %s (%s %s/", tc.kind, tc.kind, px.Addr())
-			checktest.Eventually(t, 5*time.Second, "the refused line", func() bool {
-				return strings.Contains(inv.stderr.String(), refused)
-			})
-			up := time.Now()
-			px.Set(checktest.Forward)
-			if code := inv.end(t, 10*time.Second); code != exitOK {
-				t.Fatalf("exit %d; want 0:\n%s", code, inv.stderr.String())
-			}
-			// Generous for a loaded CI machine: the benchmark measures the real figure (tens of ms).
-			if took := time.Since(up); took > 2*time.Second {
-				t.Errorf("exited %v after the dependency came up; want well under a second", took)
-			}
-			out := inv.stderr.String()
-			for _, want := range []string{
-				fmt.Sprintf("healthgate wait: waiting up to 30s for %s (%s %s/", tc.kind, tc.kind, px.Addr()),
-				refused,
-				"): refused — nothing listens there yet: is the dependency running, and are host and port in --" + tc.kind + " right?",
-				fmt.Sprintf("ready: %s (%s %s/", tc.kind, tc.kind, px.Addr()),
-				"healthgate wait: all 1 ready after ",
-			} {
-				if !strings.Contains(out, want) {
-					t.Errorf("stderr lacks %q:\n%s", want, out)
-				}
-			}
-			if n := strings.Count(out, "waiting for "+tc.kind); n != 1 {
-				t.Errorf("%d waiting lines; want 1 (one per change of reason):\n%s", n, out)
-			}
+	checktest.EachParallel(t, tests, func(tc dependency) string { return tc.kind }, func(t *testing.T, tc dependency) {
+		raw := tc.url(t)
+		px := checktest.NewProxy(t, checktest.HostPort(t, raw))
+		px.Set(checktest.Refuse)
+		inv := start(t, noEnv, "wait", "--"+tc.kind, checktest.WithHost(t, raw, px.Addr()), "--timeout", "30s")
+		refused := fmt.Sprintf("waiting for %s (%s %s/", tc.kind, tc.kind, px.Addr())
+		checktest.Eventually(t, 5*time.Second, "the refused line", func() bool {
+			return strings.Contains(inv.stderr.String(), refused)
 		})
-	}
+		up := time.Now()
+		px.Set(checktest.Forward)
+		if code := inv.end(t, 10*time.Second); code != exitOK {
+			t.Fatalf("exit %d; want 0:\n%s", code, inv.stderr.String())
+		}
+		// Generous for a loaded CI machine: the benchmark measures the real figure (tens of ms).
+		if took := time.Since(up); took > 2*time.Second {
+			t.Errorf("exited %v after the dependency came up; want well under a second", took)
+		}
+		out := inv.stderr.String()
+		for _, want := range []string{
+			fmt.Sprintf("healthgate wait: waiting up to 30s for %s (%s %s/", tc.kind, tc.kind, px.Addr()),
+			refused,
+			"): refused — nothing listens there yet: is the dependency running, and are host and port in --" + tc.kind + " right?",
+			fmt.Sprintf("ready: %s (%s %s/", tc.kind, tc.kind, px.Addr()),
+			"healthgate wait: all 1 ready after ",
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("stderr lacks %q:\n%s", want, out)
+			}
+		}
+		if n := strings.Count(out, "waiting for "+tc.kind); n != 1 {
+			t.Errorf("%d waiting lines; want 1 (one per change of reason):\n%s", n, out)
+		}
+	})
 }
 
 // Both at once, from flags, with a password in the URL that must never be printed.
@@ -257,15 +273,17 @@ func TestWaitParallelTargetsNoSecret(t *testing.T) {
 
 // The second test: a dependency that never comes: 124 at the timeout, with the table.
 func TestWaitTimeout(t *testing.T) {
+	t.Parallel() // each case waits out its own 1.5 s timeout
 	pg := checktest.PostgresURL(t)
 	blackhole := checktest.NewProxy(t, checktest.HostPort(t, pg))
 	blackhole.Set(checktest.Blackhole)
-	tests := []struct {
+	type timeoutCase struct {
 		name  string
 		args  []string
 		quiet bool
 		want  []string
-	}{
+	}
+	tests := []timeoutCase{
 		{
 			name: "refused",
 			args: []string{"--tcp", closedAddr(t)},
@@ -283,23 +301,21 @@ func TestWaitTimeout(t *testing.T) {
 			want: []string{"postgres", "NOT READY", "timeout", "no answer after", "when the wait timed out — no answer within the timeout"},
 		},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			code, _, stderr := runMain(t, noEnv, append([]string{"wait", "--timeout", "1.5s"}, tc.args...)...)
-			if code != exitTimeout {
-				t.Fatalf("exit %d; want 124:\n%s", code, stderr)
+	checktest.EachParallel(t, tests, func(tc timeoutCase) string { return tc.name }, func(t *testing.T, tc timeoutCase) {
+		code, _, stderr := runMain(t, noEnv, append([]string{"wait", "--timeout", "1.5s"}, tc.args...)...)
+		if code != exitTimeout {
+			t.Fatalf("exit %d; want 124:\n%s", code, stderr)
+		}
+		want := append([]string{"healthgate wait: timed out after 1.5", "1 of 1 target not ready", "NAME", "STATUS", "REASON", "HINT"}, tc.want...)
+		for _, w := range want {
+			if !strings.Contains(stderr, w) {
+				t.Errorf("stderr lacks %q:\n%s", w, stderr)
 			}
-			want := append([]string{"healthgate wait: timed out after 1.5", "1 of 1 target not ready", "NAME", "STATUS", "REASON", "HINT"}, tc.want...)
-			for _, w := range want {
-				if !strings.Contains(stderr, w) {
-					t.Errorf("stderr lacks %q:\n%s", w, stderr)
-				}
-			}
-			if got := strings.Contains(stderr, "healthgate wait: waiting up to"); got == tc.quiet {
-				t.Errorf("progress lines present: %v; want %v:\n%s", got, !tc.quiet, stderr)
-			}
-		})
-	}
+		}
+		if got := strings.Contains(stderr, "healthgate wait: waiting up to"); got == tc.quiet {
+			t.Errorf("progress lines present: %v; want %v:\n%s", got, !tc.quiet, stderr)
+		}
+	})
 }
 
 func TestWaitTimeoutIsOnTime(t *testing.T) {

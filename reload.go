@@ -113,7 +113,10 @@ func (rl *reloader) reload(trigger string) {
 	rl.restartOnly(cfg)
 
 	// Keep every check configured the same: same *checks.Check, so the monitor keeps its state and
-	// runner and the check its pool. Build the others.
+	// runner and the check its pool. Build the others, before closing the dropped ones: checks of one
+	// target share a pool (checks/shared.go), so a new check of a kept target joins its pool, and the
+	// close of a dropped one only releases a reference while another check holds it. Closing first
+	// would close a shared pool and reopen it (a reconnect on reload).
 	current := make(map[string]*checks.Check, len(rl.cs))
 	for _, c := range rl.cs {
 		current[c.Name] = c
@@ -157,7 +160,7 @@ func (rl *reloader) reload(trigger string) {
 	// Replace stops the runs of dropped checks before it returns: only then are their series deleted
 	// (a last run would bring them back) and their clients closed.
 	dropped := rl.mon.Replace(next, monOpts.Fleet)
-	rl.metrics.SetChecks(next)
+	rl.metrics.SetChecks(rl.mon.Snapshot())
 	rl.handler.Reconfigure(srvOpts)
 	checks.CloseAll(dropped)
 	if oldPeers != nil && oldPeers != rl.peers {
@@ -207,10 +210,22 @@ func (rl *reloader) restartOnly(cfg *config.Config) {
 // applyServer applies the server settings a reload may change: details, details_token (srv), and the
 // drain timing.
 func (rl *reloader) applyServer(cfg *config.Config, srv *server.Options) {
-	srv.Details, srv.DetailsToken = cfg.Server.Details, cfg.Server.DetailsToken
+	srv.Details, srv.DetailsToken = detailsOf(cfg.Server.Details), cfg.Server.DetailsToken
 	rl.mu.Lock()
 	rl.drain = [2]time.Duration{cfg.Server.ShutdownDelay, cfg.Server.ShutdownTimeout}
 	rl.mu.Unlock()
+}
+
+// detailsOf maps the configuration's server.details to the server's; anything else (config.Validate
+// refuses it) withholds reasons.
+func detailsOf(s string) server.Details {
+	switch s {
+	case config.DetailsAlways:
+		return server.DetailsAlways
+	case config.DetailsToken:
+		return server.DetailsToken
+	}
+	return server.DetailsNever
 }
 
 // drainTiming is server.Drain.Timing: shutdown_delay and shutdown_timeout as last loaded.

@@ -122,10 +122,10 @@ func loadServeConfig(path string, lookup env) (*config.Config, error) {
 // the monitor asks while a shared check fails. instance is this process's id, kept across reloads.
 func newFleet(cfg *config.Config, cs []*checks.Check, instance string, metrics *server.Metrics, log *slog.Logger, mon *monitor.Options, srv *server.Options) *server.Peers {
 	f := cfg.Fleet
-	peers := make([]config.Peer, 0, len(f.Peers))
+	peers := make([]server.Peer, 0, len(f.Peers))
 	for _, s := range f.Peers {
 		p, _ := config.ParsePeer(s) // validated by config.Load
-		peers = append(peers, p)
+		peers = append(peers, server.Peer(p))
 	}
 	cacheFor := time.Duration(0)
 	var shared []string

@@ -41,6 +41,12 @@ const colScale = "healthgate"
 func rowScaleCPU(n int) string { return fmt.Sprintf("scalecpu%d", n) }
 func rowScaleRSS(n int) string { return fmt.Sprintf("scalerss%d", n) }
 
+// scalePoolChecks is the number of postgres checks of one database whose connections S3 counts: the
+// issue's 333, which opened 666 when each check had its own pool of 2.
+const scalePoolChecks = 333
+
+const rowScalePools = "scalepools"
+
 // scaleLayout creates the scale table.
 func (b *bench) scaleLayout() {
 	t := newTable([]string{colScale})
@@ -55,6 +61,8 @@ func (b *bench) scaleLayout() {
 	for _, n := range scaleSizes {
 		t.add(rowScaleRSS(n), fmt.Sprintf("S2. RSS, %s checks (per check beyond the %d-check figure)", thousands(float64(n)), scaleSizes[0]), "—", all)
 	}
+	t.add(rowScalePools, fmt.Sprintf("S3. connections opened by %d `postgres` checks of one database", scalePoolChecks),
+		"≤ 2 (one shared pool; before it: 666)", all)
 	b.scaleTab = t
 }
 
@@ -113,6 +121,9 @@ func (b *bench) scale(ctx context.Context) {
 		b.scaleTab.set(rowScaleCPU(n), colScale, float64(r.netPerRun())/1e3, "%s µs (%s µs with the idle cost; %s CPU ms over %s runs in %.0f s, /proc stat: %s ms)",
 			fmtMicros(r.netPerRun()), fmtMicros(r.perRun()), fmtMillis(r.cpu), thousands(r.runs), r.window.Seconds(), fmtMillis(r.cpuTicks))
 	}
+	if ctx.Err() == nil {
+		b.scalePools(ctx)
+	}
 	base, ok := res[scaleSizes[0]]
 	for _, n := range scaleSizes {
 		r, have := res[n]
@@ -144,6 +155,55 @@ func (b *bench) scale(ctx context.Context) {
 			}
 			b.scaleTab.row(rowScaleCPU(n)).verdict = verdict + ": " + strings.Join(parts, ", ")
 		}
+	}
+}
+
+// scalePools counts the connections S3's checks open through a proxy: they share one pool of at most
+// 2 connections (checks/shared.go), where each check once had its own.
+func (b *bench) scalePools(ctx context.Context) {
+	px, err := newProxy(b.pg)
+	if err != nil {
+		b.scaleTab.fail(rowScalePools, colScale, err)
+		return
+	}
+	defer px.close()
+	addr := freeAddr()
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "server: {listen: %q, shutdown_delay: 0s, shutdown_timeout: 1s}\n", addr)
+	fmt.Fprintf(&sb, "defaults: {interval: %v, timeout: %v}\nchecks:\n", interval, timeout)
+	for i := range scalePoolChecks {
+		fmt.Fprintf(&sb, "  - {name: pg%d, type: postgres, url: %q}\n", i, withHost(b.pg.url, px.addr))
+	}
+	file := filepath.Join(b.tmp, "healthgate-scale-pools.yaml")
+	if err := os.WriteFile(file, []byte(sb.String()), 0o644); err != nil {
+		b.scaleTab.fail(rowScalePools, colScale, err)
+		return
+	}
+	p, err := start("healthgate (333 postgres checks)", b.healthgate, "serve", "--config", file)
+	if err != nil {
+		b.scaleTab.fail(rowScalePools, colScale, err)
+		return
+	}
+	defer p.stop(3 * time.Second)
+	r := &running{srv: servers[0], proc: p, addr: addr}
+	if err := awaitReady(ctx, r); err != nil {
+		b.scaleTab.fail(rowScalePools, colScale, err)
+		return
+	}
+	runs0, _ := scrapeRuns(ctx, r.url("/metrics"))
+	sleep(ctx, 3*interval) // every check runs three more times
+	runs1, err := scrapeRuns(ctx, r.url("/metrics"))
+	if err != nil {
+		b.scaleTab.fail(rowScalePools, colScale, err)
+		return
+	}
+	n := px.accepted.Load()
+	b.logf("  %d postgres checks of one database: %d connections accepted by the proxy over %s runs", scalePoolChecks, n, thousands(runs1))
+	b.scaleTab.set(rowScalePools, colScale, float64(n), "%d (over %s runs, %s of them in the last %v)", n, thousands(runs1), thousands(runs1-runs0), 3*interval)
+	if n <= 2 {
+		b.scaleTab.row(rowScalePools).verdict = "met"
+	} else {
+		b.scaleTab.row(rowScalePools).verdict = "**missed**"
 	}
 }
 
@@ -419,4 +479,5 @@ func (b *bench) scaleReport(w *strings.Builder, header bool, cmd []string, took 
 	fmt.Fprintf(w, "\nNotes:\n")
 	fmt.Fprintf(w, "- S1: CPU of the serve process over the window (every thread's time on a CPU, /proc/<pid>/task/*/schedstat, in ns; /proc/<pid>/stat's utime + stime, in 10 ms ticks, beside it), less the idle cost over as long a window, divided by the runs completed in it (growth of healthgate_check_runs_total); the figure with the idle cost left in is shown beside. The idle cost is what the same process spends per second under the same probes with `checks: []` (%s): the probes, the heartbeat and the Go runtime, paid whatever the checks. At 10 checks each run also wakes an otherwise idle process (the scheduler, the network poller), which at 1,000 checks, where the process is never idle, is shared.\n", b.scaleIdle)
 	fmt.Fprintf(w, "- S2: VmRSS at the end of the window; per check = (RSS − RSS at %d checks) / (N − %d).\n", scaleSizes[0], scaleSizes[0])
+	fmt.Fprintf(w, "- S3: one healthgate with %d `postgres` checks of the local Postgres's database through a counting proxy, every %v; the connections the proxy accepted once every check passed and ran three more times. Checks of one target share one pool of at most 2 (README \"Checks of one target share one pool\"); each check had its own before, 2 × %d = %d.\n", scalePoolChecks, interval, scalePoolChecks, 2*scalePoolChecks)
 }

@@ -27,8 +27,8 @@ import (
 // failed passive declare, which closes its channel, from leaking into the next run; it is one cheap
 // round trip on the kept connection, never a new TCP or AMQP login.
 
-// amqpConfig is what an amqp check reads from its configuration.
-type amqpConfig struct {
+// amqpSettings is amqpSpec checked and resolved: what the runs of an amqp check read.
+type amqpSettings struct {
 	url     string // secrets included: never shown; always amqp:// (this check does TLS itself)
 	addr    string // host:port
 	queue   string
@@ -43,8 +43,8 @@ type amqpSpec struct {
 	TLS   config.TLS `yaml:"tls"`
 }
 
-func amqpConfigOf(c config.Check, s *amqpSpec) (amqpConfig, config.Errors) {
-	a := amqpConfig{url: s.URL, queue: s.Queue, timeout: c.Timeout}
+func amqpSettingsOf(c config.Check, s *amqpSpec) (amqpSettings, config.Errors) {
+	a := amqpSettings{url: s.URL, queue: s.Queue, timeout: c.Timeout}
 	if s.URL == "" {
 		return a, config.Errors{c.Src.Errorf("url", "required: an amqp:// or amqps:// URL")}
 	}
@@ -94,7 +94,7 @@ func amqpConfigOf(c config.Check, s *amqpSpec) (amqpConfig, config.Errors) {
 }
 
 type amqpCheck struct {
-	cfg   amqpConfig
+	cfg   amqpSettings
 	vhost string
 
 	mu   sync.Mutex
@@ -106,7 +106,7 @@ type amqpCheck struct {
 }
 
 func buildAMQP(c config.Check, s *amqpSpec) (prober, string, config.Errors) {
-	a, errs := amqpConfigOf(c, s)
+	a, errs := amqpSettingsOf(c, s)
 	if len(errs) > 0 {
 		return nil, "", errs
 	}

@@ -104,6 +104,7 @@ func TestAMQPServerAnswers(t *testing.T) {
 }
 
 func TestAMQPWireFaults(t *testing.T) {
+	t.Parallel() // its own proxies and checks; waits on timeouts
 	mq := checktest.AMQPURL(t)
 	runFaults(t, checktest.HostPort(t, mq), func(addr string) config.Check {
 		return config.Check{Type: "amqp", Spec: config.SpecOf(map[string]any{"url": checktest.WithHost(t, mq, addr)})}

@@ -9,7 +9,8 @@
 // "does not apply" and "known types" messages, the chart's check schema (TestChartSchema renders it;
 // `go test ./checks -run TestChartSchema -update` writes it) and the chart README's field list
 // (TestChartReadmeFields). A new kind touches its file, its line in the registry, its test and testdata,
-// a README row, and the two rendered files.
+// two README rows (what it executes, its `wait` flag: TestReadmeKinds in the root package fails until
+// both exist), and the two rendered files.
 package checks
 
 import (
@@ -62,12 +63,12 @@ type prober interface {
 // kind is one registry entry: the struct of a check's own fields (its configuration, beyond the common
 // ones), how to build the prober from it, and what the command line and the health+json output need.
 type kind struct {
-	// config returns a new pointer to the kind's configuration struct; its yaml tags are the fields a
-	// check of this kind may set, secret:"true" marks the fields whose values are never shown, and
-	// schema/desc tags render the chart's schema (schema_test.go).
-	config func() any
-	build  func(c config.Check, cfg any) (p prober, target string, errs config.Errors)
-	fields []string // the yaml keys of config's struct
+	// spec returns a new pointer to the kind's configuration struct (its <kind>Spec); its yaml tags are
+	// the fields a check of this kind may set, secret:"true" marks the fields whose values are never
+	// shown, and schema/desc tags render the chart's schema (schema_test.go).
+	spec   func() any
+	build  func(c config.Check, s any) (p prober, target string, errs config.Errors)
+	fields []string // the yaml keys of spec's struct
 	// component is the health+json draft's componentType for checks of this kind: "datastore" for
 	// databases and caches, "component" for services.
 	component string
@@ -80,11 +81,12 @@ type kind struct {
 	schemaDesc string
 }
 
-// register makes a registry entry of a kind's build function, typed by its configuration struct C.
-func register[C any](k kind, build func(c config.Check, cfg *C) (prober, string, config.Errors)) kind {
-	k.config = func() any { return new(C) }
-	k.build = func(c config.Check, cfg any) (prober, string, config.Errors) { return build(c, cfg.(*C)) }
-	t := reflect.TypeFor[C]()
+// register makes a registry entry of a kind's build function, typed by its configuration struct S
+// (the kind's <kind>Spec).
+func register[S any](k kind, build func(c config.Check, s *S) (prober, string, config.Errors)) kind {
+	k.spec = func() any { return new(S) }
+	k.build = func(c config.Check, s any) (prober, string, config.Errors) { return build(c, s.(*S)) }
+	t := reflect.TypeFor[S]()
 	for i := range t.NumField() {
 		if key := t.Field(i).Tag.Get("yaml"); key != "" && key != "-" {
 			k.fields = append(k.fields, key)
@@ -177,13 +179,12 @@ func SetTarget(c *config.Check, value string) bool {
 	return true
 }
 
-// The health+json draft's pre-defined componentType values (draft-inadarei-api-health-check):
-// a datastore (database, cache), any other component (a service reached over HTTP, TCP, gRPC), or
-// the system itself (healthgate's built-in lines: shutdown, ping, monitor).
+// The health+json draft's pre-defined componentType values (draft-inadarei-api-health-check) for a
+// check: a datastore (database, cache) or any other component (a service reached over HTTP, TCP,
+// gRPC). The draft's third, system, is the server's, for its built-in lines (shutdown, ping, monitor).
 const (
 	ComponentDatastore = "datastore"
 	ComponentService   = "component"
-	ComponentSystem    = "system"
 )
 
 // ComponentType is the health+json componentType of a check of this kind: "component" for a kind
@@ -230,8 +231,8 @@ func New(c config.Check) (*Check, error) {
 		}
 	}
 	c.Spec = c.Spec.Without(others...)
-	cfg := k.config()
-	decodeErrs := c.DecodeSpec(cfg, commonFields...)
+	spec := k.spec()
+	decodeErrs := c.DecodeSpec(spec, commonFields...)
 	errs = append(errs, decodeErrs...)
 	failed := func(field string) bool {
 		if c.Src.Failed[field] {
@@ -244,7 +245,7 @@ func New(c config.Check) (*Check, error) {
 		}
 		return false
 	}
-	p, target, buildErrs := k.build(c, cfg)
+	p, target, buildErrs := k.build(c, spec)
 	for _, e := range buildErrs {
 		// A field that did not decode was reported already; what building says of its (empty or
 		// default) value would only echo that. Every other field is still checked, so one mistake does

@@ -38,8 +38,8 @@ const (
 	dnsSystemResolver = "the system resolver"
 )
 
-// dnsConfig is what a dns check reads from its configuration.
-type dnsConfig struct {
+// dnsSettings is dnsSpec checked and resolved: what the runs of a dns check read.
+type dnsSettings struct {
 	host   string
 	record string
 	expect []string
@@ -54,9 +54,9 @@ type dnsSpec struct {
 	Server string   `yaml:"server" schema:"minLength=1" desc:"a DNS server to ask, host[:port] (port 53 when omitted); default: the system resolver"`
 }
 
-func dnsConfigOf(c config.Check, s *dnsSpec) (dnsConfig, config.Errors) {
+func dnsSettingsOf(c config.Check, s *dnsSpec) (dnsSettings, config.Errors) {
 	var errs config.Errors
-	d := dnsConfig{host: strings.TrimSpace(s.Host), record: strings.ToUpper(s.Record), expect: s.Expect}
+	d := dnsSettings{host: strings.TrimSpace(s.Host), record: strings.ToUpper(s.Record), expect: s.Expect}
 	switch {
 	case d.host == "":
 		errs = append(errs, c.Src.Errorf("host", "required: the name to resolve"))
@@ -114,13 +114,13 @@ func recordName(r string) string {
 }
 
 type dnsCheck struct {
-	cfg      dnsConfig
+	cfg      dnsSettings
 	resolver *net.Resolver
 	shown    string // the server, for messages
 }
 
 func buildDNS(c config.Check, s *dnsSpec) (prober, string, config.Errors) {
-	d, errs := dnsConfigOf(c, s)
+	d, errs := dnsSettingsOf(c, s)
 	if len(errs) > 0 {
 		return nil, "", errs
 	}

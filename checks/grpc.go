@@ -13,11 +13,12 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/healthgate/healthgate/checks/grpcwire"
 	"github.com/healthgate/healthgate/config"
+	"github.com/healthgate/healthgate/internal/grpcwire"
 )
 
 // A grpc check calls grpc.health.v1.Health/Check for one service over one long-lived HTTP/2
@@ -26,7 +27,7 @@ import (
 //
 // Why not grpc-go: the call is one unary request whose message is one string field and whose
 // answer is one enum, and net/http's HTTP/2 (already in the binary for the http check and the
-// server) carries it; checks/grpcwire, shared with our gRPC health server, frames and decodes
+// server) carries it; internal/grpcwire, shared with our gRPC health server, frames and decodes
 // it. grpc-go's client with its health package costs 15.1 MB of binary (healthgate 23.8 MB → 38.9
 // MB) and 3.4 MB more resident memory in an idle `serve` (15.2 → 18.7 MB), and a standalone
 // client making the same calls peaks at 12.9 MB against 9.1 MB for net/http (measured on the
@@ -56,8 +57,8 @@ const (
 	grpcServiceWholeLabel = `"" (the server as a whole)`
 )
 
-// grpcConfig is what a grpc check reads from its configuration.
-type grpcConfig struct {
+// grpcSettings is grpcSpec checked and resolved: what the runs of a grpc check read.
+type grpcSettings struct {
 	address string
 	service string
 	tls     *tls.Config // nil: plaintext (h2c)
@@ -70,13 +71,13 @@ type grpcSpec struct {
 	TLS     config.TLS `yaml:"tls"`
 }
 
-func grpcConfigOf(c config.Check, s *grpcSpec) (grpcConfig, config.Errors) {
+func grpcSettingsOf(c config.Check, s *grpcSpec) (grpcSettings, config.Errors) {
 	var errs config.Errors
 	addr, err := checkAddress(c, s.Address, "address", "")
 	if err != nil {
 		errs = append(errs, err)
 	}
-	g := grpcConfig{address: addr, service: s.Service}
+	g := grpcSettings{address: addr, service: s.Service}
 	// A written tls: block, even an empty one (tls: {}: the system's CAs), turns TLS on.
 	if c.Src.IsSet("tls") || s.TLS.Src.File != "" || tlsGiven(s.TLS) {
 		cfg, tlsErrs := clientTLS(s.TLS)
@@ -91,7 +92,7 @@ type grpcCheck struct {
 	// SETTINGS frame: whatever answered then, it is not a gRPC server.
 	notH2 atomic.Bool
 
-	cfg       grpcConfig
+	cfg       grpcSettings
 	url       string
 	request   []byte // the framed HealthCheckRequest
 	transport *http.Transport
@@ -99,7 +100,7 @@ type grpcCheck struct {
 }
 
 func buildGRPC(c config.Check, s *grpcSpec) (prober, string, config.Errors) {
-	g, errs := grpcConfigOf(c, s)
+	g, errs := grpcSettingsOf(c, s)
 	if len(errs) > 0 {
 		return nil, "", errs
 	}
@@ -150,6 +151,7 @@ func buildGRPC(c config.Check, s *grpcSpec) (prober, string, config.Errors) {
 type h2Sniffer struct {
 	net.Conn
 	notH2 *atomic.Bool
+	mu    sync.Mutex // net/http reads on one goroutine and writes on another: both may look at head
 	head  [9]byte
 	n     int
 }
@@ -161,6 +163,8 @@ func (s *h2Sniffer) Read(p []byte) (int, error) {
 }
 
 func (s *h2Sniffer) saw(b []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.n >= len(s.head) || len(b) == 0 {
 		return
 	}
@@ -179,13 +183,20 @@ func (s *h2Sniffer) saw(b []byte) {
 // already holds, briefly, to tell "not gRPC" from a reset.
 func (s *h2Sniffer) Write(p []byte) (int, error) {
 	n, err := s.Conn.Write(p)
-	if err != nil && s.n == 0 {
+	if err != nil && !s.seen() {
 		_ = s.Conn.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
 		var buf [9]byte
 		m, _ := io.ReadAtLeast(s.Conn, buf[:], len(buf))
 		s.saw(buf[:m])
 	}
 	return n, err
+}
+
+// seen reports whether the server has sent a byte yet.
+func (s *h2Sniffer) seen() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n > 0
 }
 
 func (g *grpcCheck) probe(ctx context.Context) error {

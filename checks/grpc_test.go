@@ -133,6 +133,7 @@ func TestGRPCReusesOneConnection(t *testing.T) {
 }
 
 func TestGRPCWireFaults(t *testing.T) {
+	t.Parallel() // its own proxies and checks; waits on timeouts
 	addr, _ := startGRPC(t, true, nil)
 	build := func(a string) config.Check {
 		return config.Check{Type: "grpc", Spec: config.SpecOf(map[string]any{"address": a, "service": grpcService})}

@@ -36,7 +36,7 @@ type httpCheck struct {
 	contains  []byte
 }
 
-// httpSpec is an http check's own configuration.
+// httpSpec is an http check's own configuration (config.Check.Spec, decoded).
 type httpSpec struct {
 	URL             string            `yaml:"url" secret:"true" schema:"minLength=1"`
 	Method          string            `yaml:"method" schema:"minLength=1"`
@@ -47,30 +47,30 @@ type httpSpec struct {
 	TLS             config.TLS        `yaml:"tls"`
 }
 
-func buildHTTP(c config.Check, cfg *httpSpec) (prober, string, config.Errors) {
+func buildHTTP(c config.Check, s *httpSpec) (prober, string, config.Errors) {
 	var errs config.Errors
-	if cfg.URL == "" {
+	if s.URL == "" {
 		return nil, "", config.Errors{c.Src.Errorf("url", "required: an http:// or https:// URL")}
 	}
-	u, err := url.Parse(cfg.URL)
+	u, err := url.Parse(s.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		errs = append(errs, c.Src.Errorf("url", "must be an absolute http:// or https:// URL (got %s)", RedactURL(cfg.URL)))
+		errs = append(errs, c.Src.Errorf("url", "must be an absolute http:// or https:// URL (got %s)", RedactURL(s.URL)))
 	}
-	method := strings.ToUpper(cfg.Method)
+	method := strings.ToUpper(s.Method)
 	if method == "" {
 		method = http.MethodGet
 	}
 	if !validToken(method) {
-		errs = append(errs, c.Src.Errorf("method", "%q is not an HTTP method", cfg.Method))
+		errs = append(errs, c.Src.Errorf("method", "%q is not an HTTP method", s.Method))
 	}
-	for _, code := range cfg.ExpectStatus {
+	for _, code := range s.ExpectStatus {
 		if code < 100 || code > 599 {
 			errs = append(errs, c.Src.Errorf("expect_status", "%d is not an HTTP status code", code))
 		}
 	}
 	header := http.Header{}
 	host := ""
-	for k, v := range cfg.Headers {
+	for k, v := range s.Headers {
 		if !validToken(k) {
 			errs = append(errs, c.Src.Errorf("headers", "%q is not a valid header name", k))
 			continue
@@ -84,7 +84,7 @@ func buildHTTP(c config.Check, cfg *httpSpec) (prober, string, config.Errors) {
 	if header.Get("User-Agent") == "" {
 		header.Set("User-Agent", UserAgent)
 	}
-	tlsConfig, tlsErrs := clientTLS(cfg.TLS)
+	tlsConfig, tlsErrs := clientTLS(s.TLS)
 	errs = append(errs, tlsErrs...)
 	if len(errs) > 0 {
 		return nil, "", errs
@@ -102,7 +102,7 @@ func buildHTTP(c config.Check, cfg *httpSpec) (prober, string, config.Errors) {
 	client := &http.Client{
 		Transport: tr,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if !cfg.FollowRedirects {
+			if !s.FollowRedirects {
 				return http.ErrUseLastResponse
 			}
 			if len(via) >= maxRedirects {
@@ -112,8 +112,8 @@ func buildHTTP(c config.Check, cfg *httpSpec) (prober, string, config.Errors) {
 		},
 	}
 	h := &httpCheck{
-		client: client, transport: tr, method: method, url: cfg.URL, shown: RedactURL(cfg.URL),
-		header: header, host: host, expect: cfg.ExpectStatus, contains: []byte(cfg.BodyContains),
+		client: client, transport: tr, method: method, url: s.URL, shown: RedactURL(s.URL),
+		header: header, host: host, expect: s.ExpectStatus, contains: []byte(s.BodyContains),
 	}
 	return h, h.shown, nil
 }

@@ -114,9 +114,11 @@ var wireFaults = []faultCase{
 }
 
 // runFaults runs build's check through each wire fault, and against an address where the connect itself
-// never completes; a timeout's hint must tell the two apart (connected or not).
+// never completes; a timeout's hint must tell the two apart (connected or not). Each case has its own
+// proxy and check and mostly waits for a timeout, so the cases run in parallel.
 func runFaults(t *testing.T, target string, build func(addr string) config.Check) {
 	t.Run("connect never completes", func(t *testing.T) {
+		t.Parallel()
 		ch := newCheck(t, build(checktest.Unreachable(t)))
 		err, took := runCheck(t, ch)
 		assertClass(t, err, checks.Timeout)
@@ -127,6 +129,7 @@ func runFaults(t *testing.T, target string, build func(addr string) config.Check
 	})
 	for _, tc := range wireFaults {
 		t.Run(tc.mode.String(), func(t *testing.T) {
+			t.Parallel()
 			p := checktest.NewProxy(t, target)
 			p.SetDelay(2 * timeout)
 			p.Set(tc.mode)
@@ -149,6 +152,7 @@ func runFaults(t *testing.T, target string, build func(addr string) config.Check
 }
 
 func TestPostgresWireFaults(t *testing.T) {
+	t.Parallel() // its own proxies and checks; waits on timeouts
 	pg := checktest.PostgresURL(t)
 	runFaults(t, checktest.HostPort(t, pg), func(addr string) config.Check {
 		return config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": checktest.WithHost(t, pg, addr)})}
@@ -220,6 +224,7 @@ func TestPostgresStartupErrors(t *testing.T) {
 }
 
 func TestRedisWireFaults(t *testing.T) {
+	t.Parallel() // its own proxies and checks; waits on timeouts
 	rd := checktest.RedisURL(t)
 	runFaults(t, checktest.HostPort(t, rd), func(addr string) config.Check {
 		return config.Check{Type: "redis", Spec: config.SpecOf(map[string]any{"url": checktest.WithHost(t, rd, addr)})}
@@ -391,6 +396,7 @@ func TestHTTP(t *testing.T) {
 }
 
 func TestHTTPWireFaults(t *testing.T) {
+	t.Parallel() // its own proxies and checks; waits on timeouts
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }))
 	t.Cleanup(srv.Close)
 	runFaults(t, srv.Listener.Addr().String(), func(addr string) config.Check {
@@ -584,12 +590,6 @@ func startRedisReplica(t *testing.T, primary string) string {
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	checktest.Eventually(t, 10*time.Second, "the private redis replica to listen", func() bool {
-		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
-		if err == nil {
-			_ = c.Close()
-		}
-		return err == nil
-	})
+	checktest.Eventually(t, 10*time.Second, "the private redis replica to listen", func() bool { return checktest.Listens(addr) })
 	return addr
 }

@@ -41,8 +41,8 @@ type memcachedCheck struct {
 	rd   *bufio.Reader
 }
 
-// memcachedConfig is what a memcached check reads from its configuration.
-type memcachedConfig struct {
+// memcachedSettings is memcachedSpec checked and resolved: what the runs of a memcached check read.
+type memcachedSettings struct {
 	address string
 }
 
@@ -51,16 +51,16 @@ type memcachedSpec struct {
 	Address string `yaml:"address" schema:"minLength=1" desc:"host:port (port 11211 when omitted)"`
 }
 
-func memcachedConfigOf(c config.Check, s *memcachedSpec) (memcachedConfig, config.Errors) {
+func memcachedSettingsOf(c config.Check, s *memcachedSpec) (memcachedSettings, config.Errors) {
 	addr, err := checkAddress(c, s.Address, "address", memcachedDefaultPort)
 	if err != nil {
-		return memcachedConfig{}, config.Errors{err}
+		return memcachedSettings{}, config.Errors{err}
 	}
-	return memcachedConfig{address: addr}, nil
+	return memcachedSettings{address: addr}, nil
 }
 
 func buildMemcached(c config.Check, s *memcachedSpec) (prober, string, config.Errors) {
-	mc, errs := memcachedConfigOf(c, s)
+	mc, errs := memcachedSettingsOf(c, s)
 	if len(errs) > 0 {
 		return nil, "", errs
 	}

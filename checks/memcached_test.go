@@ -13,6 +13,7 @@ import (
 )
 
 func TestMemcachedWireFaults(t *testing.T) {
+	t.Parallel() // its own proxies and checks; waits on timeouts
 	mc := checktest.MemcachedAddr(t)
 	build := func(addr string) config.Check {
 		return config.Check{Type: "memcached", Spec: config.SpecOf(map[string]any{"address": addr})}

@@ -31,8 +31,8 @@ import (
 // broker: a request/response proving the broker answers now, on the kept connection (a CONNECT per run
 // would be a new TCP connection and login every interval).
 
-// mqttConfig is what an mqtt check reads from its configuration.
-type mqttConfig struct {
+// mqttSettings is mqttSpec checked and resolved: what the runs of an mqtt check read.
+type mqttSettings struct {
 	url      *url.URL // secrets included: never shown
 	addr     string   // host:port
 	user     string
@@ -46,8 +46,8 @@ type mqttSpec struct {
 	TLS config.TLS `yaml:"tls"`
 }
 
-func mqttConfigOf(c config.Check, s *mqttSpec) (mqttConfig, config.Errors) {
-	var m mqttConfig
+func mqttSettingsOf(c config.Check, s *mqttSpec) (mqttSettings, config.Errors) {
+	var m mqttSettings
 	if s.URL == "" {
 		return m, config.Errors{c.Src.Errorf("url", "required: an mqtt:// or mqtts:// URL")}
 	}
@@ -99,7 +99,7 @@ func mqttConfigOf(c config.Check, s *mqttSpec) (mqttConfig, config.Errors) {
 }
 
 type mqttCheck struct {
-	cfg   mqttConfig
+	cfg   mqttSettings
 	id    string // the client id: random, so two pods never take over each other's session
 	topic string // the topic of the UNSUBSCRIBE round trip
 
@@ -109,7 +109,7 @@ type mqttCheck struct {
 }
 
 func buildMQTT(c config.Check, s *mqttSpec) (prober, string, config.Errors) {
-	m, errs := mqttConfigOf(c, s)
+	m, errs := mqttSettingsOf(c, s)
 	if len(errs) > 0 {
 		return nil, "", errs
 	}

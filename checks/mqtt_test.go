@@ -63,11 +63,7 @@ func runMosquitto(t *testing.T, conf string) (string, *checktest.Buffer) {
 			t.Fatalf("the private mosquitto exited:\n%s", out.String())
 		default:
 		}
-		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
-		if err == nil {
-			_ = c.Close()
-		}
-		return err == nil
+		return checktest.Listens(addr)
 	})
 	return addr, out
 }
@@ -171,6 +167,7 @@ func TestMQTTDisconnects(t *testing.T) {
 }
 
 func TestMQTTWireFaults(t *testing.T) {
+	t.Parallel() // its own proxies and checks; waits on timeouts
 	mu := checktest.MQTTURL(t)
 	runFaults(t, checktest.HostPort(t, mu), func(addr string) config.Check {
 		return config.Check{Type: "mqtt", Spec: config.SpecOf(map[string]any{"url": checktest.WithHost(t, mu, addr)})}

@@ -30,7 +30,10 @@ import (
 const mysqlStatusQuery = "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('read_only', 'super_read_only', 'innodb_read_only', 'version')"
 
 type mysqlCheck struct {
-	db       *sql.DB
+	db       *sql.DB // shared by the checks of one target (shared.go)
+	watch    *dialWatch
+	life     *clientLife
+	release  func()
 	query    string
 	writable bool
 	maxLag   time.Duration
@@ -72,16 +75,45 @@ func buildMySQL(c config.Check, s *mysqlSpec) (prober, string, config.Errors) {
 	if len(errs) > 0 {
 		return nil, "", errs
 	}
+	// The pool is shared by every check of this URL and timeout (the driver's timeouts are the
+	// pool's): their own settings (query, writable, max_replication_lag, migrations) are per run.
+	key := keyOf("mysql", s.URL, c.Timeout.String())
+	sp, release, err := share(key, func() (*mysqlPool, func(), error) {
+		sp := &mysqlPool{life: newClientLife()}
+		db, err := openMySQL(cfg, c.Timeout, &sp.watch)
+		if err != nil {
+			sp.life.end()
+			return nil, nil, err
+		}
+		sp.db = db
+		return sp, func() { sp.life.end(); _ = db.Close() }, nil
+	})
+	if err != nil {
+		return nil, "", config.Errors{c.Src.Errorf("url", "cannot build a connection pool: %s", dsnCause(err))}
+	}
+	p := &mysqlCheck{db: sp.db, watch: &sp.watch, life: sp.life, release: release, query: strings.TrimSpace(s.Query), writable: s.Writable, maxLag: s.MaxReplicationLag, schema: schema}
+	return p, mysqlTarget(cfg), nil
+}
+
+// mysqlPool is the shared part of mysql checks: the pool, and what its dials tell the runs waiting on it.
+type mysqlPool struct {
+	db    *sql.DB
+	watch dialWatch
+	life  *clientLife
+}
+
+// openMySQL makes the pool of a parsed URL; it does not dial.
+func openMySQL(cfg *mysql.Config, timeout time.Duration, watch *dialWatch) (*sql.DB, error) {
 	// The driver's own timeouts are the check's: a dial, and each read or write of a packet, can never
 	// outlast a run (the run's context bounds the whole of it as well).
-	if cfg.Timeout == 0 || cfg.Timeout > c.Timeout {
-		cfg.Timeout = c.Timeout
+	if cfg.Timeout == 0 || cfg.Timeout > timeout {
+		cfg.Timeout = timeout
 	}
-	if cfg.ReadTimeout == 0 || cfg.ReadTimeout > c.Timeout {
-		cfg.ReadTimeout = c.Timeout
+	if cfg.ReadTimeout == 0 || cfg.ReadTimeout > timeout {
+		cfg.ReadTimeout = timeout
 	}
-	if cfg.WriteTimeout == 0 || cfg.WriteTimeout > c.Timeout {
-		cfg.WriteTimeout = c.Timeout
+	if cfg.WriteTimeout == 0 || cfg.WriteTimeout > timeout {
+		cfg.WriteTimeout = timeout
 	}
 	// The driver logs connection troubles to stderr on its own; every one of them is also returned,
 	// and classified, by the run.
@@ -91,7 +123,7 @@ func buildMySQL(c config.Check, s *mysqlSpec) (prober, string, config.Errors) {
 	cfg.InterpolateParams = true
 	dialer := &net.Dialer{KeepAlive: 5 * time.Minute}
 	cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		return dialContext(ctx, dialer, network, addr)
+		return watch.dial(ctx, dialer, network, addr)
 	}
 	if cfg.ConnectionAttributes == "" {
 		cfg.ConnectionAttributes = "program_name:healthgate"
@@ -104,15 +136,14 @@ func buildMySQL(c config.Check, s *mysqlSpec) (prober, string, config.Errors) {
 		conn, err = mysql.NewConnector(cfg)
 	}
 	if err != nil {
-		return nil, "", config.Errors{c.Src.Errorf("url", "cannot build a connection pool: %s", dsnCause(err))}
+		return nil, err
 	}
 	db := sql.OpenDB(conn)
 	// At most 2 connections, kept between runs (never a connection per run when healthy), none opened
 	// while building (docs/design.md §8).
 	db.SetMaxOpenConns(2)
 	db.SetMaxIdleConns(2)
-	p := &mysqlCheck{db: db, query: strings.TrimSpace(s.Query), writable: s.Writable, maxLag: s.MaxReplicationLag, schema: schema}
-	return p, mysqlTarget(cfg), nil
+	return db, nil
 }
 
 type nopLogger struct{}
@@ -198,7 +229,11 @@ func mysqlTarget(cfg *mysql.Config) string {
 	return cfg.Addr + "/" + cfg.DBName
 }
 
-func (p *mysqlCheck) probe(ctx context.Context) error {
+// probe runs on the shared pool, not cut short by the run's cancellation (the driver closes a
+// connection whose query is cancelled: see clientLife).
+func (p *mysqlCheck) probe(ctx context.Context) error { return p.life.detached(ctx, p.run) }
+
+func (p *mysqlCheck) run(ctx context.Context) error {
 	err := p.once(ctx)
 	// A pooled connection can have died while idle (a server restart, wait_timeout): the pool drops it
 	// on the error, so one retry on a fresh connection tells that apart from an outage.
@@ -209,7 +244,9 @@ func (p *mysqlCheck) probe(ctx context.Context) error {
 }
 
 func (p *mysqlCheck) once(ctx context.Context) error {
+	done := p.watch.wait(ctx)
 	conn, err := p.db.Conn(ctx)
+	done(err == nil)
 	if err != nil {
 		return classifyMySQL(err)
 	}
@@ -339,7 +376,8 @@ func judgeReplicaStatus(stmt string, cols []string, rows [][]*string, maxLag tim
 	return nil
 }
 
-func (p *mysqlCheck) close() { _ = p.db.Close() }
+// close releases this check's reference to the shared pool: the last one closes it.
+func (p *mysqlCheck) close() { p.release() }
 
 // readNamed runs a statement and returns its rows as text and its column names.
 func readNamed(ctx context.Context, conn *sql.Conn, query string) ([][]*string, []string, error) {

@@ -25,6 +25,7 @@ import (
 )
 
 func TestMySQLWireFaults(t *testing.T) {
+	t.Parallel() // its own proxies and checks; waits on timeouts
 	my := checktest.MySQLURL(t)
 	runFaults(t, checktest.HostPort(t, my), func(addr string) config.Check {
 		return config.Check{Type: "mysql", Spec: config.SpecOf(map[string]any{"url": checktest.WithHost(t, my, addr)})}
@@ -423,13 +424,12 @@ func startMariaDBWith(t *testing.T, system, grants bool, args ...string) (addr, 
 	if grants {
 		db = openMySQLNet(t, "unix", sock)
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	answering := func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		err := db.PingContext(ctx)
+		err = db.PingContext(ctx)
 		cancel()
 		if err == nil {
-			return addr, sock
+			return true
 		}
 		select {
 		case <-exited:
@@ -437,12 +437,13 @@ func startMariaDBWith(t *testing.T, system, grants bool, args ...string) (addr, 
 			t.Fatalf("mariadbd exited: %s", out)
 		default:
 		}
-		if time.Now().After(deadline) {
-			out, _ := os.ReadFile(filepath.Join(dir, "log"))
-			t.Fatalf("mariadbd did not answer within 60s: %v\n%s", err, out)
-		}
-		time.Sleep(100 * time.Millisecond)
+		return false
 	}
+	if _, ok := checktest.Poll(60*time.Second, 100*time.Millisecond, answering); !ok {
+		out, _ := os.ReadFile(filepath.Join(dir, "log"))
+		t.Fatalf("mariadbd did not answer within 60s: %v\n%s", err, out)
+	}
+	return addr, sock
 }
 
 // asUser adds --user=root when running as root, which mariadbd refuses to do unless told so explicitly

@@ -24,8 +24,8 @@ import (
 // trip (FlushWithContext), and with jetstream: true the JetStream account information ($JS.API.INFO)
 // must answer.
 
-// natsConfig is what a nats check reads from its configuration.
-type natsConfig struct {
+// natsSettings is natsSpec checked and resolved: what the runs of a nats check read.
+type natsSettings struct {
 	url       string // secrets included: never shown
 	jetstream bool
 	tls       *tls.Config // nil unless a tls block is given or the URL is tls://
@@ -38,8 +38,8 @@ type natsSpec struct {
 	TLS       config.TLS `yaml:"tls"`
 }
 
-func natsConfigOf(c config.Check, s *natsSpec) (natsConfig, config.Errors) {
-	n := natsConfig{url: s.URL, jetstream: s.JetStream}
+func natsSettingsOf(c config.Check, s *natsSpec) (natsSettings, config.Errors) {
+	n := natsSettings{url: s.URL, jetstream: s.JetStream}
 	if s.URL == "" {
 		return n, config.Errors{c.Src.Errorf("url", "required: a nats:// or tls:// URL")}
 	}
@@ -77,7 +77,7 @@ func natsConfigOf(c config.Check, s *natsSpec) (natsConfig, config.Errors) {
 }
 
 type natsCheck struct {
-	cfg natsConfig
+	cfg natsSettings
 
 	mu   sync.Mutex
 	conn *nats.Conn
@@ -85,7 +85,7 @@ type natsCheck struct {
 }
 
 func buildNATS(c config.Check, s *natsSpec) (prober, string, config.Errors) {
-	n, errs := natsConfigOf(c, s)
+	n, errs := natsSettingsOf(c, s)
 	if len(errs) > 0 {
 		return nil, "", errs
 	}

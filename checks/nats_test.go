@@ -38,13 +38,7 @@ func startNATS(t *testing.T, conf string) string {
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	checktest.Eventually(t, 15*time.Second, "the private nats-server to listen", func() bool {
-		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
-		if err == nil {
-			_ = c.Close()
-		}
-		return err == nil
-	})
+	checktest.Eventually(t, 15*time.Second, "the private nats-server to listen", func() bool { return checktest.Listens(addr) })
 	return addr
 }
 
@@ -117,6 +111,7 @@ func TestNATSServerAnswers(t *testing.T) {
 }
 
 func TestNATSWireFaults(t *testing.T) {
+	t.Parallel() // its own proxies and checks; waits on timeouts
 	nu := checktest.NATSURL(t)
 	runFaults(t, checktest.HostPort(t, nu), func(addr string) config.Check {
 		return config.Check{Type: "nats", Spec: config.SpecOf(map[string]any{"url": checktest.WithHost(t, nu, addr)})}

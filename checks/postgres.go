@@ -2,6 +2,7 @@ package checks
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net"
@@ -30,14 +31,16 @@ const statusQuery = `SELECT pg_is_in_recovery(),
   END::float8`
 
 type postgresCheck struct {
-	pool     *pgxpool.Pool
+	pool     *pgxpool.Pool // shared by the checks of one target (shared.go)
+	watch    *dialWatch
+	life     *clientLife
+	release  func()
 	query    string
 	writable bool
 	maxLag   time.Duration
 	schema   *schemaCheck // migrations: nil unless configured
 }
 
-// buildPostgres builds the pool and, with migrations, the schema read; every error of both at once.
 // postgresSpec is a postgres check's own configuration (config.Check.Spec, decoded).
 type postgresSpec struct {
 	URL               string        `yaml:"url" secret:"true" schema:"minLength=1"`
@@ -48,9 +51,10 @@ type postgresSpec struct {
 	Migrations config.Migrations `yaml:"migrations" schema:"required=tool|version" desc:"Fail with reason schema until the migration tool's table records this version (README \"Migrations\"); healthgate validates the version against the tool."`
 }
 
-func buildPostgres(c config.Check, cfg *postgresSpec) (prober, string, config.Errors) {
-	schema, schemaErrs := newSchemaCheck(c, cfg.Migrations, postgresDialect)
-	p, target, errs := buildPostgresPool(c, cfg)
+// buildPostgres builds the pool and, with migrations, the schema read; every error of both at once.
+func buildPostgres(c config.Check, s *postgresSpec) (prober, string, config.Errors) {
+	schema, schemaErrs := newSchemaCheck(c, s.Migrations, postgresDialect)
+	p, target, errs := buildPostgresPool(c, s)
 	if errs = append(errs, schemaErrs...); len(errs) > 0 {
 		if p != nil {
 			p.close()
@@ -61,14 +65,14 @@ func buildPostgres(c config.Check, cfg *postgresSpec) (prober, string, config.Er
 	return p, target, nil
 }
 
-func buildPostgresPool(c config.Check, cfg *postgresSpec) (*postgresCheck, string, config.Errors) {
-	if cfg.URL == "" {
+func buildPostgresPool(c config.Check, s *postgresSpec) (*postgresCheck, string, config.Errors) {
+	if s.URL == "" {
 		return nil, "", config.Errors{c.Src.Errorf("url", "required: a postgres:// URL or a key=value DSN")}
 	}
-	pc, err := pgxpool.ParseConfig(cfg.URL)
+	pc, err := pgxpool.ParseConfig(s.URL)
 	if err != nil {
 		cause := parseConfigCause(err)
-		if pgURLSyntaxError(err) && hasUserinfo(cfg.URL) {
+		if pgURLSyntaxError(err) && hasUserinfo(s.URL) {
 			cause += " (" + percentHint + ")"
 		}
 		return nil, "", config.Errors{c.Src.Errorf("url", "not a valid postgres URL or key=value DSN: %s", cause)}
@@ -78,31 +82,89 @@ func buildPostgresPool(c config.Check, cfg *postgresSpec) (*postgresCheck, strin
 	if hostHasAt(pc.ConnConfig) {
 		return nil, "", config.Errors{c.Src.Errorf("url", "the host contains '@': percent-encode the characters @ : / ? # in the user and password (@ is %s)", "%40")}
 	}
-	// At most 2 connections, none kept open on purpose, no dial at build time (docs/design.md §8).
+	// The pool is shared by every check of this URL and timeout (the connect timeout is the pool's):
+	// their own settings (query, writable, max_replication_lag, migrations) are per run.
+	key := keyOf("postgres", s.URL, c.Timeout.String(), pgFilesKey(s.URL))
+	sp, release, err := share(key, func() (*postgresPool, func(), error) {
+		sp := &postgresPool{life: newClientLife()}
+		pool, err := pgxpool.NewWithConfig(context.Background(), postgresPoolConfig(pc, c.Timeout, &sp.watch))
+		if err != nil {
+			sp.life.end()
+			return nil, nil, err
+		}
+		sp.pool = pool
+		return sp, func() { sp.life.end(); pool.Close() }, nil
+	})
+	if err != nil {
+		return nil, "", config.Errors{c.Src.Errorf("url", "cannot build a connection pool: %v", err)}
+	}
+	p := &postgresCheck{pool: sp.pool, watch: &sp.watch, life: sp.life, release: release, query: strings.TrimSpace(s.Query), writable: s.Writable, maxLag: s.MaxReplicationLag}
+	return p, postgresTarget(pc.ConnConfig), nil
+}
+
+// postgresPool is the shared part of postgres checks: the pool, and what its dials tell the runs
+// waiting on it.
+type postgresPool struct {
+	pool  *pgxpool.Pool
+	watch dialWatch
+	life  *clientLife
+}
+
+// postgresPoolConfig sets what healthgate wants of a pool on the parsed URL: at most 2 connections,
+// none kept open on purpose, no dial at build time (docs/design.md §8).
+func postgresPoolConfig(pc *pgxpool.Config, timeout time.Duration, watch *dialWatch) *pgxpool.Config {
 	pc.MaxConns = 2
 	pc.MinConns = 0
 	pc.MinIdleConns = 0
 	// Our query is the liveness test of the connection; pgxpool's ping-on-acquire would double every
 	// run's round trips. A connection that died while idle is retried once in probe.
 	pc.ShouldPing = func(context.Context, pgxpool.ShouldPingParams) bool { return false }
-	if pc.ConnConfig.ConnectTimeout == 0 || pc.ConnConfig.ConnectTimeout > c.Timeout {
-		pc.ConnConfig.ConnectTimeout = c.Timeout
+	// pgxpool connects in a goroutine of its own, not bounded by the run that asked: the check's
+	// timeout bounds it.
+	if pc.ConnConfig.ConnectTimeout == 0 || pc.ConnConfig.ConnectTimeout > timeout {
+		pc.ConnConfig.ConnectTimeout = timeout
 	}
 	dialer := &net.Dialer{KeepAlive: 5 * time.Minute} // as pgconn's default
 	pc.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		return dialContext(ctx, dialer, network, addr)
+		return watch.dial(ctx, dialer, network, addr)
 	}
 	// The simple protocol works through PgBouncer in transaction mode and needs no prepare round trip.
 	pc.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
 	if _, ok := pc.ConnConfig.RuntimeParams["application_name"]; !ok {
 		pc.ConnConfig.RuntimeParams["application_name"] = "healthgate"
 	}
-	pool, err := pgxpool.NewWithConfig(context.Background(), pc)
-	if err != nil {
-		return nil, "", config.Errors{c.Src.Errorf("url", "cannot build a connection pool: %v", err)}
+	return pc
+}
+
+// pgFilesKey is the contents of the files a postgres URL or DSN names (sslrootcert, sslcert, sslkey,
+// passfile), for the shared pool's key: a check built after one of them changed does not join a pool
+// built from the old ones. A parameter it cannot read only leaves the key to the URL itself.
+func pgFilesKey(raw string) string {
+	params := map[string]string{}
+	if strings.Contains(raw, "://") {
+		if u, err := url.Parse(raw); err == nil {
+			for k, v := range u.Query() {
+				params[k] = v[0]
+			}
+		}
+	} else {
+		for _, f := range strings.Fields(raw) {
+			if k, v, ok := strings.Cut(f, "="); ok {
+				params[k] = strings.Trim(v, "'")
+			}
+		}
 	}
-	p := &postgresCheck{pool: pool, query: strings.TrimSpace(cfg.Query), writable: cfg.Writable, maxLag: cfg.MaxReplicationLag}
-	return p, postgresTarget(pc.ConnConfig), nil
+	var b strings.Builder
+	for _, k := range []string{"sslrootcert", "sslcert", "sslkey", "passfile"} {
+		if path := params[k]; path != "" && path != "system" {
+			data, err := config.ReadFile(path, config.BundleFileLimit)
+			if err != nil {
+				data = []byte("unreadable: " + err.Error())
+			}
+			fmt.Fprintf(&b, "%s=%x;", k, sha256.Sum256(data))
+		}
+	}
+	return b.String()
 }
 
 // parseConfigCause keeps pgx's reason but drops the connection string it quotes.
@@ -185,7 +247,11 @@ func hostPort(host string, port uint16) string {
 	return host + ":" + strconv.Itoa(int(port))
 }
 
-func (p *postgresCheck) probe(ctx context.Context) error {
+// probe runs on the shared pool, not cut short by the run's cancellation (pgx closes a connection
+// whose query is cancelled: see clientLife).
+func (p *postgresCheck) probe(ctx context.Context) error { return p.life.detached(ctx, p.run) }
+
+func (p *postgresCheck) run(ctx context.Context) error {
 	err := p.once(ctx)
 	// A pooled connection can have died while idle (server restart, idle timeout in a proxy); the pool
 	// drops it on the error, so one retry on a fresh connection tells that apart from an outage.
@@ -196,7 +262,9 @@ func (p *postgresCheck) probe(ctx context.Context) error {
 }
 
 func (p *postgresCheck) once(ctx context.Context) error {
+	done := p.watch.wait(ctx)
 	conn, err := p.pool.Acquire(ctx)
+	done(err == nil)
 	if err != nil {
 		return classifyPostgres(err)
 	}
@@ -242,7 +310,8 @@ func (p *postgresCheck) status(ctx context.Context, conn *pgxpool.Conn) error {
 	return nil
 }
 
-func (p *postgresCheck) close() { p.pool.Close() }
+// close releases this check's reference to the shared pool: the last one closes it.
+func (p *postgresCheck) close() { p.release() }
 
 // flatError is an error with a message of its own and the original chain underneath.
 type flatError struct {

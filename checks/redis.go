@@ -27,38 +27,64 @@ type quietRedisLogger struct{}
 
 func (quietRedisLogger) Printf(context.Context, string, ...any) {}
 
+// redisCheck is one check; its client is shared by the checks of its target (shared.go).
 type redisCheck struct {
-	opts *redis.Options
-	role string // "", "master" or "replica"
-
-	mu     sync.Mutex
-	client *redis.Client
-
-	handshakeErr atomic.Pointer[Error] // the last TLS handshake failure of the current run
-	handshaking  atomic.Int32          // TLS handshakes under way
-	trace        atomic.Pointer[trace] // the current run's, for the dialer
+	role    string // "", "master" or "replica"
+	shared  *redisShared
+	release func()
 }
 
-// redisSpec is a redis check's own configuration.
+// redisShared is the client of one target, shared by its checks. go-redis's client is replaced when a
+// run finds the network failing (drop): each replaced client closes once no run still uses it, so one
+// check's failure never closes a connection under another check's run.
+type redisShared struct {
+	opts  *redis.Options
+	life  *clientLife
+	watch dialWatch // go-redis dials from a goroutine of its own, for whichever run needs a connection
+	// handshaking counts the TLS handshakes under way: a run that times out while one is, timed out
+	// on it.
+	handshaking atomic.Int32
+
+	mu   sync.Mutex
+	cur  *redisGen
+	runs map[*redisRun]struct{} // the runs under way: a handshake that fails fails each of them
+}
+
+// redisGen is one go-redis client of a shared target and the runs using it.
+type redisGen struct {
+	client  *redis.Client
+	users   int  // runs using it
+	ended   int  // of which, runs whose context ended (deadline or cancellation)
+	retired bool // runs no longer start on it
+	closed  bool
+}
+
+// redisRun is one run under way on a shared client.
+type redisRun struct {
+	handshakeErr atomic.Pointer[Error] // the last TLS handshake failure while it was under way
+	ended        bool                  // its context ended while it used its client (guarded by redisShared.mu)
+}
+
+// redisSpec is a redis check's own configuration (config.Check.Spec, decoded).
 type redisSpec struct {
 	URL  string     `yaml:"url" secret:"true" schema:"minLength=1"`
 	Role string     `yaml:"role" schema:"enum=master|primary|replica"`
 	TLS  config.TLS `yaml:"tls"`
 }
 
-func buildRedis(c config.Check, cfg *redisSpec) (prober, string, config.Errors) {
-	if cfg.URL == "" {
+func buildRedis(c config.Check, s *redisSpec) (prober, string, config.Errors) {
+	if s.URL == "" {
 		return nil, "", config.Errors{c.Src.Errorf("url", "required: a redis:// or rediss:// URL")}
 	}
-	opts, err := redis.ParseURL(cfg.URL)
+	opts, err := redis.ParseURL(s.URL)
 	if err != nil {
-		return nil, "", config.Errors{c.Src.Errorf("url", "%s", redisURLProblem(cfg.URL, err))}
+		return nil, "", config.Errors{c.Src.Errorf("url", "%s", redisURLProblem(s.URL, err))}
 	}
 	var errs config.Errors
 	if opts.DB < 0 {
 		errs = append(errs, c.Src.Errorf("url", "the database number must be 0 or more (got %d)", opts.DB))
 	}
-	role := cfg.Role
+	role := s.Role
 	switch role {
 	case "", "master", "replica":
 	case "primary":
@@ -66,7 +92,7 @@ func buildRedis(c config.Check, cfg *redisSpec) (prober, string, config.Errors) 
 	case "slave":
 		role = "replica"
 	default:
-		errs = append(errs, c.Src.Errorf("role", "must be master or replica (got %q)", cfg.Role))
+		errs = append(errs, c.Src.Errorf("role", "must be master or replica (got %q)", s.Role))
 	}
 	// Bounded by the check's timeout; no retries hidden inside one run: a refused dial must report
 	// refused at once, not timeout after five 100 ms retries (docs/design.md §8).
@@ -80,27 +106,17 @@ func buildRedis(c config.Check, cfg *redisSpec) (prober, string, config.Errors) 
 	opts.MinIdleConns = 0
 	opts.DisableIdentity = true // no CLIENT SETINFO on every new connection
 	opts.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
-	if tlsGiven(cfg.TLS) {
+	if tlsGiven(s.TLS) {
 		if opts.TLSConfig == nil {
 			errs = append(errs, c.Src.Errorf("tls", "applies to rediss:// URLs; this one is redis:// (no TLS)"))
 		} else {
-			cfg, tlsErrs := clientTLS(cfg.TLS)
+			cfg, tlsErrs := clientTLS(s.TLS)
 			errs = append(errs, tlsErrs...)
 			if cfg.ServerName == "" {
 				cfg.ServerName = opts.TLSConfig.ServerName // the URL's host, as go-redis sets it
 			}
 			cfg.InsecureSkipVerify = cfg.InsecureSkipVerify || opts.TLSConfig.InsecureSkipVerify // ?skip_verify=true
 			opts.TLSConfig = cfg
-		}
-	}
-	r := &redisCheck{opts: opts, role: role}
-	if opts.TLSConfig != nil {
-		opts.Dialer = r.tlsDialer(opts.TLSConfig, c.Timeout)
-	} else {
-		// go-redis's own dialer, traced (keep-alive as go-redis sets it).
-		d := &net.Dialer{Timeout: c.Timeout, KeepAlive: 5 * time.Minute}
-		opts.Dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
-			return r.trace.Load().dial(ctx, d, network, addr)
 		}
 	}
 	silenceRedis.Do(func() { redis.SetLogger(quietRedisLogger{}) })
@@ -111,7 +127,23 @@ func buildRedis(c config.Check, cfg *redisSpec) (prober, string, config.Errors) 
 	if len(errs) > 0 {
 		return nil, "", errs
 	}
-	return r, target, nil
+	// Shared by every check of this URL, TLS settings and timeout (go-redis's dial, read and write
+	// timeouts are the client's); the role each asks for is its own.
+	key := keyOf("redis", s.URL, c.Timeout.String(), tlsKey(s.TLS))
+	sh, release, _ := share(key, func() (*redisShared, func(), error) {
+		sh := &redisShared{opts: opts, life: newClientLife(), runs: map[*redisRun]struct{}{}}
+		if opts.TLSConfig != nil {
+			opts.Dialer = sh.tlsDialer(opts.TLSConfig, c.Timeout)
+		} else {
+			// go-redis's own dialer, traced (keep-alive as go-redis sets it).
+			d := &net.Dialer{Timeout: c.Timeout, KeepAlive: 5 * time.Minute}
+			opts.Dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
+				return sh.watch.dial(ctx, d, network, addr)
+			}
+		}
+		return sh, sh.close, nil
+	})
+	return &redisCheck{role: role, shared: sh, release: release}, target, nil
 }
 
 // redisURLProblem says what is wrong with a URL go-redis refused. go-redis messages quote parts of the
@@ -162,72 +194,141 @@ const tlsSilentHint = "no answer to the TLS handshake: the server may not speak 
 
 // go-redis may report only its context's error when a dial overruns, so the classified handshake
 // error is also kept for probe.
-func (r *redisCheck) tlsDialer(cfg *tls.Config, timeout time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
+func (s *redisShared) tlsDialer(cfg *tls.Config, timeout time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		d := net.Dialer{Timeout: timeout}
-		raw, err := r.trace.Load().dial(ctx, &d, network, addr)
+		raw, err := s.watch.dial(ctx, &d, network, addr)
 		if err != nil {
 			return nil, err
 		}
 		conn := tls.Client(raw, cfg)
-		r.handshaking.Add(1)
+		s.handshaking.Add(1)
 		// Decremented only after the outcome is stored: probe reads handshakeErr, then handshaking,
 		// so it sees one or the other whatever the interleaving.
-		defer r.handshaking.Add(-1)
+		defer s.handshaking.Add(-1)
 		if err := conn.HandshakeContext(ctx); err != nil {
 			_ = raw.Close()
 			herr := &Error{Class: TLS, Err: fmt.Errorf("TLS handshake: %w", err)}
 			if ctx.Err() != nil || ClassOf(err) == Timeout {
 				herr = &Error{Class: Timeout, Err: herr.Err, Hint: tlsSilentHint}
 			}
-			r.handshakeErr.Store(herr)
+			s.mu.Lock()
+			for r := range s.runs {
+				r.handshakeErr.Store(herr)
+			}
+			s.mu.Unlock()
 			return nil, herr
 		}
 		return conn, nil
 	}
 }
 
-// clientFor returns the shared client, creating it lazily. go-redis opens a dial circuit breaker after
-// PoolSize failed dials and then re-dials only once a second from a background goroutine; a check
-// that found the network failing drops its client instead, so the next run dials afresh and `wait`
-// sees the dependency the moment it listens.
-func (r *redisCheck) clientFor() *redis.Client {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.client == nil {
-		r.client = redis.NewClient(r.opts)
+// use returns the current client, creating it lazily, and counts run as using it. go-redis opens a
+// dial circuit breaker after PoolSize failed dials and then re-dials only once a second from a
+// background goroutine; a run that found the network failing replaces the client instead (drop), so
+// the next run dials afresh and `wait` sees the dependency the moment it listens.
+func (s *redisShared) use(run *redisRun) *redisGen {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur == nil {
+		s.cur = &redisGen{client: redis.NewClient(s.opts)}
 	}
-	return r.client
+	s.cur.users++
+	s.runs[run] = struct{}{}
+	return s.cur
 }
 
-func (r *redisCheck) drop(c *redis.Client) {
-	r.mu.Lock()
-	if r.client == c {
-		r.client = nil
+// done ends a run's use of g.
+func (s *redisShared) done(run *redisRun, g *redisGen) {
+	s.mu.Lock()
+	delete(s.runs, run)
+	g.users--
+	if run.ended {
+		g.ended--
 	}
-	r.mu.Unlock()
-	_ = c.Close()
+	closing := s.closableLocked(g)
+	s.mu.Unlock()
+	if closing {
+		_ = g.client.Close()
+	}
 }
 
-func (r *redisCheck) probe(ctx context.Context) error {
-	c := r.clientFor()
-	r.handshakeErr.Store(nil)
-	// go-redis dials with a context of its own (no values), so the dialer finds the run's trace here;
-	// runs of one check never overlap.
-	r.trace.Store(traceOf(ctx))
-	// go-redis bounds a read by the context's deadline but does not watch its cancellation: closing
-	// the client is what makes a SIGTERM during a run against a hung Redis take effect at once.
-	stop := context.AfterFunc(ctx, func() { r.drop(c) })
-	err := r.once(ctx, c)
+// ctxEnded: a run's work ended by its deadline, or by the end of the client's life (the last check
+// closed: shutdown), while it used g. go-redis bounds a read by the context's deadline but does not
+// watch its cancellation: closing the client is what ends a read from a hung Redis at once. So g is
+// dropped, and closed at once if every run on it has ended too; a run of another check still under
+// way on it keeps it until it returns, bounded by its own deadline.
+func (s *redisShared) ctxEnded(run *redisRun, g *redisGen) {
+	s.mu.Lock()
+	_, using := s.runs[run]
+	if using && !run.ended {
+		run.ended = true
+		g.ended++
+	}
+	s.mu.Unlock()
+	if using {
+		s.drop(g)
+	}
+}
+
+// drop makes new runs use a fresh client; g closes once no run needs it.
+func (s *redisShared) drop(g *redisGen) {
+	s.mu.Lock()
+	if s.cur == g {
+		s.cur = nil
+	}
+	g.retired = true
+	closing := s.closableLocked(g)
+	s.mu.Unlock()
+	if closing {
+		_ = g.client.Close()
+	}
+}
+
+func (s *redisShared) closableLocked(g *redisGen) bool {
+	if g.retired && !g.closed && (g.users == 0 || g.ended == g.users) {
+		g.closed = true
+		return true
+	}
+	return false
+}
+
+// close closes the client when the last check of the target is closed: the work of runs still under
+// way (cancelled runs') is cancelled first.
+func (s *redisShared) close() {
+	s.life.end()
+	s.mu.Lock()
+	g := s.cur
+	s.mu.Unlock()
+	if g != nil {
+		s.drop(g)
+	}
+}
+
+// probe runs on the shared client, not cut short by the run's cancellation (see clientLife): a
+// cancelled run returns at once, and its round trip ends by itself or at the run's deadline.
+func (r *redisCheck) probe(ctx context.Context) error { return r.shared.life.detached(ctx, r.run) }
+
+func (r *redisCheck) run(ctx context.Context) error {
+	run := &redisRun{}
+	s := r.shared
+	waited := s.watch.wait(ctx)
+	g := s.use(run)
+	stop := context.AfterFunc(ctx, func() { s.ctxEnded(run, g) })
+	err := r.once(ctx, g.client)
 	stop()
-	if herr := r.handshakeErr.Load(); herr != nil && err != nil {
+	s.done(run, g)
+	// go-redis does not say whether a run got a connection: a run that timed out learns how the
+	// client's dials went (shared.go).
+	waited(ClassOf(err) != Timeout && ctx.Err() == nil)
+	if herr := run.handshakeErr.Load(); herr != nil && err != nil {
 		err = herr
-	} else if err != nil && (ClassOf(err) == Timeout || ctx.Err() != nil) && r.handshaking.Load() > 0 {
+	} else if err != nil && (ClassOf(err) == Timeout || ctx.Err() != nil) && s.handshaking.Load() > 0 {
 		err = &Error{Class: Timeout, Err: fmt.Errorf("TLS handshake: %w", err), Hint: tlsSilentHint}
 	}
 	switch ClassOf(err) {
 	case Refused, DNS, Timeout, Reset, TLS:
-		r.drop(c)
+		s.drop(g)
 	}
 	return withTLSHint(err)
 }
@@ -262,15 +363,8 @@ func (r *redisCheck) once(ctx context.Context, c *redis.Client) error {
 	return nil
 }
 
-func (r *redisCheck) close() {
-	r.mu.Lock()
-	c := r.client
-	r.client = nil
-	r.mu.Unlock()
-	if c != nil {
-		_ = c.Close()
-	}
-}
+// close releases this check's reference to the shared client: the last one closes it.
+func (r *redisCheck) close() { r.release() }
 
 // classifyRedis maps Redis error replies to classes by their code (the first word).
 func classifyRedis(err error) error {

@@ -162,7 +162,7 @@ func renderChecksSchema(t *testing.T, indent string) string {
 func kindSchema(t *testing.T, name string) obj {
 	k := kinds[name]
 	fields := fieldsByKey(reflect.TypeFor[config.Check]())
-	for key, f := range fieldsByKey(reflect.TypeOf(k.config()).Elem()) {
+	for key, f := range fieldsByKey(reflect.TypeOf(k.spec()).Elem()) {
 		fields[key] = f
 	}
 	var props obj
@@ -334,7 +334,7 @@ func TestChartReadmeFields(t *testing.T) {
 	for _, name := range Types() {
 		k := kinds[name]
 		kindsText = append(kindsText, name+" `"+strings.Join(k.fields, " ")+"`")
-		typ := reflect.TypeOf(k.config()).Elem()
+		typ := reflect.TypeOf(k.spec()).Elem()
 		for i := range typ.NumField() {
 			f := typ.Field(i)
 			if f.Type.Kind() != reflect.Struct {

@@ -13,25 +13,25 @@ type tcpCheck struct {
 	dialer  net.Dialer
 }
 
-// tcpSpec is a tcp check's own configuration.
+// tcpSpec is a tcp check's own configuration (config.Check.Spec, decoded).
 type tcpSpec struct {
 	Address string `yaml:"address" schema:"minLength=1"`
 }
 
-func buildTCP(c config.Check, cfg *tcpSpec) (prober, string, config.Errors) {
-	if cfg.Address == "" {
+func buildTCP(c config.Check, s *tcpSpec) (prober, string, config.Errors) {
+	if s.Address == "" {
 		return nil, "", config.Errors{c.Src.Errorf("address", "required: host:port")}
 	}
-	host, port, err := net.SplitHostPort(cfg.Address)
+	host, port, err := net.SplitHostPort(s.Address)
 	if err != nil || host == "" {
-		return nil, "", config.Errors{c.Src.Errorf("address", "must be host:port (got %q)", cfg.Address)}
+		return nil, "", config.Errors{c.Src.Errorf("address", "must be host:port (got %q)", s.Address)}
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 		if _, err := net.LookupPort("tcp", port); err != nil {
 			return nil, "", config.Errors{c.Src.Errorf("address", "port must be a number from 1 to 65535 (got %q)", port)}
 		}
 	}
-	return &tcpCheck{address: cfg.Address}, cfg.Address, nil
+	return &tcpCheck{address: s.Address}, s.Address, nil
 }
 
 // probe proves that something accepts connections there, nothing more: prefer a protocol check where

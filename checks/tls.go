@@ -1,8 +1,10 @@
 package checks
 
 import (
+	"crypto/sha256"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/healthgate/healthgate/config"
@@ -44,4 +46,23 @@ func withTLSHint(err error) error {
 		e.Hint = clientCertHint
 	}
 	return err
+}
+
+// tlsKey is what of a tls block shapes a client, for a shared client's key (shared.go): its settings and
+// the contents of the files it names, so a check built after a certificate was renewed does not join
+// a client built with the old one.
+func tlsKey(t config.TLS) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "server_name=%q insecure=%t", t.ServerName, t.InsecureSkipVerify)
+	for _, f := range []struct{ name, path string }{{"ca", t.CAFile}, {"cert", t.CertFile}, {"key", t.KeyFile}} {
+		if f.path == "" {
+			continue
+		}
+		data, err := config.ReadFile(f.path, config.BundleFileLimit)
+		if err != nil {
+			data = []byte("unreadable: " + err.Error())
+		}
+		fmt.Fprintf(&b, " %s=%x", f.name, sha256.Sum256(data))
+	}
+	return b.String()
 }

@@ -161,8 +161,7 @@ func startRedisTLS(t *testing.T, p *testPKI, authClients string) string {
 	go func() { _ = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	listening := func() bool {
 		select {
 		case <-exited:
 			msg := fmt.Sprintf("the private TLS redis-server exited at start (is it built with TLS?):\n%s", out.String())
@@ -172,16 +171,12 @@ func startRedisTLS(t *testing.T, p *testPKI, authClients string) string {
 			t.Skip(strings.SplitN(msg, "\n", 2)[0])
 		default:
 		}
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			_ = c.Close()
-			return addr
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the private TLS redis-server did not listen on %s within 15 s:\n%s", addr, out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
+		return checktest.Listens(addr)
 	}
+	if _, ok := checktest.Poll(15*time.Second, 20*time.Millisecond, listening); !ok {
+		t.Fatalf("the private TLS redis-server did not listen on %s within 15 s:\n%s", addr, out.String())
+	}
+	return addr
 }
 
 // assertHint checks that a failed run's hint says what.

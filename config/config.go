@@ -50,6 +50,23 @@ type Config struct {
 	// File is where the configuration came from, for messages ("healthgate.yaml", or "environment").
 	File string `yaml:"-"`
 	Src  Source `yaml:"-"`
+	// Refs lists what the file takes from outside itself, as decoded: filled by Inspect only.
+	Refs []Ref `yaml:"-"`
+}
+
+// Ref is one value a configuration takes from outside its file: an environment variable (Var, from
+// ${Var} or ${Var:-Default}) or a file (File, the path of a *_file field). A manifest checker learns
+// from them what a pod must provide (Inspect).
+type Ref struct {
+	Path  string // the mapping, as errors name it: server, fleet, checks[1] "cache"
+	Field string // its YAML key; key.name inside a mapping (headers.Authorization, headers_file.X-Api-Key)
+
+	Var        string
+	Default    string
+	HasDefault bool // ${Var:-...}, even with an empty default
+	Whole      bool // the value is ${Var} alone
+
+	File string // after its own ${VAR}s, which are Refs too
 }
 
 // Server configures `healthgate serve`.

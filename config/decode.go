@@ -54,7 +54,10 @@ func parse(d *decoder, data []byte) (*Config, error) {
 // The configuration is returned with every error, as Parse does; errors that only say a value is empty
 // are to be expected of such a reading.
 func Inspect(name string, data []byte) (*Config, error) {
-	return parse(&decoder{file: name, env: func(string) (string, bool) { return "", true }, noFiles: true}, data)
+	var refs []Ref
+	cfg, err := parse(&decoder{file: name, env: func(string) (string, bool) { return "", true }, noFiles: true, refs: &refs}, data)
+	cfg.Refs = refs
+	return cfg, err
 }
 
 type decoder struct {
@@ -64,6 +67,8 @@ type decoder struct {
 	noFiles bool
 	// literal: values were expanded already (Spec.Decode): no ${VAR} and no *_file.
 	literal bool
+	// refs, when set (Inspect), collects every ${VAR} and *_file path met.
+	refs *[]Ref
 	// known are more field names for suggestions: the common fields, when a kind decodes its Spec.
 	known []string
 	errs  Errors
@@ -337,11 +342,12 @@ func (d *decoder) expandedScalar(n *yaml.Node, v reflect.Value, src *Source, whe
 		return
 	}
 	s, vars, err := expand(n.Value, d.env)
+	d.note(where, key, n.Value, vars)
 	if len(vars) > 0 {
 		if src.Vars == nil {
 			src.Vars = map[string][]string{}
 		}
-		src.Vars[key] = vars
+		src.Vars[key] = names(vars)
 		if whole := wholeVariable(n.Value); whole != "" {
 			src.SetOrigin(key, whole)
 		}
@@ -374,10 +380,14 @@ func (d *decoder) readSecretFile(n *yaml.Node, where, key string) (data, path st
 		d.errorf(n, where, key, "must be a file path")
 		return "", "", false
 	}
-	path, _, err := expand(n.Value, d.env)
+	path, vars, err := expand(n.Value, d.env)
+	d.note(where, key, n.Value, vars)
 	if err != nil {
 		d.errorf(n, where, key, "%v", err)
 		return "", "", false
+	}
+	if d.refs != nil && path != "" {
+		*d.refs = append(*d.refs, Ref{Path: where, Field: key, File: path})
 	}
 	if d.noFiles {
 		return "", path, true
@@ -401,7 +411,7 @@ func (d *decoder) scalar(n *yaml.Node, v reflect.Value, path, key string) {
 	if n.Tag == "!!null" {
 		return
 	}
-	s, err := d.expand(n.Value)
+	s, err := d.expand(n.Value, path, key)
 	if err != nil {
 		d.errorf(n, path, key, "%v", err)
 		d.fail(path, key)
@@ -487,7 +497,7 @@ func (d *decoder) stringMap(n *yaml.Node, v reflect.Value, path, key string) {
 			d.errorf(k, path, key+"."+k.Value, "set twice")
 			continue
 		}
-		s, err := d.expand(val.Value)
+		s, err := d.expand(val.Value, path, key+"."+k.Value)
 		if err != nil {
 			d.errorf(val, path, key+"."+k.Value, "%v", err)
 			continue
@@ -569,12 +579,25 @@ func describe(n *yaml.Node) string {
 }
 
 // expand is expand with the decoder's environment; a literal decoder takes s as it is.
-func (d *decoder) expand(s string) (string, error) {
+func (d *decoder) expand(s, path, key string) (string, error) {
 	if d.literal {
 		return s, nil
 	}
-	out, _, err := expand(s, d.env)
+	out, vars, err := expand(s, d.env)
+	d.note(path, key, s, vars)
 	return out, err
+}
+
+// note records raw's variables as Refs of the field key of the mapping at path, when the decoder
+// lists them (Inspect).
+func (d *decoder) note(path, key, raw string, vars []varUse) {
+	if d.refs == nil {
+		return
+	}
+	whole := wholeVariable(raw)
+	for _, v := range vars {
+		*d.refs = append(*d.refs, Ref{Path: path, Field: key, Var: v.name, Default: v.def, HasDefault: v.hasDef, Whole: v.name == whole})
+	}
 }
 
 // suggest is the " (did you mean ...)" of an unknown field: the closest of the struct's fields and the

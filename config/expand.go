@@ -11,8 +11,8 @@ type LookupEnv func(name string) (string, bool)
 
 // expand replaces ${VAR} and ${VAR:-default} in s; `$$` is a literal `$`, and a `$` not followed by `{`
 // stays as it is (so passwords containing `$` need no escaping unless they contain `${`). It returns the
-// names of the variables it used, so that hints can name them.
-func expand(s string, env LookupEnv) (out string, vars []string, err error) {
+// variables it used (names(vars) for hints, which name them; Inspect lists them as Refs).
+func expand(s string, env LookupEnv) (out string, vars []varUse, err error) {
 	if !strings.Contains(s, "$") {
 		return s, nil, nil
 	}
@@ -42,7 +42,7 @@ func expand(s string, env LookupEnv) (out string, vars []string, err error) {
 		if !validVarName(name) {
 			return "", vars, fmt.Errorf("invalid variable name %q in ${%s}", name, name)
 		}
-		vars = append(vars, name)
+		vars = append(vars, varUse{name: name, def: def, hasDef: hasDef})
 		val, ok := env(name)
 		switch {
 		case hasDef && val == "":
@@ -54,6 +54,21 @@ func expand(s string, env LookupEnv) (out string, vars []string, err error) {
 		i += 2 + end
 	}
 	return b.String(), vars, nil
+}
+
+// varUse is one ${name} or ${name:-def} of a value.
+type varUse struct {
+	name, def string
+	hasDef    bool
+}
+
+// names lists the variables' names, in order.
+func names(vars []varUse) []string {
+	out := make([]string, len(vars))
+	for i, v := range vars {
+		out[i] = v.name
+	}
+	return out
 }
 
 func validVarName(name string) bool {

@@ -33,3 +33,38 @@ fleet: {peers: "dns:///${SVC:-hg}:9090"}
 		t.Errorf("fleet.peers = %q, want [dns:///hg:9090]", cfg.Fleet.Peers)
 	}
 }
+
+// TestInspectRefs: Inspect lists every variable and secret file the configuration takes, where it is
+// used: what a manifest checker must find in the pod (tools/policy).
+func TestInspectRefs(t *testing.T) {
+	cfg, _ := Inspect("cm", []byte(`
+server: {details: token, details_token: "${TOKEN:-}"}
+checks:
+  - {name: db, type: postgres, url: "${DATABASE_URL}"}
+  - {name: cache, type: redis, url: "redis://:${REDIS_PASSWORD}@redis:6379/0"}
+  - {name: api, type: http, url_file: /run/secrets/api-url, headers: {Authorization: "Bearer ${API_TOKEN}"}, headers_file: {X-Api-Key: /run/secrets/api-key}}
+  - {name: mq, type: tcp, address: "${MQ_ADDRESS:-rabbitmq:5672}"}
+fleet: {peers: "dns:///${SVC:-hg}:9090", token_file: "${TOKEN_DIR}/token"}
+# ${IN_A_COMMENT} is not a reference
+`))
+	want := []Ref{
+		{Path: "server", Field: "details_token", Var: "TOKEN", HasDefault: true, Whole: true},
+		{Path: `checks[0] "db"`, Field: "url", Var: "DATABASE_URL", Whole: true},
+		{Path: `checks[1] "cache"`, Field: "url", Var: "REDIS_PASSWORD"},
+		{Path: `checks[2] "api"`, Field: "url_file", File: "/run/secrets/api-url"},
+		{Path: `checks[2] "api"`, Field: "headers.Authorization", Var: "API_TOKEN"},
+		{Path: `checks[2] "api"`, Field: "headers_file.X-Api-Key", File: "/run/secrets/api-key"},
+		{Path: `checks[3] "mq"`, Field: "address", Var: "MQ_ADDRESS", Default: "rabbitmq:5672", HasDefault: true, Whole: true},
+		{Path: "fleet", Field: "peers", Var: "SVC", Default: "hg", HasDefault: true},
+		{Path: "fleet", Field: "token_file", Var: "TOKEN_DIR"},
+		{Path: "fleet", Field: "token_file", File: "/token"},
+	}
+	if len(cfg.Refs) != len(want) {
+		t.Errorf("got %d refs, want %d:\n%+v", len(cfg.Refs), len(want), cfg.Refs)
+	}
+	for i := range min(len(cfg.Refs), len(want)) {
+		if cfg.Refs[i] != want[i] {
+			t.Errorf("ref %d = %+v, want %+v", i, cfg.Refs[i], want[i])
+		}
+	}
+}

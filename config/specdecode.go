@@ -98,11 +98,12 @@ func (d *decoder) specField(k, val *yaml.Node, src *Source, where string, b *spe
 	if val.Kind == yaml.ScalarNode && val.Tag != "!!null" {
 		// Where a single value came from, for hints: "check the credentials in DATABASE_URL".
 		s, vars, err := expand(val.Value, d.env)
+		d.note(where, name, val.Value, vars)
 		if len(vars) > 0 {
 			if src.Vars == nil {
 				src.Vars = map[string][]string{}
 			}
-			src.Vars[name] = vars
+			src.Vars[name] = names(vars)
 			if whole := wholeVariable(val.Value); whole != "" {
 				src.SetOrigin(name, whole)
 			}
@@ -136,7 +137,8 @@ func (d *decoder) resolve(n *yaml.Node, path, key string) (*yaml.Node, bool) {
 		if n.Tag == "!!null" {
 			return &r, true
 		}
-		s, _, err := expand(n.Value, d.env)
+		s, vars, err := expand(n.Value, d.env)
+		d.note(path, key, n.Value, vars)
 		if err != nil {
 			d.errorf(n, path, key, "%v", err)
 			return nil, false

@@ -124,13 +124,13 @@ func TestFailOpen(t *testing.T) {
 	peers.set(4, 0)
 	up.Store(false)
 	s := waitFor(t, m, "not ready", func(s *Snapshot) bool { return !s.Ready })
-	if c, _ := s.Check("db"); c.FailOpen {
+	if c, _ := s.Lookup("db"); c.FailOpen {
 		t.Fatal("fails open while every peer sees the check passing")
 	}
 	// The fleet sees it too: fail open, degraded, the local state still failing.
 	peers.set(4, 4)
 	s = waitFor(t, m, "fail open", func(s *Snapshot) bool { return s.Ready })
-	c, _ := s.Check("db")
+	c, _ := s.Lookup("db")
 	if !c.FailOpen || c.State != Failing || c.FleetHeard != 5 || c.FleetFailing != 5 || s.Status != Warn || !s.Degraded {
 		t.Fatalf("fail open: ready=%v status=%s degraded=%v check=%+v; want ready, warn, degraded, failing on 5 of 5", s.Ready, s.Status, s.Degraded, *c)
 	}
@@ -140,7 +140,7 @@ func TestFailOpen(t *testing.T) {
 	// The fleet recovers, this pod does not: the odd one out leaves.
 	peers.set(4, 0)
 	s = waitFor(t, m, "local truth again", func(s *Snapshot) bool { return !s.Ready })
-	if c, _ := s.Check("db"); c.FailOpen || c.FleetHeard != 0 {
+	if c, _ := s.Lookup("db"); c.FailOpen || c.FleetHeard != 0 {
 		t.Fatalf("check still marked failing open: %+v", *c)
 	}
 	// Everyone fails again, then this pod recovers: passing at once, fail-open cleared.
@@ -148,7 +148,7 @@ func TestFailOpen(t *testing.T) {
 	waitFor(t, m, "fail open again", func(s *Snapshot) bool { return s.Ready && s.Status == Warn })
 	up.Store(true)
 	s = waitFor(t, m, "passing", func(s *Snapshot) bool { return s.Status == Pass })
-	if c, _ := s.Check("db"); c.FailOpen || !s.Ready || s.Degraded {
+	if c, _ := s.Lookup("db"); c.FailOpen || !s.Ready || s.Degraded {
 		t.Fatalf("after recovery: %+v ready=%v degraded=%v", *c, s.Ready, s.Degraded)
 	}
 	for _, name := range peers.checks {

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,9 +44,15 @@ func backstop(c *checks.Check) time.Duration {
 type Run struct {
 	Check    *checks.Check
 	Err      error
+	Class    checks.Class // Err's reason class; empty when Err is nil
 	Duration time.Duration
 	End      time.Time
 }
+
+// RunClasses are the reason classes a failed run can carry: every class but stale, which the
+// monitor gives a check whose run never returned (so no run ends with it). Metrics create a failure
+// series per class before the first failure.
+var RunClasses = slices.DeleteFunc(slices.Clone(checks.Classes), func(c checks.Class) bool { return c == checks.Stale })
 
 // Options tune a Monitor; the zero value is usable.
 type Options struct {
@@ -346,6 +353,9 @@ func (m *Monitor) runOnce(ctx context.Context, e *entry) {
 		m.log.Error("check panicked", "check", e.check.Name, "type", e.check.Type, "stack", stack)
 	}
 	run := Run{Check: e.check, Err: err, Duration: end.Sub(start), End: end}
+	if err != nil {
+		run.Class = checks.ClassOf(err)
+	}
 	m.record(e, run)
 	if m.onRun != nil {
 		m.onRun(run)

@@ -255,16 +255,11 @@ func TestFixedRate(t *testing.T) {
 		return ctx.Err()
 	})
 	start(t, c)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	checktest.Poll(5*time.Second, 20*time.Millisecond, func() bool {
 		mu.Lock()
-		n := len(starts)
-		mu.Unlock()
-		if n >= 6 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		defer mu.Unlock()
+		return len(starts) >= 6
+	})
 	mu.Lock()
 	defer mu.Unlock()
 	if len(starts) < 6 {
@@ -404,16 +399,16 @@ func TestReplace(t *testing.T) {
 	if got := names2(s); got != "changed,kept,added" {
 		t.Fatalf("snapshot checks %s; want changed,kept,added (the new order)", got)
 	}
-	k, _ := s.Check("kept")
+	k, _ := s.Lookup("kept")
 	if k.State != Passing || !k.Since.Equal(keptSince) {
 		t.Errorf("kept check: %s since %v; want passing since %v (state kept)", k.State, k.Since, keptSince)
 	}
 	for _, name := range []string{"changed", "added"} {
-		if c, _ := s.Check(name); c.State != Unknown {
+		if c, _ := s.Lookup(name); c.State != Unknown {
 			t.Errorf("%s: %s right after the reload; want unknown", name, c.State)
 		}
 	}
-	if _, ok := s.Check("gone"); ok {
+	if _, ok := s.Lookup("gone"); ok {
 		t.Error("gone is still in the snapshot")
 	}
 	if s.Ready || !s.Started {
@@ -425,13 +420,13 @@ func TestReplace(t *testing.T) {
 
 	runs := keptRuns.Load()
 	close(addedGo)
-	waitFor(t, m, "the added check failing", func(s *Snapshot) bool { c, _ := s.Check("added"); return c.State == Failing })
+	waitFor(t, m, "the added check failing", func(s *Snapshot) bool { c, _ := s.Lookup("added"); return c.State == Failing })
 	checktest.Eventually(t, 5*time.Second, "the kept check to keep running", func() bool { return keptRuns.Load() > runs+2 })
 	if s := m.Snapshot(); !s.Started {
 		t.Error("start-up went back after a reload added a failing critical check")
 	}
 	close(release)
-	waitFor(t, m, "the changed check passing", func(s *Snapshot) bool { c, _ := s.Check("changed"); return c.State == Passing })
+	waitFor(t, m, "the changed check passing", func(s *Snapshot) bool { c, _ := s.Lookup("changed"); return c.State == Passing })
 	if goneRuns.Load() != goneAfter || oldRuns.Load() != oldAfter {
 		t.Errorf("dropped checks ran after Replace returned: gone %d→%d, old changed %d→%d", goneAfter, goneRuns.Load(), oldAfter, oldRuns.Load())
 	}

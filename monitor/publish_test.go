@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/healthgate/healthgate/checks"
+	"github.com/healthgate/healthgate/checks/checktest"
 )
 
 // runWith runs a monitor with opts until the test ends.
@@ -36,12 +37,8 @@ func runWith(t *testing.T, opts Options, cs ...*checks.Check) *Monitor {
 func waitRuns(t *testing.T, runs *atomic.Int64, n int64) {
 	t.Helper()
 	want := runs.Load() + n
-	deadline := time.Now().Add(10 * time.Second)
-	for runs.Load() < want {
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d of %d runs in 10s", runs.Load()-(want-n), n)
-		}
-		time.Sleep(5 * time.Millisecond)
+	if _, ok := checktest.Poll(10*time.Second, 5*time.Millisecond, func() bool { return runs.Load() >= want }); !ok {
+		t.Fatalf("only %d of %d runs in 10s", runs.Load()-(want-n), n)
 	}
 }
 

@@ -2,6 +2,10 @@ package monitor
 
 import "time"
 
+// ShutdownCheck is the name of /readyz's built-in line that fails once shutdown starts (the config
+// refuses it as a check name, as config.ShutdownCheck).
+const ShutdownCheck = "shutdown"
+
 // Snapshot is the published state: immutable, shared by every reader without locks.
 type Snapshot struct {
 	At           time.Time
@@ -27,8 +31,8 @@ type Snapshot struct {
 // it instead of registering callbacks.
 func (s *Snapshot) Changed() <-chan struct{} { return s.next }
 
-// Check returns the named check's status.
-func (s *Snapshot) Check(name string) (*CheckStatus, bool) {
+// Lookup returns the named check's status.
+func (s *Snapshot) Lookup(name string) (*CheckStatus, bool) {
 	i, ok := s.Index(name)
 	if !ok {
 		return nil, false
@@ -70,7 +74,7 @@ func (s *Snapshot) summarize() {
 func (s *Snapshot) failingNames() []string {
 	var names []string
 	if s.ShuttingDown {
-		names = append(names, "shutdown")
+		names = append(names, ShutdownCheck)
 	}
 	for _, c := range s.Checks {
 		if c.Critical && !c.Passing() && !c.FailOpen {

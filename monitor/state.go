@@ -17,24 +17,25 @@ const (
 	Failing State = "failing"
 )
 
-// Status is the aggregate of /readyz in health+json terms.
-type Status string
+// Status is checks.Status, the health+json verdict, named here for the server, which sees only the
+// monitor: the aggregate of /readyz and each line of a probe body.
+type Status = checks.Status
 
-// pass: every check passes; warn: only non-critical checks do not; fail: a critical one does not, or
-// the process is shutting down.
+// The verdicts, as checks defines them.
 const (
-	Pass Status = "pass"
-	Warn Status = "warn"
-	Fail Status = "fail"
+	Pass = checks.Pass
+	Warn = checks.Warn
+	Fail = checks.Fail
 )
 
 // CheckStatus is one check as a probe sees it: immutable once published.
 type CheckStatus struct {
-	Name     string
-	Type     string
-	Target   string
-	Critical bool
-	Shared   bool // scope shared (docs/design.md §10)
+	Name      string
+	Type      string
+	Component string // the health+json componentType of the check's kind: datastore or component
+	Target    string
+	Critical  bool
+	Shared    bool // scope shared (docs/design.md §10)
 
 	State State
 	// Class and Err describe why the check is not passing (Err is the redacted "class: cause" text);
@@ -123,6 +124,10 @@ func (s *CheckStatus) seen() seen {
 // Passing reports whether the check counts as passing.
 func (c *CheckStatus) Passing() bool { return c.State == Passing }
 
+// Stale reports whether the check is failing because no run has completed for 2 × interval +
+// timeout (its runner wedged).
+func (c *CheckStatus) Stale() bool { return c.Class == checks.Stale }
+
 // tracker is the threshold and staleness logic for one check: pure, clock passed in, so it is tested
 // without sleeping.
 type tracker struct {
@@ -140,7 +145,7 @@ type tracker struct {
 func newTracker(c *checks.Check, start time.Time) *tracker {
 	return &tracker{
 		status: CheckStatus{
-			Name: c.Name, Type: c.Type, Target: c.Target, Critical: c.Critical, Shared: c.Shared,
+			Name: c.Name, Type: c.Type, Component: checks.ComponentType(c.Type), Target: c.Target, Critical: c.Critical, Shared: c.Shared,
 			State: Unknown, Err: "no result yet", Since: start, live: &figures{},
 		},
 		failThresh: c.FailureThreshold,

@@ -17,7 +17,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/healthgate/healthgate/config"
 	"github.com/healthgate/healthgate/monitor"
 )
 
@@ -113,9 +112,19 @@ const (
 // maxFleetBody bounds what is read from a peer.
 const maxFleetBody = 64 << 10
 
+// Peer is one peer to ask, as the configuration's fleet.peers gives it (main converts config.Peer).
+type Peer struct {
+	// Addr is host:port: the peer itself, or (DNS) the name to resolve and the port to ask on.
+	Addr string
+	// DNS: Addr's host is a name whose A/AAAA records are the peers.
+	DNS bool
+	// Server is the DNS server (host:port) to ask; empty for the system's.
+	Server string
+}
+
 // PeersOptions configure Peers.
 type PeersOptions struct {
-	Peers    []config.Peer
+	Peers    []Peer
 	Token    string
 	Sample   int
 	Instance string

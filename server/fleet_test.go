@@ -57,11 +57,11 @@ func TestPeersAsk(t *testing.T) {
 	closed := ln.Addr().String()
 	_ = ln.Close()
 
-	var peers []config.Peer
+	var peers []Peer
 	for _, s := range []*peerServer{failing, passing, unknown, other, self, refused, garbage, hung} {
-		peers = append(peers, config.Peer{Addr: addrOf(s.Server)})
+		peers = append(peers, Peer{Addr: addrOf(s.Server)})
 	}
-	peers = append(peers, config.Peer{Addr: closed})
+	peers = append(peers, Peer{Addr: closed})
 	var mu sync.Mutex
 	results := map[string]int{}
 	p := NewPeers(PeersOptions{Peers: peers, Token: "s3cr3t-fleet", Sample: 100, Instance: "me", CacheFor: time.Second,
@@ -102,12 +102,12 @@ func TestPeersAsk(t *testing.T) {
 // TestPeersSample: at most sample peers per round, chosen at random, so a pod's cost stays flat as
 // the fleet grows.
 func TestPeersSample(t *testing.T) {
-	var peers []config.Peer
+	var peers []Peer
 	var servers []*peerServer
 	for i := range 50 {
 		s := newPeer(t, fleetJSON(fmt.Sprint(i), map[string]monitor.State{"db": monitor.Failing}))
 		servers = append(servers, s)
-		peers = append(peers, config.Peer{Addr: addrOf(s.Server)})
+		peers = append(peers, Peer{Addr: addrOf(s.Server)})
 	}
 	p := NewPeers(PeersOptions{Peers: peers, Sample: 10, Instance: "me", CacheFor: time.Second})
 	defer p.Close()
@@ -142,7 +142,7 @@ func TestPeersDNSError(t *testing.T) {
 	server := pc.LocalAddr().String()
 	_ = pc.Close()
 	var resolveErrors atomic.Int64
-	p := NewPeers(PeersOptions{Peers: []config.Peer{{Addr: "peers.invalid:8080", DNS: true, Server: server}}, Sample: 10, Instance: "me", CacheFor: time.Second,
+	p := NewPeers(PeersOptions{Peers: []Peer{{Addr: "peers.invalid:8080", DNS: true, Server: server}}, Sample: 10, Instance: "me", CacheFor: time.Second,
 		OnResult: func(r string) {
 			if r == ResolveError {
 				resolveErrors.Add(1)

@@ -9,8 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/healthgate/healthgate/checks/grpcwire"
-	"github.com/healthgate/healthgate/config"
+	"github.com/healthgate/healthgate/internal/grpcwire"
 	"github.com/healthgate/healthgate/monitor"
 )
 
@@ -28,10 +27,11 @@ import (
 
 // gRPC service names beside each check's own name: "" and "readiness" mean /readyz, "liveness"
 // means /livez (what a Kubernetes `grpc:` probe asks with its `service` field).
-// The config refuses checks with these names.
+// The config refuses checks with these names (config.ReadinessService and LivenessService; the root
+// package's TestServerNames holds the two equal).
 const (
-	serviceReadiness = config.ReadinessService
-	serviceLiveness  = config.LivenessService
+	ReadinessService = "readiness"
+	LivenessService  = "liveness"
 )
 
 // livenessPoll is how often Watch re-reads liveness, which changes with the heartbeat rather than
@@ -100,15 +100,15 @@ func (h *Health) statusOf(s *monitor.Snapshot, service string) (st servingStatus
 		return statusNotServing
 	}
 	switch service {
-	case "", serviceReadiness:
+	case "", ReadinessService:
 		return serving(s.Ready), true
-	case serviceLiveness:
+	case LivenessService:
 		if h.src.Alive(time.Now()) {
 			return statusServing, true
 		}
 		return statusNotServing, true
 	}
-	if c, ok := s.Check(service); ok {
+	if c, ok := s.Lookup(service); ok {
 		return serving(c.Passing()), true
 	}
 	return statusServiceUnknown, false
@@ -156,7 +156,7 @@ func (h *Health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *Health) watch(g *grpcWriter, r *http.Request, service string) {
 	last := servingStatus(1 << 10) // no status sent yet
 	var poll <-chan time.Time
-	if service == serviceLiveness {
+	if service == LivenessService {
 		t := time.NewTicker(livenessPoll)
 		defer t.Stop()
 		poll = t.C
@@ -241,7 +241,7 @@ func encodeStatus(st servingStatus) []byte {
 // encodeList is a HealthListResponse: field 1, map<string, HealthCheckResponse> statuses, that is
 // one entry message per service with the key as field 1 and the response as field 2.
 func (h *Health) encodeList(s *monitor.Snapshot) []byte {
-	names := []string{"", serviceReadiness, serviceLiveness}
+	names := []string{"", ReadinessService, LivenessService}
 	for _, c := range s.Checks {
 		names = append(names, c.Name)
 	}

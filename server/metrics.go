@@ -11,7 +11,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/healthgate/healthgate/checks"
 	"github.com/healthgate/healthgate/monitor"
 )
 
@@ -95,7 +94,7 @@ func (m *Metrics) Observe(r monitor.Run) {
 		return
 	}
 	m.runs.WithLabelValues(name, typ, "failure").Inc()
-	m.failures.WithLabelValues(name, typ, string(checks.ClassOf(r.Err))).Inc()
+	m.failures.WithLabelValues(name, typ, string(r.Class)).Inc()
 }
 
 // ConfigLoaded records a configuration load: at start-up, and each reload, refused (ok false) or not.
@@ -108,16 +107,17 @@ func (m *Metrics) ConfigLoaded(ok bool, at time.Time) {
 	m.reloadTime.Set(float64(at.UnixNano()) / 1e9)
 }
 
-// SetChecks makes the per-check series follow the monitored checks: those of a check (name and type)
-// that is gone are deleted, so a removed check disappears from /metrics; a new check's run counters
-// exist from the start (see createSeries), so rate() and absent() behave before its first run ends. A check kept by a
-// reload keeps its series and their values. Call it once the dropped checks' runs have stopped (after
-// monitor.Replace), or a last run could bring a deleted series back.
-func (m *Metrics) SetChecks(cs []*checks.Check) {
+// SetChecks makes the per-check series follow the checks of s, the monitor's snapshot: those of a
+// check (name and type) that is gone are deleted, so a removed check disappears from /metrics; a new
+// check's run counters exist from the start (see createSeries), so rate() and absent() behave before
+// its first run ends. A check kept by a reload keeps its series and their values. Call it with the
+// snapshot of monitor.Snapshot once the dropped checks' runs have stopped (after monitor.Replace), or a
+// last run could bring a deleted series back.
+func (m *Metrics) SetChecks(s *monitor.Snapshot) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	next := make(map[checkKey]bool, len(cs))
-	for _, c := range cs {
+	next := make(map[checkKey]bool, len(s.Checks))
+	for _, c := range s.Checks {
 		next[checkKey{c.Name, c.Type}] = true
 	}
 	for k := range m.known {
@@ -136,15 +136,13 @@ func (m *Metrics) SetChecks(cs []*checks.Check) {
 
 // createSeries makes a check's counters exist at 0 before its first run: both run results, and a
 // failure series per reason class, so the first failure of each class is an increase that rate() and
-// increase() see (a series born at 1 shows none). Every class of checks.Classes but stale: a stale
-// check is one whose run never returned, so it adds no failed run (healthgate_check_stale shows it).
+// increase() see (a series born at 1 shows none). Every class a run can fail with (monitor.RunClasses):
+// not stale, a check whose run never returned, which adds no failed run (healthgate_check_stale shows it).
 func (m *Metrics) createSeries(k checkKey) {
 	m.runs.WithLabelValues(k.name, k.typ, "success")
 	m.runs.WithLabelValues(k.name, k.typ, "failure")
-	for _, c := range checks.Classes {
-		if c != checks.Stale {
-			m.failures.WithLabelValues(k.name, k.typ, string(c))
-		}
+	for _, c := range monitor.RunClasses {
+		m.failures.WithLabelValues(k.name, k.typ, string(c))
 	}
 }
 
@@ -208,7 +206,7 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 			last = float64(success.UnixNano()) / 1e9
 		}
 		ch <- prometheus.MustNewConstMetric(lastSuccessDesc, prometheus.GaugeValue, last, cs.Name, cs.Type)
-		ch <- prometheus.MustNewConstMetric(staleDesc, prometheus.GaugeValue, boolFloat(cs.Class == checks.Stale), cs.Name, cs.Type)
+		ch <- prometheus.MustNewConstMetric(staleDesc, prometheus.GaugeValue, boolFloat(cs.Stale()), cs.Name, cs.Type)
 		if cs.Shared {
 			ch <- prometheus.MustNewConstMetric(failOpenDesc, prometheus.GaugeValue, boolFloat(cs.FailOpen), cs.Name)
 		}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/healthgate/healthgate/checks"
-	"github.com/healthgate/healthgate/config"
 	"github.com/healthgate/healthgate/monitor"
 )
 
@@ -90,7 +89,7 @@ func TestMetricsFailureSeriesFromStart(t *testing.T) {
 	}
 
 	// A reload: db removed, cache added (the monitor's runs are not involved here, only the series).
-	m.SetChecks([]*checks.Check{checks.Func(config.NewCheck("cache", "redis", "test", config.NewDefaults()), nil)})
+	m.SetChecks(&monitor.Snapshot{Checks: []monitor.CheckStatus{{Name: "cache", Type: "redis"}}})
 	body = f.get(t, "/metrics").body
 	if strings.Contains(body, `healthgate_check_failures_total{check="db"`) {
 		t.Error("the removed check's failure series are still exposed")

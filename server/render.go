@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/healthgate/healthgate/checks"
-	"github.com/healthgate/healthgate/config"
 	"github.com/healthgate/healthgate/monitor"
 )
 
@@ -25,10 +23,14 @@ const withheld = "reason withheld"
 
 const shutdownReason = "process is shutting down"
 
+// componentSystem is the health+json componentType of the built-in lines (shutdown, ping, monitor).
+const componentSystem = "system"
+
 // line is one row of a verbose body or one entry of health+json, independent of the format.
 type line struct {
 	name     string
 	typ      string // the check's kind; empty for the built-in lines (shutdown, ping, monitor)
+	comp     string // health+json componentType: the kind's, or system for the built-in lines
 	ok       bool
 	excluded bool
 	reason   string // shown only when details are allowed
@@ -69,8 +71,8 @@ func readyView(s *monitor.Snapshot, only string, exclude []string) view {
 		}
 		return false
 	}
-	if only == "" || only == config.ShutdownCheck {
-		l := line{name: config.ShutdownCheck, ok: !s.ShuttingDown, critical: true}
+	if only == "" || only == monitor.ShutdownCheck {
+		l := line{name: monitor.ShutdownCheck, ok: !s.ShuttingDown, critical: true}
 		if s.ShuttingDown {
 			l.reason = shutdownReason
 		}
@@ -88,7 +90,7 @@ func readyView(s *monitor.Snapshot, only string, exclude []string) view {
 	}
 	for i := range cs {
 		c := &cs[i]
-		l := line{name: c.Name, typ: c.Type, ok: c.Passing(), reason: c.Err, duration: c.Duration, at: c.LastRun, critical: c.Critical || only != "", hasRun: !c.LastRun.IsZero()}
+		l := line{name: c.Name, typ: c.Type, comp: c.Component, ok: c.Passing(), reason: c.Err, duration: c.Duration, at: c.LastRun, critical: c.Critical || only != "", hasRun: !c.LastRun.IsZero()}
 		if c.FailOpen && only == "" {
 			// /readyz/{name} keeps the local truth: the dependency is failing.
 			l.ok, l.failOpen = true, true
@@ -98,7 +100,7 @@ func readyView(s *monitor.Snapshot, only string, exclude []string) view {
 		v.add(l)
 	}
 	for _, e := range exclude {
-		found := e == config.ShutdownCheck
+		found := e == monitor.ShutdownCheck
 		for i := range s.Checks {
 			found = found || s.Checks[i].Name == e
 		}
@@ -142,7 +144,7 @@ func startupView(s *monitor.Snapshot) view {
 		if !c.Critical {
 			continue
 		}
-		l := line{name: c.Name, typ: c.Type, ok: c.EverPassed, critical: true, duration: c.Duration, at: c.LastRun, hasRun: !c.LastRun.IsZero()}
+		l := line{name: c.Name, typ: c.Type, comp: c.Component, ok: c.EverPassed, critical: true, duration: c.Duration, at: c.LastRun, hasRun: !c.LastRun.IsZero()}
 		if !c.EverPassed {
 			l.reason = "has not passed yet"
 			if s.Started {
@@ -296,7 +298,8 @@ func oneLine(s string) string {
 // not, and the built-in lines, which measure nothing, are keyed by the name alone, which the draft
 // allows, so that no responseTime entry lacks its observedValue. componentType is one of the draft's
 // own values (datastore, component, system); the check's kind (postgres, redis, http, tcp) is in
-// componentKind.
+// componentKind. A check's componentType comes with its status (the checks registry says it per kind);
+// the built-in lines are the draft's system.
 type hjsonBody struct {
 	Status      monitor.Status           `json:"status"`
 	Description string                   `json:"description,omitempty"`
@@ -332,9 +335,9 @@ func renderJSON(v view, details bool, level int) []byte {
 			cut++
 			continue
 		}
-		d := hjsonDetail{ComponentID: l.name, ComponentType: checks.ComponentSystem, ComponentKind: l.typ, Status: monitor.Pass, Critical: l.critical}
-		if l.typ != "" {
-			d.ComponentType = checks.ComponentType(l.typ)
+		d := hjsonDetail{ComponentID: l.name, ComponentType: componentSystem, ComponentKind: l.typ, Status: monitor.Pass, Critical: l.critical}
+		if l.comp != "" {
+			d.ComponentType = l.comp
 		}
 		key := l.name
 		if l.hasRun {

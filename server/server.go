@@ -15,7 +15,6 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/healthgate/healthgate/config"
 	"github.com/healthgate/healthgate/monitor"
 )
 
@@ -27,11 +26,25 @@ type Source interface {
 
 // Options configure the handler.
 type Options struct {
-	Details      string // config.DetailsNever, DetailsToken or DetailsAlways
+	Details      Details
 	DetailsToken string
 	Metrics      *Metrics      // served at /metrics when set
 	Fleet        *FleetOptions // /fleetz served when set
 }
+
+// Details says when a probe response shows failure reasons (the configuration's server.details, which
+// main maps): otherwise they read "reason withheld".
+type Details int
+
+const (
+	DetailsNever Details = iota
+	DetailsToken         // with Options.DetailsToken as the bearer token
+	DetailsAlways
+)
+
+// MaxNameLen is the longest check name the configuration accepts (config.MaxNameLen; the root
+// package's TestServerNames holds the two equal), named in the answer for a longer one.
+const MaxNameLen = 63
 
 // bodyDeadline bounds reading a request body nobody asked for.
 const bodyDeadline = 2 * time.Second
@@ -60,7 +73,7 @@ type Handler struct {
 
 // settings are what a configuration reload may change in the handler.
 type settings struct {
-	details    string
+	details    Details
 	token      []byte
 	fleet      bool // /fleetz is served
 	instance   string
@@ -180,7 +193,7 @@ func (h *Handler) readyzOne(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "name")
 	target := targetShutdown
 	snap := h.src.Snapshot() // the index is this snapshot's: a reload may reorder the checks
-	if name != config.ShutdownCheck {
+	if name != monitor.ShutdownCheck {
 		i, ok := snap.Index(name)
 		if !ok {
 			h.unknownCheck(w, r, name)
@@ -199,7 +212,7 @@ func (h *Handler) unknownCheck(w http.ResponseWriter, r *http.Request, name stri
 	msg := "not found: no check named " + strconv.Quote(name)
 	if len(name) > maxNameShown {
 		msg = fmt.Sprintf("not found: no check named %s... (%d bytes; a check name has at most %d)",
-			strconv.Quote(strings.ToValidUTF8(name[:maxNameShown], "")), len(name), config.MaxNameLen)
+			strconv.Quote(strings.ToValidUTF8(name[:maxNameShown], "")), len(name), MaxNameLen)
 	}
 	if h.format(r, parseQuery(r.URL.RawQuery)) != hjson {
 		httpError(w, msg, http.StatusNotFound)
@@ -250,7 +263,7 @@ func (h *Handler) cached(snap *monitor.Snapshot, target int, f format, details b
 	case target == targetStartup:
 		v = startupView(snap)
 	case target == targetShutdown:
-		v = readyView(snap, config.ShutdownCheck, nil)
+		v = readyView(snap, monitor.ShutdownCheck, nil)
 	default:
 		v = readyView(snap, snap.Checks[target-targetChecks].Name, nil)
 	}
@@ -316,9 +329,9 @@ func (h *Handler) format(r *http.Request, q query) format {
 func (h *Handler) detailsAllowed(r *http.Request) bool {
 	s := h.settings.Load()
 	switch s.details {
-	case config.DetailsAlways:
+	case DetailsAlways:
 		return true
-	case config.DetailsToken:
+	case DetailsToken:
 		return bearerMatches(r.Header.Get("Authorization"), s.token)
 	}
 	return false

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/healthgate/healthgate/checks"
+	"github.com/healthgate/healthgate/checks/checktest"
 	"github.com/healthgate/healthgate/config"
 	"github.com/healthgate/healthgate/monitor"
 )
@@ -79,13 +80,31 @@ func newFixtureWith(t testing.TB, opts Options, mopts monitor.Options, cs ...*ch
 // settle waits until every check has a result that matches cond.
 func (f *fixture) settle(t testing.TB, cond func(*monitor.Snapshot) bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond(f.mon.Snapshot()) {
-		if time.Now().After(deadline) {
-			t.Fatalf("state did not settle: %+v", f.mon.Snapshot())
-		}
-		time.Sleep(5 * time.Millisecond)
+	if _, ok := checktest.Poll(5*time.Second, 5*time.Millisecond, func() bool { return cond(f.mon.Snapshot()) }); !ok {
+		t.Fatalf("state did not settle: %+v", f.mon.Snapshot())
 	}
+}
+
+// raw writes request, as is, on a new connection to the fixture's server and reads the response; the
+// reader goes on with what follows it on the connection (closed when the test ends). Reads give up
+// after 5 s.
+func (f *fixture) raw(t *testing.T, request string) (*http.Response, *bufio.Reader) {
+	t.Helper()
+	conn, err := net.Dial("tcp", f.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	if _, err := io.WriteString(conn, request); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, br
 }
 
 func allRan(s *monitor.Snapshot) bool {
@@ -221,7 +240,7 @@ func TestUnknownCheck(t *testing.T) {
 // TestReasonsOneLine: a driver's multi-line error ("\n\t" per attempt) is one line in every body.
 func TestReasonsOneLine(t *testing.T) {
 	var db dep
-	f := newFixture(t, Options{Details: config.DetailsAlways}, db.check("db", true))
+	f := newFixture(t, Options{Details: DetailsAlways}, db.check("db", true))
 	db.fail(&checks.Error{Class: checks.Refused, Err: errors.New("failed to connect to `user=u`:\n\t127.0.0.1:1: refused\n\t127.0.0.1:2: refused")})
 	// Failing, not merely not ready: before its first run the check is unknown ("no result yet").
 	f.settle(t, func(s *monitor.Snapshot) bool { return s.Checks[0].State == monitor.Failing })
@@ -281,16 +300,7 @@ func TestHTTP10(t *testing.T) {
 	var db dep
 	f := newFixture(t, Options{}, db.check("db", true))
 	f.settle(t, allRan)
-	conn, err := net.Dial("tcp", f.srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_, _ = io.WriteString(conn, "GET /readyz HTTP/1.0\r\n\r\n")
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, _ := f.raw(t, "GET /readyz HTTP/1.0\r\n\r\n")
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 || string(body) != "ok" {
 		t.Errorf("HTTP/1.0 /readyz = %d %q; want 200 ok", resp.StatusCode, body)
@@ -348,15 +358,15 @@ func TestDetails(t *testing.T) {
 		hdr     []string
 		reasons bool
 	}{
-		{"never", Options{Details: config.DetailsNever}, nil, false},
-		{"never ignores a token", Options{Details: config.DetailsNever, DetailsToken: token}, []string{"Authorization", "Bearer " + token}, false},
-		{"token, none sent", Options{Details: config.DetailsToken, DetailsToken: token}, nil, false},
-		{"token, wrong one", Options{Details: config.DetailsToken, DetailsToken: token}, []string{"Authorization", "Bearer nope"}, false},
-		{"token, right one", Options{Details: config.DetailsToken, DetailsToken: token}, []string{"Authorization", "Bearer " + token}, true},
-		{"token, scheme in lower case", Options{Details: config.DetailsToken, DetailsToken: token}, []string{"Authorization", "bearer " + token}, true},
-		{"token, a prefix of it", Options{Details: config.DetailsToken, DetailsToken: token}, []string{"Authorization", "Bearer " + token[:5]}, false},
-		{"token, no scheme", Options{Details: config.DetailsToken, DetailsToken: token}, []string{"Authorization", token}, false},
-		{"always", Options{Details: config.DetailsAlways}, nil, true},
+		{"never", Options{Details: DetailsNever}, nil, false},
+		{"never ignores a token", Options{Details: DetailsNever, DetailsToken: token}, []string{"Authorization", "Bearer " + token}, false},
+		{"token, none sent", Options{Details: DetailsToken, DetailsToken: token}, nil, false},
+		{"token, wrong one", Options{Details: DetailsToken, DetailsToken: token}, []string{"Authorization", "Bearer nope"}, false},
+		{"token, right one", Options{Details: DetailsToken, DetailsToken: token}, []string{"Authorization", "Bearer " + token}, true},
+		{"token, scheme in lower case", Options{Details: DetailsToken, DetailsToken: token}, []string{"Authorization", "bearer " + token}, true},
+		{"token, a prefix of it", Options{Details: DetailsToken, DetailsToken: token}, []string{"Authorization", "Bearer " + token[:5]}, false},
+		{"token, no scheme", Options{Details: DetailsToken, DetailsToken: token}, []string{"Authorization", token}, false},
+		{"always", Options{Details: DetailsAlways}, nil, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -450,7 +460,7 @@ func TestBodySize(t *testing.T) {
 		deps = append(deps, d)
 		cs = append(cs, d.check(fmt.Sprintf("check-with-a-rather-long-name-%03d", i), i%2 == 0))
 	}
-	f := newFixture(t, Options{Details: config.DetailsAlways}, cs...)
+	f := newFixture(t, Options{Details: DetailsAlways}, cs...)
 	f.settle(t, allRan)
 	manyExcludes := strings.Repeat("&exclude="+strings.Repeat("x", 200), 100)
 	for i := range 400 {
@@ -533,19 +543,8 @@ func TestBodyClosesConnection(t *testing.T) {
 	var db dep
 	f := newFixture(t, Options{}, db.check("db", true))
 	f.settle(t, allRan)
-	conn, err := net.Dial("tcp", f.srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
 	// Promise a large body and send only a little of it.
-	_, _ = io.WriteString(conn, "GET /readyz HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\npartial")
-	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, br := f.raw(t, "GET /readyz HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\npartial")
 	_, _ = io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 || !resp.Close {
 		t.Errorf("status %d, close %v; want 200 and Connection: close", resp.StatusCode, resp.Close)
@@ -565,7 +564,7 @@ func TestReload(t *testing.T) {
 	var db, cache, extra dep
 	db.fail(errSecret)
 	dbCheck := db.check("db", false)
-	f := newFixture(t, Options{Details: config.DetailsNever}, dbCheck, cache.check("cache", true))
+	f := newFixture(t, Options{Details: DetailsNever}, dbCheck, cache.check("cache", true))
 	f.settle(t, allRan)
 	if r := f.get(t, "/readyz/cache"); r.code != 200 {
 		t.Fatalf("/readyz/cache = %d", r.code)
@@ -576,7 +575,7 @@ func TestReload(t *testing.T) {
 
 	extra.fail(errSecret)
 	dropped := f.mon.Replace([]*checks.Check{extra.check("extra", true), dbCheck}, nil)
-	f.h.Reconfigure(Options{Details: config.DetailsAlways, Fleet: &FleetOptions{Instance: "me"}})
+	f.h.Reconfigure(Options{Details: DetailsAlways, Fleet: &FleetOptions{Instance: "me"}})
 	if len(dropped) != 1 || dropped[0].Name != "cache" {
 		t.Fatalf("dropped %v", dropped)
 	}

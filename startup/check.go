@@ -12,19 +12,9 @@ import (
 	"github.com/healthgate/healthgate/checks"
 )
 
-// Status is the verdict over a set of results, in health+json terms.
-type Status string
-
-// pass: every check passed; warn: only non-critical checks failed; fail: a critical check failed.
-const (
-	Pass Status = "pass"
-	Warn Status = "warn"
-	Fail Status = "fail"
-)
-
-// Check runs every check once, now, in parallel, each bounded by its own timeout, and returns the
+// RunOnce runs every check once, now, in parallel, each bounded by its own timeout, and returns the
 // results in the order of cs.
-func Check(ctx context.Context, cs []*checks.Check) []Result {
+func RunOnce(ctx context.Context, cs []*checks.Check) []Result {
 	results := make([]Result, len(cs))
 	var wg sync.WaitGroup
 	for i, c := range cs {
@@ -44,16 +34,10 @@ func Check(ctx context.Context, cs []*checks.Check) []Result {
 }
 
 // Verdict is fail when a critical check failed, warn when only non-critical ones did, else pass.
-func Verdict(rs []Result) Status {
-	s := Pass
+func Verdict(rs []Result) checks.Status {
+	s := checks.Pass
 	for _, r := range rs {
-		switch {
-		case r.OK:
-		case r.Critical:
-			return Fail
-		default:
-			s = Warn
-		}
+		s = s.With(r.OK, r.Critical)
 	}
 	return s
 }
@@ -88,11 +72,11 @@ func WriteText(w io.Writer, rs []Result) error {
 	}
 	var line string
 	switch Verdict(rs) {
-	case Pass:
+	case checks.Pass:
 		line = fmt.Sprintf("pass: all %d %s passed", len(rs), plural(len(rs), "check", "checks"))
-	case Warn:
+	case checks.Warn:
 		line = fmt.Sprintf("warn: every critical check passed; %d non-critical %s failed", failedOther, plural(failedOther, "check", "checks"))
-	case Fail:
+	case checks.Fail:
 		line = fmt.Sprintf("fail: %d critical %s failed", failedCritical, plural(failedCritical, "check", "checks"))
 		if failedOther > 0 {
 			line += fmt.Sprintf(", and %d non-critical", failedOther)
@@ -104,20 +88,20 @@ func WriteText(w io.Writer, rs []Result) error {
 
 // jsonReport is the shape of `healthgate check --output json`.
 type jsonReport struct {
-	Status Status      `json:"status"`
-	Checks []jsonCheck `json:"checks"`
+	Status checks.Status `json:"status"`
+	Checks []jsonCheck   `json:"checks"`
 }
 
 type jsonCheck struct {
-	Name      string  `json:"name"`
-	Type      string  `json:"type"`
-	Target    string  `json:"target"`
-	Critical  bool    `json:"critical"`
-	Status    Status  `json:"status"` // pass or fail
-	LatencyMS float64 `json:"latency_ms"`
-	Reason    string  `json:"reason,omitempty"`
-	Error     string  `json:"error,omitempty"`
-	Hint      string  `json:"hint,omitempty"`
+	Name      string        `json:"name"`
+	Type      string        `json:"type"`
+	Target    string        `json:"target"`
+	Critical  bool          `json:"critical"`
+	Status    checks.Status `json:"status"` // pass or fail
+	LatencyMS float64       `json:"latency_ms"`
+	Reason    string        `json:"reason,omitempty"`
+	Error     string        `json:"error,omitempty"`
+	Hint      string        `json:"hint,omitempty"`
 }
 
 // WriteJSON writes the results as one JSON object: {"status": "pass|warn|fail", "checks": [...]},
@@ -126,10 +110,10 @@ type jsonCheck struct {
 func WriteJSON(w io.Writer, rs []Result) error {
 	rep := jsonReport{Status: Verdict(rs), Checks: make([]jsonCheck, len(rs))}
 	for i, r := range rs {
-		c := jsonCheck{Name: r.Name, Type: r.Type, Target: r.Target, Critical: r.Critical, Status: Pass,
+		c := jsonCheck{Name: r.Name, Type: r.Type, Target: r.Target, Critical: r.Critical, Status: checks.Pass,
 			LatencyMS: float64(r.Latency.Microseconds()) / 1000}
 		if !r.OK {
-			c.Status, c.Reason, c.Error, c.Hint = Fail, string(r.Class), errText(r.Err), r.Hint
+			c.Status, c.Reason, c.Error, c.Hint = checks.Fail, string(r.Class), errText(r.Err), r.Hint
 		}
 		rep.Checks[i] = c
 	}

@@ -37,7 +37,7 @@ func TestCheckRunsInParallel(t *testing.T) {
 		checks.Func(optional, sleeper(200*time.Millisecond, errRefused)),
 	}
 	start := time.Now()
-	rs := startup.Check(t.Context(), cs)
+	rs := startup.RunOnce(t.Context(), cs)
 	if took := time.Since(start); took > 450*time.Millisecond {
 		t.Errorf("three 200ms checks took %v; want them in parallel", took)
 	}
@@ -63,7 +63,7 @@ func TestCheckRunsInParallel(t *testing.T) {
 func TestCheckHonoursTimeout(t *testing.T) {
 	c := checks.Func(spec("db", 100*time.Millisecond), sleeper(time.Hour, nil))
 	start := time.Now()
-	rs := startup.Check(t.Context(), []*checks.Check{c})
+	rs := startup.RunOnce(t.Context(), []*checks.Check{c})
 	if took := time.Since(start); took > time.Second {
 		t.Errorf("took %v; want the check's 100ms timeout", took)
 	}
@@ -91,12 +91,12 @@ func TestVerdict(t *testing.T) {
 	tests := []struct {
 		name               string
 		critical, optional bool
-		want               startup.Status
+		want               checks.Status
 	}{
-		{"all pass", false, false, startup.Pass},
-		{"only a non-critical fails", false, true, startup.Warn},
-		{"a critical fails", true, false, startup.Fail},
-		{"both fail", true, true, startup.Fail},
+		{"all pass", false, false, checks.Pass},
+		{"only a non-critical fails", false, true, checks.Warn},
+		{"a critical fails", true, false, checks.Fail},
+		{"both fail", true, true, checks.Fail},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

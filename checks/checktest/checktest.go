@@ -129,19 +129,53 @@ func envOr(name, def string) string {
 	return def
 }
 
-// Eventually polls cond every 10ms until it is true or timeout passes, and returns how long it took.
-// Tests wait on conditions, never on fixed sleeps.
-func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
+// Poll calls cond every `every` until it returns true or timeout passes, and reports how long that
+// took and whether cond held. It is the tests' one polling loop: tests wait on conditions, never on
+// fixed sleeps. Eventually fails the test when cond never holds; a caller with more to say uses Poll.
+func Poll(timeout, every time.Duration, cond func() bool) (time.Duration, bool) {
 	start := time.Now()
 	for {
 		if cond() {
-			return time.Since(start)
+			return time.Since(start), true
 		}
 		if time.Since(start) > timeout {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+			return time.Since(start), false
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(every)
+	}
+}
+
+// Eventually polls cond every 10ms (see Poll) until it is true, failing the test if timeout passes
+// first, and returns how long it took.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	took, ok := Poll(timeout, 10*time.Millisecond, cond)
+	if !ok {
+		t.Fatalf("timed out after %s waiting for %s", timeout, what)
+	}
+	return took
+}
+
+// Listens reports whether something accepts TCP connections at addr (one dial, closed at once): the
+// condition polled while a private server starts.
+func Listens(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+	if err == nil {
+		_ = c.Close()
+	}
+	return err == nil
+}
+
+// EachParallel runs f on every case of a table as a parallel subtest named name(c): for tables whose
+// cases are independent (their own proxies, servers and ports, no environment or package state) and
+// spend their time waiting on a timeout, a backoff or a dependency, not on the CPU.
+func EachParallel[C any](t *testing.T, cases []C, name func(C) string, f func(t *testing.T, c C)) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(name(c), func(t *testing.T) {
+			t.Parallel()
+			f(t, c)
+		})
 	}
 }
 

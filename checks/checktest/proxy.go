@@ -42,6 +42,7 @@ type Proxy struct {
 	closed   bool
 	wg       sync.WaitGroup
 	accepted atomic.Int64
+	open     atomic.Int64
 }
 
 // NewProxy starts a proxy to target in Forward mode; it is closed when the test ends.
@@ -70,6 +71,10 @@ func (p *Proxy) Addr() string { return p.addr }
 
 // Accepted counts the connections accepted so far (attempts that reached "the dependency").
 func (p *Proxy) Accepted() int64 { return p.accepted.Load() }
+
+// Open counts the client connections open now: accepted and not yet closed by either side. A client
+// that closes a connection brings it down at once (the proxy notices the close); so does a mode switch.
+func (p *Proxy) Open() int64 { return p.open.Load() }
 
 // SetDelay sets the per-chunk delay of Slow mode.
 func (p *Proxy) SetDelay(d time.Duration) {
@@ -134,7 +139,9 @@ func (p *Proxy) startListenerLocked(ln net.Listener) {
 				return
 			}
 			p.accepted.Add(1)
+			p.open.Add(1)
 			if !p.track(c) {
+				p.open.Add(-1)
 				_ = c.Close()
 				return
 			}
@@ -161,6 +168,10 @@ func (p *Proxy) untrack(c net.Conn) {
 }
 
 func (p *Proxy) handle(c net.Conn) {
+	// A connection stops counting as open when it is closed, which forward does as soon as either side
+	// ends it (before its delayed copy in the other direction returns).
+	gone := sync.OnceFunc(func() { p.open.Add(-1) })
+	defer gone()
 	defer p.untrack(c)
 	p.mu.Lock()
 	mode, delay := p.mode, p.delay
@@ -178,7 +189,7 @@ func (p *Proxy) handle(c net.Conn) {
 		_, _ = c.Read(buf)
 		_, _ = c.Write([]byte("\x00\x01garbage\r\n"))
 	case Forward, Slow:
-		p.forward(c, delay*time.Duration(boolInt(mode == Slow)))
+		p.forward(c, delay*time.Duration(boolInt(mode == Slow)), gone)
 	}
 }
 
@@ -189,7 +200,7 @@ func boolInt(b bool) int {
 	return 0
 }
 
-func (p *Proxy) forward(c net.Conn, delay time.Duration) {
+func (p *Proxy) forward(c net.Conn, delay time.Duration, gone func()) {
 	up, err := net.DialTimeout("tcp", p.target, 5*time.Second)
 	if err != nil {
 		return
@@ -218,6 +229,7 @@ func (p *Proxy) forward(c net.Conn, delay time.Duration) {
 	// One direction ended: end both, as a real connection would.
 	_ = c.Close()
 	_ = up.Close()
+	gone()
 	<-done
 }
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"path"
-	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -27,8 +26,6 @@ type hgConfig struct {
 	peers           []string      // fleet.peers (a string is a list of one)
 	vars            []string      // ${VAR} references without a default
 }
-
-var varRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-[^}]*)?\}`)
 
 // serverFields are the server settings whose errors containerConfig reports.
 var serverFields = []string{"listen", "grpc_listen", "shutdown_delay", "shutdown_timeout"}
@@ -97,9 +94,9 @@ func (c *checker) containerConfig(o Object, who string, ct corev1.Container, spe
 		cfg.maxTimeout = max(cfg.maxTimeout, ch.Timeout)
 	}
 	cfg.peers = hc.Fleet.Peers
-	for _, m := range varRef.FindAllStringSubmatch(data, -1) {
-		if m[2] == "" && !slices.Contains(cfg.vars, m[1]) {
-			cfg.vars = append(cfg.vars, m[1])
+	for _, r := range hc.Refs {
+		if r.Var != "" && !r.HasDefault && !slices.Contains(cfg.vars, r.Var) {
+			cfg.vars = append(cfg.vars, r.Var)
 		}
 	}
 	sort.Strings(cfg.vars)

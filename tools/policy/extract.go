@@ -6,8 +6,8 @@ import (
 	"strings"
 
 	"github.com/healthgate/healthgate/checks"
+	"github.com/healthgate/healthgate/config"
 	corev1 "k8s.io/api/core/v1"
-	"sigs.k8s.io/yaml"
 )
 
 // Config is one healthgate.yaml found in a ConfigMap, with what it needs from the pod to load: a value
@@ -24,7 +24,8 @@ type Config struct {
 }
 
 // Configs returns every ConfigMap entry that is a healthgate configuration (a YAML mapping with a
-// `checks` or `server` key), sorted by name.
+// `checks` or `server` key), sorted by name. Each is read by healthgate's own loader (config.Inspect),
+// which lists the variables and secret files it takes: no second reading of the file here.
 func Configs(objs []Object) ([]Config, error) {
 	var out []Config
 	for _, o := range objs {
@@ -33,31 +34,23 @@ func Configs(objs []Object) ([]Config, error) {
 			continue
 		}
 		for key, data := range cm.Data {
-			var doc map[string]any
-			if err := yaml.Unmarshal([]byte(data), &doc); err != nil || doc == nil {
-				continue
-			}
-			_, hasChecks := doc["checks"]
-			_, hasServer := doc["server"]
-			if !hasChecks && !hasServer {
-				continue
-			}
 			c := Config{Name: cm.Name + "/" + key, Data: data, Env: map[string]string{}, Files: map[string]string{}}
-			if server, ok := doc["server"].(map[string]any); ok {
-				c.collect("", server)
+			// Errors are expected of a reading without the pod's variables and files, and are for
+			// healthgate itself to report (scripts/k8s-validate runs it on every rendered configuration).
+			hc, _ := config.Inspect(c.Name, []byte(data))
+			if !hc.Src.IsSet("checks") && !hc.Src.IsSet("server") {
+				continue // another file, or not YAML at all
 			}
-			if fleet, ok := doc["fleet"].(map[string]any); ok {
-				c.collect("", fleet) // token / token_file
-			}
-			checks, _ := doc["checks"].([]any)
-			c.Checks = len(checks)
-			for i, x := range checks {
-				check, ok := x.(map[string]any)
-				if !ok {
+			types := map[string]string{} // a check's path, as Refs name it → its type
+			for i, ch := range hc.Checks {
+				if ch.Src.Failed[""] {
 					return nil, fmt.Errorf("%s: checks[%d] is not a mapping", c.Name, i)
 				}
-				typ, _ := check["type"].(string)
-				c.collect(typ, check)
+				types[ch.Src.Path] = ch.Type
+			}
+			c.Checks = len(hc.Checks)
+			for _, r := range hc.Refs {
+				c.add(r, types[r.Path])
 			}
 			out = append(out, c)
 		}
@@ -66,49 +59,23 @@ func Configs(objs []Object) ([]Config, error) {
 	return out, nil
 }
 
-// collect records placeholders for the string fields of one mapping (a check of type typ, or the server).
-func (c *Config) collect(typ string, m map[string]any) {
-	for k, v := range m {
-		s, ok := v.(string)
-		if !ok {
-			if h, ok := v.(map[string]any); ok {
-				for _, hv := range h {
-					hs, ok := hv.(string)
-					switch {
-					case !ok:
-					case k == "headers":
-						c.vars(hs, "", "")
-					case strings.HasSuffix(k, "_file") && strings.HasPrefix(hs, "/"): // headers_file: one file per value
-						c.Files[hs] = "placeholder"
-					}
-				}
-			}
-			continue
+// add gives one reference of a check of type typ (empty outside checks) its placeholder: a variable
+// that is a whole field's value gets one typed by its field, one inside a longer value a plain word,
+// and one with a non-empty default none (the default is used); an absolute *_file path gets a file
+// typed by its field.
+func (c *Config) add(r config.Ref, typ string) {
+	switch {
+	case r.File != "":
+		if strings.HasPrefix(r.File, "/") {
+			c.Files[r.File] = placeholder(typ, strings.TrimSuffix(r.Field, "_file"))
 		}
-		if base, isFile := strings.CutSuffix(k, "_file"); isFile && strings.HasPrefix(s, "/") {
-			c.Files[s] = placeholder(typ, base)
-			continue
-		}
-		c.vars(s, typ, k)
-	}
-}
-
-// vars: a value that is exactly ${VAR} gets a placeholder typed by its field; a VAR inside a longer value
-// gets a plain word; a ${VAR:-default} with a non-empty default is left unset, so the default is used.
-func (c *Config) vars(s, typ, field string) {
-	for _, m := range varRef.FindAllStringSubmatch(s, -1) {
-		name, def := m[1], strings.TrimPrefix(m[2], ":-")
-		if def != "" {
-			continue
-		}
-		if _, set := c.Env[name]; set {
-			continue
-		}
-		if m[0] == s {
-			c.Env[name] = placeholder(typ, field)
-		} else {
-			c.Env[name] = "placeholder"
-		}
+	case r.Default != "":
+	case c.Env[r.Var] != "":
+		// the first use decides
+	case r.Whole:
+		c.Env[r.Var] = placeholder(typ, r.Field)
+	default:
+		c.Env[r.Var] = "placeholder"
 	}
 }
 

@@ -548,3 +548,23 @@ data:
 		}
 	}
 }
+
+// TestConfigsCheckNotAMapping: a check that is not a mapping is an error naming it, not a silent skip.
+func TestConfigsCheckNotAMapping(t *testing.T) {
+	objs, err := Decode("cm.yaml", []byte(`
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: cfg, labels: {app.kubernetes.io/name: x}}
+data:
+  healthgate.yaml: |
+    checks:
+      - {name: db, type: postgres, url: "${DATABASE_URL}"}
+      - just a string
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Configs(objs); err == nil || !strings.Contains(err.Error(), "cfg/healthgate.yaml: checks[1] is not a mapping") {
+		t.Errorf("Configs: %v; want checks[1] is not a mapping", err)
+	}
+}

@@ -113,6 +113,11 @@ func (c *checker) envSecrets(o Object, ct corev1.Container) {
 
 var authScheme = regexp.MustCompile(`(?i)^(bearer|basic|token)?$`)
 
+// varRef is one ${VAR} or ${VAR:-default} in a raw value. configMapSecrets reads any ConfigMap, of any
+// application, as written (a secret is in the manifest before any expansion), so it looks at the text
+// itself; healthgate's own configurations are read by config.Inspect (Configs, containerConfig).
+var varRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-[^}]*)?\}`)
+
 // isOnlyRefs: the value is ${VAR} references only (no non-empty default), optionally after an auth scheme
 // ("Bearer ${TOKEN}").
 func isOnlyRefs(v string) bool {

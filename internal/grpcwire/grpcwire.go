@@ -4,9 +4,8 @@
 // grpc check (checks/grpc.go) use it instead of grpc-go, whose client or server costs every healthgate
 // process about 15 MB of binary and 3.5 MB of resident memory (docs/design.md, server/grpc.go).
 //
-// It lives under checks/ rather than in a top-level internal/ (the layout keeps the top level to its
-// named packages): a leaf package with no dependency beyond the standard library, so the server
-// importing it brings nothing of checks/ with it.
+// It is a leaf under internal/, importing only the standard library, so that neither of its two users
+// imports the other's layer: the server sees only the monitor, and checks/ knows nothing of serving.
 package grpcwire
 
 import (

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"go/build"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/healthgate/healthgate/config"
+	"github.com/healthgate/healthgate/monitor"
+	"github.com/healthgate/healthgate/server"
+)
+
+// TestImportDirection holds the layout's one-way imports (main → config, checks, monitor, server,
+// startup; server → monitor; monitor → checks; startup → checks; checks → config; config → nothing of
+// ours): each package imports only the healthgate packages listed here, and only checks/ imports a
+// database, cache or broker driver. The server sees the health state through the monitor alone, so what it needs of the
+// configuration is passed in by main as its own plain types (server.Details, server.Peer).
+func TestImportDirection(t *testing.T) {
+	const module = "github.com/healthgate/healthgate/"
+	allowed := map[string][]string{
+		"config":            nil,
+		"internal/grpcwire": nil,
+		"checks":            {"config", "internal/grpcwire"},
+		"monitor":           {"checks"},
+		"server":            {"monitor", "internal/grpcwire"},
+		// startup turns `wait`/`check` flags into configuration (config.Check) before building checks.
+		"startup": {"checks", "config"},
+	}
+	drivers := []string{"github.com/jackc/", "github.com/redis/", "github.com/go-sql-driver/", "github.com/rabbitmq/",
+		"github.com/nats-io/", "github.com/eclipse/paho", "google.golang.org/grpc"}
+	for dir, want := range allowed {
+		pkg, err := build.ImportDir(dir, 0) // the package's own files, not its tests
+		if err != nil {
+			t.Fatalf("%s: %v", dir, err)
+		}
+		for _, imp := range pkg.Imports {
+			if rest, ok := strings.CutPrefix(imp, module); ok && !slices.Contains(want, rest) {
+				t.Errorf("%s imports %s; it may import only %v of healthgate's packages", dir, rest, want)
+			}
+			for _, d := range drivers {
+				if dir != "checks" && strings.HasPrefix(imp, d) {
+					t.Errorf("%s imports the driver %s; only checks/ talks to dependencies", dir, imp)
+				}
+			}
+		}
+	}
+}
+
+// TestServerNames: the names the server gives a meaning of its own (/readyz's shutdown line, the gRPC
+// health services that stand for /readyz and /livez) are the ones the configuration refuses as check
+// names, and the longest name the server's 404 mentions is the configuration's limit. The server
+// does not import config, so it keeps its own constants; this holds them equal.
+func TestServerNames(t *testing.T) {
+	for _, c := range []struct {
+		what      string
+		got, want any
+	}{
+		{"shutdown line", monitor.ShutdownCheck, config.ShutdownCheck},
+		{"gRPC readiness service", server.ReadinessService, config.ReadinessService},
+		{"gRPC liveness service", server.LivenessService, config.LivenessService},
+		{"longest check name", server.MaxNameLen, config.MaxNameLen},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s: the server's %v, the configuration's %v", c.what, c.got, c.want)
+		}
+	}
+	for _, c := range []struct {
+		config string
+		want   server.Details
+	}{
+		{config.DetailsNever, server.DetailsNever},
+		{config.DetailsToken, server.DetailsToken},
+		{config.DetailsAlways, server.DetailsAlways},
+		{"", server.DetailsNever},
+	} {
+		if got := detailsOf(c.config); got != c.want {
+			t.Errorf("detailsOf(%q) = %v, want %v", c.config, got, c.want)
+		}
+	}
+}
