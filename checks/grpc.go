@@ -119,6 +119,10 @@ func buildGRPC(c config.Check, s *grpcSpec) (prober, string, config.Errors) {
 		TLSClientConfig:    g.tls,
 		DisableCompression: true,
 		MaxIdleConns:       1,
+		// One connection, ever: without a cap, a run that starts while the previous run's connection is
+		// not yet back in the idle pool makes net/http dial a second one "in case" (seen under load),
+		// and that one is kept too. With it, the run waits for the connection being handed back.
+		MaxConnsPerHost: 1,
 		// A kept connection whose server vanished is found by a PING unanswered within a run's
 		// worth of time, not by the next run's timeout.
 		HTTP2: &http.HTTP2Config{SendPingTimeout: 30 * time.Second, PingTimeout: 15 * time.Second},
