@@ -356,6 +356,14 @@ func (s *schemaCheck) failed(version, how string) error {
 		Hint: fmt.Sprintf("migration %s failed: this will not clear by itself; %s", version, s.tool.repair)}
 }
 
+// dirty is golang-migrate's dirty flag, which it sets before a migration and clears after it: a
+// migration being applied right now, or one that failed part-way. Only time tells them apart, so the
+// hint says both (a `wait` keeps waiting either way).
+func (s *schemaCheck) dirty(version string) error {
+	return &Error{Class: Schema, Err: fmt.Errorf("migration %s is dirty (%s, table %s): being applied now, or it failed part-way; this release needs %s", version, s.tool.name, s.table, s.want),
+		Hint: fmt.Sprintf("migration %s is being applied right now, or it failed part-way: if no migration job is running, it failed and will not clear by itself; %s", version, s.tool.repair)}
+}
+
 func (s *schemaCheck) layout(detail string) error {
 	return &Error{Class: Schema, Err: fmt.Errorf("table %s does not read as %s's: %s", s.table, s.tool.name, detail),
 		Hint: fmt.Sprintf("table %s is not %s's: check migrations.tool and migrations.table", s.table, s.tool.name)}
@@ -379,7 +387,7 @@ func decideGolangMigrate(s *schemaCheck, rows [][]*string) error {
 	}
 	version := *rows[0][0]
 	if rows[0][1] != nil && sqlTrue(*rows[0][1]) {
-		return s.failed(version, "is dirty: it failed part-way")
+		return s.dirty(version)
 	}
 	ok, err := s.atLeast(version)
 	if err != nil || ok {
