@@ -252,8 +252,15 @@ func (w *dialWatch) dial(ctx context.Context, d *net.Dialer, network, addr strin
 type clientLife struct {
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// mu orders every run's start (wg.Add) before end's wg.Wait, which WaitGroup requires (the race
+	// detector caught a run started by the engine racing the last close), and refuses runs after it.
+	mu    sync.Mutex
+	ended bool
+	wg    sync.WaitGroup
 }
+
+// errClientClosed is a run on a client whose last check was closed (a run that raced the close).
+var errClientClosed = &Error{Class: Unknown, Err: errors.New("the check was closed")}
 
 func newClientLife() *clientLife {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -270,6 +277,12 @@ func (l *clientLife) detached(ctx context.Context, op func(context.Context) erro
 	} else {
 		opCtx, cancel = context.WithCancel(context.WithoutCancel(ctx))
 	}
+	l.mu.Lock()
+	if l.ended {
+		l.mu.Unlock()
+		cancel()
+		return errClientClosed
+	}
 	stop := context.AfterFunc(l.ctx, cancel)
 	done := make(chan error, 1)
 	l.wg.Go(func() {
@@ -277,6 +290,7 @@ func (l *clientLife) detached(ctx context.Context, op func(context.Context) erro
 		defer stop()
 		done <- op(opCtx)
 	})
+	l.mu.Unlock()
 	select {
 	case err := <-done:
 		return err
@@ -290,6 +304,9 @@ func (l *clientLife) detached(ctx context.Context, op func(context.Context) erro
 
 // end cancels the work under way and waits for it.
 func (l *clientLife) end() {
+	l.mu.Lock()
+	l.ended = true
+	l.mu.Unlock()
 	l.cancel()
 	l.wg.Wait()
 }
