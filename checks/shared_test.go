@@ -27,28 +27,23 @@ type sharedKind struct {
 	otherDB func(t *testing.T, url string) string
 }
 
+// sqlOwn varies what a SQL check runs: its own query, writable, or the default round trip.
+func sqlOwn(i int) map[string]any {
+	switch i % 3 {
+	case 0:
+		return map[string]any{"query": fmt.Sprintf("SELECT %d", i)}
+	case 1:
+		return map[string]any{"writable": true}
+	}
+	return nil
+}
+
 var sharedKinds = []sharedKind{
 	{kind: "postgres", url: checktest.PostgresURL,
-		own: func(i int) map[string]any {
-			switch i % 3 {
-			case 0:
-				return map[string]any{"query": fmt.Sprintf("SELECT %d", i)}
-			case 1:
-				return map[string]any{"writable": true}
-			}
-			return nil
-		},
+		own:     sqlOwn,
 		otherDB: func(t *testing.T, u string) string { return withDB(t, u, "postgres") }},
 	{kind: "mysql", url: checktest.MySQLURL,
-		own: func(i int) map[string]any {
-			switch i % 3 {
-			case 0:
-				return map[string]any{"query": fmt.Sprintf("SELECT %d", i)}
-			case 1:
-				return map[string]any{"writable": true}
-			}
-			return nil
-		},
+		own:     sqlOwn,
 		otherDB: func(t *testing.T, u string) string { return withDB(t, u, "mysql") }},
 	{kind: "redis", url: checktest.RedisURL,
 		own: func(i int) map[string]any {
