@@ -127,6 +127,9 @@ const (
 	mqttProtocolHint    = "the broker refused MQTT 3.1.1 (protocol version 4): it speaks another version, or the port is not an MQTT listener"
 )
 
+// mqttHandoff bounds the handing of a packet to paho's writer (its WriteTimeout).
+const mqttHandoff = 2 * time.Second
+
 func (m *mqttCheck) probe(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, m.abort)
 	defer stop()
@@ -154,7 +157,14 @@ func (m *mqttCheck) roundTrip(ctx context.Context, client mqtt.Client) error {
 	if !client.IsConnectionOpen() {
 		return &Error{Class: Reset, Err: errors.New("the broker closed the connection")}
 	}
-	return wait(ctx, client.Unsubscribe(m.topic), "UNSUBSCRIBE")
+	err := wait(ctx, client.Unsubscribe(m.topic), "UNSUBSCRIBE")
+	if err != nil && ctx.Err() == nil && strings.Contains(err.Error(), "broken by timeout") {
+		// paho could not hand the packet to its writer within the write timeout: the session's
+		// connection died under it (a restart severing it) while paho still reported it open, and
+		// paho's own loss handling waits on the same writer. That is a reset of the kept session.
+		return &Error{Class: Reset, Err: err}
+	}
+	return err
 }
 
 // wait waits for a paho token within the run.
@@ -196,7 +206,9 @@ func (m *mqttCheck) session(ctx context.Context) (mqtt.Client, bool, error) {
 		SetConnectRetry(false).
 		SetResumeSubs(false).
 		SetConnectTimeout(timeout).
-		SetWriteTimeout(timeout).
+		// Handing a packet to paho's writer is immediate on a live connection; on a dead one it never
+		// happens, and the run's whole timeout would be lost before the retry on a fresh session.
+		SetWriteTimeout(min(timeout, mqttHandoff)).
 		SetKeepAlive(60 * time.Second).
 		SetCustomOpenConnectionFn(func(*url.URL, mqtt.ClientOptions) (net.Conn, error) {
 			return m.dial(ctx)
