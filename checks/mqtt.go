@@ -191,10 +191,7 @@ func (m *mqttCheck) session(ctx context.Context) (mqtt.Client, bool, error) {
 	if client != nil {
 		m.drop(client)
 	}
-	timeout := 30 * time.Second
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = max(time.Until(dl), time.Millisecond)
-	}
+	timeout := remaining(ctx)
 	opts := mqtt.NewClientOptions().
 		AddBroker((&url.URL{Scheme: "tcp", Host: m.cfg.addr}).String()).
 		SetClientID(m.id).

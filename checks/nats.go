@@ -179,10 +179,7 @@ func (n *natsCheck) connection(ctx context.Context) (*nats.Conn, bool, error) {
 	if conn != nil {
 		n.drop(conn)
 	}
-	timeout := 30 * time.Second
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = max(time.Until(dl), time.Millisecond)
-	}
+	timeout := remaining(ctx)
 	d := &natsDialer{ctx: ctx, n: n}
 	opts := []nats.Option{
 		nats.Name("healthgate"),
@@ -295,4 +292,13 @@ func (n *natsCheck) close() {
 	if raw != nil {
 		_ = raw.Close()
 	}
+}
+
+// remaining is what is left of a run for a client library's own timeouts (connect, write): the time to
+// the run's deadline, at least 1 ms; 30 s for a run without one.
+func remaining(ctx context.Context) time.Duration {
+	if dl, ok := ctx.Deadline(); ok {
+		return max(time.Until(dl), time.Millisecond)
+	}
+	return 30 * time.Second
 }
