@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -144,10 +145,11 @@ type Peers struct {
 	log       *slog.Logger
 
 	mu        sync.Mutex
-	resolved  []string // DNS peers, as host:port
+	resolved  map[string]lookup // dns:/// peer (Addr) → its last good answer
 	expires   time.Time
 	self      map[string]bool // addresses that turned out to be this process
 	lastError string          // last resolution problem logged, so it is logged once
+	keepStale time.Duration   // keepStale; tests shorten it
 }
 
 // NewPeers returns the peer client.
@@ -167,8 +169,23 @@ func NewPeers(opts PeersOptions) *Peers {
 		DisableCompression:  true,
 		ForceAttemptHTTP2:   false,
 	}
-	return &Peers{opts: opts, transport: t, client: &http.Client{Transport: t}, log: log, self: map[string]bool{}}
+	return &Peers{opts: opts, transport: t, client: &http.Client{Transport: t}, log: log, self: map[string]bool{},
+		resolved: map[string]lookup{}, keepStale: keepStale}
 }
+
+// lookup is a dns:/// peer's last good answer.
+type lookup struct {
+	addrs []string // host:port
+	at    time.Time
+}
+
+// keepStale is how long a dns:/// peer's last good answer is still used while new lookups fail (a DNS
+// server restarting, a lost UDP packet, a resolver starved of CPU for the round's short timeout). Without
+// it one failed lookup would make every peer unheard for a whole interval, and a check failing open would
+// close after two such rounds although every peer still answers. Asking a stale address costs nothing
+// worse than a peer not heard: a pod that is gone does not answer, and one that answers proves its
+// instance id (and the token, when set).
+const keepStale = time.Minute
 
 // Close releases idle connections.
 func (p *Peers) Close() { p.transport.CloseIdleConnections() }
@@ -272,17 +289,20 @@ func (p *Peers) addresses(ctx context.Context) []string {
 			add(peer.Addr)
 		}
 	}
-	for _, a := range p.resolved {
-		add(a)
+	for _, peer := range p.opts.Peers {
+		for _, a := range p.resolved[peer.Addr].addrs {
+			add(a)
+		}
 	}
 	return out
 }
 
-// resolve looks up every dns:/// peer; a failed lookup keeps no addresses for it (its pods are not
-// heard) and is logged once until it changes.
+// resolve looks up every dns:/// peer. A failed lookup keeps the peer's last good answer for up to
+// keepStale (none before: its pods are not heard); the problem is logged once until it changes.
 func (p *Peers) resolve(ctx context.Context) {
-	var addrs []string
 	var problems []string
+	now := time.Now()
+	fresh := map[string]lookup{}
 	for _, peer := range p.opts.Peers {
 		if !peer.DNS {
 			continue
@@ -291,25 +311,40 @@ func (p *Peers) resolve(ctx context.Context) {
 		ips, err := resolver(peer.Server).LookupIPAddr(ctx, host)
 		if err != nil {
 			p.opts.OnResult(ResolveError)
-			problems = append(problems, "dns:///"+peer.Addr+": "+lookupProblem(err))
+			problem := "dns:///" + peer.Addr + ": " + lookupProblem(err)
+			p.mu.Lock()
+			last, ok := p.resolved[peer.Addr]
+			keep := p.keepStale
+			p.mu.Unlock()
+			if ok && now.Sub(last.at) < keep {
+				fresh[peer.Addr] = last
+				problem += fmt.Sprintf(" (asking the %d addresses of the last answer, at most %v old)", len(last.addrs), keep)
+			}
+			problems = append(problems, problem)
 			continue
 		}
+		l := lookup{at: now}
 		for _, ip := range ips {
-			addrs = append(addrs, net.JoinHostPort(ip.IP.String(), port))
+			l.addrs = append(l.addrs, net.JoinHostPort(ip.IP.String(), port))
 		}
+		fresh[peer.Addr] = l
 	}
 	problem := strings.Join(problems, "; ")
 	p.mu.Lock()
-	p.resolved = addrs
-	p.expires = time.Now().Add(p.opts.CacheFor)
+	p.resolved = fresh
+	p.expires = now.Add(p.opts.CacheFor)
 	logIt := problem != p.lastError
 	p.lastError = problem
+	n := 0
+	for _, l := range fresh {
+		n += len(l.addrs)
+	}
 	p.mu.Unlock()
 	if logIt {
 		if problem != "" {
-			p.log.Warn("fleet: cannot resolve peers; their pods are not heard", "error", problem)
+			p.log.Warn("fleet: cannot resolve peers", "error", problem)
 		} else {
-			p.log.Info("fleet: peers resolve again", "peers", len(addrs))
+			p.log.Info("fleet: peers resolve again", "peers", n)
 		}
 	}
 }
