@@ -22,8 +22,8 @@ const (
 	preStopSeconds   = shutdownDelay
 )
 
-// configOnlyValues are chart values for shape B: only the ConfigMap (healthgate.yaml) with one critical
-// Postgres check whose URL the pods set from a Secret.
+// configOnlyValues are chart values for shape B: only the ConfigMap (healthgate.yaml) with the demo app's
+// two dependencies as critical checks, Postgres and Redis, whose URLs the pods set from a Secret.
 func configOnlyValues() string {
 	return fmt.Sprintf(`deployment:
   enabled: false
@@ -40,14 +40,22 @@ checks:
     type: postgres
     url: ${DATABASE_URL}
     critical: true
+  - name: cache
+    type: redis
+    url: ${REDIS_URL}
+    critical: true
 `, checkInterval, checkTimeout, failureThreshold, successThreshold)
 }
 
-// dbSecret creates Secret demo-db with the URL of Postgres through the proxy at addr.
-func (n *node) dbSecret(ns, addr string) {
+// deps are the addresses where the pods reach the demo app's dependencies (fault proxies on the host).
+type deps struct{ pg, redis string }
+
+// depsSecret creates Secret demo-db with the URLs of Postgres (key url) and Redis (key redis) at d.
+func (n *node) depsSecret(ns string, d deps) {
 	n.t.Helper()
 	n.kc("-n", ns, "create", "secret", "generic", "demo-db",
-		"--from-literal=url=postgres://postgres@"+addr+"/test?sslmode=disable&connect_timeout=2")
+		"--from-literal=url=postgres://postgres@"+d.pg+"/test?sslmode=disable&connect_timeout=2",
+		"--from-literal=redis=redis://"+d.redis+"/0")
 }
 
 // probeSetup is how a Deployment of the demo app is gated.
@@ -71,6 +79,13 @@ type appOpts struct {
 	setup     probeSetup
 	configMap string // the chart's ConfigMap (setupHealthgate)
 }
+
+// depsEnv sets DATABASE_URL and REDIS_URL from Secret demo-db (depsSecret), in an env list.
+const depsEnv = `
+            - name: DATABASE_URL
+              valueFrom: {secretKeyRef: {name: demo-db, key: url}}
+            - name: REDIS_URL
+              valueFrom: {secretKeyRef: {name: demo-db, key: redis}}`
 
 const restrictedContainer = `
           securityContext:
@@ -110,9 +125,7 @@ spec:
         seccompProfile: {type: RuntimeDefault}
 `, o.name, o.replicas)
 	healthgateEnv := `
-          env:
-            - name: DATABASE_URL
-              valueFrom: {secretKeyRef: {name: demo-db, key: url}}`
+          env:` + depsEnv
 	if o.setup == setupHealthgate {
 		fmt.Fprintf(&b, `      initContainers:
         - name: wait-for-deps
@@ -139,10 +152,8 @@ spec:
           ports: [{name: http, containerPort: 8080}]
           env:
             - {name: VERSION, value: %[1]s}
-            - {name: SHUTDOWN_GRACE, value: 1s}
-            - name: DATABASE_URL
-              valueFrom: {secretKeyRef: {name: demo-db, key: url}}%[2]s
-`, o.version, restrictedContainer)
+            - {name: SHUTDOWN_GRACE, value: 1s}%[2]s%[3]s
+`, o.version, depsEnv, restrictedContainer)
 	switch o.setup {
 	case setupShallow:
 		b.WriteString(`          readinessProbe: {httpGet: {path: /healthz, port: http}, periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 1}
@@ -171,11 +182,12 @@ spec:
 	return b.String()
 }
 
-// deployDemo installs the chart (config only) as release "hg", the Secret, and the demo app; it returns once
-// every replica is Ready with an endpoint ready=true, and the ClusterIP answers 200.
-func (n *node) deployDemo(t *testing.T, ns string, o appOpts, dbAddr string) string {
+// deployDemo installs the chart (config only) as release "hg", the Secret, and the demo app with its
+// dependencies at d; it returns once every replica is Ready with an endpoint ready=true, and the ClusterIP
+// answers 200.
+func (n *node) deployDemo(t *testing.T, ns string, o appOpts, d deps) string {
 	t.Helper()
-	n.dbSecret(ns, dbAddr)
+	n.depsSecret(ns, d)
 	if o.setup == setupHealthgate {
 		n.helmInstall(ns, "hg", configOnlyValues())
 		o.configMap = "hg-healthgate"

@@ -3,6 +3,7 @@
 package k8snode
 
 import (
+	"encoding/json"
 	"fmt"
 	"os/exec"
 	"strings"
@@ -47,6 +48,7 @@ func TestFleetSharedCut(t *testing.T) {
 	ns := n.namespace("hg-fleet")
 	pg := pgProxy(t)
 	n.helmInstall(ns, "hg", fleetValues(pg.Addr()))
+	n.fleetDiagnostics(ns, "app.kubernetes.io/instance=hg")
 	const svc = "hg-healthgate"
 	n.waitReadyPath(ns, svc, 3, "/readyz", 180*time.Second)
 	cip := n.clusterIP(ns, svc)
@@ -109,7 +111,7 @@ func TestFleetSharedCut(t *testing.T) {
 	for _, p := range n.pods(ns, "app.kubernetes.io/instance=hg") {
 		code, body := get("http://" + p.Status.PodIP + ":8080/metrics")
 		if code != 200 || !strings.Contains(body, `healthgate_check_fail_open{check="db"} 1`) {
-			t.Errorf("pod %s: not failing open per its metrics (%d):\n%s", p.Metadata.Name, code, grep(body, "fail_open"))
+			t.Errorf("pod %s: not failing open per its metrics (%d):\n%s", p.Metadata.Name, code, grepAny(body, "fail_open"))
 		}
 	}
 	pg.Set(checktest.Forward)
@@ -152,6 +154,44 @@ func TestFleetSharedCut(t *testing.T) {
 	n.noRestarts(ns, "app.kubernetes.io/instance=hg")
 }
 
+// fleetDiagnostics logs, if the test fails, what each pod said about its fleet rounds: its log lines about
+// the fleet and failing open (with the heard and failing counts) and its fleet metrics (requests by result).
+func (n *node) fleetDiagnostics(ns, selector string) {
+	n.t.Cleanup(func() {
+		if !n.t.Failed() {
+			return
+		}
+		var list struct {
+			Items []Pod `json:"items"`
+		}
+		out, err := n.kcErr("-n", ns, "get", "pods", "-l", selector, "-o", "json")
+		if err != nil || json.Unmarshal([]byte(out), &list) != nil {
+			n.t.Logf("fleet diagnostics: kubectl get pods: %v", err)
+			return
+		}
+		for _, p := range list.Items {
+			logs, _ := n.kcErr("-n", ns, "logs", p.Metadata.Name, "--all-containers", "--tail=200")
+			_, metrics := get("http://" + p.Status.PodIP + ":8080/metrics")
+			n.t.Logf("pod %s (%s): fleet log lines:\n%s\nfleet metrics:\n%s", p.Metadata.Name, p.Status.PodIP,
+				tail(grepAny(logs, "fleet", "failing open", "check "), 40), grepAny(metrics, "healthgate_fleet", "fail_open"))
+		}
+	})
+}
+
+// grepAny returns the lines of s that contain any of subs.
+func grepAny(s string, subs ...string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		for _, sub := range subs {
+			if strings.Contains(l, sub) {
+				out = append(out, l)
+				break
+			}
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
 // waitReadyPath is waitReady for a Service on port 8080 and a given path.
 func (n *node) waitReadyPath(ns, svc string, want int, path string, timeout time.Duration) {
 	n.t.Helper()
@@ -177,13 +217,3 @@ func (n *node) nodeIptables(args ...string) {
 }
 
 func port(hostport string) string { return hostport[strings.LastIndex(hostport, ":")+1:] }
-
-func grep(s, sub string) string {
-	var out []string
-	for _, l := range strings.Split(s, "\n") {
-		if strings.Contains(l, sub) {
-			out = append(out, l)
-		}
-	}
-	return strings.Join(out, "\n")
-}

@@ -28,6 +28,7 @@ import (
 const (
 	hostIP   = "10.250.0.254" // the host side of the veth: pods reach the test's proxies and DNS here
 	postgres = "127.0.0.1:5432"
+	redisAt  = "127.0.0.1:6379"
 )
 
 // node is the running cluster.
@@ -346,4 +347,10 @@ func get(url string) (int, string) {
 func pgProxy(t *testing.T) *checktest.Proxy {
 	t.Helper()
 	return checktest.NewProxyAt(t, hostIP+":0", postgres)
+}
+
+// redisProxy is a fault proxy to the host's Redis on the veth's host side.
+func redisProxy(t *testing.T) *checktest.Proxy {
+	t.Helper()
+	return checktest.NewProxyAt(t, hostIP+":0", redisAt)
 }

@@ -136,7 +136,7 @@ func TestRollingDeploy(t *testing.T) {
 	for _, setup := range setups {
 		ns := n.namespace(fmt.Sprintf("hg-roll-%d", setup))
 		pg := newWarmProxy(t, warmUp)
-		cip := n.deployDemo(t, ns, appOpts{name: "demo", replicas: 3, setup: setup}, pg.Addr())
+		cip := n.deployDemo(t, ns, appOpts{name: "demo", replicas: 3, setup: setup}, deps{pg.Addr(), redisProxy(t).Addr()})
 		l := startLoad("http://"+cip+"/", rate)
 		r := row{setup: setup}
 		time.Sleep(3 * time.Second)

@@ -40,44 +40,50 @@ func (n *node) noRestarts(ns, selector string) {
 	}
 }
 
-// TestDependencyCut: Postgres cut for every pod → every endpoint ready=false within the README's bound for
-// these settings; restored → ready=true again; no container restarts.
+// TestDependencyCut: each of the demo app's dependencies cut in turn for every pod, Postgres then Redis →
+// every endpoint ready=false within the README's bound for these settings and the ClusterIP empty; restored
+// → ready=true and the app answers again; no container restarts.
 func TestDependencyCut(t *testing.T) {
 	n := needNode(t)
 	t.Parallel()
 	ns := n.namespace("hg-cut")
-	pg := pgProxy(t)
-	cip := n.deployDemo(t, ns, appOpts{name: "demo", replicas: 2, setup: setupHealthgate}, pg.Addr())
+	pg, rd := pgProxy(t), redisProxy(t)
+	cip := n.deployDemo(t, ns, appOpts{name: "demo", replicas: 2, setup: setupHealthgate}, deps{pg.Addr(), rd.Addr()})
 
 	// README "States and timing": failing within failure_threshold × interval + timeout; the kubelet then
 	// needs probeFailures probes readinessPeriod apart (charts/healthgate/README.md "Probe timing").
 	down := time.Duration(failureThreshold*checkInterval+checkTimeout+probeFailures*readinessPeriod) * time.Second
 	up := time.Duration(successThreshold*checkInterval+checkTimeout+readinessPeriod) * time.Second
 
-	pg.Set(checktest.Refuse)
-	took := n.eventually(down+slack, "every endpoint ready=false after the cut", func() (bool, string) {
-		eps := n.endpoints(ns, "demo")
-		r, s := readyCount(eps)
-		return r == 0 && len(eps) == 2, s
-	})
-	t.Logf("cut: both endpoints ready=false after %v (README bound %v, + %v slack)", took.Round(100*time.Millisecond), down, slack)
-	// kube-proxy follows: nothing behind the ClusterIP any more (rejected, not a 503 from a pod).
-	n.eventually(20*time.Second, "ClusterIP refuses while no endpoint is ready", func() (bool, string) {
-		code, body := get("http://" + cip + "/")
-		return code == 0, fmt.Sprint(code, " ", body)
-	})
+	for _, dep := range []struct {
+		name  string
+		proxy *checktest.Proxy
+	}{{"Postgres", pg}, {"Redis", rd}} {
+		dep.proxy.Set(checktest.Refuse)
+		took := n.eventually(down+slack, "every endpoint ready=false after the "+dep.name+" cut", func() (bool, string) {
+			eps := n.endpoints(ns, "demo")
+			r, s := readyCount(eps)
+			return r == 0 && len(eps) == 2, s
+		})
+		t.Logf("%s cut: both endpoints ready=false after %v (README bound %v, + %v slack)", dep.name, took.Round(100*time.Millisecond), down, slack)
+		// kube-proxy follows: nothing behind the ClusterIP any more (rejected, not a 503 from a pod).
+		n.eventually(20*time.Second, "ClusterIP refuses while no endpoint is ready", func() (bool, string) {
+			code, body := get("http://" + cip + "/")
+			return code == 0, fmt.Sprint(code, " ", body)
+		})
 
-	pg.Set(checktest.Forward)
-	took = n.eventually(up+slack, "every endpoint ready=true after the restore", func() (bool, string) {
-		eps := n.endpoints(ns, "demo")
-		r, s := readyCount(eps)
-		return r == 2, s
-	})
-	t.Logf("restore: both endpoints ready=true after %v (README bound %v, + %v slack)", took.Round(100*time.Millisecond), up, slack)
-	n.eventually(20*time.Second, "ClusterIP answers 200 again", func() (bool, string) {
-		code, body := get("http://" + cip + "/")
-		return code == 200, fmt.Sprint(code, " ", body)
-	})
+		dep.proxy.Set(checktest.Forward)
+		took = n.eventually(up+slack, "every endpoint ready=true after the "+dep.name+" restore", func() (bool, string) {
+			eps := n.endpoints(ns, "demo")
+			r, s := readyCount(eps)
+			return r == 2, s
+		})
+		t.Logf("%s restore: both endpoints ready=true after %v (README bound %v, + %v slack)", dep.name, took.Round(100*time.Millisecond), up, slack)
+		n.eventually(20*time.Second, "ClusterIP answers 200 again", func() (bool, string) {
+			code, body := get("http://" + cip + "/")
+			return code == 200, fmt.Sprint(code, " ", body)
+		})
+	}
 	n.noRestarts(ns, "app=demo")
 }
 
@@ -89,7 +95,7 @@ func TestWaitHoldsApp(t *testing.T) {
 	ns := n.namespace("hg-wait")
 	pg := pgProxy(t)
 	pg.Set(checktest.Refuse)
-	n.dbSecret(ns, pg.Addr())
+	n.depsSecret(ns, deps{pg.Addr(), redisProxy(t).Addr()})
 	n.helmInstall(ns, "hg", configOnlyValues())
 	n.apply(ns, demoApp(appOpts{name: "demo", replicas: 1, setup: setupHealthgate, configMap: "hg-healthgate"}))
 
@@ -143,8 +149,7 @@ func TestDeletionDrains(t *testing.T) {
 	n := needNode(t)
 	t.Parallel()
 	ns := n.namespace("hg-drain")
-	pg := pgProxy(t)
-	n.deployDemo(t, ns, appOpts{name: "demo", replicas: 2, setup: setupHealthgate}, pg.Addr())
+	n.deployDemo(t, ns, appOpts{name: "demo", replicas: 2, setup: setupHealthgate}, deps{pgProxy(t).Addr(), redisProxy(t).Addr()})
 	victim := n.pods(ns, "app=demo")[0]
 	name, ip := victim.Metadata.Name, victim.Status.PodIP
 

@@ -1,7 +1,9 @@
 // Command demo is the application the Kubernetes acceptance tests (scripts/k8snode) deploy next to healthgate:
-// a typical small HTTP service that needs Postgres for every request, with a shallow /healthz of its own.
+// a typical small HTTP service that needs Postgres and Redis for every request, with a shallow /healthz of
+// its own.
 //
-//	GET /         SELECT 1 on Postgres (DATABASE_URL), then 200 "host=<pod> version=<VERSION>"; 503 if it failed
+//	GET /         SELECT 1 on Postgres (DATABASE_URL) and INCR of a counter in Redis (REDIS_URL, if set),
+//	              then 200 "host=<pod> version=<VERSION> hits=<n>"; 503 if either failed
 //	GET /healthz  200 "ok" whatever the database does (the shallow probe many apps have)
 //
 // On SIGTERM it stops accepting at once and gives in-flight requests SHUTDOWN_GRACE (default 1s), as most
@@ -20,6 +22,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
 )
 
 func main() {
@@ -43,6 +46,16 @@ func main() {
 		log.Fatalf("pool: %v", err)
 	}
 	defer pool.Close()
+	var rdb *redis.Client
+	if u := os.Getenv("REDIS_URL"); u != "" {
+		opt, err := redis.ParseURL(u)
+		if err != nil {
+			log.Fatalf("REDIS_URL: %v", err)
+		}
+		opt.PoolSize, opt.DialTimeout = 4, 2*time.Second
+		rdb = redis.NewClient(opt) // connects lazily
+		defer rdb.Close()
+	}
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
@@ -53,7 +66,15 @@ func main() {
 			http.Error(w, "database: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
-		fmt.Fprintf(w, "host=%s version=%s\n", host, version)
+		var hits int64
+		if rdb != nil {
+			var err error
+			if hits, err = rdb.Incr(ctx, "healthgate-demo:hits").Result(); err != nil {
+				http.Error(w, "redis: "+err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+		}
+		fmt.Fprintf(w, "host=%s version=%s hits=%d\n", host, version, hits)
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	srv := &http.Server{Addr: ":" + port, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
