@@ -1,8 +1,10 @@
 package main
 
 import (
+	"encoding/pem"
 	"io/fs"
 	"maps"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -11,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/healthgate/healthgate/checks"
+	"github.com/healthgate/healthgate/config"
 )
 
 // TestCitationsStayInTheRepository: the README, docs and comments cite files the repository holds. A
@@ -154,7 +157,8 @@ func TestOneImageName(t *testing.T) {
 
 // TestReadmeKinds: the README's two lists of kinds follow the registry (checks.Kinds): the table "What
 // each check executes" has one row per kind, and the `wait` targets table one `--KIND ARG` row per kind,
-// with the registry's argument. The rows' prose is the README's own; which kinds have a row is not.
+// with the registry's argument; the Configuration section's example has a check of every kind and loads and
+// validates as a real configuration. The rows' prose is the README's own; which kinds have a row is not.
 func TestReadmeKinds(t *testing.T) {
 	data, err := os.ReadFile("README.md")
 	if err != nil {
@@ -172,6 +176,35 @@ func TestReadmeKinds(t *testing.T) {
 		}
 		return strings.Split(rest, "\n")
 	}
+	// The Configuration section's example shows every kind, and is a valid configuration.
+	example := strings.Join(section("## Configuration"), "\n")
+	_, example, _ = strings.Cut(example, "```yaml\n")
+	example, _, _ = strings.Cut(example, "```")
+	for _, name := range checks.Types() {
+		if !regexp.MustCompile(`(?m)^\s+type: ` + name + `\b`).MatchString(example) {
+			t.Errorf("README.md, Configuration: the example has no check of type %s", name)
+		}
+	}
+	env := func(name string) (string, bool) {
+		if name == "DATABASE_URL" {
+			return "postgres://app@db:5432/app", true
+		}
+		return "x", true
+	}
+	// The example's CA bundle, which this machine does not have: httptest's certificate stands in.
+	srv := httptest.NewTLSServer(nil)
+	srv.Close()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	example = strings.ReplaceAll(example, "/etc/ssl/ca.pem", ca)
+	if cfg, err := config.Parse("README.md (Configuration)", []byte(example), env); err != nil {
+		t.Errorf("README.md, Configuration: the example does not load: %v", err)
+	} else if errs := checks.Validate(cfg.Checks); len(errs) > 0 {
+		t.Errorf("README.md, Configuration: the example does not validate: %v", errs)
+	}
+
 	want := map[string]string{} // kind → its flag row's start
 	for _, k := range checks.Kinds() {
 		want[k.Name] = "| `--" + k.Name + " " + k.TargetArg + "` |"
