@@ -2,10 +2,14 @@ package main
 
 import (
 	"go/build"
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/healthgate/healthgate/checks"
 	"github.com/healthgate/healthgate/config"
 	"github.com/healthgate/healthgate/monitor"
 	"github.com/healthgate/healthgate/server"
@@ -77,5 +81,27 @@ func TestServerNames(t *testing.T) {
 		if got := detailsOf(c.config); got != c.want {
 			t.Errorf("detailsOf(%q) = %v, want %v", c.config, got, c.want)
 		}
+	}
+}
+
+// TestBenchKinds: the benchmark (bench/, its own module, which runs the built binary and cannot import the
+// registry) lists in bench/kinds.go's kindOrder every kind of the registry, once, and nothing else, so a new
+// kind gets its row in the kinds table.
+func TestBenchKinds(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("bench", "kinds.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^var kindOrder = \[\]string\{([^}]*)\}`).FindSubmatch(data)
+	if m == nil {
+		t.Fatal("bench/kinds.go: no `var kindOrder = []string{...}`")
+	}
+	var listed []string
+	for _, q := range regexp.MustCompile(`"([a-z0-9]+)"`).FindAllSubmatch(m[1], -1) {
+		listed = append(listed, string(q[1]))
+	}
+	got, want := slices.Sorted(slices.Values(listed)), slices.Sorted(slices.Values(checks.Types()))
+	if !slices.Equal(got, want) {
+		t.Errorf("bench/kinds.go kindOrder = %v; want each of the registry's kinds once: %v", listed, want)
 	}
 }

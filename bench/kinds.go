@@ -41,7 +41,8 @@ const (
 	kindsHour      = float64(time.Hour) //
 )
 
-// kindOrder is the order of the kinds in the table.
+// kindOrder is the order of the kinds in the table: every kind of the registry, once (TestBenchKinds in
+// layout_test.go, in the main module, holds it to checks.Types()).
 var kindOrder = []string{"postgres", "redis", "mysql", "amqp", "nats", "mqtt", "memcached", "grpc", "http", "tcp", "dns"}
 
 // kindsCI are the kinds whose service CI guarantees: missing, their figures are missing.
