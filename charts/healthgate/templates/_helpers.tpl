@@ -100,12 +100,14 @@ healthgate.seconds: the same in whole seconds, rounded up.
 {{- end -}}
 
 {{/*
-healthgate.yaml `fleet:` (README.md "Fleet"): peers is the headless Service by its full DNS name (namespace
-and cluster domain, so a pod's search path and ndots never matter) on the pods' own health port; the other
+healthgate.yaml `fleet:` (README.md "Fleet"): peers is the headless Service by its full DNS name, rooted
+(namespace, cluster domain and a final dot: with the pods' ndots:5 a name of four dots is first tried
+against each of the three search domains, three failed lookups before every real one) on the pods' own
+health port; the other
 fields only when set in values, else healthgate's defaults hold. The token is only ever a ${VAR} reference.
 */}}
 {{- define "healthgate.fleet" -}}
-{{- $f := dict "peers" (printf "dns:///%s.%s.svc.%s:%d" (include "healthgate.peersName" .) .Release.Namespace .Values.fleet.clusterDomain (int .Values.containerPorts.http)) -}}
+{{- $f := dict "peers" (printf "dns:///%s.%s.svc.%s.:%d" (include "healthgate.peersName" .) .Release.Namespace (trimSuffix "." .Values.fleet.clusterDomain) (int .Values.containerPorts.http)) -}}
 {{- range $k := list "fail_open_ratio" "min_pods" "sample" "timeout" -}}
 {{- if not (kindIs "invalid" (index $.Values.fleet $k)) -}}
 {{- $_ := set $f $k (index $.Values.fleet $k) -}}
