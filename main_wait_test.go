@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -306,7 +307,13 @@ func TestWaitTimeout(t *testing.T) {
 		if code != exitTimeout {
 			t.Fatalf("exit %d; want 124:\n%s", code, stderr)
 		}
-		want := append([]string{"healthgate wait: timed out after 1.5", "1 of 1 target not ready", "NAME", "STATUS", "REASON", "HINT"}, tc.want...)
+		// The wait's own length: 1.5s, and on a loaded machine a little more (the timer fires late).
+		if m := regexp.MustCompile(`healthgate wait: timed out after ([0-9.]+m?s):`).FindStringSubmatch(stderr); m == nil {
+			t.Errorf("stderr lacks \"healthgate wait: timed out after <duration>:\":\n%s", stderr)
+		} else if d, err := time.ParseDuration(m[1]); err != nil || d < 1500*time.Millisecond || d > 3*time.Second {
+			t.Errorf("timed out after %s; want 1.5s (up to 3s on a loaded machine):\n%s", m[1], stderr)
+		}
+		want := append([]string{"1 of 1 target not ready", "NAME", "STATUS", "REASON", "HINT"}, tc.want...)
 		for _, w := range want {
 			if !strings.Contains(stderr, w) {
 				t.Errorf("stderr lacks %q:\n%s", w, stderr)

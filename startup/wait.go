@@ -113,6 +113,7 @@ func Wait(ctx context.Context, cs []*checks.Check, opts Options) ([]Result, erro
 	ticker := time.NewTicker(opts.SummaryEvery)
 	defer ticker.Stop()
 	done := ctx.Done()
+	var endedAt time.Time // when ctx ended: the wait's length, not the goroutines' wind-down after it
 	for out != nil {
 		select {
 		case a, ok := <-out:
@@ -146,10 +147,14 @@ func Wait(ctx context.Context, cs []*checks.Check, opts Options) ([]Result, erro
 			p.summary(results, time.Since(start))
 		case <-done:
 			done = nil // keep receiving until every target's goroutine has ended
+			endedAt = time.Now()
 		}
 	}
 
 	elapsed := time.Since(start)
+	if !endedAt.IsZero() {
+		elapsed = endedAt.Sub(start)
+	}
 	for i := range results {
 		if !results[i].OK {
 			results[i].Elapsed = elapsed
