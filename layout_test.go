@@ -2,6 +2,7 @@ package main
 
 import (
 	"go/build"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -104,4 +105,56 @@ func TestBenchKinds(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("bench/kinds.go kindOrder = %v; want each of the registry's kinds once: %v", listed, want)
 	}
+}
+
+// TestKubeSharesHelmPackages: tools/kube/go.mod (the Kubernetes binaries of scripts/k8s-node) and
+// tools/go.mod (helm, among others) select the same version of every module they both require, the
+// staging modules k8s.io/kubernetes replaces included. Built with the same flags (no -trimpath, as
+// scripts/k8s-node explains), the k8s.io packages both link (over half of helm's source) are then
+// compiled once into the build cache: minutes of a cold CI run. A `go get` in one of them that moves
+// a shared module fails here until the other follows.
+func TestKubeSharesHelmPackages(t *testing.T) {
+	tools, kube := goModVersions(t, filepath.Join("tools", "go.mod")), goModVersions(t, filepath.Join("tools", "kube", "go.mod"))
+	shared := 0
+	for _, mod := range slices.Sorted(maps.Keys(tools)) {
+		kv, ok := kube[mod]
+		if !ok {
+			continue
+		}
+		shared++
+		if kv != tools[mod] {
+			t.Errorf("%s: tools/go.mod selects %s, tools/kube/go.mod %s; want the same (go get the higher one where it is behind)",
+				mod, tools[mod], kv)
+		}
+	}
+	if shared < 50 {
+		t.Errorf("only %d modules in common: the parsing of the go.mod files has broken", shared)
+	}
+}
+
+// goModVersions returns the version of each module a go.mod requires, after its replace directives
+// (module => module version; a placeholder v0.0.0 requirement takes its replacement's version).
+func goModVersions(t *testing.T, path string) map[string]string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	versions := map[string]string{}
+	req := regexp.MustCompile(`^\s*(?:require\s+)?([^\s(/][^\s]*)\s+(v[^\s]+)(?:\s*//.*)?$`)
+	repl := regexp.MustCompile(`^\s*(?:replace\s+)?([^\s(]+)\s+=>\s+([^\s]+)\s+(v[^\s]+)\s*$`)
+	var replaced [][3]string
+	for _, l := range strings.Split(string(data), "\n") {
+		if m := repl.FindStringSubmatch(l); m != nil {
+			replaced = append(replaced, [3]string{m[1], m[2], m[3]})
+		} else if m := req.FindStringSubmatch(l); m != nil && !strings.HasPrefix(strings.TrimSpace(l), "go ") {
+			versions[m[1]] = m[2]
+		}
+	}
+	for _, r := range replaced {
+		if r[0] == r[1] {
+			versions[r[0]] = r[2]
+		}
+	}
+	return versions
 }
