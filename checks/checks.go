@@ -345,7 +345,7 @@ func (c *Check) Run(ctx context.Context) error {
 	}
 	// A driver that returns its own error after our deadline passed still timed out.
 	var verdict *Error
-	if ctx.Err() == context.DeadlineExceeded && ClassOf(err) != Timeout && !(errors.As(err, &verdict) && verdict.past) {
+	if deadlinePassed(ctx) && ClassOf(err) != Timeout && !(errors.As(err, &verdict) && verdict.past) {
 		// Keep the driver's cause, without its class (it was not a reset, say, but our deadline),
 		// and drop a "use of closed network connection" that our own close at the deadline caused.
 		cause := err
@@ -360,6 +360,19 @@ func (c *Check) Run(ctx context.Context) error {
 		}
 	}
 	return tr.locate(classified(err))
+}
+
+// deadlinePassed reports whether ctx's deadline has passed, by its error or by the clock. The clock
+// matters: a shared client's run works under a context of its own with the same deadline (clientLife),
+// whose timer may fire, close the connection and return "use of closed network connection" before
+// ctx's own timer has marked ctx done (seen under -race on a loaded machine: a blackholed Redis
+// classified reset instead of timeout).
+func deadlinePassed(ctx context.Context) bool {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return true
+	}
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
 }
 
 // Close releases the check's client (pool, connections). Runs must have returned.

@@ -1,12 +1,14 @@
 package checks
 
 import (
+	"context"
 	"go/ast"
 	"go/parser"
 	"go/token"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestClassesListsEveryClass: checks.Classes is what the failures metric pre-creates a series for (and
@@ -54,5 +56,33 @@ func TestClassesListsEveryClass(t *testing.T) {
 			t.Errorf("class %q twice in Classes", c)
 		}
 		seen[c] = true
+	}
+}
+
+// lateCtx is a context whose deadline has passed but whose timer has not fired yet: what Run can see for
+// an instant when a shared client's own context (same deadline) fired first.
+type lateCtx struct{ context.Context }
+
+func (lateCtx) Deadline() (time.Time, bool) { return time.Now().Add(-time.Millisecond), true }
+func (lateCtx) Err() error                  { return nil }
+
+// TestDeadlinePassedByTheClock: a run whose deadline has passed timed out, whether or not its context's
+// timer has fired yet.
+func TestDeadlinePassedByTheClock(t *testing.T) {
+	if !deadlinePassed(lateCtx{context.Background()}) {
+		t.Error("a deadline in the past, timer not fired: not seen as passed")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	if deadlinePassed(ctx) {
+		t.Error("a deadline an hour away seen as passed")
+	}
+	expired, cancel2 := context.WithTimeout(context.Background(), -time.Second)
+	defer cancel2()
+	if !deadlinePassed(expired) {
+		t.Error("an expired context not seen as passed")
+	}
+	if deadlinePassed(context.Background()) {
+		t.Error("no deadline seen as passed")
 	}
 }
