@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/healthgate/healthgate/checks"
+	"github.com/healthgate/healthgate/checks/checktest"
 	"github.com/healthgate/healthgate/config"
 	"github.com/healthgate/healthgate/monitor"
 	"golang.org/x/net/dns/dnsmessage"
@@ -225,65 +227,23 @@ func TestFailOpenAnswers(t *testing.T) {
 	}
 }
 
-// dnsServer answers A queries for one name with 127.0.0.1 until broken, then with SERVFAIL.
-type dnsServer struct {
-	conn   net.PacketConn
-	broken atomic.Bool
-	wg     sync.WaitGroup
-}
-
-func newDNSServer(t *testing.T, name string) *dnsServer {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &dnsServer{conn: pc}
-	d.wg.Go(func() {
-		buf := make([]byte, 1500)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			var p dnsmessage.Parser
-			h, err := p.Start(buf[:n])
-			if err != nil {
-				continue
-			}
-			q, err := p.Question()
-			if err != nil {
-				continue
-			}
-			rh := dnsmessage.Header{ID: h.ID, Response: true, Authoritative: true, RecursionDesired: h.RecursionDesired}
-			if d.broken.Load() {
-				rh.RCode = dnsmessage.RCodeServerFailure
-			}
-			b := dnsmessage.NewBuilder(nil, rh)
-			_ = b.StartQuestions()
-			_ = b.Question(q)
-			_ = b.StartAnswers()
-			if !d.broken.Load() && q.Type == dnsmessage.TypeA && strings.EqualFold(q.Name.String(), name+".") {
-				_ = b.AResource(dnsmessage.ResourceHeader{Name: q.Name, Class: dnsmessage.ClassINET, TTL: 1},
-					dnsmessage.AResource{A: [4]byte{127, 0, 0, 1}})
-			}
-			if resp, err := b.Finish(); err == nil {
-				_, _ = pc.WriteTo(resp, from)
-			}
-		}
-	})
-	t.Cleanup(func() { _ = pc.Close(); d.wg.Wait() })
-	return d
-}
-
 // TestPeersDNSKeepsLastAnswer: a lookup that fails after a good one keeps asking the addresses of the last
 // answer (a DNS hiccup must not make every peer unheard and close a fail-open), for at most keepStale.
 func TestPeersDNSKeepsLastAnswer(t *testing.T) {
 	peer := newPeer(t, fleetJSON("other", map[string]monitor.State{"db": monitor.Failing}))
 	_, port, _ := net.SplitHostPort(addrOf(peer.Server))
-	dns := newDNSServer(t, "peers.test")
+	var broken atomic.Bool
+	dns := checktest.ServeDNS(t, "127.0.0.1:0", func(name string) ([]netip.Addr, dnsmessage.RCode) {
+		switch {
+		case broken.Load():
+			return nil, dnsmessage.RCodeServerFailure
+		case name == "peers.test.":
+			return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, dnsmessage.RCodeSuccess
+		}
+		return nil, dnsmessage.RCodeNameError
+	})
 	var resolveErrors atomic.Int64
-	p := NewPeers(PeersOptions{Peers: []Peer{{Addr: "peers.test:" + port, DNS: true, Server: dns.conn.LocalAddr().String()}},
+	p := NewPeers(PeersOptions{Peers: []Peer{{Addr: "peers.test:" + port, DNS: true, Server: dns}},
 		Sample: 10, Instance: "me", CacheFor: time.Millisecond,
 		OnResult: func(r string) {
 			if r == ResolveError {
@@ -300,7 +260,7 @@ func TestPeersDNSKeepsLastAnswer(t *testing.T) {
 	if a, f := ask(); a != 1 || f != 1 {
 		t.Fatalf("Ask = %d, %d; want the peer DNS names heard, failing", a, f)
 	}
-	dns.broken.Store(true)
+	broken.Store(true)
 	if a, f := ask(); a != 1 || f != 1 {
 		t.Fatalf("Ask with DNS failing = %d, %d; want the peer of the last answer still heard", a, f)
 	}
@@ -313,7 +273,7 @@ func TestPeersDNSKeepsLastAnswer(t *testing.T) {
 	if a, f := ask(); a != 0 || f != 0 {
 		t.Fatalf("Ask with DNS failing past keepStale = %d, %d; want nobody heard", a, f)
 	}
-	dns.broken.Store(false)
+	broken.Store(false)
 	if a, _ := ask(); a != 1 {
 		t.Fatalf("Ask after DNS recovered = %d; want the peer heard again", a)
 	}

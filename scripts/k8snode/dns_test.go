@@ -4,13 +4,12 @@ package k8snode
 
 import (
 	"encoding/json"
-	"net"
 	"net/netip"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/healthgate/healthgate/checks/checktest"
 	"golang.org/x/net/dns/dnsmessage"
 )
 
@@ -23,7 +22,6 @@ import (
 // answers; the resolving is still done by the pods' own resolver against /etc/resolv.conf.
 type clusterDNS struct {
 	n    *node
-	conn *net.UDPConn
 	mu   sync.Mutex
 	a    map[string][]netip.Addr // FQDN with the trailing dot → addresses
 	stop chan struct{}
@@ -32,13 +30,9 @@ type clusterDNS struct {
 
 func startClusterDNS(t *testing.T, n *node) *clusterDNS {
 	t.Helper()
-	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(hostIP+":53")))
-	if err != nil {
-		t.Fatalf("cluster DNS on %s:53: %v", hostIP, err)
-	}
-	d := &clusterDNS{n: n, conn: conn, a: map[string][]netip.Addr{}, stop: make(chan struct{})}
+	d := &clusterDNS{n: n, a: map[string][]netip.Addr{}, stop: make(chan struct{})}
 	d.refresh()
-	d.wg.Go(d.serve)
+	checktest.ServeDNS(t, hostIP+":53", d.lookup)
 	d.wg.Go(func() {
 		tick := time.NewTicker(time.Second)
 		defer tick.Stop()
@@ -53,10 +47,20 @@ func startClusterDNS(t *testing.T, n *node) *clusterDNS {
 	})
 	t.Cleanup(func() {
 		close(d.stop)
-		_ = conn.Close()
 		d.wg.Wait()
 	})
 	return d
+}
+
+// lookup answers a name from the table; a name not in it does not exist.
+func (d *clusterDNS) lookup(name string) ([]netip.Addr, dnsmessage.RCode) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	addrs, known := d.a[name]
+	if !known {
+		return nil, dnsmessage.RCodeNameError
+	}
+	return addrs, dnsmessage.RCodeSuccess
 }
 
 // refresh rebuilds the name table; on a kubectl error the old one stays.
@@ -116,52 +120,4 @@ func (d *clusterDNS) refresh() {
 	d.mu.Lock()
 	d.a = a
 	d.mu.Unlock()
-}
-
-func (d *clusterDNS) serve() {
-	buf := make([]byte, 1500)
-	for {
-		n, from, err := d.conn.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			return
-		}
-		if resp, ok := d.answer(buf[:n]); ok {
-			_, _ = d.conn.WriteToUDPAddrPort(resp, from)
-		}
-	}
-}
-
-func (d *clusterDNS) answer(req []byte) ([]byte, bool) {
-	var p dnsmessage.Parser
-	h, err := p.Start(req)
-	if err != nil || h.Response {
-		return nil, false
-	}
-	q, err := p.Question()
-	if err != nil {
-		return nil, false
-	}
-	name := strings.ToLower(q.Name.String())
-	d.mu.Lock()
-	addrs, known := d.a[name]
-	d.mu.Unlock()
-	rh := dnsmessage.Header{ID: h.ID, Response: true, Authoritative: true, RecursionDesired: h.RecursionDesired}
-	if !known {
-		rh.RCode = dnsmessage.RCodeNameError
-	}
-	b := dnsmessage.NewBuilder(nil, rh)
-	b.EnableCompression()
-	if b.StartQuestions() != nil || b.Question(q) != nil || b.StartAnswers() != nil {
-		return nil, false
-	}
-	if known && q.Type == dnsmessage.TypeA && q.Class == dnsmessage.ClassINET {
-		for _, ip := range addrs {
-			if b.AResource(dnsmessage.ResourceHeader{Name: q.Name, Class: dnsmessage.ClassINET, TTL: 1},
-				dnsmessage.AResource{A: ip.As4()}) != nil {
-				return nil, false
-			}
-		}
-	}
-	resp, err := b.Finish()
-	return resp, err == nil
 }
