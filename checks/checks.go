@@ -375,6 +375,15 @@ func deadlinePassed(ctx context.Context) bool {
 	return ok && !time.Now().Before(dl)
 }
 
+// remaining is what is left of a run for a client library's own timeouts (connect, write): the time to
+// the run's deadline, at least 1 ms; 30 s for a run without one.
+func remaining(ctx context.Context) time.Duration {
+	if dl, ok := ctx.Deadline(); ok {
+		return max(time.Until(dl), time.Millisecond)
+	}
+	return 30 * time.Second
+}
+
 // Close releases the check's client (pool, connections). Runs must have returned.
 func (c *Check) Close() { c.prober.close() }
 

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -292,13 +291,4 @@ func (n *natsCheck) close() {
 	if raw != nil {
 		_ = raw.Close()
 	}
-}
-
-// remaining is what is left of a run for a client library's own timeouts (connect, write): the time to
-// the run's deadline, at least 1 ms; 30 s for a run without one.
-func remaining(ctx context.Context) time.Duration {
-	if dl, ok := ctx.Deadline(); ok {
-		return max(time.Until(dl), time.Millisecond)
-	}
-	return 30 * time.Second
 }

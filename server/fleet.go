@@ -302,6 +302,9 @@ func (p *Peers) addresses(ctx context.Context) []string {
 func (p *Peers) resolve(ctx context.Context) {
 	var problems []string
 	now := time.Now()
+	p.mu.Lock()
+	last, keep := p.resolved, p.keepStale // the map is replaced below, never changed in place
+	p.mu.Unlock()
 	fresh := map[string]lookup{}
 	for _, peer := range p.opts.Peers {
 		if !peer.DNS {
@@ -312,13 +315,9 @@ func (p *Peers) resolve(ctx context.Context) {
 		if err != nil {
 			p.opts.OnResult(ResolveError)
 			problem := "dns:///" + peer.Addr + ": " + lookupProblem(err)
-			p.mu.Lock()
-			last, ok := p.resolved[peer.Addr]
-			keep := p.keepStale
-			p.mu.Unlock()
-			if ok && now.Sub(last.at) < keep {
-				fresh[peer.Addr] = last
-				problem += fmt.Sprintf(" (asking the %d addresses of the last answer, at most %v old)", len(last.addrs), keep)
+			if l, ok := last[peer.Addr]; ok && now.Sub(l.at) < keep {
+				fresh[peer.Addr] = l
+				problem += fmt.Sprintf(" (asking the %d addresses of the last answer, at most %v old)", len(l.addrs), keep)
 			}
 			problems = append(problems, problem)
 			continue
