@@ -148,6 +148,35 @@ func until(t *testing.T, pods []*fleetPod, within time.Duration, what string, co
 	return took
 }
 
+// during asserts hold on every pod at each poll for d (and /livez, as until does).
+func during(t *testing.T, pods []*fleetPod, d time.Duration, what string, hold func(i int, s readyState) string) {
+	t.Helper()
+	checktest.Poll(d, 50*time.Millisecond, func() bool {
+		for i, p := range pods {
+			if r := p.probe(t, "/livez"); r.code != 200 {
+				t.Fatalf("pod %d: /livez = %d; it must never depend on a dependency", i, r.code)
+			}
+			if s := p.ready(t); hold(i, s) != "" {
+				t.Fatalf("pod %d %s: %s (%d, body %q)", i, what, hold(i, s), s.code, s.body)
+			}
+		}
+		return false
+	})
+}
+
+// fleetRequests sums healthgate_fleet_requests_total over its results in a /metrics body.
+func fleetRequests(metrics string) float64 {
+	var sum float64
+	for line := range strings.SplitSeq(metrics, "\n") {
+		if rest, ok := strings.CutPrefix(line, "healthgate_fleet_requests_total{"); ok {
+			_, v, _ := strings.Cut(rest, "} ")
+			f, _ := strconv.ParseFloat(v, 64)
+			sum += f
+		}
+	}
+	return sum
+}
+
 func failingOpen(s readyState) bool {
 	return s.code == 200 && s.degraded && strings.Contains(s.body, "[+]db failing open: failing on ")
 }
@@ -159,30 +188,46 @@ func TestFleetFailOpen(t *testing.T) {
 	pods := staticFleet(t, 5, nil)
 	modes := []checktest.Mode{checktest.Refuse, checktest.Blackhole, checktest.Reset, checktest.Refuse, checktest.Blackhole}
 
+	// A healthy fleet sends no fleet traffic: not one request in three rounds.
+	time.Sleep(3 * fleetRound)
+	for i, p := range pods {
+		if n := fleetRequests(p.probe(t, "/metrics").body); n != 0 {
+			t.Fatalf("pod %d sent %g fleet requests while every check passes; want none", i, n)
+		}
+	}
+
 	// 1. One pod cut: it leaves; the four others stay 200 throughout.
-	pods[0].pg.Set(checktest.Refuse)
-	until(t, pods, fleetDetect+fleetSlack, "pod 0 alone → 503",
-		func(i int, s readyState) bool { return (i == 0) == (s.code == 503) },
-		func(i int, s readyState) string {
-			if i > 0 && !passing(s) {
+	othersPass := func(n int) func(i int, s readyState) string {
+		return func(i int, s readyState) string {
+			if i >= n && !passing(s) {
 				return "a pod whose dependency answers is not passing"
 			}
 			return ""
-		})
-	// It stays out: the others see the dependency passing.
-	time.Sleep(3 * fleetRound)
-	if s := pods[0].ready(t); s.code != 503 || s.degraded {
-		t.Fatalf("pod 0 alone: %d degraded=%v %q; want 503 (local truth)", s.code, s.degraded, s.body)
+		}
 	}
+	pods[0].pg.Set(checktest.Refuse)
+	until(t, pods, fleetDetect+fleetSlack, "pod 0 alone → 503",
+		func(i int, s readyState) bool { return (i == 0) == (s.code == 503) }, othersPass(1))
+	// It stays out (the others see the dependency passing), and they stay in.
+	during(t, pods, 3*fleetRound, "while pod 0 alone is cut", func(i int, s readyState) string {
+		if i == 0 && (s.code != 503 || s.degraded) {
+			return "pod 0 alone must stay 503 (local truth)"
+		}
+		return othersPass(1)(i, s)
+	})
 
-	// 4a. Two of five cut: 2/5 is below fail_open_ratio 0.5; those two 503, the others 200.
+	// 4a. Two of five cut: 2/5 is below fail_open_ratio 0.5; those two 503, the others 200 throughout.
 	pods[1].pg.Set(checktest.Blackhole)
 	cut := func(n int) func(i int, s readyState) bool {
 		return func(i int, s readyState) bool { return (i < n) == (s.code == 503) }
 	}
-	until(t, pods, fleetDetect+fleetSlack, "2 of 5 → those two 503", cut(2), nil)
-	time.Sleep(3 * fleetRound)
-	until(t, pods, 0, "2 of 5 still → those two 503", cut(2), nil)
+	until(t, pods, fleetDetect+fleetSlack, "2 of 5 → those two 503", cut(2), othersPass(2))
+	during(t, pods, 3*fleetRound, "while 2 of 5 are cut", func(i int, s readyState) string {
+		if !cut(2)(i, s) {
+			return "want pods 0 and 1 at 503, the others 200"
+		}
+		return othersPass(2)(i, s)
+	})
 
 	// 4b. Three of five: 3/5 ≥ 0.5, the three cut ones fail open (200, degraded); the two others pass.
 	pods[2].pg.Set(checktest.Reset)

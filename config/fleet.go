@@ -97,6 +97,15 @@ func (f *Fleet) validate(c *Config, failed map[string]bool) Errors {
 	if ok("sample") && f.Sample < 1 {
 		errs = append(errs, src.Errorf("sample", "must be at least 1 (got %d)", f.Sample))
 	}
+	// A round hears at most this pod and sample peers: a larger min_pods could never be reached.
+	// (Defaults apply to the one not set; the error names the one that is.)
+	if f.Sample >= 1 && f.MinPods > f.Sample+1 && !failed["fleet.min_pods"] && !failed["fleet.sample"] {
+		field := "min_pods"
+		if !src.IsSet(field) {
+			field = "sample"
+		}
+		errs = append(errs, src.Errorf(field, "min_pods (%d) is more than a round can hear, this pod and at most sample (%d) peers: no check could ever fail open; raise sample or lower min_pods", f.MinPods, f.Sample))
+	}
 	if ok("timeout") {
 		if f.Timeout <= 0 {
 			errs = append(errs, src.Errorf("timeout", "must be greater than 0"))

@@ -157,9 +157,14 @@ func (m *Monitor) fleetAfterRecord(e *entry, lines *logLines) {
 	s := &e.tracker.status
 	if s.State != Failing {
 		if s.FailOpen {
+			why := "it passes again"
+			if s.State != Passing {
+				why = "its own state is " + string(s.State) + " (not failing)"
+			}
+			lines.add(slog.LevelInfo, "check stopped failing open: "+why,
+				"check", s.Name, "failing", s.FleetFailing, "heard", s.FleetHeard) // the last round's counts
 			s.FailOpen, s.FleetHeard, s.FleetFailing = false, 0, 0
 			e.fleet.lostRounds = 0
-			lines.add(slog.LevelInfo, "check stopped failing open: it passes again", "check", s.Name)
 		}
 		return
 	}

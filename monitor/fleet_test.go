@@ -2,12 +2,15 @@ package monitor
 
 import (
 	"context"
+	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/healthgate/healthgate/checks"
+	"github.com/healthgate/healthgate/checks/checktest"
 	"github.com/healthgate/healthgate/config"
 )
 
@@ -92,7 +95,17 @@ func sharedSpec(name string) config.Check {
 
 func startFleet(t *testing.T, peers Peers, cs ...*checks.Check) *Monitor {
 	t.Helper()
-	m := New(cs, Options{Heartbeat: 20 * time.Millisecond, Fleet: &Fleet{Peers: peers, Ratio: 0.5, MinPods: 3, Timeout: 20 * time.Millisecond}})
+	return startFleetLogging(t, peers, nil, cs...)
+}
+
+// startFleetLogging is startFleet with the monitor's log written to log (discarded when nil).
+func startFleetLogging(t *testing.T, peers Peers, log *checktest.Buffer, cs ...*checks.Check) *Monitor {
+	t.Helper()
+	opts := Options{Heartbeat: 20 * time.Millisecond, Fleet: &Fleet{Peers: peers, Ratio: 0.5, MinPods: 3, Timeout: 20 * time.Millisecond}}
+	if log != nil {
+		opts.Logger = slog.New(slog.NewTextHandler(log, nil))
+	}
+	m := New(cs, opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { m.Run(ctx); close(done) }()
@@ -113,7 +126,8 @@ func TestFailOpen(t *testing.T) {
 		}
 		return errRefused
 	})
-	m := startFleet(t, peers, db)
+	var log checktest.Buffer
+	m := startFleetLogging(t, peers, &log, db)
 	waitFor(t, m, "ready", func(s *Snapshot) bool { return s.Ready && s.Status == Pass })
 	time.Sleep(200 * time.Millisecond) // four intervals, all passing
 	if n := peers.rounds.Load(); n != 0 {
@@ -150,6 +164,14 @@ func TestFailOpen(t *testing.T) {
 	s = waitFor(t, m, "passing", func(s *Snapshot) bool { return s.Status == Pass })
 	if c, _ := s.Lookup("db"); c.FailOpen || !s.Ready || s.Degraded {
 		t.Fatalf("after recovery: %+v ready=%v degraded=%v", *c, s.Ready, s.Degraded)
+	}
+	// Each start and stop of failing open is one line with the round's counts.
+	for _, want := range []string{
+		`msg="check failing open: most of the fleet sees it failing; /readyz stays 200 (warn)" check=db failing=5 heard=5`,
+		`msg="check stopped failing open: most of the fleet no longer sees it failing; the local truth holds" check=db failing=1 heard=5`,
+		`msg="check stopped failing open: it passes again" check=db failing=5 heard=5`,
+	} {
+		checktest.Eventually(t, 2*time.Second, "the line "+want, func() bool { return strings.Contains(log.String(), want) })
 	}
 	for _, name := range peers.checks {
 		if name != "db" {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -110,7 +109,7 @@ func TestLatestBeforeAnyRun(t *testing.T) {
 // TestReplaceAfterRunLogs: a Replace after Run returned that changes readiness writes its line itself
 // (the writer is gone) instead of sending on the closed queue (it panicked).
 func TestReplaceAfterRunLogs(t *testing.T) {
-	var buf syncBuffer
+	var buf checktest.Buffer
 	c := checks.Func(spec("never", time.Hour, 100*time.Millisecond, 1, 1), func(context.Context) error { return nil })
 	m := New([]*checks.Check{c}, Options{Logger: slog.New(slog.NewTextHandler(&buf, nil))})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -126,21 +125,4 @@ func TestReplaceAfterRunLogs(t *testing.T) {
 	if !strings.Contains(buf.String(), `msg=ready`) {
 		t.Errorf("no ready line after the Replace; log:\n%s", buf.String())
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

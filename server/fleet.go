@@ -147,9 +147,10 @@ type Peers struct {
 	mu        sync.Mutex
 	resolved  map[string]lookup // dns:/// peer (Addr) → its last good answer
 	expires   time.Time
-	self      map[string]bool // addresses that turned out to be this process
-	lastError string          // last resolution problem logged, so it is logged once
-	keepStale time.Duration   // keepStale; tests shorten it
+	self      map[string]time.Time // addresses that answered as this process → not asked until then
+	lbWarned  bool                 // the "address reaches several pods" warning was logged
+	lastError string               // last resolution problem logged, so it is logged once
+	keepStale time.Duration        // keepStale; tests shorten it
 }
 
 // NewPeers returns the peer client.
@@ -169,7 +170,7 @@ func NewPeers(opts PeersOptions) *Peers {
 		DisableCompression:  true,
 		ForceAttemptHTTP2:   false,
 	}
-	return &Peers{opts: opts, transport: t, client: &http.Client{Transport: t}, log: log, self: map[string]bool{},
+	return &Peers{opts: opts, transport: t, client: &http.Client{Transport: t}, log: log, self: map[string]time.Time{},
 		resolved: map[string]lookup{}, keepStale: keepStale}
 }
 
@@ -187,6 +188,13 @@ type lookup struct {
 // instance id (and the token, when set).
 const keepStale = time.Minute
 
+// selfFor is how long an address that answered as this process is left out of the rounds. Not for
+// ever: an address that reaches several pods (fleet.peers naming a ClusterIP Service instead of the
+// headless one) may answer as this process once and as others later; excluded for good, it would
+// silently end fail-open for this pod. Asked again after selfFor, it costs one request every few
+// minutes while failing, and an address seen answering as this process and as another is logged.
+const selfFor = 5 * time.Minute
+
 // Close releases idle connections.
 func (p *Peers) Close() { p.transport.CloseIdleConnections() }
 
@@ -197,30 +205,41 @@ func (p *Peers) Ask(ctx context.Context, check string) (answered, failing int) {
 	if len(addrs) > p.opts.Sample {
 		addrs = addrs[:p.opts.Sample]
 	}
-	states := make([]monitor.State, len(addrs))
+	answers := make([]answer, len(addrs))
 	var wg sync.WaitGroup
 	for i, addr := range addrs {
-		wg.Go(func() { states[i] = p.askOne(ctx, addr, check) })
+		wg.Go(func() { answers[i] = p.askOne(ctx, addr, check) })
 	}
 	wg.Wait()
-	for _, st := range states {
-		switch st {
-		case monitor.Passing:
-			answered++
-		case monitor.Failing:
-			answered++
+	// A pod counts once however many of its addresses were asked (A and AAAA records of a dual-stack
+	// pod; a static entry and a DNS answer for the same pod): counted per address, two pods could
+	// pass for min_pods: 3.
+	seen := map[string]bool{}
+	for _, a := range answers {
+		if a.state == "" || seen[a.instance] {
+			continue
+		}
+		seen[a.instance] = true
+		answered++
+		if a.state == monitor.Failing {
 			failing++
 		}
 	}
 	return answered, failing
 }
 
-// askOne returns the peer's state of the check, or "" when the peer is not heard.
-func (p *Peers) askOne(ctx context.Context, addr, check string) monitor.State {
+// answer is one peer's reply: its instance id and its state of the check ("" when not heard).
+type answer struct {
+	instance string
+	state    monitor.State
+}
+
+// askOne returns the peer's answer; its state is "" when the peer is not heard.
+func (p *Peers) askOne(ctx context.Context, addr, check string) answer {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/fleetz", nil)
 	if err != nil {
 		p.opts.OnResult(PeerBadAnswer)
-		return ""
+		return answer{}
 	}
 	req.Header.Set("User-Agent", "healthgate-fleet")
 	if p.opts.Token != "" {
@@ -229,44 +248,62 @@ func (p *Peers) askOne(ctx context.Context, addr, check string) monitor.State {
 	resp, err := p.client.Do(req)
 	if err != nil {
 		p.opts.OnResult(PeerUnreachable)
-		return ""
+		return answer{}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxFleetBody))
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 		p.opts.OnResult(PeerRefused)
-		return ""
+		return answer{}
 	case err != nil:
 		p.opts.OnResult(PeerUnreachable)
-		return ""
+		return answer{}
 	case resp.StatusCode != http.StatusOK:
 		p.opts.OnResult(PeerBadAnswer)
-		return ""
+		return answer{}
 	}
 	var fb fleetBody
 	if json.Unmarshal(data, &fb) != nil || fb.Instance == "" {
 		p.opts.OnResult(PeerBadAnswer)
-		return ""
+		return answer{}
 	}
 	if fb.Instance == p.opts.Instance {
 		p.mu.Lock()
-		p.self[addr] = true
+		p.self[addr] = time.Now().Add(selfFor)
 		p.mu.Unlock()
 		p.opts.OnResult(PeerSelf)
-		return ""
+		return answer{}
 	}
+	p.otherAnswered(addr)
 	st := fb.Checks[check]
 	if st != monitor.Passing && st != monitor.Failing {
 		p.opts.OnResult(PeerNoCheck)
-		return ""
+		return answer{}
 	}
 	p.opts.OnResult(PeerAnswered)
-	return st
+	return answer{instance: fb.Instance, state: st}
+}
+
+// otherAnswered notes that addr answered as another process: if it once answered as this one, it
+// reaches several pods, which is logged once.
+func (p *Peers) otherAnswered(addr string) {
+	p.mu.Lock()
+	_, wasSelf := p.self[addr]
+	warn := wasSelf && !p.lbWarned
+	if warn {
+		p.lbWarned = true
+	}
+	p.mu.Unlock()
+	if warn {
+		p.log.Warn("a fleet peer address answered as this pod and as another one: fleet.peers should name each pod (a headless Service with publishNotReadyAddresses: true), not a load-balanced address",
+			"peer", addr)
+	}
 }
 
 // addresses returns the peers to choose from this round: the static ones and the DNS ones (resolved
-// at most once per CacheFor), without this process's own addresses. The slice is the caller's.
+// at most once per CacheFor), without the addresses that answered as this process within selfFor.
+// The slice is the caller's.
 func (p *Peers) addresses(ctx context.Context) []string {
 	p.mu.Lock()
 	stale := time.Now().After(p.expires)
@@ -278,8 +315,9 @@ func (p *Peers) addresses(ctx context.Context) []string {
 	defer p.mu.Unlock()
 	var out []string
 	seen := map[string]bool{}
+	now := time.Now()
 	add := func(a string) {
-		if !seen[a] && !p.self[a] {
+		if !seen[a] && !now.Before(p.self[a]) {
 			seen[a] = true
 			out = append(out, a)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -99,6 +100,63 @@ func TestPeersAsk(t *testing.T) {
 	cancel()
 	if self.hits.Load() != before {
 		t.Error("asked itself again")
+	}
+}
+
+// TestPeersCountPods: a pod reached through two addresses (dual-stack A and AAAA records, a static
+// entry and a DNS answer) is one pod heard, or two pods would pass for min_pods: 3.
+func TestPeersCountPods(t *testing.T) {
+	a := newPeer(t, fleetJSON("a", map[string]monitor.State{"db": monitor.Failing}))
+	b := newPeer(t, fleetJSON("b", map[string]monitor.State{"db": monitor.Passing}))
+	_, port, _ := net.SplitHostPort(addrOf(a.Server))
+	peers := []Peer{{Addr: addrOf(a.Server)}, {Addr: "localhost:" + port}, {Addr: addrOf(b.Server)}}
+	p := NewPeers(PeersOptions{Peers: peers, Sample: 10, Instance: "me", CacheFor: time.Second})
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if answered, failing := p.Ask(ctx, "db"); answered != 2 || failing != 1 {
+		t.Fatalf("Ask = %d answered, %d failing; want 2, 1 (pod a counted once)", answered, failing)
+	}
+	if a.hits.Load() != 2 {
+		t.Fatalf("pod a asked %d times; want both its addresses asked", a.hits.Load())
+	}
+}
+
+// TestPeersSelfAskedAgain: an address that answered as this process is left out for selfFor only, and
+// one that later answers as another pod (a load-balanced address) is logged.
+func TestPeersSelfAskedAgain(t *testing.T) {
+	var n atomic.Int64
+	lb := newPeer(t, func(w http.ResponseWriter, r *http.Request) {
+		instance := "me"
+		if n.Add(1) > 1 {
+			instance = "other"
+		}
+		fleetJSON(instance, map[string]monitor.State{"db": monitor.Failing})(w, r)
+	})
+	var logs checktest.Buffer
+	p := NewPeers(PeersOptions{Peers: []Peer{{Addr: addrOf(lb.Server)}}, Sample: 10, Instance: "me", CacheFor: time.Second,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	defer p.Close()
+	ask := func() (int, int) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		return p.Ask(ctx, "db")
+	}
+	if a, _ := ask(); a != 0 {
+		t.Fatalf("first round heard %d; want 0 (the address answered as this process)", a)
+	}
+	ask()
+	if lb.hits.Load() != 1 {
+		t.Fatalf("the address was asked %d times within selfFor; want 1", lb.hits.Load())
+	}
+	p.mu.Lock()
+	p.self[addrOf(lb.Server)] = time.Now() // selfFor has passed
+	p.mu.Unlock()
+	if a, f := ask(); a != 1 || f != 1 {
+		t.Fatalf("after selfFor the address answered as another pod: Ask = %d, %d; want 1, 1", a, f)
+	}
+	if !strings.Contains(logs.String(), "answered as this pod and as another one") {
+		t.Fatalf("no warning about a load-balanced peer address; log:\n%s", logs.String())
 	}
 }
 

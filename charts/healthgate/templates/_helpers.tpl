@@ -259,6 +259,13 @@ provides, timing healthgate refuses and clashing ports, since each would only sh
 {{- if and .Values.fleet.enabled (not .Values.deployment.enabled) -}}
 {{- fail "fleet.enabled needs deployment.enabled: the peers Service selects this chart's pods. In shape B, give your own pods a headless Service (publishNotReadyAddresses: true) and write healthgate.yaml's fleet section yourself (README.md \"Fleet\")" -}}
 {{- end -}}
+{{- if .Values.fleet.enabled -}}
+{{- $minPods := .Values.fleet.min_pods | default 3 | int -}}
+{{- $sample := .Values.fleet.sample | default 10 | int -}}
+{{- if gt $minPods (add1 $sample) -}}
+{{- fail (printf "fleet.min_pods (%d) is more than a round can hear, the pod and at most fleet.sample (%d) peers: no check could ever fail open (healthgate refuses this config and the pods would crash-loop); raise sample or lower min_pods" $minPods $sample) -}}
+{{- end -}}
+{{- end -}}
 {{- $names := dict -}}
 {{- range $i, $c := .Values.checks -}}
 {{- if hasKey $names $c.name -}}
