@@ -1,8 +1,11 @@
 package main
 
 import (
+	"encoding/pem"
 	"fmt"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -272,5 +275,92 @@ checks:
 	}
 	if code := p.stop(t); code != exitOK {
 		t.Errorf("serve exited %d; want 0", code)
+	}
+}
+
+// TestServeReloadSeesEveryChange: the poll (no SIGHUP) notices a change of a check's own field alone
+// (the address here: a fingerprint that missed the kind's fields reloaded nothing), a renewed TLS file
+// that the configuration names by the same path, and a configuration file swapped for something that
+// is not a regular file, which is refused at once and does not keep serve from stopping.
+func TestServeReloadSeesEveryChange(t *testing.T) {
+	t.Parallel() // waits on the poll
+	listen := func() string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = ln.Close() })
+		return ln.Addr().String()
+	}
+	web := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	t.Cleanup(web.Close)
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: web.Certificate().Raw})
+	if err := os.WriteFile(ca, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	config := func(addr string) string {
+		return fmt.Sprintf(`server: {listen: "127.0.0.1:0", shutdown_delay: 0s}
+defaults: {interval: 300ms, timeout: 200ms}
+checks:
+  - {name: port, type: tcp, address: "%s"}
+  - {name: web, type: http, url: "%s", tls: {ca_file: "%s"}}
+`, addr, web.URL, ca)
+	}
+	cm, path := newConfigMapDir(t, config(listen()))
+	p := startServeFile(t, path, nil)
+	p.waitCode(t, "/readyz", 200, 10*time.Second)
+	reloaded := func(what, changed string) {
+		t.Helper()
+		checktest.Eventually(t, 15*time.Second, what, func() bool {
+			return strings.Contains(p.log.String(), `"trigger":"file changed","config":"`+path+`","added":"","removed":"","changed":"`+changed+`"`)
+		})
+	}
+
+	cm.update(t, config(listen())) // only the tcp check's address changes
+	reloaded("the new address to be reloaded", "port")
+	p.waitCode(t, "/readyz", 200, 10*time.Second)
+
+	// The certificate renewed in place (cert-manager rewriting a mounted Secret): same path, new bytes.
+	if err := os.WriteFile(ca, append(certPEM, certPEM...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	reloaded("the renewed CA file to rebuild web", "web")
+	p.waitCode(t, "/readyz", 200, 10*time.Second)
+
+	// A FIFO, then /dev/zero, where the file was: refused (never read without bound, never hung on).
+	for i, target := range []string{"fifo", "/dev/zero"} {
+		if target == "fifo" {
+			target = filepath.Join(t.TempDir(), "fifo")
+			if err := syscall.Mkfifo(target, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tmp := filepath.Join(cm.dir, "..data_tmp")
+		if err := os.Remove(path); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(target, tmp); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			t.Fatal(err)
+		}
+		checktest.Eventually(t, 15*time.Second, "the refusal of "+target, func() bool {
+			return logCount(p.log, "configuration reload refused: still serving the previous configuration") == i+1
+		})
+		if !strings.Contains(p.log.String(), "not a regular file") {
+			t.Fatalf("the refusal does not say why:\n%s", p.log.String())
+		}
+	}
+	if r := p.probe(t, "/readyz"); r.code != 200 {
+		t.Fatalf("/readyz = %d after refused reloads; want the old configuration still serving", r.code)
+	}
+	start := time.Now()
+	if code := p.stop(t); code != 0 {
+		t.Fatalf("serve exited %d; want 0", code)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Fatalf("serve took %s to stop", took)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -77,20 +76,23 @@ func (rl *reloader) run(ctx context.Context, hup <-chan struct{}) {
 	}
 }
 
-// fingerprint hashes the configuration as decoded, with the secret and header files it reads, so a
-// rotated Secret counts as a change, and a comment does not fail to; when it does not decode, the
-// file's bytes and the errors stand in. Nothing of it is ever shown.
+// fingerprint hashes the configuration as decoded (config.Fingerprint), with the secret and header
+// files it reads and the contents of the TLS files its checks name, so a rotated Secret or a renewed
+// certificate counts as a change, and a comment does not; when it does not decode, the file's bytes
+// (read as --config is: bounded, a regular file only) and the errors stand in. Nothing of it is shown.
 func (rl *reloader) fingerprint() [sha256.Size]byte {
 	h := sha256.New()
 	cfg, err := config.Load(rl.path, rl.lookup)
 	if err != nil {
-		if f, ferr := os.Open(rl.path); ferr == nil {
-			_, _ = io.Copy(h, f)
-			_ = f.Close()
-		}
+		data, _ := config.ReadFile(rl.path, config.ConfigFileLimit)
+		_, _ = h.Write(data)
 		_, _ = io.WriteString(h, err.Error())
 	} else {
-		_ = json.NewEncoder(h).Encode(cfg)
+		sum := cfg.Fingerprint()
+		_, _ = h.Write(sum[:])
+		for _, c := range cfg.Checks {
+			_, _ = io.WriteString(h, checks.FilesKey(c))
+		}
 	}
 	var sum [sha256.Size]byte
 	h.Sum(sum[:0])

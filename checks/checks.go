@@ -46,12 +46,40 @@ type Check struct {
 
 	src    config.Source
 	cfg    config.Check // what it was built from (the zero Check for Func)
+	files  string       // filesKey of what it was built from
 	prober prober
 }
 
-// Configured reports whether this check was built from a configuration the Same as c: a reload
-// keeps it, with its state and its client, instead of building c.
-func (c *Check) Configured(cfg config.Check) bool { return c.cfg.Name != "" && c.cfg.Same(cfg) }
+// Configured reports whether this check was built from a configuration the Same as c, naming TLS
+// files whose contents have not changed since: a reload keeps it, with its state and its client,
+// instead of building c. A renewed certificate (cert-manager rewriting a mounted Secret) rebuilds it.
+func (c *Check) Configured(cfg config.Check) bool {
+	return c.cfg.Name != "" && c.cfg.Same(cfg) && c.files == FilesKey(cfg)
+}
+
+// FilesKey digests the contents of the TLS files a check's configuration names ("" when it names
+// none), so that serve's reload notices a renewed certificate although the configuration reads the
+// same. Decode errors are New's to report.
+func FilesKey(c config.Check) string {
+	k, ok := kinds[c.Type]
+	if !ok {
+		return ""
+	}
+	spec := k.spec()
+	_ = c.DecodeSpec(spec, commonFields...)
+	return filesKey(spec)
+}
+
+// filesKey is FilesKey of a decoded spec: the tlsKey of its config.TLS field, if it has one.
+func filesKey(spec any) string {
+	v := reflect.ValueOf(spec).Elem()
+	for i := range v.NumField() {
+		if t, ok := v.Field(i).Interface().(config.TLS); ok && tlsGiven(t) {
+			return tlsKey(t)
+		}
+	}
+	return ""
+}
 
 // prober is what each kind implements: one bounded run against the dependency, and the release of
 // its client.
@@ -267,7 +295,7 @@ func New(c config.Check) (*Check, error) {
 		Name: c.Name, Type: c.Type, Target: target, Critical: c.Critical, Shared: c.Scope == config.ScopeShared,
 		Interval: c.Interval, Timeout: c.Timeout,
 		FailureThreshold: c.FailureThreshold, SuccessThreshold: c.SuccessThreshold,
-		src: c.Src, cfg: c, prober: p,
+		src: c.Src, cfg: c, files: filesKey(spec), prober: p,
 	}, nil
 }
 

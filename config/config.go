@@ -6,6 +6,8 @@
 package config
 
 import (
+	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"strings"
@@ -52,6 +54,20 @@ type Config struct {
 	Src  Source `yaml:"-"`
 	// Refs lists what the file takes from outside itself, as decoded: filled by Inspect only.
 	Refs []Ref `yaml:"-"`
+}
+
+// Fingerprint hashes the configuration as decoded, each check's own fields included (with the values
+// its ${VAR}s and *_file fields resolved to), so that any change a reload would apply changes it, and a
+// comment or a reordering of keys does not. It holds secrets: compare it, never show it.
+func (c *Config) Fingerprint() [sha256.Size]byte {
+	h := sha256.New()
+	_ = json.NewEncoder(h).Encode(c) // a Spec's fields are unexported: written below
+	for _, ch := range c.Checks {
+		writeNode(h, ch.Spec.node)
+	}
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return sum
 }
 
 // Ref is one value a configuration takes from outside its file: an environment variable (Var, from

@@ -2,10 +2,12 @@ package config
 
 import (
 	"fmt"
+	"io"
 	"maps"
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -198,4 +200,38 @@ func sameNode(a, b *yaml.Node) bool {
 		}
 	}
 	return true
+}
+
+// writeNode writes n canonically (mapping keys sorted, aliases followed) for a fingerprint.
+func writeNode(w io.Writer, n *yaml.Node) {
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n == nil {
+		return
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		idx := make([]int, 0, len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			idx = append(idx, i)
+		}
+		slices.SortFunc(idx, func(a, b int) int { return strings.Compare(n.Content[a].Value, n.Content[b].Value) })
+		_, _ = io.WriteString(w, "{")
+		for _, i := range idx {
+			fmt.Fprintf(w, "%q:", n.Content[i].Value)
+			writeNode(w, n.Content[i+1])
+			_, _ = io.WriteString(w, ",")
+		}
+		_, _ = io.WriteString(w, "}")
+	case yaml.SequenceNode, yaml.DocumentNode:
+		_, _ = io.WriteString(w, "[")
+		for _, c := range n.Content {
+			writeNode(w, c)
+			_, _ = io.WriteString(w, ",")
+		}
+		_, _ = io.WriteString(w, "]")
+	default:
+		fmt.Fprintf(w, "%t%q", n.Tag == "!!null", n.Value)
+	}
 }
