@@ -182,9 +182,11 @@ func TestAMQPConfiguration(t *testing.T) {
 	}
 }
 
-// TestAMQPBlocked: a broker under a resource alarm sends connection.blocked and stops answering; the
-// run reports not_ready, not a timeout. The shared RabbitMQ is never put under an alarm: a scripted
-// broker speaks the handshake and then blocks.
+// TestAMQPBlocked: a broker that sends connection.blocked to a connection that does not publish, and
+// then stops answering: the run reports not_ready, not a timeout. A scripted broker speaks the
+// handshake and then blocks. RabbitMQ is not such a broker: it sends connection.blocked only to a
+// connection that publishes, so under a real alarm the check passes (checks/amqp.go says what was
+// measured). The shared RabbitMQ is never put under an alarm.
 func TestAMQPBlocked(t *testing.T) {
 	addr := fakeServer(t, func(c net.Conn) {
 		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
