@@ -120,14 +120,19 @@ func TestWaitMigrationsAbsentTable(t *testing.T) {
 // check shows the schema class and exits 1; a passing version exits 0. The table name goes through the
 // flag too (TOOL:TABLE:VERSION).
 func TestCheckMigrations(t *testing.T) {
-	_, pg := migrationsSchema(t, "10")
-	code, stdout, stderr := runMain(t, noEnv, "check", "--postgres", pg, "--migrations", "dbmate:schema_migrations:11", "--output", "json")
+	_, pg := migrationsSchema(t, "9", "10")
+	code, stdout, stderr := runMain(t, noEnv, "check", "--postgres", pg, "--migrations", "rails:schema_migrations:11", "--output", "json")
 	if code != exitFailed || !strings.Contains(stdout, `"reason": "schema"`) && !strings.Contains(stdout, `"reason":"schema"`) {
 		t.Fatalf("exit %d; want 1 with reason schema:\n%s%s", code, stdout, stderr)
 	}
-	code, stdout, stderr = runMain(t, noEnv, "check", "--postgres", pg, "--migrations", "dbmate:9")
+	code, stdout, stderr = runMain(t, noEnv, "check", "--postgres", pg, "--migrations", "rails:9")
 	if code != exitOK {
-		t.Fatalf("exit %d; want 0 (10 ≥ 9):\n%s%s", code, stdout, stderr)
+		t.Fatalf("exit %d; want 0 (9 is applied):\n%s%s", code, stdout, stderr)
+	}
+	// A version that is not applied, below the highest one: out of order, or not a migration at all.
+	code, stdout, stderr = runMain(t, noEnv, "check", "--postgres", pg, "--migrations", "rails:8")
+	if code != exitFailed || !strings.Contains(stdout, "a later version is applied but 8 is not") {
+		t.Fatalf("exit %d; want 1 naming 8 as not applied:\n%s%s", code, stdout, stderr)
 	}
 }
 

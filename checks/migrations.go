@@ -83,54 +83,61 @@ var migrationTools = []migrationTool{
 		name: "goose", table: "goose_db_version", kind: wholeNumber,
 		versions: "the number at the start of a migration's file name (00001_init.sql is 1, 20241120093000_users.sql is 20241120093000)",
 		columns:  []string{"id", "version_id", "is_applied"},
-		query: func(d sqlDialect, t, _ string) (string, []any) {
+		query: func(d sqlDialect, t, want string) (string, []any) {
 			// goose appends a row per up (and, before v3.x providers, per down with is_applied false):
 			// the latest row of each version says whether it is applied. Version 0 is the row goose
-			// writes when it creates the table.
-			return "SELECT (SELECT " + d.text("MAX(a.version_id)") + " FROM " + t + " a WHERE a.is_applied AND a.version_id > 0" +
-				" AND NOT EXISTS (SELECT 1 FROM " + t + " b WHERE b.version_id = a.version_id AND b.id > a.id))," +
-				" (SELECT " + d.text("COUNT(*)") + " FROM " + t + ")", nil
+			// writes when it creates the table. The highest applied version, and whether the one asked
+			// for is applied (with allow-missing, goose applies an older one after newer ones).
+			applied := " a WHERE a.is_applied AND NOT EXISTS (SELECT 1 FROM " + t + " b WHERE b.version_id = a.version_id AND b.id > a.id)"
+			n, _ := strconv.ParseInt(want, 10, 64) // validated
+			return "SELECT (SELECT " + d.text("MAX(a.version_id)") + " FROM " + t + applied + " AND a.version_id > 0)," +
+				" (SELECT " + d.text("COUNT(*)") + " FROM " + t + applied + " AND a.version_id = " + d.param(1) + ")", []any{n}
 		},
-		decide: decideHighest,
+		decide: decideVersionRows,
 	},
 	{
 		name: "dbmate", table: "schema_migrations", kind: digits, maxLen: 128,
 		versions: "the digits before the first _ of a migration's file name (20241120093000_users.sql is 20241120093000)",
 		columns:  []string{"version"},
-		query:    highestDigits,
-		decide:   decideHighest,
+		query:    versionRows,
+		decide:   decideVersionRows,
 	},
 	{
 		name: "rails", table: "schema_migrations", kind: digits, maxLen: 255,
 		versions: "the digits before the first _ of a migration's file name (20241120093000_add_users.rb is 20241120093000)",
 		columns:  []string{"version"},
-		query:    highestDigits,
-		decide:   decideHighest,
+		query:    versionRows,
+		decide:   decideVersionRows,
 	},
 	{
 		name: "flyway", table: "flyway_schema_history", kind: dotted, maxLen: 50,
 		versions: "a version as flyway stores it: digits separated by dots (V1_2__users.sql is 1.2)",
 		repair:   "fix the schema by hand (or the migration), then run `flyway repair` and migrate again",
-		columns:  []string{"installed_rank", "version", "type", "success"},
+		columns:  []string{"installed_rank", "version", "type", "script", "success"},
 		query: func(d sqlDialect, t, _ string) (string, []any) {
-			// Every versioned row, in the order flyway applied them (repeatable migrations have no
-			// version): dotted versions compare segment by segment, which SQL cannot do portably.
-			return "SELECT version, type, " + d.text("success") + " FROM " + t +
-				" WHERE version IS NOT NULL ORDER BY installed_rank", nil
+			// Every row, in the order flyway applied them (repeatable migrations have no version, and
+			// count only when they failed): dotted versions compare segment by segment, which SQL
+			// cannot do portably.
+			return "SELECT version, type, " + d.text("success") + ", script FROM " + t + " ORDER BY installed_rank", nil
 		},
 		decide: decideFlyway,
 	},
 	{
 		name: "liquibase", table: "databasechangelog", kind: identifier, maxLen: 255,
-		versions: "the id of a changeset, or a tag (liquibase tag NAME, or a tagDatabase changeset), that must be applied",
+		versions: "a tag (liquibase tag NAME, or a tagDatabase changeset), or a changeset as liquibase status prints it, FILENAME::ID::AUTHOR, that must be applied",
 		repair:   "fix the changeset or the schema, then run liquibase update again",
-		columns:  []string{"id", "tag", "exectype", "orderexecuted"},
+		columns:  []string{"id", "author", "filename", "tag", "exectype", "orderexecuted"},
 		query: func(d sqlDialect, t, want string) (string, []any) {
 			// The changelog's size, and the rows of the changeset or tag asked for: a count row always
-			// comes back, so an empty changelog is told apart from a pending changeset.
-			return "SELECT " + d.text("c.n") + ", r.id, r.tag, r.exectype FROM (SELECT COUNT(*) AS n FROM " + t + ") c" +
-				" LEFT JOIN (SELECT id, tag, exectype, orderexecuted FROM " + t + " WHERE id = " + d.param(1) + " OR tag = " + d.param(2) + ") r" +
-				" ON 1 = 1 ORDER BY r.orderexecuted", []any{want, want}
+			// comes back, so an empty changelog is told apart from a pending changeset. A changeset is
+			// its file, id and author (ids such as 1 repeat across files); a bare id matches every file's.
+			where, args := "id = "+d.param(1)+" OR tag = "+d.param(2), []any{want, want}
+			if file, id, author, ok := liquibaseChangeset(want); ok {
+				where, args = "filename = "+d.param(1)+" AND id = "+d.param(2)+" AND author = "+d.param(3), []any{file, id, author}
+			}
+			return "SELECT " + d.text("c.n") + ", r.id, r.tag, r.exectype, r.filename, r.author FROM (SELECT COUNT(*) AS n FROM " + t + ") c" +
+				" LEFT JOIN (SELECT id, tag, exectype, filename, author, orderexecuted FROM " + t + " WHERE " + where + ") r" +
+				" ON 1 = 1 ORDER BY r.orderexecuted", args
 		},
 		decide: decideLiquibase,
 	},
@@ -140,7 +147,7 @@ var migrationTools = []migrationTool{
 		columns:  []string{"version_num"},
 		query: func(d sqlDialect, t, _ string) (string, []any) {
 			// One row per head (more than one with branches); an empty table is the base.
-			return "SELECT version_num FROM " + t, nil
+			return "SELECT version_num FROM " + t + " ORDER BY version_num", nil
 		},
 		decide: decideAlembic,
 	},
@@ -169,12 +176,23 @@ func findTool(name string) (migrationTool, bool) {
 	return migrationTool{}, false
 }
 
-// highestDigits reads the numerically highest version of a table of applied versions as text (dbmate,
-// rails): longer digit strings are larger once leading zeros are dropped, so the order is by length,
-// then by text, and 10 sorts above 9.
-func highestDigits(_ sqlDialect, t, _ string) (string, []any) {
+// versionRows reads a table of applied versions as text (dbmate, rails): the numerically highest one
+// (longer digit strings are larger once leading zeros are dropped, so the order is by length, then by
+// text, and 10 sorts above 9), and whether the one asked for is among them (as a number: 0010 is 10).
+func versionRows(d sqlDialect, t, want string) (string, []any) {
 	trimmed := "TRIM(LEADING '0' FROM version)"
-	return "SELECT version FROM " + t + " ORDER BY CHAR_LENGTH(" + trimmed + ") DESC, " + trimmed + " DESC LIMIT 1", nil
+	return "SELECT (SELECT version FROM " + t + " ORDER BY CHAR_LENGTH(" + trimmed + ") DESC, " + trimmed + " DESC LIMIT 1)," +
+		" (SELECT " + d.text("COUNT(*)") + " FROM " + t + " WHERE " + trimmed + " = " + d.param(1) + ")", []any{strings.TrimLeft(want, "0")}
+}
+
+// liquibaseChangeset splits liquibase's own name of a changeset, FILENAME::ID::AUTHOR (as liquibase
+// status prints it); ok is false for a bare id or a tag.
+func liquibaseChangeset(v string) (file, id, author string, ok bool) {
+	parts := strings.Split(v, "::")
+	if len(parts) != 3 || slices.Contains(parts, "") {
+		return "", "", "", false
+	}
+	return parts[0], parts[1], parts[2], true
 }
 
 // schemaCheck is a built migrations requirement of one check.
@@ -276,6 +294,17 @@ func (t migrationTool) validVersion(v string) string {
 		if t.name == "alembic" && (v == "head" || v == "heads" || v == "base" || strings.ContainsAny(v, " @+")) {
 			return fmt.Sprintf("%q is not a revision id: write the head's revision id itself (alembic heads), such as 1975ea83b712", v)
 		}
+		if t.name == "liquibase" && strings.Contains(v, "::") {
+			if _, _, _, ok := liquibaseChangeset(v); !ok {
+				return fmt.Sprintf("%q: write a changeset as liquibase status prints it, FILENAME::ID::AUTHOR (three parts, none empty), or a tag", v)
+			}
+			for part := range strings.SplitSeq(v, "::") {
+				if len(part) > t.maxLen {
+					return fmt.Sprintf("%q is longer than liquibase's filename, id and author columns hold (%d characters each)", part, t.maxLen)
+				}
+			}
+			return ""
+		}
 	}
 	if t.maxLen > 0 && len(v) > t.maxLen {
 		return fmt.Sprintf("%q is longer than %s's version column holds (%d characters)", v, t.name, t.maxLen)
@@ -351,6 +380,15 @@ func (s *schemaCheck) behind(current string) error {
 		Hint: fmt.Sprintf("migrations are pending (at %s, need %s): it should clear when the migration job finishes; if none runs, run it", current, s.want)}
 }
 
+// missing is a version that is not applied although a later one is: the tools that keep a row per
+// version apply an older pending migration after newer ones (a hotfix branch merged late: rails and
+// dbmate always, goose with allow-missing, flyway with outOfOrder), or the version is not a migration
+// at all.
+func (s *schemaCheck) missing(highest string) error {
+	return &Error{Class: Schema, Err: fmt.Errorf("version %s is not applied, though later ones are (at %s; %s, table %s)", s.want, highest, s.tool.name, s.table),
+		Hint: fmt.Sprintf("a later version is applied but %s is not: an out-of-order migration is pending (it clears when the migration job applies it), or %s is not one of this release's migrations (check migrations.version)", s.want, s.want)}
+}
+
 func (s *schemaCheck) failed(version, how string) error {
 	return &Error{Class: Schema, Err: fmt.Errorf("migration %s %s (%s, table %s); this release needs %s", version, how, s.tool.name, s.table, s.want),
 		Hint: fmt.Sprintf("migration %s failed: this will not clear by itself; %s", version, s.tool.repair)}
@@ -369,15 +407,19 @@ func (s *schemaCheck) layout(detail string) error {
 		Hint: fmt.Sprintf("table %s is not %s's: check migrations.tool and migrations.table", s.table, s.tool.name)}
 }
 
-// atLeast compares the stored version with the one asked for, as numbers.
-func (s *schemaCheck) atLeast(current string) (bool, error) {
+// compare compares a stored version with the one asked for, as numbers.
+func (s *schemaCheck) compare(current string) (int, error) {
 	c, ok := compareVersions(current, s.want)
 	if !ok {
-		return false, s.layout(fmt.Sprintf("version %q is not a %s version", current, s.tool.name))
+		return 0, s.layout(fmt.Sprintf("version %q is not a %s version", current, s.tool.name))
 	}
-	return c >= 0, nil
+	return c, nil
 }
 
+// decideGolangMigrate: golang-migrate keeps one row, the version it is at, so at least the version
+// asked for passes. It applies migrations in order and marks each one dirty while it runs: a dirty
+// version above the one asked for means that one is in place (while a migration job runs, the pods of
+// the release before stay ready); a dirty version at or below it fails.
 func decideGolangMigrate(s *schemaCheck, rows [][]*string) error {
 	if len(rows) == 0 || rows[0][0] == nil {
 		return s.empty()
@@ -386,95 +428,140 @@ func decideGolangMigrate(s *schemaCheck, rows [][]*string) error {
 		return s.layout(fmt.Sprintf("%d rows: golang-migrate keeps exactly one", len(rows)))
 	}
 	version := *rows[0][0]
-	if rows[0][1] != nil && sqlTrue(*rows[0][1]) {
-		return s.dirty(version)
+	c, ok := compareVersions(version, s.want)
+	switch {
+	case rows[0][1] != nil && sqlTrue(*rows[0][1]) && !(ok && c > 0):
+		return s.dirty(version) // -1 (dirty before any version) included
+	case !ok:
+		return s.layout(fmt.Sprintf("version %q is not a %s version", version, s.tool.name))
+	case c < 0:
+		return s.behind(version)
 	}
-	ok, err := s.atLeast(version)
-	if err != nil || ok {
-		return err
-	}
-	return s.behind(version)
+	return nil
 }
 
-// decideHighest decides from one row whose first column is the highest applied version (NULL or no row:
-// none applied).
-func decideHighest(s *schemaCheck, rows [][]*string) error {
+// decideVersionRows decides for the tools that keep a row per applied version (goose, dbmate, rails)
+// from one row: the highest applied version (NULL: none) and how many rows apply the one asked for.
+func decideVersionRows(s *schemaCheck, rows [][]*string) error {
 	if len(rows) == 0 || rows[0][0] == nil {
 		return s.empty()
 	}
-	version := *rows[0][0]
-	ok, err := s.atLeast(version)
-	if err != nil || ok {
-		return err
-	}
-	return s.behind(version)
+	return s.decideApplied(*rows[0][0], rows[0][1] != nil && *rows[0][1] != "0")
 }
 
-// decideFlyway replays the versioned rows in installed_rank order: a successful migration (or baseline)
-// applies its version, an undo or a deleted row takes it back, and a failed row with no later success is
-// a failed migration.
+// decideApplied: the version asked for must itself be applied; when it is not, the highest applied one
+// says whether it is pending (the highest is lower) or missing out of order (the highest is higher).
+func (s *schemaCheck) decideApplied(highest string, applied bool) error {
+	if applied {
+		return nil
+	}
+	c, err := s.compare(highest)
+	switch {
+	case err != nil:
+		return err
+	case c < 0:
+		return s.behind(highest)
+	}
+	return s.missing(highest)
+}
+
+// decideFlyway replays the rows in installed_rank order: a successful migration (or baseline) applies
+// its version, an undo or a deleted row takes it back, and a failed row with no later success of the
+// same version (or, for a repeatable migration, of the same script) is a failed migration. The version
+// asked for must be applied, or covered by a baseline at or above it. Flyway refuses to migrate past a
+// failed row until `flyway repair`: a failed repeatable migration, or a failed version at or below the
+// one asked for, fails; a failed version above it (the next release's migration job) fails only when
+// the version asked for is not applied either.
 func decideFlyway(s *schemaCheck, rows [][]*string) error {
-	applied := map[string]bool{}
-	failed := map[string]bool{}
-	var failedOrder []string
+	type migration struct{ version, script string } // a repeatable migration has no version: its script
+	applied := map[string]string{}                  // version → the type of the row that applied it
+	failed := map[migration]bool{}
+	var failures []migration // in order
 	for _, row := range rows {
-		if row[0] == nil {
-			continue
-		}
-		version, typ := *row[0], strings.ToUpper(deref(row[1]))
+		version, typ := deref(row[0]), strings.ToUpper(deref(row[1]))
 		success := row[2] != nil && sqlTrue(*row[2])
+		key := migration{version: version}
+		if version == "" {
+			key.script = deref(row[3])
+		}
 		switch {
+		case typ == "SCHEMA":
+			// The marker of the schemas flyway created (version 0): not a migration.
 		case typ == "DELETE" || strings.HasPrefix(typ, "UNDO"):
 			if success {
 				delete(applied, version)
 			}
 		case success:
-			applied[version] = true
-			delete(failed, version)
+			if version != "" {
+				applied[version] = typ
+			}
+			delete(failed, key)
 		default:
-			failed[version] = true
-			failedOrder = append(failedOrder, version)
+			failed[key] = true
+			failures = append(failures, key)
 		}
 	}
-	for _, v := range failedOrder {
-		if failed[v] {
-			return s.failed(v, "failed (success = false, no later success)")
+	wanted, highest := false, ""
+	for v, typ := range applied {
+		if c, ok := compareVersions(v, s.want); ok && (c == 0 || c > 0 && typ == "BASELINE") {
+			wanted = true
+		}
+		if c, ok := compareVersions(v, highest); highest == "" || ok && c > 0 {
+			highest = v
+		}
+	}
+	for _, m := range failures {
+		if !failed[m] {
+			continue
+		}
+		if m.version == "" {
+			return s.failed(m.script, "(a repeatable migration) failed (success = false, no later success)")
+		}
+		if c, ok := compareVersions(m.version, s.want); !ok || c <= 0 || !wanted {
+			return s.failed(m.version, "failed (success = false, no later success)")
 		}
 	}
 	if len(applied) == 0 {
 		return s.empty()
 	}
-	highest := ""
-	for v := range applied {
-		if c, ok := compareVersions(v, highest); highest == "" || (ok && c > 0) {
-			highest = v
-		}
-	}
-	ok, err := s.atLeast(highest)
-	if err != nil || ok {
-		return err
-	}
-	return s.behind(highest)
+	return s.decideApplied(highest, wanted)
 }
 
-// decideLiquibase: the changeset (by id) or tag must have a row that ran (EXECUTED, RERAN or MARK_RAN).
+// decideLiquibase: the tag, or the changeset (FILENAME::ID::AUTHOR, or a bare id that names one
+// changeset), must have a row that ran (EXECUTED, RERAN or MARK_RAN).
 func decideLiquibase(s *schemaCheck, rows [][]*string) error {
 	if len(rows) == 0 || deref(rows[0][0]) == "0" {
 		return s.empty()
 	}
-	failed := false
+	_, _, _, full := liquibaseChangeset(s.want)
+	var changesets []string // the changesets a bare id matched, as FILENAME::ID::AUTHOR
+	ran, failed := false, false
 	for _, row := range rows {
 		if row[1] == nil && row[2] == nil {
 			continue // the count row when nothing matched
 		}
+		tagged := deref(row[2]) == s.want && !full
+		if name := deref(row[4]) + "::" + deref(row[1]) + "::" + deref(row[5]); !full && deref(row[1]) == s.want && !slices.Contains(changesets, name) {
+			changesets = append(changesets, name)
+		}
 		switch strings.ToUpper(deref(row[3])) {
 		case "EXECUTED", "RERAN", "MARK_RAN":
-			return nil
+			if tagged {
+				return nil
+			}
+			ran = true
 		case "FAILED":
 			failed = true
 		}
 	}
-	if failed {
+	switch {
+	case len(changesets) > 1:
+		return &Error{Class: Schema,
+			Err:  fmt.Errorf("changeset id %q names %d changesets in %s: %s (a changeset is its file, id and author)", s.want, len(changesets), s.table, strings.Join(changesets, ", ")),
+			Hint: fmt.Sprintf("changeset id %s is ambiguous (ids repeat across changelog files): write migrations.version as FILENAME::ID::AUTHOR, as liquibase status prints it (such as %s), or use a tag", s.want, changesets[0])}
+	case ran:
+		return nil
+	case failed:
 		return s.failed(s.want, "is recorded with exectype FAILED and never ran since")
 	}
 	return &Error{Class: Schema,
@@ -482,7 +569,9 @@ func decideLiquibase(s *schemaCheck, rows [][]*string) error {
 		Hint: fmt.Sprintf("changeset %s is pending: it should clear when the migration job finishes (liquibase update); if none runs, run it", s.want)}
 }
 
-// decideAlembic: the head asked for must be one of the table's rows (revision ids have no order).
+// decideAlembic: the head asked for must be one of the table's rows. Revision ids have no order, so
+// another revision reads the same whether an upgrade is pending or the database is past this release
+// (another release's head, as after a rollback of the app): the hint says both.
 func decideAlembic(s *schemaCheck, rows [][]*string) error {
 	var heads []string
 	for _, row := range rows {
@@ -496,10 +585,11 @@ func decideAlembic(s *schemaCheck, rows [][]*string) error {
 	if len(heads) == 0 {
 		return s.empty()
 	}
+	at := strings.Join(heads, ",")
 	return &Error{Class: Schema,
-		Err: fmt.Errorf("schema at revision %s, this release needs head %s (alembic, table %s)", strings.Join(heads, ","), s.want, s.table),
-		Hint: fmt.Sprintf("the schema is at another revision (%s, need %s): an upgrade is pending, and it should clear when the migration job finishes; if it stays, the database is at a newer or other branch's head",
-			strings.Join(heads, ","), s.want)}
+		Err: fmt.Errorf("schema at revision %s, this release needs head %s (alembic, table %s)", at, s.want, s.table),
+		Hint: fmt.Sprintf("the database is at revision %s, not %s: an upgrade is pending (clears when the migration job finishes), or the database is at another release's head, e.g. after a rollback",
+			at, s.want)}
 }
 
 // compareVersions compares two versions made of dot-separated digit runs as numbers, segment by segment

@@ -72,7 +72,7 @@ func TestMigrationsDialectIsPluggable(t *testing.T) {
 		return s
 	}
 
-	s := build("golang-migrate", "app.schema_migrations", "10")
+	s := build("golang-migrate", "app.schema_migrations", "11")
 	r := &fakeReader{rows: [][]*string{{str("11"), str("1")}}}
 	err := s.run(context.Background(), r)
 	if ClassOf(err) != Schema || !strings.Contains(err.Error(), "migration 11 is dirty") {
@@ -80,6 +80,10 @@ func TestMigrationsDialectIsPluggable(t *testing.T) {
 	}
 	if want := "SELECT CAST(version AS CHAR), CAST(dirty AS CHAR) FROM `app`.`schema_migrations` LIMIT 2"; r.query != want {
 		t.Errorf("query %q; want %q", r.query, want)
+	}
+	s = build("golang-migrate", "app.schema_migrations", "10")
+	if err := s.run(context.Background(), r); err != nil {
+		t.Errorf("11 dirty > 10: 10 is in place: %v", err)
 	}
 	r.rows = [][]*string{{str("11"), str("0")}}
 	if err := s.run(context.Background(), r); err != nil {

@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"net/url"
-	"strconv"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -23,9 +22,9 @@ import (
 )
 
 // The migrations tests of migrations_test.go, against the real MariaDB, each in a database of its own
-// (created here, dropped after). golang-migrate (database/mysql) and goose (its mysql dialect) write
-// their tables themselves; dbmate, rails, flyway, liquibase and alembic are replicated with the DDL their
-// MySQL drivers use (liquibase's table is DATABASECHANGELOG in upper case there).
+// (created here, dropped after). golang-migrate (database/mysql), goose (its mysql dialect) and dbmate
+// (its binary) write their tables themselves; rails, flyway, liquibase and alembic are replicated with
+// the DDL their MySQL drivers use (liquibase's table is DATABASECHANGELOG in upper case there).
 
 // myDB is a fresh database on the test MariaDB: admin is a connection to it; url reaches it read-only
 // (tx_read_only=1, sent by the driver as a session setting), so a check that wrote anything would fail.
@@ -33,6 +32,7 @@ type myDB struct {
 	name  string
 	admin *sql.DB
 	url   string // mysql://, read-only
+	rwURL string // mysql://, read-write: for dbmate
 	dsn   string // the driver's DSN, read-write, multiStatements: for the tools
 	other string // mysql:// to the server's test database, read-only: for name.table
 }
@@ -61,11 +61,13 @@ func newMyDB(t *testing.T) *myDB {
 	cfg.DBName, cfg.MultiStatements = name, true
 	admin := openConfig(t, cfg)
 	admin.SetMaxOpenConns(1)
-	ro := *u
-	ro.Path, ro.RawQuery = "/"+name, "tx_read_only=1"
+	rw := *u
+	rw.Path, rw.RawQuery = "/"+name, ""
+	ro := rw
+	ro.RawQuery = "tx_read_only=1"
 	other := ro
 	other.Path = u.Path
-	return &myDB{name: name, admin: admin, url: ro.String(), dsn: cfg.FormatDSN(), other: other.String()}
+	return &myDB{name: name, admin: admin, url: ro.String(), rwURL: rw.String(), dsn: cfg.FormatDSN(), other: other.String()}
 }
 
 func openConfig(t *testing.T, cfg *mysql.Config) *sql.DB {
@@ -126,7 +128,10 @@ func TestMySQLMigrationsGolangMigrate(t *testing.T) {
 	if err := d.admin.QueryRow("SELECT dirty FROM schema_migrations").Scan(&dirty); err != nil || !dirty {
 		t.Fatalf("golang-migrate did not leave a dirty version (dirty %v, %v)", dirty, err)
 	}
-	expectSchema(t, d.url, mig("golang-migrate", "10"), false, "migration 11 is dirty", failedHint, "migrate force")
+	// 10 is in place below the dirty 11: a release that needs 10 passes, one that needs 11 fails.
+	expectSchema(t, d.url, mig("golang-migrate", "10"), true)
+	expectSchema(t, d.url, mig("golang-migrate", "11"), false, "migration 11 is dirty", failedHint, "migrate force")
+	expectSchema(t, d.url, mig("golang-migrate", "12"), false, "migration 11 is dirty")
 
 	if err := m.Force(10); err != nil {
 		t.Fatal(err)
@@ -187,46 +192,51 @@ func TestMySQLMigrationsGoose(t *testing.T) {
 	expectSchema(t, d.url, mig("goose", "10"), false, "at version 9")
 	d.exec(t, "INSERT INTO goose_db_version (version_id, is_applied) VALUES (10, true)")
 	expectSchema(t, d.url, mig("goose", "10"), true)
+	if _, err := p.Down(ctx); err != nil { // the v3 provider: the row of 10 is deleted
+		t.Fatal(err)
+	}
+	expectSchema(t, d.url, mig("goose", "10"), false, "at version 9", pendingHint)
+	expectSchema(t, d.url, mig("goose", "9"), true)
+
+	other := newMyDB(t)
+	db2, err := sql.Open("mysql", other.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db2.Close()
+	gooseOutOfOrder(t, db2, goose.DialectMySQL, other.url)
 }
 
-// dbmate's MySQL driver: schema_migrations (version varchar(128) primary key); rails' (ActiveRecord on
-// mysql2): schema_migrations (version varchar(255) NOT NULL PRIMARY KEY). A row per applied migration.
-func TestMySQLMigrationsVersionRows(t *testing.T) {
-	for _, tool := range []string{"dbmate", "rails"} {
-		t.Run(tool, func(t *testing.T) {
-			d := newMyDB(t)
-			expectSchema(t, d.url, mig(tool, "9"), false, "schema_migrations does not exist", absentHint)
-			if tool == "dbmate" {
-				d.exec(t, "CREATE TABLE schema_migrations (version varchar(128) PRIMARY KEY)")
-			} else {
-				d.exec(t, "CREATE TABLE schema_migrations (version varchar(255) NOT NULL PRIMARY KEY)",
-					"CREATE TABLE ar_internal_metadata (`key` varchar(255) PRIMARY KEY, value varchar(255))")
-			}
-			expectSchema(t, d.url, mig(tool, "9"), false, "holds no applied migration", pendingHint)
-			d.exec(t, "INSERT INTO schema_migrations VALUES ('8'), ('9')")
-			expectSchema(t, d.url, mig(tool, "9"), true)
-			expectSchema(t, d.url, mig(tool, "10"), false, "at version 9", "need 10", pendingHint)
-			d.exec(t, "INSERT INTO schema_migrations VALUES ('10')")
-			expectSchema(t, d.url, mig(tool, "10"), true)
-			expectSchema(t, d.url, mig(tool, "11"), false, "at version 10", "need 11")
-			d.exec(t, "INSERT INTO schema_migrations VALUES ('20241120093000'), ('20241119000000')")
-			expectSchema(t, d.url, mig(tool, "20241120093000"), true)
-			expectSchema(t, d.url, mig(tool, "20241120093001"), false, "at version 20241120093000")
-		})
-	}
+// rails' table (ActiveRecord on mysql2): schema_migrations (version varchar(255) NOT NULL PRIMARY KEY), a
+// row per applied migration.
+func TestMySQLMigrationsRails(t *testing.T) {
+	d := newMyDB(t)
+	expectSchema(t, d.url, mig("rails", "9"), false, "schema_migrations does not exist", absentHint)
+	d.exec(t, "CREATE TABLE schema_migrations (version varchar(255) NOT NULL PRIMARY KEY)",
+		"CREATE TABLE ar_internal_metadata (`key` varchar(255) PRIMARY KEY, value varchar(255))")
+	railsRows(t, d.exec, d.url)
+}
+
+// dbmate's own binary, against the real MariaDB.
+func TestMySQLMigrationsDbmate(t *testing.T) {
+	bin := dbmateBinary(t)
+	d := newMyDB(t)
+	dbmateNumbers(t, bin, d.rwURL, d.url)
+	d = newMyDB(t)
+	dbmateOutOfOrder(t, bin, d.rwURL, d.url)
 }
 
 // A backquote in a table name is doubled, not pasted; MySQL table names are case-sensitive on Linux.
 func TestMySQLMigrationsTableQuoting(t *testing.T) {
 	d := newMyDB(t)
 	d.exec(t, "CREATE TABLE `Odd``Name` (version varchar(128) PRIMARY KEY)", "INSERT INTO `Odd``Name` VALUES ('7')")
-	expectSchema(t, d.url, config.Migrations{Tool: "dbmate", Table: "Odd`Name", Version: "7"}, true)
-	expectSchema(t, d.other, config.Migrations{Tool: "dbmate", Table: d.name + ".Odd`Name", Version: "8"}, false, "at version 7")
+	expectSchema(t, d.url, config.Migrations{Tool: "rails", Table: "Odd`Name", Version: "7"}, true)
+	expectSchema(t, d.other, config.Migrations{Tool: "rails", Table: d.name + ".Odd`Name", Version: "8"}, false, "at version 7")
 	// The lower-case name is another table.
-	expectSchema(t, d.url, config.Migrations{Tool: "dbmate", Table: "odd`name", Version: "7"}, false, "does not exist")
+	expectSchema(t, d.url, config.Migrations{Tool: "rails", Table: "odd`name", Version: "7"}, false, "does not exist")
 	// MySQL keeps 64 characters of a name: a longer one is a configuration error.
 	c := config.NewCheck("db", "mysql", "test", config.NewDefaults())
-	c.Spec = config.SpecOf(map[string]any{"url": d.url, "migrations": config.Migrations{Tool: "dbmate", Table: strings.Repeat("t", 65), Version: "7"}})
+	c.Spec = config.SpecOf(map[string]any{"url": d.url, "migrations": config.Migrations{Tool: "rails", Table: strings.Repeat("t", 65), Version: "7"}})
 	if _, err := checks.New(c); err == nil || !strings.Contains(err.Error(), "longer than the 64") {
 		t.Errorf("a 65-character table name: %v; want a configuration error", err)
 	}
@@ -243,33 +253,18 @@ func TestMySQLMigrationsWrongLayout(t *testing.T) {
 func TestMySQLMigrationsFlyway(t *testing.T) {
 	d := newMyDB(t)
 	expectSchema(t, d.url, mig("flyway", "1"), false, "flyway_schema_history does not exist", absentHint)
-	d.exec(t, "CREATE TABLE flyway_schema_history (installed_rank INT NOT NULL, version VARCHAR(50), description VARCHAR(200) NOT NULL,"+
-		" type VARCHAR(20) NOT NULL, script VARCHAR(1000) NOT NULL, checksum INT, installed_by VARCHAR(100) NOT NULL,"+
-		" installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP, execution_time INT NOT NULL, success BOOL NOT NULL,"+
-		" CONSTRAINT flyway_schema_history_pk PRIMARY KEY (installed_rank)) ENGINE=InnoDB",
-		"CREATE INDEX flyway_schema_history_s_idx ON flyway_schema_history (success)")
-	row := func(rank int, version, typ, script string, success bool) string {
-		v := "NULL"
-		if version != "" {
-			v = "'" + version + "'"
-		}
-		return "INSERT INTO flyway_schema_history (installed_rank, version, description, type, script, checksum, installed_by, execution_time, success) VALUES (" +
-			strconv.Itoa(rank) + ", " + v + ", 'd', '" + typ + "', '" + script + "', 1, 'flyway', 3, " + strconv.FormatBool(success) + ")"
-	}
-	expectSchema(t, d.url, mig("flyway", "1"), false, "holds no applied migration", pendingHint)
-	d.exec(t, row(1, "1", "SQL", "V1__init.sql", true), row(2, "", "SQL", "R__views.sql", true), row(3, "1.9", "SQL", "V1_9__a.sql", true))
-	expectSchema(t, d.url, mig("flyway", "1.9"), true)
-	expectSchema(t, d.url, mig("flyway", "1.10"), false, "at version 1.9", "need 1.10", pendingHint)
-	d.exec(t, row(4, "1.10", "SQL", "V1_10__b.sql", true))
-	expectSchema(t, d.url, mig("flyway", "1.10"), true)
-	expectSchema(t, d.url, mig("flyway", "1.9.5"), true)
-	d.exec(t, row(5, "1.11", "SQL", "V1_11__c.sql", false))
-	expectSchema(t, d.url, mig("flyway", "1.10"), false, "migration 1.11 failed", failedHint, "flyway repair")
-	d.exec(t, "DELETE FROM flyway_schema_history WHERE installed_rank = 5", row(6, "1.11", "SQL", "V1_11__c.sql", true))
-	expectSchema(t, d.url, mig("flyway", "1.11"), true)
-	d.exec(t, row(7, "1.11", "UNDO_SQL", "U1_11__c.sql", true))
-	expectSchema(t, d.url, mig("flyway", "1.11"), false, "at version 1.10")
+	d.exec(t, flywayMySQLTable...)
+	flywayHistory(t, d.exec, d.url)
+	d = newMyDB(t)
+	d.exec(t, flywayMySQLTable...)
+	flywayBaseline(t, d.exec, d.url)
 }
+
+var flywayMySQLTable = []string{"CREATE TABLE flyway_schema_history (installed_rank INT NOT NULL, version VARCHAR(50), description VARCHAR(200) NOT NULL," +
+	" type VARCHAR(20) NOT NULL, script VARCHAR(1000) NOT NULL, checksum INT, installed_by VARCHAR(100) NOT NULL," +
+	" installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP, execution_time INT NOT NULL, success BOOL NOT NULL," +
+	" CONSTRAINT flyway_schema_history_pk PRIMARY KEY (installed_rank)) ENGINE=InnoDB",
+	"CREATE INDEX flyway_schema_history_s_idx ON flyway_schema_history (success)"}
 
 // DATABASECHANGELOG as Liquibase 4 creates it on MySQL: upper-case table (the default read here), one
 // row per changeset run.
@@ -280,26 +275,7 @@ func TestMySQLMigrationsLiquibase(t *testing.T) {
 		" DATEEXECUTED datetime NOT NULL, ORDEREXECUTED INT NOT NULL, EXECTYPE VARCHAR(10) NOT NULL, MD5SUM VARCHAR(35),"+
 		" DESCRIPTION VARCHAR(255), COMMENTS VARCHAR(255), TAG VARCHAR(255), LIQUIBASE VARCHAR(20), CONTEXTS VARCHAR(255),"+
 		" LABELS VARCHAR(255), DEPLOYMENT_ID VARCHAR(10))")
-	row := func(order int, id, exectype, tag string) string {
-		t := "NULL"
-		if tag != "" {
-			t = "'" + tag + "'"
-		}
-		return "INSERT INTO DATABASECHANGELOG (ID, AUTHOR, FILENAME, DATEEXECUTED, ORDEREXECUTED, EXECTYPE, MD5SUM, TAG, LIQUIBASE, DEPLOYMENT_ID) VALUES ('" +
-			id + "', 'dev', 'db/changelog.xml', NOW(), " + strconv.Itoa(order) + ", '" + exectype + "', '9:abc', " + t + ", '4.29.2', '1234567890')"
-	}
-	expectSchema(t, d.url, mig("liquibase", "1"), false, "holds no applied migration", pendingHint)
-	d.exec(t, row(1, "1", "EXECUTED", ""), row(2, "9", "EXECUTED", "v1.0"))
-	expectSchema(t, d.url, mig("liquibase", "9"), true)
-	expectSchema(t, d.url, mig("liquibase", "v1.0"), true)
-	expectSchema(t, d.url, mig("liquibase", "10"), false, `"10" is not in DATABASECHANGELOG`, pendingHint)
-	// A quote in the id is an argument, not SQL.
-	expectSchema(t, d.url, mig("liquibase", "x' OR '1'='1"), false, "is not in DATABASECHANGELOG")
-	d.exec(t, row(3, "10", "MARK_RAN", ""), row(4, "add-users", "FAILED", ""))
-	expectSchema(t, d.url, mig("liquibase", "10"), true)
-	expectSchema(t, d.url, mig("liquibase", "add-users"), false, "migration add-users", "FAILED", failedHint)
-	d.exec(t, row(5, "add-users", "RERAN", "v2.0"))
-	expectSchema(t, d.url, mig("liquibase", "add-users"), true)
+	liquibaseChangelog(t, d.exec, d.url, "DATABASECHANGELOG", "NOW()")
 }
 
 func TestMySQLMigrationsAlembic(t *testing.T) {
@@ -308,9 +284,18 @@ func TestMySQLMigrationsAlembic(t *testing.T) {
 	d.exec(t, "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))")
 	expectSchema(t, d.url, mig("alembic", "1975ea83b712"), false, "holds no applied migration", pendingHint)
 	d.exec(t, "INSERT INTO alembic_version VALUES ('ae1027a6acf')")
-	expectSchema(t, d.url, mig("alembic", "1975ea83b712"), false, "at revision ae1027a6acf", pendingHint)
+	expectSchema(t, d.url, mig("alembic", "1975ea83b712"), false, "at revision ae1027a6acf", alembicHint("ae1027a6acf", "1975ea83b712"))
 	d.exec(t, "UPDATE alembic_version SET version_num = '1975ea83b712'")
 	expectSchema(t, d.url, mig("alembic", "1975ea83b712"), true)
+	// Revision ids have no order and match exactly: "9" is not "at least" "10", nor is it "09".
+	d.exec(t, "UPDATE alembic_version SET version_num = '9'")
+	expectSchema(t, d.url, mig("alembic", "10"), false, "at revision 9", alembicHint("9", "10"))
+	expectSchema(t, d.url, mig("alembic", "09"), false, "at revision 9")
+	// Two branches: either head is this release's; another revision names both.
+	d.exec(t, "INSERT INTO alembic_version VALUES ('27c6a30d7c24')")
+	expectSchema(t, d.url, mig("alembic", "27c6a30d7c24"), true)
+	expectSchema(t, d.url, mig("alembic", "9"), true)
+	expectSchema(t, d.url, mig("alembic", "1975ea83b712"), false, "at revision 27c6a30d7c24,9", alembicHint("27c6a30d7c24,9", "1975ea83b712"))
 }
 
 // The server's own state comes first: writable reads read_only, then the schema decides; an unreachable

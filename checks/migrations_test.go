@@ -7,10 +7,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/golang-migrate/migrate/v4"
 	_ "github.com/golang-migrate/migrate/v4/database/pgx/v5" // the pgx5:// driver
@@ -25,10 +29,11 @@ import (
 )
 
 // These tests run every supported tool's table against the real Postgres, each in a schema of its own
-// (created here, dropped after). golang-migrate and goose write their tables themselves; dbmate is not on
-// the module proxy this project can reach, and flyway, liquibase, rails and alembic are not Go, so their
-// tables are created as those tools' documentation (and their Postgres drivers' DDL) lays them out, and
-// filled with the rows the tools write.
+// (created here, dropped after). golang-migrate and goose write their tables themselves, as test-only
+// modules; dbmate's module is not on the module proxy this project can reach, so its tests run the dbmate
+// binary that .ci/run installs from npm (HEALTHGATE_DBMATE, dbmateBinary). flyway, liquibase, rails and
+// alembic are not Go, so their tables are created as those tools' documentation (and their Postgres
+// drivers' DDL) lays them out, and filled with the rows the tools write.
 
 // pgSchema is a fresh schema on the test Postgres: admin is a connection whose search_path is the schema,
 // url reaches it too, read-only (default_transaction_read_only=on), so a check that wrote anything,
@@ -172,7 +177,12 @@ func TestMigrationsGolangMigrate(t *testing.T) {
 	if err := s.admin.QueryRow(context.Background(), "SELECT dirty FROM schema_migrations").Scan(&dirty); err != nil || !dirty {
 		t.Fatalf("golang-migrate did not leave a dirty version (dirty %v, %v)", dirty, err)
 	}
-	expectSchema(t, s.url, mig("golang-migrate", "10"), false, "migration 11 is dirty", "being applied right now, or it failed part-way", failedHint, "migrate force")
+	// golang-migrate applies in order: with 11 dirty, 10 is in place, so a release that needs 10 (or
+	// less) passes; one that needs 11 or more fails, naming the dirty version.
+	expectSchema(t, s.url, mig("golang-migrate", "10"), true)
+	expectSchema(t, s.url, mig("golang-migrate", "9"), true)
+	expectSchema(t, s.url, mig("golang-migrate", "11"), false, "migration 11 is dirty", "being applied right now, or it failed part-way", failedHint, "migrate force")
+	expectSchema(t, s.url, mig("golang-migrate", "12"), false, "migration 11 is dirty")
 
 	// Empty: everything migrated down (after forcing the dirty version) leaves the table without a row.
 	if err := m.Force(10); err != nil {
@@ -190,6 +200,45 @@ func TestMigrationsGolangMigrate(t *testing.T) {
 	expectSchema(t, s.rawURL, config.Migrations{Tool: "golang-migrate", Table: s.name + ".schema_migrations", Version: "10"}, true)
 	expectSchema(t, s.rawURL, config.Migrations{Tool: "golang-migrate", Table: s.name + ".nope", Version: "10"}, false, "does not exist", absentHint)
 	expectSchema(t, s.rawURL, config.Migrations{Tool: "golang-migrate", Table: s.name + "_gone.schema_migrations", Version: "10"}, false, "does not exist")
+}
+
+// While golang-migrate applies a migration, its version is dirty: the release before it (which needs
+// the previous version) stays ready, and the release that needs it waits, told that it is being applied
+// or failed; once it is done, both pass.
+func TestMigrationsGolangMigrateWhileRunning(t *testing.T) {
+	s := newPGSchema(t)
+	files := fstest.MapFS{
+		"m/1_a.up.sql":   {Data: []byte("CREATE TABLE a (x int);")},
+		"m/1_a.down.sql": {Data: []byte("DROP TABLE a;")},
+		"m/2_b.up.sql":   {Data: []byte("CREATE TABLE b (x int); SELECT pg_sleep(3);")},
+		"m/2_b.down.sql": {Data: []byte("DROP TABLE b;")},
+	}
+	src, err := iofs.New(files, "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := migrate.NewWithSourceInstance("iofs", src, strings.Replace(s.rwURL, "postgres://", "pgx5://", 1))
+	if err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	defer m.Close()
+	if err := m.Migrate(1); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- m.Migrate(2) }()
+	checktest.Eventually(t, 10*time.Second, "golang-migrate marks 2 dirty", func() bool {
+		var dirty bool
+		err := s.admin.QueryRow(context.Background(), "SELECT dirty FROM schema_migrations WHERE version = 2").Scan(&dirty)
+		return err == nil && dirty
+	})
+	expectSchema(t, s.url, mig("golang-migrate", "1"), true)
+	expectSchema(t, s.url, mig("golang-migrate", "2"), false, "migration 2 is dirty", "being applied right now")
+	if err := <-done; err != nil {
+		t.Fatalf("migrate to 2: %v", err)
+	}
+	expectSchema(t, s.url, mig("golang-migrate", "1"), true)
+	expectSchema(t, s.url, mig("golang-migrate", "2"), true)
 }
 
 func TestMigrationsGoose(t *testing.T) {
@@ -222,7 +271,8 @@ func TestMigrationsGoose(t *testing.T) {
 		t.Fatalf("up to 9: %v", err)
 	}
 	expectSchema(t, s.url, mig("goose", "9"), true)
-	expectSchema(t, s.url, mig("goose", "1"), true)
+	// 1 is not a migration: a later one is applied, 1 never will be.
+	expectSchema(t, s.url, mig("goose", "1"), false, "a later version is applied but 1 is not", "not one of this release's migrations")
 	expectSchema(t, s.url, mig("goose", "10"), false, "at version 9", "need 10", pendingHint) // "9" > "10" as text
 
 	if _, err := p.UpTo(ctx, 10); err != nil {
@@ -248,47 +298,217 @@ func TestMigrationsGoose(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectSchema(t, s.url, mig("goose", "10"), false, "at version 9")
+
+	other := newPGSchema(t)
+	db2, err := sql.Open("pgx", other.rwURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db2.Close()
+	gooseOutOfOrder(t, db2, goose.DialectPostgres, other.url)
 }
 
-// dbmate's Postgres driver: create table if not exists schema_migrations (version varchar(128) primary
-// key); a row per applied migration, deleted on rollback; no failed state (each migration runs in a
-// transaction). Replicated: github.com/amacneil/dbmate/v2 is not available from the module proxy here.
-// Rails (ActiveRecord::SchemaMigration): schema_migrations (version character varying primary key), the
-// same rule.
-func TestMigrationsVersionRows(t *testing.T) {
-	for _, tool := range []string{"dbmate", "rails"} {
-		t.Run(tool, func(t *testing.T) {
-			s := newPGSchema(t)
-			expectSchema(t, s.url, mig(tool, "9"), false, "schema_migrations does not exist", absentHint)
-			if tool == "dbmate" {
-				s.exec(t, "CREATE TABLE schema_migrations (version varchar(128) PRIMARY KEY)")
-			} else {
-				s.exec(t, "CREATE TABLE schema_migrations (version character varying NOT NULL PRIMARY KEY)",
-					"CREATE TABLE ar_internal_metadata (key character varying PRIMARY KEY, value character varying)")
-			}
-			expectSchema(t, s.url, mig(tool, "9"), false, "holds no applied migration", pendingHint)
-			s.exec(t, "INSERT INTO schema_migrations VALUES ('8'), ('9')")
-			expectSchema(t, s.url, mig(tool, "9"), true)
-			expectSchema(t, s.url, mig(tool, "8"), true)
-			expectSchema(t, s.url, mig(tool, "10"), false, "at version 9", "need 10", pendingHint) // max() as text says 9 >= 10
-			s.exec(t, "INSERT INTO schema_migrations VALUES ('10')")
-			expectSchema(t, s.url, mig(tool, "10"), true)                              // max() as text says 9
-			expectSchema(t, s.url, mig(tool, "11"), false, "at version 10", "need 11") // not "at version 9"
-			s.exec(t, "INSERT INTO schema_migrations VALUES ('20241120093000'), ('20241119000000')")
-			expectSchema(t, s.url, mig(tool, "20241120093000"), true)
-			expectSchema(t, s.url, mig(tool, "20241120093001"), false, "at version 20241120093000")
-		})
+// gooseOutOfOrder: a migration older than the applied ones (a hotfix branch merged late) is not applied
+// until goose applies it with allow-missing (it refuses by default); the version asked for must itself be
+// applied, so it fails meanwhile although a later version is. Down takes back the latest applied one.
+func gooseOutOfOrder(t *testing.T, db *sql.DB, dialect goose.Dialect, checkURL string) {
+	t.Helper()
+	ctx := context.Background()
+	table := func(name string) *fstest.MapFile {
+		return &fstest.MapFile{Data: []byte("-- +goose Up\nCREATE TABLE " + name + " (x int);\n-- +goose Down\nDROP TABLE " + name + ";\n")}
 	}
+	files := fstest.MapFS{"20241101000000_a.sql": table("a"), "20241121000000_c.sql": table("c")}
+	provider := func(opts ...goose.ProviderOption) *goose.Provider {
+		t.Helper()
+		p, err := goose.NewProvider(dialect, db, files, opts...)
+		if err != nil {
+			t.Fatalf("goose: %v", err)
+		}
+		return p
+	}
+	if _, err := provider().Up(ctx); err != nil {
+		t.Fatalf("up: %v", err)
+	}
+	expectSchema(t, checkURL, mig("goose", "20241121000000"), true)
+	expectSchema(t, checkURL, mig("goose", "20241101000000"), true)
+	outOfOrder := "a later version is applied but 20241120093000 is not: an out-of-order migration is pending"
+	expectSchema(t, checkURL, mig("goose", "20241120093000"), false, "version 20241120093000 is not applied", "at 20241121000000", outOfOrder)
+
+	files["20241120093000_b.sql"] = table("b")
+	if _, err := provider().Up(ctx); err == nil {
+		t.Fatal("goose applied a missing (out-of-order) migration without allow-missing")
+	}
+	expectSchema(t, checkURL, mig("goose", "20241120093000"), false, outOfOrder)
+	p := provider(goose.WithAllowOutofOrder(true))
+	if _, err := p.Up(ctx); err != nil {
+		t.Fatalf("up with allow-missing: %v", err)
+	}
+	expectSchema(t, checkURL, mig("goose", "20241120093000"), true)
+	expectSchema(t, checkURL, mig("goose", "20241121000000"), true)
+
+	// goose's down takes back the latest applied migration (by its row), here the out-of-order one.
+	res, err := p.Down(ctx)
+	if err != nil || res.Source.Version != 20241120093000 {
+		t.Fatalf("down: %v, %+v; want 20241120093000 rolled back", err, res)
+	}
+	expectSchema(t, checkURL, mig("goose", "20241120093000"), false, outOfOrder)
+	if _, err := p.Down(ctx); err != nil {
+		t.Fatal(err)
+	}
+	expectSchema(t, checkURL, mig("goose", "20241121000000"), false, "at version 20241101000000", pendingHint)
+}
+
+// Rails (ActiveRecord::SchemaMigration): schema_migrations (version character varying primary key), a
+// row per applied migration, deleted on rollback; rails applies every pending migration, older ones too.
+func TestMigrationsRails(t *testing.T) {
+	s := newPGSchema(t)
+	expectSchema(t, s.url, mig("rails", "9"), false, "schema_migrations does not exist", absentHint)
+	s.exec(t, "CREATE TABLE schema_migrations (version character varying NOT NULL PRIMARY KEY)",
+		"CREATE TABLE ar_internal_metadata (key character varying PRIMARY KEY, value character varying)")
+	railsRows(t, s.exec, s.url)
+}
+
+// railsRows fills an empty rails schema_migrations: versions compare as numbers (the highest by max()
+// as text would be 9, not 10), and the version asked for must itself be applied.
+func railsRows(t *testing.T, exec func(*testing.T, ...string), url string) {
+	t.Helper()
+	expectSchema(t, url, mig("rails", "9"), false, "holds no applied migration", pendingHint)
+	exec(t, "INSERT INTO schema_migrations VALUES ('8'), ('9')")
+	expectSchema(t, url, mig("rails", "9"), true)
+	expectSchema(t, url, mig("rails", "8"), true)
+	expectSchema(t, url, mig("rails", "0009"), true)                                        // a number: rails writes 9
+	expectSchema(t, url, mig("rails", "10"), false, "at version 9", "need 10", pendingHint) // max() as text says 9 >= 10
+	exec(t, "INSERT INTO schema_migrations VALUES ('10')")
+	expectSchema(t, url, mig("rails", "10"), true)                              // max() as text says 9
+	expectSchema(t, url, mig("rails", "11"), false, "at version 10", "need 11") // not "at version 9"
+	expectSchema(t, url, mig("rails", "7"), false, "a later version is applied but 7 is not", "not one of this release's migrations")
+
+	// Out of order: a hotfix branch's migration merged after later ones were applied.
+	exec(t, "INSERT INTO schema_migrations VALUES ('20241101000000'), ('20241121000000')")
+	expectSchema(t, url, mig("rails", "20241121000000"), true)
+	expectSchema(t, url, mig("rails", "20241120093000"), false, "version 20241120093000 is not applied", "at 20241121000000",
+		"a later version is applied but 20241120093000 is not: an out-of-order migration is pending")
+	expectSchema(t, url, mig("rails", "20241121000001"), false, "at version 20241121000000", pendingHint)
+	exec(t, "INSERT INTO schema_migrations VALUES ('20241120093000')") // rails db:migrate applies it
+	expectSchema(t, url, mig("rails", "20241120093000"), true)
+}
+
+// dbmate's own binary writes its table: dbmate migrate and rollback against the real Postgres.
+func TestMigrationsDbmate(t *testing.T) {
+	bin := dbmateBinary(t)
+	s := newPGSchema(t)
+	// dbmate keeps schema_migrations in the first schema of search_path.
+	dbmateNumbers(t, bin, s.rwURL, s.url)
+	s = newPGSchema(t)
+	dbmateOutOfOrder(t, bin, s.rwURL, s.url)
+}
+
+// dbmateBinary finds the dbmate binary that .ci/run installs from npm (@dbmate/linux-x64, pinned;
+// HEALTHGATE_DBMATE), or one on PATH. In CI its absence fails the test.
+func dbmateBinary(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("HEALTHGATE_DBMATE"); p != "" {
+		return p
+	}
+	if p, err := exec.LookPath("dbmate"); err == nil {
+		return p
+	}
+	if checktest.InCI() {
+		t.Fatal("dbmate not found (CI=true: .ci/run installs it and sets HEALTHGATE_DBMATE)")
+	}
+	t.Skip("dbmate not installed: npm install --prefix DIR @dbmate/linux-x64@2.36.0, then HEALTHGATE_DBMATE=DIR/node_modules/@dbmate/linux-x64/bin/dbmate")
+	return ""
+}
+
+// dbmateRun is one dbmate command on the migrations of dir/db/migrations; ok says whether it must succeed.
+func dbmateRun(t *testing.T, bin, dbURL, dir string, ok bool, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, append([]string{"--url", dbURL, "--migrations-dir", filepath.Join(dir, "db", "migrations"), "--no-dump-schema"}, args...)...)
+	cmd.Dir = dir // dbmate reads ./.env: there is none
+	out, err := cmd.CombinedOutput()
+	if (err == nil) != ok {
+		t.Fatalf("dbmate %s: %v (want success %v):\n%s", strings.Join(args, " "), err, ok, out)
+	}
+}
+
+// dbmateFile writes a migration that creates a table named after it, then runs more (such as a failing
+// statement).
+func dbmateFile(t *testing.T, dir, name, more string) {
+	t.Helper()
+	migrations := filepath.Join(dir, "db", "migrations")
+	if err := os.MkdirAll(migrations, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	table := "t" + strings.TrimSuffix(name, ".sql")
+	body := "-- migrate:up\nCREATE TABLE " + table + " (x int);\n" + more + "\n-- migrate:down\nDROP TABLE " + table + ";\n"
+	if err := os.WriteFile(filepath.Join(migrations, name), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// dbmateNumbers: versions that sort differently as text and as numbers, a failing migration (dbmate
+// records nothing of it) and a rollback. dbmate itself orders versions as text: its rollback takes
+// back 9, not 10.
+func dbmateNumbers(t *testing.T, bin, dbURL, checkURL string) {
+	t.Helper()
+	dir := t.TempDir()
+	expectSchema(t, checkURL, mig("dbmate", "9"), false, "schema_migrations does not exist", absentHint)
+	dbmateFile(t, dir, "9_a.sql", "")
+	dbmateRun(t, bin, dbURL, dir, true, "migrate")
+	dbmateRun(t, bin, dbURL, dir, true, "rollback")
+	expectSchema(t, checkURL, mig("dbmate", "9"), false, "holds no applied migration", pendingHint)
+	dbmateRun(t, bin, dbURL, dir, true, "migrate")
+	expectSchema(t, checkURL, mig("dbmate", "9"), true)
+	expectSchema(t, checkURL, mig("dbmate", "09"), true)
+	expectSchema(t, checkURL, mig("dbmate", "10"), false, "at version 9", "need 10", pendingHint) // "9" > "10" as text
+	dbmateFile(t, dir, "10_b.sql", "")
+	dbmateRun(t, bin, dbURL, dir, true, "migrate")
+	expectSchema(t, checkURL, mig("dbmate", "10"), true)
+	expectSchema(t, checkURL, mig("dbmate", "9"), true)
+	dbmateFile(t, dir, "11_c.sql", "SELECT * FROM healthgate_no_such_table;")
+	dbmateRun(t, bin, dbURL, dir, false, "migrate")
+	expectSchema(t, checkURL, mig("dbmate", "11"), false, "at version 10", "need 11", pendingHint)
+	if err := os.Remove(filepath.Join(dir, "db", "migrations", "11_c.sql")); err != nil {
+		t.Fatal(err)
+	}
+	dbmateRun(t, bin, dbURL, dir, true, "rollback") // dbmate's latest, as text: 9
+	expectSchema(t, checkURL, mig("dbmate", "9"), false, "a later version is applied but 9 is not")
+	expectSchema(t, checkURL, mig("dbmate", "10"), true)
+}
+
+// dbmateOutOfOrder: a hotfix branch's migration, older than the applied ones, is pending until dbmate
+// migrate applies it (dbmate applies every pending migration, older ones too); rollback takes the
+// latest back.
+func dbmateOutOfOrder(t *testing.T, bin, dbURL, checkURL string) {
+	t.Helper()
+	dir := t.TempDir()
+	dbmateFile(t, dir, "20241101000000_a.sql", "")
+	dbmateFile(t, dir, "20241121000000_c.sql", "")
+	dbmateRun(t, bin, dbURL, dir, true, "migrate")
+	expectSchema(t, checkURL, mig("dbmate", "20241121000000"), true)
+	expectSchema(t, checkURL, mig("dbmate", "20241101000000"), true)
+	outOfOrder := "a later version is applied but 20241120093000 is not: an out-of-order migration is pending"
+	expectSchema(t, checkURL, mig("dbmate", "20241120093000"), false, "version 20241120093000 is not applied", "at 20241121000000", outOfOrder)
+	dbmateFile(t, dir, "20241120093000_b.sql", "")
+	expectSchema(t, checkURL, mig("dbmate", "20241120093000"), false, outOfOrder)
+	dbmateRun(t, bin, dbURL, dir, true, "migrate")
+	expectSchema(t, checkURL, mig("dbmate", "20241120093000"), true)
+	expectSchema(t, checkURL, mig("dbmate", "20241121000000"), true)
+	dbmateRun(t, bin, dbURL, dir, true, "rollback")
+	expectSchema(t, checkURL, mig("dbmate", "20241121000000"), false, "at version 20241120093000", pendingHint)
+	expectSchema(t, checkURL, mig("dbmate", "20241120093000"), true)
 }
 
 // A table name is quoted, not pasted: mixed case and a double quote in the name reach the right table.
 func TestMigrationsTableQuoting(t *testing.T) {
 	s := newPGSchema(t)
 	s.exec(t, `CREATE TABLE "Odd""Name" (version varchar(128) PRIMARY KEY)`, `INSERT INTO "Odd""Name" VALUES ('7')`)
-	expectSchema(t, s.url, config.Migrations{Tool: "dbmate", Table: `Odd"Name`, Version: "7"}, true)
-	expectSchema(t, s.rawURL, config.Migrations{Tool: "dbmate", Table: s.name + `.Odd"Name`, Version: "8"}, false, "at version 7")
+	expectSchema(t, s.url, config.Migrations{Tool: "rails", Table: `Odd"Name`, Version: "7"}, true)
+	expectSchema(t, s.rawURL, config.Migrations{Tool: "rails", Table: s.name + `.Odd"Name`, Version: "8"}, false, "at version 7")
 	// The lower-case name is another table (Postgres folds only unquoted names).
-	expectSchema(t, s.url, config.Migrations{Tool: "dbmate", Table: `odd"name`, Version: "7"}, false, "does not exist")
+	expectSchema(t, s.url, config.Migrations{Tool: "rails", Table: `odd"name`, Version: "7"}, false, "does not exist")
 }
 
 // Another tool's table under the same name (rails' schema_migrations read as golang-migrate's) is named
@@ -306,62 +526,97 @@ func TestMigrationsWrongLayout(t *testing.T) {
 func TestMigrationsFlyway(t *testing.T) {
 	s := newPGSchema(t)
 	expectSchema(t, s.url, mig("flyway", "1"), false, "flyway_schema_history does not exist", absentHint)
-	s.exec(t, `CREATE TABLE flyway_schema_history (
-		installed_rank integer NOT NULL, version varchar(50), description varchar(200) NOT NULL, type varchar(20) NOT NULL,
-		script varchar(1000) NOT NULL, checksum integer, installed_by varchar(100) NOT NULL,
-		installed_on timestamp NOT NULL DEFAULT now(), execution_time integer NOT NULL, success boolean NOT NULL,
-		CONSTRAINT flyway_schema_history_pk PRIMARY KEY (installed_rank))`,
-		"CREATE INDEX flyway_schema_history_s_idx ON flyway_schema_history (success)")
-	row := func(rank int, version, typ, script string, success bool) string {
-		v := "NULL"
-		if version != "" {
-			v = "'" + version + "'"
-		}
-		ok := "false"
-		if success {
-			ok = "true"
-		}
-		return "INSERT INTO flyway_schema_history (installed_rank, version, description, type, script, checksum, installed_by, execution_time, success) VALUES (" +
-			strconv.Itoa(rank) + ", " + v + ", 'd', '" + typ + "', '" + script + "', 1, 'flyway', 3, " + ok + ")"
-	}
-	expectSchema(t, s.url, mig("flyway", "1"), false, "holds no applied migration", pendingHint)
-	s.exec(t, row(1, "1", "SQL", "V1__init.sql", true), row(2, "", "SQL", "R__views.sql", true), row(3, "1.9", "SQL", "V1_9__a.sql", true))
-	expectSchema(t, s.url, mig("flyway", "1.9"), true)
-	expectSchema(t, s.url, mig("flyway", "1"), true)
-	expectSchema(t, s.url, mig("flyway", "1.10"), false, "at version 1.9", "need 1.10", pendingHint) // "1.9" > "1.10" as text
-	s.exec(t, row(4, "1.10", "SQL", "V1_10__b.sql", true), row(5, "", "SQL", "R__views.sql", true))
-	expectSchema(t, s.url, mig("flyway", "1.10"), true) // "1.10" < "1.9" as text
-	expectSchema(t, s.url, mig("flyway", "1.9.5"), true)
-	expectSchema(t, s.url, mig("flyway", "1.10.0"), true)
-	expectSchema(t, s.url, mig("flyway", "2"), false, "at version 1.10")
-
-	// A failed migration with no later success: failed, naming it, whatever version was asked for.
-	s.exec(t, row(6, "1.11", "SQL", "V1_11__c.sql", false))
-	expectSchema(t, s.url, mig("flyway", "1.10"), false, "migration 1.11 failed", failedHint, "flyway repair")
-	// After `flyway repair` (which deletes the failed row) and a successful migrate, it passes.
-	s.exec(t, "DELETE FROM flyway_schema_history WHERE installed_rank = 6", row(7, "1.11", "SQL", "V1_11__c.sql", true))
-	expectSchema(t, s.url, mig("flyway", "1.11"), true)
-	// A failed row followed by a success of the same version is not failed either.
-	s.exec(t, row(8, "1.12", "SQL", "V1_12__d.sql", false), row(9, "1.12", "SQL", "V1_12__d.sql", true))
-	expectSchema(t, s.url, mig("flyway", "1.12"), true)
-	// An undone version (Flyway Teams undo) is no longer applied.
-	s.exec(t, row(10, "1.12", "UNDO_SQL", "U1_12__d.sql", true))
-	expectSchema(t, s.url, mig("flyway", "1.12"), false, "at version 1.11")
+	s.exec(t, flywayPostgresTable)
+	flywayHistory(t, s.exec, s.url)
+	s = newPGSchema(t)
+	s.exec(t, flywayPostgresTable)
+	flywayBaseline(t, s.exec, s.url)
 }
 
-func TestMigrationsFlywayBaseline(t *testing.T) {
-	s := newPGSchema(t)
-	s.exec(t, `CREATE TABLE flyway_schema_history (installed_rank integer PRIMARY KEY, version varchar(50), description varchar(200) NOT NULL,
-		type varchar(20) NOT NULL, script varchar(1000) NOT NULL, checksum integer, installed_by varchar(100) NOT NULL,
-		installed_on timestamp NOT NULL DEFAULT now(), execution_time integer NOT NULL, success boolean NOT NULL)`,
-		`INSERT INTO flyway_schema_history VALUES (1, '5', '<< Flyway Baseline >>', 'BASELINE', '<< Flyway Baseline >>', NULL, 'flyway', now(), 0, true)`)
-	expectSchema(t, s.url, mig("flyway", "5"), true)
-	expectSchema(t, s.url, mig("flyway", "10"), false, "at version 5")
+const flywayPostgresTable = `CREATE TABLE flyway_schema_history (
+	installed_rank integer NOT NULL, version varchar(50), description varchar(200) NOT NULL, type varchar(20) NOT NULL,
+	script varchar(1000) NOT NULL, checksum integer, installed_by varchar(100) NOT NULL,
+	installed_on timestamp NOT NULL DEFAULT now(), execution_time integer NOT NULL, success boolean NOT NULL,
+	CONSTRAINT flyway_schema_history_pk PRIMARY KEY (installed_rank));
+	CREATE INDEX flyway_schema_history_s_idx ON flyway_schema_history (success)`
+
+// flywayRow is a row of flyway_schema_history as flyway writes it; version "" is NULL (a repeatable
+// migration).
+func flywayRow(rank int, version, typ, script string, success bool) string {
+	v := "NULL"
+	if version != "" {
+		v = "'" + version + "'"
+	}
+	return "INSERT INTO flyway_schema_history (installed_rank, version, description, type, script, checksum, installed_by, execution_time, success) VALUES (" +
+		strconv.Itoa(rank) + ", " + v + ", 'd', '" + typ + "', '" + script + "', 1, 'flyway', 3, " + strconv.FormatBool(success) + ")"
+}
+
+// flywayHistory fills an empty flyway_schema_history the way flyway does, on either server.
+func flywayHistory(t *testing.T, exec func(*testing.T, ...string), url string) {
+	t.Helper()
+	row := flywayRow
+	expectSchema(t, url, mig("flyway", "1"), false, "holds no applied migration", pendingHint)
+	exec(t, row(1, "1", "SQL", "V1__init.sql", true), row(2, "", "SQL", "R__views.sql", true), row(3, "1.9", "SQL", "V1_9__a.sql", true))
+	expectSchema(t, url, mig("flyway", "1.9"), true)
+	expectSchema(t, url, mig("flyway", "1"), true)
+	expectSchema(t, url, mig("flyway", "1.10"), false, "at version 1.9", "need 1.10", pendingHint) // "1.9" > "1.10" as text
+	exec(t, row(4, "1.10", "SQL", "V1_10__b.sql", true), row(5, "", "SQL", "R__views.sql", true))
+	expectSchema(t, url, mig("flyway", "1.10"), true) // "1.10" < "1.9" as text
+	expectSchema(t, url, mig("flyway", "1.10.0"), true)
+	expectSchema(t, url, mig("flyway", "2"), false, "at version 1.10")
+
+	// Out of order (flyway's outOfOrder): 1.9.5, merged late, is pending although 1.10 is applied.
+	expectSchema(t, url, mig("flyway", "1.9.5"), false, "version 1.9.5 is not applied", "at 1.10",
+		"a later version is applied but 1.9.5 is not: an out-of-order migration is pending")
+	exec(t, row(6, "1.9.5", "SQL", "V1_9_5__hotfix.sql", true))
+	expectSchema(t, url, mig("flyway", "1.9.5"), true)
+
+	// A failed migration above the version asked for (the next release's job failed): flyway applies in
+	// order, so the version asked for is in place and passes; at or above the failed one, it fails,
+	// naming it (flyway migrates no further until `flyway repair`).
+	exec(t, row(7, "1.11", "SQL", "V1_11__c.sql", false))
+	expectSchema(t, url, mig("flyway", "1.10"), true)
+	expectSchema(t, url, mig("flyway", "1.11"), false, "migration 1.11 failed", failedHint, "flyway repair")
+	expectSchema(t, url, mig("flyway", "1.12"), false, "migration 1.11 failed", failedHint)
+	// After `flyway repair` (which deletes the failed row) and a successful migrate, it passes.
+	exec(t, "DELETE FROM flyway_schema_history WHERE installed_rank = 7", row(8, "1.11", "SQL", "V1_11__c.sql", true))
+	expectSchema(t, url, mig("flyway", "1.11"), true)
+	// A failed row followed by a success of the same version is not failed either.
+	exec(t, row(9, "1.12", "SQL", "V1_12__d.sql", false), row(10, "1.12", "SQL", "V1_12__d.sql", true))
+	expectSchema(t, url, mig("flyway", "1.12"), true)
+	// An undone version (Flyway Teams undo) is no longer applied.
+	exec(t, row(11, "1.12", "UNDO_SQL", "U1_12__d.sql", true))
+	expectSchema(t, url, mig("flyway", "1.12"), false, "at version 1.11")
+
+	// A failed repeatable migration (no version): flyway migrates no further until `flyway repair`, and
+	// it has no version to compare, so it fails whatever the version asked for, naming the script.
+	exec(t, row(12, "", "SQL", "R__views.sql", false))
+	expectSchema(t, url, mig("flyway", "1.11"), false, "migration R__views.sql (a repeatable migration) failed", failedHint, "flyway repair")
+	exec(t, row(13, "", "SQL", "R__views.sql", true))
+	expectSchema(t, url, mig("flyway", "1.11"), true)
+}
+
+// flywayBaseline: the marker row of the schemas flyway created (type SCHEMA, version 0) is no migration;
+// a BASELINE row stands for every version up to its own.
+func flywayBaseline(t *testing.T, exec func(*testing.T, ...string), url string) {
+	t.Helper()
+	exec(t, "INSERT INTO flyway_schema_history (installed_rank, version, description, type, script, checksum, installed_by, execution_time, success)"+
+		" VALUES (0, '0', '<< Flyway Schema Creation >>', 'SCHEMA', '\"app\"', NULL, 'flyway', 0, true)")
+	expectSchema(t, url, mig("flyway", "1"), false, "holds no applied migration", pendingHint)
+	exec(t, "INSERT INTO flyway_schema_history (installed_rank, version, description, type, script, checksum, installed_by, execution_time, success)"+
+		" VALUES (1, '5', '<< Flyway Baseline >>', 'BASELINE', '<< Flyway Baseline >>', NULL, 'flyway', 0, true)")
+	expectSchema(t, url, mig("flyway", "5"), true)
+	expectSchema(t, url, mig("flyway", "3"), true) // below the baseline
+	expectSchema(t, url, mig("flyway", "10"), false, "at version 5", pendingHint)
+	exec(t, flywayRow(2, "6", "SQL", "V6__a.sql", true))
+	expectSchema(t, url, mig("flyway", "6"), true)
+	expectSchema(t, url, mig("flyway", "5.5"), false, "a later version is applied but 5.5 is not")
 }
 
 // databasechangelog as Liquibase 4 creates it: one row per changeset run, with exectype EXECUTED,
 // FAILED, SKIPPED, RERAN or MARK_RAN, and the tag of `liquibase tag` (or a tagDatabase changeset) on the
-// last row. `version` is a changeset id or a tag that must have run; ids have no order, so they match
+// last row. A changeset is its file, id and author: `version` is a tag, FILENAME::ID::AUTHOR (as
+// liquibase status prints it) or a bare id that names one changeset; ids have no order, so they match
 // exactly.
 func TestMigrationsLiquibase(t *testing.T) {
 	s := newPGSchema(t)
@@ -370,27 +625,49 @@ func TestMigrationsLiquibase(t *testing.T) {
 		dateexecuted timestamp NOT NULL, orderexecuted integer NOT NULL, exectype varchar(10) NOT NULL, md5sum varchar(35),
 		description varchar(255), comments varchar(255), tag varchar(255), liquibase varchar(20), contexts varchar(255),
 		labels varchar(255), deployment_id varchar(10))`)
-	row := func(order int, id, exectype, tag string) string {
+	liquibaseChangelog(t, s.exec, s.url, "databasechangelog", "now()")
+}
+
+// liquibaseChangelog fills an empty changelog table the way liquibase does, on either server.
+func liquibaseChangelog(t *testing.T, exec func(*testing.T, ...string), url, table, now string) {
+	t.Helper()
+	row := func(order int, file, id, exectype, tag string) string {
 		t := "NULL"
 		if tag != "" {
 			t = "'" + tag + "'"
 		}
-		return "INSERT INTO databasechangelog (id, author, filename, dateexecuted, orderexecuted, exectype, md5sum, tag, liquibase, deployment_id) VALUES ('" +
-			id + "', 'dev', 'db/changelog.xml', now(), " + strconv.Itoa(order) + ", '" + exectype + "', '9:abc', " + t + ", '4.29.2', '1234567890')"
+		return "INSERT INTO " + table + " (id, author, filename, dateexecuted, orderexecuted, exectype, md5sum, tag, liquibase, deployment_id) VALUES ('" +
+			id + "', 'dev', '" + file + "', " + now + ", " + strconv.Itoa(order) + ", '" + exectype + "', '9:abc', " + t + ", '4.29.2', '1234567890')"
 	}
-	expectSchema(t, s.url, mig("liquibase", "1"), false, "holds no applied migration", pendingHint)
-	s.exec(t, row(1, "1", "EXECUTED", ""), row(2, "9", "EXECUTED", "v1.0"))
-	expectSchema(t, s.url, mig("liquibase", "9"), true)
-	expectSchema(t, s.url, mig("liquibase", "1"), true)
-	expectSchema(t, s.url, mig("liquibase", "v1.0"), true)                                                 // a tag
-	expectSchema(t, s.url, mig("liquibase", "10"), false, `"10" is not in databasechangelog`, pendingHint) // "9" > "10" as text: no order for ids
-	expectSchema(t, s.url, mig("liquibase", "v2.0"), false, "changeset v2.0 is pending")
-	s.exec(t, row(3, "10", "MARK_RAN", ""), row(4, "add-users", "FAILED", ""))
-	expectSchema(t, s.url, mig("liquibase", "10"), true)
-	expectSchema(t, s.url, mig("liquibase", "add-users"), false, "migration add-users", "FAILED", failedHint)
-	s.exec(t, row(5, "add-users", "RERAN", "v2.0"))
-	expectSchema(t, s.url, mig("liquibase", "add-users"), true)
-	expectSchema(t, s.url, mig("liquibase", "v2.0"), true)
+	expectSchema(t, url, mig("liquibase", "1"), false, "holds no applied migration", pendingHint)
+	exec(t, row(1, "db/a.xml", "1", "EXECUTED", ""), row(2, "db/a.xml", "9", "EXECUTED", "v1.0"))
+	expectSchema(t, url, mig("liquibase", "9"), true)
+	expectSchema(t, url, mig("liquibase", "1"), true) // one changeset has this id, so far
+	expectSchema(t, url, mig("liquibase", "v1.0"), true)
+	expectSchema(t, url, mig("liquibase", "db/a.xml::1::dev"), true)
+	expectSchema(t, url, mig("liquibase", "10"), false, `"10" is not in `+table, pendingHint) // "9" > "10" as text: no order for ids
+	expectSchema(t, url, mig("liquibase", "v2.0"), false, "changeset v2.0 is pending")
+	expectSchema(t, url, mig("liquibase", "db/b.xml::1::dev"), false, `"db/b.xml::1::dev" is not in `+table, pendingHint)
+	expectSchema(t, url, mig("liquibase", "db/a.xml::1::someone"), false, "is not in "+table)
+	// A quote in the id is an argument, not SQL.
+	expectSchema(t, url, mig("liquibase", "x' OR '1'='1"), false, "is not in "+table)
+	exec(t, row(3, "db/a.xml", "10", "MARK_RAN", ""), row(4, "db/a.xml", "add-users", "FAILED", ""))
+	expectSchema(t, url, mig("liquibase", "10"), true)
+	expectSchema(t, url, mig("liquibase", "add-users"), false, "migration add-users", "FAILED", failedHint)
+	expectSchema(t, url, mig("liquibase", "db/a.xml::add-users::dev"), false, "migration db/a.xml::add-users::dev", "FAILED", failedHint)
+	exec(t, row(5, "db/a.xml", "add-users", "RERAN", "v2.0"))
+	expectSchema(t, url, mig("liquibase", "add-users"), true)
+	expectSchema(t, url, mig("liquibase", "v2.0"), true)
+
+	// Ids repeat across changelog files: a bare id that names changesets of two files is ambiguous, even
+	// when both ran; the full name or a tag is not.
+	exec(t, row(6, "db/b.xml", "1", "EXECUTED", ""))
+	expectSchema(t, url, mig("liquibase", "1"), false, `changeset id "1" names 2 changesets in `+table, "db/a.xml::1::dev, db/b.xml::1::dev",
+		"changeset id 1 is ambiguous", "FILENAME::ID::AUTHOR", "or use a tag")
+	expectSchema(t, url, mig("liquibase", "db/b.xml::1::dev"), true)
+	expectSchema(t, url, mig("liquibase", "db/a.xml::1::dev"), true)
+	exec(t, row(7, "db/c.xml", "2", "FAILED", ""))
+	expectSchema(t, url, mig("liquibase", "db/c.xml::2::dev"), false, "migration db/c.xml::2::dev", failedHint)
 }
 
 // alembic_version as Alembic creates it: version_num varchar(32), primary key alembic_version_pkc; one
@@ -401,15 +678,22 @@ func TestMigrationsAlembic(t *testing.T) {
 	s.exec(t, "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))")
 	expectSchema(t, s.url, mig("alembic", "1975ea83b712"), false, "holds no applied migration", pendingHint)
 	s.exec(t, "INSERT INTO alembic_version VALUES ('ae1027a6acf')")
-	expectSchema(t, s.url, mig("alembic", "1975ea83b712"), false, "at revision ae1027a6acf", "need 1975ea83b712", pendingHint)
+	expectSchema(t, s.url, mig("alembic", "1975ea83b712"), false, "at revision ae1027a6acf", "needs head 1975ea83b712", alembicHint("ae1027a6acf", "1975ea83b712"))
 	s.exec(t, "UPDATE alembic_version SET version_num = '1975ea83b712'")
 	expectSchema(t, s.url, mig("alembic", "1975ea83b712"), true)
 	// Revision ids have no order: "9" is not "at least" "10", nor the reverse.
 	s.exec(t, "UPDATE alembic_version SET version_num = '9'")
-	expectSchema(t, s.url, mig("alembic", "10"), false, "at revision 9")
+	expectSchema(t, s.url, mig("alembic", "10"), false, "at revision 9", alembicHint("9", "10"))
 	// Two branches: either head is this release's.
 	s.exec(t, "INSERT INTO alembic_version VALUES ('27c6a30d7c24')")
 	expectSchema(t, s.url, mig("alembic", "27c6a30d7c24"), true)
+	expectSchema(t, s.url, mig("alembic", "9"), true)
+	expectSchema(t, s.url, mig("alembic", "1975ea83b712"), false, "at revision")
+}
+
+// alembicHint is the hint for another revision: alembic's ids have no order, so it says both cases.
+func alembicHint(at, want string) string {
+	return "the database is at revision " + at + ", not " + want + ": an upgrade is pending (clears when the migration job finishes), or the database is at another release's head, e.g. after a rollback"
 }
 
 // Migrations are read on the check's connection: a server that refuses the connection is classified as
@@ -449,6 +733,9 @@ func TestMigrationsConfigErrors(t *testing.T) {
 		{config.Migrations{Tool: "alembic", Version: "head"}, "version", "not a revision id"},
 		{config.Migrations{Tool: "alembic", Version: strings.Repeat("a", 33)}, "version", "32 characters"},
 		{config.Migrations{Tool: "liquibase", Version: ""}, "version", "changeset"},
+		{config.Migrations{Tool: "liquibase", Version: "db/changelog.xml::1"}, "version", "FILENAME::ID::AUTHOR (three parts, none empty)"},
+		{config.Migrations{Tool: "liquibase", Version: "db/changelog.xml::::dev"}, "version", "FILENAME::ID::AUTHOR"},
+		{config.Migrations{Tool: "liquibase", Version: "f::" + strings.Repeat("i", 256) + "::a"}, "version", "255 characters each"},
 		{config.Migrations{Tool: "goose", Version: "1", Table: "a.b.c"}, "table", "schema.table"},
 		{config.Migrations{Tool: "goose", Version: "1", Table: ".b"}, "table", "empty name"},
 		{config.Migrations{Tool: "goose", Version: "1", Table: strings.Repeat("t", 64)}, "table", "longer than the 63"},
