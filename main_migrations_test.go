@@ -136,6 +136,36 @@ func TestCheckMigrations(t *testing.T) {
 	}
 }
 
+// liquibase's FILENAME::ID::AUTHOR goes through --migrations as a version, with or without the table.
+func TestCheckMigrationsLiquibaseFlag(t *testing.T) {
+	conn, pg := migrationsSchema(t)
+	for _, q := range []string{
+		"CREATE TABLE databasechangelog (id varchar(255) NOT NULL, author varchar(255) NOT NULL, filename varchar(255) NOT NULL," +
+			" dateexecuted timestamp NOT NULL, orderexecuted integer NOT NULL, exectype varchar(10) NOT NULL, tag varchar(255))",
+		"INSERT INTO databasechangelog VALUES ('1', 'dev', 'db/a.xml', now(), 1, 'EXECUTED', NULL), ('1', 'dev', 'db/b.xml', now(), 2, 'EXECUTED', 'v2')",
+	} {
+		if _, err := conn.Exec(context.Background(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		flag string
+		code int
+		want string
+	}{
+		{"liquibase:db/a.xml::1::dev", exitOK, ""},
+		{"liquibase:databasechangelog:db/b.xml::1::dev", exitOK, ""},
+		{"liquibase:v2", exitOK, ""},
+		{"liquibase:db/c.xml::1::dev", exitFailed, `"db/c.xml::1::dev" is not in databasechangelog`},
+		{"liquibase:1", exitFailed, "changeset id 1 is ambiguous"},
+	} {
+		code, stdout, stderr := runMain(t, noEnv, "check", "--postgres", pg, "--migrations", tc.flag)
+		if code != tc.code || !strings.Contains(stdout, tc.want) {
+			t.Errorf("--migrations %s: exit %d; want %d and %q:\n%s%s", tc.flag, code, tc.code, tc.want, stdout, stderr)
+		}
+	}
+}
+
 // Configuration errors: exit 2, every one at once, each at its file and line.
 func TestMigrationsConfigErrors(t *testing.T) {
 	cfg := writeConfig(t, `checks:

@@ -65,7 +65,7 @@ func (t *Targets) Register(fs *flag.FlagSet, verb, configUse string) {
 	}
 	fs.Var(&t.only, "only", "only the configuration's check of this `NAME` (repeatable; critical or not)")
 	fs.StringVar(&t.migrations, "migrations", "", "the schema of every "+strings.Join(migrationFlags(), ", ")+" target must be at this version: `TOOL:VERSION` or TOOL:TABLE:VERSION "+
-		"(tools: golang-migrate, goose, dbmate, rails, flyway, liquibase, alembic)")
+		"(tools: golang-migrate, goose, dbmate, rails, flyway, liquibase, alembic; the table ends at the first single colon, so liquibase's FILENAME::ID::AUTHOR is a version)")
 }
 
 // migrationKinds are the kinds that have a schema, to which --migrations applies (checks.Kind.Migrations).
@@ -89,7 +89,10 @@ func migrationFlags() []string {
 }
 
 // migrationsFlag parses --migrations TOOL:VERSION or TOOL:TABLE:VERSION; the checks package validates
-// the tool, table and version as it does the configuration's.
+// the tool, table and version as it does the configuration's. A version may hold double colons
+// (liquibase's FILENAME::ID::AUTHOR), so the table ends at the first single colon after the tool:
+// liquibase:db/changelog.xml::1::dev names no table, liquibase:DATABASECHANGELOG:db/changelog.xml::1::dev
+// does (and a file name with a colon of its own, classpath:..., needs the table written first).
 func migrationsFlag(v string) (config.Migrations, string) {
 	tool, rest, ok := strings.Cut(v, ":")
 	if !ok || tool == "" {
@@ -97,8 +100,11 @@ func migrationsFlag(v string) (config.Migrations, string) {
 	}
 	m := config.Migrations{Tool: tool, Version: rest,
 		Src: config.Source{File: "flag --migrations", Path: "--migrations", Lines: map[string]int{}}}
-	if table, version, ok := strings.Cut(rest, ":"); ok {
-		m.Table, m.Version = table, version
+	for i := range len(rest) {
+		if rest[i] == ':' && (i == 0 || rest[i-1] != ':') && (i+1 == len(rest) || rest[i+1] != ':') {
+			m.Table, m.Version = rest[:i], rest[i+1:]
+			break
+		}
 	}
 	return m, ""
 }

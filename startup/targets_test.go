@@ -42,3 +42,28 @@ func TestTargetFlagsFromRegistry(t *testing.T) {
 		}
 	}
 }
+
+// --migrations keeps its documented forms (TOOL:VERSION, TOOL:TABLE:VERSION) and takes liquibase's
+// FILENAME::ID::AUTHOR as a version: the table ends at the first single colon after the tool.
+func TestMigrationsFlag(t *testing.T) {
+	tests := []struct{ flag, tool, table, version string }{
+		{"golang-migrate:20241120093000", "golang-migrate", "", "20241120093000"},
+		{"dbmate:schema_migrations:11", "dbmate", "schema_migrations", "11"},
+		{"rails:app.schema_migrations:11", "rails", "app.schema_migrations", "11"},
+		{"flyway:1.10", "flyway", "", "1.10"},
+		{"liquibase:v2.0", "liquibase", "", "v2.0"},
+		{"liquibase:db/changelog.xml::1::dev", "liquibase", "", "db/changelog.xml::1::dev"},
+		{"liquibase:DATABASECHANGELOG:db/changelog.xml::1::dev", "liquibase", "DATABASECHANGELOG", "db/changelog.xml::1::dev"},
+		{"liquibase:app.databasechangelog:classpath:/db/changelog.xml::1::dev", "liquibase", "app.databasechangelog", "classpath:/db/changelog.xml::1::dev"},
+		{"goose::5", "goose", "", "5"},
+	}
+	for _, tc := range tests {
+		m, problem := migrationsFlag(tc.flag)
+		if problem != "" || m.Tool != tc.tool || m.Table != tc.table || m.Version != tc.version {
+			t.Errorf("%s: tool %q table %q version %q (%s); want %q %q %q", tc.flag, m.Tool, m.Table, m.Version, problem, tc.tool, tc.table, tc.version)
+		}
+	}
+	if _, problem := migrationsFlag("liquibase"); !strings.Contains(problem, "write TOOL:VERSION") {
+		t.Errorf("no version: %q", problem)
+	}
+}
