@@ -266,6 +266,7 @@ func TestRedisServerAnswers(t *testing.T) {
 		{name: "tls to a plain port", url: strings.Replace(rd, "redis://", "rediss://", 1), want: checks.Timeout, hint: "TLS"},
 		{name: "tls to a non-TLS answer", url: "rediss://" + loading + "/0", want: checks.TLS},
 		{name: "dns", url: checktest.WithHost(t, rd, "healthgate-test.invalid:6379"), want: checks.DNS},
+		{name: "database number the server lacks", url: "redis://" + checktest.HostPort(t, rd) + "/99", want: checks.BadResponse, hint: "database number in url"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -366,6 +366,9 @@ func (r *redisCheck) once(ctx context.Context, c *redis.Client) error {
 // close releases this check's reference to the shared client: the last one closes it.
 func (r *redisCheck) close() { r.release() }
 
+// redisDBHint: SELECT of the url's database number failed.
+const redisDBHint = "the database number in url (its path, redis://host:6379/N) is not one this server has: it has `databases` of them (16 unless its config says otherwise), numbered from 0"
+
 // classifyRedis maps Redis error replies to classes by their code (the first word).
 func classifyRedis(err error) error {
 	var re redis.Error
@@ -381,6 +384,9 @@ func classifyRedis(err error) error {
 		}
 		if strings.Contains(re.Error(), "invalid password") || strings.Contains(re.Error(), "AUTH") {
 			return &Error{Class: Auth, Err: err}
+		}
+		if strings.Contains(re.Error(), "DB index is out of range") { // the answer to SELECT n
+			return &Error{Class: BadResponse, Err: err, Hint: redisDBHint}
 		}
 		return &Error{Class: BadResponse, Err: err}
 	}
