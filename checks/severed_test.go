@@ -19,10 +19,13 @@ func TestPooledConnectionSevered(t *testing.T) {
 	pg, rd, my := checktest.PostgresURL(t), checktest.RedisURL(t), checktest.MySQLURL(t)
 	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }))
 	t.Cleanup(web.Close)
+	grpcAddr, _ := startGRPC(t, true, nil)
 	for _, kind := range []struct {
 		typ, url string
-	}{{"postgres", pg}, {"mysql", my}, {"redis", rd}, {"http", web.URL + "/healthz"},
-		{"amqp", checktest.AMQPURL(t)}, {"nats", checktest.NATSURL(t)}, {"mqtt", checktest.MQTTURL(t)}} {
+		address  bool // the target is an address field (host:port), not a url
+	}{{"postgres", pg, false}, {"mysql", my, false}, {"redis", rd, false}, {"http", web.URL + "/healthz", false},
+		{"amqp", checktest.AMQPURL(t), false}, {"nats", checktest.NATSURL(t), false}, {"mqtt", checktest.MQTTURL(t), false},
+		{"memcached", checktest.MemcachedAddr(t), true}, {"grpc", grpcAddr, true}} {
 		for _, tc := range []struct {
 			mode checktest.Mode
 			want checks.Class
@@ -32,8 +35,16 @@ func TestPooledConnectionSevered(t *testing.T) {
 		} {
 			t.Run(kind.typ+"/"+tc.mode.String(), func(t *testing.T) {
 				for try := range 3 { // the issue saw it 3 times out of 3
-					p := checktest.NewProxy(t, checktest.HostPort(t, kind.url))
-					ch := newCheckTimeout(t, config.Check{Type: kind.typ, Spec: config.SpecOf(map[string]any{"url": checktest.WithHost(t, kind.url, p.Addr())})}, generousTimeout)
+					var p *checktest.Proxy
+					var spec map[string]any
+					if kind.address {
+						p = checktest.NewProxy(t, kind.url)
+						spec = map[string]any{"address": p.Addr()}
+					} else {
+						p = checktest.NewProxy(t, checktest.HostPort(t, kind.url))
+						spec = map[string]any{"url": checktest.WithHost(t, kind.url, p.Addr())}
+					}
+					ch := newCheckTimeout(t, config.Check{Type: kind.typ, Spec: config.SpecOf(spec)}, generousTimeout)
 					err, _ := runCheck(t, ch)
 					assertClass(t, err, "")
 					if p.Accepted() != 1 {
