@@ -310,22 +310,34 @@ checks:
 	cm, path := newConfigMapDir(t, config(listen()))
 	p := startServeFile(t, path, nil)
 	p.waitCode(t, "/readyz", 200, 10*time.Second)
-	reloaded := func(what, changed string) {
+	reloaded := func(what, added, changed string) {
 		t.Helper()
 		checktest.Eventually(t, 15*time.Second, what, func() bool {
-			return strings.Contains(p.log.String(), `"trigger":"file changed","config":"`+path+`","added":"","removed":"","changed":"`+changed+`"`)
+			return strings.Contains(p.log.String(), `"trigger":"file changed","config":"`+path+`","added":"`+added+`","removed":"","changed":"`+changed+`"`)
 		})
 	}
 
-	cm.update(t, config(listen())) // only the tcp check's address changes
-	reloaded("the new address to be reloaded", "port")
+	addr := listen()
+	cm.update(t, config(addr)) // only the tcp check's address changes
+	reloaded("the new address to be reloaded", "", "port")
+	p.waitCode(t, "/readyz", 200, 10*time.Second)
+
+	// An added critical check that fails: /readyz tells the truth, /startupz does not go back.
+	cm.update(t, config(addr)+`  - {name: late, type: tcp, address: "`+checktest.Unreachable(t)+`"}
+`)
+	reloaded("the added check", "late", "")
+	p.waitCode(t, "/readyz", 503, 10*time.Second)
+	if r := p.probe(t, "/startupz"); r.code != 200 {
+		t.Fatalf("/startupz = %d after a reload added a failing critical check; want 200 (start-up happened once)", r.code)
+	}
+	cm.update(t, config(addr))
 	p.waitCode(t, "/readyz", 200, 10*time.Second)
 
 	// The certificate renewed in place (cert-manager rewriting a mounted Secret): same path, new bytes.
 	if err := os.WriteFile(ca, append(certPEM, certPEM...), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	reloaded("the renewed CA file to rebuild web", "web")
+	reloaded("the renewed CA file to rebuild web", "", "web")
 	p.waitCode(t, "/readyz", 200, 10*time.Second)
 
 	// A FIFO, then /dev/zero, where the file was: refused (never read without bound, never hung on).
