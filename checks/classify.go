@@ -45,7 +45,8 @@ type Error struct {
 	Err   error
 	Hint  string
 	// past says the class holds even when the run's deadline passed first: the dependency said why
-	// it did not answer (an AMQP broker's connection.blocked), so Run keeps it instead of "timeout".
+	// it did not answer (an AMQP broker's connection.blocked, a DNS server's garbage), so Run keeps
+	// it instead of "timeout".
 	past bool
 }
 

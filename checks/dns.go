@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/healthgate/healthgate/config"
 )
@@ -18,7 +19,8 @@ import (
 // deadline. The Go resolver reads /etc/resolv.conf and /etc/nsswitch.conf as healthgate's static binary
 // (CGO_ENABLED=0) always does. net.Resolver does all of it (LookupNetIP, LookupCNAME, LookupSRV, LookupTXT), so no DNS
 // library: miekg/dns would only add the exact response code (net.Resolver reports SERVFAIL and REFUSED
-// alike as "server misbehaving", which is enough to classify) and raw queries we do not need. With
+// alike as "server misbehaving", only SERVFAIL marked temporary, which is enough to classify) and raw
+// queries we do not need. With
 // `server:` the Go resolver sends every query there (over UDP, and TCP for truncated answers); it
 // still applies /etc/resolv.conf's search list and ndots, as the application's lookups do (write the
 // name with a trailing dot to ask for it alone), and reads /etc/hosts for A/AAAA first.
@@ -33,6 +35,7 @@ const (
 	dnsServerHint     = "the DNS server failed or refused the query (SERVFAIL or REFUSED): check the server's own health and that it serves this zone"
 	dnsRefusedHint    = "nothing answers DNS at the server: check server in the check's configuration (host:port), or the resolver in /etc/resolv.conf"
 	dnsTimeoutHint    = "the DNS server did not answer within the timeout: it is down, overloaded, or a firewall drops UDP/53"
+	dnsGarbageHint    = "something answers at the DNS server's address, but not with DNS replies to the query: another service on that port, or a broken server; check server in the check's configuration (host:port), or the resolver in /etc/resolv.conf"
 	dnsExpectHint     = "the name resolves, but not to every value in expect: the record changed, or the check's expect is out of date"
 	dnsNoCNAMEHint    = "the name exists but is not an alias (no CNAME record): check record: CNAME in %s, or use A/AAAA"
 	dnsSystemResolver = "the system resolver"
@@ -134,6 +137,9 @@ func buildDNS(c config.Check, s *dnsSpec) (prober, string, config.Errors) {
 	// given, or to resolv.conf's. The resolver bounds each query by resolv.conf's timeout (5 s by
 	// default), not by the caller's context; closing the connection when the lookup's context ends
 	// makes an abandoned query end with the run instead of outliving it.
+	// Over UDP the dialled connection is watched (dnsUDPConn): the resolver drops a datagram that is
+	// not a reply to its query and waits on, so a server answering garbage would read as one that
+	// never answered.
 	var dialer net.Dialer
 	server := d.server
 	check.resolver = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -145,15 +151,21 @@ func buildDNS(c config.Check, s *dnsSpec) (prober, string, config.Errors) {
 			return nil, err
 		}
 		context.AfterFunc(ctx, func() { _ = conn.Close() })
+		if udp, ok := conn.(*net.UDPConn); ok {
+			if r := dnsRepliesOf(ctx); r != nil {
+				return &dnsUDPConn{UDPConn: udp, replies: r}, nil
+			}
+		}
 		return conn, nil
 	}}
 	return check, target, nil
 }
 
 func (d *dnsCheck) probe(ctx context.Context) error {
+	ctx, replies := withDNSReplies(ctx)
 	got, err := d.lookup(ctx)
 	if err != nil {
-		return d.classify(ctx, err)
+		return d.classify(ctx, err, replies)
 	}
 	if len(got) == 0 {
 		return &Error{Class: DNS, Err: fmt.Errorf("%s %s: no records at %s", recordName(d.cfg.record), d.cfg.host, d.shown), Hint: dnsNotFoundHint}
@@ -238,17 +250,24 @@ func (d *dnsCheck) matches(want, got string) bool {
 }
 
 // classify sorts a resolver error: a name that does not exist (or has no such record) is dns; a server
-// that fails the query too; nothing listening at the server is refused; no answer in time is timeout.
-// net.Resolver's message names the system's server even when `server:` is set, so the message is
-// rebuilt from its parts.
-func (d *dnsCheck) classify(ctx context.Context, err error) error {
+// that fails the query too; nothing listening at the server is refused; no answer in time is timeout,
+// unless what came back was not a DNS reply to the query (replies), which is bad_response, as is a
+// reply the resolver could not read. net.Resolver's message names the system's server even when
+// `server:` is set, so the message is rebuilt from its parts.
+func (d *dnsCheck) classify(ctx context.Context, err error, replies *dnsReplies) error {
 	var e *Error
 	if errors.As(err, &e) {
 		return err
 	}
 	what := fmt.Sprintf("%s %s at %s", recordName(d.cfg.record), d.cfg.host, d.shown)
 	var de *net.DNSError
-	if !errors.As(err, &de) {
+	isDNS := errors.As(err, &de)
+	if n := replies.bogus.Load(); n > 0 && (ctx.Err() != nil || isDNS && de.IsTimeout) {
+		// past: the class holds although the deadline passed, as the server did answer, with garbage.
+		return &Error{Class: BadResponse, Hint: dnsGarbageHint, past: true,
+			Err: fmt.Errorf("%s: no valid answer within the timeout; the server sent %d datagram(s) that are not DNS replies to the query", what, n)}
+	}
+	if !isDNS {
 		return classified(fmt.Errorf("%s: %w", what, err))
 	}
 	cause := errors.New(de.Err)
@@ -260,9 +279,117 @@ func (d *dnsCheck) classify(ctx context.Context, err error) error {
 	case strings.Contains(de.Err, "connection refused"):
 		return &Error{Class: Refused, Err: fmt.Errorf("%s: %w", what, cause), Hint: dnsRefusedHint}
 	case strings.Contains(de.Err, "server misbehaving"):
-		return &Error{Class: DNS, Err: fmt.Errorf("%s: %w", what, cause), Hint: dnsServerHint}
+		// net.Resolver says "server misbehaving" for every error code but NXDOMAIN; only SERVFAIL
+		// is marked temporary.
+		code := "REFUSED or another error code"
+		if de.IsTemporary {
+			code = "SERVFAIL"
+		}
+		return &Error{Class: DNS, Err: fmt.Errorf("%s: %w (%s)", what, cause, code), Hint: dnsServerHint}
+	case strings.Contains(de.Err, "cannot unmarshal DNS message"), strings.Contains(de.Err, "invalid DNS response"):
+		// A reply over TCP that is not DNS, or one whose records do not parse.
+		return &Error{Class: BadResponse, Err: fmt.Errorf("%s: %w", what, cause), Hint: dnsGarbageHint}
 	}
 	return &Error{Class: DNS, Err: fmt.Errorf("%s: %w", what, cause)}
+}
+
+// dnsReplies counts, for one run, the datagrams its servers sent back that were not DNS replies to the
+// query sent: the Go resolver ignores them (they could be forgeries) and waits on until its timeout.
+type dnsReplies struct{ bogus atomic.Int32 }
+
+type dnsRepliesKey struct{}
+
+func withDNSReplies(ctx context.Context) (context.Context, *dnsReplies) {
+	r := &dnsReplies{}
+	return context.WithValue(ctx, dnsRepliesKey{}, r), r
+}
+
+// dnsRepliesOf returns the run's dnsReplies, or nil outside a run.
+func dnsRepliesOf(ctx context.Context) *dnsReplies {
+	r, _ := ctx.Value(dnsRepliesKey{}).(*dnsReplies)
+	return r
+}
+
+// dnsUDPConn is the resolver's UDP connection, watched: it notes the query written (its ID and
+// question) and counts each datagram read that does not echo them as a reply. It is still a
+// net.PacketConn (through *net.UDPConn), which is what makes the resolver speak UDP over it. The
+// resolver writes and reads one connection from one goroutine.
+type dnsUDPConn struct {
+	*net.UDPConn
+	replies  *dnsReplies
+	id       [2]byte
+	question []byte // name, type and class, as sent; nil until a query was written
+}
+
+func (c *dnsUDPConn) Write(b []byte) (int, error) {
+	if q, ok := dnsQuestion(b); ok {
+		c.id, c.question = [2]byte{b[0], b[1]}, slices.Clone(q)
+	}
+	return c.UDPConn.Write(b)
+}
+
+func (c *dnsUDPConn) Read(b []byte) (int, error) {
+	n, err := c.UDPConn.Read(b)
+	if err == nil && c.question != nil && !c.isReply(b[:n]) {
+		c.replies.bogus.Add(1)
+	}
+	return n, err
+}
+
+// isReply: msg is a response (QR set) with the query's ID and its question, the name in any case;
+// what the resolver's own check (checkResponse) requires before it reads a datagram.
+func (c *dnsUDPConn) isReply(msg []byte) bool {
+	q, ok := dnsQuestion(msg)
+	return ok && msg[2]&0x80 != 0 && msg[0] == c.id[0] && msg[1] == c.id[1] && asciiEqualFold(q, c.question)
+}
+
+// dnsQuestion returns the first question of a DNS message (RFC 1035 4.1: a 12-byte header, then the
+// name as length-prefixed labels ending in a zero byte, then type and class), or false if msg has
+// none. The first name of a message cannot be compressed, so a pointer there is not DNS either.
+func dnsQuestion(msg []byte) ([]byte, bool) {
+	const header = 12
+	if len(msg) < header || msg[4] == 0 && msg[5] == 0 {
+		return nil, false
+	}
+	i := header
+	for {
+		if i >= len(msg) {
+			return nil, false
+		}
+		l := int(msg[i])
+		if l == 0 {
+			break
+		}
+		if l > 63 {
+			return nil, false
+		}
+		i += 1 + l
+	}
+	end := i + 1 + 4
+	if end > len(msg) {
+		return nil, false
+	}
+	return msg[header:end], true
+}
+
+// asciiEqualFold compares two byte strings, ASCII letters in any case (DNS names, RFC 4343).
+func asciiEqualFold(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 func (d *dnsCheck) close() {}

@@ -2,9 +2,14 @@ package checks_test
 
 import (
 	"net"
+	"net/netip"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/healthgate/healthgate/checks"
 	"github.com/healthgate/healthgate/checks/checktest"
@@ -77,10 +82,12 @@ func TestDNSRecords(t *testing.T) {
 	}
 }
 
-// TestDNSServerFaults: a server where nothing listens, one that never answers, and the run bounded by
-// its timeout however the resolver retries.
+// TestDNSServerFaults: a server where nothing listens, one that never answers, one that answers late,
+// one that answers garbage, and the run bounded by its timeout however the resolver retries. Each a
+// real UDP socket.
 func TestDNSServerFaults(t *testing.T) {
-	// A closed UDP port: the kernel answers ICMP port unreachable, which the resolver reads as refused.
+	// A closed UDP port: the kernel answers ICMP port unreachable (UDP's reset), which the resolver
+	// reads as refused.
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -88,28 +95,50 @@ func TestDNSServerFaults(t *testing.T) {
 	closed := pc.LocalAddr().String()
 	_ = pc.Close()
 	// A socket that reads queries and never answers: a hung server, or a firewall dropping replies.
-	silent, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	silent := udpServer(t, func([]byte) [][]byte { return nil })
+	// Valid answers, late: after the run's timeout, and well within a generous one.
+	slow := func(delay time.Duration) string {
+		return checktest.ServeDNS(t, "127.0.0.1:0", func(string) ([]netip.Addr, dnsmessage.RCode) {
+			time.Sleep(delay)
+			return []netip.Addr{netip.MustParseAddr("10.0.0.7")}, dnsmessage.RCodeSuccess
+		})
 	}
-	t.Cleanup(func() { _ = silent.Close() })
+	httpAnswer := []byte("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
 	for _, tc := range []struct {
 		name, server string
+		timeout      time.Duration // 0: timeout
 		want         checks.Class
 		hint         string
 	}{
-		{"closed port", closed, checks.Refused, "nothing answers DNS"},
-		{"never answers", silent.LocalAddr().String(), checks.Timeout, "did not answer within the timeout"},
+		{name: "closed port (ICMP port unreachable)", server: closed, want: checks.Refused, hint: "nothing answers DNS"},
+		{name: "never answers", server: silent, want: checks.Timeout, hint: "did not answer within the timeout"},
+		{name: "answers after the timeout", server: slow(3 * timeout), want: checks.Timeout, hint: "did not answer within the timeout"},
+		{name: "answers late, within the timeout", server: slow(timeout / 2), timeout: generousTimeout},
+		{name: "garbage", server: udpServer(t, func([]byte) [][]byte { return [][]byte{httpAnswer} }), want: checks.BadResponse, hint: "not with DNS replies"},
+		{name: "a few bytes", server: udpServer(t, func([]byte) [][]byte { return [][]byte{{0x12, 0x34, 0x81}} }), want: checks.BadResponse, hint: "not with DNS replies"},
+		{name: "the query echoed (no response flag)", server: udpServer(t, func(q []byte) [][]byte { return [][]byte{q} }), want: checks.BadResponse, hint: "not with DNS replies"},
+		{name: "a reply with another ID", server: udpServer(t, func(q []byte) [][]byte { return [][]byte{dnsAnswer(t, q, 1)} }), want: checks.BadResponse, hint: "not with DNS replies"},
+		{name: "garbage, then the answer", server: udpServer(t, func(q []byte) [][]byte { return [][]byte{httpAnswer, dnsAnswer(t, q, 0)} }), timeout: generousTimeout},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ch := newCheck(t, config.Check{Type: "dns", Spec: config.SpecOf(map[string]any{"host": "payments.hg.test", "record": "A", "server": tc.server})})
+			c := config.Check{Type: "dns", Spec: config.SpecOf(map[string]any{"host": "payments.hg.test.", "record": "A", "expect": []string{"10.0.0.7"}, "server": tc.server})}
+			ch := newCheck(t, c)
+			if tc.timeout != 0 {
+				ch = newCheckTimeout(t, c, tc.timeout)
+			}
 			err, took := runCheck(t, ch)
 			assertClass(t, err, tc.want)
-			if tc.want == checks.Timeout {
+			if tc.want == "" {
+				return
+			}
+			if tc.want == checks.Timeout || tc.want == checks.BadResponse {
 				assertBounded(t, took)
 			}
 			if !strings.Contains(ch.Hint(err), tc.hint) {
 				t.Errorf("hint %q does not mention %q", ch.Hint(err), tc.hint)
+			}
+			if !strings.Contains(err.Error(), tc.server) {
+				t.Errorf("error %q does not name the server asked", err)
 			}
 		})
 	}
@@ -124,6 +153,86 @@ func TestDNSServerFaults(t *testing.T) {
 			t.Errorf("a .invalid name: %v; want dns (or timeout, where the resolver is unreachable)", err)
 		}
 	})
+}
+
+// TestDNSServerErrors: a real dnsmasq answering REFUSED (a name outside the zones it serves, and it has
+// no upstream: --no-resolv) and SERVFAIL (a validating dnsmasq whose upstream cannot prove the zone
+// unsigned: DNSSEC validation fails). Both are dns, with the hint that points at the server.
+func TestDNSServerErrors(t *testing.T) {
+	zone := startZone(t)
+	upstream := strings.Replace(zone, ":", "#", 1) // dnsmasq's address#port
+	validating := checktest.Dnsmasq(t, "v.test", "ready.v.test", "--host-record=ready.v.test,10.0.0.1",
+		"--dnssec", "--trust-anchor=.,20326,8,2,E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D",
+		"--server="+upstream)
+	for _, tc := range []struct {
+		name, server, host, code string
+	}{
+		{"REFUSED", zone, "payments.other.test.", "REFUSED"},
+		{"SERVFAIL", validating, "payments.hg.test.", "SERVFAIL"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ch := newCheckTimeout(t, config.Check{Type: "dns", Spec: config.SpecOf(map[string]any{"host": tc.host, "record": "A", "server": tc.server})}, generousTimeout)
+			err, _ := runCheck(t, ch)
+			assertClass(t, err, checks.DNS)
+			if hint := ch.Hint(err); !strings.Contains(hint, "failed or refused the query") {
+				t.Errorf("hint %q does not point at the server", hint)
+			}
+			if !strings.Contains(err.Error(), tc.code) || !strings.Contains(err.Error(), tc.server) {
+				t.Errorf("error %q does not say %s at %s", err, tc.code, tc.server)
+			}
+		})
+	}
+}
+
+// udpServer answers every datagram read on a loopback UDP socket with the datagrams reply returns for
+// it, until the test ends; it returns the socket's address.
+func udpServer(t *testing.T, reply func(query []byte) [][]byte) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			for _, d := range reply(slices.Clone(buf[:n])) {
+				_, _ = pc.WriteTo(d, from)
+			}
+		}
+	})
+	t.Cleanup(func() { _ = pc.Close(); wg.Wait() })
+	return pc.LocalAddr().String()
+}
+
+// dnsAnswer is the answer to query: its question, with an A record 10.0.0.7; its ID changed by
+// idDelta (non-zero: a reply to some other query).
+func dnsAnswer(t *testing.T, query []byte, idDelta uint16) []byte {
+	var p dnsmessage.Parser
+	h, err := p.Start(query)
+	if err != nil {
+		t.Errorf("not a query: %v", err)
+		return nil
+	}
+	q, err := p.Question()
+	if err != nil {
+		t.Errorf("no question: %v", err)
+		return nil
+	}
+	b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: h.ID + idDelta, Response: true, Authoritative: true, RecursionDesired: h.RecursionDesired})
+	_ = b.StartQuestions()
+	_ = b.Question(q)
+	_ = b.StartAnswers()
+	_ = b.AResource(dnsmessage.ResourceHeader{Name: q.Name, Class: dnsmessage.ClassINET, TTL: 1}, dnsmessage.AResource{A: [4]byte{10, 0, 0, 7}})
+	msg, err := b.Finish()
+	if err != nil {
+		t.Errorf("building the answer: %v", err)
+	}
+	return msg
 }
 
 func TestDNSConfig(t *testing.T) {
