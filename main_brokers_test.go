@@ -46,3 +46,31 @@ func TestWaitBrokers(t *testing.T) {
 		}
 	})
 }
+
+// TestCheckBrokerTokens: a lone user name in a NATS or MQTT URL is a token (nats://TOKEN@host, and the
+// access token a ThingsBoard device logs in with, mqtt://TOKEN@host): `check` names the target with it
+// redacted, in text and JSON, and never shows it, against a port where nothing listens.
+func TestCheckBrokerTokens(t *testing.T) {
+	t.Parallel()
+	addr := closedAddr(t)
+	for _, tc := range []struct{ flag, url string }{
+		{"--nats", "nats://SECRETTOKEN@" + addr},
+		{"--nats", "tls://SECRETTOKEN@" + addr},
+		{"--mqtt", "mqtt://SECRETTOKEN@" + addr},
+		{"--mqtt", "mqtts://SECRETTOKEN@" + addr},
+	} {
+		for _, output := range []string{"text", "json"} {
+			code, stdout, stderr := runMain(t, noEnv, "check", "--output", output, tc.flag, tc.url)
+			if code != exitFailed {
+				t.Errorf("check %s %s --output %s: exit %d; want 1:\n%s%s", tc.flag, tc.url, output, code, stdout, stderr)
+			}
+			scheme, _, _ := strings.Cut(tc.url, "://")
+			if want := scheme + "://xxxxx@" + addr; !strings.Contains(stdout, want) {
+				t.Errorf("check %s %s --output %s: output lacks the redacted target %s:\n%s", tc.flag, tc.url, output, want, stdout)
+			}
+			if strings.Contains(stdout+stderr, "SECRETTOKEN") {
+				t.Errorf("check %s %s --output %s: the token leaked:\n%s%s", tc.flag, tc.url, output, stdout, stderr)
+			}
+		}
+	}
+}

@@ -232,8 +232,14 @@ func TestMQTTConfiguration(t *testing.T) {
 			}
 		})
 	}
-	ch := newCheck(t, config.Check{Type: "mqtt", Spec: config.SpecOf(map[string]any{"url": "mqtts://user:s3cr3t-pw@mosquitto:8883"})})
-	if want := "mqtts://user:xxxxx@mosquitto:8883"; ch.Target != want {
-		t.Errorf("target %q; want %q", ch.Target, want)
+	for raw, want := range map[string]string{
+		"mqtts://user:s3cr3t-pw@mosquitto:8883": "mqtts://user:xxxxx@mosquitto:8883",
+		// a lone user name is a token (a ThingsBoard device's access token)
+		"mqtt://A1_s3cr3t_TOKEN@mosquitto:1883": "mqtt://xxxxx@mosquitto:1883",
+	} {
+		ch := newCheck(t, config.Check{Type: "mqtt", Spec: config.SpecOf(map[string]any{"url": raw})})
+		if ch.Target != want {
+			t.Errorf("target %q; want %q", ch.Target, want)
+		}
 	}
 }

@@ -56,9 +56,10 @@ func redactParsed(u *url.URL) *url.URL {
 	if c.User != nil {
 		if _, has := c.User.Password(); has {
 			c.User = url.UserPassword(c.User.Username(), redacted)
-		} else if c.Scheme == "http" || c.Scheme == "https" || c.Scheme == "nats" || c.Scheme == "tls" {
-			// https://TOKEN@host, nats://TOKEN@host: over HTTP and NATS a lone user name is a
-			// token. A database user name (postgres://app@db) helps an operator and is kept.
+		} else if config.IsTokenUserScheme(c.Scheme) {
+			// https://TOKEN@host, nats://TOKEN@host, mqtt://TOKEN@host: over HTTP, NATS and MQTT a
+			// lone user name is a token. A database user name (postgres://app@db) helps an operator
+			// and is kept.
 			c.User = url.User(redacted)
 		}
 	}

@@ -81,3 +81,14 @@ func TestIsSecretName(t *testing.T) {
 		}
 	}
 }
+
+func TestIsTokenUserScheme(t *testing.T) {
+	for scheme, want := range map[string]bool{
+		"https": true, "nats": true, "tls": true, "mqtt": true, "MQTTS": true, "tcp": true, "ssl": true,
+		"postgres": false, "mysql": false, "amqp": false, "redis": false, "": false,
+	} {
+		if got := IsTokenUserScheme(scheme); got != want {
+			t.Errorf("IsTokenUserScheme(%q) = %v, want %v", scheme, got, want)
+		}
+	}
+}
