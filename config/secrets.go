@@ -34,7 +34,8 @@ func IsSecretName(name string) bool {
 // TokenUserSchemes are the URL schemes whose lone user name (scheme://NAME@host, no password) is a token,
 // not a user: over HTTP (https://TOKEN@host), NATS (nats://, tls://: a token login) and MQTT (mqtt://,
 // mqtts://, and paho's tcp:// and ssl://: an access token as the user name, as ThingsBoard devices log in).
-// checks/redact.go redacts it. A database or AMQP user name (postgres://app@db) is no secret and is kept.
+// checks/redact.go redacts it, tools/policy and the chart refuse it as a literal (TestChartTokenUserSchemes
+// keeps the chart's copy equal). A database or AMQP user name (postgres://app@db) is no secret and is kept.
 var TokenUserSchemes = []string{"http", "https", "nats", "tls", "mqtt", "mqtts", "tcp", "ssl"}
 
 // IsTokenUserScheme reports whether a lone user name in a URL of scheme (any case) is a token.

@@ -44,6 +44,22 @@ func TestChartSecretWords(t *testing.T) {
 	}
 }
 
+// TestChartTokenUserSchemes fails when the chart's copy of the schemes whose lone user name is a token
+// differs from TokenUserSchemes.
+func TestChartTokenUserSchemes(t *testing.T) {
+	data, err := os.ReadFile("../charts/healthgate/templates/_helpers.tpl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`define "healthgate.tokenSchemeRE" -}}\^\(([^)]*)\)\$`).FindStringSubmatch(string(data))
+	if m == nil {
+		t.Fatal(`_helpers.tpl: no define "healthgate.tokenSchemeRE" of the form ^(scheme|scheme...)$`)
+	}
+	if got := strings.Split(m[1], "|"); !slices.Equal(got, TokenUserSchemes) {
+		t.Errorf("_helpers.tpl healthgate.tokenSchemeRE schemes = %q, want config.TokenUserSchemes %q", got, TokenUserSchemes)
+	}
+}
+
 // TestChartReadmeSecretWords: the chart README's list of the words, and of the exempt names, is the same.
 func TestChartReadmeSecretWords(t *testing.T) {
 	data, err := os.ReadFile("../charts/healthgate/README.md")

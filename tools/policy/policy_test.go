@@ -197,6 +197,12 @@ func TestFindings(t *testing.T) {
 		{name: "password as a variable default", old: `url: "${DATABASE_URL}"`, new: `url: "postgres://app:${PW:-hunter2}@db/app"`, wantRule: RuleSecrets, wantInMsg: "inline password"},
 		{name: "inline dsn sslpassword", old: `url: "${DATABASE_URL}"`, new: `url: "host=db sslpassword=hunter2"`, wantRule: RuleSecrets, wantInMsg: "sslpassword="},
 		{name: "literal custom header", old: `url: "${DATABASE_URL}"}`, new: `url: "${DATABASE_URL}", headers: {X-Auth: hunter2}}`, wantRule: RuleSecrets, wantInMsg: "header X-Auth"},
+		{name: "inline mysql dsn password", old: `url: "${DATABASE_URL}"`, new: `url: "app:hunter2@tcp(db:3306)/orders"`, wantRule: RuleSecrets, wantInMsg: "value has an inline password"},
+		{name: "inline mysql dsn password, no protocol", old: `url: "${DATABASE_URL}"`, new: `url: "app:hunter2@/orders"`, wantRule: RuleSecrets, wantInMsg: "value has an inline password"},
+		{name: "inline nats token", old: `url: "${DATABASE_URL}"`, new: `url: "nats://s3cr3t@nats:4222"`, wantRule: RuleSecrets, wantInMsg: "an inline token (the user name of a nats:// URL)"},
+		{name: "inline mqtt token", old: `url: "${DATABASE_URL}"`, new: `url: "mqtt://A1_TEST_TOKEN@mosquitto:1883"`, wantRule: RuleSecrets, wantInMsg: "an inline token (the user name of a mqtt:// URL)"},
+		{name: "env literal mysql dsn", old: "            - name: DATABASE_URL\n              valueFrom: {secretKeyRef: {name: db, key: url}}", new: "            - name: DATABASE_URL\n              value: app:hunter2@unix(/run/mysqld/mysqld.sock)/orders", wantRule: RuleSecrets, wantInMsg: "env[0] DATABASE_URL: value has an inline password"},
+		{name: "env literal nats token", old: "            - name: DATABASE_URL\n              valueFrom: {secretKeyRef: {name: db, key: url}}", new: "            - name: DATABASE_URL\n              value: tls://s3cr3t@nats:4222", wantRule: RuleSecrets, wantInMsg: "env[0] DATABASE_URL: value has an inline token"},
 		{name: "env literal url password", old: "            - name: DATABASE_URL\n              valueFrom: {secretKeyRef: {name: db, key: url}}", new: "            - name: DATABASE_URL\n              value: postgres://app:hunter2@db/app", wantRule: RuleSecrets, wantInMsg: "env[0] DATABASE_URL: value has an inline password"},
 		{name: "env literal secret query", old: "            - name: DATABASE_URL\n              valueFrom: {secretKeyRef: {name: db, key: url}}", new: "            - name: DATABASE_URL\n              value: https://x/h?api_key=abc", wantRule: RuleSecrets, wantInMsg: `query parameter "api_key"`},
 		{name: "env secret name literal", old: "            - name: DATABASE_URL\n", new: "            - {name: API_TOKEN, value: abc}\n            - name: DATABASE_URL\n", wantRule: RuleSecrets, wantInMsg: "API_TOKEN: a secret-looking name"},
@@ -280,38 +286,6 @@ func TestGRPCServiceAppProtocol(t *testing.T) {
 			m := strings.Replace(base, "ports: [{name: http, port: 8080, targetPort: http}]", "ports: [{name: http, port: 8080, targetPort: http}, "+tt.port+"]", 1)
 			expectFinding(t, m, RuleService, tt.want)
 		})
-	}
-}
-
-// TestSecretProblem: the rule shared with the chart's healthgate.secretProblem (_helpers.tpl).
-func TestSecretProblem(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"${DATABASE_URL}", ""},
-		{"postgres://app@db:5432/app?sslmode=disable", ""},
-		{"postgres://app:${PW}@db/app", ""},
-		{"redis://:${REDIS_PASSWORD:-}@redis:6379/0", ""},
-		{"postgres://app:hunter2@db/app", "an inline password"},
-		{"postgres://app:${PW:-hunter2}@db/app", "an inline password"},
-		{"postgres://app@db/app?password=hunter2", `a literal secret in query parameter "password"`},
-		{"postgres://app@db/app?password=${PW}", ""},
-		{"postgres://app@db/app?sslmode=verify-full&sslkey=/etc/tls/key.pem&target_session_attrs=read-write", ""},
-		{"https://x/healthz?api_key=abc", `a literal secret in query parameter "api_key"`},
-		{"https://x/healthz?SIG=abc#frag", `a literal secret in query parameter "SIG"`},
-		{"https://x/healthz?token=", ""},
-		{"https://x/healthz?verbose#token=abc", ""},
-		{"http://h:8080?email=a@b", ""},
-		{"${BASE_URL}?session=abc", `a literal secret in query parameter "session"`},
-		{"host=db user=app password=hunter2", "an inline password="},
-		{"host=db user=app password='a b'", "an inline password="},
-		{"host=db user=app password=${PW}", ""},
-		{"host=db passfile=/etc/pgpass sslkey=/etc/key.pem", ""},
-		{"SELECT 1 WHERE key=1", ""},
-		{"acme", ""},
-	}
-	for _, tt := range tests {
-		if got := secretProblem(tt.in); got != tt.want {
-			t.Errorf("secretProblem(%q) = %q, want %q", tt.in, got, tt.want)
-		}
 	}
 }
 

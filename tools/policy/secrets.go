@@ -27,18 +27,40 @@ var plainHeaders = []string{"accept", "accept-charset", "accept-encoding", "acce
 var (
 	// secretRef: a value that is only a reference; a non-empty default (${X:-hunter2}) would put the
 	// literal back into the manifest.
-	secretRef   = regexp.MustCompile(`^\$\{[A-Za-z_][A-Za-z0-9_]*(:-)?\}$`)
-	urlUserinfo = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)@[^@/?#]*(?:[/?#].*)?$`)
+	secretRef = regexp.MustCompile(`^\$\{[A-Za-z_][A-Za-z0-9_]*(:-)?\}$`)
+	// urlUserinfo: a URL with a userinfo, its scheme (group 1) and userinfo (2). The chart's
+	// healthgate.urlRE, healthgate.userinfoRE and healthgate.mysqlDSNRE are urlUserinfo, userinfoParts
+	// and mysqlDSN, as text (TestChartSecretRules).
+	urlUserinfo = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)@[^@/?#]*(?:[/?#].*)?$`)
 	dsnStart    = regexp.MustCompile(`^\s*[A-Za-z_][A-Za-z0-9_]*\s*=`)
 	dsnField    = regexp.MustCompile(`(?:^|\s)([A-Za-z_][A-Za-z0-9_]*)\s*=\s*('[^']*'|[^\s']*)`)
+	// mysqlDSN: go-sql-driver/mysql's DSN, user:password@net(addr)/db?params (net(addr) optional, as in
+	// app:pw@/db), the password read as the driver reads it, up to the last '@' before the last '/';
+	// group 1 is the password. Only for a value without "://", which is a URL. No whitespace, so that
+	// prose ("Contact: ops@host/x") is not read as one.
+	mysqlDSN = regexp.MustCompile(`^(?:\$\{[^}\s]*\}|[^\s:@/?#])*:(\S*)@(?:[A-Za-z][A-Za-z0-9_]*(?:\(\S*\))?)?/[^\s/@]*$`)
+	// userinfoParts splits a URL's userinfo at its first ':' outside a ${VAR:-default}: group 1 is the
+	// user, group 2 the password.
+	userinfoParts = regexp.MustCompile(`(?s)^((?:\$\{[^}]*\}|[^:])*)(?::(.*))?$`)
 )
 
-// secretProblem says which literal secret v holds ("" if none): a password in a URL's userinfo, a field of
-// a libpq key=value DSN or a URL query parameter with a secret-looking name, whose value is not a reference.
+// secretProblem says which literal secret v holds ("" if none): a password in a URL's userinfo or a
+// go-sql-driver/mysql DSN, a lone user name in a URL whose scheme makes it a token (config.TokenUserSchemes:
+// nats://TOKEN@host, mqtt://TOKEN@host, https://TOKEN@host, which checks/redact.go redacts), a field of a
+// libpq key=value DSN or a URL query parameter with a secret-looking name, whose value is not a reference.
 // Parsed by pattern, not net/url, since ${VAR}s in a host or userinfo make net/url give up.
 func secretProblem(v string) string {
 	if m := urlUserinfo.FindStringSubmatch(v); m != nil {
-		if _, pw, ok := strings.Cut(m[1], ":"); ok && pw != "" && !secretRef.MatchString(pw) {
+		p := userinfoParts.FindStringSubmatch(m[2])
+		user, pw, hasPW := p[1], p[2], len(p[1]) < len(m[2])
+		switch {
+		case hasPW && pw != "" && !secretRef.MatchString(pw):
+			return "an inline password"
+		case !hasPW && user != "" && config.IsTokenUserScheme(m[1]) && !secretRef.MatchString(user):
+			return fmt.Sprintf("an inline token (the user name of a %s:// URL)", strings.ToLower(m[1]))
+		}
+	} else if m := mysqlDSN.FindStringSubmatch(v); m != nil && !strings.Contains(v, "://") {
+		if m[1] != "" && !secretRef.MatchString(m[1]) {
 			return "an inline password"
 		}
 	}

@@ -135,6 +135,21 @@ non-empty default would put the literal back into the ConfigMap.
 */}}
 {{- define "healthgate.secretNameRE" -}}(?i)(pass|pwd|secret|token|key|auth|sig|credential|session|jwt|cookie){{- end -}}
 {{- define "healthgate.refRE" -}}^\$\{[A-Za-z_][A-Za-z0-9_]*(:-)?\}${{- end -}}
+{{/*
+URL schemes whose lone user name (scheme://NAME@host, no password) is a token: config.TokenUserSchemes
+(config's TestChartTokenUserSchemes keeps this copy equal to it), which healthgate redacts.
+*/}}
+{{- define "healthgate.tokenSchemeRE" -}}^(http|https|nats|tls|mqtt|mqtts|tcp|ssl)${{- end -}}
+{{/*
+The patterns healthgate.secretProblem reads values by; tools/policy's urlUserinfo, userinfoParts and
+mysqlDSN are the same text (its TestChartSecretRules keeps them equal). urlRE: scheme (1) and userinfo (2)
+of a URL. userinfoRE: user (1) and password (2), split at the first ':' outside a ${VAR:-default}.
+mysqlDSNRE: go-sql-driver/mysql's DSN, user:password@net(addr)/db?params, the password (1) up to the last
+'@' before the last '/'.
+*/}}
+{{- define "healthgate.urlRE" -}}^([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)@[^@/?#]*(?:[/?#].*)?${{- end -}}
+{{- define "healthgate.userinfoRE" -}}(?s)^((?:\$\{[^}]*\}|[^:])*)(?::(.*))?${{- end -}}
+{{- define "healthgate.mysqlDSNRE" -}}^(?:\$\{[^}\s]*\}|[^\s:@/?#])*:(\S*)@(?:[A-Za-z][A-Za-z0-9_]*(?:\(\S*\))?)?/[^\s/@]*${{- end -}}
 
 {{/* healthgate.isSecretName: "true" when a query, DSN or env name looks secret (see above). */}}
 {{- define "healthgate.isSecretName" -}}
@@ -145,20 +160,33 @@ true
 
 {{/*
 healthgate.secretProblem: what literal secret a URL, DSN or other string holds ("" when none): a password in
-the URL's userinfo, a secret-looking query parameter, or a secret-looking field of a libpq key=value DSN, with
-a value that is not a ${VAR} reference.
+the URL's userinfo or a go-sql-driver/mysql DSN, a lone user name in a URL of a token scheme
+(nats://TOKEN@host, mqtt://TOKEN@host), a secret-looking query parameter, or a secret-looking field of a
+libpq key=value DSN, with a value that is not a ${VAR} reference. tools/policy's secretProblem is the same
+rule (its TestChartSecretProblem renders this one and compares).
 */}}
 {{- define "healthgate.secretProblem" -}}
 {{- $v := toString . -}}
 {{- $ref := include "healthgate.refRE" . -}}
 {{- $problem := "" -}}
-{{- if regexMatch "^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*@" $v -}}
-{{- $userinfo := regexReplaceAll "^[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)@[^@/?#]*([/?#].*)?$" $v "${1}" -}}
-{{- if contains ":" $userinfo -}}
-{{- $pw := regexReplaceAll "^[^:]*:" $userinfo "" -}}
+{{- $url := include "healthgate.urlRE" . -}}
+{{- if regexMatch $url $v -}}
+{{- $scheme := regexReplaceAll $url $v "${1}" | lower -}}
+{{- $userinfo := regexReplaceAll $url $v "${2}" -}}
+{{- $parts := include "healthgate.userinfoRE" . -}}
+{{- $user := regexReplaceAll $parts $userinfo "${1}" -}}
+{{- if ne $user $userinfo -}}
+{{- $pw := regexReplaceAll $parts $userinfo "${2}" -}}
 {{- if and $pw (not (regexMatch $ref $pw)) -}}
 {{- $problem = "an inline password" -}}
 {{- end -}}
+{{- else if and $user (regexMatch (include "healthgate.tokenSchemeRE" .) $scheme) (not (regexMatch $ref $user)) -}}
+{{- $problem = printf "an inline token (the user name of a %s:// URL)" $scheme -}}
+{{- end -}}
+{{- else if and (not (contains "://" $v)) (regexMatch (include "healthgate.mysqlDSNRE" .) $v) -}}
+{{- $pw := regexReplaceAll (include "healthgate.mysqlDSNRE" .) $v "${1}" -}}
+{{- if and $pw (not (regexMatch $ref $pw)) -}}
+{{- $problem = "an inline password" -}}
 {{- end -}}
 {{- end -}}
 {{- if and (not $problem) (regexMatch "^\\s*[A-Za-z_][A-Za-z0-9_]*\\s*=" $v) -}}

@@ -1,0 +1,185 @@
+package policy
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+)
+
+// secretProblemCases: what secretProblem says of each value. TestChartSecretProblem asks the chart's
+// healthgate.secretProblem the same.
+var secretProblemCases = []struct{ in, want string }{
+	{"${DATABASE_URL}", ""},
+	{"postgres://app@db:5432/app?sslmode=disable", ""},
+	{"postgres://app:${PW}@db/app", ""},
+	{"redis://:${REDIS_PASSWORD:-}@redis:6379/0", ""},
+	{"postgres://app:hunter2@db/app", "an inline password"},
+	{"postgres://app:${PW:-hunter2}@db/app", "an inline password"},
+	{"postgres://app@db/app?password=hunter2", `a literal secret in query parameter "password"`},
+	{"postgres://app@db/app?password=${PW}", ""},
+	{"postgres://app@db/app?sslmode=verify-full&sslkey=/etc/tls/key.pem&target_session_attrs=read-write", ""},
+	{"https://x/healthz?api_key=abc", `a literal secret in query parameter "api_key"`},
+	{"https://x/healthz?SIG=abc#frag", `a literal secret in query parameter "SIG"`},
+	{"https://x/healthz?token=", ""},
+	{"https://x/healthz?verbose#token=abc", ""},
+	{"http://h:8080?email=a@b", ""},
+	{"${BASE_URL}?session=abc", `a literal secret in query parameter "session"`},
+	{"host=db user=app password=hunter2", "an inline password="},
+	{"host=db user=app password='a b'", "an inline password="},
+	{"host=db user=app password=${PW}", ""},
+	{"host=db passfile=/etc/pgpass sslkey=/etc/key.pem", ""},
+	{"SELECT 1 WHERE key=1", ""},
+	{"acme", ""},
+
+	// go-sql-driver/mysql's DSN: the password up to the last '@' before the last '/', with or without a
+	// protocol and address.
+	{"app:hunter2@tcp(db:3306)/orders", "an inline password"},
+	{"app:hunter2@unix(/run/mysqld/mysqld.sock)/orders", "an inline password"},
+	{"app:hunter2@/orders", "an inline password"},
+	{"app:hunter2@tcp/orders", "an inline password"},
+	{"app:s3:cr/3@t@tcp(db:3306)/orders?parseTime=true", "an inline password"},
+	{"app:${MYSQL_PW:-hunter2}@tcp(db:3306)/orders", "an inline password"},
+	{"app:${MYSQL_PW}@tcp(db:3306)/orders", ""},
+	{"app:${MYSQL_PW:-}@tcp(db:3306)/orders?tls=true", ""},
+	{"${MYSQL_USER}:${MYSQL_PW}@tcp(${DB_HOST}:3306)/orders", ""},
+	{"app@tcp(db:3306)/orders", ""},
+	{"app:@tcp(db:3306)/orders", ""},
+	{"tcp(db:3306)/orders", ""},
+	{"app@unix(/run/mysqld/mysqld.sock)/orders?app_token=abc", `a literal secret in query parameter "app_token"`},
+	{"Contact: ops@example/x", ""}, // prose, not a DSN
+	{"db.internal:3306", ""},
+	{"${MYSQL_USER:-app}:${MYSQL_PW}@tcp(db:3306)/orders", ""},
+	{"${MYSQL_USER:-app}:hunter2@tcp(db:3306)/orders", "an inline password"},
+	{"postgres://${PGUSER:-app}:${PW}@db/app", ""},
+	{"postgres://${PGUSER:-app}:hunter2@db/app", "an inline password"},
+	{"postgres://${PGUSER:-app}@db/app", ""},
+
+	// A lone user name is a token where checks/redact.go redacts it (config.TokenUserSchemes).
+	{"nats://s3cr3t@nats:4222", "an inline token (the user name of a nats:// URL)"},
+	{"tls://s3cr3t@nats:4222", "an inline token (the user name of a tls:// URL)"},
+	{"mqtt://A1_TEST_TOKEN@mosquitto:1883", "an inline token (the user name of a mqtt:// URL)"},
+	{"MQTTS://A1_TEST_TOKEN@mosquitto:8883", "an inline token (the user name of a mqtts:// URL)"},
+	{"tcp://A1_TEST_TOKEN@mosquitto:1883", "an inline token (the user name of a tcp:// URL)"},
+	{"https://ghp_s3cr3t@git.internal/org/repo", "an inline token (the user name of a https:// URL)"},
+	{"nats://${NATS_TOKEN}@nats:4222", ""},
+	{"mqtt://${MQTT_TOKEN:-}@mosquitto:1883", ""},
+	{"mqtt://${MQTT_TOKEN:-A1_TEST_TOKEN}@mosquitto:1883", "an inline token (the user name of a mqtt:// URL)"},
+	{"mqtt://sensor:${MQTT_PASSWORD}@mosquitto:1883", ""},
+	{"nats://@nats:4222", ""},
+	{"postgres://app@db:5432/app", ""}, // a database user name is no secret
+	{"amqp://app@rabbit:5672/prod", ""},
+	{"mysql://app@db:3306/orders", ""},
+}
+
+// TestSecretProblem: the rule shared with the chart's healthgate.secretProblem (_helpers.tpl).
+func TestSecretProblem(t *testing.T) {
+	for _, tt := range secretProblemCases {
+		if got := secretProblem(tt.in); got != tt.want {
+			t.Errorf("secretProblem(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+const helpersTpl = "../../charts/healthgate/templates/_helpers.tpl"
+
+// TestChartSecretRules: the chart's patterns are this package's, as text.
+func TestChartSecretRules(t *testing.T) {
+	data, err := os.ReadFile(helpersTpl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, re := range map[string]*regexp.Regexp{
+		"healthgate.urlRE":      urlUserinfo,
+		"healthgate.userinfoRE": userinfoParts,
+		"healthgate.mysqlDSNRE": mysqlDSN,
+	} {
+		m := regexp.MustCompile(`define "` + regexp.QuoteMeta(name) + `" -}}(.*?){{- end -}}`).FindSubmatch(data)
+		if m == nil {
+			t.Errorf("_helpers.tpl: no define %q", name)
+			continue
+		}
+		if got, want := string(m[1]), re.String(); got != want {
+			t.Errorf("_helpers.tpl %s = %s, want tools/policy's %s", name, got, want)
+		}
+	}
+}
+
+// TestChartSecretProblem renders the chart's healthgate.secretProblem (with helm, pinned in tools/go.mod)
+// over every value of secretProblemCases: the chart refuses at `helm template` exactly what this package
+// refuses in the rendered manifests, with the same words.
+func TestChartSecretProblem(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs helm")
+	}
+	out, err := exec.Command("go", "-C", "..", "tool", "-n", "helm").Output()
+	if err != nil {
+		t.Fatalf("go tool -n helm: %v", err)
+	}
+	helm := strings.TrimSpace(string(out))
+
+	chart := t.TempDir()
+	helpers, err := os.ReadFile(helpersTpl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inputs := make([]string, len(secretProblemCases))
+	for i, c := range secretProblemCases {
+		inputs[i] = c.in
+	}
+	values, err := json.Marshal(map[string]any{"inputs": inputs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, text := range map[string]string{
+		"Chart.yaml":             "apiVersion: v2\nname: secret-problem\nversion: 0.1.0\n",
+		"values.json":            string(values),
+		"templates/_helpers.tpl": string(helpers),
+		"templates/problems.yaml": `{{- $out := list -}}
+{{- range .Values.inputs -}}
+{{- $out = append $out (include "healthgate.secretProblem" .) -}}
+{{- end -}}
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: secret-problems
+data:
+  problems: {{ toJson $out | quote }}
+`,
+	} {
+		p := filepath.Join(chart, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rendered, err := exec.Command(helm, "template", "x", chart, "-f", filepath.Join(chart, "values.json")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("helm template: %v\n%s", err, rendered)
+	}
+	var cm struct {
+		Data struct {
+			Problems string `json:"problems"`
+		} `json:"data"`
+	}
+	_, doc, _ := strings.Cut(string(rendered), "apiVersion:")
+	if err := yaml.Unmarshal([]byte("apiVersion:"+doc), &cm); err != nil {
+		t.Fatalf("helm's output: %v\n%s", err, rendered)
+	}
+	var got []string
+	if err := json.Unmarshal([]byte(cm.Data.Problems), &got); err != nil || len(got) != len(inputs) {
+		t.Fatalf("helm's output: %d answers (%v) for %d values:\n%s", len(got), err, len(inputs), rendered)
+	}
+	for i, in := range inputs {
+		if want := secretProblem(in); got[i] != want {
+			t.Errorf("chart's healthgate.secretProblem(%q) = %q, tools/policy's secretProblem = %q", in, got[i], want)
+		}
+	}
+}
