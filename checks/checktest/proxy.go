@@ -21,10 +21,18 @@ const (
 	Reset                 // accept, then reset the connection (RST)
 	Slow                  // forward, after a delay on every chunk from the server
 	Garbage               // accept and answer the first bytes with nonsense, then close
+	// GarbageOpen is a server of another protocol on the port that keeps the connection open: it
+	// writes a banner as soon as it accepts (SSH's), then reads and drops whatever the client sends,
+	// never closing. A client that waits for a length its parser read from the banner would wait
+	// until its timeout.
+	GarbageOpen
 )
 
+// GarbageBanner is what GarbageOpen writes.
+const GarbageBanner = "SSH-2.0-OpenSSH_9.6p1 Debian-4\r\n"
+
 func (m Mode) String() string {
-	return [...]string{"forward", "refuse", "blackhole", "reset", "slow", "garbage"}[m]
+	return [...]string{"forward", "refuse", "blackhole", "reset", "slow", "garbage", "garbage kept open"}[m]
 }
 
 // Proxy is a TCP proxy (on 127.0.0.1 unless NewProxyAt says otherwise) whose behaviour a test switches at run time. Switching closes the
@@ -188,6 +196,9 @@ func (p *Proxy) handle(c net.Conn) {
 		_ = c.SetReadDeadline(time.Now().Add(time.Second))
 		_, _ = c.Read(buf)
 		_, _ = c.Write([]byte("\x00\x01garbage\r\n"))
+	case GarbageOpen:
+		_, _ = c.Write([]byte(GarbageBanner))
+		_, _ = io.Copy(io.Discard, c) // until the client or the test closes it
 	case Forward, Slow:
 		p.forward(c, delay*time.Duration(boolInt(mode == Slow)), gone)
 	}
