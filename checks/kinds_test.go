@@ -550,6 +550,17 @@ func fakeServer(t *testing.T, serve func(net.Conn)) string {
 	return ln.Addr().String()
 }
 
+// garbageServer is a server of another protocol: it writes banner as soon as it accepts a connection,
+// then reads and drops what the client sends, keeping the connection open until the client closes it.
+func garbageServer(t *testing.T, banner string) string {
+	t.Helper()
+	return fakeServer(t, func(c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+		_, _ = c.Write([]byte(banner))
+		_, _ = io.Copy(io.Discard, c)
+	})
+}
+
 // pgError is a Postgres ErrorResponse message.
 func pgError(severity, code, msg string) []byte {
 	var body []byte

@@ -25,11 +25,26 @@ import (
 // session, no subscription and no publish; DISCONNECT when the check closes. Paho's reconnect loop is
 // off: a lost session is reconnected by the next run, inside its deadline.
 //
-// The round trip of a run: paho sends PINGREQ only on its own keepalive timer and exposes no ping, so
-// each run sends an UNSUBSCRIBE of a topic this client never subscribed to and waits for the UNSUBACK.
-// MQTT 3.1.1 §3.10.4 makes the broker answer it even when nothing matched, and nothing changes on the
-// broker: a request/response proving the broker answers now, on the kept connection (a CONNECT per run
-// would be a new TCP connection and login every interval).
+// The round trip of a run is a PINGREQ answered by a PINGRESP on the kept connection (a CONNECT per
+// run would be a new TCP connection and login every interval). A PINGREQ is the one request no broker
+// filters: no ACL, topic or authorisation plugin sees it (an UNSUBSCRIBE, used before, can be refused or
+// answered with a disconnect by brokers that check every action). Paho sends PINGREQ only on its own
+// keepalive timer and exposes no ping, so the check sends its own on the connection it hands paho
+// (mqttWire, inside TLS for mqtts://):
+//   - writes: paho writes every packet with exactly one Write call (each packets.*.Write builds the whole
+//     packet in a bytes.Buffer and ends in one WriteTo, which is one w.Write; PUBLISH calls w.Write once
+//     with packet.Bytes()), from two goroutines (its writer and its keepalive, which already rely on a
+//     Write being atomic). mqttWire takes a lock around each Write, so the run's PINGREQ (C0 00) goes
+//     between whole packets, and counts every PINGREQ written, paho's included.
+//   - reads: paho reads the stream with io.ReadFull (no buffering of its own); mqttWire follows it with
+//     a small framer (the type byte, the variable-length remaining length, the payload skipped) and
+//     counts the PINGRESPs. The broker answers PINGREQs in order, one each, so when the PINGRESPs read
+//     reach the PINGREQs written up to and including the run's, the run's was answered. Paho reads that
+//     PINGRESP too, and only clears its pingOutstanding flag (and notes a packet received): harmless,
+//     since the broker did answer. Paho's own keepalive (60 s) is left as it is.
+//   - the first packet after CONNECT must be a CONNACK (20 02): anything else (another protocol on the
+//     port, a banner) fails paho's read at once as bad_response, instead of paho waiting for a length it
+//     read from the banner until the run's timeout.
 
 // mqttSettings is mqttSpec checked and resolved: what the runs of an mqtt check read.
 type mqttSettings struct {
@@ -99,13 +114,13 @@ func mqttSettingsOf(c config.Check, s *mqttSpec) (mqttSettings, config.Errors) {
 }
 
 type mqttCheck struct {
-	cfg   mqttSettings
-	id    string // the client id: random, so two pods never take over each other's session
-	topic string // the topic of the UNSUBSCRIBE round trip
+	cfg mqttSettings
+	id  string // the client id: random, so two pods never take over each other's session
 
 	mu     sync.Mutex
 	client mqtt.Client
-	raw    net.Conn // the transport being dialled or used, closed when a run is cut short
+	raw    net.Conn  // the transport being dialled or used, closed when a run is cut short
+	wire   *mqttWire // the connection handed to paho (over raw, or over TLS over raw)
 }
 
 func buildMQTT(c config.Check, s *mqttSpec) (prober, string, config.Errors) {
@@ -116,7 +131,7 @@ func buildMQTT(c config.Check, s *mqttSpec) (prober, string, config.Errors) {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	id := "healthgate-" + hex.EncodeToString(b[:])
-	return &mqttCheck{cfg: m, id: id, topic: "healthgate/ping/" + id}, RedactURL(s.URL), nil
+	return &mqttCheck{cfg: m, id: id}, RedactURL(s.URL), nil
 }
 
 // Hints of the mqtt failures whose class alone would mislead.
@@ -125,26 +140,24 @@ const (
 	mqttUnavailableHint = "the broker answered CONNECT with \"server unavailable\": it is up but not accepting sessions yet (starting, or its backend is down)"
 	mqttPlainPortHint   = "the broker closed the connection during the TLS handshake: the port may not speak TLS (use mqtt:// in %s, or the broker's TLS port, 8883)"
 	mqttProtocolHint    = "the broker refused MQTT 3.1.1 (protocol version 4): it speaks another version, or the port is not an MQTT listener"
+	mqttNotMQTTHint     = "the server answered CONNECT with something that is not MQTT (no CONNACK): is this port an MQTT broker's (1883, or 8883 with mqtts://) in %s?"
 )
-
-// mqttHandoff bounds the handing of a packet to paho's writer (its WriteTimeout).
-const mqttHandoff = 2 * time.Second
 
 func (m *mqttCheck) probe(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, m.abort)
 	defer stop()
-	client, fresh, err := m.session(ctx)
+	client, wire, fresh, err := m.session(ctx)
 	if err != nil {
 		return m.failed(err)
 	}
-	err = m.roundTrip(ctx, client)
+	err = m.roundTrip(ctx, client, wire)
 	if err != nil && !fresh && ctx.Err() == nil && ClassOf(classifyMQTT(err)) == Reset {
 		// The kept session died since the last run: a fresh one says what the broker does now.
 		m.drop(client)
-		if client, _, err = m.session(ctx); err != nil {
+		if client, wire, _, err = m.session(ctx); err != nil {
 			return m.failed(err)
 		}
-		err = m.roundTrip(ctx, client)
+		err = m.roundTrip(ctx, client, wire)
 	}
 	if err != nil {
 		return m.failed(err)
@@ -152,19 +165,12 @@ func (m *mqttCheck) probe(ctx context.Context) error {
 	return nil
 }
 
-// roundTrip is UNSUBSCRIBE / UNSUBACK of a topic never subscribed to.
-func (m *mqttCheck) roundTrip(ctx context.Context, client mqtt.Client) error {
-	if !client.IsConnectionOpen() {
+// roundTrip is PINGREQ / PINGRESP on the session's connection.
+func (m *mqttCheck) roundTrip(ctx context.Context, client mqtt.Client, wire *mqttWire) error {
+	if !client.IsConnectionOpen() || wire == nil {
 		return &Error{Class: Reset, Err: errors.New("the broker closed the connection")}
 	}
-	err := wait(ctx, client.Unsubscribe(m.topic), "UNSUBSCRIBE")
-	if err != nil && ctx.Err() == nil && strings.Contains(err.Error(), "broken by timeout") {
-		// paho could not hand the packet to its writer within the write timeout: the session's
-		// connection died under it (a restart severing it) while paho still reported it open, and
-		// paho's own loss handling waits on the same writer. That is a reset of the kept session.
-		return &Error{Class: Reset, Err: err}
-	}
-	return err
+	return wire.ping(ctx)
 }
 
 // wait waits for a paho token within the run.
@@ -180,18 +186,18 @@ func wait(ctx context.Context, t mqtt.Token, what string) error {
 	}
 }
 
-// session returns the kept session, connecting a new client (fresh) when there is none or it was lost.
-func (m *mqttCheck) session(ctx context.Context) (mqtt.Client, bool, error) {
+// session returns the kept session and its connection, connecting a new client (fresh) when there is
+// none or it was lost.
+func (m *mqttCheck) session(ctx context.Context) (mqtt.Client, *mqttWire, bool, error) {
 	m.mu.Lock()
-	client := m.client
+	client, wire := m.client, m.wire
 	m.mu.Unlock()
 	if client != nil && client.IsConnectionOpen() {
-		return client, false, nil
+		return client, wire, false, nil
 	}
 	if client != nil {
 		m.drop(client)
 	}
-	timeout := remaining(ctx)
 	opts := mqtt.NewClientOptions().
 		AddBroker((&url.URL{Scheme: "tcp", Host: m.cfg.addr}).String()).
 		SetClientID(m.id).
@@ -202,10 +208,7 @@ func (m *mqttCheck) session(ctx context.Context) (mqtt.Client, bool, error) {
 		SetAutoReconnect(false).
 		SetConnectRetry(false).
 		SetResumeSubs(false).
-		SetConnectTimeout(timeout).
-		// Handing a packet to paho's writer is immediate on a live connection; on a dead one it never
-		// happens, and the run's whole timeout would be lost before the retry on a fresh session.
-		SetWriteTimeout(min(timeout, mqttHandoff)).
+		SetConnectTimeout(remaining(ctx)).
 		SetKeepAlive(60 * time.Second).
 		SetCustomOpenConnectionFn(func(*url.URL, mqtt.ClientOptions) (net.Conn, error) {
 			return m.dial(ctx)
@@ -214,12 +217,13 @@ func (m *mqttCheck) session(ctx context.Context) (mqtt.Client, bool, error) {
 	if err := wait(ctx, client.Connect(), "CONNECT"); err != nil {
 		m.closeRaw()
 		client.Disconnect(0)
-		return nil, true, err
+		return nil, nil, true, err
 	}
 	m.mu.Lock()
 	m.client = client
+	wire = m.wire
 	m.mu.Unlock()
-	return client, true, nil
+	return client, wire, true, nil
 }
 
 // dial opens the transport within the run (TLS included) for paho.
@@ -236,7 +240,7 @@ func (m *mqttCheck) dial(ctx context.Context) (net.Conn, error) {
 		_ = raw.Close()
 	}
 	if m.cfg.tls == nil {
-		return raw, nil
+		return m.watch(raw), nil
 	}
 	tc := tls.Client(raw, m.cfg.tls.Clone())
 	if err := tc.HandshakeContext(ctx); err != nil {
@@ -249,7 +253,16 @@ func (m *mqttCheck) dial(ctx context.Context) (net.Conn, error) {
 		}
 		return nil, err
 	}
-	return tc, nil
+	return m.watch(tc), nil
+}
+
+// watch wraps the connection paho will speak MQTT on, and keeps it as the session's.
+func (m *mqttCheck) watch(c net.Conn) *mqttWire {
+	w := newMQTTWire(c)
+	m.mu.Lock()
+	m.wire = w
+	m.mu.Unlock()
+	return w
 }
 
 func (m *mqttCheck) failed(err error) error {
@@ -306,7 +319,7 @@ func (m *mqttCheck) drop(client mqtt.Client) {
 	m.mu.Lock()
 	raw := m.raw
 	if m.client == client {
-		m.client, m.raw = nil, nil
+		m.client, m.raw, m.wire = nil, nil, nil
 	}
 	m.mu.Unlock()
 	if raw != nil {
@@ -319,7 +332,7 @@ func (m *mqttCheck) drop(client mqtt.Client) {
 func (m *mqttCheck) close() {
 	m.mu.Lock()
 	client, raw := m.client, m.raw
-	m.client, m.raw = nil, nil
+	m.client, m.raw, m.wire = nil, nil, nil
 	m.mu.Unlock()
 	if client != nil {
 		client.Disconnect(250)
@@ -327,4 +340,200 @@ func (m *mqttCheck) close() {
 	if raw != nil {
 		_ = raw.Close()
 	}
+}
+
+// MQTT fixed-header first bytes (MQTT 3.1.1 §2.2): the type in the high nibble, flags in the low one.
+const (
+	mqttConnack  = 0x20
+	mqttPingreq  = 0xc0
+	mqttPingresp = 0xd0
+)
+
+// mqttWire is the connection paho speaks MQTT on, watched: the run's PINGREQ is written between paho's
+// packets, PINGRESPs are counted as paho reads them, and a first answer that is not a CONNACK fails
+// paho's read (the file's header says why this is sound).
+type mqttWire struct {
+	net.Conn
+
+	// wlock is held by one Write at a time (paho's writer, paho's keepalive, a run's PINGREQ); a run
+	// waits for it within its deadline. pingreqs counts the PINGREQs written, under wlock.
+	wlock    chan struct{}
+	pingreqs int64
+
+	// Read is called by one paho goroutine at a time (the CONNECT's, then its reader): framer and rerr
+	// are that reader's alone.
+	framer mqttFramer
+	rerr   error // once set, every Read returns it
+
+	mu        sync.Mutex
+	pingresps int64
+	answered  chan struct{} // closed at the next PINGRESP (then replaced)
+	dead      chan struct{} // closed when the reads have ended
+	deadErr   error         // why (set before dead is closed)
+}
+
+func newMQTTWire(c net.Conn) *mqttWire {
+	return &mqttWire{Conn: c, wlock: make(chan struct{}, 1), answered: make(chan struct{}), dead: make(chan struct{})}
+}
+
+func (w *mqttWire) Write(p []byte) (int, error) {
+	w.wlock <- struct{}{}
+	defer func() { <-w.wlock }()
+	n, err := w.Conn.Write(p)
+	if err == nil && len(p) > 0 && p[0]&0xf0 == mqttPingreq {
+		w.pingreqs++ // paho's keepalive: its PINGRESP comes before the run's
+	}
+	return n, err
+}
+
+func (w *mqttWire) Read(p []byte) (int, error) {
+	if w.rerr != nil {
+		return 0, w.rerr
+	}
+	n, err := w.Conn.Read(p)
+	if n > 0 {
+		pongs, ferr := w.framer.feed(p[:n])
+		if ferr != nil {
+			w.rerr = ferr
+			w.end(ferr)
+			return 0, ferr
+		}
+		if pongs > 0 {
+			w.mu.Lock()
+			w.pingresps += int64(pongs)
+			close(w.answered)
+			w.answered = make(chan struct{})
+			w.mu.Unlock()
+		}
+	}
+	if err != nil {
+		// paho clears its read deadline after CONNACK: any error ends the connection.
+		w.end(err)
+	}
+	return n, err
+}
+
+func (w *mqttWire) end(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	select {
+	case <-w.dead:
+	default:
+		w.deadErr = err
+		close(w.dead)
+	}
+}
+
+// ping writes a PINGREQ and waits for its PINGRESP, within the run.
+func (w *mqttWire) ping(ctx context.Context) error {
+	select {
+	case w.wlock <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("PINGREQ (waiting for a write of paho's to finish): %w", ctx.Err())
+	}
+	_, err := w.Conn.Write([]byte{mqttPingreq, 0})
+	if err == nil {
+		w.pingreqs++
+	}
+	want := w.pingreqs
+	<-w.wlock
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("PINGREQ: %w", ctx.Err())
+		}
+		return classified(fmt.Errorf("PINGREQ: %w", err))
+	}
+	for {
+		w.mu.Lock()
+		got, answered := w.pingresps, w.answered
+		w.mu.Unlock()
+		if got >= want {
+			return nil
+		}
+		select {
+		case <-answered:
+		case <-w.dead:
+			if ctx.Err() != nil {
+				return fmt.Errorf("PINGRESP: %w", ctx.Err())
+			}
+			w.mu.Lock()
+			got, cause := w.pingresps, w.deadErr
+			w.mu.Unlock()
+			if got >= want {
+				return nil
+			}
+			return classified(fmt.Errorf("PINGRESP: the connection ended: %w", cause))
+		case <-ctx.Done():
+			return fmt.Errorf("PINGRESP: %w", ctx.Err())
+		}
+	}
+}
+
+// mqttFramer follows the packets of an MQTT byte stream from the broker, fed in any chunks: it counts
+// PINGRESPs and checks that the first packet is a CONNACK (20 02).
+type mqttFramer struct {
+	packets int   // packets complete
+	state   uint8 // framerType, framerLength or framerPayload: what the next byte is
+	typ     byte  // the packet's first byte
+	length  int   // remaining length: while framerLength, decoded so far; then, payload bytes left
+	shift   uint  // framerLength: the next length byte's place
+}
+
+const (
+	framerType = iota
+	framerLength
+	framerPayload
+)
+
+func (f *mqttFramer) feed(b []byte) (pingresps int, err error) {
+	for len(b) > 0 {
+		switch f.state {
+		case framerType:
+			f.typ, f.length, f.shift = b[0], 0, 0
+			b = b[1:]
+			if f.packets == 0 && f.typ != mqttConnack {
+				return 0, &Error{Class: BadResponse, Hint: mqttNotMQTTHint,
+					Err: fmt.Errorf("the first answer to CONNECT is not a CONNACK (first byte %#02x)", f.typ)}
+			}
+			f.state = framerLength
+		case framerLength:
+			c := b[0]
+			b = b[1:]
+			f.length |= int(c&0x7f) << f.shift
+			f.shift += 7
+			if c&0x80 != 0 {
+				if f.shift >= 28 { // at most four bytes (§2.2.3)
+					return 0, &Error{Class: BadResponse, Hint: mqttNotMQTTHint,
+						Err: errors.New("malformed MQTT packet: a remaining length longer than four bytes")}
+				}
+				continue
+			}
+			if f.packets == 0 && f.length != 2 {
+				// An MQTT 5 CONNACK (properties follow its two bytes): a broker that does not speak 3.1.1.
+				return 0, &Error{Class: BadResponse, Hint: mqttProtocolHint,
+					Err: fmt.Errorf("the CONNACK is %d bytes long, not MQTT 3.1.1's 2", f.length)}
+			}
+			f.state = framerPayload
+			if f.length == 0 {
+				pingresps += f.complete()
+			}
+		case framerPayload:
+			k := min(len(b), f.length)
+			b, f.length = b[k:], f.length-k
+			if f.length == 0 {
+				pingresps += f.complete()
+			}
+		}
+	}
+	return pingresps, nil
+}
+
+// complete ends a packet: 1 if it was a PINGRESP.
+func (f *mqttFramer) complete() int {
+	f.packets++
+	f.state = framerType
+	if f.typ&0xf0 == mqttPingresp {
+		return 1
+	}
+	return 0
 }

@@ -70,37 +70,57 @@ func runMosquitto(t *testing.T, conf string) (string, *checktest.Buffer) {
 
 // connackServer answers every CONNECT with a CONNACK carrying code.
 func connackServer(t *testing.T, code byte) string {
+	return mqttServer(t, []byte{0x20, 0x02, 0x00, code}, nil)
+}
+
+// mqttServer is a fake broker: it answers a CONNECT with connack, then hands every later packet's first
+// byte to then (nil: read and drop until the client closes).
+func mqttServer(t *testing.T, connack []byte, then func(c net.Conn, typ byte)) string {
 	return fakeServer(t, func(c net.Conn) {
 		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
 		r := bufio.NewReader(c)
-		if _, err := r.ReadByte(); err != nil { // CONNECT's fixed header
+		if _, err := readMQTTPacket(r); err != nil { // CONNECT
 			return
 		}
-		n, mul := 0, 1
-		for { // remaining length, variable-length encoded
-			b, err := r.ReadByte()
+		_, _ = c.Write(connack)
+		for {
+			typ, err := readMQTTPacket(r)
 			if err != nil {
 				return
 			}
-			n += int(b&0x7f) * mul
-			mul *= 128
-			if b&0x80 == 0 {
-				break
+			if then != nil {
+				then(c, typ)
 			}
 		}
-		if _, err := io.ReadFull(r, make([]byte, n)); err != nil {
-			return
-		}
-		_, _ = c.Write([]byte{0x20, 0x02, 0x00, code})
-		_, _ = io.Copy(io.Discard, r) // until the client closes
 	})
+}
+
+// readMQTTPacket reads one MQTT packet and returns its first byte.
+func readMQTTPacket(r *bufio.Reader) (byte, error) {
+	typ, err := r.ReadByte()
+	if err != nil {
+		return 0, err
+	}
+	n, mul := 0, 1
+	for { // remaining length, variable-length encoded
+		b, err := r.ReadByte()
+		if err != nil {
+			return 0, err
+		}
+		n += int(b&0x7f) * mul
+		mul *= 128
+		if b&0x80 == 0 {
+			break
+		}
+	}
+	_, err = io.ReadFull(r, make([]byte, n))
+	return typ, err
 }
 
 func TestMQTTServerAnswers(t *testing.T) {
 	shared := checktest.MQTTURL(t)
 	private, _ := startMosquitto(t, "app", "s3cr3t-pw")
-	// An empty ACL file denies every topic: the UNSUBSCRIBE round trip is still answered (MQTT 3.1.1
-	// UNSUBACK has no failure code).
+	// An empty ACL file denies every topic: the PINGREQ round trip involves none.
 	aclFile := filepath.Join(t.TempDir(), "acl")
 	if err := os.WriteFile(aclFile, nil, 0o600); err != nil {
 		t.Fatal(err)
@@ -112,7 +132,7 @@ func TestMQTTServerAnswers(t *testing.T) {
 		want checks.Class
 		hint string
 	}{
-		{name: "connect and unsubscribe round trip", url: shared},
+		{name: "connect and ping round trip", url: shared},
 		{name: "user and password", url: "mqtt://app:s3cr3t-pw@" + private},
 		{name: "an ACL that denies every topic", url: "mqtt://" + denyAll},
 		{name: "wrong password", url: "mqtt://app:wrong-s3cr3t-pw@" + private, want: checks.Auth, hint: "refused the CONNECT"},
@@ -121,6 +141,9 @@ func TestMQTTServerAnswers(t *testing.T) {
 		{name: "bad user name or password (CONNACK 4)", url: "mqtt://app:s3cr3t-pw@" + connackServer(t, 4), want: checks.Auth},
 		{name: "not authorised (CONNACK 5)", url: "mqtt://app:s3cr3t-pw@" + connackServer(t, 5), want: checks.Auth},
 		{name: "protocol version refused (CONNACK 1)", url: "mqtt://" + connackServer(t, 1), want: checks.BadResponse, hint: "3.1.1"},
+		// An MQTT 5 broker's CONNACK: flags, reason code 0x84 (unsupported protocol version), no properties.
+		{name: "an MQTT 5 CONNACK", url: "mqtt://" + mqttServer(t, []byte{0x20, 0x03, 0x00, 0x84, 0x00}, nil), want: checks.BadResponse, hint: "3.1.1"},
+		{name: "not MQTT, connection kept open", url: "mqtt://" + garbageServer(t, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"), want: checks.BadResponse, hint: "not MQTT"},
 		{name: "mqtts to a plain port", url: strings.Replace(shared, "mqtt://", "mqtts://", 1), want: checks.TLS},
 		{name: "dns", url: checktest.WithHost(t, shared, "healthgate-test.invalid:1883"), want: checks.DNS},
 	}
@@ -179,6 +202,88 @@ func TestMQTTWireFaults(t *testing.T) {
 		err, _ := runCheck(t, ch)
 		assertClass(t, err, checks.BadResponse)
 	})
+}
+
+// TestMQTTPings: each run is a PINGREQ answered by a PINGRESP on the kept session, and nothing else
+// (Mosquitto with log_type all logs every packet it receives and sends).
+func TestMQTTPings(t *testing.T) {
+	addr, log := runMosquitto(t, "allow_anonymous true\nlog_type all\n")
+	ch := newCheckTimeout(t, config.Check{Type: "mqtt", Spec: config.SpecOf(map[string]any{"url": "mqtt://" + addr})}, generousTimeout)
+	const runs = 3
+	for range runs {
+		err, _ := runCheck(t, ch)
+		assertClass(t, err, "")
+	}
+	id := ""
+	checktest.Eventually(t, 10*time.Second, "mosquitto to log the runs' PINGRESPs", func() bool {
+		out := log.String()
+		const connected = " as healthgate-" // "New client connected from 127.0.0.1:port as <id> (p2, c1, k60)."
+		if i := strings.Index(out, connected); i >= 0 && id == "" {
+			id = strings.Fields(out[i+len(" as "):])[0]
+		}
+		return id != "" && strings.Count(out, "Sending PINGRESP to "+id) >= runs
+	})
+	out := log.String()
+	if n := strings.Count(out, "Received PINGREQ from "+id); n != runs {
+		t.Errorf("mosquitto received %d PINGREQs from %s; want %d (one per run):\n%s", n, id, runs, out)
+	}
+	if n := strings.Count(out, "New client connected from"); n != 1 {
+		t.Errorf("%d sessions for %d runs; want 1:\n%s", n, runs, out)
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, "Received ") && !strings.Contains(l, "Received CONNECT") && !strings.Contains(l, "Received PINGREQ") {
+			t.Errorf("the check sent more than CONNECT and PINGREQs: %s", l)
+		}
+	}
+}
+
+// TestMQTTPingUnanswered: a broker that accepts the session and never answers PINGREQ makes the run a
+// timeout, at its deadline, with the hint that says it connected.
+func TestMQTTPingUnanswered(t *testing.T) {
+	pings := make(chan byte, 16)
+	addr := mqttServer(t, []byte{0x20, 0x02, 0x00, 0x00}, func(_ net.Conn, typ byte) { pings <- typ })
+	ch := newCheck(t, config.Check{Type: "mqtt", Spec: config.SpecOf(map[string]any{"url": "mqtt://" + addr})})
+	err, took := runCheck(t, ch)
+	assertClass(t, err, checks.Timeout)
+	assertBounded(t, took)
+	if h := ch.Hint(err); !strings.Contains(h, "connected, but no answer") {
+		t.Errorf("hint %q does not say the broker accepted and did not answer", h)
+	}
+	select {
+	case typ := <-pings:
+		if typ != 0xc0 {
+			t.Errorf("the run sent packet %#x; want a PINGREQ (0xc0)", typ)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("the broker saw no packet after CONNECT")
+	}
+}
+
+// TestMQTTAfterConnack: after a good CONNACK, what the broker says to the PINGREQ decides the run.
+func TestMQTTAfterConnack(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		answer []byte
+		want   checks.Class
+	}{
+		// A PUBLISH the check never asked for (QoS 0, topic "a"), then the PINGRESP.
+		{name: "other packets first", answer: []byte{0x30, 0x04, 0x00, 0x01, 'a', 'x', 0xd0, 0x00}},
+		{name: "a malformed packet", answer: []byte{0x30, 0xff, 0xff, 0xff, 0xff, 0x01}, want: checks.BadResponse},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := mqttServer(t, []byte{0x20, 0x02, 0x00, 0x00}, func(c net.Conn, typ byte) {
+				if typ == 0xc0 {
+					_, _ = c.Write(tc.answer)
+				}
+			})
+			ch := newCheckTimeout(t, config.Check{Type: "mqtt", Spec: config.SpecOf(map[string]any{"url": "mqtt://" + addr})}, generousTimeout)
+			err, took := runCheck(t, ch)
+			assertClass(t, err, tc.want)
+			if took > 5*time.Second {
+				t.Errorf("run took %s", took)
+			}
+		})
+	}
 }
 
 // TestMQTTKeepsItsSession: healthy runs share one connection (one CONNECT); a severed one is replaced by
