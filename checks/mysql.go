@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -32,6 +33,7 @@ const mysqlStatusQuery = "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('read_on
 type mysqlCheck struct {
 	db       *sql.DB // shared by the checks of one target (shared.go)
 	watch    *dialWatch
+	greeting *mysqlGreeting
 	life     *clientLife
 	release  func()
 	query    string
@@ -80,7 +82,7 @@ func buildMySQL(c config.Check, s *mysqlSpec) (prober, string, config.Errors) {
 	key := keyOf("mysql", s.URL, c.Timeout.String())
 	sp, release, err := share(key, func() (*mysqlPool, func(), error) {
 		sp := &mysqlPool{life: newClientLife()}
-		db, err := openMySQL(cfg, c.Timeout, &sp.watch)
+		db, err := openMySQL(cfg, c.Timeout, &sp.watch, &sp.greeting)
 		if err != nil {
 			sp.life.end()
 			return nil, nil, err
@@ -91,19 +93,90 @@ func buildMySQL(c config.Check, s *mysqlSpec) (prober, string, config.Errors) {
 	if err != nil {
 		return nil, "", config.Errors{c.Src.Errorf("url", "cannot build a connection pool: %s", dsnCause(err))}
 	}
-	p := &mysqlCheck{db: sp.db, watch: &sp.watch, life: sp.life, release: release, query: strings.TrimSpace(s.Query), writable: s.Writable, maxLag: s.MaxReplicationLag, schema: schema}
+	p := &mysqlCheck{db: sp.db, watch: &sp.watch, greeting: &sp.greeting, life: sp.life, release: release, query: strings.TrimSpace(s.Query), writable: s.Writable, maxLag: s.MaxReplicationLag, schema: schema}
 	return p, mysqlTarget(cfg), nil
 }
 
 // mysqlPool is the shared part of mysql checks: the pool, and what its dials tell the runs waiting on it.
 type mysqlPool struct {
-	db    *sql.DB
-	watch dialWatch
-	life  *clientLife
+	db       *sql.DB
+	watch    dialWatch
+	greeting mysqlGreeting
+	life     *clientLife
+}
+
+// mysqlGreeting is what the pool's last new connection said first, when it was not MySQL. The server
+// speaks first: a packet header (3 bytes of length, the sequence number 0) and then the handshake's
+// protocol version, 10 (every MySQL since 3.21, MariaDB, and the proxies that speak for them), or an ERR
+// packet (0xff: too many connections, host blocked). Another protocol on the port (an SSH banner, an
+// HTTP answer) fails there, in the first five bytes; the driver alone would read a packet length from
+// the banner and wait for that many bytes until the run's timeout. The driver reports any read error
+// during its handshake as ErrInvalidConn (the cause only goes to its logger), so the connection's
+// verdict is kept here for the run that gets that error.
+type mysqlGreeting struct {
+	notMySQL atomic.Pointer[Error]
+}
+
+const mysqlNotMySQLHint = "the server answered with something that is not MySQL's handshake: is this port MySQL's or MariaDB's (3306, not the X protocol's 33060) in %s?"
+
+// watch wraps a new connection so that its first bytes are checked; it forgets the verdict of the
+// previous one.
+func (g *mysqlGreeting) watch(c net.Conn) net.Conn {
+	g.notMySQL.Store(nil)
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return c // never: the dialer's connections are TCP or unix sockets
+	}
+	return &mysqlGreetingConn{Conn: c, sc: sc, greeting: g}
+}
+
+// explain turns the driver's ErrInvalidConn from a connect into bad_response when the new connection's
+// first bytes were not MySQL's.
+func (g *mysqlGreeting) explain(err error) error {
+	if e := g.notMySQL.Load(); e != nil && errors.Is(err, mysql.ErrInvalidConn) {
+		return e
+	}
+	return nil
+}
+
+// mysqlGreetingConn checks the first bytes the server sends. The driver reads a connection from one
+// goroutine at a time, and the check is over before database/sql hands the connection to anyone.
+type mysqlGreetingConn struct {
+	net.Conn
+	sc       syscall.Conn // the driver's idle-connection check reads the socket itself (SyscallConn)
+	greeting *mysqlGreeting
+	head     [16]byte // the first bytes, shown when they are not MySQL
+	n        int
+	done     bool
+	err      error
+}
+
+func (c *mysqlGreetingConn) SyscallConn() (syscall.RawConn, error) { return c.sc.SyscallConn() }
+
+func (c *mysqlGreetingConn) Read(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	n, err := c.Conn.Read(p)
+	if c.done || n == 0 {
+		return n, err
+	}
+	c.n += copy(c.head[c.n:], p[:n])
+	h := c.head[:c.n]
+	if (len(h) > 3 && h[3] != 0) || (len(h) > 4 && h[4] != 10 && h[4] != 0xff) ||
+		(len(h) > 2 && h[0]|h[1]|h[2] == 0) {
+		e := &Error{Class: BadResponse, Hint: mysqlNotMySQLHint,
+			Err: fmt.Errorf("the server's first bytes %q are not a MySQL handshake", h)}
+		c.err = e
+		c.greeting.notMySQL.Store(e)
+		return 0, e
+	}
+	c.done = c.n > 4
+	return n, err
 }
 
 // openMySQL makes the pool of a parsed URL; it does not dial.
-func openMySQL(cfg *mysql.Config, timeout time.Duration, watch *dialWatch) (*sql.DB, error) {
+func openMySQL(cfg *mysql.Config, timeout time.Duration, watch *dialWatch, greeting *mysqlGreeting) (*sql.DB, error) {
 	// The driver's own timeouts are the check's: a dial, and each read or write of a packet, can never
 	// outlast a run (the run's context bounds the whole of it as well).
 	if cfg.Timeout == 0 || cfg.Timeout > timeout {
@@ -121,9 +194,15 @@ func openMySQL(cfg *mysql.Config, timeout time.Duration, watch *dialWatch) (*sql
 	// The migrations read of liquibase takes arguments: interpolated client-side (the driver escapes
 	// them for the connection's character set) instead of a prepare round trip per run.
 	cfg.InterpolateParams = true
+	// TCP keepalive is the dialer's: the driver enables it only on a bare *net.TCPConn, and the
+	// connection it gets is wrapped (mysqlGreeting).
 	dialer := &net.Dialer{KeepAlive: 5 * time.Minute}
 	cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		return watch.dial(ctx, dialer, network, addr)
+		c, err := watch.dial(ctx, dialer, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return greeting.watch(c), nil
 	}
 	if cfg.ConnectionAttributes == "" {
 		cfg.ConnectionAttributes = "program_name:healthgate"
@@ -248,6 +327,9 @@ func (p *mysqlCheck) once(ctx context.Context) error {
 	conn, err := p.db.Conn(ctx)
 	done(err == nil)
 	if err != nil {
+		if e := p.greeting.explain(err); e != nil {
+			return e
+		}
 		return classifyMySQL(err)
 	}
 	defer conn.Close()

@@ -37,11 +37,47 @@ func TestMySQLWireFaults(t *testing.T) {
 		p.Set(checktest.Garbage)
 		ch := newCheckTimeout(t, config.Check{Type: "mysql", Spec: config.SpecOf(map[string]any{"url": checktest.WithHost(t, my, p.Addr())})}, generousTimeout)
 		err, _ := runCheck(t, ch)
-		t.Logf("garbage: %v", err)
-		if c := checks.ClassOf(err); c != checks.BadResponse && c != checks.Reset {
-			t.Fatalf("class %s (%v); want bad_response or reset", c, err)
+		assertClass(t, err, checks.BadResponse)
+		if h := ch.Hint(err); !strings.Contains(h, "not MySQL's handshake") {
+			t.Errorf("hint %q does not say the answer is not MySQL", h)
 		}
 	})
+}
+
+// TestMySQLNotMySQL: a server of another protocol that keeps the connection open is bad_response at
+// once, naming what it sent; the same check passes when MySQL answers there again.
+func TestMySQLNotMySQL(t *testing.T) {
+	for _, banner := range []string{"SSH-2.0-OpenSSH_9.6p1\r\n", "HTTP/1.1 400 Bad Request\r\n\r\n", "+OK POP3 ready\r\n"} {
+		addr := garbageServer(t, banner)
+		ch := newCheckTimeout(t, config.Check{Type: "mysql", Spec: config.SpecOf(map[string]any{"url": "mysql://app:s3cr3t-pw@" + addr + "/orders"})}, generousTimeout)
+		err, took := runCheck(t, ch)
+		assertClass(t, err, checks.BadResponse)
+		if took > 5*time.Second {
+			t.Errorf("%q: run took %s; want it to end at the first bytes", banner, took)
+		}
+		if !strings.Contains(err.Error(), banner[:5]) {
+			t.Errorf("error %q does not show the first bytes of %q", err, banner)
+		}
+		if h := ch.Hint(err); !strings.Contains(h, "not MySQL's handshake") {
+			t.Errorf("hint %q does not say the answer is not MySQL", h)
+		}
+		if strings.Contains(err2s(err)+ch.Hint(err), "s3cr3t-pw") {
+			t.Errorf("output leaks the password: %v", err)
+		}
+	}
+	my := checktest.MySQLURL(t)
+	p := checktest.NewProxy(t, checktest.HostPort(t, my))
+	p.Set(checktest.GarbageOpen)
+	ch := newCheckTimeout(t, config.Check{Type: "mysql", Spec: config.SpecOf(map[string]any{"url": checktest.WithHost(t, my, p.Addr())})}, generousTimeout)
+	err, _ := runCheck(t, ch)
+	assertClass(t, err, checks.BadResponse)
+	t.Logf("%v (hint: %s)", err, ch.Hint(err))
+	p.Set(checktest.Reset) // the next connection's reset is a reset, not the last one's verdict
+	err, _ = runCheck(t, ch)
+	assertClass(t, err, checks.Reset)
+	p.Set(checktest.Forward)
+	err, _ = runCheck(t, ch)
+	assertClass(t, err, "")
 }
 
 func TestMySQLServerAnswers(t *testing.T) {
