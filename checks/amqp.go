@@ -116,6 +116,10 @@ type amqpCheck struct {
 	// (a resource alarm: memory or disk), nil when it is not blocked. RabbitMQ never sends one to
 	// this connection, which does not publish (see the top of this file).
 	blocked atomic.Pointer[string]
+	// notAMQP is set when the current connection's first bytes were not AMQP: amqp091 reports the
+	// failed read as a frame error or, depending on which of its goroutines is first, as a closed
+	// connection, so the verdict is kept for the run.
+	notAMQP atomic.Pointer[Error]
 }
 
 func buildAMQP(c config.Check, s *amqpSpec) (prober, string, config.Errors) {
@@ -138,6 +142,7 @@ const (
 	amqpQueueHint   = "the queue does not exist in this vhost: check the queue name and vhost, or whether the application that declares it has started"
 	amqpBlockedHint = "the broker is blocking connections under a resource alarm (memory or disk): it clears when the alarm does (rabbitmq-diagnostics alarms)"
 	amqpLimitHint   = "the broker refused the connection at a limit (connections per vhost or user): it clears when other connections close"
+	amqpNotAMQPHint = "the server answered with something that is not AMQP 0-9-1: is this port the broker's AMQP port (5672, or 5671 with amqps://) in %s?"
 )
 
 func (a *amqpCheck) probe(ctx context.Context) error {
@@ -208,6 +213,7 @@ func (a *amqpCheck) connection(ctx context.Context) (conn *amqp.Connection, fres
 		a.drop(conn)
 	}
 	a.blocked.Store(nil)
+	a.notAMQP.Store(nil)
 	cfg := amqp.Config{
 		Heartbeat: 10 * time.Second,
 		Properties: amqp.Table{
@@ -240,7 +246,7 @@ func (a *amqpCheck) connection(ctx context.Context) (conn *amqp.Connection, fres
 				}
 				conn = tc
 			}
-			return &amqpConn{Conn: conn, blocked: &a.blocked}, nil
+			return &amqpConn{Conn: conn, blocked: &a.blocked, notAMQP: &a.notAMQP}, nil
 		},
 	}
 	conn, err = amqp.DialConfig(a.cfg.url, cfg)
@@ -259,6 +265,9 @@ func (a *amqpCheck) connection(ctx context.Context) (conn *amqp.Connection, fres
 func (a *amqpCheck) failed(ctx context.Context, err error) error {
 	reason := a.blocked.Load()
 	e := classifyAMQP(err)
+	if bad := a.notAMQP.Load(); bad != nil {
+		e = bad
+	}
 	a.mu.Lock()
 	conn := a.conn
 	a.mu.Unlock()
@@ -373,12 +382,20 @@ func (a *amqpCheck) close() {
 // registered once DialConfig returned, and a broker that sends connection.blocked unprompted may do so
 // right after open-ok, before that: reading the frames misses none. (RabbitMQ sends it only after a
 // publish, which this check never makes.)
+//
+// It also checks the first bytes the broker sends: a method frame on channel 0 (connection.start:
+// 01 00 00) or, refusing our protocol version, the protocol header it speaks ("AMQP"). Anything else
+// (another protocol on the port, a banner) fails the read at once, recorded in notAMQP.
 type amqpConn struct {
 	net.Conn
 	loggedIn bool // the login went out: writes pass through untouched
 	writes   int
 	blocked  *atomic.Pointer[string]
 	frames   amqpFrames
+	notAMQP  *atomic.Pointer[Error]
+	head     [8]byte // the first bytes read (amqp091 reads on one goroutine)
+	n        int
+	err      error
 }
 
 var (
@@ -405,7 +422,20 @@ func (c *amqpConn) Write(p []byte) (int, error) {
 }
 
 func (c *amqpConn) Read(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
 	n, err := c.Conn.Read(p)
+	if c.n < 4 && n > 0 {
+		c.n += copy(c.head[c.n:], p[:n])
+		h := c.head[:c.n]
+		if !bytes.HasPrefix([]byte{1, 0, 0}, h[:min(len(h), 3)]) && !bytes.HasPrefix([]byte("AMQP"), h[:min(len(h), 4)]) {
+			e := &Error{Class: BadResponse, Hint: amqpNotAMQPHint, Err: fmt.Errorf("not an AMQP 0-9-1 answer: the server's first bytes are %q", h)}
+			c.err = e
+			c.notAMQP.Store(e)
+			return 0, e
+		}
+	}
 	c.frames.feed(p[:n], c.connectionMethod)
 	return n, err
 }
