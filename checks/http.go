@@ -180,7 +180,15 @@ func (h *httpCheck) probe(ctx context.Context) error {
 	}
 	resp, err := h.client.Do(req)
 	if err != nil {
-		return withTLSHint(classified(redactURLError(err)))
+		err = redactURLError(err)
+		// net/http's words for an answer that is not HTTP (another protocol on the port): a malformed
+		// status line, or (readLoopPeekFailLocked with no transport error under it) bytes the server
+		// sent before the request, which an HTTP server never does (an SSH banner).
+		msg := err.Error()
+		if strings.Contains(msg, "malformed HTTP") || (strings.Contains(msg, "readLoopPeekFailLocked") && classifyNet(err) == Unknown) {
+			return &Error{Class: BadResponse, Err: err, Hint: "the answer is not HTTP: is this port an HTTP server's in %s (an https:// one, if it wants TLS)?"}
+		}
+		return withTLSHint(classified(err))
 	}
 	defer resp.Body.Close()
 	body, readErr := io.ReadAll(io.LimitReader(resp.Body, maxBody))

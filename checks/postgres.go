@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/healthgate/healthgate/config"
@@ -380,12 +381,32 @@ func classifyPostgres(err error) error {
 	if strings.Contains(err.Error(), "refused TLS") {
 		return &Error{Class: TLS, Err: err}
 	}
+	if notPostgres(err) {
+		return &Error{Class: BadResponse, Err: err, Hint: "the server's answer is not the PostgreSQL protocol: is this port PostgreSQL's (5432) in %s?"}
+	}
 	if errors.Is(err, pgconn.ErrConnClosed) {
 		// pgx noticed the peer closed a pooled connection (a server restart) before using it: the
 		// connection was reset, and probe retries on a fresh one.
 		return &Error{Class: Reset, Err: err}
 	}
 	return classified(err)
+}
+
+// notPostgres reports pgproto3's errors for bytes that do not decode as the protocol (another protocol on
+// the port: an SSH banner reads as a ParameterStatus 1.4 GB long). They are fmt errors, but for the
+// length check, so they are told by their words.
+func notPostgres(err error) bool {
+	var tooLong *pgproto3.ExceededMaxBodyLenErr
+	if errors.As(err, &tooLong) {
+		return true
+	}
+	msg := err.Error()
+	for _, s := range []string{"unknown message type", "invalid message length", "body must have length", "body is invalid", "unknown authentication type"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // postgresDialect is Postgres for the migrations read (migrations.go).
