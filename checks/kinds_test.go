@@ -102,6 +102,7 @@ type faultCase struct {
 	mode  checktest.Mode
 	want  checks.Class
 	bound bool // the run must end at its timeout
+	quick bool // the run must end well before its timeout: the first answer says it is not the protocol
 }
 
 // wireFaults are the faults every network check must classify.
@@ -111,6 +112,9 @@ var wireFaults = []faultCase{
 	{mode: checktest.Blackhole, want: checks.Timeout, bound: true},
 	{mode: checktest.Reset, want: checks.Reset},
 	{mode: checktest.Slow, want: checks.Timeout, bound: true},
+	// Another protocol on the port (an SSH banner) that keeps the connection open: a client must notice
+	// from the bytes, not wait for its timeout.
+	{mode: checktest.GarbageOpen, want: checks.BadResponse, quick: true},
 }
 
 // runFaults runs build's check through each wire fault, and against an address where the connect itself
@@ -138,6 +142,9 @@ func runFaults(t *testing.T, target string, build func(addr string) config.Check
 			assertClass(t, err, tc.want)
 			if tc.bound {
 				assertBounded(t, took)
+			}
+			if tc.quick && took > timeout/2 {
+				t.Errorf("run took %s; want it to end well before its timeout (%s)", took, timeout)
 			}
 			if h := ch.Hint(err); tc.want == checks.Timeout && !strings.Contains(h, "connected, but no answer") && !strings.Contains(h, "TLS") {
 				t.Errorf("hint %q does not say the dependency accepted and did not answer", h)
@@ -373,6 +380,8 @@ func TestHTTP(t *testing.T) {
 		{name: "refused", check: config.Check{Spec: config.SpecOf(map[string]any{"url": "http://" + refused.Addr() + "/ok?token=s3cr3t-q"})}, want: checks.Refused},
 		{name: "blackhole", check: config.Check{Spec: config.SpecOf(map[string]any{"url": "http://" + p.Addr() + "/ok?token=s3cr3t-q"})}, want: checks.Timeout, bound: true},
 		{name: "dns", check: config.Check{Spec: config.SpecOf(map[string]any{"url": "http://healthgate-test.invalid/ok"})}, want: checks.DNS},
+		{name: "not HTTP: a banner, the connection kept open", check: config.Check{Spec: config.SpecOf(map[string]any{"url": "http://" + garbageServer(t, checktest.GarbageBanner) + "/ok"})}, want: checks.BadResponse},
+		{name: "not HTTP: a status line that is not one", check: config.Check{Spec: config.SpecOf(map[string]any{"url": "http://" + garbageServer(t, "220 smtp.example.com ESMTP\r\n") + "/ok"})}, want: checks.BadResponse},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
