@@ -70,8 +70,12 @@ func FilesKey(c config.Check) string {
 	return filesKey(spec)
 }
 
-// filesKey is FilesKey of a decoded spec: the tlsKey of its config.TLS field, if it has one.
+// filesKey is FilesKey of a decoded spec: its own filesKey when it has one (postgres: the files its URL
+// names), else the tlsKey of its config.TLS field, if it has one.
 func filesKey(spec any) string {
+	if f, ok := spec.(interface{ filesKey() string }); ok {
+		return f.filesKey()
+	}
 	v := reflect.ValueOf(spec).Elem()
 	for i := range v.NumField() {
 		if t, ok := v.Field(i).Interface().(config.TLS); ok && tlsGiven(t) {

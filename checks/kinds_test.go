@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -200,6 +201,25 @@ func TestPostgresServerAnswers(t *testing.T) {
 				t.Errorf("error leaks the password: %v", err)
 			}
 		})
+	}
+}
+
+// TestPostgresBannerAllocatesNothing: another protocol's banner on the port reads as a message header
+// with a huge length ("220 s" is a '2' message of 0x3032 0x2073 bytes); pgproto3 would allocate it all
+// (~800 MB per run, measured) before reading. The run must end as bad_response, allocating little.
+func TestPostgresBannerAllocatesNothing(t *testing.T) {
+	smtp := fakeServer(t, func(c net.Conn) {
+		_, _ = c.Write([]byte("220 smtp.example.com ESMTP Postfix\r\n"))
+		_, _ = io.Copy(io.Discard, c) // kept open
+	})
+	ch := newCheck(t, config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": "postgres://u@" + smtp + "/db?sslmode=disable"})})
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	err, _ := runCheck(t, ch)
+	runtime.ReadMemStats(&after)
+	assertClass(t, err, checks.BadResponse)
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 64<<20 {
+		t.Fatalf("one run against an SMTP banner allocated %d MB; want a few (the body cap)", alloc>>20)
 	}
 }
 

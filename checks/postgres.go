@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"slices"
@@ -129,6 +130,15 @@ func postgresPoolConfig(pc *pgxpool.Config, timeout time.Duration, watch *dialWa
 	pc.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		return watch.dial(ctx, dialer, network, addr)
 	}
+	// pgproto3 allocates a message's whole declared length before reading its body: another protocol's
+	// banner on the port ("220 smtp.example ESMTP") reads as a message of ~800 MB, allocated on every
+	// run. The answers to a health query are small; a cap far above them ends such a run at once, as
+	// bad_response (notPostgres), with nothing allocated.
+	pc.ConnConfig.BuildFrontend = func(r io.Reader, w io.Writer) *pgproto3.Frontend {
+		f := pgproto3.NewFrontend(r, w)
+		f.SetMaxBodyLen(pgMaxBody)
+		return f
+	}
 	// The simple protocol works through PgBouncer in transaction mode and needs no prepare round trip.
 	pc.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
 	if _, ok := pc.ConnConfig.RuntimeParams["application_name"]; !ok {
@@ -136,6 +146,12 @@ func postgresPoolConfig(pc *pgxpool.Config, timeout time.Duration, watch *dialWa
 	}
 	return pc
 }
+
+// pgMaxBody bounds one protocol message from the server (a row of the check's query included).
+const pgMaxBody = 16 << 20
+
+// filesKey makes a reload rebuild the check when a file its URL names changed (checks.FilesKey).
+func (s *postgresSpec) filesKey() string { return pgFilesKey(s.URL) }
 
 // pgFilesKey is the contents of the files a postgres URL or DSN names (sslrootcert, sslcert, sslkey,
 // passfile), for the shared pool's key: a check built after one of them changed does not join a pool

@@ -3,6 +3,8 @@ package checks_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -325,5 +327,30 @@ func TestSharedPoolCancelledRun(t *testing.T) {
 			}
 			checktest.Eventually(t, 10*time.Second, "the pool's connections to close", func() bool { return p.Open() == 0 })
 		})
+	}
+}
+
+// TestFilesKey: what serve's reload compares besides the configuration: the contents of the TLS files a
+// check names, in a tls: block or in a postgres URL, so that a renewed certificate rebuilds the check.
+func TestFilesKey(t *testing.T) {
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	write := func(s string) {
+		if err := os.WriteFile(ca, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []config.Check{
+		{Type: "redis", Spec: config.SpecOf(map[string]any{"url": "rediss://cache:6380", "tls": config.TLS{CAFile: ca}})},
+		{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": "postgres://db/app?sslmode=verify-full&sslrootcert=" + ca})},
+	} {
+		write("one")
+		before := checks.FilesKey(c)
+		write("two")
+		if after := checks.FilesKey(c); after == before || after == "" {
+			t.Errorf("%s: FilesKey did not change with the CA file's contents", c.Type)
+		}
+	}
+	if k := checks.FilesKey(config.Check{Type: "tcp", Spec: config.SpecOf(map[string]any{"address": "db:5432"})}); k != "" {
+		t.Errorf("a check naming no file: FilesKey = %q; want empty", k)
 	}
 }
