@@ -299,13 +299,14 @@ func TestServeReloadSeesEveryChange(t *testing.T) {
 	if err := os.WriteFile(ca, certPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	interval := "300ms"
 	config := func(addr string) string {
 		return fmt.Sprintf(`server: {listen: "127.0.0.1:0", shutdown_delay: 0s}
 defaults: {interval: 300ms, timeout: 200ms}
 checks:
-  - {name: port, type: tcp, address: "%s"}
+  - {name: port, type: tcp, address: "%s", interval: %s}
   - {name: web, type: http, url: "%s", tls: {ca_file: "%s"}}
-`, addr, web.URL, ca)
+`, addr, interval, web.URL, ca)
 	}
 	cm, path := newConfigMapDir(t, config(listen()))
 	p := startServeFile(t, path, nil)
@@ -321,6 +322,21 @@ checks:
 	cm.update(t, config(addr)) // only the tcp check's address changes
 	reloaded("the new address to be reloaded", "", "port")
 	p.waitCode(t, "/readyz", 200, 10*time.Second)
+
+	// Only its timing changes: rebuilt, but its last result carries over, so /readyz does not turn 503
+	// on every pod that reloads until the first run.
+	h := startHammer(t, p.addr, "/readyz")
+	notReady := logCount(p.log, "not ready")
+	interval = "400ms"
+	cm.update(t, config(addr))
+	checktest.Eventually(t, 15*time.Second, "the new interval to be reloaded", func() bool {
+		return logCount(p.log, "configuration reloaded") == 2
+	})
+	time.Sleep(time.Second)
+	h.end()
+	if len(h.fails) > 0 || logCount(p.log, "not ready") != notReady {
+		t.Fatalf("a check whose interval changed failed /readyz (%d probes): %v\n%s", h.n.Load(), h.fails, p.log.String())
+	}
 
 	// An added critical check that fails: /readyz tells the truth, /startupz does not go back.
 	cm.update(t, config(addr)+`  - {name: late, type: tcp, address: "`+checktest.Unreachable(t)+`"}

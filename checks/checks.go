@@ -57,6 +57,19 @@ func (c *Check) Configured(cfg config.Check) bool {
 	return c.cfg.Name != "" && c.cfg.Same(cfg) && c.files == FilesKey(cfg)
 }
 
+// Retimes reports whether c was built from o's configuration with only its timing changed (interval,
+// timeout, failure and success thresholds): the same dependency asked the same way, so o's last result
+// still says something about c until c's first run (a reload carries it over instead of starting c
+// unknown).
+func (c *Check) Retimes(o *Check) bool {
+	if c.cfg.Name == "" || o.cfg.Name == "" || c.files != o.files {
+		return false
+	}
+	a, b := c.cfg, o.cfg
+	a.Interval, a.Timeout, a.FailureThreshold, a.SuccessThreshold = b.Interval, b.Timeout, b.FailureThreshold, b.SuccessThreshold
+	return a.Same(b)
+}
+
 // FilesKey digests the contents of the TLS files a check's configuration names ("" when it names
 // none), so that serve's reload notices a renewed certificate although the configuration reads the
 // same. Decode errors are New's to report.

@@ -354,3 +354,28 @@ func TestFilesKey(t *testing.T) {
 		t.Errorf("a check naming no file: FilesKey = %q; want empty", k)
 	}
 }
+
+// TestRetimes: a check rebuilt with only its timing changed carries its state over on reload; any other
+// change makes it a new check.
+func TestRetimes(t *testing.T) {
+	build := func(address string, interval time.Duration, threshold int) *checks.Check {
+		c, err := checks.New(config.Check{Name: "port", Type: "tcp", Critical: true, Interval: interval, Timeout: 100 * time.Millisecond,
+			FailureThreshold: threshold, SuccessThreshold: 1, Spec: config.SpecOf(map[string]any{"address": address})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		return c
+	}
+	was := build("db:5432", time.Second, 1)
+	if !build("db:5432", 2*time.Second, 3).Retimes(was) {
+		t.Error("interval and threshold changed: not a retime")
+	}
+	if build("db:6432", time.Second, 1).Retimes(was) {
+		t.Error("address changed: counted as a retime")
+	}
+	fn := checks.Func(config.Check{Name: "port", Interval: time.Second, Timeout: time.Second}, func(context.Context) error { return nil })
+	if fn.Retimes(was) || was.Retimes(fn) {
+		t.Error("a Func check (no configuration) counted as a retime")
+	}
+}

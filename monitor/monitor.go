@@ -19,8 +19,8 @@
 package monitor
 
 import (
-	"context"
 	"fmt"
+	"context"
 	"log/slog"
 	"runtime/debug"
 	"slices"
@@ -266,7 +266,8 @@ func (m *Monitor) startLocked(e *entry) {
 // Replace makes cs the monitored checks, in this order, for a configuration reload
 // (docs/design.md §11). A check of cs that is already monitored (the same *checks.Check) keeps its
 // entry: state, counters, thresholds and runner go on untouched, so it neither flaps nor reconnects.
-// Every other check of cs starts unknown, as at start-up. The checks no longer in cs are stopped
+// Every other check of cs starts unknown, as at start-up, but for one that only changed its timing
+// (checks.Check.Retimes), which carries its predecessor's state over until its first run. The checks no longer in cs are stopped
 // (their runs ended, their goroutines returned) and returned, for the caller to close. fleet replaces
 // the fleet settings (nil: no fail-open). One new snapshot is published. Replace may be called before,
 // during or after Run; it must not be called concurrently with itself.
@@ -276,6 +277,10 @@ func (m *Monitor) Replace(cs []*checks.Check, fleet *Fleet) (dropped []*checks.C
 	old := make(map[*checks.Check]*entry, len(m.entries))
 	for _, e := range m.entries { // m.entries changes only under runMu: no need for m.mu to read it
 		old[e.check] = e
+	}
+	byName := make(map[string]*entry, len(m.entries))
+	for _, e := range m.entries {
+		byName[e.check.Name] = e
 	}
 	now := time.Now()
 	next := make([]*entry, 0, len(cs))
@@ -287,6 +292,11 @@ func (m *Monitor) Replace(cs []*checks.Check, fleet *Fleet) (dropped []*checks.C
 			continue
 		}
 		e := newEntry(c, fleet != nil, now)
+		if was := byName[c.Name]; was != nil && was.check != c && c.Retimes(was.check) {
+			m.mu.Lock() // was's runner may be recording a run
+			e.tracker.carry(was.tracker)
+			m.mu.Unlock()
+		}
 		next = append(next, e)
 		added = append(added, e)
 	}

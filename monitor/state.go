@@ -158,6 +158,18 @@ func newTracker(c *checks.Check, start time.Time) *tracker {
 
 // observe records one completed run and reports whether the published state must change: a new
 // State, or a new reason while not passing.
+// carry takes over old's state for a check rebuilt with new timing only (checks.Check.Retimes): it asks
+// the same dependency the same way, so its last result still stands until its first run under the new
+// timing, instead of an unknown that would fail /readyz on every pod that reloads (docs/design.md §11).
+// The streaks carry too, and are measured against the new thresholds.
+func (t *tracker) carry(old *tracker) {
+	live := t.status.live
+	t.status = old.status
+	t.status.live = live
+	live.store(&t.status)
+	t.failures, t.successes, t.hasFinished, t.started = old.failures, old.successes, old.hasFinished, old.started
+}
+
 func (t *tracker) observe(err error, dur time.Duration, now time.Time) (stateChanged, reasonChanged bool) {
 	s := &t.status
 	s.LastRun, s.Duration, s.LastErr = now, dur, err
