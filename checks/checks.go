@@ -157,7 +157,6 @@ var kinds = map[string]kind{
 		elsewhere: map[string]string{"tls": "a postgres check takes its TLS settings in the URL, as libpq does: sslmode=verify-full, sslrootcert, sslcert, sslkey"},
 		target:    target{"url", "URL", "a Postgres `URL` (a query must answer", "postgres://healthgate@127.0.0.1:9/healthgate?sslmode=disable"}}, buildPostgres),
 	"mysql": register(kind{component: ComponentDatastore,
-		elsewhere: map[string]string{"tls": "a mysql check takes its TLS setting in the URL or DSN, as the driver does: ?tls=true (verified), ?tls=skip-verify or ?tls=preferred"},
 		target: target{"url", "URL", "a MySQL or MariaDB `URL` (mysql://user:pw@host:3306/db or user:pw@tcp(host:3306)/db; a query must answer",
 			"mysql://healthgate@127.0.0.1:9/healthgate"},
 		schemaDesc: "A mysql (MySQL or MariaDB) check: the fields healthgate's checks registry accepts for this type. url: mysql://user:pw@host:3306/db or the driver's DSN user:pw@tcp(host:3306)/db."},

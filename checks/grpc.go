@@ -79,7 +79,7 @@ func grpcSettingsOf(c config.Check, s *grpcSpec) (grpcSettings, config.Errors) {
 	}
 	g := grpcSettings{address: addr, service: s.Service}
 	// A written tls: block, even an empty one (tls: {}: the system's CAs), turns TLS on.
-	if c.Src.IsSet("tls") || s.TLS.Src.File != "" || tlsGiven(s.TLS) {
+	if tlsWritten(c, s.TLS) {
 		cfg, tlsErrs := clientTLS(s.TLS)
 		errs = append(errs, tlsErrs...)
 		g.tls = cfg

@@ -2,6 +2,7 @@ package checks
 
 import (
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"database/sql/driver"
 	"errors"
@@ -40,6 +41,10 @@ type mysqlCheck struct {
 	writable bool
 	maxLag   time.Duration
 	schema   *schemaCheck
+	// deniedHint is the hint for an access denied (1045): MariaDB refuses a plaintext connection that
+	// require_secure_transport or a user's REQUIRE SSL forbids, and a missing client certificate for
+	// a user created REQUIRE X509, in the same words as a wrong password.
+	deniedHint string
 	// replicaStmt is the replica status statement that last worked on this server (0: not known yet,
 	// then one of the replicaStatements); a server that refuses SHOW REPLICA STATUS (MySQL before
 	// 8.0.22) is asked SHOW SLAVE STATUS from then on.
@@ -66,6 +71,8 @@ type mysqlSpec struct {
 	MaxReplicationLag time.Duration `yaml:"max_replication_lag"`
 	// Migrations: the schema version this release needs.
 	Migrations config.Migrations `yaml:"migrations" schema:"required=tool|version" desc:"Fail with reason schema until the migration tool's table records this version (README \"Migrations\"); healthgate validates the version against the tool." desc.table:"The tool's table, optionally database.table; default: the tool's own (liquibase: DATABASECHANGELOG)."`
+	// TLS: a written block (even tls: {}) makes TLS required and verified.
+	TLS config.TLS `yaml:"tls"`
 }
 
 func buildMySQL(c config.Check, s *mysqlSpec) (prober, string, config.Errors) {
@@ -74,12 +81,22 @@ func buildMySQL(c config.Check, s *mysqlSpec) (prober, string, config.Errors) {
 	if err != nil {
 		errs = append(errs, c.Src.Errorf("url", "%s", err))
 	}
+	withTLS := tlsWritten(c, s.TLS)
+	if withTLS && cfg != nil {
+		errs = append(errs, mysqlTLS(c, s.TLS, cfg)...)
+	}
 	if len(errs) > 0 {
 		return nil, "", errs
 	}
-	// The pool is shared by every check of this URL and timeout (the driver's timeouts are the
-	// pool's): their own settings (query, writable, max_replication_lag, migrations) are per run.
-	key := keyOf("mysql", s.URL, c.Timeout.String())
+	// The pool is shared by every check of this URL, TLS block and timeout (the driver's timeouts are
+	// the pool's): their own settings (query, writable, max_replication_lag, migrations) are per run.
+	// The block's part holds the contents of the files it names, so a check built after a certificate
+	// was renewed does not join a pool built with the old one.
+	tlsPart := ""
+	if withTLS {
+		tlsPart = "tls: " + tlsKey(s.TLS)
+	}
+	key := keyOf("mysql", s.URL, c.Timeout.String(), tlsPart)
 	sp, release, err := share(key, func() (*mysqlPool, func(), error) {
 		sp := &mysqlPool{life: newClientLife()}
 		db, err := openMySQL(cfg, c.Timeout, &sp.watch, &sp.greeting)
@@ -93,8 +110,38 @@ func buildMySQL(c config.Check, s *mysqlSpec) (prober, string, config.Errors) {
 	if err != nil {
 		return nil, "", config.Errors{c.Src.Errorf("url", "cannot build a connection pool: %s", dsnCause(err))}
 	}
-	p := &mysqlCheck{db: sp.db, watch: &sp.watch, greeting: &sp.greeting, life: sp.life, release: release, query: strings.TrimSpace(s.Query), writable: s.Writable, maxLag: s.MaxReplicationLag, schema: schema}
+	p := &mysqlCheck{db: sp.db, watch: &sp.watch, greeting: &sp.greeting, life: sp.life, release: release, query: strings.TrimSpace(s.Query), writable: s.Writable, maxLag: s.MaxReplicationLag, schema: schema,
+		deniedHint: mysqlDeniedHint(cfg.TLS)}
 	return p, mysqlTarget(cfg), nil
+}
+
+// mysqlTLS applies a check's tls block to its parsed URL: TLS required (no plaintext fallback) and
+// verified unless insecure_skip_verify, with the block's CA, client certificate and server name (by
+// default the URL's host). The *tls.Config goes into the driver's Config itself: the driver's other
+// way, RegisterTLSConfig, is a process-wide registry of names, which a reload would have to keep in
+// step with the checks. The URL's own tls parameter says the same as a block only as tls=true (TLS,
+// verified: the block says with what, and a URL kept in a Secret may carry it); any other value says
+// something else, and the two together are refused, naming both.
+func mysqlTLS(c config.Check, t config.TLS, cfg *mysql.Config) config.Errors {
+	var errs config.Errors
+	switch cfg.TLSConfig {
+	case "", "true":
+	case "false", "skip-verify", "preferred":
+		errs = append(errs, c.Src.Errorf("tls", "a tls block and the url's tls=%s say different things: the block makes TLS required and verified (insecure_skip_verify: true to skip the verification); remove tls=%s from the url, or remove the block", cfg.TLSConfig, cfg.TLSConfig))
+	default: // a name given to the driver's RegisterTLSConfig (never by healthgate)
+		errs = append(errs, c.Src.Errorf("tls", "a tls block and the url's tls parameter both configure TLS: remove the parameter from the url"))
+	}
+	if cfg.Net != "tcp" {
+		errs = append(errs, c.Src.Errorf("tls", "applies to a server reached over TCP (mysql://host:3306 or tcp(host:3306)); this DSN connects by a unix socket"))
+	}
+	tc, tlsErrs := clientTLS(t)
+	errs = append(errs, tlsErrs...)
+	if tc.ServerName == "" {
+		tc.ServerName, _, _ = net.SplitHostPort(cfg.Addr)
+	}
+	cfg.TLS = tc
+	cfg.AllowFallbackToPlaintext = false
+	return errs
 }
 
 // mysqlPool is the shared part of mysql checks: the pool, and what its dials tell the runs waiting on it.
@@ -115,6 +162,18 @@ type mysqlPool struct {
 // verdict is kept here for the run that gets that error.
 type mysqlGreeting struct {
 	notMySQL atomic.Pointer[Error]
+}
+
+// mysqlDeniedHint is the hint for an access denied on connections of this TLS configuration (nil:
+// plaintext): "" when the generic one says it all (a client certificate is sent).
+func mysqlDeniedHint(tc *tls.Config) string {
+	switch {
+	case tc == nil:
+		return "the credentials were rejected: check the user, password and database in %s; or the server wants TLS (require_secure_transport, a user created REQUIRE SSL): add a tls block (tls: {} for the system's CAs, or tls.ca_file)"
+	case len(tc.Certificates) == 0:
+		return "the credentials were rejected: check the user, password and database in %s; a user created REQUIRE X509 (or SUBJECT, ISSUER) also needs a client certificate: tls.cert_file and tls.key_file"
+	}
+	return ""
 }
 
 const mysqlNotMySQLHint = "the server answered with something that is not MySQL's handshake: is this port MySQL's or MariaDB's (3306, not the X protocol's 33060) in %s?"
@@ -330,7 +389,11 @@ func (p *mysqlCheck) once(ctx context.Context) error {
 		if e := p.greeting.explain(err); e != nil {
 			return e
 		}
-		return classifyMySQL(err)
+		err = withTLSHint(classifyMySQL(err))
+		if e := (*Error)(nil); p.deniedHint != "" && errors.As(err, &e) && e.Class == Auth && e.Hint == "" && mysqlCode(err) == 1045 {
+			e.Hint = p.deniedHint
+		}
+		return err
 	}
 	defer conn.Close()
 	if p.query != "" {
@@ -545,6 +608,8 @@ func classifyMySQL(err error) error {
 		case 1193, 1231, 1232: // unknown system variable; a wrong value or type for one
 			// The driver sends every URL parameter it does not know as a session setting (SET name=value).
 			return &Error{Class: Query, Err: err, Hint: "the server refused a setting: a URL parameter the driver does not know is sent as a session variable; remove or fix it in %s (or fix the query)"}
+		case 3159: // MySQL's require_secure_transport (MariaDB refuses such a connection with 1045)
+			return &Error{Class: TLS, Err: err, Hint: "the server accepts only TLS connections (require_secure_transport): add a tls block to the check (tls: {} for the system's CAs, or tls.ca_file)"}
 		case 1927, 1317: // connection killed (MariaDB), query interrupted
 			return &Error{Class: Reset, Err: err}
 		}
@@ -552,7 +617,7 @@ func classifyMySQL(err error) error {
 	}
 	switch {
 	case errors.Is(err, mysql.ErrNoTLS):
-		return &Error{Class: TLS, Err: err}
+		return &Error{Class: TLS, Err: err, Hint: "the server does not offer TLS (have_ssl DISABLED: no ssl_cert and ssl_key configured), and the check requires it: configure the server's TLS, or check that %s points at the right server"}
 	case errors.Is(err, mysql.ErrMalformPkt), errors.Is(err, mysql.ErrOldProtocol), errors.Is(err, mysql.ErrPktSync):
 		return &Error{Class: BadResponse, Err: err, Hint: "the server's answer is not the MySQL protocol: is this a MySQL or MariaDB port (and not, say, its X protocol port 33060)?"}
 	case errors.Is(err, mysql.ErrCleartextPassword), errors.Is(err, mysql.ErrNativePassword),

@@ -181,6 +181,7 @@ func TestMySQLHandshakeErrors(t *testing.T) {
 		{1040, "08004", "Too many connections", checks.NotReady},
 		{1053, "08S01", "Server shutdown in progress", checks.NotReady},
 		{1129, "HY000", "Host '127.0.0.1' is blocked because of many connection errors", checks.Auth},
+		{3159, "HY000", "Connections using insecure transport are prohibited while --require_secure_transport=ON.", checks.TLS},
 	} {
 		t.Run(strconv.Itoa(int(tc.code)), func(t *testing.T) {
 			addr := fakeServer(t, func(c net.Conn) {
