@@ -117,8 +117,6 @@ type kind struct {
 	// component is the health+json draft's componentType for checks of this kind: "datastore" for
 	// databases and caches, "component" for services.
 	component string
-	// elsewhere says where a kind takes a setting that other kinds have as a field.
-	elsewhere map[string]string
 	// target is the field that says where a check points, as `wait` and `check` take it from a flag
 	// named after the kind (--postgres URL).
 	target target
@@ -154,8 +152,7 @@ type target struct {
 // rendered from it): config knows no type names.
 var kinds = map[string]kind{
 	"postgres": register(kind{component: ComponentDatastore,
-		elsewhere: map[string]string{"tls": "a postgres check takes its TLS settings in the URL, as libpq does: sslmode=verify-full, sslrootcert, sslcert, sslkey"},
-		target:    target{"url", "URL", "a Postgres `URL` (a query must answer", "postgres://healthgate@127.0.0.1:9/healthgate?sslmode=disable"}}, buildPostgres),
+		target: target{"url", "URL", "a Postgres `URL` (a query must answer", "postgres://healthgate@127.0.0.1:9/healthgate?sslmode=disable"}}, buildPostgres),
 	"mysql": register(kind{component: ComponentDatastore,
 		target: target{"url", "URL", "a MySQL or MariaDB `URL` (mysql://user:pw@host:3306/db or user:pw@tcp(host:3306)/db; a query must answer",
 			"mysql://healthgate@127.0.0.1:9/healthgate"},
@@ -266,10 +263,7 @@ func New(c config.Check) (*Check, error) {
 		if slices.Contains(k.fields, key) {
 			continue
 		}
-		if note, ok := k.elsewhere[key]; ok {
-			errs = append(errs, c.Src.Errorf(key, "does not apply: %s", note))
-			others = append(others, key)
-		} else if owners := appliesTo(key); owners != "" {
+		if owners := appliesTo(key); owners != "" {
 			errs = append(errs, c.Src.Errorf(key, "does not apply to a %s check%s%s", c.Type, fieldNotes[key], owners))
 			others = append(others, key)
 		}

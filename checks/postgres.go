@@ -41,6 +41,7 @@ type postgresCheck struct {
 	writable bool
 	maxLag   time.Duration
 	schema   *schemaCheck // migrations: nil unless configured
+	tlsBlock bool         // a tls block configures TLS: its hints name its fields
 }
 
 // postgresSpec is a postgres check's own configuration (config.Check.Spec, decoded).
@@ -51,6 +52,9 @@ type postgresSpec struct {
 	MaxReplicationLag time.Duration `yaml:"max_replication_lag"`
 	// Migrations: the schema version this release needs.
 	Migrations config.Migrations `yaml:"migrations" schema:"required=tool|version" desc:"Fail with reason schema until the migration tool's table records this version (README \"Migrations\"); healthgate validates the version against the tool."`
+	// TLS: a written block (even tls: {}) makes TLS required and verified, instead of libpq's URL
+	// parameters (postgresTLS).
+	TLS config.TLS `yaml:"tls"`
 }
 
 // buildPostgres builds the pool and, with migrations, the schema read; every error of both at once.
@@ -84,9 +88,19 @@ func buildPostgresPool(c config.Check, s *postgresSpec) (*postgresCheck, string,
 	if hostHasAt(pc.ConnConfig) {
 		return nil, "", config.Errors{c.Src.Errorf("url", "the host contains '@': percent-encode the characters @ : / ? # in the user and password (@ is %s)", "%40")}
 	}
-	// The pool is shared by every check of this URL and timeout (the connect timeout is the pool's):
-	// their own settings (query, writable, max_replication_lag, migrations) are per run.
-	key := keyOf("postgres", s.URL, c.Timeout.String(), pgFilesKey(s.URL))
+	withTLS := tlsWritten(c, s.TLS)
+	tlsPart := ""
+	if withTLS {
+		if errs := postgresTLS(c, s.URL, s.TLS, pc.ConnConfig); len(errs) > 0 {
+			return nil, "", errs
+		}
+		tlsPart = "tls: " + tlsKey(s.TLS)
+	}
+	// The pool is shared by every check of this URL, TLS block and timeout (the connect timeout is the
+	// pool's): their own settings (query, writable, max_replication_lag, migrations) are per run. The
+	// contents of the files the URL or the block names are part of the key, so a check built after a
+	// certificate was renewed does not join a pool built with the old one.
+	key := keyOf("postgres", s.URL, c.Timeout.String(), pgFilesKey(s.URL), tlsPart)
 	sp, release, err := share(key, func() (*postgresPool, func(), error) {
 		sp := &postgresPool{life: newClientLife()}
 		pool, err := pgxpool.NewWithConfig(context.Background(), postgresPoolConfig(pc, c.Timeout, &sp.watch))
@@ -100,8 +114,62 @@ func buildPostgresPool(c config.Check, s *postgresSpec) (*postgresCheck, string,
 	if err != nil {
 		return nil, "", config.Errors{c.Src.Errorf("url", "cannot build a connection pool: %v", err)}
 	}
-	p := &postgresCheck{pool: sp.pool, watch: &sp.watch, life: sp.life, release: release, query: strings.TrimSpace(s.Query), writable: s.Writable, maxLag: s.MaxReplicationLag}
+	p := &postgresCheck{pool: sp.pool, watch: &sp.watch, life: sp.life, release: release, query: strings.TrimSpace(s.Query), writable: s.Writable, maxLag: s.MaxReplicationLag, tlsBlock: withTLS}
 	return p, postgresTarget(pc.ConnConfig), nil
+}
+
+// A postgres check configures TLS either way: with libpq's parameters in its URL (sslmode=verify-full,
+// sslrootcert, sslcert, sslkey: what psql, every libpq program and most connection strings handed out
+// by a cloud's console already say), or with the tls block every other kind takes, which adds what
+// libpq's parameters cannot say (server_name: verify a name other than the host dialled, as through a
+// port-forward or a proxy by IP) and lets one block, one Secret of files, serve every kind. Not both:
+// two places for one CA would leave the reader guessing which one is used. The one parameter that
+// says what a block says is sslmode=verify-full (TLS, verified against the host): it may stay beside
+// a block, so that a URL kept in a Secret need not be edited to add one.
+var pgTLSParams = []string{"sslmode", "ssl", "sslrootcert", "sslcert", "sslkey", "sslpassword", "sslsni"}
+
+// postgresTLS puts a check's tls block in place of libpq's TLS settings: TLS required (no plaintext
+// attempt, as sslmode=prefer would make), verified unless insecure_skip_verify, for every host of
+// the URL (server_name by default the host dialled). PGSSLMODE and the other PGSSL* variables, which
+// pgx reads as libpq does, give way to the block.
+func postgresTLS(c config.Check, raw string, t config.TLS, cc *pgx.ConnConfig) config.Errors {
+	var errs config.Errors
+	params := pgParams(raw)
+	for _, k := range pgTLSParams {
+		v, ok := params[k]
+		if !ok || (k == "sslmode" && v == "verify-full") {
+			continue
+		}
+		named := k
+		if k == "sslmode" || k == "ssl" {
+			named = k + "=" + v // an enum, checked by pgx already: never a secret
+		}
+		errs = append(errs, c.Src.Errorf("tls", "a tls block and the url's %s both configure TLS: the block makes TLS required and verified with its own CA, certificate and server name; remove %s from the url (sslmode=verify-full may stay), or remove the block and keep libpq's parameters", named, named))
+	}
+	base, tlsErrs := clientTLS(t)
+	errs = append(errs, tlsErrs...)
+	if cc.SSLNegotiation == "direct" {
+		base.NextProtos = []string{"postgresql"} // TLS from the first byte, as pgx does
+	}
+	// sslmode=prefer (the default) lists each host twice, with TLS and without: once each, with TLS.
+	var hosts []*pgconn.FallbackConfig
+	seen := map[string]bool{}
+	for _, h := range append([]*pgconn.FallbackConfig{{Host: cc.Host, Port: cc.Port}}, cc.Fallbacks...) {
+		if strings.HasPrefix(h.Host, "/") {
+			errs = append(errs, c.Src.Errorf("tls", "applies to a server reached over TCP; this URL connects by a unix socket (%s), which takes no TLS", h.Host))
+			return errs
+		}
+		if hp := hostPort(h.Host, h.Port); !seen[hp] {
+			seen[hp] = true
+			tc := base.Clone()
+			if tc.ServerName == "" {
+				tc.ServerName = h.Host
+			}
+			hosts = append(hosts, &pgconn.FallbackConfig{Host: h.Host, Port: h.Port, TLSConfig: tc})
+		}
+	}
+	cc.Host, cc.Port, cc.TLSConfig, cc.Fallbacks = hosts[0].Host, hosts[0].Port, hosts[0].TLSConfig, hosts[1:]
+	return errs
 }
 
 // postgresPool is the shared part of postgres checks: the pool, and what its dials tell the runs
@@ -150,13 +218,19 @@ func postgresPoolConfig(pc *pgxpool.Config, timeout time.Duration, watch *dialWa
 // pgMaxBody bounds one protocol message from the server (a row of the check's query included).
 const pgMaxBody = 16 << 20
 
-// filesKey makes a reload rebuild the check when a file its URL names changed (checks.FilesKey).
-func (s *postgresSpec) filesKey() string { return pgFilesKey(s.URL) }
+// filesKey makes a reload rebuild the check when a file its URL or its tls block names changed
+// (checks.FilesKey).
+func (s *postgresSpec) filesKey() string {
+	k := pgFilesKey(s.URL)
+	if tlsGiven(s.TLS) {
+		k += "tls: " + tlsKey(s.TLS)
+	}
+	return k
+}
 
-// pgFilesKey is the contents of the files a postgres URL or DSN names (sslrootcert, sslcert, sslkey,
-// passfile), for the shared pool's key: a check built after one of them changed does not join a pool
-// built from the old ones. A parameter it cannot read only leaves the key to the URL itself.
-func pgFilesKey(raw string) string {
+// pgParams is the parameters of a postgres URL (its query) or key=value DSN, as far as they can be
+// read: pgx's parser has accepted the string already.
+func pgParams(raw string) map[string]string {
 	params := map[string]string{}
 	if strings.Contains(raw, "://") {
 		if u, err := url.Parse(raw); err == nil {
@@ -171,6 +245,14 @@ func pgFilesKey(raw string) string {
 			}
 		}
 	}
+	return params
+}
+
+// pgFilesKey is the contents of the files a postgres URL or DSN names (sslrootcert, sslcert, sslkey,
+// passfile), for the shared pool's key: a check built after one of them changed does not join a pool
+// built from the old ones. A parameter it cannot read only leaves the key to the URL itself.
+func pgFilesKey(raw string) string {
+	params := pgParams(raw)
 	var b strings.Builder
 	for _, k := range []string{"sslrootcert", "sslcert", "sslkey", "passfile"} {
 		if path := params[k]; path != "" && path != "system" {
@@ -283,7 +365,11 @@ func (p *postgresCheck) once(ctx context.Context) error {
 	conn, err := p.pool.Acquire(ctx)
 	done(err == nil)
 	if err != nil {
-		return classifyPostgres(err)
+		err = classifyPostgres(err)
+		if p.tlsBlock {
+			err = withTLSHint(err) // the hints name the block's fields, which libpq's parameters are not
+		}
+		return err
 	}
 	defer conn.Release()
 
@@ -379,6 +465,12 @@ func classifyPostgres(err error) error {
 		case pgErr.Code == "57P03" || pgErr.Code == "53300" || pgErr.Code == "57P01" || pgErr.Code == "57P02":
 			// cannot_connect_now (starting, stopping, recovering), too_many_connections, admin/crash shutdown
 			return &Error{Class: NotReady, Err: err}
+		case pgErr.Code == "28000" && strings.Contains(pgErr.Message, "certificate"):
+			// pg_hba.conf's cert method or clientcert=verify-ca/verify-full, without a certificate it takes.
+			return &Error{Class: Auth, Err: err, Hint: "the server wants a client certificate for this user (pg_hba.conf: cert, or clientcert=): set tls.cert_file and tls.key_file (or sslcert and sslkey in %s) to one signed by a CA the server trusts, whose CN is the user"}
+		case pgErr.Code == "28000" && strings.Contains(pgErr.Message, "no encryption"):
+			// "no pg_hba.conf entry for host ..., no encryption": the server takes this client over TLS only (hostssl).
+			return &Error{Class: Auth, Err: err, Hint: "the server takes this connection only over TLS (pg_hba.conf hostssl): add a tls block (tls: {} for the system's CAs, or tls.ca_file), or sslmode=verify-full in %s"}
 		case pgErr.Code == "28P01" || pgErr.Code == "28000":
 			return &Error{Class: Auth, Err: err}
 		case pgErr.Code == "3D000":

@@ -343,6 +343,7 @@ func TestFilesKey(t *testing.T) {
 		{Type: "redis", Spec: config.SpecOf(map[string]any{"url": "rediss://cache:6380", "tls": config.TLS{CAFile: ca}})},
 		{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": "postgres://db/app?sslmode=verify-full&sslrootcert=" + ca})},
 		{Type: "mysql", Spec: config.SpecOf(map[string]any{"url": "mysql://app@db:3306/app", "tls": config.TLS{CAFile: ca}})},
+		{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": "postgres://db/app", "tls": config.TLS{CAFile: ca}})},
 	} {
 		write("one")
 		before := checks.FilesKey(c)

@@ -261,7 +261,9 @@ func TestTLSBlockConfig(t *testing.T) {
 		{"rediss:// with tls", config.Check{Type: "redis", Spec: config.SpecOf(map[string]any{"url": "rediss://127.0.0.1:6379/0", "tls": config.TLS{CAFile: p.ca, CertFile: p.clientCert, KeyFile: p.clientKey}})}, ""},
 		{"cert without key", config.Check{Type: "redis", Spec: config.SpecOf(map[string]any{"url": "rediss://127.0.0.1:6379/0", "tls": config.TLS{CertFile: p.clientCert}})}, "cert_file and key_file go together"},
 		{"CA file that holds no certificate", config.Check{Type: "redis", Spec: config.SpecOf(map[string]any{"url": "rediss://127.0.0.1:6379/0", "tls": config.TLS{CAFile: p.clientKey}})}, "no PEM certificate"},
-		{"postgres with tls", config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": "postgres://u@127.0.0.1:5432/test", "tls": config.TLS{CAFile: p.ca}})}, "sslrootcert"},
+		{"postgres with tls", config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": "postgres://u@127.0.0.1:5432/test", "tls": config.TLS{CAFile: p.ca}})}, ""},
+		{"postgres with tls and sslrootcert", config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": "postgres://u@127.0.0.1:5432/test?sslrootcert=" + p.ca, "tls": config.TLS{CAFile: p.ca}})}, "the url's sslrootcert both configure TLS"},
+		{"mysql with tls", config.Check{Type: "mysql", Spec: config.SpecOf(map[string]any{"url": "mysql://u@127.0.0.1:3306/test", "tls": config.TLS{CAFile: p.ca}})}, ""},
 		{"tcp with tls", config.Check{Type: "tcp", Spec: config.SpecOf(map[string]any{"address": "127.0.0.1:6379", "tls": config.TLS{CAFile: p.ca}})}, "does not apply to a tcp check"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

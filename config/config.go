@@ -130,7 +130,8 @@ type Check struct {
 }
 
 // TLS configures the client side of TLS for the kinds that speak it (http with https://, redis with
-// rediss://, amqp with amqps://, nats with tls:// or a server that requires TLS, mqtt with mqtts://).
+// rediss://, amqp with amqps://, nats with tls:// or a server that requires TLS, mqtt with mqtts://;
+// grpc, mysql and postgres, where a written block turns TLS on).
 type TLS struct {
 	CAFile             string `yaml:"ca_file"`
 	CertFile           string `yaml:"cert_file"`
