@@ -19,8 +19,8 @@
 package monitor
 
 import (
-	"fmt"
 	"context"
+	"fmt"
 	"log/slog"
 	"runtime/debug"
 	"slices"
