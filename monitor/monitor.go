@@ -267,10 +267,11 @@ func (m *Monitor) startLocked(e *entry) {
 // (docs/design.md §11). A check of cs that is already monitored (the same *checks.Check) keeps its
 // entry: state, counters, thresholds and runner go on untouched, so it neither flaps nor reconnects.
 // Every other check of cs starts unknown, as at start-up, but for one that only changed its timing
-// (checks.Check.Retimes), which carries its predecessor's state over until its first run. The checks no longer in cs are stopped
-// (their runs ended, their goroutines returned) and returned, for the caller to close. fleet replaces
-// the fleet settings (nil: no fail-open). One new snapshot is published. Replace may be called before,
-// during or after Run; it must not be called concurrently with itself.
+// (checks.Check.Retimes), which carries its predecessor's state over until its first run. The checks
+// no longer in cs are stopped (their runs ended, their goroutines returned) and returned, for the
+// caller to close. fleet replaces the fleet settings (nil: no fail-open). One new snapshot is
+// published. Replace may be called before, during or after Run; it must not be called concurrently
+// with itself.
 func (m *Monitor) Replace(cs []*checks.Check, fleet *Fleet) (dropped []*checks.Check) {
 	m.runMu.Lock()
 	defer m.runMu.Unlock()
