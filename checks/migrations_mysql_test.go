@@ -10,10 +10,8 @@ import (
 	"testing"
 	"testing/fstest"
 
-	"github.com/go-sql-driver/mysql" // also the database/sql driver "mysql", for goose
-	"github.com/golang-migrate/migrate/v4"
+	"github.com/go-sql-driver/mysql"                        // also the database/sql driver "mysql", for goose
 	_ "github.com/golang-migrate/migrate/v4/database/mysql" // the mysql:// driver of golang-migrate
-	"github.com/golang-migrate/migrate/v4/source/iofs"
 	"github.com/pressly/goose/v3"
 
 	"github.com/healthgate/healthgate/checks"
@@ -97,15 +95,7 @@ func TestMySQLMigrationsGolangMigrate(t *testing.T) {
 		"m/11_c.down.sql": {Data: []byte("DROP TABLE IF EXISTS c;")},
 	}
 	expectSchema(t, d.url, mig("golang-migrate", "9"), false, "schema_migrations does not exist", absentHint)
-	src, err := iofs.New(files, "m")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := migrate.NewWithSourceInstance("iofs", src, "mysql://"+d.dsn)
-	if err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	defer m.Close()
+	m := newMigrate(t, files, "mysql://"+d.dsn)
 	expectSchema(t, d.url, mig("golang-migrate", "9"), false, "holds no applied migration", pendingHint)
 
 	if err := m.Migrate(9); err != nil {

@@ -144,15 +144,7 @@ func TestMigrationsGolangMigrate(t *testing.T) {
 	// Absent: before golang-migrate ever ran (opening its driver creates the table), there is none.
 	expectSchema(t, s.url, mig("golang-migrate", "9"), false, "schema_migrations does not exist", absentHint)
 
-	src, err := iofs.New(files, "m")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := migrate.NewWithSourceInstance("iofs", src, strings.Replace(s.rwURL, "postgres://", "pgx5://", 1))
-	if err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	defer m.Close()
+	m := newMigrate(t, files, strings.Replace(s.rwURL, "postgres://", "pgx5://", 1))
 	expectSchema(t, s.url, mig("golang-migrate", "9"), false, "holds no applied migration", pendingHint)
 
 	if err := m.Migrate(9); err != nil {
@@ -213,15 +205,7 @@ func TestMigrationsGolangMigrateWhileRunning(t *testing.T) {
 		"m/2_b.up.sql":   {Data: []byte("CREATE TABLE b (x int); SELECT pg_sleep(3);")},
 		"m/2_b.down.sql": {Data: []byte("DROP TABLE b;")},
 	}
-	src, err := iofs.New(files, "m")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := migrate.NewWithSourceInstance("iofs", src, strings.Replace(s.rwURL, "postgres://", "pgx5://", 1))
-	if err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	defer m.Close()
+	m := newMigrate(t, files, strings.Replace(s.rwURL, "postgres://", "pgx5://", 1))
 	if err := m.Migrate(1); err != nil {
 		t.Fatal(err)
 	}
@@ -769,4 +753,20 @@ func TestMigrationsConfigErrors(t *testing.T) {
 	if _, err := checks.New(c); err == nil || !strings.Contains(err.Error(), "url") || !strings.Contains(err.Error(), "nope") {
 		t.Errorf("want the url and the tool errors at once, got %v", err)
 	}
+}
+
+// newMigrate is golang-migrate itself, migrating the database at url with the files under m/ (closed
+// when the test ends).
+func newMigrate(t *testing.T, files fstest.MapFS, url string) *migrate.Migrate {
+	t.Helper()
+	src, err := iofs.New(files, "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := migrate.NewWithSourceInstance("iofs", src, url)
+	if err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	t.Cleanup(func() { _, _ = m.Close() })
+	return m
 }

@@ -56,22 +56,7 @@ func TestMySQLTLS(t *testing.T) {
 		"CREATE USER 'certmon'@'%' REQUIRE X509", "GRANT SELECT ON app.* TO 'certmon'@'%'")
 	_, port, _ := strings.Cut(addr, ":")
 	url := "mysql://mon:s3cr3t-pw@" + addr + "/app"
-	run := func(url string, tb config.TLS) (*checks.Check, error) {
-		t.Helper()
-		spec := map[string]any{"url": url}
-		if tb.CAFile != "" || tb.ServerName != "" || tb.InsecureSkipVerify || tb.CertFile != "" {
-			spec["tls"] = tb
-		}
-		ch := newCheckTimeout(t, config.Check{Type: "mysql", Spec: config.SpecOf(spec)}, generousTimeout)
-		err, _ := runCheck(t, ch)
-		if err != nil {
-			t.Logf("%v (hint: %s)", err, ch.Hint(err))
-		}
-		if strings.Contains(err2s(err)+ch.Hint(err)+ch.Target, "s3cr3t") {
-			t.Errorf("output leaks the password: %v", err)
-		}
-		return ch, err
-	}
+	run := sqlTLSRunner(t, "mysql")
 
 	t.Run("no TLS: the server refuses plaintext", func(t *testing.T) {
 		// MariaDB says access denied (1045), in the words of a wrong password; MySQL says 3159.
@@ -83,75 +68,83 @@ func TestMySQLTLS(t *testing.T) {
 			t.Errorf("hint %q does not say to add a tls block", h)
 		}
 	})
-	t.Run("trusted CA", func(t *testing.T) {
-		_, err := run(url, config.TLS{CAFile: p.ca})
-		assertClass(t, err, "")
-	})
-	t.Run("trusted CA, the driver's DSN", func(t *testing.T) {
-		_, err := run("mon:s3cr3t-pw@tcp("+addr+")/app", config.TLS{CAFile: p.ca})
-		assertClass(t, err, "")
-	})
-	t.Run("trusted CA beside the URL's tls=true", func(t *testing.T) {
-		_, err := run(url+"?tls=true", config.TLS{CAFile: p.ca})
-		assertClass(t, err, "")
-	})
-	t.Run("the URL's tls=true alone: system roots do not know the CA", func(t *testing.T) {
-		ch, err := run(url+"?tls=true", config.TLS{})
-		assertClass(t, err, checks.TLS)
-		if h := ch.Hint(err); !strings.Contains(h, "tls.ca_file") {
-			t.Errorf("hint %q does not name tls.ca_file", h)
-		}
-	})
-	t.Run("unknown CA", func(t *testing.T) {
-		_, err := run(url, config.TLS{CAFile: p.otherCA})
-		assertClass(t, err, checks.TLS)
-		assertHint(t, err, "tls.ca_file")
-	})
-	t.Run("insecure_skip_verify", func(t *testing.T) {
-		_, err := run(url, config.TLS{CAFile: p.otherCA, InsecureSkipVerify: true})
-		assertClass(t, err, "")
-	})
-	t.Run("server_name mismatch", func(t *testing.T) {
-		_, err := run(url, config.TLS{CAFile: p.ca, ServerName: "db.example.com"})
-		assertClass(t, err, checks.TLS)
-		assertHint(t, err, "tls.server_name")
-	})
-	t.Run("server_name the certificate holds", func(t *testing.T) {
+	runSQLTLSCases(t, run, []sqlTLSCase{
+		{name: "trusted CA", url: url, tls: config.TLS{CAFile: p.ca}},
+		{name: "trusted CA, the driver's DSN", url: "mon:s3cr3t-pw@tcp(" + addr + ")/app", tls: config.TLS{CAFile: p.ca}},
+		{name: "trusted CA beside the URL's tls=true", url: url + "?tls=true", tls: config.TLS{CAFile: p.ca}},
+		{name: "the URL's tls=true alone: system roots do not know the CA", url: url + "?tls=true", want: checks.TLS, hint: "tls.ca_file"},
+		{name: "unknown CA", url: url, tls: config.TLS{CAFile: p.otherCA}, want: checks.TLS, hint: "tls.ca_file"},
+		{name: "insecure_skip_verify", url: url, tls: config.TLS{CAFile: p.otherCA, InsecureSkipVerify: true}},
+		{name: "server_name mismatch", url: url, tls: config.TLS{CAFile: p.ca, ServerName: "db.example.com"}, want: checks.TLS, hint: "tls.server_name"},
 		// Dialled by IP, verified as localhost.
-		_, err := run(url, config.TLS{CAFile: p.ca, ServerName: "localhost"})
-		assertClass(t, err, "")
-	})
-	t.Run("URL host the certificate holds", func(t *testing.T) {
-		_, err := run("mysql://mon:s3cr3t-pw@localhost:"+port+"/app", config.TLS{CAFile: p.ca})
-		assertClass(t, err, "")
-	})
-	t.Run("REQUIRE X509 user with a client certificate", func(t *testing.T) {
-		_, err := run("mysql://certmon@"+addr+"/app", config.TLS{CAFile: p.ca, CertFile: p.clientCert, KeyFile: p.clientKey})
-		assertClass(t, err, "")
-	})
-	t.Run("REQUIRE X509 user without one", func(t *testing.T) {
-		ch, err := run("mysql://certmon@"+addr+"/app", config.TLS{CAFile: p.ca})
-		assertClass(t, err, checks.Auth)
-		if h := ch.Hint(err); !strings.Contains(h, "tls.cert_file") {
-			t.Errorf("hint %q does not name tls.cert_file", h)
-		}
+		{name: "server_name the certificate holds", url: url, tls: config.TLS{CAFile: p.ca, ServerName: "localhost"}},
+		{name: "URL host the certificate holds", url: "mysql://mon:s3cr3t-pw@localhost:" + port + "/app", tls: config.TLS{CAFile: p.ca}},
+		{name: "REQUIRE X509 user with a client certificate", url: "mysql://certmon@" + addr + "/app", tls: config.TLS{CAFile: p.ca, CertFile: p.clientCert, KeyFile: p.clientKey}},
+		{name: "REQUIRE X509 user without one", url: "mysql://certmon@" + addr + "/app", tls: config.TLS{CAFile: p.ca}, want: checks.Auth, hint: "tls.cert_file"},
 	})
 	t.Run("pools: one per TLS block and the contents of its files", func(t *testing.T) {
 		tlsPools(t, p, addr, func(addr string) string { return "mysql://mon:s3cr3t-pw@" + addr + "/app" }, run)
 	})
 	t.Run("an empty block: TLS with the system's CAs", func(t *testing.T) {
-		c := yamlCheck(t, "checks:\n  - name: db\n    type: mysql\n    url: "+url+"\n    tls: {}\n")
-		ch := newCheckTimeout(t, c, generousTimeout)
-		err, _ := runCheck(t, ch)
-		assertClass(t, err, checks.TLS) // not the plaintext refusal: the handshake's unknown authority
-		if h := ch.Hint(err); !strings.Contains(h, "tls.ca_file") {
-			t.Errorf("hint %q does not name tls.ca_file", h)
-		}
+		emptyTLSBlock(t, "mysql", url) // not the plaintext refusal: the handshake's unknown authority
 	})
 }
 
-// TestSQLTLSConfig: the tls block of mysql and postgres is refused beside a URL parameter that says
-// something else, and on a unix socket, each error at the tls block's line and naming both.
+// sqlTLSCase is one run of a check with a tls block against a server that speaks TLS only.
+type sqlTLSCase struct {
+	name string
+	url  string
+	tls  config.TLS // none written when zero
+	want checks.Class
+	hint string // the hint must contain it, when set
+}
+
+// sqlTLSRunner returns run: it builds a check of kind from url and tb and runs it once. No output may
+// hold the tests' password.
+func sqlTLSRunner(t *testing.T, kind string) func(url string, tb config.TLS) (*checks.Check, error) {
+	return func(url string, tb config.TLS) (*checks.Check, error) {
+		t.Helper()
+		spec := map[string]any{"url": url}
+		if tb.CAFile != "" || tb.ServerName != "" || tb.InsecureSkipVerify || tb.CertFile != "" {
+			spec["tls"] = tb
+		}
+		ch := newCheckTimeout(t, config.Check{Type: kind, Spec: config.SpecOf(spec)}, generousTimeout)
+		err, _ := runCheck(t, ch)
+		if err != nil {
+			t.Logf("%v (hint: %s)", err, ch.Hint(err))
+		}
+		if strings.Contains(err2s(err)+ch.Hint(err)+ch.Target, "s3cr3t") {
+			t.Errorf("output leaks the password: %v", err)
+		}
+		return ch, err
+	}
+}
+
+func runSQLTLSCases(t *testing.T, run func(url string, tb config.TLS) (*checks.Check, error), cases []sqlTLSCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ch, err := run(tc.url, tc.tls)
+			assertClass(t, err, tc.want)
+			if h := ch.Hint(err); tc.hint != "" && !strings.Contains(h, tc.hint) {
+				t.Errorf("hint %q does not contain %q", h, tc.hint)
+			}
+		})
+	}
+}
+
+// emptyTLSBlock: `tls: {}` turns TLS on with the system's CAs, which do not know the test's CA.
+func emptyTLSBlock(t *testing.T, kind, url string) {
+	t.Helper()
+	c := yamlCheck(t, "checks:\n  - name: db\n    type: "+kind+"\n    url: "+url+"\n    tls: {}\n")
+	ch := newCheckTimeout(t, c, generousTimeout)
+	err, _ := runCheck(t, ch)
+	assertClass(t, err, checks.TLS)
+	if h := ch.Hint(err); !strings.Contains(h, "tls.ca_file") {
+		t.Errorf("hint %q does not name tls.ca_file", h)
+	}
+}
+
 func TestSQLTLSConfig(t *testing.T) {
 	p := newPKI(t)
 	for _, tc := range []struct {
@@ -274,93 +267,29 @@ func TestPostgresTLS(t *testing.T) {
 	addr := startPostgresTLS(t, p)
 	_, port, _ := strings.Cut(addr, ":")
 	url := "postgres://postgres@" + addr + "/postgres"
-	run := func(url string, tb config.TLS) (*checks.Check, error) {
-		t.Helper()
-		spec := map[string]any{"url": url}
-		if tb.CAFile != "" || tb.ServerName != "" || tb.InsecureSkipVerify || tb.CertFile != "" {
-			spec["tls"] = tb
-		}
-		ch := newCheckTimeout(t, config.Check{Type: "postgres", Spec: config.SpecOf(spec)}, generousTimeout)
-		err, _ := runCheck(t, ch)
-		if err != nil {
-			t.Logf("%v (hint: %s)", err, ch.Hint(err))
-		}
-		return ch, err
-	}
-	hint := func(t *testing.T, ch *checks.Check, err error, what string) {
-		t.Helper()
-		if h := ch.Hint(err); !strings.Contains(h, what) {
-			t.Errorf("hint %q does not contain %q", h, what)
-		}
-	}
-
-	t.Run("no TLS: the server refuses plaintext", func(t *testing.T) {
-		ch, err := run(url+"?sslmode=disable", config.TLS{})
-		assertClass(t, err, checks.Auth)
-		hint(t, ch, err, "add a tls block")
-	})
-	t.Run("trusted CA", func(t *testing.T) {
-		_, err := run(url, config.TLS{CAFile: p.ca})
-		assertClass(t, err, "")
-	})
-	t.Run("trusted CA, key=value DSN", func(t *testing.T) {
-		_, err := run("host=127.0.0.1 port="+port+" user=postgres dbname=postgres", config.TLS{CAFile: p.ca})
-		assertClass(t, err, "")
-	})
-	t.Run("trusted CA beside sslmode=verify-full", func(t *testing.T) {
-		_, err := run(url+"?sslmode=verify-full", config.TLS{CAFile: p.ca})
-		assertClass(t, err, "")
-	})
-	t.Run("libpq's parameters, without a block", func(t *testing.T) {
-		_, err := run(url+"?sslmode=verify-full&sslrootcert="+p.ca, config.TLS{})
-		assertClass(t, err, "")
-	})
-	t.Run("unknown CA", func(t *testing.T) {
-		ch, err := run(url, config.TLS{CAFile: p.otherCA})
-		assertClass(t, err, checks.TLS)
-		hint(t, ch, err, "tls.ca_file")
-	})
-	t.Run("insecure_skip_verify", func(t *testing.T) {
-		_, err := run(url, config.TLS{CAFile: p.otherCA, InsecureSkipVerify: true})
-		assertClass(t, err, "")
-	})
-	t.Run("server_name mismatch", func(t *testing.T) {
-		ch, err := run(url, config.TLS{CAFile: p.ca, ServerName: "db.example.com"})
-		assertClass(t, err, checks.TLS)
-		hint(t, ch, err, "tls.server_name")
-	})
-	t.Run("server_name the certificate holds", func(t *testing.T) {
-		_, err := run(url, config.TLS{CAFile: p.ca, ServerName: "localhost"})
-		assertClass(t, err, "")
-	})
-	t.Run("URL host the certificate holds", func(t *testing.T) {
-		_, err := run("postgres://postgres@localhost:"+port+"/postgres", config.TLS{CAFile: p.ca})
-		assertClass(t, err, "")
-	})
-	t.Run("second host of the URL, over TLS too", func(t *testing.T) {
-		// The first host refuses: the next one is tried, with the block's TLS (hostnossl would refuse
-		// it in plaintext).
-		_, err := run(fmt.Sprintf("postgres://postgres@127.0.0.1:%d,127.0.0.1:%s/postgres", freePort(t), port), config.TLS{CAFile: p.ca})
-		assertClass(t, err, "")
-	})
-	t.Run("cert user with a client certificate", func(t *testing.T) {
-		_, err := run("postgres://healthgate@"+addr+"/postgres", config.TLS{CAFile: p.ca, CertFile: p.clientCert, KeyFile: p.clientKey})
-		assertClass(t, err, "")
-	})
-	t.Run("cert user without one", func(t *testing.T) {
-		ch, err := run("postgres://healthgate@"+addr+"/postgres", config.TLS{CAFile: p.ca})
-		assertClass(t, err, checks.Auth)
-		hint(t, ch, err, "tls.cert_file")
+	run := sqlTLSRunner(t, "postgres")
+	runSQLTLSCases(t, run, []sqlTLSCase{
+		{name: "no TLS: the server refuses plaintext", url: url + "?sslmode=disable", want: checks.Auth, hint: "add a tls block"},
+		{name: "trusted CA", url: url, tls: config.TLS{CAFile: p.ca}},
+		{name: "trusted CA, key=value DSN", url: "host=127.0.0.1 port=" + port + " user=postgres dbname=postgres", tls: config.TLS{CAFile: p.ca}},
+		{name: "trusted CA beside sslmode=verify-full", url: url + "?sslmode=verify-full", tls: config.TLS{CAFile: p.ca}},
+		{name: "libpq's parameters, without a block", url: url + "?sslmode=verify-full&sslrootcert=" + p.ca},
+		{name: "unknown CA", url: url, tls: config.TLS{CAFile: p.otherCA}, want: checks.TLS, hint: "tls.ca_file"},
+		{name: "insecure_skip_verify", url: url, tls: config.TLS{CAFile: p.otherCA, InsecureSkipVerify: true}},
+		{name: "server_name mismatch", url: url, tls: config.TLS{CAFile: p.ca, ServerName: "db.example.com"}, want: checks.TLS, hint: "tls.server_name"},
+		{name: "server_name the certificate holds", url: url, tls: config.TLS{CAFile: p.ca, ServerName: "localhost"}},
+		{name: "URL host the certificate holds", url: "postgres://postgres@localhost:" + port + "/postgres", tls: config.TLS{CAFile: p.ca}},
+		// The first host refuses: the next one is tried, with the block's TLS (hostnossl would refuse it
+		// in plaintext).
+		{name: "second host of the URL, over TLS too", url: fmt.Sprintf("postgres://postgres@127.0.0.1:%d,127.0.0.1:%s/postgres", freePort(t), port), tls: config.TLS{CAFile: p.ca}},
+		{name: "cert user with a client certificate", url: "postgres://healthgate@" + addr + "/postgres", tls: config.TLS{CAFile: p.ca, CertFile: p.clientCert, KeyFile: p.clientKey}},
+		{name: "cert user without one", url: "postgres://healthgate@" + addr + "/postgres", tls: config.TLS{CAFile: p.ca}, want: checks.Auth, hint: "tls.cert_file"},
 	})
 	t.Run("pools: one per TLS block and the contents of its files", func(t *testing.T) {
 		tlsPools(t, p, addr, func(addr string) string { return "postgres://postgres@" + addr + "/postgres" }, run)
 	})
 	t.Run("an empty block: TLS with the system's CAs", func(t *testing.T) {
-		c := yamlCheck(t, "checks:\n  - name: db\n    type: postgres\n    url: "+url+"\n    tls: {}\n")
-		ch := newCheckTimeout(t, c, generousTimeout)
-		err, _ := runCheck(t, ch)
-		assertClass(t, err, checks.TLS)
-		hint(t, ch, err, "tls.ca_file")
+		emptyTLSBlock(t, "postgres", url)
 	})
 }
 
