@@ -118,6 +118,13 @@ func buildPostgresPool(c config.Check, s *postgresSpec) (*postgresCheck, string,
 	return p, postgresTarget(pc.ConnConfig), nil
 }
 
+// libpqTLSHints: without a tls block, a postgres check's certificates come from libpq's URL parameters.
+var libpqTLSHints = tlsHints{
+	unknownCA:  "the server's certificate is signed by an authority this check does not trust: name that CA with sslrootcert= in %s or in a tls block's ca_file (or fix the chain the server sends)",
+	hostname:   "the server's certificate does not name the host in %s: connect by a name it holds (sslmode=verify-ca checks the CA but not the name)",
+	clientCert: "the server rejected this check's client certificate, or wants one: set sslcert= and sslkey= in %s, or a tls block's cert_file and key_file",
+}
+
 // A postgres check configures TLS either way: with libpq's parameters in its URL (sslmode=verify-full,
 // sslrootcert, sslcert, sslkey: what psql, every libpq program and most connection strings handed out
 // by a cloud's console already say), or with the tls block every other kind takes, which adds what
@@ -366,10 +373,12 @@ func (p *postgresCheck) once(ctx context.Context) error {
 	done(err == nil)
 	if err != nil {
 		err = classifyPostgres(err)
+		// The hints name the settings the check's TLS came from: the block's fields, or libpq's URL
+		// parameters.
 		if p.tlsBlock {
-			err = withTLSHint(err) // the hints name the block's fields, which libpq's parameters are not
+			return withTLSHint(err)
 		}
-		return err
+		return withTLSHints(err, libpqTLSHints)
 	}
 	defer conn.Release()
 

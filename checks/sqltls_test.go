@@ -274,6 +274,10 @@ func TestPostgresTLS(t *testing.T) {
 		{name: "trusted CA, key=value DSN", url: "host=127.0.0.1 port=" + port + " user=postgres dbname=postgres", tls: config.TLS{CAFile: p.ca}},
 		{name: "trusted CA beside sslmode=verify-full", url: url + "?sslmode=verify-full", tls: config.TLS{CAFile: p.ca}},
 		{name: "libpq's parameters, without a block", url: url + "?sslmode=verify-full&sslrootcert=" + p.ca},
+		// Without a block, the hints name libpq's parameters: the block's fields are not what the user wrote.
+		{name: "libpq's parameters, unknown CA", url: url + "?sslmode=verify-full&sslrootcert=" + p.otherCA, want: checks.TLS, hint: "sslrootcert="},
+		{name: "libpq's sslmode=verify-ca, unknown CA", url: url + "?sslmode=verify-ca&sslrootcert=" + p.otherCA, want: checks.TLS, hint: "sslrootcert="},
+		{name: "libpq's sslmode=verify-full, the system's CAs", url: url + "?sslmode=verify-full", want: checks.TLS, hint: "sslrootcert="},
 		{name: "unknown CA", url: url, tls: config.TLS{CAFile: p.otherCA}, want: checks.TLS, hint: "tls.ca_file"},
 		{name: "insecure_skip_verify", url: url, tls: config.TLS{CAFile: p.otherCA, InsecureSkipVerify: true}},
 		{name: "server_name mismatch", url: url, tls: config.TLS{CAFile: p.ca, ServerName: "db.example.com"}, want: checks.TLS, hint: "tls.server_name"},

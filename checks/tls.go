@@ -33,9 +33,18 @@ const (
 	clientCertHint = "the server rejected this check's client certificate, or wants one: set tls.cert_file and tls.key_file to a certificate signed by a CA the server trusts"
 )
 
+// tlsHints are the hints for the certificate failures a setting can fix, each naming that setting.
+type tlsHints struct{ unknownCA, hostname, clientCert string }
+
+// blockHints name the tls block's fields.
+var blockHints = tlsHints{unknownCAHint, hostnameHint, clientCertHint}
+
 // withTLSHint gives a tls-class error the hint that names the tls setting to look at, when the cause is
 // one a tls block can fix; anything else is returned as it is.
-func withTLSHint(err error) error {
+func withTLSHint(err error) error { return withTLSHints(err, blockHints) }
+
+// withTLSHints is withTLSHint with the hints of another set of settings (libpq's URL parameters).
+func withTLSHints(err error, h tlsHints) error {
 	var e *Error
 	if !errors.As(err, &e) || e.Class != TLS || e.Hint != "" {
 		return err
@@ -44,14 +53,14 @@ func withTLSHint(err error) error {
 	var hostname x509.HostnameError
 	switch msg := err.Error(); {
 	case errors.As(err, &unknownCA):
-		e.Hint = unknownCAHint
+		e.Hint = h.unknownCA
 	case errors.As(err, &hostname):
-		e.Hint = hostnameHint
+		e.Hint = h.hostname
 	case strings.Contains(msg, "tls: certificate required"), strings.Contains(msg, "tls: bad certificate"),
 		strings.Contains(msg, "tls: unknown certificate authority"):
 		// The server's alerts about the client's certificate (TLS 1.3 sends them after the
 		// handshake, so they surface on the first read).
-		e.Hint = clientCertHint
+		e.Hint = h.clientCert
 	}
 	return err
 }
