@@ -525,10 +525,8 @@ func (d *decoder) sequence(n *yaml.Node, v reflect.Value, path, key string) {
 	}
 	s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
 	for i, item := range n.Content {
-		itemPath := fmt.Sprintf("%s[%d]", join(path, key), i)
 		if s.Index(i).Kind() == reflect.Struct {
-			itemPath = fmt.Sprintf("%s[%d]%s", join(path, key), i, itemName(item))
-			d.mapping(item, s.Index(i), itemPath, "")
+			d.mapping(item, s.Index(i), fmt.Sprintf("%s[%d]%s", join(path, key), i, itemName(item)), "")
 			continue
 		}
 		d.value(item, s.Index(i), path, fmt.Sprintf("%s[%d]", key, i))
