@@ -67,12 +67,6 @@ func newProxy(d dependency) (*proxy, error) {
 	return p, nil
 }
 
-// port is the proxy's port, as text.
-func (p *proxy) port() string {
-	_, port, _ := net.SplitHostPort(p.addr)
-	return port
-}
-
 // set switches the proxy to m.
 func (p *proxy) set(m mode) error {
 	p.mu.Lock()
