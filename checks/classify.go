@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -61,7 +62,7 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Failf returns a classified error with a formatted cause.
 func Failf(class Class, format string, args ...any) *Error {
-	return &Error{Class: class, Err: errorf(format, args...)}
+	return &Error{Class: class, Err: fmt.Errorf(format, args...)}
 }
 
 // ClassOf returns the class of a run's error: the one it carries, or the one inferred from its chain.

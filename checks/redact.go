@@ -2,7 +2,6 @@ package checks
 
 import (
 	"errors"
-	"fmt"
 	"net/url"
 	"regexp"
 	"strings"
@@ -166,8 +165,4 @@ func redactURLError(err error) error {
 		return err
 	}
 	return &url.Error{Op: ue.Op, URL: RedactURL(ue.URL), Err: ue.Err}
-}
-
-func errorf(format string, args ...any) error {
-	return fmt.Errorf(format, args...)
 }

@@ -516,5 +516,3 @@ func (m *Monitor) publishLocked(now time.Time) *Snapshot {
 	}
 	return s
 }
-
-func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -220,7 +221,7 @@ func (t *tracker) checkStale(now time.Time) bool {
 	if now.Sub(last) <= t.staleAfter || t.status.Class == checks.Stale {
 		return false
 	}
-	err := &checks.Error{Class: checks.Stale, Err: errorf("no completed run for %s (the limit is 2 × interval + timeout = %s)", now.Sub(last).Round(time.Millisecond), t.staleAfter)}
+	err := &checks.Error{Class: checks.Stale, Err: fmt.Errorf("no completed run for %s (the limit is 2 × interval + timeout = %s)", now.Sub(last).Round(time.Millisecond), t.staleAfter)}
 	t.failures, t.successes = 0, 0
 	t.setFailing(err, now)
 	return true
