@@ -607,19 +607,8 @@ func pgError(severity, code, msg string) []byte {
 // read_only case; the shared Redis is never reconfigured.
 func startRedisReplica(t *testing.T, primary string) string {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if checktest.InCI() {
-			t.Fatalf("redis-server not installed: %v", err)
-		}
-		t.Skip("redis-server not installed")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	_ = ln.Close()
+	bin := checktest.Binary(t, "redis-server")
+	port := checktest.FreePort(t)
 	host, pport, _ := net.SplitHostPort(primary)
 	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 		"--dir", t.TempDir(), "--replicaof", host, pport, "--replica-read-only", "yes")

@@ -340,7 +340,7 @@ func TestMySQLReplicaLag(t *testing.T) {
 	assertClass(t, func() error { err, _ := runCheck(t, within); return err }(), "")
 
 	// The primary goes away: the lag is unknown (NULL), which fails even a generous bound.
-	mustExec(t, rdb, "STOP SLAVE", fmt.Sprintf("CHANGE MASTER TO MASTER_PORT=%d, MASTER_DELAY=0", freePort(t)), "START SLAVE")
+	mustExec(t, rdb, "STOP SLAVE", fmt.Sprintf("CHANGE MASTER TO MASTER_PORT=%d, MASTER_DELAY=0", checktest.FreePort(t)), "START SLAVE")
 	checktest.Eventually(t, 30*time.Second, "lag unknown once replication cannot run", func() bool {
 		err, _ := runCheck(t, within)
 		return checks.ClassOf(err) == checks.Lag && strings.Contains(err.Error(), "not running")
@@ -431,7 +431,7 @@ func startMariaDBWith(t *testing.T, system, grants bool, args ...string) (addr, 
 	} else if err := os.Mkdir(data, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	port := checktest.FreePort(t)
 	sock = filepath.Join(dir, "sock")
 	cmdArgs := asUser("--no-defaults", "--datadir="+data)
 	if !grants {

@@ -3,7 +3,6 @@ package checks_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -107,7 +106,7 @@ func startReplicatedPair(t *testing.T) (primaryURL, standbyURL string) {
 		unavailable(t, "cannot hand a directory to the postgres user (not root?): %v", err)
 	}
 	primaryDir, standbyDir := filepath.Join(dir, "primary"), filepath.Join(dir, "standby")
-	pPort, sPort := freePort(t), freePort(t)
+	pPort, sPort := checktest.FreePort(t), checktest.FreePort(t)
 	var started []string
 	t.Cleanup(func() {
 		for _, d := range started {
@@ -153,16 +152,6 @@ func unavailable(t *testing.T, format string, args ...any) {
 		t.Fatalf(format, args...)
 	}
 	t.Skipf(format, args...)
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 func appendFile(t *testing.T, path, text string) {

@@ -235,7 +235,7 @@ func startPostgresTLS(t *testing.T, p *testPKI) string {
 			t.Fatal(err)
 		}
 	}
-	port := freePort(t)
+	port := checktest.FreePort(t)
 	appendFile(t, filepath.Join(data, "postgresql.conf"), fmt.Sprintf("\nlisten_addresses = '127.0.0.1'\nport = %d\nunix_socket_directories = '%s'\nfsync = off\n"+
 		"ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\nssl_ca_file = 'ca.crt'\n", port, dir))
 	hba := "local all all trust\nhostnossl all all 127.0.0.1/32 reject\nhostssl all healthgate 127.0.0.1/32 cert\nhostssl all all 127.0.0.1/32 trust\n"
@@ -285,7 +285,7 @@ func TestPostgresTLS(t *testing.T) {
 		{name: "URL host the certificate holds", url: "postgres://postgres@localhost:" + port + "/postgres", tls: config.TLS{CAFile: p.ca}},
 		// The first host refuses: the next one is tried, with the block's TLS (hostnossl would refuse it
 		// in plaintext).
-		{name: "second host of the URL, over TLS too", url: fmt.Sprintf("postgres://postgres@127.0.0.1:%d,127.0.0.1:%s/postgres", freePort(t), port), tls: config.TLS{CAFile: p.ca}},
+		{name: "second host of the URL, over TLS too", url: fmt.Sprintf("postgres://postgres@127.0.0.1:%d,127.0.0.1:%s/postgres", checktest.FreePort(t), port), tls: config.TLS{CAFile: p.ca}},
 		{name: "cert user with a client certificate", url: "postgres://healthgate@" + addr + "/postgres", tls: config.TLS{CAFile: p.ca, CertFile: p.clientCert, KeyFile: p.clientKey}},
 		{name: "cert user without one", url: "postgres://healthgate@" + addr + "/postgres", tls: config.TLS{CAFile: p.ca}, want: checks.Auth, hint: "tls.cert_file"},
 	})

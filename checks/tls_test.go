@@ -135,19 +135,8 @@ func (s *syncBuffer) String() string {
 // serve TLS the test fails in CI and skips elsewhere.
 func startRedisTLS(t *testing.T, p *testPKI, authClients string) string {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if checktest.InCI() {
-			t.Fatalf("redis-server not installed: %v", err)
-		}
-		t.Skip("redis-server not installed")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	_ = ln.Close()
+	bin := checktest.Binary(t, "redis-server")
+	port := checktest.FreePort(t)
 	var out syncBuffer
 	cmd := exec.Command(bin, "--port", "0", "--tls-port", strconv.Itoa(port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", t.TempDir(),
