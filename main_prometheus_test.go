@@ -32,20 +32,6 @@ import (
 	"github.com/healthgate/healthgate/checks/checktest"
 )
 
-// needTool returns the path of a binary the Prometheus kit tests need: missing, they fail in CI and
-// skip elsewhere.
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if checktest.InCI() {
-			t.Fatalf("%s is not installed (.ci/run installs Debian's prometheus package)", name)
-		}
-		t.Skipf("%s not installed (apt-get install prometheus)", name)
-	}
-	return p
-}
-
 var (
 	helmOnce sync.Once
 	helmPath string
@@ -299,7 +285,7 @@ func runPromtoolTests(t *testing.T, promtool string, rules, tests []byte) (strin
 // labels and its runbook annotations; with longer `for` values the same series no longer fire.
 func TestPrometheusRuleAlerts(t *testing.T) {
 	t.Parallel() // helm and promtool processes of its own
-	promtool := needTool(t, "promtool")
+	promtool := checktest.Binary(t, "promtool")
 	severity := map[string]string{"HealthgateNotReady": "warning", "HealthgateCriticalCheckFailing": "critical",
 		"HealthgateCheckStale": "warning", "HealthgateCheckFailingOpen": "warning", "HealthgateConfigReloadFailed": "page"}
 	extra := map[string]string{"team": "payments"}
@@ -380,8 +366,8 @@ func stopProcess(t *testing.T, cmd *exec.Cmd, name string) {
 // Prometheus scraping it answers every query of the chart's dashboard (panels and variables) with series.
 func TestPrometheusScrape(t *testing.T) {
 	t.Parallel() // its own healthgate and Prometheus processes, on ports of their own; waits on scrapes
-	promtool := needTool(t, "promtool")
-	prometheus := needTool(t, "prometheus")
+	promtool := checktest.Binary(t, "promtool")
+	prometheus := checktest.Binary(t, "prometheus")
 	k := renderKit(t)
 	addr := servedHealthgate(t)
 
