@@ -32,7 +32,7 @@ type Object struct {
 	Obj    runtime.Object
 }
 
-// Kind and name, e.g. "Deployment/hg-healthgate".
+// String is the kind and name, e.g. "Deployment/hg-healthgate".
 func (o Object) String() string {
 	gvk := o.Obj.GetObjectKind().GroupVersionKind()
 	name := ""
