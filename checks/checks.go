@@ -1,5 +1,5 @@
-// Package checks owns what one run of a check does: one file per kind (postgres.go, mysql.go, redis.go,
-// http.go, tcp.go), the one registry of kinds, the reason classes of docs/design.md §4 and secret redaction. A check
+// Package checks owns what one run of a check does: one file per kind (postgres.go, redis.go, http.go,
+// mysql.go, amqp.go, ...: the registry, kinds, lists them), the one registry of kinds, the reason classes of docs/design.md §4 and secret redaction. A check
 // builds its client once, never dials while building, and bounds every run by its timeout.
 //
 // A kind is its file: its configuration struct (the fields beyond the common ones, decoded strictly from
