@@ -16,7 +16,8 @@ import (
 	"github.com/healthgate/healthgate/startup"
 )
 
-// ---- wait and check (docs/design.md §7); the target flags, their resolution and the selection are in startup/targets.go ----
+// The `wait` and `check` commands (docs/design.md §7). Their target flags, the resolution of targets and
+// the selection of checks are in startup/targets.go.
 
 // execCommand replaces the process with the command after `--`; a variable so that in-process tests
 // never replace the test binary.
