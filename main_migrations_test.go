@@ -4,8 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -263,4 +267,60 @@ func TestCheckMigrationsFromConfig(t *testing.T) {
 	if code != exitUsage || !strings.Contains(stderr, `healthgate.yaml:5: checks[0] "db": migrations: empty: write the tool and the version`) {
 		t.Fatalf("exit %d; want 2 naming the empty migrations:\n%s", code, stderr)
 	}
+}
+
+// TestServeReloadMigrationsVersion: a reload that raises a check's migrations.version (a new release's
+// ConfigMap) changes the check, and the changed check makes its first run before it replaces the old
+// one: when the version is already applied, /readyz never leaves 200 (it used to turn 503 for the
+// length of that first run on every reload, with a "not ready" line); when it is not, /readyz fails on
+// the reload itself with the schema reason, and passes again once the version appears.
+func TestServeReloadMigrationsVersion(t *testing.T) {
+	t.Parallel() // a schema of its own; waits on reloads
+	conn, pg := migrationsSchema(t, "1", "2", "3")
+	path := filepath.Join(t.TempDir(), "healthgate.yaml")
+	write := func(version string) {
+		t.Helper()
+		yaml := fmt.Sprintf(`server: {listen: "127.0.0.1:0", shutdown_delay: 0s, details: always}
+defaults: {interval: 1s, timeout: 800ms}
+checks:
+  - {name: db, type: postgres, url: %q, migrations: {tool: rails, version: %q}}
+`, pg, version)
+		if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("2")
+	p := startServeFile(t, path, nil)
+	p.waitCode(t, "/readyz", 200, 10*time.Second)
+
+	reload := func(version string) {
+		t.Helper()
+		n := logCount(p.log, "configuration reloaded")
+		write(version)
+		p.sigs <- syscall.SIGHUP
+		checktest.Eventually(t, 10*time.Second, "the reload to version "+version, func() bool { return logCount(p.log, "configuration reloaded") > n })
+	}
+	h := startHammer(t, p.addr, "/readyz", "/readyz/db")
+	for _, v := range []string{"3", "2", "3"} {
+		n := h.n.Load()
+		checktest.Eventually(t, 10*time.Second, "probes before the reload", func() bool { return h.n.Load() > n+50 })
+		reload(v)
+	}
+	h.end()
+	if len(h.fails) > 0 {
+		t.Errorf("%d of %d probes were not 200 across reloads to versions already applied; first: %s", len(h.fails), h.n.Load(), h.fails[0])
+	}
+	if n := logCount(p.log, "not ready"); n != 0 {
+		t.Errorf("%d \"not ready\" lines across reloads to versions already applied; want none:\n%s", n, p.log.String())
+	}
+
+	// A version not applied yet: failing on the reload itself, with the schema reason.
+	reload("4")
+	if r := p.probe(t, "/readyz/db?verbose"); r.code != 503 || !strings.Contains(r.body, "schema") {
+		t.Errorf("right after the reload to version 4 (not applied): %d %q; want 503 with the schema reason", r.code, r.body)
+	}
+	if _, err := conn.Exec(context.Background(), "INSERT INTO schema_migrations VALUES ('4')"); err != nil {
+		t.Fatal(err)
+	}
+	p.waitCode(t, "/readyz", 200, 5*time.Second)
 }

@@ -116,6 +116,9 @@ type entry struct {
 	// wake starts a fleet round (shared critical checks with a fleet only; nil otherwise).
 	wake  chan struct{}
 	fleet fleetState
+	// primed: the check's first run was made by Replace, before the entry was published; its runner
+	// starts with a tick instead of a run (set before it starts).
+	primed bool
 
 	// stop ends this entry's goroutines (set when they start); done is closed once they all returned.
 	stop context.CancelFunc
@@ -266,12 +269,14 @@ func (m *Monitor) startLocked(e *entry) {
 // Replace makes cs the monitored checks, in this order, for a configuration reload
 // (docs/design.md §11). A check of cs that is already monitored (the same *checks.Check) keeps its
 // entry: state, counters, thresholds and runner go on untouched, so it neither flaps nor reconnects.
-// Every other check of cs starts unknown, as at start-up, but for one that only changed its timing
-// (checks.Check.Retimes), which carries its predecessor's state over until its first run. The checks
-// no longer in cs are stopped (their runs ended, their goroutines returned) and returned, for the
-// caller to close. fleet replaces the fleet settings (nil: no fail-open). One new snapshot is
-// published. Replace may be called before, during or after Run; it must not be called concurrently
-// with itself.
+// A check that only changed its timing (checks.Check.Retimes) carries its predecessor's state over
+// until its first run. A check that replaces another of its name in any other way makes its first run
+// here, before it is published (make before break: the one it replaces is published meanwhile), so it
+// enters with its own first result, never unknown; Replace waits for that run, at most the check's
+// timeout. An added check starts unknown, as at start-up. The checks no longer in cs
+// are stopped (their runs ended, their goroutines returned) and returned, for the caller to close.
+// fleet replaces the fleet settings (nil: no fail-open). One new snapshot is published. Replace may be
+// called before, during or after Run; it must not be called concurrently with itself.
 func (m *Monitor) Replace(cs []*checks.Check, fleet *Fleet) (dropped []*checks.Check) {
 	m.runMu.Lock()
 	defer m.runMu.Unlock()
@@ -285,7 +290,7 @@ func (m *Monitor) Replace(cs []*checks.Check, fleet *Fleet) (dropped []*checks.C
 	}
 	now := time.Now()
 	next := make([]*entry, 0, len(cs))
-	var added []*entry
+	var added, primed []*entry
 	for _, c := range cs {
 		if e, ok := old[c]; ok && (e.wake != nil) == (fleet != nil && c.Shared && c.Critical) {
 			delete(old, c)
@@ -293,14 +298,20 @@ func (m *Monitor) Replace(cs []*checks.Check, fleet *Fleet) (dropped []*checks.C
 			continue
 		}
 		e := newEntry(c, fleet != nil, now)
-		if was := byName[c.Name]; was != nil && was.check != c && c.Retimes(was.check) {
-			m.mu.Lock() // was's runner may be recording a run
-			e.tracker.carry(was.tracker)
-			m.mu.Unlock()
+		if was := byName[c.Name]; was != nil && was.check != c {
+			if c.Retimes(was.check) {
+				m.mu.Lock() // was's runner may be recording a run
+				e.tracker.carry(was.tracker)
+				m.mu.Unlock()
+			} else {
+				e.primed = true
+				primed = append(primed, e)
+			}
 		}
 		next = append(next, e)
 		added = append(added, e)
 	}
+	runs := m.prime(primed)
 	keep := make(map[*checks.Check]bool, len(cs))
 	for _, c := range cs {
 		keep[c] = true
@@ -320,6 +331,14 @@ func (m *Monitor) Replace(cs []*checks.Check, fleet *Fleet) (dropped []*checks.C
 	var lines logLines
 	m.mu.Lock()
 	before := m.snap.Load()
+	for i, e := range primed {
+		if !e.primed {
+			continue // its first run was cut short: unknown until its runner makes one
+		}
+		stateChanged, reasonChanged := e.tracker.observe(runs[i].Err, runs[i].Duration, runs[i].End)
+		lines.change(e, stateChanged, reasonChanged, runs[i].Duration)
+		m.fleetAfterRecord(e, &lines)
+	}
 	m.entries, m.index = next, indexOf(next)
 	m.fleet.Store(fleet)
 	lines.readiness(before, m.publishLocked(now))
@@ -331,7 +350,40 @@ func (m *Monitor) Replace(cs []*checks.Check, fleet *Fleet) (dropped []*checks.C
 			m.startLocked(e)
 		}
 	}
+	if m.onRun != nil {
+		for _, r := range runs {
+			if !r.End.IsZero() {
+				m.onRun(r)
+			}
+		}
+	}
 	return dropped
+}
+
+// prime makes the first run of each of es, in parallel, within the running monitor's context (a
+// background one before Run), and returns the runs in the order of es; each is bounded by its check's
+// timeout. A run cut short because the monitor is stopping is a zero Run, and the check stays unknown.
+func (m *Monitor) prime(es []*entry) []Run {
+	runs := make([]Run, len(es))
+	ctx := context.Background()
+	if m.active {
+		ctx = m.runCtx
+	}
+	var wg sync.WaitGroup
+	for i, e := range es {
+		wg.Go(func() {
+			if r, ok := m.execute(ctx, e); ok {
+				runs[i] = r
+			}
+		})
+	}
+	wg.Wait()
+	for i, e := range es {
+		if runs[i].End.IsZero() {
+			e.primed = false // its runner makes the first run
+		}
+	}
+	return runs
 }
 
 func (m *Monitor) runner(ctx context.Context, e *entry) {
@@ -339,8 +391,10 @@ func (m *Monitor) runner(ctx context.Context, e *entry) {
 	// detection bound failure_threshold × interval + timeout hold (see the package comment).
 	ticker := time.NewTicker(e.check.Interval)
 	defer ticker.Stop()
-	for {
-		m.runOnce(ctx, e)
+	for first := true; ; first = false {
+		if !first || !e.primed {
+			m.runOnce(ctx, e)
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -350,11 +404,23 @@ func (m *Monitor) runner(ctx context.Context, e *entry) {
 }
 
 func (m *Monitor) runOnce(ctx context.Context, e *entry) {
+	run, ok := m.execute(ctx, e)
+	if !ok {
+		return
+	}
+	m.record(e, run)
+	if m.onRun != nil {
+		m.onRun(run)
+	}
+}
+
+// execute makes one run of e's check; ok is false when ctx ended meanwhile.
+func (m *Monitor) execute(ctx context.Context, e *entry) (run Run, ok bool) {
 	start := time.Now()
 	res := e.checker.Check(ctx)
 	end := time.Now()
 	if ctx.Err() != nil {
-		return // stopping: a run cut short by our own shutdown says nothing about the dependency
+		return Run{}, false // stopping: a run cut short by our own shutdown says nothing about the dependency
 	}
 	err := res.Details[e.check.Name].Error
 	if err == health.CheckTimeoutErr {
@@ -363,14 +429,11 @@ func (m *Monitor) runOnce(ctx context.Context, e *entry) {
 	if stack, ok := e.panicStack.Swap("").(string); ok && stack != "" {
 		m.log.Error("check panicked", "check", e.check.Name, "type", e.check.Type, "stack", stack)
 	}
-	run := Run{Check: e.check, Err: err, Duration: end.Sub(start), End: end}
+	run = Run{Check: e.check, Err: err, Duration: end.Sub(start), End: end}
 	if err != nil {
 		run.Class = checks.ClassOf(err)
 	}
-	m.record(e, run)
-	if m.onRun != nil {
-		m.onRun(run)
-	}
+	return run, true
 }
 
 // runGuarded is the function the engine executes: at most one run of a check in flight, and a panic

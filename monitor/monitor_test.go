@@ -350,11 +350,20 @@ func TestBlockedLogDoesNotStall(t *testing.T) {
 }
 
 // TestReplace: a reload keeps the entries of the checks it is given again (state, since, runner), starts
-// the others unknown, stops the dropped ones before returning them, and never takes start-up back.
+// an added one unknown and a changed one with its own first run, stops the dropped ones before
+// returning them, and never takes start-up back.
 func TestReplace(t *testing.T) {
 	var keptRuns, goneRuns, oldRuns atomic.Int64
+	// A run counts when its context is live: the engine may start the function of a run that was
+	// cancelled when its check was dropped (alexliesenfeld/health runs it in a goroutine and returns
+	// on the context), and that run sees its context done.
 	counting := func(n *atomic.Int64, err error) func(context.Context) error {
-		return func(context.Context) error { n.Add(1); return err }
+		return func(ctx context.Context) error {
+			if ctx.Err() == nil {
+				n.Add(1)
+			}
+			return err
+		}
 	}
 	crit := func(name string) config.Check {
 		c := spec(name, 20*time.Millisecond, 10*time.Millisecond, 1, 1)
@@ -368,12 +377,22 @@ func TestReplace(t *testing.T) {
 	before := waitFor(t, m, "every check passing", func(s *Snapshot) bool { return s.Ready && s.Started })
 	keptSince := before.Checks[0].Since
 
+	// The changed check runs more slowly than its predecessor: its first run ends after its interval
+	// would have ticked, so a second run right after it (the runner not knowing the first was made)
+	// would show in the count.
 	var newRuns atomic.Int64
-	release := make(chan struct{})
-	changedNew := checks.Func(crit("changed"), func(ctx context.Context) error {
-		newRuns.Add(1)
-		select { // the new check's first run blocks: its unknown state is observable
-		case <-release:
+	var secondRunGap atomic.Int64 // from the start of the first run to that of the second
+	var firstRunAt time.Time
+	changedSpec := spec("changed", 200*time.Millisecond, 100*time.Millisecond, 1, 1)
+	changedNew := checks.Func(changedSpec, func(ctx context.Context) error {
+		switch newRuns.Add(1) { // runs of one check never overlap
+		case 1:
+			firstRunAt = time.Now()
+		case 2:
+			secondRunGap.Store(int64(time.Since(firstRunAt)))
+		}
+		select {
+		case <-time.After(20 * time.Millisecond):
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()
@@ -403,16 +422,19 @@ func TestReplace(t *testing.T) {
 	if k.State != Passing || !k.Since.Equal(keptSince) {
 		t.Errorf("kept check: %s since %v; want passing since %v (state kept)", k.State, k.Since, keptSince)
 	}
-	for _, name := range []string{"changed", "added"} {
-		if c, _ := s.Lookup(name); c.State != Unknown {
-			t.Errorf("%s: %s right after the reload; want unknown", name, c.State)
-		}
+	// The changed check made its first run before it was published: never unknown, so an edit of a
+	// check that still passes does not flap /readyz (docs/design.md §11).
+	if c, _ := s.Lookup("changed"); c.State != Passing || newRuns.Load() != 1 {
+		t.Errorf("changed: %s after %d runs right after the reload; want passing after its one first run", c.State, newRuns.Load())
+	}
+	if c, _ := s.Lookup("added"); c.State != Unknown {
+		t.Errorf("added: %s right after the reload; want unknown", c.State)
 	}
 	if _, ok := s.Lookup("gone"); ok {
 		t.Error("gone is still in the snapshot")
 	}
 	if s.Ready || !s.Started {
-		t.Errorf("ready=%v started=%v; want not ready (new critical checks unknown) but still started", s.Ready, s.Started)
+		t.Errorf("ready=%v started=%v; want not ready (the added critical check unknown) but still started", s.Ready, s.Started)
 	}
 	if i, ok := s.Index("added"); !ok || s.Checks[i].Name != "added" {
 		t.Errorf("Index(added) = %d, %v", i, ok)
@@ -425,8 +447,11 @@ func TestReplace(t *testing.T) {
 	if s := m.Snapshot(); !s.Started {
 		t.Error("start-up went back after a reload added a failing critical check")
 	}
-	close(release)
-	waitFor(t, m, "the changed check passing", func(s *Snapshot) bool { c, _ := s.Lookup("changed"); return c.State == Passing })
+	// Its runner starts with a tick, not a second run at once: one run per interval from the first.
+	checktest.Eventually(t, 5*time.Second, "the changed check's second run", func() bool { return newRuns.Load() >= 2 })
+	if gap := time.Duration(secondRunGap.Load()); gap < changedSpec.Interval/2 {
+		t.Errorf("the changed check ran again %v after its first run began; want about an interval (%v)", gap, changedSpec.Interval)
+	}
 	if goneRuns.Load() != goneAfter || oldRuns.Load() != oldAfter {
 		t.Errorf("dropped checks ran after Replace returned: gone %d→%d, old changed %d→%d", goneAfter, goneRuns.Load(), oldAfter, oldRuns.Load())
 	}
@@ -443,8 +468,13 @@ func TestReplace(t *testing.T) {
 	checktest.Eventually(t, 5*time.Second, "the late check to run", func() bool { return lateRuns.Load() > 0 })
 	cancel()
 	<-done
-	if d := m2.Replace(nil, nil); len(d) != 1 {
+	// After Run, a changed check's first run is cut short at once: it stays unknown, never passing
+	// on a run that did not happen.
+	if d := m2.Replace([]*checks.Check{checks.Func(crit("late"), counting(&lateRuns, nil))}, nil); len(d) != 1 {
 		t.Fatalf("dropped %v after Run; want late", names(d))
+	}
+	if c, _ := m2.Snapshot().Lookup("late"); c.State != Unknown {
+		t.Errorf("a changed check replaced after Run: %s; want unknown (its first run was cut short)", c.State)
 	}
 }
 
