@@ -247,3 +247,47 @@ func TestRoundsFollowRuns(t *testing.T) {
 		t.Fatalf("%d fleet rounds for %d failing runs; want about one per run", dRounds, dRuns)
 	}
 }
+
+// TestReplaceWhileFailingOpen: a reload that changes a check failing open keeps the fleet's verdict
+// while the new check still fails and is still shared (no 503 until the next round), and a check that
+// stops failing open because a reload changed it to local, or removed it, says so in the log, as the
+// fleet's own decisions do (docs/design.md §10, §11).
+func TestReplaceWhileFailingOpen(t *testing.T) {
+	peers := &fakePeers{}
+	peers.set(4, 4)
+	refused := func(context.Context) error { return errRefused }
+	fleet := &Fleet{Peers: peers, Ratio: 0.5, MinPods: 3, Timeout: 20 * time.Millisecond}
+	var log checktest.Buffer
+	m := startFleetLogging(t, peers, &log, checks.Func(sharedSpec("db"), refused), checks.Func(sharedSpec("cache"), refused))
+	waitFor(t, m, "both failing open", func(s *Snapshot) bool { return s.Ready && s.Checks[0].FailOpen && s.Checks[1].FailOpen })
+
+	// db changed (still shared, still failing): it enters failing open, so /readyz never turns 503.
+	rounds := peers.rounds.Load()
+	m.Replace([]*checks.Check{checks.Func(sharedSpec("db"), refused), checks.Func(sharedSpec("cache"), refused)}, fleet)
+	s := m.Snapshot()
+	if c, _ := s.Lookup("db"); !s.Ready || !c.FailOpen || c.State != Failing || c.FleetHeard != 5 {
+		t.Fatalf("right after a reload changed db: ready=%v %+v; want still failing open on 5 pods heard", s.Ready, *c)
+	}
+	checktest.Eventually(t, 2*time.Second, "a fleet round for the new db", func() bool { return peers.rounds.Load() > rounds })
+	if s := m.Snapshot(); !s.Ready {
+		t.Fatal("not ready after the new db's first round; the fleet still sees it failing")
+	}
+
+	// db made local: it cannot fail open any more, and the log says it stopped; cache removed.
+	local := sharedSpec("db")
+	local.Scope = config.ScopeLocal
+	m.Replace([]*checks.Check{checks.Func(local, refused)}, fleet)
+	s = m.Snapshot()
+	if c, _ := s.Lookup("db"); s.Ready || c.FailOpen {
+		t.Fatalf("a local db failing: ready=%v %+v; want not ready, not failing open", s.Ready, *c)
+	}
+	for _, want := range []string{
+		`msg="check stopped failing open: a configuration reload changed the check; its own state is failing" check=db failing=5 heard=5`,
+		`msg="check stopped failing open: the check was removed by a configuration reload" check=cache failing=5 heard=5`,
+	} {
+		checktest.Eventually(t, 2*time.Second, "the line "+want, func() bool { return strings.Contains(log.String(), want) })
+	}
+	if n := strings.Count(log.String(), "stopped failing open"); n != 2 {
+		t.Errorf("%d lines about stopping to fail open; want 2:\n%s", n, log.String())
+	}
+}

@@ -273,7 +273,8 @@ func (m *Monitor) startLocked(e *entry) {
 // until its first run. A check that replaces another of its name in any other way makes its first run
 // here, before it is published (make before break: the one it replaces is published meanwhile), so it
 // enters with its own first result, never unknown; Replace waits for that run, at most the check's
-// timeout. An added check starts unknown, as at start-up. The checks no longer in cs
+// timeout. An added check starts unknown, as at start-up. A check that was failing open and is
+// removed, or replaced by one that does not fail open, says so in the log. The checks no longer in cs
 // are stopped (their runs ended, their goroutines returned) and returned, for the caller to close.
 // fleet replaces the fleet settings (nil: no fail-open). One new snapshot is published. Replace may be
 // called before, during or after Run; it must not be called concurrently with itself.
@@ -337,9 +338,34 @@ func (m *Monitor) Replace(cs []*checks.Check, fleet *Fleet) (dropped []*checks.C
 		}
 		stateChanged, reasonChanged := e.tracker.observe(runs[i].Err, runs[i].Duration, runs[i].End)
 		lines.change(e, stateChanged, reasonChanged, runs[i].Duration)
+		if was := byName[e.check.Name].tracker.status; was.FailOpen && e.wake != nil && e.tracker.status.State == Failing {
+			// Still failing, and still shared: the fleet's verdict on this check stands until the
+			// next round (which its first record below starts), rather than a 503 until then.
+			s := &e.tracker.status
+			s.FailOpen, s.FleetHeard, s.FleetFailing = true, was.FleetHeard, was.FleetFailing
+		}
 		m.fleetAfterRecord(e, &lines)
 	}
+	for _, e := range next {
+		if s := &e.tracker.status; s.FailOpen && e.wake == nil { // carried over to a check that cannot fail open
+			s.FailOpen, s.FleetHeard, s.FleetFailing = false, 0, 0
+		}
+	}
 	m.entries, m.index = next, indexOf(next)
+	for _, was := range byName {
+		s := was.tracker.status
+		if !s.FailOpen {
+			continue
+		}
+		why := "the check was removed by a configuration reload"
+		if i, ok := m.index[s.Name]; ok {
+			if next[i].tracker.status.FailOpen {
+				continue
+			}
+			why = "a configuration reload changed the check; its own state is " + string(next[i].tracker.status.State)
+		}
+		lines.add(slog.LevelInfo, "check stopped failing open: "+why, "check", s.Name, "failing", s.FleetFailing, "heard", s.FleetHeard)
+	}
 	m.fleet.Store(fleet)
 	lines.readiness(before, m.publishLocked(now))
 	m.queue(lines)
