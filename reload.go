@@ -207,6 +207,25 @@ func (rl *reloader) restartOnly(cfg *config.Config) {
 		rl.log.Warn("server.grpc_listen changed: it needs a restart; the gRPC health port stays as it was", "grpc_listen", old.GRPCListen, "new", cfg.Server.GRPCListen)
 		cfg.Server.GRPCListen = old.GRPCListen
 	}
+	// A check's migrations block says what the app of this pod needs from the schema, and that app
+	// does not change while it runs. A new release's configuration reaches the old release's pods
+	// (the kubelet updates a mounted ConfigMap in place, within a minute, while the rollout is still
+	// going): taking its version would fail every old pod with `schema` until the migration Job ends,
+	// and empty the Service during the deploy. So the block stays as the process started with it.
+	running := make(map[string]config.Check, len(rl.cfg.Checks))
+	for _, c := range rl.cfg.Checks {
+		running[c.Name] = c
+	}
+	for i, c := range cfg.Checks {
+		was, ok := running[c.Name]
+		if !ok || was.Type != c.Type {
+			continue
+		}
+		if spec, changed := c.Spec.Adopt(was.Spec, "migrations"); changed {
+			rl.log.Warn("migrations changed: it needs a restart (what this pod's app needs from the schema); the check keeps the migrations it started with", "check", c.Name)
+			cfg.Checks[i].Spec = spec
+		}
+	}
 }
 
 // applyServer applies the server settings a reload may change: details, details_token (srv), and the

@@ -426,3 +426,43 @@ func TestSameSpecOrder(t *testing.T) {
 		t.Error("a header value changed: still Same")
 	}
 }
+
+// TestSpecAdopt: a reload keeps a field as the running configuration has it (reload.go keeps a check's
+// migrations): set, replaced or left out, and the check is then Same as the running one.
+func TestSpecAdopt(t *testing.T) {
+	load := func(fields string) config.Check {
+		t.Helper()
+		cfg, err := config.Parse("healthgate.yaml", []byte("checks:\n  - {name: db, type: postgres, url: \"postgres://h/db\""+fields+"}\n"), env(nil))
+		if err != nil {
+			t.Fatalf("%v", err)
+		}
+		return cfg.Checks[0]
+	}
+	const v1, v2 = ", migrations: {tool: rails, version: \"1\"}", ", migrations: {tool: rails, version: \"2\"}"
+	for _, tc := range []struct {
+		name, running, next string
+		changed             bool
+	}{
+		{name: "the same block", running: v1, next: v1 + ", query: SELECT 1"},
+		{name: "neither has one", running: "", next: ", query: SELECT 1"},
+		{name: "another version", running: v1, next: v2 + ", query: SELECT 1", changed: true},
+		{name: "a block added", running: "", next: v2 + ", query: SELECT 1", changed: true},
+		{name: "the block removed", running: v1, next: ", query: SELECT 1", changed: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			running, next := load(tc.running), load(tc.next)
+			spec, changed := next.Spec.Adopt(running.Spec, "migrations")
+			if changed != tc.changed {
+				t.Errorf("changed = %v; want %v", changed, tc.changed)
+			}
+			got := next
+			got.Spec = spec
+			if want := load(tc.running + ", query: SELECT 1"); !got.Same(want) {
+				t.Errorf("after Adopt: not the running block with the new fields")
+			}
+			if again := load(tc.next); !next.Same(again) {
+				t.Error("Adopt changed the Spec it was called on")
+			}
+		})
+	}
+}

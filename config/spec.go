@@ -128,14 +128,39 @@ func (s Spec) Without(keys ...string) Spec {
 	return s
 }
 
-// String returns the scalar value of a field ("" and false when it is not set or not a single value).
-func (s Spec) String(key string) (string, bool) {
+// Adopt returns s with its field key as from has it (set, replaced or left out), and whether that
+// changed s: a reload keeps a field that needs a restart as the running configuration has it.
+func (s Spec) Adopt(from Spec, key string) (Spec, bool) {
+	want, have := from.field(key), s.field(key)
+	if want == nil && have == nil || want != nil && have != nil && sameNode(want, have) {
+		return s, false
+	}
+	out := s.Without(key) // a new node when s has one: s's is never changed
+	if want != nil {
+		if out.node == nil {
+			out.node = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+		}
+		out.node.Content = append(out.node.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: key}, want)
+	}
+	return out, true
+}
+
+// field returns the value node of a field, nil when it is not set.
+func (s Spec) field(key string) *yaml.Node {
 	if s.node != nil {
 		for i := 0; i+1 < len(s.node.Content); i += 2 {
-			if v := s.node.Content[i+1]; s.node.Content[i].Value == key && v.Kind == yaml.ScalarNode {
-				return v.Value, true
+			if s.node.Content[i].Value == key {
+				return s.node.Content[i+1]
 			}
 		}
+	}
+	return nil
+}
+
+// String returns the scalar value of a field ("" and false when it is not set or not a single value).
+func (s Spec) String(key string) (string, bool) {
+	if v := s.field(key); v != nil && v.Kind == yaml.ScalarNode {
+		return v.Value, true
 	}
 	return "", false
 }
