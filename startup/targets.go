@@ -160,7 +160,7 @@ func (t *Targets) Resolve(lookup config.LookupEnv, criticalOnly bool, attemptTim
 			problems = append(problems, problem)
 		}
 		if !slices.ContainsFunc(t.targets, func(f flagTarget) bool { return slices.Contains(migrationKinds(), f.kind) }) {
-			problems = append(problems, "--migrations: applies to the SQL targets given by flag ("+strings.Join(migrationFlags(), ", ")+" URL), and there is none; in a configuration file, write migrations: under the check")
+			problems = append(problems, "--migrations: applies to the SQL targets given by flag ("+strings.Join(migrationFlags(), " URL, ")+" URL), and there is none; in a configuration file, write migrations: under the check")
 		}
 	}
 	fromFlags, more = flagTargetChecks(cfg, t.targets, attemptTimeout, migrations)
