@@ -28,13 +28,13 @@ func cmdCheck(ctx context.Context, args []string, lookup env, stdout, stderr io.
 	if *output != "text" && *output != "json" {
 		problems = append(problems, fmt.Sprintf("--output: %q is not text or json", *output))
 	}
-	fromConfig, fromFlags, more := what.Resolve(lookup, false, 0)
+	fromConfig, fromFlags, more, cfgErr := what.Resolve(lookup, false, 0)
 	problems = append(problems, more...)
-	if len(problems) == 0 && len(fromConfig)+len(fromFlags) == 0 {
+	if len(problems) == 0 && cfgErr == nil && len(fromConfig)+len(fromFlags) == 0 {
 		problems = append(problems, nothingToCheck("give "+startup.FlagNames()+", --config, put checks in ./"+config.DefaultFile+", or set DATABASE_URL / REDIS_URL"))
 	}
-	if len(problems) > 0 {
-		return usageError(problems)
+	if len(problems) > 0 || cfgErr != nil {
+		return targetsError(problems, cfgErr)
 	}
 	cs, err := startup.Build(fromConfig, fromFlags)
 	if err != nil {

@@ -187,6 +187,26 @@ func usageError(problems []string) error {
 	return exitf(exitUsage, "%s", b.String())
 }
 
+// targetsError is every problem of wait's or check's arguments at once. The configuration's own errors
+// (cfgErr) read as serve reports them when they are all there is; beside problems of the flags, they
+// join the one list.
+func targetsError(problems []string, cfgErr error) error {
+	if cfgErr == nil {
+		return usageError(problems)
+	}
+	if len(problems) == 0 {
+		return configError(cfgErr)
+	}
+	var errs config.Errors
+	if !errors.As(cfgErr, &errs) {
+		return usageError(append(problems, cfgErr.Error()))
+	}
+	for _, e := range errs {
+		problems = append(problems, e.Error())
+	}
+	return usageError(problems)
+}
+
 func plural(n int, one, many string) string {
 	if n == 1 {
 		return one

@@ -283,6 +283,33 @@ func TestServeConfigErrors(t *testing.T) {
 	}
 }
 
+// A configuration that does not load reads the same from serve, check and wait: serve's header, every
+// error at its line. Given with --only, it is reported as it is, never as a configuration without the
+// named checks.
+func TestConfigErrorsReadAlike(t *testing.T) {
+	path := writeConfig(t, "checks:\n  - name: db\n    type: postgres\n    url: postgres://127.0.0.1/x\n    intervall: 1s\n    timeout: 10s\n")
+	for _, args := range [][]string{
+		{"serve", "--config", path},
+		{"check", "--config", path},
+		{"wait", "--config", path},
+		{"check", "--config", path, "--only", "db"},
+		{"wait", "--config", path, "--only", "db"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			code, _, stderr := runMain(t, noEnv, args...)
+			if code != exitUsage {
+				t.Fatalf("exit %d; want %d:\n%s", code, exitUsage, stderr)
+			}
+			want := "healthgate " + args[0] + ": invalid configuration (2 errors):\n" +
+				"  " + path + ":5:5: checks[0] \"db\": intervall: unknown field (did you mean \"interval\"?)\n" +
+				"  " + path + ":6: checks[0] \"db\": timeout: timeout (10s) must be shorter than interval (5s), so one run ends before the next starts\n"
+			if stderr != want {
+				t.Errorf("stderr:\n%s\nwant:\n%s", stderr, want)
+			}
+		})
+	}
+}
+
 // --listen is checked like server.listen: a usage error (exit 2), before anything is served.
 func TestServeListenFlagErrors(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "healthgate.yaml")

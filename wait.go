@@ -68,13 +68,13 @@ func cmdWait(ctx context.Context, args []string, lookup env, stderr io.Writer) e
 		problems = append(problems, fmt.Sprintf("--attempt-timeout: must be at least %s (got %s)", config.MinTimeout, *attemptTimeout))
 	}
 
-	selected, flagChecks, more := what.Resolve(lookup, true, *attemptTimeout)
+	selected, flagChecks, more, cfgErr := what.Resolve(lookup, true, *attemptTimeout)
 	problems = append(problems, more...)
-	if len(problems) == 0 && len(selected)+len(flagChecks) == 0 {
+	if len(problems) == 0 && cfgErr == nil && len(selected)+len(flagChecks) == 0 {
 		problems = append(problems, "nothing to wait for: give "+startup.FlagNames()+", a --config with critical checks, or set DATABASE_URL / REDIS_URL")
 	}
-	if len(problems) > 0 {
-		return usageError(problems)
+	if len(problems) > 0 || cfgErr != nil {
+		return targetsError(problems, cfgErr)
 	}
 
 	var cmd startup.Command

@@ -131,28 +131,25 @@ func FlagNames() string {
 }
 
 // Resolve returns what to run: the configuration's checks (the critical ones when criticalOnly, or
-// exactly those --only names) and the flag targets, or the problems to report before any attempt.
+// exactly those --only names) and the flag targets, or what to report before any attempt: the problems
+// of the flags, and cfgErr, the configuration's own errors (a config.Errors, as serve reports them).
 // Explicit beats implicit: `--postgres "$DATABASE_URL"` alone must not also run the DATABASE_URL check
 // the environment would add, nor a stray ./healthgate.yaml, so the configuration is read only with
 // --config or --only, or when no target flag is given.
-func (t *Targets) Resolve(lookup config.LookupEnv, criticalOnly bool, attemptTimeout time.Duration) (fromConfig, fromFlags []config.Check, problems []string) {
+func (t *Targets) Resolve(lookup config.LookupEnv, criticalOnly bool, attemptTimeout time.Duration) (fromConfig, fromFlags []config.Check, problems []string, cfgErr error) {
 	cfg := &config.Config{File: "flags", Defaults: config.NewDefaults()}
 	if t.config != "" || len(t.only) > 0 || len(t.targets) == 0 {
-		loaded, err := config.Find(t.config, lookup, config.FindOptions{Kinds: checks.Validate})
-		var errs config.Errors
-		switch {
-		case errors.As(err, &errs):
-			for _, e := range errs {
-				problems = append(problems, e.Error())
-			}
-		case err != nil:
-			problems = append(problems, err.Error())
-		default:
+		if loaded, err := config.Find(t.config, lookup, config.FindOptions{Kinds: checks.Validate}); err != nil {
+			cfgErr = err
+		} else {
 			cfg = loaded
 		}
 	}
-	fromConfig, more := selectChecks(cfg, t.only, criticalOnly)
-	problems = append(problems, more...)
+	if cfgErr == nil {
+		// --only names checks of a configuration that loaded: against one that did not, every name
+		// would be reported missing from an empty stand-in.
+		fromConfig, problems = selectChecks(cfg, t.only, criticalOnly)
+	}
 	var migrations config.Migrations
 	if t.migrations != "" {
 		var problem string
@@ -163,8 +160,8 @@ func (t *Targets) Resolve(lookup config.LookupEnv, criticalOnly bool, attemptTim
 			problems = append(problems, "--migrations: applies to the SQL targets given by flag ("+strings.Join(migrationFlags(), " URL, ")+" URL), and there is none; in a configuration file, write migrations: under the check")
 		}
 	}
-	fromFlags, more = flagTargetChecks(cfg, t.targets, attemptTimeout, migrations)
-	return fromConfig, fromFlags, append(problems, more...)
+	fromFlags, more := flagTargetChecks(cfg, t.targets, attemptTimeout, migrations)
+	return fromConfig, fromFlags, append(problems, more...), cfgErr
 }
 
 // Build builds the resolved checks. The error is a config.Errors for the configuration's checks.
