@@ -18,7 +18,7 @@ func cmdCheck(ctx context.Context, args []string, lookup env, stdout, stderr io.
 	var what startup.Targets
 	what.Register(fs, "check", "whose checks to run")
 	output := fs.String("output", "text", "output format: text or json")
-	if err := parseFlags(fs, args, stderr); err != nil {
+	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	var problems []string

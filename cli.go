@@ -21,7 +21,7 @@ func usage() string {
 Usage:
   healthgate serve [--config FILE] [--listen ADDR] [--log-format text|json] [--log-level LEVEL]
 ` + wrapUsage("  healthgate wait ", "[--config FILE] "+startup.FlagUsage()+" [--only NAME] [--migrations TOOL:VERSION]"+
-		" [--timeout 5m] [--attempt-timeout D] [--quiet] [--log-format text|json] [-- COMMAND ARGS...]") +
+		" [--timeout 5m] [--attempt-timeout DURATION] [--quiet] [--log-format text|json] [-- COMMAND ARGS...]") +
 		wrapUsage("  healthgate check ", "[--config FILE] "+startup.FlagUsage()+" [--only NAME] [--migrations TOOL:VERSION] [--output text|json]") +
 		`  healthgate version
 
@@ -86,10 +86,10 @@ func jsonLogger(w io.Writer, opts *slog.HandlerOptions) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
-// parseFlags parses a command's flags; a non-nil error ends the command (exit 0 after --help). Errors
-// and --help are written in the GNU `--flag` style the README and the usage use, not the flag
-// package's `-flag`.
-func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
+// parseFlags parses a command's flags; a non-nil error ends the command (exit 0 after --help, which is
+// written to stdout, as `healthgate --help` is, so that it pipes into a pager or grep). Errors and --help
+// are written in the GNU `--flag` style the README and the usage use, not the flag package's `-flag`.
+func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	err := fs.Parse(args)
@@ -97,7 +97,7 @@ func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, flag.ErrHelp):
-		printFlags(fs, stderr)
+		printFlags(fs, stdout)
 		return exitf(exitOK, "")
 	}
 	return exitf(exitUsage, "%s\nRun \"%s --help\" for its flags.", gnuFlagError(err), fs.Name())

@@ -105,9 +105,9 @@ func run(args []string, lookup env, sigs <-chan os.Signal, stdout, stderr io.Wri
 	var err error
 	switch cmd {
 	case "serve":
-		err = cmdServe(ctx, rest, lookup, again, hup, stderr)
+		err = cmdServe(ctx, rest, lookup, again, hup, stdout, stderr)
 	case "wait":
-		err = cmdWait(ctx, rest, lookup, stderr)
+		err = cmdWait(ctx, rest, lookup, stdout, stderr)
 	case "check":
 		err = cmdCheck(ctx, rest, lookup, stdout, stderr)
 	case "version", "--version":

@@ -414,15 +414,30 @@ func TestWaitUsageErrors(t *testing.T) {
 	}
 }
 
-func TestWaitHelp(t *testing.T) {
-	code, _, stderr := runMain(t, noEnv, "wait", "--help")
-	if code != exitOK {
-		t.Fatalf("exit %d; want 0", code)
+// Every command's --help (and -h) is on stdout, as `healthgate --help` is, so that it pipes into a pager
+// or grep, and exits 0.
+func TestHelp(t *testing.T) {
+	tests := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"wait", "--help"}, []string{"  --postgres URL", "  --redis URL", "  --http URL", "  --tcp HOST:PORT", "  --only NAME", "  --timeout DURATION", "  --attempt-timeout DURATION", "  --quiet", "  --log-format"}},
+		{[]string{"check", "-h"}, []string{"  --postgres URL", "  --only NAME", "  --output"}},
+		{[]string{"serve", "--help"}, []string{"  --config", "  --listen", "  --log-level"}},
+		{[]string{"--help"}, []string{"healthgate serve [--config FILE]"}},
 	}
-	for _, w := range []string{"  --postgres URL", "  --redis URL", "  --http URL", "  --tcp HOST:PORT", "  --only NAME", "  --timeout DURATION", "  --attempt-timeout DURATION", "  --quiet", "  --log-format"} {
-		if !strings.Contains(stderr, w) {
-			t.Errorf("--help lacks %q:\n%s", w, stderr)
-		}
+	for _, tc := range tests {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			code, stdout, stderr := runMain(t, noEnv, tc.args...)
+			if code != exitOK || stderr != "" {
+				t.Fatalf("exit %d, stderr %q; want 0 and nothing on stderr", code, stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stdout, w) {
+					t.Errorf("stdout lacks %q:\n%s", w, stdout)
+				}
+			}
+		})
 	}
 }
 

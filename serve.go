@@ -18,12 +18,12 @@ import (
 
 // cmdServe is `healthgate serve`: the probe endpoints (docs/design.md §3), answered from the checks run in
 // the background, until a signal starts the drain (§5); SIGHUP and changes of the file reload (§11).
-func cmdServe(ctx context.Context, args []string, lookup env, again, hup <-chan struct{}, stderr io.Writer) error {
+func cmdServe(ctx context.Context, args []string, lookup env, again, hup <-chan struct{}, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("healthgate serve", flag.ContinueOnError)
 	var common commonFlags
 	common.register(fs)
 	listen := fs.String("listen", "", "address to serve on (overrides server.listen; default :8080)")
-	if err := parseFlags(fs, args, stderr); err != nil {
+	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -36,16 +36,16 @@ func splitCommand(args []string) (own, command []string, hasCommand bool) {
 // cmdWait is `healthgate wait`: it blocks until every target answered once, then exits 0 or execs
 // the command after `--` (README "wait"). Every usage and configuration error is reported before
 // the first attempt.
-func cmdWait(ctx context.Context, args []string, lookup env, stderr io.Writer) error {
+func cmdWait(ctx context.Context, args []string, lookup env, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("healthgate wait", flag.ContinueOnError)
 	var what startup.Targets
 	what.Register(fs, "wait for", "whose critical checks to wait for")
 	timeout := durationFlag(fs, "timeout", 5*time.Minute, "give up after this `DURATION`, with exit code 124 (0 waits for ever; default 5m)")
-	attemptTimeout := durationFlag(fs, "attempt-timeout", 0, "`DURATION` bound of each attempt of a flag target (default: defaults.timeout, 2s)")
+	attemptTimeout := durationFlag(fs, "attempt-timeout", 0, "bound each attempt of a flag target to this `DURATION` (default: defaults.timeout, 2s)")
 	quiet := fs.Bool("quiet", false, "no progress lines (the table of what was not ready on timeout is still written)")
 	logFormat := fs.String("log-format", "text", "progress format: text or json")
 	own, command, hasCommand := splitCommand(args)
-	if err := parseFlags(fs, own, stderr); err != nil {
+	if err := parseFlags(fs, own, stdout); err != nil {
 		return err
 	}
 

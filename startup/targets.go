@@ -63,7 +63,7 @@ func (t *Targets) Register(fs *flag.FlagSet, verb, configUse string) {
 	for _, k := range checks.Kinds() {
 		fs.Var(targetFlag{k.Name, &t.targets}, k.Name, verb+" "+k.TargetHelp+"; repeatable)")
 	}
-	fs.Var(&t.only, "only", "only the configuration's check of this `NAME` (repeatable; critical or not)")
+	fs.Var(&t.only, "only", "only the configuration's check of this `NAME` (repeatable or comma-separated; critical or not)")
 	fs.StringVar(&t.migrations, "migrations", "", "the schema of every "+strings.Join(migrationFlags(), ", ")+" target must be at this version: `TOOL:VERSION` or TOOL:TABLE:VERSION "+
 		"(tools: golang-migrate, goose, dbmate, rails, flyway, liquibase, alembic; the table ends at the first single colon, so liquibase's FILENAME::ID::AUTHOR is a version)")
 }
