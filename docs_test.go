@@ -205,6 +205,20 @@ func TestReadmeKinds(t *testing.T) {
 		t.Errorf("README.md, Configuration: the example does not validate: %v", errs)
 	}
 
+	// The health+json paragraph names the kinds whose componentType is datastore: all of them, no other.
+	var datastores []string
+	for _, name := range checks.Types() {
+		if checks.ComponentType(name) == checks.ComponentDatastore {
+			datastores = append(datastores, name)
+		}
+	}
+	if m := regexp.MustCompile("`componentType` \\(`datastore` for ([a-z, ]+) and ([a-z]+), `component` for the other kinds").
+		FindStringSubmatch(strings.Join(strings.Fields(readme), " ")); m == nil {
+		t.Error("README.md, Endpoints: no \"`componentType` (`datastore` for A, B and C, `component` for the other kinds\"")
+	} else if got := append(strings.Split(m[1], ", "), m[2]); !slices.Equal(slices.Sorted(slices.Values(got)), datastores) {
+		t.Errorf("README.md, Endpoints: componentType datastore for %v; the registry says %v", got, datastores)
+	}
+
 	want := map[string]string{} // kind → its flag row's start
 	for _, k := range checks.Kinds() {
 		want[k.Name] = "| `--" + k.Name + " " + k.TargetArg + "` |"
