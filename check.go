@@ -18,6 +18,7 @@ func cmdCheck(ctx context.Context, args []string, lookup env, stdout, stderr io.
 	var what startup.Targets
 	what.Register(fs, "check", "whose checks to run")
 	output := fs.String("output", "text", "output format: text or json")
+	attemptTimeout := attemptTimeoutFlag(fs)
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
@@ -28,7 +29,11 @@ func cmdCheck(ctx context.Context, args []string, lookup env, stdout, stderr io.
 	if *output != "text" && *output != "json" {
 		problems = append(problems, fmt.Sprintf("--output: %q is not text or json", *output))
 	}
-	fromConfig, fromFlags, more, cfgErr := what.Resolve(lookup, false, 0)
+	attempt, problem := attemptTimeout()
+	if problem != "" {
+		problems = append(problems, problem)
+	}
+	fromConfig, fromFlags, more, cfgErr := what.Resolve(lookup, false, attempt)
 	problems = append(problems, more...)
 	if len(problems) == 0 && cfgErr == nil && len(fromConfig)+len(fromFlags) == 0 {
 		problems = append(problems, nothingToCheck("give "+startup.FlagNames()+", --config, put checks in ./"+config.DefaultFile+", or set DATABASE_URL / REDIS_URL"))

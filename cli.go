@@ -22,7 +22,8 @@ Usage:
   healthgate serve [--config FILE] [--listen ADDR] [--log-format text|json] [--log-level LEVEL]
 ` + wrapUsage("  healthgate wait ", "[--config FILE] "+startup.FlagUsage()+" [--only NAME] [--migrations TOOL:VERSION]"+
 		" [--timeout 5m] [--attempt-timeout DURATION] [--quiet] [--log-format text|json] [-- COMMAND ARGS...]") +
-		wrapUsage("  healthgate check ", "[--config FILE] "+startup.FlagUsage()+" [--only NAME] [--migrations TOOL:VERSION] [--output text|json]") +
+		wrapUsage("  healthgate check ", "[--config FILE] "+startup.FlagUsage()+" [--only NAME] [--migrations TOOL:VERSION]"+
+			" [--attempt-timeout DURATION] [--output text|json]") +
 		`  healthgate version
 
 Run "healthgate COMMAND --help" for a command's flags.
@@ -158,6 +159,21 @@ func durationFlag(fs *flag.FlagSet, name string, value time.Duration, usage stri
 		return nil
 	})
 	return &d
+}
+
+// attemptTimeoutFlag registers --attempt-timeout, which wait and check share: the bound of one attempt of
+// a flag target, instead of defaults.timeout. The function it returns gives the value once the flags are
+// parsed (0: not given), or the problem with it.
+func attemptTimeoutFlag(fs *flag.FlagSet) func() (time.Duration, string) {
+	d := durationFlag(fs, "attempt-timeout", 0, "bound each attempt of a flag target to this `DURATION` (default: defaults.timeout, 2s)")
+	return func() (time.Duration, string) {
+		set := false
+		fs.Visit(func(f *flag.Flag) { set = set || f.Name == "attempt-timeout" })
+		if set && *d < config.MinTimeout {
+			return 0, fmt.Sprintf("--attempt-timeout: must be at least %s (got %s)", config.MinTimeout, *d)
+		}
+		return *d, ""
+	}
 }
 
 // configError is the usage error of a configuration that does not load: every problem, one per line.

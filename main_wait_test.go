@@ -422,7 +422,7 @@ func TestHelp(t *testing.T) {
 		want []string
 	}{
 		{[]string{"wait", "--help"}, []string{"  --postgres URL", "  --redis URL", "  --http URL", "  --tcp HOST:PORT", "  --only NAME", "  --timeout DURATION", "  --attempt-timeout DURATION", "  --quiet", "  --log-format"}},
-		{[]string{"check", "-h"}, []string{"  --postgres URL", "  --only NAME", "  --output"}},
+		{[]string{"check", "-h"}, []string{"  --postgres URL", "  --only NAME", "  --attempt-timeout DURATION", "  --output"}},
 		{[]string{"serve", "--help"}, []string{"  --config", "  --listen", "  --log-level"}},
 		{[]string{"--help"}, []string{"healthgate serve [--config FILE]"}},
 	}

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/healthgate/healthgate/checks"
-	"github.com/healthgate/healthgate/config"
 	"github.com/healthgate/healthgate/startup"
 )
 
@@ -41,7 +40,7 @@ func cmdWait(ctx context.Context, args []string, lookup env, stdout, stderr io.W
 	var what startup.Targets
 	what.Register(fs, "wait for", "whose critical checks to wait for")
 	timeout := durationFlag(fs, "timeout", 5*time.Minute, "give up after this `DURATION`, with exit code 124 (0 waits for ever; default 5m)")
-	attemptTimeout := durationFlag(fs, "attempt-timeout", 0, "bound each attempt of a flag target to this `DURATION` (default: defaults.timeout, 2s)")
+	attemptTimeout := attemptTimeoutFlag(fs)
 	quiet := fs.Bool("quiet", false, "no progress lines (the table of what was not ready on timeout is still written)")
 	logFormat := fs.String("log-format", "text", "progress format: text or json")
 	own, command, hasCommand := splitCommand(args)
@@ -62,13 +61,12 @@ func cmdWait(ctx context.Context, args []string, lookup env, stdout, stderr io.W
 	if *timeout < 0 {
 		problems = append(problems, fmt.Sprintf("--timeout: must not be negative (got %s); 0 waits for ever", *timeout))
 	}
-	attemptSet := false
-	fs.Visit(func(f *flag.Flag) { attemptSet = attemptSet || f.Name == "attempt-timeout" })
-	if attemptSet && *attemptTimeout < config.MinTimeout {
-		problems = append(problems, fmt.Sprintf("--attempt-timeout: must be at least %s (got %s)", config.MinTimeout, *attemptTimeout))
+	attempt, problem := attemptTimeout()
+	if problem != "" {
+		problems = append(problems, problem)
 	}
 
-	selected, flagChecks, more, cfgErr := what.Resolve(lookup, true, *attemptTimeout)
+	selected, flagChecks, more, cfgErr := what.Resolve(lookup, true, attempt)
 	problems = append(problems, more...)
 	if len(problems) == 0 && cfgErr == nil && len(selected)+len(flagChecks) == 0 {
 		problems = append(problems, "nothing to wait for: give "+startup.FlagNames()+", a --config with critical checks, or set DATABASE_URL / REDIS_URL")
