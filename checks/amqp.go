@@ -90,7 +90,7 @@ func amqpSettingsOf(c config.Check, s *amqpSpec) (amqpSettings, config.Errors) {
 			}
 		}
 		a.tls = cfg
-	} else if tlsGiven(s.TLS) {
+	} else if tlsWritten(c, s.TLS) { // even an empty block, as for redis://
 		errs = append(errs, c.Src.Errorf("tls", "applies to amqps:// URLs; this one is amqp:// (no TLS)"))
 	}
 	// The check dials and shakes hands itself (bounded by the run, and below the login rewrite), so

@@ -107,7 +107,7 @@ func mqttSettingsOf(c config.Check, s *mqttSpec) (mqttSettings, config.Errors) {
 			cfg.ServerName = u.Hostname()
 		}
 		m.tls = cfg
-	} else if tlsGiven(s.TLS) {
+	} else if tlsWritten(c, s.TLS) { // even an empty block, as for redis://
 		errs = append(errs, c.Src.Errorf("tls", "applies to mqtts:// URLs; this one is mqtt:// (no TLS)"))
 	}
 	return m, errs

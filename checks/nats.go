@@ -67,7 +67,7 @@ func natsSettingsOf(c config.Check, s *natsSpec) (natsSettings, config.Errors) {
 			errs = append(errs, c.Src.Errorf("url", "the port must be a number from 1 to 65535"))
 		}
 	}
-	if u.Scheme == "tls" || tlsGiven(s.TLS) {
+	if u.Scheme == "tls" || tlsWritten(c, s.TLS) { // a block, even `tls: {}`, turns TLS on, as for grpc
 		cfg, tlsErrs := clientTLS(s.TLS)
 		errs = append(errs, tlsErrs...)
 		n.tls = cfg

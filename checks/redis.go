@@ -106,10 +106,12 @@ func buildRedis(c config.Check, s *redisSpec) (prober, string, config.Errors) {
 	opts.MinIdleConns = 0
 	opts.DisableIdentity = true // no CLIENT SETINFO on every new connection
 	opts.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
-	if tlsGiven(s.TLS) {
+	if tlsWritten(c, s.TLS) {
+		// Even an empty block: `tls: {}` turns TLS on for grpc, mysql and postgres, and must not pass
+		// here for a plaintext connection that its writer believes is encrypted.
 		if opts.TLSConfig == nil {
 			errs = append(errs, c.Src.Errorf("tls", "applies to rediss:// URLs; this one is redis:// (no TLS)"))
-		} else {
+		} else if tlsGiven(s.TLS) {
 			cfg, tlsErrs := clientTLS(s.TLS)
 			errs = append(errs, tlsErrs...)
 			if cfg.ServerName == "" {

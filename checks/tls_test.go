@@ -267,6 +267,35 @@ func TestTLSBlockConfig(t *testing.T) {
 	}
 }
 
+// TestEmptyTLSBlockOnAPlainScheme: `tls: {}` turns TLS on where the target has no TLS scheme (grpc,
+// mysql, postgres), so on a plaintext URL it is refused as any other tls block is, never silently plaintext;
+// beside a nats:// URL it turns TLS on, as a block with fields does.
+func TestEmptyTLSBlockOnAPlainScheme(t *testing.T) {
+	for _, tc := range []struct{ kind, url, want string }{
+		{"redis", "redis://127.0.0.1:6379/0", `healthgate.yaml:5: checks[0] "dep": tls: applies to rediss:// URLs; this one is redis:// (no TLS)`},
+		{"amqp", "amqp://127.0.0.1:5672/", `healthgate.yaml:5: checks[0] "dep": tls: applies to amqps:// URLs; this one is amqp:// (no TLS)`},
+		{"mqtt", "mqtt://127.0.0.1:1883", `healthgate.yaml:5: checks[0] "dep": tls: applies to mqtts:// URLs; this one is mqtt:// (no TLS)`},
+		{"redis", "rediss://127.0.0.1:6379/0", ""},
+	} {
+		t.Run(tc.url, func(t *testing.T) {
+			c := yamlCheck(t, "checks:\n  - name: dep\n    type: "+tc.kind+"\n    url: "+tc.url+"\n    tls: {}\n")
+			ch, err := checks.New(c)
+			if err == nil {
+				ch.Close()
+			}
+			if got := fmt.Sprint(err); tc.want == "" && err != nil || tc.want != "" && got != tc.want {
+				t.Errorf("build error %v; want %q", err, tc.want)
+			}
+		})
+	}
+	t.Run("nats:// turns TLS on", func(t *testing.T) {
+		nu := checktest.NATSURL(t) // a server without TLS
+		ch := newCheckTimeout(t, yamlCheck(t, "checks:\n  - name: dep\n    type: nats\n    url: "+nu+"\n    tls: {}\n"), generousTimeout)
+		err, _ := runCheck(t, ch)
+		assertClass(t, err, checks.TLS)
+	})
+}
+
 // TestHTTPClientCertificate: an http check presents tls.cert_file/key_file to a server that requires a
 // client certificate.
 func TestHTTPClientCertificate(t *testing.T) {
