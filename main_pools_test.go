@@ -22,13 +22,15 @@ func TestServeReloadSharedPools(t *testing.T) {
 	// for Postgres, so each pool holds its two connections before the reload.
 	rd.SetDelay(150 * time.Millisecond)
 	rd.Set(checktest.Slow)
+	// Timeouts far above what a run takes (0.3 s, 0.3 s on the slow wire): a run that timed out on a
+	// loaded runner would close its connection and open another, which is not the reload's doing.
 	dbURL := checktest.WithHost(t, pgURL, pg.Addr())
 	cacheURL := checktest.WithHost(t, redisURL, rd.Addr())
 
 	v1 := fmt.Sprintf(`server:
   listen: 127.0.0.1:0
   shutdown_delay: 0s
-defaults: {interval: 1s, timeout: 900ms}
+defaults: {interval: 2s, timeout: 1800ms}
 checks:
   - {name: db-a, type: postgres, url: "${DATABASE_URL}", query: "SELECT pg_sleep(0.3)"}
   - {name: db-b, type: postgres, url: "${DATABASE_URL}", query: "SELECT pg_sleep(0.3)", writable: true}
@@ -72,7 +74,7 @@ checks:
 	v2 := fmt.Sprintf(`server:
   listen: 127.0.0.1:0
   shutdown_delay: 0s
-defaults: {interval: 1s, timeout: 900ms}
+defaults: {interval: 2s, timeout: 1800ms}
 checks:
   - {name: db-a, type: postgres, url: "${DATABASE_URL}", query: "SELECT pg_sleep(0.3)"}
   - {name: db-c, type: postgres, url: "${DATABASE_URL}", query: "SELECT pg_sleep(0.3) /* its own */"}
@@ -89,7 +91,7 @@ checks:
 	for _, name := range []string{"db-a", "db-c", "cache-a", "cache-c"} {
 		p.waitCode(t, "/readyz/"+name, 200, 15*time.Second)
 	}
-	time.Sleep(2 * time.Second) // a few more rounds of every check on the pools
+	time.Sleep(4 * time.Second) // a few more rounds of every check on the pools
 	close(stop)
 	wg.Wait()
 
