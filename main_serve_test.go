@@ -327,6 +327,14 @@ func TestServeListenFlagErrors(t *testing.T) {
 			t.Errorf("--listen %s: exit %d, stderr %q; want exit 2 and %q", tc.listen, code, stderr.String(), tc.want)
 		}
 	}
+
+	// Every usage error at once, as for the configuration.
+	var stderr bytes.Buffer
+	code := run([]string{"serve", "--config", path, "--listen", "foo", "--log-format", "xml", "extra"}, func(string) (string, bool) { return "", false }, nil, io.Discard, &stderr)
+	want := "healthgate serve: 3 errors:\n  unexpected argument \"extra\"\n  --listen: must be host:port or :port (got \"foo\")\n  --log-format: \"xml\" is not text or json\n"
+	if code != exitUsage || stderr.String() != want {
+		t.Errorf("three usage errors: exit %d, stderr:\n%s\nwant exit 2 and:\n%s", code, stderr.String(), want)
+	}
 }
 
 // startServeInDir runs serve in an empty directory, with ./healthgate.yaml holding yaml unless it

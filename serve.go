@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -26,17 +27,21 @@ func cmdServe(ctx context.Context, args []string, lookup env, again, hup <-chan 
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
+	var problems []string // every usage error at once
 	if fs.NArg() > 0 {
-		return exitf(exitUsage, "unexpected argument %q", fs.Arg(0))
+		problems = append(problems, fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
 	}
 	if *listen != "" {
 		if msg := config.CheckListen(*listen); msg != "" {
-			return exitf(exitUsage, "--listen: %s", msg)
+			problems = append(problems, "--listen: "+msg)
 		}
 	}
 	log, err := common.logger(stderr)
 	if err != nil {
-		return exitf(exitUsage, "%v", err)
+		problems = append(problems, err.Error())
+	}
+	if len(problems) > 0 {
+		return usageError(problems)
 	}
 	path := config.Path(common.config)
 	cfg, err := loadServeConfig(path, lookup)
