@@ -180,12 +180,13 @@ func (h *httpCheck) probe(ctx context.Context) error {
 	}
 	resp, err := h.client.Do(req)
 	if err != nil {
-		err = redactURLError(err)
+		err = redactEcho(redactURLError(err))
 		// net/http's words for an answer that is not HTTP (another protocol on the port): a malformed
-		// status line, or (readLoopPeekFailLocked with no transport error under it) bytes the server
-		// sent before the request, which an HTTP server never does (an SSH banner).
+		// status line or header, or (readLoopPeekFailLocked with no transport error under it) bytes the
+		// server sent before the request, which an HTTP server never does (an SSH banner).
 		msg := err.Error()
-		if strings.Contains(msg, "malformed HTTP") || (strings.Contains(msg, "readLoopPeekFailLocked") && classifyNet(err) == Unknown) {
+		if strings.Contains(msg, "malformed HTTP") || strings.Contains(msg, "malformed MIME header") ||
+			(strings.Contains(msg, "readLoopPeekFailLocked") && classifyNet(err) == Unknown) {
 			return &Error{Class: BadResponse, Err: err, Hint: "the answer is not HTTP: is this port an HTTP server's in %s (an https:// one, if it wants TLS)?"}
 		}
 		return withTLSHint(classified(err))
@@ -210,6 +211,24 @@ func (h *httpCheck) probe(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// redactEcho redacts the URLs and query strings in the server's bytes that net/http quotes when they are
+// not HTTP ("malformed HTTP status code \"/health?token=...\""): a server that sends the request back
+// (an echo service, a proxy quoting it in an error) returns the request target, query and all. Each
+// word that can hold a query or a user is redacted as a URL (RedactURL), the rest kept.
+func redactEcho(err error) error {
+	var ue *url.Error
+	if !errors.As(err, &ue) || !strings.Contains(ue.Err.Error(), "malformed") {
+		return err
+	}
+	words := strings.Split(ue.Err.Error(), " ")
+	for i, w := range words {
+		if core := strings.Trim(w, `"':`); strings.ContainsAny(core, "?=@") {
+			words[i] = strings.Replace(w, core, RedactURL(core), 1)
+		}
+	}
+	return &url.Error{Op: ue.Op, URL: ue.URL, Err: errors.New(strings.Join(words, " "))}
 }
 
 func (h *httpCheck) statusOK(code int) bool {

@@ -402,6 +402,10 @@ func TestHTTP(t *testing.T) {
 		{name: "dns", check: config.Check{Spec: config.SpecOf(map[string]any{"url": "http://healthgate-test.invalid/ok"})}, want: checks.DNS},
 		{name: "not HTTP: a banner, the connection kept open", check: config.Check{Spec: config.SpecOf(map[string]any{"url": "http://" + garbageServer(t, checktest.GarbageBanner) + "/ok"})}, want: checks.BadResponse},
 		{name: "not HTTP: a status line that is not one", check: config.Check{Spec: config.SpecOf(map[string]any{"url": "http://" + garbageServer(t, "220 smtp.example.com ESMTP\r\n") + "/ok"})}, want: checks.BadResponse},
+		// A server that sends the request back (an echo service, a proxy quoting it in an error) puts the
+		// request target, query and all, where net/http quotes the answer's first lines.
+		{name: "not HTTP: the request sent back", check: config.Check{Spec: config.SpecOf(map[string]any{"url": "http://" + echoServer(t, "") + "/ok?api_key=s3cr3t-key"})}, want: checks.BadResponse},
+		{name: "a status line, then the request sent back", check: config.Check{Spec: config.SpecOf(map[string]any{"url": "http://" + echoServer(t, "HTTP/1.1 200 OK\r\n") + "/ok?x=1&token=s3cr3t-q"})}, want: checks.BadResponse},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -584,6 +588,17 @@ func garbageServer(t *testing.T, banner string) string {
 		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
 		_, _ = c.Write([]byte(banner))
 		_, _ = io.Copy(io.Discard, c)
+	})
+}
+
+// echoServer writes first, then sends back whatever the client sends, keeping the connection open until
+// the client closes it.
+func echoServer(t *testing.T, first string) string {
+	t.Helper()
+	return fakeServer(t, func(c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+		_, _ = c.Write([]byte(first))
+		_, _ = io.Copy(c, c)
 	})
 }
 
