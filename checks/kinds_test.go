@@ -223,6 +223,22 @@ func TestPostgresBannerAllocatesNothing(t *testing.T) {
 	}
 }
 
+// TestPostgresOtherProtocolMessage: MariaDB's greeting (a packet 100 bytes long, then protocol 10 and
+// "5.5.5-10.11...") reads as a well-formed CopyData message, which pgx reports as an unexpected message
+// with no cause ("%!w(<nil>)"). It is another protocol on the port, like any bytes that do not decode.
+func TestPostgresOtherProtocolMessage(t *testing.T) {
+	mariadb := garbageServer(t, "d\x00\x00\x00\n5.5.5-10.11.19-MariaDB-0+deb12u1\x00")
+	ch := newCheck(t, config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": "postgres://u@" + mariadb + "/db?sslmode=disable"})})
+	err, _ := runCheck(t, ch)
+	assertClass(t, err, checks.BadResponse)
+	if strings.Contains(err.Error(), "%!") {
+		t.Errorf("error %q carries a formatting artefact", err)
+	}
+	if h := ch.Hint(err); !strings.Contains(h, "PostgreSQL's (5432)") {
+		t.Errorf("hint %q does not ask whether the port is PostgreSQL's", h)
+	}
+}
+
 // TestPostgresStartupErrors answers the startup packet the way a Postgres in each state does: starting
 // (57P03), full (53300), or refusing the password (28P01, which trust auth here never sends).
 func TestPostgresStartupErrors(t *testing.T) {

@@ -499,6 +499,9 @@ func classifyPostgres(err error) error {
 		return &Error{Class: TLS, Err: err}
 	}
 	if notPostgres(err) {
+		if msg := err.Error(); strings.Contains(msg, nilCause) {
+			err = &flatError{msg: strings.ReplaceAll(msg, nilCause, ""), err: err}
+		}
 		return &Error{Class: BadResponse, Err: err, Hint: "the server's answer is not the PostgreSQL protocol: is this port PostgreSQL's (5432) in %s?"}
 	}
 	if errors.Is(err, pgconn.ErrConnClosed) {
@@ -509,16 +512,21 @@ func classifyPostgres(err error) error {
 	return classified(err)
 }
 
+// nilCause is what pgx's "received unexpected message" carries: it wraps a nil error with %w.
+const nilCause = ": %!w(<nil>)"
+
 // notPostgres reports pgproto3's errors for bytes that do not decode as the protocol (another protocol on
-// the port: an SSH banner reads as a ParameterStatus 1.4 GB long). They are fmt errors, but for the
-// length check, so they are told by their words.
+// the port: an SSH banner reads as a ParameterStatus 1.4 GB long), and pgconn's for messages that decode
+// but make no sense in a startup (MariaDB's greeting reads as a CopyData). They are fmt errors, but for
+// the length check, so they are told by their words.
 func notPostgres(err error) bool {
 	var tooLong *pgproto3.ExceededMaxBodyLenErr
 	if errors.As(err, &tooLong) {
 		return true
 	}
 	msg := err.Error()
-	for _, s := range []string{"unknown message type", "invalid message length", "body must have length", "body is invalid", "unknown authentication type"} {
+	for _, s := range []string{"unknown message type", "invalid message length", "body must have length", "body is invalid", "unknown authentication type",
+		"received unexpected message", "server protocol version too low", "ReadyForQuery before AuthenticationOk"} {
 		if strings.Contains(msg, s) {
 			return true
 		}
