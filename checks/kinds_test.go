@@ -310,6 +310,8 @@ func TestRedisServerAnswers(t *testing.T) {
 		{name: "tls to a non-TLS answer", url: "rediss://" + loading + "/0", want: checks.TLS},
 		{name: "dns", url: checktest.WithHost(t, rd, "healthgate-test.invalid:6379"), want: checks.DNS},
 		{name: "database number the server lacks", url: "redis://" + checktest.HostPort(t, rd) + "/99", want: checks.BadResponse, hint: "database number in url"},
+		// HELLO 3 AUTH default PASSWORD sent back reads as an array of 5 where a map is due.
+		{name: "the request sent back", url: "redis://:s3cr3t-pw@" + echoServer(t, "") + "/0", want: checks.BadResponse, hint: "Redis's (6379)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -392,8 +392,10 @@ func classifyRedis(err error) error {
 		}
 		return &Error{Class: BadResponse, Err: err}
 	}
-	if msg := err.Error(); strings.Contains(msg, "redis: can't parse") || strings.Contains(msg, "redis: invalid reply") {
-		// go-redis's words for bytes that are not RESP (another protocol on the port).
+	if msg := err.Error(); strings.Contains(msg, "redis: can't parse") || strings.Contains(msg, "redis: invalid reply") ||
+		strings.Contains(msg, "redis: the length of the array must be") {
+		// go-redis's words for bytes that are not RESP (another protocol on the port), or RESP where
+		// it makes no sense (a server that sends the request back: an array where HELLO's map is due).
 		return &Error{Class: BadResponse, Err: err, Hint: "the server's answer is not the Redis protocol: is this port Redis's (6379) in %s?"}
 	}
 	return classified(err)
