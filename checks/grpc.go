@@ -52,6 +52,7 @@ const (
 	grpcUnknownSvcHint    = "the health service does not know this service name: check service in the configuration against the names the server registers (\"\" asks for the server as a whole)"
 	grpcNotServingHint    = "the server says it is not serving: it is starting, draining, or one of its own dependencies is failing; see its log"
 	grpcNotGRPCHint       = "the port in %s answered, but not as a gRPC server: is it the gRPC port, and does it want TLS (set tls:) or plaintext?"
+	grpcPlainPortHint     = "the server answered the TLS handshake with something else, or closed the connection: the port may not speak TLS (remove the tls block, or point %s at the server's TLS port)"
 	grpcUnavailableHint   = "the server answered UNAVAILABLE: it is starting, shutting down or overloaded; it should clear by itself"
 	grpcUnauthorizedHint  = "the server refused the call (UNAUTHENTICATED or PERMISSION_DENIED): the health service should be open to unauthenticated callers, or give the check a client certificate in tls:"
 	grpcServiceWholeLabel = `"" (the server as a whole)`
@@ -133,6 +134,33 @@ func buildGRPC(c config.Check, s *grpcSpec) (prober, string, config.Errors) {
 			}
 			return &h2Sniffer{Conn: conn, notH2: &g2.notH2}, nil
 		},
+	}
+	if g.tls != nil {
+		// The handshake is made here, not by net/http, so that a plaintext server's answer to it (a
+		// reset, an HTTP/1 400) is told apart from a reset of the gRPC exchange that follows.
+		cfg := g.tls.Clone()
+		cfg.NextProtos = []string{"h2"}
+		tr.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			raw, err := dialContext(ctx, dialer, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			c := cfg
+			if c.ServerName == "" {
+				c = cfg.Clone()
+				c.ServerName, _, _ = net.SplitHostPort(addr)
+			}
+			tc := tls.Client(raw, c)
+			if err := tc.HandshakeContext(ctx); err != nil {
+				_ = raw.Close()
+				var rec tls.RecordHeaderError
+				if ctx.Err() == nil && (errors.As(err, &rec) || ClassOf(err) == Reset) {
+					return nil, &Error{Class: TLS, Hint: grpcPlainPortHint, Err: fmt.Errorf("TLS handshake: %w", err)}
+				}
+				return nil, err
+			}
+			return tc, nil
+		}
 	}
 	target := g.address
 	if g.service != "" {

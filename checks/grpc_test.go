@@ -10,6 +10,8 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -165,6 +167,13 @@ func TestGRPCTLS(t *testing.T) {
 	caFile, serverCert := testCA(t, "127.0.0.1")
 	addr, _ := startGRPC(t, true, credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{serverCert}}))
 	plain, _ := startGRPC(t, true, nil)
+	// net/http's h2c server (healthgate's own grpc_listen is one) resets a ClientHello it cannot read.
+	h2c := httptest.NewUnstartedServer(http.NotFoundHandler())
+	h2c.Config.Protocols = new(http.Protocols)
+	h2c.Config.Protocols.SetHTTP1(true)
+	h2c.Config.Protocols.SetUnencryptedHTTP2(true)
+	h2c.Start()
+	t.Cleanup(h2c.Close)
 	for _, tc := range []struct {
 		name  string
 		check config.Check
@@ -176,6 +185,7 @@ func TestGRPCTLS(t *testing.T) {
 		{name: "untrusted", check: config.Check{Spec: config.SpecOf(map[string]any{"address": addr, "tls": config.TLS{ServerName: "127.0.0.1"}})}, want: checks.TLS, hint: "tls.ca_file"},
 		{name: "wrong name", check: config.Check{Spec: config.SpecOf(map[string]any{"address": addr, "tls": config.TLS{CAFile: caFile, ServerName: "inventory.internal"}})}, want: checks.TLS, hint: "tls.server_name"},
 		{name: "tls to a plaintext server", check: config.Check{Spec: config.SpecOf(map[string]any{"address": plain, "tls": config.TLS{CAFile: caFile}})}, want: checks.TLS},
+		{name: "tls to a plaintext net/http h2c server", check: config.Check{Spec: config.SpecOf(map[string]any{"address": h2c.Listener.Addr().String(), "tls": config.TLS{CAFile: caFile}})}, want: checks.TLS, hint: "may not speak TLS"},
 		{name: "plaintext to a TLS server", check: config.Check{Spec: config.SpecOf(map[string]any{"address": addr})}, want: checks.Reset, hint: "wants TLS"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
