@@ -322,9 +322,9 @@ func classifyAMQP(err error) error {
 		case strings.Contains(r, "tls: "):
 			return &Error{Class: TLS, Err: err}
 		}
-		return &Error{Class: BadResponse, Err: fmt.Errorf("not an AMQP 0-9-1 answer: %w", err)}
+		return &Error{Class: BadResponse, Err: fmt.Errorf("not an AMQP 0-9-1 answer: %w", err), Hint: amqpNotAMQPHint}
 	case amqp.SyntaxError, amqp.CommandInvalid, amqp.UnexpectedFrame:
-		return &Error{Class: BadResponse, Err: fmt.Errorf("not an AMQP 0-9-1 answer: %w", err)}
+		return &Error{Class: BadResponse, Err: fmt.Errorf("not an AMQP 0-9-1 answer: %w", err), Hint: amqpNotAMQPHint}
 	}
 	return &Error{Class: BadResponse, Err: err}
 }

@@ -73,6 +73,8 @@ func TestAMQPServerAnswers(t *testing.T) {
 		// RabbitMQ answers a ClientHello with its AMQP protocol header.
 		{name: "amqps to a plain port", url: strings.Replace(mq, "amqp://", "amqps://", 1), want: checks.TLS},
 		{name: "dns", url: checktest.WithHost(t, mq, "healthgate-test.invalid:5672"), want: checks.DNS},
+		// The protocol header sent back reads as a frame too large.
+		{name: "the request sent back", url: checktest.WithHost(t, mq, echoServer(t, "")), want: checks.BadResponse, hint: "broker's AMQP port"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

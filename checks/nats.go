@@ -103,6 +103,7 @@ const (
 	natsTLSRequiredHint  = "the server requires TLS: use a tls:// URL in %s (or give a tls block)"
 	natsTLSNotOfferedHnt = "this check wants TLS but the server does not offer it: use nats:// in %s, or enable TLS on the server"
 	natsMaxConnHint      = "the server is at its connection limit (max_connections): it clears when other clients disconnect"
+	natsNotNATSHint      = "the server's first line is not NATS's INFO: is this port a NATS server's client port (4222, not its monitoring or cluster port) in %s?"
 )
 
 // natsDialer dials for nats.go inside a run: traced, bounded by the run, and remembered so that the
@@ -245,7 +246,7 @@ func classifyNATS(err error) error {
 		errors.Is(err, nats.ErrConnectionReconnecting), errors.Is(err, nats.ErrConnectionDraining):
 		return &Error{Class: Reset, Err: err}
 	case errors.Is(err, nats.ErrNoInfoReceived), errors.Is(err, nats.ErrJsonParse):
-		return &Error{Class: BadResponse, Err: fmt.Errorf("not a NATS server: %w", err)}
+		return &Error{Class: BadResponse, Err: fmt.Errorf("not a NATS server: %w", err), Hint: natsNotNATSHint}
 	}
 	e := classified(err)
 	if ClassOf(e) == Unknown {
