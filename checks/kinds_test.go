@@ -312,6 +312,10 @@ func TestRedisServerAnswers(t *testing.T) {
 		{name: "database number the server lacks", url: "redis://" + checktest.HostPort(t, rd) + "/99", want: checks.BadResponse, hint: "database number in url"},
 		// HELLO 3 AUTH default PASSWORD sent back reads as an array of 5 where a map is due.
 		{name: "the request sent back", url: "redis://:s3cr3t-pw@" + echoServer(t, "") + "/0", want: checks.BadResponse, hint: "Redis's (6379)"},
+		// Bytes without a line ending, the connection kept open: the first byte already says it is not RESP.
+		{name: "binary answer kept open", url: "redis://" + garbageServer(t, "\x00\x01\x02\x03garbage") + "/0", want: checks.BadResponse, hint: "Redis's (6379)"},
+		// A TLS port's alert to a plaintext hello, the connection kept open.
+		{name: "plain to a TLS answer", url: "redis://" + garbageServer(t, "\x15\x03\x01\x00\x02\x02\x46") + "/0", want: checks.TLS, hint: "rediss://"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -140,7 +141,11 @@ func buildRedis(c config.Check, s *redisSpec) (prober, string, config.Errors) {
 			// go-redis's own dialer, traced (keep-alive as go-redis sets it).
 			d := &net.Dialer{Timeout: c.Timeout, KeepAlive: 5 * time.Minute}
 			opts.Dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
-				return sh.watch.dial(ctx, d, network, addr)
+				conn, err := sh.watch.dial(ctx, d, network, addr)
+				if err != nil {
+					return nil, err
+				}
+				return newRESPConn(conn), nil
 			}
 		}
 		return sh, sh.close, nil
@@ -371,6 +376,56 @@ func (r *redisCheck) close() { r.release() }
 // redisDBHint: SELECT of the url's database number failed.
 const redisDBHint = "the database number in url (its path, redis://host:6379/N) is not one this server has: it has `databases` of them (16 unless its config says otherwise), numbered from 0"
 
+const redisNotRedisHint = "the server's answer is not the Redis protocol: is this port Redis's (6379) in %s?"
+
+// respConn checks the first byte a server sends on a plaintext connection: every RESP2 and RESP3 reply
+// starts with one of a few type bytes. go-redis reads a reply up to its line ending, so another protocol
+// on the port that sends none and keeps the connection open (a binary banner, a TLS port's alert) would
+// otherwise be read until the run's timeout.
+type respConn struct {
+	net.Conn
+	sc      syscall.Conn // go-redis's check of an idle pooled connection reads the socket itself
+	checked bool         // go-redis reads a connection from one goroutine at a time
+	err     error        // the verdict, for every read after it: go-redis ignores the error of a peek
+}
+
+func newRESPConn(c net.Conn) net.Conn {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return c // never: the dialer's connections are TCP or unix sockets
+	}
+	return &respConn{Conn: c, sc: sc}
+}
+
+func (c *respConn) SyscallConn() (syscall.RawConn, error) { return c.sc.SyscallConn() }
+
+func (c *respConn) Read(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	n, err := c.Conn.Read(p)
+	if c.checked || n == 0 {
+		return n, err
+	}
+	c.checked = true
+	switch head := truncate(string(p[:n]), 16); {
+	case p[0] == 0x15 || p[0] == 0x16: // a TLS record: an alert, or a handshake
+		c.err = fmt.Errorf("%s (first bytes %q)", respTLS, head)
+	case !strings.ContainsRune("+-:$*_,#!=(%~>|", rune(p[0])):
+		c.err = fmt.Errorf("the server's first bytes %q %s", head, respNotRedis)
+	default:
+		return n, err
+	}
+	return 0, c.err
+}
+
+// respConn's words: go-redis passes on the text of a dial's error, not the error, so classifyRedis
+// tells them by these.
+const (
+	respTLS      = "the server answered with TLS"
+	respNotRedis = "are not a Redis reply"
+)
+
 // classifyRedis maps Redis error replies to classes by their code (the first word).
 func classifyRedis(err error) error {
 	var re redis.Error
@@ -392,11 +447,14 @@ func classifyRedis(err error) error {
 		}
 		return &Error{Class: BadResponse, Err: err}
 	}
-	if msg := err.Error(); strings.Contains(msg, "redis: can't parse") || strings.Contains(msg, "redis: invalid reply") ||
+	if strings.Contains(err.Error(), respTLS) {
+		return &Error{Class: TLS, Err: err, Hint: "the server speaks TLS: use rediss:// in %s"}
+	}
+	if msg := err.Error(); strings.Contains(msg, respNotRedis) || strings.Contains(msg, "redis: can't parse") || strings.Contains(msg, "redis: invalid reply") ||
 		strings.Contains(msg, "redis: the length of the array must be") {
 		// go-redis's words for bytes that are not RESP (another protocol on the port), or RESP where
 		// it makes no sense (a server that sends the request back: an array where HELLO's map is due).
-		return &Error{Class: BadResponse, Err: err, Hint: "the server's answer is not the Redis protocol: is this port Redis's (6379) in %s?"}
+		return &Error{Class: BadResponse, Err: err, Hint: redisNotRedisHint}
 	}
 	return classified(err)
 }
