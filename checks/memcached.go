@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -139,6 +140,16 @@ func (m *memcachedCheck) version(ctx context.Context, conn net.Conn, rd *bufio.R
 	defer stop()
 	if _, err := conn.Write([]byte("version\r\n")); err != nil {
 		return classified(fmt.Errorf("sending version: %w", err))
+	}
+	// Every answer to version starts VERSION, ERROR, SERVER_ERROR or CLIENT_ERROR: a first byte that
+	// cannot start one is another protocol, which may send no line ending and keep the connection open.
+	first, err := rd.Peek(1)
+	if err != nil {
+		return classified(fmt.Errorf("reading the answer to version: %w", err))
+	}
+	if !strings.ContainsRune("VESC", rune(first[0])) {
+		head, _ := rd.Peek(min(rd.Buffered(), 16))
+		return &Error{Class: BadResponse, Err: fmt.Errorf("version answered %q, not VERSION <version>", head), Hint: memcachedProtoHint}
 	}
 	line, err := rd.ReadSlice('\n')
 	switch {

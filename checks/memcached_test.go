@@ -85,6 +85,8 @@ func TestMemcachedServerAnswers(t *testing.T) {
 		{name: "unknown command", addr: answering("ERROR\r\n"), want: checks.BadResponse, hint: "answered `version` with an error"},
 		{name: "an endless line", addr: answering(strings.Repeat("x", 4096)), want: checks.BadResponse, hint: "not memcached's text protocol"},
 		{name: "answer cut off", addr: answering("VERS"), want: checks.BadResponse, hint: "not memcached's text protocol"},
+		// Bytes without a line ending, the connection kept open: the first byte already says it is not memcached.
+		{name: "binary answer kept open", addr: garbageServer(t, "\x00\x01\x02\x03garbage"), want: checks.BadResponse, hint: "not memcached's text protocol"},
 		{name: "dns", addr: "healthgate-test.invalid:11211", want: checks.DNS, hint: "does not resolve"},
 		{name: "default port", addr: host, want: map[bool]checks.Class{true: "", false: checks.Refused}[port == "11211"]},
 	}
