@@ -90,6 +90,8 @@ func TestNATSServerAnswers(t *testing.T) {
 		{name: "tls to a plain server", url: strings.Replace(shared, "nats://", "tls://", 1), want: checks.TLS, hint: "wants TLS"},
 		{name: "dns", url: checktest.WithHost(t, shared, "healthgate-test.invalid:4222"), want: checks.DNS},
 		{name: "not a NATS server", url: "nats://" + garbageServer(t, "HTTP/1.1 400 Bad Request\r\n\r\n"), want: checks.BadResponse, hint: "client port (4222"},
+		// Bytes without a line ending, the connection kept open: the first byte already says it is not INFO.
+		{name: "binary answer kept open", url: "nats://" + garbageServer(t, "\x00\x01\x02\x03garbage"), want: checks.BadResponse, hint: "client port (4222"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
