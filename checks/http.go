@@ -97,7 +97,11 @@ func buildHTTP(c config.Check, s *httpSpec) (prober, string, config.Errors) {
 	tr.DisableCompression = true
 	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second} // as http.DefaultTransport
 	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		return dialContext(ctx, dialer, network, addr)
+		conn, err := dialContext(ctx, dialer, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &httpFirstByteConn{Conn: conn}, nil
 	}
 	client := &http.Client{
 		Transport: tr,
@@ -169,6 +173,42 @@ func validToken(s string) bool {
 	return true
 }
 
+const httpNotHTTPHint = "the answer is not HTTP: is this port an HTTP server's in %s (an https:// one, if it wants TLS)?"
+
+// httpFirstByteConn checks the first byte a server sends: an HTTP/1 answer starts "HTTP/", and TLS
+// (https, or a TLS proxy) with a record (0x16, or an alert, 0x15). net/http reads a status line up to
+// its line ending, so another protocol on the port that sends none and keeps the connection open would
+// otherwise be read until the run's timeout. net/http reads a connection from one goroutine.
+type httpFirstByteConn struct {
+	net.Conn
+	checked bool
+	err     error // the verdict, for every read after it
+}
+
+func (c *httpFirstByteConn) Read(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	n, err := c.Conn.Read(p)
+	if c.checked || n == 0 {
+		return n, err
+	}
+	c.checked = true
+	if p[0] != 'H' && p[0] != 0x16 && p[0] != 0x15 {
+		// A server that sends the request back sends its target, query and all.
+		c.err = notHTTPError(redactWords(truncate(string(p[:n]), 32)))
+		return 0, c.err
+	}
+	return n, err
+}
+
+// notHTTPError is httpFirstByteConn's verdict: the server's first bytes, redacted.
+type notHTTPError string
+
+func (e notHTTPError) Error() string {
+	return fmt.Sprintf("the server's first bytes %q are not an HTTP status line", string(e))
+}
+
 func (h *httpCheck) probe(ctx context.Context) error {
 	req, err := http.NewRequestWithContext(ctx, h.method, h.url, nil)
 	if err != nil {
@@ -185,9 +225,13 @@ func (h *httpCheck) probe(ctx context.Context) error {
 		// status line or header, or (readLoopPeekFailLocked with no transport error under it) bytes the
 		// server sent before the request, which an HTTP server never does (an SSH banner).
 		msg := err.Error()
+		var notHTTP notHTTPError
+		if errors.As(err, &notHTTP) {
+			return &Error{Class: BadResponse, Err: err, Hint: httpNotHTTPHint}
+		}
 		if strings.Contains(msg, "malformed HTTP") || strings.Contains(msg, "malformed MIME header") ||
 			(strings.Contains(msg, "readLoopPeekFailLocked") && classifyNet(err) == Unknown) {
-			return &Error{Class: BadResponse, Err: err, Hint: "the answer is not HTTP: is this port an HTTP server's in %s (an https:// one, if it wants TLS)?"}
+			return &Error{Class: BadResponse, Err: err, Hint: httpNotHTTPHint}
 		}
 		return withTLSHint(classified(err))
 	}
@@ -222,13 +266,19 @@ func redactEcho(err error) error {
 	if !errors.As(err, &ue) || !strings.Contains(ue.Err.Error(), "malformed") {
 		return err
 	}
-	words := strings.Split(ue.Err.Error(), " ")
+	return &url.Error{Op: ue.Op, URL: ue.URL, Err: errors.New(redactWords(ue.Err.Error()))}
+}
+
+// redactWords redacts each word of s that can hold a query or a user as a URL (RedactURL), and keeps
+// the rest: for the server's bytes, which may be the request sent back.
+func redactWords(s string) string {
+	words := strings.Split(s, " ")
 	for i, w := range words {
 		if core := strings.Trim(w, `"':`); strings.ContainsAny(core, "?=@") {
 			words[i] = strings.Replace(w, core, RedactURL(core), 1)
 		}
 	}
-	return &url.Error{Op: ue.Op, URL: ue.URL, Err: errors.New(strings.Join(words, " "))}
+	return strings.Join(words, " ")
 }
 
 func (h *httpCheck) statusOK(code int) bool {

@@ -424,9 +424,11 @@ func TestHTTP(t *testing.T) {
 		{name: "dns", check: config.Check{Spec: config.SpecOf(map[string]any{"url": "http://healthgate-test.invalid/ok"})}, want: checks.DNS},
 		{name: "not HTTP: a banner, the connection kept open", check: config.Check{Spec: config.SpecOf(map[string]any{"url": "http://" + garbageServer(t, checktest.GarbageBanner) + "/ok"})}, want: checks.BadResponse},
 		{name: "not HTTP: a status line that is not one", check: config.Check{Spec: config.SpecOf(map[string]any{"url": "http://" + garbageServer(t, "220 smtp.example.com ESMTP\r\n") + "/ok"})}, want: checks.BadResponse},
+		{name: "not HTTP: bytes without a line ending, kept open", check: config.Check{Spec: config.SpecOf(map[string]any{"url": "http://" + garbageServer(t, "\x00\x01\x02\x03garbage") + "/ok"})}, want: checks.BadResponse},
 		// A server that sends the request back (an echo service, a proxy quoting it in an error) puts the
 		// request target, query and all, where net/http quotes the answer's first lines.
 		{name: "not HTTP: the request sent back", check: config.Check{Spec: config.SpecOf(map[string]any{"url": "http://" + echoServer(t, "") + "/ok?api_key=s3cr3t-key"})}, want: checks.BadResponse},
+		{name: "not HTTP: a short request sent back", check: config.Check{Spec: config.SpecOf(map[string]any{"url": "http://" + echoServer(t, "") + "/?token=s3cr3t"})}, want: checks.BadResponse},
 		{name: "a status line, then the request sent back", check: config.Check{Spec: config.SpecOf(map[string]any{"url": "http://" + echoServer(t, "HTTP/1.1 200 OK\r\n") + "/ok?x=1&token=s3cr3t-q"})}, want: checks.BadResponse},
 	}
 	for _, tc := range tests {
