@@ -175,10 +175,11 @@ func validToken(s string) bool {
 
 const httpNotHTTPHint = "the answer is not HTTP: is this port an HTTP server's in %s (an https:// one, if it wants TLS)?"
 
-// httpFirstByteConn checks the first byte a server sends: an HTTP/1 answer starts "HTTP/", and TLS
-// (https, or a TLS proxy) with a record (0x16, or an alert, 0x15). net/http reads a status line up to
-// its line ending, so another protocol on the port that sends none and keeps the connection open would
-// otherwise be read until the run's timeout. net/http reads a connection from one goroutine.
+// httpFirstByteConn checks the first byte a server sends: an HTTP/1 answer starts "HTTP/", TLS (https,
+// or a TLS proxy) with a record (0x16, or an alert, 0x15), a SOCKS5 proxy (HTTP_PROXY=socks5://...)
+// with its version, 5. net/http reads a status line up to its line ending, so another protocol on the
+// port that sends none and keeps the connection open would otherwise be read until the run's timeout.
+// net/http reads a connection from one goroutine.
 type httpFirstByteConn struct {
 	net.Conn
 	checked bool
@@ -194,7 +195,7 @@ func (c *httpFirstByteConn) Read(p []byte) (int, error) {
 		return n, err
 	}
 	c.checked = true
-	if p[0] != 'H' && p[0] != 0x16 && p[0] != 0x15 {
+	if p[0] != 'H' && p[0] != 0x16 && p[0] != 0x15 && p[0] != 0x05 {
 		// A server that sends the request back sends its target, query and all.
 		c.err = notHTTPError(redactWords(truncate(string(p[:n]), 32)))
 		return 0, c.err
