@@ -186,28 +186,48 @@ type h2Sniffer struct {
 	mu    sync.Mutex // net/http reads on one goroutine and writes on another: both may look at head
 	head  [9]byte
 	n     int
+	bad   bool // this connection's first bytes are not HTTP/2
 }
 
+// errNotH2 ends every read of a connection whose first bytes are not HTTP/2: net/http would otherwise
+// wait for the length its frame reader took from them (or for a line ending that never comes).
+var errNotH2 = errors.New("the server's first bytes are not an HTTP/2 frame")
+
 func (s *h2Sniffer) Read(p []byte) (int, error) {
+	if s.isBad() {
+		return 0, errNotH2
+	}
 	n, err := s.Conn.Read(p)
-	s.saw(p[:n])
+	if s.saw(p[:n]) {
+		return 0, errNotH2
+	}
 	return n, err
 }
 
-func (s *h2Sniffer) saw(b []byte) {
+func (s *h2Sniffer) isBad() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bad
+}
+
+// saw looks at the bytes read, and reports whether the connection's first bytes are not HTTP/2.
+func (s *h2Sniffer) saw(b []byte) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.n >= len(s.head) || len(b) == 0 {
-		return
+		return s.bad
 	}
 	s.n += copy(s.head[s.n:], b)
 	// A frame header is 9 bytes; fewer bytes that already cannot start SETTINGS on stream 0 (a
-	// server that wrote a short banner or garbage and closed) say as much as nine.
+	// server that wrote a short banner or garbage and closed) say as much as nine. A server's SETTINGS
+	// are a few dozen bytes: the length's first byte is 0.
 	h := s.head[:s.n]
-	if (len(h) > 3 && h[3] != 0x4) || (len(h) > 5 && h[5]&0x7f != 0) || (len(h) > 6 && h[6] != 0) ||
+	if h[0] != 0 || (len(h) > 3 && h[3] != 0x4) || (len(h) > 5 && h[5]&0x7f != 0) || (len(h) > 6 && h[6] != 0) ||
 		(len(h) > 7 && h[7] != 0) || (len(h) > 8 && h[8] != 0) {
 		s.notH2.Store(true)
+		s.bad = true
 	}
+	return s.bad
 }
 
 // Write notices a server that wrote something and closed at once (a banner, garbage): our first

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"net/http"
@@ -151,6 +152,18 @@ func TestGRPCWireFaults(t *testing.T) {
 			t.Errorf("hint %q does not say it is not gRPC", h)
 		}
 	})
+	// Bytes that are no frame header, without a line ending, the connection kept open (a binary banner, a
+	// TLS port's alert): the run ends at once, not at its timeout.
+	for _, banner := range []string{"\x00\x01\x02\x03garbage", "\x15\x03\x01\x00\x02\x02\x46"} {
+		t.Run(fmt.Sprintf("%q kept open", banner), func(t *testing.T) {
+			ch := newCheckTimeout(t, build(garbageServer(t, banner)), generousTimeout)
+			err, took := runCheck(t, ch)
+			assertClass(t, err, checks.BadResponse)
+			if took > generousTimeout/2 {
+				t.Errorf("run took %s; want it to end well before its timeout", took)
+			}
+		})
+	}
 	t.Run("an HTTP/1 server", func(t *testing.T) {
 		web := fakeServer(t, func(c net.Conn) {
 			buf := make([]byte, 1024)
