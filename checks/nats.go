@@ -103,7 +103,7 @@ const (
 	natsTLSRequiredHint  = "the server requires TLS: use a tls:// URL in %s (or give a tls block)"
 	natsTLSNotOfferedHnt = "this check wants TLS but the server does not offer it: use nats:// in %s, or enable TLS on the server"
 	natsMaxConnHint      = "the server is at its connection limit (max_connections): it clears when other clients disconnect"
-	natsNotNATSHint      = "the server's first line is not NATS's INFO: is this port a NATS server's client port (4222, not its monitoring or cluster port) in %s?"
+	natsNotNATSHint      = "the server does not speak NATS: is this port a NATS server's client port (4222, not its monitoring or cluster port) in %s?"
 )
 
 // natsDialer dials for nats.go inside a run: traced, bounded by the run, and remembered so that the
@@ -247,11 +247,23 @@ func (n *natsCheck) failed(ctx context.Context, err error) error {
 	return withTLSHint(e)
 }
 
+// natsConnectLine starts the client's CONNECT (nats.go writes it so).
+const natsConnectLine = "CONNECT {"
+
 func classifyNATS(err error) error {
+	if err == nil {
+		return nil
+	}
+	if msg := err.Error(); strings.Contains(msg, natsConnectLine) {
+		// A server that sends back what it gets returns the client's CONNECT, whose JSON holds the
+		// password or the token; nats.go quotes it ("expected 'PONG', got 'CONNECT {...}'"). Only the
+		// verb is kept, and none of the chain.
+		i := strings.Index(msg, natsConnectLine)
+		return &Error{Class: BadResponse, Hint: natsNotNATSHint,
+			Err: errors.New(msg[:i] + "CONNECT ...' (the check's own CONNECT, sent back)")}
+	}
 	var api *nats.APIError
 	switch {
-	case err == nil:
-		return nil
 	case errors.Is(err, nats.ErrAuthorization), errors.Is(err, nats.ErrAuthExpired),
 		errors.Is(err, nats.ErrAuthRevoked), errors.Is(err, nats.ErrAccountAuthExpired):
 		return &Error{Class: Auth, Err: err, Hint: natsAuthHint}

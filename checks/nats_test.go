@@ -58,6 +58,9 @@ func sharedHasJetStream(t *testing.T, rawURL string) bool {
 	return err == nil
 }
 
+// natsInfo is a NATS server's greeting, asking for credentials.
+const natsInfo = `INFO {"server_id":"x","version":"2.10.0","proto":1,"host":"0.0.0.0","port":4222,"max_payload":1048576,"auth_required":true}` + "\r\n"
+
 func TestNATSServerAnswers(t *testing.T) {
 	shared := checktest.NATSURL(t)
 	js := startNATS(t, "jetstream { store_dir: \"STORE\" }")
@@ -90,6 +93,10 @@ func TestNATSServerAnswers(t *testing.T) {
 		{name: "tls to a plain server", url: strings.Replace(shared, "nats://", "tls://", 1), want: checks.TLS, hint: "wants TLS"},
 		{name: "dns", url: checktest.WithHost(t, shared, "healthgate-test.invalid:4222"), want: checks.DNS},
 		{name: "not a NATS server", url: "nats://" + garbageServer(t, "HTTP/1.1 400 Bad Request\r\n\r\n"), want: checks.BadResponse, hint: "client port (4222"},
+		// A server that greets with INFO and then sends back what it gets: the client's CONNECT holds the
+		// password or the token.
+		{name: "CONNECT sent back, password", url: "nats://app:s3cr3t-pw@" + echoServer(t, natsInfo), want: checks.BadResponse, hint: "client port (4222"},
+		{name: "CONNECT sent back, token", url: "nats://s3cr3t-token@" + echoServer(t, natsInfo), want: checks.BadResponse, hint: "client port (4222"},
 		// Bytes without a line ending, the connection kept open: the first byte already says it is not INFO.
 		{name: "binary answer kept open", url: "nats://" + garbageServer(t, "\x00\x01\x02\x03garbage"), want: checks.BadResponse, hint: "client port (4222"},
 	}
