@@ -196,8 +196,10 @@ func (c *httpFirstByteConn) Read(p []byte) (int, error) {
 	}
 	c.checked = true
 	if p[0] != 'H' && p[0] != 0x16 && p[0] != 0x15 && p[0] != 0x05 {
-		// A server that sends the request back sends its target, query and all.
-		c.err = notHTTPError(redactWords(truncate(string(p[:n]), 32)))
+		// Its first line at most: a server that sends the request back sends its target, query and
+		// all, and then its headers (Authorization).
+		line, _, _ := strings.Cut(string(p[:n]), "\n")
+		c.err = notHTTPError(redactWords(truncate(strings.TrimSuffix(line, "\r"), 32)))
 		return 0, c.err
 	}
 	return n, err
