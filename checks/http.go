@@ -101,7 +101,7 @@ func buildHTTP(c config.Check, s *httpSpec) (prober, string, config.Errors) {
 		if err != nil {
 			return nil, err
 		}
-		return &httpFirstByteConn{Conn: conn}, nil
+		return &firstBytesConn{Conn: conn, judge: httpFirstByte}, nil
 	}
 	client := &http.Client{
 		Transport: tr,
@@ -175,37 +175,20 @@ func validToken(s string) bool {
 
 const httpNotHTTPHint = "the answer is not HTTP: is this port an HTTP server's in %s (an https:// one, if it wants TLS)?"
 
-// httpFirstByteConn checks the first byte a server sends: an HTTP/1 answer starts "HTTP/", TLS (https,
-// or a TLS proxy) with a record (0x16, or an alert, 0x15), a SOCKS5 proxy (HTTP_PROXY=socks5://...)
-// with its version, 5. net/http reads a status line up to its line ending, so another protocol on the
-// port that sends none and keeps the connection open would otherwise be read until the run's timeout.
-// net/http reads a connection from one goroutine.
-type httpFirstByteConn struct {
-	net.Conn
-	checked bool
-	err     error // the verdict, for every read after it
+// httpFirstByte judges the first byte a server sends (firstBytesConn): an HTTP/1 answer starts
+// "HTTP/", TLS (https, or a TLS proxy) with a record (0x16, or an alert, 0x15), a SOCKS5 proxy
+// (HTTP_PROXY=socks5://...) with its version, 5. net/http reads a status line up to its line ending.
+func httpFirstByte(head []byte) error {
+	if head[0] == 'H' || head[0] == 0x16 || head[0] == 0x15 || head[0] == 0x05 {
+		return nil
+	}
+	// Its first line at most: a server that sends the request back sends its target, query and all,
+	// and then its headers (Authorization).
+	line, _, _ := strings.Cut(string(head), "\n")
+	return notHTTPError(redactWords(truncate(strings.TrimSuffix(line, "\r"), 32)))
 }
 
-func (c *httpFirstByteConn) Read(p []byte) (int, error) {
-	if c.err != nil {
-		return 0, c.err
-	}
-	n, err := c.Conn.Read(p)
-	if c.checked || n == 0 {
-		return n, err
-	}
-	c.checked = true
-	if p[0] != 'H' && p[0] != 0x16 && p[0] != 0x15 && p[0] != 0x05 {
-		// Its first line at most: a server that sends the request back sends its target, query and
-		// all, and then its headers (Authorization).
-		line, _, _ := strings.Cut(string(p[:n]), "\n")
-		c.err = notHTTPError(redactWords(truncate(strings.TrimSuffix(line, "\r"), 32)))
-		return 0, c.err
-	}
-	return n, err
-}
-
-// notHTTPError is httpFirstByteConn's verdict: the server's first bytes, redacted.
+// notHTTPError is httpFirstByte's verdict: the server's first bytes, redacted.
 type notHTTPError string
 
 func (e notHTTPError) Error() string {

@@ -127,34 +127,18 @@ func (d *natsDialer) Dial(network, address string) (net.Conn, error) {
 	if d.ctx.Err() != nil {
 		_ = raw.Close()
 	}
-	return &natsGreetingConn{Conn: raw}, nil
+	return &firstBytesConn{Conn: raw, judge: natsGreeting}, nil
 }
 
-// natsGreetingConn checks the first byte the server sends: a NATS server speaks first, with INFO (or
-// -ERR, when it refuses the connection; a TLS record, when it wants the handshake first). nats.go reads
-// that line up to its line ending, so another protocol on the port that sends none and keeps the
-// connection open would otherwise be read until the run's timeout. nats.go reads from one goroutine.
-type natsGreetingConn struct {
-	net.Conn
-	checked bool
-	err     error // the verdict, for every read after it
-}
-
-func (c *natsGreetingConn) Read(p []byte) (int, error) {
-	if c.err != nil {
-		return 0, c.err
+// natsGreeting judges the first byte the server sends (firstBytesConn): a NATS server speaks first,
+// with INFO (or -ERR, when it refuses the connection; a TLS record, when it wants the handshake first).
+// nats.go reads that line up to its line ending.
+func natsGreeting(head []byte) error {
+	if head[0] == 'I' || head[0] == 'i' || head[0] == '-' || head[0] == 0x16 {
+		return nil
 	}
-	n, err := c.Conn.Read(p)
-	if c.checked || n == 0 {
-		return n, err
-	}
-	c.checked = true
-	if p[0] != 'I' && p[0] != 'i' && p[0] != '-' && p[0] != 0x16 {
-		c.err = &Error{Class: BadResponse, Hint: natsNotNATSHint,
-			Err: fmt.Errorf("not a NATS server: the server's first bytes %q are not INFO", truncate(string(p[:n]), 16))}
-		return 0, c.err
-	}
-	return n, err
+	return &Error{Class: BadResponse, Hint: natsNotNATSHint,
+		Err: fmt.Errorf("not a NATS server: the server's first bytes %q are not INFO", truncate(string(head), 16))}
 }
 
 func (n *natsCheck) probe(ctx context.Context) error {

@@ -378,15 +378,12 @@ const redisDBHint = "the database number in url (its path, redis://host:6379/N) 
 
 const redisNotRedisHint = "the server's answer is not the Redis protocol: is this port Redis's (6379) in %s?"
 
-// respConn checks the first byte a server sends on a plaintext connection: every RESP2 and RESP3 reply
-// starts with one of a few type bytes. go-redis reads a reply up to its line ending, so another protocol
-// on the port that sends none and keeps the connection open (a binary banner, a TLS port's alert) would
-// otherwise be read until the run's timeout.
+// respConn checks the first byte a server sends on a plaintext connection (firstBytesConn, judged by
+// respFirstByte): every RESP2 and RESP3 reply starts with one of a few type bytes. go-redis ignores the
+// error of a peek: the verdict fails every read after it.
 type respConn struct {
-	net.Conn
-	sc      syscall.Conn // go-redis's check of an idle pooled connection reads the socket itself
-	checked bool         // go-redis reads a connection from one goroutine at a time
-	err     error        // the verdict, for every read after it: go-redis ignores the error of a peek
+	firstBytesConn
+	sc syscall.Conn // go-redis's check of an idle pooled connection reads the socket itself
 }
 
 func newRESPConn(c net.Conn) net.Conn {
@@ -394,29 +391,19 @@ func newRESPConn(c net.Conn) net.Conn {
 	if !ok {
 		return c // never: the dialer's connections are TCP or unix sockets
 	}
-	return &respConn{Conn: c, sc: sc}
+	return &respConn{firstBytesConn: firstBytesConn{Conn: c, judge: respFirstByte}, sc: sc}
 }
 
 func (c *respConn) SyscallConn() (syscall.RawConn, error) { return c.sc.SyscallConn() }
 
-func (c *respConn) Read(p []byte) (int, error) {
-	if c.err != nil {
-		return 0, c.err
+func respFirstByte(head []byte) error {
+	switch h := truncate(string(head), 16); {
+	case head[0] == 0x15 || head[0] == 0x16: // a TLS record: an alert, or a handshake
+		return fmt.Errorf("%s (first bytes %q)", respTLS, h)
+	case !strings.ContainsRune("+-:$*_,#!=(%~>|", rune(head[0])):
+		return fmt.Errorf("the server's first bytes %q %s", h, respNotRedis)
 	}
-	n, err := c.Conn.Read(p)
-	if c.checked || n == 0 {
-		return n, err
-	}
-	c.checked = true
-	switch head := truncate(string(p[:n]), 16); {
-	case p[0] == 0x15 || p[0] == 0x16: // a TLS record: an alert, or a handshake
-		c.err = fmt.Errorf("%s (first bytes %q)", respTLS, head)
-	case !strings.ContainsRune("+-:$*_,#!=(%~>|", rune(p[0])):
-		c.err = fmt.Errorf("the server's first bytes %q %s", head, respNotRedis)
-	default:
-		return n, err
-	}
-	return 0, c.err
+	return nil
 }
 
 // respConn's words: go-redis passes on the text of a dial's error, not the error, so classifyRedis
