@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -109,9 +108,7 @@ type amqpCheck struct {
 	cfg   amqpSettings
 	vhost string
 
-	mu   sync.Mutex
-	conn *amqp.Connection
-	raw  net.Conn // conn's transport: closing it ends whatever waits on the connection
+	kept keptConn[*amqp.Connection]
 	// blocked holds the reason of a connection.blocked the broker sent on the current connection
 	// (a resource alarm: memory or disk), nil when it is not blocked. RabbitMQ never sends one to
 	// this connection, which does not publish (see the top of this file).
@@ -132,7 +129,8 @@ func buildAMQP(c config.Check, s *amqpSpec) (prober, string, config.Errors) {
 	if a.queue != "" {
 		target += " queue " + strconv.Quote(a.queue)
 	}
-	return &amqpCheck{cfg: a, vhost: uri.Vhost}, target, nil
+	shut := func(c *amqp.Connection) { _ = c.Close() }
+	return &amqpCheck{cfg: a, vhost: uri.Vhost, kept: keptConn[*amqp.Connection]{shut: shut}}, target, nil
 }
 
 // Hints of the amqp failures whose class alone would mislead.
@@ -146,25 +144,7 @@ const (
 )
 
 func (a *amqpCheck) probe(ctx context.Context) error {
-	// A run that overruns its deadline (or is cancelled at shutdown) closes the transport: every call
-	// waiting on the connection then returns, and the next run dials afresh.
-	stop := context.AfterFunc(ctx, a.abort)
-	defer stop()
-	conn, fresh, err := a.connection(ctx)
-	if err != nil {
-		return a.failed(ctx, err)
-	}
-	err = a.roundTrip(conn)
-	if err != nil && !fresh && ctx.Err() == nil && ClassOf(classifyAMQP(err)) == Reset {
-		// The kept connection died since the last run (a broker restart): that is not what the
-		// broker is doing now; a fresh connection tells.
-		a.drop(conn)
-		if conn, _, err = a.connection(ctx); err != nil {
-			return a.failed(ctx, err)
-		}
-		err = a.roundTrip(conn)
-	}
-	if err != nil {
+	if err := a.kept.run(ctx, a.connection, a.roundTrip, classifyAMQP); err != nil {
 		return a.failed(ctx, err)
 	}
 	if reason := a.blocked.Load(); reason != nil {
@@ -174,8 +154,9 @@ func (a *amqpCheck) probe(ctx context.Context) error {
 }
 
 // roundTrip opens a channel, passively declares the queue when one is configured, and closes the
-// channel: nothing is created, published or consumed.
-func (a *amqpCheck) roundTrip(conn *amqp.Connection) error {
+// channel: nothing is created, published or consumed. amqp091 takes no context: a run cut short closes
+// the transport under it (keptConn.run).
+func (a *amqpCheck) roundTrip(_ context.Context, conn *amqp.Connection) error {
 	ch, err := conn.Channel()
 	if err != nil {
 		return fmt.Errorf("opening a channel: %w", err)
@@ -203,14 +184,11 @@ func (a *amqpCheck) roundTrip(conn *amqp.Connection) error {
 
 // connection returns the kept connection, dialling one (fresh) when there is none or it closed.
 func (a *amqpCheck) connection(ctx context.Context) (conn *amqp.Connection, fresh bool, err error) {
-	a.mu.Lock()
-	conn = a.conn
-	a.mu.Unlock()
-	if conn != nil && !conn.IsClosed() {
+	if conn = a.kept.current(); conn != nil && !conn.IsClosed() {
 		return conn, false, nil
 	}
 	if conn != nil {
-		a.drop(conn)
+		a.kept.drop(conn)
 	}
 	a.blocked.Store(nil)
 	a.notAMQP.Store(nil)
@@ -231,12 +209,7 @@ func (a *amqpCheck) connection(ctx context.Context) (conn *amqp.Connection, fres
 			if dl, ok := ctx.Deadline(); ok {
 				_ = raw.SetDeadline(dl)
 			}
-			a.mu.Lock()
-			a.raw = raw
-			a.mu.Unlock()
-			if ctx.Err() != nil { // the run ended while dialling: abort found nothing to close
-				_ = raw.Close()
-			}
+			a.kept.dialed(ctx, raw)
 			var conn net.Conn = raw
 			if a.cfg.tls != nil {
 				tc := tls.Client(raw, a.cfg.tls.Clone())
@@ -251,12 +224,10 @@ func (a *amqpCheck) connection(ctx context.Context) (conn *amqp.Connection, fres
 	}
 	conn, err = amqp.DialConfig(a.cfg.url, cfg)
 	if err != nil {
-		a.closeRaw()
+		a.kept.closeRaw()
 		return nil, true, err
 	}
-	a.mu.Lock()
-	a.conn = conn
-	a.mu.Unlock()
+	a.kept.keep(conn)
 	return conn, true, nil
 }
 
@@ -268,11 +239,8 @@ func (a *amqpCheck) failed(ctx context.Context, err error) error {
 	if bad := a.notAMQP.Load(); bad != nil {
 		e = bad
 	}
-	a.mu.Lock()
-	conn := a.conn
-	a.mu.Unlock()
-	if conn != nil && (ClassOf(e) != BadResponse || ctx.Err() != nil || conn.IsClosed()) {
-		a.drop(conn)
+	if conn := a.kept.current(); conn != nil && (ClassOf(e) != BadResponse || ctx.Err() != nil || conn.IsClosed()) {
+		a.kept.drop(conn)
 	}
 	if reason != nil && (ClassOf(e) == Timeout || ctx.Err() != nil) {
 		// A blocked broker stops reading from the connection: the run waits, and that is the alarm.
@@ -329,45 +297,9 @@ func classifyAMQP(err error) error {
 	return &Error{Class: BadResponse, Err: err}
 }
 
-// abort closes the transport of the connection being dialled or used.
-func (a *amqpCheck) abort() { a.closeRaw() }
-
-func (a *amqpCheck) closeRaw() {
-	a.mu.Lock()
-	raw := a.raw
-	a.mu.Unlock()
-	if raw != nil {
-		_ = raw.Close()
-	}
-}
-
-// drop forgets conn and closes it without waiting for the broker (its transport first, so Close
-// cannot wait on a broker that does not answer).
-func (a *amqpCheck) drop(conn *amqp.Connection) {
-	a.mu.Lock()
-	raw := a.raw
-	if a.conn == conn {
-		a.conn, a.raw = nil, nil
-	}
-	a.mu.Unlock()
-	if raw != nil {
-		_ = raw.Close()
-	}
-	_ = conn.Close()
-}
-
 // close says goodbye (connection.close, bounded) and waits for the client's goroutines.
 func (a *amqpCheck) close() {
-	a.mu.Lock()
-	conn, raw := a.conn, a.raw
-	a.conn, a.raw = nil, nil
-	a.mu.Unlock()
-	if conn != nil {
-		_ = conn.CloseDeadline(time.Now().Add(min(a.cfg.timeout, 2*time.Second)))
-	}
-	if raw != nil {
-		_ = raw.Close()
-	}
+	a.kept.close(func(c *amqp.Connection) { _ = c.CloseDeadline(time.Now().Add(min(a.cfg.timeout, 2*time.Second))) })
 }
 
 // amqpConn is the transport under amqp091, watching the frames both ways.

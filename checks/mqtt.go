@@ -117,10 +117,13 @@ type mqttCheck struct {
 	cfg mqttSettings
 	id  string // the client id: random, so two pods never take over each other's session
 
-	mu     sync.Mutex
+	kept keptConn[mqttSession]
+}
+
+// mqttSession is a connected paho client and the connection it speaks on.
+type mqttSession struct {
 	client mqtt.Client
-	raw    net.Conn  // the transport being dialled or used, closed when a run is cut short
-	wire   *mqttWire // the connection handed to paho (over raw, or over TLS over raw)
+	wire   *mqttWire // the connection handed to paho (over the transport, or over TLS over it)
 }
 
 func buildMQTT(c config.Check, s *mqttSpec) (prober, string, config.Errors) {
@@ -131,7 +134,8 @@ func buildMQTT(c config.Check, s *mqttSpec) (prober, string, config.Errors) {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	id := "healthgate-" + hex.EncodeToString(b[:])
-	return &mqttCheck{cfg: m, id: id}, RedactURL(s.URL), nil
+	shut := func(s mqttSession) { s.client.Disconnect(0) }
+	return &mqttCheck{cfg: m, id: id, kept: keptConn[mqttSession]{shut: shut}}, RedactURL(s.URL), nil
 }
 
 // Hints of the mqtt failures whose class alone would mislead.
@@ -144,33 +148,18 @@ const (
 )
 
 func (m *mqttCheck) probe(ctx context.Context) error {
-	stop := context.AfterFunc(ctx, m.abort)
-	defer stop()
-	client, wire, fresh, err := m.session(ctx)
-	if err != nil {
-		return m.failed(err)
-	}
-	err = m.roundTrip(ctx, client, wire)
-	if err != nil && !fresh && ctx.Err() == nil && ClassOf(classifyMQTT(err)) == Reset {
-		// The kept session died since the last run: a fresh one says what the broker does now.
-		m.drop(client)
-		if client, wire, _, err = m.session(ctx); err != nil {
-			return m.failed(err)
-		}
-		err = m.roundTrip(ctx, client, wire)
-	}
-	if err != nil {
+	if err := m.kept.run(ctx, m.session, m.roundTrip, classifyMQTT); err != nil {
 		return m.failed(err)
 	}
 	return nil
 }
 
 // roundTrip is PINGREQ / PINGRESP on the session's connection.
-func (m *mqttCheck) roundTrip(ctx context.Context, client mqtt.Client, wire *mqttWire) error {
-	if !client.IsConnectionOpen() || wire == nil {
+func (m *mqttCheck) roundTrip(ctx context.Context, s mqttSession) error {
+	if !s.client.IsConnectionOpen() {
 		return &Error{Class: Reset, Err: errors.New("the broker closed the connection")}
 	}
-	return wire.ping(ctx)
+	return s.wire.ping(ctx)
 }
 
 // wait waits for a paho token within the run.
@@ -186,18 +175,16 @@ func wait(ctx context.Context, t mqtt.Token, what string) error {
 	}
 }
 
-// session returns the kept session and its connection, connecting a new client (fresh) when there is
-// none or it was lost.
-func (m *mqttCheck) session(ctx context.Context) (mqtt.Client, *mqttWire, bool, error) {
-	m.mu.Lock()
-	client, wire := m.client, m.wire
-	m.mu.Unlock()
-	if client != nil && client.IsConnectionOpen() {
-		return client, wire, false, nil
+// session returns the kept session, connecting a new client (fresh) when there is none or it was lost.
+func (m *mqttCheck) session(ctx context.Context) (mqttSession, bool, error) {
+	s := m.kept.current()
+	if s.client != nil && s.client.IsConnectionOpen() {
+		return s, false, nil
 	}
-	if client != nil {
-		m.drop(client)
+	if s.client != nil {
+		m.kept.drop(s)
 	}
+	var wire *mqttWire // set inside Connect, before its token completes
 	opts := mqtt.NewClientOptions().
 		AddBroker((&url.URL{Scheme: "tcp", Host: m.cfg.addr}).String()).
 		SetClientID(m.id).
@@ -211,19 +198,22 @@ func (m *mqttCheck) session(ctx context.Context) (mqtt.Client, *mqttWire, bool, 
 		SetConnectTimeout(remaining(ctx)).
 		SetKeepAlive(60 * time.Second).
 		SetCustomOpenConnectionFn(func(*url.URL, mqtt.ClientOptions) (net.Conn, error) {
-			return m.dial(ctx)
+			c, err := m.dial(ctx)
+			if err != nil {
+				return nil, err
+			}
+			wire = newMQTTWire(c)
+			return wire, nil
 		})
-	client = mqtt.NewClient(opts)
+	client := mqtt.NewClient(opts)
 	if err := wait(ctx, client.Connect(), "CONNECT"); err != nil {
-		m.closeRaw()
+		m.kept.closeRaw()
 		client.Disconnect(0)
-		return nil, nil, true, err
+		return mqttSession{}, true, err
 	}
-	m.mu.Lock()
-	m.client = client
-	wire = m.wire
-	m.mu.Unlock()
-	return client, wire, true, nil
+	s = mqttSession{client: client, wire: wire}
+	m.kept.keep(s)
+	return s, true, nil
 }
 
 // dial opens the transport within the run (TLS included) for paho.
@@ -233,14 +223,9 @@ func (m *mqttCheck) dial(ctx context.Context) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.mu.Lock()
-	m.raw = raw
-	m.mu.Unlock()
-	if ctx.Err() != nil {
-		_ = raw.Close()
-	}
+	m.kept.dialed(ctx, raw)
 	if m.cfg.tls == nil {
-		return m.watch(raw), nil
+		return raw, nil
 	}
 	tc := tls.Client(raw, m.cfg.tls.Clone())
 	if err := tc.HandshakeContext(ctx); err != nil {
@@ -253,25 +238,13 @@ func (m *mqttCheck) dial(ctx context.Context) (net.Conn, error) {
 		}
 		return nil, err
 	}
-	return m.watch(tc), nil
-}
-
-// watch wraps the connection paho will speak MQTT on, and keeps it as the session's.
-func (m *mqttCheck) watch(c net.Conn) *mqttWire {
-	w := newMQTTWire(c)
-	m.mu.Lock()
-	m.wire = w
-	m.mu.Unlock()
-	return w
+	return tc, nil
 }
 
 func (m *mqttCheck) failed(err error) error {
 	e := classifyMQTT(err)
-	m.mu.Lock()
-	client := m.client
-	m.mu.Unlock()
-	if client != nil {
-		m.drop(client) // every failure of a kept session leaves it in doubt
+	if s := m.kept.current(); s.client != nil {
+		m.kept.drop(s) // every failure of a kept session leaves it in doubt
 	}
 	return withTLSHint(e)
 }
@@ -303,44 +276,8 @@ func classifyMQTT(err error) error {
 	return e
 }
 
-func (m *mqttCheck) abort() { m.closeRaw() }
-
-func (m *mqttCheck) closeRaw() {
-	m.mu.Lock()
-	raw := m.raw
-	m.mu.Unlock()
-	if raw != nil {
-		_ = raw.Close()
-	}
-}
-
-// drop forgets a session and closes it without waiting for the broker.
-func (m *mqttCheck) drop(client mqtt.Client) {
-	m.mu.Lock()
-	raw := m.raw
-	if m.client == client {
-		m.client, m.raw, m.wire = nil, nil, nil
-	}
-	m.mu.Unlock()
-	if raw != nil {
-		_ = raw.Close()
-	}
-	client.Disconnect(0)
-}
-
 // close sends DISCONNECT (paho waits up to the quiesce time for work in flight: there is none).
-func (m *mqttCheck) close() {
-	m.mu.Lock()
-	client, raw := m.client, m.raw
-	m.client, m.raw, m.wire = nil, nil, nil
-	m.mu.Unlock()
-	if client != nil {
-		client.Disconnect(250)
-	}
-	if raw != nil {
-		_ = raw.Close()
-	}
-}
+func (m *mqttCheck) close() { m.kept.close(func(s mqttSession) { s.client.Disconnect(250) }) }
 
 // MQTT fixed-header first bytes (MQTT 3.1.1 §2.2): the type in the high nibble, flags in the low one.
 const (

@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/nats-io/nats.go"
 
@@ -76,11 +75,8 @@ func natsSettingsOf(c config.Check, s *natsSpec) (natsSettings, config.Errors) {
 }
 
 type natsCheck struct {
-	cfg natsSettings
-
-	mu   sync.Mutex
-	conn *nats.Conn
-	raw  net.Conn // the transport being dialled or used, closed when a run is cut short
+	cfg  natsSettings
+	kept keptConn[*nats.Conn]
 }
 
 func buildNATS(c config.Check, s *natsSpec) (prober, string, config.Errors) {
@@ -92,7 +88,7 @@ func buildNATS(c config.Check, s *natsSpec) (prober, string, config.Errors) {
 	if n.jetstream {
 		target += " (jetstream)"
 	}
-	return &natsCheck{cfg: n}, target, nil
+	return &natsCheck{cfg: n, kept: keptConn[*nats.Conn]{shut: (*nats.Conn).Close}}, target, nil
 }
 
 // Hints of the nats failures whose class alone would mislead.
@@ -121,12 +117,7 @@ func (d *natsDialer) Dial(network, address string) (net.Conn, error) {
 		d.last = err
 		return nil, err
 	}
-	d.n.mu.Lock()
-	d.n.raw = raw
-	d.n.mu.Unlock()
-	if d.ctx.Err() != nil {
-		_ = raw.Close()
-	}
+	d.n.kept.dialed(d.ctx, raw)
 	return &firstBytesConn{Conn: raw, judge: natsGreeting}, nil
 }
 
@@ -142,22 +133,7 @@ func natsGreeting(head []byte) error {
 }
 
 func (n *natsCheck) probe(ctx context.Context) error {
-	stop := context.AfterFunc(ctx, n.abort)
-	defer stop()
-	conn, fresh, err := n.connection(ctx)
-	if err != nil {
-		return n.failed(ctx, err)
-	}
-	err = n.roundTrip(ctx, conn)
-	if err != nil && !fresh && ctx.Err() == nil && ClassOf(classifyNATS(err)) == Reset {
-		// The kept connection died since the last run: a fresh one says what the server does now.
-		n.drop(conn)
-		if conn, _, err = n.connection(ctx); err != nil {
-			return n.failed(ctx, err)
-		}
-		err = n.roundTrip(ctx, conn)
-	}
-	if err != nil {
+	if err := n.kept.run(ctx, n.connection, n.roundTrip, classifyNATS); err != nil {
 		return n.failed(ctx, err)
 	}
 	return nil
@@ -181,14 +157,12 @@ func (n *natsCheck) roundTrip(ctx context.Context, conn *nats.Conn) error {
 }
 
 func (n *natsCheck) connection(ctx context.Context) (*nats.Conn, bool, error) {
-	n.mu.Lock()
-	conn := n.conn
-	n.mu.Unlock()
+	conn := n.kept.current()
 	if conn != nil && conn.IsConnected() {
 		return conn, false, nil
 	}
 	if conn != nil {
-		n.drop(conn)
+		n.kept.drop(conn)
 	}
 	timeout := remaining(ctx)
 	d := &natsDialer{ctx: ctx, n: n}
@@ -206,15 +180,13 @@ func (n *natsCheck) connection(ctx context.Context) (*nats.Conn, bool, error) {
 	}
 	conn, err := nats.Connect(n.cfg.url, opts...)
 	if err != nil {
-		n.closeRaw()
+		n.kept.closeRaw()
 		if errors.Is(err, nats.ErrNoServers) && d.last != nil {
 			err = d.last
 		}
 		return nil, true, err
 	}
-	n.mu.Lock()
-	n.conn = conn
-	n.mu.Unlock()
+	n.kept.keep(conn)
 	return conn, true, nil
 }
 
@@ -222,11 +194,8 @@ func (n *natsCheck) connection(ctx context.Context) (*nats.Conn, bool, error) {
 // that stays usable (JetStream missing is an answer).
 func (n *natsCheck) failed(ctx context.Context, err error) error {
 	e := classifyNATS(err)
-	n.mu.Lock()
-	conn := n.conn
-	n.mu.Unlock()
-	if conn != nil && (ClassOf(e) != BadResponse || ctx.Err() != nil || !conn.IsConnected()) {
-		n.drop(conn)
+	if conn := n.kept.current(); conn != nil && (ClassOf(e) != BadResponse || ctx.Err() != nil || !conn.IsConnected()) {
+		n.kept.drop(conn)
 	}
 	return withTLSHint(e)
 }
@@ -280,39 +249,4 @@ func classifyNATS(err error) error {
 	return e
 }
 
-func (n *natsCheck) abort() { n.closeRaw() }
-
-func (n *natsCheck) closeRaw() {
-	n.mu.Lock()
-	raw := n.raw
-	n.mu.Unlock()
-	if raw != nil {
-		_ = raw.Close()
-	}
-}
-
-func (n *natsCheck) drop(conn *nats.Conn) {
-	n.mu.Lock()
-	raw := n.raw
-	if n.conn == conn {
-		n.conn, n.raw = nil, nil
-	}
-	n.mu.Unlock()
-	if raw != nil {
-		_ = raw.Close()
-	}
-	conn.Close()
-}
-
-func (n *natsCheck) close() {
-	n.mu.Lock()
-	conn, raw := n.conn, n.raw
-	n.conn, n.raw = nil, nil
-	n.mu.Unlock()
-	if conn != nil {
-		conn.Close()
-	}
-	if raw != nil {
-		_ = raw.Close()
-	}
-}
+func (n *natsCheck) close() { n.kept.close((*nats.Conn).Close) }
