@@ -392,9 +392,7 @@ func (g *grpcCheck) transportError(err error) error {
 	switch class := ClassOf(c); {
 	case (class == Unknown || class == Reset) && g.notH2.Load():
 		return &Error{Class: BadResponse, Hint: grpcNotGRPCHint, Err: fmt.Errorf("the server's first bytes are not HTTP/2 (%w)", err)}
-	case class == Unknown && strings.Contains(err.Error(), "client conn could not be established"):
-		// The server closed or reset the connection before its HTTP/2 preface (net/http does not
-		// wrap the cause).
+	case class == Unknown && h2ConnLost(err.Error()):
 		return &Error{Class: Reset, Err: err}
 	case class == Unknown:
 		if msg := err.Error(); strings.Contains(msg, "http2:") || strings.Contains(msg, "malformed") || strings.Contains(msg, "frame") {
@@ -404,6 +402,21 @@ func (g *grpcCheck) transportError(err error) error {
 		return withTLSHint(c)
 	}
 	return c
+}
+
+// h2ConnLost tells net/http's errors for an HTTP/2 connection that closed under the request, which it
+// does not wrap with their cause: before the server's preface (closed or reset at once), or a kept
+// connection that died between runs or while the request was sent (a server restart, an idle timeout
+// in a proxy, a GOAWAY). They are reset, retried once on a fresh connection like every pooled kind's,
+// not an answer that is not HTTP/2.
+func h2ConnLost(msg string) bool {
+	for _, s := range []string{"client conn could not be established", "client conn is closed", "client conn not usable",
+		"client connection lost", "client connection force closed", "graceful shutdown GOAWAY"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }
 
 func (g *grpcCheck) close() { g.transport.CloseIdleConnections() }
