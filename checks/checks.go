@@ -391,7 +391,8 @@ func (c *Check) Run(ctx context.Context) error {
 		if errors.As(err, &e) {
 			cause = e.Err
 		}
-		if errors.Is(cause, net.ErrClosed) {
+		// amqp091 hands the close back as its own Error, with the text only.
+		if errors.Is(cause, net.ErrClosed) || strings.Contains(cause.Error(), net.ErrClosed.Error()) {
 			err = &Error{Class: Timeout, Err: fmt.Errorf("no answer within %s", c.Timeout)}
 		} else {
 			err = &Error{Class: Timeout, Err: fmt.Errorf("no answer within %s: %w", c.Timeout, cause)}

@@ -144,6 +144,9 @@ func runFaults(t *testing.T, target string, build func(addr string) config.Check
 			if tc.bound {
 				assertBounded(t, took)
 			}
+			if tc.want == checks.Timeout && strings.Contains(err2s(err), "closed network connection") {
+				t.Errorf("error %q names the close our own deadline made", err2s(err))
+			}
 			if tc.quick && took > timeout/2 {
 				t.Errorf("run took %s; want it to end well before its timeout (%s)", took, timeout)
 			}
