@@ -315,8 +315,16 @@ func (c *checker) pdb(o Object, p *policyv1.PodDisruptionBudget) {
 		if w.replicas != nil {
 			replicas = *w.replicas
 		}
-		if m := p.Spec.MinAvailable; m != nil && m.Type == intstr.Int && m.IntVal >= replicas {
-			c.add(o, RulePDB, "minAvailable %d >= replicas %d of %s: no pod could ever be evicted (node drains block)", m.IntVal, replicas, w.obj)
+		// The disruption controller rounds both percentages up (intstr.GetScaledValueFromIntOrPercent).
+		if m := p.Spec.MinAvailable; m != nil && replicas > 0 {
+			if n, err := intstr.GetScaledValueFromIntOrPercent(m, int(replicas), true); err == nil && n >= int(replicas) {
+				c.add(o, RulePDB, "minAvailable %s >= replicas %d of %s: no pod could ever be evicted (node drains block)", m, replicas, w.obj)
+			}
+		}
+		if m := p.Spec.MaxUnavailable; m != nil && replicas > 0 {
+			if n, err := intstr.GetScaledValueFromIntOrPercent(m, int(replicas), true); err == nil && n < 1 {
+				c.add(o, RulePDB, "maxUnavailable %s of %d replicas of %s: no pod could ever be evicted (node drains block)", m, replicas, w.obj)
+			}
 		}
 	}
 	if !found {
