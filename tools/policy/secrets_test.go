@@ -114,14 +114,7 @@ func TestChartSecretRules(t *testing.T) {
 // over every value of secretProblemCases: the chart refuses at `helm template` exactly what this package
 // refuses in the rendered manifests, with the same words.
 func TestChartSecretProblem(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs helm")
-	}
-	out, err := exec.Command("go", "-C", "..", "tool", "-n", "helm").Output()
-	if err != nil {
-		t.Fatalf("go tool -n helm: %v", err)
-	}
-	helm := strings.TrimSpace(string(out))
+	helm := helmBinary(t)
 
 	chart := t.TempDir()
 	helpers, err := os.ReadFile(helpersTpl)

@@ -1,0 +1,142 @@
+package policy
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+)
+
+const chartDir = "../../charts/healthgate"
+
+// helmBinary is the helm pinned in tools/go.mod (built once by the go command, then cached).
+func helmBinary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs helm")
+	}
+	out, err := exec.Command("go", "-C", "..", "tool", "-n", "helm").Output()
+	if err != nil {
+		t.Fatalf("go tool -n helm: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// TestChartOwnKeysRefused: the keys values.schema.json refuses in every labels value the chart adds to its
+// objects' own (commonLabels, podLabels, the ServiceMonitor's, the PrometheusRule's, the dashboard's) are
+// exactly the label keys the chart sets itself (on any object, every feature on), and podAnnotations
+// refuses the annotations it sets on the pods. A user's copy of one would be a second key in the same YAML mapping:
+// the last one wins, and an app.kubernetes.io/name or instance breaks the selectors, a component the
+// ServiceMonitor's, a checksum/config stops the pods rolling on a config change.
+func TestChartOwnKeysRefused(t *testing.T) {
+	helm := helmBinary(t)
+	values := filepath.Join(t.TempDir(), "values.yaml")
+	if err := os.WriteFile(values, []byte(`replicaCount: 3
+fleet: {enabled: true}
+grpc: {enabled: true}
+podDisruptionBudget: {enabled: true}
+metrics:
+  serviceMonitor: {enabled: true}
+  prometheusRule: {enabled: true}
+  dashboard: {enabled: true, labels: {grafana_dashboard: null}}   # values, not the chart's own
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(helm, "template", "x", chartDir, "-f", values,
+		"--api-versions", "monitoring.coreos.com/v1/ServiceMonitor", "--api-versions", "monitoring.coreos.com/v1/PrometheusRule").CombinedOutput()
+	if err != nil {
+		t.Fatalf("helm template: %v\n%s", err, out)
+	}
+	labels, podAnnotations := map[string]bool{}, map[string]bool{}
+	kinds := 0
+	for doc := range strings.SplitSeq(string(out), "\n---\n") {
+		var o struct {
+			Kind     string
+			Metadata struct{ Labels map[string]string }
+			Spec     struct {
+				Template struct {
+					Metadata struct {
+						Labels      map[string]string
+						Annotations map[string]string
+					}
+				}
+			}
+		}
+		if err := yaml.Unmarshal([]byte(doc), &o); err != nil {
+			t.Fatalf("helm's output: %v\n%s", err, doc)
+		}
+		if o.Kind == "" {
+			continue
+		}
+		kinds++
+		for k := range o.Metadata.Labels {
+			labels[k] = true
+		}
+		for k := range o.Spec.Template.Metadata.Labels {
+			labels[k] = true
+		}
+		for k := range o.Spec.Template.Metadata.Annotations {
+			podAnnotations[k] = true
+		}
+	}
+	if kinds < 10 || !podAnnotations["checksum/config"] {
+		t.Fatalf("helm rendered %d objects, pod annotations %v: want every feature's objects and checksum/config", kinds, podAnnotations)
+	}
+
+	data, err := os.ReadFile(filepath.Join(chartDir, "values.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema any
+	if err := json.Unmarshal(data, &schema); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		key  string
+		want map[string]bool
+	}{
+		{"commonLabels", labels},
+		{"podLabels", labels},
+		{"metrics.serviceMonitor.labels", labels},
+		{"serviceMonitor.labels", labels},
+		{"metrics.prometheusRule.labels", labels},
+		{"metrics.dashboard.labels", labels},
+		{"podAnnotations", podAnnotations},
+	} {
+		node := schema
+		for name := range strings.SplitSeq(tt.key+".", ".") {
+			m, _ := node.(map[string]any)
+			props, _ := m["properties"].(map[string]any)
+			if name != "" {
+				node = props[name]
+				continue
+			}
+			node = props
+		}
+		if node == nil {
+			t.Errorf("values.schema.json: %s has no properties (refusing the chart's own keys)", tt.key)
+			continue
+		}
+		var got []string
+		for k, v := range node.(map[string]any) {
+			if v != false {
+				t.Errorf("values.schema.json %s.properties[%q] = %v, want false (refused)", tt.key, k, v)
+			}
+			got = append(got, k)
+		}
+		var want []string
+		for k := range tt.want {
+			want = append(want, k)
+		}
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("values.schema.json refuses %s keys %q, want the chart's own %q", tt.key, got, want)
+		}
+	}
+}
