@@ -47,6 +47,7 @@ const (
 	RulePDB         = "pdb"
 	RuleMonitor     = "servicemonitor"
 	RuleFleet       = "fleet"
+	RuleRollout     = "rollout"
 )
 
 const (
@@ -70,6 +71,7 @@ type workload struct {
 	podLabels   map[string]string
 	podAnnots   map[string]string
 	spec        *corev1.PodSpec
+	strategy    *appsv1.DeploymentStrategy // of a Deployment
 	isBarePod   bool
 	helmManaged bool
 }
@@ -94,7 +96,7 @@ func Check(objs []Object) []Finding {
 		case *appsv1.Deployment:
 			c.workloads = append(c.workloads, workload{obj: o, meta: v.ObjectMeta, selector: v.Spec.Selector,
 				replicas: v.Spec.Replicas, podLabels: v.Spec.Template.Labels, podAnnots: v.Spec.Template.Annotations,
-				spec: &v.Spec.Template.Spec})
+				spec: &v.Spec.Template.Spec, strategy: &v.Spec.Strategy})
 		case *appsv1.StatefulSet:
 			c.workloads = append(c.workloads, workload{obj: o, meta: v.ObjectMeta, selector: v.Spec.Selector,
 				replicas: v.Spec.Replicas, podLabels: v.Spec.Template.Labels, podAnnots: v.Spec.Template.Annotations,
@@ -396,6 +398,7 @@ func (c *checker) workload(w workload) {
 	}
 	c.podSecurity(o, w.spec)
 	c.containers(o, w)
+	c.rollout(w)
 	if isTestHook(w) {
 		c.testHook(o, w)
 	}
@@ -404,6 +407,31 @@ func (c *checker) workload(w workload) {
 			if v.ConfigMap != nil && c.configMaps[v.ConfigMap.Name] != nil && w.podAnnots["checksum/config"] == "" {
 				c.add(o, RuleChecksum, "mounts ConfigMap/%s but the pod template has no checksum/config annotation: pods would not roll on a config change", v.ConfigMap.Name)
 			}
+		}
+	}
+}
+
+// rollout: a Deployment that runs healthgate rolls as the rolling-deploy figure measured it with no failed
+// request (README.md "Rolling deploys on a real node"): maxUnavailable 0 written out (the default, 25%,
+// takes a ready pod away before its replacement is ready from four replicas on), and every app container
+// that serves (declares a port) beside healthgate has a preStop hook: without one it stops at SIGTERM
+// while kube-proxy and load balancers still send it new connections (~3% failed requests measured).
+func (c *checker) rollout(w workload) {
+	if w.strategy == nil || !slices.ContainsFunc(allContainers(w.spec), isHealthgate) {
+		return
+	}
+	o := w.obj
+	if w.strategy.Type == appsv1.RecreateDeploymentStrategyType {
+		c.add(o, RuleRollout, "strategy Recreate stops every pod before the new ones are ready; use RollingUpdate with maxUnavailable: 0")
+	} else if ru := w.strategy.RollingUpdate; ru == nil || ru.MaxUnavailable == nil || ru.MaxUnavailable.String() != "0" && ru.MaxUnavailable.String() != "0%" {
+		c.add(o, RuleRollout, "strategy.rollingUpdate.maxUnavailable must be 0 (and maxSurge at least 1): an old pod leaves only once its replacement is ready (the default, 25%%, takes a ready pod away first from four replicas on)")
+	}
+	for _, ct := range w.spec.Containers {
+		if isHealthgate(ct) || len(ct.Ports) == 0 {
+			continue
+		}
+		if ct.Lifecycle == nil || ct.Lifecycle.PreStop == nil {
+			c.add(o, RuleRollout, "container %q serves beside healthgate but has no lifecycle.preStop: it would stop at SIGTERM while kube-proxy and load balancers still send it traffic; sleep for healthgate's shutdown_delay", ct.Name)
 		}
 	}
 }

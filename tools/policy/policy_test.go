@@ -26,6 +26,7 @@ metadata:
   labels: {app.kubernetes.io/name: hg}
 spec:
   replicas: 2
+  strategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 1, maxUnavailable: 0}}
   selector:
     matchLabels: {app.kubernetes.io/name: hg, app.kubernetes.io/instance: x}
   template:
@@ -220,6 +221,9 @@ func TestFindings(t *testing.T) {
 		{name: "test pod restarts", old: "  restartPolicy: Never", new: "  restartPolicy: OnFailure", wantRule: RuleTestHook, wantInMsg: "Never"},
 		{name: "test pod wrong service", old: `"http://hg:8080/readyz"`, new: `"http://nope:8080/readyz"`, wantRule: RuleTestHook, wantInMsg: `no Service "nope"`},
 		{name: "test pod no timeout", old: `"http://hg:8080/readyz", --timeout, 60s]`, new: `"http://hg:8080/readyz"]`, wantRule: RuleTestHook, wantInMsg: "--timeout"},
+		{name: "rollout default strategy", old: "  strategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 1, maxUnavailable: 0}}\n", new: "", wantRule: RuleRollout, wantInMsg: "maxUnavailable must be 0"},
+		{name: "rollout maxUnavailable 1", old: "maxUnavailable: 0}}", new: "maxUnavailable: 1}}", wantRule: RuleRollout, wantInMsg: "maxUnavailable must be 0"},
+		{name: "rollout recreate", old: "  strategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 1, maxUnavailable: 0}}", new: "  strategy: {type: Recreate}", wantRule: RuleRollout, wantInMsg: "Recreate"},
 		{name: "missing name label", old: "  name: hg\n  labels: {app.kubernetes.io/name: hg}\nspec:\n  selector", new: "  name: hg\n  labels: {app: hg}\nspec:\n  selector", wantRule: RuleLabels, wantInMsg: "app.kubernetes.io/name"},
 	}
 	for _, tt := range tests {
@@ -543,5 +547,46 @@ data:
 	}
 	if _, err := Configs(objs); err == nil || !strings.Contains(err.Error(), "cfg/healthgate.yaml: checks[1] is not a mapping") {
 		t.Errorf("Configs: %v; want checks[1] is not a mapping", err)
+	}
+}
+
+// TestRolloutPreStop: an app container serving beside healthgate (a `wait` init container here) needs a
+// preStop hook; the chart's own Deployment (healthgate alone) and containers without ports do not.
+func TestRolloutPreStop(t *testing.T) {
+	const deploy = `
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: app, labels: {app.kubernetes.io/name: app}}
+spec:
+  strategy: {rollingUpdate: {maxUnavailable: 0}}
+  selector: {matchLabels: {app.kubernetes.io/name: app}}
+  template:
+    metadata: {labels: {app.kubernetes.io/name: app}}
+    spec:
+      automountServiceAccountToken: false
+      securityContext: {runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, seccompProfile: {type: RuntimeDefault}}
+      initContainers:
+        - name: wait
+          image: ghcr.io/healthgate/healthgate:1.0.0
+          args: [wait, --tcp, "db:5432"]
+          resources: {requests: {cpu: 10m, memory: 16Mi}, limits: {memory: 64Mi}}
+          securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}
+      containers:
+        - name: app
+          image: example.com/app:1
+          PORTS
+          LIFECYCLE
+          resources: {requests: {cpu: 10m, memory: 32Mi}, limits: {memory: 64Mi}}
+          securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}
+`
+	tests := []struct{ name, ports, lifecycle, want string }{
+		{name: "preStop sleep", ports: "ports: [{name: http, containerPort: 8080}]", lifecycle: "lifecycle: {preStop: {sleep: {seconds: 5}}}"},
+		{name: "no preStop", ports: "ports: [{name: http, containerPort: 8080}]", want: `container "app" serves beside healthgate but has no lifecycle.preStop`},
+		{name: "no port, no traffic", ports: "", lifecycle: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			expectFinding(t, strings.NewReplacer("PORTS", tt.ports, "LIFECYCLE", tt.lifecycle).Replace(deploy), RuleRollout, tt.want)
+		})
 	}
 }
