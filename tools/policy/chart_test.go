@@ -140,3 +140,39 @@ metrics:
 		}
 	}
 }
+
+// TestChartFleetNotes: NOTES.txt warns when the fleet can never fail a check open: fewer replicas than
+// fleet.min_pods, or no critical check with scope: shared.
+func TestChartFleetNotes(t *testing.T) {
+	helm := helmBinary(t)
+	const minPods = "fleet.min_pods"
+	const noShared = "no critical check has scope: shared"
+	for _, tc := range []struct {
+		name string
+		set  []string
+		want []string // warnings, by a phrase each
+	}{
+		{name: "a shared critical check, 3 replicas", set: []string{"replicaCount=3", "checks[0].scope=shared"}},
+		{name: "one replica", set: []string{"replicaCount=1", "checks[0].scope=shared"}, want: []string{minPods}},
+		{name: "no shared check", set: []string{"replicaCount=3"}, want: []string{noShared}},
+		{name: "the shared check is not critical", set: []string{"replicaCount=3", "checks[0].scope=shared", "checks[0].critical=false"}, want: []string{noShared}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := []string{"install", "x", chartDir, "--dry-run=client", "--set", "fleet.enabled=true",
+				"--set", "checks[0].name=db", "--set", "checks[0].type=postgres", "--set", "checks[0].url=postgres://db/app"}
+			for _, s := range tc.set {
+				args = append(args, "--set", s)
+			}
+			out, err := exec.Command(helm, args...).CombinedOutput()
+			if err != nil {
+				t.Fatalf("helm install --dry-run: %v\n%s", err, out)
+			}
+			_, notes, _ := strings.Cut(string(out), "NOTES:")
+			for _, w := range []string{minPods, noShared} {
+				if got, want := strings.Contains(notes, "WARNING") && strings.Contains(notes, w), slices.Contains(tc.want, w); got != want {
+					t.Errorf("warning naming %q: %v; want %v. NOTES:\n%s", w, got, want, notes)
+				}
+			}
+		})
+	}
+}
