@@ -306,3 +306,23 @@ func TestGuard(t *testing.T) {
 	repanic()
 	t.Error("repanic did not panic")
 }
+
+// The report's notes and load line are those of the figures in the table: `-only wait` prints figure 6's
+// note, not the closed loop's nor figures 1–4's and 7's.
+func TestReportNotesOnlyForFiguresRun(t *testing.T) {
+	b := &bench{p: full, tab: newTable([]string{"healthgate", "1 s poller"})}
+	b.layout()
+	b.tab.drop(probeRows...)
+	b.tab.drop(rowRSS10, rowStart)
+	var sb strings.Builder
+	b.report(&sb, []string{"go -C bench run . -only wait"}, time.Second, false)
+	out := sb.String()
+	if !strings.Contains(out, "\n- 6: ") {
+		t.Errorf("no note for figure 6:\n%s", out)
+	}
+	for _, absent := range []string{"\n- 1: ", "\n- 2: ", "\n- 3: ", "\n- 4: ", "\n- 7: ", "- load: "} {
+		if strings.Contains(out, absent) {
+			t.Errorf("%q printed for a figure not in the table:\n%s", absent, out)
+		}
+	}
+}

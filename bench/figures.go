@@ -231,26 +231,39 @@ func (b *bench) report(w *strings.Builder, cmd []string, took time.Duration, qui
 	fmt.Fprintf(w, "\n### healthgate benchmark\n\n")
 	fmt.Fprintf(w, "- date: %s; machine: %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), machine())
 	fmt.Fprintf(w, "- command: `%s` (%s run, took %v); healthgate commit %s\n", strings.Join(cmd, " "), kind, took.Round(time.Second), b.hgCommit)
-	fmt.Fprintf(w, "- load: %d keep-alive connections, closed loop, `GET /readyz`, generator on the same cores; %d interleaved round(s) of %v\n",
-		b.p.conns, b.p.rounds, b.p.run)
+	if b.tab.has(rowRate) {
+		fmt.Fprintf(w, "- load: %d keep-alive connections, closed loop, `GET /readyz`, generator on the same cores; %d interleaved round(s) of %v\n",
+			b.p.conns, b.p.rounds, b.p.run)
+	}
 	fmt.Fprintf(w, "- checks: Postgres `SELECT 1` and Redis `PING`, every %v, timeout %v (peers alike); healthgate failure_threshold %d, success_threshold %d\n\n",
 		interval, timeout, failureThreshold, successThreshold)
 	b.tab.markdown(w)
 	fmt.Fprintf(w, "\nNotes:\n")
-	fmt.Fprintf(w, "- 1: each round's rate is divided by the same round's ceiling (the machine's speed drifts between rounds); the cells show the median and the range over the rounds. A target is met if every round met it, within noise if only the median did.\n")
+	// A note only for the figures in the table (-only leaves some out).
+	if b.tab.has(rowRate) {
+		fmt.Fprintf(w, "- 1: each round's rate is divided by the same round's ceiling (the machine's speed drifts between rounds); the cells show the median and the range over the rounds. A target is met if every round met it, within noise if only the median did.\n")
+	}
 	if b.hopNote != "" {
 		fmt.Fprintf(w, "- 1: %s. A server that queries on every probe (figure 2's closed-loop rows) pays it once per check per probe; the others only on their schedule.\n", b.hopNote)
 	}
-	fmt.Fprintf(w, "- 2: closed loop: per 1,000 probes = (count over %v of probe load and 1.5 s after − idle rate × window) / probes answered (any status). Paced: %d probes/s for %v, every server at once (each counted at its own proxies), raw count beyond the idle rate. The proxy rows count what each server itself sends (Postgres Query and Sync messages, Redis commands). The service rows are global: Redis commands are all of INFO commandstats but INFO (the harness's reads); Postgres 15 publishes a backend's xact_commit only once it touches a table or disconnects, so a pooled connection running only SELECT 1 is never counted while it stays open, and that row sees per-probe connections (hellofresh) but not per-probe queries on a pool (sync, no cache).\n",
-		b.p.depWindow, pacedRate, b.p.paced)
-	fmt.Fprintf(w, "- 2: healthgate's verdicts compare its count beyond the idle rate with the noise of its check schedule: a window holds one run of each check more or fewer than its length says, and so did the idle window, so (1 + window/idle window) runs' worth of requests. The service rows count every client of the shared services: there the noise is %.1f per 1,000 probes.\n", globalNoise)
+	if b.tab.has(rowPGq) {
+		fmt.Fprintf(w, "- 2: closed loop: per 1,000 probes = (count over %v of probe load and 1.5 s after − idle rate × window) / probes answered (any status). Paced: %d probes/s for %v, every server at once (each counted at its own proxies), raw count beyond the idle rate. The proxy rows count what each server itself sends (Postgres Query and Sync messages, Redis commands). The service rows are global: Redis commands are all of INFO commandstats but INFO (the harness's reads); Postgres 15 publishes a backend's xact_commit only once it touches a table or disconnects, so a pooled connection running only SELECT 1 is never counted while it stays open, and that row sees per-probe connections (hellofresh) but not per-probe queries on a pool (sync, no cache).\n",
+			b.p.depWindow, pacedRate, b.p.paced)
+		fmt.Fprintf(w, "- 2: healthgate's verdicts compare its count beyond the idle rate with the noise of its check schedule: a window holds one run of each check more or fewer than its length says, and so did the idle window, so (1 + window/idle window) runs' worth of requests. The service rows count every client of the shared services: there the noise is %.1f per 1,000 probes.\n", globalNoise)
+	}
 	if b.bgNote != "" {
 		fmt.Fprintf(w, "- 2: %s.\n", b.bgNote)
 	}
-	fmt.Fprintf(w, "- 3: from %v after the blackhole began; each probe timed from when it was due, so one that waits behind a stalled check counts; a probe is given up after %v; the answers were 503 unless the cell says otherwise. %d probes/s for %v over up to %d connections, server by server: where a cell says capacity, the server answered under 90%% of that rate (counted over the run less the time one probe alone takes), so its latencies are mostly time queued behind other probes. One at a time: 1 probe/s over one connection for %v, every server at once (staggered over the second), as one kubelet probes.\n",
-		cutBound+500*time.Millisecond, bhTimeout, blackholeRate, b.p.blackhole, b.p.conns, b.p.single)
-	fmt.Fprintf(w, "- 4: cut = the Postgres port closes and its connections are reset; /readyz polled every 10 ms; median (max) of %d.\n", b.p.cutReps)
-	fmt.Fprintf(w, "- 6: %d runs per dependency, the port opens 1–2 s after the start; failing = Postgres answers FATAL 57P03 (starting up), Redis -LOADING; an attempt is a Postgres connection, or a Redis command other than the handshake (HELLO, AUTH, CLIENT, SELECT; a connection that sent none counts once); counted over %v after the first 5 s.\n",
-		b.p.waitReps, b.p.failWindow)
-	fmt.Fprintf(w, "- 7: median of %d starts, /livez polled every 1 ms.\n", b.p.startReps)
+	if b.tab.has(rowBH) {
+		fmt.Fprintf(w, "- 3: from %v after the blackhole began; each probe timed from when it was due, so one that waits behind a stalled check counts; a probe is given up after %v; the answers were 503 unless the cell says otherwise. %d probes/s for %v over up to %d connections, server by server: where a cell says capacity, the server answered under 90%% of that rate (counted over the run less the time one probe alone takes), so its latencies are mostly time queued behind other probes. One at a time: 1 probe/s over one connection for %v, every server at once (staggered over the second), as one kubelet probes.\n",
+			cutBound+500*time.Millisecond, bhTimeout, blackholeRate, b.p.blackhole, b.p.conns, b.p.single)
+		fmt.Fprintf(w, "- 4: cut = the Postgres port closes and its connections are reset; /readyz polled every 10 ms; median (max) of %d.\n", b.p.cutReps)
+	}
+	if b.tab.has(rowWaitPG) {
+		fmt.Fprintf(w, "- 6: %d runs per dependency, the port opens 1–2 s after the start; failing = Postgres answers FATAL 57P03 (starting up), Redis -LOADING; an attempt is a Postgres connection, or a Redis command other than the handshake (HELLO, AUTH, CLIENT, SELECT; a connection that sent none counts once); counted over %v after the first 5 s.\n",
+			b.p.waitReps, b.p.failWindow)
+	}
+	if b.tab.has(rowStart) {
+		fmt.Fprintf(w, "- 7: median of %d starts, /livez polled every 1 ms.\n", b.p.startReps)
+	}
 }

@@ -92,6 +92,11 @@ func (t *table) failAll(col string, err error) {
 	}
 }
 
+// has reports whether the table has the row key (-only drops the rows of the steps it leaves out).
+func (t *table) has(key string) bool {
+	return slices.ContainsFunc(t.rows, func(r *row) bool { return r.key == key })
+}
+
 // value returns a figure and whether it was produced.
 func (t *table) value(key, col string) (float64, bool) {
 	for _, r := range t.rows {
