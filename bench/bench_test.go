@@ -307,6 +307,17 @@ func TestGuard(t *testing.T) {
 	t.Error("repanic did not panic")
 }
 
+// Figure 6's attempts per second, and no figure when no attempt reached the dependency in the first 5 s (a
+// waiter that never tries would read 0/s, under any bound).
+func TestTriesRate(t *testing.T) {
+	if got, err := triesRate(5, 15, 10*time.Second); err != nil || got != 1 {
+		t.Errorf("triesRate(5, 15, 10s) = %v, %v; want 1", got, err)
+	}
+	if got, err := triesRate(0, 0, 10*time.Second); err == nil {
+		t.Errorf("triesRate(0, 0, 10s) = %v, want an error", got)
+	}
+}
+
 // The report's notes and load line are those of the figures in the table: `-only wait` prints figure 6's
 // note, not the closed loop's nor figures 1–4's and 7's.
 func TestReportNotesOnlyForFiguresRun(t *testing.T) {

@@ -127,8 +127,20 @@ func (b *bench) waitFailing(ctx context.Context, w waiter, d dependency, row str
 	if !p.running() {
 		return fmt.Errorf("exited (%d) while the dependency failed: %s", p.exitCode(), p.output())
 	}
-	rate := float64(z-a) / b.p.failWindow.Seconds()
+	rate, err := triesRate(a, z, b.p.failWindow)
+	if err != nil {
+		return err
+	}
 	b.logf("  %-12s %-8s failing: %d attempts in the first 5 s, %.1f/s after", w.name, d.kind, a, rate)
 	b.tab.set(row, w.name, rate, "%.1f/s (%d in the first 5 s)", rate, a)
 	return nil
+}
+
+// triesRate is the attempts per second over window, from the counts at its start (after 5 s) and end. A
+// waiter that never reached the dependency would read 0/s, under any bound: that is no figure.
+func triesRate(atStart, atEnd int64, window time.Duration) (float64, error) {
+	if atStart == 0 {
+		return 0, errors.New("no attempt reached the failing dependency in the first 5 s")
+	}
+	return float64(atEnd-atStart) / window.Seconds(), nil
 }

@@ -712,10 +712,23 @@ func (b *bench) fleetCost(ctx context.Context) {
 		b.fleetTab.fail(rowCostFail, colOn, errors.New("no healthgate_fleet_requests_total in /metrics"))
 		return
 	}
-	rate := float64(c3-c2) / el.Seconds()
+	rate, err := failingFleetRate(c3-c2, el)
+	if err != nil {
+		b.fleetTab.fail(rowCostFail, colOn, fmt.Errorf("%w (/readyz meanwhile %d)", err, readyz))
+		return
+	}
 	b.fleetTab.set(rowCostFail, colOn, rate, "%.1f/s (%d requests in %v at the peers, %d in /metrics; %d of %d peers asked; /readyz meanwhile %d)",
 		rate, c3-c2, el.Round(100*time.Millisecond), m3-m2, asked, costPeers, readyz)
 	b.logf("  fleet cost: %.1f/s failing (%d in %v, metrics %d), %d peers asked, /readyz %d; idle %d", rate, c3-c2, el, m3-m2, asked, readyz, c1-c0)
+}
+
+// failingFleetRate is F3's figure while the shared check fails: n requests at the peers in el. None at all
+// means the pod never asked its peers (the fleet is not working), which would read as within any bound.
+func failingFleetRate(n int64, el time.Duration) (float64, error) {
+	if n == 0 {
+		return 0, fmt.Errorf("no fleet request in %v while the shared check failed", el.Round(100*time.Millisecond))
+	}
+	return float64(n) / el.Seconds(), nil
 }
 
 // fleetRequests is the sum of healthgate_fleet_requests_total over its results, -1 if /metrics has none

@@ -74,3 +74,14 @@ func TestFleetRequests(t *testing.T) {
 		t.Errorf("counted %d, want 100", n)
 	}
 }
+
+// F3 while the shared check fails: requests per second, and no figure at all when the pod asked no peer
+// (a fleet that does nothing must not read as "within sample / interval").
+func TestFailingFleetRate(t *testing.T) {
+	if got, err := failingFleetRate(100, 10*time.Second); err != nil || got != 10 {
+		t.Errorf("failingFleetRate(100, 10s) = %v, %v; want 10", got, err)
+	}
+	if got, err := failingFleetRate(0, 10*time.Second); err == nil {
+		t.Errorf("failingFleetRate(0, 10s) = %v, want an error", got)
+	}
+}
