@@ -254,6 +254,7 @@ func TestByRound(t *testing.T) {
 		{"every round", []float64{0.91, 0.95, 0.93}, "met: "},
 		{"median only", []float64{0.88, 0.92, 0.93}, "within noise: "},
 		{"median below", []float64{0.85, 0.89, 0.95}, "**missed** by 1%: "},
+		{"median just below", []float64{0.80, 0.895, 1.39}, "**missed** by 0.6%: "}, // 0.895 prints as 0.90
 		{"one round", []float64{0.9}, "met: "},
 	} {
 		if got := byRound(tc.ratios, 0.9, "%.2f"); !strings.HasPrefix(got, tc.want) {

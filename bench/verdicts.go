@@ -76,7 +76,7 @@ func byRound(ratios []float64, target float64, what string) string {
 	case med >= target:
 		return fmt.Sprintf("within noise: %s; target ≥ %g in every round", got, target)
 	default:
-		return fmt.Sprintf("**missed** by %.0f%%: %s, target ≥ %g", (1-med/target)*100, got, target)
+		return fmt.Sprintf("**missed** by %s: %s, target ≥ %g", short(1-med/target), got, target)
 	}
 }
 
@@ -86,7 +86,7 @@ func atMost(v, limit float64, what, want string) string {
 	if v <= limit {
 		return "met: " + got
 	}
-	return fmt.Sprintf("**missed** by %.0f%%: %s, target ≤ %s", (v/limit-1)*100, got, want)
+	return fmt.Sprintf("**missed** by %s: %s, target ≤ %s", short(v/limit-1), got, want)
 }
 
 // below judges v < limit.
@@ -95,5 +95,14 @@ func below(v, limit float64, what, want string) string {
 	if v < limit {
 		return "met: " + got
 	}
-	return fmt.Sprintf("**missed** by %.0f%%: %s, target < %s", (v/limit-1)*100, got, want)
+	return fmt.Sprintf("**missed** by %s: %s, target < %s", short(v/limit-1), got, want)
+}
+
+// short is how far a missed target is off (a fraction of it) in percent: whole percents, or one decimal under
+// 1%, so that a median of 0.895 against 0.9 is not "missed by 0%".
+func short(frac float64) string {
+	if frac < 0.01 {
+		return fmt.Sprintf("%.1f%%", frac*100)
+	}
+	return fmt.Sprintf("%.0f%%", frac*100)
 }
