@@ -58,8 +58,12 @@ func (b *bench) scaleLayout() {
 		}
 		t.add(rowScaleCPU(n), fmt.Sprintf("S1. CPU per check run, %s checks", thousands(float64(n))), target, all)
 	}
-	for _, n := range scaleSizes {
-		t.add(rowScaleRSS(n), fmt.Sprintf("S2. RSS, %s checks (per check beyond the %d-check figure)", thousands(float64(n)), scaleSizes[0]), "—", all)
+	for i, n := range scaleSizes {
+		label := fmt.Sprintf("S2. RSS, %s checks", thousands(float64(n)))
+		if i > 0 {
+			label += fmt.Sprintf(" (per check beyond the %d-check figure)", scaleSizes[0])
+		}
+		t.add(rowScaleRSS(n), label, "—", all)
 	}
 	t.add(rowScalePools, fmt.Sprintf("S3. connections opened by %d `postgres` checks of one database", scalePoolChecks),
 		"≤ 2 (one shared pool; before it: 666)", all)
