@@ -518,14 +518,21 @@ func BenchmarkProbe(b *testing.B) {
 	// One run each, then none for an hour: every iteration serves the same snapshot.
 	f := newFixture(b, Options{}, db.checkEvery("db", true, time.Hour), cache.checkEvery("cache", false, time.Hour))
 	f.settle(b, allRan)
-	for _, path := range []string{"/readyz", "/readyz?verbose", "/readyz?format=json", "/readyz/db", "/livez"} {
+	// /fleetz (what a peer asks) is served like /readyz: the README's fleet figure compares the two.
+	fleet := newFixture(b, Options{Fleet: &FleetOptions{Instance: "bench"}}, db.checkEvery("db", true, time.Hour))
+	fleet.settle(b, allRan)
+	for _, path := range []string{"/readyz", "/readyz?verbose", "/readyz?format=json", "/readyz/db", "/livez", "/fleetz"} {
+		h := f.h
+		if path == "/fleetz" {
+			h = fleet.h
+		}
 		b.Run(strings.TrimPrefix(path, "/"), func(b *testing.B) {
 			w := &discardWriter{h: http.Header{}}
 			req := httptest.NewRequest(http.MethodGet, path, nil)
 			b.ReportAllocs()
 			for b.Loop() {
 				clear(w.h)
-				f.h.ServeHTTP(w, req)
+				h.ServeHTTP(w, req)
 			}
 		})
 	}
