@@ -1,8 +1,8 @@
 // Command bench compares healthgate with other health-check servers and wait tools on this machine, against
 // the local Postgres and Redis, and prints one markdown table. See README.md.
 //
-//	go -C bench run .           # full run, about 6 minutes (stopped at 9)
-//	go -C bench run . --quick   # about 2 minutes; fails if any figure is missing (CI runs this)
+//	go -C bench run .           # full run, about 8 minutes (stopped at 9)
+//	go -C bench run . --quick   # about 2.5 minutes; fails if any figure is missing (CI runs this)
 //	go -C bench run . -only fleet   # the fleet figure alone (HAProxy), about 1.5 minutes
 //	go -C bench run . -only kinds   # the kinds figure alone (every check kind), about 1.5 minutes
 package main
