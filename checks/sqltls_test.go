@@ -68,17 +68,12 @@ func TestMySQLTLS(t *testing.T) {
 			t.Errorf("hint %q does not say to add a tls block", h)
 		}
 	})
+	runSQLTLSCases(t, run, blockTLSCases(p, url, "mysql://mon:s3cr3t-pw@localhost:"+port+"/app"))
 	runSQLTLSCases(t, run, []sqlTLSCase{
 		{name: "trusted CA", url: url, tls: config.TLS{CAFile: p.ca}},
 		{name: "trusted CA, the driver's DSN", url: "mon:s3cr3t-pw@tcp(" + addr + ")/app", tls: config.TLS{CAFile: p.ca}},
 		{name: "trusted CA beside the URL's tls=true", url: url + "?tls=true", tls: config.TLS{CAFile: p.ca}},
 		{name: "the URL's tls=true alone: system roots do not know the CA", url: url + "?tls=true", want: checks.TLS, hint: "tls.ca_file"},
-		{name: "unknown CA", url: url, tls: config.TLS{CAFile: p.otherCA}, want: checks.TLS, hint: "tls.ca_file"},
-		{name: "insecure_skip_verify", url: url, tls: config.TLS{CAFile: p.otherCA, InsecureSkipVerify: true}},
-		{name: "server_name mismatch", url: url, tls: config.TLS{CAFile: p.ca, ServerName: "db.example.com"}, want: checks.TLS, hint: "tls.server_name"},
-		// Dialled by IP, verified as localhost.
-		{name: "server_name the certificate holds", url: url, tls: config.TLS{CAFile: p.ca, ServerName: "localhost"}},
-		{name: "URL host the certificate holds", url: "mysql://mon:s3cr3t-pw@localhost:" + port + "/app", tls: config.TLS{CAFile: p.ca}},
 		{name: "REQUIRE X509 user with a client certificate", url: "mysql://certmon@" + addr + "/app", tls: config.TLS{CAFile: p.ca, CertFile: p.clientCert, KeyFile: p.clientKey}},
 		{name: "REQUIRE X509 user without one", url: "mysql://certmon@" + addr + "/app", tls: config.TLS{CAFile: p.ca}, want: checks.Auth, hint: "tls.cert_file"},
 	})
@@ -88,6 +83,19 @@ func TestMySQLTLS(t *testing.T) {
 	t.Run("an empty block: TLS with the system's CAs", func(t *testing.T) {
 		emptyTLSBlock(t, "mysql", url) // not the plaintext refusal: the handshake's unknown authority
 	})
+}
+
+// blockTLSCases are the tls block's cases every SQL kind shares: url dials the server by IP, localURL by
+// localhost, a name its certificate holds.
+func blockTLSCases(p *testPKI, url, localURL string) []sqlTLSCase {
+	return []sqlTLSCase{
+		{name: "unknown CA", url: url, tls: config.TLS{CAFile: p.otherCA}, want: checks.TLS, hint: "tls.ca_file"},
+		{name: "insecure_skip_verify", url: url, tls: config.TLS{CAFile: p.otherCA, InsecureSkipVerify: true}},
+		{name: "server_name mismatch", url: url, tls: config.TLS{CAFile: p.ca, ServerName: "db.example.com"}, want: checks.TLS, hint: "tls.server_name"},
+		// Dialled by IP, verified as localhost.
+		{name: "server_name the certificate holds", url: url, tls: config.TLS{CAFile: p.ca, ServerName: "localhost"}},
+		{name: "URL host the certificate holds", url: localURL, tls: config.TLS{CAFile: p.ca}},
+	}
 }
 
 // sqlTLSCase is one run of a check with a tls block against a server that speaks TLS only.
@@ -268,6 +276,7 @@ func TestPostgresTLS(t *testing.T) {
 	_, port, _ := strings.Cut(addr, ":")
 	url := "postgres://postgres@" + addr + "/postgres"
 	run := sqlTLSRunner(t, "postgres")
+	runSQLTLSCases(t, run, blockTLSCases(p, url, "postgres://postgres@localhost:"+port+"/postgres"))
 	runSQLTLSCases(t, run, []sqlTLSCase{
 		{name: "no TLS: the server refuses plaintext", url: url + "?sslmode=disable", want: checks.Auth, hint: "add a tls block"},
 		{name: "trusted CA", url: url, tls: config.TLS{CAFile: p.ca}},
@@ -278,11 +287,6 @@ func TestPostgresTLS(t *testing.T) {
 		{name: "libpq's parameters, unknown CA", url: url + "?sslmode=verify-full&sslrootcert=" + p.otherCA, want: checks.TLS, hint: "sslrootcert="},
 		{name: "libpq's sslmode=verify-ca, unknown CA", url: url + "?sslmode=verify-ca&sslrootcert=" + p.otherCA, want: checks.TLS, hint: "sslrootcert="},
 		{name: "libpq's sslmode=verify-full, the system's CAs", url: url + "?sslmode=verify-full", want: checks.TLS, hint: "sslrootcert="},
-		{name: "unknown CA", url: url, tls: config.TLS{CAFile: p.otherCA}, want: checks.TLS, hint: "tls.ca_file"},
-		{name: "insecure_skip_verify", url: url, tls: config.TLS{CAFile: p.otherCA, InsecureSkipVerify: true}},
-		{name: "server_name mismatch", url: url, tls: config.TLS{CAFile: p.ca, ServerName: "db.example.com"}, want: checks.TLS, hint: "tls.server_name"},
-		{name: "server_name the certificate holds", url: url, tls: config.TLS{CAFile: p.ca, ServerName: "localhost"}},
-		{name: "URL host the certificate holds", url: "postgres://postgres@localhost:" + port + "/postgres", tls: config.TLS{CAFile: p.ca}},
 		// The first host refuses: the next one is tried, with the block's TLS (hostnossl would refuse it
 		// in plaintext).
 		{name: "second host of the URL, over TLS too", url: fmt.Sprintf("postgres://postgres@127.0.0.1:%d,127.0.0.1:%s/postgres", checktest.FreePort(t), port), tls: config.TLS{CAFile: p.ca}},
