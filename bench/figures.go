@@ -93,7 +93,8 @@ func (b *bench) measure(ctx context.Context, only []string) {
 		{"wait", "figure 6: wait", b.wait, []string{rowWaitPG, rowWaitRd, rowTryPG, rowTryRd}},
 		{"fleet", "fleet figure: HAProxy in front of 3 backends, fleet off and on; cost with 50 peers", b.fleet, nil},
 		{"scale", "scale figure: CPU per check run and RSS at 10, 100, 1,000 checks", b.scale, nil},
-		{"kinds", "kinds figure: binary size, RSS with 10 checks of every kind, connections per kind", b.kinds, nil},
+		{"kinds", "kinds figure: binary size, RSS with 10 checks of every kind, connections per kind, grpc-go's cost",
+			func(ctx context.Context) { b.kinds(ctx); b.grpcgoCost(ctx) }, nil},
 	}
 	for _, s := range steps {
 		if ctx.Err() != nil {

@@ -389,24 +389,6 @@ func parseStatCPU(s string) (time.Duration, error) {
 	return time.Duration(ut+st) * 10 * time.Millisecond, nil
 }
 
-// currentRSS reads VmRSS of pid, in bytes.
-func currentRSS(pid int) (int64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.SplitSeq(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			var kb int64
-			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb); err != nil {
-				return 0, fmt.Errorf("VmRSS %q: %w", rest, err)
-			}
-			return kb * 1024, nil
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
-}
-
 // scrapeRuns sums healthgate_check_runs_total over every series of a /metrics scrape.
 func scrapeRuns(ctx context.Context, u string) (float64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
