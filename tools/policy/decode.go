@@ -1,7 +1,8 @@
 // Package policy decodes Kubernetes manifests strictly into their k8s.io/api types and asserts healthgate's
 // deployment rules on them: restricted Pod Security, resources, probes on the right endpoints and ports with
-// capped periods, selectors that match, a termination grace period longer than healthgate's drain, and no
-// secrets in ConfigMaps or literal env values.
+// capped periods, selectors that match, a termination grace period longer than healthgate's drain, no
+// secrets in ConfigMaps or literal env values, env names set once, a Deployment an autoscaler scales left
+// without replicas, and NetworkPolicies that leave healthgate DNS and its fleet peers.
 package policy
 
 import (
@@ -15,6 +16,7 @@ import (
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -47,7 +49,7 @@ var decoder runtime.Decoder
 func init() {
 	scheme := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{
-		corev1.AddToScheme, appsv1.AddToScheme, batchv1.AddToScheme, policyv1.AddToScheme,
+		corev1.AddToScheme, appsv1.AddToScheme, autoscalingv2.AddToScheme, batchv1.AddToScheme, policyv1.AddToScheme,
 		networkingv1.AddToScheme, rbacv1.AddToScheme, monitoringv1.AddToScheme,
 	} {
 		if err := add(scheme); err != nil {

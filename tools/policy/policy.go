@@ -11,7 +11,9 @@ import (
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -48,6 +50,9 @@ const (
 	RuleMonitor     = "servicemonitor"
 	RuleFleet       = "fleet"
 	RuleRollout     = "rollout"
+	RuleAutoscaling = "autoscaling"
+	RuleNetwork     = "networkpolicy"
+	RuleEnv         = "env"
 )
 
 const (
@@ -82,6 +87,8 @@ type checker struct {
 	configMaps map[string]*corev1.ConfigMap
 	services   []*corev1.Service
 	workloads  []workload
+	hpas       []*autoscalingv2.HorizontalPodAutoscaler
+	netpols    []*networkingv1.NetworkPolicy
 }
 
 // Check asserts the rules on a set of objects deployed together (one rendered chart, or one example).
@@ -93,6 +100,10 @@ func Check(objs []Object) []Finding {
 			c.configMaps[v.Name] = v
 		case *corev1.Service:
 			c.services = append(c.services, v)
+		case *autoscalingv2.HorizontalPodAutoscaler:
+			c.hpas = append(c.hpas, v)
+		case *networkingv1.NetworkPolicy:
+			c.netpols = append(c.netpols, v)
 		case *appsv1.Deployment:
 			c.workloads = append(c.workloads, workload{obj: o, meta: v.ObjectMeta, selector: v.Spec.Selector,
 				replicas: v.Spec.Replicas, podLabels: v.Spec.Template.Labels, podAnnots: v.Spec.Template.Annotations,
@@ -124,6 +135,8 @@ func Check(objs []Object) []Finding {
 			c.pdb(o, v)
 		case *monitoringv1.ServiceMonitor:
 			c.serviceMonitor(o, v)
+		case *autoscalingv2.HorizontalPodAutoscaler:
+			c.hpa(o, v)
 		}
 	}
 	for _, w := range c.workloads {
@@ -313,10 +326,8 @@ func (c *checker) pdb(o Object, p *policyv1.PodDisruptionBudget) {
 			continue
 		}
 		found = true
-		replicas := int32(1)
-		if w.replicas != nil {
-			replicas = *w.replicas
-		}
+		// The fewest pods there may be: with an autoscaler, its minReplicas.
+		replicas := c.minReplicas(w)
 		// The disruption controller rounds both percentages up (intstr.GetScaledValueFromIntOrPercent).
 		if m := p.Spec.MinAvailable; m != nil && replicas > 0 {
 			if n, err := intstr.GetScaledValueFromIntOrPercent(m, int(replicas), true); err == nil && n >= int(replicas) {
@@ -603,6 +614,7 @@ func (c *checker) containers(o Object, w workload) {
 	for _, ct := range allContainers(spec) {
 		who := fmt.Sprintf("container %q", ct.Name)
 		c.envSecrets(o, ct)
+		c.envUnique(o, ct)
 		serving := isSidecar(ct) || slices.ContainsFunc(spec.Containers, func(x corev1.Container) bool { return x.Name == ct.Name })
 		for _, pr := range []struct {
 			kind  string
@@ -642,14 +654,17 @@ func (c *checker) containers(o Object, w workload) {
 			}
 			c.envProvided(o, who, ct, cfg)
 			c.fleet(o, who, w, cfg)
+			c.networkPolicies(o, who, w, cfg)
 		case "wait", "check":
 			if isSidecar(ct) {
 				c.add(o, RuleConfig, "%s: %s exits when done; a native sidecar (restartPolicy: Always) would be restarted for ever", who, sub)
 			}
+			cfg := hgConfig{}
 			if _, ok := flagValue(ct.Args, "--config"); ok {
-				cfg := c.containerConfig(o, who, ct, spec)
+				cfg = c.containerConfig(o, who, ct, spec)
 				c.envProvided(o, who, ct, cfg)
 			}
+			c.networkPolicies(o, who, w, cfg)
 		case "version":
 		default:
 			c.add(o, RuleConfig, "%s: args %v do not start with a healthgate subcommand (serve, wait, check, version)", who, ct.Args)
@@ -820,6 +835,19 @@ func (c *checker) fleet(o Object, who string, w workload, cfg hgConfig) {
 		if n, err := strconv.Atoi(port); err != nil || int32(n) != cfg.listenPort {
 			c.add(o, RuleFleet, "%s: fleet.peers %q: port %s is dialled on the pod IPs directly, but healthgate listens on %d", who, p, port, cfg.listenPort)
 		}
+	}
+}
+
+// envUnique: each env name once per container. Kubernetes keeps the last of two silently (the API server
+// only warns), so the second replaces the first, a Secret reference included.
+func (c *checker) envUnique(o Object, ct corev1.Container) {
+	seen := map[string]int{}
+	for i, e := range ct.Env {
+		if j, ok := seen[e.Name]; ok {
+			c.add(o, RuleEnv, "container %q env[%d] %s: already set by env[%d]; only the last is kept", ct.Name, i, e.Name, j)
+			continue
+		}
+		seen[e.Name] = i
 	}
 }
 

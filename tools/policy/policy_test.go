@@ -207,6 +207,7 @@ func TestFindings(t *testing.T) {
 		{name: "env literal url password", old: "            - name: DATABASE_URL\n              valueFrom: {secretKeyRef: {name: db, key: url}}", new: "            - name: DATABASE_URL\n              value: postgres://app:hunter2@db/app", wantRule: RuleSecrets, wantInMsg: "env[0] DATABASE_URL: value has an inline password"},
 		{name: "env literal secret query", old: "            - name: DATABASE_URL\n              valueFrom: {secretKeyRef: {name: db, key: url}}", new: "            - name: DATABASE_URL\n              value: https://x/h?api_key=abc", wantRule: RuleSecrets, wantInMsg: `query parameter "api_key"`},
 		{name: "env secret name literal", old: "            - name: DATABASE_URL\n", new: "            - {name: API_TOKEN, value: abc}\n            - name: DATABASE_URL\n", wantRule: RuleSecrets, wantInMsg: "API_TOKEN: a secret-looking name"},
+		{name: "env name twice", old: "              valueFrom: {secretKeyRef: {name: db, key: url}}\n", new: "              valueFrom: {secretKeyRef: {name: db, key: url}}\n            - {name: DATABASE_URL, value: \"postgres://db/app\"}\n", wantRule: RuleEnv, wantInMsg: "env[1] DATABASE_URL: already set by env[0]"},
 		{name: "readiness period too long", old: "readinessProbe: {httpGet: {path: /readyz, port: http}}", new: "readinessProbe: {httpGet: {path: /readyz, port: http}, periodSeconds: 15}", wantRule: RuleProbes, wantInMsg: "readinessProbe periodSeconds 15"},
 		{name: "startup period too long", old: "startupProbe: {httpGet: {path: /startupz, port: http}}", new: "startupProbe: {httpGet: {path: /startupz, port: http}, periodSeconds: 30, failureThreshold: 20}", wantRule: RuleProbes, wantInMsg: "startupProbe periodSeconds 30"},
 		{name: "startup budget under the first run", old: "startupProbe: {httpGet: {path: /startupz, port: http}}", new: "startupProbe: {httpGet: {path: /startupz, port: http}, periodSeconds: 1, failureThreshold: 2}", wantRule: RuleProbes, wantInMsg: "longest check timeout 2s"},
@@ -587,6 +588,94 @@ spec:
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			expectFinding(t, strings.NewReplacer("PORTS", tt.ports, "LIFECYCLE", tt.lifecycle).Replace(deploy), RuleRollout, tt.want)
+		})
+	}
+}
+
+// TestAutoscaler: a HorizontalPodAutoscaler's Deployment leaves replicas out, and a PodDisruptionBudget is
+// judged by the fewest pods there may be, the autoscaler's minReplicas.
+func TestAutoscaler(t *testing.T) {
+	hpa := func(min string) string {
+		return `---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: hg
+  labels: {app.kubernetes.io/name: hg}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: hg}
+  minReplicas: ` + min + `
+  maxReplicas: 5
+  metrics:
+    - type: Resource
+      resource: {name: cpu, target: {type: Utilization, averageUtilization: 80}}
+`
+	}
+	noReplicas := strings.Replace(good, "  replicas: 2\n", "", 1)
+	minAvailable2 := strings.Replace(noReplicas, "  maxUnavailable: 1", "  minAvailable: 2", 1)
+	if noReplicas == good || minAvailable2 == noReplicas {
+		t.Fatal("test setup: replicas or maxUnavailable not in the good manifest")
+	}
+	for _, tt := range []struct {
+		name, manifest, rule, want string
+	}{
+		{name: "clean", manifest: noReplicas + hpa("2")},
+		{name: "replicas written", manifest: good + hpa("2"), rule: RuleAutoscaling, want: "Deployment/hg sets replicas: 2 while this autoscaler scales it"},
+		{name: "min over max", manifest: noReplicas + hpa("6"), rule: RuleAutoscaling, want: "minReplicas 6 > maxReplicas 5"},
+		{name: "target not in the set", manifest: noReplicas + strings.Replace(hpa("2"), "kind: Deployment, name: hg}", "kind: Deployment, name: other}", 1), rule: RuleAutoscaling, want: "scaleTargetRef Deployment/other is no Deployment"},
+		{name: "pdb below minReplicas", manifest: minAvailable2 + hpa("3")},
+		{name: "pdb of minReplicas", manifest: minAvailable2 + hpa("2"), rule: RulePDB, want: "minAvailable 2 >= replicas 2"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			expectFinding(t, tt.manifest, tt.rule, tt.want)
+		})
+	}
+}
+
+// TestNetworkPolicy: a NetworkPolicy selecting healthgate's pods leaves DNS open when it restricts egress,
+// and, with the fleet, admits the pods themselves on the listen port both ways. What the manifests cannot
+// tell (an ipBlock, a namespaceSelector) counts as admitted.
+func TestNetworkPolicy(t *testing.T) {
+	np := func(spec string) string {
+		return `---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: hg
+  labels: {app.kubernetes.io/name: hg}
+spec:
+  podSelector:
+    matchLabels: {app.kubernetes.io/name: hg, app.kubernetes.io/instance: x}
+` + spec
+	}
+	const self = "{podSelector: {matchLabels: {app.kubernetes.io/name: hg}}}"
+	const dns = "    - ports: [{port: 53, protocol: UDP}, {port: 53, protocol: TCP}]\n"
+	const peersOut = "    - to: [" + self + "]\n      ports: [{port: 8080}]\n"
+	for _, tt := range []struct {
+		name, manifest, want string
+	}{
+		{name: "ingress only, no fleet", manifest: good + np("  policyTypes: [Ingress]\n  ingress: []\n")},
+		{name: "fleet peers admitted", manifest: fleetGood + np("  policyTypes: [Ingress]\n  ingress:\n    - from: ["+self+"]\n      ports: [{port: 8080, protocol: TCP}]\n")},
+		{name: "fleet peers admitted by port name", manifest: fleetGood + np("  ingress:\n    - from: ["+self+"]\n      ports: [{port: http}]\n")},
+		{name: "fleet peers admitted from everywhere", manifest: fleetGood + np("  ingress:\n    - ports: [{port: 8080}]\n")},
+		{name: "fleet peers maybe in an ipBlock", manifest: fleetGood + np("  ingress:\n    - from: [{ipBlock: {cidr: 10.0.0.0/8}}]\n")},
+		{name: "fleet peers not admitted", manifest: fleetGood + np("  policyTypes: [Ingress]\n  ingress: []\n"), want: "ingress restricted by NetworkPolicy/hg with no fleet peer (these pods) on port 8080"},
+		{name: "fleet peers on another port", manifest: fleetGood + np("  ingress:\n    - from: ["+self+"]\n      ports: [{port: 9090}]\n"), want: "no fleet peer"},
+		{name: "fleet peers of another app", manifest: fleetGood + np("  ingress:\n    - from: [{podSelector: {matchLabels: {app.kubernetes.io/name: other}}}]\n"), want: "no fleet peer"},
+		{name: "fleet peers over UDP", manifest: fleetGood + np("  ingress:\n    - from: ["+self+"]\n      ports: [{port: 8080, protocol: UDP}]\n"), want: "no fleet peer"},
+		{name: "other pods selected", manifest: fleetGood + strings.Replace(np("  ingress: []\n"), "app.kubernetes.io/instance: x}", "app.kubernetes.io/instance: other}", 1)},
+		{name: "egress with DNS", manifest: good + np("  policyTypes: [Egress]\n  egress:\n"+dns)},
+		{name: "egress without DNS", manifest: good + np("  policyTypes: [Egress]\n  egress:\n    - ports: [{port: 5432}]\n"), want: "egress restricted by NetworkPolicy/hg without DNS (UDP port 53)"},
+		{name: "egress types defaulted", manifest: good + np("  egress:\n    - ports: [{port: 5432}]\n"), want: "without DNS"},
+		{name: "egress DNS over TCP only", manifest: good + np("  policyTypes: [Egress]\n  egress:\n    - ports: [{port: 53, protocol: TCP}]\n"), want: "without DNS"},
+		{name: "egress to everything", manifest: good + np("  policyTypes: [Egress]\n  egress: [{}]\n")},
+		{name: "egress denied", manifest: good + np("  policyTypes: [Egress]\n"), want: "without DNS"},
+		{name: "fleet egress to peers", manifest: fleetGood + np("  policyTypes: [Egress]\n  egress:\n"+dns+peersOut)},
+		{name: "fleet egress without peers", manifest: fleetGood + np("  policyTypes: [Egress]\n  egress:\n"+dns), want: "egress restricted by NetworkPolicy/hg with no connection to the fleet peers (these pods) on port 8080"},
+		{name: "fleet egress to peers in a range", manifest: fleetGood + np("  policyTypes: [Egress]\n  egress:\n"+dns+"    - ports: [{port: 8000, endPort: 8099}]\n")},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			expectFinding(t, tt.manifest, RuleNetwork, tt.want)
 		})
 	}
 }
