@@ -29,10 +29,12 @@ func helmBinary(t *testing.T) string {
 
 // TestChartOwnKeysRefused: the keys values.schema.json refuses in every labels value the chart adds to its
 // objects' own (commonLabels, podLabels, the ServiceMonitor's, the PrometheusRule's, the dashboard's) are
-// exactly the label keys the chart sets itself (on any object, every feature on), and podAnnotations
-// refuses the annotations it sets on the pods. A user's copy of one would be a second key in the same YAML mapping:
+// exactly the label keys the chart sets itself (on any object, every feature on), podAnnotations
+// refuses the annotations it sets on the pods, and the alerts' labels (alertLabels, each alert's own) the
+// labels the rules set (severity). A user's copy of one would be a second key in the same YAML mapping:
 // the last one wins, and an app.kubernetes.io/name or instance breaks the selectors, a component the
-// ServiceMonitor's, a checksum/config stops the pods rolling on a config change.
+// ServiceMonitor's, a checksum/config stops the pods rolling on a config change, a severity overrides the
+// alert's own.
 func TestChartOwnKeysRefused(t *testing.T) {
 	helm := helmBinary(t)
 	values := filepath.Join(t.TempDir(), "values.yaml")
@@ -40,6 +42,8 @@ func TestChartOwnKeysRefused(t *testing.T) {
 fleet: {enabled: true}
 grpc: {enabled: true}
 podDisruptionBudget: {enabled: true}
+autoscaling: {enabled: true}
+networkPolicy: {enabled: true, egress: [{ports: [{port: 5432}]}]}
 metrics:
   serviceMonitor: {enabled: true}
   prometheusRule: {enabled: true}
@@ -52,7 +56,7 @@ metrics:
 	if err != nil {
 		t.Fatalf("helm template: %v\n%s", err, out)
 	}
-	labels, podAnnotations := map[string]bool{}, map[string]bool{}
+	labels, podAnnotations, ruleLabels := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	kinds := 0
 	for doc := range strings.SplitSeq(string(out), "\n---\n") {
 		var o struct {
@@ -65,6 +69,9 @@ metrics:
 						Annotations map[string]string
 					}
 				}
+				Groups []struct {
+					Rules []struct{ Labels map[string]string }
+				} // a PrometheusRule's
 			}
 		}
 		if err := yaml.Unmarshal([]byte(doc), &o); err != nil {
@@ -83,9 +90,16 @@ metrics:
 		for k := range o.Spec.Template.Metadata.Annotations {
 			podAnnotations[k] = true
 		}
+		for _, g := range o.Spec.Groups {
+			for _, r := range g.Rules {
+				for k := range r.Labels {
+					ruleLabels[k] = true
+				}
+			}
+		}
 	}
-	if kinds < 10 || !podAnnotations["checksum/config"] {
-		t.Fatalf("helm rendered %d objects, pod annotations %v: want every feature's objects and checksum/config", kinds, podAnnotations)
+	if kinds < 12 || !podAnnotations["checksum/config"] || !ruleLabels["severity"] {
+		t.Fatalf("helm rendered %d objects, pod annotations %v, alert labels %v: want every feature's objects, checksum/config and severity", kinds, podAnnotations, ruleLabels)
 	}
 
 	data, err := os.ReadFile(filepath.Join(chartDir, "values.schema.json"))
@@ -96,10 +110,11 @@ metrics:
 	if err := json.Unmarshal(data, &schema); err != nil {
 		t.Fatal(err)
 	}
-	for _, tt := range []struct {
+	type ownKeys struct {
 		key  string
 		want map[string]bool
-	}{
+	}
+	keys := []ownKeys{
 		{"commonLabels", labels},
 		{"podLabels", labels},
 		{"metrics.serviceMonitor.labels", labels},
@@ -107,17 +122,17 @@ metrics:
 		{"metrics.prometheusRule.labels", labels},
 		{"metrics.dashboard.labels", labels},
 		{"podAnnotations", podAnnotations},
-	} {
-		node := schema
-		for name := range strings.SplitSeq(tt.key+".", ".") {
-			m, _ := node.(map[string]any)
-			props, _ := m["properties"].(map[string]any)
-			if name != "" {
-				node = props[name]
-				continue
-			}
-			node = props
-		}
+		{"metrics.prometheusRule.alertLabels", ruleLabels},
+	}
+	alerts, _ := schemaAt(schema, "metrics.prometheusRule.alerts").(map[string]any)
+	if len(alerts) < 5 {
+		t.Fatalf("values.schema.json: metrics.prometheusRule.alerts has %d alerts, want healthgate's 5", len(alerts))
+	}
+	for name := range alerts {
+		keys = append(keys, ownKeys{"metrics.prometheusRule.alerts." + name + ".labels", ruleLabels})
+	}
+	for _, tt := range keys {
+		node := schemaAt(schema, tt.key)
 		if node == nil {
 			t.Errorf("values.schema.json: %s has no properties (refusing the chart's own keys)", tt.key)
 			continue
@@ -142,11 +157,12 @@ metrics:
 }
 
 // TestChartFleetNotes: NOTES.txt warns when the fleet can never fail a check open: fewer replicas than
-// fleet.min_pods, or no critical check with scope: shared.
+// fleet.min_pods (with autoscaling, a minReplicas below it), or no critical check with scope: shared.
 func TestChartFleetNotes(t *testing.T) {
 	helm := helmBinary(t)
 	const minPods = "fleet.min_pods"
 	const noShared = "no critical check has scope: shared"
+	const minReplicas = "autoscaling.minReplicas"
 	for _, tc := range []struct {
 		name string
 		set  []string
@@ -156,6 +172,9 @@ func TestChartFleetNotes(t *testing.T) {
 		{name: "one replica", set: []string{"replicaCount=1", "checks[0].scope=shared"}, want: []string{minPods}},
 		{name: "no shared check", set: []string{"replicaCount=3"}, want: []string{noShared}},
 		{name: "the shared check is not critical", set: []string{"replicaCount=3", "checks[0].scope=shared", "checks[0].critical=false"}, want: []string{noShared}},
+		{name: "autoscaling from 3, one replica written", set: []string{"replicaCount=1", "checks[0].scope=shared", "autoscaling.enabled=true", "autoscaling.minReplicas=3"}},
+		{name: "autoscaling from 2", set: []string{"replicaCount=5", "checks[0].scope=shared", "autoscaling.enabled=true", "autoscaling.minReplicas=2"}, want: []string{minPods, minReplicas}},
+		{name: "autoscaling from 3, min_pods 4", set: []string{"checks[0].scope=shared", "autoscaling.enabled=true", "autoscaling.minReplicas=3", "fleet.min_pods=4"}, want: []string{minPods, minReplicas}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := []string{"install", "x", chartDir, "--dry-run=client", "--set", "fleet.enabled=true",
@@ -168,10 +187,56 @@ func TestChartFleetNotes(t *testing.T) {
 				t.Fatalf("helm install --dry-run: %v\n%s", err, out)
 			}
 			_, notes, _ := strings.Cut(string(out), "NOTES:")
-			for _, w := range []string{minPods, noShared} {
+			for _, w := range []string{minPods, noShared, minReplicas} {
 				if got, want := strings.Contains(notes, "WARNING") && strings.Contains(notes, w), slices.Contains(tc.want, w); got != want {
 					t.Errorf("warning naming %q: %v; want %v. NOTES:\n%s", w, got, want, notes)
 				}
+			}
+		})
+	}
+}
+
+// schemaAt: the properties of the schema node at a dotted values key.
+func schemaAt(schema any, key string) any {
+	node := schema
+	for name := range strings.SplitSeq(key+".", ".") {
+		m, _ := node.(map[string]any)
+		props, _ := m["properties"].(map[string]any)
+		if name != "" {
+			node = props[name]
+			continue
+		}
+		node = props
+	}
+	return node
+}
+
+// TestChartNetworkPolicyNotes: NOTES.txt warns when networkPolicy.from is empty: every consumer but the
+// kubelet's probes, the peers and the test pod is refused.
+func TestChartNetworkPolicyNotes(t *testing.T) {
+	helm := helmBinary(t)
+	const warning = "networkPolicy.from is empty"
+	for _, tc := range []struct {
+		name string
+		set  []string
+		want bool
+	}{
+		{name: "no NetworkPolicy", set: []string{"networkPolicy.enabled=false"}},
+		{name: "sources listed", set: []string{"networkPolicy.enabled=true", "networkPolicy.from[0].ipBlock.cidr=10.0.0.0/8"}},
+		{name: "no sources", set: []string{"networkPolicy.enabled=true"}, want: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := []string{"install", "x", chartDir, "--dry-run=client"}
+			for _, s := range tc.set {
+				args = append(args, "--set", s)
+			}
+			out, err := exec.Command(helm, args...).CombinedOutput()
+			if err != nil {
+				t.Fatalf("helm install --dry-run: %v\n%s", err, out)
+			}
+			_, notes, _ := strings.Cut(string(out), "NOTES:")
+			if got := strings.Contains(notes, "WARNING: "+warning); got != tc.want {
+				t.Errorf("warning %q: %v, want %v. NOTES:\n%s", warning, got, tc.want, notes)
 			}
 		})
 	}

@@ -26,6 +26,12 @@ app.kubernetes.io/name: {{ include "healthgate.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
+{{/* The `helm test` pod's name and instance labels (the NetworkPolicy admits it by them). */}}
+{{- define "healthgate.testSelectorLabels" -}}
+app.kubernetes.io/name: {{ printf "%s-test" (include "healthgate.name" . | trunc 58 | trimSuffix "-") }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
 {{- define "healthgate.labels" -}}
 helm.sh/chart: {{ include "healthgate.chart" . }}
 {{ include "healthgate.selectorLabels" . }}
@@ -242,6 +248,27 @@ refuse one that holds a URL password, a secret query parameter or DSN field, or 
 {{- fail (printf "env[%d] %s: %s; a literal value lands in the Deployment: put it in a Secret and use valueFrom.secretKeyRef (or envFrom)" $i $e.name $problem) -}}
 {{- end -}}
 {{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+healthgate.envUnique: a container's env names must be unique. Kubernetes keeps the last of two entries of one
+name without a word (the API server only warns), so a second DATABASE_URL, or an env entry named as one the
+chart sets from a Secret (the details and fleet tokens), would silently replace the first.
+*/}}
+{{- define "healthgate.envUnique" -}}
+{{- $seen := dict -}}
+{{- if eq (include "healthgate.server" . | fromYaml).details "token" -}}
+{{- $_ := set $seen "HEALTHGATE_DETAILS_TOKEN" "the chart (from detailsToken, with config.server.details: token)" -}}
+{{- end -}}
+{{- if include "healthgate.fleetToken" . -}}
+{{- $_ := set $seen "HEALTHGATE_FLEET_TOKEN" "the chart (from fleet.token)" -}}
+{{- end -}}
+{{- range $i, $e := .Values.env -}}
+{{- with get $seen $e.name -}}
+{{- fail (printf "env[%d]: %s is already set by %s; Kubernetes would keep only the last of the two, silently: set each variable once" $i $e.name .) -}}
+{{- end -}}
+{{- $_ := set $seen $e.name (printf "env[%d]" $i) -}}
 {{- end -}}
 {{- end -}}
 

@@ -1,0 +1,237 @@
+package policy
+
+import (
+	"maps"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+// rendered is the chart rendered with some --set values, decoded strictly.
+type rendered struct {
+	objs   []Object
+	deploy *appsv1.Deployment
+	hpa    *autoscalingv2.HorizontalPodAutoscaler
+	np     *networkingv1.NetworkPolicy
+	test   *corev1.Pod
+	rule   *monitoringv1.PrometheusRule
+}
+
+func renderChart(t *testing.T, helm string, set ...string) rendered {
+	t.Helper()
+	args := append([]string{"template", "x", chartDir}, monitoringAPIs...)
+	for _, s := range set {
+		args = append(args, "--set", s)
+	}
+	out, err := exec.Command(helm, args...).Output()
+	if err != nil {
+		t.Fatalf("helm template %v: %v\n%s", set, err, stderrOf(err))
+	}
+	objs, err := Decode("rendered", out)
+	if err != nil {
+		t.Fatalf("strict decode: %v", err)
+	}
+	r := rendered{objs: objs}
+	for _, o := range objs {
+		switch v := o.Obj.(type) {
+		case *appsv1.Deployment:
+			r.deploy = v
+		case *autoscalingv2.HorizontalPodAutoscaler:
+			r.hpa = v
+		case *networkingv1.NetworkPolicy:
+			r.np = v
+		case *corev1.Pod:
+			r.test = v
+		case *monitoringv1.PrometheusRule:
+			r.rule = v
+		}
+	}
+	for _, f := range Check(objs) {
+		t.Errorf("policy: %s", f)
+	}
+	return r
+}
+
+// admits: the ingress rules let pods labelled from reach port (TCP), by a podSelector of the release's
+// namespace (the only peers this test renders besides ipBlocks).
+func admits(rules []networkingv1.NetworkPolicyIngressRule, from map[string]string, port int32) bool {
+	for _, r := range rules {
+		for _, p := range r.From {
+			if p.PodSelector == nil || p.NamespaceSelector != nil || p.IPBlock != nil {
+				continue
+			}
+			sel, err := metav1.LabelSelectorAsSelector(p.PodSelector)
+			if err == nil && sel.Matches(labels.Set(from)) && portsAllow(r.Ports, corev1.ProtocolTCP, port, "") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// TestChartNetworkPolicy: networkPolicy.enabled renders a policy selecting the Deployment's pods that admits
+// the listed sources on the health port (and gRPC's), the fleet peers and the test pod on the health port
+// (each only when on), and restricts egress only when asked, then always with DNS and the peers.
+func TestChartNetworkPolicy(t *testing.T) {
+	helm := helmBinary(t)
+	if r := renderChart(t, helm); r.np != nil {
+		t.Fatalf("networkPolicy.enabled false (the default) rendered NetworkPolicy/%s", r.np.Name)
+	}
+	const prometheus = "networkPolicy.from[0].namespaceSelector.matchLabels.kubernetes\\.io/metadata\\.name=monitoring"
+	const lb = "networkPolicy.from[1].ipBlock.cidr=10.0.0.0/16"
+	const db = "networkPolicy.egress[0].ports[0].port=5432"
+	for _, tc := range []struct {
+		name                   string
+		set                    []string
+		port                   int32
+		userPorts              []int32 // the ports networkPolicy.from reaches; nil: no such rule
+		peers, testPod, egress bool
+		wantEgressRules        int
+	}{
+		{name: "defaults", set: nil, port: 8080, testPod: true},
+		{name: "no test pod", set: []string{"tests.enabled=false"}, port: 8080},
+		{name: "sources", set: []string{prometheus, lb}, port: 8080, userPorts: []int32{8080}, testPod: true},
+		{name: "sources, grpc, other port", set: []string{prometheus, "grpc.enabled=true", "containerPorts.http=8081"}, port: 8081, userPorts: []int32{8081, 9090}, testPod: true},
+		{name: "fleet", set: []string{prometheus, "fleet.enabled=true", "replicaCount=3"}, port: 8080, userPorts: []int32{8080}, peers: true, testPod: true},
+		{name: "egress", set: []string{prometheus, db}, port: 8080, userPorts: []int32{8080}, testPod: true, egress: true, wantEgressRules: 2},
+		{name: "egress, fleet", set: []string{prometheus, db, "fleet.enabled=true", "replicaCount=3", "tests.enabled=false"}, port: 8080, userPorts: []int32{8080}, peers: true, egress: true, wantEgressRules: 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := renderChart(t, helm, append([]string{"networkPolicy.enabled=true"}, tc.set...)...)
+			if r.np == nil || r.deploy == nil {
+				t.Fatalf("rendered no NetworkPolicy or Deployment")
+			}
+			spec := r.np.Spec
+			sel, err := metav1.LabelSelectorAsSelector(&spec.PodSelector)
+			if err != nil || !sel.Matches(labels.Set(r.deploy.Spec.Template.Labels)) || (r.test != nil && sel.Matches(labels.Set(r.test.Labels))) {
+				t.Errorf("podSelector %v: want the Deployment's pods %v and not the test pod", spec.PodSelector, r.deploy.Spec.Template.Labels)
+			}
+			wantTypes := []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}
+			if tc.egress {
+				wantTypes = append(wantTypes, networkingv1.PolicyTypeEgress)
+			}
+			if !slices.Equal(spec.PolicyTypes, wantTypes) {
+				t.Errorf("policyTypes %v, want %v", spec.PolicyTypes, wantTypes)
+			}
+
+			var userRule *networkingv1.NetworkPolicyIngressRule
+			for i, rule := range spec.Ingress {
+				if len(rule.From) > 0 && rule.From[0].NamespaceSelector != nil {
+					userRule = &spec.Ingress[i]
+				}
+			}
+			switch {
+			case tc.userPorts == nil && userRule != nil:
+				t.Errorf("a rule for networkPolicy.from, which is empty: %v", *userRule)
+			case tc.userPorts != nil && userRule == nil:
+				t.Errorf("no rule admits networkPolicy.from: %v", spec.Ingress)
+			case userRule != nil:
+				var got []int32
+				for _, p := range userRule.Ports {
+					got = append(got, p.Port.IntVal)
+				}
+				if !slices.Equal(got, tc.userPorts) {
+					t.Errorf("networkPolicy.from reaches ports %v, want %v", got, tc.userPorts)
+				}
+				if n := strings.Count(strings.Join(tc.set, " "), "networkPolicy.from["); len(userRule.From) != n {
+					t.Errorf("networkPolicy.from rule has %d peers, want the %d listed", len(userRule.From), n)
+				}
+			}
+			if got := admits(spec.Ingress, r.deploy.Spec.Template.Labels, tc.port); got != tc.peers {
+				t.Errorf("fleet peers admitted on %d: %v, want %v", tc.port, got, tc.peers)
+			}
+			if tc.testPod != (r.test != nil) {
+				t.Fatalf("test pod rendered: %v, want %v", r.test != nil, tc.testPod)
+			}
+			if r.test != nil && !admits(spec.Ingress, r.test.Labels, tc.port) {
+				t.Errorf("the test pod %v is not admitted on %d: %v", r.test.Labels, tc.port, spec.Ingress)
+			}
+			if len(spec.Egress) != tc.wantEgressRules {
+				t.Fatalf("%d egress rules, want %d: %v", len(spec.Egress), tc.wantEgressRules, spec.Egress)
+			}
+			if tc.egress {
+				dns := spec.Egress[0]
+				if len(dns.To) != 0 || !portsAllow(dns.Ports, corev1.ProtocolUDP, 53, "") || !portsAllow(dns.Ports, corev1.ProtocolTCP, 53, "") {
+					t.Errorf("first egress rule %v: want DNS, UDP and TCP 53, to anywhere", dns)
+				}
+				last := spec.Egress[len(spec.Egress)-1]
+				if len(last.Ports) != 1 || last.Ports[0].Port.IntVal != 5432 {
+					t.Errorf("last egress rule %v: want networkPolicy.egress's", last)
+				}
+			}
+		})
+	}
+}
+
+// TestChartAutoscaling: autoscaling.enabled renders an autoscaling/v2 HPA on the Deployment and leaves the
+// Deployment's replicas out (a helm upgrade would reset the count); the PodDisruptionBudget is judged at
+// minReplicas.
+func TestChartAutoscaling(t *testing.T) {
+	helm := helmBinary(t)
+	r := renderChart(t, helm, "replicaCount=4")
+	if r.hpa != nil || r.deploy.Spec.Replicas == nil || *r.deploy.Spec.Replicas != 4 {
+		t.Fatalf("autoscaling off: HPA %v, replicas %v; want no HPA and replicas 4", r.hpa, r.deploy.Spec.Replicas)
+	}
+	r = renderChart(t, helm, "replicaCount=4", "autoscaling.enabled=true", "autoscaling.minReplicas=3",
+		"autoscaling.maxReplicas=7", "autoscaling.targetCPUUtilizationPercentage=60")
+	if r.deploy.Spec.Replicas != nil {
+		t.Errorf("autoscaling on: Deployment replicas %d, want none", *r.deploy.Spec.Replicas)
+	}
+	if r.hpa == nil {
+		t.Fatal("autoscaling on: no HorizontalPodAutoscaler")
+	}
+	h := r.hpa.Spec
+	if h.ScaleTargetRef != (autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: r.deploy.Name}) {
+		t.Errorf("scaleTargetRef %+v, want the Deployment %s", h.ScaleTargetRef, r.deploy.Name)
+	}
+	if h.MinReplicas == nil || *h.MinReplicas != 3 || h.MaxReplicas != 7 {
+		t.Errorf("min/max replicas %v/%d, want 3/7", h.MinReplicas, h.MaxReplicas)
+	}
+	if len(h.Metrics) != 1 || h.Metrics[0].Resource == nil || h.Metrics[0].Resource.Name != corev1.ResourceCPU ||
+		h.Metrics[0].Resource.Target.AverageUtilization == nil || *h.Metrics[0].Resource.Target.AverageUtilization != 60 {
+		t.Errorf("metrics %+v, want CPU at 60%% utilisation", h.Metrics)
+	}
+
+	// minAvailable 2 of replicaCount 2 is refused; with autoscaling it is judged at minReplicas.
+	pdb := []string{"podDisruptionBudget.enabled=true", "podDisruptionBudget.minAvailable=2", "podDisruptionBudget.maxUnavailable=null", "replicaCount=2"}
+	renderChart(t, helm, append(pdb, "autoscaling.enabled=true", "autoscaling.minReplicas=3")...)
+	out, err := exec.Command(helm, "template", "x", chartDir, "--set", strings.Join(append(pdb, "autoscaling.enabled=true", "replicaCount=9"), ",")).CombinedOutput()
+	if want := "needs 2 of the 2 pods (autoscaling.minReplicas)"; err == nil || !strings.Contains(string(out), want) {
+		t.Errorf("minAvailable 2 with autoscaling.minReplicas 2: %v, want a refusal with %q:\n%s", err, want, lastLines(out))
+	}
+}
+
+// TestChartAlertLabels: an alert's labels are its severity, alertLabels and its own labels, the alert's
+// winning on a shared key, each key once (the rule decodes strictly; the labels were appended one after the
+// other, and a key in both was written twice).
+func TestChartAlertLabels(t *testing.T) {
+	helm := helmBinary(t)
+	r := renderChart(t, helm, "metrics.prometheusRule.enabled=true",
+		"metrics.prometheusRule.alertLabels.team=payments", "metrics.prometheusRule.alertLabels.tier=backend",
+		"metrics.prometheusRule.alerts.notReady.labels.team=platform", "metrics.prometheusRule.alerts.notReady.labels.page=yes")
+	if r.rule == nil || len(r.rule.Spec.Groups) != 1 {
+		t.Fatal("rendered no PrometheusRule with one group")
+	}
+	rules := map[string]map[string]string{}
+	for _, rule := range r.rule.Spec.Groups[0].Rules {
+		rules[rule.Alert] = rule.Labels
+	}
+	for alert, want := range map[string]map[string]string{
+		"HealthgateNotReady":             {"severity": "warning", "team": "platform", "tier": "backend", "page": "yes"},
+		"HealthgateCriticalCheckFailing": {"severity": "critical", "team": "payments", "tier": "backend"},
+		"HealthgateCheckStale":           {"severity": "warning", "team": "payments", "tier": "backend"},
+	} {
+		if got := rules[alert]; !maps.Equal(got, want) {
+			t.Errorf("%s labels %v, want %v", alert, got, want)
+		}
+	}
+}
