@@ -16,10 +16,10 @@ import (
 	"github.com/healthgate/healthgate/config"
 )
 
-// TestCitationsStayInTheRepository: the README, docs and comments cite files the repository holds. A
+// TestDocsCitationsStayInTheRepository: the README, docs and comments cite files the repository holds. A
 // reference to planning notes that users never get, or to a section of docs/design.md that does not exist,
 // fails here.
-func TestCitationsStayInTheRepository(t *testing.T) {
+func TestDocsCitationsStayInTheRepository(t *testing.T) {
 	design, err := os.ReadFile("docs/design.md")
 	if err != nil {
 		t.Fatal(err)
@@ -97,11 +97,11 @@ func githubAnchor(heading string) string {
 	return b.String()
 }
 
-// TestOneImageName: every healthgate image the README, docs, chart, examples and Dockerfile show is
+// TestDocsOneImageName: every healthgate image the README, docs, chart, examples and Dockerfile show is
 // ghcr.io/healthgate/healthgate tagged with the chart's appVersion (the tag the chart defaults to and the
 // version scripts/image-build bakes in), or that same tag under registry.internal/, the README's example of
 // one's own mirror. A :latest, another registry's name or a stale version fails here.
-func TestOneImageName(t *testing.T) {
+func TestDocsOneImageName(t *testing.T) {
 	chart, err := os.ReadFile("charts/healthgate/Chart.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -155,11 +155,11 @@ func TestOneImageName(t *testing.T) {
 	}
 }
 
-// TestReadmeKinds: the README's two lists of kinds follow the registry (checks.Kinds): the table "What
+// TestDocsReadmeKinds: the README's two lists of kinds follow the registry (checks.Kinds): the table "What
 // each check executes" has one row per kind, and the `wait` targets table one `--KIND ARG` row per kind,
 // with the registry's argument; the Configuration section's example has a check of every kind and loads and
 // validates as a real configuration. The rows' prose is the README's own; which kinds have a row is not.
-func TestReadmeKinds(t *testing.T) {
+func TestDocsReadmeKinds(t *testing.T) {
 	data, err := os.ReadFile("README.md")
 	if err != nil {
 		t.Fatal(err)
@@ -262,6 +262,28 @@ func TestReadmeKinds(t *testing.T) {
 	for _, name := range checks.Types() {
 		if start := want[name]; !seen[name] {
 			t.Errorf("README.md, Targets: no row for the kind %s (want one starting %s)", name, start)
+		}
+	}
+}
+
+// TestDocsTestNames: every test of docs_test.go is named TestDocs… and every test of layout_test.go
+// TestLayout…, so `go test -run 'TestDocs|TestLayout' .`, the quick check after a change to the docs or the
+// layout, runs all of them (it once matched none and passed).
+func TestDocsTestNames(t *testing.T) {
+	decl := regexp.MustCompile(`(?m)^func (Test\w*)\(`)
+	for file, prefix := range map[string]string{"docs_test.go": "TestDocs", "layout_test.go": "TestLayout"} {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tests := decl.FindAllSubmatch(data, -1)
+		if len(tests) == 0 {
+			t.Errorf("%s: no test found: is the pattern still right?", file)
+		}
+		for _, m := range tests {
+			if name := string(m[1]); !strings.HasPrefix(name, prefix) {
+				t.Errorf("%s: %s; want a name starting %s, which -run 'TestDocs|TestLayout' selects", file, name, prefix)
+			}
 		}
 	}
 }

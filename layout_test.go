@@ -16,12 +16,12 @@ import (
 	"github.com/healthgate/healthgate/server"
 )
 
-// TestImportDirection holds the layout's one-way imports (main → config, checks, monitor, server,
+// TestLayoutImportDirection holds the layout's one-way imports (main → config, checks, monitor, server,
 // startup; server → monitor; monitor → checks; startup → checks; checks → config; config → nothing of
 // ours): each package imports only the healthgate packages listed here, and only checks/ imports a
 // database, cache or broker driver. The server sees the health state through the monitor alone, so what it needs of the
 // configuration is passed in by main as its own plain types (server.Details, server.Peer).
-func TestImportDirection(t *testing.T) {
+func TestLayoutImportDirection(t *testing.T) {
 	const module = "github.com/healthgate/healthgate/"
 	allowed := map[string][]string{
 		"config":            nil,
@@ -52,11 +52,11 @@ func TestImportDirection(t *testing.T) {
 	}
 }
 
-// TestServerNames: the names the server gives a meaning of its own (/readyz's shutdown line, the gRPC
+// TestLayoutServerNames: the names the server gives a meaning of its own (/readyz's shutdown line, the gRPC
 // health services that stand for /readyz and /livez) are the ones the configuration refuses as check
 // names, and the longest name the server's 404 mentions is the configuration's limit. The server
 // does not import config, so it keeps its own constants; this holds them equal.
-func TestServerNames(t *testing.T) {
+func TestLayoutServerNames(t *testing.T) {
 	for _, c := range []struct {
 		what      string
 		got, want any
@@ -85,10 +85,10 @@ func TestServerNames(t *testing.T) {
 	}
 }
 
-// TestBenchKinds: the benchmark (bench/, its own module, which runs the built binary and cannot import the
+// TestLayoutBenchKinds: the benchmark (bench/, its own module, which runs the built binary and cannot import the
 // registry) lists in bench/kinds.go's kindOrder every kind of the registry, once, and nothing else, so a new
 // kind gets its row in the kinds table.
-func TestBenchKinds(t *testing.T) {
+func TestLayoutBenchKinds(t *testing.T) {
 	data, err := os.ReadFile(filepath.Join("bench", "kinds.go"))
 	if err != nil {
 		t.Fatal(err)
@@ -107,13 +107,13 @@ func TestBenchKinds(t *testing.T) {
 	}
 }
 
-// TestKubeSharesHelmPackages: tools/kube/go.mod (the Kubernetes binaries of scripts/k8s-node) and
+// TestLayoutKubeSharesHelmPackages: tools/kube/go.mod (the Kubernetes binaries of scripts/k8s-node) and
 // tools/go.mod (helm, among others) select the same version of every module they both require, the
 // staging modules k8s.io/kubernetes replaces included. Built with the same flags (no -trimpath, as
 // scripts/k8s-node explains), the k8s.io packages both link (over half of helm's source) are then
 // compiled once into the build cache: minutes of a cold CI run. A `go get` in one of them that moves
 // a shared module fails here until the other follows.
-func TestKubeSharesHelmPackages(t *testing.T) {
+func TestLayoutKubeSharesHelmPackages(t *testing.T) {
 	tools, kube := goModVersions(t, filepath.Join("tools", "go.mod")), goModVersions(t, filepath.Join("tools", "kube", "go.mod"))
 	shared := 0
 	for _, mod := range slices.Sorted(maps.Keys(tools)) {

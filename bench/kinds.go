@@ -41,7 +41,7 @@ const (
 	kindsHour      = float64(time.Hour) //
 )
 
-// kindOrder is the order of the kinds in the table: every kind of the registry, once (TestBenchKinds in
+// kindOrder is the order of the kinds in the table: every kind of the registry, once (TestLayoutBenchKinds in
 // layout_test.go, in the main module, holds it to checks.Types()).
 var kindOrder = []string{"postgres", "redis", "mysql", "amqp", "nats", "mqtt", "memcached", "grpc", "http", "tcp", "dns"}
 

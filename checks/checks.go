@@ -9,7 +9,7 @@
 // "does not apply" and "known types" messages, the chart's check schema (TestChartSchema renders it;
 // `go test ./checks -run TestChartSchema -update` writes it) and the chart README's field list
 // (TestChartReadmeFields). A new kind touches its file, its line in the registry, its test and testdata,
-// two README rows (what it executes, its `wait` flag: TestReadmeKinds in the root package fails until
+// two README rows (what it executes, its `wait` flag: TestDocsReadmeKinds in the root package fails until
 // both exist), and the two rendered files.
 package checks
 

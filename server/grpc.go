@@ -28,7 +28,7 @@ import (
 // gRPC service names beside each check's own name: "" and "readiness" mean /readyz, "liveness"
 // means /livez (what a Kubernetes `grpc:` probe asks with its `service` field).
 // The config refuses checks with these names (config.ReadinessService and LivenessService; the root
-// package's TestServerNames holds the two equal).
+// package's TestLayoutServerNames holds the two equal).
 const (
 	ReadinessService = "readiness"
 	LivenessService  = "liveness"

@@ -43,7 +43,7 @@ const (
 )
 
 // MaxNameLen is the longest check name the configuration accepts (config.MaxNameLen; the root
-// package's TestServerNames holds the two equal), named in the answer for a longer one.
+// package's TestLayoutServerNames holds the two equal), named in the answer for a longer one.
 const MaxNameLen = 63
 
 // bodyDeadline bounds reading a request body nobody asked for.
