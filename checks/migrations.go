@@ -32,6 +32,9 @@ type sqlDialect struct {
 	missingTable  func(error) bool
 	missingColumn func(error) bool
 	classify      func(error) error
+	// tableScope says, in a hint, what else decides which table a name finds: on Postgres the schema and
+	// search_path, on MySQL the database (MySQL has no search_path).
+	tableScope string
 	// tables are the tools whose default table is spelled otherwise on this server: liquibase creates
 	// DATABASECHANGELOG in upper case on MySQL, where table names are case-sensitive (on Linux).
 	tables map[string]string
@@ -360,7 +363,7 @@ func (s *schemaCheck) run(ctx context.Context, r rowsReader) error {
 	case s.dialect.missingTable(err):
 		return &Error{Class: Schema,
 			Err:  fmt.Errorf("table %s does not exist: %s has never run against this database (this release needs version %s)", s.table, s.tool.name, s.want),
-			Hint: fmt.Sprintf("no migration has run yet (no %s table): it should clear once the migration job has run; if it has, check migrations.table, the schema and search_path", s.table)}
+			Hint: fmt.Sprintf("no migration has run yet (no %s table): it should clear once the migration job has run; if it has, check migrations.table, %s", s.table, s.dialect.tableScope)}
 	case s.dialect.missingColumn(err):
 		return &Error{Class: Schema, Err: fmt.Errorf("table %s has no %s column as %s writes it: %w", s.table, strings.Join(s.tool.columns, "/"), s.tool.name, err),
 			Hint: fmt.Sprintf("table %s is not %s's: check migrations.tool and migrations.table", s.table, s.tool.name)}

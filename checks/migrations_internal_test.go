@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/healthgate/healthgate/config"
 )
 
@@ -104,5 +107,41 @@ func TestMigrationsDialectIsPluggable(t *testing.T) {
 	}
 	if strings.Count(build("flyway", "we`ird", "1").quoted, "``") != 1 {
 		t.Errorf("a backquote in a name is doubled")
+	}
+}
+
+// A missing table's hint names what else picks the table on that server: the schema and search_path on
+// Postgres, the database on MySQL, which has no search_path.
+func TestMigrationsMissingTableHint(t *testing.T) {
+	tests := []struct {
+		name    string
+		dialect sqlDialect
+		err     error
+		want    string
+		notWant string
+	}{
+		{name: "postgres", dialect: postgresDialect, err: &pgconn.PgError{Code: "42P01", Message: `relation "schema_migrations" does not exist`},
+			want: "check migrations.table, the schema and search_path"},
+		{name: "mysql", dialect: mysqlDialect, err: &mysql.MySQLError{Number: 1146, Message: "Table 'test.schema_migrations' doesn't exist"},
+			want: "check migrations.table, the database", notWant: "search_path"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, errs := newSchemaCheck(config.Check{Name: "db", Type: tc.name}, config.Migrations{Tool: "golang-migrate", Version: "9"}, tc.dialect)
+			if len(errs) > 0 {
+				t.Fatal(errs)
+			}
+			err := s.run(context.Background(), &fakeReader{err: tc.err})
+			var e *Error
+			if !errors.As(err, &e) || e.Class != Schema {
+				t.Fatalf("got %v; want a schema failure", err)
+			}
+			if !strings.Contains(e.Hint, tc.want) {
+				t.Errorf("hint %q; want it to contain %q", e.Hint, tc.want)
+			}
+			if tc.notWant != "" && strings.Contains(e.Hint, tc.notWant) {
+				t.Errorf("hint %q; want no %q", e.Hint, tc.notWant)
+			}
+		})
 	}
 }

@@ -640,5 +640,6 @@ var mysqlDialect = sqlDialect{
 	missingTable:  func(err error) bool { c := mysqlCode(err); return c == 1146 || c == 1049 },
 	missingColumn: func(err error) bool { return mysqlCode(err) == 1054 },
 	classify:      classifyMySQL,
+	tableScope:    "the database (the URL's, or database.table)",
 	tables:        map[string]string{"liquibase": "DATABASECHANGELOG"},
 }

@@ -544,6 +544,7 @@ var postgresDialect = sqlDialect{
 	missingTable:  func(err error) bool { return pgCode(err) == "42P01" || pgCode(err) == "3F000" },
 	missingColumn: func(err error) bool { return pgCode(err) == "42703" },
 	classify:      classifyPostgres,
+	tableScope:    "the schema and search_path",
 }
 
 func pgCode(err error) string {
