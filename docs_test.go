@@ -287,3 +287,30 @@ func TestDocsTestNames(t *testing.T) {
 		}
 	}
 }
+
+// TestDocsSecretWords: where the README, docs/design.md and the chart's README list the words that make a
+// name secret (redacted, refused by the chart), they list config.SecretWords, in its order. A list is
+// `pass` followed by at least three more words (pass, warn and fail, the statuses, are not one).
+func TestDocsSecretWords(t *testing.T) {
+	list := regexp.MustCompile("`pass`(?:,? (?:or )?`[a-z]+`){3,}")
+	word := regexp.MustCompile("`([a-z]+)`")
+	for _, file := range []string{"README.md", "docs/design.md", "charts/healthgate/README.md"} {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lists := list.FindAllString(strings.Join(strings.Fields(string(data)), " "), -1)
+		if len(lists) == 0 {
+			t.Errorf("%s: no list of the secret words (`pass`, `pwd`, ...): is the pattern still right?", file)
+		}
+		for _, l := range lists {
+			var got []string
+			for _, m := range word.FindAllStringSubmatch(l, -1) {
+				got = append(got, m[1])
+			}
+			if !slices.Equal(got, config.SecretWords) {
+				t.Errorf("%s lists the secret words %q; config.SecretWords is %q", file, got, config.SecretWords)
+			}
+		}
+	}
+}
