@@ -339,23 +339,44 @@ func TestCheckSignal(t *testing.T) {
 	}
 }
 
-// Settings only serve uses (server:) never stop check or wait: a missing details_token is serve's
-// problem. serve still reports them, each at its line.
+// Settings only serve uses (server:) never stop check or wait: a missing details_token, an unset
+// variable, a bad duration or a misspelled key of the server section is serve's problem. serve still
+// reports them, each at its line.
 func TestServerSettingsAreServeOnly(t *testing.T) {
-	cfg := writeConfig(t, fmt.Sprintf("server:\n  details: token\n  listen: nonsense\nchecks:\n  - {name: up, type: tcp, address: %q}\n", listening(t)))
-	for _, cmd := range [][]string{{"check", "--config", cfg}, {"wait", "--config", cfg, "--timeout", "30s"}} {
-		code, stdout, stderr := runMain(t, noEnv, cmd...)
-		if code != exitOK {
-			t.Errorf("%s: exit %d; want 0:\nstdout: %s\nstderr: %s", cmd[0], code, stdout, stderr)
-		}
+	tests := []struct {
+		name      string
+		server    string
+		serveErrs []string // what serve reports, after the file name
+	}{
+		{name: "values", server: "server:\n  details: token\n  listen: nonsense\n",
+			serveErrs: []string{"invalid configuration (2 errors)", ":2:3: server: details_token: required when details is token", ":3: server: listen: must be host:port"}},
+		{name: "decoding", server: "server:\n  details: token\n  details_token: ${HEALTHGATE_DETAILS_TOKEN}\n  shutdown_delay: soon\n  listne: \":8080\"\n",
+			serveErrs: []string{"invalid configuration (3 errors)", ":3:18: server: details_token: environment variable HEALTHGATE_DETAILS_TOKEN is not set",
+				":4:19: server: shutdown_delay: invalid duration \"soon\"", ":5:3: server: listne: unknown field (did you mean \"listen\"?)"}},
+		{name: "not a mapping", server: "server: 8080\n",
+			serveErrs: []string{"invalid configuration (1 error)", ":1:9: server: must be a mapping"}},
 	}
-	code, _, stderr := runMain(t, noEnv, "serve", "--config", cfg)
-	for _, want := range []string{"invalid configuration (2 errors)", cfg + ":2:3: server: details_token: required when details is token", cfg + ":3: server: listen: must be host:port"} {
-		if !strings.Contains(stderr, want) {
-			t.Errorf("serve: stderr lacks %q:\n%s", want, stderr)
-		}
-	}
-	if code != exitUsage {
-		t.Errorf("serve: exit %d; want %d", code, exitUsage)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := writeConfig(t, fmt.Sprintf("%schecks:\n  - {name: up, type: tcp, address: %q}\n", tc.server, listening(t)))
+			for _, cmd := range [][]string{{"check", "--config", cfg}, {"wait", "--config", cfg, "--timeout", "30s"}} {
+				code, stdout, stderr := runMain(t, noEnv, cmd...)
+				if code != exitOK {
+					t.Errorf("%s: exit %d; want 0:\nstdout: %s\nstderr: %s", cmd[0], code, stdout, stderr)
+				}
+			}
+			code, _, stderr := runMain(t, noEnv, "serve", "--config", cfg)
+			for i, want := range tc.serveErrs {
+				if i > 0 {
+					want = cfg + want
+				}
+				if !strings.Contains(stderr, want) {
+					t.Errorf("serve: stderr lacks %q:\n%s", want, stderr)
+				}
+			}
+			if code != exitUsage {
+				t.Errorf("serve: exit %d; want %d", code, exitUsage)
+			}
+		})
 	}
 }

@@ -3,6 +3,8 @@ package config
 import (
 	"errors"
 	"os"
+	"slices"
+	"strings"
 )
 
 // DefaultFile is read when no file is given and it exists in the working directory.
@@ -23,8 +25,9 @@ func Path(file string) string {
 type FindOptions struct {
 	// Kinds validates what is specific to each check's type (checks.Validate): config knows no kinds.
 	Kinds func([]Check) Errors
-	// Server also validates the server section, which only serve uses: `check` and `wait` ignore it,
-	// so a setting only serve uses (details_token, say) cannot stop them.
+	// Server also validates the server section, which only serve uses. Without it, `check` and `wait`
+	// ignore the section, its decoding errors too (an unset ${VAR}, a bad duration, an unknown key), so
+	// a setting only serve uses (details_token, say) cannot stop them.
 	Server bool
 }
 
@@ -49,8 +52,16 @@ func Find(file string, env LookupEnv, opts FindOptions) (*Config, error) {
 			errs = append(errs, cfg.ValidateServer()...)
 		}
 	}
+	if !opts.Server {
+		errs = slices.DeleteFunc(errs, inServerSection)
+	}
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// inServerSection reports whether e is about the server section (or the server key itself).
+func inServerSection(e *Error) bool {
+	return e.Path == "server" || strings.HasPrefix(e.Path, "server.") || e.Path == "" && e.Field == "server"
 }

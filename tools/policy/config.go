@@ -27,9 +27,6 @@ type hgConfig struct {
 	vars            []string      // ${VAR} references without a default
 }
 
-// serverFields are the server settings whose errors containerConfig reports.
-var serverFields = []string{"listen", "grpc_listen", "shutdown_delay", "shutdown_timeout"}
-
 // containerConfig finds the healthgate.yaml a container reads (--config through a ConfigMap volume).
 func (c *checker) containerConfig(o Object, who string, ct corev1.Container, spec *corev1.PodSpec) hgConfig {
 	cfg := hgConfig{shutdownDelay: config.DefaultShutdownDelay, shutdownTimeout: config.DefaultShutdownTimeout}
@@ -74,9 +71,11 @@ func (c *checker) containerConfig(o Object, who string, ct corev1.Container, spe
 	var errs config.Errors
 	errors.As(err, &errs)
 	for _, e := range errs {
-		// Only what decides the ports and the drain is reported here; the rest of the file is for
-		// healthgate itself to refuse (scripts/k8s-validate runs it on every rendered configuration).
-		if strings.HasPrefix(e.Msg, "invalid YAML") || e.Path == "server" && slices.Contains(serverFields, e.Field) {
+		// Only the server section is reported here (what decides the ports and the drain, and the
+		// rest of it: `healthgate check`, which scripts/k8s-validate runs on every rendered
+		// configuration, ignores that section as `wait` does); the rest of the file is for healthgate
+		// itself to refuse.
+		if strings.HasPrefix(e.Msg, "invalid YAML") || e.Path == "server" || e.Path == "" && e.Field == "server" {
 			c.add(o, RuleConfig, "%s: %v", who, e)
 		}
 	}

@@ -186,6 +186,8 @@ func TestFindings(t *testing.T) {
 		{name: "grace default too short", old: "shutdown_delay: 5s, shutdown_timeout: 10s}", new: "shutdown_delay: 20s, shutdown_timeout: 10s}", wantRule: RuleGrace, wantInMsg: "30s"},
 		{name: "var not provided", old: "            - name: DATABASE_URL\n", new: "            - name: DB_URL\n", wantRule: RuleConfig, wantInMsg: "${DATABASE_URL}"},
 		{name: "config not in set", old: "          configMap: {name: hg}", new: "          configMap: {name: other}", wantRule: RuleConfig, wantInMsg: "not a file of a ConfigMap"},
+		{name: "server key misspelt", old: `server: {listen: ":8080",`, new: `server: {listne: ":9000", listen: ":8080",`, wantRule: RuleConfig, wantInMsg: `listne: unknown field (did you mean "listen"?)`},
+		{name: "server not a mapping", old: `server: {listen: ":8080", shutdown_delay: 5s, shutdown_timeout: 10s}`, new: `server: ":8080"`, wantRule: RuleConfig, wantInMsg: "server: must be a mapping"},
 		{name: "grpc port not declared", old: `server: {listen: ":8080",`, new: `server: {grpc_listen: ":9090", listen: ":8080",`, wantRule: RulePorts, wantInMsg: "grpc_listen is 9090"},
 		{name: "inline url password", old: `url: "${DATABASE_URL}"`, new: `url: "postgres://app:hunter2@db/app"`, wantRule: RuleSecrets, wantInMsg: "inline password"},
 		{name: "inline dsn password", old: `url: "${DATABASE_URL}"`, new: `url: "host=db password=hunter2"`, wantRule: RuleSecrets, wantInMsg: "password="},
