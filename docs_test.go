@@ -35,7 +35,8 @@ func TestDocsCitationsStayInTheRepository(t *testing.T) {
 		anchors[githubAnchor(m[1])] = true
 	}
 	// Spelled in pieces so that this file does not match itself.
-	forbidden := []string{"DESIGN" + ".md", "../" + "shared/", "STYLE" + ".md"}
+	// The planning tracker is not in the repository either: a citation of its issues means nothing to a reader.
+	forbidden := []string{"DESIGN" + ".md", "../" + "shared/", "STYLE" + ".md", "the " + "issue", "The " + "issue", "issue" + "'s"}
 	link := regexp.MustCompile(`design\.md#([A-Za-z0-9_-]+)`)
 	cite := regexp.MustCompile(`docs/design\.md(?:\)|\]|#[a-z0-9-]*\))?\s*§\s*(\d+)`)
 

@@ -123,7 +123,7 @@ type checkReport struct {
 	} `json:"checks"`
 }
 
-// The issue's check test: one healthy and one failing dependency per reason class, the JSON output
+// check's acceptance test: one healthy and one failing dependency per reason class, the JSON output
 // decodes, exit 1, no secret anywhere.
 func TestCheckReasonClassesJSON(t *testing.T) {
 	cfg, want := reasonConfig(t)

@@ -59,7 +59,7 @@ func migrationsSchema(t *testing.T, applied ...string) (*pgx.Conn, string) {
 	return conn, u.String()
 }
 
-// The test: wait with --migrations exits 0 within one backoff step after another connection
+// The migrations acceptance test: wait with --migrations exits 0 within one backoff step after another connection
 // inserts the version the release needs.
 func TestWaitMigrationsVersionAppears(t *testing.T) {
 	t.Parallel() // a schema of its own; waits on the backoff

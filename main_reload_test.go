@@ -122,7 +122,7 @@ func logCount(l *syncBuffer, msg string) int {
 	return strings.Count(l.String(), `"msg":"`+msg+`"`)
 }
 
-// TestServeReload is the issue's reload test, against the real Postgres and Redis: the mounted
+// TestServeReload is the reload acceptance test (README "Reload, not restart"), against the real Postgres and Redis: the mounted
 // ConfigMap is updated the way the kubelet does it, while probes hammer serve; an unchanged check
 // keeps its state, counters and connections (no 503, no reconnect), an added one starts unknown,
 // a changed one starts again, a removed one is gone from every output and metric. Then an invalid

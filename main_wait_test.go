@@ -189,7 +189,7 @@ func writeConfig(t *testing.T, yaml string) string {
 // noEnv is an empty environment: no DATABASE_URL, no REDIS_URL.
 var noEnv = map[string]string{}
 
-// The issue's first test: wait against a proxy that refuses, then forwards to the real Postgres and
+// wait's first acceptance test: wait against a proxy that refuses, then forwards to the real Postgres and
 // Redis: exit 0 soon after, with the progress lines as documented.
 func TestWaitDependencyComesUp(t *testing.T) {
 	t.Parallel() // its own proxy per kind; waits on the backoff
@@ -272,7 +272,7 @@ func TestWaitParallelTargetsNoSecret(t *testing.T) {
 	}
 }
 
-// The issue's second test: a dependency that never comes: 124 at the timeout, with the table.
+// wait's second acceptance test: a dependency that never comes: 124 at the timeout, with the table.
 func TestWaitTimeout(t *testing.T) {
 	t.Parallel() // each case waits out its own 1.5 s timeout
 	pg := checktest.PostgresURL(t)
@@ -360,7 +360,7 @@ func TestEnvironmentURLErrorNamesTheVariable(t *testing.T) {
 	}
 }
 
-// The issue's fourth test: flag and config errors exit 2, naming the flag or field, before any attempt.
+// wait's fourth acceptance test: flag and config errors exit 2, naming the flag or field, before any attempt.
 func TestWaitUsageErrors(t *testing.T) {
 	badConfig := writeConfig(t, "checks:\n  - name: db\n    type: postgres\n    url: postgres://127.0.0.1/x\n    timeout: 10s\n")
 	twoChecks := writeConfig(t, "checks:\n  - name: db\n    type: tcp\n    address: 127.0.0.1:1\n  - name: cache\n    type: tcp\n    address: 127.0.0.1:2\n")
@@ -577,7 +577,7 @@ func TestWaitSignalProcess(t *testing.T) {
 	}
 }
 
-// The issue's third test: `wait -- cmd` runs the command in place of itself: same PID, its args and
+// wait's third acceptance test: `wait -- cmd` runs the command in place of itself: same PID, its args and
 // environment, its exit code.
 func TestWaitExec(t *testing.T) {
 	bin := healthgateBinary(t)

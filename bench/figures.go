@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// Row keys, in the order of the figures.
+// Row keys, in the order of the figures (bench/README.md).
 const (
 	rowRate    = "rate"
 	rowRatio   = "ratio"

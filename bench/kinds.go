@@ -1,6 +1,6 @@
 package main
 
-// The kinds figure: what the check kinds cost (issue: "Measured (bench) and documented").
+// The kinds figure: what the check kinds cost (README "The check kinds: binary, memory, connections").
 //
 // K1 is the size of the healthgate binary the harness built. K2 and K3 come from one `healthgate serve` with
 // 10 checks of every kind whose service is here (postgres, redis, mysql, amqp, nats, mqtt, memcached, grpc,

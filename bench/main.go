@@ -64,7 +64,7 @@ var (
 		scaleWarm: time.Second, scaleWindow: 3 * time.Second, kindsWindow: 10 * time.Second}
 )
 
-// runLimit bounds the whole run: the issue allows 10 minutes, and every step stops within seconds of its
+// runLimit bounds the whole run: the budget is 10 minutes, and every step stops within seconds of its
 // context ending (stopGrace covers the slowest: a probe given up after bhTimeout).
 const (
 	runLimit  = 9 * time.Minute

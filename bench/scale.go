@@ -42,7 +42,7 @@ func rowScaleCPU(n int) string { return fmt.Sprintf("scalecpu%d", n) }
 func rowScaleRSS(n int) string { return fmt.Sprintf("scalerss%d", n) }
 
 // scalePoolChecks is the number of postgres checks of one database whose connections S3 counts: the
-// issue's 333, which opened 666 when each check had its own pool of 2.
+// 333 measured before pools were shared, which opened 666 when each check had its own pool of 2.
 const scalePoolChecks = 333
 
 const rowScalePools = "scalepools"

@@ -22,7 +22,7 @@ type role int
 const (
 	compared     role = iota // a column, no target refers to it
 	ceiling                  // the trivial handler: figure 1's ratios are to it
-	peer1                    // the peer 1: figure 1's "≥ 10 ×" target
+	peer1                    // the synchronous alexliesenfeld peer: figure 1's "≥ 10 ×" target
 	peer1NoCache             // peer 1 with its cache off: shown beside that target
 )
 

@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-// verdicts compares healthgate's figures with the targets and says by how much a missed one is off.
+// verdicts compares healthgate's figures with their targets (the target column) and says by how much a missed one is off.
 func (b *bench) verdicts() {
 	const hg = "healthgate"
 	t := b.tab

@@ -80,7 +80,7 @@ func runAll(t *testing.T, cs []*checks.Check) ([]error, []time.Duration) {
 	return errs, took
 }
 
-// TestSharedPool is the case: many checks of one database, run at once and again, open at most
+// TestSharedPool is the case that exhausted max_connections before pools were shared: many checks of one database, run at once and again, open at most
 // the pool's connections (not two per check), each with its own settings; a check with other
 // credentials or another database has a pool of its own.
 func TestSharedPool(t *testing.T) {

@@ -71,7 +71,7 @@ func simulate(rnd *rand.Rand, class checks.Class, attemptTook, horizon time.Dura
 	return starts
 }
 
-// The target (b): at most 2 attempts/s against a listening-but-failing dependency after 5 s.
+// The retry policy's target (b) (README "Fast and gentle"): at most 2 attempts/s against a listening-but-failing dependency after 5 s.
 // The transient curve stays at or under 1/s, so even a Postgres URL with sslmode=prefer (two
 // connections per attempt) stays within 2 connections/s.
 func TestBackoffGentleAfterFiveSeconds(t *testing.T) {
@@ -107,7 +107,7 @@ func TestBackoffGentleAfterFiveSeconds(t *testing.T) {
 	}
 }
 
-// The target (a): while nothing listens, the next attempt after the port opens comes within
+// The retry policy's target (a) (README "Fast and gentle"): while nothing listens, the next attempt after the port opens comes within
 // 50 ms, whenever it opens.
 func TestBackoffFastWhileRefused(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(7, 7))
