@@ -7,7 +7,6 @@ import (
 	"io"
 
 	"github.com/healthgate/healthgate/checks"
-	"github.com/healthgate/healthgate/config"
 	"github.com/healthgate/healthgate/startup"
 )
 
@@ -35,9 +34,6 @@ func cmdCheck(ctx context.Context, args []string, lookup env, stdout, stderr io.
 	}
 	fromConfig, fromFlags, more, cfgErr := what.Resolve(lookup, false, attempt)
 	problems = append(problems, more...)
-	if len(problems) == 0 && cfgErr == nil && len(fromConfig)+len(fromFlags) == 0 {
-		problems = append(problems, nothingToCheck("give "+startup.FlagNames()+", --config, put checks in ./"+config.DefaultFile+", or set DATABASE_URL / REDIS_URL"))
-	}
 	if len(problems) > 0 || cfgErr != nil {
 		return targetsError(problems, cfgErr)
 	}

@@ -251,7 +251,7 @@ func TestCheckExitCodes(t *testing.T) {
 		{name: "bad field", args: []string{"--config", writeConfig(t, "checks:\n  - name: db\n    type: postgres\n    urll: x\n")}, wantCode: exitUsage, stderr: "healthgate.yaml:4"},
 		{name: "unknown type", args: []string{"--config", writeConfig(t, "checks:\n  - name: db\n    type: no-such-kind\n")}, wantCode: exitUsage, stderr: `type: unknown type "no-such-kind"`},
 		{name: "missing file", args: []string{"--config", "/nonexistent/healthgate.yaml"}, wantCode: exitUsage, stderr: "/nonexistent/healthgate.yaml"},
-		{name: "no checks", args: []string{"--config", writeConfig(t, "checks: []\n")}, wantCode: exitUsage, stderr: "nothing to check"},
+		{name: "no checks", args: []string{"--config", writeConfig(t, "checks: []\n")}, wantCode: exitUsage, stderr: "healthgate.yaml has no checks; add some, or give --"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -68,9 +68,6 @@ func cmdWait(ctx context.Context, args []string, lookup env, stdout, stderr io.W
 
 	selected, flagChecks, more, cfgErr := what.Resolve(lookup, true, attempt)
 	problems = append(problems, more...)
-	if len(problems) == 0 && cfgErr == nil && len(selected)+len(flagChecks) == 0 {
-		problems = append(problems, "nothing to wait for: give "+startup.FlagNames()+", a --config with critical checks, or set DATABASE_URL / REDIS_URL")
-	}
 	if len(problems) > 0 || cfgErr != nil {
 		return targetsError(problems, cfgErr)
 	}

@@ -177,7 +177,7 @@ var kinds = map[string]kind{
 	"grpc": register(kind{component: ComponentService,
 		target: target{"address", "HOST:PORT", "a gRPC server at `HOST:PORT` (grpc.health.v1.Health/Check must answer SERVING, plaintext", "127.0.0.1:9"}}, buildGRPC),
 	"dns": register(kind{component: ComponentService,
-		target: target{"host", "HOST", "a DNS name `HOST` to resolve (A/AAAA, system resolver", "localhost"}}, buildDNS),
+		target: target{"host", "HOST", "the DNS name `HOST` (it must resolve: A/AAAA, system resolver", "localhost"}}, buildDNS),
 }
 
 // Kind is what the command line knows of a registered kind: `wait` and `check` take a flag per kind

@@ -161,7 +161,29 @@ func (t *Targets) Resolve(lookup config.LookupEnv, criticalOnly bool, attemptTim
 		}
 	}
 	fromFlags, more := flagTargetChecks(cfg, t.targets, attemptTimeout, migrations)
-	return fromConfig, fromFlags, append(problems, more...), cfgErr
+	problems = append(problems, more...)
+	if len(problems) == 0 && cfgErr == nil && len(fromConfig)+len(fromFlags) == 0 {
+		problems = append(problems, nothing(cfg.File, criticalOnly))
+	}
+	return fromConfig, fromFlags, problems, cfgErr
+}
+
+// nothing is the usage error of a wait (criticalOnly) or check left with no check at all: what was read,
+// and how to give some. A file that was read is named, so the hint does not ask for the --config given.
+func nothing(file string, criticalOnly bool) string {
+	head, which := "nothing to check: ", "checks"
+	if criticalOnly {
+		head, which = "nothing to wait for: ", "critical checks"
+	}
+	switch file {
+	case "flags", config.EnvironmentName:
+		return head + "give " + FlagNames() + ", --config (a file with " + which + "), put checks in ./" + config.DefaultFile +
+			", or set DATABASE_URL / REDIS_URL"
+	}
+	if criticalOnly {
+		return head + file + " has no critical checks (wait waits for those alone); mark some critical: true, name them with --only, or give " + FlagNames()
+	}
+	return head + file + " has no checks; add some, or give " + FlagNames()
 }
 
 // Build builds the resolved checks. The error is a config.Errors for the configuration's checks.
