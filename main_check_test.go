@@ -339,8 +339,8 @@ func TestCheckSignal(t *testing.T) {
 	}
 }
 
-// Settings only serve uses (server:) never stop check or wait: a missing details_token, an unset
-// variable, a bad duration or a misspelled key of the server section is serve's problem. serve still
+// Settings only serve uses (server:, fleet:) never stop check or wait: a missing details_token, an unset
+// variable, a bad duration or a misspelled key of those sections is serve's problem. serve still
 // reports them, each at its line.
 func TestServerSettingsAreServeOnly(t *testing.T) {
 	tests := []struct {
@@ -355,6 +355,11 @@ func TestServerSettingsAreServeOnly(t *testing.T) {
 				":4:19: server: shutdown_delay: invalid duration \"soon\"", ":5:3: server: listne: unknown field (did you mean \"listen\"?)"}},
 		{name: "not a mapping", server: "server: 8080\n",
 			serveErrs: []string{"invalid configuration (1 error)", ":1:9: server: must be a mapping"}},
+		{name: "fleet", server: "fleet:\n  peers: [\"127.0.0.1:1\", \"127.0.0.1:2\"]\n  token: ${HEALTHGATE_FLEET_TOKEN}\n  fail_open_ratio: 2\n  sampel: 3\n",
+			serveErrs: []string{"invalid configuration (3 errors)", ":3:10: fleet: token: environment variable HEALTHGATE_FLEET_TOKEN is not set",
+				":4: fleet: fail_open_ratio: must be greater than 0 and at most 1 (got 2)", ":5:3: fleet: sampel: unknown field (did you mean \"sample\"?)"}},
+		{name: "fleet not a mapping", server: "fleet: 3\n",
+			serveErrs: []string{"invalid configuration (1 error)", ":1:8: fleet: must be a mapping"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

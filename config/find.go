@@ -25,9 +25,10 @@ func Path(file string) string {
 type FindOptions struct {
 	// Kinds validates what is specific to each check's type (checks.Validate): config knows no kinds.
 	Kinds func([]Check) Errors
-	// Server also validates the server section, which only serve uses. Without it, `check` and `wait`
-	// ignore the section, its decoding errors too (an unset ${VAR}, a bad duration, an unknown key), so
-	// a setting only serve uses (details_token, say) cannot stop them.
+	// Server also validates the server section, and reports the errors of the sections only serve uses
+	// (server, fleet). Without it, `check` and `wait` ignore those sections, their decoding errors too
+	// (an unset ${VAR}, a bad duration, an unknown key), so a setting only serve uses (details_token, a
+	// fleet token, say) cannot stop an init container.
 	Server bool
 }
 
@@ -53,7 +54,7 @@ func Find(file string, env LookupEnv, opts FindOptions) (*Config, error) {
 		}
 	}
 	if !opts.Server {
-		errs = slices.DeleteFunc(errs, inServerSection)
+		errs = slices.DeleteFunc(errs, ServeOnly)
 	}
 	if err := errs.Err(); err != nil {
 		return nil, err
@@ -61,7 +62,13 @@ func Find(file string, env LookupEnv, opts FindOptions) (*Config, error) {
 	return cfg, nil
 }
 
-// inServerSection reports whether e is about the server section (or the server key itself).
-func inServerSection(e *Error) bool {
-	return e.Path == "server" || strings.HasPrefix(e.Path, "server.") || e.Path == "" && e.Field == "server"
+// ServeOnly reports whether e is about a section only serve uses, server or fleet (or its key itself):
+// the errors check and wait ignore.
+func ServeOnly(e *Error) bool {
+	for _, s := range []string{"server", "fleet"} {
+		if e.Path == s || strings.HasPrefix(e.Path, s+".") || e.Path == "" && e.Field == s {
+			return true
+		}
+	}
+	return false
 }

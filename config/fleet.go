@@ -70,8 +70,8 @@ func (f *Fleet) applyDefaults(checks []Check) {
 }
 
 func (f *Fleet) validate(c *Config, failed map[string]bool) Errors {
-	if !f.Enabled() {
-		return nil
+	if !f.Enabled() || f.Src.Failed[""] {
+		return nil // absent, or not a mapping (reported once, by the decoder)
 	}
 	var errs Errors
 	src := f.Src

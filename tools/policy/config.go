@@ -71,11 +71,11 @@ func (c *checker) containerConfig(o Object, who string, ct corev1.Container, spe
 	var errs config.Errors
 	errors.As(err, &errs)
 	for _, e := range errs {
-		// Only the server section is reported here (what decides the ports and the drain, and the
-		// rest of it: `healthgate check`, which scripts/k8s-validate runs on every rendered
-		// configuration, ignores that section as `wait` does); the rest of the file is for healthgate
-		// itself to refuse.
-		if strings.HasPrefix(e.Msg, "invalid YAML") || e.Path == "server" || e.Path == "" && e.Field == "server" {
+		// Only the sections serve alone uses, server and fleet, are reported here (what decides the
+		// ports and the drain, and the rest of them: `healthgate check`, which scripts/k8s-validate
+		// runs on every rendered configuration, ignores them as `wait` does); the rest of the file is
+		// for healthgate itself to refuse.
+		if strings.HasPrefix(e.Msg, "invalid YAML") || config.ServeOnly(e) {
 			c.add(o, RuleConfig, "%s: %v", who, e)
 		}
 	}

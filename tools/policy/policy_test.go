@@ -461,6 +461,9 @@ func TestFleet(t *testing.T) {
 		{name: "service port instead of pod port", old: "hg-peers.shop.svc.cluster.local:8080", new: "hg-peers.shop.svc.cluster.local:80", want: "port 80 is dialled on the pod IPs"},
 		{name: "unknown service", old: "dns:///hg-peers.shop", new: "dns:///hg-peerz.shop", want: `no Service "hg-peerz"`},
 		{name: "literal token", old: `token: "${FLEET_TOKEN:-}"`, new: `token: s3cr3t`, want: "secret-looking key"},
+		// healthgate check ignores the fleet section (serve alone uses it): the policy reports its errors.
+		{name: "fleet key misspelt", old: `fleet: {peers:`, new: `fleet: {min_podz: 3, peers:`, want: `min_podz: unknown field (did you mean "min_pods"?)`},
+		{name: "fleet ratio out of range", old: `fleet: {peers:`, new: `fleet: {fail_open_ratio: 2, peers:`, want: "fail_open_ratio: must be greater than 0 and at most 1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
