@@ -7,8 +7,10 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -41,6 +43,11 @@ type mysqlCheck struct {
 	writable bool
 	maxLag   time.Duration
 	schema   *schemaCheck
+	// setParams are the url's parameters the driver does not know, sorted: it sends them as one
+	// statement, SET name = value, ..., on every new connection. secretParams: one of them is named like
+	// a secret, so the server's answer to that statement, which can quote it, is not shown.
+	setParams    []string
+	secretParams bool
 	// deniedHint is the hint for an access denied (1045): MariaDB refuses a plaintext connection that
 	// require_secure_transport or a user's REQUIRE SSL forbids, and a missing client certificate for
 	// a user created REQUIRE X509, in the same words as a wrong password.
@@ -81,6 +88,14 @@ func buildMySQL(c config.Check, s *mysqlSpec) (prober, string, config.Errors) {
 	if err != nil {
 		errs = append(errs, c.Src.Errorf("url", "%s", err))
 	}
+	if cfg != nil {
+		for _, k := range slices.Sorted(maps.Keys(cfg.Params)) {
+			if strings.EqualFold(k, "password") {
+				// SET PASSWORD = 'auth_string' sets the current user's password (MySQL 5.7 and later).
+				errs = append(errs, c.Src.Errorf("url", "the parameter %s is not one of the driver's: the driver would send it to the server as SET %s = ... on every new connection, which changes the user's password; write the password in the URL's user info (mysql://user:password@host:3306/db, or user:password@tcp(host:3306)/db)", k, k))
+			}
+		}
+	}
 	withTLS := tlsWritten(c, s.TLS)
 	if withTLS && cfg != nil {
 		errs = append(errs, mysqlTLS(c, s.TLS, cfg)...)
@@ -111,7 +126,8 @@ func buildMySQL(c config.Check, s *mysqlSpec) (prober, string, config.Errors) {
 		return nil, "", config.Errors{c.Src.Errorf("url", "cannot build a connection pool: %s", dsnCause(err))}
 	}
 	p := &mysqlCheck{db: sp.db, watch: &sp.watch, greeting: &sp.greeting, life: sp.life, release: release, query: strings.TrimSpace(s.Query), writable: s.Writable, maxLag: s.MaxReplicationLag, schema: schema,
-		deniedHint: mysqlDeniedHint(cfg.TLS)}
+		deniedHint: mysqlDeniedHint(cfg.TLS), setParams: slices.Sorted(maps.Keys(cfg.Params))}
+	p.secretParams = slices.ContainsFunc(p.setParams, isSecretName)
 	return p, mysqlTarget(cfg), nil
 }
 
@@ -175,6 +191,8 @@ func mysqlDeniedHint(tc *tls.Config) string {
 	}
 	return ""
 }
+
+const mysqlSettingHint = "the server refused the session settings the URL's parameters make: a URL parameter the driver does not know is sent as SET name = value on every new connection; remove or fix it in %s"
 
 const mysqlNotMySQLHint = "the server answered with something that is not MySQL's handshake: is this port MySQL's or MariaDB's (3306, not the X protocol's 33060) in %s?"
 
@@ -389,7 +407,7 @@ func (p *mysqlCheck) once(ctx context.Context) error {
 		if e := p.greeting.explain(err); e != nil {
 			return e
 		}
-		err = withTLSHint(classifyMySQL(err))
+		err = withTLSHint(p.connectError(err))
 		if e := (*Error)(nil); p.deniedHint != "" && errors.As(err, &e) && e.Class == Auth && e.Hint == "" && mysqlCode(err) == 1045 {
 			e.Hint = p.deniedHint
 		}
@@ -417,6 +435,25 @@ func (p *mysqlCheck) once(ctx context.Context) error {
 		return p.schema.run(ctx, sqlReader{conn})
 	}
 	return nil
+}
+
+// connectError classifies a failed connect. A server error at connect that is neither the login's nor
+// the server's state (classifyMySQL's query class) is the answer to the SET statement the driver sends
+// for the url's parameters it does not know, and its message can quote that statement, values included
+// ("near ';s3cr3t' at line 1", "can't be set to the value of 's3cr3t'"): when one of the parameters is
+// named like a secret, only its number is kept, and the parameters are named instead.
+func (p *mysqlCheck) connectError(err error) error {
+	e := classifyMySQL(err)
+	var me *mysql.MySQLError
+	if len(p.setParams) == 0 || ClassOf(e) != Query || !errors.As(err, &me) {
+		return e
+	}
+	cause := error(me)
+	if p.secretParams {
+		cause = &mysql.MySQLError{Number: me.Number, SQLState: me.SQLState,
+			Message: "the server refused SET " + strings.Join(p.setParams, ", ") + " (its message is not shown: it can quote the values, and a parameter's name marks a secret)"}
+	}
+	return &Error{Class: Query, Err: cause, Hint: mysqlSettingHint}
 }
 
 // status reads the read-only switches and, with max_replication_lag, the replica status.

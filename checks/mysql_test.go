@@ -123,6 +123,45 @@ func TestMySQLServerAnswers(t *testing.T) {
 	}
 }
 
+// TestMySQLSettingParameters: the driver sends the URL's parameters it does not know as one statement,
+// SET name = value, ..., on every new connection; a server that refuses it quotes the statement (1064
+// "near ';s3cr3t' at line 1", 1231 "can't be set to the value of 's3cr3t'", 1054 "Unknown column
+// 's3cr3t'"). Those are query failures whose hint names the URL's parameters; and when one of the
+// parameters is named like a secret (api_key, token, a session_ or *_key variable), the server's words are
+// not shown, whichever parameter the server quotes (the map's order decides which comes first).
+func TestMySQLSettingParameters(t *testing.T) {
+	my := checktest.MySQLURL(t)
+	for _, tc := range []struct {
+		params string
+		shown  string // what the error must still say
+	}{
+		{params: "api_key=%3Bs3cr3t", shown: "api_key"},                                // 1064, near ';s3cr3t'
+		{params: "api_key=%60s3cr3t", shown: "api_key"},                                // 1064, an unclosed quote
+		{params: "session_track_schema=s3cr3t", shown: "session_track_schema"},         // 1231
+		{params: "foreign_key_checks=s3cr3t-x", shown: "foreign_key_checks"},           // 1054
+		{params: "auth_token=s3cr3t&time_zone=%3Bx", shown: "auth_token, time_zone"},   // 1064, near ';x, auth_token = s3cr3t' when time_zone comes first
+		{params: "time_zone=%3Bnot-a-secret", shown: "near ';not-a-secret' at line 1"}, // no secret: the server's own words
+		{params: "sql_mode=not-a-secret", shown: "Unknown column"},                     // no secret: the server's own words
+	} {
+		t.Run(tc.params, func(t *testing.T) {
+			for range 4 { // the driver writes the parameters in the order of a map's iteration
+				ch := newCheckTimeout(t, config.Check{Type: "mysql", Spec: config.SpecOf(map[string]any{"url": withParams(t, my, tc.params)})}, generousTimeout)
+				err, _ := runCheck(t, ch)
+				assertClass(t, err, checks.Query)
+				if h := ch.Hint(err); !strings.Contains(h, "URL parameter") {
+					t.Errorf("hint %q does not name the URL's parameters", h)
+				}
+				if !strings.Contains(err.Error(), tc.shown) {
+					t.Errorf("error %q does not say %q", err, tc.shown)
+				}
+				if strings.Contains(err2s(err)+ch.Hint(err)+ch.Target, "s3cr3t") {
+					t.Fatalf("output leaks the secret parameter's value: %v", err)
+				}
+			}
+		})
+	}
+}
+
 // TestMySQLConfig: both URL forms build, show host:port/database, and malformed ones are refused
 // without quoting the password.
 func TestMySQLConfig(t *testing.T) {
@@ -142,6 +181,9 @@ func TestMySQLConfig(t *testing.T) {
 		{url: "app:s3cr3t-pw@tcp(db:3306/orders", err: "not a valid mysql DSN"},
 		{url: "postgres://app:s3cr3t-pw@db/orders", err: "scheme \"postgres\""},
 		{url: "", err: "required"},
+		// The driver would send SET password = VALUE: MySQL's statement that changes the user's password.
+		{url: "mysql://app@db:3306/orders?password=s3cr3t-pw", err: "changes the user's password"},
+		{url: "app@tcp(db:3306)/orders?user=app&PASSWORD=s3cr3t-pw", err: "changes the user's password"},
 	} {
 		c := config.NewCheck("db", "mysql", "test", config.NewDefaults())
 		c.Spec.Set("url", tc.url)
