@@ -414,6 +414,12 @@ func deadlinePassed(ctx context.Context) bool {
 	return ok && !time.Now().Before(dl)
 }
 
+// timeLeft reports whether a run may still try again (the one retry on a fresh connection after a
+// reset): neither cancelled nor past its deadline, by the clock as well (deadlinePassed). A driver's
+// own socket deadline, set to the run's, can cut a read and report a broken connection before ctx's
+// timer has marked ctx done; a retry then would only dial with no time left.
+func timeLeft(ctx context.Context) bool { return ctx.Err() == nil && !deadlinePassed(ctx) }
+
 // remaining is what is left of a run for a client library's own timeouts (connect, write): the time to
 // the run's deadline, at least 1 ms; 30 s for a run without one.
 func remaining(ctx context.Context) time.Duration {

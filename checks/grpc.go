@@ -256,7 +256,7 @@ func (g *grpcCheck) probe(ctx context.Context) error {
 	reused := false
 	traced := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) { reused = info.Reused }})
 	err := g.call(traced)
-	if err != nil && reused && ClassOf(err) == Reset && ctx.Err() == nil {
+	if err != nil && reused && ClassOf(err) == Reset && timeLeft(ctx) {
 		// The kept connection died while idle (a restart, a proxy's idle timeout) before net/http
 		// noticed: that says nothing of the server now. Ask again on a fresh connection.
 		g.transport.CloseIdleConnections()

@@ -103,7 +103,7 @@ func (m *memcachedCheck) probe(ctx context.Context) error {
 		}
 	}
 	err := m.version(ctx, conn, rd)
-	if err != nil && reused && ctx.Err() == nil && ClassOf(err) == Reset {
+	if err != nil && reused && timeLeft(ctx) && ClassOf(err) == Reset {
 		// The kept connection died while idle (a restart, a proxy's idle timeout): that says nothing
 		// of the server now. Ask again on a fresh connection, which reports what it is doing.
 		m.drop(conn)

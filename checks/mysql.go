@@ -393,7 +393,7 @@ func (p *mysqlCheck) run(ctx context.Context) error {
 	err := p.once(ctx)
 	// A pooled connection can have died while idle (a server restart, wait_timeout): the pool drops it
 	// on the error, so one retry on a fresh connection tells that apart from an outage.
-	if err != nil && ClassOf(err) == Reset && ctx.Err() == nil {
+	if err != nil && ClassOf(err) == Reset && timeLeft(ctx) {
 		err = p.once(ctx)
 	}
 	return err

@@ -361,7 +361,7 @@ func (p *postgresCheck) run(ctx context.Context) error {
 	err := p.once(ctx)
 	// A pooled connection can have died while idle (server restart, idle timeout in a proxy); the pool
 	// drops it on the error, so one retry on a fresh connection tells that apart from an outage.
-	if err != nil && ClassOf(err) == Reset && ctx.Err() == nil {
+	if err != nil && ClassOf(err) == Reset && timeLeft(ctx) {
 		err = p.once(ctx)
 	}
 	return err

@@ -65,7 +65,7 @@ func (k *keptConn[C]) run(ctx context.Context, connect func(context.Context) (C,
 		return err
 	}
 	err = roundTrip(ctx, conn)
-	if err != nil && !fresh && ctx.Err() == nil && ClassOf(classify(err)) == Reset {
+	if err != nil && !fresh && timeLeft(ctx) && ClassOf(classify(err)) == Reset {
 		k.drop(conn)
 		if conn, _, err = connect(ctx); err != nil {
 			return err
