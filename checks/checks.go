@@ -383,22 +383,47 @@ func (c *Check) Run(ctx context.Context) error {
 	}
 	// A driver that returns its own error after our deadline passed still timed out.
 	var verdict *Error
-	if deadlinePassed(ctx) && ClassOf(err) != Timeout && !(errors.As(err, &verdict) && verdict.past) {
-		// Keep the driver's cause, without its class (it was not a reset, say, but our deadline),
-		// and drop a "use of closed network connection" that our own close at the deadline caused.
-		cause := err
-		var e *Error
-		if errors.As(err, &e) {
-			cause = e.Err
-		}
-		// amqp091 hands the close back as its own Error, with the text only.
-		if errors.Is(cause, net.ErrClosed) || strings.Contains(cause.Error(), net.ErrClosed.Error()) {
-			err = &Error{Class: Timeout, Err: fmt.Errorf("no answer within %s", c.Timeout)}
-		} else {
-			err = &Error{Class: Timeout, Err: fmt.Errorf("no answer within %s: %w", c.Timeout, cause)}
-		}
+	if deadlinePassed(ctx) && !(errors.As(err, &verdict) && verdict.past) {
+		err = timedOut(err, c.Timeout)
 	}
 	return tr.locate(classified(err))
+}
+
+// timedOut is the error of a run whose deadline passed: a timeout, worded "no answer within TIMEOUT"
+// (docs/design.md §3), then what the driver says of where it was waiting, without the words of the
+// deadline itself ("context deadline exceeded", which the timeout has said) and without a "use of closed
+// network connection" that our own close at the deadline caused. A driver's error of another class (a
+// reset, when it was our deadline) loses that class and its hint; a kind's own timeout hint stays.
+func timedOut(err error, timeout time.Duration) error {
+	cause, hint := err, ""
+	var e *Error
+	if errors.As(err, &e) {
+		cause = e.Err
+		if e.Class == Timeout {
+			hint = e.Hint
+		}
+	}
+	what := fmt.Sprintf("no answer within %s", timeout)
+	msg := ""
+	// amqp091 hands the close back as its own Error, with the text only.
+	if cause != nil && !errors.Is(cause, net.ErrClosed) && !strings.Contains(cause.Error(), net.ErrClosed.Error()) {
+		msg = withoutDeadlineWords(cause.Error())
+	}
+	if msg == "" {
+		return &Error{Class: Timeout, Err: errors.New(what), Hint: hint}
+	}
+	return &Error{Class: Timeout, Err: &flatError{msg: what + ": " + msg, err: cause}, Hint: hint}
+}
+
+// withoutDeadlineWords drops the words a driver ends its error with when the run's context ended the
+// wait: "context deadline exceeded" (pgx adds "timeout: " before it), or a bare "i/o timeout".
+func withoutDeadlineWords(msg string) string {
+	msg = strings.TrimSuffix(msg, context.DeadlineExceeded.Error())
+	msg = strings.TrimSuffix(strings.TrimSuffix(msg, ": "), ": timeout")
+	if msg == "timeout" || msg == "i/o timeout" {
+		return ""
+	}
+	return msg
 }
 
 // deadlinePassed reports whether ctx's deadline has passed, by its error or by the clock. The clock

@@ -99,6 +99,18 @@ func assertBounded(t *testing.T, took time.Duration) {
 	}
 }
 
+// assertTimeoutWording checks that a timeout says so in the words docs/design.md §3 shows ("timeout: no
+// answer within 2s"), and not in a driver's words for our own deadline.
+func assertTimeoutWording(t *testing.T, err error) {
+	t.Helper()
+	if want := "timeout: no answer within " + timeout.String(); !strings.HasPrefix(err2s(err), want) {
+		t.Errorf("error %q does not start %q", err2s(err), want)
+	}
+	if strings.Contains(err2s(err), "deadline exceeded") {
+		t.Errorf("error %q quotes the deadline's own words", err2s(err))
+	}
+}
+
 type faultCase struct {
 	mode  checktest.Mode
 	want  checks.Class
@@ -128,6 +140,7 @@ func runFaults(t *testing.T, target string, build func(addr string) config.Check
 		err, took := runCheck(t, ch)
 		assertClass(t, err, checks.Timeout)
 		assertBounded(t, took)
+		assertTimeoutWording(t, err)
 		if h := ch.Hint(err); !strings.Contains(h, "could not connect") {
 			t.Errorf("hint %q does not say the connection never completed", h)
 		}
@@ -146,6 +159,9 @@ func runFaults(t *testing.T, target string, build func(addr string) config.Check
 			}
 			if tc.want == checks.Timeout && strings.Contains(err2s(err), "closed network connection") {
 				t.Errorf("error %q names the close our own deadline made", err2s(err))
+			}
+			if tc.want == checks.Timeout {
+				assertTimeoutWording(t, err)
 			}
 			if tc.quick && took > timeout/2 {
 				t.Errorf("run took %s; want it to end well before its timeout (%s)", took, timeout)
