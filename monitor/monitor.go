@@ -440,13 +440,28 @@ func (m *Monitor) runOnce(ctx context.Context, e *entry) {
 	}
 }
 
+// runEndedKey carries, in a run's context, the channel its goroutine closes when it returns (runGuarded).
+type runEndedKey struct{}
+
 // execute makes one run of e's check; ok is false when ctx ended meanwhile.
 func (m *Monitor) execute(ctx context.Context, e *entry) (run Run, ok bool) {
 	start := time.Now()
-	res := e.checker.Check(ctx)
+	ended := make(chan struct{})
+	res := e.checker.Check(context.WithValue(ctx, runEndedKey{}, ended))
 	end := time.Now()
 	if ctx.Err() != nil {
-		return Run{}, false // stopping: a run cut short by our own shutdown says nothing about the dependency
+		// Stopping: a run cut short by our own shutdown says nothing about the dependency. The engine
+		// returns on a cancelled context at once, while the run winds down in its own goroutine (a driver
+		// closing its connection); the check may be closed as soon as its runner has returned (Replace's
+		// dropped checks, every check after Run), and a check is not closed under a run: a grpc check kept
+		// that run's HTTP/2 connection for good. So wait for the run, as long as a run may last.
+		t := time.NewTimer(e.check.Timeout + backstop(e.check))
+		defer t.Stop()
+		select {
+		case <-ended:
+		case <-t.C:
+		}
+		return Run{}, false
 	}
 	err := res.Details[e.check.Name].Error
 	if err == health.CheckTimeoutErr {
@@ -465,6 +480,9 @@ func (m *Monitor) execute(ctx context.Context, e *entry) (run Run, ok bool) {
 // runGuarded is the function the engine executes: at most one run of a check in flight, and a panic
 // becomes a failure with reason panic.
 func (e *entry) runGuarded(ctx context.Context) (err error) {
+	if ended, ok := ctx.Value(runEndedKey{}).(chan struct{}); ok {
+		defer close(ended) // last: the run has returned
+	}
 	if !e.inFlight.CompareAndSwap(false, true) {
 		return &checks.Error{Class: checks.Timeout, Err: fmt.Errorf("the previous run has not returned")}
 	}

@@ -240,6 +240,54 @@ func TestDeadlineIgnored(t *testing.T) {
 	}
 }
 
+// TestStoppedRunsReturn: a check's client is closed once the monitor has let go of it (Replace's dropped
+// checks, and every check once Run returns), and a client must not be closed under a run (checks.Check.Close):
+// a grpc check closed while its run was in flight kept that run's HTTP/2 connection, with its reader,
+// for as long as the server answered its pings. The engine returns on a cancelled run at once, so the
+// monitor waits for the run itself, which winds down (a driver closing its connection) after it saw its
+// context end.
+func TestStoppedRunsReturn(t *testing.T) {
+	windingDown := func(started chan<- struct{}, returned *atomic.Bool) func(context.Context) error {
+		var once sync.Once
+		return func(ctx context.Context) error {
+			once.Do(func() { close(started) })
+			<-ctx.Done()
+			time.Sleep(100 * time.Millisecond)
+			returned.Store(true)
+			return ctx.Err()
+		}
+	}
+	c := spec("winding", 10*time.Second, 5*time.Second, 1, 1)
+
+	t.Run("Replace", func(t *testing.T) {
+		started := make(chan struct{})
+		var returned atomic.Bool
+		m := start(t, checks.Func(c, windingDown(started, &returned)))
+		<-started
+		if d := m.Replace(nil, nil); len(d) != 1 {
+			t.Fatalf("dropped %v; want the check", names(d))
+		}
+		if !returned.Load() {
+			t.Error("Replace returned a dropped check whose run had not returned")
+		}
+	})
+
+	t.Run("Run", func(t *testing.T) {
+		started := make(chan struct{})
+		var returned atomic.Bool
+		m := New([]*checks.Check{checks.Func(c, windingDown(started, &returned))}, Options{})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { m.Run(ctx); close(done) }()
+		<-started
+		cancel()
+		<-done
+		if !returned.Load() {
+			t.Error("Run returned while a run was in flight")
+		}
+	})
+}
+
 // TestFixedRate: runs start every interval whatever they last (the detection bound depends on it).
 func TestFixedRate(t *testing.T) {
 	var mu sync.Mutex
