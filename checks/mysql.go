@@ -168,17 +168,28 @@ type mysqlPool struct {
 	life     *clientLife
 }
 
-// mysqlGreeting is what the pool's last new connection said first, when it was not MySQL. The server
-// speaks first: a packet header (3 bytes of length, the sequence number 0) and then the handshake's
+// mysqlGreeting is what new connections said first, when it was not MySQL. The server speaks first: a packet header (3 bytes of length, the sequence number 0) and then the handshake's
 // protocol version, 10 (every MySQL since 3.21, MariaDB, and the proxies that speak for them), or an ERR
 // packet (0xff: too many connections, host blocked). Another protocol on the port (an SSH banner, an
 // HTTP answer) fails there, in the first five bytes; the driver alone would read a packet length from
 // the banner and wait for that many bytes until the run's timeout. The driver reports any read error
 // during its handshake as ErrInvalidConn (the cause only goes to its logger), so the connection's
-// verdict is kept here for the run that gets that error.
+// verdict is kept for the run that gets that error: in the run's own mysqlConnect when the run dialled
+// (the checks of a target dial at once, as at start-up: one run's new connection must not clear the
+// verdict of another's before it is read), and here, for the pool's last new connection, for a run
+// handed the error of a dial the pool made for it (database/sql's opener, with a context of its own).
 type mysqlGreeting struct {
 	notMySQL atomic.Pointer[Error]
 }
+
+// mysqlConnect is one run's connect, carried in the context it gives the pool: whether the pool dialled
+// for it, and what that connection's first bytes said, when they were not MySQL.
+type mysqlConnect struct {
+	dialed   atomic.Bool
+	notMySQL atomic.Pointer[Error]
+}
+
+type mysqlConnectKey struct{}
 
 // mysqlDeniedHint is the hint for an access denied on connections of this TLS configuration (nil:
 // plaintext): "" when the generic one says it all (a client certificate is sent).
@@ -196,24 +207,37 @@ const mysqlSettingHint = "the server refused the session settings the URL's para
 
 const mysqlNotMySQLHint = "the server answered with something that is not MySQL's handshake: is this port MySQL's or MariaDB's (3306, not the X protocol's 33060) in %s?"
 
-// watch wraps a new connection so that its first bytes are checked; it forgets the verdict of the
-// previous one.
-func (g *mysqlGreeting) watch(c net.Conn) net.Conn {
+// watch wraps a new connection, dialled with ctx, so that its first bytes are checked; it forgets the
+// verdict of the previous one (the pool's, and the run's).
+func (g *mysqlGreeting) watch(ctx context.Context, c net.Conn) net.Conn {
 	g.notMySQL.Store(nil)
+	own, _ := ctx.Value(mysqlConnectKey{}).(*mysqlConnect)
+	if own != nil {
+		own.notMySQL.Store(nil)
+		own.dialed.Store(true)
+	}
 	sc, ok := c.(syscall.Conn)
 	if !ok {
 		return c // never: the dialer's connections are TCP or unix sockets
 	}
-	return &mysqlGreetingConn{Conn: c, sc: sc, greeting: g}
+	return &mysqlGreetingConn{Conn: c, sc: sc, greeting: g, own: own}
 }
 
-// explain turns the driver's ErrInvalidConn from a connect into bad_response when the new connection's
-// first bytes were not MySQL's.
-func (g *mysqlGreeting) explain(err error) error {
-	if e := g.notMySQL.Load(); e != nil && errors.Is(err, mysql.ErrInvalidConn) {
-		return e
+// explain turns the driver's ErrInvalidConn from a connect made with ctx into bad_response when the new
+// connection's first bytes were not MySQL's: the run's own connection's, or, when the pool did not dial
+// for it, the pool's last one's.
+func (g *mysqlGreeting) explain(ctx context.Context, err error) error {
+	if !errors.Is(err, mysql.ErrInvalidConn) {
+		return nil
 	}
-	return nil
+	e := g.notMySQL.Load()
+	if own, _ := ctx.Value(mysqlConnectKey{}).(*mysqlConnect); own != nil && own.dialed.Load() {
+		e = own.notMySQL.Load()
+	}
+	if e == nil {
+		return nil
+	}
+	return e
 }
 
 // mysqlGreetingConn checks the first bytes the server sends. The driver reads a connection from one
@@ -222,7 +246,8 @@ type mysqlGreetingConn struct {
 	net.Conn
 	sc       syscall.Conn // the driver's idle-connection check reads the socket itself (SyscallConn)
 	greeting *mysqlGreeting
-	head     [16]byte // the first bytes, shown when they are not MySQL
+	own      *mysqlConnect // the run that dialled it, if the pool dialled for a run
+	head     [16]byte      // the first bytes, shown when they are not MySQL
 	n        int
 	done     bool
 	err      error
@@ -246,6 +271,9 @@ func (c *mysqlGreetingConn) Read(p []byte) (int, error) {
 			Err: fmt.Errorf("the server's first bytes %q are not a MySQL handshake", h)}
 		c.err = e
 		c.greeting.notMySQL.Store(e)
+		if c.own != nil {
+			c.own.notMySQL.Store(e)
+		}
 		return 0, e
 	}
 	c.done = c.n > 4
@@ -279,7 +307,7 @@ func openMySQL(cfg *mysql.Config, timeout time.Duration, watch *dialWatch, greet
 		if err != nil {
 			return nil, err
 		}
-		return greeting.watch(c), nil
+		return greeting.watch(ctx, c), nil
 	}
 	if cfg.ConnectionAttributes == "" {
 		cfg.ConnectionAttributes = "program_name:healthgate"
@@ -401,10 +429,11 @@ func (p *mysqlCheck) run(ctx context.Context) error {
 
 func (p *mysqlCheck) once(ctx context.Context) error {
 	done := p.watch.wait(ctx)
-	conn, err := p.db.Conn(ctx)
+	connectCtx := context.WithValue(ctx, mysqlConnectKey{}, &mysqlConnect{})
+	conn, err := p.db.Conn(connectCtx)
 	done(err == nil)
 	if err != nil {
-		if e := p.greeting.explain(err); e != nil {
+		if e := p.greeting.explain(connectCtx, err); e != nil {
 			return e
 		}
 		err = withTLSHint(p.connectError(err))

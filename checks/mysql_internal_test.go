@@ -1,9 +1,13 @@
 package checks
 
 import (
+	"context"
+	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 )
 
 // The replica status as MySQL 8.0.22+ spells it (SHOW REPLICA STATUS), which this machine's MariaDB
@@ -39,5 +43,62 @@ func TestJudgeReplicaStatusMySQLSpelling(t *testing.T) {
 	}
 	if err := judgeReplicaStatus("SHOW REPLICA STATUS", []string{"Replica_IO_State"}, [][]*string{{nil}}, time.Second); ClassOf(err) != BadResponse {
 		t.Errorf("a status without a lag column: %v; want bad_response", err)
+	}
+}
+
+// TestMySQLGreetingPerRun pins the interleaving TestMySQLNotMySQLShared finds about once in a thousand
+// runs: a run's new connection is not MySQL, and before that run reads why its connect failed, another
+// run of the pool dials: the first run's verdict is still its own connection's. A run the pool did not
+// dial for reads the pool's last new connection's.
+func TestMySQLGreetingPerRun(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	t.Cleanup(func() { _ = ln.Close(); <-served })
+	go func() {
+		defer close(served)
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				_ = c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = c.Write([]byte("SSH-2.0-OpenSSH_9.6p1\r\n"))
+			conns = append(conns, c)
+		}
+	}()
+	dial := func(g *mysqlGreeting, ctx context.Context) net.Conn {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		return g.watch(ctx, c)
+	}
+	var g mysqlGreeting
+	a := context.WithValue(context.Background(), mysqlConnectKey{}, &mysqlConnect{})
+	if _, err := dial(&g, a).Read(make([]byte, 64)); ClassOf(err) != BadResponse {
+		t.Fatalf("the banner read as %v; want bad_response", err)
+	}
+	dial(&g, context.WithValue(context.Background(), mysqlConnectKey{}, &mysqlConnect{})) // another run dials
+	if e := g.explain(a, mysql.ErrInvalidConn); ClassOf(e) != BadResponse {
+		t.Errorf("the run's connect failure explained as %v; want its own connection's bad_response", e)
+	}
+	waiting := context.WithValue(context.Background(), mysqlConnectKey{}, &mysqlConnect{})
+	if e := g.explain(waiting, mysql.ErrInvalidConn); e != nil {
+		t.Errorf("a run the pool did not dial for, after a new connection not yet read: %v; want no verdict", e)
+	}
+	if _, err := dial(&g, context.Background()).Read(make([]byte, 64)); ClassOf(err) != BadResponse { // the pool's opener
+		t.Fatalf("the banner read as %v; want bad_response", err)
+	}
+	if e := g.explain(waiting, mysql.ErrInvalidConn); ClassOf(e) != BadResponse {
+		t.Errorf("a run handed the pool's dial's failure: %v; want bad_response", e)
 	}
 }

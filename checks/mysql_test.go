@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -78,6 +79,31 @@ func TestMySQLNotMySQL(t *testing.T) {
 	p.Set(checktest.Forward)
 	err, _ = runCheck(t, ch)
 	assertClass(t, err, "")
+}
+
+// TestMySQLNotMySQLShared: two checks of one target share a pool, and their runs, started together (as
+// at start-up), dial at once. Each run's verdict on the first bytes is its own connection's: a verdict
+// kept for the pool's last new connection was cleared by the other run's dial between a connection's
+// failure and its run reading why, and that run said "reset: invalid connection" (about 1 run in 1,000).
+func TestMySQLNotMySQLShared(t *testing.T) {
+	addr := garbageServer(t, "SSH-2.0-OpenSSH_9.6p1\r\n")
+	a := newCheckTimeout(t, config.Check{Type: "mysql", Name: "a", Spec: config.SpecOf(map[string]any{"url": "mysql://app@" + addr + "/orders"})}, generousTimeout)
+	b := newCheckTimeout(t, config.Check{Type: "mysql", Name: "b", Spec: config.SpecOf(map[string]any{"url": "mysql://app@" + addr + "/orders", "writable": true})}, generousTimeout)
+	var other atomic.Int32
+	for range 3000 {
+		var wg sync.WaitGroup
+		for _, ch := range []*checks.Check{a, b} {
+			wg.Go(func() {
+				if err, _ := runCheck(t, ch); checks.ClassOf(err) != checks.BadResponse && other.Add(1) == 1 {
+					t.Errorf("%s: %v; want bad_response", ch.Name, err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	if n := other.Load(); n > 0 {
+		t.Errorf("%d runs of 6000 were not bad_response", n)
+	}
 }
 
 func TestMySQLServerAnswers(t *testing.T) {
