@@ -177,16 +177,8 @@ func TestChartFleetNotes(t *testing.T) {
 		{name: "autoscaling from 3, min_pods 4", set: []string{"checks[0].scope=shared", "autoscaling.enabled=true", "autoscaling.minReplicas=3", "fleet.min_pods=4"}, want: []string{minPods, minReplicas}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			args := []string{"install", "x", chartDir, "--dry-run=client", "--set", "fleet.enabled=true",
-				"--set", "checks[0].name=db", "--set", "checks[0].type=postgres", "--set", "checks[0].url=postgres://db/app"}
-			for _, s := range tc.set {
-				args = append(args, "--set", s)
-			}
-			out, err := exec.Command(helm, args...).CombinedOutput()
-			if err != nil {
-				t.Fatalf("helm install --dry-run: %v\n%s", err, out)
-			}
-			_, notes, _ := strings.Cut(string(out), "NOTES:")
+			notes := installNotes(t, helm, append([]string{"fleet.enabled=true", "checks[0].name=db", "checks[0].type=postgres",
+				"checks[0].url=postgres://db/app"}, tc.set...)...)
 			for _, w := range []string{minPods, noShared, minReplicas} {
 				if got, want := strings.Contains(notes, "WARNING") && strings.Contains(notes, w), slices.Contains(tc.want, w); got != want {
 					t.Errorf("warning naming %q: %v; want %v. NOTES:\n%s", w, got, want, notes)
@@ -194,6 +186,21 @@ func TestChartFleetNotes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// installNotes: the NOTES.txt that `helm install --dry-run=client` prints with these --set values.
+func installNotes(t *testing.T, helm string, set ...string) string {
+	t.Helper()
+	args := []string{"install", "x", chartDir, "--dry-run=client"}
+	for _, s := range set {
+		args = append(args, "--set", s)
+	}
+	out, err := exec.Command(helm, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("helm install --dry-run: %v\n%s", err, out)
+	}
+	_, notes, _ := strings.Cut(string(out), "NOTES:")
+	return notes
 }
 
 // schemaAt: the properties of the schema node at a dotted values key.
@@ -226,15 +233,7 @@ func TestChartNetworkPolicyNotes(t *testing.T) {
 		{name: "no sources", set: []string{"networkPolicy.enabled=true"}, want: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			args := []string{"install", "x", chartDir, "--dry-run=client"}
-			for _, s := range tc.set {
-				args = append(args, "--set", s)
-			}
-			out, err := exec.Command(helm, args...).CombinedOutput()
-			if err != nil {
-				t.Fatalf("helm install --dry-run: %v\n%s", err, out)
-			}
-			_, notes, _ := strings.Cut(string(out), "NOTES:")
+			notes := installNotes(t, helm, tc.set...)
 			if got := strings.Contains(notes, "WARNING: "+warning); got != tc.want {
 				t.Errorf("warning %q: %v, want %v. NOTES:\n%s", warning, got, tc.want, notes)
 			}
