@@ -95,7 +95,13 @@ func buildHTTP(c config.Check, s *httpSpec) (prober, string, config.Errors) {
 	tr.MaxIdleConns = 2
 	tr.MaxIdleConnsPerHost = 1
 	tr.DisableCompression = true
-	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second} // as http.DefaultTransport
+	// net/http dials, and shakes TLS hands, in the background of a run, and goes on after the run has
+	// given up, to pool the connection for a later request; only the dialer's timeout and
+	// TLSHandshakeTimeout end it (30 s and 10 s by default). They are the check's timeout, so a dependency
+	// that never completes the connect or the handshake holds no run's attempt past about the run's end,
+	// and an outage does not pile them up.
+	tr.TLSHandshakeTimeout = c.Timeout
+	dialer := &net.Dialer{Timeout: c.Timeout, KeepAlive: 30 * time.Second}
 	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		conn, err := dialContext(ctx, dialer, network, addr)
 		if err != nil {

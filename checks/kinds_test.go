@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -14,12 +15,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -478,6 +481,72 @@ func TestHTTPWireFaults(t *testing.T) {
 	t.Cleanup(srv.Close)
 	runFaults(t, srv.Listener.Addr().String(), func(addr string) config.Check {
 		return config.Check{Type: "http", Spec: config.SpecOf(map[string]any{"url": "http://" + addr + "/healthz", "body_contains": "ok"})}
+	})
+}
+
+// TestHTTPDialsEndWithTheRun: a failed run leaves no connection attempt behind. net/http goes on
+// dialling, and shaking TLS hands, after the request that asked for the connection has given up (to pool
+// the connection for a later request), bounded only by the dialer's timeout and TLSHandshakeTimeout: at
+// 30 s and 10 s, a dependency that accepts and never answers the ClientHello held each failed run's
+// connection for 10 s, so an outage piled them up. Bounded by the check's timeout, they end with their
+// run. A plain http:// request that gets no answer ends with its run too (its connection is closed when
+// the request's context ends). Counted twice: the connections the proxy still holds, and the connects
+// and handshakes net/http still has under way (an httptrace of the run's context, which the background
+// dial inherits), which also sees a connect that never completes.
+func TestHTTPDialsEndWithTheRun(t *testing.T) {
+	t.Parallel() // its own proxies and checks; waits on timeouts
+	type testCase struct {
+		name      string
+		blackhole string // the scheme of a URL to the proxy in blackhole mode; "" for an unreachable address
+	}
+	cases := []testCase{
+		{name: "https, the handshake is never answered", blackhole: "https"},
+		{name: "http, the request is never answered", blackhole: "http"},
+		{name: "the connect never completes"},
+	}
+	checktest.EachParallel(t, cases, func(c testCase) string { return c.name }, func(t *testing.T, c testCase) {
+		var p *checktest.Proxy
+		var url string
+		if c.blackhole == "" {
+			url = "http://" + checktest.Unreachable(t) + "/healthz"
+		} else {
+			p = checktest.NewProxy(t, "127.0.0.1:1")
+			p.Set(checktest.Blackhole)
+			url = c.blackhole + "://" + p.Addr() + "/healthz"
+		}
+		open := func() int64 {
+			if p == nil {
+				return 0
+			}
+			return p.Open()
+		}
+		var pending atomic.Int64 // connects and TLS handshakes under way
+		ctx := httptrace.WithClientTrace(t.Context(), &httptrace.ClientTrace{
+			ConnectStart:      func(string, string) { pending.Add(1) },
+			ConnectDone:       func(string, string, error) { pending.Add(-1) },
+			TLSHandshakeStart: func() { pending.Add(1) },
+			TLSHandshakeDone:  func(tls.ConnectionState, error) { pending.Add(-1) },
+		})
+		ch := newCheck(t, config.Check{Type: "http", Spec: config.SpecOf(map[string]any{"url": url})})
+		const runs = 3
+		for range runs {
+			start := time.Now()
+			err := ch.Run(ctx)
+			assertClass(t, err, checks.Timeout)
+			assertBounded(t, time.Since(start))
+		}
+		if p != nil && p.Accepted() != runs {
+			t.Fatalf("the proxy accepted %d connections for %d runs; want one each", p.Accepted(), runs)
+		}
+		// The last run's attempt began with it, and is bounded by the same timeout: it ends about when
+		// the run does. Before, it stayed for TLSHandshakeTimeout (10 s), or the dialer's 30 s.
+		took, ok := checktest.Poll(timeout, 10*time.Millisecond, func() bool { return open() == 0 && pending.Load() == 0 })
+		if ok {
+			t.Logf("the last connection attempt ended %s after the last run", took)
+		} else {
+			t.Errorf("%s after the last of %d failed runs, the proxy still holds %d connections and %d connects or TLS handshakes are under way; want none",
+				timeout, runs, open(), pending.Load())
+		}
 	})
 }
 
