@@ -297,9 +297,14 @@ func classifyAMQP(err error) error {
 	return &Error{Class: BadResponse, Err: err}
 }
 
-// close says goodbye (connection.close, bounded) and waits for the client's goroutines.
+// close says goodbye (connection.close) and waits for the close-ok at most min(timeout, 2 s), then for
+// the client's goroutines. CloseDeadline's deadline on the socket is not enough of a bound: amqp091's
+// heartbeater pushes the read deadline back after each frame read (a broker's heartbeat, or the last
+// run's answer read just before), and the close then waited for the client's next heartbeat to fail,
+// up to 5 s. The transport is closed under it at the bound.
 func (a *amqpCheck) close() {
-	a.kept.close(func(c *amqp.Connection) { _ = c.CloseDeadline(time.Now().Add(min(a.cfg.timeout, 2*time.Second))) })
+	wait := min(a.cfg.timeout, 2*time.Second)
+	a.kept.close(func(c *amqp.Connection) { _ = c.CloseDeadline(time.Now().Add(wait)) }, wait)
 }
 
 // amqpConn is the transport under amqp091, watching the frames both ways.

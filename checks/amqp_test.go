@@ -189,40 +189,79 @@ func TestAMQPConfiguration(t *testing.T) {
 // handshake and then blocks. RabbitMQ is not such a broker: it sends connection.blocked only to a
 // connection that publishes, so under a real alarm the check passes (checks/amqp.go says what was
 // measured). The shared RabbitMQ is never put under an alarm.
+// fakeBroker speaks just enough AMQP 0-9-1 for a scripted broker: a frame at a time, each written and
+// read whole.
+type fakeBroker struct {
+	c net.Conn
+	r *bufio.Reader
+}
+
+func newFakeBroker(c net.Conn) fakeBroker { return fakeBroker{c: c, r: bufio.NewReader(c)} }
+
+// write writes a method frame on channel ch.
+func (b fakeBroker) write(ch, class, method uint16, args []byte) error {
+	payload := binary.BigEndian.AppendUint16(binary.BigEndian.AppendUint16(nil, class), method)
+	payload = append(payload, args...)
+	frame := append(binary.BigEndian.AppendUint16([]byte{1}, ch), binary.BigEndian.AppendUint32(nil, uint32(len(payload)))...)
+	_, err := b.c.Write(append(append(frame, payload...), 0xCE))
+	return err
+}
+
+// read reads one frame: its type, channel and, for a method frame, the method's class and id.
+func (b fakeBroker) read() (typ byte, ch, class, method uint16, ok bool) {
+	h := make([]byte, 7)
+	if _, err := io.ReadFull(b.r, h); err != nil {
+		return 0, 0, 0, 0, false
+	}
+	body := make([]byte, binary.BigEndian.Uint32(h[3:])+1)
+	if _, err := io.ReadFull(b.r, body); err != nil {
+		return 0, 0, 0, 0, false
+	}
+	if h[0] == 1 && len(body) >= 5 {
+		class, method = binary.BigEndian.Uint16(body), binary.BigEndian.Uint16(body[2:])
+	}
+	return h[0], binary.BigEndian.Uint16(h[1:]), class, method, true
+}
+
+// handshake answers the client's protocol header, start-ok, tune-ok and open, tuning heartbeat (in
+// seconds, 0 for none) and 4 KiB frames, and reports whether the client got as far as open-ok.
+func (b fakeBroker) handshake(heartbeat uint16) bool {
+	if _, err := io.ReadFull(b.r, make([]byte, 8)); err != nil { // AMQP 0-9-1 protocol header
+		return false
+	}
+	longstr := func(s string) []byte { return append(binary.BigEndian.AppendUint32(nil, uint32(len(s))), s...) }
+	start := append([]byte{0, 9}, binary.BigEndian.AppendUint32(nil, 0)...) // 0-9, no server properties
+	if b.write(0, 10, 10, append(append(start, longstr("PLAIN")...), longstr("en_US")...)) != nil {
+		return false
+	}
+	if _, _, _, _, ok := b.read(); !ok { // start-ok
+		return false
+	}
+	// tune: no channel limit, 4 KiB frames, the heartbeat
+	if b.write(0, 10, 30, binary.BigEndian.AppendUint16([]byte{0, 0, 0, 0, 0x10, 0}, heartbeat)) != nil {
+		return false
+	}
+	for range 2 { // tune-ok, open
+		if _, _, _, _, ok := b.read(); !ok {
+			return false
+		}
+	}
+	return b.write(0, 10, 41, []byte{0}) == nil // open-ok
+}
+
 func TestAMQPBlocked(t *testing.T) {
 	addr := fakeServer(t, func(c net.Conn) {
 		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
-		r := bufio.NewReader(c)
-		if _, err := io.ReadFull(r, make([]byte, 8)); err != nil { // AMQP 0-9-1 protocol header
+		b := newFakeBroker(c)
+		if !b.handshake(0) {
 			return
 		}
-		write := func(class, method uint16, args []byte) {
-			payload := binary.BigEndian.AppendUint16(binary.BigEndian.AppendUint16(nil, class), method)
-			payload = append(payload, args...)
-			frame := append([]byte{1, 0, 0}, binary.BigEndian.AppendUint32(nil, uint32(len(payload)))...)
-			_, _ = c.Write(append(append(frame, payload...), 0xCE))
-		}
-		read := func() bool { // one frame
-			h := make([]byte, 7)
-			if _, err := io.ReadFull(r, h); err != nil {
-				return false
+		_ = b.write(0, 10, 60, append([]byte{13}, "low on memory"...)) // connection.blocked
+		// channel.open is never answered
+		for {
+			if _, _, _, _, ok := b.read(); !ok {
+				return
 			}
-			_, err := io.ReadFull(r, make([]byte, binary.BigEndian.Uint32(h[3:])+1))
-			return err == nil
-		}
-		longstr := func(s string) []byte { return append(binary.BigEndian.AppendUint32(nil, uint32(len(s))), s...) }
-		start := append([]byte{0, 9}, binary.BigEndian.AppendUint32(nil, 0)...) // 0-9, no server properties
-		write(10, 10, append(append(start, longstr("PLAIN")...), longstr("en_US")...))
-		if !read() { // start-ok
-			return
-		}
-		write(10, 30, []byte{0, 0, 0, 0, 0x10, 0, 0, 0}) // tune: no channel limit, 4 KiB frames, no heartbeat
-		if !read() || !read() {                          // tune-ok, open
-			return
-		}
-		write(10, 41, []byte{0})                              // open-ok
-		write(10, 60, append([]byte{13}, "low on memory"...)) // connection.blocked
-		for read() {                                          // channel.open is never answered
 		}
 	})
 	ch := newCheck(t, config.Check{Type: "amqp", Spec: config.SpecOf(map[string]any{"url": "amqp://app:s3cr3t-pw@" + addr + "/"})})
@@ -231,5 +270,50 @@ func TestAMQPBlocked(t *testing.T) {
 	assertBounded(t, took)
 	if !strings.Contains(err.Error(), "low on memory") || !strings.Contains(ch.Hint(err), "resource alarm") {
 		t.Errorf("error %q, hint %q: want the broker's reason and the alarm hint", err, ch.Hint(err))
+	}
+}
+
+// TestAMQPCloseWaitIsBounded: a close waits for the broker's close-ok at most min(timeout, 2 s). amqp091
+// bounds that wait only by a deadline on the socket, which its heartbeater pushes back after each frame
+// it reads: a broker whose connection hangs while its heartbeats still come (RabbitMQ sends them from a
+// process of their own), or a last frame read just before the close, held the close until the client's
+// next heartbeat, written past the deadline, failed: up to 5 s later with the 10 s heartbeat the check
+// asks for (amqp091 beats every half of it).
+func TestAMQPCloseWaitIsBounded(t *testing.T) {
+	addr := fakeServer(t, func(c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+		b := newFakeBroker(c)
+		if !b.handshake(10) {
+			return
+		}
+		for {
+			typ, ch, class, method, ok := b.read()
+			if !ok {
+				return
+			}
+			switch {
+			case typ != 1: // the client's heartbeats
+			case class == 20 && method == 10: // channel.open
+				_ = b.write(ch, 20, 11, []byte{0, 0, 0, 0})
+			case class == 20 && method == 40: // channel.close
+				_ = b.write(ch, 20, 41, nil)
+			case class == 10 && method == 50: // connection.close: never answered, heartbeats go on
+				for {
+					if _, err := c.Write([]byte{8, 0, 0, 0, 0, 0, 0, 0xCE}); err != nil {
+						return
+					}
+					time.Sleep(100 * time.Millisecond)
+				}
+			}
+		}
+	})
+	ch := newCheck(t, config.Check{Type: "amqp", Spec: config.SpecOf(map[string]any{"url": "amqp://app:s3cr3t-pw@" + addr + "/"})})
+	err, _ := runCheck(t, ch)
+	assertClass(t, err, "")
+	start := time.Now()
+	ch.Close()
+	took := time.Since(start)
+	if took < timeout-50*time.Millisecond || took > timeout+500*time.Millisecond {
+		t.Errorf("close took %s; want it to wait for the close-ok until its bound, min(timeout, 2 s) = %s, and no longer", took, timeout)
 	}
 }

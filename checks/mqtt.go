@@ -277,7 +277,7 @@ func classifyMQTT(err error) error {
 }
 
 // close sends DISCONNECT (paho waits up to the quiesce time for work in flight: there is none).
-func (m *mqttCheck) close() { m.kept.close(func(s mqttSession) { s.client.Disconnect(250) }) }
+func (m *mqttCheck) close() { m.kept.close(func(s mqttSession) { s.client.Disconnect(250) }, 0) }
 
 // MQTT fixed-header first bytes (MQTT 3.1.1 §2.2): the type in the high nibble, flags in the low one.
 const (

@@ -249,4 +249,4 @@ func classifyNATS(err error) error {
 	return e
 }
 
-func (n *natsCheck) close() { n.kept.close((*nats.Conn).Close) }
+func (n *natsCheck) close() { n.kept.close((*nats.Conn).Close, 0) }

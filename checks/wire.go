@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"sync"
+	"time"
 )
 
 // firstBytesConn is the transport under a client that reads a server's first answer up to a line
@@ -127,14 +128,18 @@ func (k *keptConn[C]) drop(conn C) {
 }
 
 // close forgets the kept connection and its transport, and closes them: bye says goodbye to the server
-// first.
-func (k *keptConn[C]) close(bye func(C)) {
+// first, for at most within (0: as long as bye takes), after which the transport is closed under it.
+func (k *keptConn[C]) close(bye func(C), within time.Duration) {
 	var none C
 	k.mu.Lock()
 	conn, raw := k.conn, k.raw
 	k.conn, k.raw = none, nil
 	k.mu.Unlock()
 	if conn != none {
+		if raw != nil && within > 0 {
+			cut := time.AfterFunc(within, func() { _ = raw.Close() })
+			defer cut.Stop()
+		}
 		bye(conn)
 	}
 	if raw != nil {
