@@ -317,3 +317,39 @@ func TestAMQPCloseWaitIsBounded(t *testing.T) {
 		t.Errorf("close took %s; want it to wait for the close-ok until its bound, min(timeout, 2 s) = %s, and no longer", took, timeout)
 	}
 }
+
+// TestCloseAllAtOnce: CloseAll closes its checks at once, not one after the other. An amqp check's close
+// says goodbye (connection.close) and waits up to min(timeout, 2 s) for a hung broker's close-ok, so a
+// reload or a shutdown that dropped n such checks in turn took n times that.
+func TestCloseAllAtOnce(t *testing.T) {
+	t.Parallel() // its own proxy and checks; waits on the closes
+	mq := checktest.AMQPURL(t)
+	p := checktest.NewProxy(t, checktest.HostPort(t, mq))
+	const n = 3
+	var cs []*checks.Check
+	for i := range n {
+		ch := newCheckTimeout(t, config.Check{Name: fmt.Sprintf("broker-%d", i), Type: "amqp",
+			Spec: config.SpecOf(map[string]any{"url": checktest.WithHost(t, mq, p.Addr())})}, generousTimeout)
+		err, _ := runCheck(t, ch)
+		assertClass(t, err, "") // each keeps its connection open, to say goodbye on
+		cs = append(cs, ch)
+	}
+	if got := p.Open(); got != n {
+		t.Fatalf("%d connections open after the first runs; want %d, one per check", got, n)
+	}
+	// The broker hangs, its connections open: no close-ok will come, and each close waits its
+	// min(generousTimeout, 2 s).
+	p.Set(checktest.Stall)
+	const wait = 2 * time.Second
+	start := time.Now()
+	checks.CloseAll(cs)
+	took := time.Since(start)
+	if took < wait-50*time.Millisecond {
+		t.Fatalf("closing took %s; want each close to wait for the hung broker's close-ok (%s)", took, wait)
+	}
+	if took > wait+wait/2 {
+		t.Errorf("closing %d checks took %s; want about one close's wait (%s), not %d of them", n, took, wait, n)
+	}
+	// The proxy notices each close as it reads it.
+	checktest.Eventually(t, time.Second, "the closed checks' connections to close", func() bool { return p.Open() == 0 })
+}

@@ -22,6 +22,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/healthgate/healthgate/config"
@@ -351,11 +352,17 @@ func Validate(cs []config.Check) config.Errors {
 	return errs
 }
 
-// CloseAll releases every check's client.
+// CloseAll releases every check's client, all at once, and returns when every close has returned. A
+// close can wait on the dependency (an amqp check's goodbye waits up to min(timeout, 2 s) for a hung
+// broker's close-ok), so closing one after the other would add those waits up, to a reload's or a
+// shutdown's time. Checks of one target release their shared client's references under its lock
+// (shared.go), in any order.
 func CloseAll(cs []*Check) {
+	var wg sync.WaitGroup
 	for _, c := range cs {
-		c.Close()
+		wg.Go(c.Close)
 	}
+	wg.Wait()
 }
 
 func appliesTo(key string) string {

@@ -26,17 +26,21 @@ const (
 	// never closing. A client that waits for a length its parser read from the banner would wait
 	// until its timeout.
 	GarbageOpen
+	// Stall is a dependency that hangs where it stands (a SIGSTOPped server): switching to it keeps the
+	// connections held open, and from then on nothing passes on them either way (what arrives is read and
+	// dropped); a new connection is accepted and never answered, as in Blackhole.
+	Stall
 )
 
 // GarbageBanner is what GarbageOpen writes.
 const GarbageBanner = "SSH-2.0-OpenSSH_9.6p1 Debian-4\r\n"
 
 func (m Mode) String() string {
-	return [...]string{"forward", "refuse", "blackhole", "reset", "slow", "garbage", "garbage kept open"}[m]
+	return [...]string{"forward", "refuse", "blackhole", "reset", "slow", "garbage", "garbage kept open", "stall"}[m]
 }
 
 // Proxy is a TCP proxy (on 127.0.0.1 unless NewProxyAt says otherwise) whose behaviour a test switches at run time. Switching closes the
-// connections it holds, as a real outage would.
+// connections it holds, as a real outage would (but to Stall, a hang, which keeps them).
 type Proxy struct {
 	t      testing.TB
 	target string
@@ -91,7 +95,7 @@ func (p *Proxy) SetDelay(d time.Duration) {
 	p.mu.Unlock()
 }
 
-// Set switches the mode, dropping every connection held.
+// Set switches the mode, dropping every connection held (but for Stall, which keeps them).
 func (p *Proxy) Set(m Mode) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -100,8 +104,10 @@ func (p *Proxy) Set(m Mode) {
 		return
 	}
 	p.mode = m
-	for c := range p.conns {
-		_ = c.Close()
+	if m != Stall {
+		for c := range p.conns {
+			_ = c.Close()
+		}
 	}
 	switch {
 	case m == Refuse && p.ln != nil:
@@ -185,7 +191,7 @@ func (p *Proxy) handle(c net.Conn) {
 	mode, delay := p.mode, p.delay
 	p.mu.Unlock()
 	switch mode {
-	case Blackhole:
+	case Blackhole, Stall:
 		_, _ = io.Copy(io.Discard, c) // read and drop until the client or the test closes it
 	case Reset:
 		if tc, ok := c.(*net.TCPConn); ok {
@@ -223,14 +229,14 @@ func (p *Proxy) forward(c net.Conn, delay time.Duration, gone func()) {
 	defer p.untrack(up)
 	done := make(chan struct{}, 2)
 	go func() {
-		_, _ = io.Copy(up, c)
+		_, _ = io.Copy(up, stallable{p, c})
 		if tc, ok := up.(*net.TCPConn); ok {
 			_ = tc.CloseWrite()
 		}
 		done <- struct{}{}
 	}()
 	go func() {
-		_, _ = copyDelayed(c, up, delay)
+		_, _ = copyDelayed(c, stallable{p, up}, delay)
 		if tc, ok := c.(*net.TCPConn); ok {
 			_ = tc.CloseWrite()
 		}
@@ -242,6 +248,31 @@ func (p *Proxy) forward(c net.Conn, delay time.Duration, gone func()) {
 	_ = up.Close()
 	gone()
 	<-done
+}
+
+// stallable reads one side of a forwarded connection: once the proxy stalls, what it reads is dropped,
+// and it returns only the read's error (a close), so nothing more passes that way.
+type stallable struct {
+	p *Proxy
+	r io.Reader
+}
+
+func (s stallable) Read(b []byte) (int, error) {
+	for {
+		n, err := s.r.Read(b)
+		if !s.p.stalled() {
+			return n, err
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+}
+
+func (p *Proxy) stalled() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.mode == Stall
 }
 
 func copyDelayed(dst io.Writer, src io.Reader, delay time.Duration) (int64, error) {
