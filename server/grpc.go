@@ -115,18 +115,23 @@ func (h *Health) statusOf(s *monitor.Snapshot, service string) (st servingStatus
 }
 
 func (h *Health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// A client that never sends its message, or never reads the answer, must not hold this call (and
+	// the drain) for ever (stalledAfter): a call's message is one small frame, its answer one more.
+	g := &grpcWriter{w: w, rc: http.NewResponseController(w)}
+	_ = g.rc.SetReadDeadline(time.Now().Add(stalledAfter))
+	_ = g.rc.SetWriteDeadline(time.Now().Add(stalledAfter))
 	ct := r.Header.Get("Content-Type")
 	if r.Method != http.MethodPost || (ct != grpcContentType && ct != grpcContentTypeProto) {
 		http.Error(w, "this port serves gRPC (grpc.health.v1.Health)", http.StatusUnsupportedMediaType)
 		return
 	}
 	w.Header().Set("Content-Type", grpcContentType)
-	g := &grpcWriter{w: w}
 	req, err := readGRPCMessage(r.Body)
 	if err != nil {
 		g.finish(codeInvalidArgument, err.Error())
 		return
 	}
+	_ = g.rc.SetReadDeadline(time.Time{})
 	service, err := decodeService(req)
 	if err != nil {
 		g.finish(codeInvalidArgument, err.Error())
@@ -139,10 +144,10 @@ func (h *Health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			g.finish(codeNotFound, "unknown service "+strconv.Quote(service))
 			return
 		}
-		g.send(encodeStatus(st))
+		_ = g.send(encodeStatus(st))
 		g.finish(codeOK, "")
 	case methodList:
-		g.send(h.encodeList(h.src.Snapshot()))
+		_ = g.send(h.encodeList(h.src.Snapshot()))
 		g.finish(codeOK, "")
 	case methodWatch:
 		h.watch(g, r, service)
@@ -164,7 +169,13 @@ func (h *Health) watch(g *grpcWriter, r *http.Request, service string) {
 	for {
 		s := h.src.Snapshot()
 		if st, _ := h.statusOf(s, service); st != last {
-			g.send(encodeStatus(st))
+			// Each message must be taken within stalledAfter (the deadline is armed again for it);
+			// between messages the stream may stay quiet for as long as nothing changes.
+			_ = g.rc.SetWriteDeadline(time.Now().Add(stalledAfter))
+			if g.send(encodeStatus(st)) != nil {
+				return // reset: the client does not read
+			}
+			_ = g.rc.SetWriteDeadline(time.Time{})
 			last = st
 		}
 		select {
@@ -173,6 +184,7 @@ func (h *Health) watch(g *grpcWriter, r *http.Request, service string) {
 		case <-r.Context().Done():
 			return
 		case <-h.stopped:
+			_ = g.rc.SetWriteDeadline(time.Now().Add(stalledAfter))
 			g.finish(codeUnavailable, "server is shutting down")
 			return
 		}
@@ -182,16 +194,18 @@ func (h *Health) watch(g *grpcWriter, r *http.Request, service string) {
 // grpcWriter writes one call's messages and its final status.
 type grpcWriter struct {
 	w    http.ResponseWriter
+	rc   *http.ResponseController
 	sent bool // a message went out, so the status goes in the trailers
 }
 
-// send writes one length-prefixed message.
-func (g *grpcWriter) send(msg []byte) {
+// send writes one length-prefixed message; the error says the stream is gone (its write deadline
+// passed, or the client left).
+func (g *grpcWriter) send(msg []byte) error {
 	g.sent = true
-	_, _ = g.w.Write(grpcwire.Frame(msg))
-	if f, ok := g.w.(http.Flusher); ok {
-		f.Flush()
+	if _, err := g.w.Write(grpcwire.Frame(msg)); err != nil {
+		return err
 	}
+	return g.rc.Flush()
 }
 
 // finish ends the call with its status: in the trailers after a message, or in the headers alone

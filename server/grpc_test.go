@@ -35,6 +35,12 @@ type grpcFixture struct {
 
 func newGRPCFixture(t *testing.T, d *dep, delay time.Duration) *grpcFixture {
 	t.Helper()
+	return newGRPCFixtureDrain(t, d, delay, 2*time.Second)
+}
+
+// newGRPCFixtureDrain is newGRPCFixture with the drain's timeout (shutdown_timeout).
+func newGRPCFixtureDrain(t *testing.T, d *dep, delay, timeout time.Duration) *grpcFixture {
+	t.Helper()
 	f := newFixture(t, Options{}, d.check("db", true))
 	f.settle(t, allRan)
 	hl, err := net.Listen("tcp", "127.0.0.1:0")
@@ -50,7 +56,7 @@ func newGRPCFixture(t *testing.T, d *dep, delay time.Duration) *grpcFixture {
 	g := &grpcFixture{fixture: f, grpcAddr: gl.Addr().String(), httpURL: "http://" + hl.Addr().String(), stop: cancel, served: make(chan error, 1)}
 	go func() {
 		g.served <- Serve(ctx, Endpoints{HTTP: hl, Handler: f.h, GRPC: gl, Health: NewHealth(f.mon)},
-			Drain{Delay: delay, Timeout: 2 * time.Second, Skip: skip, Shutdown: f.mon.Shutdown}, slog.New(slog.DiscardHandler))
+			Drain{Delay: delay, Timeout: timeout, Skip: skip, Shutdown: f.mon.Shutdown}, slog.New(slog.DiscardHandler))
 	}()
 	t.Cleanup(func() {
 		cancel()

@@ -114,6 +114,16 @@ func Serve(ctx context.Context, ep Endpoints, d Drain, log *slog.Logger) error {
 	return err
 }
 
+// stalledAfter bounds how long one HTTP/2 stream may wait for its client: to send the message of a
+// gRPC call, and to take each answer written to it. HTTP/2 has a flow-control window per stream, and a
+// client that never reads (or that opens with a window of zero) leaves a handler blocked in its write
+// for as long as the connection lives: without a bound, one such stream held the drain until
+// shutdown_timeout and made it fail (exit 1), and any number of them held a goroutine each. A probe's
+// answer is a few hundred bytes written at once, so a stream still blocked after this is reset, as
+// net/http does when a write deadline passes. HTTP/1.1 needs none: the kernel's socket buffer takes
+// an answer whole. A variable so that tests can shorten it.
+var stalledAfter = 5 * time.Second
+
 // shutdown stops accepting and waits for in-flight requests until ctx ends, then closes what is left.
 func shutdown(ctx context.Context, srv *http.Server) error {
 	err := srv.Shutdown(ctx)

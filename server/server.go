@@ -166,6 +166,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyDeadline))
 		w.Header()["Connection"] = closeVal
 	}
+	if r.ProtoMajor == 2 {
+		// h2c: a client that never opens its stream's window must not hold the answer (and the
+		// drain) for ever (see stalledAfter); HTTP/1.1 probes pay nothing for it.
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(stalledAfter))
+	}
 	h.router.ServeHTTP(w, r)
 }
 

@@ -1,0 +1,142 @@
+package server
+
+import (
+	"bytes"
+	"net"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/healthgate/healthgate/internal/grpcwire"
+)
+
+// stalledStream opens one HTTP/2 stream (h2c, prior knowledge) on addr with a flow-control window of
+// zero, as a client that never reads its answers does: the server can send the headers, never a
+// byte of the body. With a nil body the request's own body is announced and never sent. It returns
+// the connection, left open until the test ends.
+func stalledStream(t *testing.T, addr, method, path, contentType string, body []byte) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	if _, err := conn.Write([]byte(http2.ClientPreface)); err != nil {
+		t.Fatal(err)
+	}
+	fr := http2.NewFramer(conn, conn)
+	if err := fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0}); err != nil {
+		t.Fatal(err)
+	}
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	for _, f := range [][2]string{{":method", method}, {":scheme", "http"}, {":authority", addr}, {":path", path}, {"content-type", contentType}, {"te", "trailers"}} {
+		if f[1] != "" {
+			_ = enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+		}
+	}
+	if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndHeaders: true, EndStream: body != nil && len(body) == 0}); err != nil {
+		t.Fatal(err)
+	}
+	if len(body) > 0 {
+		if err := fr.WriteData(1, true, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if body == nil {
+		time.Sleep(200 * time.Millisecond) // the handler now waits for the request's message
+		return conn
+	}
+	// Read (and acknowledge) until the server's headers have come: the handler has run and now waits
+	// to send its body, which the window of zero never lets out.
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("%s %s: no answer headers: %v", method, path, err)
+		}
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if !f.IsAck() {
+				_ = fr.WriteSettingsAck()
+			}
+		case *http2.HeadersFrame:
+			_ = conn.SetReadDeadline(time.Time{})
+			return conn
+		}
+	}
+}
+
+// TestDrainNotHeldByStalledStreams: a client that opens a stream and never reads its answer (an
+// HTTP/2 window of zero) must not hold the drain until shutdown_timeout, nor make it fail: neither a
+// gRPC Watch nor Check, nor an h2c probe.
+func TestDrainNotHeldByStalledStreams(t *testing.T) {
+	call := grpcwire.Frame(nil) // HealthCheckRequest{service: ""}
+	tests := []struct {
+		name   string
+		grpc   bool
+		method string
+		path   string
+		ct     string
+		body   []byte
+	}{
+		{name: "grpc Watch", grpc: true, method: "POST", path: methodWatch, ct: grpcContentType, body: call},
+		{name: "grpc Check", grpc: true, method: "POST", path: methodCheck, ct: grpcContentType, body: call},
+		{name: "grpc call without its message", grpc: true, method: "POST", path: methodWatch, ct: grpcContentType},
+		{name: "not grpc on the grpc port", grpc: true, method: "GET", path: "/", body: []byte{}},
+		{name: "h2c /readyz", method: "GET", path: "/readyz?verbose", body: []byte{}},
+	}
+	defer func(d time.Duration) { stalledAfter = d }(stalledAfter)
+	stalledAfter = 300 * time.Millisecond
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var db dep
+			// A drain timeout well above stalledAfter and the second HTTP/2 holds after its last
+			// stream before it closes a connection that its client keeps open.
+			g := newGRPCFixtureDrain(t, &db, 0, 5*time.Second)
+			addr := g.grpcAddr
+			if !tc.grpc {
+				addr = g.httpURL[len("http://"):]
+			}
+			stalledStream(t, addr, tc.method, tc.path, tc.ct, tc.body)
+			start := time.Now()
+			g.stop()
+			var err error
+			select {
+			case err = <-g.served:
+				g.served <- nil // the cleanup's check: the error is this test's
+			case <-time.After(10 * time.Second):
+				t.Fatal("Serve did not return")
+			}
+			if err != nil {
+				t.Errorf("Serve = %v after %s; want a clean drain", err, time.Since(start).Round(time.Millisecond))
+			}
+		})
+	}
+}
+
+// TestWatchOutlivesStalledAfter: the bound is per message, not per stream: a Watch that stays quiet
+// for longer (nothing changed) still gets the next change.
+func TestWatchOutlivesStalledAfter(t *testing.T) {
+	defer func(d time.Duration) { stalledAfter = d }(stalledAfter)
+	stalledAfter = 200 * time.Millisecond
+	var db dep
+	g := newGRPCFixture(t, &db, 0)
+	w, err := g.client(t).Watch(t.Context(), &healthpb.HealthCheckRequest{Service: "db"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []healthpb.HealthCheckResponse_ServingStatus{healthpb.HealthCheckResponse_SERVING, healthpb.HealthCheckResponse_NOT_SERVING} {
+		if i > 0 {
+			time.Sleep(4 * stalledAfter)
+			db.fail(errSecret)
+		}
+		resp, err := w.Recv()
+		if err != nil || resp.GetStatus() != want {
+			t.Fatalf("Watch message %d: %v, %v; want %v", i+1, resp.GetStatus(), err, want)
+		}
+	}
+}
