@@ -58,10 +58,19 @@ type Config struct {
 
 // Fingerprint hashes the configuration as decoded, each check's own fields included (with the values
 // its ${VAR}s and *_file fields resolved to), so that any change a reload would apply changes it, and a
-// comment or a reordering of keys does not. It holds secrets: compare it, never show it.
+// comment or a reordering of keys does not. Positions are left out: a comment line moves every line
+// below it, and a reload keeps a check wherever it sits (Same). It holds secrets: compare it, never
+// show it.
 func (c *Config) Fingerprint() [sha256.Size]byte {
 	h := sha256.New()
-	_ = json.NewEncoder(h).Encode(c) // a Spec's fields are unexported: written below
+	cp := *c
+	cp.Src, cp.Server.Src, cp.Defaults.Src, cp.Fleet.Src = c.Src.unplaced(), c.Server.Src.unplaced(), c.Defaults.Src.unplaced(), c.Fleet.Src.unplaced()
+	cp.Checks = make([]Check, len(c.Checks))
+	for i, ch := range c.Checks {
+		ch.Src = ch.Src.unplaced()
+		cp.Checks[i] = ch
+	}
+	_ = json.NewEncoder(h).Encode(&cp) // a Spec's fields are unexported: written below
 	for _, ch := range c.Checks {
 		writeNode(h, ch.Spec.node)
 	}
@@ -237,6 +246,19 @@ func (c Check) DecodeSpec(into any, known ...string) Errors {
 		s.file, s.path = c.Src.File, c.Src.Path // built in Go: errors are about the check
 	}
 	return s.Decode(into, known...)
+}
+
+// unplaced is s without positions: which keys were set (not on which line), where values came from,
+// and what failed to decode.
+func (s Source) unplaced() Source {
+	o := Source{File: s.File, Vars: s.Vars, Origins: s.Origins, Failed: s.Failed}
+	if s.Lines != nil {
+		o.Lines = make(map[string]int, len(s.Lines))
+		for k := range s.Lines {
+			o.Lines[k] = 0
+		}
+	}
+	return o
 }
 
 // origins keeps what a Source says of where values came from, without positions.

@@ -407,6 +407,42 @@ func TestSame(t *testing.T) {
 	}
 }
 
+// TestFingerprint: the reload poll's fingerprint changes with anything a reload would apply, and not
+// with an edit that changes nothing: a comment or a blank line (which moves every line below it), keys
+// reformatted or reordered (docs/design.md §11).
+func TestFingerprint(t *testing.T) {
+	env := func(k string) (string, bool) {
+		return map[string]string{"A": "postgres://h/db", "B": "postgres://h/db"}[k], true
+	}
+	fingerprint := func(yaml string) [32]byte {
+		t.Helper()
+		cfg, err := config.Parse("healthgate.yaml", []byte(yaml), env)
+		if err != nil {
+			t.Fatalf("%v", err)
+		}
+		return cfg.Fingerprint()
+	}
+	const base = "server: {details: always}\ndefaults: {interval: 3s}\nchecks:\n  - {name: db, type: postgres, url: \"${A}\", timeout: 1s}\n  - {name: port, type: tcp, address: \"h:1\"}\n"
+	want := fingerprint(base)
+	for _, tc := range []struct {
+		name, yaml string
+		same       bool
+	}{
+		{"a comment on top", "# rotated on Tuesday\n\n" + base, true},
+		{"reformatted, reordered, commented", "checks:\n  - name: db # the database\n    timeout: 1s\n    url: \"${A}\"\n    type: postgres\n\n  - {type: tcp, name: port, address: \"h:1\"}\ndefaults:\n  interval: 3s\nserver:\n  details: always\n", true},
+		{"a check's value changed", strings.Replace(base, "timeout: 1s", "timeout: 2s", 1), false},
+		{"a kind's value changed", strings.Replace(base, "h:1", "h:2", 1), false},
+		{"the same value from another variable", strings.Replace(base, "${A}", "${B}", 1), false},
+		{"a default changed", strings.Replace(base, "interval: 3s", "interval: 4s", 1), false},
+		{"a server setting changed", strings.Replace(base, "details: always", "details: never", 1), false},
+		{"the checks in another order", "server: {details: always}\ndefaults: {interval: 3s}\nchecks:\n  - {name: port, type: tcp, address: \"h:1\"}\n  - {name: db, type: postgres, url: \"${A}\", timeout: 1s}\n", false},
+	} {
+		if got := fingerprint(tc.yaml) == want; got != tc.same {
+			t.Errorf("%s: same fingerprint = %v; want %v", tc.name, got, tc.same)
+		}
+	}
+}
+
 // TestSameSpecOrder: a kind's fields in another order, or merged in from an anchor, are the same.
 func TestSameSpecOrder(t *testing.T) {
 	load := func(yaml string) config.Check {
