@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -410,4 +412,52 @@ func TestServeFromEnvironment(t *testing.T) {
 	if took := time.Since(start); took > 2*time.Second {
 		t.Errorf("two signals: exit took %s; the second must skip shutdown_delay", took)
 	}
+}
+
+// TestServeListenerFails: a listener that fails while serving (no signal, no drain) ends serve with
+// exit 1 and "serve failed", at once: the configuration reloader, which stops with the drain, must not
+// hold it for ever. The listening socket is shut down under net/http, whose next accept then fails.
+func TestServeListenerFails(t *testing.T) {
+	p := startServe(t, "server: {listen: \"127.0.0.1:0\", shutdown_delay: 0s}\nchecks: []\n", nil)
+	if err := syscall.Shutdown(listeningFD(t, p.addr), syscall.SHUT_RD); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(t, 5*time.Second); code != exitFailed {
+		t.Fatalf("serve exited %d after its listener failed; want %d:\n%s", code, exitFailed, p.log.String())
+	}
+	if !strings.Contains(p.log.String(), `"msg":"serve failed"`) {
+		t.Errorf("no serve failed line:\n%s", p.log.String())
+	}
+}
+
+// listeningFD finds this process's listening socket bound to addr (an IPv4 host:port).
+func listeningFD(t *testing.T, addr string) int {
+	t.Helper()
+	want, err := net.ResolveTCPAddr("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if l, _ := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); !strings.HasPrefix(l, "socket:") {
+			continue
+		}
+		sa, err := syscall.Getsockname(fd)
+		in, ok := sa.(*syscall.SockaddrInet4)
+		if err != nil || !ok || in.Port != want.Port || !net.IP(in.Addr[:]).Equal(want.IP) {
+			continue
+		}
+		if v, err := syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_ACCEPTCONN); err == nil && v == 1 {
+			return fd
+		}
+	}
+	t.Fatalf("no listening socket for %s", addr)
+	return -1
 }

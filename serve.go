@@ -103,12 +103,16 @@ func cmdServe(ctx context.Context, args []string, lookup env, again, hup <-chan 
 	log.Info("serving", "addr", ln.Addr().String(), "version", v.String(), "config", cfg.File, "checks", strings.Join(names, ","))
 
 	monCtx, stopMonitor := context.WithCancel(context.Background())
+	// Reloads stop when the drain starts (ctx), or when Serve returns without one: a listener that
+	// failed ends serve with no signal, and waiting for ctx would hang it.
+	reloadCtx, stopReloads := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { mon.Run(monCtx) })
-	wg.Go(func() { rl.run(ctx, hup) }) // reloads until the drain starts
+	wg.Go(func() { rl.run(reloadCtx, hup) })
 	err = server.Serve(ctx, endpoints, server.Drain{
 		Skip: again, Shutdown: mon.Shutdown, Timing: rl.drainTiming,
 	}, log)
+	stopReloads()
 	stopMonitor()
 	wg.Wait()
 	if err != nil {
