@@ -205,9 +205,8 @@ func renderText(v view, verboseAsked, details bool, level int) []byte {
 	if !verboseAsked && v.status == monitor.Pass && len(v.missing) == 0 {
 		return []byte("ok")
 	}
-	var b bytes.Buffer
+	var lines []string
 	omitted := 0
-lines:
 	for _, l := range v.lines {
 		switch {
 		case l.excluded:
@@ -215,41 +214,50 @@ lines:
 				omitted++
 				continue
 			}
-			fmt.Fprintf(&b, "[+]%s excluded: ok\n", l.name)
+			lines = append(lines, fmt.Sprintf("[+]%s excluded: ok\n", l.name))
 		case l.failOpen:
-			fmt.Fprintf(&b, "[+]%s %s", l.name, l.fleet)
+			s := fmt.Sprintf("[+]%s %s", l.name, l.fleet)
 			if details {
-				fmt.Fprintf(&b, " (here: %s)", reasonText(l.reason, details, level))
+				s += fmt.Sprintf(" (here: %s)", reasonText(l.reason, details, level))
 			}
-			b.WriteByte('\n')
+			lines = append(lines, s+"\n")
 		case l.ok:
 			if level >= 2 {
 				omitted++
 				continue
 			}
-			fmt.Fprintf(&b, "[+]%s ok\n", l.name)
+			lines = append(lines, fmt.Sprintf("[+]%s ok\n", l.name))
 		default:
-			fmt.Fprintf(&b, "[-]%s failed: %s\n", l.name, reasonText(l.reason, details, level))
-		}
-		if level >= 3 && b.Len() > maxBody-200-len(v.missing)*(maxNameShown+80) {
-			b.WriteString("[-]... more lines cut to stay under 10 KiB\n")
-			break lines
+			lines = append(lines, fmt.Sprintf("[-]%s failed: %s\n", l.name, reasonText(l.reason, details, level)))
 		}
 	}
+	// What follows the lines, the verdict last, is always written whole.
+	var tail bytes.Buffer
 	if omitted > 0 {
-		fmt.Fprintf(&b, "[+]%d passing or excluded checks not listed\n", omitted)
+		fmt.Fprintf(&tail, "[+]%d passing or excluded checks not listed\n", omitted)
 	}
 	for _, m := range v.missing {
-		fmt.Fprintf(&b, "warn: some health checks cannot be excluded: no matches for %s\n", strconv.Quote(m))
+		fmt.Fprintf(&tail, "warn: some health checks cannot be excluded: no matches for %s\n", strconv.Quote(m))
 	}
 	if v.more > 0 {
-		fmt.Fprintf(&b, "warn: and %d more excluded names that match no check\n", v.more)
+		fmt.Fprintf(&tail, "warn: and %d more excluded names that match no check\n", v.more)
 	}
 	verdict := "passed"
 	if !v.ok {
 		verdict = "failed"
 	}
-	fmt.Fprintf(&b, "%s check %s\n", v.endpoint, verdict)
+	fmt.Fprintf(&tail, "%s check %s\n", v.endpoint, verdict)
+	const cut = "[-]... more lines cut to stay under 10 KiB\n"
+	var b bytes.Buffer
+	for _, s := range lines {
+		// Last resort: as many lines as fit with the cut line and the tail.
+		if level >= 3 && b.Len()+len(s)+len(cut)+tail.Len() > maxBody {
+			b.WriteString(cut)
+			break
+		}
+		b.WriteString(s)
+	}
+	b.Write(tail.Bytes())
 	return b.Bytes()
 }
 
@@ -293,6 +301,22 @@ func oneLine(s string) string {
 	return b.String()
 }
 
+// jsonRest is an upper bound on what a health+json body of v needs beside its checks' entries: the body
+// without them, with every note the last level may add at its longest.
+func jsonRest(body hjsonBody, v view) int {
+	body.Checks = nil
+	body.Notes = []string{
+		strconv.Itoa(len(v.lines)) + " excluded or passing checks not listed",
+		strconv.Itoa(len(v.lines)) + " more checks not listed to stay under 10 KiB (ask /readyz/{name})",
+		"and " + strconv.Itoa(v.more) + " more excluded names that match no check",
+	}
+	for _, m := range v.missing {
+		body.Notes = append(body.Notes, "cannot exclude "+strconv.Quote(m)+": no such check")
+	}
+	b, _ := json.Marshal(body)
+	return len(b) + len(`,"checks":{}`) + 1 // and the final newline
+}
+
 // health+json, draft-inadarei-api-health-check. A check that has run is keyed "name:responseTime" (the
 // draft's componentName:measurementName), with the last run's duration as observedValue; one that has
 // not, and the built-in lines, which measure nothing, are keyed by the name alone, which the draft
@@ -326,12 +350,16 @@ func renderJSON(v view, details bool, level int) []byte {
 		body.Output = v.endpoint + " check failed"
 	}
 	omitted, cut := 0, 0
+	size := 0 // at level 3: the entries' size so far, and what the rest of the body needs (below)
+	if level >= 3 {
+		size = jsonRest(body, v)
+	}
 	for _, l := range v.lines {
 		if l.excluded || (level >= 2 && l.ok && !l.failOpen) {
 			omitted++
 			continue
 		}
-		if level >= 3 && len(body.Checks) >= 20 {
+		if level >= 3 && (len(body.Checks) >= 20 || size > maxBody) {
 			cut++
 			continue
 		}
@@ -355,6 +383,15 @@ func renderJSON(v view, details bool, level int) []byte {
 		case !l.ok:
 			d.Status = monitor.Fail
 			d.Output = reasonText(l.reason, details, level)
+		}
+		if level >= 3 {
+			// The entry as it will be written, "key":[{...}], and its comma: as many as fit.
+			k, _ := json.Marshal(key)
+			e, _ := json.Marshal(d)
+			if size += len(k) + len(e) + 4; size > maxBody {
+				cut++
+				continue
+			}
 		}
 		body.Checks[key] = append(body.Checks[key], d)
 	}
