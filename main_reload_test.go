@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/pem"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -391,4 +392,37 @@ checks:
 	if took := time.Since(start); took > 10*time.Second {
 		t.Fatalf("serve took %s to stop", took)
 	}
+}
+
+// TestServeReloadSeesAChangeDuringStart: a configuration that changes while serve starts (after its
+// first read, before the poll's first look) is still applied: the poll must compare with what was
+// loaded, not with what the file became. The environment's first read rewrites the file, the latest
+// moment such a change can come.
+func TestServeReloadSeesAChangeDuringStart(t *testing.T) {
+	t.Parallel() // waits on the poll
+	addr := listening(t)
+	v1 := "server: {listen: \"127.0.0.1:0\", shutdown_delay: 0s}\nchecks:\n  - {name: first, type: tcp, address: \"${ADDR}\"}\n"
+	v2 := v1 + "  - {name: second, type: tcp, address: \"${ADDR}\"}\n"
+	path := filepath.Join(t.TempDir(), "healthgate.yaml")
+	if err := os.WriteFile(path, []byte(v1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	lookup := func(k string) (string, bool) {
+		once.Do(func() {
+			if err := os.WriteFile(path, []byte(v2), 0o600); err != nil {
+				t.Error(err)
+			}
+		})
+		return addr, k == "ADDR"
+	}
+	p := &serveProcess{log: &syncBuffer{}, sigs: make(chan os.Signal, 2), exited: make(chan int, 1)}
+	go func() {
+		p.exited <- run([]string{"serve", "--config", path, "--log-format", "json"}, lookup, p.sigs, io.Discard, p.log)
+	}()
+	p.addr = servedAddr(t, p.log)
+	t.Cleanup(func() { p.stop(t) })
+	checktest.Eventually(t, 10*time.Second, "the second check, written during the start, to be served", func() bool {
+		return p.probe(t, "/readyz/second").code == 200
+	})
 }

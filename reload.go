@@ -55,11 +55,9 @@ type reloader struct {
 	drain [2]time.Duration
 }
 
-// run reloads on each SIGHUP and each change seen by polling, until ctx ends (the drain starts).
+// run reloads on each SIGHUP and each change seen by polling, until ctx ends (the drain starts). The
+// poll compares with rl.seen, which cmdServe takes before its first load (fingerprintOf).
 func (rl *reloader) run(ctx context.Context, hup <-chan struct{}) {
-	if rl.path != "" {
-		rl.seen = rl.fingerprint()
-	}
 	ticker := time.NewTicker(pollInterval)
 	defer ticker.Stop()
 	for {
@@ -80,11 +78,16 @@ func (rl *reloader) run(ctx context.Context, hup <-chan struct{}) {
 // files it reads and the contents of the TLS files its checks name, so a rotated Secret or a renewed
 // certificate counts as a change, and a comment does not; when it does not decode, the file's bytes
 // (read as --config is: bounded, a regular file only) and the errors stand in. Nothing of it is shown.
-func (rl *reloader) fingerprint() [sha256.Size]byte {
+func (rl *reloader) fingerprint() [sha256.Size]byte { return fingerprintOf(rl.path, rl.lookup) }
+
+// fingerprintOf is the fingerprint of the configuration at path. Taken before a load (at start-up, as
+// for each reload), a change made after it differs from it and is loaded by the next poll; taken
+// after, a change made during the load would never be.
+func fingerprintOf(path string, lookup env) [sha256.Size]byte {
 	h := sha256.New()
-	cfg, err := config.Load(rl.path, rl.lookup)
+	cfg, err := config.Load(path, lookup)
 	if err != nil {
-		data, _ := config.ReadFile(rl.path, config.ConfigFileLimit)
+		data, _ := config.ReadFile(path, config.ConfigFileLimit)
 		_, _ = h.Write(data)
 		_, _ = io.WriteString(h, err.Error())
 	} else {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"flag"
 	"fmt"
 	"io"
@@ -44,6 +45,10 @@ func cmdServe(ctx context.Context, args []string, lookup env, again, hup <-chan 
 		return usageError(problems)
 	}
 	path := config.Path(common.config)
+	var seen [sha256.Size]byte // what the reload poll compares with: taken before the load (fingerprintOf)
+	if path != "" {
+		seen = fingerprintOf(path, lookup)
+	}
 	cfg, err := loadServeConfig(path, lookup)
 	if err != nil {
 		return configError(err)
@@ -70,7 +75,7 @@ func cmdServe(ctx context.Context, args []string, lookup env, again, hup <-chan 
 
 	v := readVersion()
 	metrics := server.NewMetrics(server.BuildInfo{Version: v.Version, Revision: v.Revision})
-	rl := &reloader{path: path, lookup: lookup, listen: *listen, log: log, metrics: metrics, instance: server.NewInstanceID(), cfg: cfg, cs: cs}
+	rl := &reloader{path: path, lookup: lookup, listen: *listen, log: log, metrics: metrics, instance: server.NewInstanceID(), cfg: cfg, cs: cs, seen: seen}
 	defer rl.close() // the checks and peer client in use when serve ends
 	monOpts := monitor.Options{Logger: log, OnRun: metrics.Observe}
 	srvOpts := server.Options{Metrics: metrics}
