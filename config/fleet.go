@@ -106,6 +106,11 @@ func (f *Fleet) validate(c *Config, failed map[string]bool) Errors {
 		}
 		errs = append(errs, src.Errorf(field, "min_pods (%d) is more than a round can hear, this pod and at most sample (%d) peers: no check could ever fail open; raise sample or lower min_pods", f.MinPods, f.Sample))
 	}
+	if ok("token") {
+		if msg := tokenProblem(f.Token); msg != "" {
+			errs = append(errs, src.Errorf("token", "%s", msg))
+		}
+	}
 	if ok("timeout") {
 		if f.Timeout <= 0 {
 			errs = append(errs, src.Errorf("timeout", "must be greater than 0"))

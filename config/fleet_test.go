@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -119,5 +120,53 @@ func TestParsePeer(t *testing.T) {
 		if err != nil || got != tc.want {
 			t.Errorf("ParsePeer(%q) = %+v, %v; want %+v", tc.in, got, err, tc.want)
 		}
+	}
+}
+
+// TestTokensAHeaderCanCarry: a fleet or details token with a line break or another control character,
+// or a space at either end, can never match a request's Authorization header (no client can send
+// it, and servers trim the ends), so fail-open (or the details) would silently never work: the
+// configuration is refused, naming the field, never showing the value. A Secret written with a trailing
+// newline, exposed with secretKeyRef, is the usual cause.
+func TestTokensAHeaderCanCarry(t *testing.T) {
+	tests := []struct {
+		name, token string
+		bad         bool
+	}{
+		{name: "plain", token: "s3cr3t-Token_1.2~+/="},
+		{name: "punctuation and a space inside", token: "s3cr3t !#$%&'*,;<>?@[]^`{|}"},
+		{name: "trailing newline", token: "s3cr3t\n", bad: true},
+		{name: "trailing CRLF", token: "s3cr3t\r\n", bad: true},
+		{name: "a tab inside", token: "s3\tcr3t", bad: true},
+		{name: "NUL", token: "s3cr3t\x00", bad: true},
+		{name: "DEL", token: "s3cr3t\x7f", bad: true},
+		{name: "leading space", token: " s3cr3t", bad: true},
+		{name: "trailing space", token: "s3cr3t ", bad: true},
+	}
+	yaml := "server: {details: token, details_token: \"${T}\"}\nfleet: {peers: \"a:1\", token: \"${T}\"}\n"
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := config.Parse("f.yaml", []byte(yaml), env(map[string]string{"T": tc.token}))
+			if err == nil {
+				err = cfg.ValidateServer().Err()
+			} else {
+				err = append(err.(config.Errors), cfg.ValidateServer()...)
+			}
+			if !tc.bad {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			msg := fmt.Sprint(err)
+			for _, want := range []string{"f.yaml:1: server: details_token: ", "f.yaml:2: fleet: token: "} {
+				if !strings.Contains(msg, want+"an HTTP header cannot carry it") {
+					t.Errorf("no error at %q:\n%s", want, msg)
+				}
+			}
+			if strings.Contains(msg, "s3cr3t") {
+				t.Errorf("an error shows the token:\n%s", msg)
+			}
+		})
 	}
 }

@@ -42,3 +42,20 @@ var TokenUserSchemes = []string{"http", "https", "nats", "tls", "mqtt", "mqtts",
 func IsTokenUserScheme(scheme string) bool {
 	return slices.Contains(TokenUserSchemes, strings.ToLower(scheme))
 }
+
+// tokenProblem says why a bearer token (server.details_token, fleet.token) could never match a request's
+// Authorization header, or "" when it can: a client cannot send a control character (a line break, a
+// tab) in a header, and servers drop the spaces at either end of its value. Such a token would fail
+// every request without a word (fail-open never happening, details never shown); the usual cause is a
+// Secret written with a trailing newline and exposed with secretKeyRef. The message never shows the
+// value.
+func tokenProblem(token string) string {
+	bad := strings.HasPrefix(token, " ") || strings.HasSuffix(token, " ")
+	for i := 0; i < len(token) && !bad; i++ {
+		bad = token[i] < 0x20 || token[i] == 0x7f
+	}
+	if !bad {
+		return ""
+	}
+	return "an HTTP header cannot carry it: it holds a line break or another control character, or begins or ends with a space (a Secret written with a trailing newline?)"
+}

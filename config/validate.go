@@ -187,6 +187,11 @@ func (c *Config) ValidateServer() Errors {
 	if s.Details == DetailsToken && s.DetailsToken == "" && !s.Src.Failed["details_token"] {
 		add(s.Src.Errorf("details_token", "required when details is token (for example ${HEALTHGATE_DETAILS_TOKEN})"))
 	}
+	if ok(s.Src, "details_token") {
+		if msg := tokenProblem(s.DetailsToken); msg != "" {
+			add(s.Src.Errorf("details_token", "%s", msg))
+		}
+	}
 
 	return errs
 }
