@@ -247,7 +247,9 @@ func (p *Peers) askOne(ctx context.Context, addr, check string) answer {
 	}
 	resp, err := p.client.Do(req)
 	if err != nil {
-		p.opts.OnResult(PeerUnreachable)
+		if !errors.Is(ctx.Err(), context.Canceled) { // a round called off says nothing about the peer
+			p.opts.OnResult(PeerUnreachable)
+		}
 		return answer{}
 	}
 	defer resp.Body.Close()
@@ -255,6 +257,8 @@ func (p *Peers) askOne(ctx context.Context, addr, check string) answer {
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 		p.opts.OnResult(PeerRefused)
+		return answer{}
+	case err != nil && errors.Is(ctx.Err(), context.Canceled):
 		return answer{}
 	case err != nil:
 		p.opts.OnResult(PeerUnreachable)
@@ -336,7 +340,8 @@ func (p *Peers) addresses(ctx context.Context) []string {
 }
 
 // resolve looks up every dns:/// peer. A failed lookup keeps the peer's last good answer for up to
-// keepStale (none before: its pods are not heard); the problem is logged once until it changes.
+// keepStale (none before: its pods are not heard); the problem is logged once until it changes. A round
+// called off meanwhile (ctx cancelled) leaves everything as it was.
 func (p *Peers) resolve(ctx context.Context) {
 	var problems []string
 	now := time.Now()
@@ -350,6 +355,11 @@ func (p *Peers) resolve(ctx context.Context) {
 		}
 		host, port, _ := net.SplitHostPort(peer.Addr) // validated by config
 		ips, err := resolver(peer.Server).LookupIPAddr(ctx, host)
+		if err != nil && errors.Is(ctx.Err(), context.Canceled) {
+			// The round was called off (a reload replaced its check, or shutdown): that says nothing
+			// about DNS. Nothing is recorded, so the next round resolves at once.
+			return
+		}
 		if err != nil {
 			p.opts.OnResult(ResolveError)
 			problem := "dns:///" + peer.Addr + ": " + lookupProblem(err)

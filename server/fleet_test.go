@@ -336,3 +336,59 @@ func TestPeersDNSKeepsLastAnswer(t *testing.T) {
 		t.Fatalf("Ask after DNS recovered = %d; want the peer heard again", a)
 	}
 }
+
+// TestPeersDNSRoundCalledOff: a round called off during its lookup (a reload that replaces the check,
+// shutdown) learns nothing about DNS: no resolve_error, no "cannot resolve" line, and the next round
+// resolves at once instead of going without the peers for CacheFor.
+func TestPeersDNSRoundCalledOff(t *testing.T) {
+	peer := newPeer(t, fleetJSON("other", map[string]monitor.State{"db": monitor.Failing}))
+	_, port, _ := net.SplitHostPort(addrOf(peer.Server))
+	var slow atomic.Bool
+	slow.Store(true)
+	dns := checktest.ServeDNS(t, "127.0.0.1:0", func(name string) ([]netip.Addr, dnsmessage.RCode) {
+		if slow.Swap(false) {
+			time.Sleep(300 * time.Millisecond) // the first query: longer than the round lasts
+		}
+		if name == "peers.test." {
+			return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, dnsmessage.RCodeSuccess
+		}
+		return nil, dnsmessage.RCodeNameError
+	})
+	var resolveErrors atomic.Int64
+	var logs checktest.Buffer
+	p := NewPeers(PeersOptions{Peers: []Peer{{Addr: "peers.test:" + port, DNS: true, Server: dns}},
+		Sample: 10, Instance: "me", CacheFor: time.Hour, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		OnResult: func(r string) {
+			if r == ResolveError {
+				resolveErrors.Add(1)
+			}
+		}})
+	defer p.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	if a, _ := p.Ask(ctx, "db"); a != 0 {
+		t.Fatalf("a round called off heard %d", a)
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if a, f := p.Ask(ctx, "db"); a != 1 || f != 1 {
+		t.Fatalf("the round after one called off: Ask = %d, %d; want the peer heard, failing", a, f)
+	}
+	if n := resolveErrors.Load(); n != 0 || strings.Contains(logs.String(), "cannot resolve") {
+		t.Errorf("a lookup cut by the round's end counted as a DNS failure (%d resolve errors); log:\n%s", n, logs.String())
+	}
+
+	// Nor is a peer whose answer the round no longer waits for counted unreachable.
+	hung := newPeer(t, func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	var results sync.Map
+	q := NewPeers(PeersOptions{Peers: []Peer{{Addr: addrOf(hung.Server)}}, Sample: 10, Instance: "me", CacheFor: time.Hour,
+		OnResult: func(r string) { results.Store(r, true) }})
+	defer q.Close()
+	ctx, cancel = context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	q.Ask(ctx, "db")
+	results.Range(func(r, _ any) bool {
+		t.Errorf("a request of a round called off counted as %v", r)
+		return true
+	})
+}
