@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -211,5 +213,29 @@ func TestLookCommand(t *testing.T) {
 				t.Errorf("cmd = %+v; want path %s, args %q", cmd, tc.wantPath, tc.argv)
 			}
 		})
+	}
+}
+
+// TestExecMissingInterpreter: a script whose #! line names a program that is not there (or ends in a
+// carriage return) exists, yet execve says "no such file or directory": the error says what is missing,
+// and stays a not-found (127, as a shell's).
+func TestExecMissingInterpreter(t *testing.T) {
+	dir := t.TempDir()
+	for name, script := range map[string]string{
+		"missing": "#!/nonexistent/healthgate-sh\necho hi\n",
+		"crlf":    "#!/bin/sh\r\necho hi\r\n",
+	} {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cmd, err := startup.LookCommand([]string{path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = cmd.Exec(nil) // fails: the test process is not replaced
+		if !errors.Is(err, syscall.ENOENT) || !strings.Contains(fmt.Sprint(err), "interpreter") {
+			t.Errorf("%s: Exec = %v; want ENOENT (wait's 127) with the missing interpreter named", name, err)
+		}
 	}
 }

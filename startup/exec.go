@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"os/exec"
 	"syscall"
 )
@@ -52,5 +53,13 @@ func LookCommand(argv []string) (Command, error) {
 // inherits only stdin, stdout and stderr.
 func (c Command) Exec(env []string) error {
 	err := syscall.Exec(c.Path, c.Args, env)
+	if errors.Is(err, syscall.ENOENT) {
+		if info, serr := os.Stat(c.Path); serr == nil && info.Mode().IsRegular() {
+			// The file is there (LookCommand found it): what execve did not find is the interpreter
+			// its #! line names (often one ending in a carriage return: a script saved with CRLF) or,
+			// for a dynamically linked binary, its loader. Not found all the same (127, as a shell).
+			return fmt.Errorf("exec %s: the file exists, but not the interpreter its #! line names (a line ending in a carriage return?) or, for a dynamically linked binary, its loader: %w", c.Path, err)
+		}
+	}
 	return fmt.Errorf("exec %s: %w", c.Path, err)
 }
