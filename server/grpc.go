@@ -86,7 +86,9 @@ func (h *Health) stop() { h.stopOnce.Do(func() { close(h.stopped) }) }
 func (h *Health) newGRPCServer(errorLog *log.Logger) *http.Server {
 	var p http.Protocols
 	p.SetUnencryptedHTTP2(true)
-	return &http.Server{Handler: h, Protocols: &p, ReadHeaderTimeout: 5 * time.Second, ErrorLog: errorLog}
+	// The HTTP port's limits: a connection left idle (no stream) is closed, as on the HTTP port.
+	return &http.Server{Handler: h, Protocols: &p, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: idleTimeout,
+		MaxHeaderBytes: maxHeaderBytes, ErrorLog: errorLog}
 }
 
 // statusOf answers for one service; known is false for an unknown name. Once shutdown starts,

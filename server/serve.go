@@ -34,6 +34,11 @@ type Endpoints struct {
 	Health  *Health
 }
 
+// Limits of both ports' servers. idleTimeout is a variable for tests.
+var idleTimeout = 60 * time.Second
+
+const maxHeaderBytes = 16 << 10
+
 // Serve serves the endpoints until ctx ends, then drains. It returns nil after a clean drain and an
 // error if a listener failed or the drain ran out of time.
 func Serve(ctx context.Context, ep Endpoints, d Drain, log *slog.Logger) error {
@@ -50,15 +55,18 @@ func Serve(ctx context.Context, ep Endpoints, d Drain, log *slog.Logger) error {
 		// are a few hundred bytes written at once, so the header deadline is the one that matters;
 		// read and write deadlines would cost two more syscalls per probe (measured in bench/).
 		ReadHeaderTimeout: 5 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    16 << 10,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	var requests activity
+	srv.ConnState = requests.track
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ep.HTTP) }()
 	var gs *http.Server
 	if ep.GRPC != nil {
 		gs = ep.Health.newGRPCServer(srv.ErrorLog)
+		gs.ConnState = requests.track
 		go func() { errc <- gs.Serve(ep.GRPC) }()
 	}
 	servers := 1 + boolInt(gs != nil)
@@ -98,9 +106,9 @@ func Serve(ctx context.Context, ep Endpoints, d Drain, log *slog.Logger) error {
 	var gerr error
 	if gs != nil {
 		ep.Health.stop() // Watch streams would hold the shutdown for ever
-		wg.Go(func() { gerr = shutdown(sctx, gs) })
+		wg.Go(func() { gerr = shutdown(sctx, gs, &requests) })
 	}
-	err := shutdown(sctx, srv)
+	err := shutdown(sctx, srv, &requests)
 	wg.Wait()
 	err = cmp.Or(err, gerr)
 	for range servers {
@@ -125,13 +133,46 @@ func Serve(ctx context.Context, ep Endpoints, d Drain, log *slog.Logger) error {
 var stalledAfter = 5 * time.Second
 
 // shutdown stops accepting and waits for in-flight requests until ctx ends, then closes what is left.
-func shutdown(ctx context.Context, srv *http.Server) error {
+// Running out of time is an error only if a request was still in flight: net/http also waits (up to 5 s)
+// for a new connection's first request, and a connection that sent nothing (a load balancer's TCP
+// check, a port scan) must not turn a clean drain into exit 1.
+func shutdown(ctx context.Context, srv *http.Server, requests *activity) error {
 	err := srv.Shutdown(ctx)
 	if errors.Is(err, context.DeadlineExceeded) {
+		busy := requests.busy()
 		_ = srv.Close()
+		if !busy {
+			return nil
+		}
 		return errors.New("in-flight requests did not finish within shutdown_timeout")
 	}
 	return err
+}
+
+// activity tracks the connections that hold a request (http.StateActive; for HTTP/2, an open stream).
+type activity struct {
+	mu     sync.Mutex
+	active map[net.Conn]struct{}
+}
+
+// track is an http.Server's ConnState hook.
+func (a *activity) track(c net.Conn, s http.ConnState) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if s == http.StateActive {
+		if a.active == nil {
+			a.active = map[net.Conn]struct{}{}
+		}
+		a.active[c] = struct{}{}
+		return
+	}
+	delete(a.active, c) // new, idle, hijacked or closed: no request in flight
+}
+
+func (a *activity) busy() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.active) > 0
 }
 
 // stopAll stops whatever still serves after one server failed.

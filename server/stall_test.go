@@ -140,3 +140,88 @@ func TestWatchOutlivesStalledAfter(t *testing.T) {
 		}
 	}
 }
+
+// TestDrainNotFailedBySilentConnections: a connection that was opened and sent nothing, or not yet a
+// whole request (a load balancer's TCP check, a port scan, a slow client), holds no request, so it must
+// not make a clean drain fail when shutdown_timeout ends before net/http lets go of it (it waits up to
+// 5 s for a new connection's first request); a request in flight, one whose answer its client does not
+// take, still does.
+func TestDrainNotFailedBySilentConnections(t *testing.T) {
+	tests := []struct {
+		name    string
+		send    string // what the client sends before the drain, on both ports
+		stalled bool   // and an h2c /readyz whose answer is never taken, on the HTTP port
+		wantErr bool
+	}{
+		{name: "nothing sent", send: ""},
+		{name: "half a request", send: "GET /readyz HTTP/1.1\r\nHost: x\r\n"},
+		{name: "a request in flight", stalled: true, wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var db dep
+			g := newGRPCFixtureDrain(t, &db, 0, 300*time.Millisecond)
+			httpAddr := g.httpURL[len("http://"):]
+			for _, addr := range []string{httpAddr, g.grpcAddr} {
+				conn, err := net.Dial("tcp", addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = conn.Close() })
+				if _, err := conn.Write([]byte(tc.send)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.stalled {
+				stalledStream(t, httpAddr, "GET", "/readyz?verbose", "", []byte{})
+			}
+			time.Sleep(100 * time.Millisecond) // the server has read what was sent
+			g.stop()
+			var err error
+			select {
+			case err = <-g.served:
+				g.served <- nil // the cleanup's check: the error is this test's
+			case <-time.After(10 * time.Second):
+				t.Fatal("Serve did not return")
+			}
+			if (err != nil) != tc.wantErr {
+				t.Errorf("Serve = %v; want an error: %v", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// TestIdleConnectionsClosed: a connection that holds no stream is closed after idleTimeout on the gRPC
+// port as on the HTTP port, so idle clients cannot pile up connections for ever.
+func TestIdleConnectionsClosed(t *testing.T) {
+	defer func(d time.Duration) { idleTimeout = d }(idleTimeout)
+	idleTimeout = 300 * time.Millisecond
+	var db dep
+	g := newGRPCFixtureDrain(t, &db, 0, 5*time.Second)
+	for name, addr := range map[string]string{"grpc": g.grpcAddr, "http (h2c)": g.httpURL[len("http://"):]} {
+		t.Run(name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if _, err := conn.Write([]byte(http2.ClientPreface)); err != nil {
+				t.Fatal(err)
+			}
+			fr := http2.NewFramer(conn, conn)
+			if err := fr.WriteSettings(); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			_ = conn.SetReadDeadline(start.Add(5 * time.Second))
+			for {
+				if _, err := fr.ReadFrame(); err != nil {
+					if ne, ok := err.(net.Error); ok && ne.Timeout() {
+						t.Fatalf("an idle connection still open after %s", time.Since(start).Round(time.Millisecond))
+					}
+					return // closed by the server
+				}
+			}
+		})
+	}
+}
