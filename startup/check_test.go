@@ -221,21 +221,32 @@ func TestLookCommand(t *testing.T) {
 // and stays a not-found (127, as a shell's).
 func TestExecMissingInterpreter(t *testing.T) {
 	dir := t.TempDir()
-	for name, script := range map[string]string{
-		"missing": "#!/nonexistent/healthgate-sh\necho hi\n",
-		"crlf":    "#!/bin/sh\r\necho hi\r\n",
+	for _, tc := range []struct{ name, script, want string }{
+		{name: "missing", script: "#!/nonexistent/healthgate-sh\necho hi\n", want: `names the interpreter "/nonexistent/healthgate-sh", which does not exist`},
+		{name: "crlf", script: "#!/bin/sh\r\necho hi\r\n", want: `names the interpreter "/bin/sh\r", which does not exist (the line ends in a carriage return`},
+		{name: "crlf with an argument", script: "#!/usr/bin/env sh\r\necho hi\r\n", want: ""}, // env exists; env reports "sh\r" itself
+		{name: "fine", script: "#! /bin/sh -e\necho hi\n", want: ""},
 	} {
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+		path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-"))
+		if err := os.WriteFile(path, []byte(tc.script), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		cmd, err := startup.LookCommand([]string{path})
-		if err != nil {
-			t.Fatal(err)
+		// wait looks the command up before its first attempt: a missing interpreter fails then, not
+		// after the dependencies came up.
+		_, err := startup.LookCommand([]string{path})
+		if tc.want == "" {
+			if err != nil {
+				t.Errorf("%s: LookCommand = %v; want no error", tc.name, err)
+			}
+			continue
 		}
-		err = cmd.Exec(nil) // fails: the test process is not replaced
+		if !errors.Is(err, startup.ErrNotFound) || !strings.Contains(fmt.Sprint(err), tc.want) {
+			t.Errorf("%s: LookCommand = %v; want ErrNotFound (wait's 127) containing %q", tc.name, err, tc.want)
+		}
+		// Should the interpreter vanish after the lookup, execve's ENOENT still names the likely cause.
+		err = startup.Command{Path: path, Args: []string{path}}.Exec(nil) // fails: the test process is not replaced
 		if !errors.Is(err, syscall.ENOENT) || !strings.Contains(fmt.Sprint(err), "interpreter") {
-			t.Errorf("%s: Exec = %v; want ENOENT (wait's 127) with the missing interpreter named", name, err)
+			t.Errorf("%s: Exec = %v; want ENOENT (wait's 127) with the missing interpreter named", tc.name, err)
 		}
 	}
 }

@@ -1,11 +1,15 @@
 package startup
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -32,6 +36,10 @@ func LookCommand(argv []string) (Command, error) {
 	path, err := exec.LookPath(name)
 	switch {
 	case err == nil:
+		if interp, missing := missingInterpreter(path); missing {
+			return Command{}, fmt.Errorf("%w: %s: its #! line names the interpreter %s, which does not exist%s", ErrNotFound, name,
+				strconv.Quote(interp), crHint(interp))
+		}
 		return Command{Path: path, Args: argv}, nil
 	case errors.Is(err, syscall.EISDIR):
 		return Command{}, fmt.Errorf("%w: %s is a directory", ErrNotExecutable, name)
@@ -45,6 +53,43 @@ func LookCommand(argv []string) (Command, error) {
 		return Command{}, fmt.Errorf("%w: %s: no such file", ErrNotFound, name)
 	}
 	return Command{}, fmt.Errorf("%w: %s: %v", ErrNotFound, name, err)
+}
+
+// missingInterpreter reads the #! line of the file at path, if it has one, and reports the interpreter
+// it names when that does not exist: execve would fail with "no such file" for a file that exists, after
+// the wait, where a script saved with CRLF line ends ("/bin/sh\r") should fail at once.
+func missingInterpreter(path string) (string, bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", false // execve will say what is wrong
+	}
+	defer f.Close()
+	buf := make([]byte, 256) // Linux reads at most 256 bytes of a #! line
+	n, _ := io.ReadFull(f, buf)
+	line, ok := bytes.CutPrefix(buf[:n], []byte("#!"))
+	if !ok {
+		return "", false
+	}
+	if i := bytes.IndexByte(line, '\n'); i >= 0 {
+		line = line[:i]
+	}
+	fields := bytes.FieldsFunc(line, func(r rune) bool { return r == ' ' || r == '\t' }) // as the kernel splits it: \r stays
+	if len(fields) == 0 {
+		return "", false
+	}
+	interp := string(fields[0])
+	if _, err := os.Stat(interp); errors.Is(err, fs.ErrNotExist) {
+		return interp, true
+	}
+	return "", false
+}
+
+// crHint explains an interpreter name that ends in a carriage return.
+func crHint(interp string) string {
+	if strings.HasSuffix(interp, "\r") {
+		return " (the line ends in a carriage return: the script was saved with CRLF line ends; convert it with dos2unix)"
+	}
+	return ""
 }
 
 // Exec replaces the process with the command (execve): the PID stays the same, signals go to the
