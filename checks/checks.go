@@ -129,7 +129,13 @@ type kind struct {
 // (the kind's <kind>Spec).
 func register[S any](k kind, build func(c config.Check, s *S) (prober, string, config.Errors)) kind {
 	k.spec = func() any { return new(S) }
-	k.build = func(c config.Check, s any) (prober, string, config.Errors) { return build(c, s.(*S)) }
+	k.build = func(c config.Check, s any) (prober, string, config.Errors) {
+		p, target, errs := build(c, s.(*S))
+		if len(errs) > 0 {
+			errs = append(errs, unreportedTLSErrors(c, s, errs)...) // all at once, whatever stopped the kind early
+		}
+		return p, target, errs
+	}
 	t := reflect.TypeFor[S]()
 	for i := range t.NumField() {
 		if key := t.Field(i).Tag.Get("yaml"); key != "" && key != "-" {

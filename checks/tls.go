@@ -5,6 +5,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/healthgate/healthgate/config"
@@ -82,4 +84,24 @@ func tlsKey(t config.TLS) string {
 		fmt.Fprintf(&b, " %s=%x", f.name, sha256.Sum256(data))
 	}
 	return b.String()
+}
+
+// unreportedTLSErrors: when a kind's build failed before it read its tls block (a url that does not
+// parse stops most of them), the block's own errors (a missing ca_file, a key without its certificate)
+// are reported beside the others, so that a configuration is fixed in one pass, not two. spec is the
+// kind's decoded struct; a kind without a tls field has nothing to add.
+func unreportedTLSErrors(c config.Check, spec any, errs config.Errors) config.Errors {
+	v := reflect.ValueOf(spec).Elem()
+	for i := range v.NumField() {
+		t, ok := v.Field(i).Interface().(config.TLS)
+		if !ok || !tlsWritten(c, t) {
+			continue
+		}
+		if slices.ContainsFunc(errs, func(e *config.Error) bool { return e.Path == t.Src.Path }) {
+			return nil // the kind read its block: its errors are there already
+		}
+		_, tlsErrs := clientTLS(t)
+		return tlsErrs
+	}
+	return nil
 }
