@@ -25,7 +25,14 @@ func isSecretName(name string) bool { return config.IsSecretName(name) }
 // RedactURL returns raw with its password and secret-looking query parameters replaced. A postgres
 // key=value DSN is handled too. A string that cannot be parsed is replaced whole: better an unhelpful
 // message than a leaked secret.
-func RedactURL(raw string) string {
+func RedactURL(raw string) string { return redactURL(raw, maxNesting) }
+
+// maxNesting bounds how deep values inside values are redacted (redactValues): a URL inside a
+// parameter of a URL, a few levels at most in practice. Deeper, a value is replaced whole, so that a
+// string of thousands of nested queries (a hostile Location header) costs no more than its length.
+const maxNesting = 3
+
+func redactURL(raw string, depth int) string {
 	if raw == "" {
 		return ""
 	}
@@ -36,7 +43,7 @@ func RedactURL(raw string) string {
 		case strings.HasPrefix(raw, "/") && strings.ContainsAny(raw, "?#"):
 			// a relative reference, as a Location header may give: /login?next=/&session=...
 		case strings.Contains(raw, "/") && strings.ContainsAny(raw, "@("):
-			return redactMySQLDSN(raw)
+			return redactMySQLDSN(raw, depth)
 		case strings.ContainsAny(raw, "@?="):
 			return redacted
 		default:
@@ -44,22 +51,41 @@ func RedactURL(raw string) string {
 		}
 	}
 	u, err := url.Parse(raw)
-	if err != nil {
+	if err != nil || cutUserinfo(u) {
 		return redacted
 	}
-	return redactParsed(u).String()
+	return redactParsed(u, depth).String()
 }
 
-func redactParsed(u *url.URL) *url.URL {
+// cutUserinfo reports whether u may hold a password or a token that an unescaped '/', '?' or '#' cut
+// short: an '@' after the host, where the user information could have ended. Read as net/url reads it,
+// the secret's start is then the port (postgres://app:12/34@db), the host (https://TOKEN/part@api,
+// https://app:@pa#ss@api) or a path (/x://app:pass@db), and its end the path, the query or the fragment
+// up to the '@'. What the user meant cannot be told, so nothing of it is shown; a URL with an '@' in
+// its path or query (https://api/users/@me) pays with its target shown as xxxxx. A relative reference
+// has no user information to cut (/users/@me?page=2 is kept).
+func cutUserinfo(u *url.URL) bool {
+	rest := u.Opaque + u.Path + "?" + u.RawQuery + "#" + u.Fragment
+	at := strings.LastIndexByte(rest, '@')
+	if at < 0 {
+		return false
+	}
+	return u.Scheme != "" || u.Host != "" || strings.Contains(rest[:at], ":")
+}
+
+func redactParsed(u *url.URL, depth int) *url.URL {
 	c := *u
 	if c.User != nil {
-		if _, has := c.User.Password(); has {
-			c.User = url.UserPassword(c.User.Username(), redacted)
-		} else if config.IsTokenUserScheme(c.Scheme) {
+		pass, has := c.User.Password()
+		switch {
+		case config.IsTokenUserScheme(c.Scheme) && pass == "":
 			// https://TOKEN@host, nats://TOKEN@host, mqtt://TOKEN@host: over HTTP, NATS and MQTT a
-			// lone user name is a token. A database user name (postgres://app@db) helps an operator
-			// and is kept.
+			// lone user name is a token, and so it is with an empty password (https://TOKEN:@api,
+			// curl -u TOKEN: as Stripe's API keys are sent). A database user name (postgres://app@db)
+			// helps an operator and is kept.
 			c.User = url.User(redacted)
+		case has:
+			c.User = url.UserPassword(c.User.Username(), redacted)
 		}
 	}
 	if c.RawQuery != "" {
@@ -67,16 +93,30 @@ func redactParsed(u *url.URL) *url.URL {
 		if err != nil {
 			c.RawQuery = redacted
 		} else {
-			for k := range q {
-				if isSecretName(k) {
-					q[k] = []string{redacted}
-				}
-			}
+			redactValues(q, depth)
 			c.RawQuery = q.Encode()
 		}
 	}
 	c.Fragment, c.RawFragment = "", ""
 	return &c
+}
+
+// redactValues redacts query parameters: the whole value of one whose name marks a secret, and each
+// value that can hold its own credentials or parameters (a URL passed on, redirect_uri=https://app/cb?token=...,
+// or a query written with a second '?') as RedactURL redacts it.
+func redactValues(q url.Values, depth int) {
+	for k, vs := range q {
+		for i, v := range vs {
+			switch {
+			case isSecretName(k):
+				vs[i] = redacted
+			case strings.ContainsAny(v, "?=@") && depth == 0:
+				vs[i] = redacted
+			case strings.ContainsAny(v, "?=@"):
+				vs[i] = redactURL(v, depth-1)
+			}
+		}
+	}
 }
 
 // redactDSN redacts a libpq key=value connection string: `host=db password='a b' user=app`.
@@ -93,6 +133,11 @@ func redactDSN(dsn string) string {
 			return redacted // not a DSN after all
 		}
 		key := strings.TrimSpace(s[:eq])
+		if key == "" || strings.ContainsAny(key, " \t\n\r\f\v") {
+			// Not one keyword: what went before was cut at a space, as libpq cuts an unquoted value
+			// (password=two words), and libpq refuses the rest, which may be the secret's own.
+			return redacted
+		}
 		s = strings.TrimLeft(s[eq+1:], " \t")
 		var val string
 		if strings.HasPrefix(s, "'") {
@@ -114,7 +159,11 @@ func redactDSN(dsn string) string {
 			}
 			val, s = s[:end], s[end:]
 		}
-		if isSecretName(key) {
+		// host= password=s3cr3t: libpq skips the blanks after an '=', so the empty host's value is
+		// password=s3cr3t, which the user meant as the password. A value with user:password@ in it
+		// (a MySQL DSN whose user holds an '=') is credentials too.
+		inner, _, ok := strings.Cut(val, "=")
+		if isSecretName(key) || ok && isSecretName(inner) || credentials(val) {
 			val = redacted
 		}
 		if b.Len() > 0 {
@@ -125,11 +174,19 @@ func redactDSN(dsn string) string {
 	return b.String()
 }
 
+// credentials reports whether s holds user information with a password: a ':' before an '@'.
+func credentials(s string) bool {
+	at := strings.LastIndexByte(s, '@')
+	return at > 0 && strings.Contains(s[:at], ":")
+}
+
 // redactMySQLDSN redacts go-sql-driver/mysql's DSN, user:password@tcp(host:3306)/db?param=value, read as
 // the driver reads it (the password runs from the first ':' to the last '@' before the last '/').
-func redactMySQLDSN(dsn string) string {
+func redactMySQLDSN(dsn string, depth int) string {
 	cfg, err := mysql.ParseDSN(dsn)
-	if err != nil {
+	if err != nil || strings.Contains(cfg.DBName, "@") {
+		// An '@' in the database: the '/' the driver took for the database's was in a password
+		// (app:pa/ss@db, with no /database after it).
 		return redacted
 	}
 	var b strings.Builder
@@ -147,11 +204,7 @@ func redactMySQLDSN(dsn string) string {
 		if err != nil {
 			return b.String() + "?" + redacted
 		}
-		for k := range q {
-			if isSecretName(k) {
-				q[k] = []string{redacted}
-			}
-		}
+		redactValues(q, depth)
 		b.WriteString("?" + q.Encode())
 	}
 	return b.String()

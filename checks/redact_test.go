@@ -45,6 +45,20 @@ func TestRedactURL(t *testing.T) {
 		{name: "mysql DSN, no user", raw: "tcp(db)/orders", want: "tcp(db:3306)/orders"},
 		{name: "mysql DSN, secret parameter", raw: "app:s3cr3t@tcp(db)/orders?app_token=s3cr3t&charset=utf8mb4", want: "app:xxxxx@tcp(db:3306)/orders?app_token=xxxxx&charset=utf8mb4"},
 		{name: "mysql DSN, bad address", raw: "app:s3cr3t@tcp(db/orders", want: "xxxxx"},
+		// Found by FuzzRedactURL: each of these showed part of the secret.
+		{name: "token with an empty password", raw: "https://s3cr3t:@api/h", want: "https://xxxxx@api/h"},
+		{name: "password with a '/', the port shown", raw: "postgres://app:12/s3cr3t@db/app", want: "xxxxx"},
+		{name: "token with a '/'", raw: "https://abc/s3cr3t@api/h", want: "xxxxx"},
+		{name: "password with '@' and '#'", raw: "https://app:@s3cr3t#x@api/h", want: "xxxxx"},
+		{name: "URL inside a path", raw: "/proxy/https://app:s3cr3t@db/x", want: "xxxxx"},
+		{name: "relative reference with an '@' in its path", raw: "/users/@me?x=1", want: "/users/@me?x=1"},
+		{name: "URL passed on in a parameter", raw: "https://api/cb?next=https://app/x?token=s3cr3t", want: "https://api/cb?next=https%3A%2F%2Fapp%2Fx%3Ftoken%3Dxxxxx"},
+		{name: "a second '?'", raw: "https://api/h?x=?api_key=s3cr3t", want: "https://api/h?x=xxxxx"},
+		{name: "nested deeper than maxNesting", raw: "/a?n=/b?n=/c?n=/d?n=/e?x=1", want: "/a?n=%2Fb%3Fn%3D%252Fc%253Fn%253D%25252Fd%25253Fn%25253Dxxxxx"},
+		{name: "dsn, unquoted password with a blank", raw: "host=db password=two s3cr3t dbname=app", want: "xxxxx"},
+		{name: "dsn, empty value before the password", raw: "host= password=s3cr3t dbname=app", want: "host=xxxxx dbname=app"},
+		{name: "dsn, credentials in a value", raw: "A=app:s3cr3t@unix(/run/mysqld.sock)/orders", want: "A=xxxxx"},
+		{name: "mysql DSN, '/' in the password and no database", raw: "/:s3cr3t@db", want: "xxxxx"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -52,6 +66,16 @@ func TestRedactURL(t *testing.T) {
 				t.Errorf("RedactURL(%q) = %q; want %q", tc.raw, got, tc.want)
 			}
 		})
+	}
+}
+
+// TestRedactURLDeepNesting: a value inside a value is redacted a few levels deep, then whole, so a
+// string of thousands of nested queries (a hostile Location header) is not escaped once per level.
+func TestRedactURLDeepNesting(t *testing.T) {
+	raw := "https://api/h?n=" + strings.Repeat("/?n=", 2000) + "/?token=s3cr3t"
+	got := checks.RedactURL(raw)
+	if strings.Contains(got, "s3cr3t") || len(got) > 200 {
+		t.Errorf("RedactURL(%d bytes nested 2000 deep) = %d bytes: %.200q", len(raw), len(got), got)
 	}
 }
 
