@@ -160,6 +160,43 @@ func TestInvalid(t *testing.T) {
 	}
 }
 
+// TestAliasesBounded: an alias inside the value it refers to, or aliases nested so that they stand for
+// millions of values, are an error at their line, at once: the decoder follows every alias, so the
+// first never ended and the second took minutes for a file of 1 KiB.
+func TestAliasesBounded(t *testing.T) {
+	tests := []struct {
+		file string
+		line int
+		msg  string
+	}{
+		{file: "invalid-alias-cycle.yaml", line: 3, msg: "the alias *tls is inside the value it refers to"},
+		{file: "invalid-alias-nested.yaml", line: 7, msg: "the alias *l4 stands for more than 100000 values"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.file, func(t *testing.T) {
+			path := filepath.Join("testdata", tc.file)
+			done := make(chan error, 1)
+			go func() {
+				_, err := load(t, path, testEnv)
+				done <- err
+			}()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(5 * time.Second):
+				t.Fatal("still loading after 5 s")
+			}
+			var errs config.Errors
+			if !errors.As(err, &errs) || len(errs) != 1 {
+				t.Fatalf("err = %v; want one error", err)
+			}
+			if e := errs[0]; e.File != path || e.Line != tc.line || !strings.Contains(e.Msg, tc.msg) {
+				t.Errorf("got %s (line %d); want line %d, %q", e, e.Line, tc.line, tc.msg)
+			}
+		})
+	}
+}
+
 // TestInvalidAllAtOnce: every problem in a file is reported in one go, top to bottom.
 func TestInvalidAllAtOnce(t *testing.T) {
 	_, err := load(t, "testdata/invalid-many.yaml", testEnv)

@@ -103,6 +103,11 @@ func (d *decoder) document(data []byte, cfg *Config) {
 	if err := dec.Decode(&extra); err == nil {
 		d.errorf(&extra, "", "", "a configuration file holds one YAML document; found a second one")
 	}
+	if n, why := aliasProblem(&doc); n != nil {
+		cfg.Src = Source{File: d.file}
+		d.errorf(n, "", "", "%s", why)
+		return
+	}
 	root := &doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) > 0 {
 		root = root.Content[0]

@@ -1,0 +1,75 @@
+package config
+
+import (
+	"fmt"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// maxAliased bounds how many values a document's aliases may add once followed: the decoder, the
+// fingerprint and the check kinds follow every alias, so nested ones (ten aliases of a list of ten
+// aliases of ..., a YAML "billion laughs") would make a few hundred bytes cost minutes and gigabytes.
+// A configuration that merges a defaults mapping into a thousand checks adds some ten thousand.
+const maxAliased = 100_000
+
+// aliasProblem finds what in a document's aliases would make following them endless or too costly:
+// an alias inside the value it refers to (&a [*a], which yaml.v3 accepts and a decoder would follow
+// for ever), or aliases that add more than maxAliased values. It returns the node to report at and
+// why, or nil.
+func aliasProblem(root *yaml.Node) (*yaml.Node, string) {
+	a := aliasCount{size: map[*yaml.Node]int{}, open: map[*yaml.Node]bool{}}
+	total := a.count(root)
+	switch {
+	case a.bad != nil:
+		return a.bad, a.why
+	case total-len(a.size) > maxAliased:
+		// Too many in all, though no one alias's value is too large: report the document's
+		// first alias.
+		return a.first, fmt.Sprintf("the aliases add more than %d values to the document (nested aliases?)", maxAliased)
+	}
+	return nil, ""
+}
+
+type aliasCount struct {
+	size  map[*yaml.Node]int  // a node's values, its aliases followed (at most maxAliased+1 beyond its own)
+	open  map[*yaml.Node]bool // the nodes being counted: an alias to one of them is inside it
+	first *yaml.Node          // the first alias met
+	bad   *yaml.Node
+	why   string
+}
+
+// count returns how many values n holds, itself included, with its aliases followed; it stops at the
+// first problem.
+func (a *aliasCount) count(n *yaml.Node) int {
+	if a.bad != nil {
+		return 0
+	}
+	if n.Kind == yaml.AliasNode {
+		if a.first == nil {
+			a.first = n
+		}
+		switch {
+		case n.Alias == nil:
+			return 1
+		case a.open[n.Alias]:
+			a.bad, a.why = n, fmt.Sprintf("the alias *%s is inside the value it refers to: following it would never end", n.Value)
+			return 0
+		}
+		s := a.count(n.Alias)
+		if s > maxAliased && a.bad == nil {
+			a.bad, a.why = n, fmt.Sprintf("the alias *%s stands for more than %d values (nested aliases?)", n.Value, maxAliased)
+		}
+		return s
+	}
+	if s, ok := a.size[n]; ok {
+		return s
+	}
+	a.open[n] = true
+	s := 1
+	for _, c := range n.Content {
+		s = min(s+a.count(c), 2*maxAliased+1) // no overflow, however deep the nesting
+	}
+	delete(a.open, n)
+	a.size[n] = s
+	return s
+}
