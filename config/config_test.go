@@ -348,7 +348,8 @@ func TestExpand(t *testing.T) {
 		{in: "pa$word", want: "pa$word"},
 		{in: "${UNSET}", err: "environment variable UNSET is not set"},
 		{in: "${A", err: "unterminated"},
-		{in: "${1A}", err: "invalid variable name"},
+		{in: "${1A}", err: "invalid variable name in the ${ at offset 0"},
+		{in: "pa${s-s3cr3t}", err: "invalid variable name in the ${ at offset 2"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
@@ -357,6 +358,9 @@ func TestExpand(t *testing.T) {
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("err = %v; want %q", err, tc.err)
+				}
+				if strings.Contains(err.Error(), "s3cr3t") {
+					t.Errorf("err = %v: it shows what may be a password holding ${", err)
 				}
 				return
 			}

@@ -40,7 +40,9 @@ func expand(s string, env LookupEnv) (out string, vars []varUse, err error) {
 		expr := s[i+2 : i+2+end]
 		name, def, hasDef := strings.Cut(expr, ":-")
 		if !validVarName(name) {
-			return "", vars, fmt.Errorf("invalid variable name %q in ${%s}", name, name)
+			// Not quoted: in a secret field (a url, a header) this is more likely a password that
+			// holds "${" than a variable, and no error shows a secret's text.
+			return "", vars, fmt.Errorf("invalid variable name in the ${ at offset %d: a name is letters, digits and _, not starting with a digit (write $$ for a literal $)", i)
 		}
 		vars = append(vars, varUse{name: name, def: def, hasDef: hasDef})
 		val, ok := env(name)
