@@ -353,11 +353,7 @@ func parseMySQL(raw string) (*mysql.Config, error) {
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		var ue *url.Error
-		cause := err.Error()
-		if errors.As(err, &ue) {
-			cause = ue.Err.Error()
-		}
+		cause := urlCause(err)
 		if hasUserinfo(raw) {
 			cause += " (" + percentHint + ")"
 		}
@@ -374,6 +370,11 @@ func parseMySQL(raw string) (*mysql.Config, error) {
 		port = "3306"
 	}
 	db := strings.TrimPrefix(u.Path, "/")
+	if strings.Contains(db, "@") {
+		// A '/' in a password that starts with digits ends the user information at a valid port,
+		// and leaves the rest of the password, up to its '@', in the path.
+		return nil, fmt.Errorf("the database name contains '@': percent-encode the characters @ : / ? # in the user and password (@ is %s)", "%40")
+	}
 	if strings.Contains(db, "/") {
 		return nil, fmt.Errorf("the path is one database name, and %q has a '/'", db)
 	}

@@ -88,6 +88,12 @@ func buildPostgresPool(c config.Check, s *postgresSpec) (*postgresCheck, string,
 	if hostHasAt(pc.ConnConfig) {
 		return nil, "", config.Errors{c.Src.Errorf("url", "the host contains '@': percent-encode the characters @ : / ? # in the user and password (@ is %s)", "%40")}
 	}
+	// A '/' in a password that starts with digits ends the user information at a valid port, and
+	// leaves the rest of the password, up to its '@', in the database, which the target shows
+	// (postgres://app:12/34@db/app is database "34@db/app" on host app, port 12).
+	if strings.Contains(s.URL, "://") && strings.Contains(pc.ConnConfig.Database, "@") {
+		return nil, "", config.Errors{c.Src.Errorf("url", "the database name contains '@': percent-encode the characters @ : / ? # in the user and password (@ is %s)", "%40")}
+	}
 	withTLS := tlsWritten(c, s.TLS)
 	tlsPart := ""
 	if withTLS {
@@ -273,16 +279,25 @@ func pgFilesKey(raw string) string {
 	return b.String()
 }
 
-// parseConfigCause keeps pgx's reason but drops the connection string it quotes.
+// parseConfigCause keeps pgx's reason but drops the connection string it quotes, and what its reasons
+// quote of it: a token of the path (invalid percent-encoded token: "..."), a key (missing "=" after
+// "..."), which hold a password's tail when a '/' or a blank in it broke the string.
 func parseConfigCause(err error) string {
 	var pe *pgconn.ParseConfigError
 	if errors.As(err, &pe) {
 		if inner := errors.Unwrap(pe); inner != nil {
 			var ue *url.Error
 			if errors.As(inner, &ue) {
-				return ue.Err.Error()
+				return urlCause(ue)
 			}
-			return inner.Error()
+			msg := inner.Error()
+			if strings.HasPrefix(msg, `missing "=" after`) {
+				return `missing "=" after a key (a value with a blank in it must be quoted: password='two words')`
+			}
+			if i := strings.IndexAny(msg, "\"'`"); i >= 0 {
+				return strings.TrimRight(msg[:i], ": ")
+			}
+			return msg
 		}
 	}
 	msg := err.Error()

@@ -210,6 +210,31 @@ func redactMySQLDSN(dsn string, depth int) string {
 	return b.String()
 }
 
+// urlCause is why net/url could not parse a URL, without the part of it that net/url quotes: an
+// escape, a port or a character of the host, which are a password's when an unescaped '/' or '%' in it
+// broke the URL (mysql://app:pa/ss@db: invalid port ":pa" after host).
+func urlCause(err error) string {
+	var ee url.EscapeError
+	var he url.InvalidHostError
+	msg := err.Error()
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		msg = ue.Err.Error()
+	}
+	switch {
+	case errors.As(err, &ee):
+		return "invalid percent-escape"
+	case errors.As(err, &he):
+		return "invalid character in the host"
+	case strings.HasPrefix(msg, "invalid port"):
+		return "invalid port after the host"
+	}
+	if i := strings.IndexAny(msg, "\"'`"); i >= 0 {
+		return strings.TrimSpace(msg[:i])
+	}
+	return msg
+}
+
 // redactURLError rewrites the URL that net/http quotes in every *url.Error (query string included) to
 // its redacted form, keeping the cause.
 func redactURLError(err error) error {

@@ -12,7 +12,7 @@ import (
 // TestURLErrors: a URL that cannot be used says why; the percent-encoding hint only when the user or
 // password can be the cause; never the password.
 func TestURLErrors(t *testing.T) {
-	const hint = "percent-encoded"
+	const hint = "percent-encode"
 	tests := []struct {
 		typ, url string
 		want     string
@@ -23,6 +23,16 @@ func TestURLErrors(t *testing.T) {
 		{"postgres", "postgres://app:s3cr3t@127.0.0.1:5432/app?sslmode=bogus", "sslmode is invalid", false},
 		{"postgres", "postgres://app:s3cr3t@127.0.0.1:5432/app?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem", "/nonexistent/ca.pem", false},
 		{"postgres", "postgres://127.0.0.1:notaport/app", "invalid port", false},
+		// Found by FuzzParse: a '/' in a password that starts with digits ends the user information
+		// at a valid port, and leaves the rest in the database, which the target or the error showed.
+		{"postgres", "postgres://app:12/s3cr3t@127.0.0.1:5432/app", "the database name contains '@'", true},
+		{"mysql", "mysql://app:12/s3cr3t@127.0.0.1:3306/orders", "the database name contains '@'", true},
+		// net/url quotes the port, the escape: a password's start.
+		{"mysql", "mysql://app:s3cr3t/x@127.0.0.1:3306/orders", "invalid port after the host", true},
+		{"mysql", "mysql://app:%s3cr3t@127.0.0.1:3306/orders", "invalid percent-escape", true},
+		// pgx quotes a token of the path, a key: a password's tail.
+		{"postgres", "postgres://app:12/pa%zzs3cr3t@127.0.0.1:5432/app", "invalid percent-encoded token", true},
+		{"postgres", "host=127.0.0.1 password=two s3cr3t words dbname=app", `missing "=" after a key`, false},
 		{"redis", "redis://:pa/s3cr3t@127.0.0.1:6379/0", "not a valid redis URL", true},
 		{"redis", "redis://127.0.0.1:6379/abc", `the database number (the path after host:port, as in redis://host:6379/0) must be a whole number, got "abc"`, false},
 		{"redis", "redis://:s3cr3t@127.0.0.1:6379/?db=x1", `must be a whole number, got "x1"`, false},
