@@ -170,7 +170,10 @@ func NewPeers(opts PeersOptions) *Peers {
 		DisableCompression:  true,
 		ForceAttemptHTTP2:   false,
 	}
-	return &Peers{opts: opts, transport: t, client: &http.Client{Transport: t}, log: log, self: map[string]time.Time{},
+	// A redirect is not /fleetz: the peer answered something else (bad_response). Followed, it would
+	// send the fleet token on to wherever it points, and count that as this peer's answer.
+	client := &http.Client{Transport: t, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return &Peers{opts: opts, transport: t, client: client, log: log, self: map[string]time.Time{},
 		resolved: map[string]lookup{}, keepStale: keepStale}
 }
 
@@ -253,7 +256,7 @@ func (p *Peers) askOne(ctx context.Context, addr, check string) answer {
 		return answer{}
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxFleetBody))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxFleetBody+1))
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 		p.opts.OnResult(PeerRefused)
@@ -263,7 +266,9 @@ func (p *Peers) askOne(ctx context.Context, addr, check string) answer {
 	case err != nil:
 		p.opts.OnResult(PeerUnreachable)
 		return answer{}
-	case resp.StatusCode != http.StatusOK:
+	case resp.StatusCode != http.StatusOK, len(data) > maxFleetBody:
+		// Past maxFleetBody it is not /fleetz, even when what fits parses: cut there, an answer padded
+		// with blanks and followed by anything would pass.
 		p.opts.OnResult(PeerBadAnswer)
 		return answer{}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -100,6 +101,35 @@ func TestPeersAsk(t *testing.T) {
 	cancel()
 	if self.hits.Load() != before {
 		t.Error("asked itself again")
+	}
+}
+
+// TestPeersNotFleetz: a peer that answers something other than /fleetz is bad_response and not heard,
+// even when it points to a /fleetz (a redirect, which was followed, with the fleet token, and counted
+// as the first peer's answer) or when its first 64 KiB parse (an answer padded with blanks and followed
+// by anything, which passed cut there). Found while writing FuzzPeerAnswer.
+func TestPeersNotFleetz(t *testing.T) {
+	target := newPeer(t, fleetJSON("b", map[string]monitor.State{"db": monitor.Failing}))
+	redirect := newPeer(t, func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, target.URL+"/fleetz", http.StatusTemporaryRedirect)
+	})
+	padded := newPeer(t, func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, `{"instance":"c","checks":{"db":"failing"}}`+strings.Repeat(" ", maxFleetBody)+"not json")
+	})
+	for _, peer := range []*peerServer{redirect, padded} {
+		var results []string
+		p := NewPeers(PeersOptions{Peers: []Peer{{Addr: addrOf(peer.Server)}}, Token: "s3cr3t-fleet", Sample: 1, Instance: "me",
+			CacheFor: time.Second, OnResult: func(r string) { results = append(results, r) }})
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		answered, failing := p.Ask(ctx, "db")
+		cancel()
+		p.Close()
+		if answered != 0 || failing != 0 || len(results) != 1 || results[0] != PeerBadAnswer {
+			t.Errorf("Ask = %d answered, %d failing, results %q; want none heard, one bad_response", answered, failing, results)
+		}
+	}
+	if n := target.hits.Load(); n != 0 {
+		t.Errorf("the redirect was followed: its target asked %d times", n)
 	}
 }
 
