@@ -152,6 +152,11 @@ func redactDSN(dsn string) string {
 				return redacted
 			}
 			val, s = s[:end+1], s[end+1:]
+			if s != "" && !strings.ContainsAny(s[:1], " \t\n\r\f\v") {
+				// password=''s3cr3t=: libpq reads an empty quoted value and then a key s3cr3t, a
+				// password that starts with a quote written unquoted.
+				return redacted
+			}
 		} else {
 			end := strings.IndexAny(s, " \t\n")
 			if end < 0 {
@@ -180,13 +185,24 @@ func credentials(s string) bool {
 	return at > 0 && strings.Contains(s[:at], ":")
 }
 
+// misread reports whether the driver's reading of a DSN holds a user, an address or a database that
+// is none, with what ends a part in it ('/', '?', '@', '(', '=' ...): the '/' or the '@' the driver
+// cut at was in a password (app:pa/ss@db, with no /database after it) or in a parameter's value
+// (?app_token=a/b, ?app_token=a@/), which would be shown as a user, a host or a database.
+func misread(cfg *mysql.Config) bool {
+	const ends = "/?@()=&"
+	addr := cfg.Addr
+	if cfg.Net == "unix" {
+		addr = strings.ReplaceAll(addr, "/", "") // a socket's path
+	}
+	return strings.ContainsAny(cfg.User, ends) || strings.ContainsAny(addr, ends) || strings.ContainsAny(cfg.DBName, ends)
+}
+
 // redactMySQLDSN redacts go-sql-driver/mysql's DSN, user:password@tcp(host:3306)/db?param=value, read as
 // the driver reads it (the password runs from the first ':' to the last '@' before the last '/').
 func redactMySQLDSN(dsn string, depth int) string {
 	cfg, err := mysql.ParseDSN(dsn)
-	if err != nil || strings.Contains(cfg.DBName, "@") {
-		// An '@' in the database: the '/' the driver took for the database's was in a password
-		// (app:pa/ss@db, with no /database after it).
+	if err != nil || misread(cfg) {
 		return redacted
 	}
 	var b strings.Builder

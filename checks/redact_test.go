@@ -57,8 +57,11 @@ func TestRedactURL(t *testing.T) {
 		{name: "nested deeper than maxNesting", raw: "/a?n=/b?n=/c?n=/d?n=/e?x=1", want: "/a?n=%2Fb%3Fn%3D%252Fc%253Fn%253D%25252Fd%25253Fn%25253Dxxxxx"},
 		{name: "dsn, unquoted password with a blank", raw: "host=db password=two s3cr3t dbname=app", want: "xxxxx"},
 		{name: "dsn, empty value before the password", raw: "host= password=s3cr3t dbname=app", want: "host=xxxxx dbname=app"},
+		{name: "dsn, a quoted value and a key glued to it", raw: "host=db password=''s3cr3t= dbname=app", want: "xxxxx"},
 		{name: "dsn, credentials in a value", raw: "A=app:s3cr3t@unix(/run/mysqld.sock)/orders", want: "A=xxxxx"},
 		{name: "mysql DSN, '/' in the password and no database", raw: "/:s3cr3t@db", want: "xxxxx"},
+		{name: "mysql DSN, '/' in a secret parameter", raw: "app@tcp(db)/orders?app_token=a)/s3cr3t", want: "xxxxx"},
+		{name: "mysql DSN, '@/' in a secret parameter", raw: "app@tcp(db)/orders?app_token=s3cr3t@/", want: "xxxxx"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
