@@ -94,6 +94,11 @@ func buildPostgresPool(c config.Check, s *postgresSpec) (*postgresCheck, string,
 	if strings.Contains(s.URL, "://") && strings.Contains(pc.ConnConfig.Database, "@") {
 		return nil, "", config.Errors{c.Src.Errorf("url", "the database name contains '@': percent-encode the characters @ : / ? # in the user and password (@ is %s)", "%40")}
 	}
+	// In a key=value DSN, libpq and pgx skip the blanks after an '=': an empty host= or dbname= takes
+	// the next key=value (host= password=s3cr3t) as its value, which the target shows.
+	if hostHas(pc.ConnConfig, "=") || strings.Contains(pc.ConnConfig.Database, "=") {
+		return nil, "", config.Errors{c.Src.Errorf("url", "the host or the database name contains '=': a key with an empty value (host= password=...) takes the next key=value as its own; give it a value, or leave the key out")}
+	}
 	withTLS := tlsWritten(c, s.TLS)
 	tlsPart := ""
 	if withTLS {
@@ -335,12 +340,15 @@ func hasUserinfo(raw string) bool {
 	return ok && strings.Contains(rest, "@")
 }
 
-func hostHasAt(cc *pgx.ConnConfig) bool {
-	if strings.Contains(cc.Host, "@") {
+func hostHasAt(cc *pgx.ConnConfig) bool { return hostHas(cc, "@") }
+
+// hostHas reports whether the host, or a fallback's, contains s.
+func hostHas(cc *pgx.ConnConfig, s string) bool {
+	if strings.Contains(cc.Host, s) {
 		return true
 	}
 	for _, fb := range cc.Fallbacks {
-		if strings.Contains(fb.Host, "@") {
+		if strings.Contains(fb.Host, s) {
 			return true
 		}
 	}

@@ -33,6 +33,9 @@ func TestURLErrors(t *testing.T) {
 		// pgx quotes a token of the path, a key: a password's tail.
 		{"postgres", "postgres://app:12/pa%zzs3cr3t@127.0.0.1:5432/app", "invalid percent-encoded token", true},
 		{"postgres", "host=127.0.0.1 password=two s3cr3t words dbname=app", `missing "=" after a key`, false},
+		// An empty value takes the next key=value as its own, which the target showed.
+		{"postgres", "host= password=s3cr3t dbname=app", "the host or the database name contains '='", false},
+		{"postgres", "host=127.0.0.1 dbname= password=s3cr3t", "the host or the database name contains '='", false},
 		{"redis", "redis://:pa/s3cr3t@127.0.0.1:6379/0", "not a valid redis URL", true},
 		{"redis", "redis://127.0.0.1:6379/abc", `the database number (the path after host:port, as in redis://host:6379/0) must be a whole number, got "abc"`, false},
 		{"redis", "redis://:s3cr3t@127.0.0.1:6379/?db=x1", `must be a whole number, got "x1"`, false},
@@ -48,7 +51,7 @@ func TestURLErrors(t *testing.T) {
 			ch, err := checks.New(c)
 			if err == nil {
 				ch.Close()
-				t.Fatalf("built; want an error")
+				t.Fatalf("built, target %q; want an error", ch.Target)
 			}
 			msg := err.Error()
 			if !strings.Contains(msg, tc.want) {
