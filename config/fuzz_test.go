@@ -100,12 +100,13 @@ var cutSeeds = func() []string {
 		"nats://app:12#Zq7Sekr3tQ@nats", "mqtt://app:12/Zq7Sekr3tQ@mosquitto", "http://app:12/Zq7Sekr3tQ@api/h",
 		"app:Zq7Sekr3tQ@tcp(db:3306", "host=db password='Zq7Sekr3tQ", "mysql://app:Zq7Sekr3tQ/x@db/app",
 		"postgres://app:Zq7Sekr3tQ/x@db/app", "amqp://app:Zq7Sekr3tQ/x@rabbit/", "redis://app:Zq7Sekr3tQ/x@db/0",
+		"host= password=Zq7Sekr3tQ dbname=app", "host=db dbname= password=Zq7Sekr3tQ", "host=db password=two Zq7Sekr3tQ",
 	} {
-		kind, _, _ := strings.Cut(u, "://")
-		switch kind {
-		case "app:Zq7Sekr3tQ@tcp(db:3306":
+		kind, _, isURL := strings.Cut(u, "://")
+		switch {
+		case !isURL && strings.Contains(u, "tcp("):
 			kind = "mysql"
-		case "host=db password='Zq7Sekr3tQ":
+		case !isURL:
 			kind = "postgres"
 		}
 		out = append(out, "checks:\n  - name: c\n    type: "+kind+"\n    url: \""+u+"\"\n")
@@ -384,5 +385,6 @@ func secretInURL(v string, at int) bool {
 	if i := strings.LastIndexAny(name, " \t\n"); i >= 0 {
 		name = name[i+1:]
 	}
-	return config.IsSecretName(name)
+	// A name, not a path or an address that holds '=' ((db)/pass=x is a MySQL database).
+	return config.IsSecretName(name) && !strings.ContainsAny(name, "/()@:")
 }
