@@ -140,7 +140,7 @@ type PeersOptions struct {
 // Peers asks other healthgate processes' /fleetz. It implements monitor.Peers.
 type Peers struct {
 	opts      PeersOptions
-	client    *http.Client
+	send      http.RoundTripper // the transport: one request, one answer, no redirect followed
 	transport *http.Transport
 	log       *slog.Logger
 
@@ -170,10 +170,11 @@ func NewPeers(opts PeersOptions) *Peers {
 		DisableCompression:  true,
 		ForceAttemptHTTP2:   false,
 	}
-	// A redirect is not /fleetz: the peer answered something else (bad_response). Followed, it would
-	// send the fleet token on to wherever it points, and count that as this peer's answer.
-	client := &http.Client{Transport: t, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	return &Peers{opts: opts, transport: t, client: client, log: log, self: map[string]time.Time{},
+	// Requests go to the transport itself, not through an http.Client: a redirect is not /fleetz, the
+	// peer answered something else (bad_response). Followed, it would send the fleet token on to
+	// wherever it points and count that answer as the peer's; and a Client fails a 3xx whose Location
+	// does not parse before any redirect policy is asked (unreachable, for a peer that answered).
+	return &Peers{opts: opts, transport: t, send: t, log: log, self: map[string]time.Time{},
 		resolved: map[string]lookup{}, keepStale: keepStale}
 }
 
@@ -248,7 +249,7 @@ func (p *Peers) askOne(ctx context.Context, addr, check string) answer {
 	if p.opts.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+p.opts.Token)
 	}
-	resp, err := p.client.Do(req)
+	resp, err := p.send.RoundTrip(req)
 	if err != nil {
 		if !errors.Is(ctx.Err(), context.Canceled) { // a round called off says nothing about the peer
 			p.opts.OnResult(PeerUnreachable)

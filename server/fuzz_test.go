@@ -146,7 +146,7 @@ func FuzzPeerAnswer(f *testing.F) {
 		var results []string
 		p.opts.OnResult = func(r string) { results = append(results, r) }
 		read := 0
-		p.client.Transport = roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		p.send = roundTripFunc(func(req *http.Request) (*http.Response, error) {
 			resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(raw)), req)
 			if err != nil {
 				return nil, err
