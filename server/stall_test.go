@@ -13,17 +13,39 @@ import (
 	"github.com/healthgate/healthgate/internal/grpcwire"
 )
 
-// stalledStream opens one HTTP/2 stream (h2c, prior knowledge) on addr with a flow-control window of
-// zero, as a client that never reads its answers does: the server can send the headers, never a
-// byte of the body. With a nil body the request's own body is announced and never sent. It returns
-// the connection, left open until the test ends.
-func stalledStream(t *testing.T, addr, method, path, contentType string, body []byte) net.Conn {
+// dial connects to addr, closed when the test ends.
+func dial(t *testing.T, addr string) net.Conn {
 	t.Helper()
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
+
+// drain stops g's Serve (a first signal) and returns what it returned, which the fixture's cleanup then
+// does not check again.
+func (g *grpcFixture) drain(t *testing.T) error {
+	t.Helper()
+	g.stop()
+	select {
+	case err := <-g.served:
+		g.served <- nil
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return")
+		return nil
+	}
+}
+
+// stalledStream opens one HTTP/2 stream (h2c, prior knowledge) on addr with a flow-control window of
+// zero, as a client that never reads its answers does: the server can send the headers, never a
+// byte of the body. With a nil body the request's own body is announced and never sent. It returns
+// the connection, left open until the test ends.
+func stalledStream(t *testing.T, addr, method, path, contentType string, body []byte) net.Conn {
+	t.Helper()
+	conn := dial(t, addr)
 	if _, err := conn.Write([]byte(http2.ClientPreface)); err != nil {
 		t.Fatal(err)
 	}
@@ -103,15 +125,7 @@ func TestDrainNotHeldByStalledStreams(t *testing.T) {
 			}
 			stalledStream(t, addr, tc.method, tc.path, tc.ct, tc.body)
 			start := time.Now()
-			g.stop()
-			var err error
-			select {
-			case err = <-g.served:
-				g.served <- nil // the cleanup's check: the error is this test's
-			case <-time.After(10 * time.Second):
-				t.Fatal("Serve did not return")
-			}
-			if err != nil {
+			if err := g.drain(t); err != nil {
 				t.Errorf("Serve = %v after %s; want a clean drain", err, time.Since(start).Round(time.Millisecond))
 			}
 		})
@@ -163,12 +177,7 @@ func TestDrainNotFailedBySilentConnections(t *testing.T) {
 			g := newGRPCFixtureDrain(t, &db, 0, 300*time.Millisecond)
 			httpAddr := g.httpURL[len("http://"):]
 			for _, addr := range []string{httpAddr, g.grpcAddr} {
-				conn, err := net.Dial("tcp", addr)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { _ = conn.Close() })
-				if _, err := conn.Write([]byte(tc.send)); err != nil {
+				if _, err := dial(t, addr).Write([]byte(tc.send)); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -176,15 +185,7 @@ func TestDrainNotFailedBySilentConnections(t *testing.T) {
 				stalledStream(t, httpAddr, "GET", "/readyz?verbose", "", []byte{})
 			}
 			time.Sleep(100 * time.Millisecond) // the server has read what was sent
-			g.stop()
-			var err error
-			select {
-			case err = <-g.served:
-				g.served <- nil // the cleanup's check: the error is this test's
-			case <-time.After(10 * time.Second):
-				t.Fatal("Serve did not return")
-			}
-			if (err != nil) != tc.wantErr {
+			if err := g.drain(t); (err != nil) != tc.wantErr {
 				t.Errorf("Serve = %v; want an error: %v", err, tc.wantErr)
 			}
 		})
@@ -200,11 +201,7 @@ func TestIdleConnectionsClosed(t *testing.T) {
 	g := newGRPCFixtureDrain(t, &db, 0, 5*time.Second)
 	for name, addr := range map[string]string{"grpc": g.grpcAddr, "http (h2c)": g.httpURL[len("http://"):]} {
 		t.Run(name, func(t *testing.T) {
-			conn, err := net.Dial("tcp", addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
+			conn := dial(t, addr)
 			if _, err := conn.Write([]byte(http2.ClientPreface)); err != nil {
 				t.Fatal(err)
 			}
