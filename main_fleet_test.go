@@ -57,6 +57,16 @@ type fleetSpec struct {
 // each through a proxy of its own.
 func startFleetPod(t *testing.T, s fleetSpec) *fleetPod {
 	t.Helper()
+	pod, err := startFleetPodErr(t, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pod
+}
+
+// startFleetPodErr is startFleetPod returning serve's failure to start.
+func startFleetPodErr(t *testing.T, s fleetSpec) (*fleetPod, error) {
+	t.Helper()
 	pgURL, redisURL := checktest.PostgresURL(t), checktest.RedisURL(t)
 	pod := &fleetPod{pg: checktest.NewProxy(t, checktest.HostPort(t, pgURL)), cache: checktest.NewProxy(t, checktest.HostPort(t, redisURL))}
 	yaml := fmt.Sprintf(`server:
@@ -78,12 +88,28 @@ checks:
 	if s.token != "" {
 		env["FLEET_TOKEN"] = s.token
 	}
-	pod.serveProcess = startServe(t, yaml, env)
-	return pod
+	var err error
+	pod.serveProcess, err = tryServe(t, yaml, env)
+	return pod, err
 }
 
 // staticFleet starts n pods on loopback, each listing every pod (itself included: it must skip itself).
 func staticFleet(t *testing.T, n int, token func(i int) string) []*fleetPod {
+	t.Helper()
+	var pods []*fleetPod
+	for try := 1; pods == nil; try++ {
+		pods = tryStaticFleet(t, n, token, try == 3)
+	}
+	for _, p := range pods {
+		p.waitCode(t, "/readyz", 200, 10*time.Second)
+	}
+	return pods
+}
+
+// tryStaticFleet starts the pods of staticFleet on addresses picked in advance (every pod lists them
+// all). One may be taken before its pod listens on it (another test's outgoing connection gets it as
+// its local port): then, unless last, it stops the pods it started and returns nil, to try new ones.
+func tryStaticFleet(t *testing.T, n int, token func(i int) string, last bool) []*fleetPod {
 	t.Helper()
 	addrs := make([]string, n)
 	for i := range addrs {
@@ -96,10 +122,18 @@ func staticFleet(t *testing.T, n int, token func(i int) string) []*fleetPod {
 		if token != nil {
 			tok = token(i)
 		}
-		pods[i] = startFleetPod(t, fleetSpec{listen: addrs[i], peers: peers, token: tok})
-	}
-	for _, p := range pods {
-		p.waitCode(t, "/readyz", 200, 10*time.Second)
+		pod, err := startFleetPodErr(t, fleetSpec{listen: addrs[i], peers: peers, token: tok})
+		if err != nil {
+			if last || !strings.Contains(err.Error(), "address already in use") {
+				t.Fatal(err)
+			}
+			t.Logf("pod %d: %s was taken before it listened: new addresses", i, addrs[i])
+			for _, p := range pods[:i] {
+				p.stop(t)
+			}
+			return nil
+		}
+		pods[i] = pod
 	}
 	return pods
 }

@@ -26,17 +26,23 @@ func servedAddr(t *testing.T, l *syncBuffer) string {
 	t.Helper()
 	var addr string
 	checktest.Eventually(t, 10*time.Second, "the serving log line", func() bool {
-		sc := bufio.NewScanner(strings.NewReader(l.String()))
-		for sc.Scan() {
-			var rec struct{ Msg, Addr string }
-			if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == "serving" {
-				addr = rec.Addr
-				return true
-			}
-		}
-		return false
+		var ok bool
+		addr, ok = servingLine(l)
+		return ok
 	})
 	return addr
+}
+
+// servingLine finds the JSON "serving" line in a serve's log and returns its address.
+func servingLine(l *syncBuffer) (string, bool) {
+	sc := bufio.NewScanner(strings.NewReader(l.String()))
+	for sc.Scan() {
+		var rec struct{ Msg, Addr string }
+		if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == "serving" {
+			return rec.Addr, true
+		}
+	}
+	return "", false
 }
 
 // serveProcess is `healthgate serve` running in-process through run().
@@ -76,24 +82,58 @@ func (p *serveProcess) stop(t *testing.T) int {
 
 func startServe(t *testing.T, yaml string, env map[string]string) *serveProcess {
 	t.Helper()
+	p, err := tryServe(t, yaml, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// tryServe is startServe returning serve's failure to start (with its log) instead of failing the test.
+func tryServe(t *testing.T, yaml string, env map[string]string) (*serveProcess, error) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "healthgate.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return startServeFile(t, path, env)
+	return tryServeFile(t, path, env)
 }
 
 // startServeFile runs serve on the configuration file at path.
 func startServeFile(t *testing.T, path string, env map[string]string) *serveProcess {
+	t.Helper()
+	p, err := tryServeFile(t, path, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func tryServeFile(t *testing.T, path string, env map[string]string) (*serveProcess, error) {
 	t.Helper()
 	p := &serveProcess{log: &syncBuffer{}, sigs: make(chan os.Signal, 2), exited: make(chan int, 1)}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	go func() {
 		p.exited <- run([]string{"serve", "--config", path, "--log-format", "json"}, lookup, p.sigs, io.Discard, p.log)
 	}()
-	p.addr = servedAddr(t, p.log)
 	t.Cleanup(func() { p.stop(t) })
-	return p
+	// The serving line, or serve's exit (a listen address taken meanwhile, say), whichever comes first.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if addr, ok := servingLine(p.log); ok {
+			p.addr = addr
+			return p, nil
+		}
+		select {
+		case code := <-p.exited:
+			p.exited <- code
+			return nil, fmt.Errorf("serve exited %d before serving:\n%s", code, p.log.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("no serving log line after 10s:\n%s", p.log.String())
+		}
+	}
 }
 
 type probeResult struct {
