@@ -82,21 +82,22 @@ func (p *serveProcess) stop(t *testing.T) int {
 
 func startServe(t *testing.T, yaml string, env map[string]string) *serveProcess {
 	t.Helper()
-	p, err := tryServe(t, yaml, env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return startServeFile(t, writeServeConfig(t, yaml), env)
 }
 
 // tryServe is startServe returning serve's failure to start (with its log) instead of failing the test.
 func tryServe(t *testing.T, yaml string, env map[string]string) (*serveProcess, error) {
 	t.Helper()
+	return tryServeFile(t, writeServeConfig(t, yaml), env)
+}
+
+func writeServeConfig(t *testing.T, yaml string) string {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "healthgate.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return tryServeFile(t, path, env)
+	return path
 }
 
 // startServeFile runs serve on the configuration file at path.
