@@ -63,3 +63,21 @@ func TestBodySizeWorstCase(t *testing.T) {
 		}
 	}
 }
+
+// TestBodyCountsAgree: the notes that count what a cut body leaves out say "1 check", not "1 checks",
+// and say it in the same words in text and JSON.
+func TestBodyCountsAgree(t *testing.T) {
+	v := view{endpoint: "readyz", status: monitor.Fail}
+	v.add(line{name: monitor.ShutdownCheck, ok: true, critical: true}) // the one passing line
+	for i := range 300 {
+		v.add(line{name: fmt.Sprintf("%s-%03d", strings.Repeat("n", 59), i), typ: "postgres", comp: "datastore",
+			reason: "timeout: no answer within 2s", critical: true, hasRun: true, at: time.Now()})
+	}
+	want := "1 passing or excluded check not listed"
+	if b := render(v, verbose, true); !strings.Contains(string(b), "[+]"+want+"\n") {
+		t.Errorf("text: no %q line in ...%q", want, b[max(0, len(b)-200):])
+	}
+	if b := render(v, hjson, true); !strings.Contains(string(b), `"`+want+`"`) {
+		t.Errorf("JSON: no %q note in ...%q", want, b[max(0, len(b)-300):])
+	}
+}

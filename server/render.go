@@ -234,7 +234,7 @@ func renderText(v view, verboseAsked, details bool, level int) []byte {
 	// What follows the lines, the verdict last, is always written whole.
 	var tail bytes.Buffer
 	if omitted > 0 {
-		fmt.Fprintf(&tail, "[+]%d passing or excluded checks not listed\n", omitted)
+		fmt.Fprintf(&tail, "[+]%s not listed\n", countChecks(omitted, "passing or excluded "))
 	}
 	for _, m := range v.missing {
 		fmt.Fprintf(&tail, "warn: some health checks cannot be excluded: no matches for %s\n", strconv.Quote(m))
@@ -306,8 +306,8 @@ func oneLine(s string) string {
 func jsonRest(body hjsonBody, v view) int {
 	body.Checks = nil
 	body.Notes = []string{
-		strconv.Itoa(len(v.lines)) + " excluded or passing checks not listed",
-		strconv.Itoa(len(v.lines)) + " more checks not listed to stay under 10 KiB (ask /readyz/{name})",
+		countChecks(len(v.lines), "passing or excluded ") + " not listed",
+		countChecks(len(v.lines), "more ") + " not listed to stay under 10 KiB (ask /readyz/{name})",
 		"and " + strconv.Itoa(v.more) + " more excluded names that match no check",
 	}
 	for _, m := range v.missing {
@@ -396,10 +396,10 @@ func renderJSON(v view, details bool, level int) []byte {
 		body.Checks[key] = append(body.Checks[key], d)
 	}
 	if omitted > 0 {
-		body.Notes = append(body.Notes, strconv.Itoa(omitted)+" excluded or passing checks not listed")
+		body.Notes = append(body.Notes, countChecks(omitted, "passing or excluded ")+" not listed")
 	}
 	if cut > 0 {
-		body.Notes = append(body.Notes, strconv.Itoa(cut)+" more checks not listed to stay under 10 KiB (ask /readyz/{name})")
+		body.Notes = append(body.Notes, countChecks(cut, "more ")+" not listed to stay under 10 KiB (ask /readyz/{name})")
 	}
 	for _, m := range v.missing {
 		body.Notes = append(body.Notes, "cannot exclude "+strconv.Quote(m)+": no such check")
@@ -412,4 +412,12 @@ func renderJSON(v view, details bool, level int) []byte {
 		return []byte(`{"status":"fail","output":"cannot render"}`)
 	}
 	return append(b, '\n')
+}
+
+// countChecks counts checks in words: "1 more check", "2 more checks".
+func countChecks(n int, what string) string {
+	if n == 1 {
+		return "1 " + what + "check"
+	}
+	return strconv.Itoa(n) + " " + what + "checks"
 }

@@ -349,7 +349,7 @@ func (h *Handler) detailsIndex(r *http.Request) int {
 	return 0
 }
 
-// query is what a probe's query string asks for, parsed without allocating.
+// query is what a probe's query string asks for, parsed without allocating unless it is escaped.
 type query struct {
 	verbose, json, exclude bool
 }
@@ -360,6 +360,14 @@ func parseQuery(raw string) query {
 		var part string
 		part, raw, _ = strings.Cut(raw, "&")
 		key, val, _ := strings.Cut(part, "=")
+		if strings.ContainsAny(part, "%+") { // rare: decode as r.URL.Query() would, dropping a bad escape
+			var kerr, verr error
+			key, kerr = url.QueryUnescape(key)
+			val, verr = url.QueryUnescape(val)
+			if kerr != nil || verr != nil {
+				continue
+			}
+		}
 		switch key {
 		case "verbose":
 			q.verbose = true // present means on, as in kube-apiserver

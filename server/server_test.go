@@ -187,6 +187,9 @@ func TestReadyzBodies(t *testing.T) {
 		{"/readyz?exclude=db", 200, "ok"},
 		{"/readyz?exclude=db&verbose", 200, "[+]shutdown ok\n[+]db excluded: ok\n[+]cache ok\nreadyz check passed\n"},
 		{"/readyz?exclude=db&exclude=nope", 200, "[+]shutdown ok\n[+]db excluded: ok\n[+]cache ok\nwarn: some health checks cannot be excluded: no matches for \"nope\"\nreadyz check passed\n"},
+		// Keys and values are read percent-decoded, as kube-apiserver reads them (r.URL.Query()).
+		{"/readyz?%65xclude=db", 200, "ok"},
+		{"/readyz?exclude=d%62&verb%6Fse", 200, "[+]shutdown ok\n[+]db excluded: ok\n[+]cache ok\nreadyz check passed\n"},
 		{"/readyz/db", 503, "[-]db failed: reason withheld\nreadyz check failed\n"},
 		{"/readyz/cache", 200, "ok"},
 		{"/livez", 200, "ok"},
@@ -601,5 +604,29 @@ func TestReload(t *testing.T) {
 	}
 	if r := f.get(t, "/fleetz"); r.code != 200 || !strings.Contains(r.body, `"instance":"me"`) {
 		t.Errorf("/fleetz = %d %q after a reload added a fleet", r.code, r.body)
+	}
+}
+
+// TestQueryDecoded: the probe's query string is read percent- and plus-decoded, as r.URL.Query() reads it
+// (kube-apiserver's way), while the common forms stay on the path that does not allocate.
+func TestQueryDecoded(t *testing.T) {
+	tests := []struct {
+		raw  string
+		want query
+	}{
+		{"verbose&format=json&exclude=db", query{verbose: true, json: true, exclude: true}},
+		{"f%6Frmat=%6Ason", query{json: true}},
+		{"%76erbose=1", query{verbose: true}},
+		{"%65xclude=a+b", query{exclude: true}},
+		{"format=%zz&verbose", query{verbose: true}}, // a bad escape is ignored, as url.ParseQuery drops it
+		{"verbose+=1", query{}},                      // "verbose " is another key
+	}
+	for _, tc := range tests {
+		if got := parseQuery(tc.raw); got != tc.want {
+			t.Errorf("parseQuery(%q) = %+v; want %+v", tc.raw, got, tc.want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { parseQuery("verbose&format=json&exclude=db") }); n != 0 {
+		t.Errorf("parseQuery of a plain query allocates %v times; want 0", n)
 	}
 }
