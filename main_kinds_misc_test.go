@@ -1,11 +1,18 @@
 package main
 
 import (
+	"crypto/tls"
+	"encoding/pem"
 	"net"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
@@ -90,4 +97,47 @@ func TestWaitAndCheckMiscKinds(t *testing.T) {
 			t.Errorf("check --%s %s: exit %d; want 1", k.flag, down, code)
 		}
 	})
+}
+
+// TestGRPCFlagTLS: `--grpc https://HOST:PORT` reaches a gRPC server over TLS with the system's CAs, so an
+// init container needs no configuration file for it: a private CA comes in through SSL_CERT_FILE, which
+// Go reads for the system's CAs once per process (hence a real process here). Without that CA the same
+// flag fails as tls, and a bare HOST:PORT stays plaintext.
+func TestGRPCFlagTLS(t *testing.T) {
+	t.Parallel()
+	// httptest's certificate, for 127.0.0.1, signs itself: it is its own CA.
+	web := httptest.NewTLSServer(nil)
+	cert, ca := web.TLS.Certificates[0], web.Certificate().Raw
+	web.Close()
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer(grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}})))
+	healthpb.RegisterHealthServer(srv, health.NewServer())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Stop(); <-done })
+	addr := ln.Addr().String()
+
+	bin := healthgateBinary(t)
+	check := func(env []string, target string) (int, string) {
+		cmd := exec.CommandContext(t.Context(), bin, "check", "--grpc", target)
+		cmd.Env = append(os.Environ(), env...)
+		out, _ := cmd.CombinedOutput()
+		return cmd.ProcessState.ExitCode(), string(out)
+	}
+	if code, out := check([]string{"SSL_CERT_FILE=" + caFile}, "https://"+addr); code != exitOK {
+		t.Errorf("check --grpc https://%s with its CA in SSL_CERT_FILE: exit %d; want 0:\n%s", addr, code, out)
+	}
+	if code, out := check([]string{"SSL_CERT_FILE=" + filepath.Join(t.TempDir(), "none.pem")}, "https://"+addr); code != exitFailed || !strings.Contains(out, "tls") {
+		t.Errorf("check --grpc https://%s without its CA: exit %d; want 1 with the tls class:\n%s", addr, code, out)
+	}
+	if code, out := check(nil, addr); code != exitFailed || strings.Contains(out, "tls:") {
+		t.Errorf("check --grpc %s (plaintext to a TLS server): exit %d; want 1, not a TLS failure:\n%s", addr, code, out)
+	}
 }

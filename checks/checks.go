@@ -182,7 +182,7 @@ var kinds = map[string]kind{
 	"memcached": register(kind{component: ComponentDatastore,
 		target: target{"address", "HOST:PORT", "a memcached at `HOST:PORT` (version must answer", "127.0.0.1:9"}}, buildMemcached),
 	"grpc": register(kind{component: ComponentService,
-		target: target{"address", "HOST:PORT", "a gRPC server at `HOST:PORT` (grpc.health.v1.Health/Check must answer SERVING, plaintext", "127.0.0.1:9"}}, buildGRPC),
+		target: target{"address", "HOST:PORT", "a gRPC server at `HOST:PORT` (grpc.health.v1.Health/Check must answer SERVING; plaintext, or TLS with https://HOST:PORT", "127.0.0.1:9"}}, buildGRPC),
 	"dns": register(kind{component: ComponentService,
 		target: target{"host", "HOST", "the DNS name `HOST` (it must resolve: A/AAAA, system resolver", "localhost"}}, buildDNS),
 }

@@ -67,25 +67,65 @@ type grpcSettings struct {
 
 // grpcSpec is a grpc check's own configuration (config.Check.Spec, decoded).
 type grpcSpec struct {
-	Address string     `yaml:"address" schema:"minLength=1" desc:"host:port of the gRPC server"`
+	Address string     `yaml:"address" schema:"minLength=1" desc:"host:port of the gRPC server (plaintext unless a tls block is written), or https://host:port (TLS) or http://host:port (plaintext)"`
 	Service string     `yaml:"service" desc:"the service name asked of grpc.health.v1.Health/Check (default \"\": the server as a whole)"`
 	TLS     config.TLS `yaml:"tls"`
 }
 
 func grpcSettingsOf(c config.Check, s *grpcSpec) (grpcSettings, config.Errors) {
 	var errs config.Errors
-	addr, err := checkAddress(c, s.Address, "address", "")
-	if err != nil {
+	address, scheme, serr := grpcScheme(c, s.Address)
+	if serr != nil {
+		errs = append(errs, serr)
+	}
+	addr, err := checkAddress(c, address, "address", "")
+	if err != nil && serr == nil {
 		errs = append(errs, err)
 	}
 	g := grpcSettings{address: addr, service: s.Service}
-	// A written tls: block, even an empty one (tls: {}: the system's CAs), turns TLS on.
-	if tlsWritten(c, s.TLS) {
+	written := tlsWritten(c, s.TLS)
+	if scheme == "http" && written {
+		errs = append(errs, c.Src.Errorf("address", "http:// is plaintext, but a tls block is written: write https:// (or the bare host:port) to use it"))
+	}
+	// A written tls: block, even an empty one (tls: {}: the system's CAs), turns TLS on; so does
+	// https:// (the system's CAs, unless a tls block says more).
+	if written || scheme == "https" {
 		cfg, tlsErrs := clientTLS(s.TLS)
 		errs = append(errs, tlsErrs...)
 		g.tls = cfg
 	}
 	return g, errs
+}
+
+// grpcScheme splits an address written as a URL: https://HOST:PORT asks for TLS, http://HOST:PORT for
+// plaintext (h2c), as the Rust grpc_health_probe's --addr reads them. It lets `--grpc https://...` on
+// the command line, where no tls block can be written, reach a TLS server (a private CA through
+// SSL_CERT_FILE, which Go reads for the system's CAs). A bare HOST:PORT is returned as it is.
+func grpcScheme(c config.Check, address string) (string, string, *config.Error) {
+	scheme, rest, ok := strings.Cut(address, "://")
+	if !ok {
+		return address, "", nil
+	}
+	switch scheme = strings.ToLower(scheme); {
+	case scheme != "http" && scheme != "https":
+		return "", "", c.Src.Errorf("address", "must be host:port, https://host:port (TLS) or http://host:port (plaintext); not a %s:// URL", shownScheme(scheme))
+	case strings.ContainsAny(strings.TrimSuffix(rest, "/"), "/?#@"):
+		// A path would be ignored (gRPC's method is the path), and a user or password has no place.
+		return "", "", c.Src.Errorf("address", "%s:// takes only host:port, with no user, path or query", scheme)
+	}
+	return strings.TrimSuffix(rest, "/"), scheme, nil
+}
+
+// shownScheme is a scheme fit for an error message: what could be a secret typed in the wrong place
+// (a long or odd one) is not repeated.
+func shownScheme(s string) string {
+	odd := func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '+' || r == '-' || r == '.')
+	}
+	if len(s) > 16 || strings.ContainsFunc(s, odd) {
+		return "(not shown)"
+	}
+	return s
 }
 
 type grpcCheck struct {

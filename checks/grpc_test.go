@@ -200,6 +200,11 @@ func TestGRPCTLS(t *testing.T) {
 		{name: "tls to a plaintext server", check: config.Check{Spec: config.SpecOf(map[string]any{"address": plain, "tls": config.TLS{CAFile: caFile}})}, want: checks.TLS},
 		{name: "tls to a plaintext net/http h2c server", check: config.Check{Spec: config.SpecOf(map[string]any{"address": h2c.Listener.Addr().String(), "tls": config.TLS{CAFile: caFile}})}, want: checks.TLS, hint: "may not speak TLS"},
 		{name: "plaintext to a TLS server", check: config.Check{Spec: config.SpecOf(map[string]any{"address": addr})}, want: checks.Reset, hint: "wants TLS"},
+		// https:// turns TLS on as tls: {} does (the flag --grpc https://... has no tls block); http:// is plaintext.
+		{name: "https://, trusted by the tls block", check: config.Check{Spec: config.SpecOf(map[string]any{"address": "https://" + addr, "tls": config.TLS{CAFile: caFile}})}},
+		{name: "https://, the system's CAs", check: config.Check{Spec: config.SpecOf(map[string]any{"address": "https://" + addr + "/"})}, want: checks.TLS, hint: "tls.ca_file"},
+		{name: "http:// to a plaintext server", check: config.Check{Spec: config.SpecOf(map[string]any{"address": "HTTP://" + plain})}},
+		{name: "http:// to a TLS server", check: config.Check{Spec: config.SpecOf(map[string]any{"address": "http://" + addr})}, want: checks.Reset, hint: "wants TLS"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.check.Type = "grpc"
@@ -223,11 +228,23 @@ func TestGRPCConfig(t *testing.T) {
 		{config.Check{Spec: config.SpecOf(map[string]any{"address": "inventory"})}, "must be host:port"},
 		{config.Check{Spec: config.SpecOf(map[string]any{"address": "inventory:50051", "tls": config.TLS{CAFile: "/nonexistent/ca.pem"}})}, "ca_file"},
 		{config.Check{Spec: config.SpecOf(map[string]any{"address": "inventory:50051", "url": "http://x"})}, "does not apply"},
+		{config.Check{Spec: config.SpecOf(map[string]any{"address": "grpcs://inventory:50051"})}, "not a grpcs:// URL"},
+		{config.Check{Spec: config.SpecOf(map[string]any{"address": "https://inventory:50051/inventory.v1.Stock"})}, "https:// takes only host:port"},
+		{config.Check{Spec: config.SpecOf(map[string]any{"address": "https://inventory"})}, "must be host:port"},
+		{config.Check{Spec: config.SpecOf(map[string]any{"address": "http://inventory:50051", "tls": config.TLS{}})}, "http:// is plaintext, but a tls block is written"},
 	} {
 		c := config.NewCheck("g", "grpc", "test", config.NewDefaults())
 		c.Spec = tc.c.Spec
 		if _, err := checks.New(c); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: %v; want %q", tc.c, err, tc.want)
+		}
+	}
+	// A secret typed where the address goes is not repeated.
+	for _, addr := range []string{"https://app:s3cret@inventory:50051", "app:s3cret@inventory://x"} {
+		c := config.NewCheck("g", "grpc", "test", config.NewDefaults())
+		c.Spec = config.SpecOf(map[string]any{"address": addr})
+		if _, err := checks.New(c); err == nil || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("address %q: %v; want an error without the secret", addr, err)
 		}
 	}
 }
