@@ -107,7 +107,7 @@ func buildHTTP(c config.Check, s *httpSpec) (prober, string, config.Errors) {
 		if err != nil {
 			return nil, err
 		}
-		return &firstBytesConn{Conn: conn, judge: httpFirstByte}, nil
+		return &firstBytesConn{Conn: &proxyConnectConn{Conn: conn, timeout: c.Timeout}, judge: httpFirstByte}, nil
 	}
 	client := &http.Client{
 		Transport: tr,
@@ -126,6 +126,32 @@ func buildHTTP(c config.Check, s *httpSpec) (prober, string, config.Errors) {
 		header: header, host: host, expect: s.ExpectStatus, contains: []byte(s.BodyContains),
 	}
 	return h, h.shown, nil
+}
+
+// proxyConnectConn bounds the wait for an HTTP proxy's answer to CONNECT (an https:// URL through
+// HTTPS_PROXY) by the check's timeout: net/http waits a fixed minute for it, after the run that asked
+// gave up, so an outage of the proxy piled up a connection per run for a minute. The deadline is set
+// when net/http writes the CONNECT, the first thing written on a connection to a proxy, and cleared at
+// the next write (the TLS handshake's first message, bounded by TLSHandshakeTimeout), so a connection
+// the pool keeps has no deadline. A connection that does not begin with CONNECT is left as it is.
+// net/http writes on one goroutine at a time, the CONNECT's writer done before the handshake starts.
+type proxyConnectConn struct {
+	net.Conn
+	timeout time.Duration
+	writes  int
+	armed   bool
+}
+
+func (c *proxyConnectConn) Write(p []byte) (int, error) {
+	c.writes++
+	switch {
+	case c.writes == 1 && bytes.HasPrefix(p, []byte("CONNECT ")):
+		c.armed = c.Conn.SetDeadline(time.Now().Add(c.timeout)) == nil
+	case c.armed:
+		c.armed = false
+		_ = c.Conn.SetDeadline(time.Time{})
+	}
+	return c.Conn.Write(p)
 }
 
 // clientTLS builds the client side of TLS from a check's tls block, for every kind that speaks TLS
