@@ -210,6 +210,52 @@ func TestChartAutoscaling(t *testing.T) {
 	}
 }
 
+// TestChartExternalScaler: autoscaling.external (another controller owns the count: KEDA's ScaledObject,
+// which makes its own HPA) leaves the Deployment's replicas out without rendering the chart's HPA, whatever
+// replicaCount says; the PodDisruptionBudget is judged at autoscaling.minReplicas, the fewest pods that
+// scaler keeps (the refusals are in tools/testdata/chart-invalid/autoscaling-*external*.yaml).
+func TestChartExternalScaler(t *testing.T) {
+	helm := helmBinary(t)
+	for _, tc := range []struct {
+		name string
+		set  []string
+	}{
+		{name: "replicaCount ignored", set: []string{"replicaCount=4"}},
+		{name: "maxReplicas not judged", set: []string{"autoscaling.minReplicas=3", "autoscaling.maxReplicas=1"}},
+		{name: "a budget", set: []string{"podDisruptionBudget.enabled=true"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := renderChart(t, helm, append([]string{"autoscaling.external=true"}, tc.set...)...)
+			if r.deploy == nil {
+				t.Fatal("rendered no Deployment")
+			}
+			if r.deploy.Spec.Replicas != nil {
+				t.Errorf("Deployment replicas %d, want none: every helm upgrade would reset the count the external scaler chose", *r.deploy.Spec.Replicas)
+			}
+			if r.hpa != nil {
+				t.Errorf("rendered HorizontalPodAutoscaler/%s: the external scaler makes its own, and two would fight over the count", r.hpa.Name)
+			}
+		})
+	}
+
+	// minAvailable 2 of replicaCount 2 passes at minReplicas 3. (Not through renderChart: tools/policy sees
+	// no autoscaler in the set and judges the budget at the API server's default of one pod.)
+	pdb := "podDisruptionBudget.enabled=true,podDisruptionBudget.minAvailable=2,podDisruptionBudget.maxUnavailable=null,replicaCount=2"
+	out, err := exec.Command(helm, "template", "x", chartDir, "--set", pdb+",autoscaling.external=true,autoscaling.minReplicas=3").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "kind: PodDisruptionBudget") {
+		t.Errorf("minAvailable 2 with an external scaler's minReplicas 3: %v, want a PodDisruptionBudget:\n%s", err, lastLines(out))
+	}
+
+	// NOTES.txt names the Deployment the scaler must target, and only then.
+	const target = "scaleTargetRef: Deployment x-healthgate"
+	if notes := installNotes(t, helm, "autoscaling.external=true"); !strings.Contains(notes, target) {
+		t.Errorf("autoscaling.external: NOTES do not say %q:\n%s", target, notes)
+	}
+	if notes := installNotes(t, helm, "autoscaling.enabled=true"); strings.Contains(notes, target) {
+		t.Errorf("autoscaling.enabled (the chart's own HPA): NOTES say %q:\n%s", target, notes)
+	}
+}
+
 // TestChartAlertLabels: an alert's labels are its severity, alertLabels and its own labels, the alert's
 // winning on a shared key, each key once (the rule decodes strictly; the labels were appended one after the
 // other, and a key in both was written twice).

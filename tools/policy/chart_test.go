@@ -157,7 +157,8 @@ metrics:
 }
 
 // TestChartFleetNotes: NOTES.txt warns when the fleet can never fail a check open: fewer replicas than
-// fleet.min_pods (with autoscaling, a minReplicas below it), or no critical check with scope: shared.
+// fleet.min_pods (with autoscaling, the chart's or an external scaler's, a minReplicas below it), or no
+// critical check with scope: shared.
 func TestChartFleetNotes(t *testing.T) {
 	helm := helmBinary(t)
 	const minPods = "fleet.min_pods"
@@ -175,6 +176,8 @@ func TestChartFleetNotes(t *testing.T) {
 		{name: "autoscaling from 3, one replica written", set: []string{"replicaCount=1", "checks[0].scope=shared", "autoscaling.enabled=true", "autoscaling.minReplicas=3"}},
 		{name: "autoscaling from 2", set: []string{"replicaCount=5", "checks[0].scope=shared", "autoscaling.enabled=true", "autoscaling.minReplicas=2"}, want: []string{minPods, minReplicas}},
 		{name: "autoscaling from 3, min_pods 4", set: []string{"checks[0].scope=shared", "autoscaling.enabled=true", "autoscaling.minReplicas=3", "fleet.min_pods=4"}, want: []string{minPods, minReplicas}},
+		{name: "external scaler from 3, one replica written", set: []string{"replicaCount=1", "checks[0].scope=shared", "autoscaling.external=true", "autoscaling.minReplicas=3"}},
+		{name: "external scaler from 2", set: []string{"replicaCount=5", "checks[0].scope=shared", "autoscaling.external=true", "autoscaling.minReplicas=2"}, want: []string{minPods, minReplicas}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			notes := installNotes(t, helm, append([]string{"fleet.enabled=true", "checks[0].name=db", "checks[0].type=postgres",

@@ -100,6 +100,16 @@ healthgate.seconds: the same in whole seconds, rounded up.
 {{- printf "%s-peers" (include "healthgate.fullname" . | trunc 57 | trimSuffix "-") -}}
 {{- end -}}
 
+{{/*
+healthgate.scaled: "true" when an autoscaler owns the Deployment's pod count: the chart's HorizontalPodAutoscaler
+(autoscaling.enabled) or a scaler outside the chart (autoscaling.external: a KEDA ScaledObject makes its own
+HPA). The Deployment then renders no replicas, which every helm upgrade would otherwise set back, and where
+the chart reasons about the pod count it takes autoscaling.minReplicas, the fewest pods there may be.
+*/}}
+{{- define "healthgate.scaled" -}}
+{{- if or .Values.autoscaling.enabled .Values.autoscaling.external -}}true{{- end -}}
+{{- end -}}
+
 {{/* "true" when the fleet token comes from a Secret (HEALTHGATE_FLEET_TOKEN). */}}
 {{- define "healthgate.fleetToken" -}}
 {{- if and .Values.fleet.enabled .Values.fleet.token.secretName -}}true{{- end -}}
