@@ -3,6 +3,7 @@ package policy
 import (
 	"maps"
 	"os/exec"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -80,7 +81,8 @@ func admits(rules []networkingv1.NetworkPolicyIngressRule, from map[string]strin
 
 // TestChartNetworkPolicy: networkPolicy.enabled renders a policy selecting the Deployment's pods that admits
 // the listed sources on the health port (and gRPC's), the fleet peers and the test pod on the health port
-// (each only when on), and restricts egress only when asked, then always with DNS and the peers.
+// (each only when on), and restricts egress only when asked, then always with DNS (to networkPolicy.dnsTo,
+// anywhere when empty) and the peers.
 func TestChartNetworkPolicy(t *testing.T) {
 	helm := helmBinary(t)
 	if r := renderChart(t, helm); r.np != nil {
@@ -89,6 +91,13 @@ func TestChartNetworkPolicy(t *testing.T) {
 	const prometheus = "networkPolicy.from[0].namespaceSelector.matchLabels.kubernetes\\.io/metadata\\.name=monitoring"
 	const lb = "networkPolicy.from[1].ipBlock.cidr=10.0.0.0/16"
 	const db = "networkPolicy.egress[0].ports[0].port=5432"
+	kubeDNS := []string{"networkPolicy.dnsTo[0].namespaceSelector.matchLabels.kubernetes\\.io/metadata\\.name=kube-system",
+		"networkPolicy.dnsTo[0].podSelector.matchLabels.k8s-app=kube-dns", "networkPolicy.dnsTo[1].ipBlock.cidr=169.254.20.10/32"}
+	kubeDNSPeers := []networkingv1.NetworkPolicyPeer{
+		{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": "kube-system"}},
+			PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"k8s-app": "kube-dns"}}},
+		{IPBlock: &networkingv1.IPBlock{CIDR: "169.254.20.10/32"}},
+	}
 	for _, tc := range []struct {
 		name                   string
 		set                    []string
@@ -96,6 +105,7 @@ func TestChartNetworkPolicy(t *testing.T) {
 		userPorts              []int32 // the ports networkPolicy.from reaches; nil: no such rule
 		peers, testPod, egress bool
 		wantEgressRules        int
+		dnsTo                  []networkingv1.NetworkPolicyPeer // the DNS rule's destinations; nil: anywhere
 	}{
 		{name: "defaults", set: nil, port: 8080, testPod: true},
 		{name: "no test pod", set: []string{"tests.enabled=false"}, port: 8080},
@@ -104,6 +114,8 @@ func TestChartNetworkPolicy(t *testing.T) {
 		{name: "fleet", set: []string{prometheus, "fleet.enabled=true", "replicaCount=3"}, port: 8080, userPorts: []int32{8080}, peers: true, testPod: true},
 		{name: "egress", set: []string{prometheus, db}, port: 8080, userPorts: []int32{8080}, testPod: true, egress: true, wantEgressRules: 2},
 		{name: "egress, fleet", set: []string{prometheus, db, "fleet.enabled=true", "replicaCount=3", "tests.enabled=false"}, port: 8080, userPorts: []int32{8080}, peers: true, egress: true, wantEgressRules: 3},
+		{name: "egress, DNS to the cluster's", set: append([]string{prometheus, db}, kubeDNS...), port: 8080, userPorts: []int32{8080}, testPod: true, egress: true, wantEgressRules: 2, dnsTo: kubeDNSPeers},
+		{name: "DNS to the cluster's, egress open", set: append([]string{prometheus}, kubeDNS...), port: 8080, userPorts: []int32{8080}, testPod: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := renderChart(t, helm, append([]string{"networkPolicy.enabled=true"}, tc.set...)...)
@@ -160,8 +172,11 @@ func TestChartNetworkPolicy(t *testing.T) {
 			}
 			if tc.egress {
 				dns := spec.Egress[0]
-				if len(dns.To) != 0 || !portsAllow(dns.Ports, corev1.ProtocolUDP, 53, "") || !portsAllow(dns.Ports, corev1.ProtocolTCP, 53, "") {
-					t.Errorf("first egress rule %v: want DNS, UDP and TCP 53, to anywhere", dns)
+				if !portsAllow(dns.Ports, corev1.ProtocolUDP, 53, "") || !portsAllow(dns.Ports, corev1.ProtocolTCP, 53, "") || len(dns.Ports) != 2 {
+					t.Errorf("first egress rule %v: want DNS, UDP and TCP 53", dns)
+				}
+				if !reflect.DeepEqual(dns.To, tc.dnsTo) {
+					t.Errorf("DNS goes to %v, want %v (networkPolicy.dnsTo; nil: anywhere)", dns.To, tc.dnsTo)
 				}
 				last := spec.Egress[len(spec.Egress)-1]
 				if len(last.Ports) != 1 || last.Ports[0].Port.IntVal != 5432 {
