@@ -124,15 +124,7 @@ func TestAMQPWireFaults(t *testing.T) {
 // a missing queue closes only its channel; a severed connection is reopened by the next run.
 func TestAMQPKeepsItsConnection(t *testing.T) {
 	mq := checktest.AMQPURL(t)
-	p := checktest.NewProxy(t, checktest.HostPort(t, mq))
-	ch := newCheckTimeout(t, config.Check{Type: "amqp", Spec: config.SpecOf(map[string]any{"url": checktest.WithHost(t, mq, p.Addr())})}, generousTimeout)
-	for range 5 {
-		err, _ := runCheck(t, ch)
-		assertClass(t, err, "")
-	}
-	if n := p.Accepted(); n != 1 {
-		t.Fatalf("%d connections for 5 healthy runs; want 1", n)
-	}
+	p, ch := keptCheck(t, "amqp", mq)
 	missing := newCheckTimeout(t, config.Check{Type: "amqp", Spec: config.SpecOf(map[string]any{"url": checktest.WithHost(t, mq, p.Addr()), "queue": "healthgate-no-such-queue"})}, generousTimeout)
 	for range 3 {
 		err, _ := runCheck(t, missing)
@@ -141,17 +133,7 @@ func TestAMQPKeepsItsConnection(t *testing.T) {
 	if n := p.Accepted(); n != 2 {
 		t.Fatalf("%d connections after 3 runs of a second check against a missing queue; want 2 (its own, kept)", n)
 	}
-	for _, tc := range []struct {
-		mode checktest.Mode
-		want checks.Class
-	}{{checktest.Refuse, checks.Refused}, {checktest.Reset, checks.Reset}} {
-		p.Set(tc.mode) // closes the kept connection, as a broker restart does
-		err, _ := runCheck(t, ch)
-		assertClass(t, err, tc.want)
-		p.Set(checktest.Forward)
-		err, _ = runCheck(t, ch)
-		assertClass(t, err, "")
-	}
+	assertRedials(t, p, ch)
 }
 
 func TestAMQPConfiguration(t *testing.T) {

@@ -181,6 +181,41 @@ func runFaults(t *testing.T, target string, build func(addr string) config.Check
 	}
 }
 
+// keptCheck builds a check of kind whose url is rawURL pointed at a proxy, runs it 5 times, each a
+// pass, and wants one connection for all of them: the check keeps its connection (its session) from
+// run to run.
+func keptCheck(t *testing.T, kind, rawURL string) (*checktest.Proxy, *checks.Check) {
+	t.Helper()
+	p := checktest.NewProxy(t, checktest.HostPort(t, rawURL))
+	ch := newCheckTimeout(t, config.Check{Type: kind, Spec: config.SpecOf(map[string]any{"url": checktest.WithHost(t, rawURL, p.Addr())})}, generousTimeout)
+	for range 5 {
+		err, _ := runCheck(t, ch)
+		assertClass(t, err, "")
+	}
+	if n := p.Accepted(); n != 1 {
+		t.Fatalf("%d connections for 5 healthy runs; want 1", n)
+	}
+	return p, ch
+}
+
+// assertRedials severs the connection ch keeps through p, twice: the proxy refuses, then resets. Each
+// time the next run reports that fault (refused, reset), and the run after it, the proxy forwarding
+// again, dials anew and passes.
+func assertRedials(t *testing.T, p *checktest.Proxy, ch *checks.Check) {
+	t.Helper()
+	for _, tc := range []struct {
+		mode checktest.Mode
+		want checks.Class
+	}{{checktest.Refuse, checks.Refused}, {checktest.Reset, checks.Reset}} {
+		p.Set(tc.mode) // closes the kept connection, as a server restart does
+		err, _ := runCheck(t, ch)
+		assertClass(t, err, tc.want)
+		p.Set(checktest.Forward)
+		err, _ = runCheck(t, ch)
+		assertClass(t, err, "")
+	}
+}
+
 func TestPostgresWireFaults(t *testing.T) {
 	t.Parallel() // its own proxies and checks; waits on timeouts
 	pg := checktest.PostgresURL(t)

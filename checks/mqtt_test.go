@@ -289,27 +289,8 @@ func TestMQTTAfterConnack(t *testing.T) {
 // TestMQTTKeepsItsSession: healthy runs share one connection (one CONNECT); a severed one is replaced by
 // the next run, which reports what the broker does now.
 func TestMQTTKeepsItsSession(t *testing.T) {
-	mu := checktest.MQTTURL(t)
-	p := checktest.NewProxy(t, checktest.HostPort(t, mu))
-	ch := newCheckTimeout(t, config.Check{Type: "mqtt", Spec: config.SpecOf(map[string]any{"url": checktest.WithHost(t, mu, p.Addr())})}, generousTimeout)
-	for range 5 {
-		err, _ := runCheck(t, ch)
-		assertClass(t, err, "")
-	}
-	if n := p.Accepted(); n != 1 {
-		t.Fatalf("%d connections for 5 healthy runs; want 1", n)
-	}
-	for _, tc := range []struct {
-		mode checktest.Mode
-		want checks.Class
-	}{{checktest.Refuse, checks.Refused}, {checktest.Reset, checks.Reset}} {
-		p.Set(tc.mode)
-		err, _ := runCheck(t, ch)
-		assertClass(t, err, tc.want)
-		p.Set(checktest.Forward)
-		err, _ = runCheck(t, ch)
-		assertClass(t, err, "")
-	}
+	p, ch := keptCheck(t, "mqtt", checktest.MQTTURL(t))
+	assertRedials(t, p, ch)
 }
 
 func TestMQTTConfiguration(t *testing.T) {

@@ -138,27 +138,8 @@ func TestNATSWireFaults(t *testing.T) {
 // TestNATSKeepsItsConnection: healthy runs share one connection; a severed one is redialled by the next
 // run, which reports what the server does now.
 func TestNATSKeepsItsConnection(t *testing.T) {
-	nu := checktest.NATSURL(t)
-	p := checktest.NewProxy(t, checktest.HostPort(t, nu))
-	ch := newCheckTimeout(t, config.Check{Type: "nats", Spec: config.SpecOf(map[string]any{"url": checktest.WithHost(t, nu, p.Addr())})}, generousTimeout)
-	for range 5 {
-		err, _ := runCheck(t, ch)
-		assertClass(t, err, "")
-	}
-	if n := p.Accepted(); n != 1 {
-		t.Fatalf("%d connections for 5 healthy runs; want 1", n)
-	}
-	for _, tc := range []struct {
-		mode checktest.Mode
-		want checks.Class
-	}{{checktest.Refuse, checks.Refused}, {checktest.Reset, checks.Reset}} {
-		p.Set(tc.mode)
-		err, _ := runCheck(t, ch)
-		assertClass(t, err, tc.want)
-		p.Set(checktest.Forward)
-		err, _ = runCheck(t, ch)
-		assertClass(t, err, "")
-	}
+	p, ch := keptCheck(t, "nats", checktest.NATSURL(t))
+	assertRedials(t, p, ch)
 }
 
 func TestNATSConfiguration(t *testing.T) {
