@@ -108,16 +108,9 @@ func TestAMQPServerAnswers(t *testing.T) {
 func TestAMQPWireFaults(t *testing.T) {
 	t.Parallel() // its own proxies and checks; waits on timeouts
 	mq := checktest.AMQPURL(t)
-	runFaults(t, checktest.HostPort(t, mq), func(addr string) config.Check {
-		return config.Check{Type: "amqp", Spec: config.SpecOf(map[string]any{"url": checktest.WithHost(t, mq, addr)})}
-	})
-	t.Run("garbage", func(t *testing.T) {
-		p := checktest.NewProxy(t, checktest.HostPort(t, mq))
-		p.Set(checktest.Garbage)
-		ch := newCheckTimeout(t, config.Check{Type: "amqp", Spec: config.SpecOf(map[string]any{"url": checktest.WithHost(t, mq, p.Addr())})}, generousTimeout)
-		err, _ := runCheck(t, ch)
-		assertClass(t, err, checks.BadResponse)
-	})
+	target, build := checktest.HostPort(t, mq), urlCheck(t, "amqp", mq)
+	runFaults(t, target, build)
+	runGarbage(t, target, build, "")
 }
 
 // TestAMQPKeepsItsConnection: healthy runs reuse one connection (one login), each run a channel on it;

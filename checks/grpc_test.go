@@ -142,16 +142,7 @@ func TestGRPCWireFaults(t *testing.T) {
 		return config.Check{Type: "grpc", Spec: config.SpecOf(map[string]any{"address": a, "service": grpcService})}
 	}
 	runFaults(t, addr, build)
-	t.Run("garbage", func(t *testing.T) {
-		p := checktest.NewProxy(t, addr)
-		p.Set(checktest.Garbage)
-		ch := newCheckTimeout(t, build(p.Addr()), generousTimeout)
-		err := runErr(t, ch)
-		assertClass(t, err, checks.BadResponse)
-		if h := ch.Hint(err); !strings.Contains(h, "not as a gRPC server") {
-			t.Errorf("hint %q does not say it is not gRPC", h)
-		}
-	})
+	runGarbage(t, addr, build, "not as a gRPC server")
 	// Bytes that are no frame header, without a line ending, the connection kept open (a binary banner, a
 	// TLS port's alert): the run ends at once, not at its timeout.
 	for _, banner := range []string{"\x00\x01\x02\x03garbage", "\x15\x03\x01\x00\x02\x02\x46"} {

@@ -181,13 +181,36 @@ func runFaults(t *testing.T, target string, build func(addr string) config.Check
 	}
 }
 
+// urlCheck is runFaults's build for a kind whose target is a url: a check of kind at rawURL pointed at
+// addr instead.
+func urlCheck(t *testing.T, kind, rawURL string) func(addr string) config.Check {
+	return func(addr string) config.Check {
+		return config.Check{Type: kind, Spec: config.SpecOf(map[string]any{"url": checktest.WithHost(t, rawURL, addr)})}
+	}
+}
+
+// runGarbage runs build's check through a proxy that answers the first bytes with nonsense and closes:
+// the run is bad_response, and its hint mentions hint unless hint is empty.
+func runGarbage(t *testing.T, target string, build func(addr string) config.Check, hint string) {
+	t.Run("garbage", func(t *testing.T) {
+		p := checktest.NewProxy(t, target)
+		p.Set(checktest.Garbage)
+		ch := newCheckTimeout(t, build(p.Addr()), generousTimeout)
+		err, _ := runCheck(t, ch)
+		assertClass(t, err, checks.BadResponse)
+		if h := ch.Hint(err); hint != "" && !strings.Contains(h, hint) {
+			t.Errorf("hint %q does not mention %q", h, hint)
+		}
+	})
+}
+
 // keptCheck builds a check of kind whose url is rawURL pointed at a proxy, runs it 5 times, each a
 // pass, and wants one connection for all of them: the check keeps its connection (its session) from
 // run to run.
 func keptCheck(t *testing.T, kind, rawURL string) (*checktest.Proxy, *checks.Check) {
 	t.Helper()
 	p := checktest.NewProxy(t, checktest.HostPort(t, rawURL))
-	ch := newCheckTimeout(t, config.Check{Type: kind, Spec: config.SpecOf(map[string]any{"url": checktest.WithHost(t, rawURL, p.Addr())})}, generousTimeout)
+	ch := newCheckTimeout(t, urlCheck(t, kind, rawURL)(p.Addr()), generousTimeout)
 	for range 5 {
 		err, _ := runCheck(t, ch)
 		assertClass(t, err, "")
@@ -219,9 +242,7 @@ func assertRedials(t *testing.T, p *checktest.Proxy, ch *checks.Check) {
 func TestPostgresWireFaults(t *testing.T) {
 	t.Parallel() // its own proxies and checks; waits on timeouts
 	pg := checktest.PostgresURL(t)
-	runFaults(t, checktest.HostPort(t, pg), func(addr string) config.Check {
-		return config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": checktest.WithHost(t, pg, addr)})}
-	})
+	runFaults(t, checktest.HostPort(t, pg), urlCheck(t, "postgres", pg))
 }
 
 func TestPostgresServerAnswers(t *testing.T) {
@@ -326,9 +347,7 @@ func TestPostgresStartupErrors(t *testing.T) {
 func TestRedisWireFaults(t *testing.T) {
 	t.Parallel() // its own proxies and checks; waits on timeouts
 	rd := checktest.RedisURL(t)
-	runFaults(t, checktest.HostPort(t, rd), func(addr string) config.Check {
-		return config.Check{Type: "redis", Spec: config.SpecOf(map[string]any{"url": checktest.WithHost(t, rd, addr)})}
-	})
+	runFaults(t, checktest.HostPort(t, rd), urlCheck(t, "redis", rd))
 }
 
 func TestRedisServerAnswers(t *testing.T) {

@@ -192,16 +192,9 @@ func TestMQTTDisconnects(t *testing.T) {
 func TestMQTTWireFaults(t *testing.T) {
 	t.Parallel() // its own proxies and checks; waits on timeouts
 	mu := checktest.MQTTURL(t)
-	runFaults(t, checktest.HostPort(t, mu), func(addr string) config.Check {
-		return config.Check{Type: "mqtt", Spec: config.SpecOf(map[string]any{"url": checktest.WithHost(t, mu, addr)})}
-	})
-	t.Run("garbage", func(t *testing.T) {
-		p := checktest.NewProxy(t, checktest.HostPort(t, mu))
-		p.Set(checktest.Garbage)
-		ch := newCheckTimeout(t, config.Check{Type: "mqtt", Spec: config.SpecOf(map[string]any{"url": checktest.WithHost(t, mu, p.Addr())})}, generousTimeout)
-		err, _ := runCheck(t, ch)
-		assertClass(t, err, checks.BadResponse)
-	})
+	target, build := checktest.HostPort(t, mu), urlCheck(t, "mqtt", mu)
+	runFaults(t, target, build)
+	runGarbage(t, target, build, "")
 }
 
 // TestMQTTPings: each run is a PINGREQ answered by a PINGRESP on the kept session, and nothing else

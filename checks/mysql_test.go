@@ -28,21 +28,11 @@ import (
 func TestMySQLWireFaults(t *testing.T) {
 	t.Parallel() // its own proxies and checks; waits on timeouts
 	my := checktest.MySQLURL(t)
-	runFaults(t, checktest.HostPort(t, my), func(addr string) config.Check {
-		return config.Check{Type: "mysql", Spec: config.SpecOf(map[string]any{"url": checktest.WithHost(t, my, addr)})}
-	})
+	target, build := checktest.HostPort(t, my), urlCheck(t, "mysql", my)
+	runFaults(t, target, build)
 	// Nonsense where the server's handshake should be: not the MySQL protocol. The proxy answers only
-	// after the client spoke or a second passed, so this run gets a generous timeout.
-	t.Run("garbage", func(t *testing.T) {
-		p := checktest.NewProxy(t, checktest.HostPort(t, my))
-		p.Set(checktest.Garbage)
-		ch := newCheckTimeout(t, config.Check{Type: "mysql", Spec: config.SpecOf(map[string]any{"url": checktest.WithHost(t, my, p.Addr())})}, generousTimeout)
-		err, _ := runCheck(t, ch)
-		assertClass(t, err, checks.BadResponse)
-		if h := ch.Hint(err); !strings.Contains(h, "not MySQL's handshake") {
-			t.Errorf("hint %q does not say the answer is not MySQL", h)
-		}
-	})
+	// after the client spoke or a second passed, so the run gets a generous timeout (runGarbage's).
+	runGarbage(t, target, build, "not MySQL's handshake")
 }
 
 // TestMySQLNotMySQL: a server of another protocol that keeps the connection open is bad_response at

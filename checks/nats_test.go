@@ -123,16 +123,9 @@ func TestNATSServerAnswers(t *testing.T) {
 func TestNATSWireFaults(t *testing.T) {
 	t.Parallel() // its own proxies and checks; waits on timeouts
 	nu := checktest.NATSURL(t)
-	runFaults(t, checktest.HostPort(t, nu), func(addr string) config.Check {
-		return config.Check{Type: "nats", Spec: config.SpecOf(map[string]any{"url": checktest.WithHost(t, nu, addr)})}
-	})
-	t.Run("garbage", func(t *testing.T) {
-		p := checktest.NewProxy(t, checktest.HostPort(t, nu))
-		p.Set(checktest.Garbage)
-		ch := newCheckTimeout(t, config.Check{Type: "nats", Spec: config.SpecOf(map[string]any{"url": checktest.WithHost(t, nu, p.Addr())})}, generousTimeout)
-		err, _ := runCheck(t, ch)
-		assertClass(t, err, checks.BadResponse)
-	})
+	target, build := checktest.HostPort(t, nu), urlCheck(t, "nats", nu)
+	runFaults(t, target, build)
+	runGarbage(t, target, build, "")
 }
 
 // TestNATSKeepsItsConnection: healthy runs share one connection; a severed one is redialled by the next
