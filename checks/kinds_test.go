@@ -181,6 +181,34 @@ func runFaults(t *testing.T, target string, build func(addr string) config.Check
 	}
 }
 
+// configCase is a check's configuration that checks.New must refuse, with an error saying want.
+type configCase struct {
+	name  string
+	check config.Check
+	want  string
+}
+
+// assertConfigErrors builds each case's check as a check of kind named name (with a place in a file, as
+// the configuration gives it) and wants checks.New to refuse it with an error saying the case's want,
+// and nothing of a secret written as "s3cr3t".
+func assertConfigErrors(t *testing.T, name, kind string, cases []configCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.check.Name, tc.check.Type = name, kind
+			base := config.NewCheck(name, kind, "test", config.NewDefaults())
+			tc.check.Src, tc.check.Timeout = base.Src, base.Timeout
+			_, err := checks.New(tc.check)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v; want one saying %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "s3cr3t") {
+				t.Errorf("error leaks the password: %v", err)
+			}
+		})
+	}
+}
+
 // urlCheck is runFaults's build for a kind whose target is a url: a check of kind at rawURL pointed at
 // addr instead.
 func urlCheck(t *testing.T, kind, rawURL string) func(addr string) config.Check {
