@@ -94,6 +94,25 @@ func assertClass(t *testing.T, err error, want checks.Class) {
 	}
 }
 
+// assertAnswer checks a run of ch that ended with err: its class is want (see assertClass), its hint
+// mentions hint unless hint is empty, and neither its error, its hint nor the check's target shows
+// secret. A failed run is logged with its hint, which -v shows beside the case.
+func assertAnswer(t *testing.T, ch *checks.Check, err error, want checks.Class, hint, secret string) {
+	t.Helper()
+	if err != nil {
+		t.Logf("%v (hint: %s)", err, ch.Hint(err))
+	}
+	assertClass(t, err, want)
+	if hint != "" && !strings.Contains(ch.Hint(err), hint) {
+		t.Errorf("hint %q does not mention %q", ch.Hint(err), hint)
+	}
+	for _, s := range []string{err2s(err), ch.Hint(err), ch.Target} {
+		if strings.Contains(s, secret) {
+			t.Errorf("output leaks a secret: %q", s)
+		}
+	}
+}
+
 // assertBounded checks that a run that timed out ended at its timeout, not later.
 func assertBounded(t *testing.T, took time.Duration) {
 	t.Helper()
