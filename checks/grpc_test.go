@@ -1,23 +1,13 @@
 package checks_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -168,8 +158,9 @@ func TestGRPCWireFaults(t *testing.T) {
 }
 
 func TestGRPCTLS(t *testing.T) {
-	caFile, serverCert := testCA(t, "127.0.0.1")
-	addr, _ := startGRPC(t, true, credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{serverCert}}))
+	pki := newPKI(t)
+	caFile := pki.ca
+	addr, _ := startGRPC(t, true, credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{pki.server}}))
 	plain, _ := startGRPC(t, true, nil)
 	// net/http's h2c server (healthgate's own grpc_listen is one) resets a ClientHello it cannot read.
 	h2c := httptest.NewUnstartedServer(http.NotFoundHandler())
@@ -238,46 +229,4 @@ func TestGRPCConfig(t *testing.T) {
 			t.Errorf("address %q: %v; want an error without the secret", addr, err)
 		}
 	}
-}
-
-// testCA writes a fresh CA and returns its file and a server certificate it signed for host.
-func testCA(t *testing.T, host string) (string, tls.Certificate) {
-	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "healthgate grpc test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: host},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	if ip := net.ParseIP(host); ip != nil {
-		tmpl.IPAddresses = []net.IP{ip}
-	} else {
-		tmpl.DNSNames = []string{host}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path, tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }

@@ -1,17 +1,11 @@
 package checks_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -312,7 +306,8 @@ func TestPostgresServerAnswers(t *testing.T) {
 		{name: "read-only session", url: pg, query: "SET TRANSACTION READ ONLY; CREATE TEMP TABLE healthgate_t (a int)", want: checks.ReadOnly, hint: "read-only"},
 		{name: "unknown URL parameter", url: withParams(t, pg, "api_key=s3cr3t-pw"), want: checks.Query, hint: "URL parameter"},
 		{name: "dns", url: checktest.WithHost(t, pg, "healthgate-test.invalid:5432"), want: checks.DNS, hint: "does not resolve"},
-		{name: "untrusted certificate", url: withParams(t, pg, "sslmode=verify-full&sslrootcert="+writeCA(t)), want: checks.TLS},
+		// A CA that signed nothing: verifying any server against it fails.
+		{name: "untrusted certificate", url: withParams(t, pg, "sslmode=verify-full&sslrootcert="+newPKI(t).otherCA), want: checks.TLS},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -745,29 +740,6 @@ func hostOnly(t *testing.T, raw string) string {
 func portOnly(t *testing.T, raw string) string {
 	_, p, _ := net.SplitHostPort(checktest.HostPort(t, raw))
 	return p
-}
-
-// writeCA writes a freshly generated CA that signed nothing: verifying any server against it fails.
-func writeCA(t *testing.T) string {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "healthgate test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 // fakeServer accepts connections on 127.0.0.1 and hands each to serve.

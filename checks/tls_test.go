@@ -40,6 +40,8 @@ type testPKI struct {
 	server                tls.Certificate
 }
 
+// newPKI makes a fresh testPKI in a temporary directory of the test: every certificate the tests of
+// this package use (redis, sql, brokers, http, grpc) comes from one.
 func newPKI(t *testing.T) *testPKI {
 	t.Helper()
 	dir := t.TempDir()
