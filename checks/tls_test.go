@@ -1,7 +1,6 @@
 package checks_test
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -21,7 +20,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -113,24 +111,6 @@ func newPKI(t *testing.T) *testPKI {
 	return p
 }
 
-// syncBuffer collects a child process's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startRedisTLS runs a private redis-server that speaks only TLS, with the PKI's server certificate,
 // trusting the PKI's CA for client certificates; authClients is its tls-auth-clients (yes, no,
 // optional). The shared Redis has no TLS and is never reconfigured. Without a redis-server that can
@@ -139,7 +119,7 @@ func startRedisTLS(t *testing.T, p *testPKI, authClients string) string {
 	t.Helper()
 	bin := checktest.Binary(t, "redis-server")
 	port := checktest.FreePort(t)
-	var out syncBuffer
+	var out checktest.Buffer
 	cmd := exec.Command(bin, "--port", "0", "--tls-port", strconv.Itoa(port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", t.TempDir(),
 		"--tls-cert-file", p.serverCert, "--tls-key-file", p.serverKey, "--tls-ca-cert-file", p.ca,
