@@ -41,12 +41,24 @@ func newGRPCFixture(t *testing.T, d *dep, delay time.Duration) *grpcFixture {
 // newGRPCFixtureDrain is newGRPCFixture with the drain's timeout (shutdown_timeout).
 func newGRPCFixtureDrain(t *testing.T, d *dep, delay, timeout time.Duration) *grpcFixture {
 	t.Helper()
-	f := newFixture(t, Options{}, d.check("db", true))
-	f.settle(t, allRan)
-	hl, err := net.Listen("tcp", "127.0.0.1:0")
+	return newGRPCFixtureOn(t, d, delay, timeout, listen(t))
+}
+
+// listen listens on a free port of 127.0.0.1.
+func listen(t *testing.T) net.Listener {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return l
+}
+
+// newGRPCFixtureOn is newGRPCFixtureDrain serving HTTP on hl.
+func newGRPCFixtureOn(t *testing.T, d *dep, delay, timeout time.Duration, hl net.Listener) *grpcFixture {
+	t.Helper()
+	f := newFixture(t, Options{}, d.check("db", true))
+	f.settle(t, allRan)
 	gl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -53,7 +53,8 @@ func Serve(ctx context.Context, ep Endpoints, d Drain, log *slog.Logger) error {
 		Protocols: &protocols,
 		// A slow client must not hold a connection for long. Probes have no body and their answers
 		// are a few hundred bytes written at once, so the header deadline is the one that matters;
-		// read and write deadlines would cost two more syscalls per probe (measured in bench/).
+		// read and write deadlines would cost two more syscalls per probe (measured in bench/). A
+		// client that does not read its answers is bounded otherwise: see stalledAfter.
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
@@ -102,6 +103,8 @@ func Serve(ctx context.Context, ep Endpoints, d Drain, log *slog.Logger) error {
 
 	sctx, cancel := context.WithTimeout(context.Background(), d.Timeout)
 	defer cancel()
+	// A write still blocked stalledAfter from now fails, and its connection closes (see stalledAfter).
+	requests.stall(time.Now().Add(stalledAfter))
 	var wg sync.WaitGroup
 	var gerr error
 	if gs != nil {
@@ -122,14 +125,18 @@ func Serve(ctx context.Context, ep Endpoints, d Drain, log *slog.Logger) error {
 	return err
 }
 
-// stalledAfter bounds how long one HTTP/2 stream may wait for its client: to send the message of a
-// gRPC call, and to take each answer written to it. HTTP/2 has a flow-control window per stream, and a
-// client that never reads (or that opens with a window of zero) leaves a handler blocked in its write
-// for as long as the connection lives: without a bound, one such stream held the drain until
-// shutdown_timeout and made it fail (exit 1), and any number of them held a goroutine each. A probe's
-// answer is a few hundred bytes written at once, so a stream still blocked after this is reset, as
-// net/http does when a write deadline passes. HTTP/1.1 needs none: the kernel's socket buffer takes
-// an answer whole. A variable so that tests can shorten it.
+// stalledAfter bounds how long a client may keep the server waiting: to send the message of a gRPC
+// call, and to take an answer written to it. A probe's answer is a few hundred bytes written at once,
+// so a write still blocked after this fails, as when a write deadline passes.
+//
+// HTTP/2 has a flow-control window per stream, and a client that never reads (or that opens with a
+// window of zero) leaves a handler blocked in its write for as long as the connection lives: each
+// stream gets this as its write deadline (and a gRPC call as its read deadline). HTTP/1.1 has no such
+// window, but its socket buffers are no bound either: a client that pipelines requests and never reads
+// the answers fills both ends' buffers (a few MB on loopback) and net/http's goroutine for its
+// connection then blocks in a write, the connection still active. Without a bound, either held the
+// drain until shutdown_timeout and made it fail (exit 1); so once the drain stops accepting, every
+// connection gets this as its write deadline. A variable so that tests can shorten it.
 var stalledAfter = 5 * time.Second
 
 // shutdown stops accepting and waits for in-flight requests until ctx ends, then closes what is left.
@@ -149,24 +156,53 @@ func shutdown(ctx context.Context, srv *http.Server, requests *activity) error {
 	return err
 }
 
-// activity tracks the connections that hold a request (http.StateActive; for HTTP/2, an open stream).
+// activity tracks the servers' connections, and those that hold a request (http.StateActive; for
+// HTTP/2, an open stream).
 type activity struct {
 	mu     sync.Mutex
+	conns  map[net.Conn]struct{} // every connection, from its StateNew to its StateClosed or StateHijacked
 	active map[net.Conn]struct{}
+	// stalled, once the drain stops accepting, is every connection's write deadline: a connection
+	// accepted just before gets it too.
+	stalled time.Time
 }
 
-// track is an http.Server's ConnState hook.
+// track is an http.Server's ConnState hook. For HTTP/2, StateActive means a stream is open, StateIdle
+// that none is left; StateClosed can follow StateNew, StateActive or StateIdle.
 func (a *activity) track(c net.Conn, s http.ConnState) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if s == http.StateActive {
+	switch s {
+	case http.StateNew:
+		if a.conns == nil {
+			a.conns = map[net.Conn]struct{}{}
+		}
+		a.conns[c] = struct{}{}
+		if !a.stalled.IsZero() {
+			_ = c.SetWriteDeadline(a.stalled)
+		}
+	case http.StateActive:
 		if a.active == nil {
 			a.active = map[net.Conn]struct{}{}
 		}
 		a.active[c] = struct{}{}
 		return
+	case http.StateClosed, http.StateHijacked:
+		delete(a.conns, c)
 	}
 	delete(a.active, c) // new, idle, hijacked or closed: no request in flight
+}
+
+// stall sets every connection's write deadline, now and for those still to come. net/http clears an
+// HTTP/1.1 connection's write deadline after each answer, but keep-alives are off by then, so the
+// connection closes after that answer.
+func (a *activity) stall(deadline time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.stalled = deadline
+	for c := range a.conns {
+		_ = c.SetWriteDeadline(deadline)
+	}
 }
 
 func (a *activity) busy() bool {

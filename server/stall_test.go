@@ -222,3 +222,89 @@ func TestIdleConnectionsClosed(t *testing.T) {
 		})
 	}
 }
+
+// writeStalls is a listener whose connections report on stalled when one of the server's writes has
+// been blocked for 200 ms: its client does not take what the server sends.
+type writeStalls struct {
+	net.Listener
+	stalled chan struct{} // a buffered channel of one
+}
+
+func (l *writeStalls) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &stallConn{Conn: c, stalled: l.stalled}, nil
+}
+
+type stallConn struct {
+	net.Conn
+	stalled chan struct{}
+}
+
+func (c *stallConn) Write(b []byte) (int, error) {
+	t := time.AfterFunc(200*time.Millisecond, func() {
+		select {
+		case c.stalled <- struct{}{}:
+		default:
+		}
+	})
+	defer t.Stop()
+	return c.Conn.Write(b)
+}
+
+// pipelineUnread writes requests for path to addr on one HTTP/1.1 connection, back to back, and reads
+// none of the answers, until the server is blocked writing one (stalled): the answers have filled both
+// sockets' buffers. It returns the connection, closed when the test ends.
+func pipelineUnread(t *testing.T, addr, path string, stalled <-chan struct{}) net.Conn {
+	t.Helper()
+	conn := dial(t, addr)
+	batch := bytes.Repeat([]byte("GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n"), 64)
+	var pending []byte
+	giveUp := time.Now().Add(20 * time.Second)
+	for time.Now().Before(giveUp) {
+		select {
+		case <-stalled:
+			return conn
+		default:
+		}
+		if len(pending) == 0 {
+			pending = batch
+		}
+		// Once the server stops reading, this write blocks too: go on (where it stopped, so that no
+		// request is cut) until the server is blocked in its own.
+		_ = conn.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+		n, err := conn.Write(pending)
+		pending = pending[n:]
+		if ne, ok := err.(net.Error); err != nil && (!ok || !ne.Timeout()) {
+			t.Fatal(err)
+		}
+	}
+	t.Fatal("the server was never blocked writing an answer")
+	return nil
+}
+
+// TestDrainNotHeldByUnreadPipeline: an HTTP/1.1 client that pipelines requests and never reads the
+// answers must not hold the drain until shutdown_timeout, nor make it fail (exit 1 on a clean SIGTERM):
+// net/http's goroutine for its connection is blocked writing an answer the client does not take, the
+// connection still active, and the server has no write timeout.
+func TestDrainNotHeldByUnreadPipeline(t *testing.T) {
+	defer func(d time.Duration) { stalledAfter = d }(stalledAfter)
+	stalledAfter = 300 * time.Millisecond
+	var db dep
+	hl := &writeStalls{Listener: listen(t), stalled: make(chan struct{}, 1)}
+	g := newGRPCFixtureOn(t, &db, 0, 5*time.Second, hl)
+	pipelineUnread(t, g.httpURL[len("http://"):], "/readyz?verbose", hl.stalled)
+	start := time.Now()
+	err := g.drain(t)
+	took := time.Since(start)
+	if err != nil {
+		t.Errorf("Serve = %v after %s; want a clean drain", err, took.Round(time.Millisecond))
+	}
+	// The blocked write fails stalledAfter into the drain; net/http then sees the connection closed at
+	// its next look (at most 500 ms apart).
+	if took > 3*time.Second {
+		t.Errorf("the drain took %s; want it not held by the unread answers (stalledAfter %s)", took.Round(time.Millisecond), stalledAfter)
+	}
+}
