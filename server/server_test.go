@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -539,6 +541,60 @@ func BenchmarkProbe(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkServeKeepAlive is BenchmarkProbe's /readyz through Serve over loopback TCP, as figure 1 of bench/
+// measures it: keep-alive HTTP/1.1 from 8 parallel connections, each waiting for its answer before it
+// asks again. It adds what the handler alone does not see: net/http's parsing, the syscalls, and
+// Serve's ConnState hook (twice per request). The client shares the machine, so compare runs of it
+// only with each other. Not named Probe: bench/README.md's profile of -bench Probe is the handler's.
+func BenchmarkServeKeepAlive(b *testing.B) {
+	var db dep
+	f := newFixture(b, Options{}, db.checkEvery("db", true, time.Hour))
+	f.settle(b, allRan)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() {
+		served <- Serve(ctx, Endpoints{HTTP: l, Handler: f.h}, Drain{Timeout: time.Second}, slog.New(slog.DiscardHandler))
+	}()
+	defer func() {
+		cancel()
+		if err := <-served; err != nil {
+			b.Errorf("Serve: %v", err)
+		}
+	}()
+	req := []byte("GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
+	b.SetParallelism(8 / max(1, runtime.GOMAXPROCS(0)))
+	b.RunParallel(func(pb *testing.PB) {
+		conn, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		defer func() { _ = conn.Close() }()
+		br := bufio.NewReader(conn)
+		for pb.Next() {
+			if _, err := conn.Write(req); err != nil {
+				b.Error(err)
+				return
+			}
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				b.Errorf("/readyz: %d", resp.StatusCode)
+				return
+			}
+		}
+	})
 }
 
 type discardWriter struct{ h http.Header }

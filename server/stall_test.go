@@ -3,6 +3,8 @@ package server
 import (
 	"bytes"
 	"net"
+	"net/http"
+	"runtime"
 	"testing"
 	"time"
 
@@ -159,30 +161,38 @@ func TestWatchOutlivesStalledAfter(t *testing.T) {
 // whole request (a load balancer's TCP check, a port scan, a slow client), holds no request, so it must
 // not make a clean drain fail when shutdown_timeout ends before net/http lets go of it (it waits up to
 // 5 s for a new connection's first request); a request in flight, one whose answer its client does not
-// take, still does.
+// take (over HTTP/1.1 or HTTP/2, on either port), still does.
 func TestDrainNotFailedBySilentConnections(t *testing.T) {
 	tests := []struct {
-		name    string
-		send    string // what the client sends before the drain, on both ports
-		stalled bool   // and an h2c /readyz whose answer is never taken, on the HTTP port
-		wantErr bool
+		name     string
+		send     string // what the client sends before the drain, on both ports
+		inFlight string // and a request whose answer is never taken: "h2c" or "http/1.1" /readyz?verbose, or a "grpc" call
+		wantErr  bool
 	}{
 		{name: "nothing sent", send: ""},
 		{name: "half a request", send: "GET /readyz HTTP/1.1\r\nHost: x\r\n"},
-		{name: "a request in flight", stalled: true, wantErr: true},
+		{name: "an h2c request in flight", inFlight: "h2c", wantErr: true},
+		{name: "an HTTP/1.1 request in flight", inFlight: "http/1.1", wantErr: true},
+		{name: "a gRPC call in flight", inFlight: "grpc", wantErr: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var db dep
-			g := newGRPCFixtureDrain(t, &db, 0, 300*time.Millisecond)
+			hl := &writeStalls{Listener: listen(t), stalled: make(chan struct{}, 1)}
+			g := newGRPCFixtureOn(t, &db, 0, 300*time.Millisecond, hl)
 			httpAddr := g.httpURL[len("http://"):]
 			for _, addr := range []string{httpAddr, g.grpcAddr} {
 				if _, err := dial(t, addr).Write([]byte(tc.send)); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if tc.stalled {
+			switch tc.inFlight {
+			case "h2c":
 				stalledStream(t, httpAddr, "GET", "/readyz?verbose", "", []byte{})
+			case "http/1.1":
+				pipelineUnread(t, httpAddr, "/readyz?verbose", hl.stalled)
+			case "grpc":
+				stalledStream(t, g.grpcAddr, "POST", methodCheck, grpcContentType, grpcwire.Frame(nil))
 			}
 			time.Sleep(100 * time.Millisecond) // the server has read what was sent
 			if err := g.drain(t); (err != nil) != tc.wantErr {
@@ -307,4 +317,22 @@ func TestDrainNotHeldByUnreadPipeline(t *testing.T) {
 	if took > 3*time.Second {
 		t.Errorf("the drain took %s; want it not held by the unread answers (stalledAfter %s)", took.Round(time.Millisecond), stalledAfter)
 	}
+}
+
+// BenchmarkConnState is what Serve's ConnState hook costs a keep-alive HTTP/1.1 probe: StateActive
+// and StateIdle, from 8 connections at once.
+func BenchmarkConnState(b *testing.B) {
+	var a activity
+	b.SetParallelism(8 / max(1, runtime.GOMAXPROCS(0)))
+	b.RunParallel(func(pb *testing.PB) {
+		pc, peer := net.Pipe()
+		defer func() { _, _ = pc.Close(), peer.Close() }()
+		c := &conn{Conn: pc}
+		a.track(c, http.StateNew)
+		for pb.Next() {
+			a.track(c, http.StateActive)
+			a.track(c, http.StateIdle)
+		}
+		a.track(c, http.StateClosed)
+	})
 }
