@@ -63,6 +63,13 @@ func Serve(ctx context.Context, ep Endpoints, d Drain, log *slog.Logger) error {
 	}
 	var requests activity
 	srv.ConnState = requests.track
+	stopSweep := make(chan struct{})
+	var sweeper sync.WaitGroup
+	sweeper.Go(func() { requests.sweep(stopSweep) })
+	defer func() {
+		close(stopSweep)
+		sweeper.Wait()
+	}()
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(listener{ep.HTTP}) }()
 	var gs *http.Server
@@ -137,8 +144,17 @@ func Serve(ctx context.Context, ep Endpoints, d Drain, log *slog.Logger) error {
 // the answers fills both ends' buffers (a few MB on loopback) and net/http's goroutine for its
 // connection then blocks in a write, the connection still active. Without a bound, either held the
 // drain until shutdown_timeout and made it fail (exit 1); so once the drain stops accepting, every
-// connection gets this as its write deadline. A variable so that tests can shorten it.
+// connection gets this as its write deadline. Before the drain, a connection whose write has been
+// blocked this long is closed at the next sweep (activity.sweep): a client can no longer hold a
+// goroutine and a few MB of socket buffers for as long as it likes. A WriteTimeout would bound HTTP/1.1
+// at one more deadline update per request (bench/README.md measured the read and write timeouts at
+// 3.4% of the server's CPU) and cut a gRPC Watch; the sweep costs a write two atomic additions. A
+// variable so that tests can shorten it.
 var stalledAfter = 5 * time.Second
+
+// sweepEvery is how often the sweep looks: stalledAfter when zero. A variable so that a test of the
+// drain can keep the sweep out of its way.
+var sweepEvery time.Duration
 
 // shutdown stops accepting and waits for in-flight requests until ctx ends, then closes what is left.
 // Running out of time is an error only if a request was still in flight: net/http also waits (up to 5 s)
@@ -172,6 +188,29 @@ type activity struct {
 type conn struct {
 	net.Conn
 	active atomic.Bool // a request in flight: http.StateActive (for HTTP/2, a stream open)
+	// writes counts each write twice, when it starts and when it returns, so it is odd while one is
+	// blocked. net/http writes a connection from one goroutine at a time; were two writes ever at once,
+	// the count would be even, and a stalled one missed, never a moving one closed.
+	writes atomic.Uint64
+	swept  uint64 // writes at the last sweep; activity.mu guards it
+}
+
+// maxWrite is the most a write may send at once and still count as progress: a large answer to a
+// slow client must not look stalled because one call takes longer than stalledAfter.
+const maxWrite = 64 << 10
+
+func (c *conn) Write(b []byte) (int, error) {
+	var n int
+	for {
+		p := b[n:min(len(b), n+maxWrite)]
+		c.writes.Add(1)
+		m, err := c.Conn.Write(p)
+		c.writes.Add(1)
+		n += m
+		if err != nil || n == len(b) {
+			return n, err
+		}
+	}
 }
 
 // CloseWrite keeps net/http's half-close before it closes a connection whose client still sends.
@@ -235,6 +274,32 @@ func (a *activity) stall(deadline time.Time) {
 	a.stalled = deadline
 	for c := range a.conns {
 		_ = c.SetWriteDeadline(deadline)
+	}
+}
+
+// sweep closes, every stalledAfter until stop is closed, the connections with a write blocked since
+// the sweep before (for between one and two stalledAfter): their clients take nothing the server sends.
+// net/http then ends the request and closes the connection as after any write error; a connection
+// that is merely quiet (idle keep-alive, a gRPC Watch waiting for a change) is writing nothing, and
+// an HTTP/2 stream whose window is shut waits in its handler, bounded by its own deadline.
+func (a *activity) sweep(stop <-chan struct{}) {
+	t := time.NewTicker(cmp.Or(sweepEvery, stalledAfter))
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		a.mu.Lock()
+		for c := range a.conns {
+			w := c.writes.Load()
+			if w&1 == 1 && w == c.swept {
+				_ = c.Close()
+			}
+			c.swept = w
+		}
+		a.mu.Unlock()
 	}
 }
 

@@ -1,10 +1,13 @@
 package server
 
 import (
+	"bufio"
 	"bytes"
+	"errors"
 	"net"
 	"net/http"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -178,7 +181,7 @@ func TestDrainNotFailedBySilentConnections(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var db dep
-			hl := &writeStalls{Listener: listen(t), stalled: make(chan struct{}, 1)}
+			hl := newWriteStalls(t)
 			g := newGRPCFixtureOn(t, &db, 0, 300*time.Millisecond, hl)
 			httpAddr := g.httpURL[len("http://"):]
 			for _, addr := range []string{httpAddr, g.grpcAddr} {
@@ -234,10 +237,15 @@ func TestIdleConnectionsClosed(t *testing.T) {
 }
 
 // writeStalls is a listener whose connections report on stalled when one of the server's writes has
-// been blocked for 200 ms: its client does not take what the server sends.
+// been blocked for 200 ms (its client does not take what the server sends), and on closed when the
+// server closes one.
 type writeStalls struct {
 	net.Listener
-	stalled chan struct{} // a buffered channel of one
+	stalled, closed chan struct{} // buffered channels of one
+}
+
+func newWriteStalls(t *testing.T) *writeStalls {
+	return &writeStalls{Listener: listen(t), stalled: make(chan struct{}, 1), closed: make(chan struct{}, 1)}
 }
 
 func (l *writeStalls) Accept() (net.Conn, error) {
@@ -245,18 +253,26 @@ func (l *writeStalls) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &stallConn{Conn: c, stalled: l.stalled}, nil
+	return &stallConn{Conn: c, l: l}, nil
 }
 
 type stallConn struct {
 	net.Conn
-	stalled chan struct{}
+	l *writeStalls
+}
+
+func (c *stallConn) Close() error {
+	select {
+	case c.l.closed <- struct{}{}:
+	default:
+	}
+	return c.Conn.Close()
 }
 
 func (c *stallConn) Write(b []byte) (int, error) {
 	t := time.AfterFunc(200*time.Millisecond, func() {
 		select {
-		case c.stalled <- struct{}{}:
+		case c.l.stalled <- struct{}{}:
 		default:
 		}
 	})
@@ -300,10 +316,11 @@ func pipelineUnread(t *testing.T, addr, path string, stalled <-chan struct{}) ne
 // net/http's goroutine for its connection is blocked writing an answer the client does not take, the
 // connection still active, and the server has no write timeout.
 func TestDrainNotHeldByUnreadPipeline(t *testing.T) {
-	defer func(d time.Duration) { stalledAfter = d }(stalledAfter)
+	defer func(d, e time.Duration) { stalledAfter, sweepEvery = d, e }(stalledAfter, sweepEvery)
 	stalledAfter = 300 * time.Millisecond
+	sweepEvery = time.Hour // the drain's own bound, not the sweep's before it, lets go of the connection
 	var db dep
-	hl := &writeStalls{Listener: listen(t), stalled: make(chan struct{}, 1)}
+	hl := newWriteStalls(t)
 	g := newGRPCFixtureOn(t, &db, 0, 5*time.Second, hl)
 	pipelineUnread(t, g.httpURL[len("http://"):], "/readyz?verbose", hl.stalled)
 	start := time.Now()
@@ -316,6 +333,129 @@ func TestDrainNotHeldByUnreadPipeline(t *testing.T) {
 	// its next look (at most 500 ms apart).
 	if took > 3*time.Second {
 		t.Errorf("the drain took %s; want it not held by the unread answers (stalledAfter %s)", took.Round(time.Millisecond), stalledAfter)
+	}
+}
+
+// TestUnreadAnswersBounded: outside the drain too, a connection whose client does not take what the
+// server writes (an HTTP/1.1 client that pipelines requests and never reads) is closed once a write has
+// been blocked for stalledAfter, rather than holding its goroutine and socket buffers for as long as
+// the client likes; a connection that is merely quiet is not.
+func TestUnreadAnswersBounded(t *testing.T) {
+	defer func(d time.Duration) { stalledAfter = d }(stalledAfter)
+	stalledAfter = 300 * time.Millisecond
+	var db dep
+	hl := newWriteStalls(t)
+	g := newGRPCFixtureOn(t, &db, 0, 5*time.Second, hl)
+	addr := g.httpURL[len("http://"):]
+	quiet := dial(t, addr)
+	if _, err := quiet.Write([]byte("GET /livez HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(quiet)
+	if resp, err := http.ReadResponse(br, nil); err != nil {
+		t.Fatal(err)
+	} else {
+		_ = resp.Body.Close()
+	}
+	pipelineUnread(t, addr, "/readyz?verbose", hl.stalled)
+	start := time.Now()
+	select {
+	case <-hl.closed:
+		// A write blocked for stalledAfter is seen at the next look, stalledAfter apart.
+		if took := time.Since(start); took > 2*stalledAfter+time.Second {
+			t.Errorf("closed %s after the write blocked; want within 2 × stalledAfter (%s)", took.Round(time.Millisecond), stalledAfter)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a connection whose client takes no answer was still open after 5 s")
+	}
+	// The quiet keep-alive connection, idle for longer than stalledAfter, still answers.
+	if _, err := quiet.Write([]byte("GET /livez HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("the quiet connection: %v, %v; want 200", resp, err)
+	}
+}
+
+// slowConn takes what is written at rate bytes a second, or nothing with a rate of zero, until closed.
+type slowConn struct {
+	net.Conn // nil: only Write and Close are used
+	rate     int
+	once     sync.Once
+	closed   chan struct{}
+}
+
+func newSlowConn(rate int) *slowConn { return &slowConn{rate: rate, closed: make(chan struct{})} }
+
+func (c *slowConn) Write(b []byte) (int, error) {
+	var takes <-chan time.Time // nil: never
+	if c.rate > 0 {
+		takes = time.After(time.Duration(len(b)) * time.Second / time.Duration(c.rate))
+	}
+	select {
+	case <-takes:
+		return len(b), nil
+	case <-c.closed:
+		return 0, net.ErrClosed
+	}
+}
+
+func (c *slowConn) Close() error {
+	c.once.Do(func() { close(c.closed) })
+	return nil
+}
+
+// TestSweepClosesStalledWritesOnly: the sweep closes a connection whose write takes nothing, and not
+// one that takes a large answer slowly but steadily (its write goes out in pieces, each of which
+// moves), nor one that writes nothing.
+func TestSweepClosesStalledWritesOnly(t *testing.T) {
+	defer func(d time.Duration) { stalledAfter = d }(stalledAfter)
+	stalledAfter = 300 * time.Millisecond
+	var a activity
+	stalled, slow, quiet := newSlowConn(0), newSlowConn(40*maxWrite), newSlowConn(0) // slow: a piece per 25 ms
+	conns := map[string]*slowConn{"stalled": stalled, "slow": slow, "quiet": quiet}
+	for _, c := range conns {
+		a.track(&conn{Conn: c}, http.StateNew)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { a.sweep(stop) })
+	defer func() {
+		close(stop)
+		for _, c := range conns {
+			_ = c.Close()
+		}
+		wg.Wait()
+	}()
+	var tracked []*conn
+	for c := range a.conns {
+		tracked = append(tracked, c)
+	}
+	written := make(chan error, 2)
+	for _, c := range tracked {
+		switch c.Conn {
+		case stalled:
+			wg.Go(func() { _, err := c.Write([]byte("HTTP/1.1 200 OK\r\n")); written <- err })
+		case slow:
+			// 2.5 s at this rate in one call: it would look stalled to two sweeps in a row.
+			wg.Go(func() { _, err := c.Write(make([]byte, 100*maxWrite)); written <- err })
+		}
+	}
+	select {
+	case err := <-written:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("first write to end: %v; want the stalled one, closed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stalled write was not closed within 5 s")
+	}
+	if err := <-written; err != nil {
+		t.Errorf("the slow write: %v; want it to go through", err)
+	}
+	select {
+	case <-quiet.closed:
+		t.Error("the quiet connection was closed")
+	default:
 	}
 }
 
