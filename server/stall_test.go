@@ -377,6 +377,42 @@ func TestUnreadAnswersBounded(t *testing.T) {
 	}
 }
 
+// deadlineConn records its write deadline.
+type deadlineConn struct {
+	net.Conn // nil: only SetWriteDeadline is used
+	write    time.Time
+}
+
+func (c *deadlineConn) SetWriteDeadline(t time.Time) error {
+	c.write = t
+	return nil
+}
+
+// TestStallReachesLateConnections: the drain's write deadline goes to every connection held when it is
+// set, and to one that net/http accepted just before its listener closed but reports afterwards.
+func TestStallReachesLateConnections(t *testing.T) {
+	var a activity
+	held, late, gone := &deadlineConn{}, &deadlineConn{}, &deadlineConn{}
+	a.track(&conn{Conn: held}, http.StateNew)
+	a.track(&conn{Conn: gone}, http.StateNew)
+	for c := range a.conns {
+		if c.Conn == gone {
+			a.track(c, http.StateClosed)
+		}
+	}
+	deadline := time.Now().Add(time.Minute)
+	a.stall(deadline)
+	a.track(&conn{Conn: late}, http.StateNew)
+	for name, c := range map[string]*deadlineConn{"held": held, "late": late} {
+		if !c.write.Equal(deadline) {
+			t.Errorf("%s connection's write deadline: %v; want %v", name, c.write, deadline)
+		}
+	}
+	if !gone.write.IsZero() {
+		t.Errorf("a closed connection got a write deadline")
+	}
+}
+
 // slowConn takes what is written at rate bytes a second, or nothing with a rate of zero, until closed.
 type slowConn struct {
 	net.Conn // nil: only Write and Close are used
