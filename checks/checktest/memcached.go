@@ -2,13 +2,19 @@ package checktest
 
 import (
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
 
-// Binary returns the path of an executable a test needs (memcached, dnsmasq): in CI (CI=true) its
-// absence fails the test, elsewhere it skips it.
+// packages names the Debian package of a binary whose package is named otherwise, for the skip line.
+var packages = map[string]string{"saslpasswd2": "sasl2-bin", "dnsmasq": "dnsmasq-base"}
+
+// Binary returns the path of an executable a test needs (memcached, dnsmasq, saslpasswd2): in CI
+// (CI=true) its absence fails the test, elsewhere it skips it.
 func Binary(t testing.TB, name string) string {
 	t.Helper()
 	path, err := exec.LookPath(name)
@@ -23,6 +29,9 @@ func Binary(t testing.TB, name string) string {
 	if InCI() {
 		t.Fatalf("%s is not installed (CI=true: integration tests must not skip; .ci/run installs it)", name)
 	}
+	if pkg, ok := packages[name]; ok {
+		t.Skipf("%s not installed (Debian package %s)", name, pkg)
+	}
 	t.Skipf("%s not installed", name)
 	return ""
 }
@@ -36,7 +45,43 @@ func MemcachedAddr(t testing.TB) string {
 		require(t, "memcached", addr)
 		return addr
 	}
+	return StartMemcached(t, MemcachedOptions{})
+}
+
+// MemcachedOptions are the protections a private memcached is started with.
+type MemcachedOptions struct {
+	// CertFile and KeyFile: TLS only (-Z), with this certificate, as memcached's own TLS and ElastiCache's
+	// in-transit encryption serve it. memcached reads them before it drops its privileges.
+	CertFile, KeyFile string
+	// ClientCA: with CertFile, client certificates are required, signed by this CA.
+	ClientCA string
+	// Username and Password: SASL (-S) with this one user in a sasldb of its own, as Bitnami's image
+	// sets it up. With SASL on, memcached speaks only the binary protocol.
+	Username, Password string
+	// Args are more of memcached's flags (-B ascii: the text protocol only).
+	Args []string
+}
+
+// StartMemcached starts a private memcached on a free loopback port with the protections in o, stopped
+// when the test ends, and returns its host:port. SASL needs saslpasswd2 (Debian's sasl2-bin): without it
+// the test fails in CI and skips elsewhere, as without memcached.
+func StartMemcached(t testing.TB, o MemcachedOptions) string {
+	t.Helper()
 	bin := Binary(t, "memcached")
+	var env []string
+	var extra []string
+	if o.CertFile != "" {
+		tlsOpts := "ssl_chain_cert=" + o.CertFile + ",ssl_key=" + o.KeyFile
+		if o.ClientCA != "" {
+			tlsOpts += ",ssl_ca_cert=" + o.ClientCA + ",ssl_verify_mode=2" // 2: a client certificate is required
+		}
+		extra = append(extra, "-Z", "-o", tlsOpts)
+	}
+	if o.Username != "" {
+		env = append(env, "SASL_CONF_PATH="+saslConf(t, o.Username, o.Password))
+		extra = append(extra, "-S")
+	}
+	extra = append(extra, o.Args...)
 	for range 5 {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -46,7 +91,8 @@ func MemcachedAddr(t testing.TB) string {
 		_, port, _ := net.SplitHostPort(addr)
 		_ = ln.Close()
 		// -U 0: no UDP; -u nobody: memcached refuses to run as root without a user.
-		cmd := exec.Command(bin, "-u", "nobody", "-l", "127.0.0.1", "-p", port, "-U", "0", "-m", "8", "-c", "64")
+		cmd := exec.Command(bin, append([]string{"-u", "nobody", "-l", "127.0.0.1", "-p", port, "-U", "0", "-m", "8", "-c", "64"}, extra...)...)
+		cmd.Env = append(os.Environ(), env...)
 		var out Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {
@@ -79,4 +125,37 @@ func MemcachedAddr(t testing.TB) string {
 	}
 	t.Fatal("memcached did not start")
 	return ""
+}
+
+// saslConf writes a Cyrus SASL configuration for memcached (mech_list: plain, a sasldb holding user)
+// and returns its directory, for SASL_CONF_PATH. memcached reads both after it dropped its privileges
+// to nobody, so they live in a directory of their own under the system's temporary directory, readable
+// by anyone (a test's TempDir is not), removed when the test ends.
+func saslConf(t testing.TB, user, password string) string {
+	t.Helper()
+	bin := Binary(t, "saslpasswd2")
+	dir, err := os.MkdirTemp("", "healthgate-sasl-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(dir, "sasldb")
+	// -p: the password from standard input, without a line end; -a memcached: the application name
+	// memcached asks SASL for.
+	cmd := exec.Command(bin, "-a", "memcached", "-c", "-p", "-f", db, user)
+	cmd.Stdin = strings.NewReader(password)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("saslpasswd2: %v: %s", err, out)
+	}
+	if err := os.Chmod(db, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	conf := "mech_list: plain\nsasldb_path: " + db + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "memcached.conf"), []byte(conf), 0o644); err != nil { //nolint:gosec // read by memcached as nobody
+		t.Fatal(err)
+	}
+	return dir
 }
