@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/tls"
+	"encoding/json"
 	"encoding/pem"
 	"net"
 	"net/http/httptest"
@@ -140,4 +141,68 @@ func TestGRPCFlagTLS(t *testing.T) {
 	if code, out := check(nil, addr); code != exitFailed || strings.Contains(out, "tls:") {
 		t.Errorf("check --grpc %s (plaintext to a TLS server): exit %d; want 1, not a TLS failure:\n%s", addr, code, out)
 	}
+}
+
+// TestMemcachedSASLOutputs: a memcached check with SASL credentials, its password from a file or from
+// the environment, against a real memcached with SASL: `check` passes with the right password and says
+// auth for a wrong one or none, and no output of `check` (text and JSON) or of `wait` (its log in JSON)
+// shows the password.
+func TestMemcachedSASLOutputs(t *testing.T) {
+	t.Parallel()
+	const secret = "hunter2-memcached-outputs"
+	addr := checktest.StartMemcached(t, checktest.MemcachedOptions{Username: "healthgate", Password: secret})
+	dir := t.TempDir()
+	right, wrong := filepath.Join(dir, "right"), filepath.Join(dir, "wrong")
+	for path, pw := range map[string]string{right: secret + "\n", wrong: secret + "-not\n"} {
+		if err := os.WriteFile(path, []byte(pw), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := writeConfig(t, `defaults:
+  timeout: 3s
+checks:
+  - {name: from-file, type: memcached, address: "`+addr+`", username: healthgate, password_file: `+right+`}
+  - {name: from-env, type: memcached, address: "`+addr+`", username: healthgate, password: "${MC_PASSWORD}"}
+  - {name: wrong, type: memcached, address: "`+addr+`", username: healthgate, password_file: `+wrong+`}
+  - {name: none, type: memcached, address: "`+addr+`"}
+`)
+	env := map[string]string{"MC_PASSWORD": secret}
+	assertNoPassword := func(outputs ...string) {
+		t.Helper()
+		for _, out := range outputs {
+			if strings.Contains(out, secret) || strings.Contains(out, secret[:10]) {
+				t.Errorf("the password shows in:\n%s", out)
+			}
+		}
+	}
+	code, stdout, stderr := runMain(t, env, "check", "--config", cfg, "--output", "json")
+	if code != exitFailed {
+		t.Fatalf("check: exit %d; want 1:\n%s%s", code, stdout, stderr)
+	}
+	var rep checkReport
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("output does not decode: %v\n%s", err, stdout)
+	}
+	want := map[string]string{"from-file": "", "from-env": "", "wrong": "auth", "none": "auth"}
+	for _, c := range rep.Checks {
+		if c.Reason != want[c.Name] {
+			t.Errorf("%s: reason %q (%s, hint %q); want %q", c.Name, c.Reason, c.Error, c.Hint, want[c.Name])
+		}
+	}
+	if len(rep.Checks) != len(want) {
+		t.Errorf("%d checks; want %d", len(rep.Checks), len(want))
+	}
+	assertNoPassword(stdout, stderr)
+	_, stdout, stderr = runMain(t, env, "check", "--config", cfg)
+	for _, w := range []string{"check username and password", "requires SASL: set username and password"} {
+		if !strings.Contains(stdout, w) {
+			t.Errorf("check's table lacks %q:\n%s", w, stdout)
+		}
+	}
+	assertNoPassword(stdout, stderr)
+	_, stdout, stderr = runMain(t, env, "wait", "--config", cfg, "--timeout", "1s", "--log-format", "json")
+	if !strings.Contains(stderr, "wrong") {
+		t.Errorf("wait's output does not name the failing check:\n%s", stderr)
+	}
+	assertNoPassword(stdout, stderr)
 }

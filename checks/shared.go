@@ -36,8 +36,9 @@ import (
 //     (a channel per run) and NATS (concurrent PINGs) would allow sharing with the machinery redis has
 //     below (a client replaced, and closed once no run uses it; work detached from cancellation), which
 //     is not built for them yet; each holds one connection, not a pool of two.
-//   - memcached's text protocol carries one exchange at a time on a connection (no request ids): a
-//     shared connection would queue one check's run behind another's, eating its timeout.
+//   - memcached's text protocol carries one exchange at a time on a connection (no request ids), and so
+//     does its binary one as the check speaks it: a shared connection would queue one check's run behind
+//     another's, eating its timeout.
 //   - http keeps one idle keep-alive connection per check in a transport of its own. A transport shared
 //     by the checks of one host would keep one idle connection for all of them, so checks whose runs
 //     overlap would open and close connections every round (today a healthy check opens none after its

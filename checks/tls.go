@@ -13,8 +13,8 @@ import (
 )
 
 // The `tls:` block (ca_file, cert_file, key_file, server_name, insecure_skip_verify) is one block for
-// every kind that speaks TLS (http with https://, redis with rediss://, amqp, nats, mqtt, grpc, mysql,
-// postgres), built by clientTLS.
+// every kind that speaks TLS (http with https://, redis with rediss://, amqp, nats, mqtt, grpc,
+// memcached, mysql, postgres), built by clientTLS.
 
 // tlsGiven reports whether a check's configuration sets anything in its tls block.
 func tlsGiven(t config.TLS) bool {
@@ -22,8 +22,8 @@ func tlsGiven(t config.TLS) bool {
 }
 
 // tlsWritten reports whether a check's configuration has a tls block at all, even an empty one
-// (tls: {}: TLS with the system's CAs): for the kinds whose target has no TLS scheme (grpc's address,
-// mysql, postgres), the block is what turns TLS on.
+// (tls: {}: TLS with the system's CAs): for the kinds whose target has no TLS scheme (grpc's and
+// memcached's address, mysql, postgres), the block is what turns TLS on.
 func tlsWritten(c config.Check, t config.TLS) bool {
 	return c.Src.IsSet("tls") || t.Src.File != "" || tlsGiven(t)
 }

@@ -67,6 +67,12 @@ checks:
     type: mqtt
     url: mqtt://Zq7Sekr3tQ@mosquitto:1883
 `,
+	`checks:
+  - {name: sessions, type: memcached, address: cache:11211, username: app, password: Zq7Sekr3tQ, tls: {}}
+  - {name: no-user, type: memcached, address: cache, password: "Zq7Sekr3tQ"}
+  - {name: nul, type: memcached, address: cache, username: app, password: "Zq7\0Sekr3tQ"}
+  - {name: not-a-string, type: memcached, address: cache, username: app, password: [Zq7Sekr3tQ]}
+`,
 	`x-db: &db
   type: postgres
   url: ${DATABASE_URL:-postgres://app:Zq7Sekr3tQ@db/app}
