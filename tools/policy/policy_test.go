@@ -192,6 +192,7 @@ func TestFindings(t *testing.T) {
 		{name: "inline url password", old: `url: "${DATABASE_URL}"`, new: `url: "postgres://app:hunter2@db/app"`, wantRule: RuleSecrets, wantInMsg: "inline password"},
 		{name: "inline dsn password", old: `url: "${DATABASE_URL}"`, new: `url: "host=db password=hunter2"`, wantRule: RuleSecrets, wantInMsg: "password="},
 		{name: "inline token", old: `server: {listen: ":8080",`, new: `server: {details_token: s3cr3t, listen: ":8080",`, wantRule: RuleSecrets, wantInMsg: "details_token"},
+		{name: "inline memcached password", old: `      - {name: db, type: postgres, url: "${DATABASE_URL}"}`, new: `      - {name: db, type: postgres, url: "${DATABASE_URL}"}` + "\n" + `      - {name: sessions, type: memcached, address: "memcached:11211", username: app, password: hunter2}`, wantRule: RuleSecrets, wantInMsg: "password: secret-looking key holds a literal value"},
 		{name: "inline auth header", old: `url: "${DATABASE_URL}"}`, new: `url: "${DATABASE_URL}", headers: {Authorization: "Bearer abc"}}`, wantRule: RuleSecrets, wantInMsg: "Authorization"},
 		{name: "secret query param", old: `url: "${DATABASE_URL}"`, new: `url: "https://x/healthz?api_key=abc"`, wantRule: RuleSecrets, wantInMsg: "api_key"},
 		{name: "secret query password", old: `url: "${DATABASE_URL}"`, new: `url: "postgres://app@db:5432/app?password=hunter2"`, wantRule: RuleSecrets, wantInMsg: `query parameter "password"`},

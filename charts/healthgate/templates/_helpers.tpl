@@ -350,6 +350,11 @@ provides, timing healthgate refuses and clashing ports, since each would only sh
 {{- with include "healthgate.secretProblem" ($c.url | default "") -}}
 {{- fail (printf "checks[%d] %q: url has %s; %s (or use url_file)" $i $c.name . $secretHint) -}}
 {{- end -}}
+{{- range $k, $v := $c -}}
+{{- if and (kindIs "string" $v) $v (not (hasSuffix "_file" $k)) (include "healthgate.isSecretName" $k) (not (regexMatch $ref $v)) -}}
+{{- fail (printf "checks[%d] %q: %s holds a literal value; %s (or use %s_file)" $i $c.name $k $secretHint $k) -}}
+{{- end -}}
+{{- end -}}
 {{- range $h, $v := ($c.headers | default dict) -}}
 {{- if and (not (include "healthgate.headerIsPlain" $h)) (not (regexMatch (printf "^((?i:bearer|basic|token) )?%s" (trimPrefix "^" $ref)) (toString $v))) -}}
 {{- fail (printf "checks[%d] %q: header %s holds a literal value (only standard headers such as Accept or User-Agent may); %s (Bearer ${VAR} works too)" $i $c.name $h $secretHint) -}}
