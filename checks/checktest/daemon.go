@@ -2,13 +2,14 @@ package checktest
 
 import (
 	"net"
+	"os"
 	"os/exec"
 	"strconv"
 	"testing"
 	"time"
 )
 
-// daemon is a private server a test starts on a free loopback port (Dnsmasq's): what to run, and how to
+// daemon is a private server a test starts on a free loopback port (Dnsmasq's, StartMemcached's): what to run, and how to
 // tell that it serves.
 type daemon struct {
 	name  string        // the executable, found by Binary; also what the messages call it
@@ -18,6 +19,7 @@ type daemon struct {
 	every time.Duration // how often answers is asked meanwhile
 	// args is the daemon's command line, listening on port of 127.0.0.1.
 	args func(port string) []string
+	env  []string // added to the test's environment
 	// answers reports whether the daemon serves at addr (127.0.0.1:port) yet.
 	answers func(addr string) bool
 }
@@ -37,6 +39,7 @@ func (d daemon) start(t testing.TB) string {
 		}
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		cmd := exec.Command(bin, d.args(strconv.Itoa(port))...)
+		cmd.Env = append(os.Environ(), d.env...)
 		var out Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {

@@ -1,7 +1,6 @@
 package checktest
 
 import (
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -67,7 +66,7 @@ type MemcachedOptions struct {
 // the test fails in CI and skips elsewhere, as without memcached.
 func StartMemcached(t testing.TB, o MemcachedOptions) string {
 	t.Helper()
-	bin := Binary(t, "memcached")
+	Binary(t, "memcached") // its absence reported first, before saslpasswd2's
 	var env []string
 	var extra []string
 	if o.CertFile != "" {
@@ -82,49 +81,13 @@ func StartMemcached(t testing.TB, o MemcachedOptions) string {
 		extra = append(extra, "-S")
 	}
 	extra = append(extra, o.Args...)
-	for range 5 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		_, port, _ := net.SplitHostPort(addr)
-		_ = ln.Close()
+	return daemon{name: "memcached", tries: 5, wait: 10 * time.Second, every: 20 * time.Millisecond, env: env,
 		// -U 0: no UDP; -u nobody: memcached refuses to run as root without a user.
-		cmd := exec.Command(bin, append([]string{"-u", "nobody", "-l", "127.0.0.1", "-p", port, "-U", "0", "-m", "8", "-c", "64"}, extra...)...)
-		cmd.Env = append(os.Environ(), env...)
-		var out Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(exited) }()
-		up := false
-		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && !up; time.Sleep(20 * time.Millisecond) {
-			select {
-			case <-exited:
-				deadline = time.Time{}
-			default:
-				if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-					_ = c.Close()
-					up = true
-				}
-			}
-			if deadline.IsZero() {
-				break
-			}
-		}
-		if up {
-			t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
-			return addr
-		}
-		_ = cmd.Process.Kill()
-		<-exited
-		t.Logf("memcached on %s did not start (retrying on another port): %s", addr, out.String())
-	}
-	t.Fatal("memcached did not start")
-	return ""
+		args: func(port string) []string {
+			return append([]string{"-u", "nobody", "-l", "127.0.0.1", "-p", port, "-U", "0", "-m", "8", "-c", "64"}, extra...)
+		},
+		answers: Listens,
+	}.start(t)
 }
 
 // saslConf writes a Cyrus SASL configuration for memcached (mech_list: plain, a sasldb holding user)
