@@ -23,16 +23,7 @@ func TestMemcachedWireFaults(t *testing.T) {
 		return config.Check{Type: "memcached", Spec: config.SpecOf(map[string]any{"address": addr})}
 	}
 	runFaults(t, mc, build)
-	t.Run("garbage", func(t *testing.T) {
-		p := checktest.NewProxy(t, mc)
-		p.Set(checktest.Garbage)
-		ch := newCheckTimeout(t, build(p.Addr()), generousTimeout)
-		err, _ := runCheck(t, ch)
-		assertClass(t, err, checks.BadResponse)
-		if h := ch.Hint(err); !strings.Contains(h, "memcached") {
-			t.Errorf("hint %q does not name memcached", h)
-		}
-	})
+	runGarbage(t, mc, build, "memcached")
 }
 
 // TestMemcachedReusesOneConnection: healthy runs share one connection (a check must never open a
