@@ -22,8 +22,8 @@ func tlsGiven(t config.TLS) bool {
 }
 
 // tlsWritten reports whether a check's configuration has a tls block at all, even an empty one
-// (tls: {}: TLS with the system's CAs): for the kinds whose target has no TLS scheme (grpc's and
-// memcached's address, mysql, postgres), the block is what turns TLS on.
+// (tls: {}: TLS with the system's CAs): for the kinds whose target has no TLS scheme (memcached's
+// address, grpc's written as host:port, mysql, postgres), the block is what turns TLS on.
 func tlsWritten(c config.Check, t config.TLS) bool {
 	return c.Src.IsSet("tls") || t.Src.File != "" || tlsGiven(t)
 }
