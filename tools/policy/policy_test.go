@@ -631,6 +631,9 @@ spec:
 		{name: "target not in the set", manifest: noReplicas + strings.Replace(hpa("2"), "kind: Deployment, name: hg}", "kind: Deployment, name: other}", 1), rule: RuleAutoscaling, want: "scaleTargetRef Deployment/other is no Deployment"},
 		{name: "pdb below minReplicas", manifest: minAvailable2 + hpa("3")},
 		{name: "pdb of minReplicas", manifest: minAvailable2 + hpa("2"), rule: RulePDB, want: "minAvailable 2 >= replicas 2"},
+		// No replicas and no autoscaler in the set: a scaler outside it owns the count (the chart's
+		// autoscaling.external, KEDA's ScaledObject), which the set cannot tell; the budget is not judged by it.
+		{name: "pdb of a Deployment scaled from outside the set", manifest: minAvailable2},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			expectFinding(t, tt.manifest, tt.rule, tt.want)

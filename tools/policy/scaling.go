@@ -18,7 +18,9 @@ func (c *checker) autoscaler(w workload) *autoscalingv2.HorizontalPodAutoscaler 
 }
 
 // minReplicas: the fewest pods a workload runs: an autoscaler's minReplicas (1 when unset), else its
-// replicas (1 when unset, the API server's default).
+// replicas; 0 when the set cannot tell. A Deployment written without replicas and scaled by no autoscaler
+// of the set is scaled from outside it (the chart leaves replicas out only for an autoscaler: its own, or
+// autoscaling.external's, a KEDA ScaledObject's HPA), so the API server's default of 1 would be a guess.
 func (c *checker) minReplicas(w workload) int32 {
 	if h := c.autoscaler(w); h != nil {
 		if h.Spec.MinReplicas != nil {
@@ -28,6 +30,9 @@ func (c *checker) minReplicas(w workload) int32 {
 	}
 	if w.replicas != nil {
 		return *w.replicas
+	}
+	if w.strategy != nil { // a Deployment
+		return 0
 	}
 	return 1
 }
