@@ -102,30 +102,23 @@ func grpcSettingsOf(c config.Check, s *grpcSpec) (grpcSettings, config.Errors) {
 // the command line, where no tls block can be written, reach a TLS server (a private CA through
 // SSL_CERT_FILE, which Go reads for the system's CAs). A bare HOST:PORT is returned as it is.
 func grpcScheme(c config.Check, address string) (string, string, *config.Error) {
-	scheme, rest, ok := strings.Cut(address, "://")
-	if !ok {
+	if !strings.Contains(address, "://") {
 		return address, "", nil
 	}
-	switch scheme = strings.ToLower(scheme); {
-	case scheme != "http" && scheme != "https":
-		return "", "", c.Src.Errorf("address", "must be host:port, https://host:port (TLS) or http://host:port (plaintext); not a %s:// URL", shownScheme(scheme))
-	case strings.ContainsAny(strings.TrimSuffix(rest, "/"), "/?#@"):
+	const forms = "must be host:port, https://host:port (TLS) or http://host:port (plaintext)"
+	// net/url reads the scheme (lower-cased, only the characters a scheme may hold: a secret typed in
+	// the wrong place is not one) and tells a user, path or query apart.
+	u, err := url.Parse(address)
+	switch {
+	case err != nil:
+		return "", "", c.Src.Errorf("address", "%s", forms)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "", "", c.Src.Errorf("address", "%s; not a %s:// URL", forms, u.Scheme)
+	case u.User != nil || strings.TrimSuffix(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "":
 		// A path would be ignored (gRPC's method is the path), and a user or password has no place.
-		return "", "", c.Src.Errorf("address", "%s:// takes only host:port, with no user, path or query", scheme)
+		return "", "", c.Src.Errorf("address", "%s:// takes only host:port, with no user, path or query", u.Scheme)
 	}
-	return strings.TrimSuffix(rest, "/"), scheme, nil
-}
-
-// shownScheme is a scheme fit for an error message: what could be a secret typed in the wrong place
-// (a long or odd one) is not repeated.
-func shownScheme(s string) string {
-	odd := func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '+' || r == '-' || r == '.')
-	}
-	if len(s) > 16 || strings.ContainsFunc(s, odd) {
-		return "(not shown)"
-	}
-	return s
+	return u.Host, u.Scheme, nil
 }
 
 type grpcCheck struct {
