@@ -23,52 +23,24 @@ import (
 // the answer, after the run that asked gave up: at an interval of a second, an outage of the proxy
 // piled up sixty connections (and a goroutine each) before the first was let go.
 func TestProxyConnectBounded(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var open atomic.Int32
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			open.Add(1)
-			go func() { // read the CONNECT, answer nothing, count the close
-				_, _ = io.Copy(io.Discard, conn)
-				_ = conn.Close()
-				open.Add(-1)
-			}()
-		}
-	}()
-	t.Cleanup(func() { _ = ln.Close(); <-done })
-
-	c := config.NewCheck("api", "http", "test", config.NewDefaults())
-	c.Timeout = 300 * time.Millisecond
-	p, _, errs := buildHTTP(c, &httpSpec{URL: "https://api.example.invalid/healthz"})
-	if len(errs) > 0 {
-		t.Fatal(errs)
-	}
-	h := p.(*httpCheck)
-	defer h.close()
-	h.transport.Proxy = http.ProxyURL(&url.URL{Scheme: "http", Host: ln.Addr().String()})
+	h := proxiedCheck(t, "https://api.example.invalid/healthz", func(conn net.Conn) {
+		open.Add(1) // read the CONNECT, answer nothing, count the close
+		_, _ = io.Copy(io.Discard, conn)
+		open.Add(-1)
+	})
 	for range 3 {
-		ctx, cancel := context.WithTimeout(t.Context(), c.Timeout)
-		err := h.probe(ctx)
-		cancel()
-		if ClassOf(err) != Timeout {
+		if err := runProxied(t, h); ClassOf(err) != Timeout {
 			t.Fatalf("run through a silent proxy: %s (%v); want timeout", ClassOf(err), err)
 		}
 	}
-	deadline := time.Now().Add(5 * c.Timeout)
+	wait := 5 * proxiedTimeout
+	deadline := time.Now().Add(wait)
 	for open.Load() > 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	if n := open.Load(); n > 0 {
-		t.Fatalf("%d connections to the proxy still open %v after the last run; want none past the check's timeout", n, 5*c.Timeout)
+		t.Fatalf("%d connections to the proxy still open %v after the last run; want none past the check's timeout", n, wait)
 	}
 }
 
@@ -77,11 +49,36 @@ func TestProxyConnectBounded(t *testing.T) {
 func TestProxyConnectKept(t *testing.T) {
 	api := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	defer api.Close()
+	var accepted atomic.Int32
+	h := proxiedCheck(t, api.URL+"/healthz", func(conn net.Conn) { accepted.Add(1); tunnel(conn) })
+	roots := x509.NewCertPool()
+	roots.AddCert(api.Certificate())
+	h.transport.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	for i := range 2 {
+		if i > 0 {
+			time.Sleep(2 * proxiedTimeout) // past any deadline left on the connection
+		}
+		if err := runProxied(t, h); err != nil {
+			t.Fatalf("run %d through the proxy: %v", i+1, err)
+		}
+	}
+	if n := accepted.Load(); n != 1 {
+		t.Errorf("the proxy took %d connections for two runs; want 1, kept between them", n)
+	}
+}
+
+// proxiedTimeout is the timeout of proxiedCheck's check, and of each of its runs.
+const proxiedTimeout = 300 * time.Millisecond
+
+// proxiedCheck builds an http check of rawURL whose proxy is a listener of the test that hands each
+// connection to handle (and closes it after). The check, then the listener, close with the test, which
+// waits for every handler to return.
+func proxiedCheck(t *testing.T, rawURL string, handle func(net.Conn)) *httpCheck {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var accepted atomic.Int32
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for {
@@ -89,38 +86,27 @@ func TestProxyConnectKept(t *testing.T) {
 			if err != nil {
 				return
 			}
-			accepted.Add(1)
-			wg.Go(func() { tunnel(conn) })
+			wg.Go(func() { defer conn.Close(); handle(conn) })
 		}
 	})
+	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
 	c := config.NewCheck("api", "http", "test", config.NewDefaults())
-	c.Timeout = 300 * time.Millisecond
-	p, _, errs := buildHTTP(c, &httpSpec{URL: api.URL + "/healthz"})
+	c.Timeout = proxiedTimeout
+	p, _, errs := buildHTTP(c, &httpSpec{URL: rawURL})
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
 	h := p.(*httpCheck)
-	roots := x509.NewCertPool()
-	roots.AddCert(api.Certificate())
-	h.transport.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	t.Cleanup(h.close)
 	h.transport.Proxy = http.ProxyURL(&url.URL{Scheme: "http", Host: ln.Addr().String()})
-	for i := range 2 {
-		if i > 0 {
-			time.Sleep(2 * c.Timeout) // past any deadline left on the connection
-		}
-		ctx, cancel := context.WithTimeout(t.Context(), c.Timeout)
-		err := h.probe(ctx)
-		cancel()
-		if err != nil {
-			t.Fatalf("run %d through the proxy: %v", i+1, err)
-		}
-	}
-	h.close()
-	_ = ln.Close()
-	wg.Wait()
-	if n := accepted.Load(); n != 1 {
-		t.Errorf("the proxy took %d connections for two runs; want 1, kept between them", n)
-	}
+	return h
+}
+
+// runProxied is one run of h within its timeout.
+func runProxied(t *testing.T, h *httpCheck) error {
+	ctx, cancel := context.WithTimeout(t.Context(), proxiedTimeout)
+	defer cancel()
+	return h.probe(ctx)
 }
 
 // tunnel is an HTTP proxy's side of one connection: it answers a CONNECT and copies both ways.
