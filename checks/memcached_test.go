@@ -261,16 +261,7 @@ func TestMemcachedSASL(t *testing.T) {
 			if tc.user != "" {
 				spec["username"], spec["password"] = tc.user, tc.password
 			}
-			ch := newCheckTimeout(t, memcachedCheck(spec), generousTimeout)
-			err, took := runCheck(t, ch)
-			assertClass(t, err, tc.want)
-			if tc.hint != "" && !strings.Contains(ch.Hint(err), tc.hint) {
-				t.Errorf("hint %q does not mention %q (error: %v)", ch.Hint(err), tc.hint, err)
-			}
-			if tc.want != "" && took > generousTimeout/2 {
-				t.Errorf("the run took %s: the server's answer says why, no need to wait for the timeout", took)
-			}
-			assertNoMCSecret(t, ch, err)
+			assertMCAnswer(t, spec, tc.want, tc.hint)
 		})
 	}
 	t.Run("one connection, kept, authenticated once", func(t *testing.T) {
@@ -377,16 +368,7 @@ func TestMemcachedBinaryAnswers(t *testing.T) {
 		{name: "another protocol", addr: garbageServer(t, "SSH-2.0-OpenSSH_9.2\r\n"), want: checks.BadResponse, hint: "binary protocol"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ch := newCheckTimeout(t, memcachedCheck(map[string]any{"address": tc.addr, "username": "healthgate", "password": mcSecret}), generousTimeout)
-			err, took := runCheck(t, ch)
-			assertClass(t, err, tc.want)
-			if tc.hint != "" && !strings.Contains(ch.Hint(err), tc.hint) {
-				t.Errorf("hint %q does not mention %q (error: %v)", ch.Hint(err), tc.hint, err)
-			}
-			if tc.want != "" && took > generousTimeout/2 {
-				t.Errorf("the run took %s; want it to end at the answer", took)
-			}
-			assertNoMCSecret(t, ch, err)
+			assertMCAnswer(t, map[string]any{"address": tc.addr, "username": "healthgate", "password": mcSecret}, tc.want, tc.hint)
 		})
 	}
 	t.Run("a text protocol server that speaks TLS", func(t *testing.T) {
@@ -436,4 +418,20 @@ func TestMemcachedCredentialsConfig(t *testing.T) {
 	if ch.Target != "cache:11211 (tls)" {
 		t.Errorf("target %q; want the default port and (tls)", ch.Target)
 	}
+}
+
+// assertMCAnswer runs a memcached check of spec once: its class is want, its hint mentions hint (unless
+// empty), a failure ends at the server's answer rather than the timeout, and no secret shows.
+func assertMCAnswer(t *testing.T, spec map[string]any, want checks.Class, hint string) {
+	t.Helper()
+	ch := newCheckTimeout(t, memcachedCheck(spec), generousTimeout)
+	err, took := runCheck(t, ch)
+	assertClass(t, err, want)
+	if hint != "" && !strings.Contains(ch.Hint(err), hint) {
+		t.Errorf("hint %q does not mention %q (error: %v)", ch.Hint(err), hint, err)
+	}
+	if want != "" && took > generousTimeout/2 {
+		t.Errorf("the run took %s: the server's answer says why, no need to wait for the timeout", took)
+	}
+	assertNoMCSecret(t, ch, err)
 }
