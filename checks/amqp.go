@@ -54,6 +54,33 @@ type amqpSpec struct {
 	TLS   config.TLS `yaml:"tls"`
 }
 
+// amqpURLProblem says what is wrong with a URL amqp091 refused, in words: its messages can quote the URL
+// or a value, so they are not passed on.
+func amqpURLProblem(raw string, err error) string {
+	const form = "not a valid AMQP URL (amqp://user:password@host:5672/vhost or amqps://...)"
+	u, perr := url.Parse(raw)
+	msg := err.Error()
+	switch {
+	case strings.Contains(raw, " "):
+		return form + ": it contains a blank (percent-encode it, %20)"
+	case perr != nil:
+		return urlParseProblem(form, raw, perr)
+	case u.Scheme != "amqp" && u.Scheme != "amqps":
+		return "not a valid AMQP URL: the scheme must be amqp or amqps, not " + strconv.Quote(u.Scheme)
+	}
+	for _, p := range amqpNumberParams {
+		if strings.HasPrefix(msg, p.name+" is not") {
+			return form + ": parameter " + p.name + ": " + notWholeNumber + " (" + p.unit + ")"
+		}
+	}
+	return form + ": invalid port after the host"
+}
+
+// amqpNumberParams are the parameters of RabbitMQ's URI spec that amqp091 reads as numbers.
+var amqpNumberParams = []struct{ name, unit string }{
+	{"heartbeat", "seconds, 0 to 65535"}, {"connection_timeout", "milliseconds"}, {"channel_max", "0 to 65535"},
+}
+
 func amqpSettingsOf(c config.Check, s *amqpSpec) (amqpSettings, config.Errors) {
 	a := amqpSettings{url: s.URL, queue: s.Queue, timeout: c.Timeout}
 	if s.URL == "" {
@@ -62,14 +89,7 @@ func amqpSettingsOf(c config.Check, s *amqpSpec) (amqpSettings, config.Errors) {
 	var errs config.Errors
 	uri, err := amqp.ParseURI(s.URL)
 	if err != nil {
-		// amqp091's messages can quote the URL: they are not passed on.
-		msg := "not a valid AMQP URL (amqp://user:password@host:5672/vhost or amqps://...)"
-		if u, perr := url.Parse(s.URL); perr == nil && u.Scheme != "amqp" && u.Scheme != "amqps" {
-			msg = "not a valid AMQP URL: the scheme must be amqp or amqps, not " + strconv.Quote(u.Scheme)
-		} else if hasUserinfo(s.URL) {
-			msg += ": " + percentHint
-		}
-		return a, config.Errors{c.Src.Errorf("url", "%s", msg)}
+		return a, config.Errors{c.Src.Errorf("url", "%s", amqpURLProblem(s.URL, err))}
 	}
 	if strings.TrimSpace(s.Queue) != s.Queue {
 		errs = append(errs, c.Src.Errorf("queue", "has leading or trailing spaces: %q", s.Queue))
@@ -98,6 +118,11 @@ func amqpSettingsOf(c config.Check, s *amqpSpec) (amqpSettings, config.Errors) {
 	u, err := url.Parse(s.URL)
 	if err != nil {
 		return a, append(errs, c.Src.Errorf("url", "not a valid AMQP URL"))
+	}
+	if strings.Contains(u.EscapedPath(), "@") {
+		// A '/' in the user or password ends the user information early: the host is the user's
+		// start, and the rest, password included, is taken for the vhost.
+		return a, append(errs, c.Src.Errorf("url", "the vhost contains '@': percent-encode the characters @ : / ? # in the user and password (@ is %s, / is %s), and an '@' of the vhost", "%40", "%2F"))
 	}
 	u.Scheme, u.Host = "amqp", a.addr
 	a.url = u.String()

@@ -174,7 +174,7 @@ var kinds = map[string]kind{
 		target:     target{"url", "URL", "an MQTT broker `URL` (CONNECT must be accepted", "mqtt://127.0.0.1:9"},
 		schemaDesc: "An mqtt check: the fields healthgate's checks registry accepts for this type."}, buildMQTT),
 	"redis": register(kind{component: ComponentDatastore,
-		target: target{"url", "URL", "a Redis `URL` (PING must answer PONG", "redis://127.0.0.1:9/0"}}, buildRedis),
+		target: target{"url", "URL", "a Redis `URL` (PING must answer PONG; with master_name=, from the master its Sentinels name", "redis://127.0.0.1:9/0"}}, buildRedis),
 	"http": register(kind{component: ComponentService,
 		target: target{"url", "URL", "an HTTP `URL` (2xx", "http://127.0.0.1:9/healthz"}}, buildHTTP),
 	"tcp": register(kind{component: ComponentService,

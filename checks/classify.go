@@ -77,6 +77,35 @@ func ClassOf(err error) Class {
 	return classifyNet(err)
 }
 
+// proxiedAnswer is the error for the words a proxy sends in place of a server it could not reach
+// (twemproxy's "-ERR Connection refused" for Redis, "SERVER_ERROR Connection timed out" for memcached: the
+// text of the errno its connection got), err with that failure's class and proxiedHint; nil for any other
+// answer.
+func proxiedAnswer(answer string, err error) error {
+	var class Class
+	switch {
+	case strings.HasSuffix(answer, "Connection refused"), strings.HasSuffix(answer, "No route to host"),
+		strings.HasSuffix(answer, "Network is unreachable"):
+		class = Refused
+	case strings.HasSuffix(answer, "Connection timed out"):
+		class = Timeout
+	case strings.HasSuffix(answer, "Connection reset by peer"), strings.HasSuffix(answer, "Broken pipe"):
+		class = Reset
+	default:
+		return nil
+	}
+	return &Error{Class: class, Err: err, Hint: proxiedHint}
+}
+
+// proxied: err is a proxy's answer for its server (proxiedAnswer). The connection to the proxy is sound,
+// a whole answer read from it, and is kept.
+func proxied(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Hint == proxiedHint
+}
+
+const proxiedHint = "the proxy %s points at (twemproxy, Envoy) answered in place of the server behind it, which it could not reach: is that server up, and is its address in the proxy's list of servers right?"
+
 // classified wraps err in an *Error, inferring its class from the chain unless it carries one.
 func classified(err error) error {
 	if err == nil {

@@ -53,7 +53,10 @@ func buildHTTP(c config.Check, s *httpSpec) (prober, string, config.Errors) {
 		return nil, "", config.Errors{c.Src.Errorf("url", "required: an http:// or https:// URL")}
 	}
 	u, err := url.Parse(s.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if err != nil {
+		// RedactURL cannot show a URL that does not parse: the cause is said instead.
+		errs = append(errs, c.Src.Errorf("url", "%s", urlParseProblem("not a valid URL", s.URL, err)))
+	} else if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, c.Src.Errorf("url", "must be an absolute http:// or https:// URL (got %s)", RedactURL(s.URL)))
 	}
 	method := strings.ToUpper(s.Method)
@@ -107,7 +110,7 @@ func buildHTTP(c config.Check, s *httpSpec) (prober, string, config.Errors) {
 		if err != nil {
 			return nil, err
 		}
-		return &firstBytesConn{Conn: &proxyConnectConn{Conn: conn, timeout: c.Timeout}, judge: httpFirstByte}, nil
+		return &firstBytesConn{Conn: &proxyHandshakeConn{Conn: conn, timeout: c.Timeout}, judge: httpFirstByte}, nil
 	}
 	client := &http.Client{
 		Transport: tr,
@@ -128,25 +131,32 @@ func buildHTTP(c config.Check, s *httpSpec) (prober, string, config.Errors) {
 	return h, h.shown, nil
 }
 
-// proxyConnectConn bounds the wait for an HTTP proxy's answer to CONNECT (an https:// URL through
-// HTTPS_PROXY) by the check's timeout: net/http waits a fixed minute for it, after the run that asked
-// gave up, so an outage of the proxy piled up a connection per run for a minute. The deadline is set
-// when net/http writes the CONNECT, the first thing written on a connection to a proxy, and cleared at
-// the next write (the TLS handshake's first message, bounded by TLSHandshakeTimeout), so a connection
-// the pool keeps has no deadline. A connection that does not begin with CONNECT is left as it is.
-// net/http writes on one goroutine at a time, the CONNECT's writer done before the handshake starts.
-type proxyConnectConn struct {
+// proxyHandshakeConn bounds a proxy's handshake by the check's timeout: the wait for an HTTP proxy's
+// answer to CONNECT (an https:// URL through HTTPS_PROXY), for which net/http waits a fixed minute, and
+// a SOCKS5 proxy's (HTTP_PROXY=socks5://...), for which it has no bound at all; both after the run that
+// asked gave up, so an outage of the proxy piled up a connection and a goroutine per run. The deadline is
+// set at the first write on the connection when that is a CONNECT or a SOCKS5 greeting (version 5), and
+// cleared at the first write that is not the handshake's: the TLS handshake's first message (bounded by
+// TLSHandshakeTimeout) or, through SOCKS to an http:// URL, the request (bounded by the run). A SOCKS
+// handshake's writes each begin with 5 (greeting, CONNECT request) or 1 (user/password). A connection the
+// pool keeps has no deadline; one that does not begin with a handshake is left as it is. net/http writes
+// on one goroutine at a time, the handshake's writer done before the next starts.
+type proxyHandshakeConn struct {
 	net.Conn
 	timeout time.Duration
 	writes  int
+	socks   bool
 	armed   bool
 }
 
-func (c *proxyConnectConn) Write(p []byte) (int, error) {
+func (c *proxyHandshakeConn) Write(p []byte) (int, error) {
 	c.writes++
 	switch {
-	case c.writes == 1 && bytes.HasPrefix(p, []byte("CONNECT ")):
+	case c.writes == 1 && (bytes.HasPrefix(p, []byte("CONNECT ")) || bytes.HasPrefix(p, []byte{5})):
+		c.socks = p[0] == 5
 		c.armed = c.Conn.SetDeadline(time.Now().Add(c.timeout)) == nil
+	case c.armed && c.socks && len(p) > 0 && (p[0] == 5 || p[0] == 1):
+		// still the SOCKS handshake
 	case c.armed:
 		c.armed = false
 		_ = c.Conn.SetDeadline(time.Time{})

@@ -214,7 +214,7 @@ func (m *memcachedCheck) probe(ctx context.Context) error {
 		}
 	}
 	err = m.ask(ctx, c, !reused)
-	if err != nil && reused && timeLeft(ctx) && ClassOf(err) == Reset {
+	if err != nil && reused && timeLeft(ctx) && ClassOf(err) == Reset && !proxied(err) {
 		// The kept connection died while idle (a restart, a proxy's idle timeout): that says nothing
 		// of the server now. Ask again on a fresh connection, which reports what it is doing.
 		m.drop(c)
@@ -224,7 +224,9 @@ func (m *memcachedCheck) probe(ctx context.Context) error {
 		err = m.ask(ctx, c, true)
 	}
 	if err != nil {
-		m.drop(c)
+		if !proxied(err) {
+			m.drop(c)
+		}
 		return m.failed(ctx, err)
 	}
 	return nil
@@ -398,7 +400,11 @@ func (m *memcachedCheck) textAnswer(ctx context.Context, c *memcachedConn, first
 	case bytes.HasPrefix(line, []byte("VERSION ")) && len(line) > len("VERSION "):
 		return nil
 	case bytes.HasPrefix(line, []byte("SERVER_ERROR")), bytes.HasPrefix(line, []byte("CLIENT_ERROR")), bytes.Equal(line, []byte("ERROR")):
-		return &Error{Class: BadResponse, Err: fmt.Errorf("version answered %q", truncate(string(line), 64)), Hint: memcachedErrorHint}
+		err := fmt.Errorf("version answered %q", truncate(string(line), 64))
+		if perr := proxiedAnswer(string(line), err); perr != nil && bytes.HasPrefix(line, []byte("SERVER_ERROR ")) {
+			return perr
+		}
+		return &Error{Class: BadResponse, Err: err, Hint: memcachedErrorHint}
 	}
 	return &Error{Class: BadResponse, Err: fmt.Errorf("version answered %q, not VERSION <version>", truncate(string(line), 64)), Hint: memcachedProtoHint}
 }

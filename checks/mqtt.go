@@ -68,11 +68,7 @@ func mqttSettingsOf(c config.Check, s *mqttSpec) (mqttSettings, config.Errors) {
 	}
 	u, err := url.Parse(s.URL)
 	if err != nil {
-		msg := "not a valid MQTT URL (mqtt://[user:password@]host:1883 or mqtts://...:8883)"
-		if hasUserinfo(s.URL) {
-			msg += ": " + percentHint
-		}
-		return m, config.Errors{c.Src.Errorf("url", "%s", msg)}
+		return m, config.Errors{c.Src.Errorf("url", "%s", urlParseProblem("not a valid MQTT URL (mqtt://[user:password@]host:1883 or mqtts://...:8883)", s.URL, err))}
 	}
 	var errs config.Errors
 	port := "1883"

@@ -123,7 +123,7 @@ func buildMySQL(c config.Check, s *mysqlSpec) (prober, string, config.Errors) {
 		return sp, func() { sp.life.end(); _ = db.Close() }, nil
 	})
 	if err != nil {
-		return nil, "", config.Errors{c.Src.Errorf("url", "cannot build a connection pool: %s", dsnCause(err))}
+		return nil, "", config.Errors{c.Src.Errorf("url", "cannot build a connection pool: %s", dsnCause(err, ""))}
 	}
 	p := &mysqlCheck{db: sp.db, watch: &sp.watch, greeting: &sp.greeting, life: sp.life, release: release, query: strings.TrimSpace(s.Query), writable: s.Writable, maxLag: s.MaxReplicationLag, schema: schema,
 		deniedHint: mysqlDeniedHint(cfg.TLS), setParams: slices.Sorted(maps.Keys(cfg.Params))}
@@ -344,7 +344,11 @@ func parseMySQL(raw string) (*mysql.Config, error) {
 	if !isURL {
 		cfg, err := mysql.ParseDSN(raw)
 		if err != nil {
-			return nil, fmt.Errorf("not a valid mysql DSN (user:password@tcp(host:3306)/database?param=value): %s", dsnCause(err))
+			query := ""
+			if _, rest, ok := strings.Cut(raw[strings.LastIndex(raw, "/")+1:], "?"); ok {
+				query = rest
+			}
+			return nil, fmt.Errorf("not a valid mysql DSN (user:password@tcp(host:3306)/database?param=value): %s", dsnCause(err, query))
 		}
 		return cfg, nil
 	}
@@ -353,11 +357,7 @@ func parseMySQL(raw string) (*mysql.Config, error) {
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		cause := urlCause(err)
-		if hasUserinfo(raw) {
-			cause += " (" + percentHint + ")"
-		}
-		return nil, fmt.Errorf("not a valid mysql URL: %s", cause)
+		return nil, errors.New(urlParseProblem("not a valid mysql URL", raw, err))
 	}
 	if strings.Contains(u.Host, "@") {
 		return nil, fmt.Errorf("the host contains '@': percent-encode the characters @ : / ? # in the user and password (@ is %s)", "%40")
@@ -386,24 +386,45 @@ func parseMySQL(raw string) (*mysql.Config, error) {
 	}
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("not a valid mysql URL: %s", dsnCause(err))
+		return nil, fmt.Errorf("not a valid mysql URL: %s", dsnCause(err, u.RawQuery))
 	}
 	cfg.User = u.User.Username()
 	cfg.Passwd, _ = u.User.Password()
 	return cfg, nil
 }
 
-// dsnCause is the driver's reason without the value it quotes ("invalid bool value: VALUE"): a value in
-// the wrong place can be a secret.
-func dsnCause(err error) string {
+// dsnCause is the driver's reason in words, without the value it quotes ("invalid bool value: VALUE"): a
+// value in the wrong place can be a secret. The driver does not say which parameter of query it could not
+// read: each is parsed alone to find it, and named.
+func dsnCause(err error, query string) string {
 	msg := err.Error()
 	if strings.HasPrefix(msg, "invalid DSN: ") {
 		return msg // the driver's fixed messages, which quote nothing
 	}
-	if i := strings.IndexAny(msg, ":'\"%"); i > 0 {
-		return strings.TrimSpace(msg[:i])
+	reason := valueWords(err)
+	switch {
+	case reason != "":
+	case strings.HasPrefix(msg, "invalid value / unknown config name"):
+		reason = "not true, false, skip-verify or preferred"
+	default:
+		reason = "unparsable"
+		if i := strings.IndexAny(msg, ":'\"%"); i > 0 {
+			reason = strings.TrimSpace(msg[:i])
+		}
 	}
-	return "unparsable"
+	for kv := range strings.SplitSeq(query, "&") {
+		key, _, ok := strings.Cut(kv, "=")
+		if !ok {
+			continue
+		}
+		if _, err := mysql.ParseDSN("tcp(127.0.0.1:3306)/db?" + kv); err != nil {
+			if len(key) > 40 || strings.ContainsAny(key, "%@:/ ") {
+				key = "(not shown)"
+			}
+			return "parameter " + key + ": " + reason
+		}
+	}
+	return reason
 }
 
 // mysqlTarget shows host:port/database, the part an operator needs and no credentials.

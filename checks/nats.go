@@ -46,11 +46,7 @@ func natsSettingsOf(c config.Check, s *natsSpec) (natsSettings, config.Errors) {
 	}
 	u, err := url.Parse(s.URL)
 	if err != nil {
-		msg := "not a valid NATS URL (nats://[user:password@]host:4222, nats://token@host:4222 or tls://...)"
-		if hasUserinfo(s.URL) {
-			msg += ": " + percentHint
-		}
-		return n, config.Errors{c.Src.Errorf("url", "%s", msg)}
+		return n, config.Errors{c.Src.Errorf("url", "%s", urlParseProblem("not a valid NATS URL (nats://[user:password@]host:4222, nats://token@host:4222 or tls://...)", s.URL, err))}
 	}
 	var errs config.Errors
 	switch u.Scheme {

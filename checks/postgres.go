@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -114,13 +115,13 @@ func buildPostgresPool(c config.Check, s *postgresSpec) (*postgresCheck, string,
 	key := keyOf("postgres", s.URL, c.Timeout.String(), pgFilesKey(s.URL), tlsPart)
 	sp, release, err := share(key, func() (*postgresPool, func(), error) {
 		sp := &postgresPool{life: newClientLife()}
-		pool, err := pgxpool.NewWithConfig(context.Background(), postgresPoolConfig(pc, c.Timeout, &sp.watch))
+		pool, err := pgxpool.NewWithConfig(context.Background(), postgresPoolConfig(pc, c.Timeout, &sp.watch, &sp.conns))
 		if err != nil {
 			sp.life.end()
 			return nil, nil, err
 		}
 		sp.pool = pool
-		return sp, func() { sp.life.end(); pool.Close() }, nil
+		return sp, func() { sp.life.end(); sp.close(min(c.Timeout, 2*time.Second)) }, nil
 	})
 	if err != nil {
 		return nil, "", config.Errors{c.Src.Errorf("url", "cannot build a connection pool: %v", err)}
@@ -196,11 +197,77 @@ type postgresPool struct {
 	pool  *pgxpool.Pool
 	watch dialWatch
 	life  *clientLife
+	conns openConns
+}
+
+// close closes the pool, giving its connections grace to say goodbye. pgx ends a connection whose
+// query was cut short (a run's timeout on a hung server) in the background: it dials the server again
+// to send a cancel request and waits for its answer, then drains the connection until the server closes
+// it, for up to 15 s each; closing the pool waits for that. A server that hangs never answers, so a
+// shutdown or a reload would wait those 15 s (measured: 13.6 s after a run's timeout). After grace, the
+// connections still open are closed under pgx, which ends its waits at once.
+func (sp *postgresPool) close(grace time.Duration) {
+	closed := make(chan struct{})
+	go func() { sp.pool.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(grace):
+		sp.conns.closeAll()
+		<-closed
+	}
+}
+
+// openConns are the connections a client dialled and has not closed; once closeAll has run, it closes
+// them and refuses new ones.
+type openConns struct {
+	mu     sync.Mutex
+	conns  map[*openConn]struct{}
+	closed bool
+}
+
+// add tracks conn, or closes it when closeAll has run.
+func (o *openConns) add(conn net.Conn) (net.Conn, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		_ = conn.Close()
+		return nil, errClientClosed
+	}
+	if o.conns == nil {
+		o.conns = map[*openConn]struct{}{}
+	}
+	c := &openConn{Conn: conn, set: o}
+	o.conns[c] = struct{}{}
+	return c, nil
+}
+
+func (o *openConns) closeAll() {
+	o.mu.Lock()
+	o.closed = true
+	conns := o.conns
+	o.conns = nil
+	o.mu.Unlock()
+	for c := range conns {
+		_ = c.Conn.Close()
+	}
+}
+
+// openConn is a connection of an openConns, which forgets it when it closes.
+type openConn struct {
+	net.Conn
+	set *openConns
+}
+
+func (c *openConn) Close() error {
+	c.set.mu.Lock()
+	delete(c.set.conns, c)
+	c.set.mu.Unlock()
+	return c.Conn.Close()
 }
 
 // postgresPoolConfig sets what healthgate wants of a pool on the parsed URL: at most 2 connections,
 // none kept open on purpose, no dial at build time (docs/design.md §8).
-func postgresPoolConfig(pc *pgxpool.Config, timeout time.Duration, watch *dialWatch) *pgxpool.Config {
+func postgresPoolConfig(pc *pgxpool.Config, timeout time.Duration, watch *dialWatch, conns *openConns) *pgxpool.Config {
 	pc.MaxConns = 2
 	pc.MinConns = 0
 	pc.MinIdleConns = 0
@@ -213,8 +280,13 @@ func postgresPoolConfig(pc *pgxpool.Config, timeout time.Duration, watch *dialWa
 		pc.ConnConfig.ConnectTimeout = timeout
 	}
 	dialer := &net.Dialer{KeepAlive: 5 * time.Minute} // as pgconn's default
+	// Every connection, cancel requests' included, is tracked, for the pool's close.
 	pc.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		return watch.dial(ctx, dialer, network, addr)
+		conn, err := watch.dial(ctx, dialer, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return conns.add(conn)
 	}
 	// pgproto3 allocates a message's whole declared length before reading its body: another protocol's
 	// banner on the port ("220 smtp.example ESMTP") reads as a message of ~800 MB, allocated on every
@@ -286,30 +358,45 @@ func pgFilesKey(raw string) string {
 
 // parseConfigCause keeps pgx's reason but drops the connection string it quotes, and what its reasons
 // quote of it: a token of the path (invalid percent-encoded token: "..."), a key (missing "=" after
-// "..."), which hold a password's tail when a '/' or a blank in it broke the string.
+// "..."), which hold a password's tail when a '/' or a blank in it broke the string. pgx's own words name
+// the parameter (invalid connect_timeout); the cause under them is said in ours (not a whole number).
 func parseConfigCause(err error) string {
 	var pe *pgconn.ParseConfigError
-	if errors.As(err, &pe) {
-		if inner := errors.Unwrap(pe); inner != nil {
-			var ue *url.Error
-			if errors.As(inner, &ue) {
-				return urlCause(ue)
-			}
-			msg := inner.Error()
-			if strings.HasPrefix(msg, `missing "=" after`) {
-				return `missing "=" after a key (a value with a blank in it must be quoted: password='two words')`
-			}
-			if i := strings.IndexAny(msg, "\"'`"); i >= 0 {
-				return strings.TrimRight(msg[:i], ": ")
-			}
-			return msg
+	if !errors.As(err, &pe) {
+		msg := err.Error()
+		if i := strings.LastIndex(msg, ": "); i >= 0 {
+			return msg[i+2:]
 		}
+		return "unparsable"
 	}
-	msg := err.Error()
-	if i := strings.LastIndex(msg, ": "); i >= 0 {
-		return msg[i+2:]
+	inner := errors.Unwrap(pe)
+	var ue *url.Error
+	if inner != nil && errors.As(inner, &ue) {
+		return urlCause(ue)
 	}
-	return "unparsable"
+	words := pe.Error() // cannot parse `CONNSTRING`: WORDS (INNER)
+	if i := strings.Index(words, "`: "); i >= 0 {
+		words = words[i+3:]
+	}
+	if inner == nil {
+		if strings.HasPrefix(words, "unknown target_session_attrs value: ") {
+			// The value is not shown: one in the wrong place can be a secret.
+			return "target_session_attrs must be one of any, read-write, read-only, primary, standby, prefer-standby"
+		}
+		return words
+	}
+	words = strings.TrimSuffix(words, " ("+inner.Error()+")")
+	msg := inner.Error()
+	if strings.HasPrefix(msg, `missing "=" after`) {
+		return `missing "=" after a key (a value with a blank in it must be quoted: password='two words')`
+	}
+	if w := valueWords(inner); w != "" {
+		return words + ": " + w
+	}
+	if i := strings.IndexAny(msg, "\"'`"); i >= 0 {
+		msg = strings.TrimRight(msg[:i], ": ")
+	}
+	return words + ": " + msg
 }
 
 // percentHint is the fix when the user information may have broken a URL's syntax.
@@ -460,15 +547,19 @@ func (e *flatError) Unwrap() error { return e.err }
 // flattenPgx makes pgx's connect errors one line, each cause once. pgx lists one "\n\t" line per
 // attempt (sslmode=prefer tries TLS, then plain, and both fail the same way) and repeats a wrapped
 // cause beside its wrapper: "hostname resolving error: lookup h: no such host\n\tlookup h: no such host".
+// A server's refusal of TLS before a plaintext attempt (sslmode=prefer, allow) is left out: it is what
+// prefer expects of a server without TLS (PgBouncer's default), and the plaintext attempt says why it failed.
 func flattenPgx(err error) error {
 	msg := err.Error()
 	if !strings.ContainsAny(msg, "\n\t") {
 		return err
 	}
+	lines := strings.Split(msg, "\n")
 	var kept []string
-	for part := range strings.SplitSeq(msg, "\n") {
+	for i, part := range lines {
 		part = strings.Join(strings.Fields(part), " ")
-		if part == "" || slices.ContainsFunc(kept, func(k string) bool { return strings.Contains(k, part) }) {
+		if part == "" || slices.ContainsFunc(kept, func(k string) bool { return strings.Contains(k, part) }) ||
+			strings.HasSuffix(part, "tls error: server refused TLS connection") && i < len(lines)-1 {
 			continue
 		}
 		kept = append(kept, part)
@@ -487,13 +578,26 @@ func flattenPgx(err error) error {
 	return &flatError{msg: b.String(), err: err}
 }
 
+// Hints for a URL whose target_session_attrs no host met.
+const (
+	targetPrimaryHint = "no host in %s is the primary that target_session_attrs asks for (read-write, primary): those that answered are standbys or read-only. A failover under way clears once a standby is promoted; otherwise list the primary's host"
+	targetStandbyHint = "no host in %s is the standby that target_session_attrs asks for (standby, read-only): those that answered are primaries or take writes. List a standby's host, or ask for prefer-standby to fall back to the primary"
+)
+
 // classifyPostgres maps SQLSTATEs to classes; anything else is classified by its transport cause.
 // pgx's messages name user, host and database but never the password.
 func classifyPostgres(err error) error {
 	err = flattenPgx(err)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
+		if r := refusalOf(pgErr); r != nil {
+			return &Error{Class: r.class, Err: err, Hint: r.hint}
+		}
 		switch {
+		case pgErr.Code == "57P03" && strings.Contains(pgErr.Detail, "Hot standby mode is disabled"):
+			// A standby with hot_standby = off: it says "not accepting connections" as one starting
+			// up does, but it never will.
+			return &Error{Class: NotReady, Err: err, Hint: "this server is a standby with hot_standby = off: it replays but takes no connection, and will not by itself; point %s at the primary or at a hot standby (or turn hot_standby on)"}
 		case pgErr.Code == "57P03" || pgErr.Code == "53300" || pgErr.Code == "57P01" || pgErr.Code == "57P02":
 			// cannot_connect_now (starting, stopping, recovering), too_many_connections, admin/crash shutdown
 			return &Error{Class: NotReady, Err: err}
@@ -518,6 +622,15 @@ func classifyPostgres(err error) error {
 		}
 		return &Error{Class: Query, Err: err}
 	}
+	// target_session_attrs (libpq's, which pgx follows): a URL that lists the hosts of a cluster (Patroni's,
+	// CloudNativePG's) and asks for the primary or for a standby; pgx tries each and refuses those of the
+	// other kind.
+	switch {
+	case errors.Is(err, pgconn.ErrReadOnlyConnection) || errors.Is(err, pgconn.ErrStandbyConnection):
+		return &Error{Class: ReadOnly, Err: err, Hint: targetPrimaryHint}
+	case errors.Is(err, pgconn.ErrReadWriteConnection) || errors.Is(err, pgconn.ErrPrimaryConnection):
+		return &Error{Class: BadResponse, Err: err, Hint: targetStandbyHint}
+	}
 	if strings.Contains(err.Error(), "refused TLS") {
 		return &Error{Class: TLS, Err: err}
 	}
@@ -533,6 +646,54 @@ func classifyPostgres(err error) error {
 		return &Error{Class: Reset, Err: err}
 	}
 	return classified(err)
+}
+
+// poolerRefusals are the answers of a pooler in front of Postgres that are its own, not the server's, each
+// with the class and hint it is given, told by the pooler's SQLSTATE and words (tried against PgBouncer 1.18
+// and Pgpool-II 4.3: checks/poolers_test.go). PgBouncer sends 08P01
+// (protocol_violation, which Postgres itself sends only for a malformed message) for every refusal, and
+// Pgpool-II XX000 (internal_error): without them a pooler that lost its server read as a connection reset
+// "right after it opened: restarting, or another protocol", or as a failed query to fix in the SQL.
+var poolerRefusals = []poolerRefusal{
+	// PgBouncer: auth_type trust or a user missing from its auth_file (a bad password is 28P01 already).
+	{"08P01", []string{"authentication failed", "no such user"}, Auth, ""},
+	{"08P01", []string{"no such database", "does not exist"}, Auth,
+		"database does not exist in the pooler (PgBouncer) in front of the server: check the database name in %s, or the pooler's [databases]"},
+	{"08P01", []string{"no more connections allowed"}, NotReady,
+		"the pooler (PgBouncer) in front of the database takes no more clients (max_client_conn or max_db_connections): raise its limit, or lower the clients' pool sizes"},
+	// PgBouncer: the server behind it refuses, hangs or rejects the pooler's own login (its [databases]
+	// entry and credentials), or a client waited longer than query_wait_timeout for a server connection.
+	{"08P01", []string{"server login has been failing", "cannot connect to server", "query_wait_timeout", "client_login_timeout", "is disabled"}, NotReady, poolerServerHint},
+	// Pgpool-II: it could not open its connection to a backend, or has none left.
+	{"XX000", []string{"failed to create a backend", "all backend nodes are down", "not accepting any new connections"}, NotReady, poolerServerHint},
+	// Pgpool-II: its connection to the backend broke under a kept client connection (a server restart).
+	{"XX000", []string{"unable to read data from DB node", "unable to forward message"}, Reset,
+		"the pooler (Pgpool-II) that %s points at lost its connection to the database server behind it: that server restarted or went away"},
+}
+
+const poolerServerHint = "the pooler that %s points at (PgBouncer, Pgpool-II) answered, but cannot reach or log in to the database server behind it: is that server up, and is the pooler's entry for it right (PgBouncer's [databases] and its own login, Pgpool-II's backend_hostname)?"
+
+// poolerRefusal is a kind of answer of a pooler: its SQLSTATE and words, and the class and hint it is given.
+type poolerRefusal struct {
+	code  string
+	words []string
+	class Class
+	hint  string
+}
+
+// refusalOf is the entry of poolerRefusals that e is, or nil.
+func refusalOf(e *pgconn.PgError) *poolerRefusal {
+	for i, r := range poolerRefusals {
+		if r.code != e.Code {
+			continue
+		}
+		for _, w := range r.words {
+			if strings.Contains(e.Message, w) {
+				return &poolerRefusals[i]
+			}
+		}
+	}
+	return nil
 }
 
 // nilCause is what pgx's "received unexpected message" carries: it wraps a nil error with %w.

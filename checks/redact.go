@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/go-sql-driver/mysql"
@@ -224,6 +225,41 @@ func redactMySQLDSN(dsn string, depth int) string {
 		b.WriteString("?" + q.Encode())
 	}
 	return b.String()
+}
+
+// What is wrong with a URL parameter's value, in words: the parsers' messages quote the value, which
+// is not shown (a value in the wrong place can be a secret).
+const (
+	notWholeNumber = "not a whole number"
+	notTrueOrFalse = "not true or false"
+	notDuration    = "not a duration (such as 5s)"
+)
+
+// valueWords says why a parser could not read a parameter's value, from its error (strconv's, time's,
+// or go-sql-driver's "invalid bool value"), or "" when the error is none of those.
+func valueWords(err error) string {
+	var ne *strconv.NumError
+	msg := err.Error()
+	switch {
+	case errors.As(err, &ne) && ne.Func == "ParseBool", strings.HasPrefix(msg, "invalid bool value"):
+		return notTrueOrFalse
+	case errors.As(err, &ne):
+		return notWholeNumber
+	case strings.HasPrefix(msg, "time: "): // time.ParseDuration's: invalid duration, missing unit, ...
+		return notDuration
+	}
+	return ""
+}
+
+// urlParseProblem is what to say of a URL that net/url could not parse: what was expected, then the
+// parser's cause in words (its message quotes the URL, which may hold a password), with the
+// percent-encoding hint when a user or password may be what broke it.
+func urlParseProblem(expected, raw string, err error) string {
+	cause := urlCause(err)
+	if hasUserinfo(raw) {
+		cause += " (" + percentHint + ")"
+	}
+	return expected + ": " + cause
 }
 
 // urlCause is why net/url could not parse a URL, without the part of it that net/url quotes: an

@@ -3,10 +3,13 @@ package checks
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,6 +34,7 @@ func (quietRedisLogger) Printf(context.Context, string, ...any) {}
 // redisCheck is one check; its client is shared by the checks of its target (shared.go).
 type redisCheck struct {
 	role    string // "", "master" or "replica"
+	key     string // read by each run instead of PING (redisSpec.Key)
 	shared  *redisShared
 	release func()
 }
@@ -39,12 +43,16 @@ type redisCheck struct {
 // run finds the network failing (drop): each replaced client closes once no run still uses it, so one
 // check's failure never closes a connection under another check's run.
 type redisShared struct {
-	opts  *redis.Options
-	life  *clientLife
-	watch dialWatch // go-redis dials from a goroutine of its own, for whichever run needs a connection
+	opts     *redis.Options
+	failover *redis.FailoverOptions // through Sentinel; nil for one server
+	life     *clientLife
+	watch    dialWatch // go-redis dials from a goroutine of its own, for whichever run needs a connection
 	// handshaking counts the TLS handshakes under way: a run that times out while one is, timed out
 	// on it.
 	handshaking atomic.Int32
+	// helloDropped: a connection was closed at its first command, go-redis's HELLO, with no answer
+	// (respConn), as twemproxy does, and as a server does that closes every connection.
+	helloDropped atomic.Bool
 
 	mu   sync.Mutex
 	cur  *redisGen
@@ -68,9 +76,13 @@ type redisRun struct {
 
 // redisSpec is a redis check's own configuration (config.Check.Spec, decoded).
 type redisSpec struct {
-	URL  string     `yaml:"url" secret:"true" schema:"minLength=1"`
-	Role string     `yaml:"role" schema:"enum=master|primary|replica"`
-	TLS  config.TLS `yaml:"tls"`
+	URL  string `yaml:"url" secret:"true" schema:"minLength=1"`
+	Role string `yaml:"role" schema:"enum=master|primary|replica"`
+	// Key: through a proxy that answers PING itself (twemproxy), each run reads this key (EXISTS: no
+	// value read, nothing written) so that it reaches a server behind the proxy, and go-redis's HELLO,
+	// which twemproxy does not know, is kept off the wire (respConn).
+	Key string     `yaml:"key" schema:"minLength=1" desc:"Through a proxy that answers PING itself (twemproxy), a key each run reads (EXISTS), so that the run reaches a server behind it."`
+	TLS config.TLS `yaml:"tls"`
 }
 
 func buildRedis(c config.Check, s *redisSpec) (prober, string, config.Errors) {
@@ -78,6 +90,13 @@ func buildRedis(c config.Check, s *redisSpec) (prober, string, config.Errors) {
 		return nil, "", config.Errors{c.Src.Errorf("url", "required: a redis:// or rediss:// URL")}
 	}
 	opts, err := redis.ParseURL(s.URL)
+	var fo *redis.FailoverOptions // Sentinel: the URL names a master (master_name=)
+	if sentinelMaster(s.URL) != "" {
+		if fo, err = redis.ParseFailoverURL(s.URL); err == nil {
+			// The master's settings, as the rest of the build reads them; Addr is the first Sentinel's.
+			opts = &redis.Options{Addr: fo.SentinelAddrs[0], DB: fo.DB, TLSConfig: fo.TLSConfig}
+		}
+	}
 	if err != nil {
 		return nil, "", config.Errors{c.Src.Errorf("url", "%s", redisURLProblem(s.URL, err))}
 	}
@@ -122,19 +141,31 @@ func buildRedis(c config.Check, s *redisSpec) (prober, string, config.Errors) {
 			opts.TLSConfig = cfg
 		}
 	}
+	if fo != nil && opts.TLSConfig != nil && s.TLS.ServerName == "" {
+		// Through Sentinel, each server is verified as the host it is dialled by (tlsDialer): the
+		// Sentinels as written in the URL, the master as the Sentinels name it. go-redis would verify
+		// every one as the first Sentinel's host, which a master's certificate need not hold.
+		opts.TLSConfig.ServerName = ""
+	}
 	silenceRedis.Do(func() { redis.SetLogger(quietRedisLogger{}) })
 	target := opts.Addr + "/" + fmt.Sprint(opts.DB)
 	if opts.Network == "unix" {
 		target = opts.Addr
+	}
+	if fo != nil {
+		target = "sentinel " + strings.Join(fo.SentinelAddrs, ",") + " master " + fo.MasterName + "/" + fmt.Sprint(fo.DB)
+		fo.DialTimeout, fo.ReadTimeout, fo.WriteTimeout = opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout
+		fo.ContextTimeoutEnabled, fo.MaxRetries, fo.DialerRetries = true, opts.MaxRetries, opts.DialerRetries
+		fo.PoolSize, fo.MinIdleConns, fo.DisableIdentity = opts.PoolSize, 0, true
 	}
 	if len(errs) > 0 {
 		return nil, "", errs
 	}
 	// Shared by every check of this URL, TLS settings and timeout (go-redis's dial, read and write
 	// timeouts are the client's); the role each asks for is its own.
-	key := keyOf("redis", s.URL, c.Timeout.String(), tlsKey(s.TLS))
+	key := keyOf("redis", s.URL, c.Timeout.String(), tlsKey(s.TLS), strconv.FormatBool(s.Key != ""))
 	sh, release, _ := share(key, func() (*redisShared, func(), error) {
-		sh := &redisShared{opts: opts, life: newClientLife(), runs: map[*redisRun]struct{}{}}
+		sh := &redisShared{opts: opts, failover: fo, life: newClientLife(), runs: map[*redisRun]struct{}{}}
 		if opts.TLSConfig != nil {
 			opts.Dialer = sh.tlsDialer(opts.TLSConfig, c.Timeout)
 		} else {
@@ -145,12 +176,44 @@ func buildRedis(c config.Check, s *redisSpec) (prober, string, config.Errors) {
 				if err != nil {
 					return nil, err
 				}
-				return newRESPConn(conn), nil
+				return newRESPConn(conn, s.Key != "", &sh.helloDropped), nil
 			}
+		}
+		if fo != nil {
+			fo.Dialer, fo.TLSConfig = opts.Dialer, opts.TLSConfig // to the Sentinels and to the master they name
 		}
 		return sh, sh.close, nil
 	})
-	return &redisCheck{role: role, shared: sh, release: release}, target, nil
+	return &redisCheck{role: role, key: s.Key, shared: sh, release: release}, target, nil
+}
+
+// sentinelMaster is the master_name of a URL that names one (go-redis's Sentinel URL), or "".
+func sentinelMaster(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Query().Get("master_name")
+}
+
+// sentinelError says which side of Sentinel a run's failure is on: no Sentinel answered, the Sentinels
+// know no master of that name, or the master they name does not answer (down, and not failed over yet).
+func sentinelError(err error, master string) error {
+	inner, class := err, ClassOf(err)
+	var e *Error
+	if errors.As(err, &e) {
+		inner = e.Err
+	}
+	quoted := strings.ReplaceAll(strconv.Quote(master), "%", "%%") // a hint's only verb is the origin's
+	switch {
+	case strings.Contains(err.Error(), "all sentinels specified in configuration are unreachable") && errors.Is(err, redis.Nil):
+		return &Error{Class: BadResponse, Err: fmt.Errorf("the Sentinels watch no master named %q", master), Hint: "the Sentinels in %s know no master named " + quoted + ": check master_name"}
+	case strings.Contains(err.Error(), "all sentinels specified in configuration are unreachable"):
+		return &Error{Class: class, Err: inner, Hint: "no Sentinel in %s answered: are they running, and are their addresses right (the URL's host and each addr=)?"}
+	case class == Refused || class == Timeout || class == Reset:
+		return &Error{Class: class, Err: inner, Hint: "the master the Sentinels in %s name (its address is in the error) does not answer: it is down and Sentinel has not failed over yet (it waits down-after-milliseconds), or it cannot be reached from here"}
+	}
+	return err
 }
 
 // redisURLProblem says what is wrong with a URL go-redis refused. go-redis messages quote parts of the
@@ -188,6 +251,14 @@ func redisURLProblem(raw string, err error) string {
 		return "not a valid redis URL: the scheme must be redis, rediss or unix, not " + shown(u.Scheme)
 	}
 	msg = strings.TrimPrefix(msg, "redis: ")
+	// go-redis's "invalid NAME number: ...", "... duration: ...", "... boolean: ..." quote the value.
+	if rest, ok := strings.CutPrefix(msg, "invalid "); ok {
+		for kind, words := range map[string]string{" number: ": notWholeNumber, " duration: ": notDuration, " boolean: ": notTrueOrFalse} {
+			if name, _, ok := strings.Cut(rest, kind); ok && !strings.Contains(name, " ") {
+				return "not a valid redis URL: parameter " + name + ": " + words
+			}
+		}
+	}
 	if pw, ok := u.User.Password(); ok && pw != "" {
 		msg = strings.ReplaceAll(msg, pw, "xxxxx")
 	}
@@ -200,7 +271,8 @@ func redisURLProblem(raw string, err error) string {
 const tlsSilentHint = "no answer to the TLS handshake: the server may not speak TLS (use redis:// in %s), or it is hung"
 
 // go-redis may report only its context's error when a dial overruns, so the classified handshake
-// error is also kept for probe.
+// error is also kept for probe. A configuration without a server name (through Sentinel) verifies each
+// server as the host of the address dialled.
 func (s *redisShared) tlsDialer(cfg *tls.Config, timeout time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		d := net.Dialer{Timeout: timeout}
@@ -208,7 +280,12 @@ func (s *redisShared) tlsDialer(cfg *tls.Config, timeout time.Duration) func(ctx
 		if err != nil {
 			return nil, err
 		}
-		conn := tls.Client(raw, cfg)
+		c := cfg
+		if c.ServerName == "" && !c.InsecureSkipVerify {
+			c = cfg.Clone()
+			c.ServerName, _, _ = net.SplitHostPort(addr)
+		}
+		conn := tls.Client(raw, c)
 		s.handshaking.Add(1)
 		// Decremented only after the outcome is stored: probe reads handshakeErr, then handshaking,
 		// so it sees one or the other whatever the interleaving.
@@ -216,6 +293,9 @@ func (s *redisShared) tlsDialer(cfg *tls.Config, timeout time.Duration) func(ctx
 		if err := conn.HandshakeContext(ctx); err != nil {
 			_ = raw.Close()
 			herr := &Error{Class: TLS, Err: fmt.Errorf("TLS handshake: %w", err)}
+			if s.failover != nil {
+				herr = s.sentinelHandshakeError(addr, err, cfg.ServerName != "")
+			}
 			if ctx.Err() != nil || ClassOf(err) == Timeout {
 				herr = &Error{Class: Timeout, Err: herr.Err, Hint: tlsSilentHint}
 			}
@@ -230,6 +310,32 @@ func (s *redisShared) tlsDialer(cfg *tls.Config, timeout time.Duration) func(ctx
 	}
 }
 
+// Through Sentinel, the master's address comes from the Sentinels, not from the URL, so the hostname hint
+// of a URL's host does not fit: the master is verified as the host the Sentinels name it by, or as
+// tls.server_name when it is set.
+const (
+	sentinelMasterHostnameHint = "the certificate of the master the Sentinels name does not hold the host they name it by (in the error): give it that name or address, have the Sentinels name masters by hostnames it holds (announce-hostnames), or set tls.server_name to a name every server's certificate holds"
+	sentinelServerNameHint     = "the certificate of the master the Sentinels name does not hold tls.server_name: set it to a name that every server's certificate (the Sentinels' and the master's) holds, or leave it out to verify each server as the host it is dialled by"
+)
+
+// sentinelHandshakeError is a failed TLS handshake through Sentinel, naming the server it was with (a
+// Sentinel of the URL, or the master the Sentinels name), since the target names only the Sentinels;
+// named: tls.server_name is set.
+func (s *redisShared) sentinelHandshakeError(addr string, err error, named bool) *Error {
+	if slices.Contains(s.failover.SentinelAddrs, addr) {
+		return &Error{Class: TLS, Err: fmt.Errorf("TLS handshake with Sentinel %s: %w", addr, err)}
+	}
+	herr := &Error{Class: TLS, Err: fmt.Errorf("TLS handshake with the master %s (as the Sentinels name it): %w", addr, err)}
+	var hostname x509.HostnameError
+	if errors.As(err, &hostname) {
+		herr.Hint = sentinelMasterHostnameHint
+		if named {
+			herr.Hint = sentinelServerNameHint
+		}
+	}
+	return herr
+}
+
 // use returns the current client, creating it lazily, and counts run as using it. go-redis opens a
 // dial circuit breaker after PoolSize failed dials and then re-dials only once a second from a
 // background goroutine; a run that found the network failing replaces the client instead (drop), so
@@ -238,7 +344,11 @@ func (s *redisShared) use(run *redisRun) *redisGen {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cur == nil {
-		s.cur = &redisGen{client: redis.NewClient(s.opts)}
+		if s.failover != nil {
+			s.cur = &redisGen{client: redis.NewFailoverClient(s.failover)}
+		} else {
+			s.cur = &redisGen{client: redis.NewClient(s.opts)}
+		}
 	}
 	s.cur.users++
 	s.runs[run] = struct{}{}
@@ -333,20 +443,45 @@ func (r *redisCheck) run(ctx context.Context) error {
 	} else if err != nil && (ClassOf(err) == Timeout || ctx.Err() != nil) && s.handshaking.Load() > 0 {
 		err = &Error{Class: Timeout, Err: fmt.Errorf("TLS handshake: %w", err), Hint: tlsSilentHint}
 	}
-	switch ClassOf(err) {
-	case Refused, DNS, Timeout, Reset, TLS:
+	if err != nil && s.failover != nil {
+		err = sentinelError(err, s.failover.MasterName)
+	}
+	if err != nil && s.helloDropped.Swap(false) && ClassOf(err) == Reset && s.pongWithoutHello(ctx) {
+		err = &Error{Class: BadResponse, Err: errors.New("the server closed the connection at HELLO, go-redis's first command, and answers PING without it"), Hint: redisHelloDroppedHint}
+	}
+	var mismatch *roleMismatch
+	switch {
+	case ClassOf(err) == Refused || ClassOf(err) == DNS || ClassOf(err) == Timeout || ClassOf(err) == Reset || ClassOf(err) == TLS:
+		if !proxied(err) {
+			s.drop(g)
+		}
+	case s.failover != nil && errors.As(err, &mismatch):
+		// Through Sentinel, the server of the kept connection is no longer of the role asked: a
+		// failover demoted it, or replica_only found no replica yet and fell back to the master. The next
+		// run asks the Sentinels again, on a fresh client.
 		s.drop(g)
 	}
 	return withTLSHint(err)
 }
 
+// roleMismatch: the server is not of the role the check asks for.
+type roleMismatch struct{ msg string }
+
+func (e *roleMismatch) Error() string { return e.msg }
+
 func (r *redisCheck) once(ctx context.Context, c *redis.Client) error {
-	pong, err := c.Ping(ctx).Result()
-	if err != nil {
-		return classifyRedis(err)
-	}
-	if pong != "PONG" {
-		return &Error{Class: BadResponse, Err: fmt.Errorf("PING answered %q, not PONG", truncate(pong, 64))}
+	if r.key != "" {
+		if err := c.Exists(ctx, r.key).Err(); err != nil {
+			return classifyRedis(err)
+		}
+	} else {
+		pong, err := c.Ping(ctx).Result()
+		if err != nil {
+			return classifyRedis(err)
+		}
+		if pong != "PONG" {
+			return &Error{Class: BadResponse, Err: fmt.Errorf("PING answered %q, not PONG", truncate(pong, 64))}
+		}
 	}
 	if r.role == "" {
 		return nil
@@ -361,9 +496,9 @@ func (r *redisCheck) once(ctx context.Context, c *redis.Client) error {
 	got, _ := res[0].(string)
 	switch {
 	case r.role == "master" && got != "master":
-		return &Error{Class: ReadOnly, Err: fmt.Errorf("server role is %q; role: master needs the primary", got)}
+		return &Error{Class: ReadOnly, Err: &roleMismatch{fmt.Sprintf("server role is %q; role: master needs the primary", got)}}
 	case r.role == "replica" && got != "slave":
-		return &Error{Class: BadResponse, Err: fmt.Errorf("server role is %q; role: replica expects a replica", got)}
+		return &Error{Class: BadResponse, Err: &roleMismatch{fmt.Sprintf("server role is %q; role: replica expects a replica", got)}}
 	case r.role == "replica" && len(res) >= 4 && res[3] != "connected":
 		return &Error{Class: NotReady, Err: fmt.Errorf("replica link to its primary is %v", res[3])}
 	}
@@ -378,23 +513,112 @@ const redisDBHint = "the database number in url (its path, redis://host:6379/N) 
 
 const redisNotRedisHint = "the server's answer is not the Redis protocol: is this port Redis's (6379) in %s?"
 
-// respConn checks the first byte a server sends on a plaintext connection (firstBytesConn, judged by
-// respFirstByte): every RESP2 and RESP3 reply starts with one of a few type bytes. go-redis ignores the
-// error of a peek: the verdict fails every read after it.
+// helloRefusal is Redis 5's answer to HELLO, which respConn gives in place of the server's.
+const helloRefusal = "-ERR unknown command 'HELLO'\r\n"
+
+// isHello: p is one command whose name is HELLO (*N\r\n$5\r\nhello\r\n...).
+func isHello(p []byte) bool {
+	s := string(p[:min(len(p), 32)])
+	if !strings.HasPrefix(s, "*") {
+		return false
+	}
+	_, rest, ok := strings.Cut(s, "\r\n")
+	return ok && len(rest) >= 11 && strings.EqualFold(rest[:11], "$5\r\nhello\r\n")
+}
+
+const redisHelloDroppedHint = "the address in %s is a proxy that does not know HELLO (twemproxy), and such a proxy answers PING itself, without its servers: set key in the check, a key each run reads through the proxy"
+
+// pongWithoutHello tells a proxy that closed a connection at HELLO (twemproxy) from a server that closes
+// every connection (a restart, a load balancer with no server behind it): it asks PING, alone, on a
+// connection of its own, within the run. Only after a connection was closed at HELLO, so once per such
+// failure.
+func (s *redisShared) pongWithoutHello(ctx context.Context) bool {
+	if s.failover != nil {
+		return false // the address is a Sentinel's
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, s.opts.Network, s.opts.Addr)
+	if err != nil {
+		return false
+	}
+	defer conn.Close()
+	if deadline, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(deadline)
+	}
+	if _, err := io.WriteString(conn, "*1\r\n$4\r\nPING\r\n"); err != nil {
+		return false
+	}
+	answer := make([]byte, 7)
+	_, err = io.ReadFull(conn, answer)
+	return err == nil && string(answer) == "+PONG\r\n"
+}
+
+// respConn is a plaintext connection to a Redis server, or to a proxy in front of it.
+//
+// It checks the first byte the server sends (firstBytesConn, judged by respFirstByte): every RESP2 and
+// RESP3 reply starts with one of a few type bytes. go-redis ignores the error of a peek: the verdict fails
+// every read after it.
+//
+// It watches, or keeps off the wire, go-redis's HELLO, the first command of every new connection (go-redis
+// sends it whatever the protocol asked for). twemproxy, the proxy that shards a pool of Redis servers,
+// closes the connection on a command it does not know, HELLO among them (go-redis#2616), and answers PING
+// itself, without its servers. So a check with a key (redisSpec.Key) answers HELLO here as a server
+// without it does (Redis before 6), and go-redis goes on in RESP2, with AUTH for the URL's user and
+// password, while its runs read the key, which twemproxy passes to a server; the made-up answer is never
+// judged as the server's first bytes. A check without one sends HELLO, and a connection closed at it with
+// no answer sets dropped, for the run to look into (redisShared.pongWithoutHello).
+//
+// Plaintext only: twemproxy speaks no TLS, and over TLS 1.3 a server's refusal of the client certificate
+// arrives after the handshake, as the answer to the first command written, which must then be a real one
+// for the refusal to be read as TLS. go-redis uses a connection from one goroutine at a time.
 type respConn struct {
 	firstBytesConn
 	sc syscall.Conn // go-redis's check of an idle pooled connection reads the socket itself
+
+	answerHello bool         // answer HELLO here
+	dropped     *atomic.Bool // set when the server closes the connection at HELLO
+	hello       bool         // the first write was HELLO
+	wrote       bool         // the first write has been seen
+	read        bool         // a byte came from the server
+	pending     []byte       // the made-up answer, read before anything from the server
 }
 
-func newRESPConn(c net.Conn) net.Conn {
+func newRESPConn(c net.Conn, answerHello bool, dropped *atomic.Bool) net.Conn {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
 		return c // never: the dialer's connections are TCP or unix sockets
 	}
-	return &respConn{firstBytesConn: firstBytesConn{Conn: c, judge: respFirstByte}, sc: sc}
+	return &respConn{firstBytesConn: firstBytesConn{Conn: c, judge: respFirstByte}, sc: sc, answerHello: answerHello, dropped: dropped}
 }
 
 func (c *respConn) SyscallConn() (syscall.RawConn, error) { return c.sc.SyscallConn() }
+
+func (c *respConn) Write(p []byte) (int, error) {
+	if !c.wrote {
+		c.wrote = true
+		c.hello = isHello(p)
+		if c.hello && c.answerHello {
+			c.pending = []byte(helloRefusal)
+			return len(p), nil
+		}
+	}
+	return c.Conn.Write(p)
+}
+
+func (c *respConn) Read(b []byte) (int, error) {
+	if len(c.pending) > 0 {
+		n := copy(b, c.pending)
+		c.pending = c.pending[n:]
+		return n, nil
+	}
+	n, err := c.firstBytesConn.Read(b)
+	if n > 0 {
+		c.read = true
+	} else if err != nil && c.hello && !c.answerHello && !c.read && serverClosed(err) {
+		c.dropped.Store(true)
+	}
+	return n, err
+}
 
 func respFirstByte(head []byte) error {
 	switch h := truncate(string(head), 16); {
@@ -428,6 +652,17 @@ func classifyRedis(err error) error {
 		}
 		if strings.Contains(re.Error(), "invalid password") || strings.Contains(re.Error(), "AUTH") {
 			return &Error{Class: Auth, Err: err}
+		}
+		if perr := proxiedAnswer(re.Error(), err); perr != nil && code == "ERR" {
+			return perr
+		}
+		// Envoy's Redis proxy in place of a server it cannot use (its documentation's failure modes):
+		// no healthy host for the key, or a server that did not answer in time or closed the connection.
+		switch re.Error() {
+		case "no upstream host":
+			return &Error{Class: Refused, Err: err, Hint: proxiedHint}
+		case "upstream failure":
+			return &Error{Class: Reset, Err: err, Hint: proxiedHint}
 		}
 		if strings.Contains(re.Error(), "DB index is out of range") { // the answer to SELECT n
 			return &Error{Class: BadResponse, Err: err, Hint: redisDBHint}

@@ -57,8 +57,8 @@ func (t *trace) dial(ctx context.Context, d *net.Dialer, network, addr string) (
 
 const (
 	connectTimeoutHint = "could not connect within the timeout: the host is down or unreachable, or a firewall drops the packets; check host and port in %s"
-	answerTimeoutHint  = "connected, but no answer within the timeout: the dependency is overloaded, hung or still starting, or the port speaks another protocol"
-	earlyCloseHint     = "the connection was closed right after it opened: the dependency is restarting, or the port in %s speaks another protocol (or wants TLS)"
+	answerTimeoutHint  = "connected, but no answer within the timeout: the dependency is overloaded, hung or still starting, a proxy or pooler in front of it waits for a server it cannot reach, or the port speaks another protocol"
+	earlyCloseHint     = "the connection was closed right after it opened: the dependency is restarting, a load balancer in front of it has no server for it (HAProxy), or the port in %s speaks another protocol (or wants TLS)"
 )
 
 // locate gives a timeout or a reset the hint of the layer the trace saw, unless the kind set its own.

@@ -57,17 +57,6 @@ func MQTTURL(t testing.TB) string {
 	return u
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago, for a private server.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // MySQLURL is PostgresURL for MySQL/MariaDB (HEALTHGATE_TEST_MYSQL_URL, default the local MariaDB's
 // root user, no password, database test).
 func MySQLURL(t testing.TB) string {
@@ -154,6 +143,29 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 		t.Fatalf("timed out after %s waiting for %s", timeout, what)
 	}
 	return took
+}
+
+// Serve listens on a free loopback port and hands each connection to handle, on a goroutine of its own,
+// closing it when handle returns; when the test ends the listener closes and every handler is waited for
+// (a handler must return once its client has gone). It returns the listener's host:port.
+func Serve(t testing.TB, handle func(net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() { defer conn.Close(); handle(conn) })
+		}
+	})
+	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
+	return ln.Addr().String()
 }
 
 // Listens reports whether something accepts TCP connections at addr (one dial, closed at once): the

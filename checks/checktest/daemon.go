@@ -4,7 +4,9 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -42,6 +44,10 @@ func (d daemon) start(t testing.TB) string {
 		cmd.Env = append(os.Environ(), d.env...)
 		var out Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
+		// A process group of its own, killed whole (kill): a daemon that forks workers (Pgpool-II) would
+		// otherwise leave them running, holding the output pipe that Wait waits for.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.WaitDelay = 5 * time.Second
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -58,15 +64,48 @@ func (d daemon) start(t testing.TB) string {
 			}
 		})
 		if up && !gone {
-			t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
+			t.Cleanup(func() { kill(cmd); <-exited })
 			return addr
 		}
-		_ = cmd.Process.Kill()
+		kill(cmd)
 		<-exited
 		t.Logf("%s on %s did not answer (retrying on another port): %s", d.name, addr, out.String())
 	}
 	t.Fatalf("%s did not start", d.name)
 	return ""
+}
+
+// kill ends a daemon started by start and every process of its group.
+func kill(cmd *exec.Cmd) {
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	_ = cmd.Process.Kill()
+}
+
+// writeFile writes text to dir/name, readable by anyone (some daemons read their files as nobody), and
+// returns its path: the configuration files of the daemons the tests start.
+func writeFile(t testing.TB, dir, name, text string) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil { //nolint:gosec // read by daemons running as nobody
+		t.Fatal(err)
+	}
+	return path
+}
+
+// readableTempDir is a directory for the files of a daemon that reads them after it dropped its
+// privileges to nobody (memcached, PgBouncer): under the system's temporary directory, readable by
+// anyone (a test's TempDir is not), removed when the test ends.
+func readableTempDir(t testing.TB, prefix string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 // freeUDPPort is FreePort for UDP.

@@ -91,20 +91,12 @@ func StartMemcached(t testing.TB, o MemcachedOptions) string {
 }
 
 // saslConf writes a Cyrus SASL configuration for memcached (mech_list: plain, a sasldb holding user)
-// and returns its directory, for SASL_CONF_PATH. memcached reads both after it dropped its privileges
-// to nobody, so they live in a directory of their own under the system's temporary directory, readable
-// by anyone (a test's TempDir is not), removed when the test ends.
+// and returns its directory (readableTempDir: memcached reads both after it dropped its privileges to
+// nobody), for SASL_CONF_PATH.
 func saslConf(t testing.TB, user, password string) string {
 	t.Helper()
 	bin := Binary(t, "saslpasswd2")
-	dir, err := os.MkdirTemp("", "healthgate-sasl-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir := readableTempDir(t, "healthgate-sasl-")
 	db := filepath.Join(dir, "sasldb")
 	// -p: the password from standard input, without a line end; -a memcached: the application name
 	// memcached asks SASL for.
@@ -117,8 +109,6 @@ func saslConf(t testing.TB, user, password string) string {
 		t.Fatal(err)
 	}
 	conf := "mech_list: plain\nsasldb_path: " + db + "\n"
-	if err := os.WriteFile(filepath.Join(dir, "memcached.conf"), []byte(conf), 0o644); err != nil { //nolint:gosec // read by memcached as nobody
-		t.Fatal(err)
-	}
+	writeFile(t, dir, "memcached.conf", conf)
 	return dir
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -65,10 +66,28 @@ func NewProxy(t testing.TB, target string) *Proxy {
 
 // NewProxyAt is NewProxy listening on listen (host:port, port 0 for a free one), e.g. the host side of a
 // network namespace's veth, for clients that cannot reach the host's loopback.
+//
+// A free port is a FreePort, not one the kernel picks: in Refuse mode the proxy gives its port up, and a
+// port from the ephemeral range could then be taken by another test's listener (a proxy to the same
+// Postgres, say), so that a client of this proxy would reach a working dependency through it (a fleet
+// test once saw its "refused" pod pass).
 func NewProxyAt(t testing.TB, listen, target string) *Proxy {
 	t.Helper()
 	p := &Proxy{t: t, target: target, conns: map[net.Conn]struct{}{}}
-	ln, err := net.Listen("tcp", listen)
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		t.Fatalf("proxy listen address %q: %v", listen, err)
+	}
+	var ln net.Listener
+	for try := 0; ; try++ {
+		addr := listen
+		if port == "0" {
+			addr = net.JoinHostPort(host, strconv.Itoa(FreePort(t, host)))
+		}
+		if ln, err = net.Listen("tcp", addr); err == nil || port != "0" || try == 4 {
+			break
+		}
+	}
 	if err != nil {
 		t.Fatalf("proxy listen: %v", err)
 	}
