@@ -197,7 +197,7 @@ func (b fakeBroker) handshake(heartbeat uint16) bool {
 }
 
 func TestAMQPBlocked(t *testing.T) {
-	addr := fakeServer(t, func(c net.Conn) {
+	addr := checktest.Serve(t, func(c net.Conn) {
 		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
 		b := newFakeBroker(c)
 		if !b.handshake(0) {
@@ -227,7 +227,7 @@ func TestAMQPBlocked(t *testing.T) {
 // next heartbeat, written past the deadline, failed: up to 5 s later with the 10 s heartbeat the check
 // asks for (amqp091 beats every half of it).
 func TestAMQPCloseWaitIsBounded(t *testing.T) {
-	addr := fakeServer(t, func(c net.Conn) {
+	addr := checktest.Serve(t, func(c net.Conn) {
 		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
 		b := newFakeBroker(c)
 		if !b.handshake(10) {

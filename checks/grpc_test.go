@@ -146,7 +146,7 @@ func TestGRPCWireFaults(t *testing.T) {
 		})
 	}
 	t.Run("an HTTP/1 server", func(t *testing.T) {
-		web := fakeServer(t, func(c net.Conn) {
+		web := checktest.Serve(t, func(c net.Conn) {
 			buf := make([]byte, 1024)
 			_, _ = c.Read(buf)
 			_, _ = c.Write([]byte("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))

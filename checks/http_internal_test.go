@@ -15,20 +15,38 @@ import (
 	"testing"
 	"time"
 
+	"github.com/healthgate/healthgate/checks/checktest"
 	"github.com/healthgate/healthgate/config"
 )
 
-// TestProxyConnectBounded: an https:// URL through a proxy that takes the connection and never answers
-// CONNECT holds that connection no longer than the check's timeout. net/http waits a fixed minute for
-// the answer, after the run that asked gave up: at an interval of a second, an outage of the proxy
-// piled up sixty connections (and a goroutine each) before the first was let go.
-func TestProxyConnectBounded(t *testing.T) {
-	var open atomic.Int32
-	h := proxiedCheck(t, "https://api.example.invalid/healthz", func(conn net.Conn) {
-		open.Add(1) // read the CONNECT, answer nothing, count the close
-		_, _ = io.Copy(io.Discard, conn)
-		open.Add(-1)
-	})
+// TestProxyHandshakeBounded: a run through a proxy that takes the connection and never answers its
+// handshake holds that connection no longer than the check's timeout: an https:// URL through an HTTP
+// proxy that never answers CONNECT (net/http waits a fixed minute for the answer, after the run that asked
+// gave up: at an interval of a second, an outage of the proxy piled up sixty connections, and a goroutine
+// each, before the first was let go), and a URL through a SOCKS5 proxy (HTTP_PROXY=socks5://...) that
+// never answers its greeting (net/http runs the SOCKS handshake with no deadline at all, detached from the
+// run: each run left a connection and a goroutine behind for as long as the proxy kept it open).
+func TestProxyHandshakeBounded(t *testing.T) {
+	for _, tc := range []struct{ scheme, url string }{
+		{"http", "https://api.example.invalid/healthz"},
+		{"socks5", "http://api.example.invalid/healthz"},
+	} {
+		t.Run(tc.scheme, func(t *testing.T) {
+			var open atomic.Int32
+			h := proxiedCheck(t, tc.scheme, tc.url, proxiedTimeout, func(conn net.Conn) {
+				open.Add(1) // read the CONNECT or the greeting, answer nothing, count the close
+				_, _ = io.Copy(io.Discard, conn)
+				open.Add(-1)
+			})
+			assertProxyLetGo(t, h, &open)
+		})
+	}
+}
+
+// assertProxyLetGo runs h three times through its silent proxy, each run a timeout, and fails unless
+// every connection to the proxy (counted by open) is closed soon after the last run.
+func assertProxyLetGo(t *testing.T, h proxiedHTTP, open *atomic.Int32) {
+	t.Helper()
 	for range 3 {
 		if err := runProxied(t, h); ClassOf(err) != Timeout {
 			t.Fatalf("run through a silent proxy: %s (%v); want timeout", ClassOf(err), err)
@@ -47,16 +65,45 @@ func TestProxyConnectBounded(t *testing.T) {
 // TestProxyConnectKept: through a proxy that answers CONNECT, the tunnelled connection is pooled without
 // the deadline that bounded the CONNECT: a run after a pause longer than the check's timeout reuses it.
 func TestProxyConnectKept(t *testing.T) {
+	t.Parallel() // waits out a deadline
 	api := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	defer api.Close()
 	var accepted atomic.Int32
-	h := proxiedCheck(t, api.URL+"/healthz", func(conn net.Conn) { accepted.Add(1); tunnel(conn) })
+	h := proxiedCheck(t, "http", api.URL+"/healthz", keptTimeout, func(conn net.Conn) { accepted.Add(1); tunnel(conn) })
 	roots := x509.NewCertPool()
 	roots.AddCert(api.Certificate())
 	h.transport.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	assertProxyKept(t, h, &accepted)
+}
+
+// TestProxySOCKSKept: through a SOCKS5 proxy that completes the handshake, the connection is pooled
+// without the deadline that bounded the handshake, for an http:// URL (whose first write after the
+// handshake is the request) and an https:// one (the TLS handshake).
+func TestProxySOCKSKept(t *testing.T) {
+	t.Parallel() // waits out a deadline
+	plain := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer plain.Close()
+	secure := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer secure.Close()
+	for _, api := range []*httptest.Server{plain, secure} {
+		var accepted atomic.Int32
+		h := proxiedCheck(t, "socks5", api.URL+"/healthz", keptTimeout, func(conn net.Conn) { accepted.Add(1); socksTunnel(conn) })
+		if api == secure {
+			roots := x509.NewCertPool()
+			roots.AddCert(api.Certificate())
+			h.transport.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+		}
+		assertProxyKept(t, h, &accepted)
+	}
+}
+
+// assertProxyKept runs h twice through its proxy, the second run after a pause longer than the check's
+// timeout, and fails unless both pass on one connection to the proxy (counted by accepted).
+func assertProxyKept(t *testing.T, h proxiedHTTP, accepted *atomic.Int32) {
+	t.Helper()
 	for i := range 2 {
 		if i > 0 {
-			time.Sleep(2 * proxiedTimeout) // past any deadline left on the connection
+			time.Sleep(2 * h.timeout) // past any deadline left on the connection
 		}
 		if err := runProxied(t, h); err != nil {
 			t.Fatalf("run %d through the proxy: %v", i+1, err)
@@ -67,44 +114,41 @@ func TestProxyConnectKept(t *testing.T) {
 	}
 }
 
-// proxiedTimeout is the timeout of proxiedCheck's check, and of each of its runs.
-const proxiedTimeout = 300 * time.Millisecond
+// proxiedTimeout is the timeout of the checks whose runs through a proxy must time out: short, so they
+// do quickly. keptTimeout is that of the runs that must pass, a connect, a proxy handshake and a TLS
+// handshake on a loaded machine: long enough never to time out there.
+const (
+	proxiedTimeout = 300 * time.Millisecond
+	keptTimeout    = time.Second
+)
 
-// proxiedCheck builds an http check of rawURL whose proxy is a listener of the test that hands each
-// connection to handle (and closes it after). The check, then the listener, close with the test, which
-// waits for every handler to return.
-func proxiedCheck(t *testing.T, rawURL string, handle func(net.Conn)) *httpCheck {
+// proxiedHTTP is an http check through a proxy, and its timeout.
+type proxiedHTTP struct {
+	*httpCheck
+	timeout time.Duration
+}
+
+// proxiedCheck builds an http check of rawURL, with timeout d, whose proxy (scheme http or socks5) is a
+// listener of the test that hands each connection to handle (and closes it after). The check, then the
+// listener, close with the test, which waits for every handler to return.
+func proxiedCheck(t *testing.T, scheme, rawURL string, d time.Duration, handle func(net.Conn)) proxiedHTTP {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() { defer conn.Close(); handle(conn) })
-		}
-	})
-	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
+	proxy := checktest.Serve(t, handle)
 	c := config.NewCheck("api", "http", "test", config.NewDefaults())
-	c.Timeout = proxiedTimeout
+	c.Timeout = d
 	p, _, errs := buildHTTP(c, &httpSpec{URL: rawURL})
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
 	h := p.(*httpCheck)
 	t.Cleanup(h.close)
-	h.transport.Proxy = http.ProxyURL(&url.URL{Scheme: "http", Host: ln.Addr().String()})
-	return h
+	h.transport.Proxy = http.ProxyURL(&url.URL{Scheme: scheme, Host: proxy})
+	return proxiedHTTP{h, d}
 }
 
 // runProxied is one run of h within its timeout.
-func runProxied(t *testing.T, h *httpCheck) error {
-	ctx, cancel := context.WithTimeout(t.Context(), proxiedTimeout)
+func runProxied(t *testing.T, h proxiedHTTP) error {
+	ctx, cancel := context.WithTimeout(t.Context(), h.timeout)
 	defer cancel()
 	return h.probe(ctx)
 }
@@ -125,9 +169,45 @@ func tunnel(conn net.Conn) {
 	if _, err := io.WriteString(conn, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
 		return
 	}
+	splice(conn, br, up)
+}
+
+// socksTunnel is a SOCKS5 proxy's side of one connection (RFC 1928, no authentication): it answers the
+// greeting and a CONNECT to an IPv4 address, and copies both ways.
+func socksTunnel(conn net.Conn) {
+	defer func() { _ = conn.Close() }()
+	greeting := make([]byte, 2)
+	if _, err := io.ReadFull(conn, greeting); err != nil || greeting[0] != 5 {
+		return
+	}
+	if _, err := io.ReadFull(conn, make([]byte, greeting[1])); err != nil {
+		return
+	}
+	if _, err := conn.Write([]byte{5, 0}); err != nil {
+		return
+	}
+	req := make([]byte, 10) // version, CONNECT, reserved, IPv4, 4 address bytes, 2 port bytes
+	if _, err := io.ReadFull(conn, req); err != nil || req[1] != 1 || req[3] != 1 {
+		return
+	}
+	addr := &net.TCPAddr{IP: net.IP(req[4:8]), Port: int(req[8])<<8 | int(req[9])}
+	up, err := net.DialTCP("tcp", nil, addr)
+	if err != nil {
+		return
+	}
+	defer func() { _ = up.Close() }()
+	if _, err := conn.Write([]byte{5, 0, 0, 1, 0, 0, 0, 0, 0, 0}); err != nil {
+		return
+	}
+	splice(conn, conn, up)
+}
+
+// splice copies a tunnel both ways, the client's bytes read from in (conn, or a reader buffering it), until
+// either side closes, and closes both.
+func splice(conn net.Conn, in io.Reader, up net.Conn) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	wg.Go(func() { _, _ = io.Copy(up, br); _ = up.Close() })
+	wg.Go(func() { _, _ = io.Copy(up, in); _ = up.Close() })
 	_, _ = io.Copy(conn, up)
 	_ = conn.Close()
 }

@@ -62,7 +62,7 @@ func TestMemcachedReusesOneConnection(t *testing.T) {
 func TestMemcachedServerAnswers(t *testing.T) {
 	mc := checktest.MemcachedAddr(t)
 	answering := func(reply string) string {
-		return fakeServer(t, func(c net.Conn) {
+		return checktest.Serve(t, func(c net.Conn) {
 			buf := make([]byte, 1024)
 			if _, err := c.Read(buf); err == nil {
 				_, _ = c.Write([]byte(reply))
@@ -322,7 +322,7 @@ func mcBinaryAnswer(req []byte, status uint16, body string) []byte {
 func TestMemcachedBinaryAnswers(t *testing.T) {
 	// answering answers the SASL auth with auth(req) and a version request with "1.6.99".
 	answering := func(auth func(req []byte) []byte) string {
-		return fakeServer(t, func(c net.Conn) {
+		return checktest.Serve(t, func(c net.Conn) {
 			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 			for {
 				req := make([]byte, 24)

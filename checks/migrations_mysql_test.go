@@ -297,7 +297,7 @@ func TestMySQLMigrationsOtherFailuresKeepTheirClass(t *testing.T) {
 	if c := checks.ClassOf(err); c == checks.Schema || c == "" {
 		t.Fatalf("unreachable server: class %s (%v)", c, err)
 	}
-	ch = newCheck(t, config.Check{Type: "mysql", Spec: config.SpecOf(map[string]any{"url": d.url, "writable": true, "migrations": mig("goose", "1")})})
+	ch = newCheckTimeout(t, config.Check{Type: "mysql", Spec: config.SpecOf(map[string]any{"url": d.url, "writable": true, "migrations": mig("goose", "1")})}, generousTimeout)
 	err, _ = runCheck(t, ch)
 	assertClass(t, err, checks.Schema)
 }

@@ -105,7 +105,7 @@ func expectSchema(t *testing.T, checkURL string, m config.Migrations, pass bool,
 	if strings.HasPrefix(checkURL, "mysql://") {
 		typ = "mysql"
 	}
-	ch := newCheck(t, config.Check{Type: typ, Spec: config.SpecOf(map[string]any{"url": checkURL, "migrations": m})})
+	ch := newCheckTimeout(t, config.Check{Type: typ, Spec: config.SpecOf(map[string]any{"url": checkURL, "migrations": m})}, generousTimeout)
 	err, _ := runCheck(t, ch)
 	if pass {
 		assertClass(t, err, "")
@@ -690,7 +690,7 @@ func TestMigrationsOtherFailuresKeepTheirClass(t *testing.T) {
 		t.Fatalf("unreachable server: class %s (%v)", c, err)
 	}
 	// writable still reads the recovery state: the primary passes, then the schema decides.
-	ch = newCheck(t, config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": s.url, "writable": true, "migrations": mig("goose", "1")})})
+	ch = newCheckTimeout(t, config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": s.url, "writable": true, "migrations": mig("goose", "1")})}, generousTimeout)
 	err, _ = runCheck(t, ch)
 	assertClass(t, err, checks.Schema)
 }

@@ -76,7 +76,7 @@ func connackServer(t *testing.T, code byte) string {
 // mqttServer is a fake broker: it answers a CONNECT with connack, then hands every later packet's first
 // byte to then (nil: read and drop until the client closes).
 func mqttServer(t *testing.T, connack []byte, then func(c net.Conn, typ byte)) string {
-	return fakeServer(t, func(c net.Conn) {
+	return checktest.Serve(t, func(c net.Conn) {
 		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
 		r := bufio.NewReader(c)
 		if _, err := readMQTTPacket(r); err != nil { // CONNECT

@@ -180,8 +180,8 @@ func TestMySQLConfig(t *testing.T) {
 		{url: "app:s3:cr/e@t-pw@tcp(db:3307)/orders", target: "db:3307/orders"},
 		{url: "app:pw@tcp(db:3307)/orders?collation=sjis_japanese_ci", target: "db:3307/orders"}, // no client-side interpolation there
 		{url: "app:pw@unix(/run/mysqld/mysqld.sock)/orders", target: "unix(/run/mysqld/mysqld.sock)/orders"},
-		{url: "mysql://app:s3cr3t-pw@db:3306/orders?tls=s3cr3t-pw", err: "invalid value / unknown config name"},
-		{url: "app:pw@tcp(db:3306)/orders?parseTime=s3cr3t-pw", err: "not a valid mysql DSN (user:password@tcp(host:3306)/database?param=value): invalid bool value"},
+		{url: "mysql://app:s3cr3t-pw@db:3306/orders?tls=s3cr3t-pw", err: "parameter tls: not true, false, skip-verify or preferred"},
+		{url: "app:pw@tcp(db:3306)/orders?parseTime=s3cr3t-pw", err: "not a valid mysql DSN (user:password@tcp(host:3306)/database?param=value): parameter parseTime: not true or false"},
 		{url: "app:pw@tcp(db:3306)/ord%zzers", err: "invalid dbname"},
 		{url: "mysql://app:s3cr3t@pw@db:3306/orders", target: "db:3306/orders"}, // Go's URL parser takes the last '@'
 		{url: "mysql://app:pa/s3cr3t@db:3306/orders", err: "percent-encoded"},
@@ -234,7 +234,7 @@ func TestMySQLHandshakeErrors(t *testing.T) {
 		{3159, "HY000", "Connections using insecure transport are prohibited while --require_secure_transport=ON.", checks.TLS},
 	} {
 		t.Run(strconv.Itoa(int(tc.code)), func(t *testing.T) {
-			addr := fakeServer(t, func(c net.Conn) {
+			addr := checktest.Serve(t, func(c net.Conn) {
 				_, _ = c.Write(mysqlErrPacket(tc.code, tc.state, tc.msg))
 			})
 			ch := newCheck(t, config.Check{Type: "mysql", Spec: config.SpecOf(map[string]any{"url": "mysql://app:s3cr3t-pw@" + addr + "/orders"})})

@@ -26,22 +26,59 @@ func TestPostgresStandby(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: no private Postgres cluster")
 	}
-	primary, standby := startReplicatedPair(t)
+	primary, standby, cold := startReplicatedPair(t)
 
 	t.Run("writable on the primary", func(t *testing.T) {
-		err, _ := runCheck(t, newCheck(t, config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": primary, "writable": true})}))
+		err, _ := runCheck(t, newCheckTimeout(t, config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": primary, "writable": true})}, generousTimeout))
 		assertClass(t, err, "")
 	})
 	t.Run("writable on the standby", func(t *testing.T) {
-		ch := newCheck(t, config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": standby, "writable": true})})
+		ch := newCheckTimeout(t, config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": standby, "writable": true})}, generousTimeout)
 		err, _ := runCheck(t, ch)
 		assertClass(t, err, checks.ReadOnly)
 		if !strings.Contains(ch.Hint(err), "primary") {
 			t.Errorf("hint %q does not point at the primary", ch.Hint(err))
 		}
 	})
+	// target_session_attrs: a URL that lists the cluster's hosts and asks for the primary, or a standby.
+	hosts := func(attrs string, urls ...string) string {
+		var hps []string
+		for _, u := range urls {
+			hps = append(hps, checktest.HostPort(t, u))
+		}
+		return "postgres://postgres@" + strings.Join(hps, ",") + "/postgres?sslmode=disable&target_session_attrs=" + attrs
+	}
+	refused := "postgres://" + checktest.ClosedAddr(t)
+	for _, tc := range []struct {
+		name string
+		url  string
+		want checks.Class
+		hint string
+	}{
+		{"read-write over the standby and the primary", hosts("read-write", standby, primary), "", ""},
+		{"standby over the primary and the standby", hosts("standby", primary, standby), "", ""},
+		{"read-write over the standby alone", hosts("read-write", standby), checks.ReadOnly, "is the primary that target_session_attrs asks for"},
+		{"primary over a refused host and the standby", hosts("primary", refused, standby), checks.ReadOnly, "A failover under way clears"},
+		{"standby over the primary alone", hosts("standby", primary), checks.BadResponse, "is the standby that target_session_attrs asks for"},
+		{"read-only over the primary alone", hosts("read-only", primary), checks.BadResponse, "prefer-standby"},
+		{"prefer-standby over the primary alone", hosts("prefer-standby", primary), "", ""},
+	} {
+		t.Run("target_session_attrs="+tc.name, func(t *testing.T) {
+			ch := newCheckTimeout(t, config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": tc.url})}, generousTimeout)
+			err, _ := runCheck(t, ch)
+			assertAnswer(t, ch, err, tc.want, tc.hint, "no secret here")
+		})
+	}
+	t.Run("cold standby", func(t *testing.T) {
+		// 57P03, as a server starting up, but it will not clear: the hint says so.
+		ch := newCheckTimeout(t, config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": cold})}, generousTimeout)
+		err, _ := runCheck(t, ch)
+		assertAnswer(t, ch, err, checks.NotReady, "hot_standby = off", "no secret here")
+	})
 	t.Run("standby in sync", func(t *testing.T) {
-		err, _ := runCheck(t, newCheck(t, config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": standby, "max_replication_lag": 500 * time.Millisecond})}))
+		ch := newCheckTimeout(t, config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": standby, "max_replication_lag": 500 * time.Millisecond})}, generousTimeout)
+		// The standby can report lag for a moment while it replays WAL the primary writes in the background.
+		err := runUntilPass(t, ch)
 		assertClass(t, err, "")
 	})
 	t.Run("standby behind", func(t *testing.T) {
@@ -68,7 +105,7 @@ func TestPostgresStandby(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer func() { _, _ = sc.Exec(context.Background(), "SELECT pg_wal_replay_resume()") }()
-		ch := newCheck(t, config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": standby, "max_replication_lag": 300 * time.Millisecond})})
+		ch := newCheckTimeout(t, config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": standby, "max_replication_lag": 300 * time.Millisecond})}, generousTimeout)
 		checktest.Eventually(t, 10*time.Second, "the standby to report lag", func() bool {
 			if _, err := pc.Exec(ctx, "INSERT INTO hg_lag VALUES (now())"); err != nil {
 				t.Fatal(err)
@@ -79,9 +116,10 @@ func TestPostgresStandby(t *testing.T) {
 	})
 }
 
-// startReplicatedPair starts a private primary and a standby streaming from it, each on a free port,
+// startReplicatedPair starts a private primary and a standby streaming from it (and a cold standby,
+// hot_standby = off, beside it), each on a free port,
 // as the postgres user (Postgres refuses to run as root), and stops both when the test ends.
-func startReplicatedPair(t *testing.T) (primaryURL, standbyURL string) {
+func startReplicatedPair(t *testing.T) (primaryURL, standbyURL, coldURL string) {
 	t.Helper()
 	bin := postgresBin(t)
 	runAs := func(name string, args ...string) {
@@ -105,8 +143,8 @@ func startReplicatedPair(t *testing.T) (primaryURL, standbyURL string) {
 	if err := os.Chown(dir, uid, gid); err != nil {
 		unavailable(t, "cannot hand a directory to the postgres user (not root?): %v", err)
 	}
-	primaryDir, standbyDir := filepath.Join(dir, "primary"), filepath.Join(dir, "standby")
-	pPort, sPort := checktest.FreePort(t), checktest.FreePort(t)
+	primaryDir, standbyDir, coldDir := filepath.Join(dir, "primary"), filepath.Join(dir, "standby"), filepath.Join(dir, "cold")
+	pPort, sPort, cPort := checktest.FreePort(t), checktest.FreePort(t), checktest.FreePort(t)
 	var started []string
 	t.Cleanup(func() {
 		for _, d := range started {
@@ -121,15 +159,23 @@ func startReplicatedPair(t *testing.T) (primaryURL, standbyURL string) {
 	runAs("pg_ctl", "-D", primaryDir, "-l", filepath.Join(dir, "primary.log"), "-w", "start")
 	started = append(started, primaryDir)
 
-	runAs("pg_basebackup", "-h", "127.0.0.1", "-p", strconv.Itoa(pPort), "-U", "postgres", "-D", standbyDir, "-R", "-X", "stream", "--no-sync")
-	appendFile(t, filepath.Join(standbyDir, "postgresql.conf"), fmt.Sprintf("\nport = %d\nhot_standby = on\n", sPort))
-	runAs("pg_ctl", "-D", standbyDir, "-l", filepath.Join(dir, "standby.log"), "-w", "start")
-	started = append(started, standbyDir)
+	// The standby, and a cold one (hot_standby = off: it replays but takes no connection, as a standby
+	// kept for backups or a delayed replica may be).
+	for _, sb := range []struct {
+		dir  string
+		port int
+		hot  string
+	}{{standbyDir, sPort, "on"}, {coldDir, cPort, "off"}} {
+		runAs("pg_basebackup", "-h", "127.0.0.1", "-p", strconv.Itoa(pPort), "-U", "postgres", "-D", sb.dir, "-R", "-X", "stream", "--no-sync")
+		appendFile(t, filepath.Join(sb.dir, "postgresql.conf"), fmt.Sprintf("\nport = %d\nhot_standby = %s\n", sb.port, sb.hot))
+		runAs("pg_ctl", "-D", sb.dir, "-l", sb.dir+".log", "-w", "start")
+		started = append(started, sb.dir)
+	}
 
 	url := func(port int) string {
 		return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
 	}
-	return url(pPort), url(sPort)
+	return url(pPort), url(sPort), url(cPort)
 }
 
 // postgresBin finds the server binaries (initdb, pg_ctl), newest version first.

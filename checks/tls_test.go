@@ -16,9 +16,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -36,6 +34,8 @@ type testPKI struct {
 	clientCert, clientKey string
 	caPool                *x509.CertPool
 	server                tls.Certificate
+	// issueServer writes a server certificate (and its key) signed by the CA for these names only.
+	issueServer func(dns []string, ips ...net.IP) (cert, key string)
 }
 
 // newPKI makes a fresh testPKI in a temporary directory of the test: every certificate the tests of
@@ -95,13 +95,24 @@ func newPKI(t *testing.T) *testPKI {
 	_, otherDER := issue(caTmpl("some other CA"), nil, otherKey, otherKey)
 	p.otherCA = write("other-ca.pem", "CERTIFICATE", otherDER)
 
-	serverKey := newKey()
-	_, serverDER := issue(&x509.Certificate{Subject: pkix.Name{CommonName: "localhost"}, DNSNames: []string{"localhost"},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}, ca, serverKey, caKey)
-	p.serverCert = write("server.pem", "CERTIFICATE", serverDER)
-	p.serverKey = write("server-key.pem", "PRIVATE KEY", keyDER(serverKey))
-	p.server = tls.Certificate{Certificate: [][]byte{serverDER}, PrivateKey: serverKey}
+	servers := 0
+	p.issueServer = func(dns []string, ips ...net.IP) (string, string) {
+		servers++
+		key := newKey()
+		cn := "server"
+		if len(dns) > 0 {
+			cn = dns[0]
+		}
+		_, der := issue(&x509.Certificate{Subject: pkix.Name{CommonName: cn}, DNSNames: dns, IPAddresses: ips,
+			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}, ca, key, caKey)
+		name := fmt.Sprintf("server-%d", servers)
+		if servers == 1 {
+			name = "server"
+			p.server = tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+		}
+		return write(name+".pem", "CERTIFICATE", der), write(name+"-key.pem", "PRIVATE KEY", keyDER(key))
+	}
+	p.serverCert, p.serverKey = p.issueServer([]string{"localhost"}, net.IPv4(127, 0, 0, 1))
 
 	clientKey := newKey()
 	_, clientDER := issue(&x509.Certificate{Subject: pkix.Name{CommonName: "healthgate"}, KeyUsage: x509.KeyUsageDigitalSignature,
@@ -113,41 +124,15 @@ func newPKI(t *testing.T) *testPKI {
 
 // startRedisTLS runs a private redis-server that speaks only TLS, with the PKI's server certificate,
 // trusting the PKI's CA for client certificates; authClients is its tls-auth-clients (yes, no,
-// optional). The shared Redis has no TLS and is never reconfigured. Without a redis-server that can
-// serve TLS the test fails in CI and skips elsewhere.
+// optional). The shared Redis has no TLS and is never reconfigured.
 func startRedisTLS(t *testing.T, p *testPKI, authClients string) string {
 	t.Helper()
-	bin := checktest.Binary(t, "redis-server")
-	port := checktest.FreePort(t)
-	var out checktest.Buffer
-	cmd := exec.Command(bin, "--port", "0", "--tls-port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", t.TempDir(),
-		"--tls-cert-file", p.serverCert, "--tls-key-file", p.serverKey, "--tls-ca-cert-file", p.ca,
-		"--tls-auth-clients", authClients)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	listening := func() bool {
-		select {
-		case <-exited:
-			msg := fmt.Sprintf("the private TLS redis-server exited at start (is it built with TLS?):\n%s", out.String())
-			if checktest.InCI() {
-				t.Fatal(msg)
-			}
-			t.Skip(strings.SplitN(msg, "\n", 2)[0])
-		default:
-		}
-		return checktest.Listens(addr)
-	}
-	if _, ok := checktest.Poll(15*time.Second, 20*time.Millisecond, listening); !ok {
-		t.Fatalf("the private TLS redis-server did not listen on %s within 15 s:\n%s", addr, out.String())
-	}
-	return addr
+	return checktest.StartRedisTLS(t, p.redisTLS(authClients))
+}
+
+// redisTLS is the TLS side of a private Redis with the PKI's server certificate, trusting its CA.
+func (p *testPKI) redisTLS(authClients string) checktest.RedisTLS {
+	return checktest.RedisTLS{Cert: p.serverCert, Key: p.serverKey, CA: p.ca, AuthClients: authClients}
 }
 
 // assertHint checks that a failed run's hint says what.
@@ -165,7 +150,7 @@ func TestRedisTLS(t *testing.T) {
 	required := startRedisTLS(t, p, "yes")
 	run := func(addr string, tb config.TLS) error {
 		t.Helper()
-		err, _ := runCheck(t, newCheck(t, config.Check{Type: "redis", Spec: config.SpecOf(map[string]any{"url": "rediss://" + addr + "/0", "tls": tb})}))
+		err, _ := runCheck(t, newCheckTimeout(t, config.Check{Type: "redis", Spec: config.SpecOf(map[string]any{"url": "rediss://" + addr + "/0", "tls": tb})}, generousTimeout))
 		return err
 	}
 	port := func(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }
@@ -196,7 +181,7 @@ func TestRedisTLS(t *testing.T) {
 		assertClass(t, run(optional, config.TLS{CAFile: p.ca, ServerName: "localhost"}), "")
 	})
 	t.Run("URL host the certificate holds", func(t *testing.T) {
-		err, _ := runCheck(t, newCheck(t, config.Check{Type: "redis", Spec: config.SpecOf(map[string]any{"url": "rediss://localhost:" + port(optional) + "/0", "tls": config.TLS{CAFile: p.ca}})}))
+		err, _ := runCheck(t, newCheckTimeout(t, config.Check{Type: "redis", Spec: config.SpecOf(map[string]any{"url": "rediss://localhost:" + port(optional) + "/0", "tls": config.TLS{CAFile: p.ca}})}, generousTimeout))
 		assertClass(t, err, "")
 	})
 	t.Run("client certificate required and given", func(t *testing.T) {
@@ -293,7 +278,7 @@ func TestHTTPClientCertificate(t *testing.T) {
 	t.Cleanup(srv.Close)
 	run := func(tb config.TLS) error {
 		t.Helper()
-		err, _ := runCheck(t, newCheck(t, config.Check{Type: "http", Spec: config.SpecOf(map[string]any{"url": srv.URL + "/healthz", "tls": tb})}))
+		err, _ := runCheck(t, newCheckTimeout(t, config.Check{Type: "http", Spec: config.SpecOf(map[string]any{"url": srv.URL + "/healthz", "tls": tb})}, generousTimeout))
 		return err
 	}
 	t.Run("given", func(t *testing.T) {

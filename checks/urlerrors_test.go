@@ -21,6 +21,9 @@ func TestURLErrors(t *testing.T) {
 		{"postgres", "postgres://app:pa/s3cr3t@127.0.0.1:5432/app", "invalid port", true},
 		{"postgres", "postgres://app:pa%zzs3cr3t@127.0.0.1:5432/app", "invalid percent-encoded token in password", true},
 		{"postgres", "postgres://app:s3cr3t@127.0.0.1:5432/app?sslmode=bogus", "sslmode is invalid", false},
+		{"postgres", "postgres://app:s3cr3t@127.0.0.1:5432/app?connect_timeout=5s", "invalid connect_timeout: not a whole number", false},
+		{"postgres", "postgres://app:s3cr3t@127.0.0.1:5432/app?pool_max_conn_lifetime=1", "cannot parse pool_max_conn_lifetime: not a duration (such as 5s)", false},
+		{"postgres", "postgres://app:s3cr3t@127.0.0.1:5432/app?target_session_attrs=s3cr3t", "target_session_attrs must be one of any, read-write, read-only, primary, standby, prefer-standby", false},
 		{"postgres", "postgres://app:s3cr3t@127.0.0.1:5432/app?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem", "/nonexistent/ca.pem", false},
 		{"postgres", "postgres://127.0.0.1:notaport/app", "invalid port", false},
 		// Found by FuzzParse: a '/' in a password that starts with digits ends the user information
@@ -30,6 +33,19 @@ func TestURLErrors(t *testing.T) {
 		// net/url quotes the port, the escape: a password's start.
 		{"mysql", "mysql://app:s3cr3t/x@127.0.0.1:3306/orders", "invalid port after the host", true},
 		{"mysql", "mysql://app:%s3cr3t@127.0.0.1:3306/orders", "invalid percent-escape", true},
+		{"http", "http://127.0.0.1:web/healthz", "not a valid URL: invalid port after the host", false},
+		{"http", "https://app:s3%zzcr3t@127.0.0.1/healthz", "not a valid URL: invalid percent-escape", true},
+		{"mqtt", "mqtt://app:s3cr3t@127.0.0.1:broker", "not a valid MQTT URL (mqtt://[user:password@]host:1883 or mqtts://...:8883): invalid port after the host", true},
+		{"nats", "nats://127.0.0.1:nats", "not a valid NATS URL (nats://[user:password@]host:4222, nats://token@host:4222 or tls://...): invalid port after the host", false},
+		{"amqp", "amqp://app:12/s3cr3t@127.0.0.1:5672/", "the vhost contains '@'", true},
+		{"amqp", "amqp://app:s3cr3t@127.0.0.1:5672/%zz", "invalid percent-escape", true},
+		{"amqp", "amqp://app:s3cr3t@127.0.0.1:5672/?heartbeat=s3cr3t", "parameter heartbeat: not a whole number (seconds, 0 to 65535)", false},
+		{"amqp", "amqp://app:s3cr3t word@127.0.0.1:5672/", "it contains a blank (percent-encode it, %20)", true},
+		// The driver names neither the parameter nor the reason in words ("time", "strconv.Atoi").
+		{"mysql", "mysql://app:s3cr3t@127.0.0.1:3306/orders?charset=utf8mb4&timeout=5", "parameter timeout: not a duration (such as 5s)", false},
+		{"mysql", "mysql://app:s3cr3t@127.0.0.1:3306/orders?parseTime=s3cr3t", "parameter parseTime: not true or false", false},
+		{"mysql", "mysql://app:s3cr3t@127.0.0.1:3306/orders?maxAllowedPacket=lots", "parameter maxAllowedPacket: not a whole number", false},
+		{"mysql", "app:s3cr3t@tcp(127.0.0.1:3306)/orders?tls=bogus", "parameter tls: not true, false, skip-verify or preferred", false},
 		// pgx quotes a token of the path, a key: a password's tail.
 		{"postgres", "postgres://app:12/pa%zzs3cr3t@127.0.0.1:5432/app", "invalid percent-encoded token", true},
 		{"postgres", "host=127.0.0.1 password=two s3cr3t words dbname=app", `missing "=" after a key`, false},
@@ -42,7 +58,9 @@ func TestURLErrors(t *testing.T) {
 		{"redis", "redis://127.0.0.1:6379/-1", "the database number must be 0 or more (got -1)", false},
 		{"redis", "redis://127.0.0.1:6379/0/1", `the path must be one database number, as in redis://host:6379/0; got "/0/1"`, false},
 		{"redis", "redos://:s3cr3t@127.0.0.1:6379/0", `the scheme must be redis, rediss or unix, not "redos"`, false},
-		{"redis", "redis://:s3cr3t@127.0.0.1:6379/0?dial_timeout=s3cr3t", "not a valid redis URL: invalid dial_timeout duration", false},
+		{"redis", "redis://:s3cr3t@127.0.0.1:6379/0?dial_timeout=s3cr3t", "not a valid redis URL: parameter dial_timeout: not a duration (such as 5s)", false},
+		{"redis", "redis://127.0.0.1:6379/0?pool_size=s3cr3t", "not a valid redis URL: parameter pool_size: not a whole number", false},
+		{"redis", "redis://127.0.0.1:6379/0?pool_fifo=s3cr3t", "not a valid redis URL: parameter pool_fifo: not true or false", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.url, func(t *testing.T) {
