@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/goleak"
@@ -148,7 +149,8 @@ func TestAggregate(t *testing.T) {
 	cache := checks.Func(cacheSpec, probe(&cacheUp))
 	m := start(t, db, cache)
 
-	s := waitFor(t, m, "first results", func(s *Snapshot) bool { return s.Checks[1].State != Unknown && s.Checks[0].State != Unknown })
+	// db passing (a first run timed out by a stalled machine would make it fail until its next run).
+	s := waitFor(t, m, "first results", func(s *Snapshot) bool { return s.Checks[1].State != Unknown && s.Checks[0].State == Passing })
 	if !s.Ready || s.Status != Warn || !s.Degraded || !s.Started {
 		t.Fatalf("db up, non-critical cache down: ready %v status %s degraded %v started %v; want true warn true true", s.Ready, s.Status, s.Degraded, s.Started)
 	}
@@ -413,8 +415,9 @@ func TestReplace(t *testing.T) {
 			return err
 		}
 	}
+	// Two failures to fail: a run timed out by a stalled machine does not move the kept check's Since.
 	crit := func(name string) config.Check {
-		c := spec(name, 20*time.Millisecond, 10*time.Millisecond, 1, 1)
+		c := spec(name, 20*time.Millisecond, 10*time.Millisecond, 2, 1)
 		c.Critical = true
 		return c
 	}
@@ -447,9 +450,12 @@ func TestReplace(t *testing.T) {
 		}
 	})
 	// The added check's first run waits too, so "unknown right after the reload" is not a race with a
-	// run that ends at once (it flaked under load: the run finished before the snapshot was read).
+	// run that ends at once (it flaked under load: the run finished before the snapshot was read); its
+	// timeout is long, so its context does not end that wait either.
 	addedGo := make(chan struct{})
-	added := checks.Func(crit("added"), func(ctx context.Context) error {
+	addedSpec := spec("added", time.Minute, 30*time.Second, 1, 1)
+	addedSpec.Critical = true
+	added := checks.Func(addedSpec, func(ctx context.Context) error {
 		select {
 		case <-addedGo:
 		case <-ctx.Done():
@@ -549,4 +555,40 @@ func names2(s *Snapshot) string {
 		out = append(out, c.Name)
 	}
 	return strings.Join(out, ",")
+}
+
+// TestEveryCallRuns: each run the monitor asks of the engine is a real run of the check, even when the
+// clock shows no time since the last one. alexliesenfeld/health skips a run, returning the last result,
+// until time.Now() is past the last run's time, which it keeps on the wall clock alone: with its cache
+// "disabled" (a period of 0), a wall clock stepped back by Δ would repeat the last verdict for Δ while
+// the runs seemed to complete. In a synctest bubble the clock stands still unless every goroutine
+// waits, as a stepped-back wall clock does for the engine.
+func TestEveryCallRuns(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var runs atomic.Int32
+		c := checks.Func(spec("db", time.Second, 100*time.Millisecond, 1, 1), func(context.Context) error {
+			if runs.Add(1) > 1 {
+				return errRefused
+			}
+			return nil
+		})
+		m := New([]*checks.Check{c}, Options{})
+		before := time.Now()
+		for i := range 3 {
+			run, ok := m.execute(t.Context(), m.entries[0])
+			if !ok {
+				t.Fatalf("run %d: cut short", i+1)
+			}
+			if wantErr := i > 0; (run.Err != nil) != wantErr {
+				t.Errorf("run %d: error %v; want an error: %t (the check's own answer, not the last one repeated)", i+1, run.Err, wantErr)
+			}
+		}
+		if !time.Now().Equal(before) {
+			t.Fatalf("the clock moved by %v: the test proves nothing", time.Since(before))
+		}
+		if n := runs.Load(); n != 3 {
+			t.Errorf("the check ran %d times for 3 runs; want 3", n)
+		}
+		c.Close()
+	})
 }

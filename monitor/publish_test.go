@@ -47,7 +47,7 @@ func waitRuns(t *testing.T, runs *atomic.Int64, n int64) {
 // the number of checks (docs/design.md §6).
 func TestRunsThatChangeNothingPublishNothing(t *testing.T) {
 	var runs atomic.Int64
-	c := checks.Func(spec("steady", 20*time.Millisecond, 10*time.Millisecond, 1, 1), func(context.Context) error { return nil })
+	c := checks.Func(spec("steady", 20*time.Millisecond, 10*time.Millisecond, 3, 1), func(context.Context) error { return nil })
 	m := runWith(t, Options{Heartbeat: time.Hour, OnRun: func(Run) { runs.Add(1) }}, c)
 	first := waitFor(t, m, "passing", func(s *Snapshot) bool { return s.Checks[0].Passing() })
 	firstRun := first.Checks[0].LastRun
@@ -89,7 +89,7 @@ func TestVisibleChangesPublish(t *testing.T) {
 // TestHeartbeatPublishesFigures: the per-run figures reach a snapshot within a heartbeat, without a
 // change of state.
 func TestHeartbeatPublishesFigures(t *testing.T) {
-	c := checks.Func(spec("steady", 20*time.Millisecond, 10*time.Millisecond, 1, 1), func(context.Context) error { return nil })
+	c := checks.Func(spec("steady", 20*time.Millisecond, 10*time.Millisecond, 3, 1), func(context.Context) error { return nil })
 	m := runWith(t, Options{Heartbeat: 50 * time.Millisecond}, c)
 	first := waitFor(t, m, "passing", func(s *Snapshot) bool { return s.Checks[0].Passing() })
 	waitFor(t, m, "a later last run in the snapshot", func(s *Snapshot) bool {

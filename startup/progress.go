@@ -19,6 +19,7 @@ type progress struct {
 	w     io.Writer
 	log   *slog.Logger // structured progress, instead of text lines
 	quiet bool
+	level slog.Level
 }
 
 func newProgress(o Options) *progress {
@@ -26,8 +27,11 @@ func newProgress(o Options) *progress {
 	if w == nil {
 		w = io.Discard
 	}
-	return &progress{w: w, quiet: o.Quiet, log: o.Log}
+	return &progress{w: w, quiet: o.Quiet, log: o.Log, level: o.Level}
 }
+
+// on: progress at level l is written.
+func (p *progress) on(l slog.Level) bool { return !p.quiet && l >= p.level }
 
 // describe is how a line names a target: `db (postgres 10.0.0.5:5432/app)`.
 func describe(name, typ, target string) string {
@@ -35,7 +39,7 @@ func describe(name, typ, target string) string {
 }
 
 func (p *progress) start(cs []*checks.Check, timeout time.Duration) {
-	if p.quiet {
+	if !p.on(slog.LevelInfo) {
 		return
 	}
 	names := make([]string, len(cs))
@@ -56,7 +60,7 @@ func (p *progress) start(cs []*checks.Check, timeout time.Duration) {
 // waiting is the line written when a target's reason changes:
 // `waiting for db (postgres 10.0.0.5:5432/app): refused — nothing listens there yet: ...; error: ...`.
 func (p *progress) waiting(r *Result) {
-	if p.quiet {
+	if !p.on(slog.LevelWarn) {
 		return
 	}
 	if p.log != nil {
@@ -66,9 +70,22 @@ func (p *progress) waiting(r *Result) {
 	fmt.Fprintf(p.w, "waiting for %s: %s — %s; error: %s\n", describe(r.Name, r.Type, r.Target), r.Class, r.Hint, cause(r.Err))
 }
 
+// attempt is the line of a failed attempt whose reason did not change (debug):
+// `attempt 3 for db (postgres 10.0.0.5:5432/app): refused; error: ...`.
+func (p *progress) attempt(r *Result) {
+	if !p.on(slog.LevelDebug) {
+		return
+	}
+	if p.log != nil {
+		p.log.Debug("attempt failed", resultAttrs(r)...)
+		return
+	}
+	fmt.Fprintf(p.w, "attempt %d for %s: %s; error: %s\n", r.Attempts, describe(r.Name, r.Type, r.Target), r.Class, cause(r.Err))
+}
+
 // ready is the final line of a target: its time to ready.
 func (p *progress) ready(r *Result) {
-	if p.quiet {
+	if !p.on(slog.LevelInfo) {
 		return
 	}
 	if p.log != nil {
@@ -81,7 +98,7 @@ func (p *progress) ready(r *Result) {
 }
 
 func (p *progress) summary(rs []Result, elapsed time.Duration) {
-	if p.quiet {
+	if !p.on(slog.LevelInfo) {
 		return
 	}
 	var waiting []string
@@ -105,7 +122,7 @@ func (p *progress) summary(rs []Result, elapsed time.Duration) {
 }
 
 func (p *progress) allReady(rs []Result, elapsed time.Duration) {
-	if p.quiet {
+	if !p.on(slog.LevelInfo) {
 		return
 	}
 	if p.log != nil {
@@ -140,7 +157,7 @@ func (p *progress) timedOut(rs []Result, elapsed time.Duration) {
 
 // stopped is written when a signal ends the wait.
 func (p *progress) stopped(rs []Result, elapsed time.Duration, cause error) {
-	if p.quiet {
+	if !p.on(slog.LevelWarn) {
 		return
 	}
 	var waiting []string

@@ -39,6 +39,10 @@ type Options struct {
 	Log *slog.Logger
 	// Quiet hides progress; the final table of what was not ready is still written.
 	Quiet bool
+	// Level drops the progress below it, text lines and records alike (the zero value is info): warn
+	// keeps what is wrong, debug adds each failed attempt whose reason did not change. The final table
+	// of what was not ready is an error, and always written.
+	Level slog.Level
 	// SummaryEvery is how often a summary line is written while waiting (default 10s).
 	SummaryEvery time.Duration
 }
@@ -142,6 +146,8 @@ func Wait(ctx context.Context, cs []*checks.Check, opts Options) ([]Result, erro
 			if changed {
 				r.Class, r.Since = class, a.start
 				p.waiting(r)
+			} else {
+				p.attempt(r)
 			}
 		case <-ticker.C:
 			p.summary(results, time.Since(start))

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -111,7 +112,9 @@ func TestWaitFastWhileRefused(t *testing.T) {
 	if _, err := startup.Wait(t.Context(), []*checks.Check{c}, startup.Options{Timeout: 5 * time.Second}); err != nil {
 		t.Fatal(err)
 	}
-	if took := time.Since(start); took > 700*time.Millisecond {
+	// About 10 × 25–50 ms; the transient curve would take seconds (100 ms doubling), the slack is a
+	// loaded machine's.
+	if took := time.Since(start); took > 2*time.Second {
 		t.Errorf("10 refused attempts then a pass took %v; want about 10 × 25–50 ms", took)
 	}
 }
@@ -129,7 +132,7 @@ func TestWaitTimeoutWritesTableEvenWhenQuiet(t *testing.T) {
 	if !errors.Is(err, startup.ErrTimeout) {
 		t.Fatalf("Wait = %v; want ErrTimeout", err)
 	}
-	if took < 400*time.Millisecond || took > 900*time.Millisecond {
+	if took < 400*time.Millisecond || took > 2*time.Second {
 		t.Errorf("timed out after %v; want 400ms (+ a small margin)", took)
 	}
 	if results[0].OK || results[0].Class != checks.Refused || results[0].Attempts < 3 {
@@ -194,7 +197,7 @@ func TestWaitStopsAtOnceOnCancel(t *testing.T) {
 	if !errors.Is(err, sigterm) {
 		t.Fatalf("Wait = %v; want the cancellation cause", err)
 	}
-	if took := time.Since(start); took > 400*time.Millisecond {
+	if took := time.Since(start); took > 2*time.Second { // the hung attempt's timeout is 10 s
 		t.Errorf("stopped %v after start (cancelled at 100ms); want at once", took)
 	}
 	if !strings.Contains(out.String(), "healthgate wait: stopped after") || !strings.Contains(out.String(), "received terminated") {
@@ -206,15 +209,15 @@ func TestWaitSummaryWhileWaiting(t *testing.T) {
 	refused := checks.Func(spec("db", time.Second), func(context.Context) error { return errRefused })
 	var out syncBuffer
 	_, err := startup.Wait(t.Context(), []*checks.Check{refused}, startup.Options{
-		Timeout: 500 * time.Millisecond, Progress: &out, SummaryEvery: 100 * time.Millisecond,
+		Timeout: time.Second, Progress: &out, SummaryEvery: 100 * time.Millisecond,
 	})
 	if !errors.Is(err, startup.ErrTimeout) {
 		t.Fatalf("Wait = %v; want ErrTimeout", err)
 	}
 	ls := lines(out.String())
 	n := countPrefix(ls, "still waiting after ")
-	if n < 3 || n > 5 {
-		t.Errorf("%d summary lines in 500ms at one per 100ms; want about 4:\n%s", n, out.String())
+	if n < 5 || n > 10 { // a stalled machine drops a tick or two
+		t.Errorf("%d summary lines in 1s at one per 100ms; want about 9:\n%s", n, out.String())
 	}
 	if !strings.Contains(out.String(), "0 of 1 ready; waiting for db (refused for ") {
 		t.Errorf("summary does not name the target and its reason:\n%s", out.String())
@@ -239,12 +242,78 @@ func TestWaitLineWhenHintChanges(t *testing.T) {
 	}
 }
 
+// TestWaitLevel: Options.Level drops the lines below it, text and JSON alike: warn keeps what is wrong
+// (a reason, the end), debug adds a line per failed attempt whose reason did not change.
+func TestWaitLevel(t *testing.T) {
+	for _, tt := range []struct {
+		level      slog.Level
+		want, none []string
+	}{
+		{level: slog.LevelWarn,
+			want: []string{"waiting for db (func in-process): refused", "waiting for db (func in-process): not_ready"},
+			none: []string{"healthgate wait: waiting up to", "ready: ", "healthgate wait: all 1 ready", "attempt "}},
+		{level: slog.LevelInfo,
+			want: []string{"healthgate wait: waiting up to", "waiting for db", "ready: db", "healthgate wait: all 1 ready"},
+			none: []string{"attempt "}},
+		{level: slog.LevelDebug,
+			want: []string{"healthgate wait: waiting up to", "waiting for db (func in-process): refused", "attempt 2 for db (func in-process): refused; error: dial tcp",
+				"attempt 3 for db (func in-process): refused", "waiting for db (func in-process): not_ready", "ready: db"},
+			none: []string{"attempt 1 ", "attempt 4 "}},
+	} {
+		t.Run(tt.level.String(), func(t *testing.T) {
+			var runs atomic.Int32
+			c := checks.Func(spec("db", time.Second), scripted(&runs, errRefused, errRefused, errRefused, errNotReady))
+			for _, format := range []string{"text", "json"} {
+				runs.Store(0)
+				var out syncBuffer
+				opts := startup.Options{Timeout: 10 * time.Second, Progress: &out, Level: tt.level}
+				if format == "json" {
+					opts.Log = slog.New(slog.NewJSONHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug}))
+				}
+				if _, err := startup.Wait(t.Context(), []*checks.Check{c}, opts); err != nil {
+					t.Fatalf("Wait = %v", err)
+				}
+				s := out.String()
+				if format == "json" {
+					var levels []string
+					for _, l := range lines(s) {
+						var rec struct{ Level string }
+						if err := json.Unmarshal([]byte(l), &rec); err != nil {
+							t.Fatalf("line %q is not JSON: %v", l, err)
+						}
+						levels = append(levels, rec.Level)
+					}
+					// warn: not ready ×2; info: + waiting, ready, all ready; debug: + attempts 2 and 3
+					want := map[slog.Level]int{slog.LevelWarn: 2, slog.LevelInfo: 5, slog.LevelDebug: 7}[tt.level]
+					if len(levels) != want || slices.ContainsFunc(levels, func(l string) bool {
+						var got slog.Level
+						return got.UnmarshalText([]byte(l)) != nil || got < tt.level
+					}) {
+						t.Errorf("%s: records at levels %v; want %d, none below %s:\n%s", format, levels, want, tt.level, s)
+					}
+					continue
+				}
+				for _, w := range tt.want {
+					if !strings.Contains(s, w) {
+						t.Errorf("%s: no %q in:\n%s", format, w, s)
+					}
+				}
+				for _, w := range tt.none {
+					if strings.Contains(s, w) {
+						t.Errorf("%s: %q, below the level, in:\n%s", format, w, s)
+					}
+				}
+			}
+		})
+	}
+}
+
 func TestWaitJSONProgress(t *testing.T) {
 	var runs atomic.Int32
 	c := checks.Func(spec("db", time.Second), scripted(&runs, errRefused, errRefused))
 	never := checks.Func(spec("cache", time.Second), func(context.Context) error { return errNotReady })
 	var out syncBuffer
-	_, err := startup.Wait(t.Context(), []*checks.Check{c, never}, startup.Options{Timeout: 300 * time.Millisecond, Log: slog.New(slog.NewJSONHandler(&out, nil))})
+	_, err := startup.Wait(t.Context(), []*checks.Check{c, never}, startup.Options{Timeout: time.Second, Log: slog.New(slog.NewJSONHandler(&out, nil))})
 	if !errors.Is(err, startup.ErrTimeout) {
 		t.Fatalf("Wait = %v; want ErrTimeout", err)
 	}
@@ -324,7 +393,7 @@ func TestWaitRealDependenciesComeUp(t *testing.T) {
 		t.Fatalf("Wait: %v\n%s", r.err, out.String())
 	}
 	// A generous bound for a loaded CI machine; the benchmark measures the real figure.
-	if took := r.at.Sub(up); took > time.Second {
+	if took := r.at.Sub(up); took > 3*time.Second {
 		t.Errorf("Wait returned %v after the dependencies came up; want well under a second", took)
 	}
 	for _, res := range r.rs {
