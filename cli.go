@@ -21,7 +21,7 @@ func usage() string {
 Usage:
   healthgate serve [--config FILE] [--listen ADDR] [--log-format text|json] [--log-level LEVEL]
 ` + wrapUsage("  healthgate wait ", "[--config FILE] "+startup.FlagUsage()+" [--only NAME] [--migrations TOOL:VERSION]"+
-		" [--timeout 5m] [--attempt-timeout DURATION] [--quiet] [--log-format text|json] [-- COMMAND ARGS...]") +
+		" [--timeout 5m] [--attempt-timeout DURATION] [--quiet] [--log-format text|json] [--log-level LEVEL] [-- COMMAND ARGS...]") +
 		wrapUsage("  healthgate check ", "[--config FILE] "+startup.FlagUsage()+" [--only NAME] [--migrations TOOL:VERSION]"+
 			" [--attempt-timeout DURATION] [--output text|json]") +
 		`  healthgate version
@@ -61,9 +61,9 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 }
 
 func (c *commonFlags) logger(w io.Writer) (*slog.Logger, error) {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
-		return nil, fmt.Errorf("--log-level: %q is not one of debug, info, warn, error", c.logLevel)
+	level, err := parseLevel(c.logLevel)
+	if err != nil {
+		return nil, err
 	}
 	opts := &slog.HandlerOptions{Level: level}
 	switch c.logFormat {
@@ -73,6 +73,15 @@ func (c *commonFlags) logger(w io.Writer) (*slog.Logger, error) {
 		return jsonLogger(w, opts), nil
 	}
 	return nil, fmt.Errorf("--log-format: %q is not text or json", c.logFormat)
+}
+
+// parseLevel reads a --log-level value.
+func parseLevel(s string) (slog.Level, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("--log-level: %q is not one of debug, info, warn, error", s)
+	}
+	return level, nil
 }
 
 // jsonLogger writes one JSON object per line, with durations as "1.5ms", as in the text format,

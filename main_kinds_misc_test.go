@@ -35,7 +35,7 @@ func startGRPCHealth(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// miscKindTarget is one --memcached/--grpc/--dns flag target: an address that answers, and one that
+// miscKindTarget is one --memcached/--grpc/--redis (through Sentinel)/--dns flag target: an address that answers, and one that
 // never will (refused, or a name that does not resolve).
 type miscKindTarget struct {
 	flag      string
@@ -63,6 +63,18 @@ var miscKindTargets = []miscKindTarget{
 			return p.Addr()
 		},
 		downClass: "refused",
+	},
+	{
+		// Through Sentinel: the URL names the master; the one that never answers names a master no
+		// Sentinel watches.
+		flag: "redis",
+		up: func(t *testing.T) string {
+			return "redis://" + checktest.StartRedisSentinel(t, checktest.StartRedis(t)) + "/0?master_name=" + checktest.SentinelMaster
+		},
+		down: func(t *testing.T) string {
+			return "redis://" + checktest.StartRedisSentinel(t, checktest.StartRedis(t)) + "/0?master_name=nosuchmaster"
+		},
+		downClass: "bad_response",
 	},
 	{
 		// The system resolver: /etc/hosts answers localhost everywhere; .invalid never resolves.

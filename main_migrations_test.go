@@ -285,7 +285,12 @@ defaults: {interval: 1s, timeout: 800ms}
 checks:
   - {name: db, type: postgres, url: %q, query: %q, migrations: {tool: rails, version: %q}}
 `, pg, query, version)
-		if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		// Written aside and renamed: a poll that read a half-written (or empty, so valid) file would
+		// drop db.
+		if err := os.WriteFile(path+".new", []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(path+".new", path); err != nil {
 			t.Fatal(err)
 		}
 	}

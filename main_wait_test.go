@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -144,37 +143,10 @@ func withPassword(t *testing.T, raw, password string) string {
 	return u.String()
 }
 
-// closedAddr returns a 127.0.0.1 address where nothing listens.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
-}
-
 // listening returns the address of a listener that accepts (and closes) connections until the test ends.
 func listening(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_ = c.Close()
-		}
-	})
-	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
-	return ln.Addr().String()
+	return checktest.Serve(t, func(net.Conn) {})
 }
 
 func writeConfig(t *testing.T, yaml string) string {
@@ -272,6 +244,45 @@ func TestWaitParallelTargetsNoSecret(t *testing.T) {
 	}
 }
 
+// TestWaitLogLevel: --log-level warn keeps only what is not ready (an init container's log in an
+// aggregator: no line while all is well), debug adds each failed attempt; text and JSON alike.
+func TestWaitLogLevel(t *testing.T) {
+	for _, tt := range []struct {
+		args       []string
+		refused    string // what the refused attempts write: the dependency comes up once it is there
+		want, none []string
+	}{
+		{args: []string{"--log-level", "warn"}, refused: "refused", want: []string{"waiting for tcp", "refused"},
+			none: []string{"healthgate wait: waiting up to", "ready: ", "all 1 ready", "attempt "}},
+		{args: []string{"--log-level", "warn", "--log-format", "json"}, refused: `"msg":"not ready"`, want: []string{`"level":"WARN","msg":"not ready"`},
+			none: []string{`"level":"INFO"`, `"level":"DEBUG"`}},
+		{args: []string{"--log-level", "debug"}, refused: "attempt 2 for tcp", want: []string{"healthgate wait: waiting up to", "waiting for tcp", "attempt 2 for tcp", "ready: tcp", "all 1 ready"}},
+		{args: []string{"--log-level", "debug", "--log-format", "json"}, refused: `"msg":"attempt failed"`, want: []string{`"level":"DEBUG","msg":"attempt failed"`, `"msg":"all ready"`}},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			proxy := checktest.NewProxy(t, listening(t))
+			proxy.Set(checktest.Refuse)
+			inv := start(t, noEnv, append([]string{"wait", "--tcp", proxy.Addr(), "--timeout", "30s"}, tt.args...)...)
+			checktest.Eventually(t, 10*time.Second, "refused attempts logged", func() bool { return strings.Contains(inv.stderr.String(), tt.refused) })
+			proxy.Set(checktest.Forward)
+			if code := inv.end(t, 10*time.Second); code != exitOK {
+				t.Fatalf("exit %d; want 0:\n%s", code, inv.stderr.String())
+			}
+			out := inv.stderr.String()
+			for _, w := range tt.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("no %q in:\n%s", w, out)
+				}
+			}
+			for _, w := range tt.none {
+				if strings.Contains(out, w) {
+					t.Errorf("%q, below the level, in:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
+
 // wait's second acceptance test: a dependency that never comes: 124 at the timeout, with the table.
 func TestWaitTimeout(t *testing.T) {
 	t.Parallel() // each case waits out its own 1.5 s timeout
@@ -287,12 +298,12 @@ func TestWaitTimeout(t *testing.T) {
 	tests := []timeoutCase{
 		{
 			name: "refused",
-			args: []string{"--tcp", closedAddr(t)},
+			args: []string{"--tcp", checktest.ClosedAddr(t)},
 			want: []string{"tcp", "NOT READY", "refused", "connection refused — nothing listens there yet"},
 		},
 		{
 			name:  "refused, quiet: the table still",
-			args:  []string{"--tcp", closedAddr(t), "--quiet"},
+			args:  []string{"--tcp", checktest.ClosedAddr(t), "--quiet"},
 			quiet: true,
 			want:  []string{"tcp", "NOT READY", "refused"},
 		},
@@ -326,12 +337,13 @@ func TestWaitTimeout(t *testing.T) {
 }
 
 func TestWaitTimeoutIsOnTime(t *testing.T) {
-	inv := start(t, noEnv, "wait", "--tcp", closedAddr(t), "--timeout", "1.5s", "--quiet")
+	inv := start(t, noEnv, "wait", "--tcp", checktest.ClosedAddr(t), "--timeout", "1.5s", "--quiet")
 	if code := inv.end(t, 10*time.Second); code != exitTimeout {
 		t.Fatalf("exit %d; want 124", code)
 	}
-	if inv.took < 1500*time.Millisecond-500*time.Millisecond || inv.took > 1500*time.Millisecond+500*time.Millisecond {
-		t.Errorf("exited after %v; want 1.5s ± 500ms", inv.took)
+	// Late by no more than the start and the final table: not by a whole attempt's timeout or backoff.
+	if inv.took < time.Second || inv.took > 2500*time.Millisecond {
+		t.Errorf("exited after %v; want about 1.5s", inv.took)
 	}
 }
 
@@ -365,7 +377,7 @@ func TestWaitUsageErrors(t *testing.T) {
 	badConfig := writeConfig(t, "checks:\n  - name: db\n    type: postgres\n    url: postgres://127.0.0.1/x\n    timeout: 10s\n")
 	twoChecks := writeConfig(t, "checks:\n  - name: db\n    type: tcp\n    address: 127.0.0.1:1\n  - name: cache\n    type: tcp\n    address: 127.0.0.1:2\n")
 	noCritical := writeConfig(t, "checks:\n  - name: db\n    type: tcp\n    address: 127.0.0.1:1\n    critical: false\n")
-	tcp := closedAddr(t)
+	tcp := checktest.ClosedAddr(t)
 	tests := []struct {
 		name string
 		args []string
@@ -378,6 +390,7 @@ func TestWaitUsageErrors(t *testing.T) {
 		{"zero --attempt-timeout", []string{"--tcp", tcp, "--attempt-timeout", "0"}, []string{"--attempt-timeout: must be at least 10ms (got 0s)"}},
 		{"tiny --attempt-timeout", []string{"--tcp", tcp, "--attempt-timeout", "2ns"}, []string{"--attempt-timeout: must be at least 10ms (got 2ns)"}},
 		{"bad --log-format", []string{"--tcp", tcp, "--log-format", "xml"}, []string{`--log-format: "xml" is not text or json`}},
+		{"bad --log-level", []string{"--tcp", tcp, "--log-level", "verbose"}, []string{`--log-level: "verbose" is not one of debug, info, warn, error`}},
 		{"bad --postgres", []string{"--postgres", "postgres://app:hunter2@db:notaport/app"}, []string{`--postgres (target "postgres"): not a valid postgres URL`}},
 		{"bad --redis", []string{"--redis", "http://cache:6379"}, []string{`--redis (target "redis"): not a valid redis URL`}},
 		{"bad --http", []string{"--http", "ftp://example.com/x"}, []string{`--http (target "http"): must be an absolute http:// or https:// URL`}},
@@ -421,7 +434,7 @@ func TestHelp(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"wait", "--help"}, []string{"  --postgres URL", "  --redis URL", "  --http URL", "  --tcp HOST:PORT", "  --only NAME", "  --timeout DURATION", "  --attempt-timeout DURATION", "  --quiet", "  --log-format"}},
+		{[]string{"wait", "--help"}, []string{"  --postgres URL", "  --redis URL", "  --http URL", "  --tcp HOST:PORT", "  --only NAME", "  --timeout DURATION", "  --attempt-timeout DURATION", "  --quiet", "  --log-format", "  --log-level"}},
 		{[]string{"check", "-h"}, []string{"  --postgres URL", "  --only NAME", "  --attempt-timeout DURATION", "  --output"}},
 		{[]string{"serve", "--help"}, []string{"  --config", "  --listen", "  --log-level"}},
 		{[]string{"--help"}, []string{"healthgate serve [--config FILE]"}},
@@ -458,7 +471,7 @@ checks:
     type: tcp
     address: %s
     critical: false
-`, pg, closedAddr(t), listening(t)))
+`, pg, checktest.ClosedAddr(t), listening(t)))
 	tests := []struct {
 		name     string
 		args     []string
@@ -524,14 +537,14 @@ func TestWaitSignalInProcess(t *testing.T) {
 		want int
 	}{{syscall.SIGTERM, exitSIGTERM}, {syscall.SIGINT, exitSIGINT}, {syscall.SIGHUP, exitSIGHUP}} {
 		t.Run(tc.sig.String(), func(t *testing.T) {
-			inv := start(t, noEnv, "wait", "--tcp", closedAddr(t), "--timeout", "0")
+			inv := start(t, noEnv, "wait", "--tcp", checktest.ClosedAddr(t), "--timeout", "0")
 			checktest.Eventually(t, 5*time.Second, "waiting", func() bool { return strings.Contains(inv.stderr.String(), "waiting for tcp") })
 			sent := time.Now()
 			inv.sigs <- tc.sig
 			if code := inv.end(t, 5*time.Second); code != tc.want {
 				t.Fatalf("exit %d; want %d", code, tc.want)
 			}
-			if took := time.Since(sent); took > 500*time.Millisecond {
+			if took := time.Since(sent); took > 2*time.Second { // at once; the slack is a loaded machine's
 				t.Errorf("stopped %v after the signal; want at once", took)
 			}
 			if line := "(received " + tc.sig.String() + "); not ready: tcp"; !strings.Contains(inv.stderr.String(), line) {
@@ -553,7 +566,7 @@ func TestWaitSignalProcess(t *testing.T) {
 	}{{syscall.SIGTERM, exitSIGTERM}, {syscall.SIGINT, exitSIGINT}, {syscall.SIGHUP, exitSIGHUP}} {
 		t.Run(tc.sig.String(), func(t *testing.T) {
 			var stderr syncBuffer
-			cmd := exec.CommandContext(t.Context(), bin, "wait", "--tcp", closedAddr(t), "--timeout", "0")
+			cmd := exec.CommandContext(t.Context(), bin, "wait", "--tcp", checktest.ClosedAddr(t), "--timeout", "0")
 			cmd.Stderr = &stderr
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
@@ -567,7 +580,7 @@ func TestWaitSignalProcess(t *testing.T) {
 			if got := cmd.ProcessState.ExitCode(); got != tc.want {
 				t.Fatalf("exit %d; want %d:\n%s", got, tc.want, stderr.String())
 			}
-			if took := time.Since(sent); took > time.Second {
+			if took := time.Since(sent); took > 2*time.Second { // at once; the slack is a loaded machine's
 				t.Errorf("exited %v after the signal; want at once", took)
 			}
 			if line := "(received " + tc.sig.String() + ")"; !strings.Contains(stderr.String(), "healthgate wait: stopped after ") || !strings.Contains(stderr.String(), line) {
@@ -646,7 +659,7 @@ func TestWaitMissingCommand(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			// The target is down: a lookup after the wait would time out instead.
-			code, _, stderr := runMain(t, noEnv, "wait", "--tcp", closedAddr(t), "--timeout", "0", "--", tc.command, "--port", "8080")
+			code, _, stderr := runMain(t, noEnv, "wait", "--tcp", checktest.ClosedAddr(t), "--timeout", "0", "--", tc.command, "--port", "8080")
 			if code != tc.wantCode {
 				t.Fatalf("exit %d; want %d:\n%s", code, tc.wantCode, stderr)
 			}

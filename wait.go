@@ -43,6 +43,7 @@ func cmdWait(ctx context.Context, args []string, lookup env, stdout, stderr io.W
 	attemptTimeout := attemptTimeoutFlag(fs)
 	quiet := fs.Bool("quiet", false, "no progress lines (the table of what was not ready on timeout is still written)")
 	logFormat := fs.String("log-format", "text", "progress format: text or json")
+	logLevel := fs.String("log-level", "info", "progress level: debug (adds each failed attempt), info, warn (only what is not ready) or error (only the table of what was not ready on timeout)")
 	own, command, hasCommand := splitCommand(args)
 	if err := parseFlags(fs, own, stdout); err != nil {
 		return err
@@ -57,6 +58,10 @@ func cmdWait(ctx context.Context, args []string, lookup env, stdout, stderr io.W
 	}
 	if *logFormat != "text" && *logFormat != "json" {
 		problems = append(problems, fmt.Sprintf("--log-format: %q is not text or json", *logFormat))
+	}
+	level, err := parseLevel(*logLevel)
+	if err != nil {
+		problems = append(problems, err.Error())
 	}
 	if *timeout < 0 {
 		problems = append(problems, fmt.Sprintf("--timeout: must not be negative (got %s); 0 waits for ever", *timeout))
@@ -86,9 +91,9 @@ func cmdWait(ctx context.Context, args []string, lookup env, stdout, stderr io.W
 	}
 	defer func() { checks.CloseAll(cs) }() // cs is nil once closed before an exec
 
-	opts := startup.Options{Timeout: *timeout, Progress: stderr, Quiet: *quiet}
+	opts := startup.Options{Timeout: *timeout, Progress: stderr, Quiet: *quiet, Level: level}
 	if *logFormat == "json" {
-		opts.Log = jsonLogger(stderr, &slog.HandlerOptions{})
+		opts.Log = jsonLogger(stderr, &slog.HandlerOptions{Level: level})
 	}
 	_, err = startup.Wait(ctx, cs, opts)
 	switch {
