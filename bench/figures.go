@@ -193,10 +193,11 @@ func (b *bench) healthgateConfig(r *running, checks int) string {
 	return sb.String()
 }
 
-// awaitReady waits until r answers /livez and /readyz with 200.
+// awaitReady waits until r answers /livez and /readyz with 200, for up to 30 s: no figure measures this
+// wait, and a serve of hundreds of checks starting beside others on a loaded machine can take a while.
 func awaitReady(ctx context.Context, r *running) error {
 	for _, path := range []string{"/livez", "/readyz"} {
-		if _, err := waitStatus(ctx, r.url(path), 200, 10*time.Millisecond, 10*time.Second); err != nil {
+		if _, err := waitStatus(ctx, r.url(path), 200, 10*time.Millisecond, 30*time.Second); err != nil {
 			if !r.proc.running() {
 				return fmt.Errorf("exited (%d): %s", r.proc.exitCode(), r.proc.output())
 			}

@@ -733,35 +733,51 @@ func failingFleetRate(n int64, el time.Duration) (float64, error) {
 
 // fleetRequests is the sum of healthgate_fleet_requests_total over its results, -1 if /metrics has none
 // (a process that has sent none yet has no series: 0 then, as long as /metrics answers).
+// A scrape that failed (a request a loaded machine let time out) is tried again, twice.
 func fleetRequests(ctx context.Context, r *running) int64 {
+	for try := 0; ; try++ {
+		var n int64
+		err := scrape(ctx, r, "healthgate_fleet_requests_total{", func(_ string, v float64) { n += int64(v) })
+		if err == nil {
+			return n
+		}
+		if try == 2 || ctx.Err() != nil {
+			return -1
+		}
+		sleep(ctx, 200*time.Millisecond)
+	}
+}
+
+// scrape reads r's /metrics and calls add with each sample whose line starts with prefix: the line and
+// its value.
+func scrape(ctx context.Context, r *running, prefix string, add func(line string, v float64)) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.url("/metrics"), nil)
 	if err != nil {
-		return -1
+		return err
 	}
 	resp, err := probeClient.Do(req)
 	if err != nil {
-		return -1
+		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != 200 {
-		return -1
+		return fmt.Errorf("/metrics: %s", resp.Status)
 	}
-	var n int64
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, "healthgate_fleet_requests_total{") {
+		if !strings.HasPrefix(line, prefix) {
 			continue
 		}
 		f := strings.Fields(line)
 		v, err := strconv.ParseFloat(f[len(f)-1], 64)
 		if err != nil {
-			return -1
+			return fmt.Errorf("/metrics: %q: %w", line, err)
 		}
-		n += int64(v)
+		add(line, v)
 	}
-	io.Copy(io.Discard, resp.Body)
-	return n
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return sc.Err()
 }
 
 // fleetVerdicts compares the fleet figures with their targets.

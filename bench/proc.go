@@ -5,11 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -225,15 +227,62 @@ func goBuild(ctx context.Context, dir, out string, pkgs ...string) error {
 	return nil
 }
 
-// freeAddr returns a 127.0.0.1 address with a port that was free a moment ago.
+// freeAddr returns a 127.0.0.1 address with a port that was free a moment ago, taken at random below the
+// kernel's ephemeral range and never twice: a port from listening on ":0" and closing is in that range, where
+// the next outgoing connection of any process (the load generator's, a check's) may take it before the
+// program meant to listen there starts ("cannot listen ... address already in use" failed a CI run so once).
+// Below the range the kernel hands out nothing by itself. The range is shared with the tests' ports
+// (checktest.FreePort in the main module; the bench is a module of its own): each process claims a block of
+// it by the same abstract Unix socket names, so a bench run beside go test never picks a port a test holds
+// (one did: a fleet stack's HAProxy found its port taken).
 func freeAddr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
+	low, high := portBlock()
+	freePorts.Lock()
+	defer freePorts.Unlock()
+	for range 200 {
+		p := low + rand.IntN(high-low)
+		if freePorts.given[p] {
+			continue
+		}
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
+		if ln, err := net.Listen("tcp", addr); err == nil {
+			_ = ln.Close()
+			freePorts.given[p] = true
+			return addr
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	panic("no free TCP port on 127.0.0.1 below the ephemeral range")
 }
+
+// portBlock is this process's part of [10000, start of the ephemeral range): the first of 8 blocks whose
+// abstract Unix socket "@healthgate-test-ports-N" it can bind, held for the life of the process (the
+// tests' checktest.portBlock, same names and sizes); the whole range when every block is taken.
+var portBlock = sync.OnceValues(func() (int, int) {
+	low, high := 10000, 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > low+1000 {
+				high = n
+			}
+		}
+	}
+	const blocks = 8
+	size := (high - low) / blocks
+	for i := range blocks {
+		if ln, err := net.Listen("unix", fmt.Sprintf("@healthgate-test-ports-%d", i)); err == nil {
+			claimedBlock = ln
+			return low + i*size, low + (i+1)*size
+		}
+	}
+	return low, high
+})
+
+var claimedBlock net.Listener // kept open (the block claimed) until the process exits
+
+var freePorts = struct {
+	sync.Mutex
+	given map[int]bool
+}{given: map[int]bool{}}
 
 // probeClient is used for single probes (status polling); the load generator has its own client.
 var probeClient = &http.Client{

@@ -54,9 +54,10 @@ type proxy struct {
 	wg       sync.WaitGroup
 }
 
-// newProxy starts a forwarding proxy to d on a free port.
+// newProxy starts a forwarding proxy to d on a free port: freeAddr's, below the ephemeral range, since
+// refusing gives the port up and a port the kernel picked could meanwhile go to another listener.
 func newProxy(d dependency) (*proxy, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", freeAddr())
 	if err != nil {
 		return nil, err
 	}

@@ -261,9 +261,19 @@ func (n *node) pods(ns, selector string) []Pod {
 	return list.Items
 }
 
+// getJSON reads objects; a read the API server failed (a timeout on a loaded machine, as tests poll it
+// side by side) is tried again, twice, before it fails the test: a read changes nothing.
 func (n *node) getJSON(v any, args ...string) {
 	n.t.Helper()
-	out := n.kc(append(args, "-o", "json")...)
+	args = append(args, "-o", "json")
+	out, err := n.kcErr(args...)
+	for try := 0; err != nil && try < 2; try++ {
+		time.Sleep(time.Second)
+		out, err = n.kcErr(args...)
+	}
+	if err != nil {
+		n.t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
 	if err := json.Unmarshal([]byte(out), v); err != nil {
 		n.t.Fatalf("kubectl %v: %v", args, err)
 	}
@@ -332,8 +342,11 @@ var client = &http.Client{
 }
 
 // get returns the status code and body of GET url (0 and the error text when no answer came).
-func get(url string) (int, string) {
-	resp, err := client.Get(url)
+func get(url string) (int, string) { return getWith(client, url) }
+
+// getWith is get with the client c.
+func getWith(c *http.Client, url string) (int, string) {
+	resp, err := c.Get(url)
 	if err != nil {
 		return 0, err.Error()
 	}

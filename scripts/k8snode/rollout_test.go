@@ -5,6 +5,7 @@ package k8snode
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"sort"
 	"strconv"
@@ -46,8 +47,13 @@ func startLoad(url string, rate int) *load {
 	return l
 }
 
+// loadClient is client with more time than the demo app gives its own dependencies (2 s): a request
+// the loaded machine slows is answered (200, or the app's 503), not cut short by the client and counted
+// as lost; a request sent to a pod that is gone still fails, by refusal, reset or this timeout.
+var loadClient = &http.Client{Timeout: 5 * time.Second, Transport: client.Transport}
+
 func (l *load) one() {
-	code, body := get(l.url)
+	code, body := getWith(loadClient, l.url)
 	l.total.Add(1)
 	if code == 200 {
 		return

@@ -153,21 +153,29 @@ func TestDeletionDrains(t *testing.T) {
 	victim := n.pods(ns, "app=demo")[0]
 	name, ip := victim.Metadata.Name, victim.Status.PodIP
 
-	// The app, straight at the pod IP (the host routes the pod range through the node).
+	// The app, straight at the pod IP (the host routes the pod range through the node). It has stopped
+	// serving at the first of two failed requests in a row: one request a loaded machine let time out
+	// is not the app going away.
 	var mu sync.Mutex
 	var stopped time.Time
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
+		var failedAt time.Time
 		for {
 			select {
 			case <-done:
 				return
 			default:
 			}
-			if code, _ := get("http://" + ip + ":8080/healthz"); code != 200 {
+			at := time.Now()
+			if code, _ := get("http://" + ip + ":8080/healthz"); code == 200 {
+				failedAt = time.Time{}
+			} else if failedAt.IsZero() {
+				failedAt = at
+			} else {
 				mu.Lock()
-				stopped = time.Now()
+				stopped = failedAt
 				mu.Unlock()
 				return
 			}

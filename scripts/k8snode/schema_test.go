@@ -161,17 +161,23 @@ func TestWaitHoldsForSchema(t *testing.T) {
 	// The migration runs: golang-migrate marks version dirty, alters the table, then marks it clean.
 	// Polled until golang-migrate returns (no Fatal meanwhile: the goroutine must end first).
 	to := mustUint(t, version)
-	done := make(chan error, 1)
-	go func() { done <- mig.Migrate(to) }()
+	// The end is timed where Migrate returns: the loop may be in a slow kubectl call by then, while the
+	// init container already sees the version and the app starts.
+	type result struct {
+		err error
+		at  time.Time
+	}
+	done := make(chan result, 1)
+	go func() { err := mig.Migrate(to); done <- result{err, time.Now()} }()
 	sawDirty, bad := false, ""
 	var migrated time.Time
 	for migrated.IsZero() {
 		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("migrate to %s: %v", version, err)
+		case r := <-done:
+			if r.err != nil {
+				t.Fatalf("migrate to %s: %v", version, r.err)
 			}
-			migrated = time.Now()
+			migrated = r.at
 		case <-time.After(500 * time.Millisecond):
 			var dirty bool
 			if err := admin.QueryRow(ctx, "SELECT dirty FROM "+schema+".schema_migrations").Scan(&dirty); err == nil && dirty {

@@ -97,23 +97,30 @@ func portName(spec *corev1.PodSpec, port int32) string {
 }
 
 // networkPolicies: NetworkPolicies that select a healthgate pod must leave it what it needs. Egress
-// restricted: DNS (UDP port 53), or no check and no dns:/// peer resolves. With dns:/// fleet peers in this
+// restricted: DNS (UDP and TCP port 53), or no check and no dns:/// peer resolves. With dns:/// fleet peers in this
 // set: ingress from the pods themselves on the listen port (peers ask each other's /fleetz), and with egress
 // restricted, egress to them, or a shared check can never fail open. kubelet probes need no rule: the pod's
 // own node is always admitted.
 func (c *checker) networkPolicies(o Object, who string, w workload, cfg hgConfig) {
 	fleet := c.peersInSet(cfg)
 	if egress := c.isolating(w, networkingv1.PolicyTypeEgress); len(egress) > 0 {
-		dns, peers := false, false
+		dns, dnsTCP, peers := false, false, false
 		name := portName(w.spec, cfg.listenPort)
 		for _, np := range egress {
 			for _, r := range np.Spec.Egress {
 				dns = dns || portsAllow(r.Ports, corev1.ProtocolUDP, 53, "")
+				dnsTCP = dnsTCP || portsAllow(r.Ports, corev1.ProtocolTCP, 53, "")
 				peers = peers || mayBe(r.To, w.podLabels) && portsAllow(r.Ports, corev1.ProtocolTCP, cfg.listenPort, name)
 			}
 		}
-		if !dns {
+		switch {
+		case !dns:
 			c.add(o, RuleNetwork, "%s: egress restricted by %s without DNS (UDP port 53): no check and no peer name resolves", who, policyNames(egress))
+		case !dnsTCP:
+			// Go's resolver asks again over TCP when the UDP answer is truncated: a dns:/// peers name
+			// of a large fleet (its A records past the 1232 bytes of an EDNS answer, some 70 pods), a
+			// dns check's long record set.
+			c.add(o, RuleNetwork, "%s: egress restricted by %s allows DNS over UDP but not TCP (port 53): an answer too long for UDP (a large fleet's peers, a long record set) is asked again over TCP and fails", who, policyNames(egress))
 		}
 		if fleet && !peers {
 			c.add(o, RuleNetwork, "%s: egress restricted by %s with no connection to the fleet peers (these pods) on port %d: a shared check can never fail open", who, policyNames(egress), cfg.listenPort)

@@ -676,6 +676,8 @@ spec:
 		{name: "egress with DNS", manifest: good + np("  policyTypes: [Egress]\n  egress:\n"+dns)},
 		{name: "egress without DNS", manifest: good + np("  policyTypes: [Egress]\n  egress:\n    - ports: [{port: 5432}]\n"), want: "egress restricted by NetworkPolicy/hg without DNS (UDP port 53)"},
 		{name: "egress types defaulted", manifest: good + np("  egress:\n    - ports: [{port: 5432}]\n"), want: "without DNS"},
+		{name: "egress DNS over UDP only", manifest: good + np("  policyTypes: [Egress]\n  egress:\n    - ports: [{port: 53, protocol: UDP}]\n"), want: "egress restricted by NetworkPolicy/hg allows DNS over UDP but not TCP (port 53)"},
+		{name: "egress DNS over UDP and TCP in two rules", manifest: good + np("  policyTypes: [Egress]\n  egress:\n    - ports: [{port: 53, protocol: UDP}]\n    - ports: [{port: 53, protocol: TCP}]\n")},
 		{name: "egress DNS over TCP only", manifest: good + np("  policyTypes: [Egress]\n  egress:\n    - ports: [{port: 53, protocol: TCP}]\n"), want: "without DNS"},
 		{name: "egress to everything", manifest: good + np("  policyTypes: [Egress]\n  egress: [{}]\n")},
 		{name: "egress denied", manifest: good + np("  policyTypes: [Egress]\n"), want: "without DNS"},
