@@ -287,8 +287,10 @@ func (s *redisShared) tlsDialer(cfg *tls.Config, timeout time.Duration) func(ctx
 		}
 		conn := tls.Client(raw, c)
 		s.handshaking.Add(1)
-		// Decremented only after the outcome is stored: probe reads handshakeErr, then handshaking,
-		// so it sees one or the other whatever the interleaving.
+		// Decremented only after the outcome is stored: run reads handshaking first, while it is
+		// still among s.runs, and handshakeErr after, so it sees one or the other whatever the
+		// interleaving (read the other way round, both reads can fall between the store and the
+		// decrement).
 		defer s.handshaking.Add(-1)
 		if err := conn.HandshakeContext(ctx); err != nil {
 			_ = raw.Close()
@@ -434,13 +436,14 @@ func (r *redisCheck) run(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { s.ctxEnded(run, g) })
 	err := r.once(ctx, g.client)
 	stop()
+	handshaking := s.handshaking.Load() > 0 // before run leaves s.runs: see tlsDialer
 	s.done(run, g)
 	// go-redis does not say whether a run got a connection: a run that timed out learns how the
 	// client's dials went (shared.go).
 	waited(ClassOf(err) != Timeout && ctx.Err() == nil)
 	if herr := run.handshakeErr.Load(); herr != nil && err != nil {
 		err = herr
-	} else if err != nil && (ClassOf(err) == Timeout || ctx.Err() != nil) && s.handshaking.Load() > 0 {
+	} else if err != nil && (ClassOf(err) == Timeout || ctx.Err() != nil) && handshaking {
 		err = &Error{Class: Timeout, Err: fmt.Errorf("TLS handshake: %w", err), Hint: tlsSilentHint}
 	}
 	if err != nil && s.failover != nil {
