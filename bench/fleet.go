@@ -440,16 +440,22 @@ func (b *bench) balancer(ctx context.Context) {
 		b.logf("  %-10s all cut: %d of %d requests reached an app; %d HAProxy 503 (first %v, last %v); %s",
 			s.col, ok, during, lb503, first, last, backText)
 	}
+	// A stack whose backends are not all back fails its F2 cell alone: the other column still runs.
+	var ready []*stack
 	for _, s := range live {
 		if err := s.awaitAllIn(ctx, 15*time.Second); err != nil {
 			b.fleetTab.fail(rowLBOne, s.col, err)
-			return
+			continue
 		}
+		ready = append(ready, s)
+	}
+	if len(ready) == 0 {
+		return
 	}
 
 	// F2: backend 1's Postgres only.
-	runs = b.cutRun(ctx, live, b.p.fleetOneCut, func(s *stack) []*running { return s.hg[:1] })
-	for _, s := range live {
+	runs = b.cutRun(ctx, ready, b.p.fleetOneCut, func(s *stack) []*running { return s.hg[:1] })
+	for _, s := range ready {
 		r := runs[s.col]
 		errs := 0
 		for _, h := range r.sent {
