@@ -26,12 +26,18 @@ import (
 // server is a standby and how far behind it is. Replay lag is 0 when everything received has been
 // replayed, so an idle primary does not make its replicas look late; otherwise it is the age of the
 // last replayed transaction, or, when none was replayed since the standby started, its uptime (a
-// lower bound: it is at least that far behind).
+// lower bound: it is at least that far behind). The third column is the WAL position received, when
+// replay is behind it (catchUp).
 const statusQuery = `SELECT pg_is_in_recovery(),
   CASE WHEN NOT pg_is_in_recovery() THEN 0
        WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
        ELSE EXTRACT(EPOCH FROM now() - COALESCE(pg_last_xact_replay_timestamp(), pg_postmaster_start_time()))
-  END::float8`
+  END::float8,
+  CASE WHEN pg_is_in_recovery() AND pg_last_wal_receive_lsn() <> pg_last_wal_replay_lsn()
+       THEN pg_last_wal_receive_lsn()::text END`
+
+// caughtUpQuery: has replay reached the WAL position $1?
+const caughtUpQuery = `SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn`
 
 type postgresCheck struct {
 	pool     *pgxpool.Pool // shared by the checks of one target (shared.go)
@@ -520,16 +526,61 @@ func (p *postgresCheck) once(ctx context.Context) error {
 func (p *postgresCheck) status(ctx context.Context, conn *pgxpool.Conn) error {
 	var inRecovery bool
 	var lagSeconds float64
-	if err := conn.QueryRow(ctx, statusQuery).Scan(&inRecovery, &lagSeconds); err != nil {
+	var received *string
+	if err := conn.QueryRow(ctx, statusQuery).Scan(&inRecovery, &lagSeconds, &received); err != nil {
 		return classifyPostgres(err)
 	}
 	if p.writable && inRecovery {
 		return &Error{Class: ReadOnly, Err: errors.New("server is in recovery (a standby); writable: true needs the primary")}
 	}
-	if lag := time.Duration(lagSeconds * float64(time.Second)); p.maxLag > 0 && lag > p.maxLag {
-		return &Error{Class: Lag, Err: fmt.Errorf("replica is %s behind (max_replication_lag %s)", lag.Round(time.Millisecond), p.maxLag)}
+	lag := time.Duration(lagSeconds * float64(time.Second))
+	if p.maxLag <= 0 || lag <= p.maxLag {
+		return nil
 	}
-	return nil
+	if received != nil {
+		caught, err := p.catchUp(ctx, conn, *received, lag)
+		if err != nil {
+			return err
+		}
+		if caught {
+			return nil
+		}
+	}
+	return &Error{Class: Lag, Err: fmt.Errorf("replica is %s behind (max_replication_lag %s)", lag.Round(time.Millisecond), p.maxLag)}
+}
+
+// catchUp tells a standby that is behind from one that only looks behind. The age of the last
+// replayed transaction overstates the lag when the primary has written nothing but background WAL
+// (a checkpoint, a snapshot of running transactions) since its last commit: for the moment the
+// standby replays such a record, an idle database's replica reads as hours behind. Whether replay
+// reaches the position received at the first look within max_replication_lag is the lag measured
+// directly: if it does, the standby is at most that far behind. catchUp polls for at most half the
+// run's time left (the rest is for the answer) and at most the measured lag; when that is not enough,
+// the measured lag stands.
+func (p *postgresCheck) catchUp(ctx context.Context, conn *pgxpool.Conn, received string, lag time.Duration) (bool, error) {
+	wait := min(p.maxLag, lag)
+	if deadline, ok := ctx.Deadline(); ok {
+		wait = min(wait, time.Until(deadline)/2)
+	}
+	end := time.Now().Add(wait)
+	for {
+		var caught bool
+		if err := conn.QueryRow(ctx, caughtUpQuery, received).Scan(&caught); err != nil {
+			return false, classifyPostgres(err)
+		}
+		if caught {
+			return true, nil
+		}
+		left := time.Until(end)
+		if left <= 0 {
+			return false, nil
+		}
+		select {
+		case <-ctx.Done():
+			return false, classifyPostgres(ctx.Err())
+		case <-time.After(min(left, 20*time.Millisecond)):
+		}
+	}
 }
 
 // close releases this check's reference to the shared pool: the last one closes it.

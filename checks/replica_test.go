@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -79,6 +80,78 @@ func TestPostgresStandby(t *testing.T) {
 		ch := newCheckTimeout(t, config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": standby, "max_replication_lag": 500 * time.Millisecond})}, generousTimeout)
 		// The standby can report lag for a moment while it replays WAL the primary writes in the background.
 		err := runUntilPass(t, ch)
+		assertClass(t, err, "")
+	})
+	// An idle primary's background WAL (a checkpoint) reaches the standby after its last commit: while
+	// it waits to be replayed, the age of the last replayed transaction reads as far behind. Replay that
+	// reaches what was received within max_replication_lag passes; replay that does not, fails.
+	t.Run("standby only looks behind", func(t *testing.T) {
+		ctx := t.Context()
+		sc, err := pgx.Connect(ctx, standby)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sc.Close(ctx)
+		pc, err := pgx.Connect(ctx, primary)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pc.Close(ctx)
+		if _, err := pc.Exec(ctx, "CREATE TABLE IF NOT EXISTS hg_idle (t timestamptz); INSERT INTO hg_idle VALUES (now())"); err != nil {
+			t.Fatal(err)
+		}
+		const maxLag = time.Second
+		checktest.Eventually(t, 10*time.Second, "the last commit to be replayed and older than max_replication_lag", func() bool {
+			var old bool
+			return sc.QueryRow(ctx, `SELECT pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn()
+			  AND now() - pg_last_xact_replay_timestamp() > interval '1.5 s'`).Scan(&old) == nil && old
+		})
+		if _, err := sc.Exec(ctx, "SELECT pg_wal_replay_pause()"); err != nil {
+			t.Fatal(err)
+		}
+		var once sync.Once
+		resume := func() {
+			once.Do(func() {
+				if _, err := sc.Exec(context.Background(), "SELECT pg_wal_replay_resume()"); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		defer resume()
+		// A checkpoint writes WAL without a commit; one the standby replayed before its pause took
+		// effect is followed by another.
+		checktest.Eventually(t, 10*time.Second, "a checkpoint received and not replayed", func() bool {
+			if _, err := pc.Exec(ctx, "CHECKPOINT"); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(50 * time.Millisecond)
+			var behind bool
+			return sc.QueryRow(ctx, "SELECT pg_last_wal_receive_lsn() > pg_last_wal_replay_lsn()").Scan(&behind) == nil && behind
+		})
+		var looks float64
+		if err := sc.QueryRow(ctx, "SELECT EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())::float8").Scan(&looks); err != nil {
+			t.Fatal(err)
+		}
+		if looks <= maxLag.Seconds() {
+			t.Fatalf("the last replayed commit is %.2fs old; the test needs it older than %v", looks, maxLag)
+		}
+		ch := newCheckTimeout(t, config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": standby, "max_replication_lag": maxLag})}, generousTimeout)
+		// Replay paused: the checkpoint is not replayed within max_replication_lag.
+		start := time.Now()
+		err, _ = runCheck(t, ch)
+		assertClass(t, err, checks.Lag)
+		if took := time.Since(start); took < maxLag {
+			t.Errorf("the run failed after %v; want it to wait max_replication_lag (%v) for replay", took, maxLag)
+		}
+		// Replay resumes during the run: the checkpoint is replayed at once, and the standby is in step.
+		resumed := make(chan struct{})
+		go func() {
+			defer close(resumed)
+			time.Sleep(100 * time.Millisecond)
+			resume()
+		}()
+		err, _ = runCheck(t, ch)
+		<-resumed
 		assertClass(t, err, "")
 	})
 	t.Run("standby behind", func(t *testing.T) {
