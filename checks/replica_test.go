@@ -87,16 +87,8 @@ func TestPostgresStandby(t *testing.T) {
 	// reaches what was received within max_replication_lag passes; replay that does not, fails.
 	t.Run("standby only looks behind", func(t *testing.T) {
 		ctx := t.Context()
-		sc, err := pgx.Connect(ctx, standby)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer sc.Close(ctx)
-		pc, err := pgx.Connect(ctx, primary)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer pc.Close(ctx)
+		pc, sc := connect(t, primary), connect(t, standby)
+		var err error
 		if _, err := pc.Exec(ctx, "CREATE TABLE IF NOT EXISTS hg_idle (t timestamptz); INSERT INTO hg_idle VALUES (now())"); err != nil {
 			t.Fatal(err)
 		}
@@ -156,16 +148,7 @@ func TestPostgresStandby(t *testing.T) {
 	})
 	t.Run("standby behind", func(t *testing.T) {
 		ctx := t.Context()
-		sc, err := pgx.Connect(ctx, standby)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer sc.Close(ctx)
-		pc, err := pgx.Connect(ctx, primary)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer pc.Close(ctx)
+		pc, sc := connect(t, primary), connect(t, standby)
 		if _, err := pc.Exec(ctx, "CREATE TABLE IF NOT EXISTS hg_lag (t timestamptz)"); err != nil {
 			t.Fatal(err)
 		}
@@ -187,6 +170,17 @@ func TestPostgresStandby(t *testing.T) {
 			return checks.ClassOf(err) == checks.Lag
 		})
 	})
+}
+
+// connect is a connection to url for the test's own queries, closed with the test.
+func connect(t *testing.T, url string) *pgx.Conn {
+	t.Helper()
+	c, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	return c
 }
 
 // startReplicatedPair starts a private primary and a standby streaming from it (and a cold standby,
