@@ -20,9 +20,9 @@ func usage() string {
 
 Usage:
   healthgate serve [--config FILE] [--listen ADDR] [--log-format text|json] [--log-level LEVEL]
-` + wrapUsage("  healthgate wait ", "[--config FILE] "+startup.FlagUsage()+" [--only NAME] [--migrations TOOL:VERSION]"+
+` + wrapUsage("  healthgate wait ", "[--config FILE] "+startup.FlagUsage()+" [--only NAME] [--set KIND.FIELD=VALUE] [--migrations TOOL:VERSION]"+
 		" [--timeout 5m] [--attempt-timeout DURATION] [--quiet] [--log-format text|json] [--log-level LEVEL] [-- COMMAND ARGS...]") +
-		wrapUsage("  healthgate check ", "[--config FILE] "+startup.FlagUsage()+" [--only NAME] [--migrations TOOL:VERSION]"+
+		wrapUsage("  healthgate check ", "[--config FILE] "+startup.FlagUsage()+" [--only NAME] [--set KIND.FIELD=VALUE] [--migrations TOOL:VERSION]"+
 			" [--attempt-timeout DURATION] [--output text|json]") +
 		`  healthgate version
 

@@ -218,3 +218,24 @@ checks:
 	}
 	assertNoPassword(stdout, stderr)
 }
+
+// TestWaitSetThroughTwemproxy: --set gives flag targets a field of their kind. twemproxy answers PING
+// itself and closes the connection at HELLO: `check --redis` through it fails with a hint naming
+// --set redis.key; `wait --redis ... --set redis.key=K` reads the key on the Redis behind it, and
+// passes while that Redis answers and times out, saying refused, while it refuses.
+func TestWaitSetThroughTwemproxy(t *testing.T) {
+	behind := checktest.NewProxy(t, checktest.HostPort(t, checktest.RedisURL(t)))
+	tw := "redis://" + checktest.StartTwemproxy(t, behind.Addr(), true) + "/0"
+	code, stdout, stderr := runMain(t, noEnv, "check", "--redis", tw)
+	if code != exitFailed || !strings.Contains(stdout, "--set redis.key=KEY") {
+		t.Errorf("check --redis through twemproxy without a key: exit %d; want 1 and a hint naming --set redis.key:\n%s%s", code, stdout, stderr)
+	}
+	if code, _, stderr := runMain(t, noEnv, "wait", "--redis", tw, "--set", "redis.key=healthgate:probe", "--timeout", "30s"); code != exitOK {
+		t.Fatalf("wait --redis through twemproxy with --set redis.key: exit %d; want 0:\n%s", code, stderr)
+	}
+	behind.Set(checktest.Refuse)
+	code, _, stderr = runMain(t, noEnv, "wait", "--redis", tw, "--set", "redis.key=healthgate:probe", "--timeout", "1.5s")
+	if code != exitTimeout || !strings.Contains(stderr, "refused") {
+		t.Errorf("wait with the Redis behind twemproxy refusing: exit %d; want 124 and refused:\n%s", code, stderr)
+	}
+}

@@ -405,6 +405,16 @@ func TestWaitUsageErrors(t *testing.T) {
 		{"no critical check", []string{"--config", noCritical}, []string{"nothing to wait for: ", "healthgate.yaml has no critical checks (wait waits for those alone); mark some critical: true"}},
 		{"command without --", []string{"--tcp", tcp, "./app", "--port", "8080"}, []string{`unexpected argument "./app": put the command to run after --`}},
 		{"-- without a command", []string{"--tcp", tcp, "--"}, []string{"--: no command after it"}},
+		{"--set without a field", []string{"--tcp", tcp, "--set", "tcp=hunter2"}, []string{"--set: write KIND.FIELD=VALUE, as in redis.key=healthgate:probe"}},
+		{"--set of no kind", []string{"--tcp", tcp, "--set", "cache.key=hunter2"}, []string{`--set cache.key: no kind named "cache" (kinds: amqp,`}},
+		{"--set of no field", []string{"--redis", "redis://127.0.0.1:6379", "--set", "redis.passwd=hunter2"}, []string{`--set redis.passwd: redis has no field "passwd" (its fields: url, role, key, tls)`}},
+		{"--set of the target", []string{"--redis", "redis://127.0.0.1:6379", "--set", "redis.url=redis://:hunter2@x"}, []string{"--set redis.url: the url is the target: give it as --redis URL"}},
+		{"--set of a file field", []string{"--redis", "redis://127.0.0.1:6379", "--set", "redis.key_file=/run/secrets/hunter2"}, []string{"--set redis.key_file: a *_file field is read from a configuration file"}},
+		{"--set with no target of its kind", []string{"--tcp", tcp, "--set", "redis.key=hunter2"}, []string{"--set redis.key: applies to the targets given as --redis, and there is none"}},
+		{"--set of a secret", []string{"--memcached", "127.0.0.1:11211", "--set", "memcached.password=hunter2"}, []string{"--set memcached.password: a secret takes a configuration file (its value from ${VAR} or password_file)"}},
+		{"--set twice", []string{"--redis", "redis://127.0.0.1:6379", "--set", "redis.key=a", "--set", "redis.key=hunter2"}, []string{"--set redis.key: given twice"}},
+		{"--set not YAML", []string{"--redis", "redis://127.0.0.1:6379", "--set", "redis.key={hunter2: ["}, []string{"--set redis.key: not one YAML value"}},
+		{"--set value the kind refuses", []string{"--postgres", "postgres://127.0.0.1:5432/x", "--set", "postgres.writable=maybe"}, []string{`--set postgres.writable (target "postgres"): invalid boolean "maybe": write true or false`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -434,8 +444,8 @@ func TestHelp(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"wait", "--help"}, []string{"  --postgres URL", "  --redis URL", "  --http URL", "  --tcp HOST:PORT", "  --only NAME", "  --timeout DURATION", "  --attempt-timeout DURATION", "  --quiet", "  --log-format", "  --log-level"}},
-		{[]string{"check", "-h"}, []string{"  --postgres URL", "  --only NAME", "  --attempt-timeout DURATION", "  --output"}},
+		{[]string{"wait", "--help"}, []string{"  --postgres URL", "  --redis URL", "  --http URL", "  --tcp HOST:PORT", "  --only NAME", "  --set KIND.FIELD=VALUE", "  --timeout DURATION", "  --attempt-timeout DURATION", "  --quiet", "  --log-format", "  --log-level"}},
+		{[]string{"check", "-h"}, []string{"  --postgres URL", "  --only NAME", "  --set KIND.FIELD=VALUE", "  --attempt-timeout DURATION", "  --output"}},
 		{[]string{"serve", "--help"}, []string{"  --config", "  --listen", "  --log-level"}},
 		{[]string{"--help"}, []string{"healthgate serve [--config FILE]"}},
 	}

@@ -112,9 +112,10 @@ type kind struct {
 	// spec returns a new pointer to the kind's configuration struct (its <kind>Spec); its yaml tags are
 	// the fields a check of this kind may set, secret:"true" marks the fields whose values are never
 	// shown, and schema/desc tags render the chart's schema (schema_test.go).
-	spec   func() any
-	build  func(c config.Check, s any) (p prober, target string, errs config.Errors)
-	fields []string // the yaml keys of spec's struct
+	spec    func() any
+	build   func(c config.Check, s any) (p prober, target string, errs config.Errors)
+	fields  []string // the yaml keys of spec's struct
+	secrets []string // of which, those tagged secret:"true"
 	// component is the health+json draft's componentType for checks of this kind: "datastore" for
 	// databases and caches, "component" for services.
 	component string
@@ -140,6 +141,9 @@ func register[S any](k kind, build func(c config.Check, s *S) (prober, string, c
 	for i := range t.NumField() {
 		if key := t.Field(i).Tag.Get("yaml"); key != "" && key != "-" {
 			k.fields = append(k.fields, key)
+			if t.Field(i).Tag.Get("secret") == "true" {
+				k.secrets = append(k.secrets, key)
+			}
 		}
 	}
 	return k
@@ -200,6 +204,11 @@ type Kind struct {
 	TargetHelp string
 	// TargetExample is a target that builds, aimed at 127.0.0.1:9 (discard): a placeholder for tools.
 	TargetExample string
+	// Fields are the YAML keys of the kind's own fields (beyond the common ones), as a file writes them;
+	// --set KIND.FIELD=VALUE sets them on flag targets.
+	Fields []string
+	// Secrets are the fields among them whose values are never shown (secret:"true").
+	Secrets []string
 	// Migrations: checks of this kind take a migrations: block (a SQL database has a schema), and flag
 	// targets of this kind take --migrations.
 	Migrations bool
@@ -211,7 +220,7 @@ func Kinds() []Kind {
 	for _, name := range Types() {
 		t := kinds[name].target
 		ks = append(ks, Kind{Name: name, TargetField: t.field, TargetArg: t.arg, TargetHelp: t.help, TargetExample: t.example,
-			Migrations: slices.Contains(kinds[name].fields, "migrations")})
+			Fields: slices.Clone(kinds[name].fields), Secrets: slices.Clone(kinds[name].secrets), Migrations: slices.Contains(kinds[name].fields, "migrations")})
 	}
 	return ks
 }

@@ -529,7 +529,7 @@ func isHello(p []byte) bool {
 	return ok && len(rest) >= 11 && strings.EqualFold(rest[:11], "$5\r\nhello\r\n")
 }
 
-const redisHelloDroppedHint = "the address in %s is a proxy that does not know HELLO (twemproxy), and such a proxy answers PING itself, without its servers: set key in the check, a key each run reads through the proxy"
+const redisHelloDroppedHint = "the address in %s is a proxy that does not know HELLO (twemproxy), and such a proxy answers PING itself, without its servers: set key in the check (for a --redis target, --set redis.key=KEY), a key each run reads through the proxy"
 
 // pongWithoutHello tells a proxy that closed a connection at HELLO (twemproxy) from a server that closes
 // every connection (a restart, a load balancer with no server behind it): it asks PING, alone, on a

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -36,7 +37,22 @@ func SpecOf(fields map[string]any) Spec {
 
 // Set sets the field key to the Go value v (as SpecOf takes them). The Spec's node is copied, never
 // changed in place: copies of a Check share it.
-func (s *Spec) Set(key string, v any) {
+func (s *Spec) Set(key string, v any) { s.setNode(key, goNode(reflect.ValueOf(v))) }
+
+// SetYAML sets the field key to text read as one YAML value (a flag's: `true`, `5s`, `[a, b]`,
+// `{server_name: db}`), taken literally, as SpecOf's values are: no ${VAR} is expanded, no *_file read.
+// The error never quotes text: it may hold a secret.
+func (s *Spec) SetYAML(key, text string) error {
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(text), &doc); err != nil || len(doc.Content) != 1 {
+		return errors.New("not one YAML value (a scalar, [a, b] or {key: value})")
+	}
+	s.setNode(key, doc.Content[0])
+	return nil
+}
+
+// setNode sets the field key to v on a copy of the Spec's node.
+func (s *Spec) setNode(key string, v *yaml.Node) {
 	n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
 	if s.node != nil {
 		for i := 0; i+1 < len(s.node.Content); i += 2 {
@@ -45,7 +61,7 @@ func (s *Spec) Set(key string, v any) {
 			}
 		}
 	}
-	n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: key}, goNode(reflect.ValueOf(v)))
+	n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: key}, v)
 	s.node = n
 }
 

@@ -20,7 +20,25 @@ type Targets struct {
 	targets    []flagTarget
 	only       namesFlag
 	migrations string
+	sets       rawFlag // --set KIND.FIELD=VALUE, parsed by fieldSets
 }
+
+// rawFlag is a repeatable flag kept as given; its values are read later, and never quoted whole in an
+// error (a --set value may hold a secret).
+type rawFlag []string
+
+func (r *rawFlag) String() string { return "" }
+
+func (r *rawFlag) Set(v string) error {
+	*r = append(*r, v)
+	return nil
+}
+
+// fieldSet is one --set KIND.FIELD=VALUE: a field of every flag target of that kind, as a configuration
+// file would write it under the check.
+type fieldSet struct{ kind, field, value string }
+
+func (f fieldSet) flag() string { return "--set " + f.kind + "." + f.field }
 
 // flagTarget is one use of a kind's flag, in command-line order.
 type flagTarget struct{ kind, value string }
@@ -64,6 +82,8 @@ func (t *Targets) Register(fs *flag.FlagSet, verb, configUse string) {
 		fs.Var(targetFlag{k.Name, &t.targets}, k.Name, verb+" "+k.TargetHelp+"; repeatable)")
 	}
 	fs.Var(&t.only, "only", "only the configuration's check of this `NAME` (repeatable or comma-separated; critical or not)")
+	fs.Var(&t.sets, "set", "set a field of every target of a kind given by flag, as a configuration file writes it under the check: `KIND.FIELD=VALUE`, "+
+		"the value read as YAML (redis.key=healthgate:probe through twemproxy, postgres.writable=true, postgres.max_replication_lag=30s, redis.tls={ca_file: /ca.pem}); repeatable")
 	fs.StringVar(&t.migrations, "migrations", "", "the schema of every "+strings.Join(migrationFlags(), ", ")+" target must be at this version: `TOOL:VERSION` or TOOL:TABLE:VERSION "+
 		"(tools: golang-migrate, goose, dbmate, rails, flyway, liquibase, alembic; the table ends at the first single colon, so liquibase's FILENAME::ID::AUTHOR is a version)")
 }
@@ -160,12 +180,62 @@ func (t *Targets) Resolve(lookup config.LookupEnv, criticalOnly bool, attemptTim
 			problems = append(problems, "--migrations: applies to the SQL targets given by flag ("+strings.Join(migrationFlags(), " URL, ")+" URL), and there is none; in a configuration file, write migrations: under the check")
 		}
 	}
-	fromFlags, more := flagTargetChecks(cfg, t.targets, attemptTimeout, migrations)
+	sets, more := t.fieldSets()
+	problems = append(problems, more...)
+	fromFlags, more = flagTargetChecks(cfg, t.targets, attemptTimeout, migrations, sets)
 	problems = append(problems, more...)
 	if len(problems) == 0 && cfgErr == nil && len(fromConfig)+len(fromFlags) == 0 {
 		problems = append(problems, nothing(cfg.File, criticalOnly))
 	}
 	return fromConfig, fromFlags, problems, cfgErr
+}
+
+// fieldSets reads the --set flags: each names a kind that has a target given by flag and a field of
+// that kind other than the target (given by the kind's own flag), once, with a value that reads as YAML.
+// The kind's decode judges the value, when flagTargetChecks builds the targets.
+func (t *Targets) fieldSets() ([]fieldSet, []string) {
+	kinds := map[string]checks.Kind{}
+	var names []string
+	for _, k := range checks.Kinds() {
+		kinds[k.Name] = k
+		names = append(names, k.Name)
+	}
+	var sets []fieldSet
+	var problems []string
+	for _, raw := range t.sets {
+		lhs, value, ok := strings.Cut(raw, "=")
+		kindName, field, dotted := strings.Cut(lhs, ".")
+		if !ok || !dotted || kindName == "" || field == "" {
+			problems = append(problems, "--set: write KIND.FIELD=VALUE, as in redis.key=healthgate:probe")
+			continue
+		}
+		f := fieldSet{kindName, field, value}
+		k, known := kinds[kindName]
+		switch {
+		case !known:
+			problems = append(problems, fmt.Sprintf("--set %s: no kind named %q (kinds: %s)", lhs, kindName, strings.Join(names, ", ")))
+		case field == k.TargetField:
+			problems = append(problems, fmt.Sprintf("%s: the %s is the target: give it as --%s %s", f.flag(), field, kindName, k.TargetArg))
+		case strings.HasSuffix(field, "_file") && slices.Contains(k.Fields, strings.TrimSuffix(field, "_file")):
+			problems = append(problems, fmt.Sprintf("%s: a *_file field is read from a configuration file; give the value itself (%s.%s=...), or the check in a file with --config", f.flag(), kindName, strings.TrimSuffix(field, "_file")))
+		case slices.Contains(k.Secrets, field):
+			problems = append(problems, fmt.Sprintf("%s: a secret takes a configuration file (its value from ${VAR} or %s_file), not a command line, which ps and the pod's spec show", f.flag(), field))
+		case !slices.Contains(k.Fields, field):
+			problems = append(problems, fmt.Sprintf("%s: %s has no field %q (its fields: %s)", f.flag(), kindName, field, strings.Join(k.Fields, ", ")))
+		case !slices.ContainsFunc(t.targets, func(ft flagTarget) bool { return ft.kind == kindName }):
+			problems = append(problems, fmt.Sprintf("%s: applies to the targets given as --%s, and there is none", f.flag(), kindName))
+		case slices.ContainsFunc(sets, func(o fieldSet) bool { return o.kind == kindName && o.field == field }):
+			problems = append(problems, fmt.Sprintf("%s: given twice", f.flag()))
+		default:
+			var scratch config.Spec
+			if err := scratch.SetYAML(field, value); err != nil {
+				problems = append(problems, fmt.Sprintf("%s: %v", f.flag(), err))
+				continue
+			}
+			sets = append(sets, f)
+		}
+	}
+	return sets, problems
 }
 
 // nothing is the usage error of a wait (criticalOnly) or check left with no check at all: what was read,
@@ -245,7 +315,7 @@ func selectChecks(cfg *config.Config, only []string, criticalOnly bool) ([]confi
 // flagTargetChecks turns the target flags into critical checks named after their kind and index
 // (postgres, postgres-2, ...), skipping names the configuration uses. Each is built once here so
 // that a bad value is reported, naming the flag, before any attempt.
-func flagTargetChecks(cfg *config.Config, targets []flagTarget, attemptTimeout time.Duration, migrations config.Migrations) ([]config.Check, []string) {
+func flagTargetChecks(cfg *config.Config, targets []flagTarget, attemptTimeout time.Duration, migrations config.Migrations, sets []fieldSet) ([]config.Check, []string) {
 	taken := map[string]bool{}
 	for _, c := range cfg.Checks {
 		taken[c.Name] = true
@@ -278,6 +348,12 @@ func flagTargetChecks(cfg *config.Config, targets []flagTarget, attemptTimeout t
 		if slices.Contains(migrationKinds(), t.kind) && migrations.Tool != "" {
 			c.Spec.Set("migrations", migrations)
 		}
+		for _, f := range sets {
+			if f.kind == t.kind {
+				_ = c.Spec.SetYAML(f.field, f.value) // read once already by fieldSets
+				c.Src.SetOrigin(f.field, f.flag())
+			}
+		}
 		if attemptTimeout > 0 {
 			c.Timeout = attemptTimeout
 			c.Interval = max(c.Interval, 2*attemptTimeout) // keep timeout < interval, as everywhere
@@ -290,6 +366,8 @@ func flagTargetChecks(cfg *config.Config, targets []flagTarget, attemptTimeout t
 					p := fmt.Sprintf("%s (target %q): %s", flagName, name, e.Msg)
 					if strings.HasSuffix(e.Path, ".migrations") {
 						p = fmt.Sprintf("--migrations: %s: %s", e.Field, e.Msg) // the same for every target
+					} else if f, ok := setOf(sets, t.kind, e); ok {
+						p = fmt.Sprintf("%s (target %q): %s", f.flag(), name, e.Msg)
 					}
 					if !slices.Contains(problems, p) {
 						problems = append(problems, p)
@@ -304,4 +382,14 @@ func flagTargetChecks(cfg *config.Config, targets []flagTarget, attemptTimeout t
 		cs = append(cs, c)
 	}
 	return cs, problems
+}
+
+// setOf is the --set of kind whose field (or a field within it, tls.ca_file) e is about.
+func setOf(sets []fieldSet, kind string, e *config.Error) (fieldSet, bool) {
+	for _, f := range sets {
+		if f.kind == kind && (e.Field == f.field || strings.HasSuffix(e.Path, "."+f.field)) {
+			return f, true
+		}
+	}
+	return fieldSet{}, false
 }
