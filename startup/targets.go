@@ -35,8 +35,11 @@ func (r *rawFlag) Set(v string) error {
 }
 
 // fieldSet is one --set KIND.FIELD=VALUE: a field of every flag target of that kind, as a configuration
-// file would write it under the check.
-type fieldSet struct{ kind, field, value string }
+// file would write it under the check; value holds that field alone, read once.
+type fieldSet struct {
+	kind, field string
+	value       config.Spec
+}
 
 func (f fieldSet) flag() string { return "--set " + f.kind + "." + f.field }
 
@@ -209,7 +212,7 @@ func (t *Targets) fieldSets() ([]fieldSet, []string) {
 			problems = append(problems, "--set: write KIND.FIELD=VALUE, as in redis.key=healthgate:probe")
 			continue
 		}
-		f := fieldSet{kindName, field, value}
+		f := fieldSet{kind: kindName, field: field}
 		k, known := kinds[kindName]
 		switch {
 		case !known:
@@ -227,8 +230,7 @@ func (t *Targets) fieldSets() ([]fieldSet, []string) {
 		case slices.ContainsFunc(sets, func(o fieldSet) bool { return o.kind == kindName && o.field == field }):
 			problems = append(problems, fmt.Sprintf("%s: given twice", f.flag()))
 		default:
-			var scratch config.Spec
-			if err := scratch.SetYAML(field, value); err != nil {
+			if err := f.value.SetYAML(field, value); err != nil {
 				problems = append(problems, fmt.Sprintf("%s: %v", f.flag(), err))
 				continue
 			}
@@ -350,7 +352,7 @@ func flagTargetChecks(cfg *config.Config, targets []flagTarget, attemptTimeout t
 		}
 		for _, f := range sets {
 			if f.kind == t.kind {
-				_ = c.Spec.SetYAML(f.field, f.value) // read once already by fieldSets
+				c.Spec, _ = c.Spec.Adopt(f.value, f.field)
 				c.Src.SetOrigin(f.field, f.flag())
 			}
 		}
