@@ -538,7 +538,7 @@ func (p *postgresCheck) status(ctx context.Context, conn *pgxpool.Conn) error {
 		return nil
 	}
 	if received != nil {
-		caught, err := p.catchUp(ctx, conn, *received, lag)
+		caught, err := p.catchUp(ctx, conn, *received)
 		if err != nil {
 			return err
 		}
@@ -554,11 +554,10 @@ func (p *postgresCheck) status(ctx context.Context, conn *pgxpool.Conn) error {
 // (a checkpoint, a snapshot of running transactions) since its last commit: for the moment the
 // standby replays such a record, an idle database's replica reads as hours behind. Whether replay
 // reaches the position received at the first look within max_replication_lag is the lag measured
-// directly: if it does, the standby is at most that far behind. catchUp polls for at most half the
-// run's time left (the rest is for the answer) and at most the measured lag; when that is not enough,
-// the measured lag stands.
-func (p *postgresCheck) catchUp(ctx context.Context, conn *pgxpool.Conn, received string, lag time.Duration) (bool, error) {
-	wait := min(p.maxLag, lag)
+// directly: if it does, the standby is at most that far behind. catchUp polls for at most that long and
+// half the run's time left (the rest is for the answer); when that is not enough, the measured lag stands.
+func (p *postgresCheck) catchUp(ctx context.Context, conn *pgxpool.Conn, received string) (bool, error) {
+	wait := p.maxLag
 	if deadline, ok := ctx.Deadline(); ok {
 		wait = min(wait, time.Until(deadline)/2)
 	}
