@@ -73,6 +73,11 @@ func natsSettingsOf(c config.Check, s *natsSpec) (natsSettings, config.Errors) {
 type natsCheck struct {
 	cfg  natsSettings
 	kept keptConn[*nats.Conn]
+	// denied carries the kept connection's permissions violations: the server answers a request it
+	// does not allow with an asynchronous -ERR, and the reply never comes (nats.go hands the -ERR to
+	// the error handler only). A run waiting on that reply reads it here instead of waiting out its
+	// timeout. Set with each new connection, read by the runs (one at a time).
+	denied chan error
 }
 
 func buildNATS(c config.Check, s *natsSpec) (prober, string, config.Errors) {
@@ -91,6 +96,7 @@ func buildNATS(c config.Check, s *natsSpec) (prober, string, config.Errors) {
 const (
 	natsAuthHint         = "the server refused this client (authorization violation): check the user and password or token in %s, and the server's authorization block"
 	natsNoJetStreamHint  = "the server runs without JetStream: start it with -js (or jetstream {} in its config), or drop jetstream: true if the application does not use it"
+	natsDeniedHint       = "the server does not let this user ask JetStream (a permissions violation): allow it to publish to $JS.API.INFO and to subscribe to _INBOX.> in the server's authorization block, or drop jetstream: true"
 	natsJSAccountHint    = "JetStream is enabled on the server but not for this account: give the account jetstream limits in the server's config"
 	natsTLSRequiredHint  = "the server requires TLS: use a tls:// URL in %s (or give a tls block)"
 	natsTLSNotOfferedHnt = "this check wants TLS but the server does not offer it: use nats:// in %s, or enable TLS on the server"
@@ -142,6 +148,37 @@ func (n *natsCheck) roundTrip(ctx context.Context, conn *nats.Conn) error {
 	if !n.cfg.jetstream {
 		return nil
 	}
+	ctx, stop := n.untilDenied(ctx)
+	defer stop()
+	if err := n.accountInfo(ctx, conn); err != nil {
+		if denied := context.Cause(ctx); errors.Is(denied, nats.ErrPermissionViolation) {
+			return fmt.Errorf("jetstream account info: %w", denied)
+		}
+		return err
+	}
+	return nil
+}
+
+// untilDenied returns ctx cut short by the first permissions violation the server reports from now on,
+// and the function that ends the watch (and waits for it).
+func (n *natsCheck) untilDenied(ctx context.Context) (context.Context, func()) {
+	for len(n.denied) > 0 { // a violation reported between runs is not this run's
+		<-n.denied
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		select {
+		case err := <-n.denied:
+			cancel(err)
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() { cancel(nil); <-watched }
+}
+
+func (n *natsCheck) accountInfo(ctx context.Context, conn *nats.Conn) error {
 	js, err := conn.JetStream(nats.Context(ctx))
 	if err != nil {
 		return err
@@ -162,13 +199,22 @@ func (n *natsCheck) connection(ctx context.Context) (*nats.Conn, bool, error) {
 	}
 	timeout := remaining(ctx)
 	d := &natsDialer{ctx: ctx, n: n}
+	denied := make(chan error, 1)
+	n.denied = denied
 	opts := []nats.Option{
 		nats.Name("healthgate"),
 		nats.NoReconnect(),
 		nats.Timeout(timeout), // the connect handshake (INFO, CONNECT, PING/PONG), within the run
 		nats.SetCustomDialer(d),
 		nats.NoCallbacksAfterClientClose(),
-		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}), // not nats.go's stderr lines
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { // not nats.go's stderr lines
+			if errors.Is(err, nats.ErrPermissionViolation) {
+				select {
+				case denied <- err:
+				default: // one is enough
+				}
+			}
+		}),
 		nats.NoEcho(),
 	}
 	if n.cfg.tls != nil {
@@ -187,10 +233,14 @@ func (n *natsCheck) connection(ctx context.Context) (*nats.Conn, bool, error) {
 }
 
 // failed classifies a run's error and drops the connection unless the server answered on a connection
-// that stays usable (JetStream missing is an answer).
+// that stays usable: JetStream missing is an answer, and so is a publish the user may not make (the
+// next run publishes again and hears the same). A subscription refused is refused once: the
+// connection's reply subscription is dead, and only a new connection asks the server again.
 func (n *natsCheck) failed(ctx context.Context, err error) error {
 	e := classifyNATS(err)
-	if conn := n.kept.current(); conn != nil && (ClassOf(e) != BadResponse || ctx.Err() != nil || !conn.IsConnected()) {
+	answered := ClassOf(e) == BadResponse ||
+		errors.Is(err, nats.ErrPermissionViolation) && !strings.Contains(err.Error(), "for Subscription")
+	if conn := n.kept.current(); conn != nil && (!answered || ctx.Err() != nil || !conn.IsConnected()) {
 		n.kept.drop(conn)
 	}
 	return withTLSHint(e)
@@ -216,6 +266,8 @@ func classifyNATS(err error) error {
 	case errors.Is(err, nats.ErrAuthorization), errors.Is(err, nats.ErrAuthExpired),
 		errors.Is(err, nats.ErrAuthRevoked), errors.Is(err, nats.ErrAccountAuthExpired):
 		return &Error{Class: Auth, Err: err, Hint: natsAuthHint}
+	case errors.Is(err, nats.ErrPermissionViolation):
+		return &Error{Class: Auth, Err: err, Hint: natsDeniedHint}
 	case errors.Is(err, nats.ErrJetStreamNotEnabledForAccount):
 		return &Error{Class: BadResponse, Err: err, Hint: natsJSAccountHint}
 	case errors.Is(err, nats.ErrJetStreamNotEnabled):

@@ -109,6 +109,45 @@ func TestNATSServerAnswers(t *testing.T) {
 	}
 }
 
+// TestNATSPermissionsViolation: a user the server does not let ask JetStream gets an -ERR that nats.go
+// hands to its error handler only, and no reply. The run says auth at once instead of waiting out its
+// timeout (and then redialling as for a hung server). A denied publish keeps the connection (the server
+// answered, and answers the next run's publish the same); a denied subscription is refused once per
+// connection, so the next run asks on a new one.
+func TestNATSPermissionsViolation(t *testing.T) {
+	addr := startNATS(t, `jetstream { store_dir: "STORE" }
+authorization { users: [
+  {user: nopub, password: "s3cr3t-pw", permissions: {publish: {deny: ["$JS.>"]}}},
+  {user: nosub, password: "s3cr3t-pw", permissions: {subscribe: {deny: ["_INBOX.>"]}}},
+  {user: full, password: "s3cr3t-pw"}
+] }`)
+	p := checktest.NewProxy(t, addr)
+	for _, tc := range []struct {
+		user  string
+		want  checks.Class
+		conns int64
+	}{{"full", "", 1}, {"nopub", checks.Auth, 1}, {"nosub", checks.Auth, 3}} {
+		t.Run(tc.user, func(t *testing.T) {
+			before := p.Accepted()
+			ch := newCheckTimeout(t, config.Check{Type: "nats", Spec: config.SpecOf(map[string]any{
+				"url": "nats://" + tc.user + ":s3cr3t-pw@" + p.Addr(), "jetstream": true})}, generousTimeout)
+			for range 3 {
+				err, took := runCheck(t, ch)
+				assertAnswer(t, ch, err, tc.want, "", "s3cr3t")
+				if tc.want != "" && !strings.Contains(ch.Hint(err), "permissions violation") {
+					t.Errorf("hint %q does not say it is a permissions violation", ch.Hint(err))
+				}
+				if took > generousTimeout/2 {
+					t.Errorf("run took %s: it waited for a reply the server had refused", took)
+				}
+			}
+			if n := p.Accepted() - before; n != tc.conns {
+				t.Errorf("%d connections for 3 runs; want %d", n, tc.conns)
+			}
+		})
+	}
+}
+
 func TestNATSWireFaults(t *testing.T) {
 	t.Parallel() // its own proxies and checks; waits on timeouts
 	nu := checktest.NATSURL(t)
