@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -370,4 +371,43 @@ func TestChartReadmeFields(t *testing.T) {
 		}
 		t.Errorf("%s: the checks row differs from the registry (run `go test ./checks -run TestChartReadmeFields -update`):\n  file:     %s\n  rendered: %s", chartReadme, got, want)
 	}
+}
+
+// The chart refuses a literal value in a check's secret field (healthgate.configYAML): which fields are
+// secret is the registry's (secret:"true"), rendered into charts/healthgate/templates/_kinds.tpl, not
+// guessed from the field's name (a redis check's key is a key name, no secret). The url field is not
+// listed: what makes a URL secret is its userinfo or query, which healthgate.secretProblem judges.
+const kindsTemplate = "../charts/healthgate/templates/_kinds.tpl"
+
+// TestChartSecretFields: adding a secret field, or a kind with one, without rendering the chart's list
+// again fails here; `go test ./checks -run TestChartSecretFields -update` rewrites it.
+func TestChartSecretFields(t *testing.T) {
+	fields := map[string][]string{}
+	for _, k := range Kinds() {
+		fields[k.Name] = append([]string{}, slices.DeleteFunc(k.Secrets, func(f string) bool { return f == "url" })...)
+	}
+	list, err := json.Marshal(fields) // map keys sorted: the same text every time
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{{/*
+healthgate.secretFields: each check kind's fields whose values are secrets, as JSON. Rendered from the
+registry (secret:"true" in checks/*.go, less url) by ` + "`go test ./checks -run TestChartSecretFields -update`" + `:
+do not edit; the test fails when this file differs.
+*/}}
+{{- define "healthgate.secretFields" -}}
+` + string(list) + `
+{{- end -}}
+`
+	got, err := os.ReadFile(kindsTemplate)
+	if err == nil && string(got) == want {
+		return
+	}
+	if !*update {
+		t.Fatalf("%s differs from what the registry renders (run `go test ./checks -run TestChartSecretFields -update`): want\n%s", kindsTemplate, want)
+	}
+	if err := os.WriteFile(kindsTemplate, []byte(want), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("rewrote %s", kindsTemplate)
 }

@@ -5,8 +5,10 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
+	"github.com/healthgate/healthgate/checks"
 	"github.com/healthgate/healthgate/config"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
@@ -108,7 +110,7 @@ func (c *checker) configMapSecrets(o Object, cm *corev1.ConfigMap) {
 				if !slices.Contains(plainHeaders, strings.ToLower(k)) && !isOnlyRefs(v) {
 					c.add(o, RuleSecrets, "%s: header %s holds a literal value (only standard headers such as Accept may); use ${VAR} (or Bearer ${VAR}) from a Secret", where, k)
 				}
-			case k != "" && isSecretName(k) && v != "" && !isOnlyRefs(v):
+			case k != "" && secretKey(doc, path, k) && v != "" && !isOnlyRefs(v):
 				c.add(o, RuleSecrets, "%s: secret-looking key holds a literal value; use ${VAR} from a Secret or %s_file", where, k)
 			}
 			if p := secretProblem(v); p != "" {
@@ -116,6 +118,30 @@ func (c *checker) configMapSecrets(o Object, cm *corev1.ConfigMap) {
 			}
 		})
 	}
+}
+
+// checkFieldPath is a field of one check of a healthgate configuration: .checks[N].FIELD.
+var checkFieldPath = regexp.MustCompile(`^\.checks\[(\d+)\]\.([^.\[]+)$`)
+
+// secretKey: whether the value at path, under key k, is a secret by its name. A field of a healthgate
+// check of a known kind is one when the kind says so (checks.Kind.Secrets, from secret:"true"; the chart
+// renders the same list into templates/_kinds.tpl): a redis check's key is a key name, and the url is
+// judged by its userinfo and query (secretProblem). Any other key, of any application's ConfigMap, by its
+// name.
+func secretKey(doc any, path, k string) bool {
+	if m := checkFieldPath.FindStringSubmatch(path); m != nil {
+		list, _ := doc.(map[string]any)["checks"].([]any)
+		if i, err := strconv.Atoi(m[1]); err == nil && i < len(list) {
+			check, _ := list[i].(map[string]any)
+			typ, _ := check["type"].(string)
+			for _, kind := range checks.Kinds() {
+				if kind.Name == typ {
+					return k != "url" && slices.Contains(kind.Secrets, k)
+				}
+			}
+		}
+	}
+	return isSecretName(k)
 }
 
 // envSecrets: a literal env value lands in the workload, readable by whoever can read that: it must not

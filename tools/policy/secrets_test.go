@@ -176,3 +176,28 @@ data:
 		}
 	}
 }
+
+// TestSecretKey: a check's fields are secret when its kind says so, not by their names; any other key by
+// its name.
+func TestSecretKey(t *testing.T) {
+	doc := map[string]any{"checks": []any{
+		map[string]any{"name": "cache", "type": "redis", "key": "healthgate:probe"},
+		map[string]any{"name": "sessions", "type": "memcached", "password": "x"},
+		map[string]any{"name": "odd", "type": "no-such-kind", "api_key": "x"},
+	}, "apikey": "x"}
+	for _, tc := range []struct {
+		path, key string
+		want      bool
+	}{
+		{".checks[0].key", "key", false},          // a redis key name
+		{".checks[0].url", "url", false},          // judged by secretProblem
+		{".checks[1].password", "password", true}, // memcached's secret:"true"
+		{".checks[2].api_key", "api_key", true},   // a kind the registry does not know: by the name
+		{".apikey", "apikey", true},
+		{".checks[9].key", "key", true}, // no such check: by the name
+	} {
+		if got := secretKey(doc, tc.path, tc.key); got != tc.want {
+			t.Errorf("secretKey(%s) = %v; want %v", tc.path, got, tc.want)
+		}
+	}
+}

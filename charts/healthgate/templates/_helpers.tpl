@@ -146,8 +146,9 @@ what CI would refuse in the rendered manifest. A secret-looking name is one that
 of config/secrets.go's list (config's TestChartSecretWords keeps this copy equal to it): pass, pwd, secret,
 token, key, auth, sig, credential, session, jwt, cookie. A few libpq parameters contain such a word but hold
 no secret (config.NotSecretNames: sslkey and passfile are file paths, target_session_attrs and require_auth
-keywords). A value is a reference when it is ${VAR} or ${VAR:-}: a
-non-empty default would put the literal back into the ConfigMap.
+keywords). A check's own fields are not judged by their names but by their kind's list of secret fields
+(healthgate.secretFields, _kinds.tpl). A value is a reference when it is ${VAR} or ${VAR:-}: a non-empty
+default would put the literal back into the ConfigMap.
 */}}
 {{- define "healthgate.secretNameRE" -}}(?i)(pass|pwd|secret|token|key|auth|sig|credential|session|jwt|cookie){{- end -}}
 {{- define "healthgate.refRE" -}}^\$\{[A-Za-z_][A-Za-z0-9_]*(:-)?\}${{- end -}}
@@ -350,8 +351,9 @@ provides, timing healthgate refuses and clashing ports, since each would only sh
 {{- with include "healthgate.secretProblem" ($c.url | default "") -}}
 {{- fail (printf "checks[%d] %q: url has %s; %s (or use url_file)" $i $c.name . $secretHint) -}}
 {{- end -}}
+{{- $secretFields := get (include "healthgate.secretFields" . | fromJson) (toString $c.type) | default list -}}
 {{- range $k, $v := $c -}}
-{{- if and (kindIs "string" $v) $v (not (hasSuffix "_file" $k)) (include "healthgate.isSecretName" $k) (not (regexMatch $ref $v)) -}}
+{{- if and (kindIs "string" $v) $v (has $k $secretFields) (not (regexMatch $ref $v)) -}}
 {{- fail (printf "checks[%d] %q: %s holds a literal value; %s (or use %s_file)" $i $c.name $k $secretHint $k) -}}
 {{- end -}}
 {{- end -}}
