@@ -1,6 +1,7 @@
 package checks
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -8,12 +9,15 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/jackc/pgservicefile"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -81,6 +85,9 @@ func buildPostgres(c config.Check, s *postgresSpec) (prober, string, config.Erro
 func buildPostgresPool(c config.Check, s *postgresSpec) (*postgresCheck, string, config.Errors) {
 	if s.URL == "" {
 		return nil, "", config.Errors{c.Src.Errorf("url", "required: a postgres:// URL or a key=value DSN")}
+	}
+	if problem := pgFilesProblem(s.URL); problem != "" {
+		return nil, "", config.Errors{c.Src.Errorf("url", "%s", problem)}
 	}
 	pc, err := pgxpool.ParseConfig(s.URL)
 	if err != nil {
@@ -342,6 +349,64 @@ func pgParams(raw string) map[string]string {
 		}
 	}
 	return params
+}
+
+// pgFileParams are the parameters whose values pgx reads as files while it parses a connection string
+// (pgconn.ParseConfig), the variables that give them when the string does not, and their defaults under
+// the home directory. The service file comes first: its service's settings can name the others.
+var pgFileParams = []struct{ key, env, home string }{
+	{"servicefile", "PGSERVICEFILE", ".pg_service.conf"},
+	{"passfile", "PGPASSFILE", ".pgpass"},
+	{"sslrootcert", "PGSSLROOTCERT", ".postgresql/root.crt"},
+	{"sslcert", "PGSSLCERT", ".postgresql/postgresql.crt"},
+	{"sslkey", "PGSSLKEY", ".postgresql/postgresql.key"},
+}
+
+// pgFilesProblem says which file pgx would read while parsing raw is not one healthgate reads (a regular
+// file of at most config.BundleFileLimit, config.ReadFile), or "". pgx reads them with os.ReadFile and
+// bufio, without a bound, before the parse returns: sslrootcert=/dev/zero grows until the process is
+// killed, and a named pipe (as sslrootcert, servicefile, PGPASSFILE...) blocks the parse for ever, and with
+// it a reload and the shutdown that waits for the reload. Each path is found as pgx finds it: the
+// connection string's parameter, else the service's setting, else the variable, else the default under
+// the home directory. A path that does not exist is left to pgx, which says so or skips it.
+func pgFilesProblem(raw string) string {
+	params := pgParams(raw)
+	home, _ := os.UserHomeDir()
+	service := map[string]string{}
+	name, named := params["service"]
+	if !named {
+		name, named = os.LookupEnv("PGSERVICE")
+	}
+	for _, f := range pgFileParams {
+		path, ok := params[f.key]
+		if !ok {
+			path, ok = service[f.key]
+		}
+		if !ok {
+			path, ok = os.LookupEnv(f.env)
+		}
+		if !ok && home != "" {
+			path = filepath.Join(home, f.home)
+		}
+		if path == "" || path == "system" { // sslrootcert=system: the system's roots, no file
+			continue
+		}
+		if _, err := os.Stat(path); err != nil {
+			continue
+		}
+		data, err := config.ReadFile(path, config.BundleFileLimit)
+		if err != nil {
+			return fmt.Sprintf("%s: %v", f.key, err)
+		}
+		if f.key == "servicefile" && named {
+			if sf, err := pgservicefile.ParseServicefile(bytes.NewReader(data)); err == nil {
+				if svc, err := sf.GetService(name); err == nil {
+					service = svc.Settings
+				}
+			}
+		}
+	}
+	return ""
 }
 
 // pgFilesKey is the contents of the files a postgres URL or DSN names (sslrootcert, sslcert, sslkey,

@@ -9,7 +9,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -335,5 +337,73 @@ func tlsPools(t *testing.T, p *testPKI, addr string, url func(addr string) strin
 	assertClass(t, err, "")
 	if px.Accepted() == opened {
 		t.Fatal("a check with another server_name joined another block's pool")
+	}
+}
+
+// TestPostgresFilesBounded: the files pgx reads while it parses a connection string (sslrootcert, sslcert,
+// sslkey, passfile, servicefile, from the string, a service or the environment) are held to what
+// healthgate reads of any file: a named pipe would block the parse, and with it a reload and the shutdown
+// waiting for it, for ever; a device or a huge file would be read without bound. Each is a configuration
+// error naming the parameter, at once.
+func TestPostgresFilesBounded(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	huge := filepath.Join(dir, "huge.pem")
+	if err := os.WriteFile(huge, make([]byte, config.BundleFileLimit+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert := filepath.Join(dir, "cert.pem")
+	if err := os.WriteFile(cert, []byte("not read: sslkey is refused first\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	services := filepath.Join(dir, "pg_service.conf")
+	if err := os.WriteFile(services, []byte("[x]\nhost=127.0.0.1\nsslmode=verify-full\nsslrootcert="+fifo+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := "postgres://app:s3cr3t-pw@127.0.0.1:9/app"
+	for _, tc := range []struct {
+		name, url string
+		env       map[string]string
+		want      string
+	}{
+		{"sslrootcert a named pipe", base + "?sslmode=verify-full&sslrootcert=" + fifo, nil, "sslrootcert: cannot read " + fifo + ": not a regular file (a named pipe)"},
+		{"sslrootcert too large", base + "?sslmode=verify-full&sslrootcert=" + huge, nil, "sslrootcert: cannot read " + huge + ": larger than 1 MiB"},
+		{"sslkey a device", base + "?sslmode=require&sslcert=" + cert + "&sslkey=/dev/null", nil, "sslkey: cannot read /dev/null: not a regular file (a device)"},
+		{"DSN", "host=127.0.0.1 password=s3cr3t-pw sslmode=verify-ca sslrootcert=" + fifo, nil, "sslrootcert: cannot read " + fifo},
+		{"PGSSLROOTCERT", base + "?sslmode=verify-full", map[string]string{"PGSSLROOTCERT": fifo}, "sslrootcert: cannot read " + fifo},
+		{"PGPASSFILE", "postgres://app@127.0.0.1:9/app?sslmode=disable", map[string]string{"PGPASSFILE": fifo}, "passfile: cannot read " + fifo},
+		{"servicefile a named pipe", base + "?service=x&servicefile=" + fifo, nil, "servicefile: cannot read " + fifo},
+		{"the service's sslrootcert", "postgres://app:s3cr3t-pw@/app?service=x&servicefile=" + services, nil, "sslrootcert: cannot read " + fifo},
+		{"PGSERVICE and PGSERVICEFILE", base, map[string]string{"PGSERVICE": "x", "PGSERVICEFILE": services}, "sslrootcert: cannot read " + fifo},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			c := config.NewCheck("db", "postgres", "test.yaml", config.NewDefaults())
+			c.Spec = config.SpecOf(map[string]any{"url": tc.url})
+			done := make(chan error, 1)
+			go func() {
+				ch, err := checks.New(c)
+				if err == nil {
+					ch.Close()
+				}
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("error %v; want one saying %q", err, tc.want)
+				}
+				if strings.Contains(err.Error(), "s3cr3t") {
+					t.Errorf("error leaks the password: %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("checks.New still reading after 10s (a named pipe read without bound)")
+			}
+		})
 	}
 }
