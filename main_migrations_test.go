@@ -209,19 +209,36 @@ func TestMigrationsConfigErrors(t *testing.T) {
 }
 
 func TestMigrationsFlagErrors(t *testing.T) {
+	pg, pg2 := "postgres://u@127.0.0.1:1/db", "postgres://u@127.0.0.1:2/db"
 	tests := []struct {
-		args []string
-		want string
+		args    []string
+		want    string
+		notWant string
 	}{
-		{[]string{"--postgres", "postgres://u@127.0.0.1:1/db", "--migrations", "golang-migrate"}, "write TOOL:VERSION or TOOL:TABLE:VERSION"},
-		{[]string{"--postgres", "postgres://u@127.0.0.1:1/db", "--postgres", "postgres://u@127.0.0.1:2/db", "--migrations", "flyway:1_2"}, "--migrations: version:"},
-		{[]string{"--postgres", "postgres://u@127.0.0.1:1/db", "--migrations", "migrate:1"}, `--migrations: tool: unknown migration tool "migrate" (did you mean "golang-migrate"?)`},
-		{[]string{"--redis", "redis://127.0.0.1:1/0", "--migrations", "goose:1"}, "--migrations: applies to the SQL targets"},
+		{[]string{"--postgres", pg, "--migrations", "golang-migrate"}, "write TOOL:VERSION or TOOL:TABLE:VERSION", ""},
+		{[]string{"--postgres", pg, "--postgres", pg2, "--migrations", "flyway:1_2"}, "--migrations: version:", ""},
+		{[]string{"--postgres", pg, "--migrations", "migrate:1"}, `--migrations: tool: unknown migration tool "migrate" (did you mean "golang-migrate"?)`, ""},
+		{[]string{"--redis", "redis://127.0.0.1:1/0", "--migrations", "goose:1"}, "--migrations: applies to the SQL targets", ""},
+		// Both give the --postgres targets their migrations: one would replace the other unseen.
+		{[]string{"--postgres", pg, "--set", `postgres.migrations={tool: goose, version: "1"}`, "--migrations", "golang-migrate:v1", "--timeout", "2s"},
+			"--migrations and --set postgres.migrations: both say what the schema of the --postgres targets must be; give one of them", ""},
+		{[]string{"--mysql", "mysql://u@127.0.0.1:1/db", "--migrations", "goose:1", "--set", `mysql.migrations={tool: goose, version: "1"}`, "--timeout", "2s"},
+			"--migrations and --set mysql.migrations", ""},
+		// A --set postgres.migrations error names that flag, not --migrations, which was not given.
+		{[]string{"--postgres", pg, "--postgres", pg2, "--set", `postgres.migrations={tool: gose, version: "1"}`},
+			`--set postgres.migrations: tool: unknown migration tool "gose" (did you mean "goose"?)`, "--migrations:"},
+		{[]string{"--postgres", pg, "--set", `postgres.migrations={tool: flyway, version: "1_2"}`}, "--set postgres.migrations: version:", "--migrations:"},
 	}
 	for _, tc := range tests {
 		code, _, stderr := runMain(t, noEnv, append([]string{"wait"}, tc.args...)...)
 		if code != exitUsage || !strings.Contains(stderr, tc.want) {
 			t.Errorf("wait %v: exit %d, stderr %q; want 2 and %q", tc.args, code, stderr, tc.want)
+		}
+		if tc.notWant != "" && strings.Contains(stderr, tc.notWant) {
+			t.Errorf("wait %v: stderr %q; want no %q", tc.args, stderr, tc.notWant)
+		}
+		if strings.Count(stderr, "postgres.migrations: tool:") > 1 {
+			t.Errorf("wait %v: the same --set problem reported per target:\n%s", tc.args, stderr)
 		}
 		if strings.Count(stderr, "--migrations: version:") > 1 {
 			t.Errorf("wait %v: the same --migrations problem reported per target:\n%s", tc.args, stderr)

@@ -185,6 +185,16 @@ func (t *Targets) Resolve(lookup config.LookupEnv, criticalOnly bool, attemptTim
 	}
 	sets, more := t.fieldSets()
 	problems = append(problems, more...)
+	if t.migrations != "" {
+		// Both would give the same targets their migrations, and one would silently replace the other
+		// (with its errors, if any, never reported): refused, naming both.
+		for _, f := range sets {
+			if f.field == "migrations" {
+				problems = append(problems, fmt.Sprintf("--migrations and %s: both say what the schema of the --%s targets must be; give one of them (--migrations for every %s target, %s for the --%s targets alone)",
+					f.flag(), f.kind, strings.Join(migrationFlags(), " and "), f.flag(), f.kind))
+			}
+		}
+	}
 	fromFlags, more = flagTargetChecks(cfg, t.targets, attemptTimeout, migrations, sets)
 	problems = append(problems, more...)
 	if len(problems) == 0 && cfgErr == nil && len(fromConfig)+len(fromFlags) == 0 {
@@ -366,9 +376,13 @@ func flagTargetChecks(cfg *config.Config, targets []flagTarget, attemptTimeout t
 			if errors.As(err, &errs) {
 				for _, e := range errs {
 					p := fmt.Sprintf("%s (target %q): %s", flagName, name, e.Msg)
-					if strings.HasSuffix(e.Path, ".migrations") {
+					f, fromSet := setOf(sets, t.kind, e)
+					switch {
+					case strings.HasSuffix(e.Path, ".migrations") && fromSet:
+						p = fmt.Sprintf("%s: %s: %s", f.flag(), e.Field, e.Msg) // the same for every target of the kind
+					case strings.HasSuffix(e.Path, ".migrations"):
 						p = fmt.Sprintf("--migrations: %s: %s", e.Field, e.Msg) // the same for every target
-					} else if f, ok := setOf(sets, t.kind, e); ok {
+					case fromSet:
 						p = fmt.Sprintf("%s (target %q): %s", f.flag(), name, e.Msg)
 					}
 					if !slices.Contains(problems, p) {
