@@ -103,14 +103,14 @@ var migrationTools = []migrationTool{
 		versions: "the digits before the first _ of a migration's file name (20241120093000_users.sql is 20241120093000)",
 		columns:  []string{"version"},
 		query:    versionRows,
-		decide:   decideVersionRows,
+		decide:   decideVersionTable,
 	},
 	{
 		name: "rails", table: "schema_migrations", kind: digits, maxLen: 255,
 		versions: "the digits before the first _ of a migration's file name (20241120093000_add_users.rb is 20241120093000)",
 		columns:  []string{"version"},
 		query:    versionRows,
-		decide:   decideVersionRows,
+		decide:   decideVersionTable,
 	},
 	{
 		name: "flyway", table: "flyway_schema_history", kind: dotted, maxLen: 50,
@@ -182,10 +182,19 @@ func findTool(name string) (migrationTool, bool) {
 // versionRows reads a table of applied versions as text (dbmate, rails): the numerically highest one
 // (longer digit strings are larger once leading zeros are dropped, so the order is by length, then by
 // text, and 10 sorts above 9), and whether the one asked for is among them (as a number: 0010 is 10).
+//
+// dbmate, rails and golang-migrate all name their table schema_migrations, so the table may well be
+// golang-migrate's (version bigint, dirty): version is cast to text, so that such a table reads rather
+// than failing as a type error, and a third column is that table's dirty flag. Its subquery names dirty
+// unqualified: in standard SQL (Postgres, MySQL, MariaDB) that is the table's own column when it has
+// one, else the outer query's NULL, so one statement reads both layouts, without a catalog query.
 func versionRows(d sqlDialect, t, want string) (string, []any) {
-	trimmed := "TRIM(LEADING '0' FROM version)"
-	return "SELECT (SELECT version FROM " + t + " ORDER BY CHAR_LENGTH(" + trimmed + ") DESC, " + trimmed + " DESC LIMIT 1)," +
-		" (SELECT " + d.text("COUNT(*)") + " FROM " + t + " WHERE " + trimmed + " = " + d.param(1) + ")", []any{strings.TrimLeft(want, "0")}
+	version := d.text("version")
+	trimmed := "TRIM(LEADING '0' FROM " + version + ")"
+	return "SELECT (SELECT " + version + " FROM " + t + " ORDER BY CHAR_LENGTH(" + trimmed + ") DESC, " + trimmed + " DESC LIMIT 1)," +
+		" (SELECT " + d.text("COUNT(*)") + " FROM " + t + " WHERE " + trimmed + " = " + d.param(1) + ")," +
+		" (SELECT " + d.text("dirty") + " FROM " + t + " LIMIT 1)" +
+		" FROM (SELECT NULL AS dirty) o", []any{strings.TrimLeft(want, "0")}
 }
 
 // liquibaseChangeset splits liquibase's own name of a changeset, FILENAME::ID::AUTHOR (as liquibase
@@ -450,6 +459,18 @@ func decideVersionRows(s *schemaCheck, rows [][]*string) error {
 		return s.empty()
 	}
 	return s.decideApplied(*rows[0][0], rows[0][1] != nil && *rows[0][1] != "0")
+}
+
+// decideVersionTable decides for dbmate and rails (versionRows): a dirty flag read means the table is
+// golang-migrate's, whose one row is the version it is at, not a row per applied migration.
+func decideVersionTable(s *schemaCheck, rows [][]*string) error {
+	if len(rows) > 0 && rows[0][2] != nil {
+		return &Error{Class: Schema,
+			Err: fmt.Errorf("table %s does not read as %s's: it has golang-migrate's dirty column (golang-migrate keeps one row, the version it is at, as a bigint), not a row per applied migration",
+				s.table, s.tool.name),
+			Hint: fmt.Sprintf("table %s is golang-migrate's, not %s's (both name their table schema_migrations): check migrations.tool and migrations.table", s.table, s.tool.name)}
+	}
+	return decideVersionRows(s, rows)
 }
 
 // decideApplied: the version asked for must itself be applied; when it is not, the highest applied one

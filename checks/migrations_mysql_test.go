@@ -236,6 +236,18 @@ func TestMySQLMigrationsWrongLayout(t *testing.T) {
 	d := newMyDB(t)
 	d.exec(t, "CREATE TABLE schema_migrations (version varchar(255) NOT NULL PRIMARY KEY)", "INSERT INTO schema_migrations VALUES ('20241120093000')")
 	expectSchema(t, d.url, mig("golang-migrate", "20241120093000"), false, "is not golang-migrate's", "migrations.tool")
+
+	// golang-migrate's own table read as dbmate's or rails', clean, then dirty.
+	d = newMyDB(t)
+	m := newMigrate(t, golangMigrateDirtyFiles, "mysql://"+d.dsn)
+	if err := m.Migrate(10); err != nil {
+		t.Fatalf("migrate to 10: %v", err)
+	}
+	golangMigrateReadAsOthers(t, d.url)
+	if err := m.Up(); err == nil {
+		t.Fatal("migration 11 should have failed")
+	}
+	golangMigrateReadAsOthers(t, d.url)
 }
 
 // flyway_schema_history as Flyway creates it on MySQL (its mysql createMetaDataTable.sql); on MySQL a

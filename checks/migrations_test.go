@@ -501,6 +501,42 @@ func TestMigrationsWrongLayout(t *testing.T) {
 	s := newPGSchema(t)
 	s.exec(t, "CREATE TABLE schema_migrations (version character varying NOT NULL PRIMARY KEY)", "INSERT INTO schema_migrations VALUES ('20241120093000')")
 	expectSchema(t, s.url, mig("golang-migrate", "20241120093000"), false, "is not golang-migrate's", "migrations.tool")
+
+	// The other way round: golang-migrate's own table (version bigint, dirty) read as dbmate's or
+	// rails', which share its default name, clean or dirty.
+	s = newPGSchema(t)
+	m := newMigrate(t, golangMigrateDirtyFiles, strings.Replace(s.rwURL, "postgres://", "pgx5://", 1))
+	if err := m.Migrate(10); err != nil {
+		t.Fatalf("migrate to 10: %v", err)
+	}
+	golangMigrateReadAsOthers(t, s.url)
+	if err := m.Up(); err == nil {
+		t.Fatal("migration 11 should have failed")
+	}
+	golangMigrateReadAsOthers(t, s.url)
+}
+
+// golangMigrateDirtyFiles are golang-migrate migrations 9 and 10, then 11, which fails part-way and leaves
+// the version dirty, on either server.
+var golangMigrateDirtyFiles = fstest.MapFS{
+	"m/9_a.up.sql":    {Data: []byte("CREATE TABLE a (x int);")},
+	"m/9_a.down.sql":  {Data: []byte("DROP TABLE a;")},
+	"m/10_b.up.sql":   {Data: []byte("CREATE TABLE b (x int);")},
+	"m/10_b.down.sql": {Data: []byte("DROP TABLE b;")},
+	"m/11_c.up.sql":   {Data: []byte("CREATE TABLE c (x int); SELECT * FROM healthgate_no_such_table;")},
+	"m/11_c.down.sql": {Data: []byte("DROP TABLE IF EXISTS c;")},
+}
+
+// golangMigrateReadAsOthers: golang-migrate's schema_migrations read as dbmate's or rails' is named as
+// golang-migrate's (a schema failure with the layout hint), whatever the version asked for.
+func golangMigrateReadAsOthers(t *testing.T, url string) {
+	t.Helper()
+	for _, tool := range []string{"dbmate", "rails"} {
+		for _, version := range []string{"9", "10", "11"} {
+			expectSchema(t, url, mig(tool, version), false, "does not read as "+tool+"'s: it has golang-migrate's dirty column",
+				"table schema_migrations is golang-migrate's, not "+tool+"'s", "check migrations.tool")
+		}
+	}
 }
 
 // flyway_schema_history as Flyway 9/10 creates it on Postgres (its createMetaDataTable.sql): one row per
