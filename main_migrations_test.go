@@ -219,6 +219,7 @@ func TestMigrationsFlagErrors(t *testing.T) {
 		{[]string{"--postgres", pg, "--postgres", pg2, "--migrations", "flyway:1_2"}, "--migrations: version:", ""},
 		{[]string{"--postgres", pg, "--migrations", "migrate:1"}, `--migrations: tool: unknown migration tool "migrate" (did you mean "golang-migrate"?)`, ""},
 		{[]string{"--redis", "redis://127.0.0.1:1/0", "--migrations", "goose:1"}, "--migrations: applies to the SQL targets", ""},
+		{[]string{"--postgres", pg, "--migrations", "goose:0"}, `--migrations: version: "0" is version 0, the row goose writes when it creates its table`, ""},
 		// Both give the --postgres targets their migrations: one would replace the other unseen.
 		{[]string{"--postgres", pg, "--set", `postgres.migrations={tool: goose, version: "1"}`, "--migrations", "golang-migrate:v1", "--timeout", "2s"},
 			"--migrations and --set postgres.migrations: both say what the schema of the --postgres targets must be; give one of them", ""},

@@ -287,8 +287,13 @@ func (t migrationTool) validVersion(v string) string {
 		if !digitsPattern.MatchString(v) {
 			return fmt.Sprintf("%s stores versions as a whole number (bigint): %q is not one; write %s", t.name, v, t.versions)
 		}
-		if _, err := strconv.ParseInt(v, 10, 64); err != nil {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
 			return fmt.Sprintf("%q is larger than the biggest version %s can store (a bigint, %d)", v, t.name, int64(1<<63-1))
+		}
+		if n == 0 && t.name == "goose" {
+			// goose writes version 0 when it creates its table: it would pass before any migration ran.
+			return fmt.Sprintf("%q is version 0, the row goose writes when it creates its table, never a migration; write %s", v, t.versions)
 		}
 	case digits:
 		if !digitsPattern.MatchString(v) {

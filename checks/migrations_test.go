@@ -746,6 +746,8 @@ func TestMigrationsConfigErrors(t *testing.T) {
 		{config.Migrations{Tool: "golang-migrate", Version: "v1.2"}, "version", "whole number"},
 		{config.Migrations{Tool: "goose", Version: "-3"}, "version", "whole number"},
 		{config.Migrations{Tool: "goose", Version: "99999999999999999999"}, "version", "larger than"},
+		{config.Migrations{Tool: "goose", Version: "0"}, "version", `"0" is version 0, the row goose writes when it creates its table, never a migration; write the number at the start`},
+		{config.Migrations{Tool: "goose", Version: "00"}, "version", "the row goose writes when it creates its table"},
 		{config.Migrations{Tool: "dbmate", Version: "2024-11-20"}, "version", "digits only"},
 		{config.Migrations{Tool: "rails", Version: " 1"}, "version", "spaces"},
 		{config.Migrations{Tool: "flyway", Version: "1_2"}, "version", "stores V1_2__name.sql as 1.2"},
