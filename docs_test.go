@@ -315,3 +315,53 @@ func TestDocsSecretWords(t *testing.T) {
 		}
 	}
 }
+
+// TestDocsChartChecksExamples: the chart's examples of checks, the commented `checks:` of values.yaml and
+// the chart README's migrations example, load and validate as a real configuration, and both show a
+// migrations block (the chart documents migrations too).
+func TestDocsChartChecksExamples(t *testing.T) {
+	values, err := os.ReadFile("charts/healthgate/values.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The commented example under `checks: []`, up to the first line that is not a comment.
+	_, rest, found := strings.Cut(string(values), "\nchecks: []\n")
+	if !found {
+		t.Fatal("charts/healthgate/values.yaml: no top-level `checks: []`")
+	}
+	var lines []string
+	for l := range strings.SplitSeq(rest, "\n") {
+		if !strings.HasPrefix(l, "#") {
+			break
+		}
+		lines = append(lines, strings.TrimPrefix(strings.TrimPrefix(l, "#"), " "))
+	}
+	readme, err := os.ReadFile("charts/healthgate/README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, found := strings.Cut(string(readme), "\n## Migrations: wait for the schema\n")
+	if !found {
+		t.Fatal(`charts/healthgate/README.md: no section "## Migrations: wait for the schema"`)
+	}
+	_, example, _ := strings.Cut(section, "```yaml\n")
+	example, _, _ = strings.Cut(example, "```")
+	env := func(string) (string, bool) { return "postgres://app@db:5432/app", true }
+	for _, ex := range []struct{ name, text string }{
+		// scope: shared needs the fleet section the chart writes with fleet.enabled.
+		{"charts/healthgate/values.yaml (checks)", "fleet:\n  peers: dns:///deps-healthgate-peers.default.svc.cluster.local.:8080\n" + strings.Join(lines, "\n")},
+		{"charts/healthgate/README.md (Migrations)", example},
+	} {
+		cfg, err := config.Parse(ex.name, []byte(ex.text), env)
+		if err != nil {
+			t.Errorf("%s: the example does not load: %v\n%s", ex.name, err, ex.text)
+			continue
+		}
+		if errs := checks.Validate(cfg.Checks); len(errs) > 0 {
+			t.Errorf("%s: the example does not validate: %v", ex.name, errs)
+		}
+		if !slices.ContainsFunc(cfg.Checks, func(c config.Check) bool { return slices.Contains(c.Spec.Keys(), "migrations") }) {
+			t.Errorf("%s: no check with a migrations block", ex.name)
+		}
+	}
+}

@@ -156,7 +156,7 @@ type TLS struct {
 type Migrations struct {
 	Tool    string `yaml:"tool" schema:"enum=tools"`
 	Table   string `yaml:"table" schema:"minLength=1" desc:"The tool's table, optionally schema.table; default: the tool's own."`
-	Version string `yaml:"version" schema:"minLength=1" desc:"At least this version (liquibase: a changeset id or tag that must have run; alembic: the exact head). Quote it: a YAML number would lose leading zeros or dots."`
+	Version string `yaml:"version" schema:"minLength=1" desc:"The version this release needs. golang-migrate: at least this version; goose, dbmate, rails, flyway: this version itself applied, or for flyway a baseline at or above it (a later version alone fails: an out-of-order migration is pending); liquibase: a tag or changeset (FILENAME::ID::AUTHOR) that must have run; alembic: the exact head. Quote it: a YAML number would lose leading zeros or dots."`
 
 	Src Source `yaml:"-"`
 }
