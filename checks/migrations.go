@@ -557,19 +557,37 @@ func decideFlyway(s *schemaCheck, rows [][]*string) error {
 }
 
 // decideLiquibase: the tag, or the changeset (FILENAME::ID::AUTHOR, or a bare id that names one
-// changeset), must have a row that ran (EXECUTED, RERAN or MARK_RAN).
+// changeset), must have a row that ran (EXECUTED, RERAN or MARK_RAN). Liquibase matches tags and
+// changesets exactly, but MySQL's usual collations compare without case (and trailing spaces): the
+// rows the server matched are matched again here, exactly, as on Postgres.
 func decideLiquibase(s *schemaCheck, rows [][]*string) error {
 	if len(rows) == 0 || deref(rows[0][0]) == "0" {
 		return s.empty()
 	}
-	_, _, _, full := liquibaseChangeset(s.want)
+	file, id, author, full := liquibaseChangeset(s.want)
 	var changesets []string // the changesets a bare id matched, as FILENAME::ID::AUTHOR
+	var otherwise []string  // what the server matched that is spelled otherwise, for the message
 	ran, failed := false, false
 	for _, row := range rows {
 		if row[1] == nil && row[2] == nil {
 			continue // the count row when nothing matched
 		}
 		tagged := deref(row[2]) == s.want && !full
+		exact := tagged || !full && deref(row[1]) == s.want ||
+			full && deref(row[4]) == file && deref(row[1]) == id && deref(row[5]) == author
+		if !exact {
+			name := deref(row[4]) + "::" + deref(row[1]) + "::" + deref(row[5]) // the changeset, or
+			switch {
+			case !full && strings.EqualFold(deref(row[2]), s.want):
+				name = deref(row[2]) // the tag
+			case !full:
+				name = deref(row[1]) // the id
+			}
+			if !slices.Contains(otherwise, name) {
+				otherwise = append(otherwise, name)
+			}
+			continue
+		}
 		if name := deref(row[4]) + "::" + deref(row[1]) + "::" + deref(row[5]); !full && deref(row[1]) == s.want && !slices.Contains(changesets, name) {
 			changesets = append(changesets, name)
 		}
@@ -593,8 +611,12 @@ func decideLiquibase(s *schemaCheck, rows [][]*string) error {
 	case failed:
 		return s.failed(s.want, "is recorded with exectype FAILED and never ran since")
 	}
+	spelled := ""
+	if len(otherwise) > 0 {
+		spelled = fmt.Sprintf("; %s is, spelled otherwise: liquibase matches tags and changesets exactly", strings.Join(otherwise, ", "))
+	}
 	return &Error{Class: Schema,
-		Err:  fmt.Errorf("changeset or tag %q is not in %s (%s rows): this release needs it applied", s.want, s.table, deref(rows[0][0])),
+		Err:  fmt.Errorf("changeset or tag %q is not in %s (%s rows%s): this release needs it applied", s.want, s.table, deref(rows[0][0]), spelled),
 		Hint: fmt.Sprintf("changeset %s is pending: it should clear when the migration job finishes (liquibase update); if none runs, run it", s.want)}
 }
 
