@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/healthgate/healthgate/config"
 )
@@ -21,8 +22,10 @@ import (
 type sqlDialect struct {
 	// quote is the identifier quote character: '"' (standard, Postgres) or '`' (MySQL).
 	quote byte
-	// maxIdent is the longest identifier the server keeps (Postgres 63 bytes, MySQL 64 characters).
-	maxIdent int
+	// maxIdent is the longest identifier the server keeps: Postgres 63 bytes (NAMEDATALEN - 1), MySQL
+	// 64 characters, whatever their encoded size (identChars).
+	maxIdent   int
+	identChars bool
 	// param is the placeholder of the n-th argument (1-based): $1 or ?.
 	param func(n int) string
 	// text casts a SQL expression to text, so every column reads as a string (or NULL).
@@ -359,8 +362,10 @@ func quoteTable(name string, d sqlDialect) (string, string) {
 			return "", fmt.Sprintf("%q: an empty name on one side of the dot; write a table name, or schema.table", name)
 		case strings.ContainsRune(p, 0):
 			return "", fmt.Sprintf("%q: a NUL character cannot be part of a name", name)
-		case len(p) > d.maxIdent:
+		case d.identChars && utf8.RuneCountInString(p) > d.maxIdent:
 			return "", fmt.Sprintf("%q: longer than the %d characters the server keeps of a name", p, d.maxIdent)
+		case !d.identChars && len(p) > d.maxIdent:
+			return "", fmt.Sprintf("%q: longer than the %d bytes the server keeps of a name (a character outside ASCII takes 2 to 4)", p, d.maxIdent)
 		}
 		quoted[i] = q + strings.ReplaceAll(p, q, q+q) + q
 	}

@@ -145,3 +145,32 @@ func TestMigrationsMissingTableHint(t *testing.T) {
 		})
 	}
 }
+
+// MySQL keeps 64 characters of a name, whatever their size in bytes; Postgres 63 bytes.
+func TestQuoteTableLimits(t *testing.T) {
+	tests := []struct {
+		name    string
+		dialect sqlDialect
+		table   string
+		want    string // "" accepted, else in the message
+	}{
+		{"mysql 64 two-byte characters", mysqlDialect, strings.Repeat("é", 64), ""},
+		{"mysql 64 three-byte characters", mysqlDialect, "db." + strings.Repeat("表", 64), ""},
+		{"mysql 65 characters", mysqlDialect, strings.Repeat("é", 65), "longer than the 64 characters"},
+		{"mysql 65 ASCII characters", mysqlDialect, strings.Repeat("t", 65), "longer than the 64 characters"},
+		{"postgres 63 bytes", postgresDialect, strings.Repeat("é", 31) + "t", ""},
+		{"postgres 32 two-byte characters", postgresDialect, strings.Repeat("é", 32), "longer than the 63 bytes"},
+		{"postgres 64 ASCII characters", postgresDialect, "app." + strings.Repeat("t", 64), "longer than the 63 bytes"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			quoted, msg := quoteTable(tc.table, tc.dialect)
+			switch {
+			case tc.want == "" && (msg != "" || quoted == ""):
+				t.Errorf("refused: %s", msg)
+			case tc.want != "" && !strings.Contains(msg, tc.want):
+				t.Errorf("message %q (quoted %s); want it to contain %q", msg, quoted, tc.want)
+			}
+		})
+	}
+}

@@ -224,7 +224,11 @@ func TestMySQLMigrationsTableQuoting(t *testing.T) {
 	expectSchema(t, d.other, config.Migrations{Tool: "rails", Table: d.name + ".Odd`Name", Version: "8"}, false, "at version 7")
 	// The lower-case name is another table.
 	expectSchema(t, d.url, config.Migrations{Tool: "rails", Table: "odd`name", Version: "7"}, false, "does not exist")
-	// MySQL keeps 64 characters of a name: a longer one is a configuration error.
+	// MySQL keeps 64 characters of a name, not bytes: 64 two-byte characters are a name.
+	long := strings.Repeat("é", 64)
+	d.exec(t, "CREATE TABLE `"+long+"` (version varchar(128) PRIMARY KEY)", "INSERT INTO `"+long+"` VALUES ('7')")
+	expectSchema(t, d.url, config.Migrations{Tool: "rails", Table: long, Version: "7"}, true)
+	// A longer one is a configuration error.
 	c := config.NewCheck("db", "mysql", "test", config.NewDefaults())
 	c.Spec = config.SpecOf(map[string]any{"url": d.url, "migrations": config.Migrations{Tool: "rails", Table: strings.Repeat("t", 65), Version: "7"}})
 	if _, err := checks.New(c); err == nil || !strings.Contains(err.Error(), "longer than the 64") {

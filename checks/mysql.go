@@ -720,10 +720,11 @@ func classifyMySQL(err error) error {
 
 // mysqlDialect is MySQL and MariaDB for the migrations read (migrations.go).
 var mysqlDialect = sqlDialect{
-	quote:    '`',
-	maxIdent: 64,
-	param:    func(int) string { return "?" },
-	text:     func(expr string) string { return "CAST(" + expr + " AS CHAR)" },
+	quote:      '`',
+	maxIdent:   64,
+	identChars: true,
+	param:      func(int) string { return "?" },
+	text:       func(expr string) string { return "CAST(" + expr + " AS CHAR)" },
 	// 1146 no such table; 1049 unknown database (database.table whose database does not exist).
 	missingTable:  func(err error) bool { c := mysqlCode(err); return c == 1146 || c == 1049 },
 	missingColumn: func(err error) bool { return mysqlCode(err) == 1054 },
