@@ -102,17 +102,21 @@ var migrationTools = []migrationTool{
 		decide: decideVersionRows,
 	},
 	{
+		// dbmate keys a migration by its version exactly as the file name writes it (0020_a.sql and
+		// 20_b.sql are two migrations, both applied by dbmate migrate): the version asked for must be
+		// applied as written, zeros included.
 		name: "dbmate", table: "schema_migrations", kind: digits, maxLen: 128,
-		versions: "the digits before the first _ of a migration's file name (20241120093000_users.sql is 20241120093000)",
+		versions: "the digits before the first _ of a migration's file name, leading zeros included (20241120093000_users.sql is 20241120093000, 0020_users.sql is 0020)",
 		columns:  []string{"version"},
-		query:    versionRows,
+		query:    versionRows(true),
 		decide:   decideVersionTable,
 	},
 	{
+		// rails stores a migration's version as a number (0020_add_users.rb is 20): 0020 asked for is 20.
 		name: "rails", table: "schema_migrations", kind: digits, maxLen: 255,
 		versions: "the digits before the first _ of a migration's file name (20241120093000_add_users.rb is 20241120093000)",
 		columns:  []string{"version"},
-		query:    versionRows,
+		query:    versionRows(false),
 		decide:   decideVersionTable,
 	},
 	{
@@ -184,20 +188,29 @@ func findTool(name string) (migrationTool, bool) {
 
 // versionRows reads a table of applied versions as text (dbmate, rails): the numerically highest one
 // (longer digit strings are larger once leading zeros are dropped, so the order is by length, then by
-// text, and 10 sorts above 9), and whether the one asked for is among them (as a number: 0010 is 10).
+// text, and 10 sorts above 9), and whether the one asked for is among them: exactly as written (dbmate),
+// or as a number (rails: 0010 is 10). When exact, a fourth column is a version applied that is the same
+// number spelled otherwise (0020 for 20), for the message.
 //
 // dbmate, rails and golang-migrate all name their table schema_migrations, so the table may well be
 // golang-migrate's (version bigint, dirty): version is cast to text, so that such a table reads rather
 // than failing as a type error, and a third column is that table's dirty flag. Its subquery names dirty
 // unqualified: in standard SQL (Postgres, MySQL, MariaDB) that is the table's own column when it has
 // one, else the outer query's NULL, so one statement reads both layouts, without a catalog query.
-func versionRows(d sqlDialect, t, want string) (string, []any) {
-	version := d.text("version")
-	trimmed := "TRIM(LEADING '0' FROM " + version + ")"
-	return "SELECT (SELECT " + version + " FROM " + t + " ORDER BY CHAR_LENGTH(" + trimmed + ") DESC, " + trimmed + " DESC LIMIT 1)," +
-		" (SELECT " + d.text("COUNT(*)") + " FROM " + t + " WHERE " + trimmed + " = " + d.param(1) + ")," +
-		" (SELECT " + d.text("dirty") + " FROM " + t + " LIMIT 1)" +
-		" FROM (SELECT NULL AS dirty) o", []any{strings.TrimLeft(want, "0")}
+func versionRows(exact bool) func(d sqlDialect, t, want string) (string, []any) {
+	return func(d sqlDialect, t, want string) (string, []any) {
+		version := d.text("version")
+		trimmed := "TRIM(LEADING '0' FROM " + version + ")"
+		highest := "(SELECT " + version + " FROM " + t + " ORDER BY CHAR_LENGTH(" + trimmed + ") DESC, " + trimmed + " DESC LIMIT 1)"
+		dirty := "(SELECT " + d.text("dirty") + " FROM " + t + " LIMIT 1)"
+		if !exact {
+			return "SELECT " + highest + ", (SELECT " + d.text("COUNT(*)") + " FROM " + t + " WHERE " + trimmed + " = " + d.param(1) + "), " +
+				dirty + " FROM (SELECT NULL AS dirty) o", []any{strings.TrimLeft(want, "0")}
+		}
+		return "SELECT " + highest + ", (SELECT " + d.text("COUNT(*)") + " FROM " + t + " WHERE " + version + " = " + d.param(1) + "), " +
+			dirty + ", (SELECT MIN(" + version + ") FROM " + t + " WHERE " + trimmed + " = " + d.param(2) + ")" +
+			" FROM (SELECT NULL AS dirty) o", []any{want, strings.TrimLeft(want, "0")}
+	}
 }
 
 // liquibaseChangeset splits liquibase's own name of a changeset, FILENAME::ID::AUTHOR (as liquibase
@@ -472,13 +485,23 @@ func decideVersionRows(s *schemaCheck, rows [][]*string) error {
 }
 
 // decideVersionTable decides for dbmate and rails (versionRows): a dirty flag read means the table is
-// golang-migrate's, whose one row is the version it is at, not a row per applied migration.
+// golang-migrate's, whose one row is the version it is at, not a row per applied migration; for dbmate,
+// the version asked for spelled otherwise (0020 for 20) is named as such, not as a later version.
 func decideVersionTable(s *schemaCheck, rows [][]*string) error {
 	if len(rows) > 0 && rows[0][2] != nil {
 		return &Error{Class: Schema,
 			Err: fmt.Errorf("table %s does not read as %s's: it has golang-migrate's dirty column (golang-migrate keeps one row, the version it is at, as a bigint), not a row per applied migration",
 				s.table, s.tool.name),
 			Hint: fmt.Sprintf("table %s is golang-migrate's, not %s's (both name their table schema_migrations): check migrations.tool and migrations.table", s.table, s.tool.name)}
+	}
+	if len(rows) > 0 && len(rows[0]) > 3 && deref(rows[0][1]) == "0" && rows[0][3] != nil {
+		// The same number, applied under another spelling: to dbmate another migration.
+		other := *rows[0][3]
+		return &Error{Class: Schema,
+			Err: fmt.Errorf("version %s is not applied, %s is (%s, table %s): %s keys a migration by its version exactly as the file name writes it, so %s and %s are two migrations",
+				s.want, other, s.tool.name, s.table, s.tool.name, s.want, other),
+			Hint: fmt.Sprintf("%s is applied, not %s: if this release's migration is %s_*.sql, write migrations.version: \"%s\" (quoted); if it is %s_*.sql, it is pending and clears when the migration job applies it",
+				other, s.want, other, other, s.want)}
 	}
 	return decideVersionRows(s, rows)
 }

@@ -214,6 +214,8 @@ func TestMySQLMigrationsDbmate(t *testing.T) {
 	dbmateNumbers(t, bin, d.rwURL, d.url)
 	d = newMyDB(t)
 	dbmateOutOfOrder(t, bin, d.rwURL, d.url)
+	d = newMyDB(t)
+	dbmateLeadingZeros(t, bin, d.rwURL, d.url)
 }
 
 // A backquote in a table name is doubled, not pasted; MySQL table names are case-sensitive on Linux.

@@ -385,6 +385,29 @@ func TestMigrationsDbmate(t *testing.T) {
 	dbmateNumbers(t, bin, s.rwURL, s.url)
 	s = newPGSchema(t)
 	dbmateOutOfOrder(t, bin, s.rwURL, s.url)
+	s = newPGSchema(t)
+	dbmateLeadingZeros(t, bin, s.rwURL, s.url)
+}
+
+// dbmateLeadingZeros: dbmate keys a migration by its version as the file name writes it, so 0020 and 20
+// are two migrations: 20 is not applied while only 0020 is (the message names 0020), and dbmate migrate
+// applies 20_b.sql beside 0020_a.sql.
+func dbmateLeadingZeros(t *testing.T, bin, dbURL, checkURL string) {
+	t.Helper()
+	dir := t.TempDir()
+	dbmateFile(t, dir, "0020_a.sql", "")
+	dbmateRun(t, bin, dbURL, dir, true, "migrate")
+	expectSchema(t, checkURL, mig("dbmate", "0020"), true)
+	spelled := "0020 is applied, not 20: if this release's migration is 0020_*.sql, write migrations.version: \"0020\" (quoted); if it is 20_*.sql, it is pending"
+	expectSchema(t, checkURL, mig("dbmate", "20"), false, "version 20 is not applied, 0020 is", "0020 are two migrations", spelled)
+	expectSchema(t, checkURL, mig("dbmate", "020"), false, "version 020 is not applied, 0020 is")
+	expectSchema(t, checkURL, mig("dbmate", "21"), false, "at version 0020", "need 21", pendingHint)
+	dbmateFile(t, dir, "20_b.sql", "")
+	dbmateRun(t, bin, dbURL, dir, true, "migrate") // dbmate's own verdict: 20 was pending
+	expectSchema(t, checkURL, mig("dbmate", "20"), true)
+	expectSchema(t, checkURL, mig("dbmate", "0020"), true)
+	// rails reads the same rows as numbers (rails itself writes 0020_a.rb as 20).
+	expectSchema(t, checkURL, mig("rails", "020"), true)
 }
 
 // dbmateBinary finds the dbmate binary that .ci/run installs from npm (@dbmate/linux-x64, pinned;
@@ -445,7 +468,8 @@ func dbmateNumbers(t *testing.T, bin, dbURL, checkURL string) {
 	expectSchema(t, checkURL, mig("dbmate", "9"), false, "holds no applied migration", pendingHint)
 	dbmateRun(t, bin, dbURL, dir, true, "migrate")
 	expectSchema(t, checkURL, mig("dbmate", "9"), true)
-	expectSchema(t, checkURL, mig("dbmate", "09"), true)
+	// dbmate keys migrations by the version as written: 09 would be another migration.
+	expectSchema(t, checkURL, mig("dbmate", "09"), false, "version 09 is not applied, 9 is", `write migrations.version: "9"`)
 	expectSchema(t, checkURL, mig("dbmate", "10"), false, "at version 9", "need 10", pendingHint) // "9" > "10" as text
 	dbmateFile(t, dir, "10_b.sql", "")
 	dbmateRun(t, bin, dbURL, dir, true, "migrate")
