@@ -169,7 +169,8 @@ var toolAliases = map[string]string{
 	"activerecord": "rails", "active_record": "rails", "sqlalchemy": "alembic",
 }
 
-func toolNames() []string {
+// MigrationTools names the migration tools a migrations block (and --migrations) takes.
+func MigrationTools() []string {
 	names := make([]string, len(migrationTools))
 	for i, t := range migrationTools {
 		names[i] = t.name
@@ -257,9 +258,9 @@ func newSchemaCheck(c config.Check, m config.Migrations, d sqlDialect) (*schemaC
 	switch {
 	case ok:
 	case m.Tool == "":
-		add("tool", "required: the migration tool that keeps the schema's version (one of %s)", strings.Join(toolNames(), ", "))
+		add("tool", "required: the migration tool that keeps the schema's version (one of %s)", strings.Join(MigrationTools(), ", "))
 	default:
-		add("tool", "unknown migration tool %q%s (known: %s)", m.Tool, suggestTool(m.Tool), strings.Join(toolNames(), ", "))
+		add("tool", "unknown migration tool %q%s (known: %s)", m.Tool, suggestTool(m.Tool), strings.Join(MigrationTools(), ", "))
 	}
 	table := m.Table
 	if table == "" && ok {
@@ -350,7 +351,7 @@ func suggestTool(name string) string {
 	if alias, ok := toolAliases[lower]; ok {
 		return fmt.Sprintf(" (did you mean %q?)", alias)
 	}
-	best := config.Closest(lower, toolNames(), 4)
+	best := config.Closest(lower, MigrationTools(), 4)
 	if best == "" {
 		return ""
 	}

@@ -280,7 +280,7 @@ func fieldSchema(t *testing.T, f reflect.StructField) obj {
 	if e, ok := tags["enum"]; ok {
 		values := strings.Split(e, "|")
 		if e == "tools" {
-			values = toolNames()
+			values = MigrationTools()
 		}
 		o = append(o, kv{"enum", values})
 	}

@@ -88,7 +88,7 @@ func (t *Targets) Register(fs *flag.FlagSet, verb, configUse string) {
 	fs.Var(&t.sets, "set", "set a field of every target of a kind given by flag, as a configuration file writes it under the check: `KIND.FIELD=VALUE`, "+
 		"the value read as YAML (redis.key=healthgate:probe through twemproxy, postgres.writable=true, postgres.max_replication_lag=30s, redis.tls={ca_file: /ca.pem}); repeatable")
 	fs.StringVar(&t.migrations, "migrations", "", "the schema of every "+strings.Join(migrationFlags(), ", ")+" target must be at this version: `TOOL:VERSION` or TOOL:TABLE:VERSION "+
-		"(tools: golang-migrate, goose, dbmate, rails, flyway, liquibase, alembic; the table ends at the first single colon, so liquibase's FILENAME::ID::AUTHOR is a version)")
+		"(tools: "+strings.Join(checks.MigrationTools(), ", ")+"; the table ends at the first single colon, so liquibase's FILENAME::ID::AUTHOR is a version)")
 }
 
 // migrationKinds are the kinds that have a schema, to which --migrations applies (checks.Kind.Migrations).
