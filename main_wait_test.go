@@ -415,6 +415,7 @@ func TestWaitUsageErrors(t *testing.T) {
 		{"--set twice", []string{"--redis", "redis://127.0.0.1:6379", "--set", "redis.key=a", "--set", "redis.key=hunter2"}, []string{"--set redis.key: given twice"}},
 		{"--set not YAML", []string{"--redis", "redis://127.0.0.1:6379", "--set", "redis.key={hunter2: ["}, []string{"--set redis.key: not one YAML value"}},
 		{"--set value the kind refuses", []string{"--postgres", "postgres://127.0.0.1:5432/x", "--set", "postgres.writable=maybe"}, []string{`--set postgres.writable (target "postgres"): invalid boolean "maybe": write true or false`}},
+		{"--set value with an unknown field inside", []string{"--postgres", "postgres://127.0.0.1:5432/x", "--set", "postgres.tls={cert_fil: x}"}, []string{`--set postgres.tls (target "postgres"): cert_fil: unknown field (did you mean "cert_file"?)`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -382,6 +382,8 @@ func flagTargetChecks(cfg *config.Config, targets []flagTarget, attemptTimeout t
 						p = fmt.Sprintf("%s: %s: %s", f.flag(), e.Field, e.Msg) // the same for every target of the kind
 					case strings.HasSuffix(e.Path, ".migrations"):
 						p = fmt.Sprintf("--migrations: %s: %s", e.Field, e.Msg) // the same for every target
+					case fromSet && e.Field != f.field: // inside the value: --set postgres.tls={bogus: 1}
+						p = fmt.Sprintf("%s (target %q): %s: %s", f.flag(), name, e.Field, e.Msg)
 					case fromSet:
 						p = fmt.Sprintf("%s (target %q): %s", f.flag(), name, e.Msg)
 					}
