@@ -78,6 +78,13 @@ func buildHTTP(c config.Check, s *httpSpec) (prober, string, config.Errors) {
 			errs = append(errs, c.Src.Errorf("headers", "%q is not a valid header name", k))
 			continue
 		}
+		// net/http refuses such a value at every request ("invalid header field value"), which would
+		// fail every run as unknown; the usual cause is a token from a Secret written with a trailing
+		// newline. Said once, here, without the value.
+		if strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7f }) {
+			errs = append(errs, c.Src.Errorf("headers", "header %s: its value holds a line break or another control character, which HTTP cannot carry (a Secret written with a trailing newline?)", k))
+			continue
+		}
 		if strings.EqualFold(k, "Host") {
 			host = v
 			continue

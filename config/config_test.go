@@ -220,6 +220,24 @@ func TestInvalidEveryFieldOfOneCheck(t *testing.T) {
 	)
 }
 
+// TestInvalidHeaderValue: a header value HTTP cannot carry (a token from a Secret with a trailing
+// newline) is a configuration error naming the header, never showing the value, instead of every run
+// failing as unknown.
+func TestInvalidHeaderValue(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "healthgate.yaml")
+	text := "checks:\n  - name: api\n    type: http\n    url: http://127.0.0.1:9/\n    headers: {Authorization: \"Bearer ${API_TOKEN}\", X-Tab: \"a\\tb\"}\n"
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := func(name string) (string, bool) { return "s3cr3t-token\n", name == "API_TOKEN" }
+	_, err := load(t, path, env)
+	expectErrors(t, err, `:5: checks[0] "api": headers: header Authorization: its value holds a line break`)
+	if strings.Contains(err.Error(), "s3cr3t") {
+		t.Errorf("the error shows the value: %v", err)
+	}
+}
+
 // expectErrors checks that err is exactly these errors, in order, each containing its text.
 func expectErrors(t *testing.T, err error, want ...string) {
 	t.Helper()
