@@ -65,6 +65,15 @@ func dnsSettingsOf(c config.Check, s *dnsSpec) (dnsSettings, config.Errors) {
 		errs = append(errs, c.Src.Errorf("host", "required: the name to resolve"))
 	case strings.Contains(d.host, "://") || strings.ContainsAny(d.host, " /@"):
 		errs = append(errs, c.Src.Errorf("host", "must be a DNS name such as payments.internal (got %q)", s.Host))
+	case hasPort(d.host):
+		// The resolver would ask for the name "localhost:53" and get NXDOMAIN at every run.
+		errs = append(errs, c.Src.Errorf("host", "is a name alone, without a port (got %q): the DNS server to ask, and its port, belong in server: host:port (for a --dns target, --set dns.server=HOST:PORT)", s.Host))
+	case isIPLiteral(d.host):
+		// The Go resolver answers an address with itself, without a query: the check would pass
+		// whatever the network or the DNS does.
+		errs = append(errs, c.Src.Errorf("host", "is an IP address (%s), which needs no resolving: a dns check resolves a name; to check that the address is reachable, use a tcp check (type: tcp, address: %s; --tcp %[2]s)", d.host, net.JoinHostPort(strings.Trim(d.host, "[]"), "PORT")))
+	case strings.Contains(d.host, ":"):
+		errs = append(errs, c.Src.Errorf("host", "must be a DNS name such as payments.internal (got %q)", s.Host))
 	case len(strings.TrimSuffix(d.host, ".")) > 253:
 		errs = append(errs, c.Src.Errorf("host", "a DNS name is at most 253 characters"))
 	}
@@ -107,6 +116,23 @@ func dnsSettingsOf(c config.Check, s *dnsSpec) (dnsSettings, config.Errors) {
 		d.server = server
 	}
 	return d, errs
+}
+
+// hasPort reports whether host is host:port (a name or an IPv4 address, or an IPv6 one in brackets,
+// with a port number).
+func hasPort(host string) bool {
+	h, port, err := net.SplitHostPort(host)
+	if err != nil || h == "" {
+		return false
+	}
+	_, err = strconv.ParseUint(port, 10, 16)
+	return err == nil
+}
+
+// isIPLiteral reports whether host is an IPv4 or IPv6 address (in brackets or not, with a zone or not).
+func isIPLiteral(host string) bool {
+	_, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"))
+	return err == nil
 }
 
 func recordName(r string) string {

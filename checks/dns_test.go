@@ -243,6 +243,14 @@ func TestDNSConfig(t *testing.T) {
 		{config.Check{}, "host: required"},
 		{config.Check{Spec: config.SpecOf(map[string]any{"host": "https://payments.internal/"})}, "must be a DNS name"},
 		{config.Check{Spec: config.SpecOf(map[string]any{"host": "payments.internal", "record": "MX"})}, "must be one of A, AAAA, CNAME, SRV, TXT"},
+		// An address resolves to itself without a query: such a check would check nothing.
+		{config.Check{Spec: config.SpecOf(map[string]any{"host": "10.0.0.7"})}, "is an IP address (10.0.0.7), which needs no resolving: a dns check resolves a name; to check that the address is reachable, use a tcp check (type: tcp, address: 10.0.0.7:PORT; --tcp 10.0.0.7:PORT)"},
+		{config.Check{Spec: config.SpecOf(map[string]any{"host": "fd00::7", "record": "AAAA"})}, "is an IP address (fd00::7)"},
+		{config.Check{Spec: config.SpecOf(map[string]any{"host": "[fd00::7]"})}, "use a tcp check (type: tcp, address: [fd00::7]:PORT"},
+		// The resolver would ask for the name "localhost:53": NXDOMAIN at every run.
+		{config.Check{Spec: config.SpecOf(map[string]any{"host": "localhost:53"})}, "without a port (got \"localhost:53\"): the DNS server to ask, and its port, belong in server"},
+		{config.Check{Spec: config.SpecOf(map[string]any{"host": "10.0.0.7:53"})}, "belong in server"},
+		{config.Check{Spec: config.SpecOf(map[string]any{"host": "localhost:dns"})}, "must be a DNS name"},
 		{config.Check{Spec: config.SpecOf(map[string]any{"host": "payments.internal", "record": "A", "expect": []string{"fd00::1"}})}, "not an IPv4 address"},
 		{config.Check{Spec: config.SpecOf(map[string]any{"host": "payments.internal", "record": "AAAA", "expect": []string{"10.0.0.1"}})}, "not an IPv6 address"},
 		{config.Check{Spec: config.SpecOf(map[string]any{"host": "payments.internal", "expect": []string{"payments"}})}, "not an IP address"},
