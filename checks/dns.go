@@ -31,14 +31,15 @@ const dnsDefaultPort = "53"
 var dnsRecords = []string{"A", "AAAA", "CNAME", "SRV", "TXT"}
 
 const (
-	dnsNotFoundHint   = "the name does not exist, or has no record of that type (NXDOMAIN or an empty answer): check host and record in %s, and that the record was published in that zone"
-	dnsServerHint     = "the DNS server failed or refused the query (SERVFAIL or REFUSED): check the server's own health and that it serves this zone"
-	dnsRefusedHint    = "nothing answers DNS at the server: check server in the check's configuration (host:port), or the resolver in /etc/resolv.conf"
-	dnsTimeoutHint    = "the DNS server did not answer within the timeout: it is down, overloaded, or a firewall drops UDP/53"
-	dnsGarbageHint    = "something answers at the DNS server's address, but not with DNS replies to the query: another service on that port, or a broken server; check server in the check's configuration (host:port), or the resolver in /etc/resolv.conf"
-	dnsExpectHint     = "the name resolves, but not to every value in expect: the record changed, or the check's expect is out of date"
-	dnsNoCNAMEHint    = "the name exists but is not an alias (no CNAME record): check record: CNAME in %s, or use A/AAAA"
-	dnsSystemResolver = "the system resolver"
+	dnsNotFoundHint    = "the name does not exist, or has no record of that type (NXDOMAIN or an empty answer): check host and record in %s, and that the record was published in that zone"
+	dnsServerHint      = "the DNS server failed or refused the query (SERVFAIL or REFUSED): check the server's own health and that it serves this zone"
+	dnsRefusedHint     = "nothing answers DNS at the server: check server in the check's configuration (host:port), or the resolver in /etc/resolv.conf"
+	dnsTimeoutHint     = "the DNS server did not answer within the timeout: it is down, overloaded, or a firewall drops UDP/53"
+	dnsGarbageHint     = "something answers at the DNS server's address, but not with DNS replies to the query: another service on that port, or a broken server; check server in the check's configuration (host:port), or the resolver in /etc/resolv.conf"
+	dnsExpectHint      = "the name resolves, but not to every value in expect: the record changed, or the check's expect is out of date"
+	dnsHostsFamilyHint = "the name has addresses, but none of the family asked for: /etc/hosts, which the resolver reads before DNS, has the name with addresses of the other family only; check record in %s, or add the address to /etc/hosts (hostAliases in a pod)"
+	dnsNoCNAMEHint     = "the name exists but is not an alias (no CNAME record): check record: CNAME in %s, or use A/AAAA"
+	dnsSystemResolver  = "the system resolver"
 )
 
 // dnsSettings is dnsSpec checked and resolved: what the runs of a dns check read.
@@ -288,6 +289,14 @@ func (d *dnsCheck) classify(ctx context.Context, err error, replies *dnsReplies)
 	what := fmt.Sprintf("%s %s at %s", recordName(d.cfg.record), d.cfg.host, d.shown)
 	var de *net.DNSError
 	isDNS := errors.As(err, &de)
+	var ae *net.AddrError
+	if !isDNS && errors.As(err, &ae) && ae.Err == "no suitable address found" {
+		// The name has addresses, none of the family asked for: /etc/hosts answered (the Go resolver
+		// reads it before DNS, and a DNS answer of the other family is never asked for), as a
+		// server's empty answer would have.
+		return &Error{Class: DNS, Hint: dnsHostsFamilyHint,
+			Err: fmt.Errorf("%s: no %s record: the name resolves, but to no address of that family", what, recordName(d.cfg.record))}
+	}
 	if n := replies.bogus.Load(); n > 0 && (ctx.Err() != nil || isDNS && de.IsTimeout) {
 		// past: the class holds although the deadline passed, as the server did answer, with garbage.
 		return &Error{Class: BadResponse, Hint: dnsGarbageHint, past: true,

@@ -1,8 +1,10 @@
 package checks_test
 
 import (
+	"cmp"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -153,6 +155,74 @@ func TestDNSServerFaults(t *testing.T) {
 			t.Errorf("a .invalid name: %v; want dns (or timeout, where the resolver is unreachable)", err)
 		}
 	})
+}
+
+// TestDNSHostsOtherFamily: a name /etc/hosts answers with addresses of one family only, asked for the
+// other (localhost, where /etc/hosts has 127.0.0.1 and no ::1, asked for AAAA). The Go resolver reads
+// /etc/hosts before DNS and reports "no suitable address found" (a *net.AddrError, not a DNS error):
+// that is dns, as a server's empty answer is, not unknown. A server of our own that answers nothing
+// proves no query decided it.
+func TestDNSHostsOtherFamily(t *testing.T) {
+	name, record := hostsNameOfOneFamily(t)
+	silent := udpServer(t, func([]byte) [][]byte { return nil })
+	for _, server := range []string{"", silent} {
+		t.Run("server "+cmp.Or(server, "of the system"), func(t *testing.T) {
+			ch := newCheckTimeout(t, config.Check{Type: "dns", Spec: config.SpecOf(map[string]any{"host": name, "record": record, "server": server})}, generousTimeout)
+			err, _ := runCheck(t, ch)
+			assertAnswer(t, ch, err, checks.DNS, "/etc/hosts", "s3cr3t")
+			if want := "no " + record + " record"; !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not say %q", err, want)
+			}
+		})
+	}
+}
+
+// hostsNameOfOneFamily returns a name of /etc/hosts whose addresses there are all of one family, and the
+// record of the other family (AAAA for a name with IPv4 addresses only); it skips the test when every
+// name has both.
+func hostsNameOfOneFamily(t *testing.T) (string, string) {
+	t.Helper()
+	b, err := os.ReadFile("/etc/hosts")
+	if err != nil {
+		t.Skipf("no /etc/hosts: %v", err)
+	}
+	v4, v6 := map[string]bool{}, map[string]bool{}
+	var names []string
+	for line := range strings.SplitSeq(string(b), "\n") {
+		line, _, _ = strings.Cut(line, "#")
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		ip, err := netip.ParseAddr(f[0])
+		if err != nil {
+			continue
+		}
+		for _, n := range f[1:] {
+			n = strings.ToLower(n)
+			if !v4[n] && !v6[n] {
+				names = append(names, n)
+			}
+			if ip.Is4() {
+				v4[n] = true
+			} else {
+				v6[n] = true
+			}
+		}
+	}
+	for _, n := range names {
+		switch {
+		case strings.Contains(n, "."):
+			// A name with a dot may also be a search-list candidate: keep to single labels, which
+			// /etc/hosts answers first under any ndots.
+		case v4[n] && !v6[n]:
+			return n, "AAAA"
+		case v6[n] && !v4[n]:
+			return n, "A"
+		}
+	}
+	t.Skip("every name in /etc/hosts has addresses of both families")
+	return "", ""
 }
 
 // TestDNSServerErrors: a real dnsmasq answering REFUSED (a name outside the zones it serves, and it has
