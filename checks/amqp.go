@@ -94,6 +94,10 @@ func amqpSettingsOf(c config.Check, s *amqpSpec) (amqpSettings, config.Errors) {
 	if strings.TrimSpace(s.Queue) != s.Queue {
 		errs = append(errs, c.Src.Errorf("queue", "has leading or trailing spaces: %q", s.Queue))
 	}
+	if len(s.Queue) > 255 {
+		// AMQP 0-9-1 carries it as a short string: amqp091 refuses to write a longer one, at every run.
+		errs = append(errs, c.Src.Errorf("queue", "is %d bytes long: a queue name is at most 255 bytes", len(s.Queue)))
+	}
 	if uri.Scheme == "amqps" {
 		// amqp091's own URL parameters for TLS files count where the tls block is silent.
 		tc := s.TLS
@@ -118,6 +122,15 @@ func amqpSettingsOf(c config.Check, s *amqpSpec) (amqpSettings, config.Errors) {
 	u, err := url.Parse(s.URL)
 	if err != nil {
 		return a, append(errs, c.Src.Errorf("url", "not a valid AMQP URL"))
+	}
+	if u.Hostname() == "" {
+		// amqp091 takes an empty host for localhost: in a pod, the pod itself.
+		errs = append(errs, c.Src.Errorf("url", "not a valid AMQP URL: no host (amqp://user:password@host:5672/vhost)"))
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			errs = append(errs, c.Src.Errorf("url", "the port must be a number from 1 to 65535"))
+		}
 	}
 	if strings.Contains(u.EscapedPath(), "@") {
 		// A '/' in the user or password ends the user information early: the host is the user's

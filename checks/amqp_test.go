@@ -124,6 +124,12 @@ func TestAMQPConfiguration(t *testing.T) {
 		{"other scheme", config.Check{Spec: config.SpecOf(map[string]any{"url": "http://guest:s3cr3t-pw@rabbit/"})}, "scheme must be amqp or amqps"},
 		{"bad escape in the password", config.Check{Spec: config.SpecOf(map[string]any{"url": "amqp://guest:s3cr3t%zz-pw@rabbit/"})}, "percent-encoded"},
 		{"tls on amqp://", config.Check{Spec: config.SpecOf(map[string]any{"url": "amqp://rabbit/", "tls": config.TLS{ServerName: "rabbit"}})}, "applies to amqps://"},
+		// amqp091 takes these, and every run failed: at the dial (unknown), or while writing the
+		// passive declare; an empty host was localhost.
+		{"port out of range", config.Check{Spec: config.SpecOf(map[string]any{"url": "amqp://u:s3cr3t-pw@127.0.0.1:99999/"})}, "the port must be a number from 1 to 65535"},
+		{"queue name too long", config.Check{Spec: config.SpecOf(map[string]any{"url": "amqp://rabbit/", "queue": strings.Repeat("q", 300)})}, "queue: is 300 bytes long: a queue name is at most 255 bytes"},
+		{"no host", config.Check{Spec: config.SpecOf(map[string]any{"url": "amqp://guest:s3cr3t-pw@:5672/"})}, "no host"},
+		{"no host nor port", config.Check{Spec: config.SpecOf(map[string]any{"url": "amqp://"})}, "no host"},
 	})
 	ch := newCheck(t, config.Check{Type: "amqp", Spec: config.SpecOf(map[string]any{"url": "amqps://app:s3cr3t-pw@rabbit:5671/prod", "queue": "orders"})})
 	if want := `amqps://app:xxxxx@rabbit:5671/prod queue "orders"`; ch.Target != want {

@@ -350,7 +350,7 @@ func parseMySQL(raw string) (*mysql.Config, error) {
 			}
 			return nil, fmt.Errorf("not a valid mysql DSN (user:password@tcp(host:3306)/database?param=value): %s", dsnCause(err, query))
 		}
-		return cfg, nil
+		return cfg, mysqlPortProblem(cfg)
 	}
 	if scheme != "mysql" && scheme != "mariadb" {
 		return nil, fmt.Errorf("scheme %q: write mysql://user:password@host:3306/database, or the driver's DSN user:password@tcp(host:3306)/database", scheme)
@@ -390,7 +390,21 @@ func parseMySQL(raw string) (*mysql.Config, error) {
 	}
 	cfg.User = u.User.Username()
 	cfg.Passwd, _ = u.User.Password()
-	return cfg, nil
+	return cfg, mysqlPortProblem(cfg)
+}
+
+// mysqlPortProblem refuses a TCP port out of range, which neither net/url nor the driver's DSN parser
+// does: every run would fail at the dial ("invalid port"), unclassified.
+func mysqlPortProblem(cfg *mysql.Config) error {
+	if cfg.Net != "tcp" {
+		return nil
+	}
+	if _, port, err := net.SplitHostPort(cfg.Addr); err == nil {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return errors.New("the port must be a number from 1 to 65535")
+		}
+	}
+	return nil
 }
 
 // dsnCause is the driver's reason in words, without the value it quotes ("invalid bool value: VALUE"): a

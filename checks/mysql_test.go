@@ -189,6 +189,11 @@ func TestMySQLConfig(t *testing.T) {
 		{url: "app:s3cr3t-pw@tcp(db:3306/orders", err: "not a valid mysql DSN"},
 		{url: "postgres://app:s3cr3t-pw@db/orders", err: "scheme \"postgres\""},
 		{url: "", err: "required"},
+		// Neither net/url nor the driver's DSN parser checks the port's range: every run failed at
+		// the dial, unclassified.
+		{url: "mysql://root:s3cr3t-pw@127.0.0.1:99999/test", err: "the port must be a number from 1 to 65535"},
+		{url: "root:s3cr3t-pw@tcp(127.0.0.1:99999)/test", err: "the port must be a number from 1 to 65535"},
+		{url: "root@tcp(127.0.0.1:0)/test", err: "the port must be a number from 1 to 65535"},
 		// The driver would send SET password = VALUE: MySQL's statement that changes the user's password.
 		{url: "mysql://app@db:3306/orders?password=s3cr3t-pw", err: "changes the user's password"},
 		{url: "app@tcp(db:3306)/orders?user=app&PASSWORD=s3cr3t-pw", err: "changes the user's password"},
