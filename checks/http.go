@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -58,6 +59,11 @@ func buildHTTP(c config.Check, s *httpSpec) (prober, string, config.Errors) {
 		errs = append(errs, c.Src.Errorf("url", "%s", urlParseProblem("not a valid URL", s.URL, err)))
 	} else if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, c.Src.Errorf("url", "must be an absolute http:// or https:// URL (got %s)", RedactURL(s.URL)))
+	} else if p := u.Port(); p != "" {
+		// net/url takes any digits: every run would fail at the dial, unclassified.
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			errs = append(errs, c.Src.Errorf("url", "the port must be a number from 1 to 65535"))
+		}
 	}
 	method := strings.ToUpper(s.Method)
 	if method == "" {

@@ -101,6 +101,19 @@ func buildRedis(c config.Check, s *redisSpec) (prober, string, config.Errors) {
 		return nil, "", config.Errors{c.Src.Errorf("url", "%s", redisURLProblem(s.URL, err))}
 	}
 	var errs config.Errors
+	// Neither net/url nor go-redis checks a port's range: every run would fail at the dial, unclassified.
+	addrs := []string{opts.Addr}
+	if fo != nil {
+		addrs = fo.SentinelAddrs
+	}
+	for _, a := range addrs {
+		if _, p, err := net.SplitHostPort(a); err == nil && opts.Network != "unix" {
+			if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+				errs = append(errs, c.Src.Errorf("url", "the port must be a number from 1 to 65535"))
+				break
+			}
+		}
+	}
 	if opts.DB < 0 {
 		errs = append(errs, c.Src.Errorf("url", "the database number must be 0 or more (got %d)", opts.DB))
 	}
