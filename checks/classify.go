@@ -115,7 +115,34 @@ func classified(err error) error {
 	if errors.As(err, &e) {
 		return err
 	}
+	if path, missing, ok := unixDialFailure(err); ok {
+		// The generic refused hint speaks of host and port.
+		hint := "nothing listens at the unix socket " + path + ": the file exists, but no server holds it (one that stopped and left it behind); is the server running?"
+		if missing {
+			hint = "no unix socket at " + path + ": the server is not running, or it makes its socket elsewhere; is the socket path in %s right?"
+		}
+		return &Error{Class: Refused, Err: err, Hint: hint}
+	}
 	return &Error{Class: classifyNet(err), Err: err}
+}
+
+// unixDialFailure reports a dial of a unix socket that found no socket file at path (missing), or a file
+// no server listens on: both are nothing listening there, as a refused TCP connection is.
+func unixDialFailure(err error) (path string, missing, ok bool) {
+	var oe *net.OpError
+	if !errors.As(err, &oe) || oe.Op != "dial" || !strings.HasPrefix(oe.Net, "unix") {
+		return "", false, false
+	}
+	if oe.Addr != nil {
+		path = oe.Addr.String()
+	}
+	switch {
+	case errors.Is(err, syscall.ENOENT):
+		return path, true, true
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return path, false, true
+	}
+	return "", false, false
 }
 
 // classifyNet infers the class of a transport-level error (dialling, reading, TLS). Order matters: a
@@ -145,6 +172,7 @@ func classifyNet(err error) Class {
 		strings.Contains(msg, "tls: "):
 		return TLS
 	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EHOSTUNREACH),
+		errors.Is(err, syscall.ENOENT) && isUnixDial(err), // no socket file: nothing listens there
 		errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.EADDRNOTAVAIL):
 		return Refused
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNABORTED), errors.Is(err, syscall.EPIPE),
@@ -159,6 +187,8 @@ func classifyNet(err error) Class {
 	}
 	return Unknown
 }
+
+func isUnixDial(err error) bool { _, _, ok := unixDialFailure(err); return ok }
 
 // hints are the generic one-line advice per class; %s is where the failing value came from (an
 // environment variable such as DATABASE_URL, a secret file, or the config field).

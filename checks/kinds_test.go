@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -700,6 +701,42 @@ func TestTCP(t *testing.T) {
 				assertBounded(t, took)
 			}
 		})
+	}
+}
+
+// TestUnixSocketNothingListens: a unix socket that does not exist, and one whose file a stopped server
+// left behind, are refused (nothing listens there, as a closed TCP port), with a hint naming the path,
+// for every kind that dials a socket path: mysql, postgres, redis.
+func TestUnixSocketNothingListens(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing")
+	if err := os.Mkdir(missing, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(dir, "stale")
+	if err := os.Mkdir(stale, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"mysqld.sock", ".s.PGSQL.5432", "redis.sock"} {
+		ln, err := net.Listen("unix", filepath.Join(stale, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln.(*net.UnixListener).SetUnlinkOnClose(false)
+		_ = ln.Close()
+	}
+	for _, tc := range []struct{ kind, url, socket string }{
+		{"mysql", "app:s3cr3t-pw@unix(%s/mysqld.sock)/orders", "mysqld.sock"},
+		{"postgres", "postgres://app:s3cr3t-pw@/orders?host=%s", ".s.PGSQL.5432"},
+		{"redis", "unix://:s3cr3t-pw@%s/redis.sock", "redis.sock"},
+	} {
+		for _, c := range []struct{ dir, hint string }{{missing, "no unix socket at "}, {stale, "nothing listens at the unix socket "}} {
+			t.Run(tc.kind+" "+filepath.Base(c.dir), func(t *testing.T) {
+				ch := newCheckTimeout(t, config.Check{Type: tc.kind, Spec: config.SpecOf(map[string]any{"url": fmt.Sprintf(tc.url, c.dir)})}, generousTimeout)
+				err, _ := runCheck(t, ch)
+				assertAnswer(t, ch, err, checks.Refused, c.hint+filepath.Join(c.dir, tc.socket), "s3cr3t")
+			})
+		}
 	}
 }
 
