@@ -60,11 +60,14 @@ func amqpURLProblem(raw string, err error) string {
 	const form = "not a valid AMQP URL (amqp://user:password@host:5672/vhost or amqps://...)"
 	u, perr := url.Parse(raw)
 	msg := err.Error()
+	if fixed, ok := schemeless("amqp", raw); ok && perr == nil && u.Opaque != "" {
+		return "not a valid AMQP URL: " + noSchemeWords + fixed
+	}
 	switch {
 	case strings.Contains(raw, " "):
 		return form + ": it contains a blank (percent-encode it, %20)"
 	case perr != nil:
-		return urlParseProblem(form, raw, perr)
+		return urlParseProblem(form, "amqp", raw, perr)
 	case u.Scheme != "amqp" && u.Scheme != "amqps":
 		return "not a valid AMQP URL: the scheme must be amqp or amqps, not " + strconv.Quote(u.Scheme)
 	}
@@ -122,6 +125,10 @@ func amqpSettingsOf(c config.Check, s *amqpSpec) (amqpSettings, config.Errors) {
 	u, err := url.Parse(s.URL)
 	if err != nil {
 		return a, append(errs, c.Src.Errorf("url", "not a valid AMQP URL"))
+	}
+	if fixed, ok := schemeless("amqp", s.URL); ok && u.Opaque != "" {
+		// amqp:5672, which amqp091 reads as localhost.
+		return a, append(errs, c.Src.Errorf("url", "not a valid AMQP URL: %s%s", noSchemeWords, fixed))
 	}
 	if u.Hostname() == "" {
 		// amqp091 takes an empty host for localhost: in a pod, the pod itself.

@@ -56,7 +56,9 @@ func buildHTTP(c config.Check, s *httpSpec) (prober, string, config.Errors) {
 	u, err := url.Parse(s.URL)
 	if err != nil {
 		// RedactURL cannot show a URL that does not parse: the cause is said instead.
-		errs = append(errs, c.Src.Errorf("url", "%s", urlParseProblem("not a valid URL", s.URL, err)))
+		errs = append(errs, c.Src.Errorf("url", "%s", urlParseProblem("not a valid URL", "http", s.URL, err)))
+	} else if fixed, ok := schemeless("http", s.URL); ok && u.Opaque != "" {
+		errs = append(errs, c.Src.Errorf("url", "not a valid URL: %s%s", noSchemeWords, fixed))
 	} else if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, c.Src.Errorf("url", "must be an absolute http:// or https:// URL (got %s)", RedactURL(s.URL)))
 	} else if p := u.Port(); p != "" {

@@ -68,7 +68,10 @@ func mqttSettingsOf(c config.Check, s *mqttSpec) (mqttSettings, config.Errors) {
 	}
 	u, err := url.Parse(s.URL)
 	if err != nil {
-		return m, config.Errors{c.Src.Errorf("url", "%s", urlParseProblem("not a valid MQTT URL (mqtt://[user:password@]host:1883 or mqtts://...:8883)", s.URL, err))}
+		return m, config.Errors{c.Src.Errorf("url", "%s", urlParseProblem("not a valid MQTT URL (mqtt://[user:password@]host:1883 or mqtts://...:8883)", "mqtt", s.URL, err))}
+	}
+	if fixed, ok := schemeless("mqtt", s.URL); ok && u.Opaque != "" {
+		return m, config.Errors{c.Src.Errorf("url", "not a valid MQTT URL: %s%s", noSchemeWords, fixed)}
 	}
 	var errs config.Errors
 	port := "1883"

@@ -343,6 +343,11 @@ func parseMySQL(raw string) (*mysql.Config, error) {
 	scheme, _, isURL := strings.Cut(raw, "://")
 	if !isURL {
 		cfg, err := mysql.ParseDSN(raw)
+		if err != nil && strings.HasPrefix(err.Error(), "default addr for network") {
+			// The address without tcp(...): the driver took host:port for the name of a network
+			// and says so in its own terms, quoting it.
+			return nil, errors.New("not a valid mysql DSN: the address is written tcp(host:port): user:password@tcp(host:3306)/database (or write a URL: mysql://user:password@host:3306/database)")
+		}
 		if err != nil {
 			query := ""
 			if _, rest, ok := strings.Cut(raw[strings.LastIndex(raw, "/")+1:], "?"); ok {
@@ -357,7 +362,7 @@ func parseMySQL(raw string) (*mysql.Config, error) {
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, errors.New(urlParseProblem("not a valid mysql URL", raw, err))
+		return nil, errors.New(urlParseProblem("not a valid mysql URL", "mysql", raw, err))
 	}
 	if strings.Contains(u.Host, "@") {
 		return nil, fmt.Errorf("the host contains '@': percent-encode the characters @ : / ? # in the user and password (@ is %s)", "%40")

@@ -46,7 +46,10 @@ func natsSettingsOf(c config.Check, s *natsSpec) (natsSettings, config.Errors) {
 	}
 	u, err := url.Parse(s.URL)
 	if err != nil {
-		return n, config.Errors{c.Src.Errorf("url", "%s", urlParseProblem("not a valid NATS URL (nats://[user:password@]host:4222, nats://token@host:4222 or tls://...)", s.URL, err))}
+		return n, config.Errors{c.Src.Errorf("url", "%s", urlParseProblem("not a valid NATS URL (nats://[user:password@]host:4222, nats://token@host:4222 or tls://...)", "nats", s.URL, err))}
+	}
+	if fixed, ok := schemeless("nats", s.URL); ok && u.Opaque != "" {
+		return n, config.Errors{c.Src.Errorf("url", "not a valid NATS URL: %s%s", noSchemeWords, fixed)}
 	}
 	var errs config.Errors
 	switch u.Scheme {

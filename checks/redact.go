@@ -251,15 +251,50 @@ func valueWords(err error) string {
 	return ""
 }
 
-// urlParseProblem is what to say of a URL that net/url could not parse: what was expected, then the
-// parser's cause in words (its message quotes the URL, which may hold a password), with the
-// percent-encoding hint when a user or password may be what broke it.
-func urlParseProblem(expected, raw string, err error) string {
+// urlParseProblem is what to say of a URL of scheme (its usual one) that net/url could not parse: what
+// was expected, then the parser's cause in words (its message quotes the URL, which may hold a
+// password), with the percent-encoding hint when a user or password may be what broke it; or, for an
+// address written without its scheme, the URL to write.
+func urlParseProblem(expected, scheme, raw string, err error) string {
+	if fixed, ok := schemeless(scheme, raw); ok {
+		return expected + ": " + noSchemeWords + fixed
+	}
 	cause := urlCause(err)
-	if hasUserinfo(raw) {
+	if hasUserinfo(raw) && !hostBracketError(err) {
 		cause += " (" + percentHint + ")"
 	}
 	return expected + ": " + cause
+}
+
+// noSchemeWords, then the URL to write, is the error of an address written without its URL's scheme.
+const noSchemeWords = "the scheme is missing: write "
+
+// schemeless reports whether raw is an address written without its URL's scheme (127.0.0.1:4222,
+// nats:4222, user:password@host:5672/vhost), and returns it with scheme:// before it, redacted, to
+// show. net/url refuses some of them ("first path segment in URL cannot contain colon": its words
+// about a path, for an address), and reads the others as a scheme (the host's name, or the user's)
+// and an opaque rest, which a kind reports as a scheme it does not know.
+func schemeless(scheme, raw string) (string, bool) {
+	if strings.Contains(raw, "://") || strings.HasPrefix(raw, "/") {
+		return "", false
+	}
+	fixed := scheme + "://" + raw
+	u, err := url.Parse(fixed)
+	if err != nil || u.Hostname() == "" || u.Port() == "" {
+		return "", false
+	}
+	return RedactURL(fixed), true
+}
+
+// hostBracketError: net/url refused an IPv6 host in brackets, which the host after the user
+// information opens: not something a password broke.
+func hostBracketError(err error) bool {
+	msg := err.Error()
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		msg = ue.Err.Error()
+	}
+	return msg == "missing ']' in host" || strings.HasPrefix(msg, "invalid host: ")
 }
 
 // urlCause is why net/url could not parse a URL, without the part of it that net/url quotes: an
@@ -280,6 +315,12 @@ func urlCause(err error) string {
 		return "invalid character in the host"
 	case strings.HasPrefix(msg, "invalid port"):
 		return "invalid port after the host"
+	case msg == "missing ']' in host":
+		// Its quotes are its own, quoting nothing of the URL: cut at the first, it said "missing".
+		return "missing ']' in the host (an IPv6 address is written in brackets: [::1]:port)"
+	case strings.HasPrefix(msg, "invalid host: "):
+		// netip's words quote the bracketed host.
+		return "invalid IPv6 address in brackets in the host"
 	}
 	if i := strings.IndexAny(msg, "\"'`"); i >= 0 {
 		return strings.TrimSpace(msg[:i])

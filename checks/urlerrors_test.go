@@ -37,6 +37,23 @@ func TestURLErrors(t *testing.T) {
 		{"http", "https://app:s3%zzcr3t@127.0.0.1/healthz", "not a valid URL: invalid percent-escape", true},
 		{"mqtt", "mqtt://app:s3cr3t@127.0.0.1:broker", "not a valid MQTT URL (mqtt://[user:password@]host:1883 or mqtts://...:8883): invalid port after the host", true},
 		{"nats", "nats://127.0.0.1:nats", "not a valid NATS URL (nats://[user:password@]host:4222, nats://token@host:4222 or tls://...): invalid port after the host", false},
+		// An address without its scheme: net/url's words are about a path ("first path segment in
+		// URL cannot contain colon"), or it reads the host's name (or the user's) as a scheme.
+		{"nats", "127.0.0.1:4222", "the scheme is missing: write nats://127.0.0.1:4222", false},
+		{"nats", "nats-server:4222", "not a valid NATS URL: the scheme is missing: write nats://nats-server:4222", false},
+		{"nats", "s3cr3t@127.0.0.1:4222", "the scheme is missing: write nats://xxxxx@127.0.0.1:4222", false}, // a token
+		{"amqp", "127.0.0.1:5672", "the scheme is missing: write amqp://127.0.0.1:5672", false},
+		{"amqp", "app:s3cr3t@rabbit:5672/prod", "not a valid AMQP URL: the scheme is missing: write amqp://app:xxxxx@rabbit:5672/prod", false},
+		{"amqp", "amqp:5672", "the scheme is missing: write amqp://amqp:5672", false}, // amqp091: localhost
+		{"mqtt", "127.0.0.1:1883", "the scheme is missing: write mqtt://127.0.0.1:1883", false},
+		{"mqtt", "app:s3cr3t@mosquitto:1883", "not a valid MQTT URL: the scheme is missing: write mqtt://app:xxxxx@mosquitto:1883", false},
+		{"http", "127.0.0.1:8080/healthz", "not a valid URL: the scheme is missing: write http://127.0.0.1:8080/healthz", false},
+		{"http", "localhost:8080/healthz", "not a valid URL: the scheme is missing: write http://localhost:8080/healthz", false},
+		// The driver's words ("default addr for network '...' unknown"), cut before the quote.
+		{"mysql", "app:s3cr3t@127.0.0.1:3306/test", "not a valid mysql DSN: the address is written tcp(host:port): user:password@tcp(host:3306)/database (or write a URL: mysql://user:password@host:3306/database)", false},
+		// net/url's own quotes, quoting nothing of the URL: cut there, it said "missing".
+		{"mysql", "mysql://u:s3cr3t@[::1:21398/test", "not a valid mysql URL: missing ']' in the host (an IPv6 address is written in brackets: [::1]:port)", false},
+		{"mysql", "mysql://u:s3cr3t@[s3cr3t]:21398/test", "not a valid mysql URL: invalid IPv6 address in brackets in the host", false},
 		{"amqp", "amqp://app:12/s3cr3t@127.0.0.1:5672/", "the vhost contains '@'", true},
 		{"amqp", "amqp://app:s3cr3t@127.0.0.1:5672/%zz", "invalid percent-escape", true},
 		{"amqp", "amqp://app:s3cr3t@127.0.0.1:5672/?heartbeat=s3cr3t", "parameter heartbeat: not a whole number (seconds, 0 to 65535)", false},
