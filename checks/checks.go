@@ -116,6 +116,9 @@ type kind struct {
 	build   func(c config.Check, s any) (p prober, target string, errs config.Errors)
 	fields  []string // the yaml keys of spec's struct
 	secrets []string // of which, those tagged secret:"true"
+	// needs maps a field to the one it is useless without, from its needs:"FIELD" tag (memcached's
+	// username to its password).
+	needs map[string]string
 	// component is the health+json draft's componentType for checks of this kind: "datastore" for
 	// databases and caches, "component" for services.
 	component string
@@ -143,6 +146,12 @@ func register[S any](k kind, build func(c config.Check, s *S) (prober, string, c
 			k.fields = append(k.fields, key)
 			if t.Field(i).Tag.Get("secret") == "true" {
 				k.secrets = append(k.secrets, key)
+			}
+			if other := t.Field(i).Tag.Get("needs"); other != "" {
+				if k.needs == nil {
+					k.needs = map[string]string{}
+				}
+				k.needs[key] = other
 			}
 		}
 	}
@@ -209,6 +218,9 @@ type Kind struct {
 	Fields []string
 	// Secrets are the fields among them whose values are never shown (secret:"true").
 	Secrets []string
+	// Needs maps a field to the field it is useless without (needs:"FIELD"): memcached's username to
+	// its password. A --set of the one is refused when the other is a secret, which --set never takes.
+	Needs map[string]string
 	// Migrations: checks of this kind take a migrations: block (a SQL database has a schema), and flag
 	// targets of this kind take --migrations.
 	Migrations bool
@@ -220,7 +232,7 @@ func Kinds() []Kind {
 	for _, name := range Types() {
 		t := kinds[name].target
 		ks = append(ks, Kind{Name: name, TargetField: t.field, TargetArg: t.arg, TargetHelp: t.help, TargetExample: t.example,
-			Fields: slices.Clone(kinds[name].fields), Secrets: slices.Clone(kinds[name].secrets), Migrations: slices.Contains(kinds[name].fields, "migrations")})
+			Fields: slices.Clone(kinds[name].fields), Secrets: slices.Clone(kinds[name].secrets), Needs: maps.Clone(kinds[name].needs), Migrations: slices.Contains(kinds[name].fields, "migrations")})
 	}
 	return ks
 }

@@ -224,15 +224,27 @@ func (t *Targets) fieldSets() ([]fieldSet, []string) {
 		}
 		f := fieldSet{kind: kindName, field: field}
 		k, known := kinds[kindName]
+		// Each refusal points only at what is taken: the target's flag, --set of a plain field, or a
+		// configuration file (--config), never at another --set that is refused in its turn.
+		base, isFile := strings.CutSuffix(field, "_file")
+		isFile = isFile && slices.Contains(k.Fields, base)
 		switch {
 		case !known:
 			problems = append(problems, fmt.Sprintf("--set %s: no kind named %q (kinds: %s)", lhs, kindName, strings.Join(names, ", ")))
 		case field == k.TargetField:
 			problems = append(problems, fmt.Sprintf("%s: the %s is the target: give it as --%s %s", f.flag(), field, kindName, k.TargetArg))
-		case strings.HasSuffix(field, "_file") && slices.Contains(k.Fields, strings.TrimSuffix(field, "_file")):
-			problems = append(problems, fmt.Sprintf("%s: a *_file field is read from a configuration file; give the value itself (%s.%s=...), or the check in a file with --config", f.flag(), kindName, strings.TrimSuffix(field, "_file")))
+		case isFile && base == k.TargetField:
+			problems = append(problems, fmt.Sprintf("%s: the %s is the target, given as --%s %s; to read it from a file, write the check in a configuration file (%s: PATH) and give that with --config", f.flag(), base, kindName, k.TargetArg, field))
+		case isFile && slices.Contains(k.Secrets, base):
+			problems = append(problems, fmt.Sprintf("%s: a *_file field is read from a configuration file, and %s is a secret, which a command line never takes: write the check in a configuration file (%s: PATH, or %s: ${VAR}) and give that with --config", f.flag(), base, field, base))
+		case isFile:
+			problems = append(problems, fmt.Sprintf("%s: a *_file field is read from a configuration file; give the value itself (%s.%s=...), or the check in a file with --config", f.flag(), kindName, base))
 		case slices.Contains(k.Secrets, field):
-			problems = append(problems, fmt.Sprintf("%s: a secret takes a configuration file (its value from ${VAR} or %s_file), not a command line, which ps and the pod's spec show", f.flag(), field))
+			problems = append(problems, fmt.Sprintf("%s: a secret takes a configuration file (its value from ${VAR} or %s_file), not a command line, which ps and the pod's spec show: write the check in one and give it with --config", f.flag(), field))
+		case slices.Contains(k.Secrets, k.Needs[field]):
+			// Without its secret the field is refused by the kind, and the secret cannot follow it here.
+			needed := k.Needs[field]
+			problems = append(problems, fmt.Sprintf("%s: needs %s, a secret, which a command line never takes (ps and the pod's spec show it): write the check in a configuration file (%s, and %s_file: PATH or %s: ${VAR}) and give that with --config", f.flag(), needed, field, needed, needed))
 		case !slices.Contains(k.Fields, field):
 			problems = append(problems, fmt.Sprintf("%s: %s has no field %q (its fields: %s)", f.flag(), kindName, field, strings.Join(k.Fields, ", ")))
 		case !slices.ContainsFunc(t.targets, func(ft flagTarget) bool { return ft.kind == kindName }):
