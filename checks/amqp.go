@@ -185,7 +185,11 @@ const (
 	amqpQueueHint   = "the queue does not exist in this vhost: check the queue name and vhost, or whether the application that declares it has started"
 	amqpBlockedHint = "the broker is blocking connections under a resource alarm (memory or disk): it clears when the alarm does (rabbitmq-diagnostics alarms)"
 	amqpLimitHint   = "the broker refused the connection at a limit (connections per vhost or user): it clears when other connections close"
-	amqpNotAMQPHint = "the server answered with something that is not AMQP 0-9-1: is this port the broker's AMQP port (5672, or 5671 with amqps://) in %s?"
+	// A limit of 0 is a ban, not a load: nothing closing elsewhere clears it.
+	amqpNoConnectionHint = "the broker lets this user or vhost open no connection at all (a connection limit of 0: rabbitmqctl set_user_limits or set_vhost_limits): it never clears by itself; raise the limit, or use another user or vhost in %s"
+	amqpChannelLimitHint = "the broker refused the run's channel at this user's channel limit (max-channels, rabbitmqctl set_user_limits): the user's other connections hold that many channels; it clears when they close some (an application that leaks channels never does)"
+	amqpNoChannelHint    = "the broker lets this user open no channel at all (max-channels 0: rabbitmqctl set_user_limits): it never clears by itself; raise the limit, or use another user in %s"
+	amqpNotAMQPHint      = "the server answered with something that is not AMQP 0-9-1: is this port the broker's AMQP port (5672, or 5671 with amqps://) in %s?"
 )
 
 func (a *amqpCheck) probe(ctx context.Context) error {
@@ -204,7 +208,17 @@ func (a *amqpCheck) probe(ctx context.Context) error {
 func (a *amqpCheck) roundTrip(_ context.Context, conn *amqp.Connection) error {
 	ch, err := conn.Channel()
 	if err != nil {
-		return fmt.Errorf("opening a channel: %w", err)
+		err = fmt.Errorf("opening a channel: %w", err)
+		var ae *amqp.Error
+		if errors.As(err, &ae) && ae.Code == amqp.NotAllowed && strings.Contains(ae.Reason, "limit") {
+			// The broker refused channel.open at a limit (and closed the connection: NOT_ALLOWED is a
+			// connection exception), not the connection at connection.open.
+			if amqpLimit(ae.Reason) == 0 {
+				return &Error{Class: Auth, Err: err, Hint: amqpNoChannelHint}
+			}
+			return &Error{Class: NotReady, Err: err, Hint: amqpChannelLimitHint}
+		}
+		return err
 	}
 	if a.cfg.queue != "" {
 		if _, err := ch.QueueDeclarePassive(a.cfg.queue, false, false, false, false, nil); err != nil {
@@ -297,6 +311,10 @@ func (a *amqpCheck) failed(ctx context.Context, err error) error {
 // classifyAMQP sorts amqp091's errors. It reports transport failures as an *amqp.Error whose reason
 // is the read error's text (code 501), so those are recognised by their words.
 func classifyAMQP(err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return err // classified by the round trip (a refused channel wraps the broker's own error)
+	}
 	var ae *amqp.Error
 	if !errors.As(err, &ae) {
 		return classified(err)
@@ -312,6 +330,9 @@ func classifyAMQP(err error) error {
 		// connection.open refused: a vhost that does not exist or that the user may not use, or a
 		// connection limit.
 		if strings.Contains(ae.Reason, "limit") {
+			if amqpLimit(ae.Reason) == 0 {
+				return &Error{Class: Auth, Err: err, Hint: amqpNoConnectionHint}
+			}
 			return &Error{Class: NotReady, Err: err, Hint: amqpLimitHint}
 		}
 		return &Error{Class: Auth, Err: err, Hint: amqpVhostHint}
@@ -340,6 +361,21 @@ func classifyAMQP(err error) error {
 		return &Error{Class: BadResponse, Err: fmt.Errorf("not an AMQP 0-9-1 answer: %w", err), Hint: amqpNotAMQPHint}
 	}
 	return &Error{Class: BadResponse, Err: err}
+}
+
+// amqpLimit is the limit RabbitMQ names in a refusal at one, the last number in parentheses ("user
+// connection limit (0) is reached", "has reached the maximum allowed user limit of (0)"), or -1.
+func amqpLimit(reason string) int {
+	end := strings.LastIndex(reason, ")")
+	start := strings.LastIndex(reason[:max(end, 0)], "(")
+	if start < 0 || end < 0 {
+		return -1
+	}
+	n, err := strconv.Atoi(reason[start+1 : end])
+	if err != nil {
+		return -1
+	}
+	return n
 }
 
 // close says goodbye (connection.close) and waits for the close-ok at most min(timeout, 2 s), then for

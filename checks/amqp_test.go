@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -223,6 +224,77 @@ func TestAMQPBlocked(t *testing.T) {
 	assertBounded(t, took)
 	if !strings.Contains(err.Error(), "low on memory") || !strings.Contains(ch.Hint(err), "resource alarm") {
 		t.Errorf("error %q, hint %q: want the broker's reason and the alarm hint", err, ch.Hint(err))
+	}
+}
+
+// TestAMQPLimits: a throwaway user of the real broker, under per-user limits (rabbitmqctl
+// set_user_limits). A channel limit refuses channel.open, not the connection, and says so: reached by
+// the user's other channels it is not_ready, clearing when they close; a limit of 0 never clears, which
+// is the user's configuration (auth), as a connection limit of 0 is.
+func TestAMQPLimits(t *testing.T) {
+	mq := checktest.AMQPURL(t)
+	ctl := rabbitmqctl(t)
+	user := fmt.Sprintf("healthgate-test-limits-%d", time.Now().UnixNano())
+	ctl("add_user", user, "s3cr3t-pw")
+	t.Cleanup(func() { ctl("delete_user", user) }) // its limits and permissions with it
+	ctl("set_permissions", "-p", "/", user, ".*", ".*", ".*")
+	url := withUser(t, mq, user, "s3cr3t-pw")
+	// hold opens a connection of the user with a channel on it, as an application's, until the
+	// case ends.
+	hold := func(t *testing.T) {
+		conn, err := amqp.Dial(url)
+		if err != nil {
+			t.Fatalf("fixture connection: %v", err)
+		}
+		t.Cleanup(func() { _ = conn.Close() })
+		if _, err := conn.Channel(); err != nil {
+			t.Fatalf("fixture channel: %v", err)
+		}
+	}
+	for _, tc := range []struct {
+		name, limits string
+		held         bool
+		want         checks.Class
+		hint, says   string
+	}{
+		{name: "no channel allowed", limits: `{"max-channels":0}`, want: checks.Auth, hint: "open no channel at all", says: "opening a channel"},
+		{name: "channel limit reached", limits: `{"max-channels":1}`, held: true, want: checks.NotReady, hint: "channel limit", says: "opening a channel"},
+		{name: "under the channel limit", limits: `{"max-channels":2}`, held: true},
+		{name: "no connection allowed", limits: `{"max-connections":0}`, want: checks.Auth, hint: "open no connection at all"},
+		{name: "connection limit reached", limits: `{"max-connections":1}`, held: true, want: checks.NotReady, hint: "when other connections close"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctl("clear_user_limits", user, "all")
+			if tc.held {
+				hold(t)
+			}
+			ctl("set_user_limits", user, tc.limits)
+			ch := newCheckTimeout(t, config.Check{Type: "amqp", Spec: config.SpecOf(map[string]any{"url": url})}, generousTimeout)
+			err, _ := runCheck(t, ch)
+			assertAnswer(t, ch, err, tc.want, tc.hint, "s3cr3t-pw")
+			if tc.says != "" && !strings.Contains(err.Error(), tc.says) {
+				t.Errorf("error %q does not say %q", err, tc.says)
+			}
+		})
+	}
+}
+
+// rabbitmqctl returns a function that runs rabbitmqctl against the local node, failing the test when a
+// command fails; without a rabbitmqctl that reaches the node, the test fails in CI and skips elsewhere.
+func rabbitmqctl(t *testing.T) func(args ...string) {
+	t.Helper()
+	bin := checktest.Binary(t, "rabbitmqctl")
+	if out, err := exec.Command(bin, "-q", "status").CombinedOutput(); err != nil {
+		if checktest.InCI() {
+			t.Fatalf("rabbitmqctl status: %v: %s", err, out)
+		}
+		t.Skipf("rabbitmqctl cannot reach the node: %v: %s", err, out)
+	}
+	return func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command(bin, append([]string{"-q"}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("rabbitmqctl %s: %v: %s", strings.Join(args, " "), err, out)
+		}
 	}
 }
 
