@@ -572,14 +572,26 @@ func (p *mysqlCheck) replicaLag(ctx context.Context, conn *sql.Conn, mariadb boo
 	}
 	if err != nil {
 		if mysqlCode(err) == 1227 {
-			return &Error{Class: Query, Err: err,
-				Hint: "max_replication_lag reads the replica status, which needs a privilege: GRANT REPLICATION CLIENT (MySQL; MariaDB: REPLICA MONITOR or BINLOG MONITOR) to the user in %s"}
+			hint := mysqlReplicaPrivilegeHint
+			if mariadb {
+				hint = mariadbReplicaPrivilegeHint
+			}
+			return &Error{Class: Query, Err: err, Hint: hint}
 		}
 		return classifyMySQL(err)
 	}
 	p.replicaStmt.Store(int32(stmt))
 	return judgeReplicaStatus(replicaStatements[stmt], cols, rows, p.maxLag)
 }
+
+// The privilege the replica status needs (1227 without it). MariaDB 10.5 renamed REPLICATION CLIENT to
+// BINLOG MONITOR and moved the replica status out of it (to REPLICATION SLAVE ADMIN, then, from 10.5.9,
+// to REPLICA MONITOR): on MariaDB 10.11 a user granted BINLOG MONITOR (or REPLICATION CLIENT, which
+// now means it) still gets 1227 "you need (at least one of) the SUPER, SLAVE MONITOR privilege(s)".
+const (
+	mysqlReplicaPrivilegeHint   = "max_replication_lag reads the replica status (SHOW REPLICA STATUS), which needs a privilege: GRANT REPLICATION CLIENT ON *.* to the user in %s"
+	mariadbReplicaPrivilegeHint = "max_replication_lag reads the replica status (SHOW ALL SLAVES STATUS), which needs a privilege: GRANT REPLICA MONITOR ON *.* (also spelled SLAVE MONITOR; MariaDB 10.5.9 and later) to the user in %s; before 10.5, REPLICATION CLIENT; BINLOG MONITOR, which REPLICATION CLIENT names since 10.5, is not enough"
+)
 
 // judgeReplicaStatus decides from the replica status rows (one per replication connection; none when the
 // server is not a replica), whichever spelling the server uses (MySQL 8.0.22+: Seconds_Behind_Source,
