@@ -185,7 +185,7 @@ func TestMySQLConfig(t *testing.T) {
 		{url: "app:pw@tcp(db:3306)/ord%zzers", err: "invalid dbname"},
 		{url: "mysql://app:s3cr3t@pw@db:3306/orders", target: "db:3306/orders"}, // Go's URL parser takes the last '@'
 		{url: "mysql://app:pa/s3cr3t@db:3306/orders", err: "percent-encoded"},
-		{url: "mysql://app:s3cr3t-pw@db:33o6/orders", err: "percent-encoded"},
+		{url: "mysql://app:s3cr3t-pw@db:33o6/orders", err: "invalid port after the host"}, // the port, not the password
 		{url: "app:s3cr3t-pw@tcp(db:3306/orders", err: "not a valid mysql DSN"},
 		{url: "postgres://app:s3cr3t-pw@db/orders", err: "scheme \"postgres\""},
 		{url: "", err: "required"},

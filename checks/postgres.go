@@ -92,7 +92,7 @@ func buildPostgresPool(c config.Check, s *postgresSpec) (*postgresCheck, string,
 	pc, err := pgxpool.ParseConfig(s.URL)
 	if err != nil {
 		cause := parseConfigCause(err)
-		if pgURLSyntaxError(err) && hasUserinfo(s.URL) {
+		if pgURLSyntaxError(err) && userinfoBroke(s.URL) {
 			cause += " (" + percentHint + ")"
 		}
 		return nil, "", config.Errors{c.Src.Errorf("url", "not a valid postgres URL or key=value DSN: %s", cause)}
@@ -464,6 +464,9 @@ func parseConfigCause(err error) string {
 	if w := valueWords(inner); w != "" {
 		return words + ": " + w
 	}
+	if strings.HasPrefix(msg, "end of string reached when looking for matching \"]\"") {
+		return words + ": " + noBracketWords // cut at its first quote, it said "looking for matching"
+	}
 	if i := strings.IndexAny(msg, "\"'`"); i >= 0 {
 		msg = strings.TrimRight(msg[:i], ": ")
 	}
@@ -490,12 +493,6 @@ func pgURLSyntaxError(err error) bool {
 	}
 	msg := pe.Error()
 	return strings.Contains(msg, ": failed to parse as URL (") || strings.HasSuffix(msg, ": invalid port")
-}
-
-// hasUserinfo: the URL has an '@' after its scheme, so a user or password may be what broke it.
-func hasUserinfo(raw string) bool {
-	_, rest, ok := strings.Cut(raw, "://")
-	return ok && strings.Contains(rest, "@")
 }
 
 func hostHasAt(cc *pgx.ConnConfig) bool { return hostHas(cc, "@") }

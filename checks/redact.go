@@ -260,10 +260,28 @@ func urlParseProblem(expected, scheme, raw string, err error) string {
 		return expected + ": " + noSchemeWords + fixed
 	}
 	cause := urlCause(err)
-	if hasUserinfo(raw) && !hostBracketError(err) {
+	if userinfoBroke(raw) {
 		cause += " (" + percentHint + ")"
 	}
 	return expected + ": " + cause
+}
+
+// userinfoBroke reports whether the user information of raw (up to its last '@', as libpq and the
+// drivers read it) is what net/url could not parse: with a plain one in its place the URL parses, or
+// fails for another reason. A bad port, a bad escape in the database name or a bracket missing in the
+// host fail the same either way, and the percent-encoding hint would only mislead.
+func userinfoBroke(raw string) bool {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	i := strings.LastIndex(rest, "@")
+	if !ok || i < 0 {
+		return false
+	}
+	_, before := url.Parse(raw)
+	if before == nil {
+		return false
+	}
+	_, after := url.Parse(scheme + "://user:password" + rest[i:])
+	return after == nil || urlCause(after) != urlCause(before)
 }
 
 // noSchemeWords, then the URL to write, is the error of an address written without its URL's scheme.
@@ -286,16 +304,8 @@ func schemeless(scheme, raw string) (string, bool) {
 	return RedactURL(fixed), true
 }
 
-// hostBracketError: net/url refused an IPv6 host in brackets, which the host after the user
-// information opens: not something a password broke.
-func hostBracketError(err error) bool {
-	msg := err.Error()
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		msg = ue.Err.Error()
-	}
-	return msg == "missing ']' in host" || strings.HasPrefix(msg, "invalid host: ")
-}
+// noBracketWords say that an IPv6 host's closing bracket is missing.
+const noBracketWords = "missing ']' in the host (an IPv6 address is written in brackets: [::1]:port)"
 
 // urlCause is why net/url could not parse a URL, without the part of it that net/url quotes: an
 // escape, a port or a character of the host, which are a password's when an unescaped '/' or '%' in it
@@ -317,7 +327,7 @@ func urlCause(err error) string {
 		return "invalid port after the host"
 	case msg == "missing ']' in host":
 		// Its quotes are its own, quoting nothing of the URL: cut at the first, it said "missing".
-		return "missing ']' in the host (an IPv6 address is written in brackets: [::1]:port)"
+		return noBracketWords
 	case strings.HasPrefix(msg, "invalid host: "):
 		// netip's words quote the bracketed host.
 		return "invalid IPv6 address in brackets in the host"

@@ -234,11 +234,10 @@ func sentinelError(err error, master string) error {
 func redisURLProblem(raw string, err error) string {
 	const form = "redis://[user:password@]host:port/db, rediss://... or unix:///path"
 	if urlSyntaxError(err) {
-		msg := "not a valid redis URL (" + form + ")"
-		if hasUserinfo(raw) {
-			msg += ": " + percentHint
+		if _, perr := url.Parse(raw); perr != nil {
+			return urlParseProblem("not a valid redis URL ("+form+")", "redis", raw, perr)
 		}
-		return msg
+		return "not a valid redis URL (" + form + ")"
 	}
 	u, perr := url.Parse(raw) // it parsed: the problem is in what go-redis reads from it
 	if perr != nil {
