@@ -86,14 +86,7 @@ func (d *myDB) exec(t *testing.T, stmts ...string) {
 
 func TestMySQLMigrationsGolangMigrate(t *testing.T) {
 	d := newMyDB(t)
-	files := fstest.MapFS{
-		"m/9_a.up.sql":    {Data: []byte("CREATE TABLE a (x int);")},
-		"m/9_a.down.sql":  {Data: []byte("DROP TABLE a;")},
-		"m/10_b.up.sql":   {Data: []byte("CREATE TABLE b (x int);")},
-		"m/10_b.down.sql": {Data: []byte("DROP TABLE b;")},
-		"m/11_c.up.sql":   {Data: []byte("CREATE TABLE c (x int); SELECT * FROM healthgate_no_such_table;")},
-		"m/11_c.down.sql": {Data: []byte("DROP TABLE IF EXISTS c;")},
-	}
+	files := golangMigrateDirtyFiles
 	expectSchema(t, d.url, mig("golang-migrate", "9"), false, "schema_migrations does not exist", absentHint)
 	m := newMigrate(t, files, "mysql://"+d.dsn)
 	expectSchema(t, d.url, mig("golang-migrate", "9"), false, "holds no applied migration", pendingHint)
