@@ -291,7 +291,7 @@ checks:
 
 // TestServeReloadSeesEveryChange: the poll (no SIGHUP) notices a change of a check's own field alone
 // (the address here: a fingerprint that missed the kind's fields reloaded nothing), a renewed TLS file
-// that the configuration names by the same path, and a configuration file swapped for something that
+// that the configuration names by the same path, a rotated *_file, and a configuration file swapped for something that
 // is not a regular file, which is refused at once and does not keep serve from stopping.
 func TestServeReloadSeesEveryChange(t *testing.T) {
 	t.Parallel() // waits on the poll
@@ -310,6 +310,10 @@ func TestServeReloadSeesEveryChange(t *testing.T) {
 	if err := os.WriteFile(ca, certPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	secret := filepath.Join(t.TempDir(), "address")
+	if err := os.WriteFile(secret, []byte(listen()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	interval := "300ms"
 	config := func(addr string) string {
 		return fmt.Sprintf(`server: {listen: "127.0.0.1:0", shutdown_delay: 0s}
@@ -317,7 +321,8 @@ defaults: {interval: 300ms, timeout: 200ms}
 checks:
   - {name: port, type: tcp, address: "%s", interval: %s}
   - {name: web, type: http, url: "%s", tls: {ca_file: "%s"}}
-`, addr, interval, web.URL, ca)
+  - {name: secret, type: tcp, address_file: "%s"}
+`, addr, interval, web.URL, ca, secret)
 	}
 	cm, path := newConfigMapDir(t, config(listen()))
 	p := startServeFile(t, path, nil)
@@ -369,6 +374,16 @@ checks:
 		t.Fatal(err)
 	}
 	reloaded("the renewed CA file to rebuild web", "", "web")
+	p.waitCode(t, "/readyz", 200, 10*time.Second)
+
+	// A *_file rotated (a mounted Secret updated): the check that reads it rebuilt.
+	if err := os.WriteFile(secret+".new", []byte(listen()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(secret+".new", secret); err != nil {
+		t.Fatal(err)
+	}
+	reloaded("the rotated address_file to rebuild secret", "", "secret")
 	p.waitCode(t, "/readyz", 200, 10*time.Second)
 
 	// A FIFO, then /dev/zero, where the file was: refused (never read without bound, never hung on).
@@ -437,4 +452,127 @@ func TestServeReloadSeesAChangeDuringStart(t *testing.T) {
 	checktest.Eventually(t, 10*time.Second, "the second check, written during the start, to be served", func() bool {
 		return p.probe(t, "/readyz/second").code == 200
 	})
+}
+
+// pollConfig writes a configuration of n tcp checks beside a postgres check whose URL names a root
+// certificate, an http check with a tls block and a secret read from a file (url_file), and a ${VAR}:
+// every kind of input the poll watches. It returns the configuration's path and the directory.
+func pollConfig(t testing.TB, n int) (string, string) {
+	dir := t.TempDir()
+	for name, data := range map[string]string{"root.pem": "root v1", "ca.pem": "ca v1", "url": "http://127.0.0.1:1/v1\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, `server: {listen: "127.0.0.1:0"}
+checks:
+  - {name: db, type: postgres, url: "postgres://u@127.0.0.1:1/db?sslmode=verify-full&sslrootcert=%s"}
+  - {name: web, type: http, url: "https://127.0.0.1:1/", tls: {ca_file: "%s"}}
+  - {name: api, type: http, url_file: "%s"}
+  - {name: port, type: tcp, address: "${ADDR}"}
+`, filepath.Join(dir, "root.pem"), filepath.Join(dir, "ca.pem"), filepath.Join(dir, "url"))
+	for i := range n {
+		fmt.Fprintf(&b, "  - {name: c%d, type: tcp, address: \"127.0.0.1:%d\"}\n", i, 1+i%60000)
+	}
+	path := filepath.Join(dir, "healthgate.yaml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, dir
+}
+
+// TestReloadPollDecodesOnlyOnChange: the idle poll decodes nothing (decoding a large configuration
+// every 2 s cost a quarter of a core for ever); a comment costs one decode and no reload; a change of
+// each input the configuration reads (a secret file, a certificate its URL or tls block names, a
+// variable, the file swapped as a ConfigMap is) is seen by the next poll.
+func TestReloadPollDecodesOnlyOnChange(t *testing.T) {
+	path, dir := pollConfig(t, 100)
+	vars := map[string]string{"ADDR": "127.0.0.1:1"}
+	lookup := func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+	var w configWatch
+	w.take(path, lookup) // as cmdServe does
+	w.changed(path, lookup)
+	decodes := w.decodes // the inputs the first fingerprint found are read from the next poll on
+	if decodes > 2 {
+		t.Fatalf("%d decodes to start watching; want at most 2", decodes)
+	}
+	idle := func(what string) {
+		t.Helper()
+		for range 5 {
+			if w.changed(path, lookup) {
+				t.Fatalf("%s: the poll saw a change in an unchanged configuration", what)
+			}
+		}
+		if w.decodes != decodes {
+			t.Fatalf("%s: %d decodes in 5 polls of an unchanged configuration; want none", what, w.decodes-decodes)
+		}
+	}
+	idle("at start")
+
+	write := func(name, data string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write("healthgate.yaml", string(data)+"# a comment\n")
+	if w.changed(path, lookup) {
+		t.Fatal("a comment counts as a change")
+	}
+	decodes++
+	idle("after a comment")
+
+	for _, change := range []struct {
+		what  string
+		apply func()
+	}{
+		{"a rotated url_file", func() { write("url", "http://127.0.0.1:1/v2\n") }},
+		{"a renewed sslrootcert", func() { write("root.pem", "root v2") }},
+		{"a renewed tls.ca_file", func() { write("ca.pem", "ca v2") }},
+		{"a variable's value", func() { vars["ADDR"] = "127.0.0.1:2" }},
+	} {
+		change.apply()
+		if !w.changed(path, lookup) {
+			t.Fatalf("%s: not seen by the poll", change.what)
+		}
+		decodes++
+		idle("after " + change.what)
+	}
+
+	// A ConfigMap update: the file swapped by a symlink, its path the same.
+	cm, cmPath := newConfigMapDir(t, string(data))
+	w = configWatch{}
+	w.take(cmPath, lookup)
+	w.changed(cmPath, lookup)
+	path, decodes = cmPath, w.decodes
+	idle("in a ConfigMap")
+	cm.update(t, strings.Replace(string(data), "name: c1,", "name: renamed,", 1))
+	if !w.changed(path, lookup) {
+		t.Fatal("the ConfigMap's update is not seen by the poll")
+	}
+	decodes++
+	idle("after the ConfigMap's update")
+}
+
+// BenchmarkReloadPoll is the idle poll of a configuration near --config's 1 MiB cap.
+func BenchmarkReloadPoll(b *testing.B) {
+	path, _ := pollConfig(b, 17000)
+	if info, err := os.Stat(path); err == nil {
+		b.Logf("configuration of %d KiB", info.Size()>>10)
+	}
+	lookup := func(k string) (string, bool) { return "127.0.0.1:1", k == "ADDR" }
+	var w configWatch
+	w.take(path, lookup)
+	w.changed(path, lookup)
+	b.ReportAllocs()
+	for b.Loop() {
+		if w.changed(path, lookup) {
+			b.Fatal("changed")
+		}
+	}
 }

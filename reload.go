@@ -5,8 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -19,8 +21,9 @@ import (
 
 // Reload, not restart (docs/design.md §11): serve re-reads its configuration on SIGHUP and when the
 // file changes. Kubernetes updates a mounted ConfigMap (or Secret) by swapping a symlink, which a
-// watch on the file itself misses; polling the decoded configuration every pollInterval sees it, and
-// needs no dependency. A configuration that does not validate is refused whole.
+// watch on the file itself misses; polling every pollInterval sees it, and needs no dependency. The
+// poll reads the file and what it takes from outside itself, and decodes it only when one of those
+// changed (configWatch). A configuration that does not validate is refused whole.
 
 // pollInterval is how often serve looks at its configuration file (and the files it reads).
 const pollInterval = 2 * time.Second
@@ -49,14 +52,14 @@ type reloader struct {
 	peers    *server.Peers
 	fleet    *monitor.Fleet
 	fleetKey string
-	seen     [sha256.Size]byte // fingerprint of the configuration last loaded or refused
+	watch    configWatch // what the poll compares with
 
 	mu    sync.Mutex // guards drain
 	drain [2]time.Duration
 }
 
 // run reloads on each SIGHUP and each change seen by polling, until ctx ends (the drain starts). The
-// poll compares with rl.seen, which cmdServe takes before its first load (fingerprintOf).
+// poll compares with rl.watch, which cmdServe takes before its first load.
 func (rl *reloader) run(ctx context.Context, hup <-chan struct{}) {
 	ticker := time.NewTicker(pollInterval)
 	defer ticker.Stop()
@@ -67,25 +70,126 @@ func (rl *reloader) run(ctx context.Context, hup <-chan struct{}) {
 		case <-hup:
 			rl.reload("SIGHUP")
 		case <-ticker.C:
-			if rl.path != "" && rl.fingerprint() != rl.seen {
+			if rl.path != "" && rl.watch.changed(rl.path, rl.lookup) {
 				rl.reload("file changed")
 			}
 		}
 	}
 }
 
-// fingerprint hashes the configuration as decoded (config.Fingerprint), with the secret and header
-// files it reads and the contents of the TLS files its checks name, so a rotated Secret or a renewed
-// certificate counts as a change, and a comment does not; when it does not decode, the file's bytes
-// (read as --config is: bounded, a regular file only) and the errors stand in. Nothing of it is shown.
-func (rl *reloader) fingerprint() [sha256.Size]byte { return fingerprintOf(rl.path, rl.lookup) }
+// configWatch is what the poll compares with. The fingerprint says whether the configuration changed
+// as a reload would see it; taking it decodes the file, which for a large one (a 1 MiB file is within
+// --config's cap) costs a quarter of a core every pollInterval, and hundreds of MB, for ever. So the
+// poll first reads only the inputs that fingerprint was made of (the file, the environment variables
+// and secret files it read, the TLS files its checks name), and takes the fingerprint again only when
+// their digest moved.
+type configWatch struct {
+	fingerprint [sha256.Size]byte // of the configuration last loaded or refused (fingerprintOf)
+	inputs      inputs            // what that fingerprint read besides the file
+	// digest is of the file and inputs, read before the fingerprint was taken: a change made after that
+	// read moves the next digest, even one the fingerprint saw already. valid is false when the
+	// fingerprint found other inputs than the digest read (at start, or when the file names a new one):
+	// the next poll takes the fingerprint again, once.
+	digest  [sha256.Size]byte
+	valid   bool
+	decodes int // how many times the configuration was decoded for a fingerprint: a test counts them
+}
 
-// fingerprintOf is the fingerprint of the configuration at path. Taken before a load (at start-up, as
-// for each reload), a change made after it differs from it and is loaded by the next poll; taken
-// after, a change made during the load would never be.
-func fingerprintOf(path string, lookup env) [sha256.Size]byte {
+// take takes the fingerprint of the configuration at path. Taken before a load (at start-up, as for
+// each reload), a change made after it differs from it and is loaded by the next poll; taken after, a
+// change made during the load would never be.
+func (w *configWatch) take(path string, lookup env) {
+	before := w.inputs.digest(path, lookup)
+	fp, in := fingerprintOf(path, lookup)
+	w.decodes++
+	w.valid = slices.Equal(in.vars, w.inputs.vars) && slices.Equal(in.files, w.inputs.files)
+	w.fingerprint, w.inputs, w.digest = fp, in, before
+}
+
+// changed reports whether the configuration at path differs from the one last seen; it decodes it only
+// when its file or one of its inputs changed (a comment added changes the file, not the fingerprint).
+func (w *configWatch) changed(path string, lookup env) bool {
+	if w.valid && w.inputs.digest(path, lookup) == w.digest {
+		return false
+	}
+	was := w.fingerprint
+	w.take(path, lookup)
+	return w.fingerprint != was
+}
+
+// inputs is what a configuration takes from outside its file, as its last fingerprint found it.
+type inputs struct {
+	vars  []string      // the environment variables it looked up, each once
+	files []watchedFile // the files it read: *_file and headers_file, and the TLS files its checks name
+}
+
+// watchedFile is a file a configuration reads, with the cap it is read with (a file that grows past
+// it is an error, which the digest must see as the load does).
+type watchedFile struct {
+	path  string
+	limit int64
+}
+
+// digest hashes the configuration file at path and the inputs, read as a load reads them (bounded,
+// regular files only), each one's error standing in for what cannot be read. It holds secrets:
+// compare it, never show it.
+func (in inputs) digest(path string, lookup env) [sha256.Size]byte {
 	h := sha256.New()
-	cfg, err := config.Load(path, lookup)
+	digestFile(h, path, config.ConfigFileLimit)
+	for _, name := range in.vars {
+		v, ok := lookup(name)
+		fmt.Fprintf(h, "var %q %t %q\n", name, ok, v)
+	}
+	for _, f := range in.files {
+		digestFile(h, f.path, f.limit)
+	}
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return sum
+}
+
+// digestFile writes the digest of one file, or its error, to h.
+func digestFile(h io.Writer, path string, limit int64) {
+	sum, err := config.DigestFile(path, limit)
+	if err != nil {
+		fmt.Fprintf(h, "file %q: %v\n", path, err)
+		return
+	}
+	fmt.Fprintf(h, "file %q %x\n", path, sum)
+}
+
+// addVar and addFile record an input once (a variable that every check's url uses is read once).
+func (in *inputs) addVar(name string) {
+	if !slices.Contains(in.vars, name) {
+		in.vars = append(in.vars, name)
+	}
+}
+
+func (in *inputs) addFile(path string, limit int64) {
+	if f := (watchedFile{path, limit}); !slices.Contains(in.files, f) {
+		in.files = append(in.files, f)
+	}
+}
+
+// fingerprintOf is the fingerprint of the configuration at path: the configuration as decoded
+// (config.Fingerprint), with the contents of the TLS files its checks name, so a rotated Secret or a
+// renewed certificate counts as a change, and a comment does not; when it does not decode, the file's
+// bytes (read as --config is: bounded, a regular file only) and the errors stand in. Nothing of it is
+// shown. It returns what the configuration read besides the file, for configWatch.
+func fingerprintOf(path string, lookup env) ([sha256.Size]byte, inputs) {
+	h := sha256.New()
+	var in inputs
+	cfg, err := config.LoadRefs(path, lookup)
+	if cfg != nil {
+		for _, r := range cfg.Refs {
+			switch {
+			case r.Var != "":
+				in.addVar(r.Var)
+			case r.File != "":
+				in.addFile(r.File, config.SecretFileLimit)
+			}
+		}
+	}
 	if err != nil {
 		data, _ := config.ReadFile(path, config.ConfigFileLimit)
 		_, _ = h.Write(data)
@@ -95,11 +199,14 @@ func fingerprintOf(path string, lookup env) [sha256.Size]byte {
 		_, _ = h.Write(sum[:])
 		for _, c := range cfg.Checks {
 			_, _ = io.WriteString(h, checks.FilesKey(c))
+			for _, f := range checks.Files(c) {
+				in.addFile(f, config.BundleFileLimit)
+			}
 		}
 	}
 	var sum [sha256.Size]byte
 	h.Sum(sum[:0])
-	return sum
+	return sum, in
 }
 
 // reload loads the configuration again and applies it, or refuses it whole.
@@ -109,7 +216,7 @@ func (rl *reloader) reload(trigger string) {
 			"trigger", trigger)
 		return
 	}
-	rl.seen = rl.fingerprint()
+	rl.watch.take(rl.path, rl.lookup)
 	cfg, err := loadServeConfig(rl.path, rl.lookup)
 	if err != nil {
 		rl.refuse(trigger, err)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
 	"flag"
 	"fmt"
 	"io"
@@ -45,9 +44,9 @@ func cmdServe(ctx context.Context, args []string, lookup env, again, hup <-chan 
 		return usageError(problems)
 	}
 	path := config.Path(common.config)
-	var seen [sha256.Size]byte // what the reload poll compares with: taken before the load (fingerprintOf)
+	var watch configWatch // what the reload poll compares with: taken before the load (configWatch.take)
 	if path != "" {
-		seen = fingerprintOf(path, lookup)
+		watch.take(path, lookup)
 	}
 	cfg, err := loadServeConfig(path, lookup)
 	if err != nil {
@@ -75,7 +74,7 @@ func cmdServe(ctx context.Context, args []string, lookup env, again, hup <-chan 
 
 	v := readVersion()
 	metrics := server.NewMetrics(server.BuildInfo{Version: v.Version, Revision: v.Revision})
-	rl := &reloader{path: path, lookup: lookup, listen: *listen, log: log, metrics: metrics, instance: server.NewInstanceID(), cfg: cfg, cs: cs, seen: seen}
+	rl := &reloader{path: path, lookup: lookup, listen: *listen, log: log, metrics: metrics, instance: server.NewInstanceID(), cfg: cfg, cs: cs, watch: watch}
 	defer rl.close() // the checks and peer client in use when serve ends
 	monOpts := monitor.Options{Logger: log, OnRun: metrics.Observe}
 	srvOpts := server.Options{Metrics: metrics}

@@ -84,19 +84,46 @@ func FilesKey(c config.Check) string {
 	return filesKey(spec)
 }
 
+// Files lists the files FilesKey reads for c (nil when it names none): serve's reload poll watches
+// them, beside the configuration's own inputs, so that it decodes the configuration again only when
+// one of them changed.
+func Files(c config.Check) []string {
+	k, ok := kinds[c.Type]
+	if !ok {
+		return nil
+	}
+	spec := k.spec()
+	_ = c.DecodeSpec(spec, commonFields...)
+	if f, ok := spec.(interface{ files() []string }); ok {
+		return f.files()
+	}
+	if t, ok := specTLS(spec); ok {
+		return tlsFiles(t)
+	}
+	return nil
+}
+
 // filesKey is FilesKey of a decoded spec: its own filesKey when it has one (postgres: the files its URL
 // names), else the tlsKey of its config.TLS field, if it has one.
 func filesKey(spec any) string {
 	if f, ok := spec.(interface{ filesKey() string }); ok {
 		return f.filesKey()
 	}
+	if t, ok := specTLS(spec); ok {
+		return tlsKey(t)
+	}
+	return ""
+}
+
+// specTLS is the config.TLS field of a decoded spec, when it has one and it is given.
+func specTLS(spec any) (config.TLS, bool) {
 	v := reflect.ValueOf(spec).Elem()
 	for i := range v.NumField() {
 		if t, ok := v.Field(i).Interface().(config.TLS); ok && tlsGiven(t) {
-			return tlsKey(t)
+			return t, true
 		}
 	}
-	return ""
+	return config.TLS{}, false
 }
 
 // prober is what each kind implements: one bounded run against the dependency, and the release of

@@ -331,6 +331,24 @@ func (s *postgresSpec) filesKey() string {
 	return k
 }
 
+// files are the files filesKey reads (checks.Files).
+func (s *postgresSpec) files() []string {
+	var paths []string
+	params := pgParams(s.URL)
+	for _, k := range pgFileParams {
+		if path := params[k]; path != "" && path != "system" {
+			paths = append(paths, path)
+		}
+	}
+	if tlsGiven(s.TLS) {
+		paths = append(paths, tlsFiles(s.TLS)...)
+	}
+	return paths
+}
+
+// pgFileParams are the parameters of a postgres URL or DSN that name a file pgx reads.
+var pgFileParams = []string{"sslrootcert", "sslcert", "sslkey", "passfile"}
+
 // pgParams is the parameters of a postgres URL (its query) or key=value DSN, as far as they can be
 // read: pgx's parser has accepted the string already.
 func pgParams(raw string) map[string]string {
@@ -415,7 +433,7 @@ func pgFilesProblem(raw string) string {
 func pgFilesKey(raw string) string {
 	params := pgParams(raw)
 	var b strings.Builder
-	for _, k := range []string{"sslrootcert", "sslcert", "sslkey", "passfile"} {
+	for _, k := range pgFileParams {
 		if path := params[k]; path != "" && path != "system" {
 			data, err := config.ReadFile(path, config.BundleFileLimit)
 			if err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -331,7 +332,8 @@ func TestSharedPoolCancelledRun(t *testing.T) {
 }
 
 // TestFilesKey: what serve's reload compares besides the configuration: the contents of the TLS files a
-// check names, in a tls: block or in a postgres URL, so that a renewed certificate rebuilds the check.
+// check names, in a tls: block or in a postgres URL, so that a renewed certificate rebuilds the check;
+// Files lists them, for the reload poll to watch.
 func TestFilesKey(t *testing.T) {
 	ca := filepath.Join(t.TempDir(), "ca.pem")
 	write := func(s string) {
@@ -351,9 +353,13 @@ func TestFilesKey(t *testing.T) {
 		if after := checks.FilesKey(c); after == before || after == "" {
 			t.Errorf("%s: FilesKey did not change with the CA file's contents", c.Type)
 		}
+		if files := checks.Files(c); !slices.Equal(files, []string{ca}) {
+			t.Errorf("%s: Files = %q; want the CA file", c.Type, files)
+		}
 	}
-	if k := checks.FilesKey(config.Check{Type: "tcp", Spec: config.SpecOf(map[string]any{"address": "db:5432"})}); k != "" {
-		t.Errorf("a check naming no file: FilesKey = %q; want empty", k)
+	tcp := config.Check{Type: "tcp", Spec: config.SpecOf(map[string]any{"address": "db:5432"})}
+	if k, files := checks.FilesKey(tcp), checks.Files(tcp); k != "" || files != nil {
+		t.Errorf("a check naming no file: FilesKey = %q, Files = %q; want none", k, files)
 	}
 }
 

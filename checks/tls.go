@@ -73,7 +73,7 @@ func withTLSHints(err error, h tlsHints) error {
 func tlsKey(t config.TLS) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "server_name=%q insecure=%t", t.ServerName, t.InsecureSkipVerify)
-	for _, f := range []struct{ name, path string }{{"ca", t.CAFile}, {"cert", t.CertFile}, {"key", t.KeyFile}} {
+	for _, f := range tlsFileFields(t) {
 		if f.path == "" {
 			continue
 		}
@@ -84,6 +84,22 @@ func tlsKey(t config.TLS) string {
 		fmt.Fprintf(&b, " %s=%x", f.name, sha256.Sum256(data))
 	}
 	return b.String()
+}
+
+// tlsFileFields are the files a tls block may name, by the name tlsKey gives them.
+func tlsFileFields(t config.TLS) []struct{ name, path string } {
+	return []struct{ name, path string }{{"ca", t.CAFile}, {"cert", t.CertFile}, {"key", t.KeyFile}}
+}
+
+// tlsFiles are the files tlsKey reads (checks.Files).
+func tlsFiles(t config.TLS) []string {
+	var paths []string
+	for _, f := range tlsFileFields(t) {
+		if f.path != "" {
+			paths = append(paths, f.path)
+		}
+	}
+	return paths
 }
 
 // unreportedTLSErrors: when a kind's build failed before it read its tls block (a url that does not

@@ -52,7 +52,7 @@ type Config struct {
 	// File is where the configuration came from, for messages ("healthgate.yaml", or "environment").
 	File string `yaml:"-"`
 	Src  Source `yaml:"-"`
-	// Refs lists what the file takes from outside itself, as decoded: filled by Inspect only.
+	// Refs lists what the file takes from outside itself, as decoded: filled by Inspect and LoadRefs only.
 	Refs []Ref `yaml:"-"`
 }
 
@@ -64,6 +64,7 @@ type Config struct {
 func (c *Config) Fingerprint() [sha256.Size]byte {
 	h := sha256.New()
 	cp := *c
+	cp.Refs = nil // what LoadRefs adds: the values they gave are in the fields
 	cp.Src, cp.Server.Src, cp.Defaults.Src, cp.Fleet.Src = c.Src.unplaced(), c.Server.Src.unplaced(), c.Defaults.Src.unplaced(), c.Fleet.Src.unplaced()
 	cp.Checks = make([]Check, len(c.Checks))
 	for i, ch := range c.Checks {

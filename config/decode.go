@@ -34,6 +34,20 @@ func Load(path string, env LookupEnv) (*Config, error) {
 	return Parse(path, data, env)
 }
 
+// LoadRefs is Load with the configuration's Refs filled: every ${VAR} it looked up and every *_file it
+// read. Serve's reload poll watches them, with the file itself, and decodes the file again only when
+// one of them changed.
+func LoadRefs(path string, env LookupEnv) (*Config, error) {
+	data, err := ReadFile(path, ConfigFileLimit)
+	if err != nil {
+		return nil, Errors{{File: path, Msg: err.Error()}}
+	}
+	var refs []Ref
+	cfg, err := parse(&decoder{file: path, env: env, refs: &refs}, data)
+	cfg.Refs = refs
+	return cfg, err
+}
+
 // Parse decodes and validates a configuration held in memory; name is used in messages.
 func Parse(name string, data []byte, env LookupEnv) (*Config, error) {
 	return parse(&decoder{file: name, env: env}, data)
@@ -592,7 +606,7 @@ func (d *decoder) expand(s, path, key string) (string, error) {
 }
 
 // note records raw's variables as Refs of the field key of the mapping at path, when the decoder
-// lists them (Inspect).
+// lists them (Inspect, LoadRefs).
 func (d *decoder) note(path, key, raw string, vars []varUse) {
 	if d.refs == nil {
 		return

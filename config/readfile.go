@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -21,23 +22,11 @@ const (
 // named pipe that would block for ever, a directory) is refused at once, without reading from it; the
 // error's text is a complete sentence naming the path, ready to follow "field: ".
 func ReadFile(path string, limit int64) ([]byte, error) {
-	// Opening a named pipe for reading blocks until a writer appears; nonBlocking makes the open return
-	// at once so that Stat can say what the path is.
-	f, err := os.OpenFile(path, os.O_RDONLY|nonBlocking, 0)
+	f, err := openBounded(path, limit)
 	if err != nil {
-		return nil, errors.New(fileErrorMessage(err))
+		return nil, err
 	}
 	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return nil, errors.New(fileErrorMessage(err))
-	}
-	if !info.Mode().IsRegular() {
-		return nil, fmt.Errorf("cannot read %s: not a regular file (%s)", path, fileKind(info.Mode()))
-	}
-	if info.Size() > limit {
-		return nil, fmt.Errorf("cannot read %s: larger than %s (%d bytes)", path, byteSize(limit), info.Size())
-	}
 	// The size can change between Stat and the read (or lie, in /proc): read one byte more than allowed
 	// to know.
 	data, err := io.ReadAll(io.LimitReader(f, limit+1))
@@ -48,6 +37,52 @@ func ReadFile(path string, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("cannot read %s: larger than %s", path, byteSize(limit))
 	}
 	return data, nil
+}
+
+// DigestFile is the SHA-256 of what ReadFile returns, with its errors, read as a stream: serve's reload
+// poll compares the files a configuration is made of every few seconds, and holding a 1 MiB file in
+// memory each time to hash it would be the cost it avoids.
+func DigestFile(path string, limit int64) ([sha256.Size]byte, error) {
+	var sum [sha256.Size]byte
+	f, err := openBounded(path, limit)
+	if err != nil {
+		return sum, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, io.LimitReader(f, limit+1))
+	if err != nil {
+		return sum, errors.New(fileErrorMessage(err))
+	}
+	if n > limit {
+		return sum, fmt.Errorf("cannot read %s: larger than %s", path, byteSize(limit))
+	}
+	h.Sum(sum[:0])
+	return sum, nil
+}
+
+// openBounded opens path for ReadFile and DigestFile: a regular file whose size says it is within limit.
+func openBounded(path string, limit int64) (*os.File, error) {
+	// Opening a named pipe for reading blocks until a writer appears; nonBlocking makes the open return
+	// at once so that Stat can say what the path is.
+	f, err := os.OpenFile(path, os.O_RDONLY|nonBlocking, 0)
+	if err != nil {
+		return nil, errors.New(fileErrorMessage(err))
+	}
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, errors.New(fileErrorMessage(err))
+	}
+	if !info.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("cannot read %s: not a regular file (%s)", path, fileKind(info.Mode()))
+	}
+	if info.Size() > limit {
+		f.Close()
+		return nil, fmt.Errorf("cannot read %s: larger than %s (%d bytes)", path, byteSize(limit), info.Size())
+	}
+	return f, nil
 }
 
 func fileKind(m fs.FileMode) string {

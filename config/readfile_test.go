@@ -3,6 +3,7 @@
 package config_test
 
 import (
+	"crypto/sha256"
 	"os"
 	"path/filepath"
 	"strings"
@@ -123,5 +124,30 @@ func TestFilesAreBounded(t *testing.T) {
 				t.Errorf("Load(%s) = %v; want %q", tc.path, err, tc.want)
 			}
 		})
+	}
+}
+
+// TestDigestFile: the digest serve's reload poll compares is of what ReadFile returns, and is refused
+// as ReadFile refuses (never a read without bound, never a hang).
+func TestDigestFile(t *testing.T) {
+	dir := t.TempDir()
+	pipe, unblock := fifo(t, dir)
+	path := filepath.Join(dir, "ok")
+	if err := os.WriteFile(path, []byte("some bytes"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := config.DigestFile(path, 10)
+	if err != nil || sum != sha256.Sum256([]byte("some bytes")) {
+		t.Errorf("DigestFile(%s) = %x, %v; want the SHA-256 of its bytes", path, sum, err)
+	}
+	for _, p := range []string{path, pipe, "/dev/zero", dir, filepath.Join(dir, "missing")} {
+		var derr, rerr error
+		within(t, func() {
+			_, derr = config.DigestFile(p, 9)
+			_, rerr = config.ReadFile(p, 9)
+		}, unblock)
+		if derr == nil || rerr == nil || derr.Error() != rerr.Error() {
+			t.Errorf("%s: DigestFile's error %v; want ReadFile's, %v", p, derr, rerr)
+		}
 	}
 }
