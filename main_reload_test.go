@@ -421,6 +421,40 @@ checks:
 	}
 }
 
+// TestServeReloadRefusesNoChecks: a configuration that lost its checks key (a ConfigMap rendered with
+// only its server section) is refused whole like any invalid one, not applied as an always-ready
+// /readyz with every check removed.
+func TestServeReloadRefusesNoChecks(t *testing.T) {
+	addr := listening(t)
+	server := "server: {listen: \"127.0.0.1:0\", shutdown_delay: 0s}\n"
+	cm, path := newConfigMapDir(t, server+"checks:\n  - {name: port, type: tcp, address: \""+addr+"\", interval: 300ms, timeout: 200ms}\n")
+	p := startServeFile(t, path, nil)
+	p.waitCode(t, "/readyz/port", 200, 10*time.Second)
+	cm.update(t, server)
+	p.sigs <- syscall.SIGHUP
+	const refused = `"msg":"configuration reload refused: still serving the previous configuration","trigger":"SIGHUP"`
+	checktest.Eventually(t, 10*time.Second, "the refusal", func() bool { return strings.Contains(p.log.String(), refused) })
+	if want := `"error":"nothing to check: ` + path + ` has no checks; add some under checks:`; !strings.Contains(p.log.String(), want) {
+		t.Errorf("the refusal does not say why (%s):\n%s", want, p.log.String())
+	}
+	if v, ok := metricValue(p.probe(t, "/metrics").body, "healthgate_config_last_reload_successful"); !ok || v != 0 {
+		t.Errorf("healthgate_config_last_reload_successful = %v (present %v); want 0", v, ok)
+	}
+	if r := p.probe(t, "/readyz/port"); r.code != 200 {
+		t.Errorf("/readyz/port = %d after the refused reload; want 200 (the old configuration kept)", r.code)
+	}
+	// An explicit `checks: []` is taken at its word, with the warning.
+	cm.update(t, server+"checks: []\n")
+	p.sigs <- syscall.SIGHUP
+	checktest.Eventually(t, 10*time.Second, "the reload", func() bool { return logCount(p.log, "configuration reloaded") == 1 })
+	if !strings.Contains(p.log.String(), "no checks configured in "+path) {
+		t.Errorf("no warning about an empty checks list:\n%s", p.log.String())
+	}
+	if r := p.probe(t, "/readyz/port"); r.code != 404 {
+		t.Errorf("/readyz/port = %d after checks: []; want 404", r.code)
+	}
+}
+
 // TestServeReloadSeesAChangeDuringStart: a configuration that changes while serve starts (after its
 // first read, before the poll's first look) is still applied: the poll must compare with what was
 // loaded, not with what the file became. The environment's first read rewrites the file, the latest

@@ -354,7 +354,7 @@ func TestConfigErrorsReadAlike(t *testing.T) {
 // --listen is checked like server.listen: a usage error (exit 2), before anything is served.
 func TestServeListenFlagErrors(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "healthgate.yaml")
-	if err := os.WriteFile(path, []byte("server: {grpc_listen: \"127.0.0.1:19090\"}\n"), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte("server: {grpc_listen: \"127.0.0.1:19090\"}\nchecks: []\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct{ listen, want string }{
@@ -412,6 +412,33 @@ func TestServeWithoutChecks(t *testing.T) {
 	}
 	if took := time.Since(start); took > 2*time.Second {
 		t.Errorf("two signals: exit took %s; the second must skip shutdown_delay", took)
+	}
+}
+
+// A file that says nothing of checks (empty, only comments, only a server section, every item of
+// checks: commented out) is refused as check and wait refuse it, not served as an always-ready /readyz:
+// only an explicit `checks: []` serves with no checks.
+func TestServeRefusesAFileWithoutChecks(t *testing.T) {
+	for name, yaml := range map[string]string{
+		"empty":          "",
+		"comments":       "# checks to come\n",
+		"server only":    "server:\n  listen: 127.0.0.1:0\n",
+		"items hidden":   "server: {listen: \"127.0.0.1:0\"}\nchecks:\n#  - {name: db, type: tcp, address: \"db:5432\"}\n",
+		"defaults, null": "defaults: {interval: 10s}\nchecks: ~\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := writeConfig(t, yaml)
+			code, _, stderr := runMain(t, noEnv, "serve", "--config", path, "--listen", "127.0.0.1:0")
+			want := "healthgate serve: nothing to check: " + path + " has no checks; add some under checks: (to serve with no checks on purpose, write `checks: []`)\n"
+			if code != exitUsage || stderr != want {
+				t.Errorf("exit %d, stderr:\n%s\nwant exit 2 and:\n%s", code, stderr, want)
+			}
+			// check says it in the same words.
+			_, _, stderr = runMain(t, noEnv, "check", "--config", path)
+			if !strings.HasPrefix(stderr, "healthgate check: nothing to check: "+path+" has no checks; add some") {
+				t.Errorf("check: %s", stderr)
+			}
+		})
 	}
 }
 

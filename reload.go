@@ -28,8 +28,8 @@ import (
 // pollInterval is how often serve looks at its configuration file (and the files it reads).
 const pollInterval = 2 * time.Second
 
-// noChecksWarning is logged when a file says `checks: []` (serve refuses to start with no file and no
-// checks from the environment).
+// noChecksWarning is logged when a file says `checks: []` (serve refuses a file with no checks key, and
+// no file with no checks from the environment).
 func noChecksWarning(file string) string {
 	return "no checks configured in " + file + ": /readyz always passes; add checks under checks: (see README)"
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -127,8 +128,19 @@ func cmdServe(ctx context.Context, args []string, lookup env, again, hup <-chan 
 }
 
 // loadServeConfig loads serve's configuration, the server section validated too (serve and reload).
+// A file must say which checks to run: one with no checks key (empty, only comments, only a server
+// section, or `checks:` with every item commented out) is most likely a mistake (a ConfigMap key
+// mounted empty, a wrong file), and serving it would be an always-ready /readyz; `check` and `wait`
+// refuse it too. An explicit `checks: []` is taken at its word.
 func loadServeConfig(path string, lookup env) (*config.Config, error) {
-	return config.Find(path, lookup, config.FindOptions{Kinds: checks.Validate, Server: true})
+	cfg, err := config.Find(path, lookup, config.FindOptions{Kinds: checks.Validate, Server: true})
+	if err != nil {
+		return nil, err
+	}
+	if cfg.File != config.EnvironmentName && cfg.Checks == nil {
+		return nil, errors.New(nothingToCheck(cfg.File + " has no checks; add some under checks: (to serve with no checks on purpose, write `checks: []`)"))
+	}
+	return cfg, nil
 }
 
 // newFleet wires fleet-aware readiness (docs/design.md §10): /fleetz for the peers, and the peer client
