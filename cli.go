@@ -19,7 +19,7 @@ func usage() string {
 	return `healthgate tells probes and init containers whether a service's dependencies can serve.
 
 Usage:
-  healthgate serve [--config FILE] [--listen ADDR] [--log-format text|json] [--log-level LEVEL]
+  healthgate serve [--config FILE] [--listen ADDR] [--validate] [--log-format text|json] [--log-level LEVEL]
 ` + wrapUsage("  healthgate wait ", "[--config FILE] "+startup.FlagUsage()+" [--only NAME] [--set KIND.FIELD=VALUE] [--migrations TOOL:VERSION]"+
 		" [--timeout 5m] [--attempt-timeout DURATION] [--quiet] [--log-format text|json] [--log-level LEVEL] [-- COMMAND ARGS...]") +
 		wrapUsage("  healthgate check ", "[--config FILE] "+startup.FlagUsage()+" [--only NAME] [--set KIND.FIELD=VALUE] [--migrations TOOL:VERSION]"+

@@ -442,6 +442,56 @@ func TestServeRefusesAFileWithoutChecks(t *testing.T) {
 	}
 }
 
+// TestServeValidate: `serve --validate` judges the configuration as serve and its reloads do, the
+// server and fleet sections included (which check ignores), and exits 0 or 2 without listening on the
+// configured address (held here: listening would fail with exit 1) or running a check (the proxies in
+// front of the real Postgres and of a port see no connection).
+func TestServeValidate(t *testing.T) {
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = held.Close() })
+	pg := checktest.NewProxy(t, checktest.HostPort(t, checktest.PostgresURL(t)))
+	port := checktest.NewProxy(t, listening(t))
+	checksYAML := fmt.Sprintf(`checks:
+  - {name: db, type: postgres, url: "postgres://postgres@%s/test", scope: shared}
+  - {name: port, type: tcp, address: "%s"}
+`, pg.Addr(), port.Addr())
+	valid := writeConfig(t, fmt.Sprintf("server: {listen: %q}\nfleet: {peers: [\"127.0.0.1:1\"]}\n", held.Addr())+checksYAML)
+	code, stdout, stderr := runMain(t, noEnv, "serve", "--config", valid, "--validate")
+	if want := "healthgate serve: configuration OK: " + valid + " (2 checks)\n"; code != exitOK || stdout != want || stderr != "" {
+		t.Errorf("valid: exit %d, stdout %q, stderr %q; want 0 and %q", code, stdout, stderr, want)
+	}
+
+	invalid := writeConfig(t, fmt.Sprintf("server: {listen: %q, details: sometimes}\nfleet: {peers: [\"127.0.0.1:1\"], fail_open_ratio: 2}\n", held.Addr())+checksYAML)
+	code, stdout, stderr = runMain(t, noEnv, "serve", "--config", invalid, "--validate")
+	want := "healthgate serve: invalid configuration (2 errors):\n" +
+		"  " + invalid + ":1: server: details: must be one of never, token, always (got \"sometimes\")\n" +
+		"  " + invalid + ":2: fleet: fail_open_ratio: must be greater than 0 and at most 1 (got 2)\n"
+	if code != exitUsage || stdout != "" || stderr != want {
+		t.Errorf("server and fleet errors: exit %d, stdout %q, stderr:\n%s\nwant exit 2 and:\n%s", code, stdout, stderr, want)
+	}
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no checks key", []string{"--config", writeConfig(t, "server: {details: never}\n")}, "has no checks"},
+		{"--listen on the gRPC port", []string{"--config", writeConfig(t, "server: {grpc_listen: \"127.0.0.1:19090\"}\nchecks: []\n"), "--listen", "127.0.0.1:19090"},
+			"--listen: must differ from server.grpc_listen (127.0.0.1:19090)"},
+	} {
+		code, stdout, stderr := runMain(t, noEnv, append([]string{"serve", "--validate"}, tc.args...)...)
+		if code != exitUsage || stdout != "" || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q; want exit 2 and %q", tc.name, code, stdout, stderr, tc.want)
+		}
+	}
+	if n := pg.Accepted() + port.Accepted(); n != 0 {
+		t.Errorf("--validate made %d connections; want none (no check runs)", n)
+	}
+}
+
 // No file and neither DATABASE_URL nor REDIS_URL (a misspelled variable, a missing mount): not an
 // always-ready probe but exit 2, as wait and check do.
 func TestServeNothingToCheck(t *testing.T) {

@@ -453,7 +453,7 @@ func TestHelp(t *testing.T) {
 	}{
 		{[]string{"wait", "--help"}, []string{"  --postgres URL", "  --redis URL", "  --http URL", "  --tcp HOST:PORT", "  --only NAME", "  --set KIND.FIELD=VALUE", "  --timeout DURATION", "  --attempt-timeout DURATION", "  --quiet", "  --log-format", "  --log-level"}},
 		{[]string{"check", "-h"}, []string{"  --postgres URL", "  --only NAME", "  --set KIND.FIELD=VALUE", "  --attempt-timeout DURATION", "  --output"}},
-		{[]string{"serve", "--help"}, []string{"  --config", "  --listen", "  --log-level"}},
+		{[]string{"serve", "--help"}, []string{"  --config", "  --listen", "  --validate", "  --log-level"}},
 		{[]string{"--help"}, []string{"healthgate serve [--config FILE]"}},
 	}
 	for _, tc := range tests {

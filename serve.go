@@ -25,6 +25,11 @@ func cmdServe(ctx context.Context, args []string, lookup env, again, hup <-chan 
 	var common commonFlags
 	common.register(fs)
 	listen := fs.String("listen", "", "address to serve on (overrides server.listen; default :8080)")
+	// nginx -t, haproxy -c and promtool check config do this for their servers; `check` is already the
+	// command that runs checks, hence validate. It is serve's own load, so it reports what serve and its
+	// reloads refuse (the server and fleet sections too, which check and wait ignore).
+	validate := fs.Bool("validate", false, "load and validate the configuration as serve and its reloads do (every section, every error at once), "+
+		"print the errors or one OK line, and exit 2 or 0; nothing is listened on and no check is run")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
@@ -45,25 +50,25 @@ func cmdServe(ctx context.Context, args []string, lookup env, again, hup <-chan 
 		return usageError(problems)
 	}
 	path := config.Path(common.config)
+	if *validate {
+		cfg, err := startConfig(path, lookup, *listen)
+		if err != nil {
+			return err
+		}
+		what := fmt.Sprintf("%d %s", len(cfg.Checks), plural(len(cfg.Checks), "check", "checks"))
+		if len(cfg.Checks) == 0 {
+			what += ": /readyz always passes"
+		}
+		fmt.Fprintf(stdout, "healthgate serve: configuration OK: %s (%s)\n", cfg.File, what)
+		return nil
+	}
 	var watch configWatch // what the reload poll compares with: taken before the load (configWatch.take)
 	if path != "" {
 		watch.take(path, lookup)
 	}
-	cfg, err := loadServeConfig(path, lookup)
+	cfg, err := startConfig(path, lookup, *listen)
 	if err != nil {
-		return configError(err)
-	}
-	if *listen != "" {
-		if *listen == cfg.Server.GRPCListen {
-			return exitf(exitUsage, "--listen: must differ from server.grpc_listen (%s)", cfg.Server.GRPCListen)
-		}
-		cfg.Server.Listen = *listen
-	}
-	if len(cfg.Checks) == 0 && cfg.File == config.EnvironmentName {
-		// No file and neither variable: most likely a misspelled variable or a missing mount, and an
-		// always-ready probe would hide it. A file that says `checks: []` is taken at its word.
-		return usageError([]string{nothingToCheck("give --config, put checks in ./" + config.DefaultFile +
-			", or set DATABASE_URL / REDIS_URL (to serve with no checks on purpose, write `checks: []` in the file)")})
+		return err
 	}
 	cs, err := checks.NewAll(cfg.Checks)
 	if err != nil {
@@ -125,6 +130,28 @@ func cmdServe(ctx context.Context, args []string, lookup env, again, hup <-chan 
 		return exitf(exitFailed, "")
 	}
 	return nil
+}
+
+// startConfig is the configuration serve starts with (and --validate judges): the file at path, else
+// the environment, with --listen (listen) in place of server.listen. The error is the command's.
+func startConfig(path string, lookup env, listen string) (*config.Config, error) {
+	cfg, err := loadServeConfig(path, lookup)
+	if err != nil {
+		return nil, configError(err)
+	}
+	if listen != "" {
+		if listen == cfg.Server.GRPCListen {
+			return nil, exitf(exitUsage, "--listen: must differ from server.grpc_listen (%s)", cfg.Server.GRPCListen)
+		}
+		cfg.Server.Listen = listen
+	}
+	if len(cfg.Checks) == 0 && cfg.File == config.EnvironmentName {
+		// No file and neither variable: most likely a misspelled variable or a missing mount, and an
+		// always-ready probe would hide it. A file that says `checks: []` is taken at its word.
+		return nil, usageError([]string{nothingToCheck("give --config, put checks in ./" + config.DefaultFile +
+			", or set DATABASE_URL / REDIS_URL (to serve with no checks on purpose, write `checks: []` in the file)")})
+	}
+	return cfg, nil
 }
 
 // loadServeConfig loads serve's configuration, the server section validated too (serve and reload).
