@@ -60,19 +60,25 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 }
 
-func (c *commonFlags) logger(w io.Writer) (*slog.Logger, error) {
+// logger is the logger --log-format and --log-level ask for, or the problems with both flags (every
+// usage error at once: the caller adds them to its own).
+func (c *commonFlags) logger(w io.Writer) (*slog.Logger, []string) {
+	var problems []string
 	level, err := parseLevel(c.logLevel)
 	if err != nil {
-		return nil, err
+		problems = append(problems, err.Error())
+	}
+	if c.logFormat != "text" && c.logFormat != "json" {
+		problems = append(problems, fmt.Sprintf("--log-format: %q is not text or json", c.logFormat))
+	}
+	if len(problems) > 0 {
+		return nil, problems
 	}
 	opts := &slog.HandlerOptions{Level: level}
-	switch c.logFormat {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
+	if c.logFormat == "json" {
 		return jsonLogger(w, opts), nil
 	}
-	return nil, fmt.Errorf("--log-format: %q is not text or json", c.logFormat)
+	return slog.New(slog.NewTextHandler(w, opts)), nil
 }
 
 // parseLevel reads a --log-level value.

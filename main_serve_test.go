@@ -376,6 +376,14 @@ func TestServeListenFlagErrors(t *testing.T) {
 	if code != exitUsage || stderr.String() != want {
 		t.Errorf("three usage errors: exit %d, stderr:\n%s\nwant exit 2 and:\n%s", code, stderr.String(), want)
 	}
+
+	// Both log flags wrong: both said.
+	stderr.Reset()
+	code = run([]string{"serve", "--config", path, "--log-level", "loud", "--log-format", "xml"}, func(string) (string, bool) { return "", false }, nil, io.Discard, &stderr)
+	want = "healthgate serve: 2 errors:\n  --log-level: \"loud\" is not one of debug, info, warn, error\n  --log-format: \"xml\" is not text or json\n"
+	if code != exitUsage || stderr.String() != want {
+		t.Errorf("two log flag errors: exit %d, stderr:\n%s\nwant exit 2 and:\n%s", code, stderr.String(), want)
+	}
 }
 
 // startServeInDir runs serve in an empty directory, with ./healthgate.yaml holding yaml unless it

@@ -42,10 +42,8 @@ func cmdServe(ctx context.Context, args []string, lookup env, again, hup <-chan 
 			problems = append(problems, "--listen: "+msg)
 		}
 	}
-	log, err := common.logger(stderr)
-	if err != nil {
-		problems = append(problems, err.Error())
-	}
+	log, more := common.logger(stderr)
+	problems = append(problems, more...)
 	if len(problems) > 0 {
 		return usageError(problems)
 	}
