@@ -150,8 +150,8 @@ func New(src Source, opts Options) *Handler {
 		w.Header()["Allow"] = allowVal
 		httpError(w, "method not allowed: use GET, HEAD or OPTIONS", http.StatusMethodNotAllowed)
 	})
-	h.notFound = func(w http.ResponseWriter, _ *http.Request) {
-		httpError(w, "not found: healthgate serves /livez, /readyz, /readyz/{check}, /startupz, /metrics (and /fleetz with a fleet)", http.StatusNotFound)
+	h.notFound = func(w http.ResponseWriter, r *http.Request) {
+		notFound(w, r, "not found: healthgate serves /livez, /readyz, /readyz/{check}, /startupz, /metrics (and /fleetz with a fleet)")
 	}
 	r.NotFound(h.notFound)
 	h.router = r
@@ -180,12 +180,12 @@ func (h *Handler) livez(w http.ResponseWriter, r *http.Request) {
 	if h.src.Alive(time.Now()) {
 		alive = 1
 	}
-	write(w, h.live[alive][h.format(r, q)][h.detailsIndex(r)])
+	write(w, h.live[alive][formatOf(r, q)][h.detailsIndex(r)])
 }
 
 func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
 	q := parseQuery(r.URL.RawQuery)
-	f, details := h.format(r, q), h.detailsAllowed(r)
+	f, details := formatOf(r, q), h.detailsAllowed(r)
 	snap := h.src.Snapshot()
 	if q.exclude {
 		write(w, newBody(readyView(snap, "", excludes(r.URL.RawQuery)), f, details))
@@ -207,7 +207,7 @@ func (h *Handler) readyzOne(w http.ResponseWriter, r *http.Request) {
 		target = targetChecks + i
 	}
 	q := parseQuery(r.URL.RawQuery)
-	write(w, h.cached(snap, target, h.format(r, q), h.detailsAllowed(r)))
+	write(w, h.cached(snap, target, formatOf(r, q), h.detailsAllowed(r)))
 }
 
 // unknownCheck answers /readyz/{name} for a name no check has: 404, in the format asked for, echoing
@@ -219,7 +219,14 @@ func (h *Handler) unknownCheck(w http.ResponseWriter, r *http.Request, name stri
 		msg = fmt.Sprintf("not found: no check named %s... (%d bytes; a check name has at most %d)",
 			strconv.Quote(strings.ToValidUTF8(name[:maxNameShown], "")), len(name), MaxNameLen)
 	}
-	if h.format(r, parseQuery(r.URL.RawQuery)) != hjson {
+	notFound(w, r, msg)
+}
+
+// notFound answers 404 with msg (which echoes a bounded part of the request at most), as health+json
+// when JSON was asked for, as text otherwise: a client that asked for JSON gets JSON for every path it
+// may get wrong (/readyz/, /readyz/db/x), not for an unknown check alone.
+func notFound(w http.ResponseWriter, r *http.Request, msg string) {
+	if formatOf(r, parseQuery(r.URL.RawQuery)) != hjson {
 		httpError(w, msg, http.StatusNotFound)
 		return
 	}
@@ -238,7 +245,7 @@ func (h *Handler) unknownCheck(w http.ResponseWriter, r *http.Request, name stri
 
 func (h *Handler) startupz(w http.ResponseWriter, r *http.Request) {
 	q := parseQuery(r.URL.RawQuery)
-	write(w, h.cached(h.src.Snapshot(), targetStartup, h.format(r, q), h.detailsAllowed(r)))
+	write(w, h.cached(h.src.Snapshot(), targetStartup, formatOf(r, q), h.detailsAllowed(r)))
 }
 
 // cached returns the rendering of (target, format, details) for this snapshot, rendering it on first
@@ -311,7 +318,9 @@ func write(w http.ResponseWriter, b *body) {
 	_, _ = w.Write(b.data)
 }
 
-func (h *Handler) format(r *http.Request, q query) format {
+// formatOf is the body format a request asks for: health+json for ?format=json or a JSON Accept, else
+// verbose for ?verbose, else plain.
+func formatOf(r *http.Request, q query) format {
 	if q.json {
 		return hjson
 	}

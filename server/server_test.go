@@ -206,7 +206,7 @@ func TestReadyzBodies(t *testing.T) {
 }
 
 // TestUnknownCheck: /readyz/{unknown} is a 404 that echoes at most a bounded part of the name, in JSON
-// when JSON was asked for.
+// when JSON was asked for; so is every other 404 (/readyz/, /readyz/db/x, /fleetz without a fleet).
 func TestUnknownCheck(t *testing.T) {
 	var db dep
 	f := newFixture(t, Options{}, db.check("db", true))
@@ -222,6 +222,12 @@ func TestUnknownCheck(t *testing.T) {
 		{"/readyz/" + long, nil, false, `not found: no check named "` + long[:64] + `"... (16384 bytes; a check name has at most 63)`},
 		{"/readyz/nope?format=json", nil, true, `not found: no check named "nope"`},
 		{"/readyz/" + long, []string{"Accept", "application/json"}, true, `not found: no check named "` + long[:64] + `"... (16384 bytes`},
+		{"/readyz/", []string{"Accept", "application/health+json"}, true, "not found: healthgate serves /livez, /readyz, /readyz/{check}"},
+		{"/readyz/db/x", []string{"Accept", "application/health+json"}, true, "not found: healthgate serves"},
+		{"/readyz/db/" + long, []string{"Accept", "application/health+json"}, true, "not found: healthgate serves"},
+		{"/livez/x?format=json", nil, true, "not found: healthgate serves"},
+		{"/fleetz", []string{"Accept", "application/health+json"}, true, "not found: healthgate serves"},
+		{"/readyz/db/x", nil, false, "not found: healthgate serves"},
 	} {
 		r := f.get(t, tc.path, tc.hdr...)
 		shown := tc.path[:min(len(tc.path), 40)]
