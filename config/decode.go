@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"maps"
 	"math"
 	"reflect"
@@ -29,9 +28,20 @@ const fileSuffix = "_file"
 func Load(path string, env LookupEnv) (*Config, error) {
 	data, err := ReadFile(path, ConfigFileLimit)
 	if err != nil {
-		return nil, Errors{{File: path, Msg: err.Error()}}
+		return nil, fileError(path, err)
 	}
 	return Parse(path, data, env)
+}
+
+// fileError is the error of a configuration file that was not read: the Error names the file, so the
+// message says why alone (huge.yaml: larger than 1 MiB, not huge.yaml: cannot read huge.yaml: ...).
+func fileError(path string, err error) Errors {
+	msg := err.Error()
+	var fe *FileError
+	if errors.As(err, &fe) {
+		msg = fe.Why
+	}
+	return Errors{{File: path, Msg: msg}}
 }
 
 // LoadRefs is Load with the configuration's Refs filled: every ${VAR} it looked up and every *_file it
@@ -40,7 +50,7 @@ func Load(path string, env LookupEnv) (*Config, error) {
 func LoadRefs(path string, env LookupEnv) (*Config, error) {
 	data, err := ReadFile(path, ConfigFileLimit)
 	if err != nil {
-		return nil, Errors{{File: path, Msg: err.Error()}}
+		return nil, fileError(path, err)
 	}
 	var refs []Ref
 	cfg, err := parse(&decoder{file: path, env: env, refs: &refs}, data)
@@ -735,18 +745,4 @@ func prefixLen(lines [][]byte, k int) int {
 		n += len(l)
 	}
 	return n
-}
-
-func fileErrorMessage(err error) string {
-	var pe *fs.PathError
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		if errors.As(err, &pe) {
-			return fmt.Sprintf("cannot read %s: no such file", pe.Path)
-		}
-		return "no such file"
-	case errors.As(err, &pe):
-		return fmt.Sprintf("cannot read %s: %v", pe.Path, pe.Err)
-	}
-	return err.Error()
 }

@@ -18,9 +18,31 @@ const (
 	ConfigFileLimit = 1 << 20  // --config
 )
 
+// FileError is why a file was not read. Its text is a complete sentence naming the path, ready to
+// follow "field: " (cannot read PATH: not a regular file (a device)); Why alone follows a message that
+// names the path already (the configuration file's own error, PATH: larger than 1 MiB).
+type FileError struct {
+	Path string
+	Why  string
+}
+
+func (e *FileError) Error() string { return "cannot read " + e.Path + ": " + e.Why }
+
+// fileErrorWhy says why a file could not be opened or read, without its path.
+func fileErrorWhy(err error) string {
+	var pe *fs.PathError
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "no such file"
+	case errors.As(err, &pe):
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
 // ReadFile reads a regular file of at most limit bytes. Anything else (a device such as /dev/zero, a
 // named pipe that would block for ever, a directory) is refused at once, without reading from it; the
-// error's text is a complete sentence naming the path, ready to follow "field: ".
+// error is a *FileError.
 func ReadFile(path string, limit int64) ([]byte, error) {
 	f, err := openBounded(path, limit)
 	if err != nil {
@@ -31,10 +53,10 @@ func ReadFile(path string, limit int64) ([]byte, error) {
 	// to know.
 	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
-		return nil, errors.New(fileErrorMessage(err))
+		return nil, &FileError{Path: path, Why: fileErrorWhy(err)}
 	}
 	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("cannot read %s: larger than %s", path, byteSize(limit))
+		return nil, &FileError{Path: path, Why: "larger than " + byteSize(limit)}
 	}
 	return data, nil
 }
@@ -52,10 +74,10 @@ func DigestFile(path string, limit int64) ([sha256.Size]byte, error) {
 	h := sha256.New()
 	n, err := io.Copy(h, io.LimitReader(f, limit+1))
 	if err != nil {
-		return sum, errors.New(fileErrorMessage(err))
+		return sum, &FileError{Path: path, Why: fileErrorWhy(err)}
 	}
 	if n > limit {
-		return sum, fmt.Errorf("cannot read %s: larger than %s", path, byteSize(limit))
+		return sum, &FileError{Path: path, Why: "larger than " + byteSize(limit)}
 	}
 	h.Sum(sum[:0])
 	return sum, nil
@@ -67,20 +89,20 @@ func openBounded(path string, limit int64) (*os.File, error) {
 	// at once so that Stat can say what the path is.
 	f, err := os.OpenFile(path, os.O_RDONLY|nonBlocking, 0)
 	if err != nil {
-		return nil, errors.New(fileErrorMessage(err))
+		return nil, &FileError{Path: path, Why: fileErrorWhy(err)}
 	}
 	info, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, errors.New(fileErrorMessage(err))
+		return nil, &FileError{Path: path, Why: fileErrorWhy(err)}
 	}
 	if !info.Mode().IsRegular() {
 		f.Close()
-		return nil, fmt.Errorf("cannot read %s: not a regular file (%s)", path, fileKind(info.Mode()))
+		return nil, &FileError{Path: path, Why: "not a regular file (" + fileKind(info.Mode()) + ")"}
 	}
 	if info.Size() > limit {
 		f.Close()
-		return nil, fmt.Errorf("cannot read %s: larger than %s (%d bytes)", path, byteSize(limit), info.Size())
+		return nil, &FileError{Path: path, Why: fmt.Sprintf("larger than %s (%d bytes)", byteSize(limit), info.Size())}
 	}
 	return f, nil
 }

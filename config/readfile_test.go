@@ -112,16 +112,22 @@ func TestFilesAreBounded(t *testing.T) {
 		}
 	})
 
+	// The configuration file's own error names it once: huge.yaml: larger than 1 MiB, not huge.yaml:
+	// cannot read huge.yaml: ...
 	for _, tc := range []struct{ name, path, want string }{
 		{"config fifo", pipe, "not a regular file (a named pipe)"},
-		{"config too large", bigBundle, "larger than 1 MiB"},
+		{"config too large", bigBundle, "larger than 1 MiB (1048577 bytes)"},
 		{"config device", "/dev/zero", "not a regular file (a device)"},
+		{"config missing", filepath.Join(dir, "missing.yaml"), "no such file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var err error
 			within(t, func() { _, err = config.Load(tc.path, testEnv) }, unblock)
-			if err == nil || !strings.HasPrefix(err.Error(), tc.path+": cannot read "+tc.path+": "+tc.want) {
-				t.Errorf("Load(%s) = %v; want %q", tc.path, err, tc.want)
+			if err == nil || err.Error() != tc.path+": "+tc.want {
+				t.Errorf("Load(%s) = %v; want %q", tc.path, err, tc.path+": "+tc.want)
+			}
+			if _, err := config.LoadRefs(tc.path, testEnv); err == nil || err.Error() != tc.path+": "+tc.want {
+				t.Errorf("LoadRefs(%s) = %v; want %q", tc.path, err, tc.path+": "+tc.want)
 			}
 		})
 	}
