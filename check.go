@@ -16,7 +16,7 @@ func cmdCheck(ctx context.Context, args []string, lookup env, stdout, stderr io.
 	fs := flag.NewFlagSet("healthgate check", flag.ContinueOnError)
 	var what startup.Targets
 	what.Register(fs, "check", "whose checks to run")
-	output := fs.String("output", "text", "output format: text or json")
+	output := fs.String("output", "text", "output `FORMAT`: text or json")
 	attemptTimeout := attemptTimeoutFlag(fs)
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err

@@ -55,9 +55,9 @@ type commonFlags struct {
 }
 
 func (c *commonFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.config, "config", "", "configuration file (default: ./"+config.DefaultFile+" if present, else DATABASE_URL/REDIS_URL)")
-	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
-	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&c.config, "config", "", "configuration `FILE` (default: ./"+config.DefaultFile+" if present, else DATABASE_URL/REDIS_URL)")
+	fs.StringVar(&c.logFormat, "log-format", "text", "log `FORMAT`: text or json")
+	fs.StringVar(&c.logLevel, "log-level", "info", "log `LEVEL`: debug, info, warn or error")
 }
 
 // logger is the logger --log-format and --log-level ask for, or the problems with both flags (every

@@ -453,7 +453,7 @@ func TestHelp(t *testing.T) {
 	}{
 		{[]string{"wait", "--help"}, []string{"  --postgres URL", "  --redis URL", "  --http URL", "  --tcp HOST:PORT", "  --only NAME", "  --set KIND.FIELD=VALUE", "  --timeout DURATION", "  --attempt-timeout DURATION", "  --quiet", "  --log-format", "  --log-level"}},
 		{[]string{"check", "-h"}, []string{"  --postgres URL", "  --only NAME", "  --set KIND.FIELD=VALUE", "  --attempt-timeout DURATION", "  --output"}},
-		{[]string{"serve", "--help"}, []string{"  --config", "  --listen", "  --validate", "  --log-level"}},
+		{[]string{"serve", "--help"}, []string{"  --config FILE\n", "  --listen ADDR\n", "  --validate\n", "  --log-format FORMAT\n", "  --log-level LEVEL\n"}},
 		{[]string{"--help"}, []string{"healthgate serve [--config FILE]"}},
 	}
 	for _, tc := range tests {
@@ -466,6 +466,10 @@ func TestHelp(t *testing.T) {
 				if !strings.Contains(stdout, w) {
 					t.Errorf("stdout lacks %q:\n%s", w, stdout)
 				}
+			}
+			// Each value is named as the usage line names it (--config FILE), not by its Go type.
+			if strings.Contains(stdout, " string\n") {
+				t.Errorf("a flag's value is shown as \"string\":\n%s", stdout)
 			}
 		})
 	}

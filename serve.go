@@ -24,7 +24,7 @@ func cmdServe(ctx context.Context, args []string, lookup env, again, hup <-chan 
 	fs := flag.NewFlagSet("healthgate serve", flag.ContinueOnError)
 	var common commonFlags
 	common.register(fs)
-	listen := fs.String("listen", "", "address to serve on (overrides server.listen; default :8080)")
+	listen := fs.String("listen", "", "`ADDR` to serve on, host:port or :port (overrides server.listen; default :8080)")
 	// nginx -t, haproxy -c and promtool check config do this for their servers; `check` is already the
 	// command that runs checks, hence validate. It is serve's own load, so it reports what serve and its
 	// reloads refuse (the server and fleet sections too, which check and wait ignore).

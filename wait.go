@@ -42,8 +42,8 @@ func cmdWait(ctx context.Context, args []string, lookup env, stdout, stderr io.W
 	timeout := durationFlag(fs, "timeout", 5*time.Minute, "give up after this `DURATION`, with exit code 124 (0 waits for ever; default 5m)")
 	attemptTimeout := attemptTimeoutFlag(fs)
 	quiet := fs.Bool("quiet", false, "no progress lines (the table of what was not ready on timeout is still written)")
-	logFormat := fs.String("log-format", "text", "progress format: text or json")
-	logLevel := fs.String("log-level", "info", "progress level: debug (adds each failed attempt), info, warn (only what is not ready) or error (only the table of what was not ready on timeout)")
+	logFormat := fs.String("log-format", "text", "progress `FORMAT`: text or json")
+	logLevel := fs.String("log-level", "info", "progress `LEVEL`: debug (adds each failed attempt), info, warn (only what is not ready) or error (only the table of what was not ready on timeout)")
 	own, command, hasCommand := splitCommand(args)
 	if err := parseFlags(fs, own, stdout); err != nil {
 		return err
