@@ -382,6 +382,11 @@ func TestServerSettingsAreServeOnly(t *testing.T) {
 			if code != exitUsage {
 				t.Errorf("serve: exit %d; want %d", code, exitUsage)
 			}
+			// What check does not say, serve --validate does, in serve's words.
+			vcode, _, vstderr := runMain(t, noEnv, "serve", "--config", cfg, "--validate")
+			if vcode != exitUsage || vstderr != stderr {
+				t.Errorf("serve --validate: exit %d, stderr:\n%s\nwant exit 2 and serve's:\n%s", vcode, vstderr, stderr)
+			}
 		})
 	}
 }
