@@ -334,20 +334,14 @@ func (s *postgresSpec) filesKey() string {
 // files are the files filesKey reads (checks.Files).
 func (s *postgresSpec) files() []string {
 	var paths []string
-	params := pgParams(s.URL)
-	for _, k := range pgFileParams {
-		if path := params[k]; path != "" && path != "system" {
-			paths = append(paths, path)
-		}
+	for _, f := range pgFiles(s.URL) {
+		paths = append(paths, f.path)
 	}
 	if tlsGiven(s.TLS) {
 		paths = append(paths, tlsFiles(s.TLS)...)
 	}
 	return paths
 }
-
-// pgFileParams are the parameters of a postgres URL or DSN that name a file pgx reads.
-var pgFileParams = []string{"sslrootcert", "sslcert", "sslkey", "passfile"}
 
 // pgParams is the parameters of a postgres URL (its query) or key=value DSN, as far as they can be
 // read: pgx's parser has accepted the string already.
@@ -380,14 +374,15 @@ var pgFileParams = []struct{ key, env, home string }{
 	{"sslkey", "PGSSLKEY", ".postgresql/postgresql.key"},
 }
 
-// pgFilesProblem says which file pgx would read while parsing raw is not one healthgate reads (a regular
-// file of at most config.BundleFileLimit, config.ReadFile), or "". pgx reads them with os.ReadFile and
-// bufio, without a bound, before the parse returns: sslrootcert=/dev/zero grows until the process is
-// killed, and a named pipe (as sslrootcert, servicefile, PGPASSFILE...) blocks the parse for ever, and with
-// it a reload and the shutdown that waits for the reload. Each path is found as pgx finds it: the
-// connection string's parameter, else the service's setting, else the variable, else the default under
-// the home directory. A path that does not exist is left to pgx, which says so or skips it.
-func pgFilesProblem(raw string) string {
+// pgFile is a file pgx reads while it parses a connection string: its parameter and its path.
+type pgFile struct{ key, path string }
+
+// pgFiles are the files pgx would read while parsing raw, found as pgx finds them: the connection
+// string's parameter, else the service's setting, else the variable, else the default under the home
+// directory. A path that does not exist is left out (pgx says so, or skips it); so is the system's
+// roots (sslrootcert=system). A service file is read (bounded) for its service's settings only when it
+// is a file healthgate reads.
+func pgFiles(raw string) []pgFile {
 	params := pgParams(raw)
 	home, _ := os.UserHomeDir()
 	service := map[string]string{}
@@ -395,6 +390,7 @@ func pgFilesProblem(raw string) string {
 	if !named {
 		name, named = os.LookupEnv("PGSERVICE")
 	}
+	var files []pgFile
 	for _, f := range pgFileParams {
 		path, ok := params[f.key]
 		if !ok {
@@ -406,17 +402,18 @@ func pgFilesProblem(raw string) string {
 		if !ok && home != "" {
 			path = filepath.Join(home, f.home)
 		}
-		if path == "" || path == "system" { // sslrootcert=system: the system's roots, no file
+		if path == "" || path == "system" {
 			continue
 		}
 		if _, err := os.Stat(path); err != nil {
 			continue
 		}
-		data, err := config.ReadFile(path, config.BundleFileLimit)
-		if err != nil {
-			return fmt.Sprintf("%s: %v", f.key, err)
-		}
+		files = append(files, pgFile{f.key, path})
 		if f.key == "servicefile" && named {
+			data, err := config.ReadFile(path, config.BundleFileLimit)
+			if err != nil {
+				continue
+			}
 			if sf, err := pgservicefile.ParseServicefile(bytes.NewReader(data)); err == nil {
 				if svc, err := sf.GetService(name); err == nil {
 					service = svc.Settings
@@ -424,23 +421,33 @@ func pgFilesProblem(raw string) string {
 			}
 		}
 	}
+	return files
+}
+
+// pgFilesProblem says which file pgx would read while parsing raw (pgFiles) is not one healthgate reads
+// (a regular file of at most config.BundleFileLimit, config.ReadFile), or "". pgx reads them with
+// os.ReadFile and bufio, without a bound, before the parse returns: sslrootcert=/dev/zero grows until the
+// process is killed, and a named pipe (as sslrootcert, servicefile, PGPASSFILE...) blocks the parse for
+// ever, and with it a reload and the shutdown that waits for the reload.
+func pgFilesProblem(raw string) string {
+	for _, f := range pgFiles(raw) {
+		if _, err := config.ReadFile(f.path, config.BundleFileLimit); err != nil {
+			return fmt.Sprintf("%s: %v", f.key, err)
+		}
+	}
 	return ""
 }
 
-// pgFilesKey is the contents of the files a postgres URL or DSN names (sslrootcert, sslcert, sslkey,
-// passfile), for the shared pool's key: a check built after one of them changed does not join a pool
-// built from the old ones. A parameter it cannot read only leaves the key to the URL itself.
+// pgFilesKey is the contents of the files pgx reads for a postgres URL or DSN (pgFiles), for the shared
+// pool's key: a check built after one of them changed does not join a pool built from the old ones.
 func pgFilesKey(raw string) string {
-	params := pgParams(raw)
 	var b strings.Builder
-	for _, k := range pgFileParams {
-		if path := params[k]; path != "" && path != "system" {
-			data, err := config.ReadFile(path, config.BundleFileLimit)
-			if err != nil {
-				data = []byte("unreadable: " + err.Error())
-			}
-			fmt.Fprintf(&b, "%s=%x;", k, sha256.Sum256(data))
+	for _, f := range pgFiles(raw) {
+		data, err := config.ReadFile(f.path, config.BundleFileLimit)
+		if err != nil {
+			data = []byte("unreadable: " + err.Error())
 		}
+		fmt.Fprintf(&b, "%s=%x;", f.key, sha256.Sum256(data))
 	}
 	return b.String()
 }
