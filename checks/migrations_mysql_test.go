@@ -238,15 +238,7 @@ func TestMySQLMigrationsWrongLayout(t *testing.T) {
 
 	// golang-migrate's own table read as dbmate's or rails', clean, then dirty.
 	d = newMyDB(t)
-	m := newMigrate(t, golangMigrateDirtyFiles, "mysql://"+d.dsn)
-	if err := m.Migrate(10); err != nil {
-		t.Fatalf("migrate to 10: %v", err)
-	}
-	golangMigrateReadAsOthers(t, d.url)
-	if err := m.Up(); err == nil {
-		t.Fatal("migration 11 should have failed")
-	}
-	golangMigrateReadAsOthers(t, d.url)
+	golangMigrateReadAsOthers(t, "mysql://"+d.dsn, d.url)
 }
 
 // flyway_schema_history as Flyway creates it on MySQL (its mysql createMetaDataTable.sql); on MySQL a

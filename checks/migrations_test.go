@@ -529,15 +529,7 @@ func TestMigrationsWrongLayout(t *testing.T) {
 	// The other way round: golang-migrate's own table (version bigint, dirty) read as dbmate's or
 	// rails', which share its default name, clean or dirty.
 	s = newPGSchema(t)
-	m := newMigrate(t, golangMigrateDirtyFiles, strings.Replace(s.rwURL, "postgres://", "pgx5://", 1))
-	if err := m.Migrate(10); err != nil {
-		t.Fatalf("migrate to 10: %v", err)
-	}
-	golangMigrateReadAsOthers(t, s.url)
-	if err := m.Up(); err == nil {
-		t.Fatal("migration 11 should have failed")
-	}
-	golangMigrateReadAsOthers(t, s.url)
+	golangMigrateReadAsOthers(t, strings.Replace(s.rwURL, "postgres://", "pgx5://", 1), s.url)
 }
 
 // golangMigrateDirtyFiles are golang-migrate migrations 9 and 10, then 11, which fails part-way and leaves
@@ -551,9 +543,23 @@ var golangMigrateDirtyFiles = fstest.MapFS{
 	"m/11_c.down.sql": {Data: []byte("DROP TABLE IF EXISTS c;")},
 }
 
-// golangMigrateReadAsOthers: golang-migrate's schema_migrations read as dbmate's or rails' is named as
-// golang-migrate's (a schema failure with the layout hint), whatever the version asked for.
-func golangMigrateReadAsOthers(t *testing.T, url string) {
+// golangMigrateReadAsOthers migrates with golang-migrate itself (through migrateURL) to 10, then fails
+// 11, leaving it dirty. Either way its schema_migrations, read through url as dbmate's or rails', is
+// named as golang-migrate's (a schema failure with the layout hint), whatever the version asked for.
+func golangMigrateReadAsOthers(t *testing.T, migrateURL, url string) {
+	t.Helper()
+	m := newMigrate(t, golangMigrateDirtyFiles, migrateURL)
+	if err := m.Migrate(10); err != nil {
+		t.Fatalf("migrate to 10: %v", err)
+	}
+	expectReadAsOthers(t, url)
+	if err := m.Up(); err == nil {
+		t.Fatal("migration 11 should have failed")
+	}
+	expectReadAsOthers(t, url)
+}
+
+func expectReadAsOthers(t *testing.T, url string) {
 	t.Helper()
 	for _, tool := range []string{"dbmate", "rails"} {
 		for _, version := range []string{"9", "10", "11"} {
