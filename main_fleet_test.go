@@ -413,3 +413,24 @@ func grepLines(s, substr string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// A fleet whose list (no dns:/// target) holds fewer pods than min_pods can never fail open: serve says
+// so when it starts, and not when the list is long enough or a dns:/// target may hold more.
+func TestFleetTooFewPeersListed(t *testing.T) {
+	const warning = "this pod and the peers listed are fewer than min_pods"
+	for _, tc := range []struct {
+		peers string
+		warn  bool
+	}{
+		{`["127.0.0.1:9"]`, true},
+		{`["127.0.0.1:9", "127.0.0.1:9"]`, true}, // the same pod twice
+		{`["127.0.0.1:9", "127.0.0.2:9"]`, false},
+		{`["127.0.0.1:9", "dns:///localhost:9"]`, false},
+	} {
+		p := startServe(t, "fleet:\n  peers: "+tc.peers+"\nchecks:\n  - {name: db, type: tcp, address: \"127.0.0.1:9\", scope: shared}\n", nil)
+		if got := strings.Contains(p.log.String(), warning); got != tc.warn {
+			t.Errorf("peers %s: warned %v; want %v:\n%s", tc.peers, got, tc.warn, p.log)
+		}
+		p.stop(t)
+	}
+}

@@ -173,9 +173,12 @@ func loadServeConfig(path string, lookup env) (*config.Config, error) {
 func newFleet(cfg *config.Config, cs []*checks.Check, instance string, metrics *server.Metrics, log *slog.Logger, mon *monitor.Options, srv *server.Options) *server.Peers {
 	f := cfg.Fleet
 	peers := make([]server.Peer, 0, len(f.Peers))
+	static, dns := map[string]bool{}, false
 	for _, s := range f.Peers {
 		p, _ := config.ParsePeer(s) // validated by config.Load
 		peers = append(peers, server.Peer(p))
+		dns = dns || p.DNS
+		static[p.Addr] = true
 	}
 	cacheFor := time.Duration(0)
 	var shared []string
@@ -193,9 +196,14 @@ func newFleet(cfg *config.Config, cs []*checks.Check, instance string, metrics *
 	})
 	mon.Fleet = &monitor.Fleet{Peers: client, Ratio: f.FailOpenRatio, MinPods: f.MinPods, Timeout: f.Timeout}
 	srv.Fleet = &server.FleetOptions{Instance: instance, Token: f.Token}
-	if len(shared) == 0 {
+	switch {
+	case len(shared) == 0:
 		log.Warn("fleet configured but no critical check has scope: shared; nothing can fail open")
-	} else {
+	case !dns && len(static)+1 < f.MinPods:
+		// A list is all the peers there are: a round can never hear min_pods pods.
+		log.Warn("fleet: this pod and the peers listed are fewer than min_pods; nothing can fail open: list the other pods, use a dns:/// target, or lower min_pods",
+			"peers", len(static), "min_pods", f.MinPods)
+	default:
 		log.Info("fleet-aware readiness", "shared", strings.Join(shared, ","), "peers", strings.Join(f.Peers, ","),
 			"fail_open_ratio", f.FailOpenRatio, "min_pods", f.MinPods, "sample", f.Sample, "instance", instance)
 	}

@@ -33,39 +33,42 @@ type Fleet struct {
 	Timeout time.Duration
 }
 
-// The hysteresis (docs/design.md §10), so a share that hovers at the threshold does not flip a pod
-// every round:
-//   - a check enters fail-open when heard ≥ MinPods and failing/heard ≥ Ratio, and leaves it only when
-//     the share falls below leaveFactor × Ratio (0.4 for the default 0.5): at 5 pods, 3 failing opens
-//     and 2 failing keeps it open; 1 failing (the fleet recovered, this pod did not) closes it at once;
-//   - a check failing open that hears fewer than MinPods pods in one round (a peer restarting, a
-//     dropped packet) stays open for that round; a second such round in a row closes it. So a fleet
-//     that lost its peers falls back to the local truth within two rounds, and one lost round never
-//     empties the Service.
+// The thresholds and the hysteresis (docs/design.md §10), so a share that hovers at the threshold, or
+// a sample's noise, does not flip a pod every round:
+//   - a pod never fails open on its own failure alone: at least one peer heard must see the check
+//     failing too (with min_pods: 2, one passing peer would otherwise make 1 of 2, the ratio);
+//   - a check enters fail-open when heard ≥ MinPods and failing/heard ≥ Ratio, and leaves it when the
+//     share falls below leaveFactor × Ratio (0.4 for the default 0.5): at 5 pods, 3 failing opens and
+//     2 failing keeps it open; when no peer heard sees it failing (the fleet recovered, this pod did
+//     not), it closes at once;
+//   - a check failing open survives one weak round: one that hears fewer than MinPods pods (a peer
+//     restarting, a dropped packet), or one below the band while a peer still sees it failing (a
+//     sample of a large fleet that drew mostly passing pods); a second in a row closes it. So a fleet
+//     that lost its peers falls back to the local truth within two rounds, and neither one lost round
+//     nor one unlucky sample empties the Service.
 const leaveFactor = 0.8
 
-// lostRoundsTolerated is how many rounds in a row without quorum a fail-open check survives.
-const lostRoundsTolerated = 1
+// weakRoundsTolerated is how many weak rounds in a row a fail-open check survives.
+const weakRoundsTolerated = 1
 
 // fleetState is one check's fail-open bookkeeping; guarded by Monitor.mu.
 type fleetState struct {
-	lostRounds int
+	weakRounds int
 }
 
-// decide applies the thresholds and the hysteresis to one round.
-func decide(wasOpen bool, lostRounds, heard, failing, minPods int, ratio float64) (open bool, lost int) {
+// decide applies the thresholds and the hysteresis to one round: heard and failing count this pod.
+func decide(wasOpen bool, weakRounds, heard, failing, minPods int, ratio float64) (open bool, weak int) {
 	const epsilon = 1e-9 // 2/5 against 0.8 × 0.5: equal, whatever the floating point says
-	if heard < minPods {
-		if wasOpen && lostRounds < lostRoundsTolerated {
-			return true, lostRounds + 1
-		}
-		return false, 0
-	}
 	share := float64(failing) / float64(heard)
-	if wasOpen {
-		return share >= leaveFactor*ratio-epsilon, 0
+	switch {
+	case heard >= minPods && failing < 2:
+		return false, 0 // no peer sees it failing: this pod's own fault
+	case heard >= minPods && share >= ratio-epsilon, heard >= minPods && wasOpen && share >= leaveFactor*ratio-epsilon:
+		return true, 0
+	case wasOpen && weakRounds < weakRoundsTolerated:
+		return true, weakRounds + 1
 	}
-	return share >= ratio-epsilon, 0
+	return false, 0
 }
 
 // fleetLoop runs the rounds of one shared critical check: after each failing run (woken by record or
@@ -117,16 +120,16 @@ func (m *Monitor) fleetRound(ctx context.Context, e *entry) bool {
 	if s.State != Failing {
 		return true // recovered while we asked: record has already closed any fail-open
 	}
-	open, lost := decide(s.FailOpen, e.fleet.lostRounds, heard, nFailing, f.MinPods, f.Ratio)
-	e.fleet.lostRounds = lost
+	open, weak := decide(s.FailOpen, e.fleet.weakRounds, heard, nFailing, f.MinPods, f.Ratio)
+	e.fleet.weakRounds = weak
 	attrs := []any{"check", s.Name, "failing", nFailing, "heard", heard, "min_pods", f.MinPods, "fail_open_ratio", f.Ratio}
 	switch {
 	case open && !s.FailOpen:
 		lines.add(slog.LevelWarn, "check failing open: most of the fleet sees it failing; /readyz stays 200 (warn)", attrs...)
 	case !open && s.FailOpen:
-		lines.add(slog.LevelWarn, "check stopped failing open: "+closeReason(heard, f.MinPods), attrs...)
-	case !open || (s.FleetHeard == heard && s.FleetFailing == nFailing) || lost > 0:
-		return true // nothing a probe would see changes (a lost round keeps the last counts)
+		lines.add(slog.LevelWarn, "check stopped failing open: "+closeReason(heard, nFailing, f.MinPods), attrs...)
+	case !open || (s.FleetHeard == heard && s.FleetFailing == nFailing) || weak > 0:
+		return true // nothing a probe would see changes (a weak round keeps the last counts)
 	}
 	s.FailOpen = open
 	s.FleetHeard, s.FleetFailing = 0, 0
@@ -139,9 +142,12 @@ func (m *Monitor) fleetRound(ctx context.Context, e *entry) bool {
 	return true
 }
 
-func closeReason(heard, minPods int) string {
-	if heard < minPods {
+func closeReason(heard, failing, minPods int) string {
+	switch {
+	case heard < minPods:
 		return "too few pods heard from to tell an outage from this pod's own fault; the local truth holds"
+	case failing < 2:
+		return "no other pod heard from sees it failing; the local truth holds"
 	}
 	return "most of the fleet no longer sees it failing; the local truth holds"
 }
@@ -164,7 +170,7 @@ func (m *Monitor) fleetAfterRecord(e *entry, lines *logLines) {
 			lines.add(slog.LevelInfo, "check stopped failing open: "+why,
 				"check", s.Name, "failing", s.FleetFailing, "heard", s.FleetHeard) // the last round's counts
 			s.FailOpen, s.FleetHeard, s.FleetFailing = false, 0, 0
-			e.fleet.lostRounds = 0
+			e.fleet.weakRounds = 0
 		}
 		return
 	}
