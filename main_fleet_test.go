@@ -361,6 +361,10 @@ func TestFleetWrongToken(t *testing.T) {
 		if strings.Contains(p.log.String(), "s3cr3t-fleet") {
 			t.Errorf("pod %d logged the fleet token", i)
 		}
+		// Every pod's peers include one whose token differs: each says so, once (at most once a minute).
+		if n := strings.Count(p.log.String(), "peers refuse this pod's token"); n != 1 {
+			t.Errorf("pod %d logged %d lines about its token refused; want 1:\n%s", i, n, p.log)
+		}
 	}
 }
 

@@ -150,6 +150,7 @@ type Peers struct {
 	self      map[string]time.Time // addresses that answered as this process → not asked until then
 	lbWarned  bool                 // the "address reaches several pods" warning was logged
 	lastError string               // last resolution problem logged, so it is logged once
+	refusedAt time.Time            // when the "peers refuse the token" warning was last logged
 	keepStale time.Duration        // keepStale; tests shorten it
 }
 
@@ -218,8 +219,11 @@ func (p *Peers) Ask(ctx context.Context, check string) (answered, failing int) {
 	// A pod counts once however many of its addresses were asked (A and AAAA records of a dual-stack
 	// pod; a static entry and a DNS answer for the same pod): counted per address, two pods could
 	// pass for min_pods: 3.
-	seen := map[string]bool{}
+	seen, refused := map[string]bool{}, 0
 	for _, a := range answers {
+		if a.refused {
+			refused++
+		}
 		if a.state == "" || seen[a.instance] {
 			continue
 		}
@@ -229,13 +233,38 @@ func (p *Peers) Ask(ctx context.Context, check string) (answered, failing int) {
 			failing++
 		}
 	}
+	p.noteRefusals(refused)
 	return answered, failing
 }
 
-// answer is one peer's reply: its instance id and its state of the check ("" when not heard).
+// noteRefusals logs that peers refuse this pod's token, at most once a minute while they do: a token
+// that differs between pods (a Secret rotated on some of them) silently turns fail-open off, every peer
+// unheard. (Not once until it changes: with a sample, a round may draw only pods that accept it.)
+func (p *Peers) noteRefusals(refused int) {
+	if refused == 0 {
+		return
+	}
+	now := time.Now()
+	p.mu.Lock()
+	logIt := now.Sub(p.refusedAt) >= refusedLogEvery
+	if logIt {
+		p.refusedAt = now
+	}
+	p.mu.Unlock()
+	if logIt {
+		p.log.Warn("fleet: peers refuse this pod's token (401/403) and are not heard: fleet.token must be the same on every pod", "refused", refused)
+	}
+}
+
+// refusedLogEvery spaces the "peers refuse the token" warnings.
+const refusedLogEvery = time.Minute
+
+// answer is one peer's reply: its instance id and its state of the check ("" when not heard), or that
+// it refused the token.
 type answer struct {
 	instance string
 	state    monitor.State
+	refused  bool
 }
 
 // askOne returns the peer's answer; its state is "" when the peer is not heard.
@@ -261,7 +290,7 @@ func (p *Peers) askOne(ctx context.Context, addr, check string) answer {
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 		p.opts.OnResult(PeerRefused)
-		return answer{}
+		return answer{refused: true}
 	case err != nil && errors.Is(ctx.Err(), context.Canceled):
 		return answer{}
 	case err != nil:
@@ -368,7 +397,7 @@ func (p *Peers) resolve(ctx context.Context) {
 		}
 		if err != nil {
 			p.opts.OnResult(ResolveError)
-			problem := "dns:///" + peer.Addr + ": " + lookupProblem(err)
+			problem := "dns://" + peer.Server + "/" + peer.Addr + ": " + lookupProblem(err, peer.Server)
 			if l, ok := last[peer.Addr]; ok && now.Sub(l.at) < keep {
 				fresh[peer.Addr] = l
 				problem += fmt.Sprintf(" (asking the %d addresses of the last answer, at most %v old)", len(l.addrs), keep)
@@ -402,17 +431,30 @@ func (p *Peers) resolve(ctx context.Context) {
 	}
 }
 
-func lookupProblem(err error) string {
-	var dnsErr *net.DNSError
-	if errors.As(err, &dnsErr) {
-		switch {
-		case dnsErr.IsNotFound:
-			return "no such name"
-		case dnsErr.IsTimeout:
-			return "DNS timeout"
-		}
+// lookupProblem says why a peers lookup failed, at the server the configuration names (the error's own
+// Server is the system's, even when another was asked), in words that stay the same from round to
+// round: the problem is logged once until it changes, and a DNS error's text holds the local port of
+// each query.
+func lookupProblem(err error, server string) string {
+	at := " (the system resolver)"
+	if server != "" {
+		at = " (DNS server " + server + ")"
 	}
-	return err.Error()
+	var dnsErr *net.DNSError
+	if !errors.As(err, &dnsErr) {
+		return err.Error() + at
+	}
+	switch {
+	case dnsErr.IsNotFound:
+		return "no such name" + at
+	case dnsErr.IsTimeout:
+		return "DNS timeout" + at
+	}
+	cause := dnsErr.Err // "read udp 127.0.0.1:37942->127.0.0.1:53: read: connection refused"
+	if i := strings.LastIndex(cause, ": "); i >= 0 {
+		cause = cause[i+2:]
+	}
+	return cause + at
 }
 
 // resolver returns the system resolver, or one that asks server (host:port) only.

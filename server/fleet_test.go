@@ -238,20 +238,34 @@ func TestPeersDNSError(t *testing.T) {
 	server := pc.LocalAddr().String()
 	_ = pc.Close()
 	var resolveErrors atomic.Int64
-	p := NewPeers(PeersOptions{Peers: []Peer{{Addr: "peers.invalid:8080", DNS: true, Server: server}}, Sample: 10, Instance: "me", CacheFor: time.Second,
+	var log checktest.Buffer
+	p := NewPeers(PeersOptions{Peers: []Peer{{Addr: "peers.invalid:8080", DNS: true, Server: server}}, Sample: 10, Instance: "me", CacheFor: time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&log, nil)),
 		OnResult: func(r string) {
 			if r == ResolveError {
 				resolveErrors.Add(1)
 			}
 		}})
 	defer p.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if a, f := p.Ask(ctx, "db"); a != 0 || f != 0 {
-		t.Fatalf("Ask = %d, %d with no resolvable peers", a, f)
+	for range 3 { // each round resolves again (CacheFor 1ms), each lookup from another local port
+		time.Sleep(2 * time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		a, f := p.Ask(ctx, "db")
+		cancel()
+		if a != 0 || f != 0 {
+			t.Fatalf("Ask = %d, %d with no resolvable peers", a, f)
+		}
 	}
-	if resolveErrors.Load() != 1 {
-		t.Fatalf("resolve errors counted %d; want 1", resolveErrors.Load())
+	if resolveErrors.Load() != 3 {
+		t.Fatalf("resolve errors counted %d; want 3", resolveErrors.Load())
+	}
+	// Logged once while it stays the same, naming the configured target and server (the error's own
+	// text names the system's resolver and the query's local port, new every round).
+	if n := strings.Count(log.String(), "cannot resolve peers"); n != 1 {
+		t.Fatalf("%d lines for one unchanged problem; want 1:\n%s", n, log.String())
+	}
+	if want := "dns://" + server + "/peers.invalid:8080: "; !strings.Contains(log.String(), want) || !strings.Contains(log.String(), "(DNS server "+server+")") {
+		t.Fatalf("the line does not name %q and its server:\n%s", want, log.String())
 	}
 }
 
