@@ -175,10 +175,14 @@ func ParsePeer(s string) (Peer, error) {
 		return p, fmt.Errorf("%q: only dns:/// targets and host:port addresses are supported", s)
 	}
 	host, port, err := net.SplitHostPort(rest)
-	if err != nil || host == "" {
-		if isDNS {
-			return p, fmt.Errorf("%q: the name needs a port, the peers' health port (dns:///name:8080)", s)
-		}
+	switch {
+	case err == nil && host == "" && isDNS:
+		return p, fmt.Errorf("%q: no name before the port: write the headless Service's name (dns:///name:8080)", s)
+	case err == nil && host == "":
+		return p, fmt.Errorf("%q: no host before the port: write host:port", s)
+	case err != nil && isDNS:
+		return p, fmt.Errorf("%q: the name needs a port, the peers' health port (dns:///name:8080)", s)
+	case err != nil:
 		return p, fmt.Errorf("%q: must be host:port", s)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {

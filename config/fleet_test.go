@@ -94,6 +94,8 @@ checks:
 		{"ratio zero", "fleet: {peers: \"a:1\", fail_open_ratio: 0}\n", "fail_open_ratio: must be greater than 0"},
 		{"ratio not a number", "fleet: {peers: \"a:1\", fail_open_ratio: half}\n", `f.yaml:1:40: fleet: fail_open_ratio: invalid number "half"`},
 		{"bad dns server", "fleet: {peers: \"dns://1.2.3.4:53/peers\"}\n", "the name needs a port"},
+		{"dns port without a name", "fleet: {peers: \"dns:///:8080\"}\n", `"dns:///:8080": no name before the port`},
+		{"port without a host", "fleet: {peers: [\":8080\"]}\n", `":8080": no host before the port`},
 		{"min_pods out of a round's reach", "fleet:\n  peers: \"a:1\"\n  min_pods: 20\n  sample: 5\n", "f.yaml:3: fleet: min_pods: min_pods (20) is more than a round can hear, this pod and at most sample (5) peers"},
 		{"sample too small for the default min_pods", "fleet:\n  peers: \"a:1\"\n  sample: 1\n", "f.yaml:3: fleet: sample: min_pods (3) is more than a round can hear"},
 	} {
