@@ -254,6 +254,23 @@ func freeAddr() string {
 	panic("no free TCP port on 127.0.0.1 below the ephemeral range")
 }
 
+// listenFree listens on a free address (freeAddr). A port free a moment ago can still be taken before
+// the listen (seen once in CI: a wait figure lost to "bind: address already in use"); in this process,
+// unlike for a child given the address, another port can simply be tried.
+func listenFree() (net.Listener, error) {
+	var err error
+	for range 5 {
+		var ln net.Listener
+		if ln, err = net.Listen("tcp", freeAddr()); err == nil {
+			return ln, nil
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) {
+			break
+		}
+	}
+	return nil, err
+}
+
 // portBlock is this process's part of [10000, start of the ephemeral range): the first of 8 blocks whose
 // abstract Unix socket "@healthgate-test-ports-N" it can bind, held for the life of the process (the
 // tests' checktest.portBlock, same names and sizes); the whole range when every block is taken.

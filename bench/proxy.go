@@ -57,7 +57,7 @@ type proxy struct {
 // newProxy starts a forwarding proxy to d on a free port: freeAddr's, below the ephemeral range, since
 // refusing gives the port up and a port the kernel picked could meanwhile go to another listener.
 func newProxy(d dependency) (*proxy, error) {
-	ln, err := net.Listen("tcp", freeAddr())
+	ln, err := listenFree()
 	if err != nil {
 		return nil, err
 	}
