@@ -421,7 +421,7 @@ func grepLines(s, substr string) string {
 // A fleet whose list (no dns:/// target) holds fewer pods than min_pods can never fail open: serve says
 // so when it starts, and not when the list is long enough or a dns:/// target may hold more.
 func TestFleetTooFewPeersListed(t *testing.T) {
-	const warning = "this pod and the peers listed are fewer than min_pods"
+	const warning = "listed are fewer than min_pods"
 	for _, tc := range []struct {
 		peers string
 		warn  bool

@@ -466,10 +466,16 @@ func TestServeValidate(t *testing.T) {
   - {name: db, type: postgres, url: "postgres://postgres@%s/test", scope: shared}
   - {name: port, type: tcp, address: "%s"}
 `, pg.Addr(), port.Addr())
-	valid := writeConfig(t, fmt.Sprintf("server: {listen: %q}\nfleet: {peers: [\"127.0.0.1:1\"]}\n", held.Addr())+checksYAML)
+	valid := writeConfig(t, fmt.Sprintf("server: {listen: %q}\nfleet: {peers: [\"127.0.0.1:1\", \"127.0.0.2:1\"]}\n", held.Addr())+checksYAML)
 	code, stdout, stderr := runMain(t, noEnv, "serve", "--config", valid, "--validate")
 	if want := "healthgate serve: configuration OK: " + valid + " (2 checks)\n"; code != exitOK || stdout != want || stderr != "" {
 		t.Errorf("valid: exit %d, stdout %q, stderr %q; want 0 and %q", code, stdout, stderr, want)
+	}
+	// Valid, but a list of one peer can never reach min_pods (3): said after the OK line.
+	lonely := writeConfig(t, fmt.Sprintf("server: {listen: %q}\nfleet: {peers: [\"127.0.0.1:1\"]}\n", held.Addr())+checksYAML)
+	code, stdout, _ = runMain(t, noEnv, "serve", "--config", lonely, "--validate")
+	if want := "healthgate serve: warning: fleet: this pod and the 1 peer listed are fewer than min_pods (3); nothing can fail open"; code != exitOK || !strings.Contains(stdout, want) {
+		t.Errorf("one peer listed: exit %d, stdout %q; want 0 and a line saying %q", code, stdout, want)
 	}
 
 	invalid := writeConfig(t, fmt.Sprintf("server: {listen: %q, details: sometimes}\nfleet: {peers: [\"127.0.0.1:1\"], fail_open_ratio: 2}\n", held.Addr())+checksYAML)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -58,6 +59,9 @@ func cmdServe(ctx context.Context, args []string, lookup env, again, hup <-chan 
 			what += ": /readyz always passes"
 		}
 		fmt.Fprintf(stdout, "healthgate serve: configuration OK: %s (%s)\n", cfg.File, what)
+		if warning := fleetWarning(cfg); warning != "" {
+			fmt.Fprintf(stdout, "healthgate serve: warning: %s\n", warning)
+		}
 		return nil
 	}
 	var watch configWatch // what the reload poll compares with: taken before the load (configWatch.take)
@@ -173,12 +177,9 @@ func loadServeConfig(path string, lookup env) (*config.Config, error) {
 func newFleet(cfg *config.Config, cs []*checks.Check, instance string, metrics *server.Metrics, log *slog.Logger, mon *monitor.Options, srv *server.Options) *server.Peers {
 	f := cfg.Fleet
 	peers := make([]server.Peer, 0, len(f.Peers))
-	static, dns := map[string]bool{}, false
 	for _, s := range f.Peers {
 		p, _ := config.ParsePeer(s) // validated by config.Load
 		peers = append(peers, server.Peer(p))
-		dns = dns || p.DNS
-		static[p.Addr] = true
 	}
 	cacheFor := time.Duration(0)
 	var shared []string
@@ -196,16 +197,36 @@ func newFleet(cfg *config.Config, cs []*checks.Check, instance string, metrics *
 	})
 	mon.Fleet = &monitor.Fleet{Peers: client, Ratio: f.FailOpenRatio, MinPods: f.MinPods, Timeout: f.Timeout}
 	srv.Fleet = &server.FleetOptions{Instance: instance, Token: f.Token}
-	switch {
-	case len(shared) == 0:
-		log.Warn("fleet configured but no critical check has scope: shared; nothing can fail open")
-	case !dns && len(static)+1 < f.MinPods:
-		// A list is all the peers there are: a round can never hear min_pods pods.
-		log.Warn("fleet: this pod and the peers listed are fewer than min_pods; nothing can fail open: list the other pods, use a dns:/// target, or lower min_pods",
-			"peers", len(static), "min_pods", f.MinPods)
-	default:
+	if warning := fleetWarning(cfg); warning != "" {
+		log.Warn(warning)
+	} else {
 		log.Info("fleet-aware readiness", "shared", strings.Join(shared, ","), "peers", strings.Join(f.Peers, ","),
 			"fail_open_ratio", f.FailOpenRatio, "min_pods", f.MinPods, "sample", f.Sample, "instance", instance)
 	}
 	return client
+}
+
+// fleetWarning says why a configuration's fleet section can never make a check fail open, or "": serve
+// logs it when it starts (and reloads), --validate prints it.
+func fleetWarning(cfg *config.Config) string {
+	f := cfg.Fleet
+	if !f.Enabled() {
+		return ""
+	}
+	if !slices.ContainsFunc(cfg.Checks, func(c config.Check) bool { return c.Scope == config.ScopeShared && c.Critical }) {
+		return "fleet configured but no critical check has scope: shared; nothing can fail open"
+	}
+	static := map[string]bool{}
+	for _, s := range f.Peers {
+		p, _ := config.ParsePeer(s) // validated by config.Load
+		if p.DNS {
+			return "" // a dns:/// target may hold any number of pods
+		}
+		static[p.Addr] = true
+	}
+	if len(static)+1 < f.MinPods { // a list is all the peers there are
+		return fmt.Sprintf("fleet: this pod and the %d %s listed are fewer than min_pods (%d); nothing can fail open: list the other pods, use a dns:/// target, or lower min_pods",
+			len(static), plural(len(static), "peer", "peers"), f.MinPods)
+	}
+	return ""
 }
