@@ -86,7 +86,8 @@ func buildPostgresPool(c config.Check, s *postgresSpec) (*postgresCheck, string,
 	if s.URL == "" {
 		return nil, "", config.Errors{c.Src.Errorf("url", "required: a postgres:// URL or a key=value DSN")}
 	}
-	if problem := pgFilesProblem(s.URL); problem != "" {
+	filesKey, problem := pgFilesRead(s.URL)
+	if problem != "" {
 		return nil, "", config.Errors{c.Src.Errorf("url", "%s", problem)}
 	}
 	pc, err := pgxpool.ParseConfig(s.URL)
@@ -125,7 +126,7 @@ func buildPostgresPool(c config.Check, s *postgresSpec) (*postgresCheck, string,
 	// pool's): their own settings (query, writable, max_replication_lag, migrations) are per run. The
 	// contents of the files the URL or the block names are part of the key, so a check built after a
 	// certificate was renewed does not join a pool built with the old one.
-	key := keyOf("postgres", s.URL, c.Timeout.String(), pgFilesKey(s.URL), tlsPart)
+	key := keyOf("postgres", s.URL, c.Timeout.String(), filesKey, tlsPart)
 	sp, release, err := share(key, func() (*postgresPool, func(), error) {
 		sp := &postgresPool{life: newClientLife()}
 		pool, err := pgxpool.NewWithConfig(context.Background(), postgresPoolConfig(pc, c.Timeout, &sp.watch, &sp.conns))
@@ -324,7 +325,7 @@ const pgMaxBody = 16 << 20
 // filesKey makes a reload rebuild the check when a file its URL or its tls block names changed
 // (checks.FilesKey).
 func (s *postgresSpec) filesKey() string {
-	k := pgFilesKey(s.URL)
+	k, _ := pgFilesRead(s.URL)
 	if tlsGiven(s.TLS) {
 		k += "tls: " + tlsKey(s.TLS)
 	}
@@ -424,32 +425,26 @@ func pgFiles(raw string) []pgFile {
 	return files
 }
 
-// pgFilesProblem says which file pgx would read while parsing raw (pgFiles) is not one healthgate reads
-// (a regular file of at most config.BundleFileLimit, config.ReadFile), or "". pgx reads them with
-// os.ReadFile and bufio, without a bound, before the parse returns: sslrootcert=/dev/zero grows until the
-// process is killed, and a named pipe (as sslrootcert, servicefile, PGPASSFILE...) blocks the parse for
-// ever, and with it a reload and the shutdown that waits for the reload.
-func pgFilesProblem(raw string) string {
-	for _, f := range pgFiles(raw) {
-		if _, err := config.ReadFile(f.path, config.BundleFileLimit); err != nil {
-			return fmt.Sprintf("%s: %v", f.key, err)
-		}
-	}
-	return ""
-}
-
-// pgFilesKey is the contents of the files pgx reads for a postgres URL or DSN (pgFiles), for the shared
-// pool's key: a check built after one of them changed does not join a pool built from the old ones.
-func pgFilesKey(raw string) string {
+// pgFilesRead reads the files pgx would read while parsing raw (pgFiles), once for both of their uses:
+// key digests their contents, for the shared pool's key and the reload (a check built after one of them
+// changed does not join a pool built from the old ones); problem says which is not a file healthgate
+// reads (a regular file of at most config.BundleFileLimit, config.ReadFile), or "". pgx reads them with
+// os.ReadFile and bufio, without a bound, before the parse returns: sslrootcert=/dev/zero grows until
+// the process is killed, and a named pipe (as sslrootcert, servicefile, PGPASSFILE...) blocks the parse
+// for ever, and with it a reload and the shutdown that waits for the reload.
+func pgFilesRead(raw string) (key, problem string) {
 	var b strings.Builder
 	for _, f := range pgFiles(raw) {
 		data, err := config.ReadFile(f.path, config.BundleFileLimit)
 		if err != nil {
+			if problem == "" {
+				problem = fmt.Sprintf("%s: %v", f.key, err)
+			}
 			data = []byte("unreadable: " + err.Error())
 		}
 		fmt.Fprintf(&b, "%s=%x;", f.key, sha256.Sum256(data))
 	}
-	return b.String()
+	return b.String(), problem
 }
 
 // parseConfigCause keeps pgx's reason but drops the connection string it quotes, and what its reasons
