@@ -195,9 +195,9 @@ func TestMigrationsConfigErrors(t *testing.T) {
 		t.Fatalf("exit %d; want 2:\n%s", code, stderr)
 	}
 	for _, want := range []string{
-		`healthgate.yaml:6: checks[0] "db".migrations: tool: unknown migration tool "flywya" (did you mean "flyway"?)`,
-		`healthgate.yaml:13: checks[1] "db2".migrations: version: golang-migrate stores versions as a whole number (bigint): "v1.2.0" is not one`,
-		`healthgate.yaml:17: checks[2] "cache": migrations: does not apply to a redis check: only a SQL database has a schema`,
+		`healthgate.yaml:6:7: checks[0] "db".migrations: tool: unknown migration tool "flywya" (did you mean "flyway"?)`,
+		`healthgate.yaml:13:7: checks[1] "db2".migrations: version: golang-migrate stores versions as a whole number (bigint): "v1.2.0" is not one`,
+		`healthgate.yaml:17:5: checks[2] "cache": migrations: does not apply to a redis check: only a SQL database has a schema`,
 	} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("stderr does not contain %q:\n%s", want, stderr)
@@ -282,7 +282,7 @@ func TestCheckMigrationsFromConfig(t *testing.T) {
 
 	cfg = writeConfig(t, "checks:\n  - name: db\n    type: postgres\n    url: postgres://u@127.0.0.1:1/db\n    migrations:\n")
 	code, _, stderr = runMain(t, noEnv, "check", "--config", cfg)
-	if code != exitUsage || !strings.Contains(stderr, `healthgate.yaml:5: checks[0] "db": migrations: empty: write the tool and the version`) {
+	if code != exitUsage || !strings.Contains(stderr, `healthgate.yaml:5:5: checks[0] "db": migrations: empty: write the tool and the version`) {
 		t.Fatalf("exit %d; want 2 naming the empty migrations:\n%s", code, stderr)
 	}
 }

@@ -246,7 +246,7 @@ checks:
 		return strings.Contains(p.log.String(), `"msg":"`+refused+`","trigger":"SIGHUP"`)
 	})
 	refusals := logCount(p.log, refused)
-	for _, want := range []string{`healthgate.yaml:9:84: checks[2] \"tweak\": interval: invalid duration`, `healthgate.yaml:10: checks[3] \"db\": type: unknown type \"postgress\"`} {
+	for _, want := range []string{`healthgate.yaml:9:84: checks[2] \"tweak\": interval: invalid duration`, `healthgate.yaml:10:16: checks[3] \"db\": type: unknown type \"postgress\"`} {
 		if !strings.Contains(p.log.String(), want) {
 			t.Errorf("the log lacks %q:\n%s", want, p.log.String())
 		}

@@ -239,9 +239,9 @@ func TestTLSBlockConfig(t *testing.T) {
 // beside a nats:// URL it turns TLS on, as a block with fields does.
 func TestEmptyTLSBlockOnAPlainScheme(t *testing.T) {
 	for _, tc := range []struct{ kind, url, want string }{
-		{"redis", "redis://127.0.0.1:6379/0", `healthgate.yaml:5: checks[0] "dep": tls: applies to rediss:// URLs; this one is redis:// (no TLS)`},
-		{"amqp", "amqp://127.0.0.1:5672/", `healthgate.yaml:5: checks[0] "dep": tls: applies to amqps:// URLs; this one is amqp:// (no TLS)`},
-		{"mqtt", "mqtt://127.0.0.1:1883", `healthgate.yaml:5: checks[0] "dep": tls: applies to mqtts:// URLs; this one is mqtt:// (no TLS)`},
+		{"redis", "redis://127.0.0.1:6379/0", `healthgate.yaml:5:5: checks[0] "dep": tls: applies to rediss:// URLs; this one is redis:// (no TLS)`},
+		{"amqp", "amqp://127.0.0.1:5672/", `healthgate.yaml:5:5: checks[0] "dep": tls: applies to amqps:// URLs; this one is amqp:// (no TLS)`},
+		{"mqtt", "mqtt://127.0.0.1:1883", `healthgate.yaml:5:5: checks[0] "dep": tls: applies to mqtts:// URLs; this one is mqtt:// (no TLS)`},
 		{"redis", "rediss://127.0.0.1:6379/0", ""},
 	} {
 		t.Run(tc.url, func(t *testing.T) {

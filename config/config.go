@@ -176,6 +176,9 @@ type Source struct {
 	Column int
 	// Lines maps a field's YAML key to the line it was set on; a key absent here was not set.
 	Lines map[string]int
+	// Columns maps a field's YAML key to the column of that key, so that an error found after decoding
+	// is placed as precisely (file:line:column) as one the decoder found.
+	Columns map[string]int
 	// Vars maps a field's YAML key to the environment variables its value was expanded from, so a
 	// hint can say "check the credentials in DATABASE_URL".
 	Vars map[string][]string
@@ -198,7 +201,7 @@ func (s Source) IsSet(key string) bool {
 func (s Source) Errorf(key, format string, args ...any) *Error {
 	line, col := s.Line, s.Column
 	if l, ok := s.Lines[key]; ok {
-		line, col = l, 0
+		line, col = l, s.Columns[key]
 	}
 	return &Error{File: s.File, Line: line, Column: col, Path: s.Path, Field: key, Msg: sprintf(format, args...)}
 }

@@ -201,7 +201,7 @@ func TestAliasesBounded(t *testing.T) {
 func TestInvalidAllAtOnce(t *testing.T) {
 	_, err := load(t, "testdata/invalid-many.yaml", testEnv)
 	expectErrors(t, err,
-		`:2: server: details: must be one of`,
+		`:2:3: server: details: must be one of`,
 		`:4:13: defaults: interval: invalid duration "5x"`,
 		`checks[0] "db": timeout: invalid duration "nope"`,
 		`checks[1] "db": name: duplicate name "db"`,
@@ -215,8 +215,8 @@ func TestInvalidEveryFieldOfOneCheck(t *testing.T) {
 	expectErrors(t, err,
 		`:5: checks[0] "web": method: "GE T" is not an HTTP method`,
 		`:6:14: checks[0] "web": timeout: invalid duration "1x"`,
-		`:7: checks[0] "web".tls: ca_file: cannot read /nonexistent/ca.pem`,
-		`:8: checks[0] "web": headers: "Bad Header" is not a valid header name`,
+		`:7:11: checks[0] "web".tls: ca_file: cannot read /nonexistent/ca.pem`,
+		`:8:5: checks[0] "web": headers: "Bad Header" is not a valid header name`,
 	)
 }
 
@@ -559,5 +559,24 @@ func TestSpecAdopt(t *testing.T) {
 				t.Error("Adopt changed the Spec it was called on")
 			}
 		})
+	}
+}
+
+// TestErrorsNameTheColumn: an error about a field is placed at the field's key, line and column, whether
+// the decoder found it (an unknown key, a bad duration) or validation did after decoding (a timeout not
+// below the interval, a field that does not apply to the kind): one way of writing a position, so an
+// editor's "go to file:line:column" lands on the key either way.
+func TestErrorsNameTheColumn(t *testing.T) {
+	for _, file := range []string{"invalid-many.yaml", "invalid-many-in-one-check.yaml"} {
+		_, err := load(t, filepath.Join("testdata", file), testEnv)
+		var errs config.Errors
+		if !errors.As(err, &errs) || len(errs) == 0 {
+			t.Fatalf("%s: got %v; want errors", file, err)
+		}
+		for _, e := range errs {
+			if e.Line > 0 && e.Field != "" && e.Column == 0 {
+				t.Errorf("%s: %q names a line but not the column of %s", file, e, e.Field)
+			}
+		}
 	}
 }

@@ -216,7 +216,7 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path, key string) {
 		}
 		seen[name] = k.Line
 		if idx, ok := fields[name]; ok {
-			src.Lines[name] = k.Line
+			src.place(name, k)
 			d.field(val, v.Field(idx), t.Field(idx), &src, where, name)
 			continue
 		}
@@ -228,7 +228,7 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path, key string) {
 				continue
 			}
 			seen[base] = k.Line
-			src.Lines[base] = k.Line
+			src.place(base, k)
 			d.fromFile(val, v.Field(idx), &src, where, name, base)
 			continue
 		}
@@ -236,7 +236,7 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path, key string) {
 			// headers_file: {Authorization: /run/secrets/auth}: each value read from its file,
 			// merged with the literal headers once the whole mapping is decoded.
 			if _, set := src.Lines[base]; !set {
-				src.Lines[base] = k.Line
+				src.place(base, k)
 			}
 			fileMaps = append(fileMaps, fileMap{idx: idx, node: val, key: name, base: base})
 			continue
@@ -330,7 +330,7 @@ func (d *decoder) merge(val *yaml.Node, v reflect.Value, fields map[string]int, 
 			if src.IsSet(k.Value) {
 				continue
 			}
-			src.Lines[k.Value] = k.Line
+			src.place(k.Value, k)
 			d.field(fv, v.Field(idx), v.Type().Field(idx), src, where, k.Value)
 		}
 	}
@@ -684,6 +684,15 @@ func yamlSyntaxError(file string, data []byte, err error) *Error {
 		e.Line = problem
 	}
 	return e
+}
+
+// place records that the field key was written at the key node k (line and column).
+func (s *Source) place(key string, k *yaml.Node) {
+	s.Lines[key] = k.Line
+	if s.Columns == nil {
+		s.Columns = map[string]int{}
+	}
+	s.Columns[key] = k.Column
 }
 
 // splitYAMLError separates yaml.v3's "yaml: line N: message" into N (0 when absent) and the message.

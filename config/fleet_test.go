@@ -70,15 +70,15 @@ checks:
 	}
 	msg := err.Error()
 	for _, want := range []string{
-		`f.yaml:2: fleet: peers: [0] "dns:///peers.shop.svc": the name needs a port`,
-		`f.yaml:2: fleet: peers: [1] "10.0.0.1": must be host:port`,
-		`f.yaml:2: fleet: peers: [2] "http://10.0.0.2:8080": only dns:/// targets and host:port`,
-		`f.yaml:2: fleet: peers: [3] "dns://peers:8080": write dns:///name:port (three slashes)`,
-		`f.yaml:3: fleet: fail_open_ratio: must be greater than 0 and at most 1 (got 1.5)`,
-		`f.yaml:4: fleet: min_pods: must be at least 2`,
-		`f.yaml:5: fleet: sample: must be at least 1 (got 0)`,
-		`f.yaml:6: fleet: timeout: (2s) must be shorter than the interval of shared check "db" (1s)`,
-		`f.yaml:11: checks[1] "cache": scope: must be local or shared (got "global")`,
+		`f.yaml:2:3: fleet: peers: [0] "dns:///peers.shop.svc": the name needs a port`,
+		`f.yaml:2:3: fleet: peers: [1] "10.0.0.1": must be host:port`,
+		`f.yaml:2:3: fleet: peers: [2] "http://10.0.0.2:8080": only dns:/// targets and host:port`,
+		`f.yaml:2:3: fleet: peers: [3] "dns://peers:8080": write dns:///name:port (three slashes)`,
+		`f.yaml:3:3: fleet: fail_open_ratio: must be greater than 0 and at most 1 (got 1.5)`,
+		`f.yaml:4:3: fleet: min_pods: must be at least 2`,
+		`f.yaml:5:3: fleet: sample: must be at least 1 (got 0)`,
+		`f.yaml:6:3: fleet: timeout: (2s) must be shorter than the interval of shared check "db" (1s)`,
+		`f.yaml:11:54: checks[1] "cache": scope: must be local or shared (got "global")`,
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("missing %q in:\n%s", want, msg)
@@ -89,15 +89,15 @@ checks:
 	}
 
 	for _, tc := range []struct{ name, yaml, want string }{
-		{"shared without fleet", "checks:\n  - {name: db, type: postgres, url: \"postgres://db\", scope: shared}\n", `f.yaml:2: checks[0] "db": scope: shared needs a fleet section`},
+		{"shared without fleet", "checks:\n  - {name: db, type: postgres, url: \"postgres://db\", scope: shared}\n", `f.yaml:2:54: checks[0] "db": scope: shared needs a fleet section`},
 		{"fleet without peers", "fleet:\n  min_pods: 3\n", "f.yaml:2:3: fleet: peers: required"},
 		{"ratio zero", "fleet: {peers: \"a:1\", fail_open_ratio: 0}\n", "fail_open_ratio: must be greater than 0"},
 		{"ratio not a number", "fleet: {peers: \"a:1\", fail_open_ratio: half}\n", `f.yaml:1:40: fleet: fail_open_ratio: invalid number "half"`},
 		{"bad dns server", "fleet: {peers: \"dns://1.2.3.4:53/peers\"}\n", "the name needs a port"},
 		{"dns port without a name", "fleet: {peers: \"dns:///:8080\"}\n", `"dns:///:8080": no name before the port`},
 		{"port without a host", "fleet: {peers: [\":8080\"]}\n", `":8080": no host before the port`},
-		{"min_pods out of a round's reach", "fleet:\n  peers: \"a:1\"\n  min_pods: 20\n  sample: 5\n", "f.yaml:3: fleet: min_pods: min_pods (20) is more than a round can hear, this pod and at most sample (5) peers"},
-		{"sample too small for the default min_pods", "fleet:\n  peers: \"a:1\"\n  sample: 1\n", "f.yaml:3: fleet: sample: min_pods (3) is more than a round can hear"},
+		{"min_pods out of a round's reach", "fleet:\n  peers: \"a:1\"\n  min_pods: 20\n  sample: 5\n", "f.yaml:3:3: fleet: min_pods: min_pods (20) is more than a round can hear, this pod and at most sample (5) peers"},
+		{"sample too small for the default min_pods", "fleet:\n  peers: \"a:1\"\n  sample: 1\n", "f.yaml:3:3: fleet: sample: min_pods (3) is more than a round can hear"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := config.Parse("f.yaml", []byte(tc.yaml), env(nil))
@@ -161,7 +161,7 @@ func TestTokensAHeaderCanCarry(t *testing.T) {
 				return
 			}
 			msg := fmt.Sprint(err)
-			for _, want := range []string{"f.yaml:1: server: details_token: ", "f.yaml:2: fleet: token: "} {
+			for _, want := range []string{"f.yaml:1:26: server: details_token: ", "f.yaml:2:23: fleet: token: "} {
 				if !strings.Contains(msg, want+"an HTTP header cannot carry it") {
 					t.Errorf("no error at %q:\n%s", want, msg)
 				}

@@ -71,7 +71,7 @@ func (d *decoder) specField(k, val *yaml.Node, src *Source, where string, b *spe
 	if base, isFile := strings.CutSuffix(name, fileSuffix); isFile && base != "" && !d.literal {
 		if val.Kind == yaml.MappingNode {
 			if !src.IsSet(base) {
-				src.Lines[base] = k.Line
+				src.place(base, k)
 			}
 			b.fileMaps = append(b.fileMaps, specFileMap{key: k, node: val, base: base})
 			return
@@ -83,7 +83,7 @@ func (d *decoder) specField(k, val *yaml.Node, src *Source, where string, b *spe
 		if seen != nil {
 			seen[base] = k.Line
 		}
-		src.Lines[base] = k.Line
+		src.place(base, k)
 		data, path, ok := d.readSecretFile(val, where, name)
 		if !ok {
 			fail(base)
@@ -94,7 +94,7 @@ func (d *decoder) specField(k, val *yaml.Node, src *Source, where string, b *spe
 			&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: data, Line: val.Line, Column: val.Column})
 		return
 	}
-	src.Lines[name] = k.Line
+	src.place(name, k)
 	if val.Kind == yaml.ScalarNode && val.Tag != "!!null" {
 		// Where a single value came from, for hints: "check the credentials in DATABASE_URL".
 		s, vars, err := expand(val.Value, d.env)
