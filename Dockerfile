@@ -4,8 +4,9 @@
 # Images are named ghcr.io/healthgate/healthgate:<version>, <version> being the chart's appVersion
 # (charts/healthgate/Chart.yaml) without a "v", and the same <version> is baked into the binary:
 #
-#   docker build --build-arg VERSION=0.1.0 --build-arg REVISION=$(git rev-parse HEAD) \
-#     -t ghcr.io/healthgate/healthgate:0.1.0 .
+#   docker build --build-arg REVISION=$(git rev-parse HEAD) -t ghcr.io/healthgate/healthgate:0.1.0 .
+#
+# (VERSION defaults to that appVersion; --build-arg VERSION=... overrides it.)
 #
 # Two targets make the same image:
 #   (default, the last stage)  the binary is built in golang:${GO_VERSION}-bookworm, which also gives the CA
@@ -24,7 +25,10 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
-ARG VERSION=dev
+# VERSION defaults to the chart's appVersion (charts/healthgate/Chart.yaml, the one file of charts/ that
+# .dockerignore lets in), so a plain `docker build .` bakes in the version its tag should carry, as
+# scripts/image-build does; "dev" only when that file is missing from the context.
+ARG VERSION
 ARG REVISION=unknown
 # BuildKit's platform args, without defaults: in some setups a default wins over the builder's value and an
 # amd64 binary ships in an arm64 image. Left empty by a builder, GOOS/GOARCH are empty and go builds for the
@@ -32,6 +36,8 @@ ARG REVISION=unknown
 ARG TARGETOS
 ARG TARGETARCH
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
+    VERSION=${VERSION:-$(sed -nE 's/^appVersion: *"?([^"]+)"? *$/\1/p' charts/healthgate/Chart.yaml 2>/dev/null || true)} && \
+    VERSION=${VERSION:-dev} && \
     CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
     go build -trimpath -ldflags "-s -w -X main.version=${VERSION} -X main.revision=${REVISION}" \
       -o /out/healthgate .
