@@ -94,6 +94,14 @@ func amqpSettingsOf(c config.Check, s *amqpSpec) (amqpSettings, config.Errors) {
 	if err != nil {
 		return a, config.Errors{c.Src.Errorf("url", "%s", amqpURLProblem(s.URL, err))}
 	}
+	for _, m := range uri.AuthMechanism {
+		if u := strings.ToUpper(m); u != "PLAIN" && u != "AMQPLAIN" && u != "EXTERNAL" {
+			// amqp091 would refuse it at every run and quote it; its parameter's name (auth...) marks
+			// it secret, so the value is not echoed here either.
+			errs = append(errs, c.Src.Errorf("url", "auth_mechanism: must be plain, amqplain or external (the mechanisms amqp091 speaks)"))
+			break
+		}
+	}
 	if strings.TrimSpace(s.Queue) != s.Queue {
 		errs = append(errs, c.Src.Errorf("queue", "has leading or trailing spaces: %q", s.Queue))
 	}

@@ -65,16 +65,16 @@ func dnsSettingsOf(c config.Check, s *dnsSpec) (dnsSettings, config.Errors) {
 	case d.host == "":
 		errs = append(errs, c.Src.Errorf("host", "required: the name to resolve"))
 	case strings.Contains(d.host, "://") || strings.ContainsAny(d.host, " /@"):
-		errs = append(errs, c.Src.Errorf("host", "must be a DNS name such as payments.internal (got %q)", s.Host))
+		errs = append(errs, c.Src.Errorf("host", "must be a DNS name such as payments.internal (got %s)", quoteAddress(s.Host)))
 	case hasPort(d.host):
 		// The resolver would ask for the name "localhost:53" and get NXDOMAIN at every run.
-		errs = append(errs, c.Src.Errorf("host", "is a name alone, without a port (got %q): the DNS server to ask, and its port, belong in server: host:port (for a --dns target, --set dns.server=HOST:PORT)", s.Host))
+		errs = append(errs, c.Src.Errorf("host", "is a name alone, without a port (got %s): the DNS server to ask, and its port, belong in server: host:port (for a --dns target, --set dns.server=HOST:PORT)", quoteAddress(s.Host)))
 	case isIPLiteral(d.host):
 		// The Go resolver answers an address with itself, without a query: the check would pass
 		// whatever the network or the DNS does.
 		errs = append(errs, c.Src.Errorf("host", "is an IP address (%s), which needs no resolving: a dns check resolves a name; to check that the address is reachable, use a tcp check (type: tcp, address: %s; --tcp %[2]s)", d.host, net.JoinHostPort(strings.Trim(d.host, "[]"), "PORT")))
 	case strings.Contains(d.host, ":"):
-		errs = append(errs, c.Src.Errorf("host", "must be a DNS name such as payments.internal (got %q)", s.Host))
+		errs = append(errs, c.Src.Errorf("host", "must be a DNS name such as payments.internal (got %s)", quoteAddress(s.Host)))
 	case len(strings.TrimSuffix(d.host, ".")) > 253:
 		errs = append(errs, c.Src.Errorf("host", "a DNS name is at most 253 characters"))
 	}
@@ -111,8 +111,10 @@ func dnsSettingsOf(c config.Check, s *dnsSpec) (dnsSettings, config.Errors) {
 			server = net.JoinHostPort(strings.Trim(server, "[]"), dnsDefaultPort)
 		}
 		host, port, err := net.SplitHostPort(server)
-		if n, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || n < 1 || n > 65535 {
-			errs = append(errs, c.Src.Errorf("server", "must be host or host:port of a DNS server (got %q)", s.Server))
+		if why := badHost(s.Server); why != "" {
+			errs = append(errs, c.Src.Errorf("server", "must be host or host:port of a DNS server (got %s): %s", quoteAddress(s.Server), why))
+		} else if n, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || n < 1 || n > 65535 {
+			errs = append(errs, c.Src.Errorf("server", "must be host or host:port of a DNS server (got %s)", quoteAddress(s.Server)))
 		}
 		d.server = server
 	}

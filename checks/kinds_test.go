@@ -434,6 +434,19 @@ func TestRedisServerAnswers(t *testing.T) {
 	loading := answering("-LOADING Redis is loading the dataset in memory\r\n")
 	noauth := answering("-NOAUTH Authentication required.\r\n")
 	masterdown := answering("-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.\r\n")
+	// AUTH renamed or disabled (rename-command AUTH ""): Redis quotes the arguments of a command it does not know.
+	noAuthCommand := answering("-ERR unknown command 'auth', with args beginning with: 's3cr3t-pw' \r\n")
+	// A proxy that sends back, as an error reply, the request it could not forward.
+	echoAsError := checktest.Serve(t, func(c net.Conn) {
+		buf := make([]byte, 1024)
+		for {
+			n, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			_, _ = c.Write([]byte("-ERR cannot forward " + strings.ReplaceAll(string(buf[:n]), "\r\n", " ") + "\r\n"))
+		}
+	})
 	tests := []struct {
 		name string
 		url  string
@@ -454,6 +467,8 @@ func TestRedisServerAnswers(t *testing.T) {
 		{name: "dns", url: checktest.WithHost(t, rd, "healthgate-test.invalid:6379"), want: checks.DNS},
 		{name: "database number the server lacks", url: "redis://" + checktest.HostPort(t, rd) + "/99", want: checks.BadResponse, hint: "database number in url"},
 		// HELLO 3 AUTH default PASSWORD sent back reads as an array of 5 where a map is due.
+		{name: "AUTH unknown to the server", url: "redis://:s3cr3t-pw@" + noAuthCommand + "/0", want: checks.Auth},
+		{name: "the request sent back in an error", url: "redis://:s3cr3t-pw@" + echoAsError + "/0", want: checks.BadResponse, hint: "Redis's (6379)"},
 		{name: "the request sent back", url: "redis://:s3cr3t-pw@" + echoServer(t, "") + "/0", want: checks.BadResponse, hint: "Redis's (6379)"},
 		// Bytes without a line ending, the connection kept open: the first byte already says it is not RESP.
 		{name: "binary answer kept open", url: "redis://" + garbageServer(t, "\x00\x01\x02\x03garbage") + "/0", want: checks.BadResponse, hint: "Redis's (6379)"},

@@ -180,28 +180,6 @@ func buildMemcached(c config.Check, s *memcachedSpec) (prober, string, config.Er
 	return &memcachedCheck{cfg: mc, dialer: net.Dialer{KeepAlive: 30 * time.Second}}, target, nil
 }
 
-// checkAddress validates a host:port field; a missing port is defPort when one is given.
-func checkAddress(c config.Check, address, field, defPort string) (string, *config.Error) {
-	v := address
-	if v == "" {
-		return "", c.Src.Errorf(field, "required: host:port")
-	}
-	host, port, err := net.SplitHostPort(v)
-	if err != nil && defPort != "" {
-		if h, _, err2 := net.SplitHostPort(v + ":" + defPort); err2 == nil {
-			host, port, err = h, defPort, nil
-			v = net.JoinHostPort(host, port)
-		}
-	}
-	if err != nil || host == "" {
-		return "", c.Src.Errorf(field, "must be host:port (got %q)", address)
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return "", c.Src.Errorf(field, "port must be a number from 1 to 65535 (got %q)", port)
-	}
-	return v, nil
-}
-
 func (m *memcachedCheck) probe(ctx context.Context) error {
 	m.mu.Lock()
 	c := m.conn

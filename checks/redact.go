@@ -89,6 +89,9 @@ func redactParsed(u *url.URL, depth int) *url.URL {
 			c.User = url.UserPassword(c.User.Username(), redacted)
 		}
 	}
+	if strings.Contains(c.Path, ";") {
+		c.Path, c.RawPath = redactPathParams(c.Path), ""
+	}
 	if c.RawQuery != "" {
 		q, err := url.ParseQuery(c.RawQuery)
 		if err != nil {
@@ -100,6 +103,22 @@ func redactParsed(u *url.URL, depth int) *url.URL {
 	}
 	c.Fragment, c.RawFragment = "", ""
 	return &c
+}
+
+// redactPathParams redacts the values of path parameters with a secret's name, the older way of carrying a
+// session or a token in a URL: /app;jsessionid=...;token=.../status.
+func redactPathParams(path string) string {
+	segs := strings.Split(path, "/")
+	for i, seg := range segs {
+		params := strings.Split(seg, ";")
+		for j := 1; j < len(params); j++ {
+			if name, _, ok := strings.Cut(params[j], "="); ok && isSecretName(name) {
+				params[j] = name + "=" + redacted
+			}
+		}
+		segs[i] = strings.Join(params, ";")
+	}
+	return strings.Join(segs, "/")
 }
 
 // redactValues redacts query parameters: the whole value of one whose name marks a secret, and each

@@ -29,6 +29,7 @@ func TestRedactURL(t *testing.T) {
 		{name: "password", raw: "postgres://app:s3cr3t@db/app", want: "postgres://app:xxxxx@db/app"},
 		{name: "unescaped @ in the password", raw: "redis://app:p@s3cr3t@db:6379/0", want: "redis://app:xxxxx@db:6379/0"},
 		{name: "secret parameters", raw: "https://api/h?api_key=s3cr3t&region=eu&X-Amz-Signature=s3cr3t", want: "https://api/h?X-Amz-Signature=xxxxx&api_key=xxxxx&region=eu"},
+		{name: "secret path parameters", raw: "https://api/app;jsessionid=s3cr3t;v=2/status;token=s3cr3t", want: "https://api/app;jsessionid=xxxxx;v=2/status;token=xxxxx"},
 		{name: "fragment dropped", raw: "https://api/h#access_token=s3cr3t", want: "https://api/h"},
 		{name: "dsn", raw: "host=db user=app password=s3cr3t dbname=app", want: "host=db user=app password=xxxxx dbname=app"},
 		{name: "dsn quoted", raw: "host=db password='s3 cr3t' sslmode=disable", want: "host=db password=xxxxx sslmode=disable"},

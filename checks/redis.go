@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -652,10 +653,39 @@ const (
 	respNotRedis = "are not a Redis reply"
 )
 
+// redisArgsQuoted starts the part of Redis's answer to an unknown command that quotes its arguments
+// (ERR unknown command 'auth', with args beginning with: 'hunter2'): the check's AUTH and HELLO carry
+// the password, and a server with AUTH renamed or disabled answers that way.
+const redisArgsQuoted = "with args beginning with:"
+
+// respRequest finds a RESP request (*2 $4 AUTH ...) inside an error reply: a server or proxy that sends
+// back what it got as an error.
+var respRequest = regexp.MustCompile(`\*[0-9]+\s+\$[0-9]+\s`)
+
+// redisShown is the error reply as a message may show it: without the arguments Redis quotes back, and
+// nothing of a reply that holds the check's own request. It works on the reply's structure, not by
+// looking for the password (docs/design.md §8).
+func redisShown(msg string) (string, bool) {
+	if respRequest.MatchString(msg) {
+		code, _, _ := strings.Cut(msg, " ")
+		return code + " (the server sent back the check's own command, which holds the password: not shown)", true
+	}
+	if i := strings.Index(msg, redisArgsQuoted); i >= 0 {
+		return msg[:i] + "with arguments (not shown: AUTH's and HELLO's hold the password)", true
+	}
+	return msg, false
+}
+
 // classifyRedis maps Redis error replies to classes by their code (the first word).
 func classifyRedis(err error) error {
 	var re redis.Error
 	if errors.As(err, &re) {
+		if shown, changed := redisShown(re.Error()); changed {
+			if respRequest.MatchString(re.Error()) {
+				return &Error{Class: BadResponse, Err: errors.New(shown), Hint: redisNotRedisHint}
+			}
+			err = errors.New(shown)
+		}
 		code, _, _ := strings.Cut(re.Error(), " ")
 		switch code {
 		case "LOADING", "MASTERDOWN", "BUSY", "TRYAGAIN", "CLUSTERDOWN":
@@ -665,7 +695,8 @@ func classifyRedis(err error) error {
 		case "READONLY":
 			return &Error{Class: ReadOnly, Err: err}
 		}
-		if strings.Contains(re.Error(), "invalid password") || strings.Contains(re.Error(), "AUTH") {
+		if strings.Contains(re.Error(), "invalid password") || strings.Contains(re.Error(), "AUTH") ||
+			strings.Contains(strings.ToLower(re.Error()), "unknown command 'auth'") { // AUTH renamed or disabled
 			return &Error{Class: Auth, Err: err}
 		}
 		if perr := proxiedAnswer(re.Error(), err); perr != nil && code == "ERR" {

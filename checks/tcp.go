@@ -3,7 +3,6 @@ package checks
 import (
 	"context"
 	"net"
-	"strconv"
 
 	"github.com/healthgate/healthgate/config"
 )
@@ -19,17 +18,8 @@ type tcpSpec struct {
 }
 
 func buildTCP(c config.Check, s *tcpSpec) (prober, string, config.Errors) {
-	if s.Address == "" {
-		return nil, "", config.Errors{c.Src.Errorf("address", "required: host:port")}
-	}
-	host, port, err := net.SplitHostPort(s.Address)
-	if err != nil || host == "" {
-		return nil, "", config.Errors{c.Src.Errorf("address", "must be host:port (got %q)", s.Address)}
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		if _, err := net.LookupPort("tcp", port); err != nil {
-			return nil, "", config.Errors{c.Src.Errorf("address", "port must be a number from 1 to 65535 (got %q)", port)}
-		}
+	if _, err := checkAddress(c, s.Address, "address", ""); err != nil {
+		return nil, "", config.Errors{err}
 	}
 	return &tcpCheck{address: s.Address}, s.Address, nil
 }
