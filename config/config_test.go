@@ -580,3 +580,33 @@ func TestErrorsNameTheColumn(t *testing.T) {
 		}
 	}
 }
+
+// TestNullIsUnwritten: a key with no value (critical:, or ~) is a key not written: its default applies,
+// as null means in Kubernetes manifests and Helm values. Read as false, a blank critical: made a
+// critical check non-critical (check exited 0 on its failure); a blank shutdown_delay: dropped the drain.
+func TestNullIsUnwritten(t *testing.T) {
+	yaml := `server:
+  shutdown_delay:
+defaults:
+  interval: ~
+checks:
+  - {name: a, type: tcp, address: "db:5432", critical: ~}
+  - name: b
+    type: tcp
+    address: db:5432
+    critical:
+    timeout:
+`
+	cfg, err := config.Parse("f.yaml", []byte(yaml), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Server.ShutdownDelay != config.DefaultShutdownDelay {
+		t.Errorf("shutdown_delay = %v; want the default %v", cfg.Server.ShutdownDelay, config.DefaultShutdownDelay)
+	}
+	for _, c := range cfg.Checks {
+		if !c.Critical || c.Interval != config.DefaultInterval || c.Timeout == 0 {
+			t.Errorf("check %s: critical %v, interval %v, timeout %v; want the defaults (true, %v, non-zero)", c.Name, c.Critical, c.Interval, c.Timeout, config.DefaultInterval)
+		}
+	}
+}

@@ -216,6 +216,9 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path, key string) {
 		}
 		seen[name] = k.Line
 		if idx, ok := fields[name]; ok {
+			if unwritten(val, t.Field(idx)) {
+				continue
+			}
 			src.place(name, k)
 			d.field(val, v.Field(idx), t.Field(idx), &src, where, name)
 			continue
@@ -327,13 +330,28 @@ func (d *decoder) merge(val *yaml.Node, v reflect.Value, fields map[string]int, 
 				d.errorf(k, where, k.Value, "unknown field%s", d.suggest(k.Value, fields))
 				continue
 			}
-			if src.IsSet(k.Value) {
+			if src.IsSet(k.Value) || unwritten(fv, v.Type().Field(idx)) {
 				continue
 			}
 			src.place(k.Value, k)
 			d.field(fv, v.Field(idx), v.Type().Field(idx), src, where, k.Value)
 		}
 	}
+}
+
+// unwritten reports whether val, the value of the single-valued field f, is YAML's null (critical: with
+// nothing after it, or ~): the field counts as not written and its default applies, as a null value
+// means in Kubernetes manifests and Helm values. Read as the type's zero value instead, a blank
+// critical: made a critical check non-critical and a blank shutdown_delay: dropped the drain.
+func unwritten(val *yaml.Node, f reflect.StructField) bool {
+	for val.Kind == yaml.AliasNode {
+		val = val.Alias
+	}
+	switch f.Type.Kind() {
+	case reflect.String, reflect.Int, reflect.Int64, reflect.Bool, reflect.Float64:
+		return val.Kind == yaml.ScalarNode && val.Tag == "!!null"
+	}
+	return false
 }
 
 func (d *decoder) field(val *yaml.Node, fv reflect.Value, f reflect.StructField, src *Source, where, key string) {
