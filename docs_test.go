@@ -365,3 +365,82 @@ func TestDocsChartChecksExamples(t *testing.T) {
 		}
 	}
 }
+
+// TestDocsLinksResolve: every relative link in the repository's Markdown reaches a file the repository
+// holds, and a link's #fragment a heading of the page it points at (the page itself for a bare #fragment):
+// a heading renamed, and the links to it left behind, fails here.
+func TestDocsLinksResolve(t *testing.T) {
+	linkRE := regexp.MustCompile(`\]\(([^)\s]+)\)`)
+	headingRE := regexp.MustCompile(`(?m)^#{1,6} +(.+?) *$`)
+	anchorsOf := map[string]map[string]bool{}
+	anchors := func(path string) (map[string]bool, error) {
+		if a, ok := anchorsOf[path]; ok {
+			return a, nil
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		a := map[string]bool{}
+		for _, m := range headingRE.FindAllStringSubmatch(string(data), -1) {
+			a[githubAnchor(strings.ReplaceAll(m[1], "`", ""))] = true
+		}
+		anchorsOf[path] = a
+		return a, nil
+	}
+	var links int
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			switch d.Name() {
+			case ".git", "node_modules":
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if filepath.Ext(path) != ".md" {
+			return nil
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		text := string(data)
+		for _, m := range linkRE.FindAllStringSubmatchIndex(text, -1) {
+			target := text[m[2]:m[3]]
+			if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+				continue
+			}
+			line := 1 + strings.Count(text[:m[0]], "\n")
+			file, frag, _ := strings.Cut(target, "#")
+			dest := path
+			if file != "" {
+				dest = filepath.Join(filepath.Dir(path), file)
+				if _, err := os.Stat(dest); err != nil {
+					t.Errorf("%s:%d links to %s, which the repository does not hold", path, line, target)
+					continue
+				}
+			}
+			links++
+			if frag == "" || filepath.Ext(dest) != ".md" {
+				continue
+			}
+			a, err := anchors(dest)
+			if err != nil {
+				return err
+			}
+			if !a[frag] {
+				t.Errorf("%s:%d links to %s, but %s has no heading with the anchor #%s", path, line, target, dest, frag)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if links < 50 {
+		t.Errorf("found %d relative links; the README alone has more: is the link pattern right?", links)
+	}
+}

@@ -302,7 +302,8 @@ func TestCheckEnvironment(t *testing.T) {
 	t.Chdir(t.TempDir()) // no ./healthgate.yaml
 	env := map[string]string{
 		"DATABASE_URL": "postgres://postgres:hunter2-check-secret@" + checktest.ClosedAddr(t) + "/app?sslmode=disable",
-		"REDIS_URL":    checktest.RedisURL(t),
+		// A database number the server lacks: its hint names the variable too.
+		"REDIS_URL": "redis://" + checktest.HostPort(t, checktest.RedisURL(t)) + "/99",
 	}
 	code, stdout, stderr := runMain(t, env, "check")
 	if code != exitFailed {
@@ -310,6 +311,9 @@ func TestCheckEnvironment(t *testing.T) {
 	}
 	if !strings.Contains(stdout, "are host and port in DATABASE_URL right?") {
 		t.Errorf("the hint does not name DATABASE_URL:\n%s", stdout)
+	}
+	if !strings.Contains(stdout, "the database number in REDIS_URL") {
+		t.Errorf("the hint does not name REDIS_URL:\n%s", stdout)
 	}
 	assertNoSecret(t, stdout, stderr)
 }

@@ -465,7 +465,7 @@ func TestRedisServerAnswers(t *testing.T) {
 		{name: "tls to a plain port", url: strings.Replace(rd, "redis://", "rediss://", 1), want: checks.Timeout, hint: "TLS"},
 		{name: "tls to a non-TLS answer", url: "rediss://" + loading + "/0", want: checks.TLS},
 		{name: "dns", url: checktest.WithHost(t, rd, "healthgate-test.invalid:6379"), want: checks.DNS},
-		{name: "database number the server lacks", url: "redis://" + checktest.HostPort(t, rd) + "/99", want: checks.BadResponse, hint: "database number in url"},
+		{name: "database number the server lacks", url: "redis://" + checktest.HostPort(t, rd) + "/99", want: checks.BadResponse, hint: "database number in url (the url's path"},
 		// HELLO 3 AUTH default PASSWORD sent back reads as an array of 5 where a map is due.
 		{name: "AUTH unknown to the server", url: "redis://:s3cr3t-pw@" + noAuthCommand + "/0", want: checks.Auth},
 		{name: "the request sent back in an error", url: "redis://:s3cr3t-pw@" + echoAsError + "/0", want: checks.BadResponse, hint: "Redis's (6379)"},

@@ -525,7 +525,7 @@ func (r *redisCheck) once(ctx context.Context, c *redis.Client) error {
 func (r *redisCheck) close() { r.release() }
 
 // redisDBHint: SELECT of the url's database number failed.
-const redisDBHint = "the database number in url (its path, redis://host:6379/N) is not one this server has: it has `databases` of them (16 unless its config says otherwise), numbered from 0"
+const redisDBHint = "the database number in %s (the url's path, redis://host:6379/N) is not one this server has: it has `databases` of them (16 unless its config says otherwise), numbered from 0"
 
 const redisNotRedisHint = "the server's answer is not the Redis protocol: is this port Redis's (6379) in %s?"
 
