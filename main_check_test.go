@@ -353,7 +353,7 @@ func TestServerSettingsAreServeOnly(t *testing.T) {
 		serveErrs []string // what serve reports, after the file name
 	}{
 		{name: "values", server: "server:\n  details: token\n  listen: nonsense\n",
-			serveErrs: []string{"invalid configuration (2 errors)", ":2:3: server: details_token: required when details is token", ":3: server: listen: must be host:port"}},
+			serveErrs: []string{"invalid configuration (2 errors)", ":2:3: server: details_token: required when details is token", ":3:3: server: listen: must be host:port"}},
 		{name: "decoding", server: "server:\n  details: token\n  details_token: ${HEALTHGATE_DETAILS_TOKEN}\n  shutdown_delay: soon\n  listne: \":8080\"\n",
 			serveErrs: []string{"invalid configuration (3 errors)", ":3:18: server: details_token: environment variable HEALTHGATE_DETAILS_TOKEN is not set",
 				":4:19: server: shutdown_delay: invalid duration \"soon\"", ":5:3: server: listne: unknown field (did you mean \"listen\"?)"}},
@@ -361,7 +361,7 @@ func TestServerSettingsAreServeOnly(t *testing.T) {
 			serveErrs: []string{"invalid configuration (1 error)", ":1:9: server: must be a mapping"}},
 		{name: "fleet", server: "fleet:\n  peers: [\"127.0.0.1:1\", \"127.0.0.1:2\"]\n  token: ${HEALTHGATE_FLEET_TOKEN}\n  fail_open_ratio: 2\n  sampel: 3\n",
 			serveErrs: []string{"invalid configuration (3 errors)", ":3:10: fleet: token: environment variable HEALTHGATE_FLEET_TOKEN is not set",
-				":4: fleet: fail_open_ratio: must be greater than 0 and at most 1 (got 2)", ":5:3: fleet: sampel: unknown field (did you mean \"sample\"?)"}},
+				":4:3: fleet: fail_open_ratio: must be greater than 0 and at most 1 (got 2)", ":5:3: fleet: sampel: unknown field (did you mean \"sample\"?)"}},
 		{name: "fleet not a mapping", server: "fleet: 3\n",
 			serveErrs: []string{"invalid configuration (1 error)", ":1:8: fleet: must be a mapping"}},
 	}

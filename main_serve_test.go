@@ -343,7 +343,7 @@ func TestConfigErrorsReadAlike(t *testing.T) {
 			}
 			want := "healthgate " + args[0] + ": invalid configuration (2 errors):\n" +
 				"  " + path + ":5:5: checks[0] \"db\": intervall: unknown field (did you mean \"interval\"?)\n" +
-				"  " + path + ":6: checks[0] \"db\": timeout: timeout (10s) must be shorter than interval (5s), so one run ends before the next starts\n"
+				"  " + path + ":6:5: checks[0] \"db\": timeout: timeout (10s) must be shorter than interval (5s), so one run ends before the next starts\n"
 			if stderr != want {
 				t.Errorf("stderr:\n%s\nwant:\n%s", stderr, want)
 			}
@@ -361,6 +361,7 @@ func TestServeListenFlagErrors(t *testing.T) {
 		{"foo", `--listen: must be host:port or :port (got "foo")`},
 		{":99999", `--listen: port must be a number from 0 to 65535 (got "99999")`},
 		{"127.0.0.1:19090", "--listen: must differ from server.grpc_listen (127.0.0.1:19090)"},
+		{":19090", "--listen: must differ from server.grpc_listen (127.0.0.1:19090)"}, // a wildcard binds it too
 	} {
 		var stderr bytes.Buffer
 		code := run([]string{"serve", "--config", path, "--listen", tc.listen}, func(string) (string, bool) { return "", false }, nil, io.Discard, &stderr)
@@ -481,8 +482,8 @@ func TestServeValidate(t *testing.T) {
 	invalid := writeConfig(t, fmt.Sprintf("server: {listen: %q, details: sometimes}\nfleet: {peers: [\"127.0.0.1:1\"], fail_open_ratio: 2}\n", held.Addr())+checksYAML)
 	code, stdout, stderr = runMain(t, noEnv, "serve", "--config", invalid, "--validate")
 	want := "healthgate serve: invalid configuration (2 errors):\n" +
-		"  " + invalid + ":1: server: details: must be one of never, token, always (got \"sometimes\")\n" +
-		"  " + invalid + ":2: fleet: fail_open_ratio: must be greater than 0 and at most 1 (got 2)\n"
+		"  " + invalid + fmt.Sprintf(":1:%d", len(`server: {listen: "`+held.Addr().String()+`", `)+1) + ": server: details: must be one of never, token, always (got \"sometimes\")\n" +
+		"  " + invalid + ":2:33: fleet: fail_open_ratio: must be greater than 0 and at most 1 (got 2)\n"
 	if code != exitUsage || stdout != "" || stderr != want {
 		t.Errorf("server and fleet errors: exit %d, stdout %q, stderr:\n%s\nwant exit 2 and:\n%s", code, stdout, stderr, want)
 	}

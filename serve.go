@@ -142,7 +142,7 @@ func startConfig(path string, lookup env, listen string) (*config.Config, error)
 		return nil, configError(err)
 	}
 	if listen != "" {
-		if listen == cfg.Server.GRPCListen {
+		if cfg.Server.GRPCListen != "" && config.SameSocket(listen, cfg.Server.GRPCListen) {
 			return nil, exitf(exitUsage, "--listen: must differ from server.grpc_listen (%s)", cfg.Server.GRPCListen)
 		}
 		cfg.Server.Listen = listen

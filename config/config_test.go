@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -607,6 +608,43 @@ checks:
 	for _, c := range cfg.Checks {
 		if !c.Critical || c.Interval != config.DefaultInterval || c.Timeout == 0 {
 			t.Errorf("check %s: critical %v, interval %v, timeout %v; want the defaults (true, %v, non-zero)", c.Name, c.Critical, c.Interval, c.Timeout, config.DefaultInterval)
+		}
+	}
+}
+
+// TestFileSuffixOnlyForText: x_file reads a text field's value from a file; on a field that is not text it
+// says so, where it said "critical: unknown field (did you mean "critical"?)" of critical_file.
+func TestFileSuffixOnlyForText(t *testing.T) {
+	yaml := "checks:\n  - {name: a, type: tcp, address: \"db:5432\", critical_file: /run/x, interval_file: /run/y}\n"
+	_, err := config.Parse("f.yaml", []byte(yaml), env(nil))
+	expectErrors(t, err,
+		`f.yaml:2:46: checks[0] "a": critical_file: critical cannot be read from a file: write its value`,
+		`f.yaml:2:69: checks[0] "a": interval_file: interval cannot be read from a file`,
+	)
+}
+
+// TestGRPCListenClash: grpc_listen must not bind the port listen binds, written the same way or not (a
+// wildcard :8080 binds 127.0.0.1:8080 too); serve --validate said OK and serve then failed to listen.
+func TestGRPCListenClash(t *testing.T) {
+	for _, tc := range []struct {
+		listen, grpc string
+		clash        bool
+	}{
+		{"127.0.0.1:18411", ":18411", true},
+		{":8080", "0.0.0.0:8080", true},
+		{"[::]:8080", "127.0.0.1:8080", true},
+		{"127.0.0.1:8080", "127.0.0.1:8080", true},
+		{"127.0.0.1:8080", "127.0.0.2:8080", false},
+		{":8080", ":9090", false},
+		{":0", ":0", false},
+	} {
+		yaml := fmt.Sprintf("server: {listen: %q, grpc_listen: %q}\nchecks: []\n", tc.listen, tc.grpc)
+		cfg, err := config.Parse("f.yaml", []byte(yaml), env(nil))
+		if err == nil {
+			err = cfg.ValidateServer().Err()
+		}
+		if got := err != nil && strings.Contains(err.Error(), "grpc_listen: must differ from listen"); got != tc.clash {
+			t.Errorf("listen %s, grpc_listen %s: error %v; want a clash %v", tc.listen, tc.grpc, err, tc.clash)
 		}
 	}
 }

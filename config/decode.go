@@ -244,6 +244,11 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path, key string) {
 			fileMaps = append(fileMaps, fileMap{idx: idx, node: val, key: name, base: base})
 			continue
 		}
+		if _, ok := fields[base]; ok && isFile {
+			// critical_file, interval_file: a common field that is not text, whose value is written here.
+			d.errorf(k, where, name, "%s cannot be read from a file: write its value (a file holds a text field's value, such as url or a password)", base)
+			continue
+		}
 		if spec != nil {
 			d.specField(k, val, &src, where, spec, seen)
 			continue

@@ -173,8 +173,8 @@ func (c *Config) ValidateServer() Errors {
 	if ok(s.Src, "grpc_listen") && s.GRPCListen != "" {
 		if err := CheckListen(s.GRPCListen); err != "" {
 			add(s.Src.Errorf("grpc_listen", "%s", err))
-		} else if s.GRPCListen == s.Listen {
-			add(s.Src.Errorf("grpc_listen", "must differ from listen (%s)", s.Listen))
+		} else if SameSocket(s.GRPCListen, s.Listen) {
+			add(s.Src.Errorf("grpc_listen", "must differ from listen (%s): both would bind the same port", s.Listen))
 		}
 	}
 	if ok(s.Src, "details") {
@@ -234,6 +234,24 @@ func CheckListen(addr string) string {
 		return "port must be a number from 0 to 65535 (got " + strconv.Quote(port) + ")"
 	}
 	return ""
+}
+
+// SameSocket reports whether two listen addresses would bind the same port: the same port (not 0, which
+// picks a free one) on the same host, or on any host when either is a wildcard (:8080, 0.0.0.0:8080,
+// [::]:8080), which binds every address.
+func SameSocket(a, b string) bool {
+	ha, pa, err1 := net.SplitHostPort(a)
+	hb, pb, err2 := net.SplitHostPort(b)
+	if err1 != nil || err2 != nil {
+		return a == b
+	}
+	na, _ := strconv.Atoi(pa)
+	nb, _ := strconv.Atoi(pb)
+	if na == 0 || na != nb {
+		return false
+	}
+	wildcard := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
+	return ha == hb || wildcard(ha) || wildcard(hb)
 }
 
 // EnvironmentName is the File of a configuration built by FromEnvironment.
