@@ -40,7 +40,36 @@ func TestDocsCitationsStayInTheRepository(t *testing.T) {
 	link := regexp.MustCompile(`design\.md#([A-Za-z0-9_-]+)`)
 	cite := regexp.MustCompile(`docs/design\.md(?:\)|\]|#[a-z0-9-]*\))?\s*§\s*(\d+)`)
 
-	err = filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+	eachFile(t, ".", func(path string) bool {
+		switch filepath.Ext(path) {
+		case ".go", ".md", ".yaml", ".yml", ".tpl", ".txt", ".json", ".sh", "":
+			return true
+		}
+		return false
+	}, func(path, text string) {
+		for _, f := range forbidden {
+			if i := strings.Index(text, f); i >= 0 {
+				t.Errorf("%s:%d cites %q, which is not in the repository: cite docs/design.md", path, lineAt(text, i), f)
+			}
+		}
+		for _, m := range cite.FindAllStringSubmatchIndex(text, -1) {
+			if n := text[m[2]:m[3]]; !sections[n] {
+				t.Errorf("%s:%d cites docs/design.md §%s, which has no such section", path, lineAt(text, m[0]), n)
+			}
+		}
+		for _, m := range link.FindAllStringSubmatchIndex(text, -1) {
+			if a := text[m[2]:m[3]]; !anchors[a] {
+				t.Errorf("%s:%d links to docs/design.md#%s, which has no such heading", path, lineAt(text, m[0]), a)
+			}
+		}
+	})
+}
+
+// eachFile calls fn with the path and text of every file under root (a file or a directory; .git and
+// node_modules skipped) that keep accepts.
+func eachFile(t *testing.T, root string, keep func(path string) bool, fn func(path, text string)) {
+	t.Helper()
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -51,37 +80,23 @@ func TestDocsCitationsStayInTheRepository(t *testing.T) {
 			}
 			return nil
 		}
-		switch filepath.Ext(path) {
-		case ".go", ".md", ".yaml", ".yml", ".tpl", ".txt", ".json", ".sh", "":
-		default:
+		if !keep(path) {
 			return nil
 		}
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return err
 		}
-		text := string(data)
-		for _, f := range forbidden {
-			if i := strings.Index(text, f); i >= 0 {
-				t.Errorf("%s:%d cites %q, which is not in the repository: cite docs/design.md", path, 1+strings.Count(text[:i], "\n"), f)
-			}
-		}
-		for _, m := range cite.FindAllStringSubmatchIndex(text, -1) {
-			if n := text[m[2]:m[3]]; !sections[n] {
-				t.Errorf("%s:%d cites docs/design.md §%s, which has no such section", path, 1+strings.Count(text[:m[0]], "\n"), n)
-			}
-		}
-		for _, m := range link.FindAllStringSubmatchIndex(text, -1) {
-			if a := text[m[2]:m[3]]; !anchors[a] {
-				t.Errorf("%s:%d links to docs/design.md#%s, which has no such heading", path, 1+strings.Count(text[:m[0]], "\n"), a)
-			}
-		}
+		fn(path, string(data))
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 }
+
+// lineAt is the line number of byte offset i of text.
+func lineAt(text string, i int) int { return 1 + strings.Count(text[:i], "\n") }
 
 // githubAnchor is the fragment GitHub gives a Markdown heading: lower case, punctuation dropped, spaces as
 // hyphens.
@@ -126,30 +141,18 @@ func TestDocsOneImageName(t *testing.T) {
 	ref := regexp.MustCompile(`((?:[a-z0-9.-]+(?::[0-9]+)?/)+)healthgate:([A-Za-z0-9_][A-Za-z0-9._-]*)`)
 	seen := 0
 	for _, root := range []string{"README.md", "Dockerfile", "docs", "charts", "examples"} {
-		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
-				return err
-			}
-			data, err := os.ReadFile(path)
-			if err != nil {
-				return err
-			}
-			text := string(data)
+		eachFile(t, root, func(string) bool { return true }, func(path, text string) {
 			for _, m := range ref.FindAllStringSubmatchIndex(text, -1) {
 				seen++
 				repo, tag := text[m[2]:m[3]]+"healthgate", text[m[4]:m[5]]
-				line := 1 + strings.Count(text[:m[0]], "\n")
+				line := lineAt(text, m[0])
 				if repo != "ghcr.io/healthgate/healthgate" && repo != "registry.internal/healthgate" {
 					t.Errorf("%s:%d: image %s:%s; want ghcr.io/healthgate/healthgate:%s", path, line, repo, tag, appVersion)
 				} else if tag != appVersion {
 					t.Errorf("%s:%d: image %s:%s; want the tag %s (the chart's appVersion)", path, line, repo, tag, appVersion)
 				}
 			}
-			return nil
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
 	}
 	if seen < 5 {
 		t.Errorf("found only %d healthgate image references: is the pattern still right?", seen)
@@ -373,47 +376,29 @@ func TestDocsLinksResolve(t *testing.T) {
 	linkRE := regexp.MustCompile(`\]\(([^)\s]+)\)`)
 	headingRE := regexp.MustCompile(`(?m)^#{1,6} +(.+?) *$`)
 	anchorsOf := map[string]map[string]bool{}
-	anchors := func(path string) (map[string]bool, error) {
+	anchors := func(t *testing.T, path string) map[string]bool {
 		if a, ok := anchorsOf[path]; ok {
-			return a, nil
+			return a
 		}
 		data, err := os.ReadFile(path)
 		if err != nil {
-			return nil, err
+			t.Fatal(err)
 		}
 		a := map[string]bool{}
 		for _, m := range headingRE.FindAllStringSubmatch(string(data), -1) {
 			a[githubAnchor(strings.ReplaceAll(m[1], "`", ""))] = true
 		}
 		anchorsOf[path] = a
-		return a, nil
+		return a
 	}
 	var links int
-	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			switch d.Name() {
-			case ".git", "node_modules":
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if filepath.Ext(path) != ".md" {
-			return nil
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		text := string(data)
+	eachFile(t, ".", func(path string) bool { return filepath.Ext(path) == ".md" }, func(path, text string) {
 		for _, m := range linkRE.FindAllStringSubmatchIndex(text, -1) {
 			target := text[m[2]:m[3]]
 			if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
 				continue
 			}
-			line := 1 + strings.Count(text[:m[0]], "\n")
+			line := lineAt(text, m[0])
 			file, frag, _ := strings.Cut(target, "#")
 			dest := path
 			if file != "" {
@@ -427,19 +412,11 @@ func TestDocsLinksResolve(t *testing.T) {
 			if frag == "" || filepath.Ext(dest) != ".md" {
 				continue
 			}
-			a, err := anchors(dest)
-			if err != nil {
-				return err
-			}
-			if !a[frag] {
+			if !anchors(t, dest)[frag] {
 				t.Errorf("%s:%d links to %s, but %s has no heading with the anchor #%s", path, line, target, dest, frag)
 			}
 		}
-		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if links < 50 {
 		t.Errorf("found %d relative links; the README alone has more: is the link pattern right?", links)
 	}
