@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/healthgate/healthgate/config"
@@ -109,6 +110,10 @@ type memcachedCheck struct {
 
 	mu   sync.Mutex
 	conn *memcachedConn // the kept connection, nil when none
+	// saslless: the last look into a connection closed at `version` found no SASL either (a server or
+	// proxy that closes every connection); until a run passes, later closes are not looked into, so
+	// such a dependency sees one connection a run, not two.
+	saslless atomic.Bool
 }
 
 // memcachedConn is one connection to memcached.
@@ -207,14 +212,17 @@ func (m *memcachedCheck) probe(ctx context.Context) error {
 		}
 		return m.failed(ctx, err)
 	}
+	m.saslless.Store(false)
 	return nil
 }
 
 // failed completes a failed run's error: the hint of the TLS setting to look at, and why a server
 // closed a new connection at `version` when it is a memcached with SASL.
 func (m *memcachedCheck) failed(ctx context.Context, err error) error {
-	if errors.Is(err, errMCClosed) && m.cfg.username == "" && timeLeft(ctx) {
-		err = m.saslRequired(ctx, err)
+	if errors.Is(err, errMCClosed) && m.cfg.username == "" && timeLeft(ctx) && !m.saslless.Load() {
+		looked := m.saslRequired(ctx, err)
+		m.saslless.Store(looked == err)
+		err = looked
 	}
 	return withTLSHint(err)
 }

@@ -459,31 +459,40 @@ func mysqlTarget(cfg *mysql.Config) string {
 func (p *mysqlCheck) probe(ctx context.Context) error { return p.life.detached(ctx, p.run) }
 
 func (p *mysqlCheck) run(ctx context.Context) error {
-	err := p.once(ctx)
+	pooled, err := p.once(ctx)
 	// A pooled connection can have died while idle (a server restart, wait_timeout): the pool drops it
-	// on the error, so one retry on a fresh connection tells that apart from an outage.
-	if err != nil && ClassOf(err) == Reset && timeLeft(ctx) {
-		err = p.once(ctx)
+	// on the error, so one retry on a fresh connection tells that apart from an outage. Only then: a
+	// connect that failed, or a connection dialled for this run, is what the server does now, and a
+	// retry would only double the connections a resetting server or proxy sees.
+	if err != nil && pooled && ClassOf(err) == Reset && timeLeft(ctx) {
+		_, err = p.once(ctx)
 	}
 	return err
 }
 
-func (p *mysqlCheck) once(ctx context.Context) error {
+// once makes one attempt; pooled reports whether it ran on a connection the pool already had.
+func (p *mysqlCheck) once(ctx context.Context) (pooled bool, err error) {
 	done := p.watch.wait(ctx)
-	connectCtx := context.WithValue(ctx, mysqlConnectKey{}, &mysqlConnect{})
+	own := &mysqlConnect{}
+	connectCtx := context.WithValue(ctx, mysqlConnectKey{}, own)
 	conn, err := p.db.Conn(connectCtx)
 	done(err == nil)
 	if err != nil {
 		if e := p.greeting.explain(connectCtx, err); e != nil {
-			return e
+			return false, e
 		}
 		err = withTLSHint(p.connectError(err))
 		if e := (*Error)(nil); p.deniedHint != "" && errors.As(err, &e) && e.Class == Auth && e.Hint == "" && mysqlCode(err) == 1045 {
 			e.Hint = p.deniedHint
 		}
-		return err
+		return false, err
 	}
 	defer conn.Close()
+	return !own.dialed.Load(), p.use(ctx, conn)
+}
+
+// use makes the run's queries on conn.
+func (p *mysqlCheck) use(ctx context.Context, conn *sql.Conn) error {
 	if p.query != "" {
 		rows, err := conn.QueryContext(ctx, p.query)
 		if err != nil {

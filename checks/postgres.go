@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgservicefile"
@@ -231,12 +232,18 @@ func (sp *postgresPool) close(grace time.Duration) {
 	}
 }
 
+// errUselessCancel is the error of a cancel request not sent (openConns.uselessCancel); pgconn drops it.
+var errUselessCancel = errors.New("no cancel request for a connection that never started")
+
 // openConns are the connections a client dialled and has not closed; once closeAll has run, it closes
 // them and refuses new ones.
 type openConns struct {
 	mu     sync.Mutex
 	conns  map[*openConn]struct{}
 	closed bool
+	// broke holds, per address, when connections that broke before their startup finished were closed
+	// (pgconn closes such a connection and asks to cancel on it at the same time): see uselessCancel.
+	broke map[string][]time.Time
 }
 
 // add tracks conn, or closes it when closeAll has run.
@@ -270,11 +277,83 @@ func (o *openConns) closeAll() {
 type openConn struct {
 	net.Conn
 	set *openConns
+	// started is set once the connection's startup finished (AfterConnect): it has a backend, whose key a
+	// cancel request can name. broken is set when a read or write failed (not at a deadline) before then.
+	started, broken atomic.Bool
+	excused         bool // its useless cancel request was refused (uselessCancel); guarded by set.mu
+}
+
+func (c *openConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	c.note(err)
+	return n, err
+}
+
+func (c *openConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	c.note(err)
+	return n, err
+}
+
+func (c *openConn) note(err error) {
+	var ne net.Error
+	if err != nil && !c.started.Load() && !(errors.As(err, &ne) && ne.Timeout()) {
+		c.broken.Store(true)
+	}
+}
+
+// markStarted marks the openConn under conn (pgconn's, perhaps wrapped in TLS) as started.
+func markStarted(conn net.Conn) {
+	for conn != nil {
+		if oc, ok := conn.(*openConn); ok {
+			oc.started.Store(true)
+			return
+		}
+		u, ok := conn.(interface{ NetConn() net.Conn })
+		if !ok {
+			return
+		}
+		conn = u.NetConn()
+	}
+}
+
+// uselessCancel reports whether a dial to addr is the cancel request pgconn sends as it closes a
+// connection that broke before its startup finished (a server or proxy that resets or closes every new
+// connection): that connection has no backend key, so the request can cancel nothing, and it would
+// double the connections a failing dependency sees on every run. Each such connection, still open or
+// closed within the last second (pgconn closes it as it asks), excuses one dial; the caller asks only
+// for dials made outside a run (a connect carries the run's context, pgconn's cancel requests do not).
+func (o *openConns) uselessCancel(network, addr string) bool {
+	if network == "unix" {
+		return false // pgconn retries a refused cancel on a socket under another name: not worth it
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for c := range o.conns {
+		if !c.excused && c.broken.Load() && !c.started.Load() && c.RemoteAddr().String() == addr {
+			c.excused = true
+			return true
+		}
+	}
+	recent := slices.DeleteFunc(o.broke[addr], func(at time.Time) bool { return time.Since(at) > time.Second })
+	if len(recent) == 0 {
+		delete(o.broke, addr)
+		return false
+	}
+	o.broke[addr] = recent[1:]
+	return true
 }
 
 func (c *openConn) Close() error {
 	c.set.mu.Lock()
 	delete(c.set.conns, c)
+	if c.broken.Load() && !c.started.Load() && !c.excused {
+		if c.set.broke == nil {
+			c.set.broke = map[string][]time.Time{}
+		}
+		addr := c.RemoteAddr().String()
+		c.set.broke[addr] = append(c.set.broke[addr], time.Now())
+	}
 	c.set.mu.Unlock()
 	return c.Conn.Close()
 }
@@ -296,11 +375,18 @@ func postgresPoolConfig(pc *pgxpool.Config, timeout time.Duration, watch *dialWa
 	dialer := &net.Dialer{KeepAlive: 5 * time.Minute} // as pgconn's default
 	// Every connection, cancel requests' included, is tracked, for the pool's close.
 	pc.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if traceOf(ctx) == nil && conns.uselessCancel(network, addr) {
+			return nil, errUselessCancel
+		}
 		conn, err := watch.dial(ctx, dialer, network, addr)
 		if err != nil {
 			return nil, err
 		}
 		return conns.add(conn)
+	}
+	pc.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
+		markStarted(c.PgConn().Conn())
+		return nil
 	}
 	// pgproto3 allocates a message's whole declared length before reading its body: another protocol's
 	// banner on the port ("220 smtp.example ESMTP") reads as a message of ~800 MB, allocated on every
@@ -556,16 +642,20 @@ func hostPort(host string, port uint16) string {
 func (p *postgresCheck) probe(ctx context.Context) error { return p.life.detached(ctx, p.run) }
 
 func (p *postgresCheck) run(ctx context.Context) error {
-	err := p.once(ctx)
+	acquired, err := p.once(ctx)
 	// A pooled connection can have died while idle (server restart, idle timeout in a proxy); the pool
-	// drops it on the error, so one retry on a fresh connection tells that apart from an outage.
-	if err != nil && ClassOf(err) == Reset && timeLeft(ctx) {
-		err = p.once(ctx)
+	// drops it on the error, so one retry on a fresh connection tells that apart from an outage. Not
+	// after a failed connect: that is what the server does now, and a retry would only double the
+	// connections a resetting server or proxy sees.
+	if err != nil && acquired && ClassOf(err) == Reset && timeLeft(ctx) {
+		_, err = p.once(ctx)
 	}
 	return err
 }
 
-func (p *postgresCheck) once(ctx context.Context) error {
+// once makes one attempt; acquired reports whether the pool gave it a connection (pgxpool hands out an
+// idle one without a dial, so a failed acquire is a failed connect).
+func (p *postgresCheck) once(ctx context.Context) (acquired bool, err error) {
 	done := p.watch.wait(ctx)
 	conn, err := p.pool.Acquire(ctx)
 	done(err == nil)
@@ -574,11 +664,16 @@ func (p *postgresCheck) once(ctx context.Context) error {
 		// The hints name the settings the check's TLS came from: the block's fields, or libpq's URL
 		// parameters.
 		if p.tlsBlock {
-			return withTLSHint(err)
+			return false, withTLSHint(err)
 		}
-		return withTLSHints(err, libpqTLSHints)
+		return false, withTLSHints(err, libpqTLSHints)
 	}
 	defer conn.Release()
+	return true, p.use(ctx, conn)
+}
+
+// use makes the run's queries on conn.
+func (p *postgresCheck) use(ctx context.Context, conn *pgxpool.Conn) error {
 
 	if p.query != "" {
 		rows, err := conn.Query(ctx, p.query)

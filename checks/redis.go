@@ -54,6 +54,10 @@ type redisShared struct {
 	// helloDropped: a connection was closed at its first command, go-redis's HELLO, with no answer
 	// (respConn), as twemproxy does, and as a server does that closes every connection.
 	helloDropped atomic.Bool
+	// pongless: the last look into a dropped HELLO got no PONG either (a server or proxy that closes
+	// every connection, not twemproxy); until a run passes, later drops are not looked into, so such a
+	// dependency sees one connection a run, not two.
+	pongless atomic.Bool
 
 	mu   sync.Mutex
 	cur  *redisGen
@@ -462,8 +466,14 @@ func (r *redisCheck) run(ctx context.Context) error {
 	if err != nil && s.failover != nil {
 		err = sentinelError(err, s.failover.MasterName)
 	}
-	if err != nil && s.helloDropped.Swap(false) && ClassOf(err) == Reset && s.pongWithoutHello(ctx) {
-		err = &Error{Class: BadResponse, Err: errors.New("the server closed the connection at HELLO, go-redis's first command, and answers PING without it"), Hint: redisHelloDroppedHint}
+	if dropped := s.helloDropped.Swap(false); err != nil && dropped && ClassOf(err) == Reset && !s.pongless.Load() {
+		if s.pongWithoutHello(ctx) {
+			err = &Error{Class: BadResponse, Err: errors.New("the server closed the connection at HELLO, go-redis's first command, and answers PING without it"), Hint: redisHelloDroppedHint}
+		} else {
+			s.pongless.Store(true)
+		}
+	} else if err == nil {
+		s.pongless.Store(false)
 	}
 	var mismatch *roleMismatch
 	switch {

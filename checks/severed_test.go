@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
 	"time"
 
@@ -97,6 +98,38 @@ func TestCloseOnHungDependency(t *testing.T) {
 			ch.Close()
 			if took := time.Since(start); took > 3*time.Second {
 				t.Errorf("closing the check took %s after a run timed out on the hung %s; want at most a few times its timeout (%s)", took, kind.typ, timeout)
+			}
+		})
+	}
+}
+
+// TestResettingServerOneConnectPerRun: a dependency (or a proxy in front of it) that accepts and resets
+// every connection sees one connect per run, not a retry on top: the retry on a fresh connection is for
+// a pooled connection that died while idle, a failed connect is already what the dependency does now,
+// pgconn's cancel request for a connection that never started could cancel nothing, and a look into why
+// a new connection was closed (twemproxy's dropped HELLO, memcached's SASL) is made once an outage, not
+// once a run. At a 1 s interval across a fleet, each extra connect per run is one more connection per
+// pod per second at a dependency that is already failing.
+func TestResettingServerOneConnectPerRun(t *testing.T) {
+	const runs = 5
+	for _, kind := range keptKinds(t) {
+		t.Run(kind.typ, func(t *testing.T) {
+			p, spec := kind.throughProxy(t)
+			p.Set(checktest.Reset)
+			ch := newCheckTimeout(t, config.Check{Type: kind.typ, Spec: config.SpecOf(spec)}, generousTimeout)
+			var perRun []int64
+			for range runs {
+				before := p.Accepted()
+				err, _ := runCheck(t, ch)
+				if checks.ClassOf(err) == "" {
+					t.Fatalf("a run passed through a proxy that resets every connection")
+				}
+				perRun = append(perRun, p.Accepted()-before)
+			}
+			// One look into the dependency is allowed, in the first two runs (the first may fail at the
+			// dial, before anything could be looked into).
+			if total := p.Accepted(); total > runs+1 || slices.ContainsFunc(perRun[2:], func(n int64) bool { return n > 1 }) {
+				t.Errorf("connections per run %v; want one a run, and one look more at most, early", perRun)
 			}
 		})
 	}
