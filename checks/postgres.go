@@ -335,13 +335,18 @@ func (o *openConns) uselessCancel(network, addr string) bool {
 			return true
 		}
 	}
-	recent := slices.DeleteFunc(o.broke[addr], func(at time.Time) bool { return time.Since(at) > time.Second })
+	recent := recentBreaks(o.broke[addr])
 	if len(recent) == 0 {
 		delete(o.broke, addr)
 		return false
 	}
 	o.broke[addr] = recent[1:]
 	return true
+}
+
+// recentBreaks is breaks without the times older than a second: pgconn asks to cancel as it closes.
+func recentBreaks(breaks []time.Time) []time.Time {
+	return slices.DeleteFunc(breaks, func(at time.Time) bool { return time.Since(at) > time.Second })
 }
 
 func (c *openConn) Close() error {
@@ -351,8 +356,10 @@ func (c *openConn) Close() error {
 		if c.set.broke == nil {
 			c.set.broke = map[string][]time.Time{}
 		}
+		// pgconn asks to cancel on some of these only (not after a failed write): the times older than
+		// uselessCancel looks at go as a new one comes, so an outage of any length keeps a few.
 		addr := c.RemoteAddr().String()
-		c.set.broke[addr] = append(c.set.broke[addr], time.Now())
+		c.set.broke[addr] = append(recentBreaks(c.set.broke[addr]), time.Now())
 	}
 	c.set.mu.Unlock()
 	return c.Conn.Close()
