@@ -321,7 +321,7 @@ func markStarted(conn net.Conn) {
 // connection that broke before its startup finished (a server or proxy that resets or closes every new
 // connection): that connection has no backend key, so the request can cancel nothing, and it would
 // double the connections a failing dependency sees on every run. Each such connection, still open or
-// closed within the last second (pgconn closes it as it asks), excuses one dial; the caller asks only
+// closed within breakMemory (pgconn closes it as it asks), excuses one dial; the caller asks only
 // for dials made outside a run (a connect carries the run's context, pgconn's cancel requests do not).
 func (o *openConns) uselessCancel(network, addr string) bool {
 	if network == "unix" {
@@ -344,10 +344,14 @@ func (o *openConns) uselessCancel(network, addr string) bool {
 	return true
 }
 
-// recentBreaks is breaks without the times older than a second: pgconn asks to cancel as it closes.
+// recentBreaks is breaks without the times older than breakMemory.
 func recentBreaks(breaks []time.Time) []time.Time {
-	return slices.DeleteFunc(breaks, func(at time.Time) bool { return time.Since(at) > time.Second })
+	return slices.DeleteFunc(breaks, func(at time.Time) bool { return time.Since(at) > breakMemory })
 }
+
+// breakMemory is how long a connection that broke before its startup excuses a cancel request after it
+// closed: pgconn asks at once, in a goroutine of its own, which a loaded machine may start late.
+const breakMemory = 5 * time.Second
 
 func (c *openConn) Close() error {
 	c.set.mu.Lock()
@@ -357,7 +361,7 @@ func (c *openConn) Close() error {
 			c.set.broke = map[string][]time.Time{}
 		}
 		// pgconn asks to cancel on some of these only (not after a failed write): the times older than
-		// uselessCancel looks at go as a new one comes, so an outage of any length keeps a few.
+		// uselessCancel looks at go as a new one comes, so an outage of any length keeps a few seconds' worth.
 		addr := c.RemoteAddr().String()
 		c.set.broke[addr] = append(recentBreaks(c.set.broke[addr]), time.Now())
 	}

@@ -4,7 +4,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"testing"
 	"time"
 
@@ -126,10 +125,10 @@ func TestResettingServerOneConnectPerRun(t *testing.T) {
 				}
 				perRun = append(perRun, p.Accepted()-before)
 			}
-			// One look into the dependency is allowed, in the first two runs (the first may fail at the
-			// dial, before anything could be looked into).
-			if total := p.Accepted(); total > runs+1 || slices.ContainsFunc(perRun[2:], func(n int64) bool { return n > 1 }) {
-				t.Errorf("connections per run %v; want one a run, and one look more at most, early", perRun)
+			// One look into the dependency is allowed, in whichever run first got far enough to see a
+			// connection closed at its first command (a reset can also land during the dial).
+			if total := p.Accepted(); total > runs+1 {
+				t.Errorf("connections per run %v; want one a run, and one look more at most", perRun)
 			}
 		})
 	}
