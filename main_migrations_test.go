@@ -162,6 +162,9 @@ func TestCheckMigrationsLiquibaseFlag(t *testing.T) {
 		{"liquibase:v2", exitOK, ""},
 		{"liquibase:db/c.xml::1::dev", exitFailed, `"db/c.xml::1::dev" is not in databasechangelog`},
 		{"liquibase:1", exitFailed, "changeset id 1 is ambiguous"},
+		// The hints name the flag's parts, not a file's migrations.version or migrations.table.
+		{"liquibase:1", exitFailed, "write the VERSION of --migrations (TOOL:TABLE:VERSION) as FILENAME::ID::AUTHOR"},
+		{"goose:20241120093000", exitFailed, "check the TABLE of --migrations (TOOL:TABLE:VERSION)"},
 	} {
 		code, stdout, stderr := runMain(t, noEnv, "check", "--postgres", pg, "--migrations", tc.flag)
 		if code != tc.code || !strings.Contains(stdout, tc.want) {

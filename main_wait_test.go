@@ -667,6 +667,10 @@ func TestWaitMissingCommand(t *testing.T) {
 	if err := os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	noShebang := filepath.Join(t.TempDir(), "app.sh")
+	if err := os.WriteFile(noShebang, []byte("exec ./app\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name     string
 		command  string
@@ -676,6 +680,7 @@ func TestWaitMissingCommand(t *testing.T) {
 		{"not in PATH", "healthgate-no-such-app", exitNotFound, "healthgate wait: command not found: healthgate-no-such-app is not in PATH"},
 		{"no such file", "/nonexistent/app", exitNotFound, "healthgate wait: command not found: /nonexistent/app: no such file"},
 		{"not executable", notExec, 126, "healthgate wait: command not executable: " + notExec + ": permission denied"},
+		{"no #! line", noShebang, 126, "healthgate wait: command not executable: " + noShebang + " is neither a program (ELF) nor a script that starts with a #! line"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -689,6 +694,15 @@ func TestWaitMissingCommand(t *testing.T) {
 			}
 			if strings.Contains(stderr, "waiting for") {
 				t.Errorf("an attempt was made before the command was looked up:\n%s", stderr)
+			}
+			// With JSON logs, the error is a record like every other line.
+			code, _, stderr = runMain(t, noEnv, "wait", "--log-format", "json", "--tcp", checktest.ClosedAddr(t), "--timeout", "0", "--", tc.command)
+			var rec struct {
+				Msg      string `json:"msg"`
+				ExitCode int    `json:"exit_code"`
+			}
+			if err := json.Unmarshal([]byte(stderr), &rec); code != tc.wantCode || err != nil || rec.Msg != "cannot run the command" || rec.ExitCode != tc.wantCode {
+				t.Errorf("--log-format json: exit %d, stderr %q (%v); want %d and one JSON record", code, stderr, err, tc.wantCode)
 			}
 		})
 	}

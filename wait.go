@@ -77,11 +77,15 @@ func cmdWait(ctx context.Context, args []string, lookup env, stdout, stderr io.W
 		return targetsError(problems, cfgErr)
 	}
 
+	var log *slog.Logger // with --log-format json, every line wait writes is a JSON record
+	if *logFormat == "json" {
+		log = jsonLogger(stderr, &slog.HandlerOptions{Level: level})
+	}
 	var cmd startup.Command
 	if hasCommand {
 		var err error
 		if cmd, err = startup.LookCommand(command); err != nil {
-			return commandExit(err)
+			return logExit(log, commandExit(err))
 		}
 	}
 
@@ -91,10 +95,7 @@ func cmdWait(ctx context.Context, args []string, lookup env, stdout, stderr io.W
 	}
 	defer func() { checks.CloseAll(cs) }() // cs is nil once closed before an exec
 
-	opts := startup.Options{Timeout: *timeout, Progress: stderr, Quiet: *quiet, Level: level}
-	if *logFormat == "json" {
-		opts.Log = jsonLogger(stderr, &slog.HandlerOptions{Level: level})
-	}
+	opts := startup.Options{Timeout: *timeout, Progress: stderr, Quiet: *quiet, Level: level, Log: log}
 	_, err = startup.Wait(ctx, cs, opts)
 	switch {
 	case errors.Is(err, startup.ErrTimeout):
@@ -113,7 +114,18 @@ func cmdWait(ctx context.Context, args []string, lookup env, stdout, stderr io.W
 	if code, ok := signalExit(ctx); ok {
 		return exitf(code, "") // a signal arrived just as the last target became ready
 	}
-	return commandExit(execCommand(cmd, os.Environ()))
+	return logExit(log, commandExit(execCommand(cmd, os.Environ())))
+}
+
+// logExit, with JSON logs (log not nil), writes the error of a command that cannot run as a record, so
+// that the stream stays one JSON object a line, and ends with its code with nothing more printed.
+func logExit(log *slog.Logger, err error) error {
+	var ee *exitError
+	if log == nil || !errors.As(err, &ee) || ee.msg == "" {
+		return err
+	}
+	log.Error("cannot run the command", "error", ee.msg, "exit_code", ee.code)
+	return exitf(ee.code, "")
 }
 
 // commandExit ends wait with the shell's status for a command that cannot run: 126 when it exists but

@@ -231,6 +231,24 @@ type schemaCheck struct {
 	quoted  string // quoted for the dialect
 	want    string
 	dialect sqlDialect
+	flag    bool // given by --migrations TOOL:[TABLE:]VERSION, not a migrations section
+}
+
+// versionAs is how to write v as the version asked for, as the user gives it.
+func (s *schemaCheck) versionAs(v string) string {
+	if s.flag {
+		return "the VERSION of --migrations as " + v
+	}
+	return fmt.Sprintf("migrations.version: %q (quoted)", v)
+}
+
+// fields names the settings a hint asks to check, as the user wrote them: migrations.tool and
+// migrations.table in a file, the TOOL and TABLE of --migrations on the command line.
+func (s *schemaCheck) fields(names ...string) string {
+	if s.flag {
+		return "the " + strings.ToUpper(strings.Join(names, " and ")) + " of --migrations (TOOL:TABLE:VERSION)"
+	}
+	return "migrations." + strings.Join(names, " and migrations.")
 }
 
 // newSchemaCheck validates a check's migrations section for a SQL kind; nil, nil when none was given.
@@ -283,7 +301,7 @@ func newSchemaCheck(c config.Check, m config.Migrations, d sqlDialect) (*schemaC
 	if len(errs) > 0 || !ok {
 		return nil, errs
 	}
-	return &schemaCheck{tool: tool, table: table, quoted: quoted, want: m.Version, dialect: d}, nil
+	return &schemaCheck{tool: tool, table: table, quoted: quoted, want: m.Version, dialect: d, flag: c.Src.Origin("migrations") == "--migrations"}, nil
 }
 
 var (
@@ -396,10 +414,10 @@ func (s *schemaCheck) run(ctx context.Context, r rowsReader) error {
 	case s.dialect.missingTable(err):
 		return &Error{Class: Schema,
 			Err:  fmt.Errorf("table %s does not exist: %s has never run against this database (this release needs version %s)", s.table, s.tool.name, s.want),
-			Hint: fmt.Sprintf("no migration has run yet (no %s table): it should clear once the migration job has run; if it has, check migrations.table, %s", s.table, s.dialect.tableScope)}
+			Hint: fmt.Sprintf("no migration has run yet (no %s table): it should clear once the migration job has run; if it has, check %s, %s", s.table, s.fields("table"), s.dialect.tableScope)}
 	case s.dialect.missingColumn(err):
 		return &Error{Class: Schema, Err: fmt.Errorf("table %s has no %s column as %s writes it: %w", s.table, strings.Join(s.tool.columns, "/"), s.tool.name, err),
-			Hint: fmt.Sprintf("table %s is not %s's: check migrations.tool and migrations.table", s.table, s.tool.name)}
+			Hint: fmt.Sprintf("table %s is not %s's: check %s", s.table, s.tool.name, s.fields("tool", "table"))}
 	}
 	return s.dialect.classify(err)
 }
@@ -422,7 +440,7 @@ func (s *schemaCheck) behind(current string) error {
 // at all.
 func (s *schemaCheck) missing(highest string) error {
 	return &Error{Class: Schema, Err: fmt.Errorf("version %s is not applied, though later ones are (at %s; %s, table %s)", s.want, highest, s.tool.name, s.table),
-		Hint: fmt.Sprintf("a later version is applied but %s is not: an out-of-order migration is pending (it clears when the migration job applies it), or %s is not one of this release's migrations (check migrations.version)", s.want, s.want)}
+		Hint: fmt.Sprintf("a later version is applied but %s is not: an out-of-order migration is pending (it clears when the migration job applies it), or %s is not one of this release's migrations (check %s)", s.want, s.want, s.fields("version"))}
 }
 
 func (s *schemaCheck) failed(version, how string) error {
@@ -440,7 +458,7 @@ func (s *schemaCheck) dirty(version string) error {
 
 func (s *schemaCheck) layout(detail string) error {
 	return &Error{Class: Schema, Err: fmt.Errorf("table %s does not read as %s's: %s", s.table, s.tool.name, detail),
-		Hint: fmt.Sprintf("table %s is not %s's: check migrations.tool and migrations.table", s.table, s.tool.name)}
+		Hint: fmt.Sprintf("table %s is not %s's: check %s", s.table, s.tool.name, s.fields("tool", "table"))}
 }
 
 // compare compares a stored version with the one asked for, as numbers.
@@ -493,7 +511,7 @@ func decideVersionTable(s *schemaCheck, rows [][]*string) error {
 		return &Error{Class: Schema,
 			Err: fmt.Errorf("table %s does not read as %s's: it has golang-migrate's dirty column (golang-migrate keeps one row, the version it is at, as a bigint), not a row per applied migration",
 				s.table, s.tool.name),
-			Hint: fmt.Sprintf("table %s is golang-migrate's, not %s's (both name their table schema_migrations): check migrations.tool and migrations.table", s.table, s.tool.name)}
+			Hint: fmt.Sprintf("table %s is golang-migrate's, not %s's (both name their table schema_migrations): check %s", s.table, s.tool.name, s.fields("tool", "table"))}
 	}
 	if len(rows) > 0 && len(rows[0]) > 3 && deref(rows[0][1]) == "0" && rows[0][3] != nil {
 		// The same number, applied under another spelling: to dbmate another migration.
@@ -501,8 +519,8 @@ func decideVersionTable(s *schemaCheck, rows [][]*string) error {
 		return &Error{Class: Schema,
 			Err: fmt.Errorf("version %s is not applied, %s is (%s, table %s): %s keys a migration by its version exactly as the file name writes it, so %s and %s are two migrations",
 				s.want, other, s.tool.name, s.table, s.tool.name, s.want, other),
-			Hint: fmt.Sprintf("%s is applied, not %s: if this release's migration is %s_*.sql, write migrations.version: \"%s\" (quoted); if it is %s_*.sql, it is pending and clears when the migration job applies it",
-				other, s.want, other, other, s.want)}
+			Hint: fmt.Sprintf("%s is applied, not %s: if this release's migration is %s_*.sql, write %s; if it is %s_*.sql, it is pending and clears when the migration job applies it",
+				other, s.want, other, s.versionAs(other), s.want)}
 	}
 	return decideVersionRows(s, rows)
 }
@@ -634,7 +652,7 @@ func decideLiquibase(s *schemaCheck, rows [][]*string) error {
 	case len(changesets) > 1:
 		return &Error{Class: Schema,
 			Err:  fmt.Errorf("changeset id %q names %d changesets in %s: %s (a changeset is its file, id and author)", s.want, len(changesets), s.table, strings.Join(changesets, ", ")),
-			Hint: fmt.Sprintf("changeset id %s is ambiguous (ids repeat across changelog files): write migrations.version as FILENAME::ID::AUTHOR, as liquibase status prints it (such as %s), or use a tag", s.want, changesets[0])}
+			Hint: fmt.Sprintf("changeset id %s is ambiguous (ids repeat across changelog files): write %s as FILENAME::ID::AUTHOR, as liquibase status prints it (such as %s), or use a tag", s.want, s.fields("version"), changesets[0])}
 	case ran:
 		return nil
 	case failed:

@@ -179,6 +179,12 @@ func TestLookCommand(t *testing.T) {
 	if err := os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// Executable, but no #! line: execve refuses it (ENOEXEC), which wait said only after the
+	// dependencies came up.
+	noShebang := filepath.Join(dir, "no-shebang")
+	if err := os.WriteFile(noShebang, []byte("echo hi\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	sh, err := exec.LookPath("sh")
 	if err != nil {
 		t.Fatal(err)
@@ -195,6 +201,7 @@ func TestLookCommand(t *testing.T) {
 		{name: "missing path", argv: []string{filepath.Join(dir, "nope")}, wantErr: startup.ErrNotFound},
 		{name: "not executable", argv: []string{notExec}, wantErr: startup.ErrNotExecutable},
 		{name: "a directory", argv: []string{dir}, wantErr: startup.ErrNotExecutable},
+		{name: "a script without #!", argv: []string{noShebang}, wantErr: startup.ErrNotExecutable},
 		{name: "empty", argv: nil, wantErr: startup.ErrNotFound},
 	}
 	for _, tc := range tests {

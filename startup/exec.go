@@ -40,6 +40,9 @@ func LookCommand(argv []string) (Command, error) {
 			return Command{}, fmt.Errorf("%w: %s: its #! line names the interpreter %s, which does not exist%s", ErrNotFound, name,
 				strconv.Quote(interp), crHint(interp))
 		}
+		if !runnable(path) {
+			return Command{}, fmt.Errorf("%w: %s is neither a program (ELF) nor a script that starts with a #! line: execve would refuse it (exec format error); make its first line #!/bin/sh (or its interpreter)", ErrNotExecutable, name)
+		}
 		return Command{Path: path, Args: argv}, nil
 	case errors.Is(err, syscall.EISDIR):
 		return Command{}, fmt.Errorf("%w: %s is a directory", ErrNotExecutable, name)
@@ -82,6 +85,33 @@ func missingInterpreter(path string) (string, bool) {
 		return interp, true
 	}
 	return "", false
+}
+
+// runnable reports whether execve can run the file at path as far as its first bytes tell: an ELF
+// program or a #! script (a script without it runs from a shell, which falls back to sh, but not from
+// execve). When the kernel knows other formats (binfmt_misc entries: a JVM for .jar files, say), or the
+// file cannot be read, it says yes and leaves the verdict to execve.
+func runnable(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return true
+	}
+	defer f.Close()
+	head := make([]byte, 4)
+	n, _ := io.ReadFull(f, head)
+	if bytes.HasPrefix(head[:n], []byte("\x7fELF")) || bytes.HasPrefix(head[:n], []byte("#!")) {
+		return true
+	}
+	entries, err := os.ReadDir("/proc/sys/fs/binfmt_misc")
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		if e.Name() != "register" && e.Name() != "status" {
+			return true // another format registered: execve may know this one
+		}
+	}
+	return false
 }
 
 // crHint explains an interpreter name that ends in a carriage return.

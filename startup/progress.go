@@ -167,7 +167,8 @@ func (p *progress) stopped(rs []Result, elapsed time.Duration, cause error) {
 		}
 	}
 	if p.log != nil {
-		p.log.Warn("stopped", "cause", fmt.Sprint(cause), "duration", elapsed, "not_ready", strings.Join(waiting, ","))
+		// not_ready is a count, as in "timed out" (a log store gives a field one type); the names follow.
+		p.log.Warn("stopped", "cause", fmt.Sprint(cause), "duration", elapsed, "not_ready", len(waiting), "targets", len(rs), "names", waiting)
 		return
 	}
 	fmt.Fprintf(p.w, "healthgate wait: stopped after %s (%v); not ready: %s\n", round(elapsed), cause, strings.Join(waiting, ", "))

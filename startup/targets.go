@@ -371,6 +371,7 @@ func flagTargetChecks(cfg *config.Config, targets []flagTarget, attemptTimeout t
 		c.Src.SetOrigin(fields[t.kind], flagName)
 		if slices.Contains(migrationKinds(), t.kind) && migrations.Tool != "" {
 			c.Spec.Set("migrations", migrations)
+			c.Src.SetOrigin("migrations", "--migrations") // its hints name the flag's parts
 		}
 		for _, f := range sets {
 			if f.kind == t.kind {

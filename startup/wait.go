@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -65,10 +66,15 @@ type Result struct {
 	Latency time.Duration
 
 	// Attempts counts the runs a wait made, Elapsed is the time from the wait's start to the pass
-	// (or to the end of the wait), Since is when the current reason was first seen.
+	// (or to the end of the wait), Since is when the current class was first seen.
 	Attempts int
 	Elapsed  time.Duration
 	Since    time.Time
+
+	// shown holds the hints a progress line has shown since the class last changed: a failure whose
+	// hint alternates (a reset during the connect, then right after it) writes a line for each hint
+	// once, not one for every flip.
+	shown []string
 }
 
 // attempt is what a target's goroutine reports after each run.
@@ -140,11 +146,13 @@ func Wait(ctx context.Context, cs []*checks.Check, opts Options) ([]Result, erro
 			}
 			class, hint := checks.ClassOf(a.err), cs[a.i].Hint(a.err)
 			// A new line when the reason changes: its class, or its hint within a class (a role
-			// that does not exist, then a database that does not exist: both auth).
-			changed := class != r.Class || hint != r.Hint || r.Since.IsZero()
+			// that does not exist, then a database that does not exist: both auth), once per hint.
+			if class != r.Class || r.Since.IsZero() {
+				r.Class, r.Since, r.shown = class, a.start, nil
+			}
 			r.Err, r.Hint = a.err, hint
-			if changed {
-				r.Class, r.Since = class, a.start
+			if !slices.Contains(r.shown, hint) {
+				r.shown = append(r.shown, hint)
 				p.waiting(r)
 			} else {
 				p.attempt(r)
@@ -232,10 +240,11 @@ func ended(ctx context.Context) error {
 
 // cutShort records an attempt that the end of the wait interrupted. When the wait timed out while
 // the attempt had long been waiting for an answer (or nothing else is known), that is the reason
-// the target was not ready: a timeout.
+// the target was not ready: a timeout. When the attempts before it timed out already, their error
+// says more (which layer went silent: "connected, but no answer") and is kept.
 func cutShort(r *Result, a attempt, cause error) {
 	r.Attempts++
-	if !errors.Is(cause, ErrTimeout) || (a.dur < cutAfter && r.Err != nil) {
+	if !errors.Is(cause, ErrTimeout) || (r.Err != nil && (a.dur < cutAfter || r.Class == checks.Timeout)) {
 		return
 	}
 	err := &checks.Error{Class: checks.Timeout, Err: fmt.Errorf("no answer after %s, when the wait timed out", round(a.dur))}

@@ -180,6 +180,29 @@ func TestWaitHungAttemptIsTimeout(t *testing.T) {
 	}
 }
 
+// An attempt cut short by the wait's end after attempts that timed out already keeps their error: it says
+// which layer went silent ("connected, but no answer"), where "no answer when the wait timed out" says
+// nothing more.
+func TestWaitCutShortKeepsTheTimeoutSaid(t *testing.T) {
+	var runs atomic.Int32
+	said := &checks.Error{Class: checks.Timeout, Err: errors.New("connected, but no answer within 150ms"), Hint: "the port may speak another protocol"}
+	c := checks.Func(spec("db", 10*time.Second), func(ctx context.Context) error {
+		if runs.Add(1) == 1 {
+			return said
+		}
+		<-ctx.Done() // the second attempt hangs until the wait ends
+		return ctx.Err()
+	})
+	var out syncBuffer
+	results, err := startup.Wait(t.Context(), []*checks.Check{c}, startup.Options{Timeout: 800 * time.Millisecond, Progress: &out})
+	if !errors.Is(err, startup.ErrTimeout) {
+		t.Fatalf("Wait = %v; want ErrTimeout", err)
+	}
+	if r := results[0]; r.Err != said || r.Hint != said.Hint {
+		t.Errorf("err %v, hint %q; want the first attempt's %v, %q:\n%s", r.Err, r.Hint, said, said.Hint, out.String())
+	}
+}
+
 // A signal (ctx cancelled with a cause) stops the wait at once, with that cause, in-flight attempts
 // included; goleak checks that nothing is left running.
 func TestWaitStopsAtOnceOnCancel(t *testing.T) {
@@ -232,7 +255,9 @@ func TestWaitLineWhenHintChanges(t *testing.T) {
 	var runs atomic.Int32
 	noRole := checks.Failf(checks.Auth, `FATAL: role "app" does not exist (SQLSTATE 28000)`)
 	noDB := &checks.Error{Class: checks.Auth, Err: errors.New(`FATAL: database "app" does not exist (SQLSTATE 3D000)`), Hint: "database does not exist: check the database name in %s"}
-	c := checks.Func(spec("db", time.Second), scripted(&runs, noRole, noRole, noDB, noDB))
+	// The hints alternate (as a reset during the connect and one right after it do): a line for each
+	// hint once, not one for every flip.
+	c := checks.Func(spec("db", time.Second), scripted(&runs, noRole, noRole, noDB, noRole, noDB, noRole))
 	var out syncBuffer
 	if _, err := startup.Wait(t.Context(), []*checks.Check{c}, startup.Options{Timeout: 10 * time.Second, Progress: &out}); err != nil {
 		t.Fatalf("Wait = %v", err)
@@ -339,6 +364,34 @@ func TestWaitJSONProgress(t *testing.T) {
 	// waiting, not ready ×2 (db refused, cache not_ready), ready (db), not ready (cache, final), timed out
 	if msgs["ready"] != 1 || msgs["timed out"] != 1 || msgs["not ready"] != 3 || msgs["waiting"] != 1 {
 		t.Errorf("messages = %v; want waiting 1, not ready 3, ready 1, timed out 1:\n%s", msgs, out.String())
+	}
+}
+
+// A stopped wait's JSON record gives not_ready as a count, as the timed-out one does (a log store gives a
+// field one type), and the targets not ready by name.
+func TestWaitJSONStopped(t *testing.T) {
+	never := checks.Func(spec("cache", time.Second), func(context.Context) error { return errNotReady })
+	ctx, cancel := context.WithCancelCause(t.Context())
+	time.AfterFunc(200*time.Millisecond, func() { cancel(errors.New("received terminated")) })
+	var out syncBuffer
+	if _, err := startup.Wait(ctx, []*checks.Check{never}, startup.Options{Timeout: 10 * time.Second, Log: slog.New(slog.NewJSONHandler(&out, nil))}); err == nil {
+		t.Fatal("Wait passed")
+	}
+	for _, l := range lines(out.String()) {
+		var rec struct {
+			Msg      string   `json:"msg"`
+			NotReady *int     `json:"not_ready"`
+			Names    []string `json:"names"`
+		}
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Fatalf("line %q: %v", l, err)
+		}
+		if rec.Msg == "stopped" && (rec.NotReady == nil || *rec.NotReady != 1 || len(rec.Names) != 1 || rec.Names[0] != "cache") {
+			t.Errorf("stopped record %s; want not_ready 1, names [cache]", l)
+		}
+	}
+	if !strings.Contains(out.String(), `"msg":"stopped"`) {
+		t.Errorf("no stopped record:\n%s", out.String())
 	}
 }
 
