@@ -459,7 +459,7 @@ func TestRedisServerAnswers(t *testing.T) {
 		{name: "role master on a replica", url: "redis://" + replica + "/0", role: "master", want: checks.ReadOnly},
 		{name: "wrong password", url: withUser(t, rd, "healthgate-nobody", "s3cr3t-pw"), want: checks.Auth},
 		{name: "loading", url: "redis://" + loading + "/0", want: checks.NotReady},
-		{name: "no password given", url: "redis://" + noauth + "/0", want: checks.Auth},
+		{name: "no password given", url: "redis://" + noauth + "/0", want: checks.Auth, hint: "the server requires a password (requirepass or an ACL user) and none was given: add it to url"},
 		{name: "replica cut off from its primary", url: "redis://" + masterdown + "/0", want: checks.NotReady},
 		// A plain Redis waits for a newline after a ClientHello: a timeout, with a hint naming TLS.
 		{name: "tls to a plain port", url: strings.Replace(rd, "redis://", "rediss://", 1), want: checks.Timeout, hint: "TLS"},

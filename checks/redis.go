@@ -700,7 +700,9 @@ func classifyRedis(err error) error {
 		switch code {
 		case "LOADING", "MASTERDOWN", "BUSY", "TRYAGAIN", "CLUSTERDOWN":
 			return &Error{Class: NotReady, Err: err}
-		case "NOAUTH", "WRONGPASS", "NOPERM":
+		case "NOAUTH": // no AUTH was sent: the URL has no password
+			return &Error{Class: Auth, Err: err, Hint: "the server requires a password (requirepass or an ACL user) and none was given: add it to %s (redis://:PASSWORD@host:6379/0, or redis://USER:PASSWORD@...)"}
+		case "WRONGPASS", "NOPERM":
 			return &Error{Class: Auth, Err: err}
 		case "READONLY":
 			return &Error{Class: ReadOnly, Err: err}
