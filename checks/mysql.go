@@ -10,6 +10,7 @@ import (
 	"maps"
 	"net"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -82,11 +83,19 @@ type mysqlSpec struct {
 	TLS config.TLS `yaml:"tls"`
 }
 
+// mysqlKeyValueInDB finds KEY=VALUE words in a database name (a libpq habit in a MySQL DSN).
+var mysqlKeyValueInDB = regexp.MustCompile(`\s[A-Za-z_]+\s*=`)
+
 func buildMySQL(c config.Check, s *mysqlSpec) (prober, string, config.Errors) {
 	schema, errs := newSchemaCheck(c, s.Migrations, mysqlDialect)
 	cfg, err := parseMySQL(s.URL)
 	if err != nil {
 		errs = append(errs, c.Src.Errorf("url", "%s", err))
+	}
+	if cfg != nil && mysqlKeyValueInDB.MatchString(cfg.DBName) {
+		// libpq's key=value words after the database name (user:pw@tcp(db)/orders password=...): the
+		// driver takes them as part of the name, which every output would then show. Not quoted.
+		errs = append(errs, c.Src.Errorf("url", "the database name holds KEY=VALUE words after a space: a MySQL DSN takes parameters after a ? (user:password@tcp(host:3306)/db?param=value), and the password in the user info"))
 	}
 	if cfg != nil {
 		for _, k := range slices.Sorted(maps.Keys(cfg.Params)) {

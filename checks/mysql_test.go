@@ -197,6 +197,9 @@ func TestMySQLConfig(t *testing.T) {
 		// The driver would send SET password = VALUE: MySQL's statement that changes the user's password.
 		{url: "mysql://app@db:3306/orders?password=s3cr3t-pw", err: "changes the user's password"},
 		{url: "app@tcp(db:3306)/orders?user=app&PASSWORD=s3cr3t-pw", err: "changes the user's password"},
+		// libpq's key=value words after the name: the driver took them as the database name, shown in
+		// every output (found by FuzzParse).
+		{url: "app@tcp(db:3306)/orders password=s3cr3t-pw", err: "the database name holds KEY=VALUE words after a space"},
 	} {
 		c := config.NewCheck("db", "mysql", "test", config.NewDefaults())
 		c.Spec.Set("url", tc.url)
