@@ -241,8 +241,8 @@ type openConns struct {
 	mu     sync.Mutex
 	conns  map[*openConn]struct{}
 	closed bool
-	// broke holds, per address, when connections that broke before their startup finished were closed
-	// (pgconn closes such a connection and asks to cancel on it at the same time): see uselessCancel.
+	// broke holds, per address, when connections broke before their startup finished (pgconn closes
+	// such a connection and asks to cancel on it): see uselessCancel.
 	broke map[string][]time.Time
 }
 
@@ -280,7 +280,13 @@ type openConn struct {
 	// started is set once the connection's startup finished (AfterConnect): it has a backend, whose key a
 	// cancel request can name. broken is set when a read or write failed (not at a deadline) before then.
 	started, broken atomic.Bool
-	excused         bool // its useless cancel request was refused (uselessCancel); guarded by set.mu
+}
+
+func (c *openConn) Close() error {
+	c.set.mu.Lock()
+	delete(c.set.conns, c)
+	c.set.mu.Unlock()
+	return c.Conn.Close()
 }
 
 func (c *openConn) Read(b []byte) (int, error) {
@@ -295,11 +301,22 @@ func (c *openConn) Write(b []byte) (int, error) {
 	return n, err
 }
 
+// note records, once, a failure before the startup finished: pgconn then closes the connection and
+// asks to cancel on it (openConns.uselessCancel).
 func (c *openConn) note(err error) {
 	var ne net.Error
-	if err != nil && !c.started.Load() && !(errors.As(err, &ne) && ne.Timeout()) {
-		c.broken.Store(true)
+	if err == nil || c.started.Load() || (errors.As(err, &ne) && ne.Timeout()) || !c.broken.CompareAndSwap(false, true) {
+		return
 	}
+	c.set.mu.Lock()
+	defer c.set.mu.Unlock()
+	if c.set.broke == nil {
+		c.set.broke = map[string][]time.Time{}
+	}
+	// pgconn asks to cancel after some of these only (not after a failed write): the times older than
+	// breakMemory go as a new one comes, so an outage of any length keeps a few seconds' worth.
+	addr := c.RemoteAddr().String()
+	c.set.broke[addr] = append(recentBreaks(c.set.broke[addr]), time.Now())
 }
 
 // markStarted marks the openConn under conn (pgconn's, perhaps wrapped in TLS) as started.
@@ -320,21 +337,15 @@ func markStarted(conn net.Conn) {
 // uselessCancel reports whether a dial to addr is the cancel request pgconn sends as it closes a
 // connection that broke before its startup finished (a server or proxy that resets or closes every new
 // connection): that connection has no backend key, so the request can cancel nothing, and it would
-// double the connections a failing dependency sees on every run. Each such connection, still open or
-// closed within breakMemory (pgconn closes it as it asks), excuses one dial; the caller asks only
-// for dials made outside a run (a connect carries the run's context, pgconn's cancel requests do not).
+// double the connections a failing dependency sees on every run. Each such break within breakMemory
+// excuses one dial; the caller asks only for dials made outside a run (a connect carries the run's
+// context, pgconn's cancel requests do not).
 func (o *openConns) uselessCancel(network, addr string) bool {
 	if network == "unix" {
 		return false // pgconn retries a refused cancel on a socket under another name: not worth it
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	for c := range o.conns {
-		if !c.excused && c.broken.Load() && !c.started.Load() && c.RemoteAddr().String() == addr {
-			c.excused = true
-			return true
-		}
-	}
 	recent := recentBreaks(o.broke[addr])
 	if len(recent) == 0 {
 		delete(o.broke, addr)
@@ -349,25 +360,9 @@ func recentBreaks(breaks []time.Time) []time.Time {
 	return slices.DeleteFunc(breaks, func(at time.Time) bool { return time.Since(at) > breakMemory })
 }
 
-// breakMemory is how long a connection that broke before its startup excuses a cancel request after it
-// closed: pgconn asks at once, in a goroutine of its own, which a loaded machine may start late.
+// breakMemory is how long a connection that broke before its startup excuses a cancel request: pgconn
+// asks at once, in a goroutine of its own, which a loaded machine may start late.
 const breakMemory = 5 * time.Second
-
-func (c *openConn) Close() error {
-	c.set.mu.Lock()
-	delete(c.set.conns, c)
-	if c.broken.Load() && !c.started.Load() && !c.excused {
-		if c.set.broke == nil {
-			c.set.broke = map[string][]time.Time{}
-		}
-		// pgconn asks to cancel on some of these only (not after a failed write): the times older than
-		// uselessCancel looks at go as a new one comes, so an outage of any length keeps a few seconds' worth.
-		addr := c.RemoteAddr().String()
-		c.set.broke[addr] = append(recentBreaks(c.set.broke[addr]), time.Now())
-	}
-	c.set.mu.Unlock()
-	return c.Conn.Close()
-}
 
 // postgresPoolConfig sets what healthgate wants of a pool on the parsed URL: at most 2 connections,
 // none kept open on purpose, no dial at build time (docs/design.md §8).
