@@ -672,31 +672,21 @@ const redisArgsQuoted = "with args beginning with:"
 // back what it got as an error.
 var respRequest = regexp.MustCompile(`\*[0-9]+\s+\$[0-9]+\s`)
 
-// redisShown is the error reply as a message may show it: without the arguments Redis quotes back, and
-// nothing of a reply that holds the check's own request. It works on the reply's structure, not by
-// looking for the password (docs/design.md §8).
-func redisShown(msg string) (string, bool) {
-	if respRequest.MatchString(msg) {
-		code, _, _ := strings.Cut(msg, " ")
-		return code + " (the server sent back the check's own command, which holds the password: not shown)", true
-	}
-	if i := strings.Index(msg, redisArgsQuoted); i >= 0 {
-		return msg[:i] + "with arguments (not shown: AUTH's and HELLO's hold the password)", true
-	}
-	return msg, false
-}
-
 // classifyRedis maps Redis error replies to classes by their code (the first word).
 func classifyRedis(err error) error {
 	var re redis.Error
 	if errors.As(err, &re) {
-		if shown, changed := redisShown(re.Error()); changed {
-			if respRequest.MatchString(re.Error()) {
-				return &Error{Class: BadResponse, Err: errors.New(shown), Hint: redisNotRedisHint}
-			}
-			err = errors.New(shown)
-		}
+		// What a message may show of the reply: nothing of one that holds the check's own request, and
+		// not the arguments Redis quotes back. By the reply's structure, not by looking for the password
+		// (docs/design.md §8).
 		code, _, _ := strings.Cut(re.Error(), " ")
+		if respRequest.MatchString(re.Error()) {
+			return &Error{Class: BadResponse, Hint: redisNotRedisHint,
+				Err: errors.New(code + " (the server sent back the check's own command, which holds the password: not shown)")}
+		}
+		if i := strings.Index(re.Error(), redisArgsQuoted); i >= 0 {
+			err = errors.New(re.Error()[:i] + "with arguments (not shown: AUTH's and HELLO's hold the password)")
+		}
 		switch code {
 		case "LOADING", "MASTERDOWN", "BUSY", "TRYAGAIN", "CLUSTERDOWN":
 			return &Error{Class: NotReady, Err: err}
