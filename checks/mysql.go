@@ -468,19 +468,20 @@ func mysqlTarget(cfg *mysql.Config) string {
 func (p *mysqlCheck) probe(ctx context.Context) error { return p.life.detached(ctx, p.run) }
 
 func (p *mysqlCheck) run(ctx context.Context) error {
-	pooled, err := p.once(ctx)
+	dialed, err := p.once(ctx)
 	// A pooled connection can have died while idle (a server restart, wait_timeout): the pool drops it
-	// on the error, so one retry on a fresh connection tells that apart from an outage. Only then: a
-	// connect that failed, or a connection dialled for this run, is what the server does now, and a
-	// retry would only double the connections a resetting server or proxy sees.
-	if err != nil && pooled && ClassOf(err) == Reset && timeLeft(ctx) {
+	// on the error, so one retry on a fresh connection tells that apart from an outage. Not when the
+	// pool dialled for this run: that connection, or its failed connect, is what the server does now,
+	// and a retry would only double the connections a resetting server or proxy sees. (A connect error
+	// from a dial database/sql's opener made for another run, cut by that run's deadline, is retried.)
+	if err != nil && !dialed && ClassOf(err) == Reset && timeLeft(ctx) {
 		_, err = p.once(ctx)
 	}
 	return err
 }
 
-// once makes one attempt; pooled reports whether it ran on a connection the pool already had.
-func (p *mysqlCheck) once(ctx context.Context) (pooled bool, err error) {
+// once makes one attempt; dialed reports whether the pool dialled a connection for it.
+func (p *mysqlCheck) once(ctx context.Context) (dialed bool, err error) {
 	done := p.watch.wait(ctx)
 	own := &mysqlConnect{}
 	connectCtx := context.WithValue(ctx, mysqlConnectKey{}, own)
@@ -488,16 +489,16 @@ func (p *mysqlCheck) once(ctx context.Context) (pooled bool, err error) {
 	done(err == nil)
 	if err != nil {
 		if e := p.greeting.explain(connectCtx, err); e != nil {
-			return false, e
+			return own.dialed.Load(), e
 		}
 		err = withTLSHint(p.connectError(err))
 		if e := (*Error)(nil); p.deniedHint != "" && errors.As(err, &e) && e.Class == Auth && e.Hint == "" && mysqlCode(err) == 1045 {
 			e.Hint = p.deniedHint
 		}
-		return false, err
+		return own.dialed.Load(), err
 	}
 	defer conn.Close()
-	return !own.dialed.Load(), p.use(ctx, conn)
+	return own.dialed.Load(), p.use(ctx, conn)
 }
 
 // use makes the run's queries on conn.
