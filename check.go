@@ -44,9 +44,6 @@ func cmdCheck(ctx context.Context, args []string, lookup env, stdout, stderr io.
 	defer checks.CloseAll(cs)
 
 	results := startup.RunOnce(ctx, cs)
-	if code, ok := signalExit(ctx); ok {
-		return exitf(code, "stopped (%v) before every check had answered; nothing to report", context.Cause(ctx))
-	}
 	if *output == "json" {
 		err = startup.WriteJSON(stdout, results)
 	} else {
@@ -54,6 +51,13 @@ func cmdCheck(ctx context.Context, args []string, lookup env, stdout, stderr io.
 	}
 	if err != nil {
 		return exitf(exitFailed, "writing the report: %v", err)
+	}
+	if startup.Verdict(results) == startup.Stopped {
+		code, ok := signalExit(ctx)
+		if !ok {
+			code = exitFailed
+		}
+		return exitf(code, "stopped (%v) before every check had answered; the report shows those that did", context.Cause(ctx))
 	}
 	if startup.Verdict(results) == checks.Fail {
 		return exitf(exitFailed, "") // the report says which

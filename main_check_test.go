@@ -3,10 +3,12 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -318,26 +320,47 @@ func TestCheckEnvironment(t *testing.T) {
 	assertNoSecret(t, stdout, stderr)
 }
 
-// A signal stops a check that waits on a hung dependency at once.
+// A signal stops a check that waits on a hung dependency at once, and the report still shows what the
+// checks that answered before it said, the cut one as stopped.
 func TestCheckSignal(t *testing.T) {
 	pg := checktest.PostgresURL(t)
 	px := checktest.NewProxy(t, checktest.HostPort(t, pg))
 	px.Set(checktest.Blackhole)
-	cfg := writeConfig(t, fmt.Sprintf("defaults:\n  interval: 30s\n  timeout: 20s\nchecks:\n  - name: hung\n    type: postgres\n    url: %s\n", checktest.WithHost(t, pg, px.Addr())))
+	var answered atomic.Int32
+	up := checktest.Serve(t, func(net.Conn) { answered.Add(1) })
+	cfg := writeConfig(t, fmt.Sprintf("defaults:\n  interval: 30s\n  timeout: 20s\nchecks:\n  - name: hung\n    type: postgres\n    url: %s\n  - {name: up, type: tcp, address: %q}\n", checktest.WithHost(t, pg, px.Addr()), up))
 	for _, tc := range []struct {
-		sig  os.Signal
-		want int
-	}{{syscall.SIGINT, exitSIGINT}, {syscall.SIGHUP, exitSIGHUP}} {
+		sig    os.Signal
+		want   int
+		output string
+		report []string // in the report on stdout
+	}{
+		{syscall.SIGINT, exitSIGINT, "text", []string{"\nhung  ", "  stopped  ", "stopped before it answered", "\nup  ", "  pass  ",
+			"\nstopped: 1 of 2 checks answered before the stop\n"}},
+		{syscall.SIGHUP, exitSIGHUP, "json", []string{"\"status\": \"stopped\",\n  \"checks\"", `"name": "hung",`, "\"status\": \"stopped\",\n      \"latency_ms\"",
+			`"name": "up",`, `"status": "pass",`}},
+	} {
 		t.Run(tc.sig.String(), func(t *testing.T) {
-			accepted := px.Accepted()
-			inv := start(t, noEnv, "check", "--config", cfg)
-			checktest.Eventually(t, 5*time.Second, "the check to reach the proxy", func() bool { return px.Accepted() > accepted })
+			accepted, done := px.Accepted(), answered.Load()
+			inv := start(t, noEnv, "check", "--config", cfg, "--output", tc.output)
+			checktest.Eventually(t, 5*time.Second, "the checks to reach the proxy and the listener", func() bool {
+				return px.Accepted() > accepted && answered.Load() > done
+			})
+			time.Sleep(100 * time.Millisecond) // the tcp check has its connection: let it return
 			inv.sigs <- tc.sig
 			if code := inv.end(t, 2*time.Second); code != tc.want {
 				t.Fatalf("exit %d; want %d", code, tc.want)
 			}
-			if line := "healthgate check: stopped (received " + tc.sig.String() + ")"; !strings.Contains(inv.stderr.String(), line) {
+			if line := "healthgate check: stopped (received " + tc.sig.String() + ") before every check had answered; the report shows those that did"; !strings.Contains(inv.stderr.String(), line) {
 				t.Errorf("no %q line:\n%s", line, inv.stderr.String())
+			}
+			for _, want := range tc.report {
+				if !strings.Contains(inv.stdout.String(), want) {
+					t.Errorf("the report lacks %q:\n%s", want, inv.stdout.String())
+				}
+			}
+			if tc.output == "json" && !json.Valid([]byte(inv.stdout.String())) {
+				t.Errorf("not one JSON document:\n%s", inv.stdout.String())
 			}
 		})
 	}

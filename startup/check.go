@@ -13,7 +13,9 @@ import (
 )
 
 // RunOnce runs every check once, now, in parallel, each bounded by its own timeout, and returns the
-// results in the order of cs.
+// results in the order of cs. When ctx ends first (a signal), the runs it cut are marked Stopped and
+// the ones that answered before keep their result: an operator who interrupts a check hung on one
+// dependency still sees what the others said.
 func RunOnce(ctx context.Context, cs []*checks.Check) []Result {
 	results := make([]Result, len(cs))
 	var wg sync.WaitGroup
@@ -23,7 +25,10 @@ func RunOnce(ctx context.Context, cs []*checks.Check) []Result {
 			err := c.Run(ctx)
 			r := Result{Name: c.Name, Type: c.Type, Target: c.Target, Critical: c.Critical,
 				OK: err == nil, Err: err, Latency: time.Since(start), Attempts: 1}
-			if err != nil {
+			switch {
+			case err != nil && ctx.Err() != nil:
+				r.Stopped = true
+			case err != nil:
 				r.Class, r.Hint = checks.ClassOf(err), c.Hint(err)
 			}
 			results[i] = r // each goroutine writes only its own element
@@ -33,10 +38,18 @@ func RunOnce(ctx context.Context, cs []*checks.Check) []Result {
 	return results
 }
 
-// Verdict is fail when a critical check failed, warn when only non-critical ones did, else pass.
+// Stopped is the status of a check, and of the whole report, when a signal cut a run before it
+// answered.
+const Stopped checks.Status = "stopped"
+
+// Verdict is stopped when a run was cut before it answered, else fail when a critical check failed,
+// warn when only non-critical ones did, else pass.
 func Verdict(rs []Result) checks.Status {
 	s := checks.Pass
 	for _, r := range rs {
+		if r.Stopped {
+			return Stopped
+		}
 		s = s.With(r.OK, r.Critical)
 	}
 	return s
@@ -50,14 +63,18 @@ func Verdict(rs []Result) checks.Status {
 func WriteText(w io.Writer, rs []Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tTYPE\tTARGET\tCRITICAL\tSTATUS\tLATENCY\tREASON\tHINT")
-	failedCritical, failedOther := 0, 0
+	failedCritical, failedOther, stopped := 0, 0, 0
 	for _, r := range rs {
 		critical := "no"
 		if r.Critical {
 			critical = "yes"
 		}
 		status, reason, hint := "pass", "-", "-"
-		if !r.OK {
+		switch {
+		case r.Stopped:
+			status, hint = "stopped", "stopped before it answered"
+			stopped++
+		case !r.OK:
 			status, reason, hint = "FAIL", string(r.Class), cause(r.Err)+" — "+r.Hint
 			if r.Critical {
 				failedCritical++
@@ -72,6 +89,11 @@ func WriteText(w io.Writer, rs []Result) error {
 	}
 	var line string
 	switch Verdict(rs) {
+	case Stopped:
+		line = fmt.Sprintf("stopped: %d of %d %s answered before the stop", len(rs)-stopped, len(rs), plural(len(rs), "check", "checks"))
+		if failed := failedCritical + failedOther; failed > 0 {
+			line += fmt.Sprintf("; %d of them failed (%d critical)", failed, failedCritical)
+		}
 	case checks.Pass:
 		line = fmt.Sprintf("pass: all %d %s passed", len(rs), plural(len(rs), "check", "checks"))
 	case checks.Warn:
@@ -97,22 +119,25 @@ type jsonCheck struct {
 	Type      string        `json:"type"`
 	Target    string        `json:"target"`
 	Critical  bool          `json:"critical"`
-	Status    checks.Status `json:"status"` // pass or fail
+	Status    checks.Status `json:"status"` // pass, fail or stopped
 	LatencyMS float64       `json:"latency_ms"`
 	Reason    string        `json:"reason,omitempty"`
 	Error     string        `json:"error,omitempty"`
 	Hint      string        `json:"hint,omitempty"`
 }
 
-// WriteJSON writes the results as one JSON object: {"status": "pass|warn|fail", "checks": [...]},
-// each check with name, type, target, critical, status, latency_ms and, when it failed, reason,
-// error (redacted) and hint.
+// WriteJSON writes the results as one JSON object: {"status": "pass|warn|fail|stopped", "checks": [...]},
+// each check with name, type, target, critical, status (pass, fail, or stopped when a signal cut it),
+// latency_ms and, when it failed, reason, error (redacted) and hint.
 func WriteJSON(w io.Writer, rs []Result) error {
 	rep := jsonReport{Status: Verdict(rs), Checks: make([]jsonCheck, len(rs))}
 	for i, r := range rs {
 		c := jsonCheck{Name: r.Name, Type: r.Type, Target: r.Target, Critical: r.Critical, Status: checks.Pass,
 			LatencyMS: float64(r.Latency.Microseconds()) / 1000}
-		if !r.OK {
+		switch {
+		case r.Stopped:
+			c.Status = Stopped
+		case !r.OK:
 			c.Status, c.Reason, c.Error, c.Hint = checks.Fail, string(r.Class), errText(r.Err), r.Hint
 		}
 		rep.Checks[i] = c

@@ -64,6 +64,9 @@ type Result struct {
 	Hint  string
 	// Latency is how long the last run took.
 	Latency time.Duration
+	// Stopped says a one-shot run (RunOnce) was cut by the command's stop (a signal) before it
+	// answered: it neither passed nor failed.
+	Stopped bool
 
 	// Attempts counts the runs a wait made, Elapsed is the time from the wait's start to the pass
 	// (or to the end of the wait), Since is when the current class was first seen.
