@@ -97,28 +97,45 @@ func (p *progress) ready(r *Result) {
 		r.Attempts, plural(r.Attempts, "attempt", "attempts"))
 }
 
+// waitingTarget is one entry of the JSON "still waiting" record's waiting list: a log store can
+// filter on each field, where a sentence would need parsing.
+type waitingTarget struct {
+	Check    string `json:"check"`
+	Reason   string `json:"reason,omitempty"` // absent before the first answer
+	For      string `json:"for,omitempty"`    // how long the reason has held, a Go duration string
+	Attempts int    `json:"attempts"`
+}
+
 func (p *progress) summary(rs []Result, elapsed time.Duration) {
 	if !p.on(slog.LevelInfo) {
 		return
 	}
-	var waiting []string
+	var waiting []waitingTarget
 	for i := range rs {
 		r := &rs[i]
 		if r.OK {
 			continue
 		}
-		reason := "no answer yet"
+		w := waitingTarget{Check: r.Name, Attempts: r.Attempts}
 		if r.Class != "" {
-			reason = fmt.Sprintf("%s for %s", r.Class, round(time.Since(r.Since)))
+			w.Reason, w.For = string(r.Class), round(time.Since(r.Since)).String()
 		}
-		waiting = append(waiting, fmt.Sprintf("%s (%s, %d %s)", r.Name, reason, r.Attempts, plural(r.Attempts, "attempt", "attempts")))
+		waiting = append(waiting, w)
 	}
 	ready := len(rs) - len(waiting)
 	if p.log != nil {
 		p.log.Info("still waiting", "duration", elapsed, "ready", ready, "targets", len(rs), "waiting", waiting)
 		return
 	}
-	fmt.Fprintf(p.w, "still waiting after %s: %d of %d ready; waiting for %s\n", round(elapsed), ready, len(rs), strings.Join(waiting, ", "))
+	texts := make([]string, len(waiting))
+	for i, w := range waiting {
+		reason := "no answer yet"
+		if w.Reason != "" {
+			reason = w.Reason + " for " + w.For
+		}
+		texts[i] = fmt.Sprintf("%s (%s, %d %s)", w.Check, reason, w.Attempts, plural(w.Attempts, "attempt", "attempts"))
+	}
+	fmt.Fprintf(p.w, "still waiting after %s: %d of %d ready; waiting for %s\n", round(elapsed), ready, len(rs), strings.Join(texts, ", "))
 }
 
 func (p *progress) allReady(rs []Result, elapsed time.Duration) {

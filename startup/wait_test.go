@@ -367,6 +367,54 @@ func TestWaitJSONProgress(t *testing.T) {
 	}
 }
 
+// The JSON "still waiting" record lists each waiting target as an object a log store can filter on:
+// check, reason and for (absent before the first answer), attempts.
+func TestWaitJSONStillWaiting(t *testing.T) {
+	refused := checks.Func(spec("db", time.Second), func(context.Context) error { return errRefused })
+	hung := checks.Func(spec("cache", 10*time.Second), func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() })
+	var out syncBuffer
+	_, err := startup.Wait(t.Context(), []*checks.Check{refused, hung}, startup.Options{
+		Timeout: 500 * time.Millisecond, SummaryEvery: 200 * time.Millisecond, Log: slog.New(slog.NewJSONHandler(&out, nil)),
+	})
+	if !errors.Is(err, startup.ErrTimeout) {
+		t.Fatalf("Wait = %v; want ErrTimeout", err)
+	}
+	type target struct {
+		Check    string `json:"check"`
+		Reason   string `json:"reason"`
+		For      string `json:"for"`
+		Attempts *int   `json:"attempts"`
+	}
+	summaries := 0
+	for _, l := range lines(out.String()) {
+		var rec struct {
+			Msg     string   `json:"msg"`
+			Ready   *int     `json:"ready"`
+			Waiting []target `json:"waiting"`
+		}
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Fatalf("line %q is not JSON as documented: %v", l, err)
+		}
+		if rec.Msg != "still waiting" {
+			continue
+		}
+		summaries++
+		if rec.Ready == nil || *rec.Ready != 0 || len(rec.Waiting) != 2 {
+			t.Fatalf("still waiting record: want ready 0 and both targets waiting: %s", l)
+		}
+		db, cache := rec.Waiting[0], rec.Waiting[1]
+		if _, err := time.ParseDuration(db.For); db.Check != "db" || db.Reason != "refused" || err != nil || db.Attempts == nil || *db.Attempts < 1 {
+			t.Errorf("db entry = %+v; want check db, reason refused, for a duration, attempts ≥ 1: %s", db, l)
+		}
+		if cache.Check != "cache" || cache.Reason != "" || cache.For != "" || cache.Attempts == nil || *cache.Attempts != 0 {
+			t.Errorf("cache entry = %+v; want check cache, no reason yet, 0 attempts: %s", cache, l)
+		}
+	}
+	if summaries == 0 {
+		t.Errorf("no still waiting record:\n%s", out.String())
+	}
+}
+
 // A stopped wait's JSON record gives not_ready as a count, as the timed-out one does (a log store gives a
 // field one type), and the targets not ready by name.
 func TestWaitJSONStopped(t *testing.T) {
