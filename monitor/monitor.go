@@ -336,6 +336,13 @@ func (m *Monitor) Replace(cs []*checks.Check, fleet *Fleet) (dropped []*checks.C
 
 	var lines logLines
 	m.mu.Lock()
+	// The entries made here start their staleness clock as they are published: the first runs above
+	// may have taken up to the longest changed check's timeout, and a carried check's last run is its
+	// predecessor's (tracker.checkStale).
+	now = time.Now()
+	for _, e := range added {
+		e.tracker.started = now
+	}
 	before := m.snap.Load()
 	for i, e := range primed {
 		if !e.primed {

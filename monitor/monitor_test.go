@@ -532,6 +532,55 @@ func TestReplace(t *testing.T) {
 	}
 }
 
+// TestReplaceStalenessFromPublish: a check that enters with a reload is stale only when its own runner,
+// started when the reload publishes it, has completed no run for 2 × interval + timeout. Measured from
+// anything earlier, the first heartbeat after the reload could find it stale before its first run
+// ended, fail it with reason stale (an ERROR line, healthgate_check_stale 1) and, for a critical
+// check, fail /readyz: a retimed check whose predecessor last ran longer ago than the new timing's
+// limit (its interval lowered from 10s to 1s, say), or an added check published after a changed
+// check's first run took longer than that limit.
+func TestReplaceStalenessFromPublish(t *testing.T) {
+	tcp := func(interval, timeout time.Duration) *checks.Check {
+		c, err := checks.New(config.Check{Name: "port", Type: "tcp", Critical: true, Interval: interval, Timeout: timeout,
+			FailureThreshold: 1, SuccessThreshold: 1, Spec: config.SpecOf(map[string]any{"address": "db:5432"})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		return c
+	}
+	// Retimed: the old check last passed 8s ago (its interval was 10s); the new one's limit is 2.5s.
+	was := tcp(10*time.Second, time.Second)
+	m := New([]*checks.Check{was}, Options{}) // not running: nothing runs but what Replace primes
+	m.mu.Lock()
+	m.entries[0].tracker.observe(nil, time.Millisecond, time.Now().Add(-8*time.Second))
+	m.mu.Unlock()
+	retimed := tcp(time.Second, 500*time.Millisecond)
+	if !retimed.Retimes(was) {
+		t.Fatal("not a retime")
+	}
+	m.Replace([]*checks.Check{retimed}, nil)
+	if c, _ := m.Snapshot().Lookup("port"); c.State != Passing {
+		t.Fatalf("retimed check: %s; want passing (carried over)", c.State)
+	}
+	if m.entries[0].tracker.checkStale(time.Now()) {
+		t.Error("a retimed check is stale before its runner could make a run: its predecessor's last run is not its own")
+	}
+
+	// Added: published once the changed check's first run (400ms) ended; its limit is 250ms.
+	slow := spec("slow", time.Second, 800*time.Millisecond, 1, 1)
+	m2 := New([]*checks.Check{checks.Func(slow, func(context.Context) error { return nil })}, Options{})
+	changed := checks.Func(slow, func(context.Context) error { time.Sleep(400 * time.Millisecond); return nil })
+	added := checks.Func(spec("added", 100*time.Millisecond, 50*time.Millisecond, 1, 1), func(context.Context) error { return nil })
+	m2.Replace([]*checks.Check{changed, added}, nil)
+	if c, _ := m2.Snapshot().Lookup("slow"); c.State != Passing {
+		t.Fatalf("changed check: %s; want passing (its first run made by Replace)", c.State)
+	}
+	if m2.entries[1].tracker.checkStale(time.Now()) {
+		t.Error("an added check is stale as it is published: its limit counted from before the changed check's first run")
+	}
+}
+
 func containsCheck(cs []*checks.Check, c *checks.Check) bool {
 	for _, x := range cs {
 		if x == c {

@@ -138,7 +138,7 @@ type tracker struct {
 	failThresh  int
 	succThresh  int
 	staleAfter  time.Duration
-	started     time.Time
+	started     time.Time // when its runner began: New, or the reload that published it (checkStale counts from it)
 	hint        func(error) string
 	hasFinished bool
 }
@@ -163,12 +163,13 @@ func newTracker(c *checks.Check, start time.Time) *tracker {
 // the same dependency the same way, so its last result still stands until its first run under the new
 // timing, instead of an unknown that would fail /readyz on every pod that reloads (docs/design.md §11).
 // The streaks carry too, and are measured against the new thresholds.
+// Not its staleness clock: t's runner is not old's, and old's last run is not t's (see checkStale).
 func (t *tracker) carry(old *tracker) {
 	live := t.status.live
 	t.status = old.status
 	t.status.live = live
 	live.store(&t.status)
-	t.failures, t.successes, t.hasFinished, t.started = old.failures, old.successes, old.hasFinished, old.started
+	t.failures, t.successes, t.hasFinished = old.failures, old.successes, old.hasFinished
 }
 
 func (t *tracker) observe(err error, dur time.Duration, now time.Time) (stateChanged, reasonChanged bool) {
@@ -212,10 +213,13 @@ func (t *tracker) setFailing(err error, now time.Time) {
 }
 
 // checkStale turns the check failing with reason stale when no run has completed for
-// 2 × interval + timeout: a wedged or dead runner is a failure, never a frozen pass.
+// 2 × interval + timeout since its runner started: a wedged or dead runner is a failure, never a frozen
+// pass. A check that a reload carried over (carry) keeps its predecessor's last run, which says nothing
+// of its own runner: it is timed from when the reload published it (started), or its first heartbeat
+// could fail it, and /readyz, before its first run ended.
 func (t *tracker) checkStale(now time.Time) bool {
 	last := t.status.LastRun
-	if last.IsZero() {
+	if t.started.After(last) {
 		last = t.started
 	}
 	if now.Sub(last) <= t.staleAfter || t.status.Class == checks.Stale {
