@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -158,8 +159,14 @@ type Peer struct {
 // ParsePeer parses one fleet.peers entry: host:port, dns:///name:port, or dns://server:53/name:port
 // (gRPC's naming syntax, whose authority is the DNS server to ask).
 func ParsePeer(s string) (Peer, error) {
-	rest, isDNS := strings.CutPrefix(s, "dns://")
 	var p Peer
+	if strings.Contains(s, "@") {
+		// Never quoted: what comes before an @ is a user name or a password (a URL pasted with its
+		// credentials, a token as the user name). host:port would take TOKEN@host as a host, log it
+		// as the peer to ask.
+		return p, errors.New("user information (user:password@) has no place in a peer: write host:port or dns:///name:port (peers authenticate with fleet.token)")
+	}
+	rest, isDNS := strings.CutPrefix(s, "dns://")
 	if isDNS {
 		server, name, found := strings.Cut(rest, "/")
 		if !found {

@@ -96,6 +96,9 @@ checks:
 		{"bad dns server", "fleet: {peers: \"dns://1.2.3.4:53/peers\"}\n", "the name needs a port"},
 		{"dns port without a name", "fleet: {peers: \"dns:///:8080\"}\n", `"dns:///:8080": no name before the port`},
 		{"port without a host", "fleet: {peers: [\":8080\"]}\n", `":8080": no host before the port`},
+		{"a token as a user", "fleet: {peers: [\"s3cr3t@10.0.0.1:8080\"]}\n", "f.yaml:1:9: fleet: peers: [0] user information (user:password@) has no place in a peer"},
+		{"a URL with credentials", "fleet: {peers: [\"a:1\", \"http://app:s3cr3t@10.0.0.1:8080\"]}\n", "fleet: peers: [1] user information (user:password@) has no place in a peer"},
+		{"a dns target with a user", "fleet: {peers: \"dns:///s3cr3t@peers:8080\"}\n", "fleet: peers: [0] user information (user:password@) has no place in a peer"},
 		{"min_pods out of a round's reach", "fleet:\n  peers: \"a:1\"\n  min_pods: 20\n  sample: 5\n", "f.yaml:3:3: fleet: min_pods: min_pods (20) is more than a round can hear, this pod and at most sample (5) peers"},
 		{"sample too small for the default min_pods", "fleet:\n  peers: \"a:1\"\n  sample: 1\n", "f.yaml:3:3: fleet: sample: min_pods (3) is more than a round can hear"},
 	} {
@@ -103,6 +106,9 @@ checks:
 			_, err := config.Parse("f.yaml", []byte(tc.yaml), env(nil))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v; want %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "s3cr3t") {
+				t.Errorf("a secret leaked into the error: %v", err)
 			}
 		})
 	}
