@@ -349,8 +349,14 @@ func (m *Monitor) Replace(cs []*checks.Check, fleet *Fleet) (dropped []*checks.C
 			continue // its first run was cut short: unknown until its runner makes one
 		}
 		stateChanged, reasonChanged := e.tracker.observe(runs[i].Err, runs[i].Duration, runs[i].End)
+		was := byName[e.check.Name].tracker.status
+		if now := e.tracker.status; now.State == was.State && now.Class == was.Class {
+			// The reload changed the check, not what it says: a line would report a change that
+			// /readyz does not show (its log line says which checks changed).
+			stateChanged, reasonChanged = false, false
+		}
 		lines.change(e, stateChanged, reasonChanged, runs[i].Duration)
-		if was := byName[e.check.Name].tracker.status; was.FailOpen && e.wake != nil && e.tracker.status.State == Failing {
+		if was.FailOpen && e.wake != nil && e.tracker.status.State == Failing {
 			// Still failing, and still shared: the fleet's verdict on this check stands until the
 			// next round (which its first record below starts), rather than a 503 until then.
 			s := &e.tracker.status

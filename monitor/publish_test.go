@@ -12,6 +12,7 @@ import (
 
 	"github.com/healthgate/healthgate/checks"
 	"github.com/healthgate/healthgate/checks/checktest"
+	"github.com/healthgate/healthgate/config"
 )
 
 // runWith runs a monitor with opts until the test ends.
@@ -124,5 +125,32 @@ func TestReplaceAfterRunLogs(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), `msg=ready`) {
 		t.Errorf("no ready line after the Replace; log:\n%s", buf.String())
+	}
+}
+
+// TestReplaceChangedLogsOnlyChanges: a check a reload changed (not only retimed) logs a state line
+// only when its first run under the new definition says something else than its predecessor did.
+func TestReplaceChangedLogsOnlyChanges(t *testing.T) {
+	var buf checktest.Buffer
+	mk := func(name, target string, err error) *checks.Check {
+		c := config.NewCheck(name, "func", target, config.NewDefaults()) // a new target: changed, not retimed
+		c.Interval, c.Timeout, c.Critical = time.Hour, time.Second, true
+		return checks.Func(c, func(context.Context) error { return err })
+	}
+	m := New([]*checks.Check{mk("same", "a", nil), mk("flips", "a", nil)}, Options{Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); m.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitFor(t, m, "both passing", func(s *Snapshot) bool { return s.Ready && s.Started })
+	checktest.Eventually(t, 5*time.Second, "the passing lines", func() bool { return strings.Count(buf.String(), "msg=\"check passing\"") == 2 })
+	mark := len(buf.String())
+	after := func() string { return buf.String()[mark:] }
+
+	m.Replace([]*checks.Check{mk("same", "b", nil), mk("flips", "b", errRefused)}, nil)
+	checktest.Eventually(t, 5*time.Second, "the failing line of flips", func() bool { return strings.Contains(after(), "check=flips") })
+	time.Sleep(50 * time.Millisecond) // any line about same would have been queued with flips's
+	if strings.Contains(after(), "check=same") {
+		t.Errorf("a line for the changed check whose state did not change:\n%s", after())
 	}
 }
