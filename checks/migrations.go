@@ -544,7 +544,7 @@ func (s *schemaCheck) decideApplied(highest string, applied bool) error {
 // decideFlyway replays the rows in installed_rank order: a successful migration (or baseline) applies
 // its version, an undo or a deleted row takes it back, and a failed row with no later success of the
 // same version (or, for a repeatable migration, of the same script) is a failed migration. The version
-// asked for must be applied, or covered by a baseline at or above it. Flyway refuses to migrate past a
+// asked for must be applied, or covered by a baseline (or baseline migration) at or above it. Flyway refuses to migrate past a
 // failed row until `flyway repair`: a failed repeatable migration, or a failed version at or below the
 // one asked for, fails; a failed version above it (the next release's migration job) fails only when
 // the version asked for is not applied either.
@@ -579,7 +579,7 @@ func decideFlyway(s *schemaCheck, rows [][]*string) error {
 	}
 	wanted, highest := false, ""
 	for v, typ := range applied {
-		if c, ok := compareVersions(v, s.want); ok && (c == 0 || c > 0 && typ == "BASELINE") {
+		if c, ok := compareVersions(v, s.want); ok && (c == 0 || c > 0 && flywayBaselineType(typ)) {
 			wanted = true
 		}
 		if c, ok := compareVersions(v, highest); highest == "" || ok && c > 0 {
@@ -601,6 +601,18 @@ func decideFlyway(s *schemaCheck, rows [][]*string) error {
 		return s.empty()
 	}
 	return s.decideApplied(highest, wanted)
+}
+
+// flywayBaselineType says whether a flyway_schema_history type stands for every version up to its own:
+// the BASELINE marker of `flyway baseline`, and a baseline migration (B7__all.sql, or a Java one), which
+// builds an empty schema at its version in one script (SQL_BASELINE, JDBC_BASELINE; SQL_STATE_SCRIPT and
+// JDBC_STATE_SCRIPT before Flyway 8). Flyway never applies the versions below one.
+func flywayBaselineType(typ string) bool {
+	switch typ {
+	case "BASELINE", "SQL_BASELINE", "JDBC_BASELINE", "SQL_STATE_SCRIPT", "JDBC_STATE_SCRIPT":
+		return true
+	}
+	return false
 }
 
 // decideLiquibase: the tag, or the changeset (FILENAME::ID::AUTHOR, or a bare id that names one

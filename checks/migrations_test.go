@@ -581,6 +581,9 @@ func TestMigrationsFlyway(t *testing.T) {
 	s = newPGSchema(t)
 	s.exec(t, flywayPostgresTable)
 	flywayBaseline(t, s.exec, s.url)
+	s = newPGSchema(t)
+	s.exec(t, flywayPostgresTable)
+	flywayBaselineMigration(t, s.exec, s.url)
 }
 
 const flywayPostgresTable = `CREATE TABLE flyway_schema_history (
@@ -661,6 +664,25 @@ func flywayBaseline(t *testing.T, exec func(*testing.T, ...string), url string) 
 	exec(t, flywayRow(2, "6", "SQL", "V6__a.sql", true))
 	expectSchema(t, url, mig("flyway", "6"), true)
 	expectSchema(t, url, mig("flyway", "5.5"), false, "a later version is applied but 5.5 is not")
+}
+
+// flywayBaselineMigration: a baseline migration (B7__all.sql, or a Java one) builds an empty schema at its
+// version in one script, and flyway records it with type SQL_BASELINE (JDBC_BASELINE; SQL_STATE_SCRIPT and
+// JDBC_STATE_SCRIPT before Flyway 8): like a BASELINE row, it stands for every version up to its own, which
+// flyway never applies there (BaselineMigrationType.isBaseline, MigrationInfoServiceImpl).
+func flywayBaselineMigration(t *testing.T, exec func(*testing.T, ...string), url string) {
+	t.Helper()
+	exec(t, flywayRow(1, "7", "SQL_BASELINE", "B7__all.sql", true))
+	expectSchema(t, url, mig("flyway", "7"), true)
+	expectSchema(t, url, mig("flyway", "3"), true) // below the baseline migration: never applied, covered
+	expectSchema(t, url, mig("flyway", "8"), false, "at version 7", pendingHint)
+	exec(t, flywayRow(2, "8", "SQL", "V8__a.sql", true))
+	expectSchema(t, url, mig("flyway", "8"), true)
+	expectSchema(t, url, mig("flyway", "7.5"), false, "a later version is applied but 7.5 is not")
+	for i, typ := range []string{"JDBC_BASELINE", "SQL_STATE_SCRIPT", "JDBC_STATE_SCRIPT"} {
+		exec(t, "DELETE FROM flyway_schema_history", flywayRow(i+3, "9", typ, "db.migration.B9__All", true))
+		expectSchema(t, url, mig("flyway", "2"), true)
+	}
 }
 
 // databasechangelog as Liquibase 4 creates it: one row per changeset run, with exectype EXECUTED,
