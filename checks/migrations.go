@@ -41,6 +41,9 @@ type sqlDialect struct {
 	// tables are the tools whose default table is spelled otherwise on this server: liquibase creates
 	// DATABASECHANGELOG in upper case on MySQL, where table names are case-sensitive (on Linux).
 	tables map[string]string
+	// pgNames says that the tools' pgNames apply: on Postgres, a tool that writes a name unquoted, or
+	// lower-cases it itself, creates its table under another name than the one it is given.
+	pgNames bool
 }
 
 // rowsReader runs one read-only statement and returns its rows, each column as text (nil for NULL).
@@ -71,6 +74,9 @@ type migrationTool struct {
 	query    func(d sqlDialect, table, want string) (string, []any)
 	columns  []string // the columns the read uses, for the layout hint
 	decide   func(s *schemaCheck, rows [][]*string) error
+	// pgNames is the name of the table the tool creates on Postgres when given schema and table (schema
+	// "" when none); nil when it quotes them, so that they keep their case.
+	pgNames func(schema, table string) (string, string)
 }
 
 var migrationTools = []migrationTool{
@@ -100,6 +106,9 @@ var migrationTools = []migrationTool{
 				" (SELECT " + d.text("COUNT(*)") + " FROM " + t + applied + " AND a.version_id = " + d.param(1) + ")", []any{n}
 		},
 		decide: decideVersionRows,
+		// goose pastes its table name into its SQL unquoted (CREATE TABLE %s): Postgres folds it,
+		// schema included, to lower case (ASCII letters only, in a multibyte encoding).
+		pgNames: func(schema, table string) (string, string) { return asciiLower(schema), asciiLower(table) },
 	},
 	{
 		// dbmate keys a migration by its version exactly as the file name writes it (0020_a.sql and
@@ -150,6 +159,15 @@ var migrationTools = []migrationTool{
 				" ON 1 = 1 ORDER BY r.orderexecuted", args
 		},
 		decide: decideLiquibase,
+		// liquibase lower-cases its table name on Postgres (PostgresDatabase.getDatabaseChangeLogTableName:
+		// DATABASECHANGELOG, its default, is databasechangelog there), and a schema name that does not
+		// mix cases (correctObjectName).
+		pgNames: func(schema, table string) (string, string) {
+			if mixed := strings.ToLower(schema) != schema && strings.ToUpper(schema) != schema; !mixed {
+				schema = strings.ToLower(schema)
+			}
+			return schema, strings.ToLower(table)
+		},
 	},
 	{
 		name: "alembic", table: "alembic_version", kind: identifier, maxLen: 32,
@@ -287,6 +305,9 @@ func newSchemaCheck(c config.Check, m config.Migrations, d sqlDialect) (*schemaC
 			table = t
 		}
 	}
+	if ok && d.pgNames && tool.pgNames != nil {
+		table = toolTable(tool, table)
+	}
 	quoted, msg := quoteTable(table, d)
 	if msg != "" {
 		add("table", "%s", msg)
@@ -374,6 +395,31 @@ func suggestTool(name string) string {
 		return ""
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// toolTable is the table the tool creates on Postgres when given name (table, or schema.table).
+func toolTable(tool migrationTool, name string) string {
+	parts := strings.Split(name, ".")
+	switch len(parts) {
+	case 1:
+		_, table := tool.pgNames("", parts[0])
+		return table
+	case 2:
+		schema, table := tool.pgNames(parts[0], parts[1])
+		return schema + "." + table
+	}
+	return name // not a table name: quoteTable says so
+}
+
+// asciiLower lower-cases the ASCII letters of s, as Postgres folds an unquoted name (in a multibyte
+// encoding such as UTF8).
+func asciiLower(s string) string {
+	return strings.Map(func(r rune) rune {
+		if 'A' <= r && r <= 'Z' {
+			return r + 'a' - 'A'
+		}
+		return r
+	}, s)
 }
 
 // quoteTable quotes a table name, optionally schema-qualified (schema.table), for the dialect; the

@@ -693,11 +693,45 @@ func flywayBaselineMigration(t *testing.T, exec func(*testing.T, ...string), url
 func TestMigrationsLiquibase(t *testing.T) {
 	s := newPGSchema(t)
 	expectSchema(t, s.url, mig("liquibase", "1"), false, "databasechangelog does not exist", absentHint)
-	s.exec(t, `CREATE TABLE databasechangelog (id varchar(255) NOT NULL, author varchar(255) NOT NULL, filename varchar(255) NOT NULL,
-		dateexecuted timestamp NOT NULL, orderexecuted integer NOT NULL, exectype varchar(10) NOT NULL, md5sum varchar(35),
-		description varchar(255), comments varchar(255), tag varchar(255), liquibase varchar(20), contexts varchar(255),
-		labels varchar(255), deployment_id varchar(10))`)
+	s.exec(t, liquibasePostgresTable)
 	liquibaseChangelog(t, s.exec, s.url, "databasechangelog", "now()")
+}
+
+const liquibasePostgresTable = `CREATE TABLE databasechangelog (id varchar(255) NOT NULL, author varchar(255) NOT NULL, filename varchar(255) NOT NULL,
+	dateexecuted timestamp NOT NULL, orderexecuted integer NOT NULL, exectype varchar(10) NOT NULL, md5sum varchar(35),
+	description varchar(255), comments varchar(255), tag varchar(255), liquibase varchar(20), contexts varchar(255),
+	labels varchar(255), deployment_id varchar(10))`
+
+// On Postgres, goose and liquibase create their table under another name than the one they are given:
+// goose pastes it into its SQL unquoted (CREATE TABLE %s), so Postgres folds it to lower case, schema
+// included; liquibase lower-cases its table name itself (PostgresDatabase.getDatabaseChangeLogTableName),
+// and a schema name that does not mix cases (correctObjectName). A table written as the tool's own setting
+// is (databaseChangeLogTableName's default is DATABASECHANGELOG) must find that table.
+func TestMigrationsPostgresToolFoldedNames(t *testing.T) {
+	s := newPGSchema(t)
+	s.exec(t, liquibasePostgresTable, "INSERT INTO databasechangelog (id, author, filename, dateexecuted, orderexecuted, exectype, tag)"+
+		" VALUES ('1', 'dev', 'db/a.xml', now(), 1, 'EXECUTED', 'v1.0')")
+	expectSchema(t, s.url, config.Migrations{Tool: "liquibase", Table: "DATABASECHANGELOG", Version: "v1.0"}, true)
+	expectSchema(t, s.rawURL, config.Migrations{Tool: "liquibase", Table: strings.ToUpper(s.name) + ".DATABASECHANGELOG", Version: "v1.0"}, true)
+	expectSchema(t, s.url, config.Migrations{Tool: "liquibase", Table: "DatabaseChangeLog", Version: "v1.0"}, true)
+
+	db, err := sql.Open("pgx", s.rwURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	files := fstest.MapFS{"1_a.sql": {Data: []byte("-- +goose Up\nCREATE TABLE a (x int);\n-- +goose Down\nDROP TABLE a;\n")}}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, files, goose.WithTableName("App_Versions"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Up(context.Background()); err != nil {
+		t.Fatalf("goose up: %v", err)
+	}
+	expectSchema(t, s.url, config.Migrations{Tool: "goose", Table: "App_Versions", Version: "1"}, true)
+	expectSchema(t, s.rawURL, config.Migrations{Tool: "goose", Table: strings.ToUpper(s.name) + ".App_Versions", Version: "1"}, true)
+	// A tool that quotes its table name keeps its case: rails' App_Versions is another table.
+	expectSchema(t, s.url, config.Migrations{Tool: "rails", Table: "App_Versions", Version: "1"}, false, "does not exist")
 }
 
 // liquibaseChangelog fills an empty changelog table the way liquibase does, on either server.

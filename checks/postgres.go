@@ -962,6 +962,7 @@ var postgresDialect = sqlDialect{
 	missingColumn: func(err error) bool { return pgCode(err) == "42703" },
 	classify:      classifyPostgres,
 	tableScope:    "the schema and search_path",
+	pgNames:       true,
 }
 
 func pgCode(err error) string {
