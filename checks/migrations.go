@@ -150,9 +150,12 @@ var migrationTools = []migrationTool{
 			// The changelog's size, and the rows of the changeset or tag asked for: a count row always
 			// comes back, so an empty changelog is told apart from a pending changeset. A changeset is
 			// its file, id and author (ids such as 1 repeat across files); a bare id matches every file's.
-			where, args := "id = "+d.param(1)+" OR tag = "+d.param(2), []any{want, want}
-			if file, id, author, ok := liquibaseChangeset(want); ok {
-				where, args = "filename = "+d.param(1)+" AND id = "+d.param(2)+" AND author = "+d.param(3), []any{file, id, author}
+			// Liquibase compares them without case, and the file once normalised, which SQL cannot do
+			// portably: the server picks the rows by id (and author) without case, decideLiquibase the
+			// changeset.
+			where, args := "LOWER(id) = LOWER("+d.param(1)+") OR LOWER(tag) = LOWER("+d.param(2)+")", []any{want, want}
+			if _, id, author, ok := liquibaseChangeset(want); ok {
+				where, args = "LOWER(id) = LOWER("+d.param(1)+") AND LOWER(author) = LOWER("+d.param(2)+")", []any{id, author}
 			}
 			return "SELECT " + d.text("c.n") + ", r.id, r.tag, r.exectype, r.filename, r.author FROM (SELECT COUNT(*) AS n FROM " + t + ") c" +
 				" LEFT JOIN (SELECT id, tag, exectype, filename, author, orderexecuted FROM " + t + " WHERE " + where + ") r" +
@@ -240,6 +243,31 @@ func liquibaseChangeset(v string) (file, id, author string, ok bool) {
 		return "", "", "", false
 	}
 	return parts[0], parts[1], parts[2], true
+}
+
+// liquibaseKey is how liquibase tells changesets apart (RanChangeSet.isSameAs): file, id and author
+// compared without case, the file as liquibasePath writes it.
+func liquibaseKey(file, id, author string) string {
+	return strings.ToLower(liquibasePath(file) + "::" + id + "::" + author)
+}
+
+// liquibasePath is a changelog file's path as liquibase compares it (DatabaseChangeLog.normalizePath),
+// so that db/a.xml matches the classpath:/db/a.xml an earlier run stored: no classpath: prefix, / for \,
+// no empty or . segments, no drive letter, no leading / or ./.
+func liquibasePath(p string) string {
+	p = strings.TrimPrefix(p, "classpath:")
+	p = strings.ReplaceAll(p, `\`, "/")
+	for strings.Contains(p, "//") {
+		p = strings.ReplaceAll(p, "//", "/")
+	}
+	p = strings.ReplaceAll(p, "/./", "/")
+	if len(p) > 1 && p[1] == ':' && ('a' <= p[0]|0x20 && p[0]|0x20 <= 'z') {
+		p = p[2:]
+	}
+	if strings.HasPrefix(p, "./") {
+		p = p[1:]
+	}
+	return strings.TrimPrefix(p, "/")
 }
 
 // schemaCheck is a built migrations requirement of one check.
@@ -662,39 +690,34 @@ func flywayBaselineType(typ string) bool {
 }
 
 // decideLiquibase: the tag, or the changeset (FILENAME::ID::AUTHOR, or a bare id that names one
-// changeset), must have a row that ran (EXECUTED, RERAN or MARK_RAN). Liquibase matches tags and
-// changesets exactly, but MySQL's usual collations compare without case (and trailing spaces): the
-// rows the server matched are matched again here, exactly, as on Postgres.
+// changeset), must have a row that ran (EXECUTED, RERAN or MARK_RAN). Liquibase compares changesets
+// without case and their files normalised (RanChangeSet.isSameAs), and looks a tag up without case
+// (AfterTagChangeSetFilter): the rows the server picked are matched again here the same way, so that
+// the server's collation (MySQL's ignores accents and trailing spaces) decides nothing.
 func decideLiquibase(s *schemaCheck, rows [][]*string) error {
 	if len(rows) == 0 || deref(rows[0][0]) == "0" {
 		return s.empty()
 	}
 	file, id, author, full := liquibaseChangeset(s.want)
-	var changesets []string // the changesets a bare id matched, as FILENAME::ID::AUTHOR
-	var otherwise []string  // what the server matched that is spelled otherwise, for the message
+	var changesets, keys []string // the changesets a bare id matched, as FILENAME::ID::AUTHOR, and their keys
+	var otherwise []string        // what the server picked that liquibase holds for another changeset or tag
 	ran, failed := false, false
 	for _, row := range rows {
 		if row[1] == nil && row[2] == nil {
 			continue // the count row when nothing matched
 		}
-		tagged := deref(row[2]) == s.want && !full
-		exact := tagged || !full && deref(row[1]) == s.want ||
-			full && deref(row[4]) == file && deref(row[1]) == id && deref(row[5]) == author
-		if !exact {
-			name := deref(row[4]) + "::" + deref(row[1]) + "::" + deref(row[5]) // the changeset, or
-			switch {
-			case !full && strings.EqualFold(deref(row[2]), s.want):
-				name = deref(row[2]) // the tag
-			case !full:
-				name = deref(row[1]) // the id
-			}
+		name := deref(row[4]) + "::" + deref(row[1]) + "::" + deref(row[5])
+		key := liquibaseKey(deref(row[4]), deref(row[1]), deref(row[5]))
+		tagged := !full && strings.EqualFold(deref(row[2]), s.want)
+		byID := !full && strings.EqualFold(deref(row[1]), s.want)
+		if !tagged && !byID && !(full && key == liquibaseKey(file, id, author)) {
 			if !slices.Contains(otherwise, name) {
 				otherwise = append(otherwise, name)
 			}
 			continue
 		}
-		if name := deref(row[4]) + "::" + deref(row[1]) + "::" + deref(row[5]); !full && deref(row[1]) == s.want && !slices.Contains(changesets, name) {
-			changesets = append(changesets, name)
+		if byID && !slices.Contains(keys, key) {
+			changesets, keys = append(changesets, name), append(keys, key)
 		}
 		switch strings.ToUpper(deref(row[3])) {
 		case "EXECUTED", "RERAN", "MARK_RAN":
@@ -716,12 +739,15 @@ func decideLiquibase(s *schemaCheck, rows [][]*string) error {
 	case failed:
 		return s.failed(s.want, "is recorded with exectype FAILED and never ran since")
 	}
-	spelled := ""
+	other := ""
 	if len(otherwise) > 0 {
-		spelled = fmt.Sprintf("; %s is, spelled otherwise: liquibase matches tags and changesets exactly", strings.Join(otherwise, ", "))
+		if n := len(otherwise); n > 3 { // an id such as 1, by the same author, in many files
+			otherwise = append(otherwise[:3], fmt.Sprintf("%d more", n-3))
+		}
+		other = fmt.Sprintf("; %s is, another changeset to liquibase, which compares file, id and author", strings.Join(otherwise, ", "))
 	}
 	return &Error{Class: Schema,
-		Err:  fmt.Errorf("changeset or tag %q is not in %s (%s rows%s): this release needs it applied", s.want, s.table, deref(rows[0][0]), spelled),
+		Err:  fmt.Errorf("changeset or tag %q is not in %s (%s rows%s): this release needs it applied", s.want, s.table, deref(rows[0][0]), other),
 		Hint: fmt.Sprintf("changeset %s is pending: it should clear when the migration job finishes (liquibase update); if none runs, run it", s.want)}
 }
 

@@ -102,7 +102,7 @@ func TestMigrationsDialectIsPluggable(t *testing.T) {
 	if err := s.run(context.Background(), r); ClassOf(err) != Schema || !strings.Contains(err.Error(), "not in databasechangelog") {
 		t.Errorf("pending tag: %v", err)
 	}
-	if !strings.Contains(r.query, "WHERE id = ? OR tag = ?") || len(r.args) != 2 || r.args[0] != "v1.0" {
+	if !strings.Contains(r.query, "WHERE LOWER(id) = LOWER(?) OR LOWER(tag) = LOWER(?)") || len(r.args) != 2 || r.args[0] != "v1.0" {
 		t.Errorf("liquibase statement %q with %v: want ? placeholders and the tag twice", r.query, r.args)
 	}
 	if strings.Count(build("flyway", "we`ird", "1").quoted, "``") != 1 {
@@ -172,5 +172,23 @@ func TestQuoteTableLimits(t *testing.T) {
 				t.Errorf("message %q (quoted %s); want it to contain %q", msg, quoted, tc.want)
 			}
 		})
+	}
+}
+
+// liquibasePath writes a changelog path as liquibase compares it (DatabaseChangeLog.normalizePath).
+func TestLiquibasePath(t *testing.T) {
+	for in, want := range map[string]string{
+		"db/a.xml":             "db/a.xml",
+		"classpath:/db/a.xml":  "db/a.xml",
+		"classpath:db/a.xml":   "db/a.xml",
+		`C:\work\db\a.xml`:     "work/db/a.xml",
+		"./db/./a.xml":         "db/a.xml",
+		"db//changelog//a.xml": "db/changelog/a.xml",
+		"/db/a.xml":            "db/a.xml",
+		"db/a.xml/":            "db/a.xml/",
+	} {
+		if got := liquibasePath(in); got != want {
+			t.Errorf("liquibasePath(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
