@@ -616,7 +616,7 @@ func (s *schemaCheck) decideApplied(highest string, applied bool) error {
 }
 
 // decideFlyway replays the rows in installed_rank order: a successful migration (or baseline) applies
-// its version, an undo or a deleted row takes it back, and a failed row with no later success of the
+// its version, an undo or a deleted row takes it back (a deleted row a failure too), and a failed row with no later success of the
 // same version (or, for a repeatable migration, of the same script) is a failed migration. The version
 // asked for must be applied, or covered by a baseline (or baseline migration) at or above it. Flyway refuses to migrate past a
 // failed row until `flyway repair`: a failed repeatable migration, or a failed version at or below the
@@ -637,7 +637,14 @@ func decideFlyway(s *schemaCheck, rows [][]*string) error {
 		switch {
 		case typ == "SCHEMA":
 			// The marker of the schemas flyway created (version 0): not a migration.
-		case typ == "DELETE" || strings.HasPrefix(typ, "UNDO"):
+		case typ == "DELETE":
+			// `flyway repair`'s mark of a migration whose script is gone (its version and script): the
+			// latest row of that version, or repeatable migration, is deleted, succeeded or failed.
+			if success {
+				delete(applied, version)
+				delete(failed, key)
+			}
+		case strings.HasPrefix(typ, "UNDO"):
 			if success {
 				delete(applied, version)
 			}

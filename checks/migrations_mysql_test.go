@@ -254,6 +254,9 @@ func TestMySQLMigrationsFlyway(t *testing.T) {
 	d = newMyDB(t)
 	d.exec(t, flywayMySQLTable...)
 	flywayBaselineMigration(t, d.exec, d.url)
+	d = newMyDB(t)
+	d.exec(t, flywayMySQLTable...)
+	flywayDeletedFailure(t, d.exec, d.url)
 }
 
 var flywayMySQLTable = []string{"CREATE TABLE flyway_schema_history (installed_rank INT NOT NULL, version VARCHAR(50), description VARCHAR(200) NOT NULL," +

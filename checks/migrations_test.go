@@ -584,6 +584,24 @@ func TestMigrationsFlyway(t *testing.T) {
 	s = newPGSchema(t)
 	s.exec(t, flywayPostgresTable)
 	flywayBaselineMigration(t, s.exec, s.url)
+	s = newPGSchema(t)
+	s.exec(t, flywayPostgresTable)
+	flywayDeletedFailure(t, s.exec, s.url)
+}
+
+// flywayDeletedFailure: `flyway repair` marks a migration whose script is gone as deleted with a DELETE
+// row (success true, the version and script of the row it deletes), and that marks the latest row of
+// that version, or of that repeatable migration, deleted whether it succeeded or failed
+// (MigrationInfoServiceImpl.markAsDeleted, markRepeatableAsDeleted): a deleted failure fails no more.
+func flywayDeletedFailure(t *testing.T, exec func(*testing.T, ...string), url string) {
+	t.Helper()
+	exec(t, flywayRow(1, "1", "SQL", "V1__a.sql", true), flywayRow(2, "", "SQL", "R__views.sql", false), flywayRow(3, "2", "SQL", "V2__b.sql", false))
+	expectSchema(t, url, mig("flyway", "1"), false, "migration R__views.sql (a repeatable migration) failed")
+	exec(t, flywayRow(4, "", "DELETE", "R__views.sql", true))
+	expectSchema(t, url, mig("flyway", "1"), true)
+	expectSchema(t, url, mig("flyway", "2"), false, "migration 2 failed")
+	exec(t, flywayRow(5, "2", "DELETE", "V2__b.sql", true))
+	expectSchema(t, url, mig("flyway", "2"), false, "at version 1", pendingHint)
 }
 
 const flywayPostgresTable = `CREATE TABLE flyway_schema_history (
