@@ -392,7 +392,9 @@ func (t migrationTool) validVersion(v string) string {
 			return fmt.Sprintf("%q is not a flyway version%s; write %s", v, hint, t.versions)
 		}
 	case identifier:
-		if t.name == "alembic" && (v == "head" || v == "heads" || v == "base" || strings.ContainsAny(v, " @+")) {
+		// alembic refuses @, - and + in a revision id (Revision.verify_rev_id): they write relative and
+		// branch revisions (ae10@head, ae10-1, heads+2).
+		if t.name == "alembic" && (v == "head" || v == "heads" || v == "base" || strings.ContainsAny(v, " @+-")) {
 			return fmt.Sprintf("%q is not a revision id: write the head's revision id itself (alembic heads), such as 1975ea83b712", v)
 		}
 		if t.name == "liquibase" && strings.Contains(v, "::") {

@@ -873,6 +873,8 @@ func TestMigrationsConfigErrors(t *testing.T) {
 		{config.Migrations{Tool: "flyway", Version: "1_2"}, "version", "stores V1_2__name.sql as 1.2"},
 		{config.Migrations{Tool: "flyway", Version: "1.x"}, "version", "not a flyway version"},
 		{config.Migrations{Tool: "alembic", Version: "head"}, "version", "not a revision id"},
+		{config.Migrations{Tool: "alembic", Version: "ae1027a6acf-users"}, "version", "not a revision id"}, // alembic: '-' not allowed in an id
+		{config.Migrations{Tool: "alembic", Version: "ae1027a6acf@head"}, "version", "not a revision id"},
 		{config.Migrations{Tool: "alembic", Version: strings.Repeat("a", 33)}, "version", "32 characters"},
 		{config.Migrations{Tool: "liquibase", Version: ""}, "version", "changeset"},
 		{config.Migrations{Tool: "liquibase", Version: "db/changelog.xml::1"}, "version", "FILENAME::ID::AUTHOR (three parts, none empty)"},
