@@ -173,8 +173,9 @@ func ParsePeer(s string) (Peer, error) {
 			return p, fmt.Errorf("%q: write dns:///name:port (three slashes) or dns://server:port/name:port", s)
 		}
 		if server != "" {
-			if _, _, err := net.SplitHostPort(server); err != nil {
-				server = net.JoinHostPort(server, "53")
+			var err error
+			if server, err = dnsServer(server); err != nil {
+				return p, fmt.Errorf("%q: %v", s, err)
 			}
 		}
 		p.DNS, p.Server, rest = true, server, name
@@ -197,4 +198,21 @@ func ParsePeer(s string) (Peer, error) {
 	}
 	p.Addr = rest
 	return p, nil
+}
+
+// dnsServer returns the authority of a dns://server/name:port target as host:port, port 53 when none
+// is given. An IPv6 server is written in brackets, as in a URL ([fd00::10], [fd00::10]:53); bare, it
+// is taken as well when it has no port (fd00::10).
+func dnsServer(authority string) (string, error) {
+	if _, _, err := net.SplitHostPort(authority); err == nil {
+		return authority, nil
+	}
+	host := authority
+	if h, ok := strings.CutPrefix(host, "["); ok {
+		if h, ok = strings.CutSuffix(h, "]"); !ok || net.ParseIP(h) == nil {
+			return "", fmt.Errorf("the DNS server must be host or host:port (got %q)", authority)
+		}
+		host = h
+	}
+	return net.JoinHostPort(host, "53"), nil
 }
