@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -269,7 +270,10 @@ type answer struct {
 
 // askOne returns the peer's answer; its state is "" when the peer is not heard.
 func (p *Peers) askOne(ctx context.Context, addr, check string) answer {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/fleetz", nil)
+	// The URL is built, not concatenated: an IPv6 address with a zone ([fe80::1%eth0]:8080) needs its
+	// "%" escaped in a URL, and concatenated it failed to parse, the peer never asked.
+	u := url.URL{Scheme: "http", Host: addr, Path: "/fleetz"}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		p.opts.OnResult(PeerBadAnswer)
 		return answer{}

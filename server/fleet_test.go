@@ -157,6 +157,40 @@ func TestPeersCountPods(t *testing.T) {
 	}
 }
 
+// TestPeersZone: a peer written as an IPv6 address with a zone ([fe80::1%eth0]:8080, a link-local
+// address) is asked: its "%" was pasted into the URL unescaped, which failed to parse, and the peer
+// was counted bad_response every round without ever being asked.
+func TestPeersZone(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	peer := &peerServer{}
+	peer.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		peer.hits.Add(1)
+		fleetJSON("a", map[string]monitor.State{"db": monitor.Failing})(w, r)
+	}))
+	_ = peer.Listener.Close()
+	peer.Listener = ln
+	peer.Start()
+	t.Cleanup(peer.Close)
+	lo, err := net.InterfaceByIndex(1)
+	if err != nil || lo.Flags&net.FlagLoopback == 0 {
+		t.Skipf("interface 1 is not the loopback: %v", err)
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	addr := net.JoinHostPort("::1%"+lo.Name, port)
+	var results []string
+	p := NewPeers(PeersOptions{Peers: []Peer{{Addr: addr}}, Sample: 10, Instance: "me", CacheFor: time.Second,
+		OnResult: func(r string) { results = append(results, r) }})
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if a, f := p.Ask(ctx, "db"); a != 1 || f != 1 || peer.hits.Load() != 1 {
+		t.Fatalf("Ask(%s) = %d, %d, results %q, peer asked %d times; want the peer asked and heard, failing", addr, a, f, results, peer.hits.Load())
+	}
+}
+
 // TestPeersSelfAskedAgain: an address that answered as this process is left out for selfFor only, and
 // one that later answers as another pod (a load-balanced address) is logged.
 func TestPeersSelfAskedAgain(t *testing.T) {
