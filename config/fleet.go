@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -196,6 +197,11 @@ func ParsePeer(s string) (Peer, error) {
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 		return p, fmt.Errorf("%q: port must be a number from 1 to 65535", s)
 	}
+	if !isHost(host) {
+		// A host with "/", "?", "#" or "@" in it makes another URL: 10.0.0.11/:8080 asked
+		// http://10.0.0.11/:8080/fleetz, port 80 of that address, with the fleet token.
+		return p, fmt.Errorf("%q: %q is neither an IP address nor a DNS name", s, host)
+	}
 	p.Addr = rest
 	return p, nil
 }
@@ -215,4 +221,18 @@ func dnsServer(authority string) (string, error) {
 		host = h
 	}
 	return net.JoinHostPort(host, "53"), nil
+}
+
+// isHost reports whether h is an IP address (an IPv6 one may carry a zone) or a DNS name: letters,
+// digits, "-", "_" and dots.
+func isHost(h string) bool {
+	if _, err := netip.ParseAddr(h); err == nil {
+		return true
+	}
+	for _, r := range h {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
 }

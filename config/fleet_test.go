@@ -99,6 +99,10 @@ checks:
 		{"a token as a user", "fleet: {peers: [\"s3cr3t@10.0.0.1:8080\"]}\n", "f.yaml:1:9: fleet: peers: [0] user information (user:password@) has no place in a peer"},
 		{"a URL with credentials", "fleet: {peers: [\"a:1\", \"http://app:s3cr3t@10.0.0.1:8080\"]}\n", "fleet: peers: [1] user information (user:password@) has no place in a peer"},
 		{"a dns target with a user", "fleet: {peers: \"dns:///s3cr3t@peers:8080\"}\n", "fleet: peers: [0] user information (user:password@) has no place in a peer"},
+		// Concatenated into a URL, these asked another host or port (10.0.0.11:80) with the fleet token.
+		{"host with a slash", "fleet: {peers: [\"10.0.0.11/:8080\"]}\n", `"10.0.0.11/:8080": "10.0.0.11/" is neither an IP address nor a DNS name`},
+		{"host with a fragment", "fleet: {peers: [\"peer-0#:8080\"]}\n", `is neither an IP address nor a DNS name`},
+		{"dns name with a slash", "fleet: {peers: [\"dns:///peers/x:8080\"]}\n", `is neither an IP address nor a DNS name`},
 		{"dns server not an IPv6 address in brackets", "fleet: {peers: \"dns://[kube-dns]/peers:8080\"}\n", `the DNS server must be host or host:port`},
 		{"min_pods out of a round's reach", "fleet:\n  peers: \"a:1\"\n  min_pods: 20\n  sample: 5\n", "f.yaml:3:3: fleet: min_pods: min_pods (20) is more than a round can hear, this pod and at most sample (5) peers"},
 		{"sample too small for the default min_pods", "fleet:\n  peers: \"a:1\"\n  sample: 1\n", "f.yaml:3:3: fleet: sample: min_pods (3) is more than a round can hear"},
@@ -130,6 +134,8 @@ func TestParsePeer(t *testing.T) {
 		{"dns://[fd00::10]:5353/peers:8080", config.Peer{Addr: "peers:8080", DNS: true, Server: "[fd00::10]:5353"}},
 		{"dns://fd00::10/peers:8080", config.Peer{Addr: "peers:8080", DNS: true, Server: "[fd00::10]:53"}},
 		{"[fd00::11]:8080", config.Peer{Addr: "[fd00::11]:8080"}},
+		{"[fe80::1%eth0]:8080", config.Peer{Addr: "[fe80::1%eth0]:8080"}},
+		{"peer-0.peers.shop.svc.cluster.local.:8080", config.Peer{Addr: "peer-0.peers.shop.svc.cluster.local.:8080"}},
 	} {
 		got, err := config.ParsePeer(tc.in)
 		if err != nil || got != tc.want {
