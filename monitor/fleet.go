@@ -39,8 +39,8 @@ type Fleet struct {
 //     failing too (with min_pods: 2, one passing peer would otherwise make 1 of 2, the ratio);
 //   - a check enters fail-open when heard ≥ MinPods and failing/heard ≥ Ratio, and leaves it when the
 //     share falls below leaveFactor × Ratio (0.4 for the default 0.5): at 5 pods, 3 failing opens and
-//     2 failing keeps it open; when no peer heard sees it failing (the fleet recovered, this pod did
-//     not), it closes at once;
+//     2 failing keeps it open; when peers are heard and none sees it failing (the fleet recovered,
+//     this pod did not), it closes at once, with quorum or without;
 //   - a check failing open survives one weak round: one that hears fewer than MinPods pods (a peer
 //     restarting, a dropped packet), or one below the band while a peer still sees it failing (a
 //     sample of a large fleet that drew mostly passing pods); a second in a row closes it. So a fleet
@@ -61,8 +61,10 @@ func decide(wasOpen bool, weakRounds, heard, failing, minPods int, ratio float64
 	const epsilon = 1e-9 // 2/5 against 0.8 × 0.5: equal, whatever the floating point says
 	share := float64(failing) / float64(heard)
 	switch {
-	case heard >= minPods && failing < 2:
-		return false, 0 // no peer sees it failing: this pod's own fault
+	case heard > 1 && failing < 2:
+		// Peers heard, none sees it failing: this pod's own fault, with quorum or without (one
+		// passing peer heard of three asked is no weak round to sit out: it is the odd one out).
+		return false, 0
 	case heard >= minPods && share >= ratio-epsilon, heard >= minPods && wasOpen && share >= leaveFactor*ratio-epsilon:
 		return true, 0
 	case wasOpen && weakRounds < weakRoundsTolerated:
@@ -144,10 +146,10 @@ func (m *Monitor) fleetRound(ctx context.Context, e *entry) bool {
 
 func closeReason(heard, failing, minPods int) string {
 	switch {
+	case heard > 1 && failing < 2:
+		return "no other pod heard from sees it failing; the local truth holds"
 	case heard < minPods:
 		return "too few pods heard from to tell an outage from this pod's own fault; the local truth holds"
-	case failing < 2:
-		return "no other pod heard from sees it failing; the local truth holds"
 	}
 	return "most of the fleet no longer sees it failing; the local truth holds"
 }

@@ -38,6 +38,10 @@ func TestDecide(t *testing.T) {
 		{"open: a second round without quorum closes", true, 1, 2, 2, false, 0},
 		{"open: quorum back resets the count", true, 1, 5, 5, true, 0},
 		{"closed: no quorum stays closed", false, 0, 2, 2, false, 0},
+		// Without quorum, but the peers heard all see it passing: the odd one out closes at once, as with
+		// quorum; it sat out one more round as a weak one.
+		{"open: peers heard without quorum, none failing, closes at once", true, 0, 2, 1, false, 0},
+		{"open: no peer heard at all is a weak round", true, 0, 1, 1, true, 1},
 		// A sample of a large fleet that drew mostly passing pods, while others still fail.
 		{"open: below the band with a peer failing is tolerated once", true, 0, 11, 3, true, 1},
 		{"open: a second round below the band closes", true, 1, 11, 3, false, 0},
