@@ -145,6 +145,10 @@ type Peers struct {
 	transport *http.Transport
 	log       *slog.Logger
 
+	// resolving is held by the round that resolves the dns:/// peers: rounds of several shared checks
+	// failing together (each after its own run, often the same instant) share one lookup.
+	resolving chan struct{}
+
 	mu        sync.Mutex
 	resolved  map[string]lookup // dns:/// peer (Addr) → its last good answer
 	expires   time.Time
@@ -177,7 +181,7 @@ func NewPeers(opts PeersOptions) *Peers {
 	// wherever it points and count that answer as the peer's; and a Client fails a 3xx whose Location
 	// does not parse before any redirect policy is asked (unreachable, for a peer that answered).
 	return &Peers{opts: opts, transport: t, send: t, log: log, self: map[string]time.Time{},
-		resolved: map[string]lookup{}, keepStale: keepStale}
+		resolved: map[string]lookup{}, keepStale: keepStale, resolving: make(chan struct{}, 1)}
 }
 
 // lookup is a dns:/// peer's last good answer.
@@ -345,14 +349,20 @@ func (p *Peers) otherAnswered(addr string) {
 }
 
 // addresses returns the peers to choose from this round: the static ones and the DNS ones (resolved
-// at most once per CacheFor), without the addresses that answered as this process within selfFor.
-// The slice is the caller's.
+// at most once per CacheFor, by one round at a time: one that finds another resolving waits for its
+// answer), without the addresses that answered as this process within selfFor. The slice is the
+// caller's.
 func (p *Peers) addresses(ctx context.Context) []string {
-	p.mu.Lock()
-	stale := time.Now().After(p.expires)
-	p.mu.Unlock()
-	if stale {
-		p.resolve(ctx)
+	select {
+	case p.resolving <- struct{}{}:
+		p.mu.Lock()
+		stale := time.Now().After(p.expires)
+		p.mu.Unlock()
+		if stale {
+			p.resolve(ctx)
+		}
+		<-p.resolving
+	case <-ctx.Done(): // waited for another round's lookup until the end of this one
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -420,6 +420,46 @@ func TestPeersDNSKeepsLastAnswer(t *testing.T) {
 	}
 }
 
+// TestPeersDNSOneLookup: the rounds of two shared checks failing together (each right after its own
+// run, often at the same instant) share one lookup: each made its own, two queries of every name per
+// interval (against "resolved at most once per interval") and, while DNS failed, two resolve_errors.
+func TestPeersDNSOneLookup(t *testing.T) {
+	peer := newPeer(t, fleetJSON("other", map[string]monitor.State{"db": monitor.Failing, "cache": monitor.Failing}))
+	_, port, _ := net.SplitHostPort(addrOf(peer.Server))
+	var queries atomic.Int64
+	dns := checktest.ServeDNS(t, "127.0.0.1:0", func(name string) ([]netip.Addr, dnsmessage.RCode) {
+		queries.Add(1)
+		time.Sleep(50 * time.Millisecond) // the lookups of rounds started together overlap
+		if name == "peers.test." {
+			return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, dnsmessage.RCodeSuccess
+		}
+		return nil, dnsmessage.RCodeNameError
+	})
+	p := NewPeers(PeersOptions{Peers: []Peer{{Addr: "peers.test:" + port, DNS: true, Server: dns}},
+		Sample: 10, Instance: "me", CacheFor: time.Hour})
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, check := range []string{"db", "cache"} {
+		wg.Go(func() {
+			if a, f := p.Ask(ctx, check); a != 1 || f != 1 {
+				t.Errorf("Ask(%s) = %d, %d; want the peer heard, failing", check, a, f)
+			}
+		})
+	}
+	wg.Wait()
+	one := queries.Load()
+	// One lookup asks A and AAAA: measure it alone on a fresh client.
+	q := NewPeers(PeersOptions{Peers: []Peer{{Addr: "peers.test:" + port, DNS: true, Server: dns}},
+		Sample: 10, Instance: "me", CacheFor: time.Hour})
+	defer q.Close()
+	q.Ask(ctx, "db")
+	if perLookup := queries.Load() - one; one != perLookup {
+		t.Fatalf("two rounds started together made %d DNS queries; one lookup makes %d", one, perLookup)
+	}
+}
+
 // TestPeersDNSRoundCalledOff: a round called off during its lookup (a reload that replaces the check,
 // shutdown) learns nothing about DNS: no resolve_error, no "cannot resolve" line, and the next round
 // resolves at once instead of going without the peers for CacheFor.
