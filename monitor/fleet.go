@@ -122,6 +122,12 @@ func (m *Monitor) fleetRound(ctx context.Context, e *entry) bool {
 	if s.State != Failing {
 		return true // recovered while we asked: record has already closed any fail-open
 	}
+	if m.fleet.Load() != f {
+		// A reload replaced the fleet section while we asked: these answers were weighed against
+		// the old min_pods and ratio (an operator who raised them to send the pods out would see a
+		// check open again, then sit out a weak round). The next run's round asks under the new ones.
+		return true
+	}
 	open, weak := decide(s.FailOpen, e.fleet.weakRounds, heard, nFailing, f.MinPods, f.Ratio)
 	e.fleet.weakRounds = weak
 	attrs := []any{"check", s.Name, "failing", nFailing, "heard", heard, "min_pods", f.MinPods, "fail_open_ratio", f.Ratio}

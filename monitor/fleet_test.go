@@ -357,3 +357,50 @@ func TestReplaceWhileFailingOpen(t *testing.T) {
 		t.Errorf("%d lines about stopping to fail open; want 2:\n%s", n, log.String())
 	}
 }
+
+// heldPeers answers a round only when released, as a round whose peers answer late does.
+type heldPeers struct {
+	asked   chan struct{}
+	release chan struct{}
+}
+
+func (h *heldPeers) Ask(ctx context.Context, _ string) (int, int) {
+	select {
+	case h.asked <- struct{}{}:
+	default:
+	}
+	select {
+	case <-h.release:
+		return 4, 4
+	case <-ctx.Done():
+		return 0, 0
+	}
+}
+
+// TestReloadDuringRound: a round under way when a reload replaces the fleet section (the check kept) is
+// not applied: its answers were weighed against the old settings, and an operator who raised min_pods to
+// send the pods out saw the check open on that round, then stay open one weak round more.
+func TestReloadDuringRound(t *testing.T) {
+	held := &heldPeers{asked: make(chan struct{}, 1), release: make(chan struct{})}
+	db := checks.Func(sharedSpec("db"), func(context.Context) error { return errRefused })
+	m := New([]*checks.Check{db}, Options{Heartbeat: 20 * time.Millisecond,
+		Fleet: &Fleet{Peers: held, Ratio: 0.5, MinPods: 3, Timeout: 5 * time.Second}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { m.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	select {
+	case <-held.asked:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no round")
+	}
+	// The fleet section changes: min_pods 6, more than the held round hears (5).
+	after := &fakePeers{}
+	after.set(4, 4)
+	m.Replace([]*checks.Check{db}, &Fleet{Peers: after, Ratio: 0.5, MinPods: 6, Timeout: 20 * time.Millisecond})
+	close(held.release) // the old round's answers: 5 of 5 failing, enough for min_pods 3
+	checktest.Eventually(t, 2*time.Second, "a round under the new settings", func() bool { return after.rounds.Load() > 0 })
+	if s := m.Snapshot(); s.Checks[0].FailOpen || s.Ready {
+		t.Fatalf("failing open on a round asked before the reload: %+v", s.Checks[0])
+	}
+}
