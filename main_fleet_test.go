@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/healthgate/healthgate/checks/checktest"
+	"github.com/healthgate/healthgate/config"
 )
 
 // Fleet-aware readiness (docs/design.md §10), end to end: real serve processes (in-process through
@@ -436,5 +437,32 @@ func TestFleetTooFewPeersListed(t *testing.T) {
 			t.Errorf("peers %s: warned %v; want %v:\n%s", tc.peers, got, tc.warn, p.log)
 		}
 		p.stop(t)
+	}
+}
+
+// TestFleetWarningListsSelf: a list that names every pod, this one too (one ConfigMap for all), counts
+// this pod once: with two pods listed and min_pods 3, a round hears at most 2 pods, and serve said
+// nothing (it counted both entries as other pods).
+func TestFleetWarningListsSelf(t *testing.T) {
+	const warning = "listed are fewer than min_pods"
+	for _, tc := range []struct {
+		listen, peers string
+		warn          bool
+	}{
+		{"127.0.0.1:8080", `["127.0.0.1:8080", "10.0.0.12:8080"]`, true},
+		{":8080", `["127.0.0.1:8080", "10.0.0.12:8080"]`, true},
+		{"[::1]:8080", `["[::1]:8080", "10.0.0.12:8080"]`, true},
+		{":8080", `["127.0.0.1:8080", "10.0.0.12:8080", "10.0.0.13:8080"]`, false},
+		{":9090", `["127.0.0.1:8080", "10.0.0.12:8080"]`, false}, // another port: another process
+		{"127.0.0.2:8080", `["127.0.0.1:8080", "10.0.0.12:8080"]`, false},
+	} {
+		yaml := "server: {listen: \"" + tc.listen + "\"}\nfleet:\n  peers: " + tc.peers + "\nchecks:\n  - {name: db, type: tcp, address: \"127.0.0.1:9\", scope: shared}\n"
+		cfg, err := config.Parse("f.yaml", []byte(yaml), func(string) (string, bool) { return "", false })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(fleetWarning(cfg), warning); got != tc.warn {
+			t.Errorf("listen %s, peers %s: warned %v (%q); want %v", tc.listen, tc.peers, got, fleetWarning(cfg), tc.warn)
+		}
 	}
 }

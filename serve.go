@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -217,16 +218,49 @@ func fleetWarning(cfg *config.Config) string {
 		return "fleet configured but no critical check has scope: shared; nothing can fail open"
 	}
 	static := map[string]bool{}
+	self := 0
 	for _, s := range f.Peers {
 		p, _ := config.ParsePeer(s) // validated by config.Load
 		if p.DNS {
 			return "" // a dns:/// target may hold any number of pods
 		}
+		if !static[p.Addr] && listensOn(cfg.Server.Listen, p.Addr) {
+			self++ // one list for every pod names this one too: it skips itself and counts once
+		}
 		static[p.Addr] = true
 	}
-	if len(static)+1 < f.MinPods { // a list is all the peers there are
+	if others := len(static) - self; others+1 < f.MinPods { // a list is all the peers there are
 		return fmt.Sprintf("fleet: this pod and the %d %s listed are fewer than min_pods (%d); nothing can fail open: list the other pods, use a dns:/// target, or lower min_pods",
-			len(static), plural(len(static), "peer", "peers"), f.MinPods)
+			others, plural(others, "peer", "peers"), f.MinPods)
 	}
 	return ""
+}
+
+// listensOn reports whether addr, a fleet peer's IP:port, is this process's own listen address (an
+// address of this host on the port listen names, or listen itself).
+func listensOn(listen, addr string) bool {
+	lhost, lport, err1 := net.SplitHostPort(listen)
+	host, port, err2 := net.SplitHostPort(addr)
+	ip, err3 := netip.ParseAddr(host)
+	if err1 != nil || err2 != nil || err3 != nil || port != lport {
+		return false
+	}
+	ip = ip.Unmap().WithZone("")
+	if l, err := netip.ParseAddr(lhost); err == nil && !l.IsUnspecified() {
+		return l.Unmap().WithZone("") == ip
+	} else if lhost != "" && err != nil {
+		return false // a name: not looked up
+	}
+	if ip.IsLoopback() {
+		return true
+	}
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			if local, ok := netip.AddrFromSlice(n.IP); ok && local.Unmap() == ip {
+				return true
+			}
+		}
+	}
+	return false
 }
