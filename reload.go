@@ -377,7 +377,7 @@ func (rl *reloader) applyFleet(cfg *config.Config, cs []*checks.Check, mon *moni
 	key := fleetKey(cfg.Fleet, cs)
 	if rl.peers != nil && key == rl.fleetKey {
 		mon.Fleet = rl.fleet
-		srv.Fleet = &server.FleetOptions{Instance: rl.instance, Token: cfg.Fleet.Token}
+		srv.Fleet = &server.FleetOptions{Instance: rl.instance, Token: cfg.Fleet.Token, PreviousToken: cfg.Fleet.PreviousToken}
 		return
 	}
 	rl.peers = newFleet(cfg, cs, rl.instance, rl.metrics, rl.log, mon, srv)

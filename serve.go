@@ -193,11 +193,11 @@ func newFleet(cfg *config.Config, cs []*checks.Check, instance string, metrics *
 		}
 	}
 	client := server.NewPeers(server.PeersOptions{
-		Peers: peers, Token: f.Token, Sample: f.Sample, Instance: instance, CacheFor: cacheFor,
+		Peers: peers, Token: f.Token, PreviousToken: f.PreviousToken, Sample: f.Sample, Instance: instance, CacheFor: cacheFor,
 		OnResult: metrics.FleetRequest, Logger: log,
 	})
 	mon.Fleet = &monitor.Fleet{Peers: client, Ratio: f.FailOpenRatio, MinPods: f.MinPods, Timeout: f.Timeout}
-	srv.Fleet = &server.FleetOptions{Instance: instance, Token: f.Token}
+	srv.Fleet = &server.FleetOptions{Instance: instance, Token: f.Token, PreviousToken: f.PreviousToken}
 	if warning := fleetWarning(cfg); warning != "" {
 		log.Warn(warning)
 	} else {

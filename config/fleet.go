@@ -39,6 +39,10 @@ type Fleet struct {
 	Sample int `yaml:"sample"`
 	// Token, when set, is required (Bearer) by /fleetz and sent to peers.
 	Token string `yaml:"token" secret:"true"`
+	// PreviousToken, during a rotation: /fleetz accepts it as well as Token, and a peer that refuses
+	// Token is asked again with it, so pods that have the new token and pods that still have the old
+	// one hear each other (docs/design.md §10).
+	PreviousToken string `yaml:"previous_token" secret:"true"`
 	// Timeout bounds one request to a peer; it must stay under every shared check's interval (the
 	// default, 1 s, is lowered to half the shortest shared interval).
 	Timeout time.Duration `yaml:"timeout"`
@@ -111,6 +115,13 @@ func (f *Fleet) validate(c *Config, failed map[string]bool) Errors {
 	if ok("token") {
 		if msg := tokenProblem(f.Token); msg != "" {
 			errs = append(errs, src.Errorf("token", "%s", msg))
+		}
+	}
+	if ok("previous_token") {
+		if msg := tokenProblem(f.PreviousToken); msg != "" {
+			errs = append(errs, src.Errorf("previous_token", "%s", msg))
+		} else if f.PreviousToken != "" && f.Token == "" && !failed["fleet.token"] {
+			errs = append(errs, src.Errorf("previous_token", "needs token, the new one: previous_token is what /fleetz still accepts while a rotation goes on"))
 		}
 	}
 	if ok("timeout") {

@@ -99,6 +99,8 @@ checks:
 		{"a token as a user", "fleet: {peers: [\"s3cr3t@10.0.0.1:8080\"]}\n", "f.yaml:1:9: fleet: peers: [0] user information (user:password@) has no place in a peer"},
 		{"a URL with credentials", "fleet: {peers: [\"a:1\", \"http://app:s3cr3t@10.0.0.1:8080\"]}\n", "fleet: peers: [1] user information (user:password@) has no place in a peer"},
 		{"a dns target with a user", "fleet: {peers: \"dns:///s3cr3t@peers:8080\"}\n", "fleet: peers: [0] user information (user:password@) has no place in a peer"},
+		{"previous token without a token", "fleet: {peers: \"a:1\", previous_token: s3cr3t-old}\n", `fleet: previous_token: needs token`},
+		{"previous token a header cannot carry", "fleet: {peers: \"a:1\", token: s3cr3t-new, previous_token: \"s3cr3t-old\\n\"}\n", `fleet: previous_token: an HTTP header cannot carry it`},
 		// Concatenated into a URL, these asked another host or port (10.0.0.11:80) with the fleet token.
 		{"host with a slash", "fleet: {peers: [\"10.0.0.11/:8080\"]}\n", `"10.0.0.11/:8080": "10.0.0.11/" is neither an IP address nor a DNS name`},
 		{"host with a fragment", "fleet: {peers: [\"peer-0#:8080\"]}\n", `is neither an IP address nor a DNS name`},

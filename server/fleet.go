@@ -29,6 +29,8 @@ import (
 type FleetOptions struct {
 	Instance string // this process's id: a pod that reaches itself through the peers name skips itself
 	Token    string // when set, /fleetz requires it as a Bearer token
+	// PreviousToken, when set, is accepted as well (a token rotation under way).
+	PreviousToken string
 }
 
 // NewInstanceID returns a random id for this process.
@@ -69,7 +71,8 @@ func (h *Handler) fleetz(w http.ResponseWriter, r *http.Request) {
 		h.notFound(w, r)
 		return
 	}
-	if len(set.fleetToken) > 0 && !bearerMatches(r.Header.Get("Authorization"), set.fleetToken) {
+	if auth := r.Header.Get("Authorization"); len(set.fleetToken) > 0 && !bearerMatches(auth, set.fleetToken) &&
+		!bearerMatches(auth, set.fleetPrev) {
 		w.Header()["WWW-Authenticate"] = bearerChallenge
 		httpError(w, "unauthorized: /fleetz needs the fleet token", http.StatusUnauthorized)
 		return
@@ -126,14 +129,17 @@ type Peer struct {
 
 // PeersOptions configure Peers.
 type PeersOptions struct {
-	Peers    []Peer
-	Token    string
-	Sample   int
-	Instance string
+	Peers []Peer
+	Token string
+	// PreviousToken, when set, is sent to a peer that refuses Token (a rotation under way: that peer
+	// still has the old one).
+	PreviousToken string
+	Sample        int
+	Instance      string
 	// CacheFor: DNS answers are reused for at most this long (the shortest shared interval).
 	CacheFor time.Duration
-	// OnResult is called once per request (and per failed resolution) with its result; it must not
-	// block. Metrics count them.
+	// OnResult is called once per peer asked (one asked again with PreviousToken counts once, its
+	// last answer) and per failed resolution, with its result; it must not block. Metrics count them.
 	OnResult func(result string)
 	Logger   *slog.Logger
 }
@@ -257,7 +263,7 @@ func (p *Peers) noteRefusals(refused int) {
 	}
 	p.mu.Unlock()
 	if logIt {
-		p.log.Warn("fleet: peers refuse this pod's token (401/403) and are not heard: fleet.token must be the same on every pod", "refused", refused)
+		p.log.Warn("fleet: peers refuse this pod's token (401/403) and are not heard: fleet.token must be the same on every pod (during a rotation, give the old one as fleet.previous_token)", "refused", refused)
 	}
 }
 
@@ -272,64 +278,71 @@ type answer struct {
 	refused  bool
 }
 
-// askOne returns the peer's answer; its state is "" when the peer is not heard.
+// askOne returns the peer's answer; its state is "" when the peer is not heard. A peer that refuses the
+// token is asked again with the previous one, when set: a rotation under way, the peer has not got the
+// new token yet. One result is counted, the last request's.
 func (p *Peers) askOne(ctx context.Context, addr, check string) answer {
+	a, result := p.ask(ctx, addr, check, p.opts.Token)
+	if a.refused && p.opts.PreviousToken != "" && ctx.Err() == nil {
+		a, result = p.ask(ctx, addr, check, p.opts.PreviousToken)
+	}
+	if result != "" {
+		p.opts.OnResult(result)
+	}
+	return a
+}
+
+// ask makes one request to the peer with token; the result to count is "" when the round was called
+// off (that says nothing about the peer).
+func (p *Peers) ask(ctx context.Context, addr, check, token string) (answer, string) {
 	// The URL is built, not concatenated: an IPv6 address with a zone ([fe80::1%eth0]:8080) needs its
 	// "%" escaped in a URL, and concatenated it failed to parse, the peer never asked.
 	u := url.URL{Scheme: "http", Host: addr, Path: "/fleetz"}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		p.opts.OnResult(PeerBadAnswer)
-		return answer{}
+		return answer{}, PeerBadAnswer
 	}
 	req.Header.Set("User-Agent", "healthgate-fleet")
-	if p.opts.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+p.opts.Token)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := p.send.RoundTrip(req)
 	if err != nil {
-		if !errors.Is(ctx.Err(), context.Canceled) { // a round called off says nothing about the peer
-			p.opts.OnResult(PeerUnreachable)
+		if errors.Is(ctx.Err(), context.Canceled) { // a round called off says nothing about the peer
+			return answer{}, ""
 		}
-		return answer{}
+		return answer{}, PeerUnreachable
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxFleetBody+1))
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		p.opts.OnResult(PeerRefused)
-		return answer{refused: true}
+		return answer{refused: true}, PeerRefused
 	case err != nil && errors.Is(ctx.Err(), context.Canceled):
-		return answer{}
+		return answer{}, ""
 	case err != nil:
-		p.opts.OnResult(PeerUnreachable)
-		return answer{}
+		return answer{}, PeerUnreachable
 	case resp.StatusCode != http.StatusOK, len(data) > maxFleetBody:
 		// Past maxFleetBody it is not /fleetz, even when what fits parses: cut there, an answer padded
 		// with blanks and followed by anything would pass.
-		p.opts.OnResult(PeerBadAnswer)
-		return answer{}
+		return answer{}, PeerBadAnswer
 	}
 	var fb fleetBody
 	if json.Unmarshal(data, &fb) != nil || fb.Instance == "" {
-		p.opts.OnResult(PeerBadAnswer)
-		return answer{}
+		return answer{}, PeerBadAnswer
 	}
 	if fb.Instance == p.opts.Instance {
 		p.mu.Lock()
 		p.self[addr] = time.Now().Add(selfFor)
 		p.mu.Unlock()
-		p.opts.OnResult(PeerSelf)
-		return answer{}
+		return answer{}, PeerSelf
 	}
 	p.otherAnswered(addr)
 	st := fb.Checks[check]
 	if st != monitor.Passing && st != monitor.Failing {
-		p.opts.OnResult(PeerNoCheck)
-		return answer{}
+		return answer{}, PeerNoCheck
 	}
-	p.opts.OnResult(PeerAnswered)
-	return answer{instance: fb.Instance, state: st}
+	return answer{instance: fb.Instance, state: st}, PeerAnswered
 }
 
 // otherAnswered notes that addr answered as another process: if it once answered as this one, it

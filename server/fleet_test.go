@@ -515,3 +515,52 @@ func TestPeersDNSRoundCalledOff(t *testing.T) {
 		return true
 	})
 }
+
+// TestFleetTokenRotation: during a token rotation, pods with the new token (and the old one as
+// previous_token) and pods that still have only the old one hear each other: /fleetz accepts either,
+// and a peer that refuses the new token is asked again with the previous one. With one token only, every
+// pod not yet rotated was refused (unauthorized) and unheard, fail-open off on both sides until the
+// rotation ended (a rollout, for a token from secretKeyRef).
+func TestFleetTokenRotation(t *testing.T) {
+	requires := func(token string, h func(http.ResponseWriter, *http.Request)) func(http.ResponseWriter, *http.Request) {
+		return func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Authorization") != "Bearer "+token {
+				http.Error(w, "no", http.StatusUnauthorized)
+				return
+			}
+			h(w, r)
+		}
+	}
+	notYet := newPeer(t, requires("s3cr3t-old", fleetJSON("a", map[string]monitor.State{"db": monitor.Failing})))
+	rotated := newPeer(t, requires("s3cr3t-new", fleetJSON("b", map[string]monitor.State{"db": monitor.Failing})))
+	var mu sync.Mutex
+	results := map[string]int{}
+	p := NewPeers(PeersOptions{Peers: []Peer{{Addr: addrOf(notYet.Server)}, {Addr: addrOf(rotated.Server)}},
+		Token: "s3cr3t-new", PreviousToken: "s3cr3t-old", Sample: 10, Instance: "me", CacheFor: time.Second,
+		OnResult: func(r string) { mu.Lock(); results[r]++; mu.Unlock() }})
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if a, f := p.Ask(ctx, "db"); a != 2 || f != 2 {
+		t.Fatalf("Ask = %d, %d; want both peers heard, the one not yet rotated through the previous token", a, f)
+	}
+	mu.Lock()
+	if results[PeerAnswered] != 2 || len(results) != 1 {
+		t.Errorf("results %v; want 2 answered, one per peer", results)
+	}
+	mu.Unlock()
+	if rotated.hits.Load() != 1 {
+		t.Errorf("the rotated peer was asked %d times; want once, with the new token", rotated.hits.Load())
+	}
+
+	// /fleetz of a rotated pod accepts the old token (a peer not yet rotated) and the new one, nothing else.
+	c := config.NewCheck("db", "postgres", "test", config.NewDefaults())
+	c.Interval, c.Timeout, c.FailureThreshold, c.SuccessThreshold = time.Second, 100*time.Millisecond, 1, 1
+	f := newFixtureWith(t, Options{Fleet: &FleetOptions{Instance: "i-1", Token: "s3cr3t-new", PreviousToken: "s3cr3t-old"}},
+		monitor.Options{}, checks.Func(c, func(context.Context) error { return nil }))
+	for token, want := range map[string]int{"s3cr3t-new": 200, "s3cr3t-old": 200, "s3cr3t-other": 401, "": 401} {
+		if r := f.get(t, "/fleetz", "Authorization", "Bearer "+token); r.code != want {
+			t.Errorf("/fleetz with %q = %d; want %d", token, r.code, want)
+		}
+	}
+}

@@ -78,12 +78,16 @@ type settings struct {
 	fleet      bool // /fleetz is served
 	instance   string
 	fleetToken []byte
+	fleetPrev  []byte // accepted as well during a rotation
 }
 
 func newSettings(opts Options) *settings {
 	s := &settings{details: opts.Details, token: []byte(opts.DetailsToken)}
 	if opts.Fleet != nil {
 		s.fleet, s.instance, s.fleetToken = true, opts.Fleet.Instance, []byte(opts.Fleet.Token)
+		if opts.Fleet.PreviousToken != "" {
+			s.fleetPrev = []byte(opts.Fleet.PreviousToken)
+		}
 	}
 	return s
 }
