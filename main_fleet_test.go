@@ -466,3 +466,36 @@ func TestFleetWarningListsSelf(t *testing.T) {
 		}
 	}
 }
+
+// TestFleetTokenRotationEndToEnd: mid-rotation, a pod with the new token (and the old one as
+// previous_token) and two pods that still have the old one hear each other: all three fail open.
+func TestFleetTokenRotationEndToEnd(t *testing.T) {
+	t.Parallel()
+	addrs := make([]string, 3)
+	for i := range addrs {
+		addrs[i] = fmt.Sprintf("127.0.0.1:%d", checktest.FreePort(t))
+	}
+	peers := `["` + strings.Join(addrs, `", "`) + `"]`
+	pods := make([]*fleetPod, len(addrs))
+	for i := range pods {
+		s := fleetSpec{listen: addrs[i], peers: peers, token: "s3cr3t-fleet-old"}
+		if i == 0 {
+			s.token, s.extra = "s3cr3t-fleet-new", "previous_token: s3cr3t-fleet-old"
+		}
+		pods[i] = startFleetPod(t, s)
+	}
+	for _, p := range pods {
+		p.waitCode(t, "/readyz", 200, 10*time.Second)
+	}
+	for _, p := range pods {
+		p.pg.Set(checktest.Refuse)
+	}
+	until(t, pods, fleetDetect+fleetRound+fleetSlack, "all cut mid-rotation → all fail open, 3 of 3 heard", func(_ int, s readyState) bool {
+		return failingOpen(s) && strings.Contains(s.body, "failing on 3 of 3 pods")
+	}, nil)
+	for i, p := range pods {
+		if strings.Contains(p.log.String(), "s3cr3t-fleet") {
+			t.Errorf("pod %d logged a fleet token", i)
+		}
+	}
+}
