@@ -117,6 +117,10 @@ const (
 // maxFleetBody bounds what is read from a peer.
 const maxFleetBody = 64 << 10
 
+// maxFleetHeaders bounds the headers of a peer's answer (Go reads up to 10 MiB of them otherwise, for
+// each peer a round asks): /fleetz sends a few hundred bytes.
+const maxFleetHeaders = 16 << 10
+
 // Peer is one peer to ask, as the configuration's fleet.peers gives it (main converts config.Peer).
 type Peer struct {
 	// Addr is host:port: the peer itself, or (DNS) the name to resolve and the port to ask on.
@@ -181,6 +185,8 @@ func NewPeers(opts PeersOptions) *Peers {
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
 		ForceAttemptHTTP2:   false,
+		// Past it the transport fails the request: classified bad_response in ask.
+		MaxResponseHeaderBytes: maxFleetHeaders,
 	}
 	// Requests go to the transport itself, not through an http.Client: a redirect is not /fleetz, the
 	// peer answered something else (bad_response). Followed, it would send the fleet token on to
@@ -307,10 +313,12 @@ func (p *Peers) ask(ctx context.Context, addr, check, token string) (answer, str
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := p.send.RoundTrip(req)
-	if err != nil {
-		if errors.Is(ctx.Err(), context.Canceled) { // a round called off says nothing about the peer
-			return answer{}, ""
-		}
+	switch {
+	case err != nil && errors.Is(ctx.Err(), context.Canceled): // a round called off says nothing about the peer
+		return answer{}, ""
+	case err != nil && strings.Contains(err.Error(), "server response headers exceeded"):
+		return answer{}, PeerBadAnswer // it answered, not as /fleetz (net/http has no error value for it)
+	case err != nil:
 		return answer{}, PeerUnreachable
 	}
 	defer resp.Body.Close()

@@ -107,7 +107,8 @@ func TestPeersAsk(t *testing.T) {
 // TestPeersNotFleetz: a peer that answers something other than /fleetz is bad_response and not heard,
 // even when it points to a /fleetz (a redirect, which was followed, with the fleet token, and counted
 // as the first peer's answer; one whose Location does not parse was counted unreachable) or when its
-// first 64 KiB parse (an answer padded with blanks and followed by anything, which passed cut there).
+// first 64 KiB parse (an answer padded with blanks and followed by anything, which passed cut there),
+// or when it sends headers past maxFleetHeaders (read up to Go's 10 MiB, per peer asked).
 // Found while writing and running FuzzPeerAnswer.
 func TestPeersNotFleetz(t *testing.T) {
 	target := newPeer(t, fleetJSON("b", map[string]monitor.State{"db": monitor.Failing}))
@@ -121,7 +122,11 @@ func TestPeersNotFleetz(t *testing.T) {
 		w.Header().Set("Location", "%") // an http.Client failed it before any redirect policy: unreachable
 		w.WriteHeader(http.StatusMovedPermanently)
 	})
-	for _, peer := range []*peerServer{redirect, padded, badLocation} {
+	bigHeaders := newPeer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Pad", strings.Repeat("x", maxFleetHeaders))
+		fleetJSON("d", map[string]monitor.State{"db": monitor.Failing})(w, r)
+	})
+	for _, peer := range []*peerServer{redirect, padded, badLocation, bigHeaders} {
 		var results []string
 		p := NewPeers(PeersOptions{Peers: []Peer{{Addr: addrOf(peer.Server)}}, Token: "s3cr3t-fleet", Sample: 1, Instance: "me",
 			CacheFor: time.Second, OnResult: func(r string) { results = append(results, r) }})
