@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -645,6 +647,32 @@ func TestGRPCListenClash(t *testing.T) {
 		}
 		if got := err != nil && strings.Contains(err.Error(), "grpc_listen: must differ from listen"); got != tc.clash {
 			t.Errorf("listen %s, grpc_listen %s: error %v; want a clash %v", tc.listen, tc.grpc, err, tc.clash)
+		}
+	}
+}
+
+// TestChartMinTiming fails when the chart's copy of the shortest interval and timeout (healthgate.timing in
+// _helpers.tpl, which refuses at `helm template` what Validate refuses at start) differs from MinInterval and
+// MinTimeout: a config the chart lets through below them leaves the pods crash-looping (exit 2).
+func TestChartMinTiming(t *testing.T) {
+	data, err := os.ReadFile("../charts/healthgate/templates/_helpers.tpl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		define string
+		want   time.Duration
+	}{
+		{"healthgate.minIntervalMS", config.MinInterval},
+		{"healthgate.minTimeoutMS", config.MinTimeout},
+	} {
+		m := regexp.MustCompile(`define "` + regexp.QuoteMeta(tt.define) + `" -}}([0-9]+){{`).FindSubmatch(data)
+		if m == nil {
+			t.Errorf(`_helpers.tpl: no define %q of the form {{- define "..." -}}MILLISECONDS{{- end -}}`, tt.define)
+			continue
+		}
+		if got, _ := strconv.Atoi(string(m[1])); time.Duration(got)*time.Millisecond != tt.want {
+			t.Errorf("_helpers.tpl %s = %sms, want %s", tt.define, m[1], tt.want)
 		}
 	}
 }

@@ -286,17 +286,22 @@ chart sets from a Secret (the details and fleet tokens), would silently replace 
 {{/*
 healthgate.timing: refuses what healthgate's own Validate refuses in the timing (docs/design.md §2), since a config
 healthgate rejects renders fine but leaves the pods crash-looping (exit 2). $what names the mapping; $i and
-$t are the effective interval and timeout (a check's own, else the defaults').
+$t are the effective interval and timeout (a check's own, else the defaults'). The floors are
+config.MinInterval and config.MinTimeout (config's TestChartMinTiming keeps these copies equal to them).
 */}}
+{{- define "healthgate.minIntervalMS" -}}100{{- end -}}
+{{- define "healthgate.minTimeoutMS" -}}10{{- end -}}
 {{- define "healthgate.timing" -}}
 {{- $what := index . 0 -}}{{- $i := index . 1 | toString -}}{{- $t := index . 2 | toString -}}
 {{- $ims := include "healthgate.milliseconds" $i | atoi -}}
 {{- $tms := include "healthgate.milliseconds" $t | atoi -}}
-{{- if le $ims 0 -}}
-{{- fail (printf "%s: interval (%s) must be greater than 0" $what $i) -}}
+{{- $minI := include "healthgate.minIntervalMS" . | atoi -}}
+{{- $minT := include "healthgate.minTimeoutMS" . | atoi -}}
+{{- if lt $ims $minI -}}
+{{- fail (printf "%s: interval (%s) must be at least %dms: a shorter one would hammer the dependency (healthgate refuses this config and its pods would crash-loop)" $what $i $minI) -}}
 {{- end -}}
-{{- if le $tms 0 -}}
-{{- fail (printf "%s: timeout (%s) must be greater than 0" $what $t) -}}
+{{- if lt $tms $minT -}}
+{{- fail (printf "%s: timeout (%s) must be at least %dms: no real dependency answers faster (healthgate refuses this config and its pods would crash-loop)" $what $t $minT) -}}
 {{- end -}}
 {{- if ge $tms $ims -}}
 {{- fail (printf "%s: timeout (%s) must be shorter than interval (%s), so one run ends before the next starts (healthgate refuses this config and its pods would crash-loop)" $what $t $i) -}}
