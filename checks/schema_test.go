@@ -174,7 +174,11 @@ func kindSchema(t *testing.T, name string) obj {
 		}
 		switch key {
 		case "name":
-			props = append(props, kv{key, obj{{"type", "string"}, {"pattern", config.NamePattern.String()}, {"maxLength", config.MaxNameLen}}})
+			// The reserved names too, which healthgate refuses (the pods would crash-loop): the built-in
+			// shutdown check's, and the gRPC health services that stand for the whole of /readyz and /livez.
+			reserved := []string{config.ShutdownCheck, config.ReadinessService, config.LivenessService}
+			props = append(props, kv{key, obj{{"type", "string"}, {"pattern", config.NamePattern.String()}, {"maxLength", config.MaxNameLen},
+				{"not", obj{{"enum", reserved}}}, {"description", fmt.Sprintf("Not %s: reserved by healthgate.", strings.Join(reserved, ", "))}}})
 			continue
 		case "type":
 			props = append(props, kv{key, obj{{"const", name}}})
