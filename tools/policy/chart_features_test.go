@@ -16,6 +16,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // rendered is the chart rendered with some --set values, decoded strictly.
@@ -295,5 +296,49 @@ func TestChartAlertLabels(t *testing.T) {
 		if got := rules[alert]; !maps.Equal(got, want) {
 			t.Errorf("%s labels %v, want %v", alert, got, want)
 		}
+	}
+}
+
+// TestChartVersionLabel: app.kubernetes.io/version comes from image.tag, which may be up to 128 characters
+// and start with '_' (a valid tag), but a label value is at most 63 characters that start and end with a
+// letter or digit. A tag cut at 63 on a '-' or '.', or one starting with '_', made a label the API server
+// refuses: the install failed on every object.
+func TestChartVersionLabel(t *testing.T) {
+	helm := helmBinary(t)
+	for _, tag := range []string{
+		strings.Repeat("a", 62) + "-build.7", // cut at 63: ends in '-'
+		strings.Repeat("b", 62) + ".7",       // cut at 63: ends in '.'
+		"_nightly",
+		"1.0.0-rc.1", // kept as it is
+	} {
+		t.Run(tag[:min(len(tag), 12)], func(t *testing.T) {
+			r := renderChart(t, helm, "image.tag="+tag, "fleet.enabled=true", "podDisruptionBudget.enabled=true",
+				"networkPolicy.enabled=true", "metrics.serviceMonitor.enabled=true", "metrics.prometheusRule.enabled=true",
+				"metrics.dashboard.enabled=true")
+			seen := 0
+			check := func(what string, l map[string]string) {
+				v, ok := l["app.kubernetes.io/version"]
+				if !ok {
+					return
+				}
+				seen++
+				if errs := validation.IsValidLabelValue(v); len(errs) > 0 {
+					t.Errorf("%s: app.kubernetes.io/version %q: %s", what, v, strings.Join(errs, "; "))
+				}
+				if tag == "1.0.0-rc.1" && v != tag {
+					t.Errorf("%s: app.kubernetes.io/version %q, want the tag %q as it is", what, v, tag)
+				}
+			}
+			for _, o := range r.objs {
+				check(o.String(), metaOf(o).GetLabels())
+			}
+			if r.deploy == nil {
+				t.Fatal("no Deployment rendered")
+			}
+			check("Deployment pod template", r.deploy.Spec.Template.Labels)
+			if seen < 10 {
+				t.Errorf("app.kubernetes.io/version on %d objects, want every one", seen)
+			}
+		})
 	}
 }

@@ -32,10 +32,19 @@ app.kubernetes.io/name: {{ printf "%s-test" (include "healthgate.name" . | trunc
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
+{{/*
+The image tag (or appVersion) as a label value: a tag may have 128 characters and start with '_', a label
+value at most 63 that start and end with a letter or digit, so it is cut to 63 and trimmed at both ends.
+*/}}
+{{- define "healthgate.versionLabel" -}}
+{{- $v := .Values.image.tag | default .Chart.AppVersion | toString | trunc 63 -}}
+{{- regexReplaceAll "[^A-Za-z0-9]+$" (regexReplaceAll "^[^A-Za-z0-9]+" $v "") "" -}}
+{{- end -}}
+
 {{- define "healthgate.labels" -}}
 helm.sh/chart: {{ include "healthgate.chart" . }}
 {{ include "healthgate.selectorLabels" . }}
-app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | trunc 63 | quote }}
+app.kubernetes.io/version: {{ include "healthgate.versionLabel" . | quote }}
 app.kubernetes.io/component: health-server
 app.kubernetes.io/part-of: healthgate
 app.kubernetes.io/managed-by: {{ .Release.Service }}
