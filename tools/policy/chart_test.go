@@ -243,3 +243,22 @@ func TestChartNetworkPolicyNotes(t *testing.T) {
 		})
 	}
 }
+
+// TestChartShapeBNotes: with deployment.enabled false the chart sets no environment, so NOTES.txt names what
+// the user's own healthgate container must set: HEALTHGATE_DETAILS_TOKEN with details: token (healthgate.yaml
+// says details_token: ${HEALTHGATE_DETAILS_TOKEN:-}, and serve refuses it empty: the sidecar exited 2
+// with nothing telling the user), and the ${VAR}s the checks use without a default.
+func TestChartShapeBNotes(t *testing.T) {
+	helm := helmBinary(t)
+	base := []string{"deployment.enabled=false", "checks[0].name=db", "checks[0].type=postgres", "checks[0].url=${DATABASE_URL}",
+		"checks[1].name=cache", "checks[1].type=tcp", "checks[1].address=${CACHE_ADDR:-redis:6379}"}
+	notes := installNotes(t, helm, append(base, "config.server.details=token", "detailsToken.secretName=hg-details")...)
+	for _, want := range []string{"HEALTHGATE_DETAILS_TOKEN", "{name: hg-details, key: token}", "must set (unset, healthgate exits 2): DATABASE_URL."} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("NOTES without %q:\n%s", want, notes)
+		}
+	}
+	if notes := installNotes(t, helm, base...); strings.Contains(notes, "HEALTHGATE_DETAILS_TOKEN") || strings.Contains(notes, "CACHE_ADDR") {
+		t.Errorf("NOTES name HEALTHGATE_DETAILS_TOKEN without details: token, or a ${VAR} with a default:\n%s", notes)
+	}
+}
