@@ -342,3 +342,33 @@ func TestChartVersionLabel(t *testing.T) {
 		})
 	}
 }
+
+// TestChartLabelsMerged: a key in commonLabels and in an object's own labels (podLabels, the ServiceMonitor's,
+// the PrometheusRule's, the dashboard's) is written once, the object's own value winning. Platform teams put
+// release: prometheus in commonLabels and in metrics.serviceMonitor.labels; the chart wrote the key twice in
+// one mapping, which strict YAML (and the install) refuses, or which silently keeps the last.
+func TestChartLabelsMerged(t *testing.T) {
+	helm := helmBinary(t)
+	r := renderChart(t, helm, "commonLabels.release=common", "podLabels.release=pod",
+		"metrics.serviceMonitor.enabled=true", "metrics.serviceMonitor.labels.release=sm",
+		"metrics.prometheusRule.enabled=true", "metrics.prometheusRule.labels.release=rule",
+		"metrics.dashboard.enabled=true", "metrics.dashboard.labels.release=dash")
+	want := map[string]string{"ServiceMonitor": "sm", "PrometheusRule": "rule", "ConfigMap/x-healthgate-dashboard": "dash",
+		"Deployment": "common", "Service": "common", "ConfigMap/x-healthgate": "common"}
+	for _, o := range r.objs {
+		l := metaOf(o).GetLabels()
+		w, ok := want[o.String()[:strings.Index(o.String(), "/")]]
+		if v, own := want[o.String()]; own {
+			w, ok = v, true
+		}
+		if ok && l["release"] != w {
+			t.Errorf("%s: label release %q, want %q", o, l["release"], w)
+		}
+	}
+	if r.deploy == nil {
+		t.Fatal("no Deployment rendered")
+	}
+	if got := r.deploy.Spec.Template.Labels["release"]; got != "pod" {
+		t.Errorf("pod template label release %q, want podLabels' %q", got, "pod")
+	}
+}

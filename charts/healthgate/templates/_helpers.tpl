@@ -53,6 +53,16 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end -}}
 
+{{/*
+healthgate.labelsWith: the chart's labels merged with an object's own extra labels (list $ctx $extra), the
+extra winning: one mapping, so a key in both commonLabels and podLabels (or metrics.*.labels, say
+release: prometheus) is written once, not twice (a duplicate key fails the install or silently keeps the last).
+*/}}
+{{- define "healthgate.labelsWith" -}}
+{{- $ctx := index . 0 -}}
+{{- toYaml (mergeOverwrite (include "healthgate.labels" $ctx | fromYaml) (deepCopy (index . 1 | default dict))) -}}
+{{- end -}}
+
 {{- define "healthgate.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create -}}
 {{- default (include "healthgate.fullname" .) .Values.serviceAccount.name -}}
