@@ -372,3 +372,26 @@ func TestChartLabelsMerged(t *testing.T) {
 		t.Errorf("pod template label release %q, want podLabels' %q", got, "pod")
 	}
 }
+
+// TestChartGracePeriodMilliseconds: the drain the grace period must exceed is shutdown_delay + shutdown_timeout
+// to the millisecond. Each rounded up to seconds on its own, 1500ms + 1500ms counted as 4 s, and a grace
+// period of 4 s (longer than the 3 s drain) was refused.
+func TestChartGracePeriodMilliseconds(t *testing.T) {
+	helm := helmBinary(t)
+	drain := []string{"config.server.shutdown_delay=1500ms", "config.server.shutdown_timeout=1500ms"}
+	for _, tc := range []struct {
+		set  string
+		want int64
+	}{
+		{"terminationGracePeriodSeconds=4", 4},
+		{"terminationGracePeriodSeconds=null", 8}, // derived: the 3 s drain + 5 s
+	} {
+		r := renderChart(t, helm, append(drain, tc.set)...)
+		if r.deploy == nil || r.deploy.Spec.Template.Spec.TerminationGracePeriodSeconds == nil {
+			t.Fatalf("%s: no Deployment, or no terminationGracePeriodSeconds", tc.set)
+		}
+		if got := *r.deploy.Spec.Template.Spec.TerminationGracePeriodSeconds; got != tc.want {
+			t.Errorf("%s: terminationGracePeriodSeconds %d, want %d", tc.set, got, tc.want)
+		}
+	}
+}

@@ -454,11 +454,14 @@ probes.startup.window, at least the longest check timeout (the first run must be
 
 {{- define "healthgate.terminationGracePeriodSeconds" -}}
 {{- $s := include "healthgate.server" . | fromYaml -}}
-{{- $drain := add (include "healthgate.seconds" $s.shutdown_delay | atoi) (include "healthgate.seconds" $s.shutdown_timeout | atoi) -}}
+{{- /* The drain in milliseconds: each part rounded up to seconds on its own would add up to almost 2 s too
+much (1500ms + 1500ms is 3 s, not 4), refusing a grace period that is long enough. */ -}}
+{{- $drainMS := add (include "healthgate.milliseconds" $s.shutdown_delay | atoi) (include "healthgate.milliseconds" $s.shutdown_timeout | atoi) -}}
+{{- $drain := ternary (printf "%ds" (div $drainMS 1000)) (printf "%dms" $drainMS) (eq (mod $drainMS 1000) 0) -}}
 {{- if kindIs "invalid" .Values.terminationGracePeriodSeconds -}}
-{{- add $drain 5 -}}
-{{- else if le (int .Values.terminationGracePeriodSeconds) $drain -}}
-{{- fail (printf "terminationGracePeriodSeconds (%d) must be longer than config.server.shutdown_delay + shutdown_timeout (%s + %s = %ds), or kubelet kills pods that are still draining" (int .Values.terminationGracePeriodSeconds) $s.shutdown_delay $s.shutdown_timeout $drain) -}}
+{{- add (div (add $drainMS 999) 1000) 5 -}}
+{{- else if le (mul (int .Values.terminationGracePeriodSeconds) 1000) $drainMS -}}
+{{- fail (printf "terminationGracePeriodSeconds (%d) must be longer than config.server.shutdown_delay + shutdown_timeout (%s + %s = %s), or kubelet kills pods that are still draining" (int .Values.terminationGracePeriodSeconds) $s.shutdown_delay $s.shutdown_timeout $drain) -}}
 {{- else -}}
 {{- int .Values.terminationGracePeriodSeconds -}}
 {{- end -}}
