@@ -386,6 +386,22 @@ provides, timing healthgate refuses and clashing ports, since each would only sh
 {{- fail (printf "checks[%d] %q: header %s holds a literal value (only standard headers such as Accept or User-Agent may); %s (Bearer ${VAR} works too)" $i $c.name $h $secretHint) -}}
 {{- end -}}
 {{- end -}}
+{{- /* A *_file path under /etc/healthgate, the config volume (a ConfigMap holding healthgate.yaml alone), exists
+only inside an extraVolumeMounts mount: without one healthgate cannot read it and exits 2. (Paths elsewhere
+may be the image's own, such as its CA bundle.) */ -}}
+{{- if $.Values.deployment.enabled -}}
+{{- range $m := regexFindAll ":\\s+[\"']?/etc/healthgate/[^\\s\"']+" (toYaml $c) -1 -}}
+{{- $path := regexReplaceAll "^:\\s+[\"']?" $m "" -}}
+{{- $mounted := false -}}
+{{- range $.Values.extraVolumeMounts -}}
+{{- $mp := trimSuffix "/" (toString .mountPath) -}}
+{{- if or (eq $path $mp) (hasPrefix (printf "%s/" $mp) $path) }}{{ $mounted = true }}{{ end -}}
+{{- end -}}
+{{- if not $mounted -}}
+{{- fail (printf "checks[%d] %q reads %s, but no extraVolumeMounts entry mounts it: /etc/healthgate holds only the chart's ConfigMap (healthgate.yaml), so healthgate could not read the file and its pods would crash-loop; mount the Secret there (extraVolumes and extraVolumeMounts)" $i $c.name $path) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- if and $.Values.deployment.enabled (not $.Values.envFrom) -}}
 {{- range $r := regexFindAll "\\$\\{[A-Za-z_][A-Za-z0-9_]*\\}" (toYaml $c) -1 -}}
 {{- $var := trimSuffix "}" (trimPrefix "${" $r) -}}
