@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/healthgate/healthgate/config"
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -393,5 +394,38 @@ func TestChartGracePeriodMilliseconds(t *testing.T) {
 		if got := *r.deploy.Spec.Template.Spec.TerminationGracePeriodSeconds; got != tc.want {
 			t.Errorf("%s: terminationGracePeriodSeconds %d, want %d", tc.set, got, tc.want)
 		}
+	}
+}
+
+// TestChartFleetPreviousToken: fleet.previousToken, the old token of a rotation, reaches healthgate as
+// HEALTHGATE_FLEET_PREVIOUS_TOKEN from its Secret and as previous_token in healthgate.yaml, which loads
+// with both tokens as the pod has them.
+func TestChartFleetPreviousToken(t *testing.T) {
+	helm := helmBinary(t)
+	r := renderChart(t, helm, "replicaCount=3", "fleet.enabled=true", "fleet.token.secretName=hg-fleet",
+		"fleet.previousToken.secretName=hg-fleet-old", "checks[0].name=db", "checks[0].type=postgres",
+		"checks[0].url=postgres://db/app", "checks[0].scope=shared")
+	var ref *corev1.SecretKeySelector
+	for _, c := range r.deploy.Spec.Template.Spec.Containers {
+		for _, e := range c.Env {
+			if e.Name == "HEALTHGATE_FLEET_PREVIOUS_TOKEN" && e.ValueFrom != nil {
+				ref = e.ValueFrom.SecretKeyRef
+			}
+		}
+	}
+	if ref == nil || ref.Name != "hg-fleet-old" || ref.Key != "token" {
+		t.Fatalf("HEALTHGATE_FLEET_PREVIOUS_TOKEN from %+v; want secret hg-fleet-old, key token", ref)
+	}
+	cfgs, err := Configs(r.objs)
+	if err != nil || len(cfgs) != 1 {
+		t.Fatalf("Configs = %v, %v; want one", cfgs, err)
+	}
+	podEnv := map[string]string{"HEALTHGATE_FLEET_TOKEN": "new-token", "HEALTHGATE_FLEET_PREVIOUS_TOKEN": "old-token"}
+	cfg, err := config.Parse(cfgs[0].Name, []byte(cfgs[0].Data), func(k string) (string, bool) { v, ok := podEnv[k]; return v, ok })
+	if err != nil {
+		t.Fatalf("the rendered healthgate.yaml does not load: %v\n%s", err, cfgs[0].Data)
+	}
+	if cfg.Fleet.Token != "new-token" || cfg.Fleet.PreviousToken != "old-token" {
+		t.Errorf("fleet tokens %q, %q; want new-token, old-token:\n%s", cfg.Fleet.Token, cfg.Fleet.PreviousToken, cfgs[0].Data)
 	}
 }

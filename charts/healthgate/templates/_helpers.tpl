@@ -134,6 +134,11 @@ the chart reasons about the pod count it takes autoscaling.minReplicas, the fewe
 {{- if and .Values.fleet.enabled .Values.fleet.token.secretName -}}true{{- end -}}
 {{- end -}}
 
+{{/* "true" when the old fleet token of a rotation comes from a Secret (HEALTHGATE_FLEET_PREVIOUS_TOKEN). */}}
+{{- define "healthgate.fleetPreviousToken" -}}
+{{- if and .Values.fleet.enabled (.Values.fleet.previousToken | default dict).secretName -}}true{{- end -}}
+{{- end -}}
+
 {{/*
 healthgate.yaml `fleet:` (README.md "Fleet"): peers is the headless Service by its full DNS name, rooted
 (namespace, cluster domain and a final dot: with the pods' ndots:5 a name of four dots is first tried
@@ -150,6 +155,12 @@ fields only when set in values, else healthgate's defaults hold. The token is on
 {{- end -}}
 {{- if include "healthgate.fleetToken" . -}}
 {{- $_ := set $f "token" "${HEALTHGATE_FLEET_TOKEN:-}" -}}
+{{- end -}}
+{{- if include "healthgate.fleetPreviousToken" . -}}
+{{- if not (include "healthgate.fleetToken" .) -}}
+{{- fail "fleet.previousToken needs fleet.token: previousToken is the old token of a rotation, accepted while the pods move to the new one in fleet.token" -}}
+{{- end -}}
+{{- $_ := set $f "previous_token" "${HEALTHGATE_FLEET_PREVIOUS_TOKEN:-}" -}}
 {{- end -}}
 {{- toYaml $f -}}
 {{- end -}}
@@ -294,6 +305,9 @@ chart sets from a Secret (the details and fleet tokens), would silently replace 
 {{- if include "healthgate.fleetToken" . -}}
 {{- $_ := set $seen "HEALTHGATE_FLEET_TOKEN" "the chart (from fleet.token)" -}}
 {{- end -}}
+{{- if include "healthgate.fleetPreviousToken" . -}}
+{{- $_ := set $seen "HEALTHGATE_FLEET_PREVIOUS_TOKEN" "the chart (from fleet.previousToken)" -}}
+{{- end -}}
 {{- range $i, $e := .Values.env -}}
 {{- with get $seen $e.name -}}
 {{- fail (printf "env[%d]: %s is already set by %s; Kubernetes would keep only the last of the two, silently: set each variable once" $i $e.name .) -}}
@@ -344,6 +358,7 @@ provides, timing healthgate refuses and clashing ports, since each would only sh
 {{- range .Values.env }}{{ $envNames = append $envNames .name }}{{ end -}}
 {{- if eq (include "healthgate.server" . | fromYaml).details "token" }}{{ $envNames = append $envNames "HEALTHGATE_DETAILS_TOKEN" }}{{ end -}}
 {{- if include "healthgate.fleetToken" . }}{{ $envNames = append $envNames "HEALTHGATE_FLEET_TOKEN" }}{{ end -}}
+{{- if include "healthgate.fleetPreviousToken" . }}{{ $envNames = append $envNames "HEALTHGATE_FLEET_PREVIOUS_TOKEN" }}{{ end -}}
 {{- $d := include "healthgate.defaults" . | fromYaml -}}
 {{- include "healthgate.timing" (list "config.defaults" $d.interval $d.timeout) -}}
 {{- if and .Values.fleet.enabled (not .Values.deployment.enabled) -}}
