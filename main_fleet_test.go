@@ -87,10 +87,29 @@ func staticFleet(t *testing.T, n int, token func(i int) string) []*fleetPod {
 		}
 		pods[i] = startFleetPod(t, fleetSpec{listen: addrs[i], peers: peers, token: tok})
 	}
+	waitAllReady(t, pods)
+	return pods
+}
+
+// waitAllReady waits until every pod's /readyz answers 200.
+func waitAllReady(t *testing.T, pods []*fleetPod) {
+	t.Helper()
 	for _, p := range pods {
 		p.waitCode(t, "/readyz", 200, 10*time.Second)
 	}
-	return pods
+}
+
+// cutAllFailOpen cuts every pod's Postgres with fault and waits until every pod fails open, having
+// heard from all of them.
+func cutAllFailOpen(t *testing.T, pods []*fleetPod, fault checktest.Mode, what string) {
+	t.Helper()
+	for _, p := range pods {
+		p.pg.Set(fault)
+	}
+	heard := fmt.Sprintf("failing on %d of %d pods", len(pods), len(pods))
+	until(t, pods, fleetDetect+fleetRound+fleetSlack, what, func(_ int, s readyState) bool {
+		return failingOpen(s) && strings.Contains(s.body, heard)
+	}, nil)
 }
 
 // readyState is what a load balancer sees of one pod.
@@ -386,15 +405,8 @@ func TestFleetDNS(t *testing.T) {
 	for i, ip := range ips {
 		pods[i] = startFleetPod(t, fleetSpec{listen: net.JoinHostPort(ip, strconv.Itoa(port)), peers: peers})
 	}
-	for _, p := range pods {
-		p.waitCode(t, "/readyz", 200, 10*time.Second)
-	}
-	for _, p := range pods {
-		p.pg.Set(checktest.Blackhole)
-	}
-	until(t, pods, fleetDetect+fleetRound+fleetSlack, "all cut → all fail open (3 of 3 heard through DNS)", func(_ int, s readyState) bool {
-		return failingOpen(s) && strings.Contains(s.body, "failing on 3 of 3 pods")
-	}, nil)
+	waitAllReady(t, pods)
+	cutAllFailOpen(t, pods, checktest.Blackhole, "all cut → all fail open (3 of 3 heard through DNS)")
 	for i, p := range pods {
 		m := p.probe(t, "/metrics").body
 		if strings.Contains(m, `healthgate_fleet_requests_total{result="self"} 0`) {
@@ -484,15 +496,8 @@ func TestFleetTokenRotationEndToEnd(t *testing.T) {
 		}
 		pods[i] = startFleetPod(t, s)
 	}
-	for _, p := range pods {
-		p.waitCode(t, "/readyz", 200, 10*time.Second)
-	}
-	for _, p := range pods {
-		p.pg.Set(checktest.Refuse)
-	}
-	until(t, pods, fleetDetect+fleetRound+fleetSlack, "all cut mid-rotation → all fail open, 3 of 3 heard", func(_ int, s readyState) bool {
-		return failingOpen(s) && strings.Contains(s.body, "failing on 3 of 3 pods")
-	}, nil)
+	waitAllReady(t, pods)
+	cutAllFailOpen(t, pods, checktest.Refuse, "all cut mid-rotation → all fail open, 3 of 3 heard")
 	for i, p := range pods {
 		if strings.Contains(p.log.String(), "s3cr3t-fleet") {
 			t.Errorf("pod %d logged a fleet token", i)
