@@ -367,6 +367,20 @@ func TestWaitJSONProgress(t *testing.T) {
 	}
 }
 
+// records decodes each line of out as one JSON log record of type T.
+func records[T any](t *testing.T, out string) []T {
+	t.Helper()
+	var rs []T
+	for _, l := range lines(out) {
+		var r T
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatalf("line %q is not JSON as documented: %v", l, err)
+		}
+		rs = append(rs, r)
+	}
+	return rs
+}
+
 // The JSON "still waiting" record lists each waiting target as an object a log store can filter on:
 // check, reason and for (absent before the first answer), attempts.
 func TestWaitJSONStillWaiting(t *testing.T) {
@@ -386,28 +400,24 @@ func TestWaitJSONStillWaiting(t *testing.T) {
 		Attempts *int   `json:"attempts"`
 	}
 	summaries := 0
-	for _, l := range lines(out.String()) {
-		var rec struct {
-			Msg     string   `json:"msg"`
-			Ready   *int     `json:"ready"`
-			Waiting []target `json:"waiting"`
-		}
-		if err := json.Unmarshal([]byte(l), &rec); err != nil {
-			t.Fatalf("line %q is not JSON as documented: %v", l, err)
-		}
+	for _, rec := range records[struct {
+		Msg     string   `json:"msg"`
+		Ready   *int     `json:"ready"`
+		Waiting []target `json:"waiting"`
+	}](t, out.String()) {
 		if rec.Msg != "still waiting" {
 			continue
 		}
 		summaries++
 		if rec.Ready == nil || *rec.Ready != 0 || len(rec.Waiting) != 2 {
-			t.Fatalf("still waiting record: want ready 0 and both targets waiting: %s", l)
+			t.Fatalf("still waiting record %+v: want ready 0 and both targets waiting", rec)
 		}
 		db, cache := rec.Waiting[0], rec.Waiting[1]
 		if _, err := time.ParseDuration(db.For); db.Check != "db" || db.Reason != "refused" || err != nil || db.Attempts == nil || *db.Attempts < 1 {
-			t.Errorf("db entry = %+v; want check db, reason refused, for a duration, attempts ≥ 1: %s", db, l)
+			t.Errorf("db entry = %+v; want check db, reason refused, for a duration, attempts ≥ 1", db)
 		}
 		if cache.Check != "cache" || cache.Reason != "" || cache.For != "" || cache.Attempts == nil || *cache.Attempts != 0 {
-			t.Errorf("cache entry = %+v; want check cache, no reason yet, 0 attempts: %s", cache, l)
+			t.Errorf("cache entry = %+v; want check cache, no reason yet, 0 attempts", cache)
 		}
 	}
 	if summaries == 0 {
@@ -425,17 +435,13 @@ func TestWaitJSONStopped(t *testing.T) {
 	if _, err := startup.Wait(ctx, []*checks.Check{never}, startup.Options{Timeout: 10 * time.Second, Log: slog.New(slog.NewJSONHandler(&out, nil))}); err == nil {
 		t.Fatal("Wait passed")
 	}
-	for _, l := range lines(out.String()) {
-		var rec struct {
-			Msg      string   `json:"msg"`
-			NotReady *int     `json:"not_ready"`
-			Names    []string `json:"names"`
-		}
-		if err := json.Unmarshal([]byte(l), &rec); err != nil {
-			t.Fatalf("line %q: %v", l, err)
-		}
+	for _, rec := range records[struct {
+		Msg      string   `json:"msg"`
+		NotReady *int     `json:"not_ready"`
+		Names    []string `json:"names"`
+	}](t, out.String()) {
 		if rec.Msg == "stopped" && (rec.NotReady == nil || *rec.NotReady != 1 || len(rec.Names) != 1 || rec.Names[0] != "cache") {
-			t.Errorf("stopped record %s; want not_ready 1, names [cache]", l)
+			t.Errorf("stopped record %+v; want not_ready 1, names [cache]", rec)
 		}
 	}
 	if !strings.Contains(out.String(), `"msg":"stopped"`) {
