@@ -429,3 +429,31 @@ func TestChartFleetPreviousToken(t *testing.T) {
 		t.Errorf("fleet tokens %q, %q; want new-token, old-token:\n%s", cfg.Fleet.Token, cfg.Fleet.PreviousToken, cfgs[0].Data)
 	}
 }
+
+// TestChartEscapedDollar: $$ is healthgate's literal $, so $${VAR} in a check names no variable and
+// needs no env entry (the chart refused it as an unset ${VAR}); $$${VAR} still does.
+func TestChartEscapedDollar(t *testing.T) {
+	helm := helmBinary(t)
+	r := renderChart(t, helm, "checks[0].name=db", "checks[0].type=postgres", "checks[0].url=postgres://db/app",
+		"checks[0].query=SELECT '$${NOT_A_VAR}'")
+	cfgs, err := Configs(r.objs)
+	if err != nil || len(cfgs) != 1 {
+		t.Fatalf("Configs = %v, %v; want one", cfgs, err)
+	}
+	cfg, err := config.Parse(cfgs[0].Name, []byte(cfgs[0].Data), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatalf("the rendered healthgate.yaml does not load: %v\n%s", err, cfgs[0].Data)
+	}
+	var spec struct {
+		URL   string `yaml:"url"`
+		Query string `yaml:"query"`
+	}
+	if errs := cfg.Checks[0].DecodeSpec(&spec); len(errs) > 0 || spec.Query != "SELECT '${NOT_A_VAR}'" {
+		t.Errorf("query %q (%v); want SELECT '${NOT_A_VAR}'", spec.Query, errs)
+	}
+	out, err := exec.Command(helm, "template", "x", chartDir, "--set", "checks[0].name=db", "--set", "checks[0].type=postgres",
+		"--set", "checks[0].url=postgres://db/app", "--set", "checks[0].query=SELECT '$$${UNSET_VAR}'").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "uses ${UNSET_VAR} but no env entry UNSET_VAR") {
+		t.Errorf("$$${UNSET_VAR} rendered (%v); want it refused as an unset variable:\n%s", err, out)
+	}
+}

@@ -418,7 +418,8 @@ may be the image's own, such as its CA bundle.) */ -}}
 {{- end -}}
 {{- end -}}
 {{- if and $.Values.deployment.enabled (not $.Values.envFrom) -}}
-{{- range $r := regexFindAll "\\$\\{[A-Za-z_][A-Za-z0-9_]*\\}" (toYaml $c) -1 -}}
+{{- /* $$ is a literal $ (healthgate's escape): $${VAR} names no variable, $$${VAR} does. */ -}}
+{{- range $r := regexFindAll "\\$\\{[A-Za-z_][A-Za-z0-9_]*\\}" (regexReplaceAll "\\$\\$" (toYaml $c) "") -1 -}}
 {{- $var := trimSuffix "}" (trimPrefix "${" $r) -}}
 {{- if not (has $var $envNames) -}}
 {{- fail (printf "checks[%d] %q uses %s but no env entry %s (e.g. valueFrom.secretKeyRef) nor envFrom provides it" $i $c.name $r $var) -}}
