@@ -128,6 +128,15 @@ func (h *Health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", grpcContentType)
+	// The method first: another service's call (a reflection client, grpcurl) is UNIMPLEMENTED
+	// whatever its message, which is no HealthCheckRequest and may be larger than one, or never come
+	// (a bidirectional stream whose client waits for our headers).
+	switch r.URL.Path {
+	case methodCheck, methodList, methodWatch:
+	default:
+		g.finish(codeUnimplemented, "unknown method "+r.URL.Path)
+		return
+	}
 	req, err := readGRPCMessage(r.Body)
 	if err != nil {
 		g.finish(codeInvalidArgument, err.Error())
@@ -153,8 +162,6 @@ func (h *Health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.finish(codeOK, "")
 	case methodWatch:
 		h.watch(g, r, service)
-	default:
-		g.finish(codeUnimplemented, "unknown method "+r.URL.Path)
 	}
 }
 

@@ -1,8 +1,10 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -20,6 +22,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/healthgate/healthgate/checks/checktest"
+	"github.com/healthgate/healthgate/internal/grpcwire"
 	"github.com/healthgate/healthgate/monitor"
 )
 
@@ -306,5 +309,52 @@ func TestGRPCPortRefusesPlainHTTP(t *testing.T) {
 	NewHealth(f.mon).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
 	if rec.Code != http.StatusUnsupportedMediaType {
 		t.Errorf("GET on the gRPC port: %d; want 415", rec.Code)
+	}
+}
+
+// grpcCall makes one call by hand over h2c and returns the response's grpc-status and grpc-message
+// (from the trailers, or the headers of a Trailers-Only answer).
+func grpcCall(t *testing.T, addr, method string, hdr http.Header, body []byte) (status, message string) {
+	t.Helper()
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	tr := &http.Transport{Protocols: &p}
+	defer tr.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+method, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/grpc")
+	req.Header.Set("Te", "trailers")
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatalf("%s: %v", method, err)
+	}
+	defer resp.Body.Close()
+	if _, err := io.ReadAll(resp.Body); err != nil {
+		t.Fatalf("%s: reading the answer: %v", method, err)
+	}
+	if s := resp.Trailer.Get("Grpc-Status"); s != "" {
+		return s, resp.Trailer.Get("Grpc-Message")
+	}
+	return resp.Header.Get("Grpc-Status"), resp.Header.Get("Grpc-Message")
+}
+
+// TestGRPCUnknownMethod: a call to another service is UNIMPLEMENTED whatever its message (here one
+// larger than a service name, and one that is no HealthCheckRequest), as grpcurl's reflection client
+// and every gRPC client expect of a method the server does not have.
+func TestGRPCUnknownMethod(t *testing.T) {
+	var db dep
+	g := newGRPCFixture(t, &db, time.Hour)
+	for _, msg := range [][]byte{bytes.Repeat([]byte{'x'}, 8<<10), {0x0f}, nil} {
+		code, text := grpcCall(t, g.grpcAddr, "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", nil, grpcwire.Frame(msg))
+		if code != "12" {
+			t.Errorf("unknown method with a %d-byte message: grpc-status %s (%s); want 12 (UNIMPLEMENTED)", len(msg), code, text)
+		}
 	}
 }
