@@ -57,6 +57,7 @@ const (
 	codeInvalidArgument  = 3
 	codeNotFound         = 5
 	codeUnimplemented    = 12
+	codeInternal         = 13
 	codeUnavailable      = 14
 	methodCheck          = "/grpc.health.v1.Health/Check"
 	methodWatch          = "/grpc.health.v1.Health/Watch"
@@ -137,8 +138,18 @@ func (h *Health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.finish(codeUnimplemented, "unknown method "+r.URL.Path)
 		return
 	}
-	req, err := readGRPCMessage(r.Body)
-	if err != nil {
+	req, err := readGRPCMessage(r.Body, r.Header.Get("Grpc-Encoding"))
+	switch {
+	case errors.Is(err, grpcwire.ErrEncoding):
+		// The protocol's answer to an algorithm the server does not have: UNIMPLEMENTED, saying which
+		// it has.
+		w.Header().Set("Grpc-Accept-Encoding", grpcwire.AcceptEncoding)
+		g.finish(codeUnimplemented, "grpc-encoding "+r.Header.Get("Grpc-Encoding")+" is not supported")
+		return
+	case errors.Is(err, grpcwire.ErrCompressed):
+		g.finish(codeInternal, err.Error())
+		return
+	case err != nil:
 		g.finish(codeInvalidArgument, err.Error())
 		return
 	}
@@ -233,9 +244,9 @@ func (g *grpcWriter) finish(code int, msg string) {
 	}
 }
 
-// readGRPCMessage reads one length-prefixed, uncompressed message.
-func readGRPCMessage(r io.Reader) ([]byte, error) {
-	msg, err := grpcwire.ReadMessage(r, maxGRPCMessage)
+// readGRPCMessage reads one length-prefixed message, uncompressed or gzip.
+func readGRPCMessage(r io.Reader, encoding string) ([]byte, error) {
+	msg, err := grpcwire.ReadMessageEncoded(r, maxGRPCMessage, encoding)
 	switch {
 	case errors.Is(err, grpcwire.ErrMissing):
 		return nil, errors.New("missing request message")

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/encoding/gzip"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
@@ -355,6 +356,31 @@ func TestGRPCUnknownMethod(t *testing.T) {
 		code, text := grpcCall(t, g.grpcAddr, "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", nil, grpcwire.Frame(msg))
 		if code != "12" {
 			t.Errorf("unknown method with a %d-byte message: grpc-status %s (%s); want 12 (UNIMPLEMENTED)", len(msg), code, text)
+		}
+	}
+}
+
+// TestGRPCCompressedRequest: a client that compresses its messages (grpc-go with
+// grpc.UseCompressor(gzip.Name)) is answered; another algorithm is UNIMPLEMENTED with the
+// grpc-accept-encoding the protocol asks for, and a message flagged compressed with no grpc-encoding
+// is a protocol error (INTERNAL).
+func TestGRPCCompressedRequest(t *testing.T) {
+	var db dep
+	g := newGRPCFixture(t, &db, time.Hour)
+	resp, err := g.client(t).Check(t.Context(), &healthpb.HealthCheckRequest{Service: "db"}, grpc.UseCompressor(gzip.Name))
+	if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Errorf("gzip-compressed Check = %v, %v; want SERVING", resp.GetStatus(), err)
+	}
+	compressed := []byte{1, 0, 0, 0, 2, 0x0a, 0}
+	for _, tc := range []struct {
+		encoding, want string
+	}{{"snappy", "12"}, {"", "13"}, {"identity", "13"}} {
+		hdr := http.Header{}
+		if tc.encoding != "" {
+			hdr.Set("Grpc-Encoding", tc.encoding)
+		}
+		if code, text := grpcCall(t, g.grpcAddr, methodCheck, hdr, compressed); code != tc.want {
+			t.Errorf("compressed message, grpc-encoding %q: grpc-status %s (%s); want %s", tc.encoding, code, text, tc.want)
 		}
 	}
 }

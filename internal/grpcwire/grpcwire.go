@@ -9,6 +9,8 @@
 package grpcwire
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -60,15 +62,27 @@ func Frame(msg []byte) []byte {
 
 // Errors of ReadMessage.
 var (
-	ErrMissing    = errors.New("missing message")
-	ErrCompressed = errors.New("compressed messages are not supported")
-	ErrTooLarge   = errors.New("message too large")
-	ErrTruncated  = errors.New("truncated message")
-	ErrMalformed  = errors.New("malformed message")
+	ErrMissing = errors.New("missing message")
+	// ErrCompressed is a message flagged compressed without a grpc-encoding that compresses (none, or
+	// identity): a protocol error.
+	ErrCompressed = errors.New("compressed message without a grpc-encoding")
+	// ErrEncoding is a message compressed with an algorithm other than gzip.
+	ErrEncoding  = errors.New("unsupported grpc-encoding")
+	ErrTooLarge  = errors.New("message too large")
+	ErrTruncated = errors.New("truncated message")
+	ErrMalformed = errors.New("malformed message")
 )
 
 // ReadMessage reads one length-prefixed, uncompressed message of at most max bytes.
-func ReadMessage(r io.Reader, max uint32) ([]byte, error) {
+func ReadMessage(r io.Reader, max uint32) ([]byte, error) { return ReadMessageEncoded(r, max, "") }
+
+// AcceptEncoding is the grpc-accept-encoding that ReadMessageEncoded reads.
+const AcceptEncoding = "identity,gzip"
+
+// ReadMessageEncoded reads one length-prefixed message of at most max bytes (uncompressed), sent with
+// the grpc-encoding encoding: a message flagged compressed is gzip, the one algorithm every gRPC
+// implementation has (grpc-go's client sends it with grpc.UseCompressor(gzip.Name)).
+func ReadMessageEncoded(r io.Reader, max uint32, encoding string) ([]byte, error) {
 	var prefix [5]byte
 	if _, err := io.ReadFull(r, prefix[:]); err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
@@ -76,8 +90,15 @@ func ReadMessage(r io.Reader, max uint32) ([]byte, error) {
 		}
 		return nil, ErrMissing
 	}
-	if prefix[0] != 0 {
-		return nil, ErrCompressed
+	compressed := prefix[0]&1 != 0
+	if compressed {
+		switch encoding {
+		case "gzip":
+		case "", "identity":
+			return nil, ErrCompressed
+		default:
+			return nil, ErrEncoding
+		}
 	}
 	n := binary.BigEndian.Uint32(prefix[1:])
 	if n > max {
@@ -87,7 +108,21 @@ func ReadMessage(r io.Reader, max uint32) ([]byte, error) {
 	if _, err := io.ReadFull(r, msg); err != nil {
 		return nil, ErrTruncated
 	}
-	return msg, nil
+	if !compressed {
+		return msg, nil
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(msg))
+	if err != nil {
+		return nil, ErrMalformed
+	}
+	out, err := io.ReadAll(io.LimitReader(zr, int64(max)+1))
+	switch {
+	case err != nil:
+		return nil, ErrMalformed
+	case len(out) > int(max):
+		return nil, ErrTooLarge
+	}
+	return out, nil
 }
 
 // AppendString appends a length-delimited field (a string); an empty string is not sent, as proto3
