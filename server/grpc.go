@@ -55,6 +55,7 @@ const (
 const (
 	codeOK               = 0
 	codeInvalidArgument  = 3
+	codeDeadlineExceeded = 4
 	codeNotFound         = 5
 	codeUnimplemented    = 12
 	codeInternal         = 13
@@ -172,13 +173,20 @@ func (h *Health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = g.send(h.encodeList(h.src.Snapshot()))
 		g.finish(codeOK, "")
 	case methodWatch:
-		h.watch(g, r, service)
+		var deadline <-chan time.Time
+		if d, ok := grpcwire.ParseTimeout(r.Header.Get("Grpc-Timeout")); ok {
+			t := time.NewTimer(d)
+			defer t.Stop()
+			deadline = t.C
+		}
+		h.watch(g, r, service, deadline)
 	}
 }
 
 // watch sends the service's status now and at every change. An unknown service gets SERVICE_UNKNOWN
-// and the stream stays open, as the protocol asks.
-func (h *Health) watch(g *grpcWriter, r *http.Request, service string) {
+// and the stream stays open, as the protocol asks. The call ends with DEADLINE_EXCEEDED when deadline
+// (the client's grpc-timeout; nil: none) fires.
+func (h *Health) watch(g *grpcWriter, r *http.Request, service string, deadline <-chan time.Time) {
 	last := servingStatus(1 << 10) // no status sent yet
 	var poll <-chan time.Time
 	if service == LivenessService {
@@ -202,6 +210,10 @@ func (h *Health) watch(g *grpcWriter, r *http.Request, service string) {
 		case <-s.Changed():
 		case <-poll:
 		case <-r.Context().Done():
+			return
+		case <-deadline:
+			_ = g.rc.SetWriteDeadline(time.Now().Add(stalledAfter))
+			g.finish(codeDeadlineExceeded, "deadline exceeded (grpc-timeout)")
 			return
 		case <-h.stopped:
 			_ = g.rc.SetWriteDeadline(time.Now().Add(stalledAfter))

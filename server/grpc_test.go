@@ -384,3 +384,19 @@ func TestGRPCCompressedRequest(t *testing.T) {
 		}
 	}
 }
+
+// TestGRPCWatchTimeout: a Watch whose client sent grpc-timeout ends with DEADLINE_EXCEEDED when it
+// passes, as the protocol asks of a server (a client that leaves it to the server, or whose RST_STREAM
+// is lost, is not left on an open stream for ever).
+func TestGRPCWatchTimeout(t *testing.T) {
+	var db dep
+	g := newGRPCFixture(t, &db, time.Hour)
+	start := time.Now()
+	code, text := grpcCall(t, g.grpcAddr, methodWatch, http.Header{"Grpc-Timeout": {"200m"}}, grpcwire.Frame(nil))
+	if code != "4" {
+		t.Errorf("Watch with grpc-timeout 200m: grpc-status %q (%s); want 4 (DEADLINE_EXCEEDED)", code, text)
+	}
+	if took := time.Since(start); took < 200*time.Millisecond {
+		t.Errorf("Watch ended after %s, before its grpc-timeout", took)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"io"
 	"strconv"
+	"time"
 )
 
 // Content types of a gRPC request or response.
@@ -123,6 +124,23 @@ func ReadMessageEncoded(r io.Reader, max uint32, encoding string) ([]byte, error
 		return nil, ErrTooLarge
 	}
 	return out, nil
+}
+
+// ParseTimeout reads a grpc-timeout header: at most 8 digits and a unit (H, M, S, m, u, n).
+func ParseTimeout(v string) (time.Duration, bool) {
+	if len(v) < 2 || len(v) > 9 {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(v[:len(v)-1], 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	unit := map[byte]time.Duration{'H': time.Hour, 'M': time.Minute, 'S': time.Second, 'm': time.Millisecond,
+		'u': time.Microsecond, 'n': time.Nanosecond}[v[len(v)-1]]
+	if unit == 0 {
+		return 0, false
+	}
+	return time.Duration(n) * unit, true
 }
 
 // AppendString appends a length-delimited field (a string); an empty string is not sent, as proto3

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+	"time"
 )
 
 func TestMessageRoundTrip(t *testing.T) {
@@ -54,5 +55,19 @@ func TestPercent(t *testing.T) {
 	}
 	if CodeName(12) != "UNIMPLEMENTED" || CodeName(99) != "code 99" {
 		t.Errorf("CodeName: %s %s", CodeName(12), CodeName(99))
+	}
+}
+
+func TestParseTimeout(t *testing.T) {
+	for v, want := range map[string]time.Duration{"1H": time.Hour, "2M": 2 * time.Minute, "3S": 3 * time.Second,
+		"99999999m": 99999999 * time.Millisecond, "5u": 5 * time.Microsecond, "7n": 7} {
+		if got, ok := ParseTimeout(v); !ok || got != want {
+			t.Errorf("ParseTimeout(%q) = %v, %v; want %v", v, got, ok, want)
+		}
+	}
+	for _, v := range []string{"", "m", "1", "100x", "-1S", "123456789m", "1.5S"} {
+		if got, ok := ParseTimeout(v); ok {
+			t.Errorf("ParseTimeout(%q) = %v; want refused", v, got)
+		}
 	}
 }
