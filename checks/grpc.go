@@ -328,8 +328,8 @@ func (g *grpcCheck) call(ctx context.Context) error {
 	req.Header.Set("Te", "trailers")
 	req.Header.Set("User-Agent", "grpc-"+UserAgent)
 	if dl, ok := ctx.Deadline(); ok {
-		// The server may give up when we do; at least 1 ms, in its unit.
-		req.Header.Set("Grpc-Timeout", strconv.FormatInt(max(time.Until(dl).Milliseconds(), 1), 10)+"m")
+		// The server may give up when we do; at least 1 ms, in at most 8 digits.
+		req.Header.Set("Grpc-Timeout", grpcwire.FormatTimeout(time.Until(dl)))
 	}
 	resp, err := g.client.Do(req)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -229,4 +230,12 @@ func TestGRPCConfig(t *testing.T) {
 			t.Errorf("address %q: %v; want an error without the secret", addr, err)
 		}
 	}
+}
+
+// TestGRPCLongTimeout: a run's grpc-timeout fits the header's 8 digits whatever the timeout; 30 h in
+// milliseconds has 9, which grpc-go's server refused with HTTP 400 (bad_response).
+func TestGRPCLongTimeout(t *testing.T) {
+	addr, _ := startGRPC(t, true, nil)
+	ch := newCheckTimeout(t, config.Check{Type: "grpc", Spec: config.SpecOf(map[string]any{"address": addr, "service": grpcService})}, 30*time.Hour)
+	assertClass(t, runErr(t, ch), "")
 }

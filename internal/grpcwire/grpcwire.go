@@ -143,6 +143,22 @@ func ParseTimeout(v string) (time.Duration, bool) {
 	return time.Duration(n) * unit, true
 }
 
+// FormatTimeout writes d as a grpc-timeout: in milliseconds (at least 1), or in the smallest coarser
+// unit whose value fits the 8 digits the header allows (grpc-go refuses a longer one with HTTP 400),
+// rounded up.
+func FormatTimeout(d time.Duration) string {
+	const maxValue = 99999999
+	for _, u := range []struct {
+		unit time.Duration
+		name string
+	}{{time.Millisecond, "m"}, {time.Second, "S"}, {time.Minute, "M"}, {time.Hour, "H"}} {
+		if n := max((d+u.unit-1)/u.unit, 1); n <= maxValue {
+			return strconv.FormatInt(int64(n), 10) + u.name
+		}
+	}
+	return strconv.Itoa(maxValue) + "H"
+}
+
 // AppendString appends a length-delimited field (a string); an empty string is not sent, as proto3
 // omits default values.
 func AppendString(b []byte, field int, s string) []byte {

@@ -71,3 +71,16 @@ func TestParseTimeout(t *testing.T) {
 		}
 	}
 }
+
+func TestFormatTimeout(t *testing.T) {
+	for d, want := range map[time.Duration]string{-time.Second: "1m", 0: "1m", 1500 * time.Microsecond: "2m", 5 * time.Second: "5000m",
+		99999999 * time.Millisecond: "99999999m", 30 * time.Hour: "108000S", 200000 * time.Hour: "12000000M"} {
+		got := FormatTimeout(d)
+		if got != want {
+			t.Errorf("FormatTimeout(%v) = %q; want %q", d, got, want)
+		}
+		if back, ok := ParseTimeout(got); !ok || back < d {
+			t.Errorf("FormatTimeout(%v) = %q, read back as %v, %v", d, got, back, ok)
+		}
+	}
+}
