@@ -361,7 +361,8 @@ func (g *grpcCheck) call(ctx context.Context) error {
 	if n != grpcwire.OK {
 		return g.statusError(n, truncate(grpcwire.PercentDecode(msg), 160))
 	}
-	frame, err := grpcwire.ReadMessage(bytes.NewReader(body), grpcMaxResponse)
+	// A server may compress its answer (grpc-go's grpc.RPCCompressor does, asked or not): gzip is read.
+	frame, err := grpcwire.ReadMessageEncoded(bytes.NewReader(body), grpcMaxResponse, resp.Header.Get("Grpc-Encoding"))
 	if err != nil {
 		return &Error{Class: BadResponse, Hint: grpcNotGRPCHint, Err: fmt.Errorf("Check's answer: %w", err)}
 	}

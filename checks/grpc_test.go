@@ -239,3 +239,23 @@ func TestGRPCLongTimeout(t *testing.T) {
 	ch := newCheckTimeout(t, config.Check{Type: "grpc", Spec: config.SpecOf(map[string]any{"address": addr, "service": grpcService})}, 30*time.Hour)
 	assertClass(t, runErr(t, ch), "")
 }
+
+// TestGRPCCompressedAnswer: a server that compresses its answers (grpc-go's grpc.RPCCompressor, asked
+// or not) is read, not called "not a gRPC server".
+func TestGRPCCompressedAnswer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer(grpc.RPCCompressor(grpc.NewGZIPCompressor())) //nolint:staticcheck // what such servers run
+	hs := health.NewServer()
+	hs.SetServingStatus(grpcService, healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(srv, hs)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Stop(); <-done })
+	ch := newCheckTimeout(t, config.Check{Type: "grpc", Spec: config.SpecOf(map[string]any{"address": ln.Addr().String(), "service": grpcService})}, generousTimeout)
+	assertClass(t, runErr(t, ch), "")
+	hs.SetServingStatus(grpcService, healthpb.HealthCheckResponse_NOT_SERVING)
+	assertClass(t, runErr(t, ch), checks.NotReady)
+}
