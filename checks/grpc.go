@@ -55,6 +55,7 @@ const (
 	grpcNotServingHint    = "the server says it is not serving: it is starting, draining, or one of its own dependencies is failing; see its log"
 	grpcNotGRPCHint       = "the port in %s answered, but not as a gRPC server: is it the gRPC port, and does it want TLS (set tls:) or plaintext?"
 	grpcPlainPortHint     = "the server answered the TLS handshake with something else, or closed the connection: the port may not speak TLS (remove the tls block, or point %s at the server's TLS port)"
+	grpcNoH2TLSHint       = "the port in %s speaks TLS but not HTTP/2 (ALPN h2), which gRPC runs on: is it the gRPC port, or an HTTPS (HTTP/1.1) one?"
 	grpcUnavailableHint   = "the server answered UNAVAILABLE: it is starting, shutting down or overloaded; it should clear by itself"
 	grpcUnauthorizedHint  = "the server refused the call (UNAUTHENTICATED or PERMISSION_DENIED): the health service should be open to unauthenticated callers, or give the check a client certificate in tls:"
 	grpcServiceWholeLabel = `"" (the server as a whole)`
@@ -188,11 +189,19 @@ func buildGRPC(c config.Check, s *grpcSpec) (prober, string, config.Errors) {
 			tc := tls.Client(raw, c)
 			if err := tc.HandshakeContext(ctx); err != nil {
 				_ = raw.Close()
+				if noALPN(err) {
+					return nil, &Error{Class: BadResponse, Hint: grpcNoH2TLSHint, Err: fmt.Errorf("TLS handshake: %w", err)}
+				}
 				var rec tls.RecordHeaderError
 				if ctx.Err() == nil && (errors.As(err, &rec) || ClassOf(err) == Reset) {
 					return nil, &Error{Class: TLS, Hint: grpcPlainPortHint, Err: fmt.Errorf("TLS handshake: %w", err)}
 				}
 				return nil, err
+			}
+			if p := tc.ConnectionState().NegotiatedProtocol; p != "h2" {
+				// A server without ALPN: net/http would speak HTTP/1.1 to it.
+				_ = tc.Close()
+				return nil, &Error{Class: BadResponse, Hint: grpcNoH2TLSHint, Err: fmt.Errorf("the server chose no HTTP/2 by ALPN (%q)", p)}
 			}
 			return tc, nil
 		}
@@ -210,6 +219,13 @@ func buildGRPC(c config.Check, s *grpcSpec) (prober, string, config.Errors) {
 	g2.transport = tr
 	g2.client = &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return g2, target, nil
+}
+
+// noALPN reports the alert of a TLS server that offers none of our protocols (h2): an HTTPS server
+// that speaks HTTP/1.1 only.
+func noALPN(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "remote error" && strings.Contains(oe.Err.Error(), "no application protocol")
 }
 
 // h2Sniffer watches the first 9 bytes a plaintext server sends: an HTTP/2 server's first frame is

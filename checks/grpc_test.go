@@ -170,6 +170,16 @@ func TestGRPCTLS(t *testing.T) {
 	h2c.Config.Protocols.SetUnencryptedHTTP2(true)
 	h2c.Start()
 	t.Cleanup(h2c.Close)
+	// An HTTPS server that speaks HTTP/1.1 only (ALPN http/1.1: it refuses h2), and a TLS server with no
+	// ALPN at all, to which net/http would speak HTTP/1.1.
+	https1 := httptest.NewUnstartedServer(http.NotFoundHandler())
+	https1.TLS = &tls.Config{Certificates: []tls.Certificate{pki.server}}
+	https1.StartTLS()
+	t.Cleanup(https1.Close)
+	noALPN := httptest.NewUnstartedServer(http.NotFoundHandler())
+	noALPN.TLS = &tls.Config{Certificates: []tls.Certificate{pki.server}, NextProtos: []string{}}
+	noALPN.StartTLS()
+	t.Cleanup(noALPN.Close)
 	for _, tc := range []struct {
 		name  string
 		check config.Check
@@ -182,6 +192,8 @@ func TestGRPCTLS(t *testing.T) {
 		{name: "wrong name", check: config.Check{Spec: config.SpecOf(map[string]any{"address": addr, "tls": config.TLS{CAFile: caFile, ServerName: "inventory.internal"}})}, want: checks.TLS, hint: "tls.server_name"},
 		{name: "tls to a plaintext server", check: config.Check{Spec: config.SpecOf(map[string]any{"address": plain, "tls": config.TLS{CAFile: caFile}})}, want: checks.TLS},
 		{name: "tls to a plaintext net/http h2c server", check: config.Check{Spec: config.SpecOf(map[string]any{"address": h2c.Listener.Addr().String(), "tls": config.TLS{CAFile: caFile}})}, want: checks.TLS, hint: "may not speak TLS"},
+		{name: "tls to an HTTP/1.1-only HTTPS server", check: config.Check{Spec: config.SpecOf(map[string]any{"address": https1.Listener.Addr().String(), "tls": config.TLS{CAFile: caFile}})}, want: checks.BadResponse, hint: "not HTTP/2"},
+		{name: "tls to a server without ALPN", check: config.Check{Spec: config.SpecOf(map[string]any{"address": noALPN.Listener.Addr().String(), "tls": config.TLS{CAFile: caFile}})}, want: checks.BadResponse, hint: "not HTTP/2"},
 		{name: "plaintext to a TLS server", check: config.Check{Spec: config.SpecOf(map[string]any{"address": addr})}, want: checks.Reset, hint: "wants TLS"},
 		// https:// turns TLS on as tls: {} does (the flag --grpc https://... has no tls block); http:// is plaintext.
 		{name: "https://, trusted by the tls block", check: config.Check{Spec: config.SpecOf(map[string]any{"address": "https://" + addr, "tls": config.TLS{CAFile: caFile}})}},
