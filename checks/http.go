@@ -30,6 +30,7 @@ type httpCheck struct {
 	transport *http.Transport
 	method    string
 	url       string // the real URL, secrets included: never shown
+	origin    *url.URL
 	shown     string // redacted
 	header    http.Header
 	host      string
@@ -127,7 +128,11 @@ func buildHTTP(c config.Check, s *httpSpec) (prober, string, config.Errors) {
 		}
 		return &firstBytesConn{Conn: &proxyHandshakeConn{Conn: conn, timeout: c.Timeout}, judge: httpFirstByte}, nil
 	}
-	client := &http.Client{
+	h := &httpCheck{
+		transport: tr, method: method, url: s.URL, origin: u, shown: RedactURL(s.URL),
+		header: header, host: host, expect: s.ExpectStatus, contains: []byte(s.BodyContains),
+	}
+	h.client = &http.Client{
 		Transport: tr,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if !s.FollowRedirects {
@@ -136,14 +141,39 @@ func buildHTTP(c config.Check, s *httpSpec) (prober, string, config.Errors) {
 			if len(via) >= maxRedirects {
 				return fmt.Errorf("stopped after %d redirects", maxRedirects)
 			}
+			if !h.sameOrigin(req.URL) {
+				// net/http copies every header of the first request to each hop, and drops only
+				// Authorization and cookies, and only for another host name (not another port or
+				// scheme): an X-Api-Key went to whatever host a redirect named, a token in clear to an
+				// http:// one. The configured headers are secrets: they go only where they were
+				// configured for.
+				for k := range h.header {
+					if k != "User-Agent" {
+						req.Header.Del(k)
+					}
+				}
+			}
 			return nil
 		},
 	}
-	h := &httpCheck{
-		client: client, transport: tr, method: method, url: s.URL, shown: RedactURL(s.URL),
-		header: header, host: host, expect: s.ExpectStatus, contains: []byte(s.BodyContains),
-	}
 	return h, h.shown, nil
+}
+
+// sameOrigin: u has the scheme, host and port of the configured URL, so a redirect to it is sent the
+// configured headers.
+func (h *httpCheck) sameOrigin(u *url.URL) bool {
+	return strings.EqualFold(u.Scheme, h.origin.Scheme) && strings.EqualFold(u.Hostname(), h.origin.Hostname()) &&
+		effectivePort(u) == effectivePort(h.origin)
+}
+
+func effectivePort(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	if strings.EqualFold(u.Scheme, "https") {
+		return "443"
+	}
+	return "80"
 }
 
 // proxyHandshakeConn bounds a proxy's handshake by the check's timeout: the wait for an HTTP proxy's
@@ -282,6 +312,13 @@ func (h *httpCheck) probe(ctx context.Context) error {
 	body, readErr := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if !h.statusOK(resp.StatusCode) {
 		msg := fmt.Sprintf("status %d from %s", resp.StatusCode, h.shown)
+		if resp.Request != nil && resp.Request.Response != nil {
+			// a redirect was followed: the answer is the last hop's
+			msg = fmt.Sprintf("status %d from %s (redirected from %s)", resp.StatusCode, RedactURL(resp.Request.URL.String()), h.shown)
+			if !h.sameOrigin(resp.Request.URL) && len(h.header) > 1 {
+				msg += "; the configured headers were not sent to it: another scheme, host or port than the url's"
+			}
+		}
 		if loc, err := resp.Location(); err == nil && resp.StatusCode >= 300 && resp.StatusCode < 400 {
 			// Location() resolves a relative reference against the request, so it is redacted as a URL.
 			msg += fmt.Sprintf(" (redirect to %s, not followed: check that URL instead, or set follow_redirects: true in the config)", RedactURL(loc.String()))

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/httptrace"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -848,4 +849,81 @@ func pgError(severity, code, msg string) []byte {
 	body = append(body, 0)
 	n := len(body) + 4
 	return append([]byte{'E', byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}, body...)
+}
+
+// TestHTTPRedirectKeepsHeadersHome: with follow_redirects, the configured headers (secrets: a token in
+// X-Api-Key or Authorization) go only to the scheme, host and port of the url. net/http copied every
+// header to each hop and dropped Authorization only for another host name: X-Api-Key went to any host a
+// redirect named, and Authorization too to another port or scheme of the same host (https to http: in
+// clear). A redirect within the url's origin still carries them.
+func TestHTTPRedirectKeepsHeadersHome(t *testing.T) {
+	var leaked atomic.Value
+	leaked.Store("")
+	record := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if v := r.Header.Get("X-Api-Key") + r.Header.Get("Authorization"); v != "" {
+			leaked.Store(r.Host + ": " + v)
+		}
+		if r.URL.Query().Has("deny") {
+			http.Error(w, "no", http.StatusUnauthorized)
+		}
+	})
+	otherPort := httptest.NewServer(record)
+	t.Cleanup(otherPort.Close)
+	otherHost := httptest.NewUnstartedServer(record)
+	if ln, err := net.Listen("tcp", "127.0.0.2:0"); err == nil {
+		otherHost.Listener = ln
+	}
+	otherHost.Start()
+	t.Cleanup(otherHost.Close)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/to", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, r.URL.Query().Get("u"), http.StatusFound)
+	})
+	mux.HandleFunc("/home", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Api-Key") != "s3cr3t-key" || r.Header.Get("Authorization") != "Bearer s3cr3t-token" {
+			http.Error(w, "no", http.StatusUnauthorized)
+		}
+	})
+	origin := httptest.NewServer(mux)
+	t.Cleanup(origin.Close)
+	secure := httptest.NewTLSServer(mux)
+	t.Cleanup(secure.Close)
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: secure.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	headers := map[string]string{"X-Api-Key": "s3cr3t-key", "Authorization": "Bearer s3cr3t-token"}
+	check := func(from *httptest.Server, to string) *checks.Check {
+		spec := map[string]any{"url": from.URL + "/to?u=" + url.QueryEscape(to), "follow_redirects": true, "headers": headers}
+		if from == secure {
+			spec["tls"] = config.TLS{CAFile: caFile}
+		}
+		return newCheckTimeout(t, config.Check{Type: "http", Spec: config.SpecOf(spec)}, generousTimeout)
+	}
+
+	err, _ := runCheck(t, check(origin, "/home"))
+	assertClass(t, err, "") // the url's own origin: the headers follow
+	for _, tc := range []struct {
+		name string
+		from *httptest.Server
+		to   string
+	}{
+		{"another port", origin, otherPort.URL + "/"},
+		{"another host", origin, otherHost.URL + "/"},
+		{"https to http", secure, otherPort.URL + "/"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			leaked.Store("")
+			err, _ := runCheck(t, check(tc.from, tc.to))
+			assertClass(t, err, "")
+			if v := leaked.Load().(string); v != "" {
+				t.Errorf("a configured header went to the redirect's target %s", v)
+			}
+			err, _ = runCheck(t, check(tc.from, tc.to+"?deny&token=s3cr3t-q"))
+			assertClass(t, err, checks.BadResponse)
+			if s := err.Error(); !strings.Contains(s, "not sent") || strings.Contains(s, "s3cr3t") {
+				t.Errorf("error %q: want the headers said not sent, and no secret", s)
+			}
+		})
+	}
 }
