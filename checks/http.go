@@ -133,7 +133,7 @@ func buildHTTP(c config.Check, s *httpSpec) (prober, string, config.Errors) {
 		header: header, host: host, expect: s.ExpectStatus, contains: []byte(s.BodyContains),
 	}
 	h.client = &http.Client{
-		Transport: tr,
+		Transport: locationCheck{tr},
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if !s.FollowRedirects {
 				return http.ErrUseLastResponse
@@ -157,6 +157,30 @@ func buildHTTP(c config.Check, s *httpSpec) (prober, string, config.Errors) {
 		},
 	}
 	return h, h.shown, nil
+}
+
+// locationCheck takes from an answer a Location that is not a URL (unparsedLocation says it did). net/http
+// parses the Location of every 301, 302, 303, 307 and 308 before it asks CheckRedirect, followed or
+// not, and fails the request with the header quoted: the run was unknown, its error held the Location's
+// query (a token) unredacted, and an expect_status of that redirect could never pass. Without it, the
+// answer is a redirect net/http returns as it is.
+type locationCheck struct{ http.RoundTripper }
+
+const unparsedLocation = "Healthgate-Unparsed-Location"
+
+func (t locationCheck) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.RoundTripper.RoundTrip(req)
+	if err != nil {
+		return resp, err
+	}
+	resp.Header.Del(unparsedLocation)
+	if loc := resp.Header.Get("Location"); loc != "" {
+		if _, err := req.URL.Parse(loc); err != nil {
+			resp.Header.Del("Location")
+			resp.Header.Set(unparsedLocation, "1")
+		}
+	}
+	return resp, nil
 }
 
 // sameOrigin: u has the scheme, host and port of the configured URL, so a redirect to it is sent the
@@ -322,6 +346,8 @@ func (h *httpCheck) probe(ctx context.Context) error {
 		if loc, err := resp.Location(); err == nil && resp.StatusCode >= 300 && resp.StatusCode < 400 {
 			// Location() resolves a relative reference against the request, so it is redacted as a URL.
 			msg += fmt.Sprintf(" (redirect to %s, not followed: check that URL instead, or set follow_redirects: true in the config)", RedactURL(loc.String()))
+		} else if resp.Header.Get(unparsedLocation) != "" {
+			msg += " (a redirect whose Location header is not a valid URL: not followed, not shown)"
 		}
 		return &Error{Class: BadResponse, Err: errors.New(msg)}
 	}

@@ -519,6 +519,11 @@ func TestHTTP(t *testing.T) {
 		w.Header().Set("Location", "/login?next=/health&session=s3cr3t-session")
 		w.WriteHeader(http.StatusFound)
 	})
+	mux.HandleFunc("/bad-location", func(w http.ResponseWriter, _ *http.Request) {
+		// not a URL (an invalid escape), with a secret parameter
+		w.Header().Set("Location", "/login%zz?session=s3cr3t-session")
+		w.WriteHeader(http.StatusFound)
+	})
 	mux.HandleFunc("/auth", func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer s3cr3t-token" {
 			http.Error(w, "no", http.StatusUnauthorized)
@@ -572,6 +577,9 @@ func TestHTTP(t *testing.T) {
 		{name: "500 expected", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/fail", "expect_status": []int{500}})}},
 		{name: "redirect not followed", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/moved"})}, want: checks.BadResponse},
 		{name: "relative redirect with a secret parameter", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/login-first"})}, want: checks.BadResponse},
+		{name: "redirect to what is not a URL", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/bad-location"})}, want: checks.BadResponse},
+		{name: "redirect to what is not a URL, followed", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/bad-location", "follow_redirects": true})}, want: checks.BadResponse},
+		{name: "redirect to what is not a URL, expected", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/bad-location", "expect_status": []int{302}})}},
 		{name: "redirect followed", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/moved", "follow_redirects": true})}},
 		{name: "header sent", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/auth", "headers": map[string]string{"Authorization": "Bearer s3cr3t-token"}})}},
 		{name: "header missing", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/auth"})}, want: checks.BadResponse},
