@@ -25,6 +25,12 @@ const maxBody = 64 << 10
 
 const maxRedirects = 5
 
+// errTooManyRedirects ends a run whose redirects go on past maxRedirects (a loop, often a login page
+// that sends to itself): the dependency answered, not as expected.
+var errTooManyRedirects = fmt.Errorf("stopped after %d redirects", maxRedirects)
+
+const tooManyRedirectsHint = "the redirects from %s go on past 5: a loop (a login or a scheme redirect that sends back)? Check the last URL the error names"
+
 type httpCheck struct {
 	client    *http.Client
 	transport *http.Transport
@@ -139,7 +145,7 @@ func buildHTTP(c config.Check, s *httpSpec) (prober, string, config.Errors) {
 				return http.ErrUseLastResponse
 			}
 			if len(via) >= maxRedirects {
-				return fmt.Errorf("stopped after %d redirects", maxRedirects)
+				return errTooManyRedirects
 			}
 			if !h.sameOrigin(req.URL) {
 				// net/http copies every header of the first request to each hop, and drops only
@@ -323,6 +329,9 @@ func (h *httpCheck) probe(ctx context.Context) error {
 		// server sent before the request, which an HTTP server never does (an SSH banner).
 		msg := err.Error()
 		var notHTTP notHTTPError
+		if errors.Is(err, errTooManyRedirects) {
+			return &Error{Class: BadResponse, Err: err, Hint: tooManyRedirectsHint}
+		}
 		if errors.As(err, &notHTTP) {
 			return &Error{Class: BadResponse, Err: err, Hint: httpNotHTTPHint}
 		}
