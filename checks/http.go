@@ -10,10 +10,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/healthgate/healthgate/config"
@@ -313,15 +315,7 @@ func (e notHTTPError) Error() string {
 }
 
 func (h *httpCheck) probe(ctx context.Context) error {
-	req, err := http.NewRequestWithContext(ctx, h.method, h.url, nil)
-	if err != nil {
-		return &Error{Class: Unknown, Err: redactURLError(err)}
-	}
-	req.Header = h.header.Clone()
-	if h.host != "" {
-		req.Host = h.host
-	}
-	resp, err := h.client.Do(req)
+	resp, err := h.do(ctx)
 	if err != nil {
 		err = redactEcho(redactURLError(err))
 		// net/http's words for an answer that is not HTTP (another protocol on the port): a malformed
@@ -370,6 +364,33 @@ func (h *httpCheck) probe(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// do sends the run's request; once more, on a fresh connection, when the connection it went on was kept
+// from an earlier run and the server closed or reset it without a byte of answer: a keep-alive timeout
+// that ran out as the request went (Node.js closes an idle connection after 5 s, the default interval),
+// not what the server is doing now. net/http sends such a request again itself, but only a GET, HEAD,
+// OPTIONS or TRACE: a POST check failed reset now and then. A run on a fresh connection is not sent again.
+func (h *httpCheck) do(ctx context.Context) (*http.Response, error) {
+	for attempt := 0; ; attempt++ {
+		var stale atomic.Bool // the connection is a kept one that has answered nothing yet
+		trace := &httptrace.ClientTrace{
+			GotConn:              func(info httptrace.GotConnInfo) { stale.Store(info.Reused) },
+			GotFirstResponseByte: func() { stale.Store(false) },
+		}
+		req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), h.method, h.url, nil)
+		if err != nil {
+			return nil, &Error{Class: Unknown, Err: redactURLError(err)}
+		}
+		req.Header = h.header.Clone()
+		if h.host != "" {
+			req.Host = h.host
+		}
+		resp, err := h.client.Do(req)
+		if err == nil || attempt > 0 || !stale.Load() || ctx.Err() != nil || classifyNet(err) != Reset {
+			return resp, err
+		}
+	}
 }
 
 // redactEcho redacts the URLs and query strings in the server's bytes that net/http quotes when they are
