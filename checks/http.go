@@ -83,6 +83,10 @@ func buildHTTP(c config.Check, s *httpSpec) (prober, string, config.Errors) {
 	if !validToken(method) {
 		errs = append(errs, c.Src.Errorf("method", "%q is not an HTTP method", s.Method))
 	}
+	if method == http.MethodHead && s.BodyContains != "" {
+		// An answer to HEAD has no body: every run would fail bad_response.
+		errs = append(errs, c.Src.Errorf("body_contains", "an answer to method HEAD has no body to search: remove body_contains, or use GET"))
+	}
 	for _, code := range s.ExpectStatus {
 		if code < 100 || code > 599 {
 			errs = append(errs, c.Src.Errorf("expect_status", "%d is not an HTTP status code", code))

@@ -975,3 +975,11 @@ func TestHTTPKeptConnectionClosedUnanswered(t *testing.T) {
 		})
 	}
 }
+
+// TestHTTPConfigErrors: a configuration no run could pass is refused at once: body_contains with method
+// HEAD, whose answer has no body (every run failed bad_response, "does not contain").
+func TestHTTPConfigErrors(t *testing.T) {
+	assertConfigErrors(t, "api", "http", []configCase{
+		{"body_contains with HEAD", config.Check{Spec: config.SpecOf(map[string]any{"url": "http://api.internal/healthz", "method": "head", "body_contains": "ok"})}, "method HEAD has no body"},
+	})
+}
