@@ -132,6 +132,12 @@ func buildHTTP(c config.Check, s *httpSpec) (prober, string, config.Errors) {
 	// that never completes the connect or the handshake holds no run's attempt past about the run's end,
 	// and an outage does not pile them up.
 	tr.TLSHandshakeTimeout = c.Timeout
+	tr.OnProxyConnectResponse = func(_ context.Context, proxy *url.URL, _ *http.Request, resp *http.Response) error {
+		if resp.StatusCode == http.StatusOK {
+			return nil
+		}
+		return &proxyRefusal{proxy: proxy.Host, status: resp.Status, code: resp.StatusCode}
+	}
 	dialer := &net.Dialer{Timeout: c.Timeout, KeepAlive: 30 * time.Second}
 	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		conn, err := dialContext(ctx, dialer, network, addr)
@@ -245,6 +251,53 @@ func (c *proxyHandshakeConn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
+// proxyRefusal is a proxy's answer other than 200 to the CONNECT of an https:// URL (HTTPS_PROXY): net/http
+// fails the request with the status text alone ("Forbidden"), which reads as the dependency's answer and
+// was class unknown.
+type proxyRefusal struct {
+	proxy  string // host:port, never the proxy URL's credentials
+	status string
+	code   int
+}
+
+func (e *proxyRefusal) Error() string {
+	return fmt.Sprintf("the proxy %s did not open the tunnel to the url (CONNECT): %s", e.proxy, e.status)
+}
+
+const (
+	proxyAuthHint    = "the proxy (HTTPS_PROXY, HTTP_PROXY) wants credentials: give them in its URL (http://user:password@proxy:3128), or list this host in NO_PROXY if it is reached without the proxy"
+	proxyDeniedHint  = "the proxy (HTTPS_PROXY, HTTP_PROXY) does not allow a connection to this host and port: its allow list, or NO_PROXY for a host reached without the proxy (an in-cluster service)"
+	proxyUpHint      = "the proxy (HTTPS_PROXY, HTTP_PROXY) could not reach the dependency in %s: is it running, and can the proxy reach it? A host reached without the proxy (an in-cluster service) belongs in NO_PROXY"
+	proxyDialHint    = "the proxy (HTTPS_PROXY, HTTP_PROXY) could not be reached: is it running, and is its address right? A host reached without the proxy (an in-cluster service) belongs in NO_PROXY"
+	proxyRefusalHint = "the proxy (HTTPS_PROXY, HTTP_PROXY) refused the connection to the dependency: see its status and the proxy's log"
+)
+
+// proxyFailure classifies a failure of the proxy between the check and its url: a CONNECT refused
+// (proxyRefusal), or the proxy itself not reached (net/http's "proxyconnect" error); nil for any other.
+func proxyFailure(err error) error {
+	var refusal *proxyRefusal
+	if errors.As(err, &refusal) {
+		switch refusal.code {
+		case http.StatusProxyAuthRequired:
+			return &Error{Class: Auth, Err: err, Hint: proxyAuthHint}
+		case http.StatusForbidden:
+			return &Error{Class: Auth, Err: err, Hint: proxyDeniedHint}
+		case http.StatusBadGateway, http.StatusServiceUnavailable:
+			return &Error{Class: Refused, Err: err, Hint: proxyUpHint}
+		case http.StatusGatewayTimeout:
+			return &Error{Class: Timeout, Err: err, Hint: proxyUpHint}
+		}
+		return &Error{Class: BadResponse, Err: err, Hint: proxyRefusalHint}
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "proxyconnect" {
+		if class := classifyNet(err); class == DNS || class == Refused || class == Timeout {
+			return &Error{Class: class, Err: err, Hint: proxyDialHint}
+		}
+	}
+	return nil
+}
+
 // clientTLS builds the client side of TLS from a check's tls block, for every kind that speaks TLS
 // (checks/tls.go).
 func clientTLS(t config.TLS) (*tls.Config, config.Errors) {
@@ -327,6 +380,9 @@ func (h *httpCheck) probe(ctx context.Context) error {
 		// server sent before the request, which an HTTP server never does (an SSH banner).
 		msg := err.Error()
 		var notHTTP notHTTPError
+		if perr := proxyFailure(err); perr != nil {
+			return perr
+		}
 		if errors.Is(err, errTooManyRedirects) {
 			return &Error{Class: BadResponse, Err: err, Hint: tooManyRedirectsHint}
 		}
@@ -355,6 +411,10 @@ func (h *httpCheck) probe(ctx context.Context) error {
 			msg += fmt.Sprintf(" (redirect to %s, not followed: check that URL instead, or set follow_redirects: true in the config)", RedactURL(loc.String()))
 		} else if resp.Header.Get(unparsedLocation) != "" {
 			msg += " (a redirect whose Location header is not a valid URL: not followed, not shown)"
+		}
+		if resp.StatusCode == http.StatusProxyAuthRequired {
+			// only a proxy answers 407: an http:// url through HTTP_PROXY
+			return &Error{Class: Auth, Err: errors.New(msg), Hint: proxyAuthHint}
 		}
 		return &Error{Class: BadResponse, Err: errors.New(msg)}
 	}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -210,4 +211,57 @@ func splice(conn net.Conn, in io.Reader, up net.Conn) {
 	wg.Go(func() { _, _ = io.Copy(up, in); _ = up.Close() })
 	_, _ = io.Copy(conn, up)
 	_ = conn.Close()
+}
+
+// TestProxyRefusals: a proxy that does not open the tunnel to an https:// url (its answer to CONNECT is
+// not 200) fails the run with the class of its status and a hint that names the proxy: net/http gave the
+// status text alone ("Forbidden"), which read as the dependency's answer, class unknown. A proxy that asks
+// for credentials (407) is auth, for an http:// url too; a proxy that cannot be reached is said to be the
+// proxy. Neither the url's secrets nor the proxy's credentials are shown.
+func TestProxyRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		url, status string
+		want        Class
+	}{
+		{"https://api.example.invalid/healthz?token=s3cr3t-q", "407 Proxy Authentication Required", Auth},
+		{"https://api.example.invalid/healthz?token=s3cr3t-q", "403 Forbidden", Auth},
+		{"https://api.example.invalid/healthz?token=s3cr3t-q", "502 Bad Gateway", Refused},
+		{"https://api.example.invalid/healthz?token=s3cr3t-q", "504 Gateway Timeout", Timeout},
+		{"https://api.example.invalid/healthz?token=s3cr3t-q", "500 Internal Server Error", BadResponse},
+		{"http://api.example.invalid/healthz?token=s3cr3t-q", "407 Proxy Authentication Required", Auth},
+	} {
+		t.Run(tc.url[:5]+" "+tc.status, func(t *testing.T) {
+			h := proxiedCheck(t, "http", tc.url, keptTimeout, func(conn net.Conn) {
+				if _, err := http.ReadRequest(bufio.NewReader(conn)); err == nil {
+					_, _ = io.WriteString(conn, "HTTP/1.1 "+tc.status+"\r\nContent-Length: 0\r\n\r\n")
+				}
+			})
+			proxy := h.transport.Proxy
+			h.transport.Proxy = func(r *http.Request) (*url.URL, error) {
+				u, err := proxy(r)
+				u.User = url.UserPassword("proxyuser", "s3cr3t-pw")
+				return u, err
+			}
+			err := runProxied(t, h)
+			assertProxyFailure(t, err, tc.want)
+		})
+	}
+	t.Run("the proxy not listening", func(t *testing.T) {
+		h := proxiedCheck(t, "http", "https://api.example.invalid/healthz?token=s3cr3t-q", keptTimeout, func(net.Conn) {})
+		h.transport.Proxy = http.ProxyURL(&url.URL{Scheme: "http", Host: checktest.ClosedAddr(t), User: url.UserPassword("proxyuser", "s3cr3t-pw")})
+		assertProxyFailure(t, runProxied(t, h), Refused)
+	})
+}
+
+func assertProxyFailure(t *testing.T, err error, want Class) {
+	t.Helper()
+	if ClassOf(err) != want {
+		t.Fatalf("class %s (%v); want %s", ClassOf(err), err, want)
+	}
+	if hint := Hint(err, ""); !strings.Contains(hint, "proxy") {
+		t.Errorf("hint %q: want it to name the proxy", hint)
+	}
+	if strings.Contains(err.Error(), "s3cr3t") {
+		t.Errorf("error leaks a secret: %v", err)
+	}
 }
