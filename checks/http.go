@@ -396,8 +396,9 @@ func (h *httpCheck) probe(ctx context.Context) error {
 		return withTLSHint(classified(err))
 	}
 	defer resp.Body.Close()
-	body, readErr := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if !h.statusOK(resp.StatusCode) {
+		// The status says it: the body is not waited for (a 503 whose body stalls was a timeout, at the
+		// end of the run's time, instead of the 503 at once).
 		msg := fmt.Sprintf("status %d from %s", resp.StatusCode, h.shown)
 		if resp.Request != nil && resp.Request.Response != nil {
 			// a redirect was followed: the answer is the last hop's
@@ -418,6 +419,7 @@ func (h *httpCheck) probe(ctx context.Context) error {
 		}
 		return &Error{Class: BadResponse, Err: errors.New(msg)}
 	}
+	body, readErr := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if readErr != nil {
 		// A status line followed by a body that stalls or is cut off is not a healthy answer.
 		return classified(redactURLError(fmt.Errorf("reading the body: %w", readErr)))

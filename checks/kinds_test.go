@@ -539,6 +539,12 @@ func TestHTTP(t *testing.T) {
 		w.(http.Flusher).Flush()
 		<-r.Context().Done()
 	})
+	mux.HandleFunc("/fail-stall", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, "{")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	})
 	mux.HandleFunc("/cut", func(w http.ResponseWriter, _ *http.Request) {
 		c, buf, err := w.(http.Hijacker).Hijack()
 		if err != nil {
@@ -578,6 +584,7 @@ func TestHTTP(t *testing.T) {
 		{name: "body stalls after the status", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/stall?token=s3cr3t-q"})}, want: checks.Timeout, bound: true},
 		{name: "body cut short", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/cut?token=s3cr3t-q"})}, want: checks.Reset},
 		{name: "500", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/fail?api_key=s3cr3t-key"})}, want: checks.BadResponse},
+		{name: "503, its body stalls", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/fail-stall"})}, want: checks.BadResponse},
 		{name: "500 expected", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/fail", "expect_status": []int{500}})}},
 		{name: "redirect not followed", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/moved"})}, want: checks.BadResponse},
 		{name: "relative redirect with a secret parameter", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/login-first"})}, want: checks.BadResponse},
