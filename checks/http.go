@@ -2,6 +2,9 @@ package checks
 
 import (
 	"bytes"
+	"compress/flate"
+	"compress/gzip"
+	"compress/zlib"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -425,11 +428,51 @@ func (h *httpCheck) probe(ctx context.Context) error {
 		return classified(redactURLError(fmt.Errorf("reading the body: %w", readErr)))
 	}
 	if len(h.contains) > 0 {
+		body, err := decodeBody(resp.Header.Get("Content-Encoding"), body)
+		if err != nil {
+			return &Error{Class: BadResponse, Err: fmt.Errorf("body (Content-Encoding %q): %w", resp.Header.Get("Content-Encoding"), err)}
+		}
 		if !bytes.Contains(body, h.contains) {
 			return &Error{Class: BadResponse, Err: fmt.Errorf("body (first %d KiB) does not contain %q", maxBody>>10, h.contains)}
 		}
 	}
 	return nil
+}
+
+// decodeBody is the first maxBody bytes of a body read as sent, decoded by its Content-Encoding: the check
+// asks for none (net/http's Accept-Encoding is off), but a server may compress regardless, or because
+// the headers ask it to (Accept-Encoding: gzip, as the application sends), and body_contains searched
+// the compressed bytes. gzip and deflate are decoded; another encoding (br, zstd) is said.
+func decodeBody(encoding string, body []byte) ([]byte, error) {
+	var r io.Reader
+	switch strings.ToLower(strings.TrimSpace(encoding)) {
+	case "", "identity":
+		return body, nil
+	case "gzip", "x-gzip":
+		zr, err := gzip.NewReader(bytes.NewReader(body))
+		if err != nil {
+			return nil, fmt.Errorf("not gzip: %w", err)
+		}
+		r = zr
+	case "deflate":
+		// zlib, as HTTP says; some servers send raw deflate
+		if zr, err := zlib.NewReader(bytes.NewReader(body)); err == nil {
+			r = zr
+		} else {
+			r = flate.NewReader(bytes.NewReader(body))
+		}
+	default:
+		return nil, errors.New("an encoding the check does not decode: remove Accept-Encoding from headers, or ask the server not to compress its health answer")
+	}
+	out, err := io.ReadAll(io.LimitReader(r, maxBody))
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		// the first maxBody bytes of a longer body, cut where it was
+		err = nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("it does not decode: %w", err)
+	}
+	return out, nil
 }
 
 // do sends the run's request; once more, on a fresh connection, when the connection it went on was kept

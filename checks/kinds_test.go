@@ -2,6 +2,8 @@ package checks_test
 
 import (
 	"bufio"
+	"compress/gzip"
+	"compress/zlib"
 	"crypto/tls"
 	"encoding/pem"
 	"errors"
@@ -539,6 +541,23 @@ func TestHTTP(t *testing.T) {
 		w.(http.Flusher).Flush()
 		<-r.Context().Done()
 	})
+	mux.HandleFunc("/gzip", func(w http.ResponseWriter, _ *http.Request) {
+		// compressed though not asked to (the check sends no Accept-Encoding)
+		w.Header().Set("Content-Encoding", "gzip")
+		zw := gzip.NewWriter(w)
+		_, _ = io.WriteString(zw, "status: ok")
+		_ = zw.Close()
+	})
+	mux.HandleFunc("/deflate", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Encoding", "deflate")
+		zw := zlib.NewWriter(w)
+		_, _ = io.WriteString(zw, "status: ok")
+		_ = zw.Close()
+	})
+	mux.HandleFunc("/brotli", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Encoding", "br")
+		_, _ = io.WriteString(w, "\x1b\x09\x00status: ok")
+	})
 	mux.HandleFunc("/fail-stall", func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = io.WriteString(w, "{")
@@ -579,6 +598,10 @@ func TestHTTP(t *testing.T) {
 	}{
 		{name: "2xx", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/ok"})}},
 		{name: "body contains", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/ok", "body_contains": "ok"})}},
+		{name: "body contains, gzip", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/gzip", "body_contains": "ok"})}},
+		{name: "body contains, gzip asked for", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/gzip", "body_contains": "ok", "headers": map[string]string{"Accept-Encoding": "gzip"}})}},
+		{name: "body contains, deflate", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/deflate", "body_contains": "ok"})}},
+		{name: "body in an encoding not decoded", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/brotli", "body_contains": "ok"})}, want: checks.BadResponse},
 		{name: "body lacks", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/ok", "body_contains": "healthy"})}, want: checks.BadResponse},
 		{name: "body beyond 64 KiB is not read", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/huge", "body_contains": "needle"})}, want: checks.BadResponse},
 		{name: "body stalls after the status", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/stall?token=s3cr3t-q"})}, want: checks.Timeout, bound: true},
