@@ -162,6 +162,11 @@ func buildHTTP(c config.Check, s *httpSpec) (prober, string, config.Errors) {
 			if len(via) >= maxRedirects {
 				return errTooManyRedirects
 			}
+			if h.header.Get("Referer") == "" {
+				// net/http sends each hop the URL it was redirected from as Referer, query and all
+				// (only the user part cut): a url's api_key= went to whatever host a redirect named.
+				req.Header.Del("Referer")
+			}
 			if !h.sameOrigin(req.URL) {
 				// net/http copies every header of the first request to each hop, and drops only
 				// Authorization and cookies, and only for another host name (not another port or

@@ -971,6 +971,26 @@ func TestHTTPRedirectKeepsHeadersHome(t *testing.T) {
 	}
 }
 
+// TestHTTPRedirectSendsNoReferer: a followed redirect does not tell its target the url it came from.
+// net/http sets Referer to the previous hop's URL, query included: a secret parameter of the url
+// (api_key=) went to whatever host the redirect named.
+func TestHTTPRedirectSendsNoReferer(t *testing.T) {
+	var referer atomic.Value
+	referer.Store("")
+	target := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { referer.Store(r.Header.Get("Referer")) }))
+	t.Cleanup(target.Close)
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, target.URL+"/healthz", http.StatusFound)
+	}))
+	t.Cleanup(origin.Close)
+	ch := newCheckTimeout(t, config.Check{Type: "http", Spec: config.SpecOf(map[string]any{"url": origin.URL + "/healthz?api_key=s3cr3t-key", "follow_redirects": true})}, generousTimeout)
+	err, _ := runCheck(t, ch)
+	assertClass(t, err, "")
+	if v := referer.Load().(string); v != "" {
+		t.Errorf("the redirect's target got Referer %q; want none", v)
+	}
+}
+
 // TestHTTPKeptConnectionClosedUnanswered: a server that closes a kept connection when the next run's
 // request arrives (its keep-alive timeout running out as the request goes) fails no run: the request is
 // sent once more on a fresh connection. net/http does that itself for a GET only: a POST check failed
