@@ -34,6 +34,10 @@ const maxRedirects = 5
 // that sends to itself): the dependency answered, not as expected.
 var errTooManyRedirects = fmt.Errorf("stopped after %d redirects", maxRedirects)
 
+// errRedirectNotHTTP ends a run redirected to what no request can follow (ftp://, mailto:, http:// with
+// no host), which net/http failed unclassified.
+var errRedirectNotHTTP = errors.New("a redirect to a URL that is not http:// or https:// with a host")
+
 const tooManyRedirectsHint = "the redirects from %s go on past 5: a loop (a login or a scheme redirect that sends back)? Check the last URL the error names"
 
 type httpCheck struct {
@@ -161,6 +165,9 @@ func buildHTTP(c config.Check, s *httpSpec) (prober, string, config.Errors) {
 			}
 			if len(via) >= maxRedirects {
 				return errTooManyRedirects
+			}
+			if (req.URL.Scheme != "http" && req.URL.Scheme != "https") || req.URL.Host == "" {
+				return errRedirectNotHTTP
 			}
 			if h.header.Get("Referer") == "" {
 				// net/http sends each hop the URL it was redirected from as Referer, query and all
@@ -390,6 +397,9 @@ func (h *httpCheck) probe(ctx context.Context) error {
 		var notHTTP notHTTPError
 		if perr := proxyFailure(err); perr != nil {
 			return perr
+		}
+		if errors.Is(err, errRedirectNotHTTP) {
+			return &Error{Class: BadResponse, Err: err}
 		}
 		if errors.Is(err, errTooManyRedirects) {
 			return &Error{Class: BadResponse, Err: err, Hint: tooManyRedirectsHint}
