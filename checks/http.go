@@ -415,8 +415,15 @@ func (h *httpCheck) probe(ctx context.Context) error {
 	}
 	defer resp.Body.Close()
 	if !h.statusOK(resp.StatusCode) {
-		// The status says it: the body is not waited for (a 503 whose body stalls was a timeout, at the
-		// end of the run's time, instead of the 503 at once).
+		// The status says it: a body of unknown length is not waited for (a 503 whose body stalls was a
+		// timeout, at the end of the run's time, instead of the 503 at once). One of a length the
+		// server gave, small enough, is read, so that the connection is kept for the next run (during an
+		// outage, not a new connection, and a TLS handshake, each run); if it stalls, the run still
+		// ends with the status (past).
+		drained := resp.ContentLength >= 0 && resp.ContentLength <= maxBody
+		if drained {
+			_, _ = io.Copy(io.Discard, resp.Body)
+		}
 		msg := fmt.Sprintf("status %d from %s", resp.StatusCode, h.shown)
 		if resp.Request != nil && resp.Request.Response != nil {
 			// a redirect was followed: the answer is the last hop's
@@ -433,9 +440,9 @@ func (h *httpCheck) probe(ctx context.Context) error {
 		}
 		if resp.StatusCode == http.StatusProxyAuthRequired {
 			// only a proxy answers 407: an http:// url through HTTP_PROXY
-			return &Error{Class: Auth, Err: errors.New(msg), Hint: proxyAuthHint}
+			return &Error{Class: Auth, Err: errors.New(msg), Hint: proxyAuthHint, past: drained}
 		}
-		return &Error{Class: BadResponse, Err: errors.New(msg)}
+		return &Error{Class: BadResponse, Err: errors.New(msg), past: drained}
 	}
 	body, readErr := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if readErr != nil {

@@ -996,6 +996,42 @@ func TestHTTPRedirectSendsNoReferer(t *testing.T) {
 	}
 }
 
+// TestHTTPUnexpectedStatusKeepsConnection: a run that fails on its status keeps its connection for the
+// next run when the server gave the body's length (read, not waited for past it), and a body of
+// declared length that stalls still ends the run with its status, not a timeout.
+func TestHTTPUnexpectedStatusKeepsConnection(t *testing.T) {
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/stall" {
+			w.Header().Set("Content-Length", "100")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, "{")
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+			return
+		}
+		http.Error(w, "starting", http.StatusServiceUnavailable)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	ch := newCheckTimeout(t, config.Check{Type: "http", Spec: config.SpecOf(map[string]any{"url": srv.URL + "/healthz"})}, generousTimeout)
+	for range 3 {
+		err, _ := runCheck(t, ch)
+		assertClass(t, err, checks.BadResponse)
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("%d connections for 3 runs answered 503; want 1, kept", n)
+	}
+	ch = newCheck(t, config.Check{Type: "http", Spec: config.SpecOf(map[string]any{"url": srv.URL + "/stall"})})
+	err, _ := runCheck(t, ch)
+	assertClass(t, err, checks.BadResponse)
+}
+
 // TestHTTPKeptConnectionClosedUnanswered: a server that closes a kept connection when the next run's
 // request arrives (its keep-alive timeout running out as the request goes) fails no run: the request is
 // sent once more on a fresh connection. net/http does that itself for a GET only: a POST check failed
