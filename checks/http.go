@@ -58,7 +58,7 @@ type httpSpec struct {
 	URL             string            `yaml:"url" secret:"true" schema:"minLength=1"`
 	Method          string            `yaml:"method" schema:"minLength=1"`
 	Headers         map[string]string `yaml:"headers" secret:"true" desc:"Header values that are secrets must be ${VAR} references (env from a Secret)." filedesc:"Header name to the path of a file holding its value (a Secret mounted with extraVolumes)."`
-	ExpectStatus    []int             `yaml:"expect_status" schema:"itemMinimum=100,itemMaximum=599,minItems=1"`
+	ExpectStatus    []int             `yaml:"expect_status" schema:"itemMinimum=200,itemMaximum=599,minItems=1"`
 	BodyContains    string            `yaml:"body_contains" schema:"minLength=1"`
 	FollowRedirects bool              `yaml:"follow_redirects"`
 	TLS             config.TLS        `yaml:"tls"`
@@ -97,6 +97,10 @@ func buildHTTP(c config.Check, s *httpSpec) (prober, string, config.Errors) {
 	for _, code := range s.ExpectStatus {
 		if code < 100 || code > 599 {
 			errs = append(errs, c.Src.Errorf("expect_status", "%d is not an HTTP status code", code))
+		} else if code < 200 {
+			// net/http reads past an interim answer (100, 103) to the final one, and after a 101 the
+			// connection is another protocol, read until the run's deadline: no run could pass.
+			errs = append(errs, c.Src.Errorf("expect_status", "%d is an informational (1xx) status, never the answer to a check's request: expect the final status (2xx...)", code))
 		}
 	}
 	header := http.Header{}

@@ -1068,9 +1068,13 @@ func TestHTTPKeptConnectionClosedUnanswered(t *testing.T) {
 }
 
 // TestHTTPConfigErrors: a configuration no run could pass is refused at once: body_contains with method
-// HEAD, whose answer has no body (every run failed bad_response, "does not contain").
+// HEAD, whose answer has no body (every run failed bad_response, "does not contain"); an expect_status
+// of 1xx, which net/http reads past (100, 103) or after which it reads another protocol until the
+// deadline (101).
 func TestHTTPConfigErrors(t *testing.T) {
 	assertConfigErrors(t, "api", "http", []configCase{
+		{"expect_status 100", config.Check{Spec: config.SpecOf(map[string]any{"url": "http://api.internal/healthz", "expect_status": []int{200, 100}})}, "100 is an informational (1xx) status"},
+		{"expect_status 101", config.Check{Spec: config.SpecOf(map[string]any{"url": "http://api.internal/healthz", "expect_status": []int{101}})}, "101 is an informational (1xx) status"},
 		{"body_contains with HEAD", config.Check{Spec: config.SpecOf(map[string]any{"url": "http://api.internal/healthz", "method": "head", "body_contains": "ok"})}, "method HEAD has no body"},
 	})
 }
