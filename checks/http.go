@@ -291,6 +291,22 @@ const (
 	proxyRefusalHint = "the proxy (HTTPS_PROXY, HTTP_PROXY) refused the connection to the dependency: see its status and the proxy's log"
 )
 
+const proxyAnsweredHint = "the answer came through the proxy (HTTP_PROXY), and may be its own for a host it cannot reach or does not allow: a host reached without the proxy (an in-cluster service) belongs in NO_PROXY; else check the dependency's status"
+
+// httpProxy is the host:port of the HTTP proxy req went through, when it is one that answers in the
+// dependency's place (an http:// URL through an http:// or https:// proxy: not a CONNECT tunnel, nor
+// SOCKS); "" for none.
+func (h *httpCheck) httpProxy(req *http.Request) string {
+	if req == nil || req.URL.Scheme != "http" || h.transport.Proxy == nil {
+		return ""
+	}
+	proxy, err := h.transport.Proxy(req)
+	if err != nil || proxy == nil || (proxy.Scheme != "http" && proxy.Scheme != "https") {
+		return ""
+	}
+	return proxy.Host
+}
+
 // proxyFailure classifies a failure of the proxy between the check and its url: a CONNECT refused
 // (proxyRefusal), or the proxy itself not reached (net/http's "proxyconnect" error); nil for any other.
 func proxyFailure(err error) error {
@@ -442,11 +458,18 @@ func (h *httpCheck) probe(ctx context.Context) error {
 		} else if resp.Header.Get(unparsedLocation) != "" {
 			msg += " (a redirect whose Location header is not a valid URL: not followed, not shown)"
 		}
+		// An http:// request goes to the proxy, which answers for a host it cannot reach or does not
+		// allow with a status of its own (502, 503, 403): read as the dependency's.
+		hint := ""
+		if proxy := h.httpProxy(resp.Request); proxy != "" {
+			msg += ", through the proxy " + proxy
+			hint = proxyAnsweredHint
+		}
 		if resp.StatusCode == http.StatusProxyAuthRequired {
 			// only a proxy answers 407: an http:// url through HTTP_PROXY
 			return &Error{Class: Auth, Err: errors.New(msg), Hint: proxyAuthHint, past: drained}
 		}
-		return &Error{Class: BadResponse, Err: errors.New(msg), past: drained}
+		return &Error{Class: BadResponse, Err: errors.New(msg), Hint: hint, past: drained}
 	}
 	body, readErr := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if readErr != nil {

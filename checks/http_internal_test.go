@@ -229,6 +229,9 @@ func TestProxyRefusals(t *testing.T) {
 		{"https://api.example.invalid/healthz?token=s3cr3t-q", "504 Gateway Timeout", Timeout},
 		{"https://api.example.invalid/healthz?token=s3cr3t-q", "500 Internal Server Error", BadResponse},
 		{"http://api.example.invalid/healthz?token=s3cr3t-q", "407 Proxy Authentication Required", Auth},
+		// an http:// url goes to the proxy, whose own answer for a host it cannot reach reads as the
+		// dependency's: the error and hint say it came through the proxy
+		{"http://api.example.invalid/healthz?token=s3cr3t-q", "503 Service Unavailable", BadResponse},
 	} {
 		t.Run(tc.url[:5]+" "+tc.status, func(t *testing.T) {
 			h := proxiedCheck(t, "http", tc.url, keptTimeout, func(conn net.Conn) {
@@ -258,8 +261,8 @@ func assertProxyFailure(t *testing.T, err error, want Class) {
 	if ClassOf(err) != want {
 		t.Fatalf("class %s (%v); want %s", ClassOf(err), err, want)
 	}
-	if hint := Hint(err, ""); !strings.Contains(hint, "proxy") {
-		t.Errorf("hint %q: want it to name the proxy", hint)
+	if hint := Hint(err, ""); !strings.Contains(hint, "proxy") || !strings.Contains(err.Error(), "proxy") {
+		t.Errorf("error %q, hint %q: want both to name the proxy", err, hint)
 	}
 	if strings.Contains(err.Error(), "s3cr3t") {
 		t.Errorf("error leaks a secret: %v", err)
