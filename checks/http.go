@@ -469,7 +469,11 @@ func (h *httpCheck) probe(ctx context.Context) error {
 			// only a proxy answers 407: an http:// url through HTTP_PROXY
 			return &Error{Class: Auth, Err: errors.New(msg), Hint: proxyAuthHint, past: drained}
 		}
-		return &Error{Class: BadResponse, Err: errors.New(msg), Hint: hint, past: drained}
+		class := BadResponse
+		if hint == "" { // the dependency's own answer, not a proxy's
+			class, hint = httpStatusClass(resp.StatusCode)
+		}
+		return &Error{Class: class, Err: errors.New(msg), Hint: hint, past: drained}
 	}
 	body, readErr := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if readErr != nil {
@@ -486,6 +490,24 @@ func (h *httpCheck) probe(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+const (
+	httpAuthHint     = "the dependency refused the request (401 or 403): check the credentials the check sends (headers, or user:password in %s) and that they are allowed on this path"
+	httpNotReadyHint = "the dependency answered that it cannot serve now (429, 502, 503 or 504): starting, draining, overloaded, or a gateway in front of it without a healthy backend; it should clear by itself, else see its log"
+)
+
+// httpStatusClass is the class of an unexpected status, as gRPC maps HTTP statuses (checks/grpc.go): a
+// refused credential is auth, a dependency (or the gateway in front of it) that cannot serve now is
+// not_ready, any other status bad_response with no hint (the message names the status).
+func httpStatusClass(status int) (Class, string) {
+	switch status {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return Auth, httpAuthHint
+	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return NotReady, httpNotReadyHint
+	}
+	return BadResponse, ""
 }
 
 // decodeBody is the first maxBody bytes of a body read as sent, decoded by its Content-Encoding: the check

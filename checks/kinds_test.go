@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -611,7 +612,7 @@ func TestHTTP(t *testing.T) {
 		{name: "body stalls after the status", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/stall?token=s3cr3t-q"})}, want: checks.Timeout, bound: true},
 		{name: "body cut short", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/cut?token=s3cr3t-q"})}, want: checks.Reset},
 		{name: "500", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/fail?api_key=s3cr3t-key"})}, want: checks.BadResponse},
-		{name: "503, its body stalls", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/fail-stall"})}, want: checks.BadResponse},
+		{name: "503, its body stalls", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/fail-stall"})}, want: checks.NotReady},
 		{name: "500 expected", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/fail", "expect_status": []int{500}})}},
 		{name: "redirect not followed", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/moved"})}, want: checks.BadResponse},
 		{name: "relative redirect with a secret parameter", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/login-first"})}, want: checks.BadResponse},
@@ -622,7 +623,7 @@ func TestHTTP(t *testing.T) {
 		{name: "redirects past 5", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/loop", "follow_redirects": true})}, want: checks.BadResponse},
 		{name: "redirect followed", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/moved", "follow_redirects": true})}},
 		{name: "header sent", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/auth", "headers": map[string]string{"Authorization": "Bearer s3cr3t-token"}})}},
-		{name: "header missing", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/auth"})}, want: checks.BadResponse},
+		{name: "header missing", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/auth"})}, want: checks.Auth},
 		{name: "https to a plain port", check: config.Check{Spec: config.SpecOf(map[string]any{"url": strings.Replace(plain.URL, "http://", "https://", 1) + "/ok"})}, want: checks.TLS},
 		{name: "untrusted certificate", check: config.Check{Spec: config.SpecOf(map[string]any{"url": secure.URL + "/ok"})}, want: checks.TLS},
 		{name: "trusted with ca_file", check: config.Check{Spec: config.SpecOf(map[string]any{"url": secure.URL + "/ok", "tls": config.TLS{CAFile: caFile}})}},
@@ -968,7 +969,7 @@ func TestHTTPRedirectKeepsHeadersHome(t *testing.T) {
 				t.Errorf("a configured header went to the redirect's target %s", v)
 			}
 			err, _ = runCheck(t, check(tc.from, tc.to+"?deny&token=s3cr3t-q"))
-			assertClass(t, err, checks.BadResponse)
+			assertClass(t, err, checks.Auth) // the target's 401: it was not sent the headers
 			if s := err.Error(); !strings.Contains(s, "not sent") || strings.Contains(s, "s3cr3t") {
 				t.Errorf("error %q: want the headers said not sent, and no secret", s)
 			}
@@ -1022,14 +1023,14 @@ func TestHTTPUnexpectedStatusKeepsConnection(t *testing.T) {
 	ch := newCheckTimeout(t, config.Check{Type: "http", Spec: config.SpecOf(map[string]any{"url": srv.URL + "/healthz"})}, generousTimeout)
 	for range 3 {
 		err, _ := runCheck(t, ch)
-		assertClass(t, err, checks.BadResponse)
+		assertClass(t, err, checks.NotReady)
 	}
 	if n := conns.Load(); n != 1 {
 		t.Errorf("%d connections for 3 runs answered 503; want 1, kept", n)
 	}
 	ch = newCheck(t, config.Check{Type: "http", Spec: config.SpecOf(map[string]any{"url": srv.URL + "/stall"})})
 	err, _ := runCheck(t, ch)
-	assertClass(t, err, checks.BadResponse)
+	assertClass(t, err, checks.NotReady)
 }
 
 // TestHTTPKeptConnectionClosedUnanswered: a server that closes a kept connection when the next run's
@@ -1077,4 +1078,29 @@ func TestHTTPConfigErrors(t *testing.T) {
 		{"expect_status 101", config.Check{Spec: config.SpecOf(map[string]any{"url": "http://api.internal/healthz", "expect_status": []int{101}})}, "101 is an informational (1xx) status"},
 		{"body_contains with HEAD", config.Check{Spec: config.SpecOf(map[string]any{"url": "http://api.internal/healthz", "method": "head", "body_contains": "ok"})}, "method HEAD has no body"},
 	})
+}
+
+// TestHTTPStatusClasses: an unexpected status is classed as gRPC maps HTTP statuses: credentials refused
+// (401, 403) auth, a dependency or the gateway in front of it that cannot serve now (429, 502, 503, 504)
+// not_ready, any other bad_response; each with its hint. They were all bad_response, which `check` and
+// wait's progress lines could not tell from a wrong URL.
+func TestHTTPStatusClasses(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		code, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/"))
+		w.WriteHeader(code)
+	}))
+	t.Cleanup(srv.Close)
+	for code, want := range map[int]checks.Class{401: checks.Auth, 403: checks.Auth, 429: checks.NotReady, 502: checks.NotReady,
+		503: checks.NotReady, 504: checks.NotReady, 500: checks.BadResponse, 404: checks.BadResponse, 400: checks.BadResponse} {
+		t.Run(strconv.Itoa(code), func(t *testing.T) {
+			err, _ := runCheck(t, newCheck(t, config.Check{Type: "http", Spec: config.SpecOf(map[string]any{"url": srv.URL + "/" + strconv.Itoa(code)})}))
+			assertClass(t, err, want)
+			switch want {
+			case checks.Auth:
+				assertHint(t, err, "check the credentials the check sends")
+			case checks.NotReady:
+				assertHint(t, err, "it should clear by itself")
+			}
+		})
+	}
 }
