@@ -582,14 +582,7 @@ func TestHTTP(t *testing.T) {
 		_, _ = w.Write(make([]byte, 1<<20))
 		_, _ = io.WriteString(w, "needle")
 	})
-	plain := httptest.NewServer(mux)
-	t.Cleanup(plain.Close)
-	secure := httptest.NewTLSServer(mux)
-	t.Cleanup(secure.Close)
-	caFile := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: secure.Certificate().Raw}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	plain, secure, caFile := serveHTTPAndHTTPS(t, mux)
 	p := checktest.NewProxy(t, plain.Listener.Addr().String())
 	p.Set(checktest.Blackhole)
 	refused := checktest.NewProxy(t, plain.Listener.Addr().String())
@@ -933,14 +926,7 @@ func TestHTTPRedirectKeepsHeadersHome(t *testing.T) {
 			http.Error(w, "no", http.StatusUnauthorized)
 		}
 	})
-	origin := httptest.NewServer(mux)
-	t.Cleanup(origin.Close)
-	secure := httptest.NewTLSServer(mux)
-	t.Cleanup(secure.Close)
-	caFile := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: secure.Certificate().Raw}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	origin, secure, caFile := serveHTTPAndHTTPS(t, mux)
 	headers := map[string]string{"X-Api-Key": "s3cr3t-key", "Authorization": "Bearer s3cr3t-token"}
 	check := func(from *httptest.Server, to string) *checks.Check {
 		spec := map[string]any{"url": from.URL + "/to?u=" + url.QueryEscape(to), "follow_redirects": true, "headers": headers}
@@ -1103,4 +1089,19 @@ func TestHTTPStatusClasses(t *testing.T) {
 			}
 		})
 	}
+}
+
+// serveHTTPAndHTTPS serves h over plain HTTP and over TLS, and writes the TLS server's certificate as a
+// CA file for tls.ca_file.
+func serveHTTPAndHTTPS(t *testing.T, h http.Handler) (plain, secure *httptest.Server, caFile string) {
+	t.Helper()
+	plain = httptest.NewServer(h)
+	t.Cleanup(plain.Close)
+	secure = httptest.NewTLSServer(h)
+	t.Cleanup(secure.Close)
+	caFile = filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: secure.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return plain, secure, caFile
 }
