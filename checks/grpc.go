@@ -420,14 +420,14 @@ func (g *grpcCheck) statusError(code int, msg string) error {
 	return &Error{Class: BadResponse, Err: errors.New(what)}
 }
 
-// httpStatus classifies an HTTP status other than 200, as gRPC maps them (a proxy in front of the
-// server, or no gRPC server at all).
+// httpStatus classifies an HTTP status other than 200 (a proxy in front of the server, or no gRPC
+// server at all) as the http check does, which maps them as gRPC does (httpStatusClass).
 func (g *grpcCheck) httpStatus(status int) error {
 	err := fmt.Errorf("HTTP status %d instead of a gRPC answer", status)
-	switch status {
-	case http.StatusUnauthorized, http.StatusForbidden:
+	switch class, _ := httpStatusClass(status); class { // the classes, with gRPC's own hints
+	case Auth:
 		return &Error{Class: Auth, Hint: grpcUnauthorizedHint, Err: err}
-	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+	case NotReady:
 		return &Error{Class: NotReady, Hint: grpcUnavailableHint, Err: err}
 	}
 	return &Error{Class: BadResponse, Hint: grpcNotGRPCHint, Err: err}
