@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -270,4 +271,28 @@ func TestGRPCCompressedAnswer(t *testing.T) {
 	assertClass(t, runErr(t, ch), "")
 	hs.SetServingStatus(grpcService, healthpb.HealthCheckResponse_NOT_SERVING)
 	assertClass(t, runErr(t, ch), checks.NotReady)
+}
+
+// TestGRPCHTTPStatus: an HTTP/2 server (a proxy in front of the gRPC server, or no gRPC server) that
+// answers an HTTP status instead of a gRPC answer is classed as the http check classes it: 401/403 auth,
+// 429/502/503/504 not_ready, another bad_response, each with the grpc check's hint.
+func TestGRPCHTTPStatus(t *testing.T) {
+	var status atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(int(status.Load()))
+	}))
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true) // h2c with prior knowledge, as the check speaks it
+	srv.Start()
+	t.Cleanup(srv.Close)
+	ch := newCheck(t, config.Check{Type: "grpc", Spec: config.SpecOf(map[string]any{"address": srv.Listener.Addr().String()})})
+	for code, want := range map[int32]checks.Class{401: checks.Auth, 403: checks.Auth, 429: checks.NotReady, 503: checks.NotReady,
+		504: checks.NotReady, 404: checks.BadResponse, 500: checks.BadResponse} {
+		status.Store(code)
+		err, _ := runCheck(t, ch)
+		assertClass(t, err, want)
+		if !strings.Contains(err.Error(), fmt.Sprintf("HTTP status %d instead of a gRPC answer", code)) {
+			t.Errorf("%d: error %q does not name the status", code, err)
+		}
+	}
 }
