@@ -129,8 +129,12 @@ type grpcCheck struct {
 	// SETTINGS frame: whatever answered then, it is not a gRPC server.
 	notH2 atomic.Bool
 
-	cfg       grpcSettings
-	url       string
+	cfg grpcSettings
+	url string
+	// authority is the :authority of every call: tls.server_name when written (as grpc-go and
+	// grpc-health-probe send it: a proxy or ingress in front of the server routes by it, and it is
+	// the name the certificate was checked against), else "" for the address dialled.
+	authority string
 	request   []byte // the framed HealthCheckRequest
 	transport *http.Transport
 	client    *http.Client
@@ -215,6 +219,9 @@ func buildGRPC(c config.Check, s *grpcSpec) (prober, string, config.Errors) {
 	}
 	g2.cfg = g
 	g2.url = scheme + "://" + g.address + grpcMethodCheck
+	if g.tls != nil {
+		g2.authority = g.tls.ServerName
+	}
 	g2.request = grpcwire.Frame(grpcwire.AppendString(nil, 1, g.service))
 	g2.transport = tr
 	g2.client = &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -339,6 +346,9 @@ func (g *grpcCheck) call(ctx context.Context) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.url, bytes.NewReader(g.request))
 	if err != nil {
 		return &Error{Class: Unknown, Err: err}
+	}
+	if g.authority != "" {
+		req.Host = g.authority
 	}
 	req.Header.Set("Content-Type", grpcwire.ContentType)
 	req.Header.Set("Te", "trailers")

@@ -1,6 +1,7 @@
 package checks_test
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/healthgate/healthgate/checks"
 	"github.com/healthgate/healthgate/checks/checktest"
@@ -25,13 +27,12 @@ const grpcService = "inventory.v1.Stock"
 
 // startGRPC runs a grpc-go server on a free loopback port, with grpc-go's own health service unless
 // withHealth is false (then every call is UNIMPLEMENTED); creds nil is plaintext.
-func startGRPC(t *testing.T, withHealth bool, creds credentials.TransportCredentials) (string, *health.Server) {
+func startGRPC(t *testing.T, withHealth bool, creds credentials.TransportCredentials, opts ...grpc.ServerOption) (string, *health.Server) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var opts []grpc.ServerOption
 	if creds != nil {
 		opts = append(opts, grpc.Creds(creds))
 	}
@@ -212,6 +213,27 @@ func TestGRPCTLS(t *testing.T) {
 				t.Errorf("hint %q does not mention %q", ch.Hint(err), tc.hint)
 			}
 		})
+	}
+}
+
+// TestGRPCAuthority: with tls.server_name the calls carry it as :authority, as grpc-go's and
+// grpc-health-probe's do (a proxy in front of the server routes by it); without, the address dialled.
+func TestGRPCAuthority(t *testing.T) {
+	pki := newPKI(t)
+	var authority atomic.Value
+	record := grpc.UnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		md, _ := metadata.FromIncomingContext(ctx)
+		authority.Store(strings.Join(md.Get(":authority"), ","))
+		return h(ctx, req)
+	})
+	addr, _ := startGRPC(t, true, credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{pki.server}}), record)
+	for _, tc := range []struct{ serverName, want string }{{"localhost", "localhost"}, {"", addr}} {
+		ch := newCheck(t, config.Check{Type: "grpc", Spec: config.SpecOf(map[string]any{"address": addr, "service": grpcService,
+			"tls": config.TLS{CAFile: pki.ca, ServerName: tc.serverName}})})
+		assertClass(t, runErr(t, ch), "")
+		if got := authority.Load(); got != tc.want {
+			t.Errorf("server_name %q: the call's :authority is %q, want %q", tc.serverName, got, tc.want)
+		}
 	}
 }
 
