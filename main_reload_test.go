@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"encoding/pem"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -18,7 +20,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/healthgate/healthgate/checks"
 	"github.com/healthgate/healthgate/checks/checktest"
+	"github.com/healthgate/healthgate/monitor"
+	"github.com/healthgate/healthgate/server"
 )
 
 // configMapDir lays a configuration out as the kubelet mounts a ConfigMap: name -> ..data/name, and
@@ -608,5 +613,96 @@ func BenchmarkReloadPoll(b *testing.B) {
 		if w.changed(path, lookup) {
 			b.Fatal("changed")
 		}
+	}
+}
+
+// TestReloadSeriesBornAtZero: a reload's new series exist at 0 before the first run of their check is
+// observed, so Prometheus sees that run as an increase (README "Metrics": a first failure is an increase
+// that rate() and increase() see). Replace makes the first run of a changed check itself, before it
+// returns, and starts an added check's runner: both runs can end before SetChecks. Here db's type changes
+// (tcp to redis: new series) and both the old and the new db are refused, as is the added check.
+func TestReloadSeriesBornAtZero(t *testing.T) {
+	closed := fmt.Sprintf("127.0.0.1:%d", checktest.FreePort(t))
+	path := filepath.Join(t.TempDir(), "healthgate.yaml")
+	write := func(checks string) {
+		t.Helper()
+		cfg := "server: {listen: 127.0.0.1:0}\ndefaults: {interval: 1h, timeout: 1s}\nchecks:\n" + checks
+		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(fmt.Sprintf("  - {name: db, type: tcp, address: %q}\n", closed))
+	lookup := func(string) (string, bool) { return "", false }
+	cfg, err := startConfig(path, lookup, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := checks.NewAll(cfg.Checks)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	metrics := server.NewMetrics(server.BuildInfo{})
+	var h *server.Handler
+	scrape := func() string {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+		return rec.Body.String()
+	}
+	var mu sync.Mutex
+	var problems []string
+	seen := map[string]bool{}
+	observe := func(r monitor.Run) {
+		key := r.Check.Name + "/" + r.Check.Type
+		mu.Lock()
+		if !seen[key] {
+			seen[key] = true
+			// This run is not counted yet: every series of its check must be there, at 0.
+			body := scrape()
+			for _, series := range []string{
+				fmt.Sprintf(`healthgate_check_runs_total{check=%q,result="failure",type=%q}`, r.Check.Name, r.Check.Type),
+				fmt.Sprintf(`healthgate_check_runs_total{check=%q,result="success",type=%q}`, r.Check.Name, r.Check.Type),
+				fmt.Sprintf(`healthgate_check_failures_total{check=%q,reason=%q,type=%q}`, r.Check.Name, r.Class, r.Check.Type),
+			} {
+				if v, ok := metricValue(body, series); !ok || v != 0 {
+					problems = append(problems, fmt.Sprintf("before the first run of %s is counted, %s = %v (present %t); want 0", key, series, v, ok))
+				}
+			}
+		}
+		mu.Unlock()
+		metrics.Observe(r)
+	}
+	mon := monitor.New(cs, monitor.Options{OnRun: observe})
+	h = server.New(mon, server.Options{Metrics: metrics})
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { mon.Run(ctx) })
+	rl := &reloader{path: path, lookup: lookup, log: slog.New(slog.DiscardHandler), metrics: metrics,
+		instance: server.NewInstanceID(), mon: mon, handler: h, cfg: cfg, cs: cs}
+	t.Cleanup(func() {
+		stop()
+		wg.Wait()
+		rl.close()
+	})
+	checktest.Eventually(t, 10*time.Second, "db's first run", func() bool {
+		v, _ := metricValue(scrape(), `healthgate_check_runs_total{check="db",result="failure",type="tcp"}`)
+		return v == 1
+	})
+
+	write(fmt.Sprintf("  - {name: db, type: redis, url: \"redis://%s\"}\n  - {name: fresh, type: tcp, address: %q}\n", closed, closed))
+	rl.reload("test")
+	checktest.Eventually(t, 10*time.Second, "the first runs of the new db and of fresh", func() bool {
+		body := scrape()
+		db, _ := metricValue(body, `healthgate_check_runs_total{check="db",result="failure",type="redis"}`)
+		fresh, _ := metricValue(body, `healthgate_check_runs_total{check="fresh",result="failure",type="tcp"}`)
+		return db == 1 && fresh == 1
+	})
+	if strings.Contains(scrape(), `check="db",result="failure",type="tcp"`) {
+		t.Error("the series of db as a tcp check are still exposed")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, p := range problems {
+		t.Error(p)
 	}
 }

@@ -269,8 +269,13 @@ func (rl *reloader) reload(trigger string) {
 	oldPeers := rl.peers
 	rl.applyFleet(cfg, next, &monOpts, &srvOpts)
 	rl.applyServer(cfg, &srvOpts)
-	// Replace stops the runs of dropped checks before it returns: only then are their series deleted
-	// (a last run would bring them back) and their clients closed.
+	// The new checks' series exist at 0 before Replace runs them (a changed check's first run, an added
+	// one's runner), so each first run is an increase. Replace stops the runs of dropped checks before it
+	// returns: only then are their series deleted (a last run would bring them back) and their clients
+	// closed.
+	for _, c := range next {
+		rl.metrics.AddCheck(c.Name, c.Type)
+	}
 	dropped := rl.mon.Replace(next, monOpts.Fleet)
 	rl.metrics.SetChecks(rl.mon.Snapshot())
 	rl.handler.Reconfigure(srvOpts)

@@ -134,6 +134,22 @@ func (m *Metrics) SetChecks(s *monitor.Snapshot) {
 	m.known = next
 }
 
+// AddCheck makes the series of a check (name and type) exist at 0 before its first run ends (see
+// createSeries). A reload calls it for each check of the new configuration before monitor.Replace:
+// Replace makes the first run of a changed check itself and starts an added one's runner, and either
+// run can end, and be observed, before SetChecks runs; a series born at 1 with that run shows no
+// increase. SetChecks, after Replace, deletes what the reload dropped.
+func (m *Metrics) AddCheck(name, typ string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.known == nil {
+		m.known = map[checkKey]bool{}
+	}
+	k := checkKey{name, typ}
+	m.known[k] = true
+	m.createSeries(k)
+}
+
 // createSeries makes a check's counters exist at 0 before its first run: both run results, and a
 // failure series per reason class, so the first failure of each class is an increase that rate() and
 // increase() see (a series born at 1 shows none). Every class a run can fail with (monitor.RunClasses):
@@ -153,13 +169,13 @@ func (m *Metrics) FleetRequest(result string) { m.fleet.WithLabelValues(result).
 func (m *Metrics) handler(src Source) http.Handler {
 	m.mu.Lock()
 	if m.known == nil {
-		// Series exist from the start, so rate() and absent() behave before the first run ends.
 		m.known = map[checkKey]bool{}
-		for _, c := range src.Snapshot().Checks {
-			k := checkKey{c.Name, c.Type}
-			m.known[k] = true
-			m.createSeries(k)
-		}
+	}
+	// Series exist from the start, so rate() and absent() behave before the first run ends.
+	for _, c := range src.Snapshot().Checks {
+		k := checkKey{c.Name, c.Type}
+		m.known[k] = true
+		m.createSeries(k)
 	}
 	m.mu.Unlock()
 	m.reg.MustRegister(stateCollector{src: src})
