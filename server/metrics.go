@@ -52,9 +52,13 @@ func NewMetrics(build BuildInfo) *Metrics {
 			Help: "Failed runs of each check, by reason class.",
 		}, []string{"check", "type", "reason"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "healthgate_check_duration_seconds",
-			Help:    "Duration of each check run.",
-			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+			Name: "healthgate_check_duration_seconds",
+			Help: "Duration of each check run.",
+			// From 100 µs: a check of a dependency on the node or next to it (a pooled Redis or Postgres
+			// round trip, a tcp connect) answers well under a millisecond, and with 1 ms as the first
+			// bound every such run fell in it, so the dashboard's p50 and p99 read 0.5 ms and 0.99 ms
+			// whatever the latency. Up to 10 s: the timeouts a probe can wait for.
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"check", "type"}),
 		fleet: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "healthgate_fleet_requests_total",

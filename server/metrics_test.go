@@ -166,3 +166,47 @@ func sample(body, series string) (float64, bool) {
 	}
 	return 0, false
 }
+
+// TestMetricsDurationBuckets: the duration histogram tells sub-millisecond runs apart (a pooled round
+// trip to a dependency on the node, a tcp connect: 100 µs to 1 ms), so histogram_quantile over it,
+// the dashboard's p50 and p99, follows their latency rather than interpolating inside one bucket, and
+// it tells apart runs up to a 10 s timeout.
+func TestMetricsDurationBuckets(t *testing.T) {
+	m := NewMetrics(BuildInfo{})
+	c := &checks.Check{Name: "cache", Type: "redis"}
+	runs := []time.Duration{150 * time.Microsecond, 400 * time.Microsecond, 900 * time.Microsecond, 3 * time.Millisecond,
+		200 * time.Millisecond, 2 * time.Second, 8 * time.Second}
+	for _, d := range runs {
+		m.Observe(monitor.Run{Check: c, Duration: d, End: time.Now()})
+	}
+	h := m.handler(staticSource{&monitor.Snapshot{}})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	var bounds []float64
+	for line := range strings.Lines(rec.Body.String()) {
+		rest, ok := strings.CutPrefix(line, `healthgate_check_duration_seconds_bucket{check="cache",type="redis",le="`)
+		if !ok {
+			continue
+		}
+		le, _, _ := strings.Cut(rest, `"`)
+		if le == "+Inf" {
+			continue
+		}
+		v, err := strconv.ParseFloat(le, 64)
+		if err != nil {
+			t.Fatalf("bucket bound %q: %v", le, err)
+		}
+		bounds = append(bounds, v)
+	}
+	// Each two runs in a row fall into different buckets: a bound lies between them.
+	for i := 1; i < len(runs); i++ {
+		lo, hi := runs[i-1].Seconds(), runs[i].Seconds()
+		between := false
+		for _, b := range bounds {
+			between = between || (lo <= b && b < hi)
+		}
+		if !between {
+			t.Errorf("no bucket bound between %v and %v (bounds %v): the histogram cannot tell such runs apart", runs[i-1], runs[i], bounds)
+		}
+	}
+}
