@@ -61,6 +61,7 @@ func FuzzProbe(f *testing.F) {
 		"/readyz/" + long[:59] + "-001", "/readyz/" + long[:59] + "-000?format=json", "/readyz/shutdown", "/readyz/%ff%00", "/readyz/" + long,
 		"/readyz/a%2Fb", "/livez?format=json", "/livez?verbose", "/startupz", "/startupz?format=json", "/fleetz", "/metrics", "/",
 		"/readyz//x", "/readyz/x/y", "/readyz/", "/readyz?exclude=%E2%82", "*", "http://host/readyz?verbose",
+		"/ready%7A", "/readyz/%64b", "/readyz%2F%64b",
 	} {
 		f.Add(target, "", "", uint8(0))
 	}
@@ -78,8 +79,9 @@ func FuzzProbe(f *testing.F) {
 		h.ServeHTTP(rec, req)
 		body := rec.Body.Bytes()
 		code := rec.Code
-		// What the router routes to a probe: /readyz/{name} is one segment of the path as sent.
-		path := req.URL.EscapedPath()
+		// What the router routes to a probe: /readyz/{name} is one segment of the decoded path (a
+		// percent-encoded character is that character: /ready%7A is /readyz).
+		path := req.URL.Path
 		name, one := strings.CutPrefix(path, "/readyz/")
 		probe := path == "/livez" || path == "/readyz" || path == "/startupz" || one && name != "" && !strings.Contains(name, "/")
 		switch {

@@ -175,6 +175,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// drain) for ever (see stalledAfter); HTTP/1.1 probes pay nothing for it.
 		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(stalledAfter))
 	}
+	if r.URL.RawPath != "" {
+		// The path was escaped otherwise than net/http would (/readyz/%64b): chi routes on that raw
+		// form, and its {name} would be "%64b". A percent-encoded character is the character (RFC 3986
+		// §6.2.2), and kube-apiserver and net/http's ServeMux route on the decoded path: so does this.
+		u := *r.URL
+		u.RawPath = ""
+		r2 := *r
+		r2.URL = &u
+		r = &r2
+	}
 	h.router.ServeHTTP(w, r)
 }
 

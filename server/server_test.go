@@ -196,6 +196,12 @@ func TestReadyzBodies(t *testing.T) {
 		{"/readyz?exclude=d%62&verb%6Fse", 200, "[+]shutdown ok\n[+]db excluded: ok\n[+]cache ok\nreadyz check passed\n"},
 		{"/readyz/db", 503, "[-]db failed: reason withheld\nreadyz check failed\n"},
 		{"/readyz/cache", 200, "ok"},
+		// So is the path: a percent-encoded character is that character (RFC 3986 §6.2.2), as for
+		// kube-apiserver and net/http's ServeMux, in a check's name too.
+		{"/readyz/d%62", 503, "[-]db failed: reason withheld\nreadyz check failed\n"},
+		{"/readyz/%63ache", 200, "ok"},
+		{"/readyz/%73hutdown", 200, "ok"},
+		{"/ready%7A", 503, "[+]shutdown ok\n[-]db failed: reason withheld\n[+]cache ok\nreadyz check failed\n"},
 		{"/livez", 200, "ok"},
 		{"/startupz", 200, "ok"}, // it passed once: start-up stays finished
 	}
