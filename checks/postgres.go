@@ -87,6 +87,9 @@ func buildPostgresPool(c config.Check, s *postgresSpec) (*postgresCheck, string,
 	if s.URL == "" {
 		return nil, "", config.Errors{c.Src.Errorf("url", "required: a postgres:// URL or a key=value DSN")}
 	}
+	if problem := pgSchemeProblem(s.URL); problem != "" {
+		return nil, "", config.Errors{c.Src.Errorf("url", "%s", problem)}
+	}
 	filesKey, problem := pgFilesRead(s.URL)
 	if problem != "" {
 		return nil, "", config.Errors{c.Src.Errorf("url", "%s", problem)}
@@ -583,6 +586,30 @@ func parseConfigCause(err error) string {
 		msg = strings.TrimRight(msg[:i], ": ")
 	}
 	return words + ": " + msg
+}
+
+// pgSchemeProblem refuses a URL of another scheme (SQLAlchemy's postgresql+asyncpg://, JDBC's
+// jdbc:postgresql://, Postgres://): pgx reads a string that does not start with postgres:// or
+// postgresql:// as a key=value DSN, and with an '=' in its query it parses, the URL up to that '=' (its
+// password included) becoming the name of a run-time parameter that every connection sends and the
+// server quotes back in its error (invalid configuration parameter name "...", shown by check, wait and
+// serve's logs), and the connection going to the local socket. A DSN's first key is a word, never a
+// text with "://" in it.
+func pgSchemeProblem(raw string) string {
+	if strings.HasPrefix(raw, "postgres://") || strings.HasPrefix(raw, "postgresql://") {
+		return ""
+	}
+	first, _, _ := strings.Cut(raw, "=")
+	scheme, _, isURL := strings.Cut(strings.TrimSpace(first), "://")
+	if !isURL {
+		return ""
+	}
+	shown := "this one"
+	if scheme != "" && strings.Trim(scheme, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.:") == "" {
+		shown = strconv.Quote(scheme)
+	}
+	return "not a valid postgres URL: the scheme must be postgres or postgresql (in lower case), not " + shown +
+		" (a driver's URL, as postgresql+asyncpg:// or jdbc:postgresql://, is written postgres://user:password@host:5432/database)"
 }
 
 // percentHint is the fix when the user information may have broken a URL's syntax.

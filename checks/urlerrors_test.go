@@ -78,6 +78,12 @@ func TestURLErrors(t *testing.T) {
 		// An empty value takes the next key=value as its own, which the target showed.
 		{"postgres", "host= password=s3cr3t dbname=app", "the host or the database name contains '='", false},
 		{"postgres", "host=127.0.0.1 dbname= password=s3cr3t", "the host or the database name contains '='", false},
+		// Another scheme is read by pgx as a key=value DSN: with an '=' in the query, the URL up to it
+		// (the password with it) became a run-time parameter's name, which the server quoted back.
+		{"postgres", "postgresql+asyncpg://app:s3cr3t@127.0.0.1:5432/app?sslmode=disable", `the scheme must be postgres or postgresql (in lower case), not "postgresql+asyncpg"`, false},
+		{"postgres", "Postgres://app:s3cr3t@127.0.0.1:5432/app?sslmode=disable", `not "Postgres"`, false},
+		{"postgres", "jdbc:postgresql://127.0.0.1:5432/app?user=app&password=s3cr3t", `not "jdbc:postgresql"`, false},
+		{"postgres", "pg://app:s3cr3t@127.0.0.1:5432/app", `not "pg"`, false},
 		{"redis", "redis://:pa/s3cr3t@127.0.0.1:6379/0", "not a valid redis URL", true},
 		{"redis", "redis://127.0.0.1:6379/abc", `the database number (the path after host:port, as in redis://host:6379/0) must be a whole number, got "abc"`, false},
 		{"redis", "redis://:s3cr3t@127.0.0.1:6379/?db=x1", `must be a whole number, got "x1"`, false},
