@@ -45,9 +45,25 @@ var (
 
 func main() {
 	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	notifySignals(sigs, os.Args[1:])
 	checks.UserAgent = "healthgate/" + readVersion().Version
 	os.Exit(run(os.Args[1:], os.LookupEnv, sigs, os.Stdout, os.Stderr))
+}
+
+// notifySignals sends SIGINT, SIGTERM and SIGHUP to sigs, but for one the process was started with
+// ignored (nohup ignores SIGHUP, a shell SIGINT for a job it starts in the background): catching it would
+// stop a wait or a check that its parent meant to be immune to it, and, since execve resets a caught
+// signal to its default but keeps an ignored one ignored, would make the command after `wait --` die of
+// it, where `nohup healthgate wait ... -- app` (as `nohup env ... app`) must leave the app ignoring it.
+// serve's SIGHUP is a reload request, not a stop: it is caught all the same.
+func notifySignals(sigs chan<- os.Signal, args []string) {
+	serve := len(args) > 0 && args[0] == "serve"
+	for _, s := range []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP} {
+		if signal.Ignored(s) && !(serve && s == syscall.SIGHUP) {
+			continue
+		}
+		signal.Notify(sigs, s)
+	}
 }
 
 // env is how run reads the environment (os.LookupEnv in main, a map in tests).

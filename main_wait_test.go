@@ -713,3 +713,41 @@ func TestWaitMissingCommand(t *testing.T) {
 		t.Errorf("binary: exit %d; want 127 with a clear message: %s", got, out)
 	}
 }
+
+// A signal the process was started with ignored (nohup's SIGHUP, the SIGINT a shell ignores for a job it
+// starts in the background) stays ignored: the wait goes on, and the command after -- inherits it ignored,
+// as with `nohup env ... app`. Caught, it stopped the wait (129), and execve reset it to its default, so the
+// command died of the first SIGHUP.
+func TestWaitKeepsIgnoredSignals(t *testing.T) {
+	bin := healthgateBinary(t)
+	t.Run("the command", func(t *testing.T) {
+		var stdout, stderr syncBuffer
+		inner := `kill -HUP $$; kill -INT $$; echo alive`
+		script := `trap "" HUP INT; exec "$0" wait --quiet --tcp "$1" -- /bin/sh -c "$2"`
+		cmd := exec.CommandContext(t.Context(), "/bin/sh", "-c", script, bin, listening(t), inner)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		_ = cmd.Run()
+		if code := cmd.ProcessState.ExitCode(); code != 0 || stdout.String() != "alive\n" {
+			t.Fatalf("exit %d, stdout %q; want 0 and %q (the command ignores SIGHUP and SIGINT as healthgate's parent asked):\n%s",
+				code, stdout.String(), "alive\n", stderr.String())
+		}
+	})
+	t.Run("the wait", func(t *testing.T) {
+		var stderr syncBuffer
+		cmd := exec.CommandContext(t.Context(), "/bin/sh", "-c", `trap "" HUP INT; exec "$0" wait --tcp "$1" --timeout 1500ms`, bin, checktest.ClosedAddr(t))
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		checktest.Eventually(t, 5*time.Second, "waiting", func() bool { return strings.Contains(stderr.String(), "waiting for tcp") })
+		for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGINT} {
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_ = cmd.Wait()
+		if got := cmd.ProcessState.ExitCode(); got != exitTimeout {
+			t.Fatalf("exit %d; want %d (the ignored signals ignored, the wait timing out):\n%s", got, exitTimeout, stderr.String())
+		}
+	})
+}
