@@ -751,3 +751,33 @@ func TestWaitKeepsIgnoredSignals(t *testing.T) {
 		}
 	})
 }
+
+// An empty --config or --only (`--config "$CONFIG"`, `--only "$DEPS"` with the variable unset) is a usage
+// error, as an empty target flag is: it read as no flag at all, so wait and check fell back on
+// ./healthgate.yaml or DATABASE_URL, or on every check instead of the ones named.
+func TestEmptyConfigAndOnly(t *testing.T) {
+	env := map[string]string{"DATABASE_URL": "postgres://postgres@" + checktest.ClosedAddr(t) + "/test"}
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--config", ""}, `--config: invalid value "": empty (an unset variable?)`},
+		{[]string{"--config="}, `--config: invalid value "": empty (an unset variable?)`},
+		{[]string{"--only", ""}, `--only: invalid value "": no name (an unset variable?)`},
+		{[]string{"--only", " , "}, `--only: invalid value " , ": no name (an unset variable?)`},
+	}
+	for _, cmd := range []string{"wait", "check"} {
+		for _, tc := range tests {
+			t.Run(cmd+" "+strings.Join(tc.args, " "), func(t *testing.T) {
+				args := append([]string{cmd}, tc.args...)
+				if cmd == "wait" {
+					args = append(args, "--timeout", "300ms")
+				}
+				code, stdout, stderr := runMain(t, env, args...)
+				if code != exitUsage || !strings.Contains(stderr, tc.want) {
+					t.Fatalf("exit %d; want 2 and %q:\nstdout: %s\nstderr: %s", code, tc.want, stdout, stderr)
+				}
+			})
+		}
+	}
+}

@@ -68,18 +68,43 @@ type namesFlag []string
 func (n *namesFlag) String() string { return strings.Join(*n, ",") }
 
 func (n *namesFlag) Set(v string) error {
+	added := false
 	for name := range strings.SplitSeq(v, ",") {
 		if name = strings.TrimSpace(name); name != "" {
 			*n = append(*n, name)
+			added = true
 		}
 	}
+	if !added {
+		// Without a name, --only would not narrow anything: every check would run, or be waited for.
+		return errors.New("no name (an unset variable?)")
+	}
+	return nil
+}
+
+// fileFlag is --config: a path, never empty. `--config "$CONFIG"` with the variable unset would otherwise
+// read as no --config at all, and wait for ./healthgate.yaml or DATABASE_URL/REDIS_URL instead.
+type fileFlag struct{ path *string }
+
+func (f fileFlag) String() string {
+	if f.path == nil {
+		return ""
+	}
+	return *f.path
+}
+
+func (f fileFlag) Set(v string) error {
+	if v == "" {
+		return errors.New("empty (an unset variable?)")
+	}
+	*f.path = v
 	return nil
 }
 
 // Register adds the flags: --config, --only and one per registered kind; verb ("wait for", "check")
 // and configUse word their help.
 func (t *Targets) Register(fs *flag.FlagSet, verb, configUse string) {
-	fs.StringVar(&t.config, "config", "", "configuration `FILE` "+configUse+" (default: ./"+config.DefaultFile+
+	fs.Var(fileFlag{&t.config}, "config", "configuration `FILE` "+configUse+" (default: ./"+config.DefaultFile+
 		" if present, else DATABASE_URL/REDIS_URL; not read when target flags are given without --config or --only)")
 	for _, k := range checks.Kinds() {
 		fs.Var(targetFlag{k.Name, &t.targets}, k.Name, verb+" "+k.TargetHelp+"; repeatable)")
