@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -36,9 +37,8 @@ func LookCommand(argv []string) (Command, error) {
 	path, err := exec.LookPath(name)
 	switch {
 	case err == nil:
-		if interp, missing := missingInterpreter(path); missing {
-			return Command{}, fmt.Errorf("%w: %s: its #! line names the interpreter %s, which does not exist%s", ErrNotFound, name,
-				strconv.Quote(interp), crHint(interp))
+		if problem := missingInterpreter(path); problem != "" {
+			return Command{}, fmt.Errorf("%w: %s: %s", ErrNotFound, name, problem)
 		}
 		if !runnable(path) {
 			return Command{}, fmt.Errorf("%w: %s is neither a program (ELF) nor a script that starts with a #! line: execve would refuse it (exec format error); make its first line #!/bin/sh (or its interpreter)", ErrNotExecutable, name)
@@ -58,33 +58,56 @@ func LookCommand(argv []string) (Command, error) {
 	return Command{}, fmt.Errorf("%w: %s: %v", ErrNotFound, name, err)
 }
 
-// missingInterpreter reads the #! line of the file at path, if it has one, and reports the interpreter
-// it names when that does not exist: execve would fail with "no such file" for a file that exists, after
-// the wait, where a script saved with CRLF line ends ("/bin/sh\r") should fail at once.
-func missingInterpreter(path string) (string, bool) {
+// missingInterpreter reads the #! line of the file at path, if it has one, and says what is missing when
+// the interpreter it names does not exist, or, for #!/usr/bin/env NAME (the commonest line), when NAME is not
+// in PATH: execve, or env after it, would fail with "no such file" for a file that exists, after the wait,
+// where a script saved with CRLF line ends ("/bin/sh\r", "sh\r" for env) should fail at once. "" when
+// nothing is known to be missing.
+func missingInterpreter(path string) string {
 	f, err := os.Open(path)
 	if err != nil {
-		return "", false // execve will say what is wrong
+		return "" // execve will say what is wrong
 	}
 	defer f.Close()
 	buf := make([]byte, 256) // Linux reads at most 256 bytes of a #! line
 	n, _ := io.ReadFull(f, buf)
 	line, ok := bytes.CutPrefix(buf[:n], []byte("#!"))
 	if !ok {
-		return "", false
+		return ""
 	}
 	if i := bytes.IndexByte(line, '\n'); i >= 0 {
 		line = line[:i]
 	}
-	fields := bytes.FieldsFunc(line, func(r rune) bool { return r == ' ' || r == '\t' }) // as the kernel splits it: \r stays
-	if len(fields) == 0 {
-		return "", false
+	// As the kernel splits it: the interpreter, then the rest of the line, blanks trimmed at both ends, as
+	// one argument; a carriage return stays.
+	line = bytes.TrimLeft(line, " \t")
+	end := bytes.IndexAny(line, " \t")
+	if end < 0 {
+		end = len(line)
 	}
-	interp := string(fields[0])
+	interp, arg := string(line[:end]), string(bytes.Trim(line[end:], " \t"))
+	if interp == "" {
+		return ""
+	}
 	if _, err := os.Stat(interp); errors.Is(err, fs.ErrNotExist) {
-		return interp, true
+		return fmt.Sprintf("its #! line names the interpreter %s, which does not exist%s", strconv.Quote(interp), crHint(interp))
 	}
-	return "", false
+	// env runs its argument from PATH, the one the command gets: that is the interpreter to look for. Its
+	// options and assignments (-S, NAME=VALUE), a path, or no PATH (env has a default) are left to env.
+	if filepath.Base(interp) != "env" || arg == "" || strings.HasPrefix(arg, "-") || strings.ContainsAny(arg, "=/") {
+		return ""
+	}
+	if _, ok := os.LookupEnv("PATH"); !ok {
+		return ""
+	}
+	if strings.ContainsAny(arg, " \t") {
+		return fmt.Sprintf("its #! line runs %s with %s as one argument (the kernel passes the rest of the line as one), which names no program: "+
+			"write the interpreter's path (#!/bin/sh -e) or use env -S%s", interp, strconv.Quote(arg), crHint(arg))
+	}
+	if _, err := exec.LookPath(arg); errors.Is(err, exec.ErrNotFound) {
+		return fmt.Sprintf("its #! line has %s run %s, which is not in PATH%s", interp, strconv.Quote(arg), crHint(arg))
+	}
+	return ""
 }
 
 // runnable reports whether execve can run the file at path as far as its first bytes tell: an ELF
