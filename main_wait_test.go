@@ -781,3 +781,39 @@ func TestEmptyConfigAndOnly(t *testing.T) {
 		}
 	}
 }
+
+// With --log-format json, a usage or configuration error is a JSON record like every other line wait
+// writes (msg "invalid usage", its error and exit_code), not a line of text among them.
+func TestWaitJSONUsageError(t *testing.T) {
+	badConfig := writeConfig(t, "checks:\n  - name: db\n    type: postgres\n    url: postgres://127.0.0.1/x\n    timeout: 10s\n")
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--tcp", "nohostport", "--timeout", "-1s"}, []string{"2 errors:", "--timeout: must not be negative", `--tcp (target "tcp"): must be host:port`}},
+		{[]string{"--config", badConfig}, []string{"invalid configuration (1 error):", "timeout (10s) must be shorter than interval (5s)"}},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			code, _, stderr := runMain(t, noEnv, append([]string{"wait", "--log-format", "json"}, tc.args...)...)
+			if code != exitUsage {
+				t.Fatalf("exit %d; want 2:\n%s", code, stderr)
+			}
+			lines := strings.Split(strings.TrimSpace(stderr), "\n")
+			var rec struct {
+				Level, Msg, Error string
+				ExitCode          int `json:"exit_code"`
+			}
+			if len(lines) != 1 || json.Unmarshal([]byte(lines[0]), &rec) != nil {
+				t.Fatalf("stderr is not one JSON record:\n%s", stderr)
+			}
+			if rec.Level != "ERROR" || rec.Msg != "invalid usage" || rec.ExitCode != exitUsage {
+				t.Errorf("record %+v; want level ERROR, msg %q, exit_code 2", rec, "invalid usage")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(rec.Error, w) {
+					t.Errorf("error %q lacks %q", rec.Error, w)
+				}
+			}
+		})
+	}
+}

@@ -59,9 +59,9 @@ func cmdWait(ctx context.Context, args []string, lookup env, stdout, stderr io.W
 	if *logFormat != "text" && *logFormat != "json" {
 		problems = append(problems, fmt.Sprintf("--log-format: %q is not text or json", *logFormat))
 	}
-	level, err := parseLevel(*logLevel)
-	if err != nil {
-		problems = append(problems, err.Error())
+	level, levelErr := parseLevel(*logLevel)
+	if levelErr != nil {
+		problems = append(problems, levelErr.Error())
 	}
 	if *timeout < 0 {
 		problems = append(problems, fmt.Sprintf("--timeout: must not be negative (got %s); 0 waits for ever", *timeout))
@@ -71,27 +71,30 @@ func cmdWait(ctx context.Context, args []string, lookup env, stdout, stderr io.W
 		problems = append(problems, problem)
 	}
 
+	// With --log-format json (and a --log-level that reads), every line wait writes is a JSON record, its
+	// usage and configuration errors included: a log pipeline reading the init container's stderr as
+	// JSON must not meet the one line that says why it failed as plain text.
+	var log *slog.Logger
+	if *logFormat == "json" && levelErr == nil {
+		log = jsonLogger(stderr, &slog.HandlerOptions{Level: level})
+	}
 	selected, flagChecks, more, cfgErr := what.Resolve(lookup, true, attempt)
 	problems = append(problems, more...)
 	if len(problems) > 0 || cfgErr != nil {
-		return targetsError(problems, cfgErr)
+		return logExit(log, "invalid usage", targetsError(problems, cfgErr))
 	}
 
-	var log *slog.Logger // with --log-format json, every line wait writes is a JSON record
-	if *logFormat == "json" {
-		log = jsonLogger(stderr, &slog.HandlerOptions{Level: level})
-	}
 	var cmd startup.Command
 	if hasCommand {
 		var err error
 		if cmd, err = startup.LookCommand(command); err != nil {
-			return logExit(log, commandExit(err))
+			return logExit(log, "cannot run the command", commandExit(err))
 		}
 	}
 
 	cs, err := startup.Build(selected, flagChecks)
 	if err != nil {
-		return configError(err)
+		return logExit(log, "invalid usage", configError(err))
 	}
 	defer func() { checks.CloseAll(cs) }() // cs is nil once closed before an exec
 
@@ -114,17 +117,18 @@ func cmdWait(ctx context.Context, args []string, lookup env, stdout, stderr io.W
 	if code, ok := signalExit(ctx); ok {
 		return exitf(code, "") // a signal arrived just as the last target became ready
 	}
-	return logExit(log, commandExit(execCommand(cmd, os.Environ())))
+	return logExit(log, "cannot run the command", commandExit(execCommand(cmd, os.Environ())))
 }
 
-// logExit, with JSON logs (log not nil), writes the error of a command that cannot run as a record, so
-// that the stream stays one JSON object a line, and ends with its code with nothing more printed.
-func logExit(log *slog.Logger, err error) error {
+// logExit, with JSON logs (log not nil), writes the error that ends wait before its first attempt (the
+// usage, the configuration, a command that cannot run) as a record of that msg, so that the stream stays
+// one JSON object a line, and ends with its code with nothing more printed.
+func logExit(log *slog.Logger, msg string, err error) error {
 	var ee *exitError
 	if log == nil || !errors.As(err, &ee) || ee.msg == "" {
 		return err
 	}
-	log.Error("cannot run the command", "error", ee.msg, "exit_code", ee.code)
+	log.Error(msg, "error", ee.msg, "exit_code", ee.code)
 	return exitf(ee.code, "")
 }
 
