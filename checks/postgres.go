@@ -599,6 +599,9 @@ func pgSchemeProblem(raw string) string {
 	if strings.HasPrefix(raw, "postgres://") || strings.HasPrefix(raw, "postgresql://") {
 		return ""
 	}
+	if trimmed := strings.TrimLeft(raw, " \t\r\n"); strings.HasPrefix(trimmed, "postgres://") || strings.HasPrefix(trimmed, "postgresql://") {
+		return "not a valid postgres URL: it starts with a blank or a line break, which makes it a key=value DSN to the driver: remove it"
+	}
 	first, _, _ := strings.Cut(raw, "=")
 	scheme, _, isURL := strings.Cut(strings.TrimSpace(first), "://")
 	if !isURL {
