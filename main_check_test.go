@@ -417,3 +417,23 @@ func TestServerSettingsAreServeOnly(t *testing.T) {
 		})
 	}
 }
+
+// A redirect that is not followed says how to follow it where the check was given: --set for a --http
+// target, which has no configuration to edit, the field for a check in a file.
+func TestCheckRedirectHintNamesWhereToFollow(t *testing.T) {
+	srv := httptest.NewServer(http.RedirectHandler("/elsewhere", http.StatusMovedPermanently))
+	t.Cleanup(srv.Close)
+	file := writeConfig(t, "checks:\n  - name: web\n    type: http\n    url: "+srv.URL+"/\n")
+	for _, tc := range []struct {
+		args       []string
+		want, dont string
+	}{
+		{[]string{"--http", srv.URL + "/"}, "add --set http.follow_redirects=true", "in the config"},
+		{[]string{"--config", file}, "set follow_redirects: true in the config", "--set"},
+	} {
+		code, stdout, stderr := runMain(t, noEnv, append([]string{"check"}, tc.args...)...)
+		if code != exitFailed || !strings.Contains(stdout, tc.want) || strings.Contains(stdout, tc.dont) {
+			t.Errorf("check %s: exit %d; want 1, a report with %q and without %q:\n%s%s", strings.Join(tc.args, " "), code, tc.want, tc.dont, stdout, stderr)
+		}
+	}
+}

@@ -51,6 +51,8 @@ type httpCheck struct {
 	host      string
 	expect    []int
 	contains  []byte
+	// redirectFix says how to follow redirects where the check was given: --set for a --http target.
+	redirectFix string
 }
 
 // httpSpec is an http check's own configuration (config.Check.Spec, decoded).
@@ -160,6 +162,10 @@ func buildHTTP(c config.Check, s *httpSpec) (prober, string, config.Errors) {
 	h := &httpCheck{
 		transport: tr, method: method, url: s.URL, origin: u, shown: RedactURL(s.URL),
 		header: header, host: host, expect: s.ExpectStatus, contains: []byte(s.BodyContains),
+		redirectFix: "set follow_redirects: true in the config",
+	}
+	if strings.HasPrefix(c.Src.Origin("url"), "--") { // a flag target: no configuration to edit
+		h.redirectFix = "add --set http.follow_redirects=true"
 	}
 	h.client = &http.Client{
 		Transport: locationCheck{tr},
@@ -454,7 +460,7 @@ func (h *httpCheck) probe(ctx context.Context) error {
 		}
 		if loc, err := resp.Location(); err == nil && resp.StatusCode >= 300 && resp.StatusCode < 400 {
 			// Location() resolves a relative reference against the request, so it is redacted as a URL.
-			msg += fmt.Sprintf(" (redirect to %s, not followed: check that URL instead, or set follow_redirects: true in the config)", RedactURL(loc.String()))
+			msg += fmt.Sprintf(" (redirect to %s, not followed: check that URL instead, or %s)", RedactURL(loc.String()), h.redirectFix)
 		} else if resp.Header.Get(unparsedLocation) != "" {
 			msg += " (a redirect whose Location header is not a valid URL: not followed, not shown)"
 		}
