@@ -23,7 +23,7 @@ func cmdCheck(ctx context.Context, args []string, lookup env, stdout, stderr io.
 	}
 	var problems []string
 	if fs.NArg() > 0 {
-		problems = append(problems, fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
+		problems = append(problems, unexpectedArgument(fs.Arg(0), ""))
 	}
 	if *output != "text" && *output != "json" {
 		problems = append(problems, fmt.Sprintf("--output: %q is not text or json", *output))

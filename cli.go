@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/healthgate/healthgate/checks"
 	"github.com/healthgate/healthgate/config"
 	"github.com/healthgate/healthgate/startup"
 )
@@ -243,6 +245,24 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
+}
+
+// dsnWord is an argument that reads as a key=value pair: a piece of a DSN split at its blanks.
+var dsnWord = regexp.MustCompile(`^[A-Za-z_]+=`)
+
+// unexpectedArgument is the usage problem of an argument after the flags, shown redacted as a target is:
+// an unquoted $DATABASE_URL holding a key=value DSN (host=db password=... dbname=app) splits at its blanks,
+// and the stray argument is then its password=... . otherwise says what to do with an argument that is
+// no piece of a DSN ("" for nothing).
+func unexpectedArgument(arg, otherwise string) string {
+	msg := fmt.Sprintf("unexpected argument %q", checks.RedactURL(arg))
+	if dsnWord.MatchString(arg) {
+		return msg + ": a key=value DSN holds blanks; quote it as one argument, as in --postgres \"$DATABASE_URL\""
+	}
+	if otherwise != "" {
+		msg += ": " + otherwise
+	}
+	return msg
 }
 
 // nothingToCheck is the usage error of a command started with no check at all; how says how to give some.

@@ -437,3 +437,14 @@ func TestCheckRedirectHintNamesWhereToFollow(t *testing.T) {
 		}
 	}
 }
+
+// A stray argument is shown redacted: an unquoted key=value DSN splits at its blanks, and the first stray
+// piece can be its password.
+func TestCheckUnexpectedArgumentRedacted(t *testing.T) {
+	code, stdout, stderr := runMain(t, noEnv, "check", "--postgres", "host=127.0.0.1", "password=hunter2-check-secret", "dbname=app")
+	want := `healthgate check: unexpected argument "password=xxxxx": a key=value DSN holds blanks; quote it as one argument`
+	if code != exitUsage || !strings.Contains(stderr, want) {
+		t.Errorf("exit %d; want 2 and %q:\n%s%s", code, want, stdout, stderr)
+	}
+	assertNoSecret(t, stdout, stderr)
+}

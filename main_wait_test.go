@@ -405,6 +405,10 @@ func TestWaitUsageErrors(t *testing.T) {
 		{"no critical check", []string{"--config", noCritical}, []string{"nothing to wait for: ", "healthgate.yaml has no critical checks (wait waits for those alone); mark some critical: true"}},
 		{"command without --", []string{"--tcp", tcp, "./app", "--port", "8080"}, []string{`unexpected argument "./app": put the command to run after --`}},
 		{"-- without a command", []string{"--tcp", tcp, "--"}, []string{"--: no command after it"}},
+		// An unquoted $DATABASE_URL holding a key=value DSN splits at its blanks: the stray argument is
+		// then its password, shown redacted.
+		{"unquoted DSN", []string{"--postgres", "host=127.0.0.1", "password=hunter2", "dbname=app"}, []string{`unexpected argument "password=xxxxx": a key=value DSN holds blanks; quote it as one argument`}},
+		{"unquoted URL with a blank", []string{"--tcp", tcp, "app:hunter2@db/x"}, []string{`unexpected argument "xxxxx": put the command to run after --`}},
 		{"--set without a field", []string{"--tcp", tcp, "--set", "tcp=hunter2"}, []string{"--set: write KIND.FIELD=VALUE, as in redis.key=healthgate:probe"}},
 		{"--set of no kind", []string{"--tcp", tcp, "--set", "cache.key=hunter2"}, []string{`--set cache.key: no kind named "cache" (kinds: amqp,`}},
 		{"--set of no field", []string{"--redis", "redis://127.0.0.1:6379", "--set", "redis.passwd=hunter2"}, []string{`--set redis.passwd: redis has no field "passwd" (its fields: url, role, key, tls)`}},

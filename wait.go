@@ -51,7 +51,7 @@ func cmdWait(ctx context.Context, args []string, lookup env, stdout, stderr io.W
 
 	var problems []string
 	if fs.NArg() > 0 {
-		problems = append(problems, fmt.Sprintf("unexpected argument %q: put the command to run after --, as in: healthgate wait --postgres URL -- ./app", fs.Arg(0)))
+		problems = append(problems, unexpectedArgument(fs.Arg(0), "put the command to run after --, as in: healthgate wait --postgres URL -- ./app"))
 	}
 	if hasCommand && len(command) == 0 {
 		problems = append(problems, "--: no command after it")
