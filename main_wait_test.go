@@ -411,6 +411,9 @@ func TestWaitUsageErrors(t *testing.T) {
 		{"unquoted URL with a blank", []string{"--tcp", tcp, "app:hunter2@db/x"}, []string{`unexpected argument "xxxxx": put the command to run after --`}},
 		{"--set without a field", []string{"--tcp", tcp, "--set", "tcp=hunter2"}, []string{"--set: write KIND.FIELD=VALUE, as in redis.key=healthgate:probe"}},
 		{"--set of no kind", []string{"--tcp", tcp, "--set", "cache.key=hunter2"}, []string{`--set cache.key: no kind named "cache" (kinds: amqp,`}},
+		// A URL given to --set in place of its target flag is no KIND.FIELD: not quoted, it holds a password.
+		{"--set of a URL", []string{"--postgres", "postgres://127.0.0.1:5432/x", "--set", "postgres://app:hunter2@db.internal/app?sslmode=require"}, []string{"--set: write KIND.FIELD=VALUE", "is not shown: it may hold a secret"}},
+		{"--set of a URL after a kind", []string{"--postgres", "postgres://127.0.0.1:5432/x", "--set", "postgres.url://app:hunter2@db.internal/app?sslmode=require"}, []string{"--set: write KIND.FIELD=VALUE", "is not shown: it may hold a secret"}},
 		{"--set of no field", []string{"--redis", "redis://127.0.0.1:6379", "--set", "redis.passwd=hunter2"}, []string{`--set redis.passwd: redis has no field "passwd" (its fields: url, role, key, tls)`}},
 		{"--set of the target", []string{"--redis", "redis://127.0.0.1:6379", "--set", "redis.url=redis://:hunter2@x"}, []string{"--set redis.url: the url is the target: give it as --redis URL"}},
 		{"--set of a file field", []string{"--redis", "redis://127.0.0.1:6379", "--set", "redis.key_file=/run/secrets/hunter2"}, []string{"--set redis.key_file: a *_file field is read from a configuration file"}},

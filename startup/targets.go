@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -33,6 +34,12 @@ func (r *rawFlag) Set(v string) error {
 	*r = append(*r, v)
 	return nil
 }
+
+// setName and setField are what a --set's KIND and FIELD can be (a field may name one within it: tls.ca_file).
+var (
+	setName  = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+	setField = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+)
 
 // fieldSet is one --set KIND.FIELD=VALUE: a field of every flag target of that kind, as a configuration
 // file would write it under the check; value holds that field alone, read once.
@@ -245,6 +252,12 @@ func (t *Targets) fieldSets() ([]fieldSet, []string) {
 		kindName, field, dotted := strings.Cut(lhs, ".")
 		if !ok || !dotted || kindName == "" || field == "" {
 			problems = append(problems, "--set: write KIND.FIELD=VALUE, as in redis.key=healthgate:probe")
+			continue
+		}
+		if !setName.MatchString(kindName) || !setField.MatchString(field) {
+			// Not a kind and a field: a URL given to --set in place of its target flag (--set "$DATABASE_URL",
+			// cut at its first '=' and '.'), whose password the messages below would quote.
+			problems = append(problems, "--set: write KIND.FIELD=VALUE, as in redis.key=healthgate:probe (what comes before its '=' is no KIND.FIELD, and is not shown: it may hold a secret; a target is given with its own flag, --postgres URL)")
 			continue
 		}
 		f := fieldSet{kind: kindName, field: field}
