@@ -17,6 +17,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
 
 	"github.com/jackc/pgservicefile"
 	"github.com/jackc/pgx/v5"
@@ -86,6 +87,12 @@ func buildPostgres(c config.Check, s *postgresSpec) (prober, string, config.Erro
 func buildPostgresPool(c config.Check, s *postgresSpec) (*postgresCheck, string, config.Errors) {
 	if s.URL == "" {
 		return nil, "", config.Errors{c.Src.Errorf("url", "required: a postgres:// URL or a key=value DSN")}
+	}
+	// net/url refuses a control character in every other kind's URL; pgx's own URL parser takes it into
+	// the host or the database ("test\n" does not exist), and the target shows it across two lines. A key=value
+	// DSN may span lines: there they separate pairs.
+	if (strings.HasPrefix(s.URL, "postgres://") || strings.HasPrefix(s.URL, "postgresql://")) && strings.ContainsFunc(s.URL, unicode.IsControl) {
+		return nil, "", config.Errors{c.Src.Errorf("url", "not a valid postgres URL: it contains a line break or another control character (a trailing newline from a Secret written with echo rather than echo -n or printf?): remove it")}
 	}
 	if problem := pgSchemeProblem(s.URL); problem != "" {
 		return nil, "", config.Errors{c.Src.Errorf("url", "%s", problem)}

@@ -85,6 +85,9 @@ func TestURLErrors(t *testing.T) {
 		{"postgres", "jdbc:postgresql://127.0.0.1:5432/app?user=app&password=s3cr3t", `not "jdbc:postgresql"`, false},
 		{"postgres", "pg://app:s3cr3t@127.0.0.1:5432/app", `not "pg"`, false},
 		{"postgres", " postgres://app:s3cr3t@127.0.0.1:5432/app?sslmode=disable", "it starts with a blank or a line break", false},
+		// pgx's URL parser took a trailing newline (a Secret written with echo) into the database name.
+		{"postgres", "postgres://app:s3cr3t@127.0.0.1:5432/app\n", "it contains a line break or another control character", false},
+		{"postgres", "postgresql://app:s3cr3t@127.0.0.1:5432/app?sslmode=disable\r\n", "it contains a line break or another control character", false},
 		{"redis", "redis://:pa/s3cr3t@127.0.0.1:6379/0", "not a valid redis URL", true},
 		{"redis", "redis://127.0.0.1:6379/abc", `the database number (the path after host:port, as in redis://host:6379/0) must be a whole number, got "abc"`, false},
 		{"redis", "redis://:s3cr3t@127.0.0.1:6379/?db=x1", `must be a whole number, got "x1"`, false},
