@@ -103,6 +103,10 @@ func buildPostgresPool(c config.Check, s *postgresSpec) (*postgresCheck, string,
 	}
 	pc, err := pgxpool.ParseConfig(s.URL)
 	if err != nil {
+		// db:5432, app:pw@db:5432/app: an address without its scheme, which pgx tried as a key=value DSN.
+		if fixed, ok := schemeless("postgres", s.URL); ok && !strings.Contains(s.URL, "=") {
+			return nil, "", config.Errors{c.Src.Errorf("url", "not a valid postgres URL or key=value DSN: %s%s", noSchemeWords, fixed)}
+		}
 		cause := parseConfigCause(err)
 		if pgURLSyntaxError(err) && userinfoBroke(s.URL) {
 			cause += " (" + percentHint + ")"

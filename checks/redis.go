@@ -265,6 +265,10 @@ func redisURLProblem(raw string, err error) string {
 	case strings.Contains(msg, "invalid URL path"):
 		return "the path must be one database number, as in redis://host:6379/0; got " + shown(u.Path)
 	case strings.Contains(msg, "invalid URL scheme"):
+		// localhost:6379, cache:6379: net/url reads the host's name as a scheme.
+		if fixed, ok := schemeless("redis", raw); ok && u.Opaque != "" {
+			return "not a valid redis URL: " + noSchemeWords + fixed
+		}
 		return "not a valid redis URL: the scheme must be redis, rediss or unix, not " + shown(u.Scheme)
 	}
 	msg = strings.TrimPrefix(msg, "redis: ")

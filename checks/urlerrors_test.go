@@ -94,6 +94,13 @@ func TestURLErrors(t *testing.T) {
 		{"redis", "redis://127.0.0.1:6379/-1", "the database number must be 0 or more (got -1)", false},
 		{"redis", "redis://127.0.0.1:6379/0/1", `the path must be one database number, as in redis://host:6379/0; got "/0/1"`, false},
 		{"redis", "redos://:s3cr3t@127.0.0.1:6379/0", `the scheme must be redis, rediss or unix, not "redos"`, false},
+		// An address without its scheme, as wait-for-it takes it: net/url reads a host's name as the scheme,
+		// and pgx tries a key=value DSN.
+		{"redis", "localhost:6379", "not a valid redis URL: the scheme is missing: write redis://localhost:6379", false},
+		{"redis", ":s3cr3t@cache:6379", "the scheme is missing: write redis://:xxxxx@cache:6379", false},
+		{"postgres", "db:5432", "the scheme is missing: write postgres://db:5432", false},
+		{"postgres", "app:s3cr3t@db:5432/app", "the scheme is missing: write postgres://app:xxxxx@db:5432/app", false},
+		{"postgres", "127.0.0.1:5432", "the scheme is missing: write postgres://127.0.0.1:5432", false},
 		{"redis", "redis://:s3cr3t@127.0.0.1:6379/0?dial_timeout=s3cr3t", "not a valid redis URL: parameter dial_timeout: not a duration (such as 5s)", false},
 		{"redis", "redis://127.0.0.1:6379/0?pool_size=s3cr3t", "not a valid redis URL: parameter pool_size: not a whole number", false},
 		{"redis", "redis://127.0.0.1:6379/0?pool_fifo=s3cr3t", "not a valid redis URL: parameter pool_fifo: not true or false", false},
