@@ -357,6 +357,13 @@ func parseMySQL(raw string) (*mysql.Config, error) {
 			// and says so in its own terms, quoting it.
 			return nil, errors.New("not a valid mysql DSN: the address is written tcp(host:port): user:password@tcp(host:3306)/database (or write a URL: mysql://user:password@host:3306/database)")
 		}
+		if err != nil && !strings.ContainsAny(raw, "()") {
+			// db:3306, app:pw@db:3306/orders: an address without its scheme, as wait-for-it takes it,
+			// which the driver read as a DSN without its database's slash, or its tcp(...).
+			if fixed, ok := schemeless("mysql", raw); ok {
+				return nil, errors.New("not a valid mysql URL or DSN: " + noSchemeWords + fixed)
+			}
+		}
 		if err != nil {
 			query := ""
 			if _, rest, ok := strings.Cut(raw[strings.LastIndex(raw, "/")+1:], "?"); ok {

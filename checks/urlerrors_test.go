@@ -101,6 +101,8 @@ func TestURLErrors(t *testing.T) {
 		{"postgres", "db:5432", "the scheme is missing: write postgres://db:5432", false},
 		{"postgres", "app:s3cr3t@db:5432/app", "the scheme is missing: write postgres://app:xxxxx@db:5432/app", false},
 		{"postgres", "127.0.0.1:5432", "the scheme is missing: write postgres://127.0.0.1:5432", false},
+		{"mysql", "db:3306", "not a valid mysql URL or DSN: the scheme is missing: write mysql://db:3306", false},
+		{"mysql", "127.0.0.1:3306", "the scheme is missing: write mysql://127.0.0.1:3306", false},
 		{"redis", "redis://:s3cr3t@127.0.0.1:6379/0?dial_timeout=s3cr3t", "not a valid redis URL: parameter dial_timeout: not a duration (such as 5s)", false},
 		{"redis", "redis://127.0.0.1:6379/0?pool_size=s3cr3t", "not a valid redis URL: parameter pool_size: not a whole number", false},
 		{"redis", "redis://127.0.0.1:6379/0?pool_fifo=s3cr3t", "not a valid redis URL: parameter pool_fifo: not true or false", false},
