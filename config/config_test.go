@@ -285,6 +285,22 @@ checks:
 	}
 }
 
+// TestSecretAsAlias: a secret that begins with '*', written unquoted, is read by YAML as an alias; the
+// error for the anchor it does not find says so without quoting the rest of the secret.
+func TestSecretAsAlias(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "healthgate.yaml")
+	data := "checks:\n  - name: cache\n    type: memcached\n    address: cache:11211\n    username: app\n    password: *s3cr3t-pw\n"
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := load(t, path, testEnv)
+	expectErrors(t, err, ":6: invalid YAML: a value that begins with '*' is read as an alias")
+	if strings.Contains(err.Error(), "s3cr3t") {
+		t.Errorf("a secret appears in the errors:\n%v", err)
+	}
+}
+
 func TestSecretFromFile(t *testing.T) {
 	dir := t.TempDir()
 	secret := filepath.Join(dir, "db-url")

@@ -702,11 +702,24 @@ func editDistance(a, b string) int {
 
 func yamlSyntaxError(file string, data []byte, err error) *Error {
 	line, msg := splitYAMLError(err)
-	e := &Error{File: file, Line: line, Msg: "invalid YAML: " + msg}
+	e := &Error{File: file, Line: line, Msg: "invalid YAML: " + yamlWords(msg)}
 	if problem := problemLine(data, line, msg); problem > 0 {
 		e.Line = problem
 	}
 	return e
+}
+
+// unknownAnchorWords replace yaml.v3's "unknown anchor 'NAME' referenced", which quotes what follows a
+// value's '*': a password or a token that begins with '*', written unquoted (password: *s3cr3t), is
+// read as an alias, and its text would be shown.
+const unknownAnchorWords = "a value that begins with '*' is read as an alias of an anchor (&name) that is not defined: write such a value (a password, a token) in quotes"
+
+// yamlWords is yaml.v3's message, without the part of a value it quotes.
+func yamlWords(msg string) string {
+	if strings.HasPrefix(msg, "unknown anchor ") {
+		return unknownAnchorWords
+	}
+	return msg
 }
 
 // place records that the field key was written at the key node k (line and column).
