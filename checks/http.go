@@ -20,6 +20,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/healthgate/healthgate/config"
 )
@@ -109,7 +110,7 @@ func buildHTTP(c config.Check, s *httpSpec) (prober, string, config.Errors) {
 	host := ""
 	for k, v := range s.Headers {
 		if !validToken(k) {
-			errs = append(errs, c.Src.Errorf("headers", "%q is not a valid header name", k))
+			errs = append(errs, c.Src.Errorf("headers", "%s", badHeaderName(k)))
 			continue
 		}
 		// net/http refuses such a value at every request ("invalid header field value"), which would
@@ -376,6 +377,28 @@ func clientTLS(t config.TLS) (*tls.Config, config.Errors) {
 		}
 	}
 	return cfg, errs
+}
+
+// badHeaderName says why name is not a valid header name, quoting it only up to the first character a
+// name cannot hold: what follows can be the header's value, a secret, written into its name
+// ("Authorization: Bearer s3cr3t": x, or Authorization=Bearer s3cr3t).
+func badHeaderName(name string) string {
+	if name == "" {
+		return "a header name is empty"
+	}
+	i := strings.IndexFunc(name, func(r rune) bool { return !validToken(string(r)) })
+	if i < 0 { // not reached: validToken refused the name
+		return "a header name is not valid"
+	}
+	r, _ := utf8.DecodeRuneInString(name[i:])
+	what := fmt.Sprintf("%q", r)
+	if r == ' ' {
+		what = "a space"
+	}
+	if i == 0 {
+		return fmt.Sprintf("a header name begins with %s, which no header name holds (the rest of it is not shown: it may hold a value)", what)
+	}
+	return fmt.Sprintf("header name %q... holds %s, which no header name does (the rest of it is not shown: it may hold the value; write headers: {Name: value})", name[:i], what)
 }
 
 func validToken(s string) bool {

@@ -219,7 +219,7 @@ func TestInvalidEveryFieldOfOneCheck(t *testing.T) {
 		`:5: checks[0] "web": method: "GE T" is not an HTTP method`,
 		`:6:14: checks[0] "web": timeout: invalid duration "1x"`,
 		`:7:11: checks[0] "web".tls: ca_file: cannot read /nonexistent/ca.pem`,
-		`:8:5: checks[0] "web": headers: "Bad Header" is not a valid header name`,
+		`:8:5: checks[0] "web": headers: header name "Bad"... holds a space`,
 	)
 }
 
@@ -269,6 +269,7 @@ checks:
   - {name: db, type: postgres, url: "postgres://u:s3cr3t-pw@host:notaport/db"}
   - {name: cache, type: redis, url: "redi://:s3cr3t-pw@host"}
   - {name: web, type: http, url: "https://h/x", headers: {"Bad Header": "s3cr3t-hdr"}}
+  - {name: hook, type: http, url: "https://h/x", headers: {"Authorization: Bearer s3cr3t-in-a-name": x, "X-Api-Key=s3cr3t-too": y}}
 `
 	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
 		t.Fatal(err)
@@ -280,8 +281,8 @@ checks:
 	if strings.Contains(err.Error(), "s3cr3t") {
 		t.Errorf("a secret appears in the errors:\n%v", err)
 	}
-	if n := len(err.(config.Errors)); n != 5 {
-		t.Errorf("got %d errors; want 5:\n%v", n, err)
+	if n := len(err.(config.Errors)); n != 7 {
+		t.Errorf("got %d errors; want 7:\n%v", n, err)
 	}
 }
 
