@@ -60,6 +60,11 @@ func natsSettingsOf(c config.Check, s *natsSpec) (natsSettings, config.Errors) {
 	if u.Hostname() == "" {
 		errs = append(errs, c.Src.Errorf("url", "not a valid NATS URL: no host (nats://host:4222)"))
 	}
+	if cutUserinfo(u) {
+		// nats://TOKEN/x@nats:4222: an unescaped '/' ended the user information, and the token's start
+		// became the host (or the password's first digits the port), which the dial's errors quote.
+		errs = append(errs, c.Src.Errorf("url", "not a valid NATS URL: an '@' after the host: percent-encode the characters @ : / ? # in the user, password or token (@ is %s, / is %s)", "%40", "%2F"))
+	}
 	if p := u.Port(); p != "" {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
 			errs = append(errs, c.Src.Errorf("url", "the port must be a number from 1 to 65535"))

@@ -55,6 +55,11 @@ func TestURLErrors(t *testing.T) {
 		{"mysql", "mysql://u:s3cr3t@[::1:21398/test", "not a valid mysql URL: missing ']' in the host (an IPv6 address is written in brackets: [::1]:port)", false},
 		{"mysql", "mysql://u:s3cr3t@[s3cr3t]:21398/test", "not a valid mysql URL: invalid IPv6 address in brackets in the host", false},
 		{"amqp", "amqp://app:12/s3cr3t@127.0.0.1:5672/", "the vhost contains '@'", true},
+		// A token or a password with an unescaped '/': the token's start was the host, the password's
+		// first digits the port, which the dial's errors quoted.
+		{"nats", "nats://s3cr3t/x@127.0.0.1:4222", "an '@' after the host", true},
+		{"nats", "tls://app:12/s3cr3t@127.0.0.1:4222", "an '@' after the host", true},
+		{"nats", "nats://s3cr3t@127.0.0.1:4222/?x=a@b", "an '@' after the host", true},
 		// The same error with a plain user and password in their place: not theirs, no hint.
 		{"amqp", "amqp://app:s3cr3t@127.0.0.1:5672/%zz", "invalid percent-escape", false},
 		{"mysql", "mysql://root@127.0.0.1:3306/te%zz", "not a valid mysql URL: invalid percent-escape", false},
