@@ -48,6 +48,7 @@ type httpCheck struct {
 	url       string // the real URL, secrets included: never shown
 	origin    *url.URL
 	shown     string // redacted
+	hidden    bool   // shown is xxxxx whole: the url's host or port may be a secret's start (hideHost)
 	header    http.Header
 	host      string
 	expect    []int
@@ -161,7 +162,7 @@ func buildHTTP(c config.Check, s *httpSpec) (prober, string, config.Errors) {
 		return &firstBytesConn{Conn: &proxyHandshakeConn{Conn: conn, timeout: c.Timeout}, judge: httpFirstByte}, nil
 	}
 	h := &httpCheck{
-		transport: tr, method: method, url: s.URL, origin: u, shown: RedactURL(s.URL),
+		transport: tr, method: method, url: s.URL, origin: u, shown: RedactURL(s.URL), hidden: cutUserinfo(u),
 		header: header, host: host, expect: s.ExpectStatus, contains: []byte(s.BodyContains),
 		redirectFix: "set follow_redirects: true in the config",
 	}
@@ -435,33 +436,64 @@ func (e notHTTPError) Error() string {
 	return fmt.Sprintf("the server's first bytes %q are not an HTTP status line", string(e))
 }
 
+// hostHidden is the cause of a failed exchange with a URL shown as xxxxx whole (cutUserinfo: an '@'
+// after its host, https://TOKEN/part@api): its host or its port may be a token's or a password's start,
+// which net's errors quote (a DNS lookup's name, a dial's address, a certificate's name). The text is
+// not shown; the chain is kept, for the class and the hint.
+type hostHidden struct{ err error }
+
+func (e hostHidden) Error() string {
+	return "the cause is not shown: with an '@' after its host, the url's host or port may be a password's or a token's start, cut short by an unescaped '/', '?' or '#' (percent-encode them: / is %2F)"
+}
+
+func (e hostHidden) Unwrap() error { return e.err }
+
+// hideHost hides the cause of err when the url is shown as xxxxx whole, keeping its class and hint.
+func (h *httpCheck) hideHost(err error) error {
+	var e *Error
+	if !h.hidden || !errors.As(err, &e) {
+		return err
+	}
+	return &Error{Class: e.Class, Hint: e.Hint, past: e.past, Err: hostHidden{e.Err}}
+}
+
 func (h *httpCheck) probe(ctx context.Context) error {
 	resp, err := h.do(ctx)
 	if err != nil {
-		err = redactEcho(redactURLError(err))
-		// net/http's words for an answer that is not HTTP (another protocol on the port): a malformed
-		// status line or header, or (readLoopPeekFailLocked with no transport error under it) bytes the
-		// server sent before the request, which an HTTP server never does (an SSH banner).
-		msg := err.Error()
-		var notHTTP notHTTPError
-		if perr := proxyFailure(err); perr != nil {
-			return perr
-		}
-		if errors.Is(err, errRedirectNotHTTP) {
-			return &Error{Class: BadResponse, Err: err}
-		}
-		if errors.Is(err, errTooManyRedirects) {
-			return &Error{Class: BadResponse, Err: err, Hint: tooManyRedirectsHint}
-		}
-		if errors.As(err, &notHTTP) {
-			return &Error{Class: BadResponse, Err: err, Hint: httpNotHTTPHint}
-		}
-		if strings.Contains(msg, "malformed HTTP") || strings.Contains(msg, "malformed MIME header") ||
-			(strings.Contains(msg, "readLoopPeekFailLocked") && classifyNet(err) == Unknown) {
-			return &Error{Class: BadResponse, Err: err, Hint: httpNotHTTPHint}
-		}
-		return withTLSHint(classified(err))
+		return h.hideHost(h.exchangeError(err))
 	}
+	return h.answer(resp)
+}
+
+// exchangeError classifies the error of a request that got no answer.
+func (h *httpCheck) exchangeError(err error) error {
+	err = redactEcho(redactURLError(err))
+	// net/http's words for an answer that is not HTTP (another protocol on the port): a malformed
+	// status line or header, or (readLoopPeekFailLocked with no transport error under it) bytes the
+	// server sent before the request, which an HTTP server never does (an SSH banner).
+	msg := err.Error()
+	var notHTTP notHTTPError
+	if perr := proxyFailure(err); perr != nil {
+		return perr
+	}
+	if errors.Is(err, errRedirectNotHTTP) {
+		return &Error{Class: BadResponse, Err: err}
+	}
+	if errors.Is(err, errTooManyRedirects) {
+		return &Error{Class: BadResponse, Err: err, Hint: tooManyRedirectsHint}
+	}
+	if errors.As(err, &notHTTP) {
+		return &Error{Class: BadResponse, Err: err, Hint: httpNotHTTPHint}
+	}
+	if strings.Contains(msg, "malformed HTTP") || strings.Contains(msg, "malformed MIME header") ||
+		(strings.Contains(msg, "readLoopPeekFailLocked") && classifyNet(err) == Unknown) {
+		return &Error{Class: BadResponse, Err: err, Hint: httpNotHTTPHint}
+	}
+	return withTLSHint(classified(err))
+}
+
+// answer judges the answer to the request: its status, and its body.
+func (h *httpCheck) answer(resp *http.Response) error {
 	defer resp.Body.Close()
 	if !h.statusOK(resp.StatusCode) {
 		// The status says it: a body of unknown length is not waited for (a 503 whose body stalls was a
@@ -507,7 +539,7 @@ func (h *httpCheck) probe(ctx context.Context) error {
 	body, readErr := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if readErr != nil {
 		// A status line followed by a body that stalls or is cut off is not a healthy answer.
-		return classified(redactURLError(fmt.Errorf("reading the body: %w", readErr)))
+		return h.hideHost(classified(redactURLError(fmt.Errorf("reading the body: %w", readErr))))
 	}
 	if len(h.contains) > 0 {
 		body, err := decodeBody(resp.Header.Get("Content-Encoding"), body)

@@ -1,6 +1,7 @@
 package checks_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -168,6 +169,38 @@ func TestPostgresConnectErrorOneLine(t *testing.T) {
 			if n := strings.Count(msg, s); n != 1 {
 				t.Errorf("%s: %q says %q %d times; want once", tc.url, msg, s, n)
 			}
+		}
+	}
+}
+
+// TestHTTPHostHidden: an http url with an '@' after its host (https://TOKEN/part@api, https://app:12/pw@api:
+// a token or a password with an unescaped '/') is shown as xxxxx, and its run's error does not quote
+// the host or the port net read from it, a token's or a password's start, as a DNS lookup's name or a
+// dial's address; the class is kept.
+func TestHTTPHostHidden(t *testing.T) {
+	p := checktest.NewProxy(t, "127.0.0.1:1")
+	p.Set(checktest.Refuse)
+	_, port, _ := strings.Cut(p.Addr(), ":")
+	for _, tc := range []struct {
+		url    string
+		secret string
+		class  []checks.Class
+	}{
+		// the password "<port>/s3cr3t" of the user 127.0.0.1: its start is the port dialled
+		{"http://127.0.0.1:" + port + "/s3cr3t@api.example/healthz", ":" + port, []checks.Class{checks.Refused}},
+		// the token's start is the host looked up (a .invalid name never resolves)
+		{"http://s3cr3t-token.invalid/rest@api.example/healthz", "s3cr3t", []checks.Class{checks.DNS, checks.Timeout}},
+	} {
+		ch := newCheck(t, config.Check{Type: "http", Spec: config.SpecOf(map[string]any{"url": tc.url})})
+		if ch.Target != "xxxxx" {
+			t.Errorf("%s: target %q; want xxxxx", tc.url, ch.Target)
+		}
+		err := ch.Run(t.Context())
+		if !slices.Contains(tc.class, checks.ClassOf(err)) {
+			t.Errorf("%s: class %q (%v); want one of %q", tc.url, checks.ClassOf(err), err, tc.class)
+		}
+		if msg := err2s(err); strings.Contains(msg, tc.secret) || strings.Contains(msg, "s3cr3t") {
+			t.Errorf("%s: the error shows the secret's start: %s", tc.url, msg)
 		}
 	}
 }
