@@ -178,6 +178,10 @@ func ParsePeer(s string) (Peer, error) {
 		// as the peer to ask.
 		return p, errors.New("user information (user:password@) has no place in a peer: write host:port or dns:///name:port (peers authenticate with fleet.token)")
 	}
+	if strings.ContainsAny(s, "?#") {
+		// Never quoted either: a URL pasted with its parameters (http://peer:8080/fleetz?token=...).
+		return p, errors.New("a query or a fragment (?, #) has no place in a peer: write host:port or dns:///name:port (peers authenticate with fleet.token)")
+	}
 	rest, isDNS := strings.CutPrefix(s, "dns://")
 	if isDNS {
 		server, name, found := strings.Cut(rest, "/")

@@ -103,7 +103,11 @@ checks:
 		{"previous token a header cannot carry", "fleet: {peers: \"a:1\", token: s3cr3t-new, previous_token: \"s3cr3t-old\\n\"}\n", `fleet: previous_token: an HTTP header cannot carry it`},
 		// Concatenated into a URL, these asked another host or port (10.0.0.11:80) with the fleet token.
 		{"host with a slash", "fleet: {peers: [\"10.0.0.11/:8080\"]}\n", `"10.0.0.11/:8080": "10.0.0.11/" is neither an IP address nor a DNS name`},
-		{"host with a fragment", "fleet: {peers: [\"peer-0#:8080\"]}\n", `is neither an IP address nor a DNS name`},
+		{"host with a fragment", "fleet: {peers: [\"peer-0#:8080\"]}\n", `fleet: peers: [0] a query or a fragment (?, #) has no place in a peer`},
+		// Never quoted: the parameters of a URL pasted as a peer can hold the token.
+		{"a URL with a token parameter", "fleet: {peers: [\"http://10.0.0.1:8080/fleetz?token=s3cr3t\"]}\n", `fleet: peers: [0] a query or a fragment (?, #) has no place in a peer`},
+		{"an address with a token parameter", "fleet: {peers: [\"10.0.0.1:8080?token=s3cr3t\"]}\n", `fleet: peers: [0] a query or a fragment (?, #) has no place in a peer`},
+		{"a dns target with a token parameter", "fleet: {peers: \"dns:///peers:8080?access_token=s3cr3t\"}\n", `fleet: peers: [0] a query or a fragment (?, #) has no place in a peer`},
 		{"dns name with a slash", "fleet: {peers: [\"dns:///peers/x:8080\"]}\n", `is neither an IP address nor a DNS name`},
 		{"dns server not an IPv6 address in brackets", "fleet: {peers: \"dns://[kube-dns]/peers:8080\"}\n", `the DNS server must be host or host:port`},
 		{"min_pods out of a round's reach", "fleet:\n  peers: \"a:1\"\n  min_pods: 20\n  sample: 5\n", "f.yaml:3:3: fleet: min_pods: min_pods (20) is more than a round can hear, this pod and at most sample (5) peers"},
