@@ -14,10 +14,15 @@ import (
 // secret-looking parameters replaced, or the whole value when it cannot be read as a URL.
 
 // quoteAddress quotes an address field's value for an error message, redacted; a value of the form
-// word:word that is no host:port (app:hunter2, user:password without its host) is not shown at all.
+// word:word that is no host:port (app:hunter2, user:password without its host) is not shown at all, nor
+// one with what RedactURL does not read as a URL's parts ('#', '&', ';': a fragment or parameters, as in
+// payments.internal#s3cr3t or host#s3cr3t:53).
 func quoteAddress(v string) string {
 	r := RedactURL(v)
 	if r == v && strings.Contains(v, ":") && !strings.Contains(v, "://") && !hasPort(v) && !isIPLiteral(v) {
+		return strconv.Quote(redacted)
+	}
+	if r == v && !strings.Contains(v, "://") && strings.ContainsAny(v, "#&;") {
 		return strconv.Quote(redacted)
 	}
 	return strconv.Quote(r)

@@ -25,6 +25,7 @@ func TestAddressFieldsHideSecrets(t *testing.T) {
 				{"user and password", spec("address", "app:s3cr3t-pw@db:5432"), "user information (user:password@) has no place in an address"},
 				{"a bad escape in a user part", spec("address", "s3cr3t%zz@db:5432"), "user information"},
 				{"a token in a query", spec("address", "db:5432?token=s3cr3t"), "a path or parameters have no place"},
+				{"a fragment before the port", spec("address", "db#s3cr3t:5432"), "a path or parameters have no place"},
 				{"a port out of range", spec("address", "db:99999"), "port must be a number from 1 to 65535 (got 99999)"},
 				{"user:password alone", spec("address", "app:s3cr3t-pw"), "port must be a number from 1 to 65535 or a service name"},
 			})

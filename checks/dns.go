@@ -64,7 +64,9 @@ func dnsSettingsOf(c config.Check, s *dnsSpec) (dnsSettings, config.Errors) {
 	switch {
 	case d.host == "":
 		errs = append(errs, c.Src.Errorf("host", "required: the name to resolve"))
-	case strings.Contains(d.host, "://") || strings.ContainsAny(d.host, " /@"):
+	case strings.Contains(d.host, "://") || strings.ContainsAny(d.host, " /@?#=&;"):
+		// Quoted redacted: a URL's parameters pasted with the name (?token=...) would be a target
+		// and the resolver's error at every run.
 		errs = append(errs, c.Src.Errorf("host", "must be a DNS name such as payments.internal (got %s)", quoteAddress(s.Host)))
 	case hasPort(d.host):
 		// The resolver would ask for the name "localhost:53" and get NXDOMAIN at every run.

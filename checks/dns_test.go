@@ -325,11 +325,21 @@ func TestDNSConfig(t *testing.T) {
 		{config.Check{Spec: config.SpecOf(map[string]any{"host": "payments.internal", "record": "AAAA", "expect": []string{"10.0.0.1"}})}, "not an IPv6 address"},
 		{config.Check{Spec: config.SpecOf(map[string]any{"host": "payments.internal", "expect": []string{"payments"}})}, "not an IP address"},
 		{config.Check{Spec: config.SpecOf(map[string]any{"host": "payments.internal", "server": "10.0.0.1:dns"})}, "must be host or host:port"},
+		// A URL's parameters pasted with the name: refused, and not quoted.
+		{config.Check{Spec: config.SpecOf(map[string]any{"host": "payments.internal?token=s3cr3t"})}, `must be a DNS name such as payments.internal (got "xxxxx")`},
+		{config.Check{Spec: config.SpecOf(map[string]any{"host": "payments.internal#s3cr3t"})}, "must be a DNS name"},
 	} {
 		c := config.NewCheck("d", "dns", "test", config.NewDefaults())
 		c.Spec = tc.c.Spec
-		if _, err := checks.New(c); err == nil || !strings.Contains(err.Error(), tc.want) {
+		ch, err := checks.New(c)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: %v; want %q", tc.c, err, tc.want)
+		}
+		if err == nil {
+			t.Errorf("%+v: built, target %q", tc.c, ch.Target)
+			ch.Close()
+		} else if strings.Contains(err.Error(), "s3cr3t") {
+			t.Errorf("%+v: the error shows the secret: %v", tc.c, err)
 		}
 	}
 	c := config.NewCheck("d", "dns", "test", config.NewDefaults())
