@@ -302,6 +302,29 @@ func TestSecretAsAlias(t *testing.T) {
 	}
 }
 
+// TestSecretCutAtComma: in a {...} mapping a ',' ends a value, and the rest of a secret that holds one
+// is read as a key without a value, which an error quoted as an unknown field or a header's name.
+func TestSecretCutAtComma(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "healthgate.yaml")
+	data := `server: {details: token, details_token: ab,s3cr3t-details}
+checks:
+  - {name: cache, type: memcached, address: "cache:11211", username: app, password: ab,s3cr3t-pw}
+  - {name: api, type: http, url: "https://api/x", headers: {Authorization: Bearer ab,s3cr3t-token}}
+  - {name: db, type: postgres, url: postgres://app:ab,s3cr3t-url@db/app}
+`
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := load(t, path, testEnv)
+	const want = "a key without ':' and a value (not shown: in a {...} mapping a ',' ends a value"
+	expectErrors(t, err, `:1:44: server: `+want, `:3:88: checks[0] "cache": `+want, `:4:86: checks[1] "api": headers: `+want,
+		`:5:32: checks[2] "db": url: not a valid postgres URL`, `:5:55: checks[2] "db": `+want)
+	if strings.Contains(err.Error(), "s3cr3t") {
+		t.Errorf("a secret appears in the errors:\n%v", err)
+	}
+}
+
 func TestSecretFromFile(t *testing.T) {
 	dir := t.TempDir()
 	secret := filepath.Join(dir, "db-url")

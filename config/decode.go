@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -251,6 +252,10 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path, key string) {
 		}
 		if spec != nil {
 			d.specField(k, val, &src, where, spec, seen)
+			continue
+		}
+		if valueless(k, val) {
+			d.errorf(k, where, "", "%s", valuelessWords)
 			continue
 		}
 		d.errorf(k, where, name, "unknown field%s", d.suggest(name, fields))
@@ -541,6 +546,10 @@ func (d *decoder) stringMap(n *yaml.Node, v reflect.Value, path, key string) {
 		for val.Kind == yaml.AliasNode {
 			val = val.Alias
 		}
+		if valueless(k, val) {
+			d.errorf(k, path, key, "%s", valuelessWords)
+			continue
+		}
 		if val.Kind != yaml.ScalarNode {
 			d.errorf(val, path, key+"."+k.Value, "must be a single value, not %s", describe(val))
 			continue
@@ -698,6 +707,24 @@ func editDistance(a, b string) int {
 		prev = cur
 	}
 	return prev[len(b)]
+}
+
+// valuelessWords are the error of a key written without a ':' in a {...} mapping ({a: b, c}), not
+// quoted: it is most often the rest of a value that held a ',', which ends a value there
+// ({password: ab,cd}: a password ab and a key cd), and a secret's tail is no field name to show.
+const valuelessWords = "a key without ':' and a value (not shown: in a {...} mapping a ',' ends a value, and what follows it is read as a key; write a value that holds a ',' in quotes: {password: \"ab,cd\"})"
+
+// valueless reports whether the key k of a mapping was written without a ':' (in a flow mapping: {a: b, c}):
+// its value is an empty null that starts where the key ends, not after a ':'.
+func valueless(k, v *yaml.Node) bool {
+	if v.Kind != yaml.ScalarNode || v.Tag != "!!null" || v.Value != "" || k.Kind != yaml.ScalarNode || v.Line != k.Line {
+		return false
+	}
+	width := utf8.RuneCountInString(k.Value)
+	if k.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle) != 0 {
+		width += 2
+	}
+	return v.Column == k.Column+width
 }
 
 func yamlSyntaxError(file string, data []byte, err error) *Error {
