@@ -152,6 +152,9 @@ func amqpSettingsOf(c config.Check, s *amqpSpec) (amqpSettings, config.Errors) {
 		// start, and the rest, password included, is taken for the vhost.
 		return a, append(errs, c.Src.Errorf("url", "the vhost contains '@': percent-encode the characters @ : / ? # in the user and password (@ is %s, / is %s), and an '@' of the vhost", "%40", "%2F"))
 	}
+	if cutAtQuery(u) {
+		return a, append(errs, c.Src.Errorf("url", "not a valid AMQP URL: %s", cutAtQueryWords))
+	}
 	u.Scheme, u.Host = "amqp", a.addr
 	a.url = u.String()
 	return a, errs

@@ -93,6 +93,8 @@ func mqttSettingsOf(c config.Check, s *mqttSpec) (mqttSettings, config.Errors) {
 	}
 	if u.Path != "" && u.Path != "/" {
 		errs = append(errs, c.Src.Errorf("url", "an MQTT URL has no path (got one after host:port)"))
+	} else if cutAtQuery(u) {
+		errs = append(errs, c.Src.Errorf("url", "not a valid MQTT URL: %s", cutAtQueryWords))
 	}
 	m.url, m.addr = u, net.JoinHostPort(u.Hostname(), port)
 	if u.User != nil {

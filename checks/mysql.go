@@ -399,6 +399,9 @@ func parseMySQL(raw string) (*mysql.Config, error) {
 	if strings.Contains(db, "/") {
 		return nil, fmt.Errorf("the path is one database name, and %q has a '/'", db)
 	}
+	if cutAtQuery(u) {
+		return nil, errors.New("not a valid mysql URL: " + cutAtQueryWords)
+	}
 	// The query string is the driver's parameters (tls=true, charset=..., timeout=...): the DSN parser
 	// reads them, so a URL accepts exactly what a DSN does.
 	dsn := "tcp(" + net.JoinHostPort(host, port) + ")/" + url.PathEscape(db)

@@ -74,6 +74,17 @@ func cutUserinfo(u *url.URL) bool {
 	return u.Scheme != "" || u.Host != "" || strings.Contains(rest[:at], ":")
 }
 
+// cutAtQuery reports whether u has an '@' in its query or fragment and no user information: an unescaped
+// '?' or '#' in a password or a token ended the user information, and left its start as the host or
+// the port and its rest, up to the '@', in the query or the fragment (redis://default:12?s3cr3t@cache,
+// mqtt://TOKEN#part@broker), which the dial's errors and the drivers' messages quote.
+func cutAtQuery(u *url.URL) bool {
+	return u.User == nil && strings.Contains(u.RawQuery+"#"+u.Fragment, "@")
+}
+
+// cutAtQueryWords is the error of a URL cutAtQuery refuses.
+const cutAtQueryWords = "an '@' after the host, in the query or the fragment: percent-encode the characters @ : / ? # in the user and password (@ is %40, ? is %3F, # is %23), and an '@' of a parameter's value"
+
 func redactParsed(u *url.URL, depth int) *url.URL {
 	c := *u
 	if c.User != nil {

@@ -94,6 +94,10 @@ func buildRedis(c config.Check, s *redisSpec) (prober, string, config.Errors) {
 	if s.URL == "" {
 		return nil, "", config.Errors{c.Src.Errorf("url", "required: a redis:// or rediss:// URL")}
 	}
+	if u, err := url.Parse(s.URL); err == nil && cutAtQuery(u) {
+		// go-redis quotes a parameter it does not know: the password's rest (unexpected option: ...).
+		return nil, "", config.Errors{c.Src.Errorf("url", "not a valid redis URL: %s", cutAtQueryWords)}
+	}
 	opts, err := redis.ParseURL(s.URL)
 	var fo *redis.FailoverOptions // Sentinel: the URL names a master (master_name=)
 	if sentinelMaster(s.URL) != "" {

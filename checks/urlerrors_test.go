@@ -61,6 +61,14 @@ func TestURLErrors(t *testing.T) {
 		{"nats", "nats://s3cr3t/x@127.0.0.1:4222", "an '@' after the host", true},
 		{"nats", "tls://app:12/s3cr3t@127.0.0.1:4222", "an '@' after the host", true},
 		{"nats", "nats://s3cr3t@127.0.0.1:4222/?x=a@b", "an '@' after the host", true},
+		// The same with an unescaped '?' or '#': go-redis quoted the rest as an option it does not
+		// know, the target or the dial the password's first digits as the port, the token as the host.
+		{"redis", "redis://default:12?s3cr3t@127.0.0.1:6379", "an '@' after the host, in the query or the fragment", true},
+		{"redis", "redis://default:12#s3cr3t@127.0.0.1:6379/0", "an '@' after the host, in the query or the fragment", true},
+		{"mysql", "mysql://app:12#s3cr3t@127.0.0.1:3306/orders", "an '@' after the host, in the query or the fragment", true},
+		{"amqp", "amqp://app:12?s3cr3t@127.0.0.1:5672/", "an '@' after the host, in the query or the fragment", true},
+		{"mqtt", "mqtt://s3cr3t#rest@127.0.0.1:1883", "an '@' after the host, in the query or the fragment", true},
+		{"mqtt", "mqtts://s3cr3t?rest@127.0.0.1:8883", "an '@' after the host, in the query or the fragment", true},
 		// The same error with a plain user and password in their place: not theirs, no hint.
 		{"amqp", "amqp://app:s3cr3t@127.0.0.1:5672/%zz", "invalid percent-escape", false},
 		{"mysql", "mysql://root@127.0.0.1:3306/te%zz", "not a valid mysql URL: invalid percent-escape", false},
