@@ -26,7 +26,8 @@ import (
 // and with grpc-health-probe, so it is held to the real protocol.
 
 // gRPC service names beside each check's own name: "" and "readiness" mean /readyz, "liveness"
-// means /livez (what a Kubernetes `grpc:` probe asks with its `service` field).
+// means /livez (what a Kubernetes `grpc:` probe asks with its `service` field); "shutdown"
+// (monitor.ShutdownCheck) means /readyz/shutdown.
 // The config refuses checks with these names (config.ReadinessService and LivenessService; the root
 // package's TestLayoutServerNames holds the two equal).
 const (
@@ -95,7 +96,9 @@ func (h *Health) newGRPCServer(errorLog *log.Logger) *http.Server {
 
 // statusOf answers for one service; known is false for an unknown name. Once shutdown starts,
 // readiness and every check are NOT_SERVING; liveness is not, as /livez stays 200 during the drain
-// (docs/design.md §5): a `grpc:` liveness probe must not restart a pod that is draining.
+// (docs/design.md §5): a `grpc:` liveness probe must not restart a pod that is draining. "shutdown" is
+// /readyz/shutdown's built-in check, SERVING until the drain starts, unless a check has that name
+// (the config reserves it).
 func (h *Health) statusOf(s *monitor.Snapshot, service string) (st servingStatus, known bool) {
 	serving := func(ok bool) servingStatus {
 		if ok && !s.ShuttingDown {
@@ -114,6 +117,9 @@ func (h *Health) statusOf(s *monitor.Snapshot, service string) (st servingStatus
 	}
 	if c, ok := s.Lookup(service); ok {
 		return serving(c.Passing()), true
+	}
+	if service == monitor.ShutdownCheck {
+		return serving(true), true
 	}
 	return statusServiceUnknown, false
 }
@@ -288,6 +294,9 @@ func encodeStatus(st servingStatus) []byte {
 // one entry message per service with the key as field 1 and the response as field 2.
 func (h *Health) encodeList(s *monitor.Snapshot) []byte {
 	names := []string{"", ReadinessService, LivenessService}
+	if _, ok := s.Lookup(monitor.ShutdownCheck); !ok {
+		names = append(names, monitor.ShutdownCheck)
+	}
 	for _, c := range s.Checks {
 		names = append(names, c.Name)
 	}

@@ -115,8 +115,8 @@ func TestGRPCHealth(t *testing.T) {
 		t.Errorf("Check(unknown) error %v; want NOT_FOUND", err)
 	}
 	list, err := c.List(ctx, &healthpb.HealthListRequest{})
-	if err != nil || len(list.GetStatuses()) != 4 {
-		t.Errorf("List = %v, %v; want 4 services", list, err)
+	if err != nil || len(list.GetStatuses()) != 5 {
+		t.Errorf("List = %v, %v; want 5 services", list, err)
 	}
 
 	ready, err := c.Watch(ctx, &healthpb.HealthCheckRequest{Service: "readiness"})
@@ -191,6 +191,67 @@ func TestGRPCHealth(t *testing.T) {
 	case st := <-got:
 		t.Errorf("liveness Watch during shutdown sent %v; want no change from SERVING", st)
 	case <-time.After(2500 * time.Millisecond):
+	}
+}
+
+// TestGRPCShutdownService: service "shutdown" is /readyz/shutdown's built-in check on Check, Watch and
+// List: SERVING whatever the checks say until the drain starts, NOT_SERVING during it, as /readyz/shutdown
+// answers 200 and then 503.
+func TestGRPCShutdownService(t *testing.T) {
+	var db dep
+	g := newGRPCFixture(t, &db, time.Hour)
+	c := g.client(t)
+	ctx := t.Context()
+	shutdown := &healthpb.HealthCheckRequest{Service: monitor.ShutdownCheck}
+	expect := func(when string, want healthpb.HealthCheckResponse_ServingStatus, wantHTTP int) {
+		t.Helper()
+		if resp, err := c.Check(ctx, shutdown); err != nil || resp.GetStatus() != want {
+			t.Errorf("%s: Check(shutdown) = %v, %v; want %v", when, resp.GetStatus(), err, want)
+		}
+		list, err := c.List(ctx, &healthpb.HealthListRequest{})
+		if st, ok := list.GetStatuses()[monitor.ShutdownCheck]; err != nil || !ok || st.GetStatus() != want {
+			t.Errorf("%s: List[shutdown] = %v (listed %v), %v; want %v", when, st.GetStatus(), ok, err, want)
+		}
+		if r, err := http.Get(g.httpURL + "/readyz/shutdown"); err != nil || r.StatusCode != wantHTTP {
+			t.Errorf("%s: /readyz/shutdown = %v, %v; want %d", when, r, err, wantHTTP)
+		} else {
+			_ = r.Body.Close()
+		}
+	}
+	watch, err := c.Watch(ctx, shutdown)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := watch.Recv(); err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("Watch(shutdown) = %v, %v; want SERVING", resp.GetStatus(), err)
+	}
+	expect("serving", healthpb.HealthCheckResponse_SERVING, http.StatusOK)
+	db.fail(errSecret)
+	g.settle(t, func(s *monitor.Snapshot) bool { return !s.Ready })
+	expect("db failing", healthpb.HealthCheckResponse_SERVING, http.StatusOK)
+
+	g.stop()
+	if resp, err := watch.Recv(); err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Fatalf("Watch(shutdown) at the drain = %v, %v; want NOT_SERVING", resp.GetStatus(), err)
+	}
+	expect("draining", healthpb.HealthCheckResponse_NOT_SERVING, http.StatusServiceUnavailable)
+}
+
+// TestGRPCShutdownNamedCheck: a check named "shutdown" (which the config refuses) is answered for
+// itself, and listed once.
+func TestGRPCShutdownNamedCheck(t *testing.T) {
+	var db dep
+	f := newFixture(t, Options{}, db.check(monitor.ShutdownCheck, true))
+	db.fail(errSecret)
+	f.settle(t, func(s *monitor.Snapshot) bool { return !s.Ready })
+	h := NewHealth(f.mon)
+	s := f.mon.Snapshot()
+	if st, known := h.statusOf(s, monitor.ShutdownCheck); !known || st != statusNotServing {
+		t.Errorf("statusOf(shutdown) with a failing check of that name = %v, %v; want NOT_SERVING", st, known)
+	}
+	// An entry's key is field 1: tag 0x0a, length 8, the name.
+	if n := bytes.Count(h.encodeList(s), []byte("\x0a\x08shutdown")); n != 1 {
+		t.Errorf("List holds %d entries named shutdown; want 1", n)
 	}
 }
 
