@@ -303,7 +303,7 @@ func (p *Peers) askOne(ctx context.Context, addr, check string) answer {
 func (p *Peers) ask(ctx context.Context, addr, check, token string) (answer, string) {
 	// The URL is built, not concatenated: an IPv6 address with a zone ([fe80::1%eth0]:8080) needs its
 	// "%" escaped in a URL, and concatenated it failed to parse, the peer never asked.
-	u := url.URL{Scheme: "http", Host: addr, Path: "/fleetz"}
+	u := url.URL{Scheme: "http", Host: addr, Path: fleetzPath}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return answer{}, PeerBadAnswer

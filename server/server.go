@@ -46,6 +46,9 @@ const (
 // package's TestLayoutServerNames holds the two equal), named in the answer for a longer one.
 const MaxNameLen = 63
 
+// fleetzPath is where peers ask for this process's checks (served with a fleet section).
+const fleetzPath = "/fleetz"
+
 // bodyDeadline bounds reading a request body nobody asked for.
 const bodyDeadline = 2 * time.Second
 
@@ -148,15 +151,19 @@ func New(src Source, opts Options) *Handler {
 		if metrics != nil {
 			r.Method(m, "/metrics", noStoreHandler(metrics))
 		}
-		r.MethodFunc(m, "/fleetz", h.fleetz) // not found without a fleet section: a reload may add one
+		r.MethodFunc(m, fleetzPath, h.fleetz) // not found without a fleet section: a reload may add one
 	}
-	r.MethodNotAllowed(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header()["Allow"] = allowVal
-		httpError(w, "method not allowed: use GET, HEAD or OPTIONS", http.StatusMethodNotAllowed)
-	})
 	h.notFound = func(w http.ResponseWriter, r *http.Request) {
 		notFound(w, r, "not found: healthgate serves /livez, /readyz, /readyz/{check}, /startupz, /metrics (and /fleetz with a fleet)")
 	}
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == fleetzPath && !h.settings.Load().fleet {
+			h.notFound(w, r) // as a GET is answered: without a fleet there is nothing to allow
+			return
+		}
+		w.Header()["Allow"] = allowVal
+		httpError(w, "method not allowed: use GET, HEAD or OPTIONS", http.StatusMethodNotAllowed)
+	})
 	r.NotFound(h.notFound)
 	h.router = r
 	return h

@@ -312,6 +312,17 @@ func TestMethods(t *testing.T) {
 	if r := f.do(t, http.MethodPost, "/readyz"); r.code != http.StatusMethodNotAllowed || r.header.Get("Allow") == "" {
 		t.Errorf("POST /readyz = %d (Allow %q); want 405 with Allow", r.code, r.header.Get("Allow"))
 	}
+	// /fleetz without a fleet section is not found whatever the method, as GET finds it; with one
+	// (a reload may add it), another method is 405 there too.
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, "PURGE"} {
+		if r := f.do(t, m, "/fleetz"); r.code != http.StatusNotFound || r.header.Get("Allow") != "" {
+			t.Errorf("%s /fleetz without a fleet = %d (Allow %q); want 404 without Allow", m, r.code, r.header.Get("Allow"))
+		}
+	}
+	f.h.Reconfigure(Options{Fleet: &FleetOptions{Instance: "me"}})
+	if r := f.do(t, http.MethodPost, "/fleetz"); r.code != http.StatusMethodNotAllowed || r.header.Get("Allow") == "" {
+		t.Errorf("POST /fleetz with a fleet = %d (Allow %q); want 405 with Allow", r.code, r.header.Get("Allow"))
+	}
 }
 
 // TestHTTP10 sends what the simplest load-balancer checks send: HTTP/1.0, no Host header.
