@@ -303,16 +303,49 @@ const proxyAnsweredHint = "the answer came through the proxy (HTTP_PROXY), and m
 
 // httpProxy is the host:port of the HTTP proxy req went through, when it is one that answers in the
 // dependency's place (an http:// URL through an http:// or https:// proxy: not a CONNECT tunnel, nor
-// SOCKS); "" for none.
+// SOCKS); "" for none. It is xxxxx when the proxy's URL is cut (proxyOf).
 func (h *httpCheck) httpProxy(req *http.Request) string {
-	if req == nil || req.URL.Scheme != "http" || h.transport.Proxy == nil {
+	if req == nil || req.URL.Scheme != "http" {
 		return ""
 	}
-	proxy, err := h.transport.Proxy(req)
-	if err != nil || proxy == nil || (proxy.Scheme != "http" && proxy.Scheme != "https") {
+	proxy, hidden := h.proxyOf(req)
+	switch {
+	case proxy == nil || (proxy.Scheme != "http" && proxy.Scheme != "https"):
 		return ""
+	case hidden:
+		return redacted
 	}
 	return proxy.Host
+}
+
+// proxyOf is the proxy req goes through (HTTP_PROXY for an http:// URL, HTTPS_PROXY for an https://
+// one, unless NO_PROXY lists its host), nil for none; hidden says that nothing net reads from it may be
+// shown: its URL has an '@' after its host (cutUserinfo: HTTP_PROXY=http://TOKEN/x@proxy:3128, a token
+// or a password with an unescaped '/', whose start net dials as the proxy's host or port and quotes in a
+// DNS lookup's name or a dial's address). A proxy variable that does not parse is no proxy to net/http.
+func (h *httpCheck) proxyOf(req *http.Request) (proxy *url.URL, hidden bool) {
+	if req == nil || h.transport.Proxy == nil {
+		return nil, false
+	}
+	proxy, err := h.transport.Proxy(req)
+	if err != nil || proxy == nil {
+		return nil, false
+	}
+	return proxy, cutUserinfo(proxy)
+}
+
+// proxyHidden: the request whose failure err is went through a proxy whose URL must not be shown
+// (proxyOf). The request is the one net/http's error names (a redirect's hop), else the url's.
+func (h *httpCheck) proxyHidden(err error) bool {
+	u := h.origin
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if hop, perr := url.Parse(ue.URL); perr == nil {
+			u = hop
+		}
+	}
+	_, hidden := h.proxyOf(&http.Request{URL: u})
+	return hidden
 }
 
 // proxyFailure classifies a failure of the proxy between the check and its url: a CONNECT refused
@@ -437,30 +470,38 @@ func (e notHTTPError) Error() string {
 }
 
 // hostHidden is the cause of a failed exchange with a URL shown as xxxxx whole (cutUserinfo: an '@'
-// after its host, https://TOKEN/part@api): its host or its port may be a token's or a password's start,
-// which net's errors quote (a DNS lookup's name, a dial's address, a certificate's name). The text is
-// not shown; the chain is kept, for the class and the hint.
-type hostHidden struct{ err error }
+// after its host, https://TOKEN/part@api), or through a proxy whose URL is so cut (proxyOf): its host or
+// its port may be a token's or a password's start, which net's errors quote (a DNS lookup's name, a
+// dial's address, a certificate's name). The text is not shown; the chain is kept, for the class and the
+// hint.
+type hostHidden struct {
+	err   error
+	proxy bool // the proxy's URL, not the url
+}
 
 func (e hostHidden) Error() string {
+	if e.proxy {
+		return "the cause is not shown: the proxy's URL (HTTPS_PROXY, HTTP_PROXY) has an '@' after its host, so its host or port may be a password's or a token's start, cut short by an unescaped '/', '?' or '#' (percent-encode them: / is %2F)"
+	}
 	return "the cause is not shown: with an '@' after its host, the url's host or port may be a password's or a token's start, cut short by an unescaped '/', '?' or '#' (percent-encode them: / is %2F)"
 }
 
 func (e hostHidden) Unwrap() error { return e.err }
 
-// hideHost hides the cause of err when the url is shown as xxxxx whole, keeping its class and hint.
-func (h *httpCheck) hideHost(err error) error {
+// hideHost hides the cause of err when the url is shown as xxxxx whole, or when proxy says the request
+// went through a proxy whose URL must not be shown (proxyOf), keeping its class and hint.
+func (h *httpCheck) hideHost(err error, proxy bool) error {
 	var e *Error
-	if !h.hidden || !errors.As(err, &e) {
+	if !(h.hidden || proxy) || !errors.As(err, &e) {
 		return err
 	}
-	return &Error{Class: e.Class, Hint: e.Hint, past: e.past, Err: hostHidden{e.Err}}
+	return &Error{Class: e.Class, Hint: e.Hint, past: e.past, Err: hostHidden{err: e.Err, proxy: proxy && !h.hidden}}
 }
 
 func (h *httpCheck) probe(ctx context.Context) error {
 	resp, err := h.do(ctx)
 	if err != nil {
-		return h.hideHost(h.exchangeError(err))
+		return h.hideHost(h.exchangeError(err), h.proxyHidden(err))
 	}
 	return h.answer(resp)
 }
@@ -539,7 +580,8 @@ func (h *httpCheck) answer(resp *http.Response) error {
 	body, readErr := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if readErr != nil {
 		// A status line followed by a body that stalls or is cut off is not a healthy answer.
-		return h.hideHost(classified(redactURLError(fmt.Errorf("reading the body: %w", readErr))))
+		_, proxy := h.proxyOf(resp.Request)
+		return h.hideHost(classified(redactURLError(fmt.Errorf("reading the body: %w", readErr))), proxy)
 	}
 	if len(h.contains) > 0 {
 		body, err := decodeBody(resp.Header.Get("Content-Encoding"), body)

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/net/http/httpproxy"
+
 	"github.com/healthgate/healthgate/checks/checktest"
 	"github.com/healthgate/healthgate/config"
 )
@@ -266,5 +268,58 @@ func assertProxyFailure(t *testing.T, err error, want Class) {
 	}
 	if strings.Contains(err.Error(), "s3cr3t") {
 		t.Errorf("error leaks a secret: %v", err)
+	}
+}
+
+// TestProxyURLCut: a proxy URL whose token or password holds an unescaped '/' (HTTP_PROXY or HTTPS_PROXY
+// http://TOKEN/x@proxy:3128) is dialled with the token's start as the proxy's host, which net's errors
+// quote (proxyconnect ... lookup TOKEN), and the status of an http:// url through it named the proxy by
+// that host. Such a failure keeps its class and hint, and says its cause is not shown; the status, that
+// it came through the proxy xxxxx.
+func TestProxyURLCut(t *testing.T) {
+	const cut = "http://s3cr3t-proxy-token/x@proxy.example:3128"
+	answer503 := checktest.Serve(t, func(conn net.Conn) {
+		if _, err := http.ReadRequest(bufio.NewReader(conn)); err == nil {
+			_, _ = io.WriteString(conn, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
+		}
+	})
+	unresolved := func(_ context.Context, network, addr string) (net.Conn, error) {
+		host, _, _ := net.SplitHostPort(addr)
+		return nil, &net.OpError{Op: "dial", Net: network, Err: &net.DNSError{Name: host, Err: "no such host", IsNotFound: true}}
+	}
+	toProxy := func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, answer503)
+	}
+	for _, tc := range []struct {
+		name, url string
+		env       httpproxy.Config
+		dial      func(context.Context, string, string) (net.Conn, error)
+		want      Class
+		hidden    string // the error says so
+	}{
+		{"HTTPS_PROXY", "https://api.example.invalid/healthz", httpproxy.Config{HTTPSProxy: cut}, unresolved, DNS, "is not shown"},
+		{"HTTP_PROXY", "http://api.example.invalid/healthz", httpproxy.Config{HTTPProxy: cut}, unresolved, DNS, "is not shown"},
+		{"HTTP_PROXY answering", "http://api.example.invalid/healthz", httpproxy.Config{HTTPProxy: cut}, toProxy, BadResponse, "through the proxy xxxxx"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := config.NewCheck("api", "http", "test", config.NewDefaults())
+			c.Timeout = keptTimeout
+			p, _, errs := buildHTTP(c, &httpSpec{URL: tc.url})
+			if len(errs) > 0 {
+				t.Fatal(errs)
+			}
+			h := p.(*httpCheck)
+			t.Cleanup(h.close)
+			fromEnv := tc.env.ProxyFunc() // what http.ProxyFromEnvironment reads the variables with
+			h.transport.Proxy = func(r *http.Request) (*url.URL, error) { return fromEnv(r.URL) }
+			h.transport.DialContext = tc.dial
+			err := runProxied(t, proxiedHTTP{h, keptTimeout})
+			if ClassOf(err) != tc.want || !strings.Contains(err.Error(), tc.hidden) {
+				t.Errorf("class %s (%v); want %s, an error saying %q", ClassOf(err), err, tc.want, tc.hidden)
+			}
+			if strings.Contains(err.Error(), "s3cr3t") || strings.Contains(Hint(err, ""), "s3cr3t") {
+				t.Errorf("the error shows the proxy's secret: %v (hint %q)", err, Hint(err, ""))
+			}
+		})
 	}
 }
