@@ -325,6 +325,32 @@ checks:
 	}
 }
 
+// TestSecretCutAtCommaKey: in a {...} mapping the rest of a secret holding a ',' and then a ':'
+// ({password: ab,cd: x}) is read as a key with a value, which an error quoted as an unknown field; a key
+// that follows a secret field's value on its line is not quoted. One after another field's value is.
+func TestSecretCutAtCommaKey(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "healthgate.yaml")
+	data := `server: {details: token, details_token: ab,s3cr3t-details: x}
+checks:
+  - {name: cache, type: memcached, address: "cache:11211", username: app, password: ab,s3cr3t-pw: x}
+  - {name: api, type: http, url: https://app:ab,s3cr3t-url: x@api/healthz, method: GET}
+  - {name: web, type: tcp, address: "web:80", adress: x}
+`
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := load(t, path, testEnv)
+	const want = "(not shown: in a {...} mapping a ',' ends a value"
+	expectErrors(t, err, `:1:44: server: an unknown field after the value of details_token on its line `+want,
+		`:3:88: checks[0] "cache": an unknown field after the value of password on its line `+want,
+		`:4:29: checks[1] "api": url: not a valid URL`, `:4:49: checks[1] "api": an unknown field after the value of url on its line `+want,
+		`:5:47: checks[2] "web": adress: unknown field (did you mean "address"?)`)
+	if strings.Contains(err.Error(), "s3cr3t") {
+		t.Errorf("a secret appears in the errors:\n%v", err)
+	}
+}
+
 func TestSecretFromFile(t *testing.T) {
 	dir := t.TempDir()
 	secret := filepath.Join(dir, "db-url")

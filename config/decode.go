@@ -258,6 +258,10 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path, key string) {
 			d.errorf(k, where, "", "%s", valuelessWords)
 			continue
 		}
+		if secret := afterSecret(n, i, t, fields); secret != "" {
+			d.errorf(k, where, "", afterSecretWords, secret)
+			continue
+		}
 		d.errorf(k, where, name, "unknown field%s", d.suggest(name, fields))
 	}
 	for _, fm := range fileMaps {
@@ -713,6 +717,24 @@ func editDistance(a, b string) int {
 // quoted: it is most often the rest of a value that held a ',', which ends a value there
 // ({password: ab,cd}: a password ab and a key cd), and a secret's tail is no field name to show.
 const valuelessWords = "a key without ':' and a value (not shown: in a {...} mapping a ',' ends a value, and what follows it is read as a key; write a value that holds a ',' in quotes: {password: \"ab,cd\"})"
+
+// afterSecretWords are the error of an unknown key that follows a secret field's value on its line
+// (afterSecret), not quoted: in a {...} mapping a ',' ends a value, and the rest of a secret holding one,
+// up to a ':', is read as a key ({password: ab,cd: x}: a password ab and a key cd).
+const afterSecretWords = "an unknown field after the value of %s on its line (not shown: in a {...} mapping a ',' ends a value, and what follows it is read as a key; write a value that holds a ',' in quotes: {password: \"ab,cd\"})"
+
+// afterSecret is the secret field (tagged secret:"true") whose value the key n.Content[i] follows on
+// the same line, in a {...} mapping: that key may be the rest of the secret, cut at a ','. "" for none.
+func afterSecret(n *yaml.Node, i int, t reflect.Type, fields map[string]int) string {
+	k := n.Content[i]
+	for j := 0; j+1 < i; j += 2 {
+		pk, pv := n.Content[j], n.Content[j+1]
+		if idx, ok := fields[pk.Value]; ok && pv.Kind == yaml.ScalarNode && pv.Line == k.Line && t.Field(idx).Tag.Get("secret") == "true" {
+			return pk.Value
+		}
+	}
+	return ""
+}
 
 // valueless reports whether the key k of a mapping was written without a ':' (in a flow mapping: {a: b, c}):
 // its value is an empty null that starts where the key ends, not after a ':'.
