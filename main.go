@@ -46,6 +46,7 @@ var (
 func main() {
 	sigs := make(chan os.Signal, 2)
 	notifySignals(sigs, os.Args[1:])
+	stopRelay = func() { signal.Stop(sigs) }
 	checks.UserAgent = "healthgate/" + readVersion().Version
 	os.Exit(run(os.Args[1:], os.LookupEnv, sigs, os.Stdout, os.Stderr))
 }
@@ -66,6 +67,12 @@ func notifySignals(sigs chan<- os.Signal, args []string) {
 	}
 }
 
+// stopRelay ends the relay of signals to run's channel that notifySignals started, and gives each signal back
+// its disposition: the default for one that was caught, SIG_IGN for one the process was started with ignored.
+// It is signal.Stop, not signal.Reset: Stop returns once a signal the runtime already took is on the
+// channel, where Reset would drop it. Nothing in-process (tests), where no signal is relayed.
+var stopRelay = func() {}
+
 // env is how run reads the environment (os.LookupEnv in main, a map in tests).
 type env = config.LookupEnv
 
@@ -82,31 +89,42 @@ func run(args []string, lookup env, sigs <-chan os.Signal, stdout, stderr io.Wri
 	again := make(chan struct{})
 	hup := make(chan struct{}, 1)   // serve: reload requests; one pending is enough
 	finished := make(chan struct{}) // closed when the command returns, to end the watcher
+	released := make(chan struct{}) // closed by stopCatching: no signal will come any more
+	idle := make(chan struct{})     // closed when the watcher has ended
 	var watch sync.WaitGroup
 	defer watch.Wait()
 	defer close(finished) // runs before watch.Wait (defers are LIFO), so the watcher can end
 	defer cancel(nil)
 	// next returns the next signal that stops, handing serve's SIGHUPs to the reloader (dropped once
-	// serve is stopping); ok false when the command returned first.
+	// serve is stopping); ok false when the command returned first, or, once released, when no signal
+	// is left on sigs.
 	next := func(stopping bool) (os.Signal, bool) {
 		for {
+			var s os.Signal
 			select {
-			case s := <-sigs:
-				if s != syscall.SIGHUP || cmd != "serve" {
-					return s, true
-				}
-				if !stopping {
-					select {
-					case hup <- struct{}{}:
-					default:
-					}
-				}
+			case s = <-sigs:
 			case <-finished:
 				return nil, false
+			case <-released:
+				select {
+				case s = <-sigs:
+				default:
+					return nil, false
+				}
+			}
+			if s != syscall.SIGHUP || cmd != "serve" {
+				return s, true
+			}
+			if !stopping {
+				select {
+				case hup <- struct{}{}:
+				default:
+				}
 			}
 		}
 	}
 	watch.Go(func() {
+		defer close(idle)
 		s, ok := next(false)
 		if !ok {
 			return
@@ -118,12 +136,22 @@ func run(args []string, lookup env, sigs <-chan os.Signal, stdout, stderr io.Wri
 		}
 	})
 
+	// stopCatching is wait's last step before its exec: from then on a signal takes its default action
+	// (or stays ignored), as it would in the command before it installs its handlers, and one that
+	// arrived before has cancelled ctx when it returns, so that wait stops instead of exec'ing a
+	// command that would never see it.
+	stopCatching := func() {
+		stopRelay()
+		close(released)
+		<-idle
+	}
+
 	var err error
 	switch cmd {
 	case "serve":
 		err = cmdServe(ctx, rest, lookup, again, hup, stdout, stderr)
 	case "wait":
-		err = cmdWait(ctx, rest, lookup, stdout, stderr)
+		err = cmdWait(ctx, rest, lookup, stopCatching, stdout, stderr)
 	case "check":
 		err = cmdCheck(ctx, rest, lookup, stdout, stderr)
 	case "version", "--version":

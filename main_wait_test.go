@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -30,6 +31,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(execWindowEnv) != "" {
+		runExecWindow() // TestWaitSignalBeforeExec's healthgate: never returns
+	}
 	dir, err := os.MkdirTemp("", "healthgate-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -665,6 +669,35 @@ func TestWaitExecSignalsGoToCommand(t *testing.T) {
 	}
 	if !strings.Contains(stdout.String(), "got TERM") {
 		t.Errorf("the command did not get the signal: %q", stdout.String())
+	}
+}
+
+// execWindowEnv makes the test binary healthgate itself, which sends itself a SIGTERM in wait's exec window
+// (execWindow) and goes on once the signal has stopped the wait's context: the window made observable.
+const execWindowEnv = "HEALTHGATE_TEST_EXEC_WINDOW"
+
+func runExecWindow() {
+	execWindow = func(ctx context.Context) {
+		_ = syscall.Kill(os.Getpid(), syscall.SIGTERM)
+		<-ctx.Done()
+	}
+	main()
+}
+
+// A signal that arrives once every target is ready but before the exec is not lost: wait stops as it does
+// for a signal during the wait (its stopped line, 143), and the command never runs. It was caught on
+// healthgate's channel, and the command ran without ever seeing it.
+func TestWaitSignalBeforeExec(t *testing.T) {
+	var stdout, stderr syncBuffer
+	cmd := exec.CommandContext(t.Context(), os.Args[0], "wait", "--tcp", listening(t), "--", "/bin/sh", "-c", "echo the command ran")
+	cmd.Env = append(os.Environ(), execWindowEnv+"=1")
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	_ = cmd.Run()
+	if got := cmd.ProcessState.ExitCode(); got != exitSIGTERM || stdout.String() != "" {
+		t.Fatalf("exit %d, stdout %q; want %d and the command not run, the SIGTERM not lost:\n%s", got, stdout.String(), exitSIGTERM, stderr.String())
+	}
+	if want := "(received terminated); every target was ready; the command after -- was not run"; !strings.Contains(stderr.String(), want) {
+		t.Errorf("no stopped line with %q:\n%s", want, stderr.String())
 	}
 }
 

@@ -22,6 +22,10 @@ import (
 // never replace the test binary.
 var execCommand = startup.Command.Exec
 
+// execWindow runs at the last moment of `wait -- cmd` when signals are still caught, every target ready
+// and the command not yet run: a test sends a signal there.
+var execWindow = func(context.Context) {}
+
 // splitCommand separates `wait`'s own arguments from the command after the first `--`.
 func splitCommand(args []string) (own, command []string, hasCommand bool) {
 	for i, a := range args {
@@ -35,7 +39,8 @@ func splitCommand(args []string) (own, command []string, hasCommand bool) {
 // cmdWait is `healthgate wait`: it blocks until every target answered once, then exits 0 or execs
 // the command after `--` (README "wait"). Every usage and configuration error is reported before
 // the first attempt.
-func cmdWait(ctx context.Context, args []string, lookup env, stdout, stderr io.Writer) error {
+// stopCatching, called just before the exec, ends the catching of signals (see run).
+func cmdWait(ctx context.Context, args []string, lookup env, stopCatching func(), stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("healthgate wait", flag.ContinueOnError)
 	var what startup.Targets
 	what.Register(fs, "wait for", "whose critical checks to wait for")
@@ -99,7 +104,8 @@ func cmdWait(ctx context.Context, args []string, lookup env, stdout, stderr io.W
 	defer func() { checks.CloseAll(cs) }() // cs is nil once closed before an exec
 
 	opts := startup.Options{Timeout: *timeout, Progress: stderr, Quiet: *quiet, Level: level, Log: log}
-	_, err = startup.Wait(ctx, cs, opts)
+	began := time.Now()
+	results, err := startup.Wait(ctx, cs, opts)
 	switch {
 	case errors.Is(err, startup.ErrTimeout):
 		return exitf(exitTimeout, "") // startup.Wait wrote what was not ready
@@ -114,8 +120,13 @@ func cmdWait(ctx context.Context, args []string, lookup env, stdout, stderr io.W
 	}
 	checks.CloseAll(cs) // the deferred close never runs after exec
 	cs = nil
+	execWindow(ctx)
+	// A signal that arrived since the last target became ready was caught, and the command would never
+	// see it: stop as during the wait. One after this reaches healthgate as it would reach the command.
+	stopCatching()
 	if code, ok := signalExit(ctx); ok {
-		return exitf(code, "") // a signal arrived just as the last target became ready
+		startup.WriteStopped(opts, results, time.Since(began), context.Cause(ctx))
+		return exitf(code, "")
 	}
 	return logExit(log, "cannot run the command", commandExit(execCommand(cmd, os.Environ())))
 }

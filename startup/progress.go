@@ -188,7 +188,11 @@ func (p *progress) stopped(rs []Result, elapsed time.Duration, cause error) {
 		p.log.Warn("stopped", "cause", fmt.Sprint(cause), "duration", elapsed, "not_ready", len(waiting), "targets", len(rs), "names", waiting)
 		return
 	}
-	fmt.Fprintf(p.w, "healthgate wait: stopped after %s (%v); not ready: %s\n", round(elapsed), cause, strings.Join(waiting, ", "))
+	what := "not ready: " + strings.Join(waiting, ", ")
+	if len(waiting) == 0 {
+		what = "every target was ready; the command after -- was not run"
+	}
+	fmt.Fprintf(p.w, "healthgate wait: stopped after %s (%v); %s\n", round(elapsed), cause, what)
 }
 
 func writeWaitTable(w io.Writer, rs []Result) {

@@ -190,6 +190,12 @@ func Wait(ctx context.Context, cs []*checks.Check, opts Options) ([]Result, erro
 	return results, cause
 }
 
+// WriteStopped writes the line of a wait whose every target was ready, stopped by a signal before the command
+// after -- ran, as Wait writes it for a signal that stops the wait itself.
+func WriteStopped(opts Options, rs []Result, elapsed time.Duration, cause error) {
+	newProgress(opts).stopped(rs, elapsed, cause)
+}
+
 // retry runs one check until it passes or ctx ends.
 func retry(ctx context.Context, i int, c *checks.Check, out chan<- attempt) {
 	failures := 0 // consecutive failed attempts that reached the dependency
