@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -19,7 +20,7 @@ func cmdCheck(ctx context.Context, args []string, lookup env, stdout, stderr io.
 	output := fs.String("output", "text", "output `FORMAT`: text or json")
 	attemptTimeout := attemptTimeoutFlag(fs)
 	if err := parseFlags(fs, args, stdout); err != nil {
-		return err
+		return jsonExit(stdout, *output == "json", err)
 	}
 	var problems []string
 	if fs.NArg() > 0 {
@@ -35,11 +36,11 @@ func cmdCheck(ctx context.Context, args []string, lookup env, stdout, stderr io.
 	fromConfig, fromFlags, more, cfgErr := what.Resolve(lookup, false, attempt)
 	problems = append(problems, more...)
 	if len(problems) > 0 || cfgErr != nil {
-		return targetsError(problems, cfgErr)
+		return jsonExit(stdout, *output == "json", targetsError(problems, cfgErr))
 	}
 	cs, err := startup.Build(fromConfig, fromFlags)
 	if err != nil {
-		return configError(err)
+		return jsonExit(stdout, *output == "json", configError(err))
 	}
 	defer checks.CloseAll(cs)
 
@@ -63,4 +64,16 @@ func cmdCheck(ctx context.Context, args []string, lookup env, stdout, stderr io.
 		return exitf(exitFailed, "") // the report says which
 	}
 	return nil
+}
+
+// jsonExit, with --output json, also writes the usage or configuration error that ends check before it
+// ran anything as the report on stdout (status "invalid usage", the error and exit_code, as wait's JSON
+// record of one), so that `check --output json | jq` reads why instead of nothing; the line on stderr
+// stays.
+func jsonExit(stdout io.Writer, asJSON bool, err error) error {
+	var ee *exitError
+	if asJSON && errors.As(err, &ee) && ee.msg != "" {
+		_ = startup.WriteJSONInvalidUsage(stdout, ee.msg, ee.code) // stderr says it all the same
+	}
+	return err
 }

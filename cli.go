@@ -118,6 +118,11 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 		printFlags(fs, stdout)
 		return exitf(exitOK, "")
 	}
+	// The flags after the bad one are read all the same, their errors dropped: those that say how to
+	// report this one (check's --output json, wait's --log-format json) count wherever they stand.
+	// (A bad syntax, ---x, leaves its argument unread: the loop ends there.)
+	for rest := fs.Args(); fs.Parse(rest) != nil && len(fs.Args()) < len(rest); rest = fs.Args() {
+	}
 	return exitf(exitUsage, "%s\nRun \"%s --help\" for its flags.", gnuFlagError(err), fs.Name())
 }
 

@@ -448,3 +448,52 @@ func TestCheckUnexpectedArgumentRedacted(t *testing.T) {
 	}
 	assertNoSecret(t, stdout, stderr)
 }
+
+// With --output json, a usage or configuration error is a report on stdout too (status "invalid usage", the
+// error and exit_code 2, as wait's JSON record of one), the line on stderr kept: `check --output json | jq`
+// read nothing at all.
+func TestCheckJSONUsageError(t *testing.T) {
+	badConfig := writeConfig(t, "checks:\n  - name: db\n    type: postgres\n    url: postgres://127.0.0.1/x\n    timeout: 10s\n")
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--output", "json", "--tcp", "nohostport", "--attempt-timeout", "1ms"}, []string{"2 errors:", "--attempt-timeout: must be at least", `--tcp (target "tcp"): must be host:port`}},
+		{[]string{"--output", "json", "--config", badConfig}, []string{"invalid configuration (1 error):", "timeout (10s) must be shorter than interval (5s)"}},
+		// A flag's own error (--postgres "$DATABASE_URL" with the variable unset), --output before or after it.
+		{[]string{"--output", "json", "--postgres", ""}, []string{`--postgres: invalid value "": empty (an unset variable?)`}},
+		{[]string{"--postgres", "", "--output", "json"}, []string{`--postgres: invalid value "": empty (an unset variable?)`}},
+		{[]string{"--bogus", "--output=json"}, []string{"unknown flag --bogus"}},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			code, stdout, stderr := runMain(t, noEnv, append([]string{"check"}, tc.args...)...)
+			if code != exitUsage || !strings.HasPrefix(stderr, "healthgate check: ") {
+				t.Fatalf("exit %d; want 2 and the error on stderr:\n%s", code, stderr)
+			}
+			var rep struct {
+				Status, Error string
+				ExitCode      int               `json:"exit_code"`
+				Checks        []json.RawMessage `json:"checks"`
+			}
+			dec := json.NewDecoder(strings.NewReader(stdout))
+			if err := dec.Decode(&rep); err != nil || dec.More() {
+				t.Fatalf("stdout is not one JSON object (%v):\n%s", err, stdout)
+			}
+			if rep.Status != "invalid usage" || rep.ExitCode != exitUsage || rep.Checks == nil || len(rep.Checks) != 0 {
+				t.Errorf("report %+v; want status %q, exit_code 2, checks []", rep, "invalid usage")
+			}
+			if want := strings.TrimSpace(strings.TrimPrefix(stderr, "healthgate check: ")); rep.Error != want {
+				t.Errorf("error %q; want stderr's %q", rep.Error, want)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(rep.Error, w) {
+					t.Errorf("error %q lacks %q", rep.Error, w)
+				}
+			}
+		})
+	}
+	// Text output writes nothing on stdout.
+	if code, stdout, _ := runMain(t, noEnv, "check", "--tcp", "nohostport"); code != exitUsage || stdout != "" {
+		t.Errorf("--output text: exit %d, stdout %q; want 2 and nothing", code, stdout)
+	}
+}

@@ -831,11 +831,16 @@ func TestWaitJSONUsageError(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"--tcp", "nohostport", "--timeout", "-1s"}, []string{"2 errors:", "--timeout: must not be negative", `--tcp (target "tcp"): must be host:port`}},
-		{[]string{"--config", badConfig}, []string{"invalid configuration (1 error):", "timeout (10s) must be shorter than interval (5s)"}},
+		{[]string{"--log-format", "json", "--tcp", "nohostport", "--timeout", "-1s"}, []string{"2 errors:", "--timeout: must not be negative", `--tcp (target "tcp"): must be host:port`}},
+		{[]string{"--log-format", "json", "--config", badConfig}, []string{"invalid configuration (1 error):", "timeout (10s) must be shorter than interval (5s)"}},
+		// A flag's own error (--postgres "$DATABASE_URL" with the variable unset, --timeout 30, an unknown
+		// flag), before the format flag or after it: it stayed text.
+		{[]string{"--log-format", "json", "--postgres", ""}, []string{`--postgres: invalid value "": empty (an unset variable?)`}},
+		{[]string{"--timeout", "30", "--log-format", "json"}, []string{`--timeout: invalid value "30": needs a unit`}},
+		{[]string{"--bogus", "--log-format=json"}, []string{"unknown flag --bogus"}},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
-			code, _, stderr := runMain(t, noEnv, append([]string{"wait", "--log-format", "json"}, tc.args...)...)
+			code, _, stderr := runMain(t, noEnv, append([]string{"wait"}, tc.args...)...)
 			if code != exitUsage {
 				t.Fatalf("exit %d; want 2:\n%s", code, stderr)
 			}

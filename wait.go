@@ -50,8 +50,17 @@ func cmdWait(ctx context.Context, args []string, lookup env, stopCatching func()
 	logFormat := fs.String("log-format", "text", "progress `FORMAT`: text or json")
 	logLevel := fs.String("log-level", "info", "progress `LEVEL`: debug (adds each failed attempt), info, warn (only what is not ready) or error (only the table of what was not ready on timeout)")
 	own, command, hasCommand := splitCommand(args)
-	if err := parseFlags(fs, own, stdout); err != nil {
-		return err
+	flagErr := parseFlags(fs, own, stdout)
+	level, levelErr := parseLevel(*logLevel)
+	// With --log-format json (and a --log-level that reads), every line wait writes is a JSON record, its
+	// usage and configuration errors included: a log pipeline reading the init container's stderr as
+	// JSON must not meet the one line that says why it failed as plain text.
+	var log *slog.Logger
+	if *logFormat == "json" && levelErr == nil {
+		log = jsonLogger(stderr, &slog.HandlerOptions{Level: level})
+	}
+	if flagErr != nil {
+		return logExit(log, "invalid usage", flagErr)
 	}
 
 	var problems []string
@@ -64,7 +73,6 @@ func cmdWait(ctx context.Context, args []string, lookup env, stopCatching func()
 	if *logFormat != "text" && *logFormat != "json" {
 		problems = append(problems, fmt.Sprintf("--log-format: %q is not text or json", *logFormat))
 	}
-	level, levelErr := parseLevel(*logLevel)
 	if levelErr != nil {
 		problems = append(problems, levelErr.Error())
 	}
@@ -76,13 +84,6 @@ func cmdWait(ctx context.Context, args []string, lookup env, stopCatching func()
 		problems = append(problems, problem)
 	}
 
-	// With --log-format json (and a --log-level that reads), every line wait writes is a JSON record, its
-	// usage and configuration errors included: a log pipeline reading the init container's stderr as
-	// JSON must not meet the one line that says why it failed as plain text.
-	var log *slog.Logger
-	if *logFormat == "json" && levelErr == nil {
-		log = jsonLogger(stderr, &slog.HandlerOptions{Level: level})
-	}
 	selected, flagChecks, more, cfgErr := what.Resolve(lookup, true, attempt)
 	problems = append(problems, more...)
 	if len(problems) > 0 || cfgErr != nil {

@@ -110,9 +110,15 @@ func WriteText(w io.Writer, rs []Result) error {
 
 // jsonReport is the shape of `healthgate check --output json`.
 type jsonReport struct {
-	Status checks.Status `json:"status"`
-	Checks []jsonCheck   `json:"checks"`
+	Status   checks.Status `json:"status"`
+	Error    string        `json:"error,omitempty"`     // InvalidUsage: every problem
+	ExitCode int           `json:"exit_code,omitempty"` // InvalidUsage: 2
+	Checks   []jsonCheck   `json:"checks"`
 }
+
+// InvalidUsage is the status of the JSON report of a check that ran nothing: a usage or configuration
+// error, as wait's JSON record of one says ("msg": "invalid usage").
+const InvalidUsage checks.Status = "invalid usage"
 
 type jsonCheck struct {
 	Name      string        `json:"name"`
@@ -142,6 +148,16 @@ func WriteJSON(w io.Writer, rs []Result) error {
 		}
 		rep.Checks[i] = c
 	}
+	return writeJSON(w, rep)
+}
+
+// WriteJSONInvalidUsage writes the JSON report of a check that a usage or configuration error stopped
+// before it ran anything: {"status": "invalid usage", "error": msg, "exit_code": code, "checks": []}.
+func WriteJSONInvalidUsage(w io.Writer, msg string, code int) error {
+	return writeJSON(w, jsonReport{Status: InvalidUsage, Error: msg, ExitCode: code, Checks: []jsonCheck{}})
+}
+
+func writeJSON(w io.Writer, rep jsonReport) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(rep)
