@@ -511,7 +511,14 @@ func TestServeValidate(t *testing.T) {
 // always-ready probe but exit 2, as wait and check do.
 func TestServeNothingToCheck(t *testing.T) {
 	t.Chdir(t.TempDir())
-	for _, env := range []map[string]string{nil, {"DATABSE_URL": "postgres://u:s3cr3t@h/db", "DATABASE_URL": ""}} {
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{nil, "or set DATABASE_URL / REDIS_URL"},
+		{map[string]string{"DATABSE_URL": "postgres://u:s3cr3t@h/db", "DATABASE_URL": ""}, "or give DATABASE_URL a URL: it is set, but empty"},
+	} {
+		env := tc.env
 		var stderr bytes.Buffer
 		lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 		done := make(chan int, 1)
@@ -520,8 +527,8 @@ func TestServeNothingToCheck(t *testing.T) {
 		case code := <-done:
 			out := stderr.String()
 			if code != exitUsage || !strings.HasPrefix(out, "healthgate serve: nothing to check: give --config") ||
-				!strings.Contains(out, "DATABASE_URL / REDIS_URL") || strings.Contains(out, "serving") || strings.Contains(out, "s3cr3t") {
-				t.Errorf("env %v: exit %d, stderr %q; want exit 2 and the nothing-to-check help", env, code, out)
+				!strings.Contains(out, tc.want) || strings.Contains(out, "serving") || strings.Contains(out, "s3cr3t") {
+				t.Errorf("env %v: exit %d, stderr %q; want exit 2 and the nothing-to-check help with %q", env, code, out, tc.want)
 			}
 		case <-time.After(15 * time.Second):
 			t.Fatalf("env %v: serve did not exit; want exit 2 at once", env)

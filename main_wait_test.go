@@ -823,6 +823,31 @@ func TestEmptyConfigAndOnly(t *testing.T) {
 	}
 }
 
+// DATABASE_URL or REDIS_URL set but empty (a Secret's empty key, DATABASE_URL=$UNSET in a manifest), and
+// nothing else to check: the error says the variable is set but empty. It said to set it, and a reader
+// looked for a typo in a name that was right.
+func TestEmptyConventionalVariable(t *testing.T) {
+	t.Chdir(t.TempDir()) // no ./healthgate.yaml
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"DATABASE_URL": ""}, ", or give DATABASE_URL a URL: it is set, but empty"},
+		{map[string]string{"REDIS_URL": ""}, ", or give REDIS_URL a URL: it is set, but empty"},
+		{map[string]string{"DATABASE_URL": "", "REDIS_URL": ""}, ", or give DATABASE_URL or REDIS_URL a URL: both are set, but empty"},
+		{noEnv, ", or set DATABASE_URL / REDIS_URL"},
+	} {
+		for _, cmd := range []string{"wait", "check", "serve"} {
+			t.Run(fmt.Sprint(cmd, " ", tc.env), func(t *testing.T) {
+				code, _, stderr := runMain(t, tc.env, cmd)
+				if code != exitUsage || !strings.Contains(stderr, "nothing to ") || !strings.Contains(stderr, tc.want) {
+					t.Errorf("exit %d; want 2 and %q:\n%s", code, tc.want, stderr)
+				}
+			})
+		}
+	}
+}
+
 // With --log-format json, a usage or configuration error is a JSON record like every other line wait
 // writes (msg "invalid usage", its error and exit_code), not a line of text among them.
 func TestWaitJSONUsageError(t *testing.T) {

@@ -152,7 +152,7 @@ func startConfig(path string, lookup env, listen string) (*config.Config, error)
 		// No file and neither variable: most likely a misspelled variable or a missing mount, and an
 		// always-ready probe would hide it. A file that says `checks: []` is taken at its word.
 		return nil, usageError([]string{nothingToCheck("give --config, put checks in ./" + config.DefaultFile +
-			", or set DATABASE_URL / REDIS_URL (to serve with no checks on purpose, write `checks: []` in the file)")})
+			", or " + config.EnvironmentHint(lookup) + " (to serve with no checks on purpose, write `checks: []` in the file)")})
 	}
 	return cfg, nil
 }

@@ -257,16 +257,38 @@ func SameSocket(a, b string) bool {
 // EnvironmentName is the File of a configuration built by FromEnvironment.
 const EnvironmentName = "environment"
 
+// conventional are the variables FromEnvironment reads, and the check each becomes.
+var conventional = []struct{ variable, name, typ string }{
+	{"DATABASE_URL", "postgres", "postgres"},
+	{"REDIS_URL", "redis", "redis"},
+}
+
+// EnvironmentHint is how a "nothing to check" error says to use the environment: "set DATABASE_URL /
+// REDIS_URL", or, for a variable set but empty (a Secret's empty key, DATABASE_URL=$UNSET in a
+// manifest), that it is: asked to set a variable that is set, a reader looks for a typo in its name.
+func EnvironmentHint(env LookupEnv) string {
+	var empty []string
+	for _, conv := range conventional {
+		if v, ok := env(conv.variable); ok && v == "" {
+			empty = append(empty, conv.variable)
+		}
+	}
+	switch len(empty) {
+	case 0:
+		return "set DATABASE_URL / REDIS_URL"
+	case 1:
+		return "give " + empty[0] + " a URL: it is set, but empty"
+	}
+	return "give DATABASE_URL or REDIS_URL a URL: both are set, but empty"
+}
+
 // FromEnvironment builds the configuration used when there is no file: the conventional DATABASE_URL
 // becomes a postgres check named "postgres" and REDIS_URL a redis check named "redis". With neither it
 // has no checks, and the caller decides.
 func FromEnvironment(env LookupEnv) *Config {
 	c := &Config{File: EnvironmentName}
 	c.applyDefaults()
-	for _, conv := range []struct{ variable, name, typ string }{
-		{"DATABASE_URL", "postgres", "postgres"},
-		{"REDIS_URL", "redis", "redis"},
-	} {
+	for _, conv := range conventional {
 		url, ok := env(conv.variable)
 		if !ok || url == "" {
 			continue

@@ -230,7 +230,7 @@ func (t *Targets) Resolve(lookup config.LookupEnv, criticalOnly bool, attemptTim
 	fromFlags, more = flagTargetChecks(cfg, t.targets, attemptTimeout, migrations, sets)
 	problems = append(problems, more...)
 	if len(problems) == 0 && cfgErr == nil && len(fromConfig)+len(fromFlags) == 0 {
-		problems = append(problems, nothing(cfg.File, criticalOnly))
+		problems = append(problems, nothing(cfg.File, criticalOnly, lookup))
 	}
 	return fromConfig, fromFlags, problems, cfgErr
 }
@@ -302,7 +302,7 @@ func (t *Targets) fieldSets() ([]fieldSet, []string) {
 
 // nothing is the usage error of a wait (criticalOnly) or check left with no check at all: what was read,
 // and how to give some. A file that was read is named, so the hint does not ask for the --config given.
-func nothing(file string, criticalOnly bool) string {
+func nothing(file string, criticalOnly bool, lookup config.LookupEnv) string {
 	head, which := "nothing to check: ", "checks"
 	if criticalOnly {
 		head, which = "nothing to wait for: ", "critical checks"
@@ -310,7 +310,7 @@ func nothing(file string, criticalOnly bool) string {
 	switch file {
 	case "flags", config.EnvironmentName:
 		return head + "give " + FlagNames() + ", --config (a file with " + which + "), put checks in ./" + config.DefaultFile +
-			", or set DATABASE_URL / REDIS_URL"
+			", or " + config.EnvironmentHint(lookup)
 	}
 	if criticalOnly {
 		return head + file + " has no critical checks (wait waits for those alone); mark some critical: true, name them with --only, or give " + FlagNames()
