@@ -13,6 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
 	"github.com/healthgate/healthgate/checks/checktest"
 )
 
@@ -495,5 +499,36 @@ func TestCheckJSONUsageError(t *testing.T) {
 	// Text output writes nothing on stdout.
 	if code, stdout, _ := runMain(t, noEnv, "check", "--tcp", "nohostport"); code != exitUsage || stdout != "" {
 		t.Errorf("--output text: exit %d, stdout %q; want 2 and nothing", code, stdout)
+	}
+}
+
+// A hint that says to change a setting says it where the check was given: the --set to add or remove for a
+// --grpc or --memcached target, which has no configuration to edit; the field or the tls block for a check in
+// a file.
+func TestCheckFlagTargetHintsNameTheSet(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	healthpb.RegisterHealthServer(srv, health.NewServer())
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(srv.Stop)
+	grpcAddr, plain := ln.Addr().String(), listening(t) // plain accepts and closes: no TLS there
+	grpcFile := writeConfig(t, "checks:\n  - name: api\n    type: grpc\n    address: "+grpcAddr+"\n    service: orders.v1.Nope\n")
+	mcFile := writeConfig(t, "checks:\n  - name: cache\n    type: memcached\n    address: "+plain+"\n    tls: {}\n")
+	for _, tc := range []struct {
+		args       []string
+		want, dont string
+	}{
+		{[]string{"--grpc", grpcAddr, "--set", "grpc.service=orders.v1.Nope"}, "check --set grpc.service against the names the server registers", "configuration"},
+		{[]string{"--config", grpcFile}, "check service in the configuration", "--set"},
+		{[]string{"--memcached", plain, "--set", "memcached.tls={}"}, "remove --set memcached.tls, or point --memcached at", "tls block"},
+		{[]string{"--config", mcFile}, "remove the tls block", "--set"},
+	} {
+		code, stdout, stderr := runMain(t, noEnv, append([]string{"check"}, tc.args...)...)
+		if code != exitFailed || !strings.Contains(stdout, tc.want) || strings.Contains(stdout, tc.dont) {
+			t.Errorf("check %s: exit %d; want 1, a report with %q and without %q:\n%s%s", strings.Join(tc.args, " "), code, tc.want, tc.dont, stdout, stderr)
+		}
 	}
 }

@@ -211,16 +211,57 @@ var hints = map[Class]string{
 }
 
 // Hint returns a one-line, secret-free hint for a failed run; origin names where the target came from.
+// For a target given by flag, a hint that names a setting of a configuration file is said in flagHints'
+// words instead.
 func Hint(err error, origin string) string {
 	var e *Error
 	if errors.As(err, &e) && e.Hint != "" {
-		return fillOrigin(e.Hint, origin)
+		h := e.Hint
+		if kind, ok := FlagTarget(origin); ok && flagHints[h] != "" {
+			h = strings.ReplaceAll(flagHints[h], "%k", kind)
+		}
+		return fillOrigin(h, origin)
 	}
 	h, ok := hints[ClassOf(err)]
 	if !ok {
 		h = hints[Unknown]
 	}
 	return fillOrigin(h, origin)
+}
+
+// FlagTarget reports whether origin, where a check's target came from (config.Source.Origin), is a flag
+// of wait or check (--grpc, --memcached), and the kind the flag names: such a check has no
+// configuration file to edit, and its hints say which --set to add or remove.
+func FlagTarget(origin string) (kind string, ok bool) {
+	return strings.CutPrefix(origin, "--")
+}
+
+// flagHints are the hints that name a setting of a configuration file (a tls block, a field), each in
+// the words for a target given by flag, where --set writes that setting (%k is the kind, %s the flag).
+var flagHints = map[string]string{
+	grpcUnknownSvcHint:       "the health service does not know this service name: check --set grpc.service against the names the server registers (without it, the server as a whole is asked)",
+	grpcNotGRPCHint:          "the port in %s answered, but not as a gRPC server: is it the gRPC port, and does it want TLS (https:// in %s, or --set grpc.tls='{}') or plaintext?",
+	grpcPlainPortHint:        "the server answered the TLS handshake with something else, or closed the connection: the port may not speak TLS (give %s the plaintext host:port, without https:// or --set grpc.tls, or point %s at the server's TLS port)",
+	grpcUnauthorizedHint:     "the server refused the call (UNAUTHENTICATED or PERMISSION_DENIED): the health service should be open to unauthenticated callers, or give the check a client certificate: --set grpc.tls='{cert_file: PATH, key_file: PATH}'",
+	memcachedNeedsSASLHint:   "this memcached requires SASL: username and password take a configuration file (no password on a command line): write the check there, with password_file, and give it with --config (Bitnami's image: MEMCACHED_USERNAME and MEMCACHED_PASSWORD)",
+	memcachedClosedHint:      "memcached closed the connection without answering: if it serves TLS (memcached -Z, ElastiCache with in-transit encryption), add --set memcached.tls='{}' (or '{ca_file: PATH}' for a private CA); else it is restarting, or a proxy in front of it has no server",
+	memcachedTLSPortHint:     "the server answered with TLS: add --set memcached.tls='{}' (or '{ca_file: PATH}' for a private CA)",
+	memcachedPlainPortHint:   "the server answered the TLS handshake with something else, or closed the connection: the port may not speak TLS (remove --set memcached.tls, or point %s at memcached's TLS port)",
+	memcachedTLSSilentHint:   "no answer to the TLS handshake: the port may not speak TLS (remove --set memcached.tls, or point %s at memcached's TLS port), or memcached is hung",
+	mysqlDeniedPlainHint:     "the credentials were rejected: check the user, password and database in %s; or the server wants TLS (require_secure_transport, a user created REQUIRE SSL): add --set mysql.tls='{}' (or '{ca_file: PATH}')",
+	mysqlDeniedNoCertHint:    "the credentials were rejected: check the user, password and database in %s; a user created REQUIRE X509 (or SUBJECT, ISSUER) also needs a client certificate: --set mysql.tls='{cert_file: PATH, key_file: PATH}'",
+	mysqlTLSOnlyHint:         "the server accepts only TLS connections (require_secure_transport): add --set mysql.tls='{}' (or '{ca_file: PATH}')",
+	postgresCertUserHint:     "the server wants a client certificate for this user (pg_hba.conf: cert, or clientcert=): set sslcert and sslkey in %s (or --set postgres.tls='{cert_file: PATH, key_file: PATH}') to one signed by a CA the server trusts, whose CN is the user",
+	postgresHostSSLHint:      "the server takes this connection only over TLS (pg_hba.conf hostssl): add sslmode=verify-full to %s (or --set postgres.tls='{}')",
+	dnsRefusedHint:           "nothing answers DNS at the server: check --set dns.server (host:port), or the resolver in /etc/resolv.conf",
+	dnsGarbageHint:           "something answers at the DNS server's address, but not with DNS replies to the query: another service on that port, or a broken server; check --set dns.server (host:port), or the resolver in /etc/resolv.conf",
+	dnsExpectHint:            "the name resolves, but not to every value in expect: the record changed, or --set dns.expect is out of date",
+	natsTLSRequiredHint:      "the server requires TLS: use a tls:// URL in %s (or --set nats.tls='{}')",
+	libpqTLSHints.unknownCA:  "the server's certificate is signed by an authority this check does not trust: name that CA with sslrootcert= in %s, or --set postgres.tls='{ca_file: PATH}' (or fix the chain the server sends)",
+	libpqTLSHints.clientCert: "the server rejected this check's client certificate, or wants one: set sslcert= and sslkey= in %s, or --set postgres.tls='{cert_file: PATH, key_file: PATH}'",
+	unknownCAHint:            "the server's certificate is signed by an authority this check does not trust: give that CA with SSL_CERT_FILE=PATH or --set %k.tls='{ca_file: PATH}' (or fix the chain the server sends)",
+	hostnameHint:             "the server's certificate does not name the host in %s: connect by a name it holds, or add --set %k.tls='{server_name: NAME}'",
+	clientCertHint:           "the server rejected this check's client certificate, or wants one: --set %k.tls='{cert_file: PATH, key_file: PATH}' with a certificate signed by a CA the server trusts",
 }
 
 func fillOrigin(h, origin string) string {

@@ -166,7 +166,7 @@ func buildHTTP(c config.Check, s *httpSpec) (prober, string, config.Errors) {
 		header: header, host: host, expect: s.ExpectStatus, contains: []byte(s.BodyContains),
 		redirectFix: "set follow_redirects: true in the config",
 	}
-	if strings.HasPrefix(c.Src.Origin("url"), "--") { // a flag target: no configuration to edit
+	if _, ok := FlagTarget(c.Src.Origin("url")); ok { // no configuration to edit
 		h.redirectFix = "add --set http.follow_redirects=true"
 	}
 	h.client = &http.Client{

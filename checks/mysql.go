@@ -205,12 +205,19 @@ type mysqlConnectKey struct{}
 func mysqlDeniedHint(tc *tls.Config) string {
 	switch {
 	case tc == nil:
-		return "the credentials were rejected: check the user, password and database in %s; or the server wants TLS (require_secure_transport, a user created REQUIRE SSL): add a tls block (tls: {} for the system's CAs, or tls.ca_file)"
+		return mysqlDeniedPlainHint
 	case len(tc.Certificates) == 0:
-		return "the credentials were rejected: check the user, password and database in %s; a user created REQUIRE X509 (or SUBJECT, ISSUER) also needs a client certificate: tls.cert_file and tls.key_file"
+		return mysqlDeniedNoCertHint
 	}
 	return ""
 }
+
+// Hints that name settings of the check: flagHints has their words for a target given by flag.
+const (
+	mysqlDeniedPlainHint  = "the credentials were rejected: check the user, password and database in %s; or the server wants TLS (require_secure_transport, a user created REQUIRE SSL): add a tls block (tls: {} for the system's CAs, or tls.ca_file)"
+	mysqlDeniedNoCertHint = "the credentials were rejected: check the user, password and database in %s; a user created REQUIRE X509 (or SUBJECT, ISSUER) also needs a client certificate: tls.cert_file and tls.key_file"
+	mysqlTLSOnlyHint      = "the server accepts only TLS connections (require_secure_transport): add a tls block to the check (tls: {} for the system's CAs, or tls.ca_file)"
+)
 
 const mysqlSettingHint = "the server refused the session settings the URL's parameters make: a URL parameter the driver does not know is sent as SET name = value on every new connection; remove or fix it in %s"
 
@@ -757,7 +764,7 @@ func classifyMySQL(err error) error {
 			// The driver sends every URL parameter it does not know as a session setting (SET name=value).
 			return &Error{Class: Query, Err: err, Hint: "the server refused a setting: a URL parameter the driver does not know is sent as a session variable; remove or fix it in %s (or fix the query)"}
 		case 3159: // MySQL's require_secure_transport (MariaDB refuses such a connection with 1045)
-			return &Error{Class: TLS, Err: err, Hint: "the server accepts only TLS connections (require_secure_transport): add a tls block to the check (tls: {} for the system's CAs, or tls.ca_file)"}
+			return &Error{Class: TLS, Err: err, Hint: mysqlTLSOnlyHint}
 		case 1927, 1317: // connection killed (MariaDB), query interrupted
 			return &Error{Class: Reset, Err: err}
 		}

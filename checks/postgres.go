@@ -159,6 +159,12 @@ func buildPostgresPool(c config.Check, s *postgresSpec) (*postgresCheck, string,
 	return p, postgresTarget(pc.ConnConfig), nil
 }
 
+// Hints that name settings of the check: flagHints has their words for a target given by flag.
+const (
+	postgresCertUserHint = "the server wants a client certificate for this user (pg_hba.conf: cert, or clientcert=): set tls.cert_file and tls.key_file (or sslcert and sslkey in %s) to one signed by a CA the server trusts, whose CN is the user"
+	postgresHostSSLHint  = "the server takes this connection only over TLS (pg_hba.conf hostssl): add a tls block (tls: {} for the system's CAs, or tls.ca_file), or sslmode=verify-full in %s"
+)
+
 // libpqTLSHints: without a tls block, a postgres check's certificates come from libpq's URL parameters.
 var libpqTLSHints = tlsHints{
 	unknownCA:  "the server's certificate is signed by an authority this check does not trust: name that CA with sslrootcert= in %s or in a tls block's ca_file (or fix the chain the server sends)",
@@ -877,10 +883,10 @@ func classifyPostgres(err error) error {
 			return &Error{Class: NotReady, Err: err}
 		case pgErr.Code == "28000" && strings.Contains(pgErr.Message, "certificate"):
 			// pg_hba.conf's cert method or clientcert=verify-ca/verify-full, without a certificate it takes.
-			return &Error{Class: Auth, Err: err, Hint: "the server wants a client certificate for this user (pg_hba.conf: cert, or clientcert=): set tls.cert_file and tls.key_file (or sslcert and sslkey in %s) to one signed by a CA the server trusts, whose CN is the user"}
+			return &Error{Class: Auth, Err: err, Hint: postgresCertUserHint}
 		case pgErr.Code == "28000" && strings.Contains(pgErr.Message, "no encryption"):
 			// "no pg_hba.conf entry for host ..., no encryption": the server takes this client over TLS only (hostssl).
-			return &Error{Class: Auth, Err: err, Hint: "the server takes this connection only over TLS (pg_hba.conf hostssl): add a tls block (tls: {} for the system's CAs, or tls.ca_file), or sslmode=verify-full in %s"}
+			return &Error{Class: Auth, Err: err, Hint: postgresHostSSLHint}
 		case pgErr.Code == "28P01" || pgErr.Code == "28000":
 			return &Error{Class: Auth, Err: err}
 		case pgErr.Code == "3D000":

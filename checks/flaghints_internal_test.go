@@ -1,0 +1,30 @@
+package checks
+
+import (
+	"strings"
+	"testing"
+)
+
+// A hint that names a setting of a configuration file is said, for a target given by flag (wait and check
+// given flags alone have no file), with the --set that writes it; a check from a file keeps the file's words.
+func TestFlagHints(t *testing.T) {
+	const fromFile = "url (healthgate.yaml:3)"
+	for h, flag := range flagHints {
+		e := &Error{Class: TLS, Hint: h}
+		got := Hint(e, "--memcached")
+		for _, word := range []string{"tls block", "tls: ", "tls:)", "tls.", "in the configuration", "check's configuration", "in the config", "to the check", "in the check", "%k"} {
+			if strings.Contains(got, word) {
+				t.Errorf("flag hint %q says %q, a configuration file's word", got, word)
+			}
+		}
+		if !strings.Contains(got, "--set") && !strings.Contains(got, "--config") {
+			t.Errorf("flag hint %q names no --set (nor --config)", got)
+		}
+		if strings.Contains(flag, "%k") && !strings.Contains(got, "--set memcached.tls=") {
+			t.Errorf("flag hint %q does not name the kind of the flag", got)
+		}
+		if got := Hint(e, fromFile); got != fillOrigin(h, fromFile) {
+			t.Errorf("a check from a file: hint %q; want the file's words %q", got, fillOrigin(h, fromFile))
+		}
+	}
+}
