@@ -848,6 +848,35 @@ func TestEmptyConventionalVariable(t *testing.T) {
 	}
 }
 
+// --config and --migrations take one value: given twice, the last silently replaced the first (a file, a
+// version the schema must have), where a second --set of a field is refused; they are refused too.
+func TestRepeatedConfigOrMigrations(t *testing.T) {
+	cfg := writeConfig(t, "checks:\n  - name: db\n    type: tcp\n    address: "+listening(t)+"\n")
+	pg := "postgres://postgres@" + checktest.ClosedAddr(t) + "/test"
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--config", cfg, "--config", cfg}, fmt.Sprintf(`--config: given twice (%q, %q); it takes one value: give it once`, cfg, cfg)},
+		{[]string{"--postgres", pg, "--migrations", "golang-migrate:1", "--migrations=golang-migrate:2", "--migrations", "x"},
+			`--migrations: given 3 times ("golang-migrate:1", "golang-migrate:2", "x"); it takes one value: give it once`},
+	}
+	for _, cmd := range []string{"wait", "check"} {
+		for _, tc := range tests {
+			t.Run(cmd+" "+strings.Join(tc.args, " "), func(t *testing.T) {
+				args := append([]string{cmd}, tc.args...)
+				if cmd == "wait" {
+					args = append(args, "--timeout", "300ms")
+				}
+				code, stdout, stderr := runMain(t, noEnv, args...)
+				if code != exitUsage || !strings.Contains(stderr, tc.want) || strings.Contains(stderr, "waiting") {
+					t.Fatalf("exit %d; want 2 and %q, before any attempt:\nstdout: %s\nstderr: %s", code, tc.want, stdout, stderr)
+				}
+			})
+		}
+	}
+}
+
 // With --log-format json, a usage or configuration error is a JSON record like every other line wait
 // writes (msg "invalid usage", its error and exit_code), not a line of text among them.
 func TestWaitJSONUsageError(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,10 +18,10 @@ import (
 // file, narrowed with --only, and/or targets given on the command line, one flag per registered kind
 // (--postgres URL, --tcp HOST:PORT, ...).
 type Targets struct {
-	config     string
+	config     onceFlag
 	targets    []flagTarget
 	only       namesFlag
-	migrations string
+	migrations onceFlag
 	sets       rawFlag // --set KIND.FIELD=VALUE, parsed by fieldSets
 }
 
@@ -89,29 +90,55 @@ func (n *namesFlag) Set(v string) error {
 	return nil
 }
 
-// fileFlag is --config: a path, never empty. `--config "$CONFIG"` with the variable unset would otherwise
-// read as no --config at all, and wait for ./healthgate.yaml or DATABASE_URL/REDIS_URL instead.
-type fileFlag struct{ path *string }
-
-func (f fileFlag) String() string {
-	if f.path == nil {
-		return ""
-	}
-	return *f.path
+// onceFlag is a flag that takes one value (--config, --migrations): it keeps every value given, for
+// Resolve to refuse a second one, which would silently replace the first (as a second --set of a field is
+// refused). empty, when not "", is the error of an empty value: `--config "$CONFIG"` with the variable
+// unset would otherwise read as no --config at all, and wait for ./healthgate.yaml or DATABASE_URL/REDIS_URL
+// instead.
+type onceFlag struct {
+	given []string
+	empty string
 }
 
-func (f fileFlag) Set(v string) error {
-	if v == "" {
-		return errors.New("empty (an unset variable?)")
+// value is the value given, "" when none.
+func (o *onceFlag) value() string {
+	if len(o.given) == 0 {
+		return ""
 	}
-	*f.path = v
+	return o.given[0]
+}
+
+func (o *onceFlag) String() string { return o.value() }
+
+func (o *onceFlag) Set(v string) error {
+	if v == "" && o.empty != "" {
+		return errors.New(o.empty)
+	}
+	o.given = append(o.given, v)
 	return nil
+}
+
+// problem is the usage error of a flag given more than once, "" when it was not.
+func (o *onceFlag) problem(name string) string {
+	if len(o.given) < 2 {
+		return ""
+	}
+	times := "twice"
+	if len(o.given) > 2 {
+		times = fmt.Sprintf("%d times", len(o.given))
+	}
+	quoted := make([]string, len(o.given))
+	for i, v := range o.given {
+		quoted[i] = strconv.Quote(v)
+	}
+	return fmt.Sprintf("--%s: given %s (%s); it takes one value: give it once", name, times, strings.Join(quoted, ", "))
 }
 
 // Register adds the flags: --config, --only and one per registered kind; verb ("wait for", "check")
 // and configUse word their help.
 func (t *Targets) Register(fs *flag.FlagSet, verb, configUse string) {
-	fs.Var(fileFlag{&t.config}, "config", "configuration `FILE` "+configUse+" (default: ./"+config.DefaultFile+
+	t.config.empty = "empty (an unset variable?)"
+	fs.Var(&t.config, "config", "configuration `FILE` "+configUse+" (default: ./"+config.DefaultFile+
 		" if present, else DATABASE_URL/REDIS_URL; not read when target flags are given without --config or --only)")
 	for _, k := range checks.Kinds() {
 		fs.Var(targetFlag{k.Name, &t.targets}, k.Name, verb+" "+k.TargetHelp+"; repeatable)")
@@ -119,7 +146,7 @@ func (t *Targets) Register(fs *flag.FlagSet, verb, configUse string) {
 	fs.Var(&t.only, "only", "only the configuration's check of this `NAME` (repeatable or comma-separated; critical or not)")
 	fs.Var(&t.sets, "set", "set a field of every target of a kind given by flag, as a configuration file writes it under the check: `KIND.FIELD=VALUE`, "+
 		"the value read as YAML (redis.key=healthgate:probe through twemproxy, postgres.writable=true, postgres.max_replication_lag=30s, redis.tls={ca_file: /ca.pem}); repeatable")
-	fs.StringVar(&t.migrations, "migrations", "", "the schema of every "+strings.Join(migrationFlags(), ", ")+" target must be at this version: `TOOL:VERSION` or TOOL:TABLE:VERSION "+
+	fs.Var(&t.migrations, "migrations", "the schema of every "+strings.Join(migrationFlags(), ", ")+" target must be at this version: `TOOL:VERSION` or TOOL:TABLE:VERSION "+
 		"(tools: "+strings.Join(checks.MigrationTools(), ", ")+"; the table ends at the first single colon, so liquibase's FILENAME::ID::AUTHOR is a version)")
 }
 
@@ -193,22 +220,31 @@ func FlagNames() string {
 // --config or --only, or when no target flag is given.
 func (t *Targets) Resolve(lookup config.LookupEnv, criticalOnly bool, attemptTimeout time.Duration) (fromConfig, fromFlags []config.Check, problems []string, cfgErr error) {
 	cfg := &config.Config{File: "flags", Defaults: config.NewDefaults()}
-	if t.config != "" || len(t.only) > 0 || len(t.targets) == 0 {
-		if loaded, err := config.Find(t.config, lookup, config.FindOptions{Kinds: checks.Validate}); err != nil {
+	// Given twice, --config and --migrations say no one file or version: neither is read.
+	configTwice, migrationsTwice := t.config.problem("config"), t.migrations.problem("migrations")
+	for _, p := range []string{configTwice, migrationsTwice} {
+		if p != "" {
+			problems = append(problems, p)
+		}
+	}
+	if configTwice == "" && (t.config.value() != "" || len(t.only) > 0 || len(t.targets) == 0) {
+		if loaded, err := config.Find(t.config.value(), lookup, config.FindOptions{Kinds: checks.Validate}); err != nil {
 			cfgErr = err
 		} else {
 			cfg = loaded
 		}
 	}
-	if cfgErr == nil {
+	if cfgErr == nil && configTwice == "" {
 		// --only names checks of a configuration that loaded: against one that did not, every name
 		// would be reported missing from an empty stand-in.
-		fromConfig, problems = selectChecks(cfg, t.only, criticalOnly)
+		var more []string
+		fromConfig, more = selectChecks(cfg, t.only, criticalOnly)
+		problems = append(problems, more...)
 	}
 	var migrations config.Migrations
-	if t.migrations != "" {
+	if t.migrations.value() != "" {
 		var problem string
-		if migrations, problem = migrationsFlag(t.migrations); problem != "" {
+		if migrations, problem = migrationsFlag(t.migrations.value()); problem != "" && migrationsTwice == "" {
 			problems = append(problems, problem)
 		}
 		if !slices.ContainsFunc(t.targets, func(f flagTarget) bool { return slices.Contains(migrationKinds(), f.kind) }) {
@@ -217,7 +253,7 @@ func (t *Targets) Resolve(lookup config.LookupEnv, criticalOnly bool, attemptTim
 	}
 	sets, more := t.fieldSets()
 	problems = append(problems, more...)
-	if t.migrations != "" {
+	if t.migrations.value() != "" {
 		// Both would give the same targets their migrations, and one would silently replace the other
 		// (with its errors, if any, never reported): refused, naming both.
 		for _, f := range sets {
