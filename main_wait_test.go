@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -22,6 +23,21 @@ import (
 	"github.com/healthgate/healthgate/startup"
 )
 
+// defaultSignalsForChildren makes the processes the tests start begin with SIGHUP and SIGINT at their
+// default, however `go test` was started: under nohup, or as a non-interactive shell's background job,
+// the test binary starts with one ignored and would hand it on ignored, and a healthgate that starts
+// with one ignored keeps it so (notifySignals): the tests that send it would wait for ever. Catching a
+// signal here (Go's handler installed) is what makes a child start with it at its default: the runtime
+// resets the signals it handles to SIG_DFL in a forked child, and keeps ignored ones ignored. The tests
+// that need a signal ignored ignore it in the child's own shell (TestWaitKeepsIgnoredSignals).
+func defaultSignalsForChildren() {
+	for _, s := range []os.Signal{syscall.SIGHUP, syscall.SIGINT} {
+		if signal.Ignored(s) {
+			signal.Notify(make(chan os.Signal, 1), s)
+		}
+	}
+}
+
 // The healthgate binary the process-level tests run (exec, signals): TestMain starts building it once,
 // in the background, while the in-process tests run; healthgateBinary waits for it.
 var (
@@ -34,6 +50,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(execWindowEnv) != "" {
 		runExecWindow() // TestWaitSignalBeforeExec's healthgate: never returns
 	}
+	defaultSignalsForChildren()
 	dir, err := os.MkdirTemp("", "healthgate-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
