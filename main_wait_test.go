@@ -815,15 +815,24 @@ func TestWaitKeepsIgnoredSignals(t *testing.T) {
 // ./healthgate.yaml or DATABASE_URL, or on every check instead of the ones named.
 func TestEmptyConfigAndOnly(t *testing.T) {
 	env := map[string]string{"DATABASE_URL": "postgres://postgres@" + checktest.ClosedAddr(t) + "/test"}
-	tests := []struct {
-		args []string
-		want string
-	}{
+	assertUsageErrors(t, env, []usageCase{
 		{[]string{"--config", ""}, `--config: invalid value "": empty (an unset variable?)`},
 		{[]string{"--config="}, `--config: invalid value "": empty (an unset variable?)`},
 		{[]string{"--only", ""}, `--only: invalid value "": no name (an unset variable?)`},
 		{[]string{"--only", " , "}, `--only: invalid value " , ": no name (an unset variable?)`},
-	}
+	})
+}
+
+// usageCase is the arguments of a wait or a check, and what its usage error says.
+type usageCase struct {
+	args []string
+	want string
+}
+
+// assertUsageErrors runs each case as wait (with a short --timeout, were it to wait) and as check, and
+// wants exit 2 with the case's text, before any attempt.
+func assertUsageErrors(t *testing.T, env map[string]string, tests []usageCase) {
+	t.Helper()
 	for _, cmd := range []string{"wait", "check"} {
 		for _, tc := range tests {
 			t.Run(cmd+" "+strings.Join(tc.args, " "), func(t *testing.T) {
@@ -832,8 +841,8 @@ func TestEmptyConfigAndOnly(t *testing.T) {
 					args = append(args, "--timeout", "300ms")
 				}
 				code, stdout, stderr := runMain(t, env, args...)
-				if code != exitUsage || !strings.Contains(stderr, tc.want) {
-					t.Fatalf("exit %d; want 2 and %q:\nstdout: %s\nstderr: %s", code, tc.want, stdout, stderr)
+				if code != exitUsage || !strings.Contains(stderr, tc.want) || strings.Contains(stderr, "waiting") {
+					t.Fatalf("exit %d; want 2 and %q, before any attempt:\nstdout: %s\nstderr: %s", code, tc.want, stdout, stderr)
 				}
 			})
 		}
@@ -870,28 +879,11 @@ func TestEmptyConventionalVariable(t *testing.T) {
 func TestRepeatedConfigOrMigrations(t *testing.T) {
 	cfg := writeConfig(t, "checks:\n  - name: db\n    type: tcp\n    address: "+listening(t)+"\n")
 	pg := "postgres://postgres@" + checktest.ClosedAddr(t) + "/test"
-	tests := []struct {
-		args []string
-		want string
-	}{
+	assertUsageErrors(t, noEnv, []usageCase{
 		{[]string{"--config", cfg, "--config", cfg}, fmt.Sprintf(`--config: given twice (%q, %q); it takes one value: give it once`, cfg, cfg)},
 		{[]string{"--postgres", pg, "--migrations", "golang-migrate:1", "--migrations=golang-migrate:2", "--migrations", "x"},
 			`--migrations: given 3 times ("golang-migrate:1", "golang-migrate:2", "x"); it takes one value: give it once`},
-	}
-	for _, cmd := range []string{"wait", "check"} {
-		for _, tc := range tests {
-			t.Run(cmd+" "+strings.Join(tc.args, " "), func(t *testing.T) {
-				args := append([]string{cmd}, tc.args...)
-				if cmd == "wait" {
-					args = append(args, "--timeout", "300ms")
-				}
-				code, stdout, stderr := runMain(t, noEnv, args...)
-				if code != exitUsage || !strings.Contains(stderr, tc.want) || strings.Contains(stderr, "waiting") {
-					t.Fatalf("exit %d; want 2 and %q, before any attempt:\nstdout: %s\nstderr: %s", code, tc.want, stdout, stderr)
-				}
-			})
-		}
-	}
+	})
 }
 
 // With --log-format json, a usage or configuration error is a JSON record like every other line wait
