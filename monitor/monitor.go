@@ -297,6 +297,7 @@ func (m *Monitor) Replace(cs []*checks.Check, fleet *Fleet) (dropped []*checks.C
 	now := time.Now()
 	next := make([]*entry, 0, len(cs))
 	var added, primed []*entry
+	retimed := make(map[*entry]*entry) // a check rebuilt with new timing only → the entry it carries over
 	for _, c := range cs {
 		if e, ok := old[c]; ok && (e.wake != nil) == (fleet != nil && c.Shared && c.Critical) {
 			delete(old, c)
@@ -306,9 +307,7 @@ func (m *Monitor) Replace(cs []*checks.Check, fleet *Fleet) (dropped []*checks.C
 		e := newEntry(c, fleet != nil, now)
 		if was := byName[c.Name]; was != nil && was.check != c {
 			if c.Retimes(was.check) {
-				m.mu.Lock() // was's runner may be recording a run
-				e.tracker.carry(was.tracker)
-				m.mu.Unlock()
+				retimed[e] = was // carried once was's runner has stopped, below
 			} else {
 				e.primed = true
 				primed = append(primed, e)
@@ -336,6 +335,12 @@ func (m *Monitor) Replace(cs []*checks.Check, fleet *Fleet) (dropped []*checks.C
 
 	var lines logLines
 	m.mu.Lock()
+	// A retimed check carries its predecessor's state as that runner left it: carried before it
+	// stopped, a run that ended meanwhile (while the changed checks made their first runs) would be
+	// published and then undone by this reload, and missing from the new check's streaks.
+	for e, was := range retimed {
+		e.tracker.carry(was.tracker)
+	}
 	// The entries made here start their staleness clock as they are published: the first runs above
 	// may have taken up to the longest changed check's timeout, and a carried check's last run is its
 	// predecessor's (tracker.checkStale).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -640,4 +641,70 @@ func TestEveryCallRuns(t *testing.T) {
 		}
 		c.Close()
 	})
+}
+
+// TestReplaceRetimedCarriesLatest: a retimed check carries its predecessor's state as of the reload's
+// publish, not as of when Replace began. A run of the old check that ends while the reload waits for a
+// changed check's first run is published; carrying the state from before it would undo it (a check
+// that had come back would be published failing again) and drop it from the new check's streak.
+func TestReplaceRetimedCarriesLatest(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // refused until the dependency comes back below
+	tcp := func(interval, timeout time.Duration, succs int) *checks.Check {
+		c, err := checks.New(config.Check{Name: "port", Type: "tcp", Critical: true, Interval: interval, Timeout: timeout,
+			FailureThreshold: 1, SuccessThreshold: succs, Spec: config.SpecOf(map[string]any{"address": addr})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		return c
+	}
+	was := tcp(50*time.Millisecond, 25*time.Millisecond, 1)
+	slowSpec := spec("slow", time.Minute, 30*time.Second, 1, 1)
+	m := start(t, was, checks.Func(slowSpec, func(context.Context) error { return nil }))
+	waitFor(t, m, "the port failing", func(s *Snapshot) bool { c, _ := s.Lookup("port"); return c.State == Failing })
+
+	// The retimed check needs two successes to pass: one run of its own is not enough.
+	retimed := tcp(5*time.Second, time.Second, 2)
+	if !retimed.Retimes(was) {
+		t.Fatal("not a retime")
+	}
+	entered, release := make(chan struct{}), make(chan struct{})
+	changed := checks.Func(slowSpec, func(ctx context.Context) error {
+		close(entered)
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return nil
+	})
+	replaced := make(chan struct{})
+	go func() { m.Replace([]*checks.Check{retimed, changed}, nil); close(replaced) }()
+	<-entered
+	// While the reload waits for the changed check's first run, the dependency comes back and the old
+	// check's runner publishes it passing.
+	ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	waitFor(t, m, "the old check passing", func(s *Snapshot) bool { c, _ := s.Lookup("port"); return c.State == Passing })
+	close(release)
+	<-replaced
+	if c, _ := m.Snapshot().Lookup("port"); c.State != Passing {
+		t.Fatalf("retimed check right after the reload: %s (%s); want passing, as its predecessor last published", c.State, c.Err)
+	}
 }
