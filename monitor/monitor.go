@@ -491,7 +491,10 @@ func (m *Monitor) execute(ctx context.Context, e *entry) (run Run, ok bool) {
 		err = &checks.Error{Class: checks.Timeout, Err: fmt.Errorf("no result within %s (the check did not honour its deadline)", e.check.Timeout)}
 	}
 	if stack, ok := e.panicStack.Swap("").(string); ok && stack != "" {
-		m.log.Error("check panicked", "check", e.check.Name, "type", e.check.Type, "stack", stack)
+		// Through the writer, as every line: a stalled log output must not hold this runner.
+		m.mu.Lock()
+		m.queue(logLines{{slog.LevelError, "check panicked", []any{"check", e.check.Name, "type", e.check.Type, "stack", stack}}})
+		m.mu.Unlock()
 	}
 	run = Run{Check: e.check, Err: err, Duration: end.Sub(start), End: end}
 	if err != nil {

@@ -377,17 +377,7 @@ func TestBlockedLogDoesNotStall(t *testing.T) {
 		}
 		return nil
 	})
-	w := blockedWriter{release: make(chan struct{})}
-	m := New([]*checks.Check{c}, Options{Heartbeat: 10 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(w, nil))})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { m.Run(ctx); close(done) }()
-	defer func() {
-		close(w.release)
-		cancel()
-		<-done
-	}()
-
+	m := startStalledLog(t, c)
 	first := m.Snapshot()
 	waitFor(t, m, "20 runs with the log stalled", func(*Snapshot) bool { return n.Load() >= 20 })
 	if m.Snapshot() == first || !m.Alive(time.Now()) {
@@ -397,6 +387,37 @@ func TestBlockedLogDoesNotStall(t *testing.T) {
 	beat := m.beat.Load()
 	if _, ok := checktest.Poll(5*time.Second, 5*time.Millisecond, func() bool { return m.beat.Load() != beat }); !ok {
 		t.Fatal("the heartbeat stopped while the log output was stalled")
+	}
+}
+
+// startStalledLog runs a monitor of c whose log output is stalled until the test ends (then drained).
+func startStalledLog(t *testing.T, c *checks.Check) *Monitor {
+	t.Helper()
+	w := blockedWriter{release: make(chan struct{})}
+	m := New([]*checks.Check{c}, Options{Heartbeat: 10 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(w, nil))})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { m.Run(ctx); close(done) }()
+	t.Cleanup(func() {
+		close(w.release)
+		cancel()
+		<-done
+	})
+	return m
+}
+
+// TestBlockedLogPanics: a panicking check's stack goes through the log writer too, so a stalled log
+// output neither stops that check's runs (it would go stale) nor holds Run's return at shutdown.
+func TestBlockedLogPanics(t *testing.T) {
+	var n atomic.Int32
+	c := checks.Func(spec("boom", 100*time.Millisecond, 50*time.Millisecond, 1, 1), func(context.Context) error {
+		n.Add(1)
+		panic("boom")
+	})
+	m := startStalledLog(t, c)
+	waitFor(t, m, "5 panicking runs with the log stalled", func(*Snapshot) bool { return n.Load() >= 5 })
+	if c := m.Snapshot().Checks[0]; c.Class != checks.Panic {
+		t.Fatalf("class %q (%s); want panic", c.Class, c.Err)
 	}
 }
 
