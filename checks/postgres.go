@@ -700,10 +700,21 @@ func (p *postgresCheck) run(ctx context.Context) error {
 	// drops it on the error, so one retry on a fresh connection tells that apart from an outage. Not
 	// after a failed connect: that is what the server does now, and a retry would only double the
 	// connections a resetting server or proxy sees.
-	if err != nil && acquired && ClassOf(err) == Reset && timeLeft(ctx) {
+	if err != nil && acquired && (ClassOf(err) == Reset || endedByServer(err)) && timeLeft(ctx) {
 		_, err = p.once(ctx)
 	}
 	return err
+}
+
+// endedByServer: the server ended the connection with a FATAL error of its own, as it does to every
+// idle backend on a restart (57P01 admin_shutdown on a fast shutdown, 57P02 after another backend
+// crashed) or to one pg_terminate_backend names; pgx reads it, left on the socket, at the next run's
+// query. Like a reset, that says what happened to a pooled connection while it was idle, not what the
+// server does now: the fresh connection of the retry does (57P03 while it is still stopping or
+// starting, or a pass).
+func endedByServer(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "57P01" || pgErr.Code == "57P02")
 }
 
 // once makes one attempt; acquired reports whether the pool gave it a connection (pgxpool hands out an
@@ -897,7 +908,9 @@ func classifyPostgres(err error) error {
 			// pgx sends unknown URL parameters (?api_key=...) as session settings, and the server
 			// refuses them when connecting: not the query's fault.
 			return &Error{Class: Query, Err: err, Hint: "the server refused a setting given as a URL parameter: remove or fix it in %s"}
-		case strings.HasPrefix(pgErr.Code, "08"):
+		case strings.HasPrefix(pgErr.Code, "08") || pgErr.Code == "57P05":
+			// 57P05: idle_session_timeout ended a pooled connection while it was idle (the retry's fresh
+			// connection says how the server is).
 			return &Error{Class: Reset, Err: err}
 		}
 		return &Error{Class: Query, Err: err}

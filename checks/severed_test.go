@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 	"time"
 
@@ -136,6 +137,43 @@ func TestResettingServerOneConnectPerRun(t *testing.T) {
 			if total := p.Accepted(); total > runs+extra {
 				t.Errorf("connections per run %v; want one a run, and one look more at most", perRun)
 			}
+		})
+	}
+}
+
+// TestPostgresPooledConnectionEndedByServer: a server that restarts (a fast shutdown), or
+// pg_terminate_backend, ends each idle backend with a FATAL error it leaves on the socket (57P01), and
+// idle_session_timeout with 57P05; pgx reads it at the next run's query. It says what happened to the
+// pooled connection while it was idle, not what the server does now: the run retries on a fresh
+// connection and passes, as after a reset. It was not_ready (57P01: "it should clear by itself", while
+// the server was serving) and query (57P05: "check the SQL").
+func TestPostgresPooledConnectionEndedByServer(t *testing.T) {
+	pg := checktest.PostgresURL(t)
+	admin := connect(t, pg)
+	for _, tc := range []struct {
+		name, params string
+		end          func(t *testing.T, app string)
+	}{
+		{"pg_terminate_backend (57P01, as a restart)", "", func(t *testing.T, app string) {
+			var n int
+			if err := admin.QueryRow(t.Context(), "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1", app).Scan(&n); err != nil || n != 1 {
+				t.Fatalf("terminated %d backends (%v); want the check's one", n, err)
+			}
+		}},
+		{"idle_session_timeout (57P05)", "&idle_session_timeout=300", func(t *testing.T, _ string) {
+			time.Sleep(800 * time.Millisecond)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			app := "healthgate-ended-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+			url := withParams(t, pg, "sslmode=disable&application_name="+app+tc.params)
+			ch := newCheckTimeout(t, config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": url})}, generousTimeout)
+			err, _ := runCheck(t, ch)
+			assertClass(t, err, "")
+			tc.end(t, app)
+			time.Sleep(100 * time.Millisecond) // the FATAL message on the socket
+			err, _ = runCheck(t, ch)
+			assertClass(t, err, "")
 		})
 	}
 }
