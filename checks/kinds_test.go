@@ -495,6 +495,27 @@ func TestRedisServerAnswers(t *testing.T) {
 	}
 }
 
+// TestRedisACLRefusesTheCommand: an ACL user whose password is right but whose rules refuse what the
+// check runs (PING, ROLE with role, EXISTS or the key with key) gets NOPERM. The hint said the credentials
+// were rejected, to check the user and password, which are right: it says the ACL refuses the command.
+func TestRedisACLRefusesTheCommand(t *testing.T) {
+	user := func(name string, rules ...string) []string {
+		return append([]string{"--user", name, "on", ">s3cr3t-pw"}, rules...)
+	}
+	var args []string
+	args = append(args, user("noping", "~*", "+@all", "-ping")...)
+	args = append(args, user("norole", "~*", "+@all", "-role")...)
+	args = append(args, user("nokey", "~other:*", "+@all")...)
+	srv := checktest.StartRedis(t, args...)
+	for _, tc := range []struct{ user, role, key string }{{"noping", "", ""}, {"norole", "master", ""}, {"nokey", "", "healthgate:probe"}} {
+		t.Run(tc.user, func(t *testing.T) {
+			ch := newCheckTimeout(t, config.Check{Type: "redis", Spec: config.SpecOf(map[string]any{"url": "redis://" + tc.user + ":s3cr3t-pw@" + srv + "/0", "role": tc.role, "key": tc.key})}, generousTimeout)
+			err, _ := runCheck(t, ch)
+			assertAnswer(t, ch, err, checks.Auth, "the user and password were accepted, but the user's ACL refuses", "s3cr3t-pw")
+		})
+	}
+}
+
 // TestRedisRecoversAtOnce guards against go-redis's dial circuit breaker (docs/design.md §8): after
 // failed dials, the next run must dial again instead of failing fast for a second.
 func TestRedisRecoversAtOnce(t *testing.T) {

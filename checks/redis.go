@@ -542,6 +542,10 @@ func (r *redisCheck) once(ctx context.Context, c *redis.Client) error {
 // close releases this check's reference to the shared client: the last one closes it.
 func (r *redisCheck) close() { r.release() }
 
+// redisNoPermHint: the credentials were accepted; the ACL user lacks what the check runs (a password
+// fix would not help).
+const redisNoPermHint = "the user and password were accepted, but the user's ACL refuses what the check runs (the error names the command or the key): allow PING, ROLE with role, EXISTS and the key with key (ACL SETUSER USER +ping +role +exists ~KEY), or use a user that has them"
+
 // redisDBHint: SELECT of the url's database number failed.
 const redisDBHint = "the database number in %s (the url's path, redis://host:6379/N) is not one this server has: it has `databases` of them (16 unless its config says otherwise), numbered from 0"
 
@@ -700,8 +704,10 @@ func classifyRedis(err error) error {
 			return &Error{Class: NotReady, Err: err}
 		case "NOAUTH": // no AUTH was sent: the URL has no password
 			return &Error{Class: Auth, Err: err, Hint: "the server requires a password (requirepass or an ACL user) and none was given: add it to %s (redis://:PASSWORD@host:6379/0, or redis://USER:PASSWORD@...)"}
-		case "WRONGPASS", "NOPERM":
+		case "WRONGPASS":
 			return &Error{Class: Auth, Err: err}
+		case "NOPERM": // logged in, but the user's ACL refuses the command or the key
+			return &Error{Class: Auth, Err: err, Hint: redisNoPermHint}
 		case "READONLY":
 			return &Error{Class: ReadOnly, Err: err}
 		}
