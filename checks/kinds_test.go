@@ -347,6 +347,32 @@ func TestPostgresServerAnswers(t *testing.T) {
 	}
 }
 
+// TestPostgresServerGaveUp: the server cancels a query at its statement_timeout (57014) or lock_timeout
+// (55P03), set in the URL (or on the role, or the database) as many applications' URLs do. The query is
+// not wrong: the server is slow, or another session holds a lock (a migration's), and the run is a
+// timeout that says which. They were query, "check the SQL and the role's permissions".
+func TestPostgresServerGaveUp(t *testing.T) {
+	pg := checktest.PostgresURL(t)
+	const lock = 7_361_029 // an advisory lock another session holds, as a migration holds its table's
+	holder := connect(t, pg)
+	if _, err := holder.Exec(t.Context(), "SELECT pg_advisory_lock($1)", lock); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, param, query, hint string }{
+		{"statement_timeout", "statement_timeout=200", "SELECT pg_sleep(5)", "the server cancelled the query before it finished: its statement_timeout ran out (set in url"},
+		{"lock_timeout", "lock_timeout=200", fmt.Sprintf("SELECT pg_advisory_lock(%d)", lock), "the query waited longer than lock_timeout (set in url"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ch := newCheckTimeout(t, config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": withParams(t, pg, "sslmode=disable&"+tc.param), "query": tc.query})}, generousTimeout)
+			err, took := runCheck(t, ch)
+			assertAnswer(t, ch, err, checks.Timeout, tc.hint, "no secret here")
+			if took > 5*time.Second {
+				t.Errorf("the run took %s; want the server's 200 ms, not the check's timeout", took)
+			}
+		})
+	}
+}
+
 // TestPostgresBannerAllocatesNothing: another protocol's banner on the port reads as a message header
 // with a huge length ("220 s" is a '2' message of 0x3032 0x2073 bytes); pgproto3 would allocate it all
 // (~800 MB per run, measured) before reading. The run must end as bad_response, allocating little.

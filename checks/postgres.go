@@ -869,6 +869,12 @@ func flattenPgx(err error) error {
 	return &flatError{msg: b.String(), err: err}
 }
 
+// Hints for a query the server itself gave up on: not a fault of the SQL.
+const (
+	postgresCanceledHint = "the server cancelled the query before it finished: its statement_timeout ran out (set in %s, or on the role or the database), the server being overloaded or the query waiting on a lock another session holds (pg_stat_activity shows who), or an administrator cancelled it"
+	postgresLockHint     = "the query waited longer than lock_timeout (set in %s, or on the role or the database) for a lock another session holds (a migration, a long transaction, VACUUM FULL): pg_locks and pg_stat_activity on the server show who holds it"
+)
+
 // Hints for a URL whose target_session_attrs no host met.
 const (
 	targetPrimaryHint = "no host in %s is the primary that target_session_attrs asks for (read-write, primary): those that answered are standbys or read-only. A failover under way clears once a standby is promoted; otherwise list the primary's host"
@@ -908,6 +914,14 @@ func classifyPostgres(err error) error {
 			// pgx sends unknown URL parameters (?api_key=...) as session settings, and the server
 			// refuses them when connecting: not the query's fault.
 			return &Error{Class: Query, Err: err, Hint: "the server refused a setting given as a URL parameter: remove or fix it in %s"}
+		case pgErr.Code == "57014":
+			// query_canceled: the server's own statement_timeout (a URL parameter, or the role's or the
+			// database's setting), or a cancel by an administrator; not pgx's at the run's deadline, which
+			// is a timeout already. The query is not wrong: the server did not finish it in time.
+			return &Error{Class: Timeout, Err: err, Hint: postgresCanceledHint}
+		case pgErr.Code == "55P03":
+			// lock_not_available: lock_timeout ran out while the query waited on another session's lock.
+			return &Error{Class: Timeout, Err: err, Hint: postgresLockHint}
 		case strings.HasPrefix(pgErr.Code, "08") || pgErr.Code == "57P05":
 			// 57P05: idle_session_timeout ended a pooled connection while it was idle (the retry's fresh
 			// connection says how the server is).
