@@ -252,7 +252,7 @@ var flagHints = map[string]string{
 	mysqlDeniedNoCertHint:    "the credentials were rejected: check the user, password and database in %s; a user created REQUIRE X509 (or SUBJECT, ISSUER) also needs a client certificate: --set mysql.tls='{cert_file: PATH, key_file: PATH}'",
 	mysqlTLSOnlyHint:         "the server accepts only TLS connections (require_secure_transport): add --set mysql.tls='{}' (or '{ca_file: PATH}')",
 	postgresCertUserHint:     "the server wants a client certificate for this user (pg_hba.conf: cert, or clientcert=): set sslcert and sslkey in %s (or --set postgres.tls='{cert_file: PATH, key_file: PATH}') to one signed by a CA the server trusts, whose CN is the user",
-	postgresHostSSLHint:      "the server takes this connection only over TLS (pg_hba.conf hostssl): add sslmode=verify-full to %s (or --set postgres.tls='{}')",
+	postgresHostSSLHint:      "the server takes this connection only over TLS (pg_hba.conf hostssl): add sslmode=verify-full to %s (or --set postgres.tls='{}')" + hbaNoLineWords,
 	dnsRefusedHint:           "nothing answers DNS at the server: check --set dns.server (host:port), or the resolver in /etc/resolv.conf",
 	dnsGarbageHint:           "something answers at the DNS server's address, but not with DNS replies to the query: another service on that port, or a broken server; check --set dns.server (host:port), or the resolver in /etc/resolv.conf",
 	dnsExpectHint:            "the name resolves, but not to every value in expect: the record changed, or --set dns.expect is out of date",

@@ -162,7 +162,11 @@ func buildPostgresPool(c config.Check, s *postgresSpec) (*postgresCheck, string,
 // Hints that name settings of the check: flagHints has their words for a target given by flag.
 const (
 	postgresCertUserHint = "the server wants a client certificate for this user (pg_hba.conf: cert, or clientcert=): set tls.cert_file and tls.key_file (or sslcert and sslkey in %s) to one signed by a CA the server trusts, whose CN is the user"
-	postgresHostSSLHint  = "the server takes this connection only over TLS (pg_hba.conf hostssl): add a tls block (tls: {} for the system's CAs, or tls.ca_file), or sslmode=verify-full in %s"
+	postgresHostSSLHint  = "the server takes this connection only over TLS (pg_hba.conf hostssl): add a tls block (tls: {} for the system's CAs, or tls.ca_file), or sslmode=verify-full in %s" + hbaNoLineWords
+	// postgresHbaHint: pg_hba.conf refused the connection before any password was asked for, over TLS or
+	// from a server that speaks none (so hostssl is not why).
+	postgresHbaHint = "the server's pg_hba.conf lets this user into this database from this host by no line, or a reject line matches (the error names all three): the password is not the problem; a line for them must be added on the server (and the server reloaded), or connect as a user or to a database it lets in"
+	hbaNoLineWords  = "; or, if the server has no TLS, pg_hba.conf lets this host, user and database in by no line, which takes one added on the server"
 )
 
 // libpqTLSHints: without a tls block, a postgres check's certificates come from libpq's URL parameters.
@@ -884,6 +888,10 @@ const (
 // classifyPostgres maps SQLSTATEs to classes; anything else is classified by its transport cause.
 // pgx's messages name user, host and database but never the password.
 func classifyPostgres(err error) error {
+	// Whether this connect tried TLS (an attempt the server refused, under sslmode=prefer, or one that
+	// pg_hba.conf refused): flattenPgx leaves the refusal of TLS out of the message.
+	msg := err.Error()
+	triedTLS := strings.Contains(msg, "server refused TLS connection") || strings.Contains(msg, "SSL encryption")
 	err = flattenPgx(err)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
@@ -901,9 +909,13 @@ func classifyPostgres(err error) error {
 		case pgErr.Code == "28000" && strings.Contains(pgErr.Message, "certificate"):
 			// pg_hba.conf's cert method or clientcert=verify-ca/verify-full, without a certificate it takes.
 			return &Error{Class: Auth, Err: err, Hint: postgresCertUserHint}
-		case pgErr.Code == "28000" && strings.Contains(pgErr.Message, "no encryption"):
-			// "no pg_hba.conf entry for host ..., no encryption": the server takes this client over TLS only (hostssl).
+		case pgErr.Code == "28000" && strings.Contains(pgErr.Message, "no encryption") && !triedTLS:
+			// "no pg_hba.conf entry for host ..., no encryption", TLS never tried: the server may take
+			// this client over TLS only (hostssl).
 			return &Error{Class: Auth, Err: err, Hint: postgresHostSSLHint}
+		case pgErr.Code == "28000" && strings.Contains(pgErr.Message, "pg_hba.conf"):
+			// Refused over TLS too, or by a server that refused TLS (sslmode=prefer): not for want of TLS.
+			return &Error{Class: Auth, Err: err, Hint: postgresHbaHint}
 		case pgErr.Code == "28P01" || pgErr.Code == "28000":
 			return &Error{Class: Auth, Err: err}
 		case pgErr.Code == "3D000":

@@ -1,0 +1,86 @@
+package checks_test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/healthgate/healthgate/checks"
+	"github.com/healthgate/healthgate/checks/checktest"
+	"github.com/healthgate/healthgate/config"
+)
+
+// startPostgres starts a private Postgres (no TLS) on a free loopback port, as the postgres user, with
+// conf added to postgresql.conf and hba as its pg_hba.conf (local connections are always trusted), and
+// stops it when the test ends. It returns the TCP address and the socket directory. The shared server
+// is never reconfigured.
+func startPostgres(t *testing.T, conf, hba string) (addr, socketDir string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: no private Postgres")
+	}
+	bin := postgresBin(t)
+	pgUser, err := user.Lookup("postgres")
+	if err != nil {
+		unavailable(t, "no postgres user: %v", err)
+	}
+	uid, _ := strconv.Atoi(pgUser.Uid)
+	gid, _ := strconv.Atoi(pgUser.Gid)
+	dir, err := os.MkdirTemp("", "healthgate-pgsrv-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if err := os.Chown(dir, uid, gid); err != nil {
+		unavailable(t, "cannot hand a directory to the postgres user (not root?): %v", err)
+	}
+	runAs := func(name string, args ...string) {
+		t.Helper()
+		out, err := exec.Command("runuser", append([]string{"-u", "postgres", "--", filepath.Join(bin, name)}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+		}
+	}
+	data := filepath.Join(dir, "data")
+	runAs("initdb", "-D", data, "-A", "trust", "-U", "postgres", "--no-sync")
+	port := checktest.FreePort(t)
+	appendFile(t, filepath.Join(data, "postgresql.conf"), fmt.Sprintf("\nlisten_addresses = '127.0.0.1'\nport = %d\nunix_socket_directories = '%s'\nfsync = off\nssl = off\n%s\n", port, dir, conf))
+	if err := os.WriteFile(filepath.Join(data, "pg_hba.conf"), []byte("local all all trust\n"+hba), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	runAs("pg_ctl", "-D", data, "-l", filepath.Join(dir, "log"), "-w", "start")
+	t.Cleanup(func() {
+		_ = exec.Command("runuser", "-u", "postgres", "--", filepath.Join(bin, "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop").Run()
+	})
+	return fmt.Sprintf("127.0.0.1:%d", port), dir
+}
+
+// TestPostgresHbaRefusal: pg_hba.conf refuses a user (no line for it, or a reject line) on a server that
+// speaks no TLS. Under sslmode=prefer (the default) the server refused TLS first, so hostssl is not why:
+// the hint said to add a tls block, which would then fail on a server without TLS; it says pg_hba.conf
+// lets this host, user and database in by no line, and that the password is not the problem. Without a
+// TLS attempt (sslmode=disable) the server may want TLS (hostssl), and the hint says both.
+func TestPostgresHbaRefusal(t *testing.T) {
+	addr, _ := startPostgres(t, "", "host all postgres 127.0.0.1/32 trust\nhost all all 127.0.0.1/32 reject\n")
+	for _, tc := range []struct{ name, url, hint, not string }{
+		{"sslmode=prefer, TLS refused", "postgres://app:s3cr3t-pw@" + addr + "/postgres", "the server's pg_hba.conf lets this user into this database from this host by no line", "tls block"},
+		{"sslmode=disable", "postgres://app:s3cr3t-pw@" + addr + "/postgres?sslmode=disable", "if the server has no TLS, pg_hba.conf lets this host, user and database in by no line", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ch := newCheckTimeout(t, config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": tc.url})}, generousTimeout)
+			err, _ := runCheck(t, ch)
+			assertAnswer(t, ch, err, checks.Auth, tc.hint, "s3cr3t-pw")
+			if tc.not != "" && strings.Contains(ch.Hint(err), tc.not) {
+				t.Errorf("hint %q names a %s, to a server that refused TLS", ch.Hint(err), tc.not)
+			}
+		})
+	}
+	ch := newCheckTimeout(t, config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": "postgres://postgres@" + addr + "/postgres"})}, generousTimeout)
+	err, _ := runCheck(t, ch)
+	assertClass(t, err, "")
+}
