@@ -84,3 +84,28 @@ func TestPostgresHbaRefusal(t *testing.T) {
 	err, _ := runCheck(t, ch)
 	assertClass(t, err, "")
 }
+
+// TestPostgresTooManyConnections: a server whose connection slots are all taken, or a role at its
+// CONNECTION LIMIT, answers 53300. That does not clear by itself as a start or a stop does: other
+// sessions hold the slots. The hint said "starting, shutting down, loading data: it should clear by
+// itself"; it says who holds what, and where to look.
+func TestPostgresTooManyConnections(t *testing.T) {
+	addr, _ := startPostgres(t, "max_connections = 4\nsuperuser_reserved_connections = 1", "host all all 127.0.0.1/32 trust\n")
+	url := func(user string) string { return "postgres://" + user + "@" + addr + "/postgres?sslmode=disable" }
+	admin := connect(t, url("postgres"))
+	if _, err := admin.Exec(t.Context(), "CREATE ROLE capped LOGIN CONNECTION LIMIT 0; CREATE ROLE plain LOGIN"); err != nil {
+		t.Fatal(err)
+	}
+	check := func(t *testing.T, user string) {
+		t.Helper()
+		ch := newCheckTimeout(t, config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": url(user)})}, generousTimeout)
+		err, _ := runCheck(t, ch)
+		assertAnswer(t, ch, err, checks.NotReady, "has no connection left for this user: other sessions hold every slot of max_connections", "no secret here")
+	}
+	t.Run("role at its connection limit", func(t *testing.T) { check(t, "capped") })
+	t.Run("every slot taken", func(t *testing.T) {
+		connect(t, url("postgres"))
+		connect(t, url("postgres")) // with admin's, every slot but the superusers' reserved one
+		check(t, "plain")           // "remaining connection slots are reserved for ... superuser connections"
+	})
+}

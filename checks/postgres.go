@@ -873,6 +873,9 @@ func flattenPgx(err error) error {
 	return &flatError{msg: b.String(), err: err}
 }
 
+// postgresFullHint: 53300. It clears only when other sessions end, unlike a server starting or stopping.
+const postgresFullHint = "the server is up but has no connection left for this user: other sessions hold every slot of max_connections (less those reserved for superusers), or the role's or the database's CONNECTION LIMIT (the error says which); it clears when they end: find who holds them (pg_stat_activity: an application leaking connections, a pool sized too large), or put a pooler (PgBouncer) in front"
+
 // Hints for a query the server itself gave up on: not a fault of the SQL.
 const (
 	postgresCanceledHint = "the server cancelled the query before it finished: its statement_timeout ran out (set in %s, or on the role or the database), the server being overloaded or the query waiting on a lock another session holds (pg_stat_activity shows who), or an administrator cancelled it"
@@ -903,8 +906,12 @@ func classifyPostgres(err error) error {
 			// A standby with hot_standby = off: it says "not accepting connections" as one starting
 			// up does, but it never will.
 			return &Error{Class: NotReady, Err: err, Hint: "this server is a standby with hot_standby = off: it replays but takes no connection, and will not by itself; point %s at the primary or at a hot standby (or turn hot_standby on)"}
-		case pgErr.Code == "57P03" || pgErr.Code == "53300" || pgErr.Code == "57P01" || pgErr.Code == "57P02":
-			// cannot_connect_now (starting, stopping, recovering), too_many_connections, admin/crash shutdown
+		case pgErr.Code == "53300":
+			// too_many_connections: the server's slots (max_connections, less those reserved for
+			// superusers) or the role's or the database's CONNECTION LIMIT are taken by other sessions.
+			return &Error{Class: NotReady, Err: err, Hint: postgresFullHint}
+		case pgErr.Code == "57P03" || pgErr.Code == "57P01" || pgErr.Code == "57P02":
+			// cannot_connect_now (starting, stopping, recovering), admin/crash shutdown
 			return &Error{Class: NotReady, Err: err}
 		case pgErr.Code == "28000" && strings.Contains(pgErr.Message, "certificate"):
 			// pg_hba.conf's cert method or clientcert=verify-ca/verify-full, without a certificate it takes.
