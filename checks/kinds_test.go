@@ -542,6 +542,32 @@ func TestRedisACLRefusesTheCommand(t *testing.T) {
 	}
 }
 
+// TestRedisProbeCommandRenamed: a server configured with rename-command PING "" (or ROLE), as some
+// hardened configurations are, answers "ERR unknown command 'ping', with args beginning with:". That was
+// bad_response with the generic hint, and the error said the arguments were not shown because AUTH's and
+// HELLO's hold the password, of a PING; it names the command, and the hint what to set instead.
+func TestRedisProbeCommandRenamed(t *testing.T) {
+	noPing := checktest.StartRedis(t, "--rename-command", "PING", "")
+	noRole := checktest.StartRedis(t, "--rename-command", "ROLE", "")
+	for _, tc := range []struct{ name, addr, role, key, want string }{
+		{"PING", noPing, "", "", "PING"},
+		{"ROLE", noRole, "master", "", "ROLE"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ch := newCheckTimeout(t, config.Check{Type: "redis", Spec: config.SpecOf(map[string]any{"url": "redis://" + tc.addr + "/0", "role": tc.role})}, generousTimeout)
+			err, _ := runCheck(t, ch)
+			assertAnswer(t, ch, err, checks.BadResponse, "renamed or disabled (rename-command", "AUTH")
+			if !strings.Contains(err.Error(), "does not know "+tc.want) {
+				t.Errorf("error %q does not name %s", err, tc.want)
+			}
+		})
+	}
+	// With a key, the server without PING passes: EXISTS is what the hint offers.
+	ch := newCheckTimeout(t, config.Check{Type: "redis", Spec: config.SpecOf(map[string]any{"url": "redis://" + noPing + "/0", "key": "healthgate:probe"})}, generousTimeout)
+	err, _ := runCheck(t, ch)
+	assertClass(t, err, "")
+}
+
 // TestRedisRecoversAtOnce guards against go-redis's dial circuit breaker (docs/design.md §8): after
 // failed dials, the next run must dial again instead of failing fast for a second.
 func TestRedisRecoversAtOnce(t *testing.T) {

@@ -542,6 +542,24 @@ func (r *redisCheck) once(ctx context.Context, c *redis.Client) error {
 // close releases this check's reference to the shared client: the last one closes it.
 func (r *redisCheck) close() { r.release() }
 
+// unknownProbeCommand reports a server's "ERR unknown command 'ping'" for one of the commands a run sends
+// (PING, EXISTS, ROLE), and that command. Its answer goes on to quote the arguments ("with args beginning
+// with:"), which these have none of that is a secret, but it is not shown: the command is all a hint needs.
+func unknownProbeCommand(reply string) (string, bool) {
+	rest, ok := strings.CutPrefix(reply, "ERR unknown command '")
+	if !ok {
+		return "", false
+	}
+	name, _, _ := strings.Cut(rest, "'")
+	switch cmd := strings.ToUpper(name); cmd {
+	case "PING", "EXISTS", "ROLE":
+		return cmd, true
+	}
+	return "", false
+}
+
+const redisUnknownCommandHint = "the server does not know a command the check runs: it was renamed or disabled (rename-command in its configuration): without PING, set key in the check (for a --redis target, --set redis.key=KEY), a key each run reads with EXISTS; without ROLE, leave role out; or have the command kept"
+
 // redisNoPermHint: the credentials were accepted; the ACL user lacks what the check runs (a password
 // fix would not help).
 const redisNoPermHint = "the user and password were accepted, but the user's ACL refuses what the check runs (the error names the command or the key): allow PING, ROLE with role, EXISTS and the key with key (ACL SETUSER USER +ping +role +exists ~KEY), or use a user that has them"
@@ -725,6 +743,10 @@ func classifyRedis(err error) error {
 			return &Error{Class: Refused, Err: err, Hint: proxiedHint}
 		case "upstream failure":
 			return &Error{Class: Reset, Err: err, Hint: proxiedHint}
+		}
+		if cmd, ok := unknownProbeCommand(re.Error()); ok {
+			// rename-command PING "" (or to another name), as some hardened configurations do for ROLE too.
+			return &Error{Class: BadResponse, Err: fmt.Errorf("the server does not know %s (renamed or disabled)", cmd), Hint: redisUnknownCommandHint}
 		}
 		if strings.Contains(re.Error(), "DB index is out of range") { // the answer to SELECT n
 			return &Error{Class: BadResponse, Err: err, Hint: redisDBHint}
