@@ -347,6 +347,23 @@ func TestPostgresServerAnswers(t *testing.T) {
 	}
 }
 
+// TestPostgresReadOnlyPrimary: a primary whose default_transaction_read_only is on (ALTER SYSTEM, or a
+// database's or role's setting: a maintenance freeze, a managed service's guard against a full disk) is
+// not in recovery, but takes no write. writable: true passed there, while every write failed 25006; it is
+// read_only. The setting is given as the URL's parameter here, as a role's would be: the shared server is
+// not reconfigured.
+func TestPostgresReadOnlyPrimary(t *testing.T) {
+	pg := checktest.PostgresURL(t)
+	url := withParams(t, pg, "sslmode=disable&default_transaction_read_only=on")
+	ch := newCheckTimeout(t, config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": url, "writable": true})}, generousTimeout)
+	err, _ := runCheck(t, ch)
+	assertAnswer(t, ch, err, checks.ReadOnly, "default_transaction_read_only is on, for the server", "no secret here")
+	// Without writable, a read-only primary serves reads: it passes.
+	ch = newCheckTimeout(t, config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": url})}, generousTimeout)
+	err, _ = runCheck(t, ch)
+	assertClass(t, err, "")
+}
+
 // TestPostgresServerGaveUp: the server cancels a query at its statement_timeout (57014) or lock_timeout
 // (55P03), set in the URL (or on the role, or the database) as many applications' URLs do. The query is
 // not wrong: the server is slow, or another session holds a lock (a migration's), and the run is a

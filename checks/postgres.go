@@ -33,14 +33,17 @@ import (
 // replayed, so an idle primary does not make its replicas look late; otherwise it is the age of the
 // last replayed transaction, or, when none was replayed since the standby started, its uptime (a
 // lower bound: it is at least that far behind). The third column is the WAL position received, when
-// replay is behind it (catchUp).
+// replay is behind it (catchUp). The fourth says whether this session's transactions are read-only: a
+// primary whose default_transaction_read_only is on (for the server, the database or the role: a
+// maintenance freeze, a managed service's guard against a full disk) takes no write, as a standby does.
 const statusQuery = `SELECT pg_is_in_recovery(),
   CASE WHEN NOT pg_is_in_recovery() THEN 0
        WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
        ELSE EXTRACT(EPOCH FROM now() - COALESCE(pg_last_xact_replay_timestamp(), pg_postmaster_start_time()))
   END::float8,
   CASE WHEN pg_is_in_recovery() AND pg_last_wal_receive_lsn() <> pg_last_wal_replay_lsn()
-       THEN pg_last_wal_receive_lsn()::text END`
+       THEN pg_last_wal_receive_lsn()::text END,
+  current_setting('transaction_read_only') = 'on'`
 
 // caughtUpQuery: has replay reached the WAL position $1?
 const caughtUpQuery = `SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn`
@@ -772,11 +775,15 @@ func (p *postgresCheck) status(ctx context.Context, conn *pgxpool.Conn) error {
 	var inRecovery bool
 	var lagSeconds float64
 	var received *string
-	if err := conn.QueryRow(ctx, statusQuery).Scan(&inRecovery, &lagSeconds, &received); err != nil {
+	var readOnly bool
+	if err := conn.QueryRow(ctx, statusQuery).Scan(&inRecovery, &lagSeconds, &received, &readOnly); err != nil {
 		return classifyPostgres(err)
 	}
 	if p.writable && inRecovery {
 		return &Error{Class: ReadOnly, Err: errors.New("server is in recovery (a standby); writable: true needs the primary")}
+	}
+	if p.writable && readOnly {
+		return &Error{Class: ReadOnly, Err: errors.New("the server is the primary, but its transactions are read-only (default_transaction_read_only is on); writable: true needs one that takes writes"), Hint: postgresReadOnlyPrimaryHint}
 	}
 	lag := time.Duration(lagSeconds * float64(time.Second))
 	if p.maxLag <= 0 || lag <= p.maxLag {
@@ -872,6 +879,9 @@ func flattenPgx(err error) error {
 	}
 	return &flatError{msg: b.String(), err: err}
 }
+
+// postgresReadOnlyPrimaryHint: a primary that takes no writes, by default_transaction_read_only.
+const postgresReadOnlyPrimaryHint = "the primary takes no writes: default_transaction_read_only is on, for the server (ALTER SYSTEM, postgresql.conf), the database or the role (ALTER DATABASE/ROLE ... SET); a maintenance freeze, or a managed service's guard against a full disk (free space, then turn it off); or in %s"
 
 // postgresFullHint: 53300. It clears only when other sessions end, unlike a server starting or stopping.
 const postgresFullHint = "the server is up but has no connection left for this user: other sessions hold every slot of max_connections (less those reserved for superusers), or the role's or the database's CONNECTION LIMIT (the error says which); it clears when they end: find who holds them (pg_stat_activity: an application leaking connections, a pool sized too large), or put a pooler (PgBouncer) in front"
