@@ -23,6 +23,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/healthgate/healthgate/checks"
 	"github.com/healthgate/healthgate/checks/checktest"
 	"github.com/healthgate/healthgate/config"
@@ -583,6 +585,51 @@ func TestRedisProbeCommandRenamed(t *testing.T) {
 	ch := newCheckTimeout(t, config.Check{Type: "redis", Spec: config.SpecOf(map[string]any{"url": "redis://" + noPing + "/0", "key": "healthgate:probe"})}, generousTimeout)
 	err, _ := runCheck(t, ch)
 	assertClass(t, err, "")
+}
+
+// TestRedisClusterNode: a check of one node of a Redis Cluster. Such a node has database 0 only, and
+// answers a key of a slot another node serves with MOVED: both were bad_response with the generic hint
+// ("check its status, body or protocol"); the hints say it is a cluster node, and what to change.
+func TestRedisClusterNode(t *testing.T) {
+	dir := t.TempDir()
+	a := checktest.StartRedis(t, "--cluster-enabled", "yes", "--cluster-config-file", dir+"/a.conf")
+	b := checktest.StartRedis(t, "--cluster-enabled", "yes", "--cluster-config-file", dir+"/b.conf")
+	ctx := t.Context()
+	ca, cb := redis.NewClient(&redis.Options{Addr: a}), redis.NewClient(&redis.Options{Addr: b})
+	t.Cleanup(func() { _ = ca.Close(); _ = cb.Close() })
+	bHost, bPort, _ := net.SplitHostPort(b)
+	for _, cmd := range [][]any{{"CLUSTER", "ADDSLOTSRANGE", 0, 8191}} {
+		if err := ca.Do(ctx, cmd...).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cb.Do(ctx, "CLUSTER", "ADDSLOTSRANGE", 8192, 16383).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := ca.Do(ctx, "CLUSTER", "MEET", bHost, bPort).Err(); err != nil {
+		t.Fatal(err)
+	}
+	checktest.Eventually(t, 20*time.Second, "the cluster to be up", func() bool {
+		info, err := ca.ClusterInfo(ctx).Result()
+		return err == nil && strings.Contains(info, "cluster_state:ok")
+	})
+	key := "healthgate:probe"
+	for i := 0; ; i++ { // a key of a slot b serves
+		if slot, err := ca.ClusterKeySlot(ctx, key).Result(); err == nil && slot >= 8192 {
+			break
+		}
+		key = fmt.Sprintf("healthgate:probe:%d", i)
+	}
+	for _, tc := range []struct{ name, url, key, hint string }{
+		{"a key of another node", "redis://" + a + "/0", key, "key is in a slot another node serves"},
+		{"a database other than 0", "redis://" + a + "/1", "", "which has database 0 only"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ch := newCheckTimeout(t, config.Check{Type: "redis", Spec: config.SpecOf(map[string]any{"url": tc.url, "key": tc.key})}, generousTimeout)
+			err, _ := runCheck(t, ch)
+			assertAnswer(t, ch, err, checks.BadResponse, tc.hint, "no secret here")
+		})
+	}
 }
 
 // TestRedisRecoversAtOnce guards against go-redis's dial circuit breaker (docs/design.md §8): after

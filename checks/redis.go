@@ -560,6 +560,12 @@ func unknownProbeCommand(reply string) (string, bool) {
 
 const redisUnknownCommandHint = "the server does not know a command the check runs: it was renamed or disabled (rename-command in its configuration): without PING, set key in the check (for a --redis target, --set redis.key=KEY), a key each run reads with EXISTS; without ROLE, leave role out; or have the command kept"
 
+// Redis Cluster: the check speaks to the one node of its URL, not to the cluster.
+const (
+	redisMovedHint     = "the server is a Redis Cluster node, and the key is in a slot another node serves (the error names it): this check reads from the node in %s alone; choose a key of a slot this node serves, or point %s at the node that serves it"
+	redisClusterDBHint = "the server is a Redis Cluster node, which has database 0 only: use /0 in %s (redis://host:6379/0)"
+)
+
 // redisNoPermHint: the credentials were accepted; the ACL user lacks what the check runs (a password
 // fix would not help).
 const redisNoPermHint = "the user and password were accepted, but the user's ACL refuses what the check runs (the error names the command or the key): allow PING, ROLE with role, EXISTS and the key with key (ACL SETUSER USER +ping +role +exists ~KEY), or use a user that has them"
@@ -747,6 +753,13 @@ func classifyRedis(err error) error {
 		if cmd, ok := unknownProbeCommand(re.Error()); ok {
 			// rename-command PING "" (or to another name), as some hardened configurations do for ROLE too.
 			return &Error{Class: BadResponse, Err: fmt.Errorf("the server does not know %s (renamed or disabled)", cmd), Hint: redisUnknownCommandHint}
+		}
+		if code == "MOVED" || code == "ASK" {
+			// A Redis Cluster node, asked for a key of a slot another node serves (MOVED 866 10.0.0.7:6379).
+			return &Error{Class: BadResponse, Err: err, Hint: redisMovedHint}
+		}
+		if strings.Contains(re.Error(), "SELECT is not allowed in cluster mode") {
+			return &Error{Class: BadResponse, Err: err, Hint: redisClusterDBHint}
 		}
 		if strings.Contains(re.Error(), "DB index is out of range") { // the answer to SELECT n
 			return &Error{Class: BadResponse, Err: err, Hint: redisDBHint}
