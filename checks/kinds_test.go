@@ -632,6 +632,27 @@ func TestRedisClusterNode(t *testing.T) {
 	}
 }
 
+// TestRedisProtectedMode: Redis in protected mode (the default without a password or an explicit bind)
+// answers a connection from another host with -DENIED and closes it. go-redis took the DENIED as the
+// answer of a server without HELLO and dropped it, and the run failed reset ("restarting, a load balancer
+// with no server"); it is auth, with a hint that names protected mode. The server is played here: a
+// private Redis denies only a non-loopback client, which a test machine need not have.
+func TestRedisProtectedMode(t *testing.T) {
+	protected := checktest.Serve(t, func(c net.Conn) {
+		_, _ = c.Write([]byte("-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. " +
+			"In this mode connections are only accepted from the loopback interface.\r\n"))
+		_ = c.SetReadDeadline(time.Now().Add(time.Second))
+		_, _ = c.Read(make([]byte, 512))
+	})
+	for _, key := range []string{"", "healthgate:probe"} {
+		t.Run("key="+key, func(t *testing.T) {
+			ch := newCheckTimeout(t, config.Check{Type: "redis", Spec: config.SpecOf(map[string]any{"url": "redis://" + protected + "/0", "key": key})}, generousTimeout)
+			err, _ := runCheck(t, ch)
+			assertAnswer(t, ch, err, checks.Auth, "the server is in protected mode", "no secret here")
+		})
+	}
+}
+
 // TestRedisRecoversAtOnce guards against go-redis's dial circuit breaker (docs/design.md §8): after
 // failed dials, the next run must dial again instead of failing fast for a second.
 func TestRedisRecoversAtOnce(t *testing.T) {

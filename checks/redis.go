@@ -54,6 +54,9 @@ type redisShared struct {
 	// helloDropped: a connection was closed at its first command, go-redis's HELLO, with no answer
 	// (respConn), as twemproxy does, and as a server does that closes every connection.
 	helloDropped atomic.Bool
+	// denied: a new connection's first reply was a -DENIED (protected mode), which go-redis takes as the
+	// answer of a server without HELLO, and drops; the run then fails on the connection the server closed.
+	denied atomic.Bool
 	// pongless: the last look into a dropped HELLO got no PONG either (a server or proxy that closes
 	// every connection, not twemproxy); until a run passes, later drops are not looked into, so such a
 	// dependency sees one connection a run, not two.
@@ -198,7 +201,7 @@ func buildRedis(c config.Check, s *redisSpec) (prober, string, config.Errors) {
 				if err != nil {
 					return nil, err
 				}
-				return newRESPConn(conn, s.Key != "", &sh.helloDropped), nil
+				return newRESPConn(conn, s.Key != "", &sh.helloDropped, &sh.denied), nil
 			}
 		}
 		if fo != nil {
@@ -474,6 +477,11 @@ func (r *redisCheck) run(ctx context.Context) error {
 	if err != nil && s.failover != nil {
 		err = sentinelError(err, s.failover.MasterName)
 	}
+	if denied := s.denied.Swap(false); err != nil && denied {
+		// Whatever go-redis made of it (a reset on the closed connection; with key, the refusal of HELLO
+		// made up here), the server said why.
+		err = &Error{Class: Auth, Err: errors.New("the server refused the connection: " + redisProtectedWords), Hint: redisProtectedHint}
+	}
 	if dropped := s.helloDropped.Swap(false); err != nil && dropped && ClassOf(err) == Reset && !s.pongless.Load() {
 		if s.pongWithoutHello(ctx) {
 			err = &Error{Class: BadResponse, Err: errors.New("the server closed the connection at HELLO, go-redis's first command, and answers PING without it"), Hint: redisHelloDroppedHint}
@@ -560,6 +568,13 @@ func unknownProbeCommand(reply string) (string, bool) {
 
 const redisUnknownCommandHint = "the server does not know a command the check runs: it was renamed or disabled (rename-command in its configuration): without PING, set key in the check (for a --redis target, --set redis.key=KEY), a key each run reads with EXISTS; without ROLE, leave role out; or have the command kept"
 
+// Protected mode (Redis 3.2+, the default): without a password for the default user and without an
+// explicit bind, Redis answers a connection from another host with -DENIED and closes it.
+const (
+	redisProtectedWords = "DENIED: Redis is running in protected mode (no password set, a client from another host)"
+	redisProtectedHint  = "the server is in protected mode: it takes connections from other hosts only once a password is set (requirepass, or an ACL user) or protected-mode is off with an explicit bind; set a password on the server and give it in %s (redis://:PASSWORD@host:6379/0)"
+)
+
 // Redis Cluster: the check speaks to the one node of its URL, not to the cluster.
 const (
 	redisMovedHint     = "the server is a Redis Cluster node, and the key is in a slot another node serves (the error names it): this check reads from the node in %s alone; choose a key of a slot this node serves, or point %s at the node that serves it"
@@ -639,18 +654,19 @@ type respConn struct {
 
 	answerHello bool         // answer HELLO here
 	dropped     *atomic.Bool // set when the server closes the connection at HELLO
+	denied      *atomic.Bool // set when the server's first reply is -DENIED (protected mode)
 	hello       bool         // the first write was HELLO
 	wrote       bool         // the first write has been seen
 	read        bool         // a byte came from the server
 	pending     []byte       // the made-up answer, read before anything from the server
 }
 
-func newRESPConn(c net.Conn, answerHello bool, dropped *atomic.Bool) net.Conn {
+func newRESPConn(c net.Conn, answerHello bool, dropped, denied *atomic.Bool) net.Conn {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
 		return c // never: the dialer's connections are TCP or unix sockets
 	}
-	return &respConn{firstBytesConn: firstBytesConn{Conn: c, judge: respFirstByte}, sc: sc, answerHello: answerHello, dropped: dropped}
+	return &respConn{firstBytesConn: firstBytesConn{Conn: c, judge: respFirstByte}, sc: sc, answerHello: answerHello, dropped: dropped, denied: denied}
 }
 
 func (c *respConn) SyscallConn() (syscall.RawConn, error) { return c.sc.SyscallConn() }
@@ -675,6 +691,9 @@ func (c *respConn) Read(b []byte) (int, error) {
 	}
 	n, err := c.firstBytesConn.Read(b)
 	if n > 0 {
+		if !c.read && strings.HasPrefix(string(b[:min(n, 7)]), "-DENIED") {
+			c.denied.Store(true)
+		}
 		c.read = true
 	} else if err != nil && c.hello && !c.answerHello && !c.read && serverClosed(err) {
 		c.dropped.Store(true)
@@ -734,6 +753,8 @@ func classifyRedis(err error) error {
 			return &Error{Class: Auth, Err: err, Hint: redisNoPermHint}
 		case "READONLY":
 			return &Error{Class: ReadOnly, Err: err}
+		case "DENIED": // protected mode, read as a reply (a check with key, whose HELLO is answered here)
+			return &Error{Class: Auth, Err: errors.New("the server refused the connection: " + redisProtectedWords), Hint: redisProtectedHint}
 		}
 		if strings.Contains(re.Error(), "invalid password") || strings.Contains(re.Error(), "AUTH") ||
 			strings.Contains(strings.ToLower(re.Error()), "unknown command 'auth'") { // AUTH renamed or disabled
