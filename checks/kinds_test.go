@@ -392,6 +392,29 @@ func TestPostgresServerGaveUp(t *testing.T) {
 	}
 }
 
+// TestPostgresQueryWaitsOnALock: without a lock_timeout, a query that waits on another session's lock
+// (a migration's) runs into the check's timeout. The hint said "connected, but no answer ... still
+// starting ... or the port speaks another protocol", of a server that had taken the login; it says the
+// query did not finish and names a lock. And the waiting query does not outlive the run on the server
+// (pgx's cancel request ends it): one more backend stuck on the lock every run would pile up.
+func TestPostgresQueryWaitsOnALock(t *testing.T) {
+	pg := checktest.PostgresURL(t)
+	const lock = 7_361_030
+	holder := connect(t, pg)
+	if _, err := holder.Exec(t.Context(), "SELECT pg_advisory_lock($1)", lock); err != nil {
+		t.Fatal(err)
+	}
+	app := "healthgate-lockwait-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	url := withParams(t, pg, "sslmode=disable&application_name="+app)
+	ch := newCheckTimeout(t, config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": url, "query": fmt.Sprintf("SELECT pg_advisory_lock(%d)", lock)})}, time.Second)
+	err, _ := runCheck(t, ch)
+	assertAnswer(t, ch, err, checks.Timeout, "the query did not finish within the timeout: it waits on a lock another session holds", "no secret here")
+	checktest.Eventually(t, 10*time.Second, "the check's query to stop waiting on the lock", func() bool {
+		var n int
+		return holder.QueryRow(t.Context(), "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'", app).Scan(&n) == nil && n == 0
+	})
+}
+
 // TestPostgresBannerAllocatesNothing: another protocol's banner on the port reads as a message header
 // with a huge length ("220 s" is a '2' message of 0x3032 0x2073 bytes); pgproto3 would allocate it all
 // (~800 MB per run, measured) before reading. The run must end as bad_response, allocating little.

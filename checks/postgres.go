@@ -740,8 +740,18 @@ func (p *postgresCheck) once(ctx context.Context) (acquired bool, err error) {
 		return false, withTLSHints(err, libpqTLSHints)
 	}
 	defer conn.Release()
-	return true, p.use(ctx, conn)
+	err = p.use(ctx, conn)
+	var e *Error
+	if errors.As(err, &e) && e.Class == Timeout && e.Hint == "" {
+		// The login was done (or the connection kept from an earlier run): the generic "connected, but
+		// no answer ... or another protocol" does not fit a query the server took and did not finish.
+		err = &Error{Class: Timeout, Err: e.Err, Hint: postgresQueryTimeoutHint}
+	}
+	return true, err
 }
+
+// postgresQueryTimeoutHint: the run's deadline passed while its query was under way.
+const postgresQueryTimeoutHint = "the server took the connection, but the query did not finish within the timeout: it waits on a lock another session holds (a migration's ALTER TABLE, a long transaction: pg_locks and pg_stat_activity show who), the server is overloaded or hung, or a proxy or pooler in front of it waits for a server it cannot reach (PgBouncer: for a server connection)"
 
 // use makes the run's queries on conn.
 func (p *postgresCheck) use(ctx context.Context, conn *pgxpool.Conn) error {
