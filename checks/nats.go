@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/nats-io/nats.go"
 
@@ -86,6 +87,11 @@ type natsCheck struct {
 	// the error handler only). A run waiting on that reply reads it here instead of waiting out its
 	// timeout. Set with each new connection, read by the runs (one at a time).
 	denied chan error
+	// lameDuck is the kept connection when its server announced lame duck mode (an INFO with ldm: it
+	// accepts no new connection and closes its clients, a rolling restart's shutdown); ldmSeen stays
+	// set until a new connection is made, so the runs after the server closed ours still say why.
+	lameDuck atomic.Pointer[nats.Conn]
+	ldmSeen  atomic.Bool
 }
 
 func buildNATS(c config.Check, s *natsSpec) (prober, string, config.Errors) {
@@ -109,6 +115,7 @@ const (
 	natsTLSRequiredHint  = "the server requires TLS: use a tls:// URL in %s (or give a tls block)"
 	natsTLSNotOfferedHnt = "this check wants TLS but the server does not offer it: use nats:// in %s, or enable TLS on the server"
 	natsMaxConnHint      = "the server is at its connection limit (max_connections): it clears when other clients disconnect"
+	natsLameDuckHint     = "the server is in lame duck mode (shutting down: a rolling restart, or nats-server --signal ldm): it accepts no new connection and closes its clients; it clears when it is back, or when %s reaches another server"
 	natsNotNATSHint      = "the server does not speak NATS: is this port a NATS server's client port (4222, not its monitoring or cluster port) in %s?"
 )
 
@@ -143,10 +150,26 @@ func natsGreeting(head []byte) error {
 }
 
 func (n *natsCheck) probe(ctx context.Context) error {
-	if err := n.kept.run(ctx, n.connection, n.roundTrip, classifyNATS); err != nil {
-		return n.failed(ctx, err)
+	if conn := n.kept.current(); conn != nil && n.lameDuck.Load() == conn {
+		// The server is going away: ask afresh (behind a Service, another server answers).
+		n.kept.drop(conn)
 	}
-	return nil
+	err := n.kept.run(ctx, n.connection, n.roundTrip, classifyNATS)
+	if err == nil {
+		return nil
+	}
+	e := n.failed(ctx, err)
+	if n.ldmSeen.Load() {
+		switch ClassOf(e) {
+		case Refused, Reset, Timeout:
+			cause := e
+			if own := (*Error)(nil); errors.As(e, &own) && own.Err != nil {
+				cause = own.Err
+			}
+			return &Error{Class: NotReady, Err: fmt.Errorf("the server announced lame duck mode: %w", cause), Hint: natsLameDuckHint}
+		}
+	}
+	return e
 }
 
 func (n *natsCheck) roundTrip(ctx context.Context, conn *nats.Conn) error {
@@ -224,6 +247,10 @@ func (n *natsCheck) connection(ctx context.Context) (*nats.Conn, bool, error) {
 			}
 		}),
 		nats.NoEcho(),
+		nats.LameDuckModeHandler(func(nc *nats.Conn) {
+			n.lameDuck.Store(nc)
+			n.ldmSeen.Store(true)
+		}),
 	}
 	if n.cfg.tls != nil {
 		opts = append(opts, nats.Secure(n.cfg.tls.Clone()))
@@ -236,6 +263,7 @@ func (n *natsCheck) connection(ctx context.Context) (*nats.Conn, bool, error) {
 		}
 		return nil, true, err
 	}
+	n.ldmSeen.Store(false)
 	n.kept.keep(conn)
 	return conn, true, nil
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -21,6 +22,13 @@ import (
 // startNATS runs a private nats-server on a free port with a configuration file (the shared one is
 // never reconfigured) and returns its address.
 func startNATS(t *testing.T, conf string) string {
+	t.Helper()
+	addr, _ := startNATSProcess(t, conf)
+	return addr
+}
+
+// startNATSProcess is startNATS, also returning the server's process (to signal it).
+func startNATSProcess(t *testing.T, conf string) (string, *os.Process) {
 	t.Helper()
 	bin := checktest.Binary(t, "nats-server")
 	port := checktest.FreePort(t)
@@ -39,7 +47,7 @@ func startNATS(t *testing.T, conf string) string {
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	checktest.Eventually(t, 15*time.Second, "the private nats-server to listen", func() bool { return checktest.Listens(addr) })
-	return addr
+	return addr, cmd.Process
 }
 
 // sharedHasJetStream asks the shared server, with a client of the test's own.
@@ -145,6 +153,28 @@ authorization { users: [
 				t.Errorf("%d connections for 3 runs; want %d", n, tc.conns)
 			}
 		})
+	}
+}
+
+// TestNATSLameDuck: a server put in lame duck mode (SIGUSR2, as a rolling restart's preStop does) stops
+// accepting connections and tells its clients with an INFO carrying ldm, then closes them over
+// lame_duck_duration. The check must not keep passing on its kept connection meanwhile: it reports
+// not_ready, naming lame duck mode, also on the next run, which finds no connection to keep.
+func TestNATSLameDuck(t *testing.T) {
+	addr, proc := startNATSProcess(t, "lame_duck_duration: \"30s\"\nlame_duck_grace_period: \"20s\"")
+	ch := newCheckTimeout(t, config.Check{Type: "nats", Spec: config.SpecOf(map[string]any{"url": "nats://" + addr})}, generousTimeout)
+	if err := runUntilPass(t, ch); err != nil {
+		t.Fatalf("before lame duck mode: %v", err)
+	}
+	if err := proc.Signal(syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	checktest.Eventually(t, 10*time.Second, "the server to stop listening", func() bool { return !checktest.Listens(addr) })
+	var err error
+	checktest.Poll(5*time.Second, 50*time.Millisecond, func() bool { err, _ = runCheck(t, ch); return err != nil })
+	for range 2 {
+		assertAnswer(t, ch, err, checks.NotReady, "lame duck", "s3cr3t")
+		err, _ = runCheck(t, ch)
 	}
 }
 
