@@ -95,6 +95,7 @@ const (
 	memcachedNoSASLHint      = "the server does not require authentication (a memcached without SASL, -S, answers the SASL login \"unknown command\"): remove username and password from the check"
 	memcachedTextOnlyHint    = "the server does not require authentication: it speaks only the text protocol, which has no SASL (memcached -B ascii, or a proxy such as mcrouter or twemproxy): remove username and password from the check"
 	memcachedClosedHint      = "memcached closed the connection without answering: if it serves TLS (memcached -Z, ElastiCache with in-transit encryption), add a tls block to the check (tls: {}, or tls.ca_file for a private CA); else it is restarting, or a proxy in front of it has no server"
+	memcachedMaxConnsHint    = "memcached is at its connection limit (-c, default 1024; `stats` counts rejected_connections): it refuses every new connection until other clients disconnect (a client leaking connections never does)"
 	memcachedTLSPortHint     = "the server answered with TLS: add a tls block to the check (tls: {}, or tls.ca_file for a private CA)"
 	memcachedPlainPortHint   = "the server answered the TLS handshake with something else, or closed the connection: the port may not speak TLS (remove the tls block, or point %s at memcached's TLS port)"
 	memcachedTLSSilentHint   = "no answer to the TLS handshake: the port may not speak TLS (remove the tls block, or point %s at memcached's TLS port), or memcached is hung"
@@ -385,6 +386,8 @@ func (m *memcachedCheck) textAnswer(ctx context.Context, c *memcachedConn, first
 	switch {
 	case bytes.HasPrefix(line, []byte("VERSION ")) && len(line) > len("VERSION "):
 		return nil
+	case first && string(line) == memcachedTooMany:
+		return tooManyConnections("version")
 	case bytes.HasPrefix(line, []byte("SERVER_ERROR")), bytes.HasPrefix(line, []byte("CLIENT_ERROR")), bytes.Equal(line, []byte("ERROR")):
 		err := fmt.Errorf("version answered %q", truncate(string(line), 64))
 		if perr := proxiedAnswer(string(line), err); perr != nil && bytes.HasPrefix(line, []byte("SERVER_ERROR ")) {
@@ -393,6 +396,15 @@ func (m *memcachedCheck) textAnswer(ctx context.Context, c *memcachedConn, first
 		return &Error{Class: BadResponse, Err: err, Hint: memcachedErrorHint}
 	}
 	return &Error{Class: BadResponse, Err: fmt.Errorf("version answered %q, not VERSION <version>", truncate(string(line), 64)), Hint: memcachedProtoHint}
+}
+
+// memcachedTooMany is the line memcached writes to a connection over its limit (-c) before it closes
+// it, whatever the client sent: text protocol, binary or SASL.
+const memcachedTooMany = "ERROR Too many open connections"
+
+// tooManyConnections is the error of a new connection that memcached refused at its limit.
+func tooManyConnections(what string) error {
+	return &Error{Class: NotReady, Err: fmt.Errorf("%s answered %q: memcached is at its connection limit", what, memcachedTooMany), Hint: memcachedMaxConnsHint}
 }
 
 // mcRequestOf is a binary request: op with key and value (no extras), with mcOpaque.
@@ -493,6 +505,9 @@ func (m *memcachedCheck) binaryAnswer(c *memcachedConn, op byte, what string, fi
 	case head[0] == 0x15 || head[0] == 0x16:
 		head, _ = rd.Peek(min(rd.Buffered(), 16))
 		return 0, nil, &Error{Class: TLS, Err: fmt.Errorf("%s answered with TLS (%q)", what, head), Hint: memcachedTLSPortHint}
+	case first && bytes.HasPrefix(bufferedHead(rd, len(memcachedTooMany)), []byte(memcachedTooMany)):
+		// Written as one line, at the accept: buffered whole by the first read.
+		return 0, nil, tooManyConnections(what)
 	case op == mcOpSASLAuth && textError(rd):
 		line, _ := rd.Peek(min(rd.Buffered(), 16))
 		line, _, _ = bytes.Cut(line, []byte("\r"))
@@ -527,6 +542,12 @@ func (m *memcachedCheck) binaryAnswer(c *memcachedConn, op byte, what string, fi
 		return 0, nil, err
 	}
 	return binary.BigEndian.Uint16(h[6:8]), body[skip:], nil
+}
+
+// bufferedHead is at most n of the bytes rd holds, without reading more.
+func bufferedHead(rd *bufio.Reader, n int) []byte {
+	head, _ := rd.Peek(min(rd.Buffered(), n))
+	return head
 }
 
 // textError reports whether the bytes buffered in rd start an error line of the text protocol (ERROR,

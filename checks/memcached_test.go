@@ -435,3 +435,65 @@ func assertMCAnswer(t *testing.T, spec map[string]any, want checks.Class, hint s
 	}
 	assertNoMCSecret(t, ch, err)
 }
+
+// TestMemcachedMaxConnections: a memcached at its connection limit (-c) accepts a new connection,
+// writes "ERROR Too many open connections" and closes it, whatever the client sends. That is a server
+// with no connection left (not_ready, clearing when clients disconnect), not another protocol on the
+// port, nor, for a check with credentials, a memcached without SASL.
+func TestMemcachedMaxConnections(t *testing.T) {
+	plain := checktest.StartMemcached(t, checktest.MemcachedOptions{Args: []string{"-c", "20", "-t", "1"}})
+	sasl := checktest.StartMemcached(t, checktest.MemcachedOptions{Username: "healthgate", Password: mcSecret, Args: []string{"-c", "20", "-t", "1"}})
+	for _, tc := range []struct {
+		name string
+		spec map[string]any
+	}{
+		{"text protocol", map[string]any{"address": plain}},
+		{"SASL", map[string]any{"address": sasl, "username": "healthgate", "password": mcSecret}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ch := newCheckTimeout(t, memcachedCheck(tc.spec), generousTimeout)
+			// Every connection until the server refuses one, held open without a word.
+			var held []net.Conn
+			defer func() {
+				for _, c := range held {
+					_ = c.Close()
+				}
+			}()
+			full := false
+			for range 40 {
+				c, err := net.Dial("tcp", tc.spec["address"].(string))
+				if err != nil {
+					t.Fatal(err)
+				}
+				_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+				b := make([]byte, 64)
+				if n, _ := c.Read(b); n > 0 {
+					_ = c.Close()
+					if !strings.HasPrefix(string(b[:n]), "ERROR Too many open connections") {
+						t.Fatalf("a filler connection read %q", b[:n])
+					}
+					full = true
+					break
+				}
+				held = append(held, c)
+			}
+			if !full {
+				t.Fatal("memcached did not refuse a connection at -c 20")
+			}
+			err, took := runCheck(t, ch)
+			assertClass(t, err, checks.NotReady)
+			if h := ch.Hint(err); !strings.Contains(h, "connection limit") {
+				t.Errorf("hint %q does not name the connection limit (error: %v)", h, err)
+			}
+			if took > generousTimeout/2 {
+				t.Errorf("the run took %s: the server's answer says why", took)
+			}
+			assertNoMCSecret(t, ch, err)
+			for _, c := range held {
+				_ = c.Close()
+			}
+			held = nil
+			checktest.Eventually(t, 5*time.Second, "a run to pass once the connections closed", func() bool { err, _ := runCheck(t, ch); return err == nil })
+		})
+	}
+}
