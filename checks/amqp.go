@@ -191,11 +191,12 @@ func buildAMQP(c config.Check, s *amqpSpec) (prober, string, config.Errors) {
 
 // Hints of the amqp failures whose class alone would mislead.
 const (
-	amqpVhostHint   = "the virtual host does not exist, or this user has no permission on it: check the vhost (the URL's path; %2F is \"/\") in %s and the user's permissions (rabbitmqctl list_permissions -p VHOST)"
-	amqpLoginHint   = "the broker refused the login: check the user and password in %s (RabbitMQ's guest user may only log in from localhost)"
-	amqpQueueHint   = "the queue does not exist in this vhost: check the queue name and vhost, or whether the application that declares it has started"
-	amqpBlockedHint = "the broker is blocking connections under a resource alarm (memory or disk): it clears when the alarm does (rabbitmq-diagnostics alarms)"
-	amqpLimitHint   = "the broker refused the connection at a limit (connections per vhost or user): it clears when other connections close"
+	amqpVhostHint     = "the virtual host does not exist, or this user has no permission on it: check the vhost (the URL's path; %2F is \"/\") in %s and the user's permissions (rabbitmqctl list_permissions -p VHOST)"
+	amqpLoginHint     = "the broker refused the login: check the user and password in %s (RabbitMQ's guest user may only log in from localhost)"
+	amqpQueueHint     = "the queue does not exist in this vhost: check the queue name and vhost, or whether the application that declares it has started"
+	amqpQueueDownHint = "the queue exists but is unavailable (its home node is down or unreachable, e.g. in a rolling restart, or its process crashed): check the cluster (rabbitmq-diagnostics cluster_status) and the queue (rabbitmqctl list_queues name state)"
+	amqpBlockedHint   = "the broker is blocking connections under a resource alarm (memory or disk): it clears when the alarm does (rabbitmq-diagnostics alarms)"
+	amqpLimitHint     = "the broker refused the connection at a limit (connections per vhost or user): it clears when other connections close"
 	// A limit of 0 is a ban, not a load: nothing closing elsewhere clears it.
 	amqpNoConnectionHint = "the broker lets this user or vhost open no connection at all (a connection limit of 0: rabbitmqctl set_user_limits or set_vhost_limits): it never clears by itself; raise the limit, or use another user or vhost in %s"
 	amqpChannelLimitHint = "the broker refused the run's channel at this user's channel limit (max-channels, rabbitmqctl set_user_limits): the user's other connections hold that many channels; it clears when they close some (an application that leaks channels never does)"
@@ -235,6 +236,11 @@ func (a *amqpCheck) roundTrip(_ context.Context, conn *amqp.Connection) error {
 		if _, err := ch.QueueDeclarePassive(a.cfg.queue, false, false, false, false, nil); err != nil {
 			var ae *amqp.Error
 			switch {
+			case errors.As(err, &ae) && ae.Code == amqp.NotFound && amqpQueueAbsent(ae.Reason):
+				// The queue exists but cannot answer: RabbitMQ says 404 for it too, in other words
+				// than "no queue" (its home node down, its process crashed or stopped, a timeout).
+				// The broker closed the channel.
+				return &Error{Class: NotReady, Err: fmt.Errorf("queue %q in vhost %q is unavailable: %s", a.cfg.queue, a.vhost, strings.TrimPrefix(ae.Reason, "NOT_FOUND - ")), Hint: amqpQueueDownHint}
 			case errors.As(err, &ae) && ae.Code == amqp.NotFound:
 				// The broker closed the channel with its 404.
 				return &Error{Class: BadResponse, Err: fmt.Errorf("queue %q not found in vhost %q", a.cfg.queue, a.vhost), Hint: amqpQueueHint}
@@ -302,14 +308,16 @@ func (a *amqpCheck) connection(ctx context.Context) (conn *amqp.Connection, fres
 }
 
 // failed classifies a run's error and drops the connection unless the failure was the broker's
-// answer on a connection that stays open (a missing queue closes only its channel).
+// answer on a connection that stays open (a missing or unavailable queue closes only its channel).
 func (a *amqpCheck) failed(ctx context.Context, err error) error {
 	reason := a.blocked.Load()
 	e := classifyAMQP(err)
 	if bad := a.notAMQP.Load(); bad != nil {
 		e = bad
 	}
-	if conn := a.kept.current(); conn != nil && (ClassOf(e) != BadResponse || ctx.Err() != nil || conn.IsClosed()) {
+	var own *Error
+	answered := ClassOf(e) == BadResponse || errors.As(e, &own) && own.Hint == amqpQueueDownHint // a channel's 404
+	if conn := a.kept.current(); conn != nil && (!answered || ctx.Err() != nil || conn.IsClosed()) {
 		a.kept.drop(conn)
 	}
 	if reason != nil && (ClassOf(e) == Timeout || ctx.Err() != nil) {
@@ -372,6 +380,16 @@ func classifyAMQP(err error) error {
 		return &Error{Class: BadResponse, Err: fmt.Errorf("not an AMQP 0-9-1 answer: %w", err), Hint: amqpNotAMQPHint}
 	}
 	return &Error{Class: BadResponse, Err: err}
+}
+
+// amqpQueueAbsent reports whether a 404's reason is RabbitMQ's for a queue that exists but cannot
+// answer (rabbit_amqqueue's priv_absent: "home node ... of durable queue ... is down or inaccessible",
+// "... has crashed and failed to restart", "... process is stopped by supervisor", "failed to perform
+// operation on ... due to timeout"), not for one that does not exist ("no queue 'x' in vhost 'v'").
+func amqpQueueAbsent(reason string) bool {
+	r := strings.TrimPrefix(reason, "NOT_FOUND - ")
+	return !strings.HasPrefix(r, "no queue ") && (strings.Contains(r, "down or inaccessible") ||
+		strings.Contains(r, "crashed") || strings.Contains(r, "stopped") || strings.Contains(r, "timeout"))
 }
 
 // amqpLimit is the limit RabbitMQ names in a refusal at one, the last number in parentheses ("user

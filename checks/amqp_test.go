@@ -8,6 +8,7 @@ import (
 	"net"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -226,6 +227,64 @@ func TestAMQPBlocked(t *testing.T) {
 	assertBounded(t, took)
 	if !strings.Contains(err.Error(), "low on memory") || !strings.Contains(ch.Hint(err), "resource alarm") {
 		t.Errorf("error %q, hint %q: want the broker's reason and the alarm hint", err, ch.Hint(err))
+	}
+}
+
+// TestAMQPQueueUnavailable: a queue that exists but cannot answer (its home node down during a rolling
+// restart, a queue process crashed) draws a 404 as a missing queue does, in RabbitMQ's words for it
+// (rabbit_amqqueue's priv_absent). The queue is there: the check reports not_ready with the broker's
+// reason, not "does not exist", and keeps the connection (only the channel was closed); a queue that
+// does not exist ("no queue ...") stays bad_response. A scripted broker answers queue.declare so.
+func TestAMQPQueueUnavailable(t *testing.T) {
+	for _, tc := range []struct {
+		reason string
+		want   checks.Class
+		hint   string
+	}{
+		{"NOT_FOUND - home node 'rabbit@node-2' of durable queue 'orders' in vhost '/' is down or inaccessible", checks.NotReady, "unavailable"},
+		{"NOT_FOUND - queue 'orders' in vhost '/' has crashed and failed to restart", checks.NotReady, "unavailable"},
+		{"NOT_FOUND - no queue 'orders' in vhost '/'", checks.BadResponse, "does not exist"},
+	} {
+		t.Run(tc.reason, func(t *testing.T) {
+			var accepted atomic.Int32
+			addr := checktest.Serve(t, func(c net.Conn) {
+				accepted.Add(1)
+				_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+				b := newFakeBroker(c)
+				if !b.handshake(0) {
+					return
+				}
+				for {
+					_, ch, class, method, ok := b.read()
+					if !ok {
+						return
+					}
+					switch {
+					case class == 20 && method == 10: // channel.open: open-ok
+						_ = b.write(ch, 20, 11, []byte{0, 0, 0, 0})
+					case class == 50 && method == 10: // queue.declare: channel.close 404
+						args := binary.BigEndian.AppendUint16(nil, 404)
+						args = append(append(args, byte(len(tc.reason))), tc.reason...)
+						args = binary.BigEndian.AppendUint16(binary.BigEndian.AppendUint16(args, 50), 10)
+						_ = b.write(ch, 20, 40, args)
+					case class == 10 && method == 50: // connection.close: close-ok
+						_ = b.write(0, 10, 51, nil)
+						return
+					}
+				}
+			})
+			ch := newCheckTimeout(t, config.Check{Type: "amqp", Spec: config.SpecOf(map[string]any{"url": "amqp://app:s3cr3t-pw@" + addr + "/", "queue": "orders"})}, generousTimeout)
+			for range 2 {
+				err, _ := runCheck(t, ch)
+				assertAnswer(t, ch, err, tc.want, tc.hint, "s3cr3t-pw")
+				if tc.want == checks.NotReady && !strings.Contains(err.Error(), strings.TrimPrefix(tc.reason, "NOT_FOUND - ")) {
+					t.Errorf("error %q does not give the broker's reason", err)
+				}
+			}
+			if n := accepted.Load(); n != 1 {
+				t.Errorf("%d connections for 2 runs; want 1, kept (only the channel was closed)", n)
+			}
+		})
 	}
 }
 
