@@ -132,9 +132,12 @@ func buildMQTT(c config.Check, s *mqttSpec) (prober, string, config.Errors) {
 	if len(errs) > 0 {
 		return nil, "", errs
 	}
-	var b [8]byte
+	// MQTT 3.1.1 (§3.1.3.1) obliges a broker to take only client ids of 1 to 23 bytes of 0-9, a-z and
+	// A-Z; a stricter broker refuses any other with CONNACK 2, at every run. So: "healthgate" and 13
+	// random hex digits (52 bits), 23 bytes.
+	var b [7]byte
 	_, _ = rand.Read(b[:])
-	id := "healthgate-" + hex.EncodeToString(b[:])
+	id := "healthgate" + hex.EncodeToString(b[:])[:13]
 	shut := func(s mqttSession) { s.client.Disconnect(0) }
 	return &mqttCheck{cfg: m, id: id, kept: keptConn[mqttSession]{shut: shut}}, RedactURL(s.URL), nil
 }
@@ -145,6 +148,7 @@ const (
 	mqttUnavailableHint = "the broker answered CONNECT with \"server unavailable\": it is up but not accepting sessions yet (starting, or its backend is down)"
 	mqttPlainPortHint   = "the broker closed the connection during the TLS handshake: the port may not speak TLS (use mqtt:// in %s, or the broker's TLS port, 8883)"
 	mqttProtocolHint    = "the broker refused MQTT 3.1.1 (protocol version 4): it speaks another version, or the port is not an MQTT listener"
+	mqttIDRejectedHint  = "the broker refused the client id (CONNACK 2, identifier rejected): the check sends \"healthgate\" and 13 hex digits (23 bytes, letters and digits, which MQTT 3.1.1 obliges every broker to take); the broker's client id rules (a prefix or pattern it requires) refuse it"
 	mqttNotMQTTHint     = "the server answered CONNECT with something that is not MQTT (no CONNACK): is this port an MQTT broker's (1883, or 8883 with mqtts://) in %s?"
 )
 
@@ -265,7 +269,7 @@ func classifyMQTT(err error) error {
 	case errors.Is(err, packets.ErrorRefusedBadProtocolVersion):
 		return &Error{Class: BadResponse, Err: err, Hint: mqttProtocolHint}
 	case errors.Is(err, packets.ErrorRefusedIDRejected):
-		return &Error{Class: BadResponse, Err: err}
+		return &Error{Class: BadResponse, Err: err, Hint: mqttIDRejectedHint}
 	case errors.Is(err, mqtt.ErrNotConnected), strings.Contains(err.Error(), "connection lost before"):
 		return &Error{Class: Reset, Err: err}
 	}

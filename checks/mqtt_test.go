@@ -140,6 +140,7 @@ func TestMQTTServerAnswers(t *testing.T) {
 		{name: "server unavailable", url: "mqtt://" + connackServer(t, 3), want: checks.NotReady, hint: "server unavailable"},
 		{name: "bad user name or password (CONNACK 4)", url: "mqtt://app:s3cr3t-pw@" + connackServer(t, 4), want: checks.Auth},
 		{name: "not authorised (CONNACK 5)", url: "mqtt://app:s3cr3t-pw@" + connackServer(t, 5), want: checks.Auth},
+		{name: "identifier rejected (CONNACK 2)", url: "mqtt://" + connackServer(t, 2), want: checks.BadResponse, hint: "client id"},
 		{name: "protocol version refused (CONNACK 1)", url: "mqtt://" + connackServer(t, 1), want: checks.BadResponse, hint: "3.1.1"},
 		// An MQTT 5 broker's CONNACK: flags, reason code 0x84 (unsupported protocol version), no properties.
 		{name: "an MQTT 5 CONNACK", url: "mqtt://" + mqttServer(t, []byte{0x20, 0x03, 0x00, 0x84, 0x00}, nil), want: checks.BadResponse, hint: "3.1.1"},
@@ -165,11 +166,11 @@ func TestMQTTDisconnects(t *testing.T) {
 	assertClass(t, err, "")
 	ch.Close()
 	checktest.Eventually(t, 10*time.Second, "mosquitto to log the client's end", func() bool {
-		return strings.Contains(log.String(), " disconnected.") || strings.Contains(log.String(), "healthgate-") &&
+		return strings.Contains(log.String(), " disconnected.") || strings.Contains(log.String(), " as healthgate") &&
 			strings.Count(log.String(), "closed its connection") > 1 // one is the readiness dial's
 	})
 	for _, l := range strings.Split(log.String(), "\n") {
-		if strings.Contains(l, "Client healthgate-") && !strings.Contains(l, " disconnected.") && !strings.Contains(l, "New client") {
+		if strings.Contains(l, "Client healthgate") && !strings.Contains(l, " disconnected.") && !strings.Contains(l, "New client") {
 			t.Errorf("the session did not end with DISCONNECT: %s", l)
 		}
 	}
@@ -199,7 +200,7 @@ func TestMQTTPings(t *testing.T) {
 	id := ""
 	checktest.Eventually(t, 10*time.Second, "mosquitto to log the runs' PINGRESPs", func() bool {
 		out := log.String()
-		const connected = " as healthgate-" // "New client connected from 127.0.0.1:port as <id> (p2, c1, k60)."
+		const connected = " as healthgate" // "New client connected from 127.0.0.1:port as <id> (p2, c1, k60)."
 		if i := strings.Index(out, connected); i >= 0 && id == "" {
 			id = strings.Fields(out[i+len(" as "):])[0]
 		}
@@ -266,6 +267,69 @@ func TestMQTTAfterConnack(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMQTTClientIDAnyBroker: MQTT 3.1.1 (§3.1.3.1) guarantees only client ids of 1 to 23 bytes of
+// 0-9, a-z and A-Z; a broker may refuse any other with CONNACK 2 (identifier rejected), and a check
+// whose id it refuses could never pass. A strict broker, scripted, accepts only those ids.
+func TestMQTTClientIDAnyBroker(t *testing.T) {
+	ids := make(chan string, 1)
+	addr := checktest.Serve(t, func(c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+		r := bufio.NewReader(c)
+		if typ, err := r.ReadByte(); err != nil || typ != 0x10 {
+			return
+		}
+		n, mul := 0, 1
+		for {
+			b, err := r.ReadByte()
+			if err != nil {
+				return
+			}
+			n, mul = n+int(b&0x7f)*mul, mul*128
+			if b&0x80 == 0 {
+				break
+			}
+		}
+		body := make([]byte, n)
+		if _, err := io.ReadFull(r, body); err != nil || len(body) < 12 {
+			return
+		}
+		// protocol name "MQTT" (2+4), level, flags, keepalive (2): then the client id
+		idLen := int(body[10])<<8 | int(body[11])
+		if 12+idLen > len(body) {
+			return
+		}
+		id := string(body[12 : 12+idLen])
+		select {
+		case ids <- id:
+		default:
+		}
+		code := byte(0)
+		if len(id) < 1 || len(id) > 23 || strings.IndexFunc(id, func(r rune) bool {
+			return !('0' <= r && r <= '9' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z')
+		}) >= 0 {
+			code = 2
+		}
+		_, _ = c.Write([]byte{0x20, 0x02, 0x00, code})
+		for {
+			typ, err := readMQTTPacket(r)
+			if err != nil {
+				return
+			}
+			if typ == 0xc0 {
+				_, _ = c.Write([]byte{0xd0, 0x00})
+			}
+		}
+	})
+	ch := newCheckTimeout(t, config.Check{Type: "mqtt", Spec: config.SpecOf(map[string]any{"url": "mqtt://" + addr})}, generousTimeout)
+	err, _ := runCheck(t, ch)
+	select {
+	case id := <-ids:
+		t.Logf("client id %q", id)
+	default:
+	}
+	assertClass(t, err, "")
 }
 
 // TestMQTTKeepsItsSession: healthy runs share one connection (one CONNECT); a severed one is replaced by
