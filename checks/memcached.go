@@ -254,15 +254,35 @@ func (m *memcachedCheck) open(ctx context.Context) (*memcachedConn, error) {
 	}
 	c := &memcachedConn{raw: raw, rw: raw}
 	if m.cfg.tls != nil {
-		tc := tls.Client(raw, m.cfg.tls)
+		// memcached at its connection limit refuses before TLS, with a line in clear: kept to tell it
+		// from a port that does not speak TLS.
+		head := &headConn{Conn: raw}
+		tc := tls.Client(head, m.cfg.tls)
 		if err := c.within(ctx, func() error { return tc.HandshakeContext(ctx) }); err != nil {
 			_ = raw.Close()
+			if bytes.HasPrefix(head.head, []byte(memcachedTooMany)) {
+				return nil, tooManyConnections("the TLS handshake")
+			}
 			return nil, memcachedHandshakeError(ctx, err)
 		}
 		c.rw = tc
 	}
 	c.rd = bufio.NewReaderSize(c.rw, memcachedMaxLine)
 	return c, nil
+}
+
+// headConn keeps the first bytes read from a connection.
+type headConn struct {
+	net.Conn
+	head []byte
+}
+
+func (h *headConn) Read(p []byte) (int, error) {
+	n, err := h.Conn.Read(p)
+	if k := min(n, len(memcachedTooMany)-len(h.head)); k > 0 {
+		h.head = append(h.head, p[:k]...)
+	}
+	return n, err
 }
 
 // memcachedHandshakeError classifies a failed TLS handshake. A plaintext memcached reads the ClientHello

@@ -437,18 +437,23 @@ func assertMCAnswer(t *testing.T, spec map[string]any, want checks.Class, hint s
 }
 
 // TestMemcachedMaxConnections: a memcached at its connection limit (-c) accepts a new connection,
-// writes "ERROR Too many open connections" and closes it, whatever the client sends. That is a server
+// writes "ERROR Too many open connections" and closes it, whatever the client sends (under -Z too, in
+// clear, before any handshake). That is a server
 // with no connection left (not_ready, clearing when clients disconnect), not another protocol on the
 // port, nor, for a check with credentials, a memcached without SASL.
 func TestMemcachedMaxConnections(t *testing.T) {
 	plain := checktest.StartMemcached(t, checktest.MemcachedOptions{Args: []string{"-c", "20", "-t", "1"}})
 	sasl := checktest.StartMemcached(t, checktest.MemcachedOptions{Username: "healthgate", Password: mcSecret, Args: []string{"-c", "20", "-t", "1"}})
+	// memcached refuses at the accept, before TLS: the line comes in clear, where the ServerHello should.
+	p := newPKI(t)
+	overTLS := checktest.StartMemcached(t, checktest.MemcachedOptions{CertFile: p.serverCert, KeyFile: p.serverKey, Args: []string{"-c", "20", "-t", "1"}})
 	for _, tc := range []struct {
 		name string
 		spec map[string]any
 	}{
 		{"text protocol", map[string]any{"address": plain}},
 		{"SASL", map[string]any{"address": sasl, "username": "healthgate", "password": mcSecret}},
+		{"TLS", map[string]any{"address": overTLS, "tls": config.TLS{CAFile: p.ca}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ch := newCheckTimeout(t, memcachedCheck(tc.spec), generousTimeout)
