@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -88,10 +89,11 @@ type natsCheck struct {
 	// timeout. Set with each new connection, read by the runs (one at a time).
 	denied chan error
 	// lameDuck is the kept connection when its server announced lame duck mode (an INFO with ldm: it
-	// accepts no new connection and closes its clients, a rolling restart's shutdown); ldmSeen stays
-	// set until a new connection is made, so the runs after the server closed ours still say why.
+	// accepts no new connection and closes its clients, a rolling restart's shutdown); ldmAt (unix
+	// nanoseconds, 0 for none) is when, kept until a new connection is made, so the runs after the
+	// server closed ours still say why, for at most natsLameDuckWindow.
 	lameDuck atomic.Pointer[nats.Conn]
-	ldmSeen  atomic.Bool
+	ldmAt    atomic.Int64
 }
 
 func buildNATS(c config.Check, s *natsSpec) (prober, string, config.Errors) {
@@ -105,6 +107,11 @@ func buildNATS(c config.Check, s *natsSpec) (prober, string, config.Errors) {
 	}
 	return &natsCheck{cfg: n, kept: keptConn[*nats.Conn]{shut: (*nats.Conn).Close}}, target, nil
 }
+
+// natsLameDuckWindow is how long after a lame duck notice a failed dial is still put down to it: the
+// server's lame_duck_duration (2 min by default) and a restart. A server still not back after that is
+// not restarting: the failure says what it is (refused, timeout).
+const natsLameDuckWindow = 5 * time.Minute
 
 // Hints of the nats failures whose class alone would mislead.
 const (
@@ -159,7 +166,7 @@ func (n *natsCheck) probe(ctx context.Context) error {
 		return nil
 	}
 	e := n.failed(ctx, err)
-	if n.ldmSeen.Load() {
+	if at := n.ldmAt.Load(); at != 0 && time.Since(time.Unix(0, at)) < natsLameDuckWindow {
 		switch ClassOf(e) {
 		case Refused, Reset, Timeout:
 			cause := e
@@ -249,7 +256,7 @@ func (n *natsCheck) connection(ctx context.Context) (*nats.Conn, bool, error) {
 		nats.NoEcho(),
 		nats.LameDuckModeHandler(func(nc *nats.Conn) {
 			n.lameDuck.Store(nc)
-			n.ldmSeen.Store(true)
+			n.ldmAt.Store(time.Now().UnixNano())
 		}),
 	}
 	if n.cfg.tls != nil {
@@ -263,7 +270,7 @@ func (n *natsCheck) connection(ctx context.Context) (*nats.Conn, bool, error) {
 		}
 		return nil, true, err
 	}
-	n.ldmSeen.Store(false)
+	n.ldmAt.Store(0)
 	n.kept.keep(conn)
 	return conn, true, nil
 }
