@@ -173,7 +173,22 @@ type amqpCheck struct {
 	// failed read as a frame error or, depending on which of its goroutines is first, as a closed
 	// connection, so the verdict is kept for the run.
 	notAMQP atomic.Pointer[Error]
+	// forced is the broker's connection.close 320 (CONNECTION_FORCED: a node shutting down, put into
+	// maintenance mode, or an operator closing it) on the last connection, kept until a connection is
+	// made again: a node going away closes its clients between runs and suspends its listeners, and
+	// the next run's refused dial is that, not a broker that is not running.
+	forced atomic.Pointer[amqpForced]
 }
+
+// amqpForced is a connection.close 320 the broker sent, and when.
+type amqpForced struct {
+	reason string
+	at     time.Time
+}
+
+// amqpForcedWindow is how long after a forced close a failed dial is still put down to it: a node's
+// restart or an upgrade's drain. A broker still not back after that is reported as it is.
+const amqpForcedWindow = 5 * time.Minute
 
 func buildAMQP(c config.Check, s *amqpSpec) (prober, string, config.Errors) {
 	a, errs := amqpSettingsOf(c, s)
@@ -195,6 +210,7 @@ const (
 	amqpLoginHint     = "the broker refused the login: check the user and password in %s (RabbitMQ's guest user may only log in from localhost)"
 	amqpQueueHint     = "the queue does not exist in this vhost: check the queue name and vhost, or whether the application that declares it has started"
 	amqpQueueDownHint = "the queue exists but is unavailable (its home node is down or unreachable, e.g. in a rolling restart, or its process crashed): check the cluster (rabbitmq-diagnostics cluster_status) and the queue (rabbitmqctl list_queues name state)"
+	amqpForcedHint    = "the broker closed the check's connection (320 CONNECTION_FORCED): the node is shutting down (a rolling restart), was put into maintenance mode (rabbitmq-upgrade drain), or an operator closed it; it clears when the node is back, or when %s reaches another node"
 	amqpBlockedHint   = "the broker is blocking connections under a resource alarm (memory or disk): it clears when the alarm does (rabbitmq-diagnostics alarms)"
 	amqpLimitHint     = "the broker refused the connection at a limit (connections per vhost or user): it clears when other connections close"
 	// A limit of 0 is a ban, not a load: nothing closing elsewhere clears it.
@@ -206,7 +222,19 @@ const (
 
 func (a *amqpCheck) probe(ctx context.Context) error {
 	if err := a.kept.run(ctx, a.connection, a.roundTrip, classifyAMQP); err != nil {
-		return a.failed(ctx, err)
+		e := a.failed(ctx, err)
+		if f := a.forced.Load(); f != nil && time.Since(f.at) < amqpForcedWindow {
+			switch ClassOf(e) {
+			case Refused, Reset, Timeout:
+				cause := e
+				if own := (*Error)(nil); errors.As(e, &own) && own.Err != nil {
+					cause = own.Err
+				}
+				return &Error{Class: NotReady, Hint: amqpForcedHint,
+					Err: fmt.Errorf("the broker closed the last connection (%s, %s ago), and now: %w", f.reason, time.Since(f.at).Round(time.Second), cause)}
+			}
+		}
+		return e
 	}
 	if reason := a.blocked.Load(); reason != nil {
 		return &Error{Class: NotReady, Err: fmt.Errorf("connection.blocked: %s", *reason), Hint: amqpBlockedHint}
@@ -295,7 +323,7 @@ func (a *amqpCheck) connection(ctx context.Context) (conn *amqp.Connection, fres
 				}
 				conn = tc
 			}
-			return &amqpConn{Conn: conn, blocked: &a.blocked, notAMQP: &a.notAMQP}, nil
+			return &amqpConn{Conn: conn, blocked: &a.blocked, notAMQP: &a.notAMQP, forced: &a.forced}, nil
 		},
 	}
 	conn, err = amqp.DialConfig(a.cfg.url, cfg)
@@ -303,6 +331,7 @@ func (a *amqpCheck) connection(ctx context.Context) (conn *amqp.Connection, fres
 		a.kept.closeRaw()
 		return nil, true, err
 	}
+	a.forced.Store(nil)
 	a.kept.keep(conn)
 	return conn, true, nil
 }
@@ -356,7 +385,7 @@ func classifyAMQP(err error) error {
 		}
 		return &Error{Class: Auth, Err: err, Hint: amqpVhostHint}
 	case amqp.ConnectionForced:
-		return &Error{Class: NotReady, Err: err} // the broker is shutting down, or an operator closed it
+		return &Error{Class: NotReady, Err: err, Hint: amqpForcedHint} // the broker is shutting down, or an operator closed it
 	case amqp.ResourceError:
 		return &Error{Class: NotReady, Err: err}
 	case amqp.NotFound:
@@ -438,6 +467,7 @@ type amqpConn struct {
 	loggedIn bool // the login went out: writes pass through untouched
 	writes   int
 	blocked  *atomic.Pointer[string]
+	forced   *atomic.Pointer[amqpForced]
 	frames   amqpFrames
 	notAMQP  *atomic.Pointer[Error]
 	head     [8]byte // the first bytes read (amqp091 reads on one goroutine)
@@ -498,6 +528,13 @@ func (c *amqpConn) connectionMethod(payload []byte) {
 		c.blocked.Store(&reason)
 	case len(payload) >= 4 && bytes.Equal(payload[:4], []byte{0, 10, 0, 61}): // connection.unblocked
 		c.blocked.Store(nil)
+	case len(payload) >= 7 && bytes.Equal(payload[:4], []byte{0, 10, 0, 50}) && payload[4] == 320>>8 && payload[5] == 320&0xff:
+		// connection.close 320 CONNECTION_FORCED: reply-code, reply-text
+		reason := string(payload[7:min(len(payload), 7+int(payload[6]))])
+		if reason == "" {
+			reason = "CONNECTION_FORCED"
+		}
+		c.forced.Store(&amqpForced{reason: reason, at: time.Now()})
 	}
 }
 

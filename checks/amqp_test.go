@@ -288,6 +288,62 @@ func TestAMQPQueueUnavailable(t *testing.T) {
 	}
 }
 
+// TestAMQPForcedClose: a node put into maintenance mode (rabbitmq-upgrade drain), or shutting down in a
+// rolling restart, closes its client connections with 320 CONNECTION_FORCED and suspends its listeners.
+// The broker's words come between runs, on the kept connection; the next run finds it closed and its
+// dial refused: that is the node going away (not_ready, in the broker's words), not a broker that is not
+// running.
+func TestAMQPForcedClose(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	brokers := make(chan fakeBroker, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+		b := newFakeBroker(c)
+		if !b.handshake(0) {
+			return
+		}
+		brokers <- b
+		for {
+			_, ch, class, method, ok := b.read()
+			if !ok {
+				return
+			}
+			switch {
+			case class == 20 && method == 10: // channel.open: open-ok
+				_ = b.write(ch, 20, 11, []byte{0, 0, 0, 0})
+			case class == 20 && method == 40: // channel.close: close-ok
+				_ = b.write(ch, 20, 41, nil)
+			}
+		}
+	}()
+	ch := newCheckTimeout(t, config.Check{Type: "amqp", Spec: config.SpecOf(map[string]any{"url": "amqp://app:s3cr3t-pw@" + ln.Addr().String() + "/"})}, generousTimeout)
+	err, _ = runCheck(t, ch)
+	assertClass(t, err, "")
+	const reason = "CONNECTION_FORCED - Node was put into maintenance mode"
+	b := <-brokers
+	_ = ln.Close() // the listeners suspended
+	args := append(binary.BigEndian.AppendUint16(nil, 320), byte(len(reason)))
+	_ = b.write(0, 10, 50, append(append(args, reason...), 0, 0, 0, 0)) // connection.close
+	// Once amqp091 has read it (at once), the runs find the connection closed.
+	checktest.Poll(5*time.Second, 20*time.Millisecond, func() bool { err, _ = runCheck(t, ch); return err != nil })
+	for range 2 {
+		assertAnswer(t, ch, err, checks.NotReady, "maintenance mode", "s3cr3t-pw")
+		if !strings.Contains(err2s(err), reason) {
+			t.Errorf("error %q does not give the broker's words", err2s(err))
+		}
+		err, _ = runCheck(t, ch)
+	}
+}
+
 // TestAMQPLimits: a throwaway user of the real broker, under per-user limits (rabbitmqctl
 // set_user_limits). A channel limit refuses channel.open, not the connection, and says so: reached by
 // the user's other channels it is not_ready, clearing when they close; a limit of 0 never clears, which
