@@ -28,11 +28,19 @@ import (
 // database/sql's pool. The default run is one SHOW GLOBAL VARIABLES round trip, which reads read_only
 // (and super_read_only and innodb_read_only where the server has them: MariaDB has no super_read_only)
 // without failing on a variable the server lacks; with max_replication_lag, one more statement reads
-// the replica status, spelled as the server spells it.
+// the replica status, spelled as the server spells it. On a Galera node (wsrep_on), one more statement
+// reads wsrep_ready: a node out of the cluster's primary component still answers SHOW and SET, and
+// refuses everything else (1047).
 
 // mysqlStatusQuery reads the read-only switches and the server's version (which says MariaDB or MySQL,
 // and so how to ask for the replica status).
-const mysqlStatusQuery = "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('read_only', 'super_read_only', 'innodb_read_only', 'version')"
+const mysqlStatusQuery = "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('read_only', 'super_read_only', 'innodb_read_only', 'version', 'wsrep_on')"
+
+// mysqlWsrepQuery reads a Galera node's state (MariaDB Galera Cluster, Percona XtraDB Cluster).
+const mysqlWsrepQuery = "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_ready', 'wsrep_cluster_status', 'wsrep_local_state_comment')"
+
+// mysqlWsrepHint is the hint for a Galera node that does not take application queries.
+const mysqlWsrepHint = "the Galera node is not ready for application use (not in the cluster's primary component, or still joining): it refuses queries (1047) until it rejoins; see wsrep_cluster_status and wsrep_local_state_comment on it, and the cluster's other nodes"
 
 type mysqlCheck struct {
 	db       *sql.DB // shared by the checks of one target (shared.go)
@@ -577,6 +585,11 @@ func (p *mysqlCheck) status(ctx context.Context, conn *sql.Conn) error {
 	if _, ok := vars["read_only"]; !ok {
 		return &Error{Class: BadResponse, Err: errors.New("the server has no read_only variable: not MySQL or MariaDB?")}
 	}
+	if sqlTrue(vars["wsrep_on"]) {
+		if err := wsrepReady(ctx, conn); err != nil {
+			return err
+		}
+	}
 	if p.writable {
 		for _, v := range []string{"super_read_only", "read_only", "innodb_read_only"} {
 			if sqlTrue(vars[v]) {
@@ -588,6 +601,35 @@ func (p *mysqlCheck) status(ctx context.Context, conn *sql.Conn) error {
 		return p.replicaLag(ctx, conn, strings.Contains(strings.ToLower(vars["version"]), "mariadb"))
 	}
 	return nil
+}
+
+// wsrepReady fails a Galera node whose wsrep_ready is not ON: it answers SHOW and SET (and so the
+// read-only switches) but refuses every other statement with 1047. A server with wsrep_on and no
+// provider loaded has no wsrep_ready: not a cluster node, nothing to judge.
+func wsrepReady(ctx context.Context, conn *sql.Conn) error {
+	rows, err := sqlReader{conn}.readRows(ctx, mysqlWsrepQuery)
+	if err != nil {
+		return classifyMySQL(err)
+	}
+	st := map[string]string{}
+	for _, row := range rows {
+		if len(row) >= 2 {
+			st[strings.ToLower(deref(row[0]))] = deref(row[1])
+		}
+	}
+	ready, ok := st["wsrep_ready"]
+	if !ok || sqlTrue(ready) {
+		return nil
+	}
+	return &Error{Class: NotReady, Hint: mysqlWsrepHint,
+		Err: fmt.Errorf("Galera node not ready: wsrep_ready = %s (wsrep_cluster_status %s, wsrep_local_state_comment %s)", ready, orDash(st["wsrep_cluster_status"]), orDash(st["wsrep_local_state_comment"]))}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 // replicaLag reads the replica status: no row is not a replica (no lag); a replication connection
@@ -748,6 +790,8 @@ func classifyMySQL(err error) error {
 	var me *mysql.MySQLError
 	if errors.As(err, &me) {
 		switch me.Number {
+		case 1047: // a Galera node that is not ready (ER_UNKNOWN_COM_ERROR: "WSREP has not yet prepared node for application use")
+			return &Error{Class: NotReady, Err: err, Hint: mysqlWsrepHint}
 		case 1040, 1203: // too many connections; the user's max_user_connections
 			return &Error{Class: NotReady, Err: err, Hint: "the server has no connection left (max_connections or max_user_connections): it should clear when connections are released"}
 		case 1053, 1077, 1078, 1079, 1080: // shutdown in progress, normal shutdown, ..., forcing close

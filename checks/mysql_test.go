@@ -416,6 +416,47 @@ func TestMySQLReplicaLag(t *testing.T) {
 	mustExec(t, rdb, "STOP SLAVE")
 }
 
+// TestMySQLGaleraNotReady starts a private one-node Galera cluster (MariaDB's wsrep provider) and takes
+// the node out of its cluster: with wsrep_ready OFF it still answers SHOW (the read-only switches) and
+// refuses every other statement with 1047 "WSREP has not yet prepared node for application use". The
+// default run passed there, writable too, and a query's 1047 was a query failure: both are not_ready.
+func TestMySQLGaleraNotReady(t *testing.T) {
+	provider := "/usr/lib/galera/libgalera_smm.so"
+	if _, err := os.Stat(provider); err != nil {
+		unavailable(t, "no Galera provider (galera-4, which mariadb-server depends on): %v", err)
+	}
+	gcomm, ist := checktest.FreePort(t), checktest.FreePort(t)
+	addr := startMariaDB(t, true, "--wsrep-on=ON", "--wsrep-provider="+provider, "--wsrep-cluster-address=gcomm://",
+		fmt.Sprintf("--wsrep-provider-options=gmcast.listen_addr=tcp://127.0.0.1:%d;ist.recv_addr=127.0.0.1:%d", gcomm, ist),
+		fmt.Sprintf("--wsrep-node-address=127.0.0.1:%d", gcomm), "--binlog-format=ROW", "--server-id=1")
+	url := "mysql://root@" + addr + "/mysql"
+	plain := newCheckTimeout(t, config.Check{Type: "mysql", Name: "plain", Spec: config.SpecOf(map[string]any{"url": url})}, generousTimeout)
+	writable := newCheckTimeout(t, config.Check{Type: "mysql", Name: "writable", Spec: config.SpecOf(map[string]any{"url": url, "writable": true})}, generousTimeout)
+	query := newCheckTimeout(t, config.Check{Type: "mysql", Name: "query", Spec: config.SpecOf(map[string]any{"url": url, "query": "SELECT 1 FROM mysql.db LIMIT 1"})}, generousTimeout)
+	for _, ch := range []*checks.Check{plain, writable, query} {
+		assertClass(t, runUntilPass(t, ch), "")
+	}
+	// Joining a cluster that is not there: the node leaves its own, and retries (the statement does
+	// not return while it does; the server is killed at the end of the test).
+	db := openMySQL(t, addr)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, _ = db.ExecContext(ctx, fmt.Sprintf("SET GLOBAL wsrep_cluster_address = 'gcomm://127.0.0.1:%d'", checktest.FreePort(t)))
+	}()
+	checktest.Eventually(t, 30*time.Second, "the default run to fail once the node is out of its cluster", func() bool {
+		err, _ := runCheck(t, plain)
+		return err != nil
+	})
+	for _, ch := range []*checks.Check{plain, writable, query} {
+		err, _ := runCheck(t, ch)
+		assertAnswer(t, ch, err, checks.NotReady, "Galera node is not ready", "s3cr3t")
+		if ch != query && !strings.Contains(err.Error(), "wsrep_ready = OFF") {
+			t.Errorf("%s: error %q does not say wsrep_ready = OFF", ch.Name, err)
+		}
+	}
+}
+
 func runOK(t *testing.T, ch *checks.Check) bool {
 	err, _ := runCheck(t, ch)
 	return err == nil
