@@ -794,6 +794,14 @@ func classifyMySQL(err error) error {
 			return &Error{Class: NotReady, Err: err, Hint: mysqlWsrepHint}
 		case 1040, 1203: // too many connections; the user's max_user_connections
 			return &Error{Class: NotReady, Err: err, Hint: "the server has no connection left (max_connections or max_user_connections): it should clear when connections are released"}
+		case 1226: // the account's own limits (CREATE USER ... WITH MAX_USER_CONNECTIONS, MAX_QUERIES_PER_HOUR, ...)
+			return &Error{Class: NotReady, Err: err, Hint: "the user has reached a resource limit of its account (MAX_USER_CONNECTIONS: clears when its connections are released; MAX_QUERIES_PER_HOUR, MAX_UPDATES_PER_HOUR, MAX_CONNECTIONS_PER_HOUR: at the end of the hour): raise it (ALTER USER ... WITH ...) for the user in %s, or give healthgate a user of its own"}
+		case 1820, 1862: // password expired: the session may only SET PASSWORD (1820), or the login is refused (1862)
+			return &Error{Class: Auth, Err: err, Hint: "the user's password has expired: the server takes no statement from it until the password is changed; ALTER USER ... IDENTIFIED BY ... (or PASSWORD EXPIRE NEVER for a monitoring user) for the user in %s"}
+		case 3118, 4151: // the account is locked (MySQL, MariaDB)
+			if strings.Contains(strings.ToLower(me.Message), "locked") {
+				return &Error{Class: Auth, Err: err, Hint: "the account is locked: ALTER USER ... ACCOUNT UNLOCK for the user in %s"}
+			}
 		case 1053, 1077, 1078, 1079, 1080: // shutdown in progress, normal shutdown, ..., forcing close
 			return &Error{Class: NotReady, Err: err, Hint: "the server is shutting down: it should clear when it is back"}
 		case 1045, 1044, 1130, 1251, 1698: // access denied (password; to the database), host not allowed, auth protocol, no password for a socket-only user

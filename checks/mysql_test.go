@@ -382,6 +382,48 @@ func TestMySQLPrivileges(t *testing.T) {
 	assertClass(t, err, "")
 }
 
+// TestMySQLAccountStates: the states of the check's account, on a private MariaDB with its grant
+// tables: a locked account (4151) and an expired password (1820 in the session the server lets in to
+// change it; 1862 at login under disconnect_on_expired_password) are auth, and the account's own
+// MAX_USER_CONNECTIONS reached (1226) is not_ready; all three were query failures ("check the SQL").
+func TestMySQLAccountStates(t *testing.T) {
+	addr, sock := startMariaDBWith(t, true, true)
+	root := openMySQLNet(t, "unix", sock)
+	mustExec(t, root, "CREATE DATABASE app",
+		"CREATE USER 'locked'@'%' IDENTIFIED BY 's3cr3t-pw' ACCOUNT LOCK", "GRANT SELECT ON app.* TO 'locked'@'%'",
+		"CREATE USER 'expired'@'%' IDENTIFIED BY 's3cr3t-pw' PASSWORD EXPIRE", "GRANT SELECT ON app.* TO 'expired'@'%'",
+		"CREATE USER 'limited'@'%' IDENTIFIED BY 's3cr3t-pw' WITH MAX_USER_CONNECTIONS 1", "GRANT SELECT ON app.* TO 'limited'@'%'")
+	run := func(user string, want checks.Class, hint string) {
+		t.Helper()
+		ch := newCheckTimeout(t, config.Check{Type: "mysql", Name: user, Spec: config.SpecOf(map[string]any{"url": "mysql://" + user + ":s3cr3t-pw@" + addr + "/app"})}, generousTimeout)
+		err, _ := runCheck(t, ch)
+		assertAnswer(t, ch, err, want, hint, "s3cr3t")
+		ch.Close()
+	}
+	run("locked", checks.Auth, "ACCOUNT UNLOCK")
+	run("expired", checks.Auth, "password has expired")
+	mustExec(t, root, "SET GLOBAL disconnect_on_expired_password = ON")
+	run("expired", checks.Auth, "password has expired")
+
+	cfg := mysql.NewConfig()
+	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr, cfg.DBName = "limited", "s3cr3t-pw", "tcp", addr, "app"
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := sql.OpenDB(conn) // the account's one connection
+	t.Cleanup(func() { _ = held.Close() })
+	c, err := held.Conn(context.Background())
+	if err == nil {
+		err = c.PingContext(context.Background())
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	run("limited", checks.NotReady, "MAX_USER_CONNECTIONS")
+	_ = c.Close()
+}
+
 // TestMySQLReplicaLag starts a private primary and a replica of it (MariaDB: SHOW ALL SLAVES STATUS,
 // Seconds_Behind_Master). A replica applying with MASTER_DELAY falls behind for real; one whose primary
 // cannot be reached has no lag to report (NULL), which is lag too.
