@@ -523,7 +523,25 @@ func (p *mysqlCheck) once(ctx context.Context) (dialed bool, err error) {
 		return own.dialed.Load(), err
 	}
 	defer conn.Close()
-	return own.dialed.Load(), p.use(ctx, conn)
+	err = p.use(ctx, conn)
+	if sessionBound(err) {
+		// The pool keeps its connections with no idle expiry: this one would fail every later run,
+		// after the fix too. Dropped, the next run logs in anew.
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+	}
+	return own.dialed.Load(), err
+}
+
+// sessionBound tells an error that holds for the session, as the login made it, and not for the
+// server: a password expired at login leaves the session able only to SET PASSWORD (1820) after the
+// password is changed too; the global privileges, which the replica status needs (1227), are the
+// session's from its login, so a GRANT does not reach it.
+func sessionBound(err error) bool {
+	switch mysqlCode(err) {
+	case 1820, 1227:
+		return true
+	}
+	return false
 }
 
 // use makes the run's queries on conn.
