@@ -549,13 +549,13 @@ func (p *mysqlCheck) use(ctx context.Context, conn *sql.Conn) error {
 	if p.query != "" {
 		rows, err := conn.QueryContext(ctx, p.query)
 		if err != nil {
-			return classifyMySQL(err)
+			return classifyMySQLQuery(err)
 		}
 		for rows.Next() {
 		}
 		_ = rows.Close()
 		if err := rows.Err(); err != nil {
-			return classifyMySQL(err)
+			return classifyMySQLQuery(err)
 		}
 	}
 	if (p.query == "" && p.schema == nil) || p.writable || p.maxLag > 0 {
@@ -853,6 +853,16 @@ func classifyMySQL(err error) error {
 		return &Error{Class: Reset, Err: err}
 	}
 	return classified(err)
+}
+
+// classifyMySQLQuery classifies the failure of the check's own query, on a connection the server
+// took (and so to the URL's database, when it names one): an unknown database there is one the query
+// names, not the URL's.
+func classifyMySQLQuery(err error) error {
+	if mysqlCode(err) == 1049 {
+		return &Error{Class: Query, Err: err, Hint: "the query names a database that does not exist (the URL's own was accepted at login): check the query in %s"}
+	}
+	return classifyMySQL(err)
 }
 
 // mysqlDialect is MySQL and MariaDB for the migrations read (migrations.go).

@@ -118,6 +118,9 @@ func TestMySQLServerAnswers(t *testing.T) {
 		{name: "user does not exist, DSN (1045)", url: "healthgate_no_such_user:s3cr3t-pw@tcp(" + hp + ")/test", want: checks.Auth, hint: "credentials"},
 		{name: "database does not exist (1049)", url: withDB(t, my, "healthgate_no_such_db"), want: checks.Auth, hint: "database does not exist"},
 		{name: "failing query", url: my, query: "SELECT * FROM healthgate_no_such_table", want: checks.Query},
+		// The URL's database exists: the one the query names does not. Not auth "check the database
+		// name in the URL" (1049 at login).
+		{name: "query names an unknown database (1049)", url: my, query: "SHOW TABLES FROM healthgate_no_such_db", want: checks.Query, hint: "the query names a database"},
 		{name: "unknown URL parameter", url: withParams(t, my, "api_key=s3cr3t-pw"), want: checks.Query, hint: "URL parameter"},
 		{name: "TLS required, server has none", url: withParams(t, my, "tls=true"), want: checks.TLS},
 		{name: "dns", url: checktest.WithHost(t, my, "healthgate-test.invalid:3306"), want: checks.DNS, hint: "does not resolve"},
