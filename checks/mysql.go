@@ -829,6 +829,11 @@ func classifyMySQL(err error) error {
 		case 1049:
 			return &Error{Class: Auth, Err: err, Hint: "database does not exist: check the database name in %s (or create it)"}
 		case 1290, 1792, 1836: // --read-only (or super_read_only), a read-only transaction, a read-only server
+			if me.Number == 1290 && !strings.Contains(strings.ToLower(me.Message), "read-only") && !strings.Contains(strings.ToLower(me.Message), "read_only") {
+				// "running with the --OPTION option so it cannot execute this statement" for other
+				// options too: --secure-file-priv, --skip-grant-tables, --max-user-connections=0...
+				return &Error{Class: Query, Err: err}
+			}
 			return &Error{Class: ReadOnly, Err: err, Hint: "the server or the session is read-only (read_only / super_read_only, a replica): point %s at the primary"}
 		case 1193, 1231, 1232: // unknown system variable; a wrong value or type for one
 			// The driver sends every URL parameter it does not know as a session setting (SET name=value).

@@ -121,6 +121,8 @@ func TestMySQLServerAnswers(t *testing.T) {
 		// The URL's database exists: the one the query names does not. Not auth "check the database
 		// name in the URL" (1049 at login).
 		{name: "query names an unknown database (1049)", url: my, query: "SHOW TABLES FROM healthgate_no_such_db", want: checks.Query, hint: "the query names a database"},
+		// 1290 "running with the --OPTION option" is read_only only for --read-only (TestMySQLReadOnly).
+		{name: "secure_file_priv (1290)", url: my, query: "SELECT 1 INTO OUTFILE '/healthgate-no-such-dir/x'", want: checks.Query},
 		{name: "unknown URL parameter", url: withParams(t, my, "api_key=s3cr3t-pw"), want: checks.Query, hint: "URL parameter"},
 		{name: "TLS required, server has none", url: withParams(t, my, "tls=true"), want: checks.TLS},
 		{name: "dns", url: checktest.WithHost(t, my, "healthgate-test.invalid:3306"), want: checks.DNS, hint: "does not resolve"},
