@@ -722,8 +722,27 @@ func judgeReplicaStatus(stmt string, cols []string, rows [][]*string, maxLag tim
 			if io >= 0 && sqlThread >= 0 {
 				state = fmt.Sprintf(": IO thread %s, SQL thread %s", strings.ToLower(deref(row[io])), strings.ToLower(deref(row[sqlThread])))
 			}
-			return &Error{Class: Lag, Err: fmt.Errorf("replication is not running%s, so its lag is unknown%s", conn, state),
-				Hint: "the replica is not replicating (a stopped thread, or it cannot reach its primary): check SHOW REPLICA STATUS (MariaDB: SHOW ALL SLAVES STATUS) on it"}
+			// The threads' last errors tell a replica that cannot read from its primary, one whose
+			// SQL thread stopped on an error (it never resumes by itself), and one stopped by hand.
+			// Last_SQL_Error is not shown: it quotes the replicated statement, values included.
+			hint := "the replica is not replicating (a stopped thread, or it cannot reach its primary): check SHOW REPLICA STATUS (MariaDB: SHOW ALL SLAVES STATUS) on it"
+			ioErr, sqlErr := col("Last_IO_Errno"), col("Last_SQL_Errno")
+			ioMsg := col("Last_IO_Error")
+			switch {
+			case sqlErr >= 0 && deref(row[sqlErr]) != "" && deref(row[sqlErr]) != "0":
+				state += fmt.Sprintf("; the SQL thread stopped on error %s", deref(row[sqlErr]))
+				hint = "the replica's SQL thread stopped on an error applying its primary's changes, and does not resume by itself: see Last_SQL_Error in SHOW REPLICA STATUS (MariaDB: SHOW ALL SLAVES STATUS) on it, fix the cause, then START REPLICA (START SLAVE)"
+			case ioErr >= 0 && deref(row[ioErr]) != "" && deref(row[ioErr]) != "0":
+				msg := ""
+				if ioMsg >= 0 && deref(row[ioMsg]) != "" {
+					msg = ": " + truncate(deref(row[ioMsg]), 300)
+				}
+				state += fmt.Sprintf("; the IO thread's last error %s%s", deref(row[ioErr]), msg)
+				hint = "the replica cannot read from its primary (Last_IO_Error): check that the primary is up and reachable from the replica, and the replication user's password and REPLICATION SLAVE grant (CHANGE MASTER TO / CHANGE REPLICATION SOURCE TO on it)"
+			case io >= 0 && sqlThread >= 0 && !sqlTrue(deref(row[io])) && !sqlTrue(deref(row[sqlThread])) && !strings.EqualFold(deref(row[io]), "connecting"):
+				hint = "replication is stopped on the replica, with no error (STOP REPLICA, STOP SLAVE, or not started): START REPLICA (START SLAVE) on it, or, if it was promoted, RESET REPLICA ALL (RESET SLAVE ALL) and drop max_replication_lag"
+			}
+			return &Error{Class: Lag, Err: fmt.Errorf("replication is not running%s, so its lag is unknown%s", conn, state), Hint: hint}
 		}
 		secs, err := strconv.ParseInt(*row[behind], 10, 64)
 		if err != nil {

@@ -468,6 +468,36 @@ func TestMySQLReplicaLag(t *testing.T) {
 		err, _ := runCheck(t, within)
 		return checks.ClassOf(err) == checks.Lag && strings.Contains(err.Error(), "not running")
 	})
+	// Its IO thread's last error says why, and the hint names the primary and the replication user.
+	checktest.Eventually(t, 30*time.Second, "the IO thread's error", func() bool {
+		err, _ := runCheck(t, within)
+		return checks.ClassOf(err) == checks.Lag && strings.Contains(err.Error(), "IO thread's last error 2003") &&
+			strings.Contains(within.Hint(err), "cannot read from its primary")
+	})
+
+	// Stopped by hand, with no error: the hint says to start it (or that a promoted primary keeps a
+	// replica configuration).
+	mustExec(t, rdb, "STOP SLAVE", "RESET SLAVE", fmt.Sprintf("CHANGE MASTER TO MASTER_PORT=%s", port))
+	err, _ := runCheck(t, within)
+	assertAnswer(t, within, err, checks.Lag, "START REPLICA (START SLAVE)", "s3cr3t")
+
+	// The SQL thread stops on an error (a row the replica has already): it never resumes by itself,
+	// and the hint says so; the error's number is shown, not its text, which quotes the statement.
+	pdb := openMySQL(t, primary)
+	mustExec(t, rdb, "START SLAVE")
+	mustExec(t, pdb, "CREATE TABLE healthgate_lag.t (k VARCHAR(20) PRIMARY KEY) ENGINE=InnoDB")
+	checktest.Eventually(t, 30*time.Second, "the table on the replica", func() bool {
+		var n int
+		return rdb.QueryRow("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'healthgate_lag' AND TABLE_NAME = 't'").Scan(&n) == nil && n == 1
+	})
+	mustExec(t, rdb, "SET SESSION sql_log_bin = 0", "INSERT INTO healthgate_lag.t VALUES ('s3cr3t-row')")
+	mustExec(t, pdb, "INSERT INTO healthgate_lag.t VALUES ('s3cr3t-row')")
+	checktest.Eventually(t, 30*time.Second, "the SQL thread to stop on its error", func() bool {
+		err, _ := runCheck(t, within)
+		return checks.ClassOf(err) == checks.Lag && strings.Contains(err.Error(), "SQL thread stopped on error 1062")
+	})
+	err, _ = runCheck(t, within)
+	assertAnswer(t, within, err, checks.Lag, "does not resume by itself", "s3cr3t")
 	mustExec(t, rdb, "STOP SLAVE")
 }
 
