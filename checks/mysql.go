@@ -576,6 +576,10 @@ func (p *mysqlCheck) use(ctx context.Context, conn *sql.Conn) error {
 // named like a secret, only its number is kept, and the parameters are named instead.
 func (p *mysqlCheck) connectError(err error) error {
 	e := classifyMySQL(err)
+	if c := mysqlCode(err); c == 1115 || c == 1273 {
+		// The driver's SET NAMES for the URL's charset (and collation), sent on every new connection.
+		return &Error{Class: Query, Err: err, Hint: "the server does not know the character set or collation the URL's charset (or collation) parameter names, which the driver sets on every new connection: fix or remove it in %s"}
+	}
 	var me *mysql.MySQLError
 	if len(p.setParams) == 0 || ClassOf(e) != Query || !errors.As(err, &me) {
 		return e

@@ -124,6 +124,10 @@ func TestMySQLServerAnswers(t *testing.T) {
 		// 1290 "running with the --OPTION option" is read_only only for --read-only (TestMySQLReadOnly).
 		{name: "secure_file_priv (1290)", url: my, query: "SELECT 1 INTO OUTFILE '/healthgate-no-such-dir/x'", want: checks.Query},
 		{name: "unknown URL parameter", url: withParams(t, my, "api_key=s3cr3t-pw"), want: checks.Query, hint: "URL parameter"},
+		// SET NAMES for the driver's own charset parameter: not "check the SQL" (no query was given),
+		// nor "a URL parameter the driver does not know" beside another one.
+		{name: "unknown charset (1115)", url: withParams(t, my, "charset=healthgate_no_such_charset"), want: checks.Query, hint: "URL's charset"},
+		{name: "unknown charset, with a SET parameter (1115)", url: withParams(t, my, "charset=healthgate_no_such_charset&time_zone=%27%2B00%3A00%27"), want: checks.Query, hint: "URL's charset"},
 		{name: "TLS required, server has none", url: withParams(t, my, "tls=true"), want: checks.TLS},
 		{name: "dns", url: checktest.WithHost(t, my, "healthgate-test.invalid:3306"), want: checks.DNS, hint: "does not resolve"},
 	}
