@@ -615,7 +615,12 @@ func (p *mysqlCheck) status(ctx context.Context, conn *sql.Conn) error {
 	if p.writable {
 		for _, v := range []string{"super_read_only", "read_only", "innodb_read_only"} {
 			if sqlTrue(vars[v]) {
-				return &Error{Class: ReadOnly, Err: fmt.Errorf("server has %s = ON; writable: true needs a writable primary", v)}
+				e := &Error{Class: ReadOnly, Err: fmt.Errorf("server has %s = ON; writable: true needs a writable primary", v)}
+				if v == "innodb_read_only" {
+					// A server started on a read-only data directory, not a replica: no primary to point at.
+					e.Hint = "the server was started with innodb_read_only (its InnoDB data directory is read-only, as on read-only media or a shared copy), which is not a replica's read_only: it takes no writes until restarted without it; or point %s at the primary"
+				}
+				return e
 			}
 		}
 	}

@@ -305,6 +305,18 @@ func TestMySQLReadOnly(t *testing.T) {
 	}
 }
 
+// TestMySQLInnoDBReadOnly: a server started with --innodb-read-only is not a replica: writable names the
+// switch, and the hint says what it is (it said "this is a read-only replica").
+func TestMySQLInnoDBReadOnly(t *testing.T) {
+	addr := startMariaDB(t, true, "--innodb-read-only")
+	ch := newCheckTimeout(t, config.Check{Type: "mysql", Spec: config.SpecOf(map[string]any{"url": "mysql://root@" + addr + "/mysql", "writable": true})}, generousTimeout)
+	err, _ := runCheck(t, ch)
+	assertAnswer(t, ch, err, checks.ReadOnly, "started with innodb_read_only", "s3cr3t")
+	if !strings.Contains(err.Error(), "innodb_read_only = ON") || strings.Contains(ch.Hint(err), "replica:") {
+		t.Errorf("error %q / hint %q: want innodb_read_only named, and no replica", err, ch.Hint(err))
+	}
+}
+
 // TestMySQLTooManyConnections fills a private MariaDB started with --max-connections=1 (plus the
 // connection it keeps for administrators, which everyone is under --skip-grant-tables) until the server
 // refuses one with 1040; the check's own connection is then refused the same way.
