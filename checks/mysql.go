@@ -34,13 +34,13 @@ import (
 
 // mysqlStatusQuery reads the read-only switches and the server's version (which says MariaDB or MySQL,
 // and so how to ask for the replica status).
-const mysqlStatusQuery = "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('read_only', 'super_read_only', 'innodb_read_only', 'version', 'wsrep_on')"
+const mysqlStatusQuery = "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('read_only', 'super_read_only', 'innodb_read_only', 'version', 'wsrep_on', 'wsrep_reject_queries')"
 
 // mysqlWsrepQuery reads a Galera node's state (MariaDB Galera Cluster, Percona XtraDB Cluster).
 const mysqlWsrepQuery = "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_ready', 'wsrep_cluster_status', 'wsrep_local_state_comment')"
 
 // mysqlWsrepHint is the hint for a Galera node that does not take application queries.
-const mysqlWsrepHint = "the Galera node is not ready for application use (not in the cluster's primary component, or still joining): it refuses queries (1047) until it rejoins; see wsrep_cluster_status and wsrep_local_state_comment on it, and the cluster's other nodes"
+const mysqlWsrepHint = "the Galera node is not ready for application use (not in the cluster's primary component, or still joining; or taken out of service, wsrep_reject_queries): it refuses queries (1047) until then; see wsrep_cluster_status, wsrep_local_state_comment and wsrep_reject_queries on it, and the cluster's other nodes"
 
 type mysqlCheck struct {
 	db       *sql.DB // shared by the checks of one target (shared.go)
@@ -608,6 +608,12 @@ func (p *mysqlCheck) status(ctx context.Context, conn *sql.Conn) error {
 		return &Error{Class: BadResponse, Err: errors.New("the server has no read_only variable: not MySQL or MariaDB?")}
 	}
 	if sqlTrue(vars["wsrep_on"]) {
+		if r := vars["wsrep_reject_queries"]; r != "" && !strings.EqualFold(r, "NONE") {
+			// The switch that takes a Galera node out of service (for maintenance, or out of a load
+			// balancer) while it stays in its cluster: it answers SHOW, and refuses the rest (1047).
+			return &Error{Class: NotReady, Err: fmt.Errorf("Galera node rejects queries: wsrep_reject_queries = %s", r),
+				Hint: "the Galera node was taken out of service (SET GLOBAL wsrep_reject_queries = NONE puts it back): it refuses application queries (1047)"}
+		}
 		if err := wsrepReady(ctx, conn); err != nil {
 			return err
 		}

@@ -537,9 +537,20 @@ func TestMySQLGaleraNotReady(t *testing.T) {
 	for _, ch := range []*checks.Check{plain, writable, query} {
 		assertClass(t, runUntilPass(t, ch), "")
 	}
+	// Taken out of service by its operator (as for a load balancer to drain it): it answers SHOW, and
+	// refuses the rest. The default run passed.
+	db := openMySQL(t, addr)
+	mustExec(t, db, "SET GLOBAL wsrep_reject_queries = ALL")
+	for _, ch := range []*checks.Check{plain, writable, query} {
+		err, _ := runCheck(t, ch)
+		assertAnswer(t, ch, err, checks.NotReady, "wsrep_reject_queries", "s3cr3t")
+	}
+	mustExec(t, db, "SET GLOBAL wsrep_reject_queries = NONE")
+	for _, ch := range []*checks.Check{plain, writable, query} {
+		assertClass(t, runUntilPass(t, ch), "")
+	}
 	// Joining a cluster that is not there: the node leaves its own, and retries (the statement does
 	// not return while it does; the server is killed at the end of the test).
-	db := openMySQL(t, addr)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
