@@ -619,21 +619,31 @@ func (p *mysqlCheck) status(ctx context.Context, conn *sql.Conn) error {
 		}
 	}
 	if p.writable {
-		for _, v := range []string{"super_read_only", "read_only", "innodb_read_only"} {
-			if sqlTrue(vars[v]) {
-				e := &Error{Class: ReadOnly, Err: fmt.Errorf("server has %s = ON; writable: true needs a writable primary", v)}
-				if v == "innodb_read_only" {
-					// A server started on a read-only data directory, not a replica: no primary to point at.
-					e.Hint = "the server was started with innodb_read_only (its InnoDB data directory is read-only, as on read-only media or a shared copy), which is not a replica's read_only: it takes no writes until restarted without it; or point %s at the primary"
-				}
-				return e
+		if v := readOnlySwitch(vars); v != "" {
+			e := &Error{Class: ReadOnly, Err: fmt.Errorf("server has %s = %s; writable: true needs a writable primary", v, vars[v])}
+			if v == "innodb_read_only" {
+				// A server started on a read-only data directory, not a replica: no primary to point at.
+				e.Hint = "the server was started with innodb_read_only (its InnoDB data directory is read-only, as on read-only media or a shared copy), which is not a replica's read_only: it takes no writes until restarted without it; or point %s at the primary"
 			}
+			return e
 		}
 	}
 	if p.maxLag > 0 {
 		return p.replicaLag(ctx, conn, strings.Contains(strings.ToLower(vars["version"]), "mariadb"))
 	}
 	return nil
+}
+
+// readOnlySwitch names the first read-only switch that is on, "" when none is. Not a boolean
+// everywhere: MariaDB 12.0 made read_only OFF, ON, NO_LOCK or NO_LOCK_NO_ADMIN (MDEV-36425), and only
+// OFF (0 on MySQL) is writable.
+func readOnlySwitch(vars map[string]string) string {
+	for _, v := range []string{"super_read_only", "read_only", "innodb_read_only"} {
+		if val := strings.TrimSpace(vars[v]); val != "" && val != "0" && !strings.EqualFold(val, "OFF") {
+			return v
+		}
+	}
+	return ""
 }
 
 // wsrepReady fails a Galera node whose wsrep_ready is not ON: it answers SHOW and SET (and so the

@@ -46,6 +46,27 @@ func TestJudgeReplicaStatusMySQLSpelling(t *testing.T) {
 	}
 }
 
+// TestReadOnlySwitch: MariaDB 12.0 made read_only an enum (OFF, ON, NO_LOCK, NO_LOCK_NO_ADMIN), which
+// this machine's MariaDB cannot produce; NO_LOCK and NO_LOCK_NO_ADMIN, read as booleans, were writable.
+func TestReadOnlySwitch(t *testing.T) {
+	for _, tc := range []struct {
+		vars map[string]string
+		want string
+	}{
+		{vars: map[string]string{"read_only": "OFF", "innodb_read_only": "OFF"}},
+		{vars: map[string]string{"read_only": "0", "super_read_only": "0"}},
+		{vars: map[string]string{"read_only": "ON"}, want: "read_only"},
+		{vars: map[string]string{"read_only": "1", "super_read_only": "1"}, want: "super_read_only"},
+		{vars: map[string]string{"read_only": "NO_LOCK"}, want: "read_only"},
+		{vars: map[string]string{"read_only": "NO_LOCK_NO_ADMIN", "innodb_read_only": "OFF"}, want: "read_only"},
+		{vars: map[string]string{"read_only": "OFF", "innodb_read_only": "ON"}, want: "innodb_read_only"},
+	} {
+		if got := readOnlySwitch(tc.vars); got != tc.want {
+			t.Errorf("%v: %q; want %q", tc.vars, got, tc.want)
+		}
+	}
+}
+
 // TestMySQLGreetingPerRun pins the interleaving TestMySQLNotMySQLShared finds about once in a thousand
 // runs: a run's new connection is not MySQL, and before that run reads why its connect failed, another
 // run of the pool dials: the first run's verdict is still its own connection's. A run the pool did not
