@@ -458,7 +458,9 @@ func dsnCause(err error, query string) string {
 	switch {
 	case reason != "":
 	case strings.HasPrefix(msg, "invalid value / unknown config name"):
-		reason = "not true, false, skip-verify or preferred"
+		// A name a Go program registered with the driver's RegisterTLSConfig (tls=custom), in a DSN
+		// copied from it: the name means nothing to another process.
+		reason = "not true, false, skip-verify or preferred (a name such as tls=custom is one a Go program registered with mysql.RegisterTLSConfig: give healthgate the CA and client certificate in the check's tls block, --set mysql.tls='{ca_file: PATH}' for --mysql)"
 	default:
 		reason = "unparsable"
 		if i := strings.IndexAny(msg, ":'\"%"); i > 0 {

@@ -190,6 +190,8 @@ func TestMySQLConfig(t *testing.T) {
 		{url: "app:pw@tcp(db:3307)/orders?collation=sjis_japanese_ci", target: "db:3307/orders"}, // no client-side interpolation there
 		{url: "app:pw@unix(/run/mysqld/mysqld.sock)/orders", target: "unix(/run/mysqld/mysqld.sock)/orders"},
 		{url: "mysql://app:s3cr3t-pw@db:3306/orders?tls=s3cr3t-pw", err: "parameter tls: not true, false, skip-verify or preferred"},
+		// A DSN copied from a Go program that registered its tls.Config under a name.
+		{url: "app:s3cr3t-pw@tcp(db:3306)/orders?tls=custom", err: "registered with mysql.RegisterTLSConfig: give healthgate the CA and client certificate in the check's tls block"},
 		{url: "app:pw@tcp(db:3306)/orders?parseTime=s3cr3t-pw", err: "not a valid mysql DSN (user:password@tcp(host:3306)/database?param=value): parameter parseTime: not true or false"},
 		{url: "app:pw@tcp(db:3306)/ord%zzers", err: "invalid dbname"},
 		{url: "mysql://app:s3cr3t@pw@db:3306/orders", target: "db:3306/orders"}, // Go's URL parser takes the last '@'
