@@ -21,6 +21,14 @@ import (
 // is never reconfigured.
 func startPostgres(t *testing.T, conf, hba string) (addr, socketDir string) {
 	t.Helper()
+	return startPrivatePostgres(t, "ssl = off\n"+conf, hba, nil)
+}
+
+// startPrivatePostgres is startPostgres with files (a name in the data directory → the file to copy
+// there, owned by the postgres user, mode 0600: a server certificate and key) and no ssl setting of its
+// own.
+func startPrivatePostgres(t *testing.T, conf, hba string, files map[string]string) (addr, socketDir string) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("-short: no private Postgres")
 	}
@@ -48,8 +56,22 @@ func startPostgres(t *testing.T, conf, hba string) (addr, socketDir string) {
 	}
 	data := filepath.Join(dir, "data")
 	runAs("initdb", "-D", data, "-A", "trust", "-U", "postgres", "--no-sync")
+	// The server reads a key only when the postgres user owns it, mode 0600.
+	for to, from := range files {
+		b, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		to = filepath.Join(data, to)
+		if err := os.WriteFile(to, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(to, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
 	port := checktest.FreePort(t)
-	appendFile(t, filepath.Join(data, "postgresql.conf"), fmt.Sprintf("\nlisten_addresses = '127.0.0.1'\nport = %d\nunix_socket_directories = '%s'\nfsync = off\nssl = off\n%s\n", port, dir, conf))
+	appendFile(t, filepath.Join(data, "postgresql.conf"), fmt.Sprintf("\nlisten_addresses = '127.0.0.1'\nport = %d\nunix_socket_directories = '%s'\nfsync = off\n%s\n", port, dir, conf))
 	if err := os.WriteFile(filepath.Join(data, "pg_hba.conf"), []byte("local all all trust\n"+hba), 0o600); err != nil {
 		t.Fatal(err)
 	}

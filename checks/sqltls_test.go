@@ -4,10 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -209,55 +206,12 @@ func writeFile(t *testing.T, path string, data []byte) {
 // certificate (the cert method). The shared Postgres is never reconfigured. It returns the TCP address.
 func startPostgresTLS(t *testing.T, p *testPKI) string {
 	t.Helper()
-	bin := postgresBin(t)
-	pgUser, err := user.Lookup("postgres")
-	if err != nil {
-		unavailable(t, "no postgres user: %v", err)
-	}
-	uid, _ := strconv.Atoi(pgUser.Uid)
-	gid, _ := strconv.Atoi(pgUser.Gid)
-	dir, err := os.MkdirTemp("", "healthgate-pgtls-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	if err := os.Chown(dir, uid, gid); err != nil {
-		unavailable(t, "cannot hand a directory to the postgres user (not root?): %v", err)
-	}
-	runAs := func(name string, args ...string) {
-		t.Helper()
-		out, err := exec.Command("runuser", append([]string{"-u", "postgres", "--", filepath.Join(bin, name)}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-		}
-	}
-	data := filepath.Join(dir, "data")
-	runAs("initdb", "-D", data, "-A", "trust", "-U", "postgres", "--no-sync")
-	// The server reads its key only when the postgres user owns it, mode 0600.
-	for _, f := range []struct{ from, to string }{{p.serverCert, "server.crt"}, {p.serverKey, "server.key"}, {p.ca, "ca.crt"}} {
-		b, err := os.ReadFile(f.from)
-		if err != nil {
-			t.Fatal(err)
-		}
-		to := filepath.Join(data, f.to)
-		writeFile(t, to, b)
-		if err := os.Chown(to, uid, gid); err != nil {
-			t.Fatal(err)
-		}
-	}
-	port := checktest.FreePort(t)
-	appendFile(t, filepath.Join(data, "postgresql.conf"), fmt.Sprintf("\nlisten_addresses = '127.0.0.1'\nport = %d\nunix_socket_directories = '%s'\nfsync = off\n"+
-		"ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\nssl_ca_file = 'ca.crt'\n", port, dir))
-	hba := "local all all trust\nhostnossl all all 127.0.0.1/32 reject\nhostssl all healthgate 127.0.0.1/32 cert\nhostssl all all 127.0.0.1/32 trust\n"
-	if err := os.WriteFile(filepath.Join(data, "pg_hba.conf"), []byte(hba), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	runAs("pg_ctl", "-D", data, "-l", filepath.Join(dir, "log"), "-w", "start")
-	t.Cleanup(func() {
-		_ = exec.Command("runuser", "-u", "postgres", "--", filepath.Join(bin, "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop").Run()
-	})
+	addr, dir := startPrivatePostgres(t, "ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\nssl_ca_file = 'ca.crt'\n",
+		"hostnossl all all 127.0.0.1/32 reject\nhostssl all healthgate 127.0.0.1/32 cert\nhostssl all all 127.0.0.1/32 trust\n",
+		map[string]string{"server.crt": p.serverCert, "server.key": p.serverKey, "ca.crt": p.ca})
+	_, port, _ := strings.Cut(addr, ":")
 	ctx := t.Context()
-	conn, err := pgx.Connect(ctx, fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres sslmode=disable", dir, port))
+	conn, err := pgx.Connect(ctx, fmt.Sprintf("host=%s port=%s user=postgres dbname=postgres sslmode=disable", dir, port))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +219,7 @@ func startPostgresTLS(t *testing.T, p *testPKI) string {
 	if _, err := conn.Exec(ctx, "CREATE ROLE healthgate LOGIN"); err != nil {
 		t.Fatal(err)
 	}
-	return fmt.Sprintf("127.0.0.1:%d", port)
+	return addr
 }
 
 // TestPostgresTLS runs postgres checks with a tls block against a real Postgres that speaks TLS.
