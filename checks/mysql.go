@@ -600,12 +600,7 @@ func (p *mysqlCheck) status(ctx context.Context, conn *sql.Conn) error {
 	if err != nil {
 		return classifyMySQL(err)
 	}
-	vars := map[string]string{}
-	for _, row := range rows {
-		if len(row) >= 2 {
-			vars[strings.ToLower(deref(row[0]))] = deref(row[1])
-		}
-	}
+	vars := nameValues(rows)
 	if _, ok := vars["read_only"]; !ok {
 		return &Error{Class: BadResponse, Err: errors.New("the server has no read_only variable: not MySQL or MariaDB?")}
 	}
@@ -636,6 +631,17 @@ func (p *mysqlCheck) status(ctx context.Context, conn *sql.Conn) error {
 	return nil
 }
 
+// nameValues is the rows of a SHOW VARIABLES or SHOW STATUS: each name, in lower case, to its value.
+func nameValues(rows [][]*string) map[string]string {
+	m := make(map[string]string, len(rows))
+	for _, row := range rows {
+		if len(row) >= 2 {
+			m[strings.ToLower(deref(row[0]))] = deref(row[1])
+		}
+	}
+	return m
+}
+
 // readOnlySwitch names the first read-only switch that is on, "" when none is. Not a boolean
 // everywhere: MariaDB 12.0 made read_only OFF, ON, NO_LOCK or NO_LOCK_NO_ADMIN (MDEV-36425), and only
 // OFF (0 on MySQL) is writable.
@@ -656,12 +662,7 @@ func wsrepReady(ctx context.Context, conn *sql.Conn) error {
 	if err != nil {
 		return classifyMySQL(err)
 	}
-	st := map[string]string{}
-	for _, row := range rows {
-		if len(row) >= 2 {
-			st[strings.ToLower(deref(row[0]))] = deref(row[1])
-		}
-	}
+	st := nameValues(rows)
 	ready, ok := st["wsrep_ready"]
 	if !ok || sqlTrue(ready) {
 		return nil
