@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -226,12 +227,13 @@ func (d *dnsCheck) lookup(ctx context.Context) ([]string, error) {
 	switch d.cfg.record {
 	case "CNAME":
 		// LookupCNAME follows the chain and returns its end; a name that is not an alias returns
-		// itself (if it has A/AAAA records), which for record: CNAME is "no CNAME record".
+		// itself (if it has A/AAAA records), as the resolver found it: a short name expanded by the
+		// search list (foo as foo.ns.svc.cluster.local.). Either is "no CNAME record" for record: CNAME.
 		cname, err := r.LookupCNAME(ctx, d.cfg.host)
 		if err != nil {
 			return nil, err
 		}
-		if dnsName(cname) == dnsName(d.cfg.host) {
+		if dnsIsQueriedName(d.cfg.host, cname, dnsSearchList()) {
 			return nil, &Error{Class: DNS, Hint: dnsNoCNAMEHint, Err: fmt.Errorf("CNAME %s: %s has no CNAME record at %s", d.cfg.host, d.cfg.host, d.shown)}
 		}
 		return []string{dnsName(cname)}, nil
@@ -432,6 +434,58 @@ func asciiEqualFold(a, b []byte) bool {
 }
 
 func (d *dnsCheck) close() {}
+
+// dnsIsQueriedName reports whether name, the canonical name LookupCNAME returned for host, is one of
+// the names the resolver asks for host: host alone, or (unless it ends with a dot) host followed by
+// a domain of the search list, ndots deciding only the order. Such an answer is the name itself, not
+// an alias. An alias whose target is host under another search domain (foo.a. to foo.b., both in
+// the list) reads as no alias: the answer alone cannot tell which name was asked.
+func dnsIsQueriedName(host, name string, search []string) bool {
+	n := dnsName(name)
+	if n == dnsName(host) {
+		return true
+	}
+	if strings.HasSuffix(host, ".") {
+		return false
+	}
+	return slices.ContainsFunc(search, func(domain string) bool { return n == dnsName(host+"."+domain) })
+}
+
+// dnsResolvConf is where the Go resolver reads its search list.
+const dnsResolvConf = "/etc/resolv.conf"
+
+// dnsSearchList returns the search list the Go resolver uses now, read from /etc/resolv.conf (which
+// it rereads when the file changes); none if the file cannot be read and the host name has no domain.
+func dnsSearchList() []string {
+	conf, _ := os.ReadFile(dnsResolvConf)
+	hostname, _ := os.Hostname()
+	return dnsSearchOf(conf, hostname)
+}
+
+// dnsSearchOf reads a search list as the Go resolver does (net/dnsconfig_unix.go): the last search or
+// domain line wins (domain gives its one domain, "." is skipped); when there is none, or it is empty,
+// the domain of the host's name.
+func dnsSearchOf(conf []byte, hostname string) []string {
+	var search []string
+	for line := range strings.Lines(string(conf)) {
+		if strings.HasPrefix(line, ";") || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.Fields(line)
+		switch {
+		case len(f) > 1 && f[0] == "domain":
+			search = []string{f[1]}
+		case len(f) > 0 && f[0] == "search":
+			search = slices.DeleteFunc(f[1:], func(d string) bool { return d == "." })
+		}
+	}
+	if len(search) == 0 {
+		if _, domain, ok := strings.Cut(hostname, "."); ok && domain != "" {
+			search = []string{domain}
+		}
+	}
+	return search
+}
 
 // dnsName is a name in the form answers are compared in: lower case, no trailing dot.
 func dnsName(s string) string { return strings.ToLower(strings.TrimSuffix(s, ".")) }
