@@ -845,8 +845,9 @@ func TestMigrationsOtherFailuresKeepTheirClass(t *testing.T) {
 	if c := checks.ClassOf(err); c == checks.Schema || c == "" {
 		t.Fatalf("unreachable server: class %s (%v)", c, err)
 	}
-	// writable still reads the recovery state: the primary passes, then the schema decides.
-	ch = newCheckTimeout(t, config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": s.url, "writable": true, "migrations": mig("goose", "1")})}, generousTimeout)
+	// writable still reads the recovery state: the primary passes, then the schema decides. (On s.rwURL:
+	// s.url's sessions are read-only, which writable reads as a primary that takes no writes.)
+	ch = newCheckTimeout(t, config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": s.rwURL, "writable": true, "migrations": mig("goose", "1")})}, generousTimeout)
 	err, _ = runCheck(t, ch)
 	assertClass(t, err, checks.Schema)
 }
