@@ -206,6 +206,28 @@ func (b fakeBroker) handshake(heartbeat uint16) bool {
 	return b.write(0, 10, 41, []byte{0}) == nil // open-ok
 }
 
+// serve answers the client's method frames until its connection ends: answer first (it reports whether
+// it answered the frame; nil answers none), then channel.open with open-ok, channel.close with
+// close-ok, and connection.close with close-ok, which ends it.
+func (b fakeBroker) serve(answer func(ch, class, method uint16) bool) {
+	for {
+		typ, ch, class, method, ok := b.read()
+		switch {
+		case !ok:
+			return
+		case typ != 1: // the client's heartbeats
+		case answer != nil && answer(ch, class, method):
+		case class == 20 && method == 10: // channel.open: open-ok
+			_ = b.write(ch, 20, 11, []byte{0, 0, 0, 0})
+		case class == 20 && method == 40: // channel.close: close-ok
+			_ = b.write(ch, 20, 41, nil)
+		case class == 10 && method == 50: // connection.close: close-ok
+			_ = b.write(0, 10, 51, nil)
+			return
+		}
+	}
+}
+
 func TestAMQPBlocked(t *testing.T) {
 	addr := checktest.Serve(t, func(c net.Conn) {
 		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
@@ -254,24 +276,17 @@ func TestAMQPQueueUnavailable(t *testing.T) {
 				if !b.handshake(0) {
 					return
 				}
-				for {
-					_, ch, class, method, ok := b.read()
-					if !ok {
-						return
+				b.serve(func(ch, class, method uint16) bool {
+					if class != 50 || method != 10 {
+						return false
 					}
-					switch {
-					case class == 20 && method == 10: // channel.open: open-ok
-						_ = b.write(ch, 20, 11, []byte{0, 0, 0, 0})
-					case class == 50 && method == 10: // queue.declare: channel.close 404
-						args := binary.BigEndian.AppendUint16(nil, 404)
-						args = append(append(args, byte(len(tc.reason))), tc.reason...)
-						args = binary.BigEndian.AppendUint16(binary.BigEndian.AppendUint16(args, 50), 10)
-						_ = b.write(ch, 20, 40, args)
-					case class == 10 && method == 50: // connection.close: close-ok
-						_ = b.write(0, 10, 51, nil)
-						return
-					}
-				}
+					// queue.declare: channel.close 404
+					args := binary.BigEndian.AppendUint16(nil, 404)
+					args = append(append(args, byte(len(tc.reason))), tc.reason...)
+					args = binary.BigEndian.AppendUint16(binary.BigEndian.AppendUint16(args, 50), 10)
+					_ = b.write(ch, 20, 40, args)
+					return true
+				})
 			})
 			ch := newCheckTimeout(t, config.Check{Type: "amqp", Spec: config.SpecOf(map[string]any{"url": "amqp://app:s3cr3t-pw@" + addr + "/", "queue": "orders"})}, generousTimeout)
 			for range 2 {
@@ -312,18 +327,7 @@ func TestAMQPForcedClose(t *testing.T) {
 			return
 		}
 		brokers <- b
-		for {
-			_, ch, class, method, ok := b.read()
-			if !ok {
-				return
-			}
-			switch {
-			case class == 20 && method == 10: // channel.open: open-ok
-				_ = b.write(ch, 20, 11, []byte{0, 0, 0, 0})
-			case class == 20 && method == 40: // channel.close: close-ok
-				_ = b.write(ch, 20, 41, nil)
-			}
-		}
+		b.serve(nil)
 	}()
 	ch := newCheckTimeout(t, config.Check{Type: "amqp", Spec: config.SpecOf(map[string]any{"url": "amqp://app:s3cr3t-pw@" + ln.Addr().String() + "/"})}, generousTimeout)
 	err, _ = runCheck(t, ch)
@@ -428,26 +432,18 @@ func TestAMQPCloseWaitIsBounded(t *testing.T) {
 		if !b.handshake(10) {
 			return
 		}
-		for {
-			typ, ch, class, method, ok := b.read()
-			if !ok {
-				return
+		b.serve(func(_, class, method uint16) bool {
+			if class != 10 || method != 50 {
+				return false
 			}
-			switch {
-			case typ != 1: // the client's heartbeats
-			case class == 20 && method == 10: // channel.open
-				_ = b.write(ch, 20, 11, []byte{0, 0, 0, 0})
-			case class == 20 && method == 40: // channel.close
-				_ = b.write(ch, 20, 41, nil)
-			case class == 10 && method == 50: // connection.close: never answered, heartbeats go on
-				for {
-					if _, err := c.Write([]byte{8, 0, 0, 0, 0, 0, 0, 0xCE}); err != nil {
-						return
-					}
-					time.Sleep(100 * time.Millisecond)
+			// connection.close: never answered, heartbeats go on
+			for {
+				if _, err := c.Write([]byte{8, 0, 0, 0, 0, 0, 0, 0xCE}); err != nil {
+					return true
 				}
+				time.Sleep(100 * time.Millisecond)
 			}
-		}
+		})
 	})
 	ch := newCheck(t, config.Check{Type: "amqp", Spec: config.SpecOf(map[string]any{"url": "amqp://app:s3cr3t-pw@" + addr + "/"})})
 	err, _ := runCheck(t, ch)
