@@ -153,7 +153,13 @@ type fakeBroker struct {
 	r *bufio.Reader
 }
 
-func newFakeBroker(c net.Conn) fakeBroker { return fakeBroker{c: c, r: bufio.NewReader(c)} }
+// openFakeBroker is the broker of one client connection, which it gives 30 s, after the handshake
+// (heartbeat as handshake takes it); ok is false when the client did not get as far as open-ok.
+func openFakeBroker(c net.Conn, heartbeat uint16) (b fakeBroker, ok bool) {
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	b = fakeBroker{c: c, r: bufio.NewReader(c)}
+	return b, b.handshake(heartbeat)
+}
 
 // write writes a method frame on channel ch.
 func (b fakeBroker) write(ch, class, method uint16, args []byte) error {
@@ -230,9 +236,8 @@ func (b fakeBroker) serve(answer func(ch, class, method uint16) bool) {
 
 func TestAMQPBlocked(t *testing.T) {
 	addr := checktest.Serve(t, func(c net.Conn) {
-		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
-		b := newFakeBroker(c)
-		if !b.handshake(0) {
+		b, ok := openFakeBroker(c, 0)
+		if !ok {
 			return
 		}
 		_ = b.write(0, 10, 60, append([]byte{13}, "low on memory"...)) // connection.blocked
@@ -271,9 +276,8 @@ func TestAMQPQueueUnavailable(t *testing.T) {
 			var accepted atomic.Int32
 			addr := checktest.Serve(t, func(c net.Conn) {
 				accepted.Add(1)
-				_ = c.SetDeadline(time.Now().Add(30 * time.Second))
-				b := newFakeBroker(c)
-				if !b.handshake(0) {
+				b, ok := openFakeBroker(c, 0)
+				if !ok {
 					return
 				}
 				b.serve(func(ch, class, method uint16) bool {
@@ -321,9 +325,8 @@ func TestAMQPForcedClose(t *testing.T) {
 			return
 		}
 		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
-		b := newFakeBroker(c)
-		if !b.handshake(0) {
+		b, ok := openFakeBroker(c, 0)
+		if !ok {
 			return
 		}
 		brokers <- b
@@ -427,9 +430,8 @@ func rabbitmqctl(t *testing.T) func(args ...string) {
 // asks for (amqp091 beats every half of it).
 func TestAMQPCloseWaitIsBounded(t *testing.T) {
 	addr := checktest.Serve(t, func(c net.Conn) {
-		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
-		b := newFakeBroker(c)
-		if !b.handshake(10) {
+		b, ok := openFakeBroker(c, 10)
+		if !ok {
 			return
 		}
 		b.serve(func(_, class, method uint16) bool {
