@@ -4,6 +4,7 @@ import (
 	"net"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -267,19 +268,20 @@ var conventional = []struct{ variable, name, typ string }{
 // REDIS_URL", or, for a variable set but empty (a Secret's empty key, DATABASE_URL=$UNSET in a
 // manifest), that it is: asked to set a variable that is set, a reader looks for a typo in its name.
 func EnvironmentHint(env LookupEnv) string {
-	var empty []string
+	var all, empty []string
 	for _, conv := range conventional {
+		all = append(all, conv.variable)
 		if v, ok := env(conv.variable); ok && v == "" {
 			empty = append(empty, conv.variable)
 		}
 	}
 	switch len(empty) {
 	case 0:
-		return "set DATABASE_URL / REDIS_URL"
+		return "set " + strings.Join(all, " / ")
 	case 1:
 		return "give " + empty[0] + " a URL: it is set, but empty"
 	}
-	return "give DATABASE_URL or REDIS_URL a URL: both are set, but empty"
+	return "give " + strings.Join(empty, " or ") + " a URL: both are set, but empty"
 }
 
 // FromEnvironment builds the configuration used when there is no file: the conventional DATABASE_URL
