@@ -256,10 +256,11 @@ func TestWaitLineWhenHintChanges(t *testing.T) {
 	noRole := checks.Failf(checks.Auth, `FATAL: role "app" does not exist (SQLSTATE 28000)`)
 	noDB := &checks.Error{Class: checks.Auth, Err: errors.New(`FATAL: database "app" does not exist (SQLSTATE 3D000)`), Hint: "database does not exist: check the database name in %s"}
 	// The hints alternate (as a reset during the connect and one right after it do): a line for each
-	// hint once, not one for every flip.
-	c := checks.Func(spec("db", time.Second), scripted(&runs, noRole, noRole, noDB, noRole, noDB, noRole))
+	// hint once, not one for every flip. Five auth failures back off at most 0.25+0.5+1+2+4 = 7.75 s
+	// (full jitter under the persistent curve); six could take 13.75 s, past a 10 s timeout.
+	c := checks.Func(spec("db", time.Second), scripted(&runs, noRole, noRole, noDB, noRole, noDB))
 	var out syncBuffer
-	if _, err := startup.Wait(t.Context(), []*checks.Check{c}, startup.Options{Timeout: 10 * time.Second, Progress: &out}); err != nil {
+	if _, err := startup.Wait(t.Context(), []*checks.Check{c}, startup.Options{Timeout: 20 * time.Second, Progress: &out}); err != nil {
 		t.Fatalf("Wait = %v", err)
 	}
 	if n := strings.Count(out.String(), "waiting for db"); n != 2 {
