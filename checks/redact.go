@@ -150,10 +150,34 @@ func redactValues(q url.Values, depth int) {
 	}
 }
 
+// dsnKeywords are the keys a libpq key=value string holds in practice: libpq's connection keywords,
+// pgx's and pgxpool's own, and the run-time parameters set there most. After an unquoted secret value,
+// any other key is taken for the rest of a secret with a blank in it (password=two s3cr3t=x, which
+// libpq and pgx read as password=two and a key s3cr3t).
+var dsnKeywords = map[string]bool{}
+
+func init() {
+	for _, k := range strings.Fields(`host hostaddr port dbname database user password passfile
+		require_auth channel_binding connect_timeout client_encoding options application_name
+		fallback_application_name keepalives keepalives_idle keepalives_interval keepalives_count
+		tcp_user_timeout replication gssencmode sslmode sslnegotiation sslcompression sslcert sslkey
+		sslpassword sslcertmode sslrootcert sslcrl sslcrldir sslsni requirepeer
+		ssl_min_protocol_version ssl_max_protocol_version min_protocol_version max_protocol_version
+		krbsrvname krbspn gsslib gssdelegation service servicefile target_session_attrs
+		load_balance_hosts statement_cache_capacity description_cache_capacity
+		default_query_exec_mode min_read_buffer_size pool_max_conns pool_min_conns pool_min_idle_conns
+		pool_max_conn_lifetime pool_max_conn_idle_time pool_health_check_period
+		pool_max_conn_lifetime_jitter search_path timezone datestyle statement_timeout lock_timeout
+		idle_in_transaction_session_timeout`) {
+		dsnKeywords[k] = true
+	}
+}
+
 // redactDSN redacts a libpq key=value connection string: `host=db password='a b' user=app`.
 func redactDSN(dsn string) string {
 	var b strings.Builder
 	s := dsn
+	afterSecret := false // the value before was a secret, unquoted
 	for {
 		s = strings.TrimLeft(s, " \t\n")
 		if s == "" {
@@ -169,9 +193,13 @@ func redactDSN(dsn string) string {
 			// (password=two words), and libpq refuses the rest, which may be the secret's own.
 			return redacted
 		}
+		if afterSecret && !dsnKeywords[strings.ToLower(key)] {
+			return redacted
+		}
 		s = strings.TrimLeft(s[eq+1:], " \t")
 		var val string
-		if strings.HasPrefix(s, "'") {
+		quoted := strings.HasPrefix(s, "'")
+		if quoted {
 			end := 1
 			for end < len(s) && s[end] != '\'' {
 				if s[end] == '\\' {
@@ -199,9 +227,11 @@ func redactDSN(dsn string) string {
 		// password=s3cr3t, which the user meant as the password. A value with user:password@ in it
 		// (a MySQL DSN whose user holds an '=') is credentials too.
 		inner, _, ok := strings.Cut(val, "=")
-		if isSecretName(key) || ok && isSecretName(inner) || credentials(val) {
+		secret := isSecretName(key) || ok && isSecretName(inner)
+		if secret || credentials(val) {
 			val = redacted
 		}
+		afterSecret = secret && !quoted
 		if b.Len() > 0 {
 			b.WriteByte(' ')
 		}

@@ -65,6 +65,7 @@ func FuzzRedactURL(f *testing.F) {
 	f.Add(uint8(1), "nats", "", "tok", "nats:4222", "")
 	f.Add(uint8(6), "", "app", "s3:cr/3@t", "db:3306", "orders?parseTime=true")
 	f.Add(uint8(11), "", "app", `a\'b c`, "db", "app")
+	f.Add(uint8(10), "", "app", "two s3=x", "db", "app") // libpq: password=two and a key made of the rest
 	f.Add(uint8(14), "https", "", "sk_live_0", "api.stripe.com", "v1/balance")
 	f.Fuzz(func(t *testing.T, shape uint8, scheme, user, secret, host, rest string) {
 		_ = checks.RedactURL(scheme + user + secret + host + rest) // any input: no panic
@@ -115,10 +116,15 @@ func showsSecret(s string) bool {
 	return false
 }
 
-// nextKey reports whether an unquoted libpq value holds a blank and then an '=': to libpq, and to
-// anyone reading it, the value ends at the blank and the next key=value follows. (A blank and no '='
-// after it is no DSN at all: RedactURL hides it whole.)
+// nextKey reports whether an unquoted libpq value holds a blank and then a connection keyword and an
+// '=' (two sslmode=disable): to libpq, and to anyone reading it, the value ends at the blank and the
+// next key=value follows. (Any other word there is taken for the rest of the secret, and RedactURL
+// hides the string whole.)
 func nextKey(v string) bool {
 	i := strings.IndexAny(v, " \t\n\r\f\v")
-	return i >= 0 && strings.Contains(v[i:], "=")
+	if i < 0 {
+		return false
+	}
+	key, _, ok := strings.Cut(strings.TrimLeft(v[i:], " \t\n\r\f\v"), "=")
+	return ok && checks.IsDSNKeyword(strings.TrimSpace(key))
 }

@@ -58,6 +58,13 @@ func TestRedactURL(t *testing.T) {
 		{name: "nested deeper than maxNesting", raw: "/a?n=/b?n=/c?n=/d?n=/e?x=1", want: "/a?n=%2Fb%3Fn%3D%252Fc%253Fn%253D%25252Fd%25253Fn%25253Dxxxxx"},
 		{name: "dsn, unquoted password with a blank", raw: "host=db password=two s3cr3t dbname=app", want: "xxxxx"},
 		{name: "dsn, empty value before the password", raw: "host= password=s3cr3t dbname=app", want: "host=xxxxx dbname=app"},
+		// password=two s3cr3t=x: libpq (and pgx) read password=two and a key s3cr3t, a password with a
+		// blank written unquoted; a key after an unquoted secret that is no connection keyword is one.
+		{name: "dsn, unquoted password with a blank and an '='", raw: "host=db password=two s3cr3t=x dbname=app", want: "xxxxx"},
+		{name: "dsn, unquoted password with a blank and an '=', last", raw: "host=db password=a s3=cr3t", want: "xxxxx"},
+		{name: "dsn, a keyword after the password", raw: "password=s3cr3t application_name=api sslmode=disable", want: "password=xxxxx application_name=api sslmode=disable"},
+		{name: "dsn, a runtime parameter after a quoted password", raw: "password='s3 cr3t' search_path=app", want: "password=xxxxx search_path=app"},
+		{name: "dsn, a keyword glued to the password's '='", raw: "host=db password=a=b sslmode=disable", want: "host=db password=xxxxx sslmode=disable"},
 		{name: "dsn, a quoted value and a key glued to it", raw: "host=db password=''s3cr3t= dbname=app", want: "xxxxx"},
 		{name: "dsn, credentials in a value", raw: "A=app:s3cr3t@unix(/run/mysqld.sock)/orders", want: "A=xxxxx"},
 		{name: "mysql DSN, '/' in the password and no database", raw: "/:s3cr3t@db", want: "xxxxx"},
