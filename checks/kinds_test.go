@@ -655,6 +655,60 @@ func TestRedisClusterNode(t *testing.T) {
 	}
 }
 
+// TestRedisClusterDown: a Redis Cluster node answers PING while its cluster is down (cluster_state:fail:
+// slots no node serves, or the node cut off from the majority) and refuses every key with CLUSTERDOWN;
+// a check without key passed it. It is not_ready, naming the state, until the cluster is up again. A
+// user whose ACL refuses CLUSTER, and a server without cluster support, pass on PING as before.
+func TestRedisClusterDown(t *testing.T) {
+	dir := t.TempDir()
+	node := checktest.StartRedis(t, "--cluster-enabled", "yes", "--cluster-config-file", dir+"/nodes.conf")
+	ctx := t.Context()
+	admin := redis.NewClient(&redis.Options{Addr: node})
+	t.Cleanup(func() { _ = admin.Close() })
+	if err := admin.Set(ctx, "x", "y", 0).Err(); err == nil || !strings.HasPrefix(err.Error(), "CLUSTERDOWN") {
+		t.Fatalf("SET on a node with no slots = %v; want CLUSTERDOWN (the state the test needs)", err)
+	}
+	if err := admin.Do(ctx, "ACL", "SETUSER", "pingonly", "on", ">pw", "+ping", "~*").Err(); err != nil {
+		t.Fatal(err)
+	}
+	ch := newCheckTimeout(t, config.Check{Type: "redis", Spec: config.SpecOf(map[string]any{"url": "redis://:s3cr3t-unused@" + node + "/0"})}, generousTimeout)
+	err, _ := runCheck(t, ch)
+	assertAnswer(t, ch, err, checks.NotReady, "cluster is down", "s3cr3t")
+	if !strings.Contains(err2s(err), "cluster_state:fail") {
+		t.Errorf("error %q does not name the cluster's state", err)
+	}
+	aclOnly := newCheckTimeout(t, config.Check{Type: "redis", Spec: config.SpecOf(map[string]any{"url": "redis://pingonly:pw@" + node + "/0"})}, generousTimeout)
+	err, _ = runCheck(t, aclOnly)
+	assertClass(t, err, "")
+
+	if err := admin.Do(ctx, "CLUSTER", "ADDSLOTSRANGE", 0, 16383).Err(); err != nil {
+		t.Fatal(err)
+	}
+	checktest.Eventually(t, 20*time.Second, "the one-node cluster to be up", func() bool {
+		info, err := admin.ClusterInfo(ctx).Result()
+		return err == nil && strings.Contains(info, "cluster_state:ok")
+	})
+	err, _ = runCheck(t, ch)
+	assertClass(t, err, "")
+
+	// A server without cluster support is asked once, not every run.
+	plain := checktest.StartRedis(t)
+	standalone := newCheck(t, config.Check{Type: "redis", Spec: config.SpecOf(map[string]any{"url": "redis://" + plain + "/0"})})
+	for range 3 {
+		err, _ = runCheck(t, standalone)
+		assertClass(t, err, "")
+	}
+	pc := redis.NewClient(&redis.Options{Addr: plain})
+	t.Cleanup(func() { _ = pc.Close() })
+	stats, err := pc.Info(ctx, "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(stats, "cmdstat_cluster|info:calls=1,"); n != 1 {
+		t.Errorf("CLUSTER INFO not asked exactly once in 3 runs of a server without cluster support:\n%s", stats)
+	}
+}
+
 // TestRedisProtectedMode: Redis in protected mode (the default without a password or an explicit bind)
 // answers a connection from another host with -DENIED and closes it. go-redis took the DENIED as the
 // answer of a server without HELLO and dropped it, and the run failed reset ("restarting, a load balancer

@@ -61,6 +61,10 @@ type redisShared struct {
 	// every connection, not twemproxy); until a run passes, later drops are not looked into, so such a
 	// dependency sees one connection a run, not two.
 	pongless atomic.Bool
+	// noClusterInfo: the server answered CLUSTER INFO with an error (no cluster support, the command
+	// renamed, an ACL without it, a proxy): runs no longer ask, until one fails (the server may have
+	// been restarted as a cluster node).
+	noClusterInfo atomic.Bool
 
 	mu   sync.Mutex
 	cur  *redisGen
@@ -491,6 +495,9 @@ func (r *redisCheck) run(ctx context.Context) error {
 	} else if err == nil {
 		s.pongless.Store(false)
 	}
+	if err != nil {
+		s.noClusterInfo.Store(false)
+	}
 	var mismatch *roleMismatch
 	switch {
 	case ClassOf(err) == Refused || ClassOf(err) == DNS || ClassOf(err) == Timeout || ClassOf(err) == Reset || ClassOf(err) == TLS:
@@ -524,6 +531,10 @@ func (r *redisCheck) once(ctx context.Context, c *redis.Client) error {
 		if pong != "PONG" {
 			return &Error{Class: BadResponse, Err: fmt.Errorf("PING answered %q, not PONG", truncate(pong, 64))}
 		}
+		// With key, EXISTS already met a cluster that is down (CLUSTERDOWN).
+		if err := r.shared.clusterState(ctx, c); err != nil {
+			return err
+		}
 	}
 	if r.role == "" {
 		return nil
@@ -543,6 +554,35 @@ func (r *redisCheck) once(ctx context.Context, c *redis.Client) error {
 		return &Error{Class: BadResponse, Err: &roleMismatch{fmt.Sprintf("server role is %q; role: replica expects a replica", got)}}
 	case r.role == "replica" && len(res) >= 4 && res[3] != "connected":
 		return &Error{Class: NotReady, Err: fmt.Errorf("replica link to its primary is %v", res[3])}
+	}
+	return nil
+}
+
+// clusterState fails a Redis Cluster node whose cluster is down: such a node answers PING, but while
+// its cluster_state is fail (a slot no node serves, or the node cut off from the majority of primaries)
+// it refuses every key with CLUSTERDOWN, and the service behind it cannot work. One CLUSTER INFO a run
+// on a cluster node; a server that answers it with an error is not asked again (noClusterInfo).
+func (s *redisShared) clusterState(ctx context.Context, c *redis.Client) error {
+	if s.noClusterInfo.Load() {
+		return nil
+	}
+	info, err := c.ClusterInfo(ctx).Result()
+	var re redis.Error
+	switch {
+	case errors.As(err, &re):
+		s.noClusterInfo.Store(true) // "cluster support disabled", unknown command, NOPERM: nothing to look at
+		return nil
+	case err != nil:
+		return classifyRedis(err)
+	}
+	fields := map[string]string{}
+	for line := range strings.Lines(info) {
+		k, v, _ := strings.Cut(strings.TrimSpace(line), ":")
+		fields[k] = v
+	}
+	if state := fields["cluster_state"]; state != "ok" {
+		return &Error{Class: NotReady, Hint: redisClusterDownHint,
+			Err: fmt.Errorf("cluster_state:%s (slots served %s of 16384, %s known nodes)", truncate(state, 16), truncate(fields["cluster_slots_ok"], 8), truncate(fields["cluster_known_nodes"], 8))}
 	}
 	return nil
 }
@@ -577,8 +617,9 @@ const (
 
 // Redis Cluster: the check speaks to the one node of its URL, not to the cluster.
 const (
-	redisMovedHint     = "the server is a Redis Cluster node, and the key is in a slot another node serves (the error names it): this check reads from the node in %s alone; choose a key of a slot this node serves, or point %s at the node that serves it"
-	redisClusterDBHint = "the server is a Redis Cluster node, which has database 0 only: use /0 in %s (redis://host:6379/0)"
+	redisMovedHint       = "the server is a Redis Cluster node, and the key is in a slot another node serves (the error names it): this check reads from the node in %s alone; choose a key of a slot this node serves, or point %s at the node that serves it"
+	redisClusterDownHint = "the server is a Redis Cluster node and its cluster is down: it answers PING but refuses every key (CLUSTERDOWN) until each of the 16384 slots is served by a reachable primary and the node reaches the majority of primaries; CLUSTER INFO and CLUSTER NODES on it show which slots or nodes are failing"
+	redisClusterDBHint   = "the server is a Redis Cluster node, which has database 0 only: use /0 in %s (redis://host:6379/0)"
 )
 
 // redisNoPermHint: the credentials were accepted; the ACL user lacks what the check runs (a password
