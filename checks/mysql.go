@@ -37,7 +37,14 @@ import (
 const mysqlStatusQuery = "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('read_only', 'super_read_only', 'innodb_read_only', 'version', 'wsrep_on', 'wsrep_reject_queries')"
 
 // mysqlWsrepQuery reads a Galera node's state (MariaDB Galera Cluster, Percona XtraDB Cluster).
-const mysqlWsrepQuery = "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_ready', 'wsrep_cluster_status', 'wsrep_local_state_comment')"
+const mysqlWsrepQuery = "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_ready', 'wsrep_cluster_status', 'wsrep_local_state', 'wsrep_local_state_comment')"
+
+// wsrepSynced is wsrep_local_state of a node synced with its cluster: 1 is Joining, 2 Donor/Desynced, 3
+// Joined (catching up), 4 Synced.
+const wsrepSynced = "4"
+
+// mysqlWsrepSyncHint is the hint for a Galera node that takes queries but is not synced with its cluster.
+const mysqlWsrepSyncHint = "the Galera node is not synced with its cluster: a donor (giving a state transfer to a joining node, or desynced with wsrep_desync, as a backup tool does) or a node still catching up (Joined); its data may lag the cluster's, and during an rsync or mysqldump state transfer it blocks writes. It is ready again when wsrep_local_state_comment reads Synced: Galera's clustercheck and ProxySQL take such a node out of rotation the same way"
 
 // mysqlWsrepHint is the hint for a Galera node that does not take application queries.
 const mysqlWsrepHint = "the Galera node is not ready for application use (not in the cluster's primary component, or still joining; or taken out of service, wsrep_reject_queries): it refuses queries (1047) until then; see wsrep_cluster_status, wsrep_local_state_comment and wsrep_reject_queries on it, and the cluster's other nodes"
@@ -655,8 +662,9 @@ func readOnlySwitch(vars map[string]string) string {
 }
 
 // wsrepReady fails a Galera node whose wsrep_ready is not ON: it answers SHOW and SET (and so the
-// read-only switches) but refuses every other statement with 1047. A server with wsrep_on and no
-// provider loaded has no wsrep_ready: not a cluster node, nothing to judge.
+// read-only switches) but refuses every other statement with 1047. It fails a node that takes queries
+// but is not synced with its cluster too (a donor, a node catching up: wsrepSynced). A server with
+// wsrep_on and no provider loaded has no wsrep_ready: not a cluster node, nothing to judge.
 func wsrepReady(ctx context.Context, conn *sql.Conn) error {
 	rows, err := sqlReader{conn}.readRows(ctx, mysqlWsrepQuery)
 	if err != nil {
@@ -664,7 +672,14 @@ func wsrepReady(ctx context.Context, conn *sql.Conn) error {
 	}
 	st := nameValues(rows)
 	ready, ok := st["wsrep_ready"]
-	if !ok || sqlTrue(ready) {
+	if !ok {
+		return nil
+	}
+	if sqlTrue(ready) {
+		if state := st["wsrep_local_state"]; state != "" && state != wsrepSynced {
+			return &Error{Class: NotReady, Hint: mysqlWsrepSyncHint,
+				Err: fmt.Errorf("Galera node not synced with its cluster: wsrep_local_state = %s (%s)", state, orDash(st["wsrep_local_state_comment"]))}
+		}
 		return nil
 	}
 	return &Error{Class: NotReady, Hint: mysqlWsrepHint,

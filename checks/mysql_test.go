@@ -523,6 +523,7 @@ func TestMySQLReplicaLag(t *testing.T) {
 // the node out of its cluster: with wsrep_ready OFF it still answers SHOW (the read-only switches) and
 // refuses every other statement with 1047 "WSREP has not yet prepared node for application use". The
 // default run passed there, writable too, and a query's 1047 was a query failure: both are not_ready.
+// So is a node desynced from its cluster (a donor), which takes queries.
 func TestMySQLGaleraNotReady(t *testing.T) {
 	provider := "/usr/lib/galera/libgalera_smm.so"
 	if _, err := os.Stat(provider); err != nil {
@@ -548,6 +549,21 @@ func TestMySQLGaleraNotReady(t *testing.T) {
 		assertAnswer(t, ch, err, checks.NotReady, "wsrep_reject_queries", "s3cr3t")
 	}
 	mustExec(t, db, "SET GLOBAL wsrep_reject_queries = NONE")
+	for _, ch := range []*checks.Check{plain, writable, query} {
+		assertClass(t, runUntilPass(t, ch), "")
+	}
+	// Desynced, as a backup tool or a state transfer to a joining node makes a donor: it takes queries,
+	// but its data may lag the cluster's. It passed; Galera's clustercheck and ProxySQL take it out. (A
+	// check with query runs its query alone, which such a node answers.)
+	mustExec(t, db, "SET GLOBAL wsrep_desync = ON")
+	for _, ch := range []*checks.Check{plain, writable} {
+		err, _ := runCheck(t, ch)
+		assertAnswer(t, ch, err, checks.NotReady, "not synced with its cluster", "s3cr3t")
+		if !strings.Contains(err2s(err), "wsrep_local_state = 2 (Donor/Desynced)") {
+			t.Errorf("%s: error %q does not name the node's state", ch.Name, err)
+		}
+	}
+	mustExec(t, db, "SET GLOBAL wsrep_desync = OFF")
 	for _, ch := range []*checks.Check{plain, writable, query} {
 		assertClass(t, runUntilPass(t, ch), "")
 	}
