@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/healthgate/healthgate/monitor"
@@ -47,15 +48,60 @@ type fleetBody struct {
 	Checks   map[string]monitor.State `json:"checks"`
 }
 
-// fleetCache holds /fleetz rendered for one snapshot.
+// fleetCache holds /fleetz rendered for one snapshot: whole, and for each check asked alone
+// (/fleetz?check=NAME, what a peer asks), filled on first use.
 type fleetCache struct {
 	snap *monitor.Snapshot
-	body *body
+	all  atomic.Pointer[body]
+	one  []atomic.Pointer[body] // by the check's index in snap.Checks
 }
 
-func renderFleet(instance string, s *monitor.Snapshot) *body {
-	fb := fleetBody{Instance: instance, Checks: make(map[string]monitor.State, len(s.Checks))}
-	for _, c := range s.Checks {
+func newFleetCache(s *monitor.Snapshot) *fleetCache {
+	return &fleetCache{snap: s, one: make([]atomic.Pointer[body], len(s.Checks))}
+}
+
+// whole returns /fleetz with every check.
+func (fc *fleetCache) whole(instance string) *body {
+	if b := fc.all.Load(); b != nil {
+		return b
+	}
+	b := renderFleet(instance, fc.snap.Checks)
+	fc.all.Store(b)
+	return b
+}
+
+// checkFleetParam is the query parameter by which a peer names the check it asks about.
+const checkFleetParam = "check"
+
+// only returns /fleetz for the checks named, those of them this process has: a peer asks about one
+// check, and the whole answer grows with the checks (1,000 checks with long names made 76 KB, more than
+// the maxFleetBody a peer reads, so such a pod was never heard).
+func (fc *fleetCache) only(instance string, names []string) *body {
+	if len(names) == 1 {
+		i, ok := fc.snap.Index(names[0])
+		if !ok {
+			return renderFleet(instance, nil)
+		}
+		if b := fc.one[i].Load(); b != nil {
+			return b
+		}
+		b := renderFleet(instance, fc.snap.Checks[i:i+1])
+		fc.one[i].Store(b)
+		return b
+	}
+	var cs []monitor.CheckStatus
+	for _, name := range names {
+		if c, ok := fc.snap.Lookup(name); ok {
+			cs = append(cs, *c)
+		}
+	}
+	return renderFleet(instance, cs)
+}
+
+// renderFleet renders /fleetz with the states of cs.
+func renderFleet(instance string, cs []monitor.CheckStatus) *body {
+	fb := fleetBody{Instance: instance, Checks: make(map[string]monitor.State, len(cs))}
+	for _, c := range cs {
 		fb.Checks[c.Name] = c.State
 	}
 	data, _ := json.Marshal(fb) // a struct of strings: cannot fail
@@ -80,10 +126,18 @@ func (h *Handler) fleetz(w http.ResponseWriter, r *http.Request) {
 	snap := h.src.Snapshot()
 	fc := h.fleet.Load()
 	if fc == nil || fc.snap != snap {
-		fc = &fleetCache{snap: snap, body: renderFleet(set.instance, snap)}
+		fc = newFleetCache(snap)
 		h.fleet.Store(fc)
 	}
-	b := fc.body
+	var b *body
+	if r.URL.RawQuery != "" {
+		if names := r.URL.Query()[checkFleetParam]; len(names) > 0 {
+			b = fc.only(set.instance, names)
+		}
+	}
+	if b == nil {
+		b = fc.whole(set.instance)
+	}
 	hdr := w.Header()
 	hdr["Content-Type"] = jsonMediaType
 	hdr["Cache-Control"] = noStore
@@ -303,7 +357,9 @@ func (p *Peers) askOne(ctx context.Context, addr, check string) answer {
 func (p *Peers) ask(ctx context.Context, addr, check, token string) (answer, string) {
 	// The URL is built, not concatenated: an IPv6 address with a zone ([fe80::1%eth0]:8080) needs its
 	// "%" escaped in a URL, and concatenated it failed to parse, the peer never asked.
-	u := url.URL{Scheme: "http", Host: addr, Path: fleetzPath}
+	// Asked about the one check: the answer stays small however many checks the peer has (a peer
+	// before this parameter ignores it and answers them all).
+	u := url.URL{Scheme: "http", Host: addr, Path: fleetzPath, RawQuery: url.Values{checkFleetParam: {check}}.Encode()}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return answer{}, PeerBadAnswer

@@ -569,3 +569,50 @@ func TestFleetTokenRotation(t *testing.T) {
 		}
 	}
 }
+
+// TestPeersHearAPodOfManyChecks: a peer asks /fleetz about the one check it needs, so a pod is heard
+// however many checks it has. The whole answer grows with the checks: 1,000 checks (a size the README
+// measures) with names near the 63-character limit made 76 KB, over the 64 KiB a peer reads, and such a
+// pod was bad_response to every peer, never heard, so a shared outage could never fail open.
+func TestPeersHearAPodOfManyChecks(t *testing.T) {
+	var db, others dep
+	cs := []*checks.Check{db.checkEvery("db", true, time.Hour)}
+	for i := range 1000 {
+		cs = append(cs, others.checkEvery(fmt.Sprintf("payments-ledger-replica-connection-pool-%023d", i), true, time.Hour))
+	}
+	db.fail(errSecret)
+	f := newFixtureWith(t, Options{Fleet: &FleetOptions{Instance: "big", Token: "s3cr3t-fleet"}}, monitor.Options{}, cs...)
+	// db's first run (the others' results do not matter: a check not run yet is in /fleetz too).
+	if _, ok := checktest.Poll(30*time.Second, 10*time.Millisecond, func() bool { return f.mon.Snapshot().Checks[0].State == monitor.Failing }); !ok {
+		t.Fatalf("db is %s; want failing", f.mon.Snapshot().Checks[0].State)
+	}
+	if r := f.get(t, "/fleetz", "Authorization", "Bearer s3cr3t-fleet"); len(r.body) <= maxFleetBody {
+		t.Fatalf("the whole /fleetz is %d bytes; the test needs one over %d", len(r.body), maxFleetBody)
+	}
+	for path, want := range map[string]string{
+		"/fleetz?check=db":            `{"instance":"big","checks":{"db":"failing"}}`,
+		"/fleetz?check=nope":          `{"instance":"big","checks":{}}`,
+		"/fleetz?check=db&check=nope": `{"instance":"big","checks":{"db":"failing"}}`,
+		"/fleetz?check=%64b":          `{"instance":"big","checks":{"db":"failing"}}`,
+	} {
+		if r := f.get(t, path, "Authorization", "Bearer s3cr3t-fleet"); r.code != 200 || r.body != want+"\n" {
+			t.Errorf("%s: %d, %d bytes %.200q; want 200 %q", path, r.code, len(r.body), r.body, want)
+		}
+	}
+	if r := f.get(t, "/fleetz?check=db"); r.code != 401 {
+		t.Errorf("/fleetz?check=db without the token = %d; want 401", r.code)
+	}
+
+	var mu sync.Mutex
+	results := map[string]int{}
+	p := NewPeers(PeersOptions{Peers: []Peer{{Addr: addrOf(f.srv)}}, Token: "s3cr3t-fleet", Sample: 10, Instance: "me", CacheFor: time.Second,
+		OnResult: func(r string) { mu.Lock(); results[r]++; mu.Unlock() }})
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if a, failing := p.Ask(ctx, "db"); a != 1 || failing != 1 {
+		mu.Lock()
+		defer mu.Unlock()
+		t.Fatalf("Ask = %d, %d (results %v); want the pod of 1,001 checks heard, failing", a, failing, results)
+	}
+}
