@@ -359,3 +359,72 @@ checks:
 	}
 	p2.waitCode(t, "/readyz", 200, 5*time.Second)
 }
+
+// TestServeReloadMigrationsWithAnotherChange: a reload that changes a check's migrations block together
+// with another of its fields (a new release's ConfigMap adds migrations and a query, or drops migrations
+// and retimes the check) applies the other change and keeps the migrations the process started with.
+// The block was left out of the check but the check still marked it as written, which read as
+// "migrations: empty", and the whole reload was refused (the metric at 0, on every pod of the old
+// release) for a block the reload must ignore.
+func TestServeReloadMigrationsWithAnotherChange(t *testing.T) {
+	t.Parallel() // a schema of its own; waits on reloads
+	conn, pg := migrationsSchema(t, "1", "2", "3")
+	path := filepath.Join(t.TempDir(), "healthgate.yaml")
+	write := func(fields string) {
+		t.Helper()
+		yaml := fmt.Sprintf(`server: {listen: "127.0.0.1:0", shutdown_delay: 0s, details: always}
+defaults: {interval: 1s, timeout: 800ms}
+checks:
+  - {name: db, type: postgres, url: %q%s}
+`, pg, fields)
+		if err := os.WriteFile(path+".new", []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(path+".new", path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const refused = "configuration reload refused: still serving the previous configuration"
+	reload := func(p *serveProcess, fields string) {
+		t.Helper()
+		n, m := logCount(p.log, "configuration reloaded"), logCount(p.log, refused)
+		write(fields)
+		p.sigs <- syscall.SIGHUP
+		checktest.Eventually(t, 10*time.Second, "the reload to"+fields, func() bool {
+			return logCount(p.log, "configuration reloaded") > n || logCount(p.log, refused) > m
+		})
+		if logCount(p.log, refused) > m {
+			t.Fatalf("reload to%s refused:\n%s", fields, p.log.String())
+		}
+		if v, _ := metricValue(p.probe(t, "/metrics").body, "healthgate_config_last_reload_successful"); v != 1 {
+			t.Errorf("healthgate_config_last_reload_successful = %v after the reload to%s; want 1", v, fields)
+		}
+		if !strings.Contains(p.log.String(), `"msg":"migrations changed: it needs a restart`) {
+			t.Errorf("no line saying the migrations change needs a restart:\n%s", p.log.String())
+		}
+	}
+
+	// Started without migrations: a block added with a new query is ignored, the query taken.
+	write("")
+	p := startServeFile(t, path, nil)
+	p.waitCode(t, "/readyz", 200, 10*time.Second)
+	reload(p, `, query: "SELECT 2", migrations: {tool: rails, version: "9"}`)
+	if !strings.Contains(p.log.String(), `"changed":"db"`) {
+		t.Errorf("the query change was not applied:\n%s", p.log.String())
+	}
+	p.waitCode(t, "/readyz", 200, 5*time.Second)
+
+	// Started with migrations: dropping the block with a new interval keeps it (version 3 still
+	// required: once its row is gone, db fails with schema).
+	write(`, migrations: {tool: rails, version: "3"}`)
+	p2 := startServeFile(t, path, nil)
+	p2.waitCode(t, "/readyz", 200, 10*time.Second)
+	reload(p2, `, interval: 900ms`)
+	if _, err := conn.Exec(context.Background(), "DELETE FROM schema_migrations WHERE version = '3'"); err != nil {
+		t.Fatal(err)
+	}
+	checktest.Eventually(t, 10*time.Second, "db failing with schema once version 3 is gone", func() bool {
+		r := p2.probe(t, "/readyz/db?verbose")
+		return r.code == 503 && strings.Contains(r.body, "schema")
+	})
+}

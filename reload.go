@@ -336,9 +336,9 @@ func (rl *reloader) restartOnly(cfg *config.Config) {
 		if !ok || was.Type != c.Type {
 			continue
 		}
-		if spec, changed := c.Spec.Adopt(was.Spec, "migrations"); changed {
+		if adopted, changed := c.Adopt(was, "migrations"); changed {
 			rl.log.Warn("migrations changed: it needs a restart (what this pod's app needs from the schema); the check keeps the migrations it started with", "check", c.Name)
-			cfg.Checks[i].Spec = spec
+			cfg.Checks[i] = adopted
 		}
 	}
 }

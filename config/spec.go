@@ -161,6 +161,43 @@ func (s Spec) Adopt(from Spec, key string) (Spec, bool) {
 	return out, true
 }
 
+// Adopt returns c with its field key as from has it (set, replaced or left out), in its Spec and in its
+// Source (whether and where it was written, where its value came from), and whether that changed c: a
+// reload keeps a field that needs a restart as the running configuration has it. The Source follows the
+// Spec: a field left out of the Spec but still marked as written reads as written empty (a migrations
+// block that the running check does not have was "migrations: empty", and the reload refused whole).
+func (c Check) Adopt(from Check, key string) (Check, bool) {
+	spec, changed := c.Spec.Adopt(from.Spec, key)
+	if !changed {
+		return c, false
+	}
+	c.Spec = spec
+	c.Src.Lines = adoptKey(c.Src.Lines, from.Src.Lines, key)
+	c.Src.Columns = adoptKey(c.Src.Columns, from.Src.Columns, key)
+	c.Src.Vars = adoptKey(c.Src.Vars, from.Src.Vars, key)
+	c.Src.Origins = adoptKey(c.Src.Origins, from.Src.Origins, key)
+	c.Src.Failed = adoptKey(c.Src.Failed, from.Src.Failed, key)
+	return c, true
+}
+
+// adoptKey returns to with key's entry as from has it (or none), changing a copy, never to itself.
+func adoptKey[V any](to, from map[string]V, key string) map[string]V {
+	v, ok := from[key]
+	if _, had := to[key]; !had && !ok {
+		return to
+	}
+	out := maps.Clone(to)
+	if out == nil {
+		out = map[string]V{}
+	}
+	if ok {
+		out[key] = v
+	} else {
+		delete(out, key)
+	}
+	return out
+}
+
 // field returns the value node of a field, nil when it is not set.
 func (s Spec) field(key string) *yaml.Node {
 	if s.node != nil {
