@@ -428,3 +428,51 @@ checks:
 		return r.code == 503 && strings.Contains(r.body, "schema")
 	})
 }
+
+// TestServeReloadAddedCheckMigrations: a check that a reload adds (or gives another type under its name)
+// runs without its migrations block until a restart, as a changed block does: the new release's ConfigMap
+// reaches the old release's pods during the rollout, and a check it adds with the new release's version
+// failed every old pod with schema (503) until the migration Job ended, emptying the Service mid-deploy.
+func TestServeReloadAddedCheckMigrations(t *testing.T) {
+	t.Parallel() // a schema of its own; waits on reloads
+	_, pg := migrationsSchema(t, "1", "2", "3")
+	path := filepath.Join(t.TempDir(), "healthgate.yaml")
+	write := func(more string) {
+		t.Helper()
+		yaml := fmt.Sprintf(`server: {listen: "127.0.0.1:0", shutdown_delay: 0s, details: always}
+defaults: {interval: 1s, timeout: 800ms}
+checks:
+  - {name: db, type: postgres, url: %q}
+%s`, pg, more)
+		if err := os.WriteFile(path+".new", []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(path+".new", path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("")
+	p := startServeFile(t, path, nil)
+	p.waitCode(t, "/readyz", 200, 10*time.Second)
+	// The next release's ConfigMap: a second check of the database, needing version 4 (its Job runs).
+	write(fmt.Sprintf("  - {name: schema, type: postgres, url: %q, migrations: {tool: rails, version: \"4\"}}\n", pg))
+	p.sigs <- syscall.SIGHUP
+	checktest.Eventually(t, 10*time.Second, "the reload adding schema", func() bool { return logCount(p.log, "configuration reloaded") > 0 })
+	checktest.Eventually(t, 10*time.Second, "schema passing (run without the new release's migrations)", func() bool {
+		r := p.probe(t, "/readyz/schema")
+		return r.code == 200
+	})
+	if r := p.probe(t, "/readyz?verbose"); r.code != 200 {
+		t.Errorf("/readyz = %d after the reload: %s", r.code, r.body)
+	}
+	if logCount(p.log, "migrations of a check added by a reload: it needs a restart (what this pod's app needs from the schema); the check runs without migrations until then") == 0 {
+		t.Errorf("no line saying the added check's migrations need a restart:\n%s", p.log.String())
+	}
+
+	// A restart (the new release's pod) takes them: not ready, with the schema reason.
+	p2 := startServeFile(t, path, nil)
+	checktest.Eventually(t, 10*time.Second, "a restart: schema 503 with the schema reason", func() bool {
+		r := p2.probe(t, "/readyz/schema?verbose")
+		return r.code == 503 && strings.Contains(r.body, "schema at version 3")
+	})
+}

@@ -326,7 +326,9 @@ func (rl *reloader) restartOnly(cfg *config.Config) {
 	// does not change while it runs. A new release's configuration reaches the old release's pods
 	// (the kubelet updates a mounted ConfigMap in place, within a minute, while the rollout is still
 	// going): taking its version would fail every old pod with `schema` until the migration Job ends,
-	// and empty the Service during the deploy. So the block stays as the process started with it.
+	// and empty the Service during the deploy. So the block stays as the process started with it; a
+	// check the process did not start with (added, renamed, or of another type under its name) runs
+	// without one until a restart: that release's ConfigMap adds it to the old pods as well.
 	running := make(map[string]config.Check, len(rl.cfg.Checks))
 	for _, c := range rl.cfg.Checks {
 		running[c.Name] = c
@@ -334,6 +336,10 @@ func (rl *reloader) restartOnly(cfg *config.Config) {
 	for i, c := range cfg.Checks {
 		was, ok := running[c.Name]
 		if !ok || was.Type != c.Type {
+			if adopted, changed := c.Adopt(config.Check{}, "migrations"); changed {
+				rl.log.Warn("migrations of a check added by a reload: it needs a restart (what this pod's app needs from the schema); the check runs without migrations until then", "check", c.Name)
+				cfg.Checks[i] = adopted
+			}
 			continue
 		}
 		if adopted, changed := c.Adopt(was, "migrations"); changed {
