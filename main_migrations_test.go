@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -306,14 +305,9 @@ defaults: {interval: 1s, timeout: 800ms}
 checks:
   - {name: db, type: postgres, url: %q, query: %q, migrations: {tool: rails, version: %q}}
 `, pg, query, version)
-		// Written aside and renamed: a poll that read a half-written (or empty, so valid) file would
+		// Replaced, not rewritten: a poll that read a half-written (or empty, so valid) file would
 		// drop db.
-		if err := os.WriteFile(path+".new", []byte(yaml), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(path+".new", path); err != nil {
-			t.Fatal(err)
-		}
+		replaceFile(t, path, yaml)
 	}
 	write("SELECT 1", "3")
 	p := startServeFile(t, path, nil)
@@ -377,12 +371,7 @@ defaults: {interval: 1s, timeout: 800ms}
 checks:
   - {name: db, type: postgres, url: %q%s}
 `, pg, fields)
-		if err := os.WriteFile(path+".new", []byte(yaml), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(path+".new", path); err != nil {
-			t.Fatal(err)
-		}
+		replaceFile(t, path, yaml)
 	}
 	const refused = "configuration reload refused: still serving the previous configuration"
 	reload := func(p *serveProcess, fields string) {
@@ -444,12 +433,7 @@ defaults: {interval: 1s, timeout: 800ms}
 checks:
   - {name: db, type: postgres, url: %q}
 %s`, pg, more)
-		if err := os.WriteFile(path+".new", []byte(yaml), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(path+".new", path); err != nil {
-			t.Fatal(err)
-		}
+		replaceFile(t, path, yaml)
 	}
 	write("")
 	p := startServeFile(t, path, nil)

@@ -372,22 +372,12 @@ checks:
 
 	// The certificate renewed (cert-manager rewriting a mounted Secret): same path, new bytes, swapped
 	// in by a rename as the kubelet does, so no poll sees a half-written file.
-	if err := os.WriteFile(ca+".new", append(certPEM, certPEM...), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(ca+".new", ca); err != nil {
-		t.Fatal(err)
-	}
+	replaceFile(t, ca, string(append(certPEM, certPEM...)))
 	reloaded("the renewed CA file to rebuild web", "", "web")
 	p.waitCode(t, "/readyz", 200, 10*time.Second)
 
 	// A *_file rotated (a mounted Secret updated): the check that reads it rebuilt.
-	if err := os.WriteFile(secret+".new", []byte(listen()+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(secret+".new", secret); err != nil {
-		t.Fatal(err)
-	}
+	replaceFile(t, secret, listen()+"\n")
 	reloaded("the rotated address_file to rebuild secret", "", "secret")
 	p.waitCode(t, "/readyz", 200, 10*time.Second)
 
@@ -704,5 +694,17 @@ func TestReloadSeriesBornAtZero(t *testing.T) {
 	defer mu.Unlock()
 	for _, p := range problems {
 		t.Error(p)
+	}
+}
+
+// replaceFile writes data beside path and renames it over path, as the kubelet swaps a mounted file: a
+// poll never reads it half-written.
+func replaceFile(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.WriteFile(path+".new", []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".new", path); err != nil {
+		t.Fatal(err)
 	}
 }
