@@ -38,6 +38,11 @@ type sqlDialect struct {
 	// tableScope says, in a hint, what else decides which table a name finds: on Postgres the schema and
 	// search_path, on MySQL the database (MySQL has no search_path).
 	tableScope string
+	// unusableSchemas, given an unqualified table name that was not found, names the schemas (at most
+	// a few) that hold a table of that name which this login may not use: Postgres skips a schema of
+	// search_path without USAGE, silently, so the table reads as missing. nil where no such thing
+	// happens (MySQL says "command denied").
+	unusableSchemas func(ctx context.Context, r rowsReader, table string) []string
 	// tables are the tools whose default table is spelled otherwise on this server: liquibase creates
 	// DATABASECHANGELOG in upper case on MySQL, where table names are case-sensitive (on Linux).
 	tables map[string]string
@@ -488,9 +493,15 @@ func (s *schemaCheck) run(ctx context.Context, r rowsReader) error {
 	case err == nil:
 		return s.tool.decide(s, rows)
 	case s.dialect.missingTable(err):
+		hint := fmt.Sprintf("no migration has run yet (no %s table): it should clear once the migration job has run; if it has, check %s, %s", s.table, s.fields("table"), s.dialect.tableScope)
+		if s.dialect.unusableSchemas != nil && !strings.Contains(s.table, ".") {
+			if schemas := s.dialect.unusableSchemas(ctx, r, s.table); len(schemas) > 0 {
+				hint += fmt.Sprintf("; a %s table exists in schema %s, which this login has no USAGE privilege on: Postgres leaves such a schema out of search_path without a word. If it is this app's, GRANT USAGE ON SCHEMA (and SELECT on the table) to the URL's user", s.table, strings.Join(schemas, ", "))
+			}
+		}
 		return &Error{Class: Schema,
 			Err:  fmt.Errorf("table %s does not exist: %s has never run against this database (this release needs version %s)", s.table, s.tool.name, s.want),
-			Hint: fmt.Sprintf("no migration has run yet (no %s table): it should clear once the migration job has run; if it has, check %s, %s", s.table, s.fields("table"), s.dialect.tableScope)}
+			Hint: hint}
 	case s.dialect.missingColumn(err):
 		return &Error{Class: Schema, Err: fmt.Errorf("table %s has no %s column as %s writes it: %w", s.table, strings.Join(s.tool.columns, "/"), s.tool.name, err),
 			Hint: fmt.Sprintf("table %s is not %s's: check %s", s.table, s.tool.name, s.fields("tool", "table"))}

@@ -377,6 +377,46 @@ func railsRows(t *testing.T, exec func(*testing.T, ...string), url string) {
 	expectSchema(t, url, mig("rails", "20241120093000"), true)
 }
 
+// TestMigrationsSchemaWithoutUsage: Postgres leaves a schema of search_path that the login has no USAGE
+// on out of it, without a word, so the tool's table reads as missing and the hint said no migration
+// ever ran (wait would wait for ever). It still fails schema (the table may be another app's), and the
+// hint names the schema that holds a table of that name and the grant that is missing.
+func TestMigrationsSchemaWithoutUsage(t *testing.T) {
+	s := newPGSchema(t)
+	// Tables named after the schema: other tests' tables (schema_migrations in their own schemas, out
+	// of this role's reach too) run in parallel.
+	table, nowhere := s.name+"_versions", s.name+"_nowhere"
+	s.exec(t, "CREATE TABLE "+table+" (version character varying NOT NULL PRIMARY KEY)",
+		"INSERT INTO "+table+" VALUES ('9')")
+	role := s.name + "_app"
+	s.exec(t, "CREATE ROLE "+role+" LOGIN")
+	t.Cleanup(func() {
+		for _, q := range []string{"DROP OWNED BY " + role, "DROP ROLE " + role} {
+			if _, err := s.admin.Exec(context.Background(), q); err != nil {
+				t.Errorf("%s: %v", q, err)
+			}
+		}
+	})
+	u, err := url.Parse(s.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword(role, "s3cr3t")
+	m := config.Migrations{Tool: "rails", Table: table, Version: "9"}
+	expectSchema(t, u.String(), m, false, table+" does not exist", absentHint,
+		"a "+table+` table exists in schema "`+s.name+`", which this login has no USAGE privilege on`)
+	// A table of that name nowhere: the hint as it was.
+	ch := newCheckTimeout(t, config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": u.String(),
+		"migrations": config.Migrations{Tool: "rails", Table: nowhere, Version: "9"}})}, generousTimeout)
+	err, _ = runCheck(t, ch)
+	assertAnswer(t, ch, err, checks.Schema, absentHint, "s3cr3t")
+	if strings.Contains(ch.Hint(err), "USAGE") {
+		t.Errorf("hint %q names a schema out of reach, with no %s table anywhere", ch.Hint(err), nowhere)
+	}
+	s.exec(t, "GRANT USAGE ON SCHEMA "+s.name+" TO "+role, "GRANT SELECT ON "+table+" TO "+role)
+	expectSchema(t, u.String(), m, true)
+}
+
 // dbmate's own binary writes its table: dbmate migrate and rollback against the real Postgres.
 func TestMigrationsDbmate(t *testing.T) {
 	bin := dbmateBinary(t)

@@ -1076,6 +1076,22 @@ var postgresDialect = sqlDialect{
 	classify:      classifyPostgres,
 	tableScope:    "the schema and search_path",
 	pgNames:       true,
+	unusableSchemas: func(ctx context.Context, r rowsReader, table string) []string {
+		// Read only on the failure path (the table not found); pg_class and pg_namespace are readable
+		// by every login. A failure of this read leaves the hint as it was.
+		rows, err := r.readRows(ctx, `SELECT n.nspname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+			WHERE c.relname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT pg_catalog.has_schema_privilege(n.oid, 'USAGE') ORDER BY 1 LIMIT 3`, table)
+		if err != nil {
+			return nil
+		}
+		var names []string
+		for _, row := range rows {
+			if len(row) == 1 && row[0] != nil {
+				names = append(names, strconv.Quote(*row[0]))
+			}
+		}
+		return names
+	},
 }
 
 func pgCode(err error) string {
