@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -499,11 +500,50 @@ func (h *httpCheck) hideHost(err error, proxy bool) error {
 }
 
 func (h *httpCheck) probe(ctx context.Context) error {
-	resp, err := h.do(ctx)
+	var used runConns
+	resp, err := h.do(ctx, &used)
 	if err != nil {
-		return h.hideHost(h.exchangeError(err), h.proxyHidden(err))
+		err = h.hideHost(h.exchangeError(err), h.proxyHidden(err))
+	} else {
+		err = h.answer(resp)
 	}
-	return h.answer(resp)
+	if class := ClassOf(err); err != nil && (!timeLeft(ctx) || class == Timeout || class == Reset) {
+		// A request left unanswered (or a body left unread) says nothing good of its connection: over
+		// HTTP/1, net/http closes it with the request; over HTTP/2 (https:// to a server that speaks it:
+		// most do) it only resets the stream, and the connection stayed in the pool, so when its path had
+		// died (a NAT's or a firewall's entry dropped, a load balancer's backend gone) every later run
+		// went on it and timed out, for as long as TCP took to give it up, while a new connection would
+		// have been answered. The next run dials afresh, as over HTTP/1.
+		used.close()
+	}
+	return err
+}
+
+// runConns are the connections a run's requests went on (httptrace's GotConn: the transport's own
+// connection, under HTTP/1 or HTTP/2), to close when the run failed in a way that condemns them.
+type runConns struct {
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func (r *runConns) got(info httptrace.GotConnInfo) {
+	if info.Conn == nil {
+		return
+	}
+	r.mu.Lock()
+	r.conns = append(r.conns, info.Conn)
+	r.mu.Unlock()
+}
+
+// close closes them: the transport drops a connection closed under it, and dials afresh.
+func (r *runConns) close() {
+	r.mu.Lock()
+	conns := r.conns
+	r.conns = nil
+	r.mu.Unlock()
+	for _, c := range conns {
+		_ = c.Close()
+	}
 }
 
 // exchangeError classifies the error of a request that got no answer.
@@ -654,11 +694,12 @@ func decodeBody(encoding string, body []byte) ([]byte, error) {
 // that ran out as the request went (Node.js closes an idle connection after 5 s, the default interval),
 // not what the server is doing now. net/http sends such a request again itself, but only a GET, HEAD,
 // OPTIONS or TRACE: a POST check failed reset now and then. A run on a fresh connection is not sent again.
-func (h *httpCheck) do(ctx context.Context) (*http.Response, error) {
+// used collects the connections the request went on.
+func (h *httpCheck) do(ctx context.Context, used *runConns) (*http.Response, error) {
 	for attempt := 0; ; attempt++ {
 		var stale atomic.Bool // the connection is a kept one that has answered nothing yet
 		trace := &httptrace.ClientTrace{
-			GotConn:              func(info httptrace.GotConnInfo) { stale.Store(info.Reused) },
+			GotConn:              func(info httptrace.GotConnInfo) { stale.Store(info.Reused); used.got(info) },
 			GotFirstResponseByte: func() { stale.Store(false) },
 		}
 		req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), h.method, h.url, nil)

@@ -1,10 +1,12 @@
 package checks_test
 
 import (
+	"crypto/tls"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -176,4 +178,66 @@ func TestPostgresPooledConnectionEndedByServer(t *testing.T) {
 			assertClass(t, err, "")
 		})
 	}
+}
+
+// TestKeptConnectionStalled: the path of the connection a check keeps dies under it while the dependency
+// stays reachable (a NAT's or a firewall's entry dropped silently, a load balancer's backend gone, on a
+// connection kept between runs): the run on it times out, and the next run passes on one fresh
+// connection. Over HTTP/2 (an https:// url to a server that speaks it, as most do) net/http only resets
+// the timed-out request's stream and keeps the connection: every later run went on it and timed out,
+// for as long as TCP took to give it up (minutes), while a new connection would have been answered.
+// Over HTTP/1 net/http closes the connection with the request.
+func TestKeptConnectionStalled(t *testing.T) {
+	pki := newPKI(t)
+	var h2Proto atomic.Value
+	h2 := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h2Proto.Store(r.Proto)
+		_, _ = io.WriteString(w, "ok")
+	}))
+	h2.TLS = &tls.Config{Certificates: []tls.Certificate{pki.server}}
+	h2.EnableHTTP2 = true
+	h2.StartTLS()
+	t.Cleanup(h2.Close)
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }))
+	t.Cleanup(web.Close)
+	type testCase struct {
+		name, typ, target string
+		spec              func(addr string) map[string]any
+	}
+	cases := []testCase{
+		{"http, HTTP/1.1", "http", web.Listener.Addr().String(), func(addr string) map[string]any {
+			return map[string]any{"url": "http://" + addr + "/healthz"}
+		}},
+		{"http, HTTP/2", "http", h2.Listener.Addr().String(), func(addr string) map[string]any {
+			return map[string]any{"url": "https://" + addr + "/healthz", "tls": config.TLS{CAFile: pki.ca, ServerName: "localhost"}}
+		}},
+	}
+	// The stalled run ends at this timeout; the run after it dials and (for TLS) shakes hands within it.
+	const stallTimeout = 2 * time.Second
+	checktest.EachParallel(t, cases, func(c testCase) string { return c.name }, func(t *testing.T, c testCase) {
+		for try := range 3 {
+			p := checktest.NewProxy(t, c.target)
+			ch := newCheckTimeout(t, config.Check{Type: c.typ, Spec: config.SpecOf(c.spec(p.Addr()))}, stallTimeout)
+			err, _ := runCheck(t, ch)
+			assertClass(t, err, "")
+			p.Set(checktest.StallKept)
+			err, took := runCheck(t, ch)
+			assertClass(t, err, checks.Timeout)
+			if took < stallTimeout-50*time.Millisecond {
+				t.Fatalf("try %d: the run on the stalled connection ended after %s; want at its timeout (%s)", try, took, stallTimeout)
+			}
+			err, _ = runCheck(t, ch)
+			if err != nil {
+				t.Fatalf("try %d: the run after the one that timed out on the stalled kept connection: %v; want pass on a fresh connection", try, err)
+			}
+			if n := p.Accepted(); n != 2 {
+				t.Errorf("try %d: %d connections; want 2 (the stalled one, and one fresh)", try, n)
+			}
+		}
+	})
+	t.Cleanup(func() { // after the parallel cases
+		if got := h2Proto.Load(); got != "HTTP/2.0" {
+			t.Errorf("the HTTP/2 case spoke %v", got)
+		}
+	})
 }

@@ -31,25 +31,33 @@ const (
 	// connections held open, and from then on nothing passes on them either way (what arrives is read and
 	// dropped); a new connection is accepted and never answered, as in Blackhole.
 	Stall
+	// StallKept is a path that died under the connections held while the dependency stays reachable (a
+	// NAT's or a firewall's entry dropped silently, a load balancer's backend gone): switching to it keeps
+	// the connections held open, and from then on nothing passes on them either way, as in Stall; a new
+	// connection is forwarded.
+	StallKept
 )
 
 // GarbageBanner is what GarbageOpen writes.
 const GarbageBanner = "SSH-2.0-OpenSSH_9.6p1 Debian-4\r\n"
 
 func (m Mode) String() string {
-	return [...]string{"forward", "refuse", "blackhole", "reset", "slow", "garbage", "garbage kept open", "stall"}[m]
+	return [...]string{"forward", "refuse", "blackhole", "reset", "slow", "garbage", "garbage kept open", "stall", "stall kept"}[m]
 }
 
 // Proxy is a TCP proxy (on 127.0.0.1 unless NewProxyAt says otherwise) whose behaviour a test switches at run time. Switching closes the
-// connections it holds, as a real outage would (but to Stall, a hang, which keeps them).
+// connections it holds, as a real outage would (but to Stall, a hang, or StallKept, which keep them).
 type Proxy struct {
 	t      testing.TB
 	target string
 	addr   string
 
-	mu       sync.Mutex
-	mode     Mode
-	delay    time.Duration
+	mu    sync.Mutex
+	mode  Mode
+	delay time.Duration
+	// keptUpTo is the number of connections accepted when the mode switched to StallKept: those up to
+	// it are stalled.
+	keptUpTo int64
 	ln       net.Listener
 	conns    map[net.Conn]struct{}
 	closed   bool
@@ -114,7 +122,7 @@ func (p *Proxy) SetDelay(d time.Duration) {
 	p.mu.Unlock()
 }
 
-// Set switches the mode, dropping every connection held (but for Stall, which keeps them).
+// Set switches the mode, dropping every connection held (but for Stall and StallKept, which keep them).
 func (p *Proxy) Set(m Mode) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -123,7 +131,10 @@ func (p *Proxy) Set(m Mode) {
 		return
 	}
 	p.mode = m
-	if m != Stall {
+	if m == StallKept {
+		p.keptUpTo = p.accepted.Load()
+	}
+	if m != Stall && m != StallKept {
 		for c := range p.conns {
 			_ = c.Close()
 		}
@@ -171,14 +182,14 @@ func (p *Proxy) startListenerLocked(ln net.Listener) {
 			if err != nil {
 				return
 			}
-			p.accepted.Add(1)
+			seq := p.accepted.Add(1)
 			p.open.Add(1)
 			if !p.track(c) {
 				p.open.Add(-1)
 				_ = c.Close()
 				return
 			}
-			p.wg.Go(func() { p.handle(c) })
+			p.wg.Go(func() { p.handle(c, seq) })
 		}
 	})
 }
@@ -200,7 +211,7 @@ func (p *Proxy) untrack(c net.Conn) {
 	_ = c.Close()
 }
 
-func (p *Proxy) handle(c net.Conn) {
+func (p *Proxy) handle(c net.Conn, seq int64) {
 	// A connection stops counting as open when it is closed, which forward does as soon as either side
 	// ends it (before its delayed copy in the other direction returns).
 	gone := sync.OnceFunc(func() { p.open.Add(-1) })
@@ -224,8 +235,8 @@ func (p *Proxy) handle(c net.Conn) {
 	case GarbageOpen:
 		_, _ = c.Write([]byte(GarbageBanner))
 		_, _ = io.Copy(io.Discard, c) // until the client or the test closes it
-	case Forward, Slow:
-		p.forward(c, delay*time.Duration(boolInt(mode == Slow)), gone)
+	case Forward, Slow, StallKept:
+		p.forward(c, seq, delay*time.Duration(boolInt(mode == Slow)), gone)
 	}
 }
 
@@ -236,7 +247,7 @@ func boolInt(b bool) int {
 	return 0
 }
 
-func (p *Proxy) forward(c net.Conn, delay time.Duration, gone func()) {
+func (p *Proxy) forward(c net.Conn, seq int64, delay time.Duration, gone func()) {
 	up, err := net.DialTimeout("tcp", p.target, 5*time.Second)
 	if err != nil {
 		return
@@ -248,14 +259,14 @@ func (p *Proxy) forward(c net.Conn, delay time.Duration, gone func()) {
 	defer p.untrack(up)
 	done := make(chan struct{}, 2)
 	go func() {
-		_, _ = io.Copy(up, stallable{p, c})
+		_, _ = io.Copy(up, stallable{p, c, seq})
 		if tc, ok := up.(*net.TCPConn); ok {
 			_ = tc.CloseWrite()
 		}
 		done <- struct{}{}
 	}()
 	go func() {
-		_, _ = copyDelayed(c, stallable{p, up}, delay)
+		_, _ = copyDelayed(c, stallable{p, up, seq}, delay)
 		if tc, ok := c.(*net.TCPConn); ok {
 			_ = tc.CloseWrite()
 		}
@@ -272,14 +283,15 @@ func (p *Proxy) forward(c net.Conn, delay time.Duration, gone func()) {
 // stallable reads one side of a forwarded connection: once the proxy stalls, what it reads is dropped,
 // and it returns only the read's error (a close), so nothing more passes that way.
 type stallable struct {
-	p *Proxy
-	r io.Reader
+	p   *Proxy
+	r   io.Reader
+	seq int64 // the connection's number among those accepted
 }
 
 func (s stallable) Read(b []byte) (int, error) {
 	for {
 		n, err := s.r.Read(b)
-		if !s.p.stalled() {
+		if !s.p.stalled(s.seq) {
 			return n, err
 		}
 		if err != nil {
@@ -288,10 +300,11 @@ func (s stallable) Read(b []byte) (int, error) {
 	}
 }
 
-func (p *Proxy) stalled() bool {
+// stalled reports whether the connection accepted seq-th passes nothing any more.
+func (p *Proxy) stalled(seq int64) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.mode == Stall
+	return p.mode == Stall || p.mode == StallKept && seq <= p.keptUpTo
 }
 
 func copyDelayed(dst io.Writer, src io.Reader, delay time.Duration) (int64, error) {
