@@ -312,20 +312,28 @@ func (s *h2Sniffer) seen() bool {
 func (g *grpcCheck) probe(ctx context.Context) error {
 	g.notH2.Store(false)
 	reused := false
-	traced := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) { reused = info.Reused }})
+	var used runConns
+	traced := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) { reused = info.Reused; used.got(info) }})
 	err := g.call(traced)
 	if err != nil && reused && ClassOf(err) == Reset && timeLeft(ctx) {
 		// The kept connection died while idle (a restart, a proxy's idle timeout) before net/http
 		// noticed: that says nothing of the server now. Ask again on a fresh connection.
+		used.close()
 		g.transport.CloseIdleConnections()
-		err = g.call(ctx)
+		err = g.call(traced)
 	}
 	var e *Error
 	errors.As(err, &e)
 	switch ClassOf(err) {
 	case Refused, DNS, Timeout, Reset, TLS:
 		// The connection may be what failed: the next run dials afresh rather than wait for
-		// HTTP/2's ping to find it dead.
+		// HTTP/2's ping to find it dead. The run's own connection is closed, not left to
+		// CloseIdleConnections: a call given up at its deadline is still one of the connection's
+		// streams for a moment after it returned (net/http resets it in the background), so the
+		// connection was not idle yet, stayed in the pool and took every later run, each a timeout
+		// when its path had died (a NAT's or firewall's entry dropped, a load balancer's backend gone)
+		// while a new connection would have been answered.
+		used.close()
 		g.transport.CloseIdleConnections()
 	case BadResponse:
 		if e != nil && e.Hint == grpcNotGRPCHint {
