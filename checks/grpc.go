@@ -315,9 +315,10 @@ func (g *grpcCheck) probe(ctx context.Context) error {
 	var used runConns
 	traced := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) { reused = info.Reused; used.got(info) }})
 	err := g.call(traced)
-	if err != nil && reused && ClassOf(err) == Reset && timeLeft(ctx) {
+	if err != nil && reused && ClassOf(err) == Reset && !wasStreamReset(err) && timeLeft(ctx) {
 		// The kept connection died while idle (a restart, a proxy's idle timeout) before net/http
-		// noticed: that says nothing of the server now. Ask again on a fresh connection.
+		// noticed: that says nothing of the server now. Ask again on a fresh connection. (A stream the
+		// server reset is its answer to this call.)
 		used.close()
 		g.transport.CloseIdleConnections()
 		err = g.call(traced)
@@ -457,6 +458,9 @@ func (g *grpcCheck) transportError(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err // "Post \"http://host/grpc.health.v1.Health/Check\": ": the target says where
+	}
+	if e := streamReset(err); e != nil {
+		return e
 	}
 	c := classified(err)
 	switch class := ClassOf(c); {

@@ -318,3 +318,36 @@ func TestGRPCHTTPStatus(t *testing.T) {
 		}
 	}
 }
+
+// TestGRPCStreamReset: a server (or a proxy in front of it) that resets the call's HTTP/2 stream
+// (RST_STREAM INTERNAL_ERROR: a handler that failed, a backend gone) fails the run reset, with a hint that
+// says so; it was class unknown. It is the server's answer on a sound connection: the call is not made
+// again on a fresh one, as it is when a kept connection turns out dead.
+func TestGRPCStreamReset(t *testing.T) {
+	var calls, answered atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if calls.Add(1) <= answered.Load() {
+			w.Header().Set("Content-Type", "application/grpc")
+			w.Header().Set("Trailer", "Grpc-Status")
+			_, _ = w.Write([]byte{0, 0, 0, 0, 2, 0x08, 0x01}) // SERVING
+			w.Header().Set("Grpc-Status", "0")
+			return
+		}
+		panic(http.ErrAbortHandler) // net/http's server resets the stream
+	}))
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	answered.Store(1) // the first run passes and keeps its connection; the second's stream is reset on it
+	ch := newCheckTimeout(t, config.Check{Type: "grpc", Spec: config.SpecOf(map[string]any{"address": srv.Listener.Addr().String()})}, generousTimeout)
+	assertClass(t, runErr(t, ch), "")
+	err := runErr(t, ch)
+	assertClass(t, err, checks.Reset)
+	if h := ch.Hint(err); !strings.Contains(h, "reset the request's HTTP/2 stream") {
+		t.Errorf("hint %q does not say the stream was reset", h)
+	}
+	if n := calls.Load(); n != 2 {
+		t.Errorf("%d calls for 2 runs; want 2: a stream the server reset is not asked again", n)
+	}
+}

@@ -566,6 +566,9 @@ func (h *httpCheck) exchangeError(err error) error {
 	if errors.As(err, &notHTTP) {
 		return &Error{Class: BadResponse, Err: err, Hint: httpNotHTTPHint}
 	}
+	if e := streamReset(err); e != nil {
+		return e
+	}
 	if strings.Contains(msg, "malformed HTTP") || strings.Contains(msg, "malformed MIME header") ||
 		(strings.Contains(msg, "readLoopPeekFailLocked") && classifyNet(err) == Unknown) {
 		return &Error{Class: BadResponse, Err: err, Hint: httpNotHTTPHint}
@@ -621,7 +624,11 @@ func (h *httpCheck) answer(resp *http.Response) error {
 	if readErr != nil {
 		// A status line followed by a body that stalls or is cut off is not a healthy answer.
 		_, proxy := h.proxyOf(resp.Request)
-		return h.hideHost(classified(redactURLError(fmt.Errorf("reading the body: %w", readErr))), proxy)
+		readErr = redactURLError(fmt.Errorf("reading the body: %w", readErr))
+		if e := streamReset(readErr); e != nil {
+			return h.hideHost(e, proxy)
+		}
+		return h.hideHost(classified(readErr), proxy)
 	}
 	if len(h.contains) > 0 {
 		body, err := decodeBody(resp.Header.Get("Content-Encoding"), body)
@@ -715,6 +722,25 @@ func (h *httpCheck) do(ctx context.Context, used *runConns) (*http.Response, err
 			return resp, err
 		}
 	}
+}
+
+const streamResetHint = "the server reset the request's HTTP/2 stream: its handler failed or gave up (see its log), or a proxy in front of it lost the connection to its backend"
+
+// streamReset classifies an HTTP/2 stream the server reset (RST_STREAM), nil for any other error: net/http
+// reports it in a type it does not export ("stream error: stream ID 3; INTERNAL_ERROR; received from
+// peer"), which was class unknown, where HTTP/1 says the same (a handler that failed, a proxy whose
+// backend went away) by closing the connection: a reset.
+func streamReset(err error) error {
+	if _, rest, ok := strings.Cut(err.Error(), "stream error: stream ID "); !ok || !strings.Contains(rest, "; received from peer") {
+		return nil
+	}
+	return &Error{Class: Reset, Err: err, Hint: streamResetHint}
+}
+
+// wasStreamReset: err is a run's stream the server reset (streamReset), an answer on a sound connection.
+func wasStreamReset(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Hint == streamResetHint
 }
 
 // redactEcho redacts the URLs and query strings in the server's bytes that net/http quotes when they are

@@ -1340,3 +1340,43 @@ func serveHTTPAndHTTPS(t *testing.T, h http.Handler) (plain, secure *httptest.Se
 	}
 	return plain, secure, caFile
 }
+
+// TestHTTPStreamReset: over HTTP/2 a server whose handler fails, or a proxy whose backend went away,
+// resets the request's stream (RST_STREAM INTERNAL_ERROR), before the status or in the body, where over
+// HTTP/1 it closes the connection: a reset, with a hint that says so, as over HTTP/1. It was class
+// unknown ("stream error: stream ID 3; INTERNAL_ERROR; received from peer"). It is the server's answer
+// on a sound connection, not a kept connection it closed: the request is not sent again.
+func TestHTTPStreamReset(t *testing.T) {
+	pki := newPKI(t)
+	var requests, answered atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if requests.Add(1) <= answered.Load() {
+			_, _ = io.WriteString(w, "ok")
+			return
+		}
+		if r.URL.Path == "/body" {
+			w.Header().Set("Content-Length", "100")
+			_, _ = io.WriteString(w, "ok")
+			w.(http.Flusher).Flush()
+		}
+		panic(http.ErrAbortHandler) // net/http's server resets the stream
+	}))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{pki.server}}
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	for _, path := range []string{"/status", "/body"} {
+		t.Run(path, func(t *testing.T) {
+			requests.Store(0)
+			answered.Store(1) // the first run passes and keeps its connection; the second's stream is reset on it
+			ch := newCheckTimeout(t, config.Check{Type: "http", Spec: config.SpecOf(map[string]any{"url": srv.URL + path + "?token=s3cr3t",
+				"tls": config.TLS{CAFile: pki.ca, ServerName: "localhost"}})}, generousTimeout)
+			assertClass(t, runErr(t, ch), "")
+			err := runErr(t, ch)
+			assertAnswer(t, ch, err, checks.Reset, "reset the request's HTTP/2 stream", "s3cr3t")
+			if n := requests.Load(); n != 2 {
+				t.Errorf("%d requests for 2 runs; want 2: a stream the server reset is not sent again", n)
+			}
+		})
+	}
+}
