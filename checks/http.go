@@ -448,6 +448,8 @@ func validToken(s string) bool {
 	return true
 }
 
+const httpMalformedHint = "the answer is HTTP, but its body cannot be read (a Content-Length that is not one number, a Transfer-Encoding other than chunked, a broken chunked body): a broken server, or a proxy in front of it"
+
 const httpNotHTTPHint = "the answer is not HTTP: is this port an HTTP server's in %s (an https:// one, if it wants TLS)?"
 
 // httpFirstByte judges the first byte a server sends (firstBytesConn): an HTTP/1 answer starts
@@ -573,6 +575,12 @@ func (h *httpCheck) exchangeError(err error) error {
 		(strings.Contains(msg, "readLoopPeekFailLocked") && classifyNet(err) == Unknown) {
 		return &Error{Class: BadResponse, Err: err, Hint: httpNotHTTPHint}
 	}
+	if strings.Contains(msg, "transport connection broken") && classifyNet(err) == Unknown {
+		// net/http's words for an answer it could not read that is no network failure: a status line
+		// and headers it cannot frame a body by (a Content-Length that is not a number, two that
+		// differ, a Transfer-Encoding other than chunked). It was class unknown.
+		return &Error{Class: BadResponse, Err: err, Hint: httpMalformedHint}
+	}
 	return withTLSHint(classified(err))
 }
 
@@ -627,6 +635,11 @@ func (h *httpCheck) answer(resp *http.Response) error {
 		readErr = redactURLError(fmt.Errorf("reading the body: %w", readErr))
 		if e := streamReset(readErr); e != nil {
 			return h.hideHost(e, proxy)
+		}
+		if classifyNet(readErr) == Unknown {
+			// No network failure: a chunked body net/http cannot read (a chunk length that is not hex,
+			// a chunk without its line ending), which was class unknown.
+			return h.hideHost(&Error{Class: BadResponse, Err: readErr, Hint: httpMalformedHint}, proxy)
 		}
 		return h.hideHost(classified(readErr), proxy)
 	}

@@ -1380,3 +1380,45 @@ func TestHTTPStreamReset(t *testing.T) {
 		})
 	}
 }
+
+// TestHTTPMalformedAnswer: an answer whose status line and headers read as HTTP but whose body cannot be
+// (a Content-Length that is not a number, two that differ, a Transfer-Encoding net/http does not read, a
+// broken chunked body) is bad_response with a hint that says so, not unknown ("unclassified failure"): a
+// broken server, or a proxy in front of it. An unexpected status still says it first.
+func TestHTTPMalformedAnswer(t *testing.T) {
+	serve := func(answer string) string {
+		return checktest.Serve(t, func(c net.Conn) {
+			_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+			if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+				return
+			}
+			_, _ = io.WriteString(c, answer)
+			_, _ = io.Copy(io.Discard, c) // until the client closes
+		})
+	}
+	for _, tc := range []struct {
+		name, answer string
+		want         checks.Class
+	}{
+		{"Content-Length not a number", "HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\nok", checks.BadResponse},
+		{"two Content-Lengths", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok", checks.BadResponse},
+		{"a Transfer-Encoding not chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nok", checks.BadResponse},
+		{"a chunk length not hex", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nok\r\n0\r\n\r\n", checks.BadResponse},
+		{"a chunk without its line ending", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nokXX0\r\n\r\n", checks.BadResponse},
+		{"503, then a broken chunk", "HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", checks.NotReady},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ch := newCheckTimeout(t, config.Check{Type: "http", Spec: config.SpecOf(map[string]any{"url": "http://" + serve(tc.answer) + "/healthz?token=s3cr3t",
+				"body_contains": "ok"})}, generousTimeout)
+			err, took := runCheck(t, ch)
+			hint := ""
+			if tc.want == checks.BadResponse {
+				hint = "its body cannot be read"
+			}
+			assertAnswer(t, ch, err, tc.want, hint, "s3cr3t")
+			if took > generousTimeout/2 {
+				t.Errorf("run took %s; want it to end at the answer", took)
+			}
+		})
+	}
+}
