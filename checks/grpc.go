@@ -394,7 +394,10 @@ func (g *grpcCheck) call(ctx context.Context) error {
 		return &Error{Class: BadResponse, Hint: grpcNotGRPCHint, Err: fmt.Errorf("grpc-status %q is not a number", truncate(code, 16))}
 	}
 	if n != grpcwire.OK {
-		return g.statusError(n, truncate(grpcwire.PercentDecode(msg), 160))
+		// The server's message may quote what failed behind it, a connection URL or a key=value DSN with
+		// its password: redacted as the words of an echo are, before it is cut (a cut URL would hide the
+		// '@' that marks its password).
+		return g.statusError(n, truncate(redactWords(grpcwire.PercentDecode(msg)), 160))
 	}
 	// A server may compress its answer (grpc-go's grpc.RPCCompressor does, asked or not): gzip is read.
 	frame, err := grpcwire.ReadMessageEncoded(bytes.NewReader(body), grpcMaxResponse, resp.Header.Get("Grpc-Encoding"))

@@ -13,10 +13,12 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	"github.com/healthgate/healthgate/checks"
 	"github.com/healthgate/healthgate/checks/checktest"
@@ -349,5 +351,46 @@ func TestGRPCStreamReset(t *testing.T) {
 	}
 	if n := calls.Load(); n != 2 {
 		t.Errorf("%d calls for 2 runs; want 2: a stream the server reset is not asked again", n)
+	}
+}
+
+// failingHealth is a health service whose Check fails with code and msg, as a server whose own check of
+// its dependencies failed may answer.
+type failingHealth struct {
+	healthpb.UnimplementedHealthServer
+	code codes.Code
+	msg  string
+}
+
+func (f failingHealth) Check(context.Context, *healthpb.HealthCheckRequest) (*healthpb.HealthCheckResponse, error) {
+	return nil, status.Error(f.code, f.msg)
+}
+
+// TestGRPCStatusMessageRedacted: a server's status message is shown, as the server's word for what failed,
+// and may quote what failed behind it: a connection URL with its password, a key=value DSN, a URL's
+// secret parameter. They are redacted as any URL is (the message was shown as it came), also in a message
+// long enough to be cut.
+func TestGRPCStatusMessageRedacted(t *testing.T) {
+	for _, msg := range []string{
+		"db postgres://app:s3cr3t@db:5432/orders unreachable",
+		"connect failed: host=db user=app password=s3cr3t dbname=orders",
+		"GET https://api.internal/v1?api_key=s3cr3t: 503",
+		strings.Repeat("x", 140) + " redis://:s3cr3t-at-the-cut@cache:6379/0 refused",
+	} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := grpc.NewServer()
+		healthpb.RegisterHealthServer(srv, failingHealth{code: codes.Unavailable, msg: msg})
+		done := make(chan struct{})
+		go func() { defer close(done); _ = srv.Serve(ln) }()
+		t.Cleanup(func() { srv.Stop(); <-done })
+		ch := newCheckTimeout(t, config.Check{Type: "grpc", Spec: config.SpecOf(map[string]any{"address": ln.Addr().String()})}, generousTimeout)
+		err = runErr(t, ch)
+		assertAnswer(t, ch, err, checks.NotReady, "", "s3cr3t")
+		if !strings.Contains(err.Error(), "UNAVAILABLE: ") {
+			t.Errorf("error %q does not give the server's message", err)
+		}
 	}
 }
