@@ -484,11 +484,14 @@ func (g *grpcCheck) transportError(err error) error {
 // h2ConnLost tells net/http's errors for an HTTP/2 connection that closed under the request, which it
 // does not wrap with their cause: before the server's preface (closed or reset at once), or a kept
 // connection that died between runs or while the request was sent (a server restart, an idle timeout
-// in a proxy, a GOAWAY). They are reset, retried once on a fresh connection like every pooled kind's,
-// not an answer that is not HTTP/2.
+// in a proxy, a GOAWAY), or a server that said GOAWAY and closed the connection with the request in
+// flight (a shutdown whose grace ran out, a connection past its maximum age). They are reset, retried
+// once on a fresh connection like every pooled kind's, not an answer that is not HTTP/2 (the grpc check)
+// nor an unknown failure (the http check).
 func h2ConnLost(msg string) bool {
 	for _, s := range []string{"client conn could not be established", "client conn is closed", "client conn not usable",
-		"client connection lost", "client connection force closed", "graceful shutdown GOAWAY"} {
+		"client connection lost", "client connection force closed", "graceful shutdown GOAWAY",
+		"server sent GOAWAY and closed the connection", "Transport received GOAWAY from server"} {
 		if strings.Contains(msg, s) {
 			return true
 		}

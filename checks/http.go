@@ -571,6 +571,9 @@ func (h *httpCheck) exchangeError(err error) error {
 	if e := streamReset(err); e != nil {
 		return e
 	}
+	if connLost(err) {
+		return &Error{Class: Reset, Err: err}
+	}
 	if strings.Contains(msg, "malformed HTTP") || strings.Contains(msg, "malformed MIME header") ||
 		(strings.Contains(msg, "readLoopPeekFailLocked") && classifyNet(err) == Unknown) {
 		return &Error{Class: BadResponse, Err: err, Hint: httpNotHTTPHint}
@@ -635,6 +638,9 @@ func (h *httpCheck) answer(resp *http.Response) error {
 		readErr = redactURLError(fmt.Errorf("reading the body: %w", readErr))
 		if e := streamReset(readErr); e != nil {
 			return h.hideHost(e, proxy)
+		}
+		if connLost(readErr) {
+			return h.hideHost(&Error{Class: Reset, Err: readErr}, proxy)
 		}
 		if classifyNet(readErr) == Unknown {
 			// No network failure: a chunked body net/http cannot read (a chunk length that is not hex,
@@ -731,7 +737,7 @@ func (h *httpCheck) do(ctx context.Context, used *runConns) (*http.Response, err
 			req.Host = h.host
 		}
 		resp, err := h.client.Do(req)
-		if err == nil || attempt > 0 || !stale.Load() || ctx.Err() != nil || classifyNet(err) != Reset {
+		if err == nil || attempt > 0 || !stale.Load() || ctx.Err() != nil || (classifyNet(err) != Reset && !connLost(err)) {
 			return resp, err
 		}
 	}
@@ -749,6 +755,11 @@ func streamReset(err error) error {
 	}
 	return &Error{Class: Reset, Err: err, Hint: streamResetHint}
 }
+
+// connLost: err is net/http's for an HTTP/2 connection that closed under the request, in words that do
+// not wrap their cause (h2ConnLost: a server that said GOAWAY and closed it with the request in flight),
+// which was class unknown where HTTP/1's closed connection is a reset.
+func connLost(err error) bool { return classifyNet(err) == Unknown && h2ConnLost(err.Error()) }
 
 // wasStreamReset: err is a run's stream the server reset (streamReset), an answer on a sound connection.
 func wasStreamReset(err error) bool {

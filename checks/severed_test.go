@@ -1,11 +1,14 @@
 package checks_test
 
 import (
+	"context"
 	"crypto/tls"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -251,5 +254,120 @@ func TestKeptConnectionStalled(t *testing.T) {
 		if got := h2Proto.Load(); c.h2 && got != "HTTP/2.0" {
 			t.Errorf("the check spoke %v to the HTTP/2 server; want HTTP/2.0", got)
 		}
+	})
+}
+
+// goingAway serves each connection with an http.Server of its own (HTTP/2: h2 over TLS with cert, else
+// h2c), so that a handler can shut down its own connection alone, as a server does to a connection past
+// its maximum age or at a shutdown whose grace ran out: it answers the first answered requests of each
+// connection (with answer), and at the next one says GOAWAY and closes the connection, the request
+// unanswered. It returns the address and a count of the connections.
+func goingAway(t *testing.T, cert *tls.Certificate, answered int32, answer http.HandlerFunc) (string, *atomic.Int32) {
+	var conns atomic.Int32
+	addr := checktest.Serve(t, func(c net.Conn) {
+		conns.Add(1)
+		srv := &http.Server{Protocols: new(http.Protocols), ReadHeaderTimeout: 30 * time.Second}
+		var requests atomic.Int32
+		srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if requests.Add(1) <= answered {
+				answer(w, r)
+				return
+			}
+			shut, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+			defer cancel()
+			_ = srv.Shutdown(shut) // GOAWAY; the request in flight stays
+			_ = c.Close()
+		})
+		ln := &oneConn{conn: c, closed: make(chan struct{})}
+		if cert != nil {
+			srv.Protocols.SetHTTP2(true)
+			srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*cert}}
+			_ = srv.ServeTLS(ln, "", "")
+		} else {
+			srv.Protocols.SetUnencryptedHTTP2(true)
+			_ = srv.Serve(ln)
+		}
+		_ = srv.Close()
+	})
+	return addr, &conns
+}
+
+// oneConn is a listener that accepts one connection, then waits to be closed, or for the connection to
+// be closed (the server's Serve then returns).
+type oneConn struct {
+	conn   net.Conn
+	once   sync.Once
+	given  atomic.Bool
+	closed chan struct{}
+}
+
+func (l *oneConn) Accept() (net.Conn, error) {
+	if l.given.CompareAndSwap(false, true) {
+		return closingConn{l.conn, l}, nil
+	}
+	<-l.closed
+	return nil, net.ErrClosed
+}
+
+// closingConn closes its listener with it.
+type closingConn struct {
+	net.Conn
+	l *oneConn
+}
+
+func (c closingConn) Close() error { _ = c.l.Close(); return c.Conn.Close() }
+
+func (l *oneConn) Close() error   { l.once.Do(func() { close(l.closed) }); return nil }
+func (l *oneConn) Addr() net.Addr { return l.conn.LocalAddr() }
+
+// TestH2GoawayMidRequest: an HTTP/2 server that says GOAWAY and closes the connection with the run's
+// request in flight (a shutdown whose grace ran out, a connection past its maximum age) has closed the
+// connection under the request, as an HTTP/1 server that closes it does: reset, and on a connection kept
+// from an earlier run, the request is made again on a fresh one, which passes. net/http reports it in
+// words that wrap no cause ("http2: server sent GOAWAY and closed the connection"): the http check's run
+// was unknown, the grpc check's bad_response ("not as a gRPC server").
+func TestH2GoawayMidRequest(t *testing.T) {
+	pki := newPKI(t)
+	okAnswer := func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }
+	serving := func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/grpc")
+		w.Header().Set("Trailer", "Grpc-Status")
+		_, _ = w.Write([]byte{0, 0, 0, 0, 2, 0x08, 0x01}) // SERVING
+		w.Header().Set("Grpc-Status", "0")
+	}
+	type testCase struct {
+		name   string
+		cert   *tls.Certificate
+		answer http.HandlerFunc
+		spec   func(addr string) map[string]any
+	}
+	cases := []testCase{
+		{"http", &pki.server, okAnswer, func(addr string) map[string]any {
+			return map[string]any{"url": "https://" + addr + "/healthz", "tls": config.TLS{CAFile: pki.ca, ServerName: "localhost"}}
+		}},
+		{"grpc", nil, serving, func(addr string) map[string]any { return map[string]any{"address": addr} }},
+	}
+	checktest.EachParallel(t, cases, func(c testCase) string { return c.name }, func(t *testing.T, c testCase) {
+		t.Run("on a kept connection", func(t *testing.T) {
+			addr, conns := goingAway(t, c.cert, 1, c.answer)
+			ch := newCheckTimeout(t, config.Check{Type: c.name, Spec: config.SpecOf(c.spec(addr))}, generousTimeout)
+			for i := range 2 {
+				if err, _ := runCheck(t, ch); err != nil {
+					t.Fatalf("run %d: %v; want pass (the kept connection went away under the request: made again on a fresh one)", i+1, err)
+				}
+			}
+			if n := conns.Load(); n != 2 {
+				t.Errorf("%d connections for 2 runs; want 2", n)
+			}
+		})
+		t.Run("on a fresh connection", func(t *testing.T) {
+			addr, conns := goingAway(t, c.cert, 0, c.answer)
+			ch := newCheckTimeout(t, config.Check{Type: c.name, Spec: config.SpecOf(c.spec(addr))}, generousTimeout)
+			err, _ := runCheck(t, ch)
+			assertClass(t, err, checks.Reset)
+			if n := conns.Load(); n != 1 {
+				t.Errorf("%d connections for 1 run on a fresh connection; want 1", n)
+			}
+		})
 	})
 }
