@@ -178,7 +178,7 @@ func buildGRPC(c config.Check, s *grpcSpec) (prober, string, config.Errors) {
 	if g.tls != nil {
 		// The handshake is made here, not by net/http, so that a plaintext server's answer to it (a
 		// reset, an HTTP/1 400) is told apart from a reset of the gRPC exchange that follows.
-		cfg := g.tls.Clone()
+		cfg := noticeCertRequests(g.tls)
 		cfg.NextProtos = []string{"h2"}
 		tr.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 			raw, err := dialContext(ctx, dialer, network, addr)
@@ -312,8 +312,12 @@ func (s *h2Sniffer) seen() bool {
 func (g *grpcCheck) probe(ctx context.Context) error {
 	g.notH2.Store(false)
 	reused := false
+	var answered atomic.Bool // net/http's reader may say so as the call gives up
 	var used runConns
-	traced := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) { reused = info.Reused; used.got(info) }})
+	traced := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GotConn:              func(info httptrace.GotConnInfo) { reused = info.Reused; used.got(info) },
+		GotFirstResponseByte: func() { answered.Store(true) },
+	})
 	err := g.call(traced)
 	if err != nil && reused && ClassOf(err) == Reset && !wasStreamReset(err) && timeLeft(ctx) {
 		// The kept connection died while idle (a restart, a proxy's idle timeout) before net/http
@@ -322,6 +326,11 @@ func (g *grpcCheck) probe(ctx context.Context) error {
 		used.close()
 		g.transport.CloseIdleConnections()
 		err = g.call(traced)
+	}
+	if !answered.Load() {
+		// When the run's handshake was asked for a client certificate, a reset is the server's
+		// refusal of it, said after the handshake (TLS 1.3).
+		err = certRefused(ctx, err)
 	}
 	var e *Error
 	errors.As(err, &e)

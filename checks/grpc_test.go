@@ -394,3 +394,27 @@ func TestGRPCStatusMessageRedacted(t *testing.T) {
 		}
 	}
 }
+
+// TestGRPCClientCertificate: a gRPC server that requires a client certificate passes a check that gives
+// one; without one the run is tls, its hint naming tls.cert_file, over TLS 1.2 (whose alert is a bare
+// "handshake failure", which did not name the certificate) and TLS 1.3 (whose refusal comes after the
+// client's handshake is done, and can meet the check's first writes as a reset).
+func TestGRPCClientCertificate(t *testing.T) {
+	pki := newPKI(t)
+	for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		t.Run(tls.VersionName(version), func(t *testing.T) {
+			addr, _ := startGRPC(t, true, credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{pki.server},
+				ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pki.caPool, MinVersion: version, MaxVersion: version}))
+			given := newCheckTimeout(t, config.Check{Type: "grpc", Spec: config.SpecOf(map[string]any{"address": addr, "service": grpcService,
+				"tls": config.TLS{CAFile: pki.ca, CertFile: pki.clientCert, KeyFile: pki.clientKey}})}, generousTimeout)
+			assertClass(t, runErr(t, given), "")
+			for range 5 { // a race, on TLS 1.3
+				missing := newCheckTimeout(t, config.Check{Type: "grpc", Spec: config.SpecOf(map[string]any{"address": addr, "service": grpcService,
+					"tls": config.TLS{CAFile: pki.ca}})}, generousTimeout)
+				err := runErr(t, missing)
+				assertClass(t, err, checks.TLS)
+				assertHint(t, err, "tls.cert_file")
+			}
+		})
+	}
+}

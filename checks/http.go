@@ -138,7 +138,7 @@ func buildHTTP(c config.Check, s *httpSpec) (prober, string, config.Errors) {
 	}
 
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = tlsConfig
+	tr.TLSClientConfig = noticeCertRequests(tlsConfig)
 	tr.MaxIdleConns = 2
 	tr.MaxIdleConnsPerHost = 1
 	tr.DisableCompression = true
@@ -505,11 +505,13 @@ func (h *httpCheck) probe(ctx context.Context) error {
 	var used runConns
 	resp, err := h.do(ctx, &used)
 	if err != nil {
-		err = h.hideHost(h.exchangeError(err), h.proxyHidden(err))
+		// No answer: when the run's handshake was asked for a client certificate, a reset is the
+		// server's refusal of it, said after the handshake (TLS 1.3).
+		err = h.hideHost(certRefused(ctx, h.exchangeError(err)), h.proxyHidden(err))
 	} else {
 		err = h.answer(resp)
 	}
-	if class := ClassOf(err); err != nil && (!timeLeft(ctx) || class == Timeout || class == Reset) {
+	if class := ClassOf(err); err != nil && (!timeLeft(ctx) || class == Timeout || class == Reset || class == TLS) {
 		// A request left unanswered (or a body left unread) says nothing good of its connection: over
 		// HTTP/1, net/http closes it with the request; over HTTP/2 (https:// to a server that speaks it:
 		// most do) it only resets the stream, and the connection stayed in the pool, so when its path had

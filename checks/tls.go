@@ -1,7 +1,9 @@
 package checks
 
 import (
+	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -120,4 +122,43 @@ func unreportedTLSErrors(c config.Check, spec any, errs config.Errors) config.Er
 		return tlsErrs
 	}
 	return nil
+}
+
+// noticeCertRequests returns cfg (a clone) marking the run's trace (certAsked) when a server asks its
+// handshake for a client certificate, then choosing the certificate as crypto/tls does without the
+// callback: the first of cfg's that the request accepts, else none. The handshake runs under the dial's
+// context, which carries the run's values.
+func noticeCertRequests(cfg *tls.Config) *tls.Config {
+	cfg = cfg.Clone()
+	certs := cfg.Certificates
+	cfg.GetClientCertificate = func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		if t := traceOf(cri.Context()); t != nil {
+			t.certAsked.Store(true)
+		}
+		for i := range certs {
+			if cri.SupportsCertificate(&certs[i]) == nil {
+				return &certs[i], nil
+			}
+		}
+		return new(tls.Certificate), nil
+	}
+	return cfg
+}
+
+// certRefused gives err, a run's failure before any answer, the class and hint of a refused client
+// certificate when a handshake of the run was asked for one (noticeCertRequests) and then failed without
+// saying why (TLS 1.2's "handshake failure" alert), or was followed by the connection's close or reset:
+// over TLS 1.3 the server checks the client's certificate after the client's handshake is done, and its
+// alert can come after our first write, which then fails with a reset (HTTP/2's preface, seen 7 times in
+// 10), read as "the dependency restarting". Anything else is returned as it is.
+func certRefused(ctx context.Context, err error) error {
+	t := traceOf(ctx)
+	if err == nil || t == nil || !t.certAsked.Load() {
+		return err
+	}
+	var e *Error
+	if !errors.As(err, &e) || !(e.Class == Reset || e.Class == TLS && e.Hint == "") {
+		return err
+	}
+	return &Error{Class: TLS, Err: fmt.Errorf("%w (the server had asked for a client certificate)", e.Err), Hint: clientCertHint}
 }

@@ -18,6 +18,8 @@ type trace struct {
 	dialing    atomic.Int32 // dials under way: drivers dial in goroutines of their own, which can outlast the run
 	dialFailed atomic.Bool  // a dial of this run ended without a connection
 	connected  atomic.Bool  // a dial of this run completed
+	// certAsked: a TLS handshake of this run was asked for a client certificate (askForCert).
+	certAsked atomic.Bool
 }
 
 type traceKey struct{}
