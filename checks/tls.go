@@ -32,8 +32,10 @@ func tlsWritten(c config.Check, t config.TLS) bool {
 
 // Hints for the certificate failures a tls block can fix; %s is where the target came from.
 const (
-	unknownCAHint  = "the server's certificate is signed by an authority this check does not trust: give that CA in tls.ca_file (or fix the chain the server sends)"
-	hostnameHint   = "the server's certificate does not name the host in %s: connect by a name it holds, or set tls.server_name to one"
+	unknownCAHint = "the server's certificate is signed by an authority this check does not trust: give that CA in tls.ca_file (or fix the chain the server sends)"
+	hostnameHint  = "the server's certificate does not name the host in %s: connect by a name it holds, or set tls.server_name to one"
+	// A date, not a setting: the same for every kind and every way of giving TLS settings.
+	expiredHint    = "the server's certificate (or one of its chain) has expired or is not valid yet (the error gives the dates): renew it on the server (cert-manager, the CA); if the dates look right, this machine's clock is wrong"
 	clientCertHint = "the server rejected this check's client certificate, or wants one: set tls.cert_file and tls.key_file to a certificate signed by a CA the server trusts"
 )
 
@@ -55,7 +57,10 @@ func withTLSHints(err error, h tlsHints) error {
 	}
 	var unknownCA x509.UnknownAuthorityError
 	var hostname x509.HostnameError
+	var invalid x509.CertificateInvalidError
 	switch msg := err.Error(); {
+	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
+		e.Hint = expiredHint
 	case errors.As(err, &unknownCA):
 		e.Hint = h.unknownCA
 	case errors.As(err, &hostname):

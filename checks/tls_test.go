@@ -31,6 +31,8 @@ import (
 type testPKI struct {
 	ca, otherCA           string
 	serverCert, serverKey string
+	// expiredCert is a server certificate for localhost and 127.0.0.1 that expired a day ago.
+	expiredCert           tls.Certificate
 	clientCert, clientKey string
 	caPool                *x509.CertPool
 	server                tls.Certificate
@@ -61,7 +63,9 @@ func newPKI(t *testing.T) *testPKI {
 	issue := func(tmpl *x509.Certificate, parent *x509.Certificate, key *ecdsa.PrivateKey, signer *ecdsa.PrivateKey) (*x509.Certificate, []byte) {
 		serial++
 		tmpl.SerialNumber = big.NewInt(serial)
-		tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour)
+		if tmpl.NotAfter.IsZero() {
+			tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour)
+		}
 		if parent == nil {
 			parent = tmpl
 		}
@@ -113,6 +117,12 @@ func newPKI(t *testing.T) *testPKI {
 		return write(name+".pem", "CERTIFICATE", der), write(name+"-key.pem", "PRIVATE KEY", keyDER(key))
 	}
 	p.serverCert, p.serverKey = p.issueServer([]string{"localhost"}, net.IPv4(127, 0, 0, 1))
+
+	expiredKey := newKey()
+	_, expiredDER := issue(&x509.Certificate{Subject: pkix.Name{CommonName: "localhost"}, DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}, ca, expiredKey, caKey)
+	p.expiredCert = tls.Certificate{Certificate: [][]byte{expiredDER}, PrivateKey: expiredKey}
 
 	clientKey := newKey()
 	_, clientDER := issue(&x509.Certificate{Subject: pkix.Name{CommonName: "healthgate"}, KeyUsage: x509.KeyUsageDigitalSignature,
@@ -309,4 +319,19 @@ func TestHTTPClientCertificate(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestTLSExpiredCertificate: a server whose certificate has expired (the renewal that did not happen)
+// was tls with no hint, or one about the CA and the server name, which are right; the hint says what is
+// wrong: the dates.
+func TestTLSExpiredCertificate(t *testing.T) {
+	p := newPKI(t)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{p.expiredCert}}
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake is the point
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	ch := newCheckTimeout(t, config.Check{Type: "http", Spec: config.SpecOf(map[string]any{"url": srv.URL + "/healthz?token=s3cr3t", "tls": config.TLS{CAFile: p.ca}})}, generousTimeout)
+	err, _ := runCheck(t, ch)
+	assertAnswer(t, ch, err, checks.TLS, "has expired or is not valid yet", "s3cr3t")
 }
