@@ -589,6 +589,20 @@ func (h *httpCheck) exchangeError(err error) error {
 	return withTLSHint(classified(err))
 }
 
+const httpsPortHint = "the port speaks HTTPS and was sent plain HTTP: use https:// in %s (with a tls block if its certificate needs one)"
+
+// plainToHTTPS reports whether a 400's body is an HTTPS server's answer to a plain HTTP request, in the
+// words of Go's servers (Caddy, Traefik, most Go services), nginx and Apache.
+func plainToHTTPS(body []byte) bool {
+	for _, s := range []string{"Client sent an HTTP request to an HTTPS server", "The plain HTTP request was sent to HTTPS port",
+		"speaking plain HTTP to an SSL-enabled server port"} {
+		if bytes.Contains(body, []byte(s)) {
+			return true
+		}
+	}
+	return false
+}
+
 // answer judges the answer to the request: its status, and its body.
 func (h *httpCheck) answer(resp *http.Response) error {
 	defer resp.Body.Close()
@@ -599,6 +613,12 @@ func (h *httpCheck) answer(resp *http.Response) error {
 		// outage, not a new connection, and a TLS handshake, each run); if it stalls, the run still
 		// ends with the status (past).
 		drained := resp.ContentLength >= 0 && resp.ContentLength <= maxBody
+		var head []byte // the start of a 400's body: an HTTPS server's answer to plain HTTP says so there
+		if resp.StatusCode == http.StatusBadRequest && (drained || resp.ProtoMajor == 1 && resp.ProtoMinor == 0) {
+			// Go's servers answer it in HTTP/1.0 and close (the body ends at once), nginx and Apache
+			// with a length.
+			head, _ = io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		}
 		if drained {
 			_, _ = io.Copy(io.Discard, resp.Body)
 		}
@@ -630,6 +650,10 @@ func (h *httpCheck) answer(resp *http.Response) error {
 		class := BadResponse
 		if hint == "" { // the dependency's own answer, not a proxy's
 			class, hint = httpStatusClass(resp.StatusCode)
+			if plainToHTTPS(head) {
+				class, hint = TLS, httpsPortHint
+				msg += ": the server speaks HTTPS on this port"
+			}
 		}
 		return &Error{Class: class, Err: errors.New(msg), Hint: hint, past: drained}
 	}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -744,6 +745,41 @@ func TestRedisRecoversAtOnce(t *testing.T) {
 	p.Set(checktest.Forward)
 	err, _ := runCheck(t, ch)
 	assertClass(t, err, "")
+}
+
+// TestHTTPPlainToHTTPSPort: an http:// url to a port that speaks HTTPS is answered 400 by the server, in
+// words that say why (Go's servers, nginx, Apache); it was a bare bad_response ("check its status, body
+// or protocol"). It is tls, with a hint to use https://. Any other 400 stays bad_response.
+func TestHTTPPlainToHTTPSPort(t *testing.T) {
+	goTLS := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	goTLS.Config.ErrorLog = log.New(io.Discard, "", 0)
+	t.Cleanup(goTLS.Close)
+	answer := func(body string) string {
+		return checktest.Serve(t, func(c net.Conn) {
+			_, _ = c.Read(make([]byte, 4096))
+			_, _ = fmt.Fprintf(c, "HTTP/1.1 400 Bad Request\r\nContent-Type: text/html\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body)
+		})
+	}
+	nginx := answer("<html>\r\n<head><title>400 The plain HTTP request was sent to HTTPS port</title></head>\r\n<body>\r\n<center><h1>400 Bad Request</h1></center>\r\n<center>The plain HTTP request was sent to HTTPS port</center>\r\n</body>\r\n</html>\r\n")
+	other := answer("bad request: missing parameter")
+	for _, tc := range []struct {
+		name, addr string
+		class      checks.Class
+		hint       string
+	}{
+		{"Go's TLS server", strings.TrimPrefix(goTLS.URL, "https://"), checks.TLS, "use https://"},
+		{"nginx", nginx, checks.TLS, "use https://"},
+		{"another 400", other, checks.BadResponse, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ch := newCheckTimeout(t, config.Check{Type: "http", Spec: config.SpecOf(map[string]any{"url": "http://" + tc.addr + "/healthz?token=s3cr3t"})}, generousTimeout)
+			err, _ := runCheck(t, ch)
+			assertAnswer(t, ch, err, tc.class, tc.hint, "s3cr3t")
+			if tc.class == checks.BadResponse && strings.Contains(ch.Hint(err), "https://") {
+				t.Errorf("hint %q takes any 400 for an HTTPS port", ch.Hint(err))
+			}
+		})
+	}
 }
 
 func TestHTTP(t *testing.T) {
