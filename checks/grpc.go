@@ -140,6 +140,13 @@ type grpcCheck struct {
 	client    *http.Client
 }
 
+// How the kept connection is watched while idle (variables for the tests): a PING after grpcPingAfter
+// without a frame, and the connection closed after grpcIdleClose without a call.
+var (
+	grpcPingAfter = 30 * time.Second
+	grpcIdleClose = 45 * time.Second
+)
+
 func buildGRPC(c config.Check, s *grpcSpec) (prober, string, config.Errors) {
 	g, errs := grpcSettingsOf(c, s)
 	if len(errs) > 0 {
@@ -166,7 +173,14 @@ func buildGRPC(c config.Check, s *grpcSpec) (prober, string, config.Errors) {
 		MaxConnsPerHost: 1,
 		// A kept connection whose server vanished is found by a PING unanswered within a run's
 		// worth of time, not by the next run's timeout.
-		HTTP2: &http.HTTP2Config{SendPingTimeout: 30 * time.Second, PingTimeout: 15 * time.Second},
+		HTTP2: &http.HTTP2Config{SendPingTimeout: grpcPingAfter, PingTimeout: 15 * time.Second},
+		// A connection idle for longer is closed, and the next run dials: grpc-go's servers, by default
+		// (keepalive.EnforcementPolicy: no pings without a call in progress), count every PING after the
+		// first on a connection with no call as a strike, and after the third close it with GOAWAY
+		// "too_many_pings" and an error in their log. Under grpcPingAfter·2, an idle stretch holds one
+		// PING at most: checks every minute or more dialed a connection a run all the same, and each
+		// left an error in the server's log (measured: closed after about 2 minutes idle).
+		IdleConnTimeout: grpcIdleClose,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			conn, err := dialContext(ctx, dialer, network, addr)
 			if err != nil || g.tls != nil {

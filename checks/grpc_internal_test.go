@@ -1,0 +1,98 @@
+package checks
+
+import (
+	"context"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/healthgate/healthgate/config"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+)
+
+// TestGRPCIdlePings: a grpc-go server (keepalive.EnforcementPolicy's defaults) counts every PING after
+// the first on a connection with no call as a strike, and closes the connection with GOAWAY
+// "too_many_pings", and an error in its log, after the third. The check's kept connection, idle between
+// runs, must send one PING at most in an idle stretch: it is closed before a second. Timings scaled down
+// (grpcPingAfter, grpcIdleClose); the PINGs are counted in the client's bytes as the server reads them.
+func TestGRPCIdlePings(t *testing.T) {
+	pingAfter, idleClose := grpcPingAfter, grpcIdleClose
+	grpcPingAfter, grpcIdleClose = 100*time.Millisecond, 150*time.Millisecond
+	t.Cleanup(func() { grpcPingAfter, grpcIdleClose = pingAfter, idleClose })
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pings, conns atomic.Int32
+	srv := grpc.NewServer()
+	healthpb.RegisterHealthServer(srv, health.NewServer())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = srv.Serve(&pingCountingListener{Listener: ln, pings: &pings, conns: &conns}) })
+	t.Cleanup(func() { srv.Stop(); wg.Wait() })
+
+	ch, err := New(config.Check{Name: "inventory", Type: "grpc", Interval: time.Second, Timeout: 5 * time.Second,
+		Spec: config.SpecOf(map[string]any{"address": ln.Addr().String()})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ch.Close)
+	for range 2 {
+		if err := ch.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		// An idle stretch of ten PING intervals, as a check every 5 minutes has against 30 s.
+		time.Sleep(10 * grpcPingAfter)
+		if n := pings.Swap(0); n > 1 {
+			t.Errorf("%d PINGs in an idle stretch; want one at most (grpc-go closes the connection after three)", n)
+		}
+	}
+	if n := conns.Load(); n != 2 {
+		t.Errorf("%d connections for 2 runs an idle stretch apart; want a fresh one each (the idle one closed)", n)
+	}
+}
+
+// pingCountingListener counts the HTTP/2 PING frames (not their acks) its connections read.
+type pingCountingListener struct {
+	net.Listener
+	pings, conns *atomic.Int32
+}
+
+func (l *pingCountingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.conns.Add(1)
+		c = &pingCountingConn{Conn: c, pings: l.pings}
+	}
+	return c, err
+}
+
+type pingCountingConn struct {
+	net.Conn
+	pings   *atomic.Int32
+	buf     []byte
+	preface bool
+}
+
+func (c *pingCountingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.buf = append(c.buf, p[:n]...)
+	if !c.preface && len(c.buf) >= 24 { // "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+		c.buf, c.preface = c.buf[24:], true
+	}
+	for c.preface && len(c.buf) >= 9 {
+		length := int(c.buf[0])<<16 | int(c.buf[1])<<8 | int(c.buf[2])
+		if len(c.buf) < 9+length {
+			break
+		}
+		if c.buf[3] == 0x6 && c.buf[4]&0x1 == 0 { // PING, not ACK
+			c.pings.Add(1)
+		}
+		c.buf = c.buf[9+length:]
+	}
+	return n, err
+}
