@@ -300,14 +300,9 @@ func TestServeReloadMigrationsVersion(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "healthgate.yaml")
 	write := func(query, version string) {
 		t.Helper()
-		yaml := fmt.Sprintf(`server: {listen: "127.0.0.1:0", shutdown_delay: 0s, details: always}
-defaults: {interval: 1s, timeout: 800ms}
-checks:
-  - {name: db, type: postgres, url: %q, query: %q, migrations: {tool: rails, version: %q}}
-`, pg, query, version)
 		// Replaced, not rewritten: a poll that read a half-written (or empty, so valid) file would
 		// drop db.
-		replaceFile(t, path, yaml)
+		writeServeChecks(t, path, fmt.Sprintf("  - {name: db, type: postgres, url: %q, query: %q, migrations: {tool: rails, version: %q}}\n", pg, query, version))
 	}
 	write("SELECT 1", "3")
 	p := startServeFile(t, path, nil)
@@ -366,12 +361,7 @@ func TestServeReloadMigrationsWithAnotherChange(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "healthgate.yaml")
 	write := func(fields string) {
 		t.Helper()
-		yaml := fmt.Sprintf(`server: {listen: "127.0.0.1:0", shutdown_delay: 0s, details: always}
-defaults: {interval: 1s, timeout: 800ms}
-checks:
-  - {name: db, type: postgres, url: %q%s}
-`, pg, fields)
-		replaceFile(t, path, yaml)
+		writeServeChecks(t, path, fmt.Sprintf("  - {name: db, type: postgres, url: %q%s}\n", pg, fields))
 	}
 	const refused = "configuration reload refused: still serving the previous configuration"
 	reload := func(p *serveProcess, fields string) {
@@ -428,12 +418,7 @@ func TestServeReloadAddedCheckMigrations(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "healthgate.yaml")
 	write := func(more string) {
 		t.Helper()
-		yaml := fmt.Sprintf(`server: {listen: "127.0.0.1:0", shutdown_delay: 0s, details: always}
-defaults: {interval: 1s, timeout: 800ms}
-checks:
-  - {name: db, type: postgres, url: %q}
-%s`, pg, more)
-		replaceFile(t, path, yaml)
+		writeServeChecks(t, path, fmt.Sprintf("  - {name: db, type: postgres, url: %q}\n%s", pg, more))
 	}
 	write("")
 	p := startServeFile(t, path, nil)
@@ -459,4 +444,14 @@ checks:
 		r := p2.probe(t, "/readyz/schema?verbose")
 		return r.code == 503 && strings.Contains(r.body, "schema at version 3")
 	})
+}
+
+// writeServeChecks replaces the configuration at path with one that serves on a free port, runs checks
+// every second, and has the checks given (YAML list items, each line indented by two spaces).
+func writeServeChecks(t *testing.T, path, checks string) {
+	t.Helper()
+	replaceFile(t, path, `server: {listen: "127.0.0.1:0", shutdown_delay: 0s, details: always}
+defaults: {interval: 1s, timeout: 800ms}
+checks:
+`+checks)
 }
