@@ -710,6 +710,45 @@ func TestRedisClusterDown(t *testing.T) {
 	}
 }
 
+// TestRedisMinReplicasToWrite: a primary with min-replicas-to-write answers every write NOREPLICAS while
+// too few replicas are connected and within min-replicas-max-lag, and PING and ROLE as ever: role:
+// master (a primary that takes writes) passed it. It is read_only until a replica catches up; a user
+// whose ACL refuses CONFIG still sees a primary with no replica at all as read_only.
+func TestRedisMinReplicasToWrite(t *testing.T) {
+	primary := checktest.StartRedis(t, "--min-replicas-to-write", "1", "--min-replicas-max-lag", "10")
+	ctx := t.Context()
+	admin := redis.NewClient(&redis.Options{Addr: primary})
+	t.Cleanup(func() { _ = admin.Close() })
+	if err := admin.Set(ctx, "x", "y", 0).Err(); err == nil || !strings.HasPrefix(err.Error(), "NOREPLICAS") {
+		t.Fatalf("SET on a primary without replicas = %v; want NOREPLICAS (the state the test needs)", err)
+	}
+	if err := admin.Do(ctx, "ACL", "SETUSER", "noconfig", "on", ">s3cr3t", "+ping", "+role", "+info", "~*").Err(); err != nil {
+		t.Fatal(err)
+	}
+	master := newCheckTimeout(t, config.Check{Type: "redis", Spec: config.SpecOf(map[string]any{"url": "redis://" + primary + "/0", "role": "master"})}, generousTimeout)
+	noConfig := newCheckTimeout(t, config.Check{Type: "redis", Name: "noconfig", Spec: config.SpecOf(map[string]any{"url": "redis://noconfig:s3cr3t@" + primary + "/0", "role": "master"})}, generousTimeout)
+	plain := newCheckTimeout(t, config.Check{Type: "redis", Spec: config.SpecOf(map[string]any{"url": "redis://" + primary + "/0"})}, generousTimeout)
+	err, _ := runCheck(t, master)
+	assertAnswer(t, master, err, checks.ReadOnly, "min-replicas-to-write", "s3cr3t")
+	if !strings.Contains(err2s(err), "0 replicas connected and within min-replicas-max-lag, min-replicas-to-write asks for 1") {
+		t.Errorf("error %q does not give the replicas and the setting", err)
+	}
+	err, _ = runCheck(t, noConfig)
+	assertAnswer(t, noConfig, err, checks.ReadOnly, "min-replicas-to-write", "s3cr3t")
+	// Without role, the check asks for a server that answers, not one that takes writes.
+	err, _ = runCheck(t, plain)
+	assertClass(t, err, "")
+
+	checktest.StartRedis(t, "--replicaof", hostOnly(t, "redis://"+primary), portOnly(t, "redis://"+primary))
+	checktest.Eventually(t, 30*time.Second, "the replica to connect and the primary to take writes", func() bool {
+		return admin.Set(ctx, "x", "y", 0).Err() == nil
+	})
+	for _, ch := range []*checks.Check{master, noConfig} {
+		err, _ := runCheck(t, ch)
+		assertClass(t, err, "")
+	}
+}
+
 // TestRedisProtectedMode: Redis in protected mode (the default without a password or an explicit bind)
 // answers a connection from another host with -DENIED and closes it. go-redis took the DENIED as the
 // answer of a server without HELLO and dropped it, and the run failed reset ("restarting, a load balancer

@@ -65,6 +65,8 @@ type redisShared struct {
 	// renamed, an ACL without it, a proxy): runs no longer ask, until one fails (the server may have
 	// been restarted as a cluster node).
 	noClusterInfo atomic.Bool
+	// noReplicationInfo: the same for INFO replication (role: master's look at min-replicas-to-write).
+	noReplicationInfo atomic.Bool
 
 	mu   sync.Mutex
 	cur  *redisGen
@@ -497,6 +499,7 @@ func (r *redisCheck) run(ctx context.Context) error {
 	}
 	if err != nil {
 		s.noClusterInfo.Store(false)
+		s.noReplicationInfo.Store(false)
 	}
 	var mismatch *roleMismatch
 	switch {
@@ -554,6 +557,8 @@ func (r *redisCheck) once(ctx context.Context, c *redis.Client) error {
 		return &Error{Class: BadResponse, Err: &roleMismatch{fmt.Sprintf("server role is %q; role: replica expects a replica", got)}}
 	case r.role == "replica" && len(res) >= 4 && res[3] != "connected":
 		return &Error{Class: NotReady, Err: fmt.Errorf("replica link to its primary is %v", res[3])}
+	case r.role == "master":
+		return r.shared.minReplicas(ctx, c)
 	}
 	return nil
 }
@@ -575,16 +580,67 @@ func (s *redisShared) clusterState(ctx context.Context, c *redis.Client) error {
 	case err != nil:
 		return classifyRedis(err)
 	}
-	fields := map[string]string{}
-	for line := range strings.Lines(info) {
-		k, v, _ := strings.Cut(strings.TrimSpace(line), ":")
-		fields[k] = v
-	}
+	fields := infoFields(info)
 	if state := fields["cluster_state"]; state != "ok" {
 		return &Error{Class: NotReady, Hint: redisClusterDownHint,
 			Err: fmt.Errorf("cluster_state:%s (slots served %s of 16384, %s known nodes)", truncate(state, 16), truncate(fields["cluster_slots_ok"], 8), truncate(fields["cluster_known_nodes"], 8))}
 	}
 	return nil
+}
+
+// minReplicas fails a primary that refuses writes for want of replicas, as role: master asks for one
+// that takes writes: with min-replicas-to-write set, it answers every write NOREPLICAS while fewer
+// replicas than that are connected and within min-replicas-max-lag (a primary cut off from its
+// replicas, as the setting intends), and answers PING and ROLE all the same. INFO replication counts
+// such replicas (min_slaves_good_slaves) only while the setting is on; the setting itself is read with
+// CONFIG GET, which an ACL or a managed service may refuse: then none good is known to refuse writes,
+// and some good cannot be judged. A server that answers INFO with an error is not asked again until a
+// run fails (noReplicationInfo).
+func (s *redisShared) minReplicas(ctx context.Context, c *redis.Client) error {
+	if s.noReplicationInfo.Load() {
+		return nil
+	}
+	info, err := c.Info(ctx, "replication").Result()
+	var re redis.Error
+	switch {
+	case errors.As(err, &re):
+		s.noReplicationInfo.Store(true)
+		return nil
+	case err != nil:
+		return classifyRedis(err)
+	}
+	good, err := strconv.Atoi(infoFields(info)["min_slaves_good_slaves"])
+	if err != nil {
+		return nil // the setting is off (or the field unknown to this server)
+	}
+	need, known := 1, false // on, so at least 1
+	conf, err := c.ConfigGet(ctx, "min-replicas-to-write").Result()
+	switch {
+	case err == nil:
+		if n, err := strconv.Atoi(conf["min-replicas-to-write"]); err == nil && n > 0 {
+			need, known = n, true
+		}
+	case !errors.As(err, &re):
+		return classifyRedis(err)
+	}
+	if good >= need {
+		return nil
+	}
+	msg := fmt.Sprintf("the primary refuses writes (NOREPLICAS): %d replicas connected and within min-replicas-max-lag, min-replicas-to-write asks for %d", good, need)
+	if !known {
+		msg = "the primary refuses writes (NOREPLICAS): no replica connected and within min-replicas-max-lag, and min-replicas-to-write is on"
+	}
+	return &Error{Class: ReadOnly, Err: errors.New(msg), Hint: redisNoReplicasHint}
+}
+
+// infoFields is an INFO (or CLUSTER INFO) answer's name:value lines, by name.
+func infoFields(info string) map[string]string {
+	fields := map[string]string{}
+	for line := range strings.Lines(info) {
+		k, v, _ := strings.Cut(strings.TrimSpace(line), ":")
+		fields[k] = v
+	}
+	return fields
 }
 
 // close releases this check's reference to the shared client: the last one closes it.
@@ -619,6 +675,7 @@ const (
 const (
 	redisMovedHint       = "the server is a Redis Cluster node, and the key is in a slot another node serves (the error names it): this check reads from the node in %s alone; choose a key of a slot this node serves, or point %s at the node that serves it"
 	redisClusterDownHint = "the server is a Redis Cluster node and its cluster is down: it answers PING but refuses every key (CLUSTERDOWN) until each of the 16384 slots is served by a reachable primary and the node reaches the majority of primaries; CLUSTER INFO and CLUSTER NODES on it show which slots or nodes are failing"
+	redisNoReplicasHint  = "the primary takes no writes until enough replicas are connected and within min-replicas-max-lag (min-replicas-to-write): see INFO replication on it, and why its replicas are gone or behind (a network cut, replicas restarting)"
 	redisClusterDBHint   = "the server is a Redis Cluster node, which has database 0 only: use /0 in %s (redis://host:6379/0)"
 )
 
