@@ -708,3 +708,38 @@ func replaceFile(t *testing.T, path, data string) {
 		t.Fatal(err)
 	}
 }
+
+// TestServeReloadMovedCheckHints: a reload keeps a check configured the same wherever it moved in the
+// file (its state, its connections), and its hints name the line it is on now: they named the line it
+// was built from, after lines above it were added (a check added before it, a comment).
+func TestServeReloadMovedCheckHints(t *testing.T) {
+	proxy := checktest.NewProxy(t, checktest.Serve(t, func(net.Conn) {}))
+	proxy.Set(checktest.Refuse)
+	path := filepath.Join(t.TempDir(), "healthgate.yaml")
+	write := func(above string) {
+		t.Helper()
+		writeServeChecks(t, path, above+fmt.Sprintf("  - {name: dep, type: tcp, address: %q, interval: 200ms, timeout: 150ms}\n", proxy.Addr()))
+	}
+	write("")
+	p := startServeFile(t, path, nil)
+	failing := func(line int) {
+		t.Helper()
+		want := fmt.Sprintf(`address (%s:%d)`, path, line)
+		checktest.Eventually(t, 10*time.Second, "a check failing line whose hint names "+want, func() bool {
+			return strings.Contains(p.log.String(), want)
+		})
+	}
+	failing(4)
+	proxy.Set(checktest.Forward)
+	p.waitCode(t, "/readyz", 200, 10*time.Second)
+
+	n := logCount(p.log, "configuration reloaded")
+	write("  # two lines above dep\n  - {name: other, type: tcp, address: \"" + proxy.Addr() + "\"}\n")
+	p.sigs <- syscall.SIGHUP
+	checktest.Eventually(t, 10*time.Second, "the reload", func() bool { return logCount(p.log, "configuration reloaded") > n })
+	if strings.Contains(p.log.String(), `"changed":"dep"`) {
+		t.Fatalf("dep was rebuilt, not kept:\n%s", p.log.String())
+	}
+	proxy.Set(checktest.Refuse)
+	failing(6)
+}

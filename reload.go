@@ -238,6 +238,7 @@ func (rl *reloader) reload(trigger string) {
 	var added, changed []string
 	for _, cc := range cfg.Checks {
 		if c, ok := current[cc.Name]; ok && c.Configured(cc) {
+			c.Relocate(cc) // the Same wherever it is written: its hints name where that is now
 			next = append(next, c)
 			delete(current, cc.Name)
 			continue

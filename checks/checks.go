@@ -23,6 +23,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/healthgate/healthgate/config"
@@ -45,7 +46,9 @@ type Check struct {
 	FailureThreshold int
 	SuccessThreshold int
 
-	src    config.Source
+	// src is where its settings were written, which hints name (file:line): a reload that keeps the
+	// check moves it (Relocate) when lines before it were added or removed.
+	src    atomic.Pointer[config.Source]
 	cfg    config.Check // what it was built from (the zero Check for Func)
 	files  string       // filesKey of what it was built from
 	prober prober
@@ -356,12 +359,22 @@ func New(c config.Check) (*Check, error) {
 		}
 		return nil, errs.Err()
 	}
-	return &Check{
+	ch := &Check{
 		Name: c.Name, Type: c.Type, Target: target, Critical: c.Critical, Shared: c.Scope == config.ScopeShared,
 		Interval: c.Interval, Timeout: c.Timeout,
 		FailureThreshold: c.FailureThreshold, SuccessThreshold: c.SuccessThreshold,
-		src: c.Src, cfg: c, files: filesKey(spec), prober: p,
-	}, nil
+		cfg: c, files: filesKey(spec), prober: p,
+	}
+	ch.Relocate(c)
+	return ch, nil
+}
+
+// Relocate records where c's settings are written now (the file, lines and variables its hints name):
+// a reload keeps a check configured the Same wherever it moved in the file, and its hints must name
+// the lines it is on now, not those it was built from. Safe while the check runs.
+func (c *Check) Relocate(cfg config.Check) {
+	src := cfg.Src
+	c.src.Store(&src)
 }
 
 // NewAll builds every check of a configuration, reporting every error at once. On error it closes
@@ -525,7 +538,7 @@ func (c *Check) Hint(err error) string {
 	if k, ok := kinds[c.Type]; ok {
 		field = k.target.field
 	}
-	return Hint(err, c.src.Origin(field))
+	return Hint(err, c.src.Load().Origin(field))
 }
 
 // funcProber runs a Go function: for checks computed in-process, and for tests of what runs checks.
@@ -541,10 +554,12 @@ func Func(c config.Check, fn func(ctx context.Context) error) *Check {
 	if typ == "" {
 		typ = "func"
 	}
-	return &Check{
+	ch := &Check{
 		Name: c.Name, Type: typ, Target: "in-process", Critical: c.Critical, Shared: c.Scope == config.ScopeShared,
 		Interval: c.Interval, Timeout: c.Timeout,
 		FailureThreshold: c.FailureThreshold, SuccessThreshold: c.SuccessThreshold,
-		src: c.Src, prober: funcProber(fn),
+		prober: funcProber(fn),
 	}
+	ch.Relocate(c)
+	return ch
 }
