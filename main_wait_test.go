@@ -449,6 +449,9 @@ func TestWaitUsageErrors(t *testing.T) {
 		{"--set of a field that needs a secret", []string{"--memcached", "127.0.0.1:11211", "--set", "memcached.username=app"}, []string{"--set memcached.username: needs password, a secret, which a command line never takes (ps and the pod's spec show it): write the check in a configuration file (username, and password_file: PATH or password: ${VAR}) and give that with --config"}},
 		{"--set twice", []string{"--redis", "redis://127.0.0.1:6379", "--set", "redis.key=a", "--set", "redis.key=hunter2"}, []string{"--set redis.key: given twice"}},
 		{"--set not YAML", []string{"--redis", "redis://127.0.0.1:6379", "--set", "redis.key={hunter2: ["}, []string{"--set redis.key: not one YAML value"}},
+		// A YAML comment would drop the rest of the value, silently: the query run cut short.
+		{"--set with a comment", []string{"--postgres", "postgres://127.0.0.1:5432/x", "--set", "postgres.query=SELECT hunter2 # from orders"}, []string{"--set postgres.query: a '#' at its start or after a blank starts a YAML comment"}},
+		{"--set that is a comment", []string{"--http", "http://127.0.0.1:9/", "--set", "http.body_contains=#hunter2"}, []string{"--set http.body_contains: a '#' at its start or after a blank starts a YAML comment"}},
 		{"--set value the kind refuses", []string{"--postgres", "postgres://127.0.0.1:5432/x", "--set", "postgres.writable=maybe"}, []string{`--set postgres.writable (target "postgres"): invalid boolean "maybe": write true or false`}},
 		{"--set value with an unknown field inside", []string{"--postgres", "postgres://127.0.0.1:5432/x", "--set", "postgres.tls={cert_fil: x}"}, []string{`--set postgres.tls (target "postgres"): cert_fil: unknown field (did you mean "cert_file"?)`}},
 	}

@@ -44,11 +44,25 @@ func (s *Spec) Set(key string, v any) { s.setNode(key, goNode(reflect.ValueOf(v)
 // The error never quotes text: it may hold a secret.
 func (s *Spec) SetYAML(key, text string) error {
 	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(text), &doc); err != nil || len(doc.Content) != 1 {
+	err := yaml.Unmarshal([]byte(text), &doc)
+	switch {
+	case err == nil && (hasComment(&doc) || strings.HasPrefix(strings.TrimSpace(text), "#")):
+		// A '#' at the start or after a blank starts a YAML comment, which drops the rest: a query
+		// cut short (SELECT 1 # from orders), a body to expect that vanished (#ready).
+		return errors.New("a '#' at its start or after a blank starts a YAML comment, which would drop the rest of the value: put the value in quotes, as in --set 'KIND.FIELD=\"...\"'")
+	case err != nil || len(doc.Content) != 1:
 		return errors.New("not one YAML value (a scalar, [a, b] or {key: value})")
 	}
 	s.setNode(key, doc.Content[0])
 	return nil
+}
+
+// hasComment reports whether n or a node under it carries a comment.
+func hasComment(n *yaml.Node) bool {
+	if n.HeadComment != "" || n.LineComment != "" || n.FootComment != "" {
+		return true
+	}
+	return slices.ContainsFunc(n.Content, hasComment)
 }
 
 // setNode sets the field key to v on a copy of the Spec's node.
