@@ -49,15 +49,16 @@ func wrapUsage(prefix, groups string) string {
 	return b.String()
 }
 
-// commonFlags are the flags every command shares.
+// commonFlags are serve's --config and the log flags every command shares.
 type commonFlags struct {
-	config    string
+	config    startup.OnceFlag
 	logFormat string
 	logLevel  string
 }
 
 func (c *commonFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.config, "config", "", "configuration `FILE` (default: ./"+config.DefaultFile+" if present, else DATABASE_URL/REDIS_URL)")
+	c.config.Empty = "empty (an unset variable?)"
+	fs.Var(&c.config, "config", "configuration `FILE` (default: ./"+config.DefaultFile+" if present, else DATABASE_URL/REDIS_URL)")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log `FORMAT`: text or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log `LEVEL`: debug, info, warn or error")
 }

@@ -385,6 +385,23 @@ func TestServeListenFlagErrors(t *testing.T) {
 	if code != exitUsage || stderr.String() != want {
 		t.Errorf("two log flag errors: exit %d, stderr:\n%s\nwant exit 2 and:\n%s", code, stderr.String(), want)
 	}
+
+	// --config given twice, or empty (`--config "$CONFIG"`, the variable unset): refused, as wait and
+	// check refuse them. The second replaced the first without a word, and an empty one read as no
+	// --config, serving ./healthgate.yaml or DATABASE_URL/REDIS_URL instead.
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--config", path, "--config", "other.yaml"}, `--config: given twice ("` + path + `", "other.yaml"); it takes one value: give it once`},
+		{[]string{"--config", ""}, `--config: invalid value "": empty (an unset variable?)`},
+	} {
+		stderr.Reset()
+		code = run(append([]string{"serve"}, tc.args...), func(string) (string, bool) { return "", false }, nil, io.Discard, &stderr)
+		if code != exitUsage || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("serve %q: exit %d, stderr %q; want exit 2 and %q", tc.args, code, stderr.String(), tc.want)
+		}
+	}
 }
 
 // startServeInDir runs serve in an empty directory, with ./healthgate.yaml holding yaml unless it

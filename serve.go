@@ -44,12 +44,15 @@ func cmdServe(ctx context.Context, args []string, lookup env, again, hup <-chan 
 			problems = append(problems, "--listen: "+msg)
 		}
 	}
+	if p := common.config.Problem("config"); p != "" {
+		problems = append(problems, p)
+	}
 	log, more := common.logger(stderr)
 	problems = append(problems, more...)
 	if len(problems) > 0 {
 		return usageError(problems)
 	}
-	path := config.Path(common.config)
+	path := config.Path(common.config.Value())
 	if *validate {
 		cfg, err := startConfig(path, lookup, *listen)
 		if err != nil {

@@ -18,10 +18,10 @@ import (
 // file, narrowed with --only, and/or targets given on the command line, one flag per registered kind
 // (--postgres URL, --tcp HOST:PORT, ...).
 type Targets struct {
-	config     onceFlag
+	config     OnceFlag
 	targets    []flagTarget
 	only       namesFlag
-	migrations onceFlag
+	migrations OnceFlag
 	sets       rawFlag // --set KIND.FIELD=VALUE, parsed by fieldSets
 }
 
@@ -90,36 +90,36 @@ func (n *namesFlag) Set(v string) error {
 	return nil
 }
 
-// onceFlag is a flag that takes one value (--config, --migrations): it keeps every value given, for
-// Resolve to refuse a second one, which would silently replace the first (as a second --set of a field is
-// refused). empty, when not "", is the error of an empty value: `--config "$CONFIG"` with the variable
-// unset would otherwise read as no --config at all, and wait for ./healthgate.yaml or DATABASE_URL/REDIS_URL
-// instead.
-type onceFlag struct {
+// OnceFlag is a flag that takes one value (--config, --migrations; serve's --config too): it keeps every
+// value given, for Resolve (or serve) to refuse a second one, which would silently replace the first (as
+// a second --set of a field is refused). Empty, when not "", is the error of an empty value: `--config
+// "$CONFIG"` with the variable unset would otherwise read as no --config at all, and use
+// ./healthgate.yaml or DATABASE_URL/REDIS_URL instead.
+type OnceFlag struct {
 	given []string
-	empty string
+	Empty string
 }
 
-// value is the value given, "" when none.
-func (o *onceFlag) value() string {
+// Value is the value given, "" when none.
+func (o *OnceFlag) Value() string {
 	if len(o.given) == 0 {
 		return ""
 	}
 	return o.given[0]
 }
 
-func (o *onceFlag) String() string { return o.value() }
+func (o *OnceFlag) String() string { return o.Value() }
 
-func (o *onceFlag) Set(v string) error {
-	if v == "" && o.empty != "" {
-		return errors.New(o.empty)
+func (o *OnceFlag) Set(v string) error {
+	if v == "" && o.Empty != "" {
+		return errors.New(o.Empty)
 	}
 	o.given = append(o.given, v)
 	return nil
 }
 
-// problem is the usage error of a flag given more than once, "" when it was not.
-func (o *onceFlag) problem(name string) string {
+// Problem is the usage error of a flag given more than once, "" when it was not.
+func (o *OnceFlag) Problem(name string) string {
 	if len(o.given) < 2 {
 		return ""
 	}
@@ -137,7 +137,7 @@ func (o *onceFlag) problem(name string) string {
 // Register adds the flags: --config, --only and one per registered kind; verb ("wait for", "check")
 // and configUse word their help.
 func (t *Targets) Register(fs *flag.FlagSet, verb, configUse string) {
-	t.config.empty = "empty (an unset variable?)"
+	t.config.Empty = "empty (an unset variable?)"
 	fs.Var(&t.config, "config", "configuration `FILE` "+configUse+" (default: ./"+config.DefaultFile+
 		" if present, else DATABASE_URL/REDIS_URL; not read when target flags are given without --config or --only)")
 	for _, k := range checks.Kinds() {
@@ -221,14 +221,14 @@ func FlagNames() string {
 func (t *Targets) Resolve(lookup config.LookupEnv, criticalOnly bool, attemptTimeout time.Duration) (fromConfig, fromFlags []config.Check, problems []string, cfgErr error) {
 	cfg := &config.Config{File: "flags", Defaults: config.NewDefaults()}
 	// Given twice, --config and --migrations say no one file or version: neither is read.
-	configTwice, migrationsTwice := t.config.problem("config"), t.migrations.problem("migrations")
+	configTwice, migrationsTwice := t.config.Problem("config"), t.migrations.Problem("migrations")
 	for _, p := range []string{configTwice, migrationsTwice} {
 		if p != "" {
 			problems = append(problems, p)
 		}
 	}
-	if configTwice == "" && (t.config.value() != "" || len(t.only) > 0 || len(t.targets) == 0) {
-		if loaded, err := config.Find(t.config.value(), lookup, config.FindOptions{Kinds: checks.Validate}); err != nil {
+	if configTwice == "" && (t.config.Value() != "" || len(t.only) > 0 || len(t.targets) == 0) {
+		if loaded, err := config.Find(t.config.Value(), lookup, config.FindOptions{Kinds: checks.Validate}); err != nil {
 			cfgErr = err
 		} else {
 			cfg = loaded
@@ -242,9 +242,9 @@ func (t *Targets) Resolve(lookup config.LookupEnv, criticalOnly bool, attemptTim
 		problems = append(problems, more...)
 	}
 	var migrations config.Migrations
-	if t.migrations.value() != "" {
+	if t.migrations.Value() != "" {
 		var problem string
-		if migrations, problem = migrationsFlag(t.migrations.value()); problem != "" && migrationsTwice == "" {
+		if migrations, problem = migrationsFlag(t.migrations.Value()); problem != "" && migrationsTwice == "" {
 			problems = append(problems, problem)
 		}
 		if !slices.ContainsFunc(t.targets, func(f flagTarget) bool { return slices.Contains(migrationKinds(), f.kind) }) {
@@ -253,7 +253,7 @@ func (t *Targets) Resolve(lookup config.LookupEnv, criticalOnly bool, attemptTim
 	}
 	sets, more := t.fieldSets()
 	problems = append(problems, more...)
-	if t.migrations.value() != "" {
+	if t.migrations.Value() != "" {
 		// Both would give the same targets their migrations, and one would silently replace the other
 		// (with its errors, if any, never reported): refused, naming both.
 		for _, f := range sets {
