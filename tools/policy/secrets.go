@@ -49,7 +49,8 @@ var (
 // secretProblem says which literal secret v holds ("" if none): a password in a URL's userinfo or a
 // go-sql-driver/mysql DSN, a lone user name in a URL whose scheme makes it a token (config.TokenUserSchemes:
 // nats://TOKEN@host, mqtt://TOKEN@host, https://TOKEN@host, which checks/redact.go redacts), a field of a
-// libpq key=value DSN or a URL query parameter with a secret-looking name, whose value is not a reference.
+// libpq key=value DSN or a URL query parameter with a secret-looking name, whose value is not a reference;
+// or any of these in the default of a ${VAR:-default}, which the manifest holds as written.
 // Parsed by pattern, not net/url, since ${VAR}s in a host or userinfo make net/url give up.
 func secretProblem(v string) string {
 	if m := urlUserinfo.FindStringSubmatch(v); m != nil {
@@ -86,6 +87,16 @@ func secretProblem(v string) string {
 			}
 			if isSecretName(name) && val != "" && !secretRef.MatchString(val) {
 				return fmt.Sprintf("a literal secret in query parameter %q", name)
+			}
+		}
+	}
+	// A default is what the value becomes when the variable is unset: ${DATABASE_URL:-postgres://app:pw@db/app}
+	// puts a whole URL, its password included, into the manifest. (A default ends at the first '}', as
+	// healthgate reads it, so it holds no complete ${...} of its own.)
+	for _, m := range varRef.FindAllStringSubmatch(v, -1) {
+		if def := strings.TrimPrefix(m[2], ":-"); def != "" {
+			if p := secretProblem(def); p != "" {
+				return fmt.Sprintf("%s in the default of ${%s}", p, m[1])
 			}
 		}
 	}

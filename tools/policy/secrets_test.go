@@ -75,6 +75,18 @@ var secretProblemCases = []struct{ in, want string }{
 	{"postgres://app@db:5432/app", ""}, // a database user name is no secret
 	{"amqp://app@rabbit:5672/prod", ""},
 	{"mysql://app@db:3306/orders", ""},
+
+	// A default is written into the manifest as it is: a whole URL or DSN as the default of its variable
+	// holds its password there.
+	{"${DATABASE_URL:-postgres://app:hunter2@db/app}", "an inline password in the default of ${DATABASE_URL}"},
+	{"${DSN:-host=db user=app password=hunter2}", "an inline password= in the default of ${DSN}"},
+	{"${NATS_URL:-nats://s3cr3t@nats:4222}", "an inline token (the user name of a nats:// URL) in the default of ${NATS_URL}"},
+	{"${API:-https://user:pw@x/healthz}", "an inline password in the default of ${API}"},
+	{"${DATABASE_URL:-postgres://app@db/app}", ""},
+	{"${DATABASE_URL:-postgres://app:${PW}@db/app}", ""}, // the default ends at the first '}': "postgres://app:${PW"
+	{"${REDIS_URL:-redis://redis:6379/0}", ""},
+	{"${BROKER_ADDRESS:-rabbitmq:5672}", ""},
+	{"${PW:-hunter2}", ""}, // a bare word: nothing says it is a secret (a secret field refuses any default)
 }
 
 // TestSecretProblem: the rule shared with the chart's healthgate.secretProblem (_helpers.tpl).

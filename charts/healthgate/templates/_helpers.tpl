@@ -209,7 +209,8 @@ true
 healthgate.secretProblem: what literal secret a URL, DSN or other string holds ("" when none): a password in
 the URL's userinfo or a go-sql-driver/mysql DSN, a lone user name in a URL of a token scheme
 (nats://TOKEN@host, mqtt://TOKEN@host), a secret-looking query parameter, or a secret-looking field of a
-libpq key=value DSN, with a value that is not a ${VAR} reference. tools/policy's secretProblem is the same
+libpq key=value DSN, with a value that is not a ${VAR} reference; or any of these in the default of a
+${VAR:-default}, which the ConfigMap holds as written. tools/policy's secretProblem is the same
 rule (its TestChartSecretProblem renders this one and compares).
 */}}
 {{- define "healthgate.secretProblem" -}}
@@ -254,6 +255,18 @@ rule (its TestChartSecretProblem renders this one and compares).
 {{- if contains "=" $p }}{{ $val = regexReplaceAll "^[^=]*=" $p "" }}{{ end -}}
 {{- if and (not $problem) (include "healthgate.isSecretName" $name) $val (not (regexMatch $ref $val)) -}}
 {{- $problem = printf "a literal secret in query parameter %q" $name -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- /* A default lands in the ConfigMap as written: ${DATABASE_URL:-postgres://app:pw@db/app} holds a password.
+It ends at the first '}' (as healthgate reads it), so it holds no complete ${...}: one level of recursion. */ -}}
+{{- if not $problem -}}
+{{- range $r := regexFindAll "\\$\\{[A-Za-z_][A-Za-z0-9_]*:-[^}]+\\}" $v -1 -}}
+{{- if not $problem -}}
+{{- $def := regexReplaceAll "^\\$\\{[A-Za-z_][A-Za-z0-9_]*:-" $r "" | trimSuffix "}" -}}
+{{- with include "healthgate.secretProblem" $def -}}
+{{- $problem = printf "%s in the default of %s" . (regexReplaceAll ":-.*$" $r "}") -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
