@@ -457,3 +457,31 @@ func TestChartEscapedDollar(t *testing.T) {
 		t.Errorf("$$${UNSET_VAR} rendered (%v); want it refused as an unset variable:\n%s", err, out)
 	}
 }
+
+// TestChartCommonLabelsEveryObject: commonLabels label every object the chart renders, every feature on and
+// the `helm test` pod included (README: "labels added to every object"). The test pod lacked them, and an
+// admission policy that requires a team or cost-centre label on every pod refused it, failing `helm test`.
+func TestChartCommonLabelsEveryObject(t *testing.T) {
+	helm := helmBinary(t)
+	r := renderChart(t, helm, "commonLabels.team=payments", "commonLabels.cost-centre=cc42", "replicaCount=3",
+		"fleet.enabled=true", "grpc.enabled=true", "podDisruptionBudget.enabled=true", "autoscaling.enabled=true",
+		"networkPolicy.enabled=true", "metrics.serviceMonitor.enabled=true", "metrics.prometheusRule.enabled=true",
+		"metrics.dashboard.enabled=true")
+	if len(r.objs) < 12 || r.test == nil {
+		t.Fatalf("rendered %d objects (test pod: %v); want every feature's, the test pod included", len(r.objs), r.test != nil)
+	}
+	want := map[string]string{"team": "payments", "cost-centre": "cc42"}
+	for _, o := range r.objs {
+		l := metaOf(o).GetLabels()
+		for k, v := range want {
+			if l[k] != v {
+				t.Errorf("%s: label %s %q, want commonLabels' %q", o, k, l[k], v)
+			}
+		}
+	}
+	for k, v := range want {
+		if got := r.deploy.Spec.Template.Labels[k]; got != v {
+			t.Errorf("pod template label %s %q, want commonLabels' %q", k, got, v)
+		}
+	}
+}
