@@ -485,3 +485,40 @@ func TestChartCommonLabelsEveryObject(t *testing.T) {
 		}
 	}
 }
+
+// TestChartReleaseNameWithDot: Helm accepts a release name with dots (my.app), but a Service's name is a DNS
+// label: the chart's Services were refused by the API server, after the ServiceAccount and ConfigMap were
+// created. The chart now refuses such a name itself and names the fix (fullnameOverride); the objects of
+// shape B (a ConfigMap, whose name may hold dots) and a release with fullnameOverride still render.
+func TestChartReleaseNameWithDot(t *testing.T) {
+	helm := helmBinary(t)
+	out, err := exec.Command(helm, "template", "my.app", chartDir).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), `"my.app-healthgate" (from the release name) holds a dot`) ||
+		!strings.Contains(string(out), `fullnameOverride, say "my-app-healthgate"`) {
+		t.Errorf("helm template my.app: %v, want the release name refused, fullnameOverride named:\n%s", err, lastLines(out))
+	}
+	for _, set := range [][]string{{"fullnameOverride=my-app-healthgate"}, {"deployment.enabled=false"}} {
+		args := []string{"template", "my.app", chartDir}
+		for _, s := range set {
+			args = append(args, "--set", s)
+		}
+		out, err := exec.Command(helm, args...).Output()
+		if err != nil {
+			t.Fatalf("helm template my.app %v: %v\n%s", set, err, stderrOf(err))
+		}
+		objs, err := Decode("rendered", out)
+		if err != nil {
+			t.Fatalf("strict decode: %v", err)
+		}
+		for _, o := range objs {
+			if s, ok := o.Obj.(*corev1.Service); ok {
+				if errs := validation.IsDNS1123Label(s.Name); len(errs) > 0 {
+					t.Errorf("%v: Service name %q: %v", set, s.Name, errs)
+				}
+			}
+		}
+		for _, f := range Check(objs) {
+			t.Errorf("%v: policy: %s", set, f)
+		}
+	}
+}
