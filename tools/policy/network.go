@@ -84,6 +84,21 @@ func portsAllow(ports []networkingv1.NetworkPolicyPort, proto corev1.Protocol, p
 	return false
 }
 
+// mayBeDNS: a rule's ports may admit DNS (port 53) over proto. An egress port given by name is the
+// destination's port of that name (CoreDNS names its ports dns and dns-tcp): the resolver's pods are not
+// in the set, so a named port counts as a yes, as mayBe counts what the manifests cannot tell.
+func mayBeDNS(ports []networkingv1.NetworkPolicyPort, proto corev1.Protocol) bool {
+	if portsAllow(ports, proto, 53, "") {
+		return true
+	}
+	for _, p := range ports {
+		if p.Port != nil && p.Port.Type == intstr.String && (p.Protocol == nil && proto == corev1.ProtocolTCP || p.Protocol != nil && *p.Protocol == proto) {
+			return true
+		}
+	}
+	return false
+}
+
 // portName: the name of the container port port in the pod (for a NetworkPolicy naming it).
 func portName(spec *corev1.PodSpec, port int32) string {
 	for _, ct := range allContainers(spec) {
@@ -108,8 +123,8 @@ func (c *checker) networkPolicies(o Object, who string, w workload, cfg hgConfig
 		name := portName(w.spec, cfg.listenPort)
 		for _, np := range egress {
 			for _, r := range np.Spec.Egress {
-				dns = dns || portsAllow(r.Ports, corev1.ProtocolUDP, 53, "")
-				dnsTCP = dnsTCP || portsAllow(r.Ports, corev1.ProtocolTCP, 53, "")
+				dns = dns || mayBeDNS(r.Ports, corev1.ProtocolUDP)
+				dnsTCP = dnsTCP || mayBeDNS(r.Ports, corev1.ProtocolTCP)
 				peers = peers || mayBe(r.To, w.podLabels) && portsAllow(r.Ports, corev1.ProtocolTCP, cfg.listenPort, name)
 			}
 		}

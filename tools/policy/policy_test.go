@@ -678,6 +678,10 @@ spec:
 		{name: "egress types defaulted", manifest: good + np("  egress:\n    - ports: [{port: 5432}]\n"), want: "without DNS"},
 		{name: "egress DNS over UDP only", manifest: good + np("  policyTypes: [Egress]\n  egress:\n    - ports: [{port: 53, protocol: UDP}]\n"), want: "egress restricted by NetworkPolicy/hg allows DNS over UDP but not TCP (port 53)"},
 		{name: "egress DNS over UDP and TCP in two rules", manifest: good + np("  policyTypes: [Egress]\n  egress:\n    - ports: [{port: 53, protocol: UDP}]\n    - ports: [{port: 53, protocol: TCP}]\n")},
+		// A named egress port is the destination's (CoreDNS: dns over UDP, dns-tcp over TCP), which the set
+		// cannot see: counted as DNS.
+		{name: "egress DNS by the resolver's port names", manifest: good + np("  policyTypes: [Egress]\n  egress:\n    - to: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: kube-system}}, podSelector: {matchLabels: {k8s-app: kube-dns}}}]\n      ports: [{port: dns, protocol: UDP}, {port: dns-tcp, protocol: TCP}]\n")},
+		{name: "egress DNS by a port name over UDP only", manifest: good + np("  policyTypes: [Egress]\n  egress:\n    - ports: [{port: dns, protocol: UDP}]\n"), want: "allows DNS over UDP but not TCP"},
 		{name: "egress DNS over TCP only", manifest: good + np("  policyTypes: [Egress]\n  egress:\n    - ports: [{port: 53, protocol: TCP}]\n"), want: "without DNS"},
 		{name: "egress to everything", manifest: good + np("  policyTypes: [Egress]\n  egress: [{}]\n")},
 		{name: "egress denied", manifest: good + np("  policyTypes: [Egress]\n"), want: "without DNS"},
