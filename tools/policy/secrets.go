@@ -155,6 +155,12 @@ func secretKey(doc any, path, k string) bool {
 	return isSecretName(k)
 }
 
+// notSecretEnv: the variables of libpq's (and pgx's, which the postgres check reads: checks/postgres.go
+// pgFileParams) parameters that config.NotSecretNames exempts: PGSSLKEY and PGPASSFILE are file paths,
+// PGTARGETSESSIONATTRS and PGREQUIREAUTH keywords. Their names hold a secret word, their values none. The
+// chart's healthgate.notSecretEnv is this list, as text (TestChartNotSecretEnv).
+var notSecretEnv = []string{"PGPASSFILE", "PGSSLKEY", "PGTARGETSESSIONATTRS", "PGREQUIREAUTH"}
+
 // envSecrets: a literal env value lands in the workload, readable by whoever can read that: it must not
 // hold a secret (take it from a Secret with valueFrom.secretKeyRef or envFrom).
 func (c *checker) envSecrets(o Object, ct corev1.Container) {
@@ -164,7 +170,7 @@ func (c *checker) envSecrets(o Object, ct corev1.Container) {
 		}
 		if p := secretProblem(e.Value); p != "" {
 			c.add(o, RuleSecrets, "container %q env[%d] %s: value has %s; use valueFrom.secretKeyRef", ct.Name, i, e.Name, p)
-		} else if isSecretName(e.Name) {
+		} else if isSecretName(e.Name) && !slices.Contains(notSecretEnv, e.Name) {
 			c.add(o, RuleSecrets, "container %q env[%d] %s: a secret-looking name with a literal value; use valueFrom.secretKeyRef", ct.Name, i, e.Name)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -211,5 +212,50 @@ func TestSecretKey(t *testing.T) {
 		if got := secretKey(doc, tc.path, tc.key); got != tc.want {
 			t.Errorf("secretKey(%s) = %v; want %v", tc.path, got, tc.want)
 		}
+	}
+}
+
+// TestChartNotSecretEnv: libpq's variables for parameters that hold no secret (PGSSLKEY and PGPASSFILE: file
+// paths, which the postgres check reads; PGTARGETSESSIONATTRS, PGREQUIREAUTH: keywords) take a literal env
+// value, in the chart and in this package alike; both refused them for the secret word in their names. A
+// variable that is a secret (PGSSLPASSWORD, PGPASSWORD) is still refused, and so is a literal secret in
+// an exempt variable's value.
+func TestChartNotSecretEnv(t *testing.T) {
+	data, err := os.ReadFile(helpersTpl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`define "healthgate.notSecretEnv" -}}(.*?){{- end -}}`).FindSubmatch(data)
+	if m == nil || string(m[1]) != strings.Join(notSecretEnv, " ") {
+		t.Fatalf("_helpers.tpl healthgate.notSecretEnv = %q, want tools/policy's notSecretEnv %q", m, notSecretEnv)
+	}
+	helm := helmBinary(t)
+	set := []string{"env[0].name=PGSSLKEY", "env[0].value=/etc/healthgate/tls/tls.key", "env[1].name=PGPASSFILE",
+		"env[1].value=/etc/healthgate/secrets/pgpass", "env[2].name=PGTARGETSESSIONATTRS", "env[2].value=read-write",
+		"env[3].name=PGREQUIREAUTH", "env[3].value=scram-sha-256"}
+	r := renderChart(t, helm, set...) // fails on any finding of this package's
+	if r.deploy == nil || len(r.deploy.Spec.Template.Spec.Containers[0].Env) != 4 {
+		t.Fatalf("want a Deployment with the 4 env entries")
+	}
+	for _, tc := range []struct{ set, want string }{
+		{"env[0].name=PGSSLPASSWORD", "env[0] PGSSLPASSWORD: a secret-looking name with a literal value"},
+		{"env[0].name=PGPASSWORD", "env[0] PGPASSWORD: a secret-looking name with a literal value"},
+		{"env[0].value=postgres://app:hunter2@db/app", "env[0] PGSSLKEY: value has an inline password"},
+	} {
+		args := []string{"template", "x", chartDir}
+		for _, s := range append(slices.Clone(set[:2]), tc.set) {
+			args = append(args, "--set", s)
+		}
+		out, err := exec.Command(helm, args...).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), tc.want) {
+			t.Errorf("helm template --set %s: %v, want a failure with %q:\n%s", tc.set, err, tc.want, lastLines(out))
+		}
+	}
+	for _, tc := range []struct{ name, want string }{{"PGSSLKEY", ""}, {"PGPASSFILE", ""}, {"PGSSLPASSWORD", "a secret-looking name"}} {
+		manifest := strings.Replace(good, "            - name: DATABASE_URL\n", "            - {name: "+tc.name+", value: /etc/x}\n            - name: DATABASE_URL\n", 1)
+		if manifest == good {
+			t.Fatal("test setup: DATABASE_URL not in the good manifest")
+		}
+		expectFinding(t, manifest, RuleSecrets, tc.want)
 	}
 }

@@ -286,8 +286,16 @@ true
 {{- end -}}
 
 {{/*
+healthgate.notSecretEnv: libpq's variables (pgx reads them) for the parameters that are no secret though their
+names hold a secret word (config.NotSecretNames): PGSSLKEY and PGPASSFILE are file paths, PGTARGETSESSIONATTRS
+and PGREQUIREAUTH keywords. tools/policy's notSecretEnv is this list (TestChartNotSecretEnv).
+*/}}
+{{- define "healthgate.notSecretEnv" -}}PGPASSFILE PGSSLKEY PGTARGETSESSIONATTRS PGREQUIREAUTH{{- end -}}
+
+{{/*
 healthgate.envSecrets: a literal env[].value lands in the Deployment, readable by anyone who can read it:
-refuse one that holds a URL password, a secret query parameter or DSN field, or whose name looks secret.
+refuse one that holds a URL password, a secret query parameter or DSN field, or whose name looks secret
+(but for healthgate.notSecretEnv's, whose values are paths and keywords).
 */}}
 {{- define "healthgate.envSecrets" -}}
 {{- range $i, $e := .Values.env -}}
@@ -295,7 +303,7 @@ refuse one that holds a URL password, a secret query parameter or DSN field, or 
 {{- $problem := include "healthgate.secretProblem" $e.value -}}
 {{- if $problem -}}
 {{- $problem = printf "value has %s" $problem -}}
-{{- else if include "healthgate.isSecretName" $e.name -}}
+{{- else if and (include "healthgate.isSecretName" $e.name) (not (has $e.name (splitList " " (include "healthgate.notSecretEnv" $)))) -}}
 {{- $problem = "a secret-looking name with a literal value" -}}
 {{- end -}}
 {{- if $problem -}}
