@@ -522,3 +522,22 @@ func TestChartReleaseNameWithDot(t *testing.T) {
 		}
 	}
 }
+
+// TestChartTestPodScheduling: the `helm test` pod runs where the server's pods may: their nodeSelector and
+// tolerations. Without them, on dedicated (tainted) nodes or with a Linux-only nodeSelector in a mixed
+// cluster, the test pod stayed Pending (or landed on a node that cannot run the image) and helm test failed.
+func TestChartTestPodScheduling(t *testing.T) {
+	helm := helmBinary(t)
+	r := renderChart(t, helm, "nodeSelector.kubernetes\\.io/os=linux", "tolerations[0].key=dedicated",
+		"tolerations[0].operator=Equal", "tolerations[0].value=health", "tolerations[0].effect=NoSchedule")
+	if r.deploy == nil || r.test == nil {
+		t.Fatal("want the Deployment and the test pod")
+	}
+	pod := r.deploy.Spec.Template.Spec
+	if !reflect.DeepEqual(r.test.Spec.NodeSelector, pod.NodeSelector) || len(pod.NodeSelector) != 1 {
+		t.Errorf("test pod nodeSelector %v, want the server pods' %v", r.test.Spec.NodeSelector, pod.NodeSelector)
+	}
+	if !reflect.DeepEqual(r.test.Spec.Tolerations, pod.Tolerations) || len(pod.Tolerations) != 1 {
+		t.Errorf("test pod tolerations %v, want the server pods' %v", r.test.Spec.Tolerations, pod.Tolerations)
+	}
+}
