@@ -541,3 +541,34 @@ func TestChartTestPodScheduling(t *testing.T) {
 		t.Errorf("test pod tolerations %v, want the server pods' %v", r.test.Spec.Tolerations, pod.Tolerations)
 	}
 }
+
+// TestChartExternalTrafficPolicy: service.externalTrafficPolicy reaches a LoadBalancer (or NodePort) Service.
+// README "NetworkPolicy" tells LoadBalancer users to set externalTrafficPolicy: Local and admit the load
+// balancer's source ranges, but values.schema.json had no such key and refused it; left null, the Service
+// keeps Kubernetes' default. (With ClusterIP it is refused: chart-invalid/external-traffic-policy-*.yaml.)
+func TestChartExternalTrafficPolicy(t *testing.T) {
+	helm := helmBinary(t)
+	for _, tc := range []struct {
+		set  []string
+		want corev1.ServiceExternalTrafficPolicy
+	}{
+		{[]string{"service.type=LoadBalancer", "service.externalTrafficPolicy=Local"}, corev1.ServiceExternalTrafficPolicyLocal},
+		{[]string{"service.type=NodePort", "service.externalTrafficPolicy=Cluster"}, corev1.ServiceExternalTrafficPolicyCluster},
+		{[]string{"service.type=LoadBalancer"}, ""},
+		{nil, ""},
+	} {
+		r := renderChart(t, helm, tc.set...)
+		found := false
+		for _, o := range r.objs {
+			if s, ok := o.Obj.(*corev1.Service); ok && s.Name == "x-healthgate" {
+				found = true
+				if s.Spec.ExternalTrafficPolicy != tc.want {
+					t.Errorf("%v: externalTrafficPolicy %q, want %q", tc.set, s.Spec.ExternalTrafficPolicy, tc.want)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%v: no Service x-healthgate", tc.set)
+		}
+	}
+}
