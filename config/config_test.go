@@ -419,6 +419,68 @@ func TestHeadersFromFiles(t *testing.T) {
 	}
 }
 
+// A map field (headers, headers_file) merges an anchored mapping with <<, as every other mapping of the
+// file does: the check's own keys win, then the first mapping of a list that sets a key; a merge of
+// what is not a mapping is an error at it. It was read as a header named "<<" whose value is a mapping:
+// "headers.<<: must be a single value, not a mapping".
+func TestMergeIntoMapFields(t *testing.T) {
+	dir := t.TempDir()
+	auth := filepath.Join(dir, "auth")
+	if err := os.WriteFile(auth, []byte("Bearer s3cr3t-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "healthgate.yaml")
+	yaml := `x-common: &common
+  Authorization: Bearer ${API_TOKEN}
+  X-Team: platform
+x-more: &more
+  X-Team: other
+  X-Region: eu
+x-files: &files
+  X-Auth-File: ${SECRETS_DIR}/auth
+checks:
+  - name: own-wins
+    type: http
+    url: https://api.internal/healthz
+    headers:
+      <<: *common
+      X-Team: own
+  - name: first-wins
+    type: http
+    url: https://api.internal/healthz
+    headers: {<<: [*more, *common], Accept: application/json}
+  - name: from-files
+    type: http
+    url: https://api.internal/healthz
+    headers_file:
+      <<: *files
+`
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := load(t, path, env(map[string]string{"API_TOKEN": "s3cr3t-token", "SECRETS_DIR": dir}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []map[string]string{
+		{"Authorization": "Bearer s3cr3t-token", "X-Team": "own"},
+		{"Authorization": "Bearer s3cr3t-token", "X-Team": "other", "X-Region": "eu", "Accept": "application/json"},
+		{"X-Auth-File": "Bearer s3cr3t-file"},
+	}
+	for i, w := range want {
+		if got := field[map[string]string](t, cfg.Checks[i], "headers"); fmt.Sprint(got) != fmt.Sprint(w) {
+			t.Errorf("%s: headers = %q; want %q", cfg.Checks[i].Name, got, w)
+		}
+	}
+
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("checks:\n  - name: api\n    type: http\n    url: https://api.internal/healthz\n    headers:\n      <<: s3cr3t\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = load(t, bad, env(nil))
+	expectErrors(t, err, `bad.yaml:6:11: checks[0] "api": headers.<<: merge needs a mapping, not a single value`)
+}
+
 func TestExpand(t *testing.T) {
 	e := env(map[string]string{"A": "alpha", "EMPTY": ""})
 	tests := []struct {

@@ -297,8 +297,9 @@ func (d *decoder) fromFileMap(fm fileMap, v reflect.Value, src *Source, where st
 	if v.IsNil() {
 		v.Set(reflect.MakeMap(v.Type()))
 	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, val := n.Content[i], n.Content[i+1]
+	pairs := d.mapPairs(n, where, fm.key)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		k, val := pairs[i], pairs[i+1]
 		if v.MapIndex(reflect.ValueOf(k.Value)).IsValid() {
 			d.errorf(k, where, fm.key+"."+k.Value, "set in %s too; use one of them", fm.base)
 			continue
@@ -544,9 +545,10 @@ func (d *decoder) stringMap(n *yaml.Node, v reflect.Value, path, key string) {
 		d.errorf(n, path, key, "must be a mapping, not %s", describe(n))
 		return
 	}
-	m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, val := n.Content[i], n.Content[i+1]
+	pairs := d.mapPairs(n, path, key)
+	m := reflect.MakeMapWithSize(v.Type(), len(pairs)/2)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		k, val := pairs[i], pairs[i+1]
 		for val.Kind == yaml.AliasNode {
 			val = val.Alias
 		}
@@ -570,6 +572,52 @@ func (d *decoder) stringMap(n *yaml.Node, v reflect.Value, path, key string) {
 		m.SetMapIndex(reflect.ValueOf(k.Value), reflect.ValueOf(s))
 	}
 	v.Set(m)
+}
+
+// mapPairs is the keys and values of the mapping n, as its Content lists them, with YAML's merge keys
+// followed as mapping does for a struct: `headers: {<<: *common, X-Extra: "1"}` holds the keys of the
+// anchored mapping its own keys do not set (of a list of them, `<<: [*a, *b]`, the first to set a key
+// wins), so a map field (headers) merges an anchor as every other mapping of the file does. A merge of
+// what is not a mapping is reported at it.
+func (d *decoder) mapPairs(n *yaml.Node, path, key string) []*yaml.Node {
+	var own, merged []*yaml.Node
+	set := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i]; k.Value != "<<" {
+			own = append(own, k, n.Content[i+1])
+			set[k.Value] = true
+		}
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value != "<<" {
+			continue
+		}
+		val := n.Content[i+1]
+		for val.Kind == yaml.AliasNode {
+			val = val.Alias
+		}
+		sources := []*yaml.Node{val}
+		if val.Kind == yaml.SequenceNode {
+			sources = val.Content
+		}
+		for _, m := range sources {
+			for m.Kind == yaml.AliasNode {
+				m = m.Alias
+			}
+			if m.Kind != yaml.MappingNode {
+				d.errorf(m, path, key+".<<", "merge needs a mapping, not %s", describe(m))
+				continue
+			}
+			pairs := d.mapPairs(m, path, key)
+			for j := 0; j+1 < len(pairs); j += 2 {
+				if k := pairs[j]; !set[k.Value] {
+					merged = append(merged, k, pairs[j+1])
+					set[k.Value] = true
+				}
+			}
+		}
+	}
+	return append(own, merged...)
 }
 
 func (d *decoder) sequence(n *yaml.Node, v reflect.Value, path, key string) {

@@ -189,8 +189,9 @@ func (d *decoder) specFileMaps(b *specBuilder, src *Source, where string) {
 			c.Content = append([]*yaml.Node{}, c.Content...)
 			m, keyNode = &c, b.keys[i]
 		}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, val := n.Content[i], n.Content[i+1]
+		pairs := d.mapPairs(n, where, key)
+		for i := 0; i+1 < len(pairs); i += 2 {
+			k, val := pairs[i], pairs[i+1]
 			exists := false
 			for j := 0; j+1 < len(m.Content); j += 2 {
 				exists = exists || m.Content[j].Value == k.Value
