@@ -499,6 +499,16 @@ func TestExpand(t *testing.T) {
 		{in: "${A", err: "unterminated"},
 		{in: "${1A}", err: "invalid variable name in the ${ at offset 0"},
 		{in: "pa${s-s3cr3t}", err: "invalid variable name in the ${ at offset 2"},
+		// A default that holds ${...}, as in a shell or Compose: it used to end at the first '}', the
+		// rest of the value kept as text ("alpha}", "${A}").
+		{in: "${A:-${UNSET}}", want: "alpha"},
+		{in: "${UNSET:-${A}}", want: "alpha"},
+		{in: "${UNSET:-x-${EMPTY:-y}-z}/${A}", want: "x-y-z/alpha"},
+		{in: "${UNSET:-pa$$s}", want: "pa$s"},
+		{in: "${UNSET:-{a}}", want: "{a}"},
+		{in: "${UNSET:-${UNSET2}}", err: "environment variable UNSET2 is not set"},
+		{in: "x${UNSET:-${1s3cr3t}}", err: "invalid variable name in the ${ at offset 10"},
+		{in: "${A:-${UNSET}", err: "unterminated ${ at offset 0"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {

@@ -10,9 +10,17 @@ import (
 type LookupEnv func(name string) (string, bool)
 
 // expand replaces ${VAR} and ${VAR:-default} in s; `$$` is a literal `$`, and a `$` not followed by `{`
-// stays as it is (so passwords containing `$` need no escaping unless they contain `${`). It returns the
-// variables it used (names(vars) for hints, which name them; Inspect lists them as Refs).
+// stays as it is (so passwords containing `$` need no escaping unless they contain `${`). A default may
+// itself hold ${...} (`${DATABASE_URL:-${FALLBACK_URL}}`, as in a shell or Compose), expanded only when
+// the default is taken. It returns the variables it used (names(vars) for hints, which name them;
+// Inspect lists them as Refs).
 func expand(s string, env LookupEnv) (out string, vars []varUse, err error) {
+	return expandAt(s, 0, env)
+}
+
+// expandAt is expand of s, a part of a value that starts at offset base in it (a default), for the
+// offsets its errors give.
+func expandAt(s string, base int, env LookupEnv) (out string, vars []varUse, err error) {
 	if !strings.Contains(s, "$") {
 		return s, nil, nil
 	}
@@ -33,29 +41,54 @@ func expand(s string, env LookupEnv) (out string, vars []varUse, err error) {
 			b.WriteByte(c)
 			continue
 		}
-		end := strings.IndexByte(s[i+2:], '}')
+		end := closing(s, i)
 		if end < 0 {
-			return "", vars, fmt.Errorf("unterminated ${ at offset %d (write $$ for a literal $)", i)
+			return "", vars, fmt.Errorf("unterminated ${ at offset %d (write $$ for a literal $)", base+i)
 		}
-		expr := s[i+2 : i+2+end]
+		expr := s[i+2 : end]
 		name, def, hasDef := strings.Cut(expr, ":-")
 		if !validVarName(name) {
 			// Not quoted: in a secret field (a url, a header) this is more likely a password that
 			// holds "${" than a variable, and no error shows a secret's text.
-			return "", vars, fmt.Errorf("invalid variable name in the ${ at offset %d: a name is letters, digits and _, not starting with a digit (write $$ for a literal $)", i)
+			return "", vars, fmt.Errorf("invalid variable name in the ${ at offset %d: a name is letters, digits and _, not starting with a digit (write $$ for a literal $)", base+i)
 		}
 		vars = append(vars, varUse{name: name, def: def, hasDef: hasDef})
 		val, ok := env(name)
 		switch {
 		case hasDef && val == "":
-			val = def
+			var inner []varUse
+			val, inner, err = expandAt(def, base+i+2+len(name)+2, env)
+			vars = append(vars, inner...)
+			if err != nil {
+				return "", vars, err
+			}
 		case !ok:
 			return "", vars, fmt.Errorf("environment variable %s is not set (write ${%s:-default} to give a default)", name, name)
 		}
 		b.WriteString(val)
-		i += 2 + end
+		i = end
 	}
 	return b.String(), vars, nil
+}
+
+// closing is the index of the '}' that closes the ${ at s[open:], -1 when none does: the first '}' not
+// closing a ${ of its own (a default's), `$$` being a literal '$'.
+func closing(s string, open int) int {
+	depth := 0
+	for i := open; i < len(s); i++ {
+		switch {
+		case s[i] == '$' && i+1 < len(s) && s[i+1] == '$':
+			i++
+		case s[i] == '$' && i+1 < len(s) && s[i+1] == '{':
+			depth++
+			i++
+		case s[i] == '}':
+			if depth--; depth == 0 {
+				return i
+			}
+		}
+	}
+	return -1
 }
 
 // varUse is one ${name} or ${name:-def} of a value.
@@ -90,11 +123,10 @@ func validVarName(name string) bool {
 
 // wholeVariable returns VAR when s is exactly ${VAR} or ${VAR:-default}: the whole value comes from it.
 func wholeVariable(s string) string {
-	inner, ok := strings.CutPrefix(s, "${")
-	if !ok || !strings.HasSuffix(inner, "}") || strings.Count(s, "${") != 1 {
+	if !strings.HasPrefix(s, "${") || closing(s, 0) != len(s)-1 {
 		return ""
 	}
-	name, _, _ := strings.Cut(strings.TrimSuffix(inner, "}"), ":-")
+	name, _, _ := strings.Cut(s[2:len(s)-1], ":-")
 	if !validVarName(name) {
 		return ""
 	}
