@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -110,11 +111,21 @@ func buildHTTP(c config.Check, s *httpSpec) (prober, string, config.Errors) {
 	}
 	header := http.Header{}
 	host := ""
-	for k, v := range s.Headers {
+	first := map[string]string{} // a canonical header name: the first name (sorted) that spells it
+	for _, k := range slices.Sorted(maps.Keys(s.Headers)) {
+		v := s.Headers[k]
 		if !validToken(k) {
 			errs = append(errs, c.Src.Errorf("headers", "%s", badHeaderName(k)))
 			continue
 		}
+		// Header names are case-insensitive: Authorization and authorization (written by hand, or one
+		// from an anchor merged in and one from headers_file) are one header, and which value was sent
+		// would be the map's iteration order's choice, from run to run.
+		if other, dup := first[http.CanonicalHeaderKey(k)]; dup {
+			errs = append(errs, c.Src.Errorf("headers", "header %s is set twice, as %s and %s (header names are case-insensitive): keep one", http.CanonicalHeaderKey(k), other, k))
+			continue
+		}
+		first[http.CanonicalHeaderKey(k)] = k
 		// net/http refuses such a value at every request ("invalid header field value"), which would
 		// fail every run as unknown; the usual cause is a token from a Secret written with a trailing
 		// newline. Said once, here, without the value.

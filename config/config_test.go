@@ -241,6 +241,33 @@ func TestInvalidHeaderValue(t *testing.T) {
 	}
 }
 
+// TestHeaderSetTwiceInAnotherCase: header names are case-insensitive, and a check that names one
+// header twice (Authorization from an anchor merged in, authorization written beside it, or one from
+// headers_file) is refused, naming both spellings and never a value: it sent one of the two values, the
+// map's iteration order choosing which, from one run to the next.
+func TestHeaderSetTwiceInAnotherCase(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "auth")
+	if err := os.WriteFile(secret, []byte("Bearer s3cr3t-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "healthgate.yaml")
+	text := "x-h: &h {Authorization: \"Bearer s3cr3t-one\"}\nchecks:\n" +
+		"  - {name: merged, type: http, url: \"http://127.0.0.1:9/\", headers: {<<: *h, authorization: \"Bearer s3cr3t-two\"}}\n" +
+		"  - {name: filed, type: http, url: \"http://127.0.0.1:9/\", headers: {X-Api-Key: s3cr3t-key}, headers_file: {x-api-key: " + secret + "}}\n"
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := load(t, path, env(nil))
+	expectErrors(t, err,
+		`:3:60: checks[0] "merged": headers: header Authorization is set twice, as Authorization and authorization (header names are case-insensitive)`,
+		`:4:59: checks[1] "filed": headers: header X-Api-Key is set twice, as X-Api-Key and x-api-key`,
+	)
+	if strings.Contains(err.Error(), "s3cr3t") {
+		t.Errorf("the error shows a value: %v", err)
+	}
+}
+
 // expectErrors checks that err is exactly these errors, in order, each containing its text.
 func expectErrors(t *testing.T, err error, want ...string) {
 	t.Helper()
