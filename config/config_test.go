@@ -401,6 +401,39 @@ func TestSecretFromFile(t *testing.T) {
 	}
 }
 
+// TestSecretFileWithBOM: a secret file saved by a Windows editor or PowerShell (Set-Content -Encoding UTF8)
+// begins with a UTF-8 byte order mark and ends with CRLF; neither is part of the secret. The mark, kept,
+// made the URL's scheme unreadable ("the scheme must be postgres or postgresql ..., not this one") and a
+// password or token one invisible character off.
+func TestSecretFileWithBOM(t *testing.T) {
+	dir := t.TempDir()
+	for name, data := range map[string]string{"db-url": "postgres://app:s3cr3t@db/app", "password": "s3cr3t-pw"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("\ufeff"+data+"\r\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(dir, "healthgate.yaml")
+	data := "checks:\n  - {name: db, type: postgres, url_file: \"${SECRETS_DIR}/db-url\"}\n" +
+		"  - {name: cache, type: memcached, address: \"cache:11211\", username: app, password_file: \"${SECRETS_DIR}/password\"}\n" +
+		"  - {name: api, type: http, url: \"http://api/\", headers_file: {X-Api-Key: \"${SECRETS_DIR}/password\"}}\n"
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := load(t, path, env(map[string]string{"SECRETS_DIR": dir}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := field[string](t, cfg.Checks[0], "url"); got != "postgres://app:s3cr3t@db/app" {
+		t.Errorf("url = %q; want the file's content without its byte order mark and CRLF", got)
+	}
+	if got := field[string](t, cfg.Checks[1], "password"); got != "s3cr3t-pw" {
+		t.Errorf("password = %q; want the file's content without its byte order mark and CRLF", got)
+	}
+	if got := field[map[string]string](t, cfg.Checks[2], "headers")["X-Api-Key"]; got != "s3cr3t-pw" {
+		t.Errorf("header = %q; want the file's content without its byte order mark and CRLF", got)
+	}
+}
+
 // headers_file: each header value from its own file (a mounted Secret), beside literal headers.
 func TestHeadersFromFiles(t *testing.T) {
 	dir := t.TempDir()

@@ -460,8 +460,11 @@ func (d *decoder) readSecretFile(n *yaml.Node, where, key string) (data, path st
 		return "", "", false
 	}
 	// Secret files written by `kubectl create secret --from-file` or `echo` end with a newline that is not
-	// part of the secret.
-	return strings.TrimRight(string(raw), "\r\n"), path, true
+	// part of the secret; one saved by a Windows editor or PowerShell (Set-Content -Encoding UTF8) also
+	// begins with a UTF-8 byte order mark, invisible, which is not either (the configuration file's own is
+	// skipped by the YAML parser).
+	text := strings.TrimPrefix(string(raw), "\ufeff")
+	return strings.TrimRight(text, "\r\n"), path, true
 }
 
 func (d *decoder) scalar(n *yaml.Node, v reflect.Value, path, key string) {
