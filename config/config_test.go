@@ -479,6 +479,23 @@ func TestHeadersFromFiles(t *testing.T) {
 	}
 }
 
+// TestAliasAsCheck: a check may be an alias of an anchored mapping (checks: [*db], a list item written
+// - *db), as any other value of the file: it was refused as "checks[0] "db": must be a mapping, not this".
+func TestAliasAsCheck(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "healthgate.yaml")
+	data := "x-db: &db\n  name: db\n  type: tcp\n  address: \"db:5432\"\nchecks:\n  - *db\n  - {<<: *db, name: db-2}\n"
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := load(t, path, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Checks) != 2 || cfg.Checks[0].Name != "db" || cfg.Checks[0].Type != "tcp" || field[string](t, cfg.Checks[0], "address") != "db:5432" || cfg.Checks[1].Name != "db-2" {
+		t.Errorf("checks = %+v; want db and db-2, both tcp db:5432", cfg.Checks)
+	}
+}
+
 // A map field (headers, headers_file) merges an anchored mapping with <<, as every other mapping of the
 // file does: the check's own keys win, then the first mapping of a list that sets a key; a merge of
 // what is not a mapping is an error at it. It was read as a header named "<<" whose value is a mapping:

@@ -163,6 +163,9 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path, key string) {
 }
 
 func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path, key string) {
+	for n.Kind == yaml.AliasNode { // a list item that is an alias (checks: [*db]): value() follows the others
+		n = n.Alias
+	}
 	where := join(path, key)
 	t := v.Type()
 	fields := map[string]int{}
