@@ -477,6 +477,22 @@ func TestHeadersFromFiles(t *testing.T) {
 	if h["Authorization"] != "Bearer s3cr3t-file" || h["Accept"] != "application/json" {
 		t.Errorf("headers = %q; want the literal one and the file's, without its newline", h)
 	}
+
+	// A path may be an alias, as any value: in headers_file it was refused as "must be a file path".
+	cfg, err = load(t, write("alias.yaml", `x-paths:
+  auth: &auth "${SECRETS_DIR}/auth"
+checks:
+  - name: api
+    type: http
+    url: https://api.internal/healthz
+    headers_file: {Authorization: *auth}
+`), secrets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := field[map[string]string](t, cfg.Checks[0], "headers"); h["Authorization"] != "Bearer s3cr3t-file" {
+		t.Errorf("headers = %q; want the file's, its path an alias", h)
+	}
 }
 
 // TestAliasAsCheck: a check may be an alias of an anchored mapping (checks: [*db], a list item written

@@ -441,6 +441,9 @@ func (d *decoder) fromFile(n *yaml.Node, v reflect.Value, src *Source, where, ke
 // readSecretFile reads the file n names (after ${VAR} expansion), reporting any problem at n; it
 // returns the contents and the path read.
 func (d *decoder) readSecretFile(n *yaml.Node, where, key string) (data, path string, ok bool) {
+	for n.Kind == yaml.AliasNode { // headers_file: {Authorization: *auth-path}
+		n = n.Alias
+	}
 	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
 		d.errorf(n, where, key, "must be a file path")
 		return "", "", false
