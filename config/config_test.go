@@ -495,6 +495,33 @@ checks:
 	}
 }
 
+// TestEmptyDocuments: a file holds one YAML document, and a `---` with nothing after it (or only a
+// comment), as a template or a concatenation leaves at the end or the start, adds none: it was refused as
+// "found a second one". A second document that holds something is still refused, at its line, and a
+// syntax error in it is reported (it was not looked at).
+func TestEmptyDocuments(t *testing.T) {
+	const checks = "checks:\n  - {name: db, type: tcp, address: \"db:5432\"}\n"
+	for name, data := range map[string]string{
+		"trailing":         checks + "---\n",
+		"trailing comment": checks + "---\n# nothing more\n",
+		"leading":          "# generated\n---\n---\n" + checks,
+		"both":             "---\n" + checks + "---\n---\n",
+	} {
+		cfg, err := config.Parse(name, []byte(data), env(nil))
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if len(cfg.Checks) != 1 || cfg.Checks[0].Name != "db" {
+			t.Errorf("%s: checks = %+v; want db", name, cfg.Checks)
+		}
+	}
+	_, err := config.Parse("two.yaml", []byte(checks+"---\n# the other one\n"+checks), env(nil))
+	expectErrors(t, err, "two.yaml:3:1: a configuration file holds one YAML document; found a second one")
+	_, err = config.Parse("broken.yaml", []byte(checks+"---\nchecks: [\n"), env(nil))
+	expectErrors(t, err, "broken.yaml:4: invalid YAML")
+}
+
 // TestAliasAsCheck: a check may be an alias of an anchored mapping (checks: [*db], a list item written
 // - *db), as any other value of the file: it was refused as "checks[0] "db": must be a mapping, not this".
 func TestAliasAsCheck(t *testing.T) {

@@ -114,26 +114,38 @@ func (d *decoder) fail(path, field string) {
 }
 
 func (d *decoder) document(data []byte, cfg *Config) {
+	// A file holds one document. A document with nothing in it (a `---` a template or a concatenation
+	// leaves at the end, or at the start before another one, perhaps with a comment) is not one: the
+	// document is the one that holds something, and a second such is an error at it.
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			cfg.Src = Source{File: d.file}
-			return // an empty file is an empty configuration
+	var doc *yaml.Node
+	for {
+		var next yaml.Node
+		if err := dec.Decode(&next); err != nil {
+			if !errors.Is(err, io.EOF) {
+				d.errs = append(d.errs, yamlSyntaxError(d.file, data, err))
+				return
+			}
+			break
 		}
-		d.errs = append(d.errs, yamlSyntaxError(d.file, data, err))
-		return
+		switch {
+		case emptyDocument(&next) && doc != nil:
+		case doc == nil || emptyDocument(doc):
+			doc = &next
+		default:
+			d.errorf(&next, "", "", "a configuration file holds one YAML document; found a second one")
+		}
 	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); err == nil {
-		d.errorf(&extra, "", "", "a configuration file holds one YAML document; found a second one")
+	if doc == nil {
+		cfg.Src = Source{File: d.file}
+		return // an empty file is an empty configuration
 	}
-	if n, why := aliasProblem(&doc); n != nil {
+	if n, why := aliasProblem(doc); n != nil {
 		cfg.Src = Source{File: d.file}
 		d.errorf(n, "", "", "%s", why)
 		return
 	}
-	root := &doc
+	root := doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) > 0 {
 		root = root.Content[0]
 	}
@@ -142,6 +154,16 @@ func (d *decoder) document(data []byte, cfg *Config) {
 		return
 	}
 	d.value(root, reflect.ValueOf(cfg).Elem(), "", "")
+}
+
+// emptyDocument reports whether a document holds nothing: no node, or a null written as nothing (a `---`
+// followed by comments at most).
+func emptyDocument(doc *yaml.Node) bool {
+	if len(doc.Content) == 0 {
+		return true
+	}
+	n := doc.Content[0]
+	return n.Kind == yaml.ScalarNode && n.Tag == "!!null" && n.Value == ""
 }
 
 // value decodes node n into v. path is the enclosing mapping's path and key the field's YAML key; both
