@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -72,4 +73,36 @@ func (a *aliasCount) count(n *yaml.Node) int {
 	delete(a.open, n)
 	a.size[n] = s
 	return s
+}
+
+// localTagWords are the error of a value with a tag of its own (!name), which healthgate gives no meaning
+// to: a value that begins with '!', written unquoted (password: !s3cr3t), is read by YAML as a tag and
+// what follows it (nothing, or the rest after a blank) as the value, so the password was silently empty
+// or cut. The tag is not shown: it is most likely the secret's start.
+const localTagWords = "a value that begins with '!' is read as a YAML tag, not as text, and dropped from the value (not shown: it may be a secret's start): write such a value (a password, a token) in quotes"
+
+// localTags returns the nodes of a document that carry a local tag (!name; the standard !!str, !!int...
+// and the non-specific ! are taken as YAML means them), outside the x- keys, which hold what healthgate
+// ignores, each with the top-level section it is in (server, checks...: errors in serve's own sections
+// are ignored by check and wait). An alias is not followed: its anchored node is met where it is written.
+func localTags(n *yaml.Node, section string) (nodes []*yaml.Node, sections []string) {
+	if len(n.Tag) > 1 && n.Tag[0] == '!' && n.Tag[1] != '!' {
+		nodes, sections = append(nodes, n), append(sections, section)
+	}
+	top := section == "" && n.Kind == yaml.MappingNode
+	for i, c := range n.Content {
+		in := section
+		if n.Kind == yaml.MappingNode && i%2 == 1 {
+			key := n.Content[i-1].Value
+			if strings.HasPrefix(key, "x-") {
+				continue
+			}
+			if top {
+				in = key
+			}
+		}
+		more, in2 := localTags(c, in)
+		nodes, sections = append(nodes, more...), append(sections, in2...)
+	}
+	return nodes, sections
 }

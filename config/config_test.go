@@ -495,6 +495,47 @@ checks:
 	}
 }
 
+// TestValueThatBeginsWithBang: an unquoted value that begins with '!' is a YAML tag, and the value what
+// follows it: `password: !s3cr3t` read as an empty password ("username: needs a password"), a query
+// `!x SELECT 1` as SELECT 1, silently. A local tag, which healthgate gives no meaning to, is refused at
+// its position, without the text; in serve's own sections, for serve only. Standard tags (!!str) are
+// taken.
+func TestValueThatBeginsWithBang(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "healthgate.yaml")
+	data := `server:
+  details: token
+  details_token: !s3cr3t-token
+x-notes: !note ignored
+checks:
+  - name: cache
+    type: memcached
+    address: "cache:11211"
+    username: app
+    password: !s3cr3t-pw
+  - name: db
+    type: tcp
+    address: !!str db:5432
+`
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const words = "a value that begins with '!' is read as a YAML tag, not as text"
+	_, err := load(t, path, env(nil))
+	expectErrors(t, err,
+		`:3:3: server: details_token: required when details is token`,
+		`:3:18: server: `+words,
+		`:9:5: checks[0] "cache": username: needs a password`,
+		`:10:15: checks: `+words,
+	)
+	if strings.Contains(err.Error(), "s3cr3t") {
+		t.Errorf("an error shows the value: %v", err)
+	}
+	// check and wait ignore the server section, its errors too.
+	_, err = config.Find(path, env(nil), config.FindOptions{Kinds: checks.Validate})
+	expectErrors(t, err, `:9:5: checks[0] "cache": username: needs a password`, `:10:15: checks: `+words)
+}
+
 // TestEmptyDocuments: a file holds one YAML document, and a `---` with nothing after it (or only a
 // comment), as a template or a concatenation leaves at the end or the start, adds none: it was refused as
 // "found a second one". A second document that holds something is still refused, at its line, and a

@@ -145,6 +145,10 @@ func (d *decoder) document(data []byte, cfg *Config) {
 		d.errorf(n, "", "", "%s", why)
 		return
 	}
+	tagged, sections := localTags(doc, "")
+	for i, n := range tagged {
+		d.errorf(n, sections[i], "", "%s", localTagWords)
+	}
 	root := doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) > 0 {
 		root = root.Content[0]
