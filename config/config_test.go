@@ -495,6 +495,65 @@ checks:
 	}
 }
 
+// TestMergedFieldReplacedByOwnFile: a check's own keys win over those merged in with <<, wherever the <<
+// stands, a NAME_file included: url_file after <<: *pg (whose url is the default) was refused as "set
+// together with url", and accepted before it; and the replaced value was read all the same (an unset
+// ${DATABASE_URL} in it an error). Where the value came from (hints) is the check's own key.
+// Both written in the check itself are still one value given twice.
+func TestMergedFieldReplacedByOwnFile(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "db-url")
+	if err := os.WriteFile(secret, []byte("postgres://app:s3cr3t@db-file/app\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "healthgate.yaml")
+	data := `x-pg: &pg
+  type: postgres
+  url: ${DATABASE_URL}
+x-pg-file: &pg-file
+  type: postgres
+  url_file: ` + secret + `
+checks:
+  - name: file-after
+    <<: *pg
+    url_file: ` + secret + `
+  - name: file-before
+    url_file: ` + secret + `
+    <<: *pg
+  - name: url-after
+    <<: *pg-file
+    url: postgres://app@db-own/app
+`
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// DATABASE_URL unset: the merged url that the check's own url_file replaces is never read.
+	cfg, err := load(t, path, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []struct{ url, origin string }{
+		{"postgres://app:s3cr3t@db-file/app", secret},
+		{"postgres://app:s3cr3t@db-file/app", secret},
+		{"postgres://app@db-own/app", "url (" + path + ":16)"},
+	} {
+		c := cfg.Checks[i]
+		if got := field[string](t, c, "url"); got != want.url {
+			t.Errorf("%s: url = %q; want %q", c.Name, got, want.url)
+		}
+		if got := c.Src.Origin("url"); got != want.origin {
+			t.Errorf("%s: origin = %q; want %q", c.Name, got, want.origin)
+		}
+	}
+
+	both := filepath.Join(dir, "both.yaml")
+	if err := os.WriteFile(both, []byte("checks:\n  - name: db\n    type: postgres\n    url: postgres://app@db/app\n    url_file: "+secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = load(t, both, env(nil))
+	expectErrors(t, err, `:5:5: checks[0] "db": url_file: set together with url`)
+}
+
 // TestValueThatBeginsWithBang: an unquoted value that begins with '!' is a YAML tag, and the value what
 // follows it: `password: !s3cr3t` read as an empty password ("username: needs a password"), a query
 // `!x SELECT 1` as SELECT 1, silently. A local tag, which healthgate gives no meaning to, is refused at

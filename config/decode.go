@@ -226,7 +226,8 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path, key string) {
 	src := Source{File: d.file, Path: where, Line: n.Line, Column: n.Column, Lines: map[string]int{}}
 	seen := map[string]int{}
 	var fileMaps []fileMap
-	var spec *specBuilder // the kind's keys of a check
+	var merges []*yaml.Node // the values of << keys
+	var spec *specBuilder   // the kind's keys of a check
 	if specIndex >= 0 {
 		spec = &specBuilder{}
 	}
@@ -236,8 +237,8 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path, key string) {
 		if strings.HasPrefix(name, "x-") {
 			continue // an extension field, as in Compose files: a place to hold anchors (&name) for merges
 		}
-		if name == "<<" { // merge key: fields from an anchored mapping, explicit keys win
-			d.merge(val, v, fields, &src, where, spec)
+		if name == "<<" { // merge key: fields from an anchored mapping, merged once the explicit keys are read
+			merges = append(merges, val)
 			continue
 		}
 		if line, dup := seen[name]; dup {
@@ -256,7 +257,7 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path, key string) {
 		base, isFile := strings.CutSuffix(name, fileSuffix)
 		isFile = isFile && !d.literal
 		if idx, ok := fields[base]; ok && isFile && t.Field(idx).Type.Kind() == reflect.String {
-			if _, both := seen[base]; both || src.IsSet(base) {
+			if _, both := seen[base]; both { // one merged in before is replaced: the mapping's own keys win
 				d.errorf(k, where, name, "set together with %s; use one of them", base)
 				continue
 			}
@@ -292,6 +293,12 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path, key string) {
 			continue
 		}
 		d.errorf(k, where, name, "unknown field%s", d.suggest(name, fields))
+	}
+	// The mapping's own keys win over merged ones, wherever the << stands: merged after them, a merged
+	// key is skipped when the mapping sets it, as its NAME_file (url_file beside a merged url) or the
+	// other way round, and is never read (an unset ${VAR} it holds, a file it names).
+	for _, m := range merges {
+		d.merge(m, v, fields, &src, where, spec)
 	}
 	for _, fm := range fileMaps {
 		d.fromFileMap(fm, v.Field(fm.idx), &src, where)

@@ -76,7 +76,10 @@ func (d *decoder) specField(k, val *yaml.Node, src *Source, where string, b *spe
 			b.fileMaps = append(b.fileMaps, specFileMap{key: k, node: val, base: base})
 			return
 		}
-		if _, both := seen[base]; both || b.has(base) {
+		// Written beside the field itself, it is one value given twice; merged in with << (seen nil), only
+		// when the field is not set yet (merge). A field merged in before this key is replaced: the
+		// mapping's own keys win over merged ones, wherever the << stands.
+		if _, both := seen[base]; both || seen == nil && b.has(base) {
 			d.errorf(k, where, name, "set together with %s; use one of them", base)
 			return
 		}
@@ -95,6 +98,9 @@ func (d *decoder) specField(k, val *yaml.Node, src *Source, where string, b *spe
 		return
 	}
 	src.place(name, k)
+	// Where a value merged in before came from (its file, its variables) is not where this one comes from.
+	delete(src.Origins, name)
+	delete(src.Vars, name)
 	if val.Kind == yaml.ScalarNode && val.Tag != "!!null" {
 		// Where a single value came from, for hints: "check the credentials in DATABASE_URL".
 		s, vars, err := expand(val.Value, d.env)
