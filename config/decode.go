@@ -353,21 +353,7 @@ func (d *decoder) fromFileMap(fm fileMap, v reflect.Value, src *Source, where st
 }
 
 func (d *decoder) merge(val *yaml.Node, v reflect.Value, fields map[string]int, src *Source, where string, spec *specBuilder) {
-	for val.Kind == yaml.AliasNode {
-		val = val.Alias
-	}
-	sources := []*yaml.Node{val}
-	if val.Kind == yaml.SequenceNode {
-		sources = val.Content
-	}
-	for _, m := range sources {
-		for m.Kind == yaml.AliasNode {
-			m = m.Alias
-		}
-		if m.Kind != yaml.MappingNode {
-			d.errorf(m, where, "<<", "merge needs a mapping, not %s", describe(m))
-			continue
-		}
+	for _, m := range d.mergeSources(val, where, "<<") {
 		for i := 0; i+1 < len(m.Content); i += 2 {
 			k, fv := m.Content[i], m.Content[i+1]
 			idx, ok := fields[k.Value]
@@ -388,6 +374,31 @@ func (d *decoder) merge(val *yaml.Node, v reflect.Value, fields map[string]int, 
 			d.field(fv, v.Field(idx), v.Type().Field(idx), src, where, k.Value)
 		}
 	}
+}
+
+// mergeSources are the mappings the value of a merge key names, aliases followed: one (<<: *a) or each
+// of a list (<<: [*a, *b]). An entry that is not a mapping is reported at it (under where, as key) and
+// left out.
+func (d *decoder) mergeSources(val *yaml.Node, where, key string) []*yaml.Node {
+	for val.Kind == yaml.AliasNode {
+		val = val.Alias
+	}
+	sources := []*yaml.Node{val}
+	if val.Kind == yaml.SequenceNode {
+		sources = val.Content
+	}
+	var maps []*yaml.Node
+	for _, m := range sources {
+		for m.Kind == yaml.AliasNode {
+			m = m.Alias
+		}
+		if m.Kind != yaml.MappingNode {
+			d.errorf(m, where, key, "merge needs a mapping, not %s", describe(m))
+			continue
+		}
+		maps = append(maps, m)
+	}
+	return maps
 }
 
 // unwritten reports whether val, the value of the single-valued field f, is YAML's null (critical: with
@@ -634,22 +645,7 @@ func (d *decoder) mapPairs(n *yaml.Node, path, key string) []*yaml.Node {
 		if n.Content[i].Value != "<<" {
 			continue
 		}
-		val := n.Content[i+1]
-		for val.Kind == yaml.AliasNode {
-			val = val.Alias
-		}
-		sources := []*yaml.Node{val}
-		if val.Kind == yaml.SequenceNode {
-			sources = val.Content
-		}
-		for _, m := range sources {
-			for m.Kind == yaml.AliasNode {
-				m = m.Alias
-			}
-			if m.Kind != yaml.MappingNode {
-				d.errorf(m, path, key+".<<", "merge needs a mapping, not %s", describe(m))
-				continue
-			}
+		for _, m := range d.mergeSources(n.Content[i+1], path, key+".<<") {
 			pairs := d.mapPairs(m, path, key)
 			for j := 0; j+1 < len(pairs); j += 2 {
 				if k := pairs[j]; !set[k.Value] {
