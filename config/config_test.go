@@ -230,9 +230,7 @@ func TestInvalidHeaderValue(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "healthgate.yaml")
 	text := "checks:\n  - name: api\n    type: http\n    url: http://127.0.0.1:9/\n    headers: {Authorization: \"Bearer ${API_TOKEN}\", X-Tab: \"a\\tb\"}\n"
-	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	mustWrite(t, path, text)
 	env := func(name string) (string, bool) { return "s3cr3t-token\n", name == "API_TOKEN" }
 	_, err := load(t, path, env)
 	expectErrors(t, err, `:5: checks[0] "api": headers: header Authorization: its value holds a line break`)
@@ -248,16 +246,12 @@ func TestInvalidHeaderValue(t *testing.T) {
 func TestHeaderSetTwiceInAnotherCase(t *testing.T) {
 	dir := t.TempDir()
 	secret := filepath.Join(dir, "auth")
-	if err := os.WriteFile(secret, []byte("Bearer s3cr3t-file\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	mustWrite(t, secret, "Bearer s3cr3t-file\n")
 	path := filepath.Join(dir, "healthgate.yaml")
 	text := "x-h: &h {Authorization: \"Bearer s3cr3t-one\"}\nchecks:\n" +
 		"  - {name: merged, type: http, url: \"http://127.0.0.1:9/\", headers: {<<: *h, authorization: \"Bearer s3cr3t-two\"}}\n" +
 		"  - {name: filed, type: http, url: \"http://127.0.0.1:9/\", headers: {X-Api-Key: s3cr3t-key}, headers_file: {x-api-key: " + secret + "}}\n"
-	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	mustWrite(t, path, text)
 	_, err := load(t, path, env(nil))
 	expectErrors(t, err,
 		`:3:60: checks[0] "merged": headers: header Authorization is set twice, as Authorization and authorization (header names are case-insensitive)`,
@@ -298,9 +292,7 @@ checks:
   - {name: web, type: http, url: "https://h/x", headers: {"Bad Header": "s3cr3t-hdr"}}
   - {name: hook, type: http, url: "https://h/x", headers: {"Authorization: Bearer s3cr3t-in-a-name": x, "X-Api-Key=s3cr3t-too": y}}
 `
-	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	mustWrite(t, path, data)
 	_, err := load(t, path, testEnv)
 	if err == nil {
 		t.Fatal("want errors")
@@ -319,9 +311,7 @@ func TestSecretAsAlias(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "healthgate.yaml")
 	data := "checks:\n  - name: cache\n    type: memcached\n    address: cache:11211\n    username: app\n    password: *s3cr3t-pw\n"
-	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	mustWrite(t, path, data)
 	_, err := load(t, path, testEnv)
 	expectErrors(t, err, ":6: invalid YAML: a value that begins with '*' is read as an alias")
 	if strings.Contains(err.Error(), "s3cr3t") {
@@ -340,9 +330,7 @@ checks:
   - {name: api, type: http, url: "https://api/x", headers: {Authorization: Bearer ab,s3cr3t-token}}
   - {name: db, type: postgres, url: postgres://app:ab,s3cr3t-url@db/app}
 `
-	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	mustWrite(t, path, data)
 	_, err := load(t, path, testEnv)
 	const want = "a key without ':' and a value (not shown: in a {...} mapping a ',' ends a value"
 	expectErrors(t, err, `:1:44: server: `+want, `:3:88: checks[0] "cache": `+want, `:4:86: checks[1] "api": headers: `+want,
@@ -364,9 +352,7 @@ checks:
   - {name: api, type: http, url: https://app:ab,s3cr3t-url: x@api/healthz, method: GET}
   - {name: web, type: tcp, address: "web:80", adress: x}
 `
-	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	mustWrite(t, path, data)
 	_, err := load(t, path, testEnv)
 	const want = "(not shown: in a {...} mapping a ',' ends a value"
 	expectErrors(t, err, `:1:44: server: an unknown field after the value of details_token on its line `+want,
@@ -381,14 +367,10 @@ checks:
 func TestSecretFromFile(t *testing.T) {
 	dir := t.TempDir()
 	secret := filepath.Join(dir, "db-url")
-	if err := os.WriteFile(secret, []byte("postgres://app:s3cr3t@db/app\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	mustWrite(t, secret, "postgres://app:s3cr3t@db/app\n")
 	path := filepath.Join(dir, "healthgate.yaml")
 	data := "checks:\n  - {name: db, type: postgres, url_file: \"${SECRETS_DIR}/db-url\"}\n"
-	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	mustWrite(t, path, data)
 	cfg, err := load(t, path, env(map[string]string{"SECRETS_DIR": dir}))
 	if err != nil {
 		t.Fatal(err)
@@ -408,17 +390,13 @@ func TestSecretFromFile(t *testing.T) {
 func TestSecretFileWithBOM(t *testing.T) {
 	dir := t.TempDir()
 	for name, data := range map[string]string{"db-url": "postgres://app:s3cr3t@db/app", "password": "s3cr3t-pw"} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte("\ufeff"+data+"\r\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		mustWrite(t, filepath.Join(dir, name), "\ufeff"+data+"\r\n")
 	}
 	path := filepath.Join(dir, "healthgate.yaml")
 	data := "checks:\n  - {name: db, type: postgres, url_file: \"${SECRETS_DIR}/db-url\"}\n" +
 		"  - {name: cache, type: memcached, address: \"cache:11211\", username: app, password_file: \"${SECRETS_DIR}/password\"}\n" +
 		"  - {name: api, type: http, url: \"http://api/\", headers_file: {X-Api-Key: \"${SECRETS_DIR}/password\"}}\n"
-	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	mustWrite(t, path, data)
 	cfg, err := load(t, path, env(map[string]string{"SECRETS_DIR": dir}))
 	if err != nil {
 		t.Fatal(err)
@@ -437,14 +415,10 @@ func TestSecretFileWithBOM(t *testing.T) {
 // headers_file: each header value from its own file (a mounted Secret), beside literal headers.
 func TestHeadersFromFiles(t *testing.T) {
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "auth"), []byte("Bearer s3cr3t-file\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	mustWrite(t, filepath.Join(dir, "auth"), "Bearer s3cr3t-file\n")
 	write := func(name, data string) string {
 		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		mustWrite(t, path, data)
 		return path
 	}
 	secrets := env(map[string]string{"SECRETS_DIR": dir})
@@ -503,9 +477,7 @@ checks:
 func TestMergedFieldReplacedByOwnFile(t *testing.T) {
 	dir := t.TempDir()
 	secret := filepath.Join(dir, "db-url")
-	if err := os.WriteFile(secret, []byte("postgres://app:s3cr3t@db-file/app\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	mustWrite(t, secret, "postgres://app:s3cr3t@db-file/app\n")
 	path := filepath.Join(dir, "healthgate.yaml")
 	data := `x-pg: &pg
   type: postgres
@@ -524,9 +496,7 @@ checks:
     <<: *pg-file
     url: postgres://app@db-own/app
 `
-	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	mustWrite(t, path, data)
 	// DATABASE_URL unset: the merged url that the check's own url_file replaces is never read.
 	cfg, err := load(t, path, env(nil))
 	if err != nil {
@@ -547,9 +517,7 @@ checks:
 	}
 
 	both := filepath.Join(dir, "both.yaml")
-	if err := os.WriteFile(both, []byte("checks:\n  - name: db\n    type: postgres\n    url: postgres://app@db/app\n    url_file: "+secret+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	mustWrite(t, both, "checks:\n  - name: db\n    type: postgres\n    url: postgres://app@db/app\n    url_file: "+secret+"\n")
 	_, err = load(t, both, env(nil))
 	expectErrors(t, err, `:5:5: checks[0] "db": url_file: set together with url`)
 }
@@ -576,9 +544,7 @@ checks:
     type: tcp
     address: !!str db:5432
 `
-	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	mustWrite(t, path, data)
 	const words = "a value that begins with '!' is read as a YAML tag, not as text"
 	_, err := load(t, path, env(nil))
 	expectErrors(t, err,
@@ -627,9 +593,7 @@ func TestEmptyDocuments(t *testing.T) {
 func TestAliasAsCheck(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "healthgate.yaml")
 	data := "x-db: &db\n  name: db\n  type: tcp\n  address: \"db:5432\"\nchecks:\n  - *db\n  - {<<: *db, name: db-2}\n"
-	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	mustWrite(t, path, data)
 	cfg, err := load(t, path, env(nil))
 	if err != nil {
 		t.Fatal(err)
@@ -646,9 +610,7 @@ func TestAliasAsCheck(t *testing.T) {
 func TestMergeIntoMapFields(t *testing.T) {
 	dir := t.TempDir()
 	auth := filepath.Join(dir, "auth")
-	if err := os.WriteFile(auth, []byte("Bearer s3cr3t-file\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	mustWrite(t, auth, "Bearer s3cr3t-file\n")
 	path := filepath.Join(dir, "healthgate.yaml")
 	yaml := `x-common: &common
   Authorization: Bearer ${API_TOKEN}
@@ -675,9 +637,7 @@ checks:
     headers_file:
       <<: *files
 `
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	mustWrite(t, path, yaml)
 	cfg, err := load(t, path, env(map[string]string{"API_TOKEN": "s3cr3t-token", "SECRETS_DIR": dir}))
 	if err != nil {
 		t.Fatal(err)
@@ -694,9 +654,7 @@ checks:
 	}
 
 	bad := filepath.Join(dir, "bad.yaml")
-	if err := os.WriteFile(bad, []byte("checks:\n  - name: api\n    type: http\n    url: https://api.internal/healthz\n    headers:\n      <<: s3cr3t\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	mustWrite(t, bad, "checks:\n  - name: api\n    type: http\n    url: https://api.internal/healthz\n    headers:\n      <<: s3cr3t\n")
 	_, err = load(t, bad, env(nil))
 	expectErrors(t, err, `bad.yaml:6:11: checks[0] "api": headers.<<: merge needs a mapping, not a single value`)
 }
@@ -1032,5 +990,13 @@ func TestChartMinTiming(t *testing.T) {
 		if got, _ := strconv.Atoi(string(m[1])); time.Duration(got)*time.Millisecond != tt.want {
 			t.Errorf("_helpers.tpl %s = %sms, want %s", tt.define, m[1], tt.want)
 		}
+	}
+}
+
+// mustWrite writes data to the file at path, or fails the test.
+func mustWrite(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
