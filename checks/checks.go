@@ -313,7 +313,7 @@ func New(c config.Check) (*Check, error) {
 		if c.Type == "" {
 			return nil, config.Errors{c.Src.Errorf("type", "required (one of %s)", strings.Join(Types(), ", "))}
 		}
-		return nil, config.Errors{c.Src.Errorf("type", "unknown type %q (known: %s)", c.Type, strings.Join(Types(), ", "))}
+		return nil, config.Errors{c.Src.Errorf("type", "unknown type %q%s (known: %s)", c.Type, suggestType(c.Type), strings.Join(Types(), ", "))}
 	}
 	var errs config.Errors
 	var others []string // fields of other kinds: reported here, left out of the decode
@@ -375,6 +375,28 @@ func New(c config.Check) (*Check, error) {
 func (c *Check) Relocate(cfg config.Check) {
 	src := cfg.Src
 	c.src.Store(&src)
+}
+
+// typeAliases are the names users give a dependency that a kind checks under another name: the product
+// (mariadb, rabbitmq, mosquitto, valkey) or a longer spelling (postgresql, https).
+var typeAliases = map[string]string{
+	"postgresql": "postgres", "pg": "postgres", "psql": "postgres", "mariadb": "mysql", "rabbitmq": "amqp",
+	"rabbit": "amqp", "mosquitto": "mqtt", "valkey": "redis", "keydb": "redis", "memcache": "memcached",
+	"https": "http", "nslookup": "dns", "grpc-health": "grpc",
+}
+
+// suggestType is the " (did you mean ...)" of an unknown type: the kind an alias names, else the
+// closest kind name, else "".
+func suggestType(name string) string {
+	lower := strings.ToLower(strings.TrimSpace(name))
+	best, ok := typeAliases[lower]
+	if !ok {
+		best = config.Closest(lower, Types(), 3)
+	}
+	if best == "" || best == name {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
 }
 
 // NewAll builds every check of a configuration, reporting every error at once. On error it closes
