@@ -203,7 +203,13 @@ func (s Source) Errorf(key, format string, args ...any) *Error {
 	if l, ok := s.Lines[key]; ok {
 		line, col = l, s.Columns[key]
 	}
-	return &Error{File: s.File, Line: line, Column: col, Path: s.Path, Field: key, Msg: sprintf(format, args...)}
+	msg := sprintf(format, args...)
+	if vars := s.Vars[key]; len(vars) > 0 && strings.HasPrefix(msg, "required") {
+		// Written, as ${VAR}s that are set but empty (a Secret's key with no value, an empty
+		// export): the field is not missing, its variables are.
+		msg += fmt.Sprintf(" (written with %s, which is empty here)", strings.Join(vars, ", "))
+	}
+	return &Error{File: s.File, Line: line, Column: col, Path: s.Path, Field: key, Msg: msg}
 }
 
 // Origin names where a field's value came from, for hints ("check the credentials in DATABASE_URL"):

@@ -1003,3 +1003,14 @@ func mustWrite(t *testing.T, path, data string) {
 		t.Fatal(err)
 	}
 }
+
+// TestRequiredFromEmptyVariable: a field written as a variable that is set but empty (a Secret's key
+// with no value) read "url: required", as if the field were missing from the file; the error names the
+// variable, never a value.
+func TestRequiredFromEmptyVariable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "healthgate.yaml")
+	mustWrite(t, path, "checks:\n  - {name: db, type: postgres, url: \"${DB_URL}\"}\n  - {name: cache, type: redis, url: \"${CACHE_URL:-}\"}\n")
+	_, err := load(t, path, env(map[string]string{"DB_URL": ""}))
+	expectErrors(t, err, `:2:32: checks[0] "db": url: required: a postgres:// URL or a key=value DSN (written with DB_URL, which is empty here)`,
+		`:3:32: checks[1] "cache": url: required: a redis:// or rediss:// URL (written with CACHE_URL, which is empty here)`)
+}
