@@ -109,6 +109,7 @@ func TestChartNetworkPolicy(t *testing.T) {
 		peers, testPod, egress bool
 		wantEgressRules        int
 		dnsTo                  []networkingv1.NetworkPolicyPeer // the DNS rule's destinations; nil: anywhere
+		dnsPorts               []int32                          // the DNS rule's ports, UDP and TCP each; nil: 53
 	}{
 		{name: "defaults", set: nil, port: 8080, testPod: true},
 		{name: "no test pod", set: []string{"tests.enabled=false"}, port: 8080},
@@ -118,6 +119,7 @@ func TestChartNetworkPolicy(t *testing.T) {
 		{name: "egress", set: []string{prometheus, db}, port: 8080, userPorts: []int32{8080}, testPod: true, egress: true, wantEgressRules: 2},
 		{name: "egress, fleet", set: []string{prometheus, db, "fleet.enabled=true", "replicaCount=3", "tests.enabled=false"}, port: 8080, userPorts: []int32{8080}, peers: true, egress: true, wantEgressRules: 3},
 		{name: "egress, DNS to the cluster's", set: append([]string{prometheus, db}, kubeDNS...), port: 8080, userPorts: []int32{8080}, testPod: true, egress: true, wantEgressRules: 2, dnsTo: kubeDNSPeers},
+		{name: "egress, OpenShift's DNS ports", set: []string{prometheus, db, "networkPolicy.dnsPorts={53,5353}"}, port: 8080, userPorts: []int32{8080}, testPod: true, egress: true, wantEgressRules: 2, dnsPorts: []int32{53, 5353}},
 		{name: "DNS to the cluster's, egress open", set: append([]string{prometheus}, kubeDNS...), port: 8080, userPorts: []int32{8080}, testPod: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -175,8 +177,17 @@ func TestChartNetworkPolicy(t *testing.T) {
 			}
 			if tc.egress {
 				dns := spec.Egress[0]
-				if !portsAllow(dns.Ports, corev1.ProtocolUDP, 53, "") || !portsAllow(dns.Ports, corev1.ProtocolTCP, 53, "") || len(dns.Ports) != 2 {
-					t.Errorf("first egress rule %v: want DNS, UDP and TCP 53", dns)
+				dnsPorts := tc.dnsPorts
+				if dnsPorts == nil {
+					dnsPorts = []int32{53}
+				}
+				for _, port := range dnsPorts {
+					if !portsAllow(dns.Ports, corev1.ProtocolUDP, port, "") || !portsAllow(dns.Ports, corev1.ProtocolTCP, port, "") {
+						t.Errorf("first egress rule %v: want DNS, UDP and TCP %d", dns, port)
+					}
+				}
+				if len(dns.Ports) != 2*len(dnsPorts) {
+					t.Errorf("first egress rule %v: want DNS, UDP and TCP on %v, nothing else", dns, dnsPorts)
 				}
 				if !reflect.DeepEqual(dns.To, tc.dnsTo) {
 					t.Errorf("DNS goes to %v, want %v (networkPolicy.dnsTo; nil: anywhere)", dns.To, tc.dnsTo)
