@@ -138,7 +138,7 @@ func buildMySQL(c config.Check, s *mysqlSpec) (prober, string, config.Errors) {
 	key := keyOf("mysql", s.URL, c.Timeout.String(), tlsPart)
 	sp, release, err := share(key, func() (*mysqlPool, func(), error) {
 		sp := &mysqlPool{life: newClientLife()}
-		db, err := openMySQL(cfg, c.Timeout, &sp.watch, &sp.greeting)
+		db, err := openMySQL(cfg, c.Timeout, &net.Dialer{KeepAlive: 5 * time.Minute}, &sp.watch, &sp.greeting)
 		if err != nil {
 			sp.life.end()
 			return nil, nil, err
@@ -311,8 +311,8 @@ func (c *mysqlGreetingConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// openMySQL makes the pool of a parsed URL; it does not dial.
-func openMySQL(cfg *mysql.Config, timeout time.Duration, watch *dialWatch, greeting *mysqlGreeting) (*sql.DB, error) {
+// openMySQL makes the pool of a parsed URL, whose connections dialer dials; it does not dial.
+func openMySQL(cfg *mysql.Config, timeout time.Duration, dialer *net.Dialer, watch *dialWatch, greeting *mysqlGreeting) (*sql.DB, error) {
 	// The driver's own timeouts are the check's: a dial, and each read or write of a packet, can never
 	// outlast a run (the run's context bounds the whole of it as well).
 	if cfg.Timeout == 0 || cfg.Timeout > timeout {
@@ -332,8 +332,14 @@ func openMySQL(cfg *mysql.Config, timeout time.Duration, watch *dialWatch, greet
 	cfg.InterpolateParams = true
 	// TCP keepalive is the dialer's: the driver enables it only on a bare *net.TCPConn, and the
 	// connection it gets is wrapped (mysqlGreeting).
-	dialer := &net.Dialer{KeepAlive: 5 * time.Minute}
 	cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		// The run dialled, whatever comes of the dial: a server (or a proxy) that accepts and resets
+		// can have its RST land before the dialler has seen the connect complete, and the dial then
+		// fails with the reset itself. Marked only once it connected, such a run read as handed a
+		// pooled connection's failure and retried: two connects a run at a resetting server.
+		if own, _ := ctx.Value(mysqlConnectKey{}).(*mysqlConnect); own != nil {
+			own.dialed.Store(true)
+		}
 		c, err := watch.dial(ctx, dialer, network, addr)
 		if err != nil {
 			return nil, err

@@ -4,6 +4,8 @@ import (
 	"context"
 	"net"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -121,5 +123,33 @@ func TestMySQLGreetingPerRun(t *testing.T) {
 	}
 	if e := g.explain(waiting, mysql.ErrInvalidConn); ClassOf(e) != BadResponse {
 		t.Errorf("a run handed the pool's dial's failure: %v; want bad_response", e)
+	}
+}
+
+// TestMySQLResetDuringDialNotRetried: a server (or a proxy) that accepts and resets each connection can
+// have its RST land before the dialler sees the connect complete (now and then under load), and the
+// dial itself fails with the reset. That is the run's own connect failing, what the server does now:
+// one connect a run, as for a reset after the dial (TestResettingServerOneConnectPerRun), not the retry
+// meant for a pooled connection that died while idle.
+func TestMySQLResetDuringDialNotRetried(t *testing.T) {
+	cfg, err := parseMySQL("mysql://app@127.0.0.1:9/orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dials atomic.Int32
+	dialer := &net.Dialer{Control: func(string, string, syscall.RawConn) error {
+		dials.Add(1)
+		return syscall.ECONNRESET
+	}}
+	p := &mysqlCheck{watch: &dialWatch{}, greeting: &mysqlGreeting{}}
+	if p.db, err = openMySQL(cfg, time.Second, dialer, p.watch, p.greeting); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.db.Close() })
+	if err := p.run(t.Context()); ClassOf(err) != Reset {
+		t.Fatalf("run: %v; want reset", err)
+	}
+	if n := dials.Load(); n != 1 {
+		t.Errorf("%d dials in a run whose dial was reset; want 1", n)
 	}
 }

@@ -135,13 +135,7 @@ func TestResettingServerOneConnectPerRun(t *testing.T) {
 			}
 			// One look into the dependency is allowed, in whichever run first got far enough to see a
 			// connection closed at its first command (a reset can also land during the dial).
-			extra := int64(1)
-			if kind.typ == "mysql" {
-				// database/sql's opener dials in the background, for whichever run waits: the error of a
-				// dial made for another run is retried (checks/mysql.go), which now and then adds one.
-				extra = runs / 3
-			}
-			if total := p.Accepted(); total > runs+extra {
+			if total := p.Accepted(); total > runs+1 {
 				t.Errorf("connections per run %v; want one a run, and one look more at most", perRun)
 			}
 		})
