@@ -305,7 +305,7 @@ func TestDocsSecretWords(t *testing.T) {
 		}
 		lists := list.FindAllString(strings.Join(strings.Fields(string(data)), " "), -1)
 		if len(lists) == 0 {
-			t.Errorf("%s: no list of the secret words (`pass`, `pwd`, ...): is the pattern still right?", file)
+			t.Errorf("%s: no list of the secret words (`pass`, `pw`, ...): is the pattern still right?", file)
 		}
 		for _, l := range lists {
 			var got []string

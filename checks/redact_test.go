@@ -30,6 +30,7 @@ func TestRedactURL(t *testing.T) {
 		{name: "unescaped @ in the password", raw: "redis://app:p@s3cr3t@db:6379/0", want: "redis://app:xxxxx@db:6379/0"},
 		{name: "secret parameters", raw: "https://api/h?api_key=s3cr3t&region=eu&X-Amz-Signature=s3cr3t", want: "https://api/h?X-Amz-Signature=xxxxx&api_key=xxxxx&region=eu"},
 		{name: "secret path parameters", raw: "https://api/app;jsessionid=s3cr3t;v=2/status;token=s3cr3t", want: "https://api/app;jsessionid=xxxxx;v=2/status;token=xxxxx"},
+		{name: "short secret parameter names", raw: "https://api/h?pw=s3cr3t&bearer=s3cr3t&DB_PWD=s3cr3t", want: "https://api/h?DB_PWD=xxxxx&bearer=xxxxx&pw=xxxxx"},
 		{name: "fragment dropped", raw: "https://api/h#access_token=s3cr3t", want: "https://api/h"},
 		{name: "dsn", raw: "host=db user=app password=s3cr3t dbname=app", want: "host=db user=app password=xxxxx dbname=app"},
 		{name: "dsn quoted", raw: "host=db password='s3 cr3t' sslmode=disable", want: "host=db password=xxxxx sslmode=disable"},

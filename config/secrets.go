@@ -10,7 +10,7 @@ import (
 // contains one of them, in any case. checks/redact.go redacts such values in everything healthgate shows,
 // tools/policy refuses them as literals in manifests, and charts/healthgate/templates/_helpers.tpl refuses
 // them at `helm template` time; a test keeps the chart's copy equal to this one.
-var SecretWords = []string{"pass", "pwd", "secret", "token", "key", "auth", "sig", "credential", "session", "jwt", "cookie"}
+var SecretWords = []string{"pass", "pw", "secret", "token", "key", "auth", "bearer", "sig", "credential", "session", "jwt", "cookie"}
 
 // NotSecretNames are libpq parameters whose names contain a secret word but whose values are no secret:
 // sslkey and passfile are file paths, target_session_attrs and require_auth keywords.

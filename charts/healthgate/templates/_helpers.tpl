@@ -173,14 +173,14 @@ fields only when set in values, else healthgate's defaults hold. The token is on
 {{/*
 Secrets. The same rules as tools/policy (configMapSecrets, envSecrets), so the chart refuses at `helm template`
 what CI would refuse in the rendered manifest. A secret-looking name is one that contains, in any case, a word
-of config/secrets.go's list (config's TestChartSecretWords keeps this copy equal to it): pass, pwd, secret,
-token, key, auth, sig, credential, session, jwt, cookie. A few libpq parameters contain such a word but hold
+of config/secrets.go's list (config's TestChartSecretWords keeps this copy equal to it): pass, pw, secret,
+token, key, auth, bearer, sig, credential, session, jwt, cookie. A few libpq parameters contain such a word but hold
 no secret (config.NotSecretNames: sslkey and passfile are file paths, target_session_attrs and require_auth
 keywords). A check's own fields are not judged by their names but by their kind's list of secret fields
 (healthgate.secretFields, _kinds.tpl). A value is a reference when it is ${VAR} or ${VAR:-}: a non-empty
 default would put the literal back into the ConfigMap.
 */}}
-{{- define "healthgate.secretNameRE" -}}(?i)(pass|pwd|secret|token|key|auth|sig|credential|session|jwt|cookie){{- end -}}
+{{- define "healthgate.secretNameRE" -}}(?i)(pass|pw|secret|token|key|auth|bearer|sig|credential|session|jwt|cookie){{- end -}}
 {{- define "healthgate.refRE" -}}^\$\{[A-Za-z_][A-Za-z0-9_]*(:-)?\}${{- end -}}
 {{/*
 URL schemes whose lone user name (scheme://NAME@host, no password) is a token: config.TokenUserSchemes
