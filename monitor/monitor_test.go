@@ -72,6 +72,39 @@ func TestThresholds(t *testing.T) {
 	}
 }
 
+// TestRecoveringReason: a failing check held by success_threshold while its dependency passes again
+// says so in its reason (class kept: it is not passing yet); it read the old failure's text alone, for
+// runs on end, while the dependency answered. The next failure's text replaces it.
+func TestRecoveringReason(t *testing.T) {
+	now := time.Unix(1000, 0)
+	tr := newTracker(checks.Func(spec("c", time.Second, 100*time.Millisecond, 1, 3), nil), now)
+	step := func(err error) {
+		now = now.Add(time.Second)
+		tr.observe(err, time.Millisecond, now)
+	}
+	step(errRefused)
+	failed := tr.status.Err
+	for i, want := range []string{"1 of the 3 runs", "2 of the 3 runs"} {
+		step(nil)
+		if s := tr.status; s.State != Failing || s.Class != checks.Refused || !strings.HasPrefix(s.Err, failed) || !strings.Contains(s.Err, "passing again: "+want) {
+			t.Fatalf("pass %d under success_threshold 3: %s %s %q; want failing, refused, %q and %q", i+1, s.State, s.Class, s.Err, failed, want)
+		}
+	}
+	step(errRefused)
+	if s := tr.status; s.Err != failed {
+		t.Fatalf("failed again: %q; want the failure's text alone, %q", s.Err, failed)
+	}
+	step(nil)
+	if s := tr.status; !strings.Contains(s.Err, "passing again: 1 of the 3 runs") {
+		t.Fatalf("passed after the second failure: %q; want the streak counted anew", s.Err)
+	}
+	step(nil)
+	step(nil)
+	if s := tr.status; s.State != Passing || s.Err != "" {
+		t.Fatalf("after 3 passes in a row: %s %q; want passing, no reason", s.State, s.Err)
+	}
+}
+
 func TestStale(t *testing.T) {
 	start := time.Unix(1000, 0)
 	tr := newTracker(checks.Func(spec("c", time.Second, 200*time.Millisecond, 2, 1), nil), start)

@@ -141,6 +141,7 @@ type tracker struct {
 	started     time.Time // when its runner began: New, or the reload that published it (checkStale counts from it)
 	hint        func(error) string
 	hasFinished bool
+	failedWith  string // Err as the failure that made the check failing left it
 }
 
 func newTracker(c *checks.Check, start time.Time) *tracker {
@@ -169,7 +170,7 @@ func (t *tracker) carry(old *tracker) {
 	t.status = old.status
 	t.status.live = live
 	live.store(&t.status)
-	t.failures, t.successes, t.hasFinished = old.failures, old.successes, old.hasFinished
+	t.failures, t.successes, t.hasFinished, t.failedWith = old.failures, old.successes, old.hasFinished, old.failedWith
 }
 
 func (t *tracker) observe(err error, dur time.Duration, now time.Time) (stateChanged, reasonChanged bool) {
@@ -185,6 +186,10 @@ func (t *tracker) observe(err error, dur time.Duration, now time.Time) (stateCha
 		s.LastSuccess = now
 		if first || s.State == Passing || t.successes >= t.succThresh {
 			t.setPassing(now)
+		} else if s.State == Failing {
+			// Still failing, by success_threshold: the reason says the dependency answers again, or it
+			// would still read "refused" for runs on end while the dependency is back.
+			s.Err = fmt.Sprintf("%s; passing again: %d of the %d runs in a row success_threshold asks", t.failedWith, t.successes, t.succThresh)
 		}
 	} else {
 		t.successes, t.failures = 0, t.failures+1
@@ -210,6 +215,7 @@ func (t *tracker) setFailing(err error, now time.Time) {
 		s.Since = now
 	}
 	s.State, s.Class, s.Err, s.Hint = Failing, checks.ClassOf(err), err.Error(), t.hint(err)
+	t.failedWith = s.Err
 }
 
 // checkStale turns the check failing with reason stale when no run has completed for
