@@ -64,11 +64,11 @@ func (f *Fleet) applyDefaults(checks []Check) {
 		f.Sample = DefaultSample
 	}
 	if !f.Src.IsSet("timeout") {
-		// The default stays under every shared check's interval: 1 s, or half the shortest shared
+		// The default stays under every asking check's interval: 1 s, or half the shortest such
 		// interval when that is shorter, so a round ends before the next run.
 		f.Timeout = DefaultFleetTimeout
 		for _, ch := range checks {
-			if ch.Scope == ScopeShared && ch.Interval > 0 {
+			if ch.asksPeers() && ch.Interval > 0 {
 				f.Timeout = min(f.Timeout, ch.Interval/2)
 			}
 		}
@@ -129,7 +129,7 @@ func (f *Fleet) validate(c *Config, failed map[string]bool) Errors {
 			errs = append(errs, src.Errorf("timeout", "must be greater than 0"))
 		} else {
 			for _, ch := range c.Checks {
-				if ch.Scope == ScopeShared && ch.Interval > 0 && f.Timeout >= ch.Interval {
+				if ch.asksPeers() && ch.Interval > 0 && f.Timeout >= ch.Interval {
 					errs = append(errs, src.Errorf("timeout", "(%s) must be shorter than the interval of shared check %q (%s): a round of peer requests ends before the next", f.Timeout, ch.Name, ch.Interval))
 					break
 				}
@@ -138,6 +138,11 @@ func (f *Fleet) validate(c *Config, failed map[string]bool) Errors {
 	}
 	return errs
 }
+
+// asksPeers reports whether the check asks the fleet while it fails locally: a shared critical check.
+// A non-critical one never fails /readyz, so it has nothing to fail open and asks no one: its interval
+// does not bound fleet.timeout.
+func (ch *Check) asksPeers() bool { return ch.Scope == ScopeShared && ch.Critical }
 
 // scopeErrors checks a check's scope against the fleet section.
 func (c *Config) scopeErrors(ch *Check, failed map[string]bool) Errors {

@@ -44,6 +44,15 @@ checks:
 	if err != nil || cfg.Fleet.Timeout != 500*time.Millisecond {
 		t.Fatalf("fleet timeout %v, %v; want half the 1s shared interval", cfg.Fleet.Timeout, err)
 	}
+	// A non-critical shared check asks no peers (it fails nothing open): its shorter interval bounds
+	// neither the default timeout nor one written.
+	cfg, err = config.Parse("f.yaml", []byte("fleet: {peers: \"a:1\"}\ndefaults: {interval: 1s, timeout: 500ms}\nchecks:\n  - {name: db, type: postgres, url: \"postgres://db\", scope: shared}\n  - {name: cache, type: redis, url: \"redis://cache\", scope: shared, critical: false, interval: 200ms, timeout: 100ms}\n"), env(nil))
+	if err != nil || cfg.Fleet.Timeout != 500*time.Millisecond {
+		t.Fatalf("fleet timeout %v, %v; want half the 1s interval of the critical shared check", cfg.Fleet.Timeout, err)
+	}
+	if _, err := config.Parse("f.yaml", []byte("fleet: {peers: \"a:1\", timeout: 700ms}\ndefaults: {interval: 1s, timeout: 500ms}\nchecks:\n  - {name: db, type: postgres, url: \"postgres://db\", scope: shared}\n  - {name: cache, type: redis, url: \"redis://cache\", scope: shared, critical: false, interval: 500ms, timeout: 100ms}\n"), env(nil)); err != nil {
+		t.Fatalf("fleet.timeout 700ms refused for a non-critical shared check's 500ms interval: %v", err)
+	}
 	cfg, _ = config.Parse("f.yaml", []byte(`checks: []`), env(nil))
 	if cfg.Fleet.Enabled() {
 		t.Fatal("no fleet section, yet fleet enabled")
