@@ -252,6 +252,7 @@ func TestCheckExitCodes(t *testing.T) {
 		{name: "target flags, no file", args: []string{"--postgres", pg, "--tcp", down}, wantCode: exitFailed, stdout: "fail: 1 critical check failed"},
 		{name: "target flags beside a file", args: []string{"--config", cfg(false, false), "--tcp", down, "--output", "json"}, wantCode: exitFailed, stdout: `"name": "tcp"`},
 		{name: "--only narrows the file", args: []string{"--config", cfg(true, true), "--only", "db"}, wantCode: exitOK, stdout: "pass: all 1 check passed"},
+		{name: "--only names a non-critical check: critical, as /readyz/NAME makes it", args: []string{"--config", cfg(true, false), "--only", "optional"}, wantCode: exitFailed, stdout: "fail: 1 critical check failed"},
 		{name: "bad target flag", args: []string{"--tcp", "nohostport"}, wantCode: exitUsage, stderr: `--tcp (target "tcp"): must be host:port`},
 		{name: "argument", args: []string{"db"}, wantCode: exitUsage, stderr: `unexpected argument "db"`},
 		{name: "bad field", args: []string{"--config", writeConfig(t, "checks:\n  - name: db\n    type: postgres\n    urll: x\n")}, wantCode: exitUsage, stderr: "healthgate.yaml:4"},

@@ -143,7 +143,7 @@ func (t *Targets) Register(fs *flag.FlagSet, verb, configUse string) {
 	for _, k := range checks.Kinds() {
 		fs.Var(targetFlag{k.Name, &t.targets}, k.Name, verb+" "+k.TargetHelp+"; repeatable)")
 	}
-	fs.Var(&t.only, "only", "only the configuration's check of this `NAME` (repeatable or comma-separated; critical or not)")
+	fs.Var(&t.only, "only", "only the configuration's check of this `NAME` (repeatable or comma-separated; critical or not: named, it counts as critical)")
 	fs.Var(&t.sets, "set", "set a field of every target of a kind given by flag, as a configuration file writes it under the check: `KIND.FIELD=VALUE`, "+
 		"the value read as YAML (redis.key=healthgate:probe through twemproxy, postgres.writable=true, postgres.max_replication_lag=30s, redis.tls={ca_file: /ca.pem}); repeatable")
 	fs.Var(&t.migrations, "migrations", "the schema of every "+strings.Join(migrationFlags(), ", ")+" target must be at this version: `TOOL:VERSION` or TOOL:TABLE:VERSION "+
@@ -373,7 +373,7 @@ func Build(fromConfig, fromFlags []config.Check) ([]*checks.Check, error) {
 }
 
 // selectChecks picks from the configuration: every check (or, when criticalOnly, the critical ones),
-// or exactly the ones --only names (critical or not).
+// or exactly the ones --only names (critical or not: each counts as critical, asked for by name).
 func selectChecks(cfg *config.Config, only []string, criticalOnly bool) ([]config.Check, []string) {
 	if len(only) == 0 {
 		var cs []config.Check
@@ -407,6 +407,10 @@ func selectChecks(cfg *config.Config, only []string, criticalOnly bool) ([]confi
 		case !ok:
 			problems = append(problems, fmt.Sprintf("--only: no check named %q in %s (checks: %s)", name, cfg.File, strings.Join(names, ", ")))
 		default:
+			// Asked for by name, a check counts as critical, as /readyz/NAME makes it: its failure is the
+			// answer. Kept non-critical, `check --only cache` on a failing cache said warn and exited 0,
+			// and a script's `healthgate check --only cache || alert` never alerted.
+			c.Critical = true
 			cs = append(cs, c)
 		}
 		seen[name] = true
