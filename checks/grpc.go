@@ -491,7 +491,10 @@ func (g *grpcCheck) transportError(err error) error {
 	c := classified(err)
 	switch class := ClassOf(c); {
 	case (class == Unknown || class == Reset) && g.notH2.Load():
-		return &Error{Class: BadResponse, Hint: grpcNotGRPCHint, Err: fmt.Errorf("the server's first bytes are not HTTP/2 (%w)", err)}
+		// What net/http made of it adds nothing ("http2: client conn could not be established",
+		// "EOF", or errNotH2 itself, which read "...not HTTP/2 (the server's first bytes are not an
+		// HTTP/2 frame)").
+		return &Error{Class: BadResponse, Hint: grpcNotGRPCHint, Err: errNotH2}
 	case class == Unknown && h2ConnLost(err.Error()):
 		return &Error{Class: Reset, Err: err}
 	case class == Unknown:

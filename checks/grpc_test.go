@@ -145,6 +145,9 @@ func TestGRPCWireFaults(t *testing.T) {
 			ch := newCheckTimeout(t, build(garbageServer(t, banner)), generousTimeout)
 			err, took := runCheck(t, ch)
 			assertClass(t, err, checks.BadResponse)
+			if msg := err.Error(); strings.Count(msg, "first bytes") != 1 {
+				t.Errorf("%q; want the first bytes named once", msg)
+			}
 			if took > generousTimeout/2 {
 				t.Errorf("run took %s; want it to end well before its timeout", took)
 			}
