@@ -452,6 +452,10 @@ func TestWaitUsageErrors(t *testing.T) {
 		// A YAML comment would drop the rest of the value, silently: the query run cut short.
 		{"--set with a comment", []string{"--postgres", "postgres://127.0.0.1:5432/x", "--set", "postgres.query=SELECT hunter2 # from orders"}, []string{"--set postgres.query: a '#' at its start or after a blank starts a YAML comment"}},
 		{"--set that is a comment", []string{"--http", "http://127.0.0.1:9/", "--set", "http.body_contains=#hunter2"}, []string{"--set http.body_contains: a '#' at its start or after a blank starts a YAML comment"}},
+		// An anchor or a tag would drop the start of the value, silently: the check ran without the key.
+		{"--set that is an anchor", []string{"--redis", "redis://127.0.0.1:6379", "--set", "redis.key=&hunter2"}, []string{"--set redis.key: a value that begins with '&' is read as a YAML anchor"}},
+		{"--set anchored in a mapping", []string{"--postgres", "postgres://127.0.0.1:5432/x", "--set", "postgres.tls={server_name: &hunter2 db}"}, []string{"--set postgres.tls: a value that begins with '&' is read as a YAML anchor"}},
+		{"--set that is a tag", []string{"--redis", "redis://127.0.0.1:6379", "--set", "redis.key=!hunter2"}, []string{"--set redis.key: a value that begins with '!' is read as a YAML tag"}},
 		{"--set value the kind refuses", []string{"--postgres", "postgres://127.0.0.1:5432/x", "--set", "postgres.writable=maybe"}, []string{`--set postgres.writable (target "postgres"): invalid boolean "maybe": write true or false`}},
 		{"--set value with an unknown field inside", []string{"--postgres", "postgres://127.0.0.1:5432/x", "--set", "postgres.tls={cert_fil: x}"}, []string{`--set postgres.tls (target "postgres"): cert_fil: unknown field (did you mean "cert_file"?)`}},
 	}

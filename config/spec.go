@@ -45,16 +45,28 @@ func (s *Spec) Set(key string, v any) { s.setNode(key, goNode(reflect.ValueOf(v)
 func (s *Spec) SetYAML(key, text string) error {
 	var doc yaml.Node
 	err := yaml.Unmarshal([]byte(text), &doc)
+	tagged, _ := localTags(&doc, "")
 	switch {
 	case err == nil && (hasComment(&doc) || strings.HasPrefix(strings.TrimSpace(text), "#")):
 		// A '#' at the start or after a blank starts a YAML comment, which drops the rest: a query
 		// cut short (SELECT 1 # from orders), a body to expect that vanished (#ready).
 		return errors.New("a '#' at its start or after a blank starts a YAML comment, which would drop the rest of the value: put the value in quotes, as in --set 'KIND.FIELD=\"...\"'")
+	case err == nil && hasAnchor(&doc):
+		// redis.key=&probe read as an anchor named probe on an empty value: the check ran without
+		// the key, silently. A value on a command line has nothing to refer to it.
+		return errors.New("a value that begins with '&' is read as a YAML anchor, not as text, and dropped from the value: put the value in quotes, as in --set 'KIND.FIELD=\"&...\"'")
+	case err == nil && len(tagged) > 0:
+		return errors.New(localTagWords)
 	case err != nil || len(doc.Content) != 1:
 		return errors.New("not one YAML value (a scalar, [a, b] or {key: value})")
 	}
 	s.setNode(key, doc.Content[0])
 	return nil
+}
+
+// hasAnchor reports whether n or a node under it carries an anchor (&name).
+func hasAnchor(n *yaml.Node) bool {
+	return n.Anchor != "" || slices.ContainsFunc(n.Content, hasAnchor)
 }
 
 // hasComment reports whether n or a node under it carries a comment.
