@@ -455,6 +455,7 @@ func TestWaitUsageErrors(t *testing.T) {
 		// An anchor or a tag would drop the start of the value, silently: the check ran without the key.
 		{"--set that is an anchor", []string{"--redis", "redis://127.0.0.1:6379", "--set", "redis.key=&hunter2"}, []string{"--set redis.key: a value that begins with '&' is read as a YAML anchor"}},
 		{"--set anchored in a mapping", []string{"--postgres", "postgres://127.0.0.1:5432/x", "--set", "postgres.tls={server_name: &hunter2 db}"}, []string{"--set postgres.tls: a value that begins with '&' is read as a YAML anchor"}},
+		{"--set that is an alias", []string{"--http", "http://127.0.0.1:9/", "--set", "http.body_contains=*hunter2"}, []string{"--set http.body_contains: a value that begins with '*' is read as a YAML alias"}},
 		{"--set that is a tag", []string{"--redis", "redis://127.0.0.1:6379", "--set", "redis.key=!hunter2"}, []string{"--set redis.key: a value that begins with '!' is read as a YAML tag"}},
 		{"--set value the kind refuses", []string{"--postgres", "postgres://127.0.0.1:5432/x", "--set", "postgres.writable=maybe"}, []string{`--set postgres.writable (target "postgres"): invalid boolean "maybe": write true or false`}},
 		{"--set value with an unknown field inside", []string{"--postgres", "postgres://127.0.0.1:5432/x", "--set", "postgres.tls={cert_fil: x}"}, []string{`--set postgres.tls (target "postgres"): cert_fil: unknown field (did you mean "cert_file"?)`}},

@@ -55,6 +55,8 @@ func (s *Spec) SetYAML(key, text string) error {
 		// redis.key=&probe read as an anchor named probe on an empty value: the check ran without
 		// the key, silently. A value on a command line has nothing to refer to it.
 		return errors.New("a value that begins with '&' is read as a YAML anchor, not as text, and dropped from the value: put the value in quotes, as in --set 'KIND.FIELD=\"&...\"'")
+	case strings.HasPrefix(strings.TrimSpace(text), "*"):
+		return errors.New("a value that begins with '*' is read as a YAML alias (a reference to an anchor), not as text: put the value in quotes, as in --set 'KIND.FIELD=\"*...\"'")
 	case err == nil && len(tagged) > 0:
 		return errors.New(localTagWords)
 	case err != nil || len(doc.Content) != 1:
