@@ -81,12 +81,31 @@ func (a *aliasCount) count(n *yaml.Node) int {
 // or cut. The tag is not shown: it is most likely the secret's start.
 const localTagWords = "a value that begins with '!' is read as a YAML tag, not as text, and dropped from the value (not shown: it may be a secret's start): write such a value (a password, a token) in quotes"
 
+// emptyAnchorWords are the error of an anchor on an empty value: a value that begins with '&', written
+// unquoted (password: &s3cr3t), is read by YAML as an anchor and the value as empty (or, after a
+// blank, as the rest), so the password was silently empty. The anchor is not shown, as a tag is not.
+const emptyAnchorWords = "a value that begins with '&' is read as a YAML anchor, not as text, and the value is left empty (not shown: it may be a secret's start): write such a value (a password, a token) in quotes"
+
 // localTags returns the nodes of a document that carry a local tag (!name; the standard !!str, !!int...
 // and the non-specific ! are taken as YAML means them), outside the x- keys, which hold what healthgate
 // ignores, each with the top-level section it is in (server, checks...: errors in serve's own sections
 // are ignored by check and wait). An alias is not followed: its anchored node is met where it is written.
 func localTags(n *yaml.Node, section string) (nodes []*yaml.Node, sections []string) {
-	if len(n.Tag) > 1 && n.Tag[0] == '!' && n.Tag[1] != '!' {
+	return markedNodes(n, section, func(n *yaml.Node) bool { return len(n.Tag) > 1 && n.Tag[0] == '!' && n.Tag[1] != '!' })
+}
+
+// emptyAnchors returns the nodes of a document that are an anchor on nothing (key: &name), as
+// localTags does: nothing can mean that, and a value written &... unquoted reads so.
+func emptyAnchors(n *yaml.Node, section string) (nodes []*yaml.Node, sections []string) {
+	return markedNodes(n, section, func(n *yaml.Node) bool {
+		return n.Anchor != "" && n.Kind == yaml.ScalarNode && n.Tag == "!!null" && n.Value == ""
+	})
+}
+
+// markedNodes returns the nodes under n (n too) that marked reports, outside the x- keys, each with the
+// top-level section it is in.
+func markedNodes(n *yaml.Node, section string, marked func(*yaml.Node) bool) (nodes []*yaml.Node, sections []string) {
+	if marked(n) {
 		nodes, sections = append(nodes, n), append(sections, section)
 	}
 	top := section == "" && n.Kind == yaml.MappingNode
@@ -101,7 +120,7 @@ func localTags(n *yaml.Node, section string) (nodes []*yaml.Node, sections []str
 				in = key
 			}
 		}
-		more, in2 := localTags(c, in)
+		more, in2 := markedNodes(c, in, marked)
 		nodes, sections = append(nodes, more...), append(sections, in2...)
 	}
 	return nodes, sections

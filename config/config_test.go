@@ -564,6 +564,34 @@ checks:
 	expectErrors(t, err, `:9:5: checks[0] "cache": username: needs a password`, `:10:15: checks: `+words)
 }
 
+// TestValueThatBeginsWithAmpersand: an unquoted value that begins with '&' (password: &s3cr3t) is a YAML
+// anchor, and the value empty: it was taken silently as no password, no key. An anchor on a value, or on
+// nothing under an x- key, is YAML as meant and stays allowed.
+func TestValueThatBeginsWithAmpersand(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "healthgate.yaml")
+	mustWrite(t, path, `x-shared: &empty
+defaults: &d {interval: 5s}
+checks:
+  - name: cache
+    type: redis
+    url: redis://cache:6379
+    key: &s3cr3t-key
+  - name: db
+    type: postgres
+    url: &u postgres://db/app
+    query: &s3cr3t
+`)
+	const words = "a value that begins with '&' is read as a YAML anchor, not as text, and the value is left empty"
+	_, err := load(t, path, env(nil))
+	expectErrors(t, err, `:7:10: checks: `+words, `:11:12: checks: `+words)
+	if n := strings.Count(err.Error(), words); n != 2 {
+		t.Errorf("%d errors about an anchor; want 2 (the anchors on a value, and under x-, are fine):\n%v", n, err)
+	}
+	if strings.Contains(err.Error(), "s3cr3t") {
+		t.Errorf("an error shows the value: %v", err)
+	}
+}
+
 // TestEmptyDocuments: a file holds one YAML document, and a `---` with nothing after it (or only a
 // comment), as a template or a concatenation leaves at the end or the start, adds none: it was refused as
 // "found a second one". A second document that holds something is still refused, at its line, and a

@@ -149,6 +149,10 @@ func (d *decoder) document(data []byte, cfg *Config) {
 	for i, n := range tagged {
 		d.errorf(n, sections[i], "", "%s", localTagWords)
 	}
+	anchored, sections := emptyAnchors(doc, "")
+	for i, n := range anchored {
+		d.errorf(n, sections[i], "", "%s", emptyAnchorWords)
+	}
 	root := doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) > 0 {
 		root = root.Content[0]
