@@ -317,7 +317,7 @@ func (a *amqpCheck) connection(ctx context.Context) (conn *amqp.Connection, fres
 			var conn net.Conn = raw
 			if a.cfg.tls != nil {
 				tc := tls.Client(raw, a.cfg.tls.Clone())
-				if err := tc.HandshakeContext(ctx); err != nil {
+				if err := handshake(ctx, tc); err != nil {
 					_ = raw.Close()
 					return nil, fmt.Errorf("TLS handshake: %w", err)
 				}

@@ -205,7 +205,7 @@ func buildGRPC(c config.Check, s *grpcSpec) (prober, string, config.Errors) {
 				c.ServerName, _, _ = net.SplitHostPort(addr)
 			}
 			tc := tls.Client(raw, c)
-			if err := tc.HandshakeContext(ctx); err != nil {
+			if err := handshake(ctx, tc); err != nil {
 				_ = raw.Close()
 				if noALPN(err) {
 					return nil, &Error{Class: BadResponse, Hint: grpcNoH2TLSHint, Err: fmt.Errorf("TLS handshake: %w", err)}

@@ -761,9 +761,21 @@ func decodeBody(encoding string, body []byte) ([]byte, error) {
 func (h *httpCheck) do(ctx context.Context, used *runConns) (*http.Response, error) {
 	for attempt := 0; ; attempt++ {
 		var stale atomic.Bool // the connection is a kept one that has answered nothing yet
+		run := traceOf(ctx)
 		trace := &httptrace.ClientTrace{
 			GotConn:              func(info httptrace.GotConnInfo) { stale.Store(info.Reused); used.got(info) },
 			GotFirstResponseByte: func() { stale.Store(false) },
+			// net/http's own handshake (an https:// url), for the run's trace (handshake).
+			TLSHandshakeStart: func() {
+				if run != nil {
+					run.tlsStarted.Store(true)
+				}
+			},
+			TLSHandshakeDone: func(_ tls.ConnectionState, err error) {
+				if run != nil && err == nil {
+					run.tlsDone.Store(true)
+				}
+			},
 		}
 		req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), h.method, h.url, nil)
 		if err != nil {

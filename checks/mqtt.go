@@ -233,7 +233,7 @@ func (m *mqttCheck) dial(ctx context.Context) (net.Conn, error) {
 		return raw, nil
 	}
 	tc := tls.Client(raw, m.cfg.tls.Clone())
-	if err := tc.HandshakeContext(ctx); err != nil {
+	if err := handshake(ctx, tc); err != nil {
 		_ = raw.Close()
 		err = fmt.Errorf("TLS handshake: %w", err)
 		if c := ClassOf(err); ctx.Err() == nil && (c == Reset || c == Unknown) {

@@ -335,3 +335,36 @@ func TestTLSExpiredCertificate(t *testing.T) {
 	err, _ := runCheck(t, ch)
 	assertAnswer(t, ch, err, checks.TLS, "has expired or is not valid yet", "s3cr3t")
 }
+
+// TestTLSHandshakeUnanswered: a TLS check pointed at a port that does not speak TLS and waits, silent,
+// for its own protocol's first bytes (Redis, a database, many a TCP service) times out in the handshake.
+// The hint says so: it read "connected, but no answer within the timeout ... or the port speaks another
+// protocol", the TLS left to be guessed (redis and memcached said it already). The same port asked in
+// plaintext keeps that hint.
+func TestTLSHandshakeUnanswered(t *testing.T) {
+	t.Parallel() // each run waits for its timeout
+	silent := checktest.Serve(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
+	for _, tc := range []struct {
+		kind string
+		spec map[string]any
+		want string
+	}{
+		{"http", map[string]any{"url": "https://" + silent + "/healthz"}, "no answer to the TLS handshake"},
+		{"grpc", map[string]any{"address": "https://" + silent}, "no answer to the TLS handshake"},
+		{"amqp", map[string]any{"url": "amqps://guest:s3cr3t@" + silent + "/"}, "no answer to the TLS handshake"},
+		{"mqtt", map[string]any{"url": "mqtts://" + silent}, "no answer to the TLS handshake"},
+		{"redis", map[string]any{"url": "rediss://" + silent}, "no answer to the TLS handshake"},
+		{"memcached", map[string]any{"address": silent, "tls": config.TLS{}}, "no answer to the TLS handshake"},
+		{"http", map[string]any{"url": "http://" + silent + "/healthz"}, "connected, but no answer within the timeout"},
+	} {
+		t.Run(tc.kind+" "+tc.want, func(t *testing.T) {
+			t.Parallel()
+			ch := newCheckTimeout(t, config.Check{Type: tc.kind, Spec: config.SpecOf(tc.spec)}, 300*time.Millisecond)
+			err, _ := runCheck(t, ch)
+			assertClass(t, err, checks.Timeout)
+			if h := ch.Hint(err); !strings.Contains(h, tc.want) {
+				t.Errorf("hint %q; want it to say %q", h, tc.want)
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package checks
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"sync/atomic"
@@ -20,6 +21,9 @@ type trace struct {
 	connected  atomic.Bool  // a dial of this run completed
 	// certAsked: a TLS handshake of this run was asked for a client certificate (askForCert).
 	certAsked atomic.Bool
+	// tlsStarted, tlsDone: a TLS handshake of this run began, and one completed (handshake, or net/http's
+	// own, through httptrace).
+	tlsStarted, tlsDone atomic.Bool
 }
 
 type traceKey struct{}
@@ -57,10 +61,27 @@ func (t *trace) dial(ctx context.Context, d *net.Dialer, network, addr string) (
 	return conn, err
 }
 
+// handshake runs tc's TLS handshake, recorded in the run's trace if ctx carries one.
+func handshake(ctx context.Context, tc *tls.Conn) error {
+	t := traceOf(ctx)
+	if t != nil {
+		t.tlsStarted.Store(true)
+	}
+	err := tc.HandshakeContext(ctx)
+	if t != nil && err == nil {
+		t.tlsDone.Store(true)
+	}
+	return err
+}
+
 const (
-	connectTimeoutHint = "could not connect within the timeout: the host is down or unreachable, or a firewall drops the packets; check host and port in %s"
-	answerTimeoutHint  = "connected, but no answer within the timeout: the dependency is overloaded, hung or still starting, a proxy or pooler in front of it waits for a server it cannot reach, or the port speaks another protocol"
-	earlyCloseHint     = "the connection was closed right after it opened: the dependency is restarting, a load balancer in front of it has no server for it (HAProxy), or the port in %s speaks another protocol (or wants TLS)"
+	// A port that does not speak TLS and waits for its own protocol's first bytes (Redis, a database,
+	// many a TCP service) is silent to a ClientHello: the run timed out in the handshake, which the
+	// generic "connected, but no answer" left to be guessed.
+	tlsSilentTimeoutHint = "connected, but no answer to the TLS handshake within the timeout: the port may not speak TLS (check the scheme and TLS settings in %s), or the server is hung"
+	connectTimeoutHint   = "could not connect within the timeout: the host is down or unreachable, or a firewall drops the packets; check host and port in %s"
+	answerTimeoutHint    = "connected, but no answer within the timeout: the dependency is overloaded, hung or still starting, a proxy or pooler in front of it waits for a server it cannot reach, or the port speaks another protocol"
+	earlyCloseHint       = "the connection was closed right after it opened: the dependency is restarting, a load balancer in front of it has no server for it (HAProxy), or the port in %s speaks another protocol (or wants TLS)"
 )
 
 // locate gives a timeout or a reset the hint of the layer the trace saw, unless the kind set its own.
@@ -72,6 +93,8 @@ func (t *trace) locate(err error) error {
 	switch {
 	case e.Class == Timeout && (t.dialing.Load() > 0 || t.dialFailed.Load()) && !t.connected.Load():
 		return &Error{Class: Timeout, Err: e.Err, Hint: connectTimeoutHint}
+	case e.Class == Timeout && t.tlsStarted.Load() && !t.tlsDone.Load():
+		return &Error{Class: Timeout, Err: e.Err, Hint: tlsSilentTimeoutHint}
 	case e.Class == Timeout:
 		return &Error{Class: Timeout, Err: e.Err, Hint: answerTimeoutHint}
 	case e.Class == Reset && t.connected.Load():
