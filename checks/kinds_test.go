@@ -1497,3 +1497,44 @@ func TestHTTPMalformedAnswer(t *testing.T) {
 		})
 	}
 }
+
+// TestServerFirstNoGreeting: a check of a protocol whose server speaks first (MySQL's handshake, NATS's
+// INFO) pointed at a port whose server waits for the client (PostgreSQL's: mysql:// to 5432) times out,
+// each waiting for the other. The hint says the greeting never came and what that may mean; it read
+// "connected, but no answer", as for a server that hangs after its greeting. A client-first kind at the
+// same port keeps that hint, and so does a run on a kept connection (no greeting to wait for).
+func TestServerFirstNoGreeting(t *testing.T) {
+	t.Parallel() // each run waits for its timeout
+	silent := checktest.Serve(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
+	for _, tc := range []struct {
+		kind, url string
+		greeting  bool
+	}{
+		{"mysql", "mysql://app@" + silent + "/orders", true},
+		{"nats", "nats://" + silent, true},
+		{"postgres", "postgres://app@" + silent + "/app?sslmode=disable", false},
+	} {
+		t.Run(tc.kind, func(t *testing.T) {
+			t.Parallel()
+			ch := newCheckTimeout(t, config.Check{Type: tc.kind, Spec: config.SpecOf(map[string]any{"url": tc.url})}, 300*time.Millisecond)
+			err, _ := runCheck(t, ch)
+			assertClass(t, err, checks.Timeout)
+			h := ch.Hint(err)
+			if got := strings.Contains(h, "not even the greeting"); got != tc.greeting || !strings.Contains(h, "connected, but no answer") {
+				t.Errorf("hint %q; want it to say the greeting never came: %v", h, tc.greeting)
+			}
+		})
+	}
+	t.Run("kept connection", func(t *testing.T) {
+		t.Parallel()
+		p := checktest.NewProxy(t, checktest.HostPort(t, checktest.MySQLURL(t)))
+		ch := newCheckTimeout(t, urlCheck(t, "mysql", checktest.MySQLURL(t))(p.Addr()), 300*time.Millisecond)
+		assertClass(t, runUntilPass(t, ch), "")
+		p.Set(checktest.StallKept)
+		err, _ := runCheck(t, ch)
+		assertClass(t, err, checks.Timeout)
+		if h := ch.Hint(err); strings.Contains(h, "greeting") {
+			t.Errorf("hint %q for a kept connection that stalled; want no word of a greeting", h)
+		}
+	})
+}

@@ -278,6 +278,7 @@ type mysqlGreetingConn struct {
 	sc       syscall.Conn // the driver's idle-connection check reads the socket itself (SyscallConn)
 	greeting *mysqlGreeting
 	own      *mysqlConnect // the run that dialled it, if the pool dialled for a run
+	greets   *trace        // that run's trace: told when the server's first byte arrives
 	head     [16]byte      // the first bytes, shown when they are not MySQL
 	n        int
 	done     bool
@@ -294,6 +295,7 @@ func (c *mysqlGreetingConn) Read(p []byte) (int, error) {
 	if c.done || n == 0 {
 		return n, err
 	}
+	c.greets.greetedBy()
 	c.n += copy(c.head[c.n:], p[:n])
 	h := c.head[:c.n]
 	if (len(h) > 3 && h[3] != 0) || (len(h) > 4 && h[4] != 10 && h[4] != 0xff) ||
@@ -344,7 +346,11 @@ func openMySQL(cfg *mysql.Config, timeout time.Duration, dialer *net.Dialer, wat
 		if err != nil {
 			return nil, err
 		}
-		return greeting.watch(ctx, c), nil
+		gc := greeting.watch(ctx, c)
+		if w, ok := gc.(*mysqlGreetingConn); ok {
+			w.greets = dialedServerFirst(ctx)
+		}
+		return gc, nil
 	}
 	if cfg.ConnectionAttributes == "" {
 		cfg.ConnectionAttributes = "program_name:healthgate"

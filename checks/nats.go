@@ -142,7 +142,7 @@ func (d *natsDialer) Dial(network, address string) (net.Conn, error) {
 		return nil, err
 	}
 	d.n.kept.dialed(d.ctx, raw)
-	return &firstBytesConn{Conn: raw, judge: natsGreeting}, nil
+	return &firstBytesConn{Conn: raw, judge: natsGreeting, greets: dialedServerFirst(d.ctx)}, nil
 }
 
 // natsGreeting judges the first byte the server sends (firstBytesConn): a NATS server speaks first,

@@ -24,6 +24,26 @@ type trace struct {
 	// tlsStarted, tlsDone: a TLS handshake of this run began, and one completed (handshake, or net/http's
 	// own, through httptrace).
 	tlsStarted, tlsDone atomic.Bool
+	// awaitGreeting, greeted: this run dialled a server that speaks first (MySQL's handshake, NATS's
+	// INFO), and a byte of it arrived.
+	awaitGreeting, greeted atomic.Bool
+}
+
+// dialedServerFirst records that the run of ctx dialled a server that speaks first, and returns the
+// trace that greetedBy marks when its first byte arrives (nil outside a run).
+func dialedServerFirst(ctx context.Context) *trace {
+	t := traceOf(ctx)
+	if t != nil {
+		t.awaitGreeting.Store(true)
+	}
+	return t
+}
+
+// greetedBy records that the server's first byte arrived; a nil t records nothing.
+func (t *trace) greetedBy() {
+	if t != nil {
+		t.greeted.Store(true)
+	}
 }
 
 type traceKey struct{}
@@ -78,10 +98,14 @@ const (
 	// A port that does not speak TLS and waits for its own protocol's first bytes (Redis, a database,
 	// many a TCP service) is silent to a ClientHello: the run timed out in the handshake, which the
 	// generic "connected, but no answer" left to be guessed.
-	tlsSilentTimeoutHint = "connected, but no answer to the TLS handshake within the timeout: the port may not speak TLS (check the scheme and TLS settings in %s), or the server is hung"
-	connectTimeoutHint   = "could not connect within the timeout: the host is down or unreachable, or a firewall drops the packets; check host and port in %s"
-	answerTimeoutHint    = "connected, but no answer within the timeout: the dependency is overloaded, hung or still starting, a proxy or pooler in front of it waits for a server it cannot reach, or the port speaks another protocol"
-	earlyCloseHint       = "the connection was closed right after it opened: the dependency is restarting, a load balancer in front of it has no server for it (HAProxy), or the port in %s speaks another protocol (or wants TLS)"
+	// A server that speaks first (MySQL, NATS) and said nothing: the port may be a protocol's where the
+	// client speaks first, which waits for the check as the check waits for it (mysql:// to
+	// PostgreSQL's port), and the generic "connected, but no answer" named neither.
+	noGreetingTimeoutHint = "connected, but no answer within the timeout, not even the greeting this protocol's server sends first: the port may be another protocol's, one that waits for the client (PostgreSQL's, Redis's, HTTP's: check host and port in %s), or the server is hung or overloaded"
+	tlsSilentTimeoutHint  = "connected, but no answer to the TLS handshake within the timeout: the port may not speak TLS (check the scheme and TLS settings in %s), or the server is hung"
+	connectTimeoutHint    = "could not connect within the timeout: the host is down or unreachable, or a firewall drops the packets; check host and port in %s"
+	answerTimeoutHint     = "connected, but no answer within the timeout: the dependency is overloaded, hung or still starting, a proxy or pooler in front of it waits for a server it cannot reach, or the port speaks another protocol"
+	earlyCloseHint        = "the connection was closed right after it opened: the dependency is restarting, a load balancer in front of it has no server for it (HAProxy), or the port in %s speaks another protocol (or wants TLS)"
 )
 
 // locate gives a timeout or a reset the hint of the layer the trace saw, unless the kind set its own.
@@ -93,6 +117,8 @@ func (t *trace) locate(err error) error {
 	switch {
 	case e.Class == Timeout && (t.dialing.Load() > 0 || t.dialFailed.Load()) && !t.connected.Load():
 		return &Error{Class: Timeout, Err: e.Err, Hint: connectTimeoutHint}
+	case e.Class == Timeout && t.awaitGreeting.Load() && t.connected.Load() && !t.greeted.Load():
+		return &Error{Class: Timeout, Err: e.Err, Hint: noGreetingTimeoutHint}
 	case e.Class == Timeout && t.tlsStarted.Load() && !t.tlsDone.Load():
 		return &Error{Class: Timeout, Err: e.Err, Hint: tlsSilentTimeoutHint}
 	case e.Class == Timeout:

@@ -20,6 +20,7 @@ import (
 type firstBytesConn struct {
 	net.Conn
 	judge   func(head []byte) error
+	greets  *trace // the run that dialled a server that speaks first: told when its first byte arrives
 	checked bool
 	err     error // the verdict, for every read after it
 }
@@ -33,6 +34,7 @@ func (c *firstBytesConn) Read(p []byte) (int, error) {
 		return n, err
 	}
 	c.checked = true
+	c.greets.greetedBy()
 	if c.err = c.judge(p[:n]); c.err != nil {
 		return 0, c.err
 	}
