@@ -95,17 +95,17 @@ func handshake(ctx context.Context, tc *tls.Conn) error {
 }
 
 const (
+	// A server that speaks first (MySQL, NATS) and said nothing: the port may be a protocol's where the
+	// client speaks first, which waits for the check as the check waits for it (mysql:// to
+	// PostgreSQL's port), which the generic "connected, but no answer" did not name.
+	noGreetingTimeoutHint = "connected, but no answer within the timeout, not even the greeting this protocol's server sends first: the port may be another protocol's, one that waits for the client (PostgreSQL's, Redis's, HTTP's: check host and port in %s), or the server is hung or overloaded"
 	// A port that does not speak TLS and waits for its own protocol's first bytes (Redis, a database,
 	// many a TCP service) is silent to a ClientHello: the run timed out in the handshake, which the
 	// generic "connected, but no answer" left to be guessed.
-	// A server that speaks first (MySQL, NATS) and said nothing: the port may be a protocol's where the
-	// client speaks first, which waits for the check as the check waits for it (mysql:// to
-	// PostgreSQL's port), and the generic "connected, but no answer" named neither.
-	noGreetingTimeoutHint = "connected, but no answer within the timeout, not even the greeting this protocol's server sends first: the port may be another protocol's, one that waits for the client (PostgreSQL's, Redis's, HTTP's: check host and port in %s), or the server is hung or overloaded"
-	tlsSilentTimeoutHint  = "connected, but no answer to the TLS handshake within the timeout: the port may not speak TLS (check the scheme and TLS settings in %s), or the server is hung"
-	connectTimeoutHint    = "could not connect within the timeout: the host is down or unreachable, or a firewall drops the packets; check host and port in %s"
-	answerTimeoutHint     = "connected, but no answer within the timeout: the dependency is overloaded, hung or still starting, a proxy or pooler in front of it waits for a server it cannot reach, or the port speaks another protocol"
-	earlyCloseHint        = "the connection was closed right after it opened: the dependency is restarting, a load balancer in front of it has no server for it (HAProxy), or the port in %s speaks another protocol (or wants TLS)"
+	tlsSilentTimeoutHint = "connected, but no answer to the TLS handshake within the timeout: the port may not speak TLS (check the scheme and TLS settings in %s), or the server is hung"
+	connectTimeoutHint   = "could not connect within the timeout: the host is down or unreachable, or a firewall drops the packets; check host and port in %s"
+	answerTimeoutHint    = "connected, but no answer within the timeout: the dependency is overloaded, hung or still starting, a proxy or pooler in front of it waits for a server it cannot reach, or the port speaks another protocol"
+	earlyCloseHint       = "the connection was closed right after it opened: the dependency is restarting, a load balancer in front of it has no server for it (HAProxy), or the port in %s speaks another protocol (or wants TLS)"
 )
 
 // locate gives a timeout or a reset the hint of the layer the trace saw, unless the kind set its own.
