@@ -251,7 +251,7 @@ func (g *mysqlGreeting) watch(ctx context.Context, c net.Conn) net.Conn {
 	if !ok {
 		return c // never: the dialer's connections are TCP or unix sockets
 	}
-	return &mysqlGreetingConn{Conn: c, sc: sc, greeting: g, own: own}
+	return &mysqlGreetingConn{Conn: c, sc: sc, greeting: g, own: own, greets: dialedServerFirst(ctx)}
 }
 
 // explain turns the driver's ErrInvalidConn from a connect made with ctx into bad_response when the new
@@ -346,11 +346,7 @@ func openMySQL(cfg *mysql.Config, timeout time.Duration, dialer *net.Dialer, wat
 		if err != nil {
 			return nil, err
 		}
-		gc := greeting.watch(ctx, c)
-		if w, ok := gc.(*mysqlGreetingConn); ok {
-			w.greets = dialedServerFirst(ctx)
-		}
-		return gc, nil
+		return greeting.watch(ctx, c), nil
 	}
 	if cfg.ConnectionAttributes == "" {
 		cfg.ConnectionAttributes = "program_name:healthgate"
