@@ -98,7 +98,7 @@ const (
 	// A server that speaks first (MySQL, NATS) and said nothing: the port may be a protocol's where the
 	// client speaks first, which waits for the check as the check waits for it (mysql:// to
 	// PostgreSQL's port), which the generic "connected, but no answer" did not name.
-	noGreetingTimeoutHint = "connected, but no answer within the timeout, not even the greeting this protocol's server sends first: the port may be another protocol's, one that waits for the client (PostgreSQL's, Redis's, HTTP's: check host and port in %s), or the server is hung or overloaded"
+	noGreetingTimeoutHint = "connected, but no answer within the timeout, not even the greeting this protocol's server sends first: the server is overloaded, hung or still starting, a proxy or pooler in front of it waits for a server it cannot reach, or the port is another protocol's, one that waits for the client (PostgreSQL's, Redis's, HTTP's: check host and port in %s)"
 	// A port that does not speak TLS and waits for its own protocol's first bytes (Redis, a database,
 	// many a TCP service) is silent to a ClientHello: the run timed out in the handshake, which the
 	// generic "connected, but no answer" left to be guessed.
