@@ -502,3 +502,15 @@ func TestMemcachedMaxConnections(t *testing.T) {
 		})
 	}
 }
+
+// TestMemcachedAtAnotherProtocolsPort: memcached's port mistaken for a broker's (Mosquitto, which closes
+// a connection whose first bytes are not MQTT) is a reset whose hint names that case too: it named TLS,
+// a restart and a proxy with no server only.
+func TestMemcachedAtAnotherProtocolsPort(t *testing.T) {
+	ch := newCheckTimeout(t, memcachedCheck(map[string]any{"address": checktest.HostPort(t, checktest.MQTTURL(t))}), generousTimeout)
+	err, _ := runCheck(t, ch)
+	assertClass(t, err, checks.Reset)
+	if h := ch.Hint(err); !strings.Contains(h, "is another protocol's") {
+		t.Errorf("hint %q does not say the port may be another protocol's", h)
+	}
+}
