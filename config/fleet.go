@@ -43,8 +43,8 @@ type Fleet struct {
 	// Token is asked again with it, so pods that have the new token and pods that still have the old
 	// one hear each other (docs/design.md §10).
 	PreviousToken string `yaml:"previous_token" secret:"true"`
-	// Timeout bounds one request to a peer; it must stay under every shared check's interval (the
-	// default, 1 s, is lowered to half the shortest shared interval).
+	// Timeout bounds one request to a peer; it must stay under every shared critical check's interval
+	// (the default, 1 s, is lowered to half the shortest such interval): see asksPeers.
 	Timeout time.Duration `yaml:"timeout"`
 
 	Src Source `yaml:"-"`
