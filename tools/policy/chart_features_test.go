@@ -583,3 +583,23 @@ func TestChartExternalTrafficPolicy(t *testing.T) {
 		}
 	}
 }
+
+// TestChartFleetTimeoutNonCriticalShared: only a shared critical check asks the peers, so only its interval
+// bounds fleet.timeout, as healthgate's own validation has it (config/fleet.go asksPeers). A non-critical
+// shared check with an interval no longer than fleet.timeout was refused by the chart, though the
+// healthgate.yaml it would render loads.
+func TestChartFleetTimeoutNonCriticalShared(t *testing.T) {
+	helm := helmBinary(t)
+	r := renderChart(t, helm, "replicaCount=3", "fleet.enabled=true", "fleet.timeout=2s",
+		"checks[0].name=db", "checks[0].type=postgres", "checks[0].url=postgres://db/app", "checks[0].scope=shared",
+		"checks[0].interval=5s",
+		"checks[1].name=cache", "checks[1].type=redis", "checks[1].url=redis://cache:6379/0", "checks[1].scope=shared",
+		"checks[1].critical=false", "checks[1].interval=2s", "checks[1].timeout=1s")
+	cfgs, err := Configs(r.objs)
+	if err != nil || len(cfgs) != 1 {
+		t.Fatalf("Configs = %v, %v; want one", cfgs, err)
+	}
+	if _, err := config.Parse(cfgs[0].Name, []byte(cfgs[0].Data), func(string) (string, bool) { return "", false }); err != nil {
+		t.Fatalf("the rendered healthgate.yaml does not load: %v\n%s", err, cfgs[0].Data)
+	}
+}

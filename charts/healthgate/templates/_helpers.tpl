@@ -401,10 +401,12 @@ provides, timing healthgate refuses and clashing ports, since each would only sh
 {{- if and (eq (toString $c.scope) "shared") (not $.Values.fleet.enabled) -}}
 {{- fail (printf "checks[%d] %q: scope shared needs fleet.enabled: true (the peers to ask); without it healthgate refuses the config and the pods crash-loop" $i $c.name) -}}
 {{- end -}}
-{{- if and (eq (toString $c.scope) "shared") $.Values.fleet.enabled $.Values.fleet.timeout -}}
+{{- /* Only a shared critical check asks the peers (a non-critical one fails nothing open), so only its
+interval bounds fleet.timeout, as healthgate's own validation has it (config/fleet.go asksPeers). */ -}}
+{{- if and (eq (toString $c.scope) "shared") (ne (toString $c.critical) "false") $.Values.fleet.enabled $.Values.fleet.timeout -}}
 {{- $ci := $c.interval | default $d.interval -}}
 {{- if ge (include "healthgate.milliseconds" $.Values.fleet.timeout | atoi) (include "healthgate.milliseconds" $ci | atoi) -}}
-{{- fail (printf "fleet.timeout (%s) must be shorter than the interval (%s) of shared check checks[%d] %q: a round of peer requests must end before the next" $.Values.fleet.timeout $ci $i $c.name) -}}
+{{- fail (printf "fleet.timeout (%s) must be shorter than the interval (%s) of shared critical check checks[%d] %q: a round of peer requests must end before the next" $.Values.fleet.timeout $ci $i $c.name) -}}
 {{- end -}}
 {{- end -}}
 {{- include "healthgate.timing" (list (printf "checks[%d] %q" $i $c.name) ($c.interval | default $d.interval) ($c.timeout | default $d.timeout)) -}}
