@@ -28,3 +28,18 @@ func TestFlagHints(t *testing.T) {
 		}
 	}
 }
+
+// TestFlagHintsOfTLSSettings: hints that name a tls setting have their --set form: an https:// url asked
+// in plain HTTP (httpsPortHint), and a Sentinel master's certificate (a --redis URL with master_name=)
+// said "a tls block" and "tls.server_name" to a command line that has no file.
+func TestFlagHintsOfTLSSettings(t *testing.T) {
+	for _, tc := range []struct{ hint, origin, want string }{
+		{httpsPortHint, "--http", "--set http.tls="},
+		{sentinelMasterHostnameHint, "--redis", "--set redis.tls="},
+		{sentinelServerNameHint, "--redis", "--set redis.tls"},
+	} {
+		if got := Hint(&Error{Class: TLS, Hint: tc.hint}, tc.origin); !strings.Contains(got, tc.want) {
+			t.Errorf("hint for %s: %q; want it to name %q", tc.origin, got, tc.want)
+		}
+	}
+}
