@@ -104,13 +104,7 @@ func redactParsed(u *url.URL, depth int) *url.URL {
 		c.Path, c.RawPath = redactPathParams(c.Path), ""
 	}
 	if c.RawQuery != "" {
-		q, err := url.ParseQuery(c.RawQuery)
-		if err != nil {
-			c.RawQuery = redacted
-		} else {
-			redactValues(q, depth)
-			c.RawQuery = q.Encode()
-		}
+		c.RawQuery = redactQuery(c.RawQuery, depth)
 	}
 	c.Fragment, c.RawFragment = "", ""
 	return &c
@@ -132,22 +126,35 @@ func redactPathParams(path string) string {
 	return strings.Join(segs, "/")
 }
 
-// redactValues redacts query parameters: the whole value of one whose name marks a secret, and each
+// redactQuery redacts a raw query: the whole value of a parameter whose name marks a secret, and each
 // value that can hold its own credentials or parameters (a URL passed on, redirect_uri=https://app/cb?token=...,
-// or a query written with a second '?') as RedactURL redacts it.
-func redactValues(q url.Values, depth int) {
-	for k, vs := range q {
-		for i, v := range vs {
-			switch {
-			case isSecretName(k):
-				vs[i] = redacted
-			case strings.ContainsAny(v, "?=@") && depth == 0:
-				vs[i] = redacted
-			case strings.ContainsAny(v, "?=@"):
-				vs[i] = redactURL(v, depth-1)
-			}
+// or a query written with a second '?') as RedactURL redacts it. The other parameters are kept as they
+// were written, in their order (/readyz?verbose stays itself, not /readyz?verbose=), so that the target
+// shown is the one configured. A query url.ParseQuery refuses (a ';' separator, a bad escape) is replaced
+// whole: its parameters are not read as the server will read them.
+func redactQuery(raw string, depth int) string {
+	pairs := strings.Split(raw, "&")
+	for i, pair := range pairs {
+		if strings.Contains(pair, ";") {
+			return redacted
+		}
+		rawKey, rawValue, _ := strings.Cut(pair, "=")
+		key, err := url.QueryUnescape(rawKey)
+		if err != nil {
+			return redacted
+		}
+		v, err := url.QueryUnescape(rawValue)
+		if err != nil {
+			return redacted
+		}
+		switch {
+		case isSecretName(key), strings.ContainsAny(v, "?=@") && depth == 0:
+			pairs[i] = rawKey + "=" + redacted
+		case strings.ContainsAny(v, "?=@"):
+			pairs[i] = rawKey + "=" + url.QueryEscape(redactURL(v, depth-1))
 		}
 	}
+	return strings.Join(pairs, "&")
 }
 
 // dsnKeywords are the keys a libpq key=value string holds in practice: libpq's connection keywords,
@@ -277,12 +284,7 @@ func redactMySQLDSN(dsn string, depth int) string {
 	b.WriteString(cfg.Net + "(" + cfg.Addr + ")/" + url.PathEscape(cfg.DBName))
 	slash := strings.LastIndexByte(dsn, '/')
 	if _, params, ok := strings.Cut(dsn[slash+1:], "?"); ok && params != "" {
-		q, err := url.ParseQuery(params)
-		if err != nil {
-			return b.String() + "?" + redacted
-		}
-		redactValues(q, depth)
-		b.WriteString("?" + q.Encode())
+		b.WriteString("?" + redactQuery(params, depth))
 	}
 	return b.String()
 }
