@@ -57,8 +57,10 @@ func NewMetrics(build BuildInfo) *Metrics {
 			// From 100 µs: a check of a dependency on the node or next to it (a pooled Redis or Postgres
 			// round trip, a tcp connect) answers well under a millisecond, and with 1 ms as the first
 			// bound every such run fell in it, so the dashboard's p50 and p99 read 0.5 ms and 0.99 ms
-			// whatever the latency. Up to 10 s: the timeouts a probe can wait for.
-			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+			// whatever the latency. Up to 60 s: a check's timeout has no upper bound but its interval, and
+			// a run that ended in a 15 s or 30 s timeout fell in +Inf with 10 s as the last bound, where
+			// histogram_quantile reads it as 10 s, less than the timeout the operator set.
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
 		}, []string{"check", "type"}),
 		fleet: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "healthgate_fleet_requests_total",

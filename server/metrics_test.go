@@ -170,12 +170,12 @@ func sample(body, series string) (float64, bool) {
 // TestMetricsDurationBuckets: the duration histogram tells sub-millisecond runs apart (a pooled round
 // trip to a dependency on the node, a tcp connect: 100 µs to 1 ms), so histogram_quantile over it,
 // the dashboard's p50 and p99, follows their latency rather than interpolating inside one bucket, and
-// it tells apart runs up to a 10 s timeout.
+// it tells apart runs up to a 10 s timeout and the longer ones a check's own timeout can allow (15 s, 45 s).
 func TestMetricsDurationBuckets(t *testing.T) {
 	m := NewMetrics(BuildInfo{})
 	c := &checks.Check{Name: "cache", Type: "redis"}
 	runs := []time.Duration{150 * time.Microsecond, 400 * time.Microsecond, 900 * time.Microsecond, 3 * time.Millisecond,
-		200 * time.Millisecond, 2 * time.Second, 8 * time.Second}
+		200 * time.Millisecond, 2 * time.Second, 8 * time.Second, 15 * time.Second, 45 * time.Second}
 	for _, d := range runs {
 		m.Observe(monitor.Run{Check: c, Duration: d, End: time.Now()})
 	}
