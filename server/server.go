@@ -192,6 +192,26 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r2.URL = &u
 		r = &r2
 	}
+	if r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodOptions {
+		// The paths probed many times a second skip the router: chi's Mux copies the request to attach
+		// its routing context (two allocations, 368 bytes, nine tenths of a probe's time in BenchmarkProbe),
+		// which only /readyz/{name} reads. The routes stay on the router, which calls the same handlers
+		// for these methods; the others (405) are its to answer.
+		switch r.URL.Path {
+		case "/readyz":
+			h.readyz(w, r)
+			return
+		case "/livez":
+			h.livez(w, r)
+			return
+		case "/startupz":
+			h.startupz(w, r)
+			return
+		case fleetzPath:
+			h.fleetz(w, r)
+			return
+		}
+	}
 	h.router.ServeHTTP(w, r)
 }
 
