@@ -518,7 +518,7 @@ func TestBodySize(t *testing.T) {
 	_ = deps
 }
 
-// TestProbeDoesNoWork: a probe of /readyz, /livez, /startupz or /fleetz (GET, HEAD or OPTIONS) is a
+// TestProbeDoesNoWork: a probe of /readyz, /readyz/{check}, /livez, /startupz or /fleetz (GET, HEAD or OPTIONS) is a
 // pointer load and a write of bytes rendered once per state change: it allocates nothing, as
 // BenchmarkProbe measures (a render after a state change is amortised over the probes between changes).
 // Through chi's router each cost two allocations (its routing context on a copy of the request).
@@ -527,7 +527,7 @@ func TestProbeDoesNoWork(t *testing.T) {
 	// One run, then none while measuring: AllocsPerRun counts the whole process's allocations.
 	f := newFixture(t, Options{Fleet: &FleetOptions{Instance: "t"}}, db.checkEvery("db", true, time.Hour))
 	f.settle(t, allRan)
-	for _, path := range []string{"/readyz", "/livez", "/startupz", "/fleetz"} {
+	for _, path := range []string{"/readyz", "/livez", "/startupz", "/fleetz", "/readyz/db", "/readyz/shutdown"} {
 		for _, method := range []string{http.MethodGet, http.MethodHead, http.MethodOptions} {
 			w := &discardWriter{h: http.Header{}}
 			req := httptest.NewRequest(method, path, nil)
