@@ -191,6 +191,30 @@ func TestChartFleetNotes(t *testing.T) {
 	}
 }
 
+// TestChartPDBNotes: NOTES.txt warns when the PodDisruptionBudget refuses to evict unready pods while it is
+// exhausted (IfHealthyBudget): a dependency outage that makes every pod unready would block node drains.
+func TestChartPDBNotes(t *testing.T) {
+	helm := helmBinary(t)
+	const phrase = "every eviction is refused"
+	for _, tc := range []struct {
+		name string
+		set  []string
+		want bool
+	}{
+		{name: "AlwaysAllow, the default", set: []string{"podDisruptionBudget.enabled=true"}},
+		{name: "IfHealthyBudget", set: []string{"podDisruptionBudget.enabled=true", "podDisruptionBudget.unhealthyPodEvictionPolicy=IfHealthyBudget"}, want: true},
+		{name: "IfHealthyBudget, no budget rendered", set: []string{"podDisruptionBudget.unhealthyPodEvictionPolicy=IfHealthyBudget"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			notes := installNotes(t, helm, append([]string{"replicaCount=3", "checks[0].name=db", "checks[0].type=postgres",
+				"checks[0].url=postgres://db/app"}, tc.set...)...)
+			if got := strings.Contains(notes, "WARNING") && strings.Contains(notes, phrase); got != tc.want {
+				t.Errorf("warning %q: %v; want %v. NOTES:\n%s", phrase, got, tc.want, notes)
+			}
+		})
+	}
+}
+
 // installNotes: the NOTES.txt that `helm install --dry-run=client` prints with these --set values.
 func installNotes(t *testing.T, helm string, set ...string) string {
 	t.Helper()
