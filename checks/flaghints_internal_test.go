@@ -17,8 +17,8 @@ func TestFlagHints(t *testing.T) {
 				t.Errorf("flag hint %q says %q, a configuration file's word", got, word)
 			}
 		}
-		if !strings.Contains(got, "--set") && !strings.Contains(got, "--config") {
-			t.Errorf("flag hint %q names no --set (nor --config)", got)
+		if !strings.Contains(got, "--set") && !strings.Contains(got, "--config") && !strings.Contains(got, "--tcp") {
+			t.Errorf("flag hint %q names no --set (nor --config, nor --tcp)", got)
 		}
 		if strings.Contains(flag, "%k") && !strings.Contains(got, "--set memcached.tls=") {
 			t.Errorf("flag hint %q does not name the kind of the flag", got)
@@ -39,6 +39,25 @@ func TestFlagHintsOfTLSSettings(t *testing.T) {
 		{sentinelServerNameHint, "--redis", "--set redis.tls"},
 	} {
 		if got := Hint(&Error{Class: TLS, Hint: tc.hint}, tc.origin); !strings.Contains(got, tc.want) {
+			t.Errorf("hint for %s: %q; want it to name %q", tc.origin, got, tc.want)
+		}
+	}
+}
+
+// TestFlagHintsOfFields: hints that name a field of a check (nats' jetstream, dns' record, a tcp check in
+// place of grpc) have their flag form: "drop jetstream: true" or "check record in --dns" said nothing a
+// command line can act on.
+func TestFlagHintsOfFields(t *testing.T) {
+	for _, tc := range []struct{ hint, origin, want string }{
+		{natsNoJetStreamHint, "--nats", "--set nats.jetstream=true"},
+		{natsDeniedHint, "--nats", "--set nats.jetstream=true"},
+		{natsTLSNotOfferedHnt, "--nats", "--set nats.tls"},
+		{dnsNotFoundHint, "--dns", "--set dns.record"},
+		{dnsHostsFamilyHint, "--dns", "--set dns.record"},
+		{dnsNoCNAMEHint, "--dns", "--set dns.record=CNAME"},
+		{grpcNoHealthHint, "--grpc", "--tcp in place of --grpc"},
+	} {
+		if got := Hint(&Error{Class: BadResponse, Hint: tc.hint}, tc.origin); !strings.Contains(got, tc.want) {
 			t.Errorf("hint for %s: %q; want it to name %q", tc.origin, got, tc.want)
 		}
 	}
