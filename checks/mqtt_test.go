@@ -157,6 +157,55 @@ func TestMQTTServerAnswers(t *testing.T) {
 	}
 }
 
+// TestMQTTAtConnectionLimit: a Mosquitto at its max_connections closes a new connection before any
+// CONNACK; the hint names the limit, which "restarting, a load balancer, another protocol" left out.
+func TestMQTTAtConnectionLimit(t *testing.T) {
+	addr, log := runMosquitto(t, "allow_anonymous true\nmax_connections 1\n")
+	// Mosquitto 2.0.11 counts a connection that closes without a CONNECT out twice (the readiness dial's
+	// leaves the count at -1): clients are held, once that dial has ended, until the broker denies one,
+	// so that it is at its limit whatever it counted.
+	checktest.Eventually(t, 10*time.Second, "mosquitto to see the readiness dial end", func() bool {
+		return strings.Contains(log.String(), "closed its connection")
+	})
+	held := 0
+	for denied := false; !denied; {
+		if held == 5 {
+			t.Fatalf("mosquitto with max_connections 1 took %d clients:\n%s", held, log.String())
+		}
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		// CONNECT, MQTT 3.1.1, clean session, keep alive 60 s, an empty client id; a CONNACK, or the end.
+		if _, err := c.Write([]byte{0x10, 0x0c, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0x02, 0x00, 0x3c, 0x00, 0x00}); err != nil {
+			t.Fatal(err)
+		}
+		connack := make([]byte, 4)
+		_, err = io.ReadFull(c, connack)
+		switch {
+		case err == nil && connack[0] == 0x20 && connack[3] == 0:
+			_ = c.SetDeadline(time.Time{})
+			held++
+		case err != nil:
+			denied = true
+			checktest.Eventually(t, 10*time.Second, "mosquitto to log the denial", func() bool {
+				return strings.Contains(log.String(), "max_connections exceeded")
+			})
+		default:
+			t.Fatalf("a held client: CONNACK % x, %v\n%s", connack, err, log.String())
+		}
+	}
+	before := strings.Count(log.String(), "max_connections exceeded")
+	ch := newCheckTimeout(t, config.Check{Type: "mqtt", Spec: config.SpecOf(map[string]any{"url": "mqtt://" + addr})}, config.DefaultTimeout)
+	err, _ := runCheck(t, ch)
+	assertAnswer(t, ch, err, checks.Reset, "connection limit", "s3cr3t")
+	checktest.Eventually(t, 10*time.Second, "mosquitto to log that it denied the check (max_connections)", func() bool {
+		return strings.Count(log.String(), "max_connections exceeded") > before
+	})
+}
+
 // TestMQTTDisconnects: closing the check ends the session with DISCONNECT (Mosquitto logs "disconnected"
 // for it, and "closed its connection" for a client that just drops the socket).
 func TestMQTTDisconnects(t *testing.T) {
