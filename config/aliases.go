@@ -86,12 +86,20 @@ const localTagWords = "a value that begins with '!' is read as a YAML tag, not a
 // blank, as the rest), so the password was silently empty. The anchor is not shown, as a tag is not.
 const emptyAnchorWords = "a value that begins with '&' is read as a YAML anchor, not as text, and the value is left empty (not shown: it may be a secret's start): write such a value (a password, a token) in quotes"
 
-// localTags returns the nodes of a document that carry a local tag (!name; the standard !!str, !!int...
-// and the non-specific ! are taken as YAML means them), outside the x- keys, which hold what healthgate
+// localTags returns the nodes of a document that carry a tag YAML gives no meaning to: a local tag
+// (!name), or a !!name or verbatim !<...> tag that is none of YAML's own (the standard !!str, !!int...
+// and the non-specific ! are taken as YAML means them): a value written !!s3cr3t unquoted is a tag
+// !!s3cr3t on an empty value as much as !s3cr3t is. Outside the x- keys, which hold what healthgate
 // ignores, each with the top-level section it is in (server, checks...: errors in serve's own sections
 // are ignored by check and wait). An alias is not followed: its anchored node is met where it is written.
 func localTags(n *yaml.Node, section string) (nodes []*yaml.Node, sections []string) {
-	return markedNodes(n, section, func(n *yaml.Node) bool { return len(n.Tag) > 1 && n.Tag[0] == '!' && n.Tag[1] != '!' })
+	return markedNodes(n, section, func(n *yaml.Node) bool { return n.Kind != yaml.AliasNode && n.Tag != "" && !yamlTags[n.Tag] })
+}
+
+// yamlTags are the tags yaml.v3 resolves and knows: every node without an explicit tag carries one of them.
+var yamlTags = map[string]bool{
+	"!!null": true, "!!bool": true, "!!str": true, "!!int": true, "!!float": true, "!!timestamp": true,
+	"!!binary": true, "!!seq": true, "!!map": true, "!!merge": true,
 }
 
 // emptyAnchors returns the nodes of a document that are an anchor on nothing (key: &name), as

@@ -564,6 +564,44 @@ checks:
 	expectErrors(t, err, `:9:5: checks[0] "cache": username: needs a password`, `:10:15: checks: `+words)
 }
 
+// TestValueThatBeginsWithTwoBangs: an unquoted value that begins with "!!" (password: !!s3cr3t), or a
+// verbatim tag (!<s3cr3t>), is a tag YAML does not know on an empty value (or on the rest, after a
+// blank), as !s3cr3t is: it was taken silently, the password empty or cut. YAML's own tags (!!str) stay.
+func TestValueThatBeginsWithTwoBangs(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "healthgate.yaml")
+	mustWrite(t, path, `checks:
+  - name: cache
+    type: memcached
+    address: "cache:11211"
+    username: app
+    password: !!s3cr3t-pw
+  - name: db
+    type: postgres
+    url: !!str postgres://db/app
+    query: !!s3cr3t rest
+  - name: api
+    type: http
+    url: http://api/
+    headers:
+      Authorization: !<s3cr3t-verbatim>
+`)
+	const words = "a value that begins with '!' is read as a YAML tag, not as text"
+	_, err := load(t, path, env(nil))
+	expectErrors(t, err,
+		`:5:5: checks[0] "cache": username: needs a password`,
+		`:6:15: checks: `+words,
+		`:10:12: checks: `+words,
+		`:15:22: checks: `+words,
+	)
+	if strings.Contains(err.Error(), "s3cr3t") {
+		t.Errorf("an error shows the value: %v", err)
+	}
+	var s config.Spec
+	if err := s.SetYAML("key", "!!s3cr3t"); err == nil || strings.Contains(err.Error(), "s3cr3t") {
+		t.Errorf("SetYAML(!!s3cr3t) = %v; want the tag refused, unquoted", err)
+	}
+}
+
 // TestValueThatBeginsWithAmpersand: an unquoted value that begins with '&' (password: &s3cr3t) is a YAML
 // anchor, and the value empty: it was taken silently as no password, no key. An anchor on a value, or on
 // nothing under an x- key, is YAML as meant and stays allowed.
