@@ -459,6 +459,8 @@ func TestWaitUsageErrors(t *testing.T) {
 		{"--set that is a tag", []string{"--redis", "redis://127.0.0.1:6379", "--set", "redis.key=!hunter2"}, []string{"--set redis.key: a value that begins with '!' is read as a YAML tag"}},
 		{"--set value the kind refuses", []string{"--postgres", "postgres://127.0.0.1:5432/x", "--set", "postgres.writable=maybe"}, []string{`--set postgres.writable (target "postgres"): invalid boolean "maybe": write true or false`}},
 		{"--set value with an unknown field inside", []string{"--postgres", "postgres://127.0.0.1:5432/x", "--set", "postgres.tls={cert_fil: x}"}, []string{`--set postgres.tls (target "postgres"): cert_fil: unknown field (did you mean "cert_file"?)`}},
+		// An item of a list the kind refuses is the --set's too: it was blamed on --http.
+		{"--set list with an item the kind refuses", []string{"--http", "http://127.0.0.1:9/", "--set", "http.expect_status=[200, 2xx]"}, []string{`--set http.expect_status (target "http"): expect_status[1]: invalid integer "2xx"`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

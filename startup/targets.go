@@ -497,10 +497,11 @@ func flagTargetChecks(cfg *config.Config, targets []flagTarget, attemptTimeout t
 	return cs, problems
 }
 
-// setOf is the --set of kind whose field (or a field within it, tls.ca_file) e is about.
+// setOf is the --set of kind whose field (or a field within it, tls.ca_file, or an item of it,
+// expect_status[1]) e is about.
 func setOf(sets []fieldSet, kind string, e *config.Error) (fieldSet, bool) {
 	for _, f := range sets {
-		if f.kind == kind && (e.Field == f.field || strings.HasSuffix(e.Path, "."+f.field)) {
+		if f.kind == kind && (e.Field == f.field || strings.HasPrefix(e.Field, f.field+"[") || strings.HasSuffix(e.Path, "."+f.field)) {
 			return f, true
 		}
 	}
