@@ -1080,3 +1080,17 @@ func TestRequiredFromEmptyVariable(t *testing.T) {
 	expectErrors(t, err, `:2:32: checks[0] "db": url: required: a postgres:// URL or a key=value DSN (written with DB_URL, which is empty here)`,
 		`:3:32: checks[1] "cache": url: required: a redis:// or rediss:// URL (written with CACHE_URL, which is empty here)`)
 }
+
+// TestNegativeDuration: a duration below zero (-1s) is said to be negative: it was reported as
+// `invalid duration "-1s": use a number with a unit, such as 500ms, 5s or 1m30s`, and it has one.
+func TestNegativeDuration(t *testing.T) {
+	data := "defaults:\n  interval: -1s\nchecks:\n  - {name: db, type: tcp, address: \"db:5432\", timeout: -5ms}\n"
+	_, err := config.Parse("neg.yaml", []byte(data), env(nil))
+	expectErrors(t, err,
+		`neg.yaml:2:13: defaults: interval: must not be negative (got "-1s")`,
+		`checks[0] "db": timeout: must not be negative (got "-5ms")`,
+	)
+	if strings.Contains(err.Error(), "use a number with a unit") {
+		t.Errorf("the hint for a negative duration asks for a unit:\n%v", err)
+	}
+}

@@ -547,6 +547,10 @@ func (d *decoder) convert(n *yaml.Node, s string, v reflect.Value, path, key str
 	switch {
 	case v.Type() == reflect.TypeFor[time.Duration]():
 		dur, err := parseDuration(s)
+		if errors.Is(err, errNegative) {
+			d.errorf(n, path, key, "must not be negative (got %s)", shown)
+			return
+		}
 		if err != nil {
 			d.errorf(n, path, key, "invalid duration %s: use a number with a unit, such as 500ms, 5s or 1m30s", shown)
 			return
@@ -592,10 +596,14 @@ func parseDuration(s string) (time.Duration, error) {
 		return 0, err
 	}
 	if dur < 0 {
-		return 0, fmt.Errorf("negative")
+		return 0, errNegative
 	}
 	return dur, nil
 }
+
+// errNegative is parseDuration's error of a duration written with a unit, but below zero (-1s): the
+// hint to write a number with a unit would not say what is wrong with it.
+var errNegative = errors.New("negative")
 
 func (d *decoder) stringMap(n *yaml.Node, v reflect.Value, path, key string) {
 	if n.Kind != yaml.MappingNode {
