@@ -310,10 +310,11 @@ func Types() []string { return slices.Sorted(maps.Keys(kinds)) }
 func New(c config.Check) (*Check, error) {
 	k, ok := kinds[c.Type]
 	if !ok {
+		errs := config.Errors{c.Src.Errorf("type", "unknown type %q%s (known: %s)", c.Type, suggestType(c.Type), strings.Join(Types(), ", "))}
 		if c.Type == "" {
-			return nil, config.Errors{c.Src.Errorf("type", "required (one of %s)", strings.Join(Types(), ", "))}
+			errs = config.Errors{c.Src.Errorf("type", "required (one of %s)", strings.Join(Types(), ", "))}
 		}
-		return nil, config.Errors{c.Src.Errorf("type", "unknown type %q%s (known: %s)", c.Type, suggestType(c.Type), strings.Join(Types(), ", "))}
+		return nil, append(errs, unknownFields(c)...).Err()
 	}
 	var errs config.Errors
 	var others []string // fields of other kinds: reported here, left out of the decode
@@ -424,8 +425,12 @@ func NewAll(cs []config.Check) ([]*Check, error) {
 func Validate(cs []config.Check) config.Errors {
 	var errs config.Errors
 	for _, c := range cs {
-		if c.Type == "" || c.Src.Failed[""] {
-			continue // config reported it: no type, or not a mapping at all
+		if c.Src.Failed[""] {
+			continue // config reported it: not a mapping at all
+		}
+		if c.Type == "" {
+			errs = append(errs, unknownFields(c)...) // config reported the missing type
+			continue
 		}
 		ch, err := New(c)
 		if err != nil {
@@ -452,6 +457,30 @@ func CloseAll(cs []*Check) {
 		wg.Go(c.Close)
 	}
 	wg.Wait()
+}
+
+// unknownFields reports the keys of a check whose type is missing or unknown that no kind has (tipe,
+// urll): unknown whatever its type, they were not reported until the type was fixed, one round later,
+// and a typo in the type key itself (tipe: tcp) only read as "type: required".
+func unknownFields(c config.Check) config.Errors {
+	all := slices.Clone(commonFields)
+	for _, k := range kinds {
+		all = append(all, k.fields...)
+	}
+	slices.Sort(all)
+	all = slices.Compact(all)
+	var errs config.Errors
+	for _, key := range c.Spec.Keys() {
+		if slices.Contains(all, key) {
+			continue
+		}
+		suggestion := ""
+		if best := config.Closest(key, all, 3); best != "" {
+			suggestion = fmt.Sprintf(" (did you mean %q?)", best)
+		}
+		errs = append(errs, c.Src.Errorf(key, "unknown field%s", suggestion))
+	}
+	return errs
 }
 
 func appliesTo(key string) string {

@@ -1094,3 +1094,26 @@ func TestNegativeDuration(t *testing.T) {
 		t.Errorf("the hint for a negative duration asks for a unit:\n%v", err)
 	}
 }
+
+// TestUnknownFieldsBesideABadType: a check whose type is missing or unknown still has its keys that no
+// kind has reported, in the same run: a typo in the type key itself (tipe: tcp) read only as "type:
+// required", and urll beside type: postgress came up once the type was fixed.
+func TestUnknownFieldsBesideABadType(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "healthgate.yaml")
+	mustWrite(t, path, `checks:
+  - name: a
+    tipe: tcp
+    address: "a:1"
+  - name: b
+    type: postgress
+    urll: postgres://db/app
+    writable: true
+`)
+	_, err := load(t, path, env(nil))
+	expectErrors(t, err,
+		`:2:5: checks[0] "a": type: required`,
+		`:3:5: checks[0] "a": tipe: unknown field (did you mean "type"?)`,
+		`:6:5: checks[1] "b": type: unknown type "postgress" (did you mean "postgres"?)`,
+		`:7:5: checks[1] "b": urll: unknown field (did you mean "url"?)`,
+	)
+}
