@@ -475,7 +475,7 @@ func unknownFields(c config.Check) config.Errors {
 			continue
 		}
 		suggestion := ""
-		if best := config.Closest(key, all, 3); best != "" {
+		if best := config.Closest(strings.ToLower(key), all, 3); best != "" {
 			suggestion = fmt.Sprintf(" (did you mean %q?)", best)
 		}
 		errs = append(errs, c.Src.Errorf(key, "unknown field%s", suggestion))

@@ -1117,3 +1117,29 @@ func TestUnknownFieldsBesideABadType(t *testing.T) {
 		`:7:5: checks[1] "b": urll: unknown field (did you mean "url"?)`,
 	)
 }
+
+// TestUnknownFieldInAnotherCase: a field written in another case (URL, Interval, TLS's CA_File) is
+// suggested as the field it is: URL, three edits from url, had no did-you-mean.
+func TestUnknownFieldInAnotherCase(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "healthgate.yaml")
+	mustWrite(t, path, `Checks: []
+checks:
+  - name: api
+    type: http
+    URL: http://api/
+    url: http://api/
+    Interval: 5s
+    tls: {CA_FILE: /etc/ca.pem}
+  - name: b
+    TYPE: tcp
+`)
+	_, err := load(t, path, env(nil))
+	expectErrors(t, err,
+		`:1:1: Checks: unknown field (did you mean "checks"?)`,
+		`:5:5: checks[0] "api": URL: unknown field (did you mean "url"?)`,
+		`:7:5: checks[0] "api": Interval: unknown field (did you mean "interval"?)`,
+		`:8:11: checks[0] "api".tls: CA_FILE: unknown field (did you mean "ca_file"?)`,
+		`:9:5: checks[1] "b": type: required`,
+		`:10:5: checks[1] "b": TYPE: unknown field (did you mean "type"?)`,
+	)
+}

@@ -772,7 +772,8 @@ func (d *decoder) suggest(name string, fields map[string]int) string {
 }
 
 func suggest(name string, fields map[string]int) string {
-	best := Closest(name, slices.Sorted(maps.Keys(fields)), 3)
+	// Fields are lower case: URL or Interval is the field in another case, however short.
+	best := Closest(strings.ToLower(name), slices.Sorted(maps.Keys(fields)), 3)
 	if best == "" {
 		return ""
 	}
