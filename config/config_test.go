@@ -1143,3 +1143,32 @@ checks:
 		`:10:5: checks[1] "b": TYPE: unknown field (did you mean "type"?)`,
 	)
 }
+
+// TestNameThatHoldsAURL: a URL written as a check's name (or a ${VAR} that gives one) is no valid name,
+// and is not shown: its password was quoted in the name's error and in the path of every error about
+// the check, as --only already refuses to quote such a name.
+func TestNameThatHoldsAURL(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "healthgate.yaml")
+	mustWrite(t, path, `checks:
+  - name: postgres://app:s3cr3t-pw@db/app
+    type: tcp
+    address: "db:5432"
+    timeout: 10s
+  - name: ${NAME}
+    type: tcp
+    address: "db:5432"
+  - name: My DB
+    type: tcp
+    address: "db:5432"
+`)
+	_, err := load(t, path, env(map[string]string{"NAME": "postgres://app:s3cr3t-env@db/app"}))
+	expectErrors(t, err,
+		`:2:5: checks[0]: name: not a valid name, and not shown: it may hold a secret`,
+		`:5:5: checks[0]: timeout: timeout (10s) must be shorter than interval (5s)`,
+		`:6:5: checks[1] "${NAME}": name: not a valid name, and not shown`,
+		`:9:5: checks[2] "My DB": name: "My DB" is not a valid name`,
+	)
+	if strings.Contains(err.Error(), "s3cr3t") {
+		t.Errorf("an error shows the secret:\n%v", err)
+	}
+}

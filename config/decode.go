@@ -707,8 +707,11 @@ func itemName(n *yaml.Node) string {
 		return ""
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == "name" && n.Content[i+1].Kind == yaml.ScalarNode && n.Content[i+1].Value != "" {
-			return fmt.Sprintf(" %q", n.Content[i+1].Value)
+		if v := n.Content[i+1]; n.Content[i].Value == "name" && v.Kind == yaml.ScalarNode && v.Value != "" {
+			if maySecret(v.Value) {
+				return "" // a URL written as the name: every message about the check would show it
+			}
+			return fmt.Sprintf(" %q", v.Value)
 		}
 	}
 	return ""
