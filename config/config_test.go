@@ -1172,3 +1172,17 @@ func TestNameThatHoldsAURL(t *testing.T) {
 		t.Errorf("an error shows the secret:\n%v", err)
 	}
 }
+
+// TestNameOrTypeThatFailedIsNotRequired: a name or a type that was written but did not decode (a list,
+// an unset variable) is reported once, as it failed: it was also "required", and for an unset
+// variable "required (written with UNSET, which is empty here)", which it is not.
+func TestNameOrTypeThatFailedIsNotRequired(t *testing.T) {
+	data := "checks:\n  - name: [db]\n    type: [tcp]\n    address: \"db:5432\"\n  - name: ${UNSET}\n    type: ${UNSET}\n    address: \"db:5432\"\n"
+	_, err := config.Parse("failed.yaml", []byte(data), env(nil))
+	expectErrors(t, err,
+		`failed.yaml:2:11: checks[0]: name: must be a single value, not a list`,
+		`failed.yaml:3:11: checks[0]: type: must be a single value, not a list`,
+		`failed.yaml:5:11: checks[1] "${UNSET}": name: environment variable UNSET is not set`,
+		`failed.yaml:6:11: checks[1] "${UNSET}": type: environment variable UNSET is not set`,
+	)
+}

@@ -123,9 +123,11 @@ func (c *Config) validate(failed map[string]bool) Errors {
 		if ch.Src.Failed[""] {
 			continue // not a mapping: reported as such
 		}
-		if !ch.Src.IsSet("name") || ch.Name == "" {
+		if failed[ch.Src.Path+".name"] {
+			// Reported where it failed (a list, an unset variable): it was written.
+		} else if !ch.Src.IsSet("name") || ch.Name == "" {
 			add(ch.Src.Errorf("name", "required"))
-		} else if !failed[ch.Src.Path+".name"] {
+		} else {
 			switch {
 			case len(ch.Name) > MaxNameLen:
 				add(ch.Src.Errorf("name", "longer than %d characters", MaxNameLen))
@@ -143,7 +145,7 @@ func (c *Config) validate(failed map[string]bool) Errors {
 				names[ch.Name] = ch
 			}
 		}
-		if !ch.Src.IsSet("type") || ch.Type == "" {
+		if (!ch.Src.IsSet("type") || ch.Type == "") && !failed[ch.Src.Path+".type"] {
 			add(ch.Src.Errorf("type", "required"))
 		}
 		errs = append(errs, c.scopeErrors(ch, failed)...)
