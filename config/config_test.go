@@ -1186,3 +1186,23 @@ func TestNameOrTypeThatFailedIsNotRequired(t *testing.T) {
 		`failed.yaml:6:11: checks[1] "${UNSET}": type: environment variable UNSET is not set`,
 	)
 }
+
+// TestEmptyFilePath: a *_file field whose path is empty (written "", or a ${VAR} that is empty) says so:
+// it read "cannot read : no such file".
+func TestEmptyFilePath(t *testing.T) {
+	data := `checks:
+  - {name: a, type: http, url_file: ""}
+  - {name: b, type: http, url_file: "${SECRET_PATH}"}
+  - {name: c, type: http, url: "http://c/", headers_file: {Authorization: ""}}
+`
+	_, err := config.Parse("empty-path.yaml", []byte(data), env(map[string]string{"SECRET_PATH": ""}))
+	expectErrors(t, err,
+		`empty-path.yaml:2:37: checks[0] "a": url_file: must be a file path, not empty`,
+		`empty-path.yaml:3:37: checks[1] "b": url_file: must be a file path, not empty (written with SECRET_PATH, which is empty here)`,
+		`empty-path.yaml:4:75: checks[2] "c": headers_file.Authorization: must be a file path, not empty`,
+	)
+	// Inspect reads no file, and takes every ${VAR} as empty: no error about that.
+	if _, err := config.Inspect("empty-path.yaml", []byte(data)); err != nil && strings.Contains(err.Error(), "file path") {
+		t.Errorf("Inspect: %v", err)
+	}
+}

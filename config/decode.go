@@ -508,6 +508,14 @@ func (d *decoder) readSecretFile(n *yaml.Node, where, key string) (data, path st
 	if d.noFiles {
 		return "", path, true
 	}
+	if path == "" { // it would read as "cannot read : no such file"
+		msg := "must be a file path, not empty"
+		if len(vars) > 0 {
+			msg += fmt.Sprintf(" (written with %s, which is empty here)", strings.Join(names(vars), ", "))
+		}
+		d.errorf(n, where, key, "%s", msg)
+		return "", "", false
+	}
 	raw, err := ReadFile(path, SecretFileLimit)
 	if err != nil {
 		d.errorf(n, where, key, "%v", err)
