@@ -1206,3 +1206,20 @@ func TestEmptyFilePath(t *testing.T) {
 		t.Errorf("Inspect: %v", err)
 	}
 }
+
+// TestFindValidatesTheEnvironment: without a file, the checks DATABASE_URL and REDIS_URL make are
+// validated by their kinds as a file's are: `serve --validate` said "configuration OK" of a DATABASE_URL
+// that `serve` then refused (exit 2), and never showed the password while doing so.
+func TestFindValidatesTheEnvironment(t *testing.T) {
+	t.Chdir(t.TempDir()) // no ./healthgate.yaml
+	e := env(map[string]string{"DATABASE_URL": "postgres://app:s3cr3t@db:notaport/app", "REDIS_URL": "redis://cache:6379/0"})
+	_, err := config.Find("", e, config.FindOptions{Kinds: checks.Validate, Server: true})
+	expectErrors(t, err, `DATABASE_URL: "postgres": url: not a valid postgres URL`)
+	if strings.Contains(err.Error(), "s3cr3t") {
+		t.Errorf("the error shows the password: %v", err)
+	}
+	cfg, err := config.Find("", env(map[string]string{"REDIS_URL": "redis://cache:6379/0"}), config.FindOptions{Kinds: checks.Validate, Server: true})
+	if err != nil || len(cfg.Checks) != 1 {
+		t.Errorf("a valid REDIS_URL: %v, %+v", err, cfg)
+	}
+}

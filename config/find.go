@@ -38,7 +38,15 @@ type FindOptions struct {
 func Find(file string, env LookupEnv, opts FindOptions) (*Config, error) {
 	file = Path(file)
 	if file == "" {
-		return FromEnvironment(env), nil
+		// The kinds validate the environment's checks as a file's: serve --validate said
+		// "configuration OK" of a DATABASE_URL that serve then refused.
+		cfg := FromEnvironment(env)
+		if opts.Kinds != nil {
+			if err := opts.Kinds(cfg.Checks).Err(); err != nil {
+				return nil, err
+			}
+		}
+		return cfg, nil
 	}
 	cfg, err := Load(file, env)
 	var errs Errors
