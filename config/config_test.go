@@ -1223,3 +1223,12 @@ func TestFindValidatesTheEnvironment(t *testing.T) {
 		t.Errorf("a valid REDIS_URL: %v, %+v", err, cfg)
 	}
 }
+
+// TestDuplicateNameByAlias: a check repeated by an alias (- *db) has the name of the one it repeats;
+// the error was at the first check's name, "duplicate name "db" (first used on line 3)" on line 3
+// itself, and never pointed at the alias that made it.
+func TestDuplicateNameByAlias(t *testing.T) {
+	data := "checks:\n  - &db\n    name: db\n    type: tcp\n    address: \"db:5432\"\n  - name: cache\n    type: tcp\n    address: \"cache:6379\"\n  - *db\n"
+	_, err := config.Parse("alias.yaml", []byte(data), env(nil))
+	expectErrors(t, err, `alias.yaml:9:5: checks[2] "db": name: duplicate name "db": an alias repeats the check on line 2 whole`)
+}

@@ -193,6 +193,7 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path, key string) {
 }
 
 func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path, key string) {
+	at := n                        // where the mapping stands: an alias's own place, where it repeats its anchor's
 	for n.Kind == yaml.AliasNode { // a list item that is an alias (checks: [*db]): value() follows the others
 		n = n.Alias
 	}
@@ -227,7 +228,7 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path, key string) {
 		}
 		return
 	}
-	src := Source{File: d.file, Path: where, Line: n.Line, Column: n.Column, Lines: map[string]int{}}
+	src := Source{File: d.file, Path: where, Line: at.Line, Column: at.Column, Lines: map[string]int{}}
 	seen := map[string]int{}
 	var fileMaps []fileMap
 	var merges []*yaml.Node // the values of << keys

@@ -12,6 +12,12 @@ import (
 // fields, so it stays a conservative DNS-label-like token.
 var NamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 
+// sameKey reports whether two mappings' key was written at the same place: the same key node, which
+// an alias repeats.
+func sameKey(a, b Source, key string) bool {
+	return a.Lines[key] == b.Lines[key] && a.Columns[key] == b.Columns[key]
+}
+
 // maySecret reports whether a check's name, which is no valid name, may hold a secret: a URL or a DSN
 // written in place of the name (postgres://app:pw@db, ${DATABASE_URL}), which no message may show. As
 // `--only` does for a name given to it.
@@ -139,6 +145,12 @@ func (c *Config) validate(failed map[string]bool) Errors {
 				add(ch.Src.Errorf("name", "%q is reserved for the built-in check that fails during shutdown", ch.Name))
 			case ch.Name == ReadinessService || ch.Name == LivenessService:
 				add(ch.Src.Errorf("name", "%q is reserved: gRPC health clients ask for it to mean the whole of %s", ch.Name, map[string]string{ReadinessService: "/readyz", LivenessService: "/livez"}[ch.Name]))
+			case names[ch.Name] != nil && sameKey(names[ch.Name].Src, ch.Src, "name"):
+				// An alias of a check (- *db) repeats it whole: the error is at the alias, not at
+				// the name it repeats, which is the first's.
+				e := ch.Src.Errorf("name", "duplicate name %q: an alias repeats the check on line %d whole, its name too (to reuse it under another name, merge it: {<<: *anchor, name: other})", ch.Name, names[ch.Name].Src.Line)
+				e.Line, e.Column = ch.Src.Line, ch.Src.Column
+				add(e)
 			case names[ch.Name] != nil:
 				add(ch.Src.Errorf("name", "duplicate name %q (first used on line %d)", ch.Name, names[ch.Name].Src.Lines["name"]))
 			default:
