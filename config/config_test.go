@@ -1232,3 +1232,15 @@ func TestDuplicateNameByAlias(t *testing.T) {
 	_, err := config.Parse("alias.yaml", []byte(data), env(nil))
 	expectErrors(t, err, `alias.yaml:9:5: checks[2] "db": name: duplicate name "db": an alias repeats the check on line 2 whole`)
 }
+
+// TestTabIndentationSaysSo: a key indented with a tab is, for yaml.v3, "found character that cannot
+// start any token", which does not say what to change; the error now says the line is indented with a
+// tab.
+func TestTabIndentationSaysSo(t *testing.T) {
+	_, err := config.Parse("tab.yaml", []byte("server:\n\tlisten: \":8080\"\nchecks: []\n"), env(nil))
+	expectErrors(t, err, "tab.yaml:2: invalid YAML: found character that cannot start any token (the line is indented with a tab: YAML indents with spaces only)")
+	_, err = config.Parse("quote.yaml", []byte("checks:\n  - name: db\n    type: tcp\n    address:\t\"db:5432\n"), env(nil))
+	if err == nil || strings.Contains(err.Error(), "tab") {
+		t.Errorf("a tab after a key is no indentation: %v", err)
+	}
+}

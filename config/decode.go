@@ -866,7 +866,22 @@ func yamlSyntaxError(file string, data []byte, err error) *Error {
 	if problem := problemLine(data, line, msg); problem > 0 {
 		e.Line = problem
 	}
+	if indentedWithTab(data, e.Line) && !strings.Contains(msg, "tab") {
+		// yaml.v3 says "found character that cannot start any token" of a tab that indents a key.
+		e.Msg += " (the line is indented with a tab: YAML indents with spaces only)"
+	}
 	return e
+}
+
+// indentedWithTab reports whether line (1-based) of data has a tab in its indentation.
+func indentedWithTab(data []byte, line int) bool {
+	lines := bytes.Split(data, []byte("\n"))
+	if line < 1 || line > len(lines) {
+		return false
+	}
+	l := lines[line-1]
+	indent := l[:len(l)-len(bytes.TrimLeft(l, " \t"))]
+	return bytes.IndexByte(indent, '\t') >= 0
 }
 
 // unknownAnchorWords replace yaml.v3's "unknown anchor 'NAME' referenced", which quotes what follows a
