@@ -1171,6 +1171,16 @@ func TestNameThatHoldsAURL(t *testing.T) {
 	if strings.Contains(err.Error(), "s3cr3t") {
 		t.Errorf("an error shows the secret:\n%v", err)
 	}
+	// Nor does fleet.timeout's error, which names the shared check it must stay under.
+	mustWrite(t, path, "fleet:\n  peers: \"10.0.0.1:8080\"\n  timeout: 5s\nchecks:\n  - {name: \"postgres://app:s3cr3t-pw@db/app\", type: tcp, address: \"db:5432\", scope: shared}\n")
+	_, err = load(t, path, env(nil))
+	expectErrors(t, err,
+		`:3:3: fleet: timeout: (5s) must be shorter than the interval of shared check checks[0] (5s)`,
+		`:5:6: checks[0]: name: not a valid name, and not shown`,
+	)
+	if strings.Contains(err.Error(), "s3cr3t") {
+		t.Errorf("an error shows the secret:\n%v", err)
+	}
 }
 
 // TestNameOrTypeThatFailedIsNotRequired: a name or a type that was written but did not decode (a list,
