@@ -746,6 +746,9 @@ func TestExpand(t *testing.T) {
 		{in: "${A", err: "unterminated"},
 		{in: "${1A}", err: "invalid variable name in the ${ at offset 0"},
 		{in: "pa${s-s3cr3t}", err: "invalid variable name in the ${ at offset 2"},
+		// A shell's ${NAME-default} or ${NAME?message} is said how healthgate writes a default.
+		{in: "${DB_URL-s3cr3t}", err: "a default is written ${NAME:-default}"},
+		{in: "${DB_URL?s3cr3t}", err: "a default is written ${NAME:-default}"},
 		// A default that holds ${...}, as in a shell or Compose: it used to end at the first '}', the
 		// rest of the value kept as text ("alpha}", "${A}").
 		{in: "${A:-${UNSET}}", want: "alpha"},

@@ -49,8 +49,13 @@ func expandAt(s string, base int, env LookupEnv) (out string, vars []varUse, err
 		name, def, hasDef := strings.Cut(expr, ":-")
 		if !validVarName(name) {
 			// Not quoted: in a secret field (a url, a header) this is more likely a password that
-			// holds "${" than a variable, and no error shows a secret's text.
-			return "", vars, fmt.Errorf("invalid variable name in the ${ at offset %d: a name is letters, digits and _, not starting with a digit (write $$ for a literal $)", base+i)
+			// holds "${" than a variable, and no error shows a secret's text. Nor is ${NAME-default}
+			// (a shell's default for an unset variable) read as one: pa${s-word} is a password.
+			words := ""
+			if op := strings.IndexAny(name, "-?+="); op > 0 && validVarName(name[:op]) && !hasDef {
+				words = "; a default is written ${NAME:-default}, taken when NAME is unset or empty (no -, ?, + or = forms)"
+			}
+			return "", vars, fmt.Errorf("invalid variable name in the ${ at offset %d: a name is letters, digits and _, not starting with a digit%s (write $$ for a literal $)", base+i, words)
 		}
 		vars = append(vars, varUse{name: name, def: def, hasDef: hasDef})
 		val, ok := env(name)
