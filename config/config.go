@@ -255,7 +255,7 @@ func (c Check) DecodeSpec(into any, known ...string) Errors {
 	if s.file == "" && s.path == "" {
 		s.file, s.path = c.Src.File, c.Src.Path // built in Go: errors are about the check
 	}
-	return s.Decode(into, known...)
+	return s.decode(into, c.Src.Vars, known...)
 }
 
 // unplaced is s without positions: which keys were set (not on which line), where values came from,

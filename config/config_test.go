@@ -1257,3 +1257,28 @@ func TestTabIndentationSaysSo(t *testing.T) {
 		t.Errorf("a tab after a key is no indentation: %v", err)
 	}
 }
+
+// TestEmptyVariableInANumber: a duration, a number or a boolean written with a variable that is empty
+// says which variable, in the common fields and in a kind's: it read `invalid duration ""`,
+// `invalid boolean ""`.
+func TestEmptyVariableInANumber(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "healthgate.yaml")
+	mustWrite(t, path, `defaults:
+  interval: ${PROBE_INTERVAL}
+  failure_threshold: ${FAILS}
+checks:
+  - name: db
+    type: postgres
+    url: postgres://db/app
+    writable: "${RW}"
+    max_replication_lag: ${LAG:-}
+    timeout: 1s
+`)
+	_, err := load(t, path, env(map[string]string{"PROBE_INTERVAL": "", "FAILS": " ", "RW": ""}))
+	expectErrors(t, err,
+		`:2:13: defaults: interval: empty (written with PROBE_INTERVAL, which is empty here)`,
+		`:3:22: defaults: failure_threshold: empty (written with FAILS, which is empty here)`,
+		`:8:15: checks[0] "db": writable: empty (written with RW, which is empty here)`,
+		`:9:26: checks[0] "db": max_replication_lag: empty (written with LAG, which is empty here)`,
+	)
+}

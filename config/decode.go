@@ -92,6 +92,10 @@ type decoder struct {
 	noFiles bool
 	// literal: values were expanded already (Spec.Decode): no ${VAR} and no *_file.
 	literal bool
+	// specPath and specVars, for Spec.Decode: the check's path, and the variables each of its fields
+	// was written with (Source.Vars).
+	specPath string
+	specVars map[string][]string
 	// refs, when set (Inspect), collects every ${VAR} and *_file path met.
 	refs *[]Ref
 	// known are more field names for suggestions: the common fields, when a kind decodes its Spec.
@@ -452,7 +456,10 @@ func (d *decoder) expandedScalar(n *yaml.Node, v reflect.Value, src *Source, whe
 		return
 	}
 	if d.literal {
-		d.convert(n, n.Value, v, where, key, secret)
+		// A kind's field, its ${VAR}s expanded when the file was read.
+		if where != d.specPath || !d.emptyFromVariable(n, n.Value, v, where, key, d.specVars[key]) {
+			d.convert(n, n.Value, v, where, key, secret)
+		}
 		return
 	}
 	s, vars, err := expand(n.Value, d.env)
@@ -470,7 +477,21 @@ func (d *decoder) expandedScalar(n *yaml.Node, v reflect.Value, src *Source, whe
 		d.errorf(n, where, key, "%v", err)
 		return
 	}
+	if d.emptyFromVariable(n, s, v, where, key, names(vars)) {
+		return
+	}
 	d.convert(n, s, v, where, key, secret)
+}
+
+// emptyFromVariable reports, as an error, a duration, a number or a boolean that its variables (vars,
+// their names) left empty (interval: ${PROBE_INTERVAL}, the variable empty): `invalid duration ""` did
+// not say why.
+func (d *decoder) emptyFromVariable(n *yaml.Node, s string, v reflect.Value, where, key string, vars []string) bool {
+	if v.Kind() == reflect.String || strings.TrimSpace(s) != "" || len(vars) == 0 {
+		return false
+	}
+	d.errorf(n, where, key, "empty (written with %s, which is empty here): set it, or write a default (${NAME:-value})", strings.Join(vars, ", "))
+	return true
 }
 
 func (d *decoder) fromFile(n *yaml.Node, v reflect.Value, src *Source, where, key, base string) {
@@ -539,10 +560,13 @@ func (d *decoder) scalar(n *yaml.Node, v reflect.Value, path, key string) {
 	if n.Tag == "!!null" {
 		return
 	}
-	s, err := d.expand(n.Value, path, key)
+	s, vars, err := d.expand(n.Value, path, key)
 	if err != nil {
 		d.errorf(n, path, key, "%v", err)
 		d.fail(path, key)
+		return
+	}
+	if d.emptyFromVariable(n, s, v, path, key, names(vars)) {
 		return
 	}
 	d.convert(n, s, v, path, key, false)
@@ -638,7 +662,7 @@ func (d *decoder) stringMap(n *yaml.Node, v reflect.Value, path, key string) {
 			d.errorf(k, path, key+"."+k.Value, "set twice")
 			continue
 		}
-		s, err := d.expand(val.Value, path, key+"."+k.Value)
+		s, _, err := d.expand(val.Value, path, key+"."+k.Value)
 		if err != nil {
 			d.errorf(val, path, key+"."+k.Value, "%v", err)
 			continue
@@ -752,13 +776,13 @@ func describe(n *yaml.Node) string {
 }
 
 // expand is expand with the decoder's environment; a literal decoder takes s as it is.
-func (d *decoder) expand(s, path, key string) (string, error) {
+func (d *decoder) expand(s, path, key string) (string, []varUse, error) {
 	if d.literal {
-		return s, nil
+		return s, nil, nil
 	}
 	out, vars, err := expand(s, d.env)
 	d.note(path, key, s, vars)
-	return out, err
+	return out, vars, err
 }
 
 // note records raw's variables as Refs of the field key of the mapping at path, when the decoder

@@ -250,8 +250,12 @@ func (s Spec) String(key string) (string, bool) {
 // file: every error at once, each with its file, line and field; an unknown field with a suggestion
 // among the struct's fields and known (the common fields); values of fields tagged secret:"true" never
 // shown. Values were expanded when the file was read, and are taken literally here.
-func (s Spec) Decode(into any, known ...string) Errors {
-	d := &decoder{file: s.file, literal: true, known: known}
+func (s Spec) Decode(into any, known ...string) Errors { return s.decode(into, nil, known...) }
+
+// decode is Decode, told the variables each field was written with (its check's Source.Vars), which
+// an error about a value they left empty names.
+func (s Spec) decode(into any, vars map[string][]string, known ...string) Errors {
+	d := &decoder{file: s.file, literal: true, known: known, specPath: s.path, specVars: vars}
 	node := s.node
 	if node == nil {
 		node = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
