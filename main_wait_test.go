@@ -833,6 +833,17 @@ func TestEmptyConfigAndOnly(t *testing.T) {
 	})
 }
 
+// An empty --migrations (`--migrations "$SCHEMA_VERSION"` with the variable unset) is a usage error, as an
+// empty --config is: it read as no --migrations at all, so wait was ready, and check passed, on a database
+// whose schema was never looked at.
+func TestEmptyMigrations(t *testing.T) {
+	target := "postgres://postgres@" + checktest.ClosedAddr(t) + "/test"
+	assertUsageErrors(t, noEnv, []usageCase{
+		{[]string{"--postgres", target, "--migrations", ""}, `--migrations: invalid value "": empty (an unset variable?)`},
+		{[]string{"--postgres", target, "--migrations="}, `--migrations: invalid value "": empty (an unset variable?)`},
+	})
+}
+
 // usageCase is the arguments of a wait or a check, and what its usage error says.
 type usageCase struct {
 	args []string

@@ -138,6 +138,7 @@ func (o *OnceFlag) Problem(name string) string {
 // and configUse word their help.
 func (t *Targets) Register(fs *flag.FlagSet, verb, configUse string) {
 	t.config.Empty = "empty (an unset variable?)"
+	t.migrations.Empty = "empty (an unset variable?)"
 	fs.Var(&t.config, "config", "configuration `FILE` "+configUse+" (default: ./"+config.DefaultFile+
 		" if present, else DATABASE_URL/REDIS_URL; not read when target flags are given without --config or --only)")
 	for _, k := range checks.Kinds() {
