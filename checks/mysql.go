@@ -10,6 +10,7 @@ import (
 	"maps"
 	"net"
 	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -68,6 +69,8 @@ type mysqlCheck struct {
 	// require_secure_transport or a user's REQUIRE SSL forbids, and a missing client certificate for
 	// a user created REQUIRE X509, in the same words as a wrong password.
 	deniedHint string
+	// readTimeout is the driver's read deadline: the URL's readTimeout when shorter than the check's timeout.
+	readTimeout time.Duration
 	// replicaStmt is the replica status statement that last worked on this server (0: not known yet,
 	// then one of the replicaStatements); a server that refuses SHOW REPLICA STATUS (MySQL before
 	// 8.0.22) is asked SHOW SLAVE STATUS from then on.
@@ -136,6 +139,10 @@ func buildMySQL(c config.Check, s *mysqlSpec) (prober, string, config.Errors) {
 		tlsPart = "tls: " + tlsKey(s.TLS)
 	}
 	key := keyOf("mysql", s.URL, c.Timeout.String(), tlsPart)
+	readTimeout := c.Timeout // the driver's, as openMySQL sets it
+	if cfg.ReadTimeout > 0 && cfg.ReadTimeout < readTimeout {
+		readTimeout = cfg.ReadTimeout
+	}
 	sp, release, err := share(key, func() (*mysqlPool, func(), error) {
 		sp := &mysqlPool{life: newClientLife()}
 		db, err := openMySQL(cfg, c.Timeout, &net.Dialer{KeepAlive: 5 * time.Minute}, &sp.watch, &sp.greeting)
@@ -150,7 +157,7 @@ func buildMySQL(c config.Check, s *mysqlSpec) (prober, string, config.Errors) {
 		return nil, "", config.Errors{c.Src.Errorf("url", "cannot build a connection pool: %s", dsnCause(err, ""))}
 	}
 	p := &mysqlCheck{db: sp.db, watch: &sp.watch, greeting: &sp.greeting, life: sp.life, release: release, query: strings.TrimSpace(s.Query), writable: s.Writable, maxLag: s.MaxReplicationLag, schema: schema,
-		deniedHint: mysqlDeniedHint(cfg.TLS), setParams: slices.Sorted(maps.Keys(cfg.Params))}
+		deniedHint: mysqlDeniedHint(cfg.TLS), setParams: slices.Sorted(maps.Keys(cfg.Params)), readTimeout: readTimeout}
 	p.secretParams = slices.ContainsFunc(p.setParams, isSecretName)
 	return p, mysqlTarget(cfg), nil
 }
@@ -204,13 +211,18 @@ type mysqlPool struct {
 // handed the error of a dial the pool made for it (database/sql's opener, with a context of its own).
 type mysqlGreeting struct {
 	notMySQL atomic.Pointer[Error]
+	// readExpired is when a read on one of the pool's connections last ran past the driver's read deadline
+	// (unix nanoseconds): the URL's readTimeout, shorter than the run's. The driver reports such a read as
+	// ErrInvalidConn, as it does a connection closed under it, with the cause only in its log.
+	readExpired atomic.Int64
 }
 
 // mysqlConnect is one run's connect, carried in the context it gives the pool: whether the pool dialled
 // for it, and what that connection's first bytes said, when they were not MySQL.
 type mysqlConnect struct {
-	dialed   atomic.Bool
-	notMySQL atomic.Pointer[Error]
+	dialed      atomic.Bool
+	notMySQL    atomic.Pointer[Error]
+	readExpired atomic.Bool // a read on that connection ran past the driver's read deadline
 }
 
 type mysqlConnectKey struct{}
@@ -271,6 +283,25 @@ func (g *mysqlGreeting) explain(ctx context.Context, err error) error {
 	return e
 }
 
+// unanswered turns the driver's ErrInvalidConn, in a run that began at start, into a timeout when a read
+// on the run's connection ran past the driver's read deadline, readTimeout (the URL's, shorter than the
+// run's): the server did not answer in time, where the driver's word reads as a connection closed under
+// it (reset: "closed right after it opened"). The connection is the run's own when the pool dialled it for
+// the run; else any of the pool's that timed out since the run began. nil for any other error.
+func (g *mysqlGreeting) unanswered(ctx context.Context, start time.Time, err error, readTimeout time.Duration) error {
+	if !errors.Is(err, mysql.ErrInvalidConn) {
+		return nil
+	}
+	expired := g.readExpired.Load() >= start.UnixNano()
+	if own, _ := ctx.Value(mysqlConnectKey{}).(*mysqlConnect); own != nil && own.dialed.Load() {
+		expired = own.readExpired.Load()
+	}
+	if !expired {
+		return nil
+	}
+	return &Error{Class: Timeout, Err: fmt.Errorf("no answer within %s (readTimeout in the URL): %w", readTimeout, mysql.ErrInvalidConn)}
+}
+
 // mysqlGreetingConn checks the first bytes the server sends. The driver reads a connection from one
 // goroutine at a time, and the check is over before database/sql hands the connection to anyone.
 type mysqlGreetingConn struct {
@@ -292,6 +323,12 @@ func (c *mysqlGreetingConn) Read(p []byte) (int, error) {
 		return 0, c.err
 	}
 	n, err := c.Conn.Read(p)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		c.greeting.readExpired.Store(time.Now().UnixNano())
+		if c.own != nil {
+			c.own.readExpired.Store(true)
+		}
+	}
 	if c.done || n == 0 {
 		return n, err
 	}
@@ -524,6 +561,7 @@ func (p *mysqlCheck) run(ctx context.Context) error {
 
 // once makes one attempt; dialed reports whether the pool dialled a connection for it.
 func (p *mysqlCheck) once(ctx context.Context) (dialed bool, err error) {
+	start := time.Now()
 	done := p.watch.wait(ctx)
 	own := &mysqlConnect{}
 	connectCtx := context.WithValue(ctx, mysqlConnectKey{}, own)
@@ -531,6 +569,9 @@ func (p *mysqlCheck) once(ctx context.Context) (dialed bool, err error) {
 	done(err == nil)
 	if err != nil {
 		if e := p.greeting.explain(connectCtx, err); e != nil {
+			return own.dialed.Load(), e
+		}
+		if e := p.greeting.unanswered(connectCtx, start, err, p.readTimeout); e != nil {
 			return own.dialed.Load(), e
 		}
 		err = withTLSHint(p.connectError(err))
@@ -541,6 +582,9 @@ func (p *mysqlCheck) once(ctx context.Context) (dialed bool, err error) {
 	}
 	defer conn.Close()
 	err = p.use(ctx, conn)
+	if e := p.greeting.unanswered(connectCtx, start, err, p.readTimeout); e != nil {
+		err = e
+	}
 	if sessionBound(err) {
 		// The pool keeps its connections with no idle expiry: this one would fail every later run,
 		// after the fix too. Dropped, the next run logs in anew.

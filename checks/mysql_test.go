@@ -96,6 +96,43 @@ func TestMySQLNotMySQLShared(t *testing.T) {
 	}
 }
 
+// TestMySQLURLReadTimeout: a readTimeout in the URL, shorter than the check's timeout, that runs out is a
+// timeout, the server not answering in time (its greeting, or the query's result). The driver reports such
+// a read as ErrInvalidConn, which read as reset: "the connection was closed right after it opened", pointing
+// at a load balancer or another protocol on the port. A server that does close at once stays reset.
+func TestMySQLURLReadTimeout(t *testing.T) {
+	silent := checktest.Serve(t, func(c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+		_, _ = io.Copy(io.Discard, c)
+	})
+	closing := checktest.Serve(t, func(net.Conn) {})
+	for _, tc := range []struct {
+		name, url, query string
+		want             checks.Class
+	}{
+		{"no greeting", "app:s3cr3t-pw@tcp(" + silent + ")/orders?readTimeout=300ms", "", checks.Timeout},
+		{"closed at once", "app:s3cr3t-pw@tcp(" + closing + ")/orders?readTimeout=300ms", "", checks.Reset},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ch := newCheckTimeout(t, config.Check{Type: "mysql", Spec: config.SpecOf(map[string]any{"url": tc.url})}, generousTimeout)
+			err, took := runCheck(t, ch)
+			assertClass(t, err, tc.want)
+			if took > 5*time.Second {
+				t.Errorf("run took %s; want it to end at the URL's readTimeout", took)
+			}
+			if tc.want == checks.Timeout && (!strings.Contains(err.Error(), "readTimeout") || !strings.Contains(ch.Hint(err), "connected, but no answer")) {
+				t.Errorf("error %q, hint %q; want the readTimeout named and a connection that was not answered", err, ch.Hint(err))
+			}
+		})
+	}
+	t.Run("slow query", func(t *testing.T) {
+		my := checktest.MySQLURL(t)
+		ch := newCheckTimeout(t, config.Check{Type: "mysql", Spec: config.SpecOf(map[string]any{"url": my + "?readTimeout=300ms", "query": "SELECT SLEEP(1)"})}, generousTimeout)
+		err, _ := runCheck(t, ch)
+		assertClass(t, err, checks.Timeout)
+	})
+}
+
 func TestMySQLServerAnswers(t *testing.T) {
 	my := checktest.MySQLURL(t)
 	hp := checktest.HostPort(t, my)
