@@ -136,7 +136,7 @@ func Wait(ctx context.Context, cs []*checks.Check, opts Options) ([]Result, erro
 			}
 			r := &results[a.i]
 			if a.cut {
-				cutShort(r, a, ended(ctx))
+				cutShort(r, a, ended(ctx), cs[a.i])
 				continue
 			}
 			r.Attempts++
@@ -249,9 +249,10 @@ func ended(ctx context.Context) error {
 
 // cutShort records an attempt that the end of the wait interrupted. When the wait timed out while
 // the attempt had long been waiting for an answer (or nothing else is known), that is the reason
-// the target was not ready: a timeout. When the attempts before it timed out already, their error
-// says more (which layer went silent: "connected, but no answer") and is kept.
-func cutShort(r *Result, a attempt, cause error) {
+// the target was not ready: a timeout, with the hint of the layer the attempt was waiting at, as its
+// run said it (connected, but no answer; no TLS handshake; no connection). When the attempts before
+// it timed out already, their error says more (their own timeout) and is kept.
+func cutShort(r *Result, a attempt, cause error, c *checks.Check) {
 	r.Attempts++
 	if !errors.Is(cause, ErrTimeout) || (r.Err != nil && (a.dur < cutAfter || r.Class == checks.Timeout)) {
 		return
@@ -262,6 +263,9 @@ func cutShort(r *Result, a attempt, cause error) {
 	}
 	r.Err, r.Class, r.Latency = err, checks.Timeout, a.dur
 	r.Hint = checks.Hint(err, "")
+	if checks.ClassOf(a.err) == checks.Timeout {
+		r.Hint = c.Hint(a.err) // the run's deadline was the wait's: its hint names the layer that went silent
+	}
 }
 
 func allOK(rs []Result) bool {

@@ -180,6 +180,31 @@ func TestWaitHungAttemptIsTimeout(t *testing.T) {
 	}
 }
 
+// An attempt cut short by the wait's end, after attempts that failed otherwise (refused, while the server
+// started), has the hint of the layer its run was waiting at (connected, but no answer), as a run that
+// times out on its own does: the table said "the dependency is overloaded or hung, or a firewall drops the
+// packets" for a connection the server had accepted.
+func TestWaitCutShortHintNamesItsLayer(t *testing.T) {
+	var runs atomic.Int32
+	layer := "connected, but no answer (the layer the run said)"
+	c := checks.Func(spec("db", 10*time.Second), func(ctx context.Context) error {
+		if runs.Add(1) == 1 {
+			return errRefused
+		}
+		<-ctx.Done() // the second attempt hangs until the wait ends
+		return &checks.Error{Class: checks.Timeout, Err: ctx.Err(), Hint: layer}
+	})
+	var out syncBuffer
+	results, err := startup.Wait(t.Context(), []*checks.Check{c}, startup.Options{Timeout: 800 * time.Millisecond, Progress: &out})
+	if !errors.Is(err, startup.ErrTimeout) {
+		t.Fatalf("Wait = %v; want ErrTimeout", err)
+	}
+	r := results[0]
+	if r.Class != checks.Timeout || !strings.Contains(r.Err.Error(), "when the wait timed out") || r.Hint != layer {
+		t.Errorf("class %q, err %v, hint %q; want timeout, no answer when the wait timed out, %q:\n%s", r.Class, r.Err, r.Hint, layer, out.String())
+	}
+}
+
 // An attempt cut short by the wait's end after attempts that timed out already keeps their error: it says
 // which layer went silent ("connected, but no answer"), where "no answer when the wait timed out" says
 // nothing more.
