@@ -109,6 +109,35 @@ func TestNATSTLS(t *testing.T) {
 	})
 }
 
+// TestNATSTLSBlockToPlainServer: a nats:// URL with a tls block (--set nats.tls='{}' for --nats) to a
+// server without TLS is tls, and the hint says to remove the block: it said "use nats://", the scheme
+// the URL already has. A tls:// URL keeps that advice.
+func TestNATSTLSBlockToPlainServer(t *testing.T) {
+	addr := checktest.HostPort(t, checktest.NATSURL(t))
+	for _, tc := range []struct {
+		name, url string
+		block     bool
+		want      map[string]string // origin: what the hint says there
+	}{
+		{"nats:// with a tls block", "nats://" + addr, true, map[string]string{"url": "remove the tls block", "--nats": "remove --set nats.tls"}},
+		{"tls://", "tls://" + addr, false, map[string]string{"url": "use nats:// in url", "--nats": "use nats:// in --nats"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := map[string]any{"url": tc.url}
+			if tc.block {
+				spec["tls"] = map[string]any{}
+			}
+			err, _ := runCheck(t, newCheckTimeout(t, config.Check{Type: "nats", Spec: config.SpecOf(spec)}, config.DefaultTimeout))
+			assertClass(t, err, checks.TLS)
+			for origin, want := range tc.want {
+				if h := checks.Hint(err, origin); !strings.Contains(h, want) || (tc.block && strings.Contains(h, "use nats://")) {
+					t.Errorf("hint for %s: %q; want it to say %q", origin, h, want)
+				}
+			}
+		})
+	}
+}
+
 func TestMQTTTLS(t *testing.T) {
 	p := newPKI(t)
 	addr, _ := runMosquitto(t, fmt.Sprintf("allow_anonymous true\ncertfile %s\nkeyfile %s\n", p.serverCert, p.serverKey))

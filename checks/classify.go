@@ -264,6 +264,7 @@ var flagHints = map[string]string{
 	dnsHostsFamilyHint:         "the name has addresses, but none of the family asked for: /etc/hosts, which the resolver reads before DNS, has the name with addresses of the other family only; check --set dns.record, or add the address to /etc/hosts (hostAliases in a pod)",
 	dnsNoCNAMEHint:             "the name exists but is not an alias (no CNAME record): leave out --set dns.record=CNAME (A and AAAA without it), or check the name given to %s",
 	grpcNoHealthHint:           "the server does not implement grpc.health.v1.Health: register the standard health service (grpc-go: google.golang.org/grpc/health), or wait for the port alone with --tcp in place of %s",
+	natsTLSBlockNotOfferedHint: "this check wants TLS (--set nats.tls) but the server does not offer it: remove --set nats.tls (%s is nats:// already), or enable TLS on the server",
 	libpqTLSHints.unknownCA:    "the server's certificate is signed by an authority this check does not trust: name that CA with sslrootcert= in %s, or --set postgres.tls='{ca_file: PATH}' (or fix the chain the server sends)",
 	libpqTLSHints.clientCert:   "the server rejected this check's client certificate, or wants one: set sslcert= and sslkey= in %s, or --set postgres.tls='{cert_file: PATH, key_file: PATH}'",
 	httpsPortHint:              "the port speaks HTTPS and was sent plain HTTP: use https:// in %s (with --set http.tls='{ca_file: PATH}' if its certificate needs one)",

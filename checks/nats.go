@@ -29,6 +29,7 @@ type natsSettings struct {
 	url       string // secrets included: never shown
 	jetstream bool
 	tls       *tls.Config // nil unless a tls block is given or the URL is tls://
+	tlsBlock  bool        // TLS is on by the tls block alone: the URL is nats://
 }
 
 // natsSpec is a nats check's own configuration (config.Check.Spec, decoded).
@@ -76,6 +77,7 @@ func natsSettingsOf(c config.Check, s *natsSpec) (natsSettings, config.Errors) {
 		cfg, tlsErrs := clientTLS(s.TLS)
 		errs = append(errs, tlsErrs...)
 		n.tls = cfg
+		n.tlsBlock = u.Scheme != "tls"
 	}
 	return n, errs
 }
@@ -121,9 +123,11 @@ const (
 	natsJSAccountHint    = "JetStream is enabled on the server but not for this account: give the account jetstream limits in the server's config"
 	natsTLSRequiredHint  = "the server requires TLS: use a tls:// URL in %s (or give a tls block)"
 	natsTLSNotOfferedHnt = "this check wants TLS but the server does not offer it: use nats:// in %s, or enable TLS on the server"
-	natsMaxConnHint      = "the server is at its connection limit (max_connections): it clears when other clients disconnect"
-	natsLameDuckHint     = "the server is in lame duck mode (shutting down: a rolling restart, or nats-server --signal ldm): it accepts no new connection and closes its clients; it clears when it is back, or when %s reaches another server"
-	natsNotNATSHint      = "the server does not speak NATS: is this port a NATS server's client port (4222, not its monitoring or cluster port) in %s?"
+	// The same when TLS is on by the check's tls block, its URL nats:// already.
+	natsTLSBlockNotOfferedHint = "this check wants TLS (its tls block) but the server does not offer it: remove the tls block (the url is nats:// already), or enable TLS on the server"
+	natsMaxConnHint            = "the server is at its connection limit (max_connections): it clears when other clients disconnect"
+	natsLameDuckHint           = "the server is in lame duck mode (shutting down: a rolling restart, or nats-server --signal ldm): it accepts no new connection and closes its clients; it clears when it is back, or when %s reaches another server"
+	natsNotNATSHint            = "the server does not speak NATS: is this port a NATS server's client port (4222, not its monitoring or cluster port) in %s?"
 )
 
 // natsDialer dials for nats.go inside a run: traced, bounded by the run, and remembered so that the
@@ -281,6 +285,9 @@ func (n *natsCheck) connection(ctx context.Context) (*nats.Conn, bool, error) {
 // connection's reply subscription is dead, and only a new connection asks the server again.
 func (n *natsCheck) failed(ctx context.Context, err error) error {
 	e := classifyNATS(err)
+	if ce := (*Error)(nil); n.cfg.tlsBlock && errors.As(e, &ce) && ce.Hint == natsTLSNotOfferedHnt {
+		ce.Hint = natsTLSBlockNotOfferedHint // "use nats://" to a check whose URL is nats:// already
+	}
 	answered := ClassOf(e) == BadResponse ||
 		errors.Is(err, nats.ErrPermissionViolation) && !strings.Contains(err.Error(), "for Subscription")
 	if conn := n.kept.current(); conn != nil && (!answered || ctx.Err() != nil || !conn.IsConnected()) {
