@@ -241,6 +241,9 @@ func sentinelError(err error, master string) error {
 		return &Error{Class: BadResponse, Err: fmt.Errorf("the Sentinels watch no master named %q", master), Hint: "the Sentinels in %s know no master named " + quoted + ": check master_name"}
 	case strings.Contains(err.Error(), "all sentinels specified in configuration are unreachable"):
 		return &Error{Class: class, Err: inner, Hint: "no Sentinel in %s answered: are they running, and are their addresses right (the URL's host and each addr=)?"}
+	case strings.Contains(strings.ToLower(err.Error()), "unknown command 'sentinel'"):
+		// A server that is not a Sentinel at the URL's address: the Redis server's own port, most often.
+		return &Error{Class: BadResponse, Err: inner, Hint: "the server in %s does not know the SENTINEL command: it is not a Sentinel (a Redis server's own port, 6379, where Sentinels listen on 26379?); with master_name=, the URL's host and each addr= are the Sentinels to ask; without it, the URL is the Redis server itself"}
 	case class == Refused || class == Timeout || class == Reset:
 		return &Error{Class: class, Err: inner, Hint: "the master the Sentinels in %s name (its address is in the error) does not answer: it is down and Sentinel has not failed over yet (it waits down-after-milliseconds), or it cannot be reached from here"}
 	}

@@ -72,6 +72,17 @@ func TestRedisSentinelAnswers(t *testing.T) {
 	assertAnswer(t, ch, err, checks.Refused, "no Sentinel in url answered", "s3cret")
 }
 
+// TestRedisSentinelNotASentinel: a URL with master_name= whose address is a Redis server, not a Sentinel
+// (its own port, 6379, for Sentinel's 26379) is bad_response with a hint that says so; it had the generic
+// "check its status, body or protocol", the error only quoting "ERR unknown command 'sentinel'".
+func TestRedisSentinelNotASentinel(t *testing.T) {
+	addr := checktest.HostPort(t, checktest.RedisURL(t))
+	ch := newCheckTimeout(t, config.Check{Type: "redis", Spec: config.SpecOf(map[string]any{
+		"url": "redis://:s3cret-sentinel@" + addr + "/0?master_name=mymaster&password=s3cret-master"})}, generousTimeout)
+	err, _ := runCheck(t, ch)
+	assertAnswer(t, ch, err, checks.BadResponse, "is not a Sentinel", "s3cret")
+}
+
 // TestRedisSentinelTLS: Sentinel, master and replica speak only TLS (Bitnami's redis chart with tls and
 // sentinel enabled). Each server is verified as the host it is dialled by: the Sentinel as the URL's host
 // (localhost: the only name its certificate holds), the master as the address the Sentinel names
