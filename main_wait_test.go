@@ -399,6 +399,7 @@ func TestWaitUsageErrors(t *testing.T) {
 	badConfig := writeConfig(t, "checks:\n  - name: db\n    type: postgres\n    url: postgres://127.0.0.1/x\n    timeout: 10s\n")
 	twoChecks := writeConfig(t, "checks:\n  - name: db\n    type: tcp\n    address: 127.0.0.1:1\n  - name: cache\n    type: tcp\n    address: 127.0.0.1:2\n")
 	noCritical := writeConfig(t, "checks:\n  - name: db\n    type: tcp\n    address: 127.0.0.1:1\n    critical: false\n")
+	noChecks := writeConfig(t, "checks: []\n")
 	tcp := checktest.ClosedAddr(t)
 	tests := []struct {
 		name string
@@ -426,6 +427,8 @@ func TestWaitUsageErrors(t *testing.T) {
 		{"--only of a URL", []string{"--config", twoChecks, "--only", "postgres://app:hunter2@db/app"}, []string{"--only: a name that is no check name", "not shown: it may hold a secret"}},
 		{"nothing to wait for", nil, []string{"nothing to wait for: give --amqp", "--config (a file with critical checks)"}},
 		{"no critical check", []string{"--config", noCritical}, []string{"nothing to wait for: ", "healthgate.yaml has no critical checks (wait waits for those alone); mark some critical: true"}},
+		// A file with no checks at all has none, not "no critical checks".
+		{"no check", []string{"--config", noChecks}, []string{"nothing to wait for: ", "healthgate.yaml has no checks; add some"}},
 		{"command without --", []string{"--tcp", tcp, "./app", "--port", "8080"}, []string{`unexpected argument "./app": put the command to run after --`}},
 		{"-- without a command", []string{"--tcp", tcp, "--"}, []string{"--: no command after it"}},
 		// An unquoted $DATABASE_URL holding a key=value DSN splits at its blanks: the stray argument is

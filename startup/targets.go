@@ -267,7 +267,7 @@ func (t *Targets) Resolve(lookup config.LookupEnv, criticalOnly bool, attemptTim
 	fromFlags, more = flagTargetChecks(cfg, t.targets, attemptTimeout, migrations, sets)
 	problems = append(problems, more...)
 	if len(problems) == 0 && cfgErr == nil && len(fromConfig)+len(fromFlags) == 0 {
-		problems = append(problems, nothing(cfg.File, criticalOnly, lookup))
+		problems = append(problems, nothing(cfg.File, criticalOnly, len(cfg.Checks) == 0, lookup))
 	}
 	return fromConfig, fromFlags, problems, cfgErr
 }
@@ -338,8 +338,9 @@ func (t *Targets) fieldSets() ([]fieldSet, []string) {
 }
 
 // nothing is the usage error of a wait (criticalOnly) or check left with no check at all: what was read,
-// and how to give some. A file that was read is named, so the hint does not ask for the --config given.
-func nothing(file string, criticalOnly bool, lookup config.LookupEnv) string {
+// and how to give some. A file that was read is named, so the hint does not ask for the --config given;
+// one with no checks at all (empty) is said to have none, not to have no critical ones.
+func nothing(file string, criticalOnly, empty bool, lookup config.LookupEnv) string {
 	head, which := "nothing to check: ", "checks"
 	if criticalOnly {
 		head, which = "nothing to wait for: ", "critical checks"
@@ -349,7 +350,7 @@ func nothing(file string, criticalOnly bool, lookup config.LookupEnv) string {
 		return head + "give " + FlagNames() + ", --config (a file with " + which + "), put checks in ./" + config.DefaultFile +
 			", or " + config.EnvironmentHint(lookup)
 	}
-	if criticalOnly {
+	if criticalOnly && !empty {
 		return head + file + " has no critical checks (wait waits for those alone); mark some critical: true, name them with --only, or give " + FlagNames()
 	}
 	return head + file + " has no checks; add some, or give " + FlagNames()
