@@ -62,6 +62,11 @@ func checkAddress(c config.Check, address, field, defPort string) (string, *conf
 	if why := badHost(address); why != "" {
 		return "", c.Src.Errorf(field, "must be host:port (got %s): %s", quoteAddress(address), why)
 	}
+	if err == nil && host == "" && port != "" && strings.Trim(port, "0123456789") == "" {
+		// :5432 (a listen address's form) holds no secret to hide (a port of digits alone), and "must
+		// be host:port" did not say what was missing.
+		return "", c.Src.Errorf(field, "must be host:port (got %q): the host is missing; write 127.0.0.1%s (or localhost%s) for this machine", address, address, address)
+	}
 	if err != nil || host == "" {
 		return "", c.Src.Errorf(field, "must be host:port (got %s)", quoteAddress(address))
 	}

@@ -28,6 +28,9 @@ func TestAddressFieldsHideSecrets(t *testing.T) {
 				{"a fragment before the port", spec("address", "db#s3cr3t:5432"), "a path or parameters have no place"},
 				{"a port out of range", spec("address", "db:99999"), "port must be a number from 1 to 65535 (got 99999)"},
 				{"user:password alone", spec("address", "app:s3cr3t-pw"), "port must be a number from 1 to 65535 or a service name"},
+				// A listen address's form: the host missing is said, and the value shown (digits alone).
+				{"no host", spec("address", ":5432"), `must be host:port (got ":5432"): the host is missing; write 127.0.0.1:5432`},
+				{"no host, a password as the port", spec("address", ":s3cr3t-pw"), "must be host:port"},
 			})
 		})
 	}
