@@ -138,10 +138,13 @@ func redactQuery(raw string, depth int) string {
 		if strings.Contains(pair, ";") {
 			return redacted
 		}
-		rawKey, rawValue, _ := strings.Cut(pair, "=")
+		rawKey, rawValue, hasValue := strings.Cut(pair, "=")
 		key, err := url.QueryUnescape(rawKey)
 		if err != nil {
 			return redacted
+		}
+		if !hasValue {
+			continue // a name alone (?verbose, ?token): no value to hide, and none to add
 		}
 		v, err := url.QueryUnescape(rawValue)
 		if err != nil {

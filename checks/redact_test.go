@@ -37,6 +37,7 @@ func TestRedactURL(t *testing.T) {
 		{name: "dsn unterminated quote", raw: "host=db password='s3cr3t", want: "xxxxx"},
 		{name: "relative reference", raw: "/login?next=/health&session=s3cr3t", want: "/login?next=/health&session=xxxxx"},
 		{name: "parameters kept as written, in their order", raw: "http://app:8080/readyz?verbose&z=1&a=%2F&a=2", want: "http://app:8080/readyz?verbose&z=1&a=%2F&a=2"},
+		{name: "a secret parameter's name alone", raw: "https://api/h?token&api_key=s3cr3t", want: "https://api/h?token&api_key=xxxxx"},
 		{name: "a secret parameter with an escaped name", raw: "https://api/h?api%5Fkey=s3cr3t&x", want: "https://api/h?api%5Fkey=xxxxx&x"},
 		{name: "a semicolon separator", raw: "https://api/h?x=1;token=s3cr3t", want: "https://api/h?xxxxx"},
 		{name: "a bad escape", raw: "https://api/h?token=s3cr3t%zz", want: "https://api/h?xxxxx"},
