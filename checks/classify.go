@@ -263,6 +263,7 @@ var flagHints = map[string]string{
 	dnsNotFoundHint:            "the name does not exist, or has no record of that type (NXDOMAIN or an empty answer): check the name given to %s and --set dns.record (A and AAAA without it), and that the record was published in that zone",
 	dnsHostsFamilyHint:         "the name has addresses, but none of the family asked for: /etc/hosts, which the resolver reads before DNS, has the name with addresses of the other family only; check --set dns.record, or add the address to /etc/hosts (hostAliases in a pod)",
 	dnsNoCNAMEHint:             "the name exists but is not an alias (no CNAME record): leave out --set dns.record=CNAME (A and AAAA without it), or check the name given to %s",
+	redisReplicaWantedHint:     "the server is the primary, not a replica: point %s at a replica (through Sentinel, add replica_only=true to the URL), or leave out --set redis.role=replica if the primary will do",
 	grpcNoHealthHint:           "the server does not implement grpc.health.v1.Health: register the standard health service (grpc-go: google.golang.org/grpc/health), or wait for the port alone with --tcp in place of %s",
 	natsTLSBlockNotOfferedHint: "this check wants TLS (--set nats.tls) but the server does not offer it: remove --set nats.tls (%s is nats:// already), or enable TLS on the server",
 	libpqTLSHints.unknownCA:    "the server's certificate is signed by an authority this check does not trust: name that CA with sslrootcert= in %s, or --set postgres.tls='{ca_file: PATH}' (or fix the chain the server sends)",

@@ -56,6 +56,7 @@ func TestFlagHintsOfFields(t *testing.T) {
 		{dnsHostsFamilyHint, "--dns", "--set dns.record"},
 		{dnsNoCNAMEHint, "--dns", "--set dns.record=CNAME"},
 		{grpcNoHealthHint, "--grpc", "--tcp in place of --grpc"},
+		{redisReplicaWantedHint, "--redis", "--set redis.role=replica"},
 	} {
 		if got := Hint(&Error{Class: BadResponse, Hint: tc.hint}, tc.origin); !strings.Contains(got, tc.want) {
 			t.Errorf("hint for %s: %q; want it to name %q", tc.origin, got, tc.want)

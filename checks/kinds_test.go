@@ -531,6 +531,7 @@ func TestRedisServerAnswers(t *testing.T) {
 		{name: "ping", url: rd},
 		{name: "role master on the primary", url: rd, role: "master"},
 		{name: "role master on a replica", url: "redis://" + replica + "/0", role: "master", want: checks.ReadOnly},
+		{name: "role replica on the primary", url: rd, role: "replica", want: checks.BadResponse, hint: "the server is the primary, not a replica"},
 		{name: "wrong password", url: withUser(t, rd, "healthgate-nobody", "s3cr3t-pw"), want: checks.Auth},
 		{name: "loading", url: "redis://" + loading + "/0", want: checks.NotReady},
 		{name: "no password given", url: "redis://" + noauth + "/0", want: checks.Auth, hint: "the server requires a password (requirepass or an ACL user) and none was given: add it to url"},

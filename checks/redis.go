@@ -519,6 +519,10 @@ func (r *redisCheck) run(ctx context.Context) error {
 	return withTLSHint(err)
 }
 
+// redisReplicaWantedHint is the hint of a check with role: replica that reached the primary (flagHints has
+// its words for a target given by flag).
+const redisReplicaWantedHint = "the server is the primary, not a replica: point %s at a replica (through Sentinel, add replica_only=true to the url), or remove role: replica if the primary will do"
+
 // roleMismatch: the server is not of the role the check asks for.
 type roleMismatch struct{ msg string }
 
@@ -557,7 +561,7 @@ func (r *redisCheck) once(ctx context.Context, c *redis.Client) error {
 	case r.role == "master" && got != "master":
 		return &Error{Class: ReadOnly, Err: &roleMismatch{fmt.Sprintf("server role is %q; role: master needs the primary", got)}}
 	case r.role == "replica" && got != "slave":
-		return &Error{Class: BadResponse, Err: &roleMismatch{fmt.Sprintf("server role is %q; role: replica expects a replica", got)}}
+		return &Error{Class: BadResponse, Err: &roleMismatch{fmt.Sprintf("server role is %q; role: replica expects a replica", got)}, Hint: redisReplicaWantedHint}
 	case r.role == "replica" && len(res) >= 4 && res[3] != "connected":
 		return &Error{Class: NotReady, Err: fmt.Errorf("replica link to its primary is %v", res[3])}
 	case r.role == "master":
