@@ -67,6 +67,10 @@ func checkAddress(c config.Check, address, field, defPort string) (string, *conf
 		// be host:port" did not say what was missing.
 		return "", c.Src.Errorf(field, "must be host:port (got %q): the host is missing; write 127.0.0.1%s (or localhost%s) for this machine", address, address, address)
 	}
+	if err != nil && strings.Count(address, ":") > 1 && (net.ParseIP(address) != nil || net.ParseIP(address[:strings.LastIndexByte(address, ':')]) != nil) {
+		// ::1 or fd00::7:11211: SplitHostPort cannot tell the address from the port.
+		return "", c.Src.Errorf(field, "must be host:port (got %s): an IPv6 address is written in brackets, as [::1]:11211", quoteAddress(address))
+	}
 	if err != nil || host == "" {
 		return "", c.Src.Errorf(field, "must be host:port (got %s)", quoteAddress(address))
 	}

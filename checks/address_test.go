@@ -31,6 +31,8 @@ func TestAddressFieldsHideSecrets(t *testing.T) {
 				// A listen address's form: the host missing is said, and the value shown (digits alone).
 				{"no host", spec("address", ":5432"), `must be host:port (got ":5432"): the host is missing; write 127.0.0.1:5432`},
 				{"no host, a password as the port", spec("address", ":s3cr3t-pw"), "must be host:port"},
+				{"an IPv6 address without brackets", spec("address", "fd00::7:5432"), "an IPv6 address is written in brackets"},
+				{"an IPv6 address alone", spec("address", "::1"), "an IPv6 address is written in brackets"},
 			})
 		})
 	}
