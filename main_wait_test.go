@@ -412,6 +412,8 @@ func TestWaitUsageErrors(t *testing.T) {
 		{"negative --timeout", []string{"--tcp", tcp, "--timeout", "-1s"}, []string{"--timeout: must not be negative"}},
 		{"zero --attempt-timeout", []string{"--tcp", tcp, "--attempt-timeout", "0"}, []string{"--attempt-timeout: must be at least 10ms (got 0s)"}},
 		{"tiny --attempt-timeout", []string{"--tcp", tcp, "--attempt-timeout", "2ns"}, []string{"--attempt-timeout: must be at least 10ms (got 2ns)"}},
+		// Ignored without a flag target: refused, as --migrations is.
+		{"--attempt-timeout without a flag target", []string{"--config", twoChecks, "--attempt-timeout", "1s"}, []string{"--attempt-timeout: applies to the targets given by flag", "timeout: under the check, or defaults.timeout"}},
 		{"bad --log-format", []string{"--tcp", tcp, "--log-format", "xml"}, []string{`--log-format: "xml" is not text or json`}},
 		{"bad --log-level", []string{"--tcp", tcp, "--log-level", "verbose"}, []string{`--log-level: "verbose" is not one of debug, info, warn, error`}},
 		{"bad --postgres", []string{"--postgres", "postgres://app:hunter2@db:notaport/app"}, []string{`--postgres (target "postgres"): not a valid postgres URL`}},

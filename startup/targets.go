@@ -252,6 +252,10 @@ func (t *Targets) Resolve(lookup config.LookupEnv, criticalOnly bool, attemptTim
 			problems = append(problems, "--migrations: applies to the SQL targets given by flag ("+strings.Join(migrationFlags(), " URL, ")+" URL), and there is none; in a configuration file, write migrations: under the check")
 		}
 	}
+	if attemptTimeout > 0 && len(t.targets) == 0 {
+		// It would be ignored: the configuration's checks keep their own timeout.
+		problems = append(problems, "--attempt-timeout: applies to the targets given by flag ("+FlagNames()+"), and there is none; a configuration's check has its own timeout (timeout: under the check, or defaults.timeout)")
+	}
 	sets, more := t.fieldSets()
 	problems = append(problems, more...)
 	if t.migrations.Value() != "" {
