@@ -273,31 +273,43 @@ func TestCheckExitCodes(t *testing.T) {
 	}
 }
 
-// --attempt-timeout bounds a flag target's run, as in wait, instead of defaults.timeout (2s).
+// --attempt-timeout bounds a flag target's run, as in wait, instead of defaults.timeout (2s), and the run
+// of REDIS_URL's (or DATABASE_URL's) check, which has no file to set a timeout in either.
 func TestCheckAttemptTimeout(t *testing.T) {
 	t.Parallel()
 	redis := checktest.RedisURL(t)
 	blackhole := checktest.NewProxy(t, checktest.HostPort(t, redis))
 	blackhole.Set(checktest.Blackhole)
-	code, stdout, stderr := runMain(t, noEnv, "check", "--redis", checktest.WithHost(t, redis, blackhole.Addr()), "--attempt-timeout", "300ms", "--output", "json")
-	if code != exitFailed {
-		t.Fatalf("exit %d; want %d:\nstdout: %s\nstderr: %s", code, exitFailed, stdout, stderr)
-	}
-	var report struct {
-		Checks []struct {
-			Reason    string  `json:"reason"`
-			LatencyMS float64 `json:"latency_ms"`
-		} `json:"checks"`
-	}
-	if err := json.Unmarshal([]byte(stdout), &report); err != nil || len(report.Checks) != 1 {
-		t.Fatalf("report %q: %v; want one check", stdout, err)
-	}
-	// Well under the 2s default, whatever the machine's load.
-	if c := report.Checks[0]; c.Reason != "timeout" || c.LatencyMS < 250 || c.LatencyMS > 1500 {
-		t.Errorf("reason %q after %.0f ms; want timeout after about 300 ms", c.Reason, c.LatencyMS)
+	silent := checktest.WithHost(t, redis, blackhole.Addr())
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+	}{
+		{"--redis", noEnv, []string{"--redis", silent}},
+		{"REDIS_URL", map[string]string{"REDIS_URL": silent}, nil},
+	} {
+		args := append(append([]string{"check"}, tc.args...), "--attempt-timeout", "300ms", "--output", "json")
+		code, stdout, stderr := runMain(t, tc.env, args...)
+		if code != exitFailed {
+			t.Fatalf("%s: exit %d; want %d:\nstdout: %s\nstderr: %s", tc.name, code, exitFailed, stdout, stderr)
+		}
+		var report struct {
+			Checks []struct {
+				Reason    string  `json:"reason"`
+				LatencyMS float64 `json:"latency_ms"`
+			} `json:"checks"`
+		}
+		if err := json.Unmarshal([]byte(stdout), &report); err != nil || len(report.Checks) != 1 {
+			t.Fatalf("%s: report %q: %v; want one check", tc.name, stdout, err)
+		}
+		// Well under the 2s default, whatever the machine's load.
+		if c := report.Checks[0]; c.Reason != "timeout" || c.LatencyMS < 250 || c.LatencyMS > 1500 {
+			t.Errorf("%s: reason %q after %.0f ms; want timeout after about 300 ms", tc.name, c.Reason, c.LatencyMS)
+		}
 	}
 
-	code, _, stderr = runMain(t, noEnv, "check", "--redis", redis, "--attempt-timeout", "1ms")
+	code, _, stderr := runMain(t, noEnv, "check", "--redis", redis, "--attempt-timeout", "1ms")
 	if want := "healthgate check: --attempt-timeout: must be at least 10ms (got 1ms)"; code != exitUsage || !strings.Contains(stderr, want) {
 		t.Errorf("exit %d, stderr %q; want %d and %q", code, stderr, exitUsage, want)
 	}

@@ -252,9 +252,16 @@ func (t *Targets) Resolve(lookup config.LookupEnv, criticalOnly bool, attemptTim
 			problems = append(problems, "--migrations: applies to the SQL targets given by flag ("+strings.Join(migrationFlags(), " URL, ")+" URL), and there is none; in a configuration file, write migrations: under the check")
 		}
 	}
-	if attemptTimeout > 0 && len(t.targets) == 0 {
+	switch {
+	case attemptTimeout > 0 && cfg.File == config.EnvironmentName:
+		// DATABASE_URL and REDIS_URL's checks have no file to set a timeout in, as flag targets.
+		for i := range fromConfig {
+			fromConfig[i].Timeout = attemptTimeout
+			fromConfig[i].Interval = max(fromConfig[i].Interval, 2*attemptTimeout)
+		}
+	case attemptTimeout > 0 && len(t.targets) == 0:
 		// It would be ignored: the configuration's checks keep their own timeout.
-		problems = append(problems, "--attempt-timeout: applies to the targets given by flag ("+FlagNames()+"), and there is none; a configuration's check has its own timeout (timeout: under the check, or defaults.timeout)")
+		problems = append(problems, "--attempt-timeout: applies to the targets given by flag ("+FlagNames()+") and to DATABASE_URL and REDIS_URL, and there is none; a configuration's check has its own timeout (timeout: under the check, or defaults.timeout)")
 	}
 	sets, more := t.fieldSets()
 	problems = append(problems, more...)
