@@ -378,6 +378,19 @@ func TestServeListenFlagErrors(t *testing.T) {
 		t.Errorf("three usage errors: exit %d, stderr:\n%s\nwant exit 2 and:\n%s", code, stderr.String(), want)
 	}
 
+	// A flag's error and the configuration's together, as check and wait report them: it read the flag's alone.
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("checks:\n  - {name: db, type: tcp, adress: \"127.0.0.1:1\"}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stderr.Reset()
+	code = run([]string{"serve", "--validate", "--config", bad, "--listen", "foo"}, func(string) (string, bool) { return "", false }, nil, io.Discard, &stderr)
+	for _, w := range []string{"errors:", `--listen: must be host:port or :port (got "foo")`, bad + `:2:27: checks[0] "db": adress: unknown field (did you mean "address"?)`} {
+		if code != exitUsage || !strings.Contains(stderr.String(), w) {
+			t.Errorf("--listen and the file wrong: exit %d, stderr:\n%s\nwant exit 2 and %q", code, stderr.String(), w)
+		}
+	}
+
 	// Both log flags wrong: both said.
 	stderr.Reset()
 	code = run([]string{"serve", "--config", path, "--log-level", "loud", "--log-format", "xml"}, func(string) (string, bool) { return "", false }, nil, io.Discard, &stderr)

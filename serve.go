@@ -49,10 +49,15 @@ func cmdServe(ctx context.Context, args []string, lookup env, again, hup <-chan 
 	}
 	log, more := common.logger(stderr)
 	problems = append(problems, more...)
-	if len(problems) > 0 {
-		return usageError(problems)
-	}
 	path := config.Path(common.config.Value())
+	if len(problems) > 0 {
+		// The configuration's errors join the flags', as check and wait report them: all at once.
+		var cfgErr error
+		if common.config.Problem("config") == "" {
+			_, cfgErr = loadServeConfig(path, lookup)
+		}
+		return targetsError(problems, cfgErr)
+	}
 	if *validate {
 		cfg, err := startConfig(path, lookup, *listen)
 		if err != nil {
