@@ -207,9 +207,15 @@ func (s Source) Errorf(key, format string, args ...any) *Error {
 	if vars := s.Vars[key]; len(vars) > 0 && strings.HasPrefix(msg, "required") {
 		// Written, as ${VAR}s that are set but empty (a Secret's key with no value, an empty
 		// export): the field is not missing, its variables are.
-		msg += fmt.Sprintf(" (written with %s, which is empty here)", strings.Join(vars, ", "))
+		msg += " " + emptyVariables(vars)
 	}
 	return &Error{File: s.File, Line: line, Column: col, Path: s.Path, Field: key, Msg: msg}
+}
+
+// emptyVariables says that a value was written with these variables (their names), set but empty: the
+// words every error about such a value adds.
+func emptyVariables(vars []string) string {
+	return fmt.Sprintf("(written with %s, which is empty here)", strings.Join(vars, ", "))
 }
 
 // Origin names where a field's value came from, for hints ("check the credentials in DATABASE_URL"):

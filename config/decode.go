@@ -490,7 +490,7 @@ func (d *decoder) emptyFromVariable(n *yaml.Node, s string, v reflect.Value, whe
 	if v.Kind() == reflect.String || strings.TrimSpace(s) != "" || len(vars) == 0 {
 		return false
 	}
-	d.errorf(n, where, key, "empty (written with %s, which is empty here): set it, or write a default (${NAME:-value})", strings.Join(vars, ", "))
+	d.errorf(n, where, key, "empty %s: set it, or write a default (${NAME:-value})", emptyVariables(vars))
 	return true
 }
 
@@ -533,7 +533,7 @@ func (d *decoder) readSecretFile(n *yaml.Node, where, key string) (data, path st
 	if path == "" { // it would read as "cannot read : no such file"
 		msg := "must be a file path, not empty"
 		if len(vars) > 0 {
-			msg += fmt.Sprintf(" (written with %s, which is empty here)", strings.Join(names(vars), ", "))
+			msg += " " + emptyVariables(names(vars))
 		}
 		d.errorf(n, where, key, "%s", msg)
 		return "", "", false
