@@ -256,8 +256,7 @@ func (t *Targets) Resolve(lookup config.LookupEnv, criticalOnly bool, attemptTim
 	case attemptTimeout > 0 && cfg.File == config.EnvironmentName:
 		// DATABASE_URL and REDIS_URL's checks have no file to set a timeout in, as flag targets.
 		for i := range fromConfig {
-			fromConfig[i].Timeout = attemptTimeout
-			fromConfig[i].Interval = max(fromConfig[i].Interval, 2*attemptTimeout)
+			boundAttempt(&fromConfig[i], attemptTimeout)
 		}
 	case attemptTimeout > 0 && len(t.targets) == 0:
 		// It would be ignored: the configuration's checks keep their own timeout.
@@ -431,6 +430,12 @@ func selectChecks(cfg *config.Config, only []string, criticalOnly bool) ([]confi
 	return cs, problems
 }
 
+// boundAttempt gives c the --attempt-timeout d, its interval kept longer than it, as everywhere.
+func boundAttempt(c *config.Check, d time.Duration) {
+	c.Timeout = d
+	c.Interval = max(c.Interval, 2*d)
+}
+
 // flagTargetChecks turns the target flags into critical checks named after their kind and index
 // (postgres, postgres-2, ...), skipping names the configuration uses. Each is built once here so
 // that a bad value is reported, naming the flag, before any attempt.
@@ -475,8 +480,7 @@ func flagTargetChecks(cfg *config.Config, targets []flagTarget, attemptTimeout t
 			}
 		}
 		if attemptTimeout > 0 {
-			c.Timeout = attemptTimeout
-			c.Interval = max(c.Interval, 2*attemptTimeout) // keep timeout < interval, as everywhere
+			boundAttempt(&c, attemptTimeout)
 		}
 		ch, err := checks.New(c)
 		if err != nil {
