@@ -323,7 +323,9 @@ func New(c config.Check) (*Check, error) {
 			continue
 		}
 		if owners := appliesTo(key); owners != "" {
-			errs = append(errs, c.Src.Errorf(key, "does not apply to a %s check%s%s", c.Type, fieldNotes[key], owners))
+			e := c.Src.Errorf(key, "does not apply to a %s check%s%s", c.Type, fieldNotes[key], owners)
+			e.Field = c.Spec.WrittenAs(key) // address_file: does not apply
+			errs = append(errs, e)
 			others = append(others, key)
 		}
 	}
@@ -471,14 +473,20 @@ func unknownFields(c config.Check) config.Errors {
 	all = slices.Compact(all)
 	var errs config.Errors
 	for _, key := range c.Spec.Keys() {
+		written := c.Spec.WrittenAs(key) // pasword_file, as the file has it
 		if slices.Contains(all, key) {
+			// A field some kind has, written as NAME_file whose file could not be read: the type
+			// being unknown, no kind's decode says so; said here, all errors at once.
+			errs = append(errs, c.Spec.Unread(key)...)
 			continue
 		}
 		suggestion := ""
 		if best := config.Closest(strings.ToLower(key), all, 3); best != "" {
-			suggestion = fmt.Sprintf(" (did you mean %q?)", best)
+			suggestion = fmt.Sprintf(" (did you mean %q?)", best+strings.TrimPrefix(written, key))
 		}
-		errs = append(errs, c.Src.Errorf(key, "unknown field%s", suggestion))
+		e := c.Src.Errorf(key, "unknown field%s", suggestion)
+		e.Field = written
+		errs = append(errs, e)
 	}
 	return errs
 }

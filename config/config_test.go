@@ -1013,6 +1013,54 @@ func TestFileSuffixOnlyForText(t *testing.T) {
 	)
 }
 
+// TestMistypedFileKey: a kind's field written as NAME_file is named as written, with a suggestion in the
+// same form, and a file is blamed only for a field the check's kind has. pasword_file was reported as
+// "pasword: unknown field", and a mistyped urll_file naming a missing file as "cannot read", not as the
+// unknown field it is (fixing the path would only have led to that error, a round later).
+func TestMistypedFileKey(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "pw")
+	if err := os.WriteFile(secret, []byte("s3cr3t\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	url := filepath.Join(dir, "url")
+	if err := os.WriteFile(url, []byte("postgres://app:s3cr3t@db/app\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing")
+	path := filepath.Join(dir, "healthgate.yaml")
+	data := fmt.Sprintf(`checks:
+  - {name: a, type: postgres, url: "postgres://db/app", pasword_file: %[1]s}
+  - {name: b, type: http, urll_file: %[2]s}
+  - {name: c, type: tcp, address: "db:5432", url_file: %[2]s}
+  - {name: d, type: mysq, url_file: %[2]s, pasword_file: %[1]s}
+  - {name: e, type: tcp, address_file: %[2]s}
+  - {name: f, type: postgres, url_file: %[3]s, pasword: x}
+  - {name: g, type: mysql, url: mysql://db/app, writable: true, pasword: x}
+`, secret, missing, url)
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := load(t, path, testEnv)
+	expectErrors(t, err,
+		`:2:57: checks[0] "a": pasword_file: unknown field`,
+		`:3:5: checks[1] "b": url: required`,
+		`:3:27: checks[1] "b": urll_file: unknown field (did you mean "url_file"?)`,
+		`:4:46: checks[2] "c": url_file: does not apply to a tcp check`,
+		`:5:15: checks[3] "d": type: unknown type "mysq"`,
+		`checks[3] "d": url_file: cannot read `+missing+`: no such file`,
+		`checks[3] "d": pasword_file: unknown field (did you mean "password_file"?)`,
+		`checks[4] "e": address_file: cannot read `+missing+`: no such file`,
+		// Not "an unknown field after the value of url": a value read from a file, or one that another
+		// field follows, was not cut at a ','.
+		`checks[5] "f": pasword: unknown field`,
+		`checks[6] "g": pasword: unknown field`,
+	)
+	if strings.Contains(err.Error(), "s3cr3t") {
+		t.Errorf("the secret file's content is shown: %v", err)
+	}
+}
+
 // TestGRPCListenClash: grpc_listen must not bind the port listen binds, written the same way or not (a
 // wildcard :8080 binds 127.0.0.1:8080 too); serve --validate said OK and serve then failed to listen.
 func TestGRPCListenClash(t *testing.T) {
@@ -1208,8 +1256,14 @@ func TestEmptyFilePath(t *testing.T) {
   - {name: b, type: http, url_file: "${SECRET_PATH}"}
   - {name: c, type: http, url: "http://c/", headers_file: {Authorization: ""}}
 `
-	_, err := config.Parse("empty-path.yaml", []byte(data), env(map[string]string{"SECRET_PATH": ""}))
-	expectErrors(t, err,
+	// A kind's field read from a file is reported by the kind (Spec.Unread): Parse, then the kinds.
+	cfg, err := config.Parse("empty-path.yaml", []byte(data), env(map[string]string{"SECRET_PATH": ""}))
+	var errs config.Errors
+	errors.As(err, &errs)
+	if cfg != nil {
+		errs = append(errs, checks.Validate(cfg.Checks)...)
+	}
+	expectErrors(t, errs.Err(),
 		`empty-path.yaml:2:37: checks[0] "a": url_file: must be a file path, not empty`,
 		`empty-path.yaml:3:37: checks[1] "b": url_file: must be a file path, not empty (written with SECRET_PATH, which is empty here)`,
 		`empty-path.yaml:4:75: checks[2] "c": headers_file.Authorization: must be a file path, not empty`,

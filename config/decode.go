@@ -96,6 +96,8 @@ type decoder struct {
 	// was written with (Source.Vars).
 	specPath string
 	specVars map[string][]string
+	// spec is the Spec decoded (Spec.Decode): which of its keys were written as NAME_file.
+	spec *Spec
 	// refs, when set (Inspect), collects every ${VAR} and *_file path met.
 	refs *[]Ref
 	// known are more field names for suggestions: the common fields, when a kind decodes its Spec.
@@ -256,6 +258,10 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path, key string) {
 		}
 		seen[name] = k.Line
 		if idx, ok := fields[name]; ok {
+			if errs := d.unreadSpecFile(where, name); errs != nil {
+				d.errs = append(d.errs, errs...)
+				continue
+			}
 			if unwritten(val, t.Field(idx)) {
 				continue
 			}
@@ -297,8 +303,14 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path, key string) {
 			d.errorf(k, where, "", "%s", valuelessWords)
 			continue
 		}
-		if secret := afterSecret(n, i, t, fields); secret != "" {
+		if secret := afterSecret(n, i, t, fields); secret != "" && !(d.spec != nil && where == d.specPath && d.spec.files[secret]) {
+			// (A value read from a file, url_file, was not written here: nothing of it can be cut.)
 			d.errorf(k, where, "", afterSecretWords, secret)
+			continue
+		}
+		if d.spec != nil && where == d.specPath && d.spec.files[name] {
+			// pasword_file: the key as written, and the suggestion in the same form.
+			d.errorf(k, where, name+fileSuffix, "unknown field%s", fileSuggestion(d.suggest(name, fields)))
 			continue
 		}
 		d.errorf(k, where, name, "unknown field%s", d.suggest(name, fields))
@@ -807,6 +819,24 @@ func (d *decoder) suggest(name string, fields map[string]int) string {
 	return suggest(name, all)
 }
 
+// unreadSpecFile returns the errors of a kind's field written as NAME_file whose file could not be read
+// (Spec.Unread), when the mapping decoded is that Spec's.
+func (d *decoder) unreadSpecFile(where, name string) Errors {
+	if d.spec == nil || where != d.specPath {
+		return nil
+	}
+	return d.spec.Unread(name)
+}
+
+// fileSuggestion turns a suggestion of a field, ` (did you mean "url"?)`, into one of its file form,
+// ` (did you mean "url_file"?)`.
+func fileSuggestion(s string) string {
+	if s == "" {
+		return ""
+	}
+	return strings.TrimSuffix(s, `"?)`) + fileSuffix + `"?)`
+}
+
 func suggest(name string, fields map[string]int) string {
 	// Fields are lower case: URL or Interval is the field in another case, however short.
 	best := Closest(strings.ToLower(name), slices.Sorted(maps.Keys(fields)), 3)
@@ -860,13 +890,14 @@ const afterSecretWords = "an unknown field after the value of %s on its line (no
 
 // afterSecret is the secret field (tagged secret:"true") whose value the key n.Content[i] follows on
 // the same line, in a {...} mapping: that key may be the rest of the secret, cut at a ','. "" for none.
+// Only a value written plain can be cut so ({password: "ab,cd"} cannot), and the rest is the next key.
 func afterSecret(n *yaml.Node, i int, t reflect.Type, fields map[string]int) string {
-	k := n.Content[i]
-	for j := 0; j+1 < i; j += 2 {
-		pk, pv := n.Content[j], n.Content[j+1]
-		if idx, ok := fields[pk.Value]; ok && pv.Kind == yaml.ScalarNode && pv.Line == k.Line && t.Field(idx).Tag.Get("secret") == "true" {
-			return pk.Value
-		}
+	if i < 2 {
+		return ""
+	}
+	k, pk, pv := n.Content[i], n.Content[i-2], n.Content[i-1]
+	if idx, ok := fields[pk.Value]; ok && pv.Kind == yaml.ScalarNode && pv.Style == 0 && pv.Line == k.Line && t.Field(idx).Tag.Get("secret") == "true" {
+		return pk.Value
 	}
 	return ""
 }

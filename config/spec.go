@@ -22,6 +22,13 @@ type Spec struct {
 	node *yaml.Node // a mapping; nil when empty
 	file string
 	path string
+	// files holds the fields written as NAME_file, and unread, of those, the ones whose file could not
+	// be read, with the errors that say why. Both are reported when the kind decodes the Spec: an error
+	// names the key as written (pasword_file, not pasword), and a file is blamed only for a field the
+	// kind has (of a mistyped urll_file, "unknown field" is the error, not its missing file). Shared by
+	// copies: never changed in place.
+	files  map[string]bool
+	unread map[string]Errors
 }
 
 // SpecOf returns a Spec holding Go values (a flag target, the environment, tests), taken literally: no
@@ -81,6 +88,7 @@ func hasComment(n *yaml.Node) bool {
 
 // setNode sets the field key to v on a copy of the Spec's node.
 func (s *Spec) setNode(key string, v *yaml.Node) {
+	s.files, s.unread = withoutKey(s.files, key), withoutKey(s.unread, key)
 	n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
 	if s.node != nil {
 		for i := 0; i+1 < len(s.node.Content); i += 2 {
@@ -180,6 +188,7 @@ func (s Spec) Adopt(from Spec, key string) (Spec, bool) {
 		return s, false
 	}
 	out := s.Without(key) // a new node when s has one: s's is never changed
+	out.files, out.unread = adoptKey(s.files, from.files, key), adoptKey(s.unread, from.unread, key)
 	if want != nil {
 		if out.node == nil {
 			out.node = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
@@ -226,6 +235,29 @@ func adoptKey[V any](to, from map[string]V, key string) map[string]V {
 	return out
 }
 
+// withoutKey returns m less key, changing a copy, never m itself.
+func withoutKey[V any](m map[string]V, key string) map[string]V {
+	if _, ok := m[key]; !ok {
+		return m
+	}
+	out := maps.Clone(m)
+	delete(out, key)
+	return out
+}
+
+// WrittenAs is the key a field was written as: key, or key_file when its value was read from a file.
+func (s Spec) WrittenAs(key string) string {
+	if s.files[key] {
+		return key + fileSuffix
+	}
+	return key
+}
+
+// Unread returns the errors of a field written as key_file whose file could not be read (nil when
+// there are none): Decode reports them for a field of the kind; a caller that decodes no kind (the type
+// is unknown) reports them itself.
+func (s Spec) Unread(key string) Errors { return s.unread[key] }
+
 // field returns the value node of a field, nil when it is not set.
 func (s Spec) field(key string) *yaml.Node {
 	if s.node != nil {
@@ -255,7 +287,7 @@ func (s Spec) Decode(into any, known ...string) Errors { return s.decode(into, n
 // decode is Decode, told the variables each field was written with (its check's Source.Vars), which
 // an error about a value they left empty names.
 func (s Spec) decode(into any, vars map[string][]string, known ...string) Errors {
-	d := &decoder{file: s.file, literal: true, known: known, specPath: s.path, specVars: vars}
+	d := &decoder{file: s.file, literal: true, known: known, specPath: s.path, specVars: vars, spec: &s}
 	node := s.node
 	if node == nil {
 		node = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -12,6 +13,8 @@ import (
 type specBuilder struct {
 	keys, vals []*yaml.Node
 	fileMaps   []specFileMap
+	files      map[string]bool   // keys written as NAME_file (Spec.files)
+	unread     map[string]Errors // of which, those whose file could not be read (Spec.unread)
 }
 
 // specFileMap is a `<map>_file:` mapping of a kind's field, merged once every key is read.
@@ -34,6 +37,8 @@ func (b *specBuilder) index(key string) int {
 
 // set adds a field, or replaces it (an explicit key wins over a merged one).
 func (b *specBuilder) set(k, v *yaml.Node) {
+	delete(b.files, k.Value)
+	delete(b.unread, k.Value)
 	if i := b.index(k.Value); i >= 0 {
 		b.keys[i], b.vals[i] = k, v
 		return
@@ -44,6 +49,12 @@ func (b *specBuilder) set(k, v *yaml.Node) {
 
 func (b *specBuilder) build(file, path string) Spec {
 	s := Spec{file: file, path: path}
+	if len(b.files) > 0 {
+		s.files = b.files
+	}
+	if len(b.unread) > 0 {
+		s.unread = b.unread
+	}
 	if len(b.keys) > 0 {
 		s.node = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
 		for i := range b.keys {
@@ -51,6 +62,15 @@ func (b *specBuilder) build(file, path string) Spec {
 		}
 	}
 	return s
+}
+
+// setKey sets m[key] to v, making m when it is nil.
+func setKey[V any](m map[string]V, key string, v V) map[string]V {
+	if m == nil {
+		m = map[string]V{}
+	}
+	m[key] = v
+	return m
 }
 
 // specField takes one key of a check that is not a common field: the kind's. NAME_file reads NAME's value
@@ -87,14 +107,24 @@ func (d *decoder) specField(k, val *yaml.Node, src *Source, where string, b *spe
 			seen[base] = k.Line
 		}
 		src.place(base, k)
+		reported := len(d.errs)
 		data, path, ok := d.readSecretFile(val, where, name)
-		if !ok {
+		var unread Errors
+		if ok {
+			src.SetOrigin(base, path)
+		} else {
+			// Kept for the kind's decode (Spec.Unread), which reports them for a field it has; of one
+			// it has not, the error is "unknown field", not its file.
 			fail(base)
-			return
+			unread = slices.Clone(d.errs[reported:])
+			d.errs = d.errs[:reported]
 		}
-		src.SetOrigin(base, path)
 		b.set(&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: base, Line: k.Line, Column: k.Column},
 			&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: data, Line: val.Line, Column: val.Column})
+		b.files = setKey(b.files, base, true)
+		if unread != nil {
+			b.unread = setKey(b.unread, base, unread)
+		}
 		return
 	}
 	src.place(name, k)
