@@ -45,6 +45,16 @@ func badHost(host string) string {
 	return ""
 }
 
+// badHostName says why host, neither an IP address nor a name the resolver can ask for (badDNSName),
+// cannot be dialled: "" when it can. The resolver answers such a name as NXDOMAIN without a query, and
+// the check would fail at every run as if the name were not published.
+func badHostName(host string) string {
+	if isIPLiteral(host) {
+		return ""
+	}
+	return badDNSName(host)
+}
+
 // checkAddress validates a host:port field; a missing port is defPort when one is given. The port is a
 // number from 1 to 65535 or a service name the system knows (http, memcache).
 func checkAddress(c config.Check, address, field, defPort string) (string, *config.Error) {
@@ -73,6 +83,9 @@ func checkAddress(c config.Check, address, field, defPort string) (string, *conf
 	}
 	if err != nil || host == "" {
 		return "", c.Src.Errorf(field, "must be host:port (got %s)", quoteAddress(address))
+	}
+	if why := badHostName(host); why != "" {
+		return "", c.Src.Errorf(field, "must be host:port (got %s): the host is not a DNS name: %s", quoteAddress(address), why)
 	}
 	n, nerr := strconv.Atoi(port)
 	if nerr == nil && (n < 1 || n > 65535) {

@@ -33,6 +33,9 @@ func TestAddressFieldsHideSecrets(t *testing.T) {
 				{"no host, a password as the port", spec("address", ":s3cr3t-pw"), "must be host:port"},
 				{"an IPv6 address without brackets", spec("address", "fd00::7:5432"), "an IPv6 address is written in brackets"},
 				{"an IPv6 address alone", spec("address", "::1"), "an IPv6 address is written in brackets"},
+				// A name the resolver answers as NXDOMAIN without asking: said at once, and why.
+				{"an empty label", spec("address", "db..internal:5432"), `must be host:port (got "db..internal:5432"): the host is not a DNS name: it has an empty label`},
+				{"a label ending with '-'", spec("address", "db-.internal:5432"), "cannot begin or end with '-'"},
 			})
 		})
 	}
@@ -42,6 +45,7 @@ func TestAddressFieldsHideSecrets(t *testing.T) {
 			{"user:password as host", spec("host", "app:s3cr3t-pw"), `must be a DNS name such as payments.internal (got "xxxxx")`},
 			{"a user part in the server", spec("host", "payments.internal", "server", "app:s3cr3t-pw@10.0.0.1:53"), "user information"},
 			{"a token in the server", spec("host", "payments.internal", "server", "10.0.0.1:53?token=s3cr3t"), "a path or parameters have no place"},
+			{"a server name with an empty label", spec("host", "payments.internal", "server", "ns1..internal"), "the host is not a DNS name: it has an empty label"},
 		})
 	})
 }

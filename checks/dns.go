@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"unicode"
 
 	"github.com/healthgate/healthgate/config"
 )
@@ -80,6 +81,12 @@ func dnsSettingsOf(c config.Check, s *dnsSpec) (dnsSettings, config.Errors) {
 		errs = append(errs, c.Src.Errorf("host", "must be a DNS name such as payments.internal (got %s)", quoteAddress(s.Host)))
 	case len(strings.TrimSuffix(d.host, ".")) > 253:
 		errs = append(errs, c.Src.Errorf("host", "a DNS name is at most 253 characters"))
+	default:
+		// The Go resolver answers a name it could never ask for as it answers NXDOMAIN, without a query:
+		// the check would fail at every run as if the name were not published.
+		if why := badDNSName(d.host); why != "" {
+			errs = append(errs, c.Src.Errorf("host", "must be a DNS name such as payments.internal (got %s): %s", quoteAddress(s.Host), why))
+		}
 	}
 	if d.record != "" && !slices.Contains(dnsRecords, d.record) {
 		errs = append(errs, c.Src.Errorf("record", "must be one of %s (got %q; default: A and AAAA)", strings.Join(dnsRecords, ", "), s.Record))
@@ -116,12 +123,50 @@ func dnsSettingsOf(c config.Check, s *dnsSpec) (dnsSettings, config.Errors) {
 		host, port, err := net.SplitHostPort(server)
 		if why := badHost(s.Server); why != "" {
 			errs = append(errs, c.Src.Errorf("server", "must be host or host:port of a DNS server (got %s): %s", quoteAddress(s.Server), why))
+		} else if why := badHostName(host); err == nil && why != "" {
+			errs = append(errs, c.Src.Errorf("server", "must be host or host:port of a DNS server (got %s): the host is not a DNS name: %s", quoteAddress(s.Server), why))
 		} else if n, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || n < 1 || n > 65535 {
 			errs = append(errs, c.Src.Errorf("server", "must be host or host:port of a DNS server (got %s)", quoteAddress(s.Server)))
 		}
 		d.server = server
 	}
 	return d, errs
+}
+
+// badDNSName says why name cannot be asked of a resolver ("" when it can): each label (the parts between
+// dots) 1 to 63 letters, digits, '-' or '_' (as in _grpc._tcp), not beginning or ending with '-', and
+// not every label digits alone. A final dot (a fully qualified name) is allowed.
+func badDNSName(name string) string {
+	if name == "." {
+		return "" // the root
+	}
+	labels := strings.Split(strings.TrimSuffix(name, "."), ".")
+	numeric := true
+	for _, l := range labels {
+		switch {
+		case l == "":
+			return "it has an empty label (two dots together, or a dot at the start)"
+		case len(l) > 63:
+			return fmt.Sprintf("a label (a part between dots) is at most 63 characters; %q has %d", l[:12]+"...", len(l))
+		case l[0] == '-' || l[len(l)-1] == '-':
+			return fmt.Sprintf("a label cannot begin or end with '-' (%q)", l)
+		}
+		for _, r := range l {
+			switch {
+			case r >= '0' && r <= '9':
+			case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r == '-', r == '_':
+				numeric = false
+			case r > unicode.MaxASCII:
+				return "a name in another alphabet is asked in its ASCII form (IDNA, xn--...), which the resolver does not make: write that form"
+			default:
+				return fmt.Sprintf("%q is not allowed in a DNS name (letters, digits, '-', '_' and dots)", r)
+			}
+		}
+	}
+	if numeric {
+		return "digits and dots alone are not a name (nor an IP address)"
+	}
+	return ""
 }
 
 // hasPort reports whether host is host:port (a name or an IPv4 address, or an IPv6 one in brackets,

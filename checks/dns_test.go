@@ -328,6 +328,15 @@ func TestDNSConfig(t *testing.T) {
 		// A URL's parameters pasted with the name: refused, and not quoted.
 		{config.Check{Spec: config.SpecOf(map[string]any{"host": "payments.internal?token=s3cr3t"})}, `must be a DNS name such as payments.internal (got "xxxxx")`},
 		{config.Check{Spec: config.SpecOf(map[string]any{"host": "payments.internal#s3cr3t"})}, "must be a DNS name"},
+		// Names the resolver answers as NXDOMAIN without asking anyone: refused, with the reason.
+		{config.Check{Spec: config.SpecOf(map[string]any{"host": "payments..internal"})}, `(got "payments..internal"): it has an empty label`},
+		{config.Check{Spec: config.SpecOf(map[string]any{"host": ".payments.internal"})}, "empty label"},
+		{config.Check{Spec: config.SpecOf(map[string]any{"host": "-payments.internal"})}, `a label cannot begin or end with '-' ("-payments")`},
+		{config.Check{Spec: config.SpecOf(map[string]any{"host": "payments-.internal"})}, "cannot begin or end with '-'"},
+		{config.Check{Spec: config.SpecOf(map[string]any{"host": strings.Repeat("p", 64) + ".internal"})}, "at most 63 characters; \"pppppppppppp...\" has 64"},
+		{config.Check{Spec: config.SpecOf(map[string]any{"host": "pay!ments.internal"})}, `'!' is not allowed in a DNS name`},
+		{config.Check{Spec: config.SpecOf(map[string]any{"host": "zahlungen.bücher.example"})}, "IDNA, xn--"},
+		{config.Check{Spec: config.SpecOf(map[string]any{"host": "1.2.3"})}, "digits and dots alone"},
 	} {
 		c := config.NewCheck("d", "dns", "test", config.NewDefaults())
 		c.Spec = tc.c.Spec
@@ -341,6 +350,17 @@ func TestDNSConfig(t *testing.T) {
 		} else if strings.Contains(err.Error(), "s3cr3t") {
 			t.Errorf("%+v: the error shows the secret: %v", tc.c, err)
 		}
+	}
+	// What a name may be: an SRV owner's underscores, a final dot, a label of digits, IDNA's ASCII form.
+	for _, host := range []string{"_grpc._tcp.payments.internal", "payments.internal.", "1password.example", "xn--bcher-kva.example", "localhost", "a-b.c_d.e"} {
+		c := config.NewCheck("d", "dns", "test", config.NewDefaults())
+		c.Spec = config.SpecOf(map[string]any{"host": host})
+		ch, err := checks.New(c)
+		if err != nil {
+			t.Errorf("host %q: %v", host, err)
+			continue
+		}
+		ch.Close()
 	}
 	c := config.NewCheck("d", "dns", "test", config.NewDefaults())
 	c.Spec, c.Timeout = config.SpecOf(map[string]any{"host": "payments.internal", "server": "10.96.0.10"}), 2*time.Second
