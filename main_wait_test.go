@@ -786,6 +786,14 @@ func TestWaitMissingCommand(t *testing.T) {
 	if got := cmd.ProcessState.ExitCode(); got != exitNotFound || !strings.Contains(string(out), "command not found") {
 		t.Errorf("binary: exit %d; want 127 with a clear message: %s", got, out)
 	}
+	// With no PATH at all (env -i), the lookup had nowhere to look: said, with the way out. It said
+	// "true is not in PATH", of a command every system has.
+	cmd = exec.CommandContext(t.Context(), healthgateBinary(t), "wait", "--tcp", listening(t), "--", "true")
+	cmd.Env = []string{}
+	out, _ = cmd.CombinedOutput()
+	if got, want := cmd.ProcessState.ExitCode(), "command not found: true is not in PATH, which is empty or not set here: set PATH, or write the command's full path"; got != exitNotFound || !strings.Contains(string(out), want) {
+		t.Errorf("binary, no PATH: exit %d; want 127 and %q: %s", got, want, out)
+	}
 }
 
 // A signal the process was started with ignored (nohup's SIGHUP, the SIGINT a shell ignores for a job it

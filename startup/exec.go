@@ -50,6 +50,9 @@ func LookCommand(argv []string) (Command, error) {
 		return Command{}, fmt.Errorf("%w: %s: permission denied", ErrNotExecutable, name)
 	case errors.Is(err, exec.ErrDot):
 		return Command{}, fmt.Errorf("%w: %s is only in the current directory (PATH lists it relatively): write ./%s", ErrNotFound, name, name)
+	case errors.Is(err, exec.ErrNotFound) && os.Getenv("PATH") == "":
+		// env -i, or a process manager that passes no environment: the lookup had nowhere to look.
+		return Command{}, fmt.Errorf("%w: %s is not in PATH, which is empty or not set here: set PATH, or write the command's full path (/usr/bin/%s, say)", ErrNotFound, name, name)
 	case errors.Is(err, exec.ErrNotFound):
 		return Command{}, fmt.Errorf("%w: %s is not in PATH", ErrNotFound, name)
 	case errors.Is(err, fs.ErrNotExist):
