@@ -54,6 +54,7 @@ type fleetCache struct {
 	snap *monitor.Snapshot
 	all  atomic.Pointer[body]
 	one  []atomic.Pointer[body] // by the check's index in snap.Checks
+	none atomic.Pointer[body]   // asked alone, a check this process does not have
 }
 
 func newFleetCache(s *monitor.Snapshot) *fleetCache {
@@ -80,7 +81,14 @@ func (fc *fleetCache) only(instance string, names []string) *body {
 	if len(names) == 1 {
 		i, ok := fc.snap.Index(names[0])
 		if !ok {
-			return renderFleet(instance, nil)
+			// A check this process does not have (a peer's newer configuration, a mistyped name):
+			// the answer without checks, rendered once, as any other.
+			if b := fc.none.Load(); b != nil {
+				return b
+			}
+			b := renderFleet(instance, nil)
+			fc.none.Store(b)
+			return b
 		}
 		if b := fc.one[i].Load(); b != nil {
 			return b
@@ -96,6 +104,33 @@ func (fc *fleetCache) only(instance string, names []string) *body {
 		}
 	}
 	return renderFleet(instance, cs)
+}
+
+// fleetNames appends to names the values of the check parameter in query, unescaped. What a peer asks,
+// check=NAME (a check's name needs no escape), takes no allocation: url.ParseQuery made a map per request.
+func fleetNames(query string, names []string) []string {
+	for query != "" {
+		var part string
+		part, query, _ = strings.Cut(query, "&")
+		key, value, _ := strings.Cut(part, "=")
+		if key != checkFleetParam {
+			if !strings.ContainsAny(key, "%+") {
+				continue
+			}
+			if k, err := url.QueryUnescape(key); err != nil || k != checkFleetParam {
+				continue
+			}
+		}
+		if strings.ContainsAny(value, "%+") {
+			v, err := url.QueryUnescape(value)
+			if err != nil {
+				continue // url.ParseQuery leaves such a pair out too
+			}
+			value = v
+		}
+		names = append(names, value)
+	}
+	return names
 }
 
 // renderFleet renders /fleetz with the states of cs.
@@ -131,7 +166,8 @@ func (h *Handler) fleetz(w http.ResponseWriter, r *http.Request) {
 	}
 	var b *body
 	if r.URL.RawQuery != "" {
-		if names := r.URL.Query()[checkFleetParam]; len(names) > 0 {
+		var one [1]string // on the stack: a peer names one check
+		if names := fleetNames(r.URL.RawQuery, one[:0]); len(names) > 0 {
 			b = fc.only(set.instance, names)
 		}
 	}

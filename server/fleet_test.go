@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -614,5 +616,18 @@ func TestPeersHearAPodOfManyChecks(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		t.Fatalf("Ask = %d, %d (results %v); want the pod of 1,001 checks heard, failing", a, failing, results)
+	}
+}
+
+// TestFleetNames: the check parameter of /fleetz is read as url.ParseQuery reads it, without its map.
+func TestFleetNames(t *testing.T) {
+	for _, q := range []string{
+		"check=db", "check=db&check=cache", "x=1&check=db", "check=a%2Fb", "check=a+b", "ch%65ck=db",
+		"check=%zz&check=db", "check", "check=", "&&check=db&", "checks=db", "check=db=1", "verbose&check=db",
+	} {
+		want, _ := url.ParseQuery(q)
+		if got := fleetNames(q, nil); !slices.Equal(got, want[checkFleetParam]) {
+			t.Errorf("%q: %q; want %q, as url.ParseQuery reads it", q, got, want[checkFleetParam])
+		}
 	}
 }
