@@ -31,6 +31,11 @@ import (
 // dependency that streams cannot hold a run or the memory.
 const maxBody = 64 << 10
 
+// maxDrain bounds what is read of a longer answer, past maxBody, only to keep its connection for the next
+// run: a body left unread closes it, and each run of a check of a large page (a home page, a verbose
+// health report) opened a new connection, and a TLS handshake.
+const maxDrain = 1 << 20
+
 const maxRedirects = 5
 
 // errTooManyRedirects ends a run whose redirects go on past maxRedirects (a loop, often a login page
@@ -669,6 +674,11 @@ func (h *httpCheck) answer(resp *http.Response) error {
 		return &Error{Class: class, Err: errors.New(msg), Hint: hint, past: drained}
 	}
 	body, readErr := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if readErr == nil && len(body) == maxBody && resp.ContentLength <= maxDrain {
+		// Read to its end, up to maxDrain in all, so the connection is kept; what is read says
+		// nothing more (a body cut off or stalling past maxBody leaves the verdict as it is).
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrain-maxBody))
+	}
 	if readErr != nil {
 		// A status line followed by a body that stalls or is cut off is not a healthy answer.
 		_, proxy := h.proxyOf(resp.Request)

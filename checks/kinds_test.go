@@ -1330,6 +1330,51 @@ func TestHTTPUnexpectedStatusKeepsConnection(t *testing.T) {
 	assertClass(t, err, checks.NotReady)
 }
 
+// TestHTTPLargeBodyKeepsConnection: an answer longer than what the check reads (64 KiB) is read to its
+// end, up to 1 MiB, so its connection is kept: each run of a check of a 200 KB page opened a new one.
+// A longer answer still passes, on a connection of its own.
+func TestHTTPLargeBodyKeepsConnection(t *testing.T) {
+	var conns atomic.Int32
+	page := strings.Repeat("x", 200<<10)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/chunked":
+			for i := 0; i < len(page); i += 10 << 10 {
+				_, _ = io.WriteString(w, page[i:i+10<<10])
+				w.(http.Flusher).Flush()
+			}
+		case "/huge":
+			w.Header().Set("Content-Length", strconv.Itoa(2<<20))
+			_, _ = io.WriteString(w, strings.Repeat("x", 2<<20))
+		default:
+			_, _ = io.WriteString(w, page) // with a Content-Length
+		}
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	for _, path := range []string{"/page", "/chunked"} {
+		conns.Store(0)
+		ch := newCheckTimeout(t, config.Check{Type: "http", Spec: config.SpecOf(map[string]any{"url": srv.URL + path, "body_contains": "xxx"})}, generousTimeout)
+		for range 3 {
+			if err, _ := runCheck(t, ch); err != nil {
+				t.Fatalf("%s: %v", path, err)
+			}
+		}
+		if n := conns.Load(); n != 1 {
+			t.Errorf("%s: %d connections for 3 runs of a 200 KB answer; want 1, kept", path, n)
+		}
+	}
+	ch := newCheckTimeout(t, config.Check{Type: "http", Spec: config.SpecOf(map[string]any{"url": srv.URL + "/huge"})}, generousTimeout)
+	if err, _ := runCheck(t, ch); err != nil {
+		t.Errorf("/huge: %v", err)
+	}
+}
+
 // TestHTTPKeptConnectionClosedUnanswered: a server that closes a kept connection when the next run's
 // request arrives (its keep-alive timeout running out as the request goes) fails no run: the request is
 // sent once more on a fresh connection. net/http does that itself for a GET only: a POST check failed
