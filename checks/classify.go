@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"strings"
@@ -118,12 +119,31 @@ func classified(err error) error {
 	if path, missing, ok := unixDialFailure(err); ok {
 		// The generic refused hint speaks of host and port.
 		hint := "nothing listens at the unix socket " + path + ": the file exists, but no server holds it (one that stopped and left it behind); is the server running?"
-		if missing {
+		// Linux refuses a connect to a directory or a regular file as to a socket no one holds.
+		switch fi, serr := os.Stat(path); {
+		case missing:
 			hint = "no unix socket at " + path + ": the server is not running, or it makes its socket elsewhere; is the socket path in %s right?"
+		case serr == nil && fi.IsDir():
+			hint = path + " is a directory, not a unix socket: the path in %s names a directory; write the path of the socket file in it (as /run/mysqld/mysqld.sock)"
+		case serr == nil && fi.Mode()&fs.ModeSocket == 0:
+			hint = path + " is not a unix socket (a " + fileKind(fi.Mode()) + "): is the socket path in %s right?"
 		}
 		return &Error{Class: Refused, Err: err, Hint: hint}
 	}
 	return &Error{Class: classifyNet(err), Err: err}
+}
+
+// fileKind names what a file that is not a socket is, for a hint.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsRegular():
+		return "regular file"
+	case m&fs.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&fs.ModeDevice != 0:
+		return "device"
+	}
+	return "file of another kind"
 }
 
 // unixDialFailure reports a dial of a unix socket that found no socket file at path (missing), or a file

@@ -1107,6 +1107,21 @@ func TestUnixSocketNothingListens(t *testing.T) {
 			})
 		}
 	}
+	// A directory or a regular file where the socket should be: Linux refuses the connect as it refuses
+	// one to a socket no one holds, which the hint said ("one that stopped and left it behind").
+	file := filepath.Join(dir, "file.sock")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ kind, url, hint string }{
+		{"mysql", "app:s3cr3t-pw@unix(" + stale + ")/orders", stale + " is a directory, not a unix socket: the path in url names a directory"},
+		{"redis", "unix://:s3cr3t-pw@" + stale, stale + " is a directory, not a unix socket"},
+		{"mysql", "app:s3cr3t-pw@unix(" + file + ")/orders", file + " is not a unix socket (a regular file)"},
+	} {
+		ch := newCheckTimeout(t, config.Check{Type: tc.kind, Spec: config.SpecOf(map[string]any{"url": tc.url})}, generousTimeout)
+		err, _ := runCheck(t, ch)
+		assertAnswer(t, ch, err, checks.Refused, tc.hint, "s3cr3t")
+	}
 }
 
 // TestBuildNeverDials: building a check of any registered kind, aimed at a proxy, and closing it while
