@@ -602,7 +602,27 @@ func (h *httpCheck) exchangeError(err error) error {
 		// differ, a Transfer-Encoding other than chunked). It was class unknown.
 		return &Error{Class: BadResponse, Err: err, Hint: httpMalformedHint}
 	}
-	return withTLSHint(classified(err))
+	return h.redirectedHint(withTLSHint(classified(err)), err)
+}
+
+// redirectedHint gives a failure of a redirect's target (another host or port than the url's: the
+// first answer was a redirect, followed) a hint that says so: the class's own spoke of the host and
+// port in the url, which answered.
+func (h *httpCheck) redirectedHint(err, cause error) error {
+	var e *Error
+	var ue *url.Error
+	if !errors.As(err, &e) || e.Hint != "" || !errors.As(cause, &ue) {
+		return err
+	}
+	u, perr := url.Parse(ue.URL)
+	if perr != nil || u.Host == "" || h.sameOrigin(u) {
+		return err
+	}
+	switch e.Class {
+	case DNS, Refused, Timeout, TLS, Reset:
+		e.Hint = "the url answered with a redirect, followed to " + u.Scheme + "://" + u.Host + ", which failed: that server is down or unreachable from here, or the redirect points to the wrong place (an internal host, another port, http for https); check it, or point %s at the final URL"
+	}
+	return err
 }
 
 const httpsPortHint = "the port speaks HTTPS and was sent plain HTTP: use https:// in %s (with a tls block if its certificate needs one)"

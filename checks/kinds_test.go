@@ -1219,6 +1219,23 @@ func pgError(severity, code, msg string) []byte {
 	return append([]byte{'E', byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}, body...)
 }
 
+// TestHTTPRedirectTargetDown: a redirect followed to a server that refuses is refused, with a hint that
+// names where the redirect went; the class's own hint asked whether host and port in the url were right,
+// of the url that had answered. A failure at the url itself keeps the class's hint.
+func TestHTTPRedirectTargetDown(t *testing.T) {
+	closed := checktest.ClosedAddr(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "http://"+closed+"/health?token=s3cr3t", http.StatusFound)
+	}))
+	t.Cleanup(srv.Close)
+	ch := newCheckTimeout(t, config.Check{Type: "http", Spec: config.SpecOf(map[string]any{"url": srv.URL + "/healthz", "follow_redirects": true})}, generousTimeout)
+	err, _ := runCheck(t, ch)
+	assertAnswer(t, ch, err, checks.Refused, "the url answered with a redirect, followed to http://"+closed+", which failed", "s3cr3t")
+	ch = newCheckTimeout(t, config.Check{Type: "http", Spec: config.SpecOf(map[string]any{"url": "http://" + closed + "/healthz", "follow_redirects": true})}, generousTimeout)
+	err, _ = runCheck(t, ch)
+	assertAnswer(t, ch, err, checks.Refused, "nothing listens there yet: is the dependency running, and are host and port in", "s3cr3t")
+}
+
 // TestHTTPRedirectKeepsHeadersHome: with follow_redirects, the configured headers (secrets: a token in
 // X-Api-Key or Authorization) go only to the scheme, host and port of the url. net/http copied every
 // header to each hop and dropped Authorization only for another host name: X-Api-Key went to any host a
