@@ -12,6 +12,8 @@ import (
 	"os"
 	"strings"
 	"syscall"
+
+	"github.com/healthgate/healthgate/config"
 )
 
 // Class says why a run failed, in the words an operator acts on (docs/design.md §4). It is what logs,
@@ -126,24 +128,11 @@ func classified(err error) error {
 		case serr == nil && fi.IsDir():
 			hint = path + " is a directory, not a unix socket: the path in %s names a directory; write the path of the socket file in it (as /run/mysqld/mysqld.sock)"
 		case serr == nil && fi.Mode()&fs.ModeSocket == 0:
-			hint = path + " is not a unix socket (a " + fileKind(fi.Mode()) + "): is the socket path in %s right?"
+			hint = path + " is not a unix socket (" + config.FileKind(fi.Mode()) + "): is the socket path in %s right?"
 		}
 		return &Error{Class: Refused, Err: err, Hint: hint}
 	}
 	return &Error{Class: classifyNet(err), Err: err}
-}
-
-// fileKind names what a file that is not a socket is, for a hint.
-func fileKind(m fs.FileMode) string {
-	switch {
-	case m.IsRegular():
-		return "regular file"
-	case m&fs.ModeNamedPipe != 0:
-		return "named pipe"
-	case m&fs.ModeDevice != 0:
-		return "device"
-	}
-	return "file of another kind"
 }
 
 // unixDialFailure reports a dial of a unix socket that found no socket file at path (missing), or a file

@@ -98,7 +98,7 @@ func openBounded(path string, limit int64) (*os.File, error) {
 	}
 	if !info.Mode().IsRegular() {
 		f.Close()
-		return nil, &FileError{Path: path, Why: "not a regular file (" + fileKind(info.Mode()) + ")"}
+		return nil, &FileError{Path: path, Why: "not a regular file (" + FileKind(info.Mode()) + ")"}
 	}
 	if info.Size() > limit {
 		f.Close()
@@ -107,8 +107,12 @@ func openBounded(path string, limit int64) (*os.File, error) {
 	return f, nil
 }
 
-func fileKind(m fs.FileMode) string {
+// FileKind names the kind of a file of mode m, with its article ("a directory", "a named pipe"), for an
+// error that says what a path names instead of what was expected.
+func FileKind(m fs.FileMode) string {
 	switch {
+	case m.IsRegular():
+		return "a regular file"
 	case m.IsDir():
 		return "a directory"
 	case m&fs.ModeNamedPipe != 0:
