@@ -585,6 +585,30 @@ func TestServeFromEnvironment(t *testing.T) {
 // TestServeListenerFails: a listener that fails while serving (no signal, no drain) ends serve with
 // exit 1 and "serve failed", at once: the configuration reloader, which stops with the drain, must not
 // hold it for ever. The listening socket is shut down under net/http, whose next accept then fails.
+// TestServeCannotListen: an address in use, or one this machine does not have, ends serve with the
+// reason and what to do about it, where the log line carried net's error alone.
+func TestServeCannotListen(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	path := filepath.Join(t.TempDir(), "healthgate.yaml")
+	if err := os.WriteFile(path, []byte("server: {shutdown_delay: 0s}\nchecks: []\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ listen, want string }{
+		{taken.Addr().String(), `"hint":"another process listens on this port (healthgate already running, or the application itself): free it, or set server.listen (or --listen) to another port"`},
+		{"192.0.2.1:18080", `"hint":"no interface of this machine has that address`}, // TEST-NET-1: no host has it
+	} {
+		var stderr bytes.Buffer
+		code := run([]string{"serve", "--config", path, "--log-format", "json", "--listen", tc.listen}, func(string) (string, bool) { return "", false }, nil, io.Discard, &stderr)
+		if code != exitFailed || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("--listen %s: exit %d, stderr %q; want exit %d and %q", tc.listen, code, stderr.String(), exitFailed, tc.want)
+		}
+	}
+}
+
 func TestServeListenerFails(t *testing.T) {
 	p := startServe(t, "server: {listen: \"127.0.0.1:0\", shutdown_delay: 0s}\nchecks: []\n", nil)
 	if err := syscall.Shutdown(listeningFD(t, p.addr), syscall.SHUT_RD); err != nil {

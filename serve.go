@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/healthgate/healthgate/checks"
@@ -103,7 +104,7 @@ func cmdServe(ctx context.Context, args []string, lookup env, again, hup <-chan 
 
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
-		log.Error("cannot listen", "listen", cfg.Server.Listen, "error", err)
+		log.Error("cannot listen", "listen", cfg.Server.Listen, "error", err, "hint", listenHint(err, "server.listen (or --listen)"))
 		return exitf(exitFailed, "")
 	}
 	endpoints := server.Endpoints{HTTP: ln, Handler: h}
@@ -111,7 +112,7 @@ func cmdServe(ctx context.Context, args []string, lookup env, again, hup <-chan 
 		gln, err := net.Listen("tcp", cfg.Server.GRPCListen)
 		if err != nil {
 			_ = ln.Close()
-			log.Error("cannot listen", "grpc_listen", cfg.Server.GRPCListen, "error", err)
+			log.Error("cannot listen", "grpc_listen", cfg.Server.GRPCListen, "error", err, "hint", listenHint(err, "server.grpc_listen"))
 			return exitf(exitFailed, "")
 		}
 		endpoints.GRPC, endpoints.Health = gln, server.NewHealth(mon)
@@ -271,4 +272,17 @@ func listensOn(listen, addr string) bool {
 		}
 	}
 	return false
+}
+
+// listenHint says what to do when an address cannot be listened on; setting is where it is set.
+func listenHint(err error, setting string) string {
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return "another process listens on this port (healthgate already running, or the application itself): free it, or set " + setting + " to another port"
+	case errors.Is(err, syscall.EACCES):
+		return "a port below 1024 needs root or CAP_NET_BIND_SERVICE: set " + setting + " to a port from 1024 (the chart uses 8080)"
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return "no interface of this machine has that address: set " + setting + " to one it has, or to :PORT for every interface"
+	}
+	return "check " + setting
 }
