@@ -37,6 +37,7 @@ func TestFlagHintsOfTLSSettings(t *testing.T) {
 		{httpsPortHint, "--http", "--set http.tls="},
 		{sentinelMasterHostnameHint, "--redis", "--set redis.tls="},
 		{sentinelServerNameHint, "--redis", "--set redis.tls"},
+		{postgresNoTLSBlockHint, "--postgres", "or leave out --set postgres.tls"},
 	} {
 		if got := Hint(&Error{Class: TLS, Hint: tc.hint}, tc.origin); !strings.Contains(got, tc.want) {
 			t.Errorf("hint for %s: %q; want it to name %q", tc.origin, got, tc.want)

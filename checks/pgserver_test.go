@@ -105,6 +105,22 @@ func TestPostgresHbaRefusal(t *testing.T) {
 	ch := newCheckTimeout(t, config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": "postgres://postgres@" + addr + "/postgres"})}, generousTimeout)
 	err, _ := runCheck(t, ch)
 	assertClass(t, err, "")
+	// TLS required of a server without it: the server's "no" is said, where the hint spoke of a CA and a
+	// server name, which no certificate could fix.
+	for _, tc := range []struct {
+		name string
+		spec map[string]any
+		hint string
+	}{
+		{"sslmode=require", map[string]any{"url": "postgres://postgres:s3cr3t-pw@" + addr + "/postgres?sslmode=require"}, "the server takes no TLS (it answered the TLS request with no: ssl = off in postgresql.conf, or a pooler such as PgBouncer without TLS set up), and sslmode in url requires it"},
+		{"a tls block", map[string]any{"url": "postgres://postgres:s3cr3t-pw@" + addr + "/postgres", "tls": config.TLS{InsecureSkipVerify: true}}, "and the tls block requires it: enable TLS on the server, or remove the tls block"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ch := newCheckTimeout(t, config.Check{Type: "postgres", Spec: config.SpecOf(tc.spec)}, generousTimeout)
+			err, _ := runCheck(t, ch)
+			assertAnswer(t, ch, err, checks.TLS, tc.hint, "s3cr3t-pw")
+		})
+	}
 }
 
 // TestPostgresTooManyConnections: a server whose connection slots are all taken, or a role at its

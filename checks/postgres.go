@@ -734,6 +734,15 @@ func (p *postgresCheck) once(ctx context.Context) (acquired bool, err error) {
 		err = classifyPostgres(err)
 		// The hints name the settings the check's TLS came from: the block's fields, or libpq's URL
 		// parameters.
+		var e *Error
+		if errors.As(err, &e) && e.Class == TLS && e.Hint == "" && strings.Contains(err.Error(), "server refused TLS connection") {
+			// The server answered the TLS request "no": the generic hint spoke of a CA and a server name.
+			e.Hint = postgresNoTLSHint
+			if p.tlsBlock {
+				e.Hint = postgresNoTLSBlockHint
+			}
+			return false, err
+		}
 		if p.tlsBlock {
 			return false, withTLSHint(err)
 		}
@@ -889,6 +898,12 @@ func flattenPgx(err error) error {
 	}
 	return &flatError{msg: b.String(), err: err}
 }
+
+// Hints for a server that answered the TLS request "no" (ssl = off; PgBouncer without client_tls_*).
+const (
+	postgresNoTLSHint      = "the server takes no TLS (it answered the TLS request with no: ssl = off in postgresql.conf, or a pooler such as PgBouncer without TLS set up), and sslmode in %s requires it: enable TLS on the server, or lower sslmode (prefer falls back to plaintext, disable never tries TLS)"
+	postgresNoTLSBlockHint = "the server takes no TLS (it answered the TLS request with no: ssl = off in postgresql.conf, or a pooler such as PgBouncer without TLS set up), and the tls block requires it: enable TLS on the server, or remove the tls block"
+)
 
 // postgresReadOnlyPrimaryHint: a primary that takes no writes, by default_transaction_read_only.
 const postgresReadOnlyPrimaryHint = "the primary takes no writes: default_transaction_read_only is on, for the server (ALTER SYSTEM, postgresql.conf), the database or the role (ALTER DATABASE/ROLE ... SET); a maintenance freeze, or a managed service's guard against a full disk (free space, then turn it off); or in %s"
