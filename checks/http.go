@@ -86,6 +86,9 @@ func buildHTTP(c config.Check, s *httpSpec) (prober, string, config.Errors) {
 		errs = append(errs, c.Src.Errorf("url", "%s", urlParseProblem("not a valid URL", "http", s.URL, err)))
 	} else if fixed, ok := schemeless("http", s.URL); ok && u.Opaque != "" {
 		errs = append(errs, c.Src.Errorf("url", "not a valid URL: %s%s", noSchemeWords, fixed))
+	} else if fixed, ok := hostWithoutScheme(u, s.URL); ok {
+		// example.com/health, localhost/healthz: a host and a path, read by net/url as a path alone.
+		errs = append(errs, c.Src.Errorf("url", "must be an absolute http:// or https:// URL: %s%s", noSchemeWords, fixed))
 	} else if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, c.Src.Errorf("url", "must be an absolute http:// or https:// URL (got %s)", RedactURL(s.URL)))
 	} else if p := u.Port(); p != "" {
@@ -637,6 +640,20 @@ func plainToHTTPS(body []byte) bool {
 		}
 	}
 	return false
+}
+
+// hostWithoutScheme reports whether raw, which net/url read as u, is a host name written without http://
+// (example.com/health, localhost/healthz, api.internal): a relative reference whose first segment is a
+// name with a dot, or localhost. It returns raw with http:// before it, redacted, to show.
+func hostWithoutScheme(u *url.URL, raw string) (string, bool) {
+	if u.Scheme != "" || u.Host != "" || u.Path == "" || strings.HasPrefix(raw, "/") || strings.HasPrefix(raw, ".") {
+		return "", false
+	}
+	host, _, _ := strings.Cut(u.Path, "/")
+	if host != "localhost" && (!strings.Contains(host, ".") || badDNSName(host) != "" && !isIPLiteral(host)) {
+		return "", false
+	}
+	return RedactURL("http://" + raw), true
 }
 
 // answer judges the answer to the request: its status, and its body.

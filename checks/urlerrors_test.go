@@ -50,6 +50,11 @@ func TestURLErrors(t *testing.T) {
 		{"mqtt", "app:s3cr3t@mosquitto:1883", "not a valid MQTT URL: the scheme is missing: write mqtt://app:xxxxx@mosquitto:1883", false},
 		{"http", "127.0.0.1:8080/healthz", "not a valid URL: the scheme is missing: write http://127.0.0.1:8080/healthz", false},
 		{"http", "localhost:8080/healthz", "not a valid URL: the scheme is missing: write http://localhost:8080/healthz", false},
+		// Without a port, net/url reads a host and a path as a path alone: the error said "got example.com/health".
+		{"http", "example.com/health", "must be an absolute http:// or https:// URL: the scheme is missing: write http://example.com/health", false},
+		{"http", "localhost/healthz?token=s3cr3t", "the scheme is missing: write http://localhost/healthz?token=xxxxx", false},
+		{"http", "10.0.0.7/healthz", "the scheme is missing: write http://10.0.0.7/healthz", false},
+		{"http", "healthz", "must be an absolute http:// or https:// URL (got healthz)", false},
 		// The driver's words ("default addr for network '...' unknown"), cut before the quote.
 		{"mysql", "app:s3cr3t@127.0.0.1:3306/test", "not a valid mysql DSN: the address is written tcp(host:port): user:password@tcp(host:3306)/database (or write a URL: mysql://user:password@host:3306/database)", false},
 		// net/url's own quotes, quoting nothing of the URL: cut there, it said "missing".
