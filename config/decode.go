@@ -613,7 +613,14 @@ func (d *decoder) convert(n *yaml.Node, s string, v reflect.Value, path, key str
 	case v.Kind() == reflect.Float64:
 		f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
 		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-			d.errorf(n, path, key, "invalid number %s", shown)
+			msg := "invalid number " + shown
+			if pct, ok := strings.CutSuffix(strings.TrimSpace(s), "%"); ok {
+				if p, perr := strconv.ParseFloat(strings.TrimSpace(pct), 64); perr == nil && p >= 0 && p <= 100 {
+					// fail_open_ratio: 50%: a share is written as a fraction.
+					msg += fmt.Sprintf(": a share is written as a fraction: %s for %s", strconv.FormatFloat(p/100, 'f', -1, 64), strings.TrimSpace(s))
+				}
+			}
+			d.errorf(n, path, key, "%s", msg)
 			return
 		}
 		v.SetFloat(f)

@@ -102,6 +102,7 @@ checks:
 		{"fleet without peers", "fleet:\n  min_pods: 3\n", "f.yaml:2:3: fleet: peers: required"},
 		{"ratio zero", "fleet: {peers: \"a:1\", fail_open_ratio: 0}\n", "fail_open_ratio: must be greater than 0"},
 		{"ratio not a number", "fleet: {peers: \"a:1\", fail_open_ratio: half}\n", `f.yaml:1:40: fleet: fail_open_ratio: invalid number "half"`},
+		{"ratio as a percentage", "fleet: {peers: \"a:1\", fail_open_ratio: 50%}\n", `f.yaml:1:40: fleet: fail_open_ratio: invalid number "50%": a share is written as a fraction: 0.5 for 50%`},
 		{"bad dns server", "fleet: {peers: \"dns://1.2.3.4:53/peers\"}\n", "the name needs a port"},
 		{"dns port without a name", "fleet: {peers: \"dns:///:8080\"}\n", `"dns:///:8080": no name before the port`},
 		{"port without a host", "fleet: {peers: [\":8080\"]}\n", `":8080": no host before the port`},
