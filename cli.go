@@ -188,7 +188,7 @@ func durationFlag(fs *flag.FlagSet, name string, value time.Duration, usage stri
 // a flag target, instead of defaults.timeout. The function it returns gives the value once the flags are
 // parsed (0: not given), or the problem with it.
 func attemptTimeoutFlag(fs *flag.FlagSet) func() (time.Duration, string) {
-	d := durationFlag(fs, "attempt-timeout", 0, "bound each attempt of a flag target to this `DURATION` (default: defaults.timeout, 2s)")
+	d := durationFlag(fs, "attempt-timeout", 0, "bound each attempt of a flag target, and of the DATABASE_URL and REDIS_URL checks, to this `DURATION` (default: defaults.timeout, 2s)")
 	return func() (time.Duration, string) {
 		set := false
 		fs.Visit(func(f *flag.Flag) { set = set || f.Name == "attempt-timeout" })
