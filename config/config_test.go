@@ -130,7 +130,7 @@ func TestInvalid(t *testing.T) {
 		{"invalid-field-for-type.yaml", 2, "writable", "does not apply to a redis check (it applies to mysql, postgres)"},
 		{"invalid-missing-url.yaml", 2, "url", "required"},
 		{"invalid-bad-url.yaml", 2, "url", "must be an absolute http:// or https:// URL"},
-		{"invalid-redis-role.yaml", 2, "role", `must be master or replica (got "leader")`},
+		{"invalid-redis-role.yaml", 2, "role", `must be master (or primary) or replica (got "leader")`},
 		{"invalid-bool.yaml", 2, "critical", `invalid boolean "yes"`},
 		// yaml.v3 says the start of the enclosing block (line 1); the problem is on line 3.
 		{"invalid-syntax.yaml", 3, "", "invalid YAML: did not find expected '-' indicator"},
