@@ -391,6 +391,24 @@ func TestServeListenFlagErrors(t *testing.T) {
 		}
 	}
 
+	// --listen moves the HTTP port off a file whose listen equals its grpc_listen: the file's listen is not
+	// bound, and nothing clashes; it was refused ("grpc_listen: must differ from listen"), at start and
+	// at every reload.
+	same := filepath.Join(t.TempDir(), "same.yaml")
+	if err := os.WriteFile(same, []byte("server: {listen: \"127.0.0.1:19091\", grpc_listen: \"127.0.0.1:19091\"}\nchecks: []\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stderr.Reset()
+	code = run([]string{"serve", "--validate", "--config", same, "--listen", "127.0.0.1:19092"}, func(string) (string, bool) { return "", false }, nil, io.Discard, &stderr)
+	if code != 0 {
+		t.Errorf("--listen off a file whose listen is its grpc_listen: exit %d, stderr:\n%s\nwant 0", code, stderr.String())
+	}
+	stderr.Reset()
+	code = run([]string{"serve", "--validate", "--config", same}, func(string) (string, bool) { return "", false }, nil, io.Discard, &stderr)
+	if code != exitUsage || !strings.Contains(stderr.String(), "grpc_listen: must differ from listen") {
+		t.Errorf("without --listen: exit %d, stderr:\n%s\nwant 2 and the clash", code, stderr.String())
+	}
+
 	// Both log flags wrong: both said.
 	stderr.Reset()
 	code = run([]string{"serve", "--config", path, "--log-level", "loud", "--log-format", "xml"}, func(string) (string, bool) { return "", false }, nil, io.Discard, &stderr)

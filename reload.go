@@ -217,7 +217,7 @@ func (rl *reloader) reload(trigger string) {
 		return
 	}
 	rl.watch.take(rl.path, rl.lookup)
-	cfg, err := loadServeConfig(rl.path, rl.lookup)
+	cfg, err := loadServeConfig(rl.path, rl.lookup, rl.listen)
 	if err != nil {
 		rl.refuse(trigger, err)
 		return

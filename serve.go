@@ -55,7 +55,7 @@ func cmdServe(ctx context.Context, args []string, lookup env, again, hup <-chan 
 		// The configuration's errors join the flags', as check and wait report them: all at once.
 		var cfgErr error
 		if common.config.Problem("config") == "" {
-			_, cfgErr = loadServeConfig(path, lookup)
+			_, cfgErr = loadServeConfig(path, lookup, *listen)
 		}
 		return targetsError(problems, cfgErr)
 	}
@@ -147,7 +147,7 @@ func cmdServe(ctx context.Context, args []string, lookup env, again, hup <-chan 
 // startConfig is the configuration serve starts with (and --validate judges): the file at path, else
 // the environment, with --listen (listen) in place of server.listen. The error is the command's.
 func startConfig(path string, lookup env, listen string) (*config.Config, error) {
-	cfg, err := loadServeConfig(path, lookup)
+	cfg, err := loadServeConfig(path, lookup, listen)
 	if err != nil {
 		return nil, configError(err)
 	}
@@ -166,13 +166,14 @@ func startConfig(path string, lookup env, listen string) (*config.Config, error)
 	return cfg, nil
 }
 
-// loadServeConfig loads serve's configuration, the server section validated too (serve and reload).
+// loadServeConfig loads serve's configuration, the server section validated too (serve and reload), with
+// listen, serve's --listen when given, in place of server.listen.
 // A file must say which checks to run: one with no checks key (empty, only comments, only a server
 // section, or `checks:` with every item commented out) is most likely a mistake (a ConfigMap key
 // mounted empty, a wrong file), and serving it would be an always-ready /readyz; `check` and `wait`
 // refuse it too. An explicit `checks: []` is taken at its word.
-func loadServeConfig(path string, lookup env) (*config.Config, error) {
-	cfg, err := config.Find(path, lookup, config.FindOptions{Kinds: checks.Validate, Server: true})
+func loadServeConfig(path string, lookup env, listen string) (*config.Config, error) {
+	cfg, err := config.Find(path, lookup, config.FindOptions{Kinds: checks.Validate, Server: true, Listen: listen})
 	if err != nil {
 		return nil, err
 	}

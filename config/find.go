@@ -30,6 +30,9 @@ type FindOptions struct {
 	// (an unset ${VAR}, a bad duration, an unknown key), so a setting only serve uses (details_token, a
 	// fleet token, say) cannot stop an init container.
 	Server bool
+	// Listen is serve's --listen, bound in place of server.listen: grpc_listen is not compared with the
+	// file's listen, which is not bound (serve compares it with Listen).
+	Listen string
 }
 
 // Find finds and loads the configuration (docs/design.md §2 and README "Configuration"): file, else
@@ -58,7 +61,7 @@ func Find(file string, env LookupEnv, opts FindOptions) (*Config, error) {
 			errs = append(errs, opts.Kinds(cfg.Checks)...)
 		}
 		if opts.Server {
-			errs = append(errs, cfg.ValidateServer()...)
+			errs = append(errs, cfg.validateServer(opts.Listen)...)
 		}
 	}
 	if !opts.Server {

@@ -177,7 +177,12 @@ func (c *Config) validate(failed map[string]bool) Errors {
 // ValidateServer checks the server section, which only `serve` uses (`check` and `wait` read the same
 // file and ignore it): listen addresses, details and the details token. Like every configuration
 // error, each names its file, line and field. Fields that did not decode were reported by Load.
-func (c *Config) ValidateServer() Errors {
+func (c *Config) ValidateServer() Errors { return c.validateServer("") }
+
+// validateServer is ValidateServer for a serve whose --listen (listen, when not "") binds in place of
+// server.listen: grpc_listen must differ from that, not from the file's listen, which is not bound
+// (serve says so of a --listen equal to grpc_listen, as a usage error).
+func (c *Config) validateServer(listen string) Errors {
 	var errs Errors
 	add := func(e *Error) { errs = append(errs, e) }
 	s := c.Server
@@ -197,7 +202,7 @@ func (c *Config) ValidateServer() Errors {
 	if ok(s.Src, "grpc_listen") && s.GRPCListen != "" {
 		if err := CheckListen(s.GRPCListen); err != "" {
 			add(s.Src.Errorf("grpc_listen", "%s", err))
-		} else if SameSocket(s.GRPCListen, s.Listen) {
+		} else if listen == "" && SameSocket(s.GRPCListen, s.Listen) {
 			add(s.Src.Errorf("grpc_listen", "must differ from listen (%s): both would bind the same port", s.Listen))
 		}
 	}
