@@ -1037,6 +1037,7 @@ func TestMistypedFileKey(t *testing.T) {
   - {name: e, type: tcp, address_file: %[2]s}
   - {name: f, type: postgres, url_file: %[3]s, pasword: x}
   - {name: g, type: mysql, url: mysql://db/app, writable: true, pasword: x}
+  - {name: h, type: http, url: "http://api/", header_file: {Authorization: %[1]s}}
 `, secret, missing, url)
 	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
 		t.Fatal(err)
@@ -1055,6 +1056,7 @@ func TestMistypedFileKey(t *testing.T) {
 		// field follows, was not cut at a ','.
 		`checks[5] "f": pasword: unknown field`,
 		`checks[6] "g": pasword: unknown field`,
+		`checks[7] "h": header_file: unknown field (did you mean "headers_file"?)`,
 	)
 	if strings.Contains(err.Error(), "s3cr3t") {
 		t.Errorf("the secret file's content is shown: %v", err)

@@ -217,7 +217,8 @@ func (d *decoder) specFileMaps(b *specBuilder, src *Source, where string) {
 		key := fm.key.Value
 		m := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: fm.key.Line, Column: fm.key.Column}
 		keyNode := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: fm.base, Line: fm.key.Line, Column: fm.key.Column}
-		if i := b.index(fm.base); i >= 0 {
+		i := b.index(fm.base)
+		if i >= 0 {
 			if b.vals[i].Kind != yaml.MappingNode {
 				continue // not a mapping: the kind says so when it decodes it
 			}
@@ -247,5 +248,8 @@ func (d *decoder) specFileMaps(b *specBuilder, src *Source, where string) {
 			m.Content = append(m.Content, k, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: data, Line: val.Line, Column: val.Column})
 		}
 		b.set(keyNode, m)
+		if i < 0 { // written as NAME_file alone: an error names it so (header_file: unknown field)
+			b.files = setKey(b.files, fm.base, true)
+		}
 	}
 }
