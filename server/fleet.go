@@ -112,6 +112,9 @@ func fleetNames(query string, names []string) []string {
 	for query != "" {
 		var part string
 		part, query, _ = strings.Cut(query, "&")
+		if strings.Contains(part, ";") {
+			continue // url.ParseQuery refuses a ';' (no longer a separator) and leaves the pair out
+		}
 		key, value, _ := strings.Cut(part, "=")
 		if key != checkFleetParam {
 			if !strings.ContainsAny(key, "%+") {

@@ -623,7 +623,7 @@ func TestPeersHearAPodOfManyChecks(t *testing.T) {
 func TestFleetNames(t *testing.T) {
 	for _, q := range []string{
 		"check=db", "check=db&check=cache", "x=1&check=db", "check=a%2Fb", "check=a+b", "ch%65ck=db",
-		"check=%zz&check=db", "check", "check=", "&&check=db&", "checks=db", "check=db=1", "verbose&check=db",
+		"check=%zz&check=db", "check", "check=", "&&check=db&", "checks=db", "check=db=1", "verbose&check=db", "check=db;x=1", "check=db&a=1;b=2",
 	} {
 		want, _ := url.ParseQuery(q)
 		if got := fleetNames(q, nil); !slices.Equal(got, want[checkFleetParam]) {
