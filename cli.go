@@ -273,3 +273,15 @@ func unexpectedArgument(arg, otherwise string) string {
 
 // nothingToCheck is the usage error of a command started with no check at all; how says how to give some.
 func nothingToCheck(how string) string { return "nothing to check: " + how }
+
+// commandSuggestion is what an unknown command was likely meant to be: the nearest command (serv,
+// chek), or, for a flag written first (healthgate --postgres URL), that flags follow the command.
+func commandSuggestion(cmd string) string {
+	if strings.HasPrefix(cmd, "-") {
+		return " (flags follow the command: healthgate check " + cmd + " ..., or wait, or serve)"
+	}
+	if best := config.Closest(strings.ToLower(cmd), []string{"serve", "wait", "check", "version", "help"}, 3); best != "" {
+		return fmt.Sprintf(" (did you mean %q?)", best)
+	}
+	return ""
+}

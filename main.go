@@ -159,7 +159,7 @@ func run(args []string, lookup env, sigs <-chan os.Signal, stdout, stderr io.Wri
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage())
 	default:
-		fmt.Fprintf(stderr, "healthgate: unknown command %q\n\n%s", cmd, usage())
+		fmt.Fprintf(stderr, "healthgate: unknown command %q%s\n\n%s", cmd, commandSuggestion(cmd), usage())
 		return exitUsage
 	}
 	return exitCode(stderr, cmd, err)

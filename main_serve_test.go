@@ -671,3 +671,20 @@ func listeningFD(t *testing.T, addr string) int {
 	t.Fatalf("no listening socket for %s", addr)
 	return -1
 }
+
+// TestUnknownCommand: a mistyped command is answered with the one meant, and a flag written before the
+// command with where flags go; it said "unknown command" and the usage alone.
+func TestUnknownCommand(t *testing.T) {
+	for _, tc := range []struct{ arg, want string }{
+		{"serv", `healthgate: unknown command "serv" (did you mean "serve"?)`},
+		{"Check", `healthgate: unknown command "Check" (did you mean "check"?)`},
+		{"--postgres", `healthgate: unknown command "--postgres" (flags follow the command: healthgate check --postgres ..., or wait, or serve)`},
+		{"frobnicate", "healthgate: unknown command \"frobnicate\"\n"},
+	} {
+		var stderr bytes.Buffer
+		code := run([]string{tc.arg, "x"}, func(string) (string, bool) { return "", false }, nil, io.Discard, &stderr)
+		if code != exitUsage || !strings.HasPrefix(stderr.String(), tc.want) || !strings.Contains(stderr.String(), "Usage:") {
+			t.Errorf("%s: exit %d, stderr:\n%s\nwant exit 2, %q and the usage", tc.arg, code, stderr.String(), tc.want)
+		}
+	}
+}
