@@ -150,6 +150,11 @@ func buildHTTP(c config.Check, s *httpSpec) (prober, string, config.Errors) {
 	if header.Get("User-Agent") == "" {
 		header.Set("User-Agent", UserAgent)
 	}
+	if u != nil && strings.EqualFold(u.Scheme, "http") && !s.FollowRedirects && tlsWritten(c, s.TLS) {
+		// A plaintext check its writer believes verified (https:// meant): as redis://, amqp:// and
+		// mqtt:// with a block are refused. With follow_redirects the block serves an https:// hop.
+		errs = append(errs, c.Src.Errorf("tls", "applies to https:// URLs (and, with follow_redirects, to a redirect to one); this one is http:// (no TLS): write https://, or remove the block (the CA of an https:// proxy is given with SSL_CERT_FILE)"))
+	}
 	tlsConfig, tlsErrs := clientTLS(s.TLS)
 	errs = append(errs, tlsErrs...)
 	if len(errs) > 0 {

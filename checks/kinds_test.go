@@ -1451,7 +1451,18 @@ func TestHTTPConfigErrors(t *testing.T) {
 		{"expect_status 100", config.Check{Spec: config.SpecOf(map[string]any{"url": "http://api.internal/healthz", "expect_status": []int{200, 100}})}, "100 is an informational (1xx) status"},
 		{"expect_status 101", config.Check{Spec: config.SpecOf(map[string]any{"url": "http://api.internal/healthz", "expect_status": []int{101}})}, "101 is an informational (1xx) status"},
 		{"body_contains with HEAD", config.Check{Spec: config.SpecOf(map[string]any{"url": "http://api.internal/healthz", "method": "head", "body_contains": "ok"})}, "method HEAD has no body"},
+		// A plaintext check its writer believes verified: accepted without a word, as redis:// and
+		// amqp:// with a block are not.
+		{"a tls block on http://", config.Check{Spec: config.SpecOf(map[string]any{"url": "http://api.internal/healthz", "tls": config.TLS{}})}, "tls: applies to https:// URLs (and, with follow_redirects, to a redirect to one); this one is http:// (no TLS): write https://, or remove the block"},
 	})
+	// With follow_redirects the block serves a redirect to https://.
+	c := config.NewCheck("api", "http", "test", config.NewDefaults())
+	c.Spec = config.SpecOf(map[string]any{"url": "http://api.internal/healthz", "follow_redirects": true, "tls": config.TLS{ServerName: "api"}})
+	ch, err := checks.New(c)
+	if err != nil {
+		t.Fatalf("http:// with follow_redirects and a tls block: %v", err)
+	}
+	ch.Close()
 }
 
 // TestHTTPStatusClasses: an unexpected status is classed as gRPC maps HTTP statuses: credentials refused
