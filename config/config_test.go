@@ -1063,6 +1063,26 @@ func TestMistypedFileKey(t *testing.T) {
 	}
 }
 
+// TestSuggestionSwappedLetters: two neighbouring letters swapped, the commonest typo, count as one edit:
+// ulr was as far from tls as from url, and the suggestion was tls.
+func TestSuggestionSwappedLetters(t *testing.T) {
+	for _, tc := range []struct{ name, want string }{
+		{"ulr", "url"}, {"adrdess", "address"}, {"itnerval", "interval"}, {"tiemout", "timeout"}, {"urll", "url"}, {"tsl", "tls"},
+	} {
+		if got := config.Closest(tc.name, []string{"address", "interval", "timeout", "tls", "url", "writable"}, 3); got != tc.want {
+			t.Errorf("Closest(%q) = %q; want %q", tc.name, got, tc.want)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "healthgate.yaml")
+	data := "checks:\n  - {name: db, type: postgres, ulr: \"postgres://db/app\"}\n  - {name: a, type: tcp, address: \"db:5432\", itnerval: 5s}\n"
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := load(t, path, testEnv)
+	expectErrors(t, err, `checks[0] "db": url: required`, `checks[0] "db": ulr: unknown field (did you mean "url"?)`,
+		`checks[1] "a": itnerval: unknown field (did you mean "interval"?)`)
+}
+
 // TestGRPCListenClash: grpc_listen must not bind the port listen binds, written the same way or not (a
 // wildcard :8080 binds 127.0.0.1:8080 too); serve --validate said OK and serve then failed to listen.
 func TestGRPCListenClash(t *testing.T) {
@@ -1179,8 +1199,8 @@ func TestUnknownFieldInAnotherCase(t *testing.T) {
 checks:
   - name: api
     type: http
-    URL: http://api/
-    url: http://api/
+    URL: https://api/
+    url: https://api/
     Interval: 5s
     tls: {CA_FILE: /etc/ca.pem}
   - name: b

@@ -865,7 +865,12 @@ func Closest(name string, candidates []string, within int) string {
 	return best
 }
 
+// editDistance is the number of edits that turn a into b: a character inserted, deleted or replaced, or
+// two neighbours swapped (the commonest typo: ulr for url, which plain Levenshtein counts as two, as far
+// as tls, so the suggestion was the wrong field).
 func editDistance(a, b string) int {
+	// Three rows: the one before the previous is where a swap of two neighbours is counted from.
+	prev2 := make([]int, len(b)+1)
 	prev := make([]int, len(b)+1)
 	for j := range prev {
 		prev[j] = j
@@ -879,8 +884,11 @@ func editDistance(a, b string) int {
 				cost = 0
 			}
 			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
 		}
-		prev = cur
+		prev2, prev = prev, cur
 	}
 	return prev[len(b)]
 }
