@@ -426,6 +426,7 @@ func TestWaitUsageErrors(t *testing.T) {
 		{"config field", []string{"--config", badConfig}, []string{"healthgate.yaml:5", `checks[0] "db"`, "timeout (10s) must be shorter than interval (5s)"}},
 		{"missing config file", []string{"--config", "/nonexistent/healthgate.yaml"}, []string{"/nonexistent/healthgate.yaml"}},
 		{"--only unknown", []string{"--config", twoChecks, "--only", "db,nope"}, []string{`--only: no check named "nope"`, "(checks: db, cache)"}},
+		{"--only mistyped", []string{"--config", twoChecks, "--only", "cahce"}, []string{`--only: no check named "cahce" (did you mean "cache"?) in `, "(checks: db, cache)"}},
 		{"--only of a URL", []string{"--config", twoChecks, "--only", "postgres://app:hunter2@db/app"}, []string{"--only: a name that is no check name", "not shown: it may hold a secret"}},
 		{"nothing to wait for", nil, []string{"nothing to wait for: give --amqp", "--config (a file with critical checks)"}},
 		{"no critical check", []string{"--config", noCritical}, []string{"nothing to wait for: ", "healthgate.yaml has no critical checks (wait waits for those alone); mark some critical: true"}},

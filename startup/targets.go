@@ -417,7 +417,11 @@ func selectChecks(cfg *config.Config, only []string, criticalOnly bool) ([]confi
 		case !ok && len(names) == 0:
 			problems = append(problems, fmt.Sprintf("--only: no check named %q: the configuration (%s) has no checks", name, cfg.File))
 		case !ok:
-			problems = append(problems, fmt.Sprintf("--only: no check named %q in %s (checks: %s)", name, cfg.File, strings.Join(names, ", ")))
+			meant := ""
+			if best := config.Closest(strings.ToLower(name), names, 3); best != "" {
+				meant = fmt.Sprintf(" (did you mean %q?)", best)
+			}
+			problems = append(problems, fmt.Sprintf("--only: no check named %q%s in %s (checks: %s)", name, meant, cfg.File, strings.Join(names, ", ")))
 		default:
 			// Asked for by name, a check counts as critical, as /readyz/NAME makes it: its failure is the
 			// answer. Kept non-critical, `check --only cache` on a failing cache said warn and exited 0,
