@@ -275,7 +275,7 @@ var flagHints = map[string]string{
 	redisReplicaWantedHint:     "the server is the primary, not a replica: point %s at a replica (through Sentinel, add replica_only=true to the URL), or leave out --set redis.role=replica if the primary will do",
 	grpcNoHealthHint:           "the server does not implement grpc.health.v1.Health: register the standard health service (grpc-go: google.golang.org/grpc/health), or wait for the port alone with --tcp in place of %s",
 	natsTLSBlockNotOfferedHint: "this check wants TLS (--set nats.tls) but the server does not offer it: remove --set nats.tls (%s is nats:// already), or enable TLS on the server",
-	postgresNoTLSBlockHint:     "the server takes no TLS (it answered the TLS request with no: ssl = off in postgresql.conf, or a pooler such as PgBouncer without TLS set up), and --set postgres.tls requires it: enable TLS on the server, or leave out --set postgres.tls",
+	postgresNoTLSBlockHint:     postgresNoTLSWords + "--set postgres.tls requires it: enable TLS on the server, or leave out --set postgres.tls",
 	libpqTLSHints.unknownCA:    "the server's certificate is signed by an authority this check does not trust: name that CA with sslrootcert= in %s, or --set postgres.tls='{ca_file: PATH}' (or fix the chain the server sends)",
 	libpqTLSHints.clientCert:   "the server rejected this check's client certificate, or wants one: set sslcert= and sslkey= in %s, or --set postgres.tls='{cert_file: PATH, key_file: PATH}'",
 	httpsPortHint:              "the port speaks HTTPS and was sent plain HTTP: use https:// in %s (with --set http.tls='{ca_file: PATH}' if its certificate needs one)",

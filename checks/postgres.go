@@ -901,8 +901,9 @@ func flattenPgx(err error) error {
 
 // Hints for a server that answered the TLS request "no" (ssl = off; PgBouncer without client_tls_*).
 const (
-	postgresNoTLSHint      = "the server takes no TLS (it answered the TLS request with no: ssl = off in postgresql.conf, or a pooler such as PgBouncer without TLS set up), and sslmode in %s requires it: enable TLS on the server, or lower sslmode (prefer falls back to plaintext, disable never tries TLS)"
-	postgresNoTLSBlockHint = "the server takes no TLS (it answered the TLS request with no: ssl = off in postgresql.conf, or a pooler such as PgBouncer without TLS set up), and the tls block requires it: enable TLS on the server, or remove the tls block"
+	postgresNoTLSWords     = "the server takes no TLS (it answered the TLS request with no: ssl = off in postgresql.conf, or a pooler such as PgBouncer without TLS set up), and "
+	postgresNoTLSHint      = postgresNoTLSWords + "sslmode in %s requires it: enable TLS on the server, or lower sslmode (prefer falls back to plaintext, disable never tries TLS)"
+	postgresNoTLSBlockHint = postgresNoTLSWords + "the tls block requires it: enable TLS on the server, or remove the tls block"
 )
 
 // postgresReadOnlyPrimaryHint: a primary that takes no writes, by default_transaction_read_only.
