@@ -303,12 +303,12 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path, key string) {
 			d.errorf(k, where, "", "%s", valuelessWords)
 			continue
 		}
-		if secret := afterSecret(n, i, t, fields); secret != "" && !(d.spec != nil && where == d.specPath && d.spec.files[secret]) {
+		if secret := afterSecret(n, i, t, fields); secret != "" && !d.fromSpecFile(where, secret) {
 			// (A value read from a file, url_file, was not written here: nothing of it can be cut.)
 			d.errorf(k, where, "", afterSecretWords, secret)
 			continue
 		}
-		if d.spec != nil && where == d.specPath && d.spec.files[name] {
+		if d.fromSpecFile(where, name) {
 			// pasword_file: the key as written, and the suggestion in the same form.
 			d.errorf(k, where, name+fileSuffix, "unknown field%s", fileSuggestion(d.suggest(name, fields)))
 			continue
@@ -469,7 +469,7 @@ func (d *decoder) expandedScalar(n *yaml.Node, v reflect.Value, src *Source, whe
 	}
 	if d.literal {
 		// A kind's field, its ${VAR}s expanded when the file was read.
-		if where != d.specPath || !d.emptyFromVariable(n, n.Value, v, where, key, d.specVars[key]) {
+		if !d.inSpec(where) || !d.emptyFromVariable(n, n.Value, v, where, key, d.specVars[key]) {
 			d.convert(n, n.Value, v, where, key, secret)
 		}
 		return
@@ -760,7 +760,7 @@ func itemName(n *yaml.Node) string {
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		if v := n.Content[i+1]; n.Content[i].Value == "name" && v.Kind == yaml.ScalarNode && v.Value != "" {
-			if maySecret(v.Value) {
+			if NameMaySecret(v.Value) {
 				return "" // a URL written as the name: every message about the check would show it
 			}
 			return fmt.Sprintf(" %q", v.Value)
@@ -829,11 +829,20 @@ func (d *decoder) suggest(name string, fields map[string]int) string {
 // unreadSpecFile returns the errors of a kind's field written as NAME_file whose file could not be read
 // (Spec.Unread), when the mapping decoded is that Spec's.
 func (d *decoder) unreadSpecFile(where, name string) Errors {
-	if d.spec == nil || where != d.specPath {
+	if !d.inSpec(where) {
 		return nil
 	}
 	return d.spec.Unread(name)
 }
+
+// fromSpecFile reports whether name, a key of the mapping at where, is a kind's field written as
+// NAME_file (Spec.WrittenAs), when that mapping is the Spec's decoded.
+func (d *decoder) fromSpecFile(where, name string) bool {
+	return d.inSpec(where) && d.spec.files[name]
+}
+
+// inSpec reports whether the mapping at where is the Spec's decoded (Spec.Decode), not one within it.
+func (d *decoder) inSpec(where string) bool { return d.spec != nil && where == d.specPath }
 
 // fileSuggestion turns a suggestion of a field, ` (did you mean "url"?)`, into one of its file form,
 // ` (did you mean "url_file"?)`.

@@ -131,7 +131,7 @@ func (f *Fleet) validate(c *Config, failed map[string]bool) Errors {
 			for _, ch := range c.Checks {
 				if ch.asksPeers() && ch.Interval > 0 && f.Timeout >= ch.Interval {
 					name := strconv.Quote(ch.Name)
-					if maySecret(ch.Name) {
+					if NameMaySecret(ch.Name) {
 						name = ch.Src.Path // a URL as the name: reported at it, never shown
 					}
 					errs = append(errs, src.Errorf("timeout", "(%s) must be shorter than the interval of shared check %s (%s): a round of peer requests ends before the next", f.Timeout, name, ch.Interval))

@@ -18,10 +18,10 @@ func sameKey(a, b Source, key string) bool {
 	return a.Lines[key] == b.Lines[key] && a.Columns[key] == b.Columns[key]
 }
 
-// maySecret reports whether a check's name, which is no valid name, may hold a secret: a URL or a DSN
-// written in place of the name (postgres://app:pw@db, ${DATABASE_URL}), which no message may show. As
-// `--only` does for a name given to it.
-func maySecret(name string) bool {
+// NameMaySecret reports whether a check's name, which is no valid name, may hold a secret: a URL or a DSN
+// written in place of the name (postgres://app:pw@db, ${DATABASE_URL}), which no message may show; --only
+// (startup) asks it of a name given to it.
+func NameMaySecret(name string) bool {
 	return !NamePattern.MatchString(name) && strings.ContainsAny(name, ":/@=?")
 }
 
@@ -137,7 +137,7 @@ func (c *Config) validate(failed map[string]bool) Errors {
 			switch {
 			case len(ch.Name) > MaxNameLen:
 				add(ch.Src.Errorf("name", "longer than %d characters", MaxNameLen))
-			case maySecret(ch.Name):
+			case NameMaySecret(ch.Name):
 				add(ch.Src.Errorf("name", "not a valid name, and not shown: it may hold a secret (a URL in place of a name?); use lowercase letters, digits, '-' and '_', starting with a letter or digit"))
 			case !NamePattern.MatchString(ch.Name):
 				add(ch.Src.Errorf("name", "%q is not a valid name: use lowercase letters, digits, '-' and '_', starting with a letter or digit", ch.Name))

@@ -410,7 +410,7 @@ func selectChecks(cfg *config.Config, only []string, criticalOnly bool) ([]confi
 		switch {
 		case seen[name]:
 			continue
-		case !config.NamePattern.MatchString(name) && strings.ContainsAny(name, ":/@=?"):
+		case config.NameMaySecret(name):
 			// No check can have it: a URL given to --only in place of a target flag, say, whose password
 			// quoting it would show.
 			problems = append(problems, "--only: a name that is no check name (a check's name is "+config.NamePattern.String()+"), not shown: it may hold a secret; a target is given with its own flag, --postgres URL")
