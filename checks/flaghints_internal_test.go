@@ -39,9 +39,7 @@ func TestFlagHintsOfTLSSettings(t *testing.T) {
 		{sentinelServerNameHint, "--redis", "--set redis.tls"},
 		{postgresNoTLSBlockHint, "--postgres", "or leave out --set postgres.tls"},
 	} {
-		if got := Hint(&Error{Class: TLS, Hint: tc.hint}, tc.origin); !strings.Contains(got, tc.want) {
-			t.Errorf("hint for %s: %q; want it to name %q", tc.origin, got, tc.want)
-		}
+		assertFlagHint(t, TLS, tc.hint, tc.origin, tc.want)
 	}
 }
 
@@ -59,8 +57,15 @@ func TestFlagHintsOfFields(t *testing.T) {
 		{grpcNoHealthHint, "--grpc", "--tcp in place of --grpc"},
 		{redisReplicaWantedHint, "--redis", "--set redis.role=replica"},
 	} {
-		if got := Hint(&Error{Class: BadResponse, Hint: tc.hint}, tc.origin); !strings.Contains(got, tc.want) {
-			t.Errorf("hint for %s: %q; want it to name %q", tc.origin, got, tc.want)
-		}
+		assertFlagHint(t, BadResponse, tc.hint, tc.origin, tc.want)
+	}
+}
+
+// assertFlagHint: the hint of an error of this class carrying hint, for a target given by the flag
+// origin, names want.
+func assertFlagHint(t *testing.T, class Class, hint, origin, want string) {
+	t.Helper()
+	if got := Hint(&Error{Class: class, Hint: hint}, origin); !strings.Contains(got, want) {
+		t.Errorf("hint for %s: %q; want it to name %q", origin, got, want)
 	}
 }
