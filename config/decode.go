@@ -310,10 +310,10 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path, key string) {
 		}
 		if d.fromSpecFile(where, name) {
 			// pasword_file: the key as written, and the suggestion in the same form.
-			d.errorf(k, where, name+fileSuffix, "unknown field%s", fileSuggestion(d.suggest(name, fields)))
+			d.errorf(k, where, name+fileSuffix, "unknown field%s", fileSuggestion(d.suggest(name, t, fields)))
 			continue
 		}
-		d.errorf(k, where, name, "unknown field%s", d.suggest(name, fields))
+		d.errorf(k, where, name, "unknown field%s", d.suggest(name, t, fields))
 	}
 	// The mapping's own keys win over merged ones, wherever the << stands: merged after them, a merged
 	// key is skipped when the mapping sets it, as its NAME_file (url_file beside a merged url) or the
@@ -385,7 +385,7 @@ func (d *decoder) merge(val *yaml.Node, v reflect.Value, fields map[string]int, 
 				continue
 			}
 			if !ok {
-				d.errorf(k, where, k.Value, "unknown field%s", d.suggest(k.Value, fields))
+				d.errorf(k, where, k.Value, "unknown field%s", d.suggest(k.Value, v.Type(), fields))
 				continue
 			}
 			if src.IsSet(k.Value) || unwritten(fv, v.Type().Field(idx)) {
@@ -818,12 +818,26 @@ func (d *decoder) note(path, key, raw string, vars []varUse) {
 
 // suggest is the " (did you mean ...)" of an unknown field: the closest of the struct's fields and the
 // decoder's known names.
-func (d *decoder) suggest(name string, fields map[string]int) string {
+func (d *decoder) suggest(name string, t reflect.Type, fields map[string]int) string {
 	all := maps.Clone(fields)
 	for _, k := range d.known {
 		all[k] = 0
 	}
-	return suggest(name, all)
+	if s := suggest(name, all); s != "" {
+		return s
+	}
+	// url_fiel, pasword_flie: the file form of a text field, its suffix misspelt (and perhaps its name).
+	i := strings.LastIndexByte(name, '_')
+	if i <= 0 || editDistance(strings.ToLower(name[i+1:]), fileSuffix[1:]) > 1 {
+		return ""
+	}
+	text := map[string]int{}
+	for f, idx := range fields {
+		if k := t.Field(idx).Type.Kind(); k == reflect.String || k == reflect.Map {
+			text[f] = idx
+		}
+	}
+	return fileSuggestion(suggest(name[:i], text))
 }
 
 // unreadSpecFile returns the errors of a kind's field written as NAME_file whose file could not be read

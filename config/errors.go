@@ -60,11 +60,32 @@ func (es Errors) Sort() {
 
 // Err returns nil when there are no errors, so callers can write `return errs.Err()`.
 func (es Errors) Err() error {
+	es = es.withoutImplied()
 	if len(es) == 0 {
 		return nil
 	}
 	es.Sort()
 	return es
+}
+
+// withoutImplied drops a "required" error of a field that another error of the same mapping already
+// points at: `ulr: unknown field (did you mean "url"?)` says all that `url: required` would, at the
+// line of the typo, so the user reads one error per mistake.
+func (es Errors) withoutImplied() Errors {
+	meant := map[[3]string]bool{}
+	for _, e := range es {
+		if f, ok := strings.CutPrefix(e.Msg, `unknown field (did you mean "`); ok {
+			f, _, _ = strings.Cut(f, `"`)
+			f = strings.TrimSuffix(f, fileSuffix) // url_fiel meant url_file: url is given
+			meant[[3]string{e.File, e.Path, f}] = true
+		}
+	}
+	if len(meant) == 0 {
+		return es
+	}
+	return slices.DeleteFunc(slices.Clone(es), func(e *Error) bool {
+		return strings.HasPrefix(e.Msg, "required") && meant[[3]string{e.File, e.Path, e.Field}]
+	})
 }
 
 func sprintf(format string, args ...any) string {
