@@ -15,7 +15,25 @@ type LookupEnv func(name string) (string, bool)
 // the default is taken. It returns the variables it used (names(vars) for hints, which name them;
 // Inspect lists them as Refs).
 func expand(s string, env LookupEnv) (out string, vars []varUse, err error) {
+	if name, ok := strings.CutPrefix(s, "$"); ok && unbracedVariable(name, env) {
+		// url: $DATABASE_URL, as a shell or Compose would read it. Taken as written it is a URL that
+		// fails to parse, with nothing to say why. The message names no part of the value: in a secret
+		// field it could, however unlikely, be a password.
+		return "", nil, fmt.Errorf("a value written $NAME is not expanded: write ${NAME} for the environment variable (or $$NAME for the text itself)")
+	}
 	return expandAt(s, 0, env)
+}
+
+// unbracedVariable reports whether a whole value written $name was meant as the variable name: one that
+// is set, or one written as environment variables are (DATABASE_URL).
+func unbracedVariable(name string, env LookupEnv) bool {
+	if !validVarName(name) {
+		return false
+	}
+	if _, set := env(name); set {
+		return true
+	}
+	return strings.ToUpper(name) == name && strings.ContainsFunc(name, func(r rune) bool { return r >= 'A' && r <= 'Z' })
 }
 
 // expandAt is expand of s, a part of a value that starts at offset base in it (a default), for the
