@@ -508,7 +508,9 @@ type hostHidden struct {
 
 func (e hostHidden) Error() string {
 	if e.proxy {
-		return "the cause is not shown: the proxy's URL (HTTPS_PROXY, HTTP_PROXY) has an '@' after its host, so its host or port may be a password's or a token's start, cut short by an unescaped '/', '?' or '#' (percent-encode them: / is %2F)"
+		// A proxy URL that does not parse (a space or a bare '%' in its password) is read by net/http as
+		// "http://" and it: host "http:", the rest a path, its '@' with it.
+		return "the cause is not shown: the proxy's URL (HTTPS_PROXY, HTTP_PROXY) has an '@' after its host, so its host or port may be a password's or a token's start, cut short by an unescaped '/', '?' or '#', or not read as a URL at all for a character of the user or password that is not percent-encoded (percent-encode them: / is %2F, a space %20, % itself %25)"
 	}
 	return "the cause is not shown: with an '@' after its host, the url's host or port may be a password's or a token's start, cut short by an unescaped '/', '?' or '#' (percent-encode them: / is %2F)"
 }

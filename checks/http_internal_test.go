@@ -299,6 +299,8 @@ func TestProxyURLCut(t *testing.T) {
 	}{
 		{"HTTPS_PROXY", "https://api.example.invalid/healthz", httpproxy.Config{HTTPSProxy: cut}, unresolved, DNS, "is not shown"},
 		{"HTTP_PROXY", "http://api.example.invalid/healthz", httpproxy.Config{HTTPProxy: cut}, unresolved, DNS, "is not shown"},
+		// Not a URL (a space in the password): net/http reads it as http://http:/..., the '@' in its path.
+		{"HTTP_PROXY unparsed", "http://api.example.invalid/healthz", httpproxy.Config{HTTPProxy: "http://user:s3cr3t pw@proxy.example:3128"}, unresolved, DNS, "a space %20"},
 		{"HTTP_PROXY answering", "http://api.example.invalid/healthz", httpproxy.Config{HTTPProxy: cut}, toProxy, BadResponse, "through the proxy xxxxx"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
