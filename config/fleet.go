@@ -234,17 +234,25 @@ func ParsePeer(s string) (Peer, error) {
 // is given. An IPv6 server is written in brackets, as in a URL ([fd00::10], [fd00::10]:53); bare, it
 // is taken as well when it has no port (fd00::10).
 func dnsServer(authority string) (string, error) {
-	if _, _, err := net.SplitHostPort(authority); err == nil {
-		return authority, nil
-	}
-	host := authority
-	if h, ok := strings.CutPrefix(host, "["); ok {
-		if h, ok = strings.CutSuffix(h, "]"); !ok || net.ParseIP(h) == nil {
-			return "", fmt.Errorf("the DNS server must be host or host:port (got %q)", authority)
+	host, port, err := net.SplitHostPort(authority)
+	if err != nil {
+		host, port = authority, "53"
+		if h, ok := strings.CutPrefix(host, "["); ok {
+			if h, ok = strings.CutSuffix(h, "]"); !ok || net.ParseIP(h) == nil {
+				return "", fmt.Errorf("the DNS server must be host or host:port (got %q)", authority)
+			}
+			host = h
 		}
-		host = h
 	}
-	return net.JoinHostPort(host, "53"), nil
+	// Checked here, as a peer's own host and port are: dialled as written, a server such as
+	// 10.96.0.10:99999, :53 or 10.96.0.10:dns passed validation and failed every round's lookup.
+	if host == "" || !isHost(host) {
+		return "", fmt.Errorf("the DNS server must be host or host:port (got %q)", authority)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return "", fmt.Errorf("the DNS server's port must be a number from 1 to 65535 (got %q)", authority)
+	}
+	return net.JoinHostPort(host, port), nil
 }
 
 // isHost reports whether h is an IP address (an IPv6 one may carry a zone) or a DNS name: letters,

@@ -120,6 +120,12 @@ checks:
 		{"a dns target with a token parameter", "fleet: {peers: \"dns:///peers:8080?access_token=s3cr3t\"}\n", `fleet: peers: [0] a query or a fragment (?, #) has no place in a peer`},
 		{"dns name with a slash", "fleet: {peers: [\"dns:///peers/x:8080\"]}\n", `is neither an IP address nor a DNS name`},
 		{"dns server not an IPv6 address in brackets", "fleet: {peers: \"dns://[kube-dns]/peers:8080\"}\n", `the DNS server must be host or host:port`},
+		// Dialled as written, these failed every round's lookup, though serve --validate passed them.
+		{"dns server port out of range", "fleet: {peers: \"dns://10.96.0.10:99999/peers:8080\"}\n", `the DNS server's port must be a number from 1 to 65535`},
+		{"dns server port not a number", "fleet: {peers: \"dns://10.96.0.10:dns/peers:8080\"}\n", `the DNS server's port must be a number from 1 to 65535`},
+		{"dns server port empty", "fleet: {peers: \"dns://10.96.0.10:/peers:8080\"}\n", `the DNS server's port must be a number from 1 to 65535`},
+		{"dns server without a host", "fleet: {peers: \"dns://:53/peers:8080\"}\n", `the DNS server must be host or host:port`},
+		{"dns server not a host", "fleet: {peers: \"dns://kube dns/peers:8080\"}\n", `the DNS server must be host or host:port`},
 		{"min_pods out of a round's reach", "fleet:\n  peers: \"a:1\"\n  min_pods: 20\n  sample: 5\n", "f.yaml:3:3: fleet: min_pods: min_pods (20) is more than a round can hear, this pod and at most sample (5) peers"},
 		{"sample too small for the default min_pods", "fleet:\n  peers: \"a:1\"\n  sample: 1\n", "f.yaml:3:3: fleet: sample: min_pods (3) is more than a round can hear"},
 	} {
