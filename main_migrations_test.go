@@ -364,7 +364,7 @@ func TestServeReloadMigrationsWithAnotherChange(t *testing.T) {
 		writeServeChecks(t, path, fmt.Sprintf("  - {name: db, type: postgres, url: %q%s}\n", pg, fields))
 	}
 	const refused = "configuration reload refused: still serving the previous configuration"
-	reload := func(p *serveProcess, fields string) {
+	reload := func(p *serveProcess, fields, says string) {
 		t.Helper()
 		n, m := logCount(p.log, "configuration reloaded"), logCount(p.log, refused)
 		write(fields)
@@ -378,8 +378,8 @@ func TestServeReloadMigrationsWithAnotherChange(t *testing.T) {
 		if v, _ := metricValue(p.probe(t, "/metrics").body, "healthgate_config_last_reload_successful"); v != 1 {
 			t.Errorf("healthgate_config_last_reload_successful = %v after the reload to%s; want 1", v, fields)
 		}
-		if !strings.Contains(p.log.String(), `"msg":"migrations changed: it needs a restart`) {
-			t.Errorf("no line saying the migrations change needs a restart:\n%s", p.log.String())
+		if !strings.Contains(p.log.String(), `"msg":"`+says) {
+			t.Errorf("no line saying %q:\n%s", says, p.log.String())
 		}
 	}
 
@@ -387,7 +387,11 @@ func TestServeReloadMigrationsWithAnotherChange(t *testing.T) {
 	write("")
 	p := startServeFile(t, path, nil)
 	p.waitCode(t, "/readyz", 200, 10*time.Second)
-	reload(p, `, query: "SELECT 2", migrations: {tool: rails, version: "9"}`)
+	// (It said "the check keeps the migrations it started with", of a check that started with none.)
+	reload(p, `, query: "SELECT 2", migrations: {tool: rails, version: "9"}`, "migrations added by a reload: it needs a restart")
+	if strings.Contains(p.log.String(), "keeps the migrations it started with") {
+		t.Errorf("a check started without migrations is said to keep them:\n%s", p.log.String())
+	}
 	if !strings.Contains(p.log.String(), `"changed":"db"`) {
 		t.Errorf("the query change was not applied:\n%s", p.log.String())
 	}
@@ -398,7 +402,7 @@ func TestServeReloadMigrationsWithAnotherChange(t *testing.T) {
 	write(`, migrations: {tool: rails, version: "3"}`)
 	p2 := startServeFile(t, path, nil)
 	p2.waitCode(t, "/readyz", 200, 10*time.Second)
-	reload(p2, `, interval: 900ms`)
+	reload(p2, `, interval: 900ms`, "migrations changed: it needs a restart")
 	if _, err := conn.Exec(context.Background(), "DELETE FROM schema_migrations WHERE version = '3'"); err != nil {
 		t.Fatal(err)
 	}
@@ -436,6 +440,14 @@ func TestServeReloadAddedCheckMigrations(t *testing.T) {
 	}
 	if logCount(p.log, "migrations of a check added by a reload: it needs a restart (what this pod's app needs from the schema); the check runs without migrations until then") == 0 {
 		t.Errorf("no line saying the added check's migrations need a restart:\n%s", p.log.String())
+	}
+	// Another reload, the file unchanged: the check still runs without them, and is not said to keep
+	// "the migrations it started with" (it started with none).
+	n := logCount(p.log, "configuration reloaded")
+	p.sigs <- syscall.SIGHUP
+	checktest.Eventually(t, 10*time.Second, "the second reload", func() bool { return logCount(p.log, "configuration reloaded") > n })
+	if strings.Contains(p.log.String(), "keeps the migrations it started with") {
+		t.Errorf("a check added without its migrations is said to keep the migrations it started with:\n%s", p.log.String())
 	}
 
 	// A restart (the new release's pod) takes them: not ready, with the schema reason.

@@ -343,10 +343,17 @@ func (rl *reloader) restartOnly(cfg *config.Config) {
 			}
 			continue
 		}
-		if adopted, changed := c.Adopt(was, "migrations"); changed {
-			rl.log.Warn("migrations changed: it needs a restart (what this pod's app needs from the schema); the check keeps the migrations it started with", "check", c.Name)
-			cfg.Checks[i] = adopted
+		adopted, changed := c.Adopt(was, "migrations")
+		if !changed {
+			continue
 		}
+		cfg.Checks[i] = adopted
+		if !was.Src.IsSet("migrations") {
+			// Started without (or added by an earlier reload, which left them out): it keeps none.
+			rl.log.Warn("migrations added by a reload: it needs a restart (what this pod's app needs from the schema); the check runs without migrations until then", "check", c.Name)
+			continue
+		}
+		rl.log.Warn("migrations changed: it needs a restart (what this pod's app needs from the schema); the check keeps the migrations it started with", "check", c.Name)
 	}
 }
 
