@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -208,9 +209,21 @@ func configError(err error) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "invalid configuration (%d %s):", len(errs), plural(len(errs), "error", "errors"))
 	for _, e := range errs {
-		b.WriteString("\n  " + e.Error())
+		b.WriteString("\n  " + errorText(e))
 	}
 	return exitf(exitUsage, "%s", b.String())
+}
+
+// errorText is a configuration error as printed. A file that does not exist is named redacted: it is then
+// no file name but what was given to --config in place of a target flag (--config "$DATABASE_URL"), and
+// "URL: no such file" showed its password.
+func errorText(e *config.Error) string {
+	if _, err := os.Stat(e.File); err == nil {
+		return e.Error()
+	}
+	shown := *e
+	shown.File = checks.RedactURL(e.File)
+	return shown.Error()
 }
 
 // usageError is every usage and configuration problem at once.
@@ -241,7 +254,7 @@ func targetsError(problems []string, cfgErr error) error {
 		return usageError(append(problems, cfgErr.Error()))
 	}
 	for _, e := range errs {
-		problems = append(problems, e.Error())
+		problems = append(problems, errorText(e))
 	}
 	return usageError(problems)
 }

@@ -922,6 +922,28 @@ func TestRepeatedConfigOrMigrations(t *testing.T) {
 	})
 }
 
+// A URL given to --config in place of a target flag (--config "$DATABASE_URL") names no file: the error shows
+// it redacted, as a target is shown, and so does a --config given twice. Both quoted it whole, password and all.
+func TestConfigURLRedacted(t *testing.T) {
+	t.Chdir(t.TempDir())
+	dsn := "postgres://app:hunter2-check-secret@db:5432/app"
+	for _, tc := range []usageCase{
+		{[]string{"--config", dsn}, "postgres://app:xxxxx@db:5432/app: no such file"},
+		{[]string{"--config", "host=db password=hunter2-check-secret"}, "host=db password=xxxxx: no such file"},
+		{[]string{"--config", "a.yaml", "--config", dsn}, `--config: given twice ("a.yaml", "postgres://app:xxxxx@db:5432/app")`},
+	} {
+		for _, cmd := range []string{"wait", "check", "serve"} {
+			t.Run(cmd+" "+strings.Join(tc.args, " "), func(t *testing.T) {
+				code, stdout, stderr := runMain(t, noEnv, append([]string{cmd}, tc.args...)...)
+				if code != exitUsage || !strings.Contains(stderr, tc.want) {
+					t.Errorf("exit %d; want 2 and %q:\n%s%s", code, tc.want, stdout, stderr)
+				}
+				assertNoSecret(t, stdout, stderr)
+			})
+		}
+	}
+}
+
 // With --log-format json, a usage or configuration error is a JSON record like every other line wait
 // writes (msg "invalid usage", its error and exit_code), not a line of text among them.
 func TestWaitJSONUsageError(t *testing.T) {

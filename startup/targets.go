@@ -129,7 +129,7 @@ func (o *OnceFlag) Problem(name string) string {
 	}
 	quoted := make([]string, len(o.given))
 	for i, v := range o.given {
-		quoted[i] = strconv.Quote(v)
+		quoted[i] = strconv.Quote(checks.RedactURL(v)) // --config "$DATABASE_URL" in place of --postgres
 	}
 	return fmt.Sprintf("--%s: given %s (%s); it takes one value: give it once", name, times, strings.Join(quoted, ", "))
 }
