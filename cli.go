@@ -88,7 +88,9 @@ func (c *commonFlags) logger(w io.Writer) (*slog.Logger, []string) {
 // parseLevel reads a --log-level value.
 func parseLevel(s string) (slog.Level, error) {
 	var level slog.Level
-	if err := level.UnmarshalText([]byte(s)); err != nil {
+	// The four names alone: slog also reads an offset (error+1), above which the records that are always
+	// written (wait's usage error, its table of what was not ready) were dropped.
+	if err := level.UnmarshalText([]byte(s)); err != nil || strings.ContainsAny(s, "+-") {
 		return 0, fmt.Errorf("--log-level: %q is not one of debug, info, warn, error", s)
 	}
 	return level, nil

@@ -416,6 +416,9 @@ func TestWaitUsageErrors(t *testing.T) {
 		{"--attempt-timeout without a flag target", []string{"--config", twoChecks, "--attempt-timeout", "1s"}, []string{"--attempt-timeout: applies to the targets given by flag", "timeout: under the check, or defaults.timeout"}},
 		{"bad --log-format", []string{"--tcp", tcp, "--log-format", "xml"}, []string{`--log-format: "xml" is not text or json`}},
 		{"bad --log-level", []string{"--tcp", tcp, "--log-level", "verbose"}, []string{`--log-level: "verbose" is not one of debug, info, warn, error`}},
+		// slog reads offsets too: above error, the JSON logger dropped the record of this very usage error (and
+		// the table of a timeout), and wait exited 2 without a word.
+		{"--log-level above error", []string{"--tcp", tcp, "--log-format", "json", "--log-level", "error+1", "--timeout", "-1s"}, []string{`--log-level: "error+1" is not one of debug, info, warn, error`, "--timeout: must not be negative"}},
 		{"bad --postgres", []string{"--postgres", "postgres://app:hunter2@db:notaport/app"}, []string{`--postgres (target "postgres"): not a valid postgres URL`}},
 		{"bad --redis", []string{"--redis", "http://cache:6379"}, []string{`--redis (target "redis"): not a valid redis URL`}},
 		{"bad --http", []string{"--http", "ftp://example.com/x"}, []string{`--http (target "http"): must be an absolute http:// or https:// URL`}},
