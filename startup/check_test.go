@@ -185,6 +185,13 @@ func TestLookCommand(t *testing.T) {
 	if err := os.WriteFile(noShebang, []byte("echo hi\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// In PATH but not executable (a script copied without chmod +x): a shell and env say permission
+	// denied (126); it was "not in PATH" (127).
+	inPathDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(inPathDir, "healthgate-not-executable"), []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", os.Getenv("PATH")+string(filepath.ListSeparator)+inPathDir)
 	sh, err := exec.LookPath("sh")
 	if err != nil {
 		t.Fatal(err)
@@ -200,6 +207,7 @@ func TestLookCommand(t *testing.T) {
 		{name: "missing in PATH", argv: []string{"healthgate-no-such-command"}, wantErr: startup.ErrNotFound},
 		{name: "missing path", argv: []string{filepath.Join(dir, "nope")}, wantErr: startup.ErrNotFound},
 		{name: "not executable", argv: []string{notExec}, wantErr: startup.ErrNotExecutable},
+		{name: "in PATH, not executable", argv: []string{"healthgate-not-executable"}, wantErr: startup.ErrNotExecutable},
 		{name: "a directory", argv: []string{dir}, wantErr: startup.ErrNotExecutable},
 		{name: "a script without #!", argv: []string{noShebang}, wantErr: startup.ErrNotExecutable},
 		{name: "empty", argv: nil, wantErr: startup.ErrNotFound},

@@ -54,11 +54,30 @@ func LookCommand(argv []string) (Command, error) {
 		// env -i, or a process manager that passes no environment: the lookup had nowhere to look.
 		return Command{}, fmt.Errorf("%w: %s is not in PATH, which is empty or not set here: set PATH, or write the command's full path (/usr/bin/%s, say)", ErrNotFound, name, name)
 	case errors.Is(err, exec.ErrNotFound):
+		if found := notExecutableInPath(name); found != "" {
+			// As a shell and env say it (126): the file is there, and "not in PATH" sent a reader looking for it.
+			return Command{}, fmt.Errorf("%w: %s: permission denied (%s is not executable: chmod +x it)", ErrNotExecutable, name, found)
+		}
 		return Command{}, fmt.Errorf("%w: %s is not in PATH", ErrNotFound, name)
 	case errors.Is(err, fs.ErrNotExist):
 		return Command{}, fmt.Errorf("%w: %s: no such file", ErrNotFound, name)
 	}
 	return Command{}, fmt.Errorf("%w: %s: %v", ErrNotFound, name, err)
+}
+
+// notExecutableInPath is the first file named name in PATH that the lookup passed over, not being
+// executable (a script copied into /usr/local/bin without chmod +x); "" when there is none.
+func notExecutableInPath(name string) string {
+	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+		if dir == "" {
+			continue
+		}
+		path := filepath.Join(dir, name)
+		if info, err := os.Stat(path); err == nil && !info.IsDir() {
+			return path
+		}
+	}
+	return ""
 }
 
 // missingInterpreter reads the #! line of the file at path, if it has one, and says what is missing when
