@@ -14,6 +14,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"math"
 	"strconv"
 	"time"
 )
@@ -139,6 +140,9 @@ func ParseTimeout(v string) (time.Duration, bool) {
 		'u': time.Microsecond, 'n': time.Nanosecond}[v[len(v)-1]]
 	if unit == 0 {
 		return 0, false
+	}
+	if n > math.MaxInt64/uint64(unit) {
+		return math.MaxInt64, true // 8 digits of hours hold more than a Duration: the longest, not an overflow
 	}
 	return time.Duration(n) * unit, true
 }

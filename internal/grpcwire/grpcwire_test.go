@@ -65,6 +65,13 @@ func TestParseTimeout(t *testing.T) {
 			t.Errorf("ParseTimeout(%q) = %v, %v; want %v", v, got, ok, want)
 		}
 	}
+	// Beyond what a time.Duration holds (about 2562047H; grpc-go writes a deadline that far as 2562048H):
+	// the longest one, not an overflow into the past that ended a Watch at once with DEADLINE_EXCEEDED.
+	for _, v := range []string{"2562048H", "99999999H"} {
+		if got, ok := ParseTimeout(v); !ok || got < 2562047*time.Hour {
+			t.Errorf("ParseTimeout(%q) = %v, %v; want the longest duration", v, got, ok)
+		}
+	}
 	for _, v := range []string{"", "m", "1", "100x", "-1S", "123456789m", "1.5S"} {
 		if got, ok := ParseTimeout(v); ok {
 			t.Errorf("ParseTimeout(%q) = %v; want refused", v, got)
