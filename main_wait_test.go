@@ -394,6 +394,18 @@ func TestEnvironmentURLErrorNamesTheVariable(t *testing.T) {
 	}
 }
 
+// --attempt-timeout applies to DATABASE_URL's check: with a bad URL there, its error alone is reported, not
+// also that --attempt-timeout had no target ("and to DATABASE_URL and REDIS_URL, and there is none").
+func TestAttemptTimeoutWithBadEnvironmentURL(t *testing.T) {
+	env := map[string]string{"DATABASE_URL": "postgres://app:hunter2@db:notaport/app"}
+	for _, cmd := range []string{"wait", "check"} {
+		code, _, stderr := runMain(t, env, cmd, "--attempt-timeout", "1s")
+		if code != exitUsage || !strings.Contains(stderr, "DATABASE_URL: ") || strings.Contains(stderr, "--attempt-timeout") {
+			t.Errorf("%s: exit %d; want 2 and DATABASE_URL's error alone:\n%s", cmd, code, stderr)
+		}
+	}
+}
+
 // wait's fourth acceptance test: flag and config errors exit 2, naming the flag or field, before any attempt.
 func TestWaitUsageErrors(t *testing.T) {
 	badConfig := writeConfig(t, "checks:\n  - name: db\n    type: postgres\n    url: postgres://127.0.0.1/x\n    timeout: 10s\n")

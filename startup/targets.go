@@ -258,8 +258,9 @@ func (t *Targets) Resolve(lookup config.LookupEnv, criticalOnly bool, attemptTim
 		for i := range fromConfig {
 			boundAttempt(&fromConfig[i], attemptTimeout)
 		}
-	case attemptTimeout > 0 && len(t.targets) == 0:
-		// It would be ignored: the configuration's checks keep their own timeout.
+	case attemptTimeout > 0 && len(t.targets) == 0 && (cfgErr == nil || config.Path(t.config.Value()) != ""):
+		// It would be ignored: the configuration's checks keep their own timeout. (Not said when it is
+		// DATABASE_URL and REDIS_URL's that did not load: they take it, and their errors say what to fix.)
 		problems = append(problems, "--attempt-timeout: applies to the targets given by flag ("+FlagNames()+") and to DATABASE_URL and REDIS_URL, and there is none; a configuration's check has its own timeout (timeout: under the check, or defaults.timeout)")
 	}
 	sets, more := t.fieldSets()
