@@ -373,9 +373,15 @@ func TestServeListenFlagErrors(t *testing.T) {
 	// Every usage error at once, as for the configuration.
 	var stderr bytes.Buffer
 	code := run([]string{"serve", "--config", path, "--listen", "foo", "--log-format", "xml", "extra"}, func(string) (string, bool) { return "", false }, nil, io.Discard, &stderr)
-	want := "healthgate serve: 3 errors:\n  unexpected argument \"extra\"\n  --listen: must be host:port or :port (got \"foo\")\n  --log-format: \"xml\" is not text or json\n"
+	want := "healthgate serve: 3 errors:\n  unexpected argument \"extra\": serve runs the checks of --config FILE (or of DATABASE_URL and REDIS_URL)\n  --listen: must be host:port or :port (got \"foo\")\n  --log-format: \"xml\" is not text or json\n"
 	if code != exitUsage || stderr.String() != want {
 		t.Errorf("three usage errors: exit %d, stderr:\n%s\nwant exit 2 and:\n%s", code, stderr.String(), want)
+	}
+	// A URL given as an argument (serve "$DATABASE_URL") is shown redacted, as wait and check show it.
+	stderr.Reset()
+	code = run([]string{"serve", "postgres://app:hunter2@db/app"}, func(string) (string, bool) { return "", false }, nil, io.Discard, &stderr)
+	if want := `unexpected argument "postgres://app:xxxxx@db/app"`; code != exitUsage || !strings.Contains(stderr.String(), want) || strings.Contains(stderr.String(), "hunter2") {
+		t.Errorf("serve URL: exit %d, stderr:\n%s\nwant exit 2, %q and no password", code, stderr.String(), want)
 	}
 
 	// A flag's error and the configuration's together, as check and wait report them: it read the flag's alone.

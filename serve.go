@@ -38,7 +38,8 @@ func cmdServe(ctx context.Context, args []string, lookup env, again, hup <-chan 
 	}
 	var problems []string // every usage error at once
 	if fs.NArg() > 0 {
-		problems = append(problems, fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
+		// Redacted, as wait's and check's: serve postgres://app:PASSWORD@db/app showed the password.
+		problems = append(problems, unexpectedArgument(fs.Arg(0), "serve runs the checks of --config FILE (or of DATABASE_URL and REDIS_URL)"))
 	}
 	if *listen != "" {
 		if msg := config.CheckListen(*listen); msg != "" {
