@@ -148,9 +148,9 @@ func startupView(s *monitor.Snapshot) view {
 		if !c.EverPassed {
 			l.reason = "has not passed yet"
 			if s.Started {
-				// Added by a reload after start-up: start-up does not come back (/readyz tells the
+				// Added or changed (rebuilt) by a reload after start-up: start-up does not come back (/readyz tells the
 				// truth about it), so it only warns here.
-				l.critical, l.reason = false, "added by a reload, has not passed yet"
+				l.critical, l.reason = false, "added or changed by a reload, has not passed yet"
 			}
 			if c.Err != "" {
 				l.reason += ": " + c.Err

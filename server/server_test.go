@@ -685,7 +685,7 @@ func TestReload(t *testing.T) {
 	if r := f.get(t, "/readyz/extra"); r.code != 503 || !strings.Contains(r.body, "[-]extra failed") {
 		t.Errorf("/readyz/extra = %d %q; want its own 503", r.code, r.body)
 	}
-	if r := f.get(t, "/startupz?verbose"); r.code != 200 || !strings.Contains(r.body, "added by a reload, has not passed yet") {
+	if r := f.get(t, "/startupz?verbose"); r.code != 200 || !strings.Contains(r.body, "added or changed by a reload, has not passed yet") {
 		t.Errorf("/startupz = %d %q; want 200 (start-up does not go back) naming the added check", r.code, r.body)
 	}
 	if r := f.get(t, "/fleetz"); r.code != 200 || !strings.Contains(r.body, `"instance":"me"`) {
