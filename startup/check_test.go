@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -59,6 +60,33 @@ func TestCheckRunsInParallel(t *testing.T) {
 		if !w.ok && r.Hint == "" {
 			t.Errorf("%s failed without a hint", r.Name)
 		}
+	}
+}
+
+// TestCheckPanicIsAFailure: a check that panics fails with reason panic, as in serve, and the others
+// keep their results; it took check and wait down with Go's exit status 2 (a usage error's), no table.
+func TestCheckPanicIsAFailure(t *testing.T) {
+	cs := []*checks.Check{
+		checks.Func(spec("db", time.Second), func(context.Context) error { panic("boom") }),
+		checks.Func(spec("cache", time.Second), sleeper(0, nil)),
+	}
+	rs := startup.RunOnce(t.Context(), cs)
+	if rs[0].OK || rs[0].Class != checks.Panic || !strings.Contains(rs[0].Err.Error(), "panic: boom") || rs[0].Hint == "" {
+		t.Errorf("db: ok %v class %q err %v hint %q; want a panic failure with its hint", rs[0].OK, rs[0].Class, rs[0].Err, rs[0].Hint)
+	}
+	if !rs[1].OK {
+		t.Errorf("cache: %v; want it passed", rs[1].Err)
+	}
+
+	var runs atomic.Int32
+	flaky := checks.Func(spec("db", time.Second), func(ctx context.Context) error {
+		if runs.Add(1) == 1 {
+			panic("boom")
+		}
+		return nil
+	})
+	if _, err := startup.Wait(t.Context(), []*checks.Check{flaky}, startup.Options{Timeout: 10 * time.Second}); err != nil || runs.Load() != 2 {
+		t.Errorf("wait on a check that panicked once: %v after %d runs; want it passed on the second", err, runs.Load())
 	}
 }
 
