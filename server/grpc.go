@@ -54,18 +54,19 @@ const (
 
 // gRPC status codes used here.
 const (
-	codeOK               = 0
-	codeInvalidArgument  = 3
-	codeDeadlineExceeded = 4
-	codeNotFound         = 5
-	codeUnimplemented    = 12
-	codeInternal         = 13
-	codeUnavailable      = 14
-	methodCheck          = "/grpc.health.v1.Health/Check"
-	methodWatch          = "/grpc.health.v1.Health/Watch"
-	methodList           = "/grpc.health.v1.Health/List"
-	grpcContentType      = "application/grpc"
-	grpcContentTypeProto = "application/grpc+proto"
+	codeOK                = 0
+	codeInvalidArgument   = 3
+	codeDeadlineExceeded  = 4
+	codeNotFound          = 5
+	codeResourceExhausted = 8
+	codeUnimplemented     = 12
+	codeInternal          = 13
+	codeUnavailable       = 14
+	methodCheck           = "/grpc.health.v1.Health/Check"
+	methodWatch           = "/grpc.health.v1.Health/Watch"
+	methodList            = "/grpc.health.v1.Health/List"
+	grpcContentType       = "application/grpc"
+	grpcContentTypeProto  = "application/grpc+proto"
 )
 
 // Health serves grpc.health.v1.Health on the published snapshot. Like the HTTP probes it never runs
@@ -155,6 +156,10 @@ func (h *Health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case errors.Is(err, grpcwire.ErrCompressed):
 		g.finish(codeInternal, err.Error())
+		return
+	case errors.Is(err, errRequestTooLarge):
+		// As grpc-go answers a message over its limit ("received message larger than max").
+		g.finish(codeResourceExhausted, err.Error())
 		return
 	case err != nil:
 		g.finish(codeInvalidArgument, err.Error())
@@ -262,6 +267,8 @@ func (g *grpcWriter) finish(code int, msg string) {
 	}
 }
 
+var errRequestTooLarge = errors.New("request message larger than 4 KiB") // maxGRPCMessage
+
 // readGRPCMessage reads one length-prefixed message, uncompressed or gzip.
 func readGRPCMessage(r io.Reader, encoding string) ([]byte, error) {
 	msg, err := grpcwire.ReadMessageEncoded(r, maxGRPCMessage, encoding)
@@ -269,7 +276,7 @@ func readGRPCMessage(r io.Reader, encoding string) ([]byte, error) {
 	case errors.Is(err, grpcwire.ErrMissing):
 		return nil, errors.New("missing request message")
 	case errors.Is(err, grpcwire.ErrTooLarge):
-		return nil, errors.New("request message too large")
+		return nil, errRequestTooLarge
 	case errors.Is(err, grpcwire.ErrTruncated):
 		return nil, errors.New("truncated request message")
 	}

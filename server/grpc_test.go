@@ -421,6 +421,17 @@ func TestGRPCUnknownMethod(t *testing.T) {
 	}
 }
 
+// TestGRPCRequestTooLarge: a request message over the server's limit is RESOURCE_EXHAUSTED, as grpc-go
+// answers one over its own (it was INVALID_ARGUMENT, which says the request is wrong, not too big).
+func TestGRPCRequestTooLarge(t *testing.T) {
+	var db dep
+	g := newGRPCFixture(t, &db, time.Hour)
+	big := grpcwire.AppendBytes(nil, 1, bytes.Repeat([]byte{'x'}, maxGRPCMessage))
+	if code, text := grpcCall(t, g.grpcAddr, methodCheck, nil, grpcwire.Frame(big)); code != "8" {
+		t.Errorf("a %d-byte request: grpc-status %s (%s); want 8 (RESOURCE_EXHAUSTED)", len(big), code, text)
+	}
+}
+
 // TestGRPCCompressedRequest: a client that compresses its messages (grpc-go with
 // grpc.UseCompressor(gzip.Name)) is answered; another algorithm is UNIMPLEMENTED with the
 // grpc-accept-encoding the protocol asks for, and a message flagged compressed with no grpc-encoding
