@@ -144,11 +144,11 @@ func logExit(log *slog.Logger, msg string, err error) error {
 	return exitf(ee.code, "")
 }
 
-// commandExit ends wait with the shell's status for a command that cannot run: 126 when it exists but
-// is not executable, 127 when it is not found.
+// commandExit ends wait with the shell's status for a command that cannot run: 127 when it is not found,
+// 126 for any other reason (not executable, and execve's own refusals: an argument list too long, E2BIG).
 func commandExit(err error) error {
-	if errors.Is(err, startup.ErrNotExecutable) || errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.ENOEXEC) {
-		return exitf(exitNotExecutable, "%v", err)
+	if errors.Is(err, startup.ErrNotFound) || errors.Is(err, syscall.ENOENT) {
+		return exitf(exitNotFound, "%v", err)
 	}
-	return exitf(exitNotFound, "%v", err)
+	return exitf(exitNotExecutable, "%v", err)
 }

@@ -237,6 +237,8 @@ func TestLookCommand(t *testing.T) {
 		{name: "not executable", argv: []string{notExec}, wantErr: startup.ErrNotExecutable},
 		{name: "in PATH, not executable", argv: []string{"healthgate-not-executable"}, wantErr: startup.ErrNotExecutable},
 		{name: "a directory", argv: []string{dir}, wantErr: startup.ErrNotExecutable},
+		// A file where the path wants a directory: 126 with "not a directory", as a shell says (it was 127).
+		{name: "under a file", argv: []string{filepath.Join(notExec, "app")}, wantErr: startup.ErrNotExecutable},
 		{name: "a script without #!", argv: []string{noShebang}, wantErr: startup.ErrNotExecutable},
 		{name: "empty", argv: nil, wantErr: startup.ErrNotFound},
 	}

@@ -61,8 +61,13 @@ func LookCommand(argv []string) (Command, error) {
 		return Command{}, fmt.Errorf("%w: %s is not in PATH", ErrNotFound, name)
 	case errors.Is(err, fs.ErrNotExist):
 		return Command{}, fmt.Errorf("%w: %s: no such file", ErrNotFound, name)
+	case errors.Is(err, syscall.ENOTDIR):
+		// ./config.yaml/app: a file where the path wants a directory. A shell says so with 126.
+		return Command{}, fmt.Errorf("%w: %s: not a directory (a part of the path before the last / is a file)", ErrNotExecutable, name)
 	}
-	return Command{}, fmt.Errorf("%w: %s: %v", ErrNotFound, name, err)
+	// A shell's 127 is for a command not found alone; any other failure to run one (a name too long, a
+	// loop of symbolic links) is 126.
+	return Command{}, fmt.Errorf("%w: %s: %v", ErrNotExecutable, name, err)
 }
 
 // notExecutableInPath is the first file named name in PATH that the lookup passed over, not being
