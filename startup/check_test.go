@@ -170,6 +170,24 @@ func TestWriteText(t *testing.T) {
 	}
 }
 
+// TestWriteTextShortLatency: a run shorter than 50 µs (a DNS answer from a local cache) is shown as it
+// took, not rounded to "0s".
+func TestWriteTextShortLatency(t *testing.T) {
+	for _, tc := range []struct {
+		latency time.Duration
+		want    string
+	}{{30 * time.Microsecond, "30µs"}, {600 * time.Nanosecond, "600ns"}, {1234 * time.Microsecond, "1.2ms"}} {
+		var b bytes.Buffer
+		rs := []startup.Result{{Name: "dns", Type: "dns", Target: "A api.internal", Critical: true, OK: true, Latency: tc.latency}}
+		if err := startup.WriteText(&b, rs); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(b.String(), " pass    "+tc.want+" ") {
+			t.Errorf("latency %v: want %s in:\n%s", tc.latency, tc.want, b.String())
+		}
+	}
+}
+
 func TestWriteJSON(t *testing.T) {
 	var b bytes.Buffer
 	if err := startup.WriteJSON(&b, results(false, true)); err != nil {

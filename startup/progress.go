@@ -268,6 +268,11 @@ func oneLine(s string) string {
 // round shortens a duration for people: 3.4ms, 123ms, 1.23s, 5m0s.
 func round(d time.Duration) time.Duration {
 	switch {
+	case d < time.Microsecond:
+		return d
+	case d < 100*time.Microsecond:
+		// A lookup from a local cache: rounded as the longer ones are, it read "0s".
+		return d.Round(time.Microsecond)
 	case d < 10*time.Millisecond:
 		return d.Round(100 * time.Microsecond)
 	case d < time.Second:
