@@ -292,6 +292,9 @@ func nothingToCheck(how string) string { return "nothing to check: " + how }
 // commandSuggestion is what an unknown command was likely meant to be: the nearest command (serv,
 // chek), or, for a flag written first (healthgate --postgres URL), that flags follow the command.
 func commandSuggestion(cmd string) string {
+	if cmd == "-v" || cmd == "-V" {
+		return " (did you mean --version?)"
+	}
 	if strings.HasPrefix(cmd, "-") {
 		return " (flags follow the command: healthgate check " + cmd + " ..., or wait, or serve)"
 	}

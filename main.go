@@ -154,9 +154,9 @@ func run(args []string, lookup env, sigs <-chan os.Signal, stdout, stderr io.Wri
 		err = cmdWait(ctx, rest, lookup, stopCatching, stdout, stderr)
 	case "check":
 		err = cmdCheck(ctx, rest, lookup, stdout, stderr)
-	case "version", "--version":
+	case "version", "--version", "-version": // one dash too, as the commands' flags take it (Go's flag package)
 		fmt.Fprintln(stdout, readVersion())
-	case "help", "-h", "--help":
+	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage())
 	default:
 		fmt.Fprintf(stderr, "healthgate: unknown command %q%s\n\n%s", cmd, commandSuggestion(cmd), usage())

@@ -686,11 +686,19 @@ func TestUnknownCommand(t *testing.T) {
 		{"Check", `healthgate: unknown command "Check" (did you mean "check"?)`},
 		{"--postgres", `healthgate: unknown command "--postgres" (flags follow the command: healthgate check --postgres ..., or wait, or serve)`},
 		{"frobnicate", "healthgate: unknown command \"frobnicate\"\n"},
+		{"-v", `healthgate: unknown command "-v" (did you mean --version?)`},
 	} {
 		var stderr bytes.Buffer
 		code := run([]string{tc.arg, "x"}, func(string) (string, bool) { return "", false }, nil, io.Discard, &stderr)
 		if code != exitUsage || !strings.HasPrefix(stderr.String(), tc.want) || !strings.Contains(stderr.String(), "Usage:") {
 			t.Errorf("%s: exit %d, stderr:\n%s\nwant exit 2, %q and the usage", tc.arg, code, stderr.String(), tc.want)
+		}
+	}
+	// One dash, as every command's flags take it: -version and -help answer as --version and --help.
+	for arg, want := range map[string]string{"-version": "healthgate ", "-help": "Usage:"} {
+		var stdout bytes.Buffer
+		if code := run([]string{arg}, func(string) (string, bool) { return "", false }, nil, &stdout, io.Discard); code != 0 || !strings.Contains(stdout.String(), want) {
+			t.Errorf("%s: exit %d, stdout %q; want exit 0 and %q", arg, code, stdout.String(), want)
 		}
 	}
 }
