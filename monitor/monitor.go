@@ -613,7 +613,7 @@ func (ls *logLines) change(e *entry, stateChanged, reasonChanged bool, dur time.
 	case stateChanged:
 		ls.add(slog.LevelWarn, "check failing", append(attrs, "reason", s.Class, "error", s.Err, "hint", s.Hint)...)
 	default:
-		ls.add(slog.LevelWarn, "check still failing, for another reason", append(attrs, "reason", s.Class, "error", s.Err)...)
+		ls.add(slog.LevelWarn, "check still failing, for another reason", append(attrs, "reason", s.Class, "error", s.Err, "hint", s.Hint)...)
 	}
 }
 

@@ -154,3 +154,25 @@ func TestReplaceChangedLogsOnlyChanges(t *testing.T) {
 		t.Errorf("a line for the changed check whose state did not change:\n%s", after())
 	}
 }
+
+// TestReasonChangeLogsHint: the line of a check that keeps failing for another reason carries that
+// reason's hint, as every failing line does (README "Logs"): it is the line that says what to look at
+// now (refused, then auth: the credentials, no longer the port). It had the reason and the error alone.
+func TestReasonChangeLogsHint(t *testing.T) {
+	var buf checktest.Buffer
+	var runs atomic.Int64
+	errAuth := &checks.Error{Class: checks.Auth, Err: errors.New("password authentication failed"), Hint: "check the password in PGPASSWORD"}
+	c := checks.Func(spec("db", 50*time.Millisecond, 20*time.Millisecond, 1, 1), func(context.Context) error {
+		if runs.Load() == 0 {
+			return errRefused
+		}
+		return errAuth
+	})
+	runWith(t, Options{Heartbeat: time.Hour, Logger: slog.New(slog.NewTextHandler(&buf, nil)), OnRun: func(Run) { runs.Add(1) }}, c)
+	checktest.Eventually(t, 5*time.Second, "the line of the new reason", func() bool { return strings.Contains(buf.String(), "for another reason") })
+	for line := range strings.Lines(buf.String()) {
+		if strings.Contains(line, "for another reason") && !strings.Contains(line, `hint="check the password in PGPASSWORD"`) {
+			t.Errorf("the reason change's line has not the new reason's hint:\n%s", line)
+		}
+	}
+}
