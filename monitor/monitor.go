@@ -113,6 +113,10 @@ type entry struct {
 	// panicStack holds the stack of the last panic, logged once by the runner (the error itself stays
 	// one line).
 	panicStack atomic.Value
+	// panicked: the last run panicked, its stack logged; a check that panics on every run logs its
+	// stack once, not once per run. Only the goroutine that runs the check (prime, then the runner)
+	// reads and writes it.
+	panicked bool
 	// wake starts a fleet round (shared critical checks with a fleet only; nil otherwise).
 	wake  chan struct{}
 	fleet fleetState
@@ -490,12 +494,14 @@ func (m *Monitor) execute(ctx context.Context, e *entry) (run Run, ok bool) {
 	if err == health.CheckTimeoutErr {
 		err = &checks.Error{Class: checks.Timeout, Err: fmt.Errorf("no result within %s (the check did not honour its deadline)", e.check.Timeout)}
 	}
-	if stack, ok := e.panicStack.Swap("").(string); ok && stack != "" {
+	stack, _ := e.panicStack.Swap("").(string)
+	if stack != "" && !e.panicked {
 		// Through the writer, as every line: a stalled log output must not hold this runner.
 		m.mu.Lock()
 		m.queue(logLines{{slog.LevelError, "check panicked", []any{"check", e.check.Name, "type", e.check.Type, "stack", stack}}})
 		m.mu.Unlock()
 	}
+	e.panicked = stack != ""
 	run = Run{Check: e.check, Err: err, Duration: end.Sub(start), End: end}
 	if err != nil {
 		run.Class = checks.ClassOf(err)

@@ -176,3 +176,24 @@ func TestReasonChangeLogsHint(t *testing.T) {
 		}
 	}
 }
+
+// TestPanicStackLoggedOnce: a check that panics on every run logs its stack once, not once per run
+// (README "Logs": never one line per run); a panic after a run that did not panic logs it again.
+func TestPanicStackLoggedOnce(t *testing.T) {
+	var buf checktest.Buffer
+	var runs, n atomic.Int64
+	// Deadlines generous enough that taking a stack (slow under -race on a loaded machine) never reads
+	// as the run overstaying them, as in TestPanicIsAFailure.
+	c := checks.Func(spec("boom", 300*time.Millisecond, 200*time.Millisecond, 1, 1), func(context.Context) error {
+		if n.Add(1) != 4 {
+			panic("boom")
+		}
+		return nil
+	})
+	runWith(t, Options{Heartbeat: time.Hour, Logger: slog.New(slog.NewTextHandler(&buf, nil)), OnRun: func(Run) { runs.Add(1) }}, c)
+	waitRuns(t, &runs, 6)
+	checktest.Eventually(t, 5*time.Second, "two stacks", func() bool { return strings.Count(buf.String(), `msg="check panicked"`) >= 2 })
+	if got := strings.Count(buf.String(), `msg="check panicked"`); got != 2 {
+		t.Errorf("%d stacks logged for runs 1-3 and 5-6 panicking; want 2 (one per streak):\n%s", got, buf.String())
+	}
+}
