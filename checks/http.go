@@ -200,7 +200,9 @@ func buildHTTP(c config.Check, s *httpSpec) (prober, string, config.Errors) {
 			if !s.FollowRedirects {
 				return http.ErrUseLastResponse
 			}
-			if len(via) >= maxRedirects {
+			// via holds the requests made so far, one per redirect received: the 5th redirect is
+			// followed, a 6th is not.
+			if len(via) > maxRedirects {
 				return errTooManyRedirects
 			}
 			if (req.URL.Scheme != "http" && req.URL.Scheme != "https") || req.URL.Host == "" {

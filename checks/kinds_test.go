@@ -1326,6 +1326,34 @@ func TestHTTPRedirectSendsNoReferer(t *testing.T) {
 	}
 }
 
+// TestHTTPFollowsFiveRedirects: follow_redirects follows at most 5 redirects, as the README says: a chain
+// of exactly 5 reaches its target and passes, and only a sixth is bad_response. The 5th was refused, so a
+// chain of 5 failed "stopped after 5 redirects" with 4 followed.
+func TestHTTPFollowsFiveRedirects(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, err := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/r/"))
+		if err != nil {
+			return // the target: 200
+		}
+		next := "/ok"
+		if n > 1 {
+			next = "/r/" + strconv.Itoa(n-1)
+		}
+		http.Redirect(w, r, next, http.StatusFound)
+	}))
+	t.Cleanup(srv.Close)
+	for _, c := range []struct {
+		redirects int
+		want      checks.Class
+	}{{5, ""}, {6, checks.BadResponse}} {
+		ch := newCheckTimeout(t, config.Check{Type: "http", Spec: config.SpecOf(map[string]any{"url": srv.URL + "/r/" + strconv.Itoa(c.redirects), "follow_redirects": true})}, generousTimeout)
+		err, _ := runCheck(t, ch)
+		if checks.ClassOf(err) != c.want {
+			t.Errorf("a chain of %d redirects: %v; want class %q", c.redirects, err, c.want)
+		}
+	}
+}
+
 // TestHTTPUnexpectedStatusKeepsConnection: a run that fails on its status keeps its connection for the
 // next run when the server gave the body's length (read, not waited for past it), and a body of
 // declared length that stalls still ends the run with its status, not a timeout.
