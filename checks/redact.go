@@ -410,5 +410,21 @@ func redactURLError(err error) error {
 	if !errors.As(err, &ue) {
 		return err
 	}
-	return &url.Error{Op: ue.Op, URL: RedactURL(ue.URL), Err: ue.Err}
+	return &url.Error{Op: ue.Op, URL: RedactURL(unstrippedPassword(ue.URL)), Err: ue.Err}
+}
+
+// unstrippedPassword undoes net/http's stripPassword in the URL of a *url.Error: it replaced any password
+// the URL had, an empty one too, with "***". An empty password leaves the user name a token
+// (https://TOKEN:@api), which RedactURL hides only when it sees no password: as the two cannot be told
+// apart, the user name is taken for a token, as with an empty password, and hidden.
+func unstrippedPassword(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil || !config.IsTokenUserScheme(u.Scheme) {
+		return raw
+	}
+	if pass, has := u.User.Password(); !has || pass != "***" {
+		return raw
+	}
+	u.User = url.UserPassword(u.User.Username(), "")
+	return u.String()
 }

@@ -217,3 +217,26 @@ func TestHTTPHostHidden(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTPTokenUserHiddenInErrors: a token written as the user name of an http url with an empty password
+// (https://TOKEN:@api, as curl -u TOKEN: sends it) is hidden in the run's error as in its target. net/http
+// quotes the url in its *url.Error with any password it has, empty too, replaced by "***", which read as
+// user:password and kept the token in front of it ("http://s3cr3t-token:xxxxx@...").
+func TestHTTPTokenUserHiddenInErrors(t *testing.T) {
+	p := checktest.NewProxy(t, "127.0.0.1:1")
+	p.Set(checktest.Refuse)
+	for _, u := range []string{
+		"http://s3cr3t-token:@" + p.Addr() + "/healthz",
+		"http://s3cr3t-token@" + p.Addr() + "/healthz",
+		"http://app:s3cr3t-pw@" + p.Addr() + "/healthz",
+	} {
+		ch := newCheck(t, config.Check{Type: "http", Spec: config.SpecOf(map[string]any{"url": u})})
+		err := ch.Run(t.Context())
+		if checks.ClassOf(err) != checks.Refused {
+			t.Errorf("%s: class %q (%v); want refused", u, checks.ClassOf(err), err)
+		}
+		if msg := err2s(err); strings.Contains(msg, "s3cr3t") {
+			t.Errorf("%s: the error shows the secret: %s", u, msg)
+		}
+	}
+}
