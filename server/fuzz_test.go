@@ -96,8 +96,7 @@ func FuzzProbe(f *testing.F) {
 			t.Fatalf("%q: Content-Length %s for %d bytes", target, cl, len(body))
 		}
 		ct := rec.Header().Get("Content-Type")
-		asked := strings.Contains(strings.ToLower(req.Header.Get("Accept")), "application/json") ||
-			strings.Contains(strings.ToLower(req.Header.Get("Accept")), "application/health+json")
+		asked := wantsJSON(req.Header.Get("Accept"))
 		if ct == "application/health+json" || probe && asked {
 			if ct != "application/health+json" {
 				t.Fatalf("%q with Accept %q: Content-Type %q; want application/health+json", target, accept, ct)

@@ -127,3 +127,36 @@ func TestHealthJSONDraft(t *testing.T) {
 	decode("/readyz/pending?format=json")
 	decode("/readyz/shutdown", "Accept", "application/json")
 }
+
+// TestAcceptNegotiation: JSON is served when the Accept header prefers it to text by q-value, as HTTP
+// content negotiation reads it (RFC 9110 §12.5.1): any mention of JSON was enough, so a client that asked
+// for text first (text/plain, application/json;q=0.5), or refused JSON with q=0, got JSON. The header is
+// read without an allocation: it is on the probe path.
+func TestAcceptNegotiation(t *testing.T) {
+	for accept, want := range map[string]bool{
+		"application/health+json":                   true,
+		"application/json":                          true,
+		"Application/JSON":                          true,
+		"application/json, */*":                     true,
+		"application/json;q=0.5, */*;q=0.1":         true,
+		"text/plain;q=0.2, application/health+json": true,
+		"*/*":                                                    false,
+		"text/plain":                                             false,
+		"text/plain, application/json;q=0.5":                     false,
+		"application/json;q=0":                                   false,
+		"application/json; q=0.0, text/plain":                    false,
+		"application/json;q=0.5, text/*":                         false,
+		"text/*;q=0.1, */*, application/json;q=0.5":              true, // text/* is text/plain's range, not */*
+		"application/json;q=bad":                                 true, // unreadable: 1
+		"text/html,application/xhtml+xml,*/*;q=0.8":              false,
+		"application/jsonx":                                      false,
+		"application/json;charset=utf-8;q=0.9, text/plain;q=0.9": true,
+	} {
+		if got := wantsJSON(accept); got != want {
+			t.Errorf("Accept %q: JSON %v; want %v", accept, got, want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { wantsJSON("text/plain;q=0.2, application/health+json;q=0.9, */*;q=0.1") }); n != 0 {
+		t.Errorf("wantsJSON: %.0f allocations; want none", n)
+	}
+}

@@ -373,18 +373,64 @@ func formatOf(r *http.Request, q query) format {
 	if q.json {
 		return hjson
 	}
-	if accept := r.Header.Get("Accept"); accept != "" {
-		// Media types are case-insensitive; ToLower returns the same string (no allocation) when
-		// it is already lower case, as clients send it.
-		accept = strings.ToLower(accept)
-		if strings.Contains(accept, "application/health+json") || strings.Contains(accept, "application/json") {
-			return hjson
-		}
+	if accept := r.Header.Get("Accept"); accept != "" && wantsJSON(accept) {
+		return hjson
 	}
 	if q.verbose {
 		return verbose
 	}
 	return plain
+}
+
+// wantsJSON reports whether an Accept header prefers JSON (application/health+json or application/json,
+// named) to text: its best q-value is above 0 and at least that of text/plain (or of the most specific
+// range matching it: text/*, */*). So `application/json` and `application/json, */*` ask for JSON, and
+// `text/plain, application/json;q=0.5` or `application/json;q=0` do not (any mention of JSON did). It
+// allocates nothing: it runs on the probe path.
+func wantsJSON(accept string) bool {
+	jsonQ := -1.0
+	text := [3]float64{-1, -1, -1} // the q of text/plain, text/* and */*, -1 when not named
+	for accept != "" {
+		var item string
+		item, accept, _ = strings.Cut(accept, ",")
+		mediaType, params, _ := strings.Cut(item, ";")
+		mediaType = strings.TrimSpace(mediaType)
+		q := qValue(params)
+		switch { // media types are case-insensitive
+		case strings.EqualFold(mediaType, "application/health+json"), strings.EqualFold(mediaType, "application/json"):
+			jsonQ = max(jsonQ, q)
+		case strings.EqualFold(mediaType, "text/plain"):
+			text[0] = max(text[0], q)
+		case strings.EqualFold(mediaType, "text/*"):
+			text[1] = max(text[1], q)
+		case mediaType == "*/*":
+			text[2] = max(text[2], q)
+		}
+	}
+	textQ := -1.0
+	for _, q := range text { // the most specific range that names text/plain decides its q
+		if q >= 0 {
+			textQ = q
+			break
+		}
+	}
+	return jsonQ > 0 && jsonQ >= textQ
+}
+
+// qValue is the q parameter among a media range's parameters (";q=0.5"), 1 when absent or unreadable.
+func qValue(params string) float64 {
+	for params != "" {
+		var p string
+		p, params, _ = strings.Cut(params, ";")
+		name, v, ok := strings.Cut(strings.TrimSpace(p), "=")
+		if ok && strings.EqualFold(strings.TrimSpace(name), "q") {
+			if q, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && q >= 0 && q <= 1 {
+				return q
+			}
+			return 1
+		}
+	}
+	return 1
 }
 
 // detailsAllowed: reasons are shown with details: always, or with details: token and the right
