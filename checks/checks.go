@@ -20,6 +20,7 @@ import (
 	"maps"
 	"net"
 	"reflect"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -505,12 +506,18 @@ func appliesTo(key string) string {
 }
 
 // Run runs the check once, bounded by its timeout. It returns nil when the dependency is healthy and
-// otherwise an *Error carrying the reason class and a redacted cause.
-func (c *Check) Run(ctx context.Context) error {
+// otherwise an *Error carrying the reason class and a redacted cause. A panic in the check is its failure
+// of class panic, for serve, wait and check alike (docs/design.md §2); PanicStack gives where it was.
+func (c *Check) Run(ctx context.Context) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &Error{Class: Panic, Err: fmt.Errorf("panic: %v", r), stack: string(debug.Stack())}
+		}
+	}()
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
 	ctx, tr := withTrace(ctx)
-	err := c.prober.probe(ctx)
+	err = c.prober.probe(ctx)
 	if err == nil {
 		return nil
 	}
@@ -520,6 +527,16 @@ func (c *Check) Run(ctx context.Context) error {
 		err = timedOut(err, c.Timeout)
 	}
 	return tr.locate(classified(err))
+}
+
+// PanicStack is the stack of the panic that err, a run's failure, is; "" for any other error. The error
+// itself stays one line; the stack is for one log record.
+func PanicStack(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.stack
+	}
+	return ""
 }
 
 // timedOut is the error of a run whose deadline passed: a timeout, worded "no answer within TIMEOUT"

@@ -52,6 +52,8 @@ type Error struct {
 	// it did not answer (an AMQP broker's connection.blocked, a DNS server's garbage), so Run keeps
 	// it instead of "timeout".
 	past bool
+	// stack is where the check panicked (class panic: Run), for PanicStack.
+	stack string
 }
 
 func (e *Error) Error() string {

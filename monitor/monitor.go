@@ -22,7 +22,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -110,9 +109,6 @@ type entry struct {
 	tracker  *tracker
 	checker  health.Checker
 	inFlight atomic.Bool
-	// panicStack holds the stack of the last panic, logged once by the runner (the error itself stays
-	// one line).
-	panicStack atomic.Value
 	// panicked: the last run panicked, its stack logged; a check that panics on every run logs its
 	// stack once, not once per run. Only the goroutine that runs the check (prime, then the runner)
 	// reads and writes it.
@@ -494,7 +490,7 @@ func (m *Monitor) execute(ctx context.Context, e *entry) (run Run, ok bool) {
 	if err == health.CheckTimeoutErr {
 		err = &checks.Error{Class: checks.Timeout, Err: fmt.Errorf("no result within %s (the check did not honour its deadline)", e.check.Timeout)}
 	}
-	stack, _ := e.panicStack.Swap("").(string)
+	stack := checks.PanicStack(err)
 	if stack != "" && !e.panicked {
 		// Through the writer, as every line: a stalled log output must not hold this runner.
 		m.mu.Lock()
@@ -509,9 +505,9 @@ func (m *Monitor) execute(ctx context.Context, e *entry) (run Run, ok bool) {
 	return run, true
 }
 
-// runGuarded is the function the engine executes: at most one run of a check in flight, and a panic
-// becomes a failure with reason panic.
-func (e *entry) runGuarded(ctx context.Context) (err error) {
+// runGuarded is the function the engine executes: at most one run of a check in flight. (A panic in
+// the check is its failure of class panic: checks.Check.Run recovers it.)
+func (e *entry) runGuarded(ctx context.Context) error {
 	if ended, ok := ctx.Value(runEndedKey{}).(chan struct{}); ok {
 		defer close(ended) // last: the run has returned
 	}
@@ -519,12 +515,6 @@ func (e *entry) runGuarded(ctx context.Context) (err error) {
 		return &checks.Error{Class: checks.Timeout, Err: fmt.Errorf("the previous run has not returned")}
 	}
 	defer e.inFlight.Store(false)
-	defer func() {
-		if r := recover(); r != nil {
-			e.panicStack.Store(string(debug.Stack()))
-			err = &checks.Error{Class: checks.Panic, Err: fmt.Errorf("panic: %v", r)}
-		}
-	}()
 	return e.check.Run(ctx)
 }
 

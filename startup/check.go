@@ -22,7 +22,7 @@ func RunOnce(ctx context.Context, cs []*checks.Check) []Result {
 	for i, c := range cs {
 		wg.Go(func() {
 			start := time.Now()
-			err := runGuarded(ctx, c)
+			err := c.Run(ctx)
 			r := Result{Name: c.Name, Type: c.Type, Target: c.Target, Critical: c.Critical,
 				OK: err == nil, Err: err, Latency: time.Since(start), Attempts: 1}
 			switch {
@@ -36,18 +36,6 @@ func RunOnce(ctx context.Context, cs []*checks.Check) []Result {
 	}
 	wg.Wait()
 	return results
-}
-
-// runGuarded is c.Run with a panic made a failure of class panic, as serve's monitor makes it: a check
-// that panicked took wait or check down with Go's exit status 2, which reads as a usage error, and
-// without the table of what the other checks said.
-func runGuarded(ctx context.Context, c *checks.Check) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = &checks.Error{Class: checks.Panic, Err: fmt.Errorf("panic: %v", r)}
-		}
-	}()
-	return c.Run(ctx)
 }
 
 // Stopped is the status of a check, and of the whole report, when a signal cut a run before it

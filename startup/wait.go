@@ -202,7 +202,7 @@ func retry(ctx context.Context, i int, c *checks.Check, out chan<- attempt) {
 	misses := 0   // consecutive failed lookups
 	for {
 		start := time.Now()
-		err := runGuarded(ctx, c)
+		err := c.Run(ctx)
 		a := attempt{i: i, err: err, start: start, dur: time.Since(start)}
 		if err != nil && ended(ctx) != nil {
 			a.cut = true
