@@ -1,10 +1,12 @@
 package checks
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"strconv"
@@ -136,6 +138,9 @@ type natsDialer struct {
 	ctx  context.Context
 	n    *natsCheck
 	last error // the last dial error: nats.go reports a refused dial as "no servers available"
+	// connecting is set while nats.Connect runs: the connection is the connecting goroutine's alone.
+	// full is set when the server said then that it is at its connection limit (natsLimitConn).
+	connecting, full atomic.Bool
 }
 
 func (d *natsDialer) Dial(network, address string) (net.Conn, error) {
@@ -146,7 +151,43 @@ func (d *natsDialer) Dial(network, address string) (net.Conn, error) {
 		return nil, err
 	}
 	d.n.kept.dialed(d.ctx, raw)
-	return &firstBytesConn{Conn: raw, judge: natsGreeting, greets: dialedServerFirst(d.ctx)}, nil
+	return &natsLimitConn{Conn: &firstBytesConn{Conn: raw, judge: natsGreeting, greets: dialedServerFirst(d.ctx)}, d: d}, nil
+}
+
+// natsFullLine is what nats-server writes to a new connection, after its INFO, when it is at its
+// max_connections, before it closes the connection.
+var natsFullLine = []byte("-err '" + nats.MAX_CONNECTIONS_ERR + "'")
+
+// natsLimitConn notes, while the connection is being made, a server at its connection limit. nats.go
+// reads the INFO and the -ERR after it together, and then fails to write its CONNECT to the closed
+// connection (broken pipe): the run said reset, "closed right after it opened". When nats.go does read
+// the -ERR, its error does not match nats.ErrMaxConnectionsExceeded either.
+type natsLimitConn struct {
+	net.Conn
+	d *natsDialer
+}
+
+func (c *natsLimitConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 && c.d.connecting.Load() && bytes.Contains(bytes.ToLower(p[:n]), natsFullLine) {
+		c.d.full.Store(true)
+	}
+	return n, err
+}
+
+// Write reads, when a write of the connect fails, what the socket still holds, briefly: the -ERR of a
+// server that closed the connection may not have been read yet.
+func (c *natsLimitConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	if err != nil && c.d.connecting.Load() && !c.d.full.Load() {
+		_ = c.Conn.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		var buf [256]byte
+		m, _ := io.ReadAtLeast(c.Conn, buf[:], len(natsFullLine))
+		if bytes.Contains(bytes.ToLower(buf[:m]), natsFullLine) {
+			c.d.full.Store(true)
+		}
+	}
+	return n, err
 }
 
 // natsGreeting judges the first byte the server sends (firstBytesConn): a NATS server speaks first,
@@ -266,11 +307,16 @@ func (n *natsCheck) connection(ctx context.Context) (*nats.Conn, bool, error) {
 	if n.cfg.tls != nil {
 		opts = append(opts, nats.Secure(n.cfg.tls.Clone()))
 	}
+	d.connecting.Store(true)
 	conn, err := nats.Connect(n.cfg.url, opts...)
+	d.connecting.Store(false)
 	if err != nil {
 		n.kept.closeRaw()
 		if errors.Is(err, nats.ErrNoServers) && d.last != nil {
 			err = d.last
+		}
+		if d.full.Load() {
+			err = &Error{Class: NotReady, Hint: natsMaxConnHint, Err: fmt.Errorf("nats: %s (the server's answer to a new connection, which it then closed)", nats.MAX_CONNECTIONS_ERR)}
 		}
 		return nil, true, err
 	}

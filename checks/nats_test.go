@@ -117,6 +117,32 @@ func TestNATSServerAnswers(t *testing.T) {
 	}
 }
 
+// TestNATSConnectionLimit: a server at its max_connections sends a new connection its INFO, then -ERR
+// 'maximum connections exceeded', and closes it. That is not_ready, the server's connection limit, as the
+// README says; nats.go, having read both lines, failed to write its CONNECT (reset: "write: broken pipe",
+// most runs), or returned an error that is not nats.ErrMaxConnectionsExceeded (bad_response).
+func TestNATSConnectionLimit(t *testing.T) {
+	addr := startNATS(t, "max_connections: 1")
+	holder, err := nats.Connect("nats://" + addr)
+	if err != nil {
+		t.Fatalf("fixture connection: %v", err)
+	}
+	defer holder.Close()
+	ch := newCheckTimeout(t, config.Check{Type: "nats", Spec: config.SpecOf(map[string]any{"url": "nats://" + addr})}, config.DefaultTimeout)
+	for range 10 {
+		err, _ := runCheck(t, ch)
+		assertClass(t, err, checks.NotReady)
+		if h := ch.Hint(err); !strings.Contains(h, "connection limit") {
+			t.Fatalf("error %q, hint %q; want the server's connection limit named", err, h)
+		}
+	}
+	holder.Close()
+	checktest.Eventually(t, 5*time.Second, "the check to pass once the slot is free", func() bool {
+		err, _ := runCheck(t, ch)
+		return err == nil
+	})
+}
+
 // TestNATSPermissionsViolation: a user the server does not let ask JetStream gets an -ERR that nats.go
 // hands to its error handler only, and no reply. The run says auth at once instead of waiting out its
 // timeout (and then redialling as for a hung server). A denied publish keeps the connection (the server
