@@ -37,6 +37,7 @@ const (
 	dnsServerHint      = "the DNS server failed or refused the query (SERVFAIL or REFUSED): check the server's own health and that it serves this zone"
 	dnsRefusedHint     = "nothing answers DNS at the server: check server in the check's configuration (host:port), or the resolver in /etc/resolv.conf"
 	dnsTimeoutHint     = "the DNS server did not answer within the timeout: it is down, overloaded, or a firewall drops UDP/53"
+	dnsTCPHint         = "the DNS server's answer over UDP was truncated (too large for one datagram: many records, long TXT values), and the resolver's retry over TCP, which such an answer needs, was refused or not answered: allow TCP as well as UDP to the server's port (a NetworkPolicy or firewall that allows UDP/53 alone), and check that the server listens on TCP"
 	dnsGarbageHint     = "something answers at the DNS server's address, but not with DNS replies to the query: another service on that port, or a broken server; check server in the check's configuration (host:port), or the resolver in /etc/resolv.conf"
 	dnsExpectHint      = "the name resolves, but not to every value in expect: the record changed, or the check's expect is out of date"
 	dnsHostsFamilyHint = "the name has addresses, but none of the family asked for: /etc/hosts, which the resolver reads before DNS, has the name with addresses of the other family only; check record in %s, or add the address to /etc/hosts (hostAliases in a pod)"
@@ -359,11 +360,11 @@ func (d *dnsCheck) classify(ctx context.Context, err error, replies *dnsReplies)
 	cause := errors.New(de.Err)
 	switch {
 	case de.IsTimeout || ctx.Err() != nil:
-		return &Error{Class: Timeout, Err: fmt.Errorf("%s: %w", what, cause), Hint: dnsTimeoutHint}
+		return &Error{Class: Timeout, Err: fmt.Errorf("%s: %w", what, cause), Hint: replies.hint(dnsTimeoutHint)}
 	case de.IsNotFound:
 		return &Error{Class: DNS, Err: fmt.Errorf("%s: %w (NXDOMAIN or no %s records)", what, cause, recordName(d.cfg.record)), Hint: dnsNotFoundHint}
 	case strings.Contains(de.Err, "connection refused"):
-		return &Error{Class: Refused, Err: fmt.Errorf("%s: %w", what, cause), Hint: dnsRefusedHint}
+		return &Error{Class: Refused, Err: fmt.Errorf("%s: %w", what, cause), Hint: replies.hint(dnsRefusedHint)}
 	case strings.Contains(de.Err, "server misbehaving"):
 		// net.Resolver says "server misbehaving" for every error code but NXDOMAIN; only SERVFAIL
 		// is marked temporary.
@@ -380,8 +381,22 @@ func (d *dnsCheck) classify(ctx context.Context, err error, replies *dnsReplies)
 }
 
 // dnsReplies counts, for one run, the datagrams its servers sent back that were not DNS replies to the
-// query sent: the Go resolver ignores them (they could be forgeries) and waits on until its timeout.
-type dnsReplies struct{ bogus atomic.Int32 }
+// query sent: the Go resolver ignores them (they could be forgeries) and waits on until its timeout. It
+// notes too a reply marked truncated (TC), which the resolver asks again over TCP: a failure after it is
+// the TCP connection's, not UDP's.
+type dnsReplies struct {
+	bogus     atomic.Int32
+	truncated atomic.Bool
+}
+
+// hint is the hint of a server that did not answer, or refused the connection: hint, unless its answer
+// over UDP was truncated, when it was the retry over TCP that failed.
+func (r *dnsReplies) hint(hint string) string {
+	if r.truncated.Load() {
+		return dnsTCPHint
+	}
+	return hint
+}
 
 type dnsRepliesKey struct{}
 
@@ -416,8 +431,13 @@ func (c *dnsUDPConn) Write(b []byte) (int, error) {
 
 func (c *dnsUDPConn) Read(b []byte) (int, error) {
 	n, err := c.UDPConn.Read(b)
-	if err == nil && c.question != nil && !c.isReply(b[:n]) {
-		c.replies.bogus.Add(1)
+	if err == nil && c.question != nil {
+		switch {
+		case !c.isReply(b[:n]):
+			c.replies.bogus.Add(1)
+		case b[2]&0x02 != 0: // TC
+			c.replies.truncated.Store(true)
+		}
 	}
 	return n, err
 }

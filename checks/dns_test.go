@@ -2,6 +2,7 @@ package checks_test
 
 import (
 	"cmp"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -249,6 +250,54 @@ func TestDNSServerErrors(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tc.code) || !strings.Contains(err.Error(), tc.server) {
 				t.Errorf("error %q does not say %s at %s", err, tc.code, tc.server)
+			}
+		})
+	}
+}
+
+// TestDNSTruncatedOverUDP: a server whose answer over UDP is truncated (TC: too large for a datagram) makes
+// the resolver ask again over TCP; when TCP is refused or not answered (a NetworkPolicy that allows UDP/53
+// alone), the hint says so. It said that nothing answers DNS at the server, or that a firewall drops
+// UDP/53, when UDP had answered.
+func TestDNSTruncatedOverUDP(t *testing.T) {
+	truncated := func() string {
+		return udpServer(t, func(q []byte) [][]byte {
+			a := dnsAnswer(t, q, 0)
+			a[2] |= 0x02 // TC
+			return [][]byte{a}
+		})
+	}
+	refusing := truncated() // nothing listens on TCP at that port
+	silent := truncated()
+	ln, err := net.Listen("tcp", silent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() { _, _ = io.Copy(io.Discard, c); _ = c.Close() })
+		}
+	})
+	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
+	for _, tc := range []struct {
+		name, server string
+		timeout      time.Duration
+		want         checks.Class
+	}{
+		{"TCP refused", refusing, generousTimeout, checks.Refused},
+		{"TCP not answered", silent, timeout, checks.Timeout},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ch := newCheckTimeout(t, config.Check{Type: "dns", Spec: config.SpecOf(map[string]any{"host": "payments.hg.test.", "record": "A", "server": tc.server})}, tc.timeout)
+			err, _ := runCheck(t, ch)
+			assertClass(t, err, tc.want)
+			if h := ch.Hint(err); !strings.Contains(h, "truncated") || !strings.Contains(h, "TCP") {
+				t.Errorf("error %q, hint %q; want the truncated answer and TCP named", err, h)
 			}
 		})
 	}
