@@ -58,6 +58,7 @@ const (
 	grpcNoH2TLSHint       = "the port in %s speaks TLS but not HTTP/2 (ALPN h2), which gRPC runs on: is it the gRPC port, or an HTTPS (HTTP/1.1) one?"
 	grpcUnavailableHint   = "the server answered UNAVAILABLE: it is starting, shutting down or overloaded; it should clear by itself"
 	grpcUnauthorizedHint  = "the server refused the call (UNAUTHENTICATED or PERMISSION_DENIED): the health service should be open to unauthenticated callers, or give the check a client certificate in tls:"
+	grpcDeadlineHint      = "the server answered DEADLINE_EXCEEDED: its health service, or a dependency it asks, did not finish within its own deadline or the check's grpc-timeout (the run's time left); see the server's log"
 	grpcServiceWholeLabel = `"" (the server as a whole)`
 )
 
@@ -460,7 +461,8 @@ func (g *grpcCheck) statusError(code int, msg string) error {
 	case grpcwire.Unauthenticated, grpcwire.PermissionDenied:
 		return &Error{Class: Auth, Hint: grpcUnauthorizedHint, Err: errors.New(what)}
 	case grpcwire.DeadlineExceeded:
-		return &Error{Class: Timeout, Err: errors.New(what)}
+		// The server's answer: without a hint of its own, the run's trace would say none came.
+		return &Error{Class: Timeout, Hint: grpcDeadlineHint, Err: errors.New(what)}
 	}
 	return &Error{Class: BadResponse, Err: errors.New(what)}
 }

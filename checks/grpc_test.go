@@ -398,6 +398,30 @@ func TestGRPCStatusMessageRedacted(t *testing.T) {
 	}
 }
 
+// TestGRPCDeadlineExceededAnswered: a server that answers DEADLINE_EXCEEDED at once (its own check of a
+// dependency timed out) is a timeout whose hint says the server answered so; it said "connected, but no
+// answer within the timeout", the hint of a server that never answered.
+func TestGRPCDeadlineExceededAnswered(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	healthpb.RegisterHealthServer(srv, failingHealth{code: codes.DeadlineExceeded, msg: "redis ping timed out"})
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Stop(); <-done })
+	ch := newCheckTimeout(t, config.Check{Type: "grpc", Spec: config.SpecOf(map[string]any{"address": ln.Addr().String()})}, generousTimeout)
+	err, took := runCheck(t, ch)
+	assertClass(t, err, checks.Timeout)
+	if took > 5*time.Second {
+		t.Errorf("run took %s; want the server's answer at once", took)
+	}
+	if h := ch.Hint(err); !strings.Contains(h, "answered DEADLINE_EXCEEDED") || strings.Contains(h, "no answer") {
+		t.Errorf("error %q, hint %q; want a hint that says the server answered DEADLINE_EXCEEDED", err, h)
+	}
+}
+
 // TestGRPCClientCertificate: a gRPC server that requires a client certificate passes a check that gives
 // one; without one the run is tls, its hint naming tls.cert_file, over TLS 1.2 (whose alert is a bare
 // "handshake failure", which did not name the certificate) and TLS 1.3 (whose refusal comes after the
