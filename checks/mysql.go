@@ -69,7 +69,8 @@ type mysqlCheck struct {
 	// require_secure_transport or a user's REQUIRE SSL forbids, and a missing client certificate for
 	// a user created REQUIRE X509, in the same words as a wrong password.
 	deniedHint string
-	// readTimeout is the driver's read deadline: the URL's readTimeout when shorter than the check's timeout.
+	// readTimeout is the driver's read deadline when it is the URL's readTimeout, shorter than the check's
+	// timeout; 0 when it is the check's timeout.
 	readTimeout time.Duration
 	// replicaStmt is the replica status statement that last worked on this server (0: not known yet,
 	// then one of the replicaStatements); a server that refuses SHOW REPLICA STATUS (MySQL before
@@ -139,8 +140,10 @@ func buildMySQL(c config.Check, s *mysqlSpec) (prober, string, config.Errors) {
 		tlsPart = "tls: " + tlsKey(s.TLS)
 	}
 	key := keyOf("mysql", s.URL, c.Timeout.String(), tlsPart)
-	readTimeout := c.Timeout // the driver's, as openMySQL sets it
-	if cfg.ReadTimeout > 0 && cfg.ReadTimeout < readTimeout {
+	// The driver's read deadline is the check's timeout, as openMySQL sets it, unless the URL's
+	// readTimeout is shorter: 0 then, since a read that ran past the check's own is the run's timeout.
+	var readTimeout time.Duration
+	if cfg.ReadTimeout > 0 && cfg.ReadTimeout < c.Timeout {
 		readTimeout = cfg.ReadTimeout
 	}
 	sp, release, err := share(key, func() (*mysqlPool, func(), error) {
@@ -298,6 +301,10 @@ func (g *mysqlGreeting) unanswered(ctx context.Context, start time.Time, err err
 	}
 	if !expired {
 		return nil
+	}
+	if readTimeout == 0 {
+		// The check's own timeout, which the run's deadline says (timedOut): the URL has no shorter one.
+		return &Error{Class: Timeout, Err: os.ErrDeadlineExceeded}
 	}
 	return &Error{Class: Timeout, Err: fmt.Errorf("no answer within %s (readTimeout in the URL): %w", readTimeout, mysql.ErrInvalidConn)}
 }

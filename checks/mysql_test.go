@@ -774,3 +774,24 @@ func removeMariaDBTemplate() {
 		_ = os.RemoveAll(mariaTemplate)
 	}
 }
+
+// TestMySQLReadTimeoutNotInURL: without a readTimeout in the URL (or with one no shorter than the check's
+// timeout), the driver's read deadline is the check's timeout, and a server that never answers is a
+// timeout of the run, which does not name the URL's readTimeout: about one run in three said "no answer
+// within 200ms: no answer within 200ms (readTimeout in the URL): invalid connection".
+func TestMySQLReadTimeoutNotInURL(t *testing.T) {
+	silent := checktest.Serve(t, func(c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+		_, _ = io.Copy(io.Discard, c)
+	})
+	for _, url := range []string{"app:s3cr3t-pw@tcp(" + silent + ")/orders", "app:s3cr3t-pw@tcp(" + silent + ")/orders?readTimeout=5s"} {
+		ch := newCheckTimeout(t, config.Check{Type: "mysql", Spec: config.SpecOf(map[string]any{"url": url})}, 200*time.Millisecond)
+		for range 12 {
+			err, _ := runCheck(t, ch)
+			assertClass(t, err, checks.Timeout)
+			if strings.Contains(err.Error(), "readTimeout") || strings.Count(err.Error(), "no answer within") > 1 {
+				t.Fatalf("%s: error %q; want the run's timeout alone, not the URL's readTimeout", url, err)
+			}
+		}
+	}
+}
