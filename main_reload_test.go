@@ -743,3 +743,37 @@ func TestServeReloadMovedCheckHints(t *testing.T) {
 	proxy.Set(checktest.Refuse)
 	failing(6)
 }
+
+// TestServeReloadMovedCheckPolled: a check that only moved in the file (a comment written above it, the
+// file saved as an editor or the kubelet does) is not reloaded, and the poll still points its hints at
+// the line it is on now: they named the old line, as the poll's fingerprint leaves positions out and no
+// reload ran to move them (SIGHUP did).
+func TestServeReloadMovedCheckPolled(t *testing.T) {
+	proxy := checktest.NewProxy(t, checktest.Serve(t, func(net.Conn) {}))
+	proxy.Set(checktest.Refuse)
+	path := filepath.Join(t.TempDir(), "healthgate.yaml")
+	write := func(above string) {
+		t.Helper()
+		writeServeChecks(t, path, above+fmt.Sprintf("  - {name: dep, type: tcp, address: %q, interval: 200ms, timeout: 150ms}\n", proxy.Addr()))
+	}
+	write("")
+	p := startServeFile(t, path, nil)
+	failing := func(line int) {
+		t.Helper()
+		want := fmt.Sprintf(`address (%s:%d)`, path, line)
+		checktest.Eventually(t, 10*time.Second, "a check failing line whose hint names "+want, func() bool {
+			return strings.Contains(p.log.String(), want)
+		})
+	}
+	failing(4)
+	proxy.Set(checktest.Forward)
+	p.waitCode(t, "/readyz", 200, 10*time.Second)
+
+	write("  # a comment above dep\n")
+	time.Sleep(2*pollInterval + 500*time.Millisecond) // two polls
+	proxy.Set(checktest.Refuse)
+	failing(5)
+	if n := logCount(p.log, "configuration reloaded"); n != 0 {
+		t.Errorf("a comment reloaded the configuration (%d reloads):\n%s", n, p.log.String())
+	}
+}

@@ -72,6 +72,8 @@ func (rl *reloader) run(ctx context.Context, hup <-chan struct{}) {
 		case <-ticker.C:
 			if rl.path != "" && rl.watch.changed(rl.path, rl.lookup) {
 				rl.reload("file changed")
+			} else if rl.watch.moved != nil {
+				rl.relocate(rl.watch.moved)
 			}
 		}
 	}
@@ -85,6 +87,7 @@ func (rl *reloader) run(ctx context.Context, hup <-chan struct{}) {
 // their digest moved.
 type configWatch struct {
 	fingerprint [sha256.Size]byte // of the configuration last loaded or refused (fingerprintOf)
+	placement   [sha256.Size]byte // of where its checks are written (placementOf), which the fingerprint leaves out
 	inputs      inputs            // what that fingerprint read besides the file
 	// digest is of the file and inputs, read before the fingerprint was taken: a change made after that
 	// read moves the next digest, even one the fingerprint saw already. valid is false when the
@@ -93,27 +96,35 @@ type configWatch struct {
 	digest  [sha256.Size]byte
 	valid   bool
 	decodes int // how many times the configuration was decoded for a fingerprint: a test counts them
+	// moved is the configuration the last changed() decoded when only where its checks are written
+	// changed (lines added or removed above them, a comment): no reload, but their hints move (relocate).
+	moved *config.Config
 }
 
 // take takes the fingerprint of the configuration at path. Taken before a load (at start-up, as for
 // each reload), a change made after it differs from it and is loaded by the next poll; taken after, a
 // change made during the load would never be.
-func (w *configWatch) take(path string, lookup env) {
+func (w *configWatch) take(path string, lookup env) *config.Config {
 	before := w.inputs.digest(path, lookup)
-	fp, in := fingerprintOf(path, lookup)
+	fp, in, cfg := fingerprintOf(path, lookup)
 	w.decodes++
 	w.valid = slices.Equal(in.vars, w.inputs.vars) && slices.Equal(in.files, w.inputs.files)
-	w.fingerprint, w.inputs, w.digest = fp, in, before
+	w.fingerprint, w.inputs, w.digest, w.placement = fp, in, before, placementOf(cfg)
+	return cfg
 }
 
 // changed reports whether the configuration at path differs from the one last seen; it decodes it only
 // when its file or one of its inputs changed (a comment added changes the file, not the fingerprint).
 func (w *configWatch) changed(path string, lookup env) bool {
+	w.moved = nil
 	if w.valid && w.inputs.digest(path, lookup) == w.digest {
 		return false
 	}
-	was := w.fingerprint
-	w.take(path, lookup)
+	was, placed := w.fingerprint, w.placement
+	cfg := w.take(path, lookup)
+	if w.fingerprint == was && w.placement != placed {
+		w.moved = cfg
+	}
 	return w.fingerprint != was
 }
 
@@ -175,8 +186,9 @@ func (in *inputs) addFile(path string, limit int64) {
 // (config.Fingerprint), with the contents of the TLS files its checks name, so a rotated Secret or a
 // renewed certificate counts as a change, and a comment does not; when it does not decode, the file's
 // bytes (read as --config is: bounded, a regular file only) and the errors stand in. Nothing of it is
-// shown. It returns what the configuration read besides the file, for configWatch.
-func fingerprintOf(path string, lookup env) ([sha256.Size]byte, inputs) {
+// shown. It returns what the configuration read besides the file, for configWatch, and the configuration
+// when it decoded (nil otherwise).
+func fingerprintOf(path string, lookup env) ([sha256.Size]byte, inputs, *config.Config) {
 	h := sha256.New()
 	var in inputs
 	cfg, err := config.LoadRefs(path, lookup)
@@ -206,7 +218,43 @@ func fingerprintOf(path string, lookup env) ([sha256.Size]byte, inputs) {
 	}
 	var sum [sha256.Size]byte
 	h.Sum(sum[:0])
-	return sum, in
+	if err != nil {
+		cfg = nil
+	}
+	return sum, in, cfg
+}
+
+// placementOf hashes where each check of cfg is written (the line of each of its fields), which the
+// fingerprint leaves out: a check moved in the file is the same check, but its hints name its lines.
+func placementOf(cfg *config.Config) [sha256.Size]byte {
+	var sum [sha256.Size]byte
+	if cfg == nil {
+		return sum
+	}
+	h := sha256.New()
+	for _, c := range cfg.Checks {
+		_ = json.NewEncoder(h).Encode(struct {
+			Name  string
+			Lines map[string]int
+		}{c.Name, c.Src.Lines})
+	}
+	h.Sum(sum[:0])
+	return sum
+}
+
+// relocate points the hints of the running checks at the lines the file now writes them on, when
+// nothing but their place in it changed: that needs no reload (docs/design.md §11), as a reload keeps
+// a check wherever it sits, but its hints name the line it is on now (README "Reload, not restart").
+func (rl *reloader) relocate(cfg *config.Config) {
+	current := make(map[string]*checks.Check, len(rl.cs))
+	for _, c := range rl.cs {
+		current[c.Name] = c
+	}
+	for _, cc := range cfg.Checks {
+		if c, ok := current[cc.Name]; ok && c.Configured(cc) {
+			c.Relocate(cc)
+		}
+	}
 }
 
 // reload loads the configuration again and applies it, or refuses it whole.
