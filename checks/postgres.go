@@ -100,11 +100,18 @@ func buildPostgresPool(c config.Check, s *postgresSpec) (*postgresCheck, string,
 	if problem := pgSchemeProblem(s.URL); problem != "" {
 		return nil, "", config.Errors{c.Src.Errorf("url", "%s", problem)}
 	}
-	filesKey, problem := pgFilesRead(s.URL)
+	// With a tls block, the TLS files of libpq's variables (PGSSLROOTCERT, PGSSLCERT, PGSSLKEY) give way to
+	// it, as the URL's own parameters may not stand beside it: pgx reads them while it parses, and a file the
+	// block leaves unused failed the check. Empty parameters in what pgx parses take their place.
+	parse := s.URL
+	if tlsWritten(c, s.TLS) {
+		parse = withoutTLSFiles(s.URL)
+	}
+	filesKey, problem := pgFilesRead(parse)
 	if problem != "" {
 		return nil, "", config.Errors{c.Src.Errorf("url", "%s", problem)}
 	}
-	pc, err := pgxpool.ParseConfig(s.URL)
+	pc, err := pgxpool.ParseConfig(parse)
 	if err != nil {
 		// db:5432, app:pw@db:5432/app: an address without its scheme, which pgx tried as a key=value DSN.
 		if fixed, ok := schemeless("postgres", s.URL); ok && !strings.Contains(s.URL, "=") {
@@ -231,6 +238,28 @@ func postgresTLS(c config.Check, raw string, t config.TLS, cc *pgx.ConnConfig) c
 	}
 	cc.Host, cc.Port, cc.TLSConfig, cc.Fallbacks = hosts[0].Host, hosts[0].Port, hosts[0].TLSConfig, hosts[1:]
 	return errs
+}
+
+// withoutTLSFiles is raw with sslrootcert, sslcert and sslkey set empty, in its own syntax (key=value
+// pairs, or a URL's query, found as pgx finds it: after the user information, which ends at an '@'
+// before any '/'), so that pgx reads none of them from the environment (postgresTLS refuses them in raw
+// beside a tls block).
+func withoutTLSFiles(raw string) string {
+	const empty = "sslrootcert=&sslcert=&sslkey="
+	_, rest, isURL := strings.Cut(raw, "://")
+	if !isURL {
+		return raw + " sslrootcert='' sslcert='' sslkey=''"
+	}
+	if i := strings.IndexAny(rest, "@/"); i >= 0 && rest[i] == '@' {
+		rest = rest[i+1:]
+	}
+	switch {
+	case !strings.Contains(rest, "?"):
+		return raw + "?" + empty
+	case strings.HasSuffix(raw, "?") || strings.HasSuffix(raw, "&"):
+		return raw + empty
+	}
+	return raw + "&" + empty
 }
 
 // postgresPool is the shared part of postgres checks: the pool, and what its dials tell the runs

@@ -361,3 +361,53 @@ func TestPostgresFilesBounded(t *testing.T) {
 		})
 	}
 }
+
+// TestPostgresTLSBlockIgnoresPGSSLFiles: with a tls block, libpq's variables for TLS files
+// (PGSSLROOTCERT, PGSSLCERT, PGSSLKEY) give way to it, as README "TLS" says: a file they name that is
+// missing, not PEM or not a regular file (the app's own CA path in a shared image) is not read. pgx read
+// them while it parsed the URL, and the check failed as "not a valid postgres URL". Without a block, they
+// are libpq's settings, read as before.
+func TestPostgresTLSBlockIgnoresPGSSLFiles(t *testing.T) {
+	dir := t.TempDir()
+	notPEM := filepath.Join(dir, "root.crt")
+	if err := os.WriteFile(notPEM, []byte("not a certificate\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	build := func(url string, block bool) error {
+		spec := map[string]any{"url": url}
+		if block {
+			spec["tls"] = config.TLS{ServerName: "db.internal"}
+		}
+		c := config.NewCheck("db", "postgres", "test.yaml", config.NewDefaults())
+		c.Spec = config.SpecOf(spec)
+		ch, err := checks.New(c)
+		if err == nil {
+			ch.Close()
+		}
+		return err
+	}
+	for _, env := range []map[string]string{
+		{"PGSSLROOTCERT": filepath.Join(dir, "missing.crt")},
+		{"PGSSLROOTCERT": notPEM},
+		{"PGSSLROOTCERT": "/dev/zero"},
+		{"PGSSLCERT": filepath.Join(dir, "missing.crt"), "PGSSLKEY": filepath.Join(dir, "missing.key")},
+	} {
+		t.Run(fmt.Sprint(env), func(t *testing.T) {
+			for k, v := range env {
+				t.Setenv(k, v)
+			}
+			for _, url := range []string{
+				"postgres://app@127.0.0.1:9/app",
+				"postgres://app@127.0.0.1:9/app?sslmode=verify-full",
+				"host=127.0.0.1 port=9 user=app dbname=app",
+			} {
+				if err := build(url, true); err != nil {
+					t.Errorf("%s with a tls block: %v; want the variables ignored", url, err)
+				}
+			}
+			if err := build("postgres://app@127.0.0.1:9/app", false); err == nil {
+				t.Error("without a tls block: no error; want libpq's variables read (this test's files are bad)")
+			}
+		})
+	}
+}
