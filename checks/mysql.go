@@ -1,10 +1,12 @@
 package checks
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"database/sql"
 	"database/sql/driver"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"maps"
@@ -15,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -218,6 +221,79 @@ type mysqlGreeting struct {
 	// (unix nanoseconds): the URL's readTimeout, shorter than the run's. The driver reports such a read as
 	// ErrInvalidConn, as it does a connection closed under it, with the cause only in its log.
 	readExpired atomic.Int64
+	threads     mysqlThreads
+}
+
+// mysqlThreads keeps the server's thread of each of the pool's connections, and the threads whose query a
+// run gave up on. The driver answers a run's deadline by closing the connection, and MySQL and MariaDB go
+// on executing the query until they next write to it: a slow query (a user's query: on a table scan, or
+// an overloaded server) then piles up one more copy on the server at every run, each holding a thread, a
+// connection slot and its locks, where the check should be the lightest client the database has. The
+// next run stops them with KILL QUERY on its own connection (a user may kill its own threads without a
+// privilege), as pgx cancels a Postgres query with a cancel request.
+type mysqlThreads struct {
+	mu       sync.Mutex
+	byDriver map[any]*mysqlGreetingConn // the pool's connections a run dialled, by their driver connection
+	orphans  []uint32                   // threads of connections closed under a query, not yet killed
+}
+
+// maxMySQLOrphans bounds the threads kept for a KILL: runs that all time out while their server stalls
+// leave at most this many behind, the oldest dropped first.
+const maxMySQLOrphans = 4
+
+// track returns the pool's connection under conn, and notes it when the run dialled it (own): the pool
+// hands a connection to the run whose context dialled it.
+func (t *mysqlThreads) track(conn *sql.Conn, own *mysqlConnect) *mysqlGreetingConn {
+	var c *mysqlGreetingConn
+	_ = conn.Raw(func(dc any) error {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if nc := own.conn; nc != nil && nc.driver == nil && !nc.closed.Load() {
+			if t.byDriver == nil {
+				t.byDriver = make(map[any]*mysqlGreetingConn)
+			}
+			nc.driver, t.byDriver[dc] = dc, nc
+		}
+		c = t.byDriver[dc]
+		return nil
+	})
+	return c
+}
+
+// gaveUp notes, after a run's query timed out, the thread of the connection it ran on, when the driver
+// closed that connection under the query: the server may still be executing it.
+func (t *mysqlThreads) gaveUp(c *mysqlGreetingConn, err error) {
+	if c == nil || c.thread == 0 || !c.closed.Load() || ClassOf(err) != Timeout {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.orphans) == maxMySQLOrphans {
+		t.orphans = t.orphans[1:]
+	}
+	t.orphans = append(t.orphans, c.thread)
+}
+
+// kill stops, on conn, the queries earlier runs gave up on. What comes of it is not the run's result: a
+// query that ended meanwhile is an unknown thread (1094), and a connection that fails here fails the
+// run's own queries next, which classify it.
+func (t *mysqlThreads) kill(ctx context.Context, conn *sql.Conn) {
+	t.mu.Lock()
+	orphans := t.orphans
+	t.orphans = nil
+	t.mu.Unlock()
+	for _, id := range orphans {
+		_, _ = conn.ExecContext(ctx, "KILL QUERY "+strconv.FormatUint(uint64(id), 10))
+	}
+}
+
+// closed forgets a connection of the pool that closed.
+func (t *mysqlThreads) closed(c *mysqlGreetingConn) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if c.driver != nil {
+		delete(t.byDriver, c.driver)
+	}
 }
 
 // mysqlConnect is one run's connect, carried in the context it gives the pool: whether the pool dialled
@@ -226,6 +302,9 @@ type mysqlConnect struct {
 	dialed      atomic.Bool
 	notMySQL    atomic.Pointer[Error]
 	readExpired atomic.Bool // a read on that connection ran past the driver's read deadline
+	// conn is the connection dialled for the run (set before the dial returns, read once the pool has
+	// handed it to the run).
+	conn *mysqlGreetingConn
 }
 
 type mysqlConnectKey struct{}
@@ -266,7 +345,11 @@ func (g *mysqlGreeting) watch(ctx context.Context, c net.Conn) net.Conn {
 	if !ok {
 		return c // never: the dialer's connections are TCP or unix sockets
 	}
-	return &mysqlGreetingConn{Conn: c, sc: sc, greeting: g, own: own, greets: dialedServerFirst(ctx)}
+	wc := &mysqlGreetingConn{Conn: c, sc: sc, greeting: g, own: own, greets: dialedServerFirst(ctx)}
+	if own != nil {
+		own.conn = wc
+	}
+	return wc
 }
 
 // explain turns the driver's ErrInvalidConn from a connect made with ctx into bad_response when the new
@@ -321,6 +404,34 @@ type mysqlGreetingConn struct {
 	n        int
 	done     bool
 	err      error
+	// thread is the server's id for the connection, read from its handshake (0 until then, or when it
+	// cannot be): what KILL QUERY names. hello holds the handshake's first bytes until it is read.
+	thread uint32
+	hello  [96]byte
+	nHello int
+	closed atomic.Bool // Close was called: by the driver on a deadline or an error too, without COM_QUIT
+	driver any         // the driver's connection over this one, once a run has it (mysqlThreads.track)
+}
+
+func (c *mysqlGreetingConn) Close() error {
+	c.closed.Store(true)
+	c.greeting.threads.closed(c)
+	return c.Conn.Close()
+}
+
+// readThread reads the connection id from the first packet's bytes p: a 4-byte header, the protocol
+// version 10, the server's version ending in a NUL, then the id, 4 bytes little-endian.
+func (c *mysqlGreetingConn) readThread(p []byte) {
+	c.nHello += copy(c.hello[c.nHello:], p)
+	h := c.hello[:c.nHello]
+	if len(h) > 4 && h[4] != 10 {
+		c.nHello = len(c.hello) // an ERR packet, or not MySQL: no id
+		return
+	}
+	if i := bytes.IndexByte(h[min(len(h), 5):], 0); i >= 0 && len(h) >= 5+i+5 {
+		c.thread = binary.LittleEndian.Uint32(h[5+i+1:])
+		c.nHello = len(c.hello)
+	}
 }
 
 func (c *mysqlGreetingConn) SyscallConn() (syscall.RawConn, error) { return c.sc.SyscallConn() }
@@ -335,6 +446,9 @@ func (c *mysqlGreetingConn) Read(p []byte) (int, error) {
 		if c.own != nil {
 			c.own.readExpired.Store(true)
 		}
+	}
+	if c.nHello < len(c.hello) && n > 0 {
+		c.readThread(p[:n])
 	}
 	if c.done || n == 0 {
 		return n, err
@@ -588,10 +702,14 @@ func (p *mysqlCheck) once(ctx context.Context) (dialed bool, err error) {
 		return own.dialed.Load(), err
 	}
 	defer conn.Close()
+	threads := &p.greeting.threads
+	nc := threads.track(conn, own)
+	threads.kill(ctx, conn)
 	err = p.use(ctx, conn)
 	if e := p.greeting.unanswered(connectCtx, start, err, p.readTimeout); e != nil {
 		err = e
 	}
+	threads.gaveUp(nc, err)
 	if sessionBound(err) {
 		// The pool keeps its connections with no idle expiry: this one would fail every later run,
 		// after the fix too. Dropped, the next run logs in anew.

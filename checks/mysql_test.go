@@ -795,3 +795,61 @@ func TestMySQLReadTimeoutNotInURL(t *testing.T) {
 		}
 	}
 }
+
+// TestMySQLTimedOutQueryKilled: a query the run gave up on at its deadline does not go on running on the
+// server, one more copy each run: the driver closes the connection under it, and MariaDB (as MySQL)
+// executes it to its end. The next run kills it.
+func TestMySQLTimedOutQueryKilled(t *testing.T) {
+	my := checktest.MySQLURL(t)
+	root := openMySQL(t, checktest.HostPort(t, my))
+	marker := fmt.Sprintf("hg-orphan-%d", time.Now().UnixNano())
+	running := func() int {
+		t.Helper()
+		var n int
+		err := root.QueryRowContext(context.Background(), "SELECT COUNT(*) FROM information_schema.processlist WHERE id <> CONNECTION_ID() AND command = 'Query' AND info LIKE ?", "%"+marker+"%").Scan(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	t.Cleanup(func() {
+		// Whatever the outcome, nothing the test started goes on running on the shared server.
+		rows, err := root.QueryContext(context.Background(), "SELECT id FROM information_schema.processlist WHERE id <> CONNECTION_ID() AND info LIKE ?", "%"+marker+"%")
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		var ids []int64
+		for rows.Next() {
+			var id int64
+			if rows.Scan(&id) == nil {
+				ids = append(ids, id)
+			}
+		}
+		_ = rows.Close()
+		for _, id := range ids {
+			_, _ = root.ExecContext(context.Background(), fmt.Sprintf("KILL QUERY %d", id))
+		}
+	})
+	// Work, as a slow query does (a scan, an overloaded server): MariaDB's SLEEP looks at its client now
+	// and then and ends within seconds of a close, BENCHMARK does not (about 50 s of it here, where the
+	// check gives up after 1 s).
+	slow := "SELECT BENCHMARK(100000000, MD5('" + marker + "'))"
+	ch := newCheckTimeout(t, config.Check{Type: "mysql", Spec: config.SpecOf(map[string]any{"url": my, "query": slow})}, time.Second)
+	const runs = 4
+	for range runs {
+		err, _ := runCheck(t, ch)
+		assertClass(t, err, checks.Timeout)
+	}
+	// The last run's query is the one left: every earlier one was killed by the run after it.
+	if _, ok := checktest.Poll(5*time.Second, 50*time.Millisecond, func() bool { return running() <= 1 }); !ok {
+		t.Fatalf("%d of the %d runs' queries still run on the server; want at most the last one", running(), runs)
+	}
+	// A healthy check of the same target (its pool is the same) clears that one too, and passes.
+	ok := newCheckTimeout(t, config.Check{Name: "ok", Type: "mysql", Spec: config.SpecOf(map[string]any{"url": my, "query": "SELECT 1"})}, time.Second)
+	err, _ := runCheck(t, ok)
+	assertClass(t, err, "")
+	if _, done := checktest.Poll(5*time.Second, 50*time.Millisecond, func() bool { return running() == 0 }); !done {
+		t.Fatalf("%d queries still run on the server after a run of a check that shares the pool; want none", running())
+	}
+}
