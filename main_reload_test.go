@@ -709,39 +709,55 @@ func replaceFile(t *testing.T, path, data string) {
 	}
 }
 
+// movedCheck is a serve whose one check, dep (a tcp check through proxy), is written in path after the
+// lines write is given; it starts with none above dep, and dep has failed once with a hint that names
+// line 4 and passes again.
+type movedCheck struct {
+	p     *serveProcess
+	proxy *checktest.Proxy
+	path  string
+}
+
+func startMovedCheck(t *testing.T) *movedCheck {
+	t.Helper()
+	m := &movedCheck{proxy: checktest.NewProxy(t, checktest.Serve(t, func(net.Conn) {})), path: filepath.Join(t.TempDir(), "healthgate.yaml")}
+	m.proxy.Set(checktest.Refuse)
+	m.write(t, "")
+	m.p = startServeFile(t, m.path, nil)
+	m.failing(t, 4)
+	m.proxy.Set(checktest.Forward)
+	m.p.waitCode(t, "/readyz", 200, 10*time.Second)
+	return m
+}
+
+func (m *movedCheck) write(t *testing.T, above string) {
+	t.Helper()
+	writeServeChecks(t, m.path, above+fmt.Sprintf("  - {name: dep, type: tcp, address: %q, interval: 200ms, timeout: 150ms}\n", m.proxy.Addr()))
+}
+
+// failing cuts dep and waits for a failure line whose hint names line.
+func (m *movedCheck) failing(t *testing.T, line int) {
+	t.Helper()
+	m.proxy.Set(checktest.Refuse)
+	want := fmt.Sprintf(`address (%s:%d)`, m.path, line)
+	checktest.Eventually(t, 10*time.Second, "a check failing line whose hint names "+want, func() bool {
+		return strings.Contains(m.p.log.String(), want)
+	})
+}
+
 // TestServeReloadMovedCheckHints: a reload keeps a check configured the same wherever it moved in the
 // file (its state, its connections), and its hints name the line it is on now: they named the line it
 // was built from, after lines above it were added (a check added before it, a comment).
 func TestServeReloadMovedCheckHints(t *testing.T) {
-	proxy := checktest.NewProxy(t, checktest.Serve(t, func(net.Conn) {}))
-	proxy.Set(checktest.Refuse)
-	path := filepath.Join(t.TempDir(), "healthgate.yaml")
-	write := func(above string) {
-		t.Helper()
-		writeServeChecks(t, path, above+fmt.Sprintf("  - {name: dep, type: tcp, address: %q, interval: 200ms, timeout: 150ms}\n", proxy.Addr()))
+	m := startMovedCheck(t)
+	n := logCount(m.p.log, "configuration reloaded")
+	m.write(t, "  # two lines above dep\n  - {name: other, type: tcp, address: \""+m.proxy.Addr()+"\"}\n")
+	m.p.sigs <- syscall.SIGHUP
+	checktest.Eventually(t, 10*time.Second, "the reload", func() bool { return logCount(m.p.log, "configuration reloaded") > n })
+	if strings.Contains(m.p.log.String(), `"changed":"dep"`) {
+		t.Fatalf("dep was rebuilt, not kept:\n%s", m.p.log.String())
 	}
-	write("")
-	p := startServeFile(t, path, nil)
-	failing := func(line int) {
-		t.Helper()
-		want := fmt.Sprintf(`address (%s:%d)`, path, line)
-		checktest.Eventually(t, 10*time.Second, "a check failing line whose hint names "+want, func() bool {
-			return strings.Contains(p.log.String(), want)
-		})
-	}
-	failing(4)
-	proxy.Set(checktest.Forward)
-	p.waitCode(t, "/readyz", 200, 10*time.Second)
-
-	n := logCount(p.log, "configuration reloaded")
-	write("  # two lines above dep\n  - {name: other, type: tcp, address: \"" + proxy.Addr() + "\"}\n")
-	p.sigs <- syscall.SIGHUP
-	checktest.Eventually(t, 10*time.Second, "the reload", func() bool { return logCount(p.log, "configuration reloaded") > n })
-	if strings.Contains(p.log.String(), `"changed":"dep"`) {
-		t.Fatalf("dep was rebuilt, not kept:\n%s", p.log.String())
-	}
-	proxy.Set(checktest.Refuse)
-	failing(6)
+	m.failing(t, 6)
 }
 
 // TestServeReloadMovedCheckPolled: a check that only moved in the file (a comment written above it, the
@@ -749,31 +765,11 @@ func TestServeReloadMovedCheckHints(t *testing.T) {
 // the line it is on now: they named the old line, as the poll's fingerprint leaves positions out and no
 // reload ran to move them (SIGHUP did).
 func TestServeReloadMovedCheckPolled(t *testing.T) {
-	proxy := checktest.NewProxy(t, checktest.Serve(t, func(net.Conn) {}))
-	proxy.Set(checktest.Refuse)
-	path := filepath.Join(t.TempDir(), "healthgate.yaml")
-	write := func(above string) {
-		t.Helper()
-		writeServeChecks(t, path, above+fmt.Sprintf("  - {name: dep, type: tcp, address: %q, interval: 200ms, timeout: 150ms}\n", proxy.Addr()))
-	}
-	write("")
-	p := startServeFile(t, path, nil)
-	failing := func(line int) {
-		t.Helper()
-		want := fmt.Sprintf(`address (%s:%d)`, path, line)
-		checktest.Eventually(t, 10*time.Second, "a check failing line whose hint names "+want, func() bool {
-			return strings.Contains(p.log.String(), want)
-		})
-	}
-	failing(4)
-	proxy.Set(checktest.Forward)
-	p.waitCode(t, "/readyz", 200, 10*time.Second)
-
-	write("  # a comment above dep\n")
+	m := startMovedCheck(t)
+	m.write(t, "  # a comment above dep\n")
 	time.Sleep(2*pollInterval + 500*time.Millisecond) // two polls
-	proxy.Set(checktest.Refuse)
-	failing(5)
-	if n := logCount(p.log, "configuration reloaded"); n != 0 {
-		t.Errorf("a comment reloaded the configuration (%d reloads):\n%s", n, p.log.String())
+	m.failing(t, 5)
+	if n := logCount(m.p.log, "configuration reloaded"); n != 0 {
+		t.Errorf("a comment reloaded the configuration (%d reloads):\n%s", n, m.p.log.String())
 	}
 }
