@@ -100,6 +100,11 @@ func mqttSettingsOf(c config.Check, s *mqttSpec) (mqttSettings, config.Errors) {
 	if u.User != nil {
 		m.user = u.User.Username()
 		m.password, _ = u.User.Password()
+		// MQTT 3.1.1 (§3.1.2.9) allows a password only with a user name, and paho sends one only then:
+		// mqtt://:password@host would connect without it, a silent anonymous login.
+		if m.user == "" && m.password != "" {
+			errs = append(errs, c.Src.Errorf("url", "a password with no user name: MQTT 3.1.1 sends a password only with a user name, so it would not be sent (mqtt://user:password@host:1883)"))
+		}
 	}
 	if u.Scheme == "mqtts" || u.Scheme == "ssl" || u.Scheme == "tls" {
 		cfg, tlsErrs := clientTLS(s.TLS)

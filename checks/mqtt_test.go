@@ -393,6 +393,7 @@ func TestMQTTConfiguration(t *testing.T) {
 		{"no url", config.Check{}, "required"},
 		{"other scheme", config.Check{Spec: config.SpecOf(map[string]any{"url": "http://app:s3cr3t-pw@mosquitto:1883"})}, "scheme must be mqtt or mqtts"},
 		{"a path", config.Check{Spec: config.SpecOf(map[string]any{"url": "mqtt://mosquitto:1883/topic"})}, "no path"},
+		{"a password without a user name", config.Check{Spec: config.SpecOf(map[string]any{"url": "mqtt://:s3cr3t@mosquitto:1883"})}, "a password with no user name"},
 		{"bad escape in the password", config.Check{Spec: config.SpecOf(map[string]any{"url": "mqtt://app:s3cr3t%zz@mosquitto:1883"})}, "percent-encoded"},
 		{"tls on mqtt://", config.Check{Spec: config.SpecOf(map[string]any{"url": "mqtt://mosquitto:1883", "tls": config.TLS{ServerName: "m"}})}, "applies to mqtts://"},
 	})
