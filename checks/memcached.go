@@ -147,10 +147,12 @@ func memcachedSettingsOf(c config.Check, s *memcachedSpec) (memcachedSettings, c
 		errs = append(errs, err)
 	}
 	mc := memcachedSettings{address: addr, username: s.Username, password: s.Password}
+	// A field whose *_file could not be read (missing, over 64 KiB) is reported already, and is empty
+	// here: "needs a password" would only echo that error.
 	switch {
-	case s.Username != "" && s.Password == "":
+	case s.Username != "" && s.Password == "" && !c.Src.Failed["password"]:
 		errs = append(errs, c.Src.Errorf("username", "needs a password (SASL PLAIN sends both; or password_file)"))
-	case s.Password != "" && s.Username == "":
+	case s.Password != "" && s.Username == "" && !c.Src.Failed["username"]:
 		errs = append(errs, c.Src.Errorf("password", "needs a username (SASL PLAIN sends both)"))
 	}
 	// SASL PLAIN separates its fields with NUL bytes: one inside a field would move the server's cut.

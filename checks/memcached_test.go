@@ -1,6 +1,7 @@
 package checks_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"io"
@@ -417,6 +418,35 @@ func TestMemcachedCredentialsConfig(t *testing.T) {
 	defer ch.Close()
 	if ch.Target != "cache:11211 (tls)" {
 		t.Errorf("target %q; want the default port and (tls)", ch.Target)
+	}
+}
+
+// TestMemcachedCredentialFileUnread: a password_file (or username_file) that cannot be read is one
+// error, naming the file's field; the other credential's "needs a password" would only echo it.
+func TestMemcachedCredentialFileUnread(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big")
+	if err := os.WriteFile(big, bytes.Repeat([]byte("s3cr3t"), 12000), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, creds, want string }{
+		{"password_file over 64 KiB", "username: app\n    password_file: " + big, "password_file: cannot read " + big + ": larger than 64 KiB"},
+		{"password_file missing", "username: app\n    password_file: " + dir + "/none", "password_file: cannot read"},
+		{"username_file missing", "username_file: " + dir + "/none\n    password: s3cr3t-pw", "username_file: cannot read"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := yamlCheck(t, "checks:\n  - name: sessions\n    type: memcached\n    address: cache:11211\n    "+tc.creds+"\n")
+			_, err := checks.New(c)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("%v; want %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "needs a") {
+				t.Errorf("an error implied by the unread file: %v", err)
+			}
+			if strings.Contains(err.Error(), "s3cr3t") {
+				t.Errorf("the password shows in %q", err)
+			}
+		})
 	}
 }
 
