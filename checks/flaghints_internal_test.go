@@ -3,6 +3,8 @@ package checks
 import (
 	"strings"
 	"testing"
+
+	"github.com/healthgate/healthgate/config"
 )
 
 // A hint that names a setting of a configuration file is said, for a target given by flag (wait and check
@@ -67,5 +69,28 @@ func assertFlagHint(t *testing.T, class Class, hint, origin, want string) {
 	t.Helper()
 	if got := Hint(&Error{Class: class, Hint: hint}, origin); !strings.Contains(got, want) {
 		t.Errorf("hint for %s: %q; want it to name %q", origin, got, want)
+	}
+}
+
+// TestMySQLDeniedHintOfURLTLS: with the URL's tls=false, skip-verify or preferred, an access denied's
+// hint does not say to add a tls block (or its --set), which config refuses beside that parameter: it
+// says to replace the parameter with one. Nor does tls=preferred, which may have fallen back to
+// plaintext, name a client certificate alone as what is missing.
+func TestMySQLDeniedHintOfURLTLS(t *testing.T) {
+	for _, param := range []string{"false", "skip-verify", "preferred", "PREFERRED"} {
+		c := config.NewCheck("db", "mysql", "test", config.NewDefaults())
+		c.Spec = config.SpecOf(map[string]any{"url": "mysql://app:s3cr3t@db:3306/app?tls=" + param})
+		ch, err := New(c)
+		if err != nil {
+			t.Fatalf("tls=%s: %v", param, err)
+		}
+		p := ch.prober.(*mysqlCheck)
+		for _, origin := range []string{"url (healthgate.yaml:3)", "--mysql"} {
+			h := Hint(&Error{Class: Auth, Hint: p.deniedHint}, origin)
+			if !strings.Contains(h, "remove the tls parameter from "+origin) {
+				t.Errorf("tls=%s, %s: hint %q does not say to remove the URL's tls parameter", param, origin, h)
+			}
+		}
+		ch.Close()
 	}
 }

@@ -163,7 +163,7 @@ func buildMySQL(c config.Check, s *mysqlSpec) (prober, string, config.Errors) {
 		return nil, "", config.Errors{c.Src.Errorf("url", "cannot build a connection pool: %s", dsnCause(err, ""))}
 	}
 	p := &mysqlCheck{db: sp.db, watch: &sp.watch, greeting: &sp.greeting, life: sp.life, release: release, query: strings.TrimSpace(s.Query), writable: s.Writable, maxLag: s.MaxReplicationLag, schema: schema,
-		deniedHint: mysqlDeniedHint(cfg.TLS), setParams: slices.Sorted(maps.Keys(cfg.Params)), readTimeout: readTimeout}
+		deniedHint: mysqlDeniedHint(cfg.TLS, cfg.TLSConfig), setParams: slices.Sorted(maps.Keys(cfg.Params)), readTimeout: readTimeout}
 	p.secretParams = slices.ContainsFunc(p.setParams, isSecretName)
 	return p, mysqlTarget(cfg), nil
 }
@@ -310,9 +310,14 @@ type mysqlConnect struct {
 type mysqlConnectKey struct{}
 
 // mysqlDeniedHint is the hint for an access denied on connections of this TLS configuration (nil:
-// plaintext): "" when the generic one says it all (a client certificate is sent).
-func mysqlDeniedHint(tc *tls.Config) string {
+// plaintext) and the URL's tls parameter: "" when the generic one says it all (a client certificate is
+// sent). A tls block is refused beside tls=false, skip-verify or preferred (mysqlTLS), so with one of
+// those the hint says to replace the parameter with a block, not to add one; and tls=preferred may have
+// fallen back to plaintext, so it does not take a client certificate to be what is missing.
+func mysqlDeniedHint(tc *tls.Config, param string) string {
 	switch {
+	case param == "false" || param == "skip-verify" || param == "preferred":
+		return mysqlDeniedURLTLSHint
 	case tc == nil:
 		return mysqlDeniedPlainHint
 	case len(tc.Certificates) == 0:
@@ -325,6 +330,7 @@ func mysqlDeniedHint(tc *tls.Config) string {
 const (
 	mysqlDeniedPlainHint  = "the credentials were rejected: check the user, password and database in %s; or the server wants TLS (require_secure_transport, a user created REQUIRE SSL): add a tls block (tls: {} for the system's CAs, or tls.ca_file)"
 	mysqlDeniedNoCertHint = "the credentials were rejected: check the user, password and database in %s; a user created REQUIRE X509 (or SUBJECT, ISSUER) also needs a client certificate: tls.cert_file and tls.key_file"
+	mysqlDeniedURLTLSHint = "the credentials were rejected: check the user, password and database in %s; or the server wants what the URL's tls parameter does not give: TLS (require_secure_transport, a user created REQUIRE SSL: tls=false sends none, nor tls=preferred where it fell back to plaintext) or a client certificate (REQUIRE X509: tls=skip-verify and tls=preferred send none); for that, remove the tls parameter from %s and add a tls block (tls: {} for the system's CAs, or tls.ca_file; tls.cert_file and tls.key_file for a certificate)"
 	mysqlTLSOnlyHint      = "the server accepts only TLS connections (require_secure_transport): add a tls block to the check (tls: {} for the system's CAs, or tls.ca_file)"
 )
 
