@@ -45,6 +45,9 @@ type amqpSettings struct {
 	queue   string
 	tls     *tls.Config // nil for amqp://
 	timeout time.Duration
+	// external: the URL's auth_mechanism is EXTERNAL alone, a login by the client certificate, which
+	// a refusal's hint speaks of instead of the user and password.
+	external bool
 }
 
 // amqpSpec is an amqp check's own configuration (config.Check.Spec, decoded).
@@ -94,7 +97,9 @@ func amqpSettingsOf(c config.Check, s *amqpSpec) (amqpSettings, config.Errors) {
 	if err != nil {
 		return a, config.Errors{c.Src.Errorf("url", "%s", amqpURLProblem(s.URL, err))}
 	}
+	a.external = len(uri.AuthMechanism) > 0
 	for _, m := range uri.AuthMechanism {
+		a.external = a.external && strings.EqualFold(m, "EXTERNAL")
 		if u := strings.ToUpper(m); u != "PLAIN" && u != "AMQPLAIN" && u != "EXTERNAL" {
 			// amqp091 would refuse it at every run and quote it; its parameter's name (auth...) marks
 			// it secret, so the value is not echoed here either.
@@ -112,10 +117,14 @@ func amqpSettingsOf(c config.Check, s *amqpSpec) (amqpSettings, config.Errors) {
 	if uri.Scheme == "amqps" {
 		// amqp091's own URL parameters for TLS files count where the tls block is silent.
 		tc := s.TLS
-		if !tlsGiven(tc) {
+		fromURL := !tlsGiven(tc)
+		if fromURL {
 			tc.CAFile, tc.CertFile, tc.KeyFile = uri.CACertFile, uri.CertFile, uri.KeyFile
 		}
 		cfg, tlsErrs := clientTLS(tc)
+		if fromURL {
+			tlsErrs = amqpURLTLSErrors(c, uri, tlsErrs)
+		}
 		errs = append(errs, tlsErrs...)
 		if cfg.ServerName == "" {
 			cfg.ServerName = uri.Host
@@ -158,6 +167,28 @@ func amqpSettingsOf(c config.Check, s *amqpSpec) (amqpSettings, config.Errors) {
 	u.Scheme, u.Host = "amqp", a.addr
 	a.url = u.String()
 	return a, errs
+}
+
+// amqpURLTLSErrors puts clientTLS's errors about the files that the URL's cacertfile, certfile and
+// keyfile parameters name on the url, naming the parameter: as they came, they named a tls block's field
+// (ca_file), at no line, for a block that was not written. The path of a parameter named like a secret
+// (keyfile), which the target hides, is not shown either.
+func amqpURLTLSErrors(c config.Check, uri amqp.URI, errs config.Errors) config.Errors {
+	params := map[string][2]string{"ca_file": {"cacertfile", uri.CACertFile}, "cert_file": {"certfile", uri.CertFile}, "key_file": {"keyfile", uri.KeyFile}}
+	out := make(config.Errors, 0, len(errs))
+	for _, e := range errs {
+		p, ok := params[e.Field]
+		if !ok {
+			out = append(out, e)
+			continue
+		}
+		name, msg := p[0], strings.ReplaceAll(e.Msg, "cert_file and key_file", "certfile and keyfile")
+		if rest, cut := strings.CutPrefix(msg, "cannot read "+p[1]+": "); cut && isSecretName(name) {
+			msg = "cannot read the file it names: " + rest
+		}
+		out = append(out, c.Src.Errorf("url", "parameter %s: %s", name, msg))
+	}
+	return out
 }
 
 type amqpCheck struct {
@@ -218,6 +249,9 @@ const (
 	amqpChannelLimitHint = "the broker refused the run's channel at this user's channel limit (max-channels, rabbitmqctl set_user_limits): the user's other connections hold that many channels; it clears when they close some (an application that leaks channels never does)"
 	amqpNoChannelHint    = "the broker lets this user open no channel at all (max-channels 0: rabbitmqctl set_user_limits): it never clears by itself; raise the limit, or use another user in %s"
 	amqpNotAMQPHint      = "the server answered with something that is not AMQP 0-9-1: is this port the broker's AMQP port (5672, or 5671 with amqps://) in %s?"
+	// EXTERNAL logs in by the client certificate: no password to check.
+	amqpExternalHint  = "the broker refused the EXTERNAL login (auth_mechanism=external in %s: the client certificate is the credential): RabbitMQ offers EXTERNAL only with the rabbitmq_auth_mechanism_ssl plugin enabled (and EXTERNAL in auth_mechanisms), over amqps:// with a client certificate signed by a CA it trusts, whose subject (ssl_cert_login_from) names a RabbitMQ user"
+	amqpPlainPortHint = "the server answered the TLS handshake with something else, or closed the connection: the port may not speak TLS (use amqp:// in %s, or the broker's TLS port, 5671)"
 )
 
 func (a *amqpCheck) probe(ctx context.Context) error {
@@ -319,6 +353,11 @@ func (a *amqpCheck) connection(ctx context.Context) (conn *amqp.Connection, fres
 				tc := tls.Client(raw, a.cfg.tls.Clone())
 				if err := handshake(ctx, tc); err != nil {
 					_ = raw.Close()
+					// RabbitMQ's plain listener answers a ClientHello with its protocol header.
+					var rec tls.RecordHeaderError
+					if ctx.Err() == nil && (errors.As(err, &rec) || ClassOf(err) == Reset) {
+						return nil, &Error{Class: TLS, Hint: amqpPlainPortHint, Err: fmt.Errorf("TLS handshake: %w", err)}
+					}
 					return nil, fmt.Errorf("TLS handshake: %w", err)
 				}
 				conn = tc
@@ -343,6 +382,9 @@ func (a *amqpCheck) failed(ctx context.Context, err error) error {
 	e := classifyAMQP(err)
 	if bad := a.notAMQP.Load(); bad != nil {
 		e = bad
+	}
+	if own := (*Error)(nil); a.cfg.external && errors.As(e, &own) && own.Hint == amqpLoginHint {
+		own.Hint = amqpExternalHint
 	}
 	var own *Error
 	answered := ClassOf(e) == BadResponse || errors.As(e, &own) && own.Hint == amqpQueueDownHint // a channel's 404

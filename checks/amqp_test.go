@@ -72,8 +72,11 @@ func TestAMQPServerAnswers(t *testing.T) {
 		{name: "vhost does not exist", url: withDB(t, mq, "healthgate-no-such-vhost"), want: checks.Auth, hint: "virtual host"},
 		{name: "wrong password", url: withUser(t, mq, "guest", "s3cr3t-pw"), want: checks.Auth, hint: "refused the login"},
 		{name: "user does not exist", url: withUser(t, mq, "healthgate-nobody", "s3cr3t-pw"), want: checks.Auth, hint: "refused the login"},
+		// The shared broker has no rabbitmq_auth_mechanism_ssl: it does not offer EXTERNAL. The hint is
+		// about the certificate and the plugin, not a user and password.
+		{name: "EXTERNAL refused", url: withUser(t, mq, "guest", "s3cr3t-pw") + "?auth_mechanism=external", want: checks.Auth, hint: "rabbitmq_auth_mechanism_ssl"},
 		// RabbitMQ answers a ClientHello with its AMQP protocol header.
-		{name: "amqps to a plain port", url: strings.Replace(mq, "amqp://", "amqps://", 1), want: checks.TLS},
+		{name: "amqps to a plain port", url: strings.Replace(mq, "amqp://", "amqps://", 1), want: checks.TLS, hint: "the port may not speak TLS"},
 		{name: "dns", url: checktest.WithHost(t, mq, "healthgate-test.invalid:5672"), want: checks.DNS},
 		// The protocol header sent back reads as a frame too large.
 		{name: "the request sent back", url: checktest.WithHost(t, mq, echoServer(t, "")), want: checks.BadResponse, hint: "broker's AMQP port"},
@@ -134,6 +137,11 @@ func TestAMQPConfiguration(t *testing.T) {
 		{"no host nor port", config.Check{Spec: config.SpecOf(map[string]any{"url": "amqp://"})}, "no host"},
 		// amqp091 refused it at every run, quoting a value whose parameter's name marks it secret.
 		{"unknown auth_mechanism", config.Check{Spec: config.SpecOf(map[string]any{"url": "amqp://rabbit/?auth_mechanism=s3cr3t-mech"})}, "auth_mechanism: must be plain, amqplain or external"},
+		// amqp091's URL parameters for TLS files: their errors name the parameter, on url, not a tls
+		// block's field that was not written; keyfile's path is hidden, as in the target.
+		{"cacertfile missing", config.Check{Spec: config.SpecOf(map[string]any{"url": "amqps://guest:s3cr3t-pw@rabbit/?cacertfile=/nonexistent/ca.pem"})}, "url: parameter cacertfile: cannot read /nonexistent/ca.pem: no such file"},
+		{"keyfile missing", config.Check{Spec: config.SpecOf(map[string]any{"url": "amqps://rabbit/?certfile=/nonexistent/c.pem&keyfile=/nonexistent/s3cr3t.pem"})}, "url: parameter keyfile: cannot read the file it names: no such file"},
+		{"certfile without keyfile", config.Check{Spec: config.SpecOf(map[string]any{"url": "amqps://rabbit/?certfile=/nonexistent/c.pem"})}, "url: parameter certfile: certfile and keyfile go together"},
 	})
 	ch := newCheck(t, config.Check{Type: "amqp", Spec: config.SpecOf(map[string]any{"url": "amqps://app:s3cr3t-pw@rabbit:5671/prod", "queue": "orders"})})
 	if want := `amqps://app:xxxxx@rabbit:5671/prod queue "orders"`; ch.Target != want {
