@@ -59,6 +59,7 @@ const (
 	grpcUnavailableHint   = "the server answered UNAVAILABLE: it is starting, shutting down or overloaded; it should clear by itself"
 	grpcUnauthorizedHint  = "the server refused the call (UNAUTHENTICATED or PERMISSION_DENIED): the health service should be open to unauthenticated callers, or give the check a client certificate in tls:"
 	grpcDeadlineHint      = "the server answered DEADLINE_EXCEEDED: its health service, or a dependency it asks, did not finish within its own deadline or the check's grpc-timeout (the run's time left); see the server's log"
+	grpcNoMessageHint     = "the server answered as gRPC, with status OK, but its grpc.health.v1.Health/Check answer carried no message (HealthCheckResponse): its health service is broken, or a proxy in front of it dropped the body; see the server's log"
 	grpcServiceWholeLabel = `"" (the server as a whole)`
 )
 
@@ -425,6 +426,11 @@ func (g *grpcCheck) call(ctx context.Context) error {
 	}
 	// A server may compress its answer (grpc-go's grpc.RPCCompressor does, asked or not): gzip is read.
 	frame, err := grpcwire.ReadMessageEncoded(bytes.NewReader(body), grpcMaxResponse, resp.Header.Get("Grpc-Encoding"))
+	if errors.Is(err, grpcwire.ErrMissing) {
+		// A gRPC answer (its content type, grpc-status 0) without the message: the server is gRPC,
+		// its health service is what is wrong.
+		return &Error{Class: BadResponse, Hint: grpcNoMessageHint, Err: fmt.Errorf("Check's answer: status OK, but %w", err)}
+	}
 	if err != nil {
 		return &Error{Class: BadResponse, Hint: grpcNotGRPCHint, Err: fmt.Errorf("Check's answer: %w", err)}
 	}

@@ -357,6 +357,34 @@ func TestGRPCStreamReset(t *testing.T) {
 	}
 }
 
+// TestGRPCOKWithoutMessage: a server that answers the Check with gRPC's content type and status OK but
+// no message (Trailers-Only, or trailers after an empty body) answered as gRPC: its hint says the
+// answer carried no message, not that the port is not a gRPC server's.
+func TestGRPCOKWithoutMessage(t *testing.T) {
+	for _, trailersOnly := range []bool{true, false} {
+		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/grpc")
+			if trailersOnly {
+				w.Header().Set("Grpc-Status", "0")
+				return
+			}
+			w.Header().Set("Trailer", "Grpc-Status")
+			w.WriteHeader(http.StatusOK)
+			w.Header().Set("Grpc-Status", "0")
+		}))
+		srv.Config.Protocols = new(http.Protocols)
+		srv.Config.Protocols.SetUnencryptedHTTP2(true)
+		srv.Start()
+		t.Cleanup(srv.Close)
+		ch := newCheck(t, config.Check{Type: "grpc", Spec: config.SpecOf(map[string]any{"address": srv.Listener.Addr().String()})})
+		err := runErr(t, ch)
+		assertClass(t, err, checks.BadResponse)
+		if h := ch.Hint(err); !strings.Contains(h, "answered as gRPC") || !strings.Contains(h, "carried no message") {
+			t.Errorf("trailers-only %v: hint %q does not say the gRPC answer carried no message", trailersOnly, h)
+		}
+	}
+}
+
 // failingHealth is a health service whose Check fails with code and msg, as a server whose own check of
 // its dependencies failed may answer.
 type failingHealth struct {
