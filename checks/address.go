@@ -16,10 +16,11 @@ import (
 // quoteAddress quotes an address field's value for an error message, redacted; a value of the form
 // word:word that is no host:port (app:hunter2, user:password without its host) is not shown at all, nor
 // one with what RedactURL does not read as a URL's parts ('#', '&', ';': a fragment or parameters, as in
-// payments.internal#s3cr3t or host#s3cr3t:53).
+// payments.internal#s3cr3t or host#s3cr3t:53). An IP address before the last ':' is no user name: that
+// is a host with a bad port (127.0.0.1:abc, 127.0.0.1:99999), shown.
 func quoteAddress(v string) string {
 	r := RedactURL(v)
-	if r == v && strings.Contains(v, ":") && !strings.Contains(v, "://") && !hasPort(v) && !isIPLiteral(v) {
+	if r == v && strings.Contains(v, ":") && !strings.Contains(v, "://") && !hasPort(v) && !isIPLiteral(v) && !isIPLiteral(v[:strings.LastIndexByte(v, ':')]) {
 		return strconv.Quote(redacted)
 	}
 	if r == v && !strings.Contains(v, "://") && strings.ContainsAny(v, "#&;") {

@@ -46,6 +46,11 @@ func TestAddressFieldsHideSecrets(t *testing.T) {
 			{"a user part in the server", spec("host", "payments.internal", "server", "app:s3cr3t-pw@10.0.0.1:53"), "user information"},
 			{"a token in the server", spec("host", "payments.internal", "server", "10.0.0.1:53?token=s3cr3t"), "a path or parameters have no place"},
 			{"a server name with an empty label", spec("host", "payments.internal", "server", "ns1..internal"), "the host is not a DNS name: it has an empty label"},
+			// A DNS server's address is no secret: shown, as an address field's is; user:password is not.
+			{"a server port that is not a number", spec("host", "payments.internal", "server", "127.0.0.1:abc"), `must be host or host:port of a DNS server (got "127.0.0.1:abc")`},
+			{"a server port out of range", spec("host", "payments.internal", "server", "ns1.internal:99999"), "the port must be a number from 1 to 65535 (got 99999)"},
+			{"a server port out of range, by address", spec("host", "payments.internal", "server", "10.0.0.1:99999"), "(got 99999)"},
+			{"user:password as the server", spec("host", "payments.internal", "server", "app:s3cr3t-pw"), `must be host or host:port of a DNS server (got "xxxxx")`},
 		})
 	})
 }
