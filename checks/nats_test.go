@@ -123,10 +123,14 @@ func TestNATSServerAnswers(t *testing.T) {
 // most runs), or returned an error that is not nats.ErrMaxConnectionsExceeded (bad_response).
 func TestNATSConnectionLimit(t *testing.T) {
 	addr := startNATS(t, "max_connections: 1")
-	holder, err := nats.Connect("nats://" + addr)
-	if err != nil {
-		t.Fatalf("fixture connection: %v", err)
-	}
+	// The one slot, taken by the test: until the server has seen startNATS's probe connection close,
+	// that one holds it, and the fixture's connect is refused as the check's will be.
+	var holder *nats.Conn
+	checktest.Eventually(t, 10*time.Second, "the fixture connection to take the server's one slot", func() bool {
+		var err error
+		holder, err = nats.Connect("nats://" + addr)
+		return err == nil
+	})
 	defer holder.Close()
 	ch := newCheckTimeout(t, config.Check{Type: "nats", Spec: config.SpecOf(map[string]any{"url": "nats://" + addr})}, config.DefaultTimeout)
 	for range 10 {
