@@ -72,6 +72,8 @@ type mysqlCheck struct {
 	// require_secure_transport or a user's REQUIRE SSL forbids, and a missing client certificate for
 	// a user created REQUIRE X509, in the same words as a wrong password.
 	deniedHint string
+	// plaintextParam: the URL says tls=false, which a server that takes TLS connections only refuses.
+	plaintextParam bool
 	// readTimeout is the driver's read deadline when it is the URL's readTimeout, shorter than the check's
 	// timeout; 0 when it is the check's timeout.
 	readTimeout time.Duration
@@ -163,7 +165,7 @@ func buildMySQL(c config.Check, s *mysqlSpec) (prober, string, config.Errors) {
 		return nil, "", config.Errors{c.Src.Errorf("url", "cannot build a connection pool: %s", dsnCause(err, ""))}
 	}
 	p := &mysqlCheck{db: sp.db, watch: &sp.watch, greeting: &sp.greeting, life: sp.life, release: release, query: strings.TrimSpace(s.Query), writable: s.Writable, maxLag: s.MaxReplicationLag, schema: schema,
-		deniedHint: mysqlDeniedHint(cfg.TLS, cfg.TLSConfig), setParams: slices.Sorted(maps.Keys(cfg.Params)), readTimeout: readTimeout}
+		deniedHint: mysqlDeniedHint(cfg.TLS, cfg.TLSConfig), plaintextParam: cfg.TLSConfig == "false", setParams: slices.Sorted(maps.Keys(cfg.Params)), readTimeout: readTimeout}
 	p.secretParams = slices.ContainsFunc(p.setParams, isSecretName)
 	return p, mysqlTarget(cfg), nil
 }
@@ -332,6 +334,7 @@ const (
 	mysqlDeniedNoCertHint = "the credentials were rejected: check the user, password and database in %s; a user created REQUIRE X509 (or SUBJECT, ISSUER) also needs a client certificate: tls.cert_file and tls.key_file"
 	mysqlDeniedURLTLSHint = "the credentials were rejected: check the user, password and database in %s; or the server wants what the URL's tls parameter does not give: TLS (require_secure_transport, a user created REQUIRE SSL: tls=false sends none, nor tls=preferred where it fell back to plaintext) or a client certificate (REQUIRE X509: tls=skip-verify and tls=preferred send none); for that, remove the tls parameter from %s and add a tls block (tls: {} for the system's CAs, or tls.ca_file; tls.cert_file and tls.key_file for a certificate)"
 	mysqlTLSOnlyHint      = "the server accepts only TLS connections (require_secure_transport): add a tls block to the check (tls: {} for the system's CAs, or tls.ca_file)"
+	mysqlTLSOnlyURLHint   = "the server accepts only TLS connections (require_secure_transport): remove tls=false from %s and add a tls block to the check (tls: {} for the system's CAs, or tls.ca_file)"
 )
 
 const mysqlSettingHint = "the server refused the session settings the URL's parameters make: a URL parameter the driver does not know is sent as SET name = value on every new connection; remove or fix it in %s"
@@ -704,6 +707,10 @@ func (p *mysqlCheck) once(ctx context.Context) (dialed bool, err error) {
 		err = withTLSHint(p.connectError(err))
 		if e := (*Error)(nil); p.deniedHint != "" && errors.As(err, &e) && e.Class == Auth && e.Hint == "" && mysqlCode(err) == 1045 {
 			e.Hint = p.deniedHint
+		}
+		if e := (*Error)(nil); p.plaintextParam && errors.As(err, &e) && e.Hint == mysqlTLSOnlyHint {
+			// A tls block is refused beside the URL's tls=false (mysqlTLS): the parameter goes first.
+			e.Hint = mysqlTLSOnlyURLHint
 		}
 		return own.dialed.Load(), err
 	}

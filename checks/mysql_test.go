@@ -303,6 +303,26 @@ func TestMySQLHandshakeErrors(t *testing.T) {
 	}
 }
 
+// TestMySQLTLSOnlyWithURLPlaintext: a server that takes TLS connections only, asked by a URL that says
+// tls=false, gets a hint that says to remove the parameter: a tls block, which the hint asks for, is
+// refused beside it.
+func TestMySQLTLSOnlyWithURLPlaintext(t *testing.T) {
+	addr := checktest.Serve(t, func(c net.Conn) {
+		_, _ = c.Write(mysqlErrPacket(3159, "HY000", "Connections using insecure transport are prohibited while --require_secure_transport=ON."))
+	})
+	for _, tc := range []struct{ url, want string }{
+		{"mysql://app:s3cr3t-pw@" + addr + "/orders?tls=false", "remove tls=false"},
+		{"mysql://app:s3cr3t-pw@" + addr + "/orders", "add a tls block"},
+	} {
+		ch := newCheck(t, config.Check{Type: "mysql", Spec: config.SpecOf(map[string]any{"url": tc.url})})
+		err, _ := runCheck(t, ch)
+		assertClass(t, err, checks.TLS)
+		if h := ch.Hint(err); !strings.Contains(h, tc.want) || (tc.want != "remove tls=false" && strings.Contains(h, "tls=false")) {
+			t.Errorf("url %s: hint %q; want it to say %q", tc.url, h, tc.want)
+		}
+	}
+}
+
 // mysqlErrPacket is an ERR packet (sequence 0), as a server sends in place of its handshake.
 func mysqlErrPacket(code uint16, state, msg string) []byte {
 	body := []byte{0xff, 0, 0}
