@@ -391,6 +391,9 @@ provides, timing healthgate refuses and clashing ports, since each would only sh
 {{- if gt $minPods (add1 $sample) -}}
 {{- fail (printf "fleet.min_pods (%d) is more than a round can hear, the pod and at most fleet.sample (%d) peers: no check could ever fail open (healthgate refuses this config and the pods would crash-loop); raise sample or lower min_pods" $minPods $sample) -}}
 {{- end -}}
+{{- if and .Values.fleet.timeout (eq (include "healthgate.milliseconds" .Values.fleet.timeout | atoi) 0) -}}
+{{- fail (printf "fleet.timeout (%s) must be greater than 0: it bounds each request to a peer (healthgate refuses this config and the pods would crash-loop); leave it null for healthgate's default" .Values.fleet.timeout) -}}
+{{- end -}}
 {{- end -}}
 {{- $names := dict -}}
 {{- range $i, $c := .Values.checks -}}
