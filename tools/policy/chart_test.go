@@ -271,7 +271,7 @@ func TestChartNetworkPolicyNotes(t *testing.T) {
 // TestChartShapeBNotes: with deployment.enabled false the chart sets no environment, so NOTES.txt names what
 // the user's own healthgate container must set: HEALTHGATE_DETAILS_TOKEN with details: token (healthgate.yaml
 // says details_token: ${HEALTHGATE_DETAILS_TOKEN:-}, and serve refuses it empty: the sidecar exited 2
-// with nothing telling the user), and the ${VAR}s the checks use without a default.
+// with nothing telling the user), and the ${VAR}s the checks use without a default ($${VAR} is text, not one).
 func TestChartShapeBNotes(t *testing.T) {
 	helm := helmBinary(t)
 	base := []string{"deployment.enabled=false", "checks[0].name=db", "checks[0].type=postgres", "checks[0].url=${DATABASE_URL}",
@@ -284,5 +284,10 @@ func TestChartShapeBNotes(t *testing.T) {
 	}
 	if notes := installNotes(t, helm, base...); strings.Contains(notes, "HEALTHGATE_DETAILS_TOKEN") || strings.Contains(notes, "CACHE_ADDR") {
 		t.Errorf("NOTES name HEALTHGATE_DETAILS_TOKEN without details: token, or a ${VAR} with a default:\n%s", notes)
+	}
+	// $$ is healthgate's literal $: $${NOT_A_VAR} is text, which no container need set; $$${QUERY_VAR} is a variable.
+	escaped := append(base, "checks[0].query=SELECT '$${NOT_A_VAR}' || '$$${QUERY_VAR}'")
+	if notes := installNotes(t, helm, escaped...); strings.Contains(notes, "NOT_A_VAR") || !strings.Contains(notes, "must set (unset, healthgate exits 2): QUERY_VAR, DATABASE_URL.") {
+		t.Errorf("NOTES name the escaped $${NOT_A_VAR}, or not $$${QUERY_VAR}:\n%s", notes)
 	}
 }
