@@ -204,7 +204,7 @@ func kindSchema(t *testing.T, name string) obj {
 	if k.schemaDesc != "" {
 		desc = k.schemaDesc
 	}
-	return obj{
+	o := obj{
 		{"type", "object"},
 		{"additionalProperties", false},
 		{"properties", props},
@@ -212,6 +212,22 @@ func kindSchema(t *testing.T, name string) obj {
 		{"description", desc},
 		{"oneOf", []any{obj{{"required", []string{target}}}, obj{{"required", []string{target + "_file"}}}}},
 	}
+	// A field tagged needs:"OTHER" (memcached's username) is refused by healthgate without OTHER, written
+	// as itself or as OTHER_file: the schema refuses it too, or the pods would crash-loop.
+	var deps obj
+	for _, key := range k.fields {
+		other, ok := k.needs[key]
+		if !ok {
+			continue
+		}
+		need := obj{{"anyOf", []any{obj{{"required", []string{other}}}, obj{{"required", []string{other + "_file"}}}}},
+			{"description", fmt.Sprintf("%s needs %s (or %s_file).", key, other, other)}}
+		deps = append(deps, kv{key, need}, kv{key + "_file", need})
+	}
+	if deps != nil {
+		o = append(o, kv{"dependentSchemas", deps})
+	}
+	return o
 }
 
 func fieldsByKey(t reflect.Type) map[string]reflect.StructField {
