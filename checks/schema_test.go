@@ -314,7 +314,7 @@ func fieldSchema(t *testing.T, f reflect.StructField) obj {
 		o = append(o, kv{"description", d})
 	}
 	if f.Type.Kind() == reflect.Struct {
-		var props obj
+		var props, deps obj
 		for i := range f.Type.NumField() {
 			sf := f.Type.Field(i)
 			if key := sf.Tag.Get("yaml"); key != "" && key != "-" {
@@ -323,11 +323,18 @@ func fieldSchema(t *testing.T, f reflect.StructField) obj {
 					sf.Tag = reflect.StructTag(strings.Replace(string(sf.Tag), `desc:"`+sf.Tag.Get("desc")+`"`, `desc:"`+d+`"`, 1))
 				}
 				props = append(props, kv{key, fieldSchema(t, sf)})
+				if other := sf.Tag.Get("needs"); other != "" {
+					// Refused by healthgate without the other (tls: cert_file and key_file go together).
+					deps = append(deps, kv{key, []string{other}})
+				}
 			}
 		}
 		o = append(o, kv{"properties", props})
 		if r, ok := tags["required"]; ok {
 			o = append(o, kv{"required", strings.Split(r, "|")})
+		}
+		if deps != nil {
+			o = append(o, kv{"dependentRequired", deps})
 		}
 	}
 	return o

@@ -144,8 +144,8 @@ type Check struct {
 // grpc, mysql and postgres, where a written block turns TLS on).
 type TLS struct {
 	CAFile             string `yaml:"ca_file"`
-	CertFile           string `yaml:"cert_file"`
-	KeyFile            string `yaml:"key_file"`
+	CertFile           string `yaml:"cert_file" needs:"key_file"`
+	KeyFile            string `yaml:"key_file" needs:"cert_file"`
 	ServerName         string `yaml:"server_name"`
 	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
 
