@@ -136,7 +136,7 @@ type memcachedSettings struct {
 type memcachedSpec struct {
 	Address  string     `yaml:"address" schema:"minLength=1" desc:"host:port (port 11211 when omitted)"`
 	Username string     `yaml:"username" needs:"password" desc:"SASL user (memcached -S, as Bitnami's image sets it up): the check then logs in with SASL PLAIN over the binary protocol; needs password"`
-	Password string     `yaml:"password" secret:"true" desc:"SASL password of username"`
+	Password string     `yaml:"password" secret:"true" needs:"username" desc:"SASL password of username"`
 	TLS      config.TLS `yaml:"tls"`
 }
 
