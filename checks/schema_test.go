@@ -336,8 +336,38 @@ func fieldSchema(t *testing.T, f reflect.StructField) obj {
 		if deps != nil {
 			o = append(o, kv{"dependentRequired", deps})
 		}
+		if f.Type == reflect.TypeFor[config.Migrations]() {
+			o = append(o, kv{"allOf", versionSchemas()})
+		}
 	}
 	return o
+}
+
+// versionSchemas refuses a migrations.version its tool could never store, as healthgate does
+// (validVersion): golang-migrate and goose keep a whole number, dbmate and rails digits, flyway digits
+// separated by dots. A tool that keeps an opaque id (liquibase, alembic) is left to healthgate.
+func versionSchemas() []any {
+	var blocks []any
+	for _, tool := range migrationTools {
+		var version obj
+		switch tool.kind {
+		case wholeNumber, digits:
+			version = obj{{"pattern", digitsPattern.String()}}
+		case dotted:
+			version = obj{{"pattern", dottedPattern.String()}}
+		default:
+			continue
+		}
+		if tool.maxLen > 0 {
+			version = append(version, kv{"maxLength", tool.maxLen})
+		}
+		version = append(version, kv{"description", fmt.Sprintf("A %s version: %s.", tool.name, tool.versions)})
+		blocks = append(blocks, obj{
+			{"if", obj{{"properties", obj{{"tool", obj{{"const", tool.name}}}}}, {"required", []string{"tool"}}}},
+			{"then", obj{{"properties", obj{{"version", version}}}}},
+		})
+	}
+	return blocks
 }
 
 const chartReadme = "../charts/healthgate/README.md"
