@@ -254,9 +254,9 @@ func fieldsByKey(t reflect.Type) map[string]reflect.StructField {
 	return m
 }
 
-// fieldSchema renders one field from its type and its tags: schema:"minLength=1,enum=a|b,minimum=1,
+// fieldSchema renders one field from its type and its tags: schema:"minLength=1,enum=a|b,fold,minimum=1,
 // itemMinimum=100,itemMaximum=599,itemMinLength=1,minItems=1,required=a|b" (enum=tools: the migration
-// tools) and desc:"...".
+// tools; fold: in any case) and desc:"...".
 func fieldSchema(t *testing.T, f reflect.StructField) obj {
 	tags := map[string]string{}
 	if s := f.Tag.Get("schema"); s != "" {
@@ -315,7 +315,19 @@ func fieldSchema(t *testing.T, f reflect.StructField) obj {
 		if e == "tools" {
 			values = MigrationTools()
 		}
-		o = append(o, kv{"enum", values})
+		if _, fold := tags["fold"]; fold {
+			// healthgate takes the values in any case (dns record: a is A): a pattern, which an enum
+			// cannot say.
+			alts := make([]string, len(values))
+			for i, v := range values {
+				for _, c := range v {
+					alts[i] += "[" + strings.ToUpper(string(c)) + strings.ToLower(string(c)) + "]"
+				}
+			}
+			o = append(o, kv{"pattern", "^(?:" + strings.Join(alts, "|") + ")$"})
+		} else {
+			o = append(o, kv{"enum", values})
+		}
 	}
 	if _, ok := tags["minimum"]; ok {
 		o = append(o, kv{"minimum", num("minimum")})
