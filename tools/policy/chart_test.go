@@ -291,3 +291,43 @@ func TestChartShapeBNotes(t *testing.T) {
 		t.Errorf("NOTES name the escaped $${NOT_A_VAR}, or not $$${QUERY_VAR}:\n%s", notes)
 	}
 }
+
+// TestChartEnvCommentNames: values.yaml's comment on env names every variable the chart sets itself (the
+// names healthgate.envUnique refuses in env), so that a user does not set one of them a second time.
+func TestChartEnvCommentNames(t *testing.T) {
+	helpers, err := os.ReadFile(filepath.Join(chartDir, "templates", "_helpers.tpl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	values, err := os.ReadFile(filepath.Join(chartDir, "values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(values), "\n")
+	i := slices.Index(lines, "env: []")
+	if i < 0 {
+		t.Fatal("values.yaml: no `env: []` line")
+	}
+	var comment []string
+	for j := i - 1; j >= 0 && strings.HasPrefix(lines[j], "#"); j-- {
+		comment = append(comment, lines[j])
+	}
+	text := strings.Join(comment, " ")
+	var names []string
+	for _, line := range strings.Split(string(helpers), "\n") {
+		if _, rest, ok := strings.Cut(line, `set $seen "`); ok {
+			name, by, _ := strings.Cut(rest, `"`)
+			if strings.HasPrefix(strings.TrimSpace(by), `"the chart`) {
+				names = append(names, name)
+			}
+		}
+	}
+	if len(names) == 0 {
+		t.Fatal(`_helpers.tpl: no set $seen "NAME" "the chart ..." in healthgate.envUnique`)
+	}
+	for _, name := range names {
+		if !strings.Contains(text, name) {
+			t.Errorf("values.yaml: the comment on env does not name %s, which the chart sets", name)
+		}
+	}
+}
