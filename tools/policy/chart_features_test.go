@@ -603,3 +603,20 @@ func TestChartFleetTimeoutNonCriticalShared(t *testing.T) {
 		t.Fatalf("the rendered healthgate.yaml does not load: %v\n%s", err, cfgs[0].Data)
 	}
 }
+
+// TestChartMigrationsVersionVariable: a migrations.version that refers to a variable (set by the
+// release's pipeline) renders: the schema's pattern for the tool's versions is healthgate's to apply once
+// the variable is expanded, as healthgate does. The pattern refused it.
+func TestChartMigrationsVersionVariable(t *testing.T) {
+	helm := helmBinary(t)
+	r := renderChart(t, helm, "checks[0].name=db", "checks[0].type=postgres", "checks[0].url=postgres://db/app",
+		"checks[0].migrations.tool=golang-migrate", "checks[0].migrations.version=${SCHEMA_VERSION}",
+		"env[0].name=SCHEMA_VERSION", "env[0].valueFrom.configMapKeyRef.name=release", "env[0].valueFrom.configMapKeyRef.key=schema-version")
+	cfgs, err := Configs(r.objs)
+	if err != nil || len(cfgs) != 1 {
+		t.Fatalf("Configs = %v, %v; want one", cfgs, err)
+	}
+	if !strings.Contains(cfgs[0].Data, "${SCHEMA_VERSION}") {
+		t.Errorf("the rendered healthgate.yaml lost the variable:\n%s", cfgs[0].Data)
+	}
+}
