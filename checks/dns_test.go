@@ -269,21 +269,7 @@ func TestDNSTruncatedOverUDP(t *testing.T) {
 	}
 	refusing := truncated() // nothing listens on TCP at that port
 	silent := truncated()
-	ln, err := net.Listen("tcp", silent)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() { _, _ = io.Copy(io.Discard, c); _ = c.Close() })
-		}
-	})
-	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
+	checktest.ServeOn(t, silent, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
 	for _, tc := range []struct {
 		name, server string
 		timeout      time.Duration
