@@ -20,6 +20,7 @@ package monitor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -46,6 +47,10 @@ type Run struct {
 	Class    checks.Class // Err's reason class; empty when Err is nil
 	Duration time.Duration
 	End      time.Time
+	// Overlapped: no run was made, the check's previous run was still in flight (a check that does
+	// not honour its deadline). It fails with class timeout, and Duration is how long that previous
+	// run has been going, not a run's latency: a histogram of run durations leaves it out.
+	Overlapped bool
 }
 
 // RunClasses are the reason classes a failed run can carry: every class but stale, which the
@@ -109,6 +114,9 @@ type entry struct {
 	tracker  *tracker
 	checker  health.Checker
 	inFlight atomic.Bool
+	// runStart is when the run in flight started (Unix ns): a run refused because its predecessor has
+	// not returned says for how long that one has been going.
+	runStart atomic.Int64
 	// panicked: the last run panicked, its stack logged; a check that panics on every run logs its
 	// stack once, not once per run. Only the goroutine that runs the check (prime, then the runner)
 	// reads and writes it.
@@ -499,10 +507,20 @@ func (m *Monitor) execute(ctx context.Context, e *entry) (run Run, ok bool) {
 	}
 	e.panicked = stack != ""
 	run = Run{Check: e.check, Err: err, Duration: end.Sub(start), End: end}
+	if o, isOverlap := errors.AsType[*overlapError](err); isOverlap {
+		run.Overlapped, run.Duration = true, o.since
+	}
 	if err != nil {
 		run.Class = checks.ClassOf(err)
 	}
 	return run, true
+}
+
+// overlapError is the failure of a run refused because the check's previous run has not returned.
+type overlapError struct{ since time.Duration }
+
+func (e *overlapError) Error() string {
+	return fmt.Sprintf("the previous run has not returned (running for %s)", e.since.Round(time.Millisecond))
 }
 
 // runGuarded is the function the engine executes: at most one run of a check in flight. (A panic in
@@ -512,9 +530,11 @@ func (e *entry) runGuarded(ctx context.Context) error {
 		defer close(ended) // last: the run has returned
 	}
 	if !e.inFlight.CompareAndSwap(false, true) {
-		return &checks.Error{Class: checks.Timeout, Err: fmt.Errorf("the previous run has not returned")}
+		since := time.Since(time.Unix(0, e.runStart.Load()))
+		return &checks.Error{Class: checks.Timeout, Err: &overlapError{since}}
 	}
 	defer e.inFlight.Store(false)
+	e.runStart.Store(time.Now().UnixNano())
 	return e.check.Run(ctx)
 }
 

@@ -3,6 +3,7 @@ package monitor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"strings"
@@ -273,6 +274,56 @@ func TestDeadlineIgnored(t *testing.T) {
 	waitFor(t, m, "recovery", func(s *Snapshot) bool { return s.Checks[0].State == Passing })
 	if got := maxRunning.Load(); got != 1 {
 		t.Errorf("%d runs of one check were in flight at once; want at most 1", got)
+	}
+}
+
+// TestOverlappedRun: a run refused because the previous one has not returned is reported as such:
+// Overlapped, with how long the hung run has been going as its duration and in its error, so the
+// duration histogram can leave it out (it made no request; its ~0 s read as a fast dependency) and
+// the operator reads how long the dependency has been hanging.
+func TestOverlappedRun(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	const timeout = 20 * time.Millisecond
+	c := checks.Func(spec("stuck", 50*time.Millisecond, timeout, 1, 1), func(context.Context) error {
+		<-release // ignores ctx on purpose
+		return nil
+	})
+	runs := make(chan Run, 100)
+	runWith(t, Options{Heartbeat: 20 * time.Millisecond, OnRun: func(r Run) {
+		select {
+		case runs <- r:
+		default:
+		}
+	}}, c)
+	var first time.Duration
+	for n := 0; n < 3; {
+		var r Run
+		select {
+		case r = <-runs:
+		case <-time.After(5 * time.Second):
+			t.Fatal("no run reported in 5s")
+		}
+		overlap := strings.Contains(fmt.Sprint(r.Err), "previous run has not returned")
+		if overlap != r.Overlapped {
+			t.Fatalf("run %+v: Overlapped %v, but its error says %q", r, r.Overlapped, r.Err)
+		}
+		if !overlap {
+			continue
+		}
+		n++
+		if r.Class != checks.Timeout {
+			t.Errorf("overlapped run of class %s; want timeout", r.Class)
+		}
+		if !strings.Contains(r.Err.Error(), "running for ") {
+			t.Errorf("overlapped run's error %q does not say for how long the previous run has been going", r.Err)
+		}
+		// The hung run started before the first one timed out, so it has been going at least that long,
+		// and longer at each refusal.
+		if r.Duration < timeout || r.Duration <= first {
+			t.Errorf("overlapped run %d: duration %s; want the hung run's age, over the %s timeout and growing (last %s)", n, r.Duration, timeout, first)
+		}
+		first = r.Duration
 	}
 }
 

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -165,6 +166,34 @@ func sample(body, series string) (float64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// TestMetricsOverlappedRun: a run refused because the check's previous run has not returned counts
+// as a failed run of class timeout, but adds nothing to the duration histogram: it made no request,
+// and its figure is the hung run's age, which that run's own sample (at its timeout) already stands for.
+func TestMetricsOverlappedRun(t *testing.T) {
+	m := NewMetrics(BuildInfo{})
+	c := &checks.Check{Name: "db", Type: "postgres"}
+	timedOut := &checks.Error{Class: checks.Timeout, Err: errors.New("no result within 1s")}
+	m.Observe(monitor.Run{Check: c, Err: timedOut, Class: checks.Timeout, Duration: time.Second, End: time.Now()})
+	for age := 2; age <= 4; age++ {
+		m.Observe(monitor.Run{Check: c, Err: timedOut, Class: checks.Timeout, Duration: time.Duration(age) * time.Second,
+			End: time.Now(), Overlapped: true})
+	}
+	h := m.handler(staticSource{&monitor.Snapshot{}})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	body := rec.Body.String()
+	for series, want := range map[string]float64{
+		`healthgate_check_duration_seconds_count{check="db",type="postgres"}`:          1,
+		`healthgate_check_duration_seconds_sum{check="db",type="postgres"}`:            1,
+		`healthgate_check_runs_total{check="db",result="failure",type="postgres"}`:     4,
+		`healthgate_check_failures_total{check="db",reason="timeout",type="postgres"}`: 4,
+	} {
+		if got, ok := sample(body, series); !ok || got != want {
+			t.Errorf("%s = %v (present %v); want %v", series, got, ok, want)
+		}
+	}
 }
 
 // TestMetricsDurationBuckets: the duration histogram tells sub-millisecond runs apart (a pooled round
