@@ -260,16 +260,25 @@ func TestDNSServerErrors(t *testing.T) {
 // alone), the hint says so. It said that nothing answers DNS at the server, or that a firewall drops
 // UDP/53, when UDP had answered.
 func TestDNSTruncatedOverUDP(t *testing.T) {
-	truncated := func() string {
-		return udpServer(t, func(q []byte) [][]byte {
-			a := dnsAnswer(t, q, 0)
-			a[2] |= 0x02 // TC
-			return [][]byte{a}
-		})
+	truncatedReply := func(q []byte) [][]byte {
+		a := dnsAnswer(t, q, 0)
+		a[2] |= 0x02 // TC
+		return [][]byte{a}
 	}
+	truncated := func() string { return udpServer(t, truncatedReply) }
 	refusing := truncated() // nothing listens on TCP at that port
-	silent := truncated()
-	checktest.ServeOn(t, silent, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
+	// silent: a TCP server that reads and never answers, and the truncating UDP server on the same port. The
+	// TCP port is taken first and the UDP one tried on it, a few times: the other way round failed when the
+	// port the UDP socket was given was the local end of one of the suite's TCP connections.
+	var silent string
+	for attempt := 1; silent == ""; attempt++ {
+		tcp := checktest.Serve(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
+		addr, err := udpServerOn(t, tcp, truncatedReply)
+		if err != nil && attempt == 20 {
+			t.Fatal(err)
+		}
+		silent = addr
+	}
 	for _, tc := range []struct {
 		name, server string
 		timeout      time.Duration
@@ -293,9 +302,18 @@ func TestDNSTruncatedOverUDP(t *testing.T) {
 // it, until the test ends; it returns the socket's address.
 func udpServer(t *testing.T, reply func(query []byte) [][]byte) string {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	addr, err := udpServerOn(t, "127.0.0.1:0", reply)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return addr
+}
+
+// udpServerOn is udpServer on the UDP address addr; it returns the error of a port it cannot bind.
+func udpServerOn(t *testing.T, addr string, reply func(query []byte) [][]byte) (string, error) {
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return "", err
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -311,7 +329,7 @@ func udpServer(t *testing.T, reply func(query []byte) [][]byte) string {
 		}
 	})
 	t.Cleanup(func() { _ = pc.Close(); wg.Wait() })
-	return pc.LocalAddr().String()
+	return pc.LocalAddr().String(), nil
 }
 
 // dnsAnswer is the answer to query: its question, with an A record 10.0.0.7; its ID changed by

@@ -150,13 +150,7 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 // (a handler must return once its client has gone). It returns the listener's host:port.
 func Serve(t testing.TB, handle func(net.Conn)) string {
 	t.Helper()
-	return ServeOn(t, "127.0.0.1:0", handle)
-}
-
-// ServeOn is Serve on the TCP address addr (a port a test's UDP server holds already, say).
-func ServeOn(t testing.TB, addr string, handle func(net.Conn)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", addr)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
