@@ -1022,6 +1022,32 @@ func TestFileSuffixOnlyForText(t *testing.T) {
 	)
 }
 
+// TestFileSuffixNotInKindMappings: a mapping within a kind's fields (migrations, tls) takes no NAME_file, and
+// says so of table_file, where it said "table_file: unknown field (did you mean "table_file"?)"; a mistyped
+// key there is not offered a file form it cannot have.
+func TestFileSuffixNotInKindMappings(t *testing.T) {
+	yaml := `checks:
+  - name: db
+    type: postgres
+    url: postgres://db/app
+    migrations: {tool: goose, version: "3", table_file: /run/t, tabel_fiel: x}
+    tls: {server_name_file: /run/s}
+`
+	path := filepath.Join(t.TempDir(), "f.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := load(t, path, testEnv)
+	expectErrors(t, err,
+		`f.yaml:5:45: checks[0] "db".migrations: table_file: table cannot be read from a file here: write its value (a ${VAR} works too)`,
+		`f.yaml:5:65: checks[0] "db".migrations: tabel_fiel: unknown field`,
+		`f.yaml:6:11: checks[0] "db".tls: server_name_file: server_name cannot be read from a file here`,
+	)
+	if strings.Contains(err.Error(), "did you mean") {
+		t.Errorf("a file form offered where there is none:\n%v", err)
+	}
+}
+
 // TestMistypedFileKey: a kind's field written as NAME_file is named as written, with a suggestion in the
 // same form, and a file is blamed only for a field the check's kind has. pasword_file was reported as
 // "pasword: unknown field", and a mistyped urll_file naming a missing file as "cannot read", not as the

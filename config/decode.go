@@ -295,6 +295,11 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path, key string) {
 			d.errorf(k, where, name, "%s cannot be read from a file: write its value (a file holds a text field's value, such as url or a password)", base)
 			continue
 		}
+		if _, ok := fields[base]; ok && base != name && !d.filesIn(where) {
+			// migrations: {table_file: ...}: a mapping within a kind's fields reads nothing from a file.
+			d.errorf(k, where, name, "%s cannot be read from a file here: write its value (a ${VAR} works too)", base)
+			continue
+		}
 		if spec != nil {
 			d.specField(k, val, &src, where, spec, seen)
 			continue
@@ -310,10 +315,10 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path, key string) {
 		}
 		if d.fromSpecFile(where, name) {
 			// pasword_file: the key as written, and the suggestion in the same form.
-			d.errorf(k, where, name+fileSuffix, "unknown field%s", fileSuggestion(d.suggest(name, t, fields)))
+			d.errorf(k, where, name+fileSuffix, "unknown field%s", fileSuggestion(d.suggest(name, where, t, fields)))
 			continue
 		}
-		d.errorf(k, where, name, "unknown field%s", d.suggest(name, t, fields))
+		d.errorf(k, where, name, "unknown field%s", d.suggest(name, where, t, fields))
 	}
 	// The mapping's own keys win over merged ones, wherever the << stands: merged after them, a merged
 	// key is skipped when the mapping sets it, as its NAME_file (url_file beside a merged url) or the
@@ -385,7 +390,7 @@ func (d *decoder) merge(val *yaml.Node, v reflect.Value, fields map[string]int, 
 				continue
 			}
 			if !ok {
-				d.errorf(k, where, k.Value, "unknown field%s", d.suggest(k.Value, v.Type(), fields))
+				d.errorf(k, where, k.Value, "unknown field%s", d.suggest(k.Value, where, v.Type(), fields))
 				continue
 			}
 			if src.IsSet(k.Value) || unwritten(fv, v.Type().Field(idx)) {
@@ -816,14 +821,14 @@ func (d *decoder) note(path, key, raw string, vars []varUse) {
 	}
 }
 
-// suggest is the " (did you mean ...)" of an unknown field: the closest of the struct's fields and the
-// decoder's known names.
-func (d *decoder) suggest(name string, t reflect.Type, fields map[string]int) string {
+// suggest is the " (did you mean ...)" of an unknown field of the mapping at where: the closest of the
+// struct's fields and the decoder's known names, or of their file forms where the mapping takes them.
+func (d *decoder) suggest(name, where string, t reflect.Type, fields map[string]int) string {
 	all := maps.Clone(fields)
 	for _, k := range d.known {
 		all[k] = 0
 	}
-	if s := suggest(name, all); s != "" {
+	if s := suggest(name, all); s != "" || !d.filesIn(where) {
 		return s
 	}
 	// url_fiel, pasword_flie: the file form of a text field, its suffix misspelt (and perhaps its name).
@@ -839,6 +844,10 @@ func (d *decoder) suggest(name string, t reflect.Type, fields map[string]int) st
 	}
 	return fileSuggestion(suggest(name[:i], text))
 }
+
+// filesIn reports whether the fields of the mapping at where may be written as NAME_file: everywhere but
+// in a mapping within a kind's fields (migrations, tls), whose values were read as they are written.
+func (d *decoder) filesIn(where string) bool { return !d.literal || d.inSpec(where) }
 
 // unreadSpecFile returns the errors of a kind's field written as NAME_file whose file could not be read
 // (Spec.Unread), when the mapping decoded is that Spec's.
