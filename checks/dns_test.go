@@ -265,8 +265,11 @@ func TestDNSTruncatedOverUDP(t *testing.T) {
 		a[2] |= 0x02 // TC
 		return [][]byte{a}
 	}
-	truncated := func() string { return udpServer(t, truncatedReply) }
-	refusing := truncated() // nothing listens on TCP at that port
+	// refusing: nothing listens on TCP at its port, a FreePort's, which no port-0 listener can take meanwhile.
+	refusing, err := udpServerOn(t, checktest.ClosedAddr(t), truncatedReply)
+	if err != nil {
+		t.Fatal(err)
+	}
 	// silent: a TCP server that reads and never answers, and the truncating UDP server on the same port. The
 	// TCP port is taken first and the UDP one tried on it, a few times: the other way round failed when the
 	// port the UDP socket was given was the local end of one of the suite's TCP connections.
