@@ -245,6 +245,7 @@ func TestCheckExitCodes(t *testing.T) {
 	}{
 		{name: "all pass", args: []string{"--config", cfg(false, false)}, wantCode: exitOK, stdout: "pass: all 1 check passed"},
 		{name: "only a non-critical fails", args: []string{"--config", cfg(true, false)}, wantCode: exitOK, stdout: "warn: every critical check passed; 1 non-critical check failed"},
+		{name: "no critical check, one fails", args: []string{"--config", writeConfig(t, fmt.Sprintf("checks:\n  - {name: optional, type: tcp, address: %s, critical: false}\n", down))}, wantCode: exitOK, stdout: "warn: 1 non-critical check failed (no check is critical)"},
 		{name: "non-critical, JSON", args: []string{"--config", cfg(true, false), "--output", "json"}, wantCode: exitOK, stdout: `"status": "warn"`},
 		{name: "a critical fails", args: []string{"--config", cfg(true, true)}, wantCode: exitFailed, stdout: "fail: 1 critical check failed, and 1 non-critical"},
 		{name: "bad --output", args: []string{"--config", cfg(false, false), "--output", "xml"}, wantCode: exitUsage, stderr: `--output: "xml" is not text or json`},

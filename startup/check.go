@@ -63,11 +63,12 @@ func Verdict(rs []Result) checks.Status {
 func WriteText(w io.Writer, rs []Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tTYPE\tTARGET\tCRITICAL\tSTATUS\tLATENCY\tREASON\tHINT")
-	failedCritical, failedOther, stopped := 0, 0, 0
+	failedCritical, failedOther, stopped, criticals := 0, 0, 0, 0
 	for _, r := range rs {
 		critical := "no"
 		if r.Critical {
 			critical = "yes"
+			criticals++
 		}
 		status, reason, hint := "pass", "-", "-"
 		switch {
@@ -98,6 +99,10 @@ func WriteText(w io.Writer, rs []Result) error {
 		line = fmt.Sprintf("pass: all %d %s passed", len(rs), plural(len(rs), "check", "checks"))
 	case checks.Warn:
 		line = fmt.Sprintf("warn: every critical check passed; %d non-critical %s failed", failedOther, plural(failedOther, "check", "checks"))
+		if criticals == 0 {
+			// Not "every critical check passed" of none: the exit code is 0 because no check is critical.
+			line = fmt.Sprintf("warn: %d non-critical %s failed (no check is critical)", failedOther, plural(failedOther, "check", "checks"))
+		}
 	case checks.Fail:
 		line = fmt.Sprintf("fail: %d critical %s failed", failedCritical, plural(failedCritical, "check", "checks"))
 		if failedOther > 0 {
