@@ -40,11 +40,14 @@ import (
 
 // amqpSettings is amqpSpec checked and resolved: what the runs of an amqp check read.
 type amqpSettings struct {
-	url     string // secrets included: never shown; always amqp:// (this check does TLS itself)
-	addr    string // host:port
-	queue   string
-	tls     *tls.Config // nil for amqp://
-	timeout time.Duration
+	url   string // secrets included: never shown; always amqp:// (this check does TLS itself)
+	addr  string // host:port
+	queue string
+	tls   *tls.Config // nil for amqp://
+	// tlsHints name the settings a certificate failure's hint points at: the tls block's, or, where
+	// no block is written, amqp091's URL parameters as well.
+	tlsHints tlsHints
+	timeout  time.Duration
 	// external: the URL's auth_mechanism is EXTERNAL alone, a login by the client certificate, which
 	// a refusal's hint speaks of instead of the user and password.
 	external bool
@@ -122,8 +125,10 @@ func amqpSettingsOf(c config.Check, s *amqpSpec) (amqpSettings, config.Errors) {
 			tc.CAFile, tc.CertFile, tc.KeyFile = uri.CACertFile, uri.CertFile, uri.KeyFile
 		}
 		cfg, tlsErrs := clientTLS(tc)
+		a.tlsHints = blockHints
 		if fromURL {
 			tlsErrs = amqpURLTLSErrors(c, uri, tlsErrs)
+			a.tlsHints = amqpURLTLSHints
 		}
 		errs = append(errs, tlsErrs...)
 		if cfg.ServerName == "" {
@@ -395,7 +400,16 @@ func (a *amqpCheck) failed(ctx context.Context, err error) error {
 		// A blocked broker stops reading from the connection: the run waits, and that is the alarm.
 		return &Error{Class: NotReady, Err: fmt.Errorf("connection.blocked (%s): no answer within the timeout", *reason), Hint: amqpBlockedHint, past: true}
 	}
-	return withTLSHint(e)
+	return withTLSHints(e, a.cfg.tlsHints)
+}
+
+// amqpURLTLSHints: without a tls block, an amqps:// check's certificates may come from amqp091's URL
+// parameters (cacertfile, certfile, keyfile, server_name_indication), as RabbitMQ's URI spec has them;
+// the hints name those as well as the block, where they named the block alone.
+var amqpURLTLSHints = tlsHints{
+	unknownCA:  "the server's certificate is signed by an authority this check does not trust: name that CA with cacertfile= in %s or in a tls block's ca_file (or fix the chain the server sends)",
+	hostname:   "the server's certificate does not name the host in %s: connect by a name it holds, or set server_name_indication= in it (or a tls block's server_name) to one",
+	clientCert: "the server rejected this check's client certificate, or wants one: set certfile= and keyfile= in %s, or a tls block's cert_file and key_file, to a certificate signed by a CA the server trusts",
 }
 
 // classifyAMQP sorts amqp091's errors. It reports transport failures as an *amqp.Error whose reason

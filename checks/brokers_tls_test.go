@@ -92,6 +92,21 @@ func TestAMQPTLS(t *testing.T) {
 		err, _ := runCheck(t, ch)
 		assertClass(t, err, "")
 	})
+	// Without a tls block, a certificate failure's hint names amqp091's URL parameters too: it named
+	// tls.ca_file and tls.server_name alone to a URL that gave its CA as cacertfile=.
+	t.Run("URL parameters: unknown CA", func(t *testing.T) {
+		err, _ := runCheck(t, newCheckTimeout(t, config.Check{Type: "amqp", Spec: config.SpecOf(map[string]any{"url": url + "?cacertfile=" + p.otherCA})}, config.DefaultTimeout))
+		assertClass(t, err, checks.TLS)
+		assertHint(t, err, "cacertfile= in url")
+		if h := checks.Hint(err, "--amqp"); !strings.Contains(h, "cacertfile= in --amqp, or --set amqp.tls='{ca_file: PATH}'") {
+			t.Errorf("flag hint %q", h)
+		}
+	})
+	t.Run("URL parameters: server_name_indication mismatch", func(t *testing.T) {
+		err, _ := runCheck(t, newCheckTimeout(t, config.Check{Type: "amqp", Spec: config.SpecOf(map[string]any{"url": url + "?cacertfile=" + p.ca + "&server_name_indication=broker.example.com"})}, config.DefaultTimeout))
+		assertClass(t, err, checks.TLS)
+		assertHint(t, err, "server_name_indication=")
+	})
 }
 
 func TestNATSTLS(t *testing.T) {
