@@ -753,12 +753,9 @@ func TestEveryCallRuns(t *testing.T) {
 // changed check's first run is published; carrying the state from before it would undo it (a check
 // that had come back would be published failing again) and drop it from the new check's streak.
 func TestReplaceRetimedCarriesLatest(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // refused until the dependency comes back below
+	// Refused until the dependency comes back below. A FreePort's address: a port-0 listener's, closed,
+	// can be taken meanwhile by any connection or listener the kernel gives an ephemeral port.
+	addr := checktest.ClosedAddr(t)
 	tcp := func(interval, timeout time.Duration, succs int) *checks.Check {
 		c, err := checks.New(config.Check{Name: "port", Type: "tcp", Critical: true, Interval: interval, Timeout: timeout,
 			FailureThreshold: 1, SuccessThreshold: succs, Spec: config.SpecOf(map[string]any{"address": addr})})
@@ -792,7 +789,7 @@ func TestReplaceRetimedCarriesLatest(t *testing.T) {
 	<-entered
 	// While the reload waits for the changed check's first run, the dependency comes back and the old
 	// check's runner publishes it passing.
-	ln, err = net.Listen("tcp", addr)
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
