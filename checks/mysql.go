@@ -126,6 +126,8 @@ func buildMySQL(c config.Check, s *mysqlSpec) (prober, string, config.Errors) {
 			if strings.EqualFold(k, "password") {
 				// SET PASSWORD = 'auth_string' sets the current user's password (MySQL 5.7 and later).
 				errs = append(errs, c.Src.Errorf("url", "the parameter %s is not one of the driver's: the driver would send it to the server as SET %s = ... on every new connection, which changes the user's password; write the password in the URL's user info (mysql://user:password@host:3306/db, or user:password@tcp(host:3306)/db)", k, k))
+			} else if problem := mysqlSetProblem(k, cfg.Params[k]); problem != "" {
+				errs = append(errs, c.Src.Errorf("url", "%s", problem))
 			}
 		}
 	}
@@ -168,6 +170,41 @@ func buildMySQL(c config.Check, s *mysqlSpec) (prober, string, config.Errors) {
 		deniedHint: mysqlDeniedHint(cfg.TLS, cfg.TLSConfig), plaintextParam: cfg.TLSConfig == "false", setParams: slices.Sorted(maps.Keys(cfg.Params)), readTimeout: readTimeout}
 	p.secretParams = slices.ContainsFunc(p.setParams, isSecretName)
 	return p, mysqlTarget(cfg), nil
+}
+
+// mysqlVariable is the name of a system variable, as a parameter the driver does not know must be: it
+// sends it as SET NAME = VALUE.
+var mysqlVariable = regexp.MustCompile(`^@{0,2}[A-Za-z0-9_$]+(?:\.[A-Za-z0-9_$]+)?$`)
+
+// mysqlSetProblem says why the driver's SET NAME = VALUE for a URL parameter it does not know would do
+// more than set that variable, or "": a name that is not a variable's (password for root, ...) or a
+// value with a ',' or ';' outside quotes and parentheses, where another assignment or statement starts
+// (sql_mode=”,password=PASSWORD('x'), which MariaDB runs: it changed the user's password on every new
+// connection). A value is never quoted (it may be a secret), nor is a name that is not a variable's.
+func mysqlSetProblem(name, value string) string {
+	if !mysqlVariable.MatchString(name) {
+		return "a parameter the driver does not know has a name that is not a system variable's: the driver would send it to the server as SET NAME = VALUE on every new connection; remove it, or write the variable's name alone (sql_mode=..., time_zone=...)"
+	}
+	var quote rune
+	depth := 0
+	for _, r := range value {
+		switch {
+		case quote != 0:
+			if r == quote {
+				quote = 0 // a doubled quote ('it''s') closes and reopens: the same
+			}
+		case r == '\'', r == '"', r == '`':
+			quote = r
+		case r == '(':
+			depth++
+		case r == ')':
+			depth--
+		case r == ';' || r == ',' && depth <= 0:
+			return fmt.Sprintf("the value of the parameter %s holds a %q outside quotes: the driver sends it as SET %s = VALUE on every new connection, where that %q starts another %s; quote a value that holds one (sql_mode='A,B')",
+				name, r, name, r, map[rune]string{',': "assignment", ';': "statement"}[r])
+		}
+	}
+	return ""
 }
 
 // mysqlTLS applies a check's tls block to its parsed URL: TLS required (no plaintext fallback) and

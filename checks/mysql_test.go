@@ -179,7 +179,7 @@ func TestMySQLServerAnswers(t *testing.T) {
 
 // TestMySQLSettingParameters: the driver sends the URL's parameters it does not know as one statement,
 // SET name = value, ..., on every new connection; a server that refuses it quotes the statement (1064
-// "near ';s3cr3t' at line 1", 1231 "can't be set to the value of 's3cr3t'", 1054 "Unknown column
+// "near '=s3cr3t' at line 1", 1231 "can't be set to the value of 's3cr3t'", 1054 "Unknown column
 // 's3cr3t'"). Those are query failures whose hint names the URL's parameters; and when one of the
 // parameters is named like a secret (api_key, token, a session_ or *_key variable), the server's words are
 // not shown, whichever parameter the server quotes (the map's order decides which comes first).
@@ -189,12 +189,12 @@ func TestMySQLSettingParameters(t *testing.T) {
 		params string
 		shown  string // what the error must still say
 	}{
-		{params: "api_key=%3Bs3cr3t", shown: "api_key"},                                // 1064, near ';s3cr3t'
+		{params: "api_key=%3Ds3cr3t", shown: "api_key"},                                // 1064, near '=s3cr3t'
 		{params: "api_key=%60s3cr3t", shown: "api_key"},                                // 1064, an unclosed quote
 		{params: "session_track_schema=s3cr3t", shown: "session_track_schema"},         // 1231
 		{params: "foreign_key_checks=s3cr3t-x", shown: "foreign_key_checks"},           // 1054
-		{params: "auth_token=s3cr3t&time_zone=%3Bx", shown: "auth_token, time_zone"},   // 1064, near ';x, auth_token = s3cr3t' when time_zone comes first
-		{params: "time_zone=%3Bnot-a-secret", shown: "near ';not-a-secret' at line 1"}, // no secret: the server's own words
+		{params: "auth_token=s3cr3t&time_zone=%3Dx", shown: "auth_token, time_zone"},   // 1064, near '=x, auth_token = s3cr3t' when time_zone comes first
+		{params: "time_zone=%3Dnot-a-secret", shown: "near '=not-a-secret' at line 1"}, // no secret: the server's own words
 		{params: "sql_mode=not-a-secret", shown: "Unknown column"},                     // no secret: the server's own words
 	} {
 		t.Run(tc.params, func(t *testing.T) {
@@ -245,6 +245,15 @@ func TestMySQLConfig(t *testing.T) {
 		// The driver would send SET password = VALUE: MySQL's statement that changes the user's password.
 		{url: "mysql://app@db:3306/orders?password=s3cr3t-pw", err: "changes the user's password"},
 		{url: "app@tcp(db:3306)/orders?user=app&PASSWORD=s3cr3t-pw", err: "changes the user's password"},
+		// The driver sends SET NAME = VALUE as given: a ',' or ';' outside quotes starts another assignment
+		// or statement (MariaDB ran sql_mode='',password=PASSWORD('x'): the user's password changed), and
+		// a name with a space is more than a variable's. Quoted, or in a function's parentheses, a ',' is
+		// the value's.
+		{url: "mysql://app@db:3306/orders?sql_mode='',password=PASSWORD('s3cr3t-pw')", err: "the value of the parameter sql_mode holds a ',' outside quotes"},
+		{url: "app@tcp(db:3306)/orders?autocommit=1;SET%20PASSWORD=PASSWORD('s3cr3t-pw')", err: "starts another statement"},
+		{url: "mysql://app@db:3306/orders?password%20for%20root=PASSWORD('s3cr3t-pw')", err: "has a name that is not a system variable's"},
+		{url: "mysql://app@db:3306/orders?sql_mode='STRICT_TRANS_TABLES,NO_ZERO_DATE'&time_zone=CONCAT('%2B','00:00')", target: "db:3306/orders"},
+		{url: "app@tcp(db:3306)/orders?@@session.wait_timeout=100&sql_mode=\"it's,fine\"", target: "db:3306/orders"},
 		// libpq's key=value words after the name: the driver took them as the database name, shown in
 		// every output (found by FuzzParse).
 		{url: "app@tcp(db:3306)/orders password=s3cr3t-pw", err: "the database name holds KEY=VALUE words after a space"},
