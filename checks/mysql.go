@@ -191,7 +191,10 @@ func mysqlSetProblem(name, value string) string {
 		switch {
 		case quote != 0:
 			if r == quote {
-				quote = 0 // a doubled quote ('it''s') closes and reopens: the same
+				// A doubled quote ('it''s') closes and reopens: the same. A backslash does not escape
+				// it: the server reads 'a\',b' as two assignments under NO_BACKSLASH_ESCAPES, and a
+				// value that needs one can double the quote instead.
+				quote = 0
 			}
 		case r == '\'', r == '"', r == '`':
 			quote = r

@@ -253,7 +253,8 @@ func TestMySQLConfig(t *testing.T) {
 		{url: "app@tcp(db:3306)/orders?autocommit=1;SET%20PASSWORD=PASSWORD('s3cr3t-pw')", err: "starts another statement"},
 		{url: "mysql://app@db:3306/orders?password%20for%20root=PASSWORD('s3cr3t-pw')", err: "has a name that is not a system variable's"},
 		{url: "mysql://app@db:3306/orders?sql_mode='STRICT_TRANS_TABLES,NO_ZERO_DATE'&time_zone=CONCAT('%2B','00:00')", target: "db:3306/orders"},
-		{url: "app@tcp(db:3306)/orders?@@session.wait_timeout=100&sql_mode=\"it's,fine\"", target: "db:3306/orders"},
+		{url: "app@tcp(db:3306)/orders?@@session.wait_timeout=100&sql_mode=\"it's,fine\"&time_zone='it''s,%20fine'", target: "db:3306/orders"},
+		{url: "mysql://app@db:3306/orders?sql_mode='a\\',password=PASSWORD(1)", err: "holds a ',' outside quotes"}, // NO_BACKSLASH_ESCAPES
 		// libpq's key=value words after the name: the driver took them as the database name, shown in
 		// every output (found by FuzzParse).
 		{url: "app@tcp(db:3306)/orders password=s3cr3t-pw", err: "the database name holds KEY=VALUE words after a space"},
