@@ -137,19 +137,11 @@ func TestMetricsStale(t *testing.T) {
 		{Name: "wedged", Type: "redis", Critical: true, State: monitor.Failing, Class: checks.Stale},
 		{Name: "down", Type: "tcp", State: monitor.Failing, Class: checks.Refused},
 	}}}
-	h := NewMetrics(BuildInfo{}).handler(src)
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-	body := rec.Body.String()
-	for series, want := range map[string]float64{
+	expectSamples(t, scrape(NewMetrics(BuildInfo{}).handler(src)), map[string]float64{
 		`healthgate_check_stale{check="wedged",type="redis"}`: 1,
 		`healthgate_check_stale{check="db",type="postgres"}`:  0,
 		`healthgate_check_stale{check="down",type="tcp"}`:     0,
-	} {
-		if v, ok := sample(body, series); !ok || v != want {
-			t.Errorf("%s = %v (present %v); want %v", series, v, ok, want)
-		}
-	}
+	})
 }
 
 type staticSource struct{ s *monitor.Snapshot }
@@ -168,6 +160,23 @@ func sample(body, series string) (float64, bool) {
 	return 0, false
 }
 
+// scrape is the exposition body h serves at /metrics.
+func scrape(h http.Handler) string {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	return rec.Body.String()
+}
+
+// expectSamples: each series of want is in body with its value.
+func expectSamples(t *testing.T, body string, want map[string]float64) {
+	t.Helper()
+	for series, w := range want {
+		if v, ok := sample(body, series); !ok || v != w {
+			t.Errorf("%s = %v (present %v); want %v", series, v, ok, w)
+		}
+	}
+}
+
 // TestMetricsOverlappedRun: a run refused because the check's previous run has not returned counts
 // as a failed run of class timeout, but adds nothing to the duration histogram: it made no request,
 // and its figure is the hung run's age, which that run's own sample (at its timeout) already stands for.
@@ -180,20 +189,12 @@ func TestMetricsOverlappedRun(t *testing.T) {
 		m.Observe(monitor.Run{Check: c, Err: timedOut, Class: checks.Timeout, Duration: time.Duration(age) * time.Second,
 			End: time.Now(), Overlapped: true})
 	}
-	h := m.handler(staticSource{&monitor.Snapshot{}})
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-	body := rec.Body.String()
-	for series, want := range map[string]float64{
+	expectSamples(t, scrape(m.handler(staticSource{&monitor.Snapshot{}})), map[string]float64{
 		`healthgate_check_duration_seconds_count{check="db",type="postgres"}`:          1,
 		`healthgate_check_duration_seconds_sum{check="db",type="postgres"}`:            1,
 		`healthgate_check_runs_total{check="db",result="failure",type="postgres"}`:     4,
 		`healthgate_check_failures_total{check="db",reason="timeout",type="postgres"}`: 4,
-	} {
-		if got, ok := sample(body, series); !ok || got != want {
-			t.Errorf("%s = %v (present %v); want %v", series, got, ok, want)
-		}
-	}
+	})
 }
 
 // TestMetricsDurationBuckets: the duration histogram tells sub-millisecond runs apart (a pooled round
@@ -208,11 +209,8 @@ func TestMetricsDurationBuckets(t *testing.T) {
 	for _, d := range runs {
 		m.Observe(monitor.Run{Check: c, Duration: d, End: time.Now()})
 	}
-	h := m.handler(staticSource{&monitor.Snapshot{}})
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	var bounds []float64
-	for line := range strings.Lines(rec.Body.String()) {
+	for line := range strings.Lines(scrape(m.handler(staticSource{&monitor.Snapshot{}}))) {
 		rest, ok := strings.CutPrefix(line, `healthgate_check_duration_seconds_bucket{check="cache",type="redis",le="`)
 		if !ok {
 			continue
