@@ -620,3 +620,22 @@ func TestChartMigrationsVersionVariable(t *testing.T) {
 		t.Errorf("the rendered healthgate.yaml lost the variable:\n%s", cfgs[0].Data)
 	}
 }
+
+// TestChartDependentEnvPassword: an env value that composes a URL with a Secret's password through
+// Kubernetes' dependent variable, $(DB_PASSWORD) set by an entry above it from a secretKeyRef (the way
+// Kubernetes documents it), renders, and this package's rules find no secret in it: both read $(NAME) as
+// the reference it is. Both refused it as an inline password. With envFrom, the chart cannot see what it
+// sets, and lets a $(NAME) of it be.
+func TestChartDependentEnvPassword(t *testing.T) {
+	helm := helmBinary(t)
+	common := []string{"checks[0].name=db", "checks[0].type=postgres", "checks[0].url=${DATABASE_URL}"}
+	r := renderChart(t, helm, append(common,
+		"env[0].name=DB_PASSWORD", "env[0].valueFrom.secretKeyRef.name=db", "env[0].valueFrom.secretKeyRef.key=password",
+		"env[1].name=DATABASE_URL", "env[1].value=postgres://app:$(DB_PASSWORD)@db:5432/app")...)
+	env := r.deploy.Spec.Template.Spec.Containers[0].Env
+	if i := slices.IndexFunc(env, func(e corev1.EnvVar) bool { return e.Name == "DATABASE_URL" }); i < 0 || env[i].Value != "postgres://app:$(DB_PASSWORD)@db:5432/app" {
+		t.Errorf("DATABASE_URL not rendered as given: %+v", env)
+	}
+	renderChart(t, helm, append(common, "envFrom[0].secretRef.name=db",
+		"env[0].name=DATABASE_URL", "env[0].value=postgres://app:$(DB_PASSWORD)@db:5432/app")...)
+}

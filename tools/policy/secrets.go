@@ -44,6 +44,11 @@ var (
 	// userinfoParts splits a URL's userinfo at its first ':' outside a ${VAR:-default}: group 1 is the
 	// user, group 2 the password.
 	userinfoParts = regexp.MustCompile(`(?s)^((?:\$\{[^}]*\}|[^:])*)(?::(.*))?$`)
+	// kubeRef: a Kubernetes dependent environment variable in an env value, $(NAME), which the kubelet
+	// replaces with NAME's value set earlier in the container (a valueFrom.secretKeyRef's too): the way
+	// Kubernetes documents composing a URL with a Secret's password, postgres://app:$(DB_PASSWORD)@db/app.
+	// envSecrets reads it as the reference it is. The chart's healthgate.kubeRefRE is this, as text.
+	kubeRef = regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
 )
 
 // secretProblem says which literal secret v holds ("" if none): a password in a URL's userinfo or a
@@ -168,7 +173,7 @@ func (c *checker) envSecrets(o Object, ct corev1.Container) {
 		if e.Value == "" {
 			continue
 		}
-		if p := secretProblem(e.Value); p != "" {
+		if p := secretProblem(kubeRef.ReplaceAllString(e.Value, "$${${1}}")); p != "" {
 			c.add(o, RuleSecrets, "container %q env[%d] %s: value has %s; use valueFrom.secretKeyRef", ct.Name, i, e.Name, p)
 		} else if isSecretName(e.Name) && !slices.Contains(notSecretEnv, e.Name) {
 			c.add(o, RuleSecrets, "container %q env[%d] %s: a secret-looking name with a literal value; use valueFrom.secretKeyRef", ct.Name, i, e.Name)

@@ -111,6 +111,7 @@ func TestChartSecretRules(t *testing.T) {
 		"healthgate.urlRE":      urlUserinfo,
 		"healthgate.userinfoRE": userinfoParts,
 		"healthgate.mysqlDSNRE": mysqlDSN,
+		"healthgate.kubeRefRE":  kubeRef,
 	} {
 		m := regexp.MustCompile(`define "` + regexp.QuoteMeta(name) + `" -}}(.*?){{- end -}}`).FindSubmatch(data)
 		if m == nil {

@@ -187,6 +187,8 @@ URL schemes whose lone user name (scheme://NAME@host, no password) is a token: c
 (config's TestChartTokenUserSchemes keeps this copy equal to it), which healthgate redacts.
 */}}
 {{- define "healthgate.tokenSchemeRE" -}}^(http|https|nats|tls|mqtt|mqtts|tcp|ssl)${{- end -}}
+{{/* A Kubernetes dependent variable in an env value, $(NAME): tools/policy's kubeRef (TestChartSecretRules). */}}
+{{- define "healthgate.kubeRefRE" -}}\$\(([A-Za-z_][A-Za-z0-9_]*)\){{- end -}}
 {{/*
 The patterns healthgate.secretProblem reads values by; tools/policy's urlUserinfo, userinfoParts and
 mysqlDSN are the same text (its TestChartSecretRules keeps them equal). urlRE: scheme (1) and userinfo (2)
@@ -298,9 +300,19 @@ refuse one that holds a URL password, a secret query parameter or DSN field, or 
 (but for healthgate.notSecretEnv's, whose values are paths and keywords).
 */}}
 {{- define "healthgate.envSecrets" -}}
+{{- $set := list -}}
 {{- range $i, $e := .Values.env -}}
 {{- if and (hasKey $e "value") $e.value -}}
-{{- $problem := include "healthgate.secretProblem" $e.value -}}
+{{- /* $(NAME): Kubernetes' dependent variable, replaced by the kubelet with NAME's value set above it
+(a valueFrom.secretKeyRef's too), so it is a reference, as ${NAME} is; a NAME set by no entry above it
+(nor, perhaps, by envFrom) is left as written, which would be a password of the text "$(NAME)". */ -}}
+{{- range regexFindAll (include "healthgate.kubeRefRE" $) (toString $e.value) -1 -}}
+{{- $name := trimPrefix "$(" . | trimSuffix ")" -}}
+{{- if and (not (has $name $set)) (not $.Values.envFrom) -}}
+{{- fail (printf "env[%d] %s: value refers to %s, which no env entry above it sets: Kubernetes would leave it as written; set %s in an earlier env entry (valueFrom.secretKeyRef)" $i $e.name . $name) -}}
+{{- end -}}
+{{- end -}}
+{{- $problem := include "healthgate.secretProblem" (regexReplaceAll (include "healthgate.kubeRefRE" $) (toString $e.value) "$${${1}}") -}}
 {{- if $problem -}}
 {{- $problem = printf "value has %s" $problem -}}
 {{- else if and (include "healthgate.isSecretName" $e.name) (not (has $e.name (splitList " " (include "healthgate.notSecretEnv" $)))) -}}
@@ -310,6 +322,7 @@ refuse one that holds a URL password, a secret query parameter or DSN field, or 
 {{- fail (printf "env[%d] %s: %s; a literal value lands in the Deployment: put it in a Secret and use valueFrom.secretKeyRef (or envFrom)" $i $e.name $problem) -}}
 {{- end -}}
 {{- end -}}
+{{- $set = append $set $e.name -}}
 {{- end -}}
 {{- end -}}
 
