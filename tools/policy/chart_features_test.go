@@ -624,8 +624,8 @@ func TestChartMigrationsVersionVariable(t *testing.T) {
 // TestChartDependentEnvPassword: an env value that composes a URL with a Secret's password through
 // Kubernetes' dependent variable, $(DB_PASSWORD) set by an entry above it from a secretKeyRef (the way
 // Kubernetes documents it), renders, and this package's rules find no secret in it: both read $(NAME) as
-// the reference it is. Both refused it as an inline password. With envFrom, the chart cannot see what it
-// sets, and lets a $(NAME) of it be.
+// the reference it is. Both refused it as an inline password. Whether the variable is set is not the
+// chart's to say (a Service's variables, envFrom's): a $(NAME) that no entry sets renders too.
 func TestChartDependentEnvPassword(t *testing.T) {
 	helm := helmBinary(t)
 	common := []string{"checks[0].name=db", "checks[0].type=postgres", "checks[0].url=${DATABASE_URL}"}
@@ -637,5 +637,5 @@ func TestChartDependentEnvPassword(t *testing.T) {
 		t.Errorf("DATABASE_URL not rendered as given: %+v", env)
 	}
 	renderChart(t, helm, append(common, "envFrom[0].secretRef.name=db",
-		"env[0].name=DATABASE_URL", "env[0].value=postgres://app:$(DB_PASSWORD)@db:5432/app")...)
+		"env[0].name=DATABASE_URL", "env[0].value=postgres://app:$(DB_PASSWORD)@$(DB_SERVICE_HOST):5432/app")...)
 }

@@ -300,18 +300,11 @@ refuse one that holds a URL password, a secret query parameter or DSN field, or 
 (but for healthgate.notSecretEnv's, whose values are paths and keywords).
 */}}
 {{- define "healthgate.envSecrets" -}}
-{{- $set := list -}}
 {{- range $i, $e := .Values.env -}}
 {{- if and (hasKey $e "value") $e.value -}}
 {{- /* $(NAME): Kubernetes' dependent variable, replaced by the kubelet with NAME's value set above it
-(a valueFrom.secretKeyRef's too), so it is a reference, as ${NAME} is; a NAME set by no entry above it
-(nor, perhaps, by envFrom) is left as written, which would be a password of the text "$(NAME)". */ -}}
-{{- range regexFindAll (include "healthgate.kubeRefRE" $) (toString $e.value) -1 -}}
-{{- $name := trimPrefix "$(" . | trimSuffix ")" -}}
-{{- if and (not (has $name $set)) (not $.Values.envFrom) -}}
-{{- fail (printf "env[%d] %s: value refers to %s, which no env entry above it sets: Kubernetes would leave it as written; set %s in an earlier env entry (valueFrom.secretKeyRef)" $i $e.name . $name) -}}
-{{- end -}}
-{{- end -}}
+(a valueFrom.secretKeyRef's too), so it is a reference, as ${NAME} is. Whether NAME is set is not the
+chart's to say: a Service's variables (enableServiceLinks) can be referred to as well. */ -}}
 {{- $problem := include "healthgate.secretProblem" (regexReplaceAll (include "healthgate.kubeRefRE" $) (toString $e.value) "$${${1}}") -}}
 {{- if $problem -}}
 {{- $problem = printf "value has %s" $problem -}}
@@ -322,7 +315,6 @@ refuse one that holds a URL password, a secret query parameter or DSN field, or 
 {{- fail (printf "env[%d] %s: %s; a literal value lands in the Deployment: put it in a Secret and use valueFrom.secretKeyRef (or envFrom)" $i $e.name $problem) -}}
 {{- end -}}
 {{- end -}}
-{{- $set = append $set $e.name -}}
 {{- end -}}
 {{- end -}}
 
