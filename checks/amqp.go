@@ -57,7 +57,7 @@ type amqpSettings struct {
 type amqpSpec struct {
 	URL   string     `yaml:"url" secret:"true" schema:"minLength=1"`
 	Queue string     `yaml:"queue" schema:"minLength=1" desc:"A queue that must exist in the URL's vhost (a passive declare: never created)."`
-	TLS   config.TLS `yaml:"tls"`
+	TLS   config.TLS `yaml:"tls" plain:"amqp"`
 }
 
 // amqpURLProblem says what is wrong with a URL amqp091 refused, in words: its messages can quote the URL

@@ -72,7 +72,7 @@ type httpSpec struct {
 	ExpectStatus    []int             `yaml:"expect_status" schema:"itemMinimum=200,itemMaximum=599,minItems=1"`
 	BodyContains    string            `yaml:"body_contains" schema:"minLength=1"`
 	FollowRedirects bool              `yaml:"follow_redirects"`
-	TLS             config.TLS        `yaml:"tls"`
+	TLS             config.TLS        `yaml:"tls" plain:"http" plainunless:"follow_redirects"`
 }
 
 func buildHTTP(c config.Check, s *httpSpec) (prober, string, config.Errors) {

@@ -58,7 +58,7 @@ type mqttSettings struct {
 // mqttSpec is an mqtt check's own configuration (config.Check.Spec, decoded).
 type mqttSpec struct {
 	URL string     `yaml:"url" secret:"true" schema:"minLength=1"`
-	TLS config.TLS `yaml:"tls"`
+	TLS config.TLS `yaml:"tls" plain:"mqtt|tcp"`
 }
 
 func mqttSettingsOf(c config.Check, s *mqttSpec) (mqttSettings, config.Errors) {

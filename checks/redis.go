@@ -96,7 +96,7 @@ type redisSpec struct {
 	// value read, nothing written) so that it reaches a server behind the proxy, and go-redis's HELLO,
 	// which twemproxy does not know, is kept off the wire (respConn).
 	Key string     `yaml:"key" schema:"minLength=1" desc:"Through a proxy that answers PING itself (twemproxy), a key each run reads (EXISTS), so that the run reaches a server behind it."`
-	TLS config.TLS `yaml:"tls"`
+	TLS config.TLS `yaml:"tls" plain:"redis|unix"`
 }
 
 func buildRedis(c config.Check, s *redisSpec) (prober, string, config.Errors) {

@@ -3,8 +3,10 @@ package checks
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"reflect"
@@ -19,7 +21,7 @@ import (
 
 // The chart's check schema (charts/healthgate/values.schema.json, properties.checks) is rendered from the
 // registry and the configuration structs: config.Check's common fields and each kind's own struct, their
-// types and their `schema`/`desc` tags. The
+// types and their `schema`/`desc` tags (and a tls block's `plain`: TestPlainTag). The
 // test fails when the file differs; `go test ./checks -run TestChartSchema -update` rewrites that block.
 
 var update = flag.Bool("update", false, "rewrite the chart's check schema from the registry")
@@ -227,6 +229,33 @@ func kindSchema(t *testing.T, name string) obj {
 	}
 	if deps != nil {
 		o = append(o, kv{"dependentSchemas", deps})
+	}
+	// A tls block tagged plain:"SCHEME|..." is refused by healthgate on a URL of those schemes, which has no
+	// TLS (http://, redis://): the schema refuses it too, where it can see the scheme (not behind a
+	// ${VAR}), unless the field plainunless names is true (http's follow_redirects: to an https:// one).
+	var plain []any
+	for _, f := range fieldsByKey(reflect.TypeOf(k.spec()).Elem()) {
+		schemes := f.Tag.Get("plain")
+		if schemes == "" {
+			continue
+		}
+		var alts []string
+		for _, sc := range strings.Split(schemes, "|") {
+			alt := ""
+			for _, c := range sc {
+				alt += "[" + strings.ToUpper(string(c)) + string(c) + "]"
+			}
+			alts = append(alts, alt)
+		}
+		cond := obj{{"required", []string{f.Tag.Get("yaml"), target}}, {"properties", obj{{target, obj{{"pattern", "^(?:" + strings.Join(alts, "|") + "):"}}}}}}
+		if unless := f.Tag.Get("plainunless"); unless != "" {
+			cond = append(cond, kv{"not", obj{{"required", []string{unless}}, {"properties", obj{{unless, obj{{"const", true}}}}}}})
+		}
+		plain = append(plain, obj{{"if", cond}, {"then", obj{{"properties", obj{{f.Tag.Get("yaml"), false}}},
+			{"description", fmt.Sprintf("%s needs a URL with TLS: healthgate refuses it with a %s of scheme %s, which has none.", f.Tag.Get("yaml"), target, strings.ReplaceAll(schemes, "|", " or "))}}}})
+	}
+	if plain != nil {
+		o = append(o, kv{"allOf", plain})
 	}
 	if name == "http" {
 		// healthgate refuses body_contains (from a file too) with method HEAD, in any case: an answer to
@@ -495,4 +524,53 @@ do not edit; the test fails when this file differs.
 		t.Fatal(err)
 	}
 	t.Logf("rewrote %s", kindsTemplate)
+}
+
+// TestPlainTag: the schemes a tls field's plain tag names (the schema refuses the block with a URL of one
+// of them) are exactly those healthgate refuses it with, and the TLS scheme beside them takes it; http's
+// follow_redirects, its plainunless, lets an http:// URL keep it.
+func TestPlainTag(t *testing.T) {
+	tlsScheme := map[string]string{"http": "https", "redis": "rediss", "amqp": "amqps", "mqtt": "mqtts"}
+	tagged := 0
+	for _, name := range Types() {
+		for _, f := range fieldsByKey(reflect.TypeOf(kinds[name].spec()).Elem()) {
+			schemes := f.Tag.Get("plain")
+			if schemes == "" {
+				continue
+			}
+			tagged++
+			build := func(url string, extra map[string]any) error {
+				spec := map[string]any{"url": url, "tls": config.TLS{ServerName: "db.internal"}}
+				maps.Copy(spec, extra)
+				c, err := New(config.Check{Name: "x", Type: name, Critical: true, Interval: time.Second, Timeout: 500 * time.Millisecond,
+					FailureThreshold: 1, SuccessThreshold: 1, Spec: config.SpecOf(spec)})
+				if err == nil {
+					c.Close()
+				}
+				return err
+			}
+			for _, scheme := range strings.Split(schemes, "|") {
+				url := scheme + "://127.0.0.1:1/"
+				if scheme == "unix" {
+					url = "unix:///run/x.sock"
+				}
+				var errs config.Errors
+				if err := build(url, nil); !errors.As(err, &errs) || !slices.ContainsFunc(errs, func(e *config.Error) bool { return e.Field == f.Tag.Get("yaml") }) {
+					t.Errorf("%s with %s and a tls block: %v; want the tls block refused, as the schema's plain tag %q says", name, url, err, schemes)
+				}
+				if unless := f.Tag.Get("plainunless"); unless != "" {
+					if err := build(url, map[string]any{unless: true}); err != nil {
+						t.Errorf("%s with %s, %s and a tls block: %v; want it built, as plainunless says", name, url, unless, err)
+					}
+				}
+			}
+			url := tlsScheme[name] + "://127.0.0.1:1/"
+			if err := build(url, nil); err != nil {
+				t.Errorf("%s with %s and a tls block: %v; want it built", name, url, err)
+			}
+		}
+	}
+	if tagged != len(tlsScheme) {
+		t.Errorf("%d kinds have a plain tag; want %d (%v)", tagged, len(tlsScheme), slices.Sorted(maps.Keys(tlsScheme)))
+	}
 }

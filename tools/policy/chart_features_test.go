@@ -639,3 +639,19 @@ func TestChartDependentEnvPassword(t *testing.T) {
 	renderChart(t, helm, append(common, "envFrom[0].secretRef.name=db",
 		"env[0].name=DATABASE_URL", "env[0].value=postgres://app:$(DB_PASSWORD)@$(DB_SERVICE_HOST):5432/app")...)
 }
+
+// TestChartTLSWithTLSURL: the schema's refusal of a tls block with a URL that has no TLS
+// (chart-invalid/tls-on-plain-url.yaml) leaves alone what healthgate takes: a TLS scheme, a URL behind a
+// ${VAR} (healthgate judges it once expanded), and an http:// URL with follow_redirects (to an https://
+// one).
+func TestChartTLSWithTLSURL(t *testing.T) {
+	helm := helmBinary(t)
+	for _, set := range [][]string{
+		{"checks[0].type=redis", "checks[0].url=rediss://cache:6380/0"},
+		{"checks[0].type=redis", "checks[0].url=${REDIS_URL}", "env[0].name=REDIS_URL", "env[0].valueFrom.secretKeyRef.name=cache", "env[0].valueFrom.secretKeyRef.key=url"},
+		{"checks[0].type=http", "checks[0].url=http://api.internal/healthz", "checks[0].follow_redirects=true"},
+		{"checks[0].type=amqp", "checks[0].url=AMQPS://broker/prod"},
+	} {
+		renderChart(t, helm, append([]string{"checks[0].name=dep", "checks[0].tls.server_name=dep.internal"}, set...)...)
+	}
+}
