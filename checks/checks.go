@@ -142,7 +142,8 @@ type prober interface {
 type kind struct {
 	// spec returns a new pointer to the kind's configuration struct (its <kind>Spec); its yaml tags are
 	// the fields a check of this kind may set, secret:"true" marks the fields whose values are never
-	// shown, and schema/desc tags render the chart's schema (schema_test.go).
+	// shown, and schema/desc tags render the chart's schema (schema_test.go), as does a tls field's
+	// plain:"SCHEME|..." (the URL schemes, without TLS, on which the block is refused).
 	spec    func() any
 	build   func(c config.Check, s any) (p prober, target string, errs config.Errors)
 	fields  []string // the yaml keys of spec's struct
