@@ -304,9 +304,12 @@ func fieldSchema(t *testing.T, f reflect.StructField) obj {
 	var o obj
 	switch {
 	case f.Type == reflect.TypeFor[time.Duration]():
-		o = obj{{"type", "string"}, {"pattern", `^(?:[0-9]+ms|[0-9]+h(?:[0-9]+m)?(?:[0-9]+s)?|[0-9]+m(?:[0-9]+s)?|[0-9]+s)$`}}
+		// Any duration time.ParseDuration reads but a negative or a bare 0 (which healthgate's floors
+		// refuse): the chart's healthgate.nanoseconds reads the same. Not a ${VAR}: the chart derives the
+		// probes' timing from the checks' intervals and timeouts at render time.
+		o = obj{{"type", "string"}, {"pattern", `^(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+$`}}
 		if _, ok := f.Tag.Lookup("desc"); !ok {
-			o = append(o, kv{"description", "A Go duration in whole units: 500ms, 2s, 1m30s, 1h."})
+			o = append(o, kv{"description", "A Go duration: 500ms, 1.5s, 1m30s, 1h (not a ${VAR}: the chart derives the probes' timing from it)."})
 		}
 	case f.Type.Kind() == reflect.String:
 		o = obj{{"type", "string"}}

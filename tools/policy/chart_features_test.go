@@ -655,3 +655,43 @@ func TestChartTLSWithTLSURL(t *testing.T) {
 		renderChart(t, helm, append([]string{"checks[0].name=dep", "checks[0].tls.server_name=dep.internal"}, set...)...)
 	}
 }
+
+// TestChartFractionalDurations: a duration with a fraction or in microseconds (1.5s, 0.3s, 1m0.5s,
+// 15000us), which healthgate takes, renders, and the chart reads it as healthgate does: the probes'
+// timing derives from 1.5s (readiness every second), the drain from 2.5s, and healthgate's floors and
+// timeout-below-interval rule hold to the nanosecond. The schema took durations in whole units only, and
+// the chart's reading of them dropped a fraction.
+func TestChartFractionalDurations(t *testing.T) {
+	helm := helmBinary(t)
+	base := []string{"config.server.shutdown_delay=2.5s", "config.server.shutdown_timeout=0.5s",
+		"checks[0].name=a", "checks[0].type=tcp", "checks[0].address=db:5432", "checks[0].interval=1.5s", "checks[0].timeout=0.3s",
+		"checks[1].name=b", "checks[1].type=tcp", "checks[1].address=db:5432", "checks[1].interval=1m0.5s", "checks[1].timeout=15000us"}
+	r := renderChart(t, helm, base...)
+	c := r.deploy.Spec.Template.Spec.Containers[0]
+	if got := c.ReadinessProbe.PeriodSeconds; got != 1 {
+		t.Errorf("readiness periodSeconds %d; want 1 (half of the 1.5s interval, rounded up to whole seconds, halved)", got)
+	}
+	if got := *r.deploy.Spec.Template.Spec.TerminationGracePeriodSeconds; got != 8 {
+		t.Errorf("terminationGracePeriodSeconds %d; want 8 (the 3 s drain + 5 s)", got)
+	}
+	cfgs, err := Configs(r.objs)
+	if err != nil || len(cfgs) != 1 {
+		t.Fatalf("Configs = %v, %v; want one", cfgs, err)
+	}
+	if _, err := config.Parse(cfgs[0].Name, []byte(cfgs[0].Data), func(string) (string, bool) { return "", false }); err != nil {
+		t.Fatalf("the rendered healthgate.yaml does not load: %v\n%s", err, cfgs[0].Data)
+	}
+	for _, tc := range []struct{ interval, timeout, want string }{
+		{"0.0999s", "50ms", "must be at least 100ms"},
+		{"0.1s", "9999us", "must be at least 10ms"},
+		{"150.7ms", "150700us", "must be shorter than interval"},
+	} {
+		args := []string{"template", "x", chartDir, "--set", "checks[0].name=a", "--set", "checks[0].type=tcp", "--set", "checks[0].address=db:5432",
+			"--set", "checks[0].interval=" + tc.interval, "--set", "checks[0].timeout=" + tc.timeout}
+		if out, err := exec.Command(helm, args...).CombinedOutput(); err == nil || !strings.Contains(string(out), tc.want) {
+			t.Errorf("interval %s, timeout %s: %v, want a failure with %q:\n%s", tc.interval, tc.timeout, err, tc.want, out)
+		}
+	}
+	// Within the same millisecond, a timeout below the interval is one healthgate takes.
+	renderChart(t, helm, "checks[0].name=a", "checks[0].type=tcp", "checks[0].address=db:5432", "checks[0].interval=150.7ms", "checks[0].timeout=150.2ms")
+}

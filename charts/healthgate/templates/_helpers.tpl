@@ -81,19 +81,24 @@ release: prometheus) is written once, not twice (a duplicate key fails the insta
 {{- end -}}
 
 {{/*
-healthgate.milliseconds: a duration as the schema allows it (500ms, 2s, 1m30s, 1h) in milliseconds.
-healthgate.seconds: the same in whole seconds, rounded up.
+healthgate.nanoseconds: a duration as the schema allows it, a Go duration (500ms, 1.5s, 1m30s, 250us, 1h) in
+nanoseconds, as time.ParseDuration reads it: each number-unit pair, a decimal fraction allowed, rounded to the
+nanosecond (0.3s is 300000000, not the float's 299999999.99...). A text that is none reads as 0.
+healthgate.milliseconds: the same in whole milliseconds, rounded down. healthgate.seconds: in whole seconds,
+rounded up.
 */}}
-{{- define "healthgate.milliseconds" -}}
-{{- $d := toString . -}}
-{{- if regexMatch "^[0-9]+ms$" $d -}}
-{{- trimSuffix "ms" $d | atoi -}}
-{{- else -}}
-{{- $h := regexFind "[0-9]+h" $d | trimSuffix "h" | default "0" | atoi -}}
-{{- $m := regexFind "[0-9]+m" $d | trimSuffix "m" | default "0" | atoi -}}
-{{- $s := regexFind "[0-9]+s" $d | trimSuffix "s" | default "0" | atoi -}}
-{{- add (mul $h 3600000) (mul $m 60000) (mul $s 1000) -}}
+{{- define "healthgate.nanoseconds" -}}
+{{- $ns := 0 -}}
+{{- $per := dict "ns" 1 "us" 1000 "µs" 1000 "μs" 1000 "ms" 1000000 "s" 1000000000 "m" 60000000000 "h" 3600000000000 -}}
+{{- range regexFindAll "(?:[0-9]+\\.?[0-9]*|\\.[0-9]+)(?:ns|us|µs|μs|ms|s|m|h)" (toString .) -1 -}}
+{{- $unit := regexFind "(?:ns|us|µs|μs|ms|s|m|h)$" . -}}
+{{- $ns = add $ns (round (mulf (trimSuffix $unit . | float64) (get $per $unit)) 0 | int64) -}}
 {{- end -}}
+{{- $ns -}}
+{{- end -}}
+
+{{- define "healthgate.milliseconds" -}}
+{{- div (include "healthgate.nanoseconds" . | atoi) 1000000 -}}
 {{- end -}}
 
 {{- define "healthgate.seconds" -}}
@@ -352,17 +357,17 @@ config.MinInterval and config.MinTimeout (config's TestChartMinTiming keeps thes
 {{- define "healthgate.minTimeoutMS" -}}10{{- end -}}
 {{- define "healthgate.timing" -}}
 {{- $what := index . 0 -}}{{- $i := index . 1 | toString -}}{{- $t := index . 2 | toString -}}
-{{- $ims := include "healthgate.milliseconds" $i | atoi -}}
-{{- $tms := include "healthgate.milliseconds" $t | atoi -}}
+{{- $ins := include "healthgate.nanoseconds" $i | atoi -}}
+{{- $tns := include "healthgate.nanoseconds" $t | atoi -}}
 {{- $minI := include "healthgate.minIntervalMS" . | atoi -}}
 {{- $minT := include "healthgate.minTimeoutMS" . | atoi -}}
-{{- if lt $ims $minI -}}
+{{- if lt $ins (mul $minI 1000000) -}}
 {{- fail (printf "%s: interval (%s) must be at least %dms: a shorter one would hammer the dependency (healthgate refuses this config and its pods would crash-loop)" $what $i $minI) -}}
 {{- end -}}
-{{- if lt $tms $minT -}}
+{{- if lt $tns (mul $minT 1000000) -}}
 {{- fail (printf "%s: timeout (%s) must be at least %dms: no real dependency answers faster (healthgate refuses this config and its pods would crash-loop)" $what $t $minT) -}}
 {{- end -}}
-{{- if ge $tms $ims -}}
+{{- if ge $tns $ins -}}
 {{- fail (printf "%s: timeout (%s) must be shorter than interval (%s), so one run ends before the next starts (healthgate refuses this config and its pods would crash-loop)" $what $t $i) -}}
 {{- end -}}
 {{- end -}}
