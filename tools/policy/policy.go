@@ -851,16 +851,34 @@ func (c *checker) envUnique(o Object, ct corev1.Container) {
 	}
 }
 
-// envProvided: every ${VAR} (without :-default) of the config is set on the container.
+// envProvided: every ${VAR} (without :-default) of the config is set on the container, and not from an
+// optional reference: without its Secret or key Kubernetes leaves the variable unset, and healthgate
+// refuses the config (exit 2), so the pod crash-loops instead of waiting.
 func (c *checker) envProvided(o Object, who string, ct corev1.Container, cfg hgConfig) {
 	if len(ct.EnvFrom) > 0 {
 		return // names come from a Secret/ConfigMap we cannot see
 	}
 	for _, v := range cfg.vars {
-		if !slices.ContainsFunc(ct.Env, func(e corev1.EnvVar) bool { return e.Name == v }) {
+		i := slices.IndexFunc(ct.Env, func(e corev1.EnvVar) bool { return e.Name == v })
+		switch {
+		case i < 0:
 			c.add(o, RuleConfig, "%s: %s uses ${%s} but the container has no env %s and no envFrom", who, cfg.name, v, v)
+		case optionalRef(ct.Env[i].ValueFrom):
+			c.add(o, RuleConfig, "%s: %s uses ${%s}, whose env entry is optional: without its Secret or key, %s is unset and healthgate refuses the config; drop optional, or give the reference a default", who, cfg.name, v, v)
 		}
 	}
+}
+
+// optionalRef reports whether an env entry's value comes from an optional Secret or ConfigMap key.
+func optionalRef(f *corev1.EnvVarSource) bool {
+	if f == nil {
+		return false
+	}
+	if r := f.SecretKeyRef; r != nil && r.Optional != nil && *r.Optional {
+		return true
+	}
+	r := f.ConfigMapKeyRef
+	return r != nil && r.Optional != nil && *r.Optional
 }
 
 // testHook: `helm test` pods run healthgate wait against the Service's /readyz, once.

@@ -386,7 +386,10 @@ provides, timing healthgate refuses and clashing ports, since each would only sh
 {{- fail (printf "grpc.port (%d) must differ from containerPorts.http (%d): healthgate serves HTTP and gRPC on separate listeners" (int .Values.grpc.port) (int .Values.containerPorts.http)) -}}
 {{- end -}}
 {{- $envNames := list -}}
-{{- range .Values.env }}{{ $envNames = append $envNames .name }}{{ end -}}
+{{- $optionalEnv := list -}}
+{{- range $e := .Values.env }}{{ $envNames = append $envNames $e.name -}}
+{{- with $e.valueFrom }}{{ if or (and .secretKeyRef .secretKeyRef.optional) (and .configMapKeyRef .configMapKeyRef.optional) }}{{ $optionalEnv = append $optionalEnv $e.name }}{{ end }}{{ end -}}
+{{- end -}}
 {{- if eq (include "healthgate.server" . | fromYaml).details "token" }}{{ $envNames = append $envNames "HEALTHGATE_DETAILS_TOKEN" }}{{ end -}}
 {{- if include "healthgate.fleetToken" . }}{{ $envNames = append $envNames "HEALTHGATE_FLEET_TOKEN" }}{{ end -}}
 {{- if include "healthgate.fleetPreviousToken" . }}{{ $envNames = append $envNames "HEALTHGATE_FLEET_PREVIOUS_TOKEN" }}{{ end -}}
@@ -459,6 +462,9 @@ may be the image's own, such as its CA bundle.) */ -}}
 {{- $var := trimSuffix "}" (trimPrefix "${" $r) -}}
 {{- if not (has $var $envNames) -}}
 {{- fail (printf "checks[%d] %q uses %s but no env entry %s (e.g. valueFrom.secretKeyRef) nor envFrom provides it" $i $c.name $r $var) -}}
+{{- end -}}
+{{- if has $var $optionalEnv -}}
+{{- fail (printf "checks[%d] %q uses %s, whose env entry is optional: without its Secret or key, Kubernetes leaves %s unset, and healthgate refuses a ${VAR} that is unset (the pods would crash-loop); drop optional: true, or write ${%s:-...} with a default" $i $c.name $r $var $var) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
