@@ -399,14 +399,19 @@ func (f failingHealth) Check(context.Context, *healthpb.HealthCheckRequest) (*he
 
 // TestGRPCStatusMessageRedacted: a server's status message is shown, as the server's word for what failed,
 // and may quote what failed behind it: a connection URL with its password, a key=value DSN, a URL's
-// secret parameter. They are redacted as any URL is (the message was shown as it came), also in a message
-// long enough to be cut.
+// secret parameter, a credential after its name or its auth scheme (token: ..., Bearer ...). They are
+// redacted as any URL is (the message was shown as it came), also in a message long enough to be cut.
 func TestGRPCStatusMessageRedacted(t *testing.T) {
 	for _, msg := range []string{
 		"db postgres://app:s3cr3t@db:5432/orders unreachable",
 		"connect failed: host=db user=app password=s3cr3t dbname=orders",
 		"GET https://api.internal/v1?api_key=s3cr3t: 503",
 		strings.Repeat("x", 140) + " redis://:s3cr3t-at-the-cut@cache:6379/0 refused",
+		// A secret's name and a colon, or an auth scheme, and the credential after it.
+		"upstream refused token: s3cr3t (expired)",
+		"upstream answered 401 to Authorization: Bearer s3cr3t",
+		`upstream: "Authorization: Basic s3cr3t"`,
+		"api_key: s3cr3t rejected",
 	} {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {

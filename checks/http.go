@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -884,16 +885,44 @@ func redactEcho(err error) error {
 	return &url.Error{Op: ue.Op, URL: ue.URL, Err: errors.New(redactWords(ue.Err.Error()))}
 }
 
-// redactWords redacts each word of s that can hold a query or a user as a URL (RedactURL), and keeps
-// the rest: for the server's bytes, which may be the request sent back.
+// redactWords redacts each word of s that can hold a query or a user as a URL (RedactURL), and the word
+// after a secret's name and a colon ("token: ...", "Authorization: Bearer ...": after its scheme) or after
+// an auth scheme ("Bearer ..."), and keeps the rest: for the server's bytes, which may be the request sent
+// back, or a server's own words about what failed behind it.
 func redactWords(s string) string {
 	words := strings.Split(s, " ")
-	for i, w := range words {
+	for i := 0; i < len(words); i++ {
+		w := words[i]
+		core := strings.Trim(w, `"'`)
+		if name, ok := strings.CutSuffix(core, ":"); ok && secretLabel.MatchString(name) && isSecretName(name) || credentialScheme(core) {
+			if i+1 < len(words) {
+				if next := strings.Trim(words[i+1], `"'`); credentialScheme(next) || strings.EqualFold(next, "token") {
+					i++ // Authorization: Bearer VALUE, Authorization: Token VALUE
+				}
+			}
+			if i+1 < len(words) {
+				if v := strings.Trim(words[i+1], `"',;)`); v != "" {
+					words[i+1] = strings.Replace(words[i+1], v, redacted, 1)
+				}
+				i++
+			}
+			continue
+		}
 		if core := strings.Trim(w, `"':`); strings.ContainsAny(core, "?=@") {
 			words[i] = strings.Replace(w, core, RedactURL(core), 1)
 		}
 	}
 	return strings.Join(words, " ")
+}
+
+// secretLabel is a name that labels a value after its colon (token:, api_key:, X-Api-Key:), not a URL or
+// a sentence's word.
+var secretLabel = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]*$`)
+
+// credentialScheme reports whether w is an HTTP authentication scheme that a credential follows wherever
+// it stands (Token does only after a label: "invalid token provided" holds none).
+func credentialScheme(w string) bool {
+	return strings.EqualFold(w, "bearer") || strings.EqualFold(w, "basic")
 }
 
 func (h *httpCheck) statusOK(code int) bool {

@@ -325,3 +325,24 @@ func TestProxyURLCut(t *testing.T) {
 		})
 	}
 }
+
+// TestRedactWords: a server's words keep what holds no credential and lose the credential after a
+// secret's label or an auth scheme, and a URL's password or secret parameter.
+func TestRedactWords(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"token: s3cr3t (expired)", "token: xxxxx (expired)"},
+		{"Authorization: Bearer s3cr3t", "Authorization: Bearer xxxxx"},
+		{"Authorization: Token s3cr3t", "Authorization: Token xxxxx"},
+		{`"Authorization: Basic s3cr3t"`, `"Authorization: Basic xxxxx"`},
+		{"X-Api-Key: s3cr3t, retry", "X-Api-Key: xxxxx, retry"},
+		{"sent Bearer s3cr3t", "sent Bearer xxxxx"},
+		{"GET /v1?api_key=s3cr3t: 503", "GET /v1?api_key=xxxxx: 503"},
+		{"invalid token provided", "invalid token provided"},
+		{"session expired: log in again", "session expired: log in again"},
+		{"status: 503 backend: down", "status: 503 backend: down"},
+	} {
+		if got := redactWords(tc.in); got != tc.want {
+			t.Errorf("redactWords(%q) = %q; want %q", tc.in, got, tc.want)
+		}
+	}
+}
