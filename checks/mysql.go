@@ -179,8 +179,8 @@ var mysqlVariable = regexp.MustCompile(`^@{0,2}[A-Za-z0-9_$]+(?:\.[A-Za-z0-9_$]+
 // mysqlSetProblem says why the driver's SET NAME = VALUE for a URL parameter it does not know would do
 // more than set that variable, or "": a name that is not a variable's (password for root, ...) or a
 // value with a ',' or ';' outside quotes and parentheses, where another assignment or statement starts
-// (sql_mode=”,password=PASSWORD('x'), which MariaDB runs: it changed the user's password on every new
-// connection). A value is never quoted (it may be a secret), nor is a name that is not a variable's.
+// (sql_mode=DEFAULT,password=PASSWORD('x'), which MariaDB runs: it changed the user's password on every
+// new connection). A value is never quoted (it may be a secret), nor is a name that is not a variable's.
 func mysqlSetProblem(name, value string) string {
 	if !mysqlVariable.MatchString(name) {
 		return "a parameter the driver does not know has a name that is not a system variable's: the driver would send it to the server as SET NAME = VALUE on every new connection; remove it, or write the variable's name alone (sql_mode=..., time_zone=...)"
