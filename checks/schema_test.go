@@ -7,9 +7,12 @@ import (
 	"flag"
 	"fmt"
 	"maps"
+	"math"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -400,6 +403,45 @@ func fieldSchema(t *testing.T, f reflect.StructField) obj {
 	return o
 }
 
+// atMost is a regular expression of the numbers from 0 to max (digits, no leading zero), written without
+// leading zeros: any with fewer digits, and those with as many whose first digit that differs from max's
+// is lower.
+func atMost(max string) string {
+	alts := []string{fmt.Sprintf("[0-9]{1,%d}", len(max)-1)}
+	for i := range len(max) {
+		low := byte('0')
+		if i == 0 {
+			low = '1'
+		}
+		if max[i] > low {
+			alts = append(alts, fmt.Sprintf("%s[%c-%c][0-9]{%d}", max[:i], low, max[i]-1, len(max)-1-i))
+		}
+	}
+	return strings.Join(append(alts, max), "|")
+}
+
+// TestAtMost: atMost's expression takes exactly the numbers up to its bound.
+func TestAtMost(t *testing.T) {
+	max := strconv.FormatInt(math.MaxInt64, 10)
+	re := regexp.MustCompile("^0*(?:" + atMost(max) + ")$")
+	for _, n := range []string{"0", "00", "7", "20241120093000", "000" + max, max, "9223372036854775806", "9123372036854775807", "999999999999999999"} {
+		if !re.MatchString(n) {
+			t.Errorf("%s not taken", n)
+		}
+	}
+	for _, n := range []string{"9223372036854775808", "9223372036854775810", "9300000000000000000", "10000000000000000000", "99999999999999999999", "", "1a"} {
+		if re.MatchString(n) {
+			t.Errorf("%s taken", n)
+		}
+	}
+	for range 1000 {
+		n := rand.Uint64()
+		if got, want := re.MatchString(strconv.FormatUint(n, 10)), n <= math.MaxInt64; got != want {
+			t.Errorf("%d: taken %v; want %v", n, got, want)
+		}
+	}
+}
+
 // versionSchemas refuses a migrations.version its tool could never store, as healthgate does
 // (validVersion): golang-migrate and goose keep a whole number, dbmate and rails digits, flyway digits
 // separated by dots. A tool that keeps an opaque id (liquibase, alembic) is left to healthgate.
@@ -411,7 +453,14 @@ func versionSchemas() []any {
 		const orVariable = `|\$\{`
 		var version obj
 		switch tool.kind {
-		case wholeNumber, digits:
+		case wholeNumber:
+			// A bigint: leading zeros, then at most 9223372036854775807.
+			version = obj{{"pattern", "^0*(?:" + atMost(strconv.FormatInt(math.MaxInt64, 10)) + ")$" + orVariable}}
+			if tool.name == "goose" {
+				// Version 0 is the row goose writes when it creates its table (validVersion).
+				version = append(version, kv{"not", obj{{"pattern", "^0+$"}}})
+			}
+		case digits:
 			version = obj{{"pattern", digitsPattern.String() + orVariable}}
 		case dotted:
 			version = obj{{"pattern", dottedPattern.String() + orVariable}}
