@@ -454,8 +454,10 @@ func versionSchemas() []any {
 		var version obj
 		switch tool.kind {
 		case wholeNumber:
-			// A bigint: leading zeros, then at most 9223372036854775807.
-			version = obj{{"pattern", "^0*(?:" + atMost(strconv.FormatInt(math.MaxInt64, 10)) + ")$" + orVariable}}
+			// A bigint: at most 9223372036854775807, after any leading zeros. A bound of its own, which
+			// only a number meets or fails, so that what is no number is told so in words.
+			version = obj{{"pattern", digitsPattern.String() + orVariable},
+				{"anyOf", []any{obj{{"pattern", "^0*(?:" + atMost(strconv.FormatInt(math.MaxInt64, 10)) + ")$"}}, obj{{"not", obj{{"pattern", digitsPattern.String()}}}}}}}
 			if tool.name == "goose" {
 				// Version 0 is the row goose writes when it creates its table (validVersion).
 				version = append(version, kv{"not", obj{{"pattern", "^0+$"}}})
