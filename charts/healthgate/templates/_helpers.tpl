@@ -456,6 +456,14 @@ may be the image's own, such as its CA bundle.) */ -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
+{{- /* Every ${ must open a variable as healthgate reads it (config/expand.go): a name of letters, digits and
+_, not starting with a digit, and a default only as :-. ${DB.URL}, ${DB-URL}, ${A:=b} render but healthgate
+refuses them. Not quoted: a default there may be a secret. */ -}}
+{{- range $m := regexFindAll "\\$\\{[^}]*\\}?" (regexReplaceAll "\\$\\$" (toYaml $c) "") -1 -}}
+{{- if not (regexMatch "^\\$\\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\\}$" $m) -}}
+{{- fail (printf "checks[%d] %q: a ${ that opens no variable healthgate reads: a name is letters, digits and _, not starting with a digit, closed by }, and a default is written ${NAME:-default} (healthgate refuses this config and its pods would crash-loop; write $$ for a literal $)" $i $c.name) -}}
+{{- end -}}
+{{- end -}}
 {{- if and $.Values.deployment.enabled (not $.Values.envFrom) -}}
 {{- /* $$ is a literal $ (healthgate's escape): $${VAR} names no variable, $$${VAR} does. */ -}}
 {{- range $r := regexFindAll "\\$\\{[A-Za-z_][A-Za-z0-9_]*\\}" (regexReplaceAll "\\$\\$" (toYaml $c) "") -1 -}}
