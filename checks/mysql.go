@@ -601,12 +601,15 @@ func parseMySQL(raw string) (*mysql.Config, error) {
 				return nil, errors.New("not a valid mysql URL or DSN: " + noSchemeWords + fixed)
 			}
 		}
+		query := "" // as the driver finds it: after the last '/'
+		if _, rest, ok := strings.Cut(raw[strings.LastIndex(raw, "/")+1:], "?"); ok {
+			query = rest
+		}
 		if err != nil {
-			query := ""
-			if _, rest, ok := strings.Cut(raw[strings.LastIndex(raw, "/")+1:], "?"); ok {
-				query = rest
-			}
 			return nil, fmt.Errorf("not a valid mysql DSN (user:password@tcp(host:3306)/database?param=value): %s", dsnCause(err, query))
+		}
+		if err := mysqlEmptyCharset(query); err != nil {
+			return nil, err
 		}
 		return cfg, mysqlPortProblem(cfg)
 	}
@@ -649,9 +652,25 @@ func parseMySQL(raw string) (*mysql.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("not a valid mysql URL: %s", dsnCause(err, u.RawQuery))
 	}
+	if err := mysqlEmptyCharset(u.RawQuery); err != nil {
+		return nil, err
+	}
 	cfg.User = u.User.Username()
 	cfg.Passwd, _ = u.User.Password()
 	return cfg, mysqlPortProblem(cfg)
+}
+
+// mysqlEmptyCharset refuses a charset parameter that names no character set (charset=): the driver sends
+// SET NAMES with nothing after it on every new connection, and the server's syntax error read as a
+// failed query of the check's own. An empty one after others (a trailing comma) is tried only when they
+// fail, and the server's refusal of them is the error then.
+func mysqlEmptyCharset(query string) error {
+	for kv := range strings.SplitSeq(query, "&") {
+		if key, value, _ := strings.Cut(kv, "="); key == "charset" && strings.Trim(value, ",") == "" {
+			return errors.New("the parameter charset names an empty character set: the driver would send SET NAMES without one on every new connection, which the server refuses; name one (charset=utf8mb4) or remove it")
+		}
+	}
+	return nil
 }
 
 // mysqlPortProblem refuses a TCP port out of range, which neither net/url nor the driver's DSN parser

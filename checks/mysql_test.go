@@ -255,6 +255,10 @@ func TestMySQLConfig(t *testing.T) {
 		{url: "mysql://app@db:3306/orders?sql_mode='STRICT_TRANS_TABLES,NO_ZERO_DATE'&time_zone=CONCAT('%2B','00:00')", target: "db:3306/orders"},
 		{url: "app@tcp(db:3306)/orders?@@session.wait_timeout=100&sql_mode=\"it's,fine\"&time_zone='it''s,%20fine'", target: "db:3306/orders"},
 		{url: "mysql://app@db:3306/orders?sql_mode='a\\',password=PASSWORD(1)", err: "holds a ',' outside quotes"}, // NO_BACKSLASH_ESCAPES
+		// The driver sends SET NAMES with nothing after it: a syntax error, read as the check's query failing.
+		{url: "mysql://app:s3cr3t-pw@db:3306/orders?charset=", err: "the parameter charset names an empty character set"},
+		{url: "app:s3cr3t-pw@tcp(db:3306)/orders?charset=,", err: "the parameter charset names an empty character set"},
+		{url: "app:pw@tcp(db:3306)/orders?charset=utf8mb4,", target: "db:3306/orders"},
 		// libpq's key=value words after the name: the driver took them as the database name, shown in
 		// every output (found by FuzzParse).
 		{url: "app@tcp(db:3306)/orders password=s3cr3t-pw", err: "the database name holds KEY=VALUE words after a space"},
