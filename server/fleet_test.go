@@ -274,10 +274,9 @@ func TestPeersSample(t *testing.T) {
 }
 
 func TestPeersDNSError(t *testing.T) {
-	// A DNS "server" that is a closed UDP port: resolution fails, counted, and nobody is asked.
-	pc, _ := net.ListenPacket("udp", "127.0.0.1:0")
-	server := pc.LocalAddr().String()
-	_ = pc.Close()
+	// A DNS "server" that is a closed UDP port: resolution fails, counted, and nobody is asked. A FreePort's
+	// (below the ephemeral range): a port-0 socket's, closed, could be any resolver's next local port.
+	server := checktest.ClosedAddr(t)
 	var resolveErrors atomic.Int64
 	var log checktest.Buffer
 	p := NewPeers(PeersOptions{Peers: []Peer{{Addr: "peers.invalid:8080", DNS: true, Server: server}}, Sample: 10, Instance: "me", CacheFor: time.Millisecond,
