@@ -90,13 +90,8 @@ func TestDNSRecords(t *testing.T) {
 // real UDP socket.
 func TestDNSServerFaults(t *testing.T) {
 	// A closed UDP port: the kernel answers ICMP port unreachable (UDP's reset), which the resolver
-	// reads as refused.
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := pc.LocalAddr().String()
-	_ = pc.Close()
+	// reads as refused. A FreePort's: a port-0 socket's, closed, could be any resolver's next local port.
+	closed := checktest.ClosedAddr(t)
 	// A socket that reads queries and never answers: a hung server, or a firewall dropping replies.
 	silent := udpServer(t, func([]byte) [][]byte { return nil })
 	// Valid answers, late: after the run's timeout, and well within a generous one.
