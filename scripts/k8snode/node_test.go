@@ -8,6 +8,7 @@ package k8snode
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -20,6 +21,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/healthgate/healthgate/checks/checktest"
 )
@@ -362,8 +365,21 @@ func pgProxy(t *testing.T) *checktest.Proxy {
 	return checktest.NewProxyAt(t, hostIP+":0", postgres)
 }
 
-// redisProxy is a fault proxy to the host's Redis on the veth's host side.
+// redisProxy is a fault proxy to the host's Redis on the veth's host side. The demo app counts its requests
+// there (demoHitsKey): when the test ends, the key goes, and the shared Redis is left as it was found.
 func redisProxy(t *testing.T) *checktest.Proxy {
 	t.Helper()
+	t.Cleanup(func() {
+		rdb := redis.NewClient(&redis.Options{Addr: redisAt})
+		defer rdb.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := rdb.Del(ctx, demoHitsKey).Err(); err != nil {
+			t.Errorf("deleting the demo app's %s from the shared Redis: %v", demoHitsKey, err)
+		}
+	})
 	return checktest.NewProxyAt(t, hostIP+":0", redisAt)
 }
+
+// demoHitsKey is the key the demo app (demo/main.go) increments on each request.
+const demoHitsKey = "healthgate-demo:hits"
