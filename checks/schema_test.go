@@ -242,15 +242,7 @@ func kindSchema(t *testing.T, name string) obj {
 		if schemes == "" {
 			continue
 		}
-		var alts []string
-		for _, sc := range strings.Split(schemes, "|") {
-			alt := ""
-			for _, c := range sc {
-				alt += "[" + strings.ToUpper(string(c)) + string(c) + "]"
-			}
-			alts = append(alts, alt)
-		}
-		cond := obj{{"required", []string{f.Tag.Get("yaml"), target}}, {"properties", obj{{target, obj{{"pattern", "^(?:" + strings.Join(alts, "|") + "):"}}}}}}
+		cond := obj{{"required", []string{f.Tag.Get("yaml"), target}}, {"properties", obj{{target, obj{{"pattern", "^(?:" + anyCase(strings.Split(schemes, "|")...) + "):"}}}}}}
 		if unless := f.Tag.Get("plainunless"); unless != "" {
 			cond = append(cond, kv{"not", obj{{"required", []string{unless}}, {"properties", obj{{unless, obj{{"const", true}}}}}}})
 		}
@@ -263,12 +255,8 @@ func kindSchema(t *testing.T, name string) obj {
 	if name == "http" {
 		// healthgate refuses body_contains (from a file too) with method HEAD, in any case: an answer to
 		// HEAD has no body to search, so every run would fail.
-		head := ""
-		for _, c := range http.MethodHead {
-			head += "[" + string(c) + strings.ToLower(string(c)) + "]"
-		}
 		o = append(o,
-			kv{"if", obj{{"properties", obj{{"method", obj{{"pattern", "^" + head + "$"}}}}}, {"required", []string{"method"}}}},
+			kv{"if", obj{{"properties", obj{{"method", obj{{"pattern", "^" + anyCase(http.MethodHead) + "$"}}}}}, {"required", []string{"method"}}}},
 			kv{"then", obj{{"properties", obj{{"body_contains", false}, {"body_contains_file", false}}},
 				{"description", "body_contains needs a method other than HEAD: an answer to HEAD has no body to search."}}})
 	}
@@ -353,13 +341,7 @@ func fieldSchema(t *testing.T, f reflect.StructField) obj {
 		if _, fold := tags["fold"]; fold {
 			// healthgate takes the values in any case (dns record: a is A): a pattern, which an enum
 			// cannot say.
-			alts := make([]string, len(values))
-			for i, v := range values {
-				for _, c := range v {
-					alts[i] += "[" + strings.ToUpper(string(c)) + strings.ToLower(string(c)) + "]"
-				}
-			}
-			o = append(o, kv{"pattern", "^(?:" + strings.Join(alts, "|") + ")$"})
+			o = append(o, kv{"pattern", "^(?:" + anyCase(values...) + ")$"})
 		} else {
 			o = append(o, kv{"enum", values})
 		}
@@ -403,6 +385,18 @@ func fieldSchema(t *testing.T, f reflect.StructField) obj {
 	return o
 }
 
+// anyCase is a regular expression of the words in any case, one alternative each: [Aa]|[Aa][Aa][Aa][Aa]
+// for A and AAAA (JSON Schema's patterns have no (?i)).
+func anyCase(words ...string) string {
+	alts := make([]string, len(words))
+	for i, w := range words {
+		for _, c := range w {
+			alts[i] += "[" + strings.ToUpper(string(c)) + strings.ToLower(string(c)) + "]"
+		}
+	}
+	return strings.Join(alts, "|")
+}
+
 // atMost is a regular expression of the numbers from 0 to max (digits, no leading zero), written without
 // leading zeros: any with fewer digits, and those with as many whose first digit that differs from max's
 // is lower.
@@ -420,10 +414,13 @@ func atMost(max string) string {
 	return strings.Join(append(alts, max), "|")
 }
 
+// bigintPattern is a number a bigint holds, 0 to 9223372036854775807, after any leading zeros.
+func bigintPattern() string { return "^0*(?:" + atMost(strconv.FormatInt(math.MaxInt64, 10)) + ")$" }
+
 // TestAtMost: atMost's expression takes exactly the numbers up to its bound.
 func TestAtMost(t *testing.T) {
 	max := strconv.FormatInt(math.MaxInt64, 10)
-	re := regexp.MustCompile("^0*(?:" + atMost(max) + ")$")
+	re := regexp.MustCompile(bigintPattern())
 	for _, n := range []string{"0", "00", "7", "20241120093000", "000" + max, max, "9223372036854775806", "9123372036854775807", "999999999999999999"} {
 		if !re.MatchString(n) {
 			t.Errorf("%s not taken", n)
@@ -454,10 +451,10 @@ func versionSchemas() []any {
 		var version obj
 		switch tool.kind {
 		case wholeNumber:
-			// A bigint: at most 9223372036854775807, after any leading zeros. A bound of its own, which
-			// only a number meets or fails, so that what is no number is told so in words.
+			// A bigint (bigintPattern): a bound of its own, which only a number meets or fails, so that
+			// what is no number is told so in words.
 			version = obj{{"pattern", digitsPattern.String() + orVariable},
-				{"anyOf", []any{obj{{"pattern", "^0*(?:" + atMost(strconv.FormatInt(math.MaxInt64, 10)) + ")$"}}, obj{{"not", obj{{"pattern", digitsPattern.String()}}}}}}}
+				{"anyOf", []any{obj{{"pattern", bigintPattern()}}, obj{{"not", obj{{"pattern", digitsPattern.String()}}}}}}}
 			if tool.name == "goose" {
 				// Version 0 is the row goose writes when it creates its table (validVersion).
 				version = append(version, kv{"not", obj{{"pattern", "^0+$"}}})
