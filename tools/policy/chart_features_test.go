@@ -65,6 +65,28 @@ func renderChart(t *testing.T, helm string, set ...string) rendered {
 	return r
 }
 
+// renderedConfig is the one healthgate.yaml of a rendering.
+func renderedConfig(t *testing.T, r rendered) Config {
+	t.Helper()
+	cfgs, err := Configs(r.objs)
+	if err != nil || len(cfgs) != 1 {
+		t.Fatalf("Configs = %v, %v; want one", cfgs, err)
+	}
+	return cfgs[0]
+}
+
+// loadRendered loads the rendering's healthgate.yaml as healthgate would, with the pod's variables env
+// (nil: none set), and fails the test when healthgate would refuse it.
+func loadRendered(t *testing.T, r rendered, env map[string]string) (*config.Config, Config) {
+	t.Helper()
+	file := renderedConfig(t, r)
+	cfg, err := config.Parse(file.Name, []byte(file.Data), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		t.Fatalf("the rendered healthgate.yaml does not load: %v\n%s", err, file.Data)
+	}
+	return cfg, file
+}
+
 // admits: the ingress rules let pods labelled from reach port (TCP), by a podSelector of the release's
 // namespace (the only peers this test renders besides ipBlocks).
 func admits(rules []networkingv1.NetworkPolicyIngressRule, from map[string]string, port int32) bool {
@@ -427,17 +449,9 @@ func TestChartFleetPreviousToken(t *testing.T) {
 	if ref == nil || ref.Name != "hg-fleet-old" || ref.Key != "token" {
 		t.Fatalf("HEALTHGATE_FLEET_PREVIOUS_TOKEN from %+v; want secret hg-fleet-old, key token", ref)
 	}
-	cfgs, err := Configs(r.objs)
-	if err != nil || len(cfgs) != 1 {
-		t.Fatalf("Configs = %v, %v; want one", cfgs, err)
-	}
-	podEnv := map[string]string{"HEALTHGATE_FLEET_TOKEN": "new-token", "HEALTHGATE_FLEET_PREVIOUS_TOKEN": "old-token"}
-	cfg, err := config.Parse(cfgs[0].Name, []byte(cfgs[0].Data), func(k string) (string, bool) { v, ok := podEnv[k]; return v, ok })
-	if err != nil {
-		t.Fatalf("the rendered healthgate.yaml does not load: %v\n%s", err, cfgs[0].Data)
-	}
+	cfg, file := loadRendered(t, r, map[string]string{"HEALTHGATE_FLEET_TOKEN": "new-token", "HEALTHGATE_FLEET_PREVIOUS_TOKEN": "old-token"})
 	if cfg.Fleet.Token != "new-token" || cfg.Fleet.PreviousToken != "old-token" {
-		t.Errorf("fleet tokens %q, %q; want new-token, old-token:\n%s", cfg.Fleet.Token, cfg.Fleet.PreviousToken, cfgs[0].Data)
+		t.Errorf("fleet tokens %q, %q; want new-token, old-token:\n%s", cfg.Fleet.Token, cfg.Fleet.PreviousToken, file.Data)
 	}
 }
 
@@ -447,14 +461,7 @@ func TestChartEscapedDollar(t *testing.T) {
 	helm := helmBinary(t)
 	r := renderChart(t, helm, "checks[0].name=db", "checks[0].type=postgres", "checks[0].url=postgres://db/app",
 		"checks[0].query=SELECT '$${NOT_A_VAR}'")
-	cfgs, err := Configs(r.objs)
-	if err != nil || len(cfgs) != 1 {
-		t.Fatalf("Configs = %v, %v; want one", cfgs, err)
-	}
-	cfg, err := config.Parse(cfgs[0].Name, []byte(cfgs[0].Data), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatalf("the rendered healthgate.yaml does not load: %v\n%s", err, cfgs[0].Data)
-	}
+	cfg, _ := loadRendered(t, r, nil)
 	var spec struct {
 		URL   string `yaml:"url"`
 		Query string `yaml:"query"`
@@ -595,13 +602,7 @@ func TestChartFleetTimeoutNonCriticalShared(t *testing.T) {
 		"checks[0].interval=5s",
 		"checks[1].name=cache", "checks[1].type=redis", "checks[1].url=redis://cache:6379/0", "checks[1].scope=shared",
 		"checks[1].critical=false", "checks[1].interval=2s", "checks[1].timeout=1s")
-	cfgs, err := Configs(r.objs)
-	if err != nil || len(cfgs) != 1 {
-		t.Fatalf("Configs = %v, %v; want one", cfgs, err)
-	}
-	if _, err := config.Parse(cfgs[0].Name, []byte(cfgs[0].Data), func(string) (string, bool) { return "", false }); err != nil {
-		t.Fatalf("the rendered healthgate.yaml does not load: %v\n%s", err, cfgs[0].Data)
-	}
+	loadRendered(t, r, nil)
 }
 
 // TestChartMigrationsVersionVariable: a migrations.version that refers to a variable (set by the
@@ -612,12 +613,8 @@ func TestChartMigrationsVersionVariable(t *testing.T) {
 	r := renderChart(t, helm, "checks[0].name=db", "checks[0].type=postgres", "checks[0].url=postgres://db/app",
 		"checks[0].migrations.tool=golang-migrate", "checks[0].migrations.version=${SCHEMA_VERSION}",
 		"env[0].name=SCHEMA_VERSION", "env[0].valueFrom.configMapKeyRef.name=release", "env[0].valueFrom.configMapKeyRef.key=schema-version")
-	cfgs, err := Configs(r.objs)
-	if err != nil || len(cfgs) != 1 {
-		t.Fatalf("Configs = %v, %v; want one", cfgs, err)
-	}
-	if !strings.Contains(cfgs[0].Data, "${SCHEMA_VERSION}") {
-		t.Errorf("the rendered healthgate.yaml lost the variable:\n%s", cfgs[0].Data)
+	if file := renderedConfig(t, r); !strings.Contains(file.Data, "${SCHEMA_VERSION}") {
+		t.Errorf("the rendered healthgate.yaml lost the variable:\n%s", file.Data)
 	}
 }
 
@@ -674,13 +671,7 @@ func TestChartFractionalDurations(t *testing.T) {
 	if got := *r.deploy.Spec.Template.Spec.TerminationGracePeriodSeconds; got != 8 {
 		t.Errorf("terminationGracePeriodSeconds %d; want 8 (the 3 s drain + 5 s)", got)
 	}
-	cfgs, err := Configs(r.objs)
-	if err != nil || len(cfgs) != 1 {
-		t.Fatalf("Configs = %v, %v; want one", cfgs, err)
-	}
-	if _, err := config.Parse(cfgs[0].Name, []byte(cfgs[0].Data), func(string) (string, bool) { return "", false }); err != nil {
-		t.Fatalf("the rendered healthgate.yaml does not load: %v\n%s", err, cfgs[0].Data)
-	}
+	loadRendered(t, r, nil)
 	for _, tc := range []struct{ interval, timeout, want string }{
 		{"0.0999s", "50ms", "must be at least 100ms"},
 		{"0.1s", "9999us", "must be at least 10ms"},
