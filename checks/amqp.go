@@ -359,9 +359,8 @@ func (a *amqpCheck) connection(ctx context.Context) (conn *amqp.Connection, fres
 				if err := handshake(ctx, tc); err != nil {
 					_ = raw.Close()
 					// RabbitMQ's plain listener answers a ClientHello with its protocol header.
-					var rec tls.RecordHeaderError
-					if ctx.Err() == nil && (errors.As(err, &rec) || ClassOf(err) == Reset) {
-						return nil, &Error{Class: TLS, Hint: amqpPlainPortHint, Err: fmt.Errorf("TLS handshake: %w", err)}
+					if e, ok := plainPortError(ctx, err, amqpPlainPortHint); ok {
+						return nil, e
 					}
 					return nil, fmt.Errorf("TLS handshake: %w", err)
 				}

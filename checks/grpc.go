@@ -212,9 +212,8 @@ func buildGRPC(c config.Check, s *grpcSpec) (prober, string, config.Errors) {
 				if noALPN(err) {
 					return nil, &Error{Class: BadResponse, Hint: grpcNoH2TLSHint, Err: fmt.Errorf("TLS handshake: %w", err)}
 				}
-				var rec tls.RecordHeaderError
-				if ctx.Err() == nil && (errors.As(err, &rec) || ClassOf(err) == Reset) {
-					return nil, &Error{Class: TLS, Hint: grpcPlainPortHint, Err: fmt.Errorf("TLS handshake: %w", err)}
+				if e, ok := plainPortError(ctx, err, grpcPlainPortHint); ok {
+					return nil, e
 				}
 				return nil, err
 			}

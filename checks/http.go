@@ -479,6 +479,37 @@ const httpMalformedHint = "the answer is HTTP, but its body cannot be read (a Co
 
 const httpNotHTTPHint = "the answer is not HTTP: is this port an HTTP server's in %s (an https:// one, if it wants TLS)?"
 
+const httpPlainPortHint = "the server answered the TLS handshake with something else, or closed the connection: the port may not speak TLS (use http:// in %s, or the server's HTTPS port)"
+
+// plainPort classifies the failure of an https:// url whose handshake began and never completed, the
+// server having closed the connection (a database's port, that drops bytes it cannot read) or answered
+// with something else (a plain HTTP server's error page, or its status line), as what it is: tls, the
+// port does not speak TLS. It read "reset: ... restarting or at its connection limit" and "the answer is
+// not HTTP", which sent the operator to the dependency when the scheme was wrong. A proxy's failure and a
+// redirect's keep their own hint.
+func plainPort(ctx context.Context, err error) error {
+	t := traceOf(ctx)
+	var e *Error
+	if err == nil || t == nil || !t.tlsStarted.Load() || t.tlsDone.Load() || !errors.As(err, &e) {
+		return err
+	}
+	var notHTTP notHTTPError
+	var record tls.RecordHeaderError
+	hint := e.Hint
+	switch {
+	case e.Class == Reset && e.Hint == "":
+		hint = httpPlainPortHint
+	case errors.As(err, &notHTTP), errors.As(err, &record),
+		strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
+		if hint == "" || hint == httpNotHTTPHint {
+			hint = httpPlainPortHint
+		}
+	default:
+		return err
+	}
+	return &Error{Class: TLS, Err: e.Err, Hint: hint}
+}
+
 // httpFirstByte judges the first byte a server sends (firstBytesConn): an HTTP/1 answer starts
 // "HTTP/", TLS (https, or a TLS proxy) with a record (0x16, or an alert, 0x15), a SOCKS5 proxy
 // (HTTP_PROXY=socks5://...) with its version, 5. net/http reads a status line up to its line ending.
@@ -536,7 +567,7 @@ func (h *httpCheck) probe(ctx context.Context) error {
 	if err != nil {
 		// No answer: when the run's handshake was asked for a client certificate, a reset is the
 		// server's refusal of it, said after the handshake (TLS 1.3).
-		err = h.hideHost(certRefused(ctx, h.exchangeError(err)), h.proxyHidden(err))
+		err = h.hideHost(plainPort(ctx, certRefused(ctx, h.exchangeError(err))), h.proxyHidden(err))
 	} else {
 		err = h.answer(resp)
 	}

@@ -292,12 +292,11 @@ func (h *headConn) Read(p []byte) (int, error) {
 // record), closes the connection after 2 KB without one, and waits for more below that.
 func memcachedHandshakeError(ctx context.Context, err error) error {
 	herr := fmt.Errorf("TLS handshake: %w", err)
-	var rec tls.RecordHeaderError
-	switch class := ClassOf(err); {
-	case class == Timeout || deadlinePassed(ctx):
+	if ClassOf(err) == Timeout || deadlinePassed(ctx) {
 		return &Error{Class: Timeout, Err: herr, Hint: memcachedTLSSilentHint}
-	case ctx.Err() == nil && (errors.As(err, &rec) || class == Reset):
-		return &Error{Class: TLS, Err: herr, Hint: memcachedPlainPortHint}
+	}
+	if e, ok := plainPortError(ctx, err, memcachedPlainPortHint); ok {
+		return e
 	}
 	return classified(herr)
 }

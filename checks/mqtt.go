@@ -151,15 +151,23 @@ func buildMQTT(c config.Check, s *mqttSpec) (prober, string, config.Errors) {
 const (
 	mqttAuthHint        = "the broker refused the CONNECT (bad user name or password, or not authorised): check the user and password in %s and the broker's password file or ACL"
 	mqttUnavailableHint = "the broker answered CONNECT with \"server unavailable\": it is up but not accepting sessions yet (starting, or its backend is down)"
-	mqttPlainPortHint   = "the broker closed the connection during the TLS handshake: the port may not speak TLS (use mqtt:// in %s, or the broker's TLS port, 8883)"
+	mqttPlainPortHint   = "the broker answered the TLS handshake with something else, or closed the connection: the port may not speak TLS (use mqtt:// in %s, or the broker's TLS port, 8883)"
 	mqttProtocolHint    = "the broker refused MQTT 3.1.1 (protocol version 4): it speaks another version, or the port is not an MQTT listener"
 	mqttIDRejectedHint  = "the broker refused the client id (CONNACK 2, identifier rejected): the check sends \"healthgate\" and 13 hex digits (23 bytes, letters and digits, which MQTT 3.1.1 obliges every broker to take); the broker's client id rules (a prefix or pattern it requires) refuse it"
 	mqttNotMQTTHint     = "the server answered CONNECT with something that is not MQTT (no CONNACK): is this port an MQTT broker's (1883, or 8883 with mqtts://) in %s?"
+	// Mosquitto at its max_connections closes a new client without a word, which the generic "closed
+	// right after it opened" leaves among other causes.
+	mqttEarlyCloseHint = "the connection was closed right after it opened: the broker is at its connection limit (Mosquitto's max_connections closes new clients without a word) or restarting, a load balancer in front of it has no server for it, or the port in %s is not an MQTT listener (or wants TLS: mqtts://)"
 )
 
 func (m *mqttCheck) probe(ctx context.Context) error {
 	if err := m.kept.run(ctx, m.session, m.roundTrip, classifyMQTT); err != nil {
-		return m.failed(err)
+		err = m.failed(err)
+		var e *Error
+		if t := traceOf(ctx); t != nil && t.connected.Load() && errors.As(err, &e) && e.Class == Reset && e.Hint == "" {
+			e.Hint = mqttEarlyCloseHint
+		}
+		return err
 	}
 	return nil
 }
@@ -240,13 +248,12 @@ func (m *mqttCheck) dial(ctx context.Context) (net.Conn, error) {
 	tc := tls.Client(raw, m.cfg.tls.Clone())
 	if err := handshake(ctx, tc); err != nil {
 		_ = raw.Close()
-		err = fmt.Errorf("TLS handshake: %w", err)
-		if c := ClassOf(err); ctx.Err() == nil && (c == Reset || c == Unknown) {
-			// Mosquitto resets a connection whose first bytes are not MQTT: a ClientHello to a
-			// plain listener.
-			return nil, &Error{Class: TLS, Err: err, Hint: mqttPlainPortHint}
+		// Mosquitto resets a connection whose first bytes are not MQTT: a ClientHello to a plain
+		// listener.
+		if e, ok := plainPortError(ctx, err, mqttPlainPortHint); ok {
+			return nil, e
 		}
-		return nil, err
+		return nil, fmt.Errorf("TLS handshake: %w", err)
 	}
 	return tc, nil
 }

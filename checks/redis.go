@@ -305,7 +305,10 @@ func redisURLProblem(raw string, err error) string {
 // tlsDialer dials and then shakes hands under the run's context, so a handshake failure is reported
 // as such. A plain Redis reading a ClientHello waits for a newline that never comes, exactly like a
 // hung server: that case stays a timeout, with a hint that names TLS.
-const tlsSilentHint = "no answer to the TLS handshake: the server may not speak TLS (use redis:// in %s), or it is hung"
+const (
+	tlsSilentHint      = "no answer to the TLS handshake: the server may not speak TLS (use redis:// in %s), or it is hung"
+	redisPlainPortHint = "the server answered the TLS handshake with something else, or closed the connection: the port may not speak TLS (use redis:// in %s, or the server's TLS port)"
+)
 
 // go-redis may report only its context's error when a dial overruns, so the classified handshake
 // error is also kept for probe. A configuration without a server name (through Sentinel) verifies each
@@ -334,6 +337,8 @@ func (s *redisShared) tlsDialer(cfg *tls.Config, timeout time.Duration) func(ctx
 			herr := &Error{Class: TLS, Err: fmt.Errorf("TLS handshake: %w", err)}
 			if s.failover != nil {
 				herr = s.sentinelHandshakeError(addr, err, cfg.ServerName != "")
+			} else if e, ok := plainPortError(ctx, err, redisPlainPortHint); ok {
+				herr = e
 			}
 			if ctx.Err() != nil || ClassOf(err) == Timeout {
 				herr = &Error{Class: Timeout, Err: herr.Err, Hint: tlsSilentHint}

@@ -74,6 +74,18 @@ func withTLSHints(err error, h tlsHints) error {
 	return err
 }
 
+// plainPortError is the failure of a client's TLS handshake with a port that does not speak TLS: it
+// answered the ClientHello with something else (a record that is not TLS: RabbitMQ's protocol header, an
+// HTTP server's status line or error page) or closed the connection on it (Mosquitto, Redis, a database),
+// before the run's deadline. hint says what to use instead; ok is false for any other failure.
+func plainPortError(ctx context.Context, err error, hint string) (e *Error, ok bool) {
+	var rec tls.RecordHeaderError
+	if ctx.Err() != nil || !(errors.As(err, &rec) || ClassOf(err) == Reset) {
+		return nil, false
+	}
+	return &Error{Class: TLS, Hint: hint, Err: fmt.Errorf("TLS handshake: %w", err)}, true
+}
+
 // tlsKey is what of a tls block shapes a client, for a shared client's key (shared.go): its settings and
 // the contents of the files it names, so a check built after a certificate was renewed does not join
 // a client built with the old one.

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -366,5 +367,49 @@ func TestTLSHandshakeUnanswered(t *testing.T) {
 				t.Errorf("hint %q; want it to say %q", h, tc.want)
 			}
 		})
+	}
+}
+
+// TestTLSToAPlainPort: a TLS check pointed at a port that does not speak TLS and answers the ClientHello
+// (a database's port, that closes the connection on bytes it cannot read; a plain HTTP server, with its
+// status line or, for what it takes as HTTP/0.9, its error page alone) fails tls, with a hint that says
+// the port may not speak TLS, for every kind. An https:// url read "reset: ... restarting or at its
+// connection limit ... (or wants TLS)", or "bad_response: the answer is not HTTP".
+func TestTLSToAPlainPort(t *testing.T) {
+	t.Parallel()
+	pg, err := url.Parse(checktest.PostgresURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	answering := func(answer string) string {
+		return checktest.Serve(t, func(c net.Conn) {
+			_, _ = c.Read(make([]byte, 512))
+			_, _ = io.WriteString(c, answer)
+		})
+	}
+	for _, port := range []struct{ name, addr string }{
+		{"the real Postgres", pg.Host},
+		{"a port that closes", answering("")},
+		{"an HTTP status line", answering("HTTP/1.0 400 Bad Request\r\nContent-Type: text/html\r\n\r\n<html>bad request</html>")},
+		{"an error page", answering("<!DOCTYPE HTML>\n<html><body>Bad request version</body></html>\n")},
+	} {
+		for _, tc := range []struct {
+			kind string
+			spec map[string]any
+		}{
+			{"http", map[string]any{"url": "https://" + port.addr + "/healthz?api_key=s3cr3t"}},
+			{"grpc", map[string]any{"address": "https://" + port.addr}},
+			{"amqp", map[string]any{"url": "amqps://guest:s3cr3t@" + port.addr + "/"}},
+			{"mqtt", map[string]any{"url": "mqtts://user:s3cr3t@" + port.addr}},
+			{"redis", map[string]any{"url": "rediss://:s3cr3t@" + port.addr}},
+			{"memcached", map[string]any{"address": port.addr, "tls": config.TLS{}}},
+		} {
+			t.Run(port.name+"/"+tc.kind, func(t *testing.T) {
+				t.Parallel()
+				ch := newCheckTimeout(t, config.Check{Type: tc.kind, Spec: config.SpecOf(tc.spec)}, generousTimeout)
+				err, _ := runCheck(t, ch)
+				assertAnswer(t, ch, err, checks.TLS, "not speak TLS", "s3cr3t")
+			})
+		}
 	}
 }

@@ -105,7 +105,7 @@ const (
 	tlsSilentTimeoutHint = "connected, but no answer to the TLS handshake within the timeout: the port may not speak TLS (check the scheme and TLS settings in %s), or the server is hung"
 	connectTimeoutHint   = "could not connect within the timeout: the host is down or unreachable, or a firewall drops the packets; check host and port in %s"
 	answerTimeoutHint    = "connected, but no answer within the timeout: the dependency is overloaded, hung or still starting, a proxy or pooler in front of it waits for a server it cannot reach, or the port speaks another protocol"
-	earlyCloseHint       = "the connection was closed right after it opened: the dependency is restarting or at its connection limit (Mosquitto's max_connections closes new clients without a word), a load balancer in front of it has no server for it (HAProxy), or the port in %s speaks another protocol (or wants TLS)"
+	earlyCloseHint       = "the connection was closed right after it opened: the dependency is restarting or at its connection limit, a load balancer in front of it has no server for it (HAProxy), or the port in %s speaks another protocol (or wants TLS)"
 )
 
 // locate gives a timeout or a reset the hint of the layer the trace saw, unless the kind set its own.
