@@ -408,12 +408,16 @@ func TestPostgresQueryWaitsOnALock(t *testing.T) {
 	app := "healthgate-lockwait-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	url := withParams(t, pg, "sslmode=disable&application_name="+app)
 	ch := newCheckTimeout(t, config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": url, "query": fmt.Sprintf("SELECT pg_advisory_lock(%d)", lock)})}, time.Second)
-	err, _ := runCheck(t, ch)
-	assertAnswer(t, ch, err, checks.Timeout, "the query did not finish within the timeout: it waits on a lock another session holds", "no secret here")
-	checktest.Eventually(t, 10*time.Second, "the check's query to stop waiting on the lock", func() bool {
-		var n int
-		return holder.QueryRow(t.Context(), "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'", app).Scan(&n) == nil && n == 0
-	})
+	// Run after run, as serve runs it: every run's cancel request is sent (the one before was a cancel
+	// connection the server closed, not a connection that broke before its startup, which excuses one).
+	for run := range 3 {
+		err, _ := runCheck(t, ch)
+		assertAnswer(t, ch, err, checks.Timeout, "the query did not finish within the timeout: it waits on a lock another session holds", "no secret here")
+		checktest.Eventually(t, 10*time.Second, fmt.Sprintf("run %d's query to stop waiting on the lock", run+1), func() bool {
+			var n int
+			return holder.QueryRow(t.Context(), "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'", app).Scan(&n) == nil && n == 0
+		})
+	}
 }
 
 // TestPostgresBannerAllocatesNothing: another protocol's banner on the port reads as a message header

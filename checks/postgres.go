@@ -302,8 +302,9 @@ type openConns struct {
 	broke map[string][]time.Time
 }
 
-// add tracks conn, or closes it when closeAll has run.
-func (o *openConns) add(conn net.Conn) (net.Conn, error) {
+// add tracks conn, or closes it when closeAll has run. cancel says conn carries a cancel request, which
+// has no startup: the server closes it once it read the request, and that end is no break (note).
+func (o *openConns) add(conn net.Conn, cancel bool) (net.Conn, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.closed {
@@ -314,6 +315,7 @@ func (o *openConns) add(conn net.Conn) (net.Conn, error) {
 		o.conns = map[*openConn]struct{}{}
 	}
 	c := &openConn{Conn: conn, set: o}
+	c.started.Store(cancel)
 	o.conns[c] = struct{}{}
 	return c, nil
 }
@@ -334,7 +336,8 @@ type openConn struct {
 	net.Conn
 	set *openConns
 	// started is set once the connection's startup finished (AfterConnect): it has a backend, whose key a
-	// cancel request can name. broken is set when a read or write failed (not at a deadline) before then.
+	// cancel request can name; a cancel request's own connection is started from the first. broken is
+	// set when a read or write failed (not at a deadline) before then.
 	started, broken atomic.Bool
 }
 
@@ -437,14 +440,19 @@ func postgresPoolConfig(pc *pgxpool.Config, timeout time.Duration, watch *dialWa
 	dialer := &net.Dialer{KeepAlive: 5 * time.Minute} // as pgconn's default
 	// Every connection, cancel requests' included, is tracked, for the pool's close.
 	pc.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		if traceOf(ctx) == nil && conns.uselessCancel(network, addr) {
+		cancel := traceOf(ctx) == nil
+		if cancel && conns.uselessCancel(network, addr) {
 			return nil, errUselessCancel
 		}
 		conn, err := watch.dial(ctx, dialer, network, addr)
 		if err != nil {
 			return nil, err
 		}
-		return conns.add(conn)
+		// A cancel request's connection ends with the server's EOF once it read the request: counted as
+		// a break before a startup, it excused the next cancel request, which was not sent, and every
+		// other timed-out query ran on, past the run, on the server (a query waiting on a migration's
+		// lock: one more backend stuck every two runs).
+		return conns.add(conn, cancel)
 	}
 	pc.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
 		markStarted(c.PgConn().Conn())
