@@ -469,16 +469,18 @@ func (p *Peers) otherAnswered(addr string) {
 // answer), without the addresses that answered as this process within selfFor. The slice is the
 // caller's.
 func (p *Peers) addresses(ctx context.Context) []string {
+	lctx, cancel := lookupBudget(ctx)
+	defer cancel()
 	select {
 	case p.resolving <- struct{}{}:
 		p.mu.Lock()
 		stale := time.Now().After(p.expires)
 		p.mu.Unlock()
 		if stale {
-			p.resolve(ctx)
+			p.resolve(lctx)
 		}
 		<-p.resolving
-	case <-ctx.Done(): // waited for another round's lookup until the end of this one
+	case <-lctx.Done(): // waited for another round's lookup as long as this one's could take
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -504,22 +506,49 @@ func (p *Peers) addresses(ctx context.Context) []string {
 	return out
 }
 
-// resolve looks up every dns:/// peer. A failed lookup keeps the peer's last good answer for up to
-// keepStale (none before: its pods are not heard); the problem is logged once until it changes. A round
-// called off meanwhile (ctx cancelled) leaves everything as it was.
+// lookupBudget bounds a round's DNS lookup to half the time the round has left: a DNS server that does
+// not answer (its packets dropped, a resolver starved of CPU) took all of it, and the addresses of the
+// last answer, kept for just that case (keepStale), were asked with the round already over: every peer
+// unheard, and a check failing open closed, round after round, although every peer answered.
+func lookupBudget(ctx context.Context) (context.Context, context.CancelFunc) {
+	if dl, ok := ctx.Deadline(); ok {
+		return context.WithDeadline(ctx, time.Now().Add(time.Until(dl)/2))
+	}
+	return context.WithCancel(ctx)
+}
+
+// resolve looks up every dns:/// peer, in parallel. A failed lookup keeps the peer's last good answer
+// for up to keepStale (none before: its pods are not heard); the problem is logged once until it
+// changes. A round called off meanwhile (ctx cancelled) leaves everything as it was.
 func (p *Peers) resolve(ctx context.Context) {
 	var problems []string
 	now := time.Now()
 	p.mu.Lock()
 	last, keep := p.resolved, p.keepStale // the map is replaced below, never changed in place
 	p.mu.Unlock()
+	type found struct {
+		ips []net.IPAddr
+		err error
+	}
+	answers := make([]found, len(p.opts.Peers))
+	var wg sync.WaitGroup
+	for i, peer := range p.opts.Peers {
+		if peer.DNS {
+			host, _, _ := net.SplitHostPort(peer.Addr) // validated by config
+			wg.Go(func() {
+				ips, err := resolver(peer.Server).LookupIPAddr(ctx, host)
+				answers[i] = found{ips, err}
+			})
+		}
+	}
+	wg.Wait()
 	fresh := map[string]lookup{}
-	for _, peer := range p.opts.Peers {
+	for i, peer := range p.opts.Peers {
 		if !peer.DNS {
 			continue
 		}
-		host, port, _ := net.SplitHostPort(peer.Addr) // validated by config
-		ips, err := resolver(peer.Server).LookupIPAddr(ctx, host)
+		_, port, _ := net.SplitHostPort(peer.Addr)
+		ips, err := answers[i].ips, answers[i].err
 		if err != nil && errors.Is(ctx.Err(), context.Canceled) {
 			// The round was called off (a reload replaced its check, or shutdown): that says nothing
 			// about DNS. Nothing is recorded, so the next round resolves at once.

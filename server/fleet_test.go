@@ -375,12 +375,19 @@ func TestFailOpenAnswers(t *testing.T) {
 }
 
 // TestPeersDNSKeepsLastAnswer: a lookup that fails after a good one keeps asking the addresses of the last
-// answer (a DNS hiccup must not make every peer unheard and close a fail-open), for at most keepStale.
+// answer (a DNS hiccup must not make every peer unheard and close a fail-open), for at most keepStale;
+// also when the DNS server does not answer at all, whose lookup took the whole round and left none of it
+// to ask those addresses in.
 func TestPeersDNSKeepsLastAnswer(t *testing.T) {
 	peer := newPeer(t, fleetJSON("other", map[string]monitor.State{"db": monitor.Failing}))
 	_, port, _ := net.SplitHostPort(addrOf(peer.Server))
-	var broken atomic.Bool
+	var broken, silent atomic.Bool
+	answer := make(chan struct{}) // while silent, queries wait for it
 	dns := checktest.ServeDNS(t, "127.0.0.1:0", func(name string) ([]netip.Addr, dnsmessage.RCode) {
+		if silent.Load() {
+			<-answer // then the failure, late: the resolver's goroutines, which outlive the lookup, end
+			return nil, dnsmessage.RCodeServerFailure
+		}
 		switch {
 		case broken.Load():
 			return nil, dnsmessage.RCodeServerFailure
@@ -413,6 +420,13 @@ func TestPeersDNSKeepsLastAnswer(t *testing.T) {
 	}
 	if resolveErrors.Load() == 0 {
 		t.Fatal("the failed lookup was not counted")
+	}
+	silent.Store(true)
+	a, f := ask()
+	silent.Store(false)
+	close(answer)
+	if a != 1 || f != 1 {
+		t.Fatalf("Ask with the DNS server silent = %d, %d; want the peer of the last answer still heard", a, f)
 	}
 	p.mu.Lock()
 	p.keepStale = 0 // the last answer is now too old
