@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -771,5 +772,47 @@ func TestServeReloadMovedCheckPolled(t *testing.T) {
 	m.failing(t, 5)
 	if n := logCount(m.p.log, "configuration reloaded"); n != 0 {
 		t.Errorf("a comment reloaded the configuration (%d reloads):\n%s", n, m.p.log.String())
+	}
+}
+
+// TestServeReloadWaitsForAMissingFile: a configuration refused because a file it names does not exist yet
+// (a Secret's volume updated after the ConfigMap's) is loaded by the poll once the file appears, with no
+// SIGHUP and no other edit: a tls block's ca_file, and a postgres URL's sslrootcert=, which pgx reads
+// itself (the poll watched only the files that existed).
+func TestServeReloadWaitsForAMissingFile(t *testing.T) {
+	t.Parallel() // waits on the poll
+	pg := checktest.PostgresURL(t)
+	web := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	t.Cleanup(web.Close)
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: web.Certificate().Raw})
+	base := `server: {listen: "127.0.0.1:0", shutdown_delay: 0s}
+defaults: {interval: 300ms, timeout: 200ms}
+checks:
+  - {name: web, type: http, url: "` + web.URL + `"}
+`
+	cm, path := newConfigMapDir(t, base)
+	p := startServeFile(t, path, nil)
+	p.waitCode(t, "/readyz", 503, 10*time.Second) // its certificate is not trusted: started
+	dir := t.TempDir()
+	u, err := url.Parse(pg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, tc := range []struct{ name, check string }{
+		{"webca", `{name: webca, type: http, url: "` + web.URL + `", critical: false, tls: {ca_file: "` + filepath.Join(dir, "webca.pem") + `"}}`},
+		{"pgtls", `{name: pgtls, type: postgres, critical: false, url: "postgres://postgres@` + u.Host + `/test?sslmode=verify-full&sslrootcert=` + filepath.Join(dir, "pgtls.pem") + `"}`},
+	} {
+		base += "  - " + tc.check + "\n"
+		cm.update(t, base)
+		checktest.Eventually(t, 15*time.Second, "the reload that adds "+tc.name+" to be refused", func() bool {
+			return logCount(p.log, "configuration reload refused: still serving the previous configuration") == i+1
+		})
+		replaceFile(t, filepath.Join(dir, tc.name+".pem"), string(certPEM))
+		checktest.Eventually(t, 15*time.Second, tc.name+"'s file to be seen and the configuration loaded", func() bool {
+			return strings.Contains(p.log.String(), `"added":"`+tc.name+`"`)
+		})
+	}
+	if code := p.stop(t); code != 0 {
+		t.Fatalf("serve exited %d; want 0", code)
 	}
 }

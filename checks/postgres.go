@@ -488,10 +488,12 @@ func (s *postgresSpec) filesKey() string {
 	return k
 }
 
-// files are the files filesKey reads (checks.Files).
+// files are the files filesKey reads (checks.Files), and those the URL names that do not exist yet: the
+// reload refused for want of one (sslrootcert= naming a Secret's file that is mounted after the
+// ConfigMap) is tried again when it appears.
 func (s *postgresSpec) files() []string {
 	var paths []string
-	for _, f := range pgFiles(s.URL) {
+	for _, f := range pgFiles(s.URL, true) {
 		paths = append(paths, f.path)
 	}
 	if tlsGiven(s.TLS) {
@@ -536,10 +538,11 @@ type pgFile struct{ key, path string }
 
 // pgFiles are the files pgx would read while parsing raw, found as pgx finds them: the connection
 // string's parameter, else the service's setting, else the variable, else the default under the home
-// directory. A path that does not exist is left out (pgx says so, or skips it); so is the system's
-// roots (sslrootcert=system). A service file is read (bounded) for its service's settings only when it
-// is a file healthgate reads.
-func pgFiles(raw string) []pgFile {
+// directory. A path that does not exist is left out (pgx says so, or skips it), unless missing is set and
+// the path is given (not a default under the home directory, which pgx skips when absent); so is the
+// system's roots (sslrootcert=system). A service file is read (bounded) for its service's settings only
+// when it is a file healthgate reads.
+func pgFiles(raw string, missing bool) []pgFile {
 	params := pgParams(raw)
 	home, _ := os.UserHomeDir()
 	service := map[string]string{}
@@ -556,13 +559,14 @@ func pgFiles(raw string) []pgFile {
 		if !ok {
 			path, ok = os.LookupEnv(f.env)
 		}
+		given := ok
 		if !ok && home != "" {
 			path = filepath.Join(home, f.home)
 		}
 		if path == "" || path == "system" {
 			continue
 		}
-		if _, err := os.Stat(path); err != nil {
+		if _, err := os.Stat(path); err != nil && !(missing && given) {
 			continue
 		}
 		files = append(files, pgFile{f.key, path})
@@ -590,7 +594,7 @@ func pgFiles(raw string) []pgFile {
 // for ever, and with it a reload and the shutdown that waits for the reload.
 func pgFilesRead(raw string) (key, problem string) {
 	var b strings.Builder
-	for _, f := range pgFiles(raw) {
+	for _, f := range pgFiles(raw, false) {
 		data, err := config.ReadFile(f.path, config.BundleFileLimit)
 		if err != nil {
 			if problem == "" {
