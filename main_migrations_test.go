@@ -458,6 +458,37 @@ func TestServeReloadAddedCheckMigrations(t *testing.T) {
 	})
 }
 
+// TestServeReloadRestoredCheckMigrations: a check the process started with, removed by a reload and
+// restored by the next (a bad ConfigMap edit rolled back), is the same check and gets its migrations
+// block back; it came back without it ("a check added by a reload"), its schema gate gone until a
+// restart.
+func TestServeReloadRestoredCheckMigrations(t *testing.T) {
+	t.Parallel() // a schema of its own; waits on reloads
+	_, pg := migrationsSchema(t, "1", "2", "3")
+	path := filepath.Join(t.TempDir(), "healthgate.yaml")
+	keep := fmt.Sprintf("  - {name: keep, type: postgres, url: %q}\n", pg)
+	db := fmt.Sprintf("  - {name: db, type: postgres, url: %q, migrations: {tool: rails, version: \"4\"}}\n", pg)
+	writeServeChecks(t, path, keep+db)
+	p := startServeFile(t, path, nil)
+	schema503 := func(what string) {
+		t.Helper()
+		checktest.Eventually(t, 10*time.Second, what, func() bool {
+			r := p.probe(t, "/readyz/db?verbose")
+			return r.code == 503 && strings.Contains(r.body, "schema at version 3")
+		})
+	}
+	schema503("db 503 with the schema reason (version 4 is not applied)")
+	for i, checks := range []string{keep, keep + db} {
+		writeServeChecks(t, path, checks)
+		p.sigs <- syscall.SIGHUP
+		checktest.Eventually(t, 10*time.Second, "the reload", func() bool { return logCount(p.log, "configuration reloaded") > i })
+	}
+	schema503("the restored db 503 with the schema reason, as it started")
+	if strings.Contains(p.log.String(), "migrations of a check added by a reload") {
+		t.Errorf("the restored check was taken for one the process did not start with:\n%s", p.log.String())
+	}
+}
+
 // writeServeChecks replaces the configuration at path with one that serves on a free port, runs checks
 // every second, and has the checks given (YAML list items, each line indented by two spaces).
 func writeServeChecks(t *testing.T, path, checks string) {

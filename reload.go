@@ -46,6 +46,10 @@ type reloader struct {
 	mon      *monitor.Monitor
 	handler  *server.Handler
 
+	// started is the configuration the process started with, whose checks' migrations blocks are the
+	// ones it keeps (restartOnly).
+	started *config.Config
+
 	// Owned by the goroutine that runs run (before it starts: by cmdServe).
 	cfg      *config.Config
 	cs       []*checks.Check
@@ -377,13 +381,15 @@ func (rl *reloader) restartOnly(cfg *config.Config) {
 	// going): taking its version would fail every old pod with `schema` until the migration Job ends,
 	// and empty the Service during the deploy. So the block stays as the process started with it; a
 	// check the process did not start with (added, renamed, or of another type under its name) runs
-	// without one until a restart: that release's ConfigMap adds it to the old pods as well.
-	running := make(map[string]config.Check, len(rl.cfg.Checks))
-	for _, c := range rl.cfg.Checks {
-		running[c.Name] = c
+	// without one until a restart: that release's ConfigMap adds it to the old pods as well. A check it
+	// started with, removed by a reload and restored by another (a bad edit rolled back), is the same
+	// check: compared with the running configuration instead, it came back without its block.
+	first := make(map[string]config.Check, len(rl.started.Checks))
+	for _, c := range rl.started.Checks {
+		first[c.Name] = c
 	}
 	for i, c := range cfg.Checks {
-		was, ok := running[c.Name]
+		was, ok := first[c.Name]
 		if !ok || was.Type != c.Type {
 			if adopted, changed := c.Adopt(config.Check{}, "migrations"); changed {
 				rl.log.Warn("migrations of a check added by a reload: it needs a restart (what this pod's app needs from the schema); the check runs without migrations until then", "check", c.Name)

@@ -93,7 +93,7 @@ func cmdServe(ctx context.Context, args []string, lookup env, again, hup <-chan 
 
 	v := readVersion()
 	metrics := server.NewMetrics(server.BuildInfo{Version: v.Version, Revision: v.Revision})
-	rl := &reloader{path: path, lookup: lookup, listen: *listen, log: log, metrics: metrics, instance: server.NewInstanceID(), cfg: cfg, cs: cs, watch: watch}
+	rl := &reloader{path: path, lookup: lookup, listen: *listen, log: log, metrics: metrics, instance: server.NewInstanceID(), started: cfg, cfg: cfg, cs: cs, watch: watch}
 	defer rl.close() // the checks and peer client in use when serve ends
 	monOpts := monitor.Options{Logger: log, OnRun: metrics.Observe}
 	srvOpts := server.Options{Metrics: metrics}
