@@ -331,6 +331,10 @@ func TestPostgresServerAnswers(t *testing.T) {
 		{name: "failing query", url: pg, query: "SELECT 1/0", want: checks.Query},
 		{name: "read-only session", url: pg, query: "SET TRANSACTION READ ONLY; CREATE TEMP TABLE healthgate_t (a int)", want: checks.ReadOnly, hint: "read-only"},
 		{name: "unknown URL parameter", url: withParams(t, pg, "api_key=s3cr3t-pw"), want: checks.Query, hint: "URL parameter"},
+		// The server quotes the value of a setting it refuses: one named like a secret is not shown.
+		{name: "secret-named setting refused", url: withParams(t, pg, "password_encryption=s3cr3t-pw"), want: checks.Query, hint: "URL parameter"},
+		{name: "secret-named setting refused in options", url: withParams(t, pg, "options=-c%20session_replication_role%3Ds3cr3t-pw"), want: checks.Query, hint: "URL parameter"},
+		{name: "secret-named setting refused in a DSN", url: "host=" + hostOnly(t, pg) + " port=" + portOnly(t, pg) + " user=postgres dbname=test sslmode=disable password_encryption=s3cr3t-pw", want: checks.Query, hint: "URL parameter"},
 		{name: "dns", url: checktest.WithHost(t, pg, "healthgate-test.invalid:5432"), want: checks.DNS, hint: "does not resolve"},
 		// A CA that signed nothing: verifying any server against it fails.
 		{name: "untrusted certificate", url: withParams(t, pg, "sslmode=verify-full&sslrootcert="+newPKI(t).otherCA), want: checks.TLS},

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -965,6 +966,36 @@ const (
 	targetStandbyHint = "no host in %s is the standby that target_session_attrs asks for (standby, read-only): those that answered are primaries or take writes. List a standby's host, or ask for prefer-standby to fall back to the primary"
 )
 
+const postgresNoConnectHint = "the credentials were accepted, but the role has no CONNECT privilege on this database (revoked from PUBLIC): GRANT CONNECT ON DATABASE ... TO the role, or check the user and database in %s"
+
+// settingNamed finds the setting a server's refusal names: invalid value for parameter "name": "value".
+var settingNamed = regexp.MustCompile(`parameter "([^"]*)"`)
+
+// quoted is a double-quoted string of a server's message.
+var quoted = regexp.MustCompile(`"[^"]*"`)
+
+// hideSecretSetting hides the values a server's refusal of a setting quotes, when the setting's name marks
+// a secret (password_encryption=..., session_...: the README's rule for URL parameters), as the url itself
+// is redacted: "invalid value for parameter \"password_encryption\": \"s3cr3t\"" showed the value. The
+// chain keeps a copy of the server's error, without it.
+func hideSecretSetting(err error, pgErr *pgconn.PgError) error {
+	m := settingNamed.FindStringSubmatch(pgErr.Message)
+	if m == nil || !isSecretName(m[1]) {
+		return err
+	}
+	hide := func(s string) string {
+		return quoted.ReplaceAllStringFunc(s, func(q string) string {
+			if q == `"`+m[1]+`"` {
+				return q
+			}
+			return `"xxxxx"`
+		})
+	}
+	shown := *pgErr
+	shown.Message, shown.Detail, shown.Where = hide(pgErr.Message), "", ""
+	return &flatError{msg: hide(err.Error()), err: &shown}
+}
+
 // classifyPostgres maps SQLSTATEs to classes; anything else is classified by its transport cause.
 // pgx's messages name user, host and database but never the password.
 func classifyPostgres(err error) error {
@@ -1006,10 +1037,15 @@ func classifyPostgres(err error) error {
 			return &Error{Class: Auth, Err: err, Hint: "database does not exist: check the database name in %s (or create it)"}
 		case pgErr.Code == "25006":
 			return &Error{Class: ReadOnly, Err: err, Hint: "the server or the role is read-only (a standby, or default_transaction_read_only): point %s at the primary, or check the role's settings"}
+		case pgErr.Code == "42501" && pgErr.Severity == "FATAL":
+			// insufficient_privilege at the login ("permission denied for database"): the role lacks
+			// CONNECT on the database (revoked from PUBLIC). No SQL ran: the generic query hint said
+			// "check the SQL".
+			return &Error{Class: Auth, Err: err, Hint: postgresNoConnectHint}
 		case (pgErr.Code == "42704" || pgErr.Code == "22023") && strings.Contains(pgErr.Message, "parameter"):
 			// pgx sends unknown URL parameters (?api_key=...) as session settings, and the server
 			// refuses them when connecting: not the query's fault.
-			return &Error{Class: Query, Err: err, Hint: "the server refused a setting given as a URL parameter: remove or fix it in %s"}
+			return &Error{Class: Query, Err: hideSecretSetting(err, pgErr), Hint: "the server refused a setting given as a URL parameter: remove or fix it in %s"}
 		case pgErr.Code == "57014":
 			// query_canceled: the server's own statement_timeout (a URL parameter, or the role's or the
 			// database's setting), or a cancel by an administrator; not pgx's at the run's deadline, which
