@@ -1133,7 +1133,9 @@ func classifyMySQL(err error) error {
 			}
 		case 1053, 1077, 1078, 1079, 1080: // shutdown in progress, normal shutdown, ..., forcing close
 			return &Error{Class: NotReady, Err: err, Hint: "the server is shutting down: it should clear when it is back"}
-		case 1045, 1044, 1130, 1251, 1698: // access denied (password; to the database), host not allowed, auth protocol, no password for a socket-only user
+		case 1044: // access denied to the database: the password was right (it said "check the password")
+			return &Error{Class: Auth, Err: err, Hint: "the user logged in, but has no privilege on this database: GRANT the user a privilege on it (SELECT ON db.*, or on one of its tables), or check the database in %s"}
+		case 1045, 1130, 1251, 1698: // access denied (password), host not allowed, auth protocol, no password for a socket-only user
 			return &Error{Class: Auth, Err: err}
 		case 1129: // host blocked after many connection errors
 			return &Error{Class: Auth, Err: err, Hint: "the server blocks this host after too many connection errors: run FLUSH HOSTS (mysqladmin flush-hosts) and check what fails to connect"}

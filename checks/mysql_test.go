@@ -445,7 +445,7 @@ func TestMySQLPrivileges(t *testing.T) {
 		{name: "unix socket", url: "root@unix(" + sock + ")/app"},
 		{name: "user with SELECT", url: "mysql://mon:s3cr3t-pw@" + addr + "/app"},
 		{name: "wrong password (1045)", url: "mysql://mon:not-the-s3cr3t-pw@" + addr + "/app", want: checks.Auth, hint: "credentials"},
-		{name: "database not granted (1044)", url: "mysql://mon:s3cr3t-pw@" + addr + "/other", want: checks.Auth},
+		{name: "database not granted (1044)", url: "mysql://mon:s3cr3t-pw@" + addr + "/other", want: checks.Auth, hint: "the user logged in, but has no privilege on this database"},
 		{name: "no privilege for the replica status (1227)", url: "mysql://mon:s3cr3t-pw@" + addr + "/app", maxLag: time.Minute, want: checks.Query, hint: "REPLICA MONITOR"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
