@@ -161,7 +161,7 @@ func buildMySQL(c config.Check, s *mysqlSpec) (prober, string, config.Errors) {
 			return nil, nil, err
 		}
 		sp.db = db
-		return sp, func() { sp.life.end(); _ = db.Close() }, nil
+		return sp, func() { sp.life.end(); sp.killOrphans(c.Timeout); _ = db.Close() }, nil
 	})
 	if err != nil {
 		return nil, "", config.Errors{c.Src.Errorf("url", "cannot build a connection pool: %s", dsnCause(err, ""))}
@@ -245,6 +245,27 @@ type mysqlPool struct {
 	watch    dialWatch
 	greeting mysqlGreeting
 	life     *clientLife
+}
+
+// killOrphans stops, as the pool closes, the queries its runs gave up on that no next run will stop (a
+// one-shot check, a wait that ended): each `healthgate check` of an incident left one more running. It
+// takes at most timeout, and at most a second: the process is on its way out.
+func (sp *mysqlPool) killOrphans(timeout time.Duration) {
+	t := &sp.greeting.threads
+	t.mu.Lock()
+	n := len(t.orphans)
+	t.mu.Unlock()
+	if n == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), min(timeout, time.Second))
+	defer cancel()
+	conn, err := sp.db.Conn(ctx)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	t.kill(ctx, conn)
 }
 
 // mysqlGreeting is what new connections said first, when it was not MySQL. The server speaks first: a packet header (3 bytes of length, the sequence number 0) and then the handshake's

@@ -886,4 +886,14 @@ func TestMySQLTimedOutQueryKilled(t *testing.T) {
 	if _, done := checktest.Poll(5*time.Second, 50*time.Millisecond, func() bool { return running() == 0 }); !done {
 		t.Fatalf("%d queries still run on the server after a run of a check that shares the pool; want none", running())
 	}
+	// One run, then the check closed (healthgate check, a wait that ends): no next run kills its query,
+	// the close does. Each `check` in an incident left one more running. (Its URL differs, so its pool is
+	// its own, and closes with it.)
+	once := newCheckTimeout(t, config.Check{Name: "once", Type: "mysql", Spec: config.SpecOf(map[string]any{"url": my + "?timeout=5s", "query": slow})}, time.Second)
+	err, _ = runCheck(t, once)
+	assertClass(t, err, checks.Timeout)
+	once.Close()
+	if _, done := checktest.Poll(5*time.Second, 50*time.Millisecond, func() bool { return running() == 0 }); !done {
+		t.Fatalf("%d queries still run on the server after the check that gave up on it closed; want none", running())
+	}
 }
