@@ -114,9 +114,10 @@ func jsonLogger(w io.Writer, opts *slog.HandlerOptions) *slog.Logger {
 func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
+	asValue := flagAsValue(fs, args)
 	err := fs.Parse(args)
 	switch {
-	case err == nil:
+	case err == nil && asValue == "":
 		return nil
 	case errors.Is(err, flag.ErrHelp):
 		printFlags(fs, stdout)
@@ -125,15 +126,65 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 	// The flags after the bad one are read all the same, their errors dropped: those that say how to
 	// report this one (check's --output json, wait's --log-format json) count wherever they stand.
 	// (A bad syntax, ---x, leaves its argument unread: the loop ends there.)
-	for rest := fs.Args(); fs.Parse(rest) != nil && len(fs.Args()) < len(rest); rest = fs.Args() {
+	for rest := fs.Args(); err != nil && fs.Parse(rest) != nil && len(fs.Args()) < len(rest); rest = fs.Args() {
 	}
-	return exitf(exitUsage, "%s\nRun \"%s --help\" for its flags.", gnuFlagError(err), fs.Name())
+	msg := asValue
+	if msg == "" {
+		msg = gnuFlagError(err, args)
+	}
+	return exitf(exitUsage, "%s\nRun \"%s --help\" for its flags.", msg, fs.Name())
 }
 
-// gnuFlagError rewords the flag package's errors with --name.
-func gnuFlagError(err error) string {
+// flagAsValue finds a flag that takes a value followed by another of the command's flags where its value
+// should be: the flag package takes that flag as the value, and said something else (`--postgres
+// $DATABASE_URL --redis URL` with the variable unset and unquoted: "--postgres: invalid keyword/value",
+// and the next URL "an unexpected argument"). "" when there is none before the command (after --).
+func flagAsValue(fs *flag.FlagSet, args []string) string {
+	flagName := func(a string) (string, bool) {
+		name, ok := strings.CutPrefix(a, "--")
+		if !ok {
+			name, ok = strings.CutPrefix(a, "-")
+		}
+		return name, ok && name != ""
+	}
+	for i := 0; i < len(args)-1; i++ {
+		name, ok := flagName(args[i])
+		if args[i] == "--" {
+			return ""
+		}
+		if !ok || strings.Contains(name, "=") {
+			continue
+		}
+		f := fs.Lookup(name)
+		if f == nil {
+			continue
+		}
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+			continue
+		}
+		next := args[i+1]
+		nextName, isFlag := flagName(next)
+		nextName, _, _ = strings.Cut(nextName, "=")
+		switch {
+		case next == "--":
+			return "--" + name + ": needs a value (the next argument is --, which starts the command)"
+		case isFlag && fs.Lookup(nextName) != nil:
+			return fmt.Sprintf("--%s: needs a value, and the next argument is the flag %s (a variable that is empty or unset, and not quoted? --%s \"$VAR\" says so)", name, next, name)
+		}
+		i++ // the value
+	}
+	return ""
+}
+
+// gnuFlagError rewords the flag package's errors with --name (or -name, as it was written in args).
+func gnuFlagError(err error, args []string) string {
 	msg := err.Error()
 	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		for _, a := range args {
+			if a == "-"+name || strings.HasPrefix(a, "-"+name+"=") {
+				return "unknown flag -" + name
+			}
+		}
 		return "unknown flag --" + name
 	}
 	if name, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {

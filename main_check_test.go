@@ -210,7 +210,7 @@ func TestCheckReasonClassesText(t *testing.T) {
 		{"redis-password", "auth WRONGPASS"},
 		{"http-500", "status 500 from http://127.0.0.1:"},
 		{"http-500", "api_key=xxxxx — the dependency answered, but not as expected"},
-		{"tls-to-plain", "— the TLS handshake failed"},
+		{"tls-to-plain", "— the server answered the TLS handshake with something else, or closed the connection: the port may not speak TLS"},
 	}
 	for _, tc := range tests {
 		if !strings.Contains(rows[tc.name], tc.want) {

@@ -669,7 +669,7 @@ func TestReloadSeriesBornAtZero(t *testing.T) {
 	var wg sync.WaitGroup
 	wg.Go(func() { mon.Run(ctx) })
 	rl := &reloader{path: path, lookup: lookup, log: slog.New(slog.DiscardHandler), metrics: metrics,
-		instance: server.NewInstanceID(), mon: mon, handler: h, cfg: cfg, cs: cs}
+		instance: server.NewInstanceID(), mon: mon, handler: h, started: cfg, cfg: cfg, cs: cs}
 	t.Cleanup(func() {
 		stop()
 		wg.Wait()
