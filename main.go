@@ -34,6 +34,7 @@ const (
 	exitNotFound      = 127 // the command after -- was not found
 	exitSIGHUP        = 129
 	exitSIGINT        = 130
+	exitSIGQUIT       = 131 // wait, check: serve keeps Go's SIGQUIT, a dump of its goroutines
 	exitSIGTERM       = 143
 )
 
@@ -56,10 +57,17 @@ func main() {
 // stop a wait or a check that its parent meant to be immune to it, and, since execve resets a caught
 // signal to its default but keeps an ignored one ignored, would make the command after `wait --` die of
 // it, where `nohup healthgate wait ... -- app` (as `nohup env ... app`) must leave the app ignoring it.
-// serve's SIGHUP is a reload request, not a stop: it is caught all the same.
+// serve's SIGHUP is a reload request, not a stop: it is caught all the same. wait and check stop on
+// SIGQUIT too, as on SIGTERM (a container whose image says STOPSIGNAL SIGQUIT, as nginx's does, stopped
+// during the wait): Go's own answer is a dump of every goroutine and exit 2, the code of bad usage. serve
+// leaves it to Go: that dump is how a hung server is looked into.
 func notifySignals(sigs chan<- os.Signal, args []string) {
 	serve := len(args) > 0 && args[0] == "serve"
-	for _, s := range []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP} {
+	stops := []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP}
+	if !serve {
+		stops = append(stops, syscall.SIGQUIT)
+	}
+	for _, s := range stops {
 		if signal.Ignored(s) && !(serve && s == syscall.SIGHUP) {
 			continue
 		}
@@ -204,8 +212,8 @@ type signalError struct{ sig os.Signal }
 
 func (e signalError) Error() string { return "received " + e.sig.String() }
 
-// signalExit returns 129/130/143 when ctx was cancelled by SIGHUP/SIGINT/SIGTERM (128 + the signal,
-// the shell's convention).
+// signalExit returns 129/130/131/143 when ctx was cancelled by SIGHUP/SIGINT/SIGQUIT/SIGTERM (128 + the
+// signal, the shell's convention).
 func signalExit(ctx context.Context) (int, bool) {
 	var se signalError
 	if !errors.As(context.Cause(ctx), &se) {
@@ -216,6 +224,8 @@ func signalExit(ctx context.Context) (int, bool) {
 		return exitSIGINT, true
 	case syscall.SIGHUP:
 		return exitSIGHUP, true
+	case syscall.SIGQUIT:
+		return exitSIGQUIT, true
 	}
 	return exitSIGTERM, true
 }

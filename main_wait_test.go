@@ -617,12 +617,13 @@ func TestWaitEnvironment(t *testing.T) {
 	}
 }
 
-// SIGINT/SIGTERM stop the wait at once with 130/143 (in-process: the signal channel run() watches).
+// SIGINT/SIGTERM stop the wait at once with 130/143 (in-process: the signal channel run() watches); SIGHUP
+// and SIGQUIT with 129 and 131 (SIGQUIT was Go's: a dump of every goroutine, and exit 2).
 func TestWaitSignalInProcess(t *testing.T) {
 	for _, tc := range []struct {
 		sig  os.Signal
 		want int
-	}{{syscall.SIGTERM, exitSIGTERM}, {syscall.SIGINT, exitSIGINT}, {syscall.SIGHUP, exitSIGHUP}} {
+	}{{syscall.SIGTERM, exitSIGTERM}, {syscall.SIGINT, exitSIGINT}, {syscall.SIGHUP, exitSIGHUP}, {syscall.SIGQUIT, exitSIGQUIT}} {
 		t.Run(tc.sig.String(), func(t *testing.T) {
 			inv := start(t, noEnv, "wait", "--tcp", checktest.ClosedAddr(t), "--timeout", "0")
 			checktest.Eventually(t, 5*time.Second, "waiting", func() bool { return strings.Contains(inv.stderr.String(), "waiting for tcp") })
@@ -650,7 +651,7 @@ func TestWaitSignalProcess(t *testing.T) {
 	for _, tc := range []struct {
 		sig  syscall.Signal
 		want int
-	}{{syscall.SIGTERM, exitSIGTERM}, {syscall.SIGINT, exitSIGINT}, {syscall.SIGHUP, exitSIGHUP}} {
+	}{{syscall.SIGTERM, exitSIGTERM}, {syscall.SIGINT, exitSIGINT}, {syscall.SIGHUP, exitSIGHUP}, {syscall.SIGQUIT, exitSIGQUIT}} {
 		t.Run(tc.sig.String(), func(t *testing.T) {
 			var stderr syncBuffer
 			cmd := exec.CommandContext(t.Context(), bin, "wait", "--tcp", checktest.ClosedAddr(t), "--timeout", "0")
