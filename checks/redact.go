@@ -356,7 +356,9 @@ const noSchemeWords = "the scheme is missing: write "
 // nats:4222, user:password@host:5672/vhost), and returns it with scheme:// before it, redacted, to
 // show. net/url refuses some of them ("first path segment in URL cannot contain colon": its words
 // about a path, for an address), and reads the others as a scheme (the host's name, or the user's)
-// and an opaque rest, which a kind reports as a scheme it does not know.
+// and an opaque rest, which a kind reports as a scheme it does not know. A lone user part (TOKEN@host:6379)
+// is shown as xxxxx: written without a scheme, nothing says it is a user's name and not a password or a
+// token (ioredis reads redis://PASSWORD@host so; RedactURL shows the user of a redis:// URL).
 func schemeless(scheme, raw string) (string, bool) {
 	if strings.Contains(raw, "://") || strings.HasPrefix(raw, "/") {
 		return "", false
@@ -365,6 +367,10 @@ func schemeless(scheme, raw string) (string, bool) {
 	u, err := url.Parse(fixed)
 	if err != nil || u.Hostname() == "" || u.Port() == "" {
 		return "", false
+	}
+	if _, hasPassword := u.User.Password(); u.User != nil && !hasPassword {
+		u.User = url.User("xxxxx")
+		fixed = u.String()
 	}
 	return RedactURL(fixed), true
 }

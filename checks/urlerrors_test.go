@@ -43,6 +43,8 @@ func TestURLErrors(t *testing.T) {
 		{"nats", "127.0.0.1:4222", "the scheme is missing: write nats://127.0.0.1:4222", false},
 		{"nats", "nats-server:4222", "not a valid NATS URL: the scheme is missing: write nats://nats-server:4222", false},
 		{"nats", "s3cr3t@127.0.0.1:4222", "the scheme is missing: write nats://xxxxx@127.0.0.1:4222", false}, // a token
+		// ioredis reads a lone user part as the password; written without a scheme, it is not shown.
+		{"redis", "s3cr3t@127.0.0.1:6379", "not a valid redis URL (redis://[user:password@]host:port/db, rediss://... or unix:///path): the scheme is missing: write redis://xxxxx@127.0.0.1:6379", false},
 		{"amqp", "127.0.0.1:5672", "the scheme is missing: write amqp://127.0.0.1:5672", false},
 		{"amqp", "app:s3cr3t@rabbit:5672/prod", "not a valid AMQP URL: the scheme is missing: write amqp://app:xxxxx@rabbit:5672/prod", false},
 		{"amqp", "amqp:5672", "the scheme is missing: write amqp://amqp:5672", false}, // amqp091: localhost
