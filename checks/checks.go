@@ -159,6 +159,9 @@ type kind struct {
 	target target
 	// schemaDesc, when set, is the description of the kind's block in the chart's schema.
 	schemaDesc string
+	// tls names where a check of this kind asks for TLS besides its tls block (the scheme, the URL's
+	// parameters), for the generic tls hint: every kind's words, of which one applies, read as a puzzle.
+	tls string
 }
 
 // register makes a registry entry of a kind's build function, typed by its configuration struct S
@@ -203,30 +206,30 @@ type target struct {
 // kinds is the one registry of check types (adding a kind touches only this package, and the files
 // rendered from it): config knows no type names.
 var kinds = map[string]kind{
-	"postgres": register(kind{component: ComponentDatastore,
+	"postgres": register(kind{tls: "sslmode, sslrootcert", component: ComponentDatastore,
 		target: target{"url", "URL", "a Postgres `URL` (a query must answer", "postgres://healthgate@127.0.0.1:9/healthgate?sslmode=disable"}}, buildPostgres),
-	"mysql": register(kind{component: ComponentDatastore,
+	"mysql": register(kind{tls: "the tls parameter", component: ComponentDatastore,
 		target: target{"url", "URL", "a MySQL or MariaDB `URL` (mysql://user:pw@host:3306/db or user:pw@tcp(host:3306)/db; a query must answer",
 			"mysql://healthgate@127.0.0.1:9/healthgate"},
 		schemaDesc: "A mysql (MySQL or MariaDB) check: the fields healthgate's checks registry accepts for this type. url: mysql://user:pw@host:3306/db or the driver's DSN user:pw@tcp(host:3306)/db."},
 		buildMySQL),
-	"amqp": register(kind{component: ComponentService,
+	"amqp": register(kind{tls: "amqps://", component: ComponentService,
 		target:     target{"url", "URL", "an AMQP 0-9-1 broker (RabbitMQ) `URL` (login and a channel", "amqp://healthgate@127.0.0.1:9/"},
 		schemaDesc: "An amqp check: the fields healthgate's checks registry accepts for this type."}, buildAMQP),
-	"nats": register(kind{component: ComponentService,
+	"nats": register(kind{tls: "tls://", component: ComponentService,
 		target: target{"url", "URL", "a NATS server `URL` (PING must answer PONG", "nats://127.0.0.1:9"}}, buildNATS),
-	"mqtt": register(kind{component: ComponentService,
+	"mqtt": register(kind{tls: "mqtts://", component: ComponentService,
 		target:     target{"url", "URL", "an MQTT broker `URL` (CONNECT must be accepted", "mqtt://127.0.0.1:9"},
 		schemaDesc: "An mqtt check: the fields healthgate's checks registry accepts for this type."}, buildMQTT),
-	"redis": register(kind{component: ComponentDatastore,
+	"redis": register(kind{tls: "rediss://", component: ComponentDatastore,
 		target: target{"url", "URL", "a Redis `URL` (PING must answer PONG; with master_name=, from the master its Sentinels name", "redis://127.0.0.1:9/0"}}, buildRedis),
-	"http": register(kind{component: ComponentService,
+	"http": register(kind{tls: "https://", component: ComponentService,
 		target: target{"url", "URL", "an HTTP `URL` (2xx", "http://127.0.0.1:9/healthz"}}, buildHTTP),
 	"tcp": register(kind{component: ComponentService,
 		target: target{"address", "HOST:PORT", "`HOST:PORT` (a connection must open", "127.0.0.1:9"}}, buildTCP),
 	"memcached": register(kind{component: ComponentDatastore,
 		target: target{"address", "HOST:PORT", "a memcached at `HOST:PORT` (version must answer", "127.0.0.1:9"}}, buildMemcached),
-	"grpc": register(kind{component: ComponentService,
+	"grpc": register(kind{tls: "https://", component: ComponentService,
 		target: target{"address", "HOST:PORT", "a gRPC server at `HOST:PORT` (grpc.health.v1.Health/Check must answer SERVING; plaintext, or TLS with https://HOST:PORT", "127.0.0.1:9"}}, buildGRPC),
 	"dns": register(kind{component: ComponentService,
 		target: target{"host", "HOST", "the DNS name `HOST` (it must resolve: A/AAAA, system resolver", "localhost"}}, buildDNS),
@@ -612,10 +615,19 @@ func (c *Check) Close() { c.prober.close() }
 // (e.g. "check the user, password and database in DATABASE_URL").
 func (c *Check) Hint(err error) string {
 	field := "url"
-	if k, ok := kinds[c.Type]; ok {
+	k, ok := kinds[c.Type]
+	if ok {
 		field = k.target.field
 	}
-	return Hint(err, c.src.Load().Origin(field))
+	origin := c.src.Load().Origin(field)
+	if e := (*Error)(nil); ok && errors.As(err, &e) && e.Class == TLS && e.Hint == "" {
+		where := "the tls settings"
+		if k.tls != "" {
+			where = k.tls + ", the tls settings"
+		}
+		return fillOrigin("the TLS handshake failed: check the scheme and TLS settings in %s ("+where+"), the CA and the server name", origin)
+	}
+	return Hint(err, origin)
 }
 
 // funcProber runs a Go function: for checks computed in-process, and for tests of what runs checks.

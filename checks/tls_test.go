@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -411,5 +412,48 @@ func TestTLSToAPlainPort(t *testing.T) {
 				assertAnswer(t, ch, err, checks.TLS, "not speak TLS", "s3cr3t")
 			})
 		}
+	}
+}
+
+// TestTLSGenericHintNamesTheKind: a handshake that fails for no reason a hint of its own names (here the
+// server has no certificate to give: an internal_error alert) gets the generic tls hint, in the words of
+// the check's kind: it listed every kind's ("https, rediss, amqps, mqtts, tls://, sslmode"), one of
+// which applied.
+func TestTLSGenericHintNamesTheKind(t *testing.T) {
+	t.Parallel()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+		return nil, errors.New("no certificate")
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _ = c.(*tls.Conn).Handshake(); _ = c.Close() }()
+		}
+	}()
+	addr := ln.Addr().String()
+	for _, tc := range []struct {
+		kind, words string
+		spec        map[string]any
+	}{
+		{"http", "(https://, the tls settings)", map[string]any{"url": "https://" + addr + "/healthz"}},
+		{"redis", "(rediss://, the tls settings)", map[string]any{"url": "rediss://" + addr}},
+		{"amqp", "(amqps://, the tls settings)", map[string]any{"url": "amqps://guest:s3cr3t@" + addr + "/"}},
+		{"mqtt", "(mqtts://, the tls settings)", map[string]any{"url": "mqtts://" + addr}},
+		{"grpc", "(https://, the tls settings)", map[string]any{"address": "https://" + addr}},
+		{"memcached", "(the tls settings)", map[string]any{"address": addr, "tls": config.TLS{}}},
+	} {
+		t.Run(tc.kind, func(t *testing.T) {
+			t.Parallel()
+			ch := newCheckTimeout(t, config.Check{Type: tc.kind, Spec: config.SpecOf(tc.spec)}, generousTimeout)
+			err, _ := runCheck(t, ch)
+			assertAnswer(t, ch, err, checks.TLS, tc.words+", the CA and the server name", "s3cr3t")
+		})
 	}
 }
