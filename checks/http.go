@@ -664,7 +664,7 @@ func (h *httpCheck) redirectedHint(err, cause error) error {
 	}
 	switch e.Class {
 	case DNS, Refused, Timeout, TLS, Reset:
-		e.Hint = "the url answered with a redirect, followed to " + u.Scheme + "://" + u.Host + ", which failed: that server is down or unreachable from here, or the redirect points to the wrong place (an internal host, another port, http for https); check it, or point %s at the final URL"
+		e.Hint = "the URL in %s answered with a redirect, followed to " + u.Scheme + "://" + u.Host + ", which failed: that server is down or unreachable from here, or the redirect points to the wrong place (an internal host, another port, http for https); check it, or point %s at the final URL"
 	}
 	return err
 }

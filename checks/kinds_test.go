@@ -1238,7 +1238,7 @@ func TestHTTPRedirectTargetDown(t *testing.T) {
 	t.Cleanup(srv.Close)
 	ch := newCheckTimeout(t, config.Check{Type: "http", Spec: config.SpecOf(map[string]any{"url": srv.URL + "/healthz", "follow_redirects": true})}, generousTimeout)
 	err, _ := runCheck(t, ch)
-	assertAnswer(t, ch, err, checks.Refused, "the url answered with a redirect, followed to http://"+closed+", which failed", "s3cr3t")
+	assertAnswer(t, ch, err, checks.Refused, "the URL in url answered with a redirect, followed to http://"+closed+", which failed", "s3cr3t")
 	ch = newCheckTimeout(t, config.Check{Type: "http", Spec: config.SpecOf(map[string]any{"url": "http://" + closed + "/healthz", "follow_redirects": true})}, generousTimeout)
 	err, _ = runCheck(t, ch)
 	assertAnswer(t, ch, err, checks.Refused, "nothing listens there yet: is the dependency running, and are host and port in", "s3cr3t")

@@ -129,11 +129,12 @@ func (p *progress) summary(rs []Result, elapsed time.Duration) {
 	}
 	texts := make([]string, len(waiting))
 	for i, w := range waiting {
-		reason := "no answer yet"
-		if w.Reason != "" {
-			reason = w.Reason + " for " + w.For
+		if w.Reason == "" {
+			// No attempt has ended: "no answer yet, 0 attempts" read as if none had been made.
+			texts[i] = w.Check + " (no answer yet: its first attempt is under way)"
+			continue
 		}
-		texts[i] = fmt.Sprintf("%s (%s, %d %s)", w.Check, reason, w.Attempts, plural(w.Attempts, "attempt", "attempts"))
+		texts[i] = fmt.Sprintf("%s (%s for %s, %d %s)", w.Check, w.Reason, w.For, w.Attempts, plural(w.Attempts, "attempt", "attempts"))
 	}
 	fmt.Fprintf(p.w, "still waiting after %s: %d of %d ready; waiting for %s\n", round(elapsed), ready, len(rs), strings.Join(texts, ", "))
 }

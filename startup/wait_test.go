@@ -275,6 +275,22 @@ func TestWaitSummaryWhileWaiting(t *testing.T) {
 	}
 }
 
+// TestWaitSummaryFirstAttempt: a target whose first attempt has not ended is said to be under way, not
+// "no answer yet, 0 attempts", which read as if none had been made (the final table then said 1).
+func TestWaitSummaryFirstAttempt(t *testing.T) {
+	hung := checks.Func(spec("db", 10*time.Second), func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() })
+	var out syncBuffer
+	_, err := startup.Wait(t.Context(), []*checks.Check{hung}, startup.Options{
+		Timeout: 500 * time.Millisecond, Progress: &out, SummaryEvery: 100 * time.Millisecond,
+	})
+	if !errors.Is(err, startup.ErrTimeout) {
+		t.Fatalf("Wait = %v; want ErrTimeout", err)
+	}
+	if !strings.Contains(out.String(), "0 of 1 ready; waiting for db (no answer yet: its first attempt is under way)\n") {
+		t.Errorf("the summary does not say the first attempt is under way:\n%s", out.String())
+	}
+}
+
 // A new line when the reason changes within a class: the hint is what the operator acts on.
 func TestWaitLineWhenHintChanges(t *testing.T) {
 	var runs atomic.Int32
