@@ -681,7 +681,7 @@ func TestReloadSeriesBornAtZero(t *testing.T) {
 	})
 
 	write(fmt.Sprintf("  - {name: db, type: redis, url: \"redis://%s\"}\n  - {name: fresh, type: tcp, address: %q}\n", closed, closed))
-	rl.reload("test")
+	rl.reload(t.Context(), "test")
 	checktest.Eventually(t, 10*time.Second, "the first runs of the new db and of fresh", func() bool {
 		body := scrape()
 		db, _ := metricValue(body, `healthgate_check_runs_total{check="db",result="failure",type="redis"}`)
@@ -814,5 +814,41 @@ checks:
 	}
 	if code := p.stop(t); code != 0 {
 		t.Fatalf("serve exited %d; want 0", code)
+	}
+}
+
+// TestServeReloadCutByTheDrain: a reload under way when the drain starts (waiting for a changed check's
+// first run, on a dependency that does not answer) ends with serve, promptly, and says so; it logged
+// "configuration reloaded" after "drained: stopped serving", of checks whose first run was cut short.
+func TestServeReloadCutByTheDrain(t *testing.T) {
+	t.Parallel() // waits on a reload
+	var dialled atomic.Int32
+	hung := checktest.Serve(t, func(c net.Conn) { dialled.Add(1); _, _ = io.Copy(io.Discard, c) })
+	up := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	t.Cleanup(up.Close)
+	path := filepath.Join(t.TempDir(), "healthgate.yaml")
+	write := func(url string) {
+		t.Helper()
+		replaceFile(t, path, `server: {listen: "127.0.0.1:0", shutdown_delay: 0s}
+checks:
+  - {name: web, type: http, url: "`+url+`", interval: 30s, timeout: 20s}
+`)
+	}
+	write(up.URL)
+	p := startServeFile(t, path, nil)
+	p.waitCode(t, "/readyz", 200, 10*time.Second)
+	write("http://" + hung + "/healthz")
+	p.sigs <- syscall.SIGHUP
+	checktest.Eventually(t, 10*time.Second, "the changed check's first run to reach the silent listener", func() bool { return dialled.Load() > 0 })
+	start := time.Now()
+	if code := p.stop(t); code != 0 {
+		t.Fatalf("serve exited %d; want 0", code)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("serve took %s to stop during a reload; want it to cut the reload short", took)
+	}
+	log := p.log.String()
+	if strings.Contains(log, `"msg":"configuration reloaded"`) || !strings.Contains(log, "configuration reload ended by the shutdown") {
+		t.Errorf("the reload cut by the drain is not said to have ended with serve:\n%s", log)
 	}
 }

@@ -72,10 +72,10 @@ func (rl *reloader) run(ctx context.Context, hup <-chan struct{}) {
 		case <-ctx.Done():
 			return
 		case <-hup:
-			rl.reload("SIGHUP")
+			rl.reload(ctx, "SIGHUP")
 		case <-ticker.C:
 			if rl.path != "" && rl.watch.changed(rl.path, rl.lookup) {
-				rl.reload("file changed")
+				rl.reload(ctx, "file changed")
 			} else if rl.watch.moved != nil {
 				rl.relocate(rl.watch.moved)
 			}
@@ -261,8 +261,10 @@ func (rl *reloader) relocate(cfg *config.Config) {
 	}
 }
 
-// reload loads the configuration again and applies it, or refuses it whole.
-func (rl *reloader) reload(trigger string) {
+// reload loads the configuration again and applies it, or refuses it whole. ctx is run's: a drain that
+// starts while the reload waits for its changed checks' first runs (Replace) cuts those runs short at
+// its end, and the reload is said to have ended with serve, not logged as done after "drained".
+func (rl *reloader) reload(ctx context.Context, trigger string) {
 	if rl.path == "" {
 		rl.log.Warn("reload: nothing to reload: the configuration comes from the environment (DATABASE_URL / REDIS_URL), which a running process cannot re-read; restart to change it",
 			"trigger", trigger)
@@ -338,6 +340,10 @@ func (rl *reloader) reload(trigger string) {
 	}
 	rl.cfg, rl.cs = cfg, next
 	rl.metrics.ConfigLoaded(true, time.Now())
+	if ctx.Err() != nil {
+		rl.log.Info("configuration reload ended by the shutdown: the first runs of its new checks were cut short", "trigger", trigger)
+		return
+	}
 	rl.log.Info("configuration reloaded", "trigger", trigger, "config", rl.path,
 		"added", strings.Join(added, ","), "removed", strings.Join(removed, ","), "changed", strings.Join(changed, ","),
 		"unchanged", len(next)-len(added)-len(changed))
