@@ -3,6 +3,7 @@ package config_test
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -1008,6 +1009,62 @@ checks:
 		if !c.Critical || c.Interval != config.DefaultInterval || c.Timeout == 0 {
 			t.Errorf("check %s: critical %v, interval %v, timeout %v; want the defaults (true, %v, non-zero)", c.Name, c.Critical, c.Interval, c.Timeout, config.DefaultInterval)
 		}
+	}
+}
+
+// TestNullBesideItsFile: a key with no value beside its NAME_file (the shape a Helm template renders for
+// a value left unset: `password:` and `password_file: /run/secrets/pw`) is not written, and the file
+// gives it; a NAME_file with no value reads nothing; a header with no value is not sent. Both at once read
+// "required" and "set together with ...; use one of them", and a null header went out as the text "null".
+func TestNullBesideItsFile(t *testing.T) {
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "pw")
+	mustWrite(t, pw, "s3cr3t-pw\n")
+	url := filepath.Join(dir, "url")
+	mustWrite(t, url, "postgres://app:s3cr3t@db/app\n")
+	path := filepath.Join(dir, "healthgate.yaml")
+	mustWrite(t, path, `server:
+  details: token
+  details_token:
+  details_token_file: `+pw+`
+checks:
+  - {name: a, type: postgres, url: ~, url_file: `+url+`}
+  - {name: b, type: postgres, url_file: `+url+`, url: }
+  - {name: c, type: postgres, url: "postgres://db/app", url_file: ~}
+  - name: d
+    type: memcached
+    address: db:11211
+    username: app
+    password:
+    password_file: `+pw+`
+  - {name: e, type: memcached, address: "db:11211", username: app, password_file: `+pw+`, password: null}
+  - {name: f, type: memcached, address: "db:11211", username: app, password: s3cr3t-pw, password_file: ~}
+  - name: g
+    type: http
+    url: http://db/healthz
+    headers: {X-A: null, X-B: , X-C: ~, X-D: "", Authorization: ~}
+    headers_file: {Authorization: `+pw+`, X-E: ~}
+`)
+	cfg, err := load(t, path, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Server.DetailsToken != "s3cr3t-pw" {
+		t.Errorf("details_token = %q; want the file's", cfg.Server.DetailsToken)
+	}
+	for i, want := range []string{"postgres://app:s3cr3t@db/app", "postgres://app:s3cr3t@db/app", "postgres://db/app"} {
+		if got := field[string](t, cfg.Checks[i], "url"); got != want {
+			t.Errorf("check %s: url = %q; want %q", cfg.Checks[i].Name, got, want)
+		}
+	}
+	for _, c := range cfg.Checks[3:6] {
+		if got := field[string](t, c, "password"); got != "s3cr3t-pw" {
+			t.Errorf("check %s: password = %q; want s3cr3t-pw", c.Name, got)
+		}
+	}
+	headers := field[map[string]string](t, cfg.Checks[6], "headers")
+	if want := map[string]string{"X-D": "", "Authorization": "s3cr3t-pw"}; !maps.Equal(headers, want) {
+		t.Errorf("headers = %q; want %q (no value: not sent)", headers, want)
 	}
 }
 

@@ -253,10 +253,17 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path, key string) {
 			continue
 		}
 		if line, dup := seen[name]; dup {
+			if nullValue(val) {
+				continue // a key with no value is not written: not a second value (url: beside url_file)
+			}
 			d.errorf(k, where, name, "set twice (first on line %d)", line)
 			continue
 		}
-		seen[name] = k.Line
+		if !nullValue(val) {
+			// A key with no value (or ~) counts as not written (as Helm renders an unset value): not
+			// seen, so that its NAME_file may give it, and a second key gives it without "set twice".
+			seen[name] = k.Line
+		}
 		if idx, ok := fields[name]; ok {
 			if errs := d.unreadSpecFile(where, name); errs != nil {
 				d.errs = append(d.errs, errs...)
@@ -272,6 +279,9 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path, key string) {
 		base, isFile := strings.CutSuffix(name, fileSuffix)
 		isFile = isFile && !d.literal
 		if idx, ok := fields[base]; ok && isFile && t.Field(idx).Type.Kind() == reflect.String {
+			if nullValue(val) {
+				continue // url_file: with no value reads nothing: not written
+			}
 			if _, both := seen[base]; both { // one merged in before is replaced: the mapping's own keys win
 				d.errorf(k, where, name, "set together with %s; use one of them", base)
 				continue
@@ -362,6 +372,9 @@ func (d *decoder) fromFileMap(fm fileMap, v reflect.Value, src *Source, where st
 	pairs := d.mapPairs(n, where, fm.key)
 	for i := 0; i+1 < len(pairs); i += 2 {
 		k, val := pairs[i], pairs[i+1]
+		if nullValue(val) {
+			continue // Authorization: ~ in headers_file reads nothing: not written
+		}
 		if v.MapIndex(reflect.ValueOf(k.Value)).IsValid() {
 			d.errorf(k, where, fm.key+"."+k.Value, "set in %s too; use one of them", fm.base)
 			continue
@@ -431,6 +444,14 @@ func (d *decoder) mergeSources(val *yaml.Node, where, key string) []*yaml.Node {
 // nothing after it, or ~): the field counts as not written and its default applies, as a null value
 // means in Kubernetes manifests and Helm values. Read as the type's zero value instead, a blank
 // critical: made a critical check non-critical and a blank shutdown_delay: dropped the drain.
+// nullValue reports whether n (through aliases) is YAML's null: a key written with no value, or ~ or null.
+func nullValue(n *yaml.Node) bool {
+	for n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	return n.Kind == yaml.ScalarNode && n.Tag == "!!null"
+}
+
 func unwritten(val *yaml.Node, f reflect.StructField) bool {
 	for val.Kind == yaml.AliasNode {
 		val = val.Alias
@@ -676,6 +697,11 @@ func (d *decoder) stringMap(n *yaml.Node, v reflect.Value, path, key string) {
 		}
 		if valueless(k, val) {
 			d.errorf(k, path, key, "%s", valuelessWords)
+			continue
+		}
+		if nullValue(val) {
+			// X-Token: ~, or with nothing after it (a Helm value left unset): not written, as a field with
+			// no value is. It was sent as the text "null" or "~", a credential nobody wrote.
 			continue
 		}
 		if val.Kind != yaml.ScalarNode {

@@ -96,6 +96,9 @@ func (d *decoder) specField(k, val *yaml.Node, src *Source, where string, b *spe
 			b.fileMaps = append(b.fileMaps, specFileMap{key: k, node: val, base: base})
 			return
 		}
+		if nullValue(val) {
+			return // password_file: with no value reads nothing: not written
+		}
 		// Written beside the field itself, it is one value given twice; merged in with << (seen nil), only
 		// when the field is not set yet (merge). A field merged in before this key is replaced: the
 		// mapping's own keys win over merged ones, wherever the << stands.
@@ -229,8 +232,16 @@ func (d *decoder) specFileMaps(b *specBuilder, src *Source, where string) {
 		pairs := d.mapPairs(n, where, key)
 		for i := 0; i+1 < len(pairs); i += 2 {
 			k, val := pairs[i], pairs[i+1]
+			if nullValue(val) {
+				continue // Authorization: ~ in headers_file reads nothing: not written
+			}
 			exists := false
 			for j := 0; j+1 < len(m.Content); j += 2 {
+				if m.Content[j].Value == k.Value && nullValue(m.Content[j+1]) {
+					// Authorization: ~ in headers is not written: the file gives it.
+					m.Content = slices.Delete(m.Content, j, j+2)
+					break
+				}
 				exists = exists || m.Content[j].Value == k.Value
 			}
 			if exists {
