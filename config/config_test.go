@@ -1392,6 +1392,42 @@ func TestEmptyFilePath(t *testing.T) {
 	}
 }
 
+// TestEmptySecretFile: a file that holds nothing (an empty Secret key, or only a newline) is refused at its
+// NAME_file, saying so: it read as the field not written ("url: required", "username: needs a password
+// (... or password_file)" of a password_file given), or went out as an empty Authorization header.
+func TestEmptySecretFile(t *testing.T) {
+	dir := t.TempDir()
+	empty, newline := filepath.Join(dir, "empty"), filepath.Join(dir, "newline")
+	mustWrite(t, empty, "")
+	mustWrite(t, newline, "\r\n")
+	data := `server:
+  details: token
+  details_token_file: ` + empty + `
+checks:
+  - {name: a, type: postgres, url_file: ` + newline + `}
+  - {name: b, type: memcached, address: "db:11211", username: app, password_file: ` + empty + `}
+  - {name: c, type: http, url: "http://c/", headers_file: {Authorization: ` + empty + `}}
+`
+	path := filepath.Join(dir, "healthgate.yaml")
+	mustWrite(t, path, data)
+	_, err := load(t, path, env(nil))
+	for _, want := range []string{
+		`server: details_token_file: ` + empty + ` is empty (a Secret's key with no value?)`,
+		`checks[0] "a": url_file: ` + newline + ` is empty`,
+		`checks[1] "b": password_file: ` + empty + ` is empty`,
+		`checks[2] "c": headers_file.Authorization: ` + empty + ` is empty`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("no error %q in:\n%v", want, err)
+		}
+	}
+	for _, not := range []string{"required", "needs a password"} {
+		if err != nil && strings.Contains(err.Error(), not) {
+			t.Errorf("an empty file read as a field not written (%q):\n%v", not, err)
+		}
+	}
+}
+
 // TestFindValidatesTheEnvironment: without a file, the checks DATABASE_URL and REDIS_URL make are
 // validated by their kinds as a file's are: `serve --validate` said "configuration OK" of a DATABASE_URL
 // that `serve` then refused (exit 2), and never showed the password while doing so.

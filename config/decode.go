@@ -585,8 +585,15 @@ func (d *decoder) readSecretFile(n *yaml.Node, where, key string) (data, path st
 	// part of the secret; one saved by a Windows editor or PowerShell (Set-Content -Encoding UTF8) also
 	// begins with a UTF-8 byte order mark, invisible, which is not either (the configuration file's own is
 	// skipped by the YAML parser).
-	text := strings.TrimPrefix(string(raw), "\ufeff")
-	return strings.TrimRight(text, "\r\n"), path, true
+	text := strings.TrimRight(strings.TrimPrefix(string(raw), "\ufeff"), "\r\n")
+	if text == "" {
+		// A Secret's key with no value, mounted as an empty file: it read as the field not written
+		// ("url: required", "username: needs a password (... or password_file)", of a password_file
+		// given), or as an empty Authorization header sent.
+		d.errorf(n, where, key, "%s is empty (a Secret's key with no value?): a value read from a file cannot be empty", path)
+		return "", "", false
+	}
+	return text, path, true
 }
 
 func (d *decoder) scalar(n *yaml.Node, v reflect.Value, path, key string) {
