@@ -216,6 +216,27 @@ func TestInvalidAllAtOnce(t *testing.T) {
 	)
 }
 
+// TestInvalidDefaultHidesNothingElse: an invalid default hides only the comparisons that use it: a
+// failure_threshold of 0 hid every check's own timeout >= interval, reported only once it was fixed.
+func TestInvalidDefaultHidesNothingElse(t *testing.T) {
+	yaml := `defaults: {interval: 5s, timeout: 3s, failure_threshold: 0}
+checks:
+  - {name: a, type: tcp, address: "db:5432", interval: 2s}
+  - {name: b, type: tcp, address: "db:5432"}
+  - {name: c, type: tcp, address: "db:5432", timeout: 6s}
+`
+	_, err := config.Parse("f.yaml", []byte(yaml), env(nil))
+	expectErrors(t, err,
+		`f.yaml:1:39: defaults: failure_threshold: must be at least 1 (got 0)`,
+		`f.yaml:3:46: checks[0] "a": interval: timeout (3s) must be shorter than interval (2s)`,
+		`f.yaml:5:46: checks[2] "c": timeout: timeout (6s) must be shorter than interval (5s)`,
+	)
+	// An invalid default timeout is not compared again at each check that inherits it.
+	yaml = "defaults: {interval: 5s, timeout: 5s}\nchecks:\n  - {name: a, type: tcp, address: \"db:5432\"}\n  - {name: b, type: tcp, address: \"db:5432\", interval: 10s}\n"
+	_, err = config.Parse("f.yaml", []byte(yaml), env(nil))
+	expectErrors(t, err, `f.yaml:1:26: defaults: timeout: timeout (5s) must be shorter than interval (5s)`)
+}
+
 // One field that does not decode must not hide the other mistakes of the same check.
 func TestInvalidEveryFieldOfOneCheck(t *testing.T) {
 	_, err := load(t, "testdata/invalid-many-in-one-check.yaml", testEnv)

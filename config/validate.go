@@ -114,13 +114,18 @@ func (c *Config) validate(failed map[string]bool) Errors {
 
 	d := c.Defaults
 	d.Src.Path = "defaults"
-	defaultsOK := !failed["defaults.interval"] && !failed["defaults.timeout"] &&
-		!failed["defaults.failure_threshold"] && !failed["defaults.success_threshold"]
+	// badDefault: the defaults' timing fields that did not decode or are invalid (reported at defaults).
+	// A check that inherits one is not judged by it again; one whose own value is compared with a valid
+	// default is (an invalid failure_threshold hid every check's timeout >= interval).
+	badDefault := map[string]bool{}
+	for _, key := range []string{"interval", "timeout", "failure_threshold", "success_threshold"} {
+		badDefault[key] = failed["defaults."+key]
+	}
 	for _, e := range timingErrors(d.Interval, d.Timeout, d.FailureThreshold, d.SuccessThreshold, d.Src, func(key string) bool {
 		return !failed[d.Src.Path+"."+key]
 	}) {
 		add(e)
-		defaultsOK = false
+		badDefault[e.Field] = true
 	}
 
 	names := map[string]*Check{}
@@ -161,14 +166,10 @@ func (c *Config) validate(failed map[string]bool) Errors {
 			add(ch.Src.Errorf("type", "required"))
 		}
 		errs = append(errs, c.scopeErrors(ch, failed)...)
-		// A check that inherits everything from invalid defaults has already been reported there.
-		ownTiming := ch.Src.IsSet("interval") || ch.Src.IsSet("timeout") ||
-			ch.Src.IsSet("failure_threshold") || ch.Src.IsSet("success_threshold")
-		if ownTiming || defaultsOK {
-			errs = append(errs, timingErrors(ch.Interval, ch.Timeout, ch.FailureThreshold, ch.SuccessThreshold, ch.Src, func(key string) bool {
-				return !failed[ch.Src.Path+"."+key] && (ch.Src.IsSet(key) || defaultsOK)
-			})...)
-		}
+		// What a check inherits from invalid defaults has already been reported there.
+		errs = append(errs, timingErrors(ch.Interval, ch.Timeout, ch.FailureThreshold, ch.SuccessThreshold, ch.Src, func(key string) bool {
+			return !failed[ch.Src.Path+"."+key] && (ch.Src.IsSet(key) || !badDefault[key])
+		})...)
 	}
 	errs = append(errs, c.Fleet.validate(c, failed)...)
 	return errs
