@@ -1175,6 +1175,43 @@ func TestMistypedFileKey(t *testing.T) {
 	}
 }
 
+// TestMisplacedField: a field written in the wrong section says where it belongs; inside a check's tls or
+// migrations mapping, a check's own field was offered as its own suggestion ("interval: unknown field (did
+// you mean "interval"?)"), and server and defaults had no word for one another's fields.
+func TestMisplacedField(t *testing.T) {
+	yaml := `server:
+  interval: 5s
+defaults:
+  listen: ":8080"
+  critical: false
+checks:
+  - name: db
+    type: postgres
+    url: postgres://db/app
+    tls: {interval: 1s}
+    migrations: {tool: goose, version: "1", timeout: 1s}
+    shutdown_delay: 3s
+`
+	cfg, err := config.Parse("f.yaml", []byte(yaml), env(nil))
+	var errs config.Errors
+	errors.As(err, &errs)
+	if cfg != nil { // the kind's fields: tls, migrations
+		errs = append(errs, checks.Validate(cfg.Checks)...)
+	}
+	for _, want := range []string{
+		`server: interval: unknown field (interval is a field of defaults, or of each check)`,
+		`defaults: listen: unknown field (listen is a field of server)`,
+		`defaults: critical: unknown field (critical is a field of each check)`,
+		`checks[0] "db": shutdown_delay: unknown field (shutdown_delay is a field of server)`,
+		`checks[0] "db".tls: interval: unknown field (interval is a field of defaults, or of each check)`,
+		`checks[0] "db".migrations: timeout: unknown field (timeout is a field of defaults, or of each check)`,
+	} {
+		if !strings.Contains(errs.Err().Error(), want) {
+			t.Errorf("no error %q in:\n%v", want, errs.Err())
+		}
+	}
+}
+
 // TestSuggestionSwappedLetters: two neighbouring letters swapped, the commonest typo, count as one edit:
 // ulr was as far from tls as from url, and the suggestion was tls.
 func TestSuggestionSwappedLetters(t *testing.T) {

@@ -857,9 +857,16 @@ func (d *decoder) note(path, key, raw string, vars []varUse) {
 // suggest is the " (did you mean ...)" of an unknown field of the mapping at where: the closest of the
 // struct's fields and the decoder's known names, or of their file forms where the mapping takes them.
 func (d *decoder) suggest(name, where string, t reflect.Type, fields map[string]int) string {
+	if elsewhere := misplaced(name, t); elsewhere != "" {
+		return elsewhere
+	}
 	all := maps.Clone(fields)
-	for _, k := range d.known {
-		all[k] = 0
+	if d.inSpec(where) || !d.literal {
+		// The common fields, for a kind's own mapping (not for one within it, tls or migrations, where
+		// a check's field is misplaced, not misspelt).
+		for _, k := range d.known {
+			all[k] = 0
+		}
 	}
 	if s := suggest(name, all); s != "" || !d.filesIn(where) {
 		return s
@@ -876,6 +883,31 @@ func (d *decoder) suggest(name, where string, t reflect.Type, fields map[string]
 		}
 	}
 	return fileSuggestion(suggest(name[:i], text))
+}
+
+// misplaced says where a field of another section belongs, for an unknown field of server, defaults, a
+// check or a mapping within one (" (interval is a field of defaults, or of each check)"), "" when it is
+// none of theirs. Offered as a suggestion, a check's interval inside its tls block read "interval: unknown
+// field (did you mean "interval"?)".
+func misplaced(name string, t reflect.Type) string {
+	has := func(s reflect.Type) bool {
+		for f := range s.Fields() {
+			if tag, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); tag == name && tag != "" && tag != "-" {
+				return true
+			}
+		}
+		return false
+	}
+	server, defaults, check := reflect.TypeFor[Server](), reflect.TypeFor[Defaults](), reflect.TypeFor[Check]()
+	switch {
+	case t != server && has(server):
+		return " (" + name + " is a field of server)"
+	case t != defaults && t != check && has(defaults):
+		return " (" + name + " is a field of defaults, or of each check)"
+	case t != check && has(check):
+		return " (" + name + " is a field of each check)"
+	}
+	return ""
 }
 
 // filesIn reports whether the fields of the mapping at where may be written as NAME_file: everywhere but
