@@ -769,8 +769,11 @@ func TestExpand(t *testing.T) {
 		{in: "${1A}", err: "invalid variable name in the ${ at offset 0"},
 		{in: "pa${s-s3cr3t}", err: "invalid variable name in the ${ at offset 2"},
 		// A shell's ${NAME-default} or ${NAME?message} is said how healthgate writes a default.
-		{in: "${DB_URL-s3cr3t}", err: "a default is written ${NAME:-default}"},
-		{in: "${DB_URL?s3cr3t}", err: "a default is written ${NAME:-default}"},
+		{in: "${DB_URL-s3cr3t}", err: "healthgate takes ${NAME} (an unset NAME is an error) and ${NAME:-default}"},
+		{in: "${DB_URL?s3cr3t}", err: "healthgate takes ${NAME} (an unset NAME is an error) and ${NAME:-default}"},
+		// Compose's ${NAME:?message}, its way to require a variable, read as a bad name alone.
+		{in: "${DB_URL:?DB_URL must be set}", err: "not the shell's other forms (:?, ?, -, :+, +, :=, =)"},
+		{in: "${DB_URL:=s3cr3t}", err: "not the shell's other forms"},
 		// A default that holds ${...}, as in a shell or Compose: it used to end at the first '}', the
 		// rest of the value kept as text ("alpha}", "${A}").
 		{in: "${A:-${UNSET}}", want: "alpha"},

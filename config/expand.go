@@ -70,8 +70,9 @@ func expandAt(s string, base int, env LookupEnv) (out string, vars []varUse, err
 			// holds "${" than a variable, and no error shows a secret's text. Nor is ${NAME-default}
 			// (a shell's default for an unset variable) read as one: pa${s-word} is a password.
 			words := ""
-			if op := strings.IndexAny(name, "-?+="); op > 0 && validVarName(name[:op]) && !hasDef {
-				words = "; a default is written ${NAME:-default}, taken when NAME is unset or empty (no -, ?, + or = forms)"
+			if op := strings.IndexAny(name, ":-?+="); op > 0 && validVarName(name[:op]) && !hasDef {
+				// ${NAME:?message}, Compose's way to require a variable, read as a bad name.
+				words = "; healthgate takes ${NAME} (an unset NAME is an error) and ${NAME:-default} (taken when NAME is unset or empty), not the shell's other forms (:?, ?, -, :+, +, :=, =)"
 			}
 			return "", vars, fmt.Errorf("invalid variable name in the ${ at offset %d: a name is letters, digits and _, not starting with a digit%s (write $$ for a literal $)", base+i, words)
 		}
