@@ -421,23 +421,10 @@ func TestTLSToAPlainPort(t *testing.T) {
 // which applied.
 func TestTLSGenericHintNamesTheKind(t *testing.T) {
 	t.Parallel()
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	noCert := &tls.Config{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 		return nil, errors.New("no certificate")
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { _ = c.(*tls.Conn).Handshake(); _ = c.Close() }()
-		}
-	}()
-	addr := ln.Addr().String()
+	}}
+	addr := checktest.Serve(t, func(c net.Conn) { _ = tls.Server(c, noCert).Handshake() })
 	for _, tc := range []struct {
 		kind, words string
 		spec        map[string]any
