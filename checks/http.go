@@ -123,15 +123,16 @@ func buildHTTP(c config.Check, s *httpSpec) (prober, string, config.Errors) {
 	first := map[string]string{} // a canonical header name: the first name (sorted) that spells it
 	for _, k := range slices.Sorted(maps.Keys(s.Headers)) {
 		v := s.Headers[k]
+		line, col := c.Spec.EntryAt("headers", k) // its own line: one of headers, or of headers_file
 		if !validToken(k) {
-			errs = append(errs, c.Src.Errorf("headers", "%s", badHeaderName(k)))
+			errs = append(errs, c.Src.ErrorfAt("headers", line, col, "%s", badHeaderName(k)))
 			continue
 		}
 		// Header names are case-insensitive: Authorization and authorization (written by hand, or one
 		// from an anchor merged in and one from headers_file) are one header, and which value was sent
 		// would be the map's iteration order's choice, from run to run.
 		if other, dup := first[http.CanonicalHeaderKey(k)]; dup {
-			errs = append(errs, c.Src.Errorf("headers", "header %s is set twice, as %s and %s (header names are case-insensitive): keep one", http.CanonicalHeaderKey(k), other, k))
+			errs = append(errs, c.Src.ErrorfAt("headers", line, col, "header %s is set twice, as %s and %s (header names are case-insensitive): keep one", http.CanonicalHeaderKey(k), other, k))
 			continue
 		}
 		first[http.CanonicalHeaderKey(k)] = k
@@ -139,7 +140,7 @@ func buildHTTP(c config.Check, s *httpSpec) (prober, string, config.Errors) {
 		// fail every run as unknown; the usual cause is a token from a Secret written with a trailing
 		// newline. Said once, here, without the value.
 		if strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7f }) {
-			errs = append(errs, c.Src.Errorf("headers", "header %s: its value holds a line break or another control character, which HTTP cannot carry (a Secret written with a trailing newline?)", k))
+			errs = append(errs, c.Src.ErrorfAt("headers", line, col, "header %s: its value holds a line break or another control character, which HTTP cannot carry (a Secret written with a trailing newline?)", k))
 			continue
 		}
 		if strings.EqualFold(k, "Host") {

@@ -212,6 +212,16 @@ func (s Source) Errorf(key, format string, args ...any) *Error {
 	return &Error{File: s.File, Line: line, Column: col, Path: s.Path, Field: key, Msg: msg}
 }
 
+// ErrorfAt is Errorf placed at line and column, a place within the field (an entry of a mapping:
+// Spec.EntryAt), when line is not 0.
+func (s Source) ErrorfAt(key string, line, column int, format string, args ...any) *Error {
+	e := s.Errorf(key, format, args...)
+	if line > 0 {
+		e.Line, e.Column = line, column
+	}
+	return e
+}
+
 // emptyVariables says that a value was written with these variables (their names), set but empty: the
 // words every error about such a value adds.
 func emptyVariables(vars []string) string {

@@ -244,7 +244,7 @@ func TestInvalidEveryFieldOfOneCheck(t *testing.T) {
 		`:5: checks[0] "web": method: "GE T" is not an HTTP method`,
 		`:6:14: checks[0] "web": timeout: invalid duration "1x"`,
 		`:7:11: checks[0] "web".tls: ca_file: cannot read /nonexistent/ca.pem`,
-		`:8:5: checks[0] "web": headers: header name "Bad"... holds a space`,
+		`:8:15: checks[0] "web": headers: header name "Bad"... holds a space`, // at the header, not at headers
 	)
 }
 
@@ -258,7 +258,7 @@ func TestInvalidHeaderValue(t *testing.T) {
 	mustWrite(t, path, text)
 	env := func(name string) (string, bool) { return "s3cr3t-token\n", name == "API_TOKEN" }
 	_, err := load(t, path, env)
-	expectErrors(t, err, `:5: checks[0] "api": headers: header Authorization: its value holds a line break`)
+	expectErrors(t, err, `:5:15: checks[0] "api": headers: header Authorization: its value holds a line break`)
 	if strings.Contains(strings.ToLower(err.Error()), "s3cr3t") {
 		t.Errorf("the error shows the value: %v", err)
 	}
@@ -278,9 +278,10 @@ func TestHeaderSetTwiceInAnotherCase(t *testing.T) {
 		"  - {name: filed, type: http, url: \"http://127.0.0.1:9/\", headers: {X-Api-Key: s3cr3t-key}, headers_file: {x-api-key: " + secret + "}}\n"
 	mustWrite(t, path, text)
 	_, err := load(t, path, env(nil))
+	// Each at the second spelling: the key written beside the merge, the key of headers_file.
 	expectErrors(t, err,
-		`:3:60: checks[0] "merged": headers: header Authorization is set twice, as Authorization and authorization (header names are case-insensitive)`,
-		`:4:59: checks[1] "filed": headers: header X-Api-Key is set twice, as X-Api-Key and x-api-key`,
+		`:3:78: checks[0] "merged": headers: header Authorization is set twice, as Authorization and authorization (header names are case-insensitive)`,
+		`:4:108: checks[1] "filed": headers: header X-Api-Key is set twice, as X-Api-Key and x-api-key`,
 	)
 	if strings.Contains(strings.ToLower(err.Error()), "s3cr3t") {
 		t.Errorf("the error shows a value: %v", err)

@@ -270,6 +270,19 @@ func (s Spec) field(key string) *yaml.Node {
 	return nil
 }
 
+// EntryAt is where one entry of a mapping field is written (a header of headers, or of headers_file):
+// an error about that entry is placed at its own line, not at the field's. 0, 0 when it is not found.
+func (s Spec) EntryAt(field, entry string) (line, column int) {
+	if m := s.field(field); m != nil && m.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			if m.Content[i].Value == entry {
+				return m.Content[i].Line, m.Content[i].Column
+			}
+		}
+	}
+	return 0, 0
+}
+
 // String returns the scalar value of a field ("" and false when it is not set or not a single value).
 func (s Spec) String(key string) (string, bool) {
 	if v := s.field(key); v != nil && v.Kind == yaml.ScalarNode {
