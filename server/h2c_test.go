@@ -1,9 +1,12 @@
 package server
 
 import (
+	"bufio"
 	"io"
+	"net"
 	"net/http"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,4 +104,40 @@ func TestHTTPPortSpeaksH2C(t *testing.T) {
 	if a := getWith(t, protoClient(t, true), g.httpURL+"/livez"); a.code != http.StatusOK {
 		t.Errorf("h2c /livez during the drain = %d; want 200", a.code)
 	}
+}
+
+// TestOptionsAsterisk: `OPTIONS *`, the server as a whole, answers as /readyz: 200 when ready, 503 when not
+// and through the drain, with Cache-Control: no-store. net/http answered it itself, 200 whatever the state.
+func TestOptionsAsterisk(t *testing.T) {
+	var db dep
+	g := newGRPCFixture(t, &db, time.Hour)
+	ask := func(when string, want int) {
+		t.Helper()
+		c, err := net.DialTimeout("tcp", strings.TrimPrefix(g.httpURL, "http://"), 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(c, "OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != want || resp.Header.Get("Cache-Control") != "no-store" {
+			t.Errorf("%s: OPTIONS * = %d, Cache-Control %q; want %d, no-store", when, resp.StatusCode, resp.Header.Get("Cache-Control"), want)
+		}
+	}
+	ask("ready", http.StatusOK)
+	db.fail(errSecret)
+	g.settle(t, func(s *monitor.Snapshot) bool { return !s.Ready })
+	ask("a critical check failing", http.StatusServiceUnavailable)
+	db.heal()
+	g.settle(t, func(s *monitor.Snapshot) bool { return s.Ready })
+	g.stop()
+	g.settle(t, func(s *monitor.Snapshot) bool { return s.ShuttingDown })
+	ask("during the drain", http.StatusServiceUnavailable)
 }

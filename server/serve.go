@@ -60,6 +60,9 @@ func Serve(ctx context.Context, ep Endpoints, d Drain, log *slog.Logger) error {
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// `OPTIONS *` is the Handler's (readiness, Handler.ServeHTTP): net/http's own answer is 200,
+		// whatever the state and through the drain, to a checker configured with it.
+		DisableGeneralOptionsHandler: true,
 	}
 	var requests activity
 	srv.ConnState = requests.track
