@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -700,5 +701,65 @@ func TestUnknownCommand(t *testing.T) {
 		if code := run([]string{arg}, func(string) (string, bool) { return "", false }, nil, &stdout, io.Discard); code != 0 || !strings.Contains(stdout.String(), want) {
 			t.Errorf("%s: exit %d, stdout %q; want exit 0 and %q", arg, code, stdout.String(), want)
 		}
+	}
+}
+
+// stalledWriter is an output that nobody reads (a stderr whose reader stopped): every write blocks until
+// released, and then it takes everything.
+type stalledWriter struct {
+	released chan struct{}
+	entered  atomic.Int64 // writes begun
+	n        atomic.Int64 // writes done
+}
+
+func (w *stalledWriter) Write(p []byte) (int, error) {
+	w.entered.Add(1)
+	<-w.released
+	w.n.Add(1)
+	return len(p), nil
+}
+
+// TestServeDrainsWithStderrStalled: serve answers, and its drain ends on time, when nobody reads its
+// stderr. The drain's first line was written at once, and a stalled stderr held it, the drain with it,
+// until the kubelet's SIGKILL; the lines it could not write are lost, not waited for.
+func TestServeDrainsWithStderrStalled(t *testing.T) {
+	t.Parallel() // waits on a drain
+	addr := checktest.ClosedAddr(t)
+	path := writeConfig(t, fmt.Sprintf(`server: {listen: %q, shutdown_delay: 500ms, shutdown_timeout: 1s}
+checks:
+  - {name: up, type: tcp, address: %q, interval: 100ms, timeout: 50ms}
+`, addr, listening(t)))
+	out := &stalledWriter{released: make(chan struct{})}
+	sigs := make(chan os.Signal, 2)
+	exited := make(chan int, 1)
+	go func() {
+		exited <- run([]string{"serve", "--config", path}, func(string) (string, bool) { return "", false }, sigs, io.Discard, out)
+	}()
+	defer close(out.released) // then the writer's goroutine writes what it holds, and ends
+	client := &http.Client{Timeout: 2 * time.Second}
+	checktest.Eventually(t, 10*time.Second, "serve to answer /readyz 200 with its stderr stalled", func() bool {
+		resp, err := client.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return false
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	sent := time.Now()
+	sigs <- syscall.SIGTERM
+	select {
+	case code := <-exited:
+		if code != 0 {
+			t.Errorf("serve exited %d; want 0", code)
+		}
+		// shutdown_delay 500ms, the drain's timeout 1s, the log's last wait 1s: well under 10 s.
+		if took := time.Since(sent); took > 6*time.Second {
+			t.Errorf("serve took %s to drain with its stderr stalled", took)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not end its drain with its stderr stalled")
+	}
+	if out.n.Load() != 0 {
+		t.Errorf("%d writes went through a stalled output", out.n.Load())
 	}
 }

@@ -91,6 +91,12 @@ func cmdServe(ctx context.Context, args []string, lookup env, again, hup <-chan 
 		log.Warn(noChecksWarning(cfg.File))
 	}
 
+	// From here on the log is queued (logWriter): a stalled stderr holds no drain and no reload. Closed
+	// last, after the lines of the drain and of the checks' close.
+	queued := newLogWriter(stderr, func(w io.Writer) *slog.Logger { l, _ := common.logger(w); return l })
+	defer queued.close(time.Second)
+	log, _ = common.logger(queued)
+
 	v := readVersion()
 	metrics := server.NewMetrics(server.BuildInfo{Version: v.Version, Revision: v.Revision})
 	rl := &reloader{path: path, lookup: lookup, listen: *listen, log: log, metrics: metrics, instance: server.NewInstanceID(), started: cfg, cfg: cfg, cs: cs, watch: watch}
