@@ -285,7 +285,8 @@ func (m *Monitor) startLocked(e *entry) {
 // A check that only changed its timing (checks.Check.Retimes) carries its predecessor's state over
 // until its first run. A check that replaces another of its name in any other way makes its first run
 // here, before it is published (make before break: the one it replaces is published meanwhile), so it
-// enters with its own first result, never unknown; Replace waits for that run, at most the check's
+// enters with that first result counted towards its predecessor's streaks (tracker.carryState), never
+// unknown; Replace waits for that run, at most the check's
 // timeout. An added check starts unknown, as at start-up. A check that was failing open and is
 // removed, or replaced by one that does not fail open, says so in the log. The checks no longer in cs
 // are stopped (their runs ended, their goroutines returned) and returned, for the caller to close.
@@ -361,6 +362,7 @@ func (m *Monitor) Replace(cs []*checks.Check, fleet *Fleet) (dropped []*checks.C
 		if !e.primed {
 			continue // its first run was cut short: unknown until its runner makes one
 		}
+		e.tracker.carryState(byName[e.check.Name].tracker)
 		stateChanged, reasonChanged := e.tracker.observe(runs[i].Err, runs[i].Duration, runs[i].End)
 		was := byName[e.check.Name].tracker.status
 		if now := e.tracker.status; now.State == was.State && now.Class == was.Class {

@@ -134,7 +134,7 @@ func TestReplaceChangedLogsOnlyChanges(t *testing.T) {
 	var buf checktest.Buffer
 	mk := func(name, target string, err error) *checks.Check {
 		c := config.NewCheck(name, "func", target, config.NewDefaults()) // a new target: changed, not retimed
-		c.Interval, c.Timeout, c.Critical = time.Hour, time.Second, true
+		c.Interval, c.Timeout, c.Critical, c.FailureThreshold = time.Hour, time.Second, true, 1
 		return checks.Func(c, func(context.Context) error { return err })
 	}
 	m := New([]*checks.Check{mk("same", "a", nil), mk("flips", "a", nil)}, Options{Logger: slog.New(slog.NewTextHandler(&buf, nil))})
@@ -152,6 +152,41 @@ func TestReplaceChangedLogsOnlyChanges(t *testing.T) {
 	time.Sleep(50 * time.Millisecond) // any line about same would have been queued with flips's
 	if strings.Contains(after(), "check=same") {
 		t.Errorf("a line for the changed check whose state did not change:\n%s", after())
+	}
+}
+
+// TestReplaceChangedKeepsThresholds: a changed check's first run counts towards its predecessor's
+// streaks: one failure of a check whose failure_threshold is 3 leaves it passing (1 of 3), as its
+// predecessor's next run would have; its status describes the new check (here: now critical). Entered with its
+// first result alone, one failed run during a ConfigMap rollout turned every pod's /readyz 503 at once.
+func TestReplaceChangedKeepsThresholds(t *testing.T) {
+	mk := func(target string, err error) *checks.Check {
+		c := config.NewCheck("db", "func", target, config.NewDefaults())
+		c.Interval, c.Timeout, c.Critical, c.FailureThreshold, c.SuccessThreshold = time.Hour, time.Second, target == "b", 3, 2
+		return checks.Func(c, func(context.Context) error { return err })
+	}
+	m := New([]*checks.Check{mk("a", nil)}, Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); m.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitFor(t, m, "db passing", func(s *Snapshot) bool { return s.Checks[0].State == Passing })
+	m.Replace([]*checks.Check{mk("b", errRefused)}, nil)
+	s := m.Snapshot()
+	if !s.Ready || s.Checks[0].State != Passing || !s.Checks[0].Critical {
+		t.Fatalf("after a changed check's first failed run: ready %v, state %s, critical %v; want ready, passing (1 of failure_threshold 3), critical",
+			s.Ready, s.Checks[0].State, s.Checks[0].Critical)
+	}
+	// And the other way: a failing check changed (the fix) passes once success_threshold runs have.
+	m2 := New([]*checks.Check{mk("a", errRefused)}, Options{})
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	done2 := make(chan struct{})
+	go func() { defer close(done2); m2.Run(ctx2) }()
+	t.Cleanup(func() { cancel2(); <-done2 })
+	waitFor(t, m2, "db failing", func(s *Snapshot) bool { return s.Checks[0].State == Failing })
+	m2.Replace([]*checks.Check{mk("b", nil)}, nil)
+	if s := m2.Snapshot(); s.Ready || !strings.Contains(s.Checks[0].Err, "passing again: 1 of the 2 runs") {
+		t.Fatalf("after a failing check's fix passed once: ready %v, %q; want not ready yet (1 of success_threshold 2)", s.Ready, s.Checks[0].Err)
 	}
 }
 

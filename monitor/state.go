@@ -173,6 +173,18 @@ func (t *tracker) carry(old *tracker) {
 	t.failures, t.successes, t.hasFinished, t.failedWith = old.failures, old.successes, old.hasFinished, old.failedWith
 }
 
+// carryState is carry for a check that replaces old in another way than its timing (a new URL, a new
+// query): what old's runs established (its state, its reason, its streaks) stands, and the new check's
+// first result counts towards its thresholds; what describes the check (its name, type, target,
+// criticality) is the new one's. Entered with its first result alone, one failed run of a changed check
+// turned /readyz 503 without failure_threshold, on every pod the ConfigMap reached within seconds.
+func (t *tracker) carryState(old *tracker) {
+	s := t.status
+	t.carry(old)
+	t.status.Name, t.status.Type, t.status.Component, t.status.Target = s.Name, s.Type, s.Component, s.Target
+	t.status.Critical, t.status.Shared = s.Critical, s.Shared
+}
+
 func (t *tracker) observe(err error, dur time.Duration, now time.Time) (stateChanged, reasonChanged bool) {
 	s := &t.status
 	s.LastRun, s.Duration, s.LastErr = now, dur, err
