@@ -188,12 +188,12 @@ func (h *Handler) fleetz(w http.ResponseWriter, r *http.Request) {
 var jsonMediaType = []string{"application/json"}
 
 // bearerMatches compares an Authorization header with a token in constant time; the scheme is
-// case-insensitive (RFC 9110 §11.1).
+// case-insensitive, and one or more spaces may follow it (RFC 9110 §11.4: 1*SP).
 func bearerMatches(auth string, token []byte) bool {
 	if len(auth) < 7 || !strings.EqualFold(auth[:7], "Bearer ") {
 		return false
 	}
-	return len(token) > 0 && subtle.ConstantTimeCompare([]byte(auth[7:]), token) == 1
+	return len(token) > 0 && subtle.ConstantTimeCompare([]byte(strings.TrimLeft(auth[7:], " ")), token) == 1
 }
 
 // Results of one request to a peer, the result label of healthgate_fleet_requests_total.

@@ -394,6 +394,7 @@ func TestDetails(t *testing.T) {
 		{"token, wrong one", Options{Details: DetailsToken, DetailsToken: token}, []string{"Authorization", "Bearer nope"}, false},
 		{"token, right one", Options{Details: DetailsToken, DetailsToken: token}, []string{"Authorization", "Bearer " + token}, true},
 		{"token, scheme in lower case", Options{Details: DetailsToken, DetailsToken: token}, []string{"Authorization", "bearer " + token}, true},
+		{"token, after several spaces (RFC 9110: 1*SP)", Options{Details: DetailsToken, DetailsToken: token}, []string{"Authorization", "BEARER   " + token}, true},
 		{"token, a prefix of it", Options{Details: DetailsToken, DetailsToken: token}, []string{"Authorization", "Bearer " + token[:5]}, false},
 		{"token, no scheme", Options{Details: DetailsToken, DetailsToken: token}, []string{"Authorization", token}, false},
 		{"always", Options{Details: DetailsAlways}, nil, true},
