@@ -90,10 +90,11 @@ const emptyAnchorWords = "a value that begins with '&' is read as a YAML anchor,
 // (!name), or a !!name or verbatim !<...> tag that is none of YAML's own (the standard !!str, !!int...
 // and the non-specific ! are taken as YAML means them): a value written !!s3cr3t unquoted is a tag
 // !!s3cr3t on an empty value as much as !s3cr3t is. Outside the x- keys, which hold what healthgate
-// ignores, each with the top-level section it is in (server, checks...: errors in serve's own sections
-// are ignored by check and wait). An alias is not followed: its anchored node is met where it is written.
-func localTags(n *yaml.Node, section string) (nodes []*yaml.Node, sections []string) {
-	return markedNodes(n, section, func(n *yaml.Node) bool { return n.Kind != yaml.AliasNode && n.Tag != "" && !yamlTags[n.Tag] })
+// ignores, each with where it is written, as the decoder names it (checks[0] "cache", password: errors
+// in serve's own sections are ignored by check and wait). An alias is not followed: its anchored node is
+// met where it is written.
+func localTags(n *yaml.Node) []markedNode {
+	return markedNodes(n, "", "", func(n *yaml.Node) bool { return n.Kind != yaml.AliasNode && n.Tag != "" && !yamlTags[n.Tag] })
 }
 
 // yamlTags are the tags yaml.v3 resolves and knows: every node without an explicit tag carries one of them.
@@ -104,32 +105,49 @@ var yamlTags = map[string]bool{
 
 // emptyAnchors returns the nodes of a document that are an anchor on nothing (key: &name), as
 // localTags does: nothing can mean that, and a value written &... unquoted reads so.
-func emptyAnchors(n *yaml.Node, section string) (nodes []*yaml.Node, sections []string) {
-	return markedNodes(n, section, func(n *yaml.Node) bool {
+func emptyAnchors(n *yaml.Node) []markedNode {
+	return markedNodes(n, "", "", func(n *yaml.Node) bool {
 		return n.Anchor != "" && n.Kind == yaml.ScalarNode && n.Tag == "!!null" && n.Value == ""
 	})
 }
 
-// markedNodes returns the nodes under n (n too) that marked reports, outside the x- keys, each with the
-// top-level section it is in.
-func markedNodes(n *yaml.Node, section string, marked func(*yaml.Node) bool) (nodes []*yaml.Node, sections []string) {
+// markedNode is a node markedNodes found, with the path and field the decoder gives an error there.
+type markedNode struct {
+	node        *yaml.Node
+	path, field string
+}
+
+// markedNodes returns the nodes under n (n too, which is field of the mapping at path) that marked
+// reports, outside the x- keys, each with the path and field the decoder names them by: a check's
+// `password: !s3cr3t` is checks[0] "cache", password (it was "checks" alone).
+func markedNodes(n *yaml.Node, path, field string, marked func(*yaml.Node) bool) []markedNode {
+	var found []markedNode
 	if marked(n) {
-		nodes, sections = append(nodes, n), append(sections, section)
+		found = append(found, markedNode{n, path, field})
 	}
-	top := section == "" && n.Kind == yaml.MappingNode
-	for i, c := range n.Content {
-		in := section
-		if n.Kind == yaml.MappingNode && i%2 == 1 {
-			key := n.Content[i-1].Value
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			found = append(found, markedNodes(c, path, field, marked)...)
+		}
+	case yaml.MappingNode:
+		inner := join(path, field)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key := n.Content[i].Value
 			if strings.HasPrefix(key, "x-") {
 				continue
 			}
-			if top {
-				in = key
-			}
+			found = append(found, markedNodes(n.Content[i], inner, "", marked)...)
+			found = append(found, markedNodes(n.Content[i+1], inner, key, marked)...)
 		}
-		more, in2 := markedNodes(c, in, marked)
-		nodes, sections = append(nodes, more...), append(sections, in2...)
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			if c.Kind == yaml.MappingNode {
+				found = append(found, markedNodes(c, fmt.Sprintf("%s[%d]%s", join(path, field), i, itemName(c)), "", marked)...)
+				continue
+			}
+			found = append(found, markedNodes(c, path, fmt.Sprintf("%s[%d]", field, i), marked)...)
+		}
 	}
-	return nodes, sections
+	return found
 }

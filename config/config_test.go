@@ -575,16 +575,16 @@ checks:
 	_, err := load(t, path, env(nil))
 	expectErrors(t, err,
 		`:3:3: server: details_token: required when details is token`,
-		`:3:18: server: `+words,
+		`:3:18: server: details_token: `+words,
 		`:9:5: checks[0] "cache": username: needs a password`,
-		`:10:15: checks: `+words,
+		`:10:15: checks[0] "cache": password: `+words,
 	)
 	if strings.Contains(strings.ToLower(err.Error()), "s3cr3t") {
 		t.Errorf("an error shows the value: %v", err)
 	}
 	// check and wait ignore the server section, its errors too.
 	_, err = config.Find(path, env(nil), config.FindOptions{Kinds: checks.Validate})
-	expectErrors(t, err, `:9:5: checks[0] "cache": username: needs a password`, `:10:15: checks: `+words)
+	expectErrors(t, err, `:9:5: checks[0] "cache": username: needs a password`, `:10:15: checks[0] "cache": password: `+words)
 }
 
 // TestValueThatBeginsWithTwoBangs: an unquoted value that begins with "!!" (password: !!s3cr3t), or a
@@ -612,9 +612,9 @@ func TestValueThatBeginsWithTwoBangs(t *testing.T) {
 	_, err := load(t, path, env(nil))
 	expectErrors(t, err,
 		`:5:5: checks[0] "cache": username: needs a password`,
-		`:6:15: checks: `+words,
-		`:10:12: checks: `+words,
-		`:15:22: checks: `+words,
+		`:6:15: checks[0] "cache": password: `+words,
+		`:10:12: checks[1] "db": query: `+words,
+		`:15:22: checks[2] "api".headers: Authorization: `+words,
 	)
 	if strings.Contains(strings.ToLower(err.Error()), "s3cr3t") {
 		t.Errorf("an error shows the value: %v", err)
@@ -644,7 +644,7 @@ checks:
 `)
 	const words = "a value that begins with '&' is read as a YAML anchor, not as text, and the value is left empty"
 	_, err := load(t, path, env(nil))
-	expectErrors(t, err, `:7:10: checks: `+words, `:11:12: checks: `+words)
+	expectErrors(t, err, `:7:10: checks[0] "cache": key: `+words, `:11:12: checks[1] "db": query: `+words)
 	if n := strings.Count(err.Error(), words); n != 2 {
 		t.Errorf("%d errors about an anchor; want 2 (the anchors on a value, and under x-, are fine):\n%v", n, err)
 	}

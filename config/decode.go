@@ -151,13 +151,11 @@ func (d *decoder) document(data []byte, cfg *Config) {
 		d.errorf(n, "", "", "%s", why)
 		return
 	}
-	tagged, sections := localTags(doc, "")
-	for i, n := range tagged {
-		d.errorf(n, sections[i], "", "%s", localTagWords)
+	for _, m := range localTags(doc) {
+		d.errorf(m.node, m.path, m.field, "%s", localTagWords)
 	}
-	anchored, sections := emptyAnchors(doc, "")
-	for i, n := range anchored {
-		d.errorf(n, sections[i], "", "%s", emptyAnchorWords)
+	for _, m := range emptyAnchors(doc) {
+		d.errorf(m.node, m.path, m.field, "%s", emptyAnchorWords)
 	}
 	root := doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) > 0 {

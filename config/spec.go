@@ -52,7 +52,7 @@ func (s *Spec) Set(key string, v any) { s.setNode(key, goNode(reflect.ValueOf(v)
 func (s *Spec) SetYAML(key, text string) error {
 	var doc yaml.Node
 	err := yaml.Unmarshal([]byte(text), &doc)
-	tagged, _ := localTags(&doc, "")
+	tagged := localTags(&doc)
 	switch {
 	case err == nil && (hasComment(&doc) || strings.HasPrefix(strings.TrimSpace(text), "#")):
 		// A '#' at the start or after a blank starts a YAML comment, which drops the rest: a query
