@@ -162,6 +162,12 @@ func memcachedSettingsOf(c config.Check, s *memcachedSpec) (memcachedSettings, c
 	if strings.ContainsRune(s.Password, 0) {
 		errs = append(errs, c.Src.Errorf("password", "must not hold a NUL byte (SASL PLAIN separates its fields with one)"))
 	}
+	if strings.HasSuffix(s.Password, "\n") || strings.HasSuffix(s.Password, "\r") {
+		// password: ${MEMCACHED_PASSWORD} from a Secret written with echo, or a YAML block (password: |):
+		// every login failed auth, "check username and password", of the right password. The details
+		// token and the fleet token are refused alike; password_file drops the newline.
+		errs = append(errs, c.Src.Errorf("password", "ends with a line break (a Secret written with a trailing newline, or a YAML block: |?): the password is what comes before it; password_file drops it"))
+	}
 	// A written tls: block, even an empty one (tls: {}: the system's CAs, as ElastiCache's certificates
 	// need), turns TLS on: the address has no scheme to say it.
 	if tlsWritten(c, s.TLS) {

@@ -394,6 +394,7 @@ func TestMemcachedCredentialsConfig(t *testing.T) {
 		{"password without username", map[string]any{"address": "cache:11211", "password": mcSecret}, "password: needs a username"},
 		{"a NUL in the password", map[string]any{"address": "cache:11211", "username": "app", "password": mcSecret + "\x00x"}, "password: must not hold a NUL byte"},
 		{"a NUL in the username", map[string]any{"address": "cache:11211", "username": "a\x00pp", "password": mcSecret}, "username: must not hold a NUL byte"},
+		{"a trailing newline in the password", map[string]any{"address": "cache:11211", "username": "app", "password": mcSecret + "\n"}, "password: ends with a line break (a Secret written with a trailing newline"},
 		{"a tls block with a missing file", map[string]any{"address": "cache:11211", "tls": config.TLS{CAFile: "/nonexistent/ca.pem"}}, "ca_file"},
 		{"a tls block with a key and no certificate", map[string]any{"address": "cache", "tls": config.TLS{KeyFile: p.clientKey}}, "cert_file and key_file go together"},
 	} {
