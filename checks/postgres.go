@@ -971,29 +971,25 @@ const postgresNoConnectHint = "the credentials were accepted, but the role has n
 // settingNamed finds the setting a server's refusal names: invalid value for parameter "name": "value".
 var settingNamed = regexp.MustCompile(`parameter "([^"]*)"`)
 
-// quoted is a double-quoted string of a server's message.
-var quoted = regexp.MustCompile(`"[^"]*"`)
-
-// hideSecretSetting hides the values a server's refusal of a setting quotes, when the setting's name marks
-// a secret (password_encryption=..., session_...: the README's rule for URL parameters), as the url itself
-// is redacted: "invalid value for parameter \"password_encryption\": \"s3cr3t\"" showed the value. The
-// chain keeps a copy of the server's error, without it.
+// hideSecretSetting replaces the server's message about a setting it refused, which quotes the value
+// ("invalid value for parameter \"password_encryption\": \"s3cr3t\"", or "-5 is outside the valid range
+// for parameter ..."), when the setting's name marks a secret (password_encryption=, session_...: the
+// README's rule for URL parameters), as the url itself is redacted. The chain keeps a copy of the
+// server's error without it, and the text says which setting.
 func hideSecretSetting(err error, pgErr *pgconn.PgError) error {
 	m := settingNamed.FindStringSubmatch(pgErr.Message)
 	if m == nil || !isSecretName(m[1]) {
 		return err
 	}
-	hide := func(s string) string {
-		return quoted.ReplaceAllStringFunc(s, func(q string) string {
-			if q == `"`+m[1]+`"` {
-				return q
-			}
-			return `"xxxxx"`
-		})
-	}
 	shown := *pgErr
-	shown.Message, shown.Detail, shown.Where = hide(pgErr.Message), "", ""
-	return &flatError{msg: hide(err.Error()), err: &shown}
+	shown.Message = "the server refused the value of parameter \"" + m[1] + "\" (not shown: the setting's name marks a secret)"
+	shown.Detail, shown.Where, shown.Hint = "", "", ""
+	msg := err.Error()
+	if !strings.Contains(msg, pgErr.Message) {
+		// Not the server's text as it is (flattened otherwise): nothing of it is shown.
+		return &flatError{msg: shown.Error(), err: &shown}
+	}
+	return &flatError{msg: strings.Replace(msg, pgErr.Message, shown.Message, 1), err: &shown}
 }
 
 // classifyPostgres maps SQLSTATEs to classes; anything else is classified by its transport cause.
