@@ -32,10 +32,17 @@ var (
 	secretRef = regexp.MustCompile(`^\$\{[A-Za-z_][A-Za-z0-9_]*(:-)?\}$`)
 	// urlUserinfo: a URL with a userinfo, its scheme (group 1) and userinfo (2). The chart's
 	// healthgate.urlRE, healthgate.userinfoRE and healthgate.mysqlDSNRE are urlUserinfo, userinfoParts
-	// and mysqlDSN, as text (TestChartSecretRules).
-	urlUserinfo = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)@[^@/?#]*(?:[/?#].*)?$`)
-	dsnStart    = regexp.MustCompile(`^\s*[A-Za-z_][A-Za-z0-9_]*\s*=`)
-	dsnField    = regexp.MustCompile(`(?:^|\s)([A-Za-z_][A-Za-z0-9_]*)\s*=\s*('[^']*'|[^\s']*)`)
+	// and mysqlDSN, as text (TestChartSecretRules). After user: the password runs to the last '@' before
+	// the host, '/', '?', '#' and '@' included, as pgx and the other drivers read it: generated passwords
+	// hold them (postgres://app:Xk9#qL2@db/app), and a userinfo that stopped at the first of them let such
+	// a password into the ConfigMap. A URL with a port and an '@' in its path or query reads so too, and
+	// is refused with words that say what to write instead (inlinePasswordWords).
+	urlUserinfo = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9+.-]*)://((?:[^/?#@:]*:.*)|[^/?#@]*)@[^@/?#]*(?:[/?#].*)?$`)
+	// portThenPath: what urlUserinfo takes for a password when it is a port and then a path or query
+	// that holds an '@' (http://h:8080?email=a@b). The chart's healthgate.portThenPathRE is this, as text.
+	portThenPath = regexp.MustCompile(`^[0-9]*[/?#]`)
+	dsnStart     = regexp.MustCompile(`^\s*[A-Za-z_][A-Za-z0-9_]*\s*=`)
+	dsnField     = regexp.MustCompile(`(?:^|\s)([A-Za-z_][A-Za-z0-9_]*)\s*=\s*('[^']*'|[^\s']*)`)
 	// mysqlDSN: go-sql-driver/mysql's DSN, user:password@net(addr)/db?params (net(addr) optional, as in
 	// app:pw@/db), the password read as the driver reads it, up to the last '@' before the last '/';
 	// group 1 is the password. Only for a value without "://", which is a URL. No whitespace, so that
@@ -51,6 +58,10 @@ var (
 	kubeRef = regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
 )
 
+// inlinePasswordWords are secretProblem's words for a URL's password that holds a '/', '?', '#' or '@': or
+// what reads as one, an '@' in the path or query of a URL with a port (https://api:8443/x?to=a@b).
+const inlinePasswordWords = "an inline password (or, after host:port, an '@' in the path or query: write it %40)"
+
 // secretProblem says which literal secret v holds ("" if none): a password in a URL's userinfo or a
 // go-sql-driver/mysql DSN, a lone user name in a URL whose scheme makes it a token (config.TokenUserSchemes:
 // nats://TOKEN@host, mqtt://TOKEN@host, https://TOKEN@host, which checks/redact.go redacts), a field of a
@@ -62,6 +73,10 @@ func secretProblem(v string) string {
 		p := userinfoParts.FindStringSubmatch(m[2])
 		user, pw, hasPW := p[1], p[2], len(p[1]) < len(m[2])
 		switch {
+		case hasPW && portThenPath.MatchString(pw):
+			// http://h:8080?email=a@b: a port, then a path or query that holds an '@': no userinfo.
+		case hasPW && pw != "" && !secretRef.MatchString(pw) && strings.ContainsAny(pw, "/?#@"):
+			return inlinePasswordWords
 		case hasPW && pw != "" && !secretRef.MatchString(pw):
 			return "an inline password"
 		case !hasPW && user != "" && config.IsTokenUserScheme(m[1]) && !secretRef.MatchString(user):

@@ -30,6 +30,13 @@ var secretProblemCases = []struct{ in, want string }{
 	{"https://x/healthz?token=", ""},
 	{"https://x/healthz?verbose#token=abc", ""},
 	{"http://h:8080?email=a@b", ""},
+	{"https://api:8443/v1/users/@me", ""},
+	// A password holding '#', '?', '/' or '@': the drivers read it to the last '@' before the host.
+	{"postgres://app:Xk9#qL2@db:5432/app", "an inline password (or, after host:port, an '@' in the path or query: write it %40)"},
+	{"postgresql://app:Xk9?qL2@pg-0:5432,pg-1:5432/app", "an inline password (or, after host:port, an '@' in the path or query: write it %40)"},
+	{"postgres://app:pa/ss@db/app", "an inline password (or, after host:port, an '@' in the path or query: write it %40)"},
+	{"redis://:Xk9#qL2@redis:6379/0", "an inline password (or, after host:port, an '@' in the path or query: write it %40)"},
+	{"amqp://app:p@ss@rabbit:5672/", "an inline password (or, after host:port, an '@' in the path or query: write it %40)"},
 	{"${BASE_URL}?session=abc", `a literal secret in query parameter "session"`},
 	{"host=db user=app password=hunter2", "an inline password="},
 	{"host=db user=app password='a b'", "an inline password="},
@@ -108,10 +115,11 @@ func TestChartSecretRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, re := range map[string]*regexp.Regexp{
-		"healthgate.urlRE":      urlUserinfo,
-		"healthgate.userinfoRE": userinfoParts,
-		"healthgate.mysqlDSNRE": mysqlDSN,
-		"healthgate.kubeRefRE":  kubeRef,
+		"healthgate.urlRE":          urlUserinfo,
+		"healthgate.userinfoRE":     userinfoParts,
+		"healthgate.mysqlDSNRE":     mysqlDSN,
+		"healthgate.kubeRefRE":      kubeRef,
+		"healthgate.portThenPathRE": portThenPath,
 	} {
 		m := regexp.MustCompile(`define "` + regexp.QuoteMeta(name) + `" -}}(.*?){{- end -}}`).FindSubmatch(data)
 		if m == nil {

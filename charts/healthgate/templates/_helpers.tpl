@@ -197,11 +197,13 @@ URL schemes whose lone user name (scheme://NAME@host, no password) is a token: c
 {{/*
 The patterns healthgate.secretProblem reads values by; tools/policy's urlUserinfo, userinfoParts and
 mysqlDSN are the same text (its TestChartSecretRules keeps them equal). urlRE: scheme (1) and userinfo (2)
-of a URL. userinfoRE: user (1) and password (2), split at the first ':' outside a ${VAR:-default}.
+of a URL; after the user, the password runs to the last '@' before the host ('/', '?', '#', '@' included,
+as the drivers read it). userinfoRE: user (1) and password (2), split at the first ':' outside a ${VAR:-default}.
 mysqlDSNRE: go-sql-driver/mysql's DSN, user:password@net(addr)/db?params, the password (1) up to the last
 '@' before the last '/'.
 */}}
-{{- define "healthgate.urlRE" -}}^([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)@[^@/?#]*(?:[/?#].*)?${{- end -}}
+{{- define "healthgate.urlRE" -}}^([A-Za-z][A-Za-z0-9+.-]*)://((?:[^/?#@:]*:.*)|[^/?#@]*)@[^@/?#]*(?:[/?#].*)?${{- end -}}
+{{- define "healthgate.portThenPathRE" -}}^[0-9]*[/?#]{{- end -}}
 {{- define "healthgate.userinfoRE" -}}(?s)^((?:\$\{[^}]*\}|[^:])*)(?::(.*))?${{- end -}}
 {{- define "healthgate.mysqlDSNRE" -}}^(?:\$\{[^}\s]*\}|[^\s:@/?#])*:(\S*)@(?:[A-Za-z][A-Za-z0-9_]*(?:\(\S*\))?)?/[^\s/@]*${{- end -}}
 
@@ -232,7 +234,11 @@ rule (its TestChartSecretProblem renders this one and compares).
 {{- $user := regexReplaceAll $parts $userinfo "${1}" -}}
 {{- if ne $user $userinfo -}}
 {{- $pw := regexReplaceAll $parts $userinfo "${2}" -}}
-{{- if and $pw (not (regexMatch $ref $pw)) -}}
+{{- if regexMatch (include "healthgate.portThenPathRE" .) $pw -}}
+{{- /* http://h:8080?email=a@b: a port, then a path or query that holds an '@': no userinfo */ -}}
+{{- else if and $pw (not (regexMatch $ref $pw)) (regexMatch "[/?#@]" $pw) -}}
+{{- $problem = "an inline password (or, after host:port, an '@' in the path or query: write it %40)" -}}
+{{- else if and $pw (not (regexMatch $ref $pw)) -}}
 {{- $problem = "an inline password" -}}
 {{- end -}}
 {{- else if and $user (regexMatch (include "healthgate.tokenSchemeRE" .) $scheme) (not (regexMatch $ref $user)) -}}
