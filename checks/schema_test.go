@@ -441,9 +441,20 @@ func TestAtMost(t *testing.T) {
 
 // versionSchemas refuses a migrations.version its tool could never store, as healthgate does
 // (validVersion): golang-migrate and goose keep a whole number, dbmate and rails digits, flyway digits
-// separated by dots. A tool that keeps an opaque id (liquibase, alembic) is left to healthgate.
+// separated by dots; alembic a revision id (not head, heads or base, nor a relative or branch revision
+// with @, +, - or a space); liquibase a tag, or a changeset FILENAME::ID::AUTHOR of three parts. And a
+// table that is not a name or schema.table (quoteTable). The chart took them, and the pods crash-looped.
 func versionSchemas() []any {
-	var blocks []any
+	// A ${VAR} (version: ${SCHEMA_VERSION}, set by the release's pipeline) is healthgate's to check, once
+	// expanded.
+	const variable = `\$\{`
+	blocks := []any{obj{{"properties", obj{{"table", obj{{"anyOf", []any{
+		obj{{"pattern", `^[^.]+(?:\.[^.]+)?$`}}, obj{{"pattern", variable}}}}}}}}}}
+	opaque := map[string]obj{
+		"alembic": {{"anyOf", []any{obj{{"pattern", variable}}, obj{{"not", obj{{"pattern", `^(?:head|heads|base)$|[ @+-]`}}}}}}},
+		"liquibase": {{"anyOf", []any{obj{{"pattern", variable}}, obj{{"not", obj{{"pattern", "::"}}}},
+			obj{{"pattern", `^(?:[^:]|:[^:])+::(?:[^:]|:[^:])+::(?:[^:]|:[^:])+$`}}}}},
+	}
 	for _, tool := range migrationTools {
 		// A value that refers to a variable (version: ${SCHEMA_VERSION}, set by the release's pipeline) is
 		// healthgate's to check, once expanded.
@@ -464,9 +475,11 @@ func versionSchemas() []any {
 		case dotted:
 			version = obj{{"pattern", dottedPattern.String() + orVariable}}
 		default:
-			continue
+			if version = opaque[tool.name]; version == nil {
+				continue
+			}
 		}
-		if tool.maxLen > 0 {
+		if tool.maxLen > 0 && tool.name != "liquibase" { // liquibase's bounds each part of a changeset
 			version = append(version, kv{"maxLength", tool.maxLen})
 		}
 		version = append(version, kv{"description", fmt.Sprintf("A %s version: %s.", tool.name, tool.versions)})
