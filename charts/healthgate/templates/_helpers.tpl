@@ -334,6 +334,24 @@ healthgate.envUnique: a container's env names must be unique. Kubernetes keeps t
 name without a word (the API server only warns), so a second DATABASE_URL, or an env entry named as one the
 chart sets from a Secret (the details and fleet tokens), would silently replace the first.
 */}}
+{{/*
+extraVolumesClear fails on an extra volume named config, or an extra mount at /etc/healthgate: those are
+the chart's own (its configuration), and the API server refuses a pod with two volumes of one name or two
+mounts at one path, at install time, after the chart rendered clean.
+*/}}
+{{- define "healthgate.extraVolumesClear" -}}
+{{- range $i, $v := .Values.extraVolumes -}}
+{{- if eq (toString $v.name) "config" -}}
+{{- fail (printf "extraVolumes[%d]: the name config is the chart's own volume (its configuration): pick another name" $i) -}}
+{{- end -}}
+{{- end -}}
+{{- range $i, $m := .Values.extraVolumeMounts -}}
+{{- if eq (trimSuffix "/" (toString $m.mountPath)) "/etc/healthgate" -}}
+{{- fail (printf "extraVolumeMounts[%d]: /etc/healthgate is where the chart mounts its configuration: mount below it (/etc/healthgate/secrets) or elsewhere" $i) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "healthgate.envUnique" -}}
 {{- $seen := dict -}}
 {{- if eq (include "healthgate.server" . | fromYaml).details "token" -}}
