@@ -488,6 +488,14 @@ refuses them. Not quoted: a default there may be a secret. */ -}}
 {{- fail (printf "checks[%d] %q: a ${ that opens no variable healthgate reads: a name is letters, digits and _, not starting with a digit, closed by }, and a default is written ${NAME:-default} (healthgate refuses this config and its pods would crash-loop; write $$ for a literal $)" $i $c.name) -}}
 {{- end -}}
 {{- end -}}
+{{- /* A whole value $NAME, as a shell or Compose reads it, is not expanded: healthgate refuses it when NAME
+is set or written as environment variables are (config/expand.go's unbracedVariable). */ -}}
+{{- range $m := regexFindAll `(?m):[ \t]+["']?\$[A-Za-z_][A-Za-z0-9_]*["']?$` (toYaml $c) -1 -}}
+{{- $name := regexReplaceAll `^:[ \t]+["']?\$([A-Za-z_][A-Za-z0-9_]*)["']?$` $m "${1}" -}}
+{{- if or (has $name $envNames) (and (eq (upper $name) $name) (regexMatch "[A-Z]" $name)) -}}
+{{- fail (printf "checks[%d] %q: a value written $%s is not expanded: write ${%s} (healthgate refuses this config and its pods would crash-loop)" $i $c.name $name $name) -}}
+{{- end -}}
+{{- end -}}
 {{- if and $.Values.deployment.enabled (not $.Values.envFrom) -}}
 {{- /* $$ is a literal $ (healthgate's escape): $${VAR} names no variable, $$${VAR} does. */ -}}
 {{- range $r := regexFindAll "\\$\\{[A-Za-z_][A-Za-z0-9_]*\\}" (regexReplaceAll "\\$\\$" (toYaml $c) "") -1 -}}
