@@ -396,12 +396,26 @@ func proxyFailure(err error) error {
 	}
 	var oe *net.OpError
 	if errors.As(err, &oe) && oe.Op == "proxyconnect" {
-		if class := classifyNet(err); class == DNS || class == Refused || class == Timeout {
+		var record tls.RecordHeaderError
+		var notHTTP notHTTPError
+		switch class := classifyNet(err); {
+		case class == DNS || class == Refused || class == Timeout:
 			return &Error{Class: class, Err: err, Hint: proxyDialHint}
+		case class == Reset || errors.As(err, &record) || errors.As(err, &notHTTP) ||
+			strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
+			// An https:// proxy URL whose port speaks plain HTTP (most proxies take CONNECT in plaintext):
+			// its TLS handshake closed, or answered with HTTP. plainPort would tell the url to use
+			// http://, which would send the check through HTTP_PROXY in plaintext instead. (A proxy's
+			// certificate is judged as a server's: its hints name the CA.)
+			return &Error{Class: TLS, Err: err, Hint: proxyPlainHint}
 		}
 	}
 	return nil
 }
+
+// proxyPlainHint: an https:// proxy URL whose port does not speak TLS.
+const proxyPlainHint = "the proxy (HTTPS_PROXY, or HTTP_PROXY for an http:// url) answered its TLS handshake with something else, or closed the connection: if it takes CONNECT in plaintext, as most proxies do, write its URL http://host:port"
+
 
 // clientTLS builds the client side of TLS from a check's tls block, for every kind that speaks TLS
 // (checks/tls.go).

@@ -251,6 +251,21 @@ func TestProxyRefusals(t *testing.T) {
 			assertProxyFailure(t, err, tc.want)
 		})
 	}
+	// An https:// proxy URL whose port takes CONNECT in plaintext (most do), or is not a proxy at all: its
+	// TLS handshake closed, or answered with text. The url's "use http://" would have sent the check
+	// through HTTP_PROXY in plaintext: the hint names the proxy's URL.
+	for name, answer := range map[string]string{"closes": "", "answers HTTP": "HTTP/1.1 400 Bad Request\r\n\r\n", "answers a page": "<!DOCTYPE HTML>\n"} {
+		t.Run("an https:// proxy URL to a port that "+name, func(t *testing.T) {
+			plain := checktest.Serve(t, func(c net.Conn) { _, _ = c.Read(make([]byte, 512)); _, _ = io.WriteString(c, answer) })
+			h := proxiedCheck(t, "http", "https://api.example.invalid/healthz?token=s3cr3t-q", keptTimeout, func(net.Conn) {})
+			h.transport.Proxy = http.ProxyURL(&url.URL{Scheme: "https", Host: plain, User: url.UserPassword("proxyuser", "s3cr3t-pw")})
+			err := runProxied(t, h)
+			assertProxyFailure(t, err, TLS)
+			if hint := Hint(err, ""); !strings.Contains(hint, "write its URL http://host:port") {
+				t.Errorf("hint %q; want it to say to write the proxy's URL http://", hint)
+			}
+		})
+	}
 	t.Run("the proxy not listening", func(t *testing.T) {
 		h := proxiedCheck(t, "http", "https://api.example.invalid/healthz?token=s3cr3t-q", keptTimeout, func(net.Conn) {})
 		h.transport.Proxy = http.ProxyURL(&url.URL{Scheme: "http", Host: checktest.ClosedAddr(t), User: url.UserPassword("proxyuser", "s3cr3t-pw")})
