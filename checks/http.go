@@ -416,7 +416,6 @@ func proxyFailure(err error) error {
 // proxyPlainHint: an https:// proxy URL whose port does not speak TLS.
 const proxyPlainHint = "the proxy (HTTPS_PROXY, or HTTP_PROXY for an http:// url) answered its TLS handshake with something else, or closed the connection: if it takes CONNECT in plaintext, as most proxies do, write its URL http://host:port"
 
-
 // clientTLS builds the client side of TLS from a check's tls block, for every kind that speaks TLS
 // (checks/tls.go).
 func clientTLS(t config.TLS) (*tls.Config, config.Errors) {
