@@ -323,10 +323,11 @@ func (t *mysqlThreads) track(conn *sql.Conn, own *mysqlConnect) *mysqlGreetingCo
 	return c
 }
 
-// gaveUp notes, after a run's query timed out, the thread of the connection it ran on, when the driver
-// closed that connection under the query: the server may still be executing it.
-func (t *mysqlThreads) gaveUp(c *mysqlGreetingConn, err error) {
-	if c == nil || c.thread == 0 || !c.closed.Load() || ClassOf(err) != Timeout {
+// gaveUp notes, after a run's query timed out or was cut short (cut: a signal, serve's drain, the
+// check's close), the thread of the connection it ran on, when the driver closed that connection under
+// the query: the server may still be executing it.
+func (t *mysqlThreads) gaveUp(c *mysqlGreetingConn, err error, cut bool) {
+	if c == nil || c.thread == 0 || !c.closed.Load() || ClassOf(err) != Timeout && !cut {
 		return
 	}
 	t.mu.Lock()
@@ -802,7 +803,7 @@ func (p *mysqlCheck) once(ctx context.Context) (dialed bool, err error) {
 	if e := p.greeting.unanswered(connectCtx, start, err, p.readTimeout); e != nil {
 		err = e
 	}
-	threads.gaveUp(nc, err)
+	threads.gaveUp(nc, err, ctx.Err() != nil)
 	if sessionBound(err) {
 		// The pool keeps its connections with no idle expiry: this one would fail every later run,
 		// after the fix too. Dropped, the next run logs in anew.

@@ -896,4 +896,16 @@ func TestMySQLTimedOutQueryKilled(t *testing.T) {
 	if _, done := checktest.Poll(5*time.Second, 50*time.Millisecond, func() bool { return running() == 0 }); !done {
 		t.Fatalf("%d queries still run on the server after the check that gave up on it closed; want none", running())
 	}
+	// A run cut short before its timeout (a signal, serve's drain), then the check closed: its query is
+	// stopped too. It was noted only after a timeout, and ran on.
+	cut := newCheckTimeout(t, config.Check{Name: "cut", Type: "mysql", Spec: config.SpecOf(map[string]any{"url": my + "?timeout=6s", "query": slow})}, 10*time.Second)
+	ctx, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(time.Second, cancel)
+	if err := cut.Run(ctx); err == nil {
+		t.Fatal("a run cut short passed")
+	}
+	cut.Close()
+	if _, done := checktest.Poll(5*time.Second, 50*time.Millisecond, func() bool { return running() == 0 }); !done {
+		t.Fatalf("%d queries still run on the server after a run was cut short and its check closed; want none", running())
+	}
 }
