@@ -89,7 +89,9 @@ func buildPostgres(c config.Check, s *postgresSpec) (prober, string, config.Erro
 }
 
 func buildPostgresPool(c config.Check, s *postgresSpec) (*postgresCheck, string, config.Errors) {
-	if s.URL == "" {
+	if strings.TrimSpace(s.URL) == "" {
+		// Blank, pgx reads libpq's defaults: the local socket, as the current user, which may pass against
+		// a server that is not the one meant.
 		return nil, "", config.Errors{c.Src.Errorf("url", "required: a postgres:// URL or a key=value DSN")}
 	}
 	// net/url refuses a control character in every other kind's URL; pgx's own URL parser takes it into

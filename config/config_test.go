@@ -1069,6 +1069,11 @@ checks:
     url: http://db/healthz
     headers: {X-A: null, X-B: , X-C: ~, X-D: "", Authorization: ~}
     headers_file: {Authorization: `+pw+`, X-E: ~}
+  - name: h
+    type: http
+    url: http://db/healthz
+    headers:
+    headers_file: {Authorization: `+pw+`}
 `)
 	cfg, err := load(t, path, env(nil))
 	if err != nil {
@@ -1090,6 +1095,12 @@ checks:
 	headers := field[map[string]string](t, cfg.Checks[6], "headers")
 	if want := map[string]string{"X-D": "", "Authorization": "s3cr3t-pw"}; !maps.Equal(headers, want) {
 		t.Errorf("headers = %q; want %q (no value: not sent)", headers, want)
+	}
+	if errs := checks.Validate(cfg.Checks[7:]); len(errs) > 0 {
+		t.Errorf("a blank headers: beside headers_file: %v", errs)
+	}
+	if headers := field[map[string]string](t, cfg.Checks[7], "headers"); !maps.Equal(headers, map[string]string{"Authorization": "s3cr3t-pw"}) {
+		t.Errorf("headers = %q beside a blank headers:; want headers_file's", headers)
 	}
 }
 
@@ -1312,6 +1323,11 @@ func TestRequiredFromEmptyVariable(t *testing.T) {
 	_, err := load(t, path, env(map[string]string{"DB_URL": ""}))
 	expectErrors(t, err, `:2:32: checks[0] "db": url: required: a postgres:// URL or a key=value DSN (written with DB_URL, which is empty here)`,
 		`:3:32: checks[1] "cache": url: required: a redis:// or rediss:// URL (written with CACHE_URL, which is empty here)`)
+	// Blanks alone are no URL: pgx read libpq's defaults, the local socket, and the check passed against
+	// whatever listened there.
+	mustWrite(t, path, "checks:\n  - {name: db, type: postgres, url: \" \"}\n")
+	_, err = load(t, path, env(nil))
+	expectErrors(t, err, `:2:32: checks[0] "db": url: required: a postgres:// URL or a key=value DSN`)
 }
 
 // TestNegativeDuration: a duration below zero (-1s) is said to be negative: it was reported as
@@ -1461,7 +1477,7 @@ func TestEmptySecretFile(t *testing.T) {
 	dir := t.TempDir()
 	empty, newline := filepath.Join(dir, "empty"), filepath.Join(dir, "newline")
 	mustWrite(t, empty, "")
-	mustWrite(t, newline, "\r\n")
+	mustWrite(t, newline, " \r\n") // blanks only: a blank postgres URL is libpq's defaults, the local socket
 	data := `server:
   details: token
   details_token_file: ` + empty + `
@@ -1474,7 +1490,7 @@ checks:
 	mustWrite(t, path, data)
 	_, err := load(t, path, env(nil))
 	for _, want := range []string{
-		`server: details_token_file: ` + empty + ` is empty (a Secret's key with no value?)`,
+		`server: details_token_file: ` + empty + ` is empty, or holds only blanks (a Secret's key with no value?)`,
 		`checks[0] "a": url_file: ` + newline + ` is empty`,
 		`checks[1] "b": password_file: ` + empty + ` is empty`,
 		`checks[2] "c": headers_file.Authorization: ` + empty + ` is empty`,

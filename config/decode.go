@@ -455,7 +455,8 @@ func unwritten(val *yaml.Node, f reflect.StructField) bool {
 		val = val.Alias
 	}
 	switch f.Type.Kind() {
-	case reflect.String, reflect.Int, reflect.Int64, reflect.Bool, reflect.Float64:
+	case reflect.String, reflect.Int, reflect.Int64, reflect.Bool, reflect.Float64, reflect.Map:
+		// A map too: headers: with nothing after it (beside headers_file, as Helm renders an unset value).
 		return val.Kind == yaml.ScalarNode && val.Tag == "!!null"
 	}
 	return false
@@ -584,11 +585,11 @@ func (d *decoder) readSecretFile(n *yaml.Node, where, key string) (data, path st
 	// begins with a UTF-8 byte order mark, invisible, which is not either (the configuration file's own is
 	// skipped by the YAML parser).
 	text := strings.TrimRight(strings.TrimPrefix(string(raw), "\ufeff"), "\r\n")
-	if text == "" {
+	if strings.TrimSpace(text) == "" {
 		// A Secret's key with no value, mounted as an empty file: it read as the field not written
 		// ("url: required", "username: needs a password (... or password_file)", of a password_file
 		// given), or as an empty Authorization header sent.
-		d.errorf(n, where, key, "%s is empty (a Secret's key with no value?): a value read from a file cannot be empty", path)
+		d.errorf(n, where, key, "%s is empty, or holds only blanks (a Secret's key with no value?): a value read from a file cannot be empty", path)
 		return "", "", false
 	}
 	return text, path, true

@@ -221,6 +221,9 @@ func (d *decoder) specFileMaps(b *specBuilder, src *Source, where string) {
 		m := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: fm.key.Line, Column: fm.key.Column}
 		keyNode := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: fm.base, Line: fm.key.Line, Column: fm.key.Column}
 		i := b.index(fm.base)
+		if i >= 0 && nullValue(b.vals[i]) {
+			i = -1 // headers: with no value is not written: headers_file gives them all
+		}
 		if i >= 0 {
 			if b.vals[i].Kind != yaml.MappingNode {
 				continue // not a mapping: the kind says so when it decodes it
