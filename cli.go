@@ -167,9 +167,9 @@ func flagAsValue(fs *flag.FlagSet, args []string) string {
 		nextName, _, _ = strings.Cut(nextName, "=")
 		switch {
 		case next == "--":
-			return "--" + name + ": needs a value (the next argument is --, which starts the command)"
-		case isFlag && fs.Lookup(nextName) != nil:
-			return fmt.Sprintf("--%s: needs a value, and the next argument is the flag %s (a variable that is empty or unset, and not quoted? --%s \"$VAR\" says so)", name, next, name)
+			return args[i] + ": needs a value (the next argument is --, which starts the command)"
+		case isFlag && (fs.Lookup(nextName) != nil || nextName == "h" || nextName == "help"):
+			return fmt.Sprintf("%s: needs a value, and the next argument is the flag %s (a variable that is empty or unset, and not quoted? %s \"$VAR\" says so)", args[i], next, args[i])
 		}
 		i++ // the value
 	}

@@ -424,6 +424,8 @@ func TestWaitUsageErrors(t *testing.T) {
 		// and of the next URL as an unexpected argument.
 		{"a flag where the value should be", []string{"--postgres", "--redis", "redis://127.0.0.1:6379/0"}, []string{"healthgate wait: --postgres: needs a value, and the next argument is the flag --redis"}},
 		{"a flag with = where the value should be", []string{"--config", "--tcp=" + tcp}, []string{"--config: needs a value, and the next argument is the flag --tcp="}},
+		{"--help where the value should be", []string{"--tcp", "--help"}, []string{"--tcp: needs a value, and the next argument is the flag --help"}},
+		{"one-dash flags, named as written", []string{"-postgres", "-redis", "redis://127.0.0.1:6379/0"}, []string{"healthgate wait: -postgres: needs a value, and the next argument is the flag -redis"}},
 		{"bad --timeout", []string{"--tcp", tcp, "--timeout", "soon"}, []string{`--timeout: invalid value "soon": not a duration`}},
 		{"--timeout without a unit", []string{"--tcp", tcp, "--timeout", "5"}, []string{`--timeout: invalid value "5": needs a unit: write 30s, 5m or 1h30m`}},
 		{"negative --timeout", []string{"--tcp", tcp, "--timeout", "-1s"}, []string{"--timeout: must not be negative"}},
