@@ -165,11 +165,7 @@ func TestReplaceChangedKeepsThresholds(t *testing.T) {
 		c.Interval, c.Timeout, c.Critical, c.FailureThreshold, c.SuccessThreshold = time.Hour, time.Second, target == "b", 3, 2
 		return checks.Func(c, func(context.Context) error { return err })
 	}
-	m := New([]*checks.Check{mk("a", nil)}, Options{})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); m.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	m := runWith(t, Options{}, mk("a", nil))
 	waitFor(t, m, "db passing", func(s *Snapshot) bool { return s.Checks[0].State == Passing })
 	m.Replace([]*checks.Check{mk("b", errRefused)}, nil)
 	s := m.Snapshot()
@@ -178,11 +174,7 @@ func TestReplaceChangedKeepsThresholds(t *testing.T) {
 			s.Ready, s.Checks[0].State, s.Checks[0].Critical)
 	}
 	// And the other way: a failing check changed (the fix) passes once success_threshold runs have.
-	m2 := New([]*checks.Check{mk("a", errRefused)}, Options{})
-	ctx2, cancel2 := context.WithCancel(context.Background())
-	done2 := make(chan struct{})
-	go func() { defer close(done2); m2.Run(ctx2) }()
-	t.Cleanup(func() { cancel2(); <-done2 })
+	m2 := runWith(t, Options{}, mk("a", errRefused))
 	waitFor(t, m2, "db failing", func(s *Snapshot) bool { return s.Checks[0].State == Failing })
 	m2.Replace([]*checks.Check{mk("b", nil)}, nil)
 	if s := m2.Snapshot(); s.Ready || !strings.Contains(s.Checks[0].Err, "passing again: 1 of the 2 runs") {
