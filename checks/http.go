@@ -396,13 +396,10 @@ func proxyFailure(err error) error {
 	}
 	var oe *net.OpError
 	if errors.As(err, &oe) && oe.Op == "proxyconnect" {
-		var record tls.RecordHeaderError
-		var notHTTP notHTTPError
 		switch class := classifyNet(err); {
 		case class == DNS || class == Refused || class == Timeout:
 			return &Error{Class: class, Err: err, Hint: proxyDialHint}
-		case class == Reset || errors.As(err, &record) || errors.As(err, &notHTTP) ||
-			strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
+		case class == Reset || answeredNotTLS(err):
 			// An https:// proxy URL whose port speaks plain HTTP (most proxies take CONNECT in plaintext):
 			// its TLS handshake closed, or answered with HTTP. plainPort would tell the url to use
 			// http://, which would send the check through HTTP_PROXY in plaintext instead. (A proxy's
@@ -495,6 +492,15 @@ const httpNotHTTPHint = "the answer is not HTTP: is this port an HTTP server's i
 
 const httpPlainPortHint = "the server answered the TLS handshake with something else, or closed the connection: the port may not speak TLS (use http:// in %s, or the server's HTTPS port)"
 
+// answeredNotTLS reports whether err is a TLS handshake answered with something else: a record that is
+// not TLS, net/http's words for an HTTP status line, or bytes that are not even that (firstBytesConn).
+func answeredNotTLS(err error) bool {
+	var record tls.RecordHeaderError
+	var notHTTP notHTTPError
+	return errors.As(err, &record) || errors.As(err, &notHTTP) ||
+		strings.Contains(err.Error(), "server gave HTTP response to HTTPS client")
+}
+
 // plainPort classifies the failure of an https:// url whose handshake began and never completed, the
 // server having closed the connection (a database's port, that drops bytes it cannot read) or answered
 // with something else (a plain HTTP server's error page, or its status line), as what it is: tls, the
@@ -507,14 +513,11 @@ func plainPort(ctx context.Context, err error) error {
 	if err == nil || t == nil || !t.tlsStarted.Load() || t.tlsDone.Load() || !errors.As(err, &e) {
 		return err
 	}
-	var notHTTP notHTTPError
-	var record tls.RecordHeaderError
 	hint := e.Hint
 	switch {
 	case e.Class == Reset && e.Hint == "":
 		hint = httpPlainPortHint
-	case errors.As(err, &notHTTP), errors.As(err, &record),
-		strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
+	case answeredNotTLS(err):
 		if hint == "" || hint == httpNotHTTPHint {
 			hint = httpPlainPortHint
 		}
