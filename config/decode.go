@@ -215,7 +215,7 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path, key string) {
 			specIndex = i
 			continue
 		}
-		if tag := f.Tag.Get("yaml"); tag != "" && tag != "-" {
+		if tag := yamlKey(f); tag != "" {
 			fields[tag] = i
 		}
 	}
@@ -442,6 +442,14 @@ func (d *decoder) mergeSources(val *yaml.Node, where, key string) []*yaml.Node {
 // nothing after it, or ~): the field counts as not written and its default applies, as a null value
 // means in Kubernetes manifests and Helm values. Read as the type's zero value instead, a blank
 // critical: made a critical check non-critical and a blank shutdown_delay: dropped the drain.
+// yamlKey is the key a struct field is written with, "" for one that is not (yaml:"-": Src, Spec).
+func yamlKey(f reflect.StructField) string {
+	if tag := f.Tag.Get("yaml"); tag != "-" {
+		return tag
+	}
+	return ""
+}
+
 // nullValue reports whether n (through aliases) is YAML's null: a key written with no value, or ~ or null.
 func nullValue(n *yaml.Node) bool {
 	for n.Kind == yaml.AliasNode {
@@ -451,13 +459,10 @@ func nullValue(n *yaml.Node) bool {
 }
 
 func unwritten(val *yaml.Node, f reflect.StructField) bool {
-	for val.Kind == yaml.AliasNode {
-		val = val.Alias
-	}
 	switch f.Type.Kind() {
 	case reflect.String, reflect.Int, reflect.Int64, reflect.Bool, reflect.Float64, reflect.Map:
 		// A map too: headers: with nothing after it (beside headers_file, as Helm renders an unset value).
-		return val.Kind == yaml.ScalarNode && val.Tag == "!!null"
+		return nullValue(val)
 	}
 	return false
 }
@@ -891,7 +896,7 @@ func (d *decoder) suggest(name, where string, t reflect.Type, fields map[string]
 func misplaced(name string, t reflect.Type) string {
 	has := func(s reflect.Type) bool {
 		for f := range s.Fields() {
-			if tag, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); tag == name && tag != "" && tag != "-" {
+			if yamlKey(f) == name {
 				return true
 			}
 		}
