@@ -63,20 +63,12 @@ const (
 // readyView computes /readyz, or /readyz/{name} when only is set, honouring ?exclude.
 func readyView(s *monitor.Snapshot, only string, exclude []string) view {
 	v := view{endpoint: "readyz", ok: true, status: monitor.Pass}
-	excluded := func(name string) bool {
-		for _, e := range exclude {
-			if e == name {
-				return true
-			}
-		}
-		return false
-	}
 	if only == "" || only == monitor.ShutdownCheck {
 		l := line{name: monitor.ShutdownCheck, ok: !s.ShuttingDown, critical: true}
 		if s.ShuttingDown {
 			l.reason = shutdownReason
 		}
-		l.excluded = excluded(l.name)
+		l.excluded = slices.Contains(exclude, l.name)
 		v.add(l)
 	}
 	cs := s.Checks
@@ -96,29 +88,35 @@ func readyView(s *monitor.Snapshot, only string, exclude []string) view {
 			l.ok, l.failOpen = true, true
 			l.fleet = fmt.Sprintf("failing open: failing on %d of %d pods heard from", c.FleetFailing, c.FleetHeard)
 		}
-		l.excluded = excluded(c.Name)
+		l.excluded = slices.Contains(exclude, c.Name)
 		v.add(l)
 	}
-	for _, e := range exclude {
-		found := e == monitor.ShutdownCheck
-		for i := range s.Checks {
-			found = found || s.Checks[i].Name == e
-		}
-		if !found {
-			if len(e) > maxNameShown {
-				e = e[:maxNameShown] + "..."
-			}
-			if slices.Contains(v.missing, e) {
-				continue
-			}
-			if len(v.missing) == maxMissing {
-				v.more++
-				continue
-			}
-			v.missing = append(v.missing, e)
-		}
-	}
+	v.noteUnknown(s, exclude)
 	return v
+}
+
+// noteUnknown lists the excluded names that match no check of s (nor the built-in shutdown): the first
+// maxMissing, each cut to maxNameShown bytes, then a count.
+func (v *view) noteUnknown(s *monitor.Snapshot, exclude []string) {
+	for _, e := range exclude {
+		if e == monitor.ShutdownCheck {
+			continue
+		}
+		if _, found := s.Index(e); found {
+			continue
+		}
+		if len(e) > maxNameShown {
+			e = e[:maxNameShown] + "..."
+		}
+		if slices.Contains(v.missing, e) {
+			continue
+		}
+		if len(v.missing) == maxMissing {
+			v.more++
+			continue
+		}
+		v.missing = append(v.missing, e)
+	}
 }
 
 func (v *view) add(l line) {
@@ -136,8 +134,8 @@ func (v *view) add(l line) {
 	}
 }
 
-// startupView computes /startupz: every critical check has passed once.
-func startupView(s *monitor.Snapshot) view {
+// startupView computes /startupz: every critical check has passed once, but those excluded.
+func startupView(s *monitor.Snapshot, exclude []string) view {
 	v := view{endpoint: "startupz", ok: true, status: monitor.Pass}
 	for i := range s.Checks {
 		c := &s.Checks[i]
@@ -156,8 +154,10 @@ func startupView(s *monitor.Snapshot) view {
 				l.reason += ": " + c.Err
 			}
 		}
+		l.excluded = slices.Contains(exclude, c.Name)
 		v.add(l)
 	}
+	v.noteUnknown(s, exclude)
 	return v
 }
 

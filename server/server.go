@@ -299,6 +299,10 @@ func notFound(w http.ResponseWriter, r *http.Request, msg string) {
 
 func (h *Handler) startupz(w http.ResponseWriter, r *http.Request) {
 	q := parseQuery(r.URL.RawQuery)
+	if q.exclude {
+		write(w, newBody(startupView(h.src.Snapshot(), excludes(r.URL.RawQuery)), formatOf(r, q), h.detailsAllowed(r)))
+		return
+	}
 	write(w, h.cached(h.src.Snapshot(), targetStartup, formatOf(r, q), h.detailsAllowed(r)))
 }
 
@@ -327,7 +331,7 @@ func (h *Handler) cached(snap *monitor.Snapshot, target int, f format, details b
 	case target == targetReady:
 		v = readyView(snap, "", nil)
 	case target == targetStartup:
-		v = startupView(snap)
+		v = startupView(snap, nil)
 	case target == targetShutdown:
 		v = readyView(snap, monitor.ShutdownCheck, nil)
 	default:
