@@ -158,7 +158,7 @@ func (h *Handler) fleetz(w http.ResponseWriter, r *http.Request) {
 	if auth := r.Header.Get("Authorization"); len(set.fleetToken) > 0 && !bearerMatches(auth, set.fleetToken) &&
 		!bearerMatches(auth, set.fleetPrev) {
 		w.Header()["WWW-Authenticate"] = bearerChallenge
-		httpError(w, "unauthorized: /fleetz needs the fleet token", http.StatusUnauthorized)
+		replyError(w, r, http.StatusUnauthorized, "unauthorized: /fleetz needs the fleet token")
 		return
 	}
 	snap := h.src.Snapshot()

@@ -154,7 +154,7 @@ func New(src Source, opts Options) *Handler {
 		r.MethodFunc(m, fleetzPath, h.fleetz) // not found without a fleet section: a reload may add one
 	}
 	h.notFound = func(w http.ResponseWriter, r *http.Request) {
-		notFound(w, r, "not found: healthgate serves /livez, /readyz, /readyz/{check}, /startupz, /metrics (and /fleetz with a fleet)")
+		replyError(w, r, http.StatusNotFound, "not found: healthgate serves /livez, /readyz, /readyz/{check}, /startupz, /metrics (and /fleetz with a fleet)")
 	}
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == fleetzPath && !h.settings.Load().fleet {
@@ -162,7 +162,7 @@ func New(src Source, opts Options) *Handler {
 			return
 		}
 		w.Header()["Allow"] = allowVal
-		httpError(w, "method not allowed: use GET, HEAD or OPTIONS", http.StatusMethodNotAllowed)
+		replyError(w, r, http.StatusMethodNotAllowed, "method not allowed: use GET, HEAD or OPTIONS")
 	})
 	r.NotFound(h.notFound)
 	h.router = r
@@ -273,27 +273,24 @@ func (h *Handler) unknownCheck(w http.ResponseWriter, r *http.Request, name stri
 		msg = fmt.Sprintf("not found: no check named %s... (%d bytes; a check name has at most %d)",
 			strconv.Quote(strings.ToValidUTF8(name[:maxNameShown], "")), len(name), MaxNameLen)
 	}
-	notFound(w, r, msg)
+	replyError(w, r, http.StatusNotFound, msg)
 }
 
-// notFound answers 404 with msg (which echoes a bounded part of the request at most), as health+json
-// when JSON was asked for, as text otherwise: a client that asked for JSON gets JSON for every path it
-// may get wrong (/readyz/, /readyz/db/x), not for an unknown check alone.
-func notFound(w http.ResponseWriter, r *http.Request, msg string) {
-	if formatOf(r, parseQuery(r.URL.RawQuery)) != hjson {
-		httpError(w, msg, http.StatusNotFound)
-		return
-	}
-	b, err := json.Marshal(hjsonBody{Status: monitor.Fail, Output: msg})
-	if err != nil {
-		httpError(w, msg, http.StatusNotFound)
-		return
-	}
+// replyError answers code (404, 405, 401) with msg (which echoes a bounded part of the request at
+// most), as health+json when JSON was asked for, as text otherwise: a client that asked for JSON gets
+// JSON for every path and method it may get wrong (/readyz/, /readyz/db/x, POST), not for an unknown
+// check alone.
+func replyError(w http.ResponseWriter, r *http.Request, code int, msg string) {
 	hdr := w.Header()
-	hdr["Content-Type"] = jsonType
 	hdr["Cache-Control"] = noStore
+	if formatOf(r, parseQuery(r.URL.RawQuery)) != hjson {
+		http.Error(w, msg, code)
+		return
+	}
+	b, _ := json.Marshal(hjsonBody{Status: monitor.Fail, Output: msg}) // strings alone: cannot fail
+	hdr["Content-Type"] = jsonType
 	hdr["X-Content-Type-Options"] = []string{"nosniff"}
-	w.WriteHeader(http.StatusNotFound)
+	w.WriteHeader(code)
 	_, _ = w.Write(append(b, '\n'))
 }
 
@@ -351,11 +348,6 @@ func noStoreHandler(h http.Handler) http.Handler {
 }
 
 // httpError is http.Error for answers that are not probe bodies; like those, nothing may cache them.
-func httpError(w http.ResponseWriter, msg string, code int) {
-	w.Header()["Cache-Control"] = noStore
-	http.Error(w, msg, code)
-}
-
 func write(w http.ResponseWriter, b *body) {
 	hdr := w.Header()
 	if b.json {

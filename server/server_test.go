@@ -323,6 +323,26 @@ func TestMethods(t *testing.T) {
 	if r := f.do(t, http.MethodPost, "/fleetz"); r.code != http.StatusMethodNotAllowed || r.header.Get("Allow") == "" {
 		t.Errorf("POST /fleetz with a fleet = %d (Allow %q); want 405 with Allow", r.code, r.header.Get("Allow"))
 	}
+	// Every error answers in the format asked for, as a 404 does: a 405 and /fleetz's 401 too.
+	f.h.Reconfigure(Options{Fleet: &FleetOptions{Instance: "me", Token: "s3cr3t-fleet"}})
+	for _, tc := range []struct {
+		method, path string
+		code         int
+		want         string
+	}{
+		{http.MethodPost, "/readyz?format=json", 405, "method not allowed: use GET, HEAD or OPTIONS"},
+		{http.MethodDelete, "/readyz/db?format=json", 405, "method not allowed: use GET, HEAD or OPTIONS"},
+		{http.MethodGet, "/fleetz?format=json", 401, "unauthorized: /fleetz needs the fleet token"},
+	} {
+		r := f.do(t, tc.method, tc.path)
+		var got struct{ Status, Output string }
+		err := json.Unmarshal([]byte(r.body), &got)
+		if r.code != tc.code || err != nil || got.Status != "fail" || got.Output != tc.want ||
+			r.header.Get("Content-Type") != "application/health+json" || r.header.Get("Cache-Control") != "no-store" {
+			t.Errorf("%s %s = %d %q %q (%v); want %d, health+json, output %q", tc.method, tc.path, r.code,
+				r.header.Get("Content-Type"), r.body, err, tc.code, tc.want)
+		}
+	}
 }
 
 // TestHTTP10 sends what the simplest load-balancer checks send: HTTP/1.0, no Host header.
