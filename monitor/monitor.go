@@ -98,7 +98,11 @@ type Monitor struct {
 	logsClosed bool
 
 	snap atomic.Pointer[Snapshot]
-	beat atomic.Int64 // unix nanos of the last heartbeat
+	// beat is when the last heartbeat was, as nanoseconds since epoch on the monotonic clock: a wall
+	// clock stepped back (NTP, a resumed VM) would otherwise keep a wedged engine "alive" for as long
+	// as the step, and one stepped forward fail /livez of a healthy one.
+	beat  atomic.Int64
+	epoch time.Time
 
 	// runMu serializes Run's start and end with Replace: goroutines are only added to runWG while
 	// Run is between the two (active and not stopping), so never concurrently with runWG.Wait.
@@ -148,7 +152,8 @@ func New(cs []*checks.Check, opts Options) *Monitor {
 		m.entries = append(m.entries, newEntry(c, opts.Fleet != nil, now))
 	}
 	m.index = indexOf(m.entries)
-	m.beat.Store(now.UnixNano())
+	m.epoch = now
+	m.beat.Store(0)
 	m.publishLocked(now)
 	return m
 }
@@ -189,7 +194,7 @@ func (m *Monitor) Snapshot() *Snapshot { return m.snap.Load() }
 // Alive reports whether the engine's heartbeat is recent: the scheduler goroutine is running and
 // the state lock is not wedged. It is /livez's signal and never looks at a dependency.
 func (m *Monitor) Alive(now time.Time) bool {
-	return now.UnixNano()-m.beat.Load() < int64(livenessWindow(m.heartbeat))
+	return int64(now.Sub(m.epoch))-m.beat.Load() < int64(livenessWindow(m.heartbeat))
 }
 
 // livenessWindow is how stale the heartbeat may be before /livez fails: long enough that a starved
@@ -591,7 +596,7 @@ func (m *Monitor) heartbeatLoop(ctx context.Context) {
 			}
 			m.queue(lines)
 			m.mu.Unlock()
-			m.beat.Store(now.UnixNano())
+			m.beat.Store(int64(now.Sub(m.epoch)))
 		}
 	}
 }
