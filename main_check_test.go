@@ -21,7 +21,10 @@ import (
 )
 
 // The secrets the check tests put in URLs; none may appear in any output.
-var secrets = []string{"hunter2-check-secret", "topsecret-api-key", "hunter2-redis-secret"}
+var secrets = []string{"hunter2-check-secret", "topsecret-api-key", "hunter2-redis-secret", pathToken}
+
+// pathToken is an API key carried as a path segment (a webhook's, a bot's), as http-500 is written.
+const pathToken = "a1B2c3D4e5F6g7H8i9J0k1L2"
 
 func assertNoSecret(t *testing.T, outputs ...string) {
 	t.Helper()
@@ -44,7 +47,7 @@ func reasonConfig(t *testing.T) (string, map[string]string) {
 	blackhole := checktest.NewProxy(t, checktest.HostPort(t, rd))
 	blackhole.Set(checktest.Blackhole)
 	ok := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/fail" {
+		if strings.HasPrefix(r.URL.Path, "/fail") {
 			http.Error(w, "boom", http.StatusInternalServerError)
 			return
 		}
@@ -89,7 +92,7 @@ checks:
     url: %[9]s
   - name: http-500
     type: http
-    url: %[3]s/fail?api_key=topsecret-api-key
+    url: %[3]s/fail/a1B2c3D4e5F6g7H8i9J0k1L2?api_key=topsecret-api-key
   - name: tls-to-plain
     type: http
     url: %[10]s/health
@@ -209,7 +212,7 @@ func TestCheckReasonClassesText(t *testing.T) {
 		{"unknown-role", `role "healthgate_no_such_role" does not exist (SQLSTATE 28000) — the credentials were rejected: check the user, password and database`},
 		{"redis-password", "auth WRONGPASS"},
 		{"http-500", "status 500 from http://127.0.0.1:"},
-		{"http-500", "api_key=xxxxx — the dependency answered, but not as expected"},
+		{"http-500", "/fail/xxxxx?api_key=xxxxx — the dependency answered, but not as expected"},
 		{"tls-to-plain", "— the server answered the TLS handshake with something else, or closed the connection: the port may not speak TLS"},
 	}
 	for _, tc := range tests {

@@ -103,11 +103,68 @@ func redactParsed(u *url.URL, depth int) *url.URL {
 	if strings.Contains(c.Path, ";") {
 		c.Path, c.RawPath = redactPathParams(c.Path), ""
 	}
+	if (c.Scheme == "http" || c.Scheme == "https" || c.Scheme == "") && hasTokenSegment(c.Path) {
+		c.Path, c.RawPath = redactTokenSegments(c.Path), ""
+	}
 	if c.RawQuery != "" {
 		c.RawQuery = redactQuery(c.RawQuery, depth)
 	}
 	c.Fragment, c.RawFragment = "", ""
 	return &c
+}
+
+// An HTTP API may take its key as a path segment: a Slack or Discord webhook (/services/T0/B0/TOKEN),
+// Telegram's /botID:TOKEN/getMe, a status page's /api/KEY/health. No name marks it, so a segment is
+// taken for a credential by its shape: at least minTokenLen characters of a token's alphabet
+// (letters, digits, - _ : + = ~), with at least 3 letters and 3 digits, and an unbroken run (between
+// '-' and '_') of at least minTokenRun characters. Words joined by dashes (/ready-check-v2-2024),
+// numbers, dates and UUIDs (runs of 12 at most) are kept; a commit hash in a path is hidden too, which
+// costs a diagnosis little. Only http(s) paths are read so: a database's or a vhost's name is no secret.
+const (
+	minTokenLen = 20
+	minTokenRun = 16
+)
+
+func hasTokenSegment(path string) bool {
+	for seg := range strings.SplitSeq(path, "/") {
+		if isTokenSegment(seg) {
+			return true
+		}
+	}
+	return false
+}
+
+func redactTokenSegments(path string) string {
+	segs := strings.Split(path, "/")
+	for i, seg := range segs {
+		if isTokenSegment(seg) {
+			segs[i] = redacted
+		}
+	}
+	return strings.Join(segs, "/")
+}
+
+func isTokenSegment(seg string) bool {
+	if len(seg) < minTokenLen {
+		return false
+	}
+	letters, digits, run, longest := 0, 0, 0, 0
+	for i := 0; i < len(seg); i++ {
+		switch b := seg[i]; {
+		case b >= '0' && b <= '9':
+			digits++
+		case b|0x20 >= 'a' && b|0x20 <= 'z':
+			letters++
+		case b == '-' || b == '_':
+			longest, run = max(longest, run), 0
+			continue
+		case b == ':' || b == '+' || b == '=' || b == '~':
+		default:
+			return false
+		}
+		run++
+	}
+	return letters >= 3 && digits >= 3 && max(longest, run) >= minTokenRun
 }
 
 // redactPathParams redacts the values of path parameters with a secret's name, the older way of carrying a
