@@ -9,16 +9,17 @@ import (
 	"time"
 )
 
-// logWriter is serve's log output: each write is queued and written to the real output (stderr) by a
+// logWriter is the stderr of every command (run): each write is queued and written to the real output by a
 // goroutine of its own, so no caller ever waits on it. A stalled stderr (a Docker logging driver in
-// blocking mode, a full disk, a sidecar that stopped reading a pipe) held the line that starts the drain,
-// and the drain with it: the pod sat in Terminating until the kubelet killed it. The monitor's own lines
-// were queued already (monitor.Options.Logger); this covers the others (the drain, reloads, net/http's).
-// A write that finds the queue full is dropped and counted, and the count is logged once the output
-// keeps up again.
+// blocking mode, a full disk, a sidecar that stopped reading a pipe) held the line that starts serve's
+// drain, and the drain with it: the pod sat in Terminating until the kubelet killed it; and a usage or
+// configuration error held serve for good, before it had anything to drain. The monitor's own lines were
+// queued already (monitor.Options.Logger); this covers the others (the drain, reloads, net/http's, the
+// usage). A write that finds the queue full is dropped and counted, and the count is said once the
+// output keeps up again.
 type logWriter struct {
 	out     io.Writer
-	notice  func(dropped int64) // logs that lines were dropped, written to out directly
+	notice  atomic.Pointer[func(dropped int64)] // says lines were dropped, writing to out directly
 	lines   chan []byte
 	dropped atomic.Int64
 	mu      sync.RWMutex // closed, against writes racing close
@@ -30,16 +31,29 @@ type logWriter struct {
 // errors, a drain's lines and some thousand state changes.
 const logQueue = 4096
 
-// newLogWriter starts the goroutine that writes to out; close ends it. newNotice makes the logger (of
-// the format of the others) that says lines were dropped, writing to out.
-func newLogWriter(out io.Writer, newNotice func(io.Writer) *slog.Logger) *logWriter {
-	notice := newNotice(out)
-	w := &logWriter{out: out, lines: make(chan []byte, logQueue), done: make(chan struct{}),
-		notice: func(n int64) {
-			notice.Warn("log lines dropped: the log output was not keeping up", "dropped", n)
-		}}
+// exitGrace is how long a command about to exit waits for a stalled stderr to take what is queued: what
+// it has not taken then is lost, as it would be if the process were killed, and the exit is late by a
+// second at most.
+const exitGrace = time.Second
+
+// droppedMessage is what the notice says.
+const droppedMessage = "log lines dropped: the log output was not keeping up"
+
+// newLogWriter starts the goroutine that writes to out; close ends it. notice says that lines were
+// dropped, writing to out (on the writer's goroutine).
+func newLogWriter(out io.Writer, notice func(dropped int64)) *logWriter {
+	w := &logWriter{out: out, lines: make(chan []byte, logQueue), done: make(chan struct{})}
+	w.notice.Store(&notice)
 	go w.run()
 	return w
+}
+
+// logDrops makes the notice a record of the logger newLogger makes on the real output: in the format of
+// the command's other lines, once its flags have said which.
+func (w *logWriter) logDrops(newLogger func(io.Writer) *slog.Logger) {
+	l := newLogger(w.out)
+	notice := func(n int64) { l.Warn(droppedMessage, "dropped", n) }
+	w.notice.Store(&notice)
 }
 
 func (w *logWriter) Write(p []byte) (int, error) {
@@ -59,13 +73,15 @@ func (w *logWriter) Write(p []byte) (int, error) {
 func (w *logWriter) run() {
 	defer close(w.done)
 	for p := range w.lines {
-		if n := w.dropped.Swap(0); n > 0 {
-			w.notice(n)
-		}
+		w.sayDropped()
 		_, _ = w.out.Write(p)
 	}
+	w.sayDropped()
+}
+
+func (w *logWriter) sayDropped() {
 	if n := w.dropped.Swap(0); n > 0 {
-		w.notice(n)
+		(*w.notice.Load())(n)
 	}
 }
 

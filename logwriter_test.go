@@ -17,7 +17,8 @@ import (
 func TestLogWriterDropsAndSaysSo(t *testing.T) {
 	out := &stalledWriter{released: make(chan struct{})}
 	var got syncBuffer
-	w := newLogWriter(io.MultiWriter(out, &got), func(w io.Writer) *slog.Logger { return slog.New(slog.NewJSONHandler(w, nil)) })
+	w := newLogWriter(io.MultiWriter(out, &got), func(int64) {})
+	w.logDrops(func(w io.Writer) *slog.Logger { return slog.New(slog.NewJSONHandler(w, nil)) })
 	fmt.Fprintln(w, "line 0")
 	checktest.Eventually(t, 10*time.Second, "the writer to be held by the output", func() bool { return out.entered.Load() == 1 })
 	start := time.Now()

@@ -17,6 +17,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"syscall"
 
@@ -87,9 +88,19 @@ type env = config.LookupEnv
 // run is main without the process: it returns the exit code. Signals arrive on sigs: the first one
 // cancels the command's context (with the signal as cause), a second one skips the serve drain delay.
 // SIGHUP is the exception for serve: it asks for a configuration reload, and never stops it.
+//
+// run's own lines on stderr (the usage, the line that says why a command failed) and serve's go through a
+// queue (logWriter), written by a goroutine of its own, so a stalled stderr holds neither: lines it cannot
+// take are dropped and counted, and run waits at most exitGrace for it when the command returns.
 func run(args []string, lookup env, sigs <-chan os.Signal, stdout, stderr io.Writer) int {
+	name := "healthgate" // as the command's lines begin: healthgate serve: ...
+	if len(args) > 0 && slices.Contains([]string{"serve", "wait", "check"}, args[0]) {
+		name += " " + args[0]
+	}
+	errq := newLogWriter(stderr, func(n int64) { fmt.Fprintf(stderr, "%s: %s (%d dropped)\n", name, droppedMessage, n) })
+	defer errq.close(exitGrace) // deferred first: it runs last, after the command's lines
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage())
+		fmt.Fprint(errq, usage())
 		return exitUsage
 	}
 	cmd, rest := args[0], args[1:]
@@ -157,7 +168,7 @@ func run(args []string, lookup env, sigs <-chan os.Signal, stdout, stderr io.Wri
 	var err error
 	switch cmd {
 	case "serve":
-		err = cmdServe(ctx, rest, lookup, again, hup, stdout, stderr)
+		err = cmdServe(ctx, rest, lookup, again, hup, stdout, errq)
 	case "wait":
 		err = cmdWait(ctx, rest, lookup, stopCatching, stdout, stderr)
 	case "check":
@@ -167,10 +178,10 @@ func run(args []string, lookup env, sigs <-chan os.Signal, stdout, stderr io.Wri
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage())
 	default:
-		fmt.Fprintf(stderr, "healthgate: unknown command %q%s\n\n%s", cmd, commandSuggestion(cmd), usage())
+		fmt.Fprintf(errq, "healthgate: unknown command %q%s\n\n%s", cmd, commandSuggestion(cmd), usage())
 		return exitUsage
 	}
-	return exitCode(stderr, cmd, err)
+	return exitCode(errq, cmd, err)
 }
 
 // exitError ends a command with an exit code; run prints its message, when it has one, once:

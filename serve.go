@@ -23,7 +23,9 @@ import (
 
 // cmdServe is `healthgate serve`: the probe endpoints (docs/design.md §3), answered from the checks run in
 // the background, until a signal starts the drain (§5); SIGHUP and changes of the file reload (§11).
-func cmdServe(ctx context.Context, args []string, lookup env, again, hup <-chan struct{}, stdout, stderr io.Writer) error {
+// stderr is run's queue: a stalled stderr holds neither the start, nor the drain, nor a reload, nor the exit
+// with a usage or configuration error.
+func cmdServe(ctx context.Context, args []string, lookup env, again, hup <-chan struct{}, stdout io.Writer, stderr *logWriter) error {
 	fs := flag.NewFlagSet("healthgate serve", flag.ContinueOnError)
 	var common commonFlags
 	common.register(fs)
@@ -60,6 +62,7 @@ func cmdServe(ctx context.Context, args []string, lookup env, again, hup <-chan 
 		}
 		return targetsError(problems, cfgErr)
 	}
+	stderr.logDrops(func(w io.Writer) *slog.Logger { l, _ := common.logger(w); return l })
 	if *validate {
 		cfg, err := startConfig(path, lookup, *listen)
 		if err != nil {
@@ -90,12 +93,6 @@ func cmdServe(ctx context.Context, args []string, lookup env, again, hup <-chan 
 	if len(cs) == 0 {
 		log.Warn(noChecksWarning(cfg.File))
 	}
-
-	// From here on the log is queued (logWriter): a stalled stderr holds no drain and no reload. Closed
-	// last, after the lines of the drain and of the checks' close.
-	queued := newLogWriter(stderr, func(w io.Writer) *slog.Logger { l, _ := common.logger(w); return l })
-	defer queued.close(time.Second)
-	log, _ = common.logger(queued)
 
 	v := readVersion()
 	metrics := server.NewMetrics(server.BuildInfo{Version: v.Version, Revision: v.Revision})
