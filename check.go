@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -13,7 +14,16 @@ import (
 
 // cmdCheck is `healthgate check`: every configured check once, now, in parallel; a table or JSON on
 // stdout; exit 0 when every critical check passes, 1 otherwise.
+//
+// A stdout nobody reads (a pipe into a consumer that stopped reading, a stalled log collector) never holds
+// check: its exit comes at most exitGrace after its checks' own timeouts. What is written to stdout goes
+// through a queue (logWriter), and the report is waited for at most exitGrace. A script reads the exit
+// code first, and 0 promises the report was delivered: one that stdout did not take is exit 1, as a write
+// error always was, its line on stderr (run's queue, bounded alike) saying so and the verdict the checks had.
 func cmdCheck(ctx context.Context, args []string, lookup env, stdout, stderr io.Writer) error {
+	report := newLogWriter(stdout, nil)
+	defer report.close(exitGrace) // --help's and a usage error's; the report's is waited for below
+	stdout = report
 	fs := flag.NewFlagSet("healthgate check", flag.ContinueOnError)
 	var what startup.Targets
 	what.Register(fs, "check", "whose checks to run")
@@ -45,13 +55,18 @@ func cmdCheck(ctx context.Context, args []string, lookup env, stdout, stderr io.
 	defer checks.CloseAll(cs)
 
 	results := startup.RunOnce(ctx, cs)
+	var b bytes.Buffer // one write: the queue takes a report whole
 	if *output == "json" {
-		err = startup.WriteJSON(stdout, results)
+		err = startup.WriteJSON(&b, results)
 	} else {
-		err = startup.WriteText(stdout, results)
+		err = startup.WriteText(&b, results)
+	}
+	if err == nil {
+		_, _ = report.Write(b.Bytes())
+		err = report.close(exitGrace)
 	}
 	if err != nil {
-		return exitf(exitFailed, "writing the report: %v", err)
+		return exitf(exitFailed, "writing the report to stdout: %v (the checks' verdict: %s)", err, startup.Verdict(results))
 	}
 	if startup.Verdict(results) == startup.Stopped {
 		code, ok := signalExit(ctx)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -40,3 +41,47 @@ func TestLogWriterDropsAndSaysSo(t *testing.T) {
 	}
 	fmt.Fprintln(w, "after close") // dropped, not a panic
 }
+
+// TestLogWriterFlushAndClose: flush returns once what was written before it is out (wait's last step before
+// its exec), and gives up after its wait on a stalled output; close says the output stalled, or failed.
+func TestLogWriterFlushAndClose(t *testing.T) {
+	var got syncBuffer
+	w := newLogWriter(&got, nil)
+	fmt.Fprintln(w, "before the flush")
+	if !w.flush(10*time.Second) || got.String() != "before the flush\n" {
+		t.Errorf("flush returned with %q written; want the line before it", got.String())
+	}
+	if err := w.close(10 * time.Second); err != nil {
+		t.Errorf("close: %v; want nil", err)
+	}
+
+	out := &stalledWriter{released: make(chan struct{})}
+	s := newLogWriter(out, nil)
+	defer close(out.released) // then the writer's goroutine writes what it holds, and ends
+	fmt.Fprintln(s, "held")
+	start := time.Now()
+	if s.flush(100 * time.Millisecond) {
+		t.Error("flush says a stalled output took what was queued")
+	}
+	if err := s.close(100 * time.Millisecond); err == nil || !strings.Contains(err.Error(), "not all written within 100ms") {
+		t.Errorf("close of a stalled output: %v; want it to say so", err)
+	}
+	if err := s.close(time.Hour); err == nil { // at once: the first call's answer
+		t.Error("a second close forgot the first one's error")
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("flush and close took %s on a stalled output; want about 200ms", took)
+	}
+
+	f := newLogWriter(failingWriter{}, nil)
+	fmt.Fprintln(f, "lost")
+	if err := f.close(10 * time.Second); !errors.Is(err, errFailingWriter) {
+		t.Errorf("close after a failed write: %v; want %v", err, errFailingWriter)
+	}
+}
+
+var errFailingWriter = errors.New("no space left on device")
+
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errFailingWriter }

@@ -89,9 +89,10 @@ type env = config.LookupEnv
 // cancels the command's context (with the signal as cause), a second one skips the serve drain delay.
 // SIGHUP is the exception for serve: it asks for a configuration reload, and never stops it.
 //
-// run's own lines on stderr (the usage, the line that says why a command failed) and serve's go through a
-// queue (logWriter), written by a goroutine of its own, so a stalled stderr holds neither: lines it cannot
-// take are dropped and counted, and run waits at most exitGrace for it when the command returns.
+// Every line on stderr, run's own (the usage, the line that says why a command failed) and the command's,
+// goes through a queue (logWriter), written by a goroutine of its own, so a stalled stderr holds no
+// command: lines it cannot take are dropped and counted, and run waits at most exitGrace for it when the
+// command returns.
 func run(args []string, lookup env, sigs <-chan os.Signal, stdout, stderr io.Writer) int {
 	name := "healthgate" // as the command's lines begin: healthgate serve: ...
 	if len(args) > 0 && slices.Contains([]string{"serve", "wait", "check"}, args[0]) {
@@ -170,9 +171,9 @@ func run(args []string, lookup env, sigs <-chan os.Signal, stdout, stderr io.Wri
 	case "serve":
 		err = cmdServe(ctx, rest, lookup, again, hup, stdout, errq)
 	case "wait":
-		err = cmdWait(ctx, rest, lookup, stopCatching, stdout, stderr)
+		err = cmdWait(ctx, rest, lookup, stopCatching, stdout, errq)
 	case "check":
-		err = cmdCheck(ctx, rest, lookup, stdout, stderr)
+		err = cmdCheck(ctx, rest, lookup, stdout, errq)
 	case "version", "--version", "-version": // one dash too, as the commands' flags take it (Go's flag package)
 		fmt.Fprintln(stdout, readVersion())
 	case "help", "-h", "--help", "-help":

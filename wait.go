@@ -40,7 +40,11 @@ func splitCommand(args []string) (own, command []string, hasCommand bool) {
 // the command after `--` (README "wait"). Every usage and configuration error is reported before
 // the first attempt.
 // stopCatching, called just before the exec, ends the catching of signals (see run).
-func cmdWait(ctx context.Context, args []string, lookup env, stopCatching func(), stdout, stderr io.Writer) error {
+// stderr is run's queue: a stalled stderr (a log collector that stopped reading the init container's pipe)
+// holds neither the deadline nor the exec. The progress it cannot take is dropped (and the count said when
+// it takes lines again); what is queued when the wait ends is waited for at most exitGrace, before the
+// exit as before the exec.
+func cmdWait(ctx context.Context, args []string, lookup env, stopCatching func(), stdout io.Writer, stderr *logWriter) error {
 	fs := flag.NewFlagSet("healthgate wait", flag.ContinueOnError)
 	var what startup.Targets
 	what.Register(fs, "wait for", "whose critical checks to wait for")
@@ -58,6 +62,8 @@ func cmdWait(ctx context.Context, args []string, lookup env, stopCatching func()
 	var log *slog.Logger
 	if *logFormat == "json" && levelErr == nil {
 		log = jsonLogger(stderr, &slog.HandlerOptions{Level: level})
+		// Whatever the level or --quiet: the lines dropped may be the table of what was not ready.
+		stderr.logDrops(func(w io.Writer) *slog.Logger { return jsonLogger(w, &slog.HandlerOptions{}) })
 	}
 	if flagErr != nil {
 		return logExit(log, "invalid usage", flagErr)
@@ -121,6 +127,8 @@ func cmdWait(ctx context.Context, args []string, lookup env, stopCatching func()
 	}
 	checks.CloseAll(cs) // the deferred close never runs after exec
 	cs = nil
+	// The progress still queued would be lost with the process: written first, as long as stderr takes it.
+	stderr.flush(exitGrace)
 	execWindow(ctx)
 	// A signal that arrived since the last target became ready was caught, and the command would never
 	// see it: stop as during the wait. One after this reaches healthgate as it would reach the command.

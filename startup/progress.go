@@ -1,6 +1,7 @@
 package startup
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -168,9 +169,13 @@ func (p *progress) timedOut(rs []Result, elapsed time.Duration) {
 		p.log.Error("timed out", "duration", elapsed, "not_ready", notReady, "targets", len(rs))
 		return
 	}
-	fmt.Fprintf(p.w, "healthgate wait: timed out after %s: %d of %d %s not ready\n", round(elapsed), notReady, len(rs),
+	// One write, the line and its table: an output that drops what it cannot take (wait's stderr) drops
+	// the whole, never some cells of it.
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "healthgate wait: timed out after %s: %d of %d %s not ready\n", round(elapsed), notReady, len(rs),
 		plural(len(rs), "target", "targets"))
-	writeWaitTable(p.w, rs)
+	writeWaitTable(&b, rs)
+	_, _ = p.w.Write(b.Bytes())
 }
 
 // stopped is written when a signal ends the wait.
