@@ -246,6 +246,20 @@ func TestFailOpen(t *testing.T) {
 	}
 }
 
+// TestStartedDuringOutage: a pod that starts while the whole fleet sees the shared dependency failing fails
+// open on /readyz like the others, but has not started: /startupz (and so wait) keep it out until the
+// dependency has answered once. A new pod must not begin serving on a dependency it has never reached.
+func TestStartedDuringOutage(t *testing.T) {
+	peers := &fakePeers{}
+	peers.set(4, 4)
+	db := checks.Func(sharedSpec("db"), func(context.Context) error { return errRefused })
+	m := startFleet(t, peers, db)
+	s := waitFor(t, m, "fail open", func(s *Snapshot) bool { return s.Ready })
+	if c, _ := s.Lookup("db"); !c.FailOpen || c.EverPassed || s.Started {
+		t.Fatalf("started during the outage: started=%v check=%+v; want failing open, never passed, not started", s.Started, *c)
+	}
+}
+
 // TestLocalNeverFailsOpen: only a shared critical check asks peers or fails open.
 func TestLocalNeverFailsOpen(t *testing.T) {
 	peers := &fakePeers{}
