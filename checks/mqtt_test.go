@@ -322,7 +322,11 @@ func TestMQTTAfterConnack(t *testing.T) {
 // 0-9, a-z and A-Z; a broker may refuse any other with CONNACK 2 (identifier rejected), and a check
 // whose id it refuses could never pass. A strict broker, scripted, accepts only those ids.
 func TestMQTTClientIDAnyBroker(t *testing.T) {
-	ids := make(chan string, 1)
+	type connect struct {
+		id    string
+		flags byte
+	}
+	ids := make(chan connect, 2)
 	addr := checktest.Serve(t, func(c net.Conn) {
 		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
 		r := bufio.NewReader(c)
@@ -351,7 +355,7 @@ func TestMQTTClientIDAnyBroker(t *testing.T) {
 		}
 		id := string(body[12 : 12+idLen])
 		select {
-		case ids <- id:
+		case ids <- connect{id, body[7]}:
 		default:
 		}
 		code := byte(0)
@@ -371,14 +375,29 @@ func TestMQTTClientIDAnyBroker(t *testing.T) {
 			}
 		}
 	})
-	ch := newCheckTimeout(t, config.Check{Type: "mqtt", Spec: config.SpecOf(map[string]any{"url": "mqtt://" + addr})}, generousTimeout)
-	err, _ := runCheck(t, ch)
-	select {
-	case id := <-ids:
-		t.Logf("client id %q", id)
-	default:
+	// Two checks of one configuration (two pods): each its own id, or the broker would take the session
+	// of one away for the other at every run; and a clean session, or the broker would keep one for
+	// every id ever used.
+	var seen []connect
+	for range 2 {
+		ch := newCheckTimeout(t, config.Check{Type: "mqtt", Spec: config.SpecOf(map[string]any{"url": "mqtt://" + addr})}, generousTimeout)
+		err, _ := runCheck(t, ch)
+		assertClass(t, err, "")
+		select {
+		case c := <-ids:
+			seen = append(seen, c)
+		case <-time.After(5 * time.Second):
+			t.Fatal("no CONNECT seen")
+		}
 	}
-	assertClass(t, err, "")
+	for _, c := range seen {
+		if c.flags&0x02 == 0 {
+			t.Errorf("CONNECT flags %08b: clean session not set", c.flags)
+		}
+	}
+	if seen[0].id == seen[1].id {
+		t.Errorf("two checks sent the same client id %q", seen[0].id)
+	}
 }
 
 // TestMQTTKeepsItsSession: healthy runs share one connection (one CONNECT); a severed one is replaced by
