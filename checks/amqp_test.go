@@ -409,6 +409,18 @@ func TestAMQPLimits(t *testing.T) {
 			}
 		})
 	}
+	// Each run closes its channel: under a limit of one channel, run after run on the kept connection
+	// passes. A channel left open per run would reach the broker's channel_max within hours.
+	t.Run("runs hold no channel", func(t *testing.T) {
+		ctl("clear_user_limits", user, "all")
+		ctl("set_user_limits", user, `{"max-channels":1}`)
+		ch := newCheckTimeout(t, config.Check{Type: "amqp", Spec: config.SpecOf(map[string]any{"url": url})}, generousTimeout)
+		for i := range 5 {
+			if err, _ := runCheck(t, ch); err != nil {
+				t.Fatalf("run %d under a one-channel limit: %v", i+1, err)
+			}
+		}
+	})
 }
 
 // rabbitmqctl returns a function that runs rabbitmqctl against the local node, failing the test when a
