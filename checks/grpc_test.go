@@ -67,6 +67,21 @@ func TestGRPCHealth(t *testing.T) {
 	if !strings.Contains(err.Error(), "NOT_SERVING") || !strings.Contains(ch.Hint(err), "not serving") {
 		t.Errorf("NOT_SERVING: %v / hint %q", err, ch.Hint(err))
 	}
+	// The two other statuses an answer may carry (a server's own health service may send them, not
+	// only an error status): UNKNOWN is not set yet, SERVICE_UNKNOWN a service it does not know.
+	hs.SetServingStatus(grpcService, healthpb.HealthCheckResponse_UNKNOWN)
+	err = runErr(t, ch)
+	assertClass(t, err, checks.NotReady)
+	if !strings.Contains(err.Error(), "status UNKNOWN") {
+		t.Errorf("UNKNOWN: %v", err)
+	}
+	hs.SetServingStatus(grpcService, healthpb.HealthCheckResponse_SERVICE_UNKNOWN)
+	err = runErr(t, ch)
+	assertClass(t, err, checks.BadResponse)
+	if !strings.Contains(err.Error(), "SERVICE_UNKNOWN") || !strings.Contains(err.Error(), grpcService) ||
+		!strings.Contains(ch.Hint(err), "does not know this service") {
+		t.Errorf("SERVICE_UNKNOWN: %v / hint %q; want the service named", err, ch.Hint(err))
+	}
 	hs.SetServingStatus(grpcService, healthpb.HealthCheckResponse_SERVING)
 	assertClass(t, runErr(t, ch), "")
 
