@@ -131,13 +131,14 @@ func TestWaitStderrStalled(t *testing.T) {
 
 // TestWaitSaysLinesDropped: the progress a stalled stderr could not take is dropped, and once it takes lines
 // again one line says how many, before the lines that follow: here a log collector that resumes reading
-// after two seconds, while 400 targets refused at debug level write some thousand lines a second (the queue
-// holds 4,096).
+// after two seconds, while 1,000 targets refused at debug level write some thousands of lines a second (the
+// queue holds 4,096: the first attempts alone write 1,000, and 400 targets wrote 8,700 in two seconds on a
+// machine loaded twelve times over).
 func TestWaitSaysLinesDropped(t *testing.T) {
 	t.Parallel() // waits on a real process
 	bin, closed := healthgateBinary(t), checktest.ClosedAddr(t)
 	args := []string{"wait", "--log-level", "debug", "--timeout", "3500ms"}
-	for range 400 {
+	for range 1000 {
 		args = append(args, "--tcp", closed)
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
