@@ -233,6 +233,20 @@ func kindSchema(t *testing.T, name string) obj {
 	if deps != nil {
 		o = append(o, kv{"dependentSchemas", deps})
 	}
+	var rules []any
+	// A text field written both as itself and as NAME_file (password beside password_file) is refused by
+	// healthgate ("set together with"): the schema refuses the _file one, as healthgate names it. (The
+	// target field's oneOf says it already.)
+	var both obj
+	for _, key := range append(append([]string{}, commonFields...), k.fields...) {
+		if f := fields[key]; key != target && f.Type.Kind() == reflect.String && props.has(key+"_file") {
+			both = append(both, kv{key, obj{{"properties", obj{{key + "_file", false}}}}})
+		}
+	}
+	if both != nil {
+		rules = append(rules, obj{{"dependentSchemas", both},
+			{"description", "A field is written as itself or as FIELD_file, not both: healthgate refuses the two together."}})
+	}
 	// A tls block tagged plain:"SCHEME|..." is refused by healthgate on a URL of those schemes, which has no
 	// TLS (http://, redis://): the schema refuses it too, where it can see the scheme (not behind a
 	// ${VAR}), unless the field plainunless names is true (http's follow_redirects: to an https:// one).
@@ -249,8 +263,8 @@ func kindSchema(t *testing.T, name string) obj {
 		plain = append(plain, obj{{"if", cond}, {"then", obj{{"properties", obj{{f.Tag.Get("yaml"), false}}},
 			{"description", fmt.Sprintf("%s needs a URL with TLS: healthgate refuses it with a %s of scheme %s, which has none.", f.Tag.Get("yaml"), target, strings.ReplaceAll(schemes, "|", " or "))}}}})
 	}
-	if plain != nil {
-		o = append(o, kv{"allOf", plain})
+	if rules = append(plain, rules...); rules != nil {
+		o = append(o, kv{"allOf", rules})
 	}
 	if name == "http" {
 		// healthgate refuses body_contains (from a file too) with method HEAD, in any case: an answer to
@@ -261,6 +275,11 @@ func kindSchema(t *testing.T, name string) obj {
 				{"description", "body_contains needs a method other than HEAD: an answer to HEAD has no body to search."}}})
 	}
 	return o
+}
+
+// has reports whether the object has the key.
+func (o obj) has(key string) bool {
+	return slices.ContainsFunc(o, func(f kv) bool { return f.k == key })
 }
 
 func fieldsByKey(t reflect.Type) map[string]reflect.StructField {
@@ -636,5 +655,39 @@ func TestPlainTag(t *testing.T) {
 	}
 	if tagged != len(tlsScheme) {
 		t.Errorf("%d kinds have a plain tag; want %d (%v)", tagged, len(tlsScheme), slices.Sorted(maps.Keys(tlsScheme)))
+	}
+}
+
+// TestFileAndValueRefused: every text field the schema refuses beside its FIELD_file (the "not both" rule
+// of kindSchema) is one healthgate refuses so, naming FIELD_file, and the rule covers every such field.
+func TestFileAndValueRefused(t *testing.T) {
+	for _, name := range Types() {
+		k := kinds[name]
+		fields := fieldsByKey(reflect.TypeOf(k.spec()).Elem())
+		for _, key := range k.fields {
+			if key == k.target.field || fields[key].Type.Kind() != reflect.String {
+				continue
+			}
+			yaml := fmt.Sprintf("checks:\n  - name: x\n    type: %s\n    %s: %q\n    %s: v\n    %s_file: /nonexistent/%s\n",
+				name, k.target.field, k.target.example, key, key, key)
+			_, err := config.Parse("healthgate.yaml", []byte(yaml), func(string) (string, bool) { return "", false })
+			var errs config.Errors
+			if !errors.As(err, &errs) || !slices.ContainsFunc(errs, func(e *config.Error) bool {
+				return e.Field == key+"_file" && strings.Contains(e.Msg, "set together with "+key)
+			}) {
+				t.Errorf("%s: %s beside %s_file: %v; want %s_file refused as set together with %s", name, key, key, err, key, key)
+			}
+		}
+		schema := kindSchema(t, name)
+		rendered, err := marshal(schema)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, key := range k.fields {
+			want := key != k.target.field && fields[key].Type.Kind() == reflect.String
+			if got := strings.Contains(string(rendered), fmt.Sprintf(`%q:{"properties":{%q:false}}`, key, key+"_file")); got != want {
+				t.Errorf("%s: the schema refuses %s beside %s_file: %v; want %v", name, key, key, got, want)
+			}
+		}
 	}
 }
