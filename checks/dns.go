@@ -55,10 +55,10 @@ type dnsSettings struct {
 
 // dnsSpec is a dns check's own configuration (config.Check.Spec, decoded).
 type dnsSpec struct {
-	Host   string   `yaml:"host" schema:"minLength=1" desc:"the name to resolve"`
+	Host   string   `yaml:"host" schema:"minLength=1,form=dns-name" desc:"the name to resolve"`
 	Record string   `yaml:"record" schema:"enum=A|AAAA|CNAME|SRV|TXT,fold" desc:"the record type: A, AAAA, CNAME, SRV or TXT, in any case (default: A and AAAA)"`
 	Expect []string `yaml:"expect" schema:"itemMinLength=1" desc:"values the answer must contain (all of them)"`
-	Server string   `yaml:"server" schema:"minLength=1" desc:"a DNS server to ask, host[:port] (port 53 when omitted); default: the system resolver"`
+	Server string   `yaml:"server" schema:"minLength=1,form=dns-server" desc:"a DNS server to ask, host[:port] (port 53 when omitted); default: the system resolver"`
 }
 
 func dnsSettingsOf(c config.Check, s *dnsSpec) (dnsSettings, config.Errors) {

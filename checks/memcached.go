@@ -134,7 +134,7 @@ type memcachedSettings struct {
 
 // memcachedSpec is a memcached check's own configuration (config.Check.Spec, decoded).
 type memcachedSpec struct {
-	Address  string     `yaml:"address" schema:"minLength=1" desc:"host:port (port 11211 when omitted)"`
+	Address  string     `yaml:"address" schema:"minLength=1,form=address-default-port" desc:"host:port (port 11211 when omitted)"`
 	Username string     `yaml:"username" needs:"password" desc:"SASL user (memcached -S, as Bitnami's image sets it up): the check then logs in with SASL PLAIN over the binary protocol; needs password"`
 	Password string     `yaml:"password" secret:"true" needs:"username" desc:"SASL password of username"`
 	TLS      config.TLS `yaml:"tls"`

@@ -247,6 +247,23 @@ func kindSchema(t *testing.T, name string) obj {
 		rules = append(rules, obj{{"dependentSchemas", both},
 			{"description", "A field is written as itself or as FIELD_file, not both: healthgate refuses the two together."}})
 	}
+	// A field tagged schema:"form=NAME" (an address) whose value has none of the form's shapes (valueForms)
+	// is refused by healthgate. The refusal is a false schema at the field, as a plain tls block's is: the
+	// value is not quoted (a URL or user:password pasted in place of host:port may hold a password).
+	for _, key := range k.fields {
+		name, ok := schemaTags(fields[key])["form"]
+		if !ok {
+			continue
+		}
+		form := valueForms()[name]
+		var alts []any
+		for _, re := range append(form.patterns, variablePattern) {
+			alts = append(alts, obj{{"pattern", re}})
+		}
+		rules = append(rules, obj{
+			{"if", obj{{"required", []string{key}}, {"properties", obj{{key, obj{{"type", "string"}, {"not", obj{{"anyOf", alts}}}}}}}}},
+			{"then", obj{{"properties", obj{{key, false}}}, {"description", fmt.Sprintf("%s must be %s: healthgate refuses any other value.", key, form.words)}}}})
+	}
 	// A tls block tagged plain:"SCHEME|..." is refused by healthgate on a URL of those schemes, which has no
 	// TLS (http://, redis://): the schema refuses it too, where it can see the scheme (not behind a
 	// ${VAR}), unless the field plainunless names is true (http's follow_redirects: to an https:// one).
@@ -294,16 +311,10 @@ func fieldsByKey(t reflect.Type) map[string]reflect.StructField {
 }
 
 // fieldSchema renders one field from its type and its tags: schema:"minLength=1,enum=a|b,fold,minimum=1,
-// itemMinimum=100,itemMaximum=599,itemMinLength=1,minItems=1,required=a|b" (enum=tools: the migration
-// tools; fold: in any case) and desc:"...".
+// itemMinimum=100,itemMaximum=599,itemMinLength=1,minItems=1,required=a|b,form=address" (enum=tools: the
+// migration tools; fold: in any case; form: one of valueForms, or a value with a ${VAR}) and desc:"...".
 func fieldSchema(t *testing.T, f reflect.StructField) obj {
-	tags := map[string]string{}
-	if s := f.Tag.Get("schema"); s != "" {
-		for part := range strings.SplitSeq(s, ",") {
-			k, v, _ := strings.Cut(part, "=")
-			tags[k] = v
-		}
-	}
+	tags := schemaTags(f)
 	num := func(k string) int {
 		n, err := strconv.Atoi(tags[k])
 		if err != nil {
@@ -365,6 +376,13 @@ func fieldSchema(t *testing.T, f reflect.StructField) obj {
 			o = append(o, kv{"enum", values})
 		}
 	}
+	if form, ok := tags["form"]; ok {
+		if _, ok := valueForms()[form]; !ok {
+			t.Fatalf("%s: schema form=%q is none of valueForms'", f.Name, form)
+		}
+		// kindSchema refuses a value of another form (the field's own schema cannot: its refusal would
+		// quote the value).
+	}
 	if _, ok := tags["minimum"]; ok {
 		o = append(o, kv{"minimum", num("minimum")})
 	}
@@ -402,6 +420,18 @@ func fieldSchema(t *testing.T, f reflect.StructField) obj {
 		}
 	}
 	return o
+}
+
+// schemaTags are a field's schema:"..." tag's settings.
+func schemaTags(f reflect.StructField) map[string]string {
+	tags := map[string]string{}
+	if s := f.Tag.Get("schema"); s != "" {
+		for part := range strings.SplitSeq(s, ",") {
+			k, v, _ := strings.Cut(part, "=")
+			tags[k] = v
+		}
+	}
+	return tags
 }
 
 // anyCase is a regular expression of the words in any case, one alternative each: [Aa]|[Aa][Aa][Aa][Aa]
@@ -689,5 +719,132 @@ func TestFileAndValueRefused(t *testing.T) {
 				t.Errorf("%s: the schema refuses %s beside %s_file: %v; want %v", name, key, key, got, want)
 			}
 		}
+	}
+}
+
+// variablePattern: a value that refers to a variable is healthgate's to judge once the variable is expanded.
+const variablePattern = `\$\{`
+
+// valueForms are the forms of an address field's value (tag schema:"form=NAME") healthgate takes, as regular
+// expressions, one of which the schema asks the value to match (or to refer to a variable): a value of none
+// is refused by healthgate (exit 2), and the pods would crash-loop. They are looser than healthgate where a
+// regular expression cannot say its rule (a label's length, a service name the system must know, an IPv6
+// address's groups), never stricter: TestValueForms holds them to that.
+func valueForms() map[string]valueForm {
+	const (
+		label = `[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?`
+		// A label with something other than digits: digits and dots alone are no name (badDNSName).
+		nameLabel = `(?:[0-9]*[A-Za-z_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?|[0-9]+-[A-Za-z0-9_-]*[A-Za-z0-9_])`
+		name      = `(?:` + label + `\.)*` + nameLabel + `(?:\.` + label + `)*\.?`
+		octet     = `(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])`
+		ipv4      = octet + `(?:\.` + octet + `){3}`
+		ipv6      = `[0-9A-Fa-f.]*:[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*(?:%[^\]\s]+)?`
+		// A name, an IPv4 address or the root, or one of those or an IPv6 address in brackets (which
+		// net.SplitHostPort takes off whatever they hold).
+		bare = `(?:` + name + `|` + ipv4 + `|\.)`
+		host = `(?:` + bare + `|\[(?:` + bare + `|` + ipv6 + `)\])`
+		// A port number from 1 to 65535 (strconv.Atoi reads a sign and leading zeros), or a service name the
+		// system may know (http, memcache): anything without a digit alone, nor what no address holds.
+		number  = `\+?0*(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])`
+		service = `[^\s:@/?#=&;\[\]]*[^\s0-9:@/?#=&;\[\]][^\s:@/?#=&;\[\]]*`
+		port    = `(?:` + number + `|` + service + `)?`
+	)
+	return map[string]valueForm{
+		"address": {"host:port (db.internal:5432, [fd00::7]:5432)", []string{`^` + host + `:` + port + `$`}}, // checkAddress
+		"address-default-port": {"host:port, or host alone for the default port (cache.internal:11211, cache.internal)",
+			[]string{`^` + host + `(?::` + port + `)?$`}},
+		"grpc-address": {"host:port, https://host:port (TLS) or http://host:port (plaintext)", // grpcScheme
+			[]string{`^` + host + `:` + port + `$`, `^(?:` + anyCase("http", "https") + `)://` + host + `:` + port + `/?$`}},
+		"dns-server": {"host or host:port of a DNS server, the port a number (10.96.0.10, 10.96.0.10:53, [fd00::10]:53)", // dnsSettingsOf
+			[]string{`^` + host + `(?::` + number + `)?$`, `^` + ipv6 + `$`}},
+		"dns-name": {"a DNS name (payments.internal): not an IP address, nor with a port or a scheme", // dnsSettingsOf
+			[]string{`^\s*(?:` + name + `|\.)\s*$`}},
+	}
+}
+
+// valueForm is what a field's value must look like: in words, and as regular expressions (one to match).
+type valueForm struct {
+	words    string
+	patterns []string
+}
+
+// TestValueForms: a value the schema's form of an address field refuses (valueForms) is one healthgate
+// refuses too, over hosts and ports of every shape put together, and the usual mistakes (no port, a URL,
+// host:port:extra, no host, a bad port, an IPv6 address without brackets) are refused by both.
+func TestValueForms(t *testing.T) {
+	hosts := []string{"db", "db.internal", "db.ns.svc.cluster.local.", "DB-1.example", "_sip._tcp.example.com", "1a", "9-9",
+		"a_b", "a.b.c.d.e", "xn--bcher-kva.example", "a-", "-a", "a..b", ".a", "1234", "1.2.3", "0", "10.0.0.1", "010.0.0.1",
+		"256.1.1.1", "[::1]", "[fe80::1%eth0]", "[::ffff:1.2.3.4]", "[1.2.3.4]", "[db]", "::1", "fd00::7", "", "db x", "bücher.example",
+		"user@db", "db/x", "db?x", ".", "tcp://db", "a:b"}
+	ports := []string{"", "5432", "0", "00", "65535", "65536", "99999", "05432", "+80", "-1", "http", "memcache", "pg",
+		"postgresql", "1e3", "5432/", "5432?x", "x y", "${PORT}"}
+	var values []string
+	for _, h := range hosts {
+		values = append(values, h, h+":", "http://"+h, "https://"+h+"/", "grpc://"+h)
+		for _, p := range ports {
+			values = append(values, h+":"+p, h+":"+p+":1", "https://"+h+":"+p, "HTTP://"+h+":"+p+"/", "https://"+h+":"+p+"/x",
+				"dns:///"+h+":"+p, "https://user@"+h+":"+p)
+		}
+	}
+	mistakes := map[string][]string{
+		"tcp.address":       {"db", "db:5432:1", ":5432", "tcp://db:5432", "db:0", "db:70000", "::1:5432", "db :5432", "db..x:5432", "postgres://db:5432/app"},
+		"memcached.address": {":11211", "memcached://cache:11211", "cache:11211:1", "::1", "cache:0"},
+		"grpc.address":      {"g", "grpc://g:50051", "dns:///g:50051", "https://g", "https://g:443/health", "g:50051/"},
+		"dns.host":          {"db.internal:53", "http://db.internal", "10.0.0.1", "1234", "-a.internal", "db internal"},
+		"dns.server":        {"udp://10.96.0.10:53", "10.96.0.10:99999", "10.96.0.10:dns", "10.96.0.10:", "user@10.96.0.10"},
+	}
+	forms := valueForms()
+	tested := 0
+	for _, name := range Types() {
+		k := kinds[name]
+		for key, f := range fieldsByKey(reflect.TypeOf(k.spec()).Elem()) {
+			form, ok := schemaTags(f)["form"]
+			if !ok {
+				continue
+			}
+			tested++
+			var res []*regexp.Regexp
+			for _, p := range append(forms[form].patterns, variablePattern) {
+				res = append(res, regexp.MustCompile(p))
+			}
+			takes := func(v string) bool {
+				return slices.ContainsFunc(res, func(re *regexp.Regexp) bool { return re.MatchString(v) })
+			}
+			builds := func(v string) error {
+				spec := map[string]any{k.target.field: k.target.example, key: v}
+				c, err := New(config.Check{Name: "x", Type: name, Critical: true, Interval: time.Second, Timeout: 500 * time.Millisecond,
+					FailureThreshold: 1, SuccessThreshold: 1, Spec: config.SpecOf(spec)})
+				if err == nil {
+					c.Close()
+					return nil
+				}
+				var errs config.Errors
+				if errors.As(err, &errs) && !slices.ContainsFunc(errs, func(e *config.Error) bool { return e.Field == key }) {
+					t.Fatalf("%s.%s %q: %v; want nothing but %s refused", name, key, v, err, key)
+				}
+				return err
+			}
+			for _, v := range values {
+				if v != "" && !takes(v) && !strings.Contains(v, "${") { // "": not written (minLength says it)
+					if err := builds(v); err == nil {
+						t.Errorf("%s.%s: the schema's form %s refuses %q, which healthgate takes", name, key, form, v)
+					}
+				}
+			}
+			for _, v := range mistakes[name+"."+key] {
+				if takes(v) {
+					t.Errorf("%s.%s: the schema's form %s takes %q; want it refused", name, key, form, v)
+				}
+				if builds(v) == nil {
+					t.Errorf("%s.%s: healthgate takes %q, listed as a mistake", name, key, v)
+				}
+			}
+			if !takes(k.target.example) && key == k.target.field {
+				t.Errorf("%s.%s: the schema's form %s refuses the example target %q", name, key, form, k.target.example)
+			}
+		}
+	}
+	if tested != len(mistakes) {
+		t.Errorf("%d fields have a form; want %d (%v)", tested, len(mistakes), slices.Sorted(maps.Keys(mistakes)))
 	}
 }

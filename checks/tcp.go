@@ -14,7 +14,7 @@ type tcpCheck struct {
 
 // tcpSpec is a tcp check's own configuration (config.Check.Spec, decoded).
 type tcpSpec struct {
-	Address string `yaml:"address" schema:"minLength=1"`
+	Address string `yaml:"address" schema:"minLength=1,form=address"`
 }
 
 func buildTCP(c config.Check, s *tcpSpec) (prober, string, config.Errors) {
