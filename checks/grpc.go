@@ -74,7 +74,7 @@ type grpcSettings struct {
 type grpcSpec struct {
 	Address string     `yaml:"address" schema:"minLength=1,form=grpc-address" desc:"host:port of the gRPC server (plaintext unless a tls block is written), or https://host:port (TLS) or http://host:port (plaintext)"`
 	Service string     `yaml:"service" desc:"the service name asked of grpc.health.v1.Health/Check (default \"\": the server as a whole)"`
-	TLS     config.TLS `yaml:"tls"`
+	TLS     config.TLS `yaml:"tls" plain:"http"`
 }
 
 func grpcSettingsOf(c config.Check, s *grpcSpec) (grpcSettings, config.Errors) {

@@ -278,7 +278,7 @@ func kindSchema(t *testing.T, name string) obj {
 			cond = append(cond, kv{"not", obj{{"required", []string{unless}}, {"properties", obj{{unless, obj{{"const", true}}}}}}})
 		}
 		plain = append(plain, obj{{"if", cond}, {"then", obj{{"properties", obj{{f.Tag.Get("yaml"), false}}},
-			{"description", fmt.Sprintf("%s needs a URL with TLS: healthgate refuses it with a %s of scheme %s, which has none.", f.Tag.Get("yaml"), target, strings.ReplaceAll(schemes, "|", " or "))}}}})
+			{"description", fmt.Sprintf("%s needs a %s with TLS: healthgate refuses it with one of scheme %s, which has none.", f.Tag.Get("yaml"), target, strings.ReplaceAll(schemes, "|", " or "))}}}})
 	}
 	if rules = append(plain, rules...); rules != nil {
 		o = append(o, kv{"allOf", rules})
@@ -640,10 +640,11 @@ do not edit; the test fails when this file differs.
 }
 
 // TestPlainTag: the schemes a tls field's plain tag names (the schema refuses the block with a URL of one
-// of them) are exactly those healthgate refuses it with, and the TLS scheme beside them takes it; http's
-// follow_redirects, its plainunless, lets an http:// URL keep it.
+// of them) are exactly those healthgate refuses it with (naming the block, or, for grpc's address, the
+// scheme), and the TLS scheme beside them takes it; http's follow_redirects, its plainunless, lets an
+// http:// URL keep it.
 func TestPlainTag(t *testing.T) {
-	tlsScheme := map[string]string{"http": "https", "redis": "rediss", "amqp": "amqps", "mqtt": "mqtts"}
+	tlsScheme := map[string]string{"http": "https", "redis": "rediss", "amqp": "amqps", "mqtt": "mqtts", "grpc": "https"}
 	tagged := 0
 	for _, name := range Types() {
 		for _, f := range fieldsByKey(reflect.TypeOf(kinds[name].spec()).Elem()) {
@@ -653,7 +654,7 @@ func TestPlainTag(t *testing.T) {
 			}
 			tagged++
 			build := func(url string, extra map[string]any) error {
-				spec := map[string]any{"url": url, "tls": config.TLS{ServerName: "db.internal"}}
+				spec := map[string]any{kinds[name].target.field: url, "tls": config.TLS{ServerName: "db.internal"}}
 				maps.Copy(spec, extra)
 				c, err := New(config.Check{Name: "x", Type: name, Critical: true, Interval: time.Second, Timeout: 500 * time.Millisecond,
 					FailureThreshold: 1, SuccessThreshold: 1, Spec: config.SpecOf(spec)})
@@ -668,7 +669,7 @@ func TestPlainTag(t *testing.T) {
 					url = "unix:///run/x.sock"
 				}
 				var errs config.Errors
-				if err := build(url, nil); !errors.As(err, &errs) || !slices.ContainsFunc(errs, func(e *config.Error) bool { return e.Field == f.Tag.Get("yaml") }) {
+				if err := build(url, nil); !errors.As(err, &errs) || !slices.ContainsFunc(errs, func(e *config.Error) bool { return e.Field == f.Tag.Get("yaml") || e.Field == kinds[name].target.field }) {
 					t.Errorf("%s with %s and a tls block: %v; want the tls block refused, as the schema's plain tag %q says", name, url, err, schemes)
 				}
 				if unless := f.Tag.Get("plainunless"); unless != "" {
