@@ -280,6 +280,12 @@ func kindSchema(t *testing.T, name string) obj {
 		plain = append(plain, obj{{"if", cond}, {"then", obj{{"properties", obj{{f.Tag.Get("yaml"), false}}},
 			{"description", fmt.Sprintf("%s needs a %s with TLS: healthgate refuses it with one of scheme %s, which has none.", f.Tag.Get("yaml"), target, strings.ReplaceAll(schemes, "|", " or "))}}}})
 	}
+	// A tls block beside a url that says otherwise of TLS (tlsURLRules) is refused by healthgate.
+	for _, r := range tlsURLRules()[name] {
+		rules = append(rules, obj{
+			{"if", obj{{"required", []string{"tls", target}}, {"properties", obj{{target, r.schema()}}}}},
+			{"then", obj{{"properties", obj{{"tls", false}}}, {"description", r.words}}}})
+	}
 	if rules = append(plain, rules...); rules != nil {
 		o = append(o, kv{"allOf", rules})
 	}
@@ -847,5 +853,120 @@ func TestValueForms(t *testing.T) {
 	}
 	if tested != len(mistakes) {
 		t.Errorf("%d fields have a form; want %d (%v)", tested, len(mistakes), slices.Sorted(maps.Keys(mistakes)))
+	}
+}
+
+// tlsURLRule is a url that says something of TLS a tls block beside it contradicts: the url matches every
+// pattern of all and none of none.
+type tlsURLRule struct {
+	words     string
+	all, none []string
+}
+
+// schema is the rule as the url's schema, for an if.
+func (r tlsURLRule) schema() obj {
+	o := obj{{"type", "string"}}
+	var all, none []any
+	for _, p := range r.all {
+		all = append(all, obj{{"pattern", p}})
+	}
+	for _, p := range r.none {
+		none = append(none, obj{{"pattern", p}})
+	}
+	if all != nil {
+		o = append(o, kv{"allOf", all})
+	}
+	if none != nil {
+		o = append(o, kv{"not", obj{{"anyOf", none}}})
+	}
+	return o
+}
+
+// matches applies the rule as the schema does.
+func (r tlsURLRule) matches(url string) bool {
+	for _, p := range r.all {
+		if !regexp.MustCompile(p).MatchString(url) {
+			return false
+		}
+	}
+	for _, p := range r.none {
+		if regexp.MustCompile(p).MatchString(url) {
+			return false
+		}
+	}
+	return true
+}
+
+// tlsURLRules: the urls beside which healthgate refuses a tls block, by kind, as far as the url's text shows
+// it (not in the default of a ${VAR:-default}, which a set variable leaves unused): a unix socket, which
+// takes no TLS (postgresTLS, mysqlTLS), and the URL's own TLS settings, libpq's parameters (but
+// sslmode=verify-full, which says what a block says) or the MySQL driver's tls parameter (but tls=true).
+func tlsURLRules() map[string][]tlsURLRule {
+	const defaulted = `\$\{[^}]*:-`
+	// pgParam: a parameter of a postgres URL's query (url.Query: percent-encoded values decoded) or of a
+	// key=value DSN (pgParams: split at blanks, a value's quotes trimmed), its value starting with value.
+	pgParam := func(name, value string) string {
+		return `^(?:postgres|postgresql)://[^?#]*\?(?:[^#]*&)?` + name + `=` + value + `|^(?:[^:]|:[^/]|:/[^/])*(?:^|\s)` + name + `='?` + value
+	}
+	pgModes := `(?:disable|allow|prefer|require|verify-ca)(?:'?\s|'?$|&)`
+	return map[string][]tlsURLRule{
+		"postgres": {
+			{"tls applies to a server reached over TCP: healthgate refuses it with a url that connects by a unix socket (a host starting with /).",
+				[]string{pgParam("host", `(?:[^\s&#,']*,)*(?:/|%2[Ff])`) + `|^(?:postgres|postgresql)://(?:[^@/?#]*@)?(?:[^/?#,]*,)*%2[Ff]`},
+				[]string{defaulted}},
+			{"tls and the url's sslmode (other than verify-full), ssl, sslrootcert, sslcert, sslkey, sslpassword or sslsni both configure TLS: healthgate refuses the two together.",
+				[]string{pgParam("sslmode", pgModes) + `|` + pgParam(`(?:ssl|sslrootcert|sslcert|sslkey|sslpassword|sslsni)`, ``)},
+				[]string{defaulted}},
+		},
+		"mysql": {
+			{"tls applies to a server reached over TCP: healthgate refuses it with a DSN that connects by a unix socket (unix(/path)).",
+				[]string{`(?:^|@)unix[(/]`}, []string{defaulted, `://`}},
+			{"tls and the url's tls parameter (other than tls=true) both configure TLS: healthgate refuses the two together.",
+				[]string{`[?&]tls=`}, []string{defaulted, `[?&]tls=(?:1|true|TRUE|True)?(?:[&#]|$)`}},
+		},
+	}
+}
+
+// TestTLSURLRules: a url the schema refuses a tls block beside (tlsURLRules) is one healthgate refuses the
+// block with, and the usual ones are refused by both.
+func TestTLSURLRules(t *testing.T) {
+	corpus := map[string][]string{
+		"postgres": {"postgres://db:5432/app", "postgresql://app@db/app?application_name=x", "postgres://db/app?sslmode=verify-full",
+			"postgres://db/app?sslmode=require", "postgres://db/app?application_name=x&sslmode=verify-ca", "postgres://db/app?sslmode=disable#x",
+			"postgres://db/app?sslmode=prefer&application_name=x", "postgres://db/app?sslrootcert=/etc/ssl/ca.pem", "postgres://db/app?sslcert=&sslkey=",
+			"postgres://db/app?sslsni=0", "postgres://db/app?ssl=true", "postgres://db/app?sslpassword=x", "postgres://db/app?application_name=sslmode=require",
+			"postgres:///app?host=/var/run/postgresql", "postgres:///app?host=%2Fvar%2Frun%2Fpostgresql", "postgres://%2Fvar%2Frun%2Fpostgresql/app",
+			"postgresql://app@%2ftmp:5432/app", "postgres://db/app?host=db2", "postgres://db/app?options=-c%20host%3D/x",
+			"host=/tmp dbname=app", "host='/tmp' dbname=app", "dbname=app host=/var/run/postgresql", "host=db dbname=app sslmode=require",
+			"host=db dbname=app sslmode='require'", "host=db dbname=app sslmode=verify-full", "host=db sslrootcert=/etc/ssl/ca.pem", "host = /tmp dbname=app",
+			"host=db,/tmp dbname=app", "host=db dbname=app sslmode=required", "host=db dbname=app application_name=sslmode=require",
+			"${DATABASE_URL:-postgres://db/app?sslmode=require}", "postgres://app:s3cr3t@db/app?sslmode=require", "host=${PGHOST} dbname=app"},
+		"mysql": {"mysql://app@db:3306/app", "mysql://app@db:3306/app?tls=true", "mysql://app@db/app?tls=1", "mysql://app@db/app?tls=TRUE",
+			"mysql://app@db/app?tls=", "mysql://app@db/app?tls=false", "mysql://app@db/app?tls=skip-verify", "mysql://app@db/app?tls=preferred",
+			"mysql://app@db/app?parseTime=true&tls=Skip-Verify", "mysql://app@db/app?tls=true&parseTime=true", "app@tcp(db:3306)/app?tls=skip-verify",
+			"app@tcp(db:3306)/app?tls=true", "app@unix(/run/mysqld/mysqld.sock)/app", "app@unix/app", "unix(/run/mysqld/mysqld.sock)/app",
+			"app@tcp(db:3306)/app", "/app", "app@/app?tls=true", "mariadb://app@db/app?tls=0", "${MYSQL_URL:-app@unix/app}"},
+	}
+	mistakes := []string{"postgres://db/app?sslmode=require", "host=db dbname=app sslmode=require", "postgres://db/app?sslrootcert=/etc/ssl/ca.pem",
+		"postgres:///app?host=/var/run/postgresql", "host=/tmp dbname=app", "postgres://%2Fvar%2Frun%2Fpostgresql/app", "postgres://app:s3cr3t@db/app?sslmode=require",
+		"mysql://app@db/app?tls=skip-verify", "app@tcp(db:3306)/app?tls=preferred", "app@unix(/run/mysqld/mysqld.sock)/app"}
+	rules := tlsURLRules()
+	for name, urls := range corpus {
+		for _, url := range urls {
+			matched := slices.ContainsFunc(rules[name], func(r tlsURLRule) bool { return r.matches(url) })
+			c, err := New(config.Check{Name: "x", Type: name, Critical: true, Interval: time.Second, Timeout: 500 * time.Millisecond,
+				FailureThreshold: 1, SuccessThreshold: 1, Spec: config.SpecOf(map[string]any{"url": url, "tls": config.TLS{ServerName: "db.internal"}})})
+			if err == nil {
+				c.Close()
+			}
+			var errs config.Errors
+			refused := errors.As(err, &errs) && slices.ContainsFunc(errs, func(e *config.Error) bool { return e.Field == "tls" })
+			if matched && !refused {
+				t.Errorf("%s %q: the schema refuses a tls block beside it, healthgate: %v", name, url, err)
+			}
+			if slices.Contains(mistakes, url) && !matched {
+				t.Errorf("%s %q: the schema takes a tls block beside it; want it refused (healthgate: %v)", name, url, err)
+			}
+		}
 	}
 }
