@@ -57,7 +57,7 @@ type mqttSettings struct {
 
 // mqttSpec is an mqtt check's own configuration (config.Check.Spec, decoded).
 type mqttSpec struct {
-	URL string     `yaml:"url" secret:"true" schema:"minLength=1"`
+	URL string     `yaml:"url" secret:"true" schema:"minLength=1,form=mqtt-url"`
 	TLS config.TLS `yaml:"tls" plain:"mqtt|tcp"`
 }
 

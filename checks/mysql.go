@@ -97,7 +97,7 @@ const (
 // buildMySQL builds the pool and, with migrations, the schema read; every error of both at once.
 // mysqlSpec is a mysql check's own configuration (config.Check.Spec, decoded): postgres's fields.
 type mysqlSpec struct {
-	URL               string        `yaml:"url" secret:"true" schema:"minLength=1"`
+	URL               string        `yaml:"url" secret:"true" schema:"minLength=1,form=mysql-url"`
 	Query             string        `yaml:"query" schema:"minLength=1"`
 	Writable          bool          `yaml:"writable"`
 	MaxReplicationLag time.Duration `yaml:"max_replication_lag"`

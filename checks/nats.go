@@ -36,7 +36,7 @@ type natsSettings struct {
 
 // natsSpec is a nats check's own configuration (config.Check.Spec, decoded).
 type natsSpec struct {
-	URL       string     `yaml:"url" secret:"true" schema:"minLength=1"`
+	URL       string     `yaml:"url" secret:"true" schema:"minLength=1,form=nats-url"`
 	JetStream bool       `yaml:"jetstream" desc:"JetStream's account info must answer too."`
 	TLS       config.TLS `yaml:"tls"`
 }

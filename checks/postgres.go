@@ -63,7 +63,7 @@ type postgresCheck struct {
 
 // postgresSpec is a postgres check's own configuration (config.Check.Spec, decoded).
 type postgresSpec struct {
-	URL               string        `yaml:"url" secret:"true" schema:"minLength=1"`
+	URL               string        `yaml:"url" secret:"true" schema:"minLength=1,form=postgres-url"`
 	Query             string        `yaml:"query" schema:"minLength=1"`
 	Writable          bool          `yaml:"writable"`
 	MaxReplicationLag time.Duration `yaml:"max_replication_lag"`

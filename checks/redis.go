@@ -90,7 +90,7 @@ type redisRun struct {
 
 // redisSpec is a redis check's own configuration (config.Check.Spec, decoded).
 type redisSpec struct {
-	URL  string `yaml:"url" secret:"true" schema:"minLength=1"`
+	URL  string `yaml:"url" secret:"true" schema:"minLength=1,form=redis-url"`
 	Role string `yaml:"role" schema:"enum=master|primary|replica|slave"`
 	// Key: through a proxy that answers PING itself (twemproxy), each run reads this key (EXISTS: no
 	// value read, nothing written) so that it reaches a server behind the proxy, and go-redis's HELLO,

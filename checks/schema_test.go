@@ -257,7 +257,7 @@ func kindSchema(t *testing.T, name string) obj {
 		}
 		form := valueForms()[name]
 		var alts []any
-		for _, re := range append(form.patterns, variablePattern) {
+		for _, re := range form.patterns {
 			alts = append(alts, obj{{"pattern", re}})
 		}
 		rules = append(rules, obj{
@@ -729,14 +729,21 @@ func TestFileAndValueRefused(t *testing.T) {
 	}
 }
 
-// variablePattern: a value that refers to a variable is healthgate's to judge once the variable is expanded.
-const variablePattern = `\$\{`
+// A value that refers to a variable is healthgate's to judge once the variable is expanded: variablePattern
+// anywhere in an address; in a URL, before its scheme's ':' (${DATABASE_URL}, ${SCHEME}://...), which a
+// variable after it (redis://${HOST}:6379, cache:${PORT}) cannot make. Any '$': one not braced ($DATABASE_URL)
+// is the templates' to refuse, in words the schema has not.
+const (
+	variablePattern    = `\$`
+	urlVariablePattern = `^[^:]*\$`
+)
 
-// valueForms are the forms of an address field's value (tag schema:"form=NAME") healthgate takes, as regular
-// expressions, one of which the schema asks the value to match (or to refer to a variable): a value of none
-// is refused by healthgate (exit 2), and the pods would crash-loop. They are looser than healthgate where a
-// regular expression cannot say its rule (a label's length, a service name the system must know, an IPv6
-// address's groups), never stricter: TestValueForms holds them to that.
+// valueForms are the forms of an address or URL field's value (tag schema:"form=NAME") healthgate takes, as
+// regular expressions, one of which the schema asks the value to match (one says it refers to a variable):
+// a value of none is refused by healthgate (exit 2), and the pods would crash-loop. They are looser than
+// healthgate where a regular expression cannot say its rule (a label's length, a service name the system must
+// know, an IPv6 address's groups, the rest of a URL after its scheme), never stricter: TestValueForms holds
+// them to that.
 func valueForms() map[string]valueForm {
 	const (
 		label = `[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?`
@@ -756,16 +763,35 @@ func valueForms() map[string]valueForm {
 		service = `[^\s:@/?#=&;\[\]]*[^\s0-9:@/?#=&;\[\]][^\s:@/?#=&;\[\]]*`
 		port    = `(?:` + number + `|` + service + `)?`
 	)
+	// The text up to the first '=' without a "://" in it (at each ':', what follows is no "//").
+	const pgKeyValue = `^(?:[^=:]|:(?::|/:)*(?:[^=:/]|/[^=:/]))*(?::(?::|/:)*/?)?=`
+	// A URL of these schemes (net/url takes them in any case) with something after them.
+	scheme := func(schemes ...string) string { return `^(?:` + anyCase(schemes...) + `)://` }
 	return map[string]valueForm{
-		"address": {"host:port (db.internal:5432, [fd00::7]:5432)", []string{`^` + host + `:` + port + `$`}}, // checkAddress
+		"address": {"host:port (db.internal:5432, [fd00::7]:5432)", []string{`^` + host + `:` + port + `$`, variablePattern}}, // checkAddress
 		"address-default-port": {"host:port, or host alone for the default port (cache.internal:11211, cache.internal)",
-			[]string{`^` + host + `(?::` + port + `)?$`}},
+			[]string{`^` + host + `(?::` + port + `)?$`, variablePattern}},
 		"grpc-address": {"host:port, https://host:port (TLS) or http://host:port (plaintext)", // grpcScheme
-			[]string{`^` + host + `:` + port + `$`, `^(?:` + anyCase("http", "https") + `)://` + host + `:` + port + `/?$`}},
+			[]string{`^` + host + `:` + port + `$`, scheme("http", "https") + host + `:` + port + `/?$`, variablePattern}},
 		"dns-server": {"host or host:port of a DNS server, the port a number (10.96.0.10, 10.96.0.10:53, [fd00::10]:53)", // dnsSettingsOf
-			[]string{`^` + host + `(?::` + number + `)?$`, `^` + ipv6 + `$`}},
+			[]string{`^` + host + `(?::` + number + `)?$`, `^` + ipv6 + `$`, variablePattern}},
 		"dns-name": {"a DNS name (payments.internal): not an IP address, nor with a port or a scheme", // dnsSettingsOf
-			[]string{`^\s*(?:` + name + `|\.)\s*$`}},
+			[]string{`^\s*(?:` + name + `|\.)\s*$`, variablePattern}},
+		"http-url":  {"an http:// or https:// URL with a host", []string{scheme("http", "https") + `[^/?#]`, urlVariablePattern}},               // buildHTTP
+		"redis-url": {"a redis://, rediss:// or unix:// URL", []string{`^(?:` + anyCase("redis", "rediss", "unix") + `):`, urlVariablePattern}}, // go-redis ParseURL
+		"amqp-url":  {"an amqp:// or amqps:// URL", []string{scheme("amqp", "amqps"), urlVariablePattern}},                                      // amqpSettingsOf
+		// natsSettingsOf: one server, no list.
+		"nats-url": {"one nats:// or tls:// URL (one server: not a list)", []string{scheme("nats", "tls") + `[^,]*$`, urlVariablePattern}},
+		// mqttSettingsOf: no path after host:port.
+		"mqtt-url": {"an mqtt://, mqtts://, tcp://, ssl:// or tls:// URL with no path", []string{scheme("mqtt", "tcp", "mqtts", "ssl", "tls") + `[^/?#]*/?(?:[?#].*)?$`, urlVariablePattern}},
+		// pgSchemeProblem and pgx: postgres:// or postgresql:// in lower case, or a key=value DSN: an '=' with
+		// no :// before it (pgx takes any key: an unknown one is a run-time parameter).
+		"postgres-url": {"a postgres:// or postgresql:// URL (in lower case) or a key=value DSN",
+			[]string{`^postgres(?:ql)?://`, pgKeyValue, urlVariablePattern}},
+		// parseMySQL: mysql:// or mariadb:// in lower case, or the driver's DSN, whose address is net(addr) or
+		// none (app@/db, app@tcp/db).
+		"mysql-url": {"a mysql:// or mariadb:// URL (in lower case) or the driver's DSN user:password@tcp(host:3306)/database",
+			[]string{`^(?:mysql|mariadb)://`, `\(|(?:^|@)(?:tcp|unix)?/`, urlVariablePattern}},
 	}
 }
 
@@ -775,9 +801,10 @@ type valueForm struct {
 	patterns []string
 }
 
-// TestValueForms: a value the schema's form of an address field refuses (valueForms) is one healthgate
-// refuses too, over hosts and ports of every shape put together, and the usual mistakes (no port, a URL,
-// host:port:extra, no host, a bad port, an IPv6 address without brackets) are refused by both.
+// TestValueForms: a value the schema's form of an address or URL field refuses (valueForms) is one
+// healthgate refuses too, over hosts and ports of every shape put together, and URLs of every scheme, and the
+// usual mistakes (no port, a URL, host:port:extra, no host, a bad port, an IPv6 address without brackets; a
+// URL without its scheme or with another kind's, a list of servers, a driver's scheme) are refused by both.
 func TestValueForms(t *testing.T) {
 	hosts := []string{"db", "db.internal", "db.ns.svc.cluster.local.", "DB-1.example", "_sip._tcp.example.com", "1a", "9-9",
 		"a_b", "a.b.c.d.e", "xn--bcher-kva.example", "a-", "-a", "a..b", ".a", "1234", "1.2.3", "0", "10.0.0.1", "010.0.0.1",
@@ -793,7 +820,28 @@ func TestValueForms(t *testing.T) {
 				"dns:///"+h+":"+p, "https://user@"+h+":"+p)
 		}
 	}
+	// URLs of every scheme a kind takes or a user may write, with each kind of rest, and DSNs.
+	schemes := []string{"http", "https", "HTTP", "redis", "rediss", "REDIS", "unix", "amqp", "amqps", "AMQP", "nats", "tls", "NATS", "mqtt",
+		"mqtts", "tcp", "ssl", "MQTT", "postgres", "postgresql", "POSTGRES", "mysql", "mariadb", "MYSQL", "ws", "ftp", "grpc",
+		"jdbc:postgresql", "jdbc:mysql", "postgresql+asyncpg", "mysql+pymysql", "redis-sentinel"}
+	rests := []string{"host", "host:1234", "host:1234/", "host:1234/0", "host/path", "user@host:1234/db", "user:pw@host/db?x=y", "host:1234?x=/y",
+		"/run/x.sock", "", "a:1,b:2", "a:1,nats://b:2", "host:1234/a/b", ":1234", "host:1234/?x=y", "host:1234#x"}
+	for _, sc := range schemes {
+		for _, r := range rests {
+			values = append(values, sc+"://"+r, sc+":"+r, r)
+		}
+	}
+	values = append(values, "host=db dbname=app", "  host=db", "dbname=app", "a.b=1", "foo", "host = db", "app@tcp(db:3306)/app", "/app", "app@/app",
+		"app@unix(/x)/app", "app@unix/app", "app@tcp/app", "db:3306/app", " postgres://db/app", "app:pw@tcp(db:3306)/app?tls=true", "app:p/w@tcp(db)/app",
+		"postgres://db/app?x=http://y", "unix:/run/redis.sock", "redis:cache")
 	mistakes := map[string][]string{
+		"http.url":          {"api:8080/healthz", "api.internal/healthz", "ftp://api/healthz", "localhost:8080", "http:///healthz"},
+		"redis.url":         {"cache:6379", "redis-sentinel://cache:26379", "localhost:6379/0"},
+		"amqp.url":          {"rabbit:5672", "http://rabbit:15672", "rabbitmq.internal"},
+		"nats.url":          {"nats:4222", "ws://nats:8080", "nats://a:4222,nats://b:4222"},
+		"mqtt.url":          {"broker:1883", "ws://broker:8080/mqtt", "mqtt://broker:1883/topic"},
+		"postgres.url":      {"db:5432/app", "jdbc:postgresql://db:5432/app", "postgresql+asyncpg://db/app", "POSTGRES://db/app", " postgres://db/app"},
+		"mysql.url":         {"db:3306/app", "jdbc:mysql://db:3306/app", "mysql+pymysql://app@db/app", "MYSQL://db/app", "app@db:3306/app"},
 		"tcp.address":       {"db", "db:5432:1", ":5432", "tcp://db:5432", "db:0", "db:70000", "::1:5432", "db :5432", "db..x:5432", "postgres://db:5432/app"},
 		"memcached.address": {":11211", "memcached://cache:11211", "cache:11211:1", "::1", "cache:0"},
 		"grpc.address":      {"g", "grpc://g:50051", "dns:///g:50051", "https://g", "https://g:443/health", "g:50051/"},
@@ -811,7 +859,7 @@ func TestValueForms(t *testing.T) {
 			}
 			tested++
 			var res []*regexp.Regexp
-			for _, p := range append(forms[form].patterns, variablePattern) {
+			for _, p := range forms[form].patterns {
 				res = append(res, regexp.MustCompile(p))
 			}
 			takes := func(v string) bool {
