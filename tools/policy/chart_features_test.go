@@ -2,12 +2,15 @@ package policy
 
 import (
 	"maps"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/healthgate/healthgate/checks"
 	"github.com/healthgate/healthgate/config"
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
@@ -685,4 +688,41 @@ func TestChartFractionalDurations(t *testing.T) {
 	}
 	// Within the same millisecond, a timeout below the interval is one healthgate takes.
 	renderChart(t, helm, "checks[0].name=a", "checks[0].type=tcp", "checks[0].address=db:5432", "checks[0].interval=150.7ms", "checks[0].timeout=150.2ms")
+}
+
+// TestChartHeaderNames: an http check's header names are refused as healthgate refuses them (a name that is
+// no token, a header given twice in two cases or in headers and headers_file: chart-invalid/http-header-twice.yaml),
+// and every token character renders, into a configuration healthgate builds.
+func TestChartHeaderNames(t *testing.T) {
+	helm := helmBinary(t)
+	render := func(headers string) ([]byte, error) {
+		values := filepath.Join(t.TempDir(), "values.yaml")
+		data := "checks:\n  - {name: api, type: http, url: https://api.internal/healthz, headers: " + headers + "}\n" +
+			"env: [{name: API_TOKEN, valueFrom: {secretKeyRef: {name: api, key: token}}}]\n"
+		if err := os.WriteFile(values, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return exec.Command(helm, "template", "x", chartDir, "-f", values).CombinedOutput()
+	}
+	out, err := render("{\"X-Token_!#$%&'*+.^\x60|~9\": \"${API_TOKEN}\", Accept: application/json, Accept-Language: en}")
+	if err != nil {
+		t.Fatalf("helm template: %v\n%s", err, out)
+	}
+	objs, err := Decode("rendered", out)
+	if err != nil {
+		t.Fatalf("strict decode: %v", err)
+	}
+	cfg, _ := loadRendered(t, rendered{objs: objs}, map[string]string{"API_TOKEN": "t0ken"})
+	if errs := checks.Validate(cfg.Checks); len(errs) > 0 {
+		t.Errorf("healthgate refuses the rendered headers: %v", errs)
+	}
+	for _, tc := range []struct{ headers, want string }{
+		{`{"X Api Key": "${API_TOKEN}"}`, `checks[0] "api": headers: a header name that is not one`},
+		{`{"Authorization:": "${API_TOKEN}"}`, `checks[0] "api": headers: a header name that is not one`},
+		{`{Accept: application/json, accept: text/plain}`, `checks[0] "api": header accept is set twice, as headers Accept and headers accept`},
+	} {
+		if out, err := render(tc.headers); err == nil || !strings.Contains(string(out), tc.want) {
+			t.Errorf("headers %s: %v, want a failure with %q:\n%s", tc.headers, err, tc.want, lastLines(out))
+		}
+	}
 }

@@ -459,6 +459,21 @@ interval bounds fleet.timeout, as healthgate's own validation has it (config/fle
 {{- fail (printf "checks[%d] %q: %s holds a literal value; %s (or use %s_file)" $i $c.name $k $secretHint $k) -}}
 {{- end -}}
 {{- end -}}
+{{- /* Header names, in headers and headers_file alike, as healthgate reads them (checks/http.go): a token each,
+and each header once, whatever its case (Authorization and authorization are one header; one in headers and
+headers_file both is given twice). Not quoted when not a token: the name may hold a value pasted into it. */ -}}
+{{- $headerNames := dict -}}
+{{- range $field := list "headers" "headers_file" -}}
+{{- range $h, $_ := (get $c $field | default dict) -}}
+{{- if not (regexMatch `^[!#$%&'*+.^_\x60|~0-9A-Za-z-]+$` $h) -}}
+{{- fail (printf "checks[%d] %q: %s: a header name that is not one: letters, digits and !#$%%&'*+-.^_`|~ only, no space nor ':' (not shown: it may hold a value); healthgate refuses this config and its pods would crash-loop" $i $c.name $field) -}}
+{{- end -}}
+{{- with get $headerNames (lower $h) -}}
+{{- fail (printf "checks[%d] %q: header %s is set twice, as %s and %s %s (header names are case-insensitive): keep one; healthgate refuses this config and its pods would crash-loop" $i $c.name $h . $field $h) -}}
+{{- end -}}
+{{- $_ := set $headerNames (lower $h) (printf "%s %s" $field $h) -}}
+{{- end -}}
+{{- end -}}
 {{- range $h, $v := ($c.headers | default dict) -}}
 {{- if and (not (include "healthgate.headerIsPlain" $h)) (not (regexMatch (printf "^((?i:bearer|basic|token) )?%s" (trimPrefix "^" $ref)) (toString $v))) -}}
 {{- fail (printf "checks[%d] %q: header %s holds a literal value (only standard headers such as Accept or User-Agent may); %s (Bearer ${VAR} works too)" $i $c.name $h $secretHint) -}}
