@@ -608,6 +608,21 @@ func TestChartFleetTimeoutNonCriticalShared(t *testing.T) {
 	loadRendered(t, r, nil)
 }
 
+// TestChartFleetTimeoutFraction: fleet.timeout is read to the nanosecond, as healthgate reads it: 500us is
+// greater than 0, and 150.2ms is shorter than a shared check's 150.7ms interval. The chart read both in whole
+// milliseconds, and refused them (0, and 150 >= 150), though the healthgate.yaml they render loads.
+func TestChartFleetTimeoutFraction(t *testing.T) {
+	helm := helmBinary(t)
+	for _, set := range [][]string{
+		{"fleet.timeout=500us", "checks[0].interval=5s"},
+		{"fleet.timeout=150.2ms", "checks[0].interval=150.7ms", "checks[0].timeout=100ms"},
+	} {
+		r := renderChart(t, helm, append([]string{"replicaCount=3", "fleet.enabled=true", "checks[0].name=db", "checks[0].type=tcp",
+			"checks[0].address=db:5432", "checks[0].scope=shared"}, set...)...)
+		loadRendered(t, r, nil)
+	}
+}
+
 // TestChartMigrationsVersionVariable: a migrations.version that refers to a variable (set by the
 // release's pipeline) renders: the schema's pattern for the tool's versions is healthgate's to apply once
 // the variable is expanded, as healthgate does. The pattern refused it.

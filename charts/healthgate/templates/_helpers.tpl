@@ -428,7 +428,7 @@ provides, timing healthgate refuses and clashing ports, since each would only sh
 {{- if gt $minPods (add1 $sample) -}}
 {{- fail (printf "fleet.min_pods (%d) is more than a round can hear, the pod and at most fleet.sample (%d) peers: no check could ever fail open (healthgate refuses this config and the pods would crash-loop); raise sample or lower min_pods" $minPods $sample) -}}
 {{- end -}}
-{{- if and .Values.fleet.timeout (eq (include "healthgate.milliseconds" .Values.fleet.timeout | atoi) 0) -}}
+{{- if and .Values.fleet.timeout (eq (include "healthgate.nanoseconds" .Values.fleet.timeout | atoi) 0) -}}
 {{- fail (printf "fleet.timeout (%s) must be greater than 0: it bounds each request to a peer (healthgate refuses this config and the pods would crash-loop); leave it null for healthgate's default" .Values.fleet.timeout) -}}
 {{- end -}}
 {{- end -}}
@@ -445,7 +445,7 @@ provides, timing healthgate refuses and clashing ports, since each would only sh
 interval bounds fleet.timeout, as healthgate's own validation has it (config/fleet.go asksPeers). */ -}}
 {{- if and (eq (toString $c.scope) "shared") (ne (toString $c.critical) "false") $.Values.fleet.enabled $.Values.fleet.timeout -}}
 {{- $ci := $c.interval | default $d.interval -}}
-{{- if ge (include "healthgate.milliseconds" $.Values.fleet.timeout | atoi) (include "healthgate.milliseconds" $ci | atoi) -}}
+{{- if ge (include "healthgate.nanoseconds" $.Values.fleet.timeout | atoi) (include "healthgate.nanoseconds" $ci | atoi) -}}
 {{- fail (printf "fleet.timeout (%s) must be shorter than the interval (%s) of shared critical check checks[%d] %q: a round of peer requests must end before the next" $.Values.fleet.timeout $ci $i $c.name) -}}
 {{- end -}}
 {{- end -}}
