@@ -68,7 +68,7 @@ type httpCheck struct {
 // httpSpec is an http check's own configuration (config.Check.Spec, decoded).
 type httpSpec struct {
 	URL             string            `yaml:"url" secret:"true" schema:"minLength=1,form=http-url"`
-	Method          string            `yaml:"method" schema:"minLength=1"`
+	Method          string            `yaml:"method" schema:"minLength=1,form=http-method"`
 	Headers         map[string]string `yaml:"headers" secret:"true" desc:"Header values that are secrets must be ${VAR} references (env from a Secret)." filedesc:"Header name to the path of a file holding its value (a Secret mounted with extraVolumes)."`
 	ExpectStatus    []int             `yaml:"expect_status" schema:"itemMinimum=200,itemMaximum=599,minItems=1"`
 	BodyContains    string            `yaml:"body_contains" schema:"minLength=1"`

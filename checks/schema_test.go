@@ -777,9 +777,10 @@ func valueForms() map[string]valueForm {
 			[]string{`^` + host + `(?::` + number + `)?$`, `^` + ipv6 + `$`, variablePattern}},
 		"dns-name": {"a DNS name (payments.internal): not an IP address, nor with a port or a scheme", // dnsSettingsOf
 			[]string{`^\s*(?:` + name + `|\.)\s*$`, variablePattern}},
-		"http-url":  {"an http:// or https:// URL with a host", []string{scheme("http", "https") + `[^/?#]`, urlVariablePattern}},               // buildHTTP
-		"redis-url": {"a redis://, rediss:// or unix:// URL", []string{`^(?:` + anyCase("redis", "rediss", "unix") + `):`, urlVariablePattern}}, // go-redis ParseURL
-		"amqp-url":  {"an amqp:// or amqps:// URL", []string{scheme("amqp", "amqps"), urlVariablePattern}},                                      // amqpSettingsOf
+		"http-method": {"an HTTP method, a token (GET, HEAD, POST, in any case)", []string{`^[!#$%&'*+.^_\x60|~0-9A-Za-z-]+$`, variablePattern}},  // validToken
+		"http-url":    {"an http:// or https:// URL with a host", []string{scheme("http", "https") + `[^/?#]`, urlVariablePattern}},               // buildHTTP
+		"redis-url":   {"a redis://, rediss:// or unix:// URL", []string{`^(?:` + anyCase("redis", "rediss", "unix") + `):`, urlVariablePattern}}, // go-redis ParseURL
+		"amqp-url":    {"an amqp:// or amqps:// URL", []string{scheme("amqp", "amqps"), urlVariablePattern}},                                      // amqpSettingsOf
 		// natsSettingsOf: one server, no list.
 		"nats-url": {"one nats:// or tls:// URL (one server: not a list)", []string{scheme("nats", "tls") + `[^,]*$`, urlVariablePattern}},
 		// mqttSettingsOf: no path after host:port.
@@ -836,6 +837,7 @@ func TestValueForms(t *testing.T) {
 		"postgres://db/app?x=http://y", "unix:/run/redis.sock", "redis:cache")
 	mistakes := map[string][]string{
 		"http.url":          {"api:8080/healthz", "api.internal/healthz", "ftp://api/healthz", "localhost:8080", "http:///healthz"},
+		"http.method":       {"GET /", "GET ", " POST", "HEAD,GET", "GET;"},
 		"redis.url":         {"cache:6379", "redis-sentinel://cache:26379", "localhost:6379/0"},
 		"amqp.url":          {"rabbit:5672", "http://rabbit:15672", "rabbitmq.internal"},
 		"nats.url":          {"nats:4222", "ws://nats:8080", "nats://a:4222,nats://b:4222"},
