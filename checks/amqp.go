@@ -56,7 +56,7 @@ type amqpSettings struct {
 // amqpSpec is an amqp check's own configuration (config.Check.Spec, decoded).
 type amqpSpec struct {
 	URL   string     `yaml:"url" secret:"true" schema:"minLength=1,form=amqp-url"`
-	Queue string     `yaml:"queue" schema:"minLength=1" desc:"A queue that must exist in the URL's vhost (a passive declare: never created)."`
+	Queue string     `yaml:"queue" schema:"minLength=1,maxLength=255,form=amqp-queue" desc:"A queue that must exist in the URL's vhost (a passive declare: never created)."`
 	TLS   config.TLS `yaml:"tls" plain:"amqp"`
 }
 

@@ -316,9 +316,9 @@ func fieldsByKey(t reflect.Type) map[string]reflect.StructField {
 	return m
 }
 
-// fieldSchema renders one field from its type and its tags: schema:"minLength=1,enum=a|b,fold,minimum=1,
+// fieldSchema renders one field from its type and its tags: schema:"minLength=1,maxLength=255,enum=a|b,fold,minimum=1,
 // itemMinimum=100,itemMaximum=599,itemMinLength=1,minItems=1,required=a|b,form=address" (enum=tools: the
-// migration tools; fold: in any case; form: one of valueForms, or a value with a ${VAR}) and desc:"...".
+// migration tools; fold: in any case; form: one of valueForms) and desc:"...".
 func fieldSchema(t *testing.T, f reflect.StructField) obj {
 	tags := schemaTags(f)
 	num := func(k string) int {
@@ -388,6 +388,9 @@ func fieldSchema(t *testing.T, f reflect.StructField) obj {
 		}
 		// kindSchema refuses a value of another form (the field's own schema cannot: its refusal would
 		// quote the value).
+	}
+	if _, ok := tags["maxLength"]; ok {
+		o = append(o, kv{"maxLength", num("maxLength")})
 	}
 	if _, ok := tags["minimum"]; ok {
 		o = append(o, kv{"minimum", num("minimum")})
@@ -777,10 +780,12 @@ func valueForms() map[string]valueForm {
 			[]string{`^` + host + `(?::` + number + `)?$`, `^` + ipv6 + `$`, variablePattern}},
 		"dns-name": {"a DNS name (payments.internal): not an IP address, nor with a port or a scheme", // dnsSettingsOf
 			[]string{`^\s*(?:` + name + `|\.)\s*$`, variablePattern}},
-		"http-method": {"an HTTP method, a token (GET, HEAD, POST, in any case)", []string{`^[!#$%&'*+.^_\x60|~0-9A-Za-z-]+$`, variablePattern}},  // validToken
-		"http-url":    {"an http:// or https:// URL with a host", []string{scheme("http", "https") + `[^/?#]`, urlVariablePattern}},               // buildHTTP
-		"redis-url":   {"a redis://, rediss:// or unix:// URL", []string{`^(?:` + anyCase("redis", "rediss", "unix") + `):`, urlVariablePattern}}, // go-redis ParseURL
-		"amqp-url":    {"an amqp:// or amqps:// URL", []string{scheme("amqp", "amqps"), urlVariablePattern}},                                      // amqpSettingsOf
+		"http-method": {"an HTTP method, a token (GET, HEAD, POST, in any case)", []string{`^[!#$%&'*+.^_\x60|~0-9A-Za-z-]+$`, variablePattern}}, // validToken
+		// amqpSettingsOf: a name with blanks around it is not the queue meant (its length: the field's maxLength).
+		"amqp-queue": {"a queue name without blanks around it", []string{`^\S(?:[\s\S]*\S)?$`, variablePattern}},
+		"http-url":   {"an http:// or https:// URL with a host", []string{scheme("http", "https") + `[^/?#]`, urlVariablePattern}},               // buildHTTP
+		"redis-url":  {"a redis://, rediss:// or unix:// URL", []string{`^(?:` + anyCase("redis", "rediss", "unix") + `):`, urlVariablePattern}}, // go-redis ParseURL
+		"amqp-url":   {"an amqp:// or amqps:// URL", []string{scheme("amqp", "amqps"), urlVariablePattern}},                                      // amqpSettingsOf
 		// natsSettingsOf: one server, no list.
 		"nats-url": {"one nats:// or tls:// URL (one server: not a list)", []string{scheme("nats", "tls") + `[^,]*$`, urlVariablePattern}},
 		// mqttSettingsOf: no path after host:port.
@@ -838,6 +843,7 @@ func TestValueForms(t *testing.T) {
 	mistakes := map[string][]string{
 		"http.url":          {"api:8080/healthz", "api.internal/healthz", "ftp://api/healthz", "localhost:8080", "http:///healthz"},
 		"http.method":       {"GET /", "GET ", " POST", "HEAD,GET", "GET;"},
+		"amqp.queue":        {"orders ", " orders", "orders\n"},
 		"redis.url":         {"cache:6379", "redis-sentinel://cache:26379", "localhost:6379/0"},
 		"amqp.url":          {"rabbit:5672", "http://rabbit:15672", "rabbitmq.internal"},
 		"nats.url":          {"nats:4222", "ws://nats:8080", "nats://a:4222,nats://b:4222"},
