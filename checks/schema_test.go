@@ -286,6 +286,23 @@ func kindSchema(t *testing.T, name string) obj {
 			{"if", obj{{"required", []string{"tls", target}}, {"properties", obj{{target, r.schema()}}}}},
 			{"then", obj{{"properties", obj{{"tls", false}}}, {"description", r.words}}}})
 	}
+	if name == "dns" {
+		// healthgate refuses an expected value that the record could never hold (dnsSettingsOf): with A
+		// and AAAA, or neither given, an IP address of that family.
+		for _, r := range dnsExpectRules() {
+			cond := obj{{"required", []string{"expect", "record"}}, {"properties", obj{{"record", obj{{"pattern", "^" + anyCase(r.record) + "$"}}}}}}
+			if r.record == "" {
+				cond = obj{{"required", []string{"expect"}}, {"not", obj{{"required", []string{"record"}}}}}
+			}
+			var alts []any
+			for _, p := range append(r.patterns, variablePattern) {
+				alts = append(alts, obj{{"pattern", p}})
+			}
+			rules = append(rules, obj{{"if", cond}, {"then", obj{
+				{"properties", obj{{"expect", obj{{"items", obj{{"if", obj{{"not", obj{{"anyOf", alts}}}}}, {"then", false}}}}}}},
+				{"description", r.words}}}})
+		}
+	}
 	if rules = append(plain, rules...); rules != nil {
 		o = append(o, kv{"allOf", rules})
 	}
@@ -741,6 +758,14 @@ const (
 	urlVariablePattern = `^[^:]*\$`
 )
 
+// An IPv4 address as netip.ParseAddr reads it (no leading zeros), and an IPv6 address, loosely (two ':' at
+// least, and what may stand between them), with a zone or not.
+const (
+	ipv4Octet   = `(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])`
+	ipv4Pattern = ipv4Octet + `(?:\.` + ipv4Octet + `){3}`
+	ipv6Pattern = `[0-9A-Fa-f.]*:[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*(?:%[^\]\s]+)?`
+)
+
 // valueForms are the forms of an address or URL field's value (tag schema:"form=NAME") healthgate takes, as
 // regular expressions, one of which the schema asks the value to match (one says it refers to a variable):
 // a value of none is refused by healthgate (exit 2), and the pods would crash-loop. They are looser than
@@ -753,9 +778,8 @@ func valueForms() map[string]valueForm {
 		// A label with something other than digits: digits and dots alone are no name (badDNSName).
 		nameLabel = `(?:[0-9]*[A-Za-z_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?|[0-9]+-[A-Za-z0-9_-]*[A-Za-z0-9_])`
 		name      = `(?:` + label + `\.)*` + nameLabel + `(?:\.` + label + `)*\.?`
-		octet     = `(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])`
-		ipv4      = octet + `(?:\.` + octet + `){3}`
-		ipv6      = `[0-9A-Fa-f.]*:[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*(?:%[^\]\s]+)?`
+		ipv4      = ipv4Pattern
+		ipv6      = ipv6Pattern
 		// A name, an IPv4 address or the root, or one of those or an IPv6 address in brackets (which
 		// net.SplitHostPort takes off whatever they hold).
 		bare = `(?:` + name + `|` + ipv4 + `|\.)`
@@ -1022,6 +1046,61 @@ func TestTLSURLRules(t *testing.T) {
 			}
 			if slices.Contains(mistakes, url) && !matched {
 				t.Errorf("%s %q: the schema takes a tls block beside it; want it refused (healthgate: %v)", name, url, err)
+			}
+		}
+	}
+}
+
+// dnsExpectRule: with record (in any case; "" when none is given), each expected value must match one of
+// patterns (or refer to a variable).
+type dnsExpectRule struct {
+	record, words string
+	patterns      []string
+}
+
+func dnsExpectRules() []dnsExpectRule {
+	return []dnsExpectRule{
+		{"", "expect, without a record (A and AAAA), lists IP addresses: healthgate refuses anything else.",
+			[]string{`^(?:` + ipv4Pattern + `|` + ipv6Pattern + `)$`}},
+		{"A", "expect, with record A, lists IPv4 addresses: healthgate refuses anything else.", []string{`^` + ipv4Pattern + `$`}},
+		{"AAAA", "expect, with record AAAA, lists IPv6 addresses: healthgate refuses anything else.", []string{`^` + ipv6Pattern + `$`}},
+	}
+}
+
+// TestDNSExpectRules: an expected value the schema refuses for a dns check's record (dnsExpectRules) is one
+// healthgate refuses, and a name or the other family's address where an address is expected is refused by
+// both.
+func TestDNSExpectRules(t *testing.T) {
+	records := []string{"", "A", "a", "AAAA", "aaaa", "CNAME", "TXT", "SRV"}
+	values := []string{"10.0.0.1", "0.0.0.0", "255.255.255.255", "::1", "fd00::7", "::ffff:10.0.0.1", "fe80::1%eth0", "2001:db8::1:0:0:1",
+		"010.0.0.1", "256.0.0.1", "1.2.3", "db.internal", "db.internal.", " 10.0.0.1", "10.0.0.1 ", "abc", "::", "1::2::3", "gg::1",
+		"_sip._tcp.example.com:5060", "v=spf1 -all"}
+	mistakes := map[string][]string{"": {"db.internal", "db.internal."}, "A": {"::1", "db.internal"}, "AAAA": {"10.0.0.1", "db.internal"}}
+	for _, record := range records {
+		var rule *dnsExpectRule
+		for _, r := range dnsExpectRules() {
+			if strings.EqualFold(r.record, record) {
+				rule = &r
+			}
+		}
+		for _, v := range values {
+			refuses := rule != nil && !slices.ContainsFunc(rule.patterns, func(p string) bool { return regexp.MustCompile(p).MatchString(v) })
+			spec := map[string]any{"host": "db.internal", "expect": []string{v}}
+			if record != "" {
+				spec["record"] = record
+			}
+			c, err := New(config.Check{Name: "x", Type: "dns", Critical: true, Interval: time.Second, Timeout: 500 * time.Millisecond,
+				FailureThreshold: 1, SuccessThreshold: 1, Spec: config.SpecOf(spec)})
+			if err == nil {
+				c.Close()
+			}
+			var errs config.Errors
+			refused := errors.As(err, &errs) && slices.ContainsFunc(errs, func(e *config.Error) bool { return e.Field == "expect" })
+			if refuses && !refused {
+				t.Errorf("record %q, expect %q: the schema refuses it, healthgate: %v", record, v, err)
+			}
+			if slices.Contains(mistakes[strings.ToUpper(record)], v) && (!refuses || !refused) {
+				t.Errorf("record %q, expect %q: refused by the schema %v, by healthgate %v; want both", record, v, refuses, err)
 			}
 		}
 	}
