@@ -409,16 +409,19 @@ func TestAMQPLimits(t *testing.T) {
 			}
 		})
 	}
-	// Each run closes its channel: under a limit of one channel, run after run on the kept connection
-	// passes. A channel left open per run would reach the broker's channel_max within hours.
+	// Each run closes its channel: under a limit of three channels, run after run on the kept connection
+	// passes (a channel left open per run fails the fourth). A channel left open per run would reach the
+	// broker's channel_max within hours. RabbitMQ counts a user's channels asynchronously: a channel just
+	// closed may still count for some milliseconds, hence three and not one, and the runs spaced.
 	t.Run("runs hold no channel", func(t *testing.T) {
 		ctl("clear_user_limits", user, "all")
-		ctl("set_user_limits", user, `{"max-channels":1}`)
+		ctl("set_user_limits", user, `{"max-channels":3}`)
 		ch := newCheckTimeout(t, config.Check{Type: "amqp", Spec: config.SpecOf(map[string]any{"url": url})}, generousTimeout)
-		for i := range 5 {
+		for i := range 8 {
 			if err, _ := runCheck(t, ch); err != nil {
-				t.Fatalf("run %d under a one-channel limit: %v", i+1, err)
+				t.Fatalf("run %d under a three-channel limit: %v", i+1, err)
 			}
+			time.Sleep(100 * time.Millisecond)
 		}
 	})
 }
