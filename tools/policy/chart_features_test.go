@@ -401,6 +401,11 @@ func TestChartLabelsMerged(t *testing.T) {
 		if ok && l["release"] != w {
 			t.Errorf("%s: label release %q, want %q", o, l["release"], w)
 		}
+		// The label kube-prometheus-stack's Grafana sidecar selects dashboards by (grafana_dashboard: "1",
+		// its default): kept beside the labels given, or the dashboard is silently never loaded.
+		if o.String() == "ConfigMap/x-healthgate-dashboard" && l["grafana_dashboard"] != "1" {
+			t.Errorf("%s: label grafana_dashboard %q, want \"1\" (the Grafana sidecar's default)", o, l["grafana_dashboard"])
+		}
 	}
 	if r.deploy == nil {
 		t.Fatal("no Deployment rendered")
