@@ -279,13 +279,16 @@ checks:
 	}
 
 	// Fixed (and a restart-only setting changed): applied, the metric back to 1.
-	cm.update(t, strings.Replace(v2, "listen: 127.0.0.1:0", "listen: 127.0.0.1:1", 1))
+	cm.update(t, strings.Replace(v2, "listen: 127.0.0.1:0", "listen: 127.0.0.1:1\n  grpc_listen: 127.0.0.1:2", 1))
 	checktest.Eventually(t, 15*time.Second, "the fixed configuration to load", func() bool {
 		v, _ := metricValue(p.probe(t, "/metrics").body, "healthgate_config_last_reload_successful")
 		return v == 1
 	})
 	if !strings.Contains(p.log.String(), "server.listen changed: it needs a restart") {
 		t.Errorf("a changed server.listen is not logged as needing a restart:\n%s", p.log.String())
+	}
+	if !strings.Contains(p.log.String(), "server.grpc_listen changed: it needs a restart") {
+		t.Errorf("a changed server.grpc_listen is not logged as needing a restart:\n%s", p.log.String())
 	}
 	if v, _ := metricValue(p.probe(t, "/metrics").body, "healthgate_config_last_reload_success_timestamp_seconds"); v <= okAt {
 		t.Errorf("the success timestamp %v did not move past %v", v, okAt)
