@@ -1,13 +1,16 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/healthgate/healthgate/checks"
 	"github.com/healthgate/healthgate/checks/checktest"
 	"github.com/healthgate/healthgate/config"
 )
@@ -502,5 +505,23 @@ func TestFleetTokenRotationEndToEnd(t *testing.T) {
 		if strings.Contains(p.log.String(), "s3cr3t-fleet") {
 			t.Errorf("pod %d logged a fleet token", i)
 		}
+	}
+}
+
+// TestFleetShared: the checks that ask the fleet are the shared critical ones, and the peers' DNS answer
+// is kept for the shortest interval among them: each round of the most frequent resolves afresh.
+func TestFleetShared(t *testing.T) {
+	check := func(name, scope string, critical bool, interval time.Duration) *checks.Check {
+		return checks.Func(config.Check{Name: name, Scope: scope, Critical: critical, Interval: interval, Timeout: time.Second},
+			func(context.Context) error { return nil })
+	}
+	names, cacheFor := fleetShared([]*checks.Check{
+		check("db", config.ScopeShared, true, 5*time.Second),
+		check("local", config.ScopeLocal, true, time.Second),
+		check("optional", config.ScopeShared, false, 500*time.Millisecond),
+		check("cache", config.ScopeShared, true, 2*time.Second),
+	})
+	if !slices.Equal(names, []string{"db", "cache"}) || cacheFor != 2*time.Second {
+		t.Errorf("fleetShared = %v, %v; want [db cache], 2s (the shortest interval of the shared critical checks)", names, cacheFor)
 	}
 }

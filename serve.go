@@ -187,6 +187,21 @@ func loadServeConfig(path string, lookup env, listen string) (*config.Config, er
 	return cfg, nil
 }
 
+// fleetShared returns the names of the checks that ask the fleet (shared and critical), and how long the
+// peers' DNS answer is kept: the shortest interval among them, so that each round of the most frequent
+// check resolves the peers afresh (a pod that left is not asked, a new one is).
+func fleetShared(cs []*checks.Check) (names []string, cacheFor time.Duration) {
+	for _, c := range cs {
+		if c.Shared && c.Critical {
+			names = append(names, c.Name)
+			if cacheFor == 0 || c.Interval < cacheFor {
+				cacheFor = c.Interval
+			}
+		}
+	}
+	return names, cacheFor
+}
+
 // newFleet wires fleet-aware readiness (docs/design.md §10): /fleetz for the peers, and the peer client
 // the monitor asks while a shared check fails. instance is this process's id, kept across reloads.
 func newFleet(cfg *config.Config, cs []*checks.Check, instance string, metrics *server.Metrics, log *slog.Logger, mon *monitor.Options, srv *server.Options) *server.Peers {
@@ -196,16 +211,7 @@ func newFleet(cfg *config.Config, cs []*checks.Check, instance string, metrics *
 		p, _ := config.ParsePeer(s) // validated by config.Load
 		peers = append(peers, server.Peer(p))
 	}
-	cacheFor := time.Duration(0)
-	var shared []string
-	for _, c := range cs {
-		if c.Shared && c.Critical {
-			shared = append(shared, c.Name)
-			if cacheFor == 0 || c.Interval < cacheFor {
-				cacheFor = c.Interval
-			}
-		}
-	}
+	shared, cacheFor := fleetShared(cs)
 	client := server.NewPeers(server.PeersOptions{
 		Peers: peers, Token: f.Token, PreviousToken: f.PreviousToken, Sample: f.Sample, Instance: instance, CacheFor: cacheFor,
 		OnResult: metrics.FleetRequest, Logger: log,
