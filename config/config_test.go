@@ -695,6 +695,29 @@ func TestAliasAsCheck(t *testing.T) {
 	}
 }
 
+// TestNestedMerge: a merged mapping may merge another (x-db: {<<: *fast, ...}, then <<: *db), as Compose
+// files chain them: each mapping's own keys win over what it merges. The inner << was read as a field of
+// the kind ("interval: unknown field"); a merge of what is not a mapping, at any depth, is still an error.
+func TestNestedMerge(t *testing.T) {
+	data := `x-fast: &fast {interval: 2s, timeout: 1s, critical: false}
+x-db: &db {<<: *fast, type: tcp, address: "db:5432", interval: 3s}
+checks:
+  - {<<: *db, name: db, critical: true}
+  - {<<: *db, name: db-2}
+`
+	cfg, err := config.Parse("nested.yaml", []byte(data), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, db2 := cfg.Checks[0], cfg.Checks[1]
+	if db.Interval != 3*time.Second || db.Timeout != time.Second || !db.Critical || field[string](t, db, "address") != "db:5432" ||
+		db2.Critical || db2.Interval != 3*time.Second {
+		t.Errorf("checks = %+v; want db critical and db-2 not, both every 3s, timeout 1s, tcp db:5432", cfg.Checks)
+	}
+	_, err = config.Parse("bad.yaml", []byte("x-db: &db {type: tcp, address: \"db:5432\", <<: 5}\nchecks:\n  - {<<: *db, name: db}\n"), env(nil))
+	expectErrors(t, err, `bad.yaml:1:47: checks[0] "db": <<: merge needs a mapping, not a single value`)
+}
+
 // A map field (headers, headers_file) merges an anchored mapping with <<, as every other mapping of the
 // file does: the check's own keys win, then the first mapping of a list that sets a key; a merge of
 // what is not a mapping is an error at it. It was read as a header named "<<" whose value is a mapping:

@@ -391,8 +391,11 @@ func (d *decoder) fromFileMap(fm fileMap, v reflect.Value, src *Source, where st
 
 func (d *decoder) merge(val *yaml.Node, v reflect.Value, fields map[string]int, src *Source, where string, spec *specBuilder) {
 	for _, m := range d.mergeSources(val, where, "<<") {
-		for i := 0; i+1 < len(m.Content); i += 2 {
-			k, fv := m.Content[i], m.Content[i+1]
+		// A merged mapping's own merges are followed (x-db: {<<: *fast, type: postgres}, then <<: *db),
+		// as Compose and every YAML 1.1 reader follow them, its own keys winning over theirs.
+		pairs := d.mapPairs(m, where, "")
+		for i := 0; i+1 < len(pairs); i += 2 {
+			k, fv := pairs[i], pairs[i+1]
 			idx, ok := fields[k.Value]
 			if !ok && spec != nil {
 				if !src.IsSet(k.Value) && !spec.has(strings.TrimSuffix(k.Value, fileSuffix)) {
@@ -737,7 +740,7 @@ func (d *decoder) stringMap(n *yaml.Node, v reflect.Value, path, key string) {
 // followed as mapping does for a struct: `headers: {<<: *common, X-Extra: "1"}` holds the keys of the
 // anchored mapping its own keys do not set (of a list of them, `<<: [*a, *b]`, the first to set a key
 // wins), so a map field (headers) merges an anchor as every other mapping of the file does. A merge of
-// what is not a mapping is reported at it.
+// what is not a mapping is reported at it (as key.<<, or << for key "": a merge into a check or a section).
 func (d *decoder) mapPairs(n *yaml.Node, path, key string) []*yaml.Node {
 	var own, merged []*yaml.Node
 	set := map[string]bool{}
@@ -751,7 +754,11 @@ func (d *decoder) mapPairs(n *yaml.Node, path, key string) []*yaml.Node {
 		if n.Content[i].Value != "<<" {
 			continue
 		}
-		for _, m := range d.mergeSources(n.Content[i+1], path, key+".<<") {
+		mergeKey := "<<"
+		if key != "" {
+			mergeKey = key + ".<<"
+		}
+		for _, m := range d.mergeSources(n.Content[i+1], path, mergeKey) {
 			pairs := d.mapPairs(m, path, key)
 			for j := 0; j+1 < len(pairs); j += 2 {
 				if k := pairs[j]; !set[k.Value] {
