@@ -144,11 +144,14 @@ type tracker struct {
 	failedWith  string // Err as the failure that made the check failing left it
 }
 
+// NoResult is the Err of a check that has not run yet: healthgate's own words, no dependency's detail.
+const NoResult = "no result yet"
+
 func newTracker(c *checks.Check, start time.Time) *tracker {
 	return &tracker{
 		status: CheckStatus{
 			Name: c.Name, Type: c.Type, Component: checks.ComponentType(c.Type), Target: c.Target, Critical: c.Critical, Shared: c.Shared,
-			State: Unknown, Err: "no result yet", Since: start, live: &figures{},
+			State: Unknown, Err: NoResult, Since: start, live: &figures{},
 		},
 		failThresh: c.FailureThreshold,
 		succThresh: c.SuccessThreshold,

@@ -34,6 +34,7 @@ type line struct {
 	ok       bool
 	excluded bool
 	reason   string // shown only when details are allowed
+	note     string // healthgate's own words before the reason (has not passed yet), shown always
 	duration time.Duration
 	at       time.Time
 	critical bool
@@ -82,7 +83,8 @@ func readyView(s *monitor.Snapshot, only string, exclude []string) view {
 	}
 	for i := range cs {
 		c := &cs[i]
-		l := line{name: c.Name, typ: c.Type, comp: c.Component, ok: c.Passing(), reason: c.Err, duration: c.Duration, at: c.LastRun, critical: c.Critical || only != "", hasRun: !c.LastRun.IsZero()}
+		l := line{name: c.Name, typ: c.Type, comp: c.Component, ok: c.Passing(), duration: c.Duration, at: c.LastRun, critical: c.Critical || only != "", hasRun: !c.LastRun.IsZero()}
+		l.note, l.reason = ownWords(c.Err)
 		if c.FailOpen && only == "" {
 			// /readyz/{name} keeps the local truth: the dependency is failing.
 			l.ok, l.failOpen = true, true
@@ -144,14 +146,14 @@ func startupView(s *monitor.Snapshot, exclude []string) view {
 		}
 		l := line{name: c.Name, typ: c.Type, comp: c.Component, ok: c.EverPassed, critical: true, duration: c.Duration, at: c.LastRun, hasRun: !c.LastRun.IsZero()}
 		if !c.EverPassed {
-			l.reason = "has not passed yet"
+			// What healthgate knows of the check is no dependency's detail: shown however server.details
+			// is set; the run's error is the reason, withheld as any other.
+			l.note, l.reason = ownWords(c.Err)
+			l.note = strings.TrimSuffix("has not passed yet: "+l.note, ": ")
 			if s.Started {
 				// Added or changed (rebuilt) by a reload after start-up: start-up does not come back (/readyz tells the
 				// truth about it), so it only warns here.
-				l.critical, l.reason = false, "added or changed by a reload, has not passed yet"
-			}
-			if c.Err != "" {
-				l.reason += ": " + c.Err
+				l.critical, l.note = false, "added or changed by a reload, "+l.note
 			}
 		}
 		l.excluded = slices.Contains(exclude, c.Name)
@@ -228,7 +230,7 @@ func renderText(v view, verboseAsked, details bool, level int) []byte {
 			}
 			lines = append(lines, fmt.Sprintf("[+]%s ok\n", l.name))
 		default:
-			lines = append(lines, fmt.Sprintf("[-]%s failed: %s\n", l.name, reasonText(l.reason, details, level)))
+			lines = append(lines, fmt.Sprintf("[-]%s failed: %s\n", l.name, failText(l, details, level)))
 		}
 	}
 	// What follows the lines, the verdict last, is always written whole.
@@ -259,6 +261,27 @@ func renderText(v view, verboseAsked, details bool, level int) []byte {
 	}
 	b.Write(tail.Bytes())
 	return b.Bytes()
+}
+
+// ownWords splits a check's Err into what healthgate says of it itself (no result yet), shown however
+// server.details is set, and the run's error, a reason withheld unless details are allowed.
+func ownWords(err string) (note, reason string) {
+	if err == monitor.NoResult {
+		return err, ""
+	}
+	return "", err
+}
+
+// failText is a failing line's words: its note, shown always, then its reason, withheld unless details
+// are allowed (none to withhold when the check has not run).
+func failText(l line, details bool, level int) string {
+	switch {
+	case l.note == "":
+		return reasonText(l.reason, details, level)
+	case l.reason == "":
+		return l.note
+	}
+	return l.note + ": " + reasonText(l.reason, details, level)
 }
 
 func reasonText(reason string, details bool, level int) string {
@@ -382,7 +405,7 @@ func renderJSON(v view, details bool, level int) []byte {
 			}
 		case !l.ok:
 			d.Status = monitor.Fail
-			d.Output = reasonText(l.reason, details, level)
+			d.Output = failText(l, details, level)
 		}
 		if level >= 3 {
 			// The entry as it will be written, "key":[{...}], and its comma: as many as fit.

@@ -256,6 +256,24 @@ func TestUnknownCheck(t *testing.T) {
 	}
 }
 
+// TestNoResultYetShown: before a check's first run, its line says so whatever server.details is: healthgate's
+// own words, no dependency's detail, where "reason withheld" told an operator nothing (the check may be
+// slow to run, or stuck). A monitor that is not run keeps its checks there.
+func TestNoResultYetShown(t *testing.T) {
+	var db dep
+	srv := httptest.NewServer(New(monitor.New([]*checks.Check{db.check("db", true)}, monitor.Options{}), Options{}))
+	t.Cleanup(srv.Close)
+	f := &fixture{srv: srv}
+	f.expectBodies(t, []expectedBody{
+		{"/readyz", 503, "[+]shutdown ok\n[-]db failed: no result yet\nreadyz check failed\n"},
+		{"/readyz/db", 503, "[-]db failed: no result yet\nreadyz check failed\n"},
+		{"/startupz", 503, "[-]db failed: has not passed yet: no result yet\nstartupz check failed\n"},
+	})
+	if r := f.get(t, "/readyz?format=json"); !strings.Contains(r.body, `"output":"no result yet"`) {
+		t.Errorf("health+json: %s; want the output no result yet", r.body)
+	}
+}
+
 // TestReasonsOneLine: a driver's multi-line error ("\n\t" per attempt) is one line in every body.
 func TestReasonsOneLine(t *testing.T) {
 	var db dep
@@ -462,7 +480,7 @@ func TestStartupz(t *testing.T) {
 		{"/startupz?exclude=db&verbose", 200, "[+]db excluded: ok\n[+]cache ok\nstartupz check passed\n"},
 		{"/startupz?exclude=db&exclude=shutdown&exclude=nope", 200, "[+]db excluded: ok\n[+]cache ok\n" +
 			"warn: some health checks cannot be excluded: no matches for \"nope\"\nstartupz check passed\n"},
-		{"/startupz?exclude=cache", 503, "[-]db failed: reason withheld\n[+]cache excluded: ok\nstartupz check failed\n"},
+		{"/startupz?exclude=cache", 503, "[-]db failed: has not passed yet: reason withheld\n[+]cache excluded: ok\nstartupz check failed\n"},
 	})
 	db.heal()
 	f.settle(t, func(s *monitor.Snapshot) bool { return s.Started })
@@ -720,6 +738,12 @@ func TestReload(t *testing.T) {
 	}
 	if r := f.get(t, "/fleetz"); r.code != 200 || !strings.Contains(r.body, `"instance":"me"`) {
 		t.Errorf("/fleetz = %d %q after a reload added a fleet", r.code, r.body)
+	}
+	// What healthgate says of the check is no dependency's detail: shown with the reasons withheld too.
+	f.h.Reconfigure(Options{})
+	want := "[-]extra failed: added or changed by a reload, has not passed yet: reason withheld\n"
+	if r := f.get(t, "/startupz?verbose"); r.code != 200 || !strings.Contains(r.body, want) {
+		t.Errorf("/startupz with details withheld = %d %q; want 200 and %q", r.code, r.body, want)
 	}
 }
 
