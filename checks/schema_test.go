@@ -807,9 +807,13 @@ func valueForms() map[string]valueForm {
 		"http-method": {"an HTTP method, a token (GET, HEAD, POST, in any case)", []string{`^[!#$%&'*+.^_\x60|~0-9A-Za-z-]+$`, variablePattern}}, // validToken
 		// amqpSettingsOf: a name with blanks around it is not the queue meant (its length: the field's maxLength).
 		"amqp-queue": {"a queue name without blanks around it", []string{`^\S(?:[\s\S]*\S)?$`, variablePattern}},
-		"http-url":   {"an http:// or https:// URL with a host", []string{scheme("http", "https") + `[^/?#]`, urlVariablePattern}},               // buildHTTP
-		"redis-url":  {"a redis://, rediss:// or unix:// URL", []string{`^(?:` + anyCase("redis", "rediss", "unix") + `):`, urlVariablePattern}}, // go-redis ParseURL
-		"amqp-url":   {"an amqp:// or amqps:// URL", []string{scheme("amqp", "amqps"), urlVariablePattern}},                                      // amqpSettingsOf
+		"http-url":   {"an http:// or https:// URL with a host", []string{scheme("http", "https") + `[^/?#]`, urlVariablePattern}}, // buildHTTP
+		// go-redis ParseURL: a redis(s):// URL's path is a database number or none (what is written without the
+		// "//" healthgate leaves to the run, and so does the schema).
+		"redis-url": {"a redis://, rediss:// or unix:// URL, a redis(s) URL's path a database number (redis://cache:6379/0)",
+			[]string{`^(?:` + anyCase("redis", "rediss") + `)://[^/?#]*(?:/+(?:\+?[0-9]+)?/*)?(?:[?#][\s\S]*)?$`,
+				`^(?:` + anyCase("redis", "rediss") + `):(?:$|[^/]|/$|/[^/])`, `^(?:` + anyCase("unix") + `):`, urlVariablePattern}},
+		"amqp-url": {"an amqp:// or amqps:// URL", []string{scheme("amqp", "amqps"), urlVariablePattern}}, // amqpSettingsOf
 		// natsSettingsOf: one server, no list.
 		"nats-url": {"one nats:// or tls:// URL (one server: not a list)", []string{scheme("nats", "tls") + `[^,]*$`, urlVariablePattern}},
 		// mqttSettingsOf: no path after host:port.
@@ -868,7 +872,7 @@ func TestValueForms(t *testing.T) {
 		"http.url":          {"api:8080/healthz", "api.internal/healthz", "ftp://api/healthz", "localhost:8080", "http:///healthz"},
 		"http.method":       {"GET /", "GET ", " POST", "HEAD,GET", "GET;"},
 		"amqp.queue":        {"orders ", " orders", "orders\n"},
-		"redis.url":         {"cache:6379", "redis-sentinel://cache:26379", "localhost:6379/0"},
+		"redis.url":         {"cache:6379", "redis-sentinel://cache:26379", "localhost:6379/0", "redis://cache:6379/sessions", "redis://cache:6379/-1", "rediss://cache/0/1"},
 		"amqp.url":          {"rabbit:5672", "http://rabbit:15672", "rabbitmq.internal"},
 		"nats.url":          {"nats:4222", "ws://nats:8080", "nats://a:4222,nats://b:4222"},
 		"mqtt.url":          {"broker:1883", "ws://broker:8080/mqtt", "mqtt://broker:1883/topic"},
