@@ -90,8 +90,12 @@ func buildHTTP(c config.Check, s *httpSpec) (prober, string, config.Errors) {
 	} else if fixed, ok := hostWithoutScheme(u, s.URL); ok {
 		// example.com/health, localhost/healthz: a host and a path, read by net/url as a path alone.
 		errs = append(errs, c.Src.Errorf("url", "must be an absolute http:// or https:// URL: %s%s", noSchemeWords, fixed))
-	} else if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	} else if u.Scheme != "http" && u.Scheme != "https" {
 		errs = append(errs, c.Src.Errorf("url", "must be an absolute http:// or https:// URL (got %s)", RedactURL(s.URL)))
+	} else if u.Hostname() == "" {
+		// http:///x, and a port without a name (http://${HOST:-}:8080 with HOST empty), which net/http would
+		// dial on localhost: curl refuses both ("no host part").
+		errs = append(errs, c.Src.Errorf("url", "must be an absolute http:// or https:// URL with a host (got %s)", RedactURL(s.URL)))
 	} else if p := u.Port(); p != "" {
 		// net/url takes any digits: every run would fail at the dial, unclassified.
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {

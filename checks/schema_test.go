@@ -790,6 +790,8 @@ func valueForms() map[string]valueForm {
 		service = `[^\s:@/?#=&;\[\]]*[^\s0-9:@/?#=&;\[\]][^\s:@/?#=&;\[\]]*`
 		port    = `(?:` + number + `|` + service + `)?`
 	)
+	// A URL's port, digits alone (net/url takes no sign).
+	httpPort := strings.TrimPrefix(number, `\+?`)
 	// The text up to the first '=' without a "://" in it (at each ':', what follows is no "//").
 	const pgKeyValue = `^(?:[^=:]|:(?::|/:)*(?:[^=:/]|/[^=:/]))*(?::(?::|/:)*/?)?=`
 	// A URL of these schemes (net/url takes them in any case) with something after them.
@@ -807,7 +809,10 @@ func valueForms() map[string]valueForm {
 		"http-method": {"an HTTP method, a token (GET, HEAD, POST, in any case)", []string{`^[!#$%&'*+.^_\x60|~0-9A-Za-z-]+$`, variablePattern}}, // validToken
 		// amqpSettingsOf: a name with blanks around it is not the queue meant (its length: the field's maxLength).
 		"amqp-queue": {"a queue name without blanks around it", []string{`^\S(?:[\s\S]*\S)?$`, variablePattern}},
-		"http-url":   {"an http:// or https:// URL with a host", []string{scheme("http", "https") + `[^/?#]`, urlVariablePattern}}, // buildHTTP
+		// buildHTTP: a host name, and a port (when written) from 1 to 65535.
+		"http-url": {"an http:// or https:// URL with a host, its port (when written) from 1 to 65535",
+			[]string{scheme("http", "https") + `(?:[^/?#]*@)?(?:(?:\[[^\]/?#]*\]|[^/?#:\[\]@]+)(?::(?:` + httpPort + `)?)?)(?:[/?#][\s\S]*)?$`,
+				urlVariablePattern}},
 		// go-redis ParseURL: a redis(s):// URL's path is a database number or none (what is written without the
 		// "//" healthgate leaves to the run, and so does the schema).
 		"redis-url": {"a redis://, rediss:// or unix:// URL, a redis(s) URL's path a database number (redis://cache:6379/0)",
@@ -869,7 +874,7 @@ func TestValueForms(t *testing.T) {
 		"app@unix(/x)/app", "app@unix/app", "app@tcp/app", "db:3306/app", " postgres://db/app", "app:pw@tcp(db:3306)/app?tls=true", "app:p/w@tcp(db)/app",
 		"postgres://db/app?x=http://y", "unix:/run/redis.sock", "redis:cache")
 	mistakes := map[string][]string{
-		"http.url":          {"api:8080/healthz", "api.internal/healthz", "ftp://api/healthz", "localhost:8080", "http:///healthz"},
+		"http.url":          {"api:8080/healthz", "api.internal/healthz", "ftp://api/healthz", "localhost:8080", "http:///healthz", "http://api:0/healthz", "https://api:99999/", "http://:8080/healthz"},
 		"http.method":       {"GET /", "GET ", " POST", "HEAD,GET", "GET;"},
 		"amqp.queue":        {"orders ", " orders", "orders\n"},
 		"redis.url":         {"cache:6379", "redis-sentinel://cache:26379", "localhost:6379/0", "redis://cache:6379/sessions", "redis://cache:6379/-1", "rediss://cache/0/1"},

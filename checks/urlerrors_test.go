@@ -57,6 +57,9 @@ func TestURLErrors(t *testing.T) {
 		{"http", "localhost/healthz?token=s3cr3t", "the scheme is missing: write http://localhost/healthz?token=xxxxx", false},
 		{"http", "10.0.0.7/healthz", "the scheme is missing: write http://10.0.0.7/healthz", false},
 		{"http", "healthz", "must be an absolute http:// or https:// URL (got healthz)", false},
+		// A port and no host name (http://${HOST:-}:8080 with HOST empty): net/http would dial localhost.
+		{"http", "http://:8080/healthz", "must be an absolute http:// or https:// URL with a host (got http://:8080/healthz)", false},
+		{"http", "https://:", "must be an absolute http:// or https:// URL with a host (got https://:)", false},
 		// The driver's words ("default addr for network '...' unknown"), cut before the quote.
 		{"mysql", "app:s3cr3t@127.0.0.1:3306/test", "not a valid mysql DSN: the address is written tcp(host:port): user:password@tcp(host:3306)/database (or write a URL: mysql://user:password@host:3306/database)", false},
 		// net/url's own quotes, quoting nothing of the URL: cut there, it said "missing".
