@@ -211,7 +211,7 @@ func buildHTTP(c config.Check, s *httpSpec) (prober, string, config.Errors) {
 			if len(via) > maxRedirects {
 				return errTooManyRedirects
 			}
-			if (req.URL.Scheme != "http" && req.URL.Scheme != "https") || req.URL.Host == "" {
+			if (req.URL.Scheme != "http" && req.URL.Scheme != "https") || req.URL.Hostname() == "" {
 				return errRedirectNotHTTP
 			}
 			if h.header.Get("Referer") == "" {

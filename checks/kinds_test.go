@@ -849,6 +849,11 @@ func TestHTTP(t *testing.T) {
 		w.Header().Set("Location", "ftp://files.example/health?token=s3cr3t-ftp")
 		w.WriteHeader(http.StatusFound)
 	})
+	mux.HandleFunc("/to-no-host", func(w http.ResponseWriter, _ *http.Request) {
+		// a port and no host name: net/http would dial it on localhost
+		w.Header().Set("Location", "http://:1/health")
+		w.WriteHeader(http.StatusFound)
+	})
 	mux.HandleFunc("/bad-location", func(w http.ResponseWriter, _ *http.Request) {
 		// not a URL (an invalid escape), with a secret parameter
 		w.Header().Set("Location", "/login%zz?session=s3cr3t-session")
@@ -932,6 +937,7 @@ func TestHTTP(t *testing.T) {
 		{name: "redirect to what is not a URL, followed", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/bad-location", "follow_redirects": true})}, want: checks.BadResponse},
 		{name: "redirect to what is not a URL, expected", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/bad-location", "expect_status": []int{302}})}},
 		{name: "redirect followed to another protocol", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/to-ftp", "follow_redirects": true})}, want: checks.BadResponse},
+		{name: "redirect followed to no host name", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/to-no-host", "follow_redirects": true})}, want: checks.BadResponse},
 		{name: "redirects past 5", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/loop", "follow_redirects": true})}, want: checks.BadResponse},
 		{name: "redirect followed", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/moved", "follow_redirects": true})}},
 		{name: "header sent", check: config.Check{Spec: config.SpecOf(map[string]any{"url": plain.URL + "/auth", "headers": map[string]string{"Authorization": "Bearer s3cr3t-token"}})}},
