@@ -103,8 +103,10 @@ func redactParsed(u *url.URL, depth int) *url.URL {
 	if strings.Contains(c.Path, ";") {
 		c.Path, c.RawPath = redactPathParams(c.Path), ""
 	}
-	if (c.Scheme == "http" || c.Scheme == "https" || c.Scheme == "") && hasTokenSegment(c.Path) {
-		c.Path, c.RawPath = redactTokenSegments(c.Path), ""
+	if c.Scheme == "http" || c.Scheme == "https" || c.Scheme == "" {
+		if path, cut := redactTokenSegments(c.Path); cut {
+			c.Path, c.RawPath = path, ""
+		}
 	}
 	if c.RawQuery != "" {
 		c.RawQuery = redactQuery(c.RawQuery, depth)
@@ -125,23 +127,17 @@ const (
 	minTokenRun = 16
 )
 
-func hasTokenSegment(path string) bool {
-	for seg := range strings.SplitSeq(path, "/") {
-		if isTokenSegment(seg) {
-			return true
-		}
-	}
-	return false
-}
-
-func redactTokenSegments(path string) string {
+// redactTokenSegments returns path with each segment shaped like a credential replaced, and whether
+// there was one (the path is kept as written, its escapes too, when there was none).
+func redactTokenSegments(path string) (string, bool) {
 	segs := strings.Split(path, "/")
+	cut := false
 	for i, seg := range segs {
 		if isTokenSegment(seg) {
-			segs[i] = redacted
+			segs[i], cut = redacted, true
 		}
 	}
-	return strings.Join(segs, "/")
+	return strings.Join(segs, "/"), cut
 }
 
 func isTokenSegment(seg string) bool {
