@@ -665,6 +665,22 @@ do not edit; the test fails when this file differs.
 	t.Logf("rewrote %s", kindsTemplate)
 }
 
+// buildSpec builds (and closes) a check of kind typ with spec: what healthgate says of such a config at start.
+func buildSpec(typ string, spec map[string]any) error {
+	c, err := New(config.Check{Name: "x", Type: typ, Critical: true, Interval: time.Second, Timeout: 500 * time.Millisecond,
+		FailureThreshold: 1, SuccessThreshold: 1, Spec: config.SpecOf(spec)})
+	if err == nil {
+		c.Close()
+	}
+	return err
+}
+
+// refusesField reports whether err, buildSpec's, refuses one of fields.
+func refusesField(err error, fields ...string) bool {
+	var errs config.Errors
+	return errors.As(err, &errs) && slices.ContainsFunc(errs, func(e *config.Error) bool { return slices.Contains(fields, e.Field) })
+}
+
 // TestPlainTag: the schemes a tls field's plain tag names (the schema refuses the block with a URL of one
 // of them) are exactly those healthgate refuses it with (naming the block, or, for grpc's address, the
 // scheme), and the TLS scheme beside them takes it; http's follow_redirects, its plainunless, lets an
@@ -682,20 +698,14 @@ func TestPlainTag(t *testing.T) {
 			build := func(url string, extra map[string]any) error {
 				spec := map[string]any{kinds[name].target.field: url, "tls": config.TLS{ServerName: "db.internal"}}
 				maps.Copy(spec, extra)
-				c, err := New(config.Check{Name: "x", Type: name, Critical: true, Interval: time.Second, Timeout: 500 * time.Millisecond,
-					FailureThreshold: 1, SuccessThreshold: 1, Spec: config.SpecOf(spec)})
-				if err == nil {
-					c.Close()
-				}
-				return err
+				return buildSpec(name, spec)
 			}
 			for _, scheme := range strings.Split(schemes, "|") {
 				url := scheme + "://127.0.0.1:1/"
 				if scheme == "unix" {
 					url = "unix:///run/x.sock"
 				}
-				var errs config.Errors
-				if err := build(url, nil); !errors.As(err, &errs) || !slices.ContainsFunc(errs, func(e *config.Error) bool { return e.Field == f.Tag.Get("yaml") || e.Field == kinds[name].target.field }) {
+				if err := build(url, nil); !refusesField(err, f.Tag.Get("yaml"), kinds[name].target.field) {
 					t.Errorf("%s with %s and a tls block: %v; want the tls block refused, as the schema's plain tag %q says", name, url, err, schemes)
 				}
 				if unless := f.Tag.Get("plainunless"); unless != "" {
@@ -908,14 +918,9 @@ func TestValueForms(t *testing.T) {
 			}
 			builds := func(v string) error {
 				spec := map[string]any{k.target.field: k.target.example, key: v}
-				c, err := New(config.Check{Name: "x", Type: name, Critical: true, Interval: time.Second, Timeout: 500 * time.Millisecond,
-					FailureThreshold: 1, SuccessThreshold: 1, Spec: config.SpecOf(spec)})
-				if err == nil {
-					c.Close()
-					return nil
-				}
+				err := buildSpec(name, spec)
 				var errs config.Errors
-				if errors.As(err, &errs) && !slices.ContainsFunc(errs, func(e *config.Error) bool { return e.Field == key }) {
+				if errors.As(err, &errs) && !refusesField(err, key) {
 					t.Fatalf("%s.%s %q: %v; want nothing but %s refused", name, key, v, err, key)
 				}
 				return err
@@ -1043,13 +1048,8 @@ func TestTLSURLRules(t *testing.T) {
 	for name, urls := range corpus {
 		for _, url := range urls {
 			matched := slices.ContainsFunc(rules[name], func(r tlsURLRule) bool { return r.matches(url) })
-			c, err := New(config.Check{Name: "x", Type: name, Critical: true, Interval: time.Second, Timeout: 500 * time.Millisecond,
-				FailureThreshold: 1, SuccessThreshold: 1, Spec: config.SpecOf(map[string]any{"url": url, "tls": config.TLS{ServerName: "db.internal"}})})
-			if err == nil {
-				c.Close()
-			}
-			var errs config.Errors
-			refused := errors.As(err, &errs) && slices.ContainsFunc(errs, func(e *config.Error) bool { return e.Field == "tls" })
+			err := buildSpec(name, map[string]any{"url": url, "tls": config.TLS{ServerName: "db.internal"}})
+			refused := refusesField(err, "tls")
 			if matched && !refused {
 				t.Errorf("%s %q: the schema refuses a tls block beside it, healthgate: %v", name, url, err)
 			}
@@ -1098,13 +1098,8 @@ func TestDNSExpectRules(t *testing.T) {
 			if record != "" {
 				spec["record"] = record
 			}
-			c, err := New(config.Check{Name: "x", Type: "dns", Critical: true, Interval: time.Second, Timeout: 500 * time.Millisecond,
-				FailureThreshold: 1, SuccessThreshold: 1, Spec: config.SpecOf(spec)})
-			if err == nil {
-				c.Close()
-			}
-			var errs config.Errors
-			refused := errors.As(err, &errs) && slices.ContainsFunc(errs, func(e *config.Error) bool { return e.Field == "expect" })
+			err := buildSpec("dns", spec)
+			refused := refusesField(err, "expect")
 			if refuses && !refused {
 				t.Errorf("record %q, expect %q: the schema refuses it, healthgate: %v", record, v, err)
 			}
