@@ -148,8 +148,11 @@ func startupView(s *monitor.Snapshot, exclude []string) view {
 		if !c.EverPassed {
 			// What healthgate knows of the check is no dependency's detail: shown however server.details
 			// is set; the run's error is the reason, withheld as any other.
-			l.note, l.reason = ownWords(c.Err)
-			l.note = strings.TrimSuffix("has not passed yet: "+l.note, ": ")
+			own, reason := ownWords(c.Err)
+			l.note, l.reason = "has not passed yet", reason
+			if own != "" {
+				l.note += ": " + own
+			}
 			if s.Started {
 				// Added or changed (rebuilt) by a reload after start-up: start-up does not come back (/readyz tells the
 				// truth about it), so it only warns here.
