@@ -252,8 +252,10 @@ checks:
 		return strings.Contains(p.log.String(), `"msg":"`+refused+`","trigger":"SIGHUP"`)
 	})
 	refusals := logCount(p.log, refused)
+	// Each error is a line of its own after the refusal's (which says how many): it may reach the log a
+	// moment later.
 	for _, want := range []string{`healthgate.yaml:9:84: checks[2] \"tweak\": interval: invalid duration`, `healthgate.yaml:10:16: checks[3] \"db\": type: unknown type \"postgress\"`} {
-		if !strings.Contains(p.log.String(), want) {
+		if _, ok := checktest.Poll(5*time.Second, 10*time.Millisecond, func() bool { return strings.Contains(p.log.String(), want) }); !ok {
 			t.Errorf("the log lacks %q:\n%s", want, p.log.String())
 		}
 	}
