@@ -7,8 +7,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -31,11 +29,7 @@ import (
 // container waits for. The example's Job is the test's own golang-migrate run: its image is the app's.
 func exampleMigrations(t *testing.T, repo string) (manifest, version string) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(repo, "examples", "kubernetes", "migrations.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, doc := range strings.Split(string(b), "\n---\n") {
+	for _, doc := range strings.Split(readExample(t, repo, "migrations.yaml"), "\n---\n") {
 		if strings.Contains(doc, "\nkind: Deployment\n") {
 			manifest = doc
 		}
@@ -44,17 +38,10 @@ func exampleMigrations(t *testing.T, repo string) (manifest, version string) {
 	if m == nil {
 		t.Fatalf("examples/kubernetes/migrations.yaml: no Deployment whose init container waits with --migrations golang-migrate:VERSION")
 	}
-	for _, r := range [][2]string{
-		{"ghcr.io/healthgate/healthgate:0.1.0", "localhost/hg-healthgate:v1"},
-		{"registry.example.com/my-app:1.5.0", "localhost/hg-demo:v1"},
-		{"httpGet: {path: /ready, port: http}", "httpGet: {path: /healthz, port: http}"},
-	} {
-		if !strings.Contains(manifest, r[0]) {
-			t.Fatalf("examples/kubernetes/migrations.yaml: the Deployment has no %q any more: update this test", r[0])
-		}
-		manifest = strings.ReplaceAll(manifest, r[0], r[1])
-	}
-	return manifest, m[1]
+	return substitute(t, "examples/kubernetes/migrations.yaml's Deployment", manifest,
+		[2]string{"ghcr.io/healthgate/healthgate:0.1.0", "localhost/hg-healthgate:v1"},
+		[2]string{"registry.example.com/my-app:1.5.0", "localhost/hg-demo:v1"},
+		[2]string{"httpGet: {path: /ready, port: http}", "httpGet: {path: /healthz, port: http}"}), m[1]
 }
 
 // TestWaitHoldsForSchema: a release whose schema changes, in the example's shape. The database answers but
