@@ -129,6 +129,13 @@ func logCount(l *syncBuffer, msg string) int {
 	return strings.Count(l.String(), `"msg":"`+msg+`"`)
 }
 
+// logShows says whether the log holds want, or comes to within a few seconds: serve writes its log through a
+// queue, so a line may land a moment after a metric, a probe or an earlier line shows what it says.
+func logShows(l *syncBuffer, want string) bool {
+	_, ok := checktest.Poll(5*time.Second, 10*time.Millisecond, func() bool { return strings.Contains(l.String(), want) })
+	return ok
+}
+
 // TestServeReload is the reload acceptance test (README "Reload, not restart"), against the real Postgres and Redis: the mounted
 // ConfigMap is updated the way the kubelet does it, while probes hammer serve; an unchanged check
 // keeps its state, counters and connections (no 503, no reconnect), an added one starts unknown,
@@ -252,10 +259,9 @@ checks:
 		return strings.Contains(p.log.String(), `"msg":"`+refused+`","trigger":"SIGHUP"`)
 	})
 	refusals := logCount(p.log, refused)
-	// Each error is a line of its own after the refusal's (which says how many): it may reach the log a
-	// moment later.
+	// Each error is a line of its own after the refusal's (which says how many).
 	for _, want := range []string{`healthgate.yaml:9:84: checks[2] \"tweak\": interval: invalid duration`, `healthgate.yaml:10:16: checks[3] \"db\": type: unknown type \"postgress\"`} {
-		if _, ok := checktest.Poll(5*time.Second, 10*time.Millisecond, func() bool { return strings.Contains(p.log.String(), want) }); !ok {
+		if !logShows(p.log, want) {
 			t.Errorf("the log lacks %q:\n%s", want, p.log.String())
 		}
 	}
@@ -286,10 +292,10 @@ checks:
 		v, _ := metricValue(p.probe(t, "/metrics").body, "healthgate_config_last_reload_successful")
 		return v == 1
 	})
-	if !strings.Contains(p.log.String(), "server.listen changed: it needs a restart") {
+	if !logShows(p.log, "server.listen changed: it needs a restart") {
 		t.Errorf("a changed server.listen is not logged as needing a restart:\n%s", p.log.String())
 	}
-	if !strings.Contains(p.log.String(), "server.grpc_listen changed: it needs a restart") {
+	if !logShows(p.log, "server.grpc_listen changed: it needs a restart") {
 		t.Errorf("a changed server.grpc_listen is not logged as needing a restart:\n%s", p.log.String())
 	}
 	if v, _ := metricValue(p.probe(t, "/metrics").body, "healthgate_config_last_reload_success_timestamp_seconds"); v <= okAt {
