@@ -768,12 +768,17 @@ const (
 	urlVariablePattern = `^[^:]*\$`
 )
 
-// An IPv4 address as netip.ParseAddr reads it (no leading zeros), and an IPv6 address, loosely (two ':' at
-// least, and what may stand between them), with a zone or not.
+// An IPv4 address as netip.ParseAddr reads it (no leading zeros), and an IPv6 address, loosely (not how many
+// groups the '::' stands for), with a zone or not: eight groups of one to four hex digits, the last two
+// possibly an IPv4 address, or fewer around one '::'. Not merely hex digits, dots and two ':' (10.96.0.10:53:1,
+// db:53:1, 1::2::3 are no address: healthgate refuses them as a dns server or an AAAA value).
 const (
 	ipv4Octet   = `(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])`
 	ipv4Pattern = ipv4Octet + `(?:\.` + ipv4Octet + `){3}`
-	ipv6Pattern = `[0-9A-Fa-f.]*:[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*(?:%[^\]\s]+)?`
+	ipv6Group   = `[0-9A-Fa-f]{1,4}`
+	ipv6Pattern = `(?:(?:` + ipv6Group + `:){7}` + ipv6Group + `|(?:` + ipv6Group + `:){6}` + ipv4Pattern +
+		`|(?:` + ipv6Group + `(?::` + ipv6Group + `)*)?::(?:(?:` + ipv6Group + `:)*(?:` + ipv6Group + `|` + ipv4Pattern + `))?)` +
+		`(?:%[^\]\s]+)?`
 )
 
 // valueForms are the forms of an address or URL field's value (tag schema:"form=NAME") healthgate takes, as
@@ -897,7 +902,8 @@ func TestValueForms(t *testing.T) {
 		"memcached.address": {":11211", "memcached://cache:11211", "cache:11211:1", "::1", "cache:0"},
 		"grpc.address":      {"g", "grpc://g:50051", "dns:///g:50051", "https://g", "https://g:443/health", "g:50051/"},
 		"dns.host":          {"db.internal:53", "http://db.internal", "10.0.0.1", "1234", "-a.internal", "db internal"},
-		"dns.server":        {"udp://10.96.0.10:53", "10.96.0.10:99999", "10.96.0.10:dns", "10.96.0.10:", "user@10.96.0.10"},
+		"dns.server": {"udp://10.96.0.10:53", "10.96.0.10:99999", "10.96.0.10:dns", "10.96.0.10:", "user@10.96.0.10", "10.96.0.10:53:1",
+			"db:53:1", "1::2::3"},
 	}
 	forms := valueForms()
 	tested := 0
@@ -1083,8 +1089,9 @@ func TestDNSExpectRules(t *testing.T) {
 	records := []string{"", "A", "a", "AAAA", "aaaa", "CNAME", "TXT", "SRV"}
 	values := []string{"10.0.0.1", "0.0.0.0", "255.255.255.255", "::1", "fd00::7", "::ffff:10.0.0.1", "fe80::1%eth0", "2001:db8::1:0:0:1",
 		"010.0.0.1", "256.0.0.1", "1.2.3", "db.internal", "db.internal.", " 10.0.0.1", "10.0.0.1 ", "abc", "::", "1::2::3", "gg::1",
-		"_sip._tcp.example.com:5060", "v=spf1 -all"}
-	mistakes := map[string][]string{"": {"db.internal", "db.internal."}, "A": {"::1", "db.internal"}, "AAAA": {"10.0.0.1", "db.internal"}}
+		"_sip._tcp.example.com:5060", "v=spf1 -all", "10.0.0.1:53:1", "db:53:1", "1:2:3:4:5:6:7:8", "1:2:3:4:5:6:1.2.3.4", "0001:db8::"}
+	mistakes := map[string][]string{"": {"db.internal", "db.internal.", "10.0.0.1:53:1"}, "A": {"::1", "db.internal"},
+		"AAAA": {"10.0.0.1", "db.internal", "10.0.0.1:53:1", "db:53:1", "1::2::3"}}
 	for _, record := range records {
 		var rule *dnsExpectRule
 		for _, r := range dnsExpectRules() {
