@@ -349,11 +349,21 @@ func fieldSchema(t *testing.T, f reflect.StructField) obj {
 	switch {
 	case f.Type == reflect.TypeFor[time.Duration]():
 		// Any duration time.ParseDuration reads but a negative or a bare 0 (which healthgate's floors
-		// refuse): the chart's healthgate.nanoseconds reads the same. Not a ${VAR}: the chart derives the
-		// probes' timing from the checks' intervals and timeouts at render time.
-		o = obj{{"type", "string"}, {"pattern", `^(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+$`}}
+		// refuse): the chart's healthgate.nanoseconds reads the same.
+		const duration = `^(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+$`
+		desc := "A Go duration: 500ms, 1.5s, 1m30s, 1h (not a ${VAR}: the chart derives the probes' timing from it)."
+		if key := f.Tag.Get("yaml"); key == "interval" || key == "timeout" {
+			// Not a ${VAR}: the chart derives the probes' timing from the checks' intervals and timeouts at
+			// render time.
+			o = obj{{"type", "string"}, {"pattern", duration}}
+		} else {
+			// A kind's own duration (max_replication_lag): the chart reads nothing from it, so a ${VAR},
+			// which healthgate expands and then reads as a duration, is taken too.
+			o = obj{{"type", "string"}, {"anyOf", []any{obj{{"pattern", duration}}, obj{{"pattern", variablePattern}}}}}
+			desc = "A Go duration: 500ms, 1.5s, 1m30s, 1h; or a ${VAR} that holds one."
+		}
 		if _, ok := f.Tag.Lookup("desc"); !ok {
-			o = append(o, kv{"description", "A Go duration: 500ms, 1.5s, 1m30s, 1h (not a ${VAR}: the chart derives the probes' timing from it)."})
+			o = append(o, kv{"description", desc})
 		}
 	case f.Type.Kind() == reflect.String:
 		o = obj{{"type", "string"}}
