@@ -853,20 +853,35 @@ func (c *checker) envUnique(o Object, ct corev1.Container) {
 
 // envProvided: every ${VAR} (without :-default) of the config is set on the container, and not from an
 // optional reference: without its Secret or key Kubernetes leaves the variable unset, and healthgate
-// refuses the config (exit 2), so the pod crash-loops instead of waiting.
+// refuses the config (exit 2), so the pod crash-loops instead of waiting. An envFrom source that is not
+// optional may hold any name, so then nothing is checked; optional sources alone do not provide one.
 func (c *checker) envProvided(o Object, who string, ct corev1.Container, cfg hgConfig) {
-	if len(ct.EnvFrom) > 0 {
+	if slices.ContainsFunc(ct.EnvFrom, func(s corev1.EnvFromSource) bool { return !optionalFrom(s) }) {
 		return // names come from a Secret/ConfigMap we cannot see
 	}
 	for _, v := range cfg.vars {
 		i := slices.IndexFunc(ct.Env, func(e corev1.EnvVar) bool { return e.Name == v })
 		switch {
+		case i < 0 && len(ct.EnvFrom) > 0:
+			c.add(o, RuleConfig, "%s: %s uses ${%s}, which no env entry provides and only optional envFrom sources could: without them %s is unset and healthgate refuses the config; drop optional, add an env entry, or give the reference a default", who, cfg.name, v, v)
 		case i < 0:
 			c.add(o, RuleConfig, "%s: %s uses ${%s} but the container has no env %s and no envFrom", who, cfg.name, v, v)
 		case optionalRef(ct.Env[i].ValueFrom):
 			c.add(o, RuleConfig, "%s: %s uses ${%s}, whose env entry is optional: without its Secret or key, %s is unset and healthgate refuses the config; drop optional, or give the reference a default", who, cfg.name, v, v)
 		}
 	}
+}
+
+// optionalFrom reports whether an envFrom source is an optional Secret or ConfigMap: when it is missing,
+// Kubernetes starts the container without its names.
+func optionalFrom(s corev1.EnvFromSource) bool {
+	if r := s.SecretRef; r != nil {
+		return r.Optional != nil && *r.Optional
+	}
+	if r := s.ConfigMapRef; r != nil {
+		return r.Optional != nil && *r.Optional
+	}
+	return false
 }
 
 // optionalRef reports whether an env entry's value comes from an optional Secret or ConfigMap key.

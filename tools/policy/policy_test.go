@@ -185,6 +185,7 @@ func TestFindings(t *testing.T) {
 		{name: "grace too short", old: "      terminationGracePeriodSeconds: 20", new: "      terminationGracePeriodSeconds: 15", wantRule: RuleGrace, wantInMsg: "mid-drain"},
 		{name: "grace default too short", old: "shutdown_delay: 5s, shutdown_timeout: 10s}", new: "shutdown_delay: 20s, shutdown_timeout: 10s}", wantRule: RuleGrace, wantInMsg: "30s"},
 		{name: "var from an optional ref", old: "{secretKeyRef: {name: db, key: url}}", new: "{secretKeyRef: {name: db, key: url, optional: true}}", wantRule: RuleConfig, wantInMsg: "whose env entry is optional"},
+		{name: "var from optional envFrom only", old: "          env:\n            - name: DATABASE_URL\n              valueFrom: {secretKeyRef: {name: db, key: url}}\n", new: "          envFrom: [{secretRef: {name: db, optional: true}}]\n", wantRule: RuleConfig, wantInMsg: "only optional envFrom sources could"},
 		{name: "var not provided", old: "            - name: DATABASE_URL\n", new: "            - name: DB_URL\n", wantRule: RuleConfig, wantInMsg: "${DATABASE_URL}"},
 		{name: "config not in set", old: "          configMap: {name: hg}", new: "          configMap: {name: other}", wantRule: RuleConfig, wantInMsg: "not a file of a ConfigMap"},
 		{name: "server key misspelt", old: `server: {listen: ":8080",`, new: `server: {listne: ":9000", listen: ":8080",`, wantRule: RuleConfig, wantInMsg: `listne: unknown field (did you mean "listen"?)`},

@@ -414,6 +414,10 @@ provides, timing healthgate refuses and clashing ports, since each would only sh
 {{- range $e := .Values.env }}{{ $envNames = append $envNames $e.name -}}
 {{- with $e.valueFrom }}{{ if or (and .secretKeyRef .secretKeyRef.optional) (and .configMapKeyRef .configMapKeyRef.optional) }}{{ $optionalEnv = append $optionalEnv $e.name }}{{ end }}{{ end -}}
 {{- end -}}
+{{- /* An envFrom source that is not optional may provide any name: then the ${VAR}s are not checked. When
+every source is optional, a name no env entry provides is unset whenever those sources are missing. */ -}}
+{{- $fromRequired := false -}}
+{{- range $f := .Values.envFrom }}{{ if not (or (and $f.secretRef $f.secretRef.optional) (and $f.configMapRef $f.configMapRef.optional)) }}{{ $fromRequired = true }}{{ end }}{{ end -}}
 {{- if eq (include "healthgate.server" . | fromYaml).details "token" }}{{ $envNames = append $envNames "HEALTHGATE_DETAILS_TOKEN" }}{{ end -}}
 {{- if include "healthgate.fleetToken" . }}{{ $envNames = append $envNames "HEALTHGATE_FLEET_TOKEN" }}{{ end -}}
 {{- if include "healthgate.fleetPreviousToken" . }}{{ $envNames = append $envNames "HEALTHGATE_FLEET_PREVIOUS_TOKEN" }}{{ end -}}
@@ -511,10 +515,13 @@ is set or written as environment variables are (config/expand.go's unbracedVaria
 {{- fail (printf "checks[%d] %q: a value written $%s is not expanded: write ${%s} (healthgate refuses this config and its pods would crash-loop)" $i $c.name $name $name) -}}
 {{- end -}}
 {{- end -}}
-{{- if and $.Values.deployment.enabled (not $.Values.envFrom) -}}
+{{- if and $.Values.deployment.enabled (not $fromRequired) -}}
 {{- /* $$ is a literal $ (healthgate's escape): $${VAR} names no variable, $$${VAR} does. */ -}}
 {{- range $r := regexFindAll "\\$\\{[A-Za-z_][A-Za-z0-9_]*\\}" (regexReplaceAll "\\$\\$" (toYaml $c) "") -1 -}}
 {{- $var := trimSuffix "}" (trimPrefix "${" $r) -}}
+{{- if and (not (has $var $envNames)) $.Values.envFrom -}}
+{{- fail (printf "checks[%d] %q uses %s, which no env entry provides and only optional envFrom sources could: without them, Kubernetes leaves %s unset, and healthgate refuses a ${VAR} that is unset (the pods would crash-loop); drop optional: true, add an env entry, or write ${%s:-...} with a default" $i $c.name $r $var $var) -}}
+{{- end -}}
 {{- if not (has $var $envNames) -}}
 {{- fail (printf "checks[%d] %q uses %s but no env entry %s (e.g. valueFrom.secretKeyRef) nor envFrom provides it" $i $c.name $r $var) -}}
 {{- end -}}
