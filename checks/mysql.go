@@ -860,6 +860,9 @@ func (p *mysqlCheck) connectError(err error) error {
 		// The driver's SET NAMES for the URL's charset (and collation), sent on every new connection.
 		return &Error{Class: Query, Err: err, Hint: "the server does not know the character set or collation the URL's charset (or collation) parameter names, which the driver sets on every new connection: fix or remove it in %s"}
 	}
+	if mysqlUnknownCollation(err) {
+		return &Error{Class: Query, Err: err, Hint: "the driver does not know the collation the URL's collation parameter names, and beside charset it refuses every connection for it before the server is asked: fix or remove it in %s"}
+	}
 	var me *mysql.MySQLError
 	if len(p.setParams) == 0 || ClassOf(e) != Query || !errors.As(err, &me) {
 		return e
@@ -870,6 +873,18 @@ func (p *mysqlCheck) connectError(err error) error {
 			Message: "the server refused SET " + strings.Join(p.setParams, ", ") + " (its message is not shown: it can quote the values, and a parameter's name marks a secret)"}
 	}
 	return &Error{Class: Query, Err: cause, Hint: mysqlSettingHint}
+}
+
+// mysqlUnknownCollation reports the driver's own refusal of the url's collation parameter: beside
+// charset, a collation it has no id for fails every connection, before the server could answer 1273
+// (go-sql-driver/mysql's writeHandshakeResponsePacket, an error of its own words and no type).
+func mysqlUnknownCollation(err error) bool {
+	for ; err != nil; err = errors.Unwrap(err) {
+		if strings.HasPrefix(err.Error(), "unknown collation: ") {
+			return true
+		}
+	}
+	return false
 }
 
 // status reads the read-only switches and, with max_replication_lag, the replica status.

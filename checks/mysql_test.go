@@ -165,6 +165,9 @@ func TestMySQLServerAnswers(t *testing.T) {
 		// nor "a URL parameter the driver does not know" beside another one.
 		{name: "unknown charset (1115)", url: withParams(t, my, "charset=healthgate_no_such_charset"), want: checks.Query, hint: "URL's charset"},
 		{name: "unknown charset, with a SET parameter (1115)", url: withParams(t, my, "charset=healthgate_no_such_charset&time_zone=%27%2B00%3A00%27"), want: checks.Query, hint: "URL's charset"},
+		// A collation the driver has no id for, beside charset: the driver refuses it itself, on every
+		// connection, before the server could answer 1273.
+		{name: "collation unknown to the driver", url: withParams(t, my, "charset=utf8mb4&collation=healthgate_no_such_collation"), want: checks.Query, hint: "URL's collation"},
 		{name: "TLS required, server has none", url: withParams(t, my, "tls=true"), want: checks.TLS},
 		{name: "dns", url: checktest.WithHost(t, my, "healthgate-test.invalid:3306"), want: checks.DNS, hint: "does not resolve"},
 	}
