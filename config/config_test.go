@@ -1445,7 +1445,7 @@ func TestNameThatHoldsAURL(t *testing.T) {
 	mustWrite(t, path, "fleet:\n  peers: \"10.0.0.1:8080\"\n  timeout: 5s\nchecks:\n  - {name: \"postgres://app:s3cr3t-pw@db/app\", type: tcp, address: \"db:5432\", scope: shared}\n")
 	_, err = load(t, path, env(nil))
 	expectErrors(t, err,
-		`:3:3: fleet: timeout: (5s) must be shorter than the interval of shared check checks[0] (5s)`,
+		`:3:3: fleet: timeout: 5s must be shorter than the interval (5s) of shared check checks[0]`,
 		`:5:6: checks[0]: name: not a valid name, and not shown`,
 	)
 	if strings.Contains(strings.ToLower(err.Error()), "s3cr3t") {

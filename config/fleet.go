@@ -134,7 +134,7 @@ func (f *Fleet) validate(c *Config, failed map[string]bool) Errors {
 					if NameMaySecret(ch.Name) {
 						name = ch.Src.Path // a URL as the name: reported at it, never shown
 					}
-					errs = append(errs, src.Errorf("timeout", "(%s) must be shorter than the interval of shared check %s (%s): a round of peer requests ends before the next", f.Timeout, name, ch.Interval))
+					errs = append(errs, src.Errorf("timeout", "%s must be shorter than the interval (%s) of shared check %s: a round of peer requests ends before the next", f.Timeout, ch.Interval, name))
 					break
 				}
 			}

@@ -86,7 +86,7 @@ checks:
 		`f.yaml:3:3: fleet: fail_open_ratio: must be greater than 0 and at most 1 (got 1.5)`,
 		`f.yaml:4:3: fleet: min_pods: must be at least 2`,
 		`f.yaml:5:3: fleet: sample: must be at least 1 (got 0)`,
-		`f.yaml:6:3: fleet: timeout: (2s) must be shorter than the interval of shared check "db" (1s)`,
+		`f.yaml:6:3: fleet: timeout: 2s must be shorter than the interval (1s) of shared check "db"`,
 		`f.yaml:11:54: checks[1] "cache": scope: must be local or shared (got "global")`,
 	} {
 		if !strings.Contains(msg, want) {
