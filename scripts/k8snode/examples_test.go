@@ -128,7 +128,8 @@ func readExampleTiming(t *testing.T, configMap, sidecar string) exampleTiming {
 // container runs, the sidecar's startupProbe has not passed, no app container started, no pod Ready. Once it
 // answers, the four pods turn Ready. Then Postgres cut for the sidecar shape's pods → its Service's endpoints
 // ready=false within the bound the examples' own timing gives (README "Probe timing"), and ready=true again
-// once restored; no container restarts; the URL's password in no log.
+// once restored; no container restarts; the URL's password in no log. Last, a rolling update of the sidecar
+// shape under load through its ClusterIP fails no request.
 func TestExamplesRun(t *testing.T) {
 	n := needNode(t)
 	t.Parallel()
@@ -225,5 +226,42 @@ func TestExamplesRun(t *testing.T) {
 				t.Errorf("pod %s: %s's log holds the URL's password:\n%s", p.Metadata.Name, sel.container, logs)
 			}
 		}
+	}
+
+	// A rolling update of the sidecar shape (kubectl rollout restart: new pods, as a new version's) under a
+	// steady load through its ClusterIP: with the examples' probes, maxSurge 1 / maxUnavailable 0 and the
+	// preStop sleep, no request fails. As in TestRollingDeploy, a first window without a failed request
+	// comes before (kube-proxy may still be programming the endpoints that came back).
+	const rate = 20
+	l := startLoad("http://"+n.clusterIP(ns, "my-app")+"/", rate)
+	defer l.close()
+	for w := 1; ; w++ {
+		time.Sleep(3 * time.Second)
+		total, failed, why, _ := l.reset()
+		if failed == 0 {
+			break
+		}
+		if w == 10 {
+			t.Fatalf("no 3-second window without a failed request before the rollout, in %d windows; the last: %d of %d failed (%s)", w, failed, total, why)
+		}
+		t.Logf("before the rollout, window %d: %d of %d requests failed (%s); another window", w, failed, total, why)
+	}
+	start := time.Now()
+	n.kc("-n", ns, "rollout", "restart", "deployment/my-app-sidecar")
+	n.kc("-n", ns, "rollout", "status", "deployment/my-app-sidecar", "--timeout=300s")
+	took = time.Since(start)
+	// The old pods drain after the rollout reports complete (preStop, shutdown): counted until they are gone.
+	n.eventually(120*time.Second, "the old pods gone", func() (bool, string) {
+		ps := n.pods(ns, sidecarPods)
+		return len(ps) == 2, fmt.Sprint(len(ps), " pods")
+	})
+	time.Sleep(2 * time.Second)
+	total, failed, why, _ := l.reset()
+	t.Logf("rolling update of the sidecar shape: %d of %d requests failed (%s), rollout took %v", failed, total, why, took.Round(100*time.Millisecond))
+	if failed > 0 {
+		t.Errorf("rolling update of examples/kubernetes/deployment-sidecar.yaml: %d of %d requests failed (%s); want none", failed, total, why)
+	}
+	if least := int64(took.Seconds()) * rate / 2; total < least {
+		t.Errorf("only %d requests during a %v rollout at %d/s: the load did not run", total, took.Round(time.Second), rate)
 	}
 }
