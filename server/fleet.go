@@ -260,6 +260,8 @@ type Peers struct {
 	lastError string               // last resolution problem logged, so it is logged once
 	refusedAt time.Time            // when the "peers refuse the token" warning was last logged
 	keepStale time.Duration        // keepStale; tests shorten it
+
+	closed atomic.Bool // Close was called: a round that ends afterwards closes the connections it left idle
 }
 
 // NewPeers returns the peer client.
@@ -310,8 +312,12 @@ const keepStale = time.Minute
 // minutes while failing, and an address seen answering as this process and as another is logged.
 const selfFor = 5 * time.Minute
 
-// Close releases idle connections.
-func (p *Peers) Close() { p.transport.CloseIdleConnections() }
+// Close releases idle connections, and those of rounds still under way once they end: a reload that
+// replaced this client closes it while a round may still ask with it.
+func (p *Peers) Close() {
+	p.closed.Store(true)
+	p.transport.CloseIdleConnections()
+}
 
 // Ask implements monitor.Peers: a random sample of at most Sample peers, asked in parallel within ctx.
 func (p *Peers) Ask(ctx context.Context, check string) (answered, failing int) {
@@ -326,6 +332,14 @@ func (p *Peers) Ask(ctx context.Context, check string) (answered, failing int) {
 		wg.Go(func() { answers[i] = p.askOne(ctx, addr, check) })
 	}
 	wg.Wait()
+	if p.closed.Load() {
+		// Closed while this round asked: a request made after Close (the retry with the previous token,
+		// or every request of a round that was still resolving its dns:/// peers) undid
+		// CloseIdleConnections for the transport (net/http: "we might want one"), and its connection,
+		// with its two goroutines, stayed idle for IdleConnTimeout, past the end of serve. Every request
+		// of this round has returned, its connection idle or closed: close the idle ones now.
+		p.transport.CloseIdleConnections()
+	}
 	// A pod counts once however many of its addresses were asked (A and AAAA records of a dual-stack
 	// pod; a static entry and a DNS answer for the same pod): counted per address, two pods could
 	// pass for min_pods: 3.

@@ -644,3 +644,47 @@ func TestFleetNames(t *testing.T) {
 		}
 	}
 }
+
+// TestPeersClosedDuringRound: a peer client closed while a round is under way (a reload that changed the
+// fleet section replaces it, and serve closes the old one at once) keeps no connection once that round
+// ends. A request made after Close (here the retry with the previous token; after a reload, the requests
+// of a round still resolving its dns:/// peers) undoes CloseIdleConnections for the transport (net/http),
+// and its connection stayed open, with its two goroutines, for IdleConnTimeout (90 s): past serve's end.
+func TestPeersClosedDuringRound(t *testing.T) {
+	var open atomic.Int64
+	closing := make(chan struct{})
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer s3cr3t-old" {
+			<-closing // answered once the client is closed
+			http.Error(w, "no", http.StatusUnauthorized)
+			return
+		}
+		fleetJSON("a", map[string]monitor.State{"db": monitor.Failing})(w, r)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		switch s {
+		case http.StateNew:
+			open.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			open.Add(-1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	p := NewPeers(PeersOptions{Peers: []Peer{{Addr: addrOf(srv)}}, Token: "s3cr3t-new", PreviousToken: "s3cr3t-old",
+		Sample: 10, Instance: "me", CacheFor: time.Hour})
+	asked := make(chan int)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		a, _ := p.Ask(ctx, "db")
+		asked <- a
+	}()
+	checktest.Eventually(t, 2*time.Second, "the first request", func() bool { return open.Load() > 0 })
+	p.Close()
+	close(closing)
+	if a := <-asked; a != 1 {
+		t.Fatalf("the round heard %d peers; want the peer heard through the previous token", a)
+	}
+	checktest.Eventually(t, 2*time.Second, "no connection left open by the closed client", func() bool { return open.Load() == 0 })
+}
