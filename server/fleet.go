@@ -294,11 +294,15 @@ func NewPeers(opts PeersOptions) *Peers {
 // lookup is a dns:/// peer's last good answer.
 type lookup struct {
 	addrs []string // host:port
-	at    time.Time
+	// failing is when lookups of the name began to fail, the answer kept since; zero while they succeed.
+	failing time.Time
 }
 
 // keepStale is how long a dns:/// peer's last good answer is still used while new lookups fail (a DNS
-// server restarting, a lost UDP packet, a resolver starved of CPU for the round's short timeout). Without
+// server restarting, a lost UDP packet, a resolver starved of CPU for the round's short timeout), counted
+// from the first lookup that failed: counted from the answer itself, it was never kept for a shared check
+// whose interval is a minute or more (the name is looked up once per interval, so the last answer was
+// always that old), and every peer went unheard at the first failed lookup. Without
 // it one failed lookup would make every peer unheard for a whole interval, and a check failing open would
 // close after two such rounds although every peer still answers. Asking a stale address costs nothing
 // worse than a peer not heard: a pod that is gone does not answer, and one that answers proves its
@@ -532,7 +536,7 @@ func lookupBudget(ctx context.Context) (context.Context, context.CancelFunc) {
 }
 
 // resolve looks up every dns:/// peer, in parallel. A failed lookup keeps the peer's last good answer
-// for up to keepStale (none before: its pods are not heard); the problem is logged once until it
+// for up to keepStale after the first that failed (none before: its pods are not heard); the problem is logged once until it
 // changes. A round called off meanwhile (ctx cancelled) leaves everything as it was.
 func (p *Peers) resolve(ctx context.Context) {
 	var problems []string
@@ -571,14 +575,19 @@ func (p *Peers) resolve(ctx context.Context) {
 		if err != nil {
 			p.opts.OnResult(ResolveError)
 			problem := "dns://" + peer.Server + "/" + peer.Addr + ": " + lookupProblem(err, peer.Server)
-			if l, ok := last[peer.Addr]; ok && now.Sub(l.at) < keep {
-				fresh[peer.Addr] = l
-				problem += fmt.Sprintf(" (asking the %d addresses of the last answer, at most %v old)", len(l.addrs), keep)
+			if l, ok := last[peer.Addr]; ok {
+				if l.failing.IsZero() {
+					l.failing = now
+				}
+				if now.Sub(l.failing) < keep {
+					fresh[peer.Addr] = l
+					problem += fmt.Sprintf(" (asking the %d addresses of the last answer, for at most %v)", len(l.addrs), keep)
+				}
 			}
 			problems = append(problems, problem)
 			continue
 		}
-		l := lookup{at: now}
+		var l lookup
 		for _, ip := range ips {
 			l.addrs = append(l.addrs, net.JoinHostPort(ip.IP.String(), port))
 		}

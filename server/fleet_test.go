@@ -429,7 +429,7 @@ func TestPeersDNSKeepsLastAnswer(t *testing.T) {
 		t.Fatalf("Ask with the DNS server silent = %d, %d; want the peer of the last answer still heard", a, f)
 	}
 	p.mu.Lock()
-	p.keepStale = 0 // the last answer is now too old
+	p.keepStale = 0 // the lookups have now failed for longer than keepStale
 	p.mu.Unlock()
 	if a, f := ask(); a != 0 || f != 0 {
 		t.Fatalf("Ask with DNS failing past keepStale = %d, %d; want nobody heard", a, f)
@@ -437,6 +437,60 @@ func TestPeersDNSKeepsLastAnswer(t *testing.T) {
 	broken.Store(false)
 	if a, _ := ask(); a != 1 {
 		t.Fatalf("Ask after DNS recovered = %d; want the peer heard again", a)
+	}
+}
+
+// TestPeersDNSKeepsLastAnswerLongInterval: the last answer is kept for keepStale from the first lookup
+// that failed, however old the answer: a shared check whose interval is a minute or more looks the name up
+// once per interval, so its last answer was always older than keepStale (counted from the answer) and a
+// single failed lookup left every peer unheard.
+func TestPeersDNSKeepsLastAnswerLongInterval(t *testing.T) {
+	peer := newPeer(t, fleetJSON("other", map[string]monitor.State{"db": monitor.Failing}))
+	_, port, _ := net.SplitHostPort(addrOf(peer.Server))
+	var broken atomic.Bool
+	dns := checktest.ServeDNS(t, "127.0.0.1:0", func(name string) ([]netip.Addr, dnsmessage.RCode) {
+		if broken.Load() {
+			return nil, dnsmessage.RCodeServerFailure
+		}
+		if name == "peers.test." {
+			return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, dnsmessage.RCodeSuccess
+		}
+		return nil, dnsmessage.RCodeNameError
+	})
+	const keep, interval = 200 * time.Millisecond, 300 * time.Millisecond // a round every interval, longer than keep
+	p := NewPeers(PeersOptions{Peers: []Peer{{Addr: "peers.test:" + port, DNS: true, Server: dns}},
+		Sample: 10, Instance: "me", CacheFor: time.Millisecond})
+	defer p.Close()
+	p.mu.Lock()
+	p.keepStale = keep
+	p.mu.Unlock()
+	ask := func() int {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		a, _ := p.Ask(ctx, "db")
+		return a
+	}
+	if a := ask(); a != 1 {
+		t.Fatalf("Ask = %d; want the peer the name gives heard", a)
+	}
+	time.Sleep(interval)
+	broken.Store(true)
+	if a := ask(); a != 1 {
+		t.Fatalf("Ask at the first failed lookup, the last answer one interval (> keepStale) old = %d; want its peer still heard", a)
+	}
+	time.Sleep(interval)
+	if a := ask(); a != 0 {
+		t.Fatalf("Ask with lookups failing for longer than keepStale = %d; want nobody heard", a)
+	}
+	broken.Store(false)
+	if a := ask(); a != 1 {
+		t.Fatalf("Ask after DNS recovered = %d; want the peer heard again", a)
+	}
+	// Recovered, the count starts again at the next failure.
+	time.Sleep(interval)
+	broken.Store(true)
+	if a := ask(); a != 1 {
+		t.Fatalf("Ask at a new first failed lookup = %d; want the last answer's peer heard", a)
 	}
 }
 
