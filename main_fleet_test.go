@@ -4,15 +4,20 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/healthgate/healthgate/checks"
 	"github.com/healthgate/healthgate/checks/checktest"
 	"github.com/healthgate/healthgate/config"
+	"golang.org/x/net/dns/dnsmessage"
 )
 
 // Fleet-aware readiness (docs/design.md §10), end to end: real serve processes (in-process through
@@ -36,6 +41,8 @@ type fleetPod struct {
 	*serveProcess
 	pg    *checktest.Proxy
 	cache *checktest.Proxy
+	// reconfigure rewrites the pod's configuration file with s (the same proxies and URLs), for a reload.
+	reconfigure func(s fleetSpec)
 }
 
 type fleetSpec struct {
@@ -51,7 +58,8 @@ func startFleetPod(t *testing.T, s fleetSpec) *fleetPod {
 	t.Helper()
 	pgURL, redisURL := checktest.PostgresURL(t), checktest.RedisURL(t)
 	pod := &fleetPod{pg: checktest.NewProxy(t, checktest.HostPort(t, pgURL)), cache: checktest.NewProxy(t, checktest.HostPort(t, redisURL))}
-	yaml := fmt.Sprintf(`server:
+	yaml := func(s fleetSpec) string {
+		return fmt.Sprintf(`server:
   listen: %s
   shutdown_delay: 0s
   shutdown_timeout: 2s
@@ -66,11 +74,18 @@ checks:
   - {name: db, type: postgres, url: "${DATABASE_URL}", scope: shared}
   - {name: cache, type: redis, url: "%s"}
 `, s.listen, s.peers, fleetPeerWait, s.extra, fleetInterval, fleetTimeout, checktest.WithHost(t, redisURL, pod.cache.Addr()))
+	}
 	env := map[string]string{"DATABASE_URL": checktest.WithHost(t, pgURL, pod.pg.Addr())}
 	if s.token != "" {
 		env["FLEET_TOKEN"] = s.token
 	}
-	pod.serveProcess = startServe(t, yaml, env)
+	path := writeServeConfig(t, yaml(s))
+	pod.reconfigure = func(s fleetSpec) {
+		if err := os.WriteFile(path, []byte(yaml(s)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pod.serveProcess = startServeFile(t, path, env)
 	return pod
 }
 
@@ -418,6 +433,60 @@ func TestFleetDNS(t *testing.T) {
 		// Resolution works: "3 of 3 heard" above came through the name. A lookup starved of CPU for the
 		// round's short timeout may still fail once (kept stale, counted resolve_error): not asserted.
 	}
+	for _, p := range pods {
+		p.pg.Set(checktest.Forward)
+	}
+	until(t, pods, 2*fleetInterval+fleetSlack, "restored", func(_ int, s readyState) bool { return passing(s) }, nil)
+}
+
+// TestFleetDNSReloadWhileUnresolved: a reload that changes the fleet section during an outage, while the
+// peers' name does not resolve, keeps asking the last answer's pods (for up to a minute, as any failed
+// lookup does): the new peer client started with no answer, every peer went unheard, and the pod stopped
+// failing open within two rounds, 503 while the whole fleet still saw the dependency failing (an operator
+// lowering min_pods to keep the pods in would have sent them out).
+func TestFleetDNSReloadWhileUnresolved(t *testing.T) {
+	t.Parallel() // its own DNS server, and loopback addresses no other test uses
+	ips := []string{"127.0.0.51", "127.0.0.52", "127.0.0.53"}
+	port := checktest.FreePort(t, ips...)
+	var broken atomic.Bool
+	dns := checktest.ServeDNS(t, "127.0.0.1:0", func(name string) ([]netip.Addr, dnsmessage.RCode) {
+		if broken.Load() {
+			return nil, dnsmessage.RCodeServerFailure
+		}
+		if name != "peers.fleet.test." {
+			return nil, dnsmessage.RCodeNameError
+		}
+		var addrs []netip.Addr
+		for _, ip := range ips {
+			addrs = append(addrs, netip.MustParseAddr(ip))
+		}
+		return addrs, dnsmessage.RCodeSuccess
+	})
+	peers := fmt.Sprintf("dns://%s/peers.fleet.test:%d", dns, port)
+	pods := make([]*fleetPod, len(ips))
+	specs := make([]fleetSpec, len(ips))
+	for i, ip := range ips {
+		specs[i] = fleetSpec{listen: net.JoinHostPort(ip, strconv.Itoa(port)), peers: peers}
+		pods[i] = startFleetPod(t, specs[i])
+	}
+	waitAllReady(t, pods)
+	cutAllFailOpen(t, pods, checktest.Refuse, "all cut → all fail open (3 of 3 heard through DNS)")
+
+	broken.Store(true)
+	reloaded := strings.Count(pods[0].log.String(), `"msg":"configuration reloaded"`)
+	specs[0].extra = "min_pods: 2"
+	pods[0].reconfigure(specs[0])
+	pods[0].sigs <- syscall.SIGHUP
+	checktest.Eventually(t, 15*time.Second, "pod 0's reload", func() bool {
+		return strings.Count(pods[0].log.String(), `"msg":"configuration reloaded"`) > reloaded
+	})
+	during(t, pods, 3*fleetRound+fleetSlack, "while the peers' name does not resolve, pod 0 reloaded", func(_ int, s readyState) string {
+		if !failingOpen(s) {
+			return "no longer failing open"
+		}
+		return ""
+	})
+	broken.Store(false)
 	for _, p := range pods {
 		p.pg.Set(checktest.Forward)
 	}

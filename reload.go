@@ -459,7 +459,11 @@ func (rl *reloader) applyFleet(cfg *config.Config, cs []*checks.Check, mon *moni
 		srv.Fleet = &server.FleetOptions{Instance: rl.instance, Token: cfg.Fleet.Token, PreviousToken: cfg.Fleet.PreviousToken}
 		return
 	}
+	previous := rl.peers
 	rl.peers = newFleet(cfg, cs, rl.instance, rl.metrics, rl.log, mon, srv)
+	if previous != nil {
+		rl.peers.Inherit(previous) // the peers' last DNS answer, should the name not resolve now
+	}
 	rl.fleet, rl.fleetKey = mon.Fleet, key
 }
 

@@ -10,10 +10,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -321,6 +323,29 @@ const selfFor = 5 * time.Minute
 func (p *Peers) Close() {
 	p.closed.Store(true)
 	p.transport.CloseIdleConnections()
+}
+
+// Inherit takes over what old, the client p replaces (a reload that changed the fleet section), learned
+// that still holds: the last answer of each dns:/// peer both have, so a reload while the name does not
+// resolve keeps asking that answer's pods for what is left of keepStale (a new client knew none, and every
+// peer went unheard: during an outage, a reload that lowered min_pods to keep the pods in made them all
+// leave within two rounds), and the addresses that answered as this process. p resolves afresh at its
+// first round all the same: its settings are new.
+func (p *Peers) Inherit(old *Peers) {
+	old.mu.Lock()
+	resolved, self, lastError := old.resolved, maps.Clone(old.self), old.lastError
+	old.mu.Unlock()
+	kept := map[string]lookup{}
+	for _, peer := range p.opts.Peers {
+		if peer.DNS && slices.Contains(old.opts.Peers, peer) {
+			if l, ok := resolved[peer.Addr]; ok {
+				kept[peer.Addr] = l
+			}
+		}
+	}
+	p.mu.Lock()
+	p.resolved, p.self, p.lastError = kept, self, lastError
+	p.mu.Unlock()
 }
 
 // Ask implements monitor.Peers: a random sample of at most Sample peers, asked in parallel within ctx.
