@@ -352,15 +352,36 @@ func (p *Peers) Inherit(old *Peers) {
 func (p *Peers) Ask(ctx context.Context, check string) (answered, failing int) {
 	addrs := p.addresses(ctx)
 	rand.Shuffle(len(addrs), func(i, j int) { addrs[i], addrs[j] = addrs[j], addrs[i] })
+	spare := []string(nil)
 	if len(addrs) > p.opts.Sample {
-		addrs = addrs[:p.opts.Sample]
+		addrs, spare = addrs[:p.opts.Sample], addrs[p.opts.Sample:]
 	}
-	answers := make([]answer, len(addrs))
-	var wg sync.WaitGroup
-	for i, addr := range addrs {
-		wg.Go(func() { answers[i] = p.askOne(ctx, addr, check) })
+	var answers []answer
+	// An address that answers as this process (reached through the peers name, or listed: left out of
+	// the rounds once seen, for selfFor) took a peer's place in the sample: as many others are asked in
+	// its place, so the round still asks up to sample peers. Without them such a round heard one pod
+	// fewer than min_pods may need (min_pods up to sample + 1 is valid): at every first contact, and at
+	// every round of a check whose interval is past selfFor, a round that could not fail open.
+	for len(addrs) > 0 {
+		wave := make([]answer, len(addrs))
+		var wg sync.WaitGroup
+		for i, addr := range addrs {
+			wg.Go(func() { wave[i] = p.askOne(ctx, addr, check) })
+		}
+		wg.Wait()
+		answers = append(answers, wave...)
+		selves := 0
+		for _, a := range wave {
+			if a.self {
+				selves++
+			}
+		}
+		if ctx.Err() != nil {
+			break // the round is over: no time left to ask others
+		}
+		selves = min(selves, len(spare))
+		addrs, spare = spare[:selves], spare[selves:]
 	}
-	wg.Wait()
 	if p.closed.Load() {
 		// Closed while this round asked: a request made after Close (the retry with the previous token,
 		// or every request of a round that was still resolving its dns:/// peers) undid
@@ -418,6 +439,7 @@ type answer struct {
 	instance string
 	state    monitor.State
 	refused  bool
+	self     bool // it was this process
 }
 
 // askOne returns the peer's answer; its state is "" when the peer is not heard. A peer that refuses the
@@ -481,7 +503,7 @@ func (p *Peers) ask(ctx context.Context, addr, check, token string) (answer, str
 		p.mu.Lock()
 		p.self[addr] = time.Now().Add(selfFor)
 		p.mu.Unlock()
-		return answer{}, PeerSelf
+		return answer{self: true}, PeerSelf
 	}
 	p.otherAnswered(addr)
 	st := fb.Checks[check]

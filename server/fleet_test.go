@@ -742,3 +742,30 @@ func TestPeersClosedDuringRound(t *testing.T) {
 	}
 	checktest.Eventually(t, 2*time.Second, "no connection left open by the closed client", func() bool { return open.Load() == 0 })
 }
+
+// TestPeersSelfTakesNoPeersPlace: an address that answers as this process (the pod reaching itself
+// through the peers name) takes no peer's place in the sample: another is asked instead, so a round
+// still hears this pod and sample peers, what min_pods may ask for (sample + 1 is valid). Such a round
+// heard one pod fewer, could not fail open with min_pods at sample + 1, and a check whose interval is
+// past selfFor asked its own address again at every round.
+func TestPeersSelfTakesNoPeersPlace(t *testing.T) {
+	self := newPeer(t, fleetJSON("me", map[string]monitor.State{"db": monitor.Failing}))
+	a := newPeer(t, fleetJSON("a", map[string]monitor.State{"db": monitor.Failing}))
+	b := newPeer(t, fleetJSON("b", map[string]monitor.State{"db": monitor.Failing}))
+	c := newPeer(t, fleetJSON("c", map[string]monitor.State{"db": monitor.Failing}))
+	peers := []Peer{{Addr: addrOf(self.Server)}, {Addr: addrOf(a.Server)}, {Addr: addrOf(b.Server)}, {Addr: addrOf(c.Server)}}
+	for range 20 { // the sample is random: a fresh client each time, its own address not yet known
+		p := NewPeers(PeersOptions{Peers: peers, Sample: 2, Instance: "me", CacheFor: time.Second})
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		before := a.hits.Load() + b.hits.Load() + c.hits.Load()
+		answered, failing := p.Ask(ctx, "db")
+		cancel()
+		p.Close()
+		if answered != 2 || failing != 2 {
+			t.Fatalf("Ask = %d, %d; want 2 peers heard (sample 2), this pod's own address asked in place of none", answered, failing)
+		}
+		if n := a.hits.Load() + b.hits.Load() + c.hits.Load() - before; n != 2 {
+			t.Fatalf("%d peers asked; want sample (2)", n)
+		}
+	}
+}
