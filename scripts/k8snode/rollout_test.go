@@ -87,6 +87,26 @@ func (l *load) reset() (total, failed int64, why string, fails []time.Time) {
 	return total, failed, strings.Join(parts, ", "), fails
 }
 
+// quiet waits for a 3-second window without a failed request, and says whether one came: the first
+// windows after a deploy (or after endpoints came back) may still lose requests that the node's Service
+// rules were not yet programmed for. Up to 10 windows are tried, each failed one logged; when none was
+// quiet, the test is marked failed with the last window's counts.
+func (l *load) quiet(t *testing.T, what string) bool {
+	t.Helper()
+	for w := 1; ; w++ {
+		time.Sleep(3 * time.Second)
+		total, failed, why, _ := l.reset()
+		if failed == 0 {
+			return true
+		}
+		if w == 10 {
+			t.Errorf("%s: no 3-second window without a failed request, in %d windows; the last: %d of %d failed (%s)", what, w, failed, total, why)
+			return false
+		}
+		t.Logf("%s, window %d: %d of %d requests failed (%s); another window", what, w, failed, total, why)
+	}
+}
+
 func (l *load) close() {
 	close(l.stop)
 	l.wg.Wait()
@@ -145,20 +165,10 @@ func TestRollingDeploy(t *testing.T) {
 		cip := n.deployDemo(t, ns, appOpts{name: "demo", replicas: 3, setup: setup}, deps{pg.Addr(), redisProxy(t).Addr()})
 		l := startLoad("http://"+cip+"/", rate)
 		r := row{setup: setup}
-		// The baseline: a 3-second window without a failed request before any rollout. The first
-		// windows after a deploy may still lose requests the node's Service rules were not yet
-		// programmed for: up to 30 s of windows are tried, each failed one logged.
-		for w := 1; ; w++ {
-			time.Sleep(3 * time.Second)
-			total, failed, why, _ := l.reset()
-			if failed == 0 {
-				break
-			}
-			if w == 10 {
-				l.close()
-				t.Fatalf("%v: no 3-second window without a failed request before any rollout, in %d windows; the last: %d of %d failed (%s)", setup, w, failed, total, why)
-			}
-			t.Logf("%v: before any rollout, window %d: %d of %d requests failed (%s); another window", setup, w, failed, total, why)
+		// The baseline: a 3-second window without a failed request before any rollout.
+		if !l.quiet(t, fmt.Sprintf("%v, before any rollout", setup)) {
+			l.close()
+			t.FailNow()
 		}
 		// Every v1 pod has connected by now (the app on its first request, healthgate at start): from
 		// here on, an address Postgres has not seen is a new pod, refused for its first warmUp.
