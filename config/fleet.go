@@ -104,8 +104,9 @@ func (f *Fleet) validate(c *Config, failed map[string]bool) Errors {
 		errs = append(errs, src.Errorf("sample", "must be at least 1 (got %d)", f.Sample))
 	}
 	// A round hears at most this pod and sample peers: a larger min_pods could never be reached.
-	// (Defaults apply to the one not set; the error names the one that is.)
-	if f.Sample >= 1 && f.MinPods > f.Sample+1 && !failed["fleet.min_pods"] && !failed["fleet.sample"] {
+	// (Defaults apply to the one not set; the error names the one that is. Compared as MinPods-1 >
+	// Sample: Sample+1 overflowed for a sample of the largest int, refused as hearing too few.)
+	if f.Sample >= 1 && f.MinPods-1 > f.Sample && !failed["fleet.min_pods"] && !failed["fleet.sample"] {
 		field := "min_pods"
 		if !src.IsSet(field) {
 			field = "sample"

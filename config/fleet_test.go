@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -138,6 +139,18 @@ checks:
 				t.Errorf("a secret leaked into the error: %v", err)
 			}
 		})
+	}
+}
+
+// TestFleetLargestSample: a sample as large as an int holds ("ask every peer") is valid; sample + 1
+// overflowed and the check against min_pods refused it as a round that hears too few pods.
+func TestFleetLargestSample(t *testing.T) {
+	c, err := config.Parse("f.yaml", []byte("fleet: {peers: \"a:1\", sample: 9223372036854775807, min_pods: 5}\n"), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Fleet.Sample != math.MaxInt64 {
+		t.Errorf("sample = %d", c.Fleet.Sample)
 	}
 }
 
