@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
@@ -546,6 +548,40 @@ func TestCheckFlagTargetHintsNameTheSet(t *testing.T) {
 		code, stdout, stderr := runMain(t, noEnv, append([]string{"check"}, tc.args...)...)
 		if code != exitFailed || !strings.Contains(stdout, tc.want) || strings.Contains(stdout, tc.dont) {
 			t.Errorf("check %s: exit %d; want 1, a report with %q and without %q:\n%s%s", strings.Join(tc.args, " "), code, tc.want, tc.dont, stdout, stderr)
+		}
+	}
+}
+
+// What a server writes in its error (a Redis -ERR line, a Postgres or MySQL message) reaches an operator's
+// terminal through check's table and wait's lines (kubectl logs): its control characters are shown, not
+// sent. An escape sequence was run by the terminal (a window title set, the screen cleared, a row recoloured
+// or hidden), a carriage return let the rest of the message overwrite the row from its start (its FAIL
+// with a "pass"), and a tab split a cell of the table. JSON escapes them already.
+func TestCheckServerTextControlCharacters(t *testing.T) {
+	evil := "\x1b]0;pwned\x07\x1b[2Jcleared\rpass\tcell\x1b[0m\u009b31m\x9b" // \u009b: the one-character CSI; \x9b, that CSI in Latin-1
+	addr := checktest.Serve(t, func(conn net.Conn) {
+		buf := make([]byte, 4096)
+		for {
+			if _, err := conn.Read(buf); err != nil {
+				return
+			}
+			if _, err := conn.Write([]byte("-ERR " + evil + "\r\n")); err != nil {
+				return
+			}
+		}
+	})
+	target := "redis://" + addr + "/0"
+	code, stdout, stderr := runMain(t, noEnv, "check", "--redis", target)
+	if code != exitFailed || !strings.Contains(stdout, `ERR \x1b]0;pwned\a\x1b[2Jcleared pass cell\x1b[0m\u009b31m\x9b`) {
+		t.Errorf("check: exit %d; want 1 and the server's text with its control characters shown:\n%q\n%s", code, stdout, stderr)
+	}
+	code, _, waitErr := runMain(t, noEnv, "wait", "--redis", target, "--timeout", "300ms")
+	if code != exitTimeout || !strings.Contains(waitErr, `ERR \x1b]0;pwned`) {
+		t.Errorf("wait: exit %d; want 124 and the server's text shown:\n%q", code, waitErr)
+	}
+	for name, out := range map[string]string{"check": stdout + stderr, "wait": waitErr} {
+		if i := strings.IndexFunc(out, func(r rune) bool { return r != '\n' && unicode.IsControl(r) || r == utf8.RuneError }); i >= 0 {
+			t.Errorf("%s wrote the control character %q:\n%q", name, out[i:i+1], out)
 		}
 	}
 }

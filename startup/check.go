@@ -76,7 +76,7 @@ func WriteText(w io.Writer, rs []Result) error {
 			status, hint = "stopped", "stopped before it answered"
 			stopped++
 		case !r.OK:
-			status, reason, hint = "FAIL", string(r.Class), cause(r.Err)+" — "+r.Hint
+			status, reason, hint = "FAIL", string(r.Class), cause(r.Err)+" — "+printable(r.Hint)
 			if r.Critical {
 				failedCritical++
 			} else {
