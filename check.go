@@ -37,7 +37,7 @@ func cmdCheck(ctx context.Context, args []string, lookup env, stdout, stderr io.
 		problems = append(problems, unexpectedArgument(fs.Arg(0), ""))
 	}
 	if *output != "text" && *output != "json" {
-		problems = append(problems, fmt.Sprintf("--output: %q is not text or json", *output))
+		problems = append(problems, fmt.Sprintf("--output: %s is not text or json", quoteValue(*output)))
 	}
 	attempt, problem := attemptTimeout()
 	if problem != "" {

@@ -73,7 +73,7 @@ func (c *commonFlags) logger(w io.Writer) (*slog.Logger, []string) {
 		problems = append(problems, err.Error())
 	}
 	if c.logFormat != "text" && c.logFormat != "json" {
-		problems = append(problems, fmt.Sprintf("--log-format: %q is not text or json", c.logFormat))
+		problems = append(problems, fmt.Sprintf("--log-format: %s is not text or json", quoteValue(c.logFormat)))
 	}
 	if len(problems) > 0 {
 		return nil, problems
@@ -91,7 +91,7 @@ func parseLevel(s string) (slog.Level, error) {
 	// The four names alone: slog also reads an offset (error+1), above which the records that are always
 	// written (wait's usage error, its table of what was not ready) were dropped.
 	if err := level.UnmarshalText([]byte(s)); err != nil || strings.ContainsAny(s, "+-") {
-		return 0, fmt.Errorf("--log-level: %q is not one of debug, info, warn, error", s)
+		return 0, fmt.Errorf("--log-level: %s is not one of debug, info, warn, error", quoteValue(s))
 	}
 	return level, nil
 }
@@ -190,11 +190,13 @@ func gnuFlagError(err error, args []string) string {
 	if name, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
 		return "--" + name + ": needs a value"
 	}
-	// invalid value "x" for flag -name: cause; invalid boolean value "x" for -name: cause
+	// invalid value "x" for flag -name: cause; invalid boolean value "x" for -name: cause (cut at the
+	// last sep: the value, not the cause, may hold one)
 	for _, sep := range []string{" for flag -", " for -"} {
-		if what, rest, ok := strings.Cut(msg, sep); ok && strings.HasPrefix(what, "invalid ") {
+		if j := strings.LastIndex(msg, sep); j >= 0 && strings.HasPrefix(msg, "invalid ") {
+			what, rest := msg[:j], msg[j+len(sep):]
 			name, cause, _ := strings.Cut(rest, ": ")
-			out := "--" + name + ": " + what
+			out := "--" + name + ": " + redactQuoted(what)
 			if cause != "" {
 				out += ": " + cause
 			}
@@ -202,6 +204,24 @@ func gnuFlagError(err error, args []string) string {
 		}
 	}
 	return msg
+}
+
+// quoteValue quotes a flag's value in its error, redacted as a target is: a URL or DSN given to a flag that
+// is no target's (a value shifted by one, --timeout "$DATABASE_URL") showed its password.
+func quoteValue(v string) string { return strconv.Quote(checks.RedactURL(v)) }
+
+// redactQuoted is the flag package's `invalid value "VALUE"` with VALUE as quoteValue shows it; whole
+// (VALUE not shown) when it does not read back.
+func redactQuoted(what string) string {
+	i := strings.IndexByte(what, '"')
+	if i < 0 {
+		return what
+	}
+	v, err := strconv.Unquote(what[i:])
+	if err != nil {
+		return what[:i] + "(not shown)"
+	}
+	return what[:i] + quoteValue(v)
 }
 
 // printFlags is flag.PrintDefaults with --name.

@@ -472,6 +472,21 @@ func TestCheckUnexpectedArgumentRedacted(t *testing.T) {
 	assertNoSecret(t, stdout, stderr)
 }
 
+// A URL given to a flag that is no target's is quoted redacted in its error, as a stray argument is.
+func TestCheckInvalidFlagValueRedacted(t *testing.T) {
+	for _, args := range [][]string{
+		{"--tcp", "127.0.0.1:9", "--output", "postgres://app:hunter2-check-secret@db/app"},
+		{"--tcp", "127.0.0.1:9", "--attempt-timeout", "postgres://app:hunter2-check-secret@db/app"},
+	} {
+		code, stdout, stderr := runMain(t, noEnv, append([]string{"check"}, args...)...)
+		want := `"postgres://app:xxxxx@db/app"`
+		if code != exitUsage || !strings.Contains(stderr, want) {
+			t.Errorf("%q: exit %d; want 2 and %s quoted:\n%s%s", args, code, want, stdout, stderr)
+		}
+		assertNoSecret(t, stdout, stderr)
+	}
+}
+
 // With --output json, a usage or configuration error is a report on stdout too (status "invalid usage", the
 // error and exit_code 2, as wait's JSON record of one), the line on stderr kept: `check --output json | jq`
 // read nothing at all.

@@ -438,6 +438,13 @@ func TestWaitUsageErrors(t *testing.T) {
 		// slog reads offsets too: above error, the JSON logger dropped the record of this very usage error (and
 		// the table of a timeout), and wait exited 2 without a word.
 		{"--log-level above error", []string{"--tcp", tcp, "--log-format", "json", "--log-level", "error+1", "--timeout", "-1s"}, []string{`--log-level: "error+1" is not one of debug, info, warn, error`, "--timeout: must not be negative"}},
+		// A URL given to a flag that is no target's (a value shifted by one, $DATABASE_URL where the
+		// duration should be) is quoted redacted, as one given to --config, --only or --set is.
+		{"--timeout of a URL", []string{"--tcp", tcp, "--timeout", "postgres://app:hunter2@db/app"}, []string{`--timeout: invalid value "postgres://app:xxxxx@db/app": not a duration`}},
+		{"--attempt-timeout of a DSN", []string{"--tcp", tcp, "--attempt-timeout", "host=db password=hunter2"}, []string{`--attempt-timeout: invalid value "host=db password=xxxxx": not a duration`}},
+		{"--quiet= of a URL", []string{"--tcp", tcp, "--quiet=redis://:hunter2@cache:6379"}, []string{`--quiet: invalid boolean value "redis://:xxxxx@cache:6379"`}},
+		{"--log-format of a URL", []string{"--tcp", tcp, "--log-format", "postgres://app:hunter2@db/app"}, []string{`--log-format: "postgres://app:xxxxx@db/app" is not text or json`}},
+		{"--log-level of a URL", []string{"--tcp", tcp, "--log-level", "postgres://app:hunter2@db/app"}, []string{`--log-level: "postgres://app:xxxxx@db/app" is not one of debug`}},
 		{"bad --postgres", []string{"--postgres", "postgres://app:hunter2@db:notaport/app"}, []string{`--postgres (target "postgres"): not a valid postgres URL`}},
 		{"bad --redis", []string{"--redis", "http://cache:6379"}, []string{`--redis (target "redis"): not a valid redis URL`}},
 		{"bad --http", []string{"--http", "ftp://example.com/x"}, []string{`--http (target "http"): must be an absolute http:// or https:// URL`}},

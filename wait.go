@@ -77,7 +77,7 @@ func cmdWait(ctx context.Context, args []string, lookup env, stopCatching func()
 		problems = append(problems, "--: no command after it")
 	}
 	if *logFormat != "text" && *logFormat != "json" {
-		problems = append(problems, fmt.Sprintf("--log-format: %q is not text or json", *logFormat))
+		problems = append(problems, fmt.Sprintf("--log-format: %s is not text or json", quoteValue(*logFormat)))
 	}
 	if levelErr != nil {
 		problems = append(problems, levelErr.Error())
