@@ -166,8 +166,10 @@ func flagAsValue(fs *flag.FlagSet, args []string) string {
 		nextName, isFlag := flagName(next)
 		nextName, _, _ = strings.Cut(nextName, "=")
 		switch {
-		case next == "--":
+		case next == "--" && fs.Name() == "healthgate wait":
 			return args[i] + ": needs a value (the next argument is --, which starts the command)"
+		case next == "--":
+			return fmt.Sprintf("%s: needs a value (the next argument is --, which ends the flags: %s runs no command)", args[i], strings.TrimPrefix(fs.Name(), "healthgate "))
 		case isFlag && (fs.Lookup(nextName) != nil || nextName == "h" || nextName == "help"):
 			return fmt.Sprintf("%s: needs a value, and the next argument is the flag %s (a variable that is empty or unset, and not quoted? %s \"$VAR\" says so)", args[i], next, args[i])
 		}

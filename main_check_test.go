@@ -487,6 +487,15 @@ func TestCheckInvalidFlagValueRedacted(t *testing.T) {
 	}
 }
 
+// check runs no command: a flag followed by -- where its value should be is not told that -- starts one.
+func TestCheckDoubleDashWhereTheValueShouldBe(t *testing.T) {
+	code, stdout, stderr := runMain(t, noEnv, "check", "--tcp", "127.0.0.1:9", "--only", "--", "db")
+	want := "healthgate check: --only: needs a value (the next argument is --, which ends the flags: check runs no command)"
+	if code != exitUsage || !strings.Contains(stderr, want) {
+		t.Errorf("exit %d; want 2 and %q:\n%s%s", code, want, stdout, stderr)
+	}
+}
+
 // With --output json, a usage or configuration error is a report on stdout too (status "invalid usage", the
 // error and exit_code 2, as wait's JSON record of one), the line on stderr kept: `check --output json | jq`
 // read nothing at all.

@@ -424,6 +424,8 @@ func TestWaitUsageErrors(t *testing.T) {
 		// and of the next URL as an unexpected argument.
 		{"a flag where the value should be", []string{"--postgres", "--redis", "redis://127.0.0.1:6379/0"}, []string{"healthgate wait: --postgres: needs a value, and the next argument is the flag --redis"}},
 		{"a flag with = where the value should be", []string{"--config", "--tcp=" + tcp}, []string{"--config: needs a value, and the next argument is the flag --tcp="}},
+		// wait's flags end before the command: a flag left without its value there was "needs a value" alone.
+		{"-- where the value should be", []string{"--tcp", tcp, "--timeout", "--", "./app"}, []string{"healthgate wait: --timeout: needs a value (the next argument is --, which starts the command)"}},
 		{"--help where the value should be", []string{"--tcp", "--help"}, []string{"--tcp: needs a value, and the next argument is the flag --help"}},
 		{"one-dash flags, named as written", []string{"-postgres", "-redis", "redis://127.0.0.1:6379/0"}, []string{"healthgate wait: -postgres: needs a value, and the next argument is the flag -redis"}},
 		{"bad --timeout", []string{"--tcp", tcp, "--timeout", "soon"}, []string{`--timeout: invalid value "soon": not a duration`}},

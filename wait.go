@@ -54,7 +54,12 @@ func cmdWait(ctx context.Context, args []string, lookup env, stopCatching func()
 	logFormat := fs.String("log-format", "text", "progress `FORMAT`: text or json")
 	logLevel := fs.String("log-level", "info", "progress `LEVEL`: debug (adds each failed attempt), info, warn (only what is not ready) or error (only the table of what was not ready on timeout)")
 	own, command, hasCommand := splitCommand(args)
-	flagErr := parseFlags(fs, own, stdout)
+	flagArgs := own
+	if hasCommand {
+		// With the -- that ends them, so that a flag left without its value there is told so (flagAsValue).
+		flagArgs = args[:len(own)+1]
+	}
+	flagErr := parseFlags(fs, flagArgs, stdout)
 	level, levelErr := parseLevel(*logLevel)
 	// With --log-format json (and a --log-level that reads), every line wait writes is a JSON record, its
 	// usage and configuration errors included: a log pipeline reading the init container's stderr as
