@@ -26,11 +26,12 @@ func TestLayoutImportDirection(t *testing.T) {
 	allowed := map[string][]string{
 		"config":            nil,
 		"internal/grpcwire": nil,
+		"internal/termtext": nil,
 		"checks":            {"config", "internal/grpcwire"},
 		"monitor":           {"checks"},
-		"server":            {"monitor", "internal/grpcwire"},
+		"server":            {"monitor", "internal/grpcwire", "internal/termtext"},
 		// startup turns `wait`/`check` flags into configuration (config.Check) before building checks.
-		"startup": {"checks", "config"},
+		"startup": {"checks", "config", "internal/termtext"},
 	}
 	drivers := []string{"github.com/jackc/", "github.com/redis/", "github.com/go-sql-driver/", "github.com/rabbitmq/",
 		"github.com/nats-io/", "github.com/eclipse/paho", "google.golang.org/grpc"}

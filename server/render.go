@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/healthgate/healthgate/internal/termtext"
 	"github.com/healthgate/healthgate/monitor"
 )
 
@@ -298,9 +299,10 @@ func reasonText(reason string, details bool, level int) string {
 	return clip(reason, limit)
 }
 
-// clip shortens s to n bytes on a rune boundary, on one line.
+// clip shortens s to n bytes on a rune boundary, on one line, its control characters shown, not sent
+// (termtext.Printable: a text body is read on a terminal, curl's).
 func clip(s string, n int) string {
-	s = oneLine(s)
+	s = termtext.Printable(oneLine(s))
 	if len(s) <= n {
 		return s
 	}

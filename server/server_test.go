@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"go.uber.org/goleak"
 
@@ -286,6 +288,23 @@ func TestReasonsOneLine(t *testing.T) {
 		if strings.Contains(r.body, "\t") || strings.Contains(r.body, `\t`) || strings.Contains(r.body, `\n`) ||
 			!strings.Contains(r.body, "failed to connect to `user=u`: 127.0.0.1:1: refused 127.0.0.1:2: refused") {
 			t.Errorf("GET %s: %q; want the reason on one line, without tabs", path, r.body)
+		}
+	}
+}
+
+// TestReasonsControlCharacters: a server's control characters in a check's error (a Redis -ERR line,
+// a Postgres message) are shown escaped in the bodies, not sent: /readyz is read with curl on a
+// terminal, which ran an escape sequence (window title, screen cleared) from the dependency.
+func TestReasonsControlCharacters(t *testing.T) {
+	var db dep
+	f := newFixture(t, Options{Details: DetailsAlways}, db.check("db", true))
+	db.fail(&checks.Error{Class: checks.BadResponse, Err: errors.New("ERR \x1b]0;pwned\x07\x1b[2Jcleared\u009b31m\x9b")})
+	f.settle(t, func(s *monitor.Snapshot) bool { return s.Checks[0].State == monitor.Failing })
+	for _, path := range []string{"/readyz", "/readyz?verbose", "/readyz/db", "/startupz"} {
+		r := f.get(t, path)
+		if strings.ContainsFunc(r.body, func(c rune) bool { return c != '\n' && unicode.IsControl(c) }) || !utf8.ValidString(r.body) ||
+			!strings.Contains(r.body, `ERR \x1b]0;pwned\a\x1b[2Jcleared\u009b31m\x9b`) {
+			t.Errorf("GET %s: %q; want the reason's control characters escaped", path, r.body)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/healthgate/healthgate/checks"
+	"github.com/healthgate/healthgate/internal/termtext"
 )
 
 // RunOnce runs every check once, now, in parallel, each bounded by its own timeout, and returns the
@@ -76,7 +77,7 @@ func WriteText(w io.Writer, rs []Result) error {
 			status, hint = "stopped", "stopped before it answered"
 			stopped++
 		case !r.OK:
-			status, reason, hint = "FAIL", string(r.Class), cause(r.Err)+" — "+printable(r.Hint)
+			status, reason, hint = "FAIL", string(r.Class), cause(r.Err)+" — "+termtext.Printable(r.Hint)
 			if r.Critical {
 				failedCritical++
 			} else {

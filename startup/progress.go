@@ -7,14 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"slices"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/healthgate/healthgate/checks"
+	"github.com/healthgate/healthgate/internal/termtext"
 )
 
 // progress writes what a wait does, for a human reading `kubectl logs` (text) or for a machine
@@ -71,7 +69,7 @@ func (p *progress) waiting(r *Result) {
 		p.log.Warn("not ready", resultAttrs(r)...)
 		return
 	}
-	fmt.Fprintf(p.w, "waiting for %s: %s — %s; error: %s\n", describe(r.Name, r.Type, r.Target), r.Class, printable(r.Hint), cause(r.Err))
+	fmt.Fprintf(p.w, "waiting for %s: %s — %s; error: %s\n", describe(r.Name, r.Type, r.Target), r.Class, termtext.Printable(r.Hint), cause(r.Err))
 }
 
 // attempt is the line of a failed attempt whose reason did not change (debug):
@@ -212,7 +210,7 @@ func writeWaitTable(w io.Writer, rs []Result) {
 		if !r.OK {
 			status = "NOT READY"
 			if r.Class != "" {
-				reason, hint = string(r.Class), cause(r.Err)+" — "+printable(r.Hint)
+				reason, hint = string(r.Class), cause(r.Err)+" — "+termtext.Printable(r.Hint)
 			} else {
 				reason, hint = "none", "no attempt completed"
 			}
@@ -228,46 +226,16 @@ func resultAttrs(r *Result) []any {
 }
 
 // cause is a failure's text without its class (which the line shows already), as the text lines and
-// tables write it (printable).
+// tables write it (termtext.Printable: a server's control characters shown, not sent).
 func cause(err error) string {
 	if err == nil {
 		return ""
 	}
 	var ce *checks.Error
 	if errors.As(err, &ce) && ce.Err != nil {
-		return printable(oneLine(ce.Err.Error()))
+		return termtext.Printable(oneLine(ce.Err.Error()))
 	}
-	return printable(oneLine(err.Error()))
-}
-
-// printable shows the control characters of a failure's text instead of sending them: what a server
-// wrote in its error (a Redis -ERR line, a Postgres or MySQL message) reaches an operator's terminal through
-// check's table and wait's lines (kubectl logs), where an escape sequence was run (a window title set, the
-// screen cleared, a row recoloured), a carriage return let the rest overwrite the row from its start, and a
-// tab split a cell of the table. A tab, carriage return or line break is a space; any other control
-// character, and a byte that is no UTF-8 (0x9b is a CSI to a terminal that reads Latin-1), its Go escape
-// (\x1b, \u009b, \x9b), as slog's text handler quotes them in serve's log. JSON escapes them itself.
-func printable(s string) string {
-	if utf8.ValidString(s) && !strings.ContainsFunc(s, unicode.IsControl) {
-		return s
-	}
-	var b strings.Builder
-	for len(s) > 0 {
-		r, size := utf8.DecodeRuneInString(s)
-		switch {
-		case r == utf8.RuneError && size == 1:
-			fmt.Fprintf(&b, "\\x%02x", s[0])
-		case r == '\t' || r == '\r' || r == '\n':
-			b.WriteByte(' ')
-		case unicode.IsControl(r):
-			q := strconv.QuoteRune(r)
-			b.WriteString(q[1 : len(q)-1])
-		default:
-			b.WriteString(s[:size])
-		}
-		s = s[size:]
-	}
-	return b.String()
+	return termtext.Printable(oneLine(err.Error()))
 }
 
 func errText(err error) string {
