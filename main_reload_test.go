@@ -863,3 +863,52 @@ checks:
 		t.Errorf("the reload cut by the drain is not said to have ended with serve:\n%s", log)
 	}
 }
+
+// TestReloadNotAfterTheDrain: a SIGHUP that arrived while the reloader was busy (a reload waiting for a
+// changed check's first run) and is still pending when the drain starts reloads nothing: run chose at
+// random between the drain and the pending SIGHUP, and half the time applied a configuration after
+// "draining" (its new checks started during the drain, and it logged that their first runs were cut short
+// when the reload had not even started before the shutdown).
+func TestReloadNotAfterTheDrain(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "healthgate.yaml")
+	write := func(checks string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte("server: {listen: 127.0.0.1:0}\ndefaults: {interval: 1h, timeout: 1s}\nchecks:\n"+checks), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	closed := fmt.Sprintf("127.0.0.1:%d", checktest.FreePort(t))
+	write(fmt.Sprintf("  - {name: db, type: tcp, address: %q}\n", closed))
+	lookup := func(string) (string, bool) { return "", false }
+	cfg, err := startConfig(path, lookup, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := checks.NewAll(cfg.Checks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics := server.NewMetrics(server.BuildInfo{})
+	mon := monitor.New(cs, monitor.Options{})
+	var log syncBuffer
+	rl := &reloader{path: path, lookup: lookup, log: slog.New(slog.NewJSONHandler(&log, nil)), metrics: metrics,
+		instance: server.NewInstanceID(), mon: mon, handler: server.New(mon, server.Options{Metrics: metrics}), started: cfg, cfg: cfg, cs: cs}
+	t.Cleanup(rl.close)
+	rl.watch.take(path, lookup)
+	write(fmt.Sprintf("  - {name: db, type: tcp, address: %q}\n  - {name: fresh, type: tcp, address: %q}\n", closed, closed))
+
+	drained, drain := context.WithCancel(context.Background())
+	drain()
+	hup := make(chan struct{}, 1)
+	for range 20 {
+		hup <- struct{}{}
+		rl.run(drained, hup)
+		if rl.cfg != cfg {
+			t.Fatalf("a SIGHUP pending when the drain started reloaded the configuration:\n%s", log.String())
+		}
+		select {
+		case <-hup:
+		default:
+		}
+	}
+}

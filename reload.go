@@ -72,8 +72,17 @@ func (rl *reloader) run(ctx context.Context, hup <-chan struct{}) {
 		case <-ctx.Done():
 			return
 		case <-hup:
+			if ctx.Err() != nil {
+				// A SIGHUP that came while a reload was under way, still pending when the drain started:
+				// select picks at random among ready cases, and a reload now would apply a configuration
+				// during the drain.
+				return
+			}
 			rl.reload(ctx, "SIGHUP")
 		case <-ticker.C:
+			if ctx.Err() != nil {
+				return
+			}
 			if rl.path != "" && rl.watch.changed(rl.path, rl.lookup) {
 				rl.reload(ctx, "file changed")
 			} else if rl.watch.moved != nil {
