@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -910,5 +911,57 @@ func TestReloadNotAfterTheDrain(t *testing.T) {
 		case <-hup:
 		default:
 		}
+	}
+}
+
+// TestReloadMovedCheckKeepsMigrationsHints: a check whose migrations block a reload left as the process
+// started with it (a new release's version, which needs a restart) still has its hints pointed at the
+// line it is on now when it only moves in the file (a comment written above it): the poll compared the
+// file's check, new block and all, with the running one and found it not the same, so its hints kept
+// naming the line it was on before.
+func TestReloadMovedCheckKeepsMigrationsHints(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "healthgate.yaml")
+	write := func(above, version string) {
+		t.Helper()
+		writeServeChecks(t, path, above+`  - {name: db, type: postgres, url: "postgres://u@127.0.0.1:1/db", migrations: {tool: rails, version: "`+version+`"}}`+"\n")
+	}
+	write("", "3")
+	lookup := func(string) (string, bool) { return "", false }
+	var watch configWatch
+	watch.take(path, lookup)
+	cfg, err := startConfig(path, lookup, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := checks.NewAll(cfg.Checks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics := server.NewMetrics(server.BuildInfo{})
+	mon := monitor.New(cs, monitor.Options{})
+	rl := &reloader{path: path, lookup: lookup, log: slog.New(slog.DiscardHandler), metrics: metrics, instance: server.NewInstanceID(),
+		mon: mon, handler: server.New(mon, server.Options{Metrics: metrics}), started: cfg, cfg: cfg, cs: cs, watch: watch}
+	t.Cleanup(rl.close)
+	refused := &checks.Error{Class: checks.Refused, Err: errors.New("connection refused")}
+	names := func(line int) bool { return strings.Contains(cs[0].Hint(refused), fmt.Sprintf("%s:%d", path, line)) }
+	if !names(4) {
+		t.Fatalf("db's hint does not name line 4: %s", cs[0].Hint(refused))
+	}
+
+	write("", "4") // a new release's version: the check keeps the block it started with
+	rl.reload(t.Context(), "test")
+	if len(rl.cs) != 1 || rl.cs[0] != cs[0] {
+		t.Fatal("the reload that only changed the migrations version rebuilt db")
+	}
+	write("  # a comment above db\n", "4")
+	if rl.watch.changed(path, lookup) {
+		t.Fatal("a comment counts as a change")
+	}
+	if rl.watch.moved == nil {
+		t.Fatal("the poll did not see db move")
+	}
+	rl.relocate(rl.watch.moved)
+	if !names(5) {
+		t.Errorf("db moved to line 5; its hint names: %s", cs[0].Hint(refused))
 	}
 }

@@ -49,6 +49,7 @@ type reloader struct {
 	// started is the configuration the process started with, whose checks' migrations blocks are the
 	// ones it keeps (restartOnly).
 	started *config.Config
+	first   map[string]config.Check // started's checks by name (startedMigrations), made on first use
 
 	// Owned by the goroutine that runs run (before it starts: by cmdServe).
 	cfg      *config.Config
@@ -264,6 +265,9 @@ func (rl *reloader) relocate(cfg *config.Config) {
 		current[c.Name] = c
 	}
 	for _, cc := range cfg.Checks {
+		// As a reload would take it: with the migrations block the process started with, which a
+		// reload keeps whatever the file now says (restartOnly).
+		cc, _ = rl.startedMigrations(cc)
 		if c, ok := current[cc.Name]; ok && c.Configured(cc) {
 			c.Relocate(cc)
 		}
@@ -390,40 +394,50 @@ func (rl *reloader) restartOnly(cfg *config.Config) {
 		rl.log.Warn("server.grpc_listen changed: it needs a restart; the gRPC health port stays as it was", "grpc_listen", old.GRPCListen, "new", cfg.Server.GRPCListen)
 		cfg.Server.GRPCListen = old.GRPCListen
 	}
-	// A check's migrations block says what the app of this pod needs from the schema, and that app
-	// does not change while it runs. A new release's configuration reaches the old release's pods
-	// (the kubelet updates a mounted ConfigMap in place, within a minute, while the rollout is still
-	// going): taking its version would fail every old pod with `schema` until the migration Job ends,
-	// and empty the Service during the deploy. So the block stays as the process started with it; a
-	// check the process did not start with (added, renamed, or of another type under its name) runs
-	// without one until a restart: that release's ConfigMap adds it to the old pods as well. A check it
-	// started with, removed by a reload and restored by another (a bad edit rolled back), is the same
-	// check: compared with the running configuration instead, it came back without its block.
-	first := make(map[string]config.Check, len(rl.started.Checks))
-	for _, c := range rl.started.Checks {
-		first[c.Name] = c
-	}
 	for i, c := range cfg.Checks {
-		was, ok := first[c.Name]
-		if !ok || was.Type != c.Type {
-			if adopted, changed := c.Adopt(config.Check{}, "migrations"); changed {
-				rl.log.Warn("migrations of a check added by a reload: it needs a restart (what this pod's app needs from the schema); the check runs without migrations until then", "check", c.Name)
-				cfg.Checks[i] = adopted
-			}
-			continue
+		var warning string
+		cfg.Checks[i], warning = rl.startedMigrations(c)
+		if warning != "" {
+			rl.log.Warn(warning, "check", c.Name)
 		}
-		adopted, changed := c.Adopt(was, "migrations")
-		if !changed {
-			continue
-		}
-		cfg.Checks[i] = adopted
-		if !was.Src.IsSet("migrations") {
-			// Started without (or added by an earlier reload, which left them out): it keeps none.
-			rl.log.Warn("migrations added by a reload: it needs a restart (what this pod's app needs from the schema); the check runs without migrations until then", "check", c.Name)
-			continue
-		}
-		rl.log.Warn("migrations changed: it needs a restart (what this pod's app needs from the schema); the check keeps the migrations it started with", "check", c.Name)
 	}
+}
+
+// startedMigrations is c with the migrations block the process started with, and the warning a reload
+// logs when that differs from c's own ("" when c is left as it is).
+//
+// A check's migrations block says what the app of this pod needs from the schema, and that app
+// does not change while it runs. A new release's configuration reaches the old release's pods
+// (the kubelet updates a mounted ConfigMap in place, within a minute, while the rollout is still
+// going): taking its version would fail every old pod with `schema` until the migration Job ends,
+// and empty the Service during the deploy. So the block stays as the process started with it; a
+// check the process did not start with (added, renamed, or of another type under its name) runs
+// without one until a restart: that release's ConfigMap adds it to the old pods as well. A check it
+// started with, removed by a reload and restored by another (a bad edit rolled back), is the same
+// check: compared with the running configuration instead, it came back without its block.
+func (rl *reloader) startedMigrations(c config.Check) (config.Check, string) {
+	if rl.first == nil {
+		rl.first = make(map[string]config.Check, len(rl.started.Checks))
+		for _, c := range rl.started.Checks {
+			rl.first[c.Name] = c
+		}
+	}
+	was, ok := rl.first[c.Name]
+	if !ok || was.Type != c.Type {
+		if adopted, changed := c.Adopt(config.Check{}, "migrations"); changed {
+			return adopted, "migrations of a check added by a reload: it needs a restart (what this pod's app needs from the schema); the check runs without migrations until then"
+		}
+		return c, ""
+	}
+	adopted, changed := c.Adopt(was, "migrations")
+	switch {
+	case !changed:
+		return c, ""
+	case !was.Src.IsSet("migrations"):
+		// Started without (or added by an earlier reload, which left them out): it keeps none.
+		return adopted, "migrations added by a reload: it needs a restart (what this pod's app needs from the schema); the check runs without migrations until then"
+	}
+	return adopted, "migrations changed: it needs a restart (what this pod's app needs from the schema); the check keeps the migrations it started with"
 }
 
 // applyServer applies the server settings a reload may change: details, details_token (srv), and the
