@@ -965,3 +965,37 @@ func TestReloadMovedCheckKeepsMigrationsHints(t *testing.T) {
 		t.Errorf("db moved to line 5; its hint names: %s", cs[0].Hint(refused))
 	}
 }
+
+// TestServeReloadFinishedDuringTheDrain: a reload under way when the drain starts, whose changed check's
+// first run ends before the drain does (shutdown_delay longer than the check's timeout), is applied whole
+// and logged as any reload, with what it added, removed and changed: it was logged as "ended by the
+// shutdown: the first runs of its new checks were cut short", which none was.
+func TestServeReloadFinishedDuringTheDrain(t *testing.T) {
+	t.Parallel() // waits on a reload and a drain
+	var dialled atomic.Int32
+	hung := checktest.Serve(t, func(c net.Conn) { dialled.Add(1); _, _ = io.Copy(io.Discard, c) })
+	up := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	t.Cleanup(up.Close)
+	path := filepath.Join(t.TempDir(), "healthgate.yaml")
+	write := func(url string) {
+		t.Helper()
+		replaceFile(t, path, `server: {listen: "127.0.0.1:0", shutdown_delay: 3s}
+checks:
+  - {name: web, type: http, url: "`+url+`", interval: 30s, timeout: 1s}
+`)
+	}
+	write(up.URL)
+	p := startServeFile(t, path, nil)
+	p.waitCode(t, "/readyz", 200, 10*time.Second)
+	write("http://" + hung + "/healthz")
+	p.sigs <- syscall.SIGHUP
+	checktest.Eventually(t, 10*time.Second, "the changed check's first run to reach the silent listener", func() bool { return dialled.Load() > 0 })
+	p.sigs <- syscall.SIGTERM // one: the drain waits shutdown_delay, past the first run's timeout
+	if code := p.wait(t, 15*time.Second); code != 0 {
+		t.Fatalf("serve exited %d; want 0", code)
+	}
+	log := p.log.String()
+	if strings.Contains(log, "cut short") || !regexp.MustCompile(`"msg":"configuration reloaded","trigger":"SIGHUP",.*"changed":"web"`).MatchString(log) {
+		t.Errorf("a reload whose first runs ended before the drain did is not logged as done:\n%s", log)
+	}
+}

@@ -59,6 +59,9 @@ type reloader struct {
 	fleetKey string
 	watch    configWatch // what the poll compares with
 
+	// monCtx is the monitor's: it ends once the drain has, cutting short the first runs a reload waits for.
+	monCtx context.Context
+
 	mu    sync.Mutex // guards drain
 	drain [2]time.Duration
 }
@@ -276,7 +279,8 @@ func (rl *reloader) relocate(cfg *config.Config) {
 
 // reload loads the configuration again and applies it, or refuses it whole. ctx is run's: a drain that
 // starts while the reload waits for its changed checks' first runs (Replace) cuts those runs short at
-// its end, and the reload is said to have ended with serve, not logged as done after "drained".
+// its end (monCtx), and the reload is then said to have ended with serve, not logged as done after
+// "drained".
 func (rl *reloader) reload(ctx context.Context, trigger string) {
 	if rl.path == "" {
 		rl.log.Warn("reload: nothing to reload: the configuration comes from the environment (DATABASE_URL / REDIS_URL), which a running process cannot re-read; restart to change it",
@@ -353,7 +357,10 @@ func (rl *reloader) reload(ctx context.Context, trigger string) {
 	}
 	rl.cfg, rl.cs = cfg, next
 	rl.metrics.ConfigLoaded(true, time.Now())
-	if ctx.Err() != nil {
+	if ctx.Err() != nil && len(changed) > 0 && rl.monCtx != nil && rl.monCtx.Err() != nil {
+		// The drain ended while Replace waited for the changed checks' first runs, and stopped the monitor
+		// under them. A reload whose runs ended before the drain did (shutdown_delay is longer than a
+		// check's timeout) was applied whole, and is logged as any other.
 		rl.log.Info("configuration reload ended by the shutdown: the first runs of its new checks were cut short", "trigger", trigger)
 		return
 	}

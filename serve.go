@@ -129,6 +129,7 @@ func cmdServe(ctx context.Context, args []string, lookup env, again, hup <-chan 
 	log.Info("serving", "addr", ln.Addr().String(), "version", v.String(), "config", cfg.File, "checks", strings.Join(names, ","))
 
 	monCtx, stopMonitor := context.WithCancel(context.Background())
+	rl.monCtx = monCtx
 	// Reloads stop when the drain starts (ctx), or when Serve returns without one: a listener that
 	// failed ends serve with no signal, and waiting for ctx would hang it.
 	reloadCtx, stopReloads := context.WithCancel(ctx)
