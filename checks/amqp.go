@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"strconv"
@@ -255,8 +256,11 @@ const (
 	amqpNoChannelHint    = "the broker lets this user open no channel at all (max-channels 0: rabbitmqctl set_user_limits): it never clears by itself; raise the limit, or use another user in %s"
 	amqpNotAMQPHint      = "the server answered with something that is not AMQP 0-9-1: is this port the broker's AMQP port (5672, or 5671 with amqps://) in %s?"
 	// EXTERNAL logs in by the client certificate: no password to check.
-	amqpExternalHint  = "the broker refused the EXTERNAL login (auth_mechanism=external in %s: the client certificate is the credential): RabbitMQ offers EXTERNAL only with the rabbitmq_auth_mechanism_ssl plugin enabled (and EXTERNAL in auth_mechanisms), over amqps:// with a client certificate signed by a CA it trusts, whose subject (ssl_cert_login_from) names a RabbitMQ user"
-	amqpPlainPortHint = "the server answered the TLS handshake with something else, or closed the connection: the port may not speak TLS (use amqp:// in %s, or the broker's TLS port, 5671)"
+	amqpExternalHint = "the broker refused the EXTERNAL login (auth_mechanism=external in %s: the client certificate is the credential): RabbitMQ offers EXTERNAL only with the rabbitmq_auth_mechanism_ssl plugin enabled (and EXTERNAL in auth_mechanisms), over amqps:// with a client certificate signed by a CA it trusts, whose subject (ssl_cert_login_from) names a RabbitMQ user"
+	// A close without connection.close during the login or connection.open (amqpHandshakeError).
+	amqpLoginClosedHint = "the broker closed the connection at the login without a word (RabbitMQ refuses a login with connection.close ACCESS_REFUSED when asked to, as this check asks): it is restarting or shutting down, or a proxy or load balancer in front of it dropped the connection; a broker that ignores authentication_failure_close closes so on a wrong user or password too: if it persists, check them in %s"
+	amqpOpenClosedHint  = "the broker closed the connection at connection.open without a word (RabbitMQ refuses a vhost with connection.close 530): it is restarting or shutting down, or a proxy or load balancer in front of it dropped the connection; if it persists, check the vhost (the URL's path) in %s"
+	amqpPlainPortHint   = "the server answered the TLS handshake with something else, or closed the connection: the port may not speak TLS (use amqp:// in %s, or the broker's TLS port, 5671)"
 )
 
 func (a *amqpCheck) probe(ctx context.Context) error {
@@ -335,6 +339,7 @@ func (a *amqpCheck) connection(ctx context.Context) (conn *amqp.Connection, fres
 	}
 	a.blocked.Store(nil)
 	a.notAMQP.Store(nil)
+	var wire *amqpConn // set by Dial, before DialConfig returns
 	cfg := amqp.Config{
 		Heartbeat: 10 * time.Second,
 		Properties: amqp.Table{
@@ -366,17 +371,44 @@ func (a *amqpCheck) connection(ctx context.Context) (conn *amqp.Connection, fres
 				}
 				conn = tc
 			}
-			return &amqpConn{Conn: conn, blocked: &a.blocked, notAMQP: &a.notAMQP, forced: &a.forced}, nil
+			wire = &amqpConn{Conn: conn, blocked: &a.blocked, notAMQP: &a.notAMQP, forced: &a.forced}
+			return wire, nil
 		},
 	}
 	conn, err = amqp.DialConfig(a.cfg.url, cfg)
 	if err != nil {
 		a.kept.closeRaw()
-		return nil, true, err
+		return nil, true, amqpHandshakeError(err, wire)
 	}
 	a.forced.Store(nil)
 	a.kept.keep(conn)
 	return conn, true, nil
+}
+
+// amqpHandshakeError is DialConfig's error, unless it is amqp091's word for a login or a
+// connection.open the broker did not answer (ErrCredentials, ErrVhost, which amqp091 returns for any
+// failure of those steps that is not the broker's own connection.close) while the transport failed
+// under it: reset, closed, or cut at the run's deadline. That is the connection lost, not credentials
+// or a vhost refused (a broker restarting, a proxy dropping the connection, a hung broker). The login
+// asks for authentication_failure_close, so a broker refuses credentials, as a vhost, with a
+// connection.close, which amqp091 returns as it came; a close without one is said as such, its hint
+// naming the broker that ignores the capability as the last cause.
+func amqpHandshakeError(err error, wire *amqpConn) error {
+	if wire == nil || !errors.Is(err, amqp.ErrCredentials) && !errors.Is(err, amqp.ErrVhost) { // the fallbacks themselves, not the broker's replies
+		return err
+	}
+	lost := wire.lost.Load()
+	if lost == nil {
+		return err
+	}
+	step, hint := "the login (start-ok)", amqpLoginClosedHint
+	if errors.Is(err, amqp.ErrVhost) {
+		step, hint = "connection.open", amqpOpenClosedHint
+	}
+	if errors.Is(*lost, io.EOF) {
+		return &Error{Class: Reset, Hint: hint, Err: fmt.Errorf("the broker closed the connection at %s without a word (no connection.close): %w", step, *lost)}
+	}
+	return fmt.Errorf("%s unanswered: %w", step, *lost)
 }
 
 // failed classifies a run's error and drops the connection unless the failure was the broker's
@@ -528,6 +560,9 @@ type amqpConn struct {
 	head     [8]byte // the first bytes read (amqp091 reads on one goroutine)
 	n        int
 	err      error
+	// lost is the transport's first read error (a reset, EOF, the run's deadline): what a failed
+	// handshake's error, in amqp091's words, does not say (amqpHandshakeError).
+	lost atomic.Pointer[error]
 }
 
 var (
@@ -558,6 +593,9 @@ func (c *amqpConn) Read(p []byte) (int, error) {
 		return 0, c.err
 	}
 	n, err := c.Conn.Read(p)
+	if err != nil {
+		c.lost.CompareAndSwap(nil, &err)
+	}
 	if c.n < 4 && n > 0 {
 		c.n += copy(c.head[c.n:], p[:n])
 		h := c.head[:c.n]

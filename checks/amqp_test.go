@@ -516,3 +516,69 @@ func TestCloseAllAtOnce(t *testing.T) {
 	// The proxy notices each close as it reads it.
 	checktest.Eventually(t, time.Second, "the closed checks' connections to close", func() bool { return p.Open() == 0 })
 }
+
+// TestAMQPConnectionLostAtLogin: a connection reset or closed while the broker has the login
+// (start-ok) or the vhost's connection.open unanswered is a reset, and a broker silent there until the
+// run's deadline a timeout, in its own words. amqp091 reports any failure of those two steps that is
+// not the broker's own connection.close as "username or password not allowed" or "no access to this
+// vhost": a broker restarting, or a proxy cutting the connection mid-login, read as auth (the
+// credentials or the vhost blamed), and a hung broker's timeout quoted the password refusal. The login
+// asks for authentication_failure_close, so a broker refuses with connection.close (TestAMQPServerAnswers):
+// a close without one is said as such, its hint naming credentials only as the last cause.
+func TestAMQPConnectionLostAtLogin(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		reads int  // frames read after the protocol header before the broker fails: start-ok; start-ok, tune-ok, open
+		how   byte // 'r' reset, 'c' close, 'h' hang
+		want  checks.Class
+		hint  string
+	}{
+		{"reset at the login", 1, 'r', checks.Reset, "closed right after it opened"},
+		{"reset at connection.open", 3, 'r', checks.Reset, "closed right after it opened"},
+		{"closed at the login", 1, 'c', checks.Reset, "closed the connection at the login without a word"},
+		{"closed at connection.open", 3, 'c', checks.Reset, "closed the connection at connection.open without a word"},
+		{"silent at the login", 1, 'h', checks.Timeout, "connected, but no answer"},
+		{"silent at connection.open", 3, 'h', checks.Timeout, "connected, but no answer"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := checktest.Serve(t, func(c net.Conn) {
+				_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+				b := fakeBroker{c: c, r: bufio.NewReader(c)}
+				if _, err := io.ReadFull(b.r, make([]byte, 8)); err != nil {
+					return
+				}
+				longstr := func(s string) []byte { return append(binary.BigEndian.AppendUint32(nil, uint32(len(s))), s...) }
+				start := append([]byte{0, 9}, binary.BigEndian.AppendUint32(nil, 0)...)
+				_ = b.write(0, 10, 10, append(append(start, longstr("PLAIN")...), longstr("en_US")...))
+				for i := range tc.reads {
+					if _, _, _, _, ok := b.read(); !ok {
+						return
+					}
+					if i == 0 && tc.reads > 1 { // tune
+						_ = b.write(0, 10, 30, []byte{0, 0, 0, 0, 0x10, 0, 0, 0})
+					}
+				}
+				switch tc.how {
+				case 'h':
+					_, _ = io.Copy(io.Discard, c) // until the client gives up
+				case 'r':
+					_ = c.(*net.TCPConn).SetLinger(0) // the close sends RST
+				}
+			})
+			ch := newCheckTimeout(t, config.Check{Type: "amqp", Spec: config.SpecOf(map[string]any{"url": "amqp://app:s3cr3t-pw@" + addr + "/"})}, timeoutFor(tc.want))
+			err, took := runCheck(t, ch)
+			assertAnswer(t, ch, err, tc.want, tc.hint, "s3cr3t-pw")
+			if tc.want == checks.Timeout {
+				assertBounded(t, took)
+			}
+			for _, words := range []string{"username or password", "no access to this vhost"} {
+				if strings.Contains(err2s(err), words) {
+					t.Errorf("error %q blames the %s", err, words)
+				}
+			}
+			if tc.how != 'c' && strings.Contains(ch.Hint(err), "password") {
+				t.Errorf("hint %q blames the password", ch.Hint(err))
+			}
+		})
+	}
+}
