@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -379,8 +380,20 @@ func (d *dnsCheck) classify(ctx context.Context, err error, replies *dnsReplies)
 	case strings.Contains(de.Err, "cannot unmarshal DNS message"), strings.Contains(de.Err, "invalid DNS response"):
 		// A reply over TCP that is not DNS, or one whose records do not parse.
 		return &Error{Class: BadResponse, Err: fmt.Errorf("%s: %w", what, cause), Hint: dnsGarbageHint}
+	case dnsConnLost(de.Err):
+		// A TCP connection to the server (a truncated answer's retry, or resolv.conf's use-vc) that
+		// it reset or closed without an answer: the server's failure, not the name's (it was class
+		// dns, "the host name does not resolve").
+		return &Error{Class: Reset, Err: fmt.Errorf("%s: %w", what, cause), Hint: replies.hint("")}
 	}
 	return &Error{Class: DNS, Err: fmt.Errorf("%s: %w", what, cause)}
+}
+
+// dnsConnLost reports whether a resolver error's text (net.DNSError keeps only the text) is a connection
+// to the server reset or closed under the query.
+func dnsConnLost(msg string) bool {
+	return strings.Contains(msg, "connection reset") || strings.Contains(msg, "broken pipe") ||
+		msg == io.EOF.Error() || strings.HasSuffix(msg, ": "+io.EOF.Error()) || strings.Contains(msg, io.ErrUnexpectedEOF.Error())
 }
 
 // dnsReplies counts, for one run, the datagrams its servers sent back that were not DNS replies to the

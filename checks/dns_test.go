@@ -265,18 +265,33 @@ func TestDNSTruncatedOverUDP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// silent: a TCP server that reads and never answers, and the truncating UDP server on the same port. The
-	// TCP port is taken first and the UDP one tried on it, a few times: the other way round failed when the
-	// port the UDP socket was given was the local end of one of the suite's TCP connections.
-	var silent string
-	for attempt := 1; silent == ""; attempt++ {
-		tcp := checktest.Serve(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
-		addr, err := udpServerOn(t, tcp, truncatedReply)
-		if err != nil && attempt == 20 {
-			t.Fatal(err)
+	// A TCP server (handle) and the truncating UDP server on the same port. The TCP port is taken first
+	// and the UDP one tried on it, a few times: the other way round failed when the port the UDP socket
+	// was given was the local end of one of the suite's TCP connections.
+	truncating := func(handle func(net.Conn)) string {
+		for attempt := 1; ; attempt++ {
+			tcp := checktest.Serve(t, handle)
+			addr, err := udpServerOn(t, tcp, truncatedReply)
+			if err == nil {
+				return addr
+			}
+			if attempt == 20 {
+				t.Fatal(err)
+			}
 		}
-		silent = addr
 	}
+	// silent reads and never answers; resetting and closing read the query and reset or close the
+	// connection without an answer (a server restarting, a proxy in front of it without a backend).
+	silent := truncating(func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
+	readQuery := func(c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		n := make([]byte, 2)
+		if _, err := io.ReadFull(c, n); err == nil {
+			_, _ = io.ReadFull(c, make([]byte, int(n[0])<<8|int(n[1])))
+		}
+	}
+	resetting := truncating(func(c net.Conn) { readQuery(c); _ = c.(*net.TCPConn).SetLinger(0) })
+	closing := truncating(readQuery)
 	for _, tc := range []struct {
 		name, server string
 		timeout      time.Duration
@@ -284,6 +299,9 @@ func TestDNSTruncatedOverUDP(t *testing.T) {
 	}{
 		{"TCP refused", refusing, generousTimeout, checks.Refused},
 		{"TCP not answered", silent, timeout, checks.Timeout},
+		// The resolver's words for these were class dns, "the host name does not resolve".
+		{"TCP reset", resetting, generousTimeout, checks.Reset},
+		{"TCP closed unanswered", closing, generousTimeout, checks.Reset},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ch := newCheckTimeout(t, config.Check{Type: "dns", Spec: config.SpecOf(map[string]any{"host": "payments.hg.test.", "record": "A", "server": tc.server})}, tc.timeout)
