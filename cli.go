@@ -130,7 +130,7 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 	}
 	msg := asValue
 	if msg == "" {
-		msg = gnuFlagError(err, args)
+		msg = gnuFlagError(err, args) + flagSuggestion(err, fs)
 	}
 	return exitf(exitUsage, "%s\nRun \"%s --help\" for its flags.", msg, fs.Name())
 }
@@ -178,16 +178,43 @@ func flagAsValue(fs *flag.FlagSet, args []string) string {
 	return ""
 }
 
+// flagSuggestion is what an unknown flag was likely meant to be: the command's nearest flag (--postgress,
+// --atempt-timeout), or, for check's --timeout (wait's, for the whole wait), the flag that bounds each
+// attempt; "" for nothing.
+func flagSuggestion(err error, fs *flag.FlagSet) string {
+	name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: -")
+	if !ok {
+		return ""
+	}
+	name = strings.TrimPrefix(name, "-")
+	if flagName, value, ok := strings.Cut(name, ":"); ok && value != "" && fs.Lookup(flagName) != nil {
+		return " (a flag and its value are two arguments, or one with =: --" + flagName + " VALUE, --" + flagName + "=VALUE)"
+	}
+	if name == "timeout" && fs.Lookup("attempt-timeout") != nil {
+		return " (check tries each target once: --attempt-timeout bounds each attempt)"
+	}
+	var names []string
+	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+	// Within fewer edits for a short name: -t is no typo of --set.
+	if best := config.Closest(strings.ToLower(name), names, min(3, len(name)/2+1)); best != "" {
+		return " (did you mean --" + best + "?)"
+	}
+	return ""
+}
+
 // gnuFlagError rewords the flag package's errors with --name (or -name, as it was written in args).
 func gnuFlagError(err error, args []string) string {
 	msg := err.Error()
 	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		// Redacted as a target: --postgres://app:pw@db/app (the = or the blank left out) is a flag
+		// named after the whole URL.
+		shown := checks.RedactURL(name)
 		for _, a := range args {
 			if a == "-"+name || strings.HasPrefix(a, "-"+name+"=") {
-				return "unknown flag -" + name
+				return "unknown flag -" + shown
 			}
 		}
-		return "unknown flag --" + name
+		return "unknown flag --" + shown
 	}
 	if name, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
 		return "--" + name + ": needs a value"

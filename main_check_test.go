@@ -255,6 +255,8 @@ func TestCheckExitCodes(t *testing.T) {
 		{name: "a critical fails", args: []string{"--config", cfg(true, true)}, wantCode: exitFailed, stdout: "fail: 1 critical check failed, and 1 non-critical"},
 		{name: "bad --output", args: []string{"--config", cfg(false, false), "--output", "xml"}, wantCode: exitUsage, stderr: `--output: "xml" is not text or json`},
 		{name: "unknown flag", args: []string{"--bogus"}, wantCode: exitUsage, stderr: "healthgate check: unknown flag --bogus"},
+		{name: "wait's --timeout", args: []string{"--timeout", "5s"}, wantCode: exitUsage, stderr: "healthgate check: unknown flag --timeout (check tries each target once: --attempt-timeout bounds each attempt)"},
+		{name: "mistyped flag", args: []string{"--postgress", "postgres://app:hunter2@db/app"}, wantCode: exitUsage, stderr: "healthgate check: unknown flag --postgress (did you mean --postgres?)"},
 		{name: "target flags, no file", args: []string{"--postgres", pg, "--tcp", down}, wantCode: exitFailed, stdout: "fail: 1 critical check failed"},
 		{name: "target flags beside a file", args: []string{"--config", cfg(false, false), "--tcp", down, "--output", "json"}, wantCode: exitFailed, stdout: `"name": "tcp"`},
 		{name: "--only narrows the file", args: []string{"--config", cfg(true, true), "--only", "db"}, wantCode: exitOK, stdout: "pass: all 1 check passed"},

@@ -420,6 +420,9 @@ func TestWaitUsageErrors(t *testing.T) {
 	}{
 		{"unknown flag", []string{"--bogus"}, []string{"healthgate wait: unknown flag --bogus\nRun \"healthgate wait --help\" for its flags."}},
 		{"unknown one-dash flag", []string{"-t", "5s"}, []string{"healthgate wait: unknown flag -t\n"}},
+		{"mistyped flag", []string{"--tcp", tcp, "--atempt-timeout", "1s"}, []string{"healthgate wait: unknown flag --atempt-timeout (did you mean --attempt-timeout?)\n"}},
+		// The = or the blank left out: a flag named after the whole URL, which was shown with its password.
+		{"a URL glued to its flag", []string{"--postgres://app:hunter2@db/app"}, []string{"unknown flag --postgres://app:xxxxx@db/app (a flag and its value are two arguments, or one with =: --postgres VALUE, --postgres=VALUE)"}},
 		// An unset, unquoted variable: the next flag was taken as the value, and the error spoke of a bad URL
 		// and of the next URL as an unexpected argument.
 		{"a flag where the value should be", []string{"--postgres", "--redis", "redis://127.0.0.1:6379/0"}, []string{"healthgate wait: --postgres: needs a value, and the next argument is the flag --redis"}},
