@@ -34,7 +34,7 @@ func cmdCheck(ctx context.Context, args []string, lookup env, stdout, stderr io.
 	}
 	var problems []string
 	if fs.NArg() > 0 {
-		problems = append(problems, unexpectedArgument(fs.Arg(0), ""))
+		problems = append(problems, unexpectedArgument(fs.Arg(0), "check takes flags only: --only NAME runs the configuration's check of that name; to start a command once the dependencies answer, healthgate wait ... -- CMD"))
 	}
 	if *output != "text" && *output != "json" {
 		problems = append(problems, fmt.Sprintf("--output: %s is not text or json", quoteValue(*output)))
