@@ -279,6 +279,9 @@ func durationFlag(fs *flag.FlagSet, name string, value time.Duration, usage stri
 			if _, numErr := strconv.ParseFloat(s, 64); numErr == nil {
 				return errors.New("needs a unit: write 30s, 5m or 1h30m")
 			}
+			if config.DurationTooLong(s) {
+				return errors.New("longer than a duration holds (about 292 years, 2562047h)")
+			}
 			return errors.New("not a duration: write 30s, 5m or 1h30m")
 		}
 		d = v

@@ -432,6 +432,7 @@ func TestWaitUsageErrors(t *testing.T) {
 		{"--help where the value should be", []string{"--tcp", "--help"}, []string{"--tcp: needs a value, and the next argument is the flag --help"}},
 		{"one-dash flags, named as written", []string{"-postgres", "-redis", "redis://127.0.0.1:6379/0"}, []string{"healthgate wait: -postgres: needs a value, and the next argument is the flag -redis"}},
 		{"bad --timeout", []string{"--tcp", tcp, "--timeout", "soon"}, []string{`--timeout: invalid value "soon": not a duration`}},
+		{"--timeout too long", []string{"--tcp", tcp, "--timeout", "9999999h"}, []string{`--timeout: invalid value "9999999h": longer than a duration holds (about 292 years, 2562047h)`}},
 		{"--timeout without a unit", []string{"--tcp", tcp, "--timeout", "5"}, []string{`--timeout: invalid value "5": needs a unit: write 30s, 5m or 1h30m`}},
 		{"negative --timeout", []string{"--tcp", tcp, "--timeout", "-1s"}, []string{"--timeout: must not be negative"}},
 		{"zero --attempt-timeout", []string{"--tcp", tcp, "--attempt-timeout", "0"}, []string{"--attempt-timeout: must be at least 10ms (got 0s)"}},

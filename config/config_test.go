@@ -1367,6 +1367,22 @@ func TestNegativeDuration(t *testing.T) {
 	}
 }
 
+// TestDurationTooLong: a duration written with its unit but longer than a time.Duration holds
+// (9999999h) is said to be too long: it was "use a number with a unit", which it has.
+func TestDurationTooLong(t *testing.T) {
+	data := "defaults:\n  interval: 9999999h\nchecks:\n  - {name: db, type: tcp, address: \"db:5432\", timeout: 1.5.5s}\n"
+	_, err := config.Parse("long.yaml", []byte(data), env(nil))
+	expectErrors(t, err,
+		`long.yaml:2:13: defaults: interval: "9999999h" is longer than a duration holds (about 292 years, 2562047h)`,
+		`checks[0] "db": timeout: invalid duration "1.5.5s": use a number with a unit`,
+	)
+	for s, want := range map[string]bool{"9999999h": true, "2562048h": true, "+99999999999999m": true, "2562047h": false, "1.5.5s": false, "h": false, "abc": false, "99999999999": false} {
+		if got := config.DurationTooLong(s); got != want {
+			t.Errorf("DurationTooLong(%q) = %v; want %v", s, got, want)
+		}
+	}
+}
+
 // TestUnknownFieldsBesideABadType: a check whose type is missing or unknown still has its keys that no
 // kind has reported, in the same run: a typo in the type key itself (tipe: tcp) read only as "type:
 // required", and urll beside type: postgress came up once the type was fixed.

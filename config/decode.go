@@ -8,6 +8,7 @@ import (
 	"maps"
 	"math"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -636,6 +637,10 @@ func (d *decoder) convert(n *yaml.Node, s string, v reflect.Value, path, key str
 			d.errorf(n, path, key, "must not be negative (got %s)", shown)
 			return
 		}
+		if errors.Is(err, errTooLong) {
+			d.errorf(n, path, key, "%s is longer than a duration holds (about 292 years, 2562047h)", shown)
+			return
+		}
 		if err != nil {
 			d.errorf(n, path, key, "invalid duration %s: use a number with a unit, such as 500ms, 5s or 1m30s", shown)
 			return
@@ -685,6 +690,9 @@ func parseDuration(s string) (time.Duration, error) {
 	}
 	dur, err := time.ParseDuration(s)
 	if err != nil {
+		if DurationTooLong(s) {
+			return 0, errTooLong
+		}
 		return 0, err
 	}
 	if dur < 0 {
@@ -692,6 +700,23 @@ func parseDuration(s string) (time.Duration, error) {
 	}
 	return dur, nil
 }
+
+// durationSyntax is what time.ParseDuration reads: numbers, each with its unit.
+var durationSyntax = regexp.MustCompile(`^[-+]?([0-9]*(\.[0-9]*)?(ns|us|µs|μs|ms|s|m|h))+$`)
+
+// DurationTooLong reports whether s, which time.ParseDuration refused, is written as a duration but is
+// longer than a time.Duration holds (about 292 years): its error is the one of a word that is no
+// duration, "use a number with a unit", which 9999999h has.
+func DurationTooLong(s string) bool {
+	s = strings.TrimSpace(s)
+	if _, err := time.ParseDuration(s); err == nil || !durationSyntax.MatchString(s) {
+		return false
+	}
+	return strings.ContainsAny(s, "0123456789")
+}
+
+// errTooLong is parseDuration's error of a duration longer than a time.Duration holds.
+var errTooLong = errors.New("too long")
 
 // errNegative is parseDuration's error of a duration written with a unit, but below zero (-1s): the
 // hint to write a number with a unit would not say what is wrong with it.
