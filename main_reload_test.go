@@ -829,11 +829,11 @@ checks:
 	}
 }
 
-// TestServeReloadCutByTheDrain: a reload under way when the drain starts (waiting for a changed check's
-// first run, on a dependency that does not answer) ends with serve, promptly, and says so; it logged
-// "configuration reloaded" after "drained: stopped serving", of checks whose first run was cut short.
-func TestServeReloadCutByTheDrain(t *testing.T) {
-	t.Parallel() // waits on a reload
+// reloadOntoSilentCheck starts serve with a check "web" on an HTTP server that answers (interval 30s,
+// timeout as given), then changes its URL to a listener that never answers and sends SIGHUP: it returns
+// once the changed check's first run, which the reload waits for, has reached that listener.
+func reloadOntoSilentCheck(t *testing.T, shutdownDelay, timeout string) *serveProcess {
+	t.Helper()
 	var dialled atomic.Int32
 	hung := checktest.Serve(t, func(c net.Conn) { dialled.Add(1); _, _ = io.Copy(io.Discard, c) })
 	up := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
@@ -841,9 +841,9 @@ func TestServeReloadCutByTheDrain(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "healthgate.yaml")
 	write := func(url string) {
 		t.Helper()
-		replaceFile(t, path, `server: {listen: "127.0.0.1:0", shutdown_delay: 0s}
+		replaceFile(t, path, `server: {listen: "127.0.0.1:0", shutdown_delay: `+shutdownDelay+`}
 checks:
-  - {name: web, type: http, url: "`+url+`", interval: 30s, timeout: 20s}
+  - {name: web, type: http, url: "`+url+`", interval: 30s, timeout: `+timeout+`}
 `)
 	}
 	write(up.URL)
@@ -852,6 +852,15 @@ checks:
 	write("http://" + hung + "/healthz")
 	p.sigs <- syscall.SIGHUP
 	checktest.Eventually(t, 10*time.Second, "the changed check's first run to reach the silent listener", func() bool { return dialled.Load() > 0 })
+	return p
+}
+
+// TestServeReloadCutByTheDrain: a reload under way when the drain starts (waiting for a changed check's
+// first run, on a dependency that does not answer) ends with serve, promptly, and says so; it logged
+// "configuration reloaded" after "drained: stopped serving", of checks whose first run was cut short.
+func TestServeReloadCutByTheDrain(t *testing.T) {
+	t.Parallel() // waits on a reload
+	p := reloadOntoSilentCheck(t, "0s", "20s")
 	start := time.Now()
 	if code := p.stop(t); code != 0 {
 		t.Fatalf("serve exited %d; want 0", code)
@@ -972,24 +981,7 @@ func TestReloadMovedCheckKeepsMigrationsHints(t *testing.T) {
 // shutdown: the first runs of its new checks were cut short", which none was.
 func TestServeReloadFinishedDuringTheDrain(t *testing.T) {
 	t.Parallel() // waits on a reload and a drain
-	var dialled atomic.Int32
-	hung := checktest.Serve(t, func(c net.Conn) { dialled.Add(1); _, _ = io.Copy(io.Discard, c) })
-	up := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
-	t.Cleanup(up.Close)
-	path := filepath.Join(t.TempDir(), "healthgate.yaml")
-	write := func(url string) {
-		t.Helper()
-		replaceFile(t, path, `server: {listen: "127.0.0.1:0", shutdown_delay: 3s}
-checks:
-  - {name: web, type: http, url: "`+url+`", interval: 30s, timeout: 1s}
-`)
-	}
-	write(up.URL)
-	p := startServeFile(t, path, nil)
-	p.waitCode(t, "/readyz", 200, 10*time.Second)
-	write("http://" + hung + "/healthz")
-	p.sigs <- syscall.SIGHUP
-	checktest.Eventually(t, 10*time.Second, "the changed check's first run to reach the silent listener", func() bool { return dialled.Load() > 0 })
+	p := reloadOntoSilentCheck(t, "3s", "1s")
 	p.sigs <- syscall.SIGTERM // one: the drain waits shutdown_delay, past the first run's timeout
 	if code := p.wait(t, 15*time.Second); code != 0 {
 		t.Fatalf("serve exited %d; want 0", code)
