@@ -24,6 +24,7 @@ import (
 
 	"github.com/healthgate/healthgate/checks"
 	"github.com/healthgate/healthgate/checks/checktest"
+	"github.com/healthgate/healthgate/config"
 	"github.com/healthgate/healthgate/monitor"
 	"github.com/healthgate/healthgate/server"
 )
@@ -619,15 +620,13 @@ func BenchmarkReloadPoll(b *testing.B) {
 	}
 }
 
-// TestReloadSeriesBornAtZero: a reload's new series exist at 0 before the first run of their check is
-// observed, so Prometheus sees that run as an increase (README "Metrics": a first failure is an increase
-// that rate() and increase() see). Replace makes the first run of a changed check itself, before it
-// returns, and starts an added check's runner: both runs can end before SetChecks. Here db's type changes
-// (tcp to redis: new series) and both the old and the new db are refused, as is the added check.
-func TestReloadSeriesBornAtZero(t *testing.T) {
-	closed := fmt.Sprintf("127.0.0.1:%d", checktest.FreePort(t))
-	path := filepath.Join(t.TempDir(), "healthgate.yaml")
-	write := func(checks string) {
+// startTCPReloadFile writes a configuration of one tcp check "db" on a closed port (interval 1h, timeout
+// 1s) and loads it as serve starts; write replaces its checks (YAML list items).
+func startTCPReloadFile(t *testing.T) (path, closed string, write func(checks string), lookup env, cfg *config.Config, cs []*checks.Check) {
+	t.Helper()
+	closed = fmt.Sprintf("127.0.0.1:%d", checktest.FreePort(t))
+	path = filepath.Join(t.TempDir(), "healthgate.yaml")
+	write = func(checks string) {
 		t.Helper()
 		cfg := "server: {listen: 127.0.0.1:0}\ndefaults: {interval: 1h, timeout: 1s}\nchecks:\n" + checks
 		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
@@ -635,15 +634,24 @@ func TestReloadSeriesBornAtZero(t *testing.T) {
 		}
 	}
 	write(fmt.Sprintf("  - {name: db, type: tcp, address: %q}\n", closed))
-	lookup := func(string) (string, bool) { return "", false }
+	lookup = func(string) (string, bool) { return "", false }
 	cfg, err := startConfig(path, lookup, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cs, err := checks.NewAll(cfg.Checks)
-	if err != nil {
+	if cs, err = checks.NewAll(cfg.Checks); err != nil {
 		t.Fatal(err)
 	}
+	return path, closed, write, lookup, cfg, cs
+}
+
+// TestReloadSeriesBornAtZero: a reload's new series exist at 0 before the first run of their check is
+// observed, so Prometheus sees that run as an increase (README "Metrics": a first failure is an increase
+// that rate() and increase() see). Replace makes the first run of a changed check itself, before it
+// returns, and starts an added check's runner: both runs can end before SetChecks. Here db's type changes
+// (tcp to redis: new series) and both the old and the new db are refused, as is the added check.
+func TestReloadSeriesBornAtZero(t *testing.T) {
+	path, closed, write, lookup, cfg, cs := startTCPReloadFile(t)
 
 	metrics := server.NewMetrics(server.BuildInfo{})
 	var h *server.Handler
@@ -880,24 +888,7 @@ func TestServeReloadCutByTheDrain(t *testing.T) {
 // "draining" (its new checks started during the drain, and it logged that their first runs were cut short
 // when the reload had not even started before the shutdown).
 func TestReloadNotAfterTheDrain(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "healthgate.yaml")
-	write := func(checks string) {
-		t.Helper()
-		if err := os.WriteFile(path, []byte("server: {listen: 127.0.0.1:0}\ndefaults: {interval: 1h, timeout: 1s}\nchecks:\n"+checks), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	closed := fmt.Sprintf("127.0.0.1:%d", checktest.FreePort(t))
-	write(fmt.Sprintf("  - {name: db, type: tcp, address: %q}\n", closed))
-	lookup := func(string) (string, bool) { return "", false }
-	cfg, err := startConfig(path, lookup, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs, err := checks.NewAll(cfg.Checks)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, closed, write, lookup, cfg, cs := startTCPReloadFile(t)
 	metrics := server.NewMetrics(server.BuildInfo{})
 	mon := monitor.New(cs, monitor.Options{})
 	var log syncBuffer
