@@ -175,7 +175,7 @@ func (h *Health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case methodCheck:
 		st, known := h.statusOf(h.src.Snapshot(), service)
 		if !known {
-			g.finish(codeNotFound, "unknown service "+strconv.Quote(service))
+			g.finish(codeNotFound, "unknown service "+quoteName(service)) // bounded, as /readyz/{name}'s 404
 			return
 		}
 		_ = g.send(encodeStatus(st))

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -113,6 +114,13 @@ func TestGRPCHealth(t *testing.T) {
 	}
 	if _, err := c.Check(ctx, &healthpb.HealthCheckRequest{Service: "nope"}); status.Code(err) != codes.NotFound {
 		t.Errorf("Check(unknown) error %v; want NOT_FOUND", err)
+	}
+	// A long unknown name is echoed bounded, as /readyz/{name}'s 404 echoes it: a 4 KiB name came back
+	// whole in grpc-message, percent-encoded to about 16 KB.
+	long := strings.Repeat("x", 4000)
+	if _, err := c.Check(ctx, &healthpb.HealthCheckRequest{Service: long}); status.Code(err) != codes.NotFound ||
+		len(status.Convert(err).Message()) > 200 || !strings.Contains(status.Convert(err).Message(), "(4000 bytes; a check name has at most") {
+		t.Errorf("Check(4000-byte unknown name): %d-byte message %.120q; want NOT_FOUND, the name cut", len(status.Convert(err).Message()), status.Convert(err).Message())
 	}
 	list, err := c.List(ctx, &healthpb.HealthListRequest{})
 	if err != nil || len(list.GetStatuses()) != 5 {

@@ -268,12 +268,17 @@ func (h *Handler) readyzCheck(w http.ResponseWriter, r *http.Request, name strin
 // at most the first maxNameShown bytes of the name, as for unknown excludes (a request can carry
 // kilobytes of it).
 func (h *Handler) unknownCheck(w http.ResponseWriter, r *http.Request, name string) {
-	msg := "not found: no check named " + strconv.Quote(name)
+	replyError(w, r, http.StatusNotFound, "not found: no check named "+quoteName(name))
+}
+
+// quoteName quotes a name a request gave that matches nothing: its first maxNameShown bytes at most,
+// then its length (a request can carry kilobytes of it: /readyz/{name}, a gRPC health service).
+func quoteName(name string) string {
 	if len(name) > maxNameShown {
-		msg = fmt.Sprintf("not found: no check named %s... (%d bytes; a check name has at most %d)",
+		return fmt.Sprintf("%s... (%d bytes; a check name has at most %d)",
 			strconv.Quote(strings.ToValidUTF8(name[:maxNameShown], "")), len(name), MaxNameLen)
 	}
-	replyError(w, r, http.StatusNotFound, msg)
+	return strconv.Quote(name)
 }
 
 // replyError answers code (404, 405, 401) with msg (which echoes a bounded part of the request at
