@@ -536,6 +536,9 @@ func (e *roleMismatch) Error() string { return e.msg }
 func (r *redisCheck) once(ctx context.Context, c *redis.Client) error {
 	if r.key != "" {
 		if err := c.Exists(ctx, r.key).Err(); err != nil {
+			if cmd, ok := unknownProbeCommand(redisErrorText(err)); ok && cmd == "EXISTS" && r.shared.failover == nil && atSentinel(ctx, c) {
+				return atSentinelError()
+			}
 			return classifyRedis(err)
 		}
 	} else {
@@ -563,6 +566,8 @@ func (r *redisCheck) once(ctx context.Context, c *redis.Client) error {
 	}
 	got, _ := res[0].(string)
 	switch {
+	case got == "sentinel" && r.shared.failover == nil:
+		return atSentinelError()
 	case r.role == "master" && got != "master":
 		return &Error{Class: ReadOnly, Err: &roleMismatch{fmt.Sprintf("server role is %q; role: master needs the primary", got)}}
 	case r.role == "replica" && got != "slave":
@@ -587,6 +592,11 @@ func (s *redisShared) clusterState(ctx context.Context, c *redis.Client) error {
 	var re redis.Error
 	switch {
 	case errors.As(err, &re):
+		// A Sentinel answers PING as a server does, and knows no CLUSTER: ROLE tells it from a server
+		// with CLUSTER renamed or disabled (a Redis without cluster support says so in other words).
+		if strings.HasPrefix(re.Error(), "ERR unknown command") && s.failover == nil && atSentinel(ctx, c) {
+			return atSentinelError()
+		}
 		s.noClusterInfo.Store(true) // "cluster support disabled", unknown command, NOPERM: nothing to look at
 		return nil
 	case err != nil:
@@ -643,6 +653,34 @@ func (s *redisShared) minReplicas(ctx context.Context, c *redis.Client) error {
 		msg = "the primary refuses writes (NOREPLICAS): no replica connected and within min-replicas-max-lag, and min-replicas-to-write is on"
 	}
 	return &Error{Class: ReadOnly, Err: errors.New(msg), Hint: redisNoReplicasHint}
+}
+
+// atSentinel asks ROLE whether the server is a Redis Sentinel: asked only when the server refused a
+// command every Redis server knows (CLUSTER, EXISTS), so a Redis server costs no round trip more.
+func atSentinel(ctx context.Context, c *redis.Client) bool {
+	res, err := c.Do(ctx, "ROLE").Slice()
+	return err == nil && len(res) > 0 && res[0] == "sentinel"
+}
+
+// atSentinelError is the failure of a check whose URL, without master_name, is a Sentinel's: a Sentinel
+// answers PING (and HELLO, AUTH, ROLE) as a Redis server does, so the run passed, while an application
+// given the same URL has every command on data refused.
+func atSentinelError() error {
+	return &Error{Class: BadResponse, Hint: redisAtSentinelHint,
+		Err: errors.New("the server is a Redis Sentinel (ROLE answered sentinel), not a Redis server: it answers PING and refuses every command on data")}
+}
+
+const redisSelectUnknownHint = "the server does not know SELECT, which picks the database number in %s (its path, redis://host:6379/N): a Redis Sentinel's address (port 26379 by default) holds no data; to check the master it watches, add master_name=NAME to %s (redis://SENTINEL:26379/N?master_name=mymaster); otherwise point it at the Redis server itself (port 6379)"
+
+const redisAtSentinelHint = "the address in %s is a Redis Sentinel's (port 26379 by default), which holds no data: to check the master it watches, add master_name=NAME to %s (redis://SENTINEL:26379/0?master_name=mymaster, more Sentinels as &addr=HOST:26379); otherwise point it at the Redis server itself (port 6379)"
+
+// redisErrorText is the text of a Redis error reply in err, or "".
+func redisErrorText(err error) string {
+	var re redis.Error
+	if errors.As(err, &re) {
+		return re.Error()
+	}
+	return ""
 }
 
 // infoFields is an INFO (or CLUSTER INFO) answer's name:value lines, by name.
@@ -891,6 +929,10 @@ func classifyRedis(err error) error {
 		}
 		if strings.Contains(re.Error(), "SELECT is not allowed in cluster mode") {
 			return &Error{Class: BadResponse, Err: err, Hint: redisClusterDBHint}
+		}
+		if strings.HasPrefix(strings.ToLower(re.Error()), "err unknown command 'select'") {
+			// SELECT of the url's database number, at a new connection: a Sentinel knows no SELECT.
+			return &Error{Class: BadResponse, Err: err, Hint: redisSelectUnknownHint}
 		}
 		if strings.Contains(re.Error(), "DB index is out of range") { // the answer to SELECT n
 			return &Error{Class: BadResponse, Err: err, Hint: redisDBHint}

@@ -83,6 +83,42 @@ func TestRedisSentinelNotASentinel(t *testing.T) {
 	assertAnswer(t, ch, err, checks.BadResponse, "is not a Sentinel", "s3cret")
 }
 
+// TestRedisURLAtASentinel: a URL without master_name= whose address is a Sentinel's (26379, where the
+// Redis server's 6379 was meant, or Bitnami's Service port for Sentinel) is bad_response with a hint that
+// names master_name. A Sentinel answers PING (and HELLO, AUTH) as a Redis server does, and refuses every
+// command on data: the run passed, while an application given the URL could do nothing; with role: master
+// it was read_only "a read-only replica", with role: replica "the server is the primary", with key "EXISTS
+// renamed or disabled", and with a database number the generic hint. A Redis server whose CLUSTER is
+// renamed is asked ROLE once, and passes.
+func TestRedisURLAtASentinel(t *testing.T) {
+	sentinel := checktest.StartRedisSentinel(t, checktest.StartRedis(t))
+	for _, tc := range []struct {
+		name string
+		spec map[string]any
+		hint string
+	}{
+		{"ping", map[string]any{"url": "redis://:s3cret-pw@" + sentinel + "/0"}, "is a Redis Sentinel's (port 26379 by default), which holds no data: to check the master it watches, add master_name=NAME"},
+		{"role master", map[string]any{"url": "redis://" + sentinel + "/0", "role": "master"}, "add master_name=NAME"},
+		{"role replica", map[string]any{"url": "redis://" + sentinel + "/0", "role": "replica"}, "add master_name=NAME"},
+		{"key", map[string]any{"url": "redis://" + sentinel + "/0", "key": "healthgate:probe"}, "add master_name=NAME"},
+		{"database number", map[string]any{"url": "redis://:s3cret-pw@" + sentinel + "/3"}, "does not know SELECT"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ch := newCheckTimeout(t, config.Check{Type: "redis", Spec: config.SpecOf(tc.spec)}, generousTimeout)
+			for range 2 { // the second run too: nothing learnt from the first lets it pass
+				err, _ := runCheck(t, ch)
+				assertAnswer(t, ch, err, checks.BadResponse, tc.hint, "s3cret")
+			}
+		})
+	}
+	noCluster := checktest.StartRedis(t, "--rename-command", "CLUSTER", "")
+	ch := newCheckTimeout(t, config.Check{Type: "redis", Spec: config.SpecOf(map[string]any{"url": "redis://" + noCluster + "/0"})}, generousTimeout)
+	for range 2 {
+		err, _ := runCheck(t, ch)
+		assertClass(t, err, "")
+	}
+}
+
 // TestRedisSentinelTLS: Sentinel, master and replica speak only TLS (Bitnami's redis chart with tls and
 // sentinel enabled). Each server is verified as the host it is dialled by: the Sentinel as the URL's host
 // (localhost: the only name its certificate holds), the master as the address the Sentinel names
