@@ -340,8 +340,9 @@ type openConn struct {
 	set *openConns
 	// started is set once the connection's startup finished (AfterConnect): it has a backend, whose key a
 	// cancel request can name; a cancel request's own connection is started from the first. broken is
-	// set when a read or write failed (not at a deadline) before then.
-	started, broken atomic.Bool
+	// set when a read or write failed (not at a deadline) before then. used is set once a run has had
+	// it from the pool.
+	started, broken, used atomic.Bool
 }
 
 func (c *openConn) Close() error {
@@ -383,17 +384,24 @@ func (c *openConn) note(err error) {
 
 // markStarted marks the openConn under conn (pgconn's, perhaps wrapped in TLS) as started.
 func markStarted(conn net.Conn) {
+	if oc := openConnOf(conn); oc != nil {
+		oc.started.Store(true)
+	}
+}
+
+// openConnOf is the openConn under conn (pgconn's, perhaps wrapped in TLS), or nil.
+func openConnOf(conn net.Conn) *openConn {
 	for conn != nil {
 		if oc, ok := conn.(*openConn); ok {
-			oc.started.Store(true)
-			return
+			return oc
 		}
 		u, ok := conn.(interface{ NetConn() net.Conn })
 		if !ok {
-			return
+			return nil
 		}
 		conn = u.NetConn()
 	}
+	return nil
 }
 
 // uselessCancel reports whether a dial to addr is the cancel request pgconn sends as it closes a
@@ -429,7 +437,7 @@ const breakMemory = 5 * time.Second
 // postgresPoolConfig sets what healthgate wants of a pool on the parsed URL: at most 2 connections,
 // none kept open on purpose, no dial at build time (docs/design.md §8).
 func postgresPoolConfig(pc *pgxpool.Config, timeout time.Duration, watch *dialWatch, conns *openConns) *pgxpool.Config {
-	pc.MaxConns = 2
+	pc.MaxConns = postgresMaxConns
 	pc.MinConns = 0
 	pc.MinIdleConns = 0
 	// Our query is the liveness test of the connection; pgxpool's ping-on-acquire would double every
@@ -746,16 +754,23 @@ func hostPort(host string, port uint16) string {
 func (p *postgresCheck) probe(ctx context.Context) error { return p.life.detached(ctx, p.run) }
 
 func (p *postgresCheck) run(ctx context.Context) error {
-	acquired, err := p.once(ctx)
+	acquired, reused, err := p.once(ctx)
 	// A pooled connection can have died while idle (server restart, idle timeout in a proxy); the pool
 	// drops it on the error, so one retry on a fresh connection tells that apart from an outage. Not
 	// after a failed connect: that is what the server does now, and a retry would only double the
-	// connections a resetting server or proxy sees.
-	if err != nil && acquired && (ClassOf(err) == Reset || endedByServer(err)) && timeLeft(ctx) {
-		_, err = p.once(ctx)
+	// connections a resetting server or proxy sees. The retry itself may be handed the pool's other idle
+	// connection (it keeps up to 2, as checks of one target overlap), which the restart ended as well:
+	// while the connection that failed had served an earlier run, the next attempt is made, up to the
+	// pool's size, so the run reaches a fresh one.
+	for retries := 0; err != nil && acquired && (ClassOf(err) == Reset || endedByServer(err)) && timeLeft(ctx) &&
+		(retries == 0 || reused) && retries < postgresMaxConns; retries++ {
+		acquired, reused, err = p.once(ctx)
 	}
 	return err
 }
+
+// postgresMaxConns is the size of a target's pool.
+const postgresMaxConns = 2
 
 // endedByServer: the server ended the connection with a FATAL error of its own, as it does to every
 // idle backend on a restart (57P01 admin_shutdown on a fast shutdown, 57P02 after another backend
@@ -769,8 +784,9 @@ func endedByServer(err error) bool {
 }
 
 // once makes one attempt; acquired reports whether the pool gave it a connection (pgxpool hands out an
-// idle one without a dial, so a failed acquire is a failed connect).
-func (p *postgresCheck) once(ctx context.Context) (acquired bool, err error) {
+// idle one without a dial, so a failed acquire is a failed connect), reused whether that connection had
+// served an earlier attempt.
+func (p *postgresCheck) once(ctx context.Context) (acquired, reused bool, err error) {
 	done := p.watch.wait(ctx)
 	conn, err := p.pool.Acquire(ctx)
 	done(err == nil)
@@ -785,14 +801,17 @@ func (p *postgresCheck) once(ctx context.Context) (acquired bool, err error) {
 			if p.tlsBlock {
 				e.Hint = postgresNoTLSBlockHint
 			}
-			return false, err
+			return false, false, err
 		}
 		if p.tlsBlock {
-			return false, withTLSHint(err)
+			return false, false, withTLSHint(err)
 		}
-		return false, withTLSHints(err, libpqTLSHints)
+		return false, false, withTLSHints(err, libpqTLSHints)
 	}
 	defer conn.Release()
+	if oc := openConnOf(conn.Conn().PgConn().Conn()); oc != nil {
+		reused = oc.used.Swap(true)
+	}
 	err = p.use(ctx, conn)
 	var e *Error
 	if errors.As(err, &e) && e.Class == Timeout && e.Hint == "" {
@@ -800,7 +819,7 @@ func (p *postgresCheck) once(ctx context.Context) (acquired bool, err error) {
 		// no answer ... or another protocol" does not fit a query the server took and did not finish.
 		err = &Error{Class: Timeout, Err: e.Err, Hint: postgresQueryTimeoutHint}
 	}
-	return true, err
+	return true, reused, err
 }
 
 // postgresQueryTimeoutHint: the run's deadline passed while its query was under way.

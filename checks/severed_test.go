@@ -179,6 +179,46 @@ func TestPostgresPooledConnectionEndedByServer(t *testing.T) {
 	}
 }
 
+// TestPostgresPoolConnectionsEndedByServer: checks of one target share a pool, which keeps two connections
+// once their runs overlapped; a restart of the server (here pg_terminate_backend, the same 57P01) ends
+// both while idle. The run after it got one, retried on the other, which the pool handed out as it had
+// the first, and failed not_ready "terminating connection due to administrator command" against a server
+// that was serving: it goes on to a fresh connection and passes, with at most one connection dialled.
+func TestPostgresPoolConnectionsEndedByServer(t *testing.T) {
+	pg := checktest.PostgresURL(t)
+	admin := connect(t, pg)
+	app := "healthgate-ended2-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	url := withParams(t, pg, "sslmode=disable&application_name="+app)
+	slow := newCheckTimeout(t, config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": url, "query": "SELECT pg_sleep(0.5)"})}, generousTimeout)
+	ch := newCheckTimeout(t, config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": url})}, generousTimeout)
+	backends := func() int {
+		var n int
+		if err := admin.QueryRow(t.Context(), "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", app).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	slowDone := make(chan error, 1)
+	go func() { slowDone <- slow.Run(t.Context()) }()
+	checktest.Eventually(t, 10*time.Second, "the slow check's connection", func() bool { return backends() == 1 })
+	err, _ := runCheck(t, ch) // on the pool's second connection, while the first runs the slow query
+	assertClass(t, err, "")
+	assertClass(t, <-slowDone, "")
+	if n := backends(); n != 2 {
+		t.Fatalf("%d connections in the pool; want 2", n)
+	}
+	var n int
+	if err := admin.QueryRow(t.Context(), "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1", app).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("terminated %d backends (%v); want the pool's two", n, err)
+	}
+	checktest.Eventually(t, 10*time.Second, "the backends to end", func() bool { return backends() == 0 })
+	err, _ = runCheck(t, ch)
+	assertClass(t, err, "")
+	if n := backends(); n != 1 {
+		t.Errorf("%d connections after the run; want the one fresh connection", n)
+	}
+}
+
 // TestKeptConnectionStalled: the path of the connection a check keeps dies under it while the dependency
 // stays reachable (a NAT's or a firewall's entry dropped silently, a load balancer's backend gone, on a
 // connection kept between runs): the run on it times out, and the next run passes on one fresh
