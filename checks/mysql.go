@@ -399,6 +399,12 @@ const (
 	mysqlTLSOnlyURLHint   = "the server accepts only TLS connections (require_secure_transport): remove tls=false from %s and add a tls block to the check (tls: {} for the system's CAs, or tls.ca_file)"
 )
 
+// Hints for a query the server itself gave up on: not a fault of the SQL.
+const (
+	mysqlStatementTimeHint = "the server stopped the query before it finished: its time limit for a statement ran out (MariaDB max_statement_time, MySQL max_execution_time: set in %s, for the user, or on the server), the server being overloaded or the query waiting on a lock another session holds (SHOW PROCESSLIST shows who)"
+	mysqlLockWaitHint      = "the query waited longer than lock_wait_timeout (a table's metadata lock) or innodb_lock_wait_timeout (a row lock), set in %s or on the server, for a lock another session holds (a migration's ALTER TABLE, LOCK TABLES, a long transaction): SHOW PROCESSLIST on the server shows who holds it"
+)
+
 const mysqlSettingHint = "the server refused the session settings the URL's parameters make: a URL parameter the driver does not know is sent as SET name = value on every new connection; remove or fix it in %s"
 
 const mysqlNotMySQLHint = "the server answered with something that is not MySQL's handshake: is this port MySQL's or MariaDB's (3306, not the X protocol's 33060) in %s?"
@@ -1192,6 +1198,15 @@ func classifyMySQL(err error) error {
 			return &Error{Class: TLS, Err: err, Hint: mysqlTLSOnlyHint}
 		case 1927, 1317: // connection killed (MariaDB), query interrupted
 			return &Error{Class: Reset, Err: err}
+		case 1969, 3024:
+			// The server's own limit on a statement's time (MariaDB max_statement_time, MySQL
+			// max_execution_time: a URL parameter, the user's or the server's setting): the query is not
+			// wrong, the server did not finish it in time, as Postgres's statement_timeout (57014).
+			return &Error{Class: Timeout, Err: err, Hint: mysqlStatementTimeHint}
+		case 1205:
+			// lock_wait_timeout (a metadata lock: a migration's ALTER TABLE, LOCK TABLES) or
+			// innodb_lock_wait_timeout (a row lock) ran out: as Postgres's lock_timeout (55P03).
+			return &Error{Class: Timeout, Err: err, Hint: mysqlLockWaitHint}
 		}
 		return &Error{Class: Query, Err: err}
 	}

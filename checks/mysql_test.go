@@ -912,3 +912,36 @@ func TestMySQLTimedOutQueryKilled(t *testing.T) {
 		t.Fatalf("%d queries still run on the server after a run was cut short and its check closed; want none", running())
 	}
 }
+
+// TestMySQLServerGaveUp: the server's own limit on a statement's time (MariaDB max_statement_time, MySQL
+// max_execution_time) and on a wait for a lock (lock_wait_timeout: a table another session holds, as a
+// migration's ALTER TABLE does) stop the check's query, as Postgres's statement_timeout and lock_timeout
+// do. They were query "check the SQL and the role's permissions", of a query that is right; they are a
+// timeout whose hint names the setting (the same class and hint as the Postgres check gives its own).
+func TestMySQLServerGaveUp(t *testing.T) {
+	t.Parallel()
+	addr := startMariaDB(t, false)
+	db := openMySQL(t, addr)
+	mustExec(t, db, "CREATE DATABASE app", "CREATE TABLE app.orders (id INT PRIMARY KEY) ENGINE=InnoDB")
+	holder, err := db.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = holder.Close() })
+	if _, err := holder.ExecContext(t.Context(), "LOCK TABLES app.orders WRITE"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, params, query, hint string }{
+		{"max_statement_time (1969)", "max_statement_time=0.2", "SELECT SLEEP(5)", "its time limit for a statement ran out (MariaDB max_statement_time, MySQL max_execution_time: set in url"},
+		{"lock_wait_timeout (1205)", "lock_wait_timeout=1", "SELECT COUNT(*) FROM app.orders", "the query waited longer than lock_wait_timeout (a table's metadata lock) or innodb_lock_wait_timeout (a row lock), set in url"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ch := newCheckTimeout(t, config.Check{Type: "mysql", Spec: config.SpecOf(map[string]any{"url": "mysql://root@" + addr + "/app?" + tc.params, "query": tc.query})}, generousTimeout)
+			err, took := runCheck(t, ch)
+			assertAnswer(t, ch, err, checks.Timeout, tc.hint, "no secret here")
+			if took > 5*time.Second {
+				t.Errorf("the run took %s; want the server's limit, not the check's timeout", took)
+			}
+		})
+	}
+}
