@@ -518,6 +518,11 @@ func TestRedisServerAnswers(t *testing.T) {
 	masterdown := answering("-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.\r\n")
 	// AUTH renamed or disabled (rename-command AUTH ""): Redis quotes the arguments of a command it does not know.
 	noAuthCommand := answering("-ERR unknown command 'auth', with args beginning with: 's3cr3t-pw' \r\n")
+	// The same from Redis before 6.2 (5, 6.0), which quotes with backquotes; and its answer with PING
+	// renamed (rename-command PING ""): it said bad_response "check its status, body or protocol" to
+	// both, the first not auth, the second without the hint that says what to set instead.
+	noAuthCommandOld := answering("-ERR unknown command `auth`, with args beginning with: `s3cr3t-pw`, \r\n")
+	noPingOld := answering("-ERR unknown command `ping`, with args beginning with: \r\n")
 	// A proxy that sends back, as an error reply, the request it could not forward.
 	echoAsError := checktest.Serve(t, func(c net.Conn) {
 		buf := make([]byte, 1024)
@@ -551,6 +556,8 @@ func TestRedisServerAnswers(t *testing.T) {
 		{name: "database number the server lacks", url: "redis://" + checktest.HostPort(t, rd) + "/99", want: checks.BadResponse, hint: "database number in url (the url's path"},
 		// HELLO 3 AUTH default PASSWORD sent back reads as an array of 5 where a map is due.
 		{name: "AUTH unknown to the server", url: "redis://:s3cr3t-pw@" + noAuthCommand + "/0", want: checks.Auth},
+		{name: "AUTH unknown to a Redis before 6.2", url: "redis://:s3cr3t-pw@" + noAuthCommandOld + "/0", want: checks.Auth},
+		{name: "PING renamed in a Redis before 6.2", url: "redis://" + noPingOld + "/0", want: checks.BadResponse, hint: "renamed or disabled (rename-command"},
 		{name: "the request sent back in an error", url: "redis://:s3cr3t-pw@" + echoAsError + "/0", want: checks.BadResponse, hint: "Redis's (6379)"},
 		{name: "the request sent back", url: "redis://:s3cr3t-pw@" + echoServer(t, "") + "/0", want: checks.BadResponse, hint: "Redis's (6379)"},
 		// Bytes without a line ending, the connection kept open: the first byte already says it is not RESP.

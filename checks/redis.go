@@ -241,7 +241,7 @@ func sentinelError(err error, master string) error {
 		return &Error{Class: BadResponse, Err: fmt.Errorf("the Sentinels watch no master named %q", master), Hint: "the Sentinels in %s know no master named " + quoted + ": check master_name"}
 	case strings.Contains(err.Error(), "all sentinels specified in configuration are unreachable"):
 		return &Error{Class: class, Err: inner, Hint: "no Sentinel in %s answered: are they running, and are their addresses right (the URL's host and each addr=)?"}
-	case strings.Contains(strings.ToLower(err.Error()), "unknown command 'sentinel'"):
+	case refusesCommand(err.Error(), "sentinel"):
 		// A server that is not a Sentinel at the URL's address: the Redis server's own port, most often.
 		return &Error{Class: BadResponse, Err: inner, Hint: "the server in %s does not know the SENTINEL command: it is not a Sentinel (a Redis server's own port, 6379, where Sentinels listen on 26379?); with master_name=, the URL's host and each addr= are the Sentinels to ask; without it, the URL is the Redis server itself"}
 	case class == Refused || class == Timeout || class == Reset:
@@ -700,16 +700,24 @@ func (r *redisCheck) close() { r.release() }
 // (PING, EXISTS, ROLE), and that command. Its answer goes on to quote the arguments ("with args beginning
 // with:"), which these have none of that is a secret, but it is not shown: the command is all a hint needs.
 func unknownProbeCommand(reply string) (string, bool) {
-	rest, ok := strings.CutPrefix(reply, "ERR unknown command '")
-	if !ok {
+	rest, ok := strings.CutPrefix(reply, "ERR unknown command ")
+	if !ok || rest == "" || (rest[0] != '\'' && rest[0] != '`') {
 		return "", false
 	}
-	name, _, _ := strings.Cut(rest, "'")
+	name, _, _ := strings.Cut(rest[1:], rest[:1]) // quoted '...', or `...` by Redis before 6.2
 	switch cmd := strings.ToUpper(name); cmd {
 	case "PING", "EXISTS", "ROLE":
 		return cmd, true
 	}
 	return "", false
+}
+
+// refusesCommand reports whether text holds a server's refusal of the command name as unknown. Redis 6.2
+// and later quote the name 'name'; before, with backquotes (ERR unknown command `name`, with args
+// beginning with: `arg`, ), as Redis 5 and 6.0 still do where they run (managed services among them).
+func refusesCommand(text, name string) bool {
+	text, name = strings.ToLower(text), strings.ToLower(name)
+	return strings.Contains(text, "unknown command '"+name+"'") || strings.Contains(text, "unknown command `"+name+"`")
 }
 
 const redisUnknownCommandHint = "the server does not know a command the check runs: it was renamed or disabled (rename-command in its configuration): without PING, set key in the check (for a --redis target, --set redis.key=KEY), a key each run reads with EXISTS; without ROLE, leave role out; or have the command kept"
@@ -905,7 +913,7 @@ func classifyRedis(err error) error {
 			return &Error{Class: Auth, Err: errors.New("the server refused the connection: " + redisProtectedWords), Hint: redisProtectedHint}
 		}
 		if strings.Contains(re.Error(), "invalid password") || strings.Contains(re.Error(), "AUTH") ||
-			strings.Contains(strings.ToLower(re.Error()), "unknown command 'auth'") { // AUTH renamed or disabled
+			refusesCommand(re.Error(), "auth") { // AUTH renamed or disabled
 			return &Error{Class: Auth, Err: err}
 		}
 		if perr := proxiedAnswer(re.Error(), err); perr != nil && code == "ERR" {
@@ -930,7 +938,7 @@ func classifyRedis(err error) error {
 		if strings.Contains(re.Error(), "SELECT is not allowed in cluster mode") {
 			return &Error{Class: BadResponse, Err: err, Hint: redisClusterDBHint}
 		}
-		if strings.HasPrefix(strings.ToLower(re.Error()), "err unknown command 'select'") {
+		if refusesCommand(re.Error(), "select") {
 			// SELECT of the url's database number, at a new connection: a Sentinel knows no SELECT.
 			return &Error{Class: BadResponse, Err: err, Hint: redisSelectUnknownHint}
 		}

@@ -81,6 +81,21 @@ func TestRedisSentinelNotASentinel(t *testing.T) {
 		"url": "redis://:s3cret-sentinel@" + addr + "/0?master_name=mymaster&password=s3cret-master"})}, generousTimeout)
 	err, _ := runCheck(t, ch)
 	assertAnswer(t, ch, err, checks.BadResponse, "is not a Sentinel", "s3cret")
+
+	// Redis before 6.2 quotes the unknown command with backquotes.
+	old := checktest.Serve(t, func(c net.Conn) {
+		buf := make([]byte, 1024)
+		for {
+			if _, err := c.Read(buf); err != nil {
+				return
+			}
+			_, _ = c.Write([]byte("-ERR unknown command `sentinel`, with args beginning with: `get-master-addr-by-name`, `mymaster`, \r\n"))
+		}
+	})
+	ch = newCheckTimeout(t, config.Check{Type: "redis", Spec: config.SpecOf(map[string]any{
+		"url": "redis://:s3cret-sentinel@" + old + "/0?master_name=mymaster&password=s3cret-master"})}, generousTimeout)
+	err, _ = runCheck(t, ch)
+	assertAnswer(t, ch, err, checks.BadResponse, "is not a Sentinel", "s3cret")
 }
 
 // TestRedisURLAtASentinel: a URL without master_name= whose address is a Sentinel's (26379, where the
