@@ -444,9 +444,14 @@ func postgresPoolConfig(pc *pgxpool.Config, timeout time.Duration, watch *dialWa
 	// run's round trips. A connection that died while idle is retried once in probe.
 	pc.ShouldPing = func(context.Context, pgxpool.ShouldPingParams) bool { return false }
 	// pgxpool connects in a goroutine of its own, not bounded by the run that asked: the check's
-	// timeout bounds it.
-	if pc.ConnConfig.ConnectTimeout == 0 || pc.ConnConfig.ConnectTimeout > timeout {
-		pc.ConnConfig.ConnectTimeout = timeout
+	// timeout bounds it. pgx bounds the connect to each host of a multi-host URL (Patroni's nodes,
+	// target_session_attrs=read-write) by ConnectTimeout, as libpq's connect_timeout: the run's time is
+	// shared among them, or a first host that drops every packet (its node gone) used it all and every
+	// run timed out while the next host, the primary, served. (A name with several addresses is still
+	// one host here: pgx resolves it when it connects.)
+	perHost := timeout / time.Duration(postgresHosts(pc.ConnConfig))
+	if pc.ConnConfig.ConnectTimeout == 0 || pc.ConnConfig.ConnectTimeout > perHost {
+		pc.ConnConfig.ConnectTimeout = perHost
 	}
 	dialer := &net.Dialer{KeepAlive: 5 * time.Minute} // as pgconn's default
 	// Every connection, cancel requests' included, is tracked, for the pool's close.
@@ -737,6 +742,16 @@ func postgresTarget(cc *pgx.ConnConfig) string {
 		}
 	}
 	return strings.Join(hosts, ",") + "/" + cc.Database
+}
+
+// postgresHosts is how many hosts (host:port, or socket directories) a connection may try in turn:
+// sslmode=prefer lists each twice, with TLS and without, on one connect timeout.
+func postgresHosts(cc *pgx.ConnConfig) int {
+	seen := map[string]bool{hostPort(cc.Host, cc.Port): true}
+	for _, fb := range cc.Fallbacks {
+		seen[hostPort(fb.Host, fb.Port)] = true
+	}
+	return len(seen)
 }
 
 func hostPort(host string, port uint16) string {
