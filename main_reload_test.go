@@ -602,6 +602,43 @@ func TestReloadPollDecodesOnlyOnChange(t *testing.T) {
 	idle("after the ConfigMap's update")
 }
 
+// TestReloadPollWaitsForTheWrite: a file written in place and read half-written, the half valid YAML
+// (cut between two checks), is not loaded: the poll sees it still changing and looks again at the next
+// round, which loads it whole. The half was loaded: the checks past the cut removed, then back as unknown.
+func TestReloadPollWaitsForTheWrite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "healthgate.yaml")
+	lookup := func(string) (string, bool) { return "", false }
+	write := func(data string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const one = "checks:\n  - {name: a, type: tcp, address: \"127.0.0.1:1\"}\n"
+	const two = one + "  - {name: b, type: tcp, address: \"127.0.0.1:2\"}\n"
+	write(one)
+	var w configWatch
+	w.take(path, lookup)
+	w.changed(path, lookup) // the inputs the first fingerprint found are read from the next poll on
+	write(two + "  - {name: c, type: tcp, address: \"127.0.0.1:3\"}\n")
+	if !w.changed(path, lookup) {
+		t.Fatal("a check added is not seen by the poll")
+	}
+	// Written in place again: truncated, and read with its first two checks alone before the rest lands.
+	write(two)
+	w.settling = func() { write(two + "  - {name: c, type: tcp, address: \"127.0.0.1:33\"}\n") }
+	if w.changed(path, lookup) {
+		t.Fatal("the half-written file was loaded")
+	}
+	w.settling = nil
+	if !w.changed(path, lookup) {
+		t.Fatal("the whole file, once written, is not seen by the next poll")
+	}
+	if w.changed(path, lookup) {
+		t.Fatal("an unchanged file counts as a change")
+	}
+}
+
 // BenchmarkReloadPoll is the idle poll of a configuration near --config's 1 MiB cap.
 func BenchmarkReloadPoll(b *testing.B) {
 	path, _ := pollConfig(b, 17000)

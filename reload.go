@@ -116,6 +116,8 @@ type configWatch struct {
 	// moved is the configuration the last changed() decoded when only where its checks are written
 	// changed (lines added or removed above them, a comment): no reload, but their hints move (relocate).
 	moved *config.Config
+	// settling, when set, is called as a change starts to settle (settled): a test's hook.
+	settling func()
 }
 
 // take takes the fingerprint of the configuration at path. Taken before a load (at start-up, as for
@@ -134,8 +136,12 @@ func (w *configWatch) take(path string, lookup env) *config.Config {
 // when its file or one of its inputs changed (a comment added changes the file, not the fingerprint).
 func (w *configWatch) changed(path string, lookup env) bool {
 	w.moved = nil
-	if w.valid && w.inputs.digest(path, lookup) == w.digest {
+	d := w.inputs.digest(path, lookup)
+	if w.valid && d == w.digest {
 		return false
+	}
+	if !w.settled(path, lookup, d) {
+		return false // still being written: the next poll looks again
 	}
 	was, placed := w.fingerprint, w.placement
 	cfg := w.take(path, lookup)
@@ -143,6 +149,23 @@ func (w *configWatch) changed(path string, lookup env) bool {
 		w.moved = cfg
 	}
 	return w.fingerprint != was
+}
+
+// settleFor is how long a change the poll sees must stay as it was read before it is loaded. The
+// kubelet swaps a ConfigMap whole, and editors mostly write a new file and rename it; but a file written
+// in place (a shell's >, an editor's in-place save, a bind mount edited on the host) can be read
+// half-written, and a half that happens to be valid YAML (cut between two checks) was loaded: the
+// checks past the cut removed, their series and /readyz lines gone, then back as unknown at the next
+// poll. A write takes milliseconds, so a tenth of a second is enough, and the reload is that much later.
+const settleFor = 100 * time.Millisecond
+
+// settled reports whether the inputs still have digest d after settleFor.
+func (w *configWatch) settled(path string, lookup env, d [sha256.Size]byte) bool {
+	if w.settling != nil {
+		w.settling() // a test finishes its write here
+	}
+	time.Sleep(settleFor)
+	return w.inputs.digest(path, lookup) == d
 }
 
 // inputs is what a configuration takes from outside its file, as its last fingerprint found it.
