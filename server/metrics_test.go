@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,8 +22,14 @@ func TestMetrics(t *testing.T) {
 	// The monitor reports runs to the metrics, as in main.
 	// One run each at start, then none for an hour: every later run would be the scrapes' doing.
 	checksList := []*checks.Check{db.checkEvery("db", true, time.Hour), cache.checkEvery("cache", false, time.Hour)}
-	f := newFixtureWith(t, Options{Metrics: m}, monitor.Options{OnRun: m.Observe}, checksList...)
-	f.settle(t, func(s *monitor.Snapshot) bool { return allRan(s) && s.Checks[0].LastSuccess.Unix() > 0 })
+	// OnRun comes after the run's snapshot is published: the settle waits for both first runs to be
+	// observed too, or the scrape could come between the two, before db's duration series exists.
+	var observed atomic.Int64
+	onRun := func(r monitor.Run) { m.Observe(r); observed.Add(1) }
+	f := newFixtureWith(t, Options{Metrics: m}, monitor.Options{OnRun: onRun}, checksList...)
+	f.settle(t, func(s *monitor.Snapshot) bool {
+		return allRan(s) && s.Checks[0].LastSuccess.Unix() > 0 && observed.Load() >= int64(len(checksList))
+	})
 
 	r := f.get(t, "/metrics")
 	if got := r.header.Get("Cache-Control"); got != "no-store" {
