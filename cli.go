@@ -130,7 +130,7 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 	}
 	msg := asValue
 	if msg == "" {
-		msg = gnuFlagError(err, args) + flagSuggestion(err, fs)
+		msg = gnuFlagError(err, fs, args)
 	}
 	return exitf(exitUsage, "%s\nRun \"%s --help\" for its flags.", msg, fs.Name())
 }
@@ -181,12 +181,7 @@ func flagAsValue(fs *flag.FlagSet, args []string) string {
 // flagSuggestion is what an unknown flag was likely meant to be: the command's nearest flag (--postgress,
 // --atempt-timeout), or, for check's --timeout (wait's, for the whole wait), the flag that bounds each
 // attempt; "" for nothing.
-func flagSuggestion(err error, fs *flag.FlagSet) string {
-	name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: -")
-	if !ok {
-		return ""
-	}
-	name = strings.TrimPrefix(name, "-")
+func flagSuggestion(name string, fs *flag.FlagSet) string {
 	if flagName, value, ok := strings.Cut(name, ":"); ok && value != "" && fs.Lookup(flagName) != nil {
 		return " (a flag and its value are two arguments, or one with =: --" + flagName + " VALUE, --" + flagName + "=VALUE)"
 	}
@@ -202,19 +197,20 @@ func flagSuggestion(err error, fs *flag.FlagSet) string {
 	return ""
 }
 
-// gnuFlagError rewords the flag package's errors with --name (or -name, as it was written in args).
-func gnuFlagError(err error, args []string) string {
+// gnuFlagError rewords the flag package's errors of fs with --name (or -name, as it was written in args).
+func gnuFlagError(err error, fs *flag.FlagSet, args []string) string {
 	msg := err.Error()
 	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
 		// Redacted as a target: --postgres://app:pw@db/app (the = or the blank left out) is a flag
 		// named after the whole URL.
-		shown := checks.RedactURL(name)
+		dashes := "--"
 		for _, a := range args {
 			if a == "-"+name || strings.HasPrefix(a, "-"+name+"=") {
-				return "unknown flag -" + shown
+				dashes = "-"
+				break
 			}
 		}
-		return "unknown flag --" + shown
+		return "unknown flag " + dashes + checks.RedactURL(name) + flagSuggestion(name, fs)
 	}
 	if name, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
 		return "--" + name + ": needs a value"
