@@ -72,26 +72,27 @@ func (rl *reloader) run(ctx context.Context, hup <-chan struct{}) {
 	ticker := time.NewTicker(pollInterval)
 	defer ticker.Stop()
 	for {
+		hupped := false
 		select {
 		case <-ctx.Done():
 			return
 		case <-hup:
-			if ctx.Err() != nil {
-				// A SIGHUP that came while a reload was under way, still pending when the drain started:
-				// select picks at random among ready cases, and a reload now would apply a configuration
-				// during the drain.
-				return
-			}
-			rl.reload(ctx, "SIGHUP")
+			hupped = true
 		case <-ticker.C:
-			if ctx.Err() != nil {
-				return
-			}
-			if rl.path != "" && rl.watch.changed(rl.path, rl.lookup) {
-				rl.reload(ctx, "file changed")
-			} else if rl.watch.moved != nil {
-				rl.relocate(rl.watch.moved)
-			}
+		}
+		if ctx.Err() != nil {
+			// A SIGHUP (sent while a reload was under way) or a tick still pending when the drain
+			// started: select picks at random among ready cases, and a reload now would apply a
+			// configuration during the drain.
+			return
+		}
+		switch {
+		case hupped:
+			rl.reload(ctx, "SIGHUP")
+		case rl.path != "" && rl.watch.changed(rl.path, rl.lookup):
+			rl.reload(ctx, "file changed")
+		case rl.watch.moved != nil:
+			rl.relocate(rl.watch.moved)
 		}
 	}
 }
