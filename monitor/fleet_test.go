@@ -418,3 +418,25 @@ func TestReloadDuringRound(t *testing.T) {
 		t.Fatalf("failing open on a round asked before the reload: %+v", s.Checks[0])
 	}
 }
+
+// TestReplacedPassingStopsFailingOpenOnce: a reload that changes a check failing open, whose new
+// configuration passes at its first run, stops failing open with one line ("it passes again"), as a run
+// that passes does; it logged a second one for the same change, that the reload changed the check.
+func TestReplacedPassingStopsFailingOpenOnce(t *testing.T) {
+	peers := &fakePeers{}
+	peers.set(4, 4)
+	fleet := &Fleet{Peers: peers, Ratio: 0.5, MinPods: 3, Timeout: 20 * time.Millisecond}
+	var log checktest.Buffer
+	m := startFleetLogging(t, peers, &log, checks.Func(sharedSpec("db"), func(context.Context) error { return errRefused }))
+	waitFor(t, m, "failing open", func(s *Snapshot) bool { return s.Ready && s.Checks[0].FailOpen })
+
+	m.Replace([]*checks.Check{checks.Func(sharedSpec("db"), func(context.Context) error { return nil })}, fleet)
+	if c := m.Snapshot().Checks[0]; c.State != Passing || c.FailOpen {
+		t.Fatalf("after the reload: %+v; want passing, not failing open", c)
+	}
+	want := `msg="check stopped failing open: it passes again" check=db failing=5 heard=5`
+	checktest.Eventually(t, 2*time.Second, "the line "+want, func() bool { return strings.Contains(log.String(), want) })
+	if n := strings.Count(log.String(), "stopped failing open"); n != 1 {
+		t.Errorf("%d lines about stopping to fail open; want 1:\n%s", n, log.String())
+	}
+}

@@ -397,8 +397,8 @@ func (m *Monitor) Replace(cs []*checks.Check, fleet *Fleet) (dropped []*checks.C
 		}
 		why := "the check was removed by a configuration reload"
 		if i, ok := m.index[s.Name]; ok {
-			if next[i].tracker.status.FailOpen {
-				continue
+			if e := next[i]; e.tracker.status.FailOpen || e.primed && e.wake != nil {
+				continue // still failing open, or its first run's record said why it stopped
 			}
 			why = "a configuration reload changed the check; its own state is " + string(next[i].tracker.status.State)
 		}
