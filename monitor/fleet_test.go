@@ -440,3 +440,70 @@ func TestReplacedPassingStopsFailingOpenOnce(t *testing.T) {
 		t.Errorf("%d lines about stopping to fail open; want 1:\n%s", n, log.String())
 	}
 }
+
+// scriptedPeers answers each round with the counts the test sends, and says when a round asks.
+type scriptedPeers struct {
+	asked   chan struct{}
+	answers chan [2]int
+}
+
+func (p *scriptedPeers) Ask(ctx context.Context, _ string) (int, int) {
+	select {
+	case p.asked <- struct{}{}:
+	case <-ctx.Done():
+		return 0, 0
+	}
+	select {
+	case a := <-p.answers:
+		return a[0], a[1]
+	case <-ctx.Done():
+		return 0, 0
+	}
+}
+
+// TestReplaceKeepsWeakRound: a reload that changes a check failing open, which still fails, keeps the
+// fleet's verdict, the weak round it is sitting out included: the round after the reload is the second
+// weak one in a row and closes it. The new check started with no weak round, and a reload in each weak
+// round kept a pod that had lost its peers failing open for good.
+func TestReplaceKeepsWeakRound(t *testing.T) {
+	peers := &scriptedPeers{asked: make(chan struct{}), answers: make(chan [2]int)}
+	fleet := &Fleet{Peers: peers, Ratio: 0.5, MinPods: 3, Timeout: 10 * time.Second}
+	refused := func(context.Context) error { return errRefused }
+	m := New([]*checks.Check{checks.Func(sharedSpec("db"), refused)}, Options{Heartbeat: 20 * time.Millisecond, Fleet: fleet})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { m.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	round := func(answered, failing int) {
+		t.Helper()
+		select {
+		case <-peers.asked:
+		case <-time.After(5 * time.Second):
+			t.Fatal("no round")
+		}
+		peers.answers <- [2]int{answered, failing}
+	}
+	next := func() { // the round before has been applied once the next one asks
+		t.Helper()
+		select {
+		case <-peers.asked:
+		case <-time.After(5 * time.Second):
+			t.Fatal("no round")
+		}
+	}
+	round(4, 4) // opens
+	round(0, 0) // no peer heard: a weak round, still open
+	next()
+	if c := m.Snapshot().Checks[0]; !c.FailOpen {
+		t.Fatalf("after one weak round: %+v; want still failing open", c)
+	}
+	m.Replace([]*checks.Check{checks.Func(sharedSpec("db"), refused)}, fleet) // the old round is called off
+	if c := m.Snapshot().Checks[0]; !c.FailOpen {
+		t.Fatalf("right after the reload: %+v; want still failing open", c)
+	}
+	round(0, 0) // the second weak round in a row: closes
+	next()
+	if c := m.Snapshot().Checks[0]; c.FailOpen {
+		t.Fatalf("after two weak rounds in a row, a reload between them: %+v; want the local truth", c)
+	}
+}

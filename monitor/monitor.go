@@ -354,6 +354,7 @@ func (m *Monitor) Replace(cs []*checks.Check, fleet *Fleet) (dropped []*checks.C
 	// published and then undone by this reload, and missing from the new check's streaks.
 	for e, was := range retimed {
 		e.tracker.carry(was.tracker)
+		e.fleet = was.fleet // a weak round it is sitting out, with the FailOpen carried
 	}
 	// The entries made here start their staleness clock as they are published: the first runs above
 	// may have taken up to the longest changed check's timeout, and a carried check's last run is its
@@ -381,6 +382,7 @@ func (m *Monitor) Replace(cs []*checks.Check, fleet *Fleet) (dropped []*checks.C
 			// next round (which its first record below starts), rather than a 503 until then.
 			s := &e.tracker.status
 			s.FailOpen, s.FleetHeard, s.FleetFailing = true, was.FleetHeard, was.FleetFailing
+			e.fleet = byName[e.check.Name].fleet // the weak round it is sitting out too
 		}
 		m.fleetAfterRecord(e, &lines)
 	}
