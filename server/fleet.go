@@ -255,7 +255,7 @@ type Peers struct {
 	resolving chan struct{}
 
 	mu        sync.Mutex
-	resolved  map[string]lookup // dns:/// peer (Addr) → its last good answer
+	resolved  map[Peer]lookup // dns:/// peer → its last good answer (one name through two servers: two answers)
 	expires   time.Time
 	self      map[string]time.Time // addresses that answered as this process → not asked until then
 	lbWarned  bool                 // the "address reaches several pods" warning was logged
@@ -290,7 +290,7 @@ func NewPeers(opts PeersOptions) *Peers {
 	// wherever it points and count that answer as the peer's; and a Client fails a 3xx whose Location
 	// does not parse before any redirect policy is asked (unreachable, for a peer that answered).
 	return &Peers{opts: opts, transport: t, send: t, log: log, self: map[string]time.Time{},
-		resolved: map[string]lookup{}, keepStale: keepStale, resolving: make(chan struct{}, 1)}
+		resolved: map[Peer]lookup{}, keepStale: keepStale, resolving: make(chan struct{}, 1)}
 }
 
 // lookup is a dns:/// peer's last good answer.
@@ -335,11 +335,11 @@ func (p *Peers) Inherit(old *Peers) {
 	old.mu.Lock()
 	resolved, self, lastError := old.resolved, maps.Clone(old.self), old.lastError
 	old.mu.Unlock()
-	kept := map[string]lookup{}
+	kept := map[Peer]lookup{}
 	for _, peer := range p.opts.Peers {
 		if peer.DNS && slices.Contains(old.opts.Peers, peer) {
-			if l, ok := resolved[peer.Addr]; ok {
-				kept[peer.Addr] = l
+			if l, ok := resolved[peer]; ok {
+				kept[peer] = l
 			}
 		}
 	}
@@ -564,7 +564,7 @@ func (p *Peers) addresses(ctx context.Context) []string {
 		}
 	}
 	for _, peer := range p.opts.Peers {
-		for _, a := range p.resolved[peer.Addr].addrs {
+		for _, a := range p.resolved[peer].addrs {
 			add(a)
 		}
 	}
@@ -607,7 +607,7 @@ func (p *Peers) resolve(ctx context.Context) {
 		}
 	}
 	wg.Wait()
-	fresh := map[string]lookup{}
+	fresh := map[Peer]lookup{}
 	for i, peer := range p.opts.Peers {
 		if !peer.DNS {
 			continue
@@ -622,12 +622,12 @@ func (p *Peers) resolve(ctx context.Context) {
 		if err != nil {
 			p.opts.OnResult(ResolveError)
 			problem := "dns://" + peer.Server + "/" + peer.Addr + ": " + lookupProblem(err, peer.Server)
-			if l, ok := last[peer.Addr]; ok {
+			if l, ok := last[peer]; ok {
 				if l.failing.IsZero() {
 					l.failing = now
 				}
 				if now.Sub(l.failing) < keep {
-					fresh[peer.Addr] = l
+					fresh[peer] = l
 					problem += fmt.Sprintf(" (asking the %d addresses of the last answer, for at most %v)", len(l.addrs), keep)
 				}
 			}
@@ -638,7 +638,7 @@ func (p *Peers) resolve(ctx context.Context) {
 		for _, ip := range ips {
 			l.addrs = append(l.addrs, net.JoinHostPort(ip.IP.String(), port))
 		}
-		fresh[peer.Addr] = l
+		fresh[peer] = l
 	}
 	problem := strings.Join(problems, "; ")
 	p.mu.Lock()

@@ -440,6 +440,50 @@ func TestPeersDNSKeepsLastAnswer(t *testing.T) {
 	}
 }
 
+// TestPeersDNSSameNameTwoServers: one name listed through two DNS servers (dns://A/name:port and
+// dns://B/name:port, for redundancy) keeps each server's answer apart. Both were kept under the name
+// alone, so while B failed, the last answer it kept replaced A's fresh one: the pods that had left were
+// asked, and those that had come were not.
+func TestPeersDNSSameNameTwoServers(t *testing.T) {
+	peer := newPeer(t, fleetJSON("other", map[string]monitor.State{"db": monitor.Failing}))
+	_, port, _ := net.SplitHostPort(addrOf(peer.Server))
+	gone := netip.MustParseAddr("127.0.0.2") // a pod that has left: nothing listens there
+	var moved, broken atomic.Bool
+	answer := func(failing *atomic.Bool) func(string) ([]netip.Addr, dnsmessage.RCode) {
+		return func(name string) ([]netip.Addr, dnsmessage.RCode) {
+			switch {
+			case failing != nil && failing.Load():
+				return nil, dnsmessage.RCodeServerFailure
+			case name != "peers.test.":
+				return nil, dnsmessage.RCodeNameError
+			case moved.Load():
+				return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, dnsmessage.RCodeSuccess
+			}
+			return []netip.Addr{gone}, dnsmessage.RCodeSuccess
+		}
+	}
+	a := checktest.ServeDNS(t, "127.0.0.1:0", answer(nil))
+	b := checktest.ServeDNS(t, "127.0.0.1:0", answer(&broken))
+	p := NewPeers(PeersOptions{Peers: []Peer{{Addr: "peers.test:" + port, DNS: true, Server: a}, {Addr: "peers.test:" + port, DNS: true, Server: b}},
+		Sample: 10, Instance: "me", CacheFor: time.Millisecond})
+	defer p.Close()
+	ask := func() int {
+		time.Sleep(2 * time.Millisecond) // past CacheFor: every round resolves
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		answered, _ := p.Ask(ctx, "db")
+		return answered
+	}
+	if n := ask(); n != 0 {
+		t.Fatalf("Ask = %d heard; want none (the only pod named has left)", n)
+	}
+	moved.Store(true) // the pods changed: A says so, B no longer answers
+	broken.Store(true)
+	if n := ask(); n != 1 {
+		t.Fatalf("Ask = %d heard; want the pod server A names now (B's failure keeps B's last answer, not in place of A's)", n)
+	}
+}
+
 // TestPeersDNSKeepsLastAnswerLongInterval: the last answer is kept for keepStale from the first lookup
 // that failed, however old the answer: a shared check whose interval is a minute or more looks the name up
 // once per interval, so its last answer was always older than keepStale (counted from the answer) and a
