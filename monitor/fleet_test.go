@@ -464,46 +464,63 @@ func (p *scriptedPeers) Ask(ctx context.Context, _ string) (int, int) {
 // TestReplaceKeepsWeakRound: a reload that changes a check failing open, which still fails, keeps the
 // fleet's verdict, the weak round it is sitting out included: the round after the reload is the second
 // weak one in a row and closes it. The new check started with no weak round, and a reload in each weak
-// round kept a pod that had lost its peers failing open for good.
+// round kept a pod that had lost its peers failing open for good. Both ways a reload replaces a check:
+// changed (its first run made by the reload) and retimed (its predecessor's state carried over).
 func TestReplaceKeepsWeakRound(t *testing.T) {
-	peers := &scriptedPeers{asked: make(chan struct{}), answers: make(chan [2]int)}
-	fleet := &Fleet{Peers: peers, Ratio: 0.5, MinPods: 3, Timeout: 10 * time.Second}
+	addr := checktest.ClosedAddr(t) // refused
+	tcp := func(interval time.Duration) *checks.Check {
+		c, err := checks.New(config.Check{Name: "db", Type: "tcp", Critical: true, Scope: config.ScopeShared, Interval: interval,
+			Timeout: 20 * time.Millisecond, FailureThreshold: 1, SuccessThreshold: 1, Spec: config.SpecOf(map[string]any{"address": addr})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		return c
+	}
 	refused := func(context.Context) error { return errRefused }
-	m := New([]*checks.Check{checks.Func(sharedSpec("db"), refused)}, Options{Heartbeat: 20 * time.Millisecond, Fleet: fleet})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { m.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
-	round := func(answered, failing int) {
-		t.Helper()
-		select {
-		case <-peers.asked:
-		case <-time.After(5 * time.Second):
-			t.Fatal("no round")
-		}
-		peers.answers <- [2]int{answered, failing}
-	}
-	next := func() { // the round before has been applied once the next one asks
-		t.Helper()
-		select {
-		case <-peers.asked:
-		case <-time.After(5 * time.Second):
-			t.Fatal("no round")
-		}
-	}
-	round(4, 4) // opens
-	round(0, 0) // no peer heard: a weak round, still open
-	next()
-	if c := m.Snapshot().Checks[0]; !c.FailOpen {
-		t.Fatalf("after one weak round: %+v; want still failing open", c)
-	}
-	m.Replace([]*checks.Check{checks.Func(sharedSpec("db"), refused)}, fleet) // the old round is called off
-	if c := m.Snapshot().Checks[0]; !c.FailOpen {
-		t.Fatalf("right after the reload: %+v; want still failing open", c)
-	}
-	round(0, 0) // the second weak round in a row: closes
-	next()
-	if c := m.Snapshot().Checks[0]; c.FailOpen {
-		t.Fatalf("after two weak rounds in a row, a reload between them: %+v; want the local truth", c)
+	for _, tc := range []struct {
+		name        string
+		first, next *checks.Check
+	}{
+		{"changed", checks.Func(sharedSpec("db"), refused), checks.Func(sharedSpec("db"), refused)},
+		{"retimed", tcp(50 * time.Millisecond), tcp(60 * time.Millisecond)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			peers := &scriptedPeers{asked: make(chan struct{}), answers: make(chan [2]int)}
+			fleet := &Fleet{Peers: peers, Ratio: 0.5, MinPods: 3, Timeout: 10 * time.Second}
+			m := New([]*checks.Check{tc.first}, Options{Heartbeat: 20 * time.Millisecond, Fleet: fleet})
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { m.Run(ctx); close(done) }()
+			defer func() { cancel(); <-done }()
+			asked := func() {
+				t.Helper()
+				select {
+				case <-peers.asked:
+				case <-time.After(5 * time.Second):
+					t.Fatal("no round")
+				}
+			}
+			round := func(answered, failing int) {
+				t.Helper()
+				asked()
+				peers.answers <- [2]int{answered, failing}
+			}
+			round(4, 4) // opens
+			round(0, 0) // no peer heard: a weak round, still open
+			asked()     // the round before has been applied once the next one asks
+			if c := m.Snapshot().Checks[0]; !c.FailOpen {
+				t.Fatalf("after one weak round: %+v; want still failing open", c)
+			}
+			m.Replace([]*checks.Check{tc.next}, fleet) // the old round is called off
+			if c := m.Snapshot().Checks[0]; !c.FailOpen {
+				t.Fatalf("right after the reload: %+v; want still failing open", c)
+			}
+			round(0, 0) // the second weak round in a row: closes
+			asked()
+			if c := m.Snapshot().Checks[0]; c.FailOpen {
+				t.Fatalf("after two weak rounds in a row, a reload between them: %+v; want the local truth", c)
+			}
+		})
 	}
 }
