@@ -279,6 +279,37 @@ func TestLookCommand(t *testing.T) {
 	}
 }
 
+// A command found through a relative entry of PATH (PATH=node_modules/.bin:..., or . or an empty entry) is
+// run, as sh, bash and env run it: it was refused, 127, with "write ./app", which named no file for bin/app.
+func TestLookCommandRelativePathEntry(t *testing.T) {
+	t.Chdir(t.TempDir())
+	if err := os.Mkdir("bin", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join("bin", "healthgate-app"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile("healthgate-here", []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sep := string(filepath.ListSeparator)
+	for _, tc := range []struct{ path, name, want string }{
+		{"bin" + sep + os.Getenv("PATH"), "healthgate-app", filepath.Join("bin", "healthgate-app")},
+		{"." + sep + os.Getenv("PATH"), "healthgate-here", "healthgate-here"},
+		{sep + os.Getenv("PATH"), "healthgate-here", "healthgate-here"},
+	} {
+		t.Setenv("PATH", tc.path)
+		cmd, err := startup.LookCommand([]string{tc.name, "arg"})
+		if err != nil {
+			t.Errorf("PATH=%s: LookCommand(%s) = %v; want it found, as a shell finds it", tc.path, tc.name, err)
+			continue
+		}
+		if filepath.Clean(cmd.Path) != tc.want || cmd.Args[0] != tc.name {
+			t.Errorf("PATH=%s: cmd = %+v; want path %s, argv[0] %s", tc.path, cmd, tc.want, tc.name)
+		}
+	}
+}
+
 // TestExecMissingInterpreter: a script whose #! line names a program that is not there (or ends in a
 // carriage return) exists, yet execve says "no such file or directory": the error says what is missing,
 // and stays a not-found (127, as a shell's).

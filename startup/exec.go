@@ -35,6 +35,13 @@ func LookCommand(argv []string) (Command, error) {
 	}
 	name := argv[0]
 	path, err := exec.LookPath(name)
+	if errors.Is(err, exec.ErrDot) {
+		// Found through a relative entry of PATH (., an empty one, node_modules/.bin): Go's own
+		// lookup refuses it, but sh, bash and env (execvp) run it, and so does the entrypoint
+		// wrapper of a shell's command line. path is where it is (bin/app), relative to the
+		// working directory, which the exec keeps.
+		err = nil
+	}
 	switch {
 	case err == nil:
 		if problem := missingInterpreter(path); problem != "" {
@@ -48,8 +55,6 @@ func LookCommand(argv []string) (Command, error) {
 		return Command{}, fmt.Errorf("%w: %s is a directory", ErrNotExecutable, name)
 	case errors.Is(err, fs.ErrPermission):
 		return Command{}, fmt.Errorf("%w: %s: permission denied", ErrNotExecutable, name)
-	case errors.Is(err, exec.ErrDot):
-		return Command{}, fmt.Errorf("%w: %s is only in the current directory (PATH lists it relatively): write ./%s", ErrNotFound, name, name)
 	case errors.Is(err, exec.ErrNotFound) && os.Getenv("PATH") == "":
 		// env -i, or a process manager that passes no environment: the lookup had nowhere to look.
 		return Command{}, fmt.Errorf("%w: %s is not in PATH, which is empty or not set here: set PATH, or write the command's full path (/usr/bin/%s, say)", ErrNotFound, name, name)
