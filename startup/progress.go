@@ -72,7 +72,7 @@ func (p *progress) waiting(r *Result) {
 	fmt.Fprintf(p.w, "waiting for %s: %s — %s; error: %s\n", describe(r.Name, r.Type, r.Target), r.Class, termtext.Printable(r.Hint), cause(r.Err))
 }
 
-// attempt is the line of a failed attempt whose reason did not change (debug):
+// attempt is the line of a failed attempt whose reason was shown already (debug):
 // `attempt 3 for db (postgres 10.0.0.5:5432/app): refused; error: ...`.
 func (p *progress) attempt(r *Result) {
 	if !p.on(slog.LevelDebug) {

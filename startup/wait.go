@@ -41,7 +41,7 @@ type Options struct {
 	// Quiet hides progress; the final table of what was not ready is still written.
 	Quiet bool
 	// Level drops the progress below it, text lines and records alike (the zero value is info): warn
-	// keeps what is wrong, debug adds each failed attempt whose reason did not change. The final table
+	// keeps what is wrong, debug adds each failed attempt whose reason was shown already. The final table
 	// of what was not ready is an error, and always written.
 	Level slog.Level
 	// SummaryEvery is how often a summary line is written while waiting (default 10s).
@@ -74,10 +74,27 @@ type Result struct {
 	Elapsed  time.Duration
 	Since    time.Time
 
-	// shown holds the hints a progress line has shown since the class last changed: a failure whose
-	// hint alternates (a reset during the connect, then right after it) writes a line for each hint
-	// once, not one for every flip.
-	shown []string
+	// shown holds the reasons a progress line has shown that are still recent: a failure whose reason
+	// alternates (a reset during the connect, then right after it; a Service's pods, one answering 503,
+	// the other 500) writes a line for each reason once, not one for every flip. seen holds the
+	// reasons of the current summary period: at its end, a reason not seen during it is forgotten, and
+	// shown again when it comes back.
+	shown, seen []reason
+}
+
+// reason is what a progress line says of a failure: its class, and within it the hint.
+type reason struct {
+	class checks.Class
+	hint  string
+}
+
+// forget ends a summary period: the reasons shown stay shown only if they were seen during it (the
+// current one always: the attempts of a check with a long timeout can be further apart than a period).
+func (r *Result) forget() {
+	r.shown, r.seen = r.seen, nil
+	if now := (reason{r.Class, r.Hint}); r.Class != "" && !slices.Contains(r.shown, now) {
+		r.shown = append(r.shown, now)
+	}
 }
 
 // attempt is what a target's goroutine reports after each run.
@@ -148,20 +165,28 @@ func Wait(ctx context.Context, cs []*checks.Check, opts Options) ([]Result, erro
 				continue
 			}
 			class, hint := checks.ClassOf(a.err), cs[a.i].Hint(a.err)
-			// A new line when the reason changes: its class, or its hint within a class (a role
-			// that does not exist, then a database that does not exist: both auth), once per hint.
 			if class != r.Class || r.Since.IsZero() {
-				r.Class, r.Since, r.shown = class, a.start, nil
+				r.Class, r.Since = class, a.start
 			}
 			r.Err, r.Hint = a.err, hint
-			if !slices.Contains(r.shown, hint) {
-				r.shown = append(r.shown, hint)
+			// A new line when the reason changes (its class, or its hint within a class: a role that
+			// does not exist, then a database that does not exist, both auth) to one not shown
+			// recently: reasons that alternate write a line each once, not one per attempt.
+			why := reason{class, hint}
+			if !slices.Contains(r.seen, why) {
+				r.seen = append(r.seen, why)
+			}
+			if !slices.Contains(r.shown, why) {
+				r.shown = append(r.shown, why)
 				p.waiting(r)
 			} else {
 				p.attempt(r)
 			}
 		case <-ticker.C:
 			p.summary(results, time.Since(start))
+			for i := range results {
+				results[i].forget()
+			}
 		case <-done:
 			done = nil // keep receiving until every target's goroutine has ended
 			endedAt = time.Now()

@@ -309,6 +309,38 @@ func TestWaitLineWhenHintChanges(t *testing.T) {
 	}
 }
 
+// Reasons whose class alternates (a Service's pods, one answering 503, the other 500; refused, then
+// reset) write a line each once, as alternating hints do: a line for every flip was a line per attempt.
+// One that comes back after a whole summary period without it is said again.
+func TestWaitLineWhenClassAlternates(t *testing.T) {
+	var runs atomic.Int32
+	flips := []error{errRefused, errNotReady, errRefused, errNotReady, errRefused, errNotReady, errRefused, errNotReady}
+	c := checks.Func(spec("db", time.Second), scripted(&runs, flips...))
+	var out syncBuffer
+	if _, err := startup.Wait(t.Context(), []*checks.Check{c}, startup.Options{Timeout: 20 * time.Second, Progress: &out}); err != nil {
+		t.Fatalf("Wait = %v", err)
+	}
+	if n := strings.Count(out.String(), "waiting for db"); n != 2 {
+		t.Errorf("%d waiting lines for %d attempts that flip between 2 reasons; want 2:\n%s", n, len(flips)+1, out.String())
+	}
+
+	// refused, then not_ready for at least 4 × 50 ms (the backoff's floor), ten 20 ms periods, then
+	// refused again (the dependency restarted): said again.
+	runs.Store(0)
+	c = checks.Func(spec("db", time.Second), scripted(&runs, errRefused, errNotReady, errNotReady, errNotReady, errNotReady, errRefused))
+	var back syncBuffer
+	if _, err := startup.Wait(t.Context(), []*checks.Check{c}, startup.Options{Timeout: 20 * time.Second, Progress: &back, SummaryEvery: 20 * time.Millisecond}); err != nil {
+		t.Fatalf("Wait = %v", err)
+	}
+	if n := strings.Count(back.String(), "waiting for db (func in-process): refused"); n != 2 {
+		t.Errorf("%d refused lines; want 2, the second when it came back:\n%s", n, back.String())
+	}
+	// Its attempts further apart than a period: no line for each.
+	if n := strings.Count(back.String(), "waiting for db (func in-process): not_ready"); n != 1 {
+		t.Errorf("%d not_ready lines; want 1 (the reason held through every period):\n%s", n, back.String())
+	}
+}
+
 // TestWaitLevel: Options.Level drops the lines below it, text and JSON alike: warn keeps what is wrong
 // (a reason, the end), debug adds a line per failed attempt whose reason did not change.
 func TestWaitLevel(t *testing.T) {
