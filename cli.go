@@ -180,13 +180,20 @@ func flagAsValue(fs *flag.FlagSet, args []string) string {
 
 // flagSuggestion is what an unknown flag was likely meant to be: the command's nearest flag (--postgress,
 // --atempt-timeout), or, for check's --timeout (wait's, for the whole wait), the flag that bounds each
-// attempt; "" for nothing.
+// attempt, and for --json the flag that writes JSON; "" for nothing.
 func flagSuggestion(name string, fs *flag.FlagSet) string {
 	if flagName, value, ok := strings.Cut(name, ":"); ok && value != "" && fs.Lookup(flagName) != nil {
 		return " (a flag and its value are two arguments, or one with =: --" + flagName + " VALUE, --" + flagName + "=VALUE)"
 	}
 	if name == "timeout" && fs.Lookup("attempt-timeout") != nil {
 		return " (check tries each target once: --attempt-timeout bounds each attempt)"
+	}
+	// Other tools' spellings of JSON output (--json, kubectl's -o json): the flag that says it here.
+	if (strings.EqualFold(name, "json") || name == "o") && fs.Lookup("output") != nil {
+		return " (did you mean --output json?)"
+	}
+	if strings.EqualFold(name, "json") && fs.Lookup("log-format") != nil {
+		return " (did you mean --log-format json?)"
 	}
 	var names []string
 	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })

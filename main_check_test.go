@@ -257,6 +257,8 @@ func TestCheckExitCodes(t *testing.T) {
 		{name: "unknown flag", args: []string{"--bogus"}, wantCode: exitUsage, stderr: "healthgate check: unknown flag --bogus"},
 		{name: "wait's --timeout", args: []string{"--timeout", "5s"}, wantCode: exitUsage, stderr: "healthgate check: unknown flag --timeout (check tries each target once: --attempt-timeout bounds each attempt)"},
 		{name: "mistyped flag", args: []string{"--postgress", "postgres://app:hunter2@db/app"}, wantCode: exitUsage, stderr: "healthgate check: unknown flag --postgress (did you mean --postgres?)"},
+		{name: "other tools' --json", args: []string{"--json", "--tcp", down}, wantCode: exitUsage, stderr: "healthgate check: unknown flag --json (did you mean --output json?)"},
+		{name: "kubectl's -o json", args: []string{"-o", "json", "--tcp", down}, wantCode: exitUsage, stderr: "healthgate check: unknown flag -o (did you mean --output json?)"},
 		{name: "target flags, no file", args: []string{"--postgres", pg, "--tcp", down}, wantCode: exitFailed, stdout: "fail: 1 critical check failed"},
 		{name: "target flags beside a file", args: []string{"--config", cfg(false, false), "--tcp", down, "--output", "json"}, wantCode: exitFailed, stdout: `"name": "tcp"`},
 		{name: "--only narrows the file", args: []string{"--config", cfg(true, true), "--only", "db"}, wantCode: exitOK, stdout: "pass: all 1 check passed"},

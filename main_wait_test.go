@@ -421,6 +421,7 @@ func TestWaitUsageErrors(t *testing.T) {
 		{"unknown flag", []string{"--bogus"}, []string{"healthgate wait: unknown flag --bogus\nRun \"healthgate wait --help\" for its flags."}},
 		{"unknown one-dash flag", []string{"-t", "5s"}, []string{"healthgate wait: unknown flag -t\n"}},
 		{"mistyped flag", []string{"--tcp", tcp, "--atempt-timeout", "1s"}, []string{"healthgate wait: unknown flag --atempt-timeout (did you mean --attempt-timeout?)\n"}},
+		{"other tools' --json", []string{"--tcp", tcp, "--json"}, []string{"healthgate wait: unknown flag --json (did you mean --log-format json?)\n"}},
 		// The = or the blank left out: a flag named after the whole URL, which was shown with its password.
 		{"a URL glued to its flag", []string{"--postgres://app:hunter2@db/app"}, []string{"unknown flag --postgres://app:xxxxx@db/app (a flag and its value are two arguments, or one with =: --postgres VALUE, --postgres=VALUE)"}},
 		// An unset, unquoted variable: the next flag was taken as the value, and the error spoke of a bad URL
