@@ -184,7 +184,7 @@ func (p *progress) stopped(rs []Result, elapsed time.Duration, cause error) {
 	if !p.on(slog.LevelWarn) {
 		return
 	}
-	var waiting []string
+	waiting := []string{} // [] in JSON, not null, when every target was ready (stopped before the exec)
 	for _, r := range rs {
 		if !r.OK {
 			waiting = append(waiting, r.Name)

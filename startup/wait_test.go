@@ -523,6 +523,17 @@ func TestWaitJSONStopped(t *testing.T) {
 	}
 }
 
+// Stopped before the exec, every target ready: names is an empty list, as a log store that gave the field
+// a list type reads it, not null.
+func TestWaitJSONStoppedBeforeExec(t *testing.T) {
+	var out syncBuffer
+	rs := []startup.Result{{Name: "db", OK: true}}
+	startup.WriteStopped(startup.Options{Log: slog.New(slog.NewJSONHandler(&out, nil))}, rs, time.Second, errors.New("received terminated"))
+	if !strings.Contains(out.String(), `"not_ready":0,"targets":1,"names":[]}`) {
+		t.Errorf("stopped record %s; want not_ready 0 and names []", out.String())
+	}
+}
+
 // The real thing: targets behind proxies that refuse, then forward to the real Postgres and Redis.
 func TestWaitRealDependenciesComeUp(t *testing.T) {
 	pgURL, redisURL := checktest.PostgresURL(t), checktest.RedisURL(t)
