@@ -281,6 +281,7 @@ func TestLookCommand(t *testing.T) {
 
 // A command found through a relative entry of PATH (PATH=node_modules/.bin:..., or . or an empty entry) is
 // run, as sh, bash and env run it: it was refused, 127, with "write ./app", which named no file for bin/app.
+// One only in the working directory is not found, as in a shell, and the error says to write ./app.
 func TestLookCommandRelativePathEntry(t *testing.T) {
 	t.Chdir(t.TempDir())
 	if err := os.Mkdir("bin", 0o755); err != nil {
@@ -307,6 +308,14 @@ func TestLookCommandRelativePathEntry(t *testing.T) {
 		if filepath.Clean(cmd.Path) != tc.want || cmd.Args[0] != tc.name {
 			t.Errorf("PATH=%s: cmd = %+v; want path %s, argv[0] %s", tc.path, cmd, tc.want, tc.name)
 		}
+	}
+
+	// Not in PATH, as in a shell, but in the working directory (the image's WORKDIR): the error says how to
+	// name it.
+	t.Setenv("PATH", "/nonexistent")
+	_, err := startup.LookCommand([]string{"healthgate-here"})
+	if want := "healthgate-here is not in PATH; there is one in the current directory: write ./healthgate-here"; !errors.Is(err, startup.ErrNotFound) || !strings.Contains(fmt.Sprint(err), want) {
+		t.Errorf("LookCommand = %v; want a not found that says %q", err, want)
 	}
 }
 

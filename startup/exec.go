@@ -63,6 +63,10 @@ func LookCommand(argv []string) (Command, error) {
 			// As a shell and env say it (126): the file is there, and "not in PATH" sent a reader looking for it.
 			return Command{}, fmt.Errorf("%w: %s: permission denied (%s is not executable: chmod +x it)", ErrNotExecutable, name, found)
 		}
+		if info, err := os.Stat(name); err == nil && info.Mode().IsRegular() {
+			// The image's WORKDIR holds it (-- app for -- ./app): a shell does not look there either.
+			return Command{}, fmt.Errorf("%w: %s is not in PATH; there is one in the current directory: write ./%s", ErrNotFound, name, name)
+		}
 		return Command{}, fmt.Errorf("%w: %s is not in PATH", ErrNotFound, name)
 	case errors.Is(err, fs.ErrNotExist):
 		return Command{}, fmt.Errorf("%w: %s: no such file", ErrNotFound, name)
