@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/pem"
+	"fmt"
 	"io/fs"
 	"maps"
 	"net/http/httptest"
@@ -9,11 +10,15 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/healthgate/healthgate/checks"
+	"github.com/healthgate/healthgate/checks/checktest"
 	"github.com/healthgate/healthgate/config"
+	"github.com/healthgate/healthgate/startup"
 )
 
 // TestDocsCitationsStayInTheRepository: the README, docs and comments cite files the repository holds. A
@@ -419,5 +424,391 @@ func TestDocsLinksResolve(t *testing.T) {
 	})
 	if links < 50 {
 		t.Errorf("found %d relative links; the README alone has more: is the link pattern right?", links)
+	}
+}
+
+// docFiles are the pages a user reads before adopting healthgate, and the manifests they copy.
+var docFiles = []string{"README.md", "docs/design.md", "charts/healthgate/README.md", "examples/kubernetes/README.md",
+	"bench/README.md", "examples/kubernetes/configmap.yaml", "examples/kubernetes/deployment-wait.yaml",
+	"examples/kubernetes/deployment-sidecar.yaml", "examples/kubernetes/migrations.yaml",
+	"charts/healthgate/values.yaml", "charts/healthgate/templates/NOTES.txt"}
+
+// TestDocsCommandFlags: every flag a healthgate command line of the docs gives (`healthgate wait --only
+// db`, a code span `serve --validate`, a container's `args: ["wait", "--config", ...]`) is a flag of that
+// command, as its --help lists them; and every flag of `go -C bench run .` is one of the harness's, its
+// -only steps the harness's own. A flag renamed or dropped, and the docs left behind, fails here.
+func TestDocsCommandFlags(t *testing.T) {
+	flags := map[string]map[string]bool{}
+	usage := map[string][]string{} // a flag's usage texts, one per command that has it
+	for _, cmd := range []string{"serve", "wait", "check"} {
+		code, stdout, _ := runMain(t, noEnv, cmd, "--help")
+		if code != exitOK {
+			t.Fatalf("healthgate %s --help: exit %d", cmd, code)
+		}
+		flags[cmd] = map[string]bool{"help": true}
+		for _, m := range regexp.MustCompile(`(?m)^  --([a-z][a-z0-9-]*).*\n\s+(.*)$`).FindAllStringSubmatch(stdout, -1) {
+			flags[cmd][m[1]] = true
+			usage[m[1]] = append(usage[m[1]], m[2])
+		}
+	}
+	// The flags of other programs the docs name in a code span of their own: MySQL's server options
+	// (what its 1290 error names) and kubectl's.
+	others := []string{"read-only", "super-read-only", "secure-file-priv", "skip-grant-tables", "warnings-as-errors", "api-versions"}
+	spanRE := regexp.MustCompile("`--([a-z][a-z0-9-]*)[^`]*`( \\(default `?([^`;),]+))?")
+	bench, err := os.ReadFile("bench/main.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	benchFlags := map[string]bool{}
+	for _, m := range regexp.MustCompile(`fs\.\w+\("([a-z0-9]+)"`).FindAllSubmatch(bench, -1) {
+		benchFlags[string(m[1])] = true
+	}
+	steps := map[string]bool{}
+	if m := regexp.MustCompile(`"run only these steps, comma-separated: ([a-z0-9, ]+)"`).FindSubmatch(bench); m == nil {
+		t.Error("bench/main.go: no -only usage listing the steps: is the pattern still right?")
+	} else {
+		for s := range strings.SplitSeq(string(m[1]), ", ") {
+			steps[s] = true
+		}
+	}
+
+	// A command line runs to the end of its code span, table cell, line or comment, or to what ends the
+	// command's own arguments (wait's `--` before the command it runs, a shell's & ; |).
+	end := func(s string) string {
+		for _, stop := range []string{" -- ", " --\n", "&", ";"} {
+			if i := strings.Index(s, stop); i >= 0 {
+				s = s[:i]
+			}
+		}
+		return s
+	}
+	lines := []*regexp.Regexp{
+		regexp.MustCompile("\\bhealthgate (serve|wait|check)\\b([^`|#\\n]*)"),
+		regexp.MustCompile("`(serve|wait|check)( --[^`]*)`"),
+		regexp.MustCompile(`args: *\[ *"(serve|wait|check)"([^\]]*)\]`),
+		regexp.MustCompile(`(?m)args:\n +- (serve|wait|check)\n((?: +- .*\n)*)`),
+	}
+	flagRE := regexp.MustCompile(`(?:^|[\s\["])--?([a-z][a-z0-9-]*)`)
+	benchRE := regexp.MustCompile("go -C bench run \\.([^`|#\\n]*)")
+	onlyRE := regexp.MustCompile(`-only ([a-z0-9,]+)`)
+	seen := 0
+	for _, file := range docFiles {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := string(data)
+		// A flag in a code span of its own (`--only NAME`), wherever it stands: some command's flag, its
+		// default (`--timeout` (default `5m`)) the one its usage gives.
+		for _, m := range spanRE.FindAllStringSubmatchIndex(text, -1) {
+			name := text[m[2]:m[3]]
+			if strings.HasPrefix(file, "bench/") && benchFlags[name] {
+				continue // the harness's own (`--quick`)
+			}
+			if _, ok := usage[name]; !ok && name != "help" && !slices.Contains(others, name) {
+				t.Errorf("%s:%d: --%s: no healthgate command has this flag (nor is it one of %v, other programs' flags)", file, lineAt(text, m[0]), name, others)
+				continue
+			}
+			seen++
+			if m[6] >= 0 {
+				def := text[m[6]:m[7]]
+				if !slices.ContainsFunc(usage[name], func(u string) bool { return strings.Contains(u, "default "+def) }) {
+					t.Errorf("%s:%d: --%s (default %s): its --help says %q", file, lineAt(text, m[0]), name, def, usage[name])
+				}
+			}
+		}
+		for _, re := range lines {
+			for _, m := range re.FindAllStringSubmatchIndex(text, -1) {
+				cmd, rest := text[m[2]:m[3]], end(text[m[4]:m[5]])
+				for _, f := range flagRE.FindAllStringSubmatch(rest, -1) {
+					seen++
+					if !flags[cmd][f[1]] {
+						t.Errorf("%s:%d: healthgate %s --%s: %s has no such flag (%s)", file, lineAt(text, m[0]), cmd, f[1], cmd,
+							strings.Join(slices.Sorted(maps.Keys(flags[cmd])), ", "))
+					}
+				}
+			}
+		}
+		for _, m := range benchRE.FindAllStringSubmatchIndex(text, -1) {
+			rest := end(text[m[2]:m[3]])
+			for _, f := range flagRE.FindAllStringSubmatch(rest, -1) {
+				seen++
+				if !benchFlags[f[1]] {
+					t.Errorf("%s:%d: go -C bench run . -%s: the harness has no such flag", file, lineAt(text, m[0]), f[1])
+				}
+			}
+			for _, o := range onlyRE.FindAllStringSubmatch(rest, -1) {
+				for s := range strings.SplitSeq(o[1], ",") {
+					if !steps[s] {
+						t.Errorf("%s:%d: go -C bench run . -only %s: the harness has no step %s", file, lineAt(text, m[0]), o[1], s)
+					}
+				}
+			}
+		}
+	}
+	if seen < 50 {
+		t.Errorf("found only %d flags in the docs' command lines: are the patterns still right?", seen)
+	}
+}
+
+// TestDocsMetrics: every healthgate_* metric the docs name is one a real serve exposes, with the labels they
+// give it (`healthgate_check_up{check,type,critical}` names all of them; `{critical="true"}` some), and the
+// metric lists of the README's Metrics section and of docs/design.md §3 name every healthgate_* metric it
+// exposes. The serve has a fleet and a shared check, so the fleet's metrics are there too.
+func TestDocsMetrics(t *testing.T) {
+	p := startServe(t, "server: {listen: \"127.0.0.1:0\"}\nfleet: {peers: [\"127.0.0.1:9\"], min_pods: 2}\n"+
+		"checks:\n  - {name: db, type: tcp, address: \""+listening(t)+"\", scope: shared}\n", noEnv)
+	var body string
+	if _, ok := checktest.Poll(10*time.Second, 10*time.Millisecond, func() bool {
+		body = p.probe(t, "/metrics").body
+		return strings.Contains(body, "healthgate_check_duration_seconds_bucket{") // db's first run observed
+	}); !ok {
+		t.Fatalf("/metrics has no duration histogram after 10s:\n%s", body)
+	}
+	labels := map[string]map[string]bool{} // metric → its label names
+	for _, m := range regexp.MustCompile(`(?m)^# TYPE (healthgate_\w+) `).FindAllStringSubmatch(body, -1) {
+		labels[m[1]] = map[string]bool{}
+	}
+	for _, m := range regexp.MustCompile(`(?m)^(healthgate_\w+)\{(.*)\} `).FindAllStringSubmatch(body, -1) {
+		name := m[1]
+		if _, ok := labels[name]; !ok { // a histogram's series
+			name = strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_sum"), "_count")
+		}
+		for _, l := range regexp.MustCompile(`(\w+)="`).FindAllStringSubmatch(m[2], -1) {
+			if l[1] != "le" {
+				labels[name][l[1]] = true
+			}
+		}
+	}
+	if len(labels) < 10 {
+		t.Fatalf("/metrics: only %d healthgate metrics (%v): is the pattern still right?", len(labels), slices.Sorted(maps.Keys(labels)))
+	}
+
+	// check judges the metrics text names: each exists, with the labels named; in a list of every metric
+	// (exact), a mention of bare label names ({check,type}) names all of them.
+	mention := regexp.MustCompile(`healthgate_\w+(?:\{([^}\n]*)\})?`)
+	check := func(file, text string, first int, exact bool) { // first: text's first line in file
+
+		for _, m := range mention.FindAllStringSubmatchIndex(text, -1) {
+			name := text[m[0]:m[1]]
+			name, _, _ = strings.Cut(name, "{")
+			at := fmt.Sprintf("%s:%d", file, first-1+lineAt(text, m[0]))
+			have, ok := labels[name]
+			if !ok {
+				t.Errorf("%s: %s: serve exposes no such metric", at, name)
+				continue
+			}
+			if m[2] < 0 {
+				continue
+			}
+			var named []string
+			signature := true // {check,type}, not {critical="true"}
+			for l := range strings.SplitSeq(text[m[2]:m[3]], ",") {
+				n, _, sel := strings.Cut(l, "=")
+				signature = signature && !sel
+				named = append(named, strings.TrimSpace(n))
+			}
+			for _, n := range named {
+				if !have[n] {
+					t.Errorf("%s: %s{%s}: it has no label %s (it has %v)", at, name, text[m[2]:m[3]], n, slices.Sorted(maps.Keys(have)))
+				}
+			}
+			if exact && signature && len(named) != len(have) {
+				t.Errorf("%s: %s{%s}: its labels are %v", at, name, text[m[2]:m[3]], slices.Sorted(maps.Keys(have)))
+			}
+		}
+	}
+	for _, file := range docFiles {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(file, string(data), 1, false)
+	}
+
+	// The two lists of every metric: the README's Metrics section, and /metrics in docs/design.md §3.
+	for _, list := range []struct{ file, start, end string }{
+		{"README.md", "\n## Metrics\n", "\n## "},
+		{"docs/design.md", "\n## 3. ", "\n## "},
+	} {
+		data, err := os.ReadFile(list.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before, section, found := strings.Cut(string(data), list.start)
+		if !found {
+			t.Errorf("%s: no section %q", list.file, strings.TrimSpace(list.start))
+			continue
+		}
+		section, _, _ = strings.Cut(section, list.end)
+		check(list.file, section, lineAt(before, len(before))+2, true)
+		for _, name := range slices.Sorted(maps.Keys(labels)) {
+			if !regexp.MustCompile(`\b` + name + `\b`).MatchString(section) {
+				t.Errorf("%s, section %q, does not name %s, which serve exposes", list.file, strings.TrimSpace(list.start), name)
+			}
+		}
+	}
+}
+
+// TestDocsReasonClasses: the class tables of the README ("Reason classes") and of docs/design.md §4 have
+// one row per class of checks.Classes, in its order; and the retry policy tables of the README and of §7
+// name each class once (the rest as "anything else") with the delays startup.Backoff gives it.
+func TestDocsReasonClasses(t *testing.T) {
+	// table returns the rows of the Markdown table of file whose header row starts with header.
+	table := func(file, header string) []string {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, rest, found := strings.Cut(string(data), "\n"+header)
+		if !found {
+			t.Fatalf("%s: no table with the header %q", file, header)
+		}
+		var rows []string
+		for i, l := range strings.Split(rest, "\n")[1:] {
+			if !strings.HasPrefix(l, "|") {
+				break
+			}
+			if i > 0 { // the |---| line
+				rows = append(rows, l)
+			}
+		}
+		return rows
+	}
+	classCell := regexp.MustCompile("^\\| `([a-z_]+)` \\|")
+	for _, tc := range []struct{ file, header string }{
+		{"README.md", "| class | meaning | hint |"},
+		{"docs/design.md", "| class | meaning | where it comes from |"},
+	} {
+		var got []checks.Class
+		for _, r := range table(tc.file, tc.header) {
+			if m := classCell.FindStringSubmatch(r); m != nil {
+				got = append(got, checks.Class(m[1]))
+			}
+		}
+		if !slices.Equal(got, checks.Classes) {
+			t.Errorf("%s, the reason classes table: %v; checks.Classes is %v", tc.file, got, checks.Classes)
+		}
+	}
+
+	word := regexp.MustCompile("`([a-z_]+)`")
+	for _, file := range []string{"README.md", "docs/design.md"} {
+		named := map[checks.Class]bool{}
+		var rest string // the row of "anything else"
+		for _, r := range table(file, "| last failure | next attempt after | why |") {
+			cells := strings.Split(r, "|")
+			if len(cells) < 4 {
+				t.Fatalf("%s: retry policy row %q", file, r)
+			}
+			who, after := strings.TrimSpace(cells[1]), strings.TrimSpace(cells[2])
+			var classes []checks.Class
+			for _, m := range word.FindAllStringSubmatch(who, -1) {
+				c := checks.Class(m[1])
+				if !slices.Contains(checks.Classes, c) {
+					t.Errorf("%s, retry policy: %s is no reason class", file, c)
+				}
+				if named[c] {
+					t.Errorf("%s, retry policy: %s in two rows", file, c)
+				}
+				named[c] = true
+				classes = append(classes, c)
+			}
+			if strings.Contains(who, "anything else") {
+				rest = after
+				continue
+			}
+			judgeRetry(t, file, classes, after)
+		}
+		var others []checks.Class
+		for _, c := range checks.Classes {
+			if !named[c] {
+				others = append(others, c)
+			}
+		}
+		if rest == "" {
+			t.Errorf("%s, retry policy: no row for anything else (%v)", file, others)
+			continue
+		}
+		judgeRetry(t, file, others, rest)
+	}
+}
+
+// The delays a retry policy row gives: a range (`25–50 ms`), for dns the misses after which it slows
+// (`for the first 20 misses ...; then 0.5–1 s`), or a curve (`exponential from 100 ms, ... cap 3 s`).
+var (
+	retrySpan  = regexp.MustCompile(`^(\d+)–(\d+) ms`)
+	retrySlow  = regexp.MustCompile(`(?:first|for) (\d+) (?:consecutive )?misses.*then ([\d.]+)–([\d.]+) s`)
+	retryCurve = regexp.MustCompile(`exponential from (\d+) ms.*cap(?:ped at)? (\d+) s`)
+)
+
+// judgeRetry holds startup.Backoff for classes to what a row of a retry policy table says (after).
+func judgeRetry(t *testing.T, file string, classes []checks.Class, after string) {
+	ms := func(s string) time.Duration {
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return time.Duration(f * float64(time.Millisecond))
+	}
+	const top = 0.999999 // u just under 1: the delay just under its bound
+	for _, c := range classes {
+		switch m, s, k := retrySpan.FindStringSubmatch(after), retrySlow.FindStringSubmatch(after), retryCurve.FindStringSubmatch(after); {
+		case m != nil:
+			lo, hi := ms(m[1]), ms(m[2])
+			if got := startup.Backoff(c, 1, 0); got != lo {
+				t.Errorf("%s, retry policy, %s: at least %s; Backoff gives %s", file, c, lo, got)
+			}
+			if got := startup.Backoff(c, 1, top); got >= hi || got < hi-time.Millisecond {
+				t.Errorf("%s, retry policy, %s: up to %s; Backoff gives %s", file, c, hi, got)
+			}
+			if s != nil {
+				n, _ := strconv.Atoi(s[1])
+				lo, hi := ms(s[2])*1000, ms(s[3])*1000
+				if got := startup.Backoff(c, n, 0); got != ms(m[1]) {
+					t.Errorf("%s, retry policy, %s: %s for %d misses; Backoff gives %s after the %dth", file, c, m[0], n, got, n)
+				}
+				if got, gotHi := startup.Backoff(c, n+1, 0), startup.Backoff(c, n+1, top); got != lo || gotHi >= hi || gotHi < hi-time.Millisecond {
+					t.Errorf("%s, retry policy, %s: then %s–%s; Backoff gives %s–%s", file, c, lo, hi, got, gotHi)
+				}
+			}
+		case k != nil:
+			base, ceiling := ms(k[1]), ms(k[2])*1000
+			if got := startup.Backoff(c, 1, top); got > base || got < base-time.Millisecond {
+				t.Errorf("%s, retry policy, %s: exponential from %s; Backoff's first step is %s", file, c, base, got)
+			}
+			if got := startup.Backoff(c, 100, top); got > ceiling || got < ceiling-time.Millisecond {
+				t.Errorf("%s, retry policy, %s: capped at %s; Backoff's last step is %s", file, c, ceiling, got)
+			}
+		default:
+			t.Errorf("%s, retry policy, %s: %q says no delay this test reads", file, c, after)
+		}
+	}
+}
+
+// TestDocsExampleConfigs: the configurations the docs give whole load as `serve --validate` loads them
+// (server and fleet sections included): examples/local.yaml, the Quick start's, and the README's fleet
+// example, with their variables unset or set as the text says.
+func TestDocsExampleConfigs(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, fleet, _ := strings.Cut(string(readme), "\n## Shared dependencies: failing open\n")
+	_, fleet, _ = strings.Cut(fleet, "```yaml\n")
+	fleet, _, _ = strings.Cut(fleet, "```")
+	if !strings.Contains(fleet, "fleet:") {
+		t.Fatalf("README.md, Shared dependencies: no fleet example found:\n%s", fleet)
+	}
+	for _, tc := range []struct {
+		name, path string
+		env        map[string]string
+	}{
+		{"examples/local.yaml", "examples/local.yaml", noEnv},
+		{"README.md (Shared dependencies)", writeConfig(t, fleet), map[string]string{"DATABASE_URL": "postgres://app@db:5432/app"}},
+	} {
+		code, stdout, stderr := runMain(t, tc.env, "serve", "--config", tc.path, "--validate")
+		if code != exitOK || !strings.Contains(stdout+stderr, "configuration OK") {
+			t.Errorf("%s: serve --validate: exit %d:\n%s%s", tc.name, code, stdout, stderr)
+		}
 	}
 }
