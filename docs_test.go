@@ -812,3 +812,73 @@ func TestDocsExampleConfigs(t *testing.T) {
 		}
 	}
 }
+
+// TestDocsDefaults: the defaults docs/design.md tabulates (a check's timing, §2; the server's, §3) and the
+// fleet defaults the chart's README gives are the configuration's own (config.Default*).
+func TestDocsDefaults(t *testing.T) {
+	design, err := os.ReadFile("docs/design.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		header string
+		col    int // the default's column
+		want   map[string]string
+	}{
+		{"| field | meaning | default |", 3, map[string]string{
+			"interval": config.DefaultInterval.String(), "timeout": config.DefaultTimeout.String(),
+			"failure_threshold": strconv.Itoa(config.DefaultFailureThreshold), "success_threshold": strconv.Itoa(config.DefaultSuccessThreshold),
+			"critical": "true",
+		}},
+		{"| field | default | note |", 2, map[string]string{
+			"listen": config.DefaultListen, "grpc_listen": "empty", "shutdown_delay": config.DefaultShutdownDelay.String(),
+			"shutdown_timeout": config.DefaultShutdownTimeout.String(), "details": config.DetailsNever, "details_token": "none",
+		}},
+	} {
+		_, rest, found := strings.Cut(string(design), "\n"+tc.header+"\n")
+		if !found {
+			t.Errorf("docs/design.md: no table %q", tc.header)
+			continue
+		}
+		seen := map[string]bool{}
+		for _, row := range strings.Split(rest, "\n")[1:] {
+			cells := strings.Split(row, "|")
+			if len(cells) <= tc.col+1 {
+				break
+			}
+			field := strings.Trim(strings.TrimSpace(cells[1]), "`")
+			got := strings.Trim(strings.TrimSpace(cells[tc.col]), "`")
+			want, ok := tc.want[field]
+			if !ok {
+				t.Errorf("docs/design.md, table %q: a row for %s, which this test does not know", tc.header, field)
+				continue
+			}
+			seen[field] = true
+			if !strings.HasPrefix(got, want) {
+				t.Errorf("docs/design.md, table %q: %s defaults to %q; the configuration's default is %s", tc.header, field, got, want)
+			}
+		}
+		for field := range tc.want {
+			if !seen[field] {
+				t.Errorf("docs/design.md, table %q: no row for %s", tc.header, field)
+			}
+		}
+	}
+
+	chart, err := os.ReadFile("charts/healthgate/README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{strconv.FormatFloat(config.DefaultFailOpenRatio, 'g', -1, 64), strconv.Itoa(config.DefaultMinPods),
+		strconv.Itoa(config.DefaultSample), config.DefaultFleetTimeout.String()}
+	lists := regexp.MustCompile("healthgate's (?:defaults: )?`([^`]+)`(?:,| /) `([^`]+)`(?:,| /) `([^`]+)`(?:,| /) `([^`]+)`").
+		FindAllStringSubmatch(strings.Join(strings.Fields(string(chart)), " "), -1)
+	if len(lists) < 2 {
+		t.Errorf("charts/healthgate/README.md: %d lists of healthgate's fleet defaults; want 2 (Fleet, Values): is the pattern still right?", len(lists))
+	}
+	for _, l := range lists {
+		if !slices.Equal(l[1:], want) {
+			t.Errorf("charts/healthgate/README.md: healthgate's fleet defaults %q; the configuration's are %q (fail_open_ratio, min_pods, sample, timeout)", l[1:], want)
+		}
+	}
+}
