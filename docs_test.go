@@ -375,8 +375,9 @@ func TestDocsChartChecksExamples(t *testing.T) {
 }
 
 // TestDocsLinksResolve: every relative link in the repository's Markdown reaches a file the repository
-// holds, and a link's #fragment a heading of the page it points at (the page itself for a bare #fragment):
-// a heading renamed, and the links to it left behind, fails here.
+// holds (not one beside it, which a checkout on the machine that wrote it may find: ../../../other/x from
+// examples/kubernetes), and a link's #fragment a heading of the page it points at (the page itself for a
+// bare #fragment): a heading renamed, and the links to it left behind, fails here.
 func TestDocsLinksResolve(t *testing.T) {
 	linkRE := regexp.MustCompile(`\]\(([^)\s]+)\)`)
 	headingRE := regexp.MustCompile(`(?m)^#{1,6} +(.+?) *$`)
@@ -408,6 +409,10 @@ func TestDocsLinksResolve(t *testing.T) {
 			dest := path
 			if file != "" {
 				dest = filepath.Join(filepath.Dir(path), file)
+				if dest == ".." || strings.HasPrefix(dest, "../") {
+					t.Errorf("%s:%d links to %s, outside the repository", path, line, target)
+					continue
+				}
 				if _, err := os.Stat(dest); err != nil {
 					t.Errorf("%s:%d links to %s, which the repository does not hold", path, line, target)
 					continue
