@@ -887,3 +887,38 @@ func TestDocsDefaults(t *testing.T) {
 		}
 	}
 }
+
+// TestDocsCitedTestsExist: every test and benchmark the docs name as their evidence (TestProbeDoesNoWork,
+// `-bench ConnState`) is one of the repository's (any module, any build tag): a test renamed or removed,
+// and the docs still pointing at it, fails here.
+func TestDocsCitedTestsExist(t *testing.T) {
+	funcs := map[string]bool{}
+	decl := regexp.MustCompile(`(?m)^func ((?:Test|Benchmark)\w+)\(`)
+	eachFile(t, ".", func(path string) bool { return strings.HasSuffix(path, "_test.go") }, func(_, text string) {
+		for _, m := range decl.FindAllStringSubmatch(text, -1) {
+			funcs[m[1]] = true
+		}
+	})
+	cited := regexp.MustCompile(`\b(?:Test|Benchmark)[A-Z]\w*|-bench '?\^?([A-Z]\w*)`)
+	seen := 0
+	for _, file := range docFiles {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := string(data)
+		for _, m := range cited.FindAllStringSubmatchIndex(text, -1) {
+			name := text[m[0]:m[1]]
+			if m[2] >= 0 {
+				name = "Benchmark" + text[m[2]:m[3]]
+			}
+			seen++
+			if !funcs[name] {
+				t.Errorf("%s:%d names %s, which no _test.go of the repository declares", file, lineAt(text, m[0]), name)
+			}
+		}
+	}
+	if seen < 5 {
+		t.Errorf("found only %d tests named in the docs: is the pattern still right?", seen)
+	}
+}
