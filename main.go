@@ -74,6 +74,14 @@ func notifySignals(sigs chan<- os.Signal, args []string) {
 		}
 		signal.Notify(sigs, s)
 	}
+	// SIGPIPE is caught, and dropped, so that a write to a stdout or stderr whose reader has gone fails
+	// with EPIPE, as a stalled one's is dropped (logWriter), instead of Go's default for fd 1 and 2, which
+	// is to die of SIGPIPE (141): wait, whose log pipe was closed, exited at its first progress line without
+	// running its command; check without a verdict; serve stopped serving. Not when the process was started
+	// with it ignored, which execve keeps for the command after `wait --` (caught, it is reset to the default).
+	if !signal.Ignored(syscall.SIGPIPE) {
+		signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+	}
 }
 
 // stopRelay ends the relay of signals to run's channel that notifySignals started, and gives each signal back

@@ -45,6 +45,19 @@ func stalledPipe(t *testing.T) (r, w *os.File) {
 	return r, w
 }
 
+// brokenPipe returns the write end of a pipe whose read end is closed, as the stderr of `healthgate wait ...
+// 2>&1 | tool` once tool has exited: every write to it fails (EPIPE). It closes when the test ends.
+func brokenPipe(t *testing.T) *os.File {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = r.Close()
+	t.Cleanup(func() { _ = w.Close() })
+	return w
+}
+
 // stalledRun is one run of the healthgate binary with its stderr, or its stdout, a stalled pipe.
 type stalledRun struct {
 	name    string
@@ -55,6 +68,7 @@ type stalledRun struct {
 	stdout  string        // wanted on stdout, when it is not stalled
 	stderr  string        // wanted on stderr, when it is not stalled
 	signal  syscall.Signal
+	broken  bool // the stalled stream is a pipe whose reader has gone (brokenPipe), not a full one
 }
 
 // run starts the binary and returns its exit code, how long it ran, and what it wrote on the stream that is
@@ -67,11 +81,15 @@ func (s stalledRun) run(t *testing.T) (code int, took time.Duration, stdout, std
 	var out, errOut syncBuffer
 	cmd := exec.CommandContext(ctx, bin, s.args...)
 	cmd.Stdout, cmd.Stderr = &out, &errOut
+	pipe := func() *os.File { _, w := stalledPipe(t); return w }
+	if s.broken {
+		pipe = func() *os.File { return brokenPipe(t) }
+	}
 	if s.stalled != "stdout" {
-		_, cmd.Stderr = stalledPipe(t)
+		cmd.Stderr = pipe()
 	}
 	if s.stalled != "stderr" {
-		_, cmd.Stdout = stalledPipe(t)
+		cmd.Stdout = pipe()
 	}
 	began := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -194,6 +212,24 @@ func TestCheckOutputStalled(t *testing.T) {
 			stderr: "unknown flag --bogus"},
 		{name: "usage error, stderr stalled", stalled: "stderr", args: []string{"check", "--bogus"}, code: exitUsage, within: 3 * time.Second},
 		{name: "fail, both stalled", stalled: "stdout and stderr", args: []string{"check", "--tcp", closed}, code: exitFailed, within: 5 * time.Second},
+	})
+}
+
+// TestOutputBrokenPipe: an output whose reader has gone (`healthgate wait ... 2>&1 | logger` after logger
+// exited; `healthgate check | head -1`) fails its writes and stops nothing, as a stalled one: wait still
+// waits and runs its command, check still exits with what it could not write said as on any write error.
+// Go's default for a write to a broken stdout or stderr is to die of SIGPIPE: wait exited 141 at its first
+// progress line, without running its command, and check 141 with no verdict.
+func TestOutputBrokenPipe(t *testing.T) {
+	t.Parallel() // each case waits on a real process
+	pg, closed := checktest.PostgresURL(t), checktest.ClosedAddr(t)
+	checkStalled(t, []stalledRun{
+		{name: "wait, then the command", stalled: "stderr", broken: true, args: []string{"wait", "--log-level", "debug", "--postgres", pg, "--", "/bin/echo", "the command ran"},
+			code: exitOK, within: 4 * time.Second, stdout: "the command ran"},
+		{name: "wait, timeout", stalled: "stderr", broken: true, args: []string{"wait", "--tcp", closed, "--timeout", "1s"}, code: exitTimeout, within: 4 * time.Second},
+		{name: "check, pass", stalled: "stdout", broken: true, args: []string{"check", "--postgres", pg}, code: exitFailed, within: 4 * time.Second,
+			stderr: "(the checks' verdict: pass)"},
+		{name: "check, both", stalled: "stdout and stderr", broken: true, args: []string{"check", "--tcp", closed}, code: exitFailed, within: 4 * time.Second},
 	})
 }
 
