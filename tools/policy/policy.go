@@ -536,7 +536,11 @@ func (c *checker) podSecurity(o Object, spec *corev1.PodSpec) {
 		// Containers of a pod share one network namespace: two of them on one port cannot both listen.
 		if isSidecar(ct) || slices.ContainsFunc(spec.Containers, func(x corev1.Container) bool { return x.Name == ct.Name }) {
 			for _, p := range ct.Ports {
-				key := fmt.Sprintf("%d/%s", p.ContainerPort, p.Protocol)
+				proto := p.Protocol
+				if proto == "" {
+					proto = corev1.ProtocolTCP // the API server's default: 8081 and 8081/TCP are one port
+				}
+				key := fmt.Sprintf("%d/%s", p.ContainerPort, proto)
 				if other, dup := ports[key]; dup {
 					c.add(o, RulePorts, "%s: port %s is also declared by container %q (one network namespace per pod)", who, key, other)
 				}

@@ -344,6 +344,7 @@ spec:
 		{name: "app probes the sidecar by number", appPort: "8080", probePort: "8081"},
 		{name: "named port of another container", appPort: "8080", probePort: "healthgate", want: "named ports resolve per container"},
 		{name: "same port twice", appPort: "8081", probePort: "8081", want: "one network namespace"},
+		{name: "same port twice, one with its protocol written", appPort: "8081, protocol: TCP", probePort: "8081", want: "one network namespace"},
 		{name: "same port name twice", appPort: "8080", probePort: "8081", appPortName: "http", want: `port name "http" is also used`},
 		{name: "port nobody listens on", appPort: "8080", probePort: "9999", want: "not a container port"},
 	}
