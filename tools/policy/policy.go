@@ -222,6 +222,9 @@ func (c *checker) service(o Object, s *corev1.Service) {
 		return
 	}
 	for _, p := range s.Spec.Ports {
+		if p.TargetPort.IntValue() == 0 && p.TargetPort.StrVal == "" {
+			p.TargetPort = intstr.FromInt32(p.Port) // omitted: the API server defaults it to port
+		}
 		for _, w := range matched {
 			if !podHasPort(w.spec, p.TargetPort, p.Protocol) {
 				c.add(o, RuleService, "port %q: targetPort %s is not a container port of %s", p.Name, p.TargetPort.String(), w.obj)

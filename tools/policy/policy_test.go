@@ -257,6 +257,13 @@ func TestFindings(t *testing.T) {
 	}
 }
 
+// TestServiceTargetPortOmitted: a Service port without targetPort targets its own port number (the API
+// server's default), which a container may declare.
+func TestServiceTargetPortOmitted(t *testing.T) {
+	expectFinding(t, strings.Replace(good, "port: 8080, targetPort: http}", "port: 8080}", 1), "", "")
+	expectFinding(t, strings.Replace(good, "port: 8080, targetPort: http}", "port: 8081}", 1), RuleService, "targetPort 8081 is not a container port")
+}
+
 func TestGRPCProbes(t *testing.T) {
 	base := strings.NewReplacer(
 		`server: {listen: ":8080",`, `server: {grpc_listen: ":9090", listen: ":8080",`,
@@ -293,6 +300,8 @@ func TestGRPCServiceAppProtocol(t *testing.T) {
 		{name: "by number", port: "{name: grpc, port: 9090, targetPort: 9090, appProtocol: kubernetes.io/h2c}"},
 		{name: "grpc is not standard", port: "{name: grpc, port: 9090, targetPort: grpc, appProtocol: grpc}", want: "appProtocol grpc, want kubernetes.io/h2c"},
 		{name: "none", port: "{name: health, port: 9090, targetPort: 9090}", want: "appProtocol <none>"},
+		{name: "targetPort omitted", port: "{name: grpc, port: 9090, appProtocol: kubernetes.io/h2c}"},
+		{name: "targetPort omitted, none", port: "{name: health, port: 9090}", want: "appProtocol <none>"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
