@@ -219,7 +219,7 @@ func walk(v any, at string, f func(path, key, val string)) {
 	case map[string]any:
 		for k, x := range t {
 			p := at + "." + k
-			if s, ok := x.(string); ok {
+			if s, ok := scalarText(x); ok {
 				f(p, k, s)
 				continue
 			}
@@ -228,11 +228,23 @@ func walk(v any, at string, f func(path, key, val string)) {
 	case []any:
 		for i, x := range t {
 			p := fmt.Sprintf("%s[%d]", at, i)
-			if s, ok := x.(string); ok {
+			if s, ok := scalarText(x); ok {
 				f(p, "", s)
 				continue
 			}
 			walk(x, p, f)
 		}
 	}
+}
+
+// scalarText: a string, or a number as text. An unquoted number is a secret as much as a quoted one
+// (password: 12345678): healthgate reads it into its string field as written.
+func scalarText(x any) (string, bool) {
+	switch v := x.(type) {
+	case string:
+		return v, true
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64), true
+	}
+	return "", false
 }
