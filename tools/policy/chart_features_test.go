@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"maps"
 	"os"
 	"os/exec"
@@ -512,39 +513,45 @@ func TestChartCommonLabelsEveryObject(t *testing.T) {
 	}
 }
 
-// TestChartReleaseNameWithDot: Helm accepts a release name with dots (my.app), but a Service's name is a DNS
-// label: the chart's Services were refused by the API server, after the ServiceAccount and ConfigMap were
-// created. The chart now refuses such a name itself and names the fix (fullnameOverride); the objects of
-// shape B (a ConfigMap, whose name may hold dots) and a release with fullnameOverride still render.
+// TestChartReleaseNameWithDot: Helm accepts a release name with dots (my.app), or one that starts with a
+// digit (1app), but a Service's name is a DNS label, starting with a letter before Kubernetes 1.35: the
+// chart's Services were refused by the API server, after the ServiceAccount and ConfigMap were created.
+// The chart now refuses such a name itself and names the fix (fullnameOverride); the objects of shape B (a
+// ConfigMap, whose name may hold dots) and a release with fullnameOverride still render.
 func TestChartReleaseNameWithDot(t *testing.T) {
 	helm := helmBinary(t)
-	out, err := exec.Command(helm, "template", "my.app", chartDir).CombinedOutput()
-	if err == nil || !strings.Contains(string(out), `"my.app-healthgate" (from the release name) holds a dot`) ||
-		!strings.Contains(string(out), `fullnameOverride, say "my-app-healthgate"`) {
-		t.Errorf("helm template my.app: %v, want the release name refused, fullnameOverride named:\n%s", err, lastLines(out))
-	}
-	for _, set := range [][]string{{"fullnameOverride=my-app-healthgate"}, {"deployment.enabled=false"}} {
-		args := []string{"template", "my.app", chartDir}
-		for _, s := range set {
-			args = append(args, "--set", s)
+	for _, tc := range []struct{ release, want, override string }{
+		{"my.app", `"my.app-healthgate" (from the release name) holds a dot`, "my-app-healthgate"},
+		{"1app", `"1app-healthgate" (from the release name) starts with a digit`, "hg-1app-healthgate"},
+	} {
+		out, err := exec.Command(helm, "template", tc.release, chartDir).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), tc.want) ||
+			!strings.Contains(string(out), fmt.Sprintf("fullnameOverride, say %q", tc.override)) {
+			t.Errorf("helm template %s: %v, want the release name refused, fullnameOverride named:\n%s", tc.release, err, lastLines(out))
 		}
-		out, err := exec.Command(helm, args...).Output()
-		if err != nil {
-			t.Fatalf("helm template my.app %v: %v\n%s", set, err, stderrOf(err))
-		}
-		objs, err := Decode("rendered", out)
-		if err != nil {
-			t.Fatalf("strict decode: %v", err)
-		}
-		for _, o := range objs {
-			if s, ok := o.Obj.(*corev1.Service); ok {
-				if errs := validation.IsDNS1123Label(s.Name); len(errs) > 0 {
-					t.Errorf("%v: Service name %q: %v", set, s.Name, errs)
+		for _, set := range [][]string{{"fullnameOverride=" + tc.override}, {"deployment.enabled=false"}} {
+			args := []string{"template", tc.release, chartDir}
+			for _, s := range set {
+				args = append(args, "--set", s)
+			}
+			out, err := exec.Command(helm, args...).Output()
+			if err != nil {
+				t.Fatalf("helm template %s %v: %v\n%s", tc.release, set, err, stderrOf(err))
+			}
+			objs, err := Decode("rendered", out)
+			if err != nil {
+				t.Fatalf("strict decode: %v", err)
+			}
+			for _, o := range objs {
+				if s, ok := o.Obj.(*corev1.Service); ok {
+					if errs := validation.IsDNS1035Label(s.Name); len(errs) > 0 {
+						t.Errorf("%s %v: Service name %q: %v", tc.release, set, s.Name, errs)
+					}
 				}
 			}
-		}
-		for _, f := range Check(objs) {
-			t.Errorf("%v: policy: %s", set, f)
+			for _, f := range Check(objs) {
+				t.Errorf("%s %v: policy: %s", tc.release, set, f)
+			}
 		}
 	}
 }
