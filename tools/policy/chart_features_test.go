@@ -464,6 +464,56 @@ func TestChartFleetPreviousToken(t *testing.T) {
 	}
 }
 
+// TestChartStringsQuoted: a value the schema takes as a string is rendered as one, whatever it reads as
+// in YAML: a Secret named 123 with key 1, a priorityClassName "true", a dashboard namespace "0123" were
+// written unquoted, read back as a number or a bool, and the Deployment did not decode (the API server
+// refuses it too).
+func TestChartStringsQuoted(t *testing.T) {
+	helm := helmBinary(t)
+	values := filepath.Join(t.TempDir(), "values.yaml")
+	if err := os.WriteFile(values, []byte(`priorityClassName: "true"
+config: {server: {details: token}}
+detailsToken: {secretName: "123", secretKey: "1"}
+fleet:
+  enabled: true
+  token: {secretName: "yes", secretKey: "2"}
+  previousToken: {secretName: "0123", secretKey: "null"}
+metrics: {dashboard: {enabled: true, namespace: "0123"}}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(helm, "template", "x", chartDir, "-f", values).Output()
+	if err != nil {
+		t.Fatalf("helm template: %v\n%s", err, stderrOf(err))
+	}
+	objs, err := Decode("rendered", out)
+	if err != nil {
+		t.Fatalf("strict decode: %v", err)
+	}
+	refs := map[string]string{}
+	for _, o := range objs {
+		switch v := o.Obj.(type) {
+		case *appsv1.Deployment:
+			if got := v.Spec.Template.Spec.PriorityClassName; got != "true" {
+				t.Errorf("priorityClassName %q, want true", got)
+			}
+			for _, e := range v.Spec.Template.Spec.Containers[0].Env {
+				if r := e.ValueFrom.SecretKeyRef; r != nil {
+					refs[e.Name] = r.Name + "/" + r.Key
+				}
+			}
+		case *corev1.ConfigMap:
+			if strings.HasSuffix(v.Name, "-dashboard") && v.Namespace != "0123" {
+				t.Errorf("dashboard namespace %q, want 0123", v.Namespace)
+			}
+		}
+	}
+	want := map[string]string{"HEALTHGATE_DETAILS_TOKEN": "123/1", "HEALTHGATE_FLEET_TOKEN": "yes/2", "HEALTHGATE_FLEET_PREVIOUS_TOKEN": "0123/null"}
+	if !maps.Equal(refs, want) {
+		t.Errorf("secretKeyRefs %v, want %v", refs, want)
+	}
+}
+
 // TestChartEscapedDollar: $$ is healthgate's literal $, so $${VAR} in a check names no variable and
 // needs no env entry (the chart refused it as an unset ${VAR}); $$${VAR} still does.
 func TestChartEscapedDollar(t *testing.T) {
