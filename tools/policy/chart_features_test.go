@@ -715,6 +715,17 @@ func TestChartDependentEnvPassword(t *testing.T) {
 	}
 	renderChart(t, helm, append(common, "envFrom[0].secretRef.name=db",
 		"env[0].name=DATABASE_URL", "env[0].value=postgres://app:$(DB_PASSWORD)@$(DB_SERVICE_HOST):5432/app")...)
+	// A secret-looking name whose value only refers to another variable holds no literal: the chart and
+	// tools/policy refused PGPASSWORD: $(DB_PASSWORD) as "a secret-looking name with a literal value".
+	renderChart(t, helm, append(common, "envFrom[0].secretRef.name=db",
+		"env[0].name=PGPASSWORD", "env[0].value=$(DB_PASSWORD)", "env[1].name=API_AUTH", "env[1].value=Bearer $(API_TOKEN)")...)
+	for _, v := range []string{"$(DB_PASSWORD)x", "x$(DB_PASSWORD)", "hunter2"} {
+		args := append([]string{"template", "x", chartDir}, "--set", "env[0].name=PGPASSWORD", "--set", "env[0].value="+v)
+		out, err := exec.Command(helm, args...).CombinedOutput()
+		if want := "env[0] PGPASSWORD: a secret-looking name with a literal value"; err == nil || !strings.Contains(string(out), want) {
+			t.Errorf("PGPASSWORD: %s: %v, want %q:\n%s", v, err, want, lastLines(out))
+		}
+	}
 }
 
 // TestChartTLSWithTLSURL: the schema's refusal of a tls block with a URL that has no TLS

@@ -188,9 +188,10 @@ func (c *checker) envSecrets(o Object, ct corev1.Container) {
 		if e.Value == "" {
 			continue
 		}
-		if p := secretProblem(kubeRef.ReplaceAllString(e.Value, "$${${1}}")); p != "" {
+		v := kubeRef.ReplaceAllString(e.Value, "$${${1}}")
+		if p := secretProblem(v); p != "" {
 			c.add(o, RuleSecrets, "container %q env[%d] %s: value has %s; use valueFrom.secretKeyRef", ct.Name, i, e.Name, p)
-		} else if isSecretName(e.Name) && !slices.Contains(notSecretEnv, e.Name) {
+		} else if isSecretName(e.Name) && !slices.Contains(notSecretEnv, e.Name) && !isOnlyRefs(v) {
 			c.add(o, RuleSecrets, "container %q env[%d] %s: a secret-looking name with a literal value; use valueFrom.secretKeyRef", ct.Name, i, e.Name)
 		}
 	}

@@ -316,16 +316,29 @@ refuse one that holds a URL password, a secret query parameter or DSN field, or 
 {{- /* $(NAME): Kubernetes' dependent variable, replaced by the kubelet with NAME's value set above it
 (a valueFrom.secretKeyRef's too), so it is a reference, as ${NAME} is. Whether NAME is set is not the
 chart's to say: a Service's variables (enableServiceLinks) can be referred to as well. */ -}}
-{{- $problem := include "healthgate.secretProblem" (regexReplaceAll (include "healthgate.kubeRefRE" $) (toString $e.value) "$${${1}}") -}}
+{{- $v := regexReplaceAll (include "healthgate.kubeRefRE" $) (toString $e.value) "$${${1}}" -}}
+{{- $problem := include "healthgate.secretProblem" $v -}}
 {{- if $problem -}}
 {{- $problem = printf "value has %s" $problem -}}
-{{- else if and (include "healthgate.isSecretName" $e.name) (not (has $e.name (splitList " " (include "healthgate.notSecretEnv" $)))) -}}
+{{- else if and (include "healthgate.isSecretName" $e.name) (not (has $e.name (splitList " " (include "healthgate.notSecretEnv" $)))) (not (include "healthgate.onlyRefs" $v)) -}}
 {{- $problem = "a secret-looking name with a literal value" -}}
 {{- end -}}
 {{- if $problem -}}
 {{- fail (printf "env[%d] %s: %s; a literal value lands in the Deployment: put it in a Secret and use valueFrom.secretKeyRef (or envFrom)" $i $e.name $problem) -}}
 {{- end -}}
 {{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+healthgate.onlyRefs: "true" when a value is ${VAR} references only, none with a non-empty default, optionally
+after an auth scheme (Bearer ${TOKEN}): tools/policy's isOnlyRefs. An env value $(DB_PASSWORD), read as
+${DB_PASSWORD}, is one: a secret-looking name that only refers to another variable holds no literal.
+*/}}
+{{- define "healthgate.onlyRefs" -}}
+{{- $refs := "\\$\\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\\}" -}}
+{{- if and (regexMatch $refs .) (not (regexMatch "\\$\\{[A-Za-z_][A-Za-z0-9_]*:-[^}]+\\}" .)) (regexMatch "(?i)^(bearer|basic|token)?$" (trim (regexReplaceAll $refs . ""))) -}}
+true
 {{- end -}}
 {{- end -}}
 
