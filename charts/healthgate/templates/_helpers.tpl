@@ -82,8 +82,10 @@ release: prometheus) is written once, not twice (a duplicate key fails the insta
 
 {{/*
 healthgate.nanoseconds: a duration as the schema allows it, a Go duration (500ms, 1.5s, 1m30s, 250us, 1h) in
-nanoseconds, as time.ParseDuration reads it: each number-unit pair, a decimal fraction allowed, rounded to the
-nanosecond (0.3s is 300000000, not the float's 299999999.99...). A text that is none reads as 0.
+nanoseconds, as time.ParseDuration reads it: each number-unit pair, its whole part times the unit, plus its
+fraction (at most 18 digits) times the unit over the fraction's scale, the part of a nanosecond dropped
+(0.3s is 300000000; 99.9999999ms is 99999999, under healthgate's 100ms floor; 0.5ns is 0). A text that is
+none reads as 0.
 healthgate.milliseconds: the same in whole milliseconds, rounded down. healthgate.seconds: in whole seconds,
 rounded up.
 */}}
@@ -92,7 +94,15 @@ rounded up.
 {{- $per := dict "ns" 1 "us" 1000 "µs" 1000 "μs" 1000 "ms" 1000000 "s" 1000000000 "m" 60000000000 "h" 3600000000000 -}}
 {{- range regexFindAll "(?:[0-9]+\\.?[0-9]*|\\.[0-9]+)(?:ns|us|µs|μs|ms|s|m|h)" (toString .) -1 -}}
 {{- $unit := regexFind "(?:ns|us|µs|μs|ms|s|m|h)$" . -}}
-{{- $ns = add $ns (round (mulf (trimSuffix $unit . | float64) (get $per $unit)) 0 | int64) -}}
+{{- $num := trimSuffix $unit . -}}
+{{- $per1 := get $per $unit -}}
+{{- $ns = add $ns (mul (regexReplaceAll "\\..*$" $num "" | default "0" | atoi) $per1) -}}
+{{- $frac := regexReplaceAll "^[0-9]*\\.?" $num "" | trunc 18 -}}
+{{- if $frac -}}
+{{- $scale := 1.0 -}}
+{{- range until (len $frac) }}{{ $scale = mulf $scale 10 }}{{ end -}}
+{{- $ns = add $ns (floor (mulf (atoi $frac) (divf $per1 $scale)) | int64) -}}
+{{- end -}}
 {{- end -}}
 {{- $ns -}}
 {{- end -}}
