@@ -459,8 +459,14 @@ func (c *checker) podSecurity(o Object, spec *corev1.PodSpec) {
 		c.add(o, RulePodSecurity, "host namespaces are not allowed")
 	}
 	for _, v := range spec.Volumes {
-		if v.HostPath != nil {
+		switch vs := v.VolumeSource; {
+		case vs.HostPath != nil:
 			c.add(o, RulePodSecurity, "volume %q: hostPath is not allowed", v.Name)
+		case vs.ConfigMap == nil && vs.CSI == nil && vs.DownwardAPI == nil && vs.EmptyDir == nil && vs.Ephemeral == nil &&
+			vs.Image == nil && vs.PersistentVolumeClaim == nil && vs.Projected == nil && vs.Secret == nil:
+			// "restricted" admits these kinds only (pod-security-admission's restrictedVolumes): an nfs or
+			// iscsi volume passed through extraVolumes is refused at admission.
+			c.add(o, RulePodSecurity, "volume %q: only configMap, csi, downwardAPI, emptyDir, ephemeral, image, persistentVolumeClaim, projected and secret volumes are allowed", v.Name)
 		}
 	}
 	psc := spec.SecurityContext
@@ -509,6 +515,11 @@ func (c *checker) podSecurity(o Object, spec *corev1.PodSpec) {
 		}
 		if sc.Privileged != nil && *sc.Privileged {
 			c.add(o, RulePodSecurity, "%s: privileged", who)
+		}
+		for _, p := range ct.Ports {
+			if p.HostPort != 0 {
+				c.add(o, RulePodSecurity, "%s: hostPort %d is not allowed", who, p.HostPort)
+			}
 		}
 		if sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
 			c.add(o, RulePodSecurity, "%s: readOnlyRootFilesystem must be true", who)
