@@ -938,6 +938,9 @@ func (c *checker) testHook(o Object, w workload) {
 		}
 		host := strings.SplitN(u.Hostname(), ".", 2)[0]
 		port, _ := strconv.Atoi(u.Port())
+		if u.Port() == "" {
+			port = map[string]int{"http": 80, "https": 443}[u.Scheme] // the scheme's, as wait dials it
+		}
 		svcOK := slices.ContainsFunc(c.services, func(s *corev1.Service) bool {
 			return s.Name == host && slices.ContainsFunc(s.Spec.Ports, func(p corev1.ServicePort) bool { return int(p.Port) == port })
 		})

@@ -268,6 +268,14 @@ func TestServiceTargetPortOmitted(t *testing.T) {
 	expectFinding(t, strings.Replace(good, "port: 8080, targetPort: http}", "port: 8081}", 1), RuleService, "targetPort 8081 is not a container port")
 }
 
+// TestTestHookDefaultPort: a test pod's --http URL without a port reaches the Service on its scheme's port.
+func TestTestHookDefaultPort(t *testing.T) {
+	m := strings.NewReplacer("ports: [{name: http, port: 8080, targetPort: http}]", "ports: [{name: http, port: 80, targetPort: http}]",
+		`"http://hg:8080/readyz"`, `"http://hg/readyz"`).Replace(good)
+	expectFinding(t, m, "", "")
+	expectFinding(t, strings.Replace(m, `"http://hg/readyz"`, `"https://hg/readyz"`, 1), RuleTestHook, `no Service "hg" with port 443`)
+}
+
 func TestGRPCProbes(t *testing.T) {
 	base := strings.NewReplacer(
 		`server: {listen: ":8080",`, `server: {grpc_listen: ":9090", listen: ":8080",`,
