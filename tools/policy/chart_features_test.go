@@ -611,6 +611,46 @@ func TestChartReleaseNameWithDot(t *testing.T) {
 	}
 }
 
+// TestChartYAMLWordNames: names that YAML reads as something else when written bare (a release on or yes,
+// nameOverride y, fullnameOverride no, serviceAccount.name off: booleans to the YAML that Kubernetes reads)
+// are rendered as strings: the labels, selectors and names of every object held a bool, and no object
+// decoded.
+func TestChartYAMLWordNames(t *testing.T) {
+	helm := helmBinary(t)
+	all := []string{"fleet.enabled=true", "networkPolicy.enabled=true", "podDisruptionBudget.enabled=true", "autoscaling.enabled=true",
+		"metrics.serviceMonitor.enabled=true", "metrics.prometheusRule.enabled=true", "metrics.dashboard.enabled=true"}
+	for _, tc := range []struct {
+		release string
+		set     []string
+	}{
+		{"on", all},
+		{"yes", []string{"deployment.enabled=false"}},
+		{"x", append([]string{"nameOverride=y"}, all...)},
+		{"x", append([]string{"fullnameOverride=no", "serviceAccount.name=off"}, all...)},
+	} {
+		args := append([]string{"template", tc.release, chartDir}, monitoringAPIs...)
+		for _, s := range tc.set {
+			args = append(args, "--set", s)
+		}
+		out, err := exec.Command(helm, args...).Output()
+		if err != nil {
+			t.Fatalf("helm template %s %v: %v\n%s", tc.release, tc.set, err, stderrOf(err))
+		}
+		objs, err := Decode("rendered", out)
+		if err != nil {
+			t.Fatalf("%s %v: strict decode: %v", tc.release, tc.set, err)
+		}
+		for _, o := range objs {
+			if m := metaOf(o); m.GetLabels()["app.kubernetes.io/instance"] != tc.release {
+				t.Errorf("%s %v: %s has instance label %q", tc.release, tc.set, o, m.GetLabels()["app.kubernetes.io/instance"])
+			}
+		}
+		for _, f := range Check(objs) {
+			t.Errorf("%s %v: policy: %s", tc.release, tc.set, f)
+		}
+	}
+}
+
 // TestChartTestPodScheduling: the `helm test` pod runs where the server's pods may: their nodeSelector and
 // tolerations. Without them, on dedicated (tainted) nodes or with a Linux-only nodeSelector in a mixed
 // cluster, the test pod stayed Pending (or landed on a node that cannot run the image) and helm test failed.

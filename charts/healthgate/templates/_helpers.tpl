@@ -22,14 +22,14 @@
 
 {{/* Selector labels: name and instance only, since a Deployment's selector is immutable. */}}
 {{- define "healthgate.selectorLabels" -}}
-app.kubernetes.io/name: {{ include "healthgate.name" . }}
-app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/name: {{ include "healthgate.name" . | quote }}
+app.kubernetes.io/instance: {{ .Release.Name | quote }}
 {{- end -}}
 
 {{/* The `helm test` pod's name and instance labels (the NetworkPolicy admits it by them). */}}
 {{- define "healthgate.testSelectorLabels" -}}
 app.kubernetes.io/name: {{ printf "%s-test" (include "healthgate.name" . | trunc 58 | trimSuffix "-") }}
-app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/instance: {{ .Release.Name | quote }}
 {{- end -}}
 
 {{/*
