@@ -442,6 +442,17 @@ func TestChartGracePeriodMilliseconds(t *testing.T) {
 			t.Errorf("%s: terminationGracePeriodSeconds %d, want %d", tc.set, got, tc.want)
 		}
 	}
+	// A drain over 3 s by less than a millisecond: 3 s would kill healthgate in it (tools/policy's grace-period
+	// rule says so too), and the derived grace is 4 + 5 s. Each part cut to milliseconds, the chart took 3.
+	over := []string{"config.server.shutdown_delay=1500.5ms", "config.server.shutdown_timeout=1499.9ms"}
+	args := []string{"template", "x", chartDir, "--set", over[0], "--set", over[1], "--set", "terminationGracePeriodSeconds=3"}
+	if out, err := exec.Command(helm, args...).CombinedOutput(); err == nil || !strings.Contains(string(out), "(1500.5ms + 1499.9ms = 3000400000ns)") {
+		t.Errorf("terminationGracePeriodSeconds 3 with a drain of 3.0004s: %v, want it refused:\n%s", err, lastLines(out))
+	}
+	r := renderChart(t, helm, over...)
+	if got := *r.deploy.Spec.Template.Spec.TerminationGracePeriodSeconds; got != 9 {
+		t.Errorf("derived terminationGracePeriodSeconds %d for a drain of 3.0004s, want 9 (4 s + 5 s)", got)
+	}
 }
 
 // TestChartFleetPreviousToken: fleet.previousToken, the old token of a rotation, reaches healthgate as

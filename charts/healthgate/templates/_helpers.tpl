@@ -613,13 +613,16 @@ probes.startup.window, at least the longest check timeout (the first run must be
 
 {{- define "healthgate.terminationGracePeriodSeconds" -}}
 {{- $s := include "healthgate.server" . | fromYaml -}}
-{{- /* The drain in milliseconds: each part rounded up to seconds on its own would add up to almost 2 s too
-much (1500ms + 1500ms is 3 s, not 4), refusing a grace period that is long enough. */ -}}
-{{- $drainMS := add (include "healthgate.milliseconds" $s.shutdown_delay | atoi) (include "healthgate.milliseconds" $s.shutdown_timeout | atoi) -}}
-{{- $drain := ternary (printf "%ds" (div $drainMS 1000)) (printf "%dms" $drainMS) (eq (mod $drainMS 1000) 0) -}}
+{{- /* The drain in nanoseconds, as healthgate waits it: each part rounded up to seconds on its own would add up
+to almost 2 s too much (1500ms + 1500ms is 3 s, not 4), refusing a grace period that is long enough; each
+cut to milliseconds, up to 2 ms too little (1500.5ms + 1499.9ms is over 3 s), taking one that is not. */ -}}
+{{- $drainNS := add (include "healthgate.nanoseconds" $s.shutdown_delay | atoi) (include "healthgate.nanoseconds" $s.shutdown_timeout | atoi) -}}
+{{- $drainMS := div $drainNS 1000000 -}}
+{{- $drain := ternary (printf "%ds" (div $drainMS 1000)) (printf "%dms" $drainMS) (eq (mod $drainNS 1000000000) 0) -}}
+{{- if ne (mod $drainNS 1000000) 0 }}{{ $drain = printf "%dns" $drainNS }}{{ end -}}
 {{- if kindIs "invalid" .Values.terminationGracePeriodSeconds -}}
-{{- add (div (add $drainMS 999) 1000) 5 -}}
-{{- else if le (mul (int .Values.terminationGracePeriodSeconds) 1000) $drainMS -}}
+{{- add (div (add $drainNS 999999999) 1000000000) 5 -}}
+{{- else if le (mul (int .Values.terminationGracePeriodSeconds) 1000000000) $drainNS -}}
 {{- fail (printf "terminationGracePeriodSeconds (%d) must be longer than config.server.shutdown_delay + shutdown_timeout (%s + %s = %s), or kubelet kills pods that are still draining" (int .Values.terminationGracePeriodSeconds) $s.shutdown_delay $s.shutdown_timeout $drain) -}}
 {{- else -}}
 {{- int .Values.terminationGracePeriodSeconds -}}
