@@ -438,6 +438,38 @@ func TestSecretFileWithBOM(t *testing.T) {
 	}
 }
 
+// TestSecretFilePathNotShown: a *_file field given the secret itself instead of its file's path (the
+// variable of the field it replaces: url_file: ${DATABASE_URL}, password_file: ${MEMCACHED_PASSWORD}) was
+// quoted whole in "cannot read postgres://app:s3cr3t@db/app: no such file". Such a path is not shown;
+// the value as written is, when it holds none; a path from a variable named as one (SECRETS_DIR) still is.
+func TestSecretFilePathNotShown(t *testing.T) {
+	dir := t.TempDir()
+	data := `server: {details: token, details_token_file: "${HEALTHGATE_DETAILS_TOKEN}"}
+checks:
+  - {name: db, type: postgres, url_file: "${DATABASE_URL}"}
+  - {name: cache, type: memcached, address: "cache:11211", username: app, password_file: "${MEMCACHED_PASSWORD}"}
+  - {name: api, type: http, url: "http://api/", headers_file: {Authorization: "Bearer ${PAYMENTS_TOKEN}"}}
+  - {name: lit, type: postgres, url_file: "postgres://app:s3cr3t-lit@db/app"}
+  - {name: dir, type: postgres, url_file: "${SECRETS_DIR}/db-url"}
+`
+	path := filepath.Join(dir, "healthgate.yaml")
+	mustWrite(t, path, data)
+	_, err := load(t, path, env(map[string]string{"DATABASE_URL": "postgres://app:s3cr3t-db@db/app", "MEMCACHED_PASSWORD": "s3cr3t-pw",
+		"PAYMENTS_TOKEN": "s3cr3t-token", "HEALTHGATE_DETAILS_TOKEN": "s3cr3t-details", "SECRETS_DIR": dir}))
+	const hidden = "(its value not shown: it may hold a secret): no such file"
+	expectErrors(t, err,
+		`:1:46: server: details_token_file: cannot read ${HEALTHGATE_DETAILS_TOKEN} `+hidden,
+		`:3:42: checks[0] "db": url_file: cannot read ${DATABASE_URL} `+hidden,
+		`:4:90: checks[1] "cache": password_file: cannot read ${MEMCACHED_PASSWORD} `+hidden,
+		`:5:79: checks[2] "api": headers_file.Authorization: cannot read the path (not shown: it may hold a secret): no such file`,
+		`:6:43: checks[3] "lit": url_file: cannot read the path (not shown: it may hold a secret): no such file`,
+		`:7:43: checks[4] "dir": url_file: cannot read `+filepath.Join(dir, "db-url")+`: no such file`,
+	)
+	if strings.Contains(strings.ToLower(err.Error()), "s3cr3t") {
+		t.Errorf("a secret appears in the errors:\n%v", err)
+	}
+}
+
 // headers_file: each header value from its own file (a mounted Secret), beside literal headers.
 func TestHeadersFromFiles(t *testing.T) {
 	dir := t.TempDir()

@@ -584,8 +584,13 @@ func (d *decoder) readSecretFile(n *yaml.Node, where, key string) (data, path st
 		d.errorf(n, where, key, "%s", msg)
 		return "", "", false
 	}
+	shown := shownPath(n.Value, path, names(vars))
 	raw, err := ReadFile(path, SecretFileLimit)
 	if err != nil {
+		var fe *FileError
+		if errors.As(err, &fe) {
+			err = &FileError{Path: shown, Why: fe.Why}
+		}
 		d.errorf(n, where, key, "%v", err)
 		return "", "", false
 	}
@@ -598,10 +603,31 @@ func (d *decoder) readSecretFile(n *yaml.Node, where, key string) (data, path st
 		// A Secret's key with no value, mounted as an empty file: it read as the field not written
 		// ("url: required", "username: needs a password (... or password_file)", of a password_file
 		// given), or as an empty Authorization header sent.
-		d.errorf(n, where, key, "%s is empty, or holds only blanks (a Secret's key with no value?): a value read from a file cannot be empty", path)
+		d.errorf(n, where, key, "%s is empty, or holds only blanks (a Secret's key with no value?): a value read from a file cannot be empty", shown)
 		return "", "", false
 	}
 	return text, path, true
+}
+
+// shownPath is how an error names the path a *_file field gives (raw as written, path expanded, with the
+// variables vars): the path, unless it may hold a secret, as a URL or a password written where a path
+// is wanted does (url_file: ${DATABASE_URL}, password_file: ${MEMCACHED_PASSWORD}): it holds what a
+// URL, a DSN or an Authorization header does ("://", '@', '=', '?', a blank), or comes from a variable
+// named as a secret is (not one named as a path: SECRETS_DIR, DB_URL_FILE). Then the value as written
+// when that holds none, else nothing of it.
+func shownPath(raw, path string, vars []string) string {
+	mayHold := func(p string) bool { return strings.Contains(p, "://") || strings.ContainsAny(p, "@=? \t") }
+	secretVar := func(name string) bool {
+		upper := strings.ToUpper(name)
+		return IsSecretName(name) && !strings.HasSuffix(upper, "FILE") && !strings.HasSuffix(upper, "PATH") && !strings.HasSuffix(upper, "DIR")
+	}
+	switch {
+	case !mayHold(path) && !slices.ContainsFunc(vars, secretVar):
+		return path
+	case raw != path && !mayHold(raw):
+		return raw + " (its value not shown: it may hold a secret)"
+	}
+	return "the path (not shown: it may hold a secret)"
 }
 
 func (d *decoder) scalar(n *yaml.Node, v reflect.Value, path, key string) {
