@@ -331,6 +331,58 @@ checks:
 	}
 }
 
+// TestValueThatMayHoldASecret: a value refused in a field that holds no secret was quoted whole, though
+// it may be one: a URL written in the wrong field (interval: ${DATABASE_URL}), a token in details (in place
+// of details_token) or a user:password as an address. Such a value is not shown; one that holds nothing
+// of the kind still is.
+func TestValueThatMayHoldASecret(t *testing.T) {
+	data := `server:
+  listen: ${DATABASE_URL}
+  grpc_listen: app:s3cr3t-listen
+  details: ${HEALTHGATE_DETAILS_TOKEN}
+fleet:
+  peers: ["app:s3cr3t-peer", "dns://app:s3cr3t-dns/peers:8080", "peer-0:99999"]
+  fail_open_ratio: ${API_TOKEN}
+  timeout: ${DATABASE_URL}
+checks:
+  - name: a
+    type: tcp
+    address: "db:5432"
+    scope: ${DATABASE_URL}
+    interval: postgres://app:s3cr3t-lit@db/app
+    critical: ${HEALTHGATE_DETAILS_TOKEN}
+    failure_threshold: ${API_TOKEN}
+  - {name: b, type: tcp, address: "db:5432", scope: global, interval: 5x, critical: yes, failure_threshold: two}
+`
+	cfg, err := config.Parse("may.yaml", []byte(data), env(map[string]string{"DATABASE_URL": "postgres://app:s3cr3t-db@db/app",
+		"HEALTHGATE_DETAILS_TOKEN": "s3cr3t-details", "API_TOKEN": "s3cr3t-token"}))
+	var errs config.Errors
+	errors.As(err, &errs)
+	errs = append(errs, cfg.ValidateServer()...) // as serve does
+	const hidden = "(the value is not shown: it may hold a secret)"
+	expectErrors(t, errs.Err(),
+		`may.yaml:2:3: server: listen: must be host:port or :port `+hidden,
+		`may.yaml:3:3: server: grpc_listen: port must be a number from 0 to 65535 `+hidden,
+		`may.yaml:4:3: server: details: must be one of never, token, always `+hidden,
+		`may.yaml:6:3: fleet: peers: [0] port must be a number from 1 to 65535 `+hidden,
+		`may.yaml:6:3: fleet: peers: [1] the DNS server's port must be a number from 1 to 65535 `+hidden,
+		`may.yaml:6:3: fleet: peers: [2] "peer-0:99999": port must be a number from 1 to 65535`,
+		`may.yaml:7:20: fleet: fail_open_ratio: invalid number (not shown: it may hold a secret)`,
+		`may.yaml:8:12: fleet: timeout: invalid duration (not shown: it may hold a secret): use a number with a unit`,
+		`may.yaml:13:5: checks[0] "a": scope: must be local or shared `+hidden,
+		`may.yaml:14:15: checks[0] "a": interval: invalid duration (not shown: it may hold a secret)`,
+		`may.yaml:15:15: checks[0] "a": critical: invalid boolean (not shown: it may hold a secret): write true or false`,
+		`may.yaml:16:24: checks[0] "a": failure_threshold: invalid integer (not shown: it may hold a secret)`,
+		`may.yaml:17:46: checks[1] "b": scope: must be local or shared (got "global")`,
+		`may.yaml:17:71: checks[1] "b": interval: invalid duration "5x"`,
+		`may.yaml:17:85: checks[1] "b": critical: invalid boolean "yes"`,
+		`may.yaml:17:109: checks[1] "b": failure_threshold: invalid integer "two"`,
+	)
+	if strings.Contains(strings.ToLower(errs.Error()), "s3cr3t") {
+		t.Errorf("a secret appears in the errors:\n%v", errs)
+	}
+}
+
 // TestSecretAsAlias: a secret that begins with '*', written unquoted, is read by YAML as an alias; the
 // error for the anchor it does not find says so without quoting the rest of the secret.
 func TestSecretAsAlias(t *testing.T) {

@@ -503,8 +503,12 @@ func (d *decoder) expandedScalar(n *yaml.Node, v reflect.Value, src *Source, whe
 	}
 	if d.literal {
 		// A kind's field, its ${VAR}s expanded when the file was read.
-		if !d.inSpec(where) || !d.emptyFromVariable(n, n.Value, v, where, key, d.specVars[key]) {
-			d.convert(n, n.Value, v, where, key, secret)
+		var vars []string
+		if d.inSpec(where) {
+			vars = d.specVars[key]
+		}
+		if !d.inSpec(where) || !d.emptyFromVariable(n, n.Value, v, where, key, vars) {
+			d.convert(n, n.Value, v, where, key, secret, vars)
 		}
 		return
 	}
@@ -526,7 +530,7 @@ func (d *decoder) expandedScalar(n *yaml.Node, v reflect.Value, src *Source, whe
 	if d.emptyFromVariable(n, s, v, where, key, names(vars)) {
 		return
 	}
-	d.convert(n, s, v, where, key, secret)
+	d.convert(n, s, v, where, key, secret, names(vars))
 }
 
 // emptyFromVariable reports, as an error, a duration, a number or a boolean that its variables (vars,
@@ -648,11 +652,14 @@ func (d *decoder) scalar(n *yaml.Node, v reflect.Value, path, key string) {
 	if d.emptyFromVariable(n, s, v, path, key, names(vars)) {
 		return
 	}
-	d.convert(n, s, v, path, key, false)
+	d.convert(n, s, v, path, key, false, names(vars))
 }
 
-func (d *decoder) convert(n *yaml.Node, s string, v reflect.Value, path, key string, secret bool) {
-	shown := strconv.Quote(s)
+// convert sets v to s, the value of the field key, reporting at n a value that is none of v's type. The
+// value is shown in the error unless the field is a secret one, or the value may hold a secret all the
+// same (MayHoldSecret, of the variables vars it was written with: interval: ${DATABASE_URL}).
+func (d *decoder) convert(n *yaml.Node, s string, v reflect.Value, path, key string, secret bool, vars []string) {
+	shown := Quote(s, vars)
 	if secret {
 		shown = "(value hidden)"
 	}
@@ -685,7 +692,7 @@ func (d *decoder) convert(n *yaml.Node, s string, v reflect.Value, path, key str
 		f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
 		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
 			msg := "invalid number " + shown
-			if pct, ok := strings.CutSuffix(strings.TrimSpace(s), "%"); ok {
+			if pct, ok := strings.CutSuffix(strings.TrimSpace(s), "%"); ok && shown != NotShown && !secret {
 				if p, perr := strconv.ParseFloat(strings.TrimSpace(pct), 64); perr == nil && p >= 0 && p <= 100 {
 					// fail_open_ratio: 50%: a share is written as a fraction.
 					msg += fmt.Sprintf(": a share is written as a fraction: %s for %s", strconv.FormatFloat(p/100, 'f', -1, 64), strings.TrimSpace(s))

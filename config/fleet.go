@@ -163,7 +163,7 @@ func (c *Config) scopeErrors(ch *Check, failed map[string]bool) Errors {
 			return Errors{ch.Src.Errorf("scope", "shared needs a fleet section (fleet: {peers: ...}): without peers to ask, the check cannot fail open")}
 		}
 	default:
-		return Errors{ch.Src.Errorf("scope", "must be local or shared (got %q)", ch.Scope)}
+		return Errors{ch.Src.Errorf("scope", "must be local or shared %s", Got(ch.Scope, ch.Src.Vars["scope"]))}
 	}
 	return nil
 }
@@ -200,7 +200,9 @@ func ParsePeer(s string) (Peer, error) {
 		}
 		if server != "" {
 			var err error
-			if server, err = dnsServer(server); err != nil {
+			if server, err = dnsServer(server); errors.Is(err, errServerPortWord) {
+				return p, err
+			} else if err != nil {
 				return p, fmt.Errorf("%q: %v", s, err)
 			}
 		}
@@ -220,6 +222,9 @@ func ParsePeer(s string) (Peer, error) {
 		return p, fmt.Errorf("%q: must be host:port", s)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		if strings.Trim(port, "0123456789") != "" {
+			return p, errPortWord
+		}
 		return p, fmt.Errorf("%q: port must be a number from 1 to 65535", s)
 	}
 	if !isHost(host) {
@@ -230,6 +235,14 @@ func ParsePeer(s string) (Peer, error) {
 	p.Addr = rest
 	return p, nil
 }
+
+// errPortWord and errServerPortWord are ParsePeer's errors of a port that is a word, not a number: the
+// peer is not quoted, as that word may be the password of a user:password (app:s3cr3t, or
+// dns://app:s3cr3t/peers:8080).
+var (
+	errPortWord       = errors.New("port must be a number from 1 to 65535 (the value is not shown: it may hold a secret)")
+	errServerPortWord = errors.New("the DNS server's port must be a number from 1 to 65535 (the value is not shown: it may hold a secret)")
+)
 
 // dnsServer returns the authority of a dns://server/name:port target as host:port, port 53 when none
 // is given. An IPv6 server is written in brackets, as in a URL ([fd00::10], [fd00::10]:53); bare, it
@@ -251,6 +264,9 @@ func dnsServer(authority string) (string, error) {
 		return "", fmt.Errorf("the DNS server must be host or host:port (got %q)", authority)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		if strings.Trim(port, "0123456789") != "" {
+			return "", errServerPortWord
+		}
 		return "", fmt.Errorf("the DNS server's port must be a number from 1 to 65535 (got %q)", authority)
 	}
 	return net.JoinHostPort(host, port), nil

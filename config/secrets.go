@@ -2,6 +2,7 @@ package config
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -58,4 +59,37 @@ func tokenProblem(token string) string {
 		return ""
 	}
 	return "an HTTP header cannot carry it: it holds a line break or another control character, or begins or ends with a space (a Secret written with a trailing newline?)"
+}
+
+// NotShown stands in an error for a value that may hold a secret (MayHoldSecret).
+const NotShown = "(not shown: it may hold a secret)"
+
+// MayHoldSecret reports whether v, refused as the value of a field that holds no secret (a duration, a
+// number, one of a few words), may hold one all the same, so that its error must not quote it: a URL
+// or a DSN written in the wrong field, with its password (interval: ${DATABASE_URL}: it holds ':', '/',
+// '@', '=' or '?', as NameMaySecret reads a name), or the value of a variable named as a secret is
+// (details: ${HEALTHGATE_DETAILS_TOKEN}); vars are the variables v was written with.
+func MayHoldSecret(v string, vars []string) bool {
+	return strings.ContainsAny(v, ":/@=?") || slices.ContainsFunc(vars, IsSecretName)
+}
+
+// Quote quotes v, refused as the value of a field that holds no secret, for an error: NotShown when it
+// may hold one (MayHoldSecret).
+func Quote(v string, vars []string) string {
+	if MayHoldSecret(v, vars) {
+		return NotShown
+	}
+	return strconv.Quote(v)
+}
+
+// Got is the "(got ...)" of an error about v, a value refused in a field that holds no secret: the value
+// quoted, or words that say it is not shown when it may hold a secret (MayHoldSecret).
+func Got(v string, vars []string) string { return gotUnless(MayHoldSecret(v, vars), v) }
+
+// gotUnless is the "(got ...)" of v, or the words that say it is not shown when hidden.
+func gotUnless(hidden bool, v string) string {
+	if hidden {
+		return "(the value is not shown: it may hold a secret)"
+	}
+	return "(got " + strconv.Quote(v) + ")"
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"net"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -196,12 +197,12 @@ func (c *Config) validateServer(listen string) Errors {
 	}
 	ok := func(src Source, key string) bool { return src.IsSet(key) && !src.Failed[key] }
 	if ok(s.Src, "listen") {
-		if err := CheckListen(s.Listen); err != "" {
+		if err := checkListen(s.Listen, s.Src.Vars["listen"]); err != "" {
 			add(s.Src.Errorf("listen", "%s", err))
 		}
 	}
 	if ok(s.Src, "grpc_listen") && s.GRPCListen != "" {
-		if err := CheckListen(s.GRPCListen); err != "" {
+		if err := checkListen(s.GRPCListen, s.Src.Vars["grpc_listen"]); err != "" {
 			add(s.Src.Errorf("grpc_listen", "%s", err))
 		} else if listen == "" && SameSocket(s.GRPCListen, s.Listen) {
 			add(s.Src.Errorf("grpc_listen", "must differ from listen (%s): both would bind the same port", s.Listen))
@@ -211,7 +212,7 @@ func (c *Config) validateServer(listen string) Errors {
 		switch s.Details {
 		case DetailsNever, DetailsToken, DetailsAlways:
 		default:
-			add(s.Src.Errorf("details", "must be one of never, token, always (got %q)", s.Details))
+			add(s.Src.Errorf("details", "must be one of never, token, always %s", Got(s.Details, s.Src.Vars["details"])))
 		}
 	}
 	if s.Details == DetailsToken && s.DetailsToken == "" && !s.Src.Failed["details_token"] {
@@ -255,13 +256,20 @@ func timingErrors(interval, timeout time.Duration, fails, succs int, src Source,
 
 // CheckListen says what is wrong with a listen address (host:port or :port), or "" when nothing is;
 // for flags that override server.listen.
-func CheckListen(addr string) string {
-	_, port, err := net.SplitHostPort(addr)
+func CheckListen(addr string) string { return checkListen(addr, nil) }
+
+// checkListen is CheckListen of an address written with the variables vars. The address is not quoted
+// when it may hold a secret: a URL or a DSN (listen: ${DATABASE_URL}), a value of a variable named as a
+// secret, or a port that is no number after a host, as the password of a user:password is (app:s3cr3t).
+func checkListen(addr string, vars []string) string {
+	host, port, err := net.SplitHostPort(addr)
+	hidden := strings.ContainsAny(addr, "/@=?") || slices.ContainsFunc(vars, IsSecretName)
 	if err != nil {
-		return "must be host:port or :port (got " + strconv.Quote(addr) + ")"
+		return "must be host:port or :port " + gotUnless(hidden, addr)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		return "port must be a number from 0 to 65535 (got " + strconv.Quote(port) + ")"
+		hidden = hidden || host != "" && strings.Trim(port, "0123456789") != ""
+		return "port must be a number from 0 to 65535 " + gotUnless(hidden, port)
 	}
 	return ""
 }
