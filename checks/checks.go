@@ -315,7 +315,7 @@ func Types() []string { return slices.Sorted(maps.Keys(kinds)) }
 func New(c config.Check) (*Check, error) {
 	k, ok := kinds[c.Type]
 	if !ok {
-		errs := config.Errors{c.Src.Errorf("type", "unknown type %q%s (known: %s)", c.Type, suggestType(c.Type), strings.Join(Types(), ", "))}
+		errs := config.Errors{c.Src.Errorf("type", "unknown type %s%s (known: %s)", config.Quote(c.Type, c.Src.Vars["type"]), suggestType(c.Type), strings.Join(Types(), ", "))}
 		if c.Type == "" {
 			errs = config.Errors{c.Src.Errorf("type", "required (one of %s)", strings.Join(Types(), ", "))}
 		}

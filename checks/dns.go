@@ -91,7 +91,7 @@ func dnsSettingsOf(c config.Check, s *dnsSpec) (dnsSettings, config.Errors) {
 		}
 	}
 	if d.record != "" && !slices.Contains(dnsRecords, d.record) {
-		errs = append(errs, c.Src.Errorf("record", "must be one of %s (got %q; default: A and AAAA)", strings.Join(dnsRecords, ", "), s.Record))
+		errs = append(errs, c.Src.Errorf("record", "must be one of %s (default: A and AAAA) %s", strings.Join(dnsRecords, ", "), config.Got(s.Record, c.Src.Vars["record"])))
 	}
 	for i, v := range d.expect {
 		if strings.TrimSpace(v) == "" {

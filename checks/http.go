@@ -107,7 +107,11 @@ func buildHTTP(c config.Check, s *httpSpec) (prober, string, config.Errors) {
 		method = http.MethodGet
 	}
 	if !validToken(method) {
-		errs = append(errs, c.Src.Errorf("method", "%q is not an HTTP method", s.Method))
+		if config.MayHoldSecret(s.Method, c.Src.Vars["method"]) {
+			errs = append(errs, c.Src.Errorf("method", "not an HTTP method %s", config.NotShown))
+		} else {
+			errs = append(errs, c.Src.Errorf("method", "%q is not an HTTP method", s.Method))
+		}
 	}
 	if method == http.MethodHead && s.BodyContains != "" {
 		// An answer to HEAD has no body: every run would fail bad_response.

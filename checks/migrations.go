@@ -329,7 +329,7 @@ func newSchemaCheck(c config.Check, m config.Migrations, d sqlDialect) (*schemaC
 	case m.Tool == "":
 		add("tool", "required: the migration tool that keeps the schema's version (one of %s)", strings.Join(MigrationTools(), ", "))
 	default:
-		add("tool", "unknown migration tool %q%s (known: %s)", m.Tool, suggestTool(m.Tool), strings.Join(MigrationTools(), ", "))
+		add("tool", "unknown migration tool %s%s (known: %s)", config.Quote(m.Tool, nil), suggestTool(m.Tool), strings.Join(MigrationTools(), ", "))
 	}
 	table := m.Table
 	if table == "" && ok {

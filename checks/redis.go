@@ -143,7 +143,7 @@ func buildRedis(c config.Check, s *redisSpec) (prober, string, config.Errors) {
 	case "slave":
 		role = "replica"
 	default:
-		errs = append(errs, c.Src.Errorf("role", "must be master (or primary) or replica (got %q)", s.Role))
+		errs = append(errs, c.Src.Errorf("role", "must be master (or primary) or replica %s", config.Got(s.Role, c.Src.Vars["role"])))
 	}
 	// Bounded by the check's timeout; no retries hidden inside one run: a refused dial must report
 	// refused at once, not timeout after five 100 ms retries (docs/design.md §8).

@@ -381,6 +381,32 @@ checks:
 	if strings.Contains(strings.ToLower(errs.Error()), "s3cr3t") {
 		t.Errorf("a secret appears in the errors:\n%v", errs)
 	}
+
+	// The kinds' words and files, as the kinds validate them.
+	data = `checks:
+  - {name: a, type: "${DATABASE_URL}"}
+  - {name: b, type: http, url: "https://api/", method: "${DATABASE_URL}", tls: {ca_file: "${DATABASE_URL}"}}
+  - {name: c, type: redis, url: "redis://cache:6379", role: "${API_TOKEN}"}
+  - {name: d, type: dns, host: payments.internal, record: "${DATABASE_URL}"}
+  - {name: e, type: postgres, url: "postgres://db/app", migrations: {tool: "${DATABASE_URL}", version: "1"}}
+  - {name: f, type: http, url: "https://api/", method: "GE T", tls: {ca_file: /nonexistent/ca.pem}}
+`
+	path := filepath.Join(t.TempDir(), "healthgate.yaml")
+	mustWrite(t, path, data)
+	_, err = load(t, path, env(map[string]string{"DATABASE_URL": "postgres://app:s3cr3t-db@db/app", "API_TOKEN": "s3cr3t-token"}))
+	expectErrors(t, err,
+		`:2:15: checks[0] "a": type: unknown type (not shown: it may hold a secret) (known: `,
+		`:3:48: checks[1] "b": method: not an HTTP method (not shown: it may hold a secret)`,
+		`:3:81: checks[1] "b".tls: ca_file: cannot read the path (not shown: it may hold a secret): no such file`,
+		`:4:55: checks[2] "c": role: must be master (or primary) or replica `+hidden,
+		`:5:51: checks[3] "d": record: must be one of A, AAAA, CNAME, SRV, TXT (default: A and AAAA) `+hidden,
+		`:6:70: checks[4] "e".migrations: tool: unknown migration tool (not shown: it may hold a secret) (known: `,
+		`:7:48: checks[5] "f": method: "GE T" is not an HTTP method`,
+		`:7:70: checks[5] "f".tls: ca_file: cannot read /nonexistent/ca.pem: no such file`,
+	)
+	if strings.Contains(strings.ToLower(err.Error()), "s3cr3t") {
+		t.Errorf("a secret appears in the errors:\n%v", err)
+	}
 }
 
 // TestSecretAsAlias: a secret that begins with '*', written unquoted, is read by YAML as an alias; the

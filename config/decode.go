@@ -591,9 +591,8 @@ func (d *decoder) readSecretFile(n *yaml.Node, where, key string) (data, path st
 	shown := shownPath(n.Value, path, names(vars))
 	raw, err := ReadFile(path, SecretFileLimit)
 	if err != nil {
-		var fe *FileError
-		if errors.As(err, &fe) {
-			err = &FileError{Path: shown, Why: fe.Why}
+		if fe := (*FileError)(nil); errors.As(err, &fe) {
+			err = fmt.Errorf("cannot read %s: %s", shown, fe.Why)
 		}
 		d.errorf(n, where, key, "%v", err)
 		return "", "", false
@@ -615,12 +614,11 @@ func (d *decoder) readSecretFile(n *yaml.Node, where, key string) (data, path st
 
 // shownPath is how an error names the path a *_file field gives (raw as written, path expanded, with the
 // variables vars): the path, unless it may hold a secret, as a URL or a password written where a path
-// is wanted does (url_file: ${DATABASE_URL}, password_file: ${MEMCACHED_PASSWORD}): it holds what a
-// URL, a DSN or an Authorization header does ("://", '@', '=', '?', a blank), or comes from a variable
-// named as a secret is (not one named as a path: SECRETS_DIR, DB_URL_FILE). Then the value as written
-// when that holds none, else nothing of it.
+// is wanted does (url_file: ${DATABASE_URL}, password_file: ${MEMCACHED_PASSWORD}): PathMayHoldSecret,
+// or it comes from a variable named as a secret is (not one named as a path: SECRETS_DIR, DB_URL_FILE).
+// Then the value as written when that holds none, else nothing of it.
 func shownPath(raw, path string, vars []string) string {
-	mayHold := func(p string) bool { return strings.Contains(p, "://") || strings.ContainsAny(p, "@=? \t") }
+	mayHold := PathMayHoldSecret
 	secretVar := func(name string) bool {
 		upper := strings.ToUpper(name)
 		return IsSecretName(name) && !strings.HasSuffix(upper, "FILE") && !strings.HasSuffix(upper, "PATH") && !strings.HasSuffix(upper, "DIR")

@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"strings"
 )
 
 // Caps on what healthgate reads from a path the user gives: a secret is one value, a CA bundle or a
@@ -26,7 +27,19 @@ type FileError struct {
 	Why  string
 }
 
-func (e *FileError) Error() string { return "cannot read " + e.Path + ": " + e.Why }
+func (e *FileError) Error() string {
+	if PathMayHoldSecret(e.Path) {
+		return "cannot read the path (not shown: it may hold a secret): " + e.Why
+	}
+	return "cannot read " + e.Path + ": " + e.Why
+}
+
+// PathMayHoldSecret reports whether p, given as a file's path, may be a secret instead, which an error
+// must not show: it holds what a URL, a DSN or an Authorization header does ("://", '@', '=', '?', a
+// blank), as a URL or a password given where its file's path is wanted does (tls.ca_file: ${DATABASE_URL}).
+func PathMayHoldSecret(p string) bool {
+	return strings.Contains(p, "://") || strings.ContainsAny(p, "@=? \t")
+}
 
 // fileErrorWhy says why a file could not be opened or read, without its path.
 func fileErrorWhy(err error) string {
