@@ -918,6 +918,11 @@ func TestExpand(t *testing.T) {
 		{in: "${UNSET:-${UNSET2}}", err: "environment variable UNSET2 is not set"},
 		{in: "x${UNSET:-${1s3cr3t}}", err: "invalid variable name in the ${ at offset 10"},
 		{in: "${A:-${UNSET}", err: "unterminated ${ at offset 0"},
+		// Each level of defaults is read again to find its '}': ten levels are taken, more refused (a value
+		// of 30,000 levels, 190 KB, took 80 s to expand).
+		{in: strings.Repeat("${UNSET:-", 11) + "x" + strings.Repeat("}", 11), want: "x"},
+		{in: strings.Repeat("${UNSET:-", 12) + "x" + strings.Repeat("}", 12), err: "defaults nested more than 10 deep at the ${ at offset 90"},
+		{in: strings.Repeat("${A:-", 12) + "x" + strings.Repeat("}", 12), want: "alpha"},
 		// A whole value written $NAME, as a shell or Compose reads it, was taken as text: a URL that failed
 		// to parse with nothing to say why. A variable that is set, or written as variables are, is
 		// refused with how to write it; the message names no part of the value.
