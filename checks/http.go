@@ -122,7 +122,7 @@ func buildHTTP(c config.Check, s *httpSpec) (prober, string, config.Errors) {
 			errs = append(errs, c.Src.Errorf("expect_status", "%d is not an HTTP status code", code))
 		} else if code < 200 {
 			// net/http reads past an interim answer (100, 103) to the final one, and after a 101 the
-			// connection is another protocol, read until the run's deadline: no run could pass.
+			// connection is another protocol, which the check does not speak: no run could pass.
 			errs = append(errs, c.Src.Errorf("expect_status", "%d is an informational (1xx) status, never the answer to a check's request: expect the final status (2xx...)", code))
 		}
 	}
@@ -725,6 +725,11 @@ func hostWithoutScheme(u *url.URL, raw string) (string, bool) {
 // answer judges the answer to the request: its status, and its body.
 func (h *httpCheck) answer(resp *http.Response) error {
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		// The check asks for no upgrade. The body of a 101 is the connection itself, which no deadline
+		// of the run bounds: it is closed unread, not drained until the server closes it.
+		return &Error{Class: BadResponse, Err: fmt.Errorf("status 101 (Switching Protocols) from %s", h.shown), Hint: httpUpgradeHint}
+	}
 	if !h.statusOK(resp.StatusCode) {
 		// The status says it: a body of unknown length is not waited for (a 503 whose body stalls was a
 		// timeout, at the end of the run's time, instead of the 503 at once). One of a length the
@@ -810,6 +815,8 @@ func (h *httpCheck) answer(resp *http.Response) error {
 	}
 	return nil
 }
+
+const httpUpgradeHint = "the server answered 101, switching the connection to another protocol the check did not ask for: the url is a WebSocket or another upgrade endpoint (or a proxy in front upgrades every request); point %s at a health endpoint that answers with a status"
 
 const (
 	httpAuthHint     = "the dependency refused the request (401 or 403): check the credentials the check sends (headers, or user:password in %s) and that they are allowed on this path"

@@ -1493,8 +1493,7 @@ func TestHTTPKeptConnectionClosedUnanswered(t *testing.T) {
 
 // TestHTTPConfigErrors: a configuration no run could pass is refused at once: body_contains with method
 // HEAD, whose answer has no body (every run failed bad_response, "does not contain"); an expect_status
-// of 1xx, which net/http reads past (100, 103) or after which it reads another protocol until the
-// deadline (101).
+// of 1xx, which net/http reads past (100, 103) or after which the connection is another protocol (101).
 func TestHTTPConfigErrors(t *testing.T) {
 	assertConfigErrors(t, "api", "http", []configCase{
 		{"expect_status 100", config.Check{Spec: config.SpecOf(map[string]any{"url": "http://api.internal/healthz", "expect_status": []int{200, 100}})}, "100 is an informational (1xx) status"},
@@ -1633,6 +1632,27 @@ func TestHTTPMalformedAnswer(t *testing.T) {
 				t.Errorf("run took %s; want it to end at the answer", took)
 			}
 		})
+	}
+}
+
+// TestHTTPUnaskedSwitchingProtocols: a server that answers the check's request (which asks for no
+// upgrade) with 101 and keeps the connection, as a WebSocket endpoint behind a proxy that upgrades
+// regardless, fails bad_response at the answer. The 101's body is the connection itself, which no
+// deadline of the run bounds: the run read it until the server closed, past its timeout.
+func TestHTTPUnaskedSwitchingProtocols(t *testing.T) {
+	addr := checktest.Serve(t, func(c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+			return
+		}
+		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		_, _ = io.Copy(io.Discard, c) // until the client closes
+	})
+	ch := newCheck(t, config.Check{Type: "http", Spec: config.SpecOf(map[string]any{"url": "http://" + addr + "/healthz?token=s3cr3t"})})
+	err, took := runCheck(t, ch)
+	assertAnswer(t, ch, err, checks.BadResponse, "101", "s3cr3t")
+	if took > timeout/2 {
+		t.Errorf("run took %s; want it to end at the answer (timeout %s)", took, timeout)
 	}
 }
 
