@@ -39,6 +39,10 @@ const (
 	clientCertHint = "the server rejected this check's client certificate, or wants one: set tls.cert_file and tls.key_file to a certificate signed by a CA the server trusts"
 )
 
+// oldVersionHint: a server's setting, not the check's; every kind takes TLS 1.2 at least, as current
+// clients do.
+const oldVersionHint = "the server speaks only a TLS version older than TLS 1.2 (1.0 or 1.1), which this check refuses, as current clients do: enable TLS 1.2 or 1.3 on the server (or on the proxy that terminates its TLS)"
+
 // tlsHints are the hints for the certificate failures a setting can fix, each naming that setting.
 type tlsHints struct{ unknownCA, hostname, clientCert string }
 
@@ -65,6 +69,10 @@ func withTLSHints(err error, h tlsHints) error {
 		e.Hint = h.unknownCA
 	case errors.As(err, &hostname):
 		e.Hint = h.hostname
+	case strings.Contains(msg, "tls: protocol version not supported"), strings.Contains(msg, "tls: server selected unsupported protocol version"):
+		// The server's alert to a ClientHello of TLS 1.2 and 1.3 (Go's servers), or its own choice of
+		// an older version (OpenSSL's).
+		e.Hint = oldVersionHint
 	case strings.Contains(msg, "tls: certificate required"), strings.Contains(msg, "tls: bad certificate"),
 		strings.Contains(msg, "tls: unknown certificate authority"):
 		// The server's alerts about the client's certificate (TLS 1.3 sends them after the

@@ -444,3 +444,46 @@ func TestTLSGenericHintNamesTheKind(t *testing.T) {
 		})
 	}
 }
+
+// TestTLSOldVersionServer: a server that speaks only TLS 1.0 or 1.1 (an old appliance, a JVM or OpenSSL
+// configured long ago), which every kind refuses (TLS 1.2 at least), fails tls with a hint that names
+// the version: it got the generic one, about the scheme, the CA and the server name, none of which is
+// wrong. Go's servers refuse the ClientHello ("protocol version not supported"); older ones answer with
+// their own version, which the client refuses ("server selected unsupported protocol version").
+func TestTLSOldVersionServer(t *testing.T) {
+	t.Parallel()
+	p := newPKI(t)
+	refusing := checktest.Serve(t, func(c net.Conn) {
+		_ = tls.Server(c, &tls.Config{Certificates: []tls.Certificate{p.server}, MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11}).Handshake()
+	})
+	// A ServerHello of TLS 1.0 (0x0301), whatever the ClientHello offered.
+	hello := []byte{2, 0, 0, 38, 3, 1}
+	hello = append(hello, make([]byte, 32)...) // random
+	hello = append(hello, 0, 0x00, 0x2f, 0)    // no session id, TLS_RSA_WITH_AES_128_CBC_SHA, no compression
+	record := append([]byte{0x16, 3, 1, 0, byte(len(hello))}, hello...)
+	choosing := checktest.Serve(t, func(c net.Conn) {
+		_, _ = c.Read(make([]byte, 4096))
+		_, _ = c.Write(record)
+		_, _ = c.Read(make([]byte, 64)) // the client's alert
+	})
+	for _, server := range []struct{ name, addr string }{{"refuses the ClientHello", refusing}, {"chooses TLS 1.0", choosing}} {
+		for _, tc := range []struct {
+			kind string
+			spec map[string]any
+		}{
+			{"http", map[string]any{"url": "https://" + server.addr + "/healthz?api_key=s3cr3t", "tls": config.TLS{CAFile: p.ca}}},
+			{"grpc", map[string]any{"address": server.addr, "tls": config.TLS{CAFile: p.ca}}},
+			{"redis", map[string]any{"url": "rediss://:s3cr3t@" + server.addr, "tls": config.TLS{CAFile: p.ca}}},
+			{"amqp", map[string]any{"url": "amqps://guest:s3cr3t@" + server.addr + "/", "tls": config.TLS{CAFile: p.ca}}},
+			{"mqtt", map[string]any{"url": "mqtts://user:s3cr3t@" + server.addr, "tls": config.TLS{CAFile: p.ca}}},
+			{"memcached", map[string]any{"address": server.addr, "tls": config.TLS{CAFile: p.ca}}},
+		} {
+			t.Run(server.name+"/"+tc.kind, func(t *testing.T) {
+				t.Parallel()
+				ch := newCheckTimeout(t, config.Check{Type: tc.kind, Spec: config.SpecOf(tc.spec)}, generousTimeout)
+				err, _ := runCheck(t, ch)
+				assertAnswer(t, ch, err, checks.TLS, "older than TLS 1.2", "s3cr3t")
+			})
+		}
+	}
+}
