@@ -25,6 +25,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/healthgate/healthgate/config"
 )
 
@@ -152,6 +154,12 @@ func buildHTTP(c config.Check, s *httpSpec) (prober, string, config.Errors) {
 			continue
 		}
 		if strings.EqualFold(k, "Host") {
+			if !httpguts.ValidHostHeader(v) {
+				// net/http would send no Host at all in its place, and the server would answer for its
+				// default virtual host. Not quoted: a header's value.
+				errs = append(errs, c.Src.ErrorfAt("headers", line, col, "header %s: not a host name or host:port (a space, '/' or another character a Host header cannot hold)", k))
+				continue
+			}
 			host = v
 			continue
 		}

@@ -1493,12 +1493,17 @@ func TestHTTPKeptConnectionClosedUnanswered(t *testing.T) {
 
 // TestHTTPConfigErrors: a configuration no run could pass is refused at once: body_contains with method
 // HEAD, whose answer has no body (every run failed bad_response, "does not contain"); an expect_status
-// of 1xx, which net/http reads past (100, 103) or after which the connection is another protocol (101).
+// of 1xx, which net/http reads past (100, 103) or after which the connection is another protocol (101); a
+// Host header net/http would replace with none.
 func TestHTTPConfigErrors(t *testing.T) {
 	assertConfigErrors(t, "api", "http", []configCase{
 		{"expect_status 100", config.Check{Spec: config.SpecOf(map[string]any{"url": "http://api.internal/healthz", "expect_status": []int{200, 100}})}, "100 is an informational (1xx) status"},
 		{"expect_status 101", config.Check{Spec: config.SpecOf(map[string]any{"url": "http://api.internal/healthz", "expect_status": []int{101}})}, "101 is an informational (1xx) status"},
 		{"body_contains with HEAD", config.Check{Spec: config.SpecOf(map[string]any{"url": "http://api.internal/healthz", "method": "head", "body_contains": "ok"})}, "method HEAD has no body"},
+		// net/http sends no Host at all for one it cannot send (RFC 9112 allows an empty one): each run asked
+		// whatever the server's default virtual host is, without a word.
+		{"a Host header that is no host", config.Check{Spec: config.SpecOf(map[string]any{"url": "http://10.0.0.7/healthz", "headers": map[string]string{"Host": "api.internal/s3cr3t"}})}, "header Host: not a host name or host:port"},
+		{"a Host header with a space", config.Check{Spec: config.SpecOf(map[string]any{"url": "http://10.0.0.7/healthz", "headers": map[string]string{"host": "api internal"}})}, "header host: not a host name or host:port"},
 		// A plaintext check its writer believes verified: accepted without a word, as redis:// and
 		// amqp:// with a block are not.
 		{"a tls block on http://", config.Check{Spec: config.SpecOf(map[string]any{"url": "http://api.internal/healthz", "tls": config.TLS{}})}, "tls: applies to https:// URLs (and, with follow_redirects, to a redirect to one); this one is http:// (no TLS): write https://, or remove the block"},
