@@ -159,6 +159,9 @@ func noticeCertRequests(cfg *tls.Config) *tls.Config {
 	cfg.GetClientCertificate = func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
 		if t := traceOf(cri.Context()); t != nil {
 			t.certAsked.Store(true)
+			if cri.Version >= tls.VersionTLS13 {
+				t.certAskedTLS13.Store(true)
+			}
 		}
 		for i := range certs {
 			if cri.SupportsCertificate(&certs[i]) == nil {
@@ -178,7 +181,12 @@ func noticeCertRequests(cfg *tls.Config) *tls.Config {
 // 10), read as "the dependency restarting". Anything else is returned as it is.
 func certRefused(ctx context.Context, err error) error {
 	t := traceOf(ctx)
-	if err == nil || t == nil || !t.certAsked.Load() {
+	if err == nil || t == nil || !t.certAsked.Load() || wasStreamReset(err) {
+		// A stream the server reset is its answer to a request it read, on a connection it took.
+		return err
+	}
+	if t.tlsDone.Load() && !t.certAskedTLS13.Load() {
+		// TLS 1.2: the server judged the certificate within the handshake, which completed.
 		return err
 	}
 	var e *Error

@@ -323,6 +323,53 @@ func TestHTTPClientCertificate(t *testing.T) {
 	}
 }
 
+// TestClientCertificateAskedThenFailed: a server that asks for a client certificate without requiring one
+// (nginx's ssl_verify_client optional, Envoy with a validation context, Java's "want" client auth), whose
+// handshake completed, and that then fails the request (a handler that panics: HTTP/2's RST_STREAM, or the
+// connection closed under an HTTP/1 request) is a reset, with or without a certificate given. It was tls,
+// "the server rejected this check's client certificate": a stream reset is the server's answer to a request
+// it read, and under TLS 1.2 the server judges the certificate within the handshake, which completed. (Under
+// TLS 1.3 it judges it after the client's handshake is done, so a connection closed under an HTTP/1 request
+// stays the refusal it may be.)
+func TestClientCertificateAskedThenFailed(t *testing.T) {
+	p := newPKI(t)
+	for _, tc := range []struct {
+		kind    string
+		h2      bool
+		version uint16
+		hint    string
+	}{
+		{"http", false, tls.VersionTLS12, "closed right after it opened"},
+		{"http", true, tls.VersionTLS12, "reset the request's HTTP/2 stream"},
+		{"http", true, tls.VersionTLS13, "reset the request's HTTP/2 stream"},
+		{"grpc", true, tls.VersionTLS12, "reset the request's HTTP/2 stream"},
+		{"grpc", true, tls.VersionTLS13, "reset the request's HTTP/2 stream"},
+	} {
+		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic(http.ErrAbortHandler) }))
+		srv.TLS = &tls.Config{Certificates: []tls.Certificate{p.server}, ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: p.caPool,
+			MinVersion: tc.version, MaxVersion: tc.version}
+		srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+		srv.EnableHTTP2 = tc.h2
+		srv.StartTLS()
+		t.Cleanup(srv.Close)
+		for _, given := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s HTTP/2 %t %s certificate given %t", tc.kind, tc.h2, tls.VersionName(tc.version), given), func(t *testing.T) {
+				tb := config.TLS{CAFile: p.ca}
+				if given {
+					tb.CertFile, tb.KeyFile = p.clientCert, p.clientKey
+				}
+				spec := map[string]any{"url": srv.URL + "/healthz", "tls": tb}
+				if tc.kind == "grpc" {
+					spec = map[string]any{"address": srv.Listener.Addr().String(), "tls": tb}
+				}
+				ch := newCheckTimeout(t, config.Check{Type: tc.kind, Spec: config.SpecOf(spec)}, generousTimeout)
+				err, _ := runCheck(t, ch)
+				assertAnswer(t, ch, err, checks.Reset, tc.hint, "s3cr3t")
+			})
+		}
+	}
+}
+
 // TestTLSExpiredCertificate: a server whose certificate has expired (the renewal that did not happen)
 // was tls with no hint, or one about the CA and the server name, which are right; the hint says what is
 // wrong: the dates.

@@ -21,6 +21,9 @@ type trace struct {
 	connected  atomic.Bool  // a dial of this run completed
 	// certAsked: a TLS handshake of this run was asked for a client certificate (askForCert).
 	certAsked atomic.Bool
+	// certAskedTLS13: it was asked over TLS 1.3, where the server judges the certificate after the
+	// client's handshake is done; over TLS 1.2 a handshake that completed had it accepted.
+	certAskedTLS13 atomic.Bool
 	// tlsStarted, tlsDone: a TLS handshake of this run began, and one completed (handshake, or net/http's
 	// own, through httptrace).
 	tlsStarted, tlsDone atomic.Bool
