@@ -798,7 +798,7 @@ func (h *httpCheck) answer(resp *http.Response) error {
 	if readErr != nil {
 		// A status line followed by a body that stalls or is cut off is not a healthy answer.
 		_, proxy := h.proxyOf(resp.Request)
-		readErr = redactURLError(fmt.Errorf("reading the body: %w", readErr))
+		readErr = cutHeaderLinesErr(redactURLError(fmt.Errorf("reading the body: %w", readErr)))
 		if e := streamReset(readErr); e != nil {
 			return h.hideHost(e, proxy)
 		}
@@ -953,7 +953,33 @@ func redactEcho(err error) error {
 	if !errors.As(err, &ue) || !strings.Contains(ue.Err.Error(), "malformed") {
 		return err
 	}
-	return &url.Error{Op: ue.Op, URL: ue.URL, Err: errors.New(redactWords(ue.Err.Error()))}
+	return &url.Error{Op: ue.Op, URL: ue.URL, Err: errors.New(redactWords(cutHeaderLines(ue.Err.Error())))}
+}
+
+// malformedHeaderLine is net/textproto's quote of a header or trailer line it cannot read, whole: past its
+// name it may be a value the server sent back, which no label marks when the colon is what is missing
+// ("X-Api-Key VALUE").
+var malformedHeaderLine = regexp.MustCompile(`(malformed MIME header(?: line| initial line|: missing colon): )"((?:[^"\\]|\\.)*)"`)
+
+// cutHeaderLines keeps, of each line malformedHeaderLine quotes, its name up to its colon; of a line
+// without one (or that begins with a blank: a continuation), nothing.
+func cutHeaderLines(s string) string {
+	return malformedHeaderLine.ReplaceAllStringFunc(s, func(m string) string {
+		sub := malformedHeaderLine.FindStringSubmatch(m)
+		name, _, ok := strings.Cut(sub[2], ":")
+		if !ok || strings.HasPrefix(name, " ") || strings.HasPrefix(name, `\t`) {
+			return sub[1] + `"..."`
+		}
+		return sub[1] + `"` + name + `: ..."`
+	})
+}
+
+// cutHeaderLinesErr is err with its message cut as cutHeaderLines does, its chain kept.
+func cutHeaderLinesErr(err error) error {
+	if msg := cutHeaderLines(err.Error()); msg != err.Error() {
+		return &flatError{msg: msg, err: err}
+	}
+	return err
 }
 
 // redactWords redacts each word of s that can hold a query or a user as a URL (RedactURL), and the word

@@ -1640,6 +1640,38 @@ func TestHTTPMalformedAnswer(t *testing.T) {
 	}
 }
 
+// TestHTTPMalformedHeaderLineNotQuoted: a header line net/http cannot read is quoted in its error, whole:
+// a server that sends a request's header back without its colon ("X-Api-Key VALUE"), in its headers or
+// its trailers, had the check's secret shown. The line's name is kept, what follows it is not.
+func TestHTTPMalformedHeaderLineNotQuoted(t *testing.T) {
+	serve := func(answer string) string {
+		return checktest.Serve(t, func(c net.Conn) {
+			_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+			if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+				return
+			}
+			_, _ = io.WriteString(c, answer)
+			_, _ = io.Copy(io.Discard, c) // until the client closes
+		})
+	}
+	for _, tc := range []struct{ name, answer string }{
+		{"missing colon", "HTTP/1.1 200 OK\r\nX-Api-Key s3cr3t\r\n\r\n"},
+		{"a value with a control byte", "HTTP/1.1 200 OK\r\nX-Echo: Basic s3cr3t\x01\r\n\r\n"},
+		{"a first line that begins with a space", "HTTP/1.1 200 OK\r\n s3cr3t\r\n\r\n"},
+		{"a trailer", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-Api-Key s3cr3t\r\n\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ch := newCheckTimeout(t, config.Check{Type: "http", Spec: config.SpecOf(map[string]any{"url": "http://" + serve(tc.answer) + "/healthz",
+				"headers": map[string]string{"X-Api-Key": "s3cr3t"}})}, generousTimeout)
+			err, _ := runCheck(t, ch)
+			assertAnswer(t, ch, err, checks.BadResponse, "", "s3cr3t")
+			if !strings.Contains(err.Error(), "malformed MIME header") {
+				t.Errorf("%v; want net/http's words for the line", err)
+			}
+		})
+	}
+}
+
 // TestHTTPUnaskedSwitchingProtocols: a server that answers the check's request (which asks for no
 // upgrade) with 101 and keeps the connection, as a WebSocket endpoint behind a proxy that upgrades
 // regardless, fails bad_response at the answer. The 101's body is the connection itself, which no
