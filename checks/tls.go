@@ -74,9 +74,12 @@ func withTLSHints(err error, h tlsHints) error {
 		// an older version (OpenSSL's).
 		e.Hint = oldVersionHint
 	case strings.Contains(msg, "tls: certificate required"), strings.Contains(msg, "tls: bad certificate"),
-		strings.Contains(msg, "tls: unknown certificate authority"):
+		strings.Contains(msg, "tls: unknown certificate authority"),
+		strings.Contains(msg, "remote error: tls: expired certificate"), strings.Contains(msg, "remote error: tls: revoked certificate"),
+		strings.Contains(msg, "remote error: tls: unknown certificate"), strings.Contains(msg, "remote error: tls: unsupported certificate"):
 		// The server's alerts about the client's certificate (TLS 1.3 sends them after the
-		// handshake, so they surface on the first read).
+		// handshake, so they surface on the first read): one it does not trust, or that has expired
+		// (a rotation that did not happen), was revoked, or is not for client authentication.
 		e.Hint = h.clientCert
 	}
 	return err

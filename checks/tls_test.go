@@ -36,8 +36,10 @@ type testPKI struct {
 	// expiredCert is a server certificate for localhost and 127.0.0.1 that expired a day ago.
 	expiredCert           tls.Certificate
 	clientCert, clientKey string
-	caPool                *x509.CertPool
-	server                tls.Certificate
+	// expiredClientCert is a client certificate (of clientKey) that expired a day ago.
+	expiredClientCert string
+	caPool            *x509.CertPool
+	server            tls.Certificate
 	// issueServer writes a server certificate (and its key) signed by the CA for these names only.
 	issueServer func(dns []string, ips ...net.IP) (cert, key string)
 }
@@ -131,6 +133,10 @@ func newPKI(t *testing.T) *testPKI {
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, ca, clientKey, caKey)
 	p.clientCert = write("client.pem", "CERTIFICATE", clientDER)
 	p.clientKey = write("client-key.pem", "PRIVATE KEY", keyDER(clientKey))
+	_, expiredClientDER := issue(&x509.Certificate{Subject: pkix.Name{CommonName: "healthgate"}, KeyUsage: x509.KeyUsageDigitalSignature,
+		NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, ca, clientKey, caKey)
+	p.expiredClientCert = write("client-expired.pem", "CERTIFICATE", expiredClientDER)
 	return p
 }
 
@@ -365,6 +371,44 @@ func TestClientCertificateAskedThenFailed(t *testing.T) {
 				ch := newCheckTimeout(t, config.Check{Type: tc.kind, Spec: config.SpecOf(spec)}, generousTimeout)
 				err, _ := runCheck(t, ch)
 				assertAnswer(t, ch, err, checks.Reset, tc.hint, "s3cr3t")
+			})
+		}
+	}
+}
+
+// TestTLSClientCertificateExpired: a server that refuses the check's client certificate as expired (the
+// rotation that did not happen, cert-manager's renewal of the client's certificate failing) says so with its
+// alert, "expired certificate", which got the generic hint about the scheme, the CA and the server name
+// for every kind but http and grpc; the hint names the client certificate's setting. The server is Go's,
+// which sends that alert as OpenSSL and BoringSSL do.
+func TestTLSClientCertificateExpired(t *testing.T) {
+	t.Parallel()
+	p := newPKI(t)
+	for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		addr := checktest.Serve(t, func(c net.Conn) {
+			tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{p.server}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: p.caPool,
+				MinVersion: version, MaxVersion: version, NextProtos: []string{"h2", "http/1.1"}})
+			if tc.Handshake() == nil {
+				_, _ = tc.Read(make([]byte, 1))
+			}
+		})
+		block := config.TLS{CAFile: p.ca, CertFile: p.expiredClientCert, KeyFile: p.clientKey}
+		for _, tc := range []struct {
+			kind string
+			spec map[string]any
+		}{
+			{"http", map[string]any{"url": "https://" + addr + "/healthz?api_key=s3cr3t", "tls": block}},
+			{"grpc", map[string]any{"address": addr, "tls": block}},
+			{"redis", map[string]any{"url": "rediss://:s3cr3t@" + addr, "tls": block}},
+			{"amqp", map[string]any{"url": "amqps://guest:s3cr3t@" + addr + "/", "tls": block}},
+			{"mqtt", map[string]any{"url": "mqtts://user:s3cr3t@" + addr, "tls": block}},
+			{"memcached", map[string]any{"address": addr, "tls": block}},
+		} {
+			t.Run(tls.VersionName(version)+"/"+tc.kind, func(t *testing.T) {
+				t.Parallel()
+				ch := newCheckTimeout(t, config.Check{Type: tc.kind, Spec: config.SpecOf(tc.spec)}, generousTimeout)
+				err, _ := runCheck(t, ch)
+				assertAnswer(t, ch, err, checks.TLS, "client certificate", "s3cr3t")
 			})
 		}
 	}
