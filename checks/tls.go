@@ -67,7 +67,9 @@ func withTLSHints(err error, h tlsHints) error {
 		e.Hint = expiredHint
 	case errors.As(err, &unknownCA):
 		e.Hint = h.unknownCA
-	case errors.As(err, &hostname):
+	case errors.As(err, &hostname), strings.Contains(msg, "remote error: tls: unrecognized name"):
+		// The alert: the server serves no certificate for the name the check sent (SNI), or sent none
+		// (an IP address), and refuses the handshake (nginx's ssl_reject_handshake).
 		e.Hint = h.hostname
 	case strings.Contains(msg, "tls: protocol version not supported"), strings.Contains(msg, "tls: server selected unsupported protocol version"):
 		// The server's alert to a ClientHello of TLS 1.2 and 1.3 (Go's servers), or its own choice of

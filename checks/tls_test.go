@@ -414,6 +414,36 @@ func TestTLSClientCertificateExpired(t *testing.T) {
 	}
 }
 
+// TestTLSUnrecognizedName: a server that refuses a handshake whose name (SNI) it serves no certificate
+// for, with the unrecognized_name alert (nginx's ssl_reject_handshake in its default server, what a url
+// with an IP address or an internal alias meets), gets the hint that names tls.server_name: it got the
+// generic one.
+func TestTLSUnrecognizedName(t *testing.T) {
+	t.Parallel()
+	addr := checktest.Serve(t, func(c net.Conn) {
+		_, _ = c.Read(make([]byte, 4096))
+		_, _ = c.Write([]byte{0x15, 3, 3, 0, 2, 2, 112}) // fatal unrecognized_name
+		_, _ = c.Read(make([]byte, 64))
+	})
+	for _, tc := range []struct {
+		kind, hint string
+		spec       map[string]any
+	}{
+		{"http", "tls.server_name", map[string]any{"url": "https://" + addr + "/healthz?api_key=s3cr3t"}},
+		{"grpc", "tls.server_name", map[string]any{"address": "https://" + addr}},
+		{"redis", "tls.server_name", map[string]any{"url": "rediss://:s3cr3t@" + addr}},
+		{"memcached", "tls.server_name", map[string]any{"address": addr, "tls": config.TLS{}}},
+		{"amqp", "server_name_indication=", map[string]any{"url": "amqps://guest:s3cr3t@" + addr + "/"}},
+	} {
+		t.Run(tc.kind, func(t *testing.T) {
+			t.Parallel()
+			ch := newCheckTimeout(t, config.Check{Type: tc.kind, Spec: config.SpecOf(tc.spec)}, generousTimeout)
+			err, _ := runCheck(t, ch)
+			assertAnswer(t, ch, err, checks.TLS, tc.hint, "s3cr3t")
+		})
+	}
+}
+
 // TestTLSExpiredCertificate: a server whose certificate has expired (the renewal that did not happen)
 // was tls with no hint, or one about the CA and the server name, which are right; the hint says what is
 // wrong: the dates.
