@@ -1074,12 +1074,16 @@ func TestTCP(t *testing.T) {
 		}
 	}()
 	closedAddr := checktest.ClosedAddr(t)
+	// A listener that accepts and resets at once (a TCP proxy with no server behind it) passes: the check
+	// proves an accept, nothing more (README).
+	resetting := checktest.Serve(t, func(c net.Conn) { _ = c.(*net.TCPConn).SetLinger(0) })
 
 	for _, tc := range []struct {
 		name, addr string
 		want       checks.Class
 	}{
 		{"listening", addr, ""},
+		{"accepts, then resets", resetting, ""},
 		{"refused", closedAddr, checks.Refused},
 		{"dns", "healthgate-test.invalid:80", checks.DNS},
 		{"connect never completes", checktest.Unreachable(t), checks.Timeout},
