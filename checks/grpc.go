@@ -140,6 +140,13 @@ type grpcCheck struct {
 	request   []byte // the framed HealthCheckRequest
 	transport *http.Transport
 	client    *http.Client
+
+	// idle closes the kept connection once no run has used it for grpcIdleClose (idleAfterRun), where
+	// the Transport's IdleConnTimeout would: that one, with h2c (gRPC's plaintext), also dials a
+	// throwaway connection every IdleConnTimeout however busy the kept one is (TestGRPCBusyConnectionKept).
+	idleMu sync.Mutex
+	idle   *time.Timer
+	closed bool
 }
 
 // How the kept connection is watched while idle (variables for the tests): a PING after grpcPingAfter
@@ -176,13 +183,13 @@ func buildGRPC(c config.Check, s *grpcSpec) (prober, string, config.Errors) {
 		// A kept connection whose server vanished is found by a PING unanswered within a run's
 		// worth of time, not by the next run's timeout.
 		HTTP2: &http.HTTP2Config{SendPingTimeout: grpcPingAfter, PingTimeout: 15 * time.Second},
-		// A connection idle for longer is closed, and the next run dials: grpc-go's servers, by default
-		// (keepalive.EnforcementPolicy: no pings without a call in progress), count every PING after the
-		// first on a connection with no call as a strike, and after the third close it with GOAWAY
-		// "too_many_pings" and an error in their log. Under grpcPingAfter·2, an idle stretch holds one
-		// PING at most: checks every minute or more dialed a connection a run all the same, and each
-		// left an error in the server's log (measured: closed after about 2 minutes idle).
-		IdleConnTimeout: grpcIdleClose,
+		// A connection idle for grpcIdleClose is closed (idleAfterRun), and the next run dials: grpc-go's
+		// servers, by default (keepalive.EnforcementPolicy: no pings without a call in progress), count
+		// every PING after the first on a connection with no call as a strike, and after the third close
+		// it with GOAWAY "too_many_pings" and an error in their log. Under grpcPingAfter·2, an idle stretch
+		// holds one PING at most: checks every minute or more dialed a connection a run all the same, and
+		// each left an error in the server's log (measured: closed after about 2 minutes idle). Not
+		// IdleConnTimeout, which over h2c dials a connection more every IdleConnTimeout.
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			conn, err := dialContext(ctx, dialer, network, addr)
 			if err != nil || g.tls != nil {
@@ -325,6 +332,8 @@ func (s *h2Sniffer) seen() bool {
 }
 
 func (g *grpcCheck) probe(ctx context.Context) error {
+	g.holdIdle()
+	defer g.idleAfterRun()
 	g.notH2.Store(false)
 	reused := false
 	var answered atomic.Bool // net/http's reader may say so as the call gives up
@@ -532,4 +541,35 @@ func h2ConnLost(msg string) bool {
 	return false
 }
 
-func (g *grpcCheck) close() { g.transport.CloseIdleConnections() }
+// holdIdle keeps the idle timer from closing the connection under the run that starts.
+func (g *grpcCheck) holdIdle() {
+	g.idleMu.Lock()
+	defer g.idleMu.Unlock()
+	if g.idle != nil {
+		g.idle.Stop()
+	}
+}
+
+// idleAfterRun arms the idle timer at the end of a run: no run for grpcIdleClose, and the kept
+// connection is closed.
+func (g *grpcCheck) idleAfterRun() {
+	g.idleMu.Lock()
+	defer g.idleMu.Unlock()
+	switch {
+	case g.closed:
+	case g.idle == nil:
+		g.idle = time.AfterFunc(grpcIdleClose, g.transport.CloseIdleConnections)
+	default:
+		g.idle.Reset(grpcIdleClose)
+	}
+}
+
+func (g *grpcCheck) close() {
+	g.idleMu.Lock()
+	g.closed = true
+	if g.idle != nil {
+		g.idle.Stop()
+	}
+	g.idleMu.Unlock()
+	g.transport.CloseIdleConnections()
+}
