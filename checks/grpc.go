@@ -28,8 +28,8 @@ import (
 // Why not grpc-go: the call is one unary request whose message is one string field and whose
 // answer is one enum, and net/http's HTTP/2 (already in the binary for the http check and the
 // server) carries it; internal/grpcwire, shared with our gRPC health server, frames and decodes
-// it. grpc-go costs about 16 MB of binary and 3.4 MB more resident memory in an idle `serve`: the
-// figures of record are the bench's (kinds figure, K4, in README.md: 16.4 MB with grpc-go's client,
+// it. grpc-go costs about 16 MB of binary and 3.6 MB more resident memory in an idle `serve`: the
+// figures of record are the bench's (kinds figure, K4, in README.md: 16.3 MB with grpc-go's client,
 // server and health service linked in); its client and health package alone add 16.3 MB (27.5 →
 // 43.8 MB, the same `go build -overlay` rerun for this comment): the client is what costs. A
 // standalone client making the same calls peaks at 12.9 MB against 9.1 MB for net/http (measured on
