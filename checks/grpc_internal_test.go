@@ -24,23 +24,7 @@ func TestGRPCIdlePings(t *testing.T) {
 	grpcPingAfter, grpcIdleClose = 100*time.Millisecond, 150*time.Millisecond
 	t.Cleanup(func() { grpcPingAfter, grpcIdleClose = pingAfter, idleClose })
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pings, conns atomic.Int32
-	srv := grpc.NewServer()
-	healthpb.RegisterHealthServer(srv, health.NewServer())
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = srv.Serve(&pingCountingListener{Listener: ln, pings: &pings, conns: &conns}) })
-	t.Cleanup(func() { srv.Stop(); wg.Wait() })
-
-	ch, err := New(config.Check{Name: "inventory", Type: "grpc", Interval: time.Second, Timeout: 5 * time.Second,
-		Spec: config.SpecOf(map[string]any{"address": ln.Addr().String()})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ch.Close)
+	ch, pings, conns := grpcCheckOfCountingServer(t)
 	for range 2 {
 		if err := ch.Run(context.Background()); err != nil {
 			t.Fatal(err)
@@ -54,6 +38,29 @@ func TestGRPCIdlePings(t *testing.T) {
 	if n := conns.Load(); n != 2 {
 		t.Errorf("%d connections for 2 runs an idle stretch apart; want a fresh one each (the idle one closed)", n)
 	}
+}
+
+// grpcCheckOfCountingServer starts a grpc-go health server whose connections and the PINGs they read
+// are counted, and returns a grpc check of it; both end with the test.
+func grpcCheckOfCountingServer(t *testing.T) (ch *Check, pings, conns *atomic.Int32) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pings, conns = new(atomic.Int32), new(atomic.Int32)
+	srv := grpc.NewServer()
+	healthpb.RegisterHealthServer(srv, health.NewServer())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = srv.Serve(&pingCountingListener{Listener: ln, pings: pings, conns: conns}) })
+	t.Cleanup(func() { srv.Stop(); wg.Wait() })
+	ch, err = New(config.Check{Name: "inventory", Type: "grpc", Interval: time.Second, Timeout: 5 * time.Second,
+		Spec: config.SpecOf(map[string]any{"address": ln.Addr().String()})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ch.Close)
+	return ch, pings, conns
 }
 
 // pingCountingListener counts the HTTP/2 PING frames (not their acks) its connections read.
@@ -108,23 +115,7 @@ func TestGRPCBusyConnectionKept(t *testing.T) {
 	grpcPingAfter, grpcIdleClose = time.Second, 200*time.Millisecond
 	t.Cleanup(func() { grpcPingAfter, grpcIdleClose = pingAfter, idleClose })
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pings, conns atomic.Int32
-	srv := grpc.NewServer()
-	healthpb.RegisterHealthServer(srv, health.NewServer())
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = srv.Serve(&pingCountingListener{Listener: ln, pings: &pings, conns: &conns}) })
-	t.Cleanup(func() { srv.Stop(); wg.Wait() })
-
-	ch, err := New(config.Check{Name: "inventory", Type: "grpc", Interval: time.Second, Timeout: 5 * time.Second,
-		Spec: config.SpecOf(map[string]any{"address": ln.Addr().String()})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ch.Close)
+	ch, _, conns := grpcCheckOfCountingServer(t)
 	for end := time.Now().Add(6 * grpcIdleClose); time.Now().Before(end); time.Sleep(grpcIdleClose / 5) {
 		if err := ch.Run(context.Background()); err != nil {
 			t.Fatal(err)
