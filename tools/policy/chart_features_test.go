@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"encoding/json"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -26,7 +25,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
-	"sigs.k8s.io/yaml"
 )
 
 // rendered is the chart rendered with some --set values, decoded strictly.
@@ -838,7 +836,6 @@ func TestChartFractionalDurations(t *testing.T) {
 // the nanosecond: a fraction's part of a nanosecond dropped, not rounded. Rounded, 99.9999999ms was 100ms,
 // over healthgate's floor (which refuses it, 99.999999ms), and fleet.timeout 0.5ns above 0 (healthgate: 0).
 func TestChartNanoseconds(t *testing.T) {
-	helm := helmBinary(t)
 	inputs := []string{"0.3s", "1.5s", "1m0.5s", "15000us", "2.5µs", "2.5μs", "99.9999999ms", "0.5ns", "1.9999999999s",
 		".5s", "5.s", "1h1m1s1ms1us1ns", "0.1234567891234567891s", "10ms", "0s", "100ms", "1.000000001s"}
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -846,45 +843,7 @@ func TestChartNanoseconds(t *testing.T) {
 	for range 200 {
 		inputs = append(inputs, fmt.Sprintf("%d.%0*d%s", rng.IntN(1000), 1+rng.IntN(12), rng.Int64N(1e12), units[rng.IntN(len(units))]))
 	}
-	chart := t.TempDir()
-	helpers, err := os.ReadFile(filepath.Join(chartDir, "templates", "_helpers.tpl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	values, err := json.Marshal(map[string]any{"inputs": inputs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, text := range map[string]string{
-		"Chart.yaml":             "apiVersion: v2\nname: nanoseconds\nversion: 0.1.0\n",
-		"values.json":            string(values),
-		"templates/_helpers.tpl": string(helpers),
-		"templates/out.yaml": `{{- $out := list -}}
-{{- range .Values.inputs }}{{ $out = append $out (include "healthgate.nanoseconds" .) }}{{ end -}}
-out: {{ toJson $out | quote }}
-`,
-	} {
-		p := filepath.Join(chart, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	rendered, err := exec.Command(helm, "template", "x", chart, "-f", filepath.Join(chart, "values.json")).CombinedOutput()
-	if err != nil {
-		t.Fatalf("helm template: %v\n%s", err, rendered)
-	}
-	var doc struct{ Out string }
-	_, body, _ := strings.Cut(string(rendered), "out:")
-	if err := yaml.Unmarshal([]byte("out:"+body), &doc); err != nil {
-		t.Fatalf("helm's output: %v\n%s", err, rendered)
-	}
-	var got []string
-	if err := json.Unmarshal([]byte(doc.Out), &got); err != nil || len(got) != len(inputs) {
-		t.Fatalf("helm's output: %d answers (%v) for %d durations:\n%s", len(got), err, len(inputs), rendered)
-	}
+	got := includeEach(t, "healthgate.nanoseconds", inputs)
 	for i, in := range inputs {
 		d, err := time.ParseDuration(in)
 		if err != nil {

@@ -136,38 +136,42 @@ func TestChartSecretRules(t *testing.T) {
 // over every value of secretProblemCases: the chart refuses at `helm template` exactly what this package
 // refuses in the rendered manifests, with the same words.
 func TestChartSecretProblem(t *testing.T) {
-	helm := helmBinary(t)
+	inputs := make([]string, len(secretProblemCases))
+	for i, c := range secretProblemCases {
+		inputs[i] = c.in
+	}
+	got := includeEach(t, "healthgate.secretProblem", inputs)
+	for i, in := range inputs {
+		if want := secretProblem(in); got[i] != want {
+			t.Errorf("chart's healthgate.secretProblem(%q) = %q, tools/policy's secretProblem = %q", in, got[i], want)
+		}
+	}
+}
 
+// includeEach renders the chart's named template (from its _helpers.tpl, with helm, pinned in
+// tools/go.mod) for each input, in a chart of its own, and returns the answers in order.
+func includeEach(t *testing.T, name string, inputs []string) []string {
+	t.Helper()
+	helm := helmBinary(t)
 	chart := t.TempDir()
 	helpers, err := os.ReadFile(helpersTpl)
 	if err != nil {
 		t.Fatal(err)
 	}
-	inputs := make([]string, len(secretProblemCases))
-	for i, c := range secretProblemCases {
-		inputs[i] = c.in
-	}
 	values, err := json.Marshal(map[string]any{"inputs": inputs})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, text := range map[string]string{
-		"Chart.yaml":             "apiVersion: v2\nname: secret-problem\nversion: 0.1.0\n",
+	for file, text := range map[string]string{
+		"Chart.yaml":             "apiVersion: v2\nname: include-each\nversion: 0.1.0\n",
 		"values.json":            string(values),
 		"templates/_helpers.tpl": string(helpers),
-		"templates/problems.yaml": `{{- $out := list -}}
-{{- range .Values.inputs -}}
-{{- $out = append $out (include "healthgate.secretProblem" .) -}}
-{{- end -}}
-apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: secret-problems
-data:
-  problems: {{ toJson $out | quote }}
+		"templates/out.yaml": `{{- $out := list -}}
+{{- range .Values.inputs }}{{ $out = append $out (include "` + name + `" .) }}{{ end -}}
+out: {{ toJson $out | quote }}
 `,
 	} {
-		p := filepath.Join(chart, name)
+		p := filepath.Join(chart, file)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -179,24 +183,16 @@ data:
 	if err != nil {
 		t.Fatalf("helm template: %v\n%s", err, rendered)
 	}
-	var cm struct {
-		Data struct {
-			Problems string `json:"problems"`
-		} `json:"data"`
-	}
-	_, doc, _ := strings.Cut(string(rendered), "apiVersion:")
-	if err := yaml.Unmarshal([]byte("apiVersion:"+doc), &cm); err != nil {
+	var doc struct{ Out string }
+	_, body, _ := strings.Cut(string(rendered), "out:")
+	if err := yaml.Unmarshal([]byte("out:"+body), &doc); err != nil {
 		t.Fatalf("helm's output: %v\n%s", err, rendered)
 	}
 	var got []string
-	if err := json.Unmarshal([]byte(cm.Data.Problems), &got); err != nil || len(got) != len(inputs) {
-		t.Fatalf("helm's output: %d answers (%v) for %d values:\n%s", len(got), err, len(inputs), rendered)
+	if err := json.Unmarshal([]byte(doc.Out), &got); err != nil || len(got) != len(inputs) {
+		t.Fatalf("helm's output: %d answers (%v) for %d inputs:\n%s", len(got), err, len(inputs), rendered)
 	}
-	for i, in := range inputs {
-		if want := secretProblem(in); got[i] != want {
-			t.Errorf("chart's healthgate.secretProblem(%q) = %q, tools/policy's secretProblem = %q", in, got[i], want)
-		}
-	}
+	return got
 }
 
 // TestSecretKey: a check's fields are secret when its kind says so, not by their names; any other key by
