@@ -1602,21 +1602,24 @@ func TestHTTPStreamReset(t *testing.T) {
 	}
 }
 
+// serveHTTPAnswer answers each connection's first HTTP request with answer, written as it is, and keeps
+// the connection until the client closes it; it returns the server's address.
+func serveHTTPAnswer(t *testing.T, answer string) string {
+	return checktest.Serve(t, func(c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+			return
+		}
+		_, _ = io.WriteString(c, answer)
+		_, _ = io.Copy(io.Discard, c) // until the client closes
+	})
+}
+
 // TestHTTPMalformedAnswer: an answer whose status line and headers read as HTTP but whose body cannot be
 // (a Content-Length that is not a number, two that differ, a Transfer-Encoding net/http does not read, a
 // broken chunked body) is bad_response with a hint that says so, not unknown ("unclassified failure"): a
 // broken server, or a proxy in front of it. An unexpected status still says it first.
 func TestHTTPMalformedAnswer(t *testing.T) {
-	serve := func(answer string) string {
-		return checktest.Serve(t, func(c net.Conn) {
-			_ = c.SetDeadline(time.Now().Add(30 * time.Second))
-			if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
-				return
-			}
-			_, _ = io.WriteString(c, answer)
-			_, _ = io.Copy(io.Discard, c) // until the client closes
-		})
-	}
 	for _, tc := range []struct {
 		name, answer string
 		want         checks.Class
@@ -1629,7 +1632,7 @@ func TestHTTPMalformedAnswer(t *testing.T) {
 		{"503, then a broken chunk", "HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", checks.NotReady},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ch := newCheckTimeout(t, config.Check{Type: "http", Spec: config.SpecOf(map[string]any{"url": "http://" + serve(tc.answer) + "/healthz?token=s3cr3t",
+			ch := newCheckTimeout(t, config.Check{Type: "http", Spec: config.SpecOf(map[string]any{"url": "http://" + serveHTTPAnswer(t, tc.answer) + "/healthz?token=s3cr3t",
 				"body_contains": "ok"})}, generousTimeout)
 			err, took := runCheck(t, ch)
 			hint := ""
@@ -1648,16 +1651,6 @@ func TestHTTPMalformedAnswer(t *testing.T) {
 // a server that sends a request's header back without its colon ("X-Api-Key VALUE"), in its headers or
 // its trailers, had the check's secret shown. The line's name is kept, what follows it is not.
 func TestHTTPMalformedHeaderLineNotQuoted(t *testing.T) {
-	serve := func(answer string) string {
-		return checktest.Serve(t, func(c net.Conn) {
-			_ = c.SetDeadline(time.Now().Add(30 * time.Second))
-			if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
-				return
-			}
-			_, _ = io.WriteString(c, answer)
-			_, _ = io.Copy(io.Discard, c) // until the client closes
-		})
-	}
 	for _, tc := range []struct{ name, answer string }{
 		{"missing colon", "HTTP/1.1 200 OK\r\nX-Api-Key s3cr3t\r\n\r\n"},
 		{"a value with a control byte", "HTTP/1.1 200 OK\r\nX-Echo: Basic s3cr3t\x01\r\n\r\n"},
@@ -1665,7 +1658,7 @@ func TestHTTPMalformedHeaderLineNotQuoted(t *testing.T) {
 		{"a trailer", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-Api-Key s3cr3t\r\n\r\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ch := newCheckTimeout(t, config.Check{Type: "http", Spec: config.SpecOf(map[string]any{"url": "http://" + serve(tc.answer) + "/healthz",
+			ch := newCheckTimeout(t, config.Check{Type: "http", Spec: config.SpecOf(map[string]any{"url": "http://" + serveHTTPAnswer(t, tc.answer) + "/healthz",
 				"headers": map[string]string{"X-Api-Key": "s3cr3t"}})}, generousTimeout)
 			err, _ := runCheck(t, ch)
 			assertAnswer(t, ch, err, checks.BadResponse, "", "s3cr3t")
@@ -1681,14 +1674,7 @@ func TestHTTPMalformedHeaderLineNotQuoted(t *testing.T) {
 // regardless, fails bad_response at the answer. The 101's body is the connection itself, which no
 // deadline of the run bounds: the run read it until the server closed, past its timeout.
 func TestHTTPUnaskedSwitchingProtocols(t *testing.T) {
-	addr := checktest.Serve(t, func(c net.Conn) {
-		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
-		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
-			return
-		}
-		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
-		_, _ = io.Copy(io.Discard, c) // until the client closes
-	})
+	addr := serveHTTPAnswer(t, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
 	ch := newCheck(t, config.Check{Type: "http", Spec: config.SpecOf(map[string]any{"url": "http://" + addr + "/healthz?token=s3cr3t"})})
 	err, took := runCheck(t, ch)
 	assertAnswer(t, ch, err, checks.BadResponse, "101", "s3cr3t")
