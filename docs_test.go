@@ -4,6 +4,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io/fs"
+	"iter"
 	"maps"
 	"net/http/httptest"
 	"os"
@@ -438,6 +439,21 @@ var docFiles = []string{"README.md", "docs/design.md", "charts/healthgate/README
 	"examples/kubernetes/deployment-sidecar.yaml", "examples/kubernetes/migrations.yaml",
 	"charts/healthgate/values.yaml", "charts/healthgate/templates/NOTES.txt"}
 
+// readDocs yields each of docFiles and its text, in order.
+func readDocs(t *testing.T) iter.Seq2[string, string] {
+	return func(yield func(file, text string) bool) {
+		for _, file := range docFiles {
+			data, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !yield(file, string(data)) {
+				return
+			}
+		}
+	}
+}
+
 // TestDocsCommandFlags: every flag a healthgate command line of the docs gives (`healthgate wait --only
 // db`, a code span `serve --validate`, a container's `args: ["wait", "--config", ...]`) is a flag of that
 // command, as its --help lists them; and every flag of `go -C bench run .` is one of the harness's, its
@@ -497,12 +513,7 @@ func TestDocsCommandFlags(t *testing.T) {
 	benchRE := regexp.MustCompile("go -C bench run \\.([^`|#\\n]*)")
 	onlyRE := regexp.MustCompile(`-only ([a-z0-9,]+)`)
 	seen := 0
-	for _, file := range docFiles {
-		data, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		text := string(data)
+	for file, text := range readDocs(t) {
 		// A flag in a code span of its own (`--only NAME`), wherever it stands: some command's flag, its
 		// default (`--timeout` (default `5m`)) the one its usage gives.
 		for _, m := range spanRE.FindAllStringSubmatchIndex(text, -1) {
@@ -623,12 +634,8 @@ func TestDocsMetrics(t *testing.T) {
 			}
 		}
 	}
-	for _, file := range docFiles {
-		data, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		check(file, string(data), 1, false)
+	for file, text := range readDocs(t) {
+		check(file, text, 1, false)
 	}
 
 	// The two lists of every metric: the README's Metrics section, and /metrics in docs/design.md §3.
@@ -901,12 +908,7 @@ func TestDocsCitedTestsExist(t *testing.T) {
 	})
 	cited := regexp.MustCompile(`\b(?:Test|Benchmark)[A-Z]\w*|-bench '?\^?([A-Z]\w*)`)
 	seen := 0
-	for _, file := range docFiles {
-		data, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		text := string(data)
+	for file, text := range readDocs(t) {
 		for _, m := range cited.FindAllStringSubmatchIndex(text, -1) {
 			name := text[m[0]:m[1]]
 			if m[2] >= 0 {
