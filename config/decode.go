@@ -618,15 +618,14 @@ func (d *decoder) readSecretFile(n *yaml.Node, where, key string) (data, path st
 // or it comes from a variable named as a secret is (not one named as a path: SECRETS_DIR, DB_URL_FILE).
 // Then the value as written when that holds none, else nothing of it.
 func shownPath(raw, path string, vars []string) string {
-	mayHold := PathMayHoldSecret
 	secretVar := func(name string) bool {
 		upper := strings.ToUpper(name)
 		return IsSecretName(name) && !strings.HasSuffix(upper, "FILE") && !strings.HasSuffix(upper, "PATH") && !strings.HasSuffix(upper, "DIR")
 	}
 	switch {
-	case !mayHold(path) && !slices.ContainsFunc(vars, secretVar):
+	case !PathMayHoldSecret(path) && !slices.ContainsFunc(vars, secretVar):
 		return path
-	case raw != path && !mayHold(raw):
+	case raw != path && !PathMayHoldSecret(raw):
 		return raw + " (its value not shown: it may hold a secret)"
 	}
 	return "the path (not shown: it may hold a secret)"

@@ -240,8 +240,8 @@ func ParsePeer(s string) (Peer, error) {
 // peer is not quoted, as that word may be the password of a user:password (app:s3cr3t, or
 // dns://app:s3cr3t/peers:8080).
 var (
-	errPortWord       = errors.New("port must be a number from 1 to 65535 (the value is not shown: it may hold a secret)")
-	errServerPortWord = errors.New("the DNS server's port must be a number from 1 to 65535 (the value is not shown: it may hold a secret)")
+	errPortWord       = errors.New("port must be a number from 1 to 65535 " + valueNotShown)
+	errServerPortWord = errors.New("the DNS server's port must be a number from 1 to 65535 " + valueNotShown)
 )
 
 // dnsServer returns the authority of a dns://server/name:port target as host:port, port 53 when none

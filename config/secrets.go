@@ -86,10 +86,13 @@ func Quote(v string, vars []string) string {
 // quoted, or words that say it is not shown when it may hold a secret (MayHoldSecret).
 func Got(v string, vars []string) string { return gotUnless(MayHoldSecret(v, vars), v) }
 
+// valueNotShown stands for a refused value that may hold a secret, in place of its "(got ...)".
+const valueNotShown = "(the value is not shown: it may hold a secret)"
+
 // gotUnless is the "(got ...)" of v, or the words that say it is not shown when hidden.
 func gotUnless(hidden bool, v string) string {
 	if hidden {
-		return "(the value is not shown: it may hold a secret)"
+		return valueNotShown
 	}
 	return "(got " + strconv.Quote(v) + ")"
 }
