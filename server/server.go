@@ -161,6 +161,12 @@ func New(src Source, opts Options) *Handler {
 			h.notFound(w, r) // as a GET is answered: without a fleet there is nothing to allow
 			return
 		}
+		// chi sends a method it has no name for (PURGE, a lower-case get) here whatever the path: on
+		// a path that is no endpoint it is not found, as POST there is.
+		if !h.router.Match(chi.NewRouteContext(), http.MethodGet, r.URL.Path) {
+			h.notFound(w, r)
+			return
+		}
 		w.Header()["Allow"] = allowVal
 		replyError(w, r, http.StatusMethodNotAllowed, "method not allowed: use GET, HEAD or OPTIONS")
 	})

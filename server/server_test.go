@@ -350,6 +350,20 @@ func TestMethods(t *testing.T) {
 	if r := f.do(t, http.MethodPost, "/readyz"); r.code != http.StatusMethodNotAllowed || r.header.Get("Allow") == "" {
 		t.Errorf("POST /readyz = %d (Allow %q); want 405 with Allow", r.code, r.header.Get("Allow"))
 	}
+	// A path that is none of the endpoints is not found whatever the method: one the router has no
+	// name for (PURGE, PROPFIND, a lower-case get) as much as POST; on an endpoint, either is 405.
+	for _, m := range []string{http.MethodPost, "PURGE", "PROPFIND", "get"} {
+		for _, path := range []string{"/nope", "/readyz/db/x", "/"} {
+			if r := f.do(t, m, path); r.code != http.StatusNotFound || r.header.Get("Allow") != "" {
+				t.Errorf("%s %s = %d (Allow %q); want 404 without Allow, as GET", m, path, r.code, r.header.Get("Allow"))
+			}
+		}
+		for _, path := range []string{"/readyz", "/readyz/db", "/readyz/nope", "/livez"} {
+			if r := f.do(t, m, path); r.code != http.StatusMethodNotAllowed || r.header.Get("Allow") == "" {
+				t.Errorf("%s %s = %d (Allow %q); want 405 with Allow", m, path, r.code, r.header.Get("Allow"))
+			}
+		}
+	}
 	// /fleetz without a fleet section is not found whatever the method, as GET finds it; with one
 	// (a reload may add it), another method is 405 there too.
 	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, "PURGE"} {
