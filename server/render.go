@@ -99,24 +99,26 @@ func readyView(s *monitor.Snapshot, only string, exclude []string) view {
 }
 
 // noteUnknown lists the excluded names that match no check of s (nor the built-in shutdown): the first
-// maxMissing, each cut to maxNameShown bytes, then a count.
+// maxMissing, each cut to maxNameShown bytes, then a count. A name given more than once is one name.
 func (v *view) noteUnknown(s *monitor.Snapshot, exclude []string) {
+	var seen map[string]bool // a request can repeat a name thousands of times
 	for _, e := range exclude {
-		if e == monitor.ShutdownCheck {
+		if e == monitor.ShutdownCheck || seen[e] {
 			continue
 		}
 		if _, found := s.Index(e); found {
 			continue
 		}
-		if len(e) > maxNameShown {
-			e = e[:maxNameShown] + "..."
+		if seen == nil {
+			seen = map[string]bool{}
 		}
-		if slices.Contains(v.missing, e) {
-			continue
-		}
+		seen[e] = true
 		if len(v.missing) == maxMissing {
 			v.more++
 			continue
+		}
+		if len(e) > maxNameShown {
+			e = e[:maxNameShown] + "..."
 		}
 		v.missing = append(v.missing, e)
 	}

@@ -193,6 +193,15 @@ func TestReadyzBodies(t *testing.T) {
 		{"/readyz?exclude=db", 200, "ok"},
 		{"/readyz?exclude=db&verbose", 200, "[+]shutdown ok\n[+]db excluded: ok\n[+]cache ok\nreadyz check passed\n"},
 		{"/readyz?exclude=db&exclude=nope", 200, "[+]shutdown ok\n[+]db excluded: ok\n[+]cache ok\nwarn: some health checks cannot be excluded: no matches for \"nope\"\nreadyz check passed\n"},
+		// A name given twice is one name, listed or counted once; names cut alike are still two.
+		{"/readyz?exclude=db&exclude=n1&exclude=n2&exclude=n1&exclude=n3&exclude=n4&exclude=n5&exclude=n6&exclude=n6&exclude=n7&exclude=n6&exclude=n7", 200,
+			"[+]shutdown ok\n[+]db excluded: ok\n[+]cache ok\n" +
+				"warn: some health checks cannot be excluded: no matches for \"n1\"\nwarn: some health checks cannot be excluded: no matches for \"n2\"\n" +
+				"warn: some health checks cannot be excluded: no matches for \"n3\"\nwarn: some health checks cannot be excluded: no matches for \"n4\"\n" +
+				"warn: some health checks cannot be excluded: no matches for \"n5\"\nwarn: and 2 more excluded names that match no check\nreadyz check passed\n"},
+		{"/readyz?exclude=db&exclude=" + strings.Repeat("x", 64) + "a&exclude=" + strings.Repeat("x", 64) + "b&exclude=" + strings.Repeat("x", 64) + "a", 200,
+			"[+]shutdown ok\n[+]db excluded: ok\n[+]cache ok\n" +
+				strings.Repeat("warn: some health checks cannot be excluded: no matches for \""+strings.Repeat("x", 64)+"...\"\n", 2) + "readyz check passed\n"},
 		// Keys and values are read percent-decoded, as kube-apiserver reads them (r.URL.Query()).
 		{"/readyz?%65xclude=db", 200, "ok"},
 		{"/readyz?exclude=d%62&verb%6Fse", 200, "[+]shutdown ok\n[+]db excluded: ok\n[+]cache ok\nreadyz check passed\n"},
