@@ -358,7 +358,7 @@ func noStoreHandler(h http.Handler) http.Handler {
 	})
 }
 
-// httpError is http.Error for answers that are not probe bodies; like those, nothing may cache them.
+// write answers with a rendered body: 200 when it passes, 503 when it fails, never cacheable.
 func write(w http.ResponseWriter, b *body) {
 	hdr := w.Header()
 	if b.json {
