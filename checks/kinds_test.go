@@ -786,6 +786,37 @@ func TestRedisProtectedMode(t *testing.T) {
 	}
 }
 
+// TestRedisMaxClients: a Redis at its maxclients writes "-ERR max number of clients reached" to a new
+// connection, before any command, and closes it. go-redis reads it as the answer to its HELLO and goes
+// on without HELLO, and the run failed reset on the closed connection ("closed right after it opened");
+// with key, whose HELLO is answered here, bad_response with that made-up answer, "ERR unknown command
+// 'HELLO'", as the server's. It is not_ready, as Postgres's 53300 and MySQL's, NATS's and memcached's
+// connection limits are, in the server's words and with a hint that names maxclients; and the check
+// passes once a slot is free. (Over TLS, Redis resets the connection at the handshake, without a word.)
+func TestRedisMaxClients(t *testing.T) {
+	for _, key := range []string{"", "healthgate:probe"} {
+		t.Run("key="+key, func(t *testing.T) {
+			server := checktest.StartRedis(t, "--maxclients", "1", "--requirepass", "s3cr3t-pw")
+			holder := redis.NewClient(&redis.Options{Addr: server, Password: "s3cr3t-pw"}) // the one slot
+			if err := holder.Ping(t.Context()).Err(); err != nil {
+				_ = holder.Close()
+				t.Fatal(err)
+			}
+			ch := newCheckTimeout(t, config.Check{Type: "redis", Spec: config.SpecOf(map[string]any{"url": "redis://:s3cr3t-pw@" + server + "/0", "key": key})}, generousTimeout)
+			err, _ := runCheck(t, ch)
+			assertAnswer(t, ch, err, checks.NotReady, "at its connection limit (maxclients", "s3cr3t-pw")
+			if !strings.Contains(err.Error(), "max number of clients reached") {
+				t.Errorf("error %q does not give the server's words", err)
+			}
+			_ = holder.Close()
+			checktest.Eventually(t, 10*time.Second, "the check to pass once the slot is free", func() bool {
+				err, _ := runCheck(t, ch)
+				return err == nil
+			})
+		})
+	}
+}
+
 // TestRedisRecoversAtOnce guards against go-redis's dial circuit breaker (docs/design.md §8): after
 // failed dials, the next run must dial again instead of failing fast for a second.
 func TestRedisRecoversAtOnce(t *testing.T) {

@@ -57,6 +57,9 @@ type redisShared struct {
 	// denied: a new connection's first reply was a -DENIED (protected mode), which go-redis takes as the
 	// answer of a server without HELLO, and drops; the run then fails on the connection the server closed.
 	denied atomic.Bool
+	// full: a new connection's first reply was the server's refusal at its maxclients (redisFullWords),
+	// which go-redis takes as the answer of a server without HELLO, and drops, as it does -DENIED.
+	full atomic.Bool
 	// pongless: the last look into a dropped HELLO got no PONG either (a server or proxy that closes
 	// every connection, not twemproxy); until a run passes, later drops are not looked into, so such a
 	// dependency sees one connection a run, not two.
@@ -207,7 +210,7 @@ func buildRedis(c config.Check, s *redisSpec) (prober, string, config.Errors) {
 				if err != nil {
 					return nil, err
 				}
-				return newRESPConn(conn, s.Key != "", &sh.helloDropped, &sh.denied), nil
+				return newRESPConn(conn, s.Key != "", &sh.helloDropped, &sh.denied, &sh.full), nil
 			}
 		}
 		if fo != nil {
@@ -496,6 +499,11 @@ func (r *redisCheck) run(ctx context.Context) error {
 		// made up here), the server said why.
 		err = &Error{Class: Auth, Err: errors.New("the server refused the connection: " + redisProtectedWords), Hint: redisProtectedHint}
 	}
+	if full := s.full.Swap(false); err != nil && full {
+		// The same for a server at its maxclients: a reset, a timeout on a connection it kept open, or
+		// with key the refusal of HELLO made up here, read in place of the server's.
+		err = &Error{Class: NotReady, Err: errors.New("the server refused the connection: " + redisFullReply), Hint: redisFullHint}
+	}
 	if dropped := s.helloDropped.Swap(false); err != nil && dropped && ClassOf(err) == Reset && !s.pongless.Load() {
 		if s.pongWithoutHello(ctx) {
 			err = &Error{Class: BadResponse, Err: errors.New("the server closed the connection at HELLO, go-redis's first command, and answers PING without it"), Hint: redisHelloDroppedHint}
@@ -744,6 +752,14 @@ const redisNoPermHint = "the user and password were accepted, but the user's ACL
 // redisDBHint: SELECT of the url's database number failed.
 const redisDBHint = "the database number in %s (the url's path, redis://host:6379/N) is not one this server has: it has `databases` of them (16 unless its config says otherwise), numbered from 0"
 
+// A Redis at its maxclients writes redisFullReply (with " + cluster connections" in it on a cluster node)
+// to a new connection, before any command, and closes it.
+const (
+	redisFullWords = "ERR max number of clients"
+	redisFullReply = "ERR max number of clients reached"
+	redisFullHint  = "the server is at its connection limit (maxclients: 10000 by default, lowered at its start to what its open-file limit allows): it refuses every new connection until other clients disconnect (INFO clients counts them, CLIENT LIST shows who: a client leaking connections never does), or raise maxclients"
+)
+
 const redisNotRedisHint = "the server's answer is not the Redis protocol: is this port Redis's (6379) in %s?"
 
 // helloRefusal is Redis 5's answer to HELLO, which respConn gives in place of the server's.
@@ -811,18 +827,19 @@ type respConn struct {
 	answerHello bool         // answer HELLO here
 	dropped     *atomic.Bool // set when the server closes the connection at HELLO
 	denied      *atomic.Bool // set when the server's first reply is -DENIED (protected mode)
+	full        *atomic.Bool // set when the server's first reply is its refusal at maxclients
 	hello       bool         // the first write was HELLO
 	wrote       bool         // the first write has been seen
 	read        bool         // a byte came from the server
 	pending     []byte       // the made-up answer, read before anything from the server
 }
 
-func newRESPConn(c net.Conn, answerHello bool, dropped, denied *atomic.Bool) net.Conn {
+func newRESPConn(c net.Conn, answerHello bool, dropped, denied, full *atomic.Bool) net.Conn {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
 		return c // never: the dialer's connections are TCP or unix sockets
 	}
-	return &respConn{firstBytesConn: firstBytesConn{Conn: c, judge: respFirstByte}, sc: sc, answerHello: answerHello, dropped: dropped, denied: denied}
+	return &respConn{firstBytesConn: firstBytesConn{Conn: c, judge: respFirstByte}, sc: sc, answerHello: answerHello, dropped: dropped, denied: denied, full: full}
 }
 
 func (c *respConn) SyscallConn() (syscall.RawConn, error) { return c.sc.SyscallConn() }
@@ -847,8 +864,13 @@ func (c *respConn) Read(b []byte) (int, error) {
 	}
 	n, err := c.firstBytesConn.Read(b)
 	if n > 0 {
-		if !c.read && strings.HasPrefix(string(b[:min(n, 7)]), "-DENIED") {
-			c.denied.Store(true)
+		if !c.read {
+			switch head := string(b[:min(n, 1+len(redisFullWords))]); {
+			case strings.HasPrefix(head, "-DENIED"):
+				c.denied.Store(true)
+			case head == "-"+redisFullWords:
+				c.full.Store(true)
+			}
 		}
 		c.read = true
 	} else if err != nil && c.hello && !c.answerHello && !c.read && serverClosed(err) {
