@@ -167,3 +167,30 @@ func TestPostgresNoConnectPrivilege(t *testing.T) {
 	err, _ = runCheck(t, ch)
 	assertAnswer(t, ch, err, checks.Query, "", "no secret here")
 }
+
+// TestPostgresDatabaseNotAccepting: a database whose ALLOW_CONNECTIONS is false (an administrator's or a
+// tool's, for maintenance, a restore, a DROP to come; template0's always) refuses every login with FATAL
+// 55000, "is not currently accepting connections". That was query, "check the SQL and the role's
+// permissions", of a run that ran none; it is not_ready, with a hint that names the setting.
+func TestPostgresDatabaseNotAccepting(t *testing.T) {
+	addr, _ := startPostgres(t, "", "host all all 127.0.0.1/32 trust\n")
+	admin := connect(t, "postgres://postgres@"+addr+"/postgres?sslmode=disable")
+	if _, err := admin.Exec(t.Context(), "CREATE DATABASE orders ALLOW_CONNECTIONS false"); err != nil {
+		t.Fatal(err)
+	}
+	ch := newCheckTimeout(t, config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": "postgres://postgres:s3cr3t-pw@" + addr + "/orders?sslmode=disable"})}, generousTimeout)
+	err, _ := runCheck(t, ch)
+	assertAnswer(t, ch, err, checks.NotReady, "ALLOW_CONNECTIONS", "s3cr3t-pw")
+	if _, err := admin.Exec(t.Context(), "ALTER DATABASE orders WITH ALLOW_CONNECTIONS true"); err != nil {
+		t.Fatal(err)
+	}
+	err, _ = runCheck(t, ch)
+	assertClass(t, err, "")
+	// A query's own 55000 (here: currval before nextval in the session) is the query's: query still.
+	if _, err := admin.Exec(t.Context(), "CREATE SEQUENCE healthgate_seq"); err != nil {
+		t.Fatal(err)
+	}
+	ch = newCheckTimeout(t, config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": "postgres://postgres@" + addr + "/postgres?sslmode=disable", "query": "SELECT currval('healthgate_seq')"})}, generousTimeout)
+	err, _ = runCheck(t, ch)
+	assertAnswer(t, ch, err, checks.Query, "", "no secret here")
+}

@@ -1002,6 +1002,9 @@ const (
 	targetStandbyHint = "no host in %s is the standby that target_session_attrs asks for (standby, read-only): those that answered are primaries or take writes. List a standby's host, or ask for prefer-standby to fall back to the primary"
 )
 
+// postgresNotAcceptingHint: a database that takes no login at all, whoever asks.
+const postgresNotAcceptingHint = "the database takes no connection from anyone: its ALLOW_CONNECTIONS is false (set by an administrator or a tool for maintenance, a restore, or a DROP to come; template0's always is): it clears when they are allowed again (ALTER DATABASE ... WITH ALLOW_CONNECTIONS true), not by itself; or check the database name in %s"
+
 const postgresNoConnectHint = "the credentials were accepted, but the role has no CONNECT privilege on this database (revoked from PUBLIC): GRANT CONNECT ON DATABASE ... TO the role, or check the user and database in %s"
 
 // settingNamed finds the setting a server's refusal names: invalid value for parameter "name": "value".
@@ -1074,6 +1077,10 @@ func classifyPostgres(err error) error {
 			// CONNECT on the database (revoked from PUBLIC). No SQL ran: the generic query hint said
 			// "check the SQL".
 			return &Error{Class: Auth, Err: err, Hint: postgresNoConnectHint}
+		case pgErr.Code == "55000" && pgErr.Severity == "FATAL":
+			// object_not_in_prerequisite_state at the login: "database ... is not currently accepting
+			// connections" (ALLOW_CONNECTIONS false). No SQL ran; a query's own 55000 is an ERROR.
+			return &Error{Class: NotReady, Err: err, Hint: postgresNotAcceptingHint}
 		case (pgErr.Code == "42704" || pgErr.Code == "22023") && strings.Contains(pgErr.Message, "parameter"):
 			// pgx sends unknown URL parameters (?api_key=...) as session settings, and the server
 			// refuses them when connecting: not the query's fault.
