@@ -150,11 +150,13 @@ func TestPostgresTooManyConnections(t *testing.T) {
 
 // TestPostgresNoConnectPrivilege: a role that may log in but has no CONNECT privilege on the database
 // (revoked from PUBLIC) is refused at the login with 42501, "permission denied for database": auth, with a
-// hint that names the privilege. It was query, "check the SQL", of a run that ran none.
+// hint that names the privilege. It was query, "check the SQL", of a run that ran none. A role without
+// LOGIN (CREATE ROLE makes one so, CREATE USER does not; a group role) is refused with 28000 after its
+// password was taken: its hint said to check the user, password and database; it names the attribute.
 func TestPostgresNoConnectPrivilege(t *testing.T) {
 	addr, _ := startPostgres(t, "", "host all all 127.0.0.1/32 trust\n")
 	admin := connect(t, "postgres://postgres@"+addr+"/postgres?sslmode=disable")
-	for _, q := range []string{"CREATE ROLE app LOGIN", "CREATE DATABASE orders", "REVOKE CONNECT ON DATABASE orders FROM PUBLIC"} {
+	for _, q := range []string{"CREATE ROLE app LOGIN", "CREATE DATABASE orders", "REVOKE CONNECT ON DATABASE orders FROM PUBLIC", "CREATE ROLE readers"} {
 		if _, err := admin.Exec(t.Context(), q); err != nil {
 			t.Fatal(err)
 		}
@@ -162,6 +164,9 @@ func TestPostgresNoConnectPrivilege(t *testing.T) {
 	ch := newCheckTimeout(t, config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": "postgres://app:s3cr3t-pw@" + addr + "/orders?sslmode=disable"})}, generousTimeout)
 	err, _ := runCheck(t, ch)
 	assertAnswer(t, ch, err, checks.Auth, "no CONNECT privilege", "s3cr3t-pw")
+	ch = newCheckTimeout(t, config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": "postgres://readers:s3cr3t-pw@" + addr + "/postgres?sslmode=disable"})}, generousTimeout)
+	err, _ = runCheck(t, ch)
+	assertAnswer(t, ch, err, checks.Auth, "may not log in (NOLOGIN", "s3cr3t-pw")
 	// A query the role may not run is the query's: query still.
 	ch = newCheckTimeout(t, config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": "postgres://app@" + addr + "/postgres?sslmode=disable", "query": "SELECT * FROM pg_authid"})}, generousTimeout)
 	err, _ = runCheck(t, ch)

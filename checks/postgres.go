@@ -1002,6 +1002,9 @@ const (
 	targetStandbyHint = "no host in %s is the standby that target_session_attrs asks for (standby, read-only): those that answered are primaries or take writes. List a standby's host, or ask for prefer-standby to fall back to the primary"
 )
 
+// postgresNoLoginHint: a role that exists but may not log in.
+const postgresNoLoginHint = "the role exists but may not log in (NOLOGIN: a group role, or one made with CREATE ROLE, which makes roles NOLOGIN, where CREATE USER does not): the password is not the problem; ALTER ROLE ... LOGIN on the server, or give a login role (a member of this one inherits its privileges) as the user in %s"
+
 // postgresNotAcceptingHint: a database that takes no login at all, whoever asks.
 const postgresNotAcceptingHint = "the database takes no connection from anyone: its ALLOW_CONNECTIONS is false (set by an administrator or a tool for maintenance, a restore, or a DROP to come; template0's always is): it clears when they are allowed again (ALTER DATABASE ... WITH ALLOW_CONNECTIONS true), not by itself; or check the database name in %s"
 
@@ -1066,6 +1069,9 @@ func classifyPostgres(err error) error {
 		case pgErr.Code == "28000" && strings.Contains(pgErr.Message, "pg_hba.conf"):
 			// Refused over TLS too, or by a server that refused TLS (sslmode=prefer): not for want of TLS.
 			return &Error{Class: Auth, Err: err, Hint: postgresHbaHint}
+		case pgErr.Code == "28000" && strings.Contains(pgErr.Message, "not permitted to log in"):
+			// The role has no LOGIN attribute: refused after its password (if any was asked) was taken.
+			return &Error{Class: Auth, Err: err, Hint: postgresNoLoginHint}
 		case pgErr.Code == "28P01" || pgErr.Code == "28000":
 			return &Error{Class: Auth, Err: err}
 		case pgErr.Code == "3D000":
