@@ -199,3 +199,34 @@ func TestPostgresDatabaseNotAccepting(t *testing.T) {
 	err, _ = runCheck(t, ch)
 	assertAnswer(t, ch, err, checks.Query, "", "no secret here")
 }
+
+// TestPostgresNoPasswordGiven: a server that asks for a password (scram-sha-256, md5, password) of a
+// check whose URL gives none (and no PGPASSWORD or passfile line does) answers 28P01, "password
+// authentication failed", as for a wrong one: the hint said to check the user, password and database; it
+// says none was given, as Redis's NOAUTH does. A wrong password keeps the hint that says to check it.
+func TestPostgresNoPasswordGiven(t *testing.T) {
+	t.Setenv("PGPASSFILE", filepath.Join(t.TempDir(), "none")) // no ~/.pgpass of the machine's
+	addr, _ := startPostgres(t, "", "host all postgres 127.0.0.1/32 trust\nhost all plain 127.0.0.1/32 password\nhost all all 127.0.0.1/32 scram-sha-256\n")
+	admin := connect(t, "postgres://postgres@"+addr+"/postgres?sslmode=disable")
+	for _, q := range []string{"CREATE ROLE app LOGIN PASSWORD 's3cr3t-pw'", "CREATE ROLE plain LOGIN PASSWORD 's3cr3t-pw'"} {
+		if _, err := admin.Exec(t.Context(), q); err != nil {
+			t.Fatal(q, err)
+		}
+	}
+	port := strings.TrimPrefix(addr, "127.0.0.1:")
+	for _, tc := range []struct{ name, url, hint string }{
+		{"scram, url", "postgres://app@" + addr + "/postgres?sslmode=disable", "this check gives none"},
+		{"scram, key=value DSN", "host=127.0.0.1 port=" + port + " user=app dbname=postgres sslmode=disable", "this check gives none"},
+		{"password", "postgres://plain@" + addr + "/postgres?sslmode=disable", "this check gives none"},
+		{"scram, wrong password", "postgres://app:wr0ng-pw@" + addr + "/postgres?sslmode=disable", "check the user, password and database"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ch := newCheckTimeout(t, config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": tc.url})}, generousTimeout)
+			err, _ := runCheck(t, ch)
+			assertAnswer(t, ch, err, checks.Auth, tc.hint, "wr0ng-pw")
+		})
+	}
+	ch := newCheckTimeout(t, config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{"url": "postgres://app:s3cr3t-pw@" + addr + "/postgres?sslmode=disable"})}, generousTimeout)
+	err, _ := runCheck(t, ch)
+	assertClass(t, err, "")
+}

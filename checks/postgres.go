@@ -59,6 +59,9 @@ type postgresCheck struct {
 	maxLag   time.Duration
 	schema   *schemaCheck // migrations: nil unless configured
 	tlsBlock bool         // a tls block configures TLS: its hints name its fields
+	// noPassword: the check sends no password (none in the URL, PGPASSWORD or a passfile line, as pgx
+	// reads them while it parses), so a server's "password authentication failed" is for want of one.
+	noPassword bool
 }
 
 // postgresSpec is a postgres check's own configuration (config.Check.Spec, decoded).
@@ -168,7 +171,8 @@ func buildPostgresPool(c config.Check, s *postgresSpec) (*postgresCheck, string,
 	if err != nil {
 		return nil, "", config.Errors{c.Src.Errorf("url", "cannot build a connection pool: %v", err)}
 	}
-	p := &postgresCheck{pool: sp.pool, watch: &sp.watch, life: sp.life, release: release, query: strings.TrimSpace(s.Query), writable: s.Writable, maxLag: s.MaxReplicationLag, tlsBlock: withTLS}
+	p := &postgresCheck{pool: sp.pool, watch: &sp.watch, life: sp.life, release: release, query: strings.TrimSpace(s.Query), writable: s.Writable, maxLag: s.MaxReplicationLag, tlsBlock: withTLS,
+		noPassword: pc.ConnConfig.Password == ""}
 	return p, postgresTarget(pc.ConnConfig), nil
 }
 
@@ -807,6 +811,9 @@ func (p *postgresCheck) once(ctx context.Context) (acquired, reused bool, err er
 	done(err == nil)
 	if err != nil {
 		err = classifyPostgres(err)
+		if e := (*Error)(nil); p.noPassword && errors.As(err, &e) && e.Hint == "" && pgCode(err) == "28P01" {
+			e.Hint = postgresNoPasswordHint
+		}
 		// The hints name the settings the check's TLS came from: the block's fields, or libpq's URL
 		// parameters.
 		var e *Error
@@ -1001,6 +1008,9 @@ const (
 	targetPrimaryHint = "no host in %s is the primary that target_session_attrs asks for (read-write, primary): those that answered are standbys or read-only. A failover under way clears once a standby is promoted; otherwise list the primary's host"
 	targetStandbyHint = "no host in %s is the standby that target_session_attrs asks for (standby, read-only): those that answered are primaries or take writes. List a standby's host, or ask for prefer-standby to fall back to the primary"
 )
+
+// postgresNoPasswordHint: 28P01 to a check that sent no password.
+const postgresNoPasswordHint = "the server asks this user for a password (pg_hba.conf: scram-sha-256, md5 or password) and this check gives none: %s has no password, nor do PGPASSWORD or a passfile line for this host; add it (postgres://USER:PASSWORD@host:5432/db, or password= in a key=value DSN)"
 
 // postgresNoLoginHint: a role that exists but may not log in.
 const postgresNoLoginHint = "the role exists but may not log in (NOLOGIN: a group role, or one made with CREATE ROLE, which makes roles NOLOGIN, where CREATE USER does not): the password is not the problem; ALTER ROLE ... LOGIN on the server, or give a login role (a member of this one inherits its privileges) as the user in %s"
