@@ -581,8 +581,9 @@ func TestRedisServerAnswers(t *testing.T) {
 }
 
 // TestRedisACLRefusesTheCommand: an ACL user whose password is right but whose rules refuse what the
-// check runs (PING, ROLE with role, EXISTS or the key with key) gets NOPERM. The hint said the credentials
-// were rejected, to check the user and password, which are right: it says the ACL refuses the command.
+// check runs (PING, ROLE with role, EXISTS or the key with key, SELECT with a database other than 0) gets
+// NOPERM. The hint said the credentials were rejected, to check the user and password, which are right:
+// it says the ACL refuses the command, and names each the check may run (it left SELECT out).
 func TestRedisACLRefusesTheCommand(t *testing.T) {
 	user := func(name string, rules ...string) []string {
 		return append([]string{"--user", name, "on", ">s3cr3t-pw"}, rules...)
@@ -591,12 +592,18 @@ func TestRedisACLRefusesTheCommand(t *testing.T) {
 	args = append(args, user("noping", "~*", "+@all", "-ping")...)
 	args = append(args, user("norole", "~*", "+@all", "-role")...)
 	args = append(args, user("nokey", "~other:*", "+@all")...)
+	args = append(args, user("noselect", "~*", "+@read", "+ping")...)
 	srv := checktest.StartRedis(t, args...)
-	for _, tc := range []struct{ user, role, key string }{{"noping", "", ""}, {"norole", "master", ""}, {"nokey", "", "healthgate:probe"}} {
+	for _, tc := range []struct{ user, db, role, key, names string }{
+		{"noping", "0", "", "", "+ping"}, {"norole", "0", "master", "", "+role"}, {"nokey", "0", "", "healthgate:probe", "~KEY"}, {"noselect", "2", "", "", "+select"},
+	} {
 		t.Run(tc.user, func(t *testing.T) {
-			ch := newCheckTimeout(t, config.Check{Type: "redis", Spec: config.SpecOf(map[string]any{"url": "redis://" + tc.user + ":s3cr3t-pw@" + srv + "/0", "role": tc.role, "key": tc.key})}, generousTimeout)
+			ch := newCheckTimeout(t, config.Check{Type: "redis", Spec: config.SpecOf(map[string]any{"url": "redis://" + tc.user + ":s3cr3t-pw@" + srv + "/" + tc.db, "role": tc.role, "key": tc.key})}, generousTimeout)
 			err, _ := runCheck(t, ch)
 			assertAnswer(t, ch, err, checks.Auth, "the user and password were accepted, but the user's ACL refuses", "s3cr3t-pw")
+			if !strings.Contains(ch.Hint(err), tc.names) {
+				t.Errorf("hint %q does not name %s", ch.Hint(err), tc.names)
+			}
 		})
 	}
 }

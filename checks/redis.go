@@ -747,7 +747,7 @@ const (
 
 // redisNoPermHint: the credentials were accepted; the ACL user lacks what the check runs (a password
 // fix would not help).
-const redisNoPermHint = "the user and password were accepted, but the user's ACL refuses what the check runs (the error names the command or the key): allow PING, ROLE with role, EXISTS and the key with key (ACL SETUSER USER +ping +role +exists ~KEY), or use a user that has them"
+const redisNoPermHint = "the user and password were accepted, but the user's ACL refuses what the check runs (the error names the command or the key): allow PING, ROLE with role, EXISTS and the key with key, SELECT with a database other than 0 in %s (ACL SETUSER USER +ping +role +exists ~KEY +select), or use a user that has them"
 
 // redisDBHint: SELECT of the url's database number failed.
 const redisDBHint = "the database number in %s (the url's path, redis://host:6379/N) is not one this server has: it has `databases` of them (16 unless its config says otherwise), numbered from 0"
