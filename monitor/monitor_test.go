@@ -277,6 +277,38 @@ func TestDeadlineIgnored(t *testing.T) {
 	}
 }
 
+// TestDeadlineHonouredNearInterval: a check that honours its deadline, and takes a moment to return
+// after it (a driver closing its connection), reports its own timeout however close its timeout is to
+// its interval. The engine's margin was half the gap between the two (5 ms here, half a millisecond for
+// timeout 999ms, interval 1s), so such a run read "the check did not honour its deadline", then "the
+// previous run has not returned", with the kind's words and hint lost: an http check against a server
+// that never answers did so, with timeout 999ms and interval 1s, from its third run on.
+func TestDeadlineHonouredNearInterval(t *testing.T) {
+	c := checks.Func(spec("slow", 300*time.Millisecond, 290*time.Millisecond, 1, 1), func(ctx context.Context) error {
+		<-ctx.Done()
+		time.Sleep(30 * time.Millisecond) // winding down, as a driver closing its connection does
+		return ctx.Err()
+	})
+	runs := make(chan Run, 100)
+	runWith(t, Options{OnRun: func(r Run) {
+		select {
+		case runs <- r:
+		default:
+		}
+	}}, c)
+	for i := range 4 {
+		var r Run
+		select {
+		case r = <-runs:
+		case <-time.After(5 * time.Second):
+			t.Fatal("no run reported in 5s")
+		}
+		if r.Overlapped || r.Class != checks.Timeout || !strings.Contains(r.Err.Error(), "no answer within 290ms") {
+			t.Fatalf("run %d: %v (overlapped %v); want the check's own timeout, no answer within 290ms", i+1, r.Err, r.Overlapped)
+		}
+	}
+}
+
 // TestOverlappedRun: a run refused because the previous one has not returned is reported as such:
 // Overlapped, with how long the hung run has been going as its duration and in its error, so the
 // duration histogram can leave it out (it made no request; its ~0 s read as a fast dependency) and
