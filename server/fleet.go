@@ -138,11 +138,17 @@ func fleetNames(query string, names []string) []string {
 	return names
 }
 
-// renderFleet renders /fleetz with the states of cs.
+// renderFleet renders /fleetz with the states of cs. A stale check answers unknown, as one that has not
+// run yet: failing here only because its runner completed no run for 2 × interval + timeout (a wedge, a
+// bug), it knows nothing of the dependency, and peers hear only what sees it (docs/design.md §10).
+// Answered failing, pods whose runners wedged together kept one another in, failing open.
 func renderFleet(instance string, cs []monitor.CheckStatus) *body {
 	fb := fleetBody{Instance: instance, Checks: make(map[string]monitor.State, len(cs))}
 	for _, c := range cs {
 		fb.Checks[c.Name] = c.State
+		if c.Stale() {
+			fb.Checks[c.Name] = monitor.Unknown
+		}
 	}
 	data, _ := json.Marshal(fb) // a struct of strings: cannot fail
 	data = append(data, '\n')

@@ -374,6 +374,37 @@ func TestFailOpenAnswers(t *testing.T) {
 	}
 }
 
+// TestFleetzStaleIsUnknown: a check failing because it is stale (its runner has completed no run for
+// 2 × interval + timeout: wedged, a bug) answers unknown on /fleetz, so peers do not hear it: it knows
+// nothing of the dependency. It answered failing, which peers counted towards their fail-open: pods
+// whose runners wedged together (failing locally, with reason stale) kept one another in, status warn,
+// the wedge hidden from /readyz, and kept in a pod whose dependency failed alone. Locally it stays
+// failing, with reason stale.
+func TestFleetzStaleIsUnknown(t *testing.T) {
+	c := config.NewCheck("db", "postgres", "test", config.NewDefaults())
+	c.Interval, c.Timeout, c.FailureThreshold, c.SuccessThreshold, c.Scope = 20*time.Millisecond, 10*time.Millisecond, 1, 1, config.ScopeShared
+	failing := checks.Func(c, func(context.Context) error { return errSecret })
+	wedge := make(chan struct{})
+	var runs atomic.Int64
+	f := newFixtureWith(t, Options{Fleet: &FleetOptions{Instance: "i-1"}}, monitor.Options{OnRun: func(monitor.Run) {
+		if runs.Add(1) == 2 {
+			<-wedge // the runner stops here: no run completes any more
+		}
+	}}, failing)
+	t.Cleanup(func() { close(wedge) }) // before the fixture's own cleanup waits for the runner
+	f.settle(t, func(s *monitor.Snapshot) bool { return s.Checks[0].State == monitor.Failing })
+	if r := f.get(t, "/fleetz?check=db"); r.body != `{"instance":"i-1","checks":{"db":"failing"}}`+"\n" {
+		t.Fatalf("/fleetz?check=db while failing: %q", r.body)
+	}
+	f.settle(t, func(s *monitor.Snapshot) bool { return s.Checks[0].Stale() })
+	for _, path := range []string{"/fleetz?check=db", "/fleetz"} {
+		if r := f.get(t, path); r.code != 200 || r.body != `{"instance":"i-1","checks":{"db":"unknown"}}`+"\n" {
+			t.Errorf("%s while stale: %d %q; want db unknown", path, r.code, r.body)
+		}
+	}
+	f.expectBodies(t, []expectedBody{{"/readyz/db", 503, "[-]db failed: reason withheld\nreadyz check failed\n"}})
+}
+
 // TestPeersDNSKeepsLastAnswer: a lookup that fails after a good one keeps asking the addresses of the last
 // answer (a DNS hiccup must not make every peer unheard and close a fail-open), for at most keepStale;
 // also when the DNS server does not answer at all, whose lookup took the whole round and left none of it
