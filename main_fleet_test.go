@@ -529,6 +529,11 @@ func TestFleetTooFewPeersListed(t *testing.T) {
 // nothing (it counted both entries as other pods).
 func TestFleetWarningListsSelf(t *testing.T) {
 	const warning = "listed are fewer than min_pods"
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		t.Fatalf("no host name: %v", err)
+	}
+	host, _, _ = strings.Cut(host, ".")
 	for _, tc := range []struct {
 		listen, peers string
 		warn          bool
@@ -539,6 +544,16 @@ func TestFleetWarningListsSelf(t *testing.T) {
 		{":8080", `["127.0.0.1:8080", "10.0.0.12:8080", "10.0.0.13:8080"]`, false},
 		{":9090", `["127.0.0.1:8080", "10.0.0.12:8080"]`, false}, // another port: another process
 		{"127.0.0.2:8080", `["127.0.0.1:8080", "10.0.0.12:8080"]`, false},
+		// By name, as a StatefulSet's pods are listed (their IPs change): this pod's own name is its
+		// host name, the names not looked up (--validate runs where they do not resolve). Two pods
+		// listed by name, min_pods 3, and serve said nothing.
+		{":8080", `["` + host + `.peers.shop.svc:8080", "other-1.peers.shop.svc:8080"]`, true},
+		{":8080", `["` + strings.ToUpper(host) + `.peers.:8080", "other-1.peers:8080"]`, true},
+		{"0.0.0.0:8080", `["localhost:8080", "other-1.peers:8080"]`, true},
+		{":8080", `["` + host + `.peers:8080", "other-1.peers:8080", "other-2.peers:8080"]`, false},
+		{":9090", `["` + host + `.peers:8080", "other-1.peers:8080"]`, false},          // another port
+		{"127.0.0.1:8080", `["` + host + `.peers:8080", "other-1.peers:8080"]`, false}, // loopback only: its name reaches another address
+		{":8080", `["` + host + `x.peers:8080", "other-1.peers:8080"]`, false},
 	} {
 		yaml := "server: {listen: \"" + tc.listen + "\"}\nfleet:\n  peers: " + tc.peers + "\nchecks:\n  - {name: db, type: tcp, address: \"127.0.0.1:9\", scope: shared}\n"
 		cfg, err := config.Parse("f.yaml", []byte(yaml), func(string) (string, bool) { return "", false })

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -257,14 +258,31 @@ func fleetWarning(cfg *config.Config) string {
 	return ""
 }
 
-// listensOn reports whether addr, a fleet peer's IP:port, is this process's own listen address (an
-// address of this host on the port listen names, or listen itself).
+// listensOn reports whether addr, a fleet peer's host:port, is this process's own listen address (an
+// address of this host on the port listen names, or listen itself). A name is not looked up (serve
+// --validate runs where the cluster's names do not resolve, and a warning is no reason to wait on DNS):
+// localhost is a loopback address, and a name whose first label is this host's name is this host, as a
+// StatefulSet's pod, whose host name is the pod's, is listed by name (pod-0.peers.shop.svc:8080) in one
+// list for every pod. Counted as another pod, a list of the two pods there are made no warning with
+// min_pods 3.
 func listensOn(listen, addr string) bool {
 	lhost, lport, err1 := net.SplitHostPort(listen)
 	host, port, err2 := net.SplitHostPort(addr)
-	ip, err3 := netip.ParseAddr(host)
-	if err1 != nil || err2 != nil || err3 != nil || port != lport {
+	if err1 != nil || err2 != nil || port != lport {
 		return false
+	}
+	name := strings.ToLower(strings.TrimSuffix(host, "."))
+	if name == "localhost" {
+		host = "127.0.0.1"
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		l, err := netip.ParseAddr(lhost)
+		every := lhost == "" || err == nil && l.IsUnspecified() // a name reaches this host's address, not loopback's
+		self, _ := os.Hostname()
+		self, _, _ = strings.Cut(strings.ToLower(self), ".")
+		first, _, _ := strings.Cut(name, ".")
+		return every && self != "" && first == self
 	}
 	ip = ip.Unmap().WithZone("")
 	if l, err := netip.ParseAddr(lhost); err == nil && !l.IsUnspecified() {
