@@ -358,18 +358,21 @@ func (g *grpcCheck) probe(ctx context.Context) error {
 	}
 	var e *Error
 	errors.As(err, &e)
-	switch ClassOf(err) {
-	case Refused, DNS, Timeout, Reset, TLS:
+	switch class := ClassOf(err); {
+	case err != nil && !timeLeft(ctx), class == Refused, class == DNS, class == Timeout, class == Reset, class == TLS:
 		// The connection may be what failed: the next run dials afresh rather than wait for
 		// HTTP/2's ping to find it dead. The run's own connection is closed, not left to
 		// CloseIdleConnections: a call given up at its deadline is still one of the connection's
 		// streams for a moment after it returned (net/http resets it in the background), so the
 		// connection was not idle yet, stayed in the pool and took every later run, each a timeout
 		// when its path had died (a NAT's or firewall's entry dropped, a load balancer's backend gone)
-		// while a new connection would have been answered.
+		// while a new connection would have been answered. So is a run's that was cancelled (its check
+		// dropped by a reload, serve stopping): the check's close follows at once, and found that
+		// connection still busy with the call given up, so a server that answers PINGs kept it for good
+		// (TestGRPCCancelledRunClosesItsConnection).
 		used.close()
 		g.transport.CloseIdleConnections()
-	case BadResponse:
+	case class == BadResponse:
 		if e != nil && e.Hint == grpcNotGRPCHint {
 			g.transport.CloseIdleConnections() // whatever answered, it was not our gRPC server
 		}

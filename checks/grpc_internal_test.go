@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/healthgate/healthgate/checks/checktest"
 	"github.com/healthgate/healthgate/config"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
@@ -135,5 +136,80 @@ func TestGRPCBusyConnectionKept(t *testing.T) {
 	if n := conns.Load(); n > int32(1+mayIdle) {
 		t.Errorf("%d connections for %d runs every %v over %v (%d pairs of runs %v or more apart); want %d at most",
 			n, runs, grpcIdleClose/8, 6*grpcIdleClose, mayIdle, grpcIdleClose, 1+mayIdle)
+	}
+}
+
+// slowHealth answers no Check before the call ends: a run is in flight for as long as it lasts.
+type slowHealth struct {
+	healthpb.UnimplementedHealthServer
+}
+
+func (slowHealth) Check(ctx context.Context, _ *healthpb.HealthCheckRequest) (*healthpb.HealthCheckResponse, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// openConnsListener counts its connections not closed yet.
+type openConnsListener struct {
+	net.Listener
+	open atomic.Int32
+}
+
+func (l *openConnsListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	l.open.Add(1)
+	return &countedOpenConn{Conn: c, open: &l.open}, nil
+}
+
+type countedOpenConn struct {
+	net.Conn
+	open *atomic.Int32
+	once sync.Once
+}
+
+func (c *countedOpenConn) Close() error {
+	c.once.Do(func() { c.open.Add(-1) })
+	return c.Conn.Close()
+}
+
+// TestGRPCCancelledRunClosesItsConnection: a run cancelled in flight (its check dropped by a reload, serve
+// stopping) closes the connection it went on, as a timed-out run does. Its call is still one of the
+// connection's streams for a moment after the run returned (net/http resets it in the background), so
+// the check's Close, right after, found no idle connection to close, and the connection, kept by a server
+// that answers its PINGs, outlived the check: a grpc-go server closed it minutes later with
+// "too_many_pings", another may never; half the checks dropped mid-run left theirs.
+func TestGRPCCancelledRunClosesItsConnection(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	counted := &openConnsListener{Listener: ln}
+	srv := grpc.NewServer()
+	healthpb.RegisterHealthServer(srv, slowHealth{})
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = srv.Serve(counted) })
+	t.Cleanup(func() { srv.Stop(); wg.Wait() })
+	for i := range 10 {
+		ch, err := New(config.Check{Name: "inventory", Type: "grpc", Interval: 10 * time.Second, Timeout: 5 * time.Second,
+			Spec: config.SpecOf(map[string]any{"address": ln.Addr().String()})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		ran := make(chan struct{})
+		go func() { _ = ch.Run(ctx); close(ran) }()
+		for counted.open.Load() == 0 { // the call is under way once its connection is
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(50 * time.Millisecond)
+		cancel()
+		<-ran
+		ch.Close()
+		if _, ok := checktest.Poll(5*time.Second, 10*time.Millisecond, func() bool { return counted.open.Load() == 0 }); !ok {
+			t.Fatalf("check %d: its connection still open 5s after the run was cancelled and the check closed", i+1)
+		}
 	}
 }
