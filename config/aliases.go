@@ -103,6 +103,36 @@ var yamlTags = map[string]bool{
 	"!!binary": true, "!!seq": true, "!!map": true, "!!merge": true,
 }
 
+// mistagged returns the nodes of a document whose tag, one of YAML's own written before the value
+// (!!int 5s), does not fit it (tagMismatch), as localTags does.
+func mistagged(n *yaml.Node) []markedNode {
+	return markedNodes(n, "", "", func(n *yaml.Node) bool { return tagMismatch(n) != "" })
+}
+
+// tagMismatch says why the tag written on n, one of YAML's own, does not fit its value, "" when it does
+// or none is written: a value YAML itself refuses to read as that type (interval: !!int 5s, critical:
+// !!null true), a mapping or a list tagged as another kind, or !!binary, which asks for the value to be
+// decoded from base64. healthgate reads each value as its field wants it, the tag unread, so such a tag
+// let a value pass that the file does not hold as written: !!null made a value unwritten (its default
+// applied), !!binary left a password encoded. The value is not shown: it may be a secret.
+func tagMismatch(n *yaml.Node) string {
+	if n.Kind == yaml.AliasNode || n.Style&yaml.TaggedStyle == 0 || !yamlTags[n.Tag] {
+		return "" // no tag written (the one YAML resolves fits), or one localTags refuses
+	}
+	kind := map[yaml.Kind]string{yaml.MappingNode: "!!map", yaml.SequenceNode: "!!seq", yaml.ScalarNode: "scalar"}[n.Kind]
+	var v any
+	switch {
+	case n.Tag == "!!binary":
+		return "the tag !!binary asks for the value to be decoded from base64, which healthgate does not do (the value is not shown: it may hold a secret): write the value itself, without the tag"
+	case n.Kind != yaml.ScalarNode && n.Tag != kind:
+		return "the tag " + n.Tag + " does not fit " + map[string]string{"!!map": "a mapping", "!!seq": "a list"}[kind] + ": write it without the tag"
+	case n.Kind == yaml.ScalarNode && (n.Tag == "!!map" || n.Tag == "!!seq" || n.Tag == "!!merge" && n.Value != "<<"),
+		n.Kind == yaml.ScalarNode && n.Decode(&v) != nil:
+		return "the tag " + n.Tag + " does not fit the value, which YAML cannot read as that type (the value is not shown: it may hold a secret): write the value without the tag"
+	}
+	return ""
+}
+
 // emptyAnchors returns the nodes of a document that are an anchor on nothing (key: &name), as
 // localTags does: nothing can mean that, and a value written &... unquoted reads so.
 func emptyAnchors(n *yaml.Node) []markedNode {

@@ -735,6 +735,52 @@ func TestValueThatBeginsWithTwoBangs(t *testing.T) {
 	}
 }
 
+// TestTagThatContradictsItsValue: a value with one of YAML's own tags that does not fit it (interval:
+// !!int 5s, critical: !!null true, a mapping tagged !!seq) is one YAML itself refuses to read as that
+// type, and healthgate read the text regardless: the tag let a value pass that the file does not hold as
+// written (!!null made critical: !!null true unwritten, its default applying; !!binary left a base64
+// password encoded). Refused at the tag, the value not shown; a tag that fits its value stays YAML as
+// meant, and so does the same in --set.
+func TestTagThatContradictsItsValue(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "healthgate.yaml")
+	mustWrite(t, path, `checks:
+  - name: db
+    type: tcp
+    address: !!str db:5432
+    interval: !!int 5s
+    critical: !!null true
+    failure_threshold: !!bool 3
+    success_threshold: !!int 2
+    timeout: !!str 1s
+  - name: api
+    type: http
+    url: !!str http://api/
+    headers: !!seq {X-Api-Key: !!binary czNjcjN0LWI2NA==}
+    expect_status: !!seq [!!int 200, !!bool 204]
+  - !!map {name: cache, type: memcached, address: "cache:11211", username: app, password: !!timestamp s3cr3t-pw}
+`)
+	_, err := load(t, path, env(nil))
+	expectErrors(t, err,
+		`:5:15: checks[0] "db": interval: the tag !!int does not fit the value`,
+		`:6:15: checks[0] "db": critical: the tag !!null does not fit the value`,
+		`:7:24: checks[0] "db": failure_threshold: the tag !!bool does not fit the value`,
+		`:13:14: checks[1] "api": headers: the tag !!seq does not fit a mapping`,
+		`:13:32: checks[1] "api".headers: X-Api-Key: the tag !!binary`,
+		`:14:38: checks[1] "api": expect_status[1]: the tag !!bool does not fit the value`,
+		`:15:91: checks[2] "cache": password: the tag !!timestamp does not fit the value`,
+	)
+	if strings.Contains(strings.ToLower(err.Error()), "s3cr3t") || strings.Contains(err.Error(), "czNjcjN0") {
+		t.Errorf("an error shows the value: %v", err)
+	}
+	var s config.Spec
+	if err := s.SetYAML("timeout", "!!int 5s"); err == nil || !strings.Contains(err.Error(), "the tag !!int does not fit the value") {
+		t.Errorf("SetYAML(!!int 5s) = %v; want the tag refused", err)
+	}
+	if err := s.SetYAML("port", "!!int 5432"); err != nil {
+		t.Errorf("SetYAML(!!int 5432) = %v; want it taken", err)
+	}
+}
+
 // TestValueThatBeginsWithAmpersand: an unquoted value that begins with '&' (password: &s3cr3t) is a YAML
 // anchor, and the value empty: it was taken silently as no password, no key. An anchor on a value, or on
 // nothing under an x- key, is YAML as meant and stays allowed.

@@ -155,6 +155,9 @@ func (d *decoder) document(data []byte, cfg *Config) {
 	for _, m := range localTags(doc) {
 		d.errorf(m.node, m.path, m.field, "%s", localTagWords)
 	}
+	for _, m := range mistagged(doc) {
+		d.errorf(m.node, m.path, m.field, "%s", tagMismatch(m.node))
+	}
 	for _, m := range emptyAnchors(doc) {
 		d.errorf(m.node, m.path, m.field, "%s", emptyAnchorWords)
 	}

@@ -66,6 +66,8 @@ func (s *Spec) SetYAML(key, text string) error {
 		return errors.New("a value that begins with '*' is read as a YAML alias (a reference to an anchor), not as text: put the value in quotes, as in --set 'KIND.FIELD=\"*...\"'")
 	case err == nil && len(tagged) > 0:
 		return errors.New(localTagWords)
+	case err == nil && len(mistagged(&doc)) > 0:
+		return errors.New(tagMismatch(mistagged(&doc)[0].node))
 	case err != nil || len(doc.Content) != 1:
 		return errors.New("not one YAML value (a scalar, [a, b] or {key: value})")
 	}
