@@ -1,6 +1,7 @@
 package checks
 
 import (
+	"errors"
 	"net"
 	"strconv"
 	"strings"
@@ -89,8 +90,9 @@ func checkAddress(c config.Check, address, field, defPort string) (string, *conf
 		return "", c.Src.Errorf(field, "must be host:port (got %s): the host is not a DNS name: %s", quoteAddress(address), why)
 	}
 	n, nerr := strconv.Atoi(port)
-	if nerr == nil && (n < 1 || n > 65535) {
-		return "", c.Src.Errorf(field, "port must be a number from 1 to 65535 (got %d)", n)
+	if nerr == nil && (n < 1 || n > 65535) || errors.Is(nerr, strconv.ErrRange) {
+		// Digits alone hold no secret to hide; one past an int's range is a number all the same.
+		return "", c.Src.Errorf(field, "port must be a number from 1 to 65535 (got %s)", port)
 	}
 	if _, lerr := net.LookupPort("tcp", port); nerr != nil && lerr != nil {
 		// Not quoted: in user:password, written where host:port belongs, this part is the password.

@@ -27,6 +27,8 @@ func TestAddressFieldsHideSecrets(t *testing.T) {
 				{"a token in a query", spec("address", "db:5432?token=s3cr3t"), "a path or parameters have no place"},
 				{"a fragment before the port", spec("address", "db#s3cr3t:5432"), "a path or parameters have no place"},
 				{"a port out of range", spec("address", "db:99999"), "port must be a number from 1 to 65535 (got 99999)"},
+				// Past what an int holds: a number all the same, not "neither a number nor a service name".
+				{"a port past an integer's range", spec("address", "db:99999999999999999999"), "port must be a number from 1 to 65535 (got 99999999999999999999)"},
 				{"user:password alone", spec("address", "app:s3cr3t-pw"), "port must be a number from 1 to 65535 or a service name"},
 				// A listen address's form: the host missing is said, and the value shown (digits alone).
 				{"no host", spec("address", ":5432"), `must be host:port (got ":5432"): the host is missing; write 127.0.0.1:5432`},
@@ -50,6 +52,7 @@ func TestAddressFieldsHideSecrets(t *testing.T) {
 			{"a server port that is not a number", spec("host", "payments.internal", "server", "127.0.0.1:abc"), `must be host or host:port of a DNS server (got "127.0.0.1:abc")`},
 			{"a server port out of range", spec("host", "payments.internal", "server", "ns1.internal:99999"), "the port must be a number from 1 to 65535 (got 99999)"},
 			{"a server port out of range, by address", spec("host", "payments.internal", "server", "10.0.0.1:99999"), "(got 99999)"},
+			{"a server port past an integer's range", spec("host", "payments.internal", "server", "10.0.0.1:99999999999999999999"), "the port must be a number from 1 to 65535 (got 99999999999999999999)"},
 			{"user:password as the server", spec("host", "payments.internal", "server", "app:s3cr3t-pw"), `must be host or host:port of a DNS server (got "xxxxx")`},
 		})
 	})

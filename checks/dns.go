@@ -127,9 +127,9 @@ func dnsSettingsOf(c config.Check, s *dnsSpec) (dnsSettings, config.Errors) {
 			errs = append(errs, c.Src.Errorf("server", "must be host or host:port of a DNS server (got %s): %s", quoteAddress(s.Server), why))
 		} else if why := badHostName(host); err == nil && why != "" {
 			errs = append(errs, c.Src.Errorf("server", "must be host or host:port of a DNS server (got %s): the host is not a DNS name: %s", quoteAddress(s.Server), why))
-		} else if n, perr := strconv.Atoi(port); err == nil && host != "" && perr == nil && (n < 1 || n > 65535) {
+		} else if n, perr := strconv.Atoi(port); err == nil && host != "" && (perr == nil && (n < 1 || n > 65535) || errors.Is(perr, strconv.ErrRange)) {
 			// A port of digits alone holds no secret to hide, as an address field says it (checkAddress).
-			errs = append(errs, c.Src.Errorf("server", "must be host or host:port of a DNS server: the port must be a number from 1 to 65535 (got %d)", n))
+			errs = append(errs, c.Src.Errorf("server", "must be host or host:port of a DNS server: the port must be a number from 1 to 65535 (got %s)", port))
 		} else if err != nil || host == "" || perr != nil {
 			errs = append(errs, c.Src.Errorf("server", "must be host or host:port of a DNS server (got %s)", quoteAddress(s.Server)))
 		}

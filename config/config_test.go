@@ -1528,6 +1528,26 @@ func TestNegativeDuration(t *testing.T) {
 	}
 }
 
+// TestIntegerOutOfRange: an integer past what an int holds (min_pods: 99999999999999999999) is said to
+// be out of range, and what the range is: it was "invalid integer", as a word is, which said nothing of
+// what was wrong with a number. In a kind's field (expect_status) too.
+func TestIntegerOutOfRange(t *testing.T) {
+	data := `fleet: {peers: "a:1", min_pods: 99999999999999999999}
+checks:
+  - {name: db, type: tcp, address: "db:5432", failure_threshold: -99999999999999999999, success_threshold: two}
+  - {name: api, type: http, url: "http://api/", expect_status: [200, 99999999999999999999]}
+`
+	path := filepath.Join(t.TempDir(), "range.yaml")
+	mustWrite(t, path, data)
+	_, err := load(t, path, env(nil))
+	expectErrors(t, err,
+		`range.yaml:1:33: fleet: min_pods: "99999999999999999999" is out of range: an integer is from -9223372036854775808 to 9223372036854775807`,
+		`range.yaml:3:66: checks[0] "db": failure_threshold: "-99999999999999999999" is out of range: an integer is from -9223372036854775808 to 9223372036854775807`,
+		`range.yaml:3:108: checks[0] "db": success_threshold: invalid integer "two"`,
+		`range.yaml:4:70: checks[1] "api": expect_status[1]: "99999999999999999999" is out of range: an integer is from`,
+	)
+}
+
 // TestDurationTooLong: a duration written with its unit but longer than a time.Duration holds
 // (9999999h) is said to be too long: it was "use a number with a unit", which it has.
 func TestDurationTooLong(t *testing.T) {

@@ -683,6 +683,11 @@ func (d *decoder) convert(n *yaml.Node, s string, v reflect.Value, path, key str
 		v.SetString(s)
 	case v.Kind() == reflect.Int:
 		i, err := strconv.Atoi(strings.TrimSpace(s))
+		if errors.Is(err, strconv.ErrRange) {
+			// A number all the same (99999999999999999999): "invalid integer" did not say what is wrong.
+			d.errorf(n, path, key, "%s is out of range: an integer is from %d to %d", shown, math.MinInt, math.MaxInt)
+			return
+		}
 		if err != nil {
 			d.errorf(n, path, key, "invalid integer %s", shown)
 			return
