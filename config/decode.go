@@ -104,6 +104,9 @@ type decoder struct {
 	// known are more field names for suggestions: the common fields, when a kind decodes its Spec.
 	known []string
 	errs  Errors
+	// itemVars, while a list of single values is decoded (fleet.peers), collects the variables its items
+	// were written with, for the field's Source.Vars.
+	itemVars *[]string
 	// failed holds the paths (mapping path + "." + key) whose values could not be decoded, so that
 	// validation does not report them a second time.
 	failed map[string]bool
@@ -479,6 +482,18 @@ func (d *decoder) field(val *yaml.Node, fv reflect.Value, f reflect.StructField,
 	if f.Type.Kind() == reflect.String || f.Type == reflect.TypeFor[time.Duration]() ||
 		f.Type.Kind() == reflect.Int || f.Type.Kind() == reflect.Bool {
 		d.expandedScalar(val, fv, src, where, key, f.Tag.Get("secret") == "true")
+	} else if f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() != reflect.Struct {
+		// Its items' variables are the field's, as a single value's are (peers: [${PEER_TOKEN}]).
+		var vars []string
+		d.itemVars = &vars
+		d.value(val, fv, where, key)
+		d.itemVars = nil
+		if len(vars) > 0 {
+			if src.Vars == nil {
+				src.Vars = map[string][]string{}
+			}
+			src.Vars[key] = vars
+		}
 	} else {
 		d.value(val, fv, where, key)
 	}
@@ -644,6 +659,9 @@ func (d *decoder) scalar(n *yaml.Node, v reflect.Value, path, key string) {
 		return
 	}
 	s, vars, err := d.expand(n.Value, path, key)
+	if d.itemVars != nil {
+		*d.itemVars = append(*d.itemVars, names(vars)...)
+	}
 	if err != nil {
 		d.errorf(n, path, key, "%v", err)
 		d.fail(path, key)

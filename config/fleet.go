@@ -89,7 +89,7 @@ func (f *Fleet) validate(c *Config, failed map[string]bool) Errors {
 		errs = append(errs, src.Errorf("peers", "required: a dns:///name:port target (a headless Service with publishNotReadyAddresses: true) or a list of host:port"))
 	default:
 		for i, p := range f.Peers {
-			if _, err := ParsePeer(p); err != nil {
+			if _, err := parsePeer(p, peerMayHoldSecret(p, f.Src.Vars["peers"])); err != nil {
 				errs = append(errs, src.Errorf("peers", "[%d] %v", i, err))
 			}
 		}
@@ -180,8 +180,18 @@ type Peer struct {
 
 // ParsePeer parses one fleet.peers entry: host:port, dns:///name:port, or dns://server:53/name:port
 // (gRPC's naming syntax, whose authority is the DNS server to ask).
-func ParsePeer(s string) (Peer, error) {
+func ParsePeer(s string) (Peer, error) { return parsePeer(s, false) }
+
+// parsePeer is ParsePeer, its errors not quoting s, nor any part of it, when hidden (peerMayHoldSecret).
+func parsePeer(s string, hidden bool) (Peer, error) {
 	var p Peer
+	// bad is the error of s: s quoted, then why; or, hidden, why and the words that say s is not shown.
+	bad := func(why string) error {
+		if hidden {
+			return errors.New(why + " " + valueNotShown)
+		}
+		return fmt.Errorf("%q: %s", s, why)
+	}
 	if strings.Contains(s, "@") {
 		// Never quoted: what comes before an @ is a user name or a password (a URL pasted with its
 		// credentials, a token as the user name). host:port would take TOKEN@host as a host, log it
@@ -196,11 +206,11 @@ func ParsePeer(s string) (Peer, error) {
 	if isDNS {
 		server, name, found := strings.Cut(rest, "/")
 		if !found {
-			return p, fmt.Errorf("%q: write dns:///name:port (three slashes) or dns://server:port/name:port", s)
+			return p, bad("write dns:///name:port (three slashes) or dns://server:port/name:port")
 		}
 		if server != "" {
 			var err error
-			if server, err = dnsServer(server); errors.Is(err, errServerPortWord) {
+			if server, err = dnsServer(server, hidden); errors.Is(err, errServerPortWord) || err != nil && hidden {
 				return p, err
 			} else if err != nil {
 				return p, fmt.Errorf("%q: %v", s, err)
@@ -208,28 +218,31 @@ func ParsePeer(s string) (Peer, error) {
 		}
 		p.DNS, p.Server, rest = true, server, name
 	} else if strings.Contains(s, "://") {
-		return p, fmt.Errorf("%q: only dns:/// targets and host:port addresses are supported", s)
+		return p, bad("only dns:/// targets and host:port addresses are supported")
 	}
 	host, port, err := net.SplitHostPort(rest)
 	switch {
 	case err == nil && host == "" && isDNS:
-		return p, fmt.Errorf("%q: no name before the port: write the headless Service's name (dns:///name:8080)", s)
+		return p, bad("no name before the port: write the headless Service's name (dns:///name:8080)")
 	case err == nil && host == "":
-		return p, fmt.Errorf("%q: no host before the port: write host:port", s)
+		return p, bad("no host before the port: write host:port")
 	case err != nil && isDNS:
-		return p, fmt.Errorf("%q: the name needs a port, the peers' health port (dns:///name:8080)", s)
+		return p, bad("the name needs a port, the peers' health port (dns:///name:8080)")
 	case err != nil:
-		return p, fmt.Errorf("%q: must be host:port", s)
+		return p, bad("must be host:port")
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 		if strings.Trim(port, "0123456789") != "" {
 			return p, errPortWord
 		}
-		return p, fmt.Errorf("%q: port must be a number from 1 to 65535", s)
+		return p, bad("port must be a number from 1 to 65535")
 	}
 	if !isHost(host) {
 		// A host with "/", "?", "#" or "@" in it makes another URL: 10.0.0.11/:8080 asked
 		// http://10.0.0.11/:8080/fleetz, port 80 of that address, with the fleet token.
+		if hidden {
+			return p, bad("the host is neither an IP address nor a DNS name")
+		}
 		return p, fmt.Errorf("%q: %q is neither an IP address nor a DNS name", s, host)
 	}
 	p.Addr = rest
@@ -246,14 +259,14 @@ var (
 
 // dnsServer returns the authority of a dns://server/name:port target as host:port, port 53 when none
 // is given. An IPv6 server is written in brackets, as in a URL ([fd00::10], [fd00::10]:53); bare, it
-// is taken as well when it has no port (fd00::10).
-func dnsServer(authority string) (string, error) {
+// is taken as well when it has no port (fd00::10). Its errors do not quote authority when hidden.
+func dnsServer(authority string, hidden bool) (string, error) {
 	host, port, err := net.SplitHostPort(authority)
 	if err != nil {
 		host, port = authority, "53"
 		if h, ok := strings.CutPrefix(host, "["); ok {
 			if h, ok = strings.CutSuffix(h, "]"); !ok || net.ParseIP(h) == nil {
-				return "", fmt.Errorf("the DNS server must be host or host:port (got %q)", authority)
+				return "", errors.New("the DNS server must be host or host:port " + gotUnless(hidden, authority))
 			}
 			host = h
 		}
@@ -261,13 +274,13 @@ func dnsServer(authority string) (string, error) {
 	// Checked here, as a peer's own host and port are: dialled as written, a server such as
 	// 10.96.0.10:99999, :53 or 10.96.0.10:dns passed validation and failed every round's lookup.
 	if host == "" || !isHost(host) {
-		return "", fmt.Errorf("the DNS server must be host or host:port (got %q)", authority)
+		return "", errors.New("the DNS server must be host or host:port " + gotUnless(hidden, authority))
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 		if strings.Trim(port, "0123456789") != "" {
 			return "", errServerPortWord
 		}
-		return "", fmt.Errorf("the DNS server's port must be a number from 1 to 65535 (got %q)", authority)
+		return "", errors.New("the DNS server's port must be a number from 1 to 65535 " + gotUnless(hidden, authority))
 	}
 	return net.JoinHostPort(host, port), nil
 }

@@ -142,6 +142,46 @@ checks:
 	}
 }
 
+// TestPeerThatMayHoldASecret: a refused peer is not quoted when it may hold a secret by the rule every
+// other field follows (MayHoldSecret): written with a variable named as a secret is (peers:
+// ${HEALTHGATE_FLEET_TOKEN}, the token given where its peers belong), or holding a '=' (a DSN's
+// key=value, a base64 token's padding), which no peer holds. The peers' own ':' and '/' do not hide
+// one: a peer written plain, or with a variable of another name, is still shown (as any field's
+// variables are the field's, the list's hide every refused entry of it).
+func TestPeerThatMayHoldASecret(t *testing.T) {
+	data := `fleet:
+  peers:
+    - ${HEALTHGATE_FLEET_TOKEN}
+    - dns:///${API_TOKEN}
+    - dns://${API_TOKEN}!/peers:8080
+    - ${API_TOKEN}!:8080
+    - host=db password=s3cr3t-dsn
+    - czNjcjN0LXRva2Vu==
+    - peer-0
+`
+	_, err := config.Parse("p.yaml", []byte(data), env(map[string]string{"HEALTHGATE_FLEET_TOKEN": "s3cr3t-fleet",
+		"API_TOKEN": "s3cr3t-api", "PEERS_HOST": "peers.shop"}))
+	const hidden = "(the value is not shown: it may hold a secret)"
+	expectErrors(t, err,
+		`p.yaml:2:3: fleet: peers: [0] must be host:port `+hidden,
+		`p.yaml:2:3: fleet: peers: [1] the name needs a port, the peers' health port (dns:///name:8080) `+hidden,
+		`p.yaml:2:3: fleet: peers: [2] the DNS server must be host or host:port `+hidden,
+		`p.yaml:2:3: fleet: peers: [3] the host is neither an IP address nor a DNS name `+hidden,
+		`p.yaml:2:3: fleet: peers: [4] must be host:port `+hidden,
+		`p.yaml:2:3: fleet: peers: [5] must be host:port `+hidden,
+		`p.yaml:2:3: fleet: peers: [6] must be host:port `+hidden,
+	)
+	if strings.Contains(err.Error(), "s3cr3t") || strings.Contains(err.Error(), "czNjcjN0") {
+		t.Errorf("a secret appears in the errors:\n%v", err)
+	}
+	_, err = config.Parse("p.yaml", []byte("fleet:\n  peers: [\"${PEERS_HOST}\", peer-0, \"dns://${PEERS_HOST}!/peers:8080\"]\n"), env(map[string]string{"PEERS_HOST": "peers.shop"}))
+	expectErrors(t, err,
+		`p.yaml:2:3: fleet: peers: [0] "peers.shop": must be host:port`,
+		`p.yaml:2:3: fleet: peers: [1] "peer-0": must be host:port`,
+		`p.yaml:2:3: fleet: peers: [2] "dns://peers.shop!/peers:8080": the DNS server must be host or host:port (got "peers.shop!")`,
+	)
+}
+
 // TestFleetLargestSample: a sample as large as an int holds ("ask every peer") is valid; sample + 1
 // overflowed and the check against min_pods refused it as a round that hears too few pods.
 func TestFleetLargestSample(t *testing.T) {

@@ -73,6 +73,15 @@ func MayHoldSecret(v string, vars []string) bool {
 	return strings.ContainsAny(v, ":/@=?") || slices.ContainsFunc(vars, IsSecretName)
 }
 
+// peerMayHoldSecret is MayHoldSecret for a refused fleet peer, whose own syntax holds ':' and '/'
+// (host:port, dns://server/name:port): a '=', which no peer holds (a DSN's key=value, a base64 token's
+// padding), or a variable named as a secret is (peers: ${HEALTHGATE_FLEET_TOKEN}); vars are the
+// variables fleet.peers was written with. ParsePeer quotes no peer that holds '@', '?' or '#', nor one
+// whose port is a word (app:s3cr3t).
+func peerMayHoldSecret(v string, vars []string) bool {
+	return strings.Contains(v, "=") || slices.ContainsFunc(vars, IsSecretName)
+}
+
 // Quote quotes v, refused as the value of a field that holds no secret, for an error: NotShown when it
 // may hold one (MayHoldSecret).
 func Quote(v string, vars []string) string {
