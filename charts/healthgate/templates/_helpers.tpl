@@ -360,7 +360,10 @@ chart sets from a Secret (the details and fleet tokens), would silently replace 
 {{/*
 extraVolumesClear fails on an extra volume named config, or an extra mount at /etc/healthgate: those are
 the chart's own (its configuration), and the API server refuses a pod with two volumes of one name or two
-mounts at one path, at install time, after the chart rendered clean.
+mounts at one path, at install time, after the chart rendered clean. A mount below it at healthgate.yaml (a
+subPath mount of a file of one's own), or at the ConfigMap volume's own ..data through which that file
+links, the API server takes: it shadows the chart's configuration, and healthgate ran another one than
+rendered, its checksum rolling no pod. Paths are compared cleaned (/etc//healthgate/./healthgate.yaml).
 */}}
 {{- define "healthgate.extraVolumesClear" -}}
 {{- range $i, $v := .Values.extraVolumes -}}
@@ -369,8 +372,12 @@ mounts at one path, at install time, after the chart rendered clean.
 {{- end -}}
 {{- end -}}
 {{- range $i, $m := .Values.extraVolumeMounts -}}
-{{- if eq (trimSuffix "/" (toString $m.mountPath)) "/etc/healthgate" -}}
+{{- $mp := clean (toString $m.mountPath) -}}
+{{- if eq $mp "/etc/healthgate" -}}
 {{- fail (printf "extraVolumeMounts[%d]: /etc/healthgate is where the chart mounts its configuration: mount below it (/etc/healthgate/secrets) or elsewhere" $i) -}}
+{{- end -}}
+{{- if or (eq $mp "/etc/healthgate/healthgate.yaml") (hasPrefix "/etc/healthgate/healthgate.yaml/" $mp) (hasPrefix "/etc/healthgate/.." $mp) -}}
+{{- fail (printf "extraVolumeMounts[%d]: %s is the chart's configuration file, or the ConfigMap volume's own path to it (..data): mounted over, it would shadow the configuration the chart renders; mount elsewhere below /etc/healthgate (/etc/healthgate/secrets)" $i $mp) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
