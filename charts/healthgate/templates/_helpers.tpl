@@ -493,6 +493,12 @@ interval bounds fleet.timeout, as healthgate's own validation has it (config/fle
 {{- fail (printf "checks[%d] %q: %s holds a literal value; %s (or use %s_file)" $i $c.name $k $secretHint $k) -}}
 {{- end -}}
 {{- end -}}
+{{- /* AMQP carries a queue name as a short string, at most 255 bytes, and healthgate counts bytes (checks/amqp.go),
+as len does here: the schema's maxLength counts characters, fewer than bytes in another alphabet (129 × é is
+258 bytes). A name behind a ${VAR} is healthgate's to judge. */ -}}
+{{- if and (eq (toString $c.type) "amqp") (kindIs "string" $c.queue) (not (contains "$" (toString $c.queue))) (gt (len $c.queue) 255) -}}
+{{- fail (printf "checks[%d] %q: queue is %d bytes long: a queue name is at most 255 bytes (AMQP counts bytes: a letter of another alphabet takes two or more); healthgate refuses this config and its pods would crash-loop" $i $c.name (len $c.queue)) -}}
+{{- end -}}
 {{- /* Header names, in headers and headers_file alike, as healthgate reads them (checks/http.go): a token each,
 and each header once, whatever its case (Authorization and authorization are one header; one in headers and
 headers_file both is given twice). Not quoted when not a token: the name may hold a value pasted into it. */ -}}
