@@ -843,7 +843,10 @@ func valueForms() map[string]valueForm {
 		"redis-url": {"a redis://, rediss:// or unix:// URL, a redis(s) URL's path a database number (redis://cache:6379/0)",
 			[]string{`^(?:` + anyCase("redis", "rediss") + `)://[^/?#]*(?:/+(?:\+?[0-9]+)?/*)?(?:[?#][\s\S]*)?$`,
 				`^(?:` + anyCase("redis", "rediss") + `):(?:$|[^/]|/$|/[^/])`, `^(?:` + anyCase("unix") + `):`, urlVariablePattern}},
-		"amqp-url": {"an amqp:// or amqps:// URL", []string{scheme("amqp", "amqps"), urlVariablePattern}}, // amqpSettingsOf
+		// amqpSettingsOf: a host (amqp091 takes none for localhost: in a pod, the pod itself), after the last
+		// '@' before the path, as net/url finds it.
+		"amqp-url": {"an amqp:// or amqps:// URL with a host", []string{scheme("amqp", "amqps") + `(?:[^/?#]*@)?(?:\[[^\]/?#]+\]|[^/?#:@\[\]]+)(?::[^/?#@]*)?(?:[/?#][\s\S]*)?$`,
+			urlVariablePattern}},
 		// natsSettingsOf: one server, no list.
 		"nats-url": {"one nats:// or tls:// URL (one server: not a list)", []string{scheme("nats", "tls") + `[^,]*$`, urlVariablePattern}},
 		// mqttSettingsOf: no path after host:port.
@@ -903,7 +906,7 @@ func TestValueForms(t *testing.T) {
 		"http.method":       {"GET /", "GET ", " POST", "HEAD,GET", "GET;"},
 		"amqp.queue":        {"orders ", " orders", "orders\n"},
 		"redis.url":         {"cache:6379", "redis-sentinel://cache:26379", "localhost:6379/0", "redis://cache:6379/sessions", "redis://cache:6379/-1", "rediss://cache/0/1"},
-		"amqp.url":          {"rabbit:5672", "http://rabbit:15672", "rabbitmq.internal"},
+		"amqp.url":          {"rabbit:5672", "http://rabbit:15672", "rabbitmq.internal", "amqp://", "amqp:///orders", "amqps://:5671/", "amqp://app:pw@/orders"},
 		"nats.url":          {"nats:4222", "ws://nats:8080", "nats://a:4222,nats://b:4222"},
 		"mqtt.url":          {"broker:1883", "ws://broker:8080/mqtt", "mqtt://broker:1883/topic"},
 		"postgres.url":      {"db:5432/app", "jdbc:postgresql://db:5432/app", "postgresql+asyncpg://db/app", "POSTGRES://db/app", " postgres://db/app"},
