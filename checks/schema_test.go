@@ -256,12 +256,19 @@ func kindSchema(t *testing.T, name string) obj {
 			continue
 		}
 		form := valueForms()[name]
-		var alts []any
+		var alts, refused []any
 		for _, re := range form.patterns {
 			alts = append(alts, obj{{"pattern", re}})
 		}
+		for _, re := range form.refuse {
+			refused = append(refused, obj{{"pattern", re}})
+		}
+		bad := obj{{"type", "string"}, {"not", obj{{"anyOf", alts}}}}
+		if refused != nil { // of none of its shapes, or of one its refusals
+			bad = obj{{"type", "string"}, {"anyOf", []any{obj{{"not", obj{{"anyOf", alts}}}}, obj{{"anyOf", refused}}}}}
+		}
 		rules = append(rules, obj{
-			{"if", obj{{"required", []string{key}}, {"properties", obj{{key, obj{{"type", "string"}, {"not", obj{{"anyOf", alts}}}}}}}}},
+			{"if", obj{{"required", []string{key}}, {"properties", obj{{key, bad}}}}},
 			{"then", obj{{"properties", obj{{key, false}}}, {"description", fmt.Sprintf("%s must be %s: healthgate refuses any other value.", key, form.words)}}}})
 	}
 	// A tls block tagged plain:"SCHEME|..." is refused by healthgate on a URL of those schemes, which has no
@@ -792,10 +799,10 @@ const (
 )
 
 // valueForms are the forms of an address or URL field's value (tag schema:"form=NAME") healthgate takes, as
-// regular expressions, one of which the schema asks the value to match (one says it refers to a variable):
-// a value of none is refused by healthgate (exit 2), and the pods would crash-loop. They are looser than
-// healthgate where a regular expression cannot say its rule (a label's length, a service name the system must
-// know, an IPv6 address's groups, the rest of a URL after its scheme), never stricter: TestValueForms holds
+// regular expressions, one of which the schema asks the value to match (one says it refers to a variable),
+// and none of the form's refusals (an address's label longer than 63 characters): a value of none, or of a
+// refusal, is refused by healthgate (exit 2), and the pods would crash-loop. They are looser than
+// healthgate where a regular expression cannot say its rule (a service name the system must know, an IPv6 address's groups, the rest of a URL after its scheme), never stricter: TestValueForms holds
 // them to that.
 func valueForms() map[string]valueForm {
 	const (
@@ -815,6 +822,9 @@ func valueForms() map[string]valueForm {
 		service = `[^\s:@/?#=&;\[\]]*[^\s0-9:@/?#=&;\[\]][^\s:@/?#=&;\[\]]*`
 		port    = `(?:` + number + `|` + service + `)?`
 	)
+	// A label of a name longer than 63 characters (badDNSName), in the host of an address (before a ':',
+	// after a scheme's "://" at most, and not behind a variable), which no shape's pattern bounds.
+	longLabel := []string{`^\s*(?:[A-Za-z]+://)?(?:[^\s$:/.\[\]@]*\.)*[A-Za-z0-9_-]{64}`}
 	// A URL's port, digits alone (net/url takes no sign).
 	httpPort := strings.TrimPrefix(number, `\+?`)
 	// The text up to the first '=' without a "://" in it (at each ':', what follows is no "//").
@@ -822,43 +832,44 @@ func valueForms() map[string]valueForm {
 	// A URL of these schemes (net/url takes them in any case) with something after them.
 	scheme := func(schemes ...string) string { return `^(?:` + anyCase(schemes...) + `)://` }
 	return map[string]valueForm{
-		"address": {"host:port (db.internal:5432, [fd00::7]:5432)", []string{`^` + host + `:` + port + `$`, variablePattern}}, // checkAddress
-		"address-default-port": {"host:port, or host alone for the default port (cache.internal:11211, cache.internal)",
-			[]string{`^` + host + `(?::` + port + `)?$`, variablePattern}},
-		"grpc-address": {"host:port, https://host:port (TLS) or http://host:port (plaintext)", // grpcScheme
-			[]string{`^` + host + `:` + port + `$`, scheme("http", "https") + host + `:` + port + `/?$`, variablePattern}},
-		"dns-server": {"host or host:port of a DNS server, the port a number (10.96.0.10, 10.96.0.10:53, [fd00::10]:53)", // dnsSettingsOf
-			[]string{`^` + host + `(?::` + number + `)?$`, `^` + ipv6 + `$`, variablePattern}},
-		"dns-name": {"a DNS name (payments.internal): not an IP address, nor with a port or a scheme", // dnsSettingsOf
-			[]string{`^\s*(?:` + name + `|\.)\s*$`, variablePattern}},
-		"http-method": {"an HTTP method, a token (GET, HEAD, POST, in any case)", []string{`^[!#$%&'*+.^_\x60|~0-9A-Za-z-]+$`, variablePattern}}, // validToken
+		"address": {"host:port (db.internal:5432, [fd00::7]:5432), a name's labels at most 63 characters", // checkAddress
+			[]string{`^` + host + `:` + port + `$`, variablePattern}, longLabel},
+		"address-default-port": {"host:port, or host alone for the default port (cache.internal:11211, cache.internal), a name's labels at most 63 characters",
+			[]string{`^` + host + `(?::` + port + `)?$`, variablePattern}, longLabel},
+		"grpc-address": {"host:port, https://host:port (TLS) or http://host:port (plaintext), a name's labels at most 63 characters", // grpcScheme
+			[]string{`^` + host + `:` + port + `$`, scheme("http", "https") + host + `:` + port + `/?$`, variablePattern}, longLabel},
+		"dns-server": {"host or host:port of a DNS server, the port a number (10.96.0.10, 10.96.0.10:53, [fd00::10]:53), a name's labels at most 63 characters", // dnsSettingsOf
+			[]string{`^` + host + `(?::` + number + `)?$`, `^` + ipv6 + `$`, variablePattern}, longLabel},
+		"dns-name": {"a DNS name (payments.internal): not an IP address, nor with a port or a scheme, its labels at most 63 characters", // dnsSettingsOf
+			[]string{`^\s*(?:` + name + `|\.)\s*$`, variablePattern}, longLabel},
+		"http-method": {"an HTTP method, a token (GET, HEAD, POST, in any case)", []string{`^[!#$%&'*+.^_\x60|~0-9A-Za-z-]+$`, variablePattern}, nil}, // validToken
 		// amqpSettingsOf: a name with blanks around it is not the queue meant (its length: the field's maxLength).
-		"amqp-queue": {"a queue name without blanks around it", []string{`^\S(?:[\s\S]*\S)?$`, variablePattern}},
+		"amqp-queue": {"a queue name without blanks around it", []string{`^\S(?:[\s\S]*\S)?$`, variablePattern}, nil},
 		// buildHTTP: a host name, and a port (when written) from 1 to 65535.
 		"http-url": {"an http:// or https:// URL with a host, its port (when written) from 1 to 65535",
 			[]string{scheme("http", "https") + `(?:[^/?#]*@)?(?:(?:\[[^\]/?#]*\]|[^/?#:\[\]@]+)(?::(?:` + httpPort + `)?)?)(?:[/?#][\s\S]*)?$`,
-				urlVariablePattern}},
+				urlVariablePattern}, nil},
 		// go-redis ParseURL: a redis(s):// URL's path is a database number or none (what is written without the
 		// "//" healthgate leaves to the run, and so does the schema).
 		"redis-url": {"a redis://, rediss:// or unix:// URL, a redis(s) URL's path a database number (redis://cache:6379/0)",
 			[]string{`^(?:` + anyCase("redis", "rediss") + `)://[^/?#]*(?:/+(?:\+?[0-9]+)?/*)?(?:[?#][\s\S]*)?$`,
-				`^(?:` + anyCase("redis", "rediss") + `):(?:$|[^/]|/$|/[^/])`, `^(?:` + anyCase("unix") + `):`, urlVariablePattern}},
+				`^(?:` + anyCase("redis", "rediss") + `):(?:$|[^/]|/$|/[^/])`, `^(?:` + anyCase("unix") + `):`, urlVariablePattern}, nil},
 		// amqpSettingsOf: a host (amqp091 takes none for localhost: in a pod, the pod itself), after the last
 		// '@' before the path, as net/url finds it.
 		"amqp-url": {"an amqp:// or amqps:// URL with a host", []string{scheme("amqp", "amqps") + `(?:[^/?#]*@)?(?:\[[^\]/?#]+\]|[^/?#:@\[\]]+)(?::[^/?#@]*)?(?:[/?#][\s\S]*)?$`,
-			urlVariablePattern}},
+			urlVariablePattern}, nil},
 		// natsSettingsOf: one server, no list.
-		"nats-url": {"one nats:// or tls:// URL (one server: not a list)", []string{scheme("nats", "tls") + `[^,]*$`, urlVariablePattern}},
+		"nats-url": {"one nats:// or tls:// URL (one server: not a list)", []string{scheme("nats", "tls") + `[^,]*$`, urlVariablePattern}, nil},
 		// mqttSettingsOf: no path after host:port.
-		"mqtt-url": {"an mqtt://, mqtts://, tcp://, ssl:// or tls:// URL with no path", []string{scheme("mqtt", "tcp", "mqtts", "ssl", "tls") + `[^/?#]*/?(?:[?#].*)?$`, urlVariablePattern}},
+		"mqtt-url": {"an mqtt://, mqtts://, tcp://, ssl:// or tls:// URL with no path", []string{scheme("mqtt", "tcp", "mqtts", "ssl", "tls") + `[^/?#]*/?(?:[?#].*)?$`, urlVariablePattern}, nil},
 		// pgSchemeProblem and pgx: postgres:// or postgresql:// in lower case, or a key=value DSN: an '=' with
 		// no :// before it (pgx takes any key: an unknown one is a run-time parameter).
 		"postgres-url": {"a postgres:// or postgresql:// URL (in lower case) or a key=value DSN",
-			[]string{`^postgres(?:ql)?://`, pgKeyValue, urlVariablePattern}},
+			[]string{`^postgres(?:ql)?://`, pgKeyValue, urlVariablePattern}, nil},
 		// parseMySQL: mysql:// or mariadb:// in lower case, or the driver's DSN, whose address is net(addr) or
 		// none (app@/db, app@tcp/db).
 		"mysql-url": {"a mysql:// or mariadb:// URL (in lower case) or the driver's DSN user:password@tcp(host:3306)/database",
-			[]string{`^(?:mysql|mariadb)://`, `\(|(?:^|@)(?:tcp|unix)?/`, urlVariablePattern}},
+			[]string{`^(?:mysql|mariadb)://`, `\(|(?:^|@)(?:tcp|unix)?/`, urlVariablePattern}, nil},
 	}
 }
 
@@ -866,6 +877,8 @@ func valueForms() map[string]valueForm {
 type valueForm struct {
 	words    string
 	patterns []string
+	// refuse: a value of one of the patterns' shapes that matches one of these is refused all the same.
+	refuse []string
 }
 
 // TestValueForms: a value the schema's form of an address or URL field refuses (valueForms) is one
@@ -873,10 +886,12 @@ type valueForm struct {
 // usual mistakes (no port, a URL, host:port:extra, no host, a bad port, an IPv6 address without brackets; a
 // URL without its scheme or with another kind's, a list of servers, a driver's scheme) are refused by both.
 func TestValueForms(t *testing.T) {
+	// A DNS label is at most 63 characters: healthgate refuses a longer one (badDNSName) in an address.
+	long63, long64 := strings.Repeat("a", 63), strings.Repeat("b", 64)
 	hosts := []string{"db", "db.internal", "db.ns.svc.cluster.local.", "DB-1.example", "_sip._tcp.example.com", "1a", "9-9",
 		"a_b", "a.b.c.d.e", "xn--bcher-kva.example", "a-", "-a", "a..b", ".a", "1234", "1.2.3", "0", "10.0.0.1", "010.0.0.1",
 		"256.1.1.1", "[::1]", "[fe80::1%eth0]", "[::ffff:1.2.3.4]", "[1.2.3.4]", "[db]", "::1", "fd00::7", "", "db x", "bücher.example",
-		"user@db", "db/x", "db?x", ".", "tcp://db", "a:b"}
+		"user@db", "db/x", "db?x", ".", "tcp://db", "a:b", long63 + ".internal", "db." + long64, "1" + long63[1:], long64 + ".internal"}
 	ports := []string{"", "5432", "0", "00", "65535", "65536", "99999", "05432", "+80", "-1", "http", "memcache", "pg",
 		"postgresql", "1e3", "5432/", "5432?x", "x y", "${PORT}"}
 	var values []string
@@ -911,11 +926,11 @@ func TestValueForms(t *testing.T) {
 		"mqtt.url":          {"broker:1883", "ws://broker:8080/mqtt", "mqtt://broker:1883/topic"},
 		"postgres.url":      {"db:5432/app", "jdbc:postgresql://db:5432/app", "postgresql+asyncpg://db/app", "POSTGRES://db/app", " postgres://db/app"},
 		"mysql.url":         {"db:3306/app", "jdbc:mysql://db:3306/app", "mysql+pymysql://app@db/app", "MYSQL://db/app", "app@db:3306/app"},
-		"tcp.address":       {"db", "db:5432:1", ":5432", "tcp://db:5432", "db:0", "db:70000", "::1:5432", "db :5432", "db..x:5432", "postgres://db:5432/app"},
-		"memcached.address": {":11211", "memcached://cache:11211", "cache:11211:1", "::1", "cache:0"},
-		"grpc.address":      {"g", "grpc://g:50051", "dns:///g:50051", "https://g", "https://g:443/health", "g:50051/"},
-		"dns.host":          {"db.internal:53", "http://db.internal", "10.0.0.1", "1234", "-a.internal", "db internal"},
-		"dns.server": {"udp://10.96.0.10:53", "10.96.0.10:99999", "10.96.0.10:dns", "10.96.0.10:", "user@10.96.0.10", "10.96.0.10:53:1",
+		"tcp.address":       {long64 + ".internal:5432", "db." + long64 + ":5432", "db", "db:5432:1", ":5432", "tcp://db:5432", "db:0", "db:70000", "::1:5432", "db :5432", "db..x:5432", "postgres://db:5432/app"},
+		"memcached.address": {long64, "cache." + long64 + ":11211", ":11211", "memcached://cache:11211", "cache:11211:1", "::1", "cache:0"},
+		"grpc.address":      {"https://" + long64 + ":443", long64 + ":50051", "g", "grpc://g:50051", "dns:///g:50051", "https://g", "https://g:443/health", "g:50051/"},
+		"dns.host":          {long64 + ".internal", "payments." + long64 + ".", "db.internal:53", "http://db.internal", "10.0.0.1", "1234", "-a.internal", "db internal"},
+		"dns.server": {"ns." + long64, long64 + ":53", "udp://10.96.0.10:53", "10.96.0.10:99999", "10.96.0.10:dns", "10.96.0.10:", "user@10.96.0.10", "10.96.0.10:53:1",
 			"db:53:1", "1::2::3"},
 	}
 	forms := valueForms()
@@ -928,12 +943,16 @@ func TestValueForms(t *testing.T) {
 				continue
 			}
 			tested++
-			var res []*regexp.Regexp
+			var res, refuse []*regexp.Regexp
 			for _, p := range forms[form].patterns {
 				res = append(res, regexp.MustCompile(p))
 			}
+			for _, p := range forms[form].refuse {
+				refuse = append(refuse, regexp.MustCompile(p))
+			}
 			takes := func(v string) bool {
-				return slices.ContainsFunc(res, func(re *regexp.Regexp) bool { return re.MatchString(v) })
+				matches := func(re *regexp.Regexp) bool { return re.MatchString(v) }
+				return slices.ContainsFunc(res, matches) && !slices.ContainsFunc(refuse, matches)
 			}
 			builds := func(v string) error {
 				spec := map[string]any{k.target.field: k.target.example, key: v}
