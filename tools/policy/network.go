@@ -119,16 +119,21 @@ func portName(spec *corev1.PodSpec, port int32) string {
 func (c *checker) networkPolicies(o Object, who string, w workload, cfg hgConfig) {
 	fleet := c.peersInSet(cfg)
 	if egress := c.isolating(w, networkingv1.PolicyTypeEgress); len(egress) > 0 {
-		dns, dnsTCP, peers := false, false, false
+		dns, dnsTCP, peers, openShiftDNS := false, false, false, false
 		name := portName(w.spec, cfg.listenPort)
 		for _, np := range egress {
 			for _, r := range np.Spec.Egress {
 				dns = dns || mayBeDNS(r.Ports, corev1.ProtocolUDP)
+				openShiftDNS = openShiftDNS || portsAllow(r.Ports, corev1.ProtocolUDP, 5353, "")
 				dnsTCP = dnsTCP || mayBeDNS(r.Ports, corev1.ProtocolTCP)
 				peers = peers || mayBe(r.To, w.podLabels) && portsAllow(r.Ports, corev1.ProtocolTCP, cfg.listenPort, name)
 			}
 		}
 		switch {
+		case !dns && openShiftDNS:
+			// Not "without DNS": on OpenShift, whose resolver pods listen on 5353 behind the Service's 53
+			// (a policy judges the pod's port), it is DNS; which cluster this is, the set cannot tell.
+			c.add(o, RuleNetwork, "%s: egress restricted by %s allows DNS on port 5353 alone, not 53: the port OpenShift's resolver pods listen on behind the Service's 53; elsewhere the resolver listens on 53, and no check and no peer name resolves (OpenShift: allow both, 53 and 5353)", who, policyNames(egress))
 		case !dns:
 			c.add(o, RuleNetwork, "%s: egress restricted by %s without DNS (UDP port 53): no check and no peer name resolves", who, policyNames(egress))
 		case !dnsTCP:

@@ -706,6 +706,10 @@ spec:
 		// cannot see: counted as DNS.
 		{name: "egress DNS by the resolver's port names", manifest: good + np("  policyTypes: [Egress]\n  egress:\n    - to: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: kube-system}}, podSelector: {matchLabels: {k8s-app: kube-dns}}}]\n      ports: [{port: dns, protocol: UDP}, {port: dns-tcp, protocol: TCP}]\n")},
 		{name: "egress DNS by a port name over UDP only", manifest: good + np("  policyTypes: [Egress]\n  egress:\n    - ports: [{port: dns, protocol: UDP}]\n"), want: "allows DNS over UDP but not TCP"},
+		// OpenShift's resolver pods listen on 5353 behind the Service's 53 (networkPolicy.dnsPorts: [53, 5353]):
+		// 5353 alone is DNS there, and nowhere else. Not "without DNS", which was said of it.
+		{name: "egress DNS on 5353 alone", manifest: good + np("  policyTypes: [Egress]\n  egress:\n    - ports: [{port: 5353, protocol: UDP}, {port: 5353, protocol: TCP}]\n"),
+			want: "egress restricted by NetworkPolicy/hg allows DNS on port 5353 alone, not 53: the port OpenShift's resolver pods listen on behind the Service's 53; elsewhere the resolver listens on 53, and no check and no peer name resolves (OpenShift: allow both, 53 and 5353)"},
 		{name: "egress DNS over TCP only", manifest: good + np("  policyTypes: [Egress]\n  egress:\n    - ports: [{port: 53, protocol: TCP}]\n"), want: "without DNS"},
 		{name: "egress to everything", manifest: good + np("  policyTypes: [Egress]\n  egress: [{}]\n")},
 		{name: "egress denied", manifest: good + np("  policyTypes: [Egress]\n"), want: "without DNS"},
