@@ -338,3 +338,24 @@ func TestReportNotesOnlyForFiguresRun(t *testing.T) {
 		}
 	}
 }
+
+// -only names steps of the harness: a name that is none (a typo, `-only probe`) is a usage error before
+// anything is built, not a run that measures nothing, prints nothing and exits 0.
+func TestOnlyUnknownStep(t *testing.T) {
+	for _, only := range []string{"probe", "wait,fleat", "probes,"} {
+		var stdout, stderr strings.Builder
+		code := run(t.Context(), []string{"-only", only, "-repo", t.TempDir()}, &stdout, &stderr)
+		if code != 2 || !strings.Contains(stderr.String(), "no step") {
+			t.Errorf("-only %s: exit %d, stderr %q; want 2 and the step named", only, code, stderr.String())
+		}
+	}
+}
+
+// -only's usage lists the steps the run has, in order (the root's docs test checks the READMEs' -only
+// against that list).
+func TestOnlyUsageListsTheSteps(t *testing.T) {
+	_, listed, _ := strings.Cut(onlyUsage, ": ")
+	if got, want := listed, strings.Join(stepKeys(), ", "); got != want {
+		t.Errorf("-only's usage lists %q, the steps are %q", got, want)
+	}
+}

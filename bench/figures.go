@@ -77,15 +77,17 @@ func (b *bench) layout() {
 	t.add(rowStart, "7. start → first /livez 200, median", "< 50 ms", all)
 }
 
-// measure takes every figure; a figure that cannot be taken keeps its error and the others go on.
-// only, if not empty, names the steps to run (the others' figures are left out of the table).
-func (b *bench) measure(ctx context.Context, only []string) {
-	steps := []struct {
-		key  string
-		name string
-		f    func(context.Context)
-		rows []string
-	}{
+// step is one part of the run, which -only names by its key.
+type step struct {
+	key  string
+	name string
+	f    func(context.Context)
+	rows []string // its rows of the main table, dropped when -only leaves it out
+}
+
+// steps are the parts of a run, in order.
+func (b *bench) steps() []step {
+	return []step{
 		{"probes", "figures 1–5: probes, dependency load, blackhole, cut and restore, RSS", b.probeFigures,
 			probeRows},
 		{"rss10", "figure 5: RSS with 10 checks", b.rss10, []string{rowRSS10}},
@@ -96,7 +98,21 @@ func (b *bench) measure(ctx context.Context, only []string) {
 		{"kinds", "kinds figure: binary size, RSS with 10 checks of every kind, connections per kind, grpc-go's cost",
 			func(ctx context.Context) { b.kinds(ctx); b.grpcgoCost(ctx) }, nil},
 	}
-	for _, s := range steps {
+}
+
+// stepKeys are the names -only takes.
+func stepKeys() []string {
+	var keys []string
+	for _, s := range (&bench{}).steps() {
+		keys = append(keys, s.key)
+	}
+	return keys
+}
+
+// measure takes every figure; a figure that cannot be taken keeps its error and the others go on.
+// only, if not empty, names the steps to run (the others' figures are left out of the table).
+func (b *bench) measure(ctx context.Context, only []string) {
+	for _, s := range b.steps() {
 		if ctx.Err() != nil {
 			return
 		}

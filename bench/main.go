@@ -64,6 +64,9 @@ var (
 		scaleWarm: time.Second, scaleWindow: 3 * time.Second, kindsWindow: 10 * time.Second}
 )
 
+// onlyUsage is -only's usage: it lists the steps (stepKeys), as the docs test reads them from here.
+const onlyUsage = "run only these steps, comma-separated: probes, rss10, startup, wait, fleet, scale, kinds"
+
 // runLimit bounds the measuring: the budget is 10 minutes, and every step stops within seconds of its
 // context ending (stopGrace covers the slowest: a probe given up after bhTimeout). The builds before it
 // have buildLimit of their own: on a fresh machine under load they take minutes, which must not come
@@ -98,9 +101,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 	repo := fs.String("repo", "", "healthgate repository root (default: found from the working directory)")
 	conns := fs.Int("c", 0, "concurrent connections of the load generator (default 16)")
 	out := fs.String("o", "", "also write the table to this file")
-	only := fs.String("only", "", "run only these steps, comma-separated: probes, rss10, startup, wait, fleet, scale, kinds")
+	only := fs.String("only", "", onlyUsage)
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	var steps []string
+	if *only != "" {
+		steps = strings.Split(*only, ",")
+		for _, s := range steps {
+			if !slices.Contains(stepKeys(), s) {
+				fmt.Fprintf(stderr, "bench: -only %s: no step %q; the steps are %s\n", *only, s, strings.Join(stepKeys(), ", "))
+				return 2
+			}
+		}
 	}
 	p := full
 	if *quickMode {
@@ -132,10 +145,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 	defer cancelRun()
 
 	began := time.Now()
-	var steps []string
-	if *only != "" {
-		steps = strings.Split(*only, ",")
-	}
 	done := make(chan struct{})
 	go guard(func() {
 		defer close(done)
