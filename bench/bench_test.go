@@ -233,6 +233,26 @@ func TestQuantile(t *testing.T) {
 	}
 }
 
+// The figures' number formats: thousands separated, a sign kept apart from the digits; durations in the unit
+// their size reads best in; "median (max)".
+func TestFormats(t *testing.T) {
+	for n, want := range map[float64]string{0: "0", 999: "999", 1000: "1,000", 416631: "416,631", 1234567.4: "1,234,567",
+		-1: "-1", -123: "-123", -1234: "-1,234", -123456: "-123,456"} {
+		if got := thousands(n); got != want {
+			t.Errorf("thousands(%v) = %q, want %q", n, got, want)
+		}
+	}
+	for d, want := range map[time.Duration]string{259 * time.Microsecond: "259 µs", 7020 * time.Microsecond: "7.02 ms",
+		501 * time.Millisecond: "501 ms", 1340 * time.Millisecond: "1.34 s"} {
+		if got := fmtDur(d); got != want {
+			t.Errorf("fmtDur(%v) = %q, want %q", d, got, want)
+		}
+	}
+	if got := spread([]time.Duration{3 * time.Millisecond, time.Millisecond, 2 * time.Millisecond}); got != "2.00 ms (3.00 ms)" {
+		t.Errorf("spread = %q, want the median and the max", got)
+	}
+}
+
 func TestCommandCalls(t *testing.T) {
 	info := "# Commandstats\r\n" +
 		"cmdstat_ping:calls=7,usec=10,usec_per_call=1.43,rejected_calls=0,failed_calls=0\r\n" +

@@ -59,6 +59,9 @@ func fmtDur(d time.Duration) string {
 func thousands(n float64) string {
 	s := fmt.Sprintf("%.0f", n)
 	var out []byte
+	if s[0] == '-' {
+		out, s = append(out, '-'), s[1:]
+	}
 	for i := range s {
 		if i > 0 && (len(s)-i)%3 == 0 {
 			out = append(out, ',')
