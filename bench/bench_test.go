@@ -225,6 +225,21 @@ func TestQuantile(t *testing.T) {
 			t.Errorf("quantile(%v, %v) = %v, want %v", s, tc.q, got, tc.want)
 		}
 	}
+	// Nearest rank on the sizes the figures take: figure 3's p99 of 300 probes (the 297th), figure 6's p90
+	// of 15 runs (the 14th), an even count's median (the lower one).
+	for _, tc := range []struct {
+		n    int
+		q    float64
+		want int
+	}{{300, 0.99, 297}, {100, 0.99, 99}, {15, 0.9, 14}, {15, 0.5, 8}, {10, 0.5, 5}, {3, 0.9, 3}} {
+		v := make([]int, tc.n)
+		for i := range v {
+			v[i] = tc.n - i // 1..n, reversed
+		}
+		if got := quantile(v, tc.q); got != tc.want {
+			t.Errorf("quantile(1..%d, %v) = %d, want %d", tc.n, tc.q, got, tc.want)
+		}
+	}
 	if got := quantile([]time.Duration(nil), 0.5); got != 0 {
 		t.Errorf("quantile of none = %v, want 0", got)
 	}
