@@ -268,6 +268,18 @@ func TestFormats(t *testing.T) {
 	}
 }
 
+// What the counting proxy adds to a round trip, as the notes print it: a hop measured faster than the direct
+// round trip (the medians of two series on a shared machine) is no negative cost.
+func TestHopNote(t *testing.T) {
+	if got := hopPart("Redis PING", 8*time.Microsecond, 13*time.Microsecond); got != "5 µs to a Redis PING (8 µs direct, 13 µs through it)" {
+		t.Errorf("hopPart = %q", got)
+	}
+	got := hopPart("Postgres SELECT 1", 90*time.Microsecond, 38*time.Microsecond)
+	if strings.Contains(got, "-") || !strings.Contains(got, "90 µs direct, 38 µs through it") {
+		t.Errorf("hopPart, faster through the proxy = %q, want no negative cost and both medians", got)
+	}
+}
+
 func TestCommandCalls(t *testing.T) {
 	info := "# Commandstats\r\n" +
 		"cmdstat_ping:calls=7,usec=10,usec_per_call=1.43,rejected_calls=0,failed_calls=0\r\n" +
