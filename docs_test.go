@@ -457,7 +457,8 @@ func readDocs(t *testing.T) iter.Seq2[string, string] {
 // TestDocsCommandFlags: every flag a healthgate command line of the docs gives (`healthgate wait --only
 // db`, a code span `serve --validate`, a container's `args: ["wait", "--config", ...]`) is a flag of that
 // command, as its --help lists them; and every flag of `go -C bench run .` is one of the harness's, its
-// -only steps the harness's own. A flag renamed or dropped, and the docs left behind, fails here.
+// -only steps the harness's own, as are those of a code span `-only STEPS` standing alone. A flag renamed
+// or dropped, and the docs left behind, fails here.
 func TestDocsCommandFlags(t *testing.T) {
 	flags := map[string]map[string]bool{}
 	usage := map[string][]string{} // a flag's usage texts, one per command that has it
@@ -512,6 +513,7 @@ func TestDocsCommandFlags(t *testing.T) {
 	flagRE := regexp.MustCompile(`(?:^|[\s\["])--?([a-z][a-z0-9-]*)`)
 	benchRE := regexp.MustCompile("go -C bench run \\.([^`|#\\n]*)")
 	onlyRE := regexp.MustCompile(`-only ([a-z0-9,]+)`)
+	onlySpanRE := regexp.MustCompile("`-only ([a-z0-9,]+)[^`]*`")
 	seen := 0
 	for file, text := range readDocs(t) {
 		// A flag in a code span of its own (`--only NAME`), wherever it stands: some command's flag, its
@@ -542,6 +544,16 @@ func TestDocsCommandFlags(t *testing.T) {
 						t.Errorf("%s:%d: healthgate %s --%s: %s has no such flag (%s)", file, lineAt(text, m[0]), cmd, f[1], cmd,
 							strings.Join(slices.Sorted(maps.Keys(flags[cmd])), ", "))
 					}
+				}
+			}
+		}
+		// -only in a code span of its own (`-only probes,rss10,...` in the harness's flags, `-only startup
+		// -repo`): the harness's steps too.
+		for _, m := range onlySpanRE.FindAllStringSubmatchIndex(text, -1) {
+			for s := range strings.SplitSeq(text[m[2]:m[3]], ",") {
+				seen++
+				if !steps[s] {
+					t.Errorf("%s:%d: `-only %s`: the harness has no step %s", file, lineAt(text, m[0]), text[m[2]:m[3]], s)
 				}
 			}
 		}
