@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/httptrace"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -1131,6 +1132,74 @@ func TestTCP(t *testing.T) {
 			assertClass(t, err, tc.want)
 			if tc.want == checks.Timeout {
 				assertBounded(t, took)
+			}
+		})
+	}
+}
+
+// TestNameWithSeveralAddresses: a host name whose first address never answers a connect (a node gone,
+// a firewall that drops the packets) and whose second one serves, as DNS round robin gives it, passes
+// its first run with the common timeout of 2 s, for every kind: Go's dialer gave the first address the
+// whole run (at least 2 s each, one after the other; pgx and nats.go the connect timeout each), so the
+// second was never tried, while the application, with a longer connect timeout, got through; and the
+// error named the untried address as the one that timed out. With no address answering, the run times
+// out and its error names each address and how it did, also where the driver's error leaves the dial
+// out (pgx's pool, amqp's, mqtt's clients). Not parallel: the names are resolved by the process's
+// default resolver (checktest.ResolveName).
+func TestNameWithSeveralAddresses(t *testing.T) {
+	for _, tc := range []struct {
+		kind  string
+		url   func(t testing.TB) string // the real service's URL, for a kind whose target is one
+		serve func(t *testing.T) string // else a server of the kind, its host:port
+	}{
+		{kind: "tcp", serve: func(t *testing.T) string { return checktest.Serve(t, func(net.Conn) {}) }},
+		{kind: "http", serve: func(t *testing.T) string {
+			srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+			t.Cleanup(srv.Close)
+			return srv.Listener.Addr().String()
+		}},
+		{kind: "postgres", url: checktest.PostgresURL},
+		{kind: "redis", url: checktest.RedisURL},
+		{kind: "mysql", url: checktest.MySQLURL},
+		{kind: "amqp", url: checktest.AMQPURL},
+		{kind: "nats", url: checktest.NATSURL},
+		{kind: "mqtt", url: checktest.MQTTURL},
+		{kind: "memcached", serve: func(t *testing.T) string { return checktest.MemcachedAddr(t) }},
+	} {
+		t.Run(tc.kind, func(t *testing.T) {
+			var target string
+			spec := func(addr string) map[string]any { return map[string]any{"address": addr} }
+			switch {
+			case tc.url != nil:
+				real := tc.url(t)
+				target = checktest.HostPort(t, real)
+				spec = func(addr string) map[string]any { return map[string]any{"url": checktest.WithHost(t, real, addr)} }
+			case tc.kind == "http":
+				target = tc.serve(t)
+				spec = func(addr string) map[string]any { return map[string]any{"url": "http://" + addr + "/healthz"} }
+			default:
+				target = tc.serve(t)
+			}
+			port := checktest.FreePort(t, "127.0.0.1", "127.0.0.2", "127.0.0.3")
+			checktest.UnreachableAt(t, [4]byte{127, 0, 0, 2}, port)
+			checktest.UnreachableAt(t, [4]byte{127, 0, 0, 3}, port)
+			checktest.NewProxyAt(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), target)
+			lo, dead, dead2 := netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.3")
+
+			checktest.ResolveName(t, "db.hg.test", dead, lo)
+			ch := newCheckTimeout(t, config.Check{Type: tc.kind, Spec: config.SpecOf(spec(net.JoinHostPort("db.hg.test", strconv.Itoa(port))))}, config.DefaultTimeout)
+			err, _ := runCheck(t, ch) // one run: a pool's connect that outlived a failed run would pass the next
+			assertClass(t, err, "")
+
+			checktest.ResolveName(t, "gone.hg.test", dead, dead2)
+			ch = newCheck(t, config.Check{Type: tc.kind, Spec: config.SpecOf(spec(net.JoinHostPort("gone.hg.test", strconv.Itoa(port))))})
+			err, took := runCheck(t, ch)
+			assertAnswer(t, ch, err, checks.Timeout, "could not connect", "s3cr3t")
+			assertBounded(t, took)
+			for _, ip := range []netip.Addr{dead, dead2} {
+				if a := net.JoinHostPort(ip.String(), strconv.Itoa(port)); !strings.Contains(err2s(err), a) {
+					t.Errorf("error %q does not name the address %s, which never connected", err2s(err), a)
+				}
 			}
 		})
 	}

@@ -289,6 +289,10 @@ func (n *natsCheck) connection(ctx context.Context) (*nats.Conn, bool, error) {
 		nats.NoReconnect(),
 		nats.Timeout(timeout), // the connect handshake (INFO, CONNECT, PING/PONG), within the run
 		nats.SetCustomDialer(d),
+		// nats.go resolves the name itself (without the run's context) and gives our dialer its addresses
+		// one by one, shuffled, each with the run's whole time: a first address that drops every packet
+		// took it all. The name goes to the dialer, which shares the time among them (dialAddrs).
+		nats.SkipHostLookup(),
 		nats.NoCallbacksAfterClientClose(),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { // not nats.go's stderr lines
 			if errors.Is(err, nats.ErrPermissionViolation) {

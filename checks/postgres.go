@@ -451,12 +451,15 @@ func postgresPoolConfig(pc *pgxpool.Config, timeout time.Duration, watch *dialWa
 	// timeout bounds it. pgx bounds the connect to each host of a multi-host URL (Patroni's nodes,
 	// target_session_attrs=read-write) by ConnectTimeout, as libpq's connect_timeout: the run's time is
 	// shared among them, or a first host that drops every packet (its node gone) used it all and every
-	// run timed out while the next host, the primary, served. (A name with several addresses is still
-	// one host here: pgx resolves it when it connects.)
+	// run timed out while the next host, the primary, served.
 	perHost := timeout / time.Duration(postgresHosts(pc.ConnConfig))
 	if pc.ConnConfig.ConnectTimeout == 0 || pc.ConnConfig.ConnectTimeout > perHost {
 		pc.ConnConfig.ConnectTimeout = perHost
 	}
+	// A name with several addresses is one host, its share dialled as every kind dials a name
+	// (dialAddrs): pgx would resolve it and give each address the host's whole share, one after the
+	// other, so that a first address that drops every packet took it all.
+	pc.ConnConfig.LookupFunc = func(_ context.Context, host string) ([]string, error) { return []string{host}, nil }
 	dialer := &net.Dialer{KeepAlive: 5 * time.Minute} // as pgconn's default
 	// Every connection, cancel requests' included, is tracked, for the pool's close.
 	pc.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {

@@ -132,6 +132,7 @@ type dialWatch struct {
 type pendingDial struct {
 	start  time.Time
 	traces []*trace
+	addrs  *addrsDial // a name's several addresses, once dialAddrs has resolved them
 }
 
 // wait registers the run of ctx as waiting for a connection; done(got) ends the wait. With got (the run
@@ -156,6 +157,9 @@ func (w *dialWatch) wait(ctx context.Context) (done func(got bool)) {
 		if !slices.Contains(d.traces, t) {
 			d.traces = append(d.traces, t)
 			t.dialing.Add(1)
+			if d.addrs != nil {
+				t.addrs.Store(d.addrs)
+			}
 		}
 	}
 	w.mu.Unlock()
@@ -220,7 +224,14 @@ func (w *dialWatch) dial(ctx context.Context, d *net.Dialer, network, addr strin
 	w.dials[pd] = struct{}{}
 	w.mu.Unlock()
 
-	conn, err := d.DialContext(ctx, network, addr)
+	conn, err := dialAddrs(ctx, d, network, addr, func(a *addrsDial) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		pd.addrs = a
+		for _, t := range pd.traces {
+			t.addrs.Store(a)
+		}
+	})
 
 	w.mu.Lock()
 	delete(w.dials, pd)

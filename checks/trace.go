@@ -4,8 +4,15 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // A run's trace records how far its connection got, so that a timeout or a reset can point at the layer
@@ -30,6 +37,9 @@ type trace struct {
 	// awaitGreeting, greeted: this run dialled a server that speaks first (MySQL's handshake, NATS's
 	// INFO), and a byte of it arrived.
 	awaitGreeting, greeted atomic.Bool
+	// addrs is the last dial of this run to a name with several addresses (dialAddrs): a run that
+	// could not connect names them, and how each did.
+	addrs atomic.Pointer[addrsDial]
 }
 
 // dialedServerFirst records that the run of ctx dialled a server that speaks first, and returns the
@@ -73,7 +83,11 @@ func (t *trace) dial(ctx context.Context, d *net.Dialer, network, addr string) (
 		t.dialing.Add(1)
 		defer t.dialing.Add(-1)
 	}
-	conn, err := d.DialContext(ctx, network, addr)
+	conn, err := dialAddrs(ctx, d, network, addr, func(a *addrsDial) {
+		if t != nil {
+			t.addrs.Store(a)
+		}
+	})
 	if t != nil {
 		if err != nil {
 			t.dialFailed.Store(true)
@@ -82,6 +96,193 @@ func (t *trace) dial(ctx context.Context, d *net.Dialer, network, addr string) (
 		}
 	}
 	return conn, err
+}
+
+// dialAddrs dials addr with d, as d.DialContext would, except for a host name with several addresses.
+// Go's dialer tries those one after the other (within a family), each until its share of the deadline
+// but at least 2 s: with the common timeout of 2 s, a first address whose connect never completes (a
+// node gone, a firewall dropping the packets) took the whole run, the next was never tried, and the
+// error named that untried address as the one that timed out. An application with a longer connect
+// timeout got through, and DNS round robin made the check fail only while the dead address came first.
+// Here address k of n is started once k/n of the run's time has passed without a connection (each has
+// its share to itself), or at once when the one before failed; the attempts still under way go on
+// until the first connects, and the rest are closed. A name with addresses of both families is dialled
+// so too (Go's dialer starts the other family after 300 ms). began, if not nil, is given the dial of several
+// addresses as it starts, for the run's trace: a run that ends before the dial does names them too.
+func dialAddrs(ctx context.Context, d *net.Dialer, network, addr string, began func(*addrsDial)) (net.Conn, error) {
+	host, port, err := net.SplitHostPort(addr)
+	family := map[string]string{"tcp": "ip", "tcp4": "ip4", "tcp6": "ip6"}[network]
+	if err != nil || host == "" || family == "" {
+		return d.DialContext(ctx, network, addr)
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return d.DialContext(ctx, network, addr)
+	}
+	if dl := dialDeadline(ctx, d); !dl.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl)
+		defer cancel()
+	}
+	r := d.Resolver
+	if r == nil {
+		r = net.DefaultResolver
+	}
+	ips, err := r.LookupNetIP(ctx, family, host)
+	if err != nil {
+		return nil, &net.OpError{Op: "dial", Net: network, Err: err} // as d.DialContext says it
+	}
+	if len(ips) == 1 {
+		return d.DialContext(ctx, network, net.JoinHostPort(ips[0].Unmap().String(), port))
+	}
+	ad := &addrsDial{network: network, addr: addr, errs: make([]error, len(ips))}
+	for _, ip := range ips {
+		ad.addrs = append(ad.addrs, net.JoinHostPort(ip.Unmap().String(), port))
+	}
+	if began != nil {
+		began(ad)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // the attempts still under way
+	type result struct {
+		i    int
+		conn net.Conn
+		err  error
+	}
+	results := make(chan result, len(ips))
+	started, pending := 0, 0
+	start := func() {
+		i := started
+		started++
+		pending++
+		ad.mu.Lock()
+		ad.started = started
+		ad.mu.Unlock()
+		go func() {
+			conn, err := d.DialContext(ctx, network, ad.addrs[i])
+			results <- result{i, conn, err}
+		}()
+	}
+	start()
+	next := time.NewTimer(0)
+	defer next.Stop()
+	for {
+		// The next address starts when the ones before had its share of the time left.
+		next.Stop()
+		wait := next.C
+		if dl, ok := ctx.Deadline(); ok && started < len(ips) {
+			next.Reset(time.Until(dl) / time.Duration(len(ips)-started+1))
+		} else {
+			wait = nil // no deadline (as Go's dialer: one after the other), or none left to start
+		}
+		select {
+		case <-wait:
+			start()
+			continue
+		case r := <-results:
+			pending--
+			if r.err == nil {
+				cancel()
+				go func() {
+					for range pending {
+						if late := <-results; late.conn != nil {
+							_ = late.conn.Close()
+						}
+					}
+				}()
+				return r.conn, nil
+			}
+			ad.mu.Lock()
+			ad.errs[r.i] = r.err
+			ad.mu.Unlock()
+		}
+		if started < len(ips) {
+			start()
+		} else if pending == 0 {
+			return nil, &net.OpError{Op: "dial", Net: network, Addr: ad, Err: &addrsError{ad.failures()}}
+		}
+	}
+}
+
+// dialDeadline is the earliest of ctx's deadline and d's Timeout and Deadline, as d.DialContext takes it
+// (zero: none).
+func dialDeadline(ctx context.Context, d *net.Dialer) time.Time {
+	var dl time.Time
+	earliest := func(t time.Time) {
+		if !t.IsZero() && (dl.IsZero() || t.Before(dl)) {
+			dl = t
+		}
+	}
+	if d.Timeout != 0 {
+		earliest(time.Now().Add(d.Timeout))
+	}
+	if t, ok := ctx.Deadline(); ok {
+		earliest(t)
+	}
+	earliest(d.Deadline)
+	return dl
+}
+
+// addrsDial is a dial of a name's several addresses (dialAddrs), as it goes. As a net.Addr it is the
+// host:port asked for.
+type addrsDial struct {
+	network, addr string
+	addrs         []string
+	mu            sync.Mutex
+	started       int     // addrs[:started] were tried
+	errs          []error // how each failed; nil for one under way or not tried
+}
+
+func (a *addrsDial) Network() string { return a.network }
+
+// String: the address asked for, and how each of its addresses did; one still under way had not
+// connected when the run ended, which is its timeout.
+func (a *addrsDial) String() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	parts := make([]string, len(a.addrs))
+	for i, addr := range a.addrs {
+		var why string
+		var oe *net.OpError
+		switch err := a.errs[i]; {
+		case i >= a.started:
+			why = "not tried"
+		case err == nil, errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
+			why = "no connection within the timeout"
+		case errors.As(err, &oe):
+			why = oe.Err.Error()
+		default:
+			why = err.Error()
+		}
+		parts[i] = addr + ": " + why
+	}
+	return fmt.Sprintf("%s (%d addresses: %s)", a.addr, len(a.addrs), strings.Join(parts, "; "))
+}
+
+// failures are the errors of the addresses that failed, in order.
+func (a *addrsDial) failures() []error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.DeleteFunc(slices.Clone(a.errs), func(err error) bool { return err == nil })
+}
+
+// addrsError is the failure of a dial of several addresses, every one of which failed: the dial's
+// net.OpError names them (its Addr, an addrsDial). It unwraps to each one's error, so that the class is
+// theirs (a timeout when one was cut by the deadline, refused when all were).
+type addrsError struct {
+	errs []error
+}
+
+func (e *addrsError) Error() string   { return "none connected" }
+func (e *addrsError) Unwrap() []error { return e.errs }
+
+// Timeout: every address timed out (as net.Error's Timeout of a single dial's error).
+func (e *addrsError) Timeout() bool {
+	for _, err := range e.errs {
+		if !errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, context.DeadlineExceeded) {
+			return false
+		}
+	}
+	return true
 }
 
 // handshake runs tc's TLS handshake, recorded in the run's trace if ctx carries one.
@@ -119,7 +320,13 @@ func (t *trace) locate(err error) error {
 	}
 	switch {
 	case e.Class == Timeout && (t.dialing.Load() > 0 || t.dialFailed.Load()) && !t.connected.Load():
-		return &Error{Class: Timeout, Err: e.Err, Hint: connectTimeoutHint}
+		cause := e.Err
+		// The driver's error may not carry the dial's (a pool that dials in the background, a driver
+		// that returns at the deadline before its dial does).
+		if a := t.addrs.Load(); a != nil && cause != nil && !strings.Contains(cause.Error(), a.addr+" (") {
+			cause = &flatError{msg: cause.Error() + ": could not connect to " + a.String(), err: cause}
+		}
+		return &Error{Class: Timeout, Err: cause, Hint: connectTimeoutHint}
 	case e.Class == Timeout && t.awaitGreeting.Load() && t.connected.Load() && !t.greeted.Load():
 		return &Error{Class: Timeout, Err: e.Err, Hint: noGreetingTimeoutHint}
 	case e.Class == Timeout && t.tlsStarted.Load() && !t.tlsDone.Load():

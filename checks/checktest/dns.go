@@ -1,6 +1,7 @@
 package checktest
 
 import (
+	"context"
 	"net"
 	"net/netip"
 	"strings"
@@ -68,4 +69,28 @@ func dnsResponse(req []byte, answer func(name string) ([]netip.Addr, dnsmessage.
 	}
 	resp, err := b.Finish()
 	return resp, err == nil
+}
+
+// ResolveName makes name (without the final dot) resolve to ips, in that order, for the rest of the
+// test, as a DNS server would answer it: the process's default resolver (net.DefaultResolver, which
+// every dialer without a resolver of its own, pgx's lookup included, asks) is the Go resolver asking a
+// ServeDNS for any name; other names get NXDOMAIN, /etc/hosts still answers first. It changes the whole
+// process: a test that calls it must not run in parallel with others (no t.Parallel).
+func ResolveName(t testing.TB, name string, ips ...netip.Addr) {
+	t.Helper()
+	fqdn := strings.ToLower(name) + "."
+	server := ServeDNS(t, "127.0.0.1:0", func(q string) ([]netip.Addr, dnsmessage.RCode) {
+		if q == fqdn {
+			return ips, dnsmessage.RCodeSuccess
+		}
+		return nil, dnsmessage.RCodeNameError
+	})
+	r := net.DefaultResolver
+	preferGo, dial := r.PreferGo, r.Dial
+	r.PreferGo = true
+	r.Dial = func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "udp", server)
+	}
+	t.Cleanup(func() { r.PreferGo, r.Dial = preferGo, dial })
 }
