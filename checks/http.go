@@ -65,6 +65,9 @@ type httpCheck struct {
 	contains  []byte
 	// redirectFix says how to follow redirects where the check was given: --set for a --http target.
 	redirectFix string
+	// away serves the redirects to another host than the url's when tls.server_name is set, which is
+	// the url's host's (serverNameHome); nil otherwise.
+	away *http.Transport
 }
 
 // httpSpec is an http check's own configuration (config.Check.Spec, decoded).
@@ -212,8 +215,14 @@ func buildHTTP(c config.Check, s *httpSpec) (prober, string, config.Errors) {
 	if _, ok := FlagTarget(c.Src.Origin("url")); ok { // no configuration to edit
 		h.redirectFix = "add --set http.follow_redirects=true"
 	}
+	var rt http.RoundTripper = tr
+	if tlsConfig.ServerName != "" && s.FollowRedirects {
+		h.away = tr.Clone()
+		h.away.TLSClientConfig.ServerName = "" // each host's own name, as net/http gives it
+		rt = serverNameHome{home: tr, away: h.away, host: u.Hostname()}
+	}
 	h.client = &http.Client{
-		Transport: locationCheck{tr},
+		Transport: locationCheck{rt},
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if !s.FollowRedirects {
 				return http.ErrUseLastResponse
@@ -247,6 +256,24 @@ func buildHTTP(c config.Check, s *httpSpec) (prober, string, config.Errors) {
 		},
 	}
 	return h, h.shown, nil
+}
+
+// serverNameHome sends the requests to the url's host (on any port, by any scheme: the http:// to
+// https:// redirect) through home, whose TLS carries tls.server_name, and those to any other host a
+// redirect names through away, verified against that host's own name: net/http sends a configured
+// ServerName to every host, so a redirect to a server valid for its own name failed verification, and
+// one whose certificate held the configured name (not its own) passed. The CA, the client certificate
+// and insecure_skip_verify serve every hop, as curl's --cacert, --cert and -k do.
+type serverNameHome struct {
+	home, away *http.Transport
+	host       string
+}
+
+func (t serverNameHome) RoundTrip(req *http.Request) (*http.Response, error) {
+	if strings.EqualFold(req.URL.Hostname(), t.host) {
+		return t.home.RoundTrip(req)
+	}
+	return t.away.RoundTrip(req)
 }
 
 // locationCheck takes from an answer a Location that is not a URL (unparsedLocation says it did). net/http
@@ -688,11 +715,19 @@ func (h *httpCheck) exchangeError(err error) error {
 func (h *httpCheck) redirectedHint(err, cause error) error {
 	var e *Error
 	var ue *url.Error
-	if !errors.As(err, &e) || e.Hint != "" || !errors.As(cause, &ue) {
+	if !errors.As(err, &e) || !errors.As(cause, &ue) {
 		return err
 	}
 	u, perr := url.Parse(ue.URL)
 	if perr != nil || u.Host == "" || h.sameOrigin(u) {
+		return err
+	}
+	if e.Hint == hostnameHint && !strings.EqualFold(u.Hostname(), h.origin.Hostname()) {
+		// Not the url's host, nor tls.server_name's (serverNameHome): the hop's own name.
+		e.Hint = "the URL in %s answered with a redirect, followed to " + u.Scheme + "://" + u.Host + ", whose certificate does not name " + u.Hostname() + " (tls.server_name serves the url's host only): the redirect points to the wrong name, or point %s at the final URL"
+		return err
+	}
+	if e.Hint != "" {
 		return err
 	}
 	switch e.Class {
@@ -1029,4 +1064,9 @@ func (h *httpCheck) statusOK(code int) bool {
 	return slices.Contains(h.expect, code)
 }
 
-func (h *httpCheck) close() { h.transport.CloseIdleConnections() }
+func (h *httpCheck) close() {
+	h.transport.CloseIdleConnections()
+	if h.away != nil {
+		h.away.CloseIdleConnections()
+	}
+}

@@ -329,6 +329,68 @@ func TestHTTPClientCertificate(t *testing.T) {
 	}
 }
 
+// TestHTTPServerNameOnRedirect: tls.server_name names the url's host (an IP address, an internal alias
+// its certificate does not hold) and serves every hop on that host, whatever its port or scheme (http://
+// to https://); a redirect to another host is verified against that host's own name, as a client without
+// the setting would. It was sent and verified against the configured name on every hop: a redirect to a
+// server whose certificate is valid for its own name failed as tls, and one whose certificate held the
+// configured name, not its own, passed.
+func TestHTTPServerNameOnRedirect(t *testing.T) {
+	t.Parallel()
+	p := newPKI(t)
+	serve := func(t *testing.T, names []string, h http.HandlerFunc) string {
+		certFile, keyFile := p.issueServer(names)
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewUnstartedServer(h)
+		srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+		srv.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are the point
+		srv.StartTLS()
+		t.Cleanup(srv.Close)
+		return srv.Listener.Addr().String()
+	}
+	ok := func(http.ResponseWriter, *http.Request) {}
+	redirect := func(to string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, to, http.StatusFound) }
+	}
+	portOf := func(addr string) string { _, port, _ := net.SplitHostPort(addr); return port }
+	// Hops: localhost with a certificate for it; the url's host (127.0.0.1) on another port, whose
+	// certificate holds the configured name only, as the url's; localhost with that certificate.
+	ownName := "https://localhost:" + portOf(serve(t, []string{"localhost"}, ok)) + "/ok"
+	sameHostOtherPort := "https://127.0.0.1:" + portOf(serve(t, []string{"api.internal"}, ok)) + "/ok"
+	wrongPort := portOf(serve(t, []string{"api.internal"}, ok))
+	wrongName := "https://localhost:" + wrongPort + "/ok"
+	plainToTLS := httptest.NewServer(redirect(sameHostOtherPort))
+	t.Cleanup(plainToTLS.Close)
+	for _, tc := range []struct {
+		name, url string
+		want      checks.Class
+		hint      string
+	}{
+		{"to another host, valid for its own name", "https://" + serve(t, []string{"api.internal"}, redirect(ownName)), "", ""},
+		// Its hint named the url's host and tls.server_name, which does not serve that hop.
+		{"to another host, valid for the configured name only", "https://" + serve(t, []string{"api.internal"}, redirect(wrongName)), checks.TLS,
+			"followed to https://localhost:" + wrongPort + ", whose certificate does not name localhost"},
+		{"to the same host, another port", "https://" + serve(t, []string{"api.internal"}, redirect(sameHostOtherPort)), "", ""},
+		{"from http:// to https:// on the same host", plainToTLS.URL, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ch := newCheckTimeout(t, config.Check{Type: "http", Spec: config.SpecOf(map[string]any{"url": tc.url + "/healthz", "follow_redirects": true,
+				"tls": config.TLS{CAFile: p.ca, ServerName: "api.internal"}})}, generousTimeout)
+			err, _ := runCheck(t, ch)
+			if err != nil {
+				t.Logf("%v (hint: %s)", err, ch.Hint(err))
+			}
+			assertClass(t, err, tc.want)
+			if tc.hint != "" {
+				assertHint(t, err, tc.hint)
+			}
+		})
+	}
+}
+
 // TestClientCertificateAskedThenFailed: a server that asks for a client certificate without requiring one
 // (nginx's ssl_verify_client optional, Envoy with a validation context, Java's "want" client auth), whose
 // handshake completed, and that then fails the request (a handler that panics: HTTP/2's RST_STREAM, or the
