@@ -1144,7 +1144,7 @@ func TestTCP(t *testing.T) {
 // second was never tried, while the application, with a longer connect timeout, got through; and the
 // error named the untried address as the one that timed out. With no address answering, the run times
 // out and its error names each address and how it did, also where the driver's error leaves the dial
-// out (pgx's pool, amqp's, mqtt's clients). Not parallel: the names are resolved by the process's
+// out (pgx's pool, amqp's, mqtt's clients); refused at both, it is refused, naming both. Not parallel: the names are resolved by the process's
 // default resolver (checktest.ResolveName).
 func TestNameWithSeveralAddresses(t *testing.T) {
 	for _, tc := range []struct {
@@ -1199,6 +1199,18 @@ func TestNameWithSeveralAddresses(t *testing.T) {
 			for _, ip := range []netip.Addr{dead, dead2} {
 				if a := net.JoinHostPort(ip.String(), strconv.Itoa(port)); !strings.Contains(err2s(err), a) {
 					t.Errorf("error %q does not name the address %s, which never connected", err2s(err), a)
+				}
+			}
+
+			// Nothing listening at either: refused at once, both named.
+			closed := checktest.FreePort(t, "127.0.0.2", "127.0.0.3")
+			checktest.ResolveName(t, "down.hg.test", dead, dead2)
+			ch = newCheckTimeout(t, config.Check{Type: tc.kind, Spec: config.SpecOf(spec(net.JoinHostPort("down.hg.test", strconv.Itoa(closed))))}, generousTimeout)
+			err, _ = runCheck(t, ch)
+			assertAnswer(t, ch, err, checks.Refused, "", "s3cr3t")
+			for _, ip := range []netip.Addr{dead, dead2} {
+				if a := net.JoinHostPort(ip.String(), strconv.Itoa(closed)) + ": connect: connection refused"; !strings.Contains(err2s(err), a) {
+					t.Errorf("error %q does not say %q", err2s(err), a)
 				}
 			}
 		})

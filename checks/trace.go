@@ -255,8 +255,12 @@ func (a *addrsDial) String() string {
 		}
 		parts[i] = addr + ": " + why
 	}
-	return fmt.Sprintf("%s (%d addresses: %s)", a.addr, len(a.addrs), strings.Join(parts, "; "))
+	return a.prefix() + strings.Join(parts, "; ") + ")"
 }
+
+// prefix is how String begins, which an error that names the dial holds (pgx's names the host:port
+// alone, "db:5432 (db)").
+func (a *addrsDial) prefix() string { return fmt.Sprintf("%s (%d addresses: ", a.addr, len(a.addrs)) }
 
 // failures are the errors of the addresses that failed, in order.
 func (a *addrsDial) failures() []error {
@@ -323,7 +327,7 @@ func (t *trace) locate(err error) error {
 		cause := e.Err
 		// The driver's error may not carry the dial's (a pool that dials in the background, a driver
 		// that returns at the deadline before its dial does).
-		if a := t.addrs.Load(); a != nil && cause != nil && !strings.Contains(cause.Error(), a.addr+" (") {
+		if a := t.addrs.Load(); a != nil && cause != nil && !strings.Contains(cause.Error(), a.prefix()) {
 			cause = &flatError{msg: cause.Error() + ": could not connect to " + a.String(), err: cause}
 		}
 		return &Error{Class: Timeout, Err: cause, Hint: connectTimeoutHint}
