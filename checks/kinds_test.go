@@ -21,6 +21,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -1215,6 +1216,42 @@ func TestNameWithSeveralAddresses(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPostgresNameWithSeveralServers: pgx tries a name's addresses one by one, as libpq does, the next
+// after a server's error too: a name whose first address is a node still starting up (57P03) and whose
+// second serves passes, as the application's own pgx connects. Dialled as the other kinds dial a name
+// (the first address that connects, dialAddrs), the run failed not_ready on the starting node.
+func TestPostgresNameWithSeveralServers(t *testing.T) {
+	real := checktest.PostgresURL(t)
+	port := checktest.FreePort(t, "127.0.0.1", "127.0.0.2")
+	checktest.NewProxyAt(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), checktest.HostPort(t, real))
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.2", strconv.Itoa(port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var served sync.WaitGroup
+	t.Cleanup(func() { _ = ln.Close(); served.Wait() })
+	served.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			served.Go(func() {
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+				if _, err := c.Read(make([]byte, 1024)); err == nil { // the startup message
+					_, _ = c.Write(pgError("FATAL", "57P03", "the database system is starting up"))
+				}
+			})
+		}
+	})
+	checktest.ResolveName(t, "db.hg.test", netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.1"))
+	ch := newCheckTimeout(t, config.Check{Type: "postgres", Spec: config.SpecOf(map[string]any{
+		"url": checktest.WithHost(t, real, net.JoinHostPort("db.hg.test", strconv.Itoa(port)))})}, generousTimeout)
+	err, _ = runCheck(t, ch)
+	assertClass(t, err, "")
 }
 
 // TestUnixSocketNothingListens: a unix socket that does not exist, and one whose file a stopped server

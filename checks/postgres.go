@@ -456,10 +456,19 @@ func postgresPoolConfig(pc *pgxpool.Config, timeout time.Duration, watch *dialWa
 	if pc.ConnConfig.ConnectTimeout == 0 || pc.ConnConfig.ConnectTimeout > perHost {
 		pc.ConnConfig.ConnectTimeout = perHost
 	}
-	// A name with several addresses is one host, its share dialled as every kind dials a name
-	// (dialAddrs): pgx would resolve it and give each address the host's whole share, one after the
-	// other, so that a first address that drops every packet took it all.
-	pc.ConnConfig.LookupFunc = func(_ context.Context, host string) ([]string, error) { return []string{host}, nil }
+	// A name with several addresses (DNS round robin, a headless Service, a Patroni cluster's one name)
+	// is resolved by pgx into one attempt per address, made as libpq makes them: the next address after
+	// a refusal, a timeout, or a server's error (57P03 of a node starting, a standby that
+	// target_session_attrs=read-write turns down). So the addresses are pgx's to try, one by one, not
+	// dialAddrs' (the other kinds', which takes the first that connects). But each attempt has the host's
+	// whole ConnectTimeout, and a first address that drops every packet took it all: its dial is cut at
+	// its share of the host's time, perHost / addresses, and the next one tried.
+	shares := &addrShares{byHost: map[string]*hostAddrs{}}
+	pc.ConnConfig.LookupFunc = func(ctx context.Context, host string) ([]string, error) {
+		ips, err := net.DefaultResolver.LookupHost(ctx, host) // pgconn's own lookup
+		shares.set(host, ips)
+		return ips, err
+	}
 	dialer := &net.Dialer{KeepAlive: 5 * time.Minute} // as pgconn's default
 	// Every connection, cancel requests' included, is tracked, for the pool's close.
 	pc.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -467,7 +476,15 @@ func postgresPoolConfig(pc *pgxpool.Config, timeout time.Duration, watch *dialWa
 		if cancel && conns.uselessCancel(network, addr) {
 			return nil, errUselessCancel
 		}
-		conn, err := watch.dial(ctx, dialer, network, addr)
+		var conn net.Conn
+		var err error
+		if ad, i := shares.of(network, addr); ad != nil {
+			dialCtx, stop := context.WithTimeout(ctx, perHost/time.Duration(len(ad.addrs)))
+			conn, err = watch.dialOneOf(dialCtx, dialer, network, ad, i)
+			stop()
+		} else {
+			conn, err = watch.dial(ctx, dialer, network, addr)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -753,6 +770,57 @@ func postgresTarget(cc *pgx.ConnConfig) string {
 
 // postgresHosts is how many hosts (host:port, or socket directories) a connection may try in turn:
 // sslmode=prefer lists each twice, with TLS and without, on one connect timeout.
+// addrShares are the addresses pgx's lookup last gave each host of a check's URL that has several, for
+// a dial to one of them to know its share of the host's time, and for a run that could not connect to
+// name them.
+type addrShares struct {
+	mu     sync.Mutex
+	byHost map[string]*hostAddrs
+}
+
+// hostAddrs is one lookup's addresses of a host; dial, their dial, is made at the first of them dialled
+// (the port is the dial's).
+type hostAddrs struct {
+	host string
+	ips  []string
+	dial *addrsDial
+}
+
+func (s *addrShares) set(host string, ips []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(ips) < 2 {
+		delete(s.byHost, host)
+		return
+	}
+	s.byHost[host] = &hostAddrs{host: host, ips: ips}
+}
+
+// of is the dial of the addresses of the host that addr (ip:port) is one of, and addr's index among
+// them; nil when addr is no address of a host with several.
+func (s *addrShares) of(network, addr string) (*addrsDial, int) {
+	ip, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, h := range s.byHost {
+		i := slices.Index(h.ips, ip)
+		if i < 0 {
+			continue
+		}
+		if h.dial == nil || !strings.HasSuffix(h.dial.addr, ":"+port) {
+			h.dial = &addrsDial{network: network, addr: net.JoinHostPort(h.host, port), errs: make([]error, len(h.ips))}
+			for _, ip := range h.ips {
+				h.dial.addrs = append(h.dial.addrs, net.JoinHostPort(ip, port))
+			}
+		}
+		return h.dial, i
+	}
+	return nil, 0
+}
+
 func postgresHosts(cc *pgx.ConnConfig) int {
 	seen := map[string]bool{hostPort(cc.Host, cc.Port): true}
 	for _, fb := range cc.Fallbacks {

@@ -205,6 +205,31 @@ func (w *dialWatch) wait(ctx context.Context) (done func(got bool)) {
 // dial dials for the client, recording it in the trace of ctx (when the driver passes the run's
 // values) and in those of every run waiting for a connection.
 func (w *dialWatch) dial(ctx context.Context, d *net.Dialer, network, addr string) (net.Conn, error) {
+	return w.watch(ctx, func(began func(*addrsDial)) (net.Conn, error) {
+		return dialAddrs(ctx, d, network, addr, began)
+	})
+}
+
+// dialOneOf is dial for the i-th address of ad, a name's several addresses that the driver tries one
+// by one itself (pgx's attempts): ad is what a run that could not connect names.
+func (w *dialWatch) dialOneOf(ctx context.Context, d *net.Dialer, network string, ad *addrsDial, i int) (net.Conn, error) {
+	return w.watch(ctx, func(began func(*addrsDial)) (net.Conn, error) {
+		ad.mu.Lock()
+		ad.started = max(ad.started, i+1)
+		ad.mu.Unlock()
+		began(ad)
+		conn, err := d.DialContext(ctx, network, ad.addrs[i])
+		if err != nil {
+			ad.mu.Lock()
+			ad.errs[i] = err
+			ad.mu.Unlock()
+		}
+		return conn, err
+	})
+}
+
+// watch runs dial, recorded as dial says.
+func (w *dialWatch) watch(ctx context.Context, dial func(began func(*addrsDial)) (net.Conn, error)) (net.Conn, error) {
 	pd := &pendingDial{start: time.Now()}
 	w.mu.Lock()
 	if t := traceOf(ctx); t != nil {
@@ -224,7 +249,7 @@ func (w *dialWatch) dial(ctx context.Context, d *net.Dialer, network, addr strin
 	w.dials[pd] = struct{}{}
 	w.mu.Unlock()
 
-	conn, err := dialAddrs(ctx, d, network, addr, func(a *addrsDial) {
+	conn, err := dial(func(a *addrsDial) {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		pd.addrs = a
