@@ -47,14 +47,14 @@ func badHost(host string) string {
 	return ""
 }
 
-// badHostName says why host, neither an IP address nor a name the resolver can ask for (badDNSName),
+// badHostName says why host, neither an IP address nor a name the resolver can ask for (config.BadDNSName),
 // cannot be dialled: "" when it can. The resolver answers such a name as NXDOMAIN without a query, and
 // the check would fail at every run as if the name were not published.
 func badHostName(host string) string {
 	if isIPLiteral(host) {
 		return ""
 	}
-	return badDNSName(host)
+	return config.BadDNSName(host)
 }
 
 // checkAddress validates a host:port field; a missing port is defPort when one is given. The port is a

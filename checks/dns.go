@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"unicode"
 
 	"github.com/healthgate/healthgate/config"
 )
@@ -86,7 +85,7 @@ func dnsSettingsOf(c config.Check, s *dnsSpec) (dnsSettings, config.Errors) {
 	default:
 		// The Go resolver answers a name it could never ask for as it answers NXDOMAIN, without a query:
 		// the check would fail at every run as if the name were not published.
-		if why := badDNSName(d.host); why != "" {
+		if why := config.BadDNSName(d.host); why != "" {
 			errs = append(errs, c.Src.Errorf("host", "must be a DNS name such as payments.internal (got %s): %s", quoteAddress(s.Host), why))
 		}
 	}
@@ -136,42 +135,6 @@ func dnsSettingsOf(c config.Check, s *dnsSpec) (dnsSettings, config.Errors) {
 		d.server = server
 	}
 	return d, errs
-}
-
-// badDNSName says why name cannot be asked of a resolver ("" when it can): each label (the parts between
-// dots) 1 to 63 letters, digits, '-' or '_' (as in _grpc._tcp), not beginning or ending with '-', and
-// not every label digits alone. A final dot (a fully qualified name) is allowed.
-func badDNSName(name string) string {
-	if name == "." {
-		return "" // the root
-	}
-	labels := strings.Split(strings.TrimSuffix(name, "."), ".")
-	numeric := true
-	for _, l := range labels {
-		switch {
-		case l == "":
-			return "it has an empty label (two dots together, or a dot at the start)"
-		case len(l) > 63:
-			return fmt.Sprintf("a label (a part between dots) is at most 63 characters; %q has %d", l[:12]+"...", len(l))
-		case l[0] == '-' || l[len(l)-1] == '-':
-			return fmt.Sprintf("a label cannot begin or end with '-' (%q)", l)
-		}
-		for _, r := range l {
-			switch {
-			case r >= '0' && r <= '9':
-			case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r == '-', r == '_':
-				numeric = false
-			case r > unicode.MaxASCII:
-				return "a name in another alphabet is asked in its ASCII form (IDNA, xn--...), which the resolver does not make: write that form"
-			default:
-				return fmt.Sprintf("%q is not allowed in a DNS name (letters, digits, '-', '_' and dots)", r)
-			}
-		}
-	}
-	if numeric {
-		return "digits and dots alone are not a name (nor an IP address)"
-	}
-	return ""
 }
 
 // hasPort reports whether host is host:port (a name or an IPv4 address, or an IPv6 one in brackets,

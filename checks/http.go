@@ -759,7 +759,7 @@ func hostWithoutScheme(u *url.URL, raw string) (string, bool) {
 		return "", false
 	}
 	host, _, _ := strings.Cut(u.Path, "/")
-	if host != "localhost" && (!strings.Contains(host, ".") || badDNSName(host) != "" && !isIPLiteral(host)) {
+	if host != "localhost" && (!strings.Contains(host, ".") || config.BadDNSName(host) != "" && !isIPLiteral(host)) {
 		return "", false
 	}
 	return RedactURL("http://" + raw), true

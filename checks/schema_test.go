@@ -807,7 +807,7 @@ const (
 func valueForms() map[string]valueForm {
 	const (
 		label = `[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?`
-		// A label with something other than digits: digits and dots alone are no name (badDNSName).
+		// A label with something other than digits: digits and dots alone are no name (config.BadDNSName).
 		nameLabel = `(?:[0-9]*[A-Za-z_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?|[0-9]+-[A-Za-z0-9_-]*[A-Za-z0-9_])`
 		name      = `(?:` + label + `\.)*` + nameLabel + `(?:\.` + label + `)*\.?`
 		ipv4      = ipv4Pattern
@@ -822,7 +822,7 @@ func valueForms() map[string]valueForm {
 		service = `[^\s:@/?#=&;\[\]]*[^\s0-9:@/?#=&;\[\]][^\s:@/?#=&;\[\]]*`
 		port    = `(?:` + number + `|` + service + `)?`
 	)
-	// A label of a name longer than 63 characters (badDNSName), in the host of an address (before a ':',
+	// A label of a name longer than 63 characters (config.BadDNSName), in the host of an address (before a ':',
 	// after a scheme's "://" at most, and not behind a variable), which no shape's pattern bounds.
 	longLabel := []string{`^\s*(?:[A-Za-z]+://)?(?:[^\s$:/.\[\]@]*\.)*[A-Za-z0-9_-]{64}`}
 	// A URL's port, digits alone (net/url takes no sign).
@@ -886,7 +886,7 @@ type valueForm struct {
 // usual mistakes (no port, a URL, host:port:extra, no host, a bad port, an IPv6 address without brackets; a
 // URL without its scheme or with another kind's, a list of servers, a driver's scheme) are refused by both.
 func TestValueForms(t *testing.T) {
-	// A DNS label is at most 63 characters: healthgate refuses a longer one (badDNSName) in an address.
+	// A DNS label is at most 63 characters: healthgate refuses a longer one (config.BadDNSName) in an address.
 	long63, long64 := strings.Repeat("a", 63), strings.Repeat("b", 64)
 	hosts := []string{"db", "db.internal", "db.ns.svc.cluster.local.", "DB-1.example", "_sip._tcp.example.com", "1a", "9-9",
 		"a_b", "a.b.c.d.e", "xn--bcher-kva.example", "a-", "-a", "a..b", ".a", "1234", "1.2.3", "0", "10.0.0.1", "010.0.0.1",

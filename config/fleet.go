@@ -245,6 +245,17 @@ func parsePeer(s string, hidden bool) (Peer, error) {
 		}
 		return p, fmt.Errorf("%q: %q is neither an IP address nor a DNS name", s, host)
 	}
+	if _, err := netip.ParseAddr(host); err != nil {
+		// The resolver answers a name it could never ask for (a label over 63 characters, a name over
+		// 253: a long release name and namespace in dns:///NAME.NAMESPACE.svc.cluster.local) as it
+		// answers NXDOMAIN, without a query: every round heard no peer, and the check never failed open.
+		if why := BadDNSName(host); why != "" {
+			if hidden {
+				return p, bad("the host is not a name the resolver can ask for")
+			}
+			return p, fmt.Errorf("%q: the host is not a name the resolver can ask for: %s", s, why)
+		}
+	}
 	p.Addr = rest
 	return p, nil
 }
@@ -273,7 +284,7 @@ func dnsServer(authority string, hidden bool) (string, error) {
 	}
 	// Checked here, as a peer's own host and port are: dialled as written, a server such as
 	// 10.96.0.10:99999, :53 or 10.96.0.10:dns passed validation and failed every round's lookup.
-	if host == "" || !isHost(host) {
+	if host == "" || !isHost(host) || net.ParseIP(host) == nil && BadDNSName(host) != "" {
 		return "", errors.New("the DNS server must be host or host:port " + gotUnless(hidden, authority))
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {

@@ -127,6 +127,12 @@ checks:
 		{"dns server port empty", "fleet: {peers: \"dns://10.96.0.10:/peers:8080\"}\n", `the DNS server's port must be a number from 1 to 65535`},
 		{"dns server without a host", "fleet: {peers: \"dns://:53/peers:8080\"}\n", `the DNS server must be host or host:port`},
 		{"dns server not a host", "fleet: {peers: \"dns://kube dns/peers:8080\"}\n", `the DNS server must be host or host:port`},
+		// The resolver answers such names NXDOMAIN without a query: no round heard a peer, and serve
+		// --validate passed them (a long release name and namespace in the headless Service's name).
+		{"dns name with a label over 63", "fleet: {peers: \"dns:///" + strings.Repeat("p", 64) + ".shop.svc.cluster.local:8080\"}\n", `the host is not a name the resolver can ask for: a label (a part between dots) is at most 63 characters`},
+		{"dns name over 253", "fleet: {peers: \"dns:///" + strings.Repeat("p.", 127) + "svc:8080\"}\n", `the host is not a name the resolver can ask for: a DNS name is at most 253 characters; this one has 257`},
+		{"peer name with an empty label", "fleet: {peers: [\"peer-0..peers:8080\"]}\n", `"peer-0..peers:8080": the host is not a name the resolver can ask for: it has an empty label`},
+		{"dns server name with a label over 63", "fleet: {peers: \"dns://" + strings.Repeat("d", 64) + "/peers:8080\"}\n", `the DNS server must be host or host:port`},
 		{"min_pods out of a round's reach", "fleet:\n  peers: \"a:1\"\n  min_pods: 20\n  sample: 5\n", "f.yaml:3:3: fleet: min_pods: min_pods (20) is more than a round can hear, this pod and at most sample (5) peers"},
 		{"sample too small for the default min_pods", "fleet:\n  peers: \"a:1\"\n  sample: 1\n", "f.yaml:3:3: fleet: sample: min_pods (3) is more than a round can hear"},
 	} {

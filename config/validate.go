@@ -1,12 +1,14 @@
 package config
 
 import (
+	"fmt"
 	"net"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // NamePattern is docs/design.md §2's check name: it appears in URLs (/readyz/{name}), metric labels and log
@@ -341,4 +343,43 @@ func FromEnvironment(env LookupEnv) *Config {
 		c.Checks = append(c.Checks, ch)
 	}
 	return c
+}
+
+// BadDNSName says why name cannot be asked of a resolver ("" when it can): each label (the parts between
+// dots) 1 to 63 letters, digits, '-' or '_' (as in _grpc._tcp), not beginning or ending with '-', and
+// not every label digits alone, at most 253 characters in all. A final dot (a fully qualified name) is allowed.
+func BadDNSName(name string) string {
+	if name == "." {
+		return "" // the root
+	}
+	if n := len(strings.TrimSuffix(name, ".")); n > 253 {
+		return fmt.Sprintf("a DNS name is at most 253 characters; this one has %d", n)
+	}
+	labels := strings.Split(strings.TrimSuffix(name, "."), ".")
+	numeric := true
+	for _, l := range labels {
+		switch {
+		case l == "":
+			return "it has an empty label (two dots together, or a dot at the start)"
+		case len(l) > 63:
+			return fmt.Sprintf("a label (a part between dots) is at most 63 characters; %q has %d", l[:12]+"...", len(l))
+		case l[0] == '-' || l[len(l)-1] == '-':
+			return fmt.Sprintf("a label cannot begin or end with '-' (%q)", l)
+		}
+		for _, r := range l {
+			switch {
+			case r >= '0' && r <= '9':
+			case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r == '-', r == '_':
+				numeric = false
+			case r > unicode.MaxASCII:
+				return "a name in another alphabet is asked in its ASCII form (IDNA, xn--...), which the resolver does not make: write that form"
+			default:
+				return fmt.Sprintf("%q is not allowed in a DNS name (letters, digits, '-', '_' and dots)", r)
+			}
+		}
+	}
+	if numeric {
+		return "digits and dots alone are not a name (nor an IP address)"
+	}
+	return ""
 }
