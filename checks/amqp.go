@@ -138,7 +138,7 @@ func amqpSettingsOf(c config.Check, s *amqpSpec) (amqpSettings, config.Errors) {
 				cfg.ServerName = uri.ServerName
 			}
 		}
-		a.tls = cfg
+		a.tls = noticeCertRequests(cfg, nil)
 	} else if tlsWritten(c, s.TLS) { // even an empty block, as for redis://
 		errs = append(errs, c.Src.Errorf("tls", "applies to amqps:// URLs; this one is amqp:// (no TLS)"))
 	}
@@ -265,7 +265,7 @@ const (
 
 func (a *amqpCheck) probe(ctx context.Context) error {
 	if err := a.kept.run(ctx, a.connection, a.roundTrip, classifyAMQP); err != nil {
-		e := a.failed(ctx, err)
+		e := certRefusedHint(ctx, a.failed(ctx, err), a.cfg.tlsHints.clientCert)
 		if f := a.forced.Load(); f != nil && time.Since(f.at) < amqpForcedWindow {
 			switch ClassOf(e) {
 			case Refused, Reset, Timeout:
@@ -369,7 +369,7 @@ func (a *amqpCheck) connection(ctx context.Context) (conn *amqp.Connection, fres
 					}
 					return nil, fmt.Errorf("TLS handshake: %w", err)
 				}
-				conn = tc
+				conn = heard(ctx, tc)
 			}
 			wire = &amqpConn{Conn: conn, blocked: &a.blocked, notAMQP: &a.notAMQP, forced: &a.forced}
 			return wire, nil

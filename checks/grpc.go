@@ -201,7 +201,7 @@ func buildGRPC(c config.Check, s *grpcSpec) (prober, string, config.Errors) {
 	if g.tls != nil {
 		// The handshake is made here, not by net/http, so that a plaintext server's answer to it (a
 		// reset, an HTTP/1 400) is told apart from a reset of the gRPC exchange that follows.
-		cfg := noticeCertRequests(g.tls)
+		cfg := noticeCertRequests(g.tls, nil)
 		cfg.NextProtos = []string{"h2"}
 		tr.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 			raw, err := dialContext(ctx, dialer, network, addr)

@@ -183,7 +183,7 @@ func buildHTTP(c config.Check, s *httpSpec) (prober, string, config.Errors) {
 	}
 
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = noticeCertRequests(tlsConfig)
+	tr.TLSClientConfig = noticeCertRequests(tlsConfig, nil)
 	tr.MaxIdleConns = 2
 	tr.MaxIdleConnsPerHost = 1
 	tr.DisableCompression = true

@@ -176,7 +176,7 @@ func memcachedSettingsOf(c config.Check, s *memcachedSpec) (memcachedSettings, c
 		if cfg.ServerName == "" && addr != "" {
 			cfg.ServerName, _, _ = net.SplitHostPort(addr)
 		}
-		mc.tls = cfg
+		mc.tls = noticeCertRequests(cfg, nil)
 	}
 	return mc, errs
 }
@@ -228,6 +228,9 @@ func (m *memcachedCheck) probe(ctx context.Context) error {
 // failed completes a failed run's error: the hint of the TLS setting to look at, and why a server
 // closed a new connection at `version` when it is a memcached with SASL.
 func (m *memcachedCheck) failed(ctx context.Context, err error) error {
+	if refused := certRefused(ctx, err); refused != err {
+		return refused
+	}
 	if errors.Is(err, errMCClosed) && m.cfg.username == "" && timeLeft(ctx) && !m.saslless.Load() {
 		looked := m.saslRequired(ctx, err)
 		m.saslless.Store(looked == err)
@@ -266,14 +269,14 @@ func (m *memcachedCheck) open(ctx context.Context) (*memcachedConn, error) {
 		// from a port that does not speak TLS.
 		head := &headConn{Conn: raw}
 		tc := tls.Client(head, m.cfg.tls)
-		if err := c.within(ctx, func() error { return tc.HandshakeContext(ctx) }); err != nil {
+		if err := c.within(ctx, func() error { return handshake(ctx, tc) }); err != nil {
 			_ = raw.Close()
 			if bytes.HasPrefix(head.head, []byte(memcachedTooMany)) {
 				return nil, tooManyConnections("the TLS handshake")
 			}
 			return nil, memcachedHandshakeError(ctx, err)
 		}
-		c.rw = tc
+		c.rw = heard(ctx, tc)
 	}
 	c.rd = bufio.NewReaderSize(c.rw, memcachedMaxLine)
 	return c, nil

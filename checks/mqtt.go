@@ -112,7 +112,7 @@ func mqttSettingsOf(c config.Check, s *mqttSpec) (mqttSettings, config.Errors) {
 		if cfg.ServerName == "" {
 			cfg.ServerName = u.Hostname()
 		}
-		m.tls = cfg
+		m.tls = noticeCertRequests(cfg, nil)
 	} else if tlsWritten(c, s.TLS) { // even an empty block, as for redis://
 		errs = append(errs, c.Src.Errorf("tls", "applies to mqtts:// URLs; this one is mqtt:// (no TLS)"))
 	}
@@ -162,7 +162,7 @@ const (
 
 func (m *mqttCheck) probe(ctx context.Context) error {
 	if err := m.kept.run(ctx, m.session, m.roundTrip, classifyMQTT); err != nil {
-		err = m.failed(err)
+		err = certRefused(ctx, m.failed(err))
 		var e *Error
 		if t := traceOf(ctx); t != nil && t.connected.Load() && errors.As(err, &e) && e.Class == Reset && e.Hint == "" {
 			e.Hint = mqttEarlyCloseHint
@@ -255,7 +255,7 @@ func (m *mqttCheck) dial(ctx context.Context) (net.Conn, error) {
 		}
 		return nil, fmt.Errorf("TLS handshake: %w", err)
 	}
-	return tc, nil
+	return heard(ctx, tc), nil
 }
 
 func (m *mqttCheck) failed(err error) error {

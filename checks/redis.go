@@ -87,6 +87,7 @@ type redisGen struct {
 
 // redisRun is one run under way on a shared client.
 type redisRun struct {
+	trace        *trace                // the run's (nil outside one)
 	handshakeErr atomic.Pointer[Error] // the last TLS handshake failure while it was under way
 	ended        bool                  // its context ended while it used its client (guarded by redisShared.mu)
 }
@@ -323,9 +324,12 @@ func (s *redisShared) tlsDialer(cfg *tls.Config, timeout time.Duration) func(ctx
 		if err != nil {
 			return nil, err
 		}
-		c := cfg
+		// go-redis may dial under a context of its own: the handshake's request for a certificate, its
+		// completion and the server's answers are noted in every run under way (as its failure is), for
+		// certRefused.
+		hs := &trace{}
+		c := noticeCertRequests(cfg, hs)
 		if c.ServerName == "" && !c.InsecureSkipVerify {
-			c = cfg.Clone()
 			c.ServerName, _, _ = net.SplitHostPort(addr)
 		}
 		conn := tls.Client(raw, c)
@@ -335,11 +339,16 @@ func (s *redisShared) tlsDialer(cfg *tls.Config, timeout time.Duration) func(ctx
 		// interleaving (read the other way round, both reads can fall between the store and the
 		// decrement).
 		defer s.handshaking.Add(-1)
-		if err := conn.HandshakeContext(ctx); err != nil {
+		err = conn.HandshakeContext(ctx)
+		hs.tlsDone.Store(err == nil)
+		s.noteHandshake(hs)
+		if err != nil {
 			_ = raw.Close()
 			herr := &Error{Class: TLS, Err: fmt.Errorf("TLS handshake: %w", err)}
 			if s.failover != nil {
 				herr = s.sentinelHandshakeError(addr, err, cfg.ServerName != "")
+			} else if hs.certAsked.Load() {
+				// The server spoke TLS, far enough to ask for a client certificate (certRefused).
 			} else if e, ok := plainPortError(ctx, err, redisPlainPortHint); ok {
 				herr = e
 			}
@@ -353,7 +362,26 @@ func (s *redisShared) tlsDialer(cfg *tls.Config, timeout time.Duration) func(ctx
 			s.mu.Unlock()
 			return nil, herr
 		}
-		return conn, nil
+		return &heardConn{Conn: conn, answered: func() {
+			if !hs.answered.Swap(true) {
+				s.noteHandshake(hs)
+			}
+		}}, nil
+	}
+}
+
+// noteHandshake marks what a TLS connection of the client saw (asked for a client certificate, its
+// handshake completed, the server's first answer) in the trace of every run under way.
+func (s *redisShared) noteHandshake(hs *trace) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for r := range s.runs {
+		if t := r.trace; t != nil {
+			t.certAsked.CompareAndSwap(false, hs.certAsked.Load())
+			t.certAskedTLS13.CompareAndSwap(false, hs.certAskedTLS13.Load())
+			t.tlsDone.CompareAndSwap(false, hs.tlsDone.Load())
+			t.answered.CompareAndSwap(false, hs.answered.Load())
+		}
 	}
 }
 
@@ -474,7 +502,7 @@ func (s *redisShared) close() {
 func (r *redisCheck) probe(ctx context.Context) error { return r.shared.life.detached(ctx, r.run) }
 
 func (r *redisCheck) run(ctx context.Context) error {
-	run := &redisRun{}
+	run := &redisRun{trace: traceOf(ctx)}
 	s := r.shared
 	waited := s.watch.wait(ctx)
 	g := s.use(run)
@@ -491,6 +519,7 @@ func (r *redisCheck) run(ctx context.Context) error {
 	} else if err != nil && (ClassOf(err) == Timeout || ctx.Err() != nil) && handshaking {
 		err = &Error{Class: Timeout, Err: fmt.Errorf("TLS handshake: %w", err), Hint: tlsSilentHint}
 	}
+	err = certRefused(ctx, err)
 	if err != nil && s.failover != nil {
 		err = sentinelError(err, s.failover.MasterName)
 	}

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"reflect"
 	"slices"
 	"strings"
@@ -96,6 +97,11 @@ func plainPortError(ctx context.Context, err error, hint string) (e *Error, ok b
 	if ctx.Err() != nil || !(errors.As(err, &rec) || ClassOf(err) == Reset) {
 		return nil, false
 	}
+	if t := traceOf(ctx); t != nil && t.certAsked.Load() {
+		// The server spoke TLS, far enough to ask for a client certificate: a reset then is its
+		// refusal of it, the alert lost (certRefused).
+		return nil, false
+	}
 	return &Error{Class: TLS, Hint: hint, Err: fmt.Errorf("TLS handshake: %w", err)}, true
 }
 
@@ -156,16 +162,20 @@ func unreportedTLSErrors(c config.Check, spec any, errs config.Errors) config.Er
 
 // noticeCertRequests returns cfg (a clone) marking the run's trace (certAsked) when a server asks its
 // handshake for a client certificate, then choosing the certificate as crypto/tls does without the
-// callback: the first of cfg's that the request accepts, else none. The handshake runs under the dial's
-// context, which carries the run's values.
-func noticeCertRequests(cfg *tls.Config) *tls.Config {
+// callback: the first of cfg's that the request accepts, else none. The run is the one of the
+// handshake's context (a handshake made under the dial's context, which carries the run's values), and
+// run, when not nil: for a handshake made without the run's context (a driver's own, a shared client's
+// dial), a clone per connection marks the run that asked for it, or a trace of the handshake's own.
+func noticeCertRequests(cfg *tls.Config, run *trace) *tls.Config {
 	cfg = cfg.Clone()
 	certs := cfg.Certificates
 	cfg.GetClientCertificate = func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
-		if t := traceOf(cri.Context()); t != nil {
-			t.certAsked.Store(true)
-			if cri.Version >= tls.VersionTLS13 {
-				t.certAskedTLS13.Store(true)
+		for _, t := range []*trace{traceOf(cri.Context()), run} {
+			if t != nil {
+				t.certAsked.Store(true)
+				if cri.Version >= tls.VersionTLS13 {
+					t.certAskedTLS13.Store(true)
+				}
 			}
 		}
 		for i := range certs {
@@ -178,15 +188,47 @@ func noticeCertRequests(cfg *tls.Config) *tls.Config {
 	return cfg
 }
 
+// heardConn is a TLS connection whose bytes read (the server's answer, once its handshake is done) are
+// noted by answered: the server took the client's certificate, if it asked for one, and a later reset
+// is not its refusal (certRefused).
+type heardConn struct {
+	net.Conn
+	answered func()
+}
+
+// heard returns conn, whose reads mark the run of ctx answered (conn itself outside a run).
+func heard(ctx context.Context, conn net.Conn) net.Conn {
+	if t := traceOf(ctx); t != nil {
+		return &heardConn{Conn: conn, answered: func() { t.answered.Store(true) }}
+	}
+	return conn
+}
+
+func (c *heardConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.answered()
+	}
+	return n, err
+}
+
 // certRefused gives err, a run's failure before any answer, the class and hint of a refused client
 // certificate when a handshake of the run was asked for one (noticeCertRequests) and then failed without
 // saying why (TLS 1.2's "handshake failure" alert), or was followed by the connection's close or reset:
 // over TLS 1.3 the server checks the client's certificate after the client's handshake is done, and its
 // alert can come after our first write, which then fails with a reset (HTTP/2's preface, seen 7 times in
-// 10), read as "the dependency restarting". Anything else is returned as it is.
+// 10), read as "the dependency restarting"; or a server that closes the connection with our first bytes
+// unread resets it, and the reset can cost the alert itself (an AMQP check under load). A run the server
+// answered after the handshake (heardConn) had its certificate taken. Anything else is returned as it is.
 func certRefused(ctx context.Context, err error) error {
+	return certRefusedHint(ctx, err, clientCertHint)
+}
+
+// certRefusedHint is certRefused with the hint of another set of settings (amqp091's and libpq's URL
+// parameters).
+func certRefusedHint(ctx context.Context, err error, hint string) error {
 	t := traceOf(ctx)
-	if err == nil || t == nil || !t.certAsked.Load() || wasStreamReset(err) {
+	if err == nil || t == nil || !t.certAsked.Load() || t.answered.Load() || wasStreamReset(err) {
 		// A stream the server reset is its answer to a request it read, on a connection it took.
 		return err
 	}
@@ -198,5 +240,5 @@ func certRefused(ctx context.Context, err error) error {
 	if !errors.As(err, &e) || !(e.Class == Reset || e.Class == TLS && e.Hint == "") {
 		return err
 	}
-	return &Error{Class: TLS, Err: fmt.Errorf("%w (the server had asked for a client certificate)", e.Err), Hint: clientCertHint}
+	return &Error{Class: TLS, Err: fmt.Errorf("%w (the server had asked for a client certificate)", e.Err), Hint: hint}
 }

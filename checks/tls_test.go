@@ -442,38 +442,114 @@ func TestClientCertificateAskedThenFailed(t *testing.T) {
 // rotation that did not happen, cert-manager's renewal of the client's certificate failing) says so with its
 // alert, "expired certificate", which got the generic hint about the scheme, the CA and the server name
 // for every kind but http and grpc; the hint names the client certificate's setting. The server is Go's,
-// which sends that alert as OpenSSL and BoringSSL do.
+// which sends that alert as OpenSSL and BoringSSL do. Under TLS 1.3 the server judges the certificate
+// after the client's handshake is done, when the client has written its protocol's first bytes; a server
+// that closes with them unread resets the connection, and the reset can cost the alert (a loaded machine
+// lost it): each kind is run against both ends, the alert read (the server reads what the client sent,
+// and waits for its close) and the alert lost (the server waits for the client's first bytes, then resets
+// the connection without a word). A lost alert was reset, "the dependency is restarting", for every kind
+// but http and grpc (under TLS 1.2, tls with the hint of a port that does not speak TLS, grpc's too).
 func TestTLSClientCertificateExpired(t *testing.T) {
 	t.Parallel()
 	p := newPKI(t)
 	for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
-		addr := checktest.Serve(t, func(c net.Conn) {
-			tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{p.server}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: p.caPool,
-				MinVersion: version, MaxVersion: version, NextProtos: []string{"h2", "http/1.1"}})
-			if tc.Handshake() == nil {
-				_, _ = tc.Read(make([]byte, 1))
+		for _, lost := range []bool{false, true} {
+			for _, tc := range []struct {
+				kind string
+				spec func(addr string) map[string]any
+			}{
+				{"http", func(addr string) map[string]any {
+					return map[string]any{"url": "https://" + addr + "/healthz?api_key=s3cr3t"}
+				}},
+				{"grpc", func(addr string) map[string]any { return map[string]any{"address": addr} }},
+				{"redis", func(addr string) map[string]any { return map[string]any{"url": "rediss://:s3cr3t@" + addr} }},
+				{"amqp", func(addr string) map[string]any { return map[string]any{"url": "amqps://guest:s3cr3t@" + addr + "/"} }},
+				{"mqtt", func(addr string) map[string]any { return map[string]any{"url": "mqtts://user:s3cr3t@" + addr} }},
+				{"memcached", func(addr string) map[string]any { return map[string]any{"address": addr} }},
+			} {
+				addr := certRefusingServer(t, p, version, lost)
+				name := tls.VersionName(version) + "/alert read/" + tc.kind
+				if lost {
+					name = tls.VersionName(version) + "/alert lost/" + tc.kind
+				}
+				t.Run(name, func(t *testing.T) {
+					t.Parallel()
+					spec := tc.spec(addr)
+					spec["tls"] = config.TLS{CAFile: p.ca, CertFile: p.expiredClientCert, KeyFile: p.clientKey}
+					ch := newCheckTimeout(t, config.Check{Type: tc.kind, Spec: config.SpecOf(spec)}, generousTimeout)
+					err, _ := runCheck(t, ch)
+					assertAnswer(t, ch, err, checks.TLS, "client certificate", "s3cr3t")
+				})
 			}
-		})
-		block := config.TLS{CAFile: p.ca, CertFile: p.expiredClientCert, KeyFile: p.clientKey}
-		for _, tc := range []struct {
-			kind string
-			spec map[string]any
-		}{
-			{"http", map[string]any{"url": "https://" + addr + "/healthz?api_key=s3cr3t", "tls": block}},
-			{"grpc", map[string]any{"address": addr, "tls": block}},
-			{"redis", map[string]any{"url": "rediss://:s3cr3t@" + addr, "tls": block}},
-			{"amqp", map[string]any{"url": "amqps://guest:s3cr3t@" + addr + "/", "tls": block}},
-			{"mqtt", map[string]any{"url": "mqtts://user:s3cr3t@" + addr, "tls": block}},
-			{"memcached", map[string]any{"address": addr, "tls": block}},
-		} {
-			t.Run(tls.VersionName(version)+"/"+tc.kind, func(t *testing.T) {
-				t.Parallel()
-				ch := newCheckTimeout(t, config.Check{Type: tc.kind, Spec: config.SpecOf(tc.spec)}, generousTimeout)
-				err, _ := runCheck(t, ch)
-				assertAnswer(t, ch, err, checks.TLS, "client certificate", "s3cr3t")
-			})
 		}
 	}
+}
+
+// certRefusingServer serves TLS of one version with the PKI's server certificate, requiring a client
+// certificate its CA signed. A refused certificate ends the connection one of two ways: with lost false, the server reads
+// whatever the client sends and waits for its close (the alert always arrives); with lost true, its alert
+// is never sent, and once the client's handshake flight and then its first record after the handshake (its
+// protocol's first bytes, under TLS 1.3) have arrived, the server resets the connection, as a close with
+// them unread does, the alert lost.
+func certRefusingServer(t *testing.T, p *testPKI, version uint16, lost bool) string {
+	t.Helper()
+	return checktest.Serve(t, func(c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+		rc := &recordCounter{Conn: c, mute: lost}
+		tc := tls.Server(rc, &tls.Config{Certificates: []tls.Certificate{p.server}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: p.caPool,
+			MinVersion: version, MaxVersion: version, NextProtos: []string{"h2", "http/1.1"}})
+		if tc.Handshake() == nil {
+			_, _ = tc.Read(make([]byte, 1))
+			return
+		}
+		if !lost {
+			_, _ = io.Copy(io.Discard, c)
+			return
+		}
+		// The client's records, from its ClientHello: under TLS 1.3 the change_cipher_spec, Certificate,
+		// CertificateVerify and Finished, then the first record after its handshake; under TLS 1.2
+		// Certificate, ClientKeyExchange, CertificateVerify, change_cipher_spec and Finished, its last.
+		for rc.records() < 6 {
+			if _, err := rc.Read(make([]byte, 512)); err != nil {
+				return
+			}
+		}
+		_ = c.(*net.TCPConn).SetLinger(0) // the close sends RST
+	})
+}
+
+// recordCounter counts the complete TLS records read through it; with mute, every write after the first
+// (the server's first flight) is dropped: the alert is never sent.
+type recordCounter struct {
+	net.Conn
+	mute     bool
+	wrote    bool
+	buf      []byte // the bytes of the record under way
+	complete int
+}
+
+func (r *recordCounter) Read(b []byte) (int, error) {
+	n, err := r.Conn.Read(b)
+	r.buf = append(r.buf, b[:n]...)
+	for len(r.buf) >= 5 {
+		size := 5 + (int(r.buf[3])<<8 | int(r.buf[4]))
+		if len(r.buf) < size {
+			break
+		}
+		r.buf = r.buf[size:]
+		r.complete++
+	}
+	return n, err
+}
+
+func (r *recordCounter) records() int { return r.complete }
+
+func (r *recordCounter) Write(b []byte) (int, error) {
+	if r.mute && r.wrote {
+		return len(b), nil
+	}
+	r.wrote = true
+	return r.Conn.Write(b)
 }
 
 // TestTLSUnrecognizedName: a server that refuses a handshake whose name (SNI) it serves no certificate

@@ -26,11 +26,14 @@ type trace struct {
 	dialing    atomic.Int32 // dials under way: drivers dial in goroutines of their own, which can outlast the run
 	dialFailed atomic.Bool  // a dial of this run ended without a connection
 	connected  atomic.Bool  // a dial of this run completed
-	// certAsked: a TLS handshake of this run was asked for a client certificate (askForCert).
+	// certAsked: a TLS handshake of this run was asked for a client certificate (noticeCertRequests).
 	certAsked atomic.Bool
 	// certAskedTLS13: it was asked over TLS 1.3, where the server judges the certificate after the
 	// client's handshake is done; over TLS 1.2 a handshake that completed had it accepted.
 	certAskedTLS13 atomic.Bool
+	// answered: the server sent data over a TLS connection of this run after its handshake (heardConn),
+	// which it does only once it has accepted the client's certificate, if it asked for one.
+	answered atomic.Bool
 	// tlsStarted, tlsDone: a TLS handshake of this run began, and one completed (handshake, or net/http's
 	// own, through httptrace).
 	tlsStarted, tlsDone atomic.Bool
