@@ -214,15 +214,11 @@ func (w *dialWatch) dial(ctx context.Context, d *net.Dialer, network, addr strin
 // by one itself (pgx's attempts): ad is what a run that could not connect names.
 func (w *dialWatch) dialOneOf(ctx context.Context, d *net.Dialer, network string, ad *addrsDial, i int) (net.Conn, error) {
 	return w.watch(ctx, func(began func(*addrsDial)) (net.Conn, error) {
-		ad.mu.Lock()
-		ad.started = max(ad.started, i+1)
-		ad.mu.Unlock()
+		ad.tried(i)
 		began(ad)
 		conn, err := d.DialContext(ctx, network, ad.addrs[i])
 		if err != nil {
-			ad.mu.Lock()
-			ad.errs[i] = err
-			ad.mu.Unlock()
+			ad.failed(i, err)
 		}
 		return conn, err
 	})

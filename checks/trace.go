@@ -157,9 +157,7 @@ func dialAddrs(ctx context.Context, d *net.Dialer, network, addr string, began f
 		i := started
 		started++
 		pending++
-		ad.mu.Lock()
-		ad.started = started
-		ad.mu.Unlock()
+		ad.tried(i)
 		go func() {
 			conn, err := d.DialContext(ctx, network, ad.addrs[i])
 			results <- result{i, conn, err}
@@ -194,9 +192,7 @@ func dialAddrs(ctx context.Context, d *net.Dialer, network, addr string, began f
 				}()
 				return r.conn, nil
 			}
-			ad.mu.Lock()
-			ad.errs[r.i] = r.err
-			ad.mu.Unlock()
+			ad.failed(r.i, r.err)
 		}
 		if started < len(ips) {
 			start()
@@ -264,6 +260,20 @@ func (a *addrsDial) String() string {
 // prefix is how String begins, which an error that names the dial holds (pgx's names the host:port
 // alone, "db:5432 (db)").
 func (a *addrsDial) prefix() string { return fmt.Sprintf("%s (%d addresses: ", a.addr, len(a.addrs)) }
+
+// tried records that addrs[i], and those before it, were tried.
+func (a *addrsDial) tried(i int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.started = max(a.started, i+1)
+}
+
+// failed records how addrs[i] failed.
+func (a *addrsDial) failed(i int, err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.errs[i] = err
+}
 
 // failures are the errors of the addresses that failed, in order.
 func (a *addrsDial) failures() []error {
